@@ -1,0 +1,1 @@
+"""Tenderproof's verifiable log: the pure core, the store and the sequencer."""

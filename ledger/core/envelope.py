@@ -1,0 +1,200 @@
+"""Envelopes: the leaves of the log (SPEC §2).
+
+An envelope is a JSON object; its RFC 8785 bytes are the leaf data, and
+``SHA-256(0x00 || bytes)`` is its leaf hash. The payload is hashed into
+``payload_sha256`` and kept beside the entry, so it can be withheld while the
+entry stays verifiable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .canonical import canonical_bytes, sha256_hex
+from .errors import InvalidArgumentError
+from .merkle import leaf_hash
+
+VERSION = 1
+
+#: Event types of SPEC §4, in the order a tender usually lives them.
+EVENT_TYPES: frozenset[str] = frozenset(
+    {
+        "tender.planned",
+        "tender.published",
+        "tender.amended",
+        "tender.clarified",
+        "bid.committed",
+        "bid.revealed",
+        "tender.cancelled",
+        "award.issued",
+        "award.challenged",
+        "contract.signed",
+        "contract.amended",
+        "contract.payment",
+        "contract.completed",
+    }
+)
+
+#: OCDS ocid: a registered prefix ``ocds-`` + 6 lowercase alphanumerics, ``-``, the publisher's local id.
+OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
+_HEX_HASH = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_FIELDS = frozenset(
+    {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256", "submission", "signature"}
+)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 UTC with a ``Z`` and microseconds. Requires an aware datetime."""
+    if moment.tzinfo is None:
+        raise InvalidArgumentError("recorded_at", "needs a timezone-aware datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str, *, field: str = "recorded_at") -> datetime:
+    """Parse an RFC 3339 UTC timestamp ending in ``Z``."""
+    if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
+        raise InvalidArgumentError(field, f"must be RFC 3339 UTC ending in 'Z', got {text!r}")
+    head, _, frac = text[:-1].partition(".")
+    try:
+        moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise InvalidArgumentError(field, f"is not a valid date and time: {exc}") from exc
+    return moment.replace(microsecond=int((frac or "0").ljust(6, "0")[:6]))
+
+
+def check_ocid(ocid: object, *, field: str = "ocid") -> str:
+    """Return ``ocid`` if it has the OCDS form, else raise naming ``field``."""
+    if not isinstance(ocid, str) or not OCID_PATTERN.fullmatch(ocid):
+        raise InvalidArgumentError(
+            field,
+            f"must be an OCDS ocid like 'ocds-abc123-0001' (prefix 'ocds-' + 6 lowercase letters or digits + '-' + id), got {ocid!r}",
+        )
+    return ocid
+
+
+def check_event_type(kind: object, *, field: str = "type") -> str:
+    if kind not in EVENT_TYPES:
+        raise InvalidArgumentError(field, f"unknown event type {kind!r}; known: {', '.join(sorted(EVENT_TYPES))}")
+    return str(kind)
+
+
+def payload_bytes(payload: Any) -> bytes:
+    """RFC 8785 bytes of a payload, which must be a JSON object."""
+    if not isinstance(payload, dict):
+        raise InvalidArgumentError("payload", f"must be a JSON object, got {type(payload).__name__}")
+    return canonical_bytes(payload, field="payload")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Envelope:
+    """One log entry. Construction validates every field (errors name the field)."""
+
+    origin: str
+    ocid: str
+    seq: int
+    prev: str | None
+    type: str
+    recorded_at: str
+    payload_sha256: str
+    submission: dict[str, Any] | None = None
+    signature: str | None = None
+    v: int = VERSION
+
+    def __post_init__(self) -> None:
+        if self.v != VERSION:
+            raise InvalidArgumentError("v", f"unsupported envelope version {self.v!r}, expected {VERSION}")
+        if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
+            raise InvalidArgumentError("origin", f"must be a non-empty single line, got {self.origin!r}")
+        check_ocid(self.ocid)
+        if not isinstance(self.seq, int) or isinstance(self.seq, bool) or self.seq < 0:
+            raise InvalidArgumentError("seq", f"must be an integer >= 0, got {self.seq!r}")
+        if self.seq == 0 and self.prev is not None:
+            raise InvalidArgumentError("prev", f"must be null for seq 0, got {self.prev!r}")
+        if self.seq > 0 and not (isinstance(self.prev, str) and _HEX_HASH.fullmatch(self.prev)):
+            raise InvalidArgumentError(
+                "prev", f"must be the previous event's lowercase hex leaf hash for seq {self.seq}, got {self.prev!r}"
+            )
+        check_event_type(self.type)
+        parse_timestamp(self.recorded_at)
+        if not isinstance(self.payload_sha256, str) or not _HEX_HASH.fullmatch(self.payload_sha256):
+            raise InvalidArgumentError(
+                "payload_sha256", f"must be 64 lowercase hex digits, got {self.payload_sha256!r}"
+            )
+        if (self.submission is None) != (self.signature is None):
+            raise InvalidArgumentError("signature", "submission and signature come together or not at all")
+        if self.submission is not None and not isinstance(self.submission, dict):
+            raise InvalidArgumentError("submission", f"must be a JSON object, got {type(self.submission).__name__}")
+        if self.signature is not None and not (
+            isinstance(self.signature, str) and _SIGNATURE.fullmatch(self.signature)
+        ):
+            raise InvalidArgumentError("signature", "must be a 65-byte signature as 0x-prefixed lowercase hex")
+
+    @classmethod
+    def for_payload(
+        cls,
+        *,
+        origin: str,
+        ocid: str,
+        seq: int,
+        prev: str | None,
+        type: str,
+        recorded_at: datetime,
+        payload: Any,
+        submission: dict[str, Any] | None = None,
+        signature: str | None = None,
+    ) -> tuple[Envelope, bytes]:
+        """Build the envelope of ``payload``; return it with the payload's RFC 8785 bytes."""
+        data = payload_bytes(payload)
+        envelope = cls(
+            origin=origin,
+            ocid=ocid,
+            seq=seq,
+            prev=prev,
+            type=type,
+            recorded_at=format_timestamp(recorded_at),
+            payload_sha256=sha256_hex(data),
+            submission=submission,
+            signature=signature,
+        )
+        return envelope, data
+
+    def to_json(self) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "v": self.v,
+            "origin": self.origin,
+            "ocid": self.ocid,
+            "seq": self.seq,
+            "prev": self.prev,
+            "type": self.type,
+            "recorded_at": self.recorded_at,
+            "payload_sha256": self.payload_sha256,
+        }
+        if self.submission is not None:
+            obj["submission"] = self.submission
+            obj["signature"] = self.signature
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Envelope:
+        """Parse an envelope object; unknown fields are refused (a v1 verifier must know them all)."""
+        if not isinstance(obj, dict):
+            raise InvalidArgumentError("envelope", f"must be a JSON object, got {type(obj).__name__}")
+        unknown = sorted(set(obj) - _FIELDS)
+        if unknown:
+            raise InvalidArgumentError(f"envelope.{unknown[0]}", "unknown field in a v1 envelope")
+        missing = sorted({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256"} - set(obj))
+        if missing:
+            raise InvalidArgumentError(f"envelope.{missing[0]}", "missing")
+        return cls(**obj)
+
+    def canonical_bytes(self) -> bytes:
+        """The leaf data: RFC 8785 bytes of :meth:`to_json`."""
+        return canonical_bytes(self.to_json(), field="envelope")
+
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.canonical_bytes())

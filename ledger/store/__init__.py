@@ -1,0 +1,1 @@
+"""The durable store of the log: schema, migrations, engines and the log's read side."""

@@ -1,0 +1,120 @@
+"""Database triggers that make recorded entries immutable, on SQLite and PostgreSQL.
+
+The code never updates or deletes a recorded entry; these triggers make the
+database itself refuse it, so a bug, a stray script or an operator with a SQL
+prompt cannot quietly rewrite history (they would have to drop the triggers
+first, which ``tenderproof audit`` then catches against the chain).
+"""
+
+from __future__ import annotations
+
+from .schema import APPEND_ONLY_TABLES
+
+#: Message prefix of every refusal, so callers can recognise it whatever the driver.
+REFUSAL = "tenderproof: append-only"
+
+
+def sqlite_ddl() -> list[str]:
+    out: list[str] = []
+    for table in APPEND_ONLY_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            out.append(
+                f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: {op} of {table} refused'); END"
+            )
+    out.append(
+        "CREATE TRIGGER tiles_no_delete BEFORE DELETE ON tiles "
+        f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE of tiles refused'); END"
+    )
+    out.append(
+        "CREATE TRIGGER tiles_extend_only BEFORE UPDATE ON tiles "
+        "WHEN NEW.level IS NOT OLD.level OR NEW.idx IS NOT OLD.idx "
+        "OR length(NEW.hashes) <= length(OLD.hashes) "
+        "OR substr(NEW.hashes, 1, length(OLD.hashes)) IS NOT OLD.hashes "
+        f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: a tile may only be extended'); END"
+    )
+    return out
+
+
+def sqlite_drop_ddl() -> list[str]:
+    names = [f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")]
+    return [f"DROP TRIGGER IF EXISTS {n}" for n in [*names, "tiles_no_delete", "tiles_extend_only"]]
+
+
+def postgresql_ddl() -> list[str]:
+    out = [
+        f"""
+        CREATE OR REPLACE FUNCTION tenderproof_refuse_change() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '{REFUSAL}: % of % refused', TG_OP, TG_TABLE_NAME
+                USING ERRCODE = 'integrity_constraint_violation';
+        END $$
+        """,
+        f"""
+        CREATE OR REPLACE FUNCTION tenderproof_tile_extend_only() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.level IS DISTINCT FROM OLD.level OR NEW.idx IS DISTINCT FROM OLD.idx
+               OR length(NEW.hashes) <= length(OLD.hashes)
+               OR substring(NEW.hashes FROM 1 FOR length(OLD.hashes)) IS DISTINCT FROM OLD.hashes THEN
+                RAISE EXCEPTION '{REFUSAL}: a tile may only be extended'
+                    USING ERRCODE = 'integrity_constraint_violation';
+            END IF;
+            RETURN NEW;
+        END $$
+        """,
+    ]
+    for table in APPEND_ONLY_TABLES:
+        out.append(
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION tenderproof_refuse_change()"
+        )
+        out.append(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION tenderproof_refuse_change()"
+        )
+    out.append(
+        "CREATE TRIGGER tiles_no_delete BEFORE DELETE ON tiles "
+        "FOR EACH ROW EXECUTE FUNCTION tenderproof_refuse_change()"
+    )
+    out.append(
+        "CREATE TRIGGER tiles_no_truncate BEFORE TRUNCATE ON tiles "
+        "FOR EACH STATEMENT EXECUTE FUNCTION tenderproof_refuse_change()"
+    )
+    out.append(
+        "CREATE TRIGGER tiles_extend_only BEFORE UPDATE ON tiles "
+        "FOR EACH ROW EXECUTE FUNCTION tenderproof_tile_extend_only()"
+    )
+    return out
+
+
+def postgresql_drop_ddl() -> list[str]:
+    out = []
+    for table in APPEND_ONLY_TABLES:
+        out.append(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+        out.append(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+    out += [
+        "DROP TRIGGER IF EXISTS tiles_no_delete ON tiles",
+        "DROP TRIGGER IF EXISTS tiles_no_truncate ON tiles",
+        "DROP TRIGGER IF EXISTS tiles_extend_only ON tiles",
+        "DROP FUNCTION IF EXISTS tenderproof_refuse_change()",
+        "DROP FUNCTION IF EXISTS tenderproof_tile_extend_only()",
+    ]
+    return out
+
+
+def install_ddl(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return sqlite_ddl()
+    if dialect == "postgresql":
+        return postgresql_ddl()
+    raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")
+
+
+def drop_ddl(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return sqlite_drop_ddl()
+    if dialect == "postgresql":
+        return postgresql_drop_ddl()
+    raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")

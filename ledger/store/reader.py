@@ -1,0 +1,202 @@
+"""The read side of the log: tree heads, proofs, entries and tender histories.
+
+Every proof is O(log n) tile reads (see :mod:`ledger.core.tiles`), never a
+recomputation over the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, select, tuple_
+
+from ..core import proof
+from ..core import tiles as tile_math
+from ..core.errors import InvalidArgumentError, NotFoundError
+from .db import read_transaction
+from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+
+_CHUNK = 500
+#: Most entries one call of :meth:`LogReader.entries` returns.
+MAX_ENTRIES_PER_READ = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TreeHead:
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredEvent:
+    """An event as stored: its exact envelope bytes, payload bytes and, once integrated, its index."""
+
+    event_id: int
+    ocid: str
+    seq: int
+    type: str
+    envelope: bytes
+    payload: bytes
+    leaf_hash: bytes
+    index: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenderHead:
+    ocid: str
+    event_count: int
+    head_hash: str | None
+
+
+def tile_reader(conn: Connection) -> tile_math.TileReader:
+    """A :data:`~ledger.core.tiles.TileReader` over ``conn``."""
+
+    def read(ids: Sequence[tile_math.TileID]) -> dict[tile_math.TileID, bytes]:
+        out: dict[tile_math.TileID, bytes] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = [tuple(t) for t in ids[start : start + _CHUNK]]
+            query = select(tiles.c.level, tiles.c.idx, tiles.c.hashes).where(
+                tuple_(tiles.c.level, tiles.c.idx).in_(chunk)
+            )
+            for level, idx, data in conn.execute(query):
+                out[tile_math.TileID(level, idx)] = bytes(data)
+        return out
+
+    return read
+
+
+def current_head(conn: Connection) -> TreeHead:
+    size, root = conn.execute(select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1)).one()
+    return TreeHead(size, bytes(root))
+
+
+class LogReader:
+    """Reads the log. Thread-safe: each call runs in its own read transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def tree_head(self) -> TreeHead:
+        with read_transaction(self._engine) as conn:
+            return current_head(conn)
+
+    def _check_size(self, conn: Connection, size: int, field: str) -> None:
+        head = current_head(conn)
+        if not 0 <= size <= head.size:
+            raise InvalidArgumentError(field, f"must be between 0 and the log's size {head.size}, got {size}")
+
+    def root_at(self, size: int) -> bytes:
+        """The root of the tree when it had ``size`` leaves (any size up to the current one)."""
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, size, "tree_size")
+            stored = conn.execute(select(tree_heads.c.root).where(tree_heads.c.size == size)).scalar()
+            if stored is not None:
+                return bytes(stored)
+            nodes = proof.root(size)
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))[0]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` leaves.
+
+        Requires ``0 <= index < size <= current size``; raises InvalidArgumentError otherwise.
+        """
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, size, "tree_size")
+            if not 0 <= index < size:
+                raise InvalidArgumentError("index", f"must be in [0, {size}) for tree size {size}, got {index}")
+            nodes = proof.inclusion(index, size)
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 consistency proof from tree size ``size1`` to ``size2``.
+
+        Requires ``0 <= size1 <= size2 <= current size``.
+        """
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, size2, "size2")
+            if not 0 <= size1 <= size2:
+                raise InvalidArgumentError("size1", f"must be in [0, {size2}], got {size1}")
+            nodes = proof.consistency(size1, size2)
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+
+    def entries(self, start: int, end: int) -> list[StoredEvent]:
+        """Log entries ``[start, end)`` in index order, at most :data:`MAX_ENTRIES_PER_READ`."""
+        if not 0 <= start <= end:
+            raise InvalidArgumentError("start", f"needs 0 <= start <= end, got [{start}, {end})")
+        if end - start > MAX_ENTRIES_PER_READ:
+            raise InvalidArgumentError("end", f"at most {MAX_ENTRIES_PER_READ} entries per read, asked {end - start}")
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, end, "end")
+            query = (
+                _event_columns(log_entries.c.idx)
+                .join(log_entries, log_entries.c.event_id == events.c.id)
+                .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+                .order_by(log_entries.c.idx)
+            )
+            return [_stored(row) for row in conn.execute(query)]
+
+    def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles."""
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, end, "end")
+            first, last = start // tile_math.TILE_WIDTH, (end - 1) // tile_math.TILE_WIDTH if end else -1
+            ids = [tile_math.TileID(0, i) for i in range(first, last + 1)]
+            got = tile_reader(conn)(ids)
+        blob = b"".join(got[t] for t in ids)
+        offset = first * tile_math.TILE_WIDTH
+        return [blob[(i - offset) * 32 : (i - offset + 1) * 32] for i in range(start, end)]
+
+    def tender(self, ocid: str) -> TenderHead:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(
+                select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == ocid)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"tender {ocid!r} not found")
+        return TenderHead(ocid=row.ocid, event_count=row.event_count, head_hash=row.head_hash)
+
+    def tender_events(self, ocid: str) -> list[StoredEvent]:
+        """A tender's events in ``seq`` order, with their log index once integrated."""
+        with read_transaction(self._engine) as conn:
+            query = (
+                _event_columns(log_entries.c.idx)
+                .outerjoin(log_entries, log_entries.c.event_id == events.c.id)
+                .where(events.c.ocid == ocid)
+                .order_by(events.c.seq)
+            )
+            rows = [_stored(row) for row in conn.execute(query)]
+        if not rows:
+            raise NotFoundError(f"tender {ocid!r} not found")
+        return rows
+
+    def pending_count(self) -> int:
+        with read_transaction(self._engine) as conn:
+            return int(conn.execute(select(func.count()).select_from(pending)).scalar_one())
+
+
+def _event_columns(index_column: object) -> select:  # type: ignore[valid-type]
+    return select(
+        events.c.id,
+        events.c.ocid,
+        events.c.seq,
+        events.c.type,
+        events.c.envelope,
+        events.c.payload,
+        events.c.leaf_hash,
+        index_column,
+    ).select_from(events)
+
+
+def _stored(row: object) -> StoredEvent:
+    r = row  # a Row with the columns of _event_columns
+    return StoredEvent(
+        event_id=r.id,  # type: ignore[attr-defined]
+        ocid=r.ocid,  # type: ignore[attr-defined]
+        seq=r.seq,  # type: ignore[attr-defined]
+        type=r.type,  # type: ignore[attr-defined]
+        envelope=bytes(r.envelope),  # type: ignore[attr-defined]
+        payload=bytes(r.payload),  # type: ignore[attr-defined]
+        leaf_hash=bytes(r.leaf_hash),  # type: ignore[attr-defined]
+        index=r.idx,  # type: ignore[attr-defined]
+    )

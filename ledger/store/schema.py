@@ -1,0 +1,120 @@
+"""The relational schema of the log (SQLAlchemy Core tables).
+
+The schema itself is created and evolved by the Alembic migrations in
+``ledger/store/migrations``; these table objects are what the code queries with,
+and a test checks they match what the migrations build.
+
+Append-only tables (``events``, ``log_entries``, ``tree_heads``) are guarded by
+database triggers that refuse UPDATE and DELETE; ``tiles`` may only be
+extended (a new value must start with the old bytes). ``pending`` is the
+integration queue and ``tenders`` / ``log_state`` hold derived heads, so those
+three may change.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+#: BIGINT on PostgreSQL; INTEGER on SQLite, so that a primary key is the rowid and autoincrements.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: One row per deployment setting that must never drift (the log's origin, the contract...).
+log_config = Table(
+    "log_config",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)
+
+#: One row per tender (OCDS contracting process); its head is where the next event chains on.
+tenders = Table(
+    "tenders",
+    metadata,
+    Column("ocid", String(256), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    #: Number of events recorded, i.e. the next event's seq.
+    Column("event_count", BigInteger, nullable=False),
+    #: Lowercase hex leaf hash of the last event; NULL before the first.
+    Column("head_hash", String(64), nullable=True),
+)
+
+#: Every recorded event: the exact envelope bytes (leaf data), the payload bytes, the leaf hash.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("envelope", LargeBinary, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("ocid", "seq"),
+)
+
+#: Events sequenced but not yet integrated into the tree (the integration queue).
+pending = Table(
+    "pending",
+    metadata,
+    Column("event_id", Id, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+)
+
+#: The log itself: dense global index -> event.
+log_entries = Table(
+    "log_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False, unique=True),
+)
+
+#: Tree tiles (see ledger.core.tiles): concatenated 32-byte node hashes.
+tiles = Table(
+    "tiles",
+    metadata,
+    Column("level", SmallInteger, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hashes", LargeBinary, nullable=False),
+)
+
+#: Every tree head the log has had (size 0 included): its checkpoints.
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("integrated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: The current tree head, one row (id = 1); integrators lock it to take turns.
+log_state = Table(
+    "log_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("events", "log_entries", "tree_heads")
