@@ -36,7 +36,9 @@ class Log:
         Raises :class:`InvalidArgumentError` if the database belongs to a log of another origin.
         """
         if not origin or "\n" in origin or origin != origin.strip():
-            raise InvalidArgumentError("origin", f"must be a non-empty single line without surrounding spaces, got {origin!r}")
+            raise InvalidArgumentError(
+                "origin", f"must be a non-empty single line without surrounding spaces, got {origin!r}"
+            )
         engine = db.open_engine(url)
         if migrate:
             db.migrate(engine)

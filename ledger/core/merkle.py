@@ -36,7 +36,7 @@ class NodeID(NamedTuple):
     """The perfect subtree of ``2**level`` leaves that starts at leaf ``index << level``."""
 
     level: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: RFC naming
 
     @property
     def begin(self) -> int:

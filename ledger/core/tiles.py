@@ -29,7 +29,7 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 
 class TileID(NamedTuple):
     level: int
-    index: int
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: RFC naming
 
 
 #: Reads tiles by id; a tile that does not exist is absent from the result.

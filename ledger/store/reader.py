@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, func, select, tuple_
 
 from ..core import proof
 from ..core import tiles as tile_math
@@ -175,7 +176,7 @@ class LogReader:
             return int(conn.execute(select(func.count()).select_from(pending)).scalar_one())
 
 
-def _event_columns(index_column: object) -> select:  # type: ignore[valid-type]
+def _event_columns(index_column: ColumnElement[Any]) -> Select[Any]:
     return select(
         events.c.id,
         events.c.ocid,
@@ -188,15 +189,14 @@ def _event_columns(index_column: object) -> select:  # type: ignore[valid-type]
     ).select_from(events)
 
 
-def _stored(row: object) -> StoredEvent:
-    r = row  # a Row with the columns of _event_columns
+def _stored(row: Row[Any]) -> StoredEvent:
     return StoredEvent(
-        event_id=r.id,  # type: ignore[attr-defined]
-        ocid=r.ocid,  # type: ignore[attr-defined]
-        seq=r.seq,  # type: ignore[attr-defined]
-        type=r.type,  # type: ignore[attr-defined]
-        envelope=bytes(r.envelope),  # type: ignore[attr-defined]
-        payload=bytes(r.payload),  # type: ignore[attr-defined]
-        leaf_hash=bytes(r.leaf_hash),  # type: ignore[attr-defined]
-        index=r.idx,  # type: ignore[attr-defined]
+        event_id=row.id,
+        ocid=row.ocid,
+        seq=row.seq,
+        type=row.type,
+        envelope=bytes(row.envelope),
+        payload=bytes(row.payload),
+        leaf_hash=bytes(row.leaf_hash),
+        index=row.idx,
     )

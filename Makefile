@@ -1,0 +1,47 @@
+# Tenderproof: `make run` starts the embedded default, `make test` runs every check.
+# Both install what they need first (Python packages into .venv, npm packages into node_modules).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test lint pytest contracts-test postgres bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+## The embedded default: SQLite in the working directory; records the demo tenders, integrates, verifies.
+run: install
+	$(VENV)/bin/tenderproof demo
+
+## Every check: lint, types, Python tests on SQLite and PostgreSQL, contract tests, artifact reproducibility.
+test: install postgres lint
+	$(PY) -m anchoring.compile --check
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest
+	npx hardhat test
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+## Start the local PostgreSQL cluster if it is not running (the tests need it; they never skip it).
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
+
+bench: install postgres
+	$(PY) bench/log_bench.py --engine both
+
+clean:
+	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis
