@@ -1,0 +1,56 @@
+"""RFC 8785 bytes (through the rfc8785 library) and the paths named when input has none."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.errors import CanonicalizationError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ({"b": 1, "a": [True, None, "x"]}, b'{"a":[true,null,"x"],"b":1}'),
+        # Keys sort by UTF-16 code units: U+1F600 (surrogates D83D..) sorts before U+FB33.
+        ({"\ufb33": 1, "\U0001f600": 2, "a": 3}, '{"a":3,"\U0001f600":2,"\ufb33":1}'.encode()),
+        (
+            {"n": [1e21, 1e-7, 0.000001, -0.0, 1.5, 100, 2**53 - 1]},
+            b'{"n":[1e+21,1e-7,0.000001,0,1.5,100,9007199254740991]}',
+        ),
+        ({"s": '\u00e9\n"\\\u001f</'}, '{"s":"\u00e9\\n\\"\\\\\\u001f</"}'.encode()),
+        ({}, b"{}"),
+    ],
+)
+def test_known_outputs(value: Any, expected: bytes) -> None:
+    assert canonical_bytes(value) == expected
+
+
+def test_sha256_hex_is_lowercase_hex() -> None:
+    assert sha256_hex(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+@pytest.mark.parametrize(
+    ("value", "path", "reason"),
+    [
+        (
+            {"items": [{"qty": 1}, {"qty": 2}, {"qty": float("nan")}]},
+            "payload.items[2].qty",
+            "nan is not a JSON number",
+        ),
+        ({"v": {"amount": float("inf")}}, "payload.v.amount", "inf is not a JSON number"),
+        ({"big": 2**53}, "payload.big", "outside the exact range"),
+        ({"neg": [-(2**53)]}, "payload.neg[0]", "outside the exact range"),
+        ({"t": {"title": "ok \ud800 bad"}}, "payload.t.title", "lone surrogate U+D800 at offset 3"),
+        ({"k": {"\udfff": 1}}, "payload.k", "object key has a lone surrogate U+DFFF"),
+        ({"k": {1: "x"}}, "payload.k", "object key 1 is not a string"),
+        ({"s": {1, 2}}, "payload.s", "a set is not a JSON value"),
+    ],
+)
+def test_bad_values_name_their_path(value: Any, path: str, reason: str) -> None:
+    with pytest.raises(CanonicalizationError) as err:
+        canonical_bytes(value, field="payload")
+    assert err.value.field == path
+    assert reason in err.value.reason

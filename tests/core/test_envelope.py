@@ -1,0 +1,141 @@
+"""Envelopes: exact bytes, round trips, and a named error for every bad field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from ledger.core.envelope import Envelope, check_ocid, format_timestamp, parse_timestamp
+from ledger.core.errors import InvalidArgumentError
+from ledger.core.merkle import leaf_hash
+
+PREV = "ab" * 32
+SIG = "0x" + "cd" * 65
+T = datetime(2026, 11, 23, 12, 0, 0, 250000, tzinfo=UTC)
+
+
+def _envelope(**changes: Any) -> Envelope:
+    fields: dict[str, Any] = {
+        "origin": "tenders.example.gov/log",
+        "ocid": "ocds-abc123-2026-0001",
+        "seq": 1,
+        "prev": PREV,
+        "type": "tender.amended",
+        "recorded_at": "2026-11-23T12:00:00.250000Z",
+        "payload_sha256": "0f" * 32,
+    }
+    fields.update(changes)
+    return Envelope(**fields)
+
+
+def T_(envelope: Envelope, serialized: bytes) -> None:
+    """OpenTimestamps-style exact-bytes round trip: bytes out, and the same envelope back."""
+    assert envelope.canonical_bytes() == serialized
+    import json
+
+    assert Envelope.from_json(json.loads(serialized)) == envelope
+
+
+def test_exact_bytes_and_leaf_hash() -> None:
+    expected = (
+        b'{"ocid":"ocds-abc123-2026-0001","origin":"tenders.example.gov/log",'
+        b'"payload_sha256":"' + b"0f" * 32 + b'","prev":"' + PREV.encode() + b'",'
+        b'"recorded_at":"2026-11-23T12:00:00.250000Z","seq":1,"type":"tender.amended","v":1}'
+    )
+    envelope = _envelope()
+    T_(envelope, expected)
+    assert envelope.leaf_hash() == leaf_hash(expected)
+
+
+def test_signed_envelope_round_trip() -> None:
+    submission = {"ocid": "ocds-abc123-2026-0001", "type": "tender.amended", "id": "s-1"}
+    envelope = _envelope(submission=submission, signature=SIG)
+    data = envelope.canonical_bytes()
+    assert b'"signature":"' + SIG.encode() + b'"' in data
+    assert b'"submission":{"id":"s-1","ocid":"ocds-abc123-2026-0001","type":"tender.amended"}' in data
+    T_(envelope, data)
+
+
+def test_for_payload_hashes_the_rfc8785_bytes() -> None:
+    envelope, data = Envelope.for_payload(
+        origin="o",
+        ocid="ocds-abc123-1",
+        seq=0,
+        prev=None,
+        type="tender.planned",
+        recorded_at=T,
+        payload={"b": 2, "a": 1},
+    )
+    assert data == b'{"a":1,"b":2}'
+    assert envelope.payload_sha256 == "43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777"
+    assert envelope.recorded_at == "2026-11-23T12:00:00.250000Z"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"v": 2}, "v", "unsupported envelope version 2"),
+        ({"origin": ""}, "origin", "non-empty single line"),
+        ({"origin": "a\nb"}, "origin", "non-empty single line"),
+        ({"ocid": "abc"}, "ocid", "must be an OCDS ocid"),
+        ({"seq": -1}, "seq", "integer >= 0"),
+        ({"seq": True}, "seq", "integer >= 0"),
+        ({"seq": 0}, "prev", "must be null for seq 0"),
+        ({"prev": None}, "prev", "previous event's lowercase hex leaf hash for seq 1"),
+        ({"prev": "AB" * 32}, "prev", "lowercase hex"),
+        ({"prev": "ab" * 31}, "prev", "lowercase hex"),
+        ({"type": "tender.deleted"}, "type", "unknown event type 'tender.deleted'"),
+        ({"recorded_at": "2026-11-23 12:00:00Z"}, "recorded_at", "RFC 3339 UTC ending in 'Z'"),
+        ({"recorded_at": "2026-11-23T12:00:00+01:00"}, "recorded_at", "RFC 3339 UTC ending in 'Z'"),
+        ({"recorded_at": "2026-02-30T12:00:00Z"}, "recorded_at", "not a valid date and time"),
+        ({"payload_sha256": "xyz"}, "payload_sha256", "64 lowercase hex digits"),
+        ({"signature": SIG}, "signature", "come together or not at all"),
+        ({"submission": {"a": 1}}, "signature", "come together or not at all"),
+        ({"submission": [1], "signature": SIG}, "submission", "must be a JSON object"),
+        ({"submission": {"a": 1}, "signature": "0x1234"}, "signature", "65-byte signature"),
+    ],
+)
+def test_every_bad_field_is_named(changes: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(InvalidArgumentError) as err:
+        _envelope(**changes)
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+@pytest.mark.parametrize("ocid", ["ocds-abc123-1", "ocds-213czf-000-00001-01-planning", "ocds-b5fd17-a1b2/c3:d4"])
+def test_good_ocids(ocid: str) -> None:
+    assert check_ocid(ocid) == ocid
+
+
+@pytest.mark.parametrize(
+    "ocid",
+    ["", "abc", "ocds-ABC123-1", "ocds-abc12-1", "ocds-abc123-", "ocds-abc123-a b", "ocds-abc123-" + "x" * 201, 7],
+)
+def test_bad_ocids(ocid: Any) -> None:
+    with pytest.raises(InvalidArgumentError) as err:
+        check_ocid(ocid)
+    assert err.value.field == "ocid"
+
+
+def test_from_json_refuses_unknown_and_missing_fields() -> None:
+    good = _envelope().to_json()
+    with pytest.raises(InvalidArgumentError) as err:
+        Envelope.from_json({**good, "extra": 1})
+    assert (err.value.field, err.value.reason) == ("envelope.extra", "unknown field in a v1 envelope")
+    del good["payload_sha256"]
+    with pytest.raises(InvalidArgumentError) as err:
+        Envelope.from_json(good)
+    assert (err.value.field, err.value.reason) == ("envelope.payload_sha256", "missing")
+    with pytest.raises(InvalidArgumentError) as err:
+        Envelope.from_json([good])
+    assert err.value.field == "envelope"
+
+
+def test_timestamps() -> None:
+    assert format_timestamp(T.astimezone(timezone(timedelta(hours=-6)))) == "2026-11-23T12:00:00.250000Z"
+    assert parse_timestamp("2026-11-23T12:00:00.25Z") == T
+    assert parse_timestamp("2026-11-23T12:00:00Z") == T.replace(microsecond=0)
+    with pytest.raises(InvalidArgumentError, match="timezone-aware"):
+        format_timestamp(datetime(2026, 1, 1))
