@@ -28,7 +28,7 @@ def sqlite_ddl() -> list[str]:
     )
     out.append(
         "CREATE TRIGGER tiles_extend_only BEFORE UPDATE ON tiles "
-        "WHEN NEW.level IS NOT OLD.level OR NEW.idx IS NOT OLD.idx "
+        "WHEN typeof(NEW.hashes) IS NOT 'blob' OR NEW.level IS NOT OLD.level OR NEW.idx IS NOT OLD.idx "
         "OR length(NEW.hashes) <= length(OLD.hashes) "
         "OR substr(NEW.hashes, 1, length(OLD.hashes)) IS NOT OLD.hashes "
         f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: a tile may only be extended'); END"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 
 import pytest
@@ -81,7 +82,7 @@ def test_range_nodes_decomposes_into_aligned_perfect_subtrees() -> None:
     for begin, end in [(0, 1000), (512, 777), (768, 1000)]:
         nodes = merkle.range_nodes(begin, end)
         assert nodes[0].begin == begin and nodes[-1].end == end
-        assert all(a.end == b.begin for a, b in zip(nodes, nodes[1:], strict=False))
+        assert all(a.end == b.begin for a, b in itertools.pairwise(nodes))
 
 
 def test_range_nodes_rejects_reversed_range() -> None:
