@@ -1,12 +1,12 @@
 # Tenderproof: `make run` starts the embedded default, `make test` runs every check.
-# Both install what they need first (Python packages into .venv, npm packages into node_modules).
+# Both install what they need first (Python packages into .venv).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint pytest contracts-test postgres bench clean
+.PHONY: install run test lint postgres bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,21 +14,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	touch $@
-
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed
 
 ## The embedded default: SQLite in the working directory; records the demo tenders, integrates, verifies.
 run: install
 	$(VENV)/bin/tenderproof demo
 
-## Every check: lint, types, Python tests on SQLite and PostgreSQL, contract tests, artifact reproducibility.
+## Every check: lint, types, and the Python tests on SQLite and PostgreSQL (2 workers).
 test: install postgres lint
-	$(PY) -m anchoring.compile --check
-	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest
-	npx hardhat test
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest -n 2
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -41,7 +35,7 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
 bench: install postgres
-	$(PY) bench/log_bench.py --engine both
+	$(PY) bench/log_bench.py --engine both --write bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -61,7 +61,7 @@ def parse_timestamp(text: str, *, field: str = "recorded_at") -> datetime:
         raise InvalidArgumentError(field, f"must be RFC 3339 UTC ending in 'Z', got {text!r}")
     head, _, frac = text[:-1].partition(".")
     try:
-        moment = datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(head).replace(tzinfo=UTC)
     except ValueError as exc:
         raise InvalidArgumentError(field, f"is not a valid date and time: {exc}") from exc
     return moment.replace(microsecond=int((frac or "0").ljust(6, "0")[:6]))

@@ -78,10 +78,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction: one consistent snapshot on both engines."""
+    """A transaction for reads.
+
+    Statement-level consistency is all the log's readers need: tiles and tree
+    heads only ever grow, so a node complete at the head size read first is
+    still there, unchanged, for the statements that follow. (A stricter
+    isolation level, or even BEGIN/COMMIT, costs PostgreSQL extra round trips
+    on every read, so there reads run in autocommit mode.)
+    """
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with conn.begin():
             yield conn
 
