@@ -1,12 +1,12 @@
 # Tenderproof: `make run` starts the embedded default, `make test` runs every check.
-# Both install what they need first (Python packages into .venv).
+# Both install what they need first (Python packages into .venv, npm packages into node_modules).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint postgres bench clean
+.PHONY: install run test lint postgres bench gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +14,26 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
 
 ## The embedded default: SQLite in the working directory; records the demo tenders, integrates, verifies.
 run: install
 	$(VENV)/bin/tenderproof demo
 
-## Every check: lint, types, and the Python tests on SQLite and PostgreSQL (2 workers).
+## Every check: lint, types, the compiled contract against a fresh offline build, the Python
+## tests on SQLite and PostgreSQL (2 workers), and the Hardhat contract tests.
 test: install postgres lint
+	$(PY) -m anchoring.compile --check
 	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest -n 2
+	npx hardhat test
+
+## Gas figures of the anchor contract (Hardhat's in-process network).
+gas: install
+	npx hardhat run bench/gas.js
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -38,4 +49,4 @@ bench: install postgres
 	$(PY) bench/log_bench.py --engine both --write bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis
