@@ -199,7 +199,7 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> Tre
         if not batch:
             return TreeHead(size, bytes(root))
         result = tile_math.integrate(size, [bytes(row.leaf_hash) for row in batch], tile_reader(conn))
-        conn.execute(insert(log_entries), [{"idx": size + i, "event_id": row.event_id} for i, row in enumerate(batch)])
+        _insert_entries(conn, size, [row.event_id for row in batch])
         conn.execute(
             delete(pending).where(
                 pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
@@ -225,6 +225,21 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> Tre
         conn.execute(insert(tree_heads), {"size": result.size, "root": result.root, "integrated_at": now})
         conn.execute(update(log_state).where(log_state.c.id == 1).values(size=result.size, root=result.root))
     return TreeHead(result.size, result.root)
+
+
+def _insert_entries(conn: Connection, base: int, event_ids: list[int]) -> None:
+    """Insert log entries ``base, base + 1, ...`` for ``event_ids``.
+
+    On PostgreSQL the batch travels as two arrays in one statement: per-row
+    executemany costs ~16 us a row there, and integration is bound by it.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "INSERT INTO log_entries (idx, event_id) SELECT * FROM unnest(%(idx)s::bigint[], %(ids)s::bigint[])",
+            {"idx": list(range(base, base + len(event_ids))), "ids": event_ids},
+        )
+    else:
+        conn.execute(insert(log_entries), [{"idx": base + i, "event_id": e} for i, e in enumerate(event_ids)])
 
 
 def integrate_all(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
