@@ -9,17 +9,15 @@ they fail, so CI cannot go green without having run them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from ledger.log import Log
 from ledger.store.db import normalize_url
+from tests.pg import scratch_database
 
 PG_ADMIN_URL = normalize_url(os.environ.get("TENDERPROOF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
 ORIGIN = "tenderproof.test/log"
@@ -28,16 +26,8 @@ T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
 
 
 def _pg_database() -> Iterator[str]:
-    name = f"tp_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_ADMIN_URL) as url:
+        yield url
 
 
 @pytest.fixture

@@ -41,6 +41,15 @@ def _flip(h: bytes, bit: int) -> bytes:
     return bytes(b)
 
 
+def _flipped(rng: random.Random, path: list[bytes]) -> list[tuple[int, int, list[bytes]]]:
+    """For each element of ``path``: (position, bit, the path with that bit of it flipped)."""
+    out = []
+    for i, element in enumerate(path):
+        bit = rng.randrange(256)
+        out.append((i, bit, [*path[:i], _flip(element, bit), *path[i + 1 :]]))
+    return out
+
+
 class _Roots:
     """Roots of every prefix of one leaf list, memoised (the reference is slow on big trees)."""
 
@@ -81,9 +90,7 @@ def inclusion_cases(rng: random.Random, data: list[bytes], roots: _Roots) -> lis
             if n % 7 and n not in LARGE:
                 continue
             # Corrupted variants of this valid case.
-            for i, element in enumerate(path):
-                bit = rng.randrange(256)
-                bad = [*path[:i], _flip(element, bit), *path[i + 1 :]]
+            for i, bit, bad in _flipped(rng, path):
                 case(f"proof[{i}] bit {bit} flipped: leaf {m} of {n}", n, m, leaf, root, bad, "root_mismatch")
             case(f"leaf hash bit flipped: leaf {m} of {n}", n, m, _flip(leaf, 0), root, path, "root_mismatch")
             case(f"root bit flipped: leaf {m} of {n}", n, m, leaf, _flip(root, 255), path, "root_mismatch")
@@ -129,9 +136,7 @@ def consistency_cases(rng: random.Random, data: list[bytes], roots: _Roots) -> l
             case(f"valid: {m} to {n}", m, n, r1, r2, path, None)
             if n % 5 and n not in LARGE:
                 continue
-            for i, element in enumerate(path):
-                bit = rng.randrange(256)
-                bad = [*path[:i], _flip(element, bit), *path[i + 1 :]]
+            for i, bit, bad in _flipped(rng, path):
                 case(f"proof[{i}] bit {bit} flipped: {m} to {n}", m, n, r1, r2, bad, "root_mismatch")
             case(f"old root bit flipped: {m} to {n}", m, n, _flip(r1, 7), r2, path, "root_mismatch")
             case(f"new root bit flipped: {m} to {n}", m, n, r1, _flip(r2, 7), path, "root_mismatch")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, func, or_, select
 
 from ..core import proof
 from ..core import tiles as tile_math
@@ -51,16 +51,21 @@ class TenderHead:
 
 
 def tile_reader(conn: Connection) -> tile_math.TileReader:
-    """A :data:`~ledger.core.tiles.TileReader` over ``conn``."""
+    """A :data:`~ledger.core.tiles.TileReader` over ``conn``.
+
+    Asks ``level = L AND idx IN (...)`` per level, ORed: both engines answer that from
+    the primary key, where a row-value ``(level, idx) IN (...)`` makes SQLite scan the table.
+    """
 
     def read(ids: Sequence[tile_math.TileID]) -> dict[tile_math.TileID, bytes]:
+        by_level: dict[int, list[int]] = {}
+        for tile in ids:
+            by_level.setdefault(tile.level, []).append(tile.index)
         out: dict[tile_math.TileID, bytes] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = [tuple(t) for t in ids[start : start + _CHUNK]]
-            query = select(tiles.c.level, tiles.c.idx, tiles.c.hashes).where(
-                tuple_(tiles.c.level, tiles.c.idx).in_(chunk)
-            )
-            for level, idx, data in conn.execute(query):
+        for start in range(0, len(by_level), _CHUNK):
+            levels = list(by_level.items())[start : start + _CHUNK]
+            where = or_(*(and_(tiles.c.level == level, tiles.c.idx.in_(indices)) for level, indices in levels))
+            for level, idx, data in conn.execute(select(tiles.c.level, tiles.c.idx, tiles.c.hashes).where(where)):
                 out[tile_math.TileID(level, idx)] = bytes(data)
         return out
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import threading
 from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -68,3 +72,32 @@ def check_log(log: Log, *, expect_events: int | None = None) -> dict[str, int]:
     assert head.root == root, "stored root differs from a recomputation from scratch"
     assert last_head is not None and (last_head.size, bytes(last_head.root)) == (head.size, head.root)
     return {ocid: len(chain) for ocid, chain in per_tender.items()}
+
+
+T = TypeVar("T")
+
+
+def integrating_while(
+    log: Log, work: Callable[[], T], *, now: datetime, integrators: int = 1, batch_size: int = 300
+) -> T:
+    """Run ``work`` while ``integrators`` threads integrate in a loop; fail if any of them failed."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def integrator() -> None:
+        try:
+            while not stop.is_set():
+                log.integrate(now=now, batch_size=batch_size)
+        except BaseException as exc:  # reported below, never swallowed
+            errors.append(exc)
+
+    threads = [threading.Thread(target=integrator) for _ in range(integrators)]
+    for thread in threads:
+        thread.start()
+    try:
+        return work()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"integration failed while appending: {errors!r}"

@@ -7,8 +7,6 @@ thread integrates; on PostgreSQL, 2 processes do the same at once.
 from __future__ import annotations
 
 import multiprocessing
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +15,7 @@ from ledger.log import Log
 from ledger.sequencer import Submission
 from tests.conftest import ORIGIN, T0
 
-from .helpers import check_log
+from .helpers import check_log, integrating_while
 
 THREADS = 8
 PER_THREAD = 500
@@ -36,31 +34,9 @@ def _run_writers(log: Log, prefix: str) -> int:
         return sum(pool.map(lambda n: _writer(log, f"{prefix}-{n}"), range(THREADS)))
 
 
-def _integrating_while(log: Log, work: Callable[[], int]) -> int:
-    """Run ``work`` while a thread integrates in a loop; return what ``work`` returned."""
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def integrator() -> None:
-        try:
-            while not stop.is_set():
-                log.integrate(now=T0, batch_size=300)
-        except BaseException as exc:  # reported below, never swallowed
-            errors.append(exc)
-
-    thread = threading.Thread(target=integrator)
-    thread.start()
-    try:
-        return work()
-    finally:
-        stop.set()
-        thread.join()
-        assert errors == [], f"integration failed while appending: {errors!r}"
-
-
 @pytest.mark.slow
 def test_threads_on_one_log(log: Log) -> None:
-    written = _integrating_while(log, lambda: _run_writers(log, "t"))
+    written = integrating_while(log, lambda: _run_writers(log, "t"), now=T0)
     log.integrate_all(now=T0)
     per_tender = check_log(log, expect_events=THREADS * PER_THREAD)
     assert written == THREADS * PER_THREAD
@@ -86,7 +62,7 @@ def test_processes_and_threads_on_postgresql(pg_url: str) -> None:
             with context.Pool(2) as pool:
                 return sum(pool.starmap(_process_main, [(pg_url, "p0"), (pg_url, "p1")]))
 
-        written = _integrating_while(log, two_processes)
+        written = integrating_while(log, two_processes, now=T0)
         log.integrate_all(now=T0)
         assert written == 2 * THREADS * PER_THREAD
         per_tender = check_log(log, expect_events=2 * THREADS * PER_THREAD)

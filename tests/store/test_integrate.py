@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from ledger.log import Log
 from ledger.sequencer import Submission
 from tests.conftest import ORIGIN, T0
 
-from .helpers import check_log
+from .helpers import check_log, integrating_while
 
 
 def _fill(log: Log, n: int, start: int = 0) -> None:
@@ -147,26 +146,10 @@ def test_sigkill_during_integration_then_resume(db_url: str) -> None:
 
 
 def test_concurrent_integrators_while_appending(log: Log) -> None:
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def integrator() -> None:
-        try:
-            while not stop.is_set():
-                log.integrate(now=T0, batch_size=97)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=integrator) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
+    def append() -> None:
         for i in range(60):
             _fill(log, 25, start=i * 25)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert errors == []
+
+    integrating_while(log, append, now=T0, integrators=4, batch_size=97)
     log.integrate_all(now=T0)
     check_log(log, expect_events=1500)
