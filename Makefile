@@ -46,7 +46,7 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; echo "PostgreSQL did not start" >&2; exit 1
 
 bench: install postgres
-	$(PY) bench/log_bench.py --engine both --write bench/RESULTS.md
+	$(PY) bench/log_bench.py --engine both --write bench/RESULTS-log.md
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

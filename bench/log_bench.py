@@ -29,6 +29,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+# Run as a script: make the repository (and its tests.pg helper) importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from ledger.log import Log
 from ledger.sequencer import Submission
 from ledger.store.db import normalize_url

@@ -40,9 +40,13 @@ class Log:
                 "origin", f"must be a non-empty single line without surrounding spaces, got {origin!r}"
             )
         engine = db.open_engine(url)
-        if migrate:
-            db.migrate(engine)
-        _bind_origin(engine, origin)
+        try:
+            if migrate:
+                db.migrate(engine)
+            _bind_origin(engine, origin)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine=engine, origin=origin)
 
     def close(self) -> None:

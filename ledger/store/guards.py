@@ -14,6 +14,26 @@ from .schema import APPEND_ONLY_TABLES
 REFUSAL = "tenderproof: append-only"
 
 
+#: The unique keys of each guarded SQLite table (see the ``*_no_replace`` triggers).
+_SQLITE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "events": (("id",), ("ocid", "seq")),
+    "log_entries": (("idx",), ("event_id",)),
+    "tree_heads": (("size",),),
+    "tiles": (("level", "idx"),),
+}
+
+
+def _sqlite_collision(table: str) -> str:
+    """SQL true when the row being inserted into ``table`` collides with a stored one, one EXISTS per key
+    (so each is an index lookup). A BEFORE INSERT trigger sees NEW.id = -1 when SQLite picks the rowid."""
+    tests = []
+    for key in _SQLITE_KEYS[table]:
+        match = " AND ".join(f"{column} = NEW.{column}" for column in key)
+        guard = "NEW.id > 0 AND " if key == ("id",) else ""
+        tests.append(f"({guard}EXISTS (SELECT 1 FROM {table} WHERE {match}))")
+    return " OR ".join(tests)
+
+
 def sqlite_ddl() -> list[str]:
     out: list[str] = []
     for table in APPEND_ONLY_TABLES:
@@ -22,6 +42,13 @@ def sqlite_ddl() -> list[str]:
                 f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: {op} of {table} refused'); END"
             )
+    # INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers
+    # (unless recursive_triggers is on), so an insert that would collide is refused up front.
+    for table in _SQLITE_KEYS:
+        out.append(
+            f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN {_sqlite_collision(table)} "
+            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: INSERT colliding with a stored row of {table} refused'); END"
+        )
     out.append(
         "CREATE TRIGGER tiles_no_delete BEFORE DELETE ON tiles "
         f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE of tiles refused'); END"
@@ -38,6 +65,7 @@ def sqlite_ddl() -> list[str]:
 
 def sqlite_drop_ddl() -> list[str]:
     names = [f"{t}_no_{op}" for t in APPEND_ONLY_TABLES for op in ("update", "delete")]
+    names += [f"{t}_no_replace" for t in _SQLITE_KEYS]
     return [f"DROP TRIGGER IF EXISTS {n}" for n in [*names, "tiles_no_delete", "tiles_extend_only"]]
 
 

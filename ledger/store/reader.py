@@ -143,7 +143,12 @@ class LogReader:
             return [_stored(row) for row in conn.execute(query)]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
-        """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles."""
+        """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.
+
+        Requires ``0 <= start <= end <= current size``; raises InvalidArgumentError otherwise.
+        """
+        if not 0 <= start <= end:
+            raise InvalidArgumentError("start", f"needs 0 <= start <= end, got [{start}, {end})")
         with read_transaction(self._engine) as conn:
             self._check_size(conn, end, "end")
             first, last = start // tile_math.TILE_WIDTH, (end - 1) // tile_math.TILE_WIDTH if end else -1
