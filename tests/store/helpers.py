@@ -12,6 +12,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -213,6 +214,8 @@ class Background:
     integrations: int = 0
     #: distinct tree sizes the integrators returned
     sizes: set[int] = field(default_factory=set)
+    #: the same, only those returned while ``work`` was still running
+    sizes_during_work: set[int] = field(default_factory=set)
     proofs_checked: int = 0
     errors: list[BaseException] = field(default_factory=list)
 
@@ -223,9 +226,8 @@ def _check_reads(log: Log, rng: random.Random, seen: TreeHead, done: Background)
     assert head.size >= seen.size, f"tree head went back from {seen.size} to {head.size}"
     if head.size == 0:
         return head
-    verify.verify_consistency(
-        seen.size, head.size, seen.root, head.root, log.reader.consistency_proof(seen.size, head.size)
-    )
+    proof = log.reader.consistency_proof(seen.size, head.size)
+    verify.verify_consistency(seen.size, head.size, seen.root, head.root, proof)
     index = rng.randrange(head.size)
     (entry,) = log.reader.entries(index, index + 1)
     assert entry.index == index and leaf(entry.envelope) == entry.leaf_hash
@@ -243,9 +245,20 @@ def in_background(
     integrators: int = 1,
     readers: int = 0,
     batch_size: int = 300,
+    drain: bool = True,
+    timeout: float = 120.0,
+    reader_pause: float = 0.01,
 ) -> tuple[T, Background]:
-    """Run ``work`` while threads integrate (and read and verify) in a loop; fail if any of them failed."""
-    stop = threading.Event()
+    """Run ``work`` while threads integrate (and read and verify proofs) in a loop.
+
+    With ``drain``, the threads go on after ``work`` until nothing is pending, so
+    the background integrators integrate everything themselves. (On SQLite a
+    writer in a tight loop can keep the others waiting in the busy handler for
+    the whole of ``work``; waiting for the drain keeps the checks deterministic.)
+    Fails if any thread failed.
+    """
+    stop, working = threading.Event(), threading.Event()
+    working.set()
     done = Background()
     lock = threading.Lock()
 
@@ -256,6 +269,8 @@ def in_background(
                 with lock:
                     done.integrations += 1
                     done.sizes.add(head.size)
+                    if working.is_set():
+                        done.sizes_during_work.add(head.size)
         except BaseException as exc:  # reported below, never swallowed
             done.errors.append(exc)
 
@@ -264,6 +279,9 @@ def in_background(
         try:
             while not stop.is_set():
                 seen = _check_reads(log, rng, seen, done)
+                # Sample the head rather than spin: a busy reader thread holds the GIL that
+                # writers need while they hold SQLite's write lock, and slows them all down.
+                stop.wait(reader_pause)
         except BaseException as exc:
             done.errors.append(exc)
 
@@ -273,11 +291,21 @@ def in_background(
         thread.start()
     try:
         result = work()
+        working.clear()
+        deadline = time.monotonic() + timeout
+        while drain and not done.errors and log.reader.pending_count() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if drain and readers:  # let the readers see the final head at least once more
+            target = done.proofs_checked + readers
+            while not done.errors and done.proofs_checked < target and time.monotonic() < deadline:
+                time.sleep(0.01)
     finally:
         stop.set()
         for thread in threads:
             thread.join()
     assert done.errors == [], f"a background thread failed: {done.errors!r}"
+    if drain:
+        assert log.reader.pending_count() == 0, f"background integrators did not drain the queue in {timeout}s"
     return result, done
 
 

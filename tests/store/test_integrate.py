@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -79,9 +79,8 @@ def _fresh_urls(engine_name: str, tmp_path: Path, n: int) -> Iterator[list[str]]
     if engine_name == "sqlite":
         yield [f"sqlite:///{tmp_path / f'batch{i}.sqlite3'}" for i in range(n)]
         return
-    with scratch_database(PG_ADMIN_URL) as a, scratch_database(PG_ADMIN_URL) as b:
-        with scratch_database(PG_ADMIN_URL) as c, scratch_database(PG_ADMIN_URL) as d:
-            yield [a, b, c, d][:n]
+    with ExitStack() as stack:
+        yield [stack.enter_context(scratch_database(PG_ADMIN_URL)) for _ in range(n)]
 
 
 BATCHES = (1, 7, 256, 1000)
@@ -215,10 +214,12 @@ def test_concurrent_integrators_while_appending(log: Log) -> None:
             _fill(log, 25, start=i * 25)
 
     _, done = in_background(log, append, now=T0, integrators=4, readers=1, batch_size=97)
-    # The integrators did integrate while appends ran, and readers verified proofs at moving heads.
+    # The background integrators integrated everything, several times, and readers verified proofs.
     assert done.integrations > 4 and len(done.sizes - {0}) >= 2, done
     assert done.proofs_checked > 0
-    log.integrate_all(now=T0, batch_size=97)
+    if log.engine.dialect.name == "postgresql":  # row locks queue fairly: integration overlaps appends
+        assert done.sizes_during_work - {0}, done
+    assert log.integrate_all(now=T0, batch_size=97).size == 1500
     facts = check_log(log, expect_events=1500)
     # Every head an integrator returned is one the log recorded (and check_log proved it is a prefix root).
     assert done.sizes <= set(facts.head_sizes)

@@ -2,37 +2,172 @@
 
 from __future__ import annotations
 
+import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from ledger.log import Log
-from ledger.store import db
+from ledger.sequencer import Submission
+from ledger.store import db, guards
 from ledger.store.schema import metadata
-from tests.conftest import ORIGIN
+from tests.conftest import ORIGIN, T0
+
+from .helpers import check_log, snapshot
+
+TABLES = {"log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"}
+SQLITE_TRIGGERS = {
+    *(f"{t}_no_{op}" for t in ("events", "log_entries", "tree_heads") for op in ("update", "delete")),
+    *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles")),
+    "tiles_no_delete",
+    "tiles_extend_only",
+}
+POSTGRESQL_TRIGGERS = {
+    *(f"{t}_{kind}" for t in ("events", "log_entries", "tree_heads") for kind in ("append_only", "no_truncate")),
+    "tiles_no_delete",
+    "tiles_no_truncate",
+    "tiles_extend_only",
+}
+
+
+def _head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def _version(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+
+
+def _triggers(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        else:
+            query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        return {row[0] for row in conn.execute(text(query))}
+
+
+def _pg_functions(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {row[0] for row in conn.execute(text("SELECT proname FROM pg_proc WHERE proname LIKE 'tenderproof%'"))}
+
+
+def _diff(engine: Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        return list(compare_metadata(context, metadata))
 
 
 def test_migrated_schema_matches_the_code(db_url: str) -> None:
     engine = db.open_engine(db_url)
     try:
         db.migrate(engine)
-        db.migrate(engine)  # idempotent
-        with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), metadata)
-        assert diff == []
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        # Types, nullability, keys, indexes, unique constraints and server defaults all agree.
+        assert _diff(engine) == []
+        # compare_metadata does not compare constraint names; later migrations will refer to them.
+        found = inspect(engine)
+        for table in metadata.sorted_tables:
+            assert found.get_pk_constraint(table.name)["name"] == f"pk_{table.name}"
+            # the metadata's naming convention: fk_<table>_<column>_<referred table>
+            wanted_fks = {
+                (f"fk_{table.name}_{fk.parent.name}_{fk.column.table.name}", fk.parent.name)
+                for fk in table.foreign_keys
+            }
+            got_fks = {(fk["name"], fk["constrained_columns"][0]) for fk in found.get_foreign_keys(table.name)}
+            assert got_fks == wanted_fks, table.name
+        assert {u["name"] for u in found.get_unique_constraints("events")} == {"uq_events_ocid_seq"}
+        assert {u["name"] for u in found.get_unique_constraints("log_entries")} == {"uq_log_entries_event_id"}
+        # Nor does it see triggers.
+        expected = SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS
+        assert _triggers(engine) == expected
     finally:
         engine.dispose()
+
+
+def test_migrate_is_idempotent_and_keeps_data(db_url: str) -> None:
+    log = Log.open(db_url, origin=ORIGIN)
+    try:
+        assert _version(log.engine) == [_head_revision()]
+        log.append_many(
+            [Submission(ocid=f"ocds-abc123-{i % 4}", type="tender.amended", payload={"i": i}) for i in range(300)],
+            now=T0,
+        )
+        log.integrate_all(now=T0)
+        log.append(Submission(ocid="ocds-abc123-0", type="tender.amended", payload={}), now=T0)
+        before = snapshot(log.engine)
+        db.migrate(log.engine)
+        db.migrate(log.engine, "head")
+        assert snapshot(log.engine) == before
+        assert _version(log.engine) == [_head_revision()]
+        assert _triggers(log.engine) == (
+            SQLITE_TRIGGERS if log.engine.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS
+        )
+    finally:
+        log.close()
+    again = Log.open(db_url, origin=ORIGIN)  # migrates again on open
+    try:
+        assert snapshot(again.engine) == before
+        assert again.integrate_all(now=T0).size == 301
+        check_log(again, expect_events=301)
+    finally:
+        again.close()
 
 
 def test_downgrade_to_base_and_back(db_url: str) -> None:
     engine = db.open_engine(db_url)
     try:
         db.migrate(engine)
-        assert db.is_migrated(engine)
-        db.downgrade(engine, "base")
-        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
-        db.migrate(engine)
         log = Log(engine=engine, origin=ORIGIN)
-        assert log.reader.tree_head().size == 0
+        log.append(Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
+        db.downgrade(engine, "base")
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+        assert _version(engine) == []
+        assert _triggers(engine) == set()
+        if engine.dialect.name == "postgresql":
+            assert _pg_functions(engine) == set()
+        db.migrate(engine)
+        assert db.is_migrated(engine)
+        assert _version(engine) == [_head_revision()]
+        assert _diff(engine) == []
+        assert _triggers(engine) == (SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS)
+        # A fresh log that works, guarded again.
+        fresh = Log.open(db_url, origin=ORIGIN)
+        try:
+            assert fresh.reader.tree_head().size == 0
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+            fresh.append(Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
+            assert fresh.integrate_all(now=T0).size == 1
+            check_log(fresh, expect_events=1)
+            with pytest.raises(DBAPIError) as err, engine.begin() as conn:
+                conn.execute(text("DELETE FROM events"))
+            assert guards.REFUSAL in str(err.value.orig)
+        finally:
+            fresh.close()
+    finally:
+        engine.dispose()
+
+
+def test_alembic_command_line_environment(db_url: str) -> None:
+    """env.py's other branch: no connection handed in, it connects to sqlalchemy.url itself."""
+    engine = db.open_engine(db_url)
+    try:
+        config = db.alembic_config(engine)
+        assert "connection" not in config.attributes
+        command.upgrade(config, "head")
+        assert _version(engine) == [_head_revision()]
+        assert _diff(engine) == []
+        command.downgrade(config, "base")
+        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     finally:
         engine.dispose()
