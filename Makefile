@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint postgres bench gas clean
+.PHONY: install run test lint postgres bench bench-anchor gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ postgres:
 
 bench: install postgres
 	$(PY) bench/log_bench.py --engine both --write bench/RESULTS-log.md
+
+## Time from commit to final anchor on a local node with 1 s blocks.
+bench-anchor: install
+	$(PY) bench/anchor_bench.py --write bench/RESULTS-anchor.md
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

@@ -9,14 +9,22 @@ Flag defaults come from the environment (see :mod:`api.settings`).
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.exc import OperationalError
 
+from anchoring import embedded, scheduler, service, store
+from anchoring.config import ChainSettings
+from anchoring.errors import ChainConfigError, ChainUnavailableError
+from anchoring.service import Credentials, Policy
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, NotFoundError, VerificationError
 from ledger.log import Log
 from ledger.sequencer import UNSET, Submission
@@ -176,9 +184,159 @@ def demo(ctx: click.Context) -> None:
     verify_inclusion(head.size - 1, head.size, leaf_hash(last.envelope), path, head.root)
     click.echo(f"verified: entry {head.size - 1} is included in the tree of size {head.size}")
     click.echo(log.checkpoint().to_text(), nl=False)
+    settings: Settings = ctx.obj
+    click.echo("anchoring the checkpoint:")
+    _anchor_now(log, settings, list(settings.chains), timeout=300.0)
+
+
+def _chains(settings: Settings, name: str | None) -> list[ChainSettings]:
+    if name is None:
+        return list(settings.chains)
+    found = [chain for chain in settings.chains if chain.name == name]
+    if not found:
+        known = ", ".join(chain.name for chain in settings.chains)
+        raise InvalidArgumentError(
+            "--chain", f"no chain named {name!r} is configured (TENDERPROOF_CHAINS has: {known})"
+        )
+    return found
+
+
+def _credentials(settings: Settings) -> Credentials:
+    return Credentials(anchor_key=settings.anchor_key, keystore_password=settings.keystore_password)
+
+
+def _policy(settings: Settings) -> Policy:
+    return Policy(interval=settings.anchor_interval, threshold=settings.anchor_threshold, lease_ttl=settings.lease_ttl)
+
+
+@cli.command()
+@click.option("--chain", "chain_name", required=True, help="The configured chain to deploy on.")
+@click.option("--admin", help="Admin of the contract (default: the deploying account, also made an anchorer).")
+@click.pass_context
+def deploy(ctx: click.Context, chain_name: str, admin: str | None) -> None:
+    """Deploy the ProcurementAnchor contract and record it as the chain's contract."""
+    settings: Settings = ctx.obj
+    (chain,) = _chains(settings, chain_name)
+    if chain.embedded:
+        raise InvalidArgumentError("--chain", f"{chain.name} is the {embedded.LABEL}: it is deployed automatically")
+    log = _open(ctx)
+    client = service.connect(chain, _credentials(settings))
+    chain_id = client.chain_id()
+    if chain.chain_id is not None and chain.chain_id != chain_id:
+        raise ChainConfigError(
+            f"chains[{chain.name}].chain_id", f"is {chain.chain_id}, but the node is on chain {chain_id}"
+        )
+    address, tx_hash = service.deploy(client, admin=admin)
+    instance = "genesis:" + client.genesis_hash().hex()
+    store.target(log.engine, chain=chain.name, chain_id=chain_id, instance=instance, contract=address, now=_now())
+    click.echo(
+        json.dumps({"chain": chain.name, "chain_id": chain_id, "contract": address, "tx_hash": "0x" + tx_hash.hex()})
+    )
+
+
+def _anchor_json(chain: str, anchor: store.Anchor | None) -> dict[str, Any] | None:
+    if anchor is None:
+        return None
+    return {
+        "chain": chain,
+        "tree_size": anchor.tree_size,
+        "root_hash": anchor.root.hex(),
+        "status": anchor.status,
+        "tx_hash": None if anchor.tx_hash is None else "0x" + anchor.tx_hash.hex(),
+        "block_number": anchor.block_number,
+        "block_timestamp": anchor.block_timestamp,
+        "anchor_id": anchor.anchor_id,
+        "gas_used": anchor.gas_used,
+        "created_at": anchor.created_at.isoformat(),
+        "final_at": None if anchor.final_at is None else anchor.final_at.isoformat(),
+        "error": anchor.error,
+    }
+
+
+@cli.command()
+@click.option("--chain", "chain_name", help="Only this configured chain (default: every one).")
+@click.option("--watch", is_flag=True, help="Keep running: the periodic anchoring job (interval and threshold).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait for the anchor to be final (0: return once sent).",
+)
+@click.pass_context
+def anchor(ctx: click.Context, chain_name: str | None, watch: bool, timeout: float) -> None:
+    """Integrate pending events and anchor the checkpoint on every chain now (one round);
+    with --watch, run the periodic anchoring job until stopped."""
+    settings: Settings = ctx.obj
+    chains = _chains(settings, chain_name)
+    log = _open(ctx)
+    if watch:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        job = service.AnchoringService(
+            log,
+            chains,
+            credentials=_credentials(settings),
+            policy=_policy(settings),
+            integrate_batch=settings.integrate_batch,
+        )
+        scheduler.run_forever(job, poll=settings.anchor_poll)
+        return
+    log.integrate_all(now=_now(), batch_size=settings.integrate_batch)
+    _anchor_now(log, settings, chains, timeout)
+
+
+def _release(anchorer: service.ChainAnchorer) -> None:
+    """Give the chain back at once (a lease left behind would block the next run for its TTL)."""
+    try:
+        anchorer.release()
+    except OperationalError as exc:
+        click.echo(f"warning: could not release the lease of chain {anchorer.chain.name}: {exc.orig}", err=True)
+
+
+def _anchor_now(log: Log, settings: Settings, chains: list[ChainSettings], timeout: float) -> None:
+    """One anchoring round on each of ``chains``, waiting up to ``timeout`` s for finality; prints
+    each chain's anchor. A failing chain does not stop the others; the first failure is raised."""
+    failures: list[LedgerError] = []
+    for chain in chains:
+        anchorer = service.ChainAnchorer(log, chain, credentials=_credentials(settings), policy=_policy(settings))
+        try:
+            result = anchorer.run_round(force=True)
+            deadline = time.monotonic() + timeout
+            while not result.settled and time.monotonic() < deadline:
+                time.sleep(0.05 if chain.embedded else 1.0)
+                result = anchorer.run_round()
+        except LedgerError as exc:
+            said = str(exc)
+            click.echo(
+                f"error: {said}" if said.startswith(f"chain {chain.name}:") else f"error: chain {chain.name}: {said}",
+                err=True,
+            )
+            failures.append(exc)
+            continue
+        finally:
+            _release(anchorer)
+        out = _anchor_json(chain.name, result.anchor) or {"chain": chain.name}
+        click.echo(json.dumps({**out, "action": result.action}))
+        if chain.embedded:
+            click.echo(f"note: chain {chain.name} is the {embedded.LABEL}", err=True)
+    if failures:
+        raise failures[0]
+
+
+@cli.command()
+@click.option("--chain", "chain_name", help="Only this chain.")
+@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=100, show_default=True)
+@click.pass_context
+def anchors(ctx: click.Context, chain_name: str | None, limit: int) -> None:
+    """List anchors, newest first, as JSON Lines."""
+    for listed in store.listing(_open(ctx).engine, chain=chain_name, limit=limit):
+        out = _anchor_json(listed.target.chain, listed.anchor)
+        assert out is not None
+        click.echo(json.dumps({**out, "chain_id": listed.target.chain_id, "contract": listed.target.contract}))
 
 
 _EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (ChainUnavailableError, 3),
     (InvalidArgumentError, 2),
     (NotFoundError, 1),
     (ConflictError, 1),
@@ -197,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    except SettingsError as exc:  # a setting that does not even parse (e.g. TENDERPROOF_CHAINS not JSON)
+        named = re.search(r'field "(\w+)"', str(exc))
+        setting = f"TENDERPROOF_{named.group(1).upper()}" if named else "configuration"
+        click.echo(f"error: {setting}: {exc.__cause__ or exc}", err=True)
+        return 2
     except ValidationError as exc:
         for err in exc.errors():
             name = "TENDERPROOF_" + "_".join(str(p) for p in err["loc"]).upper()

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from anchoring.config import DEV_CHAIN, ChainSettings
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///tenderproof.db"
@@ -29,6 +31,30 @@ class Settings(BaseSettings):
         description="The log's name, written into every envelope and checkpoint; fixed for a deployment's lifetime.",
     )
     integrate_batch: int = Field(default=50_000, ge=1, description="Entries integrated per transaction.")
+    chains: list[ChainSettings] = Field(
+        default=[DEV_CHAIN],
+        description="Chains to anchor to, as a JSON list (default: the in-process development chain).",
+    )
+    anchor_key: SecretStr | None = Field(
+        default=None, description="Hex private key of the anchoring account, for chains that name none."
+    )
+    keystore_password: SecretStr | None = Field(default=None, description="Password of the chains' keystore files.")
+    anchor_interval: float = Field(default=600.0, gt=0, description="Seconds between anchors while new entries exist.")
+    anchor_threshold: int = Field(
+        default=10_000, ge=1, description="Anchor at once when this many entries are not yet anchored."
+    )
+    anchor_poll: float = Field(default=5.0, gt=0, description="Seconds between two rounds of the anchoring job.")
+    lease_ttl: float = Field(
+        default=60.0, gt=0, description="Seconds an anchoring process holds a chain without renewing its lease."
+    )
+
+    @field_validator("chains")
+    @classmethod
+    def _unique_names(cls, value: list[ChainSettings]) -> list[ChainSettings]:
+        names = [chain.name for chain in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"chain names must be unique, got {names}")
+        return value
 
     @field_validator("origin")
     @classmethod

@@ -146,3 +146,33 @@ def drop_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
         return postgresql_drop_ddl()
     raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")
+
+
+def immutable_rows_ddl(dialect: str, table: str) -> list[str]:
+    """Triggers refusing UPDATE and DELETE (and TRUNCATE on PostgreSQL) of ``table``'s rows.
+
+    For tables added after the log's own (migration 0001 installed the PostgreSQL function).
+    """
+    if dialect == "sqlite":
+        return [
+            f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: {op} of {table} refused'); END"
+            for op in ("UPDATE", "DELETE")
+        ]
+    if dialect == "postgresql":
+        return [
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION tenderproof_refuse_change()",
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION tenderproof_refuse_change()",
+        ]
+    raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")
+
+
+def drop_immutable_rows_ddl(dialect: str, table: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete")]
+    return [
+        f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
+        f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+    ]

@@ -28,7 +28,7 @@ def _sub(ocid: str = OCID, type: str = "tender.amended", payload: Any = None, **
     return Submission(ocid=ocid, type=type, payload={"n": 1} if payload is None else payload, **kw)
 
 
-def test_first_event_exact_bytes_then_chain(log: Log, db_url: str) -> None:
+def test_first_event_exact_bytes_then_chain(log: Log) -> None:
     first = log.append(_sub(type="tender.published", payload={"tender": {"id": "1", "value": 10.5}}), now=T0)
     payload = b'{"tender":{"id":"1","value":10.5}}'
     expected = (

@@ -124,7 +124,7 @@ def test_stated_prev_lets_exactly_one_racer_win(log: Log) -> None:
     """Writers racing on the same head with ``prev`` set: one succeeds per round, the rest conflict."""
     ocid, racers, rounds = "ocds-abc123-race", 6, 15
     head: str | None = None
-    barrier = threading.Barrier(racers)
+    barrier = threading.Barrier(racers, timeout=120)
 
     def race(n: int, expected: str | None) -> str | None:
         barrier.wait()
@@ -133,6 +133,9 @@ def test_stated_prev_lets_exactly_one_racer_win(log: Log) -> None:
         except ConflictError as exc:
             assert exc.field == "prev"
             return None
+        except BaseException:
+            barrier.abort()  # release the other racers instead of leaving them waiting
+            raise
         return got.leaf_hash.hex()
 
     with ThreadPoolExecutor(racers) as pool:
@@ -179,15 +182,20 @@ def test_concurrent_batches_creating_the_same_new_tenders(log: Log) -> None:
     """Each round, every writer creates the same new tenders in its own order (the lock order
     must not follow the caller's order, or PostgreSQL finds a deadlock)."""
     writers, rounds, width = 4, 12, 6
-    barrier = threading.Barrier(writers)
+    barrier = threading.Barrier(writers, timeout=120)
 
     def writer(seed: int) -> None:
         rng = random.Random(seed)
-        for r in range(rounds):
-            ocids = [f"ocds-abc123-r{r:02d}-{k}" for k in range(width)]
-            rng.shuffle(ocids)
-            barrier.wait()
-            log.append_many([Submission(ocid=o, type="tender.planned", payload={"w": seed}) for o in ocids], now=T0)
+        try:
+            for r in range(rounds):
+                ocids = [f"ocds-abc123-r{r:02d}-{k}" for k in range(width)]
+                rng.shuffle(ocids)
+                barrier.wait()
+                batch = [Submission(ocid=o, type="tender.planned", payload={"w": seed}) for o in ocids]
+                log.append_many(batch, now=T0)
+        except BaseException:
+            barrier.abort()  # release the other writers instead of leaving them waiting
+            raise
 
     with ThreadPoolExecutor(writers) as pool:
         list(pool.map(writer, range(writers)))

@@ -19,15 +19,19 @@ from tests.conftest import ORIGIN, T0
 
 from .helpers import check_log, snapshot
 
-TABLES = {"log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"}
+TABLES = {
+    *("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"),
+    *("anchor_targets", "anchors", "anchor_txs", "anchor_leases"),
+}
+IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs")
 SQLITE_TRIGGERS = {
-    *(f"{t}_no_{op}" for t in ("events", "log_entries", "tree_heads") for op in ("update", "delete")),
+    *(f"{t}_no_{op}" for t in IMMUTABLE for op in ("update", "delete")),
     *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles")),
     "tiles_no_delete",
     "tiles_extend_only",
 }
 POSTGRESQL_TRIGGERS = {
-    *(f"{t}_{kind}" for t in ("events", "log_entries", "tree_heads") for kind in ("append_only", "no_truncate")),
+    *(f"{t}_{kind}" for t in IMMUTABLE for kind in ("append_only", "no_truncate")),
     "tiles_no_delete",
     "tiles_no_truncate",
     "tiles_extend_only",

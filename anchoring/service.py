@@ -1,0 +1,576 @@
+"""The anchoring service: takes the log's checkpoints to every configured chain.
+
+Each chain is driven by a :class:`ChainAnchorer`, independently of the others. An anchor is a
+state machine persisted in the database (``anchoring.store``)::
+
+    prepared --broadcast--> sent --mined--> included --N confirmations--> final
+                              |  ^              |                            |
+                              |  +----reorg-----+----------------------------+
+                              +--reverted / nonce taken--> failed
+
+* **prepared**: the transaction is signed and stored *before* it is broadcast, so a crash at
+  any point is followed by sending the same bytes again, never a conflicting transaction.
+* **sent**: broadcast. If it is not mined within ``stuck_after`` seconds it is replaced by a
+  transaction with the same nonce and higher fees (also stored first); all of an anchor's
+  transactions share one nonce, so at most one of them takes effect.
+* **included**: mined; its block is remembered. If that block leaves the canonical chain
+  (a reorg), the anchor goes back to *sent* and its transaction is broadcast again.
+* **final**: ``confirmations`` blocks deep. The newest final anchor is still checked against
+  the contract every round; if a reorg deeper than that removed it, it goes back to *sent*
+  too. A transaction that can no longer take effect (its nonce used by another, or it
+  reverts on the new chain) fails the anchor, and the next round anchors the checkpoint anew.
+
+Before anything is signed the service checks the chain id, the code at the contract address,
+the account's anchorer role and funds, and the contract's latest checkpoint against the log;
+the anchor call is simulated (``eth_estimateGas``) so a refusal names the contract's error.
+Only one process acts for a chain at a time: it must hold the chain's lease, and every state
+change is written under it (``store.fenced``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eth_account.signers.local import LocalAccount
+from pydantic import SecretStr
+from sqlalchemy import Connection
+from web3 import Web3
+
+from ledger.log import Log
+
+from . import embedded, failpoints, keys, store
+from .chain import ChainClient, Fees, Receipt, Signed, http_web3
+from .config import ChainSettings
+from .embedded import EmbeddedChain
+from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatchError
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """When to anchor: every ``interval`` seconds while there are new entries, or at once when
+    ``threshold`` entries are waiting."""
+
+    interval: float = 600.0
+    threshold: int = 10_000
+    lease_ttl: float = 60.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where keys come from when a chain names none of its own."""
+
+    anchor_key: SecretStr | None = None
+    keystore_password: SecretStr | None = None
+
+
+def holder_name() -> str:
+    """This process's name in leases: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def account_for(chain: ChainSettings, credentials: Credentials, dev: EmbeddedChain | None = None) -> LocalAccount:
+    """The account that signs for ``chain``: its keystore, its key, the global key, or (embedded
+    chain only) the development chain's funded account."""
+    field = f"chains[{chain.name}]"
+    if chain.keystore is not None:
+        return keys.from_keystore(chain.keystore, credentials.keystore_password, field=f"{field}.keystore")
+    if chain.key is not None:
+        return keys.from_hex(chain.key, field=f"{field}.key")
+    if credentials.anchor_key is not None:
+        return keys.from_hex(credentials.anchor_key, field="anchor_key")
+    if chain.embedded:
+        return keys.from_hex((dev or embedded.chain()).key, field=f"{field}.key")
+    raise ChainConfigError(f"{field}.key", "no key: set TENDERPROOF_ANCHOR_KEY, or the chain's key or keystore")
+
+
+def connect(chain: ChainSettings, credentials: Credentials, dev: EmbeddedChain | None = None) -> ChainClient:
+    """A client for ``chain`` (contract address not yet resolved). ``dev`` is the embedded chain
+    to use for an embedded ``chain`` (default: this process's)."""
+    account = account_for(chain, credentials, dev)
+    w3 = (dev or embedded.chain()).w3 if chain.embedded else http_web3(chain)
+    return ChainClient(w3, name=chain.name, account=account, address=chain.contract)
+
+
+def deploy(
+    client: ChainClient, *, admin: str | None = None, timeout: float = 120.0, poll: float = 0.5
+) -> tuple[str, bytes]:
+    """Deploy ProcurementAnchor with ``admin`` (default: the client's account, which the
+    constructor also makes an anchorer). Returns (address, transaction hash) once mined."""
+    owner = Web3.to_checksum_address(admin or client.account.address)
+    factory = client.w3.eth.contract(abi=client.artifact["abi"], bytecode=client.artifact["bytecode"])
+    data = bytes.fromhex(factory.constructor(owner).data_in_transaction.removeprefix("0x"))
+    gas = client.estimate(data, None)
+    fees = client.fees()
+    _check_funds(client, gas, fees)
+    signed = client.sign(data=data, to=None, nonce=client.nonce("pending"), gas=gas, fees=fees)
+    refusal = client.broadcast(signed.raw)
+    if refusal is not None:
+        raise AnchoringError(f"chain {client.name}: the node refused the deployment: {refusal}")
+    deadline = time.monotonic() + timeout
+    while (receipt := client.receipt(signed.tx_hash)) is None:
+        if time.monotonic() > deadline:
+            raise AnchoringError(f"chain {client.name}: deployment {signed.tx_hash.hex()} not mined within {timeout}s")
+        time.sleep(poll)
+    if not receipt.succeeded:
+        raise AnchoringError(f"chain {client.name}: deployment {signed.tx_hash.hex()} reverted")
+    assert receipt.contract_address is not None
+    return Web3.to_checksum_address(receipt.contract_address), signed.tx_hash
+
+
+def _check_funds(client: ChainClient, gas: int, fees: Fees) -> None:
+    needed = gas * fees.max_fee
+    have = client.balance()
+    if have < needed:
+        raise ChainConfigError(
+            f"chains[{client.name}].key",
+            f"account {client.account.address} holds {have} wei on chain {client.name}; this needs up to {needed}",
+        )
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What one round did on one chain."""
+
+    chain: str
+    action: str
+    anchor: store.Anchor | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is in flight on this chain."""
+        return self.anchor is None or self.anchor.status not in store.IN_FLIGHT
+
+
+class ChainAnchorer:
+    """Anchors ``log`` to one chain. Call :meth:`run_round` periodically."""
+
+    def __init__(
+        self,
+        log: Log,
+        chain: ChainSettings,
+        *,
+        credentials: Credentials = Credentials(),
+        policy: Policy = Policy(),
+        holder: str | None = None,
+        clock: Clock = utc_now,
+        dev: EmbeddedChain | None = None,
+    ) -> None:
+        self.log = log
+        self.chain = chain
+        self.dev = dev
+        self.credentials = credentials
+        self.policy = policy
+        self.holder = holder or holder_name()
+        self.clock = clock
+        self.lease = f"chain:{chain.name}"
+        self._client: ChainClient | None = None
+        self._target: store.Target | None = None
+
+    # --- Connection and checks -----------------------------------------------------------
+
+    @property
+    def client(self) -> ChainClient:
+        if self._client is None:
+            self._client = connect(self.chain, self.credentials, self.dev)
+        return self._client
+
+    def target(self, now: datetime) -> store.Target:
+        """Check the chain and contract (once per chain instance) and return the target row."""
+        client = self.client
+        field = f"chains[{self.chain.name}]"
+        chain_id = client.chain_id()
+        if self.chain.chain_id is not None and chain_id != self.chain.chain_id:
+            raise ChainConfigError(
+                f"{field}.chain_id", f"is {self.chain.chain_id}, but the node is on chain {chain_id}"
+            )
+        if self.chain.embedded:
+            dev = self.dev or embedded.chain()
+            instance = dev.instance
+            with dev.lock:
+                if client.address is None:
+                    if dev.contract is None:
+                        dev.contract, _ = deploy(client)
+                        log.info(
+                            "chain %s: deployed ProcurementAnchor at %s on the %s",
+                            self.chain.name,
+                            dev.contract,
+                            embedded.LABEL,
+                        )
+                    assert dev.contract is not None
+                    client.address = Web3.to_checksum_address(dev.contract)
+        else:
+            instance = "genesis:" + client.genesis_hash().hex()
+        if self._target is not None and (self._target.chain_id, self._target.instance) == (chain_id, instance):
+            return self._target
+        if client.address is None:
+            recorded = store.recorded_contract(
+                self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance
+            )
+            if recorded is None:
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"not set and none deployed on this chain yet: run `tenderproof deploy --chain {self.chain.name}`",
+                )
+            client.address = Web3.to_checksum_address(recorded)
+        if not client.code(client.address):
+            raise ChainConfigError(f"{field}.contract", f"no contract at {client.address} on chain {chain_id}")
+        if not client.runtime_matches():
+            raise ChainConfigError(
+                f"{field}.contract", f"the code at {client.address} is not this release's ProcurementAnchor"
+            )
+        if not client.is_anchorer(client.account.address):
+            raise ChainConfigError(
+                f"{field}.key",
+                f"account {client.account.address} is not an anchorer of {client.address}: "
+                "the contract's admin must call grantAnchorer for it",
+            )
+        self._target = store.target(
+            self.log.engine,
+            chain=self.chain.name,
+            chain_id=chain_id,
+            instance=instance,
+            contract=client.address,
+            now=now,
+        )
+        return self._target
+
+    # --- A round -------------------------------------------------------------------------
+
+    def run_round(self, *, force: bool = False) -> RoundResult:
+        """Advance the anchor in flight by one step, or start one if it is due (``force``: now).
+
+        Raises :class:`LeaseHeldError` if another process acts for this chain.
+        """
+        now = self.clock()
+        store.acquire(self.log.engine, self.lease, self.holder, now=now, ttl=self.policy.lease_ttl)
+        target = self.target(now)
+        current = store.in_flight(self.log.engine, target.id)
+        if current is not None:
+            return self._advance(target, current)
+        if (dropped := self._check_newest_final(target)) is not None:
+            return dropped
+        return self._maybe_prepare(target, force=force)
+
+    def release(self) -> None:
+        store.release(self.log.engine, self.lease, self.holder, now=self.clock())
+
+    def _fenced(self) -> AbstractContextManager[Connection]:
+        return store.fenced(self.log.engine, self.lease, self.holder, now=self.clock(), ttl=self.policy.lease_ttl)
+
+    def _reload(self, anchor_id: int) -> store.Anchor:
+        return store.get(self.log.engine, anchor_id)
+
+    def _maybe_prepare(self, target: store.Target, *, force: bool) -> RoundResult:
+        client, reader = self.client, self.log.reader
+        head = reader.tree_head()
+        _, on_size, on_root, _ = client.latest()
+        if on_size > head.size:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
+                f"this log only {head.size}: it anchors another log, or entries were lost here"
+            )
+        if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
+                f"{on_size}, this log's root there is {ours.hex()}"
+            )
+        if on_size == head.size:
+            return RoundResult(self.chain.name, "up to date", store.newest(self.log.engine, target.id, store.ON_CHAIN))
+        now = self.clock()
+        last = store.newest(self.log.engine, target.id, store.ON_CHAIN)
+        waiting = head.size - on_size
+        due = (
+            force
+            or waiting >= self.policy.threshold
+            or last is None
+            or (now - last.created_at).total_seconds() >= self.policy.interval
+        )
+        if not due:
+            return RoundResult(self.chain.name, f"waiting ({waiting} entries not anchored)", last)
+        data = self._calldata(on_size, head.size, head.root)
+        _check_funds(client, 1, Fees(1, None))  # an empty account: say so, before a node's own wording
+        gas = client.estimate(data, client.address)
+        fees = self._capped(client.fees())
+        _check_funds(client, gas, fees)
+        signed = client.sign(data=data, to=client.address, nonce=client.nonce("pending"), gas=gas, fees=fees)
+        with self._fenced() as conn:
+            if store.in_flight_on(conn, target.id) is not None:  # pragma: no cover - guarded by the lease
+                return RoundResult(self.chain.name, "another anchor is in flight")
+            anchor_id = store.insert_anchor(
+                conn,
+                target_id=target.id,
+                tree_size=head.size,
+                root=head.root,
+                base_size=on_size,
+                status=store.PREPARED,
+                account=client.account.address,
+                nonce=signed.nonce,
+                created_at=now,
+                updated_at=now,
+            )
+            self._insert_tx(conn, anchor_id, signed, now)
+        failpoints.reached("anchor.prepared")
+        log.info(
+            "chain %s: anchoring tree size %d (from %d), tx %s",
+            self.chain.name,
+            head.size,
+            on_size,
+            signed.tx_hash.hex(),
+        )
+        anchor = self._reload(anchor_id)
+        return self._advance(target, anchor)
+
+    def _calldata(self, base: int, size: int, root: bytes) -> bytes:
+        proof = self.log.reader.consistency_proof(base, size) if base else []
+        return self.client.anchor_calldata(size, root, proof)
+
+    def _capped(self, fees: Fees) -> Fees:
+        if self.chain.max_fee_gwei is None:
+            return fees
+        cap = int(self.chain.max_fee_gwei * 10**9)
+        priority = None if fees.priority_fee is None else min(fees.priority_fee, cap)
+        return Fees(min(fees.max_fee, cap), priority)
+
+    @staticmethod
+    def _insert_tx(conn: Connection, anchor_id: int, signed: Signed, now: datetime) -> None:
+        store.insert_tx(
+            conn,
+            anchor_id=anchor_id,
+            tx_hash=signed.tx_hash,
+            nonce=signed.nonce,
+            raw=signed.raw,
+            gas_limit=signed.gas_limit,
+            max_fee=signed.fees.max_fee,
+            priority_fee=signed.fees.priority_fee,
+            now=now,
+        )
+
+    # --- The state machine ---------------------------------------------------------------
+
+    def _advance(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        if anchor.status == store.PREPARED:
+            return self._send(target, anchor)
+        if anchor.status == store.SENT:
+            return self._await_inclusion(target, anchor)
+        return self._await_finality(target, anchor)
+
+    def _send(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        txs = store.transactions(self.log.engine, anchor.id)
+        refusal = self.client.broadcast(txs[-1].raw)
+        if refusal is not None:  # already known or mined (after a crash), or refused: receipts tell
+            log.info("chain %s: node answered %s for %s", self.chain.name, refusal, txs[-1].tx_hash.hex())
+        failpoints.reached("anchor.broadcast")
+        with self._fenced() as conn:
+            store.set_state(conn, anchor.id, expect=store.PREPARED, now=self.clock(), status=store.SENT)
+        failpoints.reached("anchor.sent")
+        return RoundResult(self.chain.name, "sent", self._reload(anchor.id))
+
+    def _mined(self, txs: list[store.Tx]) -> Receipt | None:
+        for tx in txs:
+            if (receipt := self.client.receipt(tx.tx_hash)) is not None:
+                return receipt
+        return None
+
+    def _await_inclusion(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        client = self.client
+        txs = store.transactions(self.log.engine, anchor.id)
+        receipt = self._mined(txs)
+        if receipt is None and client.nonce("latest") > anchor.nonce:
+            receipt = self._mined(txs)  # mined between the two reads?
+            if receipt is None:
+                return self._fail(target, anchor, f"nonce {anchor.nonce} was used by a transaction not of this anchor")
+        if receipt is not None:
+            if not receipt.succeeded:
+                return self._fail(
+                    target, anchor, f"transaction {receipt.tx_hash.hex()} reverted in block {receipt.block_number}"
+                )
+            block = client.block(receipt.block_number)
+            if block is None or block[0] != receipt.block_hash:
+                return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
+            with self._fenced() as conn:
+                store.set_state(
+                    conn,
+                    anchor.id,
+                    expect=store.SENT,
+                    now=self.clock(),
+                    status=store.INCLUDED,
+                    tx_hash=receipt.tx_hash,
+                    block_number=receipt.block_number,
+                    block_hash=receipt.block_hash,
+                    block_timestamp=block[1],
+                    anchor_id=receipt.anchor_id,
+                    gas_used=receipt.gas_used,
+                    error=None,
+                )
+            failpoints.reached("anchor.included")
+            log.info(
+                "chain %s: tree size %d included in block %d", self.chain.name, anchor.tree_size, receipt.block_number
+            )
+            return self._await_finality(target, self._reload(anchor.id))
+        last = txs[-1]
+        age = (self.clock() - last.created_at).total_seconds()
+        if age >= self.chain.stuck_after:
+            return self._replace(target, anchor, last)
+        if not client.is_known(last.tx_hash):  # the node lost it (restart, reorg, eviction): send it again
+            refusal = client.broadcast(last.raw)
+            log.info(
+                "chain %s: rebroadcast %s%s", self.chain.name, last.tx_hash.hex(), f" ({refusal})" if refusal else ""
+            )
+            return RoundResult(self.chain.name, "rebroadcast", anchor)
+        return RoundResult(self.chain.name, "waiting for inclusion", anchor)
+
+    def _replace(self, target: store.Target, anchor: store.Anchor, last: store.Tx) -> RoundResult:
+        client = self.client
+        old = Fees(last.max_fee, last.priority_fee)
+        fees = self._capped(old.bumped(self.chain.fee_bump_percent).at_least(client.fees()))
+        if fees.max_fee < old.bumped(10).max_fee:
+            log.warning(
+                "chain %s: anchor of tree size %d is stuck and the fee cap allows no replacement",
+                self.chain.name,
+                anchor.tree_size,
+            )
+            return RoundResult(self.chain.name, "stuck at the fee cap", anchor)
+        data = self._calldata(anchor.base_size, anchor.tree_size, anchor.root)
+        signed = client.sign(data=data, to=client.address, nonce=anchor.nonce, gas=last.gas_limit, fees=fees)
+        now = self.clock()
+        with self._fenced() as conn:
+            self._insert_tx(conn, anchor.id, signed, now)
+        failpoints.reached("anchor.replacement")
+        refusal = client.broadcast(signed.raw)
+        log.info(
+            "chain %s: replaced %s by %s (max fee %d -> %d wei)%s",
+            self.chain.name, last.tx_hash.hex(), signed.tx_hash.hex(), old.max_fee, fees.max_fee,
+            f": node answered {refusal}" if refusal else "",
+        )  # fmt: skip
+        return RoundResult(self.chain.name, "replaced", anchor)
+
+    def _await_finality(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        client = self.client
+        assert anchor.tx_hash is not None and anchor.block_number is not None
+        receipt = client.receipt(anchor.tx_hash)
+        block = client.block(anchor.block_number)
+        if receipt is None or block is None or block[0] != anchor.block_hash or receipt.block_hash != anchor.block_hash:
+            return self._back_to_sent(anchor, store.INCLUDED, "reorged out")
+        depth = client.head() - anchor.block_number + 1
+        if depth < self.chain.confirmations:
+            return RoundResult(self.chain.name, f"included ({depth}/{self.chain.confirmations} confirmations)", anchor)
+        now = self.clock()
+        with self._fenced() as conn:
+            store.set_state(conn, anchor.id, expect=store.INCLUDED, now=now, status=store.FINAL, final_at=now)
+        failpoints.reached("anchor.final")
+        log.info("chain %s: tree size %d final (%d confirmations)", self.chain.name, anchor.tree_size, depth)
+        return RoundResult(self.chain.name, "final", self._reload(anchor.id))
+
+    def _fail(self, target: store.Target, anchor: store.Anchor, reason: str) -> RoundResult:
+        with self._fenced() as conn:
+            store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), status=store.FAILED, error=reason)
+        log.warning("chain %s: anchor of tree size %d failed: %s", self.chain.name, anchor.tree_size, reason)
+        return RoundResult(self.chain.name, "failed", self._reload(anchor.id))
+
+    def _check_newest_final(self, target: store.Target) -> RoundResult | None:
+        """A final anchor can still be reorged out (a reorg deeper than the confirmations): the
+        contract is the truth. If it no longer holds the anchor, the anchor goes back to *sent*
+        and its transaction is broadcast again."""
+        newest = store.newest(self.log.engine, target.id, (store.FINAL,))
+        if newest is None or self.client.root_at(newest.tree_size) == newest.root:
+            return None
+        log.error(
+            "chain %s: final anchor of tree size %d is no longer on chain (a reorg deeper than %d blocks)",
+            self.chain.name, newest.tree_size, self.chain.confirmations,
+        )  # fmt: skip
+        return self._back_to_sent(newest, store.FINAL, "reorged out after it was final")
+
+    def _back_to_sent(self, anchor: store.Anchor, state: str, reason: str) -> RoundResult:
+        with self._fenced() as conn:
+            store.set_state(
+                conn,
+                anchor.id,
+                expect=state,
+                now=self.clock(),
+                status=store.SENT,
+                tx_hash=None,
+                block_number=None,
+                block_hash=None,
+                block_timestamp=None,
+                anchor_id=None,
+                gas_used=None,
+                final_at=None,
+                error=f"{reason} (block {anchor.block_number})",
+            )
+        txs = store.transactions(self.log.engine, anchor.id)
+        mined = next(tx for tx in txs if tx.tx_hash == anchor.tx_hash)
+        refusal = self.client.broadcast(mined.raw)
+        log.warning(
+            "chain %s: anchor of tree size %d %s; sent %s again%s",
+            self.chain.name, anchor.tree_size, reason, mined.tx_hash.hex(), f" ({refusal})" if refusal else "",
+        )  # fmt: skip
+        return RoundResult(self.chain.name, f"{reason}; sent again", self._reload(anchor.id))
+
+
+class AnchoringService:
+    """Every configured chain, each anchored independently: one failing chain (unreachable,
+    misconfigured) does not hold back the others. :meth:`tick` is the periodic job's body."""
+
+    def __init__(
+        self,
+        log: Log,
+        chains: list[ChainSettings],
+        *,
+        credentials: Credentials = Credentials(),
+        policy: Policy = Policy(),
+        holder: str | None = None,
+        clock: Clock = utc_now,
+        integrate_batch: int = 50_000,
+        dev: EmbeddedChain | None = None,
+    ) -> None:
+        self.log = log
+        self.clock = clock
+        self.integrate_batch = integrate_batch
+        self.holder = holder or holder_name()
+        self.anchorers = [
+            ChainAnchorer(log, chain, credentials=credentials, policy=policy, holder=self.holder, clock=clock, dev=dev)
+            for chain in chains
+        ]
+
+    def tick(self) -> list[RoundResult]:
+        """Integrate what is pending, then one round on every chain. Never raises for one chain's
+        failure: it is logged and that chain is tried again at the next tick."""
+        self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch)
+        results = []
+        for anchorer in self.anchorers:
+            name = anchorer.chain.name
+            try:
+                results.append(anchorer.run_round())
+            except LeaseHeldError as exc:
+                results.append(RoundResult(name, f"standby: {exc.reason}"))
+            except AnchoringError as exc:
+                log.warning("chain %s: %s", name, exc)
+                results.append(RoundResult(name, f"error: {exc}"))
+            except Exception as exc:  # a bug or an unforeseen node answer: logged, the other chains go on
+                log.exception("chain %s: anchoring round failed", name)
+                results.append(RoundResult(name, f"error: {type(exc).__name__}: {exc}"))
+        return results
+
+    def close(self) -> None:
+        """Release the leases this process holds, so another can take over at once."""
+        for anchorer in self.anchorers:
+            try:
+                anchorer.release()
+            except Exception:  # shutting down: the lease expires anyway
+                log.exception("chain %s: releasing the lease failed", anchorer.chain.name)
