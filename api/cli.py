@@ -335,6 +335,176 @@ def anchors(ctx: click.Context, chain_name: str | None, limit: int) -> None:
         click.echo(json.dumps({**out, "chain_id": listed.target.chain_id, "contract": listed.target.contract}))
 
 
+@cli.command()
+@click.argument("ocid")
+@click.option("--chain", "chain_name", help="The chain whose anchors the bundle cites (default: the first configured).")
+@click.pass_context
+def bundle(ctx: click.Context, ocid: str, chain_name: str | None) -> None:
+    """Print tender OCID's proof bundle (tenderproof-bundle/1), for `tenderproof verify`."""
+    from ledger.bundles import build_bundle, final_anchors
+
+    settings: Settings = ctx.obj
+    chain = _chains(settings, chain_name)[0]
+    log = _open(ctx)
+    click.echo(json.dumps(build_bundle(log, ocid, final_anchors(log.engine, chain.name)).to_json(), indent=1))
+
+
+@cli.command("verify")
+@click.argument("bundle_file", metavar="BUNDLE", type=click.File("rb"))
+@click.option("--rpc", help="JSON-RPC endpoint of the bundle's chain; without it the anchors are not checked.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify_command(bundle_file: Any, rpc: str | None, as_json: bool) -> None:
+    """Verify a proof bundle: hashes, the tender's chain of events, inclusion and consistency
+    proofs, signatures and, with --rpc, every anchor against the contract. Needs no database.
+
+    Exit 0 if valid, 1 if not (each failure named), 2 if the file is not a bundle."""
+    from ledger import verifier
+    from ledger.chainreader import RpcChainReader
+    from ledger.core.bundle import load_bundle
+    from ledger.core.errors import FormatError
+    from ledger.core.signing import verify_submission
+
+    try:
+        document = json.loads(bundle_file.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError("bundle", f"is not JSON: {exc}") from exc
+    parsed = load_bundle(document)
+    reader = RpcChainReader.at(rpc) if rpc else None
+    try:
+        report = verifier.verify_bundle(
+            parsed, chain=reader, check_signature=lambda envelope: verify_submission(envelope, chain_id=parsed.chain_id)
+        )
+    except (OSError, ValueError) as exc:  # requests' errors are OSErrors; a bad RPC answer a ValueError
+        raise ChainUnavailableError(f"chain endpoint {rpc}: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        _print_report(report)
+    if not report.valid:
+        raise click.exceptions.Exit(1)
+
+
+def _print_report(report: Any) -> None:
+    click.echo(f"tender {report.ocid} of log {report.origin}")
+    click.echo(f"anchors: contract {report.contract} on chain {report.chain_id}")
+    for e in report.events:
+        where = f"index {e.index}" if e.index is not None else "not yet in the log"
+        line = f"  seq {e.seq:>3}  {e.type:<20} {where:<14} {e.status.upper()}"
+        if e.tree_size is not None and e.block_number is not None:
+            moment = datetime.fromtimestamp(e.block_timestamp or 0, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            line += f"  tree {e.tree_size}, block {e.block_number} ({moment}), tx {e.tx_hash}"
+        if e.signer:
+            line += f"  signed by {e.signer}"
+        if e.withheld:
+            line += f"  payload withheld: {e.withheld}"
+        click.echo(line)
+    for failure in report.failures:
+        click.echo(f"FAIL {failure}")
+    pending = sum(e.status == "pending" for e in report.events)
+    verdict = "VALID" if report.valid else f"INVALID ({len(report.failures)} failures)"
+    click.echo(f"{verdict}: {len(report.events)} events, {pending} pending (not yet anchored)")
+    if not report.chain_checked:
+        click.echo("note: the anchors were NOT checked against the chain (no --rpc): only the bundle's own proofs were")
+
+
+@cli.command("audit")
+@click.option("--no-chain", is_flag=True, help="Do not ask the configured chains for the anchored roots.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Entries per read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: bool) -> None:
+    """Recompute every leaf hash and the whole tree from the database, compare them with the
+    stored heads, tiles and anchors and, for every configured chain reachable from here, with
+    the root the contract holds. Names every entry, tree size, tile or anchor that disagrees.
+
+    Exit 0 if everything agrees, 1 if anything does not."""
+    from ledger import audit
+
+    settings: Settings = ctx.obj
+    log = _open(ctx)
+    chain_root = None if no_chain else _chain_roots(settings)
+    total = log.checkpoint().size
+    with click.progressbar(length=total, label="auditing", file=sys.stderr, show_pos=True, show_eta=True) as bar:
+        seen = 0
+
+        def progress(done: int, _total: int) -> None:
+            nonlocal seen
+            bar.update(done - seen)
+            seen = done
+
+        report = audit.audit(
+            log.engine, origin=log.origin, chain_root=chain_root, progress=progress, batch_size=batch_size
+        )
+    if as_json:
+        click.echo(json.dumps(_audit_json(report), indent=1))
+    else:
+        for finding in report.findings:
+            click.echo(f"FAIL {finding}")
+        if report.findings_dropped:
+            click.echo(f"... and {report.findings_dropped} more findings")
+        click.echo(
+            f"{'OK' if report.ok else 'TAMPERED'}: {report.entries_checked} entries, {report.sizes_checked} tree heads,"
+            f" {report.anchors_checked} final anchors ({report.anchors_on_chain} checked on chain,"
+            f" {report.anchors_unchecked} on chains not reachable from here); tree size {report.size},"
+            f" root {report.root.hex()}"
+        )
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _chain_roots(settings: Settings) -> Any:
+    """A ChainRoot over every configured JSON-RPC chain that answers; an unreachable one is
+    reported on stderr and its anchors counted as unchecked. The embedded chain lives only as
+    long as the process that anchored to it, so its anchors are never checkable from here."""
+    from anchoring.chain import http_web3
+    from ledger.audit import AnchorTarget
+    from ledger.chainreader import RpcChainReader
+
+    readers: dict[str, RpcChainReader] = {}
+    for chain in settings.chains:
+        if chain.embedded:
+            continue
+        reader = RpcChainReader(http_web3(chain))
+        try:
+            instance = "genesis:" + bytes(reader.w3.eth.get_block(0)["hash"]).hex()
+        except (OSError, ValueError) as exc:
+            click.echo(
+                f"warning: chain {chain.name} ({chain.rpc_url}) unreachable, its anchors are not checked: {exc}",
+                err=True,
+            )
+            continue
+        readers[instance] = reader
+
+    def chain_root(target: AnchorTarget, tree_size: int) -> bytes | None:
+        reader = readers.get(target.instance)
+        if reader is None:
+            return None
+        try:
+            return reader.root_at(target.contract, tree_size)
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailableError(f"chain {target.chain}: rootAt({tree_size}): {exc}") from exc
+
+    return chain_root
+
+
+def _audit_json(report: Any) -> dict[str, Any]:
+    return {
+        "ok": report.ok,
+        "entries_checked": report.entries_checked,
+        "sizes_checked": report.sizes_checked,
+        "anchors_checked": report.anchors_checked,
+        "anchors_on_chain": report.anchors_on_chain,
+        "anchors_unchecked": report.anchors_unchecked,
+        "tree_size": report.size,
+        "root": report.root.hex(),
+        "findings": [
+            {"code": f.code, "subject": f.subject, "index": f.index, "tree_size": f.tree_size, "reason": f.reason}
+            for f in report.findings
+        ],
+        "findings_dropped": report.findings_dropped,
+    }
+
+
 _EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (ChainUnavailableError, 3),
     (InvalidArgumentError, 2),
@@ -348,7 +518,9 @@ _EXIT_CODES: list[tuple[type[BaseException], int]] = [
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     try:
-        cli.main(args=argv, prog_name="tenderproof", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="tenderproof", standalone_mode=False)
+        if isinstance(code, int):  # click.exceptions.Exit, e.g. `verify` of an invalid bundle
+            return code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1

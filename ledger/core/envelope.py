@@ -78,7 +78,7 @@ def check_ocid(ocid: object, *, field: str = "ocid") -> str:
 
 
 def check_event_type(kind: object, *, field: str = "type") -> str:
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise InvalidArgumentError(field, f"unknown event type {kind!r}; known: {', '.join(sorted(EVENT_TYPES))}")
     return str(kind)
 

@@ -348,3 +348,48 @@ def test_sigkill_after_storing_a_replacement(fresh: HardhatNode, cli_env: dict[s
     assert _anchored_sizes(client) == Counter({size: 1})
     with log.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(anchor_txs)).scalar_one() == 2
+
+
+def test_bundle_verifies_against_the_node_and_fails_against_another_history(
+    fresh: HardhatNode, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`tenderproof bundle` then `tenderproof verify --rpc` (which needs no database) on a real node."""
+    fresh.rpc("evm_setIntervalMining", 300)
+    deployed = _cli(cli_env, "deploy", "--chain", "local")
+    assert deployed.returncode == 0, deployed.stderr
+    chain = {**json.loads(cli_env["TENDERPROOF_CHAINS"])[0], "contract": json.loads(deployed.stdout)["contract"]}
+    env = {**cli_env, "TENDERPROOF_CHAINS": json.dumps([chain])}
+    log = Log.open(env["TENDERPROOF_DATABASE_URL"], origin=ORIGIN)
+    for batch in (3, 4):
+        _record(log, batch, start=0 if batch == 3 else 3)
+        assert _anchor_until_done(env)["status"] == "final"
+    _record(log, 1, start=7)  # pending
+    made = _cli(env, "bundle", OCID)
+    assert made.returncode == 0, made.stderr
+    path = tmp_path / "bundle.json"
+    path.write_text(made.stdout)
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("TENDERPROOF_")}
+    checked = _cli(bare, "verify", str(path), "--rpc", fresh.url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "VALID: 8 events, 1 pending" in checked.stdout and "NOT checked" not in checked.stdout
+    offline = _cli(bare, "verify", str(path), "--json")
+    assert offline.returncode == 0 and json.loads(offline.stdout)["chain"]["checked"] is False
+
+    # The same contract address on another chain history: a fresh contract anchored by another log.
+    other = Log.open(f"sqlite:///{tmp_path / 'other.db'}", origin=ORIGIN)
+    other.append_many(
+        [Submission(ocid="ocds-abc123-other", type="tender.planned", payload={"n": n}) for n in range(7)], now=T0
+    )
+    other.integrate_all(now=T0)
+    bundle = json.loads(made.stdout)
+    forged_contract = _deploy(fresh.url)
+    assert [a["tree_size"] for a in bundle["anchors"]] == [3, 7]
+    _settle(ChainAnchorer(other, _settings(fresh.url, forged_contract)))  # holds 7 with another root, not 3
+    path.write_text(json.dumps({**bundle, "chain": {**bundle["chain"], "contract": forged_contract}}))
+    refused = _cli(bare, "verify", str(path), "--rpc", fresh.url, "--json")
+    assert refused.returncode == 1, refused.stderr
+    failures = json.loads(refused.stdout)["failures"]
+    reasons = {(f["where"], f["reason"].split(",")[0]) for f in failures}
+    assert ("anchor of tree size 3", f"the contract {forged_contract} holds no checkpoint of that size") in reasons
+    assert any(where == "anchor of tree size 7" and "the contract holds root" in why for where, why in reasons)
+    assert all(f["where"].startswith("anchor of tree size") for f in failures)
