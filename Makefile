@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test lint postgres bench bench-anchor gas clean
+.PHONY: install run test lint postgres bench bench-anchor bench-verify bench-audit gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ bench: install postgres
 ## Time from commit to final anchor on a local node with 1 s blocks.
 bench-anchor: install
 	$(PY) bench/anchor_bench.py --write bench/RESULTS-anchor.md
+
+## Verifying a 100-event signed bundle, without and with chain calls (local node).
+bench-verify: install
+	$(PY) bench/verify_bench.py --write bench/RESULTS-verify.md
+
+## `tenderproof audit` throughput on a 1,000,000-entry log, SQLite and PostgreSQL.
+bench-audit: install postgres
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/audit_bench.py --engine both --entries 1000000 --write bench/RESULTS-audit.md
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

@@ -362,7 +362,6 @@ def verify_command(bundle_file: Any, rpc: str | None, as_json: bool) -> None:
     from ledger.chainreader import RpcChainReader
     from ledger.core.bundle import load_bundle
     from ledger.core.errors import FormatError
-    from ledger.core.signing import verify_submission
 
     try:
         document = json.loads(bundle_file.read())
@@ -371,9 +370,7 @@ def verify_command(bundle_file: Any, rpc: str | None, as_json: bool) -> None:
     parsed = load_bundle(document)
     reader = RpcChainReader.at(rpc) if rpc else None
     try:
-        report = verifier.verify_bundle(
-            parsed, chain=reader, check_signature=lambda envelope: verify_submission(envelope, chain_id=parsed.chain_id)
-        )
+        report = verifier.verify_bundle(parsed, chain=reader)
     except (OSError, ValueError) as exc:  # requests' errors are OSErrors; a bad RPC answer a ValueError
         raise ChainUnavailableError(f"chain endpoint {rpc}: {exc}") from exc
     if as_json:

@@ -83,7 +83,8 @@ def table(results: dict[str, dict[str, float]]) -> str:
     lines = ["| metric | " + " | ".join(engines) + " |", "|---|" + "---|" * len(engines)]
     for metric in next(iter(results.values())):
         cells = [
-            f"{results[e][metric]:,.1f}" if results[e][metric] < 100 else f"{results[e][metric]:,.0f}" for e in engines
+            f"{value:,.0f}" if value >= 100 or value.is_integer() else f"{value:,.1f}"
+            for value in (results[e][metric] for e in engines)
         ]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -32,6 +32,7 @@ from .core import verify
 from .core.bundle import Bundle, BundleAnchor, BundleEvent
 from .core.canonical import canonical_bytes, sha256_hex
 from .core.errors import LedgerError
+from .core.signing import verify_submission
 
 #: Checks an envelope's signature; returns the signer's address (``ledger.core.signing``).
 SignatureCheck = Callable[[Any], str]
@@ -122,7 +123,12 @@ def _where(position: int, event: BundleEvent) -> str:
 def verify_bundle(
     bundle: Bundle, *, chain: ChainReader | None = None, check_signature: SignatureCheck | None = None
 ) -> Report:
-    """Check everything the bundle claims; with ``chain``, also against the chain."""
+    """Check everything the bundle claims; with ``chain``, also against the chain.
+
+    Signed events are checked with ``check_signature`` (default: EIP-712 recovery with
+    :func:`ledger.core.signing.verify_submission` on the bundle's chain id), which returns the
+    signer's address; whether that address was a registered officer is not in the bundle.
+    """
     c = _Checker(bundle)
     anchors = {a.tree_size: a for a in bundle.anchors}
     previous_leaf: bytes | None = None
@@ -158,13 +164,13 @@ def verify_bundle(
         previous_leaf = leaf
         # Signature.
         if env.signature is not None:
-            if check_signature is None:
-                c.fail(where, "signed, but this verifier cannot check signatures", report)
-            else:
-                try:
+            try:
+                if check_signature is None:
+                    report.signer = verify_submission(env, chain_id=bundle.chain_id)
+                else:
                     report.signer = check_signature(env)
-                except LedgerError as exc:
-                    c.fail(where, f"signature: {exc}", report)
+            except LedgerError as exc:
+                c.fail(where, f"signature: {exc}", report)
         # Inclusion.
         if event.index is not None:
             if event.index <= previous_index:

@@ -6,6 +6,7 @@ matter most."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 
 from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
+from api.cli import main
 from ledger.bundles import build_bundle, final_anchors
 from ledger.chainreader import RpcChainReader
 from ledger.core.bundle import load_bundle
+from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.errors import FormatError
+from ledger.core.signing import Submission as Signed
+from ledger.core.signing import sign_submission, typed_data
 from ledger.log import Log
 from ledger.sequencer import Submission
 from ledger.verifier import Report, verify_bundle
@@ -45,16 +52,37 @@ def _anchor(anchorer: ChainAnchorer) -> None:
     assert result.anchor is not None and result.anchor.status == "final"
 
 
-def _events(ocid: str, start: int, count: int) -> list[Submission]:
+#: The officer who signs every other event of the tenders (a fixed test key).
+OFFICER = Account.from_key("0x" + "4f" * 32)
+
+
+def _event(ocid: str, step: int, chain_id: int) -> Submission:
     kinds = ["tender.published", "tender.amended", "bid.committed", "tender.clarified"]
-    return [
-        Submission(
-            ocid=ocid,
-            type="tender.planned" if start + i == 0 else kinds[(start + i) % len(kinds)],
-            payload={"tender": {"id": ocid, "step": start + i, "value": {"amount": 1000.5 + i, "currency": "EUR"}}},
-        )
-        for i in range(count)
-    ]
+    kind = "tender.planned" if step == 0 else kinds[step % len(kinds)]
+    payload = {"tender": {"id": ocid, "step": step, "value": {"amount": 1000.5 + step, "currency": "EUR"}}}
+    if step % 2:
+        return Submission(ocid=ocid, type=kind, payload=payload)
+    signed = Signed(
+        origin=ORIGIN,
+        chain_id=chain_id,
+        ocid=ocid,
+        event_type=kind,
+        payload_sha256=sha256_hex(canonical_bytes(payload)),
+        submission_id=f"{ocid}/{step}",
+        officer=OFFICER.address,
+        signed_at=1_790_000_000 + step,
+    )
+    return Submission(
+        ocid=ocid,
+        type=kind,
+        payload=payload,
+        submission=signed.to_json(),
+        signature=sign_submission(signed, OFFICER.key),
+    )
+
+
+def _events(ocid: str, start: int, count: int, chain_id: int) -> list[Submission]:
+    return [_event(ocid, start + i, chain_id) for i in range(count)]
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +92,13 @@ def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     log = Log.open(url, origin=ORIGIN)
     dev = EmbeddedChain()
     anchorer = ChainAnchorer(log, CHAIN, dev=dev)
+    chain_id = int(dev.w3.eth.chain_id)
     for round_, (mine, theirs) in enumerate([(3, 4), (2, 5), (4, 1)]):
         start = sum(m for m, _ in [(3, 4), (2, 5), (4, 1)][:round_])
-        log.append_many([*_events(OCID, start, mine), *_events(OTHER, start, theirs)], now=T0)
+        log.append_many([*_events(OCID, start, mine, chain_id), *_events(OTHER, start, theirs, chain_id)], now=T0)
         log.integrate_all(now=T0)
         _anchor(anchorer)
-    log.append_many(_events(OCID, 9, 1), now=T0)  # recorded and integrated, not anchored
+    log.append_many(_events(OCID, 9, 1, chain_id), now=T0)  # recorded and integrated, not anchored
     log.integrate_all(now=T0)
     yield Anchored(log, dev, RpcChainReader(dev.w3))
     log.close()
@@ -97,6 +126,31 @@ def test_valid_bundle_verifies_offline_and_against_the_chain(anchored: Anchored,
         for event in report.events[:9]:
             assert event.index is not None and event.tree_size == min(s for s in sizes if s > event.index)
             assert event.block_number is not None and event.tx_hash is not None
+        assert [e.signer for e in report.events] == [OFFICER.address if i % 2 == 0 else None for i in range(10)]
+
+
+def test_signatures_are_checked_with_the_reason(anchored: Anchored, valid: dict[str, Any]) -> None:
+    signed = valid["events"][2]["envelope"]
+    assert signed["signature"] is not None
+    intruder = Account.from_key("0x" + "5e" * 32)
+    forged = Signed.from_json(signed["submission"])
+    cases = {
+        # Another key signed the same submission: recovers another address than the officer named.
+        "was not made by the officer": "0x"
+        + intruder.sign_message(encode_typed_data(full_message=typed_data(forged))).signature.hex().removeprefix("0x"),
+        # A signature that recovers nobody sensible (its s value changed).
+        "signature": signed["signature"][:70]
+        + ("0" if signed["signature"][70] != "0" else "1")
+        + signed["signature"][71:],
+    }
+    for reason, signature in cases.items():
+        doc = _set(valid, ("events", 2, "envelope", "signature"), signature)
+        assert reason in _reasons(doc, anchored)
+    # A submission for another chain, re-signed by the officer: refused for the bundle's chain.
+    elsewhere = dataclasses.replace(forged, chain_id=forged.chain_id + 1)
+    doc = _set(valid, ("events", 2, "envelope", "submission"), elsewhere.to_json())
+    doc = _set(doc, ("events", 2, "envelope", "signature"), sign_submission(elsewhere, OFFICER.key))
+    assert "submission.domain.chainId" in _reasons(doc, anchored)
 
 
 def test_the_bundle_round_trips_through_its_loader(valid: dict[str, Any]) -> None:
@@ -222,7 +276,7 @@ def test_a_contract_holding_another_root_is_rejected(anchored: Anchored, valid: 
         anchorer = ChainAnchorer(other, CHAIN, dev=dev)
         done = 0
         for size in sizes:
-            other.append_many(_events("ocds-abc123-other", done, size - done), now=T0)
+            other.append_many(_events("ocds-abc123-other", done, size - done, int(dev.w3.eth.chain_id)), now=T0)
             other.integrate_all(now=T0)
             done = size
             _anchor(anchorer)
@@ -241,3 +295,24 @@ def test_a_withheld_payload_is_reported_not_failed(anchored: Anchored, valid: di
     report = _verify(withheld, anchored.reader)
     assert report.valid
     assert report.events[2].withheld == "commercially sensitive until award"
+
+
+def test_cli_verify_exit_codes(valid: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """0 valid (saying the chain was not checked), 1 invalid naming the event, 2 not a bundle."""
+    good, bad, garbage, unknown = (tmp_path / name for name in ("good.json", "bad.json", "garbage.json", "v9.json"))
+    good.write_text(json.dumps(valid))
+    bad.write_text(json.dumps(_set(valid, ("events", 4, "payload", "tender", "step"), 40)))
+    garbage.write_text("{not json")
+    unknown.write_text(json.dumps({**valid, "format": "tenderproof-bundle/9"}))
+    assert main(["verify", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "VALID: 10 events, 1 pending" in out and "NOT checked against the chain" in out
+    assert f"signed by {OFFICER.address}" in out
+    assert main(["verify", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL event seq 4 (events[4]): payload hashes to" in out and "INVALID (1 failures)" in out
+    assert main(["verify", str(bad), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["valid"] is False and [f["where"] for f in report["failures"]] == ["event seq 4 (events[4])"]
+    for path in (garbage, unknown, tmp_path / "missing.json"):
+        assert main(["verify", str(path)]) == 2, path

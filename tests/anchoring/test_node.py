@@ -375,6 +375,10 @@ def test_bundle_verifies_against_the_node_and_fails_against_another_history(
     offline = _cli(bare, "verify", str(path), "--json")
     assert offline.returncode == 0 and json.loads(offline.stdout)["chain"]["checked"] is False
 
+    audited = _cli(env, "audit", "--json")
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert json.loads(audited.stdout)["anchors_on_chain"] == 2  # both final anchors compared with rootAt
+
     # The same contract address on another chain history: a fresh contract anchored by another log.
     other = Log.open(f"sqlite:///{tmp_path / 'other.db'}", origin=ORIGIN)
     other.append_many(

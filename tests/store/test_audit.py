@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, text, update
 from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
+from api.cli import main
 from ledger.audit import AnchorTarget, AuditReport, Finding, audit, chain_roots, parse_canonical
 from ledger.core.errors import CanonicalizationError, InvalidArgumentError
 from ledger.log import Log
@@ -456,3 +457,25 @@ def test_edited_anchor_root_is_named(anchored: Anchored) -> None:
         f"stored root {bytes(32).hex()}, the log recomputes {anchored.log.reader.root_at(200).hex()}"
     )
     assert report.anchors_on_chain == 2  # the chain itself agrees with the log
+
+
+# --- The command line -----------------------------------------------------------------------
+
+
+def test_cli_audit_exit_code_and_named_entries(filled: Log, capsys: pytest.CaptureFixture[str]) -> None:
+    url = filled.engine.url.render_as_string(hide_password=False)
+    base = ["--database-url", url, "--origin", ORIGIN, "audit", "--no-chain", "--batch-size", "64"]
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert f"OK: {EVENTS} entries" in out and "TAMPERED" not in out
+    for index in (17, 250):
+        target = row_at(filled, index)
+        edited = target.payload.replace(b"supplies", b"suppliez")
+        tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=edited, id=target.event_id)
+    assert main([*base, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["entries_checked"] == EVENTS
+    assert [(f["code"], f["index"]) for f in report["findings"]] == [("payload_hash", 17), ("payload_hash", 250)]
+    assert main(base) == 1
+    out = capsys.readouterr().out
+    assert out.count("FAIL entry ") == 2 and "TAMPERED" in out
