@@ -391,6 +391,25 @@ def keys_revoke(ctx: click.Context, key_id: int) -> None:
     click.echo(json.dumps(_key_json(auth.revoke_key(_open(ctx).engine, key_id, now=_now()))))
 
 
+@keys.command("purge-idempotency")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours after which a stored response to an Idempotency-Key expires.",
+)
+@click.pass_context
+def keys_purge_idempotency(ctx: click.Context, older_than: float) -> None:
+    """Delete the responses stored for expired Idempotency-Keys; print how many."""
+    from datetime import timedelta
+
+    from . import idempotency
+
+    deleted = idempotency.purge(_open(ctx).engine, now=_now(), ttl=timedelta(hours=older_than))
+    click.echo(json.dumps({"deleted": deleted}))
+
+
 @cli.command()
 @click.argument("ocid")
 @click.option("--chain", "chain_name", help="The chain whose anchors the bundle cites (default: the first configured).")

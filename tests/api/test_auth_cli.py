@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api import auth
+from api import auth, idempotency
 from api.cli import main
 from ledger.log import Log
-from tests.conftest import ORIGIN
+from ledger.store.db import write_transaction
+from tests.conftest import ORIGIN, T0
 
 OFFICER = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
@@ -74,3 +76,20 @@ def test_errors(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, out) == (2, "")
     assert err == "error: name: must be 1 to 128 printable characters, got ' '\n"
     assert _run(sqlite_url, capsys, "list") == (0, "", "")
+
+
+def test_purge_idempotency(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    try:
+        _, key = auth.create_key(log.engine, name="ana", role="officer", now=T0)
+        ana = auth.authenticate(log.engine, key, now=T0)
+        now = datetime.now(UTC)
+        with write_transaction(log.engine) as conn:
+            idempotency.store(conn, ana, "old", b"\0" * 32, 201, {}, now=now - timedelta(hours=3))
+            idempotency.store(conn, ana, "new", b"\0" * 32, 201, {}, now=now - timedelta(minutes=50))
+    finally:
+        log.close()
+    assert _run(sqlite_url, capsys, "purge-idempotency") == (0, '{"deleted": 0}\n', "")
+    assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "2") == (0, '{"deleted": 1}\n', "")
+    assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "0.5") == (0, '{"deleted": 1}\n', "")
+    assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "0") == (0, '{"deleted": 0}\n', "")
