@@ -335,6 +335,81 @@ def anchors(ctx: click.Context, chain_name: str | None, limit: int) -> None:
         click.echo(json.dumps({**out, "chain_id": listed.target.chain_id, "contract": listed.target.contract}))
 
 
+@cli.group()
+def keys() -> None:
+    """Manage the API keys of officers and administrators (only their hashes are stored)."""
+
+
+def _key_json(key: Any) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role,
+        "prefix": key.prefix,
+        "officer": key.officer,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
+        "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),
+    }
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who or what the key is for (shown in listings and logs).")
+@click.option("--role", type=click.Choice(["officer", "admin"]), required=True, help="What the key may do.")
+@click.option("--officer", help="The officer's Ethereum address (0x...) the key acts for.")
+@click.pass_context
+def keys_create(ctx: click.Context, name: str, role: str, officer: str | None) -> None:
+    """Create an API key and print it, with its record, as JSON. The key is shown only this once."""
+    from . import auth
+
+    record, plaintext = auth.create_key(_open(ctx).engine, name=name, role=role, officer=officer, now=_now())
+    click.echo(json.dumps({**_key_json(record), "key": plaintext}))
+    click.echo(
+        f"warning: store the key {record.prefix} now, somewhere safe: it is shown only once and cannot be recovered",
+        err=True,
+    )
+
+
+@keys.command("list")
+@click.option("--active", is_flag=True, help="Leave out revoked keys.")
+@click.pass_context
+def keys_list(ctx: click.Context, active: bool) -> None:
+    """List API keys as JSON Lines, oldest first (never their secrets)."""
+    from . import auth
+
+    for key in auth.list_keys(_open(ctx).engine, include_revoked=not active):
+        click.echo(json.dumps(_key_json(key)))
+
+
+@keys.command("revoke")
+@click.argument("key_id", metavar="ID", type=click.IntRange(min=1))
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: int) -> None:
+    """Revoke API key ID at once; print its record."""
+    from . import auth
+
+    click.echo(json.dumps(_key_json(auth.revoke_key(_open(ctx).engine, key_id, now=_now()))))
+
+
+@keys.command("purge-idempotency")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours after which a stored response to an Idempotency-Key expires.",
+)
+@click.pass_context
+def keys_purge_idempotency(ctx: click.Context, older_than: float) -> None:
+    """Delete the responses stored for expired Idempotency-Keys; print how many."""
+    from datetime import timedelta
+
+    from . import idempotency
+
+    deleted = idempotency.purge(_open(ctx).engine, now=_now(), ttl=timedelta(hours=older_than))
+    click.echo(json.dumps({"deleted": deleted}))
+
+
 @cli.command()
 @click.argument("ocid")
 @click.option("--chain", "chain_name", help="The chain whose anchors the bundle cites (default: the first configured).")
