@@ -168,7 +168,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = ""
     message = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else ""
     if not message:
         if status == 404:

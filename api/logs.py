@@ -37,3 +37,5 @@ def configure(level: int = logging.INFO) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Two lines per anchoring tick ("Running job ...", "executed successfully") say nothing.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)

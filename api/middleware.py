@@ -184,9 +184,10 @@ class ConcurrencyLimitMiddleware:
 
 #: A strict policy for the API's JSON: nothing in it is ever to be run or framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-#: For everything else (the explorer sets its own, fuller policy): never framed.
+#: For everything else (the explorer and /api/docs, pages with scripts, set their own fuller
+#: policy or need none): never framed.
 SITE_CSP = "frame-ancestors 'none'"
-_API_PREFIXES = ("/api/", "/healthz", "/readyz", "/metrics", "/openapi.json")
+_API_PREFIXES = ("/api/v", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 class SecurityHeadersMiddleware:

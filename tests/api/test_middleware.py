@@ -212,6 +212,13 @@ def test_security_headers_on_every_kind_of_response(history: History) -> None:
     assert responses[6].headers["cache-control"] == "no-store"
 
 
+def test_swagger_ui_page_is_not_blocked_by_the_api_policy(client: TestClient) -> None:
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    assert docs.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert docs.headers["x-frame-options"] == "DENY"
+
+
 def test_hsts_when_configured(history: History) -> None:
     with TestClient(create_app(settings_for(history.url, hsts=63072000), log=history.log)) as client:
         for response in (client.get("/api/v1/checkpoint"), client.get("/api/v1/nothing")):
