@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ledger.core.errors import NotFoundError
 from ledger.store import db
 from ledger.store.schema import anchor_leases, anchor_targets, anchor_txs, anchors
 
@@ -271,34 +272,84 @@ class Listed:
     anchor: Anchor
 
 
-def listing(engine: Engine, *, chain: str | None = None, limit: int = 100) -> list[Listed]:
-    """Newest anchors first, with their targets."""
-    query = (
-        select(
-            anchors,
-            anchor_targets.c.chain,
-            anchor_targets.c.chain_id,
-            anchor_targets.c.instance,
-            anchor_targets.c.contract,
-            anchor_targets.c.created_at.label("target_created_at"),
-        )
-        .join(anchor_targets, anchor_targets.c.id == anchors.c.target_id)
-        .order_by(anchors.c.id.desc())
-        .limit(limit)
-    )
+def listing(engine: Engine, *, chain: str | None = None, before: int | None = None, limit: int = 100) -> list[Listed]:
+    """Newest anchors first, with their targets; with ``before``, only those of ``id < before``
+    (the next page: no gaps or repeats, however many anchors are added meanwhile)."""
+    query = _with_targets().order_by(anchors.c.id.desc()).limit(limit)
     if chain is not None:
         query = query.where(anchor_targets.c.chain == chain)
-    out = []
+    if before is not None:
+        query = query.where(anchors.c.id < before)
     with db.read_transaction(engine) as conn:
-        for row in conn.execute(query):
-            values = row._asdict()
-            tgt = Target(
-                id=values["target_id"],
-                chain=values.pop("chain"),
-                chain_id=values.pop("chain_id"),
-                instance=values.pop("instance"),
-                contract=values.pop("contract"),
-                created_at=utc(values.pop("target_created_at")),
+        return [_listed(row) for row in conn.execute(query)]
+
+
+def _with_targets() -> Select[Any]:
+    return select(
+        anchors,
+        anchor_targets.c.chain,
+        anchor_targets.c.chain_id,
+        anchor_targets.c.instance,
+        anchor_targets.c.contract,
+        anchor_targets.c.created_at.label("target_created_at"),
+    ).join(anchor_targets, anchor_targets.c.id == anchors.c.target_id)
+
+
+def find(engine: Engine, *, chain: str, anchor_id: int) -> Listed:
+    """Anchor ``anchor_id`` (the database id) of chain ``chain``; raises :class:`NotFoundError`."""
+    query = _with_targets().where(anchors.c.id == anchor_id, anchor_targets.c.chain == chain)
+    with db.read_transaction(engine) as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"anchor {anchor_id} of chain {chain!r} not found")
+    return _listed(row)
+
+
+def _listed(row: Row[Any]) -> Listed:
+    values = row._asdict()
+    tgt = Target(
+        id=values["target_id"],
+        chain=values.pop("chain"),
+        chain_id=values.pop("chain_id"),
+        instance=values.pop("instance"),
+        contract=values.pop("contract"),
+        created_at=utc(values.pop("target_created_at")),
+    )
+    return Listed(tgt, Anchor.of(values))
+
+
+def batch_start(engine: Engine, anchor: Anchor) -> int:
+    """Where ``anchor``'s batch starts: the tree size of the previous final anchor on the same
+    target (0 if none). The batch is the entries ``[batch_start, anchor.tree_size)``."""
+    with db.read_transaction(engine) as conn:
+        previous = conn.execute(
+            select(anchors.c.tree_size)
+            .where(
+                anchors.c.target_id == anchor.target_id,
+                anchors.c.status == FINAL,
+                anchors.c.tree_size < anchor.tree_size,
             )
-            out.append(Listed(tgt, Anchor.of(values)))
-    return out
+            .order_by(anchors.c.tree_size.desc())
+            .limit(1)
+        ).scalar()
+    return int(previous or 0)
+
+
+def latest_final(engine: Engine, chain: str) -> Anchor | None:
+    """The final anchor of the largest tree size on the newest target named ``chain``."""
+    with db.read_transaction(engine) as conn:
+        target_id = conn.execute(
+            select(anchor_targets.c.id)
+            .where(anchor_targets.c.chain == chain)
+            .order_by(anchor_targets.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if target_id is None:
+            return None
+        row = conn.execute(
+            select(anchors)
+            .where(anchors.c.target_id == target_id, anchors.c.status == FINAL)
+            .order_by(anchors.c.tree_size.desc())
+            .limit(1)
+        ).first()
+    return Anchor.of(row._mapping) if row else None

@@ -65,6 +65,66 @@ def init(ctx: click.Context) -> None:
 
 
 @cli.command()
+@click.option("--host", envvar="TENDERPROOF_HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", envvar="TENDERPROOF_PORT", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
+)
+@click.option(
+    "--workers",
+    envvar="TENDERPROOF_WORKERS",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own connection pool, rate-limit counters and concurrency limit).",
+)
+@click.option(
+    "--anchoring/--no-anchoring",
+    envvar="TENDERPROOF_ANCHORING",
+    default=True,
+    show_default=True,
+    help="Also run the periodic anchoring job in this process.",
+)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, anchoring: bool) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json) until stopped; logs are JSON lines."""
+    import os
+
+    import uvicorn
+
+    from . import logs
+    from .app import UVICORN_OPTIONS, create_app
+
+    settings: Settings = ctx.obj
+    logs.configure()
+    log = _open(ctx)  # migrates once, before any worker opens the database
+    job: service.AnchoringService | None = None
+    background = None
+    if anchoring:
+        job = service.AnchoringService(
+            log,
+            list(settings.chains),
+            credentials=_credentials(settings),
+            policy=_policy(settings),
+            integrate_batch=settings.integrate_batch,
+        )
+        background = scheduler.start_background(job, poll=settings.anchor_poll)
+    options: dict[str, Any] = {"host": host, "port": port, **UVICORN_OPTIONS}
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(settings, log=log), **options)
+        else:
+            # Each worker builds its app from the environment: hand the flags' values on there.
+            os.environ["TENDERPROOF_DATABASE_URL"] = settings.database_url
+            os.environ["TENDERPROOF_ORIGIN"] = settings.origin
+            uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)
+    finally:
+        if background is not None and job is not None:
+            background.shutdown(wait=True)
+            job.close()
+        log.close()
+
+
+@cli.command()
 @click.argument("ocid")
 @click.argument("event_type", metavar="TYPE")
 @click.argument("payload", type=click.File("r"), default="-")

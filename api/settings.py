@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,6 +48,51 @@ class Settings(BaseSettings):
     lease_ttl: float = Field(
         default=60.0, gt=0, description="Seconds an anchoring process holds a chain without renewing its lease."
     )
+
+    # --- The HTTP server (``tenderproof serve``) ------------------------------------------
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body accepted; a larger one is refused with 413."
+    )
+    rate_limit: str | None = Field(
+        default="120/minute",
+        description="Requests per client IP to the public API, in `limits` notation ('120/minute', '10/second');"
+        " empty to switch rate limiting off.",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where rate-limit counters live: 'memory://' (per process) or a shared store such as"
+        " 'redis://host:6379' (see the `limits` library).",
+    )
+    max_concurrency: int = Field(
+        default=64, ge=1, description="Requests served at once per process; more are refused with 503 + Retry-After."
+    )
+    cors_origins: list[str] = Field(
+        default=[], description="Origins allowed to call the API from a browser, as a JSON list ('*' for any)."
+    )
+    hsts: int = Field(
+        default=0,
+        ge=0,
+        description="Strict-Transport-Security max-age in seconds (0: no header; set it only when served over HTTPS).",
+    )
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto are believed"
+        ' (JSON list, e.g. ["10.0.0.0/8"]); empty: the client is the peer address.',
+    )
+    ready_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds /readyz waits for the database and each chain before failing."
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip() or value.strip().lower() == "off":
+            return None
+        try:
+            parse_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"must look like '120/minute', got {value!r}") from exc
+        return value.strip()
 
     @field_validator("chains")
     @classmethod

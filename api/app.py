@@ -1,0 +1,120 @@
+"""The FastAPI application: :func:`create_app` builds one from :class:`Settings`; nothing is
+created at import time. ``tenderproof serve`` runs it under uvicorn (with several workers via
+:func:`app_from_environment`, the factory uvicorn imports in each worker).
+
+Layers, outermost first: trusted proxy headers (only if ``trusted_proxies``), metrics and the
+access log, security headers, CORS (only if ``cors_origins``), overload protection, the rate
+limit on ``/api/``, the body size limit, the catch-all for unexpected errors, then the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from ledger.log import Log
+
+from . import errors, logs
+from .deps import Clock
+from .metrics import Metrics
+from .middleware import (
+    BodyLimitMiddleware,
+    CatchAllMiddleware,
+    ConcurrencyLimitMiddleware,
+    ObservabilityMiddleware,
+    RateLimitMiddleware,
+    RouteTemplates,
+    SecurityHeadersMiddleware,
+)
+from .routes import api_router, ops
+from .settings import Settings
+
+API_PREFIX = "/api/v1"
+#: How uvicorn runs the application (``tenderproof serve``): its own proxy-header handling off
+#: (``trusted_proxies`` decides), no ``Server`` header, no access log of its own (ours is JSON).
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False,
+    "server_header": False,
+    "access_log": False,
+    "log_config": None,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_now) -> FastAPI:
+    """The application for ``settings``.
+
+    With ``log``, the application serves that open log and leaves it open; without, its
+    lifespan opens (and migrates) ``settings.database_url`` at startup and closes it at shutdown.
+    ``now`` is the clock (anchor ages in /metrics).
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if log is not None:
+            yield
+            return
+        app.state.log = await asyncio.to_thread(Log.open, settings.database_url, origin=settings.origin)
+        try:
+            yield
+        finally:
+            opened, app.state.log = app.state.log, None
+            opened.close()
+
+    app = FastAPI(
+        title="Tenderproof",
+        version="1",
+        summary="A verifiable, append-only log of public procurement events, anchored on chain.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.log = log
+    app.state.now = now
+    metrics = Metrics(log=lambda: app.state.log, chains=[chain.name for chain in settings.chains], now=now)
+    app.state.metrics = metrics
+    errors.install(app)
+    app.include_router(ops.router)
+    app.include_router(api_router, prefix=API_PREFIX)
+
+    # add_middleware wraps what is there: the first added is the innermost.
+    app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.rate_limit is not None:
+        app.add_middleware(
+            RateLimitMiddleware, limit=settings.rate_limit, storage=settings.rate_limit_storage, prefix="/api/"
+        )
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_headers=["Accept", "Content-Type", "Authorization", "X-API-Key", "Idempotency-Key", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After", "Location"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
+    app.add_middleware(ObservabilityMiddleware, observe=metrics.observe, templates=RouteTemplates(lambda: app.routes))
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application configured from ``TENDERPROOF_*`` alone, for uvicorn's ``factory=True``
+    (each worker process imports and calls it); logs as JSON lines."""
+    logs.configure()
+    return create_app(Settings())

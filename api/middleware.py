@@ -1,0 +1,291 @@
+"""The server's protective layers, as pure ASGI middleware (no BaseHTTPMiddleware: no extra
+task per request, streaming untouched).
+
+From the outside in (see :func:`api.app.create_app`): proxy headers (only when configured),
+request metrics and access log, security headers, CORS, overload protection, rate limiting,
+body size limit, the catch-all for unexpected exceptions, then the application. Every refusal
+is a JSON error (:func:`api.errors.error_response`) and passes the outer layers, so it carries
+the security headers and is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Collection, Sequence
+
+from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from starlette.datastructures import MutableHeaders
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import RETRY_OVERLOAD, error_response
+
+log = logging.getLogger(__name__)
+
+#: Paths never rate limited nor refused for overload: probes and scrapes must get through.
+OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def client_ip(scope: Scope) -> str:
+    """The client's address (the proxy's, unless the proxy is trusted, see ``trusted_proxies``)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+class CatchAllMiddleware:
+    """Innermost: an unexpected exception becomes a JSON 500 (logged with its traceback here,
+    never sent), so that it passes the security headers and the metrics like any response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error serving %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # too late for an error response: let the server drop the connection
+            await error_response(500, "internal_error", "internal error; it has been logged")(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with 413: at once when Content-Length says so,
+    otherwise while the body streams in (a missing or lying Content-Length does not help)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> ASGIApp:
+        return error_response(
+            413, "payload_too_large", f"body: larger than the {self.max_bytes} bytes this server accepts"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.max_bytes:
+                    await self._too_large()(scope, receive, send)
+                    return
+        received = 0
+        refused = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused, started
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    refused = True
+                    if not started:
+                        started = True
+                        await self._too_large()(scope, receive, send)
+                    return {"type": "http.disconnect"}  # the application stops reading
+            return message
+
+        async def app_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # our 413 went out; whatever the application says after it is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, app_send)
+
+
+class RateLimitMiddleware:
+    """Per client IP, for paths under ``prefix``: over ``limit`` (``limits`` notation, e.g.
+    '120/minute', a moving window) the client gets 429 with Retry-After."""
+
+    def __init__(self, app: ASGIApp, *, limit: str, storage: str = "memory://", prefix: str = "/api/") -> None:
+        self.app = app
+        self.item: RateLimitItem = parse(limit)
+        uri = storage if storage.startswith("async+") else f"async+{storage}"
+        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
+        self.prefix = prefix
+        unit = self.item.GRANULARITY.name.lower()
+        self.window = unit if self.item.multiples == 1 else f"{self.item.multiples} {unit}s"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix) or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        key = client_ip(scope)
+        if not await self.limiter.hit(self.item, "client", key):
+            stats = await self.limiter.get_window_stats(self.item, "client", key)
+            retry = max(1, math.ceil(stats.reset_time - time.time()))
+            response = error_response(
+                429,
+                "rate_limited",
+                f"client {key}: more than {self.item.amount} requests per {self.window}; retry in {retry} s",
+                headers={"Retry-After": str(retry)},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """At most ``limit`` requests in progress in this process (streaming included); the rest get
+    503 with Retry-After at once, instead of queueing until everyone times out."""
+
+    def __init__(self, app: ASGIApp, *, limit: int, exempt: Collection[str] = OPS_PATHS) -> None:
+        self.app = app
+        self.limit = limit
+        self.exempt = exempt
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            response = error_response(
+                503,
+                "overloaded",
+                f"the server is at its limit of {self.limit} concurrent requests; retry shortly",
+                headers={"Retry-After": str(RETRY_OVERLOAD)},
+            )
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+#: A strict policy for the API's JSON: nothing in it is ever to be run or framed.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+#: For everything else (the explorer and /api/docs, pages with scripts, set their own fuller
+#: policy or need none): never framed.
+SITE_CSP = "frame-ancestors 'none'"
+_API_PREFIXES = ("/api/v", "/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+class SecurityHeadersMiddleware:
+    """Security headers on every response, errors included; a header the application set
+    itself is left alone. Cache-Control defaults to ``no-store`` on errors and ``no-cache``
+    (revalidate, see the ETags) on the rest."""
+
+    def __init__(self, app: ASGIApp, *, hsts: int = 0) -> None:
+        self.app = app
+        self.hsts = f"max-age={hsts}; includeSubDomains" if hsts > 0 else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = API_CSP if scope["path"].startswith(_API_PREFIXES) else SITE_CSP
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("Content-Security-Policy", csp)
+                headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
+                headers.setdefault("Cache-Control", "no-store" if message["status"] >= 400 else "no-cache")
+                if self.hsts is not None:
+                    headers.setdefault("Strict-Transport-Security", self.hsts)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RouteTemplates:
+    """The full path template (``/api/v1/tenders/{ocid}/events``) of the route object a request
+    matched (``scope["route"]``, whose own ``path`` lacks the prefixes of the routers that include
+    it). The map is built from the application's routes on first use and again for a new route."""
+
+    def __init__(self, routes: Callable[[], Sequence[BaseRoute]]) -> None:
+        self._routes = routes
+        self._templates: dict[int, str] = {}
+
+    def _build(self) -> dict[int, str]:
+        try:
+            from fastapi.routing import iter_route_contexts
+        except ImportError:  # FastAPI before nested route contexts: routes carry their full path
+            return {id(r): str(r.path) for r in self._routes() if hasattr(r, "path")}
+        return {id(c.original_route): str(c.path_format) for c in iter_route_contexts(self._routes()) if c.path_format}
+
+    def __call__(self, route: object) -> str | None:
+        if route is None:
+            return None
+        found = self._templates.get(id(route))
+        if found is None:
+            self._templates = self._build()
+            found = self._templates.get(id(route), getattr(route, "path", None))
+        return found
+
+
+class ObservabilityMiddleware:
+    """Times every request and hands method, route template (never the raw path: bounded
+    label values), status, duration and client to ``observe`` (metrics, access log). Headers
+    and bodies are never looked at, so no credential can end up in a log line."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        observe: Callable[..., None],
+        templates: Callable[[object], str | None],
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.observe = observe
+        self.templates = templates
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = self.clock()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            template = self.templates(scope.get("route")) or "<unmatched>"
+            self.observe(
+                method=scope["method"],
+                route=str(template),
+                status=status,
+                duration=self.clock() - started,
+                client=client_ip(scope),
+            )

@@ -1,0 +1,14 @@
+"""The HTTP routes: ops probes at the root, the public read API under ``/api/v1``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ..errors import COMMON_RESPONSES
+from . import anchors, log, tenders
+
+#: Everything under ``/api/v1`` (mounted by :func:`api.app.create_app`).
+api_router = APIRouter(responses=COMMON_RESPONSES)
+api_router.include_router(log.router)
+api_router.include_router(tenders.router)
+api_router.include_router(anchors.router)

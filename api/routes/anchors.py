@@ -1,0 +1,69 @@
+"""Anchors: the log's checkpoints on each chain, and the batch of entries each one covers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from anchoring import store
+
+from .. import schemas
+from ..deps import LogDep, SettingsDep
+from ..errors import NOT_FOUND_RESPONSES
+
+router = APIRouter(prefix="/anchors", tags=["anchors"], responses=NOT_FOUND_RESPONSES)
+
+_CHAIN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MAX_PAGE = 500
+_ID_MAX = 2**63 - 1
+
+
+def _anchor(listed: store.Listed) -> dict[str, object]:
+    anchor = listed.anchor
+    return {
+        "id": anchor.id,
+        "chain": listed.target.chain,
+        "chain_id": listed.target.chain_id,
+        "contract": listed.target.contract,
+        "tree_size": anchor.tree_size,
+        "root_hash": anchor.root.hex(),
+        "status": anchor.status,
+        "tx_hash": None if anchor.tx_hash is None else "0x" + anchor.tx_hash.hex(),
+        "block_number": anchor.block_number,
+        "block_timestamp": anchor.block_timestamp,
+        "anchor_id": anchor.anchor_id,
+        "created_at": anchor.created_at,
+        "final_at": anchor.final_at,
+    }
+
+
+@router.get("", response_model=schemas.AnchorPage, summary="Anchors on one chain, newest first")
+def list_anchors(
+    log: LogDep,
+    settings: SettingsDep,
+    chain: Annotated[str | None, Query(pattern=_CHAIN, description="Default: the first configured chain.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=_ID_MAX, description="`next_before` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> schemas.AnchorPage:
+    """Every anchoring of the log's checkpoint on ``chain``, in flight, final or failed."""
+    name = chain or settings.chains[0].name
+    found = store.listing(log.engine, chain=name, before=before, limit=limit + 1)
+    page = [schemas.Anchor.model_validate(_anchor(listed)) for listed in found[:limit]]
+    return schemas.AnchorPage(chain=name, anchors=page, next_before=page[-1].id if len(found) > limit else None)
+
+
+@router.get("/{chain}/{anchor_id}", response_model=schemas.AnchorDetail, summary="One anchor and its batch")
+def get_anchor(
+    log: LogDep,
+    chain: Annotated[str, Path(pattern=_CHAIN)],
+    anchor_id: Annotated[int, Path(ge=1, le=_ID_MAX, description="The anchor's `id`.")],
+) -> schemas.AnchorDetail:
+    """The anchor and its batch: the entries ``[start, end)`` it covers beyond the previous
+    final anchor on the same contract."""
+    listed = store.find(log.engine, chain=chain, anchor_id=anchor_id)
+    start = store.batch_start(log.engine, listed.anchor)
+    end = listed.anchor.tree_size
+    return schemas.AnchorDetail.model_validate(
+        {**_anchor(listed), "batch": {"start": start, "end": end, "count": end - start}}
+    )

@@ -1,0 +1,91 @@
+"""Probes and metrics for operators: ``/healthz`` (alive), ``/readyz`` (can serve: the database
+and every configured chain answer), ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from anchoring.config import ChainSettings
+
+from .. import schemas
+from ..deps import SettingsDep
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", response_model=schemas.Health, summary="Liveness")
+async def healthz() -> schemas.Health:
+    """The process is up and answering; says nothing about the database (see /readyz)."""
+    return schemas.Health(status="ok")
+
+
+def _check_database(request: Request) -> None:
+    log = request.app.state.log
+    if log is None:
+        raise RuntimeError("the log is not open")
+    log.reader.tree_head()
+
+
+async def _check_chain(chain: ChainSettings, timeout: float) -> str | None:
+    """``None`` if ``chain``'s JSON-RPC endpoint answers ``eth_chainId`` (with the configured id,
+    if one is), else why not. The endpoint URL is never echoed: it may hold an API key."""
+    if chain.embedded:
+        return None  # in this process
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            answer = await client.post(
+                chain.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+            )
+        answer.raise_for_status()
+        chain_id = int(answer.json()["result"], 16)
+    except httpx.TimeoutException:
+        return f"no answer within {timeout} s"
+    except httpx.HTTPStatusError as exc:
+        return f"the endpoint answered HTTP {exc.response.status_code}"
+    except (httpx.HTTPError, OSError) as exc:
+        return f"unreachable ({type(exc).__name__})"
+    except (ValueError, KeyError, TypeError):
+        return "not a JSON-RPC answer to eth_chainId"
+    if chain.chain_id is not None and chain_id != chain.chain_id:
+        return f"the node is on chain {chain_id}, configured {chain.chain_id}"
+    return None
+
+
+@router.get(
+    "/readyz",
+    response_model=schemas.Readiness,
+    summary="Readiness",
+    responses={503: {"model": schemas.Readiness, "description": "A dependency failed; `checks` says which."}},
+)
+async def readyz(request: Request, settings: SettingsDep, response: Response) -> schemas.Readiness:
+    """200 if the database and every configured chain answer within ``ready_timeout`` seconds;
+    503 naming the dependencies that did not."""
+    timeout = settings.ready_timeout
+
+    async def database() -> str | None:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_check_database, request), timeout)
+        except TimeoutError:
+            return f"no answer within {timeout} s"
+        except Exception as exc:  # whatever the driver raises: the database cannot serve
+            return f"unavailable ({type(exc).__name__})"
+        return None
+
+    names = ["database", *(f"chain:{chain.name}" for chain in settings.chains)]
+    failures = await asyncio.gather(database(), *(_check_chain(chain, timeout) for chain in settings.chains))
+    checks = [schemas.Dependency(name=n, ok=f is None, detail=f) for n, f in zip(names, failures, strict=True)]
+    ready = all(check.ok for check in checks)
+    if not ready:
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+    return schemas.Readiness(status="ready" if ready else "unavailable", checks=checks)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

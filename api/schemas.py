@@ -1,0 +1,189 @@
+"""Response models of the read API: what ``/openapi.json`` promises, field by field.
+
+Hashes are lowercase hex (32 bytes: 64 digits) unless a field says base64; transaction hashes
+carry the ``0x`` prefix as block explorers show them. Envelopes and payloads are returned as
+the JSON objects they are; ``leaf_data`` carries the exact leaf bytes for mirrors.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Hash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="32 bytes, lowercase hex.")]
+TxHash = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="0x-prefixed lowercase hex.")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="EIP-55 checksummed address.")]
+Size = Annotated[int, Field(ge=0)]
+
+
+class Envelope(BaseModel):
+    """An entry's envelope (SPEC §2); its RFC 8785 bytes are the leaf data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1]
+    origin: str
+    ocid: str
+    seq: Size
+    prev: Hash | None
+    type: str
+    recorded_at: str = Field(description="RFC 3339 UTC with a Z.")
+    payload_sha256: Hash
+    submission: dict[str, Any] | None = Field(default=None, description="The officer's EIP-712 struct, if signed.")
+    signature: str | None = Field(default=None, description="The officer's signature (0x hex), if signed.")
+
+
+class Checkpoint(BaseModel):
+    origin: str
+    tree_size: Size
+    root_hash: Hash
+    text: str = Field(description="The C2SP tlog-checkpoint text (`origin\\nsize\\nbase64(root)\\n`).")
+
+
+class Entry(BaseModel):
+    index: Size
+    leaf_hash: Hash
+    leaf_data: str = Field(description="The exact leaf bytes (the envelope's RFC 8785 form), standard base64.")
+    ocid: str
+    seq: Size
+    type: str
+    envelope: Envelope
+    payload: dict[str, Any] | None = Field(
+        description="The event's payload (its RFC 8785 bytes hash to payload_sha256)."
+    )
+
+
+class Entries(BaseModel):
+    start: Size
+    end: Size = Field(description="Exclusive.")
+    entries: list[Entry]
+
+
+class InclusionProof(BaseModel):
+    leaf_index: Size
+    tree_size: Size
+    leaf_hash: Hash
+    root_hash: Hash
+    path: list[Hash] = Field(description="RFC 9162 §2.1.3 inclusion path, leaf to root.")
+
+
+class ConsistencyProof(BaseModel):
+    from_size: Size
+    to_size: Size
+    from_root: Hash
+    to_root: Hash
+    path: list[Hash] = Field(description="RFC 9162 §2.1.4 consistency proof.")
+
+
+class TenderEvent(BaseModel):
+    seq: Size
+    type: str
+    index: Size | None = Field(description="Log index, once integrated.")
+    status: Literal["integrated", "pending"] = Field(description="pending: recorded, not yet in the tree.")
+    leaf_hash: Hash
+    envelope: Envelope
+    payload: dict[str, Any] | None
+
+
+class TenderEvents(BaseModel):
+    ocid: str
+    event_count: Size
+    head_hash: Hash | None
+    events: list[TenderEvent]
+
+
+class BundleInclusion(BaseModel):
+    tree_size: Size
+    path: list[Hash]
+
+
+class BundleEvent(BaseModel):
+    index: Size | None
+    envelope: Envelope
+    payload: dict[str, Any] | None
+    withheld: str | None = Field(default=None, description="Why the payload is left out, when it is.")
+    leaf_hash: Hash
+    status: Literal["anchored", "pending"]
+    inclusion: BundleInclusion | None
+
+
+class BundleAnchor(BaseModel):
+    tree_size: Size
+    root_hash: Hash
+    tx_hash: TxHash
+    block_number: Size
+    block_timestamp: Size
+
+
+class BundleLink(BaseModel):
+    from_size: Size
+    to_size: Size
+    path: list[Hash]
+
+
+class BundleChain(BaseModel):
+    chain_id: int
+    contract: Address
+
+
+class Bundle(BaseModel):
+    """A tender's proof bundle (SPEC §7), verifiable offline with `tenderproof verify`."""
+
+    format: Literal["tenderproof-bundle/1"]
+    origin: str
+    ocid: str
+    chain: BundleChain
+    events: list[BundleEvent]
+    anchors: list[BundleAnchor]
+    consistency: list[BundleLink]
+
+
+class Anchor(BaseModel):
+    id: int = Field(description="The anchor's id in this log's database (used in /anchors/{chain}/{id}).")
+    chain: str
+    chain_id: int
+    contract: Address
+    tree_size: Size
+    root_hash: Hash
+    status: Literal["prepared", "sent", "included", "final", "failed"]
+    tx_hash: TxHash | None
+    block_number: Size | None
+    block_timestamp: Size | None
+    anchor_id: int | None = Field(description="The contract's anchorId (from its Anchored event).")
+    created_at: datetime
+    final_at: datetime | None
+
+
+class AnchorPage(BaseModel):
+    chain: str
+    anchors: list[Anchor] = Field(description="Newest first.")
+    next_before: int | None = Field(description="Pass as `before` for the next page; null on the last page.")
+
+
+class Batch(BaseModel):
+    """The entries an anchor covers beyond the previous final anchor: ``[start, end)``."""
+
+    start: Size
+    end: Size
+    count: Size
+
+
+class AnchorDetail(Anchor):
+    batch: Batch
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Dependency(BaseModel):
+    name: str = Field(description="'database' or 'chain:<name>'.")
+    ok: bool
+    detail: str | None = None
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "unavailable"]
+    checks: list[Dependency]

@@ -1,0 +1,83 @@
+"""Real uvicorn servers on 127.0.0.1 for the tests: in a thread (an application object) or in a
+subprocess (the `tenderproof serve` command line)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import UVICORN_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(base: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{base} did not come up within {timeout} s")
+
+
+@contextmanager
+def threaded_server(app: FastAPI) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread of this process; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **UVICORN_OPTIONS)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def cli_server(
+    database_url: str, *args: str, log_file: Path, env: dict[str, str] | None = None
+) -> Iterator[httpx.Client]:
+    """``tenderproof serve`` in a subprocess, its output in ``log_file``; yields a client of it,
+    stops it with SIGTERM."""
+    port = free_port()
+    command = [sys.executable, "-m", "api.cli", "--database-url", database_url, "serve", "--port", str(port), *args]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    with log_file.open("wb") as output:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base, process=process)
+            with httpx.Client(base_url=base, timeout=30) as client:
+                yield client
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,103 @@
+"""`tenderproof serve`: a real uvicorn server on 127.0.0.1 in a subprocess, on SQLite and
+PostgreSQL, with one worker and with several (the factory path), with the anchoring job."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ledger import verifier
+from ledger.core.bundle import load_bundle
+from ledger.core.verify import verify_inclusion
+from ledger.log import Log
+from ledger.sequencer import Submission
+from tests.api.conftest import LATE, record_history
+from tests.api.servers import cli_server
+from tests.api.test_middleware import assert_secure
+from tests.conftest import ORIGIN, T0
+
+
+def access_lines(log_file: Path) -> list[dict[str, object]]:
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("logger") == "api.access"]
+
+
+def test_serve_answers_reads_over_real_http(db_url: str, tmp_path: Path) -> None:
+    history = record_history(db_url)
+    try:
+        log_file = tmp_path / "server.log"
+        with cli_server(db_url, "--no-anchoring", log_file=log_file, env={"TENDERPROOF_ORIGIN": ORIGIN}) as http:
+            checkpoint = http.get("/api/v1/checkpoint")
+            head = history.log.reader.tree_head()
+            assert checkpoint.json()["tree_size"] == head.size == history.size
+            assert checkpoint.json()["root_hash"] == head.root.hex()
+            assert_secure(checkpoint)
+            assert "server" not in checkpoint.headers
+
+            proof = http.get("/api/v1/proofs/inclusion", params={"index": 4, "size": head.size}).json()
+            path = [bytes.fromhex(p) for p in proof["path"]]
+            verify_inclusion(4, head.size, bytes.fromhex(proof["leaf_hash"]), path, head.root)
+
+            entries = http.get("/api/v1/entries", params={"start": 0, "end": 3}).json()["entries"]
+            assert [e["leaf_hash"] for e in entries] == [h.hex() for h in history.log.reader.leaf_hashes(0, 3)]
+
+            bundle = load_bundle(http.get(f"/api/v1/tenders/{LATE}/bundle").json())
+            assert verifier.verify_bundle(bundle).valid
+
+            assert http.get("/readyz").json()["status"] == "ready"
+            missing = http.get("/api/v1/nothing")
+            assert missing.status_code == 404
+            assert missing.json()["error"]["code"] == "not_found"
+            assert_secure(missing)
+            bad = http.get("/api/v1/proofs/consistency", params={"from": "one"})
+            assert bad.json()["error"]["field"] == "query.from"
+            assert 'route="/api/v1/proofs/inclusion",status="200"' in http.get("/metrics").text
+        lines = access_lines(log_file)
+        assert {(line["route"], line["status"]) for line in lines} >= {
+            ("/api/v1/checkpoint", 200),
+            ("<unmatched>", 404),
+            ("/api/v1/proofs/consistency", 422),
+        }
+        assert all(line["client"] == "127.0.0.1" for line in lines)
+    finally:
+        history.log.close()
+
+
+def test_serve_with_several_workers(sqlite_url: str, tmp_path: Path) -> None:
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    log.append(Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
+    log.integrate_all(now=T0)
+    log.close()
+    log_file = tmp_path / "server.log"
+    env = {"TENDERPROOF_ORIGIN": ORIGIN, "TENDERPROOF_RATE_LIMIT": "off"}
+    with cli_server(sqlite_url, "--workers", "2", "--no-anchoring", log_file=log_file, env=env) as http:
+        sizes = {http.get("/api/v1/checkpoint").json()["tree_size"] for _ in range(20)}
+        assert sizes == {1}
+        assert http.get(f"/api/v1/tenders/{LATE}/events").json()["event_count"] == 1
+    lines = access_lines(log_file)
+    assert len([line for line in lines if line["route"] == "/api/v1/checkpoint"]) == 20
+
+
+def test_serve_runs_the_anchoring_job(sqlite_url: str, tmp_path: Path) -> None:
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    log.append(Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
+    env = {"TENDERPROOF_ORIGIN": ORIGIN, "TENDERPROOF_ANCHOR_POLL": "0.2", "TENDERPROOF_ANCHOR_THRESHOLD": "1"}
+    try:
+        with cli_server(sqlite_url, log_file=tmp_path / "server.log", env=env) as http:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                anchors = http.get("/api/v1/anchors").json()["anchors"]
+                if anchors and anchors[0]["status"] == "final":
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail("the server's anchoring job did not anchor within 60 s")
+            assert anchors[0]["tree_size"] == 1
+            bundle = http.get(f"/api/v1/tenders/{LATE}/bundle").json()
+            assert [e["status"] for e in bundle["events"]] == ["anchored"]
+            assert verifier.verify_bundle(load_bundle(bundle)).valid
+    finally:
+        log.close()
