@@ -9,7 +9,7 @@ Roles: ``officer`` may record events; ``admin`` may do everything an officer may
 A key may name the officer (Ethereum address) it acts for.
 
 Errors (all :class:`AuthError`, each with ``code``, ``field`` and ``reason``) and how
-``api/errors.py`` maps them (:func:`install_auth_errors` is that mapping, for this module's tests):
+``api/errors.py`` maps them:
 
 * :class:`AuthenticationError` -> 401, header ``WWW-Authenticate: <exc.www_authenticate>``,
   body ``{"error": {"code": exc.code, "message": str(exc), "field": exc.field}}``;
@@ -17,8 +17,7 @@ Errors (all :class:`AuthError`, each with ``code``, ``field`` and ``reason``) an
   two different keys sent) or ``api_key_revoked``.
 * :class:`PermissionDeniedError` -> 403, ``code`` ``forbidden``.
 
-The dependencies read the engine from ``request.app.state.engine`` and the clock from
-``request.app.state.clock`` (a ``() -> datetime`` in UTC; the wall clock when unset).
+The dependencies use the application's log and clock (:mod:`api.deps`).
 """
 
 from __future__ import annotations
@@ -35,12 +34,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, get_args
 
 from eth_utils.address import is_checksum_address, to_checksum_address
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, RowMapping, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from api.deps import ClockDep, LogDep
 from ledger.core.errors import InvalidArgumentError, InvariantError, LedgerError, NotFoundError
 from ledger.store.db import read_transaction, write_transaction
 from ledger.store.schema import api_keys
@@ -318,20 +317,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: tp_...`")
 
 
-def _engine(request: Request) -> Engine:
-    engine = getattr(request.app.state, "engine", None)
-    if not isinstance(engine, Engine):
-        raise InvariantError("app.state.engine: not set; the app factory must set it to the log's engine")
-    return engine
-
-
-def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "clock", None)
-    return datetime.now(UTC) if clock is None else clock()
-
-
 def current_principal(
     request: Request,
+    log: LogDep,
+    clock: ClockDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
@@ -353,7 +342,7 @@ def current_principal(
         raise AuthenticationError(
             "Authorization", "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
-    return authenticate(_engine(request), presented.strip(), now=_now(request), field=field)
+    return authenticate(log.engine, presented.strip(), now=clock(), field=field)
 
 
 def _require(role: Role) -> Callable[[Principal], Principal]:
@@ -377,22 +366,3 @@ OfficerDep = Annotated[Principal, Depends(require_officer)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 #: Any authenticated key, whatever its role.
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-
-
-def error_body(exc: AuthError) -> dict[str, Any]:
-    return {"error": {"code": exc.code, "message": str(exc), "field": exc.field}}
-
-
-def install_auth_errors(app: FastAPI) -> None:
-    """Map this module's errors to HTTP responses on ``app`` (the mapping ``api/errors.py`` owns)."""
-
-    async def unauthenticated(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, AuthenticationError)
-        return JSONResponse(error_body(exc), status_code=401, headers={"WWW-Authenticate": exc.www_authenticate})
-
-    async def forbidden(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, PermissionDeniedError)
-        return JSONResponse(error_body(exc), status_code=403)
-
-    app.add_exception_handler(AuthenticationError, unauthenticated)
-    app.add_exception_handler(PermissionDeniedError, forbidden)

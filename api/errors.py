@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from anchoring.errors import ChainConfigError, ChainUnavailableError
+from api.auth import AuthenticationError, PermissionDeniedError
+from api.idempotency import IdempotencyKeyReusedError
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, NotFoundError, VerificationError
 
 log = logging.getLogger(__name__)
@@ -124,6 +126,14 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             "a configured chain cannot be used; the operator has to fix its settings",
             headers={"Retry-After": str(RETRY_CHAIN)},
         )
+    if isinstance(exc, AuthenticationError):
+        return error_response(
+            401, exc.code, str(exc), field=exc.field, headers={"WWW-Authenticate": exc.www_authenticate}
+        )
+    if isinstance(exc, PermissionDeniedError):
+        return error_response(403, exc.code, str(exc), field=exc.field)
+    if isinstance(exc, IdempotencyKeyReusedError):
+        return error_response(409, exc.code, str(exc), field=exc.field)
     if isinstance(exc, VerificationError):
         return error_response(422, "verification_failed", str(exc))
     if isinstance(exc, InvalidArgumentError):

@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import auth
+from api import auth, errors
 from api.auth import AdminDep, OfficerDep
 from ledger.log import Log
 from tests.conftest import T0
@@ -20,9 +20,9 @@ INVALID = 'Bearer realm="tenderproof", error="invalid_token"'
 
 def _app(log: Log) -> FastAPI:
     app = FastAPI()
-    app.state.engine = log.engine
-    app.state.clock = lambda: T0 + timedelta(hours=2)
-    auth.install_auth_errors(app)
+    app.state.log = log
+    app.state.now = lambda: T0 + timedelta(hours=2)
+    errors.install(app)
 
     @app.post("/record")
     def record(principal: OfficerDep) -> dict[str, object]:
