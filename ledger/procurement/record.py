@@ -24,7 +24,7 @@ from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
 from ledger.sequencer import Recorded, Submission
-from ledger.store.schema import submission_ids, tender_index
+from ledger.store.schema import submission_ids, tender_index, tenders
 
 from . import officers, payloads, rules
 
@@ -67,9 +67,17 @@ def record(
     for i, item in enumerate(items):
         with _naming(i, single):
             _precheck(item, signatures)
+    registry = {item.ocid == officers.REGISTRY_OCID for item in items}
+    if len(registry) > 1:
+        # Kept apart so that lock order stays acyclic: see _hold_registry.
+        raise InvalidArgumentError(
+            "items", "officer events are recorded in batches of their own, not with tender events"
+        )
     at = now.astimezone(UTC)
 
     def check(conn: Connection, _items: Sequence[Submission], recorded: list[Recorded]) -> None:
+        if registry == {False} and any(item.submission is not None for item in items):
+            _hold_registry(conn)
         states: dict[str, rules.TenderState] = {}
         for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
             with _naming(i, single):
@@ -80,7 +88,7 @@ def record(
                     state = states.get(item.ocid) or _load_state(conn, item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
         for state in states.values():
-            _store_state(conn, state, at)
+            store_state(conn, state, at)
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
@@ -119,6 +127,14 @@ def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
     payloads.validate(item.type, item.payload)
     if signatures == "required" and not registry and item.submission is None:
         raise InvalidArgumentError("signature", "is required: this log records only submissions signed by an officer")
+
+
+def _hold_registry(conn: Connection) -> None:
+    """Share-lock the registry's head until commit, so no officer is registered or revoked while
+    a signature is being accepted on the strength of the registry as it is (PostgreSQL; SQLite
+    writers are serialised anyway). Registry batches hold only this row and tender batches take
+    it last, after their own, so the locks cannot form a cycle."""
+    conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True))
 
 
 def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chain_id: int, at: datetime) -> None:
@@ -175,7 +191,8 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
     }
 
 
-def _store_state(conn: Connection, state: rules.TenderState, at: datetime) -> None:
+def store_state(conn: Connection, state: rules.TenderState, at: datetime) -> None:
+    """Write ``state``'s projection row (``updated_at`` = ``at``), inserting or replacing it."""
     row = {**projection(state), "updated_at": at}
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(tender_index).values(row)

@@ -125,6 +125,17 @@ def test_registry_and_tenders_do_not_mix(log: Log, ocid: str, event_type: str, p
     assert _counts(log)["events"] == 0
 
 
+def test_officer_events_come_in_batches_of_their_own(log: Log) -> None:
+    mixed = [
+        item("officer.registered", {"address": OFFICER, "name": "Ana"}, REGISTRY_OCID),
+        item("tender.published", published()),
+    ]
+    with pytest.raises(InvalidArgumentError) as caught:
+        _record(log, mixed, at(0))
+    assert caught.value.field == "items"
+    assert _counts(log)["events"] == 0
+
+
 def test_signed_by_a_registered_officer_is_recorded_with_its_submission_id(log: Log) -> None:
     _register(log, OFFICER, at(-5))
     assert officers.is_registered(log.engine, OFFICER, at=at(-4))
