@@ -86,5 +86,12 @@ def registered(conn: Connection | Engine, *, at: datetime) -> list[dict[str, obj
     )
     if isinstance(conn, Engine):
         with conn.connect() as c:
-            return [dict(row._mapping) for row in c.execute(query)]
-    return [dict(row._mapping) for row in conn.execute(query)]
+            rows = c.execute(query).all()
+    else:
+        rows = conn.execute(query).all()
+    return [{**row._mapping, "registered_at": _utc(row.registered_at)} for row in rows]
+
+
+def _utc(moment: datetime) -> datetime:
+    """Stored instants are UTC; SQLite returns them without a zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from eth_utils.address import to_checksum_address
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 
 from ledger.core.errors import InvalidArgumentError
 
@@ -37,6 +37,15 @@ def _number(value: object) -> float | int:
 def _text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _identifier(value: object) -> str:
+    """OCDS ids are strings or integers; both are kept as strings here (1 and "1" are one id)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string or an integer, got {value!r}")
     return value
 
 
@@ -79,13 +88,14 @@ def _address(value: object) -> str:
     return value
 
 
-Amount = Annotated[float, PlainValidator(_number)]
-Text = Annotated[str, PlainValidator(_text)]
-Currency = Annotated[str, PlainValidator(_currency)]
-DateTime = Annotated[str, PlainValidator(_datetime)]
-Digest = Annotated[str, PlainValidator(_hex64)]
-Salt = Annotated[str, PlainValidator(_salt)]
-Address = Annotated[str, PlainValidator(_address)]
+Amount = Annotated[float, PlainValidator(_number), WithJsonSchema({"type": "number", "minimum": 0})]
+Text = Annotated[str, PlainValidator(_text), WithJsonSchema({"type": "string", "minLength": 1})]
+Id = Annotated[str, PlainValidator(_identifier), WithJsonSchema({"type": ["string", "integer"], "minLength": 1})]
+Currency = Annotated[str, PlainValidator(_currency), WithJsonSchema({"type": "string", "pattern": "^[A-Z]{3}$"})]
+DateTime = Annotated[str, PlainValidator(_datetime), WithJsonSchema({"type": "string", "format": "date-time"})]
+Digest = Annotated[str, PlainValidator(_hex64), WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{64}$"})]
+Salt = Annotated[str, PlainValidator(_salt), WithJsonSchema({"type": "string", "pattern": "^([0-9a-f]{2}){16,64}$"})]
+Address = Annotated[str, PlainValidator(_address), WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})]
 
 
 def parse_datetime(value: str) -> datetime:
@@ -118,12 +128,12 @@ class DeadlinePeriod(Period):
 
 
 class OrganizationReference(_Object):
-    id: Text
+    id: Id
     name: Text
 
 
 class _Identified(_Object):
-    id: Text
+    id: Id
 
 
 Method = Literal["open", "selective", "limited", "direct"]
@@ -131,7 +141,7 @@ NonEmpty = Field(min_length=1)
 
 
 class PlannedTender(_Object):
-    id: Text | None = None
+    id: Id | None = None
     title: Text | None = None
     value: Value | None = None
     procurementMethod: Method | None = None
@@ -144,7 +154,7 @@ class Planned(_Object):
 
 
 class PublishedTender(_Object):
-    id: Text
+    id: Id
     title: Text
     value: Value | None = None
     procurementMethod: Method | None = None
@@ -157,7 +167,7 @@ class Published(_Object):
 
 
 class TenderAmendment(_Object):
-    id: Text
+    id: Id
     title: Text | None = None
     value: Value | None = None
     procurementMethod: Method | None = None
@@ -170,7 +180,7 @@ class Amended(_Object):
 
 
 class Enquiries(_Object):
-    id: Text
+    id: Id
     enquiries: Annotated[list[_Identified], NonEmpty]
 
 
@@ -184,7 +194,7 @@ class BidCommitted(_Object):
 
 
 class Bid(_Object):
-    id: Text
+    id: Id
     tenderers: Annotated[list[OrganizationReference], Field(min_length=1, max_length=1)]
     value: Value
 
@@ -195,7 +205,7 @@ class BidRevealed(_Object):
 
 
 class CancelledTender(_Object):
-    id: Text
+    id: Id
     status: Literal["cancelled"] | None = None
     statusDetails: Text
 
@@ -205,7 +215,7 @@ class Cancelled(_Object):
 
 
 class Award(_Object):
-    id: Text
+    id: Id
     status: Literal["pending", "active"] | None = None
     suppliers: Annotated[list[OrganizationReference], NonEmpty]
     value: Value
@@ -217,13 +227,13 @@ class AwardIssued(_Object):
 
 
 class ChallengedAward(_Object):
-    id: Text
+    id: Id
     #: "cancelled" when the challenge is upheld and the award withdrawn.
     status: Literal["pending", "active", "cancelled"] | None = None
 
 
 class Challenge(_Object):
-    id: Text
+    id: Id
     description: Text
     date: DateTime | None = None
 
@@ -234,8 +244,8 @@ class AwardChallenged(_Object):
 
 
 class Contract(_Object):
-    id: Text
-    awardID: Text
+    id: Id
+    awardID: Id
     value: Value | None = None
     dateSigned: DateTime | None = None
 
@@ -245,7 +255,7 @@ class ContractSigned(_Object):
 
 
 class ContractAmendment(_Object):
-    id: Text
+    id: Id
     value: Value | None = None
     amendments: Annotated[list[_Identified], NonEmpty]
 
@@ -255,7 +265,7 @@ class ContractAmended(_Object):
 
 
 class Transaction(_Object):
-    id: Text
+    id: Id
     value: Value
     date: DateTime | None = None
 
@@ -266,7 +276,7 @@ class ContractPayment(_Object):
 
 
 class CompletedContract(_Object):
-    id: Text
+    id: Id
     status: Literal["terminated"] | None = None
 
 
@@ -302,6 +312,11 @@ MODELS: dict[str, type[_Object]] = {
     "officer.registered": OfficerRegistered,
     "officer.revoked": OfficerRevoked,
 }
+
+
+def json_schema(event_type: str) -> dict[str, Any]:
+    """The JSON Schema of ``event_type``'s payload (for API documentation). Raises KeyError."""
+    return MODELS[event_type].model_json_schema()
 
 
 def validate(event_type: str, payload: Any) -> _Object:

@@ -61,6 +61,8 @@ def record(
     """
     if signatures not in ("optional", "required"):
         raise InvalidArgumentError("signatures", f"must be 'optional' or 'required', got {signatures!r}")
+    if now.tzinfo is None:
+        raise InvalidArgumentError("now", "needs a timezone-aware datetime")
     if not items:
         return []
     single = len(items) == 1

@@ -201,8 +201,25 @@ def test_payload_must_be_an_object_and_type_known() -> None:
     assert error.reason.startswith("unknown event type 'tender.sold'")
 
 
+def test_ocds_integer_ids_are_accepted_as_strings() -> None:
+    model = payloads.validate("contract.signed", {"contract": {"id": 7, "awardID": 3}})
+    assert isinstance(model, payloads.ContractSigned)
+    assert (model.contract.id, model.contract.awardID) == ("7", "3")
+    error = _refused("contract.signed", {"contract": {"id": True, "awardID": "a"}})
+    assert (error.field, error.reason) == ("payload.contract.id", "must be a non-empty string or an integer, got True")
+
+
 def test_validation_does_not_change_the_payload() -> None:
     payload = published()
     before = copy.deepcopy(payload)
     payloads.validate("tender.published", payload)
     assert payload == before
+
+
+def test_json_schema_documents_the_checked_types() -> None:
+    schema = payloads.json_schema("tender.published")
+    assert schema["required"] == ["tender", "buyer"]
+    assert schema["$defs"]["Value"]["properties"]["amount"] == {"type": "number", "minimum": 0, "title": "Amount"}
+    assert schema["$defs"]["PublishedTender"]["required"] == ["id", "title", "tenderPeriod"]
+    assert schema["additionalProperties"] is True
+    assert payloads.json_schema("bid.committed")["properties"]["commitment"]["pattern"] == "^[0-9a-f]{64}$"

@@ -125,6 +125,13 @@ def test_registry_and_tenders_do_not_mix(log: Log, ocid: str, event_type: str, p
     assert _counts(log)["events"] == 0
 
 
+def test_naive_now_is_refused(log: Log) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        _record(log, [item("tender.published", published())], datetime(2026, 3, 1))
+    assert caught.value.field == "now"
+    assert _counts(log)["events"] == 0
+
+
 def test_officer_events_come_in_batches_of_their_own(log: Log) -> None:
     mixed = [
         item("officer.registered", {"address": OFFICER, "name": "Ana"}, REGISTRY_OCID),
@@ -228,7 +235,9 @@ def test_a_revoked_officer_can_no_longer_sign(log: Log) -> None:
     )
     assert (error.field, error.reason) == ("payload.address", f"officer {OFFICER} is not registered")
     _register(log, OFFICER, at(-1))  # registered again: a new period
-    assert [o["address"] for o in officers.registered(log.engine, at=at(0))] == [OFFICER]
+    assert officers.registered(log.engine, at=at(0)) == [
+        {"address": OFFICER, "name": "Ana Ruiz", "role": None, "registered_at": at(-1)}
+    ]
 
 
 def test_signatures_required_refuses_unsigned_tender_events_only(log: Log) -> None:
