@@ -4,15 +4,23 @@ Two tenders of a fictional municipality: one runs its whole course (planned,
 published, clarified, three sealed bids committed then revealed, awarded,
 signed, paid, completed), the other is published and then amended. Payloads
 follow the OCDS 1.1 objects of each step.
+
+:func:`timeline` dates each event so that the history follows the procurement rules
+(``ledger.procurement.rules``: commitments before the deadline, reveals and the award after
+it), and :func:`record_demo` records it that way, one event at its own time.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .core.canonical import canonical_bytes
-from .sequencer import Submission
+from .sequencer import Recorded, Submission
+
+if TYPE_CHECKING:
+    from .log import Log
 
 BUYER = {"id": "MX-MUN-042", "name": "Municipio de San Isidro"}
 ROAD = "ocds-tp0dem-2026-0001"
@@ -143,3 +151,39 @@ def submissions() -> list[Submission]:
     return [Submission(ocid=ROAD, type=t, payload=p) for t, p in road] + [
         Submission(ocid=SCHOOL, type=t, payload=p) for t, p in school
     ]
+
+
+#: When each event of :func:`submissions` happens, in the same order.
+_TIMES = [
+    "2026-02-16T09:00:00",  # road: planned
+    "2026-03-02T09:00:00",  # published (tender period 2026-03-02 .. 2026-03-30T23:59:59Z)
+    "2026-03-10T12:30:00",  # clarified
+    "2026-03-20T10:00:00",  # three commitments, before the deadline
+    "2026-03-25T16:45:00",
+    "2026-03-30T18:20:00",
+    "2026-03-31T10:00:00",  # three reveals, after it
+    "2026-03-31T10:05:00",
+    "2026-03-31T10:10:00",
+    "2026-04-10T17:00:00",  # award
+    "2026-04-20T12:00:00",  # contract
+    "2026-06-15T10:00:00",  # payment
+    "2026-09-30T15:00:00",  # completed
+    "2026-04-27T09:00:00",  # school: published (tender period 2026-05-04 .. 2026-05-18)
+    "2026-05-12T11:00:00",  # amended: deadline moved to 2026-05-25
+]
+
+
+def timeline() -> list[tuple[datetime, Submission]]:
+    """The demo's events with the time each is recorded, in recording order."""
+    dated = [(datetime.fromisoformat(t).replace(tzinfo=UTC), s) for t, s in zip(_TIMES, submissions(), strict=True)]
+    return sorted(dated, key=lambda pair: pair[0])
+
+
+def record_demo(log: Log, *, chain_id: int) -> list[Recorded]:
+    """Record the demo through the procurement rules, each event at its own time (unsigned)."""
+    from .procurement.record import record
+
+    out: list[Recorded] = []
+    for moment, item in timeline():
+        out += record(log, [item], now=moment, signatures="optional", chain_id=chain_id)
+    return out

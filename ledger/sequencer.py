@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -87,14 +87,30 @@ def append(engine: Engine, item: Submission, *, origin: str, now: datetime) -> R
     return append_many(engine, [item], origin=origin, now=now, _single=True)[0]
 
 
+#: A check run inside :func:`append_many`'s transaction, after the inserts and before the commit.
+Check = Callable[[Connection, Sequence["Submission"], list["Recorded"]], None]
+
+
 def append_many(
-    engine: Engine, items: Sequence[Submission], *, origin: str, now: datetime, _single: bool = False
+    engine: Engine,
+    items: Sequence[Submission],
+    *,
+    origin: str,
+    now: datetime,
+    check: Check | None = None,
+    _single: bool = False,
 ) -> list[Recorded]:
     """Record ``items`` atomically, in order: all are committed or none is.
 
     Returns only after the commit. Events of the same tender chain on each
     other in the order given. Errors as :func:`append`, naming the item
     (``items[3].payload.x``) when there are several.
+
+    ``check``, when given, is called with the transaction's connection, ``items``
+    and what they became, after they are inserted and while every tender they
+    touch is locked (so it sees and writes each tender's state alone); whatever it
+    raises rolls the whole append back and propagates, and whatever it writes on
+    the connection commits with the events.
     """
     if not items:
         return []
@@ -148,10 +164,13 @@ def append_many(
             .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=now),
             [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1]} for ocid in ocids],
         )
-    return [
-        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
-        for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
-    ]
+        result = [
+            Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
+            for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
+        ]
+        if check is not None:
+            check(conn, items, result)
+    return result
 
 
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:

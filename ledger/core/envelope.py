@@ -19,7 +19,7 @@ from .merkle import leaf_hash
 
 VERSION = 1
 
-#: Event types of SPEC §4, in the order a tender usually lives them.
+#: Event types of SPEC §4, in the order a tender usually lives them, then the officers' registry's.
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "tender.planned",
@@ -35,6 +35,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "contract.amended",
         "contract.payment",
         "contract.completed",
+        # The officers' registry (SPEC §5: the set of officers' addresses is recorded in the log).
+        "officer.registered",
+        "officer.revoked",
     }
 )
 

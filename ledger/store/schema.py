@@ -18,7 +18,9 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -196,7 +198,7 @@ anchor_leases = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
-# --- API keys and idempotency of officer writes (migration 0004) ----------------------------
+# --- API keys and idempotency of officer writes (migration 0003) ----------------------------
 
 #: Who may write through the HTTP API. Only a SHA-256 of each key is stored (see api.auth); the
 #: ``prefix`` is the key's public identifier, shown in listings and used to find its row.
@@ -230,4 +232,64 @@ idempotency_keys = Table(
     #: The response body, JSON text.
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# --- Procurement (migration 0004) ----------------------------------------------------------
+
+#: The search projection of each tender, derived from its events (ledger.procurement): mutable,
+#: rewritten in the transaction that records each event. ``state`` is the rules' TenderState as
+#: JSON; the other columns are what search filters and sorts on.
+tender_index = Table(
+    "tender_index",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("title", String(1024), nullable=True),
+    Column("buyer_id", String(256), nullable=True),
+    Column("buyer_name", String(1024), nullable=True),
+    #: OCDS tender.status: planned, active, cancelled or complete.
+    Column("status", String(16), nullable=False),
+    Column("method", String(32), nullable=True),
+    Column("value_amount", Float, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("tender_start", DateTime(timezone=True), nullable=True),
+    Column("tender_end", DateTime(timezone=True), nullable=True),
+    Column("awarded_amount", Float, nullable=True),
+    #: Supplier names of the active awards, one per line.
+    Column("suppliers", Text, nullable=False),
+    #: Lowercased title, buyer name and id, supplier names: what ``q`` searches.
+    Column("search_text", Text, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=True),
+    #: When the tender was published, or planned if it was not yet: what the listing sorts by.
+    Column("listed_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("state", Text, nullable=False),
+    Index("ix_tender_index_listed_at_ocid", "listed_at", "ocid"),
+    Index("ix_tender_index_status_listed_at_ocid", "status", "listed_at", "ocid"),
+    Index("ix_tender_index_buyer_id_listed_at_ocid", "buyer_id", "listed_at", "ocid"),
+    Index("ix_tender_index_value_amount_ocid", "value_amount", "ocid"),
+)
+
+#: The officers' registry projected from officer.registered / officer.revoked events: one row
+#: per period during which an address was registered (``revoked_at`` NULL while it still is).
+officers = Table(
+    "officers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("address", String(42), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("role", String(256), nullable=True),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_event", Id, ForeignKey("events.id"), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_event", Id, ForeignKey("events.id"), nullable=True),
+    Index("ix_officers_address_registered_at", "address", "registered_at"),
+)
+
+#: Every signed submission id ever recorded: a signed submission is recorded once.
+submission_ids = Table(
+    "submission_ids",
+    metadata,
+    Column("submission_id", String(128), primary_key=True),
+    Column("event_id", Id, ForeignKey("events.id"), nullable=False, unique=True),
+    Column("signer", String(42), nullable=False),
 )

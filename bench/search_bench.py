@@ -1,0 +1,156 @@
+"""Tender search at scale: ``search_tenders`` latency over N tenders on SQLite and PostgreSQL.
+
+    python bench/search_bench.py                      # 100,000 tenders, both engines
+    python bench/search_bench.py --tenders 20000 --engine sqlite
+
+The tenders are written straight into ``tenders`` and ``tender_index`` in bulk (recording 100k
+events one by one through the rules would only slow the setup down); each row is the real
+projection of a published tender's rules state (ledger.procurement.record.projection). Every
+query runs ``--runs`` times; the median and the worst are printed, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert
+
+from ledger.log import Log
+from ledger.procurement import query, rules
+from ledger.procurement.record import projection
+from ledger.store.schema import tender_index, tenders
+from tests.pg import scratch_database
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WORDS = ["road", "school", "hospital", "bridge", "water", "lighting", "furniture", "software", "cleaning", "fuel"]
+
+
+def _rows(n: int) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for i in range(n):
+        at = T0 + timedelta(minutes=5 * i)
+        ocid = f"ocds-bench0-{i:07}"
+        payload = {
+            "tender": {
+                "id": f"T-{i}",
+                "title": f"{WORDS[i % 10].title()} works lot {i} for district {i % 97}",
+                "procurementMethod": ["open", "selective", "limited", "direct"][i % 4],
+                "value": {"amount": float((i * 7919) % 5_000_000), "currency": "EUR"},
+                "tenderPeriod": {"endDate": (at + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            },
+            "buyer": {"id": f"BUYER-{i % 500}", "name": f"Municipality {i % 500}"},
+        }
+        state = rules.apply(rules.TenderState(ocid=ocid), "tender.published", payload, at)
+        if i % 10 == 0:
+            state = state.model_copy(update={"status": "cancelled"})
+        head = {"ocid": ocid, "created_at": at, "updated_at": at, "event_count": 1, "head_hash": "00" * 32}
+        yield head, {**projection(state), "updated_at": at}
+
+
+def fill(log: Log, n: int) -> None:
+    batch_heads: list[dict[str, Any]] = []
+    batch_rows: list[dict[str, Any]] = []
+    for head, row in _rows(n):
+        batch_heads.append(head)
+        batch_rows.append(row)
+        if len(batch_rows) == 5000:
+            _flush(log, batch_heads, batch_rows)
+    _flush(log, batch_heads, batch_rows)
+    with log.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
+def _flush(log: Log, heads: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    if rows:
+        with log.engine.begin() as conn:
+            conn.execute(insert(tenders), heads)
+            conn.execute(insert(tender_index), rows)
+    heads.clear()
+    rows.clear()
+
+
+def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+def _deep_cursor(log: Log, pages: int, **kw: Any) -> str | None:
+    cursor = None
+    for _ in range(pages):
+        cursor = query.search_tenders(log.engine, cursor=cursor, **kw).next_cursor
+    return cursor
+
+
+def measure(log: Log, n: int, runs: int) -> list[tuple[str, float, float]]:
+    e = log.engine
+    deep = _deep_cursor(log, 200)  # 10,000 rows in
+    deep_value = _deep_cursor(log, 200, sort="value_desc")
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("first page (published_desc, 50)", lambda: query.search_tenders(e)),
+        ("page 201 via cursor", lambda: query.search_tenders(e, cursor=deep)),
+        ("value_desc page 201 via cursor", lambda: query.search_tenders(e, sort="value_desc", cursor=deep_value)),
+        ("status=cancelled", lambda: query.search_tenders(e, status="cancelled")),
+        ("buyer=BUYER-42", lambda: query.search_tenders(e, buyer="BUYER-42")),
+        ("q='hospital' (substring)", lambda: query.search_tenders(e, q="hospital")),
+        ("q rare ('lot 4242 for', 1 match)", lambda: query.search_tenders(e, q="lot 4242 for")),
+        ("q no match (full scan)", lambda: query.search_tenders(e, q="zzzz")),
+        ("value 1M..1.1M", lambda: query.search_tenders(e, value_min=1_000_000, value_max=1_100_000)),
+        (
+            "published in one week",
+            lambda: query.search_tenders(
+                e, published_from=T0 + timedelta(days=100), published_to=T0 + timedelta(days=107)
+            ),
+        ),
+        ("tender_summary", lambda: query.tender_summary(e, f"ocds-bench0-{n // 2:07}")),
+    ]
+    return [(name, *_time(fn, runs)) for name, fn in cases]
+
+
+@contextmanager
+def _database(engine: str) -> Iterator[str]:
+    if engine == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.sqlite3"
+    else:
+        admin = os.environ.get("TENDERPROOF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        with scratch_database(admin, prefix="tpbench") as url:
+            yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenders", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--engine", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args()
+    for engine in ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]:
+        with _database(engine) as url:
+            log = Log.open(url, origin="bench")
+            try:
+                start = time.perf_counter()
+                fill(log, args.tenders)
+                print(f"\n{engine}: {args.tenders:,} tenders filled in {time.perf_counter() - start:.1f} s")
+                print(f"{'query':40} {'median ms':>10} {'max ms':>10}")
+                for name, median, worst in measure(log, args.tenders, args.runs):
+                    print(f"{name:40} {median:10.2f} {worst:10.2f}")
+            finally:
+                log.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""A tender's events as OCDS 1.1: releases, a release package, the compiled release and record.
+
+Each recorded event becomes one release: ``id`` ``<ocid>-<seq>``, ``date`` the envelope's
+``recorded_at``, ``initiationType`` "tender", a ``tag`` from the event type and the payload's
+OCDS objects (table :data:`TAGS` and :func:`release`). The compiled release is made by the
+Open Contracting Partnership's reference merge library, ocdsmerge.
+
+ocdsmerge derives its merge rules from the OCDS release schema, which it downloads by default;
+no PyPI package ships that schema and a deployment may have no Internet access. So the rules
+are given to it here (:data:`MERGE_RULES`): the ``omitWhenMerged`` and ``wholeListMerge``
+properties the OCDS 1.1 release schema sets on the fields these releases can carry. Every other
+array is merged by the standard's default, which is what the schema's rules derive for them:
+arrays of objects with an ``id`` by identifier, any other array as a whole. A deployment that
+publishes OCDS extensions with merge rules of their own can pass a patched schema (a dict or a
+local file path) to :func:`merger`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ocdsmerge import Merger
+
+from ledger.core.envelope import Envelope
+from ledger.core.errors import InvalidArgumentError
+from ledger.store.reader import StoredEvent
+
+OCDS_VERSION = "1.1"
+
+#: The release tag of each event type (OCDS releaseTag codelist).
+TAGS: dict[str, str] = {
+    "tender.planned": "planning",
+    "tender.published": "tender",
+    "tender.amended": "tenderAmendment",
+    "tender.clarified": "tenderUpdate",
+    "bid.committed": "tenderUpdate",
+    "bid.revealed": "tenderUpdate",
+    "tender.cancelled": "tenderCancellation",
+    "award.issued": "award",
+    "award.challenged": "awardUpdate",
+    "contract.signed": "contract",
+    "contract.amended": "contractAmendment",
+    "contract.payment": "implementation",
+    "contract.completed": "contractTermination",
+}
+
+#: Merge rules of the OCDS 1.1 release schema for the fields these releases carry (see above).
+MERGE_RULES: dict[tuple[str, ...], str] = {
+    ("id",): "omitWhenMerged",
+    ("date",): "omitWhenMerged",
+    ("tag",): "omitWhenMerged",
+    ("publisher",): "omitWhenMerged",
+    ("links",): "omitWhenMerged",
+    ("parties", "additionalIdentifiers"): "wholeListMerge",
+    ("tender", "items", "additionalClassifications"): "wholeListMerge",
+    ("awards", "items", "additionalClassifications"): "wholeListMerge",
+    ("contracts", "items", "additionalClassifications"): "wholeListMerge",
+    ("tender", "amendments", "changes"): "wholeListMerge",
+    ("awards", "amendments", "changes"): "wholeListMerge",
+    ("contracts", "amendments", "changes"): "wholeListMerge",
+}
+
+
+def merger(schema: str | dict[str, Any] | None = None) -> Merger:
+    """An ocdsmerge merger: with :data:`MERGE_RULES`, or the rules of ``schema`` (a release
+    schema as a dict or a local path, for deployments with extensions) when given."""
+    if schema is None:
+        return Merger(merge_rules=MERGE_RULES)
+    return Merger(schema=schema)
+
+
+def _party(org: dict[str, Any], *roles: str) -> dict[str, Any]:
+    return {"id": org["id"], "name": org["name"], "roles": list(roles)}
+
+
+def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The OCDS release of one event (``payload`` as validated by :mod:`payloads`; not changed).
+
+    Raises :class:`InvalidArgumentError` (field ``type``) for an event that is not a tender's.
+    """
+    tag = TAGS.get(event_type)
+    if tag is None:
+        raise InvalidArgumentError("type", f"{event_type} events have no OCDS release: they are not a tender's")
+    body = copy.deepcopy(payload)
+    out: dict[str, Any] = {
+        "ocid": ocid,
+        "id": f"{ocid}-{seq}",
+        "date": date,
+        "tag": [tag],
+        "initiationType": "tender",
+    }
+    if event_type in ("tender.planned", "tender.published"):
+        out["buyer"] = body["buyer"]
+        out["parties"] = [_party(body["buyer"], "buyer")]
+        if "planning" in body:
+            out["planning"] = body["planning"]
+        if "tender" in body:
+            status = "planned" if event_type == "tender.planned" else "active"
+            out["tender"] = {**body["tender"], "status": status}
+    elif event_type in ("tender.amended", "tender.clarified"):
+        out["tender"] = body["tender"]
+    elif event_type == "tender.cancelled":
+        out["tender"] = {**body["tender"], "status": "cancelled"}
+    elif event_type == "bid.committed":
+        out["parties"] = [_party(body["bidder"], "tenderer")]
+    elif event_type == "bid.revealed":
+        bid = body["bid"]
+        out["bids"] = {"details": [{**bid, "status": bid.get("status", "valid")}]}
+        out["tender"] = {"tenderers": bid["tenderers"]}
+    elif event_type == "award.issued":
+        award = body["award"]
+        out["awards"] = [{**award, "status": award.get("status", "active")}]
+        out["parties"] = [_party(s, "tenderer", "supplier") for s in award["suppliers"]]
+    elif event_type == "award.challenged":
+        out["awards"] = [{**body["award"], "challenges": [body["challenge"]]}]
+    elif event_type == "contract.signed":
+        contract = body["contract"]
+        out["contracts"] = [{**contract, "status": contract.get("status", "active")}]
+    elif event_type == "contract.amended":
+        out["contracts"] = [body["contract"]]
+    elif event_type == "contract.payment":
+        out["contracts"] = [{**body["contract"], "implementation": {"transactions": [body["transaction"]]}}]
+    else:  # contract.completed
+        out["contracts"] = [{**body["contract"], "status": "terminated"}]
+    return out
+
+
+def releases(stored: Sequence[StoredEvent]) -> list[dict[str, Any]]:
+    """The releases of a tender's stored events (``LogReader.tender_events``), in ``seq`` order."""
+    out = []
+    for event in stored:
+        envelope = Envelope.from_json(json.loads(event.envelope))
+        out.append(
+            release(
+                ocid=event.ocid,
+                seq=event.seq,
+                event_type=event.type,
+                date=envelope.recorded_at,
+                payload=json.loads(event.payload),
+            )
+        )
+    return out
+
+
+def _publisher(name: str) -> dict[str, str]:
+    return {"name": name}
+
+
+def release_package(
+    items: Sequence[dict[str, Any]], *, uri: str, published_date: str, publisher: str
+) -> dict[str, Any]:
+    """An OCDS 1.1 release package of ``items``."""
+    return {
+        "uri": uri,
+        "version": OCDS_VERSION,
+        "publishedDate": published_date,
+        "publisher": _publisher(publisher),
+        "releases": list(items),
+    }
+
+
+def compiled_release(items: Sequence[dict[str, Any]], *, using: Merger | None = None) -> dict[str, Any]:
+    """The compiled release of one tender's releases (requires at least one, all of one ocid)."""
+    if not items:
+        raise InvalidArgumentError("releases", "a compiled release needs at least one release")
+    ocids = {r["ocid"] for r in items}
+    if len(ocids) != 1:
+        raise InvalidArgumentError("releases", f"must all be of one ocid, got {sorted(ocids)}")
+    compiled: dict[str, Any] = (using or merger()).create_compiled_release(copy.deepcopy(list(items)))
+    return compiled
+
+
+def record_package(
+    items: Sequence[dict[str, Any]],
+    *,
+    uri: str,
+    published_date: str,
+    publisher: str,
+    package_uri: str | None = None,
+    using: Merger | None = None,
+) -> dict[str, Any]:
+    """An OCDS 1.1 record package with one record: the tender's releases and its compiled release.
+
+    ``package_uri`` is where the tender's release package is published, listed in ``packages``.
+    """
+    record = {
+        "ocid": items[0]["ocid"] if items else None,
+        "releases": list(items),
+        "compiledRelease": compiled_release(items, using=using),
+    }
+    out: dict[str, Any] = {
+        "uri": uri,
+        "version": OCDS_VERSION,
+        "publishedDate": published_date,
+        "publisher": _publisher(publisher),
+    }
+    if package_uri is not None:
+        out["packages"] = [package_uri]
+    out["records"] = [record]
+    return out

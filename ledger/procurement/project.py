@@ -1,0 +1,102 @@
+"""Rebuilding the projections (tenders' search index, officers' registry, used submission ids)
+from the log itself: after migrating a database whose events were recorded before migration
+0003, or to check that the stored projections are what the events say.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, delete, insert, select
+
+from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.store.db import write_transaction
+from ledger.store.schema import events, officers, submission_ids, tender_index
+
+from . import officers as registry
+from . import rules
+from .record import store_state
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refusal:
+    """An event the rules refuse: the projection of its tender stops before it."""
+
+    ocid: str
+    seq: int
+    type: str
+    field: str
+    reason: str
+
+
+def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
+    """Replace ``tender_index``, ``officers`` and ``submission_ids`` with what the recorded events
+    give, in one transaction; return the events the rules refuse (their tender's projection is
+    then the state before its first refused event, and later events of it are not applied).
+
+    Holds the write lock for the whole rebuild on SQLite; on PostgreSQL writers recording
+    meanwhile wait for its commit on their tender's ``tender_index`` row.
+    """
+    refusals: list[Refusal] = []
+    states: dict[str, rules.TenderState] = {}
+    stopped: set[str] = set()
+    with write_transaction(engine) as conn:
+        conn.execute(delete(tender_index))
+        conn.execute(delete(submission_ids))
+        conn.execute(delete(officers))
+        last = 0
+        while True:
+            rows = conn.execute(
+                select(events.c.id, events.c.ocid, events.c.seq, events.c.type, events.c.envelope, events.c.payload)
+                .where(events.c.id > last)
+                .order_by(events.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                last = row.id
+                if row.ocid in stopped:
+                    continue
+                envelope = json.loads(row.envelope)
+                payload = json.loads(row.payload)
+                at = datetime.fromisoformat(envelope["recorded_at"]).astimezone(UTC)
+                try:
+                    if row.ocid == registry.REGISTRY_OCID:
+                        registry.apply(conn, row.type, payload, event_id=row.id, at=at)
+                    else:
+                        state = states.get(row.ocid) or rules.TenderState(ocid=row.ocid)
+                        states[row.ocid] = rules.apply(state, row.type, payload, at)
+                except (InvalidArgumentError, ConflictError) as exc:
+                    refusals.append(
+                        Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason)
+                    )
+                    stopped.add(row.ocid)
+                    continue
+                submission = envelope.get("submission")
+                if submission is None:
+                    continue
+                used = conn.execute(
+                    select(submission_ids.c.event_id).where(
+                        submission_ids.c.submission_id == submission["submissionId"]
+                    )
+                ).first()
+                if used is not None:
+                    reason = f"{submission['submissionId']!r} was already recorded (event {used.event_id})"
+                    refusals.append(
+                        Refusal(
+                            ocid=row.ocid, seq=row.seq, type=row.type, field="submission.submissionId", reason=reason
+                        )
+                    )
+                    continue
+                conn.execute(
+                    insert(submission_ids).values(
+                        submission_id=submission["submissionId"], event_id=row.id, signer=submission["officer"]
+                    )
+                )
+        for state in states.values():
+            assert state.updated_at is not None
+            store_state(conn, state, datetime.fromisoformat(state.updated_at))
+    return refusals

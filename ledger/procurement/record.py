@@ -1,0 +1,205 @@
+"""Recording procurement events: validation, signatures, rules and projections in one transaction.
+
+:func:`record` is what the HTTP API (and the import and demo commands) call to record events.
+Everything it checks is checked inside the transaction that appends the events, while every
+tender concerned is locked (``ledger.sequencer.append_many``'s ``check`` hook), so either the
+events, the tenders' new states, the officers' registry, the used submission ids and whatever
+``on_recorded`` writes are all committed, or nothing is. Writers to one tender take turns on its
+row lock: each sees the state the previous one committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from ledger import sequencer
+from ledger.core.envelope import check_event_type, check_ocid, format_timestamp
+from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.core.signing import SignatureError, verify_submission
+from ledger.log import Log
+from ledger.sequencer import Recorded, Submission
+from ledger.store.schema import submission_ids, tender_index, tenders
+
+from . import officers, payloads, rules
+
+SignaturePolicy = Literal["optional", "required"]
+OnRecorded = Callable[[Connection, list[Recorded]], None]
+
+
+def record(
+    log: Log,
+    items: Sequence[Submission],
+    *,
+    now: datetime,
+    signatures: SignaturePolicy,
+    chain_id: int,
+    on_recorded: OnRecorded | None = None,
+) -> list[Recorded]:
+    """Record ``items`` atomically, in order, if every one of them is acceptable; return them.
+
+    Returns only after the commit. Checks, naming the field (``items[2].`` first when there are
+    several items):
+
+    - each payload against its type (:mod:`payloads`); officer events only under
+      :data:`officers.REGISTRY_OCID`, tender events never there;
+    - each signed submission (``item.submission`` + ``item.signature``): it must be the
+      envelope's own, on ``chain_id``, recover the officer it names, that officer must be
+      registered at ``now`` and its submission id never recorded before; with
+      ``signatures="required"`` an unsigned tender event is refused (registry events may be
+      unsigned: the HTTP layer admits them from administrators only);
+    - the tender's rules (:mod:`rules`), against the state its earlier events left.
+
+    Then ``on_recorded(conn, recorded)`` runs in the same transaction (for example to store an
+    idempotency key). Raises :class:`InvalidArgumentError`, :class:`ConflictError` or
+    :class:`SignatureError`; nothing is recorded then.
+    """
+    if signatures not in ("optional", "required"):
+        raise InvalidArgumentError("signatures", f"must be 'optional' or 'required', got {signatures!r}")
+    if now.tzinfo is None:
+        raise InvalidArgumentError("now", "needs a timezone-aware datetime")
+    if not items:
+        return []
+    single = len(items) == 1
+    for i, item in enumerate(items):
+        with _naming(i, single):
+            _precheck(item, signatures)
+    registry = {item.ocid == officers.REGISTRY_OCID for item in items}
+    if len(registry) > 1:
+        # Kept apart so that lock order stays acyclic: see _hold_registry.
+        raise InvalidArgumentError(
+            "items", "officer events are recorded in batches of their own, not with tender events"
+        )
+    at = now.astimezone(UTC)
+
+    def check(conn: Connection, _items: Sequence[Submission], recorded: list[Recorded]) -> None:
+        if registry == {False} and any(item.submission is not None for item in items):
+            _hold_registry(conn)
+        states: dict[str, rules.TenderState] = {}
+        for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
+            with _naming(i, single):
+                _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                if item.ocid == officers.REGISTRY_OCID:
+                    officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
+                else:
+                    state = states.get(item.ocid) or _load_state(conn, item.ocid)
+                    states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+        for state in states.values():
+            store_state(conn, state, at)
+        if on_recorded is not None:
+            on_recorded(conn, recorded)
+
+    return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+
+
+class _naming:
+    """Re-raise domain errors with the item's position in front of the field (``items[3].``)."""
+
+    def __init__(self, index: int, single: bool) -> None:
+        self.prefix = "" if single else f"items[{index}]."
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        if not self.prefix or exc is None:
+            return
+        if isinstance(exc, SignatureError):
+            raise SignatureError(self.prefix + exc.field, exc.reason, expected=exc.expected, got=exc.got) from exc
+        if isinstance(exc, InvalidArgumentError | ConflictError):
+            raise type(exc)(self.prefix + exc.field, exc.reason) from exc
+
+
+def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
+    """What needs no database: ocid and type, where the type may be recorded, the payload."""
+    check_ocid(item.ocid)
+    check_event_type(item.type)
+    registry = item.ocid == officers.REGISTRY_OCID
+    if registry and item.type not in officers.EVENT_TYPES:
+        raise InvalidArgumentError("type", f"only officer events are recorded under {officers.REGISTRY_OCID}")
+    if not registry and item.type in officers.EVENT_TYPES:
+        raise InvalidArgumentError(
+            "ocid", f"officer events are recorded under {officers.REGISTRY_OCID}, not {item.ocid}"
+        )
+    payloads.validate(item.type, item.payload)
+    if signatures == "required" and not registry and item.submission is None:
+        raise InvalidArgumentError("signature", "is required: this log records only submissions signed by an officer")
+
+
+def _hold_registry(conn: Connection) -> None:
+    """Share-lock the registry's head until commit, so no officer is registered or revoked while
+    a signature is being accepted on the strength of the registry as it is (PostgreSQL; SQLite
+    writers are serialised anyway). Registry batches hold only this row and tender batches take
+    it last, after their own, so the locks cannot form a cycle."""
+    conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True))
+
+
+def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chain_id: int, at: datetime) -> None:
+    if item.submission is None:
+        return
+    signer = verify_submission(done.envelope, chain_id=chain_id)
+    if not officers.is_registered(conn, signer, at=at):
+        raise SignatureError("submission.officer", f"{signer} is not a registered officer at {format_timestamp(at)}")
+    submission_id = str(item.submission["submissionId"])
+    used = conn.execute(
+        select(submission_ids.c.event_id).where(submission_ids.c.submission_id == submission_id)
+    ).scalar_one_or_none()
+    if used is not None:
+        raise ConflictError("submission.submissionId", f"{submission_id!r} was already recorded (event {used})")
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(submission_ids).values(submission_id=submission_id, event_id=done.event_id, signer=signer)
+            )
+    except IntegrityError as exc:  # recorded by a concurrent transaction since the select above
+        raise ConflictError("submission.submissionId", f"{submission_id!r} was already recorded") from exc
+
+
+def _load_state(conn: Connection, ocid: str) -> rules.TenderState:
+    text = conn.execute(select(tender_index.c.state).where(tender_index.c.ocid == ocid)).scalar_one_or_none()
+    return rules.TenderState(ocid=ocid) if text is None else rules.TenderState.from_json(text)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else payloads.parse_datetime(text).astimezone(UTC)
+
+
+def projection(state: rules.TenderState) -> dict[str, Any]:
+    """The ``tender_index`` columns of ``state`` (except ``updated_at``)."""
+    suppliers = state.suppliers
+    words = [state.title, state.buyer_name, state.buyer_id, *suppliers]
+    return {
+        "ocid": state.ocid,
+        "title": state.title,
+        "buyer_id": state.buyer_id,
+        "buyer_name": state.buyer_name,
+        "status": state.status,
+        "method": state.method,
+        "value_amount": state.value_amount,
+        "currency": state.currency,
+        "tender_start": _instant(state.tender_start),
+        "tender_end": _instant(state.tender_end),
+        "awarded_amount": state.awarded_amount,
+        "suppliers": "\n".join(suppliers),
+        "search_text": "\n".join(w.lower() for w in words if w),
+        "published_at": _instant(state.published_at),
+        "listed_at": _instant(state.listed_at),
+        "state": state.to_json(),
+    }
+
+
+def store_state(conn: Connection, state: rules.TenderState, at: datetime) -> None:
+    """Write ``state``'s projection row (``updated_at`` = ``at``), inserting or replacing it."""
+    row = {**projection(state), "updated_at": at}
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(tender_index).values(row)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["ocid"], set_={k: statement.excluded[k] for k in row if k != "ocid"}
+        )
+    )

@@ -1,0 +1,62 @@
+"""Rebuilding the projections from the log gives what recording wrote, and names refused events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ledger import demo
+from ledger.log import Log
+from ledger.procurement import project, query
+from ledger.procurement.officers import REGISTRY_OCID
+from ledger.procurement.record import record
+from ledger.store.schema import officers, submission_ids, tender_index
+
+from .helpers import CHAIN_ID, OCID, OFFICER, at, history, item, published, signed
+
+
+def _snapshot(log: Log) -> dict[str, Any]:
+    with log.engine.connect() as conn:
+        return {
+            "tender_index": sorted(tuple(r) for r in conn.execute(select(tender_index))),
+            "officers": sorted(tuple(r)[1:] for r in conn.execute(select(officers))),  # ids are not kept
+            "submission_ids": sorted(tuple(r) for r in conn.execute(select(submission_ids))),
+        }
+
+
+def test_rebuild_gives_what_recording_wrote(log: Log) -> None:
+    record(
+        log,
+        [item("officer.registered", {"address": OFFICER, "name": "Ana"}, REGISTRY_OCID)],
+        now=at(-20),
+        signatures="optional",
+        chain_id=CHAIN_ID,
+    )
+    for n, (event_type, payload, when) in enumerate(history()):
+        record(
+            log,
+            [signed(item(event_type, payload), submission_id=f"s{n}")],
+            now=when,
+            signatures="required",
+            chain_id=CHAIN_ID,
+        )
+    demo.record_demo(log, chain_id=CHAIN_ID)
+    before = _snapshot(log)
+    assert len(before["tender_index"]) == 3 and len(before["submission_ids"]) == 11
+    assert project.rebuild(log.engine, batch=4) == []
+    assert _snapshot(log) == before
+
+
+def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal(log: Log) -> None:
+    # Appended directly (as before migration 0003): published, then a commitment far too late.
+    events = history()
+    log.append_many([item("tender.published", published())], now=at(-1))
+    log.append_many([item(events[3][0], events[3][1])], now=at(60))
+    log.append_many([item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}})], now=at(61))
+    refusals = project.rebuild(log.engine)
+    assert [(r.ocid, r.seq, r.type, r.field) for r in refusals] == [(OCID, 1, "bid.committed", "type")]
+    assert refusals[0].reason.startswith("the tender period closed at 2026-03-30T23:59:59Z")
+    summary = query.tender_summary(log.engine, OCID)
+    assert (summary.status, summary.events, summary.updated_at) == ("active", 3, at(-1))
+    assert query.tender_state(log.engine, OCID).events == 1
