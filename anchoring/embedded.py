@@ -17,6 +17,8 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 #: Shown wherever the embedded chain's anchors are shown.
 LABEL = "embedded development chain (in-process EVM, gone when the process exits)"
+#: eth-tester's chain id (``eth_chainId`` of every embedded chain).
+CHAIN_ID = 131277322940537
 
 
 class EmbeddedChain:

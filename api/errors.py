@@ -20,11 +20,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 
 from anchoring.errors import ChainConfigError, ChainUnavailableError
 from api.auth import AuthenticationError, PermissionDeniedError
@@ -135,7 +137,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, IdempotencyKeyReusedError):
         return error_response(409, exc.code, str(exc), field=exc.field)
     if isinstance(exc, VerificationError):
-        return error_response(422, "verification_failed", str(exc))
+        return error_response(422, "verification_failed", str(exc), field=getattr(exc, "field", None))
     if isinstance(exc, InvalidArgumentError):
         return error_response(422, "invalid_argument", str(exc), field=exc.field)
     if isinstance(exc, NotFoundError):
@@ -190,7 +192,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             message = f"{request.url.path}: method {request.method} not allowed"
         else:
             message = phrase or f"HTTP {status}"
-    return error_response(status, status_code_name(status), message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(status, status_code_name(status), message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    route's, when several routes share a path with different methods)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and isinstance(route, Route | APIRoute) and route.methods:
+            methods |= route.methods
+    return sorted(methods)
 
 
 def install(app: FastAPI) -> None:

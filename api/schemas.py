@@ -187,3 +187,56 @@ class Dependency(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ready", "unavailable"]
     checks: list[Dependency]
+
+
+class RecordedEvent(BaseModel):
+    """An event durably recorded (201): chained on its tender, not yet in the tree (``pending``)."""
+
+    event_id: int
+    ocid: str
+    seq: Size
+    type: str
+    recorded_at: str
+    leaf_hash: Hash
+    status: Literal["pending"]
+    envelope: Envelope
+
+
+class RecordedEvents(BaseModel):
+    events: list[RecordedEvent]
+
+
+class TenderSummary(BaseModel):
+    """A tender as listings show it (derived from its events; amounts in its own currency)."""
+
+    ocid: str
+    title: str | None
+    buyer_id: str | None
+    buyer_name: str | None
+    status: Literal["planned", "active", "cancelled", "complete"]
+    procurement_method: str | None
+    value_amount: float | None
+    currency: str | None
+    tender_start: str | None
+    tender_end: str | None = Field(description="The deadline for bids (tenderPeriod.endDate).")
+    awarded_amount: float | None
+    suppliers: list[str]
+    published_at: str | None
+    updated_at: str
+    events: Size
+
+
+class TenderPage(BaseModel):
+    items: list[TenderSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+
+
+class Officer(BaseModel):
+    address: Address
+    name: str
+    role: str | None
+    registered_at: str
+
+
+class Officers(BaseModel):
+    officers: list[Officer]

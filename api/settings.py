@@ -10,9 +10,10 @@ from pathlib import Path
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from anchoring.config import DEV_CHAIN, ChainSettings
+from anchoring.embedded import CHAIN_ID as EMBEDDED_CHAIN_ID
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///tenderproof.db"
@@ -82,6 +83,41 @@ class Settings(BaseSettings):
     ready_timeout: float = Field(
         default=2.0, gt=0, description="Seconds /readyz waits for the database and each chain before failing."
     )
+
+    require_signatures: bool = Field(
+        default=False,
+        description="Refuse tender events that are not signed by a registered officer (EIP-712, SPEC §5).",
+    )
+    signing_chain_id: int | None = Field(
+        default=None,
+        ge=1,
+        description="chainId of the EIP-712 domain officers sign with (default: the first chain's chain_id;"
+        f" {EMBEDDED_CHAIN_ID} for the embedded development chain).",
+    )
+    ocid_prefix: str = Field(
+        default="ocds-tp0dev",
+        pattern=r"^ocds-[a-z0-9]{6}$",
+        description="The publisher's OCDS prefix, for tenders created without an ocid (register yours with OCP).",
+    )
+    bulk_max_events: int = Field(default=1000, ge=1, description="Events accepted in one bulk request.")
+    idempotency_ttl: float = Field(
+        default=86_400.0, gt=0, description="Seconds a write's Idempotency-Key is remembered."
+    )
+
+    @property
+    def chain_id_for_signatures(self) -> int:
+        """The EIP-712 ``chainId`` of this deployment's officer signatures."""
+        if self.signing_chain_id is not None:
+            return self.signing_chain_id
+        first = self.chains[0] if self.chains else None
+        if first is not None and first.chain_id is not None:
+            return first.chain_id
+        if first is None or first.embedded:
+            return EMBEDDED_CHAIN_ID
+        raise SettingsError(
+            "signing_chain_id: set TENDERPROOF_SIGNING_CHAIN_ID or the first chain's chain_id"
+            f" (chain {first.name!r} names none)"
+        )
 
     @field_validator("rate_limit")
     @classmethod

@@ -126,8 +126,10 @@ def verify_bundle(
     """Check everything the bundle claims; with ``chain``, also against the chain.
 
     Signed events are checked with ``check_signature`` (default: EIP-712 recovery with
-    :func:`ledger.core.signing.verify_submission` on the bundle's chain id), which returns the
-    signer's address; whether that address was a registered officer is not in the bundle.
+    :func:`ledger.core.signing.verify_submission`), which returns the signer's address. The
+    signed domain binds the log's origin; its chain id is the one the deployment signs with,
+    which need not be the chain of this bundle's anchors when a log anchors to several. Whether
+    the signer was a registered officer is not in the bundle.
     """
     c = _Checker(bundle)
     anchors = {a.tree_size: a for a in bundle.anchors}
@@ -166,7 +168,7 @@ def verify_bundle(
         if env.signature is not None:
             try:
                 if check_signature is None:
-                    report.signer = verify_submission(env, chain_id=bundle.chain_id)
+                    report.signer = verify_submission(env)
                 else:
                     report.signer = check_signature(env)
             except LedgerError as exc:

@@ -1,16 +1,18 @@
-"""A tender's history and its proof bundle. (Search, listing and OCDS releases and records
-are separate routes over :mod:`ledger.procurement`.)"""
+"""Tenders: search and listing, one tender's summary, history, OCDS release package and
+record, and its proof bundle."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import InvalidArgumentError
+from ledger.procurement import ocds, query
 
 from .. import schemas
 from ..deps import LogDep, SettingsDep
@@ -21,6 +23,108 @@ router = APIRouter(prefix="/tenders", tags=["tenders"], responses=NOT_FOUND_RESP
 
 Ocid = Annotated[str, Path(description="The OCDS contracting-process id, e.g. ocds-213czf-000-00001.")]
 ChainName = Annotated[str, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+#: A date (``2026-03-01``: the whole day, UTC) or an RFC 3339 date-time with its offset.
+Moment = Query(
+    pattern=r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))?$",
+    description="A date (UTC) or an RFC 3339 date-time with its offset, e.g. 2026-03-01 or 2026-03-01T09:30:00Z.",
+)
+
+
+def _moment(text: str | None, name: str, *, end: bool) -> datetime | None:
+    """Parse a ``Moment``; a bare date is its first (or, as an upper bound, its last) instant in UTC."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1, microseconds=-1) if end else day
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidArgumentError(f"query.{name}", f"is not a valid date or date-time: {exc}") from exc
+
+
+@router.get("", response_model=schemas.TenderPage, summary="Search and list tenders")
+def list_tenders(
+    log: LogDep,
+    q: Annotated[str | None, Query(max_length=200, description="Words of the title, the buyer or a supplier.")] = None,
+    status: Literal["planned", "active", "cancelled", "complete"] | None = None,
+    buyer: Annotated[str | None, Query(max_length=256, description="The buyer's id.")] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    published_from: Annotated[str | None, Moment] = None,
+    published_to: Annotated[str | None, Moment] = None,
+    value_min: Annotated[float | None, Query(ge=0)] = None,
+    value_max: Annotated[float | None, Query(ge=0)] = None,
+    sort: Literal["published_desc", "published_asc", "value_desc", "value_asc"] = "published_desc",
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = 50,
+) -> schemas.TenderPage:
+    """Tenders matching every filter given, a page at a time (pass `next_cursor` back as
+    `cursor`; pages stay stable while new tenders arrive). Filters: `q` (case-insensitive, in
+    the title, the buyer's name or id, the suppliers' names), `status`, `buyer`, publication
+    dates, estimated value (with `currency` to compare like with like)."""
+    try:
+        page = query.search_tenders(
+            log.engine,
+            q=q,
+            status=status,
+            buyer=buyer,
+            currency=currency,
+            published_from=_moment(published_from, "published_from", end=False),
+            published_to=_moment(published_to, "published_to", end=True),
+            value_min=value_min,
+            value_max=value_max,
+            sort=sort,
+            cursor=cursor,
+            limit=limit,
+        )
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"query.{exc.field}", exc.reason) from exc
+    return schemas.TenderPage(
+        items=[schemas.TenderSummary.model_validate(item.to_json()) for item in page.items],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/{ocid}", response_model=schemas.TenderSummary, summary="One tender's summary")
+def get_tender(request: Request, log: LogDep, ocid: Ocid) -> Response:
+    """What listings show of the tender: title, buyer, status, values, dates, suppliers."""
+    check_ocid(ocid, field="path.ocid")
+    summary = query.tender_summary(log.engine, ocid)
+    return cached_model(request, schemas.TenderSummary.model_validate(summary.to_json()), immutable=False)
+
+
+def _releases(log: Any, ocid: str) -> list[dict[str, Any]]:
+    check_ocid(ocid, field="path.ocid")
+    log.reader.tender(ocid)  # NotFoundError for an unknown tender
+    return ocds.releases(log.reader.tender_events(ocid))
+
+
+@router.get("/{ocid}/releases", response_model=dict[str, Any], summary="The tender's OCDS 1.1 release package")
+def get_tender_releases(request: Request, log: LogDep, settings: SettingsDep, ocid: Ocid) -> Response:
+    """One OCDS release per event (id `<ocid>-<seq>`, dated when it was recorded), as an OCDS 1.1
+    release package."""
+    items = _releases(log, ocid)
+    package = ocds.release_package(
+        items, uri=str(request.url), published_date=items[-1]["date"], publisher=settings.origin
+    )
+    return cached(request, json.dumps(package, separators=(",", ":")).encode(), immutable=False)
+
+
+@router.get("/{ocid}/record", response_model=dict[str, Any], summary="The tender's OCDS 1.1 record package")
+def get_tender_record(request: Request, log: LogDep, settings: SettingsDep, ocid: Ocid) -> Response:
+    """The OCDS record of the tender: its releases and the compiled release (OCDS merge rules,
+    by the ocdsmerge library)."""
+    items = _releases(log, ocid)
+    package = ocds.record_package(
+        items,
+        uri=str(request.url),
+        published_date=items[-1]["date"],
+        publisher=settings.origin,
+        package_uri=str(request.url_for("get_tender_releases", ocid=ocid)),
+    )
+    return cached(request, json.dumps(package, separators=(",", ":")).encode(), immutable=False)
 
 
 @router.get("/{ocid}/events", response_model=schemas.TenderEvents, summary="A tender's events")

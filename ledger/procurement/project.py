@@ -1,6 +1,6 @@
 """Rebuilding the projections (tenders' search index, officers' registry, used submission ids)
 from the log itself: after migrating a database whose events were recorded before migration
-0003, or to check that the stored projections are what the events say.
+0004, or to check that the stored projections are what the events say.
 """
 
 from __future__ import annotations

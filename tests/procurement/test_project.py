@@ -49,7 +49,7 @@ def test_rebuild_gives_what_recording_wrote(log: Log) -> None:
 
 
 def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal(log: Log) -> None:
-    # Appended directly (as before migration 0003): published, then a commitment far too late.
+    # Appended directly (as before migration 0004): published, then a commitment far too late.
     events = history()
     log.append_many([item("tender.published", published())], now=at(-1))
     log.append_many([item(events[3][0], events[3][1])], now=at(60))

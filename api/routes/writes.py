@@ -1,0 +1,457 @@
+"""Officers' writes: create a tender, record its events (one, or many in one request), and
+manage the officers' registry (administrators).
+
+Every write needs an API key (:mod:`api.auth`): role ``officer`` for tender events, ``admin``
+for the registry. Events go through :func:`ledger.procurement.record.record`, which validates
+the payload for its type, checks the officer's signature when there is one (or requires one,
+with ``TENDERPROOF_REQUIRE_SIGNATURES``) and the tender's rules, all in the transaction that
+appends them: a refused request records nothing. With ``Idempotency-Key``, the response is
+stored in that same transaction and a retry of the same request gets it back
+(``Idempotent-Replayed: true``) instead of recording the event twice (:mod:`api.idempotency`).
+
+A ``201`` means the event is durably recorded (and chained on its tender); it is ``pending``
+until the next integration gives it a log index, and anchored later still.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
+
+from ledger.core.envelope import check_ocid, format_timestamp
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.core.signing import SignatureError
+from ledger.core.signing import Submission as Signed
+from ledger.procurement import officers
+from ledger.procurement.record import record
+from ledger.sequencer import UNSET, Recorded, Submission
+
+from .. import idempotency, schemas
+from ..auth import AdminDep, OfficerDep, PermissionDeniedError, Principal
+from ..deps import ClockDep, LogDep, SettingsDep
+from ..errors import COMMON_RESPONSES, ErrorResponse
+from ..settings import Settings
+
+#: Event types an officer records on a tender (the registry's own are admin routes).
+TenderEventType = Literal[
+    "tender.planned",
+    "tender.published",
+    "tender.amended",
+    "tender.clarified",
+    "bid.committed",
+    "bid.revealed",
+    "tender.cancelled",
+    "award.issued",
+    "award.challenged",
+    "contract.signed",
+    "contract.amended",
+    "contract.payment",
+    "contract.completed",
+]
+
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **COMMON_RESPONSES,
+    400: {"model": ErrorResponse, "description": "The body is not JSON (malformed_json)."},
+    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one."},
+    403: {"model": ErrorResponse, "description": "The API key's role (or officer) may not do this (forbidden)."},
+    409: {
+        "model": ErrorResponse,
+        "description": "`prev` is not the tender's head, the tender already exists, or the Idempotency-Key"
+        " was used for another request (conflict, idempotency_key_reused).",
+    },
+}
+
+router = APIRouter(tags=["writes"], responses=WRITE_RESPONSES)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Any unique string (e.g. a UUID): retrying the same request with it returns the original"
+        " response instead of recording again; reusing it for another request is refused (409).",
+    ),
+]
+Ocid = Annotated[str, Path(description="The OCDS contracting-process id, e.g. ocds-213czf-000-00001.")]
+
+
+class _Signable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(description="The OCDS-shaped object of the event type (see the README).")
+    submission: dict[str, Any] | None = Field(
+        default=None, description="The officer's signed EIP-712 struct (SPEC §5), with `signature`."
+    )
+    signature: str | None = Field(default=None, description="0x-prefixed 65-byte signature of `submission`.")
+
+
+class EventIn(_Signable):
+    """One event to record on a tender."""
+
+    type: TenderEventType
+    prev: schemas.Hash | None = Field(
+        default=None,
+        description="Optional optimistic check: the leaf hash of the tender's last event (null: the tender must be"
+        " new). Refused with 409 when the tender has moved on. Omit it to append whatever the head is.",
+    )
+
+
+class TenderIn(_Signable):
+    """A new tender and its first event."""
+
+    type: Literal["tender.planned", "tender.published"]
+    ocid: str | None = Field(
+        default=None,
+        description="The tender's ocid (required when signing, since the signature covers it); by default one is"
+        " made with the deployment's OCDS prefix.",
+    )
+
+
+class BulkEventIn(EventIn):
+    ocid: str
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[BulkEventIn] = Field(min_length=1, description="Recorded in order, all or none.")
+
+
+class OfficerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: schemas.Address
+    name: str = Field(min_length=1, max_length=200)
+    role: str | None = Field(default=None, max_length=200, description="E.g. the officer's position.")
+
+
+class OfficerRevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+def _submission(ocid: str, event: EventIn) -> Submission:
+    return Submission(
+        ocid=ocid,
+        type=event.type,
+        payload=event.payload,
+        submission=event.submission,
+        signature=event.signature,
+        prev=event.prev if "prev" in event.model_fields_set else UNSET,
+    )
+
+
+def _recorded_json(done: Recorded) -> dict[str, Any]:
+    envelope = done.envelope
+    return schemas.RecordedEvent(
+        event_id=done.event_id,
+        ocid=envelope.ocid,
+        seq=envelope.seq,
+        type=envelope.type,
+        recorded_at=envelope.recorded_at,
+        leaf_hash=done.leaf_hash.hex(),
+        status="pending",
+        envelope=schemas.Envelope.model_validate(envelope.to_json()),
+    ).model_dump(mode="json")
+
+
+def _check_officer(principal: Principal, items: Sequence[Submission], where: list[str]) -> None:
+    """A key that names its officer may only send submissions signed as that officer."""
+    if principal.officer is None:
+        return
+    for item, field in zip(items, where, strict=True):
+        if item.submission is None:
+            continue
+        try:
+            signer = Signed.from_json(item.submission).officer
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{field}{exc.field}", exc.reason) from exc
+        if signer != principal.officer:
+            raise PermissionDeniedError(
+                f"{field}submission.officer",
+                f"API key {principal.prefix} acts for {principal.officer}, not for {signer}",
+            )
+
+
+def _renamed(exc: LedgerError, bulk: bool) -> LedgerError:
+    """The domain names fields in its terms (``payload.x``, ``items[2].prev``); name them in the
+    request's (``body.payload.x``, ``body.events[2].prev``)."""
+    field = getattr(exc, "field", None)
+    if not isinstance(field, str) or field.startswith("body."):
+        return exc
+    if bulk and field.startswith("items["):
+        field = "body.events" + field.removeprefix("items")
+    elif field in ("submission", "signature", "payload", "prev", "type", "ocid") or field.startswith(
+        ("submission.", "payload.")
+    ):
+        field = "body." + field
+    else:
+        return exc
+    if isinstance(exc, SignatureError):
+        return SignatureError(field, exc.reason, expected=exc.expected, got=exc.got)
+    if isinstance(exc, InvalidArgumentError | ConflictError):
+        return type(exc)(field, exc.reason)
+    return exc
+
+
+def _write(
+    request: Request,
+    *,
+    log: Any,
+    settings: Settings,
+    now: Any,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    items: list[Submission],
+    bulk: bool,
+    shape: Any,
+) -> JSONResponse:
+    """Record ``items`` (idempotently with ``key``); ``shape(recorded)`` is the 201 body."""
+    moment = now()
+    signatures: Literal["optional", "required"] = "required" if settings.require_signatures else "optional"
+    chain_id = settings.chain_id_for_signatures
+
+    def run(on_recorded: Any) -> list[Recorded]:
+        try:
+            return record(log, items, now=moment, signatures=signatures, chain_id=chain_id, on_recorded=on_recorded)
+        except (InvalidArgumentError, ConflictError, SignatureError) as exc:
+            raise _renamed(exc, bulk) from exc
+
+    if key is None:
+        content = shape(run(None))
+        return JSONResponse(content, status_code=201, headers=_location(content))
+
+    def action(remember: idempotency.Remember) -> None:
+        def on_recorded(conn: Connection, recorded: list[Recorded]) -> None:
+            remember(conn, 201, shape(recorded))
+
+        run(on_recorded)
+
+    outcome = idempotency.perform(
+        log.engine,
+        principal=principal,
+        key=key,
+        fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
+        now=moment,
+        ttl=timedelta(seconds=settings.idempotency_ttl),
+        action=action,
+    )
+    headers = _location(outcome.response.body)
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(outcome.response.body, status_code=outcome.response.status, headers=headers)
+
+
+def _location(content: Any) -> dict[str, str]:
+    if isinstance(content, dict) and isinstance(content.get("ocid"), str):
+        return {"Location": f"/api/v1/tenders/{content['ocid']}"}
+    return {}
+
+
+@router.post(
+    "/tenders", status_code=201, response_model=schemas.RecordedEvent, summary="Create a tender (its first event)"
+)
+def create_tender(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    now: ClockDep,
+    principal: OfficerDep,
+    tender: TenderIn,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record the first event of a new tender. 409 if a tender with that ocid already exists."""
+    ocid = tender.ocid or f"{settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
+    item = Submission(
+        ocid=ocid,
+        type=tender.type,
+        payload=tender.payload,
+        submission=tender.submission,
+        signature=tender.signature,
+        prev=None,  # a new tender: 409 if it exists
+    )
+    _check_officer(principal, [item], ["body."])
+    return _write(
+        request,
+        log=log,
+        settings=settings,
+        now=now,
+        principal=principal,
+        key=key,
+        body=tender.model_dump(mode="json", exclude_unset=True),
+        items=[item],
+        bulk=False,
+        shape=lambda recorded: _recorded_json(recorded[0]),
+    )
+
+
+@router.post(
+    "/tenders/{ocid}/events",
+    status_code=201,
+    response_model=schemas.RecordedEvent,
+    summary="Record an event of a tender",
+)
+def record_event(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    now: ClockDep,
+    principal: OfficerDep,
+    ocid: Ocid,
+    event: EventIn,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record one event; it is durable when the 201 arrives. Its payload is validated for its
+    type and the tender's rules are checked (a bid revealed must match its commitment made
+    before the deadline, an award must name a bidder, a contract an award...)."""
+    check_ocid(ocid, field="path.ocid")
+    if ocid == officers.REGISTRY_OCID:
+        raise InvalidArgumentError("path.ocid", "the officers' registry is managed through /api/v1/officers")
+    item = _submission(ocid, event)
+    _check_officer(principal, [item], ["body."])
+    return _write(
+        request,
+        log=log,
+        settings=settings,
+        now=now,
+        principal=principal,
+        key=key,
+        body=event.model_dump(mode="json", exclude_unset=True),
+        items=[item],
+        bulk=False,
+        shape=lambda recorded: _recorded_json(recorded[0]),
+    )
+
+
+@router.post(
+    "/events/bulk",
+    status_code=201,
+    response_model=schemas.RecordedEvents,
+    summary="Record many events at once (all or none)",
+)
+def record_events(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    now: ClockDep,
+    principal: OfficerDep,
+    bulk: BulkIn,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record up to ``TENDERPROOF_BULK_MAX_EVENTS`` events of any tenders in one transaction, in
+    order (events of one tender chain on each other in the order given). One refusal refuses
+    the whole request, naming the event (``body.events[3].payload.x``)."""
+    if len(bulk.events) > settings.bulk_max_events:
+        raise InvalidArgumentError(
+            "body.events", f"at most {settings.bulk_max_events} events per request, got {len(bulk.events)}"
+        )
+    items = [_submission(event.ocid, event) for event in bulk.events]
+    for i, item in enumerate(items):
+        if item.ocid == officers.REGISTRY_OCID:
+            raise InvalidArgumentError(
+                f"body.events[{i}].ocid", "the officers' registry is managed through /api/v1/officers"
+            )
+    _check_officer(principal, items, [f"body.events[{i}]." for i in range(len(items))])
+    return _write(
+        request,
+        log=log,
+        settings=settings,
+        now=now,
+        principal=principal,
+        key=key,
+        body=bulk.model_dump(mode="json", exclude_unset=True),
+        items=items,
+        bulk=True,
+        shape=lambda recorded: {"events": [_recorded_json(done) for done in recorded]},
+    )
+
+
+@router.post(
+    "/officers",
+    status_code=201,
+    response_model=schemas.RecordedEvent,
+    summary="Register an officer's address (administrators)",
+)
+def register_officer(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    now: ClockDep,
+    principal: AdminDep,
+    officer: OfficerIn,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record ``officer.registered`` in the log's officers' registry: from then on, submissions
+    signed by this address are accepted."""
+    payload = officer.model_dump(mode="json", exclude_none=True)
+    item = Submission(ocid=officers.REGISTRY_OCID, type="officer.registered", payload=payload)
+    return _write(
+        request,
+        log=log,
+        settings=settings,
+        now=now,
+        principal=principal,
+        key=key,
+        body=payload,
+        items=[item],
+        bulk=False,
+        shape=lambda recorded: _recorded_json(recorded[0]),
+    )
+
+
+@router.post(
+    "/officers/{address}/revoke",
+    status_code=201,
+    response_model=schemas.RecordedEvent,
+    summary="Revoke an officer's address (administrators)",
+)
+def revoke_officer(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    now: ClockDep,
+    principal: AdminDep,
+    address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    revoke: OfficerRevokeIn,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record ``officer.revoked``: from then on, this address's signatures are refused."""
+    payload = {"address": address, **revoke.model_dump(mode="json", exclude_none=True)}
+    item = Submission(ocid=officers.REGISTRY_OCID, type="officer.revoked", payload=payload)
+    return _write(
+        request,
+        log=log,
+        settings=settings,
+        now=now,
+        principal=principal,
+        key=key,
+        body=payload,
+        items=[item],
+        bulk=False,
+        shape=lambda recorded: _recorded_json(recorded[0]),
+    )
+
+
+@router.get("/officers", response_model=schemas.Officers, tags=["officers"], summary="The registered officers")
+def list_officers(log: LogDep, now: ClockDep) -> schemas.Officers:
+    """The addresses whose signatures are accepted now, as the log's officers' registry
+    (events of ``ocds-tpreg0-officers``) has them."""
+    return schemas.Officers(
+        officers=[
+            schemas.Officer(
+                address=str(row["address"]),
+                name=str(row["name"]),
+                role=None if row["role"] is None else str(row["role"]),
+                registered_at=format_timestamp(row["registered_at"]),  # type: ignore[arg-type]
+            )
+            for row in officers.registered(log.engine, at=now())
+        ]
+    )
