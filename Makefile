@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+PORT   ?= 8000
 
 .PHONY: install run test lint postgres bench bench-anchor bench-verify bench-audit gas clean
 
@@ -20,9 +21,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: $(VENV)/.installed node_modules/.installed
 
-## The embedded default: SQLite in the working directory; records the demo tenders, integrates, verifies.
+## The embedded default: SQLite in the working directory; records the demo tenders, integrates, verifies,
+## anchors, then serves the HTTP API on http://127.0.0.1:$(PORT) (with the anchoring job) until Ctrl-C.
 run: install
 	$(VENV)/bin/tenderproof demo
+	$(VENV)/bin/tenderproof serve --port $(PORT)
 
 ## Every check: lint, types, the compiled contract against a fresh offline build, the Python
 ## tests on SQLite and PostgreSQL (2 workers), and the Hardhat contract tests.

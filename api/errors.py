@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match, Route
+from starlette.routing import Route, compile_path
 
 from anchoring.errors import ChainConfigError, ChainUnavailableError
 from api.auth import AuthenticationError, PermissionDeniedError
@@ -201,10 +201,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path (Starlette's 405 names only the first
     route's, when several routes share a path with different methods)."""
+    from fastapi.routing import iter_route_contexts
+
+    path = request.scope.get("path", "")
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and isinstance(route, Route | APIRoute) and route.methods:
+    for context in iter_route_contexts(request.app.router.routes):
+        route = context.original_route
+        if not context.path_format or not isinstance(route, Route | APIRoute) or not route.methods:
+            continue
+        regex, _, _ = compile_path(str(context.path_format))
+        if regex.match(path):
             methods |= route.methods
     return sorted(methods)
 
