@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT   ?= 8000
 
-.PHONY: install run test lint postgres bench bench-anchor bench-verify bench-audit gas clean
+.PHONY: install run test lint postgres bench bench-anchor bench-verify bench-audit bench-api gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench-verify: install
 ## `tenderproof audit` throughput on a 1,000,000-entry log, SQLite and PostgreSQL.
 bench-audit: install postgres
 	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/audit_bench.py --engine both --entries 1000000 --write bench/RESULTS-audit.md
+
+## The HTTP API against `serve --workers 2`: writes/s, bulk events/s, page and bundle latency on a 1,000,000-entry log
+## (prints its table; bench/RESULTS-api.md holds the last run's figures with their analysis).
+bench-api: install postgres
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/api_bench.py --engine both --tcp-nodelay
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

@@ -116,12 +116,37 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, anchoring: boo
             # Each worker builds its app from the environment: hand the flags' values on there.
             os.environ["TENDERPROOF_DATABASE_URL"] = settings.database_url
             os.environ["TENDERPROOF_ORIGIN"] = settings.origin
-            uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)
+            _serve_workers(workers, options)
     finally:
         if background is not None and job is not None:
             background.shutdown(wait=True)
             job.close()
         log.close()
+
+
+def _serve_workers(workers: int, options: dict[str, Any]) -> None:
+    """``uvicorn.run(..., workers=N)``, but on a socket created as TCP (``IPPROTO_TCP``): asyncio
+    sets TCP_NODELAY only on connections accepted from such a socket, and uvicorn 0.54 creates
+    its shared socket with protocol 0, so every keep-alive response after a connection's first
+    waited ~40 ms for Nagle's algorithm and the client's delayed ACK (uvicorn issue #3149)."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.app:app_from_environment", factory=True, workers=workers, **options)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.set_inheritable(True)
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers", config.host, sock.getsockname()[1], workers
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 @cli.command()

@@ -34,8 +34,13 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Requests are logged by api.middleware's access log (route templates, no secrets): uvicorn's
+    # own access log stays off, or every request would be logged twice.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
     # Two lines per anchoring tick ("Running job ...", "executed successfully") say nothing.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)

@@ -79,6 +79,9 @@ def test_serve_with_several_workers(sqlite_url: str, tmp_path: Path) -> None:
         assert http.get(f"/api/v1/tenders/{LATE}/events").json()["event_count"] == 1
     lines = access_lines(log_file)
     assert len([line for line in lines if line["route"] == "/api/v1/checkpoint"]) == 20
+    # One access line per request: uvicorn's own access log stays off in the workers too.
+    uvicorn_access = [line for line in log_file.read_text().splitlines() if '"uvicorn.access"' in line]
+    assert uvicorn_access == []
 
 
 def test_serve_runs_the_anchoring_job(sqlite_url: str, tmp_path: Path) -> None:
