@@ -66,7 +66,7 @@ bench-audit: install postgres
 ## The HTTP API against `serve --workers 2`: writes/s, bulk events/s, page and bundle latency on a 1,000,000-entry log
 ## (prints its table; bench/RESULTS-api.md holds the last run's figures with their analysis).
 bench-api: install postgres
-	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/api_bench.py --engine both --tcp-nodelay
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/api_bench.py --engine both
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

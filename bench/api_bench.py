@@ -1,7 +1,7 @@
 """Benchmarks of the HTTP API against a real ``tenderproof serve --workers 2``. Prints its figures.
 
     python bench/api_bench.py                                   # SQLite; reads on a 1,000,000-entry log
-    python bench/api_bench.py --engine both --tcp-nodelay       # what ``make bench-api`` runs
+    python bench/api_bench.py --engine both                     # what ``make bench-api`` runs
     python bench/api_bench.py --quick                           # a small run (50,000 entries, fewer requests)
     python bench/api_bench.py --database sqlite:///big.sqlite3  # build the big log once, reuse it later
     python bench/api_bench.py --write bench/RESULTS-api.md
@@ -21,9 +21,6 @@ on a small machine the clients' CPU is taken from the server's):
    a tender's page data (``GET /api/v1/tenders/{ocid}`` and ``.../events``) and its proof bundle
    (``.../bundle``), one request at a time, each for another tender picked at random; then the
    three mixed from 16 clients.
-
-``--tcp-nodelay`` measures everything a second time with the server's connections in
-TCP_NODELAY (see NODELAY_LAUNCHER), to show what uvicorn issue #3149 costs.
 
 Every event goes through the tender rules and must be accepted; any failed request fails the
 run. Writes go to a scratch database of their own. The big log is built (``Log.append_many``,
@@ -198,34 +195,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-#: ``tenderproof`` with uvicorn's multi-worker listening socket made as IPPROTO_TCP, so that asyncio sets
-#: TCP_NODELAY on its connections (uvicorn issue #3149: ``Config.bind_socket`` leaves ``proto`` 0, and
-#: every keep-alive response after a connection's first then waits ~40 ms for the client's delayed ACK).
-NODELAY_LAUNCHER = """
-import socket, uvicorn.config
-bind = uvicorn.config.Config.bind_socket
-def bind_socket(self):
-    sock = bind(self)
-    if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
-        return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, sock.detach())
-    return sock
-uvicorn.config.Config.bind_socket = bind_socket
-from api.cli import entrypoint
-entrypoint()
-"""
-
-
-def _cli(url: str, *args: str, nodelay: bool = False) -> list[str]:
-    start = ["-c", NODELAY_LAUNCHER] if nodelay else ["-m", "api.cli"]
-    return [sys.executable, *start, "--database-url", url, "--origin", ORIGIN, *args]
+def _cli(url: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "api.cli", "--database-url", url, "--origin", ORIGIN, *args]
 
 
 @contextmanager
-def serve(url: str, *, log_file: Path, nodelay: bool = False) -> Iterator[Server]:
+def serve(url: str, *, log_file: Path) -> Iterator[Server]:
     """``tenderproof serve --workers 2 --no-anchoring`` on ``url`` in a subprocess (output in
-    ``log_file``) until the block exits; stopped with SIGTERM. ``nodelay``: see NODELAY_LAUNCHER."""
+    ``log_file``) until the block exits; stopped with SIGTERM."""
     port = _free_port()
-    command = _cli(url, "serve", "--workers", str(WORKERS), "--port", str(port), "--no-anchoring", nodelay=nodelay)
+    command = _cli(url, "serve", "--workers", str(WORKERS), "--port", str(port), "--no-anchoring")
     env = {**os.environ, "PYTHONPATH": str(ROOT), **SERVER_ENV}
     with log_file.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -376,7 +355,7 @@ class Sizes:
     clients: int
 
 
-def writes(url: str, sizes: Sizes, logs: Path, *, nodelay: bool) -> dict[str, float]:
+def writes(url: str, sizes: Sizes, logs: Path) -> dict[str, float]:
     """Figures 1 and 2, on the scratch database ``url``."""
     key = officer_key(url)
     opened = datetime.now(UTC) - timedelta(days=1)
@@ -405,7 +384,7 @@ def writes(url: str, sizes: Sizes, logs: Path, *, nodelay: bool) -> dict[str, fl
         ]
         batches.append(Call("POST", "/api/v1/events/bulk", _body({"events": items}), 201))
     size = per_request * EVENTS_PER_TENDER
-    with serve(url, log_file=logs / "server-writes.log", nodelay=nodelay) as server:
+    with serve(url, log_file=logs / "server-writes.log") as server:
         created = drive(server, creates, clients=sizes.clients, key=key, name="create tenders")
         recorded = drive(server, events, clients=sizes.clients, key=key, name="record events")
         bulk = drive(server, batches, clients=BULK_CLIENTS, key=key, name=f"bulk, {size} events a request")
@@ -520,11 +499,11 @@ def prepare(url: str, sizes: Sizes) -> tuple[dict[str, float], list[str]]:
     return figures | {"anchors per bundle (median)": float(per_bundle), "log build (s)": built}, sample
 
 
-def reads(url: str, sample: list[str], logs: Path, *, nodelay: bool) -> dict[str, float]:
+def reads(url: str, sample: list[str], logs: Path) -> dict[str, float]:
     """Figure 3: each read route for every tender of ``sample``, one request at a time; then mixed."""
     out: dict[str, float] = {}
     calls = {name: [Call("GET", f"/api/v1/tenders/{o}{tail}") for o in sample] for name, tail in READ_ROUTES.items()}
-    with serve(url, log_file=logs / "server-reads.log", nodelay=nodelay) as server:
+    with serve(url, log_file=logs / "server-reads.log") as server:
         drive(server, [c for listed in calls.values() for c in listed[:20]], clients=2)  # connections, caches
         runs = {name: drive(server, listed, clients=1, name=name) for name, listed in calls.items()}
         mixed = [c for trio in zip(*calls.values(), strict=True) for c in trio]
@@ -581,11 +560,6 @@ def main() -> int:
         " default, where a busy log gets anchored)",
     )
     parser.add_argument("--database", help="read from (and keep) the log in this database URL, not a scratch one")
-    parser.add_argument(
-        "--tcp-nodelay",
-        action="store_true",
-        help="also measure a server whose connections have TCP_NODELAY (uvicorn issue #3149 worked around)",
-    )
     parser.add_argument("--write", type=Path, help="also write the results as markdown to this file")
     args = parser.parse_args()
     quick = args.quick
@@ -606,23 +580,20 @@ def main() -> int:
     else:
         engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
         big = {engine: database(engine) for engine in engines}
-    variants = {"": False, ", TCP_NODELAY": True} if args.tcp_nodelay else {"": False}
     results: dict[str, dict[str, float]] = {}
     started = load()
     with tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         for engine in engines:
-            for suffix, nodelay in variants.items():
-                print(f"[{engine}{suffix}] writes", file=sys.stderr, flush=True)
-                with database(engine) as url:
-                    results[engine + suffix] = writes(url, sizes, logs, nodelay=nodelay)
+            print(f"[{engine}] writes", file=sys.stderr, flush=True)
+            with database(engine) as url:
+                results[engine] = writes(url, sizes, logs)
             print(f"[{engine}] the log to read from", file=sys.stderr, flush=True)
             with big[engine] as url:
                 figures, sample = prepare(url, sizes)
-                for suffix, nodelay in variants.items():
-                    print(f"[{engine}{suffix}] reads", file=sys.stderr, flush=True)
-                    results[engine + suffix] |= figures | reads(url, sample, logs, nodelay=nodelay)
-            print(table({k: v for k, v in results.items() if k.startswith(engine)}), file=sys.stderr, flush=True)
+                print(f"[{engine}] reads", file=sys.stderr, flush=True)
+                results[engine] |= figures | reads(url, sample, logs)
+            print(table({engine: results[engine]}), file=sys.stderr, flush=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = (
         f"HTTP API benchmarks, {stamp}: `tenderproof serve --workers {WORKERS}` and its clients on one machine;"

@@ -33,17 +33,16 @@ from anchoring.service import ChainAnchorer, Credentials
 from ledger.bundles import build_bundle, final_anchors
 from ledger.chainreader import RpcChainReader
 from ledger.core.bundle import load_bundle
-from ledger.core.canonical import canonical_bytes, sha256_hex
-from ledger.core.signing import Submission as Signed
-from ledger.core.signing import sign_submission
 from ledger.log import Log
 from ledger.sequencer import Submission
 from ledger.verifier import verify_bundle
 from tests.anchoring.nodes import CHAIN_ID, KEYS, hardhat_node
+from tests.procurement.helpers import signed
 
 OCID = "ocds-abc123-bench-0001"
 ORIGIN = "bench.tenderproof/log"
-OFFICER = Account.from_key("0x" + "4f" * 32)
+OFFICER_KEY = "0x" + "4f" * 32
+OFFICER = Account.from_key(OFFICER_KEY)
 
 
 def _timed(fn: object, runs: int) -> list[float]:
@@ -57,25 +56,9 @@ def _timed(fn: object, runs: int) -> list[float]:
 
 def _signed(n: int, chain_id: int) -> Submission:
     """The tender's ``n``-th event, signed by its officer (the verifier recovers every signer)."""
-    kind = "tender.amended" if n else "tender.planned"
     payload = {"tender": {"id": OCID, "amendment": n, "value": {"amount": 250_000 + n, "currency": "EUR"}}}
-    signed = Signed(
-        origin=ORIGIN,
-        chain_id=chain_id,
-        ocid=OCID,
-        event_type=kind,
-        payload_sha256=sha256_hex(canonical_bytes(payload)),
-        submission_id=f"bench-{n}",
-        officer=OFFICER.address,
-        signed_at=1_790_000_000 + n,
-    )
-    return Submission(
-        ocid=OCID,
-        type=kind,
-        payload=payload,
-        submission=signed.to_json(),
-        signature=sign_submission(signed, OFFICER.key),
-    )
+    unsigned = Submission(ocid=OCID, type="tender.amended" if n else "tender.planned", payload=payload)
+    return signed(unsigned, key=OFFICER_KEY, submission_id=f"bench-{n}", origin=ORIGIN, chain_id=chain_id)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,14 +23,14 @@ from api.cli import main
 from ledger.bundles import build_bundle, final_anchors
 from ledger.chainreader import RpcChainReader
 from ledger.core.bundle import load_bundle
-from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.errors import FormatError
 from ledger.core.signing import Submission as Signed
-from ledger.core.signing import sign_submission, typed_data
+from ledger.core.signing import typed_data
 from ledger.log import Log
 from ledger.sequencer import Submission
 from ledger.verifier import Report, verify_bundle
 from tests.conftest import ORIGIN, T0
+from tests.procurement.helpers import signed
 
 OCID = "ocds-abc123-road-2026"
 OTHER = "ocds-abc123-bridge-2026"
@@ -52,32 +52,18 @@ def _anchor(anchorer: ChainAnchorer) -> None:
 
 
 #: The officer who signs every other event of the tenders (a fixed test key).
-OFFICER = Account.from_key("0x" + "4f" * 32)
+OFFICER_KEY = "0x" + "4f" * 32
+OFFICER = Account.from_key(OFFICER_KEY)
 
 
 def _event(ocid: str, step: int, chain_id: int) -> Submission:
     kinds = ["tender.published", "tender.amended", "bid.committed", "tender.clarified"]
     kind = "tender.planned" if step == 0 else kinds[step % len(kinds)]
     payload = {"tender": {"id": ocid, "step": step, "value": {"amount": 1000.5 + step, "currency": "EUR"}}}
+    unsigned = Submission(ocid=ocid, type=kind, payload=payload)
     if step % 2:
-        return Submission(ocid=ocid, type=kind, payload=payload)
-    signed = Signed(
-        origin=ORIGIN,
-        chain_id=chain_id,
-        ocid=ocid,
-        event_type=kind,
-        payload_sha256=sha256_hex(canonical_bytes(payload)),
-        submission_id=f"{ocid}/{step}",
-        officer=OFFICER.address,
-        signed_at=1_790_000_000 + step,
-    )
-    return Submission(
-        ocid=ocid,
-        type=kind,
-        payload=payload,
-        submission=signed.to_json(),
-        signature=sign_submission(signed, OFFICER.key),
-    )
+        return unsigned
+    return signed(unsigned, key=OFFICER_KEY, submission_id=f"{ocid}/{step}", origin=ORIGIN, chain_id=chain_id)
 
 
 def _events(ocid: str, start: int, count: int, chain_id: int) -> list[Submission]:
@@ -129,18 +115,18 @@ def test_valid_bundle_verifies_offline_and_against_the_chain(anchored: Anchored,
 
 
 def test_signatures_are_checked_with_the_reason(anchored: Anchored, valid: dict[str, Any]) -> None:
-    signed = valid["events"][2]["envelope"]
-    assert signed["signature"] is not None
+    envelope = valid["events"][2]["envelope"]
+    assert envelope["signature"] is not None
     intruder = Account.from_key("0x" + "5e" * 32)
-    forged = Signed.from_json(signed["submission"])
+    forged = Signed.from_json(envelope["submission"])
     cases = {
         # Another key signed the same submission: recovers another address than the officer named.
         "was not made by the officer": "0x"
         + intruder.sign_message(encode_typed_data(full_message=typed_data(forged))).signature.hex().removeprefix("0x"),
         # A signature that recovers nobody sensible (its s value changed).
-        "signature": signed["signature"][:70]
-        + ("0" if signed["signature"][70] != "0" else "1")
-        + signed["signature"][71:],
+        "signature": envelope["signature"][:70]
+        + ("0" if envelope["signature"][70] != "0" else "1")
+        + envelope["signature"][71:],
     }
     for reason, signature in cases.items():
         doc = _set(valid, ("events", 2, "envelope", "signature"), signature)

@@ -17,44 +17,36 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from ledger.core.envelope import check_ocid, format_timestamp
+from ledger.core.envelope import EVENT_TYPES, check_ocid, format_timestamp
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
 from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
+from ledger.log import Log
 from ledger.procurement import officers
-from ledger.procurement.record import record
-from ledger.sequencer import UNSET, Recorded, Submission
+from ledger.procurement.record import OnRecorded, record
+from ledger.sequencer import UNSET, Recorded, Submission, _Unset
 
 from .. import idempotency, schemas
 from ..auth import AdminDep, OfficerDep, PermissionDeniedError, Principal
-from ..deps import ClockDep, LogDep, SettingsDep
+from ..deps import Clock, ClockDep, LogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
 from ..settings import Settings
 
-#: Event types an officer records on a tender (the registry's own are admin routes).
-TenderEventType = Literal[
-    "tender.planned",
-    "tender.published",
-    "tender.amended",
-    "tender.clarified",
-    "bid.committed",
-    "bid.revealed",
-    "tender.cancelled",
-    "award.issued",
-    "award.challenged",
-    "contract.signed",
-    "contract.amended",
-    "contract.payment",
-    "contract.completed",
-]
+#: Event types an officer records on a tender: SPEC §4's, less the registry's (admin routes).
+TENDER_EVENT_TYPES: tuple[str, ...] = tuple(sorted(EVENT_TYPES - officers.EVENT_TYPES))
+if TYPE_CHECKING:
+    TenderEventType = str
+else:
+    TenderEventType = Literal[TENDER_EVENT_TYPES]
 
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **COMMON_RESPONSES,
@@ -137,15 +129,20 @@ class OfficerRevokeIn(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def _submission(ocid: str, event: EventIn) -> Submission:
+def _submission(ocid: str, event: EventIn | TenderIn, prev: str | _Unset | None) -> Submission:
     return Submission(
         ocid=ocid,
         type=event.type,
         payload=event.payload,
         submission=event.submission,
         signature=event.signature,
-        prev=event.prev if "prev" in event.model_fields_set else UNSET,
+        prev=prev,
     )
+
+
+def _prev(event: EventIn) -> str | _Unset | None:
+    """``prev`` as sent: a hash, null (a new tender), or left out (no check)."""
+    return event.prev if "prev" in event.model_fields_set else UNSET
 
 
 def _recorded_json(done: Recorded) -> dict[str, Any]:
@@ -201,53 +198,73 @@ def _renamed(exc: LedgerError, bulk: bool) -> LedgerError:
     return exc
 
 
-def _write(
-    request: Request,
-    *,
-    log: Any,
-    settings: Settings,
-    now: Any,
-    principal: Principal,
-    key: str | None,
-    body: Any,
-    items: list[Submission],
-    bulk: bool,
-    shape: Any,
-) -> JSONResponse:
-    """Record ``items`` (idempotently with ``key``); ``shape(recorded)`` is the 201 body."""
-    moment = now()
-    signatures: Literal["optional", "required"] = "required" if settings.require_signatures else "optional"
-    chain_id = settings.chain_id_for_signatures
+@dataclass(frozen=True, slots=True)
+class Recorder:
+    """What every write needs from the request: the log, the settings, the clock and the
+    ``Idempotency-Key``; :meth:`record` records and answers."""
 
-    def run(on_recorded: Any) -> list[Recorded]:
-        try:
-            return record(log, items, now=moment, signatures=signatures, chain_id=chain_id, on_recorded=on_recorded)
-        except (InvalidArgumentError, ConflictError, SignatureError) as exc:
-            raise _renamed(exc, bulk) from exc
+    request: Request
+    log: Log
+    settings: Settings
+    now: Clock
+    key: str | None
 
-    if key is None:
-        content = shape(run(None))
-        return JSONResponse(content, status_code=201, headers=_location(content))
+    def record(self, principal: Principal, items: list[Submission], *, body: Any, bulk: bool = False) -> JSONResponse:
+        """Record ``items`` (idempotently with ``key``) and answer 201 with the recorded event, or
+        ``{"events": [...]}`` when ``bulk``. ``body`` is the request's JSON, for the fingerprint."""
+        _check_officer(principal, items, [f"body.events[{i}]." for i in range(len(items))] if bulk else ["body."])
+        moment = self.now()
+        settings = self.settings
+        signatures: Literal["optional", "required"] = "required" if settings.require_signatures else "optional"
 
-    def action(remember: idempotency.Remember) -> None:
-        def on_recorded(conn: Connection, recorded: list[Recorded]) -> None:
-            remember(conn, 201, shape(recorded))
+        def shape(recorded: list[Recorded]) -> Any:
+            return {"events": [_recorded_json(done) for done in recorded]} if bulk else _recorded_json(recorded[0])
 
-        run(on_recorded)
+        def run(on_recorded: OnRecorded | None) -> list[Recorded]:
+            try:
+                return record(
+                    self.log,
+                    items,
+                    now=moment,
+                    signatures=signatures,
+                    chain_id=settings.chain_id_for_signatures,
+                    on_recorded=on_recorded,
+                )
+            except (InvalidArgumentError, ConflictError, SignatureError) as exc:
+                raise _renamed(exc, bulk) from exc
 
-    outcome = idempotency.perform(
-        log.engine,
-        principal=principal,
-        key=key,
-        fingerprint=idempotency.fingerprint(request.method, request.url.path, body),
-        now=moment,
-        ttl=timedelta(seconds=settings.idempotency_ttl),
-        action=action,
-    )
-    headers = _location(outcome.response.body)
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(outcome.response.body, status_code=outcome.response.status, headers=headers)
+        if self.key is None:
+            content = shape(run(None))
+            return JSONResponse(content, status_code=201, headers=_location(content))
+
+        def action(remember: idempotency.Remember) -> None:
+            def on_recorded(conn: Connection, recorded: list[Recorded]) -> None:
+                remember(conn, 201, shape(recorded))
+
+            run(on_recorded)
+
+        outcome = idempotency.perform(
+            self.log.engine,
+            principal=principal,
+            key=self.key,
+            fingerprint=idempotency.fingerprint(self.request.method, self.request.url.path, body),
+            now=moment,
+            ttl=timedelta(seconds=settings.idempotency_ttl),
+            action=action,
+        )
+        headers = _location(outcome.response.body)
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(outcome.response.body, status_code=outcome.response.status, headers=headers)
+
+
+def _recorder(
+    request: Request, log: LogDep, settings: SettingsDep, now: ClockDep, key: IdempotencyKey = None
+) -> Recorder:
+    return Recorder(request, log, settings, now, key)
+
+
+RecorderDep = Annotated[Recorder, Depends(_recorder)]
 
 
 def _location(content: Any) -> dict[str, str]:
@@ -259,38 +276,11 @@ def _location(content: Any) -> dict[str, str]:
 @router.post(
     "/tenders", status_code=201, response_model=schemas.RecordedEvent, summary="Create a tender (its first event)"
 )
-def create_tender(
-    request: Request,
-    log: LogDep,
-    settings: SettingsDep,
-    now: ClockDep,
-    principal: OfficerDep,
-    tender: TenderIn,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def create_tender(recorder: RecorderDep, principal: OfficerDep, tender: TenderIn) -> JSONResponse:
     """Record the first event of a new tender. 409 if a tender with that ocid already exists."""
-    ocid = tender.ocid or f"{settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
-    item = Submission(
-        ocid=ocid,
-        type=tender.type,
-        payload=tender.payload,
-        submission=tender.submission,
-        signature=tender.signature,
-        prev=None,  # a new tender: 409 if it exists
-    )
-    _check_officer(principal, [item], ["body."])
-    return _write(
-        request,
-        log=log,
-        settings=settings,
-        now=now,
-        principal=principal,
-        key=key,
-        body=tender.model_dump(mode="json", exclude_unset=True),
-        items=[item],
-        bulk=False,
-        shape=lambda recorded: _recorded_json(recorded[0]),
-    )
+    ocid = tender.ocid or f"{recorder.settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
+    item = _submission(ocid, tender, None)  # a new tender: 409 if it exists
+    return recorder.record(principal, [item], body=tender.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(
@@ -299,36 +289,14 @@ def create_tender(
     response_model=schemas.RecordedEvent,
     summary="Record an event of a tender",
 )
-def record_event(
-    request: Request,
-    log: LogDep,
-    settings: SettingsDep,
-    now: ClockDep,
-    principal: OfficerDep,
-    ocid: Ocid,
-    event: EventIn,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def record_event(recorder: RecorderDep, principal: OfficerDep, ocid: Ocid, event: EventIn) -> JSONResponse:
     """Record one event; it is durable when the 201 arrives. Its payload is validated for its
     type and the tender's rules are checked (a bid revealed must match its commitment made
     before the deadline, an award must name a bidder, a contract an award...)."""
     check_ocid(ocid, field="path.ocid")
-    if ocid == officers.REGISTRY_OCID:
-        raise InvalidArgumentError("path.ocid", "the officers' registry is managed through /api/v1/officers")
-    item = _submission(ocid, event)
-    _check_officer(principal, [item], ["body."])
-    return _write(
-        request,
-        log=log,
-        settings=settings,
-        now=now,
-        principal=principal,
-        key=key,
-        body=event.model_dump(mode="json", exclude_unset=True),
-        items=[item],
-        bulk=False,
-        shape=lambda recorded: _recorded_json(recorded[0]),
-    )
+    _not_the_registry(ocid, "path.ocid")
+    item = _submission(ocid, event, _prev(event))
+    return recorder.record(principal, [item], body=event.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(
@@ -337,41 +305,22 @@ def record_event(
     response_model=schemas.RecordedEvents,
     summary="Record many events at once (all or none)",
 )
-def record_events(
-    request: Request,
-    log: LogDep,
-    settings: SettingsDep,
-    now: ClockDep,
-    principal: OfficerDep,
-    bulk: BulkIn,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def record_events(recorder: RecorderDep, principal: OfficerDep, bulk: BulkIn) -> JSONResponse:
     """Record up to ``TENDERPROOF_BULK_MAX_EVENTS`` events of any tenders in one transaction, in
     order (events of one tender chain on each other in the order given). One refusal refuses
     the whole request, naming the event (``body.events[3].payload.x``)."""
-    if len(bulk.events) > settings.bulk_max_events:
-        raise InvalidArgumentError(
-            "body.events", f"at most {settings.bulk_max_events} events per request, got {len(bulk.events)}"
-        )
-    items = [_submission(event.ocid, event) for event in bulk.events]
-    for i, item in enumerate(items):
-        if item.ocid == officers.REGISTRY_OCID:
-            raise InvalidArgumentError(
-                f"body.events[{i}].ocid", "the officers' registry is managed through /api/v1/officers"
-            )
-    _check_officer(principal, items, [f"body.events[{i}]." for i in range(len(items))])
-    return _write(
-        request,
-        log=log,
-        settings=settings,
-        now=now,
-        principal=principal,
-        key=key,
-        body=bulk.model_dump(mode="json", exclude_unset=True),
-        items=items,
-        bulk=True,
-        shape=lambda recorded: {"events": [_recorded_json(done) for done in recorded]},
-    )
+    limit = recorder.settings.bulk_max_events
+    if len(bulk.events) > limit:
+        raise InvalidArgumentError("body.events", f"at most {limit} events per request, got {len(bulk.events)}")
+    for i, event in enumerate(bulk.events):
+        _not_the_registry(event.ocid, f"body.events[{i}].ocid")
+    items = [_submission(event.ocid, event, _prev(event)) for event in bulk.events]
+    return recorder.record(principal, items, body=bulk.model_dump(mode="json", exclude_unset=True), bulk=True)
+
+
+def _not_the_registry(ocid: str, field: str) -> None:
+    if ocid == officers.REGISTRY_OCID:
+        raise InvalidArgumentError(field, "the officers' registry is managed through /api/v1/officers")
 
 
 @router.post(
@@ -380,31 +329,12 @@ def record_events(
     response_model=schemas.RecordedEvent,
     summary="Register an officer's address (administrators)",
 )
-def register_officer(
-    request: Request,
-    log: LogDep,
-    settings: SettingsDep,
-    now: ClockDep,
-    principal: AdminDep,
-    officer: OfficerIn,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
+def register_officer(recorder: RecorderDep, principal: AdminDep, officer: OfficerIn) -> JSONResponse:
     """Record ``officer.registered`` in the log's officers' registry: from then on, submissions
     signed by this address are accepted."""
     payload = officer.model_dump(mode="json", exclude_none=True)
     item = Submission(ocid=officers.REGISTRY_OCID, type="officer.registered", payload=payload)
-    return _write(
-        request,
-        log=log,
-        settings=settings,
-        now=now,
-        principal=principal,
-        key=key,
-        body=payload,
-        items=[item],
-        bulk=False,
-        shape=lambda recorded: _recorded_json(recorded[0]),
-    )
+    return recorder.record(principal, [item], body=payload)
 
 
 @router.post(
@@ -414,30 +344,15 @@ def register_officer(
     summary="Revoke an officer's address (administrators)",
 )
 def revoke_officer(
-    request: Request,
-    log: LogDep,
-    settings: SettingsDep,
-    now: ClockDep,
+    recorder: RecorderDep,
     principal: AdminDep,
     address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
     revoke: OfficerRevokeIn,
-    key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Record ``officer.revoked``: from then on, this address's signatures are refused."""
     payload = {"address": address, **revoke.model_dump(mode="json", exclude_none=True)}
     item = Submission(ocid=officers.REGISTRY_OCID, type="officer.revoked", payload=payload)
-    return _write(
-        request,
-        log=log,
-        settings=settings,
-        now=now,
-        principal=principal,
-        key=key,
-        body=payload,
-        items=[item],
-        bulk=False,
-        shape=lambda recorded: _recorded_json(recorded[0]),
-    )
+    return recorder.record(principal, [item], body=payload)
 
 
 @router.get("/officers", response_model=schemas.Officers, tags=["officers"], summary="The registered officers")
