@@ -57,7 +57,11 @@ def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_n
     With ``log``, the application serves that open log and leaves it open; without, its
     lifespan opens (and migrates) ``settings.database_url`` at startup and closes it at shutdown.
     ``now`` is the clock (anchor ages in /metrics).
+
+    Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
+    signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
     """
+    settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -96,6 +96,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, anchoring: boo
 
     settings: Settings = ctx.obj
     logs.configure()
+    settings.chain_id_for_signatures  # noqa: B018 - a clear error now, not a 500 on every write
     log = _open(ctx)  # migrates once, before any worker opens the database
     job: service.AnchoringService | None = None
     background = None
@@ -437,6 +438,7 @@ def _key_json(key: Any) -> dict[str, Any]:
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
         "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),
+        "expires_at": None if key.expires_at is None else key.expires_at.isoformat(),
     }
 
 
@@ -444,12 +446,26 @@ def _key_json(key: Any) -> dict[str, Any]:
 @click.option("--name", required=True, help="Who or what the key is for (shown in listings and logs).")
 @click.option("--role", type=click.Choice(["officer", "admin"]), required=True, help="What the key may do.")
 @click.option("--officer", help="The officer's Ethereum address (0x...) the key acts for.")
+@click.option(
+    "--expires-in",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Days after which the key is refused (default: valid until revoked).",
+)
 @click.pass_context
-def keys_create(ctx: click.Context, name: str, role: str, officer: str | None) -> None:
+def keys_create(ctx: click.Context, name: str, role: str, officer: str | None, expires_in: float | None) -> None:
     """Create an API key and print it, with its record, as JSON. The key is shown only this once."""
+    from datetime import timedelta
+
     from . import auth
 
-    record, plaintext = auth.create_key(_open(ctx).engine, name=name, role=role, officer=officer, now=_now())
+    record, plaintext = auth.create_key(
+        _open(ctx).engine,
+        name=name,
+        role=role,
+        officer=officer,
+        now=_now(),
+        expires_in=None if expires_in is None else timedelta(days=expires_in),
+    )
     click.echo(json.dumps({**_key_json(record), "key": plaintext}))
     click.echo(
         f"warning: store the key {record.prefix} now, somewhere safe: it is shown only once and cannot be recovered",
