@@ -85,9 +85,7 @@ def test_authenticate_accepts_the_key_and_records_its_use(log: Log) -> None:
     assert auth.get_key(log.engine, record.id).last_used_at == T0 + timedelta(hours=1, minutes=2)
 
 
-def _refused(
-    engine: Engine, presented: str, code: str = "invalid_api_key", now: datetime = T0
-) -> AuthenticationError:
+def _refused(engine: Engine, presented: str, code: str = "invalid_api_key", now: datetime = T0) -> AuthenticationError:
     with pytest.raises(AuthenticationError) as err:
         auth.authenticate(engine, presented, now=now)
     assert err.value.code == code
