@@ -10,8 +10,10 @@ the security headers and is counted.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Sequence
 
@@ -118,6 +120,76 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, app_send)
+
+
+#: An escape sequence (consumed whole, so an escaped quote is not a quote) or a quote.
+_QUOTES = re.compile(rb'\\.|"', re.DOTALL)
+_OPENING, _CLOSING = b"[{", b"]}"
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
+#: +1 for an opening bracket, -1 for a closing one, by byte value.
+_STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in ``body`` (0 for a scalar), without parsing it, in
+    time linear in its length: the strings (between unescaped quotes, taken pairwise) are left
+    out, then the brackets counted. For malformed JSON the count holds up to the first error,
+    which is as far as a parser gets."""
+    quotes = [m.start() for m in _QUOTES.finditer(body) if m.group() == b'"']
+    starts = [0, *(q + 1 for q in quotes[1::2])]
+    ends = [*quotes[0::2], len(body)]
+    outside = b"".join(body[a:b] for a, b in zip(starts, ends, strict=False))
+    brackets = outside.translate(None, delete=_NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
+
+
+class JsonDepthMiddleware:
+    """Refuse JSON request bodies nested deeper than ``max_depth`` with 400 ``json_too_deep``,
+    before anything parses them: a deep enough body crashes the parser and the validators
+    (RecursionError, and at some 100,000 levels a segmentation fault that kills the worker),
+    and no payload of this API is more than a dozen levels deep. Runs inside the body size
+    limit, so at most ``max_body_bytes`` are buffered."""
+
+    def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left, or the size limit answered
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if json_depth(body) > self.max_depth:
+            response = error_response(
+                400, "json_too_deep", f"body: JSON nested deeper than the {self.max_depth} levels this server accepts",
+                field="body",
+            )  # fmt: skip
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then defers to ``then`` (a disconnect wait)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 class RateLimitMiddleware:

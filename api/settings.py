@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest request body accepted; a larger one is refused with 413."
     )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        description="Deepest nesting of arrays and objects accepted in a JSON request body; deeper is refused"
+        " with 400 before it is parsed.",
+    )
     rate_limit: str | None = Field(
         default="120/minute",
         description="Requests per client IP to the public API, in `limits` notation ('120/minute', '10/second');"

@@ -66,6 +66,14 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _is_worker(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"resource_tracker" not in command
+
+
 @dataclass(frozen=True)
 class ApiServer:
     """A running ``tenderproof serve`` (uvicorn's supervisor and its worker processes)."""
@@ -75,13 +83,14 @@ class ApiServer:
     workers_wanted: int
 
     def workers(self) -> list[int]:
-        """The live worker processes' ids (the supervisor restarts a dead one)."""
-        return _children(self.process.pid)
+        """The live worker processes' ids (the supervisor restarts a dead one); not the
+        supervisor's other children, such as multiprocessing's resource tracker."""
+        return [pid for pid in _children(self.process.pid) if _is_worker(pid)]
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the supervisor and its live workers so far."""
         total = 0.0
-        for pid in (self.process.pid, *self.workers()):
+        for pid in (self.process.pid, *_children(self.process.pid)):
             try:
                 stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
