@@ -16,6 +16,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
+from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -143,19 +144,48 @@ def json_depth(body: bytes) -> int:
     return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
-class JsonDepthMiddleware:
-    """Refuse JSON request bodies nested deeper than ``max_depth`` with 400 ``json_too_deep``,
-    before anything parses them: a deep enough body crashes the parser and the validators
-    (RecursionError, and at some 100,000 levels a segmentation fault that kills the worker),
-    and no payload of this API is more than a dozen levels deep. Runs inside the body size
-    limit, so at most ``max_body_bytes`` are buffered."""
+#: A JSON escape of the NUL character (an escaped backslash, consumed first, is not one).
+_JSON_NUL = re.compile(rb"\\(?:u0000|.)", re.DOTALL)
+
+
+def nul_field(scope: Scope) -> str | None:
+    """The part of the request line that holds a NUL character (``path`` or ``query.<name>``), if any."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return f"query.{name}"
+    return None
+
+
+class InputGuardMiddleware:
+    """Refuse with 400, before any parsing, what no route accepts and what would crash or
+    upset the layers below:
+
+    * a NUL character in the path, a query parameter or a JSON string (``nul_character``):
+      PostgreSQL cannot store it in text, so it would surface as a database error;
+    * a JSON body nested deeper than ``max_depth`` (``json_too_deep``): a deep enough body
+      crashes the parser and the validators (RecursionError, and at some 100,000 levels a
+      segmentation fault that kills the worker); no payload of this API is more than a
+      dozen levels deep.
+
+    Runs inside the body size limit, so at most ``max_body_bytes`` are buffered."""
 
     def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
         self.app = app
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = nul_field(scope)
+        if where is not None:
+            await error_response(400, "nul_character", f"{where}: contains a NUL character", field=where)(
+                scope, receive, send
+            )
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
@@ -168,12 +198,16 @@ class JsonDepthMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        refusal = None
         if json_depth(body) > self.max_depth:
-            response = error_response(
+            refusal = error_response(
                 400, "json_too_deep", f"body: JSON nested deeper than the {self.max_depth} levels this server accepts",
                 field="body",
             )  # fmt: skip
-            await response(scope, receive, send)
+        elif any(m.group() == b"\\u0000" for m in _JSON_NUL.finditer(body)):
+            refusal = error_response(400, "nul_character", "body: contains a NUL character (\\u0000)", field="body")
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
