@@ -159,12 +159,12 @@ def nul_field(scope: Scope) -> str | None:
 
 
 class InputGuardMiddleware:
-    """Refuse with 400, before any parsing, what no route accepts and what would crash or
-    upset the layers below:
+    """Refuse, before any parsing, what no route accepts and what would crash or upset the
+    layers below:
 
-    * a NUL character in the path, a query parameter or a JSON string (``nul_character``):
-      PostgreSQL cannot store it in text, so it would surface as a database error;
-    * a JSON body nested deeper than ``max_depth`` (``json_too_deep``): a deep enough body
+    * a NUL character in the path, a query parameter or a JSON string (422 ``invalid_argument``
+      naming where): PostgreSQL cannot store it in text, so it would surface as a database error;
+    * a JSON body nested deeper than ``max_depth`` (400 ``json_too_deep``): a deep enough body
       crashes the parser and the validators (RecursionError, and at some 100,000 levels a
       segmentation fault that kills the worker); no payload of this API is more than a
       dozen levels deep.
@@ -181,7 +181,7 @@ class InputGuardMiddleware:
             return
         where = nul_field(scope)
         if where is not None:
-            await error_response(400, "nul_character", f"{where}: contains a NUL character", field=where)(
+            await error_response(422, "invalid_argument", f"{where}: contains a NUL character", field=where)(
                 scope, receive, send
             )
             return
@@ -205,7 +205,7 @@ class InputGuardMiddleware:
                 field="body",
             )  # fmt: skip
         elif any(m.group() == b"\\u0000" for m in _JSON_NUL.finditer(body)):
-            refusal = error_response(400, "nul_character", "body: contains a NUL character (\\u0000)", field="body")
+            refusal = error_response(422, "invalid_argument", "body: contains a NUL character (\\u0000)", field="body")
         if refusal is not None:
             await refusal(scope, receive, send)
             return

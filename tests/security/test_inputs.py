@@ -197,7 +197,7 @@ def test_oversized_body_is_refused_and_records_nothing(history: History) -> None
 
 
 def test_nul_characters_are_refused_everywhere(history: History) -> None:
-    """PostgreSQL cannot store NUL in text: refused up front (400 naming where), on both engines
+    """PostgreSQL cannot store NUL in text: refused up front (422 naming where), on both engines
     alike, instead of a database error; an escaped backslash before ``u0000`` is just text."""
     _, officer = auth.create_key(history.log.engine, name="nul", role="officer", now=T0)
     app = create_app(settings_for(history.url), log=history.log, now=lambda: T0)
@@ -205,14 +205,14 @@ def test_nul_characters_are_refused_everywhere(history: History) -> None:
     headers = {"Authorization": f"Bearer {officer}", "Content-Type": "application/json"}
     with TestClient(app) as client:
         response = client.get("/api/v1/tenders", params={"q": "road\x00"})
-        assert response.status_code == 400 and response.json()["error"]["field"] == "query.q"
+        assert response.status_code == 422 and response.json()["error"]["field"] == "query.q"
         response = client.get(f"/api/v1/tenders/{demo.ROAD}%00/events")
-        assert response.status_code == 400 and response.json()["error"]["field"] == "path"
+        assert response.status_code == 422 and response.json()["error"]["field"] == "path"
         body = '{"type":"tender.planned","payload":{"tender":{"id":"T-1","title":"a\\u0000b"}}}'
         response = client.post("/api/v1/tenders", content=body, headers=headers)
-        assert response.status_code == 400, response.text
+        assert response.status_code == 422, response.text
         assert response.json()["error"] == {
-            "code": "nul_character",
+            "code": "invalid_argument",
             "message": "body: contains a NUL character (\\u0000)",
             "field": "body",
         }
