@@ -597,7 +597,7 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
 
     settings: Settings = ctx.obj
     log = _open(ctx)
-    chain_root = None if no_chain else _chain_roots(settings)
+    chain_root, chain_latest = (None, None) if no_chain else _chain_roots(settings)
     total = log.checkpoint().size
     with click.progressbar(length=total, label="auditing", file=sys.stderr, show_pos=True, show_eta=True) as bar:
         seen = 0
@@ -608,7 +608,12 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
             seen = done
 
         report = audit.audit(
-            log.engine, origin=log.origin, chain_root=chain_root, progress=progress, batch_size=batch_size
+            log.engine,
+            origin=log.origin,
+            chain_root=chain_root,
+            chain_latest=chain_latest,
+            progress=progress,
+            batch_size=batch_size,
         )
     if as_json:
         click.echo(json.dumps(_audit_json(report), indent=1))
@@ -627,8 +632,8 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
         raise click.exceptions.Exit(1)
 
 
-def _chain_roots(settings: Settings) -> Any:
-    """A ChainRoot over every configured JSON-RPC chain that answers; an unreachable one is
+def _chain_roots(settings: Settings) -> tuple[Any, Any]:
+    """A ChainRoot and a ChainLatest over every configured JSON-RPC chain that answers; an unreachable one is
     reported on stderr and its anchors counted as unchecked. The embedded chain lives only as
     long as the process that anchored to it, so its anchors are never checkable from here."""
     from anchoring.chain import http_web3
@@ -659,7 +664,16 @@ def _chain_roots(settings: Settings) -> Any:
         except (OSError, ValueError) as exc:
             raise ChainUnavailableError(f"chain {target.chain}: rootAt({tree_size}): {exc}") from exc
 
-    return chain_root
+    def chain_latest(target: AnchorTarget) -> int | None:
+        reader = readers.get(target.instance)
+        if reader is None:
+            return None
+        try:
+            return reader.latest_size(target.contract)
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailableError(f"chain {target.chain}: latest(): {exc}") from exc
+
+    return chain_root, chain_latest
 
 
 def _audit_json(report: Any) -> dict[str, Any]:
