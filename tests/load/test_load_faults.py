@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.load]
 
 
 def test_load_with_faults_loses_nothing(tmp_path: Path) -> None:
-    config = Config(duration=50.0, officers=6, readers=4, tenders=6, rpc_outage=8.0, lease_ttl=4.0, settle=120.0)
+    config = Config(duration=40.0, officers=6, readers=4, tenders=6, rpc_outage=6.0, lease_ttl=4.0, settle=120.0)
     figures = run(config, tmp_path)
     shown = json.dumps(figures, indent=1, default=str)
     print(shown)  # the figures, in the test report (-rP) and on failure
