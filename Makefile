@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT   ?= 8000
 
-.PHONY: install run test lint postgres bench bench-anchor bench-verify bench-audit bench-api gas clean
+.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ test: install postgres lint
 	$(PY) -m anchoring.compile --check
 	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest -n 2
 	npx hardhat test
+
+## Known vulnerabilities of the Python and npm dependencies (pip-audit, npm audit; see tools/audit.py
+## for the ignore list and what is reported when the vulnerability services cannot be reached).
+audit: install
+	$(PY) tools/audit.py
+
+## The load and fault test at full size (10 minutes: 4 API workers, 2 anchoring processes, a private
+## PostgreSQL cluster, a Hardhat node; kill -9, RPC outage, PostgreSQL restart), results in bench/RESULTS-load.md.
+load-test: install
+	$(PY) bench/load_test.py --duration 600 --write bench/RESULTS-load.md
 
 ## Gas figures of the anchor contract (Hardhat's in-process network).
 gas: install

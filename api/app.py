@@ -4,7 +4,7 @@ created at import time. ``tenderproof serve`` runs it under uvicorn (with severa
 
 Layers, outermost first: trusted proxy headers (only if ``trusted_proxies``), metrics and the
 access log, security headers, CORS (only if ``cors_origins``), overload protection, the rate
-limit on ``/api/``, the body size limit, the catch-all for unexpected errors, then the routes.
+limit on ``/api/``, the body size limit, the input guard (NUL characters, JSON depth), the catch-all for unexpected errors, then the routes.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .middleware import (
     BodyLimitMiddleware,
     CatchAllMiddleware,
     ConcurrencyLimitMiddleware,
+    InputGuardMiddleware,
     ObservabilityMiddleware,
     RateLimitMiddleware,
     RouteTemplates,
@@ -57,7 +58,11 @@ def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_n
     With ``log``, the application serves that open log and leaves it open; without, its
     lifespan opens (and migrates) ``settings.database_url`` at startup and closes it at shutdown.
     ``now`` is the clock (anchor ages in /metrics).
+
+    Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
+    signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
     """
+    settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +96,7 @@ def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_n
 
     # add_middleware wraps what is there: the first added is the innermost.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.rate_limit is not None:
         app.add_middleware(

@@ -14,7 +14,7 @@ Errors (all :class:`AuthError`, each with ``code``, ``field`` and ``reason``) an
 * :class:`AuthenticationError` -> 401, header ``WWW-Authenticate: <exc.www_authenticate>``,
   body ``{"error": {"code": exc.code, "message": str(exc), "field": exc.field}}``;
   ``code`` is ``unauthenticated`` (no key sent), ``invalid_api_key`` (malformed, unknown, or
-  two different keys sent) or ``api_key_revoked``.
+  two different keys sent), ``api_key_revoked`` or ``api_key_expired``.
 * :class:`PermissionDeniedError` -> 403, ``code`` ``forbidden``.
 
 The dependencies use the application's log and clock (:mod:`api.deps`).
@@ -100,10 +100,16 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    expires_at: datetime | None = None
 
     @property
     def active(self) -> bool:
+        """Not revoked (it may still have expired: see :meth:`expired`)."""
         return self.revoked_at is None
+
+    def expired(self, now: datetime) -> bool:
+        """True from ``expires_at`` on."""
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +164,7 @@ def _record(row: RowMapping) -> ApiKey:
         created_at=created,
         revoked_at=_aware(row["revoked_at"]),
         last_used_at=_aware(row["last_used_at"]),
+        expires_at=_aware(row["expires_at"]),
     )
 
 
@@ -190,17 +197,27 @@ def check_officer(address: str) -> str:
 
 
 def create_key(
-    engine: Engine, *, name: str, role: str, now: datetime, officer: str | None = None
+    engine: Engine,
+    *,
+    name: str,
+    role: str,
+    now: datetime,
+    officer: str | None = None,
+    expires_in: timedelta | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; return its record and its plaintext, which is never available again.
+    """Create a key, valid for ``expires_in`` from ``now`` (default: until revoked); return its
+    record and its plaintext, which is never available again.
 
-    Raises :class:`InvalidArgumentError` naming ``name``, ``role`` or ``officer``.
+    Raises :class:`InvalidArgumentError` naming ``name``, ``role``, ``officer`` or ``expires_in``.
     """
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise InvalidArgumentError("expires_in", f"must be positive, got {expires_in.total_seconds():g} s")
     values: dict[str, Any] = {
         "name": check_name(name),
         "role": check_role(role),
         "officer": None if officer is None else check_officer(officer),
         "created_at": _utc(now),
+        "expires_at": None if expires_in is None else _utc(now) + expires_in,
     }
     for _attempt in range(3):  # a 48-bit prefix collides about never; the unique index makes sure
         prefix = secrets.token_hex(6)
@@ -271,8 +288,8 @@ def authenticate(
 
     The secret is compared in constant time. A malformed key, an unknown prefix and a wrong
     secret are refused alike (:class:`AuthenticationError` ``invalid_api_key``, naming
-    ``field``, the header it came in); a revoked key is refused as ``api_key_revoked``,
-    said only to whoever presents its full secret.
+    ``field``, the header it came in); a revoked key is refused as ``api_key_revoked``, an
+    expired one as ``api_key_expired``, said only to whoever presents its full secret.
     """
     now = _utc(now)
     match = _KEY.fullmatch(presented) if len(presented) <= _MAX_PRESENTED else None
@@ -288,6 +305,11 @@ def authenticate(
     if key.revoked_at is not None:
         raise AuthenticationError(
             field, f"API key {key.prefix} was revoked at {key.revoked_at.isoformat()}", code="api_key_revoked"
+        )
+    if key.expired(now):
+        assert key.expires_at is not None
+        raise AuthenticationError(
+            field, f"API key {key.prefix} expired at {key.expires_at.isoformat()}", code="api_key_expired"
         )
     if key.last_used_at is None or now - key.last_used_at >= touch:
         _touch(engine, key.id, now=now, touch=touch)

@@ -96,6 +96,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, anchoring: boo
 
     settings: Settings = ctx.obj
     logs.configure()
+    settings.chain_id_for_signatures  # noqa: B018 - a clear error now, not a 500 on every write
     log = _open(ctx)  # migrates once, before any worker opens the database
     job: service.AnchoringService | None = None
     background = None
@@ -437,6 +438,7 @@ def _key_json(key: Any) -> dict[str, Any]:
         "created_at": key.created_at.isoformat(),
         "revoked_at": None if key.revoked_at is None else key.revoked_at.isoformat(),
         "last_used_at": None if key.last_used_at is None else key.last_used_at.isoformat(),
+        "expires_at": None if key.expires_at is None else key.expires_at.isoformat(),
     }
 
 
@@ -444,12 +446,26 @@ def _key_json(key: Any) -> dict[str, Any]:
 @click.option("--name", required=True, help="Who or what the key is for (shown in listings and logs).")
 @click.option("--role", type=click.Choice(["officer", "admin"]), required=True, help="What the key may do.")
 @click.option("--officer", help="The officer's Ethereum address (0x...) the key acts for.")
+@click.option(
+    "--expires-in",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Days after which the key is refused (default: valid until revoked).",
+)
 @click.pass_context
-def keys_create(ctx: click.Context, name: str, role: str, officer: str | None) -> None:
+def keys_create(ctx: click.Context, name: str, role: str, officer: str | None, expires_in: float | None) -> None:
     """Create an API key and print it, with its record, as JSON. The key is shown only this once."""
+    from datetime import timedelta
+
     from . import auth
 
-    record, plaintext = auth.create_key(_open(ctx).engine, name=name, role=role, officer=officer, now=_now())
+    record, plaintext = auth.create_key(
+        _open(ctx).engine,
+        name=name,
+        role=role,
+        officer=officer,
+        now=_now(),
+        expires_in=None if expires_in is None else timedelta(days=expires_in),
+    )
     click.echo(json.dumps({**_key_json(record), "key": plaintext}))
     click.echo(
         f"warning: store the key {record.prefix} now, somewhere safe: it is shown only once and cannot be recovered",
@@ -581,7 +597,7 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
 
     settings: Settings = ctx.obj
     log = _open(ctx)
-    chain_root = None if no_chain else _chain_roots(settings)
+    chain_root, chain_latest = (None, None) if no_chain else _chain_roots(settings)
     total = log.checkpoint().size
     with click.progressbar(length=total, label="auditing", file=sys.stderr, show_pos=True, show_eta=True) as bar:
         seen = 0
@@ -592,7 +608,12 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
             seen = done
 
         report = audit.audit(
-            log.engine, origin=log.origin, chain_root=chain_root, progress=progress, batch_size=batch_size
+            log.engine,
+            origin=log.origin,
+            chain_root=chain_root,
+            chain_latest=chain_latest,
+            progress=progress,
+            batch_size=batch_size,
         )
     if as_json:
         click.echo(json.dumps(_audit_json(report), indent=1))
@@ -611,8 +632,8 @@ def audit_command(ctx: click.Context, no_chain: bool, batch_size: int, as_json: 
         raise click.exceptions.Exit(1)
 
 
-def _chain_roots(settings: Settings) -> Any:
-    """A ChainRoot over every configured JSON-RPC chain that answers; an unreachable one is
+def _chain_roots(settings: Settings) -> tuple[Any, Any]:
+    """A ChainRoot and a ChainLatest over every configured JSON-RPC chain that answers; an unreachable one is
     reported on stderr and its anchors counted as unchecked. The embedded chain lives only as
     long as the process that anchored to it, so its anchors are never checkable from here."""
     from anchoring.chain import http_web3
@@ -643,7 +664,16 @@ def _chain_roots(settings: Settings) -> Any:
         except (OSError, ValueError) as exc:
             raise ChainUnavailableError(f"chain {target.chain}: rootAt({tree_size}): {exc}") from exc
 
-    return chain_root
+    def chain_latest(target: AnchorTarget) -> int | None:
+        reader = readers.get(target.instance)
+        if reader is None:
+            return None
+        try:
+            return reader.latest_size(target.contract)
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailableError(f"chain {target.chain}: latest(): {exc}") from exc
+
+    return chain_root, chain_latest
 
 
 def _audit_json(report: Any) -> dict[str, Any]:

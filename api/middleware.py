@@ -10,10 +10,13 @@ the security headers and is counted.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Sequence
+from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -118,6 +121,109 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, app_send)
+
+
+#: An escape sequence (consumed whole, so an escaped quote is not a quote) or a quote.
+_QUOTES = re.compile(rb'\\.|"', re.DOTALL)
+_OPENING, _CLOSING = b"[{", b"]}"
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
+#: +1 for an opening bracket, -1 for a closing one, by byte value.
+_STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in ``body`` (0 for a scalar), without parsing it, in
+    time linear in its length: the strings (between unescaped quotes, taken pairwise) are left
+    out, then the brackets counted. For malformed JSON the count holds up to the first error,
+    which is as far as a parser gets."""
+    quotes = [m.start() for m in _QUOTES.finditer(body) if m.group() == b'"']
+    starts = [0, *(q + 1 for q in quotes[1::2])]
+    ends = [*quotes[0::2], len(body)]
+    outside = b"".join(body[a:b] for a, b in zip(starts, ends, strict=False))
+    brackets = outside.translate(None, delete=_NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
+
+
+#: A JSON escape of the NUL character (an escaped backslash, consumed first, is not one).
+_JSON_NUL = re.compile(rb"\\(?:u0000|.)", re.DOTALL)
+
+
+def nul_field(scope: Scope) -> str | None:
+    """The part of the request line that holds a NUL character (``path`` or ``query.<name>``), if any."""
+    if "\x00" in scope.get("path", ""):
+        return "path"
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return f"query.{name}"
+    return None
+
+
+class InputGuardMiddleware:
+    """Refuse, before any parsing, what no route accepts and what would crash or upset the
+    layers below:
+
+    * a NUL character in the path, a query parameter or a JSON string (422 ``invalid_argument``
+      naming where): PostgreSQL cannot store it in text, so it would surface as a database error;
+    * a JSON body nested deeper than ``max_depth`` (400 ``json_too_deep``): a deep enough body
+      crashes the parser and the validators (RecursionError, and at some 100,000 levels a
+      segmentation fault that kills the worker); no payload of this API is more than a
+      dozen levels deep.
+
+    Runs inside the body size limit, so at most ``max_body_bytes`` are buffered."""
+
+    def __init__(self, app: ASGIApp, *, max_depth: int) -> None:
+        self.app = app
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        where = nul_field(scope)
+        if where is not None:
+            await error_response(422, "invalid_argument", f"{where}: contains a NUL character", field=where)(
+                scope, receive, send
+            )
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left, or the size limit answered
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        refusal = None
+        if json_depth(body) > self.max_depth:
+            refusal = error_response(
+                400, "json_too_deep", f"body: JSON nested deeper than the {self.max_depth} levels this server accepts",
+                field="body",
+            )  # fmt: skip
+        elif any(m.group() == b"\\u0000" for m in _JSON_NUL.finditer(body)):
+            refusal = error_response(422, "invalid_argument", "body: contains a NUL character (\\u0000)", field="body")
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then defers to ``then`` (a disconnect wait)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 class RateLimitMiddleware:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from limits import parse as parse_rate_limit
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from anchoring.config import DEV_CHAIN, ChainSettings
 from anchoring.embedded import CHAIN_ID as EMBEDDED_CHAIN_ID
+from anchoring.errors import ChainConfigError
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///tenderproof.db"
@@ -53,6 +54,12 @@ class Settings(BaseSettings):
     # --- The HTTP server (``tenderproof serve``) ------------------------------------------
     max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest request body accepted; a larger one is refused with 413."
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        description="Deepest nesting of arrays and objects accepted in a JSON request body; deeper is refused"
+        " with 400 before it is parsed.",
     )
     rate_limit: str | None = Field(
         default="120/minute",
@@ -106,7 +113,12 @@ class Settings(BaseSettings):
 
     @property
     def chain_id_for_signatures(self) -> int:
-        """The EIP-712 ``chainId`` of this deployment's officer signatures."""
+        """The EIP-712 ``chainId`` of this deployment's officer signatures.
+
+        Raises :class:`ChainConfigError` naming ``TENDERPROOF_SIGNING_CHAIN_ID`` when neither it
+        nor the first chain's ``chain_id`` says which (a JSON-RPC chain's id is not guessed);
+        :func:`api.app.create_app` asks at once, so a server never starts without it.
+        """
         if self.signing_chain_id is not None:
             return self.signing_chain_id
         first = self.chains[0] if self.chains else None
@@ -114,9 +126,10 @@ class Settings(BaseSettings):
             return first.chain_id
         if first is None or first.embedded:
             return EMBEDDED_CHAIN_ID
-        raise SettingsError(
-            "signing_chain_id: set TENDERPROOF_SIGNING_CHAIN_ID or the first chain's chain_id"
-            f" (chain {first.name!r} names none)"
+        raise ChainConfigError(
+            "TENDERPROOF_SIGNING_CHAIN_ID",
+            f"must be set when the first chain ({first.name!r}, {first.rpc_url}) names no chain_id:"
+            " officers' EIP-712 signatures need the chain id",
         )
 
     @field_validator("rate_limit")

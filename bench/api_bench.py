@@ -39,9 +39,7 @@ import json
 import math
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from sqlalchemy import func, select
 
 # Run as a script: make the repository and the log benchmark's helpers importable.
@@ -73,6 +70,7 @@ from ledger.procurement.rules import commitment_of
 from ledger.sequencer import Submission
 from ledger.store.db import normalize_url
 from ledger.store.schema import tender_index, tenders
+from tests.cluster import ApiServer, create_key, serve_api
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.tenderproof/api"
@@ -164,91 +162,15 @@ def ocid(n: int, prefix: str) -> str:
 # --- The server -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Server:
-    base: str
-    process: subprocess.Popen[bytes]
-
-    def workers(self) -> list[int]:
-        try:
-            return [
-                int(p) for p in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-            ]
-        except OSError:
-            return []
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the supervisor and its live workers so far."""
-        total = 0.0
-        for pid in (self.process.pid, *self.workers()):
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        return total
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(url: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "--database-url", url, "--origin", ORIGIN, *args]
-
-
 @contextmanager
-def serve(url: str, *, log_file: Path) -> Iterator[Server]:
-    """``tenderproof serve --workers 2 --no-anchoring`` on ``url`` in a subprocess (output in
-    ``log_file``) until the block exits; stopped with SIGTERM."""
-    port = _free_port()
-    command = _cli(url, "serve", "--workers", str(WORKERS), "--port", str(port), "--no-anchoring")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **SERVER_ENV}
-    with log_file.open("wb") as output:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", process)
-        try:
-            _wait_until_up(server)
-            yield server
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _wait_until_up(server: Server, timeout: float = 60.0) -> None:
-    """Until /healthz answers and the supervisor has its children, then 2 s more: one worker answers
-    before the other has finished starting."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.process.returncode}")
-        try:
-            if len(server.workers()) >= WORKERS and httpx.get(f"{server.base}/healthz", timeout=1).status_code == 200:
-                time.sleep(2.0)
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{server.base} did not come up within {timeout:.0f} s")
+def serve(url: str, *, log_file: Path) -> Iterator[ApiServer]:
+    """``tenderproof serve --workers 2 --no-anchoring`` on ``url`` (tests.cluster), until the block exits."""
+    with serve_api(url, origin=ORIGIN, workers=WORKERS, log_file=log_file, env=SERVER_ENV) as server:
+        yield server
 
 
 def officer_key(url: str) -> str:
-    """A new officer API key, from ``tenderproof keys create`` (which prints it as JSON)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        _cli(url, "keys", "create", "--name", "bench", "--role", "officer"),
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        check=True,
-    )
-    return str(json.loads(done.stdout.splitlines()[0])["key"])
+    return create_key(url, origin=ORIGIN, name="bench")
 
 
 # --- The load ---------------------------------------------------------------------------------------
@@ -315,7 +237,7 @@ async def _drive(base: str, calls: Sequence[Call], clients: int, headers: dict[s
     return run
 
 
-def drive(server: Server, calls: Sequence[Call], *, clients: int, key: str | None = None, name: str = "") -> Run:
+def drive(server: ApiServer, calls: Sequence[Call], *, clients: int, key: str | None = None, name: str = "") -> Run:
     """Send ``calls`` from ``clients`` concurrent connections; time them; print a summary if named."""
     headers = {"Content-Type": "application/json"}
     if key is not None:

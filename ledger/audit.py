@@ -67,6 +67,10 @@ class AnchorTarget:
 #: target cannot be asked from here (a chain not configured, a development chain long gone):
 #: such anchors are counted in :attr:`AuditReport.anchors_unchecked`, not reported.
 ChainRoot = Callable[[AnchorTarget, int], bytes | None]
+#: The largest tree size a target's contract has anchored (``latest()``), or ``None`` when it
+#: cannot be asked from here. A contract ahead of the database means entries the chain vouches
+#: for are missing here: a database restored from an older backup, or entries deleted.
+ChainLatest = Callable[[AnchorTarget], int | None]
 #: ``progress(done, total)``: entries audited so far, of the ``total`` the log's head announces.
 Progress = Callable[[int, int], None]
 
@@ -161,6 +165,7 @@ def audit(
     *,
     origin: str,
     chain_root: ChainRoot | None = None,
+    chain_latest: ChainLatest | None = None,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH,
     max_findings: int = DEFAULT_MAX_FINDINGS,
@@ -168,7 +173,9 @@ def audit(
     """Audit the log in ``engine``'s database, named ``origin``; never writes.
 
     ``chain_root``, when given, is asked for the root of every final anchor's tree size
-    (see :data:`ChainRoot`); ``progress`` is called after every batch of ``batch_size`` entries.
+    (see :data:`ChainRoot`); ``chain_latest`` for the newest tree size each target's contract
+    holds, which must not exceed the recomputed tree (finding ``chain_ahead``, see
+    :data:`ChainLatest`); ``progress`` is called after every batch of ``batch_size`` entries.
     Requires ``batch_size >= 1`` and ``max_findings >= 0`` (InvalidArgumentError otherwise).
     Raises only what the database driver raises; every disagreement is a :class:`Finding`.
     """
@@ -195,6 +202,16 @@ def audit(
     if chain_root is not None:
         for anchor, target, recomputed in anchored:
             _check_on_chain(run, chain_root, anchor, target, recomputed)
+    if chain_latest is not None:
+        for target in run.targets.values():
+            held = chain_latest(target)
+            if held is not None and held > run.tree.size:
+                reason = (
+                    f"{target.chain} contract {target.contract} has anchored tree size {held}, this database holds"
+                    f" only {run.tree.size} entries: entries the chain vouches for are missing (restored from an"
+                    " older backup?)"
+                )
+                run.add(Finding(code="chain_ahead", reason=reason, tree_size=held))
     report.size, report.root = run.tree.size, run.tree.root()
     return report
 

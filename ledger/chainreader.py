@@ -21,7 +21,19 @@ _ROOT_AT_ABI = [
         "stateMutability": "view",
         "inputs": [{"name": "treeSize", "type": "uint64"}],
         "outputs": [{"name": "rootHash", "type": "bytes32"}, {"name": "timestamp", "type": "uint64"}],
-    }
+    },
+    {
+        "type": "function",
+        "name": "latest",
+        "stateMutability": "view",
+        "inputs": [],
+        "outputs": [
+            {"name": "anchorId", "type": "uint256"},
+            {"name": "treeSize", "type": "uint64"},
+            {"name": "rootHash", "type": "bytes32"},
+            {"name": "timestamp", "type": "uint64"},
+        ],
+    },
 ]
 
 
@@ -65,6 +77,15 @@ class RpcChainReader:
         except BadFunctionCallOutput:  # no code at the address
             return bytes(32)
         return bytes(root)
+
+    def latest_size(self, contract: str) -> int:
+        """The largest tree size the contract has anchored (0 if none, or no contract there)."""
+        anchor = self.w3.eth.contract(address=Web3.to_checksum_address(contract), abi=_ROOT_AT_ABI)
+        try:
+            _, tree_size, _, _ = anchor.functions.latest().call()
+        except BadFunctionCallOutput:
+            return 0
+        return int(tree_size)
 
     def anchor_tx(self, contract: str, tx_hash: str) -> AnchorTx | None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -101,9 +101,17 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations (processes starting together).
+MIGRATION_LOCK = 0x7465_6E64_6572  # "tender"
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database schema to ``revision`` (idempotent)."""
+    """Bring the database schema to ``revision`` (idempotent). On PostgreSQL, processes that
+    start together take turns (an advisory lock held by the migration's transaction): the
+    first migrates, the others then find the schema up to date."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config = alembic_config(engine)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

@@ -217,6 +217,8 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Column("last_used_at", DateTime(timezone=True), nullable=True),
+    #: After this moment the key is refused (migration 0006); null: it never expires.
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 #: The response to each write made with an ``Idempotency-Key``, per API key, until it expires

@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from tests.cluster import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN_ID = 31337
 #: Hardhat's well-known development accounts (funded on its node; worthless anywhere else).
@@ -23,12 +25,6 @@ KEYS = (
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class HardhatNode:

@@ -4,7 +4,6 @@ subprocess (the `tenderproof serve` command line)."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,14 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import UVICORN_OPTIONS
+from tests.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_up(base: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +85,9 @@ def test_authenticate_accepts_the_key_and_records_its_use(log: Log) -> None:
     assert auth.get_key(log.engine, record.id).last_used_at == T0 + timedelta(hours=1, minutes=2)
 
 
-def _refused(engine: Engine, presented: str, code: str = "invalid_api_key") -> AuthenticationError:
+def _refused(engine: Engine, presented: str, code: str = "invalid_api_key", now: datetime = T0) -> AuthenticationError:
     with pytest.raises(AuthenticationError) as err:
-        auth.authenticate(engine, presented, now=T0)
+        auth.authenticate(engine, presented, now=now)
     assert err.value.code == code
     assert err.value.field == "Authorization"
     return err.value
@@ -203,3 +203,17 @@ def test_prefix_is_unique(log: Log) -> None:
         conn.execute(
             api_keys.insert().values(name="x", role="admin", prefix=record.prefix, key_hash=b"\1" * 32, created_at=T0)
         )
+
+
+def test_expired_key_is_refused_from_its_expiry_on(log: Log) -> None:
+    record, key = auth.create_key(log.engine, name="temp", role="officer", now=T0, expires_in=timedelta(hours=2))
+    assert record.expires_at == T0 + timedelta(hours=2) and record.active
+    assert auth.authenticate(log.engine, key, now=T0 + timedelta(hours=2) - timedelta(seconds=1)).id == record.id
+    error = _refused(log.engine, key, code="api_key_expired", now=T0 + timedelta(hours=2))
+    assert str(error) == f"Authorization: API key {record.prefix} expired at 2026-11-23T14:00:00+00:00"
+    # a key without expiry is valid years later
+    forever, kept = auth.create_key(log.engine, name="forever", role="officer", now=T0)
+    assert forever.expires_at is None
+    assert auth.authenticate(log.engine, kept, now=T0 + timedelta(days=3650)).id == forever.id
+    with pytest.raises(InvalidArgumentError, match=r"expires_in: must be positive, got -1 s"):
+        auth.create_key(log.engine, name="x", role="officer", now=T0, expires_in=timedelta(seconds=-1))

@@ -93,3 +93,13 @@ def test_purge_idempotency(sqlite_url: str, capsys: pytest.CaptureFixture[str]) 
     assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "2") == (0, '{"deleted": 1}\n', "")
     assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "0.5") == (0, '{"deleted": 1}\n', "")
     assert _run(sqlite_url, capsys, "purge-idempotency", "--older-than", "0") == (0, '{"deleted": 0}\n', "")
+
+
+def test_create_with_expiry(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(sqlite_url, capsys, "create", "--name", "Temp", "--role", "officer", "--expires-in", "0.5")
+    assert code == 0, err
+    created = json.loads(out)
+    lifetime = datetime.fromisoformat(created["expires_at"]) - datetime.fromisoformat(created["created_at"])
+    assert lifetime == timedelta(hours=12)
+    code, out, err = _run(sqlite_url, capsys, "create", "--name", "Temp", "--role", "officer", "--expires-in", "0")
+    assert code == 2 and "--expires-in" in err

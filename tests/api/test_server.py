@@ -4,18 +4,24 @@ PostgreSQL, with one worker and with several (the factory path), with the anchor
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from anchoring.errors import ChainConfigError
+from api.app import create_app
+from api.settings import Settings
 from ledger import verifier
 from ledger.core.bundle import load_bundle
 from ledger.core.verify import verify_inclusion
 from ledger.log import Log
 from ledger.sequencer import Submission
 from tests.api.conftest import LATE, record_history
-from tests.api.servers import cli_server
+from tests.api.servers import ROOT, cli_server
 from tests.api.test_middleware import assert_secure
 from tests.conftest import ORIGIN, T0
 
@@ -104,3 +110,18 @@ def test_serve_runs_the_anchoring_job(sqlite_url: str, tmp_path: Path) -> None:
             assert verifier.verify_bundle(load_bundle(bundle)).valid
     finally:
         log.close()
+
+
+def test_serve_refuses_to_start_without_a_signing_chain_id(sqlite_url: str, tmp_path: Path) -> None:
+    """A JSON-RPC first chain without chain_id and no TENDERPROOF_SIGNING_CHAIN_ID: the server does
+    not start (exit 2, the setting named), instead of answering every write with a 500."""
+    chains = json.dumps([{"name": "l2", "rpc_url": "http://127.0.0.1:9/"}])
+    env = {"TENDERPROOF_CHAINS": chains, "TENDERPROOF_ORIGIN": ORIGIN, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "api.cli", "--database-url", sqlite_url, "serve", "--port", "0"]
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert b"error: TENDERPROOF_SIGNING_CHAIN_ID: must be set when the first chain ('l2'" in done.stderr
+    # ... and starts with it (the app factory, as each worker builds it, asks too)
+    with pytest.raises(ChainConfigError, match="TENDERPROOF_SIGNING_CHAIN_ID"):
+        create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=json.loads(chains)))
+    assert create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=json.loads(chains), signing_chain_id=10))

@@ -479,3 +479,22 @@ def test_cli_audit_exit_code_and_named_entries(filled: Log, capsys: pytest.Captu
     assert main(base) == 1
     out = capsys.readouterr().out
     assert out.count("FAIL entry ") == 2 and "TAMPERED" in out
+
+
+def test_contract_ahead_of_the_database_is_named(anchored: Anchored) -> None:
+    """A database restored from a backup older than the last anchor: what it holds agrees with
+    itself and with the chain's roots, but the contract vouches for more entries than it has."""
+    size = anchored.log.reader.tree_head().size
+    asked: list[str] = []
+
+    def latest(target: AnchorTarget) -> int:
+        asked.append(target.chain)
+        return size + 5
+
+    report = audit(anchored.log.engine, origin=ORIGIN, chain_latest=latest)
+    assert asked == ["dev"]
+    assert [(f.code, f.tree_size) for f in report.findings] == [("chain_ahead", size + 5)]
+    assert f"has anchored tree size {size + 5}, this database holds only {size} entries" in str(report.findings[0])
+    client = anchored.anchorer.client
+    assert audit(anchored.log.engine, origin=ORIGIN, chain_latest=lambda target: client.latest()[1]).ok
+    assert audit(anchored.log.engine, origin=ORIGIN, chain_latest=lambda target: None).ok

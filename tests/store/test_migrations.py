@@ -15,7 +15,8 @@ from ledger.log import Log
 from ledger.sequencer import Submission
 from ledger.store import db, guards
 from ledger.store.schema import metadata
-from tests.conftest import ORIGIN, T0
+from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
+from tests.pg import scratch_database
 
 from .helpers import check_log, snapshot
 
@@ -175,3 +176,23 @@ def test_alembic_command_line_environment(db_url: str) -> None:
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_processes_starting_together_migrate_once() -> None:
+    """Several processes opening a fresh PostgreSQL database at once (API workers and anchoring
+    processes of a new deployment) take turns: one migrates, none fails."""
+    import concurrent.futures
+
+    with scratch_database(PG_ADMIN_URL) as url:
+
+        def open_and_close(_: int) -> str:
+            log = Log.open(url, origin=ORIGIN)
+            try:
+                return _version(log.engine)[0]
+            finally:
+                log.close()
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            versions = list(pool.map(open_and_close, range(4)))
+        assert versions == [_head_revision()] * 4
