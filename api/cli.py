@@ -249,7 +249,8 @@ def entries(ctx: click.Context, start: int, end: int) -> None:
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Record a small, realistic tender history, integrate it and verify a proof."""
+    """Record a small, realistic tender history and import a generated OCDS data set (120 tenders
+    of six buyers), integrate them and verify a proof."""
     from ledger import demo as demo_data
     from ledger.core.merkle import leaf_hash
     from ledger.core.verify import verify_inclusion
@@ -264,6 +265,14 @@ def demo(ctx: click.Context) -> None:
         recorded = demo_data.record_demo(log, chain_id=settings_.chain_id_for_signatures)
         tenders = sorted({r.envelope.ocid for r in recorded})
         click.echo(f"recorded {len(recorded)} events of {len(tenders)} tenders: {', '.join(tenders)}")
+    # Then a generated OCDS data set of a hundred-odd tenders, imported like published data.
+    from ledger import demo_ocds
+
+    imported = demo_ocds.import_demo(log, now=_now())
+    click.echo(
+        f"imported {imported.imported} OCDS releases of {len(imported.tenders)} tenders"
+        f" ({imported.duplicates} already there)"
+    )
     log.integrate_all(now=_now())
     head = log.reader.tree_head()
     last = log.reader.entries(head.size - 1, head.size)[0]

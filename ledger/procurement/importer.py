@@ -427,7 +427,7 @@ def _record_batch(
     items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
     recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
-    reproject(conn, sorted({r.ocid for r in fresh}), at=now)
+    reproject(conn, sorted({r.ocid for r in fresh}))
     report.imported += len(fresh)
     report.tenders.update(r.ocid for r in fresh)
 
@@ -448,27 +448,29 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
     )
 
 
-def imported_releases(conn: Connection, ocids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """The imported releases of each of ``ocids``, in ``seq`` order."""
-    out: dict[str, list[dict[str, Any]]] = {ocid: [] for ocid in ocids}
+def imported_releases(conn: Connection, ocids: Sequence[str]) -> dict[str, tuple[list[dict[str, Any]], datetime]]:
+    """The imported releases of each of ``ocids`` that has any, in ``seq`` order, with when the
+    last of them was recorded."""
+    out: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
     query = (
-        select(events.c.ocid, events.c.payload)
+        select(events.c.ocid, events.c.payload, events.c.recorded_at)
         .join(ocds_releases, ocds_releases.c.event_id == events.c.id)
         .where(events.c.ocid.in_(ocids))
         .order_by(events.c.ocid, events.c.seq)
     )
     for row in conn.execute(query):
-        out[row.ocid].append(json.loads(row.payload))
+        releases = out[row.ocid][0] if row.ocid in out else []
+        at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+        releases.append(json.loads(row.payload))
+        out[row.ocid] = (releases, at)
     return out
 
 
-def reproject(conn: Connection, ocids: Sequence[str], *, at: datetime) -> None:
-    """Rewrite the search row and red flags of imported tenders from their compiled releases."""
+def reproject(conn: Connection, ocids: Sequence[str]) -> None:
+    """Rewrite the search row and red flags of imported tenders from their compiled releases
+    (``updated_at``: when their last release was recorded)."""
     for start in range(0, len(ocids), BATCH):
-        chunk = list(ocids[start : start + BATCH])
-        for ocid, releases in imported_releases(conn, chunk).items():
-            if not releases:
-                continue
+        for ocid, (releases, at) in imported_releases(conn, ocids[start : start + BATCH]).items():
             compiled = ocds.compiled_release(releases)
             state = state_of_compiled(ocid, compiled, releases)
             upsert_projection(conn, {**projection(state), "updated_at": at})
