@@ -192,7 +192,10 @@ def read_releases(stream: IO[bytes], *, name: str, fmt: Format = "auto") -> Iter
             count += 1
             yield _Read(f"release #{count}", value)
     except (ijson.JSONError, UnicodeDecodeError) as exc:
-        yield Problem(file=name, release=f"after release #{count}", path="$", reason=f"invalid JSON: {_clean(exc)}")
+        where = f" (the parser had read {_tell(stream):,} bytes)" if _tell(stream) else ""
+        yield Problem(
+            file=name, release=f"after release #{count}", path="$", reason=f"invalid JSON: {_clean(exc)}{where}"
+        )
         return
     if count == 0:
         yield Problem(
