@@ -270,7 +270,7 @@ def demo(ctx: click.Context) -> None:
 
     imported = demo_ocds.import_demo(log, now=_now())
     click.echo(
-        f"imported {imported.imported} OCDS releases of {len(imported.tenders)} tenders"
+        f"imported {imported.imported} OCDS releases of {imported.tenders} tenders"
         f" ({imported.duplicates} already there)"
     )
     log.integrate_all(now=_now())
@@ -359,7 +359,7 @@ def import_(ctx: click.Context, files: tuple[str, ...], strict: bool, fmt: str, 
         for problem in report.problems:
             click.echo(f"invalid: {problem}", err=True)
         click.echo(
-            f"imported {report.imported} releases of {len(report.tenders)} tenders "
+            f"imported {report.imported} releases of {report.tenders} tenders "
             f"({report.duplicates} already imported, {len(report.problems)} invalid) in {elapsed:.1f} s"
         )
     if report.problems:

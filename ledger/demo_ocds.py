@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -74,16 +75,16 @@ def _release(ocid: str, n: int, tag: str, date: datetime, **sections: Any) -> di
     }
 
 
-def _tender_releases(rng: random.Random, number: int) -> list[dict[str, Any]]:
+def _tender_releases(rng: random.Random, number: int, tenders: int) -> list[dict[str, Any]]:
     buyer = BUYERS[number % len(BUYERS)]
     currency = CURRENCY[buyer[0][:2]]
     category, pattern, places = SUBJECTS[rng.randrange(len(SUBJECTS))]
     title = pattern.format(rng.choice(places), rng.uniform(0.8, 6.0) if "km" in pattern else rng.randint(2, 24))
-    ocid = f"{PREFIX}-{2025 + number * 2 // TENDERS}-{1000 + number}"
+    ocid = f"{PREFIX}-{2025 + number * 2 // tenders}-{1000 + number}"
     scale = {"MXN": 20, "EUR": 1, "COP": 4000, "PYG": 7500, "GBP": 0.85}[currency]
     estimate = round(rng.uniform(40_000, 900_000) * scale, -2)
     method = METHODS[rng.randrange(len(METHODS))]
-    planned = START + timedelta(days=number * 5 + rng.randint(0, 4), hours=rng.randint(0, 6))
+    planned = START + timedelta(days=number * 600 // tenders + rng.randint(0, 4), hours=rng.randint(0, 6))
     published = planned + timedelta(days=rng.randint(7, 30))
     days = rng.choice([5, 10, 12, 20, 25, 30, 30, 35, 40, 45])
     end = published + timedelta(days=days)
@@ -248,16 +249,22 @@ def _tender_releases(rng: random.Random, number: int) -> list[dict[str, Any]]:
     return out
 
 
+def releases(tenders: int = TENDERS, *, seed: int = SEED) -> Iterator[dict[str, Any]]:
+    """The releases of ``tenders`` generated tenders, tender after tender (deterministic for a
+    ``seed``; the benchmark makes large files with it)."""
+    rng = random.Random(seed)
+    for number in range(tenders):
+        yield from _tender_releases(rng, number, tenders)
+
+
 def release_package() -> dict[str, Any]:
     """The demo's OCDS 1.1 release package (the same every time)."""
-    rng = random.Random(SEED)
-    releases = [r for number in range(TENDERS) for r in _tender_releases(rng, number)]
     return {
         "uri": f"https://tenderproof.example/demo/{PREFIX}.json",
         "version": "1.1",
         "publishedDate": _stamp(START + timedelta(days=640)),
         "publisher": {"name": "Tenderproof demo data (generated)"},
-        "releases": releases,
+        "releases": list(releases()),
     }
 
 

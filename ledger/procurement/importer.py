@@ -41,11 +41,11 @@ from typing import IO, Any, Literal
 
 import ijson
 import jsonschema_rs
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, distinct, func, select, tuple_
 
 from ledger import sequencer
-from ledger.core.canonical import sha256_hex
-from ledger.core.envelope import check_ocid, format_timestamp, payload_bytes
+from ledger.core.canonical import canonical_json_bytes, sha256_hex
+from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.sequencer import Recorded, Submission
@@ -115,8 +115,13 @@ class Report:
     read: int = 0
     imported: int = 0
     duplicates: int = 0
-    tenders: set[str] = field(default_factory=set)
+    #: Tenders that received imported releases (counted in the database at the end: no set of
+    #: ocids grows in memory with the file).
+    tenders: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: The event ids this import recorded span first..last (None before the first).
+    first_event: int | None = None
+    last_event: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,7 +129,7 @@ class Report:
             "imported": self.imported,
             "duplicates": self.duplicates,
             "invalid": len(self.problems),
-            "tenders": len(self.tenders),
+            "tenders": self.tenders,
             "problems": [p.to_json() for p in self.problems],
         }
 
@@ -277,7 +282,7 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
     try:
         ocid = check_ocid(value["ocid"])
         kind = event_type(value["tag"])
-        data = payload_bytes(value)
+        data = canonical_json_bytes(value, field="payload")
     except InvalidArgumentError as exc:
         return problem(exc.field.removeprefix("payload.").removeprefix("payload"), exc.reason)
     try:
@@ -323,9 +328,21 @@ def import_files(
             _run(conn, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
             if report.problems:
                 raise ImportRefusedError(report.problems)
+            report.tenders = _count_tenders(conn, report)
     else:
         _run(None, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
+        with log.engine.connect() as conn:
+            report.tenders = _count_tenders(conn, report)
     return report
+
+
+def _count_tenders(conn: Connection, report: Report) -> int:
+    if report.first_event is None or report.last_event is None:
+        return 0
+    query = select(func.count(distinct(ocds_releases.c.ocid))).where(
+        ocds_releases.c.event_id.between(report.first_event, report.last_event)
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _run(
@@ -430,9 +447,18 @@ def _record_batch(
     items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
     recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
-    reproject(conn, sorted({r.ocid for r in fresh}))
+    # Each tender's earlier releases from the database, then this batch's (already parsed).
+    batch: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
+    for ocid, (earlier, _) in imported_releases(
+        conn, sorted({r.ocid for r in fresh}), before=recorded[0].event_id
+    ).items():
+        batch[ocid] = (earlier, now)
+    for r in fresh:
+        batch.setdefault(r.ocid, ([], now))[0].append(r.body)
+    _project(conn, batch)
     report.imported += len(fresh)
-    report.tenders.update(r.ocid for r in fresh)
+    report.first_event = report.first_event or recorded[0].event_id
+    report.last_event = recorded[-1].event_id
 
 
 def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
@@ -451,9 +477,11 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
     )
 
 
-def imported_releases(conn: Connection, ocids: Sequence[str]) -> dict[str, tuple[list[dict[str, Any]], datetime]]:
-    """The imported releases of each of ``ocids`` that has any, in ``seq`` order, with when the
-    last of them was recorded."""
+def imported_releases(
+    conn: Connection, ocids: Sequence[str], *, before: int | None = None
+) -> dict[str, tuple[list[dict[str, Any]], datetime]]:
+    """The imported releases of each of ``ocids`` that has any (recorded before event id
+    ``before``, when given), in ``seq`` order, with when the last of them was recorded."""
     out: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
     query = (
         select(events.c.ocid, events.c.payload, events.c.recorded_at)
@@ -461,6 +489,8 @@ def imported_releases(conn: Connection, ocids: Sequence[str]) -> dict[str, tuple
         .where(events.c.ocid.in_(ocids))
         .order_by(events.c.ocid, events.c.seq)
     )
+    if before is not None:
+        query = query.where(events.c.id < before)
     for row in conn.execute(query):
         releases = out[row.ocid][0] if row.ocid in out else []
         at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
@@ -470,14 +500,24 @@ def imported_releases(conn: Connection, ocids: Sequence[str]) -> dict[str, tuple
 
 
 def reproject(conn: Connection, ocids: Sequence[str]) -> None:
-    """Rewrite the search row and red flags of imported tenders from their compiled releases
+    """Rewrite the search rows and red flags of imported tenders from their compiled releases
     (``updated_at``: when their last release was recorded)."""
     for start in range(0, len(ocids), BATCH):
-        for ocid, (releases, at) in imported_releases(conn, ocids[start : start + BATCH]).items():
-            compiled = ocds.compiled_release(releases)
-            state = state_of_compiled(ocid, compiled, releases)
-            upsert_projection(conn, {**projection(state), "updated_at": at})
-            redflags.store(conn, ocid, buyer_id=state.buyer_id, compiled=compiled)
+        _project(conn, imported_releases(conn, ocids[start : start + BATCH]))
+
+
+def _project(conn: Connection, tenders: dict[str, tuple[list[dict[str, Any]], datetime]]) -> None:
+    """Write the projection and red flags of each tender from its releases (not changed)."""
+    merger = ocds.merger()
+    rows: list[dict[str, Any]] = []
+    flagged: list[tuple[str, str | None, dict[str, Any]]] = []
+    for ocid, (releases, at) in tenders.items():
+        compiled: dict[str, Any] = merger.create_compiled_release(releases)
+        state = state_of_compiled(ocid, compiled, releases)
+        rows.append({**projection(state), "updated_at": at})
+        flagged.append((ocid, state.buyer_id, compiled))
+    upsert_projection(conn, rows)
+    redflags.store(conn, flagged)
 
 
 def _text(value: Any, limit: int = 1024) -> str | None:

@@ -226,21 +226,22 @@ def compiled_of_state(state: TenderState) -> dict[str, Any]:
     return {"ocid": state.ocid, "tender": tender, "awards": awards, "contracts": contracts}
 
 
-def store(conn: Connection, ocid: str, *, buyer_id: str | None, compiled: dict[str, Any]) -> None:
-    """Replace the tender's stored flags and buyer-supplier rows with what ``compiled`` gives."""
-    conn.execute(delete(flags_table).where(flags_table.c.ocid == ocid))
-    conn.execute(delete(tender_suppliers).where(tender_suppliers.c.ocid == ocid))
-    raised = evaluate(compiled)
-    if raised:
-        conn.execute(
-            insert(flags_table),
-            [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()],
-        )
-    names = suppliers(compiled)
-    if buyer_id is not None and names:
-        conn.execute(
-            insert(tender_suppliers), [{"ocid": ocid, "supplier": name, "buyer_id": buyer_id} for name in names]
-        )
+def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]]) -> None:
+    """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release)."""
+    ocids = [ocid for ocid, _, _ in tenders]
+    conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
+    conn.execute(delete(tender_suppliers).where(tender_suppliers.c.ocid.in_(ocids)))
+    flags: list[dict[str, str]] = []
+    pairs: list[dict[str, str]] = []
+    for ocid, buyer_id, compiled in tenders:
+        raised = evaluate(compiled)
+        flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
+        if buyer_id is not None:
+            pairs += [{"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id} for name in suppliers(compiled)]
+    if flags:
+        conn.execute(insert(flags_table), flags)
+    if pairs:
+        conn.execute(insert(tender_suppliers), pairs)
 
 
 def _repeated() -> Any:
