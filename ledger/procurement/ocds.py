@@ -93,6 +93,19 @@ def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[st
         "tag": [tag],
         "initiationType": "tender",
     }
+    try:
+        _sections(out, event_type, body)
+    except (KeyError, TypeError):
+        # An event written without the payload checks (``Log.append`` directly): its payload is
+        # not its type's, so only the OCDS sections it does carry are kept, as they are.
+        for key in ("planning", "tender", "buyer"):
+            if isinstance(body.get(key), dict):
+                out[key] = body[key]
+    return out
+
+
+def _sections(out: dict[str, Any], event_type: str, body: dict[str, Any]) -> None:
+    """Add the OCDS sections of one event's (validated) payload to its release ``out``."""
     if event_type in ("tender.planned", "tender.published"):
         out["buyer"] = body["buyer"]
         out["parties"] = [_party(body["buyer"], "buyer")]
@@ -126,7 +139,6 @@ def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[st
         out["contracts"] = [{**body["contract"], "implementation": {"transactions": [body["transaction"]]}}]
     else:  # contract.completed
         out["contracts"] = [{**body["contract"], "status": "terminated"}]
-    return out
 
 
 def releases(stored: Sequence[StoredEvent]) -> list[dict[str, Any]]:
