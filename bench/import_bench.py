@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +134,76 @@ def phases(sample: int) -> list[tuple[str, float]]:
     return out
 
 
+def flag_counts_latency(tenders: int, workdir: Path, runs: int = 20) -> tuple[float, float, dict[str, int]]:
+    """Median and worst milliseconds of ``redflags.flag_counts`` (and the tender count the home
+    page shows with it) over ``tenders`` tenders on SQLite. The rows are written in bulk, as the
+    import writes them: ~30% of tenders raise a stored flag, each has one supplier among 5,000,
+    from one of 500 buyers."""
+    import random
+    import statistics
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from ledger.log import Log
+    from ledger.procurement import query, redflags
+    from ledger.store.db import write_transaction
+    from ledger.store.schema import supplier_wins, tender_flags, tender_index, tender_suppliers
+    from ledger.store.schema import tenders as tenders_table
+
+    log = Log.open(f"sqlite:///{workdir / 'flags.sqlite3'}", origin="bench/flags")
+    rng = random.Random(5)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    codes = [c for c in redflags.CODES if c != "repeat_supplier"]
+    wins: Counter[tuple[str, str]] = Counter()
+    with write_transaction(log.engine) as conn:
+        for start in range(0, tenders, 10_000):
+            ocids = [f"ocds-bench0-{i:07}" for i in range(start, min(start + 10_000, tenders))]
+            conn.execute(
+                insert(tenders_table),
+                [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 1, "head_hash": None} for o in ocids],
+            )
+            conn.execute(
+                insert(tender_index),
+                [
+                    {
+                        "ocid": o,
+                        "status": "active",
+                        "suppliers": "",
+                        "search_text": o,
+                        "listed_at": now,
+                        "updated_at": now,
+                        "state": "{}",
+                    }
+                    for o in ocids
+                ],
+            )
+            flags = [{"ocid": o, "code": rng.choice(codes), "evidence": "{}"} for o in ocids if rng.random() < 0.3]
+            conn.execute(insert(tender_flags), flags)
+            pairs = [
+                {"ocid": o, "supplier": f"S{rng.randrange(5000)}", "buyer_id": f"B{rng.randrange(500)}"} for o in ocids
+            ]
+            conn.execute(insert(tender_suppliers), pairs)
+            wins.update((p["buyer_id"], p["supplier"]) for p in pairs)
+        conn.execute(
+            insert(supplier_wins), [{"buyer_id": b, "supplier": n, "wins": w} for (b, n), w in sorted(wins.items())]
+        )
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        counts = redflags.flag_counts(log.engine)
+        query.count_tenders(log.engine)
+        times.append((time.perf_counter() - started) * 1000)
+    log.close()
+    return statistics.median(times), max(times), counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--releases", type=int, default=100_000, help="releases in the rate run")
     parser.add_argument("--gigabytes", type=float, default=1.0, help="size of the memory run's file (0: skip)")
     parser.add_argument("--sample", type=int, default=5_000, help="releases in the per-phase profile")
+    parser.add_argument("--flag-tenders", type=int, default=100_000, help="tenders in the red-flag count run (0: skip)")
     parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
     args = parser.parse_args()
     lines: list[str] = []
@@ -177,6 +243,13 @@ def main() -> None:
                 f"{size / 1e6 / seconds:,.2f} | {memory['peak_mb']:,.0f} | <= {GOAL_MEMORY_MB} MB peak |"
             )
             assert memory["report"]["imported"] == count, memory["report"]
+        if args.flag_tenders > 0:
+            median, worst, counts = flag_counts_latency(args.flag_tenders, work)
+            say()
+            say(
+                f"Red flags for a home page (`flag_counts` + `count_tenders`, {args.flag_tenders:,} tenders, SQLite): "
+                f"median {median:.1f} ms, worst {worst:.1f} ms (goal < 50 ms); counts {counts}."
+            )
         say()
         say(f"Where the time goes (each step alone, in-process, {args.sample:,} releases):")
         say()

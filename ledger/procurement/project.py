@@ -19,6 +19,7 @@ from ledger.store.schema import (
     ocds_releases,
     officers,
     submission_ids,
+    supplier_wins,
     tender_flags,
     tender_index,
     tender_suppliers,
@@ -55,6 +56,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         conn.execute(delete(tender_index))
         conn.execute(delete(tender_flags))
         conn.execute(delete(tender_suppliers))
+        conn.execute(delete(supplier_wins))
         imported = set(conn.execute(select(ocds_releases.c.ocid).distinct()).scalars())
         conn.execute(delete(submission_ids))
         conn.execute(delete(officers))

@@ -16,22 +16,25 @@ raise them alike:
 - ``repeat_supplier``: a supplier of the tender won at least :data:`REPEAT_SUPPLIER_MIN_WINS`
   tenders of the same buyer (counted across the whole ledger when asked, never stored).
 
-The per-tender flags are written with the tender's projection (``tender_flags``), and each
-supplier of its live awards with its buyer (``tender_suppliers``), so :func:`flag_counts` is a
-handful of indexed aggregate queries, not a pass over every tender.
+The per-tender flags are written with the tender's projection (``tender_flags``), each supplier of
+its live awards with its buyer (``tender_suppliers``) and the count of tenders each supplier won
+from each buyer (``supplier_wins``, moved in the same transaction), so :func:`flag_counts` reads an
+index of the flags and the few repeated pairs, not every tender.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, tuple_
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
+from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
-from ledger.store.schema import tender_suppliers
 
 from .query import _connection
 from .rules import TenderState
@@ -227,10 +230,15 @@ def compiled_of_state(state: TenderState) -> dict[str, Any]:
 
 
 def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]]) -> None:
-    """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release)."""
+    """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release),
+    and move the suppliers' win counts (``supplier_wins``) accordingly."""
     ocids = [ocid for ocid, _, _ in tenders]
+    s = tender_suppliers.c
+    old = Counter(
+        (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(ocids)))
+    )
     conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
-    conn.execute(delete(tender_suppliers).where(tender_suppliers.c.ocid.in_(ocids)))
+    conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
     flags: list[dict[str, str]] = []
     pairs: list[dict[str, str]] = []
     for ocid, buyer_id, compiled in tenders:
@@ -242,16 +250,18 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
         conn.execute(insert(flags_table), flags)
     if pairs:
         conn.execute(insert(tender_suppliers), pairs)
-
-
-def _repeated() -> Any:
-    """(buyer_id, supplier) pairs with at least REPEAT_SUPPLIER_MIN_WINS tenders, with their count."""
-    s = tender_suppliers.c
-    return (
-        select(s.buyer_id, s.supplier, func.count().label("wins"))
-        .group_by(s.buyer_id, s.supplier)
-        .having(func.count() >= REPEAT_SUPPLIER_MIN_WINS)
-    )
+    change = Counter((p["buyer_id"], p["supplier"]) for p in pairs)
+    change.subtract(old)
+    moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
+    if moved:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        upsert = dialect.insert(supplier_wins)
+        conn.execute(
+            upsert.on_conflict_do_update(
+                index_elements=["buyer_id", "supplier"], set_={"wins": supplier_wins.c.wins + upsert.excluded.wins}
+            ),
+            moved,
+        )
 
 
 def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]:
@@ -265,22 +275,19 @@ def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]
                 select(flags_table.c.code, flags_table.c.evidence).where(flags_table.c.ocid == ocid)
             )
         }
-        mine = conn.execute(select(s.buyer_id, s.supplier).where(s.ocid == ocid)).all()
-        if mine:
-            wins = (
-                select(s.supplier, func.count().label("wins"))
-                .where(tuple_(s.buyer_id, s.supplier).in_([(r.buyer_id, r.supplier) for r in mine]))
-                .group_by(s.buyer_id, s.supplier)
-                .having(func.count() >= REPEAT_SUPPLIER_MIN_WINS)
-                .order_by(s.supplier)
-            )
-            repeated = [{"supplier": r.supplier, "wins": int(r.wins)} for r in conn.execute(wins)]
-            if repeated:
-                stored["repeat_supplier"] = {
-                    "buyer_id": mine[0].buyer_id,
-                    "suppliers": repeated,
-                    "threshold_wins": REPEAT_SUPPLIER_MIN_WINS,
-                }
+        w = supplier_wins.c
+        repeated = conn.execute(
+            select(w.buyer_id, w.supplier, w.wins)
+            .join(tender_suppliers, (s.buyer_id == w.buyer_id) & (s.supplier == w.supplier))
+            .where(s.ocid == ocid, w.wins >= REPEAT_SUPPLIER_MIN_WINS)
+            .order_by(w.supplier)
+        ).all()
+        if repeated:
+            stored["repeat_supplier"] = {
+                "buyer_id": repeated[0].buyer_id,
+                "suppliers": [{"supplier": r.supplier, "wins": int(r.wins)} for r in repeated],
+                "threshold_wins": REPEAT_SUPPLIER_MIN_WINS,
+            }
     return [{"code": code, "evidence": stored[code]} for code in CODES if code in stored]
 
 
@@ -292,9 +299,12 @@ def flag_counts(source: Connection | Engine) -> dict[str, int]:
         for code, count in conn.execute(select(flags_table.c.code, func.count()).group_by(flags_table.c.code)).all():
             if code in out:
                 out[code] = int(count)
-        pairs = _repeated().subquery()
-        repeat = select(func.count(func.distinct(s.ocid))).join(
-            pairs, (pairs.c.buyer_id == s.buyer_id) & (pairs.c.supplier == s.supplier)
+        w = supplier_wins.c
+        repeat = (
+            select(func.count(func.distinct(s.ocid)))
+            .select_from(supplier_wins)
+            .join(tender_suppliers, (s.buyer_id == w.buyer_id) & (s.supplier == w.supplier))
+            .where(w.wins >= REPEAT_SUPPLIER_MIN_WINS)
         )
         out["repeat_supplier"] = int(conn.execute(repeat).scalar_one())
     return out

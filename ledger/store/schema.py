@@ -331,3 +331,14 @@ tender_suppliers = Table(
     Column("buyer_id", String(256), nullable=False),
     Index("ix_tender_suppliers_buyer_id_supplier", "buyer_id", "supplier"),
 )
+
+#: How many tenders each supplier won from each buyer (the count of its ``tender_suppliers`` rows),
+#: kept up to date with them, so that "repeat supplier" needs no aggregate over every tender.
+supplier_wins = Table(
+    "supplier_wins",
+    metadata,
+    Column("buyer_id", String(256), primary_key=True),
+    Column("supplier", String(1024), primary_key=True),
+    Column("wins", Integer, nullable=False),
+    Index("ix_supplier_wins_wins", "wins"),
+)

@@ -1,4 +1,4 @@
-"""OCDS import (one row per imported release) and red flags (per tender, and buyer-supplier pairs).
+"""OCDS import (one row per imported release) and red flags (per tender, buyer-supplier pairs and wins).
 
 Revision ID: 0005
 Revises: 0004
@@ -62,9 +62,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ocid", "supplier", name="pk_tender_suppliers"),
     )
     op.create_index("ix_tender_suppliers_buyer_id_supplier", "tender_suppliers", ["buyer_id", "supplier"])
+    op.create_table(
+        "supplier_wins",
+        sa.Column("buyer_id", sa.String(256), primary_key=True),
+        sa.Column("supplier", sa.String(1024), primary_key=True),
+        sa.Column("wins", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("buyer_id", "supplier", name="pk_supplier_wins"),
+    )
+    op.create_index("ix_supplier_wins_wins", "supplier_wins", ["wins"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_supplier_wins_wins", table_name="supplier_wins")
+    op.drop_table("supplier_wins")
     op.drop_index("ix_tender_suppliers_buyer_id_supplier", table_name="tender_suppliers")
     op.drop_table("tender_suppliers")
     op.drop_index("ix_tender_flags_code", table_name="tender_flags")
