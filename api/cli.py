@@ -360,7 +360,7 @@ def import_(ctx: click.Context, files: tuple[str, ...], strict: bool, fmt: str, 
             click.echo(f"invalid: {problem}", err=True)
         click.echo(
             f"imported {report.imported} releases of {report.tenders} tenders "
-            f"({report.duplicates} already imported, {len(report.problems)} invalid) in {elapsed:.1f} s"
+            f"({report.duplicates} already imported, {report.invalid} invalid) in {elapsed:.1f} s"
         )
     if report.problems:
         ctx.exit(1)

@@ -255,5 +255,5 @@ async def post_import(
             strict=strict,
         )
     if report.problems and report.imported == 0 and report.duplicates == 0:
-        raise importer.ImportRefusedError(report.problems)
+        raise importer.ImportRefusedError(report.problems, report.invalid)
     return ImportReport.model_validate(report.to_json())

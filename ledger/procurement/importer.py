@@ -58,6 +58,8 @@ from .record import projection, upsert_projection
 Format = Literal["auto", "json", "jsonl"]
 #: Releases appended per batch (one INSERT ... per table per batch).
 BATCH = 500
+#: Problems kept for the report (all are counted): a file of bad releases stays in bounded memory.
+MAX_PROBLEMS = 10_000
 
 #: OCDS releaseTag -> event type, in the order of a contracting process's stages.
 TAG_EVENTS: dict[str, str] = {
@@ -118,28 +120,37 @@ class Report:
     #: Tenders that received imported releases (counted in the database at the end: no set of
     #: ocids grows in memory with the file).
     tenders: int = 0
+    #: The problems found, the first :data:`MAX_PROBLEMS` of them (``invalid`` counts them all).
     problems: list[Problem] = field(default_factory=list)
+    invalid: int = 0
     #: The event ids this import recorded span first..last (None before the first).
     first_event: int | None = None
     last_event: int | None = None
+
+    def add(self, problem: Problem) -> None:
+        self.invalid += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "read": self.read,
             "imported": self.imported,
             "duplicates": self.duplicates,
-            "invalid": len(self.problems),
+            "invalid": self.invalid,
             "tenders": self.tenders,
             "problems": [p.to_json() for p in self.problems],
         }
 
 
 class ImportRefusedError(InvalidArgumentError):
-    """A strict import found problems: nothing was written. ``problems`` lists every one."""
+    """A strict import found problems: nothing was written. ``problems`` lists them (the first
+    :data:`MAX_PROBLEMS`), ``count`` says how many there were."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], count: int | None = None) -> None:
         first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.count = len(problems) if count is None else count
+        more = f" (and {self.count - 1} more)" if self.count > 1 else ""
         super().__init__(first.path, f"{first.file}: {first.release}: {first.reason}{more}; nothing was imported")
         self.problems = list(problems)
 
@@ -327,7 +338,7 @@ def import_files(
         with write_transaction(log.engine) as conn:
             _run(conn, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
             if report.problems:
-                raise ImportRefusedError(report.problems)
+                raise ImportRefusedError(report.problems, report.invalid)
             report.tenders = _count_tenders(conn, report)
     else:
         _run(None, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
@@ -360,12 +371,12 @@ def _run(
         pending: list[_Release] = []
         for item in read_releases(stream, name=name, fmt=fmt):
             if isinstance(item, Problem):
-                report.problems.append(item)
+                report.add(item)
                 continue
             report.read += 1
             checked = check_release(item.value, file=name, position=item.position)
             if isinstance(checked, Problem):
-                report.problems.append(checked)
+                report.add(checked)
                 continue
             pending.append(checked)
             if len(pending) >= batch:
@@ -422,7 +433,7 @@ def _record_batch(
         if seen == r.digest:
             report.duplicates += 1
         elif seen is not None:
-            report.problems.append(
+            report.add(
                 Problem(
                     file=name,
                     release=r.release_id,
@@ -431,7 +442,7 @@ def _record_batch(
                 )
             )
         elif r.ocid in native:
-            report.problems.append(
+            report.add(
                 Problem(
                     file=name,
                     release=r.release_id,

@@ -320,3 +320,15 @@ def big_file(tmp_path: Path) -> Iterator[Path]:
 def test_a_file_larger_than_a_batch_is_imported_completely(log: Log, big_file: Path) -> None:
     report = _import(log, big_file)
     assert report.imported == 1200 and query.count_tenders(log.engine) == 1200
+
+
+def test_the_report_keeps_the_first_problems_and_counts_them_all(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(importer, "MAX_PROBLEMS", 2)
+    body = _package(*[_release(ocid=f"BAD-{i}", rid=f"r{i}") for i in range(5)])
+    report = _bytes(log, body)
+    assert (report.invalid, [p.release for p in report.problems]) == (5, ["r0", "r1"])
+    assert report.to_json()["invalid"] == 5
+    with pytest.raises(importer.ImportRefusedError) as refused:
+        _bytes(log, body, strict=True)
+    assert refused.value.count == 5 and len(refused.value.problems) == 2
+    assert "(and 4 more)" in str(refused.value)
