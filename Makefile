@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT   ?= 8000
 
-.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api gas clean
+.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api bench-import gas clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-audit: install postgres
 ## (prints its table; bench/RESULTS-api.md holds the last run's figures with their analysis).
 bench-api: install postgres
 	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/api_bench.py --engine both
+
+## OCDS import on SQLite: releases/s and MB/s of a 100,000-release package, peak memory on a 1 GB file.
+bench-import: install
+	$(PY) bench/import_bench.py --releases 100000 --gigabytes 1.0 --write bench/RESULTS-import.md
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

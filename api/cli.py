@@ -14,7 +14,7 @@ import re
 import sys
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import click
 from pydantic import ValidationError
@@ -250,7 +250,8 @@ def entries(ctx: click.Context, start: int, end: int) -> None:
 @cli.command()
 @click.pass_context
 def demo(ctx: click.Context) -> None:
-    """Record a small, realistic tender history, integrate it and verify a proof."""
+    """Record a small, realistic tender history and import a generated OCDS data set (120 tenders
+    of six buyers), integrate them and verify a proof."""
     from ledger import demo as demo_data
     from ledger.core.merkle import leaf_hash
     from ledger.core.verify import verify_inclusion
@@ -265,6 +266,14 @@ def demo(ctx: click.Context) -> None:
         recorded = demo_data.record_demo(log, chain_id=settings_.chain_id_for_signatures)
         tenders = sorted({r.envelope.ocid for r in recorded})
         click.echo(f"recorded {len(recorded)} events of {len(tenders)} tenders: {', '.join(tenders)}")
+    # Then a generated OCDS data set of a hundred-odd tenders, imported like published data.
+    from ledger import demo_ocds
+
+    imported = demo_ocds.import_demo(log, now=_now())
+    click.echo(
+        f"imported {imported.imported} OCDS releases of {imported.tenders} tenders"
+        f" ({imported.duplicates} already there)"
+    )
     log.integrate_all(now=_now())
     head = log.reader.tree_head()
     last = log.reader.entries(head.size - 1, head.size)[0]
@@ -275,6 +284,126 @@ def demo(ctx: click.Context) -> None:
     settings: Settings = ctx.obj
     click.echo("anchoring the checkpoint:")
     _anchor_now(log, settings, list(settings.chains), timeout=300.0)
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option("--strict", is_flag=True, help="Import nothing at all if any release is invalid.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "json", "jsonl"]),
+    default="auto",
+    show_default=True,
+    help="json: release package(s), concatenated or not; jsonl: one package or release per line; "
+    "auto: jsonl for .jsonl/.ndjson files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[str, ...], strict: bool, fmt: str, as_json: bool) -> None:
+    """Import OCDS 1.1 release packages: each release becomes an event of its tender.
+
+    Files are streamed (any size, bounded memory). Invalid releases are reported one by one
+    (file: release: JSON path: reason) and skipped; with --strict any of them aborts the whole
+    import with nothing written. Releases imported before are skipped (duplicates).
+    Exit codes: 0 everything imported (or already there), 1 some releases were invalid and
+    skipped, 2 refused (--strict) or usage error, 3 database unreachable.
+    """
+    from pathlib import Path
+
+    from ledger.procurement import importer
+
+    log = _open(ctx)
+    total = sum(Path(f).stat().st_size for f in files)
+    started = time.monotonic()
+    done_bytes = 0
+    counted = [0]
+
+    def label(_: Any) -> str:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return f"{counted[0]:,} releases ({counted[0] / elapsed:,.0f}/s)"
+
+    with click.progressbar(
+        length=max(total, 1), label="importing", file=sys.stderr, show_eta=True, item_show_func=label
+    ) as bar:
+        position = [0]
+
+        def progress(read: int, offset: int) -> None:
+            counted[0] = read
+            bar.update(max(done_bytes + offset - position[0], 0))
+            position[0] = max(position[0], done_bytes + offset)
+
+        def sources() -> Any:
+            nonlocal done_bytes
+            for name in files:
+                with open(name, "rb") as stream:
+                    yield name, stream
+                done_bytes += Path(name).stat().st_size
+
+        try:
+            report = importer.import_files(
+                log,
+                sources(),
+                now=_now(),
+                fmt=cast(importer.Format, fmt),
+                strict=strict,
+                progress=progress,
+            )
+        except importer.ImportRefusedError as exc:
+            for problem in exc.problems:
+                click.echo(f"invalid: {problem}", err=True)
+            raise
+    elapsed = time.monotonic() - started
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "seconds": round(elapsed, 3)}))
+    else:
+        for problem in report.problems:
+            click.echo(f"invalid: {problem}", err=True)
+        click.echo(
+            f"imported {report.imported} releases of {report.tenders} tenders "
+            f"({report.duplicates} already imported, {report.invalid} invalid) in {elapsed:.1f} s"
+        )
+    if report.problems:
+        ctx.exit(1)
+
+
+@cli.command("export")
+@click.argument("what", type=click.Choice(["releases", "records", "tenders-csv", "awards-csv", "contracts-csv"]))
+@click.option("--ocid", help="Only this contracting process.")
+@click.option("--since", help="releases: only those dated at or after this RFC 3339 date-time (or date).")
+@click.option("--until", help="releases: only those dated at or before this RFC 3339 date-time (or date).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True), default="-", help="Output file.")
+@click.pass_context
+def export_(ctx: click.Context, what: str, ocid: str | None, since: str | None, until: str | None, output: Any) -> None:
+    """Export open data: an OCDS 1.1 release or record package, or a CSV table (streamed)."""
+    from ledger.core.envelope import check_ocid
+    from ledger.procurement import export
+    from ledger.procurement.query import parse_moment
+
+    settings: Settings = ctx.obj
+    if ocid is not None:
+        check_ocid(ocid, field="--ocid")
+    if (since or until) and what != "releases":
+        raise InvalidArgumentError("--since", "date filters apply to release packages only")
+    log = _open(ctx)
+    package = export.Package(uri=f"tenderproof:{what}", published_date=_now(), publisher=settings.origin)
+    chunks: Any
+    if what == "releases":
+        chunks = export.release_package(
+            log.engine,
+            package,
+            ocid=ocid,
+            since=parse_moment(since, field="--since", end=False),
+            until=parse_moment(until, field="--until", end=True),
+        )
+    elif what == "records":
+        chunks = export.record_package(log.engine, package, ocid=ocid)
+    else:
+        chunks = export.csv_rows(log.engine, what.removesuffix("-csv"), ocid=ocid)  # type: ignore[arg-type]
+    for chunk in chunks:
+        output.write(chunk)
+    if what in ("releases", "records"):
+        output.write("\n")
 
 
 def _chains(settings: Settings, name: str | None) -> list[ChainSettings]:

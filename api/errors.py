@@ -32,6 +32,7 @@ from anchoring.errors import ChainConfigError, ChainUnavailableError
 from api.auth import AuthenticationError, PermissionDeniedError
 from api.idempotency import IdempotencyKeyReusedError
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, NotFoundError, VerificationError
+from ledger.procurement.importer import ImportRefusedError
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,9 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         return error_response(409, exc.code, str(exc), field=exc.field)
     if isinstance(exc, VerificationError):
         return error_response(422, "verification_failed", str(exc), field=getattr(exc, "field", None))
+    if isinstance(exc, ImportRefusedError):
+        details = [ErrorDetail(field=f"body.{p.release}.{p.path}", message=str(p)) for p in exc.problems[:1000]]
+        return error_response(422, "invalid_argument", str(exc), field="body", details=details)
     if isinstance(exc, InvalidArgumentError):
         return error_response(422, "invalid_argument", str(exc), field=exc.field)
     if isinstance(exc, NotFoundError):

@@ -55,6 +55,9 @@ class Submission:
     submission: dict[str, Any] | None = None
     signature: str | None = None
     prev: str | _Unset | None = UNSET
+    #: The payload's RFC 8785 bytes when the caller has already computed them (bulk imports, to
+    #: canonicalise once); they MUST be exactly ``payload_bytes(payload)``.
+    canonical: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +74,7 @@ def _prepare(item: Submission, position: str) -> tuple[bytes, str]:
     try:
         check_ocid(item.ocid)
         check_event_type(item.type)
-        data = payload_bytes(item.payload)
+        data = item.canonical if item.canonical is not None else payload_bytes(item.payload)
     except InvalidArgumentError as exc:
         raise type(exc)(f"{position}{exc.field}", exc.reason) from exc
     return data, sha256_hex(data)
@@ -115,61 +118,86 @@ def append_many(
     if not items:
         return []
     prepared = [_prepare(item, "" if _single else f"items[{i}].") for i, item in enumerate(items)]
-    ocids = sorted({item.ocid for item in items})
     with write_transaction(engine) as conn:
-        heads = _lock_heads(conn, ocids, now)
-        stamp = format_timestamp(now)
-        rows: list[dict[str, Any]] = []
-        recorded: list[tuple[Envelope, bytes]] = []
-        for i, (item, (data, digest)) in enumerate(zip(items, prepared, strict=True)):
-            count, head = heads[item.ocid]
-            if not isinstance(item.prev, _Unset) and item.prev != head:
-                where = "prev" if _single else f"items[{i}].prev"
-                raise ConflictError(where, f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
-            try:
-                envelope = Envelope(
-                    origin=origin,
-                    ocid=item.ocid,
-                    seq=count,
-                    prev=head,
-                    type=item.type,
-                    recorded_at=stamp,
-                    payload_sha256=digest,
-                    submission=item.submission,
-                    signature=item.signature,
-                )
-                leaf_data = envelope.canonical_bytes()
-            except InvalidArgumentError as exc:
-                field = exc.field.removeprefix("envelope.")
-                raise type(exc)(field if _single else f"items[{i}].{field}", exc.reason) from exc
-            digest_leaf = leaf_hash(leaf_data)
-            heads[item.ocid] = (count + 1, digest_leaf.hex())
-            rows.append(
-                {
-                    "ocid": item.ocid,
-                    "seq": count,
-                    "type": item.type,
-                    "recorded_at": now,
-                    "envelope": leaf_data,
-                    "payload": data,
-                    "leaf_hash": digest_leaf,
-                }
+        return _append(conn, items, prepared, origin=origin, now=now, check=check, single=_single)
+
+
+def append_in(
+    conn: Connection, items: Sequence[Submission], *, origin: str, now: datetime, check: Check | None = None
+) -> list[Recorded]:
+    """As :func:`append_many`, inside the caller's write transaction (``db.write_transaction``):
+    the events are committed with it, or not at all. For bulk writers that need several batches
+    in one transaction (an all-or-nothing import)."""
+    if not items:
+        return []
+    prepared = [_prepare(item, f"items[{i}].") for i, item in enumerate(items)]
+    return _append(conn, items, prepared, origin=origin, now=now, check=check, single=False)
+
+
+def _append(
+    conn: Connection,
+    items: Sequence[Submission],
+    prepared: list[tuple[bytes, str]],
+    *,
+    origin: str,
+    now: datetime,
+    check: Check | None,
+    single: bool,
+) -> list[Recorded]:
+    ocids = sorted({item.ocid for item in items})
+    heads = _lock_heads(conn, ocids, now)
+    stamp = format_timestamp(now)
+    rows: list[dict[str, Any]] = []
+    recorded: list[tuple[Envelope, bytes]] = []
+    for i, (item, (data, digest)) in enumerate(zip(items, prepared, strict=True)):
+        count, head = heads[item.ocid]
+        if not isinstance(item.prev, _Unset) and item.prev != head:
+            where = "prev" if single else f"items[{i}].prev"
+            raise ConflictError(where, f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
+        try:
+            envelope = Envelope(
+                origin=origin,
+                ocid=item.ocid,
+                seq=count,
+                prev=head,
+                type=item.type,
+                recorded_at=stamp,
+                payload_sha256=digest,
+                submission=item.submission,
+                signature=item.signature,
             )
-            recorded.append((envelope, digest_leaf))
-        ids = conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars().all()
-        conn.execute(insert(pending), [{"event_id": event_id} for event_id in ids])
-        conn.execute(
-            update(tenders)
-            .where(tenders.c.ocid == bindparam("o"))
-            .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=now),
-            [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1]} for ocid in ocids],
+            leaf_data = envelope.canonical_bytes()
+        except InvalidArgumentError as exc:
+            field = exc.field.removeprefix("envelope.")
+            raise type(exc)(field if single else f"items[{i}].{field}", exc.reason) from exc
+        digest_leaf = leaf_hash(leaf_data)
+        heads[item.ocid] = (count + 1, digest_leaf.hex())
+        rows.append(
+            {
+                "ocid": item.ocid,
+                "seq": count,
+                "type": item.type,
+                "recorded_at": now,
+                "envelope": leaf_data,
+                "payload": data,
+                "leaf_hash": digest_leaf,
+            }
         )
-        result = [
-            Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
-            for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
-        ]
-        if check is not None:
-            check(conn, items, result)
+        recorded.append((envelope, digest_leaf))
+    ids = conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    conn.execute(insert(pending), [{"event_id": event_id} for event_id in ids])
+    conn.execute(
+        update(tenders)
+        .where(tenders.c.ocid == bindparam("o"))
+        .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=now),
+        [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1]} for ocid in ocids],
+    )
+    result = [
+        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
+        for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
+    ]
+    if check is not None:
+        check(conn, items, result)
     return result
 
 

@@ -4,7 +4,7 @@ record, and its proof bundle."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ledger.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import InvalidArgumentError
-from ledger.procurement import ocds, query
+from ledger.procurement import export, ocds, query
 
 from .. import schemas
 from ..deps import LogDep, SettingsDep
@@ -34,15 +34,7 @@ Moment = Query(
 
 def _moment(text: str | None, name: str, *, end: bool) -> datetime | None:
     """Parse a ``Moment``; a bare date is its first (or, as an upper bound, its last) instant in UTC."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1, microseconds=-1) if end else day
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidArgumentError(f"query.{name}", f"is not a valid date or date-time: {exc}") from exc
+    return query.parse_moment(text, field=f"query.{name}", end=end)
 
 
 @router.get("", response_model=schemas.TenderPage, summary="Search and list tenders")
@@ -98,7 +90,8 @@ def get_tender(request: Request, log: LogDep, ocid: Ocid) -> Response:
 def _releases(log: Any, ocid: str) -> list[dict[str, Any]]:
     check_ocid(ocid, field="path.ocid")
     log.reader.tender(ocid)  # NotFoundError for an unknown tender
-    return ocds.releases(log.reader.tender_events(ocid))
+    # Imported tenders give back their releases as imported; recorded ones, their events' releases.
+    return next(export.iter_tenders(log.engine, ocid=ocid))[1]
 
 
 @router.get("/{ocid}/releases", response_model=dict[str, Any], summary="The tender's OCDS 1.1 release package")

@@ -8,7 +8,9 @@ path of the offending value, so that a caller learns *where* its input is bad.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import re
 from typing import Any
 
 import rfc8785
@@ -30,6 +32,63 @@ def canonical_bytes(value: Any, *, field: str = "$") -> bytes:
     except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
         path, reason = _locate(value, field)
         raise CanonicalizationError(path, reason or str(exc)) from exc
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+#: Non-integral floats in this range print the same in Python (``repr``) and ECMAScript.
+_SAME_REPR = (1e-4, 1e16)
+
+
+class _Slow(Exception):
+    """The fast path cannot vouch for this value: the library encodes it (or names its fault)."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with every integral float as an int; raises :class:`_Slow` on a number whose
+    Python and ECMAScript forms may differ (huge, tiny, non-finite, or an unsafe integer)."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Slow
+            out[key] = _plain(item)
+        return out
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value.is_integer():
+            if abs(value) <= MAX_SAFE_INTEGER:
+                return int(value)
+            raise _Slow
+        if _SAME_REPR[0] <= abs(value) < _SAME_REPR[1]:
+            return value
+        raise _Slow
+    if kind is not int or abs(value) > MAX_SAFE_INTEGER:
+        raise _Slow
+    return value
+
+
+def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
+    """:func:`canonical_bytes`: the same bytes (or the same error), several times faster.
+
+    The C JSON encoder writes the value with sorted keys and no whitespace: RFC 8785's form
+    once integral floats are written as integers (``1.0`` -> ``1``) and other floats are in the
+    range where Python's shortest ``repr`` is positional like ECMAScript's. Anything else (such
+    floats, unsafe integers, object keys beyond U+FFFF that RFC 8785 sorts by UTF-16 code units,
+    lone surrogates, keys that are not strings, types other than dict, list, str, int, float,
+    bool and None) goes to the library whole, so its bytes and errors are the
+    library's. A property test checks the bytes equal ``rfc8785.dumps``.
+    """
+    try:
+        text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        if not text.isascii() and _ASTRAL.search(text):
+            raise _Slow
+        return text.encode("utf-8")
+    except (_Slow, ValueError, TypeError, UnicodeEncodeError, RecursionError):
+        return canonical_bytes(value, field=field)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .canonical import canonical_bytes, sha256_hex
+from .canonical import canonical_json_bytes, sha256_hex
 from .errors import InvalidArgumentError
 from .merkle import leaf_hash
 
@@ -90,7 +90,7 @@ def payload_bytes(payload: Any) -> bytes:
     """RFC 8785 bytes of a payload, which must be a JSON object."""
     if not isinstance(payload, dict):
         raise InvalidArgumentError("payload", f"must be a JSON object, got {type(payload).__name__}")
-    return canonical_bytes(payload, field="payload")
+    return canonical_json_bytes(payload, field="payload")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,7 +197,7 @@ class Envelope:
 
     def canonical_bytes(self) -> bytes:
         """The leaf data: RFC 8785 bytes of :meth:`to_json`."""
-        return canonical_bytes(self.to_json(), field="envelope")
+        return canonical_json_bytes(self.to_json(), field="envelope")
 
     def leaf_hash(self) -> bytes:
         return leaf_hash(self.canonical_bytes())

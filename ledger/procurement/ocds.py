@@ -6,20 +6,22 @@ OCDS objects (table :data:`TAGS` and :func:`release`). The compiled release is m
 Open Contracting Partnership's reference merge library, ocdsmerge.
 
 ocdsmerge derives its merge rules from the OCDS release schema, which it downloads by default;
-no PyPI package ships that schema and a deployment may have no Internet access. So the rules
-are given to it here (:data:`MERGE_RULES`): the ``omitWhenMerged`` and ``wholeListMerge``
-properties the OCDS 1.1 release schema sets on the fields these releases can carry. Every other
-array is merged by the standard's default, which is what the schema's rules derive for them:
-arrays of objects with an ``id`` by identifier, any other array as a whole. A deployment that
-publishes OCDS extensions with merge rules of their own can pass a patched schema (a dict or a
-local file path) to :func:`merger`.
+a deployment may have no Internet access, so the OCDS 1.1.4 release schema ships with the project
+(``schema/release-schema.json``, see ``schema/README.md``) and :func:`merger` gives it to
+ocdsmerge. A deployment that publishes OCDS extensions with merge rules of their own can pass a
+patched schema (a dict or a local file path) to :func:`merger`.
+
+Tenders imported from OCDS data (:mod:`ledger.procurement.importer`) keep each release as its
+event's payload: :func:`releases` gives those back unchanged.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ocdsmerge import Merger
@@ -47,28 +49,27 @@ TAGS: dict[str, str] = {
     "contract.completed": "contractTermination",
 }
 
-#: Merge rules of the OCDS 1.1 release schema for the fields these releases carry (see above).
-MERGE_RULES: dict[tuple[str, ...], str] = {
-    ("id",): "omitWhenMerged",
-    ("date",): "omitWhenMerged",
-    ("tag",): "omitWhenMerged",
-    ("publisher",): "omitWhenMerged",
-    ("links",): "omitWhenMerged",
-    ("parties", "additionalIdentifiers"): "wholeListMerge",
-    ("tender", "items", "additionalClassifications"): "wholeListMerge",
-    ("awards", "items", "additionalClassifications"): "wholeListMerge",
-    ("contracts", "items", "additionalClassifications"): "wholeListMerge",
-    ("tender", "amendments", "changes"): "wholeListMerge",
-    ("awards", "amendments", "changes"): "wholeListMerge",
-    ("contracts", "amendments", "changes"): "wholeListMerge",
-}
+#: The OCDS 1.1 release schema shipped with the project (import validation, merge rules).
+RELEASE_SCHEMA = Path(__file__).parent / "schema" / "release-schema.json"
+
+
+@functools.cache
+def release_schema() -> dict[str, Any]:
+    """The OCDS 1.1 release schema (a shared dict: do not change it)."""
+    schema: dict[str, Any] = json.loads(RELEASE_SCHEMA.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.cache
+def _default_merger() -> Merger:
+    return Merger(schema=release_schema())
 
 
 def merger(schema: str | dict[str, Any] | None = None) -> Merger:
-    """An ocdsmerge merger: with :data:`MERGE_RULES`, or the rules of ``schema`` (a release
-    schema as a dict or a local path, for deployments with extensions) when given."""
+    """An ocdsmerge merger with the rules of the shipped OCDS 1.1 release schema, or of ``schema``
+    (a release schema as a dict or a local path, for deployments with extensions) when given."""
     if schema is None:
-        return Merger(merge_rules=MERGE_RULES)
+        return _default_merger()
     return Merger(schema=schema)
 
 
@@ -92,6 +93,19 @@ def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[st
         "tag": [tag],
         "initiationType": "tender",
     }
+    try:
+        _sections(out, event_type, body)
+    except (KeyError, TypeError):
+        # An event written without the payload checks (``Log.append`` directly): its payload is
+        # not its type's, so only the OCDS sections it does carry are kept, as they are.
+        for key in ("planning", "tender", "buyer"):
+            if isinstance(body.get(key), dict):
+                out[key] = body[key]
+    return out
+
+
+def _sections(out: dict[str, Any], event_type: str, body: dict[str, Any]) -> None:
+    """Add the OCDS sections of one event's (validated) payload to its release ``out``."""
     if event_type in ("tender.planned", "tender.published"):
         out["buyer"] = body["buyer"]
         out["parties"] = [_party(body["buyer"], "buyer")]
@@ -125,7 +139,6 @@ def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[st
         out["contracts"] = [{**body["contract"], "implementation": {"transactions": [body["transaction"]]}}]
     else:  # contract.completed
         out["contracts"] = [{**body["contract"], "status": "terminated"}]
-    return out
 
 
 def releases(stored: Sequence[StoredEvent]) -> list[dict[str, Any]]:

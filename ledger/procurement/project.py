@@ -1,6 +1,7 @@
-"""Rebuilding the projections (tenders' search index, officers' registry, used submission ids)
-from the log itself: after migrating a database whose events were recorded before migration
-0004, or to check that the stored projections are what the events say.
+"""Rebuilding the projections (tenders' search index and red flags, officers' registry, used
+submission ids) from the log itself: after migrating a database whose events were recorded before
+migration 0004, or to check that the stored projections are what the events say. Tenders imported
+from OCDS releases are reprojected from their compiled releases, as the import does.
 """
 
 from __future__ import annotations
@@ -13,10 +14,19 @@ from sqlalchemy import Engine, delete, insert, select
 
 from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.store.db import write_transaction
-from ledger.store.schema import events, officers, submission_ids, tender_index
+from ledger.store.schema import (
+    events,
+    ocds_releases,
+    officers,
+    submission_ids,
+    supplier_wins,
+    tender_flags,
+    tender_index,
+    tender_suppliers,
+)
 
+from . import importer, rules
 from . import officers as registry
-from . import rules
 from .record import store_state
 
 
@@ -44,6 +54,10 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
     stopped: set[str] = set()
     with write_transaction(engine) as conn:
         conn.execute(delete(tender_index))
+        conn.execute(delete(tender_flags))
+        conn.execute(delete(tender_suppliers))
+        conn.execute(delete(supplier_wins))
+        imported = set(conn.execute(select(ocds_releases.c.ocid).distinct()).scalars())
         conn.execute(delete(submission_ids))
         conn.execute(delete(officers))
         last = 0
@@ -58,7 +72,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
                 break
             for row in rows:
                 last = row.id
-                if row.ocid in stopped:
+                if row.ocid in stopped or row.ocid in imported:
                     continue
                 envelope = json.loads(row.envelope)
                 payload = json.loads(row.payload)
@@ -99,4 +113,5 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         for state in states.values():
             assert state.updated_at is not None
             store_state(conn, state, datetime.fromisoformat(state.updated_at))
+        importer.reproject(conn, sorted(imported))
     return refusals

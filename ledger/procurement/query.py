@@ -14,10 +14,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
@@ -234,6 +234,29 @@ def search_tenders(
         assert sort_key is not None
         next_cursor = _encode_cursor(sort, sort_key, last.ocid)
     return Page(items, next_cursor)
+
+
+def parse_moment(text: str | None, *, field: str, end: bool) -> datetime | None:
+    """A date (``2026-03-01``: its first instant in UTC, or its last when ``end``) or an RFC 3339
+    date-time with its offset; None for None. Raises :class:`InvalidArgumentError` naming ``field``."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1, microseconds=-1) if end else day
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidArgumentError(field, f"is not a valid date or date-time: {exc}") from exc
+    if moment.tzinfo is None:
+        raise InvalidArgumentError(field, f"needs its UTC offset, got {text!r}")
+    return moment
+
+
+def count_tenders(source: Connection | Engine) -> int:
+    """How many tenders the search projection holds."""
+    with _connection(source) as conn:
+        return int(conn.execute(select(func.count()).select_from(tender_index)).scalar_one())
 
 
 def tender_summary(source: Connection | Engine, ocid: str) -> TenderSummary:

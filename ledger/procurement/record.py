@@ -26,7 +26,7 @@ from ledger.log import Log
 from ledger.sequencer import Recorded, Submission
 from ledger.store.schema import submission_ids, tender_index, tenders
 
-from . import officers, payloads, rules
+from . import officers, payloads, redflags, rules
 
 SignaturePolicy = Literal["optional", "required"]
 OnRecorded = Callable[[Connection, list[Recorded]], None]
@@ -194,12 +194,20 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
 
 
 def store_state(conn: Connection, state: rules.TenderState, at: datetime) -> None:
-    """Write ``state``'s projection row (``updated_at`` = ``at``), inserting or replacing it."""
-    row = {**projection(state), "updated_at": at}
+    """Write ``state``'s projection row (``updated_at`` = ``at``) and its red flags."""
+    upsert_projection(conn, [{**projection(state), "updated_at": at}])
+    redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
+
+
+def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert or replace ``tender_index`` rows (all with the same columns), in one executemany."""
+    if not rows:
+        return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(tender_index).values(row)
+    statement = dialect.insert(tender_index)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=["ocid"], set_={k: statement.excluded[k] for k in row if k != "ocid"}
-        )
+            index_elements=["ocid"], set_={k: statement.excluded[k] for k in rows[0] if k != "ocid"}
+        ),
+        rows,
     )

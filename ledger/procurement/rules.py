@@ -71,6 +71,8 @@ class AwardState(_State):
     supplier_names: list[str]
     amount: float
     currency: str
+    #: When the award was recorded (for red flags).
+    issued_at: str | None = None
 
 
 class ContractState(_State):
@@ -80,6 +82,9 @@ class ContractState(_State):
     currency: str | None = None
     paid: float = 0
     transactions: list[str] = []
+    #: When it was signed and first amended (for red flags).
+    signed_at: str | None = None
+    amended_at: str | None = None
 
 
 class TenderState(_State):
@@ -91,6 +96,9 @@ class TenderState(_State):
 
     ocid: str
     status: Status | None = None
+    #: True for a tender imported from OCDS releases (ledger.procurement.importer): its history is
+    #: someone else's published record, so these rules never apply to it.
+    imported: bool = False
     events: int = 0
     tender_id: str | None = None
     title: str | None = None
@@ -144,6 +152,10 @@ def apply(state: TenderState, event_type: str, payload: Any, recorded_at: dateti
     rule = _RULES.get(event_type)
     if rule is None:
         raise InvalidArgumentError("type", f"{event_type} is not an event of a tender")
+    if state.imported:
+        raise ConflictError(
+            "ocid", f"tender {state.ocid} was imported from OCDS releases: record its later releases by import"
+        )
     if state.status in FINAL:
         raise ConflictError("type", f"tender {state.ocid} is {state.status}: no {event_type} may follow")
     new = state.model_copy(deep=True)
@@ -359,6 +371,7 @@ def _award_issued(state: TenderState, model: Any, _raw: Any, at: datetime) -> No
         supplier_names=[s.name for s in award.suppliers],
         amount=award.value.amount,
         currency=award.value.currency,
+        issued_at=_stamp(at),
     )
 
 
@@ -397,6 +410,7 @@ def _signed(state: TenderState, model: Any, _raw: Any, at: datetime) -> None:
         status="active",
         amount=value.amount if value else None,
         currency=value.currency if value else None,
+        signed_at=_stamp(at),
     )
 
 
@@ -404,6 +418,7 @@ def _contract_amended(state: TenderState, model: Any, _raw: Any, at: datetime) -
     _need(state, "contract.amended", "active")
     assert isinstance(model, p.ContractAmended)
     contract = _contract(state, model.contract.id, "contract.amended")
+    contract.amended_at = contract.amended_at or _stamp(at)
     if model.contract.value is not None:
         contract.amount, contract.currency = model.contract.value.amount, model.contract.value.currency
 

@@ -295,3 +295,52 @@ submission_ids = Table(
     Column("event_id", Id, ForeignKey("events.id"), nullable=False, unique=True),
     Column("signer", String(42), nullable=False),
 )
+
+# --- OCDS import and red flags (migration 0005) ----------------------------------------------
+
+#: Every OCDS release imported as an event (ledger.procurement.importer): the event's payload IS
+#: the release. A release is imported once per (ocid, release id); ``release_sha256`` (its
+#: payload hash) tells a repeat of the same release from a different one under a used id.
+ocds_releases = Table(
+    "ocds_releases",
+    metadata,
+    Column("event_id", Id, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), nullable=False),
+    Column("release_id", String(256), nullable=False),
+    Column("release_date", DateTime(timezone=True), nullable=False),
+    Column("release_sha256", String(64), nullable=False),
+    UniqueConstraint("ocid", "release_id"),
+    Index("ix_ocds_releases_release_date", "release_date"),
+)
+
+#: The red flags each tender raises (ledger.procurement.redflags), rewritten with its projection.
+tender_flags = Table(
+    "tender_flags",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("code", String(64), primary_key=True),
+    #: JSON object: the figures the flag was computed from.
+    Column("evidence", Text, nullable=False),
+    Index("ix_tender_flags_code", "code"),
+)
+
+#: Each supplier of a tender's live awards, with the tender's buyer: what "repeat supplier" counts.
+tender_suppliers = Table(
+    "tender_suppliers",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("supplier", String(1024), primary_key=True),
+    Column("buyer_id", String(256), nullable=False),
+    Index("ix_tender_suppliers_buyer_id_supplier", "buyer_id", "supplier"),
+)
+
+#: How many tenders each supplier won from each buyer (the count of its ``tender_suppliers`` rows),
+#: kept up to date with them, so that "repeat supplier" needs no aggregate over every tender.
+supplier_wins = Table(
+    "supplier_wins",
+    metadata,
+    Column("buyer_id", String(256), primary_key=True),
+    Column("supplier", String(1024), primary_key=True),
+    Column("wins", Integer, nullable=False),
+    Index("ix_supplier_wins_wins", "wins"),
+)

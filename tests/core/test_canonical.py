@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.canonical import canonical_bytes, canonical_json_bytes, sha256_hex
 from ledger.core.errors import CanonicalizationError
 
 
@@ -54,3 +57,54 @@ def test_bad_values_name_their_path(value: Any, path: str, reason: str) -> None:
         canonical_bytes(value, field="payload")
     assert err.value.field == path
     assert reason in err.value.reason
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+)
+_json_values = st.recursive(
+    _scalars, lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=_json_values)
+def test_the_fast_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        expected = None
+    if expected is None:
+        with pytest.raises(CanonicalizationError):
+            canonical_json_bytes(value)
+    else:
+        assert canonical_json_bytes(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"amount": 1311264.0, "z": -0.0, "big": 1e16, "small": 1e-7, "text": "x:1.5e3, [2.50]"},
+        {"\U0001f600": 1, "\uffff": 2, "é": "\u2028\x1f\x7f"},  # UTF-16 order differs from code points
+        ['\\"quoted\\" 1.0', 9007199254740991, -9007199254740991],
+    ],
+)
+def test_the_fast_path_on_its_edge_cases(value: Any) -> None:
+    assert canonical_json_bytes(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{1: "int key"}, ("a", "tuple"), {"set": {1, 2}}, {"nan": float("nan")}, "\ud800"])
+def test_the_fast_path_leaves_what_json_cannot_say_to_the_library(value: Any) -> None:
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except Exception:
+        expected = None
+    if expected is None:
+        with pytest.raises(CanonicalizationError):
+            canonical_json_bytes(value)
+    else:
+        assert canonical_json_bytes(value) == expected

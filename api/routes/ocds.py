@@ -1,0 +1,259 @@
+"""Open data in OCDS 1.1: streamed exports of the whole ledger, red flags, and the admin import.
+
+Exports are streamed (``StreamingResponse``, constant memory whatever the ledger's size); the
+import reads the request body into a spooled temporary file (memory-bounded) and records it with
+:func:`ledger.procurement.importer.import_files`, like ``tenderproof import``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from ledger.core.envelope import check_ocid
+from ledger.procurement import export, importer, query, redflags
+
+from ..auth import AdminDep
+from ..deps import ClockDep, LogDep, SettingsDep
+from ..errors import NOT_FOUND_RESPONSES
+from .tenders import Moment, Ocid, _moment
+from .writes import WRITE_RESPONSES
+
+router = APIRouter(tags=["open data"])
+
+OcidFilter = Annotated[str | None, Query(max_length=256, description="Only this contracting process (an OCDS ocid).")]
+_SPOOL = 8 * 1024 * 1024  # request bytes kept in memory before the spool moves to disk
+
+
+def _ocid_filter(ocid: str | None) -> str | None:
+    return None if ocid is None else check_ocid(ocid, field="query.ocid")
+
+
+def _stream(chunks: Iterator[str], media_type: str, filename: str) -> StreamingResponse:
+    encoded = (chunk.encode() for chunk in chunks)
+    return StreamingResponse(
+        encoded, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def _package(request: Request, settings: Any, clock: Any) -> export.Package:
+    return export.Package(uri=str(request.url), published_date=clock(), publisher=settings.origin)
+
+
+_JSON_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": {"type": "object"}}}}}
+
+
+@router.get(
+    "/export/releases",
+    summary="Every release, as one OCDS 1.1 release package (streamed)",
+    response_class=StreamingResponse,
+    responses=_JSON_STREAM,
+)
+def export_releases(
+    request: Request,
+    log: LogDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    ocid: OcidFilter = None,
+    since: Annotated[str | None, Moment] = None,
+    until: Annotated[str | None, Moment] = None,
+) -> StreamingResponse:
+    """The releases of every tender (imported releases exactly as imported, recorded events as
+    their OCDS releases), in recording order; `ocid` keeps one tender, `since` / `until`
+    (inclusive) filter on the release date."""
+    chunks = export.release_package(
+        log.engine,
+        _package(request, settings, clock),
+        ocid=_ocid_filter(ocid),
+        since=_moment(since, "since", end=False),
+        until=_moment(until, "until", end=True),
+    )
+    return _stream(chunks, "application/json", "releases.json")
+
+
+@router.get(
+    "/export/records",
+    summary="Every tender's OCDS 1.1 record, as one record package (streamed)",
+    response_class=StreamingResponse,
+    responses=_JSON_STREAM,
+)
+def export_records(
+    request: Request, log: LogDep, settings: SettingsDep, clock: ClockDep, ocid: OcidFilter = None
+) -> StreamingResponse:
+    """One record per tender: its releases, the compiled release and the versioned release (OCDS
+    merge rules, by the ocdsmerge library)."""
+    chunks = export.record_package(log.engine, _package(request, settings, clock), ocid=_ocid_filter(ocid))
+    return _stream(chunks, "application/json", "records.json")
+
+
+_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+
+
+def _csv(log: Any, table: export.Table) -> StreamingResponse:
+    return _stream(export.csv_rows(log.engine, table), "text/csv; charset=utf-8", f"{table}.csv")
+
+
+@router.get(
+    "/export/tenders.csv", summary="Tenders, one CSV row each", response_class=StreamingResponse, responses=_CSV
+)
+def export_tenders_csv(log: LogDep) -> StreamingResponse:
+    """One row per tender of its compiled release: id, title, status, buyer, method, value, period."""
+    return _csv(log, "tenders")
+
+
+@router.get("/export/awards.csv", summary="Awards, one CSV row each", response_class=StreamingResponse, responses=_CSV)
+def export_awards_csv(log: LogDep) -> StreamingResponse:
+    """One row per award of every compiled release: id, status, date, value, suppliers."""
+    return _csv(log, "awards")
+
+
+@router.get(
+    "/export/contracts.csv", summary="Contracts, one CSV row each", response_class=StreamingResponse, responses=_CSV
+)
+def export_contracts_csv(log: LogDep) -> StreamingResponse:
+    """One row per contract of every compiled release: id, award, status, signature date, value,
+    number of amendments, amount paid."""
+    return _csv(log, "contracts")
+
+
+class RedFlagCount(BaseModel):
+    code: str
+    title: str
+    description: str
+    count: int = Field(description="Tenders raising it.")
+
+
+class RedFlagSummary(BaseModel):
+    tenders: int = Field(description="Tenders in the ledger.")
+    flags: list[RedFlagCount]
+
+
+class RaisedRedFlag(BaseModel):
+    code: str
+    title: str
+    description: str
+    evidence: dict[str, Any] = Field(description="The figures the flag was computed from.")
+
+
+class TenderRedFlags(BaseModel):
+    ocid: str
+    flags: list[RaisedRedFlag]
+
+
+@router.get("/redflags", response_model=RedFlagSummary, summary="Red flags across every tender")
+def get_redflags(log: LogDep) -> RedFlagSummary:
+    """The catalogue of integrity indicators (named after the Open Contracting Partnership's
+    red-flags guide) with the number of tenders raising each."""
+    counts = redflags.flag_counts(log.engine)
+    return RedFlagSummary(
+        tenders=query.count_tenders(log.engine),
+        flags=[
+            RedFlagCount(code=f.code, title=f.title, description=f.description, count=counts[f.code])
+            for f in redflags.FLAGS
+        ],
+    )
+
+
+@router.get(
+    "/tenders/{ocid}/redflags",
+    response_model=TenderRedFlags,
+    summary="The red flags one tender raises",
+    responses=NOT_FOUND_RESPONSES,
+)
+def get_tender_redflags(log: LogDep, ocid: Ocid) -> TenderRedFlags:
+    """Each indicator the tender raises, with its evidence; 404 for an unknown tender."""
+    check_ocid(ocid, field="path.ocid")
+    query.tender_summary(log.engine, ocid)  # NotFoundError for an unknown tender
+    catalogue = {f.code: f for f in redflags.FLAGS}
+    return TenderRedFlags(
+        ocid=ocid,
+        flags=[
+            RaisedRedFlag(
+                code=raised["code"],
+                title=catalogue[raised["code"]].title,
+                description=catalogue[raised["code"]].description,
+                evidence=raised["evidence"],
+            )
+            for raised in redflags.tender_flags(log.engine, ocid)
+        ],
+    )
+
+
+class ImportProblem(BaseModel):
+    file: str
+    release: str = Field(description="The release's id, or its position when it has none.")
+    path: str = Field(description="JSON path inside the release.")
+    reason: str
+
+
+class ImportReport(BaseModel):
+    read: int = Field(description="Releases read.")
+    imported: int = Field(description="Releases recorded as new events.")
+    duplicates: int = Field(description="Releases already imported before (skipped).")
+    invalid: int = Field(description="Problems found (releases skipped).")
+    tenders: int = Field(description="Tenders that received releases.")
+    problems: list[ImportProblem]
+
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "description": "An OCDS 1.1 release package."}},
+            "application/x-ndjson": {
+                "schema": {"type": "string", "description": "JSON Lines: a release package or a release per line."}
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/import",
+    response_model=ImportReport,
+    summary="Import OCDS 1.1 release packages (administrators)",
+    responses=WRITE_RESPONSES,
+    openapi_extra=_IMPORT_BODY,
+)
+async def post_import(
+    request: Request,
+    log: LogDep,
+    clock: ClockDep,
+    _admin: AdminDep,
+    strict: Annotated[
+        bool, Query(description="Refuse the whole body (nothing recorded) if any release is invalid.")
+    ] = False,
+    format: Annotated[
+        Literal["auto", "json", "jsonl"],
+        Query(description="auto: JSON Lines for an application/x-ndjson or application/jsonl body, else JSON."),
+    ] = "auto",
+) -> ImportReport:
+    """Each release of the body becomes an event of its tender, the release itself the payload
+    (see `tenderproof import`). Invalid releases are reported one by one and skipped; with
+    `strict`, any problem refuses the whole body (422, every problem in `details`). A body from
+    which nothing could be imported is refused the same way. Releases imported before are
+    counted as duplicates and recorded nothing."""
+    if format == "auto":
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        format = "jsonl" if kind in ("application/x-ndjson", "application/jsonl", "application/jsonlines") else "json"
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as body:
+        async for chunk in request.stream():
+            body.write(chunk)
+        body.seek(0)
+        report = await run_in_threadpool(
+            importer.import_files,
+            log,
+            [("body", body)],
+            now=clock(),
+            fmt=format,
+            strict=strict,
+        )
+    if report.problems and report.imported == 0 and report.duplicates == 0:
+        raise importer.ImportRefusedError(report.problems, report.invalid)
+    return ImportReport.model_validate(report.to_json())

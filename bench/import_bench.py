@@ -1,0 +1,265 @@
+"""OCDS import: rate (releases/s, MB/s) of a large release package, and peak memory on a 1 GB file.
+
+    python bench/import_bench.py                         # 100,000 releases on SQLite, then 1 GB
+    python bench/import_bench.py --releases 20000 --gigabytes 0.1 --write bench/RESULTS-import.md
+
+The data are the demo's generated tenders (ledger.demo_ocds.releases: planning to termination,
+~600 bytes a release), written as one release package streamed to a temporary file. Each import
+runs as ``tenderproof import --json FILE`` in a child process (its main, then its peak RSS) on a fresh SQLite database, so the
+figures include everything (streamed parsing, schema validation, RFC 8785 and hashing, the
+append, the projection and red flags), and the child's peak resident memory is its own
+(``getrusage(RUSAGE_SELF)`` at its end). A profile of where the time goes is measured in-process on a
+sample, phase by phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import ijson  # noqa: E402
+
+from ledger import demo_ocds  # noqa: E402
+from ledger.core.canonical import canonical_json_bytes  # noqa: E402
+from ledger.core.envelope import Envelope  # noqa: E402
+from ledger.procurement import importer, ocds  # noqa: E402
+
+GOAL_RATE = 5_000  # releases/s, SQLite, hashing included
+GOAL_MEMORY_MB = 300  # peak RSS importing a 1 GB file
+
+
+def write_package(path: Path, *, releases: int | None = None, size: int | None = None) -> tuple[int, int]:
+    """Write a release package of ``releases`` releases (or of at least ``size`` bytes); return
+    (releases written, bytes). Streamed: the file is never in memory."""
+    count = 0
+    tenders = 10_000_000  # enough distinct tenders for any size; dates spread over them
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{"uri":"https://bench.example/releases.json","version":"1.1",')
+        out.write('"publishedDate":"2026-11-23T00:00:00Z","publisher":{"name":"bench"},"releases":[')
+        for release in demo_ocds.releases(tenders, seed=7):
+            if (releases is not None and count >= releases) or (size is not None and out.tell() >= size):
+                break
+            out.write(("," if count else "") + json.dumps(release, separators=(",", ":"), ensure_ascii=False))
+            count += 1
+        out.write("]}")
+    return count, path.stat().st_size
+
+
+#: The child: the command line's main, then its own peak resident set size on stderr.
+_CHILD = (
+    "import resource, sys\n"
+    "from api.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_import(path: Path, workdir: Path) -> dict[str, Any]:
+    """``tenderproof import --json`` in a child on a fresh SQLite file; its report, time and peak RSS."""
+    database = workdir / f"import-{time.monotonic_ns()}.sqlite3"
+    env = {**os.environ, "TENDERPROOF_DATABASE_URL": f"sqlite:///{database}", "TENDERPROOF_ORIGIN": "bench/import"}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, "import", "--json", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"import failed ({done.returncode}): {done.stderr[-2000:]}")
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    database.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    return {
+        "report": report,
+        "seconds": elapsed,
+        "import_seconds": report["seconds"],
+        # ru_maxrss is in KiB on Linux.
+        "peak_mb": int(done.stderr.rsplit("MAXRSS ", 1)[1].split()[0]) / 1024,
+    }
+
+
+def phases(sample: int) -> list[tuple[str, float]]:
+    """Microseconds per release of each step of the import, measured alone on ``sample`` releases."""
+    releases = list(demo_ocds.releases(sample // 5 + 1, seed=3))[:sample]
+    data = json.dumps({"releases": releases}).encode()
+    validator = importer._validator()
+    by_tender: dict[str, list[dict[str, Any]]] = {}
+    for release in releases:
+        by_tender.setdefault(release["ocid"], []).append(release)
+    merger = ocds.merger()
+    compiled = {ocid: merger.create_compiled_release(rs) for ocid, rs in by_tender.items()}
+    envelope = {
+        "origin": "bench/import",
+        "ocid": "ocds-bench0-1",
+        "seq": 3,
+        "prev": "ab" * 32,
+        "type": "award.issued",
+        "recorded_at": "2026-11-23T00:00:00.000000Z",
+        "payload_sha256": "cd" * 32,
+    }
+    steps: list[tuple[str, Any]] = [
+        ("parse (ijson, yajl2_c)", lambda: list(ijson.items(io.BytesIO(data), "releases.item", use_float=True))),
+        ("schema validation (jsonschema-rs)", lambda: [next(iter(validator.iter_errors(r)), None) for r in releases]),
+        ("RFC 8785 of the release (payload)", lambda: [canonical_json_bytes(r) for r in releases]),
+        ("envelope (build, RFC 8785)", lambda: [Envelope(**envelope).canonical_bytes() for _ in releases]),
+        ("compiled release (ocdsmerge)", lambda: [merger.create_compiled_release(rs) for rs in by_tender.values()]),
+        (
+            "projection from the compiled release",
+            lambda: [importer.state_of_compiled(o, compiled[o], by_tender[o]) for o in by_tender],
+        ),
+    ]
+    out = []
+    for name, step in steps:
+        started = time.perf_counter()
+        step()
+        out.append((name, (time.perf_counter() - started) * 1e6 / len(releases)))
+    return out
+
+
+def flag_counts_latency(tenders: int, workdir: Path, runs: int = 20) -> tuple[float, float, dict[str, int]]:
+    """Median and worst milliseconds of ``redflags.flag_counts`` (and the tender count the home
+    page shows with it) over ``tenders`` tenders on SQLite. The rows are written in bulk, as the
+    import writes them: ~30% of tenders raise a stored flag, each has one supplier among 5,000,
+    from one of 500 buyers."""
+    import random
+    import statistics
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from ledger.log import Log
+    from ledger.procurement import query, redflags
+    from ledger.store.db import write_transaction
+    from ledger.store.schema import supplier_wins, tender_flags, tender_index, tender_suppliers
+    from ledger.store.schema import tenders as tenders_table
+
+    log = Log.open(f"sqlite:///{workdir / 'flags.sqlite3'}", origin="bench/flags")
+    rng = random.Random(5)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    codes = [c for c in redflags.CODES if c != "repeat_supplier"]
+    wins: Counter[tuple[str, str]] = Counter()
+    with write_transaction(log.engine) as conn:
+        for start in range(0, tenders, 10_000):
+            ocids = [f"ocds-bench0-{i:07}" for i in range(start, min(start + 10_000, tenders))]
+            conn.execute(
+                insert(tenders_table),
+                [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 1, "head_hash": None} for o in ocids],
+            )
+            conn.execute(
+                insert(tender_index),
+                [
+                    {
+                        "ocid": o,
+                        "status": "active",
+                        "suppliers": "",
+                        "search_text": o,
+                        "listed_at": now,
+                        "updated_at": now,
+                        "state": "{}",
+                    }
+                    for o in ocids
+                ],
+            )
+            flags = [{"ocid": o, "code": rng.choice(codes), "evidence": "{}"} for o in ocids if rng.random() < 0.3]
+            conn.execute(insert(tender_flags), flags)
+            pairs = [
+                {"ocid": o, "supplier": f"S{rng.randrange(5000)}", "buyer_id": f"B{rng.randrange(500)}"} for o in ocids
+            ]
+            conn.execute(insert(tender_suppliers), pairs)
+            wins.update((p["buyer_id"], p["supplier"]) for p in pairs)
+        conn.execute(
+            insert(supplier_wins), [{"buyer_id": b, "supplier": n, "wins": w} for (b, n), w in sorted(wins.items())]
+        )
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        counts = redflags.flag_counts(log.engine)
+        query.count_tenders(log.engine)
+        times.append((time.perf_counter() - started) * 1000)
+    log.close()
+    return statistics.median(times), max(times), counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--releases", type=int, default=100_000, help="releases in the rate run")
+    parser.add_argument("--gigabytes", type=float, default=1.0, help="size of the memory run's file (0: skip)")
+    parser.add_argument("--sample", type=int, default=5_000, help="releases in the per-phase profile")
+    parser.add_argument("--flag-tenders", type=int, default=100_000, help="tenders in the red-flag count run (0: skip)")
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
+    args = parser.parse_args()
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    with tempfile.TemporaryDirectory(prefix="tp-import-bench-") as tmp:
+        work = Path(tmp)
+        say("# OCDS import benchmark (`bench/import_bench.py`)")
+        say()
+        say(
+            f"Python {sys.version.split()[0]}, SQLite, {os.cpu_count()} cores; `tenderproof import --json` in a child process."
+        )
+        say()
+        package = work / "rate.json"
+        count, size = write_package(package, releases=args.releases)
+        rate = run_import(package, work)
+        package.unlink()
+        seconds = rate["import_seconds"]
+        say("| run | releases | file (MB) | import (s) | releases/s | MB/s | peak RSS (MB) | goal |")
+        say("|---|---|---|---|---|---|---|---|")
+        say(
+            f"| rate | {count:,} | {size / 1e6:,.1f} | {seconds:,.1f} | {count / seconds:,.0f} | "
+            f"{size / 1e6 / seconds:,.2f} | {rate['peak_mb']:,.0f} | >= {GOAL_RATE:,} releases/s |"
+        )
+        assert rate["report"]["imported"] == count, rate["report"]
+        if args.gigabytes > 0:
+            big = work / "big.json"
+            count, size = write_package(big, size=int(args.gigabytes * 1e9))
+            memory = run_import(big, work)
+            big.unlink()
+            seconds = memory["import_seconds"]
+            say(
+                f"| memory | {count:,} | {size / 1e6:,.1f} | {seconds:,.1f} | {count / seconds:,.0f} | "
+                f"{size / 1e6 / seconds:,.2f} | {memory['peak_mb']:,.0f} | <= {GOAL_MEMORY_MB} MB peak |"
+            )
+            assert memory["report"]["imported"] == count, memory["report"]
+        if args.flag_tenders > 0:
+            median, worst, counts = flag_counts_latency(args.flag_tenders, work)
+            say()
+            say(
+                f"Red flags for a home page (`flag_counts` + `count_tenders`, {args.flag_tenders:,} tenders, SQLite): "
+                f"median {median:.1f} ms, worst {worst:.1f} ms (goal < 50 ms); counts {counts}."
+            )
+        say()
+        say(f"Where the time goes (each step alone, in-process, {args.sample:,} releases):")
+        say()
+        say("| step | µs per release |")
+        say("|---|---|")
+        for name, micros in phases(args.sample):
+            say(f"| {name} | {micros:,.1f} |")
+    if args.write is not None:
+        args.write.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

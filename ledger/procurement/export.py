@@ -1,0 +1,309 @@
+"""Streamed OCDS 1.1 exports of the whole ledger: release packages, record packages, CSV.
+
+Everything here is a generator of text chunks read from the database a page at a time (keyset
+pagination, :data:`PAGE` events or tenders per query), so an export of any size runs in
+constant memory and the first bytes leave before the last rows are read.
+
+- :func:`release_package`: every tender's releases (imported releases exactly as they were
+  imported; natively recorded events as :func:`ocds.release` makes them), optionally of one
+  ``ocid`` and within a date range (the release ``date``: for native events, when they were
+  recorded);
+- :func:`record_package`: one record per tender with its releases, the compiled release and the
+  versioned release (ocdsmerge, the shipped schema's merge rules);
+- :func:`csv_rows` with :data:`CSV_COLUMNS`: flat tables of tenders, awards and contracts, one row
+  per tender / award / contract of the compiled releases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, func, select
+
+from ledger.core.envelope import format_timestamp
+from ledger.core.errors import InvalidArgumentError
+from ledger.store.db import read_transaction
+from ledger.store.schema import events, ocds_releases, tenders
+
+from . import ocds, officers
+
+#: Rows per query (events for releases, tenders for records and CSV).
+PAGE = 500
+Table = Literal["tenders", "awards", "contracts"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Package:
+    """The metadata of an exported package."""
+
+    uri: str
+    published_date: datetime
+    publisher: str
+
+    def head(self) -> str:
+        meta = {
+            "uri": self.uri,
+            "version": ocds.OCDS_VERSION,
+            "publishedDate": format_timestamp(self.published_date),
+            "publisher": {"name": self.publisher},
+        }
+        return json.dumps(meta, separators=(",", ":"), ensure_ascii=False)[:-1]
+
+
+def _native(ocid: str, seq: int, kind: str, envelope: bytes, payload: bytes) -> dict[str, Any]:
+    recorded_at = json.loads(envelope)["recorded_at"]
+    return ocds.release(ocid=ocid, seq=seq, event_type=kind, date=recorded_at, payload=json.loads(payload))
+
+
+def iter_releases(
+    engine: Engine, *, ocid: str | None = None, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every tender event as an OCDS release, in recording order; filters as :func:`release_package`."""
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidArgumentError(name, "needs a timezone-aware date and time")
+    date = func.coalesce(ocds_releases.c.release_date, events.c.recorded_at)
+    query = (
+        select(
+            events.c.id,
+            events.c.ocid,
+            events.c.seq,
+            events.c.type,
+            events.c.envelope,
+            events.c.payload,
+            ocds_releases.c.event_id.label("imported"),
+        )
+        .outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
+        .where(events.c.ocid != officers.REGISTRY_OCID)
+        .order_by(events.c.id)
+        .limit(PAGE)
+    )
+    if ocid is not None:
+        query = query.where(events.c.ocid == ocid)
+    if since is not None:
+        query = query.where(date >= since.astimezone(UTC))
+    if until is not None:
+        query = query.where(date <= until.astimezone(UTC))
+    last = 0
+    while True:
+        with read_transaction(engine) as conn:
+            rows = conn.execute(query.where(events.c.id > last)).all()
+        for row in rows:
+            if row.imported is not None:
+                yield json.loads(row.payload)
+            else:
+                yield _native(row.ocid, row.seq, row.type, row.envelope, row.payload)
+        if len(rows) < PAGE:
+            return
+        last = rows[-1].id
+
+
+def release_package(
+    engine: Engine,
+    package: Package,
+    *,
+    ocid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[str]:
+    """An OCDS 1.1 release package, as JSON text chunks: the releases of every tender (or of
+    ``ocid``) whose date is within ``since`` .. ``until`` (inclusive, aware)."""
+    releases = iter_releases(engine, ocid=ocid, since=since, until=until)
+    first = next(releases, None)  # argument errors surface before any byte is sent
+    yield package.head() + ',"releases":['
+    if first is not None:
+        yield json.dumps(first, separators=(",", ":"), ensure_ascii=False)
+    for release in releases:
+        yield "," + json.dumps(release, separators=(",", ":"), ensure_ascii=False)
+    yield "]}"
+
+
+def iter_tenders(engine: Engine, *, ocid: str | None = None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Each tender (or just ``ocid``) with its releases, in ocid order, :data:`PAGE` tenders per query."""
+    last = ""
+    while True:
+        query = select(tenders.c.ocid).where(tenders.c.ocid != officers.REGISTRY_OCID, tenders.c.event_count > 0)
+        if ocid is not None:
+            query = query.where(tenders.c.ocid == ocid)
+        with read_transaction(engine) as conn:
+            ocids = list(
+                conn.execute(query.where(tenders.c.ocid > last).order_by(tenders.c.ocid).limit(PAGE)).scalars()
+            )
+            rows = conn.execute(
+                select(
+                    events.c.ocid,
+                    events.c.seq,
+                    events.c.type,
+                    events.c.envelope,
+                    events.c.payload,
+                    ocds_releases.c.event_id.label("imported"),
+                )
+                .outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
+                .where(events.c.ocid.in_(ocids))
+                .order_by(events.c.ocid, events.c.seq)
+            ).all()
+        grouped: dict[str, list[dict[str, Any]]] = {o: [] for o in ocids}
+        for row in rows:
+            grouped[row.ocid].append(
+                json.loads(row.payload)
+                if row.imported is not None
+                else _native(row.ocid, row.seq, row.type, row.envelope, row.payload)
+            )
+        yield from grouped.items()
+        if len(ocids) < PAGE:
+            return
+        last = ocids[-1]
+
+
+def record(ocid: str, releases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OCDS record of one tender: releases, compiled release and versioned release."""
+    merger = ocds.merger()
+    return {
+        "ocid": ocid,
+        "releases": releases,
+        "compiledRelease": ocds.compiled_release(releases, using=merger),
+        "versionedRelease": merger.create_versioned_release(json.loads(json.dumps(releases))),
+    }
+
+
+def record_package(engine: Engine, package: Package, *, ocid: str | None = None) -> Iterator[str]:
+    """An OCDS 1.1 record package of every tender (or of ``ocid``), as JSON text chunks."""
+    yield package.head() + ',"records":['
+    for i, (tender_ocid, releases) in enumerate(iter_tenders(engine, ocid=ocid)):
+        text = json.dumps(record(tender_ocid, releases), separators=(",", ":"), ensure_ascii=False)
+        yield text if i == 0 else "," + text
+    yield "]}"
+
+
+#: The columns of each CSV table.
+CSV_COLUMNS: dict[str, tuple[str, ...]] = {
+    "tenders": (
+        "ocid",
+        "tender_id",
+        "title",
+        "status",
+        "buyer_id",
+        "buyer_name",
+        "procurement_method",
+        "value_amount",
+        "value_currency",
+        "tender_start",
+        "tender_end",
+        "number_of_tenderers",
+        "awards",
+        "contracts",
+    ),
+    "awards": (
+        "ocid",
+        "award_id",
+        "title",
+        "status",
+        "date",
+        "value_amount",
+        "value_currency",
+        "supplier_ids",
+        "supplier_names",
+    ),
+    "contracts": (
+        "ocid",
+        "contract_id",
+        "award_id",
+        "title",
+        "status",
+        "date_signed",
+        "value_amount",
+        "value_currency",
+        "amendments",
+        "paid_amount",
+    ),
+}
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
+def _list(obj: Any) -> list[dict[str, Any]]:
+    return [o for o in obj if isinstance(o, dict)] if isinstance(obj, list) else []
+
+
+def _joined(parties: list[dict[str, Any]], key: str) -> str:
+    return "; ".join(str(p.get(key) or "") for p in parties)
+
+
+def flatten(table: Table, ocid: str, compiled: dict[str, Any]) -> Iterator[list[Any]]:
+    """The CSV rows of one compiled release in ``table`` (columns :data:`CSV_COLUMNS`)."""
+    tender = _get(compiled, "tender") or {}
+    if table == "tenders":
+        buyer = _get(compiled, "buyer") or {}
+        yield [
+            ocid,
+            _get(tender, "id"),
+            _get(tender, "title"),
+            _get(tender, "status"),
+            _get(buyer, "id"),
+            _get(buyer, "name"),
+            _get(tender, "procurementMethod"),
+            _get(tender, "value", "amount"),
+            _get(tender, "value", "currency"),
+            _get(tender, "tenderPeriod", "startDate"),
+            _get(tender, "tenderPeriod", "endDate"),
+            _get(tender, "numberOfTenderers"),
+            len(_list(compiled.get("awards"))),
+            len(_list(compiled.get("contracts"))),
+        ]
+    elif table == "awards":
+        for award in _list(compiled.get("awards")):
+            suppliers = _list(award.get("suppliers"))
+            yield [
+                ocid,
+                award.get("id"),
+                award.get("title"),
+                award.get("status"),
+                award.get("date"),
+                _get(award, "value", "amount"),
+                _get(award, "value", "currency"),
+                _joined(suppliers, "id"),
+                _joined(suppliers, "name"),
+            ]
+    else:
+        for contract in _list(compiled.get("contracts")):
+            paid = [_get(t, "value", "amount") for t in _list(_get(contract, "implementation", "transactions"))]
+            yield [
+                ocid,
+                contract.get("id"),
+                contract.get("awardID"),
+                contract.get("title"),
+                contract.get("status"),
+                contract.get("dateSigned"),
+                _get(contract, "value", "amount"),
+                _get(contract, "value", "currency"),
+                len(_list(contract.get("amendments"))),
+                sum(p for p in paid if isinstance(p, int | float)) if paid else None,
+            ]
+
+
+def csv_rows(engine: Engine, table: Table, *, ocid: str | None = None) -> Iterator[str]:
+    """The CSV flattening ``table`` of every tender's compiled release (header first), as text chunks."""
+    if table not in CSV_COLUMNS:
+        raise InvalidArgumentError("table", f"must be one of {', '.join(CSV_COLUMNS)}, got {table!r}")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS[table])
+    merger = ocds.merger()
+    for tender_ocid, releases in iter_tenders(engine, ocid=ocid):
+        compiled = ocds.compiled_release(releases, using=merger)
+        writer.writerows(flatten(table, tender_ocid, compiled))
+        if buffer.tell() > 64 * 1024:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

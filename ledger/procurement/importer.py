@@ -1,0 +1,625 @@
+"""Importing OCDS 1.1 release packages: each release becomes one event of its tender (``ocid``).
+
+**The release is the payload.** An imported release is recorded as it was published, byte for
+byte as JSON values (its RFC 8785 bytes are hashed into the envelope), so nothing of the source
+is lost and an export gives it back unchanged. The event's type is derived from the release's
+``tag`` (:data:`TAG_EVENTS`; with several tags, the latest stage of the process wins).
+
+**Imported tenders are outside the rules.** A published release is someone else's record of what
+happened, often out of the order :mod:`rules` expects and with fields the payload models don't
+know (extensions). So imported releases are validated against the OCDS 1.1 release schema that
+ships with the project (``schema/release-schema.json``, what the release-package schema's
+``releases`` items refer to; package metadata is not kept: exports make their own packages), plus
+what the log itself requires (an ``ocid`` of the OCDS form, a ``date`` with its offset, a ``tag``
+that maps to an event type, JSON that RFC 8785 can encode). A tender is either imported or
+recorded natively, never both: releases for a natively recorded tender are refused, and
+:func:`rules.apply` refuses native events for an imported tender (``TenderState.imported``).
+
+**Projection.** In the transaction that appends a batch, each tender the batch touches is compiled
+(ocdsmerge, the shipped schema's merge rules) from all its imported releases, and its search row
+(``tender_index``: title, buyer, status, value, dates, suppliers) and red flags are rewritten from
+the compiled release.
+
+**Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
+release: a release imported again (the same file twice, across restarts) is skipped and counted as
+a duplicate; the same id with different content is a problem of that release.
+
+**Errors.** Every invalid release is a :class:`Problem` (file, release id or position, JSON path,
+reason). By default it is skipped and the others are imported, batch after batch, each batch
+committed on its own; with ``strict=True`` the whole import runs in ONE transaction and any
+problem rolls it back (:class:`ImportRefusedError`, carrying every problem found): nothing is
+written. A file that is not valid JSON stops where the parser fails (JSON Lines: only that line).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+import ijson
+import jsonschema_rs
+from sqlalchemy import Connection, distinct, func, select, tuple_
+
+from ledger import sequencer
+from ledger.core.canonical import canonical_json_bytes, sha256_hex
+from ledger.core.envelope import check_ocid, format_timestamp
+from ledger.core.errors import InvalidArgumentError
+from ledger.log import Log
+from ledger.sequencer import Recorded, Submission
+from ledger.store.db import write_transaction
+from ledger.store.schema import events, ocds_releases, tender_index
+
+from . import ocds, redflags, rules
+from .record import projection, upsert_projection
+
+Format = Literal["auto", "json", "jsonl"]
+#: Releases appended per batch (one INSERT ... per table per batch).
+BATCH = 500
+#: Problems kept for the report (all are counted): a file of bad releases stays in bounded memory.
+MAX_PROBLEMS = 10_000
+
+#: OCDS releaseTag -> event type, in the order of a contracting process's stages.
+TAG_EVENTS: dict[str, str] = {
+    "planning": "tender.planned",
+    "planningUpdate": "tender.planned",
+    "tender": "tender.published",
+    "tenderAmendment": "tender.amended",
+    "tenderUpdate": "tender.clarified",
+    "tenderCancellation": "tender.cancelled",
+    "award": "award.issued",
+    "awardUpdate": "award.challenged",
+    "awardCancellation": "award.challenged",
+    "contract": "contract.signed",
+    "contractUpdate": "contract.amended",
+    "contractAmendment": "contract.amended",
+    "implementation": "contract.payment",
+    "implementationUpdate": "contract.payment",
+    "contractTermination": "contract.completed",
+}
+_STAGE = {tag: i for i, tag in enumerate(TAG_EVENTS)}
+#: OCDS tender.status -> the projection's status (planned, active, cancelled, complete).
+_STATUS = {
+    "planning": "planned",
+    "planned": "planned",
+    "active": "active",
+    "complete": "complete",
+    "cancelled": "cancelled",
+    "unsuccessful": "cancelled",
+    "withdrawn": "cancelled",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One release that cannot be imported (or a place where the file cannot be read)."""
+
+    file: str
+    #: The release's id when it has one, else its position ("release #3", "line 7").
+    release: str
+    #: JSON path inside the release ("$" for the release itself, "tender.value.amount"...).
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.release}: {self.path}: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"file": self.file, "release": self.release, "path": self.path, "reason": self.reason}
+
+
+@dataclass(slots=True)
+class Report:
+    """What an import did."""
+
+    read: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    #: Tenders that received imported releases (counted in the database at the end: no set of
+    #: ocids grows in memory with the file).
+    tenders: int = 0
+    #: The problems found, the first :data:`MAX_PROBLEMS` of them (``invalid`` counts them all).
+    problems: list[Problem] = field(default_factory=list)
+    invalid: int = 0
+    #: The event ids this import recorded span first..last (None before the first).
+    first_event: int | None = None
+    last_event: int | None = None
+
+    def add(self, problem: Problem) -> None:
+        self.invalid += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "invalid": self.invalid,
+            "tenders": self.tenders,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+class ImportRefusedError(InvalidArgumentError):
+    """A strict import found problems: nothing was written. ``problems`` lists them (the first
+    :data:`MAX_PROBLEMS`), ``count`` says how many there were."""
+
+    def __init__(self, problems: Sequence[Problem], count: int | None = None) -> None:
+        first = problems[0]
+        self.count = len(problems) if count is None else count
+        more = f" (and {self.count - 1} more)" if self.count > 1 else ""
+        super().__init__(first.path, f"{first.file}: {first.release}: {first.reason}{more}; nothing was imported")
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One value read from a file: a release candidate, where it was found."""
+
+    position: str
+    value: Any
+
+
+_VALIDATOR: list[Any] = []
+
+
+def _validator() -> Any:
+    if not _VALIDATOR:
+        _VALIDATOR.append(jsonschema_rs.Draft4Validator(ocds.release_schema()))
+    return _VALIDATOR[0]
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def detect_format(name: str, fmt: Format) -> Literal["json", "jsonl"]:
+    if fmt != "auto":
+        return fmt
+    return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) else "json"
+
+
+def read_releases(stream: IO[bytes], *, name: str, fmt: Format = "auto") -> Iterator[_Read | Problem]:
+    """Stream the release candidates of one file, never holding more than one release (or one
+    JSON Lines line) in memory.
+
+    - ``json``: one release package, or several concatenated (``{...}{...}`` or one per line):
+      the items of each ``releases`` array;
+    - ``jsonl``: one JSON value per line, each a release package or a release.
+
+    Unreadable input is yielded as a :class:`Problem`: in ``json`` the parse stops there, in
+    ``jsonl`` only that line is lost.
+    """
+    if detect_format(name, fmt) == "jsonl":
+        yield from _read_lines(stream, name)
+        return
+    count = 0
+    try:
+        for value in ijson.items(stream, "releases.item", multiple_values=True, use_float=True):
+            count += 1
+            yield _Read(f"release #{count}", value)
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        where = f" (the parser had read {_tell(stream):,} bytes)" if _tell(stream) else ""
+        yield Problem(
+            file=name, release=f"after release #{count}", path="$", reason=f"invalid JSON: {_clean(exc)}{where}"
+        )
+        return
+    if count == 0:
+        yield Problem(
+            file=name,
+            release="package",
+            path="releases",
+            reason="no releases found: expected an OCDS release package (an object with a 'releases' array)",
+        )
+
+
+def _clean(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
+
+
+def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
+    for number, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield Problem(file=name, release=f"line {number}", path="$", reason=f"invalid JSON: {_clean(exc)}")
+            continue
+        if isinstance(value, dict) and isinstance(value.get("releases"), list):
+            for i, item in enumerate(value["releases"]):
+                yield _Read(f"line {number} release #{i + 1}", item)
+        elif isinstance(value, dict) and "ocid" in value:
+            yield _Read(f"line {number}", value)
+        else:
+            yield Problem(
+                file=name,
+                release=f"line {number}",
+                path="$",
+                reason="is neither an OCDS release package (object with 'releases') nor a release (object with 'ocid')",
+            )
+
+
+# --- checking one release (no database) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Release:
+    ocid: str
+    release_id: str
+    date: datetime
+    type: str
+    body: dict[str, Any]
+    data: bytes
+    digest: str
+
+
+def event_type(tags: Any) -> str:
+    """The event type of a release's ``tag`` list. Raises :class:`InvalidArgumentError` (``tag``)."""
+    if not isinstance(tags, list) or not tags:
+        raise InvalidArgumentError("tag", f"must be a non-empty array of release tags, got {tags!r}")
+    known = [t for t in tags if t in _STAGE]
+    if not known:
+        raise InvalidArgumentError(
+            "tag",
+            f"has no release tag that is an event ({', '.join(map(str, tags))}); "
+            "'compiled' releases are not imported: import the releases they were compiled from",
+        )
+    return TAG_EVENTS[max(known, key=_STAGE.__getitem__)]
+
+
+def check_release(value: Any, *, file: str, position: str) -> _Release | Problem:
+    """Validate one release candidate; return it ready to record, or the problem."""
+    release_id = value.get("id") if isinstance(value, dict) else None
+    where = release_id if isinstance(release_id, str) and release_id else position
+
+    def problem(path: str, reason: str) -> Problem:
+        return Problem(file=file, release=where, path=path, reason=reason)
+
+    if not isinstance(value, dict):
+        return problem("$", f"a release must be a JSON object, got {type(value).__name__}")
+    error = next(iter(_validator().iter_errors(value)), None)
+    if error is not None:
+        return problem(_path(error.instance_path), error.message)
+    try:
+        ocid = check_ocid(value["ocid"])
+        kind = event_type(value["tag"])
+        data = canonical_json_bytes(value, field="payload")
+    except InvalidArgumentError as exc:
+        return problem(exc.field.removeprefix("payload.").removeprefix("payload"), exc.reason)
+    try:
+        date = datetime.fromisoformat(value["date"].replace("Z", "+00:00"))
+    except ValueError as exc:
+        return problem("date", f"is not an RFC 3339 date-time: {exc}")
+    if date.tzinfo is None:
+        return problem("date", f"must carry its UTC offset, got {value['date']!r}")
+    if len(value["id"]) > 256:
+        return problem("id", f"is longer than 256 characters ({len(value['id'])})")
+    return _Release(ocid, value["id"], date.astimezone(UTC), kind, value, data, sha256_hex(data))
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+Progress = Callable[[int, int], None]
+
+
+def import_files(
+    log: Log,
+    sources: Iterable[tuple[str, IO[bytes]]],
+    *,
+    now: datetime,
+    fmt: Format = "auto",
+    strict: bool = False,
+    batch: int = BATCH,
+    progress: Progress | None = None,
+) -> Report:
+    """Import every release of ``sources`` (name, binary stream) into ``log``; return the report.
+
+    ``progress(releases_read, bytes_read_of_current_file)`` is called after each batch. Raises
+    :class:`ImportRefusedError` in strict mode if any problem was found (nothing is written then),
+    :class:`InvalidArgumentError` for a bad argument.
+    """
+    if now.tzinfo is None:
+        raise InvalidArgumentError("now", "needs a timezone-aware datetime")
+    if batch < 1:
+        raise InvalidArgumentError("batch", f"must be >= 1, got {batch}")
+    report = Report()
+    if strict:
+        with write_transaction(log.engine) as conn:
+            _run(conn, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
+            if report.problems:
+                raise ImportRefusedError(report.problems, report.invalid)
+            report.tenders = _count_tenders(conn, report)
+    else:
+        _run(None, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
+        with log.engine.connect() as conn:
+            report.tenders = _count_tenders(conn, report)
+    return report
+
+
+def _count_tenders(conn: Connection, report: Report) -> int:
+    if report.first_event is None or report.last_event is None:
+        return 0
+    query = select(func.count(distinct(ocds_releases.c.ocid))).where(
+        ocds_releases.c.event_id.between(report.first_event, report.last_event)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def _run(
+    conn: Connection | None,
+    log: Log,
+    sources: Iterable[tuple[str, IO[bytes]]],
+    report: Report,
+    *,
+    now: datetime,
+    fmt: Format,
+    batch: int,
+    progress: Progress | None,
+) -> None:
+    for name, stream in sources:
+        pending: list[_Release] = []
+        for item in read_releases(stream, name=name, fmt=fmt):
+            if isinstance(item, Problem):
+                report.add(item)
+                continue
+            report.read += 1
+            checked = check_release(item.value, file=name, position=item.position)
+            if isinstance(checked, Problem):
+                report.add(checked)
+                continue
+            pending.append(checked)
+            if len(pending) >= batch:
+                _flush(conn, log, name, pending, report, now=now)
+                pending = []
+                if progress is not None:
+                    progress(report.read, _tell(stream))
+        _flush(conn, log, name, pending, report, now=now)
+        if progress is not None:
+            progress(report.read, _tell(stream))
+
+
+def _tell(stream: IO[bytes]) -> int:
+    try:
+        return stream.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _flush(
+    conn: Connection | None, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
+) -> None:
+    if not releases:
+        return
+    if conn is not None:
+        _record_batch(conn, log, name, releases, report, now=now)
+        return
+    with write_transaction(log.engine) as own:
+        _record_batch(own, log, name, releases, report, now=now)
+
+
+def _record_batch(
+    conn: Connection, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
+) -> None:
+    """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction."""
+    keys = list({(r.ocid, r.release_id) for r in releases})
+    known = {
+        (row.ocid, row.release_id): row.release_sha256
+        for row in conn.execute(
+            select(ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_sha256).where(
+                tuple_(ocds_releases.c.ocid, ocds_releases.c.release_id).in_(keys)
+            )
+        )
+    }
+    ocids = sorted({r.ocid for r in releases})
+    native = {
+        row.ocid
+        for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
+        if not rules.TenderState.from_json(row.state).imported
+    }
+    fresh: list[_Release] = []
+    for r in releases:
+        seen = known.get((r.ocid, r.release_id))
+        if seen == r.digest:
+            report.duplicates += 1
+        elif seen is not None:
+            report.add(
+                Problem(
+                    file=name,
+                    release=r.release_id,
+                    path="id",
+                    reason=f"release {r.release_id!r} of {r.ocid} was already imported with different content",
+                )
+            )
+        elif r.ocid in native:
+            report.add(
+                Problem(
+                    file=name,
+                    release=r.release_id,
+                    path="ocid",
+                    reason=f"tender {r.ocid} is recorded natively (through the rules): releases cannot be imported into it",
+                )
+            )
+        else:
+            known[(r.ocid, r.release_id)] = r.digest
+            fresh.append(r)
+    if not fresh:
+        return
+    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
+    recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
+    _remember(conn, fresh, recorded)
+    # Each tender's earlier releases from the database, then this batch's (already parsed).
+    batch: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
+    for ocid, (earlier, _) in imported_releases(
+        conn, sorted({r.ocid for r in fresh}), before=recorded[0].event_id
+    ).items():
+        batch[ocid] = (earlier, now)
+    for r in fresh:
+        batch.setdefault(r.ocid, ([], now))[0].append(r.body)
+    _project(conn, batch)
+    report.imported += len(fresh)
+    report.first_event = report.first_event or recorded[0].event_id
+    report.last_event = recorded[-1].event_id
+
+
+def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
+    conn.execute(
+        ocds_releases.insert(),
+        [
+            {
+                "event_id": done.event_id,
+                "ocid": r.ocid,
+                "release_id": r.release_id,
+                "release_date": r.date,
+                "release_sha256": r.digest,
+            }
+            for r, done in zip(fresh, recorded, strict=True)
+        ],
+    )
+
+
+def imported_releases(
+    conn: Connection, ocids: Sequence[str], *, before: int | None = None
+) -> dict[str, tuple[list[dict[str, Any]], datetime]]:
+    """The imported releases of each of ``ocids`` that has any (recorded before event id
+    ``before``, when given), in ``seq`` order, with when the last of them was recorded."""
+    out: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
+    query = (
+        select(events.c.ocid, events.c.payload, events.c.recorded_at)
+        .join(ocds_releases, ocds_releases.c.event_id == events.c.id)
+        .where(events.c.ocid.in_(ocids))
+        .order_by(events.c.ocid, events.c.seq)
+    )
+    if before is not None:
+        query = query.where(events.c.id < before)
+    for row in conn.execute(query):
+        releases = out[row.ocid][0] if row.ocid in out else []
+        at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+        releases.append(json.loads(row.payload))
+        out[row.ocid] = (releases, at)
+    return out
+
+
+def reproject(conn: Connection, ocids: Sequence[str]) -> None:
+    """Rewrite the search rows and red flags of imported tenders from their compiled releases
+    (``updated_at``: when their last release was recorded)."""
+    for start in range(0, len(ocids), BATCH):
+        _project(conn, imported_releases(conn, ocids[start : start + BATCH]))
+
+
+def _project(conn: Connection, tenders: dict[str, tuple[list[dict[str, Any]], datetime]]) -> None:
+    """Write the projection and red flags of each tender from its releases (not changed)."""
+    merger = ocds.merger()
+    rows: list[dict[str, Any]] = []
+    flagged: list[tuple[str, str | None, dict[str, Any]]] = []
+    for ocid, (releases, at) in tenders.items():
+        compiled: dict[str, Any] = merger.create_compiled_release(releases)
+        state = state_of_compiled(ocid, compiled, releases)
+        rows.append({**projection(state), "updated_at": at})
+        flagged.append((ocid, state.buyer_id, compiled))
+    upsert_projection(conn, rows)
+    redflags.store(conn, flagged)
+
+
+def _text(value: Any, limit: int = 1024) -> str | None:
+    """A non-empty string, cut to the projection column's ``limit`` (the release keeps it whole)."""
+    return value[:limit] if isinstance(value, str) and value else None
+
+
+def _stamp(text: Any) -> str | None:
+    """An OCDS date-time as the projection's RFC 3339 UTC text (None when absent or unreadable)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _status(compiled: dict[str, Any], tender: dict[str, Any]) -> rules.Status:
+    mapped = _STATUS.get(str(tender.get("status")))
+    if mapped is not None:
+        return mapped  # type: ignore[return-value]
+    contracts = [c for c in compiled.get("contracts") or [] if isinstance(c, dict)]
+    if contracts and all(c.get("status") in ("terminated", "cancelled") for c in contracts):
+        return "complete"
+    return "active" if tender or compiled.get("awards") or contracts else "planned"
+
+
+def state_of_compiled(ocid: str, compiled: dict[str, Any], releases: Sequence[dict[str, Any]]) -> rules.TenderState:
+    """An imported tender's projection state, from its compiled release (and its releases' dates)."""
+    tender = compiled.get("tender") if isinstance(compiled.get("tender"), dict) else {}
+    assert isinstance(tender, dict)
+    buyer = compiled.get("buyer") if isinstance(compiled.get("buyer"), dict) else {}
+    assert isinstance(buyer, dict)
+    if not buyer:
+        parties = [p for p in compiled.get("parties") or [] if isinstance(p, dict)]
+        buyer = next((p for p in parties if "buyer" in (p.get("roles") or [])), {})
+    value = tender.get("value") if isinstance(tender.get("value"), dict) else {}
+    assert isinstance(value, dict)
+    period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
+    assert isinstance(period, dict)
+    dates = sorted((_stamp(r.get("date")) or "", _STAGE.get(event_tag(r), 0)) for r in releases)
+    published = _stamp(tender.get("datePublished")) or next(
+        (d for d, stage in dates if stage >= _STAGE["tender"]), None
+    )
+    awards: dict[str, rules.AwardState] = {}
+    for award in redflags.live_awards(compiled):
+        amount = award.get("value", {}).get("amount") if isinstance(award.get("value"), dict) else None
+        currency = award.get("value", {}).get("currency") if isinstance(award.get("value"), dict) else None
+        if isinstance(amount, int | float) and not isinstance(amount, bool) and isinstance(currency, str):
+            suppliers = [s for s in award.get("suppliers") or [] if isinstance(s, dict)]
+            awards[str(award.get("id"))] = rules.AwardState(
+                status="pending" if award.get("status") == "pending" else "active",
+                supplier_ids=[str(s.get("id", "")) for s in suppliers],
+                supplier_names=[str(s.get("name") or s.get("id") or "") for s in suppliers],
+                amount=float(amount),
+                currency=currency,
+                issued_at=_stamp(award.get("date")),
+            )
+    amount = value.get("amount")
+    return rules.TenderState(
+        ocid=ocid,
+        status=_status(compiled, tender),
+        imported=True,
+        events=len(releases),
+        tender_id=_text(tender.get("id")) if isinstance(tender.get("id"), str) else None,
+        title=_text(tender.get("title")) or _first_title(compiled),
+        buyer_id=_text(buyer.get("id"), 256),
+        buyer_name=_text(buyer.get("name")),
+        method=_text(tender.get("procurementMethod"), 32),
+        value_amount=float(amount) if isinstance(amount, int | float) and not isinstance(amount, bool) else None,
+        currency=currency if isinstance(currency := value.get("currency"), str) and len(currency) == 3 else None,
+        tender_start=_stamp(period.get("startDate")),
+        tender_end=_stamp(period.get("endDate")),
+        published_at=published,
+        listed_at=published or dates[0][0] or None,
+        updated_at=dates[-1][0] or None,
+        awards=awards,
+    )
+
+
+def _first_title(compiled: dict[str, Any]) -> str | None:
+    """The title of the first award or contract that has one (releases without a tender section)."""
+    for key in ("awards", "contracts"):
+        for part in compiled.get(key) or []:
+            if isinstance(part, dict) and _text(part.get("title")):
+                return _text(part.get("title"))
+    return None
+
+
+def event_tag(release: dict[str, Any]) -> str:
+    """The release's tag that decides its event type ('' when none does)."""
+    tags = [t for t in release.get("tag") or [] if t in _STAGE]
+    return max(tags, key=_STAGE.__getitem__) if tags else ""

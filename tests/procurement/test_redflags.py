@@ -1,0 +1,166 @@
+"""Red flags: each indicator at its threshold, from compiled releases, for imported and natively
+recorded tenders, per tender and in aggregate (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ledger import demo_ocds
+from ledger.log import Log
+from ledger.procurement import ocds, redflags
+from ledger.procurement.record import record
+from tests.conftest import T0
+
+from .helpers import AFTER_CLOSE, CHAIN_ID, at, bid, commitment, item, published
+
+
+def test_the_catalogue_is_the_documented_one() -> None:
+    assert [f.code for f in redflags.FLAGS] == [
+        "single_bidder",
+        "short_tender_period",
+        "award_above_estimate",
+        "contract_amended_soon_after_award",
+        "repeat_supplier",
+    ]
+    assert all(f.title and f.description.endswith(".") for f in redflags.FLAGS)
+
+
+def _compiled(
+    *,
+    tenderers: int = 3,
+    method: str = "open",
+    days: float = 30,
+    awarded: float = 900,
+    amended_after: float | None = None,
+) -> dict[str, Any]:
+    start = "2026-03-01T00:00:00+00:00"
+    begin = datetime.fromisoformat(start)
+    end = (begin + timedelta(days=days)).isoformat()
+    awarded_at = begin + timedelta(days=40)
+    contract: dict[str, Any] = {"id": "c1", "awardID": "a1", "dateSigned": (awarded_at + timedelta(days=2)).isoformat()}
+    if amended_after is not None:
+        contract["amendments"] = [{"id": "m1", "date": (awarded_at + timedelta(days=amended_after)).isoformat()}]
+    return {
+        "tender": {
+            "procurementMethod": method,
+            "numberOfTenderers": tenderers,
+            "value": {"amount": 1000, "currency": "EUR"},
+            "tenderPeriod": {"startDate": start, "endDate": end},
+        },
+        "awards": [
+            {
+                "id": "a1",
+                "status": "active",
+                "date": awarded_at.isoformat(),
+                "value": {"amount": awarded, "currency": "EUR"},
+            }
+        ],
+        "contracts": [contract],
+    }
+
+
+@pytest.mark.parametrize(
+    ("kw", "raised"),
+    [
+        ({}, {}),
+        ({"tenderers": 1}, {"single_bidder": {"tenderers": 1, "procurementMethod": "open"}}),
+        ({"tenderers": 1, "method": "direct"}, {}),  # a single bid is expected of a direct award
+        ({"days": 14.5}, {"short_tender_period": {"days": 14.5, "threshold_days": 15}}),
+        ({"days": 15}, {}),
+        ({"awarded": 1000}, {}),
+        (
+            {"awarded": 1250},
+            {"award_above_estimate": {"estimate": 1000.0, "awarded": 1250.0, "currency": "EUR", "ratio": 1.25}},
+        ),
+        (
+            {"amended_after": 29},
+            {
+                "contract_amended_soon_after_award": {
+                    "contract": "c1",
+                    "award": "a1",
+                    "days": 29.0,
+                    "threshold_days": 30,
+                }
+            },
+        ),
+        ({"amended_after": 30}, {}),
+    ],
+)
+def test_each_indicator_at_its_threshold(kw: dict[str, Any], raised: dict[str, Any]) -> None:
+    assert redflags.evaluate(_compiled(**kw)) == raised
+
+
+def test_other_currencies_and_cancelled_awards_do_not_count() -> None:
+    compiled = _compiled(awarded=5000)
+    compiled["awards"][0]["value"]["currency"] = "USD"
+    assert redflags.evaluate(compiled) == {}
+    compiled = _compiled(awarded=5000)
+    compiled["awards"][0]["status"] = "cancelled"
+    assert redflags.evaluate(compiled) == {}
+
+
+def test_demo_data_counts_match_the_compiled_releases(log: Log) -> None:
+    demo_ocds.import_demo(log, now=T0)
+    package = demo_ocds.release_package()
+    by_ocid: dict[str, list[dict[str, Any]]] = {}
+    for release in package["releases"]:
+        by_ocid.setdefault(release["ocid"], []).append(release)
+    compiled = {ocid: ocds.compiled_release(releases) for ocid, releases in by_ocid.items()}
+    expected = Counter(code for c in compiled.values() for code in redflags.evaluate(c))
+    wins = Counter((c["buyer"]["id"], name) for c in compiled.values() for name in redflags.suppliers(c))
+    repeated = {
+        ocid for ocid, c in compiled.items() if any(wins[(c["buyer"]["id"], n)] >= 3 for n in redflags.suppliers(c))
+    }
+    counts = redflags.flag_counts(log.engine)
+    assert counts == {**dict.fromkeys(redflags.CODES, 0), **expected, "repeat_supplier": len(repeated)}
+    assert all(counts[code] > 0 for code in redflags.CODES)  # the demo shows every indicator
+    for ocid in sorted(compiled)[:40]:
+        flags = redflags.tender_flags(log.engine, ocid)
+        assert [f["code"] for f in flags if f["code"] != "repeat_supplier"] == [
+            code for code in redflags.CODES if code in redflags.evaluate(compiled[ocid])
+        ]
+        assert ("repeat_supplier" in [f["code"] for f in flags]) is (ocid in repeated)
+    assert redflags.tender_flags(log.engine, "ocds-abc123-unknown") == []
+
+
+def test_natively_recorded_tenders_raise_flags_from_their_rules_state(log: Log) -> None:
+    b1, s1 = bid(1, 900.0)
+    ocid = "ocds-tptest-flags"
+    steps = [
+        (
+            "tender.published",
+            published(
+                amount=500.0, tenderPeriod={"startDate": "2026-03-20T00:00:00Z", "endDate": "2026-03-30T23:59:59Z"}
+            ),
+            at(17),
+        ),
+        ("bid.committed", {"bidder": b1["tenderers"][0], "commitment": commitment(b1, s1)}, at(20)),
+        ("bid.revealed", {"bid": b1, "salt": s1}, AFTER_CLOSE),
+        ("award.issued", {"award": {"id": "a1", "suppliers": b1["tenderers"], "value": b1["value"]}}, at(35)),
+        ("contract.signed", {"contract": {"id": "c1", "awardID": "a1", "value": b1["value"]}}, at(40)),
+        (
+            "contract.amended",
+            {"contract": {"id": "c1", "value": {"amount": 990.0, "currency": "EUR"}, "amendments": [{"id": "m1"}]}},
+            at(45),
+        ),
+    ]
+    for kind, payload, moment in steps:
+        record(log, [item(kind, payload, ocid=ocid)], now=moment, signatures="optional", chain_id=CHAIN_ID)
+    flags = {f["code"]: f["evidence"] for f in redflags.tender_flags(log.engine, ocid)}
+    assert flags == {
+        "single_bidder": {"tenderers": 1, "procurementMethod": "open"},
+        "short_tender_period": {"days": 11.0, "threshold_days": 15},
+        "award_above_estimate": {"estimate": 500.0, "awarded": 900.0, "currency": "EUR", "ratio": 1.8},
+        "contract_amended_soon_after_award": {"contract": "c1", "award": "a1", "days": 10.0, "threshold_days": 30},
+    }
+    assert redflags.flag_counts(log.engine) == {
+        "single_bidder": 1,
+        "short_tender_period": 1,
+        "award_above_estimate": 1,
+        "contract_amended_soon_after_award": 1,
+        "repeat_supplier": 0,
+    }
