@@ -133,7 +133,7 @@ function renderReport(out, report) {
       body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.signer || "–")));
     }
     table.append(body);
-    out.append(el("div", { class: "table-scroll" }, table));
+    out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));
   }
   heading.focus();
 }

@@ -1,0 +1,216 @@
+"""End to end in a real Chromium against a real uvicorn server, a real database and a real chain
+(the in-process EVM through the app's /rpc; and a real `hardhat node` below): search and open a
+tender and see its badges turn verified in the browser, verify a dropped bundle, see a tampered one
+fail with its reason, switch language; at a phone and a desktop width; no console errors; no
+serious or critical accessibility violation (axe-core)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from anchoring.embedded import EmbeddedChain
+from ledger import demo
+from tests.anchoring.nodes import hardhat_node
+from tests.api.servers import threaded_server
+from tests.explorer.browser import DESKTOP, PHONE, Watched, axe_violations, chromium, screenshot
+from tests.explorer.conftest import EMBEDDED, SIGNED, Ledger, app_for, hardhat_chain, record_ledger
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
+
+
+@pytest.fixture(scope="module")
+def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    path: Path = tmp_path_factory.mktemp("e2e") / "tenderproof.sqlite3"
+    recorded = record_ledger(f"sqlite:///{path}", EMBEDDED, dev=EmbeddedChain())
+    try:
+        yield recorded
+    finally:
+        recorded.log.close()
+
+
+@pytest.fixture(scope="module")
+def base(embedded_ledger: Ledger) -> Iterator[str]:
+    with threaded_server(app_for(embedded_ledger)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as started:
+        yield started
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Watched]:
+    context = browser.new_context(viewport=VIEWPORTS[request.param], locale="en-GB", accept_downloads=True)
+    watched = Watched(context.new_page())
+    watched.page.set_default_timeout(20_000)
+    watched.name = request.param  # type: ignore[attr-defined]
+    try:
+        yield watched
+    finally:
+        context.close()
+
+
+def _clean(watched: Watched) -> None:
+    assert watched.errors == []
+    assert axe_violations(watched.page) == []
+
+
+def _wait_badges(page: Page) -> list[str]:
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'unchecked')"
+    )
+    return page.eval_on_selector_all("[data-badge-seq]", "(bs) => bs.map((b) => b.dataset.status)")
+
+
+def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched, embedded_ledger: Ledger) -> None:
+    p = page.page
+    p.goto(f"{base}/tenders")
+    p.get_by_label("Search", exact=True).fill("lighting")
+    p.get_by_label("Status").select_option("complete")
+    p.get_by_role("button", name="Search").click()
+    expect(p).to_have_url(f"{base}/tenders?q=lighting&status=complete&buyer=&from=&to=&min=&max=&currency=&sort=published_desc")
+    p.get_by_role("link", name="Street lighting renewal").click()
+    expect(p).to_have_url(f"{base}/tenders/{SIGNED}")
+    statuses = _wait_badges(p)
+    events = embedded_ledger.log.reader.tender_events(SIGNED)
+    assert statuses == ["verified"] * len(events)
+    badge = p.locator("[data-badge-seq='0']")
+    expect(badge).to_contain_text("Verified: anchored in block")
+    expect(p.locator("#verify-summary")).to_have_text("Every anchored event was verified in your browser against the chain.")
+    # The signer of each event, as recorded (EIP-712 recovery happened in the browser too).
+    expect(p.locator("#event-1 details dd code").first).to_have_text(events[1].envelope and json.loads(events[1].envelope)["submission"]["officer"])
+    screenshot(p, f"tender-{page.name}")  # type: ignore[attr-defined]
+    _clean(page)
+
+
+def test_a_pending_event_stays_pending(base: str, page: Watched) -> None:
+    p = page.page
+    p.goto(f"{base}/tenders/{demo.SCHOOL}")
+    statuses = _wait_badges(p)
+    assert statuses[:-1] == ["verified"] * (len(statuses) - 1)
+    assert statuses[-1] == "pending"
+    expect(p.locator(f"[data-badge-seq='{len(statuses) - 1}']")).to_have_text("Pending: not yet anchored")
+    _clean(page)
+
+
+def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, tmp_path: Path) -> None:
+    p = page.page
+    bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+    p.goto(f"{base}/verify")
+    # Drop the file on the drop zone, as a visitor would.
+    text = json.dumps(bundle)
+    transfer = p.evaluate_handle(
+        """(text) => { const dt = new DataTransfer();
+            dt.items.add(new File([text], 'bundle.json', {type: 'application/json'})); return dt; }""",
+        text,
+    )
+    p.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    result = p.locator("#verify-result [data-result]")
+    expect(result).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result tbody tr")).to_have_count(len(bundle["events"]))
+    screenshot(p, f"verify-valid-{page.name}")  # type: ignore[attr-defined]
+    _clean(page)
+
+    # Tampered: the awarded amount changed after the fact.
+    award = next(e for e in bundle["events"] if e["envelope"]["type"] == "award.issued")
+    award["payload"]["award"]["value"]["amount"] = 1.0
+    p.get_by_label("…or paste its JSON").fill(json.dumps(bundle))
+    p.get_by_role("button", name="Verify", exact=True).click()
+    expect(result).to_have_attribute("data-result", "invalid")
+    failures = p.locator("#verify-result .failures li")
+    expect(failures).to_have_count(1)
+    expect(failures.first).to_contain_text(f"event seq {award['envelope']['seq']}")
+    expect(failures.first).to_contain_text("payload hashes to")
+    expect(failures.first).to_contain_text("The event's content was changed")
+    screenshot(p, f"verify-tampered-{page.name}")  # type: ignore[attr-defined]
+
+    # Tampered inclusion path: the event is no longer shown to be in the anchored tree.
+    bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+    bundle["events"][0]["inclusion"]["path"][0] = "00" * 32
+    p.get_by_label("…or paste its JSON").fill(json.dumps(bundle))
+    p.get_by_role("button", name="Verify", exact=True).click()
+    expect(result).to_have_attribute("data-result", "invalid")
+    expect(failures.first).to_contain_text("inclusion in tree size")
+    assert page.errors == []
+
+
+def test_verify_by_ocid_and_language_switch(base: str, page: Watched) -> None:
+    p = page.page
+    p.goto(f"{base}/verify?ocid={demo.ROAD}")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    p.get_by_role("link", name="Español").click()
+    expect(p.locator("html")).to_have_attribute("lang", "es")
+    expect(p.get_by_role("heading", level=1)).to_have_text("Verificar un paquete de pruebas")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result h2")).to_have_text("El paquete es válido")
+    p.get_by_role("link", name="Licitaciones").click()  # remembered: no ?lang= on this link
+    expect(p.locator("html")).to_have_attribute("lang", "es")
+    expect(p.get_by_role("heading", level=1)).to_have_text("Licitaciones")
+    screenshot(p, f"tenders-es-{page.name}")  # type: ignore[attr-defined]
+    _clean(page)
+
+
+@pytest.mark.parametrize("path", ["/", "/tenders", "/anchors", "/anchors/dev/1", "/data", "/verify", "/nowhere-tender"])
+def test_every_page_is_clean(base: str, page: Watched, path: str) -> None:
+    p = page.page
+    target = f"/tenders/{demo.ROAD}" if path == "/nowhere-tender" else path
+    response = p.goto(f"{base}{target}")
+    assert response is not None and response.status == 200
+    if target.startswith("/tenders/"):
+        _wait_badges(p)
+    screenshot(p, f"page{target.replace('/', '-') or '-home'}-{page.name}")  # type: ignore[attr-defined]
+    _clean(page)
+
+
+def test_keyboard_reaches_search_and_language(base: str, browser: Browser) -> None:
+    context = browser.new_context(viewport=PHONE)
+    try:
+        p = context.new_page()
+        p.goto(f"{base}/tenders")
+        p.keyboard.press("Tab")
+        assert p.evaluate("document.activeElement.textContent") == "Skip to content"
+        p.keyboard.press("Enter")
+        focusable = []
+        for _ in range(6):
+            p.keyboard.press("Tab")
+            focusable.append(p.evaluate("document.activeElement.id || document.activeElement.textContent"))
+        assert focusable[:3] == ["q", "status", "buyer"]
+    finally:
+        context.close()
+
+
+def test_badges_against_a_real_json_rpc_node(browser: Browser, tmp_path: Path) -> None:
+    """The same page with the chain a real `hardhat node`: the browser asks the node directly."""
+    with hardhat_node() as node:
+        ledger = record_ledger(f"sqlite:///{tmp_path / 'node.sqlite3'}", hardhat_chain(node.url))
+        try:
+            app = app_for(ledger, block_explorer_url="https://blocks.example.org")
+            with threaded_server(app) as url:
+                context = browser.new_context(viewport=DESKTOP)
+                watched = Watched(context.new_page())
+                p = watched.page
+                rpc_requests: list[str] = []
+                p.on("request", lambda r: rpc_requests.append(r.url) if r.url.startswith(node.url) else None)
+                p.goto(f"{url}/tenders/{SIGNED}")
+                statuses = _wait_badges(p)
+                assert set(statuses) == {"verified"}
+                assert rpc_requests, "the browser did not ask the node"
+                link = p.locator("[data-badge-seq='0'] a")
+                expect(link).to_have_attribute("href", f"https://blocks.example.org/block/{ledger.log.engine and _block(p)}")
+                assert watched.errors == []
+                context.close()
+        finally:
+            ledger.log.close()
+
+
+def _block(p: Page) -> str:
+    return str(p.locator("[data-badge-seq='0'] a").inner_text().split()[-1].replace(",", ""))
