@@ -102,3 +102,39 @@ class Formatter:
         """``YYYY-MM`` as the locale's short month and year."""
         year, number = month.split("-")
         return format_date(datetime(int(year), int(number), 1), format="MMM y", locale=self.lang)
+
+
+def message_ids() -> list[str]:
+    """Every msgid the explorer shows: those of the templates (Babel's Jinja2 extractor) and the
+    tables of labels and verifier messages. ``python -m explorer.i18n`` rewrites the template
+    (``messages.pot``) from them; ``pybabel update`` then merges it into each language's ``.po``."""
+    from babel.messages.extract import extract_from_dir
+
+    from .describe import EVENT_LABELS, STATUS_LABELS
+    from .pages import EXPORTS, JS_MESSAGES
+
+    found: dict[str, None] = {}
+    templates = Path(__file__).parent
+    pattern = "templates/**.html"
+    for _name, _line, message, _comments, _context in extract_from_dir(
+        templates, method_map=[(pattern, "jinja2")], options_map={pattern: {}}
+    ):
+        found.setdefault(message if isinstance(message, str) else message[0], None)
+    for text in (*JS_MESSAGES.values(), *EVENT_LABELS.values(), *STATUS_LABELS.values()):
+        found.setdefault(text, None)
+    for _key, _href, title, _kind in EXPORTS:
+        found.setdefault(title, None)
+    found.setdefault("Not found", None)
+    found.pop("{text}", None)  # a placeholder, the same in every language
+    return list(found)
+
+
+if __name__ == "__main__":
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import write_po
+
+    pot = Catalog(project="Tenderproof explorer", version="1")
+    for msgid in message_ids():
+        pot.add(msgid)
+    with (LOCALE_DIR / "messages.pot").open("wb") as out:
+        write_po(out, pot, width=100, omit_header=True)
