@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from ledger.core.envelope import parse_timestamp
 from ledger.store.reader import LogReader
-from ledger.store.schema import tender_index, tenders
+from ledger.store.schema import tender_index
 
 from .query import _connection
 
@@ -59,10 +59,10 @@ class RecentEvent:
 
 
 def totals(source: Connection | Engine) -> Totals:
-    """The number of tenders and the awarded value per currency."""
+    """The number of tenders (the officers' registry is not one) and the awarded value per currency."""
     t = tender_index.c
     with _connection(source) as conn:
-        count = conn.execute(select(func.count()).select_from(tenders)).scalar_one()
+        count = conn.execute(select(func.count()).select_from(tender_index)).scalar_one()
         rows = conn.execute(
             select(t.currency, func.sum(t.awarded_amount).label("amount"))
             .where(t.awarded_amount.is_not(None), t.currency.is_not(None))
