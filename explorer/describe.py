@@ -55,7 +55,9 @@ class Described:
 def _names(parties: Any) -> list[str]:
     if not isinstance(parties, list):
         return []
-    return [str(p.get("name") or p.get("id")) for p in parties if isinstance(p, dict) and (p.get("name") or p.get("id"))]
+    return [
+        str(p.get("name") or p.get("id")) for p in parties if isinstance(p, dict) and (p.get("name") or p.get("id"))
+    ]
 
 
 def _value(obj: Any) -> tuple[float | None, str | None]:

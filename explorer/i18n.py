@@ -11,7 +11,7 @@ the cookie, else the best match of ``Accept-Language``, else English.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +27,8 @@ COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+#: Shown for a missing value.
+NONE = "\u2013"
 
 
 @cache
@@ -82,18 +84,18 @@ class Formatter:
 
     def money(self, amount: float | None, currency: str | None) -> str:
         if amount is None:
-            return "–"
+            return NONE
         if currency is None:
             return self.number(amount)
         return format_currency(amount, currency, locale=self.lang)
 
     def date(self, moment: datetime | None) -> str:
-        return "–" if moment is None else format_date(moment, format="medium", locale=self.lang)
+        return NONE if moment is None else format_date(moment, format="medium", locale=self.lang)
 
     def datetime(self, moment: datetime | None) -> str:
         if moment is None:
-            return "–"
-        return format_datetime(moment, format="medium", tzinfo="UTC", locale=self.lang) + " UTC"
+            return NONE
+        return format_datetime(moment, format="medium", tzinfo=UTC, locale=self.lang) + " UTC"
 
     def age(self, delta: timedelta) -> str:
         return format_timedelta(delta, granularity="second", threshold=1.0, locale=self.lang)

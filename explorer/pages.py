@@ -183,8 +183,8 @@ def render(request: Request, template: str, *, status: int = 200, page: str, **c
         fmt=fmt,
         asset=site.assets.url,
         url=lambda **changes: _url(request, **changes),
-        event_label=lambda kind: fmt.gettext(EVENT_LABELS.get(kind, kind)),
-        status_label=lambda status: fmt.gettext(STATUS_LABELS.get(status, status)),
+        event_label=lambda kind: fmt.gettext(EVENT_LABELS.get(kind) or str(kind)),
+        status_label=lambda status: fmt.gettext(STATUS_LABELS.get(status) or str(status)),
         origin=site.settings.origin,
         **context,
     )

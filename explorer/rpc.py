@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from eth_utils.address import to_checksum_address
 from starlette.requests import Request
@@ -28,7 +28,6 @@ _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _DATA = re.compile(r"^0x([0-9a-fA-F]{2}){0,4096}$")
 _QUANTITY = re.compile(r"^0x[0-9a-f]{1,16}$")
-_TAGS = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
 
 
 class RpcError(Exception):
@@ -42,9 +41,14 @@ def _hex(value: int) -> str:
     return hex(value)
 
 
-def _block_id(value: Any) -> int | str:
-    if isinstance(value, str) and value in _TAGS:
-        return "latest" if value in ("safe", "finalized") else value
+BlockId = int | Literal["latest", "earliest", "pending"]
+
+
+def _block_id(value: Any) -> BlockId:
+    if value in ("latest", "safe", "finalized"):
+        return "latest"
+    if value in ("earliest", "pending"):
+        return "earliest" if value == "earliest" else "pending"
     if isinstance(value, str) and _QUANTITY.match(value):
         return int(value, 16)
     raise RpcError(-32602, f"invalid block: {value!r} (a 0x quantity or a tag)")
@@ -65,7 +69,7 @@ def _call(w3: Web3, params: Any) -> str:
     to, data = call.get("to"), call.get("data", call.get("input", "0x"))
     if not isinstance(to, str) or not _ADDRESS.match(to) or not isinstance(data, str) or not _DATA.match(data):
         raise RpcError(-32602, "eth_call: to must be an address and data 0x-prefixed hex of at most 4096 bytes")
-    result = w3.eth.call({"to": to_checksum_address(to), "data": data}, _block_id(block or "latest"))  # type: ignore[typeddict-item]
+    result = w3.eth.call({"to": to_checksum_address(to), "data": data}, _block_id(block or "latest"))  # type: ignore[typeddict-item,unused-ignore]
     return "0x" + bytes(result).hex()
 
 
@@ -135,7 +139,9 @@ async def handle(request: Request, chain: EmbeddedChain | None) -> Response:
     request_id = message.get("id")
     method = METHODS.get(message["method"])
     if method is None:
-        return _error(request_id, -32601, f"method {message['method']!r} is not served (read-only: {', '.join(METHODS)})")
+        return _error(
+            request_id, -32601, f"method {message['method']!r} is not served (read-only: {', '.join(METHODS)})"
+        )
     dev = chain or embedded.chain()
     try:
         with dev.lock:

@@ -51,7 +51,11 @@ def _record(log: Log, items: list[Any], when: Any) -> None:
 def record_ledger(url: str, chain: ChainSettings, *, dev: EmbeddedChain | None = None) -> Ledger:
     log = Log.open(url, origin=ORIGIN)
     start = helpers.at(-40)
-    _record(log, [helpers.item("officer.registered", {"address": helpers.OFFICER, "name": "Ana Ruiz"}, REGISTRY_OCID)], start)
+    _record(
+        log,
+        [helpers.item("officer.registered", {"address": helpers.OFFICER, "name": "Ana Ruiz"}, REGISTRY_OCID)],
+        start,
+    )
     for n, (kind, payload, when) in enumerate(helpers.history()):
         _record(log, [helpers.signed(helpers.item(kind, payload), submission_id=f"sub-{n}", origin=ORIGIN)], when)
     demo.record_demo(log, chain_id=helpers.CHAIN_ID)

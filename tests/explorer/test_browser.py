@@ -78,7 +78,9 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
     p.get_by_label("Search", exact=True).fill("lighting")
     p.get_by_label("Status").select_option("complete")
     p.get_by_role("button", name="Search").click()
-    expect(p).to_have_url(f"{base}/tenders?q=lighting&status=complete&buyer=&from=&to=&min=&max=&currency=&sort=published_desc")
+    expect(p).to_have_url(
+        f"{base}/tenders?q=lighting&status=complete&buyer=&from=&to=&min=&max=&currency=&sort=published_desc"
+    )
     p.get_by_role("link", name="Street lighting renewal").click()
     expect(p).to_have_url(f"{base}/tenders/{SIGNED}")
     statuses = _wait_badges(p)
@@ -86,7 +88,9 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
     assert statuses == ["verified"] * len(events)
     badge = p.locator("[data-badge-seq='0']")
     expect(badge).to_contain_text("Verified: anchored in block")
-    expect(p.locator("#verify-summary")).to_have_text("Every anchored event was verified in your browser against the chain.")
+    expect(p.locator("#verify-summary")).to_have_text(
+        "Every anchored event was verified in your browser against the chain."
+    )
     # The signer of each event, as recorded (EIP-712 recovery happened in the browser too).
     officer = json.loads(events[1].envelope)["submission"]["officer"]
     expect(p.locator("#event-1 details dd code").first).to_have_text(officer)
@@ -213,4 +217,3 @@ def test_badges_against_a_real_json_rpc_node(browser: Browser, tmp_path: Path) -
                 context.close()
         finally:
             ledger.log.close()
-

@@ -4,7 +4,6 @@ embedded chain's read-only JSON-RPC endpoint."""
 
 from __future__ import annotations
 
-import gzip
 import re
 
 import pytest
@@ -47,14 +46,21 @@ def test_tenders_filters_are_in_the_url(client: TestClient) -> None:
     by_buyer = client.get("/tenders", params={"buyer": helpers.BUYER["id"]})
     assert f"/tenders/{SIGNED}" in by_buyer.text and f"/tenders/{demo.SCHOOL}" not in by_buyer.text
     dearest = client.get("/tenders", params={"sort": "value_desc", "currency": "MXN"}).text
-    assert dearest.index(demo.ROAD) < dearest.index(demo.SCHOOL) or dearest.index(demo.SCHOOL) < dearest.index(demo.ROAD)
+    assert dearest.index(demo.ROAD) < dearest.index(demo.SCHOOL) or dearest.index(demo.SCHOOL) < dearest.index(
+        demo.ROAD
+    )
     none = client.get("/tenders", params={"min": "1e15"})
     assert "No tender matches these filters." in none.text
 
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"min": "abc"}, "min"), ({"from": "2026-13-01"}, "from"), ({"sort": "best"}, "sort"), ({"cursor": "zz"}, "cursor")],
+    [
+        ({"min": "abc"}, "min"),
+        ({"from": "2026-13-01"}, "from"),
+        ({"sort": "best"}, "sort"),
+        ({"cursor": "zz"}, "cursor"),
+    ],
 )
 def test_a_bad_filter_is_explained(client: TestClient, params: dict[str, str], field: str) -> None:
     page = client.get("/tenders", params=params)
@@ -86,7 +92,13 @@ def test_pending_event_says_so(client: TestClient) -> None:
 
 
 def test_unknown_pages_are_html_404s(client: TestClient) -> None:
-    for path in ("/tenders/ocds-nothere-1", "/anchors/dev/999999", "/anchors/nochain/1", "/anchors/dev/x", "/static/x.js"):
+    for path in (
+        "/tenders/ocds-nothere-1",
+        "/anchors/dev/999999",
+        "/anchors/nochain/1",
+        "/anchors/dev/x",
+        "/static/x.js",
+    ):
         page = client.get(path)
         assert page.status_code == 404, path
         assert "<h1>Not found</h1>" in page.text
@@ -211,7 +223,9 @@ def test_rpc_serves_reads_of_the_embedded_chain(client: TestClient, ledger: Ledg
 
 def test_explorer_is_not_in_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert not [path for path in paths if not path.startswith("/api/") and path not in ("/healthz", "/readyz", "/metrics")]
+    assert not [
+        path for path in paths if not path.startswith("/api/") and path not in ("/healthz", "/readyz", "/metrics")
+    ]
 
 
 def test_the_default_app_serves_its_own_embedded_chain(ledger: Ledger) -> None:
