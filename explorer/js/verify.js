@@ -198,7 +198,7 @@ export function verifySubmission(envelope) {
   if (!HEX64.test(s.payloadSha256)) throw new Error("submission.payloadSha256: must be 64 lowercase hex digits");
   const signer = recoverAddress(submissionDigest(s), envelope.signature);
   if (signer.toLowerCase() !== String(s.officer).toLowerCase()) {
-    throw new Error(`signature: recovers ${signer}, not the officer ${s.officer}`);
+    throw new Error(`recovers ${signer}, not the officer ${s.officer}`);
   }
   return s.officer;
 }

@@ -7,6 +7,7 @@ serious or critical accessibility violation (axe-core)."""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ledger import demo
 from ledger.bundles import final_anchors
 from tests.anchoring.nodes import hardhat_node
 from tests.api.servers import threaded_server
-from tests.explorer.browser import DESKTOP, PHONE, Watched, axe_violations, chromium, screenshot
+from tests.explorer.browser import DESKTOP, PHONE, ROOT, Watched, axe_violations, chromium, screenshot
 from tests.explorer.conftest import EMBEDDED, SIGNED, Ledger, app_for, hardhat_chain, record_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -139,6 +140,21 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
     expect(failures.first).to_contain_text("The event's content was changed")
     screenshot(p, f"verify-tampered-{page.name}")  # type: ignore[attr-defined]
 
+    # Tampered signature: the submission claims another signing time than the officer signed.
+    bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+    signed = bundle["events"][1]
+    signed["envelope"]["submission"]["signedAt"] += 1
+    p.get_by_label("…or paste its JSON").fill(json.dumps(bundle))
+    p.get_by_role("button", name="Verify", exact=True).click()
+    expect(result).to_have_attribute("data-result", "invalid")
+    # The envelope no longer hashes to its leaf (so neither its inclusion proof nor the next event's
+    # prev hold), and the signature recovers someone else.
+    texts = [t.split("\n")[0] for t in failures.all_inner_texts()]
+    assert [t.split(":")[0] for t in texts] == ["event seq 1 (events[1])"] * 3 + ["event seq 2 (events[2])"]
+    assert "envelope hashes to leaf" in texts[0] and "is not the leaf hash of the event before" in texts[3]
+    assert "signature: recovers 0x" in texts[1] and "inclusion in tree size" in texts[2]
+    expect(failures.nth(1)).to_contain_text("The officer's signature does not match")
+
     # Tampered inclusion path: the event is no longer shown to be in the anchored tree.
     bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
     bundle["events"][0]["inclusion"]["path"][0] = "00" * 32
@@ -217,3 +233,59 @@ def test_badges_against_a_real_json_rpc_node(browser: Browser, tmp_path: Path) -
                 context.close()
         finally:
             ledger.log.close()
+
+
+@pytest.fixture(scope="module")
+def verifier_module(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """explorer/js/verify.js bundled as a script defining the global ``TP`` (esbuild from node_modules)."""
+    out = tmp_path_factory.mktemp("js") / "verify.js"
+    subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "esbuild",
+            "explorer/js/verify.js",
+            "--bundle",
+            "--format=iife",
+            "--global-name=TP",
+            f"--outfile={out}",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return out.read_text()
+
+
+def test_rfc9162_vectors_in_the_browser(base: str, browser: Browser, verifier_module: str) -> None:
+    """The in-browser RFC 9162 code against the project's test vectors (tests/assets/rfc9162):
+    every valid proof accepted, every bad one (bit flips, wrong sizes, lengths) refused."""
+    vectors = {
+        name: json.loads((ROOT / "tests" / "assets" / "rfc9162" / f"{name}.json").read_text())["cases"]
+        for name in ("inclusion", "consistency")
+    }
+    context = browser.new_context()
+    try:
+        p = context.new_page()
+        p.goto(f"{base}/verify")  # a secure context (127.0.0.1): WebCrypto is there
+        p.evaluate(verifier_module)
+        wrong = p.evaluate(
+            """async ({inclusion, consistency}) => {
+                const h = TP.fromHex, wrong = [];
+                const run = async (c, f) => {
+                    let err = null;
+                    try { await f(); } catch (e) { err = e.message; }
+                    if ((err === null) !== (c.want_err === null)) wrong.push(`${c.desc}: got ${err}`);
+                };
+                for (const c of inclusion) await run(c, () => TP.verifyInclusion(
+                    c.leaf_index, c.tree_size, h(c.leaf_hash), c.proof.map(h), h(c.root)));
+                for (const c of consistency) await run(c, () => TP.verifyConsistency(
+                    c.size1, c.size2, h(c.root1), h(c.root2), c.proof.map(h)));
+                return [wrong, inclusion.length + consistency.length];
+            }""",
+            vectors,
+        )
+        assert wrong[0] == []
+        assert wrong[1] == len(vectors["inclusion"]) + len(vectors["consistency"]) > 100
+    finally:
+        context.close()
