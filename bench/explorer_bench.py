@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,18 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import api_bench
-from api_bench import CHAIN, ORIGIN, Server, build, serve
-from log_bench import database, machine, percentile
+from api_bench import CHAIN, ORIGIN, Server, big_logs, build, serve
+from log_bench import machine, percentile
 
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from api.app import create_app
 from api.settings import Settings
 from ledger.log import Log
-from ledger.store.db import normalize_url
 from ledger.store.schema import tender_index
 from tests.api.servers import threaded_server
 from tests.explorer.browser import DESKTOP, chromium
+from tests.explorer.conftest import anchor_final
 
 GOALS = {"p95": "<= 50 ms", "weight": "<= 150 KB"}
 
@@ -95,9 +95,10 @@ def server_times(url: str, sample: list[str], buyer: str, logs: Path, requests: 
         picks = [random.choice(sample) for _ in range(requests)]
         results["tender page (random tender)"] = _times(client, [f"/tenders/{o}" for o in picks])
         results["open data page"] = _times(client, ["/data"] * requests)
-    with _server(url, logs, TENDERPROOF_EXPLORER_STATS_TTL="0") as server, httpx.Client(
-        base_url=server.base, timeout=60
-    ) as client:
+    with (
+        _server(url, logs, TENDERPROOF_EXPLORER_STATS_TTL="0") as server,
+        httpx.Client(base_url=server.base, timeout=60) as client,
+    ):
         client.get("/")
         results["home, figures uncached"] = _times(client, ["/"] * max(20, requests // 10))
         results["open data, charts uncached"] = _times(client, ["/data"] * max(20, requests // 10))
@@ -109,13 +110,7 @@ def page_weight(url: str, ocid: str) -> dict[str, Any]:
     log = Log.open(url, origin=ORIGIN)
     dev = EmbeddedChain()
     try:
-        anchorer = ChainAnchorer(log, CHAIN, dev=dev, holder="explorer-bench")
-        result = anchorer.run_round(force=True)
-        for _ in range(100):
-            if result.settled:
-                break
-            result = anchorer.run_round()
-        anchorer.release()
+        anchor_final(ChainAnchorer(log, CHAIN, dev=dev, holder="explorer-bench"))
         settings = Settings(database_url=url, origin=ORIGIN, chains=[CHAIN], rate_limit=None)
         with threaded_server(create_app(settings, log=log, dev_chain=dev)) as base, chromium() as browser:
             context = browser.new_context(viewport=DESKTOP)
@@ -139,7 +134,13 @@ def page_weight(url: str, ocid: str) -> dict[str, Any]:
     kinds = {"page (HTML, CSS, JS, icon)": 0, "bundle (API)": 0, "RPC (/rpc)": 0}
     for address, size in rows:
         path = urlsplit(address).path
-        key = "bundle (API)" if path.endswith("/bundle") else "RPC (/rpc)" if path == "/rpc" else "page (HTML, CSS, JS, icon)"
+        key = (
+            "bundle (API)"
+            if path.endswith("/bundle")
+            else "RPC (/rpc)"
+            if path == "/rpc"
+            else "page (HTML, CSS, JS, icon)"
+        )
         kinds[key] += size
     return {
         "requests": len(rows),
@@ -191,13 +192,7 @@ def main() -> int:
     parser.add_argument("--database", help="read from (and keep) the log in this database URL, not a scratch one")
     parser.add_argument("--write", type=Path, help="also write the results as markdown to this file")
     args = parser.parse_args()
-    if args.database:
-        url = normalize_url(args.database)
-        engines = [url.split(":", 1)[0].split("+")[0]]
-        big: dict[str, AbstractContextManager[str]] = {engines[0]: nullcontext(url)}
-    else:
-        engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-        big = {engine: database(engine) for engine in engines}
+    engines, big = big_logs(args.database, args.engine)
     sections = []
     with tempfile.TemporaryDirectory() as tmp:
         for engine in engines:

@@ -24,6 +24,7 @@ from anchoring import embedded, store
 from anchoring.embedded import EmbeddedChain
 from api.settings import Settings
 from ledger.bundles import final_anchors
+from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import ocds, query, stats
@@ -367,7 +368,7 @@ def tender(request: Request, ocid: str) -> Response:
                 "seq": event.seq,
                 "type": event.type,
                 "index": event.index,
-                "recorded_at": datetime.fromisoformat(envelope["recorded_at"].replace("Z", "+00:00")),
+                "recorded_at": parse_timestamp(envelope["recorded_at"]),
                 "what": describe(event.type, payload),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
@@ -419,7 +420,7 @@ def anchor(request: Request, chain_name: str, anchor_id: str) -> Response:
     entries = []
     for event in log.reader.entries(offset, min(end, offset + BATCH_PAGE)):
         envelope = json.loads(event.envelope)
-        entries.append({"event": event, "recorded_at": datetime.fromisoformat(envelope["recorded_at"][:-1] + "+00:00")})
+        entries.append({"event": event, "recorded_at": parse_timestamp(envelope["recorded_at"])})
     return render(
         request,
         "anchor.html",

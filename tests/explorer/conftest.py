@@ -5,6 +5,7 @@ real `hardhat node`), then one more event integrated but not anchored."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -48,6 +49,22 @@ def _record(log: Log, items: list[Any], when: Any) -> None:
     record(log, items, now=when, signatures="optional", chain_id=helpers.CHAIN_ID)
 
 
+def anchor_final(anchorer: ChainAnchorer, *, rounds: int = 100) -> int:
+    """Integrate nothing, anchor the log now with ``anchorer`` until final, release the chain;
+    the anchored tree size."""
+    try:
+        result = anchorer.run_round(force=True)
+        for _ in range(rounds):
+            if result.settled:
+                break
+            result = anchorer.run_round()
+    finally:
+        anchorer.release()
+    if result.anchor is None or result.anchor.status != "final":
+        raise AssertionError(f"the anchor did not become final: {result}")
+    return result.anchor.tree_size
+
+
 def record_ledger(url: str, chain: ChainSettings, *, dev: EmbeddedChain | None = None) -> Ledger:
     log = Log.open(url, origin=ORIGIN)
     start = helpers.at(-40)
@@ -61,20 +78,29 @@ def record_ledger(url: str, chain: ChainSettings, *, dev: EmbeddedChain | None =
     demo.record_demo(log, chain_id=helpers.CHAIN_ID)
     last = max(moment for moment, _ in demo.timeline())
     log.integrate_all(now=last)
-    anchorer = ChainAnchorer(log, chain, dev=dev, holder="tests", clock=lambda: last)
-    result = anchorer.run_round(force=True)
-    for _ in range(20):
-        if result.settled:
-            break
-        result = anchorer.run_round()
-    assert result.anchor is not None and result.anchor.status == "final", result
-    anchorer.release()
-    anchored = result.anchor.tree_size
+    anchored = anchor_final(ChainAnchorer(log, chain, dev=dev, holder="tests", clock=lambda: last))
     later = last + timedelta(days=1)
     clarification = {"tender": {"id": "SI-ED-2026-004", "enquiries": [{"id": "q9", "answer": "Yes"}]}}
     _record(log, [helpers.item("tender.clarified", clarification, demo.SCHOOL)], later)
     size = log.integrate_all(now=later).size
     return Ledger(url=url, log=log, chain=chain, dev=dev, anchored_size=anchored, size=size)
+
+
+@contextmanager
+def recorded_ledger(engine: str, directory: Path) -> Iterator[Ledger]:
+    """:func:`record_ledger` on the embedded chain in a scratch database of ``engine`` (a SQLite file
+    in ``directory``), closed and dropped afterwards."""
+    database: AbstractContextManager[str]
+    if engine == "sqlite":
+        database = nullcontext(f"sqlite:///{directory / 'tenderproof.sqlite3'}")
+    else:
+        database = scratch_database(PG_ADMIN_URL)
+    with database as url:
+        recorded = record_ledger(url, EMBEDDED, dev=EmbeddedChain())
+        try:
+            yield recorded
+        finally:
+            recorded.log.close()
 
 
 def settings_for(ledger: Ledger, **overrides: Any) -> Settings:
@@ -95,20 +121,8 @@ def app_for(ledger: Ledger, **overrides: Any) -> FastAPI:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     """One recorded, anchored ledger per engine on the embedded chain, shared by a module's tests."""
-    if request.param == "sqlite":
-        path: Path = tmp_path_factory.mktemp("explorer") / "tenderproof.sqlite3"
-        recorded = record_ledger(f"sqlite:///{path}", EMBEDDED, dev=EmbeddedChain())
-        try:
-            yield recorded
-        finally:
-            recorded.log.close()
-    else:
-        with scratch_database(PG_ADMIN_URL) as url:
-            recorded = record_ledger(url, EMBEDDED, dev=EmbeddedChain())
-            try:
-                yield recorded
-            finally:
-                recorded.log.close()
+    with recorded_ledger(request.param, tmp_path_factory.mktemp("explorer")) as recorded:
+        yield recorded
 
 
 @pytest.fixture

@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from anchoring.embedded import EmbeddedChain
 from ledger import demo
 from ledger.bundles import final_anchors
 from tests.anchoring.nodes import hardhat_node
 from tests.api.servers import threaded_server
 from tests.explorer.browser import DESKTOP, PHONE, ROOT, Watched, axe_violations, chromium, screenshot
-from tests.explorer.conftest import EMBEDDED, SIGNED, Ledger, app_for, hardhat_chain, record_ledger
+from tests.explorer.conftest import SIGNED, Ledger, app_for, hardhat_chain, record_ledger, recorded_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,12 +28,8 @@ VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
 
 @pytest.fixture(scope="module")
 def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    path: Path = tmp_path_factory.mktemp("e2e") / "tenderproof.sqlite3"
-    recorded = record_ledger(f"sqlite:///{path}", EMBEDDED, dev=EmbeddedChain())
-    try:
+    with recorded_ledger("sqlite", tmp_path_factory.mktemp("e2e")) as recorded:
         yield recorded
-    finally:
-        recorded.log.close()
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,10 @@ def test_totals_and_spend(log: Log) -> None:
     assert buyers[0].buyer_name == "Municipio de San Isidro"
     assert stats.spend_by_buyer(log.engine, limit=1) == buyers[:1]
     months = stats.spend_by_month(log.engine, since=datetime(2026, 1, 1, tzinfo=UTC))
-    assert [(m.month, m.currency, m.amount) for m in months] == [("2026-03", "EUR", 900.0), ("2026-03", "MXN", 1_095_000.0)]
+    assert [(m.month, m.currency, m.amount) for m in months] == [
+        ("2026-03", "EUR", 900.0),
+        ("2026-03", "MXN", 1_095_000.0),
+    ]
     assert stats.spend_by_month(log.engine, since=datetime(2026, 4, 1, tzinfo=UTC)) == []
 
 
