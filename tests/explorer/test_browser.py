@@ -61,6 +61,20 @@ def _clean(watched: Watched) -> None:
     assert axe_violations(watched.page) == []
 
 
+def layout_shift(page: Page) -> float:
+    """The page's cumulative layout shift so far (Chromium's layout-shift entries)."""
+    shift: float = page.evaluate(
+        """() => new Promise((done) => {
+            let total = 0;
+            new PerformanceObserver((list) => {
+                for (const entry of list.getEntries()) if (!entry.hadRecentInput) total += entry.value;
+            }).observe({type: 'layout-shift', buffered: true});
+            setTimeout(() => done(total), 200);
+        })"""
+    )
+    return shift
+
+
 def _wait_badges(page: Page) -> list[str]:
     page.wait_for_function(
         "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'unchecked')"
@@ -88,6 +102,8 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
         "Every anchored event was verified in your browser against the chain."
     )
     # The signer of each event, as recorded (EIP-712 recovery happened in the browser too).
+    # The badges turn without moving the page: a cumulative layout shift under 0.1 ("good").
+    assert layout_shift(p) < 0.1
     officer = json.loads(events[1].envelope)["submission"]["officer"]
     expect(p.locator("#event-1 details dd code").first).to_have_text(officer)
     screenshot(p, f"tender-{page.name}")  # type: ignore[attr-defined]
