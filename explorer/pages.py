@@ -217,6 +217,7 @@ def js_config(request: Request, **extra: Any) -> str:
         "blockExplorer": site.settings.block_explorer_url,
         "bundleBase": "/api/v1/tenders",
         "messages": {key: fmt.gettext(text) for key, text in JS_MESSAGES.items()},
+        "eventLabels": {kind: fmt.gettext(label) for kind, label in EVENT_LABELS.items()},
         **extra,
     }
     # "</" never appears inside the element: the JSON stays one text node whatever it holds.

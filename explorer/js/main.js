@@ -130,7 +130,7 @@ function renderReport(out, report) {
     for (const r of report.events) {
       const badge = el("span", { class: "badge" });
       showBadge(badge, r);
-      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.signer || "–")));
+      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.signer || "–")));
     }
     table.append(body);
     out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));

@@ -135,6 +135,7 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
     result = p.locator("#verify-result [data-result]")
     expect(result).to_have_attribute("data-result", "valid")
     expect(p.locator("#verify-result tbody tr")).to_have_count(len(bundle["events"]))
+    expect(p.locator("#verify-result tbody tr").first).to_contain_text("Tender planned")
     screenshot(p, f"verify-valid-{page.name}")  # type: ignore[attr-defined]
     _clean(page)
 
