@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -35,6 +37,7 @@ from .describe import EVENT_LABELS, STATUS_LABELS, describe
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 PAGE_SIZE = 25
 BATCH_PAGE = 50
 #: The export routes of the open data page (served by the API).
@@ -85,22 +88,49 @@ JS_MESSAGES: dict[str, str] = {
 
 
 class TtlCache:
-    """Ledger-wide figures, recomputed at most every ``ttl`` seconds (per process)."""
+    """Ledger-wide figures, recomputed at most every ``ttl`` seconds (per process).
+
+    Only the very first request of a key waits for its computation. Once a value is older than
+    ``ttl``, the next request still gets it at once and starts one recomputation in a background
+    thread (stale-while-revalidate), so no visitor pays the aggregate's cost (~0.1-0.3 s at
+    100,000 tenders, see bench/RESULTS-explorer.md). With ``ttl`` 0 every request recomputes.
+    """
 
     def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
         self._values: dict[str, tuple[float, Any]] = {}
+        self._refreshing: set[str] = set()
+        self._lock = threading.Lock()
 
     def get(self, key: str, compute: Callable[[], T]) -> T:
         now = self.clock()
-        found = self._values.get(key)
-        if found is not None and found[0] > now:
+        with self._lock:
+            found = self._values.get(key)
+            stale = found is not None and self.ttl > 0 and found[0] <= now
+            start = stale and key not in self._refreshing
+            if start:
+                self._refreshing.add(key)
+        if found is not None and (found[0] > now or stale):
+            if start:
+                threading.Thread(target=self._refresh, args=(key, compute), daemon=True).start()
             value: T = found[1]
             return value
         value = compute()
-        self._values[key] = (now + self.ttl, value)
+        with self._lock:
+            self._values[key] = (self.clock() + self.ttl, value)
         return value
+
+    def _refresh(self, key: str, compute: Callable[[], Any]) -> None:
+        try:
+            value = compute()
+            with self._lock:
+                self._values[key] = (self.clock() + self.ttl, value)
+        except Exception:  # keep serving the stale value; the next request tries again
+            log.exception("recomputing the explorer's %s failed", key)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 class Site:
