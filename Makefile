@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT   ?= 8000
 
-.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api bench-import gas clean
+.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api bench-import bench-explorer gas clean explorer-js explorer-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ run: install
 
 ## Every check: lint, types, the compiled contract against a fresh offline build, the Python
 ## tests on SQLite and PostgreSQL (2 workers), and the Hardhat contract tests.
-test: install postgres lint
+test: install postgres lint explorer-check
 	$(PY) -m anchoring.compile --check
 	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) -m pytest -n 2
 	npx hardhat test
@@ -43,6 +43,17 @@ audit: install
 ## PostgreSQL cluster, a Hardhat node; kill -9, RPC outage, PostgreSQL restart), results in bench/RESULTS-load.md.
 load-test: install
 	$(PY) bench/load_test.py --duration 600 --write bench/RESULTS-load.md
+
+## The explorer's in-browser verifier: explorer/js bundled with esbuild (pinned in package.json)
+## into explorer/static/explorer.js, which is committed; explorer-check fails if it is stale.
+explorer-js: node_modules/.installed
+	npm run -s build:explorer
+
+explorer-check: node_modules/.installed
+	@tmp=$$(mktemp -d) && npx --no-install esbuild explorer/js/main.js --bundle --format=esm --minify --target=es2020 \
+		--legal-comments=eof --outfile=$$tmp/explorer.js --log-level=warning && \
+		cmp -s $$tmp/explorer.js explorer/static/explorer.js && rm -rf $$tmp || \
+		{ echo "explorer/static/explorer.js is not the build of explorer/js: run make explorer-js" >&2; rm -rf $$tmp; exit 1; }
 
 ## Gas figures of the anchor contract (Hardhat's in-process network).
 gas: install
@@ -81,6 +92,10 @@ bench-api: install postgres
 ## OCDS import on SQLite: releases/s and MB/s of a 100,000-release package, peak memory on a 1 GB file.
 bench-import: install
 	$(PY) bench/import_bench.py --releases 100000 --gigabytes 1.0 --write bench/RESULTS-import.md
+
+## Explorer pages' server time (home, list, tender) on a 1,000,000-entry log and the tender page's weight.
+bench-explorer: install postgres
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/explorer_bench.py --engine both --entries 1000000 --write bench/RESULTS-explorer.md
 
 clean:
 	rm -rf $(VENV) node_modules build .pytest_cache .hypothesis

@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from anchoring.embedded import EmbeddedChain
+from explorer import pages as explorer_pages
 from ledger.log import Log
 
 from . import errors, logs
@@ -52,12 +54,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_now) -> FastAPI:
+def create_app(
+    settings: Settings, *, log: Log | None = None, now: Clock = utc_now, dev_chain: EmbeddedChain | None = None
+) -> FastAPI:
     """The application for ``settings``.
 
     With ``log``, the application serves that open log and leaves it open; without, its
     lifespan opens (and migrates) ``settings.database_url`` at startup and closes it at shutdown.
-    ``now`` is the clock (anchor ages in /metrics).
+    ``now`` is the clock (anchor ages in /metrics and on the explorer). The explorer site is
+    mounted at ``/``; its read-only ``/rpc`` serves ``dev_chain`` (default: this process's
+    embedded chain) when the first chain is the embedded one.
 
     Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
     signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
@@ -93,6 +99,7 @@ def create_app(settings: Settings, *, log: Log | None = None, now: Clock = utc_n
     errors.install(app)
     app.include_router(ops.router)
     app.include_router(api_router, prefix=API_PREFIX)
+    explorer_pages.install(app, settings, dev_chain=dev_chain)
 
     # add_middleware wraps what is there: the first added is the innermost.
     app.add_middleware(CatchAllMiddleware)

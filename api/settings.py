@@ -111,6 +111,23 @@ class Settings(BaseSettings):
         default=86_400.0, gt=0, description="Seconds a write's Idempotency-Key is remembered."
     )
 
+    # --- The explorer site ---------------------------------------------------------------
+    public_rpc_url: str | None = Field(
+        default=None,
+        description="JSON-RPC endpoint of the first chain that visitors' browsers query to check anchors (rootAt)"
+        " (default: the chain's rpc_url; for the embedded chain, the app's own read-only /rpc).",
+    )
+    block_explorer_url: str | None = Field(
+        default=None,
+        description="Block explorer of the first chain (e.g. https://sepolia.etherscan.io): the explorer links"
+        " <url>/block/<n> and <url>/tx/<hash>.",
+    )
+    explorer_stats_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds the explorer reuses its ledger-wide figures and charts before recomputing them.",
+    )
+
     @property
     def chain_id_for_signatures(self) -> int:
         """The EIP-712 ``chainId`` of this deployment's officer signatures.
@@ -142,6 +159,15 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"must look like '120/minute', got {value!r}") from exc
         return value.strip()
+
+    @field_validator("public_rpc_url", "block_explorer_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")) or any(c in value for c in " '\";"):
+            raise ValueError(f"must be an http(s):// URL, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("chains")
     @classmethod

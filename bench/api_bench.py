@@ -463,6 +463,17 @@ def table(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def big_logs(database_url: str | None, engine: str) -> tuple[list[str], dict[str, AbstractContextManager[str]]]:
+    """The engines to run and, per engine, the database of the big log: ``database_url`` (kept; its
+    engine replaces ``engine``) or a scratch one per engine ("both": SQLite and PostgreSQL)."""
+    if database_url:
+        url = normalize_url(database_url)
+        name = url.split(":", 1)[0].split("+")[0]
+        return [name], {name: nullcontext(url)}
+    engines = ["sqlite", "postgresql"] if engine == "both" else [engine]
+    return engines, {name: database(name) for name in engines}
+
+
 def load() -> str:
     return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -495,13 +506,7 @@ def main() -> int:
         anchor_every=args.anchor_every,
         clients=args.clients,
     )
-    if args.database:
-        url = normalize_url(args.database)
-        engines = [url.split(":", 1)[0].split("+")[0]]
-        big: dict[str, AbstractContextManager[str]] = {engines[0]: nullcontext(url)}
-    else:
-        engines = ["sqlite", "postgresql"] if args.engine == "both" else [args.engine]
-        big = {engine: database(engine) for engine in engines}
+    engines, big = big_logs(args.database, args.engine)
     results: dict[str, dict[str, float]] = {}
     started = load()
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,125 @@
+"""Plain-language lines for a tender's events: who did what, with which value, from the payload
+(OCDS 1.1 objects, see ledger.procurement.payloads). Pure; the templates translate the labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: What each event type means, in English (the msgids of the translations).
+EVENT_LABELS: dict[str, str] = {
+    "tender.planned": "Tender planned",
+    "tender.published": "Tender published",
+    "tender.amended": "Tender amended",
+    "tender.clarified": "Clarification published",
+    "bid.committed": "Sealed bid committed",
+    "bid.revealed": "Bid revealed",
+    "tender.cancelled": "Tender cancelled",
+    "award.issued": "Award issued",
+    "award.challenged": "Award challenged",
+    "contract.signed": "Contract signed",
+    "contract.amended": "Contract amended",
+    "contract.payment": "Payment made",
+    "contract.completed": "Contract completed",
+    "officer.registered": "Officer registered",
+    "officer.revoked": "Officer revoked",
+}
+
+STATUS_LABELS: dict[str, str] = {
+    "planned": "Planned",
+    "active": "Open",
+    "cancelled": "Cancelled",
+    "complete": "Complete",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    title: str
+    #: The document's own digest when the publisher gave one (OCDS has no hash field; we read
+    #: ``hash`` / ``sha256`` if present), else None.
+    digest: str | None
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    label: str
+    who: list[str] = field(default_factory=list)
+    amount: float | None = None
+    currency: str | None = None
+    detail: str | None = None
+    documents: list[Document] = field(default_factory=list)
+
+
+def _names(parties: Any) -> list[str]:
+    if not isinstance(parties, list):
+        return []
+    return [
+        str(p.get("name") or p.get("id")) for p in parties if isinstance(p, dict) and (p.get("name") or p.get("id"))
+    ]
+
+
+def _value(obj: Any) -> tuple[float | None, str | None]:
+    value = obj.get("value") if isinstance(obj, dict) else None
+    if isinstance(value, dict) and isinstance(value.get("amount"), int | float):
+        currency = value.get("currency")
+        return float(value["amount"]), currency if isinstance(currency, str) else None
+    return None, None
+
+
+def _documents(payload: dict[str, Any]) -> list[Document]:
+    found: list[Document] = []
+    for key in ("tender", "award", "contract"):
+        section = payload.get(key)
+        docs = section.get("documents") if isinstance(section, dict) else None
+        for doc in docs if isinstance(docs, list) else []:
+            if not isinstance(doc, dict):
+                continue
+            digest = doc.get("sha256") or doc.get("hash")
+            found.append(
+                Document(
+                    title=str(doc.get("title") or doc.get("id") or "document"),
+                    digest=str(digest) if digest else None,
+                    url=str(doc["url"]) if isinstance(doc.get("url"), str) else None,
+                )
+            )
+    return found
+
+
+def describe(event_type: str, payload: dict[str, Any] | None) -> Described:
+    """The plain-language line of one event (``payload`` None when withheld)."""
+    label = EVENT_LABELS.get(event_type, event_type)
+    if payload is None:
+        return Described(label)
+    who: list[str] = []
+    amount: float | None = None
+    currency: str | None = None
+    detail: str | None = None
+    tender = payload.get("tender") if isinstance(payload.get("tender"), dict) else None
+    if event_type.startswith("tender.") and tender is not None:
+        amount, currency = _value(tender)
+        detail = tender.get("title") if isinstance(tender.get("title"), str) else None
+        buyer = payload.get("buyer")
+        if isinstance(buyer, dict):
+            who = _names([buyer])
+    elif event_type == "tender.planned" and isinstance(payload.get("buyer"), dict):
+        who = _names([payload["buyer"]])
+    elif event_type == "bid.committed":
+        who = _names([payload.get("bidder")])
+    elif event_type == "bid.revealed" and isinstance(payload.get("bid"), dict):
+        who = _names(payload["bid"].get("tenderers"))
+        amount, currency = _value(payload["bid"])
+    elif event_type.startswith("award.") and isinstance(payload.get("award"), dict):
+        who = _names(payload["award"].get("suppliers"))
+        amount, currency = _value(payload["award"])
+    elif event_type == "contract.payment" and isinstance(payload.get("transaction"), dict):
+        amount, currency = _value(payload["transaction"])
+        payee = payload["transaction"].get("payee")
+        who = _names([payee]) if isinstance(payee, dict) else []
+    elif event_type.startswith("contract.") and isinstance(payload.get("contract"), dict):
+        amount, currency = _value(payload["contract"])
+        detail = payload["contract"].get("title") if isinstance(payload["contract"].get("title"), str) else None
+    if event_type == "tender.planned" and isinstance(payload.get("buyer"), dict) and not who:
+        who = _names([payload["buyer"]])
+    return Described(label, who, amount, currency, detail, _documents(payload))

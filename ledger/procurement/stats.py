@@ -1,0 +1,134 @@
+"""Figures of the whole ledger for the explorer: how many tenders, how much awarded, spend by
+buyer and by month, the latest events. Aggregates read the ``tender_index`` projection only
+(one row per tender, never the log's entries); the latest events are the log's last entries
+by index (a primary-key range).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, func, select
+
+from ledger.core.envelope import parse_timestamp
+from ledger.store.reader import LogReader
+from ledger.store.schema import tender_index
+
+from .query import _connection
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    currency: str
+    amount: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Totals:
+    tenders: int
+    #: Awarded value per currency, largest first (amounts in different currencies never add up).
+    awarded: list[Amount]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuyerSpend:
+    buyer_id: str | None
+    buyer_name: str | None
+    currency: str
+    amount: float
+    tenders: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MonthSpend:
+    #: ``YYYY-MM`` (UTC) of the tenders' publication (or planning) time.
+    month: str
+    currency: str
+    amount: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecentEvent:
+    index: int
+    ocid: str
+    seq: int
+    type: str
+    recorded_at: datetime
+
+
+def totals(source: Connection | Engine) -> Totals:
+    """The number of tenders (the officers' registry is not one) and the awarded value per currency."""
+    t = tender_index.c
+    with _connection(source) as conn:
+        count = conn.execute(select(func.count()).select_from(tender_index)).scalar_one()
+        rows = conn.execute(
+            select(t.currency, func.sum(t.awarded_amount).label("amount"))
+            .where(t.awarded_amount.is_not(None), t.currency.is_not(None))
+            .group_by(t.currency)
+            .order_by(func.sum(t.awarded_amount).desc())
+        ).all()
+    return Totals(tenders=int(count), awarded=[Amount(r.currency, float(r.amount)) for r in rows])
+
+
+def spend_by_buyer(source: Connection | Engine, *, limit: int = 10) -> list[BuyerSpend]:
+    """The ``limit`` buyers (per currency) with the largest awarded value, largest first."""
+    t = tender_index.c
+    amount = func.sum(t.awarded_amount)
+    query = (
+        select(t.buyer_id, func.max(t.buyer_name).label("buyer_name"), t.currency, amount.label("amount"))
+        .add_columns(func.count().label("tenders"))
+        .where(t.awarded_amount.is_not(None), t.currency.is_not(None))
+        .group_by(t.buyer_id, t.currency)
+        .order_by(amount.desc(), t.buyer_id)
+        .limit(limit)
+    )
+    with _connection(source) as conn:
+        rows = conn.execute(query).all()
+    return [
+        BuyerSpend(
+            buyer_id=r.buyer_id, buyer_name=r.buyer_name, currency=r.currency, amount=float(r.amount), tenders=r.tenders
+        )
+        for r in rows
+    ]
+
+
+def spend_by_month(source: Connection | Engine, *, since: datetime) -> list[MonthSpend]:
+    """Awarded value per month (UTC) of the tenders listed (published, or planned) since ``since``
+    (aware), oldest month first."""
+    if since.tzinfo is None:
+        raise ValueError("since must be timezone-aware")
+    t = tender_index.c
+    with _connection(source) as conn:
+        if conn.dialect.name == "postgresql":
+            month = func.to_char(func.timezone("UTC", t.listed_at), "YYYY-MM")
+        else:
+            month = func.strftime("%Y-%m", t.listed_at)
+        rows = conn.execute(
+            select(month.label("month"), t.currency, func.sum(t.awarded_amount).label("amount"))
+            .where(t.awarded_amount.is_not(None), t.currency.is_not(None), t.listed_at >= since.astimezone(UTC))
+            .group_by(month, t.currency)
+            .order_by(month, t.currency)
+        ).all()
+    return [MonthSpend(month=r.month, currency=r.currency, amount=float(r.amount)) for r in rows]
+
+
+def recent_events(reader: LogReader, *, size: int, limit: int = 10) -> list[RecentEvent]:
+    """The last ``limit`` entries of the log of ``size`` entries, newest first."""
+    start = max(0, size - limit)
+    found = reader.entries(start, size)
+    out = []
+    for event in reversed(found):
+        envelope = json.loads(event.envelope)
+        assert event.index is not None
+        out.append(
+            RecentEvent(
+                index=event.index,
+                ocid=event.ocid,
+                seq=event.seq,
+                type=event.type,
+                recorded_at=parse_timestamp(envelope["recorded_at"]),
+            )
+        )
+    return out
