@@ -123,3 +123,14 @@ def describe(event_type: str, payload: dict[str, Any] | None) -> Described:
     if event_type == "tender.planned" and isinstance(payload.get("buyer"), dict) and not who:
         who = _names([payload["buyer"]])
     return Described(label, who, amount, currency, detail, _documents(payload))
+
+
+#: One sentence per red flag saying what this tender's data showed (msgids; placeholders filled
+#: with locale-formatted values by explorer.pages.flag_items).
+FLAG_EVIDENCE: dict[str, str] = {
+    "single_bidder": "Only one bid was received in an open or selective procedure ({method}).",
+    "short_tender_period": "Bids could be submitted for {days} days (fewer than {threshold}).",
+    "award_above_estimate": "Awarded {awarded} against an estimate of {estimate} ({ratio} of it).",
+    "contract_amended_soon_after_award": "Contract {contract} was amended {days} days after its award (fewer than {threshold}).",
+    "repeat_supplier": "{suppliers} won at least {threshold} tenders of this buyer.",
+}

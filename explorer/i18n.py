@@ -112,7 +112,9 @@ def message_ids() -> list[str]:
     (``messages.pot``) from them; ``pybabel update`` then merges it into each language's ``.po``."""
     from babel.messages.extract import extract_from_dir
 
-    from .describe import EVENT_LABELS, STATUS_LABELS
+    from ledger.procurement.redflags import FLAGS
+
+    from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS
     from .pages import EXPORTS, JS_MESSAGES
 
     found: dict[str, None] = {}
@@ -122,7 +124,8 @@ def message_ids() -> list[str]:
         templates, method_map=[(pattern, "jinja2")], options_map={pattern: {}}
     ):
         found.setdefault(message if isinstance(message, str) else message[0], None)
-    for text in (*JS_MESSAGES.values(), *EVENT_LABELS.values(), *STATUS_LABELS.values()):
+    flags = [text for flag in FLAGS for text in (flag.title, flag.description)]
+    for text in (*JS_MESSAGES.values(), *EVENT_LABELS.values(), *STATUS_LABELS.values(), *flags, *FLAG_EVIDENCE.values()):
         found.setdefault(text, None)
     for _key, _href, title, _kind in EXPORTS:
         found.setdefault(title, None)

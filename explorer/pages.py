@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, FastAPI, Request
+from babel.numbers import format_percent
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
@@ -29,11 +30,11 @@ from ledger.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import ocds, query, stats
+from ledger.procurement import ocds, query, redflags, stats
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, STATUS_LABELS, describe
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 T = TypeVar("T")
@@ -216,6 +217,8 @@ def render(request: Request, template: str, *, status: int = 200, page: str, **c
         url=lambda **changes: _url(request, **changes),
         event_label=lambda kind: fmt.gettext(EVENT_LABELS.get(kind) or str(kind)),
         status_label=lambda status: fmt.gettext(STATUS_LABELS.get(status) or str(status)),
+        flag_evidence=lambda code, evidence: flag_evidence(fmt, code, evidence),
+        flag_info={flag.code: flag for flag in redflags.FLAGS},
         origin=site.settings.origin,
         **context,
     )
@@ -420,6 +423,7 @@ def tender(request: Request, ocid: str) -> Response:
         contract=target.contract if target else None,
         bundle_url=bundle_url,
         config=js_config(request, bundleUrl=bundle_url) if site.rpc_url else None,
+        flags=redflags.tender_flags(log.engine, ocid),
     )
 
 
@@ -496,7 +500,38 @@ def open_data(request: Request) -> Response:
         month_charts=charts_by_currency([(m.month, m.currency, m.amount) for m in by_month], months=True),
         size=head.size,
         entries_max=10_000,
+        flag_counts=site.cache.get("flag_counts", lambda: redflags.flag_counts(log.engine)),
+        flag_catalogue=redflags.FLAGS,
+        tender_count=site.cache.get("totals", lambda: stats.totals(log.engine)).tenders,
     )
+
+
+def flag_evidence(fmt: Formatter, code: str, evidence: dict[str, Any]) -> str:
+    """The sentence saying what one tender's data showed for the red flag ``code``, in ``fmt``'s
+    language (the evidence's keys are those of :func:`ledger.procurement.redflags.evaluate`)."""
+    template = FLAG_EVIDENCE.get(code)
+    if template is None:
+        return ""
+    threshold = evidence.get("threshold_days", evidence.get("threshold_wins", ""))
+    if code == "award_above_estimate":
+        currency = evidence.get("currency")
+        values = {
+            "awarded": fmt.money(evidence.get("awarded"), currency),
+            "estimate": fmt.money(evidence.get("estimate"), currency),
+            "ratio": format_percent(float(evidence.get("ratio", 0)), locale=fmt.lang),
+        }
+    elif code == "repeat_supplier":
+        names = [str(s.get("supplier")) for s in evidence.get("suppliers", []) if isinstance(s, dict)]
+        values = {"suppliers": ", ".join(names), "threshold": threshold}
+    else:
+        days = evidence.get("days")
+        values = {
+            "method": str(evidence.get("procurementMethod", "")),
+            "days": fmt.number(days) if isinstance(days, int | float) else "",
+            "threshold": threshold,
+            "contract": str(evidence.get("contract") or ""),
+        }
+    return fmt.gettext(template, **values)
 
 
 def charts_by_currency(

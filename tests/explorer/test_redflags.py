@@ -1,0 +1,108 @@
+"""Red flags on the explorer: each tender's flags with what its data showed, and the ledger-wide
+counts on the open data page, from the generated OCDS demo data set (which raises every flag), on
+SQLite and PostgreSQL, in English and Spanish."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.numbers import format_currency
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from anchoring.embedded import EmbeddedChain
+from api.app import create_app
+from api.settings import Settings
+from explorer.i18n import catalog
+from ledger.demo_ocds import import_demo
+from ledger.log import Log
+from ledger.procurement import redflags
+from ledger.store.schema import tender_flags, tender_index
+from tests.conftest import ORIGIN, PG_ADMIN_URL
+from tests.explorer.conftest import EMBEDDED
+from tests.pg import scratch_database
+from tests.procurement import helpers
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
+    database: AbstractContextManager[str]
+    if request.param == "sqlite":
+        database = nullcontext(f"sqlite:///{Path(tmp_path_factory.mktemp('flags')) / 'tenderproof.sqlite3'}")
+    else:
+        database = scratch_database(PG_ADMIN_URL)
+    with database as url:
+        opened = Log.open(url, origin=ORIGIN)
+        try:
+            import_demo(opened, now=datetime(2026, 11, 1, tzinfo=UTC))
+            yield opened
+        finally:
+            opened.close()
+
+
+@pytest.fixture
+def client(log: Log) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=str(log.engine.url),
+        origin=ORIGIN,
+        chains=[EMBEDDED],
+        rate_limit=None,
+        signing_chain_id=helpers.CHAIN_ID,
+    )
+    with TestClient(create_app(settings, log=log, dev_chain=EmbeddedChain())) as test_client:
+        yield test_client
+
+
+def _flagged(log: Log, code: str) -> str:
+    with log.engine.connect() as conn:
+        return str(conn.execute(select(tender_flags.c.ocid).where(tender_flags.c.code == code).limit(1)).scalar_one())
+
+
+def _codes(html: str) -> list[str]:
+    return re.findall(r'<li data-flag="([a-z_]+)"', html)
+
+
+def test_a_tender_page_lists_its_flags_with_their_evidence(client: TestClient, log: Log) -> None:
+    ocid = _flagged(log, "award_above_estimate")
+    flags = redflags.tender_flags(log.engine, ocid)
+    page = client.get(f"/tenders/{ocid}", params={"lang": "en"})
+    assert page.status_code == 200
+    assert _codes(page.text) == [flag["code"] for flag in flags]
+    evidence = next(f["evidence"] for f in flags if f["code"] == "award_above_estimate")
+    awarded = format_currency(evidence["awarded"], evidence["currency"], locale="en")
+    estimate = format_currency(evidence["estimate"], evidence["currency"], locale="en")
+    assert "Award value higher than the estimated value" in page.text
+    assert f"Awarded {awarded} against an estimate of {estimate}" in page.text
+
+
+def test_flags_speak_the_page_language(client: TestClient, log: Log) -> None:
+    ocid = _flagged(log, "short_tender_period")
+    spanish = client.get(f"/tenders/{ocid}", params={"lang": "es"}).text
+    title = catalog("es")["Short time frame for bid submission"]
+    assert title != "Short time frame for bid submission" and title in spanish
+    assert "Se pudieron presentar ofertas durante" in spanish
+
+
+def test_a_tender_without_flags_says_so(client: TestClient, log: Log) -> None:
+    with log.engine.connect() as conn:
+        flagged = select(tender_flags.c.ocid)
+        quiet = conn.execute(
+            select(tender_index.c.ocid).where(tender_index.c.ocid.not_in(flagged)).order_by(tender_index.c.ocid)
+        ).scalars()
+        ocid = next(o for o in quiet if redflags.tender_flags(log.engine, o) == [])
+    page = client.get(f"/tenders/{ocid}", params={"lang": "en"})
+    assert _codes(page.text) == []
+    assert "raise none of the red flags" in page.text
+
+
+def test_open_data_counts_every_flag(client: TestClient, log: Log) -> None:
+    counts = redflags.flag_counts(log.engine)
+    assert all(count > 0 for count in counts.values()), counts  # the demo data set raises every flag
+    page = client.get("/data", params={"lang": "en"}).text
+    rows = dict(re.findall(r'<tr data-flag="([a-z_]+)">.*?<td class="num">([\d,]+)</td>', page, flags=re.S))
+    assert {code: int(text.replace(",", "")) for code, text in rows.items()} == counts
