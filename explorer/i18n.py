@@ -125,7 +125,13 @@ def message_ids() -> list[str]:
     ):
         found.setdefault(message if isinstance(message, str) else message[0], None)
     flags = [text for flag in FLAGS for text in (flag.title, flag.description)]
-    for text in (*JS_MESSAGES.values(), *EVENT_LABELS.values(), *STATUS_LABELS.values(), *flags, *FLAG_EVIDENCE.values()):
+    for text in (
+        *JS_MESSAGES.values(),
+        *EVENT_LABELS.values(),
+        *STATUS_LABELS.values(),
+        *flags,
+        *FLAG_EVIDENCE.values(),
+    ):
         found.setdefault(text, None)
     for _key, _href, title, _kind in EXPORTS:
         found.setdefault(title, None)

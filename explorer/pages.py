@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import APIRouter, FastAPI, Request
 from babel.numbers import format_percent
+from fastapi import APIRouter, FastAPI, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
