@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, compile_path
 
 from anchoring.errors import ChainConfigError, ChainUnavailableError
@@ -182,9 +182,12 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    page = getattr(request.app.state, "not_found_page", None)
+    if status == 404 and page is not None and _wants_page(request):
+        return page(request, f"{request.url.path}: no such page")  # type: ignore[no-any-return]
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
@@ -201,6 +204,17 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 405:
         headers["Allow"] = ", ".join(_allowed_methods(request))
     return error_response(status, status_code_name(status), message, headers=headers)
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page of the site (not the API): its 404 is a page too, when the
+    application has a site (``app.state.not_found_page``, set by :func:`explorer.pages.install`)."""
+    path = request.url.path
+    return (
+        request.method in ("GET", "HEAD")
+        and not path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
 
 
 def _allowed_methods(request: Request) -> list[str]:

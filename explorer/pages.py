@@ -574,4 +574,5 @@ def install(app: FastAPI, settings: Settings, *, dev_chain: EmbeddedChain | None
     """Mount the explorer on ``app`` at ``/``; ``dev_chain`` is the embedded chain ``/rpc``
     serves (default: this process's)."""
     app.state.explorer = Site(settings, dev_chain=dev_chain)
+    app.state.not_found_page = not_found  # unknown paths asked for by a browser get the site's 404 page
     app.include_router(router)

@@ -104,6 +104,16 @@ def test_unknown_pages_are_html_404s(client: TestClient) -> None:
         assert "<h1>Not found</h1>" in page.text
 
 
+def test_paths_of_no_route_are_a_page_for_browsers_and_json_for_programs(client: TestClient) -> None:
+    browser = client.get("/no/such/page", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_code == 404 and browser.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in browser.text and "/no/such/page" in browser.text
+    program = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert program.status_code == 404 and program.json()["error"]["code"] == "not_found"
+    api = client.get("/api/v1/no/such/route", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+
+
 def test_anchors_and_their_batches(client: TestClient, ledger: Ledger) -> None:
     listing = client.get("/anchors")
     anchor = final_anchors(ledger.log.engine, "dev").anchors[0]
