@@ -56,8 +56,9 @@ from . import ocds, redflags, rules
 from .record import projection, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
-#: Releases appended per batch (one INSERT ... per table per batch).
-BATCH = 500
+#: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
+#: cost ~4% more of the import; the batch in memory is a few MB).
+BATCH = 2000
 #: Problems kept for the report (all are counted): a file of bad releases stays in bounded memory.
 MAX_PROBLEMS = 10_000
 
