@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -112,25 +113,24 @@ def insert_many(
     """
     if not rows:
         return
-    keys = tuple(rows[0])
-    sql, order, processors = _compiled_insert(conn.dialect, table, keys, replace_on)
+    sql, names, processors, named = _compiled_insert(conn.dialect, table, tuple(rows[0]), replace_on)
+    get = itemgetter(*names)
     values: list[Any] = []
     for row in rows:
-        converted = [row[k] if p is None else p(row[k]) for k, p in zip(keys, processors, strict=True)]
-        values.append(dict(zip(keys, converted, strict=True)) if order is None else tuple(converted[i] for i in order))
+        got = list(get(row)) if len(names) > 1 else [get(row)]
+        for i, process in processors:
+            got[i] = process(got[i])
+        values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
     conn.exec_driver_sql(sql, values)
-
-
-_Processor = Callable[[Any], Any] | None
 
 
 @lru_cache(maxsize=256)
 def _compiled_insert(
     dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...]
-) -> tuple[str, tuple[int, ...] | None, tuple[_Processor, ...]]:
+) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...], bool]:
     """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``) for
-    ``dialect``, the place of each key in its positional parameters (None for a named paramstyle)
-    and each key's bind processor."""
+    ``dialect``; the keys in the order of its parameters; the bind processor of each place that
+    has one; whether the parameters are named (else positional)."""
     statement: Insert = insert(table)
     if replace_on:
         upsert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
@@ -138,9 +138,13 @@ def _compiled_insert(
             index_elements=list(replace_on), set_={k: upsert.excluded[k] for k in keys if k not in replace_on}
         )
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-    order = None if compiled.positiontup is None else tuple(keys.index(name) for name in compiled.positiontup)
-    processors = tuple(table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys)
-    return compiled.string, order, processors
+    names = keys if compiled.positiontup is None else tuple(compiled.positiontup)
+    processors = tuple(
+        (i, process)
+        for i, name in enumerate(names)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    )
+    return compiled.string, names, processors, compiled.positiontup is None
 
 
 def alembic_config(engine: Engine) -> Config:
