@@ -24,7 +24,7 @@ from .core.canonical import sha256_hex
 from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
 from .core.errors import ConflictError, InvalidArgumentError
 from .core.merkle import leaf_hash
-from .store.db import write_transaction
+from .store.db import insert_many, write_transaction
 from .store.reader import TreeHead, tile_reader
 from .store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
 
@@ -185,7 +185,7 @@ def _append(
         )
         recorded.append((envelope, digest_leaf))
     ids = conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    conn.execute(insert(pending), [{"event_id": event_id} for event_id in ids])
+    insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
     conn.execute(
         update(tenders)
         .where(tenders.c.ocid == bindparam("o"))

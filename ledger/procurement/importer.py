@@ -41,7 +41,7 @@ from typing import IO, Any, Literal
 
 import ijson
 import jsonschema_rs
-from sqlalchemy import Connection, distinct, func, select, tuple_
+from sqlalchemy import Connection, distinct, func, select
 
 from ledger import sequencer
 from ledger.core.canonical import canonical_json_bytes, sha256_hex
@@ -49,15 +49,16 @@ from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.sequencer import Recorded, Submission
-from ledger.store.db import write_transaction
+from ledger.store.db import insert_many, write_transaction
 from ledger.store.schema import events, ocds_releases, tender_index
 
 from . import ocds, redflags, rules
 from .record import projection, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
-#: Releases appended per batch (one INSERT ... per table per batch).
-BATCH = 500
+#: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
+#: cost ~4% more of the import; the batch in memory is a few MB).
+BATCH = 2000
 #: Problems kept for the report (all are counted): a file of bad releases stays in bounded memory.
 MAX_PROBLEMS = 10_000
 
@@ -412,16 +413,19 @@ def _record_batch(
     conn: Connection, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction."""
-    keys = list({(r.ocid, r.release_id) for r in releases})
+    ocids = sorted({r.ocid for r in releases})
+    # The batch's tenders' imported releases, by ocid: the (ocid, release_id) index serves it on
+    # every engine (a row-value IN list is a full scan on SQLite, growing with every batch).
+    keys = {(r.ocid, r.release_id) for r in releases}
     known = {
         (row.ocid, row.release_id): row.release_sha256
         for row in conn.execute(
             select(ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_sha256).where(
-                tuple_(ocds_releases.c.ocid, ocds_releases.c.release_id).in_(keys)
+                ocds_releases.c.ocid.in_(ocids)
             )
         )
+        if (row.ocid, row.release_id) in keys
     }
-    ocids = sorted({r.ocid for r in releases})
     native = {
         row.ocid
         for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
@@ -473,8 +477,9 @@ def _record_batch(
 
 
 def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
-    conn.execute(
-        ocds_releases.insert(),
+    insert_many(
+        conn,
+        ocds_releases,
         [
             {
                 "event_id": done.event_id,

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
@@ -24,6 +23,7 @@ from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
 from ledger.sequencer import Recorded, Submission
+from ledger.store.db import insert_many
 from ledger.store.schema import submission_ids, tender_index, tenders
 
 from . import officers, payloads, redflags, rules
@@ -201,13 +201,4 @@ def store_state(conn: Connection, state: rules.TenderState, at: datetime) -> Non
 
 def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ``tender_index`` rows (all with the same columns), in one executemany."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(tender_index)
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["ocid"], set_={k: statement.excluded[k] for k in rows[0] if k != "ocid"}
-        ),
-        rows,
-    )
+    insert_many(conn, tender_index, rows, replace_on=("ocid",))

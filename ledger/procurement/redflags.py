@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ledger.store.db import insert_many
 from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
 
@@ -247,9 +248,9 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
         if buyer_id is not None:
             pairs += [{"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id} for name in suppliers(compiled)]
     if flags:
-        conn.execute(insert(flags_table), flags)
+        insert_many(conn, flags_table, flags)
     if pairs:
-        conn.execute(insert(tender_suppliers), pairs)
+        insert_many(conn, tender_suppliers, pairs)
     change = Counter((p["buyer_id"], p["supplier"]) for p in pairs)
     change.subtract(old)
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]

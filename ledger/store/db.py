@@ -9,15 +9,19 @@ UPDATE``) where order matters.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.sql.dml import Insert
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _WRITE = "tenderproof_write"
@@ -92,6 +96,55 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             return
         with conn.begin():
             yield conn
+
+
+def insert_many(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, replace_on: tuple[str, ...] = ()
+) -> None:
+    """``INSERT`` ``rows`` (all with the same keys) into ``table`` with the driver's executemany.
+
+    The values are what ``conn.execute(insert(table), rows)`` would store (each goes through its
+    column type's bind processor for the connection's dialect); what is saved is SQLAlchemy's
+    per-row work: the statement is compiled once per dialect, table and set of columns. For bulk
+    writers (imports) where that work costs more than the database's.
+
+    With ``replace_on`` (the columns of a unique key), a row whose key is already there replaces
+    that row's other columns (``INSERT ... ON CONFLICT (key) DO UPDATE``, SQLite and PostgreSQL).
+    """
+    if not rows:
+        return
+    sql, names, processors, named = _compiled_insert(conn.dialect, table, tuple(rows[0]), replace_on)
+    get = itemgetter(*names)
+    values: list[Any] = []
+    for row in rows:
+        got = list(get(row)) if len(names) > 1 else [get(row)]
+        for i, process in processors:
+            got[i] = process(got[i])
+        values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
+    conn.exec_driver_sql(sql, values)
+
+
+@lru_cache(maxsize=256)
+def _compiled_insert(
+    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...], bool]:
+    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``) for
+    ``dialect``; the keys in the order of its parameters; the bind processor of each place that
+    has one; whether the parameters are named (else positional)."""
+    statement: Insert = insert(table)
+    if replace_on:
+        upsert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(table)
+        statement = upsert.on_conflict_do_update(
+            index_elements=list(replace_on), set_={k: upsert.excluded[k] for k in keys if k not in replace_on}
+        )
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    names = keys if compiled.positiontup is None else tuple(compiled.positiontup)
+    processors = tuple(
+        (i, process)
+        for i, name in enumerate(names)
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    )
+    return compiled.string, names, processors, compiled.positiontup is None
 
 
 def alembic_config(engine: Engine) -> Config:
