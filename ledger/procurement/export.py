@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, Select, func, select
 
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError
@@ -56,9 +56,27 @@ class Package:
         return json.dumps(meta, separators=(",", ":"), ensure_ascii=False)[:-1]
 
 
-def _native(ocid: str, seq: int, kind: str, envelope: bytes, payload: bytes) -> dict[str, Any]:
-    recorded_at = json.loads(envelope)["recorded_at"]
-    return ocds.release(ocid=ocid, seq=seq, event_type=kind, date=recorded_at, payload=json.loads(payload))
+def _release_rows(*columns: Any) -> Select[Any]:
+    """Events (with ``columns`` first) and what makes each an OCDS release: an imported event's
+    payload is its release as published (``imported`` not null), a native one is built from it."""
+    return select(
+        *columns,
+        events.c.ocid,
+        events.c.seq,
+        events.c.type,
+        events.c.envelope,
+        events.c.payload,
+        ocds_releases.c.event_id.label("imported"),
+    ).outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
+
+
+def _as_release(row: Row[Any]) -> dict[str, Any]:
+    """The OCDS release of one row of :func:`_release_rows`."""
+    payload = json.loads(row.payload)
+    if row.imported is not None:
+        return payload  # type: ignore[no-any-return]
+    recorded_at = json.loads(row.envelope)["recorded_at"]
+    return ocds.release(ocid=row.ocid, seq=row.seq, event_type=row.type, date=recorded_at, payload=payload)
 
 
 def iter_releases(
@@ -69,21 +87,7 @@ def iter_releases(
         if moment is not None and moment.tzinfo is None:
             raise InvalidArgumentError(name, "needs a timezone-aware date and time")
     date = func.coalesce(ocds_releases.c.release_date, events.c.recorded_at)
-    query = (
-        select(
-            events.c.id,
-            events.c.ocid,
-            events.c.seq,
-            events.c.type,
-            events.c.envelope,
-            events.c.payload,
-            ocds_releases.c.event_id.label("imported"),
-        )
-        .outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
-        .where(events.c.ocid != officers.REGISTRY_OCID)
-        .order_by(events.c.id)
-        .limit(PAGE)
-    )
+    query = _release_rows(events.c.id).where(events.c.ocid != officers.REGISTRY_OCID).order_by(events.c.id).limit(PAGE)
     if ocid is not None:
         query = query.where(events.c.ocid == ocid)
     if since is not None:
@@ -95,10 +99,7 @@ def iter_releases(
         with read_transaction(engine) as conn:
             rows = conn.execute(query.where(events.c.id > last)).all()
         for row in rows:
-            if row.imported is not None:
-                yield json.loads(row.payload)
-            else:
-                yield _native(row.ocid, row.seq, row.type, row.envelope, row.payload)
+            yield _as_release(row)
         if len(rows) < PAGE:
             return
         last = rows[-1].id
@@ -136,25 +137,11 @@ def iter_tenders(engine: Engine, *, ocid: str | None = None) -> Iterator[tuple[s
                 conn.execute(query.where(tenders.c.ocid > last).order_by(tenders.c.ocid).limit(PAGE)).scalars()
             )
             rows = conn.execute(
-                select(
-                    events.c.ocid,
-                    events.c.seq,
-                    events.c.type,
-                    events.c.envelope,
-                    events.c.payload,
-                    ocds_releases.c.event_id.label("imported"),
-                )
-                .outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
-                .where(events.c.ocid.in_(ocids))
-                .order_by(events.c.ocid, events.c.seq)
+                _release_rows().where(events.c.ocid.in_(ocids)).order_by(events.c.ocid, events.c.seq)
             ).all()
         grouped: dict[str, list[dict[str, Any]]] = {o: [] for o in ocids}
         for row in rows:
-            grouped[row.ocid].append(
-                json.loads(row.payload)
-                if row.imported is not None
-                else _native(row.ocid, row.seq, row.type, row.envelope, row.payload)
-            )
+            grouped[row.ocid].append(_as_release(row))
         yield from grouped.items()
         if len(ocids) < PAGE:
             return

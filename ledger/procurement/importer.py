@@ -543,11 +543,8 @@ def _text(value: Any, limit: int = 1024) -> str | None:
 
 def _stamp(text: Any) -> str | None:
     """An OCDS date-time as the projection's RFC 3339 UTC text (None when absent or unreadable)."""
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    moment = ocds.parse_datetime(text)
+    if moment is None:
         return None
     return format_timestamp(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 

@@ -21,6 +21,7 @@ import copy
 import functools
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,14 @@ def record_package(
         out["packages"] = [package_uri]
     out["records"] = [record]
     return out
+
+
+def parse_datetime(text: Any) -> datetime | None:
+    """An OCDS date-time as published (RFC 3339, ``Z`` allowed; naive if it has no offset), or
+    None when absent or unreadable: publishers' data is taken as it comes, never refused here."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

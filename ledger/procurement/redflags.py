@@ -37,6 +37,7 @@ from ledger.store.db import insert_many
 from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
 
+from .ocds import parse_datetime
 from .query import _connection
 from .rules import TenderState
 
@@ -95,13 +96,9 @@ _LIVE_AWARD = frozenset({"active", "pending", None})
 
 
 def _instant(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    """An OCDS date-time with its offset (a naive one cannot be compared: None)."""
+    moment = parse_datetime(text)
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _amount(value: Any) -> tuple[float, str | None] | None:
