@@ -63,6 +63,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## Start the local PostgreSQL cluster if it is not running (the tests need it; they never skip it).
 postgres:

@@ -25,8 +25,9 @@ from web3.exceptions import ContractCustomError, ContractLogicError, ProviderCon
 from web3.logs import DISCARD
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
+from settings import ChainSettings
+
 from .compile import load_artifact
-from .config import ChainSettings
 from .errors import ChainConfigError, ChainUnavailableError, ContractRefusalError
 
 log = logging.getLogger(__name__)

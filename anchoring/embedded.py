@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from web3 import Web3
 from web3.providers.eth_tester import EthereumTesterProvider
 
-#: Shown wherever the embedded chain's anchors are shown.
-LABEL = "embedded development chain (in-process EVM, gone when the process exits)"
-#: eth-tester's chain id (``eth_chainId`` of every embedded chain).
-CHAIN_ID = 131277322940537
+from settings import EMBEDDED_CHAIN_ID as CHAIN_ID
+from settings import EMBEDDED_LABEL as LABEL
+
+__all__ = ["CHAIN_ID", "LABEL", "EmbeddedChain", "chain"]
 
 
 class EmbeddedChain:

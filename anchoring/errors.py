@@ -1,21 +1,27 @@
-"""Errors of the anchoring service, under the ledger's one root :class:`LedgerError`."""
+"""Errors of the anchoring service, under the ledger's one root :class:`LedgerError`.
+
+:class:`ChainConfigError` (a chain's settings cannot work) is the settings' own error, re-exported here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.core.errors import ConflictError, LedgerError
+from settings import ChainConfigError
+
+__all__ = [
+    "AnchoringError",
+    "ChainConfigError",
+    "ChainUnavailableError",
+    "ContractRefusalError",
+    "LeaseHeldError",
+    "LogMismatchError",
+]
 
 
 class AnchoringError(LedgerError):
     """Root of the anchoring service's errors."""
-
-
-class ChainConfigError(InvalidArgumentError, AnchoringError):
-    """A chain's configuration cannot work (wrong key, chain id, contract address, account role).
-
-    Raised before anything is sent. ``field`` names the setting, e.g. ``chains[sepolia].chain_id``.
-    """
 
 
 class ChainUnavailableError(AnchoringError):

@@ -45,10 +45,10 @@ from sqlalchemy import Connection
 from web3 import Web3
 
 from ledger.log import Log
+from settings import ChainSettings, Settings
 
 from . import embedded, failpoints, keys, store
 from .chain import ChainClient, Fees, Receipt, Signed, http_web3
-from .config import ChainSettings
 from .embedded import EmbeddedChain
 from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatchError
 
@@ -70,6 +70,10 @@ class Policy:
     threshold: int = 10_000
     lease_ttl: float = 60.0
 
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        return cls(interval=settings.anchor_interval, threshold=settings.anchor_threshold, lease_ttl=settings.lease_ttl)
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -77,6 +81,10 @@ class Credentials:
 
     anchor_key: SecretStr | None = None
     keystore_password: SecretStr | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> Credentials:
+        return cls(anchor_key=settings.anchor_key, keystore_password=settings.keystore_password)
 
 
 def holder_name() -> str:
@@ -559,13 +567,24 @@ class AnchoringService:
                 results.append(anchorer.run_round())
             except LeaseHeldError as exc:
                 results.append(RoundResult(name, f"standby: {exc.reason}"))
-            except AnchoringError as exc:
+            except (AnchoringError, ChainConfigError) as exc:  # a chain that cannot work as configured, too
                 log.warning("chain %s: %s", name, exc)
                 results.append(RoundResult(name, f"error: {exc}"))
             except Exception as exc:  # a bug or an unforeseen node answer: logged, the other chains go on
                 log.exception("chain %s: anchoring round failed", name)
                 results.append(RoundResult(name, f"error: {type(exc).__name__}: {exc}"))
         return results
+
+    @classmethod
+    def of(cls, log: Log, settings: Settings, chains: list[ChainSettings] | None = None) -> AnchoringService:
+        """The service of ``settings`` (its chains, or only ``chains``)."""
+        return cls(
+            log,
+            list(settings.chains) if chains is None else chains,
+            credentials=Credentials.of(settings),
+            policy=Policy.of(settings),
+            integrate_batch=settings.integrate_batch,
+        )
 
     def close(self) -> None:
         """Release the leases this process holds, so another can take over at once."""

@@ -14,11 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from anchoring.schema import anchor_leases, anchor_targets, anchor_txs, anchors
 from ledger.core.errors import NotFoundError
 from ledger.store import db
-from ledger.store.schema import anchor_leases, anchor_targets, anchor_txs, anchors
 
 from .errors import LeaseHeldError
 
@@ -93,10 +92,7 @@ class Tx:
 
 
 def _lock_lease(conn: Connection, name: str) -> Row[Any] | None:
-    query = select(anchor_leases).where(anchor_leases.c.name == name)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return conn.execute(query).first()
+    return conn.execute(select(anchor_leases).where(anchor_leases.c.name == name).with_for_update()).first()
 
 
 def acquire(engine: Engine, name: str, holder: str, *, now: datetime, ttl: float) -> None:
@@ -104,11 +100,10 @@ def acquire(engine: Engine, name: str, holder: str, *, now: datetime, ttl: float
     holder's lease has not expired."""
     expires = now + timedelta(seconds=ttl)
     with db.write_transaction(engine) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            dialect.insert(anchor_leases)
-            .values(name=name, holder=holder, acquired_at=now, expires_at=expires)
-            .on_conflict_do_nothing(index_elements=["name"])
+            db.insert_or_ignore(conn, anchor_leases, keys=["name"]).values(
+                name=name, holder=holder, acquired_at=now, expires_at=expires
+            )
         )
         row = _lock_lease(conn, name)
         assert row is not None
@@ -159,11 +154,10 @@ def target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract
         anchor_targets.c.contract == contract,
     )
     with db.write_transaction(engine) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            dialect.insert(anchor_targets)
-            .values(chain=chain, chain_id=chain_id, instance=instance, contract=contract, created_at=now)
-            .on_conflict_do_nothing()
+            db.insert_or_ignore(conn, anchor_targets).values(
+                chain=chain, chain_id=chain_id, instance=instance, contract=contract, created_at=now
+            )
         )
         row = conn.execute(select(anchor_targets).where(*where)).one()
     return Target(**{**row._asdict(), "created_at": utc(row.created_at)})
@@ -270,6 +264,27 @@ def set_state(conn: Connection, row_id: int, /, *, expect: str, now: datetime, *
 class Listed:
     target: Target
     anchor: Anchor
+
+    def to_json(self) -> dict[str, Any]:
+        """The anchor as the API, the explorer and the command line show it (JSON types)."""
+        anchor = self.anchor
+        return {
+            "id": anchor.id,
+            "chain": self.target.chain,
+            "chain_id": self.target.chain_id,
+            "contract": self.target.contract,
+            "tree_size": anchor.tree_size,
+            "root_hash": anchor.root.hex(),
+            "status": anchor.status,
+            "tx_hash": None if anchor.tx_hash is None else "0x" + anchor.tx_hash.hex(),
+            "block_number": anchor.block_number,
+            "block_timestamp": anchor.block_timestamp,
+            "anchor_id": anchor.anchor_id,
+            "gas_used": anchor.gas_used,
+            "created_at": anchor.created_at.isoformat(),
+            "final_at": None if anchor.final_at is None else anchor.final_at.isoformat(),
+            "error": anchor.error,
+        }
 
 
 def listing(engine: Engine, *, chain: str | None = None, before: int | None = None, limit: int = 100) -> list[Listed]:

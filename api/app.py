@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
+from settings import Settings
 
 from . import errors, logs
 from .deps import Clock
@@ -37,7 +38,6 @@ from .middleware import (
     SecurityHeadersMiddleware,
 )
 from .routes import api_router, ops
-from .settings import Settings
 
 API_PREFIX = "/api/v1"
 #: How uvicorn runs the application (``tenderproof serve``): its own proxy-header handling off

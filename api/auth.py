@@ -40,9 +40,9 @@ from sqlalchemy import Engine, RowMapping, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from api.deps import ClockDep, LogDep
-from ledger.core.errors import InvalidArgumentError, InvariantError, LedgerError, NotFoundError
+from api.schema import api_keys
+from ledger.core.errors import FieldError, InvalidArgumentError, InvariantError, NotFoundError
 from ledger.store.db import read_transaction, write_transaction
-from ledger.store.schema import api_keys
 
 Role = Literal["officer", "admin"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -58,17 +58,15 @@ _log = logging.getLogger(__name__)
 _NAME_MAX = 128
 
 
-class AuthError(LedgerError):
+class AuthError(FieldError):
     """Root of the authentication and authorisation errors; ``code`` is stable, for clients."""
 
     code: str = "unauthenticated"
 
     def __init__(self, field: str, reason: str, *, code: str | None = None) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
         if code is not None:
             self.code = code
+        super().__init__(field, reason)
 
 
 class AuthenticationError(AuthError):
@@ -110,6 +108,26 @@ class ApiKey:
     def expired(self, now: datetime) -> bool:
         """True from ``expires_at`` on."""
         return self.expires_at is not None and now >= self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        """The key's record (never its secret), as ``tenderproof keys`` prints it."""
+        moments = {
+            name: None if value is None else value.isoformat()
+            for name, value in (
+                ("created_at", self.created_at),
+                ("revoked_at", self.revoked_at),
+                ("last_used_at", self.last_used_at),
+                ("expires_at", self.expires_at),
+            )
+        }
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "prefix": self.prefix,
+            "officer": self.officer,
+            **moments,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

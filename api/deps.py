@@ -13,8 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ledger.log import Log
-
-from .settings import Settings
+from settings import Settings
 
 Clock = Callable[[], datetime]
 

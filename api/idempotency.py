@@ -47,12 +47,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 
+from api.schema import idempotency_keys
 from ledger.core.canonical import canonical_bytes
 from ledger.core.errors import ConflictError, InvalidArgumentError, InvariantError, LedgerError
-from ledger.store.db import read_transaction, write_transaction
-from ledger.store.schema import idempotency_keys
+from ledger.store.db import insert_or_ignore, read_transaction, write_transaction
 
 from .auth import Principal
 
@@ -180,11 +179,9 @@ def store(
     conn.execute(
         delete(table).where(table.c.api_key_id == principal.id, table.c.key == key, table.c.created_at < now - ttl)
     )
-    make = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     inserted = conn.execute(
-        make(table)
+        insert_or_ignore(conn, table, keys=["api_key_id", "key"])
         .values(api_key_id=principal.id, key=key, fingerprint=fingerprint, status=status, body=text, created_at=now)
-        .on_conflict_do_nothing(index_elements=["api_key_id", "key"])
         .returning(table.c.key)
     ).first()
     if inserted is None:

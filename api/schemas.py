@@ -19,7 +19,7 @@ Size = Annotated[int, Field(ge=0)]
 
 
 class Envelope(BaseModel):
-    """An entry's envelope (SPEC §2); its RFC 8785 bytes are the leaf data."""
+    """An entry's envelope (docs/spec.md §2); its RFC 8785 bytes are the leaf data."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -129,7 +129,7 @@ class BundleChain(BaseModel):
 
 
 class Bundle(BaseModel):
-    """A tender's proof bundle (SPEC §7), verifiable offline with `tenderproof verify`."""
+    """A tender's proof bundle (docs/spec.md §9), verifiable offline with `tenderproof verify`."""
 
     format: Literal["tenderproof-bundle/1"]
     origin: str

@@ -26,15 +26,16 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anchoring import service, store
-from anchoring.config import ChainSettings
 from anchoring.service import AnchoringService, Credentials, Policy
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.anchoring.nodes import CHAIN_ID, KEYS, hardhat_node
+from tests.recording import append
 
 
 def _sample(job: AnchoringService, log: Log, n: int, poll: float) -> float:
-    log.append(Submission(ocid="ocds-abc123-bench", type="tender.amended", payload={"n": n}), now=datetime.now(UTC))
+    append(log, Submission(ocid="ocds-abc123-bench", type="tender.amended", payload={"n": n}), now=datetime.now(UTC))
     committed = time.perf_counter()
     target = log.reader.tree_head().size + log.reader.pending_count()
     while True:

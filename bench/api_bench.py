@@ -59,18 +59,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from log_bench import database, machine, percentile
 
-from anchoring.config import ChainSettings
+from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
-from ledger.bundles import build_bundle, final_anchors
 from ledger.core.errors import NotFoundError
 from ledger.log import Log
 from ledger.procurement.project import rebuild
 from ledger.procurement.rules import commitment_of
-from ledger.sequencer import Submission
 from ledger.store.db import normalize_url
 from ledger.store.schema import tender_index, tenders
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.cluster import ApiServer, create_key, serve_api
+from tests.recording import append_many
 
 ROOT = Path(__file__).resolve().parent.parent
 ORIGIN = "bench.tenderproof/api"
@@ -377,7 +378,7 @@ def build(log: Log, entries: int, *, anchor_every: int) -> float:
             for at in range(0, len(items), CHUNK):
                 clock += timedelta(milliseconds=50)
                 chunk = items[at : at + CHUNK]
-                log.append_many(chunk, now=clock)
+                append_many(log, chunk, now=clock)
                 before, size = size, size + len(chunk)
                 if size // anchor_every > before // anchor_every:
                     _anchor(log, anchorer)

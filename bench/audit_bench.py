@@ -26,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from log_bench import ORIGIN, database, machine, submissions
 
-from ledger.audit import AuditReport, audit
+from audit.log import AuditReport, audit
 from ledger.log import Log
 from ledger.store.db import normalize_url
+from tests.recording import append_many
 
 TENDERS = 1_000
 CHUNK = 1_000
@@ -42,7 +43,7 @@ def build(log: Log, entries: int) -> float:
     done = log.reader.tree_head().size + log.reader.pending_count()
     while done < entries:
         items = submissions(done, min(CHUNK, entries - done), TENDERS, rng)
-        log.append_many(items, now=now)
+        append_many(log, items, now=now)
         done += len(items)
         if done % 100_000 < CHUNK:
             print(f"  appended {done:,}", file=sys.stderr, flush=True)

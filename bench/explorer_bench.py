@@ -48,9 +48,9 @@ from log_bench import machine, percentile
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from api.app import create_app
-from api.settings import Settings
 from ledger.log import Log
 from ledger.store.schema import tender_index
+from settings import Settings
 from tests.api.servers import threaded_server
 from tests.explorer.browser import DESKTOP, chromium
 from tests.explorer.conftest import anchor_final

@@ -3,7 +3,7 @@
     python bench/import_bench.py                         # 100,000 releases on SQLite, then 1 GB
     python bench/import_bench.py --releases 20000 --gigabytes 0.1 --write bench/RESULTS-import.md
 
-The data are the demo's generated tenders (ledger.demo_ocds.releases: planning to termination,
+The data are the demo's generated tenders (demo.ocds.releases: planning to termination,
 ~600 bytes a release), written as one release package streamed to a temporary file. Each import
 runs as ``tenderproof import --json FILE`` in a child process (its main, then its peak RSS) on a fresh SQLite database, so the
 figures include everything (streamed parsing, schema validation, RFC 8785 and hashing, the
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import ijson  # noqa: E402
 
-from ledger import demo_ocds  # noqa: E402
+from demo import ocds as demo_ocds  # noqa: E402
 from ledger.core.canonical import canonical_json_bytes  # noqa: E402
 from ledger.core.envelope import Envelope  # noqa: E402
 from ledger.procurement import importer, ocds  # noqa: E402
@@ -60,7 +60,7 @@ def write_package(path: Path, *, releases: int | None = None, size: int | None =
 #: The child: the command line's main, then its own peak resident set size on stderr.
 _CHILD = (
     "import resource, sys\n"
-    "from api.cli import main\n"
+    "from cli import main\n"
     "code = main(sys.argv[1:])\n"
     "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     "sys.exit(code)\n"

@@ -33,9 +33,10 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ledger.log import Log
-from ledger.sequencer import Submission
 from ledger.store.db import normalize_url
+from ledger.submission import Submission
 from tests.pg import scratch_database
+from tests.recording import append, append_many
 
 ORIGIN = "bench.tenderproof/log"
 PG_ADMIN = normalize_url(os.environ.get("TENDERPROOF_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"))
@@ -127,14 +128,14 @@ def run(engine: str, entries: int) -> dict[str, float]:
         try:
             # One by one, one thread.
             items = submissions(0, 2_000, 1_000, rng)
-            seconds = timed(lambda: [log.append(item, now=now) for item in items])
+            seconds = timed(lambda: [append(log, item, now=now) for item in items])
             out["append one by one, 1 thread (events/s)"] = len(items) / seconds
             # One by one, 8 threads.
             batches = [submissions(2_000 + k * 500, 500, 1_000, rng) for k in range(8)]
 
             def worker(batch: list[Submission]) -> None:
                 for item in batch:
-                    log.append(item, now=now)
+                    append(log, item, now=now)
 
             with ThreadPoolExecutor(8) as pool:
                 seconds = timed(lambda: list(pool.map(worker, batches)))
@@ -143,7 +144,7 @@ def run(engine: str, entries: int) -> dict[str, float]:
             done, spent, chunk = 6_000, 0.0, 1_000
             while done < entries:
                 items = submissions(done, min(chunk, entries - done), 1_000, rng)
-                spent += timed(lambda items=items: log.append_many(items, now=now))
+                spent += timed(lambda items=items: append_many(log, items, now=now))
                 done += len(items)
                 if done % 200_000 < chunk:
                     print(f"  [{engine}] appended {done:,}", file=sys.stderr, flush=True)

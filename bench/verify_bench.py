@@ -28,16 +28,17 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anchoring import service
-from anchoring.config import ChainSettings
+from anchoring.bundles import build_bundle, final_anchors
 from anchoring.service import ChainAnchorer, Credentials
-from ledger.bundles import build_bundle, final_anchors
-from ledger.chainreader import RpcChainReader
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
-from ledger.sequencer import Submission
-from ledger.verifier import verify_bundle
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.anchoring.nodes import CHAIN_ID, KEYS, hardhat_node
 from tests.procurement.helpers import signed
+from tests.recording import append_many
+from verifier.chain import RpcChainReader
+from verifier.check import verify_bundle
 
 OCID = "ocds-abc123-bench-0001"
 ORIGIN = "bench.tenderproof/log"
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 Submission(ocid=f"ocds-abc123-other-{n % 50:03d}", type="tender.amended", payload={"n": n})
                 for n in range(step * 90, step * 90 + 90)
             ]
-            log.append_many(batch, now=now)
+            append_many(log, batch, now=now)
             log.integrate_all(now=now)
             result = anchorer.run_round(force=True)
             while not result.settled:

@@ -2,7 +2,7 @@
 
 :func:`install` mounts them on the application at ``/`` (outside the OpenAPI schema: they are a
 site, not the API). Data comes from the same modules as the API (ledger.procurement.query,
-ledger.procurement.stats, ledger.bundles, anchoring.store); nothing here asserts that anything is
+ledger.procurement.stats, anchoring.bundles, anchoring.store); nothing here asserts that anything is
 verified: the badges are computed in the visitor's browser (explorer/js).
 """
 
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from babel.numbers import format_percent
@@ -23,19 +23,21 @@ from fastapi import APIRouter, FastAPI, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
-from anchoring import embedded, store
-from anchoring.embedded import EmbeddedChain
-from api.settings import Settings
-from ledger.bundles import final_anchors
+from anchoring import store
+from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import ocds, query, redflags, stats
+from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
+
+if TYPE_CHECKING:
+    from anchoring.embedded import EmbeddedChain
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -263,7 +265,7 @@ def _chain_facts(request: Request) -> dict[str, Any]:
     return {
         "name": chain.name if chain else None,
         "embedded": site.embedded,
-        "embedded_label": embedded.LABEL,
+        "embedded_label": EMBEDDED_LABEL,
         "rpc_url": site.rpc_url,
         "block_explorer": site.settings.block_explorer_url,
     }
@@ -393,20 +395,19 @@ def tender(request: Request, ocid: str) -> Response:
     sizes = [a.tree_size for a in target.anchors] if target else []
     timeline = []
     for event in stored:
-        envelope = json.loads(event.envelope)
-        payload = json.loads(event.payload)
+        envelope = event.parsed_envelope
         at = _covering(sizes, event.index)
-        submission = envelope.get("submission") if envelope.get("signature") else None
+        submission = envelope.submission if envelope.signature else None
         timeline.append(
             {
                 "seq": event.seq,
                 "type": event.type,
                 "index": event.index,
-                "recorded_at": parse_timestamp(envelope["recorded_at"]),
-                "what": describe(event.type, payload),
+                "recorded_at": parse_timestamp(envelope.recorded_at),
+                "what": describe(event.type, event.parsed_payload),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
-                "payload_sha256": envelope["payload_sha256"],
+                "payload_sha256": envelope.payload_sha256,
                 "claimed": None if target is None or at is None else target.anchors[at],
             }
         )
@@ -454,8 +455,7 @@ def anchor(request: Request, chain_name: str, anchor_id: str) -> Response:
     offset = int(offset_text) if offset_text.isdigit() and start <= int(offset_text) < end else start
     entries = []
     for event in log.reader.entries(offset, min(end, offset + BATCH_PAGE)):
-        envelope = json.loads(event.envelope)
-        entries.append({"event": event, "recorded_at": parse_timestamp(envelope["recorded_at"])})
+        entries.append({"event": event, "recorded_at": parse_timestamp(event.parsed_envelope.recorded_at)})
     return render(
         request,
         "anchor.html",

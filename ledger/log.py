@@ -1,17 +1,19 @@
-"""The log of one deployment: one origin, one database; append, integrate, read."""
+"""The log of one deployment: one origin, one database; integrate and read.
+
+Events are not appended here: they are recorded through the procurement layer
+(:func:`ledger.procurement.record.record`, the OCDS importer), which checks what may be recorded
+and appends it with :mod:`ledger.sequencer` in the same transaction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import sequencer
 from .core.checkpoint import Checkpoint
 from .core.errors import InvalidArgumentError
-from .sequencer import Recorded, Submission
 from .store import db
 from .store.reader import LogReader, TreeHead
 from .store.schema import log_config
@@ -52,14 +54,6 @@ class Log:
     def close(self) -> None:
         self.engine.dispose()
 
-    def append(self, item: Submission, *, now: datetime) -> Recorded:
-        """Record one event; returns only after it is durably committed (see :func:`sequencer.append`)."""
-        return sequencer.append(self.engine, item, origin=self.origin, now=now)
-
-    def append_many(self, items: Sequence[Submission], *, now: datetime) -> list[Recorded]:
-        """Record events atomically; returns only after they are durably committed."""
-        return sequencer.append_many(self.engine, items, origin=self.origin, now=now)
-
     def integrate(self, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
         return sequencer.integrate(self.engine, now=now, batch_size=batch_size)
 
@@ -73,10 +67,7 @@ class Log:
 
 def _bind_origin(engine: Engine, origin: str) -> None:
     with db.write_transaction(engine) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(
-            dialect.insert(log_config).values(key="origin", value=origin).on_conflict_do_nothing(index_elements=["key"])
-        )
+        conn.execute(db.insert_or_ignore(conn, log_config, keys=["key"]).values(key="origin", value=origin))
         stored = conn.execute(select(log_config.c.value).where(log_config.c.key == "origin")).scalar_one()
     if stored != origin:
         raise InvalidArgumentError("origin", f"this database holds the log {stored!r}, not {origin!r}")

@@ -1,5 +1,10 @@
 """Sequencing (append) and integration, kept apart as in Tessera.
 
+Internal to :mod:`ledger`: only the procurement layer appends (``ledger.procurement.record``
+and its importer), after checking what may be recorded; nothing above it imports this module
+(a contract of the layer check, ``lint-imports``). Integration is reached through
+:class:`ledger.log.Log`.
+
 * :func:`append` / :func:`append_many` fix an event's place in its tender's own
   history (``seq``, ``prev``) and make it durable. They MUST NOT return before
   the event is committed; they do not give it a log index.
@@ -12,71 +17,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from .core import tiles as tile_math
 from .core.canonical import sha256_hex
 from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
-from .core.errors import ConflictError, InvalidArgumentError
+from .core.errors import ConflictError, InvalidArgumentError, naming
 from .core.merkle import leaf_hash
-from .store.db import insert_many, write_transaction
+from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
 from .store.reader import TreeHead, tile_reader
 from .store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-#: ``Submission.prev`` default: the caller does not state which head it expects.
-UNSET: Final = _Unset()
+from .submission import Recorded, Submission, Unset
 
 _CHUNK = 500  # ocids per locking query, well under every engine's parameter limit
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Submission:
-    """An event a caller asks to record.
-
-    ``prev``, when given, is the caller's view of the tender's head (the hex leaf
-    hash of its last event, or ``None`` for a new tender); the append is refused
-    with :class:`ConflictError` if the head has moved, like an HTTP ``If-Match``.
-    """
-
-    ocid: str
-    type: str
-    payload: dict[str, Any]
-    submission: dict[str, Any] | None = None
-    signature: str | None = None
-    prev: str | _Unset | None = UNSET
-    #: The payload's RFC 8785 bytes when the caller has already computed them (bulk imports, to
-    #: canonicalise once); they MUST be exactly ``payload_bytes(payload)``.
-    canonical: bytes | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Recorded:
-    """A durably recorded event (not yet integrated: it has no log index)."""
-
-    event_id: int
-    envelope: Envelope
-    leaf_hash: bytes
-
-
 def _prepare(item: Submission, position: str) -> tuple[bytes, str]:
     """Validate what can be validated before taking any lock; return the payload bytes and hash."""
-    try:
+    with naming(position):
         check_ocid(item.ocid)
         check_event_type(item.type)
         data = item.canonical if item.canonical is not None else payload_bytes(item.payload)
-    except InvalidArgumentError as exc:
-        raise type(exc)(f"{position}{exc.field}", exc.reason) from exc
     return data, sha256_hex(data)
 
 
@@ -151,25 +115,10 @@ def _append(
     recorded: list[tuple[Envelope, bytes]] = []
     for i, (item, (data, digest)) in enumerate(zip(items, prepared, strict=True)):
         count, head = heads[item.ocid]
-        if not isinstance(item.prev, _Unset) and item.prev != head:
-            where = "prev" if single else f"items[{i}].prev"
-            raise ConflictError(where, f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
-        try:
-            envelope = Envelope(
-                origin=origin,
-                ocid=item.ocid,
-                seq=count,
-                prev=head,
-                type=item.type,
-                recorded_at=stamp,
-                payload_sha256=digest,
-                submission=item.submission,
-                signature=item.signature,
-            )
-            leaf_data = envelope.canonical_bytes()
-        except InvalidArgumentError as exc:
-            field = exc.field.removeprefix("envelope.")
-            raise type(exc)(field if single else f"items[{i}].{field}", exc.reason) from exc
+        with naming("" if single else f"items[{i}]."):
+            if not isinstance(item.prev, Unset) and item.prev != head:
+                raise ConflictError("prev", f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
+            envelope, leaf_data = _envelope(item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest)
         digest_leaf = leaf_hash(leaf_data)
         heads[item.ocid] = (count + 1, digest_leaf.hex())
         rows.append(
@@ -201,14 +150,33 @@ def _append(
     return result
 
 
+def _envelope(
+    item: Submission, *, origin: str, seq: int, prev: str | None, stamp: str, digest: str
+) -> tuple[Envelope, bytes]:
+    """The envelope of ``item`` at ``seq`` after ``prev``, and its bytes (the leaf data); its errors
+    name the submission's fields."""
+    try:
+        envelope = Envelope(
+            origin=origin,
+            ocid=item.ocid,
+            seq=seq,
+            prev=prev,
+            type=item.type,
+            recorded_at=stamp,
+            payload_sha256=digest,
+            submission=item.submission,
+            signature=item.signature,
+        )
+        return envelope, envelope.canonical_bytes()
+    except InvalidArgumentError as exc:
+        raise exc.renamed(exc.field.removeprefix("envelope.")) from exc
+
+
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:
     """Create missing tenders and lock every tender row, in ocid order (no deadlocks)."""
-    dialect = conn.dialect.name
-    make = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(tenders).on_conflict_do_nothing(
-        index_elements=["ocid"]
-    )
     conn.execute(
-        make, [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids]
+        insert_or_ignore(conn, tenders, keys=["ocid"]),
+        [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
     )
     heads: dict[str, tuple[int, str | None]] = {}
     for start in range(0, len(ocids), _CHUNK):
@@ -246,7 +214,9 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> Tre
         if not batch:
             return TreeHead(size, bytes(root))
         result = tile_math.integrate(size, [bytes(row.leaf_hash) for row in batch], tile_reader(conn))
-        _insert_entries(conn, size, [row.event_id for row in batch])
+        insert_columns(
+            conn, log_entries, {"idx": range(size, size + len(batch)), "event_id": [row.event_id for row in batch]}
+        )
         conn.execute(
             delete(pending).where(
                 pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
@@ -272,21 +242,6 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> Tre
         conn.execute(insert(tree_heads), {"size": result.size, "root": result.root, "integrated_at": now})
         conn.execute(update(log_state).where(log_state.c.id == 1).values(size=result.size, root=result.root))
     return TreeHead(result.size, result.root)
-
-
-def _insert_entries(conn: Connection, base: int, event_ids: list[int]) -> None:
-    """Insert log entries ``base, base + 1, ...`` for ``event_ids``.
-
-    On PostgreSQL the batch travels as two arrays in one statement: per-row
-    executemany costs ~16 us a row there, and integration is bound by it.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(
-            "INSERT INTO log_entries (idx, event_id) SELECT * FROM unnest(%(idx)s::bigint[], %(ids)s::bigint[])",
-            {"idx": list(range(base, base + len(event_ids))), "ids": event_ids},
-        )
-    else:
-        conn.execute(insert(log_entries), [{"idx": base + i, "event_id": e} for i, e in enumerate(event_ids)])
 
 
 def integrate_all(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> TreeHead:

@@ -40,7 +40,7 @@ def free_port() -> int:
 
 def cli(url: str, origin: str, *args: str) -> list[str]:
     """The ``tenderproof`` command line on database ``url`` and log ``origin``."""
-    return [sys.executable, "-m", "api.cli", "--database-url", url, "--origin", origin, *args]
+    return [sys.executable, "-m", "cli", "--database-url", url, "--origin", origin, *args]
 
 
 def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:

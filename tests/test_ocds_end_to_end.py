@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from anchoring.config import ChainSettings
+from anchoring import rpc as embedded_rpc
+from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
-from api.cli import main
-from ledger.bundles import build_bundle, final_anchors
-from ledger.chainreader import RpcChainReader
+from cli import main
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
-from ledger.verifier import verify_bundle
+from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
 from tests.procurement.test_importer import CDMX, PARAGUAY, SAMPLE, _source
+from verifier.chain import RpcChainReader
+from verifier.check import verify_bundle
 
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 
@@ -40,7 +41,7 @@ def test_real_data_import_anchor_bundle_verify(db_url: str, tmp_path: Path) -> N
         while not result.settled:
             result = anchorer.run_round()
         assert result.anchor is not None and result.anchor.status == "final"
-        reader = RpcChainReader(dev.w3)
+        reader = RpcChainReader(embedded_rpc.transport(dev))
         for path in (PARAGUAY, SAMPLE):
             ocid = _source(path)[0]["ocid"]
             bundle = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()

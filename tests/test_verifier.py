@@ -16,21 +16,23 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from anchoring.config import ChainSettings
+from anchoring import rpc as embedded_rpc
+from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
-from api.cli import main
-from ledger.bundles import build_bundle, final_anchors
-from ledger.chainreader import RpcChainReader
+from cli import main
 from ledger.core.bundle import load_bundle
 from ledger.core.errors import FormatError
 from ledger.core.signing import Submission as Signed
 from ledger.core.signing import typed_data
 from ledger.log import Log
-from ledger.sequencer import Submission
-from ledger.verifier import Report, verify_bundle
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
 from tests.procurement.helpers import signed
+from tests.recording import append_many
+from verifier.chain import RpcChainReader
+from verifier.check import Report, verify_bundle
 
 OCID = "ocds-abc123-road-2026"
 OTHER = "ocds-abc123-bridge-2026"
@@ -80,12 +82,12 @@ def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     chain_id = int(dev.w3.eth.chain_id)
     for round_, (mine, theirs) in enumerate([(3, 4), (2, 5), (4, 1)]):
         start = sum(m for m, _ in [(3, 4), (2, 5), (4, 1)][:round_])
-        log.append_many([*_events(OCID, start, mine, chain_id), *_events(OTHER, start, theirs, chain_id)], now=T0)
+        append_many(log, [*_events(OCID, start, mine, chain_id), *_events(OTHER, start, theirs, chain_id)], now=T0)
         log.integrate_all(now=T0)
         _anchor(anchorer)
-    log.append_many(_events(OCID, 9, 1, chain_id), now=T0)  # recorded and integrated, not anchored
+    append_many(log, _events(OCID, 9, 1, chain_id), now=T0)  # recorded and integrated, not anchored
     log.integrate_all(now=T0)
-    yield Anchored(log, dev, RpcChainReader(dev.w3))
+    yield Anchored(log, dev, RpcChainReader(embedded_rpc.transport(dev)))
     log.close()
 
 
@@ -261,11 +263,13 @@ def test_a_contract_holding_another_root_is_rejected(anchored: Anchored, valid: 
         anchorer = ChainAnchorer(other, CHAIN, dev=dev)
         done = 0
         for size in sizes:
-            other.append_many(_events("ocds-abc123-other", done, size - done, int(dev.w3.eth.chain_id)), now=T0)
+            append_many(other, _events("ocds-abc123-other", done, size - done, int(dev.w3.eth.chain_id)), now=T0)
             other.integrate_all(now=T0)
             done = size
             _anchor(anchorer)
-        report = _verify(valid, RpcChainReader(dev.w3))  # same chain id and contract address: another history
+        report = _verify(
+            valid, RpcChainReader(embedded_rpc.transport(dev))
+        )  # same chain id and contract address: another history
         assert not report.valid
         assert all("the contract holds root" in str(f) or "transaction" in str(f) for f in report.failures)
         assert {f.where for f in report.failures} == {f"anchor of tree size {s}" for s in sizes}

@@ -1,5 +1,5 @@
 """The configuration reference of docs/operations.md, generated from the settings themselves
-(api.settings.Settings: every ``TENDERPROOF_*`` variable; anchoring.config.ChainSettings: the
+(settings.Settings: every ``TENDERPROOF_*`` variable; settings.ChainSettings: the
 fields of each ``TENDERPROOF_CHAINS`` entry), so that it cannot drift: tests/test_docs.py fails
 when the document and the code disagree.
 
@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 
-from anchoring.config import ChainSettings
-from api.settings import Settings
+from settings import ChainSettings, Settings
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "operations.md"
 BEGIN, END = "<!-- settings:begin (tools/settings_doc.py) -->", "<!-- settings:end -->"

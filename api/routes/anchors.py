@@ -19,25 +19,6 @@ MAX_PAGE = 500
 _ID_MAX = 2**63 - 1
 
 
-def _anchor(listed: store.Listed) -> dict[str, object]:
-    anchor = listed.anchor
-    return {
-        "id": anchor.id,
-        "chain": listed.target.chain,
-        "chain_id": listed.target.chain_id,
-        "contract": listed.target.contract,
-        "tree_size": anchor.tree_size,
-        "root_hash": anchor.root.hex(),
-        "status": anchor.status,
-        "tx_hash": None if anchor.tx_hash is None else "0x" + anchor.tx_hash.hex(),
-        "block_number": anchor.block_number,
-        "block_timestamp": anchor.block_timestamp,
-        "anchor_id": anchor.anchor_id,
-        "created_at": anchor.created_at,
-        "final_at": anchor.final_at,
-    }
-
-
 @router.get("", response_model=schemas.AnchorPage, summary="Anchors on one chain, newest first")
 def list_anchors(
     log: LogDep,
@@ -49,7 +30,7 @@ def list_anchors(
     """Every anchoring of the log's checkpoint on ``chain``, in flight, final or failed."""
     name = chain or settings.chains[0].name
     found = store.listing(log.engine, chain=name, before=before, limit=limit + 1)
-    page = [schemas.Anchor.model_validate(_anchor(listed)) for listed in found[:limit]]
+    page = [schemas.Anchor.model_validate(listed.to_json()) for listed in found[:limit]]
     return schemas.AnchorPage(chain=name, anchors=page, next_before=page[-1].id if len(found) > limit else None)
 
 
@@ -65,5 +46,5 @@ def get_anchor(
     start = store.batch_start(log.engine, listed.anchor)
     end = listed.anchor.tree_size
     return schemas.AnchorDetail.model_validate(
-        {**_anchor(listed), "batch": {"start": start, "end": end, "count": end - start}}
+        {**listed.to_json(), "batch": {"start": start, "end": end, "count": end - start}}
     )

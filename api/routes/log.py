@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -85,16 +83,7 @@ def get_entries(request: Request, log: LogDep, start: Index, end: Index) -> Resp
 
 def _entry(stored: StoredEvent) -> schemas.Entry:
     assert stored.index is not None  # read by index: integrated
-    return schemas.Entry(
-        index=stored.index,
-        leaf_hash=stored.leaf_hash.hex(),
-        leaf_data=base64.b64encode(stored.envelope).decode("ascii"),
-        ocid=stored.ocid,
-        seq=stored.seq,
-        type=stored.type,
-        envelope=schemas.Envelope.model_validate_json(stored.envelope),
-        payload=json.loads(stored.payload),
-    )
+    return schemas.Entry.model_validate(stored.to_json())
 
 
 @router.get("/proofs/inclusion", response_model=schemas.InclusionProof, summary="RFC 9162 inclusion proof")

@@ -9,7 +9,7 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from anchoring.config import ChainSettings
+from settings import ChainSettings
 
 from .. import schemas
 from ..deps import SettingsDep

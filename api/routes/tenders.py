@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from ledger.bundles import build_bundle, final_anchors
+from anchoring.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, query
@@ -72,7 +72,7 @@ def list_tenders(
             limit=limit,
         )
     except InvalidArgumentError as exc:
-        raise InvalidArgumentError(f"query.{exc.field}", exc.reason) from exc
+        raise exc.renamed(f"query.{exc.field}") from exc
     return schemas.TenderPage(
         items=[schemas.TenderSummary.model_validate(item.to_json()) for item in page.items],
         next_cursor=page.next_cursor,
@@ -142,7 +142,7 @@ def get_tender_events(request: Request, log: LogDep, ocid: Ocid) -> Response:
     return cached_model(request, body, immutable=False)
 
 
-@router.get("/{ocid}/bundle", response_model=schemas.Bundle, summary="A tender's proof bundle (SPEC §7)")
+@router.get("/{ocid}/bundle", response_model=schemas.Bundle, summary="A tender's proof bundle (docs/spec.md §9)")
 def get_tender_bundle(
     request: Request,
     log: LogDep,

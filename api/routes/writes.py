@@ -27,21 +27,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from ledger.core.envelope import EVENT_TYPES, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, LedgerError
 from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
 from ledger.procurement import officers
 from ledger.procurement.record import OnRecorded, record
-from ledger.sequencer import UNSET, Recorded, Submission, _Unset
+from ledger.submission import UNSET, Recorded, Submission, Unset
+from settings import Settings
 
 from .. import idempotency, schemas
 from ..auth import AdminDep, OfficerDep, PermissionDeniedError, Principal
 from ..deps import Clock, ClockDep, LogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
-from ..settings import Settings
 
-#: Event types an officer records on a tender: SPEC §4's, less the registry's (admin routes).
+#: Event types an officer records on a tender: docs/spec.md §3's, less the registry's (admin routes).
 TENDER_EVENT_TYPES: tuple[str, ...] = tuple(sorted(EVENT_TYPES - officers.EVENT_TYPES))
 if TYPE_CHECKING:
     TenderEventType = str
@@ -76,9 +76,11 @@ Ocid = Annotated[str, Path(description="The OCDS contracting-process id, e.g. oc
 class _Signable(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    payload: dict[str, Any] = Field(description="The OCDS-shaped object of the event type (see the README).")
+    payload: dict[str, Any] = Field(
+        description="The OCDS-shaped object of the event type (see docs/api.md, what a payload must hold)."
+    )
     submission: dict[str, Any] | None = Field(
-        default=None, description="The officer's signed EIP-712 struct (SPEC §5), with `signature`."
+        default=None, description="The officer's signed EIP-712 struct (docs/spec.md §7), with `signature`."
     )
     signature: str | None = Field(default=None, description="0x-prefixed 65-byte signature of `submission`.")
 
@@ -129,7 +131,7 @@ class OfficerRevokeIn(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def _submission(ocid: str, event: EventIn | TenderIn, prev: str | _Unset | None) -> Submission:
+def _submission(ocid: str, event: EventIn | TenderIn, prev: str | Unset | None) -> Submission:
     return Submission(
         ocid=ocid,
         type=event.type,
@@ -140,7 +142,7 @@ def _submission(ocid: str, event: EventIn | TenderIn, prev: str | _Unset | None)
     )
 
 
-def _prev(event: EventIn) -> str | _Unset | None:
+def _prev(event: EventIn) -> str | Unset | None:
     """``prev`` as sent: a hash, null (a new tender), or left out (no check)."""
     return event.prev if "prev" in event.model_fields_set else UNSET
 
@@ -156,7 +158,7 @@ def _recorded_json(done: Recorded) -> dict[str, Any]:
         leaf_hash=done.leaf_hash.hex(),
         status="pending",
         envelope=schemas.Envelope.model_validate(envelope.to_json()),
-    ).model_dump(mode="json")
+    ).model_dump(mode="json", exclude_unset=True)  # the envelope exactly as hashed: no null submission
 
 
 def _check_officer(principal: Principal, items: Sequence[Submission], where: list[str]) -> None:
@@ -169,7 +171,7 @@ def _check_officer(principal: Principal, items: Sequence[Submission], where: lis
         try:
             signer = Signed.from_json(item.submission).officer
         except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"{field}{exc.field}", exc.reason) from exc
+            raise exc.renamed(f"{field}{exc.field}") from exc
         if signer != principal.officer:
             raise PermissionDeniedError(
                 f"{field}submission.officer",
@@ -180,21 +182,15 @@ def _check_officer(principal: Principal, items: Sequence[Submission], where: lis
 def _renamed(exc: LedgerError, bulk: bool) -> LedgerError:
     """The domain names fields in its terms (``payload.x``, ``items[2].prev``); name them in the
     request's (``body.payload.x``, ``body.events[2].prev``)."""
-    field = getattr(exc, "field", None)
-    if not isinstance(field, str) or field.startswith("body."):
+    if not isinstance(exc, FieldError) or exc.field.startswith("body."):
         return exc
+    field = exc.field
     if bulk and field.startswith("items["):
-        field = "body.events" + field.removeprefix("items")
-    elif field in ("submission", "signature", "payload", "prev", "type", "ocid") or field.startswith(
+        return exc.renamed("body.events" + field.removeprefix("items"))
+    if field in ("submission", "signature", "payload", "prev", "type", "ocid") or field.startswith(
         ("submission.", "payload.")
     ):
-        field = "body." + field
-    else:
-        return exc
-    if isinstance(exc, SignatureError):
-        return SignatureError(field, exc.reason, expected=exc.expected, got=exc.got)
-    if isinstance(exc, InvalidArgumentError | ConflictError):
-        return type(exc)(field, exc.reason)
+        return exc.renamed("body." + field)
     return exc
 
 

@@ -1,4 +1,4 @@
-// Tenderproof's in-browser verifier: the checks of ledger/verifier.py, in the visitor's browser.
+// Tenderproof's in-browser verifier: the checks of verifier/check.py, in the visitor's browser.
 //
 // Hashing is WebCrypto's SHA-256; the RFC 9162 inclusion and consistency algorithms mirror
 // ledger/core/verify.py step for step (tree sizes as BigInt: JavaScript's bit operators are 32-bit);

@@ -1,4 +1,4 @@
-"""The proof bundle an auditor downloads: ``tenderproof-bundle/1`` (SPEC §7).
+"""The proof bundle an auditor downloads: ``tenderproof-bundle/1`` (docs/spec.md §9).
 
 This module fixes the document's shape: :func:`load_bundle` parses and checks
 the structure (and refuses any other ``format``), :meth:`Bundle.to_json` writes

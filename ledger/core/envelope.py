@@ -1,4 +1,4 @@
-"""Envelopes: the leaves of the log (SPEC §2).
+"""Envelopes: the leaves of the log (docs/spec.md §2).
 
 An envelope is a JSON object; its RFC 8785 bytes are the leaf data, and
 ``SHA-256(0x00 || bytes)`` is its leaf hash. The payload is hashed into
@@ -19,7 +19,7 @@ from .merkle import leaf_hash
 
 VERSION = 1
 
-#: Event types of SPEC §4, in the order a tender usually lives them, then the officers' registry's.
+#: Event types of docs/spec.md §3, in the order a tender usually lives them, then the officers' registry's.
 EVENT_TYPES: frozenset[str] = frozenset(
     {
         "tender.planned",
@@ -35,7 +35,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "contract.amended",
         "contract.payment",
         "contract.completed",
-        # The officers' registry (SPEC §5: the set of officers' addresses is recorded in the log).
+        # The officers' registry (docs/spec.md §7: the set of officers' addresses is recorded in the log).
         "officer.registered",
         "officer.revoked",
     }

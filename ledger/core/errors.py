@@ -8,22 +8,55 @@ what was found.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Self
+
 
 class LedgerError(Exception):
     """Root of every error raised by :mod:`ledger`."""
 
 
-class InvalidArgumentError(LedgerError, ValueError):
-    """The caller passed a value the function cannot accept.
+class FieldError(LedgerError):
+    """An error about one field of the caller's input: ``field`` names it (a dotted JSON path
+    where it applies, ``items[3].payload.award``), ``reason`` says what is wrong with it.
 
-    ``field`` names the offending field (a dotted JSON path where it applies),
-    ``reason`` says what is wrong with it.
+    A layer that knows more of where the input came from names the field in its own terms with
+    :meth:`renamed` (or :func:`naming`), never by building a new message.
     """
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+    def renamed(self, field: str) -> Self:
+        """The same error about ``field`` (same type, reason and data)."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.field = field
+        clone.args = (clone._message(),)
+        return clone
+
+
+@contextmanager
+def naming(prefix: str) -> Iterator[None]:
+    """Re-raise a :class:`FieldError` raised inside the block with ``prefix`` in front of its
+    field (``items[3].`` + ``payload.award``); nothing changes when ``prefix`` is empty."""
+    try:
+        yield
+    except FieldError as exc:
+        if not prefix:
+            raise
+        raise exc.renamed(prefix + exc.field) from exc
+
+
+class InvalidArgumentError(FieldError, ValueError):
+    """The caller passed a value the function cannot accept (``field`` and ``reason`` say which
+    and why)."""
 
 
 class CanonicalizationError(InvalidArgumentError):
@@ -59,14 +92,9 @@ class ProofShapeError(VerificationError):
     for the tree sizes and index it claims."""
 
 
-class ConflictError(LedgerError):
+class ConflictError(FieldError):
     """The state the caller based its request on is no longer current (for example
     the tender's head moved on since the caller read it)."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class NotFoundError(LedgerError, LookupError):

@@ -1,4 +1,4 @@
-"""Officer signatures of submissions (SPEC §5): EIP-712 typed data signed with an Ethereum key.
+"""Officer signatures of submissions (docs/spec.md §7): EIP-712 typed data signed with an Ethereum key.
 
 Be careful here, as everywhere in :mod:`ledger.core`: the typed data below is what officers'
 wallets sign and what auditors' tools (the in-browser verifier, ethers.js, other languages)
@@ -55,7 +55,7 @@ from eth_utils.exceptions import ValidationError
 
 from .canonical import MAX_SAFE_INTEGER
 from .envelope import Envelope, check_event_type, check_ocid
-from .errors import InvalidArgumentError, VerificationError
+from .errors import FieldError, InvalidArgumentError, VerificationError
 
 #: The EIP-712 domain ``version``: the version of this typed-data format.
 SIGNING_VERSION = "1"
@@ -81,20 +81,21 @@ _FIELDS = frozenset({"domain", "ocid", "eventType", "payloadSha256", "submission
 _DOMAIN_FIELDS = frozenset({"name", "version", "chainId"})
 
 
-class SignatureError(VerificationError):
+class SignatureError(VerificationError, FieldError):
     """A signed submission does not verify: it is not the envelope's own, or the signature
     recovers someone other than the officer it names. ``field`` is the dotted path of what
     differs; ``expected`` and ``got`` what was wanted and what was found."""
 
     def __init__(self, field: str, reason: str, *, expected: object = None, got: object = None) -> None:
-        message = f"{field}: {reason}"
-        if expected is not None or got is not None:
-            message += f": expected {expected!r}, got {got!r}"
-        super().__init__(message)
-        self.field = field
-        self.reason = reason
         self.expected = expected
         self.got = got
+        super().__init__(field, reason)
+
+    def _message(self) -> str:
+        message = super()._message()
+        if self.expected is not None or self.got is not None:
+            message += f": expected {self.expected!r}, got {self.got!r}"
+        return message
 
 
 def _check_int(value: object, field: str, *, minimum: int) -> int:

@@ -29,6 +29,7 @@ from sqlalchemy import Engine, Row, Select, func, select
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.store.db import read_transaction
+from ledger.store.reader import EVENT_COLUMNS, stored_event
 from ledger.store.schema import events, ocds_releases, tenders
 
 from . import ocds, officers
@@ -59,24 +60,23 @@ class Package:
 def _release_rows(*columns: Any) -> Select[Any]:
     """Events (with ``columns`` first) and what makes each an OCDS release: an imported event's
     payload is its release as published (``imported`` not null), a native one is built from it."""
-    return select(
-        *columns,
-        events.c.ocid,
-        events.c.seq,
-        events.c.type,
-        events.c.envelope,
-        events.c.payload,
-        ocds_releases.c.event_id.label("imported"),
-    ).outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
+    return select(*columns, *EVENT_COLUMNS, ocds_releases.c.event_id.label("imported")).outerjoin(
+        ocds_releases, ocds_releases.c.event_id == events.c.id
+    )
 
 
 def _as_release(row: Row[Any]) -> dict[str, Any]:
     """The OCDS release of one row of :func:`_release_rows`."""
-    payload = json.loads(row.payload)
+    event = stored_event(row)
     if row.imported is not None:
-        return payload  # type: ignore[no-any-return]
-    recorded_at = json.loads(row.envelope)["recorded_at"]
-    return ocds.release(ocid=row.ocid, seq=row.seq, event_type=row.type, date=recorded_at, payload=payload)
+        return event.parsed_payload  # type: ignore[no-any-return]
+    return ocds.release(
+        ocid=event.ocid,
+        seq=event.seq,
+        event_type=event.type,
+        date=event.parsed_envelope.recorded_at,
+        payload=event.parsed_payload,
+    )
 
 
 def iter_releases(

@@ -48,9 +48,9 @@ from ledger.core.canonical import canonical_json_bytes, sha256_hex
 from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
-from ledger.sequencer import Recorded, Submission
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.schema import events, ocds_releases, tender_index
+from ledger.submission import Recorded, Submission
 
 from . import ocds, redflags, rules
 from .record import projection, upsert_projection

@@ -27,7 +27,6 @@ from typing import Any
 
 from ocdsmerge import Merger
 
-from ledger.core.envelope import Envelope
 from ledger.core.errors import InvalidArgumentError
 from ledger.store.reader import StoredEvent
 
@@ -97,8 +96,9 @@ def release(*, ocid: str, seq: int, event_type: str, date: str, payload: dict[st
     try:
         _sections(out, event_type, body)
     except (KeyError, TypeError):
-        # An event written without the payload checks (``Log.append`` directly): its payload is
-        # not its type's, so only the OCDS sections it does carry are kept, as they are.
+        # An event recorded without the payload checks (around the procurement layer: a database
+        # from before them, or a test of the log): its payload is not its type's, so only the OCDS
+        # sections it does carry are kept, as they are.
         for key in ("planning", "tender", "buyer"):
             if isinstance(body.get(key), dict):
                 out[key] = body[key]
@@ -146,14 +146,13 @@ def releases(stored: Sequence[StoredEvent]) -> list[dict[str, Any]]:
     """The releases of a tender's stored events (``LogReader.tender_events``), in ``seq`` order."""
     out = []
     for event in stored:
-        envelope = Envelope.from_json(json.loads(event.envelope))
         out.append(
             release(
                 ocid=event.ocid,
                 seq=event.seq,
                 event_type=event.type,
-                date=envelope.recorded_at,
-                payload=json.loads(event.payload),
+                date=event.parsed_envelope.recorded_at,
+                payload=event.parsed_payload,
             )
         )
     return out

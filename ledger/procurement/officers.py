@@ -1,4 +1,4 @@
-"""The officers' registry (SPEC §5): who may sign submissions, recorded in the log itself.
+"""The officers' registry (docs/spec.md §7): who may sign submissions, recorded in the log itself.
 
 ``officer.registered`` / ``officer.revoked`` events are recorded under one fixed ocid,
 :data:`REGISTRY_OCID`, so the registry has its own hash chain like any tender. The ``officers``

@@ -1,4 +1,4 @@
-"""What each event type's payload must hold (SPEC §4), shaped as the matching OCDS 1.1 objects.
+"""What each event type's payload must hold (docs/spec.md §3), shaped as the matching OCDS 1.1 objects.
 
 The models name only the fields the rules and the search rely on; everything else OCDS (or an
 OCDS extension) allows passes through untouched (``extra="allow"``), since the payload recorded

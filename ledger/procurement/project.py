@@ -6,7 +6,6 @@ from OCDS releases are reprojected from their compiled releases, as the import d
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ from sqlalchemy import Engine, delete, insert, select
 
 from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.store.db import write_transaction
+from ledger.store.reader import EVENT_COLUMNS, stored_event
 from ledger.store.schema import (
     events,
     ocds_releases,
@@ -63,10 +63,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         last = 0
         while True:
             rows = conn.execute(
-                select(events.c.id, events.c.ocid, events.c.seq, events.c.type, events.c.envelope, events.c.payload)
-                .where(events.c.id > last)
-                .order_by(events.c.id)
-                .limit(batch)
+                select(*EVENT_COLUMNS).where(events.c.id > last).order_by(events.c.id).limit(batch)
             ).all()
             if not rows:
                 break
@@ -74,9 +71,9 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
                 last = row.id
                 if row.ocid in stopped or row.ocid in imported:
                     continue
-                envelope = json.loads(row.envelope)
-                payload = json.loads(row.payload)
-                at = datetime.fromisoformat(envelope["recorded_at"]).astimezone(UTC)
+                event = stored_event(row)
+                envelope, payload = event.parsed_envelope, event.parsed_payload
+                at = datetime.fromisoformat(envelope.recorded_at).astimezone(UTC)
                 try:
                     if row.ocid == registry.REGISTRY_OCID:
                         registry.apply(conn, row.type, payload, event_id=row.id, at=at)
@@ -89,7 +86,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
                     )
                     stopped.add(row.ocid)
                     continue
-                submission = envelope.get("submission")
+                submission = envelope.submission
                 if submission is None:
                     continue
                 used = conn.execute(

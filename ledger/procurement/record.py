@@ -19,12 +19,12 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
 from ledger.core.envelope import check_event_type, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.core.errors import ConflictError, InvalidArgumentError, naming
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
-from ledger.sequencer import Recorded, Submission
 from ledger.store.db import insert_many
 from ledger.store.schema import submission_ids, tender_index, tenders
+from ledger.submission import Recorded, Submission
 
 from . import officers, payloads, redflags, rules
 
@@ -67,7 +67,7 @@ def record(
         return []
     single = len(items) == 1
     for i, item in enumerate(items):
-        with _naming(i, single):
+        with naming("" if single else f"items[{i}]."):
             _precheck(item, signatures)
     registry = {item.ocid == officers.REGISTRY_OCID for item in items}
     if len(registry) > 1:
@@ -82,7 +82,7 @@ def record(
             _hold_registry(conn)
         states: dict[str, rules.TenderState] = {}
         for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
-            with _naming(i, single):
+            with naming("" if single else f"items[{i}]."):
                 _check_signature(conn, item, done, chain_id=chain_id, at=at)
                 if item.ocid == officers.REGISTRY_OCID:
                     officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
@@ -95,24 +95,6 @@ def record(
             on_recorded(conn, recorded)
 
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
-
-
-class _naming:
-    """Re-raise domain errors with the item's position in front of the field (``items[3].``)."""
-
-    def __init__(self, index: int, single: bool) -> None:
-        self.prefix = "" if single else f"items[{index}]."
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
-        if not self.prefix or exc is None:
-            return
-        if isinstance(exc, SignatureError):
-            raise SignatureError(self.prefix + exc.field, exc.reason, expected=exc.expected, got=exc.got) from exc
-        if isinstance(exc, InvalidArgumentError | ConflictError):
-            raise type(exc)(self.prefix + exc.field, exc.reason) from exc
 
 
 def _precheck(item: Submission, signatures: SignaturePolicy) -> None:

@@ -31,9 +31,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ledger.store.db import insert_many
+from ledger.store.db import insert_many, upsert
 from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
 
@@ -252,14 +251,13 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     change.subtract(old)
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        upsert = dialect.insert(supplier_wins)
-        conn.execute(
-            upsert.on_conflict_do_update(
-                index_elements=["buyer_id", "supplier"], set_={"wins": supplier_wins.c.wins + upsert.excluded.wins}
-            ),
-            moved,
+        add = upsert(
+            conn,
+            supplier_wins,
+            keys=["buyer_id", "supplier"],
+            set_=lambda new: {"wins": supplier_wins.c.wins + new.wins},
         )
+        conn.execute(add, moved)
 
 
 def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]:

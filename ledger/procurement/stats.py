@@ -6,13 +6,13 @@ by index (a primary-key range).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, select
 
 from ledger.core.envelope import parse_timestamp
+from ledger.store.db import utc_month
 from ledger.store.reader import LogReader
 from ledger.store.schema import tender_index
 
@@ -101,10 +101,7 @@ def spend_by_month(source: Connection | Engine, *, since: datetime) -> list[Mont
         raise ValueError("since must be timezone-aware")
     t = tender_index.c
     with _connection(source) as conn:
-        if conn.dialect.name == "postgresql":
-            month = func.to_char(func.timezone("UTC", t.listed_at), "YYYY-MM")
-        else:
-            month = func.strftime("%Y-%m", t.listed_at)
+        month = utc_month(conn, t.listed_at)
         rows = conn.execute(
             select(month.label("month"), t.currency, func.sum(t.awarded_amount).label("amount"))
             .where(t.awarded_amount.is_not(None), t.currency.is_not(None), t.listed_at >= since.astimezone(UTC))
@@ -120,7 +117,6 @@ def recent_events(reader: LogReader, *, size: int, limit: int = 10) -> list[Rece
     found = reader.entries(start, size)
     out = []
     for event in reversed(found):
-        envelope = json.loads(event.envelope)
         assert event.index is not None
         out.append(
             RecentEvent(
@@ -128,7 +124,7 @@ def recent_events(reader: LogReader, *, size: int, limit: int = 10) -> list[Rece
                 ocid=event.ocid,
                 seq=event.seq,
                 type=event.type,
-                recorded_at=parse_timestamp(envelope["recorded_at"]),
+                recorded_at=parse_timestamp(event.parsed_envelope.recorded_at),
             )
         )
     return out

@@ -6,14 +6,18 @@ recomputation over the log.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, func, or_, select
 
 from ..core import proof
 from ..core import tiles as tile_math
+from ..core.envelope import Envelope
 from ..core.errors import InvalidArgumentError, NotFoundError
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
@@ -29,9 +33,13 @@ class TreeHead:
     root: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredEvent:
-    """An event as stored: its exact envelope bytes, payload bytes and, once integrated, its index."""
+    """An event as stored: its exact envelope bytes, payload bytes and, once integrated, its index.
+
+    :attr:`parsed_envelope` and :attr:`parsed_payload` parse the stored bytes once, when first
+    asked for; the bytes themselves are what is hashed and served.
+    """
 
     event_id: int
     ocid: str
@@ -41,6 +49,30 @@ class StoredEvent:
     payload: bytes
     leaf_hash: bytes
     index: int | None
+
+    @cached_property
+    def parsed_envelope(self) -> Envelope:
+        """The envelope (raises :class:`~ledger.core.errors.InvalidArgumentError` if the stored
+        bytes are not a valid envelope: only a tampered database holds such bytes)."""
+        return Envelope.from_json(json.loads(self.envelope))
+
+    @cached_property
+    def parsed_payload(self) -> Any:
+        return json.loads(self.payload)
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as the read API and ``tenderproof entries`` serve it (to mirror the log):
+        its index, leaf hash, the exact leaf data (base64), what the envelope says, the payload."""
+        return {
+            "index": self.index,
+            "leaf_hash": self.leaf_hash.hex(),
+            "leaf_data": base64.b64encode(self.envelope).decode("ascii"),
+            "ocid": self.ocid,
+            "seq": self.seq,
+            "type": self.type,
+            "envelope": self.parsed_envelope.to_json(),
+            "payload": self.parsed_payload,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +172,7 @@ class LogReader:
                 .where(log_entries.c.idx >= start, log_entries.c.idx < end)
                 .order_by(log_entries.c.idx)
             )
-            return [_stored(row) for row in conn.execute(query)]
+            return [stored_event(row) for row in conn.execute(query)]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.
@@ -176,7 +208,7 @@ class LogReader:
                 .where(events.c.ocid == ocid)
                 .order_by(events.c.seq)
             )
-            rows = [_stored(row) for row in conn.execute(query)]
+            rows = [stored_event(row) for row in conn.execute(query)]
         if not rows:
             raise NotFoundError(f"tender {ocid!r} not found")
         return rows
@@ -186,20 +218,25 @@ class LogReader:
             return int(conn.execute(select(func.count()).select_from(pending)).scalar_one())
 
 
+#: The columns of ``events`` a :class:`StoredEvent` is made of (see :func:`stored_event`).
+EVENT_COLUMNS: tuple[ColumnElement[Any], ...] = (
+    events.c.id,
+    events.c.ocid,
+    events.c.seq,
+    events.c.type,
+    events.c.envelope,
+    events.c.payload,
+    events.c.leaf_hash,
+)
+
+
 def _event_columns(index_column: ColumnElement[Any]) -> Select[Any]:
-    return select(
-        events.c.id,
-        events.c.ocid,
-        events.c.seq,
-        events.c.type,
-        events.c.envelope,
-        events.c.payload,
-        events.c.leaf_hash,
-        index_column,
-    ).select_from(events)
+    return select(*EVENT_COLUMNS, index_column).select_from(events)
 
 
-def _stored(row: Row[Any]) -> StoredEvent:
+def stored_event(row: Row[Any]) -> StoredEvent:
+    """The :class:`StoredEvent` of a row that has :data:`EVENT_COLUMNS` (and ``idx``, when known)."""
+    mapping = row._mapping
     return StoredEvent(
         event_id=row.id,
         ocid=row.ocid,
@@ -208,5 +245,5 @@ def _stored(row: Row[Any]) -> StoredEvent:
         envelope=bytes(row.envelope),
         payload=bytes(row.payload),
         leaf_hash=bytes(row.leaf_hash),
-        index=row.idx,
+        index=mapping.get("idx"),
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -122,119 +121,6 @@ log_state = Table(
 )
 
 APPEND_ONLY_TABLES = ("events", "log_entries", "tree_heads")
-
-# --- Anchoring (migration 0002) ------------------------------------------------------------
-
-#: A contract on one chain instance that checkpoints are anchored to. A chain's ``instance``
-#: is its genesis block hash, or a fresh ``embedded:<uuid>`` each time the in-process
-#: development chain starts: a new instance (or a new contract) starts anchoring from zero.
-anchor_targets = Table(
-    "anchor_targets",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("chain", String(64), nullable=False),
-    Column("chain_id", BigInteger, nullable=False),
-    Column("instance", String(80), nullable=False),
-    Column("contract", String(42), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("chain", "chain_id", "instance", "contract"),
-)
-
-#: One checkpoint's anchoring on one target, a state machine:
-#: prepared -> sent -> included -> final, back to sent when a reorg removes it, or failed
-#: (reverted, nonce used by another transaction). All of an anchor's transactions share one nonce, so at most one
-#: of them can take effect.
-anchors = Table(
-    "anchors",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("target_id", Id, ForeignKey("anchor_targets.id"), nullable=False, index=True),
-    Column("tree_size", BigInteger, nullable=False),
-    Column("root", LargeBinary(32), nullable=False),
-    #: The anchored tree size this one extends (its consistency proof starts there).
-    Column("base_size", BigInteger, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("account", String(42), nullable=False),
-    Column("nonce", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    #: Set once included: the effective transaction and where it is.
-    Column("tx_hash", LargeBinary(32), nullable=True),
-    Column("block_number", BigInteger, nullable=True),
-    Column("block_hash", LargeBinary(32), nullable=True),
-    Column("block_timestamp", BigInteger, nullable=True),
-    Column("anchor_id", BigInteger, nullable=True),
-    Column("gas_used", BigInteger, nullable=True),
-    Column("final_at", DateTime(timezone=True), nullable=True),
-    Column("error", String(1024), nullable=True),
-)
-
-#: Every signed transaction of an anchor, stored before it is broadcast (append-only): after
-#: a crash the same bytes are sent again, never a conflicting transaction. (A hash is unique
-#: per chain instance only: a restarted development chain sees the same transactions again.)
-anchor_txs = Table(
-    "anchor_txs",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("anchor_id", Id, ForeignKey("anchors.id"), nullable=False),
-    Column("tx_hash", LargeBinary(32), nullable=False, index=True),
-    Column("nonce", BigInteger, nullable=False),
-    Column("raw", LargeBinary, nullable=False),
-    Column("gas_limit", BigInteger, nullable=False),
-    #: Wei per gas (EIP-1559 max fee, or the legacy gas price), as decimal text: wei exceed 64 bits.
-    Column("max_fee", String(80), nullable=False),
-    Column("priority_fee", String(80), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("anchor_id", "tx_hash"),
-)
-
-#: Who may act for a chain: a lease renewed by the holder, taken over only once expired.
-anchor_leases = Table(
-    "anchor_leases",
-    metadata,
-    Column("name", String(80), primary_key=True),
-    Column("holder", String(128), nullable=False),
-    Column("acquired_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-)
-
-# --- API keys and idempotency of officer writes (migration 0003) ----------------------------
-
-#: Who may write through the HTTP API. Only a SHA-256 of each key is stored (see api.auth); the
-#: ``prefix`` is the key's public identifier, shown in listings and used to find its row.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
-    Column("name", String(128), nullable=False),
-    Column(
-        "role", String(16), CheckConstraint("role IN ('officer', 'admin')", name="ck_api_keys_role"), nullable=False
-    ),
-    Column("prefix", String(16), nullable=False, unique=True),
-    Column("key_hash", LargeBinary(32), nullable=False),
-    #: The officer's Ethereum address (EIP-55 checksummed), when the key acts for one.
-    Column("officer", String(42), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
-    Column("last_used_at", DateTime(timezone=True), nullable=True),
-    #: After this moment the key is refused (migration 0006); null: it never expires.
-    Column("expires_at", DateTime(timezone=True), nullable=True),
-)
-
-#: The response to each write made with an ``Idempotency-Key``, per API key, until it expires
-#: (see api.idempotency): a retry gets the same response instead of recording the event twice.
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("api_key_id", Id, ForeignKey("api_keys.id"), primary_key=True, autoincrement=False),
-    Column("key", String(128), primary_key=True),
-    #: SHA-256 of the request (method, path, canonical body): a reused key must carry the same request.
-    Column("fingerprint", LargeBinary(32), nullable=False),
-    Column("status", SmallInteger, nullable=False),
-    #: The response body, JSON text.
-    Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-)
 
 # --- Procurement (migration 0004) ----------------------------------------------------------
 

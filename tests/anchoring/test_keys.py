@@ -13,14 +13,14 @@ from eth_account import Account
 from pydantic import SecretStr
 
 from anchoring import keys
-from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.errors import ChainConfigError
 from anchoring.service import ChainAnchorer, Credentials, account_for
-from api.settings import Settings
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
+from settings import ChainSettings, Settings
 from tests.conftest import ORIGIN, T0
+from tests.recording import append_many
 
 KEY = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 ADDRESS = Account.from_key(bytes.fromhex(KEY)).address
@@ -180,8 +180,10 @@ def test_key_appears_in_no_log_record(
     dev, key = funded_key
     log = Log.open(sqlite_url, origin=ORIGIN)
     try:
-        log.append_many(
-            [Submission(ocid=f"ocds-abc123-{i}", type="tender.published", payload={"i": i}) for i in range(3)], now=T0
+        append_many(
+            log,
+            [Submission(ocid=f"ocds-abc123-{i}", type="tender.published", payload={"i": i}) for i in range(3)],
+            now=T0,
         )
         log.integrate_all(now=T0)
         chain = ChainSettings(name="dev", rpc_url="embedded", confirmations=1, key=SecretStr("0x" + key))

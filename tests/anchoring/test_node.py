@@ -20,14 +20,15 @@ from sqlalchemy import func, select
 
 from anchoring import failpoints, service, store
 from anchoring.chain import ChainClient
-from anchoring.config import ChainSettings
 from anchoring.errors import ChainConfigError, ChainUnavailableError, ContractRefusalError
+from anchoring.schema import anchor_txs, anchors
 from anchoring.service import ChainAnchorer, Credentials, Policy, RoundResult
 from ledger.log import Log
-from ledger.sequencer import Submission
-from ledger.store.schema import anchor_txs, anchors
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.anchoring.nodes import CHAIN_ID, KEYS, HardhatNode, Proxy, hardhat_node
 from tests.conftest import ORIGIN, T0
+from tests.recording import append_many
 
 pytestmark = pytest.mark.slow
 
@@ -69,8 +70,8 @@ def _deploy(url: str) -> str:
 
 
 def _record(log: Log, count: int, start: int = 0) -> int:
-    log.append_many(
-        [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i}) for i in range(count)], now=T0
+    append_many(
+        log, [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i}) for i in range(count)], now=T0
     )
     return log.integrate_all(now=T0).size
 
@@ -270,7 +271,7 @@ def test_endpoint_down_for_a_while_then_anchoring_catches_up(fresh: HardhatNode,
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -381,8 +382,8 @@ def test_bundle_verifies_against_the_node_and_fails_against_another_history(
 
     # The same contract address on another chain history: a fresh contract anchored by another log.
     other = Log.open(f"sqlite:///{tmp_path / 'other.db'}", origin=ORIGIN)
-    other.append_many(
-        [Submission(ocid="ocds-abc123-other", type="tender.planned", payload={"n": n}) for n in range(7)], now=T0
+    append_many(
+        other, [Submission(ocid="ocds-abc123-other", type="tender.planned", payload={"n": n}) for n in range(7)], now=T0
     )
     other.integrate_all(now=T0)
     bundle = json.loads(made.stdout)

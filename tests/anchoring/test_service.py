@@ -18,16 +18,17 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
 from anchoring import embedded, scheduler, store
-from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.errors import ChainConfigError, LeaseHeldError, LogMismatchError
+from anchoring.schema import anchor_leases, anchor_targets, anchor_txs, anchors
 from anchoring.service import AnchoringService, ChainAnchorer, Credentials, Policy, RoundResult, connect, deploy
-from api.cli import main
+from cli import main
 from ledger.core.merkle import leaf_hash
 from ledger.log import Log
-from ledger.sequencer import Submission
-from ledger.store.schema import anchor_leases, anchor_targets, anchor_txs, anchors
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
+from tests.recording import append, append_many
 
 #: The embedded chain, final at inclusion (one block).
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
@@ -66,7 +67,8 @@ def sqlite_log(sqlite_url: str) -> Iterator[Log]:
 def grow(log: Log, count: int, *, tag: str = "a", now: datetime = T0) -> int:
     """Append ``count`` events and integrate them; returns the new tree size."""
     start = log.reader.tree_head().size
-    log.append_many(
+    append_many(
+        log,
         [
             Submission(ocid=f"ocds-abc123-{tag}{start + i:04d}", type="tender.published", payload={"i": start + i})
             for i in range(count)
@@ -421,8 +423,10 @@ def test_anchor_txs_rows_cannot_be_changed(log: Log, dev: EmbeddedChain, stateme
 def test_one_broken_chain_does_not_hold_back_the_others(sqlite_log: Log, dev: EmbeddedChain) -> None:
     broken = ChainSettings(name="broken", rpc_url=UNREACHABLE, key=SecretStr("0x" + "11" * 32), rpc_timeout=1)
     service = AnchoringService(sqlite_log, [broken, CHAIN], dev=dev, holder="svc")
-    sqlite_log.append_many(
-        [Submission(ocid=f"ocds-abc123-{i:04d}", type="tender.published", payload={"i": i}) for i in range(4)], now=T0
+    append_many(
+        sqlite_log,
+        [Submission(ocid=f"ocds-abc123-{i:04d}", type="tender.published", payload={"i": i}) for i in range(4)],
+        now=T0,
     )
 
     results = {r.chain: r for r in service.tick()}  # integrates what is pending, then a round per chain
@@ -454,12 +458,13 @@ def test_background_scheduler_anchors_new_entries(log: Log, dev: EmbeddedChain) 
     service = AnchoringService(log, [CHAIN], dev=dev, policy=Policy(interval=3600, threshold=1))
     job = scheduler.start_background(service, poll=0.2)
     try:
-        log.append_many(
+        append_many(
+            log,
             [Submission(ocid=f"ocds-abc123-{i:04d}", type="tender.published", payload={"i": i}) for i in range(3)],
             now=T0,
         )
         first = _wait_final(log, 3)
-        log.append(Submission(ocid="ocds-abc123-late", type="tender.published", payload={}), now=T0)
+        append(log, Submission(ocid="ocds-abc123-late", type="tender.published", payload={}), now=T0)
         second = _wait_final(log, 4)  # one entry waiting is the threshold, long before the interval
     finally:
         job.shutdown()
@@ -493,7 +498,15 @@ def _demo(capsys: pytest.CaptureFixture[str]) -> int:
 
 def test_cli_anchors_and_lists(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     size = _demo(capsys)
-    (cli_env / "event.json").write_text('{"note": "one more"}', encoding="utf-8")
+    published = {  # through the procurement rules, as every write: a real tender.published payload
+        "tender": {
+            "id": "cli-1",
+            "title": "One more",
+            "tenderPeriod": {"startDate": "2026-01-01T00:00:00Z", "endDate": "2099-01-01T00:00:00Z"},
+        },
+        "buyer": {"id": "B-1", "name": "Buyer"},
+    }
+    (cli_env / "event.json").write_text(json.dumps(published), encoding="utf-8")
     assert main(["record", "ocds-abc123-cli", "tender.published", str(cli_env / "event.json")]) == 0
     capsys.readouterr()
 

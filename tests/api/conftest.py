@@ -13,16 +13,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from api.app import create_app
-from api.settings import Settings
-from ledger import demo
+from demo import tenders as demo
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
+from settings import ChainSettings, Settings
 from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.pg import scratch_database
+from tests.recording import append, append_many
 
 #: The embedded chain, final at inclusion.
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
@@ -66,15 +66,15 @@ def record_history(url: str) -> History:
         assert result.anchor is not None and result.anchor.status == "final", result
         return result.anchor.tree_size
 
-    log.append_many(demo.submissions(), now=T0)
+    append_many(log, demo.submissions(), now=T0)
     log.integrate_all(now=T0)
     first = anchor_now()
-    log.append_many([_late(0), _late(1)], now=T0 + timedelta(minutes=1))
+    append_many(log, [_late(0), _late(1)], now=T0 + timedelta(minutes=1))
     log.integrate_all(now=T0 + timedelta(minutes=1))
     second = anchor_now()
-    log.append(_late(2), now=T0 + timedelta(minutes=2))
+    append(log, _late(2), now=T0 + timedelta(minutes=2))
     size = log.integrate_all(now=T0 + timedelta(minutes=2)).size
-    log.append(_late(3), now=T0 + timedelta(minutes=3))  # stays pending
+    append(log, _late(3), now=T0 + timedelta(minutes=3))  # stays pending
     anchorer.release()
     return History(url=url, log=log, first_anchor=first, second_anchor=second, size=size)
 

@@ -59,7 +59,7 @@ def cli_server(
     """``tenderproof serve`` in a subprocess, its output in ``log_file``; yields a client of it,
     stops it with SIGTERM."""
     port = free_port()
-    command = [sys.executable, "-m", "api.cli", "--database-url", database_url, "serve", "--port", str(port), *args]
+    command = [sys.executable, "-m", "cli", "--database-url", database_url, "serve", "--port", str(port), *args]
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with log_file.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)

@@ -15,10 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from api import auth
 from api.auth import AuthenticationError, Principal
+from api.schema import api_keys
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.store import db
-from ledger.store.schema import api_keys
 from tests.conftest import T0
 
 OFFICER = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"  # EIP-55's own example address

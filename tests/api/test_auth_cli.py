@@ -1,4 +1,4 @@
-"""`tenderproof keys create / list / revoke`, through the real entry point (api.cli.main)."""
+"""`tenderproof keys create / list / revoke`, through the real entry point (cli.main)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from api import auth, idempotency
-from api.cli import main
+from cli import main
 from ledger.log import Log
 from ledger.store.db import write_transaction
 from tests.conftest import ORIGIN, T0

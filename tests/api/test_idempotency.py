@@ -23,10 +23,10 @@ from api.idempotency import (
     check_key,
     fingerprint,
 )
+from api.schema import idempotency_keys
 from ledger.core.errors import ConflictError, InvalidArgumentError, InvariantError
 from ledger.log import Log
 from ledger.store.db import read_transaction, write_transaction
-from ledger.store.schema import idempotency_keys
 from tests.conftest import T0
 
 #: What the tests record in the same transaction as the key: stands for the recorded event.

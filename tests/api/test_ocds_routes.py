@@ -15,7 +15,7 @@ from ocdsmerge import Merger
 
 from api import auth
 from api.app import create_app
-from ledger import demo_ocds
+from demo import ocds as demo_ocds
 from ledger.log import Log
 from ledger.procurement import ocds, query, redflags
 from tests.conftest import T0

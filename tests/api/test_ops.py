@@ -17,10 +17,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from anchoring import store
-from anchoring.config import ChainSettings
 from api.app import create_app
 from api.logs import JsonFormatter
 from ledger.log import Log
+from settings import ChainSettings
 from tests.api.conftest import CHAIN, History, settings_for
 from tests.conftest import ORIGIN, PG_ADMIN_URL
 

@@ -9,16 +9,18 @@ import json
 
 from fastapi.testclient import TestClient
 
+import verifier.check as verifier
 from anchoring import store
 from api.app import create_app
-from ledger import demo, verifier
+from demo import tenders as demo
 from ledger.core.bundle import load_bundle
 from ledger.core.merkle import root_from_leaf_hashes
 from ledger.core.verify import verify_consistency, verify_inclusion
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
 from tests.api.conftest import LATE, History, settings_for
 from tests.conftest import ORIGIN, T0
+from tests.recording import append_many
 
 HEX64 = 64
 
@@ -276,7 +278,7 @@ def test_entries_are_cut_at_1000_per_request(sqlite_url: str) -> None:
         submissions = [
             Submission(ocid=f"ocds-abc123-m{i:05d}", type="tender.planned", payload={"i": i}) for i in range(1003)
         ]
-        log.append_many(submissions, now=T0)
+        append_many(log, submissions, now=T0)
         log.integrate_all(now=T0)
         with TestClient(create_app(settings_for(sqlite_url), log=log)) as client:
             first = client.get("/api/v1/entries", params={"start": 0, "end": 1003})

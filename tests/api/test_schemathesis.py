@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from api import auth
 from api.app import create_app
-from api.settings import Settings
+from settings import Settings
 from tests.api.conftest import History, settings_for
 from tests.conftest import T0
 

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
+import verifier.check as verifier
 from anchoring.errors import ChainConfigError
 from api.app import create_app
-from api.settings import Settings
-from ledger import verifier
 from ledger.core.bundle import load_bundle
 from ledger.core.verify import verify_inclusion
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
+from settings import Settings
 from tests.api.conftest import LATE, record_history
 from tests.api.servers import ROOT, cli_server
 from tests.api.test_middleware import assert_secure
 from tests.conftest import ORIGIN, T0
+from tests.recording import append
 
 
 def access_lines(log_file: Path) -> list[dict[str, object]]:
@@ -74,7 +75,7 @@ def test_serve_answers_reads_over_real_http(db_url: str, tmp_path: Path) -> None
 
 def test_serve_with_several_workers(sqlite_url: str, tmp_path: Path) -> None:
     log = Log.open(sqlite_url, origin=ORIGIN)
-    log.append(Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
+    append(log, Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
     log.integrate_all(now=T0)
     log.close()
     log_file = tmp_path / "server.log"
@@ -92,7 +93,7 @@ def test_serve_with_several_workers(sqlite_url: str, tmp_path: Path) -> None:
 
 def test_serve_runs_the_anchoring_job(sqlite_url: str, tmp_path: Path) -> None:
     log = Log.open(sqlite_url, origin=ORIGIN)
-    log.append(Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
+    append(log, Submission(ocid=LATE, type="tender.planned", payload={"tender": {"id": "x"}}), now=T0)
     env = {"TENDERPROOF_ORIGIN": ORIGIN, "TENDERPROOF_ANCHOR_POLL": "0.2", "TENDERPROOF_ANCHOR_THRESHOLD": "1"}
     try:
         with cli_server(sqlite_url, log_file=tmp_path / "server.log", env=env) as http:
@@ -117,7 +118,7 @@ def test_serve_refuses_to_start_without_a_signing_chain_id(sqlite_url: str, tmp_
     not start (exit 2, the setting named), instead of answering every write with a 500."""
     chains = json.dumps([{"name": "l2", "rpc_url": "http://127.0.0.1:9/"}])
     env = {"TENDERPROOF_CHAINS": chains, "TENDERPROOF_ORIGIN": ORIGIN, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "api.cli", "--database-url", sqlite_url, "serve", "--port", "0"]
+    command = [sys.executable, "-m", "cli", "--database-url", sqlite_url, "serve", "--port", "0"]
     done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, timeout=60)
     assert done.returncode == 2, done.stderr
     assert b"error: TENDERPROOF_SIGNING_CHAIN_ID: must be set when the first chain ('l2'" in done.stderr

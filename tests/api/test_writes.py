@@ -22,9 +22,10 @@ from anchoring.embedded import CHAIN_ID as EMBEDDED_CHAIN_ID
 from anchoring.embedded import EmbeddedChain
 from api import auth
 from api.app import create_app
+from api.schema import idempotency_keys
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
-from ledger.store.schema import events, idempotency_keys
+from ledger.store.schema import events
 from tests.api.conftest import settings_for
 from tests.api.servers import threaded_server
 from tests.conftest import ORIGIN

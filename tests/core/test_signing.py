@@ -1,4 +1,4 @@
-"""Officer signatures (SPEC §5): a pinned known answer checked against a hand-built EIP-712
+"""Officer signatures (docs/spec.md §7): a pinned known answer checked against a hand-built EIP-712
 digest, round trips, and a named failure for every changed field and every bad encoding."""
 
 from __future__ import annotations

@@ -17,15 +17,14 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from anchoring import service
-from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer, Credentials
 from api.app import create_app
-from api.settings import Settings
-from ledger import demo
+from demo import tenders as demo
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
+from settings import ChainSettings, Settings
 from tests.conftest import ORIGIN, PG_ADMIN_URL
 from tests.pg import scratch_database
 from tests.procurement import helpers

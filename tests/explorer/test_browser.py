@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from ledger import demo
-from ledger.bundles import final_anchors
+from anchoring.bundles import final_anchors
+from demo import tenders as demo
 from tests.anchoring.nodes import hardhat_node
 from tests.api.servers import threaded_server
 from tests.explorer.browser import DESKTOP, PHONE, ROOT, Watched, axe_violations, chromium, screenshot

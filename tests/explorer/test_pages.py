@@ -9,12 +9,13 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from anchoring.config import ChainSettings
+from anchoring.bundles import final_anchors
 from anchoring.embedded import EmbeddedChain
 from api.app import create_app
-from explorer.i18n import catalog, message_ids
-from ledger import demo
-from ledger.bundles import final_anchors
+from demo import tenders as demo
+from explorer.catalog import message_ids
+from explorer.i18n import catalog
+from settings import ChainSettings
 from tests.explorer.conftest import SIGNED, Ledger, app_for, settings_for
 from tests.procurement import helpers
 

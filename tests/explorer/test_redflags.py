@@ -17,12 +17,12 @@ from sqlalchemy import select
 
 from anchoring.embedded import EmbeddedChain
 from api.app import create_app
-from api.settings import Settings
+from demo.ocds import import_demo
 from explorer.i18n import catalog
-from ledger.demo_ocds import import_demo
 from ledger.log import Log
 from ledger.procurement import redflags
 from ledger.store.schema import tender_flags, tender_index
+from settings import Settings
 from tests.conftest import ORIGIN, PG_ADMIN_URL
 from tests.explorer.conftest import EMBEDDED
 from tests.pg import scratch_database

@@ -38,9 +38,10 @@ import aiohttp
 from sqlalchemy import func, select
 
 from anchoring import store
+from anchoring.schema import anchor_leases
 from api import auth
 from ledger.log import Log
-from ledger.store.schema import anchor_leases, events, log_entries
+from ledger.store.schema import events, log_entries
 from tests.anchoring.nodes import CHAIN_ID, KEYS, Proxy, hardhat_node
 from tests.cluster import ROOT, AnchorDaemon, ApiServer, cli, environment, kill, private_postgres, serve_api
 from tests.procurement.helpers import published

@@ -13,7 +13,7 @@ from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.envelope import payload_bytes
 from ledger.core.signing import Submission as Signed
 from ledger.core.signing import sign_submission
-from ledger.sequencer import Submission
+from ledger.submission import Submission
 
 OCID = "ocds-tptest-0001"
 BUYER = {"id": "ES-B-01", "name": "Ayuntamiento de Villanueva"}

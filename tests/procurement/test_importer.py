@@ -15,13 +15,13 @@ import pytest
 from ocdsmerge import Merger
 from sqlalchemy import func, select
 
-from ledger import demo
+from demo import tenders as demo
 from ledger.core.errors import ConflictError
 from ledger.log import Log
 from ledger.procurement import export, importer, ocds, project, query
 from ledger.procurement.record import record
-from ledger.sequencer import Submission
 from ledger.store.schema import events, tender_index
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, T0
 
 from .helpers import CHAIN_ID

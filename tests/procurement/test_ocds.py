@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ledger import demo
+from demo import tenders as demo
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.procurement import ocds

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ledger import demo
+from demo import tenders as demo
 from ledger.core.envelope import EVENT_TYPES
 from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import payloads

@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger import demo
+from demo import tenders as demo
 from ledger.log import Log
 from ledger.procurement import project, query
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
 from ledger.store.schema import officers, submission_ids, tender_index
+from tests.recording import append_many
 
 from .helpers import CHAIN_ID, OCID, OFFICER, at, history, item, published, signed
 
@@ -51,9 +52,9 @@ def test_rebuild_gives_what_recording_wrote(log: Log) -> None:
 def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal(log: Log) -> None:
     # Appended directly (as before migration 0004): published, then a commitment far too late.
     events = history()
-    log.append_many([item("tender.published", published())], now=at(-1))
-    log.append_many([item(events[3][0], events[3][1])], now=at(60))
-    log.append_many([item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}})], now=at(61))
+    append_many(log, [item("tender.published", published())], now=at(-1))
+    append_many(log, [item(events[3][0], events[3][1])], now=at(60))
+    append_many(log, [item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}})], now=at(61))
     refusals = project.rebuild(log.engine)
     assert [(r.ocid, r.seq, r.type, r.field) for r in refusals] == [(OCID, 1, "bid.committed", "type")]
     assert refusals[0].reason.startswith("the tender period closed at 2026-03-30T23:59:59Z")

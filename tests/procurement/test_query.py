@@ -11,7 +11,7 @@ from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import query
 from ledger.procurement.record import record
-from ledger.sequencer import Submission
+from ledger.submission import Submission
 
 from .helpers import CHAIN_ID, at, item, published
 

@@ -17,9 +17,9 @@ from ledger.log import Log
 from ledger.procurement import officers, query
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
-from ledger.sequencer import Recorded, Submission
 from ledger.store.schema import events, log_config, submission_ids, tender_index, tenders
 from ledger.store.schema import officers as officers_table
+from ledger.submission import Recorded, Submission
 
 from .helpers import (
     CHAIN_ID,
@@ -332,7 +332,7 @@ def test_a_batch_over_several_tenders_projects_each(log: Log) -> None:
 
 
 def test_demo_records_through_the_rules(log: Log) -> None:
-    from ledger import demo
+    from demo import tenders as demo
 
     recorded = demo.record_demo(log, chain_id=CHAIN_ID)
     assert len(recorded) == len(demo.submissions())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ledger import demo_ocds
+from demo import ocds as demo_ocds
 from ledger.log import Log
 from ledger.procurement import ocds, redflags
 from ledger.procurement.record import record

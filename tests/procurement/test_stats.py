@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledger import demo
+from demo import tenders as demo
 from ledger.log import Log
 from ledger.procurement import stats
 from ledger.procurement.record import record

@@ -18,7 +18,7 @@ from sqlalchemy import func, inspect, select
 
 from api import auth
 from api.app import create_app
-from ledger import demo
+from demo import tenders as demo
 from ledger.store.schema import events, log_entries
 from tests.api.conftest import History, settings_for
 from tests.conftest import T0

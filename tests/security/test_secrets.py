@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from api.cli import main
-from api.settings import Settings
+from cli import main
+from settings import Settings
 from tests.api.servers import ROOT, cli_server
 from tests.cluster import create_key, free_port
 from tests.conftest import ORIGIN, PG_ADMIN_URL
@@ -101,7 +101,7 @@ def test_command_line_errors_and_settings_hide_secrets(tmp_path: Path, capsys: p
     # an anchoring round against an unreachable chain, with the key in the environment
     chains = json.dumps([{"name": "l1", "rpc_url": f"http://127.0.0.1:{free_port()}", "chain_id": 31337}])
     env = {"TENDERPROOF_ANCHOR_KEY": ANCHOR_KEY, "TENDERPROOF_CHAINS": chains, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "api.cli", "--database-url", f"sqlite:///{tmp_path / 'y.db'}", "anchor"]
+    command = [sys.executable, "-m", "cli", "--database-url", f"sqlite:///{tmp_path / 'y.db'}", "anchor"]
     done = subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, timeout=120)
     assert done.returncode == 3, done.stderr
     _assert_absent(done.stdout.decode() + done.stderr.decode(), [ANCHOR_KEY], "`tenderproof anchor`")

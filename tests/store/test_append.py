@@ -13,8 +13,9 @@ from sqlalchemy import create_engine, text
 
 from ledger.core.errors import CanonicalizationError, ConflictError, InvalidArgumentError
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, T0
+from tests.recording import append, append_many
 
 from .helpers import InjectedFault, counts, leaf, snapshot, statements
 
@@ -29,7 +30,7 @@ def _sub(ocid: str = OCID, type: str = "tender.amended", payload: Any = None, **
 
 
 def test_first_event_exact_bytes_then_chain(log: Log) -> None:
-    first = log.append(_sub(type="tender.published", payload={"tender": {"id": "1", "value": 10.5}}), now=T0)
+    first = append(log, _sub(type="tender.published", payload={"tender": {"id": "1", "value": 10.5}}), now=T0)
     payload = b'{"tender":{"id":"1","value":10.5}}'
     expected = (
         '{"ocid":"ocds-abc123-0001","origin":"tenderproof.test/log",'
@@ -42,9 +43,9 @@ def test_first_event_exact_bytes_then_chain(log: Log) -> None:
     assert (stored.envelope, stored.payload, stored.leaf_hash) == (expected, payload, first.leaf_hash)
     assert (stored.event_id, stored.seq, stored.type, stored.index) == (first.event_id, 0, "tender.published", None)
 
-    second = log.append(_sub(payload={"tender": {"id": "1", "title": "Bridge"}}), now=T0 + timedelta(seconds=1))
-    other = log.append(_sub(ocid=OTHER, type="tender.planned", payload={}), now=T0)
-    third = log.append(_sub(payload={"tender": {"id": "1", "title": "Bridge 2"}}), now=T0)
+    second = append(log, _sub(payload={"tender": {"id": "1", "title": "Bridge"}}), now=T0 + timedelta(seconds=1))
+    other = append(log, _sub(ocid=OTHER, type="tender.planned", payload={}), now=T0)
+    third = append(log, _sub(payload={"tender": {"id": "1", "title": "Bridge 2"}}), now=T0)
     assert [(r.envelope.seq, r.envelope.prev) for r in (first, second, third)] == [
         (0, None),
         (1, first.leaf_hash.hex()),
@@ -82,12 +83,12 @@ def test_first_event_exact_bytes_then_chain(log: Log) -> None:
 
 def test_recorded_at_is_utc_whatever_the_zone_of_now(log: Log) -> None:
     east = T0.astimezone(timezone(timedelta(hours=5, minutes=30)))
-    recorded = log.append(_sub(), now=east + timedelta(microseconds=7))
+    recorded = append(log, _sub(), now=east + timedelta(microseconds=7))
     assert recorded.envelope.recorded_at == "2026-11-23T12:00:00.000007Z"
 
 
 def test_signed_submission_is_carried_in_the_envelope(log: Log) -> None:
-    recorded = log.append(_sub(submission=SUBMISSION, signature=SIGNATURE), now=T0)
+    recorded = append(log, _sub(submission=SUBMISSION, signature=SIGNATURE), now=T0)
     (row,) = log.reader.tender_events(OCID)
     envelope = json.loads(row.envelope)
     assert (envelope["submission"], envelope["signature"]) == (SUBMISSION, SIGNATURE)
@@ -96,8 +97,8 @@ def test_signed_submission_is_carried_in_the_envelope(log: Log) -> None:
 
 
 def test_stated_prev_is_checked_against_the_head(log: Log) -> None:
-    first = log.append(_sub(type="tender.published", prev=None), now=T0)
-    second = log.append(_sub(prev=first.leaf_hash.hex()), now=T0)
+    first = append(log, _sub(type="tender.published", prev=None), now=T0)
+    second = append(log, _sub(prev=first.leaf_hash.hex()), now=T0)
     assert second.envelope.prev == first.leaf_hash.hex()
     before, rows_before = snapshot(log.engine), counts(log.engine)
     for stale, where in [
@@ -106,13 +107,13 @@ def test_stated_prev_is_checked_against_the_head(log: Log) -> None:
         ("ab" * 32, OTHER),  # a head for a tender that does not exist
     ]:
         with pytest.raises(ConflictError) as err:
-            log.append(_sub(ocid=where, prev=stale), now=T0)
+            append(log, _sub(ocid=where, prev=stale), now=T0)
         assert err.value.field == "prev"
         head = second.leaf_hash.hex() if where == OCID else None
         assert err.value.reason == f"tender {where} head is {head!r}, not {stale!r}"
         assert counts(log.engine) == rows_before
         assert snapshot(log.engine) == before
-    third = log.append(_sub(prev=second.leaf_hash.hex()), now=T0)
+    third = append(log, _sub(prev=second.leaf_hash.hex()), now=T0)
     assert (third.envelope.seq, third.envelope.prev) == (2, second.leaf_hash.hex())
 
 
@@ -184,12 +185,12 @@ BAD_INPUT: list[tuple[str, _N, type[Exception], str, str]] = [
 def test_bad_input_is_refused_and_nothing_written(
     log: Log, make: _N, error: type[Exception], field: str, reason: str
 ) -> None:
-    log.append(_sub(type="tender.planned"), now=T0)
+    append(log, _sub(type="tender.planned"), now=T0)
     before, rows_before = snapshot(log.engine), counts(log.engine)
     # On an existing tender (its head must not move) and on a new one (it must not be created).
     for ocid in (OCID, OTHER):
         with pytest.raises(error) as err:
-            log.append(make(ocid), now=T0)
+            append(log, make(ocid), now=T0)
         assert type(err.value) is error
         assert err.value.field == field  # type: ignore[attr-defined]
         assert reason in err.value.reason  # type: ignore[attr-defined]
@@ -198,7 +199,7 @@ def test_bad_input_is_refused_and_nothing_written(
 
 
 def test_payload_integers_up_to_2_53_minus_1_are_accepted(log: Log) -> None:
-    log.append(_sub(payload={"max": 2**53 - 1, "min": -(2**53 - 1)}), now=T0)
+    append(log, _sub(payload={"max": 2**53 - 1, "min": -(2**53 - 1)}), now=T0)
     (row,) = log.reader.tender_events(OCID)
     assert row.payload == b'{"max":9007199254740991,"min":-9007199254740991}'
 
@@ -220,21 +221,21 @@ def test_payload_integers_up_to_2_53_minus_1_are_accepted(log: Log) -> None:
 def test_append_many_is_atomic_and_names_the_item(
     log: Log, position: int, bad: Submission, error: type[Exception], field: str
 ) -> None:
-    log.append_many([_sub(), _sub(OTHER)], now=T0)
+    append_many(log, [_sub(), _sub(OTHER)], now=T0)
     before = snapshot(log.engine)
     items = [_sub(ocid=f"ocds-abc123-{i % 4:04d}", payload={"i": i}) for i in range(10)]
     items[position] = bad
     with pytest.raises(error) as err:
-        log.append_many(items, now=T0)
+        append_many(log, items, now=T0)
     assert type(err.value) is error
     assert err.value.field == field  # type: ignore[attr-defined]
     assert snapshot(log.engine) == before
 
 
 def test_append_many_chains_in_order_across_tenders(log: Log) -> None:
-    log.append(_sub("ocds-abc123-1"), now=T0)
+    append(log, _sub("ocds-abc123-1"), now=T0)
     items = [_sub(f"ocds-abc123-{i % 3}", payload={"n": i}) for i in range(9)]
-    recorded = log.append_many(items, now=T0)
+    recorded = append_many(log, items, now=T0)
     assert [(r.envelope.ocid, r.envelope.seq) for r in recorded] == [
         ("ocds-abc123-0", 0),
         ("ocds-abc123-1", 1),
@@ -256,7 +257,8 @@ def test_append_many_chains_in_order_across_tenders(log: Log) -> None:
         f'{{"ocid":"ocds-abc123-9","origin":"{ORIGIN}","payload_sha256":"{payload_hash}","prev":null,'
         '"recorded_at":"2026-11-23T12:00:00.000000Z","seq":0,"type":"tender.amended","v":1}'
     ).encode()
-    follow = log.append_many(
+    follow = append_many(
+        log,
         [
             _sub("ocds-abc123-9", prev=None),
             _sub("ocds-abc123-9", prev=leaf(first_bytes).hex()),
@@ -269,12 +271,12 @@ def test_append_many_chains_in_order_across_tenders(log: Log) -> None:
         (1, leaf(first_bytes).hex()),
         (3, recorded[6].leaf_hash.hex()),
     ]
-    assert log.append_many([], now=T0) == []
+    assert append_many(log, [], now=T0) == []
 
 
 def test_append_is_atomic_under_a_fault_at_any_statement(log: Log) -> None:
     """Fail the 1st, 2nd, ... SQL statement of an append_many (and then its commit): nothing is written."""
-    log.append_many([_sub(), _sub(OTHER)], now=T0)
+    append_many(log, [_sub(), _sub(OTHER)], now=T0)
     items = [_sub(OCID, payload={"i": 1}), _sub("ocds-abc123-new", payload={"i": 2}), _sub(OTHER, payload={"i": 3})]
     before = snapshot(log.engine)
     fault_at = 0
@@ -282,7 +284,7 @@ def test_append_is_atomic_under_a_fault_at_any_statement(log: Log) -> None:
         fault_at += 1
         with statements(log.engine, fail_at=fault_at) as seen:
             try:
-                recorded = log.append_many(items, now=T0)
+                recorded = append_many(log, items, now=T0)
             except InjectedFault as exc:
                 assert str(exc).startswith(f"injected fault at statement {fault_at}:")
                 assert snapshot(log.engine) == before, f"partial append after a fault at {seen[-1]!r}"
@@ -296,22 +298,22 @@ def test_append_is_atomic_under_a_fault_at_any_statement(log: Log) -> None:
     # And a fault at the commit itself leaves nothing either.
     before = snapshot(log.engine)
     with statements(log.engine, fail_commit=True), pytest.raises(InjectedFault, match="at commit"):
-        log.append(_sub(payload={"i": 4}), now=T0)
+        append(log, _sub(payload={"i": 4}), now=T0)
     assert snapshot(log.engine) == before
-    assert log.append(_sub(payload={"i": 4}), now=T0).envelope.seq == 2
+    assert append(log, _sub(payload={"i": 4}), now=T0).envelope.seq == 2
 
 
 def test_naive_now_is_refused_and_nothing_written(log: Log) -> None:
     before = snapshot(log.engine)
     with pytest.raises(InvalidArgumentError) as err:
-        log.append(_sub(), now=T0.replace(tzinfo=None))
+        append(log, _sub(), now=T0.replace(tzinfo=None))
     assert err.value.field == "recorded_at"
     assert snapshot(log.engine) == before
 
 
 def test_database_belongs_to_one_origin(db_url: str) -> None:
     first = Log.open(db_url, origin=ORIGIN)
-    first.append(_sub(), now=T0)
+    append(first, _sub(), now=T0)
     first.close()
     with pytest.raises(InvalidArgumentError) as err:
         Log.open(db_url, origin="another.example/log")
@@ -324,7 +326,7 @@ def test_database_belongs_to_one_origin(db_url: str) -> None:
     again = Log.open(db_url, origin=ORIGIN)
     try:
         assert again.reader.tender(OCID).event_count == 1
-        assert again.append(_sub(), now=T0).envelope.origin == ORIGIN
+        assert append(again, _sub(), now=T0).envelope.origin == ORIGIN
     finally:
         again.close()
 

@@ -14,9 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from ledger.log import Log
-from ledger.sequencer import Submission
 from ledger.store.guards import REFUSAL
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, T0
+from tests.recording import append, append_many
 
 from .helpers import check_log, snapshot
 
@@ -26,11 +27,13 @@ EXTEND_ONLY = f"{REFUSAL}: a tile may only be extended"
 
 @pytest.fixture
 def filled(log: Log) -> Log:
-    log.append_many(
-        [Submission(ocid=f"ocds-abc123-{i % 3}", type="tender.amended", payload={"i": i}) for i in range(N)], now=T0
+    append_many(
+        log,
+        [Submission(ocid=f"ocds-abc123-{i % 3}", type="tender.amended", payload={"i": i}) for i in range(N)],
+        now=T0,
     )
     log.integrate_all(now=T0, batch_size=128)
-    log.append(Submission(ocid="ocds-abc123-0", type="tender.amended", payload={"pending": True}), now=T0)
+    append(log, Submission(ocid="ocds-abc123-0", type="tender.amended", payload={"pending": True}), now=T0)
     return log
 
 
@@ -117,7 +120,8 @@ REPLACES = [
 def test_sqlite_replace_is_refused(sqlite_url: str, sql: str) -> None:
     log = Log.open(sqlite_url, origin=ORIGIN)
     try:
-        log.append_many(
+        append_many(
+            log,
             [Submission(ocid=f"ocds-abc123-{i % 3}", type="tender.amended", payload={"i": i}) for i in range(N)],
             now=T0,
         )
@@ -126,7 +130,7 @@ def test_sqlite_replace_is_refused(sqlite_url: str, sql: str) -> None:
         assert REFUSAL in _refused(log, sql, {"zero": ZERO, "t": T0})
         assert snapshot(log.engine) == before
         # Plain inserts of new rows, what the log itself does, still work.
-        log.append(Submission(ocid="ocds-abc123-0", type="tender.amended", payload={}), now=T0)
+        append(log, Submission(ocid="ocds-abc123-0", type="tender.amended", payload={}), now=T0)
         assert log.integrate_all(now=T0).size == N + 1
         check_log(log, expect_events=N + 1)
     finally:
@@ -187,7 +191,8 @@ def test_tiles_may_only_be_extended(filled: Log) -> None:
 def test_truncate_is_refused_on_postgresql(pg_url: str) -> None:
     log = Log.open(pg_url, origin=ORIGIN)
     try:
-        log.append_many(
+        append_many(
+            log,
             [Submission(ocid=f"ocds-abc123-{i % 3}", type="tender.amended", payload={"i": i}) for i in range(N)],
             now=T0,
         )

@@ -15,18 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text, update
 
-from anchoring.config import ChainSettings
 from anchoring.embedded import EmbeddedChain
+from anchoring.schema import anchors
 from anchoring.service import ChainAnchorer
-from api.cli import main
-from ledger.audit import AnchorTarget, AuditReport, Finding, audit, chain_roots, parse_canonical
+from audit.log import AnchorTarget, AuditReport, Finding, audit, chain_roots, parse_canonical
+from cli import main
 from ledger.core.errors import CanonicalizationError, InvalidArgumentError
 from ledger.log import Log
-from ledger.sequencer import Submission
 from ledger.store.db import write_transaction
 from ledger.store.guards import drop_ddl, install_ddl
-from ledger.store.schema import anchors, tree_heads
+from ledger.store.schema import tree_heads
+from ledger.submission import Submission
+from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
+from tests.recording import append_many
 from tests.store.helpers import leaf, snapshot
 
 TENDERS = 7
@@ -62,7 +64,7 @@ def fill(log: Log, start: int, count: int) -> None:
             )
             for i in range(chunk, min(chunk + 50, start + count))
         ]
-        log.append_many(items, now=T0)
+        append_many(log, items, now=T0)
         log.integrate_all(now=T0, batch_size=40)
 
 

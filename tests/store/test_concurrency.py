@@ -18,8 +18,9 @@ import pytest
 
 from ledger.core.errors import ConflictError
 from ledger.log import Log
-from ledger.sequencer import Submission
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, T0
+from tests.recording import append, append_many
 
 from .helpers import check_log, in_background
 
@@ -39,7 +40,7 @@ def _writer(log: Log, worker: str) -> list[Seen]:
     seen: list[Seen] = []
     for i in range(PER_THREAD):
         ocid = _ocid(worker, i)
-        recorded = log.append(Submission(ocid=ocid, type="tender.amended", payload={"worker": worker, "i": i}), now=T0)
+        recorded = append(log, Submission(ocid=ocid, type="tender.amended", payload={"worker": worker, "i": i}), now=T0)
         env = recorded.envelope
         seen.append((recorded.event_id, ocid, env.seq, recorded.leaf_hash.hex(), worker, i))
         if i % 50 == 0:
@@ -129,7 +130,7 @@ def test_stated_prev_lets_exactly_one_racer_win(log: Log) -> None:
     def race(n: int, expected: str | None) -> str | None:
         barrier.wait()
         try:
-            got = log.append(Submission(ocid=ocid, type="tender.amended", payload={"racer": n}, prev=expected), now=T0)
+            got = append(log, Submission(ocid=ocid, type="tender.amended", payload={"racer": n}, prev=expected), now=T0)
         except ConflictError as exc:
             assert exc.field == "prev"
             return None
@@ -158,7 +159,8 @@ def test_append_many_over_overlapping_tenders(log: Log) -> None:
         written = 0
         for b in range(40):
             picks = [rng.choice(tenders) for _ in range(rng.randint(1, 8))]
-            log.append_many(
+            append_many(
+                log,
                 [
                     Submission(ocid=o, type="tender.amended", payload={"w": seed, "b": b, "k": k})
                     for k, o in enumerate(picks)
@@ -192,7 +194,7 @@ def test_concurrent_batches_creating_the_same_new_tenders(log: Log) -> None:
                 rng.shuffle(ocids)
                 barrier.wait()
                 batch = [Submission(ocid=o, type="tender.planned", payload={"w": seed}) for o in ocids]
-                log.append_many(batch, now=T0)
+                append_many(log, batch, now=T0)
         except BaseException:
             barrier.abort()  # release the other writers instead of leaving them waiting
             raise

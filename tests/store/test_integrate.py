@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
-from ledger.sequencer import Submission
 from ledger.store.reader import TreeHead
 from ledger.store.schema import tree_heads
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.pg import scratch_database
+from tests.recording import append_many
 
 from .helpers import EMPTY_ROOT, InjectedFault, check_log, in_background, snapshot, statements
 
@@ -32,7 +33,8 @@ def _fill(log: Log, n: int, start: int = 0) -> None:
     """Append events ``start .. start + n - 1`` (deterministic bytes: same input, same envelopes)."""
     for chunk in range(start, start + n, 2000):
         stop = min(chunk + 2000, start + n)
-        log.append_many(
+        append_many(
+            log,
             [
                 Submission(ocid=f"ocds-abc123-{i % 50:02d}", type="tender.amended", payload={"i": i})
                 for i in range(chunk, stop)

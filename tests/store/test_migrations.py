@@ -11,12 +11,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+import anchoring.schema  # noqa: F401 - anchoring's tables, on the same metadata
+import api.schema  # noqa: F401 - the API's tables, on the same metadata
 from ledger.log import Log
-from ledger.sequencer import Submission
 from ledger.store import db, guards
 from ledger.store.schema import metadata
+from ledger.submission import Submission
 from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.pg import scratch_database
+from tests.recording import append, append_many
 
 from .helpers import check_log, snapshot
 
@@ -103,12 +106,13 @@ def test_migrate_is_idempotent_and_keeps_data(db_url: str) -> None:
     log = Log.open(db_url, origin=ORIGIN)
     try:
         assert _version(log.engine) == [_head_revision()]
-        log.append_many(
+        append_many(
+            log,
             [Submission(ocid=f"ocds-abc123-{i % 4}", type="tender.amended", payload={"i": i}) for i in range(300)],
             now=T0,
         )
         log.integrate_all(now=T0)
-        log.append(Submission(ocid="ocds-abc123-0", type="tender.amended", payload={}), now=T0)
+        append(log, Submission(ocid="ocds-abc123-0", type="tender.amended", payload={}), now=T0)
         before = snapshot(log.engine)
         db.migrate(log.engine)
         db.migrate(log.engine, "head")
@@ -133,7 +137,7 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
     try:
         db.migrate(engine)
         log = Log(engine=engine, origin=ORIGIN)
-        log.append(Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
+        append(log, Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
         db.downgrade(engine, "base")
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
         assert _version(engine) == []
@@ -151,7 +155,7 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
             assert fresh.reader.tree_head().size == 0
             with engine.connect() as conn:
                 assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
-            fresh.append(Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
+            append(fresh, Submission(ocid="ocds-abc123-1", type="tender.planned", payload={}), now=T0)
             assert fresh.integrate_all(now=T0).size == 1
             check_log(fresh, expect_events=1)
             with pytest.raises(DBAPIError) as err, engine.begin() as conn:

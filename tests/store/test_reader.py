@@ -12,10 +12,11 @@ import pytest
 from ledger.core import verify
 from ledger.core.errors import InvalidArgumentError, NotFoundError, RootMismatchError
 from ledger.log import Log
-from ledger.sequencer import Recorded, Submission
 from ledger.store.reader import MAX_ENTRIES_PER_READ, LogReader
+from ledger.submission import Recorded, Submission
 from tests.conftest import ORIGIN, T0
 from tests.core import reference
+from tests.recording import append, append_many
 
 from .helpers import EMPTY_ROOT, leaf, mth
 
@@ -29,8 +30,8 @@ OCIDS = [f"ocds-abc123-{i:02d}" for i in range(13)]
 @pytest.fixture
 def filled(log: Log) -> tuple[Log, list[Recorded]]:
     """A log of N entries integrated in uneven batches, so that tree_heads has only some sizes."""
-    recorded = log.append_many(
-        [Submission(ocid=OCIDS[i % 13], type="tender.amended", payload={"i": i}) for i in range(N)], now=T0
+    recorded = append_many(
+        log, [Submission(ocid=OCIDS[i % 13], type="tender.amended", payload={"i": i}) for i in range(N)], now=T0
     )
     assert log.integrate_all(now=T0, batch_size=BATCH).size == N
     return log, recorded
@@ -124,7 +125,7 @@ def test_tender_reads(filled: tuple[Log, list[Recorded]]) -> None:
         (i, r.event_id, recorded.index(r)) for i, r in enumerate(mine)
     ]
     # A pending event shows up with no index yet.
-    extra = log.append(Submission(ocid=OCIDS[5], type="tender.cancelled", payload={}), now=T0)
+    extra = append(log, Submission(ocid=OCIDS[5], type="tender.cancelled", payload={}), now=T0)
     last = log.reader.tender_events(OCIDS[5])[-1]
     assert (last.seq, last.event_id, last.index, last.type) == (len(mine), extra.event_id, None, "tender.cancelled")
 
@@ -170,7 +171,7 @@ def test_empty_log_reads(log: Log) -> None:
         log.reader.inclusion_proof(0, 1)
     assert err.value.field == "tree_size"
     # Recorded but not integrated: still beyond the log's size.
-    log.append(Submission(ocid=OCIDS[0], type="tender.planned", payload={}), now=T0)
+    append(log, Submission(ocid=OCIDS[0], type="tender.planned", payload={}), now=T0)
     with pytest.raises(InvalidArgumentError) as err:
         log.reader.entries(0, 1)
     assert (err.value.field, err.value.reason) == ("end", "must be between 0 and the log's size 0, got 1")
@@ -182,7 +183,7 @@ def test_empty_log_reads(log: Log) -> None:
 
 @pytest.mark.parametrize("ocid", ["ocds-abc123-none", "not an ocid", ""])
 def test_unknown_tender(log: Log, ocid: str) -> None:
-    log.append(Submission(ocid=OCIDS[0], type="tender.planned", payload={}), now=T0)
+    append(log, Submission(ocid=OCIDS[0], type="tender.planned", payload={}), now=T0)
     with pytest.raises(NotFoundError) as err:
         log.reader.tender(ocid)
     assert str(err.value) == f"tender {ocid!r} not found"

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ledger.procurement import importer
+
 if TYPE_CHECKING:
-    from .log import Log
-    from .procurement.importer import Report
+    from ledger.log import Log
 
 PREFIX = "ocds-tp0dem"
 TENDERS = 120
@@ -268,9 +269,7 @@ def release_package() -> dict[str, Any]:
     }
 
 
-def import_demo(log: Log, *, now: datetime) -> Report:
+def import_demo(log: Log, *, now: datetime) -> importer.Report:
     """Import :func:`release_package` into ``log`` (a second time records nothing)."""
-    from .procurement import importer
-
     data = json.dumps(release_package()).encode()
     return importer.import_files(log, [("demo", io.BytesIO(data))], now=now, fmt="json", strict=True)

@@ -27,18 +27,20 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, select
 
-from .core import tiles as tile_math
-from .core.canonical import canonical_bytes
-from .core.envelope import Envelope
-from .core.errors import InvalidArgumentError
-from .core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
-from .store.schema import anchor_targets, anchors, events, log_entries, log_state, pending, tiles, tree_heads
+from anchoring.schema import anchor_targets, anchors
+from ledger.core import tiles as tile_math
+from ledger.core.canonical import canonical_bytes
+from ledger.core.envelope import Envelope
+from ledger.core.errors import InvalidArgumentError
+from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
+from ledger.store.db import snapshot
+from ledger.store.reader import EVENT_COLUMNS
+from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
 
 #: Entries read per query: bounds memory (about 1 KiB an entry) whatever the log's size.
 DEFAULT_BATCH = 10_000
@@ -141,23 +143,22 @@ class AuditReport:
         """Nothing disagrees."""
         return not self.findings and not self.findings_dropped
 
-
-@contextmanager
-def snapshot(engine: Engine) -> Iterator[Connection]:
-    """A read-only transaction that sees one state of the database from its first read to its end.
-
-    PostgreSQL: REPEATABLE READ, READ ONLY. SQLite (WAL): a deferred transaction, whose
-    snapshot is fixed by its first read. Integrators may go on meanwhile; the audit sees
-    the log as it was.
-    """
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        with conn.begin() as transaction:
-            try:
-                yield conn
-            finally:
-                transaction.rollback()
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries_checked": self.entries_checked,
+            "sizes_checked": self.sizes_checked,
+            "anchors_checked": self.anchors_checked,
+            "anchors_on_chain": self.anchors_on_chain,
+            "anchors_unchecked": self.anchors_unchecked,
+            "tree_size": self.size,
+            "root": self.root.hex(),
+            "findings": [
+                {"code": f.code, "subject": f.subject, "index": f.index, "tree_size": f.tree_size, "reason": f.reason}
+                for f in self.findings
+            ],
+            "findings_dropped": self.findings_dropped,
+        }
 
 
 def audit(
@@ -631,17 +632,7 @@ def _paged_entries(conn: Connection, batch_size: int) -> Iterator[list[Any]]:
     after = -1
     while True:
         query = (
-            select(
-                log_entries.c.idx,
-                log_entries.c.event_id,
-                events.c.id,
-                events.c.ocid,
-                events.c.seq,
-                events.c.type,
-                events.c.envelope,
-                events.c.payload,
-                events.c.leaf_hash,
-            )
+            select(log_entries.c.idx, log_entries.c.event_id, *EVENT_COLUMNS)
             .select_from(log_entries.outerjoin(events, events.c.id == log_entries.c.event_id))
             .where(log_entries.c.idx > after)
             .order_by(log_entries.c.idx)

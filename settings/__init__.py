@@ -1,20 +1,115 @@
-"""Configuration, read from the environment at the edge and passed inward.
+"""Tenderproof's configuration: one module, read by every edge (the command line, the HTTP API,
+the explorer, the anchoring service) and by nothing below them.
 
-Every setting is ``TENDERPROOF_<NAME>`` in the environment (a ``.env`` file in
-the working directory is read too); command-line flags override them.
+Every setting is ``TENDERPROOF_<NAME>`` in the environment (a ``.env`` file in the working
+directory is read too); command-line flags override them. Settings are built at the edge and
+passed inward: nothing is read at import time. The reference of every variable is generated
+from these classes into ``docs/operations.md`` (``tools/settings_doc.py``).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
 from limits import parse as parse_rate_limit
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from anchoring.config import DEV_CHAIN, ChainSettings
-from anchoring.embedded import CHAIN_ID as EMBEDDED_CHAIN_ID
-from anchoring.errors import ChainConfigError
+from ledger.core.errors import InvalidArgumentError
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DEV_CHAIN",
+    "DEV_ORIGIN",
+    "EMBEDDED",
+    "EMBEDDED_CHAIN_ID",
+    "EMBEDDED_LABEL",
+    "ChainConfigError",
+    "ChainSettings",
+    "ConfigError",
+    "Settings",
+]
+
+#: ``rpc_url`` of the in-process development chain (eth-tester on py-evm).
+EMBEDDED = "embedded"
+#: eth-tester's chain id (``eth_chainId`` of every embedded chain).
+EMBEDDED_CHAIN_ID = 131277322940537
+#: Shown wherever the embedded chain's anchors are shown.
+EMBEDDED_LABEL = "embedded development chain (in-process EVM, gone when the process exits)"
+
+
+class ConfigError(InvalidArgumentError):
+    """A setting cannot work. ``field`` names it (``TENDERPROOF_SIGNING_CHAIN_ID``,
+    ``chains[sepolia].chain_id``)."""
+
+
+class ChainConfigError(ConfigError):
+    """A chain's configuration cannot work (wrong key, chain id, contract address, account role).
+
+    Raised before anything is sent. ``field`` names the setting, e.g. ``chains[sepolia].chain_id``.
+    """
+
+
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class ChainSettings(BaseModel):
+    """One chain the log is anchored to. Each configured chain anchors independently."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] = Field(
+        description="Short name, used in the database and on the command line (e.g. 'sepolia')."
+    )
+    rpc_url: str = Field(
+        description="JSON-RPC endpoint (http:// or https://), or 'embedded' for the in-process development chain."
+    )
+    chain_id: int | None = Field(
+        default=None, ge=1, description="Expected chain id; nothing is sent if the node reports another."
+    )
+    contract: str | None = Field(
+        default=None, description="ProcurementAnchor address (default: the one `tenderproof deploy` recorded)."
+    )
+    confirmations: int = Field(default=12, ge=1, description="Blocks (the anchor's included) before it is final.")
+    key: SecretStr | None = Field(default=None, description="Hex private key (default: TENDERPROOF_ANCHOR_KEY).")
+    keystore: Path | None = Field(default=None, description="Encrypted JSON keystore file (instead of a key).")
+    stuck_after: float = Field(
+        default=180.0, ge=0, description="Seconds without inclusion before the transaction is replaced."
+    )
+    fee_bump_percent: int = Field(default=25, ge=10, le=500, description="Fee increase of a replacement.")
+    max_fee_gwei: float | None = Field(default=None, gt=0, description="Never pay more than this per gas.")
+    rpc_timeout: float = Field(default=10.0, gt=0, description="Seconds before an RPC request is abandoned.")
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value != EMBEDDED and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// JSON-RPC URL or 'embedded'")
+        return value
+
+    @field_validator("contract")
+    @classmethod
+    def _is_address(cls, value: str | None) -> str | None:
+        if value is not None and not _ADDRESS.match(value):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ChainSettings:
+        if self.key is not None and self.keystore is not None:
+            raise ValueError("give either key or keystore, not both")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url == EMBEDDED
+
+
+#: The default: one development chain in the process, final at inclusion.
+DEV_CHAIN = ChainSettings(name="dev", rpc_url=EMBEDDED, confirmations=1)
+
 
 #: The embedded default: a SQLite file in the working directory.
 DEFAULT_DATABASE_URL = "sqlite:///tenderproof.db"
@@ -93,7 +188,7 @@ class Settings(BaseSettings):
 
     require_signatures: bool = Field(
         default=False,
-        description="Refuse tender events that are not signed by a registered officer (EIP-712, SPEC §5).",
+        description="Refuse tender events that are not signed by a registered officer (EIP-712, docs/spec.md §7).",
     )
     signing_chain_id: int | None = Field(
         default=None,

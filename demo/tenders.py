@@ -16,11 +16,12 @@ import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .core.canonical import canonical_bytes
-from .sequencer import Recorded, Submission
+from ledger.core.canonical import canonical_bytes
+from ledger.procurement.record import record
+from ledger.submission import Recorded, Submission
 
 if TYPE_CHECKING:
-    from .log import Log
+    from ledger.log import Log
 
 BUYER = {"id": "MX-MUN-042", "name": "Municipio de San Isidro"}
 ROAD = "ocds-tp0dem-2026-0001"
@@ -181,8 +182,6 @@ def timeline() -> list[tuple[datetime, Submission]]:
 
 def record_demo(log: Log, *, chain_id: int) -> list[Recorded]:
     """Record the demo through the procurement rules, each event at its own time (unsigned)."""
-    from .procurement.record import record
-
     out: list[Recorded] = []
     for moment, item in timeline():
         out += record(log, [item], now=moment, signatures="optional", chain_id=chain_id)

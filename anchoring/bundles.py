@@ -1,4 +1,4 @@
-"""Build a tender's proof bundle (``tenderproof-bundle/1``, SPEC §7) from the database.
+"""Build a tender's proof bundle (``tenderproof-bundle/1``, docs/spec.md §9) from the database.
 
 Each integrated event is proven against the *first* final anchor that covers it (the earliest
 moment the chain vouches for it); the bundle carries those anchors and the consistency proofs
@@ -8,18 +8,16 @@ that link them, oldest to newest. Events not yet covered by a final anchor are `
 from __future__ import annotations
 
 import bisect
-import json
 from dataclasses import dataclass
 from itertools import pairwise
 
 from sqlalchemy import Engine, select
 
-from .core.bundle import Bundle, BundleAnchor, BundleEvent, ConsistencyLink, Inclusion
-from .core.envelope import Envelope
-from .core.errors import InvariantError, NotFoundError
-from .log import Log
-from .store.db import read_transaction
-from .store.schema import anchor_targets, anchors
+from anchoring.schema import anchor_targets, anchors
+from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent, ConsistencyLink, Inclusion
+from ledger.core.errors import InvariantError, NotFoundError
+from ledger.log import Log
+from ledger.store.db import read_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +73,8 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget) -> Bundle:
         events.append(
             BundleEvent(
                 index=event.index,
-                envelope=Envelope.from_json(json.loads(event.envelope)),
-                payload=json.loads(event.payload),
+                envelope=event.parsed_envelope,
+                payload=event.parsed_payload,
                 withheld=None,
                 leaf_hash=event.leaf_hash,
                 inclusion=inclusion,

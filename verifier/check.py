@@ -1,4 +1,4 @@
-"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1``, SPEC §7) with nothing
+"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1``, docs/spec.md §9) with nothing
 but the bundle and, optionally, a JSON-RPC endpoint of the chain.
 
 It imports the pure core and the thin chain reader only (no database, no server code), and
@@ -10,7 +10,7 @@ checks, in order:
 3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (a withheld
    payload is reported, not failed: its hash is still bound by the envelope);
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
-5. every signed submission recovers the officer it names (EIP-712, SPEC §5);
+5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);
 6. every inclusion path leads from the event's leaf to the root of a checkpoint in ``anchors``;
 7. the anchors are linked oldest to newest by consistency proofs (one history, not several);
 8. with a chain: the chain id is the bundle's, the contract's ``rootAt`` returns each anchor's root,
@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from .chainreader import ChainReader
-from .core import verify
-from .core.bundle import Bundle, BundleAnchor, BundleEvent
-from .core.canonical import canonical_bytes, sha256_hex
-from .core.errors import LedgerError
-from .core.signing import verify_submission
+from ledger.core import verify
+from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent
+from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.errors import LedgerError
+from ledger.core.signing import verify_submission
+
+from .chain import ChainReader
 
 #: Checks an envelope's signature; returns the signer's address (``ledger.core.signing``).
 SignatureCheck = Callable[[Any], str]

@@ -1,0 +1,111 @@
+"""What an operator asks of the anchoring service by hand (``tenderproof deploy`` and
+``tenderproof anchor``): deploy the contract on a chain and record it as that chain's target, and
+anchor the checkpoint now, waiting until it is final."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import OperationalError
+
+from ledger.core.errors import LedgerError
+from ledger.log import Log
+from settings import ChainSettings
+
+from . import embedded, store
+from .errors import AnchoringError, ChainConfigError
+from .service import ChainAnchorer, Credentials, Policy, connect, deploy
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployed:
+    chain: str
+    chain_id: int
+    contract: str
+    tx_hash: bytes
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "chain": self.chain,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "tx_hash": "0x" + self.tx_hash.hex(),
+        }
+
+
+def deploy_and_record(
+    log: Log, chain: ChainSettings, *, credentials: Credentials, admin: str | None, now: datetime
+) -> Deployed:
+    """Deploy ProcurementAnchor on ``chain`` (a JSON-RPC chain) with ``admin`` (default: the
+    deploying account, also made an anchorer) and record it as the chain's contract.
+
+    Raises :class:`ChainConfigError` for the embedded chain (deployed automatically) or when the
+    node is on another chain than the configured ``chain_id``; nothing is sent then.
+    """
+    if chain.embedded:
+        raise ChainConfigError("--chain", f"{chain.name} is the {embedded.LABEL}: it is deployed automatically")
+    client = connect(chain, credentials)
+    chain_id = client.chain_id()
+    if chain.chain_id is not None and chain.chain_id != chain_id:
+        raise ChainConfigError(
+            f"chains[{chain.name}].chain_id", f"is {chain.chain_id}, but the node is on chain {chain_id}"
+        )
+    address, tx_hash = deploy(client, admin=admin)
+    instance = "genesis:" + client.genesis_hash().hex()
+    store.target(log.engine, chain=chain.name, chain_id=chain_id, instance=instance, contract=address, now=now)
+    return Deployed(chain=chain.name, chain_id=chain_id, contract=address, tx_hash=tx_hash)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Anchored:
+    """One chain's outcome of :func:`anchor_now`: what the last round did, and its anchor (with the
+    target it is on), or the error that stopped that chain."""
+
+    chain: ChainSettings
+    action: str = ""
+    anchor: store.Listed | None = None
+    error: LedgerError | None = None
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"chain": self.chain.name} if self.anchor is None else self.anchor.to_json()
+        return {**out, "action": self.action}
+
+
+def anchor_now(
+    log: Log,
+    chains: list[ChainSettings],
+    *,
+    credentials: Credentials,
+    policy: Policy,
+    timeout: float,
+    warn: Callable[[str], None],
+) -> Iterator[Anchored]:
+    """One anchoring round on each of ``chains`` now, then rounds until its anchor is final or
+    ``timeout`` seconds have passed; yields each chain's outcome as it is known. A failing chain
+    does not stop the others (its outcome carries the error). The lease is given back at once
+    (``warn`` is told when it cannot be)."""
+    for chain in chains:
+        anchorer = ChainAnchorer(log, chain, credentials=credentials, policy=policy)
+        try:
+            result = anchorer.run_round(force=True)
+            deadline = time.monotonic() + timeout
+            while not result.settled and time.monotonic() < deadline:
+                time.sleep(0.05 if chain.embedded else 1.0)
+                result = anchorer.run_round()
+            target = anchorer.target(anchorer.clock())
+        except LedgerError as exc:
+            yield Anchored(chain=chain, error=exc)
+            continue
+        finally:
+            try:
+                anchorer.release()
+            except OperationalError as exc:
+                warn(f"could not release the lease of chain {chain.name}: {exc.orig}")
+        listed = None if result.anchor is None else store.Listed(target, result.anchor)
+        yield Anchored(chain=chain, action=result.action, anchor=listed)
+
+
+__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record"]

@@ -1,0 +1,79 @@
+"""Proofs for others and checks of one's own: ``bundle`` and ``audit`` (``verify`` is the
+verifier's own command, :mod:`verifier.cli`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .context import Env, pass_env
+
+
+@click.command()
+@click.argument("ocid")
+@click.option("--chain", "chain_name", help="The chain whose anchors the bundle cites (default: the first configured).")
+@pass_env
+def bundle(env: Env, ocid: str, chain_name: str | None) -> None:
+    """Print tender OCID's proof bundle (tenderproof-bundle/1), for `tenderproof verify`."""
+    from anchoring.bundles import build_bundle, final_anchors
+
+    chain = env.chains(chain_name)[0]
+    log = env.log
+    click.echo(json.dumps(build_bundle(log, ocid, final_anchors(log.engine, chain.name)).to_json(), indent=1))
+
+
+@click.command("audit")
+@click.option("--no-chain", is_flag=True, help="Do not ask the configured chains for the anchored roots.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Entries per read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_env
+def audit_command(env: Env, no_chain: bool, batch_size: int, as_json: bool) -> None:
+    """Recompute every leaf hash and the whole tree from the database, compare them with the
+    stored heads, tiles and anchors and, for every configured chain reachable from here, with
+    the root the contract holds. Names every entry, tree size, tile or anchor that disagrees.
+
+    Exit 0 if everything agrees, 1 if anything does not."""
+    from audit import chains
+    from audit.log import audit
+
+    log = env.log
+    warn = lambda message: click.echo(f"warning: {message}", err=True)  # noqa: E731
+    chain_root, chain_latest = (None, None) if no_chain else chains.configured(env.settings.chains, warn=warn)
+    with click.progressbar(
+        length=log.checkpoint().size, label="auditing", file=sys.stderr, show_pos=True, show_eta=True
+    ) as bar:
+        seen = 0
+
+        def progress(done: int, _total: int) -> None:
+            nonlocal seen
+            bar.update(done - seen)
+            seen = done
+
+        report = audit(
+            log.engine,
+            origin=log.origin,
+            chain_root=chain_root,
+            chain_latest=chain_latest,
+            progress=progress,
+            batch_size=batch_size,
+        )
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        for finding in report.findings:
+            click.echo(f"FAIL {finding}")
+        if report.findings_dropped:
+            click.echo(f"... and {report.findings_dropped} more findings")
+        click.echo(
+            f"{'OK' if report.ok else 'TAMPERED'}: {report.entries_checked} entries, {report.sizes_checked} tree heads,"
+            f" {report.anchors_checked} final anchors ({report.anchors_on_chain} checked on chain,"
+            f" {report.anchors_unchecked} on chains not reachable from here); tree size {report.size},"
+            f" root {report.root.hex()}"
+        )
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [bundle, audit_command]

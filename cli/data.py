@@ -1,0 +1,156 @@
+"""Open data and the demo: ``import``, ``export``, ``demo``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from .anchoring import anchor_and_print
+from .context import Env, now, pass_env
+
+
+@click.command()
+@pass_env
+def demo(env: Env) -> None:
+    """Record a small, realistic tender history and import a generated OCDS data set (120 tenders
+    of six buyers), integrate them, verify a proof and anchor the checkpoint."""
+    import demo as demo_data
+
+    settings = env.settings
+    installed = demo_data.install(env.log, chain_id=settings.chain_id_for_signatures, now=now())
+    if installed.recorded:
+        click.echo(
+            f"recorded {installed.recorded} events of {len(installed.tenders)} tenders: {', '.join(installed.tenders)}"
+        )
+    else:
+        click.echo("demo tenders already recorded; integrating and verifying only")
+    click.echo(
+        f"imported {installed.imported} OCDS releases of {installed.imported_tenders} tenders"
+        f" ({installed.duplicates} already there)"
+    )
+    size = installed.head.size
+    click.echo(f"verified: entry {size - 1} is included in the tree of size {size}")
+    click.echo(env.log.checkpoint().to_text(), nl=False)
+    click.echo("anchoring the checkpoint:")
+    anchor_and_print(env, list(settings.chains), timeout=300.0)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option("--strict", is_flag=True, help="Import nothing at all if any release is invalid.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "json", "jsonl"]),
+    default="auto",
+    show_default=True,
+    help="json: release package(s), concatenated or not; jsonl: one package or release per line; "
+    "auto: jsonl for .jsonl/.ndjson files.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@pass_env
+def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, as_json: bool) -> None:
+    """Import OCDS 1.1 release packages: each release becomes an event of its tender.
+
+    Files are streamed (any size, bounded memory). Invalid releases are reported one by one
+    (file: release: JSON path: reason) and skipped; with --strict any of them aborts the whole
+    import with nothing written. Releases imported before are skipped (duplicates).
+    Exit codes: 0 everything imported (or already there), 1 some releases were invalid and
+    skipped, 2 refused (--strict) or usage error, 3 database unreachable.
+    """
+    from ledger.procurement import importer
+
+    log = env.log
+    total = sum(Path(f).stat().st_size for f in files)
+    started = time.monotonic()
+    done_bytes = 0
+    counted = [0]
+
+    def label(_: Any) -> str:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return f"{counted[0]:,} releases ({counted[0] / elapsed:,.0f}/s)"
+
+    with click.progressbar(
+        length=max(total, 1), label="importing", file=sys.stderr, show_eta=True, item_show_func=label
+    ) as bar:
+        position = [0]
+
+        def progress(read: int, offset: int) -> None:
+            counted[0] = read
+            bar.update(max(done_bytes + offset - position[0], 0))
+            position[0] = max(position[0], done_bytes + offset)
+
+        def sources() -> Any:
+            nonlocal done_bytes
+            for name in files:
+                with open(name, "rb") as stream:
+                    yield name, stream
+                done_bytes += Path(name).stat().st_size
+
+        try:
+            report = importer.import_files(
+                log, sources(), now=now(), fmt=cast(importer.Format, fmt), strict=strict, progress=progress
+            )
+        except importer.ImportRefusedError as exc:
+            for problem in exc.problems:
+                click.echo(f"invalid: {problem}", err=True)
+            raise
+    elapsed = time.monotonic() - started
+    if as_json:
+        click.echo(json.dumps({**report.to_json(), "seconds": round(elapsed, 3)}))
+    else:
+        for problem in report.problems:
+            click.echo(f"invalid: {problem}", err=True)
+        click.echo(
+            f"imported {report.imported} releases of {report.tenders} tenders "
+            f"({report.duplicates} already imported, {report.invalid} invalid) in {elapsed:.1f} s"
+        )
+    if report.problems:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("export")
+@click.argument("what", type=click.Choice(["releases", "records", "tenders-csv", "awards-csv", "contracts-csv"]))
+@click.option("--ocid", help="Only this contracting process.")
+@click.option("--since", help="releases: only those dated at or after this RFC 3339 date-time (or date).")
+@click.option("--until", help="releases: only those dated at or before this RFC 3339 date-time (or date).")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8", lazy=True), default="-", help="Output file.")
+@pass_env
+def export_(env: Env, what: str, ocid: str | None, since: str | None, until: str | None, output: Any) -> None:
+    """Export open data: an OCDS 1.1 release or record package, or a CSV table (streamed)."""
+    from ledger.core.envelope import check_ocid
+    from ledger.core.errors import InvalidArgumentError
+    from ledger.procurement import export
+    from ledger.procurement.query import parse_moment
+
+    if ocid is not None:
+        check_ocid(ocid, field="--ocid")
+    if (since or until) and what != "releases":
+        raise InvalidArgumentError("--since", "date filters apply to release packages only")
+    log = env.log
+    package = export.Package(uri=f"tenderproof:{what}", published_date=now(), publisher=env.settings.origin)
+    chunks: Any
+    if what == "releases":
+        chunks = export.release_package(
+            log.engine,
+            package,
+            ocid=ocid,
+            since=parse_moment(since, field="--since", end=False),
+            until=parse_moment(until, field="--until", end=True),
+        )
+    elif what == "records":
+        chunks = export.record_package(log.engine, package, ocid=ocid)
+    else:
+        chunks = export.csv_rows(log.engine, what.removesuffix("-csv"), ocid=ocid)  # type: ignore[arg-type]
+    for chunk in chunks:
+        output.write(chunk)
+    if what in ("releases", "records"):
+        output.write("\n")
+
+
+COMMANDS = [demo, import_, export_]

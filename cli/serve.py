@@ -1,0 +1,90 @@
+"""``serve``: the HTTP API and the explorer (and, unless told not to, the anchoring job)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import click
+
+from .context import Env, pass_env
+
+
+@click.command()
+@click.option("--host", envvar="TENDERPROOF_HOST", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option(
+    "--port", envvar="TENDERPROOF_PORT", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port."
+)
+@click.option(
+    "--workers",
+    envvar="TENDERPROOF_WORKERS",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (each with its own connection pool, rate-limit counters and concurrency limit).",
+)
+@click.option(
+    "--anchoring/--no-anchoring",
+    envvar="TENDERPROOF_ANCHORING",
+    default=True,
+    show_default=True,
+    help="Also run the periodic anchoring job in this process.",
+)
+@pass_env
+def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json) and the explorer until stopped; logs are JSON lines."""
+    import uvicorn
+
+    from anchoring import scheduler
+    from anchoring.service import AnchoringService
+    from api import logs
+    from api.app import UVICORN_OPTIONS, create_app
+
+    settings = env.settings
+    logs.configure()
+    settings.chain_id_for_signatures  # noqa: B018 - a clear error now, not a 500 on every write
+    log = env.log  # migrates once, before any worker opens the database
+    job = AnchoringService.of(log, settings) if anchoring else None
+    background = None if job is None else scheduler.start_background(job, poll=settings.anchor_poll)
+    options: dict[str, Any] = {"host": host, "port": port, **UVICORN_OPTIONS}
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(settings, log=log), **options)
+        else:
+            # Each worker builds its app from the environment: hand the flags' values on there.
+            os.environ["TENDERPROOF_DATABASE_URL"] = settings.database_url
+            os.environ["TENDERPROOF_ORIGIN"] = settings.origin
+            _serve_workers(workers, options)
+    finally:
+        if background is not None and job is not None:
+            background.shutdown(wait=True)
+            job.close()
+
+
+def _serve_workers(workers: int, options: dict[str, Any]) -> None:
+    """``uvicorn.run(..., workers=N)``, but on a socket created as TCP (``IPPROTO_TCP``): asyncio
+    sets TCP_NODELAY only on connections accepted from such a socket, and uvicorn 0.54 creates
+    its shared socket with protocol 0, so every keep-alive response after a connection's first
+    waited ~40 ms for Nagle's algorithm and the client's delayed ACK (uvicorn issue #3149)."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.app:app_from_environment", factory=True, workers=workers, **options)
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.set_inheritable(True)
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d with %d workers", config.host, sock.getsockname()[1], workers
+    )
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+
+
+COMMANDS = [serve]

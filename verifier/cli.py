@@ -1,0 +1,97 @@
+"""The verifier's command: ``tenderproof-verify BUNDLE [--rpc URL]``, also ``tenderproof verify``
+(the same command object, so both give the same results and exit codes).
+
+Exit codes: 0 the bundle is valid, 1 it is not (each failure named), 2 the input is not a bundle
+(or a usage error), 3 the chain endpoint could not be asked.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from .errors import BundleError, ChainUnavailableError
+
+#: Exit codes of the command.
+VALID, INVALID, NOT_A_BUNDLE, CHAIN_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"must be an http:// or https:// JSON-RPC URL, got {value!r}")
+    return value
+
+
+@click.command("verify", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("bundle_file", metavar="BUNDLE", type=click.File("rb"))
+@click.option(
+    "--rpc", callback=_endpoint, help="JSON-RPC endpoint of the bundle's chain; without it the anchors are not checked."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds each chain call may take before the endpoint counts as unavailable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def verify(ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float, as_json: bool) -> None:
+    """Verify a proof bundle: hashes, the tender's chain of events, inclusion and consistency
+    proofs, signatures and, with --rpc, every anchor against the contract. Needs no database.
+
+    Exit 0 if valid, 1 if not (each failure named), 2 if the file is not a bundle, 3 if the
+    chain endpoint could not be asked."""
+    from .bundle import read_bundle
+    from .chain import RpcChainReader
+    from .check import verify_bundle
+
+    try:
+        bundle = read_bundle(bundle_file.read())
+        report = verify_bundle(bundle, chain=RpcChainReader.at(rpc, timeout=timeout) if rpc else None)
+    except BundleError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(NOT_A_BUNDLE)
+    except ChainUnavailableError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(CHAIN_UNAVAILABLE)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+    else:
+        _print_report(report)
+    ctx.exit(VALID if report.valid else INVALID)
+
+
+def _print_report(report: Any) -> None:
+    click.echo(f"tender {report.ocid} of log {report.origin}")
+    click.echo(f"anchors: contract {report.contract} on chain {report.chain_id}")
+    for e in report.events:
+        where = f"index {e.index}" if e.index is not None else "not yet in the log"
+        line = f"  seq {e.seq:>3}  {e.type:<20} {where:<14} {e.status.upper()}"
+        if e.tree_size is not None and e.block_number is not None:
+            moment = datetime.fromtimestamp(e.block_timestamp or 0, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            line += f"  tree {e.tree_size}, block {e.block_number} ({moment}), tx {e.tx_hash}"
+        if e.signer:
+            line += f"  signed by {e.signer}"
+        if e.withheld:
+            line += f"  payload withheld: {e.withheld}"
+        click.echo(line)
+    for failure in report.failures:
+        click.echo(f"FAIL {failure}")
+    pending = sum(e.status == "pending" for e in report.events)
+    verdict = "VALID" if report.valid else f"INVALID ({len(report.failures)} failures)"
+    click.echo(f"{verdict}: {len(report.events)} events, {pending} pending (not yet anchored)")
+    if not report.chain_checked:
+        click.echo("note: the anchors were NOT checked against the chain (no --rpc): only the bundle's own proofs were")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``tenderproof-verify``: the same command as ``tenderproof verify``, installed on its own."""
+    verify.main(args=argv, prog_name="tenderproof-verify")
+
+
+if __name__ == "__main__":
+    main()
