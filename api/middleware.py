@@ -10,7 +10,6 @@ the security headers and is counted.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import re
@@ -24,6 +23,8 @@ from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ledger.core.jsonsafe import json_depth
 
 from .errors import RETRY_OVERLOAD, error_response
 
@@ -121,27 +122,6 @@ class BodyLimitMiddleware:
             await send(message)
 
         await self.app(scope, limited_receive, app_send)
-
-
-#: An escape sequence (consumed whole, so an escaped quote is not a quote) or a quote.
-_QUOTES = re.compile(rb'\\.|"', re.DOTALL)
-_OPENING, _CLOSING = b"[{", b"]}"
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
-#: +1 for an opening bracket, -1 for a closing one, by byte value.
-_STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
-
-
-def json_depth(body: bytes) -> int:
-    """How deep arrays and objects nest in ``body`` (0 for a scalar), without parsing it, in
-    time linear in its length: the strings (between unescaped quotes, taken pairwise) are left
-    out, then the brackets counted. For malformed JSON the count holds up to the first error,
-    which is as far as a parser gets."""
-    quotes = [m.start() for m in _QUOTES.finditer(body) if m.group() == b'"']
-    starts = [0, *(q + 1 for q in quotes[1::2])]
-    ends = [*quotes[0::2], len(body)]
-    outside = b"".join(body[a:b] for a, b in zip(starts, ends, strict=False))
-    brackets = outside.translate(None, delete=_NOT_BRACKETS)
-    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
 
 
 #: A JSON escape of the NUL character (an escaped backslash, consumed first, is not one).

@@ -30,8 +30,8 @@ def _cli(db_url: str, *args: str) -> int:
 def test_real_data_import_anchor_bundle_verify(db_url: str, tmp_path: Path) -> None:
     assert _cli(db_url, "import", str(PARAGUAY), str(SAMPLE)) == 0
     assert _cli(db_url, "import", "--json", str(PARAGUAY), str(SAMPLE)) == 0  # again: nothing new
-    assert _cli(db_url, "import", "--strict", str(CDMX)) == 2  # upper-case ocids: refused, nothing written
-    assert _cli(db_url, "import", str(CDMX), str(SAMPLE)) == 1  # reported and skipped
+    assert _cli(db_url, "import", "--strict", str(CDMX)) == 0  # upper-case ocids: kept as published
+    assert _cli(db_url, "import", str(CDMX), str(SAMPLE)) == 0  # again: nothing new
     log = Log.open(db_url, origin=ORIGIN)
     try:
         log.integrate_all(now=T0)
@@ -54,5 +54,5 @@ def test_real_data_import_anchor_bundle_verify(db_url: str, tmp_path: Path) -> N
         log.close()
     out = tmp_path / "releases.json"
     assert _cli(db_url, "export", "releases", "-o", str(out)) == 0
-    assert json.loads(out.read_text())["releases"] == _source(PARAGUAY, SAMPLE)
+    assert json.loads(out.read_text())["releases"] == _source(PARAGUAY, SAMPLE, CDMX)
     assert _cli(db_url, "export", "records", "--ocid", "not-an-ocid") == 2

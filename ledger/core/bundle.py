@@ -154,7 +154,7 @@ def load_bundle(obj: Any) -> Bundle:
     if not isinstance(doc["origin"], str) or not doc["origin"]:
         raise FormatError("origin", f"must be a non-empty string, got {doc['origin']!r}")
     try:
-        check_ocid(doc["ocid"])
+        check_ocid(doc["ocid"], recorded=True)
     except InvalidArgumentError as exc:
         raise FormatError("ocid", exc.reason) from exc
     chain = _obj(doc["chain"], "chain", {"chain_id", "contract"})

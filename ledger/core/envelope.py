@@ -41,8 +41,15 @@ EVENT_TYPES: frozenset[str] = frozenset(
     }
 )
 
-#: OCDS ocid: a registered prefix ``ocds-`` + 6 lowercase alphanumerics, ``-``, the publisher's local id.
-OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
+#: OCDS ocid: the registered prefix (``ocds-`` + 6 letters or digits, in whatever case the publisher
+#: writes it), ``-``, the publisher's local id. Kept exactly as published (docs/spec.md §2): the
+#: local id may hold any character but those that break a URL path or a line even when
+#: percent-encoded (``/ \ ? # %``, control characters, line and paragraph separators), and no
+#: space at either end.
+OCID_PATTERN = re.compile(r"(?i:ocds-[a-z0-9]{6})-[^/\\?#%\x00-\x1f\x7f-\x9f\u2028\u2029]{1,200}")
+#: The rule before the one above (lower-case prefix, visible ASCII): what envelopes recorded then
+#: may hold. Entries are never rewritten, so readers accept both; new records follow OCID_PATTERN.
+LEGACY_OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
@@ -70,12 +77,25 @@ def parse_timestamp(text: str, *, field: str = "recorded_at") -> datetime:
     return moment.replace(microsecond=int((frac or "0").ljust(6, "0")[:6]))
 
 
-def check_ocid(ocid: object, *, field: str = "ocid") -> str:
-    """Return ``ocid`` if it has the OCDS form, else raise naming ``field``."""
-    if not isinstance(ocid, str) or not OCID_PATTERN.fullmatch(ocid):
+def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> str:
+    """Return ``ocid`` if it has the OCDS form, else raise naming ``field``.
+
+    ``recorded``: the ocid is read from an entry already in a log, which may follow the rule of
+    its time (:data:`LEGACY_OCID_PATTERN`) as well as today's.
+    """
+    if recorded and isinstance(ocid, str) and LEGACY_OCID_PATTERN.fullmatch(ocid):
+        return ocid
+    if (
+        not isinstance(ocid, str)
+        or not OCID_PATTERN.fullmatch(ocid)
+        or ocid != ocid.strip()
+        or any(0xD800 <= ord(c) <= 0xDFFF for c in ocid)
+    ):
         raise InvalidArgumentError(
             field,
-            f"must be an OCDS ocid like 'ocds-abc123-0001' (prefix 'ocds-' + 6 lowercase letters or digits + '-' + id), got {ocid!r}",
+            "must be an OCDS ocid like 'ocds-abc123-0001' (prefix 'ocds-' + 6 letters or digits + '-' + the"
+            " publisher's id of 1 to 200 characters, none of / \\ ? # % or control characters, no space at"
+            f" either end), got {ocid!r}",
         )
     return ocid
 
@@ -113,7 +133,7 @@ class Envelope:
             raise InvalidArgumentError("v", f"unsupported envelope version {self.v!r}, expected {VERSION}")
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise InvalidArgumentError("origin", f"must be a non-empty single line, got {self.origin!r}")
-        check_ocid(self.ocid)
+        check_ocid(self.ocid, recorded=True)
         if not isinstance(self.seq, int) or isinstance(self.seq, bool) or self.seq < 0:
             raise InvalidArgumentError("seq", f"must be an integer >= 0, got {self.seq!r}")
         if self.seq == 0 and self.prev is not None:

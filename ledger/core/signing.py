@@ -139,7 +139,7 @@ class Submission:
                 "submission.domain.name", f"must be the log's origin, a non-empty single line, got {self.origin!r}"
             )
         _check_int(self.chain_id, "submission.domain.chainId", minimum=1)
-        check_ocid(self.ocid, field="submission.ocid")
+        check_ocid(self.ocid, field="submission.ocid", recorded=True)
         if not isinstance(self.event_type, str):  # check_event_type raises TypeError on a list or object
             raise InvalidArgumentError(
                 "submission.eventType", f"must be a string, got {type(self.event_type).__name__}"

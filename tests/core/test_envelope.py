@@ -104,14 +104,46 @@ def test_every_bad_field_is_named(changes: dict[str, Any], field: str, reason: s
     assert reason in err.value.reason
 
 
-@pytest.mark.parametrize("ocid", ["ocds-abc123-1", "ocds-213czf-000-00001-01-planning", "ocds-b5fd17-a1b2/c3:d4"])
+@pytest.mark.parametrize(
+    "ocid",
+    [
+        "ocds-abc123-1",
+        "ocds-213czf-000-00001-01-planning",
+        "ocds-b5fd17-a1b2:c3",
+        "OCDS-87SD3T-SAF-DGRMSG-LPN-001-2019",  # Mexico City writes its prefix in upper case
+        "ocds-6550wx-DGCP-CCC-CP-2021-0003 (A)",  # spaces inside: kept as published
+        "ocds-hu01ve-Niño & Cía",
+    ],
+)
 def test_good_ocids(ocid: str) -> None:
     assert check_ocid(ocid) == ocid
 
 
+def test_an_ocid_recorded_under_the_earlier_rule_stays_readable() -> None:
+    """A slash was accepted before the URL-safe rule: new records refuse it, recorded entries keep it."""
+    with pytest.raises(InvalidArgumentError):
+        check_ocid("ocds-b5fd17-a1b2/c3:d4")
+    assert check_ocid("ocds-b5fd17-a1b2/c3:d4", recorded=True) == "ocds-b5fd17-a1b2/c3:d4"
+    assert _envelope(ocid="ocds-b5fd17-a1b2/c3:d4").ocid == "ocds-b5fd17-a1b2/c3:d4"
+
+
 @pytest.mark.parametrize(
     "ocid",
-    ["", "abc", "ocds-ABC123-1", "ocds-abc12-1", "ocds-abc123-", "ocds-abc123-a b", "ocds-abc123-" + "x" * 201, 7],
+    [
+        "",
+        "abc",
+        "ocds-abc12-1",
+        "ocds-abc123-",
+        "ocds-abc123-a ",
+        "ocds-abc123-1/events",
+        "ocds-abc123-1?x",
+        "ocds-abc123-1#x",
+        "ocds-abc123-%41",
+        "ocds-abc123-a\\b",
+        "ocds-abc123-a\nb",
+        "ocds-abc123-" + "x" * 201,
+        7,
+    ],
 )
 def test_bad_ocids(ocid: Any) -> None:
     with pytest.raises(InvalidArgumentError) as err:

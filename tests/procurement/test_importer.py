@@ -31,7 +31,7 @@ ASSETS = Path(__file__).parent.parent / "assets" / "ocds"
 PARAGUAY = ASSETS / "paraguay-dncp-246807.json"
 #: The Open Contracting Partnership's fictional sample (PDDL 1.0): a whole contracting process.
 SAMPLE = ASSETS / "ocp-fictional-sample.json"
-#: Real published data of Mexico City (CDMX), whose ocids are upper-case: not OCDS ocids here.
+#: Real published data of Mexico City (CDMX), whose ocids are upper-case (kept as published).
 CDMX = ASSETS / "cdmx-uppercase-ocid.json"
 PACKAGE = export.Package(uri="https://example.test/export", published_date=T0, publisher=ORIGIN)
 
@@ -220,7 +220,7 @@ BAD_RELEASES = [
         '"12" is not of type',
     ),
     (_release(awards=[{"id": "a", "status": 3}]), "awards[0].status", "3 is not of type"),
-    (_release(ocid="OCDS-87SD3T-1"), "ocid", "must be an OCDS ocid"),
+    (_release(ocid="ocds-87sd3t-1?x"), "ocid", "must be an OCDS ocid"),
     (_release(tag=["compiled"]), "tag", "'compiled' releases are not imported"),
     (_release(date="2026-01-01T10:00:00"), "date", 'is not a "date-time"'),
     (
@@ -268,9 +268,16 @@ def test_strict_mode_writes_nothing_and_lists_every_problem(log: Log) -> None:
     assert [(p.release, p.path) for p in refused.value.problems] == [("r1", "ocid"), ("r2", "tag")]
     assert "nothing was imported" in str(refused.value)
     assert _event_count(log) == 0 and query.count_tenders(log.engine) == 0
-    with pytest.raises(importer.ImportRefusedError):
-        _import(log, CDMX, strict=True)
-    assert _event_count(log) == 0
+
+
+def test_upper_case_ocids_are_kept_exactly_as_published(log: Log) -> None:
+    """Mexico City publishes its ocids in upper case (``OCDS-87SD3T-…``): they are recorded as such."""
+    report = _import(log, CDMX, strict=True)
+    assert report.imported > 0 and not report.problems
+    published = {release["ocid"] for release in json.loads(CDMX.read_bytes())["releases"]}
+    assert all(ocid.startswith("OCDS-87SD3T-") for ocid in published)
+    for ocid in published:
+        assert log.reader.tender(ocid).ocid == ocid
 
 
 def test_json_lines_and_concatenated_packages(log: Log) -> None:

@@ -1,0 +1,54 @@
+"""JSON from untrusted sources, parsed within bounds.
+
+Python's C JSON parser recurses once per nesting level; a dependency (py_ecc, through
+eth-account) raises the interpreter's recursion limit to 100,000, so a document nested deeply
+enough overflows the C stack and kills the process instead of raising. :func:`loads` therefore
+measures the nesting (:func:`json_depth`, linear time, no recursion) and the size before parsing,
+and turns every way the parser can refuse (bad syntax or encoding, integers of more than 4,300
+digits, a recursion error) into one :class:`~ledger.core.errors.FormatError` naming the document.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+from .errors import FormatError
+
+#: An escape sequence (consumed whole, so an escaped quote is not a quote) or a quote.
+_QUOTES = re.compile(rb'\\.|"', re.DOTALL)
+_OPENING, _CLOSING = b"[{", b"]}"
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
+#: +1 for an opening bracket, -1 for a closing one, by byte value.
+_STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
+
+
+def json_depth(data: bytes) -> int:
+    """How deep arrays and objects nest in ``data`` (0 for a scalar), without parsing it, in
+    time linear in its length: the strings (between unescaped quotes, taken pairwise) are left
+    out, then the brackets counted. For malformed JSON the count holds up to the first error,
+    which is as far as a parser gets."""
+    quotes = [m.start() for m in _QUOTES.finditer(data) if m.group() == b'"']
+    starts = [0, *(q + 1 for q in quotes[1::2])]
+    ends = [*quotes[0::2], len(data)]
+    outside = b"".join(data[a:b] for a, b in zip(starts, ends, strict=False))
+    brackets = outside.translate(None, delete=_NOT_BRACKETS)
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
+
+
+def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | None = None) -> Any:
+    """Parse ``data`` as JSON, refusing (with :class:`FormatError` naming ``field``) what is larger
+    than ``max_bytes`` or nested deeper than ``max_depth`` before parsing it, and what does not
+    parse."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise FormatError(field, f"is {len(raw):,} bytes, more than the {max_bytes:,} accepted")
+    depth = json_depth(raw)
+    if depth > max_depth:
+        raise FormatError(field, f"is nested {depth} levels deep, more than the {max_depth} accepted")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
+        raise FormatError(field, f"is not JSON: {exc}") from exc
