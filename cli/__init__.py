@@ -19,6 +19,7 @@ import click
 
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, NotFoundError, VerificationError
 from verifier.cli import verify
+from verifier.errors import ChainUnavailableError as EndpointUnavailableError
 
 from . import anchoring, checks, data, keys, log, serve
 from .context import Env
@@ -56,13 +57,6 @@ _EXIT_CODES: list[tuple[type[BaseException], int]] = [
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
-    from sqlalchemy.exc import OperationalError
-
-    from anchoring.errors import ChainUnavailableError
-    from verifier.errors import ChainUnavailableError as EndpointUnavailableError
-
     try:
         code = cli.main(args=argv, prog_name="tenderproof", standalone_mode=False)
         if isinstance(code, int):  # click.exceptions.Exit, e.g. `verify` of an invalid bundle
@@ -73,26 +67,51 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except SettingsError as exc:  # a setting that does not even parse (e.g. TENDERPROOF_CHAINS not JSON)
-        named = re.search(r'field "(\w+)"', str(exc))
-        setting = f"TENDERPROOF_{named.group(1).upper()}" if named else "configuration"
-        click.echo(f"error: {setting}: {exc.__cause__ or exc}", err=True)
-        return 2
-    except ValidationError as exc:
-        for err in exc.errors():
-            name = "TENDERPROOF_" + "_".join(str(p) for p in err["loc"]).upper()
-            click.echo(f"error: {name}: {err['msg']}", err=True)
-        return 2
-    except OperationalError as exc:
-        click.echo(f"error: database unreachable or failing: {str(exc.orig).strip()}", err=True)
-        return 3
-    except (ChainUnavailableError, EndpointUnavailableError) as exc:
+    except Exception as exc:
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        return code
+    return 0
+
+
+def _exit_code(exc: Exception) -> int | None:
+    """Say what went wrong and return the exit code, or ``None`` for a bug (raised as it is).
+
+    The error classes of a library are looked at only if that library was loaded: an error of a
+    library that no command imported cannot have happened (and ``--help`` stays fast)."""
+    if "pydantic_settings" in sys.modules:
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        if isinstance(exc, SettingsError):  # a setting that does not even parse (e.g. TENDERPROOF_CHAINS not JSON)
+            named = re.search(r'field "(\w+)"', str(exc))
+            setting = f"TENDERPROOF_{named.group(1).upper()}" if named else "configuration"
+            click.echo(f"error: {setting}: {exc.__cause__ or exc}", err=True)
+            return 2
+        if isinstance(exc, ValidationError):
+            for err in exc.errors():
+                name = "TENDERPROOF_" + "_".join(str(p) for p in err["loc"]).upper()
+                click.echo(f"error: {name}: {err['msg']}", err=True)
+            return 2
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            click.echo(f"error: database unreachable or failing: {str(exc.orig).strip()}", err=True)
+            return 3
+    unreachable: tuple[type[Exception], ...] = (EndpointUnavailableError,)
+    if "anchoring.errors" in sys.modules:
+        from anchoring.errors import ChainUnavailableError
+
+        unreachable += (ChainUnavailableError,)
+    if isinstance(exc, unreachable):
         click.echo(f"error: {exc}", err=True)
         return 3
-    except LedgerError as exc:
+    if isinstance(exc, LedgerError):
         click.echo(f"error: {exc}", err=True)
         return next(code for kind, code in _EXIT_CODES if isinstance(exc, kind))
-    return 0
+    return None
 
 
 def entrypoint() -> None:
