@@ -131,8 +131,12 @@ def _hash_of(node: Node | None) -> bytes:
 
 
 def _split(items: list[Leaf], depth: int) -> tuple[list[Leaf], list[Leaf]]:
-    left = [leaf for leaf in items if not bit(leaf.key, depth)]
-    right = [leaf for leaf in items if bit(leaf.key, depth)]
+    """``items`` by their bit at ``depth``: (0s, 1s), order kept."""
+    byte, mask = depth >> 3, 0x80 >> (depth & 7)
+    left: list[Leaf] = []
+    right: list[Leaf] = []
+    for leaf in items:
+        (right if leaf.key[byte] & mask else left).append(leaf)
     return left, right
 
 
