@@ -269,6 +269,11 @@ def test_bad_input_is_named_and_records_nothing(api: Api) -> None:
     assert "commitment" in message
     # Officer events only through the admin routes.
     _refused(api, f"/api/v1/tenders/{REGISTRY_OCID}/events", {"type": event_type, "payload": payload}, 422, "path.ocid")
+    # The log's own heads commitments: never through the API (docs/spec.md §14.1).
+    heads_path = "/api/v1/tenders/ocds-tplog0-heads/events"
+    _refused(api, heads_path, {"type": event_type, "payload": payload}, 422, "path.ocid")
+    commitment = {"tree_size": 1, "heads_root": "00" * 32, "tenders": 1}
+    _refused(api, events_path, {"type": "log.heads", "payload": commitment}, 422, "body.type")
 
 
 def test_bulk_is_all_or_nothing(api: Api) -> None:

@@ -339,3 +339,12 @@ def test_the_report_keeps_the_first_problems_and_counts_them_all(log: Log, monke
         _bytes(log, body, strict=True)
     assert refused.value.count == 5 and len(refused.value.problems) == 2
     assert "(and 4 more)" in str(refused.value)
+
+
+@pytest.mark.parametrize("ocid", ["ocds-tplog0-heads", "ocds-tpreg0-officers"])
+def test_the_logs_own_ocids_are_never_imported(log: Log, ocid: str) -> None:
+    report = _bytes(log, _package(_release(ocid=ocid)))
+    assert report.imported == 0
+    assert [(p.release, p.path) for p in report.problems] == [("r1", "ocid")]
+    assert "reserved for the log itself" in report.problems[0].reason
+    assert log.reader.pending_count() == 0
