@@ -142,7 +142,7 @@ class Envelope:
         check_ocid(self.ocid, recorded=True)
         if not isinstance(self.seq, int) or isinstance(self.seq, bool) or not 0 <= self.seq <= _MAX_SEQ:
             shown = self.seq if not isinstance(self.seq, int) or self.seq < 10**30 else "a larger integer"
-            raise InvalidArgumentError("seq", f"must be an integer in [0, 2**53 - 1], got {shown!r}")
+            raise InvalidArgumentError("seq", f"must be an integer >= 0 and <= 2**53 - 1, got {shown!r}")
         if self.seq == 0 and self.prev is not None:
             raise InvalidArgumentError("prev", f"must be null for seq 0, got {self.prev!r}")
         if self.seq > 0 and not (isinstance(self.prev, str) and _HEX_HASH.fullmatch(self.prev)):
