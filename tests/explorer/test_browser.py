@@ -77,7 +77,7 @@ def layout_shift(page: Page) -> float:
 
 def _wait_badges(page: Page) -> list[str]:
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'unchecked')"
+        "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'checking')"
     )
     return page.eval_on_selector_all("[data-badge-seq]", "(bs) => bs.map((b) => b.dataset.status)")
 
@@ -133,7 +133,7 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
     )
     p.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     result = p.locator("#verify-result [data-result]")
-    expect(result).to_have_attribute("data-result", "valid")
+    expect(result).to_have_attribute("data-result", "verified")
     expect(p.locator("#verify-result tbody tr")).to_have_count(len(bundle["events"]))
     expect(p.locator("#verify-result tbody tr").first).to_contain_text("Tender planned")
     screenshot(p, f"verify-valid-{page.name}")  # type: ignore[attr-defined]
@@ -180,11 +180,11 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
 def test_verify_by_ocid_and_language_switch(base: str, page: Watched) -> None:
     p = page.page
     p.goto(f"{base}/verify?ocid={demo.ROAD}")
-    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "verified")
     p.get_by_role("link", name="Español").click()
     expect(p.locator("html")).to_have_attribute("lang", "es")
     expect(p.get_by_role("heading", level=1)).to_have_text("Verificar un paquete de pruebas")
-    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "verified")
     expect(p.locator("#verify-result h2")).to_have_text("El paquete es válido")
     p.get_by_role("link", name="Licitaciones").click()  # remembered: no ?lang= on this link
     expect(p.locator("html")).to_have_attribute("lang", "es")
