@@ -81,6 +81,40 @@ function retryButton(run) {
   return button;
 }
 
+/** The lines a bundle/2 adds: "complete as of tree size N, anchored at T", the signed checkpoint. */
+function versionTwoLines(report) {
+  const lines = [];
+  const c = report.completeness;
+  if (c && c.status === "complete") {
+    lines.push(["complete", c.time !== null ? t("complete_as_of", { size: numberFormat.format(c.treeSize), time: when(c.time) }) : t("complete_unchecked", { size: numberFormat.format(c.treeSize) })]);
+  } else if (c && c.status === "not_proven") {
+    lines.push(["not_proven", t("not_proven")]);
+  }
+  const k = report.checkpoint;
+  if (k && k.status === "verified") lines.push(["checkpoint-verified", t("checkpoint_verified", { size: numberFormat.format(k.size), name: k.name })]);
+  else if (k && k.status === "unchecked") lines.push(["checkpoint-unchecked", t("checkpoint_unchecked", { reason: text(k.reason) })]);
+  else if (k && k.status === "absent") lines.push(["checkpoint-absent", t("checkpoint_absent")]);
+  return lines.map(([kind, line]) => el("p", { class: "small", "data-line": kind }, line));
+}
+
+const STORED_KEY = "tenderproof.checkpointKey";
+
+/** The checkpoint verifier key: the one the visitor pinned on /verify, else the one this site publishes. */
+async function checkpointKey() {
+  try {
+    const pinned = localStorage.getItem(STORED_KEY);
+    if (pinned) return pinned;
+  } catch {
+    // storage refused: the published key
+  }
+  try {
+    const response = await fetch(config.checkpointKeyUrl || "/.well-known/tenderproof/checkpoint-key");
+    return response.ok ? (await response.text()).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
 // --- A tender's page ------------------------------------------------------------------------
 
 function tenderPage() {
@@ -102,7 +136,8 @@ function tenderPage() {
         summary.dataset.result = "pending";
         return;
       }
-      report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }) });
+      const key = bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
+      report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }), checkpointKey: key });
     } catch (err) {
       everyBadge({ status: "unchecked" });
       summary.className = "notice notice-unchecked";
@@ -135,6 +170,7 @@ function tenderPage() {
       const general = report.failures.filter((f) => f.where.key !== "w_event");
       for (const f of general) summary.append(el("br"), `${text(f.where)}: ${text(f.reason)}`);
     }
+    if (report.status !== "invalid") summary.append(...versionTwoLines(report));
   };
   run();
 }
@@ -164,12 +200,22 @@ const EXPLANATIONS = {
   r_link_missing: "explain_consistency",
   r_not_one_history: "explain_consistency",
   r_anchor_order: "explain_consistency",
+  c_at_commitment: "explain_incomplete",
+  o_not_registered: "explain_officer",
+  o_revoked: "explain_officer",
+};
+const WHERE_EXPLANATIONS = {
+  w_completeness: "explain_incomplete",
+  w_commitment: "explain_incomplete",
+  w_heads_proof: "explain_incomplete",
+  w_officer_event: "explain_officer",
+  w_checkpoint: "explain_checkpoint",
+  w_consistency: "explain_consistency",
 };
 
 function explain(failure) {
-  const key = EXPLANATIONS[failure.reason.key];
+  const key = EXPLANATIONS[failure.reason.key] || WHERE_EXPLANATIONS[failure.where.key];
   if (key) return t(key);
-  if (failure.where.key === "w_consistency") return t("explain_consistency");
   if (failure.where.key === "w_anchor" || failure.where.key === "w_chain") return t("explain_chain_anchor");
   return t("explain_other", { text: text(failure.reason) });
 }
@@ -184,6 +230,7 @@ function renderReport(out, report, retry) {
   if (report.status === "unchecked" && retry) notice.append(retryButton(retry));
   out.append(notice);
   if (report.ocid) out.append(el("p", {}, t("bundle_of", { ocid: report.ocid, chain: report.chain ? report.chain.chain_id : "?" })));
+  out.append(...versionTwoLines(report));
   if (report.failures.length) {
     const list = el("ul", { class: "failures" });
     for (const f of report.failures) {
@@ -206,7 +253,7 @@ function renderReport(out, report, retry) {
     for (const r of report.events) {
       const badge = el("span", { class: "badge" });
       showBadge(badge, r);
-      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.signer || "–")));
+      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
     }
     table.append(body);
     out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));
@@ -242,7 +289,8 @@ function verifyPage() {
   showEndpoint();
   const verify = async (bundle) => {
     out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
-    const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }) });
+    const key = bundle && bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
+    const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }), checkpointKey: key });
     renderReport(out, report, () => verify(bundle));
   };
   const verifyText = async (value) => {
@@ -291,6 +339,22 @@ function verifyPage() {
     endpoint = config.rpcUrl;
     rpcInput.setCustomValidity("");
     showEndpoint();
+  });
+  const keyForm = document.getElementById("key-form");
+  const keyInput = document.getElementById("checkpoint-key");
+  try {
+    keyInput.value = localStorage.getItem(STORED_KEY) || "";
+  } catch {
+    keyInput.value = "";
+  }
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    try {
+      if (keyInput.value.trim()) localStorage.setItem(STORED_KEY, keyInput.value.trim());
+      else localStorage.removeItem(STORED_KEY);
+    } catch {
+      // not remembered
+    }
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();

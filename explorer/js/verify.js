@@ -8,6 +8,7 @@
 import canonicalize from "canonicalize";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { checkCheckpoint, checkCompleteness, checkOfficers } from "./complete.js";
 
 export const BUNDLE_FORMAT = "tenderproof-bundle/1";
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -341,6 +342,7 @@ function eventReport(event, position) {
     block_number: null,
     block_timestamp: null,
     signer: null,
+    officer: null,
     withheld: null,
     problems: [],
   };
@@ -359,7 +361,7 @@ function eventReport(event, position) {
  * (nothing anchored yet). An empty bundle is invalid; one with nothing anchored is at best pending.
  * Failures and reasons are messages ({key, values}) of the explorer's catalogue.
  */
-export async function verifyBundle(bundle, { rpc = null } = {}) {
+export async function verifyBundle(bundle, { rpc = null, checkpointKey = null } = {}) {
   const failures = [];
   const unavailable = [];
   const events = [];
@@ -368,6 +370,9 @@ export async function verifyBundle(bundle, { rpc = null } = {}) {
     failures.push({ where, reason });
     if (report) report.problems.push(reason);
   };
+  fail.count = () => failures.length;
+  let completeness = null;
+  let checkpoint = null;
   const result = (status) => ({
     status,
     valid: status === "verified",
@@ -380,6 +385,10 @@ export async function verifyBundle(bundle, { rpc = null } = {}) {
     failures,
     unavailable,
     anchors: anchorState,
+    // bundle/2 only: {status: complete | not_proven | invalid, treeSize, time (the chain's)} and
+    // {status: verified | unchecked | invalid | absent, name, reason}
+    completeness,
+    checkpoint,
   });
   if (!bundle || typeof bundle !== "object" || !BUNDLE_FORMATS.includes(bundle.format)) {
     fail(msg("w_format"), msg("r_format", { format: JSON.stringify(bundle && typeof bundle === "object" ? bundle.format ?? null : null).slice(0, 80) }));
@@ -389,9 +398,23 @@ export async function verifyBundle(bundle, { rpc = null } = {}) {
     fail(msg("w_bundle"), msg("r_required"));
     return result("invalid");
   }
+  const v2 = bundle.format === "tenderproof-bundle/2";
+  if (v2 && (!Array.isArray(bundle.officers) || !("completeness" in bundle) || !("checkpoint" in bundle))) {
+    fail(msg("w_bundle"), msg("r_required_v2"));
+    return result("invalid");
+  }
   let latest = null;
   try {
     latest = await checkAll(bundle, rpc, { fail, unavailable, events, anchorState });
+    if (v2) {
+      const anchors = new Map(bundle.anchors.filter((a) => a && isSize(a.tree_size) && HEX64.test(a.root_hash)).map((a) => [a.tree_size, a]));
+      const cited = Math.max(0, ...anchors.keys());
+      completeness = await checkCompleteness(bundle, anchors, events, fail);
+      const state = anchorState.get(completeness.treeSize);
+      completeness.time = state && state.status === "verified" ? state.block_timestamp : null;
+      await checkOfficers(bundle, anchors, events, fail, cited);
+      checkpoint = await checkCheckpoint(bundle, anchors.get(cited), checkpointKey, fail);
+    }
   } catch (err) {
     // Input of the wrong shape where the checks expected another: refused, named, never thrown.
     const detail = err instanceof VerifyError ? msg(err.key, err.values) : String(err && err.message).slice(0, 200);
