@@ -1,0 +1,379 @@
+"""The heads commitment: a sparse Merkle tree over every tender's head (docs/spec.md §14).
+
+The map, as of a log size ``M``: for every ocid with at least one entry among indices
+``[0, M)`` (the officers' registry included, :data:`HEADS_OCID` itself excluded), key =
+``SHA-256(UTF-8 ocid)``, value = (size, head) where size is the number of that ocid's entries
+and head the leaf hash of its last one.
+
+The tree, over the 256-bit keys (bit 0 = most significant bit of key byte 0; depth 0 = root):
+
+- :data:`EMPTY` (32 zero bytes) is an empty subtree at any height;
+- ``leaf(key, size, head) = SHA-256(0x00 || key || uint64be(size) || head)``;
+- ``node(left, right) = SHA-256(0x01 || left || right)``;
+- canonical form: a subtree with no leaves is EMPTY, a subtree holding exactly one leaf IS that
+  leaf's hash (the leaf is lifted to the highest point where it is alone), otherwise
+  ``node(left, right)``.
+
+Stored form: a :class:`Leaf` at the position where it is lifted, an :class:`Inner` (its hash)
+at every position whose subtree holds two or more leaves, nothing where the subtree is empty. A
+position is ``(depth, prefix)`` with ``prefix`` the 32-byte key masked to its first ``depth``
+bits. Keys are never removed (a head only grows), so a position never becomes empty again and a
+leaf position only ever turns into an inner one: :func:`update` writes just the positions on the
+changed paths, which lets a store keep every version copy-on-write.
+
+Pure: no I/O. A store hands nodes in through a reader callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import InvalidArgumentError, InvariantError, ProofShapeError, RootMismatchError, VerificationError
+
+#: The reserved ocid and entry type of the commitment entries (no client may use them).
+HEADS_OCID = "ocds-tplog0-heads"
+HEADS_TYPE = "log.heads"
+KEY_BITS = 256
+HASH_SIZE = 32
+EMPTY = bytes(HASH_SIZE)
+_MAX_SIZE = (1 << 64) - 1
+_sha256 = hashlib.sha256
+
+
+def key(ocid: str) -> bytes:
+    """The map key of ``ocid``: SHA-256 of its UTF-8 bytes."""
+    try:
+        data = ocid.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError("ocid", f"is not encodable as UTF-8: {exc.reason}") from None
+    return _sha256(data).digest()
+
+
+def _check_hash(name: str, value: bytes) -> None:
+    if not isinstance(value, bytes | bytearray) or len(value) != HASH_SIZE:
+        raise InvalidArgumentError(name, f"must be {HASH_SIZE} bytes, got {value!r}")
+
+
+def leaf_hash(k: bytes, size: int, head: bytes) -> bytes:
+    """``SHA-256(0x00 || key(32) || uint64be(size) || head(32))``."""
+    _check_hash("key", k)
+    _check_hash("head", head)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= _MAX_SIZE:
+        raise InvalidArgumentError("size", f"must be an integer in [1, 2**64), got {size!r}")
+    return _sha256(b"\x00" + k + struct.pack(">Q", size) + head).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """``SHA-256(0x01 || left || right)``."""
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def bit(k: bytes, n: int) -> int:
+    """Bit number ``n`` of ``k`` (0 = most significant bit of byte 0)."""
+    return (k[n >> 3] >> (7 - (n & 7))) & 1
+
+
+def prefix(k: bytes, depth: int) -> bytes:
+    """``k`` with every bit from number ``depth`` on cleared: the position of depth ``depth``
+    on ``k``'s path."""
+    if not 0 <= depth <= KEY_BITS:
+        raise InvalidArgumentError("depth", f"must be in [0, {KEY_BITS}], got {depth}")
+    whole, rest = divmod(depth, 8)
+    out = bytearray(k[:whole])
+    if rest:
+        out.append(k[whole] & (0xFF << (8 - rest)) & 0xFF)
+    out.extend(bytes(HASH_SIZE - len(out)))
+    return bytes(out)
+
+
+def _child(parent_prefix: bytes, depth: int, side: int) -> bytes:
+    """The prefix of the child on ``side`` (0 left, 1 right) of the node at ``depth``."""
+    if not side:
+        return parent_prefix
+    out = bytearray(parent_prefix)
+    out[depth >> 3] |= 1 << (7 - (depth & 7))
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One map entry, stored at the position where it is lifted."""
+
+    key: bytes
+    size: int
+    head: bytes
+    hash: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hash", leaf_hash(self.key, self.size, self.head))
+
+
+@dataclass(frozen=True, slots=True)
+class Inner:
+    """A position whose subtree holds two or more leaves."""
+
+    hash: bytes
+
+
+Node = Leaf | Inner
+Position = tuple[int, bytes]
+#: ``read(depth, prefixes)`` returns the stored node of every listed position of that depth
+#: that holds one (an absent prefix is an empty subtree).
+Reader = Callable[[int, Sequence[bytes]], Mapping[bytes, Node]]
+
+
+def _hash_of(node: Node | None) -> bytes:
+    return EMPTY if node is None else node.hash
+
+
+def _split(items: list[Leaf], depth: int) -> tuple[list[Leaf], list[Leaf]]:
+    left = [leaf for leaf in items if not bit(leaf.key, depth)]
+    right = [leaf for leaf in items if bit(leaf.key, depth)]
+    return left, right
+
+
+def root(leaves: Iterable[Leaf]) -> bytes:
+    """The canonical root of a set of leaves (distinct keys), computed from scratch."""
+    items = list(leaves)
+    if len({leaf.key for leaf in items}) != len(items):
+        raise InvalidArgumentError("leaves", "two leaves share a key")
+
+    def sub(part: list[Leaf], depth: int) -> bytes:
+        if not part:
+            return EMPTY
+        if len(part) == 1:
+            return part[0].hash
+        left, right = _split(part, depth)
+        return node_hash(sub(left, depth + 1), sub(right, depth + 1))
+
+    return sub(items, 0)
+
+
+@dataclass(slots=True)
+class _Task:
+    depth: int
+    prefix: bytes
+    old: Node | None
+    changes: list[Leaf]
+    children: list[_Task | bytes] = field(default_factory=list)  # a task, or an unchanged hash
+    result: Node | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What :func:`update` computed: the new root and the positions to write."""
+
+    root: bytes
+    writes: dict[Position, Node]
+
+
+def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Update:
+    """Apply ``changes`` (new or grown heads, distinct keys) to the tree whose root position
+    holds ``root_node`` (``None``: the empty tree). ``read`` hands in stored nodes below the
+    root; it is called once per depth with every position needed at that depth. Returns the
+    new root hash and exactly the positions whose node changes (O(k log n) for k changes).
+    """
+    items = sorted(changes, key=lambda leaf: leaf.key)
+    if any(a.key == b.key for a, b in itertools.pairwise(items)):
+        raise InvalidArgumentError("changes", "two changes share a key")
+    if not items:
+        return Update(_hash_of(root_node), {})
+    top = _Task(0, EMPTY, root_node, items)
+    order: list[_Task] = []
+    level = [top]
+    while level:
+        order.extend(level)
+        depth = level[0].depth
+        wanted = [t for t in level if isinstance(t.old, Inner)]
+        stored: Mapping[bytes, Node] = {}
+        if wanted:
+            positions = [_child(t.prefix, depth, side) for t in wanted for side in (0, 1)]
+            stored = read(depth + 1, positions)
+        nxt: list[_Task] = []
+        for task in level:
+            old = task.old
+            if isinstance(old, Inner):
+                left, right = _split(task.changes, depth)
+                for side, part in ((0, left), (1, right)):
+                    pos = _child(task.prefix, depth, side)
+                    child_old = stored.get(pos)
+                    if part:
+                        sub = _Task(depth + 1, pos, child_old, part)
+                        task.children.append(sub)
+                        nxt.append(sub)
+                    else:
+                        task.children.append(_hash_of(child_old))
+                continue
+            merged = task.changes
+            if isinstance(old, Leaf) and all(c.key != old.key for c in merged):
+                merged = sorted([*merged, old], key=lambda leaf: leaf.key)
+            if len(merged) == 1:
+                task.result = merged[0]
+                continue
+            if depth >= KEY_BITS:
+                raise InvariantError("heads tree: two distinct keys share all 256 bits")
+            left, right = _split(merged, depth)
+            for side, part in ((0, left), (1, right)):
+                if part:
+                    sub = _Task(depth + 1, _child(task.prefix, depth, side), None, part)
+                    task.children.append(sub)
+                    nxt.append(sub)
+                else:
+                    task.children.append(EMPTY)
+        level = nxt
+    writes: dict[Position, Node] = {}
+    for task in reversed(order):
+        if task.result is None:
+            left_h, right_h = (c if isinstance(c, bytes) else _hash_of(c.result) for c in task.children)
+            task.result = Inner(node_hash(left_h, right_h))
+        writes[(task.depth, task.prefix)] = task.result
+    return Update(_hash_of(top.result), writes)
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """A proof for one key: bottom-up ``siblings``, the terminal ``leaf`` when the key is in
+    the map, or ``other`` (another key's leaf on the path, or ``None`` for an empty
+    terminal) when it is not."""
+
+    key: bytes
+    leaf: Leaf | None
+    siblings: tuple[bytes, ...]
+    other: Leaf | None
+
+
+def prove(root_node: Node | None, k: bytes, read: Reader) -> Proof:
+    """The (non-)membership proof of key ``k`` in the tree rooted at ``root_node``."""
+    _check_hash("key", k)
+    node = root_node
+    depth = 0
+    pos = EMPTY
+    top_down: list[bytes] = []
+    while isinstance(node, Inner):
+        if depth >= KEY_BITS:
+            raise InvariantError("heads tree: an inner node at depth 256")
+        side = bit(k, depth)
+        here = _child(pos, depth, side)
+        there = _child(pos, depth, 1 - side)
+        stored = read(depth + 1, [here, there])
+        sibling = stored.get(there)
+        top_down.append(_hash_of(sibling))
+        node = stored.get(here)
+        pos = here
+        depth += 1
+    siblings = tuple(reversed(top_down))
+    if isinstance(node, Leaf) and node.key == k:
+        return Proof(k, node, siblings, None)
+    return Proof(k, None, siblings, node)
+
+
+def _fold(k: bytes, terminal: bytes, siblings: Sequence[bytes]) -> bytes:
+    d = len(siblings)
+    h = terminal
+    for i, sibling in enumerate(siblings):
+        depth = d - i
+        h = node_hash(sibling, h) if bit(k, depth - 1) else node_hash(h, sibling)
+    return h
+
+
+def verify(
+    heads_root: bytes,
+    k: bytes,
+    size: int,
+    head: bytes | None,
+    siblings: Sequence[bytes],
+    other: Leaf | None,
+) -> None:
+    """Check that the map with root ``heads_root`` holds (``size``, ``head``) for key ``k``
+    (``size`` 0 and ``head`` None: that it holds no entry for ``k``). Raises
+    :class:`VerificationError` (or a subclass) naming what does not hold."""
+    _check_hash("key", k)
+    _check_hash("heads_root", heads_root)
+    d = len(siblings)
+    if d > KEY_BITS:
+        raise ProofShapeError(f"heads proof: {d} siblings, at most {KEY_BITS} allowed")
+    for i, s in enumerate(siblings):
+        if not isinstance(s, bytes) or len(s) != HASH_SIZE:
+            raise ProofShapeError(f"heads proof: siblings[{i}] must be {HASH_SIZE} bytes")
+    if size == 0:
+        if head is not None:
+            raise VerificationError("heads proof: size 0 must come with no head")
+        if other is None:
+            terminal = EMPTY
+        else:
+            if other.key == k:
+                raise VerificationError("heads proof: the other leaf has the proven key itself")
+            if prefix(other.key, d) != prefix(k, d):
+                raise VerificationError(
+                    f"heads proof: the other leaf's key does not share the first {d} bits of the key"
+                )
+            terminal = other.hash
+    else:
+        if head is None:
+            raise VerificationError(f"heads proof: size {size} needs a head")
+        if other is not None:
+            raise VerificationError("heads proof: a membership proof carries no other leaf")
+        if d > 0 and siblings[0] == EMPTY:
+            raise VerificationError("heads proof: not canonical (the leaf's sibling is empty, it should be lifted)")
+        terminal = leaf_hash(k, size, head)
+    calculated = _fold(k, terminal, siblings)
+    if calculated != heads_root:
+        raise RootMismatchError("heads proof", expected=heads_root, calculated=calculated)
+
+
+class MemoryTree:
+    """Every version of a tree kept in memory (tests, vectors, benchmarks): the same
+    copy-on-write scheme a database store uses."""
+
+    def __init__(self) -> None:
+        self._nodes: dict[Position, list[tuple[int, Node]]] = {}
+        self.versions: list[bytes] = []  # root hash of each version
+
+    def reader(self, version: int) -> Reader:
+        def read(depth: int, prefixes: Sequence[bytes]) -> Mapping[bytes, Node]:
+            out: dict[bytes, Node] = {}
+            for p in prefixes:
+                node = self._at((depth, p), version)
+                if node is not None:
+                    out[p] = node
+            return out
+
+        return read
+
+    def _at(self, pos: Position, version: int) -> Node | None:
+        found = None
+        for v, node in self._nodes.get(pos, ()):
+            if v <= version:
+                found = node
+        return found
+
+    def root_node(self, version: int) -> Node | None:
+        return self._at((0, EMPTY), version) if version >= 0 else None
+
+    def apply(self, changes: Iterable[Leaf]) -> Update:
+        version = len(self.versions)
+        result = update(self.root_node(version - 1), changes, self.reader(version - 1))
+        for pos, node in result.writes.items():
+            self._nodes.setdefault(pos, []).append((version, node))
+        self.versions.append(result.root)
+        return result
+
+    def prove(self, version: int, k: bytes) -> Proof:
+        return prove(self.root_node(version), k, self.reader(version))
+
+
+def heads_map(entries: Iterable[tuple[str, bytes]]) -> dict[bytes, Leaf]:
+    """The heads map of a log prefix given its entries in index order as (ocid, leaf hash):
+    every ocid but :data:`HEADS_OCID`, keyed by :func:`key`."""
+    sizes: dict[str, int] = {}
+    last: dict[str, bytes] = {}
+    for ocid, leaf in entries:
+        if ocid == HEADS_OCID:
+            continue
+        sizes[ocid] = sizes.get(ocid, 0) + 1
+        last[ocid] = leaf
+    return {key(o): Leaf(key(o), n, last[o]) for o, n in sizes.items()}
