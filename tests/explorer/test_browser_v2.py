@@ -6,6 +6,7 @@ proof accepted, every bad one refused for its reason) and C2SP signed checkpoint
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 from collections.abc import Iterator
@@ -15,9 +16,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
+from ledger.core import merkle
+from ledger.core.canonical import canonical_bytes
 from tests.api.servers import threaded_server
+from tests.conftest import ORIGIN
+from tests.explorer import v2bundles
 from tests.explorer.browser import ROOT, chromium
-from tests.explorer.conftest import Ledger, app_for, recorded_ledger
+from tests.explorer.conftest import SIGNED, Ledger, app_for, recorded_ledger
+from tests.procurement import helpers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -176,3 +182,134 @@ def test_signed_checkpoints_in_the_browser(page: Page) -> None:
     ]
     bad_key = _check(page, bundle, anchor, mine["vkey"].replace("+", "+0", 1)[:-1])
     assert bad_key["status"] == "unchecked" and bad_key["reason"] == "k_bad_key"
+
+
+# --- Whole v2 bundles (tests/explorer/v2bundles.py): the issue's v2 mutations -----------------
+
+
+def _verify(page: Page, bundle: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """The browser's verdict on ``bundle`` without a chain: status, failures as [where, reason]
+    keys, completeness, checkpoint, and each event's (status, officer)."""
+    result: dict[str, Any] = page.evaluate(
+        """async ([bundle, key]) => {
+            const r = await TP.verifyBundle(bundle, {rpc: null, checkpointKey: key});
+            return {
+                status: r.status,
+                failures: r.failures.map((f) => [f.where.key, f.reason.key]),
+                completeness: r.completeness && r.completeness.status,
+                checkpoint: r.checkpoint && r.checkpoint.status,
+                events: r.events.map((e) => [e.status, e.officer]),
+            };
+        }""",
+        [bundle, key],
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def entries(embedded_ledger: Ledger) -> list[v2bundles.Entry]:
+    return v2bundles.entries_of(embedded_ledger.log.reader.entries(0, embedded_ledger.anchored_size))
+
+
+@pytest.fixture(scope="module")
+def chain(embedded_ledger: Ledger) -> dict[str, Any]:
+    return {"chain_id": helpers.CHAIN_ID, "contract": "0x" + "00" * 20}
+
+
+@pytest.fixture(scope="module")
+def good(entries: list[v2bundles.Entry], chain: dict[str, Any]) -> dict[str, Any]:
+    return v2bundles.build(entries, SIGNED, ORIGIN, chain)
+
+
+def _keys(result: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(where, reason) for where, reason in result["failures"]}
+
+
+def test_a_whole_v2_history_is_complete(page: Page, good: dict[str, Any]) -> None:
+    result = _verify(page, good)
+    assert result["failures"] == []
+    assert result["completeness"] == "complete"
+    assert result["status"] == "unchecked"  # no chain asked: never "verified"
+    assert result["checkpoint"] == "absent"
+    signed = [officer for status, officer in result["events"]]
+    assert signed and set(signed) == {"Ana Ruiz"}
+
+
+@pytest.mark.parametrize("dropped", [1, 2, -1])
+def test_tail_dropped_is_refused(page: Page, good: dict[str, Any], dropped: int) -> None:
+    bundle = v2bundles.mutated(good)
+    keep = 1 if dropped == -1 else len(bundle["events"]) - dropped
+    bundle["events"] = bundle["events"][:keep]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert _keys(result) == {("w_completeness", "c_short")}
+
+
+def test_older_head_is_refused(page: Page, good: dict[str, Any]) -> None:
+    bundle = v2bundles.mutated(good)
+    bundle["events"] = bundle["events"][:-1]
+    bundle["completeness"]["head"] = {"size": len(bundle["events"]), "leaf_hash": bundle["events"][-1]["leaf_hash"]}
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid" and _keys(result) == {("w_heads_proof", "p_root")}
+
+
+def test_commitment_from_another_checkpoint_is_refused(
+    page: Page, good: dict[str, Any], entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    earlier = v2bundles.build(entries[:-1], SIGNED, ORIGIN, chain)
+    bundle = v2bundles.mutated(good)
+    bundle["completeness"]["commitment"] = earlier["completeness"]["commitment"]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert ("w_commitment", "c_index") in _keys(result) and ("w_commitment", "c_tree_size") in _keys(result)
+
+
+def test_forged_commitment_is_refused(
+    page: Page, good: dict[str, Any], entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    """A commitment whose map leaves out the tender's last event, consistent in itself (payload
+    and leaf hashes recomputed, heads proof and events matching it): its inclusion fails."""
+    last = max(i for i, e in enumerate(entries) if e.ocid == SIGNED)
+    forged_map = v2bundles.build(entries[:last] + entries[last + 1 :], SIGNED, ORIGIN, chain)["completeness"]
+    bundle = v2bundles.mutated(good)
+    commitment = bundle["completeness"]["commitment"]
+    commitment["payload"] = {**forged_map["commitment"]["payload"], "tree_size": len(entries)}
+    envelope = commitment["envelope"]
+    envelope["payload_sha256"] = hashlib.sha256(canonical_bytes(commitment["payload"])).hexdigest()
+    commitment["leaf_hash"] = merkle.leaf_hash(canonical_bytes(envelope)).hex()
+    bundle["completeness"].update({k: forged_map[k] for k in ("head", "siblings", "other")})
+    bundle["events"] = bundle["events"][:-1]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid" and _keys(result) == {("w_commitment", "r_inclusion")}
+
+
+def test_signer_never_registered_is_refused(page: Page, good: dict[str, Any]) -> None:
+    bundle = v2bundles.mutated(good)
+    bundle["officers"] = []
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert {reason for _, reason in result["failures"]} == {"o_not_registered"}
+    assert all(status == "invalid" for status, _ in result["events"])
+
+
+def test_signer_revoked_before_signing_is_refused(
+    page: Page, entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    revoked = v2bundles.revoke_after_registration(entries, helpers.OFFICER)
+    bundle = v2bundles.build(revoked, SIGNED, ORIGIN, chain)
+    assert [e["envelope"]["type"] for e in bundle["officers"]] == ["officer.registered", "officer.revoked"]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert {reason for _, reason in result["failures"]} == {"o_revoked"}
+
+
+def test_checkpoint_signed_by_another_key_is_refused(page: Page, good: dict[str, Any]) -> None:
+    body = v2bundles.note_body(good)
+    mine = _signed(ORIGIN, b"\x05" * 32, body)
+    theirs = _signed(ORIGIN, b"\x06" * 32, body)
+    signed = {**good, "checkpoint": mine["note"]}
+    result = _verify(page, signed, mine["vkey"])
+    assert result["failures"] == [] and result["checkpoint"] == "verified"
+    assert _verify(page, signed)["checkpoint"] == "unchecked"  # no key: said so
+    other = _verify(page, {**good, "checkpoint": theirs["note"]}, mine["vkey"])
+    assert other["status"] == "invalid" and _keys(other) == {("w_checkpoint", "k_no_sig")}
