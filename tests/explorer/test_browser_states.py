@@ -340,3 +340,38 @@ def test_v1_mutation_with_the_chain_blocked_is_never_green(base: str, page: Watc
     p.goto(f"{base}/verify")
     assert _verify_pasted(p, _rewritten_pending(bundle, 0, drop_anchors=True)) == "unchecked"
     assert p.locator("#verify-result .badge-ok").count() == 0
+
+
+def test_hostile_input_is_refused_with_a_message(base: str, page: Watched) -> None:
+    """Deep nesting, huge and negative numbers, wrong types, lone surrogates: each refused as
+    invalid with a named reason, in bounded time, no uncaught error."""
+    p = page.page
+    bundle = p.request.get(f"{base}/api/v1/tenders/{demo.ROAD}/bundle").json()
+    p.goto(f"{base}/verify")
+    deep = '{"format": "tenderproof-bundle/1", "events": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    first = bundle["events"][0]
+    cases: list[str] = [
+        deep,
+        json.dumps({**bundle, "events": [{**first, "index": 10**30}]}),
+        json.dumps({**bundle, "events": [{**first, "index": -1}]}),
+        json.dumps({**bundle, "anchors": [{**bundle["anchors"][0], "tree_size": 2**64}]}),
+        json.dumps({**bundle, "events": "all of them"}),
+        json.dumps({**bundle, "events": [{**first, "inclusion": {"tree_size": "x", "path": 5}}]}),
+        json.dumps({**bundle, "events": [{**first, "inclusion": {**first["inclusion"], "path": [7, None]}}]}),
+        json.dumps({**bundle, "events": [{**first, "payload": {"text": "\ud800"}}]}),
+        json.dumps({**bundle, "events": [{**first, "envelope": {**first["envelope"], "seq": 1e300}}]}),
+        json.dumps({**bundle, "format": True}),
+        "[1, 2, 3]",
+        "null",
+        "{" * 10 + "not json",
+    ]
+    for text in cases:
+        started = time.monotonic()
+        p.get_by_label("…or paste its JSON").fill(text)
+        p.get_by_role("button", name="Verify", exact=True).click()
+        p.wait_for_function("() => !document.querySelector('#verify-result .notice:not([data-result])')")
+        assert time.monotonic() - started < 10, text[:80]
+        result = p.locator("#verify-result [data-result]")
+        expect(result).to_have_attribute("data-result", "invalid")
+        assert p.locator("#verify-result .failures li").count() >= 1, text[:80]
+    assert page.errors == []
