@@ -82,7 +82,7 @@ function retryButton(run) {
 }
 
 /** The lines a bundle/2 adds: "complete as of tree size N, anchored at T", the signed checkpoint. */
-function versionTwoLines(report) {
+function versionTwoLines(report, tag = "p") {
   const lines = [];
   const c = report.completeness;
   if (c && c.status === "complete") {
@@ -94,7 +94,7 @@ function versionTwoLines(report) {
   if (k && k.status === "verified") lines.push(["checkpoint-verified", t("checkpoint_verified", { size: numberFormat.format(k.size), name: k.name })]);
   else if (k && k.status === "unchecked") lines.push(["checkpoint-unchecked", t("checkpoint_unchecked", { reason: text(k.reason) })]);
   else if (k && k.status === "absent") lines.push(["checkpoint-absent", t("checkpoint_absent")]);
-  return lines.map(([kind, line]) => el("p", { class: "small", "data-line": kind }, line));
+  return lines.map(([kind, line]) => el(tag, { class: "small line", "data-line": kind }, line));
 }
 
 const STORED_KEY = "tenderproof.checkpointKey";
@@ -170,7 +170,7 @@ function tenderPage() {
       const general = report.failures.filter((f) => f.where.key !== "w_event");
       for (const f of general) summary.append(el("br"), `${text(f.where)}: ${text(f.reason)}`);
     }
-    if (report.status !== "invalid") summary.append(...versionTwoLines(report));
+    if (report.status !== "invalid") summary.append(...versionTwoLines(report, "span"));
   };
   run();
 }
