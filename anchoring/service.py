@@ -45,6 +45,7 @@ from sqlalchemy import Connection
 from web3 import Web3
 
 from ledger.log import Log
+from ledger.store.reader import TreeHead
 from settings import ChainSettings, Settings
 
 from . import embedded, failpoints, keys, store
@@ -286,7 +287,9 @@ class ChainAnchorer:
 
     def _maybe_prepare(self, target: store.Target, *, force: bool) -> RoundResult:
         client, reader = self.client, self.log.reader
-        head = reader.tree_head()
+        # Anchor the newest size that ends with a heads commitment (docs/spec.md §14.1).
+        committed = reader.committed_size()
+        head = TreeHead(committed, reader.root_at(committed))
         _, on_size, on_root, _ = client.latest()
         if on_size > head.size:
             raise LogMismatchError(
@@ -559,7 +562,7 @@ class AnchoringService:
     def tick(self) -> list[RoundResult]:
         """Integrate what is pending, then one round on every chain. Never raises for one chain's
         failure: it is logged and that chain is tried again at the next tick."""
-        self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch)
+        self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch, commit_heads=True)
         results = []
         for anchorer in self.anchorers:
             name = anchorer.chain.name

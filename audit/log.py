@@ -10,6 +10,8 @@ index order (in batches, so a log of millions of entries runs in bounded memory)
   RFC 8785 bytes hashing to the envelope's ``payload_sha256``;
 * follows each tender's chain: seq contiguous from 0, ``prev`` the previous event's
   recomputed leaf hash;
+* recomputes every heads commitment entry (docs/spec.md §14) from the entries before it and
+  compares it with the entry's payload, naming the first tender whose stored head differs;
 * checks the log's indices are dense from 0 and that every event is in the log or pending;
 * rebuilds the tree from the recomputed leaf hashes and compares its root with every
   recorded tree head, the current head and every final anchor (and, given a
@@ -26,18 +28,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring.schema import anchor_targets, anchors
+from ledger.core import heads
 from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
 from ledger.core.envelope import Envelope
 from ledger.core.errors import InvalidArgumentError
+from ledger.core.heads import HEADS_OCID
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
+from ledger.store import heads as heads_store
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
 from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
@@ -129,6 +134,8 @@ class AuditReport:
     anchors_checked: int = 0
     #: Of those, the ones also compared with the chain.
     anchors_on_chain: int = 0
+    #: Heads commitment entries recomputed from the entries before them (docs/spec.md §14).
+    commitments_checked: int = 0
     #: Final anchors the given :data:`ChainRoot` could not ask (``None``); 0 without a ChainRoot.
     anchors_unchecked: int = 0
     #: The recomputed tree: its size and root.
@@ -148,6 +155,7 @@ class AuditReport:
             "ok": self.ok,
             "entries_checked": self.entries_checked,
             "sizes_checked": self.sizes_checked,
+            "commitments_checked": self.commitments_checked,
             "anchors_checked": self.anchors_checked,
             "anchors_on_chain": self.anchors_on_chain,
             "anchors_unchecked": self.anchors_unchecked,
@@ -291,6 +299,10 @@ class _Audit:
         #: tile level -> (tile index, its bytes or None if missing), the one tile being read per level.
         self.tile_cache: dict[int, tuple[int, bytes | None]] = {}
         self.tiles_reported: set[tuple[int, int]] = set()
+        #: The heads tree recomputed from the entries (one version, in memory) and the ocids
+        #: whose head moved since the last commitment entry.
+        self.heads_nodes: dict[heads.Position, heads.Node] = {}
+        self.changed: set[str] = set()
 
     def add(self, finding: Finding) -> None:
         if len(self.report.findings) < self.max_findings:
@@ -374,8 +386,53 @@ class _Audit:
                 f"prev is {envelope.prev}, the previous event of {ocid} (seq {last[0]}, entry {last[2]}) "
                 f"hashes to {last[1].hex()}",
             )
+        if ocid == HEADS_OCID:
+            self._check_commitment(index, seq, bytes(row.payload), found)
+        else:
+            self.changed.add(ocid)
         self.chains[ocid] = (seq, recomputed, index)
         self._grow(index, recomputed, leaf_tiles, found)
+
+    def _check_commitment(self, index: int, seq: int, data: bytes, found: Callable[[str, str], None]) -> None:
+        """Recompute the heads map as of ``index`` (docs/spec.md §14.2) and compare it with the
+        commitment entry's payload; on a root that differs, name the first tender whose stored
+        head (the server's tree nodes of that commitment) differs from the entries'."""
+        changes = []
+        for ocid in sorted(self.changed):
+            last_seq, last_leaf, _ = self.chains[ocid]
+            changes.append(heads.Leaf(heads.key(ocid), last_seq + 1, last_leaf))
+        self.changed.clear()
+        result = heads.update(self.heads_nodes.get((0, heads.EMPTY)), changes, self._heads_read)
+        self.heads_nodes.update(result.writes)
+        tenders = sum(1 for o in self.chains if o != HEADS_OCID)
+        self.report.commitments_checked += 1
+        try:
+            payload = json.loads(data)
+            claimed = (payload["tree_size"], payload["heads_root"], payload["tenders"])
+        except (ValueError, TypeError, KeyError) as exc:
+            found("commitment", f"heads commitment payload is unreadable: {exc!r}")
+            return
+        if claimed[0] != index:
+            found("commitment", f"heads commitment says tree size {claimed[0]}, it is entry {index}")
+        if claimed[2] != tenders:
+            found("commitment", f"heads commitment counts {claimed[2]} tenders, the entries before it hold {tenders}")
+        if claimed[1] != result.root.hex():
+            found(
+                "commitment", f"heads root {claimed[1]}, the entries recompute {result.root.hex()}" + self._culprit(seq)
+            )
+
+    def _heads_read(self, depth: int, prefixes: Sequence[bytes]) -> Mapping[bytes, heads.Node]:
+        return {p: node for p in prefixes if (node := self.heads_nodes.get((depth, p))) is not None}
+
+    def _culprit(self, version: int) -> str:
+        """The first tender (by ocid) whose head in the stored tree of ``version`` differs."""
+        for ocid in sorted(o for o in self.chains if o != HEADS_OCID):
+            last_seq, last_leaf, _ = self.chains[ocid]
+            stored = heads_store.prove(self.conn, version, heads.key(ocid)).leaf
+            if stored is None or (stored.size, stored.head) != (last_seq + 1, last_leaf):
+                said = "no head" if stored is None else f"{stored.size} events ending {stored.head.hex()}"
+                return f"; first differing tender {ocid}: the entries give {last_seq + 1} events ending {last_leaf.hex()}, the stored tree {said}"
+        return "; every stored tender head matches the entries (the root or the tree's shape differs)"
 
     def _envelope(self, data: bytes, row: Any, found: Callable[[str, str], None]) -> Envelope | None:
         try:

@@ -51,7 +51,7 @@ def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float) -> Non
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         scheduler.run_forever(AnchoringService.of(env.log, settings, chains), poll=settings.anchor_poll)
         return
-    env.log.integrate_all(now=now(), batch_size=settings.integrate_batch)
+    env.log.integrate_all(now=now(), batch_size=settings.integrate_batch, commit_heads=True)
     anchor_and_print(env, chains, timeout)
 
 

@@ -47,7 +47,7 @@ def install(log: Log, *, chain_id: int, now: datetime) -> Installed:
         done = sorted({r.envelope.ocid for r in recorded})
         count = len(recorded)
     report = ocds.import_demo(log, now=now)
-    log.integrate_all(now=now)
+    log.integrate_all(now=now, commit_heads=True)
     head = log.reader.tree_head()
     last = log.reader.entries(head.size - 1, head.size)[0]
     verify_inclusion(

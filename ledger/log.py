@@ -57,8 +57,12 @@ class Log:
     def integrate(self, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
         return sequencer.integrate(self.engine, now=now, batch_size=batch_size)
 
-    def integrate_all(self, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
-        return sequencer.integrate_all(self.engine, now=now, batch_size=batch_size)
+    def integrate_all(self, *, now: datetime, batch_size: int = 50_000, commit_heads: bool = False) -> TreeHead:
+        """Integrate every pending event. ``commit_heads`` (an anchoring round's integration):
+        end with a heads commitment entry (docs/spec.md §14.1), so the head returned is a size
+        that may be anchored."""
+        origin = self.origin if commit_heads else None
+        return sequencer.integrate_all(self.engine, now=now, batch_size=batch_size, heads_origin=origin)
 
     def checkpoint(self) -> Checkpoint:
         head = self.reader.tree_head()

@@ -16,17 +16,20 @@ and its importer), after checking what may be recorded; nothing above it imports
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 
+from .core import heads
 from .core import tiles as tile_math
 from .core.canonical import sha256_hex
 from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
 from .core.errors import ConflictError, InvalidArgumentError, naming
 from .core.merkle import leaf_hash
+from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
 from .store.reader import TreeHead, tile_reader
 from .store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
@@ -192,12 +195,17 @@ def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, 
     return heads
 
 
-def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
+def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000, heads_origin: str | None = None) -> TreeHead:
     """Integrate up to ``batch_size`` pending events; return the (possibly new) tree head.
 
     One transaction: the entries, the tiles, the tree head and the queue are
     updated together or not at all. Integrators take turns on the ``log_state``
     row, so running several at once is safe. Idempotent.
+
+    With ``heads_origin`` (an anchoring round's integration, docs/spec.md §14.1): when this batch
+    empties the queue as this transaction sees it, and the last integrated entry is not already a
+    commitment, one heads commitment entry (of that origin) is appended and integrated in the
+    same transaction, so the tree head returned ends with a commitment.
     """
     if batch_size < 1:
         raise InvalidArgumentError("batch_size", f"must be >= 1, got {batch_size}")
@@ -205,49 +213,132 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> Tre
         size, root = conn.execute(
             select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
         ).one()
+        head = TreeHead(size, bytes(root))
         batch = conn.execute(
             select(pending.c.event_id, events.c.leaf_hash)
             .join(events, events.c.id == pending.c.event_id)
             .order_by(pending.c.event_id)
             .limit(batch_size)
         ).all()
-        if not batch:
-            return TreeHead(size, bytes(root))
-        result = tile_math.integrate(size, [bytes(row.leaf_hash) for row in batch], tile_reader(conn))
-        insert_columns(
-            conn, log_entries, {"idx": range(size, size + len(batch)), "event_id": [row.event_id for row in batch]}
-        )
-        conn.execute(
-            delete(pending).where(
-                pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
-            )
-        )
-        changed = [
-            {"l": t.level, "i": t.index, "h": data} for t, data in result.tiles.items() if tile_math.tile_width(t, size)
-        ]
-        created = [
-            {"level": t.level, "idx": t.index, "hashes": data}
-            for t, data in result.tiles.items()
-            if not tile_math.tile_width(t, size)
-        ]
-        if changed:
+        if batch:
+            head = _extend(conn, size, [row.event_id for row in batch], [bytes(row.leaf_hash) for row in batch], now)
             conn.execute(
-                update(tiles)
-                .where(tiles.c.level == bindparam("l"), tiles.c.idx == bindparam("i"))
-                .values(hashes=bindparam("h")),
-                changed,
+                delete(pending).where(
+                    pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
+                )
             )
-        if created:
-            conn.execute(insert(tiles), created)
-        conn.execute(insert(tree_heads), {"size": result.size, "root": result.root, "integrated_at": now})
-        conn.execute(update(log_state).where(log_state.c.id == 1).values(size=result.size, root=result.root))
+        if heads_origin is not None and len(batch) < batch_size:
+            head = _commit_heads(conn, head, origin=heads_origin, now=now)
+    return head
+
+
+def _extend(conn: Connection, size: int, event_ids: list[int], leaves: list[bytes], now: datetime) -> TreeHead:
+    """Give ``event_ids`` the indices from ``size`` on, extend the tiles, record the new head."""
+    result = tile_math.integrate(size, leaves, tile_reader(conn))
+    insert_columns(conn, log_entries, {"idx": range(size, size + len(event_ids)), "event_id": event_ids})
+    changed = [
+        {"l": t.level, "i": t.index, "h": data} for t, data in result.tiles.items() if tile_math.tile_width(t, size)
+    ]
+    created = [
+        {"level": t.level, "idx": t.index, "hashes": data}
+        for t, data in result.tiles.items()
+        if not tile_math.tile_width(t, size)
+    ]
+    if changed:
+        conn.execute(
+            update(tiles)
+            .where(tiles.c.level == bindparam("l"), tiles.c.idx == bindparam("i"))
+            .values(hashes=bindparam("h")),
+            changed,
+        )
+    if created:
+        conn.execute(insert(tiles), created)
+    conn.execute(insert(tree_heads), {"size": result.size, "root": result.root, "integrated_at": now})
+    conn.execute(update(log_state).where(log_state.c.id == 1).values(size=result.size, root=result.root))
     return TreeHead(result.size, result.root)
 
 
-def integrate_all(engine: Engine, *, now: datetime, batch_size: int = 50_000) -> TreeHead:
-    """Integrate batch after batch until no event is pending; return the last tree head."""
+def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetime) -> TreeHead:
+    """Append and integrate the heads commitment of the log's first ``head.size`` entries, unless
+    the last of them already is one (docs/spec.md §14.1). Runs under the ``log_state`` lock."""
+    size = head.size
+    if size == 0:
+        return head
+    last_ocid = conn.execute(
+        select(events.c.ocid)
+        .join(log_entries, log_entries.c.event_id == events.c.id)
+        .where(log_entries.c.idx == size - 1)
+    ).scalar_one()
+    if last_ocid == heads.HEADS_OCID:
+        return head
+    previous = conn.execute(
+        select(events.c.seq, events.c.leaf_hash, events.c.payload)
+        .where(events.c.ocid == heads.HEADS_OCID)
+        .order_by(events.c.seq.desc())
+        .limit(1)
+    ).first()
+    if previous is None:
+        version, prev, start, tenders_before = 0, None, 0, 0
+    else:
+        body = json.loads(bytes(previous.payload))
+        version, prev = previous.seq + 1, bytes(previous.leaf_hash).hex()
+        start, tenders_before = int(body["tree_size"]), int(body["tenders"])
+    last: dict[str, tuple[int, bytes]] = {}
+    fresh = 0
+    rows = conn.execute(
+        select(events.c.ocid, events.c.seq, events.c.leaf_hash)
+        .join(log_entries, log_entries.c.event_id == events.c.id)
+        .where(log_entries.c.idx >= start, log_entries.c.idx < size, events.c.ocid != heads.HEADS_OCID)
+        .order_by(log_entries.c.idx)
+    )
+    for ocid, seq, digest in rows:
+        if seq == 0:
+            fresh += 1
+        last[ocid] = (seq + 1, bytes(digest))
+    changes = [heads.Leaf(heads.key(ocid), n, digest) for ocid, (n, digest) in last.items()]
+    result = heads.update(heads_store.root_node(conn, version - 1), changes, heads_store.reader(conn, version - 1))
+    heads_store.write(conn, version, result.writes)
+    payload = {"tree_size": size, "heads_root": result.root.hex(), "tenders": tenders_before + fresh}
+    data = payload_bytes(payload)
+    envelope = Envelope(
+        origin=origin,
+        ocid=heads.HEADS_OCID,
+        seq=version,
+        prev=prev,
+        type=heads.HEADS_TYPE,
+        recorded_at=format_timestamp(now),
+        payload_sha256=sha256_hex(data),
+    )
+    leaf_data = envelope.canonical_bytes()
+    digest = leaf_hash(leaf_data)
+    conn.execute(
+        insert_or_ignore(conn, tenders, keys=["ocid"]),
+        {"ocid": heads.HEADS_OCID, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None},
+    )
+    conn.execute(
+        update(tenders)
+        .where(tenders.c.ocid == heads.HEADS_OCID)
+        .values(event_count=version + 1, head_hash=digest.hex(), updated_at=now)
+    )
+    event_id = conn.execute(
+        insert(events).returning(events.c.id),
+        {"ocid": heads.HEADS_OCID, "seq": version, "type": heads.HEADS_TYPE, "recorded_at": now,
+         "envelope": leaf_data, "payload": data, "leaf_hash": digest},
+    ).scalar_one()  # fmt: skip
+    return _extend(conn, size, [event_id], [digest], now)
+
+
+def integrate_all(
+    engine: Engine, *, now: datetime, batch_size: int = 50_000, heads_origin: str | None = None
+) -> TreeHead:
+    """Integrate batch after batch until no event is pending; return the last tree head. With
+    ``heads_origin``, the last batch ends with a heads commitment (see :func:`integrate`)."""
     while True:
-        head = integrate(engine, now=now, batch_size=batch_size)
+        head = integrate(engine, now=now, batch_size=batch_size, heads_origin=heads_origin)
         with engine.connect() as conn:
             if conn.execute(select(pending.c.event_id).limit(1)).first() is None:
+                if heads_origin is not None:
+                    # The last batch may have been exactly full: commit now (a no-op when the
+                    # last entry already is a commitment).
+                    head = integrate(engine, now=now, batch_size=batch_size, heads_origin=heads_origin)
                 return head

@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 
 from ledger.core.envelope import EVENT_TYPES, check_ocid, format_timestamp
 from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, LedgerError
+from ledger.core.heads import HEADS_TYPE
 from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
@@ -42,7 +43,7 @@ from ..deps import Clock, ClockDep, LogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
 
 #: Event types an officer records on a tender: docs/spec.md §3's, less the registry's (admin routes).
-TENDER_EVENT_TYPES: tuple[str, ...] = tuple(sorted(EVENT_TYPES - officers.EVENT_TYPES))
+TENDER_EVENT_TYPES: tuple[str, ...] = tuple(sorted(EVENT_TYPES - officers.EVENT_TYPES - {HEADS_TYPE}))
 if TYPE_CHECKING:
     TenderEventType = str
 else:
@@ -317,6 +318,8 @@ def record_events(recorder: RecorderDep, principal: OfficerDep, bulk: BulkIn) ->
 def _not_the_registry(ocid: str, field: str) -> None:
     if ocid == officers.REGISTRY_OCID:
         raise InvalidArgumentError(field, "the officers' registry is managed through /api/v1/officers")
+    if ocid in officers.RESERVED_OCIDS:
+        raise InvalidArgumentError(field, f"{ocid} is reserved for the log's heads commitments")
 
 
 @router.post(

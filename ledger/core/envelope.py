@@ -38,6 +38,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         # The officers' registry (docs/spec.md §7: the set of officers' addresses is recorded in the log).
         "officer.registered",
         "officer.revoked",
+        # The log's heads commitment (docs/spec.md §14.1): appended by the log itself, never by a client.
+        "log.heads",
     }
 )
 

@@ -32,7 +32,8 @@ from ledger.store.db import read_transaction
 from ledger.store.reader import EVENT_COLUMNS, stored_event
 from ledger.store.schema import events, ocds_releases, tenders
 
-from . import ocds, officers
+from . import ocds
+from .officers import RESERVED_OCIDS
 
 #: Rows per query (events for releases, tenders for records and CSV).
 PAGE = 500
@@ -87,7 +88,7 @@ def iter_releases(
         if moment is not None and moment.tzinfo is None:
             raise InvalidArgumentError(name, "needs a timezone-aware date and time")
     date = func.coalesce(ocds_releases.c.release_date, events.c.recorded_at)
-    query = _release_rows(events.c.id).where(events.c.ocid != officers.REGISTRY_OCID).order_by(events.c.id).limit(PAGE)
+    query = _release_rows(events.c.id).where(events.c.ocid.not_in(RESERVED_OCIDS)).order_by(events.c.id).limit(PAGE)
     if ocid is not None:
         query = query.where(events.c.ocid == ocid)
     if since is not None:
@@ -129,7 +130,7 @@ def iter_tenders(engine: Engine, *, ocid: str | None = None) -> Iterator[tuple[s
     """Each tender (or just ``ocid``) with its releases, in ocid order, :data:`PAGE` tenders per query."""
     last = ""
     while True:
-        query = select(tenders.c.ocid).where(tenders.c.ocid != officers.REGISTRY_OCID, tenders.c.event_count > 0)
+        query = select(tenders.c.ocid).where(tenders.c.ocid.not_in(RESERVED_OCIDS), tenders.c.event_count > 0)
         if ocid is not None:
             query = query.where(tenders.c.ocid == ocid)
         with read_transaction(engine) as conn:

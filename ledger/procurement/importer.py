@@ -53,6 +53,7 @@ from ledger.store.schema import events, ocds_releases, tender_index
 from ledger.submission import Recorded, Submission
 
 from . import ocds, redflags, rules
+from .officers import RESERVED_OCIDS
 from .record import projection, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
@@ -293,6 +294,8 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
         return problem(_path(error.instance_path), error.message)
     try:
         ocid = check_ocid(value["ocid"])
+        if ocid in RESERVED_OCIDS:
+            raise InvalidArgumentError("ocid", f"{ocid} is reserved for the log itself, not a tender")
         kind = event_type(value["tag"])
         data = canonical_json_bytes(value, field="payload")
     except InvalidArgumentError as exc:

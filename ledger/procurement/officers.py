@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.core.heads import HEADS_OCID
 from ledger.store.schema import officers
 
 from . import payloads as p
@@ -21,6 +22,9 @@ from . import payloads as p
 #: The ocid under which the officers' registry is recorded.
 REGISTRY_OCID = check_ocid("ocds-tpreg0-officers")
 EVENT_TYPES: frozenset[str] = frozenset({"officer.registered", "officer.revoked"})
+#: Ocids that are not tenders: the registry, and the log's own heads commitments (docs/spec.md
+#: §14.1), which no client may record under. Projections (lists, exports, stats) skip both.
+RESERVED_OCIDS: tuple[str, ...] = (REGISTRY_OCID, HEADS_OCID)
 
 
 def apply(conn: Connection, event_type: str, payload: object, *, event_id: int, at: datetime) -> None:

@@ -295,6 +295,15 @@ class OfficerRevoked(_Object):
     reason: Text | None = None
 
 
+class HeadsCommitment(_Object):
+    """The log's heads commitment (docs/spec.md §14.1): written by the log itself, never by a
+    client (the recording layer refuses the type); the model documents and checks its shape."""
+
+    tree_size: Annotated[int, Field(strict=True, ge=0)]
+    heads_root: Digest
+    tenders: Annotated[int, Field(strict=True, ge=0)]
+
+
 MODELS: dict[str, type[_Object]] = {
     "tender.planned": Planned,
     "tender.published": Published,
@@ -311,6 +320,7 @@ MODELS: dict[str, type[_Object]] = {
     "contract.completed": ContractCompleted,
     "officer.registered": OfficerRegistered,
     "officer.revoked": OfficerRevoked,
+    "log.heads": HeadsCommitment,
 }
 
 

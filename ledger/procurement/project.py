@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, delete, insert, select
 
 from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.core.heads import HEADS_OCID
 from ledger.store.db import write_transaction
 from ledger.store.reader import EVENT_COLUMNS, stored_event
 from ledger.store.schema import (
@@ -69,7 +70,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
                 break
             for row in rows:
                 last = row.id
-                if row.ocid in stopped or row.ocid in imported:
+                if row.ocid in stopped or row.ocid in imported or row.ocid == HEADS_OCID:
                     continue
                 event = stored_event(row)
                 envelope, payload = event.parsed_envelope, event.parsed_payload

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger import sequencer
 from ledger.core.envelope import check_event_type, check_ocid, format_timestamp
 from ledger.core.errors import ConflictError, InvalidArgumentError, naming
+from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
 from ledger.store.db import insert_many
@@ -101,6 +102,10 @@ def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
     """What needs no database: ocid and type, where the type may be recorded, the payload."""
     check_ocid(item.ocid)
     check_event_type(item.type)
+    if item.ocid == HEADS_OCID:
+        raise InvalidArgumentError("ocid", f"{HEADS_OCID} is reserved for the log's heads commitments")
+    if item.type == HEADS_TYPE:
+        raise InvalidArgumentError("type", f"{HEADS_TYPE} is recorded by the log itself, never by a client")
     registry = item.ocid == officers.REGISTRY_OCID
     if registry and item.type not in officers.EVENT_TYPES:
         raise InvalidArgumentError("type", f"only officer events are recorded under {officers.REGISTRY_OCID}")

@@ -19,6 +19,7 @@ from ..core import proof
 from ..core import tiles as tile_math
 from ..core.envelope import Envelope
 from ..core.errors import InvalidArgumentError, NotFoundError
+from ..core.heads import HEADS_OCID
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
 
@@ -118,6 +119,17 @@ class LogReader:
     def tree_head(self) -> TreeHead:
         with read_transaction(self._engine) as conn:
             return current_head(conn)
+
+    def committed_size(self) -> int:
+        """The tree size ending with the newest heads commitment (docs/spec.md §14.1): what an
+        anchoring round anchors. The current size when the log holds no commitment yet."""
+        with read_transaction(self._engine) as conn:
+            newest = conn.execute(
+                select(func.max(log_entries.c.idx))
+                .join(events, events.c.id == log_entries.c.event_id)
+                .where(events.c.ocid == HEADS_OCID)
+            ).scalar()
+            return current_head(conn).size if newest is None else int(newest) + 1
 
     def _check_size(self, conn: Connection, size: int, field: str) -> None:
         head = current_head(conn)

@@ -120,6 +120,22 @@ log_state = Table(
     Column("root", LargeBinary(32), nullable=False),
 )
 
+#: The heads commitment's sparse Merkle tree (ledger.core.heads, docs/spec.md §14.4), every
+#: version kept copy-on-write: a row is the node at (depth, prefix) as of commitment ``version``
+#: (the commitment entry's seq) and later, until a row of a larger version replaces it. A leaf
+#: row has ``leaf_key``, ``size`` and ``head``; an inner row only its ``hash``. Migration 0007.
+heads_nodes = Table(
+    "heads_nodes",
+    metadata,
+    Column("depth", SmallInteger, primary_key=True, autoincrement=False),
+    Column("prefix", LargeBinary(32), primary_key=True),
+    Column("version", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("leaf_key", LargeBinary(32), nullable=True),
+    Column("size", BigInteger, nullable=True),
+    Column("head", LargeBinary(32), nullable=True),
+)
+
 APPEND_ONLY_TABLES = ("events", "log_entries", "tree_heads")
 
 # --- Procurement (migration 0004) ----------------------------------------------------------

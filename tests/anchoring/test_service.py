@@ -435,8 +435,8 @@ def test_one_broken_chain_does_not_hold_back_the_others(sqlite_log: Log, dev: Em
     assert results["broken"].anchor is None
     assert results["dev"].action == "sent"
     head = sqlite_log.reader.tree_head()
-    assert head.size == 4
-    assert service.anchorers[1].client.latest()[1:3] == (4, head.root)
+    assert head.size == 5  # the 4 events and the round's heads commitment
+    assert service.anchorers[1].client.latest()[1:3] == (5, head.root)
     assert settle(service.anchorers[1]).action == "final"
     service.close()  # releases both leases: another process can take over at once
     now = datetime.now(UTC)
@@ -463,15 +463,15 @@ def test_background_scheduler_anchors_new_entries(log: Log, dev: EmbeddedChain) 
             [Submission(ocid=f"ocds-abc123-{i:04d}", type="tender.published", payload={"i": i}) for i in range(3)],
             now=T0,
         )
-        first = _wait_final(log, 3)
+        first = _wait_final(log, 4)  # 3 events and a heads commitment
         append(log, Submission(ocid="ocds-abc123-late", type="tender.published", payload={}), now=T0)
-        second = _wait_final(log, 4)  # one entry waiting is the threshold, long before the interval
+        second = _wait_final(log, 6)  # one entry waiting is the threshold, long before the interval
     finally:
         job.shutdown()
         service.close()
-    assert (first.base_size, second.base_size) == (0, 3)
+    assert (first.base_size, second.base_size) == (0, 4)
     assert second.root == log.reader.tree_head().root
-    assert service.anchorers[0].client.latest()[1:3] == (4, second.root)
+    assert service.anchorers[0].client.latest()[1:3] == (6, second.root)
 
 
 # --- The command line --------------------------------------------------------------------
@@ -517,7 +517,7 @@ def test_cli_anchors_and_lists(cli_env: Path, capsys: pytest.CaptureFixture[str]
     assert {k: anchored[k] for k in ("chain", "status", "tree_size", "action")} == {
         "chain": "dev",
         "status": "final",
-        "tree_size": size + 1,
+        "tree_size": size + 2,  # the new event and the round's heads commitment
         "action": "final",
     }
     assert anchored["tx_hash"].startswith("0x") and anchored["error"] is None
@@ -534,7 +534,7 @@ def test_cli_anchors_and_lists(cli_env: Path, capsys: pytest.CaptureFixture[str]
 
     assert main(["anchor"]) == 0  # nothing new
     again = json.loads(capsys.readouterr().out)
-    assert (again["action"], again["tree_size"], again["tx_hash"]) == ("up to date", size + 1, anchored["tx_hash"])
+    assert (again["action"], again["tree_size"], again["tx_hash"]) == ("up to date", size + 2, anchored["tx_hash"])
 
 
 def test_cli_unknown_chain_is_a_usage_error(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
