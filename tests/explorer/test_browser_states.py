@@ -375,3 +375,29 @@ def test_hostile_input_is_refused_with_a_message(base: str, page: Watched) -> No
         expect(result).to_have_attribute("data-result", "invalid")
         assert p.locator("#verify-result .failures li").count() >= 1, text[:80]
     assert page.errors == []
+
+
+def test_a_tender_with_nothing_anchored_is_pending_never_verified(
+    embedded_ledger: Ledger, base: str, page: Watched
+) -> None:
+    """A tender recorded and integrated after the last anchor: every badge pending, the summary
+    says nothing is anchored; not green."""
+    from datetime import timedelta
+
+    from tests.explorer.conftest import _record
+    from tests.procurement import helpers
+
+    ocid = "ocds-tpnew0-pending-1"
+    log = embedded_ledger.log
+    if not any(e.ocid == ocid for e in log.reader.entries(0, log.reader.tree_head().size)):
+        when = helpers.at(200)
+        planned = {"planning": {"rationale": "New roof"}, "buyer": helpers.BUYER}
+        _record(log, [helpers.item("tender.planned", planned, ocid)], when)
+        log.integrate_all(now=when + timedelta(seconds=1))
+    p = page.page
+    p.goto(f"{base}/tenders/{ocid}")
+    assert _statuses(p) == ["pending"]
+    summary = p.locator("#verify-summary")
+    expect(summary).to_have_attribute("data-result", "pending")
+    expect(summary).to_have_text("Nothing of this tender is anchored yet: every event is pending.")
+    assert p.locator(".badge-ok").count() == 0
