@@ -379,6 +379,8 @@ def js_config(request: Request, **extra: Any) -> str:
         "rpcUrl": site.rpc_url,
         "blockExplorer": site.settings.block_explorer_url,
         "bundleBase": "/api/v1/tenders",
+        # An anchor counts (no event below its size escapes its proof) once final.
+        "confirmations": site.chain.confirmations if site.chain else 1,
         "messages": {key: fmt.gettext(text) for key, text in JS_MESSAGES.items()},
         "eventLabels": {kind: fmt.gettext(label) for kind, label in EVENT_LABELS.items()},
         **extra,

@@ -137,7 +137,7 @@ function tenderPage() {
         return;
       }
       const key = bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
-      report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }), checkpointKey: key });
+      report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
     } catch (err) {
       everyBadge({ status: "unchecked" });
       summary.className = "notice notice-unchecked";
@@ -290,7 +290,7 @@ function verifyPage() {
   const verify = async (bundle) => {
     out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
     const key = bundle && bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
-    const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }), checkpointKey: key });
+    const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
     renderReport(out, report, () => verify(bundle));
   };
   const verifyText = async (value) => {

@@ -290,8 +290,8 @@ export class Rpc {
     return await this.quantity("eth_chainId", []);
   }
 
-  async ethCall(contract, data, words) {
-    const result = await this.call("eth_call", [{ to: contract, data: "0x" + data }, "latest"]);
+  async ethCall(contract, data, words, block = "latest") {
+    const result = await this.call("eth_call", [{ to: contract, data: "0x" + data }, block]);
     let out;
     try {
       out = fromHex(result);
@@ -309,9 +309,19 @@ export class Rpc {
     return [root, Number(uint(time))];
   }
 
-  /** The tree size of the contract's latest anchor (``latest()``; 0 when nothing is anchored). */
-  async latestSize(contract) {
-    const [, size] = await this.ethCall(contract, LATEST, 4);
+  /**
+   * The tree size of the contract's latest final anchor: ``latest()`` (0 when nothing is anchored)
+   * as of the block ``confirmations - 1`` below the chain's head, so that an anchor still within
+   * its confirmations (which the server's bundle does not cite yet) is not counted.
+   */
+  async latestSize(contract, confirmations = 1) {
+    let block = "latest";
+    if (confirmations > 1) {
+      const head = await this.quantity("eth_blockNumber", []);
+      const final = head - BigInt(confirmations - 1);
+      block = "0x" + (final > 0n ? final : 0n).toString(16);
+    }
+    const [, size] = await this.ethCall(contract, LATEST, 4, block);
     return uint(size);
   }
 
@@ -361,7 +371,7 @@ function eventReport(event, position) {
  * (nothing anchored yet). An empty bundle is invalid; one with nothing anchored is at best pending.
  * Failures and reasons are messages ({key, values}) of the explorer's catalogue.
  */
-export async function verifyBundle(bundle, { rpc = null, checkpointKey = null } = {}) {
+export async function verifyBundle(bundle, { rpc = null, checkpointKey = null, confirmations = 1 } = {}) {
   const failures = [];
   const unavailable = [];
   const events = [];
@@ -405,7 +415,7 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null } 
   }
   let latest = null;
   try {
-    latest = await checkAll(bundle, rpc, { fail, unavailable, events, anchorState });
+    latest = await checkAll(bundle, rpc, { fail, unavailable, events, anchorState, confirmations });
     if (v2) {
       const anchors = new Map(bundle.anchors.filter((a) => a && isSize(a.tree_size) && HEX64.test(a.root_hash)).map((a) => [a.tree_size, a]));
       const cited = Math.max(0, ...anchors.keys());
@@ -445,7 +455,7 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null } 
   return out;
 }
 
-async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState }) {
+async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, confirmations }) {
   const anchors = new Map();
   for (const a of bundle.anchors) {
     const size = a && typeof a === "object" ? a.tree_size : null;
@@ -536,7 +546,7 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState })
     for (const size of anchors.keys()) if (!anchorState.has(size)) anchorState.set(size, { status: "unchecked" });
     return null;
   }
-  return await checkChain(bundle, anchors, rpc, { fail, unavailable, events, anchorState, anchorFail });
+  return await checkChain(bundle, anchors, rpc, { fail, unavailable, events, anchorState, anchorFail, confirmations });
 }
 
 async function checkAnchors(bundle, anchors, fail, anchorFail) {
@@ -579,7 +589,7 @@ async function checkAnchors(bundle, anchors, fail, anchorFail) {
   }
 }
 
-async function checkChain(bundle, anchors, rpc, { fail, unavailable, events, anchorState, anchorFail }) {
+async function checkChain(bundle, anchors, rpc, { fail, unavailable, events, anchorState, anchorFail, confirmations }) {
   const notAsked = (err) => {
     unavailable.push({ where: msg("w_chain"), reason: msg(err.key, err.values) });
     for (const size of anchors.keys()) if (!anchorState.has(size)) anchorState.set(size, { status: "unchecked" });
@@ -594,7 +604,7 @@ async function checkChain(bundle, anchors, rpc, { fail, unavailable, events, anc
       for (const size of anchors.keys()) anchorState.set(size, { status: "invalid" });
       return null;
     }
-    latest = await rpc.latestSize(contract);
+    latest = await rpc.latestSize(contract, Number.isSafeInteger(confirmations) && confirmations > 0 ? confirmations : 1);
   } catch (err) {
     if (err instanceof ChainUnavailable) return notAsked(err);
     if (err instanceof VerifyError) {
