@@ -1,4 +1,5 @@
-"""Build a tender's proof bundle (``tenderproof-bundle/1``, docs/spec.md §9) from the database.
+"""Build a tender's proof bundle (``tenderproof-bundle/2``, docs/spec.md §15; ``/1`` on request,
+§9) from the database.
 
 Each integrated event is proven against the *first* final anchor that covers it (the earliest
 moment the chain vouches for it); the bundle carries those anchors and the consistency proofs
@@ -14,10 +15,22 @@ from itertools import pairwise
 from sqlalchemy import Engine, select
 
 from anchoring.schema import anchor_targets, anchors
-from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent, ConsistencyLink, Inclusion
-from ledger.core.errors import InvariantError, NotFoundError
+from ledger.core import heads
+from ledger.core.bundle import (
+    Bundle,
+    BundleAnchor,
+    BundleEvent,
+    CommittedHead,
+    Completeness,
+    ConsistencyLink,
+    Inclusion,
+)
+from ledger.core.errors import InvalidArgumentError, InvariantError, NotFoundError
 from ledger.log import Log
+from ledger.procurement.officers import REGISTRY_OCID
+from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
+from ledger.store.reader import LogReader, StoredEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,30 +69,46 @@ def final_anchors(engine: Engine, chain: str) -> ChainTarget:
     return ChainTarget(chain, target.chain_id, target.contract, records)
 
 
-def build_bundle(log: Log, ocid: str, target: ChainTarget) -> Bundle:
-    """The proof bundle of tender ``ocid`` against ``target``'s final anchors."""
+def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2) -> Bundle:
+    """The proof bundle of tender ``ocid`` against ``target``'s final anchors.
+
+    Version 2 (docs/spec.md §15) also cites the newest final anchor, proves the tender's history
+    whole as of it (when that anchored size ends with a heads commitment), and carries the
+    registry events of every signer; version 1 (§9) is the earlier document.
+    """
+    if version not in (1, 2):
+        raise InvalidArgumentError("format", f"bundle version must be 1 or 2, got {version}")
     reader = log.reader
     stored = reader.tender_events(ocid)
     sizes = [a.tree_size for a in target.anchors]
     used: dict[int, AnchorRecord] = {}
-    events = []
-    for event in stored:
+
+    def proven(event: StoredEvent) -> BundleEvent:
         inclusion = None
         if event.index is not None and (at := bisect.bisect_right(sizes, event.index)) < len(sizes):
             anchor = target.anchors[at]
             used[anchor.tree_size] = anchor
-            path = reader.inclusion_proof(event.index, anchor.tree_size)
-            inclusion = Inclusion(tree_size=anchor.tree_size, path=tuple(path))
-        events.append(
-            BundleEvent(
-                index=event.index,
-                envelope=event.parsed_envelope,
-                payload=event.parsed_payload,
-                withheld=None,
-                leaf_hash=event.leaf_hash,
-                inclusion=inclusion,
+            inclusion = Inclusion(
+                tree_size=anchor.tree_size, path=tuple(reader.inclusion_proof(event.index, anchor.tree_size))
             )
+        return BundleEvent(
+            index=event.index,
+            envelope=event.parsed_envelope,
+            payload=event.parsed_payload,
+            withheld=None,
+            leaf_hash=event.leaf_hash,
+            inclusion=inclusion,
         )
+
+    events = [proven(event) for event in stored]
+    completeness = None
+    officer_events: list[BundleEvent] = []
+    if version == 2:
+        if target.anchors:
+            newest = target.anchors[-1]
+            used[newest.tree_size] = newest
+            completeness = _completeness(log, ocid, newest)
+        officer_events = [proven(e) for e in _officer_events(reader, stored)]
     chosen = [used[size] for size in sorted(used)]
     for anchor in chosen:
         if reader.root_at(anchor.tree_size) != anchor.root:
@@ -107,4 +136,57 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget) -> Bundle:
             for a in chosen
         ),
         consistency=tuple(links),
+        version=version,
+        completeness=completeness,
+        officers=tuple(officer_events),
+        checkpoint=None,
     )
+
+
+def _completeness(log: Log, ocid: str, anchor: AnchorRecord) -> Completeness | None:
+    """The proof of ``ocid``'s committed head as of ``anchor`` (None when the anchored size does
+    not end with a heads commitment: anchored before this version)."""
+    size = anchor.tree_size
+    (entry,) = log.reader.entries(size - 1, size)
+    if entry.ocid != heads.HEADS_OCID:
+        return None
+    with read_transaction(log.engine) as conn:
+        proof = heads_store.prove(conn, entry.seq, heads.key(ocid))
+    commitment = BundleEvent(
+        index=size - 1,
+        envelope=entry.parsed_envelope,
+        payload=entry.parsed_payload,
+        withheld=None,
+        leaf_hash=entry.leaf_hash,
+        inclusion=Inclusion(tree_size=size, path=tuple(log.reader.inclusion_proof(size - 1, size))),
+    )
+    other = None
+    if proof.other is not None:
+        other = CommittedHead(key=proof.other.key, size=proof.other.size, leaf_hash=proof.other.head)
+    return Completeness(
+        commitment=commitment,
+        head_size=0 if proof.leaf is None else proof.leaf.size,
+        head_leaf_hash=None if proof.leaf is None else proof.leaf.head,
+        siblings=proof.siblings,
+        other=other,
+    )
+
+
+def _officer_events(reader: LogReader, stored: list[StoredEvent]) -> list[StoredEvent]:
+    """The registry events (registered, revoked) of every officer who signed one of ``stored``."""
+    signers = set()
+    for event in stored:
+        submission = event.parsed_envelope.submission
+        if submission is not None and isinstance(submission.get("officer"), str):
+            signers.add(submission["officer"].lower())
+    if not signers:
+        return []
+    try:
+        registry = reader.tender_events(REGISTRY_OCID)
+    except NotFoundError:
+        return []
+    return [
+        e
+        for e in registry
+        if isinstance(e.parsed_payload, dict) and str(e.parsed_payload.get("address", "")).lower() in signers
+    ]

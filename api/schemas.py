@@ -128,16 +128,48 @@ class BundleChain(BaseModel):
     contract: Address
 
 
-class Bundle(BaseModel):
-    """A tender's proof bundle (docs/spec.md §9), verifiable offline with `tenderproof verify`."""
+class BundleCommitment(BaseModel):
+    index: Size
+    envelope: Envelope
+    payload: dict[str, Any]
+    leaf_hash: Hash
+    inclusion: BundleInclusion
 
-    format: Literal["tenderproof-bundle/1"]
+
+class BundleHead(BaseModel):
+    size: Size
+    leaf_hash: Hash | None
+
+
+class BundleOtherHead(BaseModel):
+    key: Hash
+    size: Size
+    leaf_hash: Hash
+
+
+class BundleCompleteness(BaseModel):
+    """The proof that the history is whole as of the newest anchor cited (docs/spec.md §15)."""
+
+    commitment: BundleCommitment
+    head: BundleHead
+    siblings: list[Hash]
+    other: BundleOtherHead | None
+
+
+class Bundle(BaseModel):
+    """A tender's proof bundle (docs/spec.md §15; §9 for ``format=1``), verifiable offline with
+    `tenderproof verify`. The version 2 members are absent from a version 1 bundle."""
+
+    format: Literal["tenderproof-bundle/1", "tenderproof-bundle/2"]
     origin: str
     ocid: str
     chain: BundleChain
     events: list[BundleEvent]
     anchors: list[BundleAnchor]
     consistency: list[BundleLink]
+    completeness: BundleCompleteness | None = None
+    officers: list[BundleEvent] | None = None
+    checkpoint: str | None = None
 
 
 class Anchor(BaseModel):

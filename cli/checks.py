@@ -14,14 +14,18 @@ from .context import Env, pass_env
 @click.command()
 @click.argument("ocid")
 @click.option("--chain", "chain_name", help="The chain whose anchors the bundle cites (default: the first configured).")
+@click.option(
+    "--format", "version", type=click.IntRange(1, 2), default=2, show_default=True, help="Bundle version (1 or 2)."
+)
 @pass_env
-def bundle(env: Env, ocid: str, chain_name: str | None) -> None:
-    """Print tender OCID's proof bundle (tenderproof-bundle/1), for `tenderproof verify`."""
+def bundle(env: Env, ocid: str, chain_name: str | None, version: int) -> None:
+    """Print tender OCID's proof bundle (tenderproof-bundle/2), for `tenderproof verify`."""
     from anchoring.bundles import build_bundle, final_anchors
 
     chain = env.chains(chain_name)[0]
     log = env.log
-    click.echo(json.dumps(build_bundle(log, ocid, final_anchors(log.engine, chain.name)).to_json(), indent=1))
+    doc = build_bundle(log, ocid, final_anchors(log.engine, chain.name), version=version).to_json()
+    click.echo(json.dumps(doc, indent=1))
 
 
 @click.command("audit")

@@ -118,6 +118,7 @@ def test_gives_what_tenderproof_verify_gives(
         assert theirs.stdout == ours.stdout, args
         assert theirs.stderr == ours.stderr, args
     checked = _tenderproof(bare, "verify", str(valid), "--rpc", node.url)
-    assert "VALID: 1 events, 0 pending" in checked.stdout and "NOT checked" not in checked.stdout
+    assert "VERIFIED: 1 events, 0 pending" in checked.stdout and "NOT checked" not in checked.stdout
+    assert "history: complete as of tree size" in checked.stdout
     refused = json.loads(_tenderproof(bare, "verify", str(changed), "--json").stdout)
     assert any("payload hashes to" in failure["reason"] for failure in refused["failures"])

@@ -35,6 +35,7 @@ from verifier.chain import RpcChainReader
 from verifier.check import Report, verify_bundle
 
 OCID = "ocds-abc123-road-2026"
+REGISTRY = "ocds-tpreg0-officers"
 OTHER = "ocds-abc123-bridge-2026"
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 
@@ -80,6 +81,8 @@ def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     dev = EmbeddedChain()
     anchorer = ChainAnchorer(log, CHAIN, dev=dev)
     chain_id = int(dev.w3.eth.chain_id)
+    registered = {"address": OFFICER.address, "name": "Ana Test", "role": "buyer"}
+    append_many(log, [Submission(ocid=REGISTRY, type="officer.registered", payload=registered)], now=T0)
     for round_, (mine, theirs) in enumerate([(3, 4), (2, 5), (4, 1)]):
         start = sum(m for m, _ in [(3, 4), (2, 5), (4, 1)][:round_])
         append_many(log, [*_events(OCID, start, mine, chain_id), *_events(OTHER, start, theirs, chain_id)], now=T0)
@@ -295,8 +298,8 @@ def test_cli_verify_exit_codes(valid: dict[str, Any], tmp_path: Path, capsys: py
     unknown.write_text(json.dumps({**valid, "format": "tenderproof-bundle/9"}))
     assert main(["verify", str(good)]) == 0
     out = capsys.readouterr().out
-    assert "VALID: 10 events, 1 pending" in out and "NOT checked against the chain" in out
-    assert f"signed by {OFFICER.address}" in out
+    assert "NOT CHECKED: 10 events, 1 pending" in out and "NOT checked against the chain" in out
+    assert f"signed by {OFFICER.address}, officer Ana Test (buyer)" in out
     assert main(["verify", str(bad)]) == 1
     out = capsys.readouterr().out
     assert "FAIL event seq 4 (events[4]): payload hashes to" in out and "INVALID (1 failures)" in out

@@ -89,6 +89,8 @@ class ChainReader(Protocol):
 
     def anchor_tx(self, contract: str, tx_hash: str) -> AnchorTx | None: ...
 
+    def latest_size(self, contract: str) -> int: ...
+
 
 class RpcChainReader:
     """:class:`ChainReader` over a JSON-RPC :data:`Transport`.

@@ -17,23 +17,40 @@ checks, in order:
    and each anchor's transaction succeeded in the stated block, at the stated time, and emitted
    ``Anchored`` for that tree size and root.
 
-Every failure names where (the event's ``seq``, the anchor's tree size) and why.
+And, from version 2 (docs/spec.md §15): no event escapes its proof (an event below a cited
+anchored size, or with a chain below the contract's latest size, must carry an inclusion proof);
+the heads commitment of the newest cited anchor proves the history whole (nothing cut off at the
+end); each signer was a registered, not revoked, officer at the signed event's log position.
+
+Every failure names where (the event's ``seq``, the anchor's tree size) and why. Outcomes, per
+event and for the bundle: ``verified`` (checked against the chain), ``invalid``, ``not checked``
+(the chain was not or could not be asked), ``pending`` (not yet anchored).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
-from ledger.core import verify
+from ledger.core import heads, verify
 from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent
 from ledger.core.canonical import canonical_bytes, sha256_hex
-from ledger.core.errors import LedgerError
+from ledger.core.checkpoint import Checkpoint
+from ledger.core.errors import FormatError, LedgerError
 from ledger.core.signing import verify_submission
 
 from .chain import ChainReader
+from .errors import ChainUnavailableError
+
+#: The officers' registry's ocid (docs/spec.md §7.5).
+REGISTRY_OCID = "ocds-tpreg0-officers"
+#: The four outcomes, per event and per bundle.
+VERIFIED, INVALID, NOT_CHECKED, PENDING = "verified", "invalid", "not checked", "pending"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 #: Checks an envelope's signature; returns the signer's address (``ledger.core.signing``).
 SignatureCheck = Callable[[Any], str]
@@ -52,7 +69,11 @@ class EventReport:
     tx_hash: str | None = None
     signer: str | None = None
     withheld: str | None = None
+    #: The signer as the registry records them (bundle version 2), e.g. "Ana Pérez (buyer)".
+    officer: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: One of the four outcomes (set once everything is checked).
+    outcome: str = PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +94,43 @@ class Report:
     chain_checked: bool
     events: list[EventReport]
     failures: list[Failure]
+    version: int = 1
+    #: Why the chain could not be asked (the endpoint's error), when it could not.
+    chain_error: str | None = None
+    #: "complete as of tree size N, anchored at T", or why completeness is not proven.
+    completeness: str = "completeness not proven"
+    complete: bool = False
+    #: Whether the bundle's signed checkpoint was checked against a verifier key.
+    checkpoint: str = "no signed checkpoint in the bundle"
 
     @property
     def valid(self) -> bool:
         return not self.failures
 
+    @property
+    def outcome(self) -> str:
+        """verified / invalid / not checked / pending, for the bundle as a whole."""
+        if self.failures:
+            return INVALID
+        if not any(e.tree_size is not None for e in self.events):
+            return PENDING
+        return VERIFIED if self.chain_checked and self.chain_error is None else NOT_CHECKED
+
     def to_json(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
+            "outcome": self.outcome,
+            "format": f"tenderproof-bundle/{self.version}",
             "origin": self.origin,
             "ocid": self.ocid,
-            "chain": {"chain_id": self.chain_id, "contract": self.contract, "checked": self.chain_checked},
+            "completeness": {"complete": self.complete, "text": self.completeness},
+            "checkpoint": self.checkpoint,
+            "chain": {
+                "chain_id": self.chain_id,
+                "contract": self.contract,
+                "checked": self.chain_checked and self.chain_error is None,
+                "error": self.chain_error,
+            },
             "events": [
                 {
                     "seq": e.seq,
@@ -95,7 +142,9 @@ class Report:
                     "block_timestamp": e.block_timestamp,
                     "tx_hash": e.tx_hash,
                     "signer": e.signer,
+                    "officer": e.officer,
                     "withheld": e.withheld,
+                    "outcome": e.outcome,
                     "problems": e.problems,
                 }
                 for e in self.events
@@ -122,15 +171,25 @@ def _where(position: int, event: BundleEvent) -> str:
 
 
 def verify_bundle(
-    bundle: Bundle, *, chain: ChainReader | None = None, check_signature: SignatureCheck | None = None
+    bundle: Bundle,
+    *,
+    chain: ChainReader | None = None,
+    check_signature: SignatureCheck | None = None,
+    check_checkpoint: Callable[[str, BundleAnchor], str] | None = None,
 ) -> Report:
     """Check everything the bundle claims; with ``chain``, also against the chain.
 
     Signed events are checked with ``check_signature`` (default: EIP-712 recovery with
     :func:`ledger.core.signing.verify_submission`), which returns the signer's address. The
     signed domain binds the log's origin; its chain id is the one the deployment signs with,
-    which need not be the chain of this bundle's anchors when a log anchors to several. Whether
-    the signer was a registered officer is not in the bundle.
+    which need not be the chain of this bundle's anchors when a log anchors to several. From
+    version 2, the bundle carries each signer's registry events, checked here.
+
+    ``check_checkpoint(note, anchor)``, when given, checks the bundle's signed checkpoint against
+    the newest cited anchor and returns what it found (raising :class:`LedgerError` if it fails).
+
+    A chain endpoint that cannot be asked leaves the report's ``chain_error`` set (outcome "not
+    checked"); it does not raise.
     """
     c = _Checker(bundle)
     anchors = {a.tree_size: a for a in bundle.anchors}
@@ -200,9 +259,7 @@ def verify_bundle(
         except LedgerError as exc:
             c.fail(where, f"inclusion in tree size {size}: {exc}", report)
     _check_anchors(c, bundle)
-    if chain is not None:
-        _check_chain(c, bundle, chain)
-    return Report(
+    result = Report(
         origin=bundle.origin,
         ocid=bundle.ocid,
         chain_id=bundle.chain_id,
@@ -210,7 +267,256 @@ def verify_bundle(
         chain_checked=chain is not None,
         events=c.reports,
         failures=c.failures,
+        version=bundle.version,
     )
+    if not bundle.events:
+        c.fail("events", "a bundle with no events proves no history (the server never hands one out)")
+    cited = max((a.tree_size for a in bundle.anchors), default=0)
+    _no_escape(c, bundle, cited, "a tree size the bundle cites as anchored")
+    if bundle.version >= 2:
+        _check_completeness(c, bundle, result)
+        _check_officers(c, bundle)
+        if bundle.checkpoint is not None:
+            if not bundle.anchors:
+                c.fail("checkpoint", "there is no anchor to compare the signed checkpoint with")
+            elif check_checkpoint is None:
+                if _checkpoint_matches(c, bundle.checkpoint, bundle.origin, bundle.anchors[-1]):
+                    result.checkpoint = (
+                        "signed checkpoint matches the newest anchor; its signature was NOT checked (no --log-key)"
+                    )
+            else:
+                try:
+                    result.checkpoint = check_checkpoint(bundle.checkpoint, bundle.anchors[-1])
+                except LedgerError as exc:
+                    c.fail("checkpoint", str(exc))
+    if chain is not None:
+        try:
+            _check_chain(c, bundle, chain)
+        except ChainUnavailableError as exc:
+            result.chain_error = str(exc)
+    _outcomes(c, result)
+    return result
+
+
+def _checkpoint_matches(c: _Checker, note: str, origin: str, anchor: BundleAnchor) -> bool:
+    """Rule 6 without a key: the signed note's checkpoint (the text before its blank line) names
+    this log, and the size and root of the newest cited anchor."""
+    body, sep, _ = note.partition("\n\n")
+    try:
+        if not sep:
+            raise FormatError("checkpoint", "a signed note has a blank line between its text and its signatures")
+        cp = Checkpoint.from_text(body + "\n")
+    except LedgerError as exc:
+        c.fail("checkpoint", f"not a signed checkpoint: {exc}")
+        return False
+    if (cp.origin, cp.size, cp.root) != (origin, anchor.tree_size, anchor.root_hash):
+        c.fail(
+            "checkpoint",
+            f"the signed checkpoint is ({cp.origin}, {cp.size}, {cp.root.hex()}), the newest anchor is "
+            f"({origin}, {anchor.tree_size}, {anchor.root_hash.hex()})",
+        )
+        return False
+    return True
+
+
+def _outcomes(c: _Checker, report: Report) -> None:
+    """Each event's outcome, once every check ran."""
+    chain_ok = report.chain_checked and report.chain_error is None
+    bad_anchors = {f.where for f in c.failures if f.where.startswith("anchor of tree size ")}
+    for e in report.events:
+        if e.tree_size is not None and f"anchor of tree size {e.tree_size}" in bad_anchors:
+            e.status = "invalid"
+            e.problems.append(f"the chain contradicts the anchor of tree size {e.tree_size}")
+        if e.status == "invalid":
+            e.outcome = INVALID
+        elif e.tree_size is None:
+            e.outcome = PENDING
+        else:
+            e.outcome = VERIFIED if chain_ok else NOT_CHECKED
+
+
+def _no_escape(c: _Checker, bundle: Bundle, size: int, what: str) -> None:
+    """Rule 4 of docs/spec.md §15: an event below ``size`` must carry an inclusion proof."""
+    for position, event in enumerate(bundle.events):
+        if event.inclusion is None and event.index is not None and event.index < size:
+            c.fail(
+                _where(position, event),
+                f"log index {event.index} lies below {what} ({size}), yet the event carries no inclusion proof",
+                c.reports[position],
+            )
+
+
+def _moment(timestamp: int) -> str:
+    try:
+        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"Unix time {timestamp}"
+
+
+def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
+    """Rules 1 to 3 of docs/spec.md §15."""
+    proof = bundle.completeness
+    if proof is None:
+        report.completeness = "completeness not proven: no anchor the bundle cites ends with a heads commitment"
+        return
+    where = "completeness"
+    if not bundle.anchors:
+        c.fail(where, "a completeness proof needs the anchor it is proven against")
+        return
+    newest = bundle.anchors[-1]
+    n = newest.tree_size
+    commitment = proof.commitment
+    env = commitment.envelope
+    failures = len(c.failures)
+    if env.type != heads.HEADS_TYPE or env.ocid != heads.HEADS_OCID:
+        c.fail(
+            where, f"the commitment is a {env.type} event of {env.ocid}, not {heads.HEADS_TYPE} of {heads.HEADS_OCID}"
+        )
+    if env.origin != bundle.origin:
+        c.fail(where, f"the commitment's origin {env.origin!r} is not the bundle's {bundle.origin!r}")
+    payload = commitment.payload
+    if payload is None:
+        c.fail(where, "the commitment's payload is missing")
+        return
+    try:
+        digest = sha256_hex(canonical_bytes(payload, field="payload"))
+    except LedgerError as exc:
+        c.fail(where, f"the commitment's payload has no canonical form: {exc}")
+        return
+    if digest != env.payload_sha256:
+        c.fail(where, f"the commitment's payload hashes to {digest}, its envelope says {env.payload_sha256}")
+    leaf = env.leaf_hash()
+    if leaf != commitment.leaf_hash:
+        c.fail(where, f"the commitment's envelope hashes to {leaf.hex()}, the bundle says {commitment.leaf_hash.hex()}")
+    if commitment.index != n - 1:
+        c.fail(where, f"the commitment is entry {commitment.index}, the newest anchor (tree size {n}) ends at {n - 1}")
+    tree_size, root_hex = payload.get("tree_size"), payload.get("heads_root")
+    if not isinstance(tree_size, int) or isinstance(tree_size, bool) or tree_size != n - 1:
+        c.fail(where, f"the commitment covers tree size {tree_size!r}, expected {n - 1}")
+    if not isinstance(root_hex, str) or not _HEX64.fullmatch(root_hex):
+        c.fail(where, f"the commitment's heads_root {root_hex!r} is not 64 lowercase hex digits")
+        return
+    inclusion = commitment.inclusion
+    if inclusion is None or inclusion.tree_size != n:
+        c.fail(where, f"the commitment must be proven into the newest anchor (tree size {n})")
+    else:
+        try:
+            verify.verify_inclusion(n - 1, n, leaf, inclusion.path, newest.root_hash)
+        except LedgerError as exc:
+            c.fail(where, f"the commitment's inclusion in tree size {n}: {exc}")
+    try:
+        heads.verify(
+            bytes.fromhex(root_hex),
+            heads.key(bundle.ocid),
+            proof.head_size,
+            proof.head_leaf_hash,
+            proof.siblings,
+            None if proof.other is None else heads.Leaf(proof.other.key, proof.other.size, proof.other.leaf_hash),
+        )
+    except LedgerError as exc:
+        c.fail(where, f"the tender's committed head does not lead to the heads root: {exc}")
+    if len(c.failures) > failures:
+        return
+    # Rule 3: the events below the commitment are exactly the committed history.
+    below = [(i, e) for i, e in enumerate(bundle.events) if e.index is not None and e.index < n - 1]
+    shown = len(below)
+    if shown != proof.head_size or any(e.envelope.seq != i for i, (_, e) in enumerate(below)):
+        last = below[-1][1].envelope.seq if below else None
+        stops = "holds no event" if last is None else f"stops at seq {last}"
+        c.fail(
+            "history",
+            f"history {stops} ({shown} events below tree size {n - 1}), the log committed {proof.head_size} events "
+            f"as of tree size {n}",
+        )
+        return
+    if below and below[-1][1].leaf_hash != proof.head_leaf_hash:
+        c.fail("history", "the committed head is not the bundle's last anchored event")
+        return
+    report.complete = True
+    report.completeness = f"complete as of tree size {n}, anchored at {_moment(newest.block_timestamp)}"
+
+
+def _check_officers(c: _Checker, bundle: Bundle) -> None:
+    """Rule 5 of docs/spec.md §15: every signer was registered, and not revoked, before signing."""
+    anchors = {a.tree_size: a for a in bundle.anchors}
+    newest = max(anchors, default=0)
+    registry: dict[str, list[tuple[int, str, BundleEvent]]] = {}
+    for i, event in enumerate(bundle.officers):
+        where = f"officers[{i}]"
+        env = event.envelope
+        ok = True
+        if env.ocid != REGISTRY_OCID or env.type not in ("officer.registered", "officer.revoked"):
+            c.fail(where, f"is a {env.type} event of {env.ocid}, not an officers' registry event")
+            continue
+        if env.origin != bundle.origin:
+            c.fail(where, f"origin {env.origin!r} is not the bundle's {bundle.origin!r}")
+            ok = False
+        payload = event.payload
+        if not isinstance(payload, dict) or not isinstance(payload.get("address"), str):
+            c.fail(where, "the registry event's payload (with the officer's address) is missing")
+            continue
+        try:
+            digest = sha256_hex(canonical_bytes(payload, field="payload"))
+        except LedgerError as exc:
+            c.fail(where, f"payload has no canonical form: {exc}")
+            continue
+        if digest != env.payload_sha256:
+            c.fail(where, f"payload hashes to {digest}, the envelope says {env.payload_sha256}")
+            ok = False
+        leaf = env.leaf_hash()
+        if leaf != event.leaf_hash:
+            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+            ok = False
+        if event.index is None:
+            c.fail(where, "a registry event the verifier relies on must have its log index")
+            continue
+        if event.inclusion is None:
+            if event.index < newest:
+                c.fail(
+                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
+                )
+                ok = False
+        else:
+            anchor = anchors.get(event.inclusion.tree_size)
+            if anchor is None:
+                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
+                ok = False
+            else:
+                try:
+                    verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
+                except LedgerError as exc:
+                    c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+                    ok = False
+        if ok:
+            registry.setdefault(payload["address"].lower(), []).append((event.index, env.type, event))
+    for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
+        if report.signer is None:
+            continue
+        where = _where(position, event)
+        records = sorted(registry.get(report.signer.lower(), []), key=lambda r: r[0])
+        at = event.index if event.index is not None else 2**64
+        registered = [r for r in records if r[1] == "officer.registered" and r[0] < at]
+        revoked = [r for r in records if r[1] == "officer.revoked" and r[0] < at]
+        if not registered:
+            later = [r for r in records if r[1] == "officer.registered"]
+            why = (
+                f"was registered only at log index {later[0][0]}, after this event (index {event.index})"
+                if later
+                else "is not a registered officer: the bundle carries no registry event registering them"
+            )
+            c.fail(where, f"signer {report.signer} {why}", report)
+            continue
+        if revoked and revoked[-1][0] > registered[-1][0]:
+            c.fail(
+                where,
+                f"signer {report.signer} was revoked at log index {revoked[-1][0]}, before this event (index {event.index})",
+                report,
+            )
+            continue
+        payload = registered[-1][2].payload or {}
+        name = str(payload.get("name", ""))
+        role = payload.get("role")
+        report.officer = f"{name} ({role})" if role else name
 
 
 def _check_anchors(c: _Checker, bundle: Bundle) -> None:
@@ -244,6 +550,8 @@ def _check_chain(c: _Checker, bundle: Bundle, chain: ChainReader) -> None:
     if chain_id != bundle.chain_id:
         c.fail("chain", f"the endpoint is on chain {chain_id}, the bundle's anchors are on chain {bundle.chain_id}")
         return
+    latest = chain.latest_size(bundle.contract)
+    _no_escape(c, bundle, latest, "the contract's latest anchored tree size")
     for anchor in bundle.anchors:
         _check_anchor_on_chain(c, bundle, chain, anchor)
 

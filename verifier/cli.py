@@ -2,7 +2,8 @@
 (the same command object, so both give the same results and exit codes).
 
 Exit codes: 0 the bundle is valid, 1 it is not (each failure named), 2 the input is not a bundle
-(or a usage error), 3 the chain endpoint could not be asked.
+(or a usage error), 3 the chain endpoint could not be asked (and nothing else was wrong: a bundle
+whose own proofs fail is invalid whatever the chain).
 """
 
 from __future__ import annotations
@@ -62,30 +63,46 @@ def verify(ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float
         click.echo(json.dumps(report.to_json(), indent=1))
     else:
         _print_report(report)
-    ctx.exit(VALID if report.valid else INVALID)
+    if not report.valid:
+        ctx.exit(INVALID)
+    if report.chain_error is not None:
+        click.echo(f"error: {report.chain_error}", err=True)
+        ctx.exit(CHAIN_UNAVAILABLE)
+    ctx.exit(VALID)
 
 
 def _print_report(report: Any) -> None:
-    click.echo(f"tender {report.ocid} of log {report.origin}")
+    click.echo(f"tender {report.ocid} of log {report.origin} (tenderproof-bundle/{report.version})")
     click.echo(f"anchors: contract {report.contract} on chain {report.chain_id}")
     for e in report.events:
         where = f"index {e.index}" if e.index is not None else "not yet in the log"
-        line = f"  seq {e.seq:>3}  {e.type:<20} {where:<14} {e.status.upper()}"
+        line = f"  seq {e.seq:>3}  {e.type:<20} {where:<14} {e.outcome.upper()}"
         if e.tree_size is not None and e.block_number is not None:
             moment = datetime.fromtimestamp(e.block_timestamp or 0, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
             line += f"  tree {e.tree_size}, block {e.block_number} ({moment}), tx {e.tx_hash}"
         if e.signer:
-            line += f"  signed by {e.signer}"
+            line += f"  signed by {e.signer}" + (f", officer {e.officer}" if e.officer else "")
         if e.withheld:
             line += f"  payload withheld: {e.withheld}"
         click.echo(line)
     for failure in report.failures:
         click.echo(f"FAIL {failure}")
     pending = sum(e.status == "pending" for e in report.events)
-    verdict = "VALID" if report.valid else f"INVALID ({len(report.failures)} failures)"
+    click.echo(f"history: {report.completeness}")
+    if report.version >= 2:
+        click.echo(f"checkpoint: {report.checkpoint}")
+    outcome = report.outcome
+    verdict = f"INVALID ({len(report.failures)} failures)" if outcome == "invalid" else outcome.upper()
     click.echo(f"{verdict}: {len(report.events)} events, {pending} pending (not yet anchored)")
     if not report.chain_checked:
         click.echo("note: the anchors were NOT checked against the chain (no --rpc): only the bundle's own proofs were")
+    elif report.chain_error is not None:
+        click.echo(f"note: the anchors were NOT checked: {report.chain_error}")
+    if outcome == "verified":
+        click.echo(
+            "verified means: each event shown is unchanged since it was recorded and anchored; not that what it"
+            " records (an award, a price) was right"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

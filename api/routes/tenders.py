@@ -142,23 +142,27 @@ def get_tender_events(request: Request, log: LogDep, ocid: Ocid) -> Response:
     return cached_model(request, body, immutable=False)
 
 
-@router.get("/{ocid}/bundle", response_model=schemas.Bundle, summary="A tender's proof bundle (docs/spec.md §9)")
+@router.get("/{ocid}/bundle", response_model=schemas.Bundle, summary="A tender's proof bundle (docs/spec.md §15)")
 def get_tender_bundle(
     request: Request,
     log: LogDep,
     settings: SettingsDep,
     ocid: Ocid,
     chain: Annotated[str | None, ChainName] = None,
+    version: Annotated[
+        int, Query(alias="format", ge=1, le=2, description="Bundle version: 2 (default: completeness, officers) or 1.")
+    ] = 2,
 ) -> Response:
-    """The ``tenderproof-bundle/1`` document of the tender against the final anchors on
-    ``chain`` (default: the first configured chain): everything `tenderproof verify` needs.
-    404 if the tender is unknown or nothing is anchored on the chain yet."""
+    """The ``tenderproof-bundle/2`` document of the tender against the final anchors on
+    ``chain`` (default: the first configured chain): everything `tenderproof verify` needs
+    (``format=1``: the version 1 document). 404 if the tender is unknown or nothing is anchored
+    on the chain yet."""
     check_ocid(ocid, field="path.ocid")
     names = [configured.name for configured in settings.chains]
     name = chain or names[0]
     if name not in names:
         raise InvalidArgumentError("query.chain", f"no chain {name!r} is configured; known: {', '.join(names)}")
     log.reader.tender(ocid)  # NotFoundError first for an unknown tender
-    bundle = build_bundle(log, ocid, final_anchors(log.engine, name))
+    bundle = build_bundle(log, ocid, final_anchors(log.engine, name), version=version)
     # The bundle's own JSON, byte for byte (envelopes must stay exactly as hashed).
     return cached(request, json.dumps(bundle.to_json(), separators=(",", ":")).encode(), immutable=False)

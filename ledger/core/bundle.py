@@ -1,4 +1,5 @@
-"""The proof bundle an auditor downloads: ``tenderproof-bundle/1`` (docs/spec.md §9).
+"""The proof bundle an auditor downloads: ``tenderproof-bundle/2`` (docs/spec.md §15), and
+``tenderproof-bundle/1`` (§9), which keeps loading.
 
 This module fixes the document's shape: :func:`load_bundle` parses and checks
 the structure (and refuses any other ``format``), :meth:`Bundle.to_json` writes
@@ -19,7 +20,15 @@ from .envelope import Envelope, check_ocid
 from .errors import FormatError, InvalidArgumentError
 from .merkle import HASH_SIZE
 
-BUNDLE_FORMAT = "tenderproof-bundle/1"
+BUNDLE_FORMAT_V1 = "tenderproof-bundle/1"
+BUNDLE_FORMAT_V2 = "tenderproof-bundle/2"
+#: The format the server writes.
+BUNDLE_FORMAT = BUNDLE_FORMAT_V2
+_FORMATS = {BUNDLE_FORMAT_V1: 1, BUNDLE_FORMAT_V2: 2}
+_V1_MEMBERS = {"format", "origin", "ocid", "chain", "events", "anchors", "consistency"}
+_V2_MEMBERS = _V1_MEMBERS | {"completeness", "officers", "checkpoint"}
+#: The largest integer a bundle may carry (RFC 8785 / IEEE 754 exact range): larger ones are refused.
+MAX_UINT = 2**53 - 1
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -33,8 +42,11 @@ def _hash(value: Any, field: str) -> bytes:
 
 
 def _uint(value: Any, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FormatError(field, f"must be an integer >= 0, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_UINT:
+        shown = (
+            value if not isinstance(value, int) or abs(value) < 10**30 else f"an integer of {len(str(value))} digits"
+        )
+        raise FormatError(field, f"must be an integer in [0, 2**53 - 1], got {shown!r}")
     return value
 
 
@@ -120,6 +132,44 @@ class ConsistencyLink:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CommittedHead:
+    """Another key's leaf met on the proven key's path (a non-membership proof)."""
+
+    key: bytes
+    size: int
+    leaf_hash: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key.hex(), "size": self.size, "leaf_hash": self.leaf_hash.hex()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completeness:
+    """The proof that the bundle's history is the tender's whole history as of the newest anchor
+    it cites (docs/spec.md §15): the heads commitment entry, the tender's committed head and its
+    sparse Merkle proof."""
+
+    commitment: BundleEvent
+    head_size: int
+    head_leaf_hash: bytes | None
+    siblings: tuple[bytes, ...]
+    other: CommittedHead | None
+
+    def to_json(self) -> dict[str, Any]:
+        commitment = self.commitment.to_json()
+        del commitment["status"]
+        return {
+            "commitment": commitment,
+            "head": {
+                "size": self.head_size,
+                "leaf_hash": None if self.head_leaf_hash is None else self.head_leaf_hash.hex(),
+            },
+            "siblings": [s.hex() for s in self.siblings],
+            "other": None if self.other is None else self.other.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bundle:
     origin: str
     ocid: str
@@ -128,10 +178,15 @@ class Bundle:
     events: tuple[BundleEvent, ...]
     anchors: tuple[BundleAnchor, ...]
     consistency: tuple[ConsistencyLink, ...]
+    #: 1 or 2: the format version read or to write. The members below exist from version 2.
+    version: int = 2
+    completeness: Completeness | None = None
+    officers: tuple[BundleEvent, ...] = ()
+    checkpoint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "format": BUNDLE_FORMAT,
+        doc: dict[str, Any] = {
+            "format": BUNDLE_FORMAT_V1 if self.version == 1 else BUNDLE_FORMAT_V2,
             "origin": self.origin,
             "ocid": self.ocid,
             "chain": {"chain_id": self.chain_id, "contract": self.contract},
@@ -139,18 +194,28 @@ class Bundle:
             "anchors": [a.to_json() for a in self.anchors],
             "consistency": [c.to_json() for c in self.consistency],
         }
+        if self.version >= 2:
+            doc["completeness"] = None if self.completeness is None else self.completeness.to_json()
+            doc["officers"] = [e.to_json() for e in self.officers]
+            doc["checkpoint"] = self.checkpoint
+        return doc
 
 
 def load_bundle(obj: Any) -> Bundle:
     """Parse a bundle document. Raises :class:`FormatError` naming the bad field.
 
-    Refuses any ``format`` other than ``tenderproof-bundle/1``.
+    Reads ``tenderproof-bundle/1`` and ``tenderproof-bundle/2``; refuses any other ``format``.
     """
     if not isinstance(obj, dict):
         raise FormatError("bundle", f"must be a JSON object, got {type(obj).__name__}")
-    if obj.get("format") != BUNDLE_FORMAT:
-        raise FormatError("format", f"unsupported bundle format {obj.get('format')!r}, expected {BUNDLE_FORMAT!r}")
-    doc = _obj(obj, "bundle", {"format", "origin", "ocid", "chain", "events", "anchors", "consistency"})
+    fmt = obj.get("format")
+    version = _FORMATS.get(fmt) if isinstance(fmt, str) else None
+    if version is None:
+        shown = fmt if isinstance(fmt, str | int | float | bool | None) else type(fmt).__name__
+        raise FormatError(
+            "format", f"unsupported bundle format {shown!r}, expected {BUNDLE_FORMAT_V1!r} or {BUNDLE_FORMAT_V2!r}"
+        )
+    doc = _obj(obj, "bundle", _V1_MEMBERS if version == 1 else _V2_MEMBERS)
     if not isinstance(doc["origin"], str) or not doc["origin"]:
         raise FormatError("origin", f"must be a non-empty string, got {doc['origin']!r}")
     try:
@@ -163,6 +228,16 @@ def load_bundle(obj: Any) -> Bundle:
     events = tuple(_load_event(e, f"events[{i}]") for i, e in enumerate(_list(doc["events"], "events")))
     anchors = tuple(_load_anchor(a, f"anchors[{i}]") for i, a in enumerate(_list(doc["anchors"], "anchors")))
     links = tuple(_load_link(c, f"consistency[{i}]") for i, c in enumerate(_list(doc["consistency"], "consistency")))
+    completeness: Completeness | None = None
+    officers: tuple[BundleEvent, ...] = ()
+    checkpoint: str | None = None
+    if version == 2:
+        if doc["completeness"] is not None:
+            completeness = _load_completeness(doc["completeness"], "completeness")
+        officers = tuple(_load_event(e, f"officers[{i}]") for i, e in enumerate(_list(doc["officers"], "officers")))
+        checkpoint = doc["checkpoint"]
+        if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
+            raise FormatError("checkpoint", f"must be a signed note (a non-empty string) or null, got {checkpoint!r}")
     return Bundle(
         origin=doc["origin"],
         ocid=doc["ocid"],
@@ -171,6 +246,45 @@ def load_bundle(obj: Any) -> Bundle:
         events=events,
         anchors=anchors,
         consistency=links,
+        version=version,
+        completeness=completeness,
+        officers=officers,
+        checkpoint=checkpoint,
+    )
+
+
+def _load_completeness(value: Any, field: str) -> Completeness:
+    c = _obj(value, field, {"commitment", "head", "siblings", "other"})
+    raw = c["commitment"]
+    if isinstance(raw, dict) and "status" not in raw:
+        raw = {**raw, "status": "pending" if raw.get("inclusion") is None else "anchored"}
+    commitment = _load_event(raw, f"{field}.commitment")
+    if commitment.inclusion is None or commitment.payload is None:
+        raise FormatError(f"{field}.commitment.inclusion", "the commitment needs its payload and an inclusion proof")
+    head = _obj(c["head"], f"{field}.head", {"size", "leaf_hash"})
+    size = _uint(head["size"], f"{field}.head.size")
+    leaf = None if head["leaf_hash"] is None else _hash(head["leaf_hash"], f"{field}.head.leaf_hash")
+    if (size == 0) != (leaf is None):
+        raise FormatError(f"{field}.head", "size 0 comes with a null leaf_hash, and only size 0")
+    siblings = _list(c["siblings"], f"{field}.siblings")
+    if len(siblings) > 256:
+        raise FormatError(f"{field}.siblings", f"at most 256 siblings, got {len(siblings)}")
+    other = None
+    if c["other"] is not None:
+        o = _obj(c["other"], f"{field}.other", {"key", "size", "leaf_hash"})
+        other = CommittedHead(
+            key=_hash(o["key"], f"{field}.other.key"),
+            size=_uint(o["size"], f"{field}.other.size"),
+            leaf_hash=_hash(o["leaf_hash"], f"{field}.other.leaf_hash"),
+        )
+        if other.size < 1:
+            raise FormatError(f"{field}.other.size", "must be >= 1")
+    return Completeness(
+        commitment=commitment,
+        head_size=size,
+        head_leaf_hash=leaf,
+        siblings=tuple(_hash(s, f"{field}.siblings[{j}]") for j, s in enumerate(siblings)),
+        other=other,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ledger.core import verify
-from ledger.core.bundle import BUNDLE_FORMAT, load_bundle
+from ledger.core.bundle import BUNDLE_FORMAT_V1, BUNDLE_FORMAT_V2, load_bundle
 from ledger.core.errors import FormatError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "assets" / "bundles" / "valid-v1.json"
@@ -50,13 +50,13 @@ def test_fixture_proofs_hold(doc: dict[str, Any]) -> None:
     verify.verify_consistency(link.from_size, link.to_size, roots[link.from_size], roots[link.to_size], link.path)
 
 
-@pytest.mark.parametrize("fmt", ["tenderproof-bundle/2", "tenderproof-bundle", None, 1])
+@pytest.mark.parametrize("fmt", ["tenderproof-bundle/3", "tenderproof-bundle", None, 1, True])
 def test_unknown_formats_are_refused(doc: dict[str, Any], fmt: Any) -> None:
     doc["format"] = fmt
     with pytest.raises(FormatError) as err:
         load_bundle(doc)
     assert err.value.field == "format"
-    assert f"expected {BUNDLE_FORMAT!r}" in err.value.reason
+    assert f"expected {BUNDLE_FORMAT_V1!r} or {BUNDLE_FORMAT_V2!r}" in err.value.reason
 
 
 def test_missing_format_is_refused(doc: dict[str, Any]) -> None:

@@ -1,0 +1,219 @@
+"""A real log with heads commitments, anchored on an in-process EVM, and the mutations of its
+bundles that every verifier must refuse (docs/spec.md §15). Shared by the mutation tests and
+``tools/gen_mutations.py``, which saves some of them under tests/assets/bundles/mutations/."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from eth_account import Account
+
+from anchoring.bundles import build_bundle, final_anchors
+from anchoring.embedded import EmbeddedChain
+from anchoring.service import ChainAnchorer
+from ledger.log import Log
+from ledger.submission import Submission
+from settings import ChainSettings
+from tests.conftest import ORIGIN, T0
+from tests.procurement.helpers import signed
+from tests.recording import append_many
+
+OCID = "ocds-abc123-complete-1"
+OTHER = "ocds-abc123-other-1"
+ROGUE = "ocds-abc123-rogue-1"  # signed by an officer never registered
+REVOKED = "ocds-abc123-revoked-1"  # signed by an officer after their revocation
+REGISTRY = "ocds-tpreg0-officers"
+CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
+OFFICER_KEY = "0x" + "4f" * 32
+STRANGER_KEY = "0x" + "5e" * 32
+FORMER_KEY = "0x" + "6d" * 32
+OFFICER = Account.from_key(OFFICER_KEY).address
+STRANGER = Account.from_key(STRANGER_KEY).address
+FORMER = Account.from_key(FORMER_KEY).address
+
+
+@dataclass
+class Corpus:
+    log: Log
+    dev: EmbeddedChain
+    #: The tender's bundle after the first anchor, and after the last (all of its events anchored).
+    early: dict[str, Any]
+    valid: dict[str, Any]
+    rogue: dict[str, Any]
+    revoked: dict[str, Any]
+
+
+def _event(ocid: str, step: int, chain_id: int, key: str | None = OFFICER_KEY) -> Submission:
+    payload = {"tender": {"id": ocid, "step": step, "value": {"amount": 1000 + step, "currency": "EUR"}}}
+    unsigned = Submission(ocid=ocid, type="tender.published" if step == 0 else "tender.amended", payload=payload)
+    if key is None or step % 2:
+        return unsigned
+    return signed(unsigned, key=key, submission_id=f"{ocid}/{step}", origin=ORIGIN, chain_id=chain_id)
+
+
+def _round(log: Log, anchorer: ChainAnchorer) -> None:
+    log.integrate_all(now=T0, commit_heads=True)
+    result = anchorer.run_round(force=True)
+    while not result.settled:
+        result = anchorer.run_round()
+    assert result.anchor is not None and result.anchor.status == "final", result
+
+
+def build(path: Path) -> Corpus:
+    """Two tenders interleaved over three anchoring rounds (each ending with a heads commitment),
+    the officers' registry, a tender signed by a stranger and one by a revoked officer."""
+    log = Log.open(f"sqlite:///{path}", origin=ORIGIN)
+    dev = EmbeddedChain()
+    anchorer = ChainAnchorer(log, CHAIN, dev=dev)
+    chain_id = int(dev.w3.eth.chain_id)
+    registry = [
+        Submission(
+            ocid=REGISTRY, type="officer.registered", payload={"address": OFFICER, "name": "Ana Test", "role": "buyer"}
+        ),
+        Submission(ocid=REGISTRY, type="officer.registered", payload={"address": FORMER, "name": "Bo Former"}),
+    ]
+    append_many(log, registry, now=T0)
+    step = 0
+    early: dict[str, Any] = {}
+    for round_, (mine, theirs) in enumerate([(3, 2), (4, 3), (5, 1)]):
+        append_many(
+            log,
+            [
+                *(_event(OCID, step + i, chain_id) for i in range(mine)),
+                *(_event(OTHER, step + i, chain_id) for i in range(theirs)),
+            ],
+            now=T0,
+        )
+        step += mine
+        if round_ == 1:
+            append_many(log, [Submission(ocid=REGISTRY, type="officer.revoked", payload={"address": FORMER})], now=T0)
+            append_many(
+                log, [_event(ROGUE, 0, chain_id, STRANGER_KEY), _event(REVOKED, 0, chain_id, FORMER_KEY)], now=T0
+            )
+        _round(log, anchorer)
+        if round_ == 0:
+            early = build_bundle(log, OCID, final_anchors(log.engine, "dev")).to_json()
+    target = final_anchors(log.engine, "dev")
+    return Corpus(
+        log=log,
+        dev=dev,
+        early=early,
+        valid=build_bundle(log, OCID, target).to_json(),
+        rogue=build_bundle(log, ROGUE, target).to_json(),
+        revoked=build_bundle(log, REVOKED, target).to_json(),
+    )
+
+
+# --- Mutations ---------------------------------------------------------------------------------
+
+
+def _leaf(envelope: dict[str, Any]) -> str:
+    return hashlib.sha256(b"\x00" + rfc8785.dumps(envelope)).hexdigest()
+
+
+def _rechain(doc: dict[str, Any], start: int) -> None:
+    """Recompute payload hashes, leaf hashes and prev links from event ``start`` on (what a forger does)."""
+    events = doc["events"]
+    for i in range(start, len(events)):
+        e = events[i]
+        if e["payload"] is not None:
+            e["envelope"]["payload_sha256"] = hashlib.sha256(rfc8785.dumps(e["payload"])).hexdigest()
+        if i > 0:
+            e["envelope"]["prev"] = events[i - 1]["leaf_hash"]
+        e["envelope"].pop("submission", None)
+        e["envelope"].pop("signature", None)
+        e["leaf_hash"] = _leaf(e["envelope"])
+
+
+def _pending(e: dict[str, Any]) -> None:
+    e["status"], e["inclusion"] = "pending", None
+
+
+def rewritten_relabelled_pending(valid: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(valid)
+    k = 3
+    doc["events"][k]["payload"]["tender"]["value"]["amount"] = 1
+    _rechain(doc, k)
+    for e in doc["events"][k:]:
+        _pending(e)
+    return doc
+
+
+def all_pending(valid: dict[str, Any], *, drop_anchors: bool = False) -> dict[str, Any]:
+    doc = copy.deepcopy(valid)
+    doc["events"][0]["payload"]["tender"]["value"]["amount"] = 1
+    _rechain(doc, 0)
+    for e in doc["events"]:
+        _pending(e)
+    if drop_anchors:
+        doc["anchors"], doc["consistency"], doc["completeness"], doc["officers"] = [], [], None, []
+    return doc
+
+
+def empty(valid: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(valid), "events": []}
+
+
+def tail_dropped(valid: dict[str, Any], n: int) -> dict[str, Any]:
+    doc = copy.deepcopy(valid)
+    doc["events"] = doc["events"][: len(doc["events"]) - n]
+    return doc
+
+
+def older_head(valid: dict[str, Any]) -> dict[str, Any]:
+    """The last event dropped and the committed head claimed to be the one before."""
+    doc = tail_dropped(valid, 1)
+    last = doc["events"][-1]
+    doc["completeness"]["head"] = {"size": last["envelope"]["seq"] + 1, "leaf_hash": last["leaf_hash"]}
+    return doc
+
+
+def other_checkpoint(valid: dict[str, Any], early: dict[str, Any]) -> dict[str, Any]:
+    doc = copy.deepcopy(valid)
+    doc["completeness"] = copy.deepcopy(early["completeness"])
+    return doc
+
+
+def forged_commitment(valid: dict[str, Any]) -> dict[str, Any]:
+    """A commitment whose heads root holds the history cut short (a lone leaf: no siblings)."""
+    doc = tail_dropped(valid, 2)
+    last = doc["events"][-1]
+    size = last["envelope"]["seq"] + 1
+    key = hashlib.sha256(doc["ocid"].encode()).digest()
+    root = hashlib.sha256(b"\x00" + key + size.to_bytes(8, "big") + bytes.fromhex(last["leaf_hash"])).hexdigest()
+    c = doc["completeness"]
+    c["commitment"]["payload"]["heads_root"] = root
+    c["commitment"]["envelope"]["payload_sha256"] = hashlib.sha256(
+        rfc8785.dumps(c["commitment"]["payload"])
+    ).hexdigest()
+    c["commitment"]["leaf_hash"] = _leaf(c["commitment"]["envelope"])
+    c["head"], c["siblings"], c["other"] = {"size": size, "leaf_hash": last["leaf_hash"]}, [], None
+    return doc
+
+
+def registry_dropped(valid: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(valid), "officers": []}
+
+
+def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
+    """name -> (bundle, a phrase the refusal names). Each is refused offline (exit 1)."""
+    v = c.valid
+    return {
+        "anchored-event-rewritten-relabelled-pending": (rewritten_relabelled_pending(v), "carries no inclusion proof"),
+        "every-event-pending": (all_pending(v), "carries no inclusion proof"),
+        "empty-bundle": (empty(v), "no events"),
+        "tail-dropped-1": (tail_dropped(v, 1), "the log committed"),
+        "tail-dropped-2": (tail_dropped(v, 2), "the log committed"),
+        "tail-dropped-all-but-first": (tail_dropped(v, len(v["events"]) - 1), "history stops at seq 0"),
+        "head-replaced-by-older-head": (older_head(v), "committed head does not lead to the heads root"),
+        "commitment-from-another-checkpoint": (other_checkpoint(v, c.early), "completeness"),
+        "forged-commitment": (forged_commitment(v), "completeness"),
+        "signer-registration-dropped": (registry_dropped(v), "is not a registered officer"),
+        "signer-never-registered": (c.rogue, "is not a registered officer"),
+        "signer-revoked-before-signing": (c.revoked, "was revoked at log index"),
+    }

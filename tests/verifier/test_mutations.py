@@ -1,0 +1,139 @@
+"""The mutation corpus of issue 15: every mutated bundle is refused (exit 1) by `tenderproof
+verify` and `tenderproof-verify`, offline and against the chain; the valid bundle it starts from
+verifies and is complete; the saved copies under tests/assets/bundles/mutations/ keep their
+expected outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anchoring import rpc as embedded_rpc
+from cli import main
+from ledger.core.bundle import load_bundle
+from verifier.chain import RpcChainReader
+from verifier.check import verify_bundle
+
+from . import corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+SAVED = ROOT / "tests" / "assets" / "bundles" / "mutations"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[corpus.Corpus]:
+    c = corpus.build(tmp_path_factory.mktemp("corpus") / "log.db")
+    yield c
+    c.log.close()
+
+
+def _reader(c: corpus.Corpus) -> RpcChainReader:
+    return RpcChainReader(embedded_rpc.transport(c.dev))
+
+
+def test_the_valid_bundle_is_complete_verified_and_names_the_officer(built: corpus.Corpus) -> None:
+    doc = built.valid
+    assert doc["format"] == "tenderproof-bundle/2" and doc["completeness"] is not None
+    n = doc["anchors"][-1]["tree_size"]
+    assert doc["completeness"]["commitment"]["index"] == n - 1
+    assert doc["completeness"]["head"]["size"] == len(doc["events"]) == 12
+    assert [o["envelope"]["type"] for o in doc["officers"]] == ["officer.registered"]
+    for chain in (None, _reader(built)):
+        report = verify_bundle(load_bundle(doc), chain=chain)
+        assert report.valid, report.failures
+        assert report.complete and report.completeness.startswith(f"complete as of tree size {n}, anchored at ")
+        assert report.outcome == ("verified" if chain else "not checked")
+        assert {e.outcome for e in report.events} == {"verified" if chain else "not checked"}
+        assert [e.officer for e in report.events if e.signer] == ["Ana Test (buyer)"] * 6
+    early = verify_bundle(load_bundle(built.early))
+    assert early.valid and early.complete, early.failures
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "anchored-event-rewritten-relabelled-pending",
+        "every-event-pending",
+        "empty-bundle",
+        "tail-dropped-1",
+        "tail-dropped-2",
+        "tail-dropped-all-but-first",
+        "head-replaced-by-older-head",
+        "commitment-from-another-checkpoint",
+        "forged-commitment",
+        "signer-registration-dropped",
+        "signer-never-registered",
+        "signer-revoked-before-signing",
+    ],
+)
+def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpus, name: str) -> None:
+    doc, phrase = corpus.mutations(built)[name]
+    for chain in (None, _reader(built)):
+        report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
+        assert not report.valid and report.outcome == "invalid", name
+        assert any(phrase in str(f) for f in report.failures), [str(f) for f in report.failures]
+        # The signer cases keep a whole history (their fault is the signer); the others never.
+        assert report.complete is ("signer" in name)
+
+
+def test_dropping_every_anchor_does_not_turn_rewritten_events_into_pending_ones(built: corpus.Corpus) -> None:
+    doc = corpus.all_pending(built.valid, drop_anchors=True)
+    offline = verify_bundle(load_bundle(doc))
+    # Offline nothing contradicts it, but it is never called verified, nor complete.
+    assert offline.valid and offline.outcome == "pending" and not offline.complete
+    checked = verify_bundle(load_bundle(doc), chain=_reader(built))
+    assert not checked.valid
+    assert any("lies below the contract's latest anchored tree size" in str(f) for f in checked.failures)
+
+
+def _run_both(path: Path) -> list[tuple[int, str]]:
+    ours = subprocess.run(
+        [sys.executable, "-c", "import sys; from cli import entrypoint; sys.argv[0] = 'tenderproof'; entrypoint()",
+         "verify", str(path)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    theirs = subprocess.run(
+        [sys.executable, "-m", "verifier.cli", str(path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    return [(ours.returncode, ours.stdout + ours.stderr), (theirs.returncode, theirs.stdout + theirs.stderr)]
+
+
+def test_the_cli_and_the_standalone_command_refuse_each_mutation(
+    built: corpus.Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, (doc, phrase) in corpus.mutations(built).items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(doc))
+        assert main(["verify", str(path)]) == 1, name
+        out = capsys.readouterr().out
+        assert "INVALID" in out and phrase in out, (name, out)
+    # Two of them through both installed commands, in fresh processes.
+    for name in ("tail-dropped-1", "anchored-event-rewritten-relabelled-pending"):
+        path = tmp_path / f"{name}.json"
+        for code, text in _run_both(path):
+            assert code == 1 and "INVALID" in text, (name, text)
+
+
+def _saved() -> dict[str, Any]:
+    index: dict[str, Any] = json.loads((SAVED / "index.json").read_text())
+    return index
+
+
+def test_saved_mutations_keep_their_outcome() -> None:
+    index = _saved()
+    assert index["format"] == "tenderproof-mutations/1"
+    names = set()
+    for case in index["cases"]:
+        names.add(case["file"])
+        report = verify_bundle(load_bundle(json.loads((SAVED / case["file"]).read_text())))
+        assert report.outcome == case["outcome"], case
+        assert report.complete is case["complete"], case
+        if case["outcome"] == "invalid":
+            assert any(case["reason"] in str(f) for f in report.failures), (case, report.failures)
+    assert {p.name for p in SAVED.glob("*.json")} - {"index.json"} == names
