@@ -136,7 +136,7 @@ function tenderPage() {
         summary.dataset.result = "pending";
         return;
       }
-      const key = bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
+      const key = bundle.format === "tenderproof-bundle/2" && bundle.checkpoint ? await checkpointKey() : null;
       report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
     } catch (err) {
       everyBadge({ status: "unchecked" });
@@ -170,7 +170,7 @@ function tenderPage() {
       const general = report.failures.filter((f) => f.where.key !== "w_event");
       for (const f of general) summary.append(el("br"), `${text(f.where)}: ${text(f.reason)}`);
     }
-    if (report.status !== "invalid") summary.append(...versionTwoLines(report, "span"));
+    if (report.status === "verified" || report.status === "unchecked") summary.append(...versionTwoLines(report, "span"));
   };
   run();
 }
@@ -289,7 +289,7 @@ function verifyPage() {
   showEndpoint();
   const verify = async (bundle) => {
     out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
-    const key = bundle && bundle.format === "tenderproof-bundle/2" ? await checkpointKey() : null;
+    const key = bundle && bundle.format === "tenderproof-bundle/2" && bundle.checkpoint ? await checkpointKey() : null;
     const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
     renderReport(out, report, () => verify(bundle));
   };

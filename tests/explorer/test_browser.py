@@ -98,8 +98,11 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
     assert statuses == ["verified"] * len(events)
     badge = p.locator("[data-badge-seq='0']")
     expect(badge).to_contain_text("Verified: anchored in block")
-    expect(p.locator("#verify-summary")).to_have_text(
-        "Every anchored event was verified in your browser against the chain."
+    summary = p.locator("#verify-summary")
+    expect(summary).to_contain_text("Every anchored event was verified in your browser against the chain.")
+    # A version 2 bundle: the history is proven whole as of the newest anchor, its time the chain's.
+    expect(summary.locator("[data-line='complete']")).to_contain_text(
+        f"Complete as of tree size {embedded_ledger.anchored_size}, anchored at"
     )
     # The signer of each event, as recorded (EIP-712 recovery happened in the browser too).
     # The badges turn without moving the page: a cumulative layout shift under 0.1 ("good").

@@ -301,7 +301,8 @@ def _verify_pasted(p: Page, bundle: dict[str, Any]) -> str:
 
 def test_v1_mutations_are_refused(base: str, page: Watched) -> None:
     p = page.page
-    bundle = p.request.get(f"{base}/api/v1/tenders/{demo.ROAD}/bundle").json()
+    bundle = p.request.get(f"{base}/api/v1/tenders/{demo.ROAD}/bundle?format=1").json()
+    assert bundle["format"] == "tenderproof-bundle/1"
     assert all(e["inclusion"] for e in bundle["events"])
     p.goto(f"{base}/verify")
     assert _verify_pasted(p, bundle) == "verified"
@@ -335,7 +336,8 @@ def test_v1_mutations_are_refused(base: str, page: Watched) -> None:
 def test_v1_mutation_with_the_chain_blocked_is_never_green(base: str, page: Watched) -> None:
     """Anchors dropped and the chain unreachable: the forgery cannot be refuted, nor confirmed."""
     p = page.page
-    bundle = p.request.get(f"{base}/api/v1/tenders/{demo.ROAD}/bundle").json()
+    bundle = p.request.get(f"{base}/api/v1/tenders/{demo.ROAD}/bundle?format=1").json()
+    assert bundle["format"] == "tenderproof-bundle/1"
     p.route("**/rpc", _block)
     p.goto(f"{base}/verify")
     assert _verify_pasted(p, _rewritten_pending(bundle, 0, drop_anchors=True)) == "unchecked"
@@ -401,3 +403,28 @@ def test_a_tender_with_nothing_anchored_is_pending_never_verified(
     expect(summary).to_have_attribute("data-result", "pending")
     expect(summary).to_have_text("Nothing of this tender is anchored yet: every event is pending.")
     assert p.locator(".badge-ok").count() == 0
+
+
+def test_v2_bundle_complete_then_tail_dropped_in_spanish(base: str, page: Watched, embedded_ledger: Ledger) -> None:
+    """The server's version 2 bundle: verified, complete as of the newest anchor, each signer named
+    as the registry records them; with its last event dropped: red, in the visitor's language."""
+    p = page.page
+    bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+    assert bundle["format"] == "tenderproof-bundle/2" and bundle["completeness"] is not None
+    p.goto(f"{base}/verify")
+    assert _verify_pasted(p, bundle) == "verified"
+    expect(p.locator("#verify-result [data-line='complete']")).to_contain_text(
+        f"Complete as of tree size {embedded_ledger.anchored_size}, anchored at"
+    )
+    expect(p.locator("#verify-result tbody tr").nth(1)).to_contain_text("Ana Ruiz (0x")
+
+    p.goto(f"{base}/verify?lang=es")
+    dropped = {**bundle, "events": bundle["events"][:-1]}
+    p.get_by_label("…o pegue su JSON").fill(json.dumps(dropped))
+    p.get_by_role("button", name="Verificar", exact=True).click()
+    result = p.locator("#verify-result [data-result]")
+    expect(result).to_have_attribute("data-result", "invalid")
+    failures = p.locator("#verify-result .failures")
+    expect(failures).to_contain_text(f"el historial se detiene en seq {len(bundle['events']) - 2}")
+    expect(failures).to_contain_text("El paquete omite parte del historial de la licitación")
+    assert p.locator("#verify-result [data-line='complete']").count() == 0

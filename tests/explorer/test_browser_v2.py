@@ -313,3 +313,25 @@ def test_checkpoint_signed_by_another_key_is_refused(page: Page, good: dict[str,
     assert _verify(page, signed)["checkpoint"] == "unchecked"  # no key: said so
     other = _verify(page, {**good, "checkpoint": theirs["note"]}, mine["vkey"])
     assert other["status"] == "invalid" and _keys(other) == {("w_checkpoint", "k_no_sig")}
+
+
+# --- The mutation corpus of the command-line verifier (tests/assets/bundles/mutations) -------
+
+MUTATIONS = ROOT / "tests" / "assets" / "bundles" / "mutations"
+OUTCOMES = {"not checked": "unchecked", "invalid": "invalid", "verified": "verified", "pending": "pending"}
+
+
+def test_the_mutation_corpus_in_the_browser(page: Page) -> None:
+    """Every case of the corpus the command line is held to gets the same outcome offline in the
+    browser, and "complete" exactly where the corpus says."""
+    index = json.loads((MUTATIONS / "index.json").read_text())
+    wrong = []
+    for case in index["cases"]:
+        bundle = json.loads((MUTATIONS / case["file"]).read_text())
+        result = _verify(page, bundle)
+        want = (OUTCOMES[case["outcome"]], case["complete"])
+        got = (result["status"], result["completeness"] == "complete")
+        if got != want:
+            wrong.append((case["file"], want, got, result["failures"]))
+    assert wrong == []
+    assert len(index["cases"]) >= 12
