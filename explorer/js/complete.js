@@ -264,16 +264,12 @@ export async function parseVerifierKey(vkey) {
   return { name, id, key: raw.slice(1) };
 }
 
-/** The checkpoint body of a signed note: {origin, size, root (bytes), text} and its signature lines. */
+/** A C2SP signed note: its text (up to and with the newline before the blank line) and signatures. */
 export function parseSignedNote(note) {
   if (typeof note !== "string") throw new VerifyError("k_format", { detail: "not text" });
   const split = note.lastIndexOf("\n\n");
   if (split < 0 || !note.endsWith("\n")) throw new VerifyError("k_format", { detail: "no blank line before the signatures" });
   const text = note.slice(0, split + 1);
-  const lines = text.slice(0, -1).split("\n");
-  if (lines.length < 3 || !/^(0|[1-9][0-9]{0,19})$/.test(lines[1])) throw new VerifyError("k_format", { detail: "origin, size and root lines" });
-  const root = b64decode(lines[2]);
-  if (root.length !== 32) throw new VerifyError("k_format", { detail: "root hash" });
   const signatures = [];
   for (const line of note.slice(split + 2, -1).split("\n")) {
     const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
@@ -282,7 +278,32 @@ export function parseSignedNote(note) {
     if (blob.length < 5) throw new VerifyError("k_format", { detail: "signature line" });
     signatures.push({ name: m[1], id: blob.slice(0, 4), signature: blob.slice(4) });
   }
-  return { origin: lines[0], size: BigInt(lines[1]), root, text, signatures };
+  return { text, signatures };
+}
+
+/** A tlog-checkpoint body: origin, tree size, base64 root (then optional extension lines). */
+export function parseCheckpoint(text) {
+  const lines = text.slice(0, -1).split("\n");
+  if (lines.length < 3 || !/^(0|[1-9][0-9]{0,19})$/.test(lines[1])) throw new VerifyError("k_format", { detail: "origin, size and root lines" });
+  const root = b64decode(lines[2]);
+  if (root.length !== 32) throw new VerifyError("k_format", { detail: "root hash" });
+  return { origin: lines[0], size: BigInt(lines[1]), root };
+}
+
+/**
+ * Whether ``note`` (parsed) carries a valid Ed25519 signature by ``key`` (parsed verifier key):
+ * "verified", "missing" (no signature line of that key), "bad", or "unsupported" (no WebCrypto Ed25519).
+ */
+export async function noteSignedBy(note, key) {
+  const signature = note.signatures.find((s) => s.name === key.name && equal(s.id, key.id));
+  if (!signature) return "missing";
+  try {
+    const publicKey = await crypto.subtle.importKey("raw", key.key, { name: "Ed25519" }, false, ["verify"]);
+    const valid = await crypto.subtle.verify({ name: "Ed25519" }, publicKey, signature.signature, utf8.encode(note.text));
+    return valid ? "verified" : "bad";
+  } catch {
+    return "unsupported";
+  }
 }
 
 /**
@@ -294,19 +315,21 @@ export async function checkCheckpoint(bundle, anchor, vkey, fail) {
   const where = msg("w_checkpoint");
   if (bundle.checkpoint === null || bundle.checkpoint === undefined) return { status: "absent" };
   let note;
+  let body;
   try {
     note = parseSignedNote(bundle.checkpoint);
+    body = parseCheckpoint(note.text);
   } catch (err) {
     if (!(err instanceof VerifyError)) throw err;
     fail(where, msg(err.key, err.values));
     return { status: "invalid" };
   }
-  if (!anchor || note.size !== BigInt(anchor.tree_size) || toHex(note.root) !== anchor.root_hash) {
-    fail(where, msg("k_size_root", { size: String(note.size), root: toHex(note.root), anchor: anchor ? anchor.tree_size : "–" }));
+  if (!anchor || body.size !== BigInt(anchor.tree_size) || toHex(body.root) !== anchor.root_hash) {
+    fail(where, msg("k_size_root", { size: String(body.size), root: toHex(body.root), anchor: anchor ? anchor.tree_size : "–" }));
     return { status: "invalid" };
   }
-  if (note.origin !== bundle.origin) {
-    fail(where, msg("r_origin", { got: JSON.stringify(note.origin), expected: JSON.stringify(bundle.origin ?? null) }));
+  if (body.origin !== bundle.origin) {
+    fail(where, msg("r_origin", { got: JSON.stringify(body.origin), expected: JSON.stringify(bundle.origin ?? null) }));
     return { status: "invalid" };
   }
   if (!vkey) return { status: "unchecked", reason: msg("k_no_key") };
@@ -317,21 +340,11 @@ export async function checkCheckpoint(bundle, anchor, vkey, fail) {
     if (!(err instanceof VerifyError)) throw err;
     return { status: "unchecked", reason: msg(err.key, err.values) };
   }
-  const signature = note.signatures.find((s) => s.name === key.name && equal(s.id, key.id));
-  if (!signature) {
-    fail(where, msg("k_no_sig", { name: key.name }));
+  const signed = await noteSignedBy(note, key);
+  if (signed === "unsupported") return { status: "unchecked", name: key.name, reason: msg("k_unsupported") };
+  if (signed !== "verified") {
+    fail(where, msg(signed === "missing" ? "k_no_sig" : "k_bad_sig", { name: key.name }));
     return { status: "invalid", name: key.name };
   }
-  let valid;
-  try {
-    const publicKey = await crypto.subtle.importKey("raw", key.key, { name: "Ed25519" }, false, ["verify"]);
-    valid = await crypto.subtle.verify({ name: "Ed25519" }, publicKey, signature.signature, utf8.encode(note.text));
-  } catch {
-    return { status: "unchecked", name: key.name, reason: msg("k_unsupported") };
-  }
-  if (!valid) {
-    fail(where, msg("k_bad_sig", { name: key.name }));
-    return { status: "invalid", name: key.name };
-  }
-  return { status: "verified", name: key.name, size: Number(note.size) };
+  return { status: "verified", name: key.name, size: Number(body.size) };
 }
