@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .canonical import canonical_bytes
 from .envelope import Envelope, check_ocid
 from .errors import FormatError, InvalidArgumentError
 from .merkle import HASH_SIZE
@@ -60,6 +61,29 @@ def _obj(value: Any, field: str, keys: set[str], optional: set[str] = frozenset(
     if unknown:
         raise FormatError(f"{field}.{unknown[0]}", "unknown field")
     return value
+
+
+def _check_strings(doc: Any) -> None:
+    """Every string (and member name) of the document is Unicode text (no lone surrogate, which
+    JSON escapes can carry but no UTF-8 text holds); walked without recursion."""
+    stack: list[tuple[str, Any]] = [("", doc)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            _text(value, path or "bundle")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _text(key, f"{path}.{key[:40]!r}" if path else repr(key[:40]))
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+
+
+def _text(value: str, field: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FormatError(field, f"holds a lone surrogate (\\u{ord(value[exc.start]):04x}), not Unicode text") from None
 
 
 def _list(value: Any, field: str) -> list[Any]:
@@ -208,6 +232,7 @@ def load_bundle(obj: Any) -> Bundle:
     """
     if not isinstance(obj, dict):
         raise FormatError("bundle", f"must be a JSON object, got {type(obj).__name__}")
+    _check_strings(obj)
     fmt = obj.get("format")
     version = _FORMATS.get(fmt) if isinstance(fmt, str) else None
     if version is None:
@@ -292,9 +317,17 @@ def _load_event(value: Any, field: str) -> BundleEvent:
     e = _obj(value, field, {"index", "envelope", "payload", "leaf_hash", "status", "inclusion"}, {"withheld"})
     try:
         envelope = Envelope.from_json(e["envelope"])
+        envelope.canonical_bytes()  # every envelope must have its RFC 8785 form (its leaf hash)
     except InvalidArgumentError as exc:
         raise FormatError(f"{field}.{exc.field}", exc.reason) from exc
+    except (TypeError, ValueError) as exc:  # a field of a type no check expected
+        raise FormatError(f"{field}.envelope", f"is not a valid envelope: {exc}") from exc
     payload, withheld = e["payload"], e.get("withheld")
+    if isinstance(payload, dict):
+        try:
+            canonical_bytes(payload, field="payload")
+        except InvalidArgumentError as exc:
+            raise FormatError(f"{field}.{exc.field}", exc.reason) from exc
     if payload is None:
         if not isinstance(withheld, str) or not withheld:
             raise FormatError(f"{field}.withheld", "a null payload needs a non-empty withheld reason")

@@ -115,6 +115,10 @@ def payload_bytes(payload: Any) -> bytes:
     return canonical_json_bytes(payload, field="payload")
 
 
+#: The largest seq: RFC 8785 numbers are exact up to 2**53 - 1.
+_MAX_SEQ = 2**53 - 1
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Envelope:
     """One log entry. Construction validates every field (errors name the field)."""
@@ -131,13 +135,14 @@ class Envelope:
     v: int = VERSION
 
     def __post_init__(self) -> None:
-        if self.v != VERSION:
+        if type(self.v) is not int or self.v != VERSION:
             raise InvalidArgumentError("v", f"unsupported envelope version {self.v!r}, expected {VERSION}")
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise InvalidArgumentError("origin", f"must be a non-empty single line, got {self.origin!r}")
         check_ocid(self.ocid, recorded=True)
-        if not isinstance(self.seq, int) or isinstance(self.seq, bool) or self.seq < 0:
-            raise InvalidArgumentError("seq", f"must be an integer >= 0, got {self.seq!r}")
+        if not isinstance(self.seq, int) or isinstance(self.seq, bool) or not 0 <= self.seq <= _MAX_SEQ:
+            shown = self.seq if not isinstance(self.seq, int) or self.seq < 10**30 else "a larger integer"
+            raise InvalidArgumentError("seq", f"must be an integer in [0, 2**53 - 1], got {shown!r}")
         if self.seq == 0 and self.prev is not None:
             raise InvalidArgumentError("prev", f"must be null for seq 0, got {self.prev!r}")
         if self.seq > 0 and not (isinstance(self.prev, str) and _HEX_HASH.fullmatch(self.prev)):

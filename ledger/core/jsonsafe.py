@@ -25,17 +25,26 @@ _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
 _STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
 
 
-def json_depth(data: bytes) -> int:
+def json_depth(data: bytes, limit: int | None = None) -> int:
     """How deep arrays and objects nest in ``data`` (0 for a scalar), without parsing it, in
     time linear in its length: the strings (between unescaped quotes, taken pairwise) are left
     out, then the brackets counted. For malformed JSON the count holds up to the first error,
-    which is as far as a parser gets."""
+    which is as far as a parser gets. With ``limit``, counting stops at the first level deeper
+    than it (the result is then ``limit + 1``)."""
     quotes = [m.start() for m in _QUOTES.finditer(data) if m.group() == b'"']
     starts = [0, *(q + 1 for q in quotes[1::2])]
     ends = [*quotes[0::2], len(data)]
     outside = b"".join(data[a:b] for a, b in zip(starts, ends, strict=False))
     brackets = outside.translate(None, delete=_NOT_BRACKETS)
-    return max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))
+    levels = itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0)
+    if limit is None:
+        return max(levels)
+    deepest = 0
+    for level in levels:
+        if level > limit:
+            return limit + 1
+        deepest = max(deepest, level)
+    return deepest
 
 
 def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | None = None) -> Any:
@@ -45,9 +54,8 @@ def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | Non
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if max_bytes is not None and len(raw) > max_bytes:
         raise FormatError(field, f"is {len(raw):,} bytes, more than the {max_bytes:,} accepted")
-    depth = json_depth(raw)
-    if depth > max_depth:
-        raise FormatError(field, f"is nested {depth} levels deep, more than the {max_depth} accepted")
+    if json_depth(raw, max_depth) > max_depth:
+        raise FormatError(field, f"is nested more than the {max_depth} levels accepted")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
