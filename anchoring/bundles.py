@@ -25,7 +25,9 @@ from ledger.core.bundle import (
     ConsistencyLink,
     Inclusion,
 )
+from ledger.core.checkpoint import Checkpoint
 from ledger.core.errors import InvalidArgumentError, InvariantError, NotFoundError
+from ledger.core.note import Signer
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.store import heads as heads_store
@@ -69,12 +71,13 @@ def final_anchors(engine: Engine, chain: str) -> ChainTarget:
     return ChainTarget(chain, target.chain_id, target.contract, records)
 
 
-def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2) -> Bundle:
+def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, signer: Signer | None = None) -> Bundle:
     """The proof bundle of tender ``ocid`` against ``target``'s final anchors.
 
     Version 2 (docs/spec.md §15) also cites the newest final anchor, proves the tender's history
     whole as of it (when that anchored size ends with a heads commitment), and carries the
-    registry events of every signer; version 1 (§9) is the earlier document.
+    registry events of every signer, and (with ``signer``, the log's key) the newest cited
+    anchor's checkpoint as a signed note; version 1 (§9) is the earlier document.
     """
     if version not in (1, 2):
         raise InvalidArgumentError("format", f"bundle version must be 1 or 2, got {version}")
@@ -102,12 +105,15 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2) 
 
     events = [proven(event) for event in stored]
     completeness = None
+    signed = None
     officer_events: list[BundleEvent] = []
     if version == 2:
         if target.anchors:
             newest = target.anchors[-1]
             used[newest.tree_size] = newest
             completeness = _completeness(log, ocid, newest)
+            if signer is not None:
+                signed = signer.sign(Checkpoint(origin=log.origin, size=newest.tree_size, root=newest.root).to_text())
         officer_events = [proven(e) for e in _officer_events(reader, stored)]
     chosen = [used[size] for size in sorted(used)]
     for anchor in chosen:
@@ -139,7 +145,7 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2) 
         version=version,
         completeness=completeness,
         officers=tuple(officer_events),
-        checkpoint=None,
+        checkpoint=signed,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ledger.core.note import Signer
 from ledger.log import Log
 from settings import Settings
 
@@ -35,6 +36,17 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
+def get_log_signer(request: Request) -> Signer | None:
+    """The log's checkpoint signer (docs/spec.md §16), read from the settings once per app."""
+    state = request.app.state
+    if not hasattr(state, "log_signer"):
+        text = get_settings(request).log_signing_key_text()
+        state.log_signer = None if text is None else Signer.parse(text)
+    signer: Signer | None = state.log_signer
+    return signer
+
+
 LogDep = Annotated[Log, Depends(get_log)]
+LogSignerDep = Annotated[Signer | None, Depends(get_log_signer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -24,7 +24,11 @@ def bundle(env: Env, ocid: str, chain_name: str | None, version: int) -> None:
 
     chain = env.chains(chain_name)[0]
     log = env.log
-    doc = build_bundle(log, ocid, final_anchors(log.engine, chain.name), version=version).to_json()
+    from ledger.core.note import Signer
+
+    key = env.settings.log_signing_key_text()
+    signer = None if key is None else Signer.parse(key)
+    doc = build_bundle(log, ocid, final_anchors(log.engine, chain.name), version=version, signer=signer).to_json()
     click.echo(json.dumps(doc, indent=1))
 
 

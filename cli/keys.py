@@ -1,4 +1,5 @@
-"""API keys of officers and administrators: ``keys create | list | revoke | purge-idempotency``."""
+"""API keys of officers and administrators: ``keys create | list | revoke | purge-idempotency``;
+and the log's checkpoint signing key: ``keys log-signing-key``."""
 
 from __future__ import annotations
 
@@ -80,6 +81,34 @@ def keys_purge_idempotency(env: Env, older_than: float) -> None:
 
     deleted = idempotency.purge(env.log.engine, now=now(), ttl=timedelta(hours=older_than))
     click.echo(json.dumps({"deleted": deleted}))
+
+
+@keys.command("log-signing-key")
+@click.option("--name", help="The key's name (default: the log's origin).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="File to write the signer key to (created with mode 0600; an existing file is never overwritten).",
+)
+@pass_env
+def keys_log_signing_key(env: Env, name: str | None, out: str) -> None:
+    """Make the Ed25519 key that signs the log's checkpoints (C2SP signed notes): the secret signer
+    key goes to --out (point TENDERPROOF_LOG_SIGNING_KEY_FILE at it), the verifier key to stdout
+    (publish it; it is served at /.well-known/tenderproof/checkpoint-key)."""
+    import os
+    import secrets
+
+    from ledger.core.note import Signer
+
+    signer = Signer(name or env.settings.origin, secrets.token_bytes(32))
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.UsageError(f"--out: {out} exists; a signing key is never overwritten") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(signer.skey() + "\n")
+    click.echo(str(signer.verifier))
 
 
 COMMANDS = [keys]

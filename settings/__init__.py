@@ -137,6 +137,14 @@ class Settings(BaseSettings):
         default=None, description="Hex private key of the anchoring account, for chains that name none."
     )
     keystore_password: SecretStr | None = Field(default=None, description="Password of the chains' keystore files.")
+    log_signing_key: SecretStr | None = Field(
+        default=None,
+        description="C2SP signer key (PRIVATE+KEY+...) that signs the log's checkpoints (make one with"
+        " `tenderproof keys log-signing-key`); unset: checkpoints are not signed.",
+    )
+    log_signing_key_file: Path | None = Field(
+        default=None, description="File holding the log's signer key (instead of TENDERPROOF_LOG_SIGNING_KEY)."
+    )
     anchor_interval: float = Field(default=600.0, gt=0, description="Seconds between anchors while new entries exist.")
     anchor_threshold: int = Field(
         default=10_000, ge=1, description="Anchor at once when this many entries are not yet anchored."
@@ -243,6 +251,25 @@ class Settings(BaseSettings):
             f"must be set when the first chain ({first.name!r}, {first.rpc_url}) names no chain_id:"
             " officers' EIP-712 signatures need the chain id",
         )
+
+    @model_validator(mode="after")
+    def _one_log_key_source(self) -> Settings:
+        if self.log_signing_key is not None and self.log_signing_key_file is not None:
+            raise ValueError("give either log_signing_key or log_signing_key_file, not both")
+        return self
+
+    def log_signing_key_text(self) -> str | None:
+        """The log's signer key (a secret: never logged), from the setting or its file."""
+        if self.log_signing_key is not None:
+            return self.log_signing_key.get_secret_value()
+        if self.log_signing_key_file is not None:
+            try:
+                return self.log_signing_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"log_signing_key_file: cannot read {self.log_signing_key_file}: {exc.strerror}"
+                ) from None
+        return None
 
     @field_validator("rate_limit")
     @classmethod

@@ -273,6 +273,8 @@ def verify_bundle(
         c.fail("events", "a bundle with no events proves no history (the server never hands one out)")
     cited = max((a.tree_size for a in bundle.anchors), default=0)
     _no_escape(c, bundle, cited, "a tree size the bundle cites as anchored")
+    if check_checkpoint is not None and bundle.checkpoint is None:
+        c.fail("checkpoint", "a log key was given, but the bundle carries no signed checkpoint")
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
         _check_officers(c, bundle)

@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 
+from ledger.core.errors import LedgerError
+
 from .errors import BundleError, ChainUnavailableError
 
 #: Exit codes of the command.
@@ -38,9 +40,16 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     show_default=True,
     help="Seconds each chain call may take before the endpoint counts as unavailable.",
 )
+@click.option(
+    "--log-key",
+    help="The log's checkpoint verifier key (C2SP vkey name+hash+base64), or a file holding it: the bundle's"
+    " signed checkpoint must carry its valid signature.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify(ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float, as_json: bool) -> None:
+def verify(
+    ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float, log_key: str | None, as_json: bool
+) -> None:
     """Verify a proof bundle: hashes, the tender's chain of events, inclusion and consistency
     proofs, signatures and, with --rpc, every anchor against the contract. Needs no database.
 
@@ -49,10 +58,17 @@ def verify(ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float
     from .bundle import read_bundle
     from .chain import RpcChainReader
     from .check import verify_bundle
+    from .signed import checkpoint_check
 
     try:
+        check = None if log_key is None else checkpoint_check(log_key)
+    except LedgerError as exc:
+        click.echo(f"error: --log-key: {exc}", err=True)
+        ctx.exit(NOT_A_BUNDLE)
+    try:
         bundle = read_bundle(bundle_file.read())
-        report = verify_bundle(bundle, chain=RpcChainReader.at(rpc, timeout=timeout) if rpc else None)
+        chain = RpcChainReader.at(rpc, timeout=timeout) if rpc else None
+        report = verify_bundle(bundle, chain=chain, check_checkpoint=check)
     except BundleError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(NOT_A_BUNDLE)

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Request, Response
 
 from ledger.core.checkpoint import MAX_TREE_SIZE
 from ledger.core.checkpoint import Checkpoint as CoreCheckpoint
-from ledger.core.errors import InvalidArgumentError
+from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.reader import StoredEvent
 
 from .. import schemas
-from ..deps import LogDep
+from ..deps import LogDep, LogSignerDep
 from ..responses import cached, cached_model
 
 router = APIRouter(tags=["log"])
@@ -62,6 +62,23 @@ def get_checkpoint(request: Request, log: LogDep) -> Response:
         origin=log.origin, tree_size=head.size, root_hash=head.root.hex(), text=checkpoint.to_text()
     )
     return cached_model(request, body, immutable=False)
+
+
+@router.get(
+    "/checkpoint/signed",
+    summary="The log's current checkpoint as a C2SP signed note",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def get_signed_checkpoint(request: Request, log: LogDep, signer: LogSignerDep) -> Response:
+    """The checkpoint of the latest integrated size, signed by the log's key (C2SP signed note,
+    Ed25519; docs/spec.md §16). Its verifier key is at ``/.well-known/tenderproof/checkpoint-key``.
+    404 when this deployment signs no checkpoints."""
+    if signer is None:
+        raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
+    head = log.reader.tree_head()
+    text = signer.sign(CoreCheckpoint(origin=log.origin, size=head.size, root=head.root).to_text())
+    return cached(request, text.encode(), immutable=False, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/entries", response_model=schemas.Entries, summary="Raw log entries by index range")

@@ -9,12 +9,27 @@ import httpx
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ledger.core.errors import NotFoundError
 from settings import ChainSettings
 
 from .. import schemas
-from ..deps import SettingsDep
+from ..deps import LogSignerDep, SettingsDep
 
 router = APIRouter(tags=["ops"])
+
+
+@router.get(
+    "/.well-known/tenderproof/checkpoint-key",
+    summary="The verifier key of the log's signed checkpoints",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def get_checkpoint_key(signer: LogSignerDep) -> Response:
+    """The C2SP verifier key (``name+hash+base64``) that checks the log's signed checkpoints; an
+    auditor pins it (``tenderproof verify --log-key``). 404 when checkpoints are not signed."""
+    if signer is None:
+        raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
+    return Response(f"{signer.verifier}\n", media_type="text/plain; charset=utf-8")
 
 
 @router.get("/healthz", response_model=schemas.Health, summary="Liveness")

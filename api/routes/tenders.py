@@ -15,7 +15,7 @@ from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, query
 
 from .. import schemas
-from ..deps import LogDep, SettingsDep
+from ..deps import LogDep, LogSignerDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
@@ -147,6 +147,7 @@ def get_tender_bundle(
     request: Request,
     log: LogDep,
     settings: SettingsDep,
+    signer: LogSignerDep,
     ocid: Ocid,
     chain: Annotated[str | None, ChainName] = None,
     version: Annotated[
@@ -163,6 +164,6 @@ def get_tender_bundle(
     if name not in names:
         raise InvalidArgumentError("query.chain", f"no chain {name!r} is configured; known: {', '.join(names)}")
     log.reader.tender(ocid)  # NotFoundError first for an unknown tender
-    bundle = build_bundle(log, ocid, final_anchors(log.engine, name), version=version)
+    bundle = build_bundle(log, ocid, final_anchors(log.engine, name), version=version, signer=signer)
     # The bundle's own JSON, byte for byte (envelopes must stay exactly as hashed).
     return cached(request, json.dumps(bundle.to_json(), separators=(",", ":")).encode(), immutable=False)

@@ -26,8 +26,10 @@ Pure: no I/O. A store hands nodes in through a reader callback.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
+import operator
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,13 +128,20 @@ Position = tuple[int, bytes]
 Reader = Callable[[int, Sequence[bytes]], Mapping[bytes, Node]]
 
 
+_KEY = operator.attrgetter("key")
+
+
 def _hash_of(node: Node | None) -> bytes:
     return EMPTY if node is None else node.hash
 
 
 def _split(items: list[Leaf], depth: int) -> tuple[list[Leaf], list[Leaf]]:
-    left = [leaf for leaf in items if not bit(leaf.key, depth)]
-    right = [leaf for leaf in items if bit(leaf.key, depth)]
+    """``items`` by their bit at ``depth``: (0s, 1s), order kept."""
+    byte, mask = depth >> 3, 0x80 >> (depth & 7)
+    left: list[Leaf] = []
+    right: list[Leaf] = []
+    for leaf in items:
+        (right if leaf.key[byte] & mask else left).append(leaf)
     return left, right
 
 
@@ -177,7 +186,7 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
     root; it is called once per depth with every position needed at that depth. Returns the
     new root hash and exactly the positions whose node changes (O(k log n) for k changes).
     """
-    items = sorted(changes, key=lambda leaf: leaf.key)
+    items = sorted(changes, key=_KEY)
     if any(a.key == b.key for a, b in itertools.pairwise(items)):
         raise InvalidArgumentError("changes", "two changes share a key")
     if not items:
@@ -191,46 +200,47 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
         wanted = [t for t in level if isinstance(t.old, Inner)]
         stored: Mapping[bytes, Node] = {}
         if wanted:
-            positions = [_child(t.prefix, depth, side) for t in wanted for side in (0, 1)]
+            positions = [p for t in wanted for p in (t.prefix, _child(t.prefix, depth, 1))]
             stored = read(depth + 1, positions)
         nxt: list[_Task] = []
         for task in level:
             old = task.old
+            right_pos = None
             if isinstance(old, Inner):
-                left, right = _split(task.changes, depth)
-                for side, part in ((0, left), (1, right)):
-                    pos = _child(task.prefix, depth, side)
-                    child_old = stored.get(pos)
-                    if part:
-                        sub = _Task(depth + 1, pos, child_old, part)
-                        task.children.append(sub)
-                        nxt.append(sub)
-                    else:
-                        task.children.append(_hash_of(child_old))
-                continue
-            merged = task.changes
-            if isinstance(old, Leaf) and all(c.key != old.key for c in merged):
-                merged = sorted([*merged, old], key=lambda leaf: leaf.key)
-            if len(merged) == 1:
-                task.result = merged[0]
-                continue
-            if depth >= KEY_BITS:
-                raise InvariantError("heads tree: two distinct keys share all 256 bits")
-            left, right = _split(merged, depth)
-            for side, part in ((0, left), (1, right)):
+                merged = task.changes
+                right_pos = _child(task.prefix, depth, 1)
+                child_old: tuple[Node | None, Node | None] = (stored.get(task.prefix), stored.get(right_pos))
+            else:
+                merged = task.changes
+                if isinstance(old, Leaf) and all(c.key != old.key for c in merged):
+                    merged = sorted([*merged, old], key=_KEY)
+                if len(merged) == 1:
+                    task.result = merged[0]
+                    continue
+                if depth >= KEY_BITS:
+                    raise InvariantError("heads tree: two distinct keys share all 256 bits")
+                right_pos = _child(task.prefix, depth, 1)
+                child_old = (None, None)
+            # The changes are sorted by key and share this position's prefix: those whose bit
+            # ``depth`` is 0 come first, up to the right child's prefix.
+            cut = bisect.bisect_left(merged, right_pos, key=_KEY)
+            for side, part, pos in ((0, merged[:cut], task.prefix), (1, merged[cut:], right_pos)):
                 if part:
-                    sub = _Task(depth + 1, _child(task.prefix, depth, side), None, part)
+                    sub = _Task(depth + 1, pos, child_old[side], part)
                     task.children.append(sub)
                     nxt.append(sub)
                 else:
-                    task.children.append(EMPTY)
+                    task.children.append(_hash_of(child_old[side]))
         level = nxt
     writes: dict[Position, Node] = {}
     for task in reversed(order):
-        if task.result is None:
-            left_h, right_h = (c if isinstance(c, bytes) else _hash_of(c.result) for c in task.children)
-            task.result = Inner(node_hash(left_h, right_h))
-        writes[(task.depth, task.prefix)] = task.result
+        result = task.result
+        if result is None:
+            left_c, right_c = task.children
+            left_h = left_c if isinstance(left_c, bytes) else _hash_of(left_c.result)
+            right_h = right_c if isinstance(right_c, bytes) else _hash_of(right_c.result)
+            result = task.result = Inner(node_hash(left_h, right_h))
+        writes[(task.depth, task.prefix)] = result
     return Update(_hash_of(top.result), writes)
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, func, select
 
 from ledger.core.envelope import parse_timestamp
+from ledger.core.heads import HEADS_OCID
 from ledger.store.db import utc_month
 from ledger.store.reader import LogReader
 from ledger.store.schema import tender_index
@@ -112,12 +113,17 @@ def spend_by_month(source: Connection | Engine, *, since: datetime) -> list[Mont
 
 
 def recent_events(reader: LogReader, *, size: int, limit: int = 10) -> list[RecentEvent]:
-    """The last ``limit`` entries of the log of ``size`` entries, newest first."""
-    start = max(0, size - limit)
+    """The last ``limit`` entries of the log of ``size`` entries, newest first; the log's own heads
+    commitments (one per anchoring round) are left out: they are no tender's event."""
+    start = max(0, size - 2 * limit)
     found = reader.entries(start, size)
-    out = []
+    out: list[RecentEvent] = []
     for event in reversed(found):
         assert event.index is not None
+        if event.ocid == HEADS_OCID:
+            continue
+        if len(out) == limit:
+            break
         out.append(
             RecentEvent(
                 index=event.index,

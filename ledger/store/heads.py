@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, func, select
 
 from ..core import heads
+from .db import insert_many
 from .schema import heads_nodes
 
-_CHUNK = 400  # prefixes per query, under every engine's parameter limit
+_CHUNK = 2000  # prefixes per query, under every engine's parameter limit (SQLite: 32,766)
 
 
 def reader(conn: Connection, version: int) -> heads.Reader:
@@ -76,7 +77,7 @@ def write(conn: Connection, version: int, writes: Mapping[heads.Position, heads.
                  "size": None, "head": None}
             )  # fmt: skip
     if rows:
-        conn.execute(insert(heads_nodes), rows)
+        insert_many(conn, heads_nodes, rows)
 
 
 def prove(conn: Connection, version: int, key: bytes) -> heads.Proof:

@@ -105,7 +105,7 @@ def test_serve_runs_the_anchoring_job(sqlite_url: str, tmp_path: Path) -> None:
                 time.sleep(0.2)
             else:
                 pytest.fail("the server's anchoring job did not anchor within 60 s")
-            assert anchors[0]["tree_size"] == 1
+            assert anchors[0]["tree_size"] == 2  # the event and the round's heads commitment
             bundle = http.get(f"/api/v1/tenders/{LATE}/bundle").json()
             assert [e["status"] for e in bundle["events"]] == ["anchored"]
             assert verifier.verify_bundle(load_bundle(bundle)).valid

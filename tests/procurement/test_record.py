@@ -341,3 +341,19 @@ def test_demo_records_through_the_rules(log: Log) -> None:
         "2026-05-25T23:59:59+00:00"
     )
     assert query.tender_summary(log.engine, demo.ROAD).updated_at - at(0) > timedelta(days=100)
+
+
+def test_the_log_heads_ocid_and_type_are_reserved(log: Log) -> None:
+    """Only the log appends heads commitments (docs/spec.md §14.1): no client records under
+    their ocid or type, and nothing is written."""
+    heads_payload = {"tree_size": 1, "heads_root": "00" * 32, "tenders": 1}
+    for ocid, kind, field in [
+        ("ocds-tplog0-heads", "tender.published", "ocid"),
+        ("ocds-abc123-x", "log.heads", "type"),
+        ("ocds-tplog0-heads", "log.heads", "ocid"),
+    ]:
+        payload = published() if kind == "tender.published" else heads_payload
+        with pytest.raises(InvalidArgumentError) as refused:
+            _record(log, [item(kind, payload, ocid)], at(0))
+        assert refused.value.field == field
+    assert log.reader.tree_head().size == 0 and log.reader.pending_count() == 0

@@ -1,0 +1,228 @@
+"""What the heads commitment (docs/spec.md §14-15) costs:
+
+1. bytes completeness adds to a 100-event bundle in a log of ENTRIES entries over TENDERS tenders
+   (the ``completeness`` member: the commitment entry with its inclusion proof, the committed head
+   and its sparse Merkle proof), and the time to verify it (goal: ≤ 2 KB, ≤ 5 ms);
+2. updating the commitment for UPDATE new entries spread over TENDERS tenders, in memory
+   (ledger.core.heads) and in a SQLite database (ledger.store.heads, copy-on-write rows)
+   (goal: ≤ 1 s);
+
+each with a floor measured in the same run: bare SHA-256 of as many nodes as the update hashes
+(and as the verification hashes), and the ratio.
+
+    python bench/heads_bench.py                                   # 1,000,000 entries, 100,000 tenders
+    python bench/heads_bench.py --entries 200000 --write bench/RESULTS-heads.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine  # noqa: E402
+
+from ledger.core import heads, proof, tiles, verify  # noqa: E402
+from ledger.core.bundle import BundleEvent, Completeness, Inclusion  # noqa: E402
+from ledger.core.canonical import canonical_bytes, sha256_hex  # noqa: E402
+from ledger.core.envelope import Envelope  # noqa: E402
+from ledger.store import heads as heads_store  # noqa: E402
+from ledger.store.db import write_transaction  # noqa: E402
+from ledger.store.schema import heads_nodes  # noqa: E402
+
+ORIGIN = "tenders.example.gov/log"
+
+
+def _tree(leaves: list[bytes]) -> dict[tiles.TileID, bytes]:
+    """The tiles of a log of ``leaves`` (in memory, as the database keeps them)."""
+    store: dict[tiles.TileID, bytes] = {}
+    size = 0
+    for start in range(0, len(leaves), 65536):
+        chunk = leaves[start : start + 65536]
+        result = tiles.integrate(size, chunk, lambda ids: {t: store[t] for t in ids if t in store})
+        store.update(result.tiles)
+        size = result.size
+    return store
+
+
+def _completeness_bench(entries: int, tenders: int) -> dict[str, float]:
+    rng = random.Random(15)
+    ocids = [f"ocds-abc123-{i:07d}" for i in range(tenders)]
+    # Heads: every tender has entries; the bundle's tender has 100 events.
+    tree = heads.MemoryTree()
+    tree.apply(heads.Leaf(heads.key(o), rng.randrange(1, 20), rng.randbytes(32)) for o in ocids)
+    mine = ocids[0]
+    head = rng.randbytes(32)
+    tree.apply([heads.Leaf(heads.key(mine), 100, head)])
+    heads_root = tree.versions[-1]
+    payload = {"heads_root": heads_root.hex(), "tenders": tenders, "tree_size": entries - 1}
+    envelope = Envelope(
+        origin=ORIGIN,
+        ocid=heads.HEADS_OCID,
+        seq=41,
+        prev="ab" * 32,
+        type=heads.HEADS_TYPE,
+        recorded_at="2026-12-06T11:00:00.000000Z",
+        payload_sha256=sha256_hex(canonical_bytes(payload)),
+    )
+    leaf = envelope.leaf_hash()
+    leaves = [hashlib.sha256(i.to_bytes(8, "big")).digest() for i in range(entries - 1)] + [leaf]
+    store = _tree(leaves)
+    nodes = proof.inclusion(entries - 1, entries)
+    path = nodes.assemble(tiles.read_nodes(nodes.ids, lambda ids: {t: store[t] for t in ids if t in store}))
+    root_nodes = proof.root(entries)
+    root = root_nodes.assemble(tiles.read_nodes(root_nodes.ids, lambda ids: {t: store[t] for t in ids if t in store}))[
+        0
+    ]
+    p = tree.prove(len(tree.versions) - 1, heads.key(mine))
+    completeness = Completeness(
+        commitment=BundleEvent(
+            index=entries - 1,
+            envelope=envelope,
+            payload=payload,
+            withheld=None,
+            leaf_hash=leaf,
+            inclusion=Inclusion(tree_size=entries, path=tuple(path)),
+        ),
+        head_size=100,
+        head_leaf_hash=head,
+        siblings=p.siblings,
+        other=None,
+    )
+    member = json.dumps({"completeness": completeness.to_json()}, separators=(",", ":")).encode()
+    pretty = json.dumps({"completeness": completeness.to_json()}, indent=1).encode()
+
+    def check() -> None:
+        c = completeness.commitment
+        digest = sha256_hex(canonical_bytes(c.payload))
+        assert digest == c.envelope.payload_sha256
+        assert c.envelope.leaf_hash() == c.leaf_hash
+        assert c.inclusion is not None
+        verify.verify_inclusion(entries - 1, entries, c.leaf_hash, c.inclusion.path, root)
+        heads.verify(heads_root, heads.key(mine), 100, head, completeness.siblings, None)
+
+    runs = 200
+    check()
+    started = time.perf_counter()
+    for _ in range(runs):
+        check()
+    verify_s = (time.perf_counter() - started) / runs
+    hashed = len(path) + len(completeness.siblings) + 3
+    blob = rng.randbytes(65)
+    started = time.perf_counter()
+    for _ in range(runs):
+        for _ in range(hashed):
+            hashlib.sha256(blob).digest()
+    floor_s = (time.perf_counter() - started) / runs
+    return {
+        "bytes_compact": len(member),
+        "bytes_pretty": len(pretty),
+        "inclusion_path": len(path),
+        "siblings": len(completeness.siblings),
+        "verify_ms": verify_s * 1000,
+        "verify_floor_ms": floor_s * 1000,
+        "hashes": hashed,
+    }
+
+
+def _update_bench(tenders: int, update: int) -> dict[str, float]:
+    rng = random.Random(16)
+    keys = [heads.key(f"ocds-abc123-{i:07d}") for i in range(tenders)]
+    tree = heads.MemoryTree()
+    tree.apply(heads.Leaf(k, 1, k) for k in keys)
+    # UPDATE new entries over random tenders: each changed tender gets its newest head.
+    changed: dict[bytes, heads.Leaf] = {}
+    for _ in range(update):
+        k = rng.choice(keys)
+        n = changed[k].size + 1 if k in changed else 2
+        changed[k] = heads.Leaf(k, n, rng.randbytes(32))
+    started = time.perf_counter()
+    result = tree.apply(changed.values())
+    memory_s = time.perf_counter() - started
+    computed = len(result.writes)
+    blob = rng.randbytes(65)
+    started = time.perf_counter()
+    for _ in range(computed):
+        hashlib.sha256(blob).digest()
+    floor_s = time.perf_counter() - started
+    # The same in SQLite: the base tree's rows, then the update read and written through the store.
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite:///{Path(tmp) / 'heads.db'}")
+        heads_nodes.metadata.create_all(engine, tables=[heads_nodes])
+        base = heads.update(None, (heads.Leaf(k, 1, k) for k in keys), lambda d, p: {})
+        with write_transaction(engine) as conn:
+            heads_store.write(conn, 0, base.writes)
+        started = time.perf_counter()
+        with write_transaction(engine) as conn:
+            up = heads.update(heads_store.root_node(conn, 0), changed.values(), heads_store.reader(conn, 0))
+            heads_store.write(conn, 1, up.writes)
+        sqlite_s = time.perf_counter() - started
+        engine.dispose()
+    assert up.root == result.root
+    return {
+        "changed_tenders": len(changed),
+        "nodes_written": computed,
+        "memory_s": memory_s,
+        "sqlite_s": sqlite_s,
+        "floor_s": floor_s,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--tenders", type=int, default=100_000)
+    parser.add_argument("--update", type=int, default=10_000)
+    parser.add_argument("--write", type=Path)
+    args = parser.parse_args()
+    c = _completeness_bench(args.entries, args.tenders)
+    u = _update_bench(args.tenders, args.update)
+    lines = [
+        "# Heads commitment: bundle bytes, verification, update cost",
+        "",
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, {platform.machine()},"
+        f" `python bench/heads_bench.py --entries {args.entries} --tenders {args.tenders} --update {args.update}`"
+        " (the machine's 2 cores were shared with other jobs: times are upper bounds).",
+        "",
+        f"## Completeness in a 100-event bundle, log of {args.entries:,} entries, {args.tenders:,} tenders",
+        "",
+        "| figure | value | goal |",
+        "|---|---|---|",
+        f"| bytes added (`completeness` member, compact JSON) | {c['bytes_compact']:,} | ≤ 2,048 |",
+        f"| bytes added (indented as `tenderproof bundle` prints) | {c['bytes_pretty']:,} | |",
+        f"| of which: commitment inclusion path | {c['inclusion_path']} hashes | |",
+        f"| of which: heads proof siblings | {c['siblings']} hashes | |",
+        f"| verification time (payload, leaf, inclusion, heads proof) | {c['verify_ms']:.3f} ms | ≤ 5 ms |",
+        f"| floor: bare SHA-256 of the {c['hashes']:.0f} hashes it computes | {c['verify_floor_ms']:.3f} ms"
+        f" (ratio {c['verify_ms'] / c['verify_floor_ms']:.1f}) | |",
+        "",
+        f"## Updating the commitment: {args.update:,} new entries over {args.tenders:,} tenders",
+        "",
+        "| figure | value | goal |",
+        "|---|---|---|",
+        f"| tenders changed | {u['changed_tenders']:,} | |",
+        f"| nodes hashed and written | {u['nodes_written']:,} | |",
+        f"| in memory (ledger.core.heads.update) | {u['memory_s']:.3f} s | ≤ 1 s |",
+        f"| SQLite, read + hash + write the versioned rows | {u['sqlite_s']:.3f} s | ≤ 1 s |",
+        f"| floor: bare SHA-256 of as many nodes | {u['floor_s']:.3f} s (ratio in memory"
+        f" {u['memory_s'] / u['floor_s']:.0f}, SQLite {u['sqlite_s'] / u['floor_s']:.0f}) | |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
