@@ -249,8 +249,10 @@ const b64decode = (text) => {
 
 /** A C2SP verifier key ``name+hash+base64(0x01 || key)``: {name, id (4 bytes), key (32 bytes)}. */
 export async function parseVerifierKey(vkey) {
-  const parts = String(vkey).trim().split("+");
-  if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) throw new VerifyError("k_bad_key", { key: String(vkey).slice(0, 120) });
+  // name + 8 hex digits + base64 (which may itself hold "+"): split at the first two only.
+  const m = /^([^+\s\u2014]+)\+([0-9a-f]{8})\+(\S+)$/.exec(String(vkey).trim());
+  if (!m) throw new VerifyError("k_bad_key", { key: String(vkey).slice(0, 120) });
+  const parts = m.slice(1);
   const name = parts[0];
   let raw;
   try {

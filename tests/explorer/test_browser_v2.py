@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Browser, Page, expect
+from pydantic import SecretStr
 
 from ledger.core import merkle
 from ledger.core.canonical import canonical_bytes
+from ledger.core.note import Signer
 from tests.api.servers import threaded_server
 from tests.conftest import ORIGIN
 from tests.explorer import v2bundles
@@ -64,8 +66,14 @@ def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger
 
 
 @pytest.fixture(scope="module")
-def page(embedded_ledger: Ledger, verifier_module: str) -> Iterator[Page]:
-    with threaded_server(app_for(embedded_ledger)) as base, chromium() as browser:
+def browser() -> Iterator[Browser]:
+    with chromium() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def page(embedded_ledger: Ledger, verifier_module: str, browser: Browser) -> Iterator[Page]:
+    with threaded_server(app_for(embedded_ledger)) as base:
         context = browser.new_context()
         p = context.new_page()
         p.goto(f"{base}/verify")  # a secure context (127.0.0.1): WebCrypto is there
@@ -335,3 +343,81 @@ def test_the_mutation_corpus_in_the_browser(page: Page) -> None:
             wrong.append((case["file"], want, got, result["failures"]))
     assert wrong == []
     assert len(index["cases"]) >= 12
+
+
+# --- Signed notes: the reference implementation's known answers, and the server's checkpoints ---
+
+
+def test_go_signed_note_known_answers_in_the_browser(page: Page) -> None:
+    """golang.org/x/mod/sumdb/note's known answers (tests/assets/signed-note), checked by the
+    browser's note reader and WebCrypto Ed25519."""
+    vectors = json.loads((ROOT / "tests" / "assets" / "signed-note" / "golang-x-mod-sumdb-note.json").read_text())
+    got = page.evaluate(
+        """async (v) => {
+            const check = async (note, vkey) => {
+                try {
+                    return await TP.noteSignedBy(TP.parseSignedNote(note), await TP.parseVerifierKey(vkey));
+                } catch (e) { return e.key || e.message; }
+            };
+            const both = v.signed + v.other_signature_line;
+            return {
+                signed: await check(v.signed, v.verifier_key),
+                text: TP.parseSignedNote(v.signed).text === v.text,
+                other_key: await check(v.signed, v.other_verifier_key),
+                both_ours: await check(both, v.verifier_key),
+                both_theirs: await check(both, v.other_verifier_key),
+                altered: await check(v.signed.replace("cryptography", "Cryptography"), v.verifier_key),
+                bad_keys: await Promise.all(v.bad_verifier_keys.map((k) => check(v.signed, k))),
+            };
+        }""",
+        vectors,
+    )
+    assert got == {
+        "signed": "verified",
+        "text": True,
+        "other_key": "missing",
+        "both_ours": "verified",
+        "both_theirs": "verified",
+        "altered": "bad",
+        "bad_keys": ["k_bad_key"] * len(vectors["bad_verifier_keys"]),
+    }
+
+
+def test_the_servers_signed_checkpoint_on_the_tender_page_and_a_pinned_key(
+    embedded_ledger: Ledger, browser: Browser
+) -> None:
+    """With a log signing key, bundles carry the signed checkpoint: the tender page checks it
+    against the key the site publishes; a visitor who pins another key on /verify sees it refused."""
+    signer = Signer(ORIGIN, bytes(range(7, 39)))
+    stranger = Signer(ORIGIN, bytes(range(9, 41)))
+    app = app_for(embedded_ledger, log_signing_key=SecretStr(signer.skey()))
+    with threaded_server(app) as base:
+        context = browser.new_context()
+        try:
+            p = context.new_page()
+            bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+            assert bundle["checkpoint"]
+            p.goto(f"{base}/tenders/{SIGNED}")
+            summary = p.locator("#verify-summary")
+            expect(summary).to_have_attribute("data-result", "verified")
+            expect(summary.locator("[data-line='checkpoint-verified']")).to_have_text(
+                f"Signed checkpoint of tree size {embedded_ledger.anchored_size}: the signature by {ORIGIN} verifies."
+            )
+            p.goto(f"{base}/verify")
+            p.get_by_label("Pinned verifier key").fill(str(stranger.verifier))
+            p.get_by_role("button", name="Pin this key").click()
+            p.get_by_label("Tender id (ocid)").fill(SIGNED)
+            p.get_by_role("button", name="Fetch and verify").click()
+            result = p.locator("#verify-result [data-result]")
+            expect(result).to_have_attribute("data-result", "invalid")
+            expect(p.locator("#verify-result .failures")).to_contain_text(
+                f"the checkpoint carries no signature by the key {ORIGIN}"
+            )
+            # The site's own key pinned: verified again.
+            p.get_by_label("Pinned verifier key").fill(str(signer.verifier))
+            p.get_by_role("button", name="Pin this key").click()
+            p.get_by_role("button", name="Fetch and verify").click()
+            expect(result).to_have_attribute("data-result", "verified")
+            expect(p.locator("#verify-result [data-line='checkpoint-verified']")).to_be_visible()
+        finally:
+            context.close()
