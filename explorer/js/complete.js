@@ -345,7 +345,7 @@ export async function checkCheckpoint(bundle, anchor, vkey, fail) {
   const signed = await noteSignedBy(note, key);
   if (signed === "unsupported") return { status: "unchecked", name: key.name, reason: msg("k_unsupported") };
   if (signed !== "verified") {
-    fail(where, msg(signed === "missing" ? "k_no_sig" : "k_bad_sig", { name: key.name }));
+    fail(where, signed === "missing" ? msg("k_no_sig", { name: key.name }) : msg("k_bad_sig", { name: key.name }));
     return { status: "invalid", name: key.name };
   }
   return { status: "verified", name: key.name, size: Number(body.size) };
