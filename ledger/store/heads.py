@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 
 from ..core import heads
 from .db import insert_many
@@ -23,36 +23,28 @@ def reader(conn: Connection, version: int) -> heads.Reader:
     def read(depth: int, prefixes: Sequence[bytes]) -> Mapping[bytes, heads.Node]:
         out: dict[bytes, heads.Node] = {}
         wanted = sorted(set(prefixes))
+        n = heads_nodes.c
+        older = heads_nodes.alias("older")
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
+            # The newest row of each position as of ``version``: one primary-key probe each.
             newest = (
-                select(heads_nodes.c.prefix, func.max(heads_nodes.c.version).label("v"))
-                .where(heads_nodes.c.depth == depth, heads_nodes.c.prefix.in_(chunk), heads_nodes.c.version <= version)
-                .group_by(heads_nodes.c.prefix)
-                .subquery()
+                select(func.max(older.c.version))
+                .where(older.c.depth == n.depth, older.c.prefix == n.prefix, older.c.version <= version)
+                .scalar_subquery()
             )
-            rows = conn.execute(
-                select(heads_nodes).join(
-                    newest,
-                    and_(
-                        heads_nodes.c.depth == depth,
-                        heads_nodes.c.prefix == newest.c.prefix,
-                        heads_nodes.c.version == newest.c.v,
-                    ),
+            query = select(n.prefix, n.hash, n.leaf_key, n.size, n.head).where(
+                n.depth == depth, n.prefix.in_(chunk), n.version == newest
+            )
+            for prefix, digest, leaf_key, size, head in conn.execute(query):
+                out[bytes(prefix)] = (
+                    heads.Inner(bytes(digest))
+                    if leaf_key is None
+                    else heads.Leaf(bytes(leaf_key), int(size), bytes(head))
                 )
-            )
-            for row in rows:
-                out[bytes(row.prefix)] = _node(row)
         return out
 
     return read
-
-
-def _node(row: object) -> heads.Node:
-    leaf_key = getattr(row, "leaf_key")  # noqa: B009 - a Row's column
-    if leaf_key is None:
-        return heads.Inner(bytes(getattr(row, "hash")))  # noqa: B009
-    return heads.Leaf(bytes(leaf_key), int(getattr(row, "size")), bytes(getattr(row, "head")))  # noqa: B009
 
 
 def root_node(conn: Connection, version: int) -> heads.Node | None:
