@@ -51,23 +51,32 @@ EXPORTS = (
     ("awards_csv", "/api/v1/export/awards.csv", "Awards", "CSV"),
     ("contracts_csv", "/api/v1/export/contracts.csv", "Contracts", "CSV"),
 )
-#: Strings the in-browser verifier shows, by key (translated into the page's language).
+#: Strings the in-browser verifier shows, by key (translated into the page's language): main.js's
+#: own (``t("key")``) and the verifier's messages (verify.js ``msg("key")`` and its errors), every
+#: failure reason included, so a Spanish page says why in Spanish.
 JS_MESSAGES: dict[str, str] = {
     "anchored_in": "Verified: anchored in",
     "block": "block {block}",
     "at_time": "at {time}",
     "pending": "Pending: not yet anchored",
     "failed": "Verification failed",
-    "not_verified": "Not verified",
+    "not_checked": "Not checked: the chain could not be asked",
     "http_error": "the server answered HTTP {status}",
+    "bundle_unreachable": "the server could not be reached ({reason})",
+    "retry": "Try again",
+    "checking": "Checking every event against the log and the chain, in your browser…",
     "nothing_anchored": "Nothing of this tender is anchored yet: every event is pending.",
     "all_verified": "Every anchored event was verified in your browser against the chain.",
+    "not_checked_summary": "Not checked: the chain could not be asked, so nothing here is confirmed or refuted.",
     "some_failed": "Verification found {count} problem(s).",
     "could_not_verify": "Could not verify: {reason}",
     "bundle_valid": "The bundle is valid",
     "bundle_invalid": "The bundle is NOT valid: {count} problem(s)",
+    "bundle_unchecked": "Not checked: the chain could not be asked",
+    "bundle_pending": "Nothing in this bundle is anchored yet: its events are pending, not verified",
     "bundle_of": "Tender {ocid}, anchored on chain {chain}.",
     "problems": "Problems found",
+    "not_asked": "What could not be asked",
     "events": "Events",
     "col_seq": "Seq",
     "col_type": "Event",
@@ -76,17 +85,131 @@ JS_MESSAGES: dict[str, str] = {
     "col_signer": "Signer",
     "verifying": "Verifying…",
     "not_json": "the text is not JSON ({reason})",
+    "rpc_bad_url": "Give an http:// or https:// address.",
     "no_bundle": "no bundle for {ocid}: unknown tender or nothing anchored yet",
-    "explain_format": "This is not a Tenderproof proof bundle (tenderproof-bundle/1), or a required part is missing.",
+    "explain_format": "This is not a Tenderproof proof bundle (tenderproof-bundle/1 or /2), or a required part is missing or malformed.",
+    "explain_empty": "A bundle without events proves nothing: an empty history is never verified.",
     "explain_payload": "The event's content was changed: it no longer matches the hash its envelope recorded.",
     "explain_leaf": "The event's envelope was changed: it no longer hashes to the entry of the log.",
     "explain_chain": "The tender's history is incomplete or reordered: an event was removed, inserted or moved.",
     "explain_origin": "An event belongs to another log or another tender than the bundle says.",
     "explain_signature": "The officer's signature does not match: the event was not signed as shown, or by someone else.",
     "explain_inclusion": "The proof does not lead from this event to the anchored root: the event is not in the log as anchored.",
+    "explain_escaped": "The log had already anchored this event, yet the bundle shows it without its proof, as if pending: it may have been rewritten.",
     "explain_consistency": "The anchored checkpoints are not shown to be one history: the log may have been rewritten.",
-    "explain_chain_anchor": "The chain does not confirm this anchor: the root, transaction or block differs from what the bundle says.",
+    "explain_chain_anchor": "The chain contradicts the bundle: the contract, root, transaction or block differs from what the bundle says.",
+    "explain_unavailable": "The chain could not be asked, so these anchors are neither confirmed nor refuted. Try again, or name another endpoint.",
     "explain_other": "{text}",
+    "w_format": "format",
+    "w_bundle": "bundle",
+    "w_event": "event seq {seq} (events[{position}])",
+    "w_anchor": "anchor of tree size {size}",
+    "w_consistency": "consistency {from} -> {to}",
+    "w_consistency_all": "consistency",
+    "w_chain": "chain",
+    "r_format": "not a Tenderproof bundle (format {format}; this verifier reads tenderproof-bundle/1 and /2)",
+    "r_required": "events, anchors and chain are required",
+    "r_malformed": "malformed: {detail}",
+    "r_no_events": "the bundle holds no events: an empty history is never verified",
+    "r_anchor_size": "tree_size must be a whole number from 1 to 2^53-1",
+    "r_root_hex": "root_hash must be 64 lowercase hex digits",
+    "r_env_missing": "envelope missing",
+    "r_origin": "envelope origin {got} is not the bundle's {expected}",
+    "r_ocid": "envelope ocid {got} is not the bundle's {expected}",
+    "r_seq": "expected seq {expected}: the history must be complete and in order from 0",
+    "r_prev": "prev {got} is not the leaf hash of the event before ({expected})",
+    "r_payload": "payload hashes to {got}, the envelope says {expected}",
+    "r_leaf": "envelope hashes to leaf {got}, the bundle says {expected}",
+    "r_signature": "signature: {reason}",
+    "r_index": "log index {got} is not a whole number from 0 to 2^53-1",
+    "r_index_order": "log index {index} is not after the previous event's ({previous})",
+    "r_escaped": "log index {index} lies below tree size {size}, which the bundle cites as anchored, but the event carries no inclusion proof",
+    "r_escaped_chain": "log index {index} lies below tree size {size}, the contract's latest anchor, but the event carries no inclusion proof",
+    "r_no_anchor_for_proof": "its inclusion proof is for tree size {size}, which no anchor in the bundle has",
+    "r_inclusion": "inclusion in tree size {size}: {reason}",
+    "r_anchor_order": "anchors must be listed oldest (smallest) first, once each",
+    "r_link_twice": "a link is listed twice",
+    "r_link_unused": "does not link two consecutive anchors of the bundle",
+    "r_link_missing": "missing: the anchors are not shown to be one history",
+    "r_not_one_history": "not shown to extend the anchor of tree size {from} (consistency {from} -> {to} does not hold)",
+    "r_chain_id": "the endpoint is on chain {got}, the bundle's anchors are on chain {expected}",
+    "r_no_contract": "no anchor contract answers at {contract} (it returned {got} bytes)",
+    "r_no_checkpoint": "the contract {contract} holds no checkpoint of that size",
+    "r_root_differs": "the contract holds root {got}, the bundle says {expected}",
+    "r_tx_missing": "transaction {tx} is not on the chain",
+    "r_tx_reverted": "transaction {tx} reverted",
+    "r_tx_not_anchor": "transaction {tx} did not anchor this tree size and root",
+    "r_block_missing": "block {block} is not on the chain",
+    "r_block": "transaction is in block {got}, the bundle says {expected}",
+    "r_time": "block time is {got}, the bundle says {expected}",
+    "r_chain_answer": "the chain's answer does not fit an anchor ({detail})",
+    "p_element": "proof element {i} has wrong size: expected 32, got {got}",
+    "p_index": "needs 0 <= index < size, got index {index}, size {size}",
+    "p_too_long": "the proof is too long ({count} elements)",
+    "p_too_short": "the proof is too short ({count} elements)",
+    "p_root": "root mismatch: expected {expected}, calculated {got}",
+    "p_sizes": "needs 0 <= size1 <= size2, got size1 {size1}, size2 {size2}",
+    "p_not_empty": "the proof must be empty, got {count} elements",
+    "p_equal_roots": "two roots of the same size {size} differ",
+    "p_empty": "the proof is empty",
+    "p_old_root": "old root mismatch: expected {expected}, calculated {got}",
+    "p_new_root": "new root mismatch: expected {expected}, calculated {got}",
+    "p_path": "the proof's path must be a list of hex hashes",
+    "not_hex": "not hex: {text}",
+    "s_format": "the signature must be 0x and 130 lowercase hex digits",
+    "s_v": "v must be 27 or 28, got {got}",
+    "s_low": "s is not low (EIP-2)",
+    "s_missing": "the submission is missing",
+    "s_field": "{field} is not the envelope's own: expected {expected}, got {got}",
+    "s_field_hex": "{field} must be 64 lowercase hex digits",
+    "s_recovers": "recovers {signer}, not the officer {officer}",
+    "s_malformed": "malformed ({detail})",
+    "u_timeout": "the chain's RPC endpoint {url} did not answer {method} within {seconds} s",
+    "u_unreachable": "the chain's RPC endpoint {url} cannot be reached ({detail})",
+    "u_http": "the chain's RPC endpoint {url} answered HTTP {status} to {method}",
+    "u_bad_answer": "the chain's RPC endpoint {url} gave no usable answer to {method}",
+    "u_refused": "the chain's RPC endpoint {url} refused {method}: {detail}",
+    "w_completeness": "completeness",
+    "w_commitment": "heads commitment",
+    "w_heads_proof": "heads proof",
+    "w_officer_event": "officers[{position}]",
+    "w_checkpoint": "signed checkpoint",
+    "r_required_v2": "a tenderproof-bundle/2 needs completeness, officers and checkpoint",
+    "r_required_completeness": "completeness needs a commitment, its payload and a head",
+    "r_required_officer": "a registry event needs a payload with an address",
+    "r_field_hex": "{field} must be 64 lowercase hex digits",
+    "r_field_size": "{field} must be a whole number from 0 to 2^53-1",
+    "c_type": "the commitment must have ocid ocds-tplog0-heads and type log.heads, got {ocid} and {type}",
+    "c_index": "the commitment is at log index {got}; the newest anchor (tree size {size}) needs it at {expected}",
+    "c_tree_size": "the commitment's payload says tree size {got}, expected {expected}",
+    "c_no_inclusion": "the commitment carries no inclusion proof into the anchor of tree size {size}",
+    "c_at_commitment": "no event of the tender can be at log index {index}: the commitment is there",
+    "c_short": "history stops at seq {last} ({count} events), the log committed {size} events as of tree size {n}",
+    "c_long": "the bundle holds {count} events below the commitment, the log committed {size} as of tree size {n}",
+    "c_head": "the committed head is not the bundle's last anchored event (seq {seq} of {size})",
+    "h_shape": "the proof has {count} siblings, at most 256",
+    "h_head_shape": "size 0 comes without a head, any other size with one (and no other leaf)",
+    "h_bad_other": "the other leaf must have another key sharing the first {depth} bits",
+    "h_not_canonical": "not canonical: the leaf's sibling is empty (it should be lifted)",
+    "o_not_registry": "not an event of the officers' registry (ocid {ocid}, type {type})",
+    "o_not_registered": "signer {address} was not a registered officer at log index {index}",
+    "o_revoked": "signer {address} ({name}) was revoked at log index {revoked}, before signing at {index}",
+    "k_format": "not a C2SP signed checkpoint ({detail})",
+    "k_bad_key": "{key} is not a C2SP Ed25519 verifier key (name+hash+base64)",
+    "k_no_sig": "the checkpoint carries no signature by the key {name}",
+    "k_bad_sig": "the signature by {name} does not verify",
+    "k_size_root": "the signed checkpoint is of tree size {size} and root {root}, not the newest anchor's (tree size {anchor})",
+    "k_no_key": "no verifier key given",
+    "k_unsupported": "this browser cannot check Ed25519 signatures",
+    "complete_as_of": "Complete as of tree size {size}, anchored at {time}.",
+    "complete_unchecked": "Complete as of tree size {size} (the anchor's time was not read from the chain).",
+    "not_proven": "Completeness not proven: this bundle carries no heads commitment.",
+    "checkpoint_verified": "Signed checkpoint of tree size {size}: the signature by {name} verifies.",
+    "checkpoint_unchecked": "Signed checkpoint: signature not checked ({reason}).",
+    "checkpoint_absent": "This bundle carries no signed checkpoint.",
+    "explain_incomplete": "The bundle leaves out part of the tender's history, or its proof of completeness does not hold.",
+    "explain_officer": "The signer was not a registered officer when the event was signed.",
+    "explain_checkpoint": "The log's signed checkpoint does not hold: wrong key, bad signature, or another size or root.",
 }
 
 
@@ -166,10 +289,13 @@ class Site:
         if self.rpc_url and self.rpc_url.startswith("http"):
             parts = urlsplit(self.rpc_url)
             connect.append(f"{parts.scheme}://{parts.netloc}")
-        self.csp = (
+        policy = (
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            f"connect-src {' '.join(connect)}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+            "connect-src {connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
         )
+        self.csp = policy.format(connect=" ".join(connect))
+        #: /verify lets visitors name their own JSON-RPC endpoint: its page may connect anywhere.
+        self.csp_any_endpoint = policy.format(connect="'self' https: http:")
 
 
 def _site(request: Request) -> Site:
@@ -201,7 +327,9 @@ def _url(request: Request, **changes: object) -> str:
     return request.url.path + (f"?{encoded}" if encoded else "")
 
 
-def render(request: Request, template: str, *, status: int = 200, page: str, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, template: str, *, status: int = 200, page: str, csp: str | None = None, **context: Any
+) -> HTMLResponse:
     site = _site(request)
     chosen = request.query_params.get("lang")
     lang = negotiate(
@@ -225,7 +353,7 @@ def render(request: Request, template: str, *, status: int = 200, page: str, **c
         **context,
     )
     response = HTMLResponse(html, status_code=status)
-    response.headers["Content-Security-Policy"] = site.csp
+    response.headers["Content-Security-Policy"] = csp or site.csp
     response.headers["Content-Language"] = lang
     response.headers["Vary"] = "Accept-Language, Cookie"
     if chosen in LOCALES:
@@ -251,6 +379,8 @@ def js_config(request: Request, **extra: Any) -> str:
         "rpcUrl": site.rpc_url,
         "blockExplorer": site.settings.block_explorer_url,
         "bundleBase": "/api/v1/tenders",
+        # An anchor counts (no event below its size escapes its proof) once final.
+        "confirmations": site.chain.confirmations if site.chain else 1,
         "messages": {key: fmt.gettext(text) for key, text in JS_MESSAGES.items()},
         "eventLabels": {kind: fmt.gettext(label) for kind, label in EVENT_LABELS.items()},
         **extra,
@@ -478,6 +608,7 @@ def verify(request: Request) -> Response:
         request,
         "verify.html",
         page="verify",
+        csp=site.csp_any_endpoint,
         chain=_chain_facts(request),
         ocid=request.query_params.get("ocid", "")[:256],
         config=js_config(request) if site.rpc_url else None,

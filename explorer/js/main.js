@@ -1,15 +1,31 @@
 // The explorer's only script (bundled by esbuild into explorer/static/explorer.js, see package.json
 // "build:explorer"). Pages are complete without it; it adds what must happen in the visitor's own
-// browser: the "verified" badges of a tender's events and the bundle verifier.
-import { Rpc, verifyBundle } from "./verify.js";
+// browser: the badges of a tender's events and the bundle verifier, with four honest outcomes:
+// verified (checked against the chain), invalid, not checked (the chain could not be asked: grey,
+// with a retry) and pending (not yet anchored).
+import { DEFAULT_TIMEOUT, Rpc, verifyBundle } from "./verify.js";
 
 const config = JSON.parse(document.getElementById("tp-config").textContent);
-const t = (key, values = {}) =>
-  (config.messages[key] || key).replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
+const fill = (template, values) =>
+  template.replace(/\{(\w+)\}/g, (_, name) => (name in values ? String(values[name]) : `{${name}}`));
+const t = (key, values = {}) => fill(config.messages[key] || key, values);
+/** A verifier message ({key, values}, values possibly messages themselves) in the page's language. */
+const text = (m) => {
+  if (m === null || typeof m !== "object" || !("key" in m)) return String(m);
+  const values = {};
+  for (const [name, value] of Object.entries(m.values || {})) values[name] = text(value);
+  return t(m.key, values);
+};
 
 const dateFormat = new Intl.DateTimeFormat(config.locale, { dateStyle: "medium", timeStyle: "medium", timeZone: "UTC" });
 const when = (seconds) => `${dateFormat.format(new Date(seconds * 1000))} UTC`;
 const numberFormat = new Intl.NumberFormat(config.locale);
+
+/** Seconds one chain call may take: ``?rpc_timeout=`` (for tests and slow links), else 10. */
+function rpcTimeout() {
+  const asked = Number(new URLSearchParams(location.search).get("rpc_timeout"));
+  return Number.isFinite(asked) && asked >= 0.05 && asked <= 120 ? asked : DEFAULT_TIMEOUT;
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -22,46 +38,113 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function blockLink(report) {
-  const text = t("block", { block: numberFormat.format(report.block_number) });
-  if (!config.blockExplorer) return document.createTextNode(text);
-  return el("a", { href: `${config.blockExplorer}/block/${report.block_number}`, rel: "noopener" }, text);
+  const label = t("block", { block: numberFormat.format(report.block_number) });
+  if (!config.blockExplorer) return document.createTextNode(label);
+  return el("a", { href: `${config.blockExplorer}/block/${report.block_number}`, rel: "noopener" }, label);
 }
 
-/** Sets one event's badge from its report. */
+const BADGE_CLASS = { verified: "badge badge-ok", invalid: "badge badge-failed", unchecked: "badge badge-unchecked", pending: "badge badge-pending" };
+
+/** Sets one event's badge from its report: block and time are the chain's, never the bundle's. */
 function showBadge(badge, report) {
   badge.replaceChildren();
-  badge.classList.remove("badge-checking", "badge-claimed");
-  if (report.status === "valid" && report.block_number !== null) {
-    badge.className = "badge badge-ok";
+  badge.className = BADGE_CLASS[report.status];
+  if (report.status === "verified") {
     badge.append(t("anchored_in") + " ", blockLink(report), " " + t("at_time", { time: when(report.block_timestamp) }));
   } else if (report.status === "pending") {
-    badge.className = "badge badge-pending";
     badge.append(t("pending"));
+  } else if (report.status === "unchecked") {
+    badge.append(t("not_checked"));
   } else {
-    badge.className = "badge badge-failed";
-    badge.append(t("failed") + ": " + report.problems.join("; "));
+    badge.append(t("failed") + ": " + report.problems.map(text).join("; "));
   }
-  badge.dataset.status = report.status === "valid" ? "verified" : report.status;
+  badge.dataset.status = report.status;
 }
 
+class BundleUnavailable extends Error {}
+
 async function fetchBundle(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" } });
+  } catch (err) {
+    throw new BundleUnavailable(t("bundle_unreachable", { reason: err.message }));
+  }
   if (response.status === 404) return null; // nothing anchored on the chain yet
-  if (!response.ok) throw new Error(t("http_error", { status: response.status }));
+  if (!response.ok) throw new BundleUnavailable(t("http_error", { status: response.status }));
   return response.json();
 }
 
-async function tenderPage() {
+function retryButton(run) {
+  const button = el("button", { type: "button", class: "button-quiet retry" }, t("retry"));
+  button.addEventListener("click", run);
+  return button;
+}
+
+/** The lines a bundle/2 adds: "complete as of tree size N, anchored at T", the signed checkpoint. */
+function versionTwoLines(report, tag = "p") {
+  const lines = [];
+  const c = report.completeness;
+  if (c && c.status === "complete") {
+    lines.push(["complete", c.time !== null ? t("complete_as_of", { size: numberFormat.format(c.treeSize), time: when(c.time) }) : t("complete_unchecked", { size: numberFormat.format(c.treeSize) })]);
+  } else if (c && c.status === "not_proven") {
+    lines.push(["not_proven", t("not_proven")]);
+  }
+  const k = report.checkpoint;
+  if (k && k.status === "verified") lines.push(["checkpoint-verified", t("checkpoint_verified", { size: numberFormat.format(k.size), name: k.name })]);
+  else if (k && k.status === "unchecked") lines.push(["checkpoint-unchecked", t("checkpoint_unchecked", { reason: text(k.reason) })]);
+  else if (k && k.status === "absent") lines.push(["checkpoint-absent", t("checkpoint_absent")]);
+  return lines.map(([kind, line]) => el(tag, { class: "small line", "data-line": kind }, line));
+}
+
+const STORED_KEY = "tenderproof.checkpointKey";
+
+/** The checkpoint verifier key: the one the visitor pinned on /verify, else the one this site publishes. */
+async function checkpointKey() {
+  try {
+    const pinned = localStorage.getItem(STORED_KEY);
+    if (pinned) return pinned;
+  } catch {
+    // storage refused: the published key
+  }
+  try {
+    const response = await fetch(config.checkpointKeyUrl || "/.well-known/tenderproof/checkpoint-key");
+    return response.ok ? (await response.text()).trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+// --- A tender's page ------------------------------------------------------------------------
+
+function tenderPage() {
   const badges = new Map(Array.from(document.querySelectorAll("[data-badge-seq]"), (b) => [Number(b.dataset.badgeSeq), b]));
   const summary = document.getElementById("verify-summary");
-  try {
-    const bundle = await fetchBundle(config.bundleUrl);
-    if (bundle === null) {
-      for (const badge of badges.values()) showBadge(badge, { status: "pending", problems: [] });
-      summary.textContent = t("nothing_anchored");
+  const everyBadge = (report) => {
+    for (const badge of badges.values()) showBadge(badge, { problems: [], ...report });
+  };
+  const run = async () => {
+    summary.className = "notice";
+    summary.dataset.result = "checking";
+    summary.textContent = t("checking");
+    let report;
+    try {
+      const bundle = await fetchBundle(config.bundleUrl);
+      if (bundle === null) {
+        everyBadge({ status: "pending" });
+        summary.textContent = t("nothing_anchored");
+        summary.dataset.result = "pending";
+        return;
+      }
+      const key = bundle.format === "tenderproof-bundle/2" && bundle.checkpoint ? await checkpointKey() : null;
+      report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
+    } catch (err) {
+      everyBadge({ status: "unchecked" });
+      summary.className = "notice notice-unchecked";
+      summary.dataset.result = "unchecked";
+      summary.replaceChildren(t("could_not_verify", { reason: err.message }), " ", retryButton(run));
       return;
     }
-    const report = await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl) });
     for (const r of report.events) {
       const badge = badges.get(r.seq);
       if (badge) showBadge(badge, r);
@@ -70,55 +153,95 @@ async function tenderPage() {
     for (const [seq, badge] of badges) {
       if (!report.events.some((r) => r.seq === seq)) showBadge(badge, { status: "pending", problems: [] });
     }
-    const general = report.failures.filter((f) => !f.where.startsWith("event seq"));
-    summary.textContent = report.valid ? t("all_verified") : t("some_failed", { count: report.failures.length });
-    summary.className = report.valid ? "notice notice-ok" : "notice notice-failed";
-    for (const f of general) summary.append(el("br"), `${f.where}: ${f.reason}`);
-  } catch (err) {
-    summary.textContent = t("could_not_verify", { reason: err.message });
-    summary.className = "notice notice-failed";
-    for (const badge of badges.values()) {
-      badge.className = "badge badge-failed";
-      badge.textContent = t("not_verified");
-      badge.dataset.status = "error";
+    summary.dataset.result = report.status;
+    if (report.status === "verified") {
+      summary.className = "notice notice-ok";
+      summary.textContent = t("all_verified");
+    } else if (report.status === "pending") {
+      summary.className = "notice";
+      summary.textContent = t("nothing_anchored");
+    } else if (report.status === "unchecked") {
+      summary.className = "notice notice-unchecked";
+      summary.replaceChildren(t("not_checked_summary"), " ", retryButton(run));
+      for (const u of report.unavailable) summary.append(el("br"), `${text(u.where)}: ${text(u.reason)}`);
+    } else {
+      summary.className = "notice notice-failed";
+      summary.textContent = t("some_failed", { count: report.failures.length });
+      const general = report.failures.filter((f) => f.where.key !== "w_event");
+      for (const f of general) summary.append(el("br"), `${text(f.where)}: ${text(f.reason)}`);
     }
-  }
+    if (report.status === "verified" || report.status === "unchecked") summary.append(...versionTwoLines(report, "span"));
+  };
+  run();
 }
 
-// --- The verify page ----------------------------------------------------------------------
+// --- The verify page ------------------------------------------------------------------------
 
-const EXPLANATIONS = [
-  [/^format|^bundle/, "explain_format"],
-  [/payload hashes to|payload has no canonical/, "explain_payload"],
-  [/envelope hashes to leaf/, "explain_leaf"],
-  [/expected seq|prev .* is not the leaf hash|log index/, "explain_chain"],
-  [/envelope (origin|ocid)/, "explain_origin"],
-  [/^signature/, "explain_signature"],
-  [/inclusion/, "explain_inclusion"],
-  [/^consistency|missing: the anchors/, "explain_consistency"],
-  [/contract holds|holds no checkpoint|transaction|block time|the endpoint is on chain|RPC/, "explain_chain_anchor"],
-];
+const EXPLANATIONS = {
+  r_format: "explain_format",
+  r_required: "explain_format",
+  r_malformed: "explain_format",
+  r_no_events: "explain_empty",
+  r_payload: "explain_payload",
+  r_leaf: "explain_leaf",
+  r_seq: "explain_chain",
+  r_prev: "explain_chain",
+  r_index: "explain_chain",
+  r_index_order: "explain_chain",
+  r_origin: "explain_origin",
+  r_ocid: "explain_origin",
+  r_signature: "explain_signature",
+  r_inclusion: "explain_inclusion",
+  r_no_anchor_for_proof: "explain_inclusion",
+  r_escaped: "explain_escaped",
+  r_escaped_chain: "explain_escaped",
+  r_link_twice: "explain_consistency",
+  r_link_unused: "explain_consistency",
+  r_link_missing: "explain_consistency",
+  r_not_one_history: "explain_consistency",
+  r_anchor_order: "explain_consistency",
+  c_at_commitment: "explain_incomplete",
+  o_not_registered: "explain_officer",
+  o_revoked: "explain_officer",
+};
+const WHERE_EXPLANATIONS = {
+  w_completeness: "explain_incomplete",
+  w_commitment: "explain_incomplete",
+  w_heads_proof: "explain_incomplete",
+  w_officer_event: "explain_officer",
+  w_checkpoint: "explain_checkpoint",
+  w_consistency: "explain_consistency",
+};
 
 function explain(failure) {
-  const text = `${failure.where}: ${failure.reason}`;
-  for (const [pattern, key] of EXPLANATIONS) if (pattern.test(failure.reason) || pattern.test(failure.where)) return t(key);
-  return t("explain_other", { text });
+  const key = EXPLANATIONS[failure.reason.key] || WHERE_EXPLANATIONS[failure.where.key];
+  if (key) return t(key);
+  if (failure.where.key === "w_anchor" || failure.where.key === "w_chain") return t("explain_chain_anchor");
+  return t("explain_other", { text: text(failure.reason) });
 }
 
-function renderReport(out, report) {
+const HEADINGS = { verified: "bundle_valid", invalid: "bundle_invalid", unchecked: "bundle_unchecked", pending: "bundle_pending" };
+const NOTICES = { verified: "notice notice-ok", invalid: "notice notice-failed", unchecked: "notice notice-unchecked", pending: "notice" };
+
+function renderReport(out, report, retry) {
   out.replaceChildren();
-  const heading = el("h2", { tabindex: "-1" }, report.valid ? t("bundle_valid") : t("bundle_invalid", { count: report.failures.length }));
-  out.append(el("div", { class: report.valid ? "notice notice-ok" : "notice notice-failed", "data-result": report.valid ? "valid" : "invalid" }, heading));
-  if (report.ocid) {
-    const meta = el("p", {}, t("bundle_of", { ocid: report.ocid, chain: report.chain ? report.chain.chain_id : "?" }));
-    out.append(meta);
-  }
+  const heading = el("h2", { tabindex: "-1" }, t(HEADINGS[report.status], { count: report.failures.length }));
+  const notice = el("div", { class: NOTICES[report.status], "data-result": report.status }, heading);
+  if (report.status === "unchecked" && retry) notice.append(retryButton(retry));
+  out.append(notice);
+  if (report.ocid) out.append(el("p", {}, t("bundle_of", { ocid: report.ocid, chain: report.chain ? report.chain.chain_id : "?" })));
+  out.append(...versionTwoLines(report));
   if (report.failures.length) {
     const list = el("ul", { class: "failures" });
     for (const f of report.failures) {
-      list.append(el("li", {}, el("strong", {}, f.where), ": " + f.reason, el("br"), el("span", { class: "explain" }, explain(f))));
+      list.append(el("li", {}, el("strong", {}, text(f.where)), ": " + text(f.reason), el("br"), el("span", { class: "explain" }, explain(f))));
     }
     out.append(el("h3", {}, t("problems")), list);
+  }
+  if ((report.unavailable || []).length) {
+    const list = el("ul", { class: "unavailable" });
+    for (const u of report.unavailable) list.append(el("li", {}, el("strong", {}, text(u.where)), ": " + text(u.reason)));
+    out.append(el("h3", {}, t("not_asked")), el("p", { class: "explain" }, t("explain_unavailable")), list);
   }
   if (report.events.length) {
     const table = el("table", { class: "data" });
@@ -130,7 +253,7 @@ function renderReport(out, report) {
     for (const r of report.events) {
       const badge = el("span", { class: "badge" });
       showBadge(badge, r);
-      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.signer || "–")));
+      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
     }
     table.append(body);
     out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));
@@ -138,32 +261,104 @@ function renderReport(out, report) {
   heading.focus();
 }
 
-async function verifyText(text, out) {
-  let bundle;
+const STORED_RPC = "tenderproof.rpcUrl";
+
+function storedRpc() {
   try {
-    bundle = JSON.parse(text);
-  } catch (err) {
-    renderReport(out, { valid: false, events: [], failures: [{ where: "format", reason: t("not_json", { reason: err.message }) }] });
-    return;
+    return localStorage.getItem(STORED_RPC);
+  } catch {
+    return null; // storage refused (private mode, policy): the site's endpoint
   }
-  out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
-  renderReport(out, await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl) }));
 }
 
 function verifyPage() {
   const form = document.getElementById("verify-form");
-  const text = document.getElementById("bundle-text");
+  const input = document.getElementById("bundle-text");
   const file = document.getElementById("bundle-file");
   const drop = document.getElementById("drop-zone");
   const out = document.getElementById("verify-result");
   const ocidForm = document.getElementById("ocid-form");
-  const readFile = async (f) => {
-    text.value = await f.text();
-    await verifyText(text.value, out);
+  const rpcForm = document.getElementById("rpc-form");
+  const rpcInput = document.getElementById("rpc-url");
+  const cli = document.getElementById("cli-command");
+  let endpoint = storedRpc() || config.rpcUrl;
+  const showEndpoint = () => {
+    rpcInput.value = new URL(endpoint, location.href).href;
+    cli.textContent = `tenderproof-verify bundle.json --rpc ${new URL(endpoint, location.href).href}`;
   };
+  showEndpoint();
+  const verify = async (bundle) => {
+    out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
+    const key = bundle && bundle.format === "tenderproof-bundle/2" && bundle.checkpoint ? await checkpointKey() : null;
+    const report = await verifyBundle(bundle, { rpc: new Rpc(endpoint, { timeout: rpcTimeout() }), checkpointKey: key, confirmations: config.confirmations || 1 });
+    renderReport(out, report, () => verify(bundle));
+  };
+  const verifyText = async (value) => {
+    let bundle;
+    try {
+      bundle = JSON.parse(value);
+    } catch (err) {
+      renderReport(out, { status: "invalid", events: [], failures: [{ where: { key: "w_format", values: {} }, reason: { key: "not_json", values: { reason: err.message } } }] });
+      return;
+    }
+    await verify(bundle);
+  };
+  const readFile = async (f) => {
+    input.value = await f.text();
+    await verifyText(input.value);
+  };
+  rpcForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = rpcInput.value.trim();
+    let url;
+    try {
+      url = new URL(chosen);
+    } catch {
+      url = null;
+    }
+    if (!url || !/^https?:$/.test(url.protocol)) {
+      rpcInput.setCustomValidity(t("rpc_bad_url"));
+      rpcInput.reportValidity();
+      return;
+    }
+    rpcInput.setCustomValidity("");
+    endpoint = url.href;
+    try {
+      localStorage.setItem(STORED_RPC, endpoint);
+    } catch {
+      // not remembered; still used on this page
+    }
+    showEndpoint();
+  });
+  document.getElementById("rpc-reset").addEventListener("click", () => {
+    try {
+      localStorage.removeItem(STORED_RPC);
+    } catch {
+      // nothing was stored
+    }
+    endpoint = config.rpcUrl;
+    rpcInput.setCustomValidity("");
+    showEndpoint();
+  });
+  const keyForm = document.getElementById("key-form");
+  const keyInput = document.getElementById("checkpoint-key");
+  try {
+    keyInput.value = localStorage.getItem(STORED_KEY) || "";
+  } catch {
+    keyInput.value = "";
+  }
+  keyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    try {
+      if (keyInput.value.trim()) localStorage.setItem(STORED_KEY, keyInput.value.trim());
+      else localStorage.removeItem(STORED_KEY);
+    } catch {
+      // not remembered
+    }
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    verifyText(text.value, out);
+    verifyText(input.value);
   });
   file.addEventListener("change", () => file.files[0] && readFile(file.files[0]));
   for (const name of ["dragenter", "dragover"]) {
@@ -181,14 +376,21 @@ function verifyPage() {
   });
   const verifyOcid = async (ocid) => {
     out.replaceChildren(el("p", { class: "notice" }, t("verifying")));
+    let bundle;
     try {
-      const bundle = await fetchBundle(`${config.bundleBase}/${encodeURIComponent(ocid)}/bundle`);
-      if (bundle === null) throw new Error(t("no_bundle", { ocid }));
-      text.value = JSON.stringify(bundle, null, 2);
-      renderReport(out, await verifyBundle(bundle, { rpc: new Rpc(config.rpcUrl) }));
+      bundle = await fetchBundle(`${config.bundleBase}/${encodeURIComponent(ocid)}/bundle`);
     } catch (err) {
-      renderReport(out, { valid: false, events: [], failures: [{ where: "ocid", reason: err.message }] });
+      const failed = { status: "unchecked", events: [], failures: [], unavailable: [{ where: { key: "w_bundle", values: {} }, reason: err.message }] };
+      renderReport(out, failed, () => verifyOcid(ocid));
+      return;
     }
+    if (bundle === null) {
+      renderReport(out, { status: "pending", ocid, events: [], failures: [], unavailable: [] });
+      out.append(el("p", {}, t("no_bundle", { ocid })));
+      return;
+    }
+    input.value = JSON.stringify(bundle, null, 2);
+    await verify(bundle);
   };
   ocidForm.addEventListener("submit", (event) => {
     event.preventDefault();

@@ -76,7 +76,7 @@ def record_ledger(url: str, chain: ChainSettings, *, dev: EmbeddedChain | None =
         _record(log, [helpers.signed(helpers.item(kind, payload), submission_id=f"sub-{n}", origin=ORIGIN)], when)
     demo.record_demo(log, chain_id=helpers.CHAIN_ID)
     last = max(moment for moment, _ in demo.timeline())
-    log.integrate_all(now=last)
+    log.integrate_all(now=last, commit_heads=True)  # as an anchoring round integrates
     anchored = anchor_final(ChainAnchorer(log, chain, dev=dev, holder="tests", clock=lambda: last))
     later = last + timedelta(days=1)
     clarification = {"tender": {"id": "SI-ED-2026-004", "enquiries": [{"id": "q9", "answer": "Yes"}]}}

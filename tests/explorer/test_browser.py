@@ -77,7 +77,7 @@ def layout_shift(page: Page) -> float:
 
 def _wait_badges(page: Page) -> list[str]:
     page.wait_for_function(
-        "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'unchecked')"
+        "() => [...document.querySelectorAll('[data-badge-seq]')].every((b) => b.dataset.status !== 'checking')"
     )
     return page.eval_on_selector_all("[data-badge-seq]", "(bs) => bs.map((b) => b.dataset.status)")
 
@@ -98,8 +98,11 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
     assert statuses == ["verified"] * len(events)
     badge = p.locator("[data-badge-seq='0']")
     expect(badge).to_contain_text("Verified: anchored in block")
-    expect(p.locator("#verify-summary")).to_have_text(
-        "Every anchored event was verified in your browser against the chain."
+    summary = p.locator("#verify-summary")
+    expect(summary).to_contain_text("Every anchored event was verified in your browser against the chain.")
+    # A version 2 bundle: the history is proven whole as of the newest anchor, its time the chain's.
+    expect(summary.locator("[data-line='complete']")).to_contain_text(
+        f"Complete as of tree size {embedded_ledger.anchored_size}, anchored at"
     )
     # The signer of each event, as recorded (EIP-712 recovery happened in the browser too).
     # The badges turn without moving the page: a cumulative layout shift under 0.1 ("good").
@@ -133,7 +136,7 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
     )
     p.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     result = p.locator("#verify-result [data-result]")
-    expect(result).to_have_attribute("data-result", "valid")
+    expect(result).to_have_attribute("data-result", "verified")
     expect(p.locator("#verify-result tbody tr")).to_have_count(len(bundle["events"]))
     expect(p.locator("#verify-result tbody tr").first).to_contain_text("Tender planned")
     screenshot(p, f"verify-valid-{page.name}")  # type: ignore[attr-defined]
@@ -180,11 +183,11 @@ def test_verify_a_dropped_bundle_then_a_tampered_one(base: str, page: Watched, t
 def test_verify_by_ocid_and_language_switch(base: str, page: Watched) -> None:
     p = page.page
     p.goto(f"{base}/verify?ocid={demo.ROAD}")
-    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "verified")
     p.get_by_role("link", name="Español").click()
     expect(p.locator("html")).to_have_attribute("lang", "es")
     expect(p.get_by_role("heading", level=1)).to_have_text("Verificar un paquete de pruebas")
-    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "valid")
+    expect(p.locator("#verify-result [data-result]")).to_have_attribute("data-result", "verified")
     expect(p.locator("#verify-result h2")).to_have_text("El paquete es válido")
     p.get_by_role("link", name="Licitaciones").click()  # remembered: no ?lang= on this link
     expect(p.locator("html")).to_have_attribute("lang", "es")

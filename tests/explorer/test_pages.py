@@ -16,6 +16,7 @@ from demo import tenders as demo
 from explorer.catalog import message_ids
 from explorer.i18n import catalog
 from settings import ChainSettings
+from tests.explorer.browser import ROOT
 from tests.explorer.conftest import SIGNED, Ledger, app_for, settings_for
 from tests.procurement import helpers
 
@@ -168,6 +169,21 @@ def test_every_message_is_translated() -> None:
         assert set(re.findall(r"\{\w+\}", msgid)) == set(re.findall(r"\{\w+\}", spanish[msgid])), msgid
 
 
+def test_every_verifier_message_has_a_text() -> None:
+    """Each message key the browser's scripts name (t("…"), msg("…"), their errors, the tables of
+    headings and explanations) has an English text (JS_MESSAGES), hence a Spanish one (above)."""
+    from explorer.pages import JS_MESSAGES
+
+    source = "\n".join(path.read_text() for path in sorted(ROOT.joinpath("explorer", "js").glob("*.js")))
+    named = set(re.findall(r"(?:\bt|\bmsg|Error|Unavailable)\(\"(\w+)\"", source))
+    named |= set(re.findall(r"[:\[,]\s*\"((?:explain|bundle|col)_\w+)\"", source))
+    named |= set(re.findall(r"key: \"(\w+)\"", source))
+    assert len(named) > 80
+    assert sorted(named - set(JS_MESSAGES)) == []
+    # Nothing left over either: every text is shown somewhere.
+    assert sorted(set(JS_MESSAGES) - named) == []
+
+
 def test_pages_carry_a_strict_policy(ledger: Ledger) -> None:
     with TestClient(app_for(ledger)) as client:
         csp = client.get("/").headers["content-security-policy"]
@@ -235,7 +251,10 @@ def test_rpc_serves_reads_of_the_embedded_chain(client: TestClient, ledger: Ledg
 def test_explorer_is_not_in_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not [
-        path for path in paths if not path.startswith("/api/") and path not in ("/healthz", "/readyz", "/metrics")
+        path
+        for path in paths
+        if not path.startswith("/api/")
+        and path not in ("/healthz", "/readyz", "/metrics", "/.well-known/tenderproof/checkpoint-key")
     ]
 
 

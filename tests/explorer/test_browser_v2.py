@@ -1,0 +1,423 @@
+"""The browser's bundle-v2 building blocks in Chromium, against data the project's browser code did
+not produce: the heads proofs of tests/assets/heads/vectors.json (docs/spec.md §14.5; every valid
+proof accepted, every bad one refused for its reason) and C2SP signed checkpoints made with
+@noble/curves' Ed25519 (tests/explorer/sign_note.mjs), checked with WebCrypto."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from pydantic import SecretStr
+
+from ledger.core import merkle
+from ledger.core.canonical import canonical_bytes
+from ledger.core.note import Signer
+from tests.api.servers import threaded_server
+from tests.conftest import ORIGIN
+from tests.explorer import v2bundles
+from tests.explorer.browser import ROOT, chromium
+from tests.explorer.conftest import SIGNED, Ledger, app_for, recorded_ledger
+from tests.procurement import helpers
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture(scope="module")
+def verifier_module(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """explorer/js/verify.js and complete.js bundled as one script defining the global ``TP``."""
+    directory = tmp_path_factory.mktemp("js")
+    entry = directory / "entry.js"
+    entry.write_text(
+        f'export * from "{ROOT}/explorer/js/verify.js";\nexport * from "{ROOT}/explorer/js/complete.js";\n'
+    )
+    out = directory / "tp.js"
+    subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "esbuild",
+            str(entry),
+            "--bundle",
+            "--format=iife",
+            "--global-name=TP",
+            f"--outfile={out}",
+            "--log-level=warning",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return out.read_text()
+
+
+@pytest.fixture(scope="module")
+def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    with recorded_ledger("sqlite", tmp_path_factory.mktemp("v2")) as recorded:
+        yield recorded
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def page(embedded_ledger: Ledger, verifier_module: str, browser: Browser) -> Iterator[Page]:
+    with threaded_server(app_for(embedded_ledger)) as base:
+        context = browser.new_context()
+        p = context.new_page()
+        p.goto(f"{base}/verify")  # a secure context (127.0.0.1): WebCrypto is there
+        p.evaluate(verifier_module)
+        yield p
+        context.close()
+
+
+def test_heads_vectors_in_the_browser(page: Page) -> None:
+    vectors = json.loads((ROOT / "tests" / "assets" / "heads" / "vectors.json").read_text())
+    cases = vectors["cases"]
+    got = page.evaluate(
+        """async (cases) => {
+            const h = TP.fromHex, out = [];
+            for (const c of cases) {
+                let err = null;
+                try {
+                    const key = await TP.headsKey(c.ocid);
+                    if (TP.toHex(key) !== c.key) throw new Error(`key of ${c.ocid}`);
+                    const other = c.other && {key: h(c.other.key), size: c.other.size, leaf_hash: h(c.other.leaf_hash)};
+                    await TP.verifyHeadsProof(h(c.heads_root), key, c.size, c.head === null ? null : h(c.head),
+                                              c.siblings.map(h), other);
+                } catch (e) { err = e.key || e.message; }
+                out.push([c.desc, c.want_err, err]);
+            }
+            return out;
+        }""",
+        cases,
+    )
+    assert len(got) == len(cases) > 100
+    # The browser's reason for each refusal, by the vectors' kind of failure.
+    expected = {
+        None: {None},
+        "root_mismatch": {"p_root"},
+        "proof_shape": {"h_shape"},
+        "not_canonical": {"h_not_canonical"},
+        "bad_other": {"h_bad_other"},
+    }
+    wrong = [(desc, want, err) for desc, want, err in got if err not in expected[want]]
+    assert wrong == []
+    assert {want for _, want, _ in got} == set(expected)
+
+
+def _signed(name: str, seed: bytes, body: str) -> dict[str, str]:
+    done = subprocess.run(
+        ["node", str(HERE / "sign_note.mjs"), name, seed.hex()],
+        input=body,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    signed: dict[str, str] = json.loads(done.stdout)
+    return signed
+
+
+def _check(page: Page, bundle: dict[str, Any], anchor: dict[str, Any], vkey: str | None) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
+        """async ([bundle, anchor, vkey]) => {
+            const failures = [];
+            const fail = (where, reason) => failures.push([where.key, reason.key]);
+            fail.count = () => failures.length;
+            const r = await TP.checkCheckpoint(bundle, anchor, vkey, fail);
+            return {status: r.status, name: r.name || null, reason: r.reason ? r.reason.key : null, failures};
+        }""",
+        [bundle, anchor, vkey],
+    )
+    return result
+
+
+def test_signed_checkpoints_in_the_browser(page: Page) -> None:
+    origin = "tenderproof.example/log"
+    root = bytes(range(32))
+    body = f"{origin}\n42\n{base64.b64encode(root).decode()}\n"
+    mine = _signed("tenderproof.example/log", b"\x01" * 32, body)
+    theirs = _signed("tenderproof.example/log", b"\x02" * 32, body)
+    anchor = {"tree_size": 42, "root_hash": root.hex()}
+    bundle = {"origin": origin, "checkpoint": mine["note"]}
+
+    assert _check(page, bundle, anchor, mine["vkey"]) == {
+        "status": "verified",
+        "name": "tenderproof.example/log",
+        "reason": None,
+        "failures": [],
+    }
+    # Without a key: said not checked, never verified.
+    assert _check(page, bundle, anchor, None)["status"] == "unchecked"
+    # Signed by another key (same name): no signature by the pinned key.
+    other = _check(page, {**bundle, "checkpoint": theirs["note"]}, anchor, mine["vkey"])
+    assert other["status"] == "invalid" and other["failures"] == [["w_checkpoint", "k_no_sig"]]
+    # The other key's signature line under our key's id: the signature does not verify.
+    forged_line = theirs["note"].rsplit("\n", 2)[1]
+    blob = base64.b64decode(forged_line.split(" ")[2])
+    mine_id = base64.b64decode(mine["note"].rsplit("\n", 2)[1].split(" ")[2])[:4]
+    forged = body + "\n" + f"\u2014 tenderproof.example/log {base64.b64encode(mine_id + blob[4:]).decode()}\n"
+    assert _check(page, {**bundle, "checkpoint": forged}, anchor, mine["vkey"])["failures"] == [
+        ["w_checkpoint", "k_bad_sig"]
+    ]
+    # A checkpoint of another size or root than the newest anchor.
+    assert _check(page, bundle, {**anchor, "tree_size": 41}, mine["vkey"])["failures"] == [
+        ["w_checkpoint", "k_size_root"]
+    ]
+    assert _check(page, bundle, {**anchor, "root_hash": "00" * 32}, mine["vkey"])["failures"] == [
+        ["w_checkpoint", "k_size_root"]
+    ]
+    # The body changed after signing (another origin line).
+    moved = mine["note"].replace(origin, "elsewhere.example/log", 1)
+    assert _check(page, {**bundle, "checkpoint": moved, "origin": "elsewhere.example/log"}, anchor, mine["vkey"])[
+        "failures"
+    ] == [["w_checkpoint", "k_bad_sig"]]
+    # Not a note; a key that is not a C2SP Ed25519 key (reported, not checked).
+    assert _check(page, {**bundle, "checkpoint": "nonsense"}, anchor, mine["vkey"])["failures"] == [
+        ["w_checkpoint", "k_format"]
+    ]
+    bad_key = _check(page, bundle, anchor, mine["vkey"].replace("+", "+0", 1)[:-1])
+    assert bad_key["status"] == "unchecked" and bad_key["reason"] == "k_bad_key"
+
+
+# --- Whole v2 bundles (tests/explorer/v2bundles.py): the issue's v2 mutations -----------------
+
+
+def _verify(page: Page, bundle: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """The browser's verdict on ``bundle`` without a chain: status, failures as [where, reason]
+    keys, completeness, checkpoint, and each event's (status, officer)."""
+    result: dict[str, Any] = page.evaluate(
+        """async ([bundle, key]) => {
+            const r = await TP.verifyBundle(bundle, {rpc: null, checkpointKey: key});
+            return {
+                status: r.status,
+                failures: r.failures.map((f) => [f.where.key, f.reason.key]),
+                completeness: r.completeness && r.completeness.status,
+                checkpoint: r.checkpoint && r.checkpoint.status,
+                events: r.events.map((e) => [e.status, e.officer]),
+            };
+        }""",
+        [bundle, key],
+    )
+    return result
+
+
+@pytest.fixture(scope="module")
+def entries(embedded_ledger: Ledger) -> list[v2bundles.Entry]:
+    return v2bundles.entries_of(embedded_ledger.log.reader.entries(0, embedded_ledger.anchored_size))
+
+
+@pytest.fixture(scope="module")
+def chain(embedded_ledger: Ledger) -> dict[str, Any]:
+    return {"chain_id": helpers.CHAIN_ID, "contract": "0x" + "00" * 20}
+
+
+@pytest.fixture(scope="module")
+def good(entries: list[v2bundles.Entry], chain: dict[str, Any]) -> dict[str, Any]:
+    return v2bundles.build(entries, SIGNED, ORIGIN, chain)
+
+
+def _keys(result: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(where, reason) for where, reason in result["failures"]}
+
+
+def test_a_whole_v2_history_is_complete(page: Page, good: dict[str, Any]) -> None:
+    result = _verify(page, good)
+    assert result["failures"] == []
+    assert result["completeness"] == "complete"
+    assert result["status"] == "unchecked"  # no chain asked: never "verified"
+    assert result["checkpoint"] == "absent"
+    signed = [officer for status, officer in result["events"]]
+    assert signed and set(signed) == {"Ana Ruiz"}
+
+
+@pytest.mark.parametrize("dropped", [1, 2, -1])
+def test_tail_dropped_is_refused(page: Page, good: dict[str, Any], dropped: int) -> None:
+    bundle = v2bundles.mutated(good)
+    keep = 1 if dropped == -1 else len(bundle["events"]) - dropped
+    bundle["events"] = bundle["events"][:keep]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert _keys(result) == {("w_completeness", "c_short")}
+
+
+def test_older_head_is_refused(page: Page, good: dict[str, Any]) -> None:
+    bundle = v2bundles.mutated(good)
+    bundle["events"] = bundle["events"][:-1]
+    bundle["completeness"]["head"] = {"size": len(bundle["events"]), "leaf_hash": bundle["events"][-1]["leaf_hash"]}
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid" and _keys(result) == {("w_heads_proof", "p_root")}
+
+
+def test_commitment_from_another_checkpoint_is_refused(
+    page: Page, good: dict[str, Any], entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    earlier = v2bundles.build(entries[:-1], SIGNED, ORIGIN, chain)
+    bundle = v2bundles.mutated(good)
+    bundle["completeness"]["commitment"] = earlier["completeness"]["commitment"]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert ("w_commitment", "c_index") in _keys(result) and ("w_commitment", "c_tree_size") in _keys(result)
+
+
+def test_forged_commitment_is_refused(
+    page: Page, good: dict[str, Any], entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    """A commitment whose map leaves out the tender's last event, consistent in itself (payload
+    and leaf hashes recomputed, heads proof and events matching it): its inclusion fails."""
+    last = max(i for i, e in enumerate(entries) if e.ocid == SIGNED)
+    forged_map = v2bundles.build(entries[:last] + entries[last + 1 :], SIGNED, ORIGIN, chain)["completeness"]
+    bundle = v2bundles.mutated(good)
+    commitment = bundle["completeness"]["commitment"]
+    commitment["payload"] = {**forged_map["commitment"]["payload"], "tree_size": len(entries)}
+    envelope = commitment["envelope"]
+    envelope["payload_sha256"] = hashlib.sha256(canonical_bytes(commitment["payload"])).hexdigest()
+    commitment["leaf_hash"] = merkle.leaf_hash(canonical_bytes(envelope)).hex()
+    bundle["completeness"].update({k: forged_map[k] for k in ("head", "siblings", "other")})
+    bundle["events"] = bundle["events"][:-1]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid" and _keys(result) == {("w_commitment", "r_inclusion")}
+
+
+def test_signer_never_registered_is_refused(page: Page, good: dict[str, Any]) -> None:
+    bundle = v2bundles.mutated(good)
+    bundle["officers"] = []
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert {reason for _, reason in result["failures"]} == {"o_not_registered"}
+    assert all(status == "invalid" for status, _ in result["events"])
+
+
+def test_signer_revoked_before_signing_is_refused(
+    page: Page, entries: list[v2bundles.Entry], chain: dict[str, Any]
+) -> None:
+    revoked = v2bundles.revoke_after_registration(entries, helpers.OFFICER)
+    bundle = v2bundles.build(revoked, SIGNED, ORIGIN, chain)
+    assert [e["envelope"]["type"] for e in bundle["officers"]] == ["officer.registered", "officer.revoked"]
+    result = _verify(page, bundle)
+    assert result["status"] == "invalid"
+    assert {reason for _, reason in result["failures"]} == {"o_revoked"}
+
+
+def test_checkpoint_signed_by_another_key_is_refused(page: Page, good: dict[str, Any]) -> None:
+    body = v2bundles.note_body(good)
+    mine = _signed(ORIGIN, b"\x05" * 32, body)
+    theirs = _signed(ORIGIN, b"\x06" * 32, body)
+    signed = {**good, "checkpoint": mine["note"]}
+    result = _verify(page, signed, mine["vkey"])
+    assert result["failures"] == [] and result["checkpoint"] == "verified"
+    assert _verify(page, signed)["checkpoint"] == "unchecked"  # no key: said so
+    other = _verify(page, {**good, "checkpoint": theirs["note"]}, mine["vkey"])
+    assert other["status"] == "invalid" and _keys(other) == {("w_checkpoint", "k_no_sig")}
+
+
+# --- The mutation corpus of the command-line verifier (tests/assets/bundles/mutations) -------
+
+MUTATIONS = ROOT / "tests" / "assets" / "bundles" / "mutations"
+OUTCOMES = {"not checked": "unchecked", "invalid": "invalid", "verified": "verified", "pending": "pending"}
+
+
+def test_the_mutation_corpus_in_the_browser(page: Page) -> None:
+    """Every case of the corpus the command line is held to gets the same outcome offline in the
+    browser, and "complete" exactly where the corpus says."""
+    index = json.loads((MUTATIONS / "index.json").read_text())
+    wrong = []
+    for case in index["cases"]:
+        bundle = json.loads((MUTATIONS / case["file"]).read_text())
+        result = _verify(page, bundle)
+        want = (OUTCOMES[case["outcome"]], case["complete"])
+        got = (result["status"], result["completeness"] == "complete")
+        if got != want:
+            wrong.append((case["file"], want, got, result["failures"]))
+    assert wrong == []
+    assert len(index["cases"]) >= 12
+
+
+# --- Signed notes: the reference implementation's known answers, and the server's checkpoints ---
+
+
+def test_go_signed_note_known_answers_in_the_browser(page: Page) -> None:
+    """golang.org/x/mod/sumdb/note's known answers (tests/assets/signed-note), checked by the
+    browser's note reader and WebCrypto Ed25519."""
+    vectors = json.loads((ROOT / "tests" / "assets" / "signed-note" / "golang-x-mod-sumdb-note.json").read_text())
+    got = page.evaluate(
+        """async (v) => {
+            const check = async (note, vkey) => {
+                try {
+                    return await TP.noteSignedBy(TP.parseSignedNote(note), await TP.parseVerifierKey(vkey));
+                } catch (e) { return e.key || e.message; }
+            };
+            const both = v.signed + v.other_signature_line;
+            return {
+                signed: await check(v.signed, v.verifier_key),
+                text: TP.parseSignedNote(v.signed).text === v.text,
+                other_key: await check(v.signed, v.other_verifier_key),
+                both_ours: await check(both, v.verifier_key),
+                both_theirs: await check(both, v.other_verifier_key),
+                altered: await check(v.signed.replace("cryptography", "Cryptography"), v.verifier_key),
+                bad_keys: await Promise.all(v.bad_verifier_keys.map((k) => check(v.signed, k))),
+            };
+        }""",
+        vectors,
+    )
+    assert got == {
+        "signed": "verified",
+        "text": True,
+        "other_key": "missing",
+        "both_ours": "verified",
+        "both_theirs": "verified",
+        "altered": "bad",
+        "bad_keys": ["k_bad_key"] * len(vectors["bad_verifier_keys"]),
+    }
+
+
+def test_the_servers_signed_checkpoint_on_the_tender_page_and_a_pinned_key(
+    embedded_ledger: Ledger, browser: Browser
+) -> None:
+    """With a log signing key, bundles carry the signed checkpoint: the tender page checks it
+    against the key the site publishes; a visitor who pins another key on /verify sees it refused."""
+    signer = Signer(ORIGIN, bytes(range(7, 39)))
+    stranger = Signer(ORIGIN, bytes(range(9, 41)))
+    app = app_for(embedded_ledger, log_signing_key=SecretStr(signer.skey()))
+    with threaded_server(app) as base:
+        context = browser.new_context()
+        try:
+            p = context.new_page()
+            bundle = p.request.get(f"{base}/api/v1/tenders/{SIGNED}/bundle").json()
+            assert bundle["checkpoint"]
+            p.goto(f"{base}/tenders/{SIGNED}")
+            summary = p.locator("#verify-summary")
+            expect(summary).to_have_attribute("data-result", "verified")
+            expect(summary.locator("[data-line='checkpoint-verified']")).to_have_text(
+                f"Signed checkpoint of tree size {embedded_ledger.anchored_size}: the signature by {ORIGIN} verifies."
+            )
+            p.goto(f"{base}/verify")
+            p.get_by_label("Pinned verifier key").fill(str(stranger.verifier))
+            p.get_by_role("button", name="Pin this key").click()
+            p.get_by_label("Tender id (ocid)").fill(SIGNED)
+            p.get_by_role("button", name="Fetch and verify").click()
+            result = p.locator("#verify-result [data-result]")
+            expect(result).to_have_attribute("data-result", "invalid")
+            expect(p.locator("#verify-result .failures")).to_contain_text(
+                f"the checkpoint carries no signature by the key {ORIGIN}"
+            )
+            # The site's own key pinned: verified again.
+            p.get_by_label("Pinned verifier key").fill(str(signer.verifier))
+            p.get_by_role("button", name="Pin this key").click()
+            p.get_by_role("button", name="Fetch and verify").click()
+            expect(result).to_have_attribute("data-result", "verified")
+            expect(p.locator("#verify-result [data-line='checkpoint-verified']")).to_be_visible()
+        finally:
+            context.close()
