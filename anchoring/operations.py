@@ -108,4 +108,43 @@ def anchor_now(
         yield Anchored(chain=chain, action=result.action, anchor=listed)
 
 
-__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record"]
+def status(log: Log, chain: ChainSettings) -> dict[str, object]:
+    """What the anchoring of ``chain`` is doing and why it waits, from the database alone (no
+    node is asked): its anchors in flight in nonce order, each with the reason it waits (funds,
+    fee cap, re-mined, reorged out), and the newest final anchor. ``state`` is ``idle`` (nothing
+    in flight), ``in flight`` (waiting for inclusion or confirmations), or ``waiting`` (it needs
+    the operator: see ``reason``)."""
+    target = store.newest_target(log.engine, chain.name)
+    if target is None:
+        return {"chain": chain.name, "state": "idle", "reason": "nothing anchored yet", "in_flight": [], "final": None}
+    pending = store.unsettled(log.engine, target.id)
+    final = store.newest(log.engine, target.id, (store.FINAL,))
+    blocked = next((a for a in pending if a.error is not None and a.error.startswith(WAITING)), None)
+    if blocked is not None:
+        state, reason = "waiting", f"anchor of tree size {blocked.tree_size}: {blocked.error}"
+    elif pending:
+        first = pending[0]
+        state = "in flight"
+        reason = f"anchor of tree size {first.tree_size} is {first.status}" + (
+            f" ({first.error})" if first.error else ""
+        )
+    else:
+        state, reason = "idle", "nothing in flight"
+    return {
+        "chain": chain.name,
+        "chain_id": target.chain_id,
+        "contract": target.contract,
+        "state": state,
+        "reason": reason,
+        "in_flight": [
+            {"tree_size": a.tree_size, "status": a.status, "nonce": a.nonce, "error": a.error} for a in pending
+        ],
+        "final": None if final is None else {"tree_size": final.tree_size, "block_number": final.block_number},
+    }
+
+
+#: How the reasons start that need the operator (an anchor that waits for them).
+WAITING = ("insufficient funds", "stuck at the fee cap")
+
+
+__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record", "status"]

@@ -54,6 +54,9 @@ from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatc
 
 log = logging.getLogger(__name__)
 
+#: How the reason of an anchor waiting for funds starts (in its ``error``).
+FUNDS = "insufficient funds"
+
 Clock = Callable[[], datetime]
 
 
@@ -268,12 +271,46 @@ class ChainAnchorer:
         now = self.clock()
         store.acquire(self.log.engine, self.lease, self.holder, now=now, ttl=self.policy.lease_ttl)
         target = self.target(now)
-        current = store.in_flight(self.log.engine, target.id)
-        if current is not None:
-            return self._advance(target, current)
-        if (dropped := self._check_newest_final(target)) is not None:
-            return dropped
+        self._recheck_final(target)
+        pending = store.unsettled(self.log.engine, target.id)
+        if pending:
+            return self._advance_all(target, pending)
         return self._maybe_prepare(target, force=force)
+
+    def _advance_all(self, target: store.Target, pending: list[store.Anchor]) -> RoundResult:
+        """Advance every anchor in flight, in nonce order. Only the lowest one not yet mined is
+        driven fully (replaced when stuck); those after it wait behind its nonce and are only kept
+        known to the node, so a gap left by a deep reorg is filled in order. The result is the
+        first anchor that is not settled (what the service is waiting for)."""
+        first: RoundResult | None = None
+        blocked = False
+        for anchor in pending:
+            if blocked and anchor.status != store.INCLUDED:
+                result = self._keep_known(anchor)
+            else:
+                result = self._advance(target, anchor)
+            if result.anchor is not None and result.anchor.status in (store.PREPARED, store.SENT):
+                blocked = True
+            if first is None and not result.settled:
+                first = result
+        return first or result
+
+    def _keep_known(self, anchor: store.Anchor) -> RoundResult:
+        """An anchor behind an earlier nonce still in flight: broadcast once, then only again if
+        the node lost it."""
+        txs = store.transactions(self.log.engine, anchor.id)
+        last = txs[-1]
+        if anchor.status == store.PREPARED or not self.client.is_known(last.tx_hash):
+            refusal = self.client.broadcast(last.raw)
+            log.info(
+                "chain %s: sent %s (nonce %d, after an earlier nonce in flight)%s",
+                self.chain.name, last.tx_hash.hex(), anchor.nonce, f" ({refusal})" if refusal else "",
+            )  # fmt: skip
+            if anchor.status == store.PREPARED:
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=store.PREPARED, now=self.clock(), status=store.SENT)
+                anchor = self._reload(anchor.id)
+        return RoundResult(self.chain.name, f"waiting behind an earlier nonce (nonce {anchor.nonce})", anchor)
 
     def release(self) -> None:
         store.release(self.log.engine, self.lease, self.holder, now=self.clock())
@@ -349,8 +386,6 @@ class ChainAnchorer:
         return self.client.anchor_calldata(size, root, proof)
 
     def _capped(self, fees: Fees) -> Fees:
-        if self.chain.max_fee_gwei is None:
-            return fees
         cap = int(self.chain.max_fee_gwei * 10**9)
         priority = None if fees.priority_fee is None else min(fees.priority_fee, cap)
         return Fees(min(fees.max_fee, cap), priority)
@@ -432,6 +467,8 @@ class ChainAnchorer:
             )
             return self._await_finality(target, self._reload(anchor.id))
         last = txs[-1]
+        if (short := self._short_of_funds(anchor, last)) is not None:
+            return short
         age = (self.clock() - last.created_at).total_seconds()
         if age >= self.chain.stuck_after:
             return self._replace(target, anchor, last)
@@ -443,17 +480,42 @@ class ChainAnchorer:
             return RoundResult(self.chain.name, "rebroadcast", anchor)
         return RoundResult(self.chain.name, "waiting for inclusion", anchor)
 
+    def _short_of_funds(self, anchor: store.Anchor, last: store.Tx) -> RoundResult | None:
+        """If the account can no longer pay for the anchor's transaction (drained while it was in
+        flight), say so loudly (ERROR, the anchor's ``error``), and wait: nothing is sent until the
+        account is funded again."""
+        needed = last.gas_limit * last.max_fee
+        have = self.client.balance()
+        if have >= needed:
+            if anchor.error is not None and anchor.error.startswith(FUNDS):
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=None)
+                log.warning("chain %s: account %s is funded again", self.chain.name, anchor.account)
+            return None
+        reason = (
+            f"{FUNDS}: account {anchor.account} holds {have} wei, the anchor of tree size {anchor.tree_size} "
+            f"needs up to {needed} wei (gas {last.gas_limit} x {last.max_fee} wei): fund the account"
+        )
+        if anchor.error != reason:
+            with self._fenced() as conn:
+                store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
+        log.error("chain %s: %s", self.chain.name, reason)
+        return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
+
     def _replace(self, target: store.Target, anchor: store.Anchor, last: store.Tx) -> RoundResult:
         client = self.client
         old = Fees(last.max_fee, last.priority_fee)
         fees = self._capped(old.bumped(self.chain.fee_bump_percent).at_least(client.fees()))
         if fees.max_fee < old.bumped(10).max_fee:
-            log.warning(
-                "chain %s: anchor of tree size %d is stuck and the fee cap allows no replacement",
-                self.chain.name,
-                anchor.tree_size,
+            reason = (
+                f"stuck at the fee cap: the transaction offers {old.max_fee} wei per gas, a replacement needs "
+                f"{old.bumped(10).max_fee}, max_fee_gwei allows {int(self.chain.max_fee_gwei * 10**9)}"
             )
-            return RoundResult(self.chain.name, "stuck at the fee cap", anchor)
+            if anchor.error != reason:
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
+            log.warning("chain %s: anchor of tree size %d is %s", self.chain.name, anchor.tree_size, reason)
+            return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
         data = self._calldata(anchor.base_size, anchor.tree_size, anchor.root)
         signed = client.sign(data=data, to=client.address, nonce=anchor.nonce, gas=last.gas_limit, fees=fees)
         now = self.clock()
@@ -469,12 +531,19 @@ class ChainAnchorer:
         return RoundResult(self.chain.name, "replaced", anchor)
 
     def _await_finality(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        return self._await_finality_of(anchor)
+
+    def _await_finality_of(self, anchor: store.Anchor) -> RoundResult:
         client = self.client
         assert anchor.tx_hash is not None and anchor.block_number is not None
         receipt = client.receipt(anchor.tx_hash)
-        block = client.block(anchor.block_number)
-        if receipt is None or block is None or block[0] != anchor.block_hash or receipt.block_hash != anchor.block_hash:
+        if receipt is None:
             return self._back_to_sent(anchor, store.INCLUDED, "reorged out")
+        if receipt.block_hash != anchor.block_hash:
+            return self._moved(anchor, receipt)
+        block = client.block(anchor.block_number)
+        if block is None or block[0] != anchor.block_hash:
+            return RoundResult(self.chain.name, "the node's receipt and blocks disagree (reorg under way)", anchor)
         depth = client.head() - anchor.block_number + 1
         if depth < self.chain.confirmations:
             return RoundResult(self.chain.name, f"included ({depth}/{self.chain.confirmations} confirmations)", anchor)
@@ -491,18 +560,53 @@ class ChainAnchorer:
         log.warning("chain %s: anchor of tree size %d failed: %s", self.chain.name, anchor.tree_size, reason)
         return RoundResult(self.chain.name, "failed", self._reload(anchor.id))
 
-    def _check_newest_final(self, target: store.Target) -> RoundResult | None:
-        """A final anchor can still be reorged out (a reorg deeper than the confirmations): the
-        contract is the truth. If it no longer holds the anchor, the anchor goes back to *sent*
-        and its transaction is broadcast again."""
-        newest = store.newest(self.log.engine, target.id, (store.FINAL,))
-        if newest is None or self.client.root_at(newest.tree_size) == newest.root:
-            return None
-        log.error(
-            "chain %s: final anchor of tree size %d is no longer on chain (a reorg deeper than %d blocks)",
-            self.chain.name, newest.tree_size, self.chain.confirmations,
+    def _recheck_final(self, target: store.Target) -> None:
+        """Final anchors are re-checked every round until their block is ``recheck_blocks`` deep
+        (and the newest final one always): a reorg deeper than the confirmations sends each
+        removed anchor back to *sent* and broadcasts its transaction again, in nonce order (so a
+        reorg of several anchors is refilled from the lowest nonce up); a transaction re-mined in
+        another block gets that block's number, hash and time, and counts its confirmations anew."""
+        client = self.client
+        head = client.head()
+        for anchor in store.recent_final(self.log.engine, target.id, above_block=head - self.chain.recheck_blocks):
+            assert anchor.tx_hash is not None
+            receipt = client.receipt(anchor.tx_hash)
+            if receipt is None:
+                log.error(
+                    "chain %s: final anchor of tree size %d is no longer on chain (a reorg deeper than %d blocks)",
+                    self.chain.name, anchor.tree_size, self.chain.confirmations,
+                )  # fmt: skip
+                self._back_to_sent(anchor, store.FINAL, "reorged out after it was final")
+            elif receipt.block_hash != anchor.block_hash:
+                self._moved(anchor, receipt)
+
+    def _moved(self, anchor: store.Anchor, receipt: Receipt) -> RoundResult:
+        """The anchor's transaction is now in another block (a reorg re-mined it): record that
+        block's number, hash and time, and count its confirmations from there."""
+        block = self.client.block(receipt.block_number)
+        if block is None or block[0] != receipt.block_hash:
+            return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
+        with self._fenced() as conn:
+            store.set_state(
+                conn,
+                anchor.id,
+                expect=anchor.status,
+                now=self.clock(),
+                status=store.INCLUDED,
+                block_number=receipt.block_number,
+                block_hash=receipt.block_hash,
+                block_timestamp=block[1],
+                anchor_id=receipt.anchor_id,
+                gas_used=receipt.gas_used,
+                final_at=None,
+                error=f"re-mined: was in block {anchor.block_number}, now in block {receipt.block_number}",
+            )
+        log.warning(
+            "chain %s: anchor of tree size %d re-mined by a reorg: block %d -> %d (time %s -> %d)",
+            self.chain.name, anchor.tree_size, anchor.block_number, receipt.block_number,
+            anchor.block_timestamp, block[1],
         )  # fmt: skip
-        return self._back_to_sent(newest, store.FINAL, "reorged out after it was final")
+        return self._await_finality_of(self._reload(anchor.id))
 
     def _back_to_sent(self, anchor: store.Anchor, state: str, reason: str) -> RoundResult:
         with self._fenced() as conn:

@@ -1,0 +1,211 @@
+"""Red team, anchoring (issue 16), against a real JSON-RPC node (anvil from npm): a reorg two
+anchors deep, the same transaction re-mined in another block, funds drained while a transaction
+is in flight. Each case shows the fixed behaviour: the service converges to what the chain holds."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from anchoring import service, store
+from anchoring.chain import ChainClient
+from anchoring.service import ChainAnchorer, Credentials, RoundResult
+from cli import main
+from cli.anchoring import NOT_FINAL
+from ledger.log import Log
+from ledger.submission import Submission
+from settings import ChainSettings
+from tests.anchoring.nodes import CHAIN_ID, KEYS, AnvilNode, anvil_node
+from tests.conftest import ORIGIN, T0
+from tests.recording import append_many
+
+pytestmark = pytest.mark.slow
+
+OCID = "ocds-abc123-redteam"
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[AnvilNode]:
+    with anvil_node() as started:
+        yield started
+
+
+@pytest.fixture
+def fresh(anvil: AnvilNode) -> Iterator[AnvilNode]:
+    anvil.automine(True)
+    yield anvil
+    anvil.automine(True)
+
+
+def _settings(url: str, contract: str | None = None, **overrides: Any) -> ChainSettings:
+    values: dict[str, Any] = {
+        "name": "local",
+        "rpc_url": url,
+        "chain_id": CHAIN_ID,
+        "contract": contract,
+        "key": SecretStr(KEYS[0]),
+        "confirmations": 1,
+        "rpc_timeout": 5.0,
+    }
+    return ChainSettings(**{**values, **overrides})
+
+
+def _deploy(url: str, key: str = KEYS[0]) -> str:
+    address, _ = service.deploy(service.connect(_settings(url, key=SecretStr(key)), Credentials()))
+    return address
+
+
+def _record(log: Log, count: int) -> int:
+    start = log.reader.tree_head().size
+    append_many(
+        log, [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i}) for i in range(count)], now=T0
+    )
+    return log.integrate_all(now=T0).size
+
+
+def _settle(
+    anchorer: ChainAnchorer, *, force: bool = True, rounds: int = 50, node: AnvilNode | None = None
+) -> RoundResult:
+    """Rounds until nothing is in flight (``node``: mine a block between rounds)."""
+    result = anchorer.run_round(force=force)
+    for _ in range(rounds):
+        if result.settled:
+            return result
+        if node is not None:
+            node.mine()
+        result = anchorer.run_round()
+    raise AssertionError(f"not settled: {result}")
+
+
+def _anchored_sizes(client: ChainClient) -> Counter[int]:
+    return Counter(int(e["args"]["treeSize"]) for e in client.contract.events.Anchored().get_logs(from_block=0))
+
+
+def _rows(log: Log) -> list[store.Anchor]:
+    return sorted((listed.anchor for listed in store.listing(log.engine)), key=lambda a: a.tree_size)
+
+
+def _matches_chain(client: ChainClient, anchor: store.Anchor) -> None:
+    """The anchor's recorded transaction, block and time are the canonical chain's."""
+    assert anchor.tx_hash is not None and anchor.block_number is not None
+    receipt = client.receipt(anchor.tx_hash)
+    assert receipt is not None, f"anchor of size {anchor.tree_size}: its transaction is not on chain"
+    assert (receipt.block_number, receipt.block_hash) == (anchor.block_number, anchor.block_hash)
+    block = client.block(anchor.block_number)
+    assert block == (anchor.block_hash, anchor.block_timestamp)
+
+
+def test_two_anchors_both_removed_after_final_are_both_rebroadcast(fresh: AnvilNode, sqlite_url: str) -> None:
+    """The issue's case: anchors N and N+1 both final, both removed; the older one must not stay
+    "final" while the newer one waits behind its missing nonce."""
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    anchorer = ChainAnchorer(log, _settings(fresh.url, _deploy(fresh.url)))
+    _record(log, 4)
+    _settle(anchorer)
+    before = fresh.snapshot()
+    n1 = _record(log, 2)
+    a1 = _settle(anchorer).anchor
+    n2 = _record(log, 2)
+    a2 = _settle(anchorer).anchor
+    assert a1 is not None and a2 is not None and (a1.tree_size, a2.tree_size) == (n1, n2)
+    assert (a1.status, a2.status) == (store.FINAL, store.FINAL) and a2.nonce == a1.nonce + 1
+    fresh.revert(before)
+    fresh.mine(4)
+    client = anchorer.client
+    assert client.receipt(a1.tx_hash) is None and client.receipt(a2.tx_hash) is None  # type: ignore[arg-type]
+    fresh.automine(False)  # see the intermediate state: both back to sent, nothing final
+    result = anchorer.run_round()
+    assert result.anchor is not None and result.anchor.id == a1.id  # waiting for the lower nonce first
+    states = {a.id: a.status for a in _rows(log)}
+    assert (states[a1.id], states[a2.id]) == (store.SENT, store.SENT)
+    assert all(a.final_at is None for a in _rows(log) if a.id in (a1.id, a2.id))
+    fresh.mine()
+    fresh.automine(True)
+    result = _settle(anchorer, force=False)
+    rows = {a.id: a for a in _rows(log)}
+    assert (rows[a1.id].status, rows[a2.id].status) == (store.FINAL, store.FINAL)
+    _matches_chain(client, rows[a1.id])
+    _matches_chain(client, rows[a2.id])
+    assert client.root_at(n1) == log.reader.root_at(n1) and client.root_at(n2) == log.reader.root_at(n2)
+    assert _anchored_sizes(client)[n1] == 1 and _anchored_sizes(client)[n2] == 1
+
+
+def test_same_transaction_re_mined_in_another_block_updates_block_and_time(fresh: AnvilNode, sqlite_url: str) -> None:
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    anchorer = ChainAnchorer(log, _settings(fresh.url, _deploy(fresh.url), confirmations=2))
+    size = _record(log, 7)
+    final = _settle(anchorer, node=fresh).anchor
+    assert final is not None and final.status == store.FINAL and final.tx_hash is not None
+    (tx,) = store.transactions(log.engine, final.id)
+    depth = fresh.block_number() - final.block_number + 1  # type: ignore[operator]
+    fresh.reorg(depth, [(tx.raw, 1)])  # the same transaction, in the second of the new blocks
+    receipt = anchorer.client.receipt(final.tx_hash)
+    assert receipt is not None and receipt.block_hash != final.block_hash
+    result = anchorer.run_round()
+    assert result.anchor is not None and result.anchor.block_hash == receipt.block_hash
+    result = _settle(anchorer, force=False, node=fresh)
+    (row,) = _rows(log)
+    assert row.status == store.FINAL and row.tree_size == size
+    assert row.block_hash == receipt.block_hash and row.block_number == receipt.block_number
+    assert row.block_number != final.block_number  # the stale block would break every bundle citing it
+    _matches_chain(anchorer.client, row)
+    assert row.error is not None and "re-mined" in row.error
+    assert result.anchor is not None
+
+
+def test_drained_funds_are_reported_and_anchoring_resumes_once_funded(
+    fresh: AnvilNode,
+    sqlite_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    chain = _settings(fresh.url, _deploy(fresh.url, KEYS[1]), key=SecretStr(KEYS[1]))
+    anchorer = ChainAnchorer(log, chain)
+    _record(log, 3)
+    account = anchorer.client.account.address
+    balance = anchorer.client.balance()
+    fresh.automine(False)
+    assert anchorer.run_round(force=True).action == "sent"
+    fresh.set_balance(account, 0)
+    with caplog.at_level(logging.ERROR, logger="anchoring.service"):
+        result = anchorer.run_round()
+    assert result.action.startswith("waiting: insufficient funds")
+    assert result.anchor is not None and result.anchor.status == store.SENT
+    assert (
+        result.anchor.error is not None and account in result.anchor.error and "fund the account" in result.anchor.error
+    )
+    assert any(r.levelno == logging.ERROR and "insufficient funds" in r.getMessage() for r in caplog.records)
+    assert not result.settled
+    # The command line: `anchor` exits non-zero while the anchor is not final, --status says why.
+    anchorer.release()
+    monkeypatch.setenv("TENDERPROOF_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("TENDERPROOF_ORIGIN", ORIGIN)
+    monkeypatch.setenv(
+        "TENDERPROOF_CHAINS",
+        json.dumps([{**chain.model_dump(mode="json"), "key": KEYS[1]}]),
+    )
+    capsys.readouterr()
+    assert main(["anchor", "--timeout", "0"]) == NOT_FINAL
+    err = capsys.readouterr().err
+    assert "not final" in err and "insufficient funds" in err, err
+    assert main(["anchor", "--status"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "waiting" and "fund the account" in shown["reason"], shown
+    assert [a["status"] for a in shown["in_flight"]] == [store.SENT]
+    fresh.mine()  # the node drops or cannot include it: nothing becomes final
+    assert anchorer.run_round().anchor.status != store.FINAL  # type: ignore[union-attr]
+    fresh.set_balance(account, balance)
+    fresh.automine(True)
+    fresh.mine()
+    result = _settle(anchorer, force=False)
+    assert result.anchor is not None and result.anchor.status == store.FINAL
+    assert result.anchor.error is None
+    _matches_chain(anchorer.client, result.anchor)
