@@ -4,6 +4,7 @@ anchor the checkpoint now, waiting until it is final."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from settings import ChainSettings
 from . import embedded, store
 from .errors import AnchoringError, ChainConfigError
 from .service import ChainAnchorer, Credentials, Policy, connect, deploy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +58,12 @@ def deploy_and_record(
         )
     address, tx_hash = deploy(client, admin=admin)
     instance = "genesis:" + client.genesis_hash().hex()
+    before = store.recorded_contract(log.engine, chain=chain.name, chain_id=chain_id, instance=instance)
     store.target(log.engine, chain=chain.name, chain_id=chain_id, instance=instance, contract=address, now=now)
+    logger.warning(
+        "chain %s: deployed ProcurementAnchor at %s, now the chain's contract%s",
+        chain.name, address, f" (was {before})" if before else "",
+    )  # fmt: skip
     return Deployed(chain=chain.name, chain_id=chain_id, contract=address, tx_hash=tx_hash)
 
 
@@ -108,6 +116,22 @@ def anchor_now(
         yield Anchored(chain=chain, action=result.action, anchor=listed)
 
 
+def switch_contract(
+    log: Log, chain: ChainSettings, contract: str, *, credentials: Credentials, policy: Policy, now: datetime
+) -> store.Target:
+    """Make ``contract`` the one ``chain`` anchors to (and bundles cite), explicitly: under the
+    chain's lease, after the same checks as anchoring (code, anchorer role, the contract's
+    latest checkpoint is this log's), and only while nothing is in flight on the current one.
+    Logged at WARNING. Nothing is recorded if a check fails."""
+    configured = ChainSettings.model_validate({**chain.model_dump(), "contract": contract})
+    anchorer = ChainAnchorer(log, configured, credentials=credentials, policy=policy, switching=True)
+    store.acquire(log.engine, anchorer.lease, anchorer.holder, now=now, ttl=policy.lease_ttl)
+    try:
+        return anchorer.target(now)
+    finally:
+        anchorer.release()
+
+
 def status(log: Log, chain: ChainSettings) -> dict[str, object]:
     """What the anchoring of ``chain`` is doing and why it waits, from the database alone (no
     node is asked): its anchors in flight in nonce order, each with the reason it waits (funds,
@@ -147,4 +171,4 @@ def status(log: Log, chain: ChainSettings) -> dict[str, object]:
 WAITING = ("insufficient funds", "stuck at the fee cap")
 
 
-__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record", "status"]
+__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record", "status", "switch_contract"]

@@ -181,10 +181,14 @@ class ChainAnchorer:
         holder: str | None = None,
         clock: Clock = utc_now,
         dev: EmbeddedChain | None = None,
+        switching: bool = False,
     ) -> None:
         self.log = log
         self.chain = chain
         self.dev = dev
+        #: Set by an operator's explicit switch of contracts: only then may the configured contract
+        #: differ from the one recorded for the chain.
+        self.switching = switching
         self.credentials = credentials
         self.policy = policy
         self.holder = holder or holder_name()
@@ -229,16 +233,21 @@ class ChainAnchorer:
             instance = "genesis:" + client.genesis_hash().hex()
         if self._target is not None and (self._target.chain_id, self._target.instance) == (chain_id, instance):
             return self._target
+        recorded = store.recorded_contract(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance)
         if client.address is None:
-            recorded = store.recorded_contract(
-                self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance
-            )
             if recorded is None:
                 raise ChainConfigError(
                     f"{field}.contract",
                     f"not set and none deployed on this chain yet: run `tenderproof deploy --chain {self.chain.name}`",
                 )
             client.address = Web3.to_checksum_address(recorded)
+        elif recorded is not None and recorded.lower() != client.address.lower() and not self.switching:
+            raise ChainConfigError(
+                f"{field}.contract",
+                f"is {client.address}, but chain {self.chain.name} anchors to {recorded}: nothing was sent or "
+                f"recorded. Correct the setting, or switch contracts explicitly: `tenderproof switch-contract "
+                f"--chain {self.chain.name} --contract {client.address}`",
+            )
         if not client.code(client.address):
             raise ChainConfigError(f"{field}.contract", f"no contract at {client.address} on chain {chain_id}")
         if not client.runtime_matches():
@@ -251,6 +260,27 @@ class ChainAnchorer:
                 f"account {client.account.address} is not an anchorer of {client.address}: "
                 "the contract's admin must call grantAnchorer for it",
             )
+        self._check_log_matches()  # a contract of another log is refused before anything is recorded
+        if self.switching and recorded is not None and recorded.lower() != client.address.lower():
+            if store.find_target(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance,
+                                 contract=client.address) is not None:  # fmt: skip
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"{client.address} was used before on chain {self.chain.name}: switching back to an earlier "
+                    "contract is not supported (its anchors and the newer contract's would interleave); "
+                    "deploy a new contract with `tenderproof deploy` instead",
+                )
+            if (current := store.newest_target(self.log.engine, self.chain.name)) is not None and store.unsettled(
+                self.log.engine, current.id
+            ):
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"an anchor is in flight on {recorded}: wait until it is final (`tenderproof anchor --status`)",
+                )
+            log.warning(
+                "chain %s: switching contracts from %s to %s (operator's request)",
+                self.chain.name, recorded, client.address,
+            )  # fmt: skip
         self._target = store.target(
             self.log.engine,
             chain=self.chain.name,
@@ -260,6 +290,22 @@ class ChainAnchorer:
             now=now,
         )
         return self._target
+
+    def _check_log_matches(self) -> None:
+        """Raise :class:`LogMismatchError` if the contract's latest checkpoint is not this log's."""
+        client, reader = self.client, self.log.reader
+        head = reader.tree_head()
+        _, on_size, on_root, _ = client.latest()
+        if on_size > head.size:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
+                f"this log only {head.size}: it anchors another log, or entries were lost here"
+            )
+        if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
+                f"{on_size}, this log's root there is {ours.hex()}"
+            )
 
     # --- A round -------------------------------------------------------------------------
 
@@ -323,18 +369,9 @@ class ChainAnchorer:
 
     def _maybe_prepare(self, target: store.Target, *, force: bool) -> RoundResult:
         client, reader = self.client, self.log.reader
+        self._check_log_matches()
         head = reader.tree_head()
-        _, on_size, on_root, _ = client.latest()
-        if on_size > head.size:
-            raise LogMismatchError(
-                f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
-                f"this log only {head.size}: it anchors another log, or entries were lost here"
-            )
-        if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
-            raise LogMismatchError(
-                f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
-                f"{on_size}, this log's root there is {ours.hex()}"
-            )
+        _, on_size, _, _ = client.latest()
         if on_size == head.size:
             return RoundResult(self.chain.name, "up to date", store.newest(self.log.engine, target.id, store.ON_CHAIN))
         now = self.clock()

@@ -163,6 +163,20 @@ def target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract
     return Target(**{**row._asdict(), "created_at": utc(row.created_at)})
 
 
+def find_target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract: str) -> Target | None:
+    """The target row of this contract on this chain instance, if it was ever used."""
+    with db.read_transaction(engine) as conn:
+        row = conn.execute(
+            select(anchor_targets).where(
+                anchor_targets.c.chain == chain,
+                anchor_targets.c.chain_id == chain_id,
+                anchor_targets.c.instance == instance,
+                anchor_targets.c.contract == contract,
+            )
+        ).first()
+    return None if row is None else Target(**{**row._asdict(), "created_at": utc(row.created_at)})
+
+
 def recorded_contract(engine: Engine, *, chain: str, chain_id: int, instance: str) -> str | None:
     """The contract most recently used (or deployed) for this chain instance."""
     with db.read_transaction(engine) as conn:

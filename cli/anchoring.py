@@ -124,4 +124,21 @@ def anchors(env: Env, chain_name: str | None, limit: int) -> None:
         click.echo(json.dumps(listed.to_json()))
 
 
-COMMANDS = [deploy, anchor, anchors]
+@click.command("switch-contract")
+@click.option("--chain", "chain_name", required=True, help="The configured chain.")
+@click.option("--contract", required=True, help="The ProcurementAnchor address to anchor to from now on.")
+@pass_env
+def switch_contract(env: Env, chain_name: str, contract: str) -> None:
+    """Switch the chain's contract (logged): checked first, refused while an anchor is in flight.
+    Afterwards set the chain's `contract` setting to it (or leave it unset)."""
+    from anchoring.operations import switch_contract as switch
+    from anchoring.service import Credentials, Policy
+
+    (chain,) = env.chains(chain_name)
+    target = switch(
+        env.log, chain, contract, credentials=Credentials.of(env.settings), policy=Policy.of(env.settings), now=now()
+    )
+    click.echo(json.dumps({"chain": target.chain, "chain_id": target.chain_id, "contract": target.contract}))
+
+
+COMMANDS = [deploy, anchor, anchors, switch_contract]

@@ -8,14 +8,20 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from anchoring import service, store
+from anchoring.bundles import final_anchors
 from anchoring.chain import ChainClient
-from anchoring.service import ChainAnchorer, Credentials, RoundResult
+from anchoring.errors import ChainConfigError, LogMismatchError
+from anchoring.operations import switch_contract
+from anchoring.schema import anchor_targets
+from anchoring.service import ChainAnchorer, Credentials, Policy, RoundResult
 from cli import main
 from cli.anchoring import NOT_FINAL
 from ledger.log import Log
@@ -209,3 +215,63 @@ def test_drained_funds_are_reported_and_anchoring_resumes_once_funded(
     assert result.anchor is not None and result.anchor.status == store.FINAL
     assert result.anchor.error is None
     _matches_chain(anchorer.client, result.anchor)
+
+
+def _once(log: Log, chain: ChainSettings) -> RoundResult:
+    """Anchor now until settled, as one `tenderproof anchor` would, and give the lease back."""
+    anchorer = ChainAnchorer(log, chain)
+    try:
+        return _settle(anchorer)
+    finally:
+        anchorer.release()
+
+
+def _targets(log: Log) -> list[str]:
+    with log.engine.connect() as conn:
+        return [row.contract for row in conn.execute(select(anchor_targets).order_by(anchor_targets.c.id))]
+
+
+def test_wrong_contract_leaves_no_trace_and_switching_is_explicit(
+    fresh: AnvilNode, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ours, foreign, spare = _deploy(fresh.url), _deploy(fresh.url), _deploy(fresh.url)
+    other = Log.open(f"sqlite:///{tmp_path / 'other.sqlite3'}", origin=ORIGIN)  # another log on `foreign`
+    _record(other, 20)
+    _once(other, _settings(fresh.url, foreign))
+    log = Log.open(f"sqlite:///{tmp_path / 'ours.sqlite3'}", origin=ORIGIN)
+    _record(log, 5)
+    # One run with the wrong contract: refused, and nothing recorded.
+    with pytest.raises(LogMismatchError, match="holds tree size 20, this log only 5"):
+        _once(log, _settings(fresh.url, foreign))
+    assert _targets(log) == []
+    # Corrected: the configured contract is the one used, and bundles cite it.
+    size = _record(log, 2)
+    assert _once(log, _settings(fresh.url, ours)).anchor.tree_size == size  # type: ignore[union-attr]
+    assert _targets(log) == [ours]
+    # Another contract in the setting (one the key may anchor to): refused, nothing recorded.
+    with pytest.raises(ChainConfigError, match=f"anchors to {ours}: nothing was sent or recorded.*switch-contract"):
+        _once(log, _settings(fresh.url, spare))
+    assert _targets(log) == [ours]
+    cited = final_anchors(log.engine, "local")
+    assert cited.contract == ours and [a.tree_size for a in cited.anchors] == [size]
+    # Switching is an explicit operation, logged; a contract of another log is refused there too.
+    with pytest.raises(LogMismatchError):
+        switch_contract(
+            log, _settings(fresh.url), foreign, credentials=Credentials(), policy=Policy(), now=service.utc_now()
+        )
+    assert _targets(log) == [ours]
+    with caplog.at_level(logging.WARNING, logger="anchoring.service"):
+        switch_contract(
+            log, _settings(fresh.url), spare, credentials=Credentials(), policy=Policy(), now=service.utc_now()
+        )
+    assert any(f"switching contracts from {ours} to {spare}" in r.getMessage() for r in caplog.records)
+    assert _targets(log) == [ours, spare]
+    size = _record(log, 1)
+    assert _once(log, _settings(fresh.url, spare)).anchor.tree_size == size  # type: ignore[union-attr]
+    cited = final_anchors(log.engine, "local")
+    assert cited.contract == spare and [a.tree_size for a in cited.anchors] == [size]
+    # Switching back to a contract used before is refused, not silently mixed.
+    with pytest.raises(ChainConfigError, match="used before"):
+        switch_contract(
+            log, _settings(fresh.url), ours, credentials=Credentials(), policy=Policy(), now=service.utc_now()
+        )
