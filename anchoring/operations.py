@@ -132,13 +132,25 @@ def switch_contract(
         anchorer.release()
 
 
-def status(log: Log, chain: ChainSettings) -> dict[str, object]:
+def status(log: Log, chain: ChainSettings, *, credentials: Credentials | None = None) -> dict[str, object]:
     """What the anchoring of ``chain`` is doing and why it waits, from the database alone (no
     node is asked): its anchors in flight in nonce order, each with the reason it waits (funds,
     fee cap, re-mined, reorged out), and the newest final anchor. ``state`` is ``idle`` (nothing
-    in flight), ``in flight`` (waiting for inclusion or confirmations), or ``waiting`` (it needs
-    the operator: see ``reason``)."""
+    in flight), ``in flight`` (waiting for inclusion or confirmations), ``waiting`` (it needs
+    the operator: see ``reason``), or, with ``credentials`` (the chain is asked too), ``stopped``:
+    the chain cannot be anchored to as configured (a contract holding another history, a
+    restored older backup, a refused setting), ``reason`` saying what to do."""
+    stopped = None
+    if credentials is not None:  # ask the chain too: is its contract's checkpoint this log's?
+        anchorer = ChainAnchorer(log, chain, credentials=credentials)
+        try:
+            anchorer.target(anchorer.clock())
+            anchorer.check_log_matches()
+        except LedgerError as exc:
+            stopped = str(exc)
     target = store.newest_target(log.engine, chain.name)
+    if stopped is not None:
+        return {"chain": chain.name, "state": "stopped", "reason": stopped, "in_flight": [], "final": None}
     if target is None:
         return {"chain": chain.name, "state": "idle", "reason": "nothing anchored yet", "in_flight": [], "final": None}
     pending = store.unsettled(log.engine, target.id)

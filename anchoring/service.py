@@ -260,7 +260,7 @@ class ChainAnchorer:
                 f"account {client.account.address} is not an anchorer of {client.address}: "
                 "the contract's admin must call grantAnchorer for it",
             )
-        self._check_log_matches()  # a contract of another log is refused before anything is recorded
+        self.check_log_matches()  # a contract of another log is refused before anything is recorded
         if self.switching and recorded is not None and recorded.lower() != client.address.lower():
             if store.find_target(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance,
                                  contract=client.address) is not None:  # fmt: skip
@@ -291,20 +291,27 @@ class ChainAnchorer:
         )
         return self._target
 
-    def _check_log_matches(self) -> None:
+    def check_log_matches(self) -> None:
         """Raise :class:`LogMismatchError` if the contract's latest checkpoint is not this log's."""
         client, reader = self.client, self.log.reader
         head = reader.tree_head()
         _, on_size, on_root, _ = client.latest()
+        todo = (
+            f"anchoring is stopped on this chain. Run `tenderproof audit`; if this database was restored from an "
+            f"older backup, restore one at least as new as tree size {on_size} (or bring the lost entries back); "
+            "if the contract belongs to another log, configure this log's contract"
+        )
         if on_size > head.size:
             raise LogMismatchError(
                 f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
-                f"this log only {head.size}: it anchors another log, or entries were lost here"
+                f"this log only {head.size}: entries were lost here (an older backup restored?) or it anchors "
+                f"another log: {todo}"
             )
         if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
             raise LogMismatchError(
                 f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
-                f"{on_size}, this log's root there is {ours.hex()}"
+                f"{on_size}, this log's root there is {ours.hex()}: the entries anchored up to {on_size} are not "
+                f"this log's (an older backup restored, then new writes?): {todo}"
             )
 
     # --- A round -------------------------------------------------------------------------
@@ -369,7 +376,7 @@ class ChainAnchorer:
 
     def _maybe_prepare(self, target: store.Target, *, force: bool) -> RoundResult:
         client, reader = self.client, self.log.reader
-        self._check_log_matches()
+        self.check_log_matches()
         head = reader.tree_head()
         _, on_size, _, _ = client.latest()
         if on_size == head.size:
@@ -692,6 +699,8 @@ class AnchoringService:
         self.clock = clock
         self.integrate_batch = integrate_batch
         self.holder = holder or holder_name()
+        #: The last error logged per chain (repeated every poll, it is logged once).
+        self._said: dict[str, str] = {}
         self.anchorers = [
             ChainAnchorer(log, chain, credentials=credentials, policy=policy, holder=self.holder, clock=clock, dev=dev)
             for chain in chains
@@ -706,11 +715,19 @@ class AnchoringService:
             name = anchorer.chain.name
             try:
                 results.append(anchorer.run_round())
+                self._said.pop(name, None)
             except LeaseHeldError as exc:
                 results.append(RoundResult(name, f"standby: {exc.reason}"))
             except (AnchoringError, ChainConfigError) as exc:  # a chain that cannot work as configured, too
-                log.warning("chain %s: %s", name, exc)
+                said = str(exc)
+                if self._said.get(name) != said:  # loud once, then quiet while nothing changes
+                    log.log(logging.ERROR if isinstance(exc, LogMismatchError) else logging.WARNING,
+                            "chain %s: %s", name, said)  # fmt: skip
+                else:
+                    log.debug("chain %s: still: %s", name, said)
+                self._said[name] = said
                 results.append(RoundResult(name, f"error: {exc}"))
+                continue
             except Exception as exc:  # a bug or an unforeseen node answer: logged, the other chains go on
                 log.exception("chain %s: anchoring round failed", name)
                 results.append(RoundResult(name, f"error: {type(exc).__name__}: {exc}"))

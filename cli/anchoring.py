@@ -52,9 +52,10 @@ def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float, show_s
     chains = env.chains(chain_name)
     if show_status:
         from anchoring.operations import status
+        from anchoring.service import Credentials
 
         for chain in chains:
-            click.echo(json.dumps(status(env.log, chain)))
+            click.echo(json.dumps(status(env.log, chain, credentials=Credentials.of(settings))))
         return
     if watch:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

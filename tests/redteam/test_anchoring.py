@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,8 @@ from anchoring.errors import ChainConfigError, LogMismatchError
 from anchoring.operations import switch_contract
 from anchoring.schema import anchor_targets
 from anchoring.service import ChainAnchorer, Credentials, Policy, RoundResult
+from audit import chains as audit_chains
+from audit.log import AnchorTarget, audit
 from cli import main
 from cli.anchoring import NOT_FINAL
 from ledger.log import Log
@@ -67,10 +70,12 @@ def _deploy(url: str, key: str = KEYS[0]) -> str:
     return address
 
 
-def _record(log: Log, count: int) -> int:
+def _record(log: Log, count: int, tag: str = "") -> int:
     start = log.reader.tree_head().size
     append_many(
-        log, [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i}) for i in range(count)], now=T0
+        log,
+        [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i, "tag": tag}) for i in range(count)],
+        now=T0,
     )
     return log.integrate_all(now=T0).size
 
@@ -275,3 +280,93 @@ def test_wrong_contract_leaves_no_trace_and_switching_is_explicit(
         switch_contract(
             log, _settings(fresh.url), ours, credentials=Credentials(), policy=Policy(), now=service.utc_now()
         )
+
+
+def _backup(url: str, into: Path) -> str:
+    """A copy of the SQLite database at ``url`` (the online backup API), as a database URL."""
+    source = sqlite3.connect(url.removeprefix("sqlite:///"))
+    target = sqlite3.connect(into)
+    with target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return f"sqlite:///{into}"
+
+
+def test_restored_old_backup_with_new_writes_is_named_and_anchoring_stops(
+    fresh: AnvilNode,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    chain = _settings(fresh.url, _deploy(fresh.url))
+    log = Log.open(url, origin=ORIGIN)
+    _record(log, 6)
+    assert _once(log, chain).anchor.tree_size == 6  # type: ignore[union-attr]
+    old = _backup(url, tmp_path / "backup.sqlite3")  # the backup: 6 entries, anchored at 6
+    _record(log, 2)
+    assert _once(log, chain).anchor.tree_size == 8  # type: ignore[union-attr]
+    log.engine.dispose()
+    # The live database is lost; the old backup is restored, and three new events are written.
+    restored = Log.open(old, origin=ORIGIN)
+    assert _record(restored, 3, tag="after the restore") == 9
+    _, _, chain_anchors = audit_chains.configured([chain], warn=lambda message: None)
+    report = audit(restored.engine, origin=ORIGIN, chain_anchors=chain_anchors)
+    assert not report.ok
+    (finding,) = report.findings
+    assert finding.code == "restored_backup" and finding.tree_size == 8
+    assert "between tree sizes 6 and 8" in finding.reason and chain.contract in finding.reason  # type: ignore[operator]
+    # The command line names it so, never OK nor TAMPERED, and says what to do.
+    monkeypatch.setenv("TENDERPROOF_DATABASE_URL", old)
+    monkeypatch.setenv("TENDERPROOF_ORIGIN", ORIGIN)
+    monkeypatch.setenv("TENDERPROOF_CHAINS", json.dumps([{**chain.model_dump(mode="json"), "key": KEYS[0]}]))
+    capsys.readouterr()
+    assert main(["audit"]) == 1
+    out = capsys.readouterr().out
+    assert "RESTORED FROM AN OLDER BACKUP: " in out and "TAMPERED" not in out and "OK:" not in out, out
+    assert "what to do" in out
+    # The anchoring service stops and says what the operator must do.
+    with pytest.raises(LogMismatchError, match=r"anchoring is stopped on this chain.*at least as new as tree size 8"):
+        _once(restored, chain)
+    assert main(["anchor", "--status"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "stopped" and "tree size 8" in shown["reason"]
+
+
+def test_restored_old_backup_before_new_writes_is_named(fresh: AnvilNode, tmp_path: Path) -> None:
+    """The log shorter than the chain: named a restored backup with the lost entries' sizes."""
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    chain = _settings(fresh.url, _deploy(fresh.url))
+    log = Log.open(url, origin=ORIGIN)
+    _record(log, 5)
+    _once(log, chain)
+    old = _backup(url, tmp_path / "backup.sqlite3")
+    _record(log, 4)
+    _once(log, chain)
+    _, _, chain_anchors = audit_chains.configured([chain], warn=lambda message: None)
+    report = audit(Log.open(old, origin=ORIGIN).engine, origin=ORIGIN, chain_anchors=chain_anchors)
+    (finding,) = report.findings
+    assert (finding.code, finding.tree_size) == ("restored_backup", 9)
+    assert "entries 5..8 are lost here" in finding.reason
+
+
+def test_foreign_root_below_the_head_is_named(fresh: AnvilNode, tmp_path: Path) -> None:
+    """A root on the contract at a size below one this log anchored, not this log's root there."""
+    chain = _settings(fresh.url, _deploy(fresh.url))
+    log = Log.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", origin=ORIGIN)
+    _record(log, 4)
+    _once(log, chain)
+    _record(log, 4)
+    _once(log, chain)
+    _, _, real = audit_chains.configured([chain], warn=lambda message: None)
+    assert audit(log.engine, origin=ORIGIN, chain_anchors=real).ok
+
+    def with_foreign(target: AnchorTarget) -> list[tuple[int, bytes]] | None:
+        held = real(target)
+        return None if held is None else [*held, (6, bytes.fromhex("ab" * 32))]
+
+    report = audit(log.engine, origin=ORIGIN, chain_anchors=with_foreign)
+    (finding,) = report.findings
+    assert (finding.code, finding.tree_size) == ("foreign_root", 6)
+    assert "another writer" in finding.reason
