@@ -23,6 +23,7 @@ from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
 from settings import Settings
+from settings.runtime import bound_recursion
 
 from . import errors, logs
 from .deps import Clock
@@ -68,6 +69,7 @@ def create_app(
     Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
     signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
     """
+    bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
 
     @asynccontextmanager

@@ -85,6 +85,11 @@ class TenderEvent(BaseModel):
     leaf_hash: Hash
     envelope: Envelope
     payload: dict[str, Any] | None
+    payload_error: str | None = Field(
+        default=None,
+        description="Why the payload is not shown (null payload): stored before input was bounded, it nests too "
+        "deep to read. Its bytes are still in the entry (GET /log/entries) and its hash in the envelope.",
+    )
 
 
 class TenderEvents(BaseModel):

@@ -37,11 +37,14 @@ from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
 from ledger.core.envelope import Envelope
 from ledger.core.errors import InvalidArgumentError
+from ledger.core.jsonsafe import json_depth
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
 from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
 
+#: Deepest payload whose RFC 8785 form the audit checks (its parse and re-encoding recurse).
+MAX_PARSED_DEPTH = 200
 #: Entries read per query: bounds memory (about 1 KiB an entry) whatever the log's size.
 DEFAULT_BATCH = 10_000
 #: Findings kept in a report; beyond it they are only counted (a wholesale rewrite would list every entry).
@@ -143,6 +146,9 @@ class AuditReport:
     anchors_on_chain: int = 0
     #: Final anchors the given :data:`ChainRoot` could not ask (``None``); 0 without a ChainRoot.
     anchors_unchecked: int = 0
+    #: Payloads nested deeper than :data:`MAX_PARSED_DEPTH` (stored before input was bounded):
+    #: their hashes are checked, their RFC 8785 form is not (parsing could exhaust the stack).
+    payloads_too_deep: int = 0
     #: The recomputed tree: its size and root.
     size: int = 0
     root: bytes = EMPTY_ROOT
@@ -163,6 +169,7 @@ class AuditReport:
             "anchors_checked": self.anchors_checked,
             "anchors_on_chain": self.anchors_on_chain,
             "anchors_unchecked": self.anchors_unchecked,
+            "payloads_too_deep": self.payloads_too_deep,
             "tree_size": self.size,
             "root": self.root.hex(),
             "findings": [
@@ -487,6 +494,10 @@ class _Audit:
                 "payload_hash",
                 f"the envelope's payload_sha256 is {envelope.payload_sha256}, the payload hashes to {digest}",
             )
+        brackets = data.count(b"[") + data.count(b"{")  # a fast bound first: json_depth only if it may be deep
+        if brackets > MAX_PARSED_DEPTH and json_depth(data) > MAX_PARSED_DEPTH:
+            self.report.payloads_too_deep += 1  # its hashes are checked above; parsing it could exhaust the stack
+            return
         try:
             parsed, canonical = parse_canonical(data, field="payload")
         except InvalidArgumentError as exc:

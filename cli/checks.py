@@ -78,10 +78,15 @@ def audit_command(env: Env, no_chain: bool, batch_size: int, as_json: bool) -> N
             )
         if report.findings_dropped:
             click.echo(f"... and {report.findings_dropped} more findings")
+        deep = (
+            f", {report.payloads_too_deep} payloads too deep to check their form (their hashes checked)"
+            if report.payloads_too_deep
+            else ""
+        )
         click.echo(
             f"{_verdict(report.findings, report.ok)}: {report.entries_checked} entries, {report.sizes_checked} tree heads,"
             f" {report.anchors_checked} final anchors ({report.anchors_on_chain} checked on chain,"
-            f" {report.anchors_unchecked} on chains not reachable from here); tree size {report.size},"
+            f" {report.anchors_unchecked} on chains not reachable from here){deep}; tree size {report.size},"
             f" root {report.root.hex()}"
         )
     if not report.ok:

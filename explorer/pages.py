@@ -29,11 +29,12 @@ from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import ocds, query, redflags, stats
+from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, Described, describe
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 if TYPE_CHECKING:
@@ -404,7 +405,7 @@ def tender(request: Request, ocid: str) -> Response:
                 "type": event.type,
                 "index": event.index,
                 "recorded_at": parse_timestamp(envelope.recorded_at),
-                "what": describe(event.type, event.parsed_payload),
+                "what": _describe_stored(event),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
                 "payload_sha256": envelope.payload_sha256,
@@ -576,3 +577,12 @@ def install(app: FastAPI, settings: Settings, *, dev_chain: EmbeddedChain | None
     app.state.explorer = Site(settings, dev_chain=dev_chain)
     app.state.not_found_page = not_found  # unknown paths asked for by a browser get the site's 404 page
     app.include_router(router)
+
+
+def _describe_stored(event: StoredEvent) -> Described:
+    """What the event says, or (a payload too deep to read, stored before input was bounded)
+    that its content cannot be shown, and why: the rest of the page is shown."""
+    payload, problem = event.readable_payload
+    if problem is not None:
+        return Described(EVENT_LABELS.get(event.type, event.type), detail=f"content not shown: {problem}")
+    return describe(event.type, payload)

@@ -134,9 +134,11 @@ def get_tender_events(request: Request, log: LogDep, ocid: Ocid) -> Response:
             status="pending" if event.index is None else "integrated",
             leaf_hash=event.leaf_hash.hex(),
             envelope=schemas.Envelope.model_validate_json(event.envelope),
-            payload=json.loads(event.payload),
+            payload=payload,
+            payload_error=problem,
         )
         for event in stored
+        for payload, problem in [event.readable_payload]
     ]
     body = schemas.TenderEvents(ocid=ocid, event_count=len(events), head_hash=stored[-1].leaf_hash.hex(), events=events)
     return cached_model(request, body, immutable=False)

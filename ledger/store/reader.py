@@ -7,7 +7,6 @@ recomputation over the log.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,16 +14,19 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, func, or_, select
 
-from ..core import proof
+from ..core import jsonsafe, proof
 from ..core import tiles as tile_math
 from ..core.envelope import Envelope
-from ..core.errors import InvalidArgumentError, NotFoundError
+from ..core.errors import FormatError, InvalidArgumentError, NotFoundError
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
 
 _CHUNK = 500
 #: Most entries one call of :meth:`LogReader.entries` returns.
 MAX_ENTRIES_PER_READ = 10_000
+#: Deepest nesting of stored JSON a reader parses: more than any event accepted since input is
+#: bounded (32 levels), far less than what could exhaust the stack when shown.
+MAX_STORED_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +56,24 @@ class StoredEvent:
     def parsed_envelope(self) -> Envelope:
         """The envelope (raises :class:`~ledger.core.errors.InvalidArgumentError` if the stored
         bytes are not a valid envelope: only a tampered database holds such bytes)."""
-        return Envelope.from_json(json.loads(self.envelope))
+        return Envelope.from_json(
+            jsonsafe.loads(self.envelope, field=f"{self.ocid} seq {self.seq} envelope", max_depth=MAX_STORED_DEPTH)
+        )
 
     @cached_property
     def parsed_payload(self) -> Any:
-        return json.loads(self.payload)
+        """The payload; raises :class:`~ledger.core.errors.FormatError` (naming the event) if the
+        stored bytes nest deeper than :data:`MAX_STORED_DEPTH` (recorded before input was bounded:
+        entries are append-only, so readers show the rest and say what they could not)."""
+        return jsonsafe.loads(self.payload, field=f"{self.ocid} seq {self.seq} payload", max_depth=MAX_STORED_DEPTH)
+
+    @property
+    def readable_payload(self) -> tuple[Any, str | None]:
+        """(payload, None), or (None, why it cannot be shown) for a payload too deep to read."""
+        try:
+            return self.parsed_payload, None
+        except FormatError as exc:
+            return None, str(exc)
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the read API and ``tenderproof entries`` serve it (to mirror the log):
