@@ -34,6 +34,7 @@ from .middleware import (
     ConcurrencyLimitMiddleware,
     InputGuardMiddleware,
     ObservabilityMiddleware,
+    ProtocolGuardMiddleware,
     RateLimitMiddleware,
     RouteTemplates,
     SecurityHeadersMiddleware,
@@ -121,6 +122,7 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "Location"],
             max_age=600,
         )
+    app.add_middleware(ProtocolGuardMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(ObservabilityMiddleware, observe=metrics.observe, templates=RouteTemplates(lambda: app.routes))
     if settings.trusted_proxies:

@@ -138,6 +138,54 @@ def nul_field(scope: Scope) -> str | None:
     return None
 
 
+class ProtocolGuardMiddleware:
+    """HTTP framing and credentials that could be read two ways are refused, and HEAD is served
+    wherever GET is:
+
+    * both ``Content-Length`` and ``Transfer-Encoding`` (400 ``ambiguous_length``): legal, but a
+      proxy in front that trusts the length and this server that follows the chunks would read
+      different requests (request smuggling);
+    * ``Authorization`` given more than once (400 ``duplicate_header`` naming it): which of them
+      counts would depend on the layer reading it;
+    * HEAD: answered as GET without the body (same status and headers, Content-Length included).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        names = [name.lower() for name, _ in scope["headers"]]
+        refusal = None
+        if b"content-length" in names and b"transfer-encoding" in names:
+            refusal = error_response(
+                400, "ambiguous_length", "headers: both Content-Length and Transfer-Encoding given; send one",
+                field="header.Transfer-Encoding",
+            )  # fmt: skip
+        elif (count := names.count(b"authorization")) > 1:
+            refusal = error_response(
+                400, "duplicate_header", f"header Authorization: given {count} times; send it once",
+                field="header.Authorization",
+            )  # fmt: skip
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # dropped: only the last (empty) part is sent
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 class InputGuardMiddleware:
     """Refuse, before any parsing, what no route accepts and what would crash or upset the
     layers below:
