@@ -29,10 +29,12 @@ from . import errors, logs
 from .deps import Clock
 from .metrics import Metrics
 from .middleware import (
+    BodyFirstMiddleware,
     BodyLimitMiddleware,
     CatchAllMiddleware,
     ConcurrencyLimitMiddleware,
     InputGuardMiddleware,
+    Load,
     ObservabilityMiddleware,
     ProtocolGuardMiddleware,
     RateLimitMiddleware,
@@ -112,7 +114,14 @@ def create_app(
         app.add_middleware(
             RateLimitMiddleware, limit=settings.rate_limit, storage=settings.rate_limit_storage, prefix="/api/"
         )
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
+    load = app.state.load = Load(settings.max_concurrency)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency, load=load)
+    app.add_middleware(
+        BodyFirstMiddleware,
+        timeout=settings.body_timeout,
+        max_bytes=settings.max_body_bytes,
+        per_client=settings.max_client_requests,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -179,6 +179,18 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(
         default=64, ge=1, description="Requests served at once per process; more are refused with 503 + Retry-After."
     )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body; a slower one gets 408 (no slot is held "
+        "meanwhile: the concurrency limit applies once the body has arrived).",
+    )
+    max_client_requests: int = Field(
+        default=16,
+        ge=1,
+        description="Requests one client (IP, as the trusted proxy says) may have in progress at once, body "
+        "reading included; more get 429.",
+    )
     cors_origins: list[str] = Field(
         default=[], description="Origins allowed to call the API from a browser, as a JSON list ('*' for any)."
     )
