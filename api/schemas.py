@@ -94,8 +94,12 @@ class TenderEvent(BaseModel):
 
 class TenderEvents(BaseModel):
     ocid: str
-    event_count: Size
+    event_count: Size = Field(description="Events the tender has (all pages).")
     head_hash: Hash | None
+    from_seq: Size = Field(default=0, description="The seq this page starts at.")
+    next_from_seq: Size | None = Field(
+        default=None, description="Where the next page starts (?from_seq=), null on the last page."
+    )
     events: list[TenderEvent]
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from babel.numbers import format_percent
 from fastapi import APIRouter, FastAPI, Request
@@ -152,6 +152,9 @@ class Site:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        #: One path segment or query value, every reserved character encoded (``/`` included):
+        #: ocids refuse URL-breaking characters (docs/spec.md §2.2), links encode them anyway.
+        self.env.filters["segment"] = lambda value: quote(str(value), safe="")
         first = settings.chains[0] if settings.chains else None
         self.chain = first
         self.embedded = first is not None and first.embedded
@@ -378,12 +381,20 @@ def _covering(sizes: list[int], index: int | None) -> int | None:
     return at if at < len(sizes) else None
 
 
+#: Most events one tender page shows (?from= pages through the rest).
+TENDER_EVENTS_PAGE = 200
+
+
 @router.get("/tenders/{ocid}", response_class=HTMLResponse)
 def tender(request: Request, ocid: str) -> Response:
     log, site = _log(request), _site(request)
+    count = 0
     try:
         summary = query.tender_summary(log.engine, ocid)
-        stored = log.reader.tender_events(ocid)
+        count, _head = log.reader.tender_head(ocid)
+        first_text = request.query_params.get("from", "")
+        first = int(first_text) if first_text.isdigit() and int(first_text) < count else 0
+        stored = log.reader.tender_events(ocid, from_seq=first, limit=TENDER_EVENTS_PAGE)
     except NotFoundError:
         return not_found(request, f"tender {ocid!r}: not found")
     chain = _chain_facts(request)
@@ -412,15 +423,20 @@ def tender(request: Request, ocid: str) -> Response:
                 "claimed": None if target is None or at is None else target.anchors[at],
             }
         )
-    compiled = ocds.compiled_release(ocds.releases(stored))
-    bundle_url = f"/api/v1/tenders/{ocid}/bundle" + (f"?chain={chain['name']}" if chain["name"] else "")
+    # The compiled release merges every event: only for tenders small enough to hold in memory.
+    compiled = ocds.compiled_release(ocds.releases(stored)) if count <= TENDER_EVENTS_PAGE else None
+    bundle_url = f"/api/v1/tenders/{quote(ocid, safe='')}/bundle" + (
+        f"?chain={quote(chain['name'], safe='')}" if chain["name"] else ""
+    )
     return render(
         request,
         "tender.html",
         page="tender",
         summary=summary,
         timeline=timeline,
-        compiled=json.dumps(compiled, indent=2, ensure_ascii=False),
+        compiled=None if compiled is None else json.dumps(compiled, indent=2, ensure_ascii=False),
+        previous_from=max(0, first - TENDER_EVENTS_PAGE) if first > 0 else None,
+        next_from=first + TENDER_EVENTS_PAGE if first + TENDER_EVENTS_PAGE < count else None,
         chain=chain,
         contract=target.contract if target else None,
         bundle_url=bundle_url,

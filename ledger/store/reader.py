@@ -214,19 +214,33 @@ class LogReader:
             raise NotFoundError(f"tender {ocid!r} not found")
         return TenderHead(ocid=row.ocid, event_count=row.event_count, head_hash=row.head_hash)
 
-    def tender_events(self, ocid: str) -> list[StoredEvent]:
-        """A tender's events in ``seq`` order, with their log index once integrated."""
+    def tender_events(self, ocid: str, *, from_seq: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        """A tender's events in ``seq`` order from ``from_seq`` (at most ``limit`` of them: a page),
+        with their log index once integrated. Raises :class:`NotFoundError` for an unknown tender
+        (a page past its last event is empty)."""
         with read_transaction(self._engine) as conn:
             query = (
                 _event_columns(log_entries.c.idx)
                 .outerjoin(log_entries, log_entries.c.event_id == events.c.id)
-                .where(events.c.ocid == ocid)
+                .where(events.c.ocid == ocid, events.c.seq >= from_seq)
                 .order_by(events.c.seq)
             )
+            if limit is not None:
+                query = query.limit(limit)
             rows = [stored_event(row) for row in conn.execute(query)]
-        if not rows:
-            raise NotFoundError(f"tender {ocid!r} not found")
+            if not rows and (
+                from_seq == 0 or not conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == ocid)).first()
+            ):
+                raise NotFoundError(f"tender {ocid!r} not found")
         return rows
+
+    def tender_head(self, ocid: str) -> tuple[int, str | None]:
+        """(events recorded, hex leaf hash of the last) of tender ``ocid``; :class:`NotFoundError` if unknown."""
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == ocid)).first()
+        if row is None:
+            raise NotFoundError(f"tender {ocid!r} not found")
+        return int(row.event_count), row.head_hash
 
     def pending_count(self) -> int:
         with read_transaction(self._engine) as conn:
