@@ -202,7 +202,8 @@ def _url(request: Request, **changes: object) -> str:
         else:
             params[key] = str(value)
     encoded = urlencode(params)
-    return request.url.path + (f"?{encoded}" if encoded else "")
+    path = quote(request.url.path, safe="/")  # the decoded path (an ocid in it), encoded again
+    return path + (f"?{encoded}" if encoded else "")
 
 
 def render(request: Request, template: str, *, status: int = 200, page: str, **context: Any) -> HTMLResponse:
