@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from anchoring import service, store
 from anchoring.bundles import final_anchors
@@ -28,11 +28,13 @@ from audit.log import AnchorTarget, audit
 from cli import main
 from cli.anchoring import NOT_FINAL
 from ledger.log import Log
+from ledger.store.db import write_transaction
 from ledger.submission import Submission
 from settings import ChainSettings
 from tests.anchoring.nodes import CHAIN_ID, KEYS, AnvilNode, anvil_node
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
+from tests.store.test_audit import unguarded
 
 pytestmark = pytest.mark.slow
 
@@ -370,3 +372,21 @@ def test_foreign_root_below_the_head_is_named(fresh: AnvilNode, tmp_path: Path) 
     (finding,) = report.findings
     assert (finding.code, finding.tree_size) == ("foreign_root", 6)
     assert "another writer" in finding.reason
+
+
+def test_lost_tail_is_named_with_its_sizes(fresh: AnvilNode, tmp_path: Path) -> None:
+    """Entries deleted after they were anchored (behind the triggers' back): the chain vouches
+    for tree size 8, the database recorded that anchor, the log holds 6 entries."""
+    chain = _settings(fresh.url, _deploy(fresh.url))
+    log = Log.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", origin=ORIGIN)
+    _record(log, 6)
+    _once(log, chain)
+    _record(log, 2)
+    assert _once(log, chain).anchor.tree_size == 8  # type: ignore[union-attr]
+    with unguarded(log.engine), write_transaction(log.engine) as conn:
+        conn.execute(text("DELETE FROM log_entries WHERE idx >= 6"))
+    _, _, chain_anchors = audit_chains.configured([chain], warn=lambda message: None)
+    report = audit(log.engine, origin=ORIGIN, chain_anchors=chain_anchors)
+    lost = [f for f in report.findings if f.code == "lost_tail"]
+    assert [f.tree_size for f in lost] == [8], report.findings
+    assert "entries 6..7 were lost after they were anchored" in lost[0].reason
