@@ -132,3 +132,17 @@ def test_exports_and_audit_do_not_crash(poisoned: Log) -> None:
     report = audit(poisoned.engine, origin=ORIGIN)
     assert report.ok and report.entries_checked == 3
     assert report.payloads_too_deep == 1
+
+
+def test_deep_search_cursor_is_a_clear_error(poisoned: Log, sqlite_url: str) -> None:
+    """A client-made cursor nested deep: 422 naming the cursor, never a 500."""
+    import base64
+
+    cursor = base64.urlsafe_b64encode(b"[" * 190 + b"]" * 190).decode().rstrip("=")  # within its 512 characters
+    app = create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=[CHAIN], rate_limit=None), log=poisoned)
+    with TestClient(app) as client:
+        answer = client.get("/api/v1/tenders", params={"cursor": cursor})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "query.cursor", answer.text
+    with TestClient(app) as client:
+        longer = client.get("/api/v1/tenders", params={"cursor": "W" * 20_000})
+    assert longer.status_code == 422 and longer.json()["error"]["field"] == "query.cursor"
