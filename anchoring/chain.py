@@ -19,12 +19,15 @@ from typing import Any, TypeVar
 import requests
 from eth_abi.abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
+from eth_typing import URI
 from eth_utils.crypto import keccak
 from web3 import Web3
+from web3._utils.http_session_manager import HTTPSessionManager
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError, TransactionNotFound
 from web3.logs import DISCARD
 from web3.providers.rpc.utils import ExceptionRetryConfiguration
 
+from ledger.core.jsonsafe import json_depth
 from settings import ChainSettings
 
 from .compile import load_artifact
@@ -96,18 +99,47 @@ def _transport(chain: str) -> Iterator[None]:
         raise ChainUnavailableError(
             f"chain {chain}: the JSON-RPC endpoint did not answer: {type(exc).__name__}"
         ) from exc
-    except requests.HTTPError as exc:
+    except (requests.HTTPError, AnswerTooLargeError) as exc:
         raise ChainUnavailableError(f"chain {chain}: the JSON-RPC endpoint failed: {exc}") from exc
 
 
+#: Largest JSON-RPC answer read from a node (the answers used here are a few kilobytes; a
+#: receipt with many logs a few hundred), and the deepest nesting parsed.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+MAX_ANSWER_DEPTH = 32
+
+
+class AnswerTooLargeError(requests.RequestException):
+    """The node's answer exceeds :data:`MAX_ANSWER_BYTES` or :data:`MAX_ANSWER_DEPTH`."""
+
+
+class BoundedSessionManager(HTTPSessionManager):
+    """web3's HTTP session manager, reading at most :data:`MAX_ANSWER_BYTES` of an answer (streamed,
+    so a hostile or broken node cannot make this process hold more) nested at most
+    :data:`MAX_ANSWER_DEPTH` levels."""
+
+    def make_post_request(self, endpoint_uri: URI, data: bytes | dict[str, Any], **kwargs: Any) -> bytes:
+        kwargs["stream"] = True
+        with self.get_response_from_post_request(endpoint_uri, data=data, **kwargs) as response:
+            response.raise_for_status()
+            body = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
+        if len(body) > MAX_ANSWER_BYTES:
+            raise AnswerTooLargeError(f"the node's answer is larger than {MAX_ANSWER_BYTES} bytes")
+        if (depth := json_depth(body)) > MAX_ANSWER_DEPTH:
+            raise AnswerTooLargeError(f"the node's answer nests {depth} levels, more than {MAX_ANSWER_DEPTH}")
+        return bytes(body)
+
+
 def http_web3(chain: ChainSettings) -> Web3:
-    """A Web3 client for ``chain.rpc_url``; read calls are retried with exponential backoff."""
+    """A Web3 client for ``chain.rpc_url``; read calls are retried with exponential backoff, and
+    answers are read within bounds (:class:`BoundedSessionManager`)."""
     retry = ExceptionRetryConfiguration(
         errors=(requests.ConnectionError, requests.HTTPError, requests.Timeout), retries=4, backoff_factor=0.25
     )
     provider = Web3.HTTPProvider(
         chain.rpc_url, request_kwargs={"timeout": chain.rpc_timeout}, exception_retry_configuration=retry
     )
+    provider._request_session_manager = BoundedSessionManager()  # web3 offers no other way to bound answers
     return Web3(provider)
 
 

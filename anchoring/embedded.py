@@ -17,6 +17,9 @@ from web3.providers.eth_tester import EthereumTesterProvider
 
 from settings import EMBEDDED_CHAIN_ID as CHAIN_ID
 from settings import EMBEDDED_LABEL as LABEL
+from settings.runtime import bound_recursion
+
+bound_recursion("eth")  # py-evm raised it on import: deeply nested data must raise, not crash
 
 __all__ = ["CHAIN_ID", "LABEL", "EmbeddedChain", "chain"]
 

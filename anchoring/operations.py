@@ -4,6 +4,7 @@ anchor the checkpoint now, waiting until it is final."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from settings import ChainSettings
 from . import embedded, store
 from .errors import AnchoringError, ChainConfigError
 from .service import ChainAnchorer, Credentials, Policy, connect, deploy
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,7 +58,12 @@ def deploy_and_record(
         )
     address, tx_hash = deploy(client, admin=admin)
     instance = "genesis:" + client.genesis_hash().hex()
+    before = store.recorded_contract(log.engine, chain=chain.name, chain_id=chain_id, instance=instance)
     store.target(log.engine, chain=chain.name, chain_id=chain_id, instance=instance, contract=address, now=now)
+    logger.warning(
+        "chain %s: deployed ProcurementAnchor at %s, now the chain's contract%s",
+        chain.name, address, f" (was {before})" if before else "",
+    )  # fmt: skip
     return Deployed(chain=chain.name, chain_id=chain_id, contract=address, tx_hash=tx_hash)
 
 
@@ -108,4 +116,71 @@ def anchor_now(
         yield Anchored(chain=chain, action=result.action, anchor=listed)
 
 
-__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record"]
+def switch_contract(
+    log: Log, chain: ChainSettings, contract: str, *, credentials: Credentials, policy: Policy, now: datetime
+) -> store.Target:
+    """Make ``contract`` the one ``chain`` anchors to (and bundles cite), explicitly: under the
+    chain's lease, after the same checks as anchoring (code, anchorer role, the contract's
+    latest checkpoint is this log's), and only while nothing is in flight on the current one.
+    Logged at WARNING. Nothing is recorded if a check fails."""
+    configured = ChainSettings.model_validate({**chain.model_dump(), "contract": contract})
+    anchorer = ChainAnchorer(log, configured, credentials=credentials, policy=policy, switching=True)
+    store.acquire(log.engine, anchorer.lease, anchorer.holder, now=now, ttl=policy.lease_ttl)
+    try:
+        return anchorer.target(now)
+    finally:
+        anchorer.release()
+
+
+def status(log: Log, chain: ChainSettings, *, credentials: Credentials | None = None) -> dict[str, object]:
+    """What the anchoring of ``chain`` is doing and why it waits, from the database alone (no
+    node is asked): its anchors in flight in nonce order, each with the reason it waits (funds,
+    fee cap, re-mined, reorged out), and the newest final anchor. ``state`` is ``idle`` (nothing
+    in flight), ``in flight`` (waiting for inclusion or confirmations), ``waiting`` (it needs
+    the operator: see ``reason``), or, with ``credentials`` (the chain is asked too), ``stopped``:
+    the chain cannot be anchored to as configured (a contract holding another history, a
+    restored older backup, a refused setting), ``reason`` saying what to do."""
+    stopped = None
+    if credentials is not None:  # ask the chain too: is its contract's checkpoint this log's?
+        anchorer = ChainAnchorer(log, chain, credentials=credentials)
+        try:
+            anchorer.target(anchorer.clock())
+            anchorer.check_log_matches()
+        except LedgerError as exc:
+            stopped = str(exc)
+    target = store.newest_target(log.engine, chain.name)
+    if stopped is not None:
+        return {"chain": chain.name, "state": "stopped", "reason": stopped, "in_flight": [], "final": None}
+    if target is None:
+        return {"chain": chain.name, "state": "idle", "reason": "nothing anchored yet", "in_flight": [], "final": None}
+    pending = store.unsettled(log.engine, target.id)
+    final = store.newest(log.engine, target.id, (store.FINAL,))
+    blocked = next((a for a in pending if a.error is not None and a.error.startswith(WAITING)), None)
+    if blocked is not None:
+        state, reason = "waiting", f"anchor of tree size {blocked.tree_size}: {blocked.error}"
+    elif pending:
+        first = pending[0]
+        state = "in flight"
+        reason = f"anchor of tree size {first.tree_size} is {first.status}" + (
+            f" ({first.error})" if first.error else ""
+        )
+    else:
+        state, reason = "idle", "nothing in flight"
+    return {
+        "chain": chain.name,
+        "chain_id": target.chain_id,
+        "contract": target.contract,
+        "state": state,
+        "reason": reason,
+        "in_flight": [
+            {"tree_size": a.tree_size, "status": a.status, "nonce": a.nonce, "error": a.error} for a in pending
+        ],
+        "final": None if final is None else {"tree_size": final.tree_size, "block_number": final.block_number},
+    }
+
+
+#: How the reasons start that need the operator (an anchor that waits for them).
+WAITING = ("insufficient funds", "stuck at the fee cap")
+
+
+__all__ = ["Anchored", "AnchoringError", "Deployed", "anchor_now", "deploy_and_record", "status", "switch_contract"]

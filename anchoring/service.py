@@ -55,6 +55,9 @@ from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatc
 
 log = logging.getLogger(__name__)
 
+#: How the reason of an anchor waiting for funds starts (in its ``error``).
+FUNDS = "insufficient funds"
+
 Clock = Callable[[], datetime]
 
 
@@ -179,10 +182,14 @@ class ChainAnchorer:
         holder: str | None = None,
         clock: Clock = utc_now,
         dev: EmbeddedChain | None = None,
+        switching: bool = False,
     ) -> None:
         self.log = log
         self.chain = chain
         self.dev = dev
+        #: Set by an operator's explicit switch of contracts: only then may the configured contract
+        #: differ from the one recorded for the chain.
+        self.switching = switching
         self.credentials = credentials
         self.policy = policy
         self.holder = holder or holder_name()
@@ -227,16 +234,21 @@ class ChainAnchorer:
             instance = "genesis:" + client.genesis_hash().hex()
         if self._target is not None and (self._target.chain_id, self._target.instance) == (chain_id, instance):
             return self._target
+        recorded = store.recorded_contract(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance)
         if client.address is None:
-            recorded = store.recorded_contract(
-                self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance
-            )
             if recorded is None:
                 raise ChainConfigError(
                     f"{field}.contract",
                     f"not set and none deployed on this chain yet: run `tenderproof deploy --chain {self.chain.name}`",
                 )
             client.address = Web3.to_checksum_address(recorded)
+        elif recorded is not None and recorded.lower() != client.address.lower() and not self.switching:
+            raise ChainConfigError(
+                f"{field}.contract",
+                f"is {client.address}, but chain {self.chain.name} anchors to {recorded}: nothing was sent or "
+                f"recorded. Correct the setting, or switch contracts explicitly: `tenderproof switch-contract "
+                f"--chain {self.chain.name} --contract {client.address}`",
+            )
         if not client.code(client.address):
             raise ChainConfigError(f"{field}.contract", f"no contract at {client.address} on chain {chain_id}")
         if not client.runtime_matches():
@@ -249,6 +261,27 @@ class ChainAnchorer:
                 f"account {client.account.address} is not an anchorer of {client.address}: "
                 "the contract's admin must call grantAnchorer for it",
             )
+        self.check_log_matches()  # a contract of another log is refused before anything is recorded
+        if self.switching and recorded is not None and recorded.lower() != client.address.lower():
+            if store.find_target(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance,
+                                 contract=client.address) is not None:  # fmt: skip
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"{client.address} was used before on chain {self.chain.name}: switching back to an earlier "
+                    "contract is not supported (its anchors and the newer contract's would interleave); "
+                    "deploy a new contract with `tenderproof deploy` instead",
+                )
+            if (current := store.newest_target(self.log.engine, self.chain.name)) is not None and store.unsettled(
+                self.log.engine, current.id
+            ):
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"an anchor is in flight on {recorded}: wait until it is final (`tenderproof anchor --status`)",
+                )
+            log.warning(
+                "chain %s: switching contracts from %s to %s (operator's request)",
+                self.chain.name, recorded, client.address,
+            )  # fmt: skip
         self._target = store.target(
             self.log.engine,
             chain=self.chain.name,
@@ -258,6 +291,29 @@ class ChainAnchorer:
             now=now,
         )
         return self._target
+
+    def check_log_matches(self) -> None:
+        """Raise :class:`LogMismatchError` if the contract's latest checkpoint is not this log's."""
+        client, reader = self.client, self.log.reader
+        head = reader.tree_head()
+        _, on_size, on_root, _ = client.latest()
+        todo = (
+            f"anchoring is stopped on this chain. Run `tenderproof audit`; if this database was restored from an "
+            f"older backup, restore one at least as new as tree size {on_size} (or bring the lost entries back); "
+            "if the contract belongs to another log, configure this log's contract"
+        )
+        if on_size > head.size:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
+                f"this log only {head.size}: entries were lost here (an older backup restored?) or it anchors "
+                f"another log: {todo}"
+            )
+        if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
+            raise LogMismatchError(
+                f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
+                f"{on_size}, this log's root there is {ours.hex()}: the entries anchored up to {on_size} are not "
+                f"this log's (an older backup restored, then new writes?): {todo}"
+            )
 
     # --- A round -------------------------------------------------------------------------
 
@@ -269,12 +325,46 @@ class ChainAnchorer:
         now = self.clock()
         store.acquire(self.log.engine, self.lease, self.holder, now=now, ttl=self.policy.lease_ttl)
         target = self.target(now)
-        current = store.in_flight(self.log.engine, target.id)
-        if current is not None:
-            return self._advance(target, current)
-        if (dropped := self._check_newest_final(target)) is not None:
-            return dropped
+        self._recheck_final(target)
+        pending = store.unsettled(self.log.engine, target.id)
+        if pending:
+            return self._advance_all(target, pending)
         return self._maybe_prepare(target, force=force)
+
+    def _advance_all(self, target: store.Target, pending: list[store.Anchor]) -> RoundResult:
+        """Advance every anchor in flight, in nonce order. Only the lowest one not yet mined is
+        driven fully (replaced when stuck); those after it wait behind its nonce and are only kept
+        known to the node, so a gap left by a deep reorg is filled in order. The result is the
+        first anchor that is not settled (what the service is waiting for)."""
+        first: RoundResult | None = None
+        blocked = False
+        for anchor in pending:
+            if blocked and anchor.status != store.INCLUDED:
+                result = self._keep_known(anchor)
+            else:
+                result = self._advance(target, anchor)
+            if result.anchor is not None and result.anchor.status in (store.PREPARED, store.SENT):
+                blocked = True
+            if first is None and not result.settled:
+                first = result
+        return first or result
+
+    def _keep_known(self, anchor: store.Anchor) -> RoundResult:
+        """An anchor behind an earlier nonce still in flight: broadcast once, then only again if
+        the node lost it."""
+        txs = store.transactions(self.log.engine, anchor.id)
+        last = txs[-1]
+        if anchor.status == store.PREPARED or not self.client.is_known(last.tx_hash):
+            refusal = self.client.broadcast(last.raw)
+            log.info(
+                "chain %s: sent %s (nonce %d, after an earlier nonce in flight)%s",
+                self.chain.name, last.tx_hash.hex(), anchor.nonce, f" ({refusal})" if refusal else "",
+            )  # fmt: skip
+            if anchor.status == store.PREPARED:
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=store.PREPARED, now=self.clock(), status=store.SENT)
+                anchor = self._reload(anchor.id)
+        return RoundResult(self.chain.name, f"waiting behind an earlier nonce (nonce {anchor.nonce})", anchor)
 
     def release(self) -> None:
         store.release(self.log.engine, self.lease, self.holder, now=self.clock())
@@ -287,21 +377,12 @@ class ChainAnchorer:
 
     def _maybe_prepare(self, target: store.Target, *, force: bool) -> RoundResult:
         client, reader = self.client, self.log.reader
+        self.check_log_matches()
         # Anchor the newest size that ends with a heads commitment (docs/spec.md §14.1).
         committed = reader.committed_size()
         head = TreeHead(committed, reader.root_at(committed))
-        _, on_size, on_root, _ = client.latest()
-        if on_size > head.size:
-            raise LogMismatchError(
-                f"chain {self.chain.name}: contract {client.address} holds tree size {on_size}, "
-                f"this log only {head.size}: it anchors another log, or entries were lost here"
-            )
-        if on_size > 0 and (ours := reader.root_at(on_size)) != on_root:
-            raise LogMismatchError(
-                f"chain {self.chain.name}: contract {client.address} holds root {on_root.hex()} for tree size "
-                f"{on_size}, this log's root there is {ours.hex()}"
-            )
-        if on_size == head.size:
+        _, on_size, _, _ = client.latest()
+        if on_size >= head.size:
             return RoundResult(self.chain.name, "up to date", store.newest(self.log.engine, target.id, store.ON_CHAIN))
         now = self.clock()
         last = store.newest(self.log.engine, target.id, store.ON_CHAIN)
@@ -352,8 +433,6 @@ class ChainAnchorer:
         return self.client.anchor_calldata(size, root, proof)
 
     def _capped(self, fees: Fees) -> Fees:
-        if self.chain.max_fee_gwei is None:
-            return fees
         cap = int(self.chain.max_fee_gwei * 10**9)
         priority = None if fees.priority_fee is None else min(fees.priority_fee, cap)
         return Fees(min(fees.max_fee, cap), priority)
@@ -435,6 +514,8 @@ class ChainAnchorer:
             )
             return self._await_finality(target, self._reload(anchor.id))
         last = txs[-1]
+        if (short := self._short_of_funds(anchor, last)) is not None:
+            return short
         age = (self.clock() - last.created_at).total_seconds()
         if age >= self.chain.stuck_after:
             return self._replace(target, anchor, last)
@@ -446,17 +527,42 @@ class ChainAnchorer:
             return RoundResult(self.chain.name, "rebroadcast", anchor)
         return RoundResult(self.chain.name, "waiting for inclusion", anchor)
 
+    def _short_of_funds(self, anchor: store.Anchor, last: store.Tx) -> RoundResult | None:
+        """If the account can no longer pay for the anchor's transaction (drained while it was in
+        flight), say so loudly (ERROR, the anchor's ``error``), and wait: nothing is sent until the
+        account is funded again."""
+        needed = last.gas_limit * last.max_fee
+        have = self.client.balance()
+        if have >= needed:
+            if anchor.error is not None and anchor.error.startswith(FUNDS):
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=None)
+                log.warning("chain %s: account %s is funded again", self.chain.name, anchor.account)
+            return None
+        reason = (
+            f"{FUNDS}: account {anchor.account} holds {have} wei, the anchor of tree size {anchor.tree_size} "
+            f"needs up to {needed} wei (gas {last.gas_limit} x {last.max_fee} wei): fund the account"
+        )
+        if anchor.error != reason:
+            with self._fenced() as conn:
+                store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
+        log.error("chain %s: %s", self.chain.name, reason)
+        return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
+
     def _replace(self, target: store.Target, anchor: store.Anchor, last: store.Tx) -> RoundResult:
         client = self.client
         old = Fees(last.max_fee, last.priority_fee)
         fees = self._capped(old.bumped(self.chain.fee_bump_percent).at_least(client.fees()))
         if fees.max_fee < old.bumped(10).max_fee:
-            log.warning(
-                "chain %s: anchor of tree size %d is stuck and the fee cap allows no replacement",
-                self.chain.name,
-                anchor.tree_size,
+            reason = (
+                f"stuck at the fee cap: the transaction offers {old.max_fee} wei per gas, a replacement needs "
+                f"{old.bumped(10).max_fee}, max_fee_gwei allows {int(self.chain.max_fee_gwei * 10**9)}"
             )
-            return RoundResult(self.chain.name, "stuck at the fee cap", anchor)
+            if anchor.error != reason:
+                with self._fenced() as conn:
+                    store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
+            log.warning("chain %s: anchor of tree size %d is %s", self.chain.name, anchor.tree_size, reason)
+            return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
         data = self._calldata(anchor.base_size, anchor.tree_size, anchor.root)
         signed = client.sign(data=data, to=client.address, nonce=anchor.nonce, gas=last.gas_limit, fees=fees)
         now = self.clock()
@@ -472,12 +578,19 @@ class ChainAnchorer:
         return RoundResult(self.chain.name, "replaced", anchor)
 
     def _await_finality(self, target: store.Target, anchor: store.Anchor) -> RoundResult:
+        return self._await_finality_of(anchor)
+
+    def _await_finality_of(self, anchor: store.Anchor) -> RoundResult:
         client = self.client
         assert anchor.tx_hash is not None and anchor.block_number is not None
         receipt = client.receipt(anchor.tx_hash)
-        block = client.block(anchor.block_number)
-        if receipt is None or block is None or block[0] != anchor.block_hash or receipt.block_hash != anchor.block_hash:
+        if receipt is None:
             return self._back_to_sent(anchor, store.INCLUDED, "reorged out")
+        if receipt.block_hash != anchor.block_hash:
+            return self._moved(anchor, receipt)
+        block = client.block(anchor.block_number)
+        if block is None or block[0] != anchor.block_hash:
+            return RoundResult(self.chain.name, "the node's receipt and blocks disagree (reorg under way)", anchor)
         depth = client.head() - anchor.block_number + 1
         if depth < self.chain.confirmations:
             return RoundResult(self.chain.name, f"included ({depth}/{self.chain.confirmations} confirmations)", anchor)
@@ -494,18 +607,53 @@ class ChainAnchorer:
         log.warning("chain %s: anchor of tree size %d failed: %s", self.chain.name, anchor.tree_size, reason)
         return RoundResult(self.chain.name, "failed", self._reload(anchor.id))
 
-    def _check_newest_final(self, target: store.Target) -> RoundResult | None:
-        """A final anchor can still be reorged out (a reorg deeper than the confirmations): the
-        contract is the truth. If it no longer holds the anchor, the anchor goes back to *sent*
-        and its transaction is broadcast again."""
-        newest = store.newest(self.log.engine, target.id, (store.FINAL,))
-        if newest is None or self.client.root_at(newest.tree_size) == newest.root:
-            return None
-        log.error(
-            "chain %s: final anchor of tree size %d is no longer on chain (a reorg deeper than %d blocks)",
-            self.chain.name, newest.tree_size, self.chain.confirmations,
+    def _recheck_final(self, target: store.Target) -> None:
+        """Final anchors are re-checked every round until their block is ``recheck_blocks`` deep
+        (and the newest final one always): a reorg deeper than the confirmations sends each
+        removed anchor back to *sent* and broadcasts its transaction again, in nonce order (so a
+        reorg of several anchors is refilled from the lowest nonce up); a transaction re-mined in
+        another block gets that block's number, hash and time, and counts its confirmations anew."""
+        client = self.client
+        head = client.head()
+        for anchor in store.recent_final(self.log.engine, target.id, above_block=head - self.chain.recheck_blocks):
+            assert anchor.tx_hash is not None
+            receipt = client.receipt(anchor.tx_hash)
+            if receipt is None:
+                log.error(
+                    "chain %s: final anchor of tree size %d is no longer on chain (a reorg deeper than %d blocks)",
+                    self.chain.name, anchor.tree_size, self.chain.confirmations,
+                )  # fmt: skip
+                self._back_to_sent(anchor, store.FINAL, "reorged out after it was final")
+            elif receipt.block_hash != anchor.block_hash:
+                self._moved(anchor, receipt)
+
+    def _moved(self, anchor: store.Anchor, receipt: Receipt) -> RoundResult:
+        """The anchor's transaction is now in another block (a reorg re-mined it): record that
+        block's number, hash and time, and count its confirmations from there."""
+        block = self.client.block(receipt.block_number)
+        if block is None or block[0] != receipt.block_hash:
+            return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
+        with self._fenced() as conn:
+            store.set_state(
+                conn,
+                anchor.id,
+                expect=anchor.status,
+                now=self.clock(),
+                status=store.INCLUDED,
+                block_number=receipt.block_number,
+                block_hash=receipt.block_hash,
+                block_timestamp=block[1],
+                anchor_id=receipt.anchor_id,
+                gas_used=receipt.gas_used,
+                final_at=None,
+                error=f"re-mined: was in block {anchor.block_number}, now in block {receipt.block_number}",
+            )
+        log.warning(
+            "chain %s: anchor of tree size %d re-mined by a reorg: block %d -> %d (time %s -> %d)",
+            self.chain.name, anchor.tree_size, anchor.block_number, receipt.block_number,
+            anchor.block_timestamp, block[1],
         )  # fmt: skip
-        return self._back_to_sent(newest, store.FINAL, "reorged out after it was final")
+        return self._await_finality_of(self._reload(anchor.id))
 
     def _back_to_sent(self, anchor: store.Anchor, state: str, reason: str) -> RoundResult:
         with self._fenced() as conn:
@@ -554,6 +702,8 @@ class AnchoringService:
         self.clock = clock
         self.integrate_batch = integrate_batch
         self.holder = holder or holder_name()
+        #: The last error logged per chain (repeated every poll, it is logged once).
+        self._said: dict[str, str] = {}
         self.anchorers = [
             ChainAnchorer(log, chain, credentials=credentials, policy=policy, holder=self.holder, clock=clock, dev=dev)
             for chain in chains
@@ -568,11 +718,19 @@ class AnchoringService:
             name = anchorer.chain.name
             try:
                 results.append(anchorer.run_round())
+                self._said.pop(name, None)
             except LeaseHeldError as exc:
                 results.append(RoundResult(name, f"standby: {exc.reason}"))
             except (AnchoringError, ChainConfigError) as exc:  # a chain that cannot work as configured, too
-                log.warning("chain %s: %s", name, exc)
+                said = str(exc)
+                if self._said.get(name) != said:  # loud once, then quiet while nothing changes
+                    log.log(logging.ERROR if isinstance(exc, LogMismatchError) else logging.WARNING,
+                            "chain %s: %s", name, said)  # fmt: skip
+                else:
+                    log.debug("chain %s: still: %s", name, said)
+                self._said[name] = said
                 results.append(RoundResult(name, f"error: {exc}"))
+                continue
             except Exception as exc:  # a bug or an unforeseen node answer: logged, the other chains go on
                 log.exception("chain %s: anchoring round failed", name)
                 results.append(RoundResult(name, f"error: {type(exc).__name__}: {exc}"))

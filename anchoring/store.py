@@ -163,6 +163,20 @@ def target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract
     return Target(**{**row._asdict(), "created_at": utc(row.created_at)})
 
 
+def find_target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract: str) -> Target | None:
+    """The target row of this contract on this chain instance, if it was ever used."""
+    with db.read_transaction(engine) as conn:
+        row = conn.execute(
+            select(anchor_targets).where(
+                anchor_targets.c.chain == chain,
+                anchor_targets.c.chain_id == chain_id,
+                anchor_targets.c.instance == instance,
+                anchor_targets.c.contract == contract,
+            )
+        ).first()
+    return None if row is None else Target(**{**row._asdict(), "created_at": utc(row.created_at)})
+
+
 def recorded_contract(engine: Engine, *, chain: str, chain_id: int, instance: str) -> str | None:
     """The contract most recently used (or deployed) for this chain instance."""
     with db.read_transaction(engine) as conn:
@@ -191,6 +205,39 @@ def in_flight_on(conn: Connection, target_id: int) -> Anchor | None:
         select(anchors).where(anchors.c.target_id == target_id, anchors.c.status.in_(IN_FLIGHT)).order_by(anchors.c.id)
     ).first()
     return Anchor.of(row._mapping) if row else None
+
+
+def unsettled(engine: Engine, target_id: int) -> list[Anchor]:
+    """The target's anchors in flight, in nonce order (after a deep reorg there can be several:
+    they must take effect in that order, a gap first)."""
+    with db.read_transaction(engine) as conn:
+        rows = conn.execute(
+            select(anchors)
+            .where(anchors.c.target_id == target_id, anchors.c.status.in_(IN_FLIGHT))
+            .order_by(anchors.c.nonce, anchors.c.id)
+        ).all()
+    return [Anchor.of(row._mapping) for row in rows]
+
+
+def recent_final(engine: Engine, target_id: int, *, above_block: int, limit: int = 256) -> list[Anchor]:
+    """The target's final anchors in blocks above ``above_block`` (not yet deep enough to stop
+    re-checking them), and always the newest final one, in nonce order."""
+    with db.read_transaction(engine) as conn:
+        rows = conn.execute(
+            select(anchors)
+            .where(
+                anchors.c.target_id == target_id,
+                anchors.c.status == FINAL,
+                anchors.c.block_number > above_block,
+            )
+            .order_by(anchors.c.nonce.desc(), anchors.c.id.desc())
+            .limit(limit)
+        ).all()
+    found = {row.id: Anchor.of(row._mapping) for row in rows}
+    newest_final = newest(engine, target_id, (FINAL,))
+    if newest_final is not None:
+        found.setdefault(newest_final.id, newest_final)
+    return sorted(found.values(), key=lambda a: (a.nonce, a.id))
 
 
 def get(engine: Engine, anchor_id: int) -> Anchor:
@@ -348,6 +395,15 @@ def batch_start(engine: Engine, anchor: Anchor) -> int:
             .limit(1)
         ).scalar()
     return int(previous or 0)
+
+
+def newest_target(engine: Engine, chain: str) -> Target | None:
+    """The newest target named ``chain`` (the one anchoring uses now)."""
+    with db.read_transaction(engine) as conn:
+        row = conn.execute(
+            select(anchor_targets).where(anchor_targets.c.chain == chain).order_by(anchor_targets.c.id.desc()).limit(1)
+        ).first()
+    return None if row is None else Target(**{**row._asdict(), "created_at": utc(row.created_at)})
 
 
 def latest_final(engine: Engine, chain: str) -> Anchor | None:

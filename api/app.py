@@ -23,16 +23,20 @@ from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
 from settings import Settings
+from settings.runtime import bound_recursion
 
 from . import errors, logs
 from .deps import Clock
 from .metrics import Metrics
 from .middleware import (
+    BodyFirstMiddleware,
     BodyLimitMiddleware,
     CatchAllMiddleware,
     ConcurrencyLimitMiddleware,
     InputGuardMiddleware,
+    Load,
     ObservabilityMiddleware,
+    ProtocolGuardMiddleware,
     RateLimitMiddleware,
     RouteTemplates,
     SecurityHeadersMiddleware,
@@ -68,6 +72,7 @@ def create_app(
     Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
     signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
     """
+    bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
 
     @asynccontextmanager
@@ -109,7 +114,14 @@ def create_app(
         app.add_middleware(
             RateLimitMiddleware, limit=settings.rate_limit, storage=settings.rate_limit_storage, prefix="/api/"
         )
-    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency)
+    load = app.state.load = Load(settings.max_concurrency)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=settings.max_concurrency, load=load)
+    app.add_middleware(
+        BodyFirstMiddleware,
+        timeout=settings.body_timeout,
+        max_bytes=settings.max_body_bytes,
+        per_client=settings.max_client_requests,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -119,6 +131,7 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "Location"],
             max_age=600,
         )
+    app.add_middleware(ProtocolGuardMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts)
     app.add_middleware(ObservabilityMiddleware, observe=metrics.observe, templates=RouteTemplates(lambda: app.routes))
     if settings.trusted_proxies:

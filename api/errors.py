@@ -50,7 +50,8 @@ class ErrorDetail(BaseModel):
 class ErrorBody(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: invalid_argument, malformed_json, not_found, "
-        "method_not_allowed, conflict, verification_failed, payload_too_large, json_too_deep, rate_limited, overloaded, "
+        "method_not_allowed, conflict, verification_failed, payload_too_large, json_too_deep, duplicate_header, "
+        "ambiguous_length, rate_limited, overloaded, "
         "database_unavailable, chain_unavailable, chain_misconfigured, internal_error, ...",
         examples=["invalid_argument"],
     )
@@ -73,7 +74,10 @@ def _doc(description: str) -> dict[str, Any]:
 
 #: OpenAPI ``responses=`` for the errors any API route can give.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc("The body is not JSON (malformed_json) or nests deeper than the server accepts (json_too_deep)."),
+    400: _doc(
+        "The body is not JSON (malformed_json) or nests deeper than the server accepts (json_too_deep); "
+        "Authorization sent twice (duplicate_header); Content-Length with Transfer-Encoding (ambiguous_length)."
+    ),
     413: _doc("Request body larger than the server accepts (payload_too_large)."),
     422: _doc("A parameter is invalid (invalid_argument); `field` names it, e.g. `query.limit`."),
     429: _doc("Too many requests from this client (rate_limited); see Retry-After."),

@@ -10,11 +10,13 @@ the security headers and is counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
 import time
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse
@@ -138,6 +140,54 @@ def nul_field(scope: Scope) -> str | None:
     return None
 
 
+class ProtocolGuardMiddleware:
+    """HTTP framing and credentials that could be read two ways are refused, and HEAD is served
+    wherever GET is:
+
+    * both ``Content-Length`` and ``Transfer-Encoding`` (400 ``ambiguous_length``): legal, but a
+      proxy in front that trusts the length and this server that follows the chunks would read
+      different requests (request smuggling);
+    * ``Authorization`` given more than once (400 ``duplicate_header`` naming it): which of them
+      counts would depend on the layer reading it;
+    * HEAD: answered as GET without the body (same status and headers, Content-Length included).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        names = [name.lower() for name, _ in scope["headers"]]
+        refusal = None
+        if b"content-length" in names and b"transfer-encoding" in names:
+            refusal = error_response(
+                400, "ambiguous_length", "headers: both Content-Length and Transfer-Encoding given; send one",
+                field="header.Transfer-Encoding",
+            )  # fmt: skip
+        elif (count := names.count(b"authorization")) > 1:
+            refusal = error_response(
+                400, "duplicate_header", f"header Authorization: given {count} times; send it once",
+                field="header.Authorization",
+            )  # fmt: skip
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        if scope.get("method") != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return  # dropped: only the last (empty) part is sent
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 class InputGuardMiddleware:
     """Refuse, before any parsing, what no route accepts and what would crash or upset the
     layers below:
@@ -238,15 +288,34 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+@dataclass
+class Load:
+    """Requests in progress in this process, shared by the concurrency limit and ``/readyz``."""
+
+    limit: int
+    in_flight: int = 0
+
+    @property
+    def full(self) -> bool:
+        return self.in_flight >= self.limit
+
+
 class ConcurrencyLimitMiddleware:
     """At most ``limit`` requests in progress in this process (streaming included); the rest get
-    503 with Retry-After at once, instead of queueing until everyone times out."""
+    503 with Retry-After at once, instead of queueing until everyone times out. It runs once the
+    request's body has arrived (:class:`BodyFirstMiddleware`), so slow senders hold no slot."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, exempt: Collection[str] = OPS_PATHS) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int, exempt: Collection[str] = OPS_PATHS, load: Load | None = None
+    ) -> None:
         self.app = app
         self.limit = limit
         self.exempt = exempt
-        self.in_flight = 0
+        self.load = load or Load(limit)
+
+    @property
+    def in_flight(self) -> int:
+        return self.load.in_flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.exempt:
@@ -261,11 +330,77 @@ class ConcurrencyLimitMiddleware:
             )
             await response(scope, receive, send)
             return
-        self.in_flight += 1
+        self.load.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.load.in_flight -= 1
+
+
+class BodyFirstMiddleware:
+    """Slow clients cannot hold the server: a request's body is read in full (at most
+    ``max_bytes`` + 1 bytes, the size limit inside answers 413) within ``timeout`` seconds,
+    else 408 ``request_timeout`` and the connection is closed, before the concurrency limit or
+    anything else sees the request; and a client (its IP, as the trusted proxy says) has at
+    most ``per_client`` requests in progress, body reading included (429 ``too_many_requests``
+    beyond). Probes (``exempt``) are never held back."""
+
+    def __init__(
+        self, app: ASGIApp, *, timeout: float, max_bytes: int, per_client: int, exempt: Collection[str] = OPS_PATHS
+    ) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.per_client = per_client
+        self.exempt = exempt
+        self.clients: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "-"
+        if self.clients.get(client, 0) >= self.per_client:
+            await error_response(
+                429, "too_many_requests",
+                f"this client already has {self.per_client} requests in progress; retry once they are done",
+                headers={"Retry-After": str(RETRY_OVERLOAD)},
+            )(scope, receive, send)  # fmt: skip
+            return
+        self.clients[client] = self.clients.get(client, 0) + 1
+        try:
+            if scope.get("method") in ("POST", "PUT", "PATCH"):
+                messages = await self._body(receive)
+                if messages is None:
+                    await error_response(
+                        408, "request_timeout", f"body: not received within {self.timeout:g} s", field="body",
+                        headers={"Connection": "close"},
+                    )(scope, receive, send)  # fmt: skip
+                    return
+                receive = _replay(messages, receive)
+            await self.app(scope, receive, send)
+        finally:
+            self.clients[client] -= 1
+            if not self.clients[client]:
+                del self.clients[client]
+
+    async def _body(self, receive: Receive) -> list[Message] | None:
+        """The body's messages, read within the deadline (None if it passed)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        messages: list[Message] = []
+        size = 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                return None
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            size += len(message.get("body", b""))
+            if size > self.max_bytes or not message.get("more_body", False):
+                return messages
 
 
 #: A strict policy for the API's JSON: nothing in it is ever to be run or framed.

@@ -85,12 +85,21 @@ class TenderEvent(BaseModel):
     leaf_hash: Hash
     envelope: Envelope
     payload: dict[str, Any] | None
+    payload_error: str | None = Field(
+        default=None,
+        description="Why the payload is not shown (null payload): stored before input was bounded, it nests too "
+        "deep to read. Its bytes are still in the entry (GET /log/entries) and its hash in the envelope.",
+    )
 
 
 class TenderEvents(BaseModel):
     ocid: str
-    event_count: Size
+    event_count: Size = Field(description="Events the tender has (all pages).")
     head_hash: Hash | None
+    from_seq: Size = Field(default=0, description="The seq this page starts at.")
+    next_from_seq: Size | None = Field(
+        default=None, description="Where the next page starts (?from_seq=), null on the last page."
+    )
     events: list[TenderEvent]
 
 

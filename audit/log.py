@@ -41,12 +41,15 @@ from ledger.core.canonical import canonical_bytes
 from ledger.core.envelope import Envelope
 from ledger.core.errors import InvalidArgumentError
 from ledger.core.heads import HEADS_OCID
+from ledger.core.jsonsafe import json_depth
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from ledger.store import heads as heads_store
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
 from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
 
+#: Deepest payload whose RFC 8785 form the audit checks (its parse and re-encoding recurse).
+MAX_PARSED_DEPTH = 200
 #: Entries read per query: bounds memory (about 1 KiB an entry) whatever the log's size.
 DEFAULT_BATCH = 10_000
 #: Findings kept in a report; beyond it they are only counted (a wholesale rewrite would list every entry).
@@ -78,6 +81,18 @@ ChainRoot = Callable[[AnchorTarget, int], bytes | None]
 #: cannot be asked from here. A contract ahead of the database means entries the chain vouches
 #: for are missing here: a database restored from an older backup, or entries deleted.
 ChainLatest = Callable[[AnchorTarget], int | None]
+#: Every (tree size, root) a target's contract has anchored, in the canonical chain (from its
+#: ``Anchored`` events), or ``None`` when it cannot be asked from here. Each is compared with the
+#: log's root at that size: a restored older backup, a lost tail and a foreign root are named.
+ChainAnchors = Callable[[AnchorTarget], list[tuple[int, bytes]] | None]
+#: Finding codes that say the log's history and the chain's differ as a whole (not an edited
+#: row): what was lost or replaced, with the sizes. The operator restores, not investigates rows.
+HISTORY_CODES = {
+    "restored_backup": "RESTORED FROM AN OLDER BACKUP",
+    "lost_tail": "LOST TAIL",
+    "foreign_root": "FOREIGN ROOT ON CHAIN",
+    "chain_ahead": "CHAIN AHEAD OF THE LOG",
+}
 #: ``progress(done, total)``: entries audited so far, of the ``total`` the log's head announces.
 Progress = Callable[[int, int], None]
 
@@ -138,6 +153,9 @@ class AuditReport:
     commitments_checked: int = 0
     #: Final anchors the given :data:`ChainRoot` could not ask (``None``); 0 without a ChainRoot.
     anchors_unchecked: int = 0
+    #: Payloads nested deeper than :data:`MAX_PARSED_DEPTH` (stored before input was bounded):
+    #: their hashes are checked, their RFC 8785 form is not (parsing could exhaust the stack).
+    payloads_too_deep: int = 0
     #: The recomputed tree: its size and root.
     size: int = 0
     root: bytes = EMPTY_ROOT
@@ -159,6 +177,7 @@ class AuditReport:
             "anchors_checked": self.anchors_checked,
             "anchors_on_chain": self.anchors_on_chain,
             "anchors_unchecked": self.anchors_unchecked,
+            "payloads_too_deep": self.payloads_too_deep,
             "tree_size": self.size,
             "root": self.root.hex(),
             "findings": [
@@ -175,6 +194,7 @@ def audit(
     origin: str,
     chain_root: ChainRoot | None = None,
     chain_latest: ChainLatest | None = None,
+    chain_anchors: ChainAnchors | None = None,
     progress: Progress | None = None,
     batch_size: int = DEFAULT_BATCH,
     max_findings: int = DEFAULT_MAX_FINDINGS,
@@ -184,7 +204,9 @@ def audit(
     ``chain_root``, when given, is asked for the root of every final anchor's tree size
     (see :data:`ChainRoot`); ``chain_latest`` for the newest tree size each target's contract
     holds, which must not exceed the recomputed tree (finding ``chain_ahead``, see
-    :data:`ChainLatest`); ``progress`` is called after every batch of ``batch_size`` entries.
+    :data:`ChainLatest`); ``chain_anchors`` for every (size, root) each target's contract holds,
+    each compared with the log's root at that size (findings ``restored_backup``, ``lost_tail``,
+    ``foreign_root``, see :func:`_check_history`); ``progress`` is called after every batch of ``batch_size`` entries.
     Requires ``batch_size >= 1`` and ``max_findings >= 0`` (InvalidArgumentError otherwise).
     Raises only what the database driver raises; every disagreement is a :class:`Finding`.
     """
@@ -200,6 +222,13 @@ def audit(
         wanted = run.load_anchors()
         if state is not None:
             wanted.add(int(state.size))
+        on_chain: dict[int, list[tuple[int, bytes]]] = {}
+        if chain_anchors is not None:
+            for target in run.targets.values():
+                pairs = chain_anchors(target)
+                if pairs is not None:
+                    on_chain[target.id] = pairs
+                    wanted |= {size for size, _ in pairs}
         run.check_sizes(_paged_heads(conn, batch_size), wanted)
         for batch in _paged_entries(conn, batch_size):
             run.check_batch(batch)
@@ -221,8 +250,65 @@ def audit(
                     " older backup?)"
                 )
                 run.add(Finding(code="chain_ahead", reason=reason, tree_size=held))
+    for target_id, pairs in on_chain.items():
+        _check_history(run, run.targets[target_id], pairs)
     report.size, report.root = run.tree.size, run.tree.root()
     return report
+
+
+def _check_history(run: _Audit, target: AnchorTarget, held: list[tuple[int, bytes]]) -> None:
+    """Compare the root the chain holds at every size it anchored with the log's root there.
+
+    * beyond the log's size, and this database recorded that anchor: ``lost_tail`` (entries
+      deleted after they were anchored);
+    * beyond the log's size, or at a size the log has but with another root, and this database
+      has no record of that anchor at or beyond it: ``restored_backup`` (a database restored from
+      a backup older than that anchor; with new writes since, the log's entries there differ);
+    * another root at a size below one this database did anchor: ``foreign_root`` (someone
+      else anchored to the contract).
+
+    Sizes where this database has a final anchor are compared by the anchor checks already.
+    """
+    known = {a.tree_size: a for a in run.anchors if a.target_id == target.id}
+    newest_known = max(known, default=0)
+    size = run.tree.size
+    where = f"{target.chain} contract {target.contract}"
+    for tree_size, root in sorted(held):
+        if tree_size > size:
+            if tree_size in known:
+                reason = (
+                    f"{where} holds tree size {tree_size}, anchored from this database (anchor {known[tree_size].id}),"
+                    f" but the log has only {size} entries: entries {size}..{tree_size - 1} were lost after they"
+                    " were anchored"
+                )
+                run.add(Finding(code="lost_tail", reason=reason, tree_size=tree_size))
+            else:
+                reason = (
+                    f"{where} holds tree size {tree_size}, this database has only {size} entries and no record of"
+                    f" that anchor: restored from a backup older than it; entries {size}..{tree_size - 1} are lost"
+                    " here (restore a newer backup, or recover them from where they were published)"
+                )
+                run.add(Finding(code="restored_backup", reason=reason, tree_size=tree_size))
+            continue
+        if tree_size in known:
+            continue
+        ours = run.roots.get(tree_size)
+        if ours is None or ours == root:
+            continue
+        if tree_size > newest_known:
+            reason = (
+                f"{where} anchored tree size {tree_size} with root {root.hex()}, this log's root there is"
+                f" {ours.hex()} and this database has no record of that anchor: restored from a backup older than"
+                f" it, then new entries were written: the entries anchored between tree sizes {newest_known} and"
+                f" {tree_size} are lost here and others took their place"
+            )
+            run.add(Finding(code="restored_backup", reason=reason, tree_size=tree_size))
+        else:
+            reason = (
+                f"{where} holds root {root.hex()} at tree size {tree_size}, which this log never anchored (its root"
+                f" there is {ours.hex()}): another writer anchored to this contract"
+            )
+            run.add(Finding(code="foreign_root", reason=reason, tree_size=tree_size))
 
 
 def parse_canonical(data: bytes, *, field: str = "$") -> tuple[Any, bool]:
@@ -465,6 +551,10 @@ class _Audit:
                 "payload_hash",
                 f"the envelope's payload_sha256 is {envelope.payload_sha256}, the payload hashes to {digest}",
             )
+        brackets = data.count(b"[") + data.count(b"{")  # a fast bound first: json_depth only if it may be deep
+        if brackets > MAX_PARSED_DEPTH and json_depth(data) > MAX_PARSED_DEPTH:
+            self.report.payloads_too_deep += 1  # its hashes are checked above; parsing it could exhaust the stack
+            return
         try:
             parsed, canonical = parse_canonical(data, field="payload")
         except InvalidArgumentError as exc:

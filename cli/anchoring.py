@@ -36,10 +36,13 @@ def deploy(env: Env, chain_name: str, admin: str | None) -> None:
     type=click.FloatRange(min=0),
     default=300.0,
     show_default=True,
-    help="Seconds to wait for the anchor to be final (0: return once sent).",
+    help="Seconds to wait for the anchor to be final (0: return once sent). Exit code 4 while it is not final.",
+)
+@click.option(
+    "--status", "show_status", is_flag=True, help="Only say what anchoring is doing and why it waits (JSON Lines)."
 )
 @pass_env
-def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float) -> None:
+def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float, show_status: bool) -> None:
     """Integrate pending events and anchor the checkpoint on every chain now (one round);
     with --watch, run the periodic anchoring job until stopped."""
     from anchoring import scheduler
@@ -47,6 +50,13 @@ def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float) -> Non
 
     settings = env.settings
     chains = env.chains(chain_name)
+    if show_status:
+        from anchoring.operations import status
+        from anchoring.service import Credentials
+
+        for chain in chains:
+            click.echo(json.dumps(status(env.log, chain, credentials=Credentials.of(settings))))
+        return
     if watch:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         scheduler.run_forever(AnchoringService.of(env.log, settings, chains), poll=settings.anchor_poll)
@@ -58,12 +68,13 @@ def anchor(env: Env, chain_name: str | None, watch: bool, timeout: float) -> Non
 def anchor_and_print(env: Env, chains: list[ChainSettings], timeout: float) -> None:
     """One anchoring round on each chain now, waiting up to ``timeout`` s for finality; prints each
     chain's anchor. A failing chain does not stop the others; the first failure is raised."""
-    from anchoring import embedded
+    from anchoring import embedded, store
     from anchoring.operations import anchor_now
     from anchoring.service import Credentials, Policy
 
     settings = env.settings
     failures = []
+    not_final = []
     for outcome in anchor_now(
         env.log,
         chains,
@@ -81,10 +92,25 @@ def anchor_and_print(env: Env, chains: list[ChainSettings], timeout: float) -> N
             failures.append(outcome.error)
             continue
         click.echo(json.dumps(outcome.to_json()))
+        if outcome.anchor is not None and outcome.anchor.anchor.status in store.IN_FLIGHT:
+            anchor = outcome.anchor.anchor
+            not_final.append(
+                f"error: chain {name}: the anchor of tree size {anchor.tree_size} is {anchor.status}, not final: "
+                f"{outcome.action}{f' ({anchor.error})' if anchor.error and anchor.error not in outcome.action else ''}"
+                f" (see `tenderproof anchor --status`)"
+            )
         if outcome.chain.embedded:
             click.echo(f"note: chain {name} is the {embedded.LABEL}", err=True)
     if failures:
         raise failures[0]
+    if not_final:
+        for message in not_final:
+            click.echo(message, err=True)
+        raise click.exceptions.Exit(NOT_FINAL)
+
+
+#: Exit code of `anchor` when an anchor is still in flight (sent, included) at its timeout.
+NOT_FINAL = 4
 
 
 @click.command()
@@ -99,4 +125,21 @@ def anchors(env: Env, chain_name: str | None, limit: int) -> None:
         click.echo(json.dumps(listed.to_json()))
 
 
-COMMANDS = [deploy, anchor, anchors]
+@click.command("switch-contract")
+@click.option("--chain", "chain_name", required=True, help="The configured chain.")
+@click.option("--contract", required=True, help="The ProcurementAnchor address to anchor to from now on.")
+@pass_env
+def switch_contract(env: Env, chain_name: str, contract: str) -> None:
+    """Switch the chain's contract (logged): checked first, refused while an anchor is in flight.
+    Afterwards set the chain's `contract` setting to it (or leave it unset)."""
+    from anchoring.operations import switch_contract as switch
+    from anchoring.service import Credentials, Policy
+
+    (chain,) = env.chains(chain_name)
+    target = switch(
+        env.log, chain, contract, credentials=Credentials.of(env.settings), policy=Policy.of(env.settings), now=now()
+    )
+    click.echo(json.dumps({"chain": target.chain, "chain_id": target.chain_id, "contract": target.contract}))
+
+
+COMMANDS = [deploy, anchor, anchors, switch_contract]

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .context import Env, pass_env
+
+if TYPE_CHECKING:
+    from audit.log import Finding
 
 
 @click.command()
@@ -48,7 +52,9 @@ def audit_command(env: Env, no_chain: bool, batch_size: int, as_json: bool) -> N
 
     log = env.log
     warn = lambda message: click.echo(f"warning: {message}", err=True)  # noqa: E731
-    chain_root, chain_latest = (None, None) if no_chain else chains.configured(env.settings.chains, warn=warn)
+    chain_root, chain_latest, chain_anchors = (
+        (None, None, None) if no_chain else chains.configured(env.settings.chains, warn=warn)
+    )
     with click.progressbar(
         length=log.checkpoint().size, label="auditing", file=sys.stderr, show_pos=True, show_eta=True
     ) as bar:
@@ -64,6 +70,7 @@ def audit_command(env: Env, no_chain: bool, batch_size: int, as_json: bool) -> N
             origin=log.origin,
             chain_root=chain_root,
             chain_latest=chain_latest,
+            chain_anchors=chain_anchors,
             progress=progress,
             batch_size=batch_size,
         )
@@ -72,16 +79,40 @@ def audit_command(env: Env, no_chain: bool, batch_size: int, as_json: bool) -> N
     else:
         for finding in report.findings:
             click.echo(f"FAIL {finding}")
+        if any(f.code in ("restored_backup", "lost_tail") for f in report.findings):
+            click.echo(
+                "what to do: anchoring stops on this database. Restore a backup at least as new as the largest tree"
+                " size named above, or bring the lost entries back; see docs/operations.md (Audit outcomes)"
+            )
         if report.findings_dropped:
             click.echo(f"... and {report.findings_dropped} more findings")
+        deep = (
+            f", {report.payloads_too_deep} payloads too deep to check their form (their hashes checked)"
+            if report.payloads_too_deep
+            else ""
+        )
         click.echo(
-            f"{'OK' if report.ok else 'TAMPERED'}: {report.entries_checked} entries, {report.sizes_checked} tree heads,"
+            f"{_verdict(report.findings, report.ok)}: {report.entries_checked} entries, {report.sizes_checked} tree heads,"
             f" {report.anchors_checked} final anchors ({report.anchors_on_chain} checked on chain,"
-            f" {report.anchors_unchecked} on chains not reachable from here); tree size {report.size},"
+            f" {report.anchors_unchecked} on chains not reachable from here){deep}; tree size {report.size},"
             f" root {report.root.hex()}"
         )
     if not report.ok:
         raise click.exceptions.Exit(1)
+
+
+def _verdict(findings: list[Finding], ok: bool) -> str:
+    """OK, TAMPERED (rows edited), or what happened to the history as a whole (a restored older
+    backup, a lost tail, a foreign root): those are not tampering with rows, and never OK."""
+    if ok:
+        return "OK"
+    from audit.log import HISTORY_CODES
+
+    codes = {f.code for f in findings}
+    named = [label for code, label in HISTORY_CODES.items() if code in codes]
+    if codes - HISTORY_CODES.keys() or not named:
+        return " + ".join(["TAMPERED", *named])
+    return " + ".join(named)
 
 
 COMMANDS = [bundle, audit_command]

@@ -36,7 +36,9 @@ class Env:
         """The log of the configured database, opened (and migrated) on first use."""
         if self._log is None:
             from ledger.log import Log
+            from settings.runtime import bound_recursion
 
+            bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
             self._log = Log.open(self.settings.database_url, origin=self.settings.origin)
         return self._log
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from babel.numbers import format_percent
 from fastapi import APIRouter, FastAPI, Request
@@ -29,11 +29,12 @@ from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import ocds, query, redflags, stats
+from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, Described, describe
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 if TYPE_CHECKING:
@@ -274,6 +275,9 @@ class Site:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        #: One path segment or query value, every reserved character encoded (``/`` included):
+        #: ocids refuse URL-breaking characters (docs/spec.md §2.2), links encode them anyway.
+        self.env.filters["segment"] = lambda value: quote(str(value), safe="")
         first = settings.chains[0] if settings.chains else None
         self.chain = first
         self.embedded = first is not None and first.embedded
@@ -324,7 +328,8 @@ def _url(request: Request, **changes: object) -> str:
         else:
             params[key] = str(value)
     encoded = urlencode(params)
-    return request.url.path + (f"?{encoded}" if encoded else "")
+    path = quote(request.url.path, safe="/")  # the decoded path (an ocid in it), encoded again
+    return path + (f"?{encoded}" if encoded else "")
 
 
 def render(
@@ -507,12 +512,20 @@ def _covering(sizes: list[int], index: int | None) -> int | None:
     return at if at < len(sizes) else None
 
 
+#: Most events one tender page shows (?from= pages through the rest).
+TENDER_EVENTS_PAGE = 200
+
+
 @router.get("/tenders/{ocid}", response_class=HTMLResponse)
 def tender(request: Request, ocid: str) -> Response:
     log, site = _log(request), _site(request)
+    count = 0
     try:
         summary = query.tender_summary(log.engine, ocid)
-        stored = log.reader.tender_events(ocid)
+        count, _head = log.reader.tender_head(ocid)
+        first_text = request.query_params.get("from", "")
+        first = int(first_text) if first_text.isdigit() and int(first_text) < count else 0
+        stored = log.reader.tender_events(ocid, from_seq=first, limit=TENDER_EVENTS_PAGE)
     except NotFoundError:
         return not_found(request, f"tender {ocid!r}: not found")
     chain = _chain_facts(request)
@@ -534,22 +547,27 @@ def tender(request: Request, ocid: str) -> Response:
                 "type": event.type,
                 "index": event.index,
                 "recorded_at": parse_timestamp(envelope.recorded_at),
-                "what": describe(event.type, event.parsed_payload),
+                "what": _describe_stored(event),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
                 "payload_sha256": envelope.payload_sha256,
                 "claimed": None if target is None or at is None else target.anchors[at],
             }
         )
-    compiled = ocds.compiled_release(ocds.releases(stored))
-    bundle_url = f"/api/v1/tenders/{ocid}/bundle" + (f"?chain={chain['name']}" if chain["name"] else "")
+    # The compiled release merges every event: only for tenders small enough to hold in memory.
+    compiled = ocds.compiled_release(ocds.releases(stored)) if count <= TENDER_EVENTS_PAGE else None
+    bundle_url = f"/api/v1/tenders/{quote(ocid, safe='')}/bundle" + (
+        f"?chain={quote(chain['name'], safe='')}" if chain["name"] else ""
+    )
     return render(
         request,
         "tender.html",
         page="tender",
         summary=summary,
         timeline=timeline,
-        compiled=json.dumps(compiled, indent=2, ensure_ascii=False),
+        compiled=None if compiled is None else json.dumps(compiled, indent=2, ensure_ascii=False),
+        previous_from=max(0, first - TENDER_EVENTS_PAGE) if first > 0 else None,
+        next_from=first + TENDER_EVENTS_PAGE if first + TENDER_EVENTS_PAGE < count else None,
         chain=chain,
         contract=target.contract if target else None,
         bundle_url=bundle_url,
@@ -707,3 +725,12 @@ def install(app: FastAPI, settings: Settings, *, dev_chain: EmbeddedChain | None
     app.state.explorer = Site(settings, dev_chain=dev_chain)
     app.state.not_found_page = not_found  # unknown paths asked for by a browser get the site's 404 page
     app.include_router(router)
+
+
+def _describe_stored(event: StoredEvent) -> Described:
+    """What the event says, or (a payload too deep to read, stored before input was bounded)
+    that its content cannot be shown, and why: the rest of the page is shown."""
+    payload, problem = event.readable_payload
+    if problem is not None:
+        return Described(EVENT_LABELS.get(event.type, event.type), detail=f"content not shown: {problem}")
+    return describe(event.type, payload)

@@ -79,7 +79,17 @@ class ChainSettings(BaseModel):
         default=180.0, ge=0, description="Seconds without inclusion before the transaction is replaced."
     )
     fee_bump_percent: int = Field(default=25, ge=10, le=500, description="Fee increase of a replacement.")
-    max_fee_gwei: float | None = Field(default=None, gt=0, description="Never pay more than this per gas.")
+    max_fee_gwei: float = Field(
+        default=500.0,
+        gt=0,
+        description="Never pay more than this per gas (gwei): fee bumps of a stuck transaction stop here.",
+    )
+    recheck_blocks: int = Field(
+        default=64,
+        ge=1,
+        description="Final anchors are re-checked against the chain (transaction, block, time) every round "
+        "until their block is this many blocks deep (a reorg deeper than the confirmations is still caught).",
+    )
     rpc_timeout: float = Field(default=10.0, gt=0, description="Seconds before an RPC request is abandoned.")
 
     @field_validator("rpc_url")
@@ -176,6 +186,18 @@ class Settings(BaseSettings):
     )
     max_concurrency: int = Field(
         default=64, ge=1, description="Requests served at once per process; more are refused with 503 + Retry-After."
+    )
+    body_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's whole body; a slower one gets 408 (no slot is held "
+        "meanwhile: the concurrency limit applies once the body has arrived).",
+    )
+    max_client_requests: int = Field(
+        default=16,
+        ge=1,
+        description="Requests one client (IP, as the trusted proxy says) may have in progress at once, body "
+        "reading included; more get 429.",
     )
     cors_origins: list[str] = Field(
         default=[], description="Origins allowed to call the API from a browser, as a JSON list ('*' for any)."

@@ -77,8 +77,8 @@ async def _check_chain(chain: ChainSettings, timeout: float) -> str | None:
     responses={503: {"model": schemas.Readiness, "description": "A dependency failed; `checks` says which."}},
 )
 async def readyz(request: Request, settings: SettingsDep, response: Response) -> schemas.Readiness:
-    """200 if the database and every configured chain answer within ``ready_timeout`` seconds;
-    503 naming the dependencies that did not."""
+    """200 if this process has a free request slot and the database and every configured chain
+    answer within ``ready_timeout`` seconds; 503 naming the checks that failed."""
     timeout = settings.ready_timeout
 
     async def database() -> str | None:
@@ -90,8 +90,16 @@ async def readyz(request: Request, settings: SettingsDep, response: Response) ->
             return f"unavailable ({type(exc).__name__})"
         return None
 
-    names = ["database", *(f"chain:{chain.name}" for chain in settings.chains)]
-    failures = await asyncio.gather(database(), *(_check_chain(chain, timeout) for chain in settings.chains))
+    async def capacity() -> str | None:
+        load = getattr(request.app.state, "load", None)
+        if load is not None and load.full:
+            return f"overloaded: {load.in_flight} of {load.limit} requests in progress"
+        return None
+
+    names = ["database", *(f"chain:{chain.name}" for chain in settings.chains), "capacity"]
+    failures = await asyncio.gather(
+        database(), *(_check_chain(chain, timeout) for chain in settings.chains), capacity()
+    )
     checks = [schemas.Dependency(name=n, ok=f is None, detail=f) for n, f in zip(names, failures, strict=True)]
     ready = all(check.ok for check in checks)
     if not ready:

@@ -19,6 +19,9 @@ from ..deps import LogDep, LogSignerDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
+#: Most events in one page of GET /tenders/{ocid}/events.
+EVENTS_PAGE = 1000
+
 router = APIRouter(prefix="/tenders", tags=["tenders"], responses=NOT_FOUND_RESPONSES)
 
 Ocid = Annotated[str, Path(description="The OCDS contracting-process id, e.g. ocds-213czf-000-00001.")]
@@ -121,11 +124,19 @@ def get_tender_record(request: Request, log: LogDep, settings: SettingsDep, ocid
 
 
 @router.get("/{ocid}/events", response_model=schemas.TenderEvents, summary="A tender's events")
-def get_tender_events(request: Request, log: LogDep, ocid: Ocid) -> Response:
-    """Every event of the tender in ``seq`` order, with its envelope, payload and, once
-    integrated, its log index (``status``: integrated or pending)."""
+def get_tender_events(
+    request: Request,
+    log: LogDep,
+    ocid: Ocid,
+    from_seq: Annotated[int, Query(ge=0, le=2**62, description="First seq of the page.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=EVENTS_PAGE, description="Events per page.")] = EVENTS_PAGE,
+) -> Response:
+    """The tender's events in ``seq`` order, a page at a time (``from_seq``, ``limit``; follow
+    ``next_from_seq``), each with its envelope, payload and, once integrated, its log index
+    (``status``: integrated or pending). Memory is bounded by the page, whatever the tender's size."""
     check_ocid(ocid, field="path.ocid")
-    stored = log.reader.tender_events(ocid)
+    count, head = log.reader.tender_head(ocid)
+    stored = log.reader.tender_events(ocid, from_seq=from_seq, limit=limit)
     events = [
         schemas.TenderEvent(
             seq=event.seq,
@@ -134,11 +145,21 @@ def get_tender_events(request: Request, log: LogDep, ocid: Ocid) -> Response:
             status="pending" if event.index is None else "integrated",
             leaf_hash=event.leaf_hash.hex(),
             envelope=schemas.Envelope.model_validate_json(event.envelope),
-            payload=json.loads(event.payload),
+            payload=payload,
+            payload_error=problem,
         )
         for event in stored
+        for payload, problem in [event.readable_payload]
     ]
-    body = schemas.TenderEvents(ocid=ocid, event_count=len(events), head_hash=stored[-1].leaf_hash.hex(), events=events)
+    last = stored[-1].seq if stored else None
+    body = schemas.TenderEvents(
+        ocid=ocid,
+        event_count=count,
+        head_hash=head,
+        from_seq=from_seq,
+        next_from_seq=None if last is None or last + 1 >= count else last + 1,
+        events=events,
+    )
     return cached_model(request, body, immutable=False)
 
 

@@ -47,6 +47,27 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
     return deepest
 
 
+def value_depth(value: Any, *, stop_after: int | None = None) -> int:
+    """How deep lists and dicts nest in an already parsed ``value`` (0 for a scalar), without
+    recursion; with ``stop_after``, stops (returning ``stop_after + 1``) once deeper than that."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if stop_after is not None and deepest > stop_after:
+            return stop_after + 1
+        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
 def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | None = None) -> Any:
     """Parse ``data`` as JSON, refusing (with :class:`FormatError` naming ``field``) what is larger
     than ``max_bytes`` or nested deeper than ``max_depth`` before parsing it, and what does not

@@ -44,9 +44,11 @@ import jsonschema_rs
 from sqlalchemy import Connection, distinct, func, select
 
 from ledger import sequencer
+from ledger.core import jsonsafe
 from ledger.core.canonical import canonical_json_bytes, sha256_hex
 from ledger.core.envelope import check_ocid, format_timestamp
-from ledger.core.errors import InvalidArgumentError
+from ledger.core.errors import FormatError, InvalidArgumentError
+from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.schema import events, ocds_releases, tender_index
@@ -62,6 +64,8 @@ Format = Literal["auto", "json", "jsonl"]
 BATCH = 2000
 #: Problems kept for the report (all are counted): a file of bad releases stays in bounded memory.
 MAX_PROBLEMS = 10_000
+#: Deepest nesting of a release recorded (OCDS releases nest about 8 levels; the HTTP bound is 32).
+MAX_RELEASE_DEPTH = 32
 
 #: OCDS releaseTag -> event type, in the order of a contracting process's stages.
 TAG_EVENTS: dict[str, str] = {
@@ -232,9 +236,9 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
     for number, line in enumerate(stream, 1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
+        try:  # a package wraps its releases in two levels
+            value = jsonsafe.loads(line, field=f"line {number}", max_depth=MAX_RELEASE_DEPTH + 2)
+        except FormatError as exc:
             yield Problem(file=name, release=f"line {number}", path="$", reason=f"invalid JSON: {_clean(exc)}")
             continue
         if isinstance(value, dict) and isinstance(value.get("releases"), list):
@@ -289,6 +293,8 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
 
     if not isinstance(value, dict):
         return problem("$", f"a release must be a JSON object, got {type(value).__name__}")
+    if value_depth(value, stop_after=MAX_RELEASE_DEPTH) > MAX_RELEASE_DEPTH:  # before anything recurses into it
+        return problem("$", f"nested more than {MAX_RELEASE_DEPTH} levels deep: not a release this ledger records")
     error = next(iter(_validator().iter_errors(value)), None)
     if error is not None:
         return problem(_path(error.instance_path), error.message)

@@ -146,16 +146,33 @@ def releases(stored: Sequence[StoredEvent]) -> list[dict[str, Any]]:
     """The releases of a tender's stored events (``LogReader.tender_events``), in ``seq`` order."""
     out = []
     for event in stored:
+        payload, problem = event.readable_payload
+        if problem is not None:
+            out.append(unreadable_release(event, problem))
+            continue
         out.append(
             release(
                 ocid=event.ocid,
                 seq=event.seq,
                 event_type=event.type,
                 date=event.parsed_envelope.recorded_at,
-                payload=event.parsed_payload,
+                payload=payload,
             )
         )
     return out
+
+
+def unreadable_release(event: StoredEvent, problem: str) -> dict[str, Any]:
+    """The release in place of an event whose payload cannot be read (nested too deep, stored
+    before input was bounded): its identity and date, and a description saying why."""
+    return {
+        "ocid": event.ocid,
+        "id": f"{event.ocid}-{event.seq}",
+        "date": event.parsed_envelope.recorded_at,
+        "tag": [],
+        "initiationType": "tender",
+        "description": f"Tenderproof: this release cannot be shown: {problem}",
+    }
 
 
 def _publisher(name: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, insert, select
 
-from ledger.core.errors import ConflictError, InvalidArgumentError
+from ledger.core.errors import ConflictError, FormatError, InvalidArgumentError
 from ledger.core.heads import HEADS_OCID
 from ledger.store.db import write_transaction
 from ledger.store.reader import EVENT_COLUMNS, stored_event
@@ -73,7 +73,13 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
                 if row.ocid in stopped or row.ocid in imported or row.ocid == HEADS_OCID:
                     continue
                 event = stored_event(row)
-                envelope, payload = event.parsed_envelope, event.parsed_payload
+                try:
+                    envelope, payload = event.parsed_envelope, event.parsed_payload
+                except FormatError as exc:  # stored before input was bounded: too deep to read
+                    refusals.append(
+                        Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason)
+                    )
+                    continue
                 at = datetime.fromisoformat(envelope.recorded_at).astimezone(UTC)
                 try:
                     if row.ocid == registry.REGISTRY_OCID:

@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
 
+from ledger.core import jsonsafe
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.schema import tender_index, tenders
@@ -134,7 +135,7 @@ def _encode_cursor(sort: str, key: datetime | float, ocid: str) -> str:
 def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, cursor_sort, value, ocid = json.loads(raw)
+        version, cursor_sort, value, ocid = jsonsafe.loads(raw, field="cursor", max_depth=2, max_bytes=1024)
         if version != _CURSOR_VERSION or cursor_sort not in SORTS or not isinstance(ocid, str):
             raise ValueError("unknown cursor")
         key: datetime | float
@@ -144,7 +145,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | float, str]:
             key = float(value)
         else:
             raise ValueError("bad value key")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, InvalidArgumentError) as exc:
         raise InvalidArgumentError("cursor", "is not a cursor this listing returned") from exc
     if cursor_sort != sort:
         raise InvalidArgumentError("cursor", f"was returned for sort {cursor_sort!r}, not {sort!r}")

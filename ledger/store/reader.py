@@ -7,7 +7,6 @@ recomputation over the log.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, func, or_, select
 
-from ..core import proof
+from ..core import jsonsafe, proof
 from ..core import tiles as tile_math
 from ..core.envelope import Envelope
-from ..core.errors import InvalidArgumentError, NotFoundError
+from ..core.errors import FormatError, InvalidArgumentError, NotFoundError
 from ..core.heads import HEADS_OCID
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
@@ -26,6 +25,9 @@ from .schema import events, log_entries, log_state, pending, tenders, tiles, tre
 _CHUNK = 500
 #: Most entries one call of :meth:`LogReader.entries` returns.
 MAX_ENTRIES_PER_READ = 10_000
+#: Deepest nesting of stored JSON a reader parses: more than any event accepted since input is
+#: bounded (32 levels), far less than what could exhaust the stack when shown.
+MAX_STORED_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +57,24 @@ class StoredEvent:
     def parsed_envelope(self) -> Envelope:
         """The envelope (raises :class:`~ledger.core.errors.InvalidArgumentError` if the stored
         bytes are not a valid envelope: only a tampered database holds such bytes)."""
-        return Envelope.from_json(json.loads(self.envelope))
+        return Envelope.from_json(
+            jsonsafe.loads(self.envelope, field=f"{self.ocid} seq {self.seq} envelope", max_depth=MAX_STORED_DEPTH)
+        )
 
     @cached_property
     def parsed_payload(self) -> Any:
-        return json.loads(self.payload)
+        """The payload; raises :class:`~ledger.core.errors.FormatError` (naming the event) if the
+        stored bytes nest deeper than :data:`MAX_STORED_DEPTH` (recorded before input was bounded:
+        entries are append-only, so readers show the rest and say what they could not)."""
+        return jsonsafe.loads(self.payload, field=f"{self.ocid} seq {self.seq} payload", max_depth=MAX_STORED_DEPTH)
+
+    @property
+    def readable_payload(self) -> tuple[Any, str | None]:
+        """(payload, None), or (None, why it cannot be shown) for a payload too deep to read."""
+        try:
+            return self.parsed_payload, None
+        except FormatError as exc:
+            return None, str(exc)
 
     def to_json(self) -> dict[str, Any]:
         """The entry as the read API and ``tenderproof entries`` serve it (to mirror the log):
@@ -211,19 +226,33 @@ class LogReader:
             raise NotFoundError(f"tender {ocid!r} not found")
         return TenderHead(ocid=row.ocid, event_count=row.event_count, head_hash=row.head_hash)
 
-    def tender_events(self, ocid: str) -> list[StoredEvent]:
-        """A tender's events in ``seq`` order, with their log index once integrated."""
+    def tender_events(self, ocid: str, *, from_seq: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        """A tender's events in ``seq`` order from ``from_seq`` (at most ``limit`` of them: a page),
+        with their log index once integrated. Raises :class:`NotFoundError` for an unknown tender
+        (a page past its last event is empty)."""
         with read_transaction(self._engine) as conn:
             query = (
                 _event_columns(log_entries.c.idx)
                 .outerjoin(log_entries, log_entries.c.event_id == events.c.id)
-                .where(events.c.ocid == ocid)
+                .where(events.c.ocid == ocid, events.c.seq >= from_seq)
                 .order_by(events.c.seq)
             )
+            if limit is not None:
+                query = query.limit(limit)
             rows = [stored_event(row) for row in conn.execute(query)]
-        if not rows:
-            raise NotFoundError(f"tender {ocid!r} not found")
+            if not rows and (
+                from_seq == 0 or not conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == ocid)).first()
+            ):
+                raise NotFoundError(f"tender {ocid!r} not found")
         return rows
+
+    def tender_head(self, ocid: str) -> tuple[int, str | None]:
+        """(events recorded, hex leaf hash of the last) of tender ``ocid``; :class:`NotFoundError` if unknown."""
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == ocid)).first()
+        if row is None:
+            raise NotFoundError(f"tender {ocid!r} not found")
+        return int(row.event_count), row.head_hash
 
     def pending_count(self) -> int:
         with read_transaction(self._engine) as conn:

@@ -1,5 +1,6 @@
-"""Real JSON-RPC chains for tests: a Hardhat node (from npm, started and stopped here) and a
-TCP proxy in front of it that can refuse connections, to take the endpoint down for a while."""
+"""Real JSON-RPC chains for tests: a Hardhat node and an anvil node (both from npm, started and
+stopped here; anvil also reorgs on demand, ``anvil_reorg``, re-mining given transactions) and a TCP
+proxy in front of it that can refuse connections, to take the endpoint down for a while."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ KEYS = (
 class HardhatNode:
     """``npx hardhat node`` on a free port of 127.0.0.1."""
 
+    def command(self) -> list[str]:
+        return ["npx", "--no-install", "hardhat", "node", "--hostname", "127.0.0.1", "--port", str(self.port)]
+
     def __init__(self, port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -45,7 +49,7 @@ class HardhatNode:
 
     def start(self, timeout: float = 90.0) -> None:
         self.process = subprocess.Popen(
-            ["npx", "--no-install", "hardhat", "node", "--hostname", "127.0.0.1", "--port", str(self.port)],
+            self.command(),
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -54,7 +58,7 @@ class HardhatNode:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"hardhat node exited with {self.process.returncode}")
+                raise RuntimeError(f"{self.command()[2]} exited with {self.process.returncode}")
             try:
                 if int(self.rpc("eth_chainId"), 16) == CHAIN_ID:
                     return
@@ -62,7 +66,7 @@ class HardhatNode:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"hardhat node not answering on {self.url} after {timeout}s")
+                raise RuntimeError(f"{self.command()[2]} not answering on {self.url} after {timeout}s")
             time.sleep(0.2)
 
     def stop(self) -> None:
@@ -95,6 +99,33 @@ class HardhatNode:
 @contextmanager
 def hardhat_node() -> Iterator[HardhatNode]:
     node = HardhatNode(free_port())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+class AnvilNode(HardhatNode):
+    """``anvil`` (npm ``@foundry-rs/anvil``, Foundry's node) on a free port of 127.0.0.1: the same
+    development accounts and chain id as Hardhat's, the same ``evm_*`` methods, and ``anvil_reorg``
+    (replace the newest blocks by new ones holding the given transactions) and ``anvil_setBalance``."""
+
+    def command(self) -> list[str]:
+        return ["npx", "--no-install", "anvil", "--host", "127.0.0.1", "--port", str(self.port), "--silent"]
+
+    def reorg(self, depth: int, txs: list[tuple[bytes, int]]) -> None:
+        """Replace the newest ``depth`` blocks: each (raw transaction, block index) is mined again
+        in the new block of that index (0: the oldest replaced)."""
+        self.rpc("anvil_reorg", depth, [["0x" + raw.hex(), index] for raw, index in txs])
+
+    def set_balance(self, address: str, wei: int) -> None:
+        self.rpc("anvil_setBalance", address, hex(wei))
+
+
+@contextmanager
+def anvil_node() -> Iterator[AnvilNode]:
+    node = AnvilNode(free_port())
     node.start()
     try:
         yield node

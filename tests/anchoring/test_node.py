@@ -231,9 +231,12 @@ def test_reorg_after_finality_is_detected_and_anchored_again(fresh: HardhatNode,
     final = _settle(anchorer).anchor
     assert final is not None and final.status == store.FINAL
     fresh.revert(before)  # deeper than the confirmations
+    fresh.automine(False)  # see the anchor back in flight before the node mines it again
     result = anchorer.run_round()
-    assert result.action == "reorged out after it was final; sent again"
     assert result.anchor is not None and result.anchor.status == store.SENT and result.anchor.final_at is None
+    assert result.anchor.error is not None and result.anchor.error.startswith("reorged out after it was final")
+    fresh.automine(True)
+    fresh.mine()
     result = _settle(anchorer, force=False)
     assert result.anchor is not None and (result.anchor.status, result.anchor.tree_size) == (store.FINAL, size)
     assert result.anchor.tx_hash == final.tx_hash  # the same signed bytes, mined again

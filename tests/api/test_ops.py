@@ -37,7 +37,11 @@ def test_readyz_when_everything_answers(client: TestClient) -> None:
     assert got.status_code == 200
     assert got.json() == {
         "status": "ready",
-        "checks": [{"name": "database", "ok": True, "detail": None}, {"name": "chain:dev", "ok": True, "detail": None}],
+        "checks": [
+            {"name": "database", "ok": True, "detail": None},
+            {"name": "chain:dev", "ok": True, "detail": None},
+            {"name": "capacity", "ok": True, "detail": None},
+        ],
     }
 
 
@@ -84,6 +88,7 @@ def test_readyz_names_the_chains_that_do_not_answer(history: History, silent_nod
             {"name": "chain:dev", "ok": True, "detail": None},
             {"name": "chain:down", "ok": False, "detail": "unreachable (ConnectError)"},
             {"name": "chain:silent", "ok": False, "detail": "no answer within 0.5 s"},
+            {"name": "capacity", "ok": True, "detail": None},
         ],
     }
     assert "127.0.0.1" not in got.text  # endpoint URLs may hold API keys: never echoed
