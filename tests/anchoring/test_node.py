@@ -73,7 +73,7 @@ def _record(log: Log, count: int, start: int = 0) -> int:
     append_many(
         log, [Submission(ocid=OCID, type="tender.amended", payload={"n": start + i}) for i in range(count)], now=T0
     )
-    return log.integrate_all(now=T0).size
+    return log.integrate_all(now=T0, commit_heads=True).size
 
 
 def _settle(anchorer: ChainAnchorer, *, force: bool = True, rounds: int = 50) -> RoundResult:
@@ -265,11 +265,11 @@ def test_endpoint_down_for_a_while_then_anchoring_catches_up(fresh: HardhatNode,
         proxy.up()
         results = [job.tick()[0] for _ in range(3)]
         final = next(r.anchor for r in results if r.anchor is not None and r.anchor.status == store.FINAL)
-        assert final.tree_size == second + 1
+        assert final.tree_size == second + 2  # one more event and its heads commitment
     finally:
         proxy.down()
     client = service.connect(_settings(fresh.url, contract), Credentials())
-    assert _anchored_sizes(client) == Counter({first: 1, second + 1: 1})
+    assert _anchored_sizes(client) == Counter({first: 1, second + 2: 1})
 
 
 def _cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -375,7 +375,7 @@ def test_bundle_verifies_against_the_node_and_fails_against_another_history(
     bare = {k: v for k, v in os.environ.items() if not k.startswith("TENDERPROOF_")}
     checked = _cli(bare, "verify", str(path), "--rpc", fresh.url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "VALID: 8 events, 1 pending" in checked.stdout and "NOT checked" not in checked.stdout
+    assert "VERIFIED: 8 events, 1 pending" in checked.stdout and "NOT checked" not in checked.stdout
     offline = _cli(bare, "verify", str(path), "--json")
     assert offline.returncode == 0 and json.loads(offline.stdout)["chain"]["checked"] is False
 
@@ -386,18 +386,18 @@ def test_bundle_verifies_against_the_node_and_fails_against_another_history(
     # The same contract address on another chain history: a fresh contract anchored by another log.
     other = Log.open(f"sqlite:///{tmp_path / 'other.db'}", origin=ORIGIN)
     append_many(
-        other, [Submission(ocid="ocds-abc123-other", type="tender.planned", payload={"n": n}) for n in range(7)], now=T0
+        other, [Submission(ocid="ocds-abc123-other", type="tender.planned", payload={"n": n}) for n in range(8)], now=T0
     )
-    other.integrate_all(now=T0)
+    other.integrate_all(now=T0, commit_heads=True)
     bundle = json.loads(made.stdout)
     forged_contract = _deploy(fresh.url)
-    assert [a["tree_size"] for a in bundle["anchors"]] == [3, 7]
-    _settle(ChainAnchorer(other, _settings(fresh.url, forged_contract)))  # holds 7 with another root, not 3
+    assert [a["tree_size"] for a in bundle["anchors"]] == [4, 9]  # 3 then 4 events, each batch ending with its heads commitment
+    _settle(ChainAnchorer(other, _settings(fresh.url, forged_contract)))  # holds 9 (8 + its commitment) with another root, not 4
     path.write_text(json.dumps({**bundle, "chain": {**bundle["chain"], "contract": forged_contract}}))
     refused = _cli(bare, "verify", str(path), "--rpc", fresh.url, "--json")
     assert refused.returncode == 1, refused.stderr
     failures = json.loads(refused.stdout)["failures"]
     reasons = {(f["where"], f["reason"].split(",")[0]) for f in failures}
-    assert ("anchor of tree size 3", f"the contract {forged_contract} holds no checkpoint of that size") in reasons
-    assert any(where == "anchor of tree size 7" and "the contract holds root" in why for where, why in reasons)
+    assert ("anchor of tree size 4", f"the contract {forged_contract} holds no checkpoint of that size") in reasons
+    assert any(where == "anchor of tree size 9" and "the contract holds root" in why for where, why in reasons)
     assert all(f["where"].startswith("anchor of tree size") for f in failures)

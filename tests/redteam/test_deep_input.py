@@ -19,6 +19,7 @@ from audit.log import audit
 from ledger.log import Log
 from ledger.procurement import export, project
 from ledger.procurement.importer import MAX_RELEASE_DEPTH, import_files
+from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.submission import Submission
 from settings import ChainSettings, Settings
 from settings.runtime import DEFAULT_RECURSION_LIMIT, bound_recursion
@@ -113,7 +114,7 @@ def test_api_events_show_what_they_can(poisoned: Log, sqlite_url: str) -> None:
         assert [e["seq"] for e in events] == [0, 1, 2]
         assert events[0]["payload"]["tender"]["title"] == "Street lighting" and events[0]["payload_error"] is None
         assert events[1]["payload"] is None
-        assert f"nested {DEPTH + 2} levels deep" in events[1]["payload_error"]
+        assert f"nested more than the {MAX_STORED_DEPTH} levels accepted" in events[1]["payload_error"]
         assert events[2]["payload"] is not None
         # The explorer's tender page: shown, the deep event says why its content is not.
         page = client.get(f"/tenders/{OCID}")
