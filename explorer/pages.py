@@ -28,12 +28,12 @@ from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import ocds, query, redflags, stats
+from ledger.procurement import export, importer, ocds, query, redflags, stats
 from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 if TYPE_CHECKING:
@@ -393,25 +393,38 @@ def tender(request: Request, ocid: str) -> Response:
         except NotFoundError:
             target = None
     sizes = [a.tree_size for a in target.anchors] if target else []
+    with log.engine.connect() as conn:
+        imported = importer.imported_event_ids(conn, ocid)
+        notes = importer.release_notes(conn, ocid)
     timeline = []
     for event in stored:
         envelope = event.parsed_envelope
         at = _covering(sizes, event.index)
         submission = envelope.submission if envelope.signature else None
+        payload = event.parsed_payload
+        is_release = event.event_id in imported and isinstance(payload, dict)
+        released = ocds.parse_datetime(payload.get("date")) if is_release else None
         timeline.append(
             {
                 "seq": event.seq,
                 "type": event.type,
                 "index": event.index,
                 "recorded_at": parse_timestamp(envelope.recorded_at),
-                "what": describe(event.type, event.parsed_payload),
+                # an imported release's own date (when it happened, as published); the recording
+                # time stays beside it
+                "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
+                "release_id": payload.get("id") if is_release else None,
+                "what": describe_release(event.type, payload) if is_release else describe(event.type, payload),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
                 "payload_sha256": envelope.payload_sha256,
                 "claimed": None if target is None or at is None else target.anchors[at],
             }
         )
-    compiled = ocds.compiled_release(ocds.releases(stored))
+    # the tender's releases as the export gives them (imported ones as published): the compiled
+    # release on the page is the export's, and ocdsmerge's
+    releases = next((r for o, r in export.iter_tenders(log.engine, ocid=ocid) if o == ocid), [])
+    compiled = ocds.compiled_release(releases) if releases else ocds.compiled_release(ocds.releases(stored))
     bundle_url = f"/api/v1/tenders/{ocid}/bundle" + (f"?chain={chain['name']}" if chain["name"] else "")
     return render(
         request,
@@ -425,7 +438,22 @@ def tender(request: Request, ocid: str) -> Response:
         bundle_url=bundle_url,
         config=js_config(request, bundleUrl=bundle_url) if site.rpc_url else None,
         flags=redflags.tender_flags(log.engine, ocid),
+        notes=notes,
+        awarded=awarded_by_currency(compiled),
     )
+
+
+def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, float]]:
+    """The live awards' total per currency (never summed across currencies), largest first."""
+    totals: dict[str | None, float] = {}
+    for award in redflags.live_awards(compiled):
+        value = award.get("value")
+        amount = value.get("amount") if isinstance(value, dict) else None
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            currency = value.get("currency") if isinstance(value, dict) else None
+            key = currency if isinstance(currency, str) else None
+            totals[key] = totals.get(key, 0.0) + float(amount)
+    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 @router.get("/anchors", response_class=HTMLResponse)

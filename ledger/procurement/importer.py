@@ -86,16 +86,8 @@ TAG_EVENTS: dict[str, str] = {
     "contractTermination": "contract.completed",
 }
 _STAGE = {tag: i for i, tag in enumerate(TAG_EVENTS)}
-#: OCDS tender.status -> the projection's status (planned, active, cancelled, complete).
-_STATUS = {
-    "planning": "planned",
-    "planned": "planned",
-    "active": "active",
-    "complete": "complete",
-    "cancelled": "cancelled",
-    "unsuccessful": "cancelled",
-    "withdrawn": "cancelled",
-}
+#: OCDS tender.status codes: kept as OCDS has them (rules.STATUSES).
+_STATUS = frozenset({"planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -633,6 +625,12 @@ def release_notes(conn: Connection, ocid: str) -> list[dict[str, Any]]:
     return out
 
 
+def imported_event_ids(conn: Connection, ocid: str) -> set[int]:
+    """The ids of the events of ``ocid`` that are imported releases."""
+    c = ocds_releases.c
+    return {int(i) for i in conn.execute(select(c.event_id).where(c.ocid == ocid)).scalars()}
+
+
 def imported_releases(
     conn: Connection, ocids: Sequence[str], *, before: int | None = None
 ) -> dict[str, tuple[list[dict[str, Any]], datetime]]:
@@ -798,9 +796,9 @@ def _stamp(text: Any) -> str | None:
 
 
 def _status(compiled: dict[str, Any], tender: dict[str, Any]) -> rules.Status:
-    mapped = _STATUS.get(str(tender.get("status")))
-    if mapped is not None:
-        return mapped  # type: ignore[return-value]
+    status = tender.get("status")
+    if isinstance(status, str) and status in _STATUS:
+        return status  # type: ignore[return-value]
     contracts = [c for c in compiled.get("contracts") or [] if isinstance(c, dict)]
     if contracts and all(c.get("status") in ("terminated", "cancelled") for c in contracts):
         return "complete"
