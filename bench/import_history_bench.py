@@ -81,7 +81,9 @@ def main() -> None:
         history = run(size, one_tender=True)
         floor = run(size, one_tender=False)
         rows.append((size, history, floor))
-        print(f"{size:>7,} releases of one ocid: {history:7.1f} us/release; reference (one ocid each): {floor:7.1f} us/release")
+        print(
+            f"{size:>7,} releases of one ocid: {history:7.1f} us/release; reference (one ocid each): {floor:7.1f} us/release"
+        )
     growth = rows[1][1] / rows[0][1]
     print(f"per-release cost at {large:,} / at {small:,}: {growth:.2f} (1.00 = linear)")
     if args.write:
