@@ -134,7 +134,7 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
     assert isinstance(period, dict)
     start, end = _instant(period.get("startDate")), _instant(period.get("endDate"))
-    if start is not None and end is not None and end > start:
+    if start is not None and end is not None and end >= start:  # zero length: the shortest of all
         days = (end - start).total_seconds() / 86400
         if days < SHORT_TENDER_PERIOD_DAYS:
             out["short_tender_period"] = {"days": round(days, 2), "threshold_days": SHORT_TENDER_PERIOD_DAYS}

@@ -230,3 +230,9 @@ def test_an_identifier_carried_by_differently_named_parties_of_one_release_is_no
         "awards": [{"id": "x", "status": "active", "suppliers": [{"id": "a"}, {"id": "b"}]}],
     }
     assert redflags.suppliers(compiled) == ["name:north ltd", "name:south ltd"]
+
+
+def test_a_zero_length_tender_period_is_short() -> None:
+    moment = "2026-03-15T10:00:00Z"
+    compiled = {"tender": {"tenderPeriod": {"startDate": moment, "endDate": moment}}}
+    assert redflags.evaluate(compiled)["short_tender_period"]["days"] == 0
