@@ -2,10 +2,11 @@
 (https://github.com/open-contracting/cardinal-rs, ``docs/cli/indicators/R/*.md`` and
 ``src/indicators/r*.rs``), named by their codes, computed from compiled releases. Pure: no I/O.
 
-Done here (issue 18, first part): R003, R018, R035, R036 per contracting process and R038 per
-buyer, procuring entity and tenderer with its upper fence computed from the data itself
-(``Q3 + 1.5 IQR`` of the ratios). Not yet: R024, R025, R028, R030, R048, R058, R044, R055, and
-the wiring of these into the stored flags, the explorer and the downloads (the catalogue of
+Done here (issue 18, first part): R003, R018, R028, R030, R035, R036 per contracting process;
+R024 and R058 per contracting process with their fences (``Q1 - 1.5 IQR`` / ``Q3 + 1.5 IQR`` of
+the differences between the second-lowest valid bid and the winning bid) computed from the data
+itself; R025 and R038 per tenderer (R038 also per buyer and procuring entity) with their fences
+from the data. Not yet: R048 (needs item classifications), R044, R055, and the wiring of these into the stored flags, the explorer and the downloads (the catalogue of
 :mod:`redflags` is still what the ledger stores and shows).
 
 Every result carries its evidence: the fields it read, the threshold or fence used, and
@@ -45,6 +46,26 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "The lowest bid was disqualified although an award was made.",
         "La oferta más baja fue descalificada aunque se adjudicó el contrato.",
     ),
+    "R024": (
+        "The second-lowest valid bid was unusually close to the winning bid compared with other tenders in this ledger.",
+        "La segunda oferta válida más baja estuvo inusualmente cerca de la ganadora frente a otras licitaciones del registro.",
+    ),
+    "R025": (
+        "This tenderer submits many bids but wins unusually few of them compared with the others in this ledger.",
+        "Este licitante presenta muchas ofertas pero gana inusualmente pocas frente a los demás del registro.",
+    ),
+    "R028": (
+        "Different tenderers submitted bids with exactly the same price.",
+        "Distintos licitantes presentaron ofertas con exactamente el mismo precio.",
+    ),
+    "R030": (
+        "A bid received after the submission deadline was accepted and won.",
+        "Una oferta recibida después del plazo fue aceptada y ganó.",
+    ),
+    "R058": (
+        "The winning bid was unusually far below the next valid bid compared with other tenders in this ledger.",
+        "La oferta ganadora fue inusualmente más baja que la siguiente oferta válida frente a otras licitaciones del registro.",
+    ),
     "R038": (
         "This organisation's share of disqualified bids is unusually high compared with the others in this ledger.",
         "La proporción de ofertas descalificadas de esta organización es inusualmente alta frente a las demás del registro.",
@@ -73,6 +94,12 @@ class Settings:
     r038_threshold: float | None = None
     r038_minimum_submitted_bids: int = 2
     r038_minimum_contracting_processes: int = 2
+    #: R024 / R058: fixed fences instead of the data's (None: computed).
+    r024_threshold: float | None = None
+    r058_threshold: float | None = None
+    #: R025: the percentile of valid bids that makes a top tenderer, and a fixed lower fence.
+    r025_percentile: int = 75
+    r025_threshold: float | None = None
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -198,7 +225,184 @@ def r036(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     return None
 
 
-TENDER_INDICATORS = {"R003": r003, "R018": r018, "R035": r035, "R036": r036}
+def r028(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """Identical bid prices: different tenderers submitted bids of the same amount and currency.
+    Excluded when prices are predetermined."""
+    if _tender(compiled).get("procurementMethodDetails") in settings.no_price_comparison_method_details:
+        return None
+    by_price: dict[tuple[float, str], set[str]] = {}
+    for bid in submitted_bids(compiled):
+        value = bid.get("value")
+        amount = value.get("amount") if isinstance(value, dict) else None
+        currency = value.get("currency") if isinstance(value, dict) else None
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(currency, str):
+            continue
+        by_price.setdefault((float(amount), currency), set()).update(_tenderer_keys(compiled, bid))
+    same = {price: keys for price, keys in by_price.items() if len(keys) > 1}
+    if not same:
+        return None
+    return _evidence(
+        ["bids.details.value", "bids.details.tenderers"],
+        prices=[{"amount": a, "currency": c, "tenderers": sorted(k)} for (a, c), k in sorted(same.items())],
+    )
+
+
+def r030(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """Late bid won: a valid bid received after the submission deadline (``tenderPeriod.endDate``)
+    whose tenderer is a supplier of an active award."""
+    period = _tender(compiled).get("tenderPeriod")
+    deadline = parse_datetime(period.get("endDate")) if isinstance(period, dict) else None
+    if deadline is None:
+        return None
+    winners = set(
+        keys_of(
+            compiled,
+            [
+                s
+                for a in _dicts(compiled.get("awards"))
+                if a.get("status") == "active"
+                for s in _dicts(a.get("suppliers"))
+            ],
+        )
+    )
+    late: set[str] = set()
+    for bid in submitted_bids(compiled):
+        received = parse_datetime(bid.get("date"))
+        if bid.get("status") != "valid" or received is None or (received.tzinfo is None) != (deadline.tzinfo is None):
+            continue
+        if received > deadline:
+            late.update(k for k in _tenderer_keys(compiled, bid) if k in winners)
+    if late:
+        return _evidence(
+            ["tender.tenderPeriod.endDate", "bids.details.date", "bids.details.status", "awards.suppliers"],
+            deadline=period.get("endDate") if isinstance(period, dict) else None,
+            tenderers=sorted(late),
+        )
+    return None
+
+
+def winning_difference(compiled: dict[str, Any]) -> tuple[float, str, str] | None:
+    """(second-lowest valid bid - winning bid) / winning bid, the winner and the second-lowest
+    bidder, with Cardinal's exclusions (an award pending or invalid, several active awards, an
+    award to several suppliers, a bid of several tenderers, a winning bid that is not the
+    lowest); None when excluded or when the data are missing."""
+    awards = _dicts(compiled.get("awards"))
+    if any(a.get("status") in ("pending", "invalid") for a in awards):
+        return None
+    active = [a for a in awards if a.get("status") == "active"]
+    if len(active) != 1 or len(_dicts(active[0].get("suppliers"))) != 1:
+        return None
+    winner_keys = keys_of(compiled, _dicts(active[0].get("suppliers")))
+    if not winner_keys:
+        return None
+    valid: list[tuple[float, str, str]] = []
+    for bid in submitted_bids(compiled):
+        tenderers = _tenderer_keys(compiled, bid)
+        if len(_dicts(bid.get("tenderers"))) > 1:
+            return None
+        value = bid.get("value")
+        amount = value.get("amount") if isinstance(value, dict) else None
+        currency = value.get("currency") if isinstance(value, dict) else None
+        if bid.get("status") != "valid" or not tenderers or isinstance(amount, bool):
+            continue
+        if isinstance(amount, int | float) and isinstance(currency, str):
+            valid.append((float(amount), currency, tenderers[0]))
+    winning = [v for v in valid if v[2] == winner_keys[0]]
+    if not winning:
+        return None
+    amount, currency, winner = winning[0]
+    others = sorted(v for v in valid if v[2] != winner and v[1] == currency)
+    if not others or amount <= 0 or others[0][0] < amount:
+        return None  # no second bid, or the winning bid is not the lowest
+    return (others[0][0] - amount) / amount, winner, others[0][2]
+
+
+def lower_fence(values: list[float]) -> float | None:
+    """Cardinal's lower fence Q1 - 1.5 IQR of ``values`` (None with fewer than 2 values)."""
+    if len(values) < 2:
+        return None
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1 - 1.5 * (q3 - q1)
+
+
+def r024_r058(
+    releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """R024 (price close to winning bid: difference <= the lower fence) and R058 (heavily
+    discounted bid: difference >= the upper fence), the fences computed from the differences of
+    all ``releases``: ``{"R024": {ocid: evidence}, "R058": {ocid: evidence}}``."""
+    settings = settings or Settings()
+    differences = {ocid: d for ocid, compiled in releases if (d := winning_difference(compiled)) is not None}
+    values = [d[0] for d in differences.values()]
+    low = settings.r024_threshold if settings.r024_threshold is not None else lower_fence(values)
+    high = settings.r058_threshold if settings.r058_threshold is not None else upper_fence(values)
+    out: dict[str, dict[str, dict[str, Any]]] = {"R024": {}, "R058": {}}
+    fields = [
+        "awards.status",
+        "awards.suppliers",
+        "bids.details.status",
+        "bids.details.value",
+        "bids.details.tenderers",
+    ]
+    for ocid, (difference, winner, second) in sorted(differences.items()):
+        if low is not None and difference <= low:
+            out["R024"][ocid] = _evidence(
+                fields, difference=round(difference, 6), lower_fence=round(low, 6), winner=winner, second_lowest=second
+            )
+        if high is not None and difference >= high:
+            out["R058"][ocid] = _evidence(
+                fields, difference=round(difference, 6), upper_fence=round(high, 6), winner=winner
+            )
+    return out
+
+
+def r025(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """Excessive unsuccessful bids, per tenderer: among the top tenderers (valid bids >= the
+    ``percentile``-th percentile of the numbers of valid bids), those whose ratio of winning to
+    valid bids is <= the lower fence of all ratios. Processes with a pending or invalid award,
+    several active awards, an award to several suppliers or a bid of several tenderers are excluded."""
+    settings = settings or Settings()
+    valid: dict[str, int] = {}
+    won: dict[str, int] = {}
+    for _, compiled in releases:
+        awards = _dicts(compiled.get("awards"))
+        active = [a for a in awards if a.get("status") == "active"]
+        if any(a.get("status") in ("pending", "invalid") for a in awards) or len(active) > 1:
+            continue
+        if any(len(_dicts(a.get("suppliers"))) > 1 for a in active):
+            continue
+        bids = submitted_bids(compiled)
+        if any(len(_dicts(b.get("tenderers"))) > 1 for b in bids):
+            continue
+        winners = set(keys_of(compiled, [s for a in active for s in _dicts(a.get("suppliers"))]))
+        for bid in bids:
+            if bid.get("status") != "valid":
+                continue
+            for key in _tenderer_keys(compiled, bid):
+                valid[key] = valid.get(key, 0) + 1
+                won[key] = won.get(key, 0) + (key in winners)
+    if len(valid) < 2:
+        return {}
+    top = statistics.quantiles(sorted(valid.values()), n=100, method="inclusive")[settings.r025_percentile - 1]
+    ratios = {k: won[k] / n for k, n in valid.items()}
+    fence = settings.r025_threshold if settings.r025_threshold is not None else lower_fence(list(ratios.values()))
+    if fence is None:
+        return {}
+    return {
+        key: _evidence(
+            ["bids.details.status", "bids.details.tenderers", "awards.status", "awards.suppliers"],
+            valid_bids=valid[key],
+            winning_bids=won[key],
+            ratio=round(ratios[key], 6),
+            top_tenderer_minimum=round(top, 6),
+            lower_fence=round(fence, 6),
+        )
+        for key in sorted(valid)
+        if valid[key] >= top and ratios[key] <= fence
+    }
+
+
+TENDER_INDICATORS = {"R003": r003, "R018": r018, "R028": r028, "R030": r030, "R035": r035, "R036": r036}
 
 
 def evaluate(compiled: dict[str, Any], settings: Settings | None = None) -> dict[str, dict[str, Any]]:

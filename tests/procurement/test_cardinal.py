@@ -153,3 +153,76 @@ def test_explanations_are_in_english_and_spanish_and_never_accuse() -> None:
         for word in ("fraud", "corrupt", "proof", "fraude", "corrup"):
             assert word not in english.lower() and word not in spanish.lower()
     assert "not proof" in cardinal.NOT_PROOF[0]
+
+
+@pytest.mark.parametrize(
+    ("bids", "flagged"),
+    [
+        ([_bid("A", "valid", 100), _bid("B", "valid", 100), _bid("Winner", "valid", 90)], True),
+        ([_bid("A", "valid", 100), _bid("B", "valid", 101)], False),
+        ([_bid("A", "valid", 100), _bid("A", "pending", 100)], False),  # one tenderer twice
+        ([_bid("A", "valid"), _bid("B", "valid")], False),  # missing amounts
+    ],
+)
+def test_r028_identical_bid_prices(bids: list[dict[str, Any]], flagged: bool) -> None:
+    found = cardinal.r028(_with_bids(bids), cardinal.Settings())
+    assert (found is not None) is flagged
+    if found:
+        assert found["prices"] == [{"amount": 100.0, "currency": "EUR", "tenderers": ["name:a", "name:b"]}]
+
+
+def _late(received: str | None, status: str = "valid", winner: str = "Winner") -> dict[str, Any]:
+    bid = _bid("Winner", status)
+    if received:
+        bid["date"] = received
+    compiled = _with_bids([bid], winner=winner)
+    compiled["tender"] = {"tenderPeriod": {"endDate": "2026-03-15T12:00:00Z"}}
+    return compiled
+
+
+@pytest.mark.parametrize(
+    ("compiled", "flagged"),
+    [
+        (_late("2026-04-01T09:00:00Z"), True),
+        (_late("2026-03-15T11:59:00Z"), False),
+        (_late("2026-04-01T09:00:00Z", winner="Someone else"), False),
+        (_late("2026-04-01T09:00:00Z", status="disqualified"), False),
+        (_late(None), False),  # missing data
+    ],
+)
+def test_r030_late_bid_won(compiled: dict[str, Any], flagged: bool) -> None:
+    assert (cardinal.r030(compiled, cardinal.Settings()) is not None) is flagged
+
+
+def _priced(ocid: str, winning: float, second: float) -> tuple[str, dict[str, Any]]:
+    return ocid, _with_bids([_bid("Winner", "valid", winning), _bid(f"Other {ocid}", "valid", second)])
+
+
+def test_r024_and_r058_fences_come_from_the_ledgers_own_differences() -> None:
+    releases = [_priced(f"ocds-abc123-{i}", 100, 100 + d) for i, d in enumerate([5, 6, 6, 7, 7, 5, 6])]
+    releases += [_priced("ocds-abc123-close", 100_000, 100_100), _priced("ocds-abc123-lemon", 100, 200)]
+    releases += [("ocds-abc123-none", _with_bids([_bid("Winner", "valid", 100)]))]  # no second bid: excluded
+    releases += [_priced("ocds-abc123-notlowest", 100, 90)]  # the winning bid is not the lowest: excluded
+    found = cardinal.r024_r058(releases)
+    assert list(found["R024"]) == ["ocds-abc123-close"] and list(found["R058"]) == ["ocds-abc123-lemon"]
+    close = found["R024"]["ocds-abc123-close"]
+    assert close["difference"] == 0.001 and close["winner"] == "name:winner" and "lower_fence" in close
+    assert found["R058"]["ocds-abc123-lemon"]["difference"] == 1.0
+    fixed = cardinal.r024_r058(releases, cardinal.Settings(r024_threshold=0.055, r058_threshold=0.5))
+    assert set(fixed["R024"]) == {"ocds-abc123-0", "ocds-abc123-5", "ocds-abc123-close"}
+    assert cardinal.r024_r058([]) == {"R024": {}, "R058": {}}
+
+
+def test_r025_excessive_unsuccessful_bids() -> None:
+    releases = []
+    # "Loser" bids in 12 processes and wins 1; W0..W3 each bid 5-6 times and win 2-3
+    for i in range(12):
+        winner = "Loser" if i == 0 else f"W{i % 4}"
+        bids = [_bid("Loser", "valid", 10), _bid(f"W{(i + 1) % 4}", "valid", 8)]
+        if winner != "Loser":
+            bids.append(_bid(winner, "valid", 5))
+        releases.append((f"ocds-abc123-{i}", _with_bids(bids, winner=winner)))
+    found = cardinal.r025(releases)
+    assert list(found) == ["name:loser"]
+    assert found["name:loser"]["valid_bids"] == 12 and found["name:loser"]["winning_bids"] == 1
+    assert cardinal.r025([]) == {}
