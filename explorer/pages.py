@@ -28,7 +28,7 @@ from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import export, importer, ocds, query, redflags, stats
+from ledger.procurement import cardinal, export, importer, ocds, query, redflags, stats
 from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
@@ -537,6 +537,9 @@ def open_data(request: Request) -> Response:
 def flag_evidence(fmt: Formatter, code: str, evidence: dict[str, Any]) -> str:
     """The sentence saying what one tender's data showed for the red flag ``code``, in ``fmt``'s
     language (the evidence's keys are those of :func:`ledger.procurement.redflags.evaluate`)."""
+    if code in cardinal.EXPLANATIONS:  # Cardinal's indicators: their own words, in English and Spanish
+        english, spanish = cardinal.EXPLANATIONS[code]
+        return spanish if fmt.lang.startswith("es") else english
     template = FLAG_EVIDENCE.get(code)
     if template is None:
         return ""

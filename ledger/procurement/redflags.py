@@ -38,7 +38,7 @@ from ledger.store.db import insert_many, upsert
 from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
 
-from . import organisations
+from . import cardinal, organisations
 from .ocds import parse_datetime
 from .query import _connection
 from .rules import TenderState
@@ -92,7 +92,20 @@ FLAGS: tuple[RedFlag, ...] = (
         f"A supplier of this tender won at least {REPEAT_SUPPLIER_MIN_WINS} tenders of the same buyer.",
     ),
 )
+#: Cardinal's contracting-process indicators (:mod:`cardinal`, its definitions and default
+#: thresholds), stored and shown with the others under their Cardinal codes.
+CARDINAL_TITLES: dict[str, str] = {
+    "R003": "Short submission period (R003)",
+    "R018": "Single bid received (R018)",
+    "R028": "Identical bid prices (R028)",
+    "R030": "Late bid won (R030)",
+    "R035": "All except winning bid disqualified (R035)",
+    "R036": "Lowest bid disqualified (R036)",
+}
+FLAGS += tuple(RedFlag(code, title, cardinal.EXPLANATIONS[code][0]) for code, title in CARDINAL_TITLES.items())
 CODES: tuple[str, ...] = tuple(flag.code for flag in FLAGS)
+#: The settings of Cardinal's indicators this deployment uses (defaults: Cardinal's).
+CARDINAL_SETTINGS = cardinal.Settings()
 #: Live award statuses (OCDS award.status): those that count as won.
 _LIVE_AWARD = frozenset({"active", "pending", None})
 
@@ -153,6 +166,7 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     soon = _amended_soon(compiled)
     if soon is not None:
         out["contract_amended_soon_after_award"] = soon
+    out.update(cardinal.evaluate(compiled, CARDINAL_SETTINGS))
     return out
 
 
