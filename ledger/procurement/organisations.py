@@ -21,6 +21,7 @@ same release: the name is used instead.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -31,6 +32,7 @@ _PLACEHOLDER = re.compile(
 _ORG_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]+-\S+$")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise_name(name: str) -> str:
     """A name as compared across tenders: accents and punctuation dropped, case folded, spaces collapsed."""
     text = unicodedata.normalize("NFKD", name)
@@ -87,9 +89,8 @@ def organisation_key(
             return f"{scheme}/{pair[1]}"
     if isinstance(ref_id, str) and _ORG_ID.match(ref_id):
         return ref_id
-    if name and normalise_name(name):
-        return "name:" + normalise_name(name)
-    return None
+    normalised = normalise_name(name) if name else ""
+    return "name:" + normalised if normalised else None
 
 
 def buyer_key(compiled: dict[str, Any]) -> str | None:
