@@ -51,7 +51,7 @@ from ledger.core.canonical import canonical_json_bytes, sha256_hex
 from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
-from ledger.store.db import insert_many, upsert, write_transaction
+from ledger.store.db import insert_many, write_transaction
 from ledger.store.schema import events, ocds_compiled, ocds_releases, tender_index
 from ledger.submission import Recorded, Submission
 
@@ -753,15 +753,8 @@ def _save_compiled(conn: Connection, compiled: Compiled) -> None:
         }
         for ocid, (c, s, _) in compiled.items()
     ]
-    if not rows:
-        return
-    write = upsert(
-        conn,
-        ocds_compiled,
-        keys=["ocid"],
-        set_=lambda new: {"compiled": new.compiled, "last_date": new.last_date, "summary": new.summary},
-    )
-    conn.execute(write, rows)
+    if rows:
+        insert_many(conn, ocds_compiled, rows, replace_on=("ocid",))
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
