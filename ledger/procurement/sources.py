@@ -120,9 +120,12 @@ def _peek(stream: io.BufferedReader, size: int) -> bytes:
 
 def _check_encoding(name: str) -> str:
     try:
-        return codecs.lookup(name).name
-    except LookupError as exc:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError) as exc:
         raise EncodingProblem(f"unknown encoding {name!r}") from exc
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib...: not a text encoding
+        raise EncodingProblem(f"{name!r} is not a text encoding")
+    return info.name
 
 
 def _valid_utf8_prefix(sample: bytes) -> bool:

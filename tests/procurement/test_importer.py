@@ -471,6 +471,8 @@ def test_gzip_and_encodings_are_read(log: Log) -> None:
     assert [(p.release, p.reason) for p in bad.problems] == [
         ("file", "cannot be read: unknown encoding 'no-such-encoding'")
     ]
+    rot = _bytes(log, forced.encode(), name="x.json", encoding="rot13")
+    assert [p.reason for p in rot.problems] == ["cannot be read: 'rot13' is not a text encoding"]
 
 
 def test_a_record_package_is_imported_from_its_releases_and_its_compiled_release_cross_checked(log: Log) -> None:
