@@ -254,7 +254,7 @@ class TenderSummary(BaseModel):
     title: str | None
     buyer_id: str | None
     buyer_name: str | None
-    status: Literal["planned", "active", "cancelled", "complete"]
+    status: Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
     procurement_method: str | None
     value_amount: float | None
     currency: str | None

@@ -52,14 +52,22 @@ def demo(env: Env) -> None:
     help="json: release package(s), concatenated or not; jsonl: one package or release per line; "
     "auto: jsonl for .jsonl/.ndjson files.",
 )
+@click.option(
+    "--encoding",
+    default=None,
+    help="The files' text encoding (e.g. iso-8859-1); default: a byte-order mark, else UTF-8, else detected.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_env
-def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, as_json: bool) -> None:
-    """Import OCDS 1.1 release packages: each release becomes an event of its tender.
+def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, encoding: str | None, as_json: bool) -> None:
+    """Import OCDS 1.0/1.1 data: each release becomes an event of its tender.
 
-    Files are streamed (any size, bounded memory). Invalid releases are reported one by one
-    (file: release: JSON path: reason) and skipped; with --strict any of them aborts the whole
-    import with nothing written. Releases imported before are skipped (duplicates).
+    Release packages, record packages (their releases), bare arrays, single or concatenated
+    releases, JSON Lines; gzip-compressed or not; any text encoding. Files are streamed (any
+    size, bounded memory). A release that breaks the OCDS schema is recorded with its problems
+    as data-quality notes ("note: file: ocid release: JSON path: reason"); one the log cannot
+    record is reported and skipped ("invalid: ..."); with --strict any of either aborts the
+    whole import with nothing written. Releases imported before are skipped (duplicates).
     Exit codes: 0 everything imported (or already there), 1 some releases were invalid and
     skipped, 2 refused (--strict) or usage error, 3 database unreachable.
     """
@@ -94,7 +102,13 @@ def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, as_json: b
 
         try:
             report = importer.import_files(
-                log, sources(), now=now(), fmt=cast(importer.Format, fmt), strict=strict, progress=progress
+                log,
+                sources(),
+                now=now(),
+                fmt=cast(importer.Format, fmt),
+                strict=strict,
+                encoding=encoding,
+                progress=progress,
             )
         except importer.ImportRefusedError as exc:
             for problem in exc.problems:
@@ -104,11 +118,14 @@ def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, as_json: b
     if as_json:
         click.echo(json.dumps({**report.to_json(), "seconds": round(elapsed, 3)}))
     else:
+        for problem in report.notes:
+            click.echo(f"note: {problem}", err=True)
         for problem in report.problems:
             click.echo(f"invalid: {problem}", err=True)
         click.echo(
             f"imported {report.imported} releases of {report.tenders} tenders "
-            f"({report.duplicates} already imported, {report.invalid} invalid) in {elapsed:.1f} s"
+            f"({report.noted_releases} with data-quality notes, {report.duplicates} already imported, "
+            f"{report.invalid} invalid) in {elapsed:.1f} s"
         )
     if report.problems:
         raise click.exceptions.Exit(1)

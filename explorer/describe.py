@@ -26,10 +26,13 @@ EVENT_LABELS: dict[str, str] = {
 }
 
 STATUS_LABELS: dict[str, str] = {
+    "planning": "Planning",
     "planned": "Planned",
     "active": "Open",
     "cancelled": "Cancelled",
+    "unsuccessful": "Unsuccessful",
     "complete": "Complete",
+    "withdrawn": "Withdrawn",
 }
 
 
@@ -43,6 +46,18 @@ class Document:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One award, contract or payment of an imported release: to whom, how much, in its own currency."""
+
+    #: "award", "contract" or "payment" (the templates translate it).
+    kind: str
+    who: list[str]
+    amount: float | None
+    currency: str | None
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Described:
     label: str
     who: list[str] = field(default_factory=list)
@@ -50,6 +65,7 @@ class Described:
     currency: str | None = None
     detail: str | None = None
     documents: list[Document] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
 
 
 def _names(parties: Any) -> list[str]:
@@ -123,6 +139,62 @@ def describe(event_type: str, payload: dict[str, Any] | None) -> Described:
     if event_type == "tender.planned" and isinstance(payload.get("buyer"), dict) and not who:
         who = _names([payload["buyer"]])
     return Described(label, who, amount, currency, detail, _documents(payload))
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _money(obj: dict[str, Any], *keys: str) -> tuple[float | None, str | None]:
+    for key in keys:
+        value = obj.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(value.get("amount"), int | float)
+            and not isinstance(value.get("amount"), bool)
+        ):
+            currency = value.get("currency")
+            return float(value["amount"]), currency if isinstance(currency, str) else None
+    return None, None
+
+
+def describe_release(event_type: str, release: dict[str, Any]) -> Described:
+    """The plain-language line of an imported event: its release as published (OCDS 1.0 or 1.1).
+    Every award, contract and payment the release carries is a :class:`Part` with its supplier
+    (payee) and amount in its own currency."""
+    label = EVENT_LABELS.get(event_type, event_type)
+    tender = release.get("tender") if isinstance(release.get("tender"), dict) else {}
+    assert isinstance(tender, dict)
+    amount, currency = _money(tender, "value")
+    detail = tender.get("title") if isinstance(tender.get("title"), str) else None
+    buyer = release.get("buyer")
+    who = _names([buyer]) if isinstance(buyer, dict) and event_type.startswith("tender.") else []
+    parts: list[Part] = []
+    awards = _dicts(release.get("awards"))
+    suppliers_of = {a.get("id"): _names(a.get("suppliers")) for a in awards}
+    for award in awards:
+        money = _money(award, "value")
+        parts.append(Part("award", _names(award.get("suppliers")), *money, _status(award)))
+    for contract in _dicts(release.get("contracts")):
+        money = _money(contract, "value")
+        parts.append(Part("contract", suppliers_of.get(contract.get("awardID"), []), *money, _status(contract)))
+        implementation = contract.get("implementation")
+        for payment in _dicts(implementation.get("transactions") if isinstance(implementation, dict) else None):
+            paid = _money(payment, "value", "amount")  # OCDS 1.0 named it amount
+            payee = payment.get("payee") or payment.get("receiverOrganization")
+            parts.append(Part("payment", _names([payee]) if isinstance(payee, dict) else [], *paid))
+    documents = _documents({"tender": tender})
+    for key in ("awards", "contracts"):
+        for part in _dicts(release.get(key)):
+            documents += _documents({"tender": part})
+    if detail is None and parts and not tender:
+        detail = next((p.get("title") for p in awards if isinstance(p.get("title"), str)), None)
+    return Described(label, who, amount, currency, detail, documents, parts)
+
+
+def _status(obj: dict[str, Any]) -> str | None:
+    status = obj.get("status")
+    return status if isinstance(status, str) else None
 
 
 #: One sentence per red flag saying what this tender's data showed (msgids; placeholders filled

@@ -28,13 +28,13 @@ from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import ocds, query, redflags, stats
+from ledger.procurement import cardinal, export, importer, ocds, query, redflags, stats
 from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, Described, describe
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, Described, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 if TYPE_CHECKING:
@@ -536,26 +536,41 @@ def tender(request: Request, ocid: str) -> Response:
         except NotFoundError:
             target = None
     sizes = [a.tree_size for a in target.anchors] if target else []
+    with log.engine.connect() as conn:
+        imported = importer.imported_event_ids(conn, ocid)
+        notes = importer.release_notes(conn, ocid)
     timeline = []
     for event in stored:
         envelope = event.parsed_envelope
         at = _covering(sizes, event.index)
         submission = envelope.submission if envelope.signature else None
+        payload, problem = event.readable_payload
+        is_release = event.event_id in imported and isinstance(payload, dict)
+        released = ocds.parse_datetime(payload.get("date")) if is_release else None
         timeline.append(
             {
                 "seq": event.seq,
                 "type": event.type,
                 "index": event.index,
                 "recorded_at": parse_timestamp(envelope.recorded_at),
-                "what": _describe_stored(event),
+                # an imported release's own date (when it happened, as published); the recording
+                # time stays beside it
+                "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
+                "release_id": payload.get("id") if is_release else None,
+                "what": _describe_stored(event, payload, problem, release=is_release),
                 "signer": submission.get("officer") if isinstance(submission, dict) else None,
                 "leaf_hash": event.leaf_hash.hex(),
                 "payload_sha256": envelope.payload_sha256,
                 "claimed": None if target is None or at is None else target.anchors[at],
             }
         )
-    # The compiled release merges every event: only for tenders small enough to hold in memory.
-    compiled = ocds.compiled_release(ocds.releases(stored)) if count <= TENDER_EVENTS_PAGE else None
+    # The compiled release merges every event, only for tenders small enough to hold in memory: the
+    # tender's releases as the export gives them (imported ones as published), so the compiled
+    # release on the page is the export's, and ocdsmerge's.
+    compiled = None
+    if count <= TENDER_EVENTS_PAGE:
+        releases = next((r for o, r in export.iter_tenders(log.engine, ocid=ocid) if o == ocid), [])
+        compiled = ocds.compiled_release(releases) if releases else ocds.compiled_release(ocds.releases(stored))
     bundle_url = f"/api/v1/tenders/{quote(ocid, safe='')}/bundle" + (
         f"?chain={quote(chain['name'], safe='')}" if chain["name"] else ""
     )
@@ -573,7 +588,22 @@ def tender(request: Request, ocid: str) -> Response:
         bundle_url=bundle_url,
         config=js_config(request, bundleUrl=bundle_url) if site.rpc_url else None,
         flags=redflags.tender_flags(log.engine, ocid),
+        notes=notes,
+        awarded=[] if compiled is None else awarded_by_currency(compiled),
     )
+
+
+def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, float]]:
+    """The live awards' total per currency (never summed across currencies), largest first."""
+    totals: dict[str | None, float] = {}
+    for award in redflags.live_awards(compiled):
+        value = award.get("value")
+        amount = value.get("amount") if isinstance(value, dict) else None
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            currency = value.get("currency") if isinstance(value, dict) else None
+            key = currency if isinstance(currency, str) else None
+            totals[key] = totals.get(key, 0.0) + float(amount)
+    return sorted(totals.items(), key=lambda item: -item[1])
 
 
 @router.get("/anchors", response_class=HTMLResponse)
@@ -658,6 +688,9 @@ def open_data(request: Request) -> Response:
 def flag_evidence(fmt: Formatter, code: str, evidence: dict[str, Any]) -> str:
     """The sentence saying what one tender's data showed for the red flag ``code``, in ``fmt``'s
     language (the evidence's keys are those of :func:`ledger.procurement.redflags.evaluate`)."""
+    if code in cardinal.EXPLANATIONS:  # Cardinal's indicators: their own words, in English and Spanish
+        english, spanish = cardinal.EXPLANATIONS[code]
+        return spanish if fmt.lang.startswith("es") else english
     template = FLAG_EVIDENCE.get(code)
     if template is None:
         return ""
@@ -727,10 +760,10 @@ def install(app: FastAPI, settings: Settings, *, dev_chain: EmbeddedChain | None
     app.include_router(router)
 
 
-def _describe_stored(event: StoredEvent) -> Described:
-    """What the event says, or (a payload too deep to read, stored before input was bounded)
-    that its content cannot be shown, and why: the rest of the page is shown."""
-    payload, problem = event.readable_payload
+def _describe_stored(event: StoredEvent, payload: Any, problem: str | None, *, release: bool) -> Described:
+    """What the event says (an imported release read as published), or (a payload too deep to
+    read, stored before input was bounded) that its content cannot be shown, and why: the rest of
+    the page is shown."""
     if problem is not None:
         return Described(EVENT_LABELS.get(event.type, event.type), detail=f"content not shown: {problem}")
-    return describe(event.type, payload)
+    return describe_release(event.type, payload) if release else describe(event.type, payload)

@@ -187,9 +187,19 @@ def get_tender_redflags(log: LogDep, ocid: Ocid) -> TenderRedFlags:
 
 class ImportProblem(BaseModel):
     file: str
+    ocid: str = Field("", description="The release's ocid ('' when it has none).")
     release: str = Field(description="The release's id, or its position when it has none.")
     path: str = Field(description="JSON path inside the release.")
     reason: str
+    recorded: bool = Field(False, description="A data-quality note of a release recorded anyway (default mode).")
+
+
+class ImportFile(BaseModel):
+    file: str
+    encoding: str = Field(description="The text encoding the file was read in.")
+    how: Literal["forced", "bom", "detected", "default"]
+    gzip: bool
+    format: Literal["json", "jsonl"]
 
 
 class ImportReport(BaseModel):
@@ -198,7 +208,11 @@ class ImportReport(BaseModel):
     duplicates: int = Field(description="Releases already imported before (skipped).")
     invalid: int = Field(description="Problems found (releases skipped).")
     tenders: int = Field(description="Tenders that received releases.")
+    noted: int = Field(0, description="Schema problems of releases recorded with them (data-quality notes).")
+    noted_releases: int = Field(0, description="Releases recorded with data-quality notes.")
+    files: list[ImportFile] = []
     problems: list[ImportProblem]
+    notes: list[ImportProblem] = []
 
 
 _IMPORT_BODY = {
@@ -233,6 +247,9 @@ async def post_import(
         Literal["auto", "json", "jsonl"],
         Query(description="auto: JSON Lines for an application/x-ndjson or application/jsonl body, else JSON."),
     ] = "auto",
+    encoding: Annotated[
+        str | None, Query(description="The body's text encoding (e.g. iso-8859-1); default: detected.")
+    ] = None,
 ) -> ImportReport:
     """Each release of the body becomes an event of its tender, the release itself the payload
     (see `tenderproof import`). Invalid releases are reported one by one and skipped; with
@@ -253,6 +270,7 @@ async def post_import(
             now=clock(),
             fmt=format,
             strict=strict,
+            encoding=encoding,
         )
     if report.problems and report.imported == 0 and report.duplicates == 0:
         raise importer.ImportRefusedError(report.problems, report.invalid)

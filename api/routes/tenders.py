@@ -44,7 +44,8 @@ def _moment(text: str | None, name: str, *, end: bool) -> datetime | None:
 def list_tenders(
     log: LogDep,
     q: Annotated[str | None, Query(max_length=200, description="Words of the title, the buyer or a supplier.")] = None,
-    status: Literal["planned", "active", "cancelled", "complete"] | None = None,
+    status: Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
+    | None = None,
     buyer: Annotated[str | None, Query(max_length=256, description="The buyer's id.")] = None,
     currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
     published_from: Annotated[str | None, Moment] = None,

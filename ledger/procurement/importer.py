@@ -33,14 +33,17 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import IO, Any, Literal
 
 import ijson
 import jsonschema_rs
+from ocdsmerge.merge import CompiledRelease
 from sqlalchemy import Connection, distinct, func, select
 
 from ledger import sequencer
@@ -51,10 +54,10 @@ from ledger.core.errors import FormatError, InvalidArgumentError
 from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store.db import insert_many, write_transaction
-from ledger.store.schema import events, ocds_releases, tender_index
+from ledger.store.schema import events, ocds_compiled, ocds_releases, tender_index
 from ledger.submission import Recorded, Submission
 
-from . import ocds, redflags, rules
+from . import ocds, redflags, rules, sources
 from .officers import RESERVED_OCIDS
 from .record import projection, upsert_projection
 
@@ -66,6 +69,8 @@ BATCH = 2000
 MAX_PROBLEMS = 10_000
 #: Deepest nesting of a release recorded (OCDS releases nest about 8 levels; the HTTP bound is 32).
 MAX_RELEASE_DEPTH = 32
+#: Schema problems kept per release (a release breaking the schema everywhere stays small).
+MAX_NOTES = 20
 
 #: OCDS releaseTag -> event type, in the order of a contracting process's stages.
 TAG_EVENTS: dict[str, str] = {
@@ -86,34 +91,39 @@ TAG_EVENTS: dict[str, str] = {
     "contractTermination": "contract.completed",
 }
 _STAGE = {tag: i for i, tag in enumerate(TAG_EVENTS)}
-#: OCDS tender.status -> the projection's status (planned, active, cancelled, complete).
-_STATUS = {
-    "planning": "planned",
-    "planned": "planned",
-    "active": "active",
-    "complete": "complete",
-    "cancelled": "cancelled",
-    "unsuccessful": "cancelled",
-    "withdrawn": "cancelled",
-}
+#: OCDS tender.status codes: kept as OCDS has them (rules.STATUSES).
+_STATUS = frozenset({"planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """One release that cannot be imported (or a place where the file cannot be read)."""
+    """A release that cannot be imported (or a place where the file cannot be read), or a schema
+    problem of a release that was recorded with it (a data-quality note, ``recorded``)."""
 
     file: str
+    #: The release's ocid when it has one ("" else).
+    ocid: str = ""
     #: The release's id when it has one, else its position ("release #3", "line 7").
     release: str
     #: JSON path inside the release ("$" for the release itself, "tender.value.amount"...).
     path: str
     reason: str
+    #: True for a note of a release that was recorded anyway (default mode).
+    recorded: bool = False
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.release}: {self.path}: {self.reason}"
+        where = f"{self.ocid} {self.release}" if self.ocid else self.release
+        return f"{self.file}: {where}: {self.path}: {self.reason}"
 
-    def to_json(self) -> dict[str, str]:
-        return {"file": self.file, "release": self.release, "path": self.path, "reason": self.reason}
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "ocid": self.ocid,
+            "release": self.release,
+            "path": self.path,
+            "reason": self.reason,
+            "recorded": self.recorded,
+        }
 
 
 @dataclass(slots=True)
@@ -129,6 +139,13 @@ class Report:
     #: The problems found, the first :data:`MAX_PROBLEMS` of them (``invalid`` counts them all).
     problems: list[Problem] = field(default_factory=list)
     invalid: int = 0
+    #: Schema problems of releases recorded with them (default mode): the first
+    #: :data:`MAX_PROBLEMS`; ``noted`` counts them all, ``noted_releases`` the releases they are of.
+    notes: list[Problem] = field(default_factory=list)
+    noted: int = 0
+    noted_releases: int = 0
+    #: Per file: the encoding read, how it was chosen, gzip or not, and the file's shape.
+    files: list[dict[str, Any]] = field(default_factory=list)
     #: The event ids this import recorded span first..last (None before the first).
     first_event: int | None = None
     last_event: int | None = None
@@ -138,6 +155,11 @@ class Report:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(problem)
 
+    def note(self, problem: Problem) -> None:
+        self.noted += 1
+        if len(self.notes) < MAX_PROBLEMS:
+            self.notes.append(problem)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "read": self.read,
@@ -145,7 +167,11 @@ class Report:
             "duplicates": self.duplicates,
             "invalid": self.invalid,
             "tenders": self.tenders,
+            "noted": self.noted,
+            "noted_releases": self.noted_releases,
+            "files": self.files,
             "problems": [p.to_json() for p in self.problems],
+            "notes": [p.to_json() for p in self.notes],
         }
 
 
@@ -191,41 +217,75 @@ def _path(parts: Iterable[str | int]) -> str:
 def detect_format(name: str, fmt: Format) -> Literal["json", "jsonl"]:
     if fmt != "auto":
         return fmt
-    return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz")) else "json"
+    return "jsonl" if name.lower().endswith((".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")) else "json"
 
 
-def read_releases(stream: IO[bytes], *, name: str, fmt: Format = "auto") -> Iterator[_Read | Problem]:
-    """Stream the release candidates of one file, never holding more than one release (or one
-    JSON Lines line) in memory.
+def read_releases(
+    stream: IO[bytes],
+    *,
+    name: str,
+    fmt: Format = "auto",
+    encoding: str | None = None,
+    opened: list[dict[str, Any]] | None = None,
+) -> Iterator[_Read | Problem]:
+    """Stream the release candidates of one file, never holding more than one release (one
+    record, or one JSON Lines line) in memory.
 
-    - ``json``: one release package, or several concatenated (``{...}{...}`` or one per line):
-      the items of each ``releases`` array;
-    - ``jsonl``: one JSON value per line, each a release package or a release.
+    The file may be gzip-compressed and in any text encoding (:func:`sources.open_utf8`;
+    ``encoding`` forces one). ``json``: release packages, record packages, bare arrays, single
+    releases or records, concatenated or not (:func:`sources.candidates`); ``jsonl``: one JSON
+    value per line, each any of these. How the file was read is appended to ``opened``.
 
     Unreadable input is yielded as a :class:`Problem`: in ``json`` the parse stops there, in
-    ``jsonl`` only that line is lost.
+    ``jsonl`` only that line is lost. A note about the file that refuses nothing (a record's
+    embedded compiled release that is not its releases') is a Problem with ``recorded`` set.
     """
-    if detect_format(name, fmt) == "jsonl":
-        yield from _read_lines(stream, name)
-        return
-    count = 0
     try:
-        for value in ijson.items(stream, "releases.item", multiple_values=True, use_float=True):
-            count += 1
-            yield _Read(f"release #{count}", value)
-    except (ijson.JSONError, UnicodeDecodeError) as exc:
-        where = f" (the parser had read {_tell(stream):,} bytes)" if _tell(stream) else ""
-        yield Problem(
-            file=name, release=f"after release #{count}", path="$", reason=f"invalid JSON: {_clean(exc)}{where}"
-        )
+        source = sources.open_utf8(stream, encoding=encoding)
+    except (sources.EncodingProblem, OSError, EOFError) as exc:
+        yield Problem(file=name, release="file", path="$", reason=f"cannot be read: {_clean(exc)}")
         return
-    if count == 0:
+    kind = detect_format(name, fmt)
+    if opened is not None:
+        opened.append(
+            {"file": name, "encoding": source.encoding, "how": source.how, "gzip": source.gzip, "format": kind}
+        )
+    if kind == "jsonl":
+        yield from _read_lines(source.stream, name)
+        return
+    count = seen = 0
+    try:
+        for item in sources.candidates(source.stream):
+            seen += 1
+            if isinstance(item, sources.Note):
+                yield _from_note(name, item)
+                continue
+            count += 1
+            yield _Read(item.position, item.value)
+    except (ijson.JSONError, UnicodeDecodeError, sources.EncodingProblem, OSError, EOFError) as exc:
+        where = f" (the parser had read {_tell(stream):,} bytes)" if _tell(stream) else ""
+        hint = "; name the file's encoding with --encoding" if isinstance(exc, UnicodeDecodeError) else ""
         yield Problem(
             file=name,
-            release="package",
-            path="releases",
-            reason="no releases found: expected an OCDS release package (an object with a 'releases' array)",
+            release=f"after release #{count}",
+            path="$",
+            reason=f"invalid JSON: {_clean(exc)}{where}{hint}",
         )
+        return
+    if seen == 0:
+        yield Problem(
+            file=name,
+            release="file",
+            path="$",
+            reason="no releases found: expected OCDS releases (a release or record package, an array of "
+            "releases, or releases one after the other)",
+        )
+
+
+def _from_note(name: str, note: sources.Note) -> Problem:
+    return Problem(
+        file=name, ocid=note.ocid, release=note.position, path=note.path, reason=note.reason, recorded=not note.fatal
+    )
 
 
 def _clean(exc: Exception) -> str:
@@ -241,18 +301,11 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
         except FormatError as exc:
             yield Problem(file=name, release=f"line {number}", path="$", reason=f"invalid JSON: {_clean(exc)}")
             continue
-        if isinstance(value, dict) and isinstance(value.get("releases"), list):
-            for i, item in enumerate(value["releases"]):
-                yield _Read(f"line {number} release #{i + 1}", item)
-        elif isinstance(value, dict) and "ocid" in value:
-            yield _Read(f"line {number}", value)
-        else:
-            yield Problem(
-                file=name,
-                release=f"line {number}",
-                path="$",
-                reason="is neither an OCDS release package (object with 'releases') nor a release (object with 'ocid')",
-            )
+        for item in sources.expand(value, f"line {number}"):
+            if isinstance(item, sources.Note):
+                yield _from_note(name, item)
+            else:
+                yield _Read(item.position, item.value)
 
 
 # --- checking one release (no database) ----------------------------------------------------
@@ -267,6 +320,8 @@ class _Release:
     body: dict[str, Any]
     data: bytes
     digest: str
+    #: Schema problems (JSON path, reason): recorded with the release in default mode.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 def event_type(tags: Any) -> str:
@@ -284,20 +339,38 @@ def event_type(tags: Any) -> str:
 
 
 def check_release(value: Any, *, file: str, position: str) -> _Release | Problem:
-    """Validate one release candidate; return it ready to record, or the problem."""
+    """Check one release candidate; return it ready to record (with its schema problems as
+    notes), or the problem that keeps it out of the log.
+
+    What the log itself needs refuses a release: a JSON object with an ``ocid`` of the log's
+    form, an ``id`` (a non-empty string), a ``date`` that is a date-time (one without its UTC
+    offset is read as UTC, and noted), a ``tag`` with a stage of the process, JSON that RFC 8785
+    can encode. Everything else the OCDS 1.1 release schema says is a note.
+    """
+    ocid_value = value.get("ocid") if isinstance(value, dict) else None
     release_id = value.get("id") if isinstance(value, dict) else None
     where = release_id if isinstance(release_id, str) and release_id else position
 
     def problem(path: str, reason: str) -> Problem:
-        return Problem(file=file, release=where, path=path, reason=reason)
+        return Problem(
+            file=file, ocid=ocid_value if isinstance(ocid_value, str) else "", release=where, path=path, reason=reason
+        )
 
     if not isinstance(value, dict):
         return problem("$", f"a release must be a JSON object, got {type(value).__name__}")
     if value_depth(value, stop_after=MAX_RELEASE_DEPTH) > MAX_RELEASE_DEPTH:  # before anything recurses into it
         return problem("$", f"nested more than {MAX_RELEASE_DEPTH} levels deep: not a release this ledger records")
-    error = next(iter(_validator().iter_errors(value)), None)
-    if error is not None:
-        return problem(_path(error.instance_path), error.message)
+    for key in ("ocid", "id", "date", "tag"):
+        if key not in value:
+            return problem("$", f'"{key}" is a required property')
+    notes = tuple(
+        (_path(error.instance_path), _clean_message(error.message))
+        for error in islice(_validator().iter_errors(value), MAX_NOTES)
+    )
+    if not isinstance(release_id, str) or not release_id:
+        return problem("id", f"must be a non-empty string, got {release_id!r}")
+    if len(release_id) > 256:
+        return problem("id", f"is longer than 256 characters ({len(release_id)})")
     try:
         ocid = check_ocid(value["ocid"])
         if ocid in RESERVED_OCIDS:
@@ -305,16 +378,20 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
         kind = event_type(value["tag"])
         data = canonical_json_bytes(value, field="payload")
     except InvalidArgumentError as exc:
-        return problem(exc.field.removeprefix("payload.").removeprefix("payload"), exc.reason)
-    try:
-        date = datetime.fromisoformat(value["date"].replace("Z", "+00:00"))
-    except ValueError as exc:
-        return problem("date", f"is not an RFC 3339 date-time: {exc}")
+        return problem(exc.field.removeprefix("payload.").removeprefix("payload") or "$", exc.reason)
+    text = value["date"]
+    date = ocds.parse_datetime(text)
+    if date is None:
+        return problem("date", f'{text!r} is not a "date-time" (RFC 3339)')
     if date.tzinfo is None:
-        return problem("date", f"must carry its UTC offset, got {value['date']!r}")
-    if len(value["id"]) > 256:
-        return problem("id", f"is longer than 256 characters ({len(value['id'])})")
-    return _Release(ocid, value["id"], date.astimezone(UTC), kind, value, data, sha256_hex(data))
+        date = date.replace(tzinfo=UTC)
+        if not any(path == "date" for path, _ in notes):
+            notes += (("date", f"{text!r} has no UTC offset: read as UTC"),)
+    return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, sha256_hex(data), notes)
+
+
+def _clean_message(message: str) -> str:
+    return message if len(message) <= 300 else message[:297] + "..."
 
 
 # --- recording -------------------------------------------------------------------------------
@@ -330,28 +407,42 @@ def import_files(
     now: datetime,
     fmt: Format = "auto",
     strict: bool = False,
+    encoding: str | None = None,
     batch: int = BATCH,
     progress: Progress | None = None,
 ) -> Report:
     """Import every release of ``sources`` (name, binary stream) into ``log``; return the report.
 
+    ``encoding`` forces the files' text encoding (else detected, :func:`sources.open_utf8`).
     ``progress(releases_read, bytes_read_of_current_file)`` is called after each batch. Raises
-    :class:`ImportRefusedError` in strict mode if any problem was found (nothing is written then),
-    :class:`InvalidArgumentError` for a bad argument.
+    :class:`ImportRefusedError` in strict mode if any problem (schema problems included) was
+    found (nothing is written then), :class:`InvalidArgumentError` for a bad argument.
     """
     if now.tzinfo is None:
         raise InvalidArgumentError("now", "needs a timezone-aware datetime")
     if batch < 1:
         raise InvalidArgumentError("batch", f"must be >= 1, got {batch}")
     report = Report()
+    run = functools.partial(
+        _run,
+        log=log,
+        sources=sources,
+        report=report,
+        now=now,
+        fmt=fmt,
+        strict=strict,
+        encoding=encoding,
+        batch=batch,
+        progress=progress,
+    )
     if strict:
         with write_transaction(log.engine) as conn:
-            _run(conn, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
+            run(conn)
             if report.problems:
                 raise ImportRefusedError(report.problems, report.invalid)
             report.tenders = _count_tenders(conn, report)
     else:
-        _run(None, log, sources, report, now=now, fmt=fmt, batch=batch, progress=progress)
+        run(None)
         with log.engine.connect() as conn:
             report.tenders = _count_tenders(conn, report)
     return report
@@ -368,26 +459,50 @@ def _count_tenders(conn: Connection, report: Report) -> int:
 
 def _run(
     conn: Connection | None,
+    *,
     log: Log,
     sources: Iterable[tuple[str, IO[bytes]]],
     report: Report,
-    *,
     now: datetime,
     fmt: Format,
+    strict: bool,
+    encoding: str | None,
     batch: int,
     progress: Progress | None,
 ) -> None:
     for name, stream in sources:
         pending: list[_Release] = []
-        for item in read_releases(stream, name=name, fmt=fmt):
+        for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=report.files):
             if isinstance(item, Problem):
-                report.add(item)
+                if item.recorded:
+                    report.note(item)
+                else:
+                    report.add(item)
                 continue
             report.read += 1
             checked = check_release(item.value, file=name, position=item.position)
             if isinstance(checked, Problem):
                 report.add(checked)
                 continue
+            if checked.notes:
+                found = [
+                    Problem(
+                        file=name,
+                        ocid=checked.ocid,
+                        release=checked.release_id,
+                        path=path,
+                        reason=reason,
+                        recorded=not strict,
+                    )
+                    for path, reason in checked.notes
+                ]
+                if strict:
+                    for problem in found:
+                        report.add(problem)
+                    continue
+                report.noted_releases += 1
+                for problem in found:
+                    report.note(problem)
             pending.append(checked)
             if len(pending) >= batch:
                 _flush(conn, log, name, pending, report, now=now)
@@ -421,43 +536,49 @@ def _flush(
 def _record_batch(
     conn: Connection, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
 ) -> None:
-    """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction."""
+    """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
+
+    Every lookup reads only this batch's releases and tenders (never all the releases of a
+    tender): the cost per release does not grow with how many releases a tender already has.
+    """
     ocids = sorted({r.ocid for r in releases})
-    # The batch's tenders' imported releases, by ocid: the (ocid, release_id) index serves it on
-    # every engine (a row-value IN list is a full scan on SQLite, growing with every batch).
+    ids = sorted({r.release_id for r in releases})
     keys = {(r.ocid, r.release_id) for r in releases}
-    known = {
-        (row.ocid, row.release_id): row.release_sha256
+    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only.
+    known: dict[tuple[str, str], str] = {}
+    for start in range(0, len(ids), 500):
         for row in conn.execute(
             select(ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_sha256).where(
-                ocds_releases.c.ocid.in_(ocids)
+                ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500])
             )
-        )
-        if (row.ocid, row.release_id) in keys
-    }
-    native = {
-        row.ocid
+        ):
+            if (row.ocid, row.release_id) in keys:
+                known[(row.ocid, row.release_id)] = row.release_sha256
+    existing = {
+        row.ocid: rules.TenderState.from_json(row.state)
         for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
-        if not rules.TenderState.from_json(row.state).imported
     }
     fresh: list[_Release] = []
     for r in releases:
         seen = known.get((r.ocid, r.release_id))
+        state = existing.get(r.ocid)
         if seen == r.digest:
             report.duplicates += 1
         elif seen is not None:
             report.add(
                 Problem(
                     file=name,
+                    ocid=r.ocid,
                     release=r.release_id,
                     path="id",
                     reason=f"release {r.release_id!r} of {r.ocid} was already imported with different content",
                 )
             )
-        elif r.ocid in native:
+        elif state is not None and not state.imported:
             report.add(
                 Problem(
                     file=name,
+                    ocid=r.ocid,
                     release=r.release_id,
                     path="ocid",
                     reason=f"tender {r.ocid} is recorded natively (through the rules): releases cannot be imported into it",
@@ -471,15 +592,10 @@ def _record_batch(
     items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
     recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
-    # Each tender's earlier releases from the database, then this batch's (already parsed).
-    batch: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
-    for ocid, (earlier, _) in imported_releases(
-        conn, sorted({r.ocid for r in fresh}), before=recorded[0].event_id
-    ).items():
-        batch[ocid] = (earlier, now)
+    new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
-        batch.setdefault(r.ocid, ([], now))[0].append(r.body)
-    _project(conn, batch)
+        new.setdefault(r.ocid, []).append(r.body)
+    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now)
     report.imported += len(fresh)
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
@@ -496,10 +612,32 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
                 "release_id": r.release_id,
                 "release_date": r.date,
                 "release_sha256": r.digest,
+                "notes": json.dumps([{"path": p, "reason": m} for p, m in r.notes], ensure_ascii=False)
+                if r.notes
+                else None,
             }
             for r, done in zip(fresh, recorded, strict=True)
         ],
     )
+
+
+def release_notes(conn: Connection, ocid: str) -> list[dict[str, Any]]:
+    """The data-quality notes of one imported tender's releases: ``[{"release", "event_id",
+    "path", "reason"}]`` in the order the releases were recorded ([] when none)."""
+    out: list[dict[str, Any]] = []
+    c = ocds_releases.c
+    for row in conn.execute(
+        select(c.event_id, c.release_id, c.notes).where(c.ocid == ocid, c.notes.is_not(None)).order_by(c.event_id)
+    ):
+        for note in json.loads(row.notes):
+            out.append({"release": row.release_id, "event_id": int(row.event_id), **note})
+    return out
+
+
+def imported_event_ids(conn: Connection, ocid: str) -> set[int]:
+    """The ids of the events of ``ocid`` that are imported releases."""
+    c = ocds_releases.c
+    return {int(i) for i in conn.execute(select(c.event_id).where(c.ocid == ocid)).scalars()}
 
 
 def imported_releases(
@@ -525,20 +663,121 @@ def imported_releases(
 
 
 def reproject(conn: Connection, ocids: Sequence[str]) -> None:
-    """Rewrite the search rows and red flags of imported tenders from their compiled releases
-    (``updated_at``: when their last release was recorded)."""
+    """Rewrite the compiled releases, search rows and red flags of imported tenders from all their
+    releases (``updated_at``: when their last release was recorded)."""
     for start in range(0, len(ocids), BATCH):
-        _project(conn, imported_releases(conn, ocids[start : start + BATCH]))
+        tenders = imported_releases(conn, ocids[start : start + BATCH])
+        compiled = {
+            ocid: (ocds.merger().create_compiled_release(releases), Summary.of(releases), at)
+            for ocid, (releases, at) in tenders.items()
+        }
+        _save_compiled(conn, compiled)
+        _project(conn, compiled)
 
 
-def _project(conn: Connection, tenders: dict[str, tuple[list[dict[str, Any]], datetime]]) -> None:
-    """Write the projection and red flags of each tender from its releases (not changed)."""
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the projection needs of a tender's releases besides the compiled release: how many,
+    the first and last release dates and the first date of a tender-stage release (RFC 3339 UTC
+    text, None when unreadable), and the greatest ``date`` as published (what ocdsmerge sorts on)."""
+
+    releases: int
+    first: str | None
+    last: str | None
+    first_tender: str | None
+    last_date: str
+
+    @classmethod
+    def of(cls, releases: Sequence[dict[str, Any]], into: Summary | None = None) -> Summary:
+        stamps = [s for s in (_stamp(r.get("date")) for r in releases) if s]
+        tendering = [
+            s for r in releases if _STAGE.get(event_tag(r), 0) >= _STAGE["tender"] and (s := _stamp(r.get("date")))
+        ]
+        if into is not None:
+            stamps += [s for s in (into.first, into.last) if s]
+            tendering += [into.first_tender] if into.first_tender else []
+        dates = [d for r in releases if isinstance(d := r.get("date"), str)] + ([into.last_date] if into else [])
+        return cls(
+            releases=len(releases) + (into.releases if into else 0),
+            first=min(stamps, default=None),
+            last=max(stamps, default=None),
+            first_tender=min(tendering, default=None),
+            last_date=max(dates, default=""),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps([self.releases, self.first, self.last, self.first_tender, self.last_date])
+
+    @classmethod
+    def from_json(cls, text: str) -> Summary:
+        releases, first, last, first_tender, last_date = json.loads(text)
+        return cls(int(releases), first, last, first_tender, str(last_date))
+
+
+Compiled = dict[str, tuple[dict[str, Any], Summary, datetime]]
+
+
+def _merge_in(conn: Connection, new: dict[str, list[dict[str, Any]]], *, earlier: set[str], at: datetime) -> None:
+    """Merge each tender's new releases (``new``, in the order recorded) into its stored compiled
+    release when they are all dated at or after its latest release (what ocdsmerge's sort by date
+    gives: the same compiled release as merging them all, at a cost independent of the tender's
+    history); recompile the tender from all its releases otherwise. Then project them."""
+    stored = {
+        row.ocid: (row.compiled, Summary.from_json(row.summary))
+        for row in conn.execute(
+            select(ocds_compiled.c.ocid, ocds_compiled.c.compiled, ocds_compiled.c.summary).where(
+                ocds_compiled.c.ocid.in_(sorted(earlier))
+            )
+        )
+    }
     merger = ocds.merger()
+    out: Compiled = {}
+    again: list[str] = []
+    for ocid, releases in new.items():
+        dates = [r.get("date") for r in releases]
+        if ocid not in earlier:
+            out[ocid] = (merger.create_compiled_release(releases), Summary.of(releases), at)
+        elif ocid in stored and all(isinstance(d, str) and d >= stored[ocid][1].last_date for d in dates):
+            text, summary = stored[ocid]
+            merged = CompiledRelease(
+                json.loads(text), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
+            )
+            merged.extend(releases)
+            out[ocid] = (merged.asdict(), Summary.of(releases, into=summary), at)
+        else:
+            again.append(ocid)
+    for ocid, (releases, _) in imported_releases(conn, sorted(again)).items():
+        out[ocid] = (merger.create_compiled_release(releases), Summary.of(releases), at)
+    _save_compiled(conn, out)
+    _project(conn, out)
+
+
+def _save_compiled(conn: Connection, compiled: Compiled) -> None:
+    rows = [
+        {
+            "ocid": ocid,
+            "compiled": json.dumps(c, ensure_ascii=False),
+            "last_date": s.last_date[:64],
+            "summary": s.to_json(),
+        }
+        for ocid, (c, s, _) in compiled.items()
+    ]
+    if rows:
+        insert_many(conn, ocds_compiled, rows, replace_on=("ocid",))
+
+
+def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
+    """The stored compiled release of an imported tender (None when it has none)."""
+    text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
+    return None if text is None else json.loads(text)
+
+
+def _project(conn: Connection, tenders: Compiled) -> None:
+    """Write the projection and red flags of each tender from its compiled release."""
     rows: list[dict[str, Any]] = []
     flagged: list[tuple[str, str | None, dict[str, Any]]] = []
-    for ocid, (releases, at) in tenders.items():
-        compiled: dict[str, Any] = merger.create_compiled_release(releases)
-        state = state_of_compiled(ocid, compiled, releases)
+    for ocid, (compiled, summary, at) in tenders.items():
+        state = state_of_summary(ocid, compiled, summary)
         rows.append({**projection(state), "updated_at": at})
         flagged.append((ocid, state.buyer_id, compiled))
     upsert_projection(conn, rows)
@@ -559,9 +798,9 @@ def _stamp(text: Any) -> str | None:
 
 
 def _status(compiled: dict[str, Any], tender: dict[str, Any]) -> rules.Status:
-    mapped = _STATUS.get(str(tender.get("status")))
-    if mapped is not None:
-        return mapped  # type: ignore[return-value]
+    status = tender.get("status")
+    if isinstance(status, str) and status in _STATUS:
+        return status  # type: ignore[return-value]
     contracts = [c for c in compiled.get("contracts") or [] if isinstance(c, dict)]
     if contracts and all(c.get("status") in ("terminated", "cancelled") for c in contracts):
         return "complete"
@@ -570,6 +809,11 @@ def _status(compiled: dict[str, Any], tender: dict[str, Any]) -> rules.Status:
 
 def state_of_compiled(ocid: str, compiled: dict[str, Any], releases: Sequence[dict[str, Any]]) -> rules.TenderState:
     """An imported tender's projection state, from its compiled release (and its releases' dates)."""
+    return state_of_summary(ocid, compiled, Summary.of(releases))
+
+
+def state_of_summary(ocid: str, compiled: dict[str, Any], summary: Summary) -> rules.TenderState:
+    """An imported tender's projection state, from its compiled release and its releases' summary."""
     tender = compiled.get("tender") if isinstance(compiled.get("tender"), dict) else {}
     assert isinstance(tender, dict)
     buyer = compiled.get("buyer") if isinstance(compiled.get("buyer"), dict) else {}
@@ -581,10 +825,7 @@ def state_of_compiled(ocid: str, compiled: dict[str, Any], releases: Sequence[di
     assert isinstance(value, dict)
     period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
     assert isinstance(period, dict)
-    dates = sorted((_stamp(r.get("date")) or "", _STAGE.get(event_tag(r), 0)) for r in releases)
-    published = _stamp(tender.get("datePublished")) or next(
-        (d for d, stage in dates if stage >= _STAGE["tender"]), None
-    )
+    published = _stamp(tender.get("datePublished")) or summary.first_tender
     awards: dict[str, rules.AwardState] = {}
     for award in redflags.live_awards(compiled):
         amount = award.get("value", {}).get("amount") if isinstance(award.get("value"), dict) else None
@@ -604,7 +845,7 @@ def state_of_compiled(ocid: str, compiled: dict[str, Any], releases: Sequence[di
         ocid=ocid,
         status=_status(compiled, tender),
         imported=True,
-        events=len(releases),
+        events=summary.releases,
         tender_id=_text(tender.get("id")) if isinstance(tender.get("id"), str) else None,
         title=_text(tender.get("title")) or _first_title(compiled),
         buyer_id=_text(buyer.get("id"), 256),
@@ -615,8 +856,8 @@ def state_of_compiled(ocid: str, compiled: dict[str, Any], releases: Sequence[di
         tender_start=_stamp(period.get("startDate")),
         tender_end=_stamp(period.get("endDate")),
         published_at=published,
-        listed_at=published or dates[0][0] or None,
-        updated_at=dates[-1][0] or None,
+        listed_at=published or summary.first,
+        updated_at=summary.last,
         awards=awards,
     )
 

@@ -24,7 +24,7 @@ from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.schema import tender_index, tenders
 
-from .rules import TenderState
+from .rules import STATUSES, TenderState
 
 Sort = Literal["published_desc", "published_asc", "value_desc", "value_asc"]
 SORTS: tuple[str, ...] = get_args(Sort)
@@ -185,8 +185,10 @@ def search_tenders(
         raise InvalidArgumentError("sort", f"must be one of {', '.join(SORTS)}, got {sort!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgumentError("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
-    if status is not None and status not in ("planned", "active", "cancelled", "complete"):
-        raise InvalidArgumentError("status", f"must be planned, active, cancelled or complete, got {status!r}")
+    if status is not None and status not in STATUSES:
+        raise InvalidArgumentError(
+            "status", f"must be one of {', '.join(STATUSES)} (OCDS tender.status), got {status!r}"
+        )
     for name, moment in (("published_from", published_from), ("published_to", published_to)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidArgumentError(name, "needs a timezone-aware date and time")

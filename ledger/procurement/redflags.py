@@ -14,7 +14,9 @@ raise them alike:
 - ``contract_amended_soon_after_award``: a contract was amended within
   :data:`AMENDED_SOON_DAYS` of its award (or of its signature when the award has no date);
 - ``repeat_supplier``: a supplier of the tender won at least :data:`REPEAT_SUPPLIER_MIN_WINS`
-  tenders of the same buyer (counted across the whole ledger when asked, never stored).
+  tenders of the same buyer, buyers and suppliers keyed by identifier (:mod:`organisations`:
+  scheme and id where published, normalised name as a fallback, placeholder ids such as "1" not
+  trusted), counted across the whole ledger when asked, never stored.
 
 The per-tender flags are written with the tender's projection (``tender_flags``), each supplier of
 its live awards with its buyer (``tender_suppliers``) and the count of tenders each supplier won
@@ -36,6 +38,7 @@ from ledger.store.db import insert_many, upsert
 from ledger.store.schema import supplier_wins, tender_suppliers
 from ledger.store.schema import tender_flags as flags_table
 
+from . import cardinal, organisations
 from .ocds import parse_datetime
 from .query import _connection
 from .rules import TenderState
@@ -89,7 +92,20 @@ FLAGS: tuple[RedFlag, ...] = (
         f"A supplier of this tender won at least {REPEAT_SUPPLIER_MIN_WINS} tenders of the same buyer.",
     ),
 )
+#: Cardinal's contracting-process indicators (:mod:`cardinal`, its definitions and default
+#: thresholds), stored and shown with the others under their Cardinal codes.
+CARDINAL_TITLES: dict[str, str] = {
+    "R003": "Short submission period (R003)",
+    "R018": "Single bid received (R018)",
+    "R028": "Identical bid prices (R028)",
+    "R030": "Late bid won (R030)",
+    "R035": "All except winning bid disqualified (R035)",
+    "R036": "Lowest bid disqualified (R036)",
+}
+FLAGS += tuple(RedFlag(code, title, cardinal.EXPLANATIONS[code][0]) for code, title in CARDINAL_TITLES.items())
 CODES: tuple[str, ...] = tuple(flag.code for flag in FLAGS)
+#: The settings of Cardinal's indicators this deployment uses (defaults: Cardinal's).
+CARDINAL_SETTINGS = cardinal.Settings()
 #: Live award statuses (OCDS award.status): those that count as won.
 _LIVE_AWARD = frozenset({"active", "pending", None})
 
@@ -131,7 +147,7 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     period = tender.get("tenderPeriod") if isinstance(tender.get("tenderPeriod"), dict) else {}
     assert isinstance(period, dict)
     start, end = _instant(period.get("startDate")), _instant(period.get("endDate"))
-    if start is not None and end is not None and end > start:
+    if start is not None and end is not None and end >= start:  # zero length: the shortest of all
         days = (end - start).total_seconds() / 86400
         if days < SHORT_TENDER_PERIOD_DAYS:
             out["short_tender_period"] = {"days": round(days, 2), "threshold_days": SHORT_TENDER_PERIOD_DAYS}
@@ -150,6 +166,7 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     soon = _amended_soon(compiled)
     if soon is not None:
         out["contract_amended_soon_after_award"] = soon
+    out.update(cardinal.evaluate(compiled, CARDINAL_SETTINGS))
     return out
 
 
@@ -185,14 +202,9 @@ def _amended_soon(compiled: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def suppliers(compiled: dict[str, Any]) -> list[str]:
-    """Names (else ids) of the suppliers of the live awards, each once, in award order."""
-    names: list[str] = []
-    for award in live_awards(compiled):
-        for supplier in _dicts(award.get("suppliers")):
-            name = supplier.get("name") or supplier.get("id")
-            if isinstance(name, str) and name not in names:
-                names.append(name)
-    return names
+    """The organisation keys (:mod:`organisations`: scheme/id, else normalised name) of the
+    suppliers of the live awards, each once, in award order."""
+    return organisations.keys_of(compiled, [s for a in live_awards(compiled) for s in _dicts(a.get("suppliers"))])
 
 
 def compiled_of_state(state: TenderState) -> dict[str, Any]:
@@ -241,8 +253,13 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     for ocid, buyer_id, compiled in tenders:
         raised = evaluate(compiled)
         flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
+        # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
+        # buyer id is the ledger's own
+        buyer_id = organisations.buyer_key(compiled) or buyer_id
         if buyer_id is not None:
-            pairs += [{"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id} for name in suppliers(compiled)]
+            pairs += [
+                {"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id[:256]} for name in suppliers(compiled)
+            ]
     if flags:
         insert_many(conn, flags_table, flags)
     if pairs:

@@ -44,8 +44,11 @@ from ledger.core.errors import ConflictError, InvalidArgumentError
 
 from . import payloads as p
 
-Status = Literal["planned", "active", "cancelled", "complete"]
-FINAL: frozenset[str] = frozenset({"cancelled", "complete"})
+#: A tender's status: the OCDS tender.status codelist (natively recorded tenders use planned, active,
+#: cancelled and complete; imported ones keep what their compiled release says).
+Status = Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
+STATUSES: tuple[str, ...] = ("planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn")
+FINAL: frozenset[str] = frozenset({"cancelled", "unsuccessful", "complete", "withdrawn"})
 
 
 class _State(BaseModel):
@@ -127,8 +130,13 @@ class TenderState(_State):
 
     @property
     def awarded_amount(self) -> float | None:
-        """Sum of the awards not cancelled (None before any award)."""
-        live = [a.amount for a in self.awards.values() if a.status != "cancelled"]
+        """Sum of the awards not cancelled, in the tender's currency (awards in another currency
+        are not added to it: amounts of different currencies are never summed; None before any)."""
+        live = [
+            a.amount
+            for a in self.awards.values()
+            if a.status != "cancelled" and (self.currency is None or a.currency == self.currency)
+        ]
         return sum(live) if live else None
 
     @property

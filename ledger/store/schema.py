@@ -211,8 +211,24 @@ ocds_releases = Table(
     Column("release_id", String(256), nullable=False),
     Column("release_date", DateTime(timezone=True), nullable=False),
     Column("release_sha256", String(64), nullable=False),
+    #: JSON array of the release's schema problems ({"path", "reason"}), null when none (migration 0008):
+    #: in default mode a release that parses is recorded with them, shown as data-quality notes.
+    Column("notes", Text, nullable=True),
     UniqueConstraint("ocid", "release_id"),
     Index("ix_ocds_releases_release_date", "release_date"),
+)
+
+#: Each imported tender's compiled release (ocdsmerge) as of the release with the greatest
+#: ``date`` so far (``last_date``, compared as text, as ocdsmerge sorts), with what the projection
+#: needs of its releases' dates (``summary``, JSON: count, first, last, first of tender stage): a new release dated at or after it is merged into it (constant cost per release);
+#: an older one recompiles the tender from all its releases (migration 0008).
+ocds_compiled = Table(
+    "ocds_compiled",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("compiled", Text, nullable=False),
+    Column("last_date", String(64), nullable=False),
+    Column("summary", Text, nullable=False),
 )
 
 #: The red flags each tender raises (ledger.procurement.redflags), rewritten with its projection.

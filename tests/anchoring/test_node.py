@@ -391,8 +391,10 @@ def test_bundle_verifies_against_the_node_and_fails_against_another_history(
     other.integrate_all(now=T0, commit_heads=True)
     bundle = json.loads(made.stdout)
     forged_contract = _deploy(fresh.url)
-    assert [a["tree_size"] for a in bundle["anchors"]] == [4, 9]  # 3 then 4 events, each batch ending with its heads commitment
-    _settle(ChainAnchorer(other, _settings(fresh.url, forged_contract)))  # holds 9 (8 + its commitment) with another root, not 4
+    # 3 then 4 events, each batch ending with its heads commitment
+    assert [a["tree_size"] for a in bundle["anchors"]] == [4, 9]
+    # the other log holds 9 (8 events + its commitment) with another root, not 4
+    _settle(ChainAnchorer(other, _settings(fresh.url, forged_contract)))
     path.write_text(json.dumps({**bundle, "chain": {**bundle["chain"], "contract": forged_contract}}))
     refused = _cli(bare, "verify", str(path), "--rpc", fresh.url, "--json")
     assert refused.returncode == 1, refused.stderr

@@ -52,7 +52,18 @@ def _post(api: Api, body: bytes | str, *, params: dict[str, Any] | None = None, 
 def test_import_reports_and_is_idempotent(api: Api) -> None:
     response = _post(api, PARAGUAY.read_bytes())
     assert response.status_code == 200, response.text
-    assert response.json() == {"read": 1, "imported": 1, "duplicates": 0, "invalid": 0, "tenders": 1, "problems": []}
+    assert response.json() == {
+        "read": 1,
+        "imported": 1,
+        "duplicates": 0,
+        "invalid": 0,
+        "tenders": 1,
+        "noted": 0,
+        "noted_releases": 0,
+        "files": [{"file": "body", "encoding": "utf-8", "how": "default", "gzip": False, "format": "json"}],
+        "problems": [],
+        "notes": [],
+    }
     again = _post(api, PARAGUAY.read_bytes()).json()
     assert (again["imported"], again["duplicates"]) == (0, 1)
 
@@ -70,7 +81,14 @@ def test_invalid_releases_are_reported_and_strict_refuses_everything(api: Api) -
     partial = _post(api, body)
     assert partial.status_code == 200
     assert partial.json()["problems"] == [
-        {"file": "body", "release": "r9", "path": "ocid", "reason": partial.json()["problems"][0]["reason"]}
+        {
+            "file": "body",
+            "ocid": "bad",
+            "release": "r9",
+            "path": "ocid",
+            "reason": partial.json()["problems"][0]["reason"],
+            "recorded": False,
+        }
     ]
     strict = _post(
         api, _package(_release(ocid="ocds-abc123-ok2"), _release(ocid="bad", rid="r9")), params={"strict": "true"}

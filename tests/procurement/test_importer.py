@@ -208,21 +208,22 @@ def test_imported_and_native_tenders_do_not_mix(log: Log) -> None:
     assert refused.value.field == "ocid" and "imported from OCDS releases" in refused.value.reason
 
 
+NEITHER = (
+    "is neither an OCDS release package (object with 'releases'), a record package (object "
+    "with 'records'), a record nor a release (object with 'ocid')"
+)
+
 BAD_RELEASES = [
     (
         {"id": "r1", "date": "2026-01-01T00:00:00Z", "tag": ["tender"], "initiationType": "tender"},
         "$",
         '"ocid" is a required property',
     ),
-    (
-        _release(tender={"id": "t", "value": {"amount": "12", "currency": "EUR"}}),
-        "tender.value.amount",
-        '"12" is not of type',
-    ),
-    (_release(awards=[{"id": "a", "status": 3}]), "awards[0].status", "3 is not of type"),
     (_release(ocid="ocds-87sd3t-1?x"), "ocid", "must be an OCDS ocid"),
     (_release(tag=["compiled"]), "tag", "'compiled' releases are not imported"),
-    (_release(date="2026-01-01T10:00:00"), "date", 'is not a "date-time"'),
+    (_release(date="1 January 2026"), "date", 'is not a "date-time"'),
+    (_release(date=None), "date", 'is not a "date-time"'),
+    (_release(id=7), "id", "must be a non-empty string"),
     (
         _release(planning={"budget": {"amount": {"amount": 2**60, "currency": "EUR"}}}),
         "planning.budget.amount.amount",
@@ -240,8 +241,60 @@ def test_invalid_releases_are_reported_one_by_one_and_skipped(log: Log, release:
     problem = report.problems[0]
     assert (problem.file, problem.path) == ("bad.json", path)
     assert reason in problem.reason, problem.reason
-    assert problem.release == (release.get("id") if isinstance(release, dict) else "release #2")
-    assert str(problem).startswith(f"bad.json: {problem.release}: {path}: ")
+    expected_id = (
+        release.get("id") if isinstance(release, dict) and isinstance(release.get("id"), str) else "release #2"
+    )
+    assert problem.release == expected_id
+    ocid = release.get("ocid", "") if isinstance(release, dict) else ""
+    assert problem.ocid == ocid and not problem.recorded
+    assert str(problem).startswith(
+        f"bad.json: {ocid} {expected_id}: {path}: " if ocid else f"bad.json: {expected_id}: "
+    )
+
+
+NOTED_RELEASES = [
+    (
+        _release(tender={"id": "t", "value": {"amount": "12", "currency": "EUR"}}),
+        "tender.value.amount",
+        '"12" is not of type',
+    ),
+    (_release(awards=[{"id": "a", "status": 3}]), "awards[0].status", "3 is not of type"),
+    (_release(date="2026-01-01T10:00:00"), "date", 'is not a "date-time"'),
+    # federal Mexico: one null inside a field must not keep the release out of the tender's history
+    (_release(tender={"id": "t", "submissionMethod": [None]}), "tender.submissionMethod[0]", "null is not of type"),
+]
+
+
+@pytest.mark.parametrize(("release", "path", "reason"), NOTED_RELEASES)
+def test_schema_problems_are_recorded_with_the_release_by_default_and_refuse_it_in_strict_mode(
+    log: Log, release: Any, path: str, reason: str
+) -> None:
+    good = _release(ocid="ocds-abc123-good", rid="ok")
+    report = _bytes(log, _package(good, release), name="bad.json")
+    assert (report.imported, report.problems, report.noted_releases) == (2, [], 1)
+    note = report.notes[0]
+    assert {n.path for n in report.notes} == {path}
+    assert (note.file, note.ocid, note.release, note.path, note.recorded) == (
+        "bad.json",
+        release["ocid"],
+        "r1",
+        path,
+        True,
+    )
+    assert reason in note.reason, note.reason
+    assert report.to_json()["noted"] == len(report.notes)
+    # kept with the release, for its tender page
+    with log.engine.connect() as conn:
+        stored = importer.release_notes(conn, release["ocid"])
+    assert {(n["release"], n["path"]) for n in stored} == {("r1", path)}
+    assert log.reader.tender_events(release["ocid"])[0].parsed_payload == release
+    with pytest.raises(importer.ImportRefusedError) as refused:
+        _bytes(
+            log,
+            _package(_release(ocid="ocds-abc123-other", rid="x"), {**release, "ocid": "ocds-abc123-s"}),
+            strict=True,
+        )
+    assert {(p.ocid, p.path) for p in refused.value.problems} == {("ocds-abc123-s", path)}
 
 
 @pytest.mark.parametrize(
@@ -249,7 +302,9 @@ def test_invalid_releases_are_reported_one_by_one_and_skipped(log: Log, release:
     [
         (_package(_release(rid="a"), _release(rid="b"))[:-30], "after release #1", "invalid JSON"),  # truncated
         ('{"releases": [{"ocid": "ocds-abc123-x", ]}', "after release #0", "invalid JSON"),
-        ("[1, 2, 3]", "package", "no releases found"),
+        ("[1]", "item #1", "is neither an OCDS release package"),
+        ('{"uri": "u", "version": "1.1"}', "value #1", "is neither an OCDS release package"),
+        ('{"uri": "u", "releases": []}', "file", "no releases found"),
         ("", "after release #0", "invalid JSON: parse error: premature EOF"),
     ],
 )
@@ -295,7 +350,7 @@ def test_json_lines_and_concatenated_packages(log: Log) -> None:
     assert report.imported == 4
     assert [(p.release, p.reason.split(":")[0]) for p in report.problems] == [
         ("line 3", "invalid JSON"),
-        ("line 5", "is neither an OCDS release package (object with 'releases') nor a release (object with 'ocid')"),
+        ("line 5", NEITHER),
     ]
     concatenated = _package(_release(ocid="ocds-abc123-c1")) + _package(_release(ocid="ocds-abc123-c2"))
     assert _bytes(log, concatenated, name="two.json").imported == 2
@@ -348,3 +403,136 @@ def test_the_logs_own_ocids_are_never_imported(log: Log, ocid: str) -> None:
     assert [(p.release, p.path) for p in report.problems] == [("r1", "ocid")]
     assert "reserved for the log itself" in report.problems[0].reason
     assert log.reader.pending_count() == 0
+
+
+# --- what publishers publish (issue 18) ------------------------------------------------------
+
+
+def _imported_ocids(log: Log) -> list[str]:
+    with log.engine.connect() as conn:
+        return sorted(conn.execute(select(tender_index.c.ocid)).scalars())
+
+
+def _releases3() -> list[dict[str, Any]]:
+    return [_release(ocid=f"ocds-abc123-f{i}", rid=f"r{i}") for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "body"),
+    [
+        ("bare array", json.dumps(_releases3())),
+        ("single release, concatenated", "".join(json.dumps(r) for r in _releases3())),
+        ("one per line without .jsonl", "\n".join(json.dumps(r) for r in _releases3())),
+        (
+            "record package",
+            json.dumps({"version": "1.1", "records": [{"ocid": r["ocid"], "releases": [r]} for r in _releases3()]}),
+        ),
+        ("array of records", json.dumps([{"ocid": r["ocid"], "releases": [r]} for r in _releases3()])),
+        # OCDS 1.0: no version, organisations without ids
+        (
+            "OCDS 1.0 release package",
+            json.dumps(
+                {
+                    "uri": "u",
+                    "publishedDate": "2015-01-01T00:00:00Z",
+                    "publisher": {"name": "p"},
+                    "releases": [{**r, "buyer": {"identifier": {"scheme": "GB-COH", "id": "1"}}} for r in _releases3()],
+                }
+            ),
+        ),
+    ],
+)
+def test_every_shape_publishers_publish_is_read(log: Log, shape: str, body: str) -> None:
+    report = _bytes(log, body, name="data.json")
+    assert (report.imported, report.problems) == (3, []), shape
+    assert _imported_ocids(log) == ["ocds-abc123-f0", "ocds-abc123-f1", "ocds-abc123-f2"]
+
+
+def _text_package(*releases: Any) -> str:
+    return json.dumps(json.loads(_package(*releases)), ensure_ascii=False)
+
+
+def test_gzip_and_encodings_are_read(log: Log) -> None:
+    import gzip
+
+    title = "Adquisición de vehículos — año 2026"
+    package = _text_package(_release(ocid="ocds-abc123-e1", tender={"id": "t", "title": title}))
+    report = _bytes(log, gzip.compress(package.encode()), name="data.json.gz")
+    assert report.imported == 1 and report.files[0]["gzip"] is True
+    latin = _text_package(_release(ocid="ocds-abc123-e2", tender={"id": "t", "title": "Adquisición de vehículos"}))
+    report = _bytes(log, latin.encode("iso-8859-1"), name="latin.json")
+    assert report.imported == 1 and report.files[0]["how"] == "detected"
+    assert log.reader.tender_events("ocds-abc123-e2")[0].parsed_payload["tender"]["title"] == "Adquisición de vehículos"
+    forced = _text_package(_release(ocid="ocds-abc123-e3", tender={"id": "t", "title": "Año"}))
+    report = _bytes(log, forced.encode("cp1252"), name="forced.json", encoding="cp1252")
+    assert report.imported == 1 and report.files[0] == {
+        "file": "forced.json",
+        "encoding": "cp1252",
+        "how": "forced",
+        "gzip": False,
+        "format": "json",
+    }
+    utf16 = _text_package(_release(ocid="ocds-abc123-e4", tender={"id": "t", "title": title}))
+    report = _bytes(log, utf16.encode("utf-16"), name="utf16.json")
+    assert report.imported == 1 and report.files[0]["how"] == "bom"
+    assert log.reader.tender_events("ocds-abc123-e4")[0].parsed_payload["tender"]["title"] == title
+    bad = _bytes(log, forced.encode(), name="x.json", encoding="no-such-encoding")
+    assert [(p.release, p.reason) for p in bad.problems] == [
+        ("file", "cannot be read: unknown encoding 'no-such-encoding'")
+    ]
+    rot = _bytes(log, forced.encode(), name="x.json", encoding="rot13")
+    assert [p.reason for p in rot.problems] == ["cannot be read: 'rot13' is not a text encoding"]
+
+
+def test_a_record_package_is_imported_from_its_releases_and_its_compiled_release_cross_checked(log: Log) -> None:
+    releases = [
+        _release(ocid="ocds-abc123-rec", rid="r1", tender={"id": "t", "title": "First"}),
+        _release(ocid="ocds-abc123-rec", rid="r2", date="2026-02-01T00:00:00Z", tender={"id": "t", "title": "Second"}),
+    ]
+    compiled = ocds.compiled_release(releases)
+    wrong = {**compiled, "tender": {"id": "t", "title": "First"}}
+    linked = {
+        "ocid": "ocds-abc123-lnk",
+        "releases": [{"url": "https://x.test/r1.json", "date": "2026-01-01T00:00:00Z"}],
+    }
+    body = json.dumps(
+        {
+            "records": [
+                {"ocid": "ocds-abc123-rec", "releases": releases, "compiledRelease": wrong},
+                linked,
+            ]
+        }
+    )
+    report = _bytes(log, body, name="records.json")
+    assert report.imported == 2
+    [note] = report.notes
+    assert (note.ocid, note.release, note.path) == ("ocds-abc123-rec", "record #1", "compiledRelease.tender.title")
+    [refused] = report.problems
+    assert (refused.ocid, refused.release, refused.path) == ("ocds-abc123-lnk", "record #2", "releases")
+    assert "linked releases" in refused.reason
+    # with the right compiled release, nothing to note
+    again = json.dumps({"records": [{"ocid": "ocds-abc123-rec", "releases": releases, "compiledRelease": compiled}]})
+    assert _bytes(log, again).notes == []
+
+
+def test_the_stored_compiled_release_is_ocdsmerges_whatever_the_order_releases_arrive_in(log: Log) -> None:
+    """New releases are merged into the stored compiled release; an older one recompiles: both
+    give what ocdsmerge gives from all the releases."""
+    ocid = "ocds-abc123-ord"
+    dated = [
+        _release(
+            ocid=ocid,
+            rid=f"r{i}",
+            date=f"2026-01-{day:02d}T00:00:00Z",
+            tender={"id": "t", "title": f"v{day}"},
+            awards=[{"id": f"a{i % 2}", "status": "active", "value": {"amount": day, "currency": "EUR"}}],
+        )
+        for i, day in enumerate([3, 5, 4, 9, 1, 9])
+    ]
+    for i, release in enumerate(dated):
+        _bytes(log, _package(release), name=f"{i}.json")
+        with log.engine.connect() as conn:
+            stored = importer.compiled_release(conn, ocid)
+        assert stored == ocds.compiled_release(dated[: i + 1]), i
+    summary = query.tender_summary(log.engine, ocid)
+    assert summary.title == "v9"

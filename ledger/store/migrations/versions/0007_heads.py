@@ -1,6 +1,6 @@
 """The heads commitment's versioned sparse Merkle tree nodes (docs/spec.md §14.4).
 
-Revision ID: 0007_issue15
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_issue15"
+revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None

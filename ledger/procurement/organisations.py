@@ -1,0 +1,114 @@
+"""Who an organisation is, across tenders: by its identifier (scheme + id) where it is published,
+by its normalised name only as a fallback, never by an identifier that clearly names no one.
+
+OCDS gives each organisation of a contracting process an ``id`` that is only unique within that
+process, and, in ``parties[].identifier`` (OCDS 1.1) or on the reference itself (OCDS 1.0), its
+registered identifier: ``scheme`` (an org-id.guide list code, e.g. ``GB-COH``, ``MX-RFC``) and
+``id``. :func:`organisation_key` gives the key that "the same buyer" and "the same supplier"
+compare across the ledger:
+
+- ``<scheme>/<id>`` when a scheme and a trustworthy id are published;
+- else the reference's own ``id`` when it has the org-id form ``XX-SCHEME-id`` (many publishers use
+  the registered identifier as the party id);
+- else ``name:<normalised name>`` (accents and punctuation dropped, case folded, spaces collapsed);
+- None when there is nothing to go by.
+
+**Identifiers that name no one.** An id that is a placeholder — one or two digits (the UK data
+gives every buyer the id ``1``), only zeros, or words such as ``n/a``, ``null``, ``sin dato`` —
+is not trusted (:func:`trusted_identifier`), nor is one shared by differently named parties of the
+same release: the name is used instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from typing import Any
+
+_PLACEHOLDER = re.compile(
+    r"^(?:\d{1,2}|0+|-+|\.+|n/?a|na|none|null|nil|unknown|desconocido|sin dato|s/?d|x+|\?+)$", re.IGNORECASE
+)
+_ORG_ID = re.compile(r"^[A-Z]{2}-[A-Z0-9]+-\S+$")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def normalise_name(name: str) -> str:
+    """A name as compared across tenders: accents and punctuation dropped, case folded, spaces collapsed."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"[^\w\s]", " ", text.casefold())
+    return " ".join(text.split())
+
+
+def trusted_identifier(value: Any) -> bool:
+    """Whether an identifier's id can stand for one organisation (not a placeholder)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value).strip()
+    return bool(text) and not _PLACEHOLDER.match(text)
+
+
+def _parties(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for party in compiled.get("parties") or []:
+        if isinstance(party, dict) and isinstance(party.get("id"), str | int):
+            out[str(party["id"])] = party
+    return out
+
+
+def _shared_identifiers(parties: dict[str, dict[str, Any]]) -> set[tuple[str, str]]:
+    """(scheme, id) pairs that parties of different names carry in one release: not an identity."""
+    names: dict[tuple[str, str], set[str]] = {}
+    for party in parties.values():
+        identifier = party.get("identifier")
+        if isinstance(identifier, dict) and isinstance(party.get("name"), str):
+            key = (str(identifier.get("scheme") or ""), str(identifier.get("id") or "").strip())
+            names.setdefault(key, set()).add(normalise_name(party["name"]))
+    return {key for key, seen in names.items() if len(seen) > 1}
+
+
+def organisation_key(
+    reference: Any, parties: dict[str, dict[str, Any]], shared: set[tuple[str, str]] | None = None
+) -> str | None:
+    """The key of an organisation reference (see the module doc)."""
+    if not isinstance(reference, dict):
+        return None
+    ref_id = reference.get("id")
+    party = parties.get(str(ref_id)) if isinstance(ref_id, str | int) and not isinstance(ref_id, bool) else None
+    identifier = reference.get("identifier")
+    if not isinstance(identifier, dict) and party is not None:
+        identifier = party.get("identifier")
+    name = reference.get("name") if isinstance(reference.get("name"), str) else None
+    if name is None and party is not None and isinstance(party.get("name"), str):
+        name = party["name"]
+    if isinstance(identifier, dict):
+        scheme, value = identifier.get("scheme"), identifier.get("id")
+        pair = (str(scheme or ""), str(value).strip() if value is not None else "")
+        if isinstance(scheme, str) and scheme and trusted_identifier(value) and pair not in (shared or set()):
+            return f"{scheme}/{pair[1]}"
+    if isinstance(ref_id, str) and _ORG_ID.match(ref_id):
+        return ref_id
+    normalised = normalise_name(name) if name else ""
+    return "name:" + normalised if normalised else None
+
+
+def buyer_key(compiled: dict[str, Any]) -> str | None:
+    """The key of a compiled release's buyer (``buyer``, else the party with the buyer role)."""
+    parties = _parties(compiled)
+    buyer = compiled.get("buyer")
+    if not isinstance(buyer, dict):
+        buyer = next((p for p in parties.values() if "buyer" in (p.get("roles") or [])), None)
+    return organisation_key(buyer, parties, _shared_identifiers(parties))
+
+
+def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
+    """The keys of ``references`` (organisation references of ``compiled``), each once, in order."""
+    parties = _parties(compiled)
+    shared = _shared_identifiers(parties)
+    out: list[str] = []
+    for reference in references:
+        key = organisation_key(reference, parties, shared)
+        if key is not None and key not in out:
+            out.append(key)
+    return out

@@ -1,0 +1,228 @@
+"""Cardinal's indicators (ledger.procurement.cardinal) on hand-made cases: flagged, not flagged,
+missing data, each with its evidence (fields read, thresholds or fences, rule version)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ledger.procurement import cardinal
+
+
+def _tender(**tender: Any) -> dict[str, Any]:
+    return {"ocid": "ocds-abc123-c", "tender": tender}
+
+
+def _period(days: float, **extra: Any) -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime(2026, 3, 15, tzinfo=UTC)
+    end = start + timedelta(days=days)
+    return _tender(tenderPeriod={"startDate": start.isoformat(), "endDate": end.isoformat()}, **extra)
+
+
+def _bid(tenderer: str, status: str, amount: float | None = None) -> dict[str, Any]:
+    bid: dict[str, Any] = {"id": tenderer + status, "status": status, "tenderers": [{"name": tenderer}]}
+    if amount is not None:
+        bid["value"] = {"amount": amount, "currency": "EUR"}
+    return bid
+
+
+def _with_bids(
+    bids: list[dict[str, Any]], winner: str | None = "Winner", award_status: str = "active"
+) -> dict[str, Any]:
+    compiled: dict[str, Any] = {"ocid": "ocds-abc123-b", "bids": {"details": bids}, "buyer": {"name": "Buyer"}}
+    if winner is not None:
+        compiled["awards"] = [{"id": "a", "status": award_status, "suppliers": [{"name": winner}]}]
+    return compiled
+
+
+@pytest.mark.parametrize(
+    ("compiled", "flagged"),
+    [
+        (_period(5), True),
+        (_period(0), True),  # a zero-length period is the shortest of all
+        (_period(14.9), True),  # 14 whole days
+        (_period(15), False),
+        (_tender(), False),  # missing data
+        (_tender(tenderPeriod={"startDate": "2026-03-15T00:00:00Z"}), False),
+    ],
+)
+def test_r003_short_submission_period(compiled: dict[str, Any], flagged: bool) -> None:
+    found = cardinal.r003(compiled, cardinal.Settings())
+    assert (found is not None) is flagged
+    if found:
+        assert found["threshold_days"] == 15 and found["rule_version"] == cardinal.RULE_VERSION
+        assert "tender.tenderPeriod.endDate" in found["fields"]
+
+
+def test_r003_threshold_per_procurement_method_details() -> None:
+    """Price quotations are short by law (ProZorro: 'Cotización' / price quotation): 5 days is fine there."""
+    settings = cardinal.Settings(r003_by_method_details={"Cotización": 4})
+    assert cardinal.r003(_period(5, procurementMethodDetails="Cotización"), settings) is None
+    assert cardinal.r003(_period(3, procurementMethodDetails="Cotización"), settings)["threshold_days"] == 4  # type: ignore[index]
+    assert cardinal.r003(_period(5, procurementMethodDetails="Licitación"), settings) is not None
+    only_open = cardinal.Settings(r003_procurement_methods=frozenset({"open"}))
+    assert cardinal.r003(_period(5, procurementMethod="direct"), only_open) is None
+
+
+@pytest.mark.parametrize(
+    ("tender", "flagged"),
+    [
+        ({"procurementMethod": "open", "numberOfTenderers": 1}, True),
+        ({"procurementMethod": "selective", "numberOfTenderers": 1}, True),
+        ({"procurementMethod": "direct", "numberOfTenderers": 1}, False),
+        ({"procurementMethod": "open", "numberOfTenderers": 2}, False),
+        ({"procurementMethod": "open"}, False),  # missing data
+    ],
+)
+def test_r018_single_bid(tender: dict[str, Any], flagged: bool) -> None:
+    assert (cardinal.r018(_tender(**tender), cardinal.Settings()) is not None) is flagged
+
+
+@pytest.mark.parametrize(
+    ("compiled", "flagged"),
+    [
+        (_with_bids([_bid("Winner", "valid"), _bid("A", "disqualified"), _bid("B", "disqualified")]), True),
+        (_with_bids([_bid("Winner", "valid"), _bid("A", "valid"), _bid("B", "disqualified")]), False),
+        (_with_bids([_bid("Winner", "valid")]), False),  # nobody disqualified
+        (_with_bids([_bid("Winner", "valid"), _bid("A", "disqualified")], winner="Other"), False),
+        (_with_bids([_bid("Winner", "valid"), _bid("A", "disqualified")], award_status="pending"), False),
+        (_with_bids([]), False),  # missing data
+    ],
+)
+def test_r035_all_except_winning_bid_disqualified(compiled: dict[str, Any], flagged: bool) -> None:
+    found = cardinal.r035(compiled, cardinal.Settings())
+    assert (found is not None) is flagged
+    if found:
+        assert found["winner"] == "name:winner" and found["disqualified_tenderers"] == 2
+
+
+@pytest.mark.parametrize(
+    ("compiled", "flagged"),
+    [
+        (_with_bids([_bid("Fair", "disqualified", 100_000), _bid("Winner", "valid", 111_111)]), True),
+        (
+            _with_bids([_bid("Fair", "valid", 100_000), _bid("Winner", "disqualified", 90_000), _bid("W", "valid", 1)]),
+            False,
+        ),
+        (_with_bids([_bid("Fair", "disqualified", 100_000), _bid("Winner", "valid", 111_111)], winner=None), False),
+        (_with_bids([_bid("Fair", "disqualified"), _bid("Winner", "valid")]), False),  # missing amounts
+    ],
+)
+def test_r036_lowest_bid_disqualified(compiled: dict[str, Any], flagged: bool) -> None:
+    assert (cardinal.r036(compiled, cardinal.Settings()) is not None) is flagged
+
+
+def test_r036_is_not_computed_where_prices_are_predetermined() -> None:
+    compiled = _with_bids([_bid("Fair", "disqualified", 1), _bid("Winner", "valid", 2)])
+    compiled["tender"] = {"procurementMethodDetails": "Precio fijo"}
+    settings = cardinal.Settings(no_price_comparison_method_details=frozenset({"Precio fijo"}))
+    assert cardinal.r036(compiled, settings) is None
+
+
+def test_r038_fences_come_from_the_ledgers_own_ratios() -> None:
+    releases = []
+    # five buyers, two processes each, 4 bids per process; "Strict Buyer" disqualifies 3 of 4
+    for b, disq in [("B1", 0), ("B2", 0), ("B3", 1), ("B4", 0), ("Strict Buyer", 3)]:
+        for p in range(2):
+            bids = [_bid(f"T{i}", "disqualified" if i < disq else "valid") for i in range(4)]
+            compiled = _with_bids(bids)
+            compiled["buyer"] = {"name": b}
+            releases.append((f"ocds-abc123-{b}-{p}", compiled))
+    found = cardinal.r038(releases)
+    assert list(found["buyer"]) == ["name:strict buyer"]
+    evidence = found["buyer"]["name:strict buyer"]
+    ratios = sorted([0, 0, 0, 0.25, 0.75])
+    assert evidence["upper_fence"] == round(cardinal.upper_fence(ratios) or 0, 6)
+    assert evidence["ratio"] == 0.75 and evidence["submitted"] == 8 and evidence["disqualified"] == 6
+    assert evidence["fence_from"].startswith("Q3 + 1.5 IQR")
+    # the tenderers always disqualified are flagged as tenderers
+    assert "name:t0" in found["tenderer"]
+    # a fixed fence from the settings
+    fixed = cardinal.r038(releases, cardinal.Settings(r038_threshold=0.2))
+    assert set(fixed["buyer"]) == {"name:b3", "name:strict buyer"}
+    assert cardinal.r038([]) == {}  # no data: nothing
+
+
+def test_explanations_are_in_english_and_spanish_and_never_accuse() -> None:
+    for code in [*cardinal.TENDER_INDICATORS, "R038"]:
+        english, spanish = cardinal.EXPLANATIONS[code]
+        assert english and spanish and english != spanish
+        for word in ("fraud", "corrupt", "proof", "fraude", "corrup"):
+            assert word not in english.lower() and word not in spanish.lower()
+    assert "not proof" in cardinal.NOT_PROOF[0]
+
+
+@pytest.mark.parametrize(
+    ("bids", "flagged"),
+    [
+        ([_bid("A", "valid", 100), _bid("B", "valid", 100), _bid("Winner", "valid", 90)], True),
+        ([_bid("A", "valid", 100), _bid("B", "valid", 101)], False),
+        ([_bid("A", "valid", 100), _bid("A", "pending", 100)], False),  # one tenderer twice
+        ([_bid("A", "valid"), _bid("B", "valid")], False),  # missing amounts
+    ],
+)
+def test_r028_identical_bid_prices(bids: list[dict[str, Any]], flagged: bool) -> None:
+    found = cardinal.r028(_with_bids(bids), cardinal.Settings())
+    assert (found is not None) is flagged
+    if found:
+        assert found["prices"] == [{"amount": 100.0, "currency": "EUR", "tenderers": ["name:a", "name:b"]}]
+
+
+def _late(received: str | None, status: str = "valid", winner: str = "Winner") -> dict[str, Any]:
+    bid = _bid("Winner", status)
+    if received:
+        bid["date"] = received
+    compiled = _with_bids([bid], winner=winner)
+    compiled["tender"] = {"tenderPeriod": {"endDate": "2026-03-15T12:00:00Z"}}
+    return compiled
+
+
+@pytest.mark.parametrize(
+    ("compiled", "flagged"),
+    [
+        (_late("2026-04-01T09:00:00Z"), True),
+        (_late("2026-03-15T11:59:00Z"), False),
+        (_late("2026-04-01T09:00:00Z", winner="Someone else"), False),
+        (_late("2026-04-01T09:00:00Z", status="disqualified"), False),
+        (_late(None), False),  # missing data
+    ],
+)
+def test_r030_late_bid_won(compiled: dict[str, Any], flagged: bool) -> None:
+    assert (cardinal.r030(compiled, cardinal.Settings()) is not None) is flagged
+
+
+def _priced(ocid: str, winning: float, second: float) -> tuple[str, dict[str, Any]]:
+    return ocid, _with_bids([_bid("Winner", "valid", winning), _bid(f"Other {ocid}", "valid", second)])
+
+
+def test_r024_and_r058_fences_come_from_the_ledgers_own_differences() -> None:
+    releases = [_priced(f"ocds-abc123-{i}", 100, 100 + d) for i, d in enumerate([5, 6, 6, 7, 7, 5, 6])]
+    releases += [_priced("ocds-abc123-close", 100_000, 100_100), _priced("ocds-abc123-lemon", 100, 200)]
+    releases += [("ocds-abc123-none", _with_bids([_bid("Winner", "valid", 100)]))]  # no second bid: excluded
+    releases += [_priced("ocds-abc123-notlowest", 100, 90)]  # the winning bid is not the lowest: excluded
+    found = cardinal.r024_r058(releases)
+    assert list(found["R024"]) == ["ocds-abc123-close"] and list(found["R058"]) == ["ocds-abc123-lemon"]
+    close = found["R024"]["ocds-abc123-close"]
+    assert close["difference"] == 0.001 and close["winner"] == "name:winner" and "lower_fence" in close
+    assert found["R058"]["ocds-abc123-lemon"]["difference"] == 1.0
+    fixed = cardinal.r024_r058(releases, cardinal.Settings(r024_threshold=0.055, r058_threshold=0.5))
+    assert set(fixed["R024"]) == {"ocds-abc123-0", "ocds-abc123-5", "ocds-abc123-close"}
+    assert cardinal.r024_r058([]) == {"R024": {}, "R058": {}}
+
+
+def test_r025_excessive_unsuccessful_bids() -> None:
+    releases = []
+    # "Loser" bids in 12 processes and wins 1; W0..W3 each bid 5-6 times and win 2-3
+    for i in range(12):
+        winner = "Loser" if i == 0 else f"W{i % 4}"
+        bids = [_bid("Loser", "valid", 10), _bid(f"W{(i + 1) % 4}", "valid", 8)]
+        if winner != "Loser":
+            bids.append(_bid(winner, "valid", 5))
+        releases.append((f"ocds-abc123-{i}", _with_bids(bids, winner=winner)))
+    found = cardinal.r025(releases)
+    assert list(found) == ["name:loser"]
+    assert found["name:loser"]["valid_bids"] == 12 and found["name:loser"]["winning_bids"] == 1
+    assert cardinal.r025([]) == {}
