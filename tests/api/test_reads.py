@@ -207,7 +207,7 @@ def test_bundle_verifies_offline_and_matches_the_anchors(client: TestClient, his
     got = client.get(f"/api/v1/tenders/{LATE}/bundle")
     assert got.status_code == 200
     document = got.json()
-    assert document["format"] == "tenderproof-bundle/1"
+    assert document["format"] == "tenderproof-bundle/2"
     bundle = load_bundle(document)
     report = verifier.verify_bundle(bundle)
     assert report.valid, report.failures

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import resource
 import sys
 import time
 import traceback
@@ -35,8 +34,11 @@ def main() -> None:
             "crash": crash,
         }
         print(json.dumps(line), flush=True)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"max_rss_mb": rss_mb}), flush=True)
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec from the forked parent
+    # (a pytest worker that has grown large), VmHWM belongs to this process's own memory.
+    with open("/proc/self/status") as status:
+        hwm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"max_rss_mb": hwm_kb / 1024}), flush=True)
 
 
 if __name__ == "__main__":
