@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,19 +49,19 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    made = _cli("witness", "key", "witness.test.example/w1")
+@contextmanager
+def running_witness(tmp: Path, name: str, *log_keys: str) -> Iterator[tuple[str, CosignerKey, Path]]:
+    """``tenderproof witness serve`` with a new key ``name`` (drawn by ``tenderproof witness key``)
+    for the logs ``log_keys``: its URL, its cosigner key and its database, until the block exits."""
+    made = _cli("witness", "key", name)
     assert made.returncode == 0, made.stderr
     skey, vkey = made.stdout.splitlines()
-    key_file = tmp_path / "witness.key"
+    key_file = tmp / f"{name.replace('/', '_')}.key"
     key_file.write_text(skey + "\n")
-    signer = Signer(ORIGIN, secrets.token_bytes(32))
-    log = Log.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", origin=ORIGIN)
     port = free_port()
-    db = tmp_path / "witness.sqlite3"
+    db = tmp / f"{name.replace('/', '_')}.sqlite3"
     command = [sys.executable, "-m", "cli", "witness", "serve", "--db", f"sqlite:///{db}", "--key-file", str(key_file),
-               "--log", str(signer.verifier), "--port", str(port)]  # fmt: skip
+               *(a for k in log_keys for a in ("--log", k)), "--port", str(port)]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=environment(), stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -73,9 +74,19 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        yield Setup(log, signer, base, CosignerKey.parse(vkey), db)
+        yield base, CosignerKey.parse(vkey), db
     finally:
         stop(process)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    signer = Signer(ORIGIN, secrets.token_bytes(32))
+    log = Log.open(f"sqlite:///{tmp_path / 'log.sqlite3'}", origin=ORIGIN)
+    try:
+        with running_witness(tmp_path, "witness.test.example/w1", str(signer.verifier)) as (base, key, db):
+            yield Setup(log, signer, base, key, db)
+    finally:
         log.close()
 
 
