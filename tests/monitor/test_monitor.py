@@ -295,3 +295,43 @@ def test_a_monitor_killed_mid_catch_up_resumes_where_it_stopped(tmp_path: Path) 
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*), max(idx) FROM monitor_entries").fetchone() == (size, size - 1)
             assert conn.execute("SELECT verified_size FROM monitor_state").fetchone()[0] == size
+
+
+def test_follow_mode_posts_each_new_finding_to_the_webhook(deployment: Deployment) -> None:
+    import http.server
+    import threading
+
+    received: list[dict[str, object]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    command = [sys.executable, "-m", "cli", "monitor", deployment.base, "--db", f"sqlite:///{deployment.tmp / 'follow.sqlite3'}",
+               "--log-key", deployment.vkey, "--interval", "0.2", "--webhook", f"http://127.0.0.1:{hook.server_port}/"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        assert received == [] and process.poll() is None  # caught up, nothing to say, still following
+        _tamper(
+            deployment,
+            f"UPDATE events SET payload = {_blob(deployment, b'null')} WHERE id = {_event_id(deployment, 5)}",
+        )
+        deadline = time.monotonic() + 60
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # a few more rounds: the same finding is not sent twice
+        assert [(f["kind"], f["index"]) for f in received] == [("payload_withheld", 5)]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        hook.shutdown()
+    assert process.stdout is not None
+    assert [json.loads(line)["kind"] for line in process.stdout.read().decode().splitlines()] == ["payload_withheld"]
