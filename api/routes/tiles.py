@@ -17,9 +17,10 @@ from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
 
 from ..deps import LogDep, LogSignerDep
+from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
 from ..responses import IMMUTABLE, REVALIDATE
 
-router = APIRouter(tags=["tiles"])
+router = APIRouter(tags=["tiles"], responses={**COMMON_RESPONSES, **NOT_FOUND_RESPONSES})
 
 OCTETS = "application/octet-stream"
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
