@@ -335,3 +335,14 @@ def test_follow_mode_posts_each_new_finding_to_the_webhook(deployment: Deploymen
         hook.shutdown()
     assert process.stdout is not None
     assert [json.loads(line)["kind"] for line in process.stdout.read().decode().splitlines()] == ["payload_withheld"]
+
+
+def test_a_checkpoint_contradicting_one_verified_before_is_a_fork(deployment: Deployment) -> None:
+    assert _monitor(deployment)[:2] == (0, [])
+    # The log now signs, for a size the monitor verified, another root: a second history.
+    other = secrets.token_bytes(32)
+    _tamper(deployment, f"UPDATE log_state SET size = 10, root = {_blob(deployment, other)}")
+    code, findings, _ = _monitor(deployment)
+    assert code == 1
+    assert [(f["kind"], f["size"], f["root"]) for f in findings] == [("fork", 10, other.hex())]
+    assert "—" in str(findings[0]["note"])  # the signed note itself is kept: the evidence
