@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from ledger.core import heads as smt
 from ledger.core.canonical import canonical_bytes, sha256_hex
@@ -48,6 +48,16 @@ from . import store
 
 PAGE = 1000
 _RETRIES = 6
+#: Longest a request waits out 429 answers (Retry-After) before they count as failures.
+_MAX_THROTTLE = 600.0
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1.0), 0.1), 60.0)
+    except ValueError:
+        return 1.0
+
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -83,9 +93,16 @@ class Api:
         url = f"{self.base}{path}"
         delay = 0.2
         last = ""
-        for attempt in range(_RETRIES):
+        attempt = 0
+        throttled_until = time.monotonic() + _MAX_THROTTLE
+        while attempt < _RETRIES:
             try:
                 answer = self.client.get(url, params=params)
+                if answer.status_code == 429 and time.monotonic() < throttled_until:
+                    # Rate-limited (the public API's per-client limit): wait as told, without
+                    # counting it as a failure; a monitor is patient, not wrong.
+                    time.sleep(_retry_after(answer.headers.get("retry-after")))
+                    continue
                 if answer.status_code == 404:
                     return None
                 if answer.status_code >= 500 or answer.status_code == 429:
@@ -96,7 +113,8 @@ class Api:
                     return answer.text if text else answer.json()
             except (httpx.TransportError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
-            if attempt < _RETRIES - 1:
+            attempt += 1
+            if attempt < _RETRIES:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
         raise MonitorError(f"{url}: no usable answer after {_RETRIES} tries ({last})")
@@ -342,6 +360,14 @@ class Monitor:
     def _ingest(self, conn: Connection, st: _State, batch: list[dict[str, Any]]) -> None:
         changed: dict[str, tuple[int, bytes]] = {}
         rows = []
+        # The heads of the page's tenders, in one query (not one per entry).
+        ocids = list({str(item.get("ocid", "")) for item in batch})
+        known = {
+            str(o): (int(n), bytes(h))
+            for o, n, h in conn.execute(
+                select(store.heads.c.ocid, store.heads.c.size, store.heads.c.head).where(store.heads.c.ocid.in_(ocids))
+            )
+        }
         for item in batch:
             index = st.size
             if item.get("index") != index:
@@ -364,7 +390,7 @@ class Monitor:
                 )
             ocid = str(envelope.get("ocid", ""))
             seq = envelope.get("seq")
-            size, prev = changed.get(ocid) or self._head(conn, ocid)
+            size, prev = changed.get(ocid) or known.get(ocid) or (0, bytes(32))
             if seq != size or envelope.get("prev") != (prev.hex() if size else None):
                 self._record(
                     conn,
@@ -403,18 +429,21 @@ class Monitor:
             st.border.append(leaf)
             st.size += 1
         conn.execute(insert(store.entries), rows)
-        for ocid, (size, head) in changed.items():
-            if (
-                conn.execute(
-                    update(store.heads).where(store.heads.c.ocid == ocid).values(size=size, head=head)
-                ).rowcount
-                == 0
-            ):
-                conn.execute(insert(store.heads).values(ocid=ocid, size=size, head=head))
-
-    def _head(self, conn: Connection, ocid: str) -> tuple[int, bytes]:
-        row = conn.execute(select(store.heads.c.size, store.heads.c.head).where(store.heads.c.ocid == ocid)).first()
-        return (0, bytes(32)) if row is None else (int(row[0]), bytes(row[1]))
+        unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
+        if unseen:
+            stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
+            known.update({str(o): (0, b"") for (o,) in conn.execute(stored)})
+        new = [{"ocid": o, "size": n, "head": h} for o, (n, h) in changed.items() if o not in known]
+        old = [{"o": o, "n": n, "h": h} for o, (n, h) in changed.items() if o in known]
+        if new:
+            conn.execute(insert(store.heads), new)
+        if old:
+            conn.execute(
+                update(store.heads)
+                .where(store.heads.c.ocid == bindparam("o"))
+                .values(size=bindparam("n"), head=bindparam("h")),
+                old,
+            )
 
     def _payload(self, conn: Connection, index: int, ocid: str, payload: Any, envelope: dict[str, Any]) -> bytes | None:
         if payload is None:
