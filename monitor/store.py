@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy import Table as _Table
 
+from ledger.store.db import normalize_url
+
 metadata = MetaData()
 
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -117,6 +119,6 @@ def open_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(normalize_url(url), pool_pre_ping=True)
     metadata.create_all(engine)
     return engine

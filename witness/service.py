@@ -33,6 +33,7 @@ from ledger.core.cosignature import AddCheckpoint, Cosigner, split_note
 from ledger.core.errors import FormatError, InvalidArgumentError, VerificationError
 from ledger.core.note import Verifier, open_note
 from ledger.core.verify import verify_consistency
+from ledger.store.db import normalize_url
 
 metadata = MetaData()
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -72,7 +73,7 @@ class Answer:
 
 
 def open_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    engine = create_engine(normalize_url(url), connect_args={"timeout": 30} if url.startswith("sqlite") else {})
     metadata.create_all(engine)
     return engine
 

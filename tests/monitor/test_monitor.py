@@ -346,3 +346,28 @@ def test_a_checkpoint_contradicting_one_verified_before_is_a_fork(deployment: De
     assert code == 1
     assert [(f["kind"], f["size"], f["root"]) for f in findings] == [("fork", 10, other.hex())]
     assert "—" in str(findings[0]["note"])  # the signed note itself is kept: the evidence
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(PG is None, reason="needs TENDERPROOF_TEST_PG_URL")
+def test_the_monitors_own_database_may_be_postgresql(tmp_path: Path) -> None:
+    from tests.pg import scratch_database
+
+    assert PG is not None
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    with scratch_database(PG) as scratch:
+        monitor_db = scratch.replace("postgresql+psycopg://", "postgresql://")  # as a watcher would write it
+        for d in _deploy(url, tmp_path):
+
+            def run(d: Deployment = d) -> tuple[int, list[dict[str, object]]]:
+                done = subprocess.run(
+                    [sys.executable, "-m", "cli", "monitor", d.base, "--db", monitor_db, "--log-key", d.vkey, "--once"],
+                    cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=300,
+                )  # fmt: skip
+                return done.returncode, [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+            assert run() == (0, [])
+            _tamper(d, f"UPDATE events SET payload = {_blob(d, b'{}')} WHERE id = {_event_id(d, 2)}")
+            code, findings = run()
+            assert code == 1
+            assert [(f["kind"], f["index"]) for f in findings] == [("payload_changed", 2)]
