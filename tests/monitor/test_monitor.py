@@ -371,3 +371,61 @@ def test_the_monitors_own_database_may_be_postgresql(tmp_path: Path) -> None:
             code, findings = run()
             assert code == 1
             assert [(f["kind"], f["index"]) for f in findings] == [("payload_changed", 2)]
+
+
+def test_a_server_restarted_mid_catch_up_is_waited_for(tmp_path: Path) -> None:
+    signer = Signer(ORIGIN, secrets.token_bytes(32))
+    url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    log = Log.open(url, origin=ORIGIN)
+    try:
+        _fill(log, tenders=400, rounds=8)
+        size = log.reader.tree_head().size
+        port = free_port()
+        env = environment({"TENDERPROOF_LOG_SIGNING_KEY": signer.skey(), "TENDERPROOF_RATE_LIMIT": ""})
+        command = cli(url, ORIGIN, "serve", "--port", str(port), "--no-anchoring")
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        db = tmp_path / "restart.sqlite3"
+        monitor = None
+        try:
+            _wait_up(base)
+            monitor = subprocess.Popen(
+                [sys.executable, "-m", "cli", "monitor", base, "--db", f"sqlite:///{db}", "--log-key",
+                 str(signer.verifier), "--once", "--page", "20"],
+                cwd=ROOT, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            mirrored, deadline = 0, time.monotonic() + 120
+            while mirrored < 300 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                try:
+                    with sqlite3.connect(db) as conn:
+                        mirrored = conn.execute("SELECT size FROM monitor_state").fetchone()[0]
+                except (sqlite3.Error, TypeError):
+                    pass
+            stop(server)  # mid catch-up: the monitor's requests fail until it is back
+            assert monitor.poll() is None
+            with sqlite3.connect(db) as conn:
+                assert conn.execute("SELECT size FROM monitor_state").fetchone()[0] < size
+            server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            out, err = monitor.communicate(timeout=300)
+            assert monitor.returncode == 0, err.decode()[-2000:]
+            assert out == b""
+            with sqlite3.connect(db) as conn:
+                assert conn.execute("SELECT count(*), max(idx) FROM monitor_entries").fetchone() == (size, size - 1)
+        finally:
+            if monitor is not None and monitor.poll() is None:
+                monitor.kill()
+            stop(server)
+    finally:
+        log.close()
+
+
+def _wait_up(base: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{base} did not come up")
