@@ -113,7 +113,7 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, 
             used[newest.tree_size] = newest
             completeness = _completeness(log, ocid, newest)
             if signer is not None:
-                signed = signer.sign(Checkpoint(origin=log.origin, size=newest.tree_size, root=newest.root).to_text())
+                signed = _signed_checkpoint(log, signer, Checkpoint(log.origin, newest.tree_size, newest.root))
         officer_events = [proven(e) for e in _officer_events(reader, stored)]
     chosen = [used[size] for size in sorted(used)]
     for anchor in chosen:
@@ -196,3 +196,21 @@ def _officer_events(reader: LogReader, stored: list[StoredEvent]) -> list[Stored
         for e in registry
         if isinstance(e.parsed_payload, dict) and str(e.parsed_payload.get("address", "")).lower() in signers
     ]
+
+
+def _signed_checkpoint(log: Log, signer: Signer, checkpoint: Checkpoint) -> str:
+    """The checkpoint as the publishing round kept it, with the witnesses' cosignatures
+    (docs/spec.md §17), if it holds the current key's signature; else freshly signed."""
+    from ledger.core.errors import LedgerError
+    from ledger.core.note import open_note
+
+    from .cosigning import cosigned_note
+
+    kept = cosigned_note(log.engine, checkpoint.size, checkpoint.root)
+    if kept is not None:
+        try:
+            if open_note(kept, signer.verifier) == checkpoint.to_text():
+                return kept
+        except LedgerError:
+            pass  # signed by an earlier key: sign afresh (without cosignatures)
+    return signer.sign(checkpoint.to_text())

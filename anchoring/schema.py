@@ -85,3 +85,16 @@ anchor_leases = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+#: The log's signed checkpoints with the witnesses' cosignatures collected for them by the
+#: publishing round (C2SP tlog-witness; docs/spec.md §17): the note as bundles carry it.
+#: Rewritten only to add cosignatures. Migration 0008.
+cosigned_checkpoints = Table(
+    "cosigned_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", String(65536), nullable=False),
+    Column("cosignatures", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -50,6 +50,8 @@ from settings import ChainSettings, Settings
 
 from . import embedded, failpoints, keys, store
 from .chain import ChainClient, Fees, Receipt, Signed, http_web3
+from .cosigning import Cosigning
+from .cosigning import Witness as CosigningWitness
 from .embedded import EmbeddedChain
 from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatchError
 
@@ -696,11 +698,13 @@ class AnchoringService:
         holder: str | None = None,
         clock: Clock = utc_now,
         integrate_batch: int = 50_000,
+        cosigning: Cosigning | None = None,
         dev: EmbeddedChain | None = None,
     ) -> None:
         self.log = log
         self.clock = clock
         self.integrate_batch = integrate_batch
+        self.cosigning = cosigning
         self.holder = holder or holder_name()
         #: The last error logged per chain (repeated every poll, it is logged once).
         self._said: dict[str, str] = {}
@@ -713,6 +717,11 @@ class AnchoringService:
         """Integrate what is pending, then one round on every chain. Never raises for one chain's
         failure: it is logged and that chain is tried again at the next tick."""
         self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch, commit_heads=True)
+        if self.cosigning is not None:
+            try:  # the witnesses' cosignatures: never a reason not to anchor
+                self.cosigning.round(now=self.clock())
+            except Exception:
+                log.exception("cosigning round failed")
         results = []
         for anchorer in self.anchorers:
             name = anchorer.chain.name
@@ -745,6 +754,7 @@ class AnchoringService:
             credentials=Credentials.of(settings),
             policy=Policy.of(settings),
             integrate_batch=settings.integrate_batch,
+            cosigning=cosigning_of(log, settings),
         )
 
     def close(self) -> None:
@@ -754,3 +764,20 @@ class AnchoringService:
                 anchorer.release()
             except Exception:  # shutting down: the lease expires anyway
                 log.exception("chain %s: releasing the lease failed", anchorer.chain.name)
+
+
+def cosigning_of(log_: Log, settings: Settings) -> Cosigning | None:
+    """The publishing round's cosigning of ``settings`` (its witnesses), ``None`` without any or
+    without the log's signing key (a witness cosigns only a signed checkpoint)."""
+    key = settings.log_signing_key_text()
+    if not settings.witnesses:
+        return None
+    if key is None:
+        raise ChainConfigError("witnesses", "witnesses cosign signed checkpoints: set TENDERPROOF_LOG_SIGNING_KEY")
+    from ledger.core.cosignature import CosignerKey
+    from ledger.core.note import Signer
+
+    witnesses = [CosigningWitness(w.url, CosignerKey.parse(w.key)) for w in settings.witnesses]
+    return Cosigning(
+        log_, Signer.parse(key), witnesses, quorum=settings.witness_quorum, timeout=settings.witness_timeout
+    )

@@ -41,7 +41,7 @@ from .middleware import (
     RouteTemplates,
     SecurityHeadersMiddleware,
 )
-from .routes import api_router, ops
+from .routes import api_router, ops, tiles
 
 API_PREFIX = "/api/v1"
 #: How uvicorn runs the application (``tenderproof serve``): its own proxy-header handling off
@@ -103,6 +103,7 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
+    app.include_router(tiles.router)  # C2SP tlog-tiles at the site's root
     app.include_router(api_router, prefix=API_PREFIX)
     explorer_pages.install(app, settings, dev_chain=dev_chain)
 

@@ -22,6 +22,8 @@ from verifier.cli import verify
 from verifier.errors import ChainUnavailableError as EndpointUnavailableError
 
 from . import anchoring, checks, data, keys, log, serve
+from . import monitor as monitor_cli
+from . import witness as witness_cli
 from .context import Env
 
 
@@ -40,7 +42,7 @@ def cli(ctx: click.Context, database_url: str | None, origin: str | None) -> Non
     ctx.call_on_close(env.close)
 
 
-for _group in (log, serve, anchoring, data, keys, checks):
+for _group in (log, serve, anchoring, data, keys, checks, monitor_cli, witness_cli):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 cli.add_command(verify)

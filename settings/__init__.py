@@ -127,6 +127,15 @@ DEFAULT_DATABASE_URL = "sqlite:///tenderproof.db"
 DEV_ORIGIN = "localhost/tenderproof-dev"
 
 
+class WitnessSettings(BaseModel):
+    """A witness the publishing round asks to cosign the log's checkpoints (C2SP tlog-witness)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="The witness's submission prefix (POST <url>/add-checkpoint).")
+    key: str = Field(description="The witness's cosigner verifier key (C2SP vkey, type 0x04).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TENDERPROOF_", env_file=".env", extra="ignore", frozen=True)
 
@@ -155,6 +164,17 @@ class Settings(BaseSettings):
     log_signing_key_file: Path | None = Field(
         default=None, description="File holding the log's signer key (instead of TENDERPROOF_LOG_SIGNING_KEY)."
     )
+    witnesses: list[WitnessSettings] = Field(
+        default=[],
+        description="Witnesses that cosign each anchoring round's checkpoint, as a JSON list of {url, key}"
+        " (needs TENDERPROOF_LOG_SIGNING_KEY); a witness down never stops anchoring.",
+    )
+    witness_quorum: int | None = Field(
+        default=None,
+        ge=0,
+        description="Cosignatures wanted per checkpoint (default: all witnesses); a shortfall is logged.",
+    )
+    witness_timeout: float = Field(default=5.0, gt=0, description="Seconds a witness may take to answer.")
     anchor_interval: float = Field(default=600.0, gt=0, description="Seconds between anchors while new entries exist.")
     anchor_threshold: int = Field(
         default=10_000, ge=1, description="Anchor at once when this many entries are not yet anchored."

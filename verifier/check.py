@@ -274,7 +274,7 @@ def verify_bundle(
     cited = max((a.tree_size for a in bundle.anchors), default=0)
     _no_escape(c, bundle, cited, "a tree size the bundle cites as anchored")
     if check_checkpoint is not None and bundle.checkpoint is None:
-        c.fail("checkpoint", "a log key was given, but the bundle carries no signed checkpoint")
+        c.fail("checkpoint", "a log key or witness policy was given, but the bundle carries no signed checkpoint")
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
         _check_officers(c, bundle)

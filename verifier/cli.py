@@ -45,10 +45,29 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     help="The log's checkpoint verifier key (C2SP vkey name+hash+base64), or a file holding it: the bundle's"
     " signed checkpoint must carry its valid signature.",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness's cosigner key (C2SP vkey, type 0x04), or a file holding it; repeatable: the bundle's"
+    " signed checkpoint must carry their cosignatures (see --witness-quorum).",
+)
+@click.option(
+    "--witness-quorum",
+    type=click.IntRange(min=0),
+    help="How many of the --witness keys must have cosigned (default: all of them).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def verify(
-    ctx: click.Context, bundle_file: Any, rpc: str | None, timeout: float, log_key: str | None, as_json: bool
+    ctx: click.Context,
+    bundle_file: Any,
+    rpc: str | None,
+    timeout: float,
+    log_key: str | None,
+    witnesses: tuple[str, ...],
+    witness_quorum: int | None,
+    as_json: bool,
 ) -> None:
     """Verify a proof bundle: hashes, the tender's chain of events, inclusion and consistency
     proofs, signatures and, with --rpc, every anchor against the contract. Needs no database.
@@ -61,9 +80,10 @@ def verify(
     from .signed import checkpoint_check
 
     try:
-        check = None if log_key is None else checkpoint_check(log_key)
+        wanted = log_key is not None or witnesses
+        check = checkpoint_check(log_key, witnesses, witness_quorum) if wanted else None
     except LedgerError as exc:
-        click.echo(f"error: --log-key: {exc}", err=True)
+        click.echo(f"error: {'--witness' if witnesses else '--log-key'}: {exc}", err=True)
         ctx.exit(NOT_A_BUNDLE)
     try:
         bundle = read_bundle(bundle_file.read())

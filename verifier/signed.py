@@ -3,12 +3,13 @@ log's verifier key they pinned."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ledger.core.bundle import BundleAnchor
 from ledger.core.checkpoint import Checkpoint
-from ledger.core.errors import VerificationError
+from ledger.core.cosignature import CosignerKey, check_quorum, split_note
+from ledger.core.errors import InvalidArgumentError, VerificationError
 from ledger.core.note import Verifier, open_note
 
 
@@ -19,18 +20,46 @@ def read_key(value: str) -> Verifier:
     return Verifier.parse(value)
 
 
-def checkpoint_check(value: str) -> Callable[[str, BundleAnchor], str]:
-    """A ``check_checkpoint`` for :func:`verifier.check.verify_bundle` with the key ``value``."""
-    key = read_key(value)
+def checkpoint_check(
+    value: str | None, witnesses: Sequence[str] = (), quorum: int | None = None
+) -> Callable[[str, BundleAnchor], str]:
+    """A ``check_checkpoint`` for :func:`verifier.check.verify_bundle`: with the log key
+    ``value``, the note must carry its valid signature; with ``witnesses`` (cosigner vkeys, or
+    files holding one), at least ``quorum`` of them (default: all) must have cosigned it
+    (C2SP tlog-cosignature/v1, docs/spec.md §17). Either way its size and root must be the
+    newest anchor's."""
+    key = None if value is None else read_key(value)
+    cosigners = [read_witness(w) for w in witnesses]
+    needed = len(cosigners) if quorum is None else quorum
+    if not 0 <= needed <= len(cosigners):
+        raise InvalidArgumentError(
+            "--witness-quorum", f"must be between 0 and the {len(cosigners)} witnesses given, got {needed}"
+        )
 
     def check(note: str, anchor: BundleAnchor) -> str:
-        text = open_note(note, key)
+        text = open_note(note, key) if key is not None else split_note(note)[0]
         checkpoint = Checkpoint.from_text(text)
         if (checkpoint.size, checkpoint.root) != (anchor.tree_size, anchor.root_hash):
             raise VerificationError(
                 f"the signed checkpoint is of tree size {checkpoint.size} root {checkpoint.root.hex()}, the newest"
                 f" anchor of tree size {anchor.tree_size} root {anchor.root_hash.hex()}"
             )
-        return f"signed by the log key {key.name}+{key.hash:08x}, and matches the newest anchor (tree size {anchor.tree_size})"
+        said = (
+            f"signed by the log key {key.name}+{key.hash:08x}"
+            if key is not None
+            else "its log signature was NOT checked (no --log-key)"
+        )
+        if cosigners:
+            found = check_quorum(note, cosigners, needed)
+            names = ", ".join(k.name for k in cosigners if str(k) in found)
+            said += f"; cosigned by {len(found)} of {len(cosigners)} witnesses ({names}; policy: {needed})"
+        return f"{said}, and matches the newest anchor (tree size {anchor.tree_size})"
 
     return check
+
+
+def read_witness(value: str) -> CosignerKey:
+    """A witness's cosigner key given as the key itself or as a file holding it (one line)."""
+    if "+" not in value and Path(value).is_file():
+        value = Path(value).read_text(encoding="utf-8").strip()
+    return CosignerKey.parse(value)

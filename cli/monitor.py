@@ -1,0 +1,90 @@
+"""``monitor``: follow a deployment through its public read API and keep a verified mirror."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.argument("url")
+@click.option(
+    "--db",
+    "db_url",
+    envvar="TENDERPROOF_MONITOR_DATABASE_URL",
+    default="sqlite:///tenderproof-monitor.sqlite3",
+    show_default=True,
+    help="The monitor's own database (SQLite or PostgreSQL URL).",
+)
+@click.option("--rpc", multiple=True, help="JSON-RPC endpoint of a chain the log anchors on (repeatable).")
+@click.option("--chain", "chains", multiple=True, help="Anchor chain names to follow (default: the log's first).")
+@click.option("--log-key", help="The log's verifier key (C2SP vkey); default: the key the log publishes, pinned.")
+@click.option("--once", is_flag=True, help="One round, then exit (1 if any finding is on record).")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds between rounds."
+)
+@click.option("--webhook", help="POST every new finding (JSON) to this URL (follow mode).")
+@click.option(
+    "--max-unanchored-seconds",
+    type=click.FloatRange(min=0),
+    help="Report entries left unanchored longer than this.",
+)
+@click.option("--page", type=click.IntRange(1, 1000), default=1000, show_default=True, help="Entries per request.")
+def monitor(
+    url: str,
+    db_url: str,
+    rpc: tuple[str, ...],
+    chains: tuple[str, ...],
+    log_key: str | None,
+    once: bool,
+    interval: float,
+    webhook: str | None,
+    max_unanchored_seconds: float | None,
+    page: int,
+) -> None:
+    """Follow the deployment at URL: re-hash every entry and payload, rebuild the tree and the heads
+    commitments, check signed checkpoints and anchors; findings are JSON lines on stdout."""
+    import httpx
+
+    from monitor.follow import Api, Monitor
+    from monitor.store import open_engine
+    from verifier.chain import RpcChainReader
+
+    def emit(finding: dict[str, Any]) -> None:
+        click.echo(json.dumps(finding, sort_keys=True))
+        sys.stdout.flush()
+        if webhook and not once:
+            try:
+                httpx.post(webhook, json=finding, timeout=10).raise_for_status()
+            except httpx.HTTPError as exc:
+                click.echo(f"warning: webhook {webhook}: {exc}", err=True)
+
+    engine = open_engine(db_url)
+    try:
+        watcher = Monitor(
+            engine,
+            Api(url),
+            log_key=log_key,
+            readers=[RpcChainReader.at(u) for u in rpc],
+            chains=chains,
+            max_unanchored_seconds=max_unanchored_seconds,
+            emit=emit,
+            progress=lambda line: click.echo(line, err=True),
+            page=page,
+        )
+        while True:
+            watcher.round()
+            if once:
+                if watcher.findings():
+                    raise click.exceptions.Exit(1)
+                return
+            time.sleep(interval)
+    finally:
+        engine.dispose()
+
+
+COMMANDS = [monitor]

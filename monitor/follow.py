@@ -1,0 +1,738 @@
+"""Following a deployment: one round reads the signed checkpoint, mirrors and re-hashes every new
+entry and payload, rebuilds the tree and the heads commitments, re-reads a slice of what it
+already holds, checks the anchors against the chains, and records what does not hold.
+
+Findings (``kind``):
+
+- ``checkpoint_signature_invalid``: the signed checkpoint does not verify with the log key.
+- ``checkpoint_inconsistent``: a signed checkpoint's root is not the root of the entries served,
+  although the log's own proofs agree with them (a checkpoint signed for another tree).
+- ``fork``: a checkpoint contradicts one already verified (same or smaller size, other root).
+- ``entry_changed``: an entry served is not the one the log's tree holds, or not the bytes
+  mirrored before.
+- ``history_broken``: an entry does not chain on its tender's previous one (seq, prev).
+- ``payload_changed``: a payload does not hash to its envelope's ``payload_sha256``, or differs
+  from the one mirrored before.
+- ``payload_withheld``: an entry served without its payload.
+- ``commitment_lies``: a ``log.heads`` commitment whose tree size, heads root or tender count is
+  not what the entries before it give.
+- ``anchor_disagrees``: an anchor the log lists names a root that is not the tree's at its size.
+- ``chain_disagrees``: the chain does not hold the anchor the log lists (root, transaction, time).
+- ``unanchored``: entries left unanchored longer than the watcher's policy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+
+from ledger.core import heads as smt
+from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.checkpoint import Checkpoint
+from ledger.core.errors import InvalidArgumentError, LedgerError, VerificationError
+from ledger.core.merkle import CompactRange, leaf_hash, root_from_leaf_hashes
+from ledger.core.note import Verifier, open_note
+from verifier.chain import ChainReader
+
+from . import store
+
+PAGE = 1000
+_RETRIES = 6
+#: Longest a request waits out 429 answers (Retry-After) before they count as failures.
+_MAX_THROTTLE = 600.0
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(max(float(value or 1.0), 0.1), 60.0)
+    except ValueError:
+        return 1.0
+
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class MonitorError(LedgerError):
+    """The deployment could not be followed (unreachable, or it answers what is not the API)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+
+
+@dataclass(slots=True)
+class Finding:
+    kind: str
+    key: str
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class Api:
+    """The deployment's public read API, retried on transport errors, 5xx and unreadable bodies
+    (a truncated answer is asked again)."""
+
+    def __init__(self, base: str, *, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
+        self.base = base.rstrip("/")
+        self.client = client or httpx.Client(timeout=timeout)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, text: bool = False) -> Any:
+        url = f"{self.base}{path}"
+        delay = 0.2
+        last = ""
+        attempt = 0
+        throttled_until = time.monotonic() + _MAX_THROTTLE
+        while attempt < _RETRIES:
+            try:
+                answer = self.client.get(url, params=params)
+                if answer.status_code == 429 and time.monotonic() < throttled_until:
+                    # Rate-limited (the public API's per-client limit): wait as told, without
+                    # counting it as a failure; a monitor is patient, not wrong.
+                    time.sleep(_retry_after(answer.headers.get("retry-after")))
+                    continue
+                if answer.status_code == 404:
+                    return None
+                if answer.status_code >= 500 or answer.status_code == 429:
+                    last = f"HTTP {answer.status_code}"
+                elif answer.status_code != 200:
+                    raise MonitorError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
+                else:
+                    return answer.text if text else answer.json()
+            except (httpx.TransportError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            attempt += 1
+            if attempt < _RETRIES:
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise MonitorError(f"{url}: no usable answer after {_RETRIES} tries ({last})")
+
+    def signed_checkpoint(self) -> str | None:
+        got = self._get("/api/v1/checkpoint/signed", text=True)
+        return None if got is None else str(got)
+
+    def checkpoint(self) -> dict[str, Any]:
+        got = self._get("/api/v1/checkpoint")
+        if not isinstance(got, dict):
+            raise MonitorError(f"{self.base}/api/v1/checkpoint: not found")
+        return got
+
+    def log_key(self) -> str | None:
+        got = self._get("/.well-known/tenderproof/checkpoint-key", text=True)
+        return None if got is None else str(got).strip()
+
+    def entries(self, start: int, end: int) -> dict[str, Any]:
+        got = self._get("/api/v1/entries", {"start": start, "end": end})
+        if not isinstance(got, dict) or not isinstance(got.get("entries"), list):
+            raise MonitorError(f"/api/v1/entries?start={start}&end={end}: not an entries page")
+        return got
+
+    def root_at(self, size: int, current: int) -> bytes:
+        got = self._get("/api/v1/proofs/consistency", {"from": size, "to": current})
+        if not isinstance(got, dict) or "from_root" not in got:
+            raise MonitorError(f"/api/v1/proofs/consistency?from={size}&to={current}: no answer")
+        return bytes.fromhex(got["from_root"])
+
+    def anchors(self, chain: str | None) -> Iterator[dict[str, Any]]:
+        before: int | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if chain:
+                params["chain"] = chain
+            if before is not None:
+                params["before"] = before
+            page = self._get("/api/v1/anchors", params)
+            if not isinstance(page, dict):
+                return
+            yield from page.get("anchors", [])
+            before = page.get("next_before")
+            if before is None:
+                return
+
+
+@dataclass(slots=True)
+class _State:
+    origin: str | None
+    log_key: str | None
+    size: int
+    border: CompactRange
+    verified_size: int
+    recheck_at: int
+
+
+def _load(conn: Connection) -> _State:
+    row = conn.execute(select(store.state).where(store.state.c.id == 1)).mappings().first()
+    if row is None:
+        conn.execute(
+            insert(store.state).values(
+                id=1, size=0, border=b"", verified_size=0, recheck_at=0, origin=None, log_key=None
+            )
+        )
+        conn.execute(insert(store.roots).values(size=0, root=root_from_leaf_hashes([])))
+        return _State(None, None, 0, CompactRange.empty(), 0, 0)
+    raw = bytes(row["border"])
+    border = CompactRange(size=row["size"], hashes=[raw[i : i + 32] for i in range(0, len(raw), 32)])
+    return _State(row["origin"], row["log_key"], row["size"], border, row["verified_size"], row["recheck_at"])
+
+
+def _save(conn: Connection, st: _State) -> None:
+    conn.execute(
+        update(store.state)
+        .where(store.state.c.id == 1)
+        .values(
+            origin=st.origin,
+            log_key=st.log_key,
+            size=st.size,
+            border=b"".join(st.border.hashes),
+            verified_size=st.verified_size,
+            recheck_at=st.recheck_at,
+        )
+    )
+
+
+class Monitor:
+    """Follows one deployment into the database ``engine``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        api: Api,
+        *,
+        log_key: str | None = None,
+        readers: Sequence[ChainReader] = (),
+        chains: Sequence[str] = (),
+        max_unanchored_seconds: float | None = None,
+        emit: Emit | None = None,
+        progress: Callable[[str], None] | None = None,
+        page: int = PAGE,
+    ) -> None:
+        self.engine = engine
+        self.api = api
+        self.pinned_key = log_key
+        self.readers = list(readers)
+        self.chains = list(chains)
+        self.max_unanchored = max_unanchored_seconds
+        self.emit = emit or (lambda finding: print(json.dumps(finding), flush=True))
+        self.progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.page = page
+        self._by_chain_id: dict[int, ChainReader] | None = None
+
+    # -- findings ---------------------------------------------------------------------------
+
+    def _record(self, conn: Connection, finding: Finding) -> None:
+        known = conn.execute(select(store.findings.c.key).where(store.findings.c.key == finding.key)).first()
+        if known is None:
+            detail = {"message": finding.message, **finding.detail, "reported": False}
+            conn.execute(
+                insert(store.findings).values(
+                    key=finding.key, kind=finding.kind, detail=json.dumps(detail), found_at=_now()
+                )
+            )
+
+    def _flush(self) -> int:
+        """Report the findings recorded but not reported yet (after a crash, too); their number."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(store.findings).order_by(store.findings.c.found_at)).mappings().all()
+            count = 0
+            for row in rows:
+                detail = json.loads(row["detail"])
+                if detail.pop("reported", True):
+                    continue
+                self.emit({"kind": row["kind"], "found_at": row["found_at"], **detail})
+                detail["reported"] = True
+                conn.execute(
+                    update(store.findings).where(store.findings.c.key == row["key"]).values(detail=json.dumps(detail))
+                )
+                count += 1
+        return count
+
+    def findings(self) -> list[dict[str, Any]]:
+        """Every finding recorded so far."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(store.findings).order_by(store.findings.c.found_at)).mappings().all()
+        out = []
+        for row in rows:
+            detail = json.loads(row["detail"])
+            detail.pop("reported", None)
+            out.append({"kind": row["kind"], "found_at": row["found_at"], **detail})
+        return out
+
+    # -- one round ----------------------------------------------------------------------------
+
+    def round(self) -> int:
+        """Catch up with the deployment's current checkpoint and check everything new; the
+        number of findings reported by this round."""
+        self._flush()
+        checkpoint, note = self._checkpoint()
+        if checkpoint is not None:
+            self._catch_up(checkpoint, note)
+        self._recheck()
+        self._check_anchors()
+        return self._flush()
+
+    def _verifier(self, st: _State) -> Verifier | None:
+        key = self.pinned_key or st.log_key
+        if key is None:
+            key = self.api.log_key()
+        return None if key is None else Verifier.parse(key)
+
+    def _checkpoint(self) -> tuple[Checkpoint | None, str | None]:
+        with self.engine.begin() as conn:
+            st = _load(conn)
+            note = self.api.signed_checkpoint()
+            if note is None:  # a log that signs nothing: follow its plain checkpoint
+                plain = self.api.checkpoint()
+                cp = Checkpoint.from_text(plain["text"])
+            else:
+                verifier = self._verifier(st)
+                if verifier is None:
+                    raise MonitorError("the log serves a signed checkpoint but no verifier key: give --log-key")
+                try:
+                    cp = Checkpoint.from_text(open_note(note, verifier))
+                except (VerificationError, InvalidArgumentError) as exc:
+                    self._record(
+                        conn,
+                        Finding(
+                            "checkpoint_signature_invalid",
+                            f"signature:{sha256_hex(note.encode())}",
+                            f"the signed checkpoint does not verify with the log key {verifier}: {exc}",
+                            {"note": note},
+                        ),
+                    )
+                    return None, None
+                st.log_key = str(verifier)  # pinned from now on
+            if st.origin is None:
+                st.origin = cp.origin
+            elif cp.origin != st.origin:
+                self._record(
+                    conn,
+                    Finding(
+                        "fork",
+                        f"origin:{cp.origin}",
+                        f"the checkpoint names origin {cp.origin!r}, the log followed is {st.origin!r}",
+                    ),
+                )
+                return None, None
+            _save(conn, st)
+        return cp, note
+
+    # -- catching up --------------------------------------------------------------------------
+
+    def _catch_up(self, cp: Checkpoint, note: str | None) -> None:
+        with self.engine.connect() as conn:
+            st = _load(conn)
+            conn.rollback()
+        if cp.size < st.size:
+            self._compare(cp, note, st)
+            return
+        started = time.monotonic()
+        begun = st.size
+        shown = 0.0
+        while st.size < cp.size:
+            got = self.api.entries(st.size, min(cp.size, st.size + self.page))
+            batch = got["entries"]
+            if not batch:
+                raise MonitorError(f"/api/v1/entries?start={st.size}: no entries below the checkpoint's size {cp.size}")
+            with self.engine.begin() as conn:
+                st = _load(conn)
+                self._ingest(conn, st, batch)
+                conn.execute(insert(store.roots).values(size=st.size, root=st.border.root()))
+                _save(conn, st)
+            now = time.monotonic()
+            if now - shown >= 2.0 or st.size == cp.size:
+                shown = now
+                rate = (st.size - begun) / max(now - started, 1e-9)
+                self.progress(f"catch-up: {st.size}/{cp.size} entries ({rate:,.0f}/s)")
+        self._compare(cp, note, st)
+
+    def _ingest(self, conn: Connection, st: _State, batch: list[dict[str, Any]]) -> None:
+        changed: dict[str, tuple[int, bytes]] = {}
+        rows = []
+        # The heads of the page's tenders, in one query (not one per entry).
+        ocids = list({str(item.get("ocid", "")) for item in batch})
+        known = {
+            str(o): (int(n), bytes(h))
+            for o, n, h in conn.execute(
+                select(store.heads.c.ocid, store.heads.c.size, store.heads.c.head).where(store.heads.c.ocid.in_(ocids))
+            )
+        }
+        for item in batch:
+            index = st.size
+            if item.get("index") != index:
+                raise MonitorError(f"/api/v1/entries: expected entry {index}, got {item.get('index')!r}")
+            try:
+                data = base64.b64decode(item["leaf_data"], validate=True)
+                envelope = json.loads(data)
+            except (KeyError, binascii.Error, ValueError) as exc:
+                raise MonitorError(f"entry {index}: unreadable leaf_data: {exc}") from exc
+            leaf = leaf_hash(data)
+            if item.get("leaf_hash") != leaf.hex():
+                self._record(
+                    conn,
+                    Finding(
+                        "entry_changed",
+                        f"entry:{index}:{leaf.hex()}",
+                        f"entry {index}: its leaf data hash to {leaf.hex()}, the log says {item.get('leaf_hash')}",
+                        {"index": index},
+                    ),
+                )
+            ocid = str(envelope.get("ocid", ""))
+            seq = envelope.get("seq")
+            size, prev = changed.get(ocid) or known.get(ocid) or (0, bytes(32))
+            if seq != size or envelope.get("prev") != (prev.hex() if size else None):
+                self._record(
+                    conn,
+                    Finding(
+                        "history_broken",
+                        f"history:{index}",
+                        f"entry {index} ({ocid} seq {seq}) does not chain on the tender's previous event "
+                        f"(expected seq {size}, prev {prev.hex() if size else None})",
+                        {"index": index, "ocid": ocid},
+                    ),
+                )
+            if envelope.get("origin") != st.origin:
+                self._record(
+                    conn,
+                    Finding(
+                        "history_broken",
+                        f"origin:{index}",
+                        f"entry {index} names origin {envelope.get('origin')!r}, the log is {st.origin!r}",
+                        {"index": index},
+                    ),
+                )
+            payload = self._payload(conn, index, ocid, item.get("payload"), envelope)
+            if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and item.get("payload") is not None:
+                self._commitment(conn, index, item["payload"], changed)
+            changed[ocid] = (size + 1, leaf)
+            rows.append(
+                {
+                    "idx": index,
+                    "ocid": ocid,
+                    "seq": int(seq) if isinstance(seq, int) else -1,
+                    "leaf_hash": leaf,
+                    "leaf_data": data,
+                    "payload": payload,
+                }
+            )
+            st.border.append(leaf)
+            st.size += 1
+        conn.execute(insert(store.entries), rows)
+        unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
+        if unseen:
+            stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
+            known.update({str(o): (0, b"") for (o,) in conn.execute(stored)})
+        new = [{"ocid": o, "size": n, "head": h} for o, (n, h) in changed.items() if o not in known]
+        old = [{"o": o, "n": n, "h": h} for o, (n, h) in changed.items() if o in known]
+        if new:
+            conn.execute(insert(store.heads), new)
+        if old:
+            conn.execute(
+                update(store.heads)
+                .where(store.heads.c.ocid == bindparam("o"))
+                .values(size=bindparam("n"), head=bindparam("h")),
+                old,
+            )
+
+    def _payload(self, conn: Connection, index: int, ocid: str, payload: Any, envelope: dict[str, Any]) -> bytes | None:
+        if payload is None:
+            self._record(
+                conn,
+                Finding(
+                    "payload_withheld",
+                    f"withheld:{index}",
+                    f"entry {index} ({ocid}): served without its payload",
+                    {"index": index, "ocid": ocid},
+                ),
+            )
+            return None
+        data = canonical_bytes(payload)
+        if sha256_hex(data) != envelope.get("payload_sha256"):
+            self._record(
+                conn,
+                Finding(
+                    "payload_changed",
+                    f"payload:{index}:{sha256_hex(data)}",
+                    f"entry {index} ({ocid}): the payload served hashes to {sha256_hex(data)}, "
+                    f"its envelope says {envelope.get('payload_sha256')}",
+                    {"index": index, "ocid": ocid},
+                ),
+            )
+        return data
+
+    def _commitment(self, conn: Connection, index: int, payload: Any, changed: dict[str, tuple[int, bytes]]) -> None:
+        current = {str(o): (int(s), bytes(h)) for o, s, h in conn.execute(select(store.heads)).all()}
+        current.update(changed)
+        leaves = [smt.Leaf(smt.key(o), s, h) for o, (s, h) in current.items() if o != smt.HEADS_OCID]
+        expected = {"tree_size": index, "heads_root": smt.root(leaves).hex(), "tenders": len(leaves)}
+        got = {k: payload.get(k) for k in expected} if isinstance(payload, dict) else payload
+        if got != expected:
+            self._record(
+                conn,
+                Finding(
+                    "commitment_lies",
+                    f"commitment:{index}",
+                    f"the heads commitment at index {index} says {got}, the entries before it give {expected}",
+                    {"index": index, "expected": expected, "got": got},
+                ),
+            )
+
+    def _root_at(self, size: int) -> bytes:
+        with self.engine.connect() as conn:
+            stored = conn.execute(select(store.roots.c.root).where(store.roots.c.size == size)).scalar()
+            if stored is not None:
+                return bytes(stored)
+            hashes = [
+                bytes(h)
+                for (h,) in conn.execute(
+                    select(store.entries.c.leaf_hash).where(store.entries.c.idx < size).order_by(store.entries.c.idx)
+                )
+            ]
+        return root_from_leaf_hashes(hashes)
+
+    def _compare(self, cp: Checkpoint, note: str | None, st: _State) -> None:
+        """The checkpoint against the mirror's own root at its size; on a difference, find out
+        whether the entries served or the checkpoint are at fault."""
+        mine = self._root_at(cp.size)
+        with self.engine.begin() as conn:
+            if note is not None:
+                conn.execute(insert(store.checkpoints).values(size=cp.size, root=cp.root, note=note, seen_at=_now()))
+            if mine == cp.root:
+                if cp.size > st.verified_size:
+                    conn.execute(update(store.state).where(store.state.c.id == 1).values(verified_size=cp.size))
+                return
+            if cp.size <= st.verified_size:
+                self._record(
+                    conn,
+                    Finding(
+                        "fork",
+                        f"fork:{cp.size}:{cp.root.hex()}",
+                        f"checkpoint of size {cp.size} has root {cp.root.hex()}, the tree verified up to size "
+                        f"{st.verified_size} has {mine.hex()} there",
+                        {"size": cp.size, "root": cp.root.hex(), "expected": mine.hex(), "note": note},
+                    ),
+                )
+                return
+        changed = self._first_changed(cp.size)
+        with self.engine.begin() as conn:
+            if changed is None:
+                self._record(
+                    conn,
+                    Finding(
+                        "checkpoint_inconsistent",
+                        f"checkpoint:{cp.size}:{cp.root.hex()}",
+                        f"the checkpoint of size {cp.size} names root {cp.root.hex()}; the entries served and the "
+                        f"log's own proofs give {mine.hex()}",
+                        {"size": cp.size, "root": cp.root.hex(), "expected": mine.hex(), "note": note},
+                    ),
+                )
+            else:
+                self._record(
+                    conn,
+                    Finding(
+                        "entry_changed",
+                        f"entry:{changed}",
+                        f"entry {changed}: the bytes served are not the entry the log's tree holds "
+                        f"(the tree's roots agree up to size {changed} and differ from size {changed + 1})",
+                        {"index": changed, "size": cp.size},
+                    ),
+                )
+
+    def _first_changed(self, size: int) -> int | None:
+        """The first index whose served entry differs from the log's tree (by bisecting the log's
+        roots against the mirror's), or ``None`` if the log's roots agree with the mirror's."""
+        with self.engine.connect() as conn:
+            hashes = [
+                bytes(h)
+                for (h,) in conn.execute(
+                    select(store.entries.c.leaf_hash).where(store.entries.c.idx < size).order_by(store.entries.c.idx)
+                )
+            ]
+        current = int(self.api.checkpoint()["tree_size"])
+        if current < size or self.api.root_at(size, current) == root_from_leaf_hashes(hashes):
+            return None
+        lo, hi = 0, size  # roots agree at lo, differ at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.api.root_at(mid, current) == root_from_leaf_hashes(hashes[:mid]):
+                lo = mid
+            else:
+                hi = mid
+        return lo
+
+    # -- re-reading what is mirrored ----------------------------------------------------------
+
+    def _recheck(self) -> None:
+        """Re-read one page of entries already mirrored (rolling): a log that edits its past
+        after the monitor read it is found on the next pass."""
+        with self.engine.connect() as conn:
+            st = _load(conn)
+            conn.rollback()
+        if st.size == 0:
+            return
+        start = st.recheck_at if st.recheck_at < st.size else 0
+        got = self.api.entries(start, min(st.size, start + self.page))["entries"]
+        with self.engine.begin() as conn:
+            mirrored = {
+                int(r.idx): r
+                for r in conn.execute(
+                    select(store.entries).where(store.entries.c.idx >= start, store.entries.c.idx < start + len(got))
+                )
+            }
+            for item in got:
+                index = int(item["index"])
+                old = mirrored.get(index)
+                if old is None:
+                    continue
+                data = base64.b64decode(item["leaf_data"])
+                if data != bytes(old.leaf_data):
+                    self._record(
+                        conn,
+                        Finding(
+                            "entry_changed",
+                            f"entry:{index}:{leaf_hash(data).hex()}",
+                            f"entry {index}: served now as {leaf_hash(data).hex()}, mirrored as {bytes(old.leaf_hash).hex()}",
+                            {"index": index, "mirrored": bytes(old.leaf_hash).hex(), "served": leaf_hash(data).hex()},
+                        ),
+                    )
+                payload = item.get("payload")
+                if payload is None and old.payload is not None:
+                    self._record(
+                        conn,
+                        Finding(
+                            "payload_withheld",
+                            f"withheld:{index}",
+                            f"entry {index}: its payload is no longer served",
+                            {"index": index},
+                        ),
+                    )
+                elif payload is not None and old.payload is not None and canonical_bytes(payload) != bytes(old.payload):
+                    self._record(
+                        conn,
+                        Finding(
+                            "payload_changed",
+                            f"payload:{index}:{sha256_hex(canonical_bytes(payload))}",
+                            f"entry {index}: the payload served now differs from the one mirrored",
+                            {"index": index},
+                        ),
+                    )
+            conn.execute(update(store.state).where(store.state.c.id == 1).values(recheck_at=start + len(got)))
+
+    # -- anchors ------------------------------------------------------------------------------
+
+    def _reader(self, chain_id: int) -> ChainReader | None:
+        if self._by_chain_id is None:
+            self._by_chain_id = {reader.chain_id(): reader for reader in self.readers}
+        return self._by_chain_id.get(chain_id)
+
+    def _check_anchors(self) -> None:
+        with self.engine.connect() as conn:
+            st = _load(conn)
+            conn.rollback()
+        wanted: list[str | None] = [*self.chains] or [None]
+        for chain in wanted:
+            for anchor in self.api.anchors(chain):
+                if anchor.get("status") != "final" or int(anchor["tree_size"]) > st.size:
+                    continue
+                with self.engine.connect() as conn:
+                    done = conn.execute(
+                        select(store.anchors_checked.c.anchor_id).where(
+                            store.anchors_checked.c.chain == anchor["chain"],
+                            store.anchors_checked.c.anchor_id == anchor["id"],
+                        )
+                    ).first()
+                if done is None:
+                    self._check_anchor(anchor)
+        if self.max_unanchored is not None:
+            self._check_unanchored(st)
+
+    def _check_anchor(self, anchor: dict[str, Any]) -> None:
+        size = int(anchor["tree_size"])
+        claimed = bytes.fromhex(anchor["root_hash"])
+        mine = self._root_at(size)
+        name = f"{anchor['chain']}#{anchor['id']}"
+        found: list[Finding] = []
+        if claimed != mine:
+            found.append(
+                Finding(
+                    "anchor_disagrees",
+                    f"anchor:{name}",
+                    f"anchor {name} names root {claimed.hex()} for size {size}; the tree has {mine.hex()}",
+                    {"chain": anchor["chain"], "anchor": anchor["id"], "tree_size": size},
+                )
+            )
+        reader = self._reader(int(anchor["chain_id"]))
+        if reader is not None:
+            contract = str(anchor["contract"])
+            on_chain = reader.root_at(contract, size)
+            problems = []
+            if on_chain != mine:
+                problems.append(f"the contract holds {on_chain.hex()} for size {size}, the tree has {mine.hex()}")
+            if anchor.get("tx_hash"):
+                tx = reader.anchor_tx(contract, str(anchor["tx_hash"]))
+                if tx is None or not tx.succeeded:
+                    problems.append(f"transaction {anchor['tx_hash']} is not mined or failed")
+                else:
+                    if (size, mine) not in tx.anchored:
+                        problems.append(
+                            f"transaction {anchor['tx_hash']} anchored {[(s, r.hex()) for s, r in tx.anchored]}"
+                        )
+                    if anchor.get("block_timestamp") is not None and tx.block_timestamp != anchor["block_timestamp"]:
+                        problems.append(
+                            f"the block's time is {tx.block_timestamp}, the log says {anchor['block_timestamp']}"
+                        )
+            if problems:
+                found.append(
+                    Finding(
+                        "chain_disagrees",
+                        f"chain:{name}",
+                        f"anchor {name} (chain id {anchor['chain_id']}): " + "; ".join(problems),
+                        {"chain": anchor["chain"], "anchor": anchor["id"], "tree_size": size},
+                    )
+                )
+        with self.engine.begin() as conn:
+            for finding in found:
+                self._record(conn, finding)
+            conn.execute(
+                insert(store.anchors_checked).values(
+                    chain=anchor["chain"],
+                    anchor_id=anchor["id"],
+                    tree_size=size,
+                    root=claimed,
+                    block_timestamp=anchor.get("block_timestamp"),
+                )
+            )
+
+    def _check_unanchored(self, st: _State) -> None:
+        with self.engine.begin() as conn:
+            anchored = conn.execute(select(func.max(store.anchors_checked.c.tree_size))).scalar() or 0
+            if anchored >= st.size:
+                return
+            data = conn.execute(select(store.entries.c.leaf_data).where(store.entries.c.idx == anchored)).scalar()
+            if data is None:
+                return
+            recorded = datetime.fromisoformat(json.loads(bytes(data))["recorded_at"].replace("Z", "+00:00"))
+            waited = (datetime.now(UTC) - recorded).total_seconds()
+            assert self.max_unanchored is not None
+            if waited > self.max_unanchored:
+                self._record(
+                    conn,
+                    Finding(
+                        "unanchored",
+                        f"unanchored:{anchored}",
+                        f"entry {anchored} (recorded {recorded.isoformat()}) and {st.size - anchored - 1} after it "
+                        f"are unanchored after {waited:.0f} s (policy: {self.max_unanchored:.0f} s)",
+                        {"index": anchored, "waited_seconds": round(waited), "anchored_size": anchored},
+                    ),
+                )

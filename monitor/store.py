@@ -1,0 +1,124 @@
+"""The monitor's own database: the mirrored entries and what the monitor has verified.
+
+Separate from the log's schema (the monitor never writes to a log); created on first use.
+Every round's progress is committed with the entries it covers, so a monitor killed at any
+moment (kill -9 included) resumes from its last committed page and repeats nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    create_engine,
+    event,
+)
+from sqlalchemy import Table as _Table
+
+from ledger.store.db import normalize_url
+
+metadata = MetaData()
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+#: One row (id = 1): where the monitor stands.
+state = _Table(
+    "monitor_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("origin", String(1024), nullable=True),
+    Column("log_key", String(1024), nullable=True),
+    #: Entries mirrored: [0, size).
+    Column("size", BigInteger, nullable=False),
+    #: The compact range of [0, size): its border hashes concatenated (ledger.core.merkle).
+    Column("border", LargeBinary, nullable=False),
+    #: The largest signed checkpoint whose root the monitor recomputed and found equal.
+    Column("verified_size", BigInteger, nullable=False),
+    #: Next already-mirrored index to re-read and compare (a rolling re-check).
+    Column("recheck_at", BigInteger, nullable=False),
+)
+
+#: The mirror: every entry's exact leaf bytes and payload bytes (NULL when withheld).
+entries = _Table(
+    "monitor_entries",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("ocid", String(256), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Column("leaf_data", LargeBinary, nullable=False),
+    Column("payload", LargeBinary, nullable=True),
+)
+
+#: Each tender's head as of ``monitor_state.size`` (what the next event must chain on).
+heads = _Table(
+    "monitor_heads",
+    metadata,
+    Column("ocid", String(256), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("head", LargeBinary(32), nullable=False),
+)
+
+#: The root of [0, size) at every size the monitor passed a page end or a checkpoint.
+roots = _Table(
+    "monitor_roots",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root", LargeBinary(32), nullable=False),
+)
+
+#: Every signed checkpoint the monitor read and checked, as served.
+checkpoints = _Table(
+    "monitor_checkpoints",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("seen_at", String(40), nullable=False),
+)
+
+#: Every finding, once (``key`` names it: a repeated observation is not reported again).
+findings = _Table(
+    "monitor_findings",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("found_at", String(40), nullable=False),
+)
+
+#: Anchors already checked against a chain: (chain, anchor id).
+anchors_checked = _Table(
+    "monitor_anchors",
+    metadata,
+    Column("chain", String(64), primary_key=True),
+    Column("anchor_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("block_timestamp", BigInteger, nullable=True),
+)
+
+
+def open_engine(url: str) -> Engine:
+    """The monitor's database at ``url`` (SQLite or PostgreSQL), its tables created if missing."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: object, _record: object) -> None:
+            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+    else:
+        engine = create_engine(normalize_url(url), pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
