@@ -13,6 +13,7 @@ from ledger.store.reader import StoredEvent
 
 from .. import schemas
 from ..deps import LogDep, LogSignerDep
+from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
 router = APIRouter(tags=["log"])
@@ -68,7 +69,7 @@ def get_checkpoint(request: Request, log: LogDep) -> Response:
     "/checkpoint/signed",
     summary="The log's current checkpoint as a C2SP signed note",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
 def get_signed_checkpoint(request: Request, log: LogDep, signer: LogSignerDep) -> Response:
     """The checkpoint of the latest integrated size, signed by the log's key (C2SP signed note,

@@ -14,6 +14,7 @@ from settings import ChainSettings
 
 from .. import schemas
 from ..deps import LogSignerDep, SettingsDep
+from ..errors import NOT_FOUND_RESPONSES
 
 router = APIRouter(tags=["ops"])
 
@@ -22,7 +23,7 @@ router = APIRouter(tags=["ops"])
     "/.well-known/tenderproof/checkpoint-key",
     summary="The verifier key of the log's signed checkpoints",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
 def get_checkpoint_key(signer: LogSignerDep) -> Response:
     """The C2SP verifier key (``name+hash+base64``) that checks the log's signed checkpoints; an

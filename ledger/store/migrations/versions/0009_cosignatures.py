@@ -1,7 +1,7 @@
 """The log's signed checkpoints with the witnesses' cosignatures (docs/spec.md §17).
 
-Revision ID: 0008_issue17
-Revises: 0007_issue15
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_issue17"
-down_revision = "0007_issue15"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
