@@ -38,6 +38,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
@@ -492,24 +493,8 @@ class ChainAnchorer:
                 return self._fail(
                     target, anchor, f"transaction {receipt.tx_hash.hex()} reverted in block {receipt.block_number}"
                 )
-            block = client.block(receipt.block_number)
-            if block is None or block[0] != receipt.block_hash:
+            if self._record_inclusion(anchor, receipt, expect=store.SENT, tx_hash=receipt.tx_hash, error=None) is None:
                 return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
-            with self._fenced() as conn:
-                store.set_state(
-                    conn,
-                    anchor.id,
-                    expect=store.SENT,
-                    now=self.clock(),
-                    status=store.INCLUDED,
-                    tx_hash=receipt.tx_hash,
-                    block_number=receipt.block_number,
-                    block_hash=receipt.block_hash,
-                    block_timestamp=block[1],
-                    anchor_id=receipt.anchor_id,
-                    gas_used=receipt.gas_used,
-                    error=None,
-                )
             failpoints.reached("anchor.included")
             log.info(
                 "chain %s: tree size %d included in block %d", self.chain.name, anchor.tree_size, receipt.block_number
@@ -629,17 +614,21 @@ class ChainAnchorer:
             elif receipt.block_hash != anchor.block_hash:
                 self._moved(anchor, receipt)
 
-    def _moved(self, anchor: store.Anchor, receipt: Receipt) -> RoundResult:
-        """The anchor's transaction is now in another block (a reorg re-mined it): record that
-        block's number, hash and time, and count its confirmations from there."""
+    def _record_inclusion(
+        self, anchor: store.Anchor, receipt: Receipt, *, expect: str, **changes: Any
+    ) -> tuple[bytes, int] | None:
+        """Record ``anchor`` as included in ``receipt``'s block (its number, hash and time, the
+        contract's anchor id, the gas used; ``changes`` adds columns) if that block is canonical,
+        and return the block's (hash, time); None, recording nothing, when it is not canonical yet.
+        Raises what :meth:`store.set_state` raises when the anchor is no longer in state ``expect``."""
         block = self.client.block(receipt.block_number)
         if block is None or block[0] != receipt.block_hash:
-            return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
+            return None
         with self._fenced() as conn:
             store.set_state(
                 conn,
                 anchor.id,
-                expect=anchor.status,
+                expect=expect,
                 now=self.clock(),
                 status=store.INCLUDED,
                 block_number=receipt.block_number,
@@ -647,9 +636,22 @@ class ChainAnchorer:
                 block_timestamp=block[1],
                 anchor_id=receipt.anchor_id,
                 gas_used=receipt.gas_used,
-                final_at=None,
-                error=f"re-mined: was in block {anchor.block_number}, now in block {receipt.block_number}",
+                **changes,
             )
+        return block
+
+    def _moved(self, anchor: store.Anchor, receipt: Receipt) -> RoundResult:
+        """The anchor's transaction is now in another block (a reorg re-mined it): record that
+        block's number, hash and time, and count its confirmations from there."""
+        block = self._record_inclusion(
+            anchor,
+            receipt,
+            expect=anchor.status,
+            final_at=None,
+            error=f"re-mined: was in block {anchor.block_number}, now in block {receipt.block_number}",
+        )
+        if block is None:
+            return RoundResult(self.chain.name, "mined in a block not yet canonical", anchor)
         log.warning(
             "chain %s: anchor of tree size %d re-mined by a reorg: block %d -> %d (time %s -> %d)",
             self.chain.name, anchor.tree_size, anchor.block_number, receipt.block_number,

@@ -189,7 +189,7 @@ def main() -> None:
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the project's 2-core shared VM "
         f"(`--entries {args.entries} --cosign {args.cosign}`; SQLite server and monitor database; the server's\n"
         "per-client rate limit off, as an operator would allow a known mirror: at the default 120/minute a\n"
-        "monitor is held to ~2,000 entries/s and waits out 429s).\n\n```\n{text}\n```\n"
+        f"monitor is held to ~2,000 entries/s and waits out 429s).\n\n```\n{text}\n```\n"
     )
 
 
