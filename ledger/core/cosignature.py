@@ -14,17 +14,25 @@ Pure: no I/O; the caller brings the time and the key's seed.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import FormatError, VerificationError
-from .note import _SIG_LINE, _b64, _check_text, _name
+from .note import (
+    _SIG_LINE,
+    _b64,
+    _check_text,
+    key_hash,
+    parse_skey,
+    parse_vkey,
+    public_key,
+    skey_text,
+    vkey_text,
+)
 
 ALG_COSIGNATURE_V1 = 0x04
 HEADER = "cosignature/v1"
@@ -35,8 +43,7 @@ _OLD = re.compile(r"old (0|[1-9][0-9]{0,18})")
 
 def key_id(name: str, public: bytes) -> int:
     """The 32-bit key ID of cosigner ``name``'s Ed25519 ``public`` key."""
-    digest = hashlib.sha256(name.encode() + b"\n" + bytes([ALG_COSIGNATURE_V1]) + public).digest()
-    return int.from_bytes(digest[:4], "big")
+    return key_hash(name, public, alg=ALG_COSIGNATURE_V1)
 
 
 def message(body: str, timestamp: int) -> bytes:
@@ -69,22 +76,11 @@ class CosignerKey:
 
     @classmethod
     def parse(cls, vkey: str) -> CosignerKey:
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise FormatError("witness key", "a verifier key is <name>+<8 hex digits>+<base64 key>")
-        name, id_hex, key_b64 = parts
-        _name(name, "witness key")
-        if not re.fullmatch(r"[0-9a-f]{8}", id_hex):
-            raise FormatError("witness key", f"key ID {id_hex!r} must be 8 lowercase hex digits")
-        key = _b64(key_b64, "witness key")
-        if len(key) != 33 or key[0] != ALG_COSIGNATURE_V1:
-            raise FormatError("witness key", "only cosignature/v1 Ed25519 keys (0x04 and 32 bytes) are supported")
-        if key_id(name, key[1:]) != int(id_hex, 16):
-            raise FormatError("witness key", "the key ID does not match the name and key")
-        return cls(name, int(id_hex, 16), key[1:])
+        """Read a witness's verifier key; raises :class:`FormatError` naming what is wrong."""
+        return cls(*parse_vkey(vkey, alg=ALG_COSIGNATURE_V1, what="witness key", kind="cosignature/v1 Ed25519"))
 
     def __str__(self) -> str:
-        return f"{self.name}+{self.key_id:08x}+{base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.public).decode()}"
+        return vkey_text(self.name, self.public, alg=ALG_COSIGNATURE_V1)
 
     def verify(self, body: str, cosignature: Cosignature) -> bool:
         if cosignature.name != self.name or cosignature.key_id != self.key_id:
@@ -108,29 +104,15 @@ class Cosigner:
     @classmethod
     def parse(cls, skey: str) -> Cosigner:
         """Read a signer key (``PRIVATE+KEY+...``); the error never repeats the key."""
-        parts = skey.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise FormatError("witness signing key", "a signer key is PRIVATE+KEY+<name>+<8 hex digits>+<base64 seed>")
-        name, id_hex, seed_b64 = parts[2:]
-        _name(name, "witness signing key")
-        seed = _b64(seed_b64, "witness signing key")
-        if len(seed) != 33 or seed[0] != ALG_COSIGNATURE_V1:
-            raise FormatError("witness signing key", "only cosignature/v1 Ed25519 keys (0x04 and a 32-byte seed)")
-        cosigner = cls(name, seed[1:])
-        if f"{cosigner.key.key_id:08x}" != id_hex:
-            raise FormatError("witness signing key", "the key ID does not match the name and key")
-        return cosigner
+        return cls(*parse_skey(skey, alg=ALG_COSIGNATURE_V1, what="witness signing key", kind="cosignature/v1 Ed25519"))
 
     @property
     def key(self) -> CosignerKey:
-        public = (
-            Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        )
+        public = public_key(self.seed)
         return CosignerKey(self.name, key_id(self.name, public), public)
 
     def skey(self) -> str:
-        seed = base64.b64encode(bytes([ALG_COSIGNATURE_V1]) + self.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.key.key_id:08x}+{seed}"
+        return skey_text(self.name, self.seed, alg=ALG_COSIGNATURE_V1)
 
     def cosign(self, body: str, timestamp: int) -> Cosignature:
         signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(message(body, timestamp))

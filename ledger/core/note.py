@@ -33,9 +33,61 @@ _SIG_LINE = re.compile(r"\u2014 (\S+) ([A-Za-z0-9+/=]+)")
 MAX_SIGNATURES = 100
 
 
-def key_hash(name: str, public: bytes) -> int:
-    """The 32-bit key hash of ``name``'s Ed25519 ``public`` key."""
-    return int.from_bytes(hashlib.sha256(name.encode() + b"\n" + bytes([ALG_ED25519]) + public).digest()[:4], "big")
+def key_hash(name: str, public: bytes, *, alg: int = ALG_ED25519) -> int:
+    """The 32-bit key hash (C2SP: key ID) of ``name``'s Ed25519 ``public`` key for signature type
+    ``alg`` (0x01 signed notes, 0x04 tlog-cosignature/v1)."""
+    return int.from_bytes(hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + public).digest()[:4], "big")
+
+
+def public_key(seed: bytes) -> bytes:
+    """The raw Ed25519 public key of a 32-byte ``seed``."""
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def parse_vkey(vkey: str, *, alg: int, what: str, kind: str) -> tuple[str, int, bytes]:
+    """Read a verifier key ``<name>+<key hash>+<base64(alg || public key)>`` of signature type
+    ``alg``: its name, key hash and 32-byte public key. Raises :class:`FormatError` naming ``what``;
+    ``kind`` names the keys accepted in the message."""
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise FormatError(what, "a verifier key is <name>+<8 hex digits>+<base64 key>")
+    name, hash_hex, key_b64 = parts
+    _name(name, what)
+    if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
+        raise FormatError(what, f"key hash {hash_hex!r} must be 8 lowercase hex digits")
+    key = _b64(key_b64, what)
+    if len(key) != 33 or key[0] != alg:
+        raise FormatError(what, f"only {kind} keys (0x{alg:02x} and 32 bytes) are supported")
+    if key_hash(name, key[1:], alg=alg) != int(hash_hex, 16):
+        raise FormatError(what, "the key hash does not match the name and key")
+    return name, int(hash_hex, 16), key[1:]
+
+
+def parse_skey(skey: str, *, alg: int, what: str, kind: str) -> tuple[str, bytes]:
+    """Read a signer key ``PRIVATE+KEY+<name>+<key hash>+<base64(alg || seed)>``: its name and
+    32-byte seed. Raises :class:`FormatError` naming ``what``; the message never repeats the key."""
+    parts = skey.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise FormatError(what, "a signer key is PRIVATE+KEY+<name>+<8 hex digits>+<base64 seed>")
+    name, hash_hex, seed_b64 = parts[2:]
+    _name(name, what)
+    seed = _b64(seed_b64, what)
+    if len(seed) != 33 or seed[0] != alg:
+        raise FormatError(what, f"only {kind} keys (0x{alg:02x} and a 32-byte seed) are supported")
+    if f"{key_hash(name, public_key(seed[1:]), alg=alg):08x}" != hash_hex:
+        raise FormatError(what, "the key hash does not match the name and key")
+    return name, seed[1:]
+
+
+def vkey_text(name: str, public: bytes, *, alg: int) -> str:
+    """The verifier key's text of ``name``'s ``public`` key."""
+    return f"{name}+{key_hash(name, public, alg=alg):08x}+{base64.b64encode(bytes([alg]) + public).decode()}"
+
+
+def skey_text(name: str, seed: bytes, *, alg: int) -> str:
+    """The signer key's text (a secret)."""
+    encoded = base64.b64encode(bytes([alg]) + seed).decode()
+    return f"PRIVATE+KEY+{name}+{key_hash(name, public_key(seed), alg=alg):08x}+{encoded}"
 
 
 def _name(name: str, what: str) -> str:
@@ -61,22 +113,10 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         """Read a verifier key; raises :class:`FormatError` naming what is wrong."""
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise FormatError("log key", "a verifier key is <name>+<8 hex digits>+<base64 key>")
-        name, hash_hex, key_b64 = parts
-        _name(name, "log key")
-        if not re.fullmatch(r"[0-9a-f]{8}", hash_hex):
-            raise FormatError("log key", f"key hash {hash_hex!r} must be 8 lowercase hex digits")
-        key = _b64(key_b64, "log key")
-        if len(key) != 33 or key[0] != ALG_ED25519:
-            raise FormatError("log key", "only Ed25519 keys (0x01 and 32 bytes) are supported")
-        if key_hash(name, key[1:]) != int(hash_hex, 16):
-            raise FormatError("log key", "the key hash does not match the name and key")
-        return cls(name, int(hash_hex, 16), key[1:])
+        return cls(*parse_vkey(vkey, alg=ALG_ED25519, what="log key", kind="Ed25519"))
 
     def __str__(self) -> str:
-        return f"{self.name}+{self.hash:08x}+{base64.b64encode(bytes([ALG_ED25519]) + self.public).decode()}"
+        return vkey_text(self.name, self.public, alg=ALG_ED25519)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         try:
@@ -94,30 +134,16 @@ class Signer:
     @classmethod
     def parse(cls, skey: str) -> Signer:
         """Read a signer key (``PRIVATE+KEY+...``); the error never repeats the key."""
-        parts = skey.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise FormatError("log signing key", "a signer key is PRIVATE+KEY+<name>+<8 hex digits>+<base64 seed>")
-        name, hash_hex, seed_b64 = parts[2:]
-        _name(name, "log signing key")
-        seed = _b64(seed_b64, "log signing key")
-        if len(seed) != 33 or seed[0] != ALG_ED25519:
-            raise FormatError("log signing key", "only Ed25519 keys (0x01 and a 32-byte seed) are supported")
-        signer = cls(name, seed[1:])
-        if f"{signer.verifier.hash:08x}" != hash_hex:
-            raise FormatError("log signing key", "the key hash does not match the name and key")
-        return signer
+        return cls(*parse_skey(skey, alg=ALG_ED25519, what="log signing key", kind="Ed25519"))
 
     @property
     def verifier(self) -> Verifier:
-        public = (
-            Ed25519PrivateKey.from_private_bytes(self.seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        )
+        public = public_key(self.seed)
         return Verifier(self.name, key_hash(self.name, public), public)
 
     def skey(self) -> str:
         """The signer key's text (a secret)."""
-        seed = base64.b64encode(bytes([ALG_ED25519]) + self.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.verifier.hash:08x}+{seed}"
+        return skey_text(self.name, self.seed, alg=ALG_ED25519)
 
     def sign(self, text: str) -> str:
         """The signed note of ``text`` (which must end with a newline and hold no blank line end)."""
