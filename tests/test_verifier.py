@@ -302,7 +302,7 @@ def test_cli_verify_exit_codes(valid: dict[str, Any], tmp_path: Path, capsys: py
     assert f"signed by {OFFICER.address}, officer Ana Test (buyer)" in out
     assert main(["verify", str(bad)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL event seq 4 (events[4]): payload hashes to" in out and "INVALID (1 failures)" in out
+    assert "FAIL event seq 4 (events[4]): payload hashes to" in out and "INVALID (1 failure):" in out
     assert main(["verify", str(bad), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["valid"] is False and [f["where"] for f in report["failures"]] == ["event seq 4 (events[4])"]

@@ -128,7 +128,8 @@ def _print_report(report: Any) -> None:
     if report.version >= 2:
         click.echo(f"checkpoint: {report.checkpoint}")
     outcome = report.outcome
-    verdict = f"INVALID ({len(report.failures)} failures)" if outcome == "invalid" else outcome.upper()
+    count = len(report.failures)
+    verdict = f"INVALID ({count} failure{'' if count == 1 else 's'})" if outcome == "invalid" else outcome.upper()
     click.echo(f"{verdict}: {len(report.events)} events, {pending} pending (not yet anchored)")
     if not report.chain_checked:
         click.echo("note: the anchors were NOT checked against the chain (no --rpc): only the bundle's own proofs were")
