@@ -17,12 +17,10 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
-    create_engine,
-    event,
 )
 from sqlalchemy import Table as _Table
 
-from ledger.store.db import normalize_url
+from ledger.store import db
 
 metadata = MetaData()
 
@@ -108,17 +106,8 @@ anchors_checked = _Table(
 
 
 def open_engine(url: str) -> Engine:
-    """The monitor's database at ``url`` (SQLite or PostgreSQL), its tables created if missing."""
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: object, _record: object) -> None:
-            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-    else:
-        engine = create_engine(normalize_url(url), pool_pre_ping=True)
+    """The monitor's database at ``url`` (SQLite or PostgreSQL, configured as the log's own
+    database is: :func:`ledger.store.db.open_engine`), its tables created if missing."""
+    engine = db.open_engine(url)
     metadata.create_all(engine)
     return engine

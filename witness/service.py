@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     insert,
     select,
     update,
@@ -33,7 +32,7 @@ from ledger.core.cosignature import AddCheckpoint, Cosigner, split_note
 from ledger.core.errors import FormatError, InvalidArgumentError, VerificationError
 from ledger.core.note import Verifier, open_note
 from ledger.core.verify import verify_consistency
-from ledger.store.db import normalize_url
+from ledger.store import db
 
 metadata = MetaData()
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -73,7 +72,9 @@ class Answer:
 
 
 def open_engine(url: str) -> Engine:
-    engine = create_engine(normalize_url(url), connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+    """The witness's state database at ``url`` (SQLite or PostgreSQL, configured as the log's own
+    database is: :func:`ledger.store.db.open_engine`), its tables created if missing."""
+    engine = db.open_engine(url)
     metadata.create_all(engine)
     return engine
 
