@@ -138,11 +138,13 @@ class BundleChain(BaseModel):
 
 
 class BundleCommitment(BaseModel):
-    index: Size
-    envelope: Envelope
-    payload: dict[str, Any]
-    leaf_hash: Hash
-    inclusion: BundleInclusion
+    """The heads commitment entry by the fields nothing else determines (docs/spec.md §15.1)."""
+
+    seq: Size
+    prev: Hash | None
+    recorded_at: str
+    heads_root: Hash
+    tenders: Size
 
 
 class BundleHead(BaseModel):
@@ -156,12 +158,21 @@ class BundleOtherHead(BaseModel):
     leaf_hash: Hash
 
 
-class BundleCompleteness(BaseModel):
-    """The proof that the history is whole as of the newest anchor cited (docs/spec.md §15)."""
+Base64Hashes = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$", description="32-byte hashes concatenated, base64 (RFC 4648 §4).")
+]
 
+
+class BundleCompleteness(BaseModel):
+    """The proof that the history is whole as of the newest anchor cited (docs/spec.md §15), in
+    its compact encoding (§15.1; the first release's full form still verifies)."""
+
+    v: Literal[2]
     commitment: BundleCommitment
+    path: Base64Hashes = Field(description="The commitment's inclusion path into the newest anchor.")
     head: BundleHead
-    siblings: list[Hash]
+    siblings: Base64Hashes = Field(description="The heads proof's non-EMPTY siblings, bottom-up.")
+    empty: list[Size] = Field(description="Positions (bottom-up, from 0) of the heads proof's EMPTY siblings.")
     other: BundleOtherHead | None
 
 

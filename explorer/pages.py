@@ -177,6 +177,7 @@ JS_MESSAGES: dict[str, str] = {
     "w_checkpoint": "signed checkpoint",
     "r_required_v2": "a tenderproof-bundle/2 needs completeness, officers and checkpoint",
     "r_required_completeness": "completeness needs a commitment, its payload and a head",
+    "c_encoding": "{field} is not in the compact encoding of completeness proofs",
     "r_required_officer": "a registry event needs a payload with an address",
     "r_field_hex": "{field} must be 64 lowercase hex digits",
     "r_field_size": "{field} must be a whole number from 0 to 2^53-1",

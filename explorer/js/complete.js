@@ -79,6 +79,79 @@ const hash32 = (text, field) => {
   return fromHex(text);
 };
 
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Hashes concatenated and base64-encoded (RFC 4648 §4, padded, canonical), at most ``limit``. */
+function hashesFromBase64(text, field, limit) {
+  const bad = () => new VerifyError("c_encoding", { field });
+  if (typeof text !== "string" || text.length % 4 || !B64.test(text) || text.length > 4 * Math.ceil((limit * 32) / 3)) throw bad();
+  let raw;
+  try {
+    raw = Uint8Array.from(atob(text), (ch) => ch.charCodeAt(0));
+  } catch {
+    throw bad();
+  }
+  if (raw.length % 32 || btoa(String.fromCharCode(...raw)) !== text) throw bad();
+  const out = [];
+  for (let i = 0; i < raw.length; i += 32) out.push(raw.slice(i, i + 32));
+  return out;
+}
+
+/**
+ * The compact ``completeness`` (docs/spec.md §15.1, ``"v": 2``) expanded into the full form the
+ * checks below read: the commitment entry of index ``n-1``, proven into the anchor of size ``n``.
+ */
+async function expandCompact(bundle, c, n) {
+  const bad = (field) => new VerifyError("c_encoding", { field: `completeness.${field}` });
+  const keys = ["commitment", "empty", "head", "other", "path", "siblings", "v"];
+  if (c.v !== 2) throw bad("v");
+  const unknown = Object.keys(c).filter((k) => !keys.includes(k));
+  if (unknown.length) throw bad(unknown[0]);
+  const e = c.commitment;
+  if (!e || typeof e !== "object" || Array.isArray(e)) throw bad("commitment");
+  if (!Number.isSafeInteger(e.seq) || e.seq < 0) throw bad("commitment.seq");
+  if (!(e.prev === null && e.seq === 0) && !(typeof e.prev === "string" && HEX64.test(e.prev))) throw bad("commitment.prev");
+  if (typeof e.recorded_at !== "string") throw bad("commitment.recorded_at");
+  if (typeof e.heads_root !== "string" || !HEX64.test(e.heads_root)) throw bad("commitment.heads_root");
+  if (!isSize(e.tenders)) throw bad("commitment.tenders");
+  if (n < 1) throw bad("commitment");
+  const payload = { heads_root: e.heads_root, tenders: e.tenders, tree_size: n - 1 };
+  const envelope = {
+    v: 1,
+    origin: bundle.origin,
+    ocid: HEADS_OCID,
+    seq: e.seq,
+    prev: e.prev,
+    type: HEADS_TYPE,
+    recorded_at: e.recorded_at,
+    payload_sha256: toHex(await sha256(canonicalBytes(payload))),
+  };
+  const path = hashesFromBase64(c.path, "completeness.path", 63);
+  const present = hashesFromBase64(c.siblings, "completeness.siblings", 256);
+  if (present.some((s) => equal(s, EMPTY))) throw bad("siblings");
+  if (!Array.isArray(c.empty)) throw bad("empty");
+  const depth = present.length + c.empty.length;
+  if (depth > KEY_BITS) throw bad("empty");
+  c.empty.forEach((i, j) => {
+    if (!isSize(i) || i >= depth || (j > 0 && i <= c.empty[j - 1])) throw bad(`empty[${j}]`);
+  });
+  let next = 0;
+  const siblings = [];
+  for (let i = 0; i < depth; i++) siblings.push(toHex(c.empty.includes(i) ? EMPTY : present[next++]));
+  return {
+    commitment: {
+      index: n - 1,
+      envelope,
+      payload,
+      leaf_hash: toHex(await leafHash(canonicalBytes(envelope))),
+      inclusion: { tree_size: n, path: path.map(toHex) },
+    },
+    head: c.head,
+    siblings,
+    other: c.other,
+  };
+}
+
 /**
  * Rules 1-3 of docs/spec.md §15 for ``bundle`` (a tenderproof-bundle/2): returns
  * {status: "complete" | "not_proven" | "invalid", treeSize}. ``anchors`` maps tree size to anchor,
@@ -87,8 +160,17 @@ const hash32 = (text, field) => {
 export async function checkCompleteness(bundle, anchors, events, fail) {
   const where = msg("w_completeness");
   const newest = Math.max(0, ...anchors.keys());
-  const c = bundle.completeness;
+  let c = bundle.completeness;
   if (c === null || c === undefined) return { status: "not_proven", treeSize: newest || null };
+  if (typeof c === "object" && !Array.isArray(c) && "v" in c) {
+    try {
+      c = await expandCompact(bundle, c, newest);
+    } catch (err) {
+      if (!(err instanceof VerifyError)) throw err;
+      fail(where, msg(err.key, err.values));
+      return { status: "invalid", treeSize: newest };
+    }
+  }
   if (typeof c !== "object" || !c.commitment || typeof c.commitment !== "object" || !c.head || typeof c.head !== "object") {
     fail(where, msg("r_required_completeness"));
     return { status: "invalid", treeSize: newest };

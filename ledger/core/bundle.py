@@ -12,14 +12,25 @@ Encodings: hashes are 64 lowercase hex digits without ``0x``; Ethereum values
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .canonical import canonical_bytes
+from .canonical import canonical_bytes, sha256_hex
 from .envelope import Envelope, check_ocid
 from .errors import FormatError, InvalidArgumentError
+from .heads import EMPTY as _EMPTY
+from .heads import HEADS_OCID, HEADS_TYPE
 from .merkle import HASH_SIZE
+
+#: Encodings of the ``completeness`` member of a bundle/2 (docs/spec.md §15.1): 1, the first
+#: release's full form (no ``v``); 2, the compact form (``"v": 2``) the server writes.
+COMPLETENESS_FULL = 1
+COMPLETENESS_COMPACT = 2
+#: An inclusion path into a tree of at most 2**63 leaves has at most 63 hashes.
+_MAX_PATH = 63
 
 BUNDLE_FORMAT_V1 = "tenderproof-bundle/1"
 BUNDLE_FORMAT_V2 = "tenderproof-bundle/2"
@@ -178,8 +189,13 @@ class Completeness:
     head_leaf_hash: bytes | None
     siblings: tuple[bytes, ...]
     other: CommittedHead | None
+    #: How :meth:`to_json` writes it (and how it was read): :data:`COMPLETENESS_COMPACT` or
+    #: :data:`COMPLETENESS_FULL`. The proof is the same either way.
+    encoding: int = COMPLETENESS_COMPACT
 
     def to_json(self) -> dict[str, Any]:
+        if self.encoding == COMPLETENESS_COMPACT:
+            return self._compact_json()
         commitment = self.commitment.to_json()
         del commitment["status"]
         return {
@@ -191,6 +207,52 @@ class Completeness:
             "siblings": [s.hex() for s in self.siblings],
             "other": None if self.other is None else self.other.to_json(),
         }
+
+    def _compact_json(self) -> dict[str, Any]:
+        """The compact form (§15.1): the commitment entry by the fields nothing else determines,
+        proof hashes as base64, the heads proof's EMPTY siblings by their positions."""
+        c = self.commitment
+        if c.payload is None or c.inclusion is None:
+            raise InvalidArgumentError("completeness.commitment", "needs its payload and inclusion proof")
+        return {
+            "v": COMPLETENESS_COMPACT,
+            "commitment": {
+                "seq": c.envelope.seq,
+                "prev": c.envelope.prev,
+                "recorded_at": c.envelope.recorded_at,
+                "heads_root": c.payload["heads_root"],
+                "tenders": c.payload["tenders"],
+            },
+            "path": _b64(c.inclusion.path),
+            "head": {
+                "size": self.head_size,
+                "leaf_hash": None if self.head_leaf_hash is None else self.head_leaf_hash.hex(),
+            },
+            "siblings": _b64(s for s in self.siblings if s != _EMPTY),
+            "empty": [i for i, s in enumerate(self.siblings) if s == _EMPTY],
+            "other": None if self.other is None else self.other.to_json(),
+        }
+
+
+def _b64(hashes: Any) -> str:
+    return base64.b64encode(b"".join(hashes)).decode("ascii")
+
+
+def _unb64(value: Any, field: str, limit: int) -> tuple[bytes, ...]:
+    """Hashes concatenated and base64-encoded (RFC 4648 §4, padded), at most ``limit`` of them."""
+    if not isinstance(value, str):
+        raise FormatError(field, f"must be a base64 string, got {type(value).__name__}")
+    if len(value) > 4 * ((limit * HASH_SIZE + 2) // 3):
+        raise FormatError(field, f"holds more than {limit} hashes")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FormatError(field, f"is not padded base64: {exc}") from None
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise FormatError(field, "is not canonical base64")
+    if len(raw) % HASH_SIZE:
+        raise FormatError(field, f"must decode to a multiple of {HASH_SIZE} bytes, got {len(raw)}")
+    return tuple(raw[i : i + HASH_SIZE] for i in range(0, len(raw), HASH_SIZE))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -258,7 +320,10 @@ def load_bundle(obj: Any) -> Bundle:
     checkpoint: str | None = None
     if version == 2:
         if doc["completeness"] is not None:
-            completeness = _load_completeness(doc["completeness"], "completeness")
+            if isinstance(doc["completeness"], dict) and "v" in doc["completeness"]:
+                completeness = _load_compact_completeness(doc["completeness"], "completeness", doc["origin"], anchors)
+            else:
+                completeness = _load_completeness(doc["completeness"], "completeness")
         officers = tuple(_load_event(e, f"officers[{i}]") for i, e in enumerate(_list(doc["officers"], "officers")))
         checkpoint = doc["checkpoint"]
         if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
@@ -278,6 +343,93 @@ def load_bundle(obj: Any) -> Bundle:
     )
 
 
+def _load_compact_completeness(
+    value: Any, field: str, origin: str, anchors: tuple[BundleAnchor, ...]
+) -> Completeness:
+    """The compact form (docs/spec.md §15.1), expanded into the commitment entry it stands for:
+    the entry of index ``N-1`` proven into the newest cited anchor (tree size ``N``)."""
+    c = _obj(value, field, {"v", "commitment", "path", "head", "siblings", "empty", "other"})
+    if type(c["v"]) is not int or c["v"] != COMPLETENESS_COMPACT:
+        raise FormatError(f"{field}.v", f"unsupported completeness encoding {c['v']!r}, expected {COMPLETENESS_COMPACT}")
+    if not anchors:
+        raise FormatError(field, "a completeness proof needs the anchor it is proven against (no anchors)")
+    n = max(a.tree_size for a in anchors)
+    if n < 1:
+        raise FormatError(field, "the newest anchor has tree size 0: no commitment can end it")
+    entry = _obj(c["commitment"], f"{field}.commitment", {"seq", "prev", "recorded_at", "heads_root", "tenders"})
+    payload = {
+        "heads_root": _hash(entry["heads_root"], f"{field}.commitment.heads_root").hex(),
+        "tenders": _uint(entry["tenders"], f"{field}.commitment.tenders"),
+        "tree_size": n - 1,
+    }
+    try:
+        envelope = Envelope(
+            origin=origin,
+            ocid=HEADS_OCID,
+            seq=entry["seq"],
+            prev=entry["prev"],
+            type=HEADS_TYPE,
+            recorded_at=entry["recorded_at"],
+            payload_sha256=sha256_hex(canonical_bytes(payload)),
+        )
+        leaf = envelope.leaf_hash()
+    except InvalidArgumentError as exc:
+        raise FormatError(f"{field}.commitment.{exc.field}", exc.reason) from exc
+    commitment = BundleEvent(
+        index=n - 1,
+        envelope=envelope,
+        payload=payload,
+        withheld=None,
+        leaf_hash=leaf,
+        inclusion=Inclusion(tree_size=n, path=_unb64(c["path"], f"{field}.path", _MAX_PATH)),
+    )
+    size, leaf_hash = _load_head(c["head"], f"{field}.head")
+    present = _unb64(c["siblings"], f"{field}.siblings", 256)
+    if _EMPTY in present:
+        raise FormatError(f"{field}.siblings", "holds an EMPTY hash: EMPTY siblings are listed in empty")
+    empty = _list(c["empty"], f"{field}.empty")
+    depth = len(present) + len(empty)
+    if depth > 256:
+        raise FormatError(f"{field}.empty", f"a proof has at most 256 siblings, got {depth}")
+    positions = [_uint(i, f"{field}.empty[{j}]") for j, i in enumerate(empty)]
+    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)) or (positions and positions[-1] >= depth):
+        raise FormatError(f"{field}.empty", f"must be increasing positions below {depth} (the proof's depth)")
+    holes = set(positions)
+    rest = iter(present)
+    siblings = tuple(_EMPTY if i in holes else next(rest) for i in range(depth))
+    return Completeness(
+        commitment=commitment,
+        head_size=size,
+        head_leaf_hash=leaf_hash,
+        siblings=siblings,
+        other=_load_other(c["other"], f"{field}.other"),
+        encoding=COMPLETENESS_COMPACT,
+    )
+
+
+def _load_head(value: Any, field: str) -> tuple[int, bytes | None]:
+    head = _obj(value, field, {"size", "leaf_hash"})
+    size = _uint(head["size"], f"{field}.size")
+    leaf = None if head["leaf_hash"] is None else _hash(head["leaf_hash"], f"{field}.leaf_hash")
+    if (size == 0) != (leaf is None):
+        raise FormatError(field, "size 0 comes with a null leaf_hash, and only size 0")
+    return size, leaf
+
+
+def _load_other(value: Any, field: str) -> CommittedHead | None:
+    if value is None:
+        return None
+    o = _obj(value, field, {"key", "size", "leaf_hash"})
+    other = CommittedHead(
+        key=_hash(o["key"], f"{field}.key"),
+        size=_uint(o["size"], f"{field}.size"),
+        leaf_hash=_hash(o["leaf_hash"], f"{field}.leaf_hash"),
+    )
+    if other.size < 1:
+        raise FormatError(f"{field}.size", "must be >= 1")
+    return other
+
+
 def _load_completeness(value: Any, field: str) -> Completeness:
     c = _obj(value, field, {"commitment", "head", "siblings", "other"})
     raw = c["commitment"]
@@ -286,30 +438,18 @@ def _load_completeness(value: Any, field: str) -> Completeness:
     commitment = _load_event(raw, f"{field}.commitment")
     if commitment.inclusion is None or commitment.payload is None:
         raise FormatError(f"{field}.commitment.inclusion", "the commitment needs its payload and an inclusion proof")
-    head = _obj(c["head"], f"{field}.head", {"size", "leaf_hash"})
-    size = _uint(head["size"], f"{field}.head.size")
-    leaf = None if head["leaf_hash"] is None else _hash(head["leaf_hash"], f"{field}.head.leaf_hash")
-    if (size == 0) != (leaf is None):
-        raise FormatError(f"{field}.head", "size 0 comes with a null leaf_hash, and only size 0")
+    size, leaf = _load_head(c["head"], f"{field}.head")
     siblings = _list(c["siblings"], f"{field}.siblings")
     if len(siblings) > 256:
         raise FormatError(f"{field}.siblings", f"at most 256 siblings, got {len(siblings)}")
-    other = None
-    if c["other"] is not None:
-        o = _obj(c["other"], f"{field}.other", {"key", "size", "leaf_hash"})
-        other = CommittedHead(
-            key=_hash(o["key"], f"{field}.other.key"),
-            size=_uint(o["size"], f"{field}.other.size"),
-            leaf_hash=_hash(o["leaf_hash"], f"{field}.other.leaf_hash"),
-        )
-        if other.size < 1:
-            raise FormatError(f"{field}.other.size", "must be >= 1")
+    other = _load_other(c["other"], f"{field}.other")
     return Completeness(
         commitment=commitment,
         head_size=size,
         head_leaf_hash=leaf,
         siblings=tuple(_hash(s, f"{field}.siblings[{j}]") for j, s in enumerate(siblings)),
         other=other,
+        encoding=COMPLETENESS_FULL,
     )
 
 

@@ -120,3 +120,100 @@ def test_not_an_object() -> None:
     with pytest.raises(FormatError) as err:
         load_bundle([])
     assert err.value.field == "bundle"
+
+
+# --- bundle/2's completeness member: compact encoding (docs/spec.md §15.1) and the full one ---
+
+MUTATIONS = Path(__file__).resolve().parents[1] / "assets" / "bundles"
+
+
+def _v2(encoding: str) -> dict[str, Any]:
+    folder = "mutations" if encoding == "compact" else "mutations-completeness1"
+    data: dict[str, Any] = json.loads((MUTATIONS / folder / "valid-complete.json").read_text())
+    return data
+
+
+def test_both_completeness_encodings_load_to_the_same_proof_and_round_trip() -> None:
+    """The saved compact bundle and the saved full one come from different runs: each expands to
+    a commitment whose own hashes agree, and each writes back exactly as read."""
+    for encoding in ("compact", "full"):
+        doc = _v2(encoding)
+        bundle = load_bundle(doc)
+        c = bundle.completeness
+        assert c is not None and c.encoding == (2 if encoding == "compact" else 1)
+        n = max(a.tree_size for a in bundle.anchors)
+        assert c.commitment.index == n - 1 and c.commitment.payload["tree_size"] == n - 1  # type: ignore[index]
+        assert c.commitment.envelope.leaf_hash() == c.commitment.leaf_hash
+        root = {a.tree_size: a.root_hash for a in bundle.anchors}[n]
+        assert c.commitment.inclusion is not None
+        verify.verify_inclusion(n - 1, n, c.commitment.leaf_hash, c.commitment.inclusion.path, root)
+        assert bundle.to_json() == doc
+
+
+def test_compact_encoding_expands_empty_siblings_in_place() -> None:
+    import dataclasses
+
+    from ledger.core import heads
+
+    bundle = load_bundle(_v2("compact"))
+    c = bundle.completeness
+    assert c is not None and len(c.siblings) >= 2
+    holed = dataclasses.replace(c, siblings=(c.siblings[0], heads.EMPTY, *c.siblings[1:], heads.EMPTY))
+    written = holed.to_json()
+    assert written["empty"] == [1, len(holed.siblings) - 1]
+    again = load_bundle({**bundle.to_json(), "completeness": written}).completeness
+    assert again is not None and again.siblings == holed.siblings
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"v": True}, "completeness.v"),
+        ({"v": 3}, "completeness.v"),
+        ({"extra": 1}, "completeness.extra"),
+        ({"path": "not base64!"}, "completeness.path"),
+        ({"path": "AAE="}, "completeness.path"),  # 2 bytes: not whole hashes
+        ({"path": "A" * 4 * 700}, "completeness.path"),  # more hashes than any tree needs
+        ({"siblings": "AAAB"}, "completeness.siblings"),
+        ({"siblings": "A" * 44}, "completeness.siblings"),  # one EMPTY hash, which belongs in "empty"
+        ({"empty": [0, 0]}, "completeness.empty"),
+        ({"empty": [99]}, "completeness.empty"),
+        ({"empty": [-1]}, "completeness.empty[0]"),
+        ({"empty": [True]}, "completeness.empty[0]"),
+        ({"empty": "0"}, "completeness.empty"),
+        ({"commitment": {"seq": 1}}, "completeness.commitment.prev"),
+        ({"head": {"size": 0, "leaf_hash": "00" * 32}}, "completeness.head"),
+    ],
+)
+def test_compact_completeness_faults_name_their_field(change: dict[str, Any], field: str) -> None:
+    doc = _v2("compact")
+    if "commitment" in change:
+        change = {"commitment": {k: v for k, v in doc["completeness"]["commitment"].items() if k != "prev"}}
+    doc["completeness"].update(change)
+    with pytest.raises(FormatError) as err:
+        load_bundle(doc)
+    assert err.value.field == field, err.value
+
+
+def test_compact_completeness_needs_an_anchor() -> None:
+    doc = _v2("compact")
+    doc["anchors"], doc["consistency"] = [], []
+    with pytest.raises(FormatError, match="needs the anchor"):
+        load_bundle(doc)
+
+
+def test_compact_path_with_non_canonical_padding_is_refused() -> None:
+    doc = _v2("compact")
+    import base64
+
+    # One hash (32 bytes: padded, the last character carries 2 unused bits): the same bytes,
+    # another spelling.
+    raw = base64.b64decode(doc["completeness"]["path"])[:32]
+    text = base64.b64encode(raw).decode()
+    last = text.rstrip("=")[-1]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    bumped = text.rstrip("=")[:-1] + alphabet[alphabet.index(last) + 1] + "=" * (len(text) - len(text.rstrip("=")))
+    assert base64.b64decode(bumped) == raw
+    doc["completeness"]["path"] = bumped
+    with pytest.raises(FormatError, match="canonical"):
+        load_bundle(doc)

@@ -326,16 +326,19 @@ def test_checkpoint_signed_by_another_key_is_refused(page: Page, good: dict[str,
 # --- The mutation corpus of the command-line verifier (tests/assets/bundles/mutations) -------
 
 MUTATIONS = ROOT / "tests" / "assets" / "bundles" / "mutations"
+#: The corpus as the first bundle/2 release wrote it (completeness in its full encoding).
+MUTATIONS_FULL = ROOT / "tests" / "assets" / "bundles" / "mutations-completeness1"
 OUTCOMES = {"not checked": "unchecked", "invalid": "invalid", "verified": "verified", "pending": "pending"}
 
 
-def test_the_mutation_corpus_in_the_browser(page: Page) -> None:
+@pytest.mark.parametrize("saved", [MUTATIONS, MUTATIONS_FULL], ids=["compact", "full"])
+def test_the_mutation_corpus_in_the_browser(page: Page, saved: Path) -> None:
     """Every case of the corpus the command line is held to gets the same outcome offline in the
-    browser, and "complete" exactly where the corpus says."""
-    index = json.loads((MUTATIONS / "index.json").read_text())
+    browser, and "complete" exactly where the corpus says, in both encodings of completeness."""
+    index = json.loads((saved / "index.json").read_text())
     wrong = []
     for case in index["cases"]:
-        bundle = json.loads((MUTATIONS / case["file"]).read_text())
+        bundle = json.loads((saved / case["file"]).read_text())
         result = _verify(page, bundle)
         want = (OUTCOMES[case["outcome"]], case["complete"])
         got = (result["status"], result["completeness"] == "complete")

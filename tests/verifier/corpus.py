@@ -4,6 +4,7 @@ bundles that every verifier must refuse (docs/spec.md §15). Shared by the mutat
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 from dataclasses import dataclass
@@ -187,12 +188,34 @@ def forged_commitment(valid: dict[str, Any]) -> dict[str, Any]:
     key = hashlib.sha256(doc["ocid"].encode()).digest()
     root = hashlib.sha256(b"\x00" + key + size.to_bytes(8, "big") + bytes.fromhex(last["leaf_hash"])).hexdigest()
     c = doc["completeness"]
+    c["head"], c["other"] = {"size": size, "leaf_hash": last["leaf_hash"]}, None
+    if "v" in c:  # the compact encoding (docs/spec.md §15.1): the entry is rebuilt from these fields
+        c["commitment"]["heads_root"] = root
+        c["siblings"], c["empty"] = "", []
+        return doc
     c["commitment"]["payload"]["heads_root"] = root
     c["commitment"]["envelope"]["payload_sha256"] = hashlib.sha256(
         rfc8785.dumps(c["commitment"]["payload"])
     ).hexdigest()
     c["commitment"]["leaf_hash"] = _leaf(c["commitment"]["envelope"])
-    c["head"], c["siblings"], c["other"] = {"size": size, "leaf_hash": last["leaf_hash"]}, [], None
+    c["siblings"] = []
+    return doc
+
+
+def path_truncated(valid: dict[str, Any]) -> dict[str, Any]:
+    """The compact commitment's inclusion path without its last hash."""
+    doc = copy.deepcopy(valid)
+    c = doc["completeness"]
+    c["path"] = base64.b64encode(base64.b64decode(c["path"])[:-32]).decode()
+    return doc
+
+
+def sibling_said_empty(valid: dict[str, Any]) -> dict[str, Any]:
+    """The compact heads proof with its first sibling replaced by EMPTY (listed in ``empty``)."""
+    doc = copy.deepcopy(valid)
+    c = doc["completeness"]
+    c["siblings"] = base64.b64encode(base64.b64decode(c["siblings"])[32:]).decode()
+    c["empty"] = [0]
     return doc
 
 
@@ -214,6 +237,8 @@ def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
         "commitment-from-another-checkpoint": (other_checkpoint(v, c.early), "completeness"),
         "forged-commitment": (forged_commitment(v), "completeness"),
         "signer-registration-dropped": (registry_dropped(v), "is not a registered officer"),
+        "compact-commitment-path-truncated": (path_truncated(v), "the commitment's inclusion"),
+        "compact-heads-sibling-said-empty": (sibling_said_empty(v), "heads"),
         "signer-never-registered": (c.rogue, "is not a registered officer"),
         "signer-revoked-before-signing": (c.revoked, "was revoked at log index"),
     }
