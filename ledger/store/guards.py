@@ -23,11 +23,11 @@ _SQLITE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
-def _sqlite_collision(table: str) -> str:
+def _sqlite_collision(table: str, keys: tuple[tuple[str, ...], ...] | None = None) -> str:
     """SQL true when the row being inserted into ``table`` collides with a stored one, one EXISTS per key
     (so each is an index lookup). A BEFORE INSERT trigger sees NEW.id = -1 when SQLite picks the rowid."""
     tests = []
-    for key in _SQLITE_KEYS[table]:
+    for key in keys or _SQLITE_KEYS[table]:
         match = " AND ".join(f"{column} = NEW.{column}" for column in key)
         guard = "NEW.id > 0 AND " if key == ("id",) else ""
         tests.append(f"({guard}EXISTS (SELECT 1 FROM {table} WHERE {match}))")
@@ -44,11 +44,7 @@ def sqlite_ddl() -> list[str]:
             )
     # INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers
     # (unless recursive_triggers is on), so an insert that would collide is refused up front.
-    for table in _SQLITE_KEYS:
-        out.append(
-            f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN {_sqlite_collision(table)} "
-            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: INSERT colliding with a stored row of {table} refused'); END"
-        )
+    out += [sqlite_no_replace_ddl(table, _SQLITE_KEYS[table]) for table in _SQLITE_KEYS]
     out.append(
         "CREATE TRIGGER tiles_no_delete BEFORE DELETE ON tiles "
         f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE of tiles refused'); END"
@@ -61,6 +57,14 @@ def sqlite_ddl() -> list[str]:
         f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: a tile may only be extended'); END"
     )
     return out
+
+
+def sqlite_no_replace_ddl(table: str, keys: tuple[tuple[str, ...], ...]) -> str:
+    """SQLite: refuse an insert into ``table`` that collides with a stored row on one of ``keys``."""
+    return (
+        f"CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table} WHEN {_sqlite_collision(table, keys)} "
+        f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: INSERT colliding with a stored row of {table} refused'); END"
+    )
 
 
 def sqlite_drop_ddl() -> list[str]:

@@ -19,7 +19,7 @@ from ledger.submission import Submission
 from tests.conftest import ORIGIN, T0
 from tests.recording import append, append_many
 
-from .helpers import check_log, snapshot
+from .helpers import ALL_TABLES, check_log, snapshot
 
 N = 300  # tiles (0, 0) full, (0, 1) with 44 hashes, (1, 0) with 1
 EXTEND_ONLY = f"{REFUSAL}: a tile may only be extended"
@@ -214,3 +214,53 @@ def test_refusals_leave_a_working_log(filled: Log) -> None:
         _refused(filled, sql)
     assert filled.integrate_all(now=T0).size == N + 1
     check_log(filled, expect_events=N + 1)
+
+
+# --- The heads commitment's nodes (migration 0010) -------------------------------------------
+
+HEADS_REWRITES = [
+    "UPDATE heads_nodes SET hash = :zero WHERE depth = 0",
+    "UPDATE heads_nodes SET version = version + 1",
+    "DELETE FROM heads_nodes WHERE depth = 0",
+    "DELETE FROM heads_nodes",
+]
+
+
+@pytest.fixture
+def committed(log: Log) -> Log:
+    """Two commitments over three tenders: heads_nodes holds two versions' rows."""
+    for round_ in range(2):
+        append_many(
+            log,
+            [Submission(ocid=f"ocds-abc123-{i}", type="tender.amended", payload={"r": round_}) for i in range(3)],
+            now=T0,
+        )
+        log.integrate_all(now=T0, commit_heads=True)
+    with log.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(DISTINCT version) FROM heads_nodes")).scalar_one() == 2
+    return log
+
+
+@pytest.mark.parametrize("sql", HEADS_REWRITES)
+def test_heads_nodes_are_append_only(committed: Log, sql: str) -> None:
+    before = snapshot(committed.engine, (*ALL_TABLES, "heads_nodes"))
+    message = _refused(committed, sql, {"zero": ZERO})
+    assert REFUSAL in message and "of heads_nodes refused" in message
+    assert snapshot(committed.engine, (*ALL_TABLES, "heads_nodes")) == before
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "REPLACE INTO heads_nodes (depth, prefix, version, hash) SELECT depth, prefix, version, :zero FROM heads_nodes"
+        " WHERE depth = 0 AND version = 0",
+        "INSERT INTO heads_nodes (depth, prefix, version, hash) SELECT depth, prefix, version, :zero FROM heads_nodes"
+        " WHERE depth = 0 ON CONFLICT (depth, prefix, version) DO UPDATE SET hash = excluded.hash",
+    ],
+)
+def test_heads_nodes_replace_and_upsert_are_refused(committed: Log, sql: str) -> None:
+    if sql.startswith("REPLACE") and _dialect(committed) != "sqlite":
+        pytest.skip("REPLACE is SQLite's")
+    before = snapshot(committed.engine, (*ALL_TABLES, "heads_nodes"))
+    assert REFUSAL in _refused(committed, sql, {"zero": ZERO})
+    assert snapshot(committed.engine, (*ALL_TABLES, "heads_nodes")) == before

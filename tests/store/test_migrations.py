@@ -27,10 +27,10 @@ TABLES = {
     *("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"),
     *("anchor_targets", "anchors", "anchor_txs", "anchor_leases"),
 }
-IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs")
+IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs", "heads_nodes")
 SQLITE_TRIGGERS = {
     *(f"{t}_no_{op}" for t in IMMUTABLE for op in ("update", "delete")),
-    *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles")),
+    *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles", "heads_nodes")),
     "tiles_no_delete",
     "tiles_extend_only",
 }
