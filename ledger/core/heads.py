@@ -162,16 +162,6 @@ def root(leaves: Iterable[Leaf]) -> bytes:
     return sub(items, 0)
 
 
-@dataclass(slots=True)
-class _Task:
-    depth: int
-    prefix: bytes
-    old: Node | None
-    changes: list[Leaf]
-    children: list[_Task | bytes] = field(default_factory=list)  # a task, or an unchanged hash
-    result: Node | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Update:
     """What :func:`update` computed: the new root and the positions to write."""
@@ -185,63 +175,93 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
     holds ``root_node`` (``None``: the empty tree). ``read`` hands in stored nodes below the
     root; it is called once per depth with every position needed at that depth. Returns the
     new root hash and exactly the positions whose node changes (O(k log n) for k changes).
+
+    Top-down, one depth at a time, each position's changes are a range of one sorted list; then
+    bottom-up, the new inner nodes are hashed. A task is its index in parallel lists.
     """
     items = sorted(changes, key=_KEY)
-    if any(a.key == b.key for a, b in itertools.pairwise(items)):
+    keys = [leaf.key for leaf in items]
+    if any(a == b for a, b in itertools.pairwise(keys)):
         raise InvalidArgumentError("changes", "two changes share a key")
     if not items:
         return Update(_hash_of(root_node), {})
-    top = _Task(0, EMPTY, root_node, items)
-    order: list[_Task] = []
-    level = [top]
+    sha = _sha256
+    bisect_left = bisect.bisect_left
+    child = _child
+    depths: list[int] = [0]
+    prefixes: list[bytes] = [EMPTY]
+    results: list[Node | None] = [None]
+    lefts: list[int | bytes] = [0]  # a task's index, or the hash of an unchanged subtree
+    rights: list[int | bytes] = [0]
+    # (task, its old node, changes[lo:hi], an old leaf pushed down from above or None)
+    level: list[tuple[int, Node | None, int, int, Leaf | None]] = [(0, root_node, 0, len(items), None)]
+    depth = 0
     while level:
-        order.extend(level)
-        depth = level[0].depth
-        wanted = [t for t in level if isinstance(t.old, Inner)]
         stored: Mapping[bytes, Node] = {}
-        if wanted:
-            positions = [p for t in wanted for p in (t.prefix, _child(t.prefix, depth, 1))]
+        positions = []
+        for task, old, _, _, _ in level:
+            if type(old) is Inner:
+                p = prefixes[task]
+                positions.append(p)
+                positions.append(child(p, depth, 1))
+        if positions:
             stored = read(depth + 1, positions)
-        nxt: list[_Task] = []
-        for task in level:
-            old = task.old
-            right_pos = None
-            if isinstance(old, Inner):
-                merged = task.changes
-                right_pos = _child(task.prefix, depth, 1)
-                child_old: tuple[Node | None, Node | None] = (stored.get(task.prefix), stored.get(right_pos))
+        nxt: list[tuple[int, Node | None, int, int, Leaf | None]] = []
+        below = depth + 1
+        for task, old, lo, hi, carry in level:
+            here = prefixes[task]
+            if type(old) is Inner:
+                right_pos = child(here, depth, 1)
+                left_old, right_old = stored.get(here), stored.get(right_pos)
             else:
-                merged = task.changes
-                if isinstance(old, Leaf) and all(c.key != old.key for c in merged):
-                    merged = sorted([*merged, old], key=_KEY)
-                if len(merged) == 1:
-                    task.result = merged[0]
+                if old is not None:  # a leaf: pushed down beside the changes, unless one replaces it
+                    j = bisect_left(keys, old.key, lo, hi)
+                    if j == hi or keys[j] != old.key:
+                        carry = old
+                count = hi - lo + (carry is not None)
+                if count == 1:
+                    results[task] = items[lo] if hi > lo else carry
                     continue
                 if depth >= KEY_BITS:
                     raise InvariantError("heads tree: two distinct keys share all 256 bits")
-                right_pos = _child(task.prefix, depth, 1)
-                child_old = (None, None)
-            # The changes are sorted by key and share this position's prefix: those whose bit
-            # ``depth`` is 0 come first, up to the right child's prefix.
-            cut = bisect.bisect_left(merged, right_pos, key=_KEY)
-            for side, part, pos in ((0, merged[:cut], task.prefix), (1, merged[cut:], right_pos)):
-                if part:
-                    sub = _Task(depth + 1, pos, child_old[side], part)
-                    task.children.append(sub)
-                    nxt.append(sub)
+                right_pos = child(here, depth, 1)
+                left_old = right_old = None
+            # The keys share this position's prefix: those whose bit ``depth`` is 0 sort first,
+            # below the right child's prefix.
+            cut = bisect_left(keys, right_pos, lo, hi)
+            left_carry = right_carry = None
+            if carry is not None:
+                if carry.key >= right_pos:
+                    right_carry = carry
                 else:
-                    task.children.append(_hash_of(child_old[side]))
+                    left_carry = carry
+            for side, pos, sub_old, a, b, sub_carry in (
+                (lefts, here, left_old, lo, cut, left_carry),
+                (rights, right_pos, right_old, cut, hi, right_carry),
+            ):
+                if a < b or sub_carry is not None:
+                    index = len(results)
+                    depths.append(below)
+                    prefixes.append(pos)
+                    results.append(None)
+                    lefts.append(0)
+                    rights.append(0)
+                    side[task] = index
+                    nxt.append((index, sub_old, a, b, sub_carry))
+                else:
+                    side[task] = EMPTY if sub_old is None else sub_old.hash
         level = nxt
-    writes: dict[Position, Node] = {}
-    for task in reversed(order):
-        result = task.result
-        if result is None:
-            left_c, right_c = task.children
-            left_h = left_c if isinstance(left_c, bytes) else _hash_of(left_c.result)
-            right_h = right_c if isinstance(right_c, bytes) else _hash_of(right_c.result)
-            result = task.result = Inner(node_hash(left_h, right_h))
-        writes[(task.depth, task.prefix)] = result
-    return Update(_hash_of(top.result), writes)
+        depth = below
+    # Children come after their parent: hash bottom-up.
+    for task in range(len(results) - 1, -1, -1):
+        if results[task] is None:
+            left = lefts[task]
+            right = rights[task]
+            left_h = left if type(left) is bytes else results[left].hash  # type: ignore[index, union-attr]
+            right_h = right if type(right) is bytes else results[right].hash  # type: ignore[index, union-attr]
+            results[task] = Inner(sha(b"\x01" + left_h + right_h).digest())
+    writes: dict[Position, Node] = dict(zip(zip(depths, prefixes, strict=True), results, strict=True))  # type: ignore[arg-type]
+    return Update(_hash_of(results[0]), writes)
 
 
 @dataclass(frozen=True, slots=True)

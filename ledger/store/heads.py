@@ -8,35 +8,44 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from ..core import heads
-from .db import insert_many
-from .schema import heads_nodes
 
 _CHUNK = 2000  # prefixes per query, under every engine's parameter limit (SQLite: 32,766)
 
 
+def _marker(conn: Connection) -> str:
+    """The driver's positional parameter marker (SQLite's ``?``, psycopg's ``%s``)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
 def reader(conn: Connection, version: int) -> heads.Reader:
-    """A :data:`ledger.core.heads.Reader` of the tree as of ``version``."""
+    """A :data:`ledger.core.heads.Reader` of the tree as of ``version``.
+
+    One statement per chunk of positions, driven by the positions: for each, one primary-key
+    probe finds its newest version ``<= version`` and one more reads that row, however many
+    versions the position has (the upper levels get one per commitment). Raw driver SQL: the
+    hot path of each commitment, where SQLAlchemy's per-value work would cost more than the
+    database's.
+    """
+    m = _marker(conn)
 
     def read(depth: int, prefixes: Sequence[bytes]) -> Mapping[bytes, heads.Node]:
         out: dict[bytes, heads.Node] = {}
         wanted = sorted(set(prefixes))
-        n = heads_nodes.c
-        older = heads_nodes.alias("older")
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            # The newest row of each position as of ``version``: one primary-key probe each.
-            newest = (
-                select(func.max(older.c.version))
-                .where(older.c.depth == n.depth, older.c.prefix == n.prefix, older.c.version <= version)
-                .scalar_subquery()
+            values = ", ".join([f"({m})"] * len(chunk))
+            sql = (
+                f"WITH wanted (p) AS (VALUES {values}) "
+                "SELECT n.prefix, n.hash, n.leaf_key, n.size, n.head FROM wanted JOIN heads_nodes n "
+                f"ON n.depth = {m} AND n.prefix = wanted.p AND n.version = ("
+                f"SELECT max(o.version) FROM heads_nodes o WHERE o.depth = {m} AND o.prefix = wanted.p"
+                f" AND o.version <= {m})"
             )
-            query = select(n.prefix, n.hash, n.leaf_key, n.size, n.head).where(
-                n.depth == depth, n.prefix.in_(chunk), n.version == newest
-            )
-            for prefix, digest, leaf_key, size, head in conn.execute(query):
+            rows = conn.exec_driver_sql(sql, (*chunk, depth, depth, version)).fetchall()
+            for prefix, digest, leaf_key, size, head in rows:
                 out[bytes(prefix)] = (
                     heads.Inner(bytes(digest))
                     if leaf_key is None
@@ -55,21 +64,20 @@ def root_node(conn: Connection, version: int) -> heads.Node | None:
 
 
 def write(conn: Connection, version: int, writes: Mapping[heads.Position, heads.Node]) -> None:
-    """Store the nodes :func:`ledger.core.heads.update` computed for ``version``."""
-    rows = []
-    for (depth, prefix), node in writes.items():
-        if isinstance(node, heads.Leaf):
-            rows.append(
-                {"depth": depth, "prefix": prefix, "version": version, "hash": node.hash, "leaf_key": node.key,
-                 "size": node.size, "head": node.head}
-            )  # fmt: skip
-        else:
-            rows.append(
-                {"depth": depth, "prefix": prefix, "version": version, "hash": node.hash, "leaf_key": None,
-                 "size": None, "head": None}
-            )  # fmt: skip
+    """Store the nodes :func:`ledger.core.heads.update` computed for ``version`` (one executemany
+    of raw driver SQL, for the reason :func:`reader` gives)."""
+    rows = [
+        (depth, prefix, version, node.hash, node.key, node.size, node.head)
+        if type(node) is heads.Leaf
+        else (depth, prefix, version, node.hash, None, None, None)
+        for (depth, prefix), node in writes.items()
+    ]
     if rows:
-        insert_many(conn, heads_nodes, rows)
+        m = _marker(conn)
+        conn.exec_driver_sql(
+            f"INSERT INTO heads_nodes (depth, prefix, version, hash, leaf_key, size, head) VALUES ({', '.join([m] * 7)})",
+            rows,
+        )
 
 
 def prove(conn: Connection, version: int, key: bytes) -> heads.Proof:

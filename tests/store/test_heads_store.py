@@ -139,9 +139,11 @@ def test_an_empty_log_gets_no_commitment(log: Log) -> None:
 
 
 def test_audit_recomputes_every_commitment_and_names_the_differing_tender(log: Log) -> None:
-    from sqlalchemy import update
+    from sqlalchemy import text, update
+    from sqlalchemy.exc import DBAPIError
 
     from audit.log import audit
+    from ledger.store import guards
     from ledger.store.db import write_transaction
     from ledger.store.schema import heads_nodes
 
@@ -149,10 +151,16 @@ def test_audit_recomputes_every_commitment_and_names_the_differing_tender(log: L
     log.integrate_all(now=T0, commit_heads=True)
     clean = audit(log.engine, origin=ORIGIN)
     assert clean.ok and clean.commitments_checked == 1
-    # The server's stored tree goes wrong for one tender (a bug, or a hand on the database):
-    # the next commitment is built on it, and the audit says which tender differs.
+    # The server's stored tree goes wrong for one tender (a hand on the database that first
+    # drops the append-only triggers, migration 0010): the next commitment is built on it, and
+    # the audit says which tender differs.
     victim = OCIDS[4]
+    rewrite = update(heads_nodes).where(heads_nodes.c.leaf_key == heads.key(victim)).values(size=7)
+    with pytest.raises(DBAPIError, match="append-only"), write_transaction(log.engine) as conn:
+        conn.execute(rewrite)
     with write_transaction(log.engine) as conn:
+        for ddl in guards.drop_immutable_rows_ddl(log.engine.dialect.name, "heads_nodes"):
+            conn.execute(text(ddl))
         changed = conn.execute(
             update(heads_nodes).where(heads_nodes.c.leaf_key == heads.key(victim)).values(size=7)
         ).rowcount
