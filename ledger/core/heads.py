@@ -197,34 +197,34 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
     level: list[tuple[int, Node | None, int, int, Leaf | None]] = [(0, root_node, 0, len(items), None)]
     depth = 0
     while level:
-        stored: Mapping[bytes, Node] = {}
+        # The right child's position of every task of this depth (the left one is its own).
+        # (At depth 256 a task can only be a lone leaf: one that would split raises below.)
+        right_of = (
+            [child(prefixes[task], depth, 1) for task, _, _, _, _ in level] if depth < KEY_BITS else [EMPTY] * len(level)
+        )
         positions = []
-        for task, old, _, _, _ in level:
+        for (task, old, _, _, _), right_pos in zip(level, right_of, strict=True):
             if type(old) is Inner:
-                p = prefixes[task]
-                positions.append(p)
-                positions.append(child(p, depth, 1))
-        if positions:
-            stored = read(depth + 1, positions)
+                positions.append(prefixes[task])
+                positions.append(right_pos)
+        stored: Mapping[bytes, Node] = read(depth + 1, positions) if positions else {}
+        get = stored.get
         nxt: list[tuple[int, Node | None, int, int, Leaf | None]] = []
         below = depth + 1
-        for task, old, lo, hi, carry in level:
+        for (task, old, lo, hi, carry), right_pos in zip(level, right_of, strict=True):
             here = prefixes[task]
             if type(old) is Inner:
-                right_pos = child(here, depth, 1)
-                left_old, right_old = stored.get(here), stored.get(right_pos)
+                left_old, right_old = get(here), get(right_pos)
             else:
                 if old is not None:  # a leaf: pushed down beside the changes, unless one replaces it
-                    j = bisect_left(keys, old.key, lo, hi)
-                    if j == hi or keys[j] != old.key:
-                        carry = old
-                count = hi - lo + (carry is not None)
-                if count == 1:
+                    j = bisect_left(keys, old.key, lo, hi)  # type: ignore[union-attr]
+                    if j == hi or keys[j] != old.key:  # type: ignore[union-attr]
+                        carry = old  # type: ignore[assignment]
+                if hi - lo + (carry is not None) == 1:
                     results[task] = items[lo] if hi > lo else carry
                     continue
                 if depth >= KEY_BITS:
                     raise InvariantError("heads tree: two distinct keys share all 256 bits")
-                right_pos = child(here, depth, 1)
                 left_old = right_old = None
             # The keys share this position's prefix: those whose bit ``depth`` is 0 sort first,
             # below the right child's prefix.
@@ -235,21 +235,26 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
                     right_carry = carry
                 else:
                     left_carry = carry
-            for side, pos, sub_old, a, b, sub_carry in (
-                (lefts, here, left_old, lo, cut, left_carry),
-                (rights, right_pos, right_old, cut, hi, right_carry),
-            ):
-                if a < b or sub_carry is not None:
-                    index = len(results)
-                    depths.append(below)
-                    prefixes.append(pos)
-                    results.append(None)
-                    lefts.append(0)
-                    rights.append(0)
-                    side[task] = index
-                    nxt.append((index, sub_old, a, b, sub_carry))
-                else:
-                    side[task] = EMPTY if sub_old is None else sub_old.hash
+            if cut > lo or left_carry is not None:
+                lefts[task] = index = len(results)
+                depths.append(below)
+                prefixes.append(here)
+                results.append(None)
+                lefts.append(0)
+                rights.append(0)
+                nxt.append((index, left_old, lo, cut, left_carry))
+            else:
+                lefts[task] = EMPTY if left_old is None else left_old.hash
+            if hi > cut or right_carry is not None:
+                rights[task] = index = len(results)
+                depths.append(below)
+                prefixes.append(right_pos)
+                results.append(None)
+                lefts.append(0)
+                rights.append(0)
+                nxt.append((index, right_old, cut, hi, right_carry))
+            else:
+                rights[task] = EMPTY if right_old is None else right_old.hash
         level = nxt
         depth = below
     # Children come after their parent: hash bottom-up.

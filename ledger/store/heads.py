@@ -23,13 +23,14 @@ def _marker(conn: Connection) -> str:
 def reader(conn: Connection, version: int) -> heads.Reader:
     """A :data:`ledger.core.heads.Reader` of the tree as of ``version``.
 
-    One statement per chunk of positions, driven by the positions: for each, one primary-key
-    probe finds its newest version ``<= version`` and one more reads that row, however many
+    One statement per chunk of positions, driven by the positions: for each, one probe of the
+    primary key finds its newest version ``<= version`` and reads that row, however many
     versions the position has (the upper levels get one per commitment). Raw driver SQL: the
     hot path of each commitment, where SQLAlchemy's per-value work would cost more than the
     database's.
     """
     m = _marker(conn)
+    sqlite = conn.dialect.name == "sqlite"
 
     def read(depth: int, prefixes: Sequence[bytes]) -> Mapping[bytes, heads.Node]:
         out: dict[bytes, heads.Node] = {}
@@ -37,14 +38,26 @@ def reader(conn: Connection, version: int) -> heads.Reader:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             values = ", ".join([f"({m})"] * len(chunk))
-            sql = (
-                f"WITH wanted (p) AS (VALUES {values}) "
-                "SELECT n.prefix, n.hash, n.leaf_key, n.size, n.head FROM wanted JOIN heads_nodes n "
-                f"ON n.depth = {m} AND n.prefix = wanted.p AND n.version = ("
-                f"SELECT max(o.version) FROM heads_nodes o WHERE o.depth = {m} AND o.prefix = wanted.p"
-                f" AND o.version <= {m})"
+            newest = (
+                f"FROM heads_nodes o WHERE o.depth = {m} AND o.prefix = wanted.p AND o.version <= {m}"
+                " ORDER BY o.version DESC LIMIT 1"
             )
-            rows = conn.exec_driver_sql(sql, (*chunk, depth, depth, version)).fetchall()
+            if sqlite:  # the newest row's rowid: one probe of the key's index, one of the table
+                sql = (
+                    f"WITH wanted (p) AS (VALUES {values}) SELECT n.prefix, n.hash, n.leaf_key, n.size, n.head"
+                    f" FROM wanted JOIN heads_nodes n ON n.rowid = (SELECT o.rowid {newest})"
+                )
+            else:  # PostgreSQL: one backward index scan per position, stopped at its first row
+                sql = (
+                    f"WITH wanted (p) AS (VALUES {values}) SELECT n.prefix, n.hash, n.leaf_key, n.size, n.head"
+                    f" FROM wanted CROSS JOIN LATERAL (SELECT o.prefix, o.hash, o.leaf_key, o.size, o.head {newest}) n"
+                )
+            cursor = conn.connection.cursor()  # the transaction's own driver connection
+            try:
+                cursor.execute(sql, (*chunk, depth, version))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
             for prefix, digest, leaf_key, size, head in rows:
                 out[bytes(prefix)] = (
                     heads.Inner(bytes(digest))
@@ -74,10 +87,15 @@ def write(conn: Connection, version: int, writes: Mapping[heads.Position, heads.
     ]
     if rows:
         m = _marker(conn)
-        conn.exec_driver_sql(
-            f"INSERT INTO heads_nodes (depth, prefix, version, hash, leaf_key, size, head) VALUES ({', '.join([m] * 7)})",
-            rows,
-        )
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(
+                "INSERT INTO heads_nodes (depth, prefix, version, hash, leaf_key, size, head)"
+                f" VALUES ({', '.join([m] * 7)})",
+                rows,
+            )
+        finally:
+            cursor.close()
 
 
 def prove(conn: Connection, version: int, key: bytes) -> heads.Proof:
