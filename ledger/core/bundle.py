@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -343,14 +344,14 @@ def load_bundle(obj: Any) -> Bundle:
     )
 
 
-def _load_compact_completeness(
-    value: Any, field: str, origin: str, anchors: tuple[BundleAnchor, ...]
-) -> Completeness:
+def _load_compact_completeness(value: Any, field: str, origin: str, anchors: tuple[BundleAnchor, ...]) -> Completeness:
     """The compact form (docs/spec.md §15.1), expanded into the commitment entry it stands for:
     the entry of index ``N-1`` proven into the newest cited anchor (tree size ``N``)."""
     c = _obj(value, field, {"v", "commitment", "path", "head", "siblings", "empty", "other"})
     if type(c["v"]) is not int or c["v"] != COMPLETENESS_COMPACT:
-        raise FormatError(f"{field}.v", f"unsupported completeness encoding {c['v']!r}, expected {COMPLETENESS_COMPACT}")
+        raise FormatError(
+            f"{field}.v", f"unsupported completeness encoding {c['v']!r}, expected {COMPLETENESS_COMPACT}"
+        )
     if not anchors:
         raise FormatError(field, "a completeness proof needs the anchor it is proven against (no anchors)")
     n = max(a.tree_size for a in anchors)
@@ -392,7 +393,7 @@ def _load_compact_completeness(
     if depth > 256:
         raise FormatError(f"{field}.empty", f"a proof has at most 256 siblings, got {depth}")
     positions = [_uint(i, f"{field}.empty[{j}]") for j, i in enumerate(empty)]
-    if any(b <= a for a, b in zip(positions, positions[1:], strict=False)) or (positions and positions[-1] >= depth):
+    if any(b <= a for a, b in itertools.pairwise(positions)) or (positions and positions[-1] >= depth):
         raise FormatError(f"{field}.empty", f"must be increasing positions below {depth} (the proof's depth)")
     holes = set(positions)
     rest = iter(present)

@@ -200,7 +200,9 @@ def update(root_node: Node | None, changes: Iterable[Leaf], read: Reader) -> Upd
         # The right child's position of every task of this depth (the left one is its own).
         # (At depth 256 a task can only be a lone leaf: one that would split raises below.)
         right_of = (
-            [child(prefixes[task], depth, 1) for task, _, _, _, _ in level] if depth < KEY_BITS else [EMPTY] * len(level)
+            [child(prefixes[task], depth, 1) for task, _, _, _, _ in level]
+            if depth < KEY_BITS
+            else [EMPTY] * len(level)
         )
         positions = []
         for (task, old, _, _, _), right_pos in zip(level, right_of, strict=True):
