@@ -28,9 +28,9 @@ const path = (m, n) => {
 };
 const hex = (b) => "0x" + b.toString("hex");
 
-async function gasOfAnchor(size, batch) {
+async function gasOfAnchor(size, batch, name = "ProcurementAnchor") {
   const [admin] = await ethers.getSigners();
-  const contract = await ethers.deployContract("ProcurementAnchor", [admin.address]);
+  const contract = await ethers.deployContract(name, [admin.address]);
   const before = size - batch;
   await (await contract.anchor(before, hex(mth(before)), [])).wait();
   const proof = subproof(before, size, true).map(hex);
@@ -42,8 +42,9 @@ async function main() {
   const rows = [];
   for (const [size, batches] of [[10, [1, 5]], [1000, [1, 100, 500]], [1000000, [1, 100, 1000, 10000, 100000]]]) {
     for (const batch of batches) {
-      const { gas, proof } = await gasOfAnchor(size, batch);
-      rows.push({ "log size": size, "batch (entries since last anchor)": batch, "proof hashes": proof, "anchor gas": gas });
+      const v1 = await gasOfAnchor(size, batch, "ProcurementAnchor");
+      const v2 = await gasOfAnchor(size, batch, "ProcurementAnchorV2");
+      rows.push({ "log size": size, "batch (entries since last anchor)": batch, "proof hashes": v2.proof, "V1 anchor gas": v1.gas, "V2 anchor gas": v2.gas });
     }
   }
   const eventOnly = await ethers.deployContract("EventOnly");
