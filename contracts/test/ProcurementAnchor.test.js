@@ -11,9 +11,14 @@ const consistency = (m, n) => ref.proof(m, LEAVES.slice(0, n)).map(ref.hex);
 const inclusion = (m, n) => ref.path(m, LEAVES.slice(0, n)).map(ref.hex);
 const flip = (h) => "0x" + (parseInt(h.slice(2, 4), 16) ^ 1).toString(16).padStart(2, "0") + h.slice(4);
 
+// Both versions: version 1 (ProcurementAnchor) and version 2 (ProcurementAnchorV2, no time per checkpoint).
+for (const [NAME, VERSION] of [["ProcurementAnchor", 1], ["ProcurementAnchorV2", 2]]) {
+// rootAt answers (root, timestamp) in version 1 and the root alone in version 2.
+const rootOf = async (contract, n) => (VERSION === 1 ? (await contract.rootAt(n))[0] : await contract.rootAt(n));
+
 async function deployed() {
   const [admin, anchorer, stranger, next] = await ethers.getSigners();
-  const contract = await ethers.deployContract("ProcurementAnchor", [admin.address]);
+  const contract = await ethers.deployContract(NAME, [admin.address]);
   await contract.grantAnchorer(anchorer.address);
   return { contract, admin, anchorer, stranger, next };
 }
@@ -25,11 +30,11 @@ async function anchoredAt10And17() {
   return f;
 }
 
-describe("ProcurementAnchor", function () {
+describe(NAME, function () {
   describe("deployment and roles", function () {
     it("makes the deployer's chosen admin the admin and an anchorer", async function () {
       const [admin] = await ethers.getSigners();
-      const contract = await ethers.deployContract("ProcurementAnchor", [admin.address]);
+      const contract = await ethers.deployContract(NAME, [admin.address]);
       const tx = contract.deploymentTransaction();
       await expect(tx).to.emit(contract, "AdminTransferred").withArgs(ethers.ZeroAddress, admin.address);
       await expect(tx).to.emit(contract, "AnchorerGranted").withArgs(admin.address, admin.address);
@@ -84,7 +89,7 @@ describe("ProcurementAnchor", function () {
       const block = await ethers.provider.getBlock(tx.blockNumber);
       await expect(tx).to.emit(contract, "Anchored").withArgs(1n, 10n, root(10), BigInt(block.timestamp));
       expect(await contract.latest()).to.deep.equal([1n, 10n, root(10), BigInt(block.timestamp)]);
-      expect(await contract.rootAt(10)).to.deep.equal([root(10), BigInt(block.timestamp)]);
+      expect(await contract.rootAt(10)).to.deep.equal(VERSION === 1 ? [root(10), BigInt(block.timestamp)] : root(10));
     });
 
     it("accepts consistent checkpoints one after another", async function () {
@@ -98,8 +103,8 @@ describe("ProcurementAnchor", function () {
       }
       const [anchorId, treeSize, rootHash] = await contract.latest();
       expect([anchorId, treeSize, rootHash]).to.deep.equal([10n, 40n, root(40)]);
-      for (const n of sizes) expect((await contract.rootAt(n))[0]).to.equal(root(n));
-      expect(await contract.rootAt(5)).to.deep.equal([ethers.ZeroHash, 0n]);
+      for (const n of sizes) expect(await rootOf(contract, n)).to.equal(root(n));
+      expect(await contract.rootAt(5)).to.deep.equal(VERSION === 1 ? [ethers.ZeroHash, 0n] : ethers.ZeroHash);
     });
 
     it("refuses a caller that is not an anchorer", async function () {
@@ -157,11 +162,15 @@ describe("ProcurementAnchor", function () {
         .withArgs(0n, ethers.ZeroHash, 10n, root(10));
     });
 
-    it("records the block timestamp", async function () {
+    it("records the block timestamp in the latest anchor and the Anchored event", async function () {
       const { contract, anchorer } = await loadFixture(deployed);
       await time.setNextBlockTimestamp(2000000000);
-      await contract.connect(anchorer).anchor(3, root(3), []);
-      expect(await contract.rootAt(3)).to.deep.equal([root(3), 2000000000n]);
+      const tx = await contract.connect(anchorer).anchor(3, root(3), []);
+      await expect(tx).to.emit(contract, "Anchored").withArgs(1n, 3n, root(3), 2000000000n);
+      expect((await contract.latest())[3]).to.equal(2000000000n);
+      // Version 1 keeps a time per checkpoint; version 2 none (the event's block holds it).
+      expect(await contract.rootAt(3)).to.deep.equal(VERSION === 1 ? [root(3), 2000000000n] : root(3));
+      if (VERSION === 2) expect(await contract.interfaceVersion()).to.equal(2n);
     });
   });
 
@@ -216,5 +225,24 @@ describe("ProcurementAnchor", function () {
       }
       expect(checked).to.be.greaterThan(150);
     });
+  });
+});
+}
+
+describe("RFC9162.isConsistent (version 2) against verifyConsistency (version 1) and the shared vectors", function () {
+  it("gives the vectors' answers, as verifyConsistency does, for every case", async function () {
+    const file = nodePath.join(__dirname, "..", "..", "tests", "assets", "rfc9162", "consistency.json");
+    const cases = JSON.parse(fs.readFileSync(file, "utf8")).cases.filter((c) => c.want_err !== "invalid_argument");
+    const harness = await ethers.deployContract("RFC9162Harness");
+    let accepted = 0;
+    for (const c of cases) {
+      const args = [c.size1, c.size2, "0x" + c.root1, "0x" + c.root2, c.proof.map((p) => "0x" + p)];
+      const fast = await harness.isConsistent(...args);
+      expect(fast, c.desc).to.equal(c.want_err === null);
+      expect(await harness.verifyConsistency(...args), c.desc).to.equal(fast);
+      if (fast) accepted++;
+    }
+    expect(accepted).to.be.greaterThan(100);
+    expect(cases.length - accepted).to.be.greaterThan(100);
   });
 });
