@@ -265,7 +265,8 @@ class ChainAnchorer:
             raise ChainConfigError(f"{field}.contract", f"no contract at {client.address} on chain {chain_id}")
         if not client.runtime_matches():
             raise ChainConfigError(
-                f"{field}.contract", f"the code at {client.address} is not this release's ProcurementAnchor (version 1 or 2)"
+                f"{field}.contract",
+                f"the code at {client.address} is not this release's ProcurementAnchor (version 1 or 2)",
             )
         if not client.is_anchorer(client.account.address):
             raise ChainConfigError(

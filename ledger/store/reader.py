@@ -21,6 +21,7 @@ from ..core.errors import FormatError, InvalidArgumentError, NotFoundError
 from ..core.heads import HEADS_OCID
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from .tile_cache import TileRowCache
 
 _CHUNK = 500
 #: Most entries one call of :meth:`LogReader.entries` returns.
@@ -126,10 +127,18 @@ def current_head(conn: Connection) -> TreeHead:
 
 
 class LogReader:
-    """Reads the log. Thread-safe: each call runs in its own read transaction."""
+    """Reads the log. Thread-safe: each call runs in its own read transaction.
 
-    def __init__(self, engine: Engine) -> None:
+    Proofs and past roots read tree nodes through ``tile_cache`` (default: a
+    :class:`~ledger.store.tile_cache.TileRowCache` of :data:`~ledger.store.tile_cache.DEFAULT_MAX_TILES`
+    tiles): the nodes of tiles already read come from memory, since stored tiles never change.
+    The requested tree size is still checked against the database on every call.
+    """
+
+    def __init__(self, engine: Engine, *, tile_cache: TileRowCache | None = None) -> None:
         self._engine = engine
+        self.tile_cache = TileRowCache() if tile_cache is None else tile_cache
+        self._rows = self.tile_cache if self.tile_cache.max_tiles else None  # 0 tiles: no cache at all
 
     def tree_head(self) -> TreeHead:
         with read_transaction(self._engine) as conn:
@@ -159,7 +168,7 @@ class LogReader:
             if stored is not None:
                 return bytes(stored)
             nodes = proof.root(size)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))[0]
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))[0]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` leaves.
@@ -171,7 +180,7 @@ class LogReader:
             if not 0 <= index < size:
                 raise InvalidArgumentError("index", f"must be in [0, {size}) for tree size {size}, got {index}")
             nodes = proof.inclusion(index, size)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof from tree size ``size1`` to ``size2``.
@@ -183,7 +192,7 @@ class LogReader:
             if not 0 <= size1 <= size2:
                 raise InvalidArgumentError("size1", f"must be in [0, {size2}], got {size1}")
             nodes = proof.consistency(size1, size2)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))
 
     def entries(self, start: int, end: int) -> list[StoredEvent]:
         """Log entries ``[start, end)`` in index order, at most :data:`MAX_ENTRIES_PER_READ`."""

@@ -72,6 +72,30 @@ def test_proofs_equal_the_rfc_and_verify_across_tile_boundaries(filled: tuple[Lo
     assert reader.root_at(0) == EMPTY_ROOT
 
 
+def test_cached_nodes_stay_right_as_the_log_grows(log: Log) -> None:
+    """One reader (one tile cache) across integrations: the partial tiles it cached grow, and
+    every proof at every size, old and new, is still the RFC's."""
+    reader = LogReader(log.engine)
+    data: list[bytes] = []
+    for count in (100, 200, 300, 500):
+        recorded = append_many(
+            log, [Submission(ocid=OCIDS[0], type="tender.amended", payload={"n": len(data) + i}) for i in range(count)],
+            now=T0,
+        )  # fmt: skip
+        data += _data(recorded)
+        size = log.integrate_all(now=T0).size
+        assert size == len(data)
+        for old in (1, size // 3, size - 1, size):
+            assert reader.root_at(old) == reference.mth(data[:old])
+            assert reader.consistency_proof(old, size) == reference.proof(old, data)
+            for index in (0, old // 2, old - 1):
+                assert reader.inclusion_proof(index, old) == reference.path(index, data[:old])
+    assert len(reader.tile_cache) > 0
+    # A size beyond the log is refused even when the cache could answer for it.
+    with pytest.raises(InvalidArgumentError, match="tree_size"):
+        reader.inclusion_proof(0, len(data) + 1)
+
+
 def test_a_wrong_leaf_does_not_verify(filled: tuple[Log, list[Recorded]]) -> None:
     """The proofs are not vacuous: the same path does not take a neighbouring leaf to the root."""
     log, recorded = filled
