@@ -11,9 +11,14 @@ them), then the same random inclusion and consistency proofs are timed:
 * floor: ``ledger.core.tiles.read_nodes`` over the tiles held in a dict (no database, the same
   node computation): "the same proof from memory" of issue 20; and, for context, the same with
   every node precomputed (dictionary lookups only);
-* the product, ``LogReader.inclusion_proof`` / ``consistency_proof`` (a read transaction that
-  checks the size, then the nodes), with the tile cache warm (every tile read once), cold (a
-  fresh cache), and without a cache (what it did before).
+* the product, ``LogReader.inclusion_proof`` / ``consistency_proof``, with the tile cache warm
+  (every tile read once: a size the reader has seen, every node in memory, no query), cold (a
+  fresh reader: a read transaction that checks the size, then the tiles), and without a cache
+  (what it did before);
+* for context, one read of the tree head through the same engine (the least database work a
+  proof that asks the database does).
+
+All are interleaved sample by sample, so a busy machine slows them alike.
 
 PostgreSQL: a scratch database on TENDERPROOF_TEST_PG_URL (default
 postgresql://postgres@127.0.0.1:5432/test), dropped afterwards.
@@ -33,14 +38,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.log_bench import machine
 from ledger.core import proof, tiles
 from ledger.log import Log
-from ledger.store.db import normalize_url, write_transaction
+from ledger.store.db import normalize_url, read_transaction, write_transaction
 from ledger.store.reader import LogReader
 from ledger.store.schema import log_state
 from ledger.store.schema import tiles as tiles_table
@@ -72,13 +77,23 @@ def database(engine: str) -> Iterator[str]:
             yield url
 
 
-def median_ms(call: Callable[[int], object], samples: list[int]) -> float:
-    times = []
+def medians_ms(calls: dict[str, Callable[[int], object]], samples: list[int]) -> dict[str, float]:
+    """The median time of each call over ``samples``, the calls interleaved sample by sample so
+    that a noisy neighbour slows them alike (the ratios hold on a busy machine)."""
+    times: dict[str, list[float]] = {label: [] for label in calls}
     for sample in samples:
-        start = time.perf_counter()
-        call(sample)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for label, call in calls.items():
+            start = time.perf_counter()
+            call(sample)
+            times[label].append((time.perf_counter() - start) * 1000)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def size_check(log: Log) -> int:
+    """One read of the tree head through the log's engine (a pooled connection, a read
+    transaction): the least a proof that asks the database costs."""
+    with read_transaction(log.engine) as conn:
+        return int(conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar_one())
 
 
 def run(engine: str, store: dict[tiles.TileID, bytes], size: int, root: bytes, samples: int) -> dict[str, float]:
@@ -123,16 +138,18 @@ def run(engine: str, store: dict[tiles.TileID, bytes], size: int, root: bytes, s
                 warm = LogReader(log.engine)
                 for i in range(0, size, tiles.TILE_WIDTH):  # every tile read once
                     warm.inclusion_proof(i, size)
-                # Interleaved so that a noisy neighbour hits them alike; the same proofs each.
+                calls: dict[str, Callable[[int], object]] = {}
                 for label, reader in (("cold cache", cold), ("no cache", uncached), ("warm cache", warm)):
                     call = getattr(reader, product)
-                    fn = (lambda i, c=call: c(i, size)) if kind == "inclusion" else (lambda m, c=call: c(m, size))
-                    assert fn(args[0]) == floor(args[0])
-                    out[f"{kind} proof, {label} (ms)"] = median_ms(fn, args)
-                out[f"{kind} proof from memory: floor (ms)"] = median_ms(floor, args)
-                out[f"{kind} proof from memory, every node precomputed (ms)"] = median_ms(lookups, args)
+                    calls[label] = lambda a, c=call: c(a, size)
+                    assert calls[label](args[0]) == floor(args[0])
+                calls["from memory: floor"] = floor
+                calls["one tree-head query (context)"] = lambda _a: size_check(log)
+                calls["from memory, every node precomputed"] = lookups
+                for label, ms in medians_ms(calls, args).items():
+                    out[f"{kind} proof, {label} (ms)"] = ms
                 out[f"{kind} proof, warm cache / floor"] = (
-                    out[f"{kind} proof, warm cache (ms)"] / out[f"{kind} proof from memory: floor (ms)"]
+                    out[f"{kind} proof, warm cache (ms)"] / out[f"{kind} proof, from memory: floor (ms)"]
                 )
         finally:
             log.close()

@@ -122,6 +122,18 @@ def node_from_rows(node: NodeID, rows: TileRows) -> bytes | None:
     return row[start : start + HASH_SIZE] if len(row) >= start + HASH_SIZE else None
 
 
+def cached_nodes(nodes: Sequence[NodeID], cache: RowCache) -> dict[NodeID, bytes] | None:
+    """The hashes of ``nodes`` from ``cache`` alone; ``None`` unless its rows reach every one."""
+    out: dict[NodeID, bytes] = {}
+    for node in nodes:
+        rows = cache.get(_locate(node)[0])
+        digest = None if rows is None else node_from_rows(node, rows)
+        if digest is None:
+            return None
+        out[node] = digest
+    return out
+
+
 def read_nodes(nodes: Sequence[NodeID], read: TileReader, cache: RowCache | None = None) -> dict[NodeID, bytes]:
     """Read the hashes of ``nodes`` (each must be complete in the stored tree).
 
