@@ -36,20 +36,29 @@ contract ProcurementAnchorV2 is IProcurementAnchorV2, ProcurementAnchorRoles {
     /// @inheritdoc IProcurementAnchorV2
     function anchor(uint64 treeSize, bytes32 rootHash, bytes32[] calldata consistencyProof) external {
         if (!_anchorers[msg.sender]) revert ProcurementAnchorUnauthorized(msg.sender);
-        Head memory head = _head;
-        if (treeSize <= head.treeSize) revert ProcurementAnchorTreeSizeNotIncreasing(head.treeSize, treeSize);
-        bytes32 latestRoot = _roots[head.treeSize];
-        if (!RFC9162.isConsistent(head.treeSize, treeSize, latestRoot, rootHash, consistencyProof)) {
-            revert ProcurementAnchorInconsistentCheckpoint(head.treeSize, latestRoot, treeSize, rootHash);
+        // The Head slot read and written as one word (anchorId | treeSize << 64 | timestamp << 128),
+        // the layout of the struct, without a copy of it in memory.
+        uint256 packed;
+        assembly ("memory-safe") {
+            packed := sload(_head.slot)
+        }
+        uint64 latestSize = uint64(packed >> 64);
+        if (treeSize <= latestSize) revert ProcurementAnchorTreeSizeNotIncreasing(latestSize, treeSize);
+        bytes32 latestRoot = _roots[latestSize];
+        if (!RFC9162.isConsistent(latestSize, treeSize, latestRoot, rootHash, consistencyProof)) {
+            revert ProcurementAnchorInconsistentCheckpoint(latestSize, latestRoot, treeSize, rootHash);
         }
         uint64 timestamp = uint64(block.timestamp);
         // Cannot overflow: one id per transaction, far below 2**64.
         uint64 anchorId;
         unchecked {
-            anchorId = head.anchorId + 1;
+            anchorId = uint64(packed) + 1;
         }
         _roots[treeSize] = rootHash;
-        _head = Head({anchorId: anchorId, treeSize: treeSize, timestamp: timestamp});
+        packed = uint256(anchorId) | (uint256(treeSize) << 64) | (uint256(timestamp) << 128);
+        assembly ("memory-safe") {
+            sstore(_head.slot, packed)
+        }
         emit Anchored(anchorId, treeSize, rootHash, timestamp);
     }
 

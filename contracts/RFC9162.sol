@@ -111,10 +111,16 @@ library RFC9162 {
         view
         returns (bool ok)
     {
-        if (size1 > size2) return false;
-        if (size1 == size2) return proof.length == 0 && root1 == root2;
-        if (size1 == 0) return proof.length == 0;
-        if (proof.length == 0) return false;
+        // The usual case (0 < size1 < size2, a proof) in one test; the others as verifyConsistency.
+        bool usual;
+        assembly ("memory-safe") {
+            usual := and(lt(size1, size2), iszero(or(iszero(size1), iszero(proof.length))))
+        }
+        if (!usual) {
+            if (size1 > size2) return false;
+            if (size1 == size2) return proof.length == 0 && root1 == root2;
+            return size1 == 0 && proof.length == 0;
+        }
         assembly ("memory-safe") {
             let p := proof.offset
             let end := add(p, shl(5, proof.length))
@@ -131,6 +137,9 @@ library RFC9162 {
                 fn := shr(1, fn)
                 sn := shr(1, sn)
             }
+            // The calls' success is not checked: the precompile fails only for lack of gas, and
+            // then this frame keeps at most 1/64 of under 100 gas (all but 1/64 is forwarded),
+            // too little for the next instruction, so the transaction runs out of gas.
             // 0x01 || left || right at the free memory pointer (not allocated: scratch only).
             let ptr := mload(0x40)
             let left := add(ptr, 1)
@@ -143,25 +152,27 @@ library RFC9162 {
                     break
                 }
                 let c := calldataload(p)
-                switch or(and(fn, 1), eq(fn, sn))
-                case 0 {
+                if iszero(or(and(fn, 1), eq(fn, sn))) {
                     mstore(left, sr)
                     mstore(right, c)
-                    ok := and(ok, staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
+                    pop(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
                     sr := mload(0x00)
+                    fn := shr(1, fn)
+                    sn := shr(1, sn)
+                    continue
                 }
-                default {
-                    mstore(left, c)
-                    mstore(right, fr)
-                    ok := and(ok, staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
-                    fr := mload(0x00)
-                    mstore(right, sr)
-                    ok := and(ok, staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
-                    sr := mload(0x00)
-                    for {} and(iszero(and(fn, 1)), iszero(iszero(fn))) {} {
-                        fn := shr(1, fn)
-                        sn := shr(1, sn)
-                    }
+                mstore(left, c)
+                mstore(right, fr)
+                pop(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
+                fr := mload(0x00)
+                mstore(right, sr)
+                pop(staticcall(gas(), 0x02, ptr, 65, 0x00, 0x20))
+                sr := mload(0x00)
+                // While fn is even and not zero, halve fn and sn. fn is even here only when it
+                // equals sn: divide both by fn's lowest set bit.
+                if iszero(and(fn, 1)) {
+                    if fn { fn := div(fn, and(fn, sub(0, fn))) }
+                    sn := fn
                 }
                 fn := shr(1, fn)
                 sn := shr(1, sn)
