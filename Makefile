@@ -7,7 +7,7 @@ PY      = $(VENV)/bin/python
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PORT   ?= 8000
 
-.PHONY: install run test lint audit load-test postgres bench bench-anchor bench-verify bench-audit bench-api bench-import bench-explorer gas clean explorer-js explorer-check
+.PHONY: install run test lint audit load-test postgres bench bench-proofs bench-anchor bench-verify bench-audit bench-api bench-import bench-explorer gas clean explorer-js explorer-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ explorer-check: node_modules/.installed
 ## Gas figures of the anchor contract (Hardhat's in-process network).
 gas: install
 	npx hardhat run bench/gas.js
+
+## Inclusion and consistency proofs at 1,000,000 entries against the same proofs from memory, both engines.
+bench-proofs: install postgres
+	TENDERPROOF_TEST_PG_URL=$(PG_URL) $(PY) bench/proof_bench.py --engine both --write bench/RESULTS-proofs.md
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

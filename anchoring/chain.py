@@ -30,7 +30,7 @@ from web3.providers.rpc.utils import ExceptionRetryConfiguration
 from ledger.core.jsonsafe import json_depth
 from settings import ChainSettings
 
-from .compile import load_artifact
+from .compile import CURRENT, VERSIONS, load_artifact
 from .errors import ChainConfigError, ChainUnavailableError, ContractRefusalError
 
 log = logging.getLogger(__name__)
@@ -150,12 +150,17 @@ class ChainClient:
         self.w3 = w3
         self.name = name
         self.account = account
-        self.artifact = load_artifact()
+        #: Every contract version this release drives, by interface version.
+        self.artifacts = {version: load_artifact(version) for version in VERSIONS}
+        #: What :func:`~anchoring.service.deploy` deploys: the current version.
+        self.artifact = self.artifacts[CURRENT]
         self._errors = {
             keccak(text=f"{e['name']}({','.join(i['type'] for i in e['inputs'])})")[:4]: e
-            for e in self.artifact["abi"]
+            for artifact in self.artifacts.values()
+            for e in artifact["abi"]
             if e["type"] == "error"
         }
+        self._versions: dict[str, int | None] = {}
         self.address: str | None = Web3.to_checksum_address(address) if address else None
 
     def _call(self, fn: Callable[[], T]) -> T:
@@ -166,7 +171,8 @@ class ChainClient:
     def contract(self) -> Any:
         if self.address is None:
             raise ValueError("no contract address")
-        return self.w3.eth.contract(address=Web3.to_checksum_address(self.address), abi=self.artifact["abi"])
+        abi = self.artifacts[self.version() or CURRENT]["abi"]
+        return self.w3.eth.contract(address=Web3.to_checksum_address(self.address), abi=abi)
 
     # --- Chain ---------------------------------------------------------------------------
 
@@ -216,10 +222,25 @@ class ChainClient:
 
     # --- Contract ------------------------------------------------------------------------
 
-    def runtime_matches(self) -> bool:
-        """True if the code at :attr:`address` is this release's ProcurementAnchor."""
+    def version(self) -> int | None:
+        """The interface version of the contract at :attr:`address`, told by its runtime code (1:
+        ``ProcurementAnchor``, 2: ``ProcurementAnchorV2``); ``None`` if the code is neither."""
         assert self.address is not None
-        return self.code(self.address) == bytes.fromhex(self.artifact["deployedBytecode"].removeprefix("0x"))
+        if self.address not in self._versions:
+            code = self.code(self.address)
+            self._versions[self.address] = next(
+                (
+                    version
+                    for version, artifact in self.artifacts.items()
+                    if code == bytes.fromhex(artifact["deployedBytecode"].removeprefix("0x"))
+                ),
+                None,
+            )
+        return self._versions[self.address]
+
+    def runtime_matches(self) -> bool:
+        """True if the code at :attr:`address` is one of this release's anchor contracts (any version)."""
+        return self.version() is not None
 
     def latest(self) -> tuple[int, int, bytes, int]:
         """The contract's latest anchor: (anchorId, treeSize, rootHash, timestamp)."""
@@ -228,8 +249,9 @@ class ChainClient:
 
     def root_at(self, size: int) -> bytes:
         """The root anchored for ``size`` (32 zero bytes if none)."""
-        root, _ = self._call(lambda: self.contract.functions.rootAt(size).call())
-        return bytes(root)
+        answer = self._call(lambda: self.contract.functions.rootAt(size).call())
+        # Version 1 answers (root, timestamp), version 2 the root alone (its time is its block's).
+        return bytes(answer[0] if isinstance(answer, (list, tuple)) else answer)
 
     def is_anchorer(self, address: str) -> bool:
         return bool(self._call(lambda: self.contract.functions.isAnchorer(Web3.to_checksum_address(address)).call()))

@@ -1,7 +1,11 @@
-"""Compile the anchor contract through py-solc-x, offline and reproducibly.
+"""Compile the anchor contracts through py-solc-x, offline and reproducibly.
 
-    python -m anchoring.compile            # write anchoring/artifacts/ProcurementAnchor.json
-    python -m anchoring.compile --check    # exit 1 if a fresh build differs from the committed artifact
+    python -m anchoring.compile            # write anchoring/artifacts/ProcurementAnchor*.json
+    python -m anchoring.compile --check    # exit 1 if a fresh build differs from a committed artifact
+
+Two versions are built: ``ProcurementAnchorV2`` (:data:`CURRENT`, what ``tenderproof deploy``
+deploys) and ``ProcurementAnchor`` (version 1), kept so that contracts deployed earlier are
+still recognised and driven: its runtime bytecode must never change.
 
 The compiler is the npm ``solc`` package driven by ``tools/solc`` (a solc-js wrapper), or
 a native solc named by ``TENDERPROOF_SOLC``; nothing is downloaded. Version and settings
@@ -23,9 +27,11 @@ import solcx.wrapper
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = ROOT / "contracts"
-ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "ProcurementAnchor.json"
-CONTRACT = "ProcurementAnchor"
-SOURCE = "contracts/ProcurementAnchor.sol"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+#: The contract versions this release knows, by interface version: their contract names.
+VERSIONS = {1: "ProcurementAnchor", 2: "ProcurementAnchorV2"}
+#: The version new deployments get.
+CURRENT = 2
 
 
 class CompileError(Exception):
@@ -40,8 +46,12 @@ def _solc() -> Path:
     return Path(os.environ.get("TENDERPROOF_SOLC") or ROOT / "tools" / "solc")
 
 
-def build() -> dict[str, Any]:
-    """Compile and return the artifact document. Raises :class:`CompileError`."""
+def artifact_path(version: int = CURRENT) -> Path:
+    return ARTIFACTS / f"{VERSIONS[version]}.json"
+
+
+def build_all() -> dict[int, dict[str, Any]]:
+    """Compile once and return every version's artifact document. Raises :class:`CompileError`."""
     config = json.loads((CONTRACTS / "compiler.json").read_text())
     solc = _solc()
     version = str(solcx.wrapper.get_solc_version(solc, with_commit_hash=True))
@@ -62,25 +72,36 @@ def build() -> dict[str, Any]:
     try:
         output = solcx.compile_standard(standard, solc_binary=solc, base_path=str(ROOT))
     except solcx.exceptions.SolcError as exc:
-        raise CompileError(f"{SOURCE} did not compile: {exc}") from exc
+        raise CompileError(f"contracts/ did not compile: {exc}") from exc
     problems = [e for e in output.get("errors", []) if e.get("severity") == "error" or e.get("type") == "Warning"]
     if problems:
         raise CompileError("\n".join(e.get("formattedMessage", e.get("message", "")) for e in problems))
-    unit = output["contracts"][SOURCE][CONTRACT]
-    return {
-        "contractName": CONTRACT,
-        "sourceName": SOURCE,
-        "compiler": {"version": version, "settings": config["settings"]},
-        "sources": {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sources.items()},
-        "abi": unit["abi"],
-        "bytecode": "0x" + unit["evm"]["bytecode"]["object"],
-        "deployedBytecode": "0x" + unit["evm"]["deployedBytecode"]["object"],
-    }
+    digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in sources.items()}
+    built = {}
+    for number, contract in VERSIONS.items():
+        source = f"contracts/{contract}.sol"
+        unit = output["contracts"][source][contract]
+        built[number] = {
+            "contractName": contract,
+            "sourceName": source,
+            "interfaceVersion": number,
+            "compiler": {"version": version, "settings": config["settings"]},
+            "sources": digests,
+            "abi": unit["abi"],
+            "bytecode": "0x" + unit["evm"]["bytecode"]["object"],
+            "deployedBytecode": "0x" + unit["evm"]["deployedBytecode"]["object"],
+        }
+    return built
 
 
-def load_artifact() -> dict[str, Any]:
-    """The committed artifact (ABI, bytecode, compiler version and settings)."""
-    artifact: dict[str, Any] = json.loads(ARTIFACT.read_text())
+def build(version: int = CURRENT) -> dict[str, Any]:
+    """Compile and return one version's artifact document. Raises :class:`CompileError`."""
+    return build_all()[version]
+
+
+def load_artifact(version: int = CURRENT) -> dict[str, Any]:
+    """The committed artifact of contract ``version`` (ABI, bytecode, compiler version and settings)."""
+    artifact: dict[str, Any] = json.loads(artifact_path(version).read_text())
     return artifact
 
 
@@ -93,35 +114,40 @@ def differences(fresh: dict[str, Any], committed: dict[str, Any]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Compile contracts/ProcurementAnchor.sol offline.")
+    parser = argparse.ArgumentParser(description="Compile the anchor contracts (contracts/) offline.")
     parser.add_argument(
         "--check", action="store_true", help="fail if the committed artifact differs from a fresh build"
     )
     args = parser.parse_args(argv)
     try:
-        fresh = build()
+        fresh = build_all()
     except CompileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.check:
-        if not ARTIFACT.exists():
-            print(f"error: {ARTIFACT.relative_to(ROOT)} is missing; run python -m anchoring.compile", file=sys.stderr)
-            return 1
-        changed = differences(fresh, load_artifact())
-        if changed:
-            print(
-                f"error: {ARTIFACT.relative_to(ROOT)} differs from a fresh build in: {', '.join(changed)}; "
-                "run python -m anchoring.compile and commit the result",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{ARTIFACT.relative_to(ROOT)} matches a fresh build ({fresh['compiler']['version']})")
-        return 0
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_text(json.dumps(fresh, indent=2) + "\n")
-    size = (len(fresh["deployedBytecode"]) - 2) // 2
-    print(f"wrote {ARTIFACT.relative_to(ROOT)} ({size} bytes of runtime code)")
-    return 0
+    failed = 0
+    for version, artifact in fresh.items():
+        path = artifact_path(version).relative_to(ROOT)
+        if args.check:
+            if not artifact_path(version).exists():
+                print(f"error: {path} is missing; run python -m anchoring.compile", file=sys.stderr)
+                failed = 1
+                continue
+            changed = differences(artifact, load_artifact(version))
+            if changed:
+                print(
+                    f"error: {path} differs from a fresh build in: {', '.join(changed)}; "
+                    "run python -m anchoring.compile and commit the result",
+                    file=sys.stderr,
+                )
+                failed = 1
+                continue
+            print(f"{path} matches a fresh build ({artifact['compiler']['version']})")
+            continue
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        artifact_path(version).write_text(json.dumps(artifact, indent=2) + "\n")
+        size = (len(artifact["deployedBytecode"]) - 2) // 2
+        print(f"wrote {path} ({size} bytes of runtime code)")
+    return failed
 
 
 if __name__ == "__main__":

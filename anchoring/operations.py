@@ -42,7 +42,7 @@ class Deployed:
 def deploy_and_record(
     log: Log, chain: ChainSettings, *, credentials: Credentials, admin: str | None, now: datetime
 ) -> Deployed:
-    """Deploy ProcurementAnchor on ``chain`` (a JSON-RPC chain) with ``admin`` (default: the
+    """Deploy the current anchor contract (ProcurementAnchorV2) on ``chain`` (a JSON-RPC chain) with ``admin`` (default: the
     deploying account, also made an anchorer) and record it as the chain's contract.
 
     Raises :class:`ChainConfigError` for the embedded chain (deployed automatically) or when the

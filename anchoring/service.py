@@ -51,6 +51,7 @@ from settings import ChainSettings, Settings
 
 from . import embedded, failpoints, keys, store
 from .chain import ChainClient, Fees, Receipt, Signed, http_web3
+from .compile import CURRENT
 from .cosigning import Cosigning
 from .cosigning import Witness as CosigningWitness
 from .embedded import EmbeddedChain
@@ -123,12 +124,20 @@ def connect(chain: ChainSettings, credentials: Credentials, dev: EmbeddedChain |
 
 
 def deploy(
-    client: ChainClient, *, admin: str | None = None, timeout: float = 120.0, poll: float = 0.5
+    client: ChainClient,
+    *,
+    admin: str | None = None,
+    version: int = CURRENT,
+    timeout: float = 120.0,
+    poll: float = 0.5,
 ) -> tuple[str, bytes]:
-    """Deploy ProcurementAnchor with ``admin`` (default: the client's account, which the
-    constructor also makes an anchorer). Returns (address, transaction hash) once mined."""
+    """Deploy the anchor contract of interface ``version`` (default: the current one,
+    ProcurementAnchorV2; 1 is ProcurementAnchor, for tests of earlier deployments) with ``admin``
+    (default: the client's account, which the constructor also makes an anchorer). Returns
+    (address, transaction hash) once mined."""
     owner = Web3.to_checksum_address(admin or client.account.address)
-    factory = client.w3.eth.contract(abi=client.artifact["abi"], bytecode=client.artifact["bytecode"])
+    artifact = client.artifacts[version]
+    factory = client.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     data = bytes.fromhex(factory.constructor(owner).data_in_transaction.removeprefix("0x"))
     gas = client.estimate(data, None)
     fees = client.fees()
@@ -256,7 +265,8 @@ class ChainAnchorer:
             raise ChainConfigError(f"{field}.contract", f"no contract at {client.address} on chain {chain_id}")
         if not client.runtime_matches():
             raise ChainConfigError(
-                f"{field}.contract", f"the code at {client.address} is not this release's ProcurementAnchor"
+                f"{field}.contract",
+                f"the code at {client.address} is not this release's ProcurementAnchor (version 1 or 2)",
             )
         if not client.is_anchorer(client.account.address):
             raise ChainConfigError(

@@ -1,5 +1,7 @@
-// Gas of ProcurementAnchor.anchor at log sizes 10, 1,000 and 1,000,000, for several batch
-// sizes (entries since the previous anchor), and of verifyInclusion at 1,000,000.
+// Gas of anchor() for both contract versions (V1 ProcurementAnchor, V2 ProcurementAnchorV2) at
+// log sizes 10, 1,000 and 1,000,000, for several batch sizes (entries since the previous anchor),
+// plus the costliest previous size at 1,000,000 (the longest proof with the most hashing), the
+// event-only floor with the same calldata, and verifyInclusion at 1,000,000.
 //   npx hardhat run bench/gas.js
 // A tree of identical leaves stands in for a real log: every perfect subtree of height h has
 // the same hash, so roots and proofs of any size come cheap, with the real proof lengths.
@@ -28,9 +30,9 @@ const path = (m, n) => {
 };
 const hex = (b) => "0x" + b.toString("hex");
 
-async function gasOfAnchor(size, batch) {
+async function gasOfAnchor(size, batch, name) {
   const [admin] = await ethers.getSigners();
-  const contract = await ethers.deployContract("ProcurementAnchor", [admin.address]);
+  const contract = await ethers.deployContract(name, [admin.address]);
   const before = size - batch;
   await (await contract.anchor(before, hex(mth(before)), [])).wait();
   const proof = subproof(before, size, true).map(hex);
@@ -42,20 +44,32 @@ async function main() {
   const rows = [];
   for (const [size, batches] of [[10, [1, 5]], [1000, [1, 100, 500]], [1000000, [1, 100, 1000, 10000, 100000]]]) {
     for (const batch of batches) {
-      const { gas, proof } = await gasOfAnchor(size, batch);
-      rows.push({ "log size": size, "batch (entries since last anchor)": batch, "proof hashes": proof, "anchor gas": gas });
+      const v1 = await gasOfAnchor(size, batch, "ProcurementAnchor");
+      const v2 = await gasOfAnchor(size, batch, "ProcurementAnchorV2");
+      rows.push({ "log size": size, "batch (entries since last anchor)": batch, "proof hashes": v2.proof, "V1 anchor gas": v1.gas, "V2 anchor gas": v2.gas });
     }
   }
-  const eventOnly = await ethers.deployContract("EventOnly");
-  await (await eventOnly.anchor(1, hex(mth(1)), [])).wait();
-  const floor = Number((await (await eventOnly.anchor(1000000, hex(mth(1000000)), subproof(999000, 1000000, true).map(hex))).wait()).gasUsed);
-  const { contract } = await gasOfAnchor(1000000, 1000);
+  // The previous size whose proof to 1,000,000 costs most to check: 21 hashes, 38 SHA-256 calls.
+  const worst = 1000000 - 524287;
+  const w1 = await gasOfAnchor(1000000, worst, "ProcurementAnchor");
+  const w2 = await gasOfAnchor(1000000, worst, "ProcurementAnchorV2");
+  rows.push({ "log size": 1000000, "batch (entries since last anchor)": `${worst} (costliest)`, "proof hashes": w2.proof, "V1 anchor gas": w1.gas, "V2 anchor gas": w2.gas });
+  const floors = {};
+  for (const before of [999000, 524287]) {
+    const eventOnly = await ethers.deployContract("EventOnly");
+    await (await eventOnly.anchor(1, hex(mth(1)), [])).wait();
+    floors[before] = Number((await (await eventOnly.anchor(1000000, hex(mth(1000000)), subproof(before, 1000000, true).map(hex))).wait()).gasUsed);
+  }
+  const floor = floors[999000];
+  const { contract } = await gasOfAnchor(1000000, 1000, "ProcurementAnchorV2");
   const index = 765432;
   const inclusion = path(index, 1000000).map(hex);
   const viewGas = Number(await contract.verifyInclusion.estimateGas(1000000, index, hex(perfect[0]), inclusion));
   const ok = await contract.verifyInclusion(1000000, index, hex(perfect[0]), inclusion);
   console.table(rows);
-  console.log(`event-only floor (same calldata, emit Anchored only): ${floor} gas`);
+  const v2At1000 = rows.find((r) => r["log size"] === 1000000 && r["batch (entries since last anchor)"] === 1000)["V2 anchor gas"];
+  console.log(`event-only floor (same calldata, emit Anchored only), 1,000,000 after 999,000: ${floor} gas; V2 / floor ${(v2At1000 / floor).toFixed(2)}`);
+  console.log(`event-only floor, 1,000,000 after 524,287 (costliest): ${floors[524287]} gas; V2 / floor ${(w2.gas / floors[524287]).toFixed(2)}`);
   console.log(`verifyInclusion at 1,000,000 entries (${inclusion.length} hashes), as a transaction: ${viewGas} gas; result ${ok}`);
 }
 

@@ -135,7 +135,8 @@ class RpcChainReader:
         if not out:
             return None
         try:
-            return tuple(abi_decode(types, out))
+            # Static types only: words beyond them (version 1's rootAt timestamp) are not read.
+            return tuple(abi_decode(types, out[: 32 * len(types)]))
         except (DecodingError, ValueError, OverflowError) as exc:
             raise self._bad("eth_call", f"the answer does not decode as ({', '.join(types)}): {exc}") from exc
 
@@ -150,8 +151,12 @@ class RpcChainReader:
         return self._data(block.get("hash"), "eth_getBlockByNumber")
 
     def root_at(self, contract: str, tree_size: int) -> bytes:
-        """The root the contract holds for ``tree_size``; 32 zero bytes if none (or no contract there)."""
-        got = self._eth_call(contract, _ROOT_AT + abi_encode(["uint64"], [tree_size]), ["bytes32", "uint64"])
+        """The root the contract holds for ``tree_size``; 32 zero bytes if none (or no contract there).
+
+        Only the answer's first word is read: version 1 of the contract answers (root, timestamp),
+        version 2 the root alone. Either way an anchor's time is its transaction's block's
+        (:meth:`anchor_tx`), never the contract's word."""
+        got = self._eth_call(contract, _ROOT_AT + abi_encode(["uint64"], [tree_size]), ["bytes32"])
         return bytes(32) if got is None else bytes(got[0])
 
     def latest_size(self, contract: str) -> int:

@@ -303,10 +303,13 @@ export class Rpc {
     return Array.from({ length: words }, (_, i) => out.slice(32 * i, 32 * i + 32));
   }
 
-  /** The contract's ``rootAt(treeSize)``: [root (32 bytes), timestamp]. */
+  /**
+   * The contract's ``rootAt(treeSize)``: [root (32 bytes)]. Only the first word is read: version 1
+   * answers (root, timestamp), version 2 the root alone; an anchor's time is always its block's.
+   */
   async rootAt(contract, treeSize) {
-    const [root, time] = await this.ethCall(contract, ROOT_AT + toHex(word(treeSize)), 2);
-    return [root, Number(uint(time))];
+    const [root] = await this.ethCall(contract, ROOT_AT + toHex(word(treeSize)), 1);
+    return [root];
   }
 
   /**

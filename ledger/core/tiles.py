@@ -12,16 +12,22 @@ one. Storage can therefore enforce "extend only" on tiles too.
 
 This module is pure: :func:`integrate` and :func:`read_nodes` are handed a
 :data:`TileReader` and return what to write.
+
+Because a tile only grows, every node its stored hashes determine never changes: the
+:func:`tile_rows` of a tile (its bottom row and the 7 rows of interior nodes above it) can be
+kept by the caller (a :class:`RowCache`) and :func:`read_nodes` then answers from them, reading
+only the tiles it holds no rows for, or too few.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from .errors import InvalidArgumentError, InvariantError
-from .merkle import HASH_SIZE, CompactRange, NodeID, perfect_root
+from .merkle import HASH_SIZE, NODE_PREFIX, CompactRange, NodeID, perfect_root
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -73,10 +79,90 @@ def node_from_tiles(node: NodeID, tiles: Mapping[TileID, bytes]) -> bytes:
     return row[0] if width == 1 else perfect_root(row)
 
 
-def read_nodes(nodes: Sequence[NodeID], read: TileReader) -> dict[NodeID, bytes]:
-    """Read the hashes of ``nodes`` (each must be complete in the stored tree)."""
-    tiles = read(tiles_for(nodes))
-    return {node: node_from_tiles(node, tiles) for node in nodes}
+#: A tile's rows: row ``k`` (0 to 7) concatenates the hashes of the complete nodes ``k`` levels
+#: above the tile's bottom, left to right; row 0 is the tile's stored content.
+TileRows = tuple[bytes, ...]
+
+
+class RowCache(Protocol):
+    """Where :func:`read_nodes` keeps tiles' rows between calls (the caller's, e.g. an LRU)."""
+
+    def get(self, tile: TileID) -> TileRows | None: ...
+
+    def put(self, tile: TileID, rows: TileRows) -> None:
+        """Keep ``rows`` for ``tile`` unless rows of a wider version are kept already."""
+
+
+def tile_rows(data: bytes) -> TileRows:
+    """Every node the hashes ``data`` of one tile determine, row by row (see :data:`TileRows`):
+    at most 255 hashes for a full tile. Requires ``len(data)`` a multiple of 32."""
+    if len(data) % HASH_SIZE:
+        raise InvalidArgumentError(
+            "data", f"a tile is a whole number of {HASH_SIZE}-byte hashes, got {len(data)} bytes"
+        )
+    sha256 = hashlib.sha256
+    rows = [data]
+    row = data
+    pair = 2 * HASH_SIZE
+    while len(rows) < TILE_HEIGHT and len(row) >= pair:
+        row = b"".join(sha256(NODE_PREFIX + row[i : i + pair]).digest() for i in range(0, len(row) - pair + 1, pair))
+        rows.append(row)
+    return tuple(rows)
+
+
+def node_from_rows(node: NodeID, rows: TileRows) -> bytes | None:
+    """``node``'s hash from the rows of the tile holding its bottom row; ``None`` if they do not
+    reach it (a narrower version of the tile)."""
+    _, offset, width = _locate(node)
+    depth = width.bit_length() - 1
+    if depth >= len(rows):
+        return None
+    start = (offset >> depth) * HASH_SIZE
+    row = rows[depth]
+    return row[start : start + HASH_SIZE] if len(row) >= start + HASH_SIZE else None
+
+
+def cached_nodes(nodes: Sequence[NodeID], cache: RowCache) -> dict[NodeID, bytes] | None:
+    """The hashes of ``nodes`` from ``cache`` alone; ``None`` unless its rows reach every one."""
+    out: dict[NodeID, bytes] = {}
+    for node in nodes:
+        rows = cache.get(_locate(node)[0])
+        digest = None if rows is None else node_from_rows(node, rows)
+        if digest is None:
+            return None
+        out[node] = digest
+    return out
+
+
+def read_nodes(nodes: Sequence[NodeID], read: TileReader, cache: RowCache | None = None) -> dict[NodeID, bytes]:
+    """Read the hashes of ``nodes`` (each must be complete in the stored tree).
+
+    With ``cache``, nodes its rows reach are answered from them and only the other nodes' tiles
+    are read; the rows of every tile read are put in it. Raises :class:`InvariantError` if a
+    node is not complete in the stored tree.
+    """
+    if cache is None:
+        tiles = read(tiles_for(nodes))
+        return {node: node_from_tiles(node, tiles) for node in nodes}
+    out: dict[NodeID, bytes] = {}
+    missing: list[NodeID] = []
+    for node in nodes:
+        rows = cache.get(_locate(node)[0])
+        digest = None if rows is None else node_from_rows(node, rows)
+        if digest is None:
+            missing.append(node)
+        else:
+            out[node] = digest
+    if missing:
+        tiles = read(tiles_for(missing))
+        computed = {tile: tile_rows(data) for tile, data in tiles.items()}
+        for tile, rows in computed.items():
+            cache.put(tile, rows)
+        for node in missing:
+            rows = computed.get(_locate(node)[0])
+            digest = None if rows is None else node_from_rows(node, rows)
+            out[node] = digest if digest is not None else node_from_tiles(node, tiles)  # the latter raises
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from ..core.errors import FormatError, InvalidArgumentError, NotFoundError
 from ..core.heads import HEADS_OCID
 from .db import read_transaction
 from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from .tile_cache import TileRowCache
 
 _CHUNK = 500
 #: Most entries one call of :meth:`LogReader.entries` returns.
@@ -126,14 +127,36 @@ def current_head(conn: Connection) -> TreeHead:
 
 
 class LogReader:
-    """Reads the log. Thread-safe: each call runs in its own read transaction."""
+    """Reads the log. Thread-safe: each call runs in its own read transaction.
 
-    def __init__(self, engine: Engine) -> None:
+    Proofs and past roots read tree nodes through ``tile_cache`` (default: a
+    :class:`~ledger.store.tile_cache.TileRowCache` of :data:`~ledger.store.tile_cache.DEFAULT_MAX_TILES`
+    tiles): the nodes of tiles already read come from memory, since stored tiles never change.
+    A proof for a tree size no larger than the largest this reader has seen in the database
+    (the log only grows), whose nodes are all in the cache, is answered without asking the
+    database; any other is checked and read in the database.
+    """
+
+    def __init__(self, engine: Engine, *, tile_cache: TileRowCache | None = None) -> None:
         self._engine = engine
+        self.tile_cache = TileRowCache() if tile_cache is None else tile_cache
+        self._rows = self.tile_cache if self.tile_cache.max_tiles else None  # 0 tiles: no cache at all
+        #: The largest tree size read from the database so far (it only grows).
+        self._seen_size = 0
 
     def tree_head(self) -> TreeHead:
         with read_transaction(self._engine) as conn:
-            return current_head(conn)
+            head = current_head(conn)
+        self._seen_size = max(self._seen_size, head.size)
+        return head
+
+    def _from_memory(self, nodes: proof.ProofNodes, size: int) -> list[bytes] | None:
+        """``nodes`` assembled from the tile cache alone, if ``size`` is known to exist and the
+        cache holds every node; ``None`` otherwise (the caller asks the database)."""
+        if self._rows is None or not 0 <= size <= self._seen_size:
+            return None
+        hashes = tile_math.cached_nodes(nodes.ids, self._rows)
+        return None if hashes is None else nodes.assemble(hashes)
 
     def committed_size(self) -> int:
         """The tree size ending with the newest heads commitment (docs/spec.md §14.1): what an
@@ -148,42 +171,49 @@ class LogReader:
 
     def _check_size(self, conn: Connection, size: int, field: str) -> None:
         head = current_head(conn)
+        self._seen_size = max(self._seen_size, head.size)
         if not 0 <= size <= head.size:
             raise InvalidArgumentError(field, f"must be between 0 and the log's size {head.size}, got {size}")
 
     def root_at(self, size: int) -> bytes:
         """The root of the tree when it had ``size`` leaves (any size up to the current one)."""
+        if size > 0 and (memory := self._from_memory(proof.root(size), size)) is not None:
+            return memory[0]
         with read_transaction(self._engine) as conn:
             self._check_size(conn, size, "tree_size")
             stored = conn.execute(select(tree_heads.c.root).where(tree_heads.c.size == size)).scalar()
             if stored is not None:
                 return bytes(stored)
             nodes = proof.root(size)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))[0]
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))[0]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` leaves.
 
         Requires ``0 <= index < size <= current size``; raises InvalidArgumentError otherwise.
         """
+        if 0 <= index < size and (memory := self._from_memory(proof.inclusion(index, size), size)) is not None:
+            return memory
         with read_transaction(self._engine) as conn:
             self._check_size(conn, size, "tree_size")
             if not 0 <= index < size:
                 raise InvalidArgumentError("index", f"must be in [0, {size}) for tree size {size}, got {index}")
             nodes = proof.inclusion(index, size)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof from tree size ``size1`` to ``size2``.
 
         Requires ``0 <= size1 <= size2 <= current size``.
         """
+        if 0 <= size1 <= size2 and (memory := self._from_memory(proof.consistency(size1, size2), size2)) is not None:
+            return memory
         with read_transaction(self._engine) as conn:
             self._check_size(conn, size2, "size2")
             if not 0 <= size1 <= size2:
                 raise InvalidArgumentError("size1", f"must be in [0, {size2}], got {size1}")
             nodes = proof.consistency(size1, size2)
-            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn)))
+            return nodes.assemble(tile_math.read_nodes(nodes.ids, tile_reader(conn), self._rows))
 
     def entries(self, start: int, end: int) -> list[StoredEvent]:
         """Log entries ``[start, end)`` in index order, at most :data:`MAX_ENTRIES_PER_READ`."""

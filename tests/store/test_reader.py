@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
 from ledger.core import verify
 from ledger.core.errors import InvalidArgumentError, NotFoundError, RootMismatchError
@@ -70,6 +72,51 @@ def test_proofs_equal_the_rfc_and_verify_across_tile_boundaries(filled: tuple[Lo
     assert checked > 150
     assert reader.consistency_proof(0, N) == []
     assert reader.root_at(0) == EMPTY_ROOT
+
+
+def test_cached_nodes_stay_right_as_the_log_grows(log: Log) -> None:
+    """One reader (one tile cache) across integrations: the partial tiles it cached grow, and
+    every proof at every size, old and new, is still the RFC's."""
+    reader = LogReader(log.engine)
+    data: list[bytes] = []
+    for count in (100, 200, 300, 500):
+        recorded = append_many(
+            log, [Submission(ocid=OCIDS[0], type="tender.amended", payload={"n": len(data) + i}) for i in range(count)],
+            now=T0,
+        )  # fmt: skip
+        data += _data(recorded)
+        size = log.integrate_all(now=T0).size
+        assert size == len(data)
+        for old in (1, size // 3, size - 1, size):
+            assert reader.root_at(old) == reference.mth(data[:old])
+            assert reader.consistency_proof(old, size) == reference.proof(old, data)
+            for index in (0, old // 2, old - 1):
+                assert reader.inclusion_proof(index, old) == reference.path(index, data[:old])
+    assert len(reader.tile_cache) > 0
+    # A size beyond the log is refused even when the cache could answer for it.
+    with pytest.raises(InvalidArgumentError, match="tree_size"):
+        reader.inclusion_proof(0, len(data) + 1)
+
+
+def test_a_warm_reader_answers_the_sizes_it_has_seen_from_memory(filled: tuple[Log, list[Recorded]]) -> None:
+    log, recorded = filled
+    data = _data(recorded)
+    reader = LogReader(log.engine)
+    for index in range(0, N, 128):  # every tile read once
+        reader.inclusion_proof(index, N)
+    for old in (1, 300, 700, N):
+        reader.consistency_proof(old, N)
+    # Without its database, the reader still answers for sizes it has seen, from memory only...
+    reader._engine = create_engine("sqlite:////nonexistent-directory/gone.sqlite3")
+    assert reader.inclusion_proof(517, N) == reference.path(517, data)
+    assert reader.inclusion_proof(3, 700) == reference.path(3, data[:700])
+    assert reader.consistency_proof(300, N) == reference.proof(300, data)
+    assert reader.root_at(N - 1) == reference.mth(data[: N - 1])
+    # ... and a size beyond them, or bad arguments, still go to the database.
+    with pytest.raises(OperationalError):
+        reader.inclusion_proof(0, N + 1)
+    with pytest.raises(OperationalError):
+        reader.inclusion_proof(N, N)
 
 
 def test_a_wrong_leaf_does_not_verify(filled: tuple[Log, list[Recorded]]) -> None:
