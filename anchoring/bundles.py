@@ -35,6 +35,12 @@ from ledger.store.db import read_transaction
 from ledger.store.reader import LogReader, StoredEvent
 
 
+#: How a bundle says it leaves out a stored payload it cannot carry (nested deeper than readers
+#: parse, recorded before input was bounded): the entry still verifies, through the envelope's
+#: ``payload_sha256`` and its inclusion proof; the stored bytes are served by the entries API.
+NOT_CARRIED = "not carried, the stored payload cannot be read back as JSON"
+
+
 @dataclass(frozen=True, slots=True)
 class AnchorRecord:
     tree_size: int
@@ -94,11 +100,12 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, 
             inclusion = Inclusion(
                 tree_size=anchor.tree_size, path=tuple(reader.inclusion_proof(event.index, anchor.tree_size))
             )
+        payload, unreadable = event.readable_payload
         return BundleEvent(
             index=event.index,
             envelope=event.parsed_envelope,
-            payload=event.parsed_payload,
-            withheld=None,
+            payload=payload,
+            withheld=None if unreadable is None else f"{NOT_CARRIED}: {unreadable}",
             leaf_hash=event.leaf_hash,
             inclusion=inclusion,
         )
