@@ -14,7 +14,8 @@ from itertools import pairwise
 
 from sqlalchemy import Engine, select
 
-from anchoring.schema import anchor_targets, anchors
+from anchoring import store
+from anchoring.schema import anchors
 from ledger.core import heads
 from ledger.core.bundle import (
     Bundle,
@@ -59,11 +60,9 @@ class ChainTarget:
 
 
 def final_anchors(engine: Engine, chain: str) -> ChainTarget:
-    """The final anchors of the newest target (contract on a chain instance) named ``chain``."""
+    """The final anchors of the target (contract on a chain instance) ``chain`` anchors to now."""
     with read_transaction(engine) as conn:
-        target = conn.execute(
-            select(anchor_targets).where(anchor_targets.c.chain == chain).order_by(anchor_targets.c.id.desc()).limit(1)
-        ).first()
+        target = conn.execute(store.current_target(chain)).first()
         if target is None:
             raise NotFoundError(f"nothing anchored on chain {chain!r} yet")
         rows = conn.execute(

@@ -275,14 +275,6 @@ class ChainAnchorer:
             )
         self.check_log_matches()  # a contract of another log is refused before anything is recorded
         if self.switching and recorded is not None and recorded.lower() != client.address.lower():
-            if store.find_target(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance,
-                                 contract=client.address) is not None:  # fmt: skip
-                raise ChainConfigError(
-                    f"{field}.contract",
-                    f"{client.address} was used before on chain {self.chain.name}: switching back to an earlier "
-                    "contract is not supported (its anchors and the newer contract's would interleave); "
-                    "deploy a new contract with `tenderproof deploy` instead",
-                )
             if (current := store.newest_target(self.log.engine, self.chain.name)) is not None and store.unsettled(
                 self.log.engine, current.id
             ):
@@ -290,9 +282,15 @@ class ChainAnchorer:
                     f"{field}.contract",
                     f"an anchor is in flight on {recorded}: wait until it is final (`tenderproof anchor --status`)",
                 )
+            earlier = store.find_target(
+                self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance, contract=client.address
+            )
+            if earlier is not None:
+                self._check_recorded_anchors(earlier, field)
             log.warning(
-                "chain %s: switching contracts from %s to %s (operator's request)",
+                "chain %s: switching contracts from %s to %s%s (operator's request)",
                 self.chain.name, recorded, client.address,
+                "" if earlier is None else f", back to the contract it anchored to until {earlier.created_at:%Y-%m-%d}",
             )  # fmt: skip
         self._target = store.target(
             self.log.engine,
@@ -303,6 +301,22 @@ class ChainAnchorer:
             now=now,
         )
         return self._target
+
+    def _check_recorded_anchors(self, earlier: store.Target, field: str) -> None:
+        """Before switching back to ``earlier`` (a contract this chain anchored to before): every
+        final anchor recorded on it must still be on the contract with its root (none lost to a
+        reorg, none overwritten), else the switch is refused and nothing is recorded."""
+        client = self.client
+        for anchor in store.finals(self.log.engine, earlier.id):
+            on_chain = client.root_at(anchor.tree_size)
+            if on_chain != anchor.root:
+                found = "no root" if on_chain == bytes(32) else f"root {on_chain.hex()}"
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"cannot switch back to {client.address}: this log recorded its anchor of tree size "
+                    f"{anchor.tree_size} there with root {anchor.root.hex()}, the contract holds {found}: "
+                    "run `tenderproof audit`, or deploy a new contract with `tenderproof deploy`",
+                )
 
     def check_log_matches(self) -> None:
         """Raise :class:`LogMismatchError` if the contract's latest checkpoint is not this log's."""
