@@ -183,7 +183,8 @@ function checkRangeHead(bundle, range, events, { size, leaf, n }, fail, before) 
     const committed = r.seq < size;
     const below = r.index !== null && r.index < n - 1;
     if (committed !== below) {
-      fail(msg("w_event", { seq: r.seq, position: r.position }), msg(committed ? "c_range_not_among" : "c_range_below", { size, n }), r);
+      const reason = committed ? msg("c_range_not_among", { size, n }) : msg("c_range_below", { size, n });
+      fail(msg("w_event", { seq: r.seq, position: r.position }), reason, r);
       return { status: "invalid", treeSize: n };
     }
   }

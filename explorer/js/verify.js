@@ -544,7 +544,10 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
     if (env.ocid !== bundle.ocid) fail(where, msg("r_ocid", { got: JSON.stringify(env.ocid ?? null), expected: JSON.stringify(bundle.ocid ?? null) }), report);
     if (env.seq !== first + position) fail(where, range ? msg("r_seq_range", { expected: first + position, first }) : msg("r_seq", { expected: position }), report);
     const expectedPrev = previousLeaf === null ? null : toHex(previousLeaf);
-    if ((position > 0 || first > 0) && env.prev !== expectedPrev) fail(where, msg(position > 0 ? "r_prev" : "r_prev_range", { got: String(env.prev), expected: String(expectedPrev) }), report);
+    if ((position > 0 || first > 0) && env.prev !== expectedPrev) {
+      const values = { got: String(env.prev), expected: String(expectedPrev) };
+      fail(where, position > 0 ? msg("r_prev", values) : msg("r_prev_range", values), report);
+    }
     if (event.payload === null || event.payload === undefined) {
       report.withheld = event.withheld || null;
     } else {
