@@ -36,7 +36,6 @@ from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
 from ledger.store.reader import LogReader, StoredEvent
 
-
 #: How a bundle says it leaves out a stored payload it cannot carry (nested deeper than readers
 #: parse, recorded before input was bounded): the entry still verifies, through the envelope's
 #: ``payload_sha256`` and its inclusion proof; the stored bytes are served by the entries API.
@@ -79,7 +78,7 @@ def final_anchors(engine: Engine, chain: str) -> ChainTarget:
 
 #: The most events one bundle carries: a larger history is served in range bundles (§15.1), so
 #: that building one takes memory bounded by this, whatever the tender's size.
-MAX_BUNDLE_EVENTS = 5_000
+MAX_BUNDLE_EVENTS = 1_000
 #: Why a range bundle's ``before`` event has no payload.
 OUTSIDE_RANGE = "outside the range: only its leaf hash and inclusion are needed"
 

@@ -67,6 +67,7 @@ def _first_line(exc: OperationalError) -> str:
     """The driver's own message, first line, without SQLAlchemy's SQL and background link."""
     return (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
 
+
 #: How the reason of an anchor waiting for funds starts (in its ``error``).
 FUNDS = "insufficient funds"
 

@@ -24,11 +24,9 @@ if TYPE_CHECKING:
 @click.option("--from-seq", type=click.IntRange(min=0), help="A range bundle (docs/spec.md §15.1) from this seq.")
 @click.option("--to-seq", type=click.IntRange(min=0), help="A range bundle up to this seq (included).")
 @pass_env
-def bundle(
-    env: Env, ocid: str, chain_name: str | None, version: int, from_seq: int | None, to_seq: int | None
-) -> None:
+def bundle(env: Env, ocid: str, chain_name: str | None, version: int, from_seq: int | None, to_seq: int | None) -> None:
     """Print tender OCID's proof bundle (tenderproof-bundle/2), for `tenderproof verify`; with
-    --from-seq/--to-seq, a range bundle of that part of its history (at most 5,000 events)."""
+    --from-seq/--to-seq, a range bundle of that part of its history (at most 1,000 events)."""
     from anchoring.bundles import build_bundle, final_anchors
 
     chain = env.chains(chain_name)[0]

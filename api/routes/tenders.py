@@ -185,7 +185,7 @@ def get_tender_bundle(
     """The ``tenderproof-bundle/2`` document of the tender against the final anchors on
     ``chain`` (default: the first configured chain): everything `tenderproof verify` needs
     (``format=1``: the version 1 document). With ``from_seq``/``to_seq``, a range bundle of
-    that part of the history (at most 5,000 events; a longer history is served only in ranges,
+    that part of the history (at most 1,000 events; a longer history is served only in ranges,
     422 otherwise). 404 if the tender is unknown or nothing is anchored on the chain yet."""
     check_ocid(ocid, field="path.ocid")
     names = [configured.name for configured in settings.chains]

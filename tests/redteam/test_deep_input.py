@@ -15,14 +15,14 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from audit.log import audit
-from ledger.log import Log
 from anchoring import rpc as embedded_rpc
 from anchoring.bundles import NOT_CARRIED
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
+from api.app import create_app
+from audit.log import audit
 from ledger.core.bundle import load_bundle
+from ledger.log import Log
 from ledger.procurement import export, project
 from ledger.procurement.importer import MAX_RELEASE_DEPTH, import_files
 from ledger.store.reader import MAX_STORED_DEPTH

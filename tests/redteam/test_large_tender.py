@@ -20,12 +20,12 @@ from anchoring.service import ChainAnchorer
 from api.app import create_app
 from api.routes.tenders import EVENTS_PAGE
 from explorer.pages import TENDER_EVENTS_PAGE
+from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.procurement import project
 from ledger.submission import Submission
 from settings import ChainSettings, Settings
 from tests.conftest import ORIGIN, T0
-from ledger.core.bundle import load_bundle
 from tests.recording import append_many
 from verifier.chain import RpcChainReader
 from verifier.check import verify_bundle

@@ -40,11 +40,13 @@ def _config(block: str, *, listen: int, upstream: int, tmp: Path) -> str:
     temporary files, the 10 s timeouts shortened to ``TIMEOUT``."""
     block = re.sub(r"listen 443 ssl http2;", f"listen 127.0.0.1:{listen};", block)
     block = "\n".join(line for line in block.splitlines() if "ssl_certificate" not in line)
-    block = re.sub(r"upstream tenderproof \{[^}]*\}", f"upstream tenderproof {{ server 127.0.0.1:{upstream}; keepalive 64; }}", block)
-    block = re.sub(r"(client_(?:header|body)_timeout) 10s;", rf"\1 {TIMEOUT}s;", block)
-    temp = "\n".join(
-        f"{kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    block = re.sub(
+        r"upstream tenderproof \{[^}]*\}",
+        f"upstream tenderproof {{ server 127.0.0.1:{upstream}; keepalive 64; }}",
+        block,
     )
+    block = re.sub(r"(client_(?:header|body)_timeout) 10s;", rf"\1 {TIMEOUT}s;", block)
+    temp = "\n".join(f"{kind}_temp_path {tmp / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     return f"""
 daemon off;
 master_process off;

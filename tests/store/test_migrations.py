@@ -13,11 +13,11 @@ from sqlalchemy.exc import DBAPIError
 
 import anchoring.schema  # noqa: F401 - anchoring's tables, on the same metadata
 import api.schema  # noqa: F401 - the API's tables, on the same metadata
+from anchoring import store
 from ledger.log import Log
 from ledger.store import db, guards
 from ledger.store.schema import metadata
 from ledger.submission import Submission
-from anchoring import store
 from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.pg import scratch_database
 from tests.recording import append, append_many
