@@ -14,7 +14,8 @@ from itertools import pairwise
 
 from sqlalchemy import Engine, select
 
-from anchoring.schema import anchor_targets, anchors
+from anchoring import store
+from anchoring.schema import anchors
 from ledger.core import heads
 from ledger.core.bundle import (
     Bundle,
@@ -24,6 +25,7 @@ from ledger.core.bundle import (
     Completeness,
     ConsistencyLink,
     Inclusion,
+    Range,
 )
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.errors import InvalidArgumentError, InvariantError, NotFoundError
@@ -33,6 +35,11 @@ from ledger.procurement.officers import REGISTRY_OCID
 from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
 from ledger.store.reader import LogReader, StoredEvent
+
+#: How a bundle says it leaves out a stored payload it cannot carry (nested deeper than readers
+#: parse, recorded before input was bounded): the entry still verifies, through the envelope's
+#: ``payload_sha256`` and its inclusion proof; the stored bytes are served by the entries API.
+NOT_CARRIED = "not carried, the stored payload cannot be read back as JSON"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +60,9 @@ class ChainTarget:
 
 
 def final_anchors(engine: Engine, chain: str) -> ChainTarget:
-    """The final anchors of the newest target (contract on a chain instance) named ``chain``."""
+    """The final anchors of the target (contract on a chain instance) ``chain`` anchors to now."""
     with read_transaction(engine) as conn:
-        target = conn.execute(
-            select(anchor_targets).where(anchor_targets.c.chain == chain).order_by(anchor_targets.c.id.desc()).limit(1)
-        ).first()
+        target = conn.execute(store.current_target(chain)).first()
         if target is None:
             raise NotFoundError(f"nothing anchored on chain {chain!r} yet")
         rows = conn.execute(
@@ -71,18 +76,56 @@ def final_anchors(engine: Engine, chain: str) -> ChainTarget:
     return ChainTarget(chain, target.chain_id, target.contract, records)
 
 
-def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, signer: Signer | None = None) -> Bundle:
+#: The most events one bundle carries: a larger history is served in range bundles (§15.1), so
+#: that building one takes memory bounded by this, whatever the tender's size.
+MAX_BUNDLE_EVENTS = 1_000
+#: Why a range bundle's ``before`` event has no payload.
+OUTSIDE_RANGE = "outside the range: only its leaf hash and inclusion are needed"
+
+
+def build_bundle(
+    log: Log,
+    ocid: str,
+    target: ChainTarget,
+    *,
+    version: int = 2,
+    signer: Signer | None = None,
+    from_seq: int | None = None,
+    to_seq: int | None = None,
+) -> Bundle:
     """The proof bundle of tender ``ocid`` against ``target``'s final anchors.
 
     Version 2 (docs/spec.md §15) also cites the newest final anchor, proves the tender's history
     whole as of it (when that anchored size ends with a heads commitment), and carries the
     registry events of every signer, and (with ``signer``, the log's key) the newest cited
     anchor's checkpoint as a signed note; version 1 (§9) is the earlier document.
+
+    With ``from_seq`` or ``to_seq`` (version 2 only), a range bundle (§15.1): the events
+    ``from_seq`` (default 0) to ``to_seq`` (default: as many as fit, up to the last), with the
+    event before the range. Raises :class:`InvalidArgumentError` for a range outside the
+    history or wider than :data:`MAX_BUNDLE_EVENTS`, and for a whole history longer than that.
     """
     if version not in (1, 2):
         raise InvalidArgumentError("format", f"bundle version must be 1 or 2, got {version}")
     reader = log.reader
-    stored = reader.tender_events(ocid)
+    count, _ = reader.tender_head(ocid)
+    part: Range | None = None
+    before: StoredEvent | None = None
+    if from_seq is None and to_seq is None:
+        if count > MAX_BUNDLE_EVENTS:
+            raise InvalidArgumentError(
+                "query.to_seq",
+                f"tender {ocid} has {count:,} events, more than the {MAX_BUNDLE_EVENTS:,} one bundle carries: "
+                "ask for ranges of its history (from_seq, to_seq)",
+            )
+        stored = reader.tender_events(ocid)
+    else:
+        if version != 2:
+            raise InvalidArgumentError("format", "range bundles are version 2 documents")
+        first, last = _bounds(ocid, count, from_seq, to_seq)
+        stored = reader.tender_events(ocid, from_seq=first, limit=last - first + 1)
+        before = reader.tender_events(ocid, from_seq=first - 1, limit=1)[0] if first else None
+        part = Range(from_seq=first, to_seq=last, of=count, before=None)
     sizes = [a.tree_size for a in target.anchors]
     used: dict[int, AnchorRecord] = {}
 
@@ -94,16 +137,24 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, 
             inclusion = Inclusion(
                 tree_size=anchor.tree_size, path=tuple(reader.inclusion_proof(event.index, anchor.tree_size))
             )
+        payload, unreadable = event.readable_payload
         return BundleEvent(
             index=event.index,
             envelope=event.parsed_envelope,
-            payload=event.parsed_payload,
-            withheld=None,
+            payload=payload,
+            withheld=None if unreadable is None else f"{NOT_CARRIED}: {unreadable}",
             leaf_hash=event.leaf_hash,
             inclusion=inclusion,
         )
 
     events = [proven(event) for event in stored]
+    if part is not None and before is not None:
+        event = proven(before)
+        hidden = BundleEvent(
+            index=event.index, envelope=event.envelope, payload=None, withheld=OUTSIDE_RANGE,
+            leaf_hash=event.leaf_hash, inclusion=event.inclusion,
+        )  # fmt: skip
+        part = Range(from_seq=part.from_seq, to_seq=part.to_seq, of=part.of, before=hidden)
     completeness = None
     signed = None
     officer_events: list[BundleEvent] = []
@@ -146,7 +197,30 @@ def build_bundle(log: Log, ocid: str, target: ChainTarget, *, version: int = 2, 
         completeness=completeness,
         officers=tuple(officer_events),
         checkpoint=signed,
+        range=part,
     )
+
+
+def _bounds(ocid: str, count: int, from_seq: int | None, to_seq: int | None) -> tuple[int, int]:
+    """The first and last seq of a range bundle of tender ``ocid`` (``count`` events)."""
+    first = from_seq or 0
+    if first >= count:
+        raise InvalidArgumentError(
+            "query.from_seq", f"tender {ocid} has {count} events (seq 0 to {count - 1}), from_seq is {first}"
+        )
+    last = min(count - 1, first + MAX_BUNDLE_EVENTS - 1) if to_seq is None else to_seq
+    if last < first:
+        raise InvalidArgumentError("query.to_seq", f"must be at least from_seq ({first}), got {last}")
+    if last >= count:
+        raise InvalidArgumentError(
+            "query.to_seq", f"tender {ocid} has {count} events (seq 0 to {count - 1}), to_seq is {last}"
+        )
+    if last - first + 1 > MAX_BUNDLE_EVENTS:
+        raise InvalidArgumentError(
+            "query.to_seq",
+            f"a range bundle carries at most {MAX_BUNDLE_EVENTS:,} events, seq {first} to {last} is {last - first + 1:,}",
+        )
+    return first, last
 
 
 def _completeness(log: Log, ocid: str, anchor: AnchorRecord) -> Completeness | None:

@@ -17,7 +17,14 @@ __all__ = [
     "ContractRefusalError",
     "LeaseHeldError",
     "LogMismatchError",
+    "about_chain",
 ]
+
+
+def about_chain(name: str, said: str) -> str:
+    """``said`` as a line about chain ``name``: prefixed with ``chain <name>:`` unless the
+    message already names the chain that way (the chain client's errors do)."""
+    return said if said.startswith(f"chain {name}:") else f"chain {name}: {said}"
 
 
 class AnchoringError(LedgerError):

@@ -76,6 +76,17 @@ anchor_txs = Table(
     UniqueConstraint("anchor_id", "tx_hash"),
 )
 
+#: Which target each chain anchors to, over time (append-only): a row each time a target becomes
+#: the one in use: when it is first used, and when the operator switches to it (``tenderproof
+#: switch-contract``, back to an earlier contract too). A chain's newest row is its target now.
+anchor_switches = Table(
+    "anchor_switches",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("target_id", Id, ForeignKey("anchor_targets.id"), nullable=False, index=True),
+    Column("switched_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Who may act for a chain: a lease renewed by the holder, taken over only once expired.
 anchor_leases = Table(
     "anchor_leases",

@@ -43,6 +43,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 from web3 import Web3
 
 from ledger.log import Log
@@ -55,9 +56,18 @@ from .compile import CURRENT
 from .cosigning import Cosigning
 from .cosigning import Witness as CosigningWitness
 from .embedded import EmbeddedChain
-from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatchError
+from .errors import AnchoringError, ChainConfigError, LeaseHeldError, LogMismatchError, about_chain
 
 log = logging.getLogger(__name__)
+
+#: The topic of :meth:`AnchoringService._say` for the database (chain names are the others).
+DATABASE = "\0database"
+
+
+def _first_line(exc: OperationalError) -> str:
+    """The driver's own message, first line, without SQLAlchemy's SQL and background link."""
+    return (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+
 
 #: How the reason of an anchor waiting for funds starts (in its ``error``).
 FUNDS = "insufficient funds"
@@ -276,14 +286,6 @@ class ChainAnchorer:
             )
         self.check_log_matches()  # a contract of another log is refused before anything is recorded
         if self.switching and recorded is not None and recorded.lower() != client.address.lower():
-            if store.find_target(self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance,
-                                 contract=client.address) is not None:  # fmt: skip
-                raise ChainConfigError(
-                    f"{field}.contract",
-                    f"{client.address} was used before on chain {self.chain.name}: switching back to an earlier "
-                    "contract is not supported (its anchors and the newer contract's would interleave); "
-                    "deploy a new contract with `tenderproof deploy` instead",
-                )
             if (current := store.newest_target(self.log.engine, self.chain.name)) is not None and store.unsettled(
                 self.log.engine, current.id
             ):
@@ -291,9 +293,15 @@ class ChainAnchorer:
                     f"{field}.contract",
                     f"an anchor is in flight on {recorded}: wait until it is final (`tenderproof anchor --status`)",
                 )
+            earlier = store.find_target(
+                self.log.engine, chain=self.chain.name, chain_id=chain_id, instance=instance, contract=client.address
+            )
+            if earlier is not None:
+                self._check_recorded_anchors(earlier, field)
             log.warning(
-                "chain %s: switching contracts from %s to %s (operator's request)",
+                "chain %s: switching contracts from %s to %s%s (operator's request)",
                 self.chain.name, recorded, client.address,
+                "" if earlier is None else f", back to the contract it anchored to until {earlier.created_at:%Y-%m-%d}",
             )  # fmt: skip
         self._target = store.target(
             self.log.engine,
@@ -304,6 +312,22 @@ class ChainAnchorer:
             now=now,
         )
         return self._target
+
+    def _check_recorded_anchors(self, earlier: store.Target, field: str) -> None:
+        """Before switching back to ``earlier`` (a contract this chain anchored to before): every
+        final anchor recorded on it must still be on the contract with its root (none lost to a
+        reorg, none overwritten), else the switch is refused and nothing is recorded."""
+        client = self.client
+        for anchor in store.finals(self.log.engine, earlier.id):
+            on_chain = client.root_at(anchor.tree_size)
+            if on_chain != anchor.root:
+                found = "no root" if on_chain == bytes(32) else f"root {on_chain.hex()}"
+                raise ChainConfigError(
+                    f"{field}.contract",
+                    f"cannot switch back to {client.address}: this log recorded its anchor of tree size "
+                    f"{anchor.tree_size} there with root {anchor.root.hex()}, the contract holds {found}: "
+                    "run `tenderproof audit`, or deploy a new contract with `tenderproof deploy`",
+                )
 
     def check_log_matches(self) -> None:
         """Raise :class:`LogMismatchError` if the contract's latest checkpoint is not this log's."""
@@ -727,8 +751,15 @@ class AnchoringService:
 
     def tick(self) -> list[RoundResult]:
         """Integrate what is pending, then one round on every chain. Never raises for one chain's
-        failure: it is logged and that chain is tried again at the next tick."""
-        self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch, commit_heads=True)
+        failure: it is logged and that chain is tried again at the next tick. While the database
+        cannot be reached, one line says so (once, not a traceback every run) and nothing is done."""
+        try:
+            self.log.integrate_all(now=self.clock(), batch_size=self.integrate_batch, commit_heads=True)
+        except OperationalError as exc:
+            self._say(DATABASE, logging.ERROR, f"database unreachable or failing, anchoring waits: {_first_line(exc)}")
+            return [RoundResult(anchorer.chain.name, "waiting: database unreachable") for anchorer in self.anchorers]
+        if self._said.pop(DATABASE, None) is not None:
+            log.warning("database reachable again: anchoring resumes")
         if self.cosigning is not None:
             try:  # the witnesses' cosignatures: never a reason not to anchor
                 self.cosigning.round(now=self.clock())
@@ -743,19 +774,28 @@ class AnchoringService:
             except LeaseHeldError as exc:
                 results.append(RoundResult(name, f"standby: {exc.reason}"))
             except (AnchoringError, ChainConfigError) as exc:  # a chain that cannot work as configured, too
-                said = str(exc)
-                if self._said.get(name) != said:  # loud once, then quiet while nothing changes
-                    log.log(logging.ERROR if isinstance(exc, LogMismatchError) else logging.WARNING,
-                            "chain %s: %s", name, said)  # fmt: skip
-                else:
-                    log.debug("chain %s: still: %s", name, said)
-                self._said[name] = said
+                level = logging.ERROR if isinstance(exc, LogMismatchError) else logging.WARNING
+                self._say(name, level, about_chain(name, str(exc)))
                 results.append(RoundResult(name, f"error: {exc}"))
+                continue
+            except OperationalError as exc:  # the database went away during the round
+                said = f"database unreachable or failing, anchoring waits: {_first_line(exc)}"
+                self._say(name, logging.ERROR, about_chain(name, said))
+                results.append(RoundResult(name, "waiting: database unreachable"))
                 continue
             except Exception as exc:  # a bug or an unforeseen node answer: logged, the other chains go on
                 log.exception("chain %s: anchoring round failed", name)
                 results.append(RoundResult(name, f"error: {type(exc).__name__}: {exc}"))
         return results
+
+    def _say(self, topic: str, level: int, said: str) -> None:
+        """Log ``said`` about ``topic`` (a chain's name, or the database) loudly once, then at
+        debug level while it stays the same."""
+        if self._said.get(topic) != said:
+            log.log(level, "%s", said)
+        else:
+            log.debug("still: %s", said)
+        self._said[topic] = said
 
     @classmethod
     def of(cls, log: Log, settings: Settings, chains: list[ChainSettings] | None = None) -> AnchoringService:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, insert, select, update
 
-from anchoring.schema import anchor_leases, anchor_targets, anchor_txs, anchors
+from anchoring.schema import anchor_leases, anchor_switches, anchor_targets, anchor_txs, anchors
 from ledger.core.errors import NotFoundError
 from ledger.store import db
 
@@ -146,7 +146,8 @@ def fenced(engine: Engine, name: str, holder: str, *, now: datetime, ttl: float)
 
 
 def target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract: str, now: datetime) -> Target:
-    """The target row for this contract on this chain instance, created if new."""
+    """The target row for this contract on this chain instance, created if new, and made the
+    chain's target now (a row of ``anchor_switches`` when it was not)."""
     where = (
         anchor_targets.c.chain == chain,
         anchor_targets.c.chain_id == chain_id,
@@ -160,7 +161,20 @@ def target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract
             )
         )
         row = conn.execute(select(anchor_targets).where(*where)).one()
+        if conn.execute(current_target(chain).with_only_columns(anchor_targets.c.id)).scalar() != row.id:
+            conn.execute(insert(anchor_switches).values(target_id=row.id, switched_at=now))
     return Target(**{**row._asdict(), "created_at": utc(row.created_at)})
+
+
+def current_target(chain: str, *where: ColumnElement[bool]) -> Select[Any]:
+    """The target ``chain`` anchors to now (its newest switch), among those matching ``where``."""
+    return (
+        select(anchor_targets)
+        .join(anchor_switches, anchor_switches.c.target_id == anchor_targets.c.id)
+        .where(anchor_targets.c.chain == chain, *where)
+        .order_by(anchor_switches.c.id.desc())
+        .limit(1)
+    )
 
 
 def find_target(engine: Engine, *, chain: str, chain_id: int, instance: str, contract: str) -> Target | None:
@@ -178,18 +192,11 @@ def find_target(engine: Engine, *, chain: str, chain_id: int, instance: str, con
 
 
 def recorded_contract(engine: Engine, *, chain: str, chain_id: int, instance: str) -> str | None:
-    """The contract most recently used (or deployed) for this chain instance."""
+    """The contract this chain instance anchors to now (the one most recently used, deployed or
+    switched to)."""
+    query = current_target(chain, anchor_targets.c.chain_id == chain_id, anchor_targets.c.instance == instance)
     with db.read_transaction(engine) as conn:
-        return conn.execute(
-            select(anchor_targets.c.contract)
-            .where(
-                anchor_targets.c.chain == chain,
-                anchor_targets.c.chain_id == chain_id,
-                anchor_targets.c.instance == instance,
-            )
-            .order_by(anchor_targets.c.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+        return conn.execute(query.with_only_columns(anchor_targets.c.contract)).scalar_one_or_none()
 
 
 # --- Anchors -----------------------------------------------------------------------------
@@ -255,6 +262,17 @@ def newest(engine: Engine, target_id: int, statuses: Sequence[str]) -> Anchor | 
             .limit(1)
         ).first()
     return Anchor.of(row._mapping) if row else None
+
+
+def finals(engine: Engine, target_id: int) -> list[Anchor]:
+    """The target's final anchors, smallest tree size first."""
+    with db.read_transaction(engine) as conn:
+        rows = conn.execute(
+            select(anchors)
+            .where(anchors.c.target_id == target_id, anchors.c.status == FINAL)
+            .order_by(anchors.c.tree_size, anchors.c.id)
+        ).all()
+    return [Anchor.of(row._mapping) for row in rows]
 
 
 def transactions(engine: Engine, anchor_id: int) -> list[Tx]:
@@ -398,23 +416,16 @@ def batch_start(engine: Engine, anchor: Anchor) -> int:
 
 
 def newest_target(engine: Engine, chain: str) -> Target | None:
-    """The newest target named ``chain`` (the one anchoring uses now)."""
+    """The target ``chain`` anchors to now (the newest used or switched to)."""
     with db.read_transaction(engine) as conn:
-        row = conn.execute(
-            select(anchor_targets).where(anchor_targets.c.chain == chain).order_by(anchor_targets.c.id.desc()).limit(1)
-        ).first()
+        row = conn.execute(current_target(chain)).first()
     return None if row is None else Target(**{**row._asdict(), "created_at": utc(row.created_at)})
 
 
 def latest_final(engine: Engine, chain: str) -> Anchor | None:
-    """The final anchor of the largest tree size on the newest target named ``chain``."""
+    """The final anchor of the largest tree size on the target ``chain`` anchors to now."""
     with db.read_transaction(engine) as conn:
-        target_id = conn.execute(
-            select(anchor_targets.c.id)
-            .where(anchor_targets.c.chain == chain)
-            .order_by(anchor_targets.c.id.desc())
-            .limit(1)
-        ).scalar()
+        target_id = conn.execute(current_target(chain).with_only_columns(anchor_targets.c.id)).scalar()
         if target_id is None:
             return None
         row = conn.execute(

@@ -77,15 +77,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if log is not None:
-            yield
-            return
-        app.state.log = await asyncio.to_thread(Log.open, settings.database_url, origin=settings.origin)
+        if log is None:
+            app.state.log = await asyncio.to_thread(Log.open, settings.database_url, origin=settings.origin)
         try:
             yield
         finally:
-            opened, app.state.log = app.state.log, None
-            opened.close()
+            probe = getattr(app.state, "probe_thread", None)
+            if probe is not None:  # /readyz's own thread; a probe stuck on the database is abandoned
+                probe.shutdown(wait=False, cancel_futures=True)
+                app.state.probe_thread = None
+            if log is None:
+                opened, app.state.log = app.state.log, None
+                opened.close()
 
     app = FastAPI(
         title="Tenderproof",

@@ -69,6 +69,7 @@ def anchor_and_print(env: Env, chains: list[ChainSettings], timeout: float) -> N
     """One anchoring round on each chain now, waiting up to ``timeout`` s for finality; prints each
     chain's anchor. A failing chain does not stop the others; the first failure is raised."""
     from anchoring import embedded, store
+    from anchoring.errors import about_chain
     from anchoring.operations import anchor_now
     from anchoring.service import Credentials, Policy
 
@@ -85,10 +86,7 @@ def anchor_and_print(env: Env, chains: list[ChainSettings], timeout: float) -> N
     ):
         name = outcome.chain.name
         if outcome.error is not None:
-            said = str(outcome.error)
-            click.echo(
-                f"error: {said}" if said.startswith(f"chain {name}:") else f"error: chain {name}: {said}", err=True
-            )
+            click.echo(f"error: {about_chain(name, str(outcome.error))}", err=True)
             failures.append(outcome.error)
             continue
         click.echo(json.dumps(outcome.to_json()))

@@ -21,9 +21,12 @@ if TYPE_CHECKING:
 @click.option(
     "--format", "version", type=click.IntRange(1, 2), default=2, show_default=True, help="Bundle version (1 or 2)."
 )
+@click.option("--from-seq", type=click.IntRange(min=0), help="A range bundle (docs/spec.md §15.1) from this seq.")
+@click.option("--to-seq", type=click.IntRange(min=0), help="A range bundle up to this seq (included).")
 @pass_env
-def bundle(env: Env, ocid: str, chain_name: str | None, version: int) -> None:
-    """Print tender OCID's proof bundle (tenderproof-bundle/2), for `tenderproof verify`."""
+def bundle(env: Env, ocid: str, chain_name: str | None, version: int, from_seq: int | None, to_seq: int | None) -> None:
+    """Print tender OCID's proof bundle (tenderproof-bundle/2), for `tenderproof verify`; with
+    --from-seq/--to-seq, a range bundle of that part of its history (at most 1,000 events)."""
     from anchoring.bundles import build_bundle, final_anchors
 
     chain = env.chains(chain_name)[0]
@@ -32,7 +35,9 @@ def bundle(env: Env, ocid: str, chain_name: str | None, version: int) -> None:
 
     key = env.settings.log_signing_key_text()
     signer = None if key is None else Signer.parse(key)
-    doc = build_bundle(log, ocid, final_anchors(log.engine, chain.name), version=version, signer=signer).to_json()
+    target = final_anchors(log.engine, chain.name)
+    built = build_bundle(log, ocid, target, version=version, signer=signer, from_seq=from_seq, to_seq=to_seq)
+    doc = built.to_json()
     click.echo(json.dumps(doc, indent=1))
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .context import Env, pass_env
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 @click.command()
@@ -40,6 +43,7 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None
     from anchoring.service import AnchoringService
     from api import logs
     from api.app import UVICORN_OPTIONS, create_app
+    from api.server import uvicorn_config
 
     settings = env.settings
     logs.configure()
@@ -50,29 +54,28 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None
     options: dict[str, Any] = {"host": host, "port": port, **UVICORN_OPTIONS}
     try:
         if workers == 1:
-            uvicorn.run(create_app(settings, log=log), **options)
+            uvicorn.Server(uvicorn_config(create_app(settings, log=log), settings, **options)).run()
         else:
             # Each worker builds its app from the environment: hand the flags' values on there.
             os.environ["TENDERPROOF_DATABASE_URL"] = settings.database_url
             os.environ["TENDERPROOF_ORIGIN"] = settings.origin
-            _serve_workers(workers, options)
+            _serve_workers(workers, uvicorn_config("api.app:app_from_environment", settings, factory=True,
+                                                   workers=workers, **options))  # fmt: skip
     finally:
         if background is not None and job is not None:
             background.shutdown(wait=True)
             job.close()
 
 
-def _serve_workers(workers: int, options: dict[str, Any]) -> None:
+def _serve_workers(workers: int, config: uvicorn.Config) -> None:
     """``uvicorn.run(..., workers=N)``, but on a socket created as TCP (``IPPROTO_TCP``): asyncio
     sets TCP_NODELAY only on connections accepted from such a socket, and uvicorn 0.54 creates
     its shared socket with protocol 0, so every keep-alive response after a connection's first
     waited ~40 ms for Nagle's algorithm and the client's delayed ACK (uvicorn issue #3149)."""
     import socket
 
-    import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("api.app:app_from_environment", factory=True, workers=workers, **options)
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -189,6 +189,17 @@ JS_MESSAGES: dict[str, str] = {
     "c_short": "history stops at seq {last} ({count} events), the log committed {size} events as of tree size {n}",
     "c_long": "the bundle holds {count} events below the commitment, the log committed {size} as of tree size {n}",
     "c_head": "the committed head is not the bundle's last anchored event (seq {seq} of {size})",
+    "w_range": "range",
+    "w_range_before": "the event before the range",
+    "r_range_shape": "a range needs from_seq <= to_seq < of, as many events as it spans, and the event before it exactly when from_seq is above 0 (its payload null)",
+    "r_range_before": "is seq {seq} of another tender or log, expected seq {expected} of this tender",
+    "r_seq_range": "expected seq {expected}: the range must be complete and in order from seq {first}",
+    "r_prev_range": "prev {got} is not the leaf hash of the event before the range ({expected})",
+    "c_range_of": "the log committed {size} events as of tree size {n}, the range says {of} in all",
+    "c_range_not_among": "the log committed {size} events as of tree size {n}, yet this event is not among them",
+    "c_range_below": "the log committed {size} events as of tree size {n}, yet this event is below the commitment",
+    "range_of": "Events {first} to {last} of a history of {of}: a part of the history, not all of it.",
+    "range_committed": "The log committed {size} events of this tender as of tree size {n}.",
     "h_shape": "the proof has {count} siblings, at most 256",
     "h_head_shape": "size 0 comes without a head, any other size with one (and no other leaf)",
     "h_bad_other": "the other leaf must have another key sharing the first {depth} bits",
@@ -572,8 +583,15 @@ def tender(request: Request, ocid: str) -> Response:
     if count <= TENDER_EVENTS_PAGE:
         releases = next((r for o, r in export.iter_tenders(log.engine, ocid=ocid) if o == ocid), [])
         compiled = ocds.compiled_release(releases) if releases else ocds.compiled_release(ocds.releases(stored))
+    # A tender in pages: each page's proof bundle is the range bundle of its entries (docs/spec.md
+    # §15.1), what the browser verifies there; a whole one is served only for small tenders.
+    shown = (first, first + len(stored) - 1) if count > TENDER_EVENTS_PAGE and stored else None
+    bundle_query = {
+        **({"chain": chain["name"]} if chain["name"] else {}),
+        **({"from_seq": shown[0], "to_seq": shown[1]} if shown else {}),
+    }
     bundle_url = f"/api/v1/tenders/{quote(ocid, safe='')}/bundle" + (
-        f"?chain={quote(chain['name'], safe='')}" if chain["name"] else ""
+        f"?{urlencode(bundle_query)}" if bundle_query else ""
     )
     return render(
         request,
@@ -587,6 +605,7 @@ def tender(request: Request, ocid: str) -> Response:
         chain=chain,
         contract=target.contract if target else None,
         bundle_url=bundle_url,
+        bundle_range=shown,
         config=js_config(request, bundleUrl=bundle_url) if site.rpc_url else None,
         flags=redflags.tender_flags(log.engine, ocid),
         notes=notes,

@@ -213,6 +213,21 @@ class Settings(BaseSettings):
         description="Seconds a client has to send a request's whole body; a slower one gets 408 (no slot is held "
         "meanwhile: the concurrency limit applies once the body has arrived).",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's head (request line and headers) once it connects or "
+        "starts its next request; a slower one gets 408 and is disconnected (`tenderproof serve`).",
+    )
+    keep_alive_timeout: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays open (`tenderproof serve`)."
+    )
+    max_connections: int = Field(
+        default=4096,
+        ge=1,
+        description="Connections (and requests in progress) one `tenderproof serve` process accepts; beyond, uvicorn "
+        "answers 503 at once. Above what the proxy sends (its limit_conn and keep-alive pool).",
+    )
     max_client_requests: int = Field(
         default=16,
         ge=1,

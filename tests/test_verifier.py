@@ -22,7 +22,7 @@ from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from cli import main
 from ledger.core.bundle import load_bundle
-from ledger.core.errors import FormatError
+from ledger.core.errors import FormatError, InvalidArgumentError
 from ledger.core.signing import Submission as Signed
 from ledger.core.signing import typed_data
 from ledger.log import Log
@@ -308,3 +308,96 @@ def test_cli_verify_exit_codes(valid: dict[str, Any], tmp_path: Path, capsys: py
     assert report["valid"] is False and [f["where"] for f in report["failures"]] == ["event seq 4 (events[4])"]
     for path in (garbage, unknown, tmp_path / "missing.json"):
         assert main(["verify", str(path)]) == 2, path
+
+
+# --- Range bundles (docs/spec.md §15.1) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ranged(anchored: Anchored) -> dict[str, Any]:
+    """Events 3 to 6 of the tender's 10 (the tenth pending)."""
+    bundle = build_bundle(anchored.log, OCID, final_anchors(anchored.log.engine, "dev"), from_seq=3, to_seq=6)
+    return bundle.to_json()
+
+
+def test_a_range_bundle_verifies_and_says_it_is_a_range(anchored: Anchored, ranged: dict[str, Any]) -> None:
+    assert [e["envelope"]["seq"] for e in ranged["events"]] == [3, 4, 5, 6]
+    assert ranged["range"]["from_seq"] == 3 and ranged["range"]["to_seq"] == 6 and ranged["range"]["of"] == 10
+    before = ranged["range"]["before"]
+    assert before["envelope"]["seq"] == 2 and before["payload"] is None and before["inclusion"] is not None
+    assert ranged["events"][0]["envelope"]["prev"] == before["leaf_hash"]
+    assert load_bundle(ranged).to_json() == ranged
+    for reader in (None, anchored.reader):
+        report = _verify(ranged, reader)
+        assert report.valid, report.failures
+        assert report.range == (3, 6, 10) and report.scope == "events 3..6 of a history of 10"
+        assert report.complete is False  # a range bundle is never reported as a complete history
+        assert report.completeness.startswith("not the complete history: events 3..6 of a history of 10")
+        assert [e.status for e in report.events] == ["valid"] * 4
+        assert report.to_json()["range"]["text"] == "events 3..6 of a history of 10"
+    head = _verify(
+        build_bundle(anchored.log, OCID, final_anchors(anchored.log.engine, "dev"), from_seq=0, to_seq=1).to_json(),
+        None,
+    )
+    assert head.valid and head.range == (0, 1, 10) and not head.complete  # from seq 0: no event before
+    whole = _verify(
+        build_bundle(anchored.log, OCID, final_anchors(anchored.log.engine, "dev"), from_seq=0).to_json(), None
+    )
+    assert whole.valid and whole.range == (0, 9, 10) and not whole.complete  # even when it covers everything
+
+
+def test_every_single_field_change_of_a_range_bundle_is_rejected(anchored: Anchored, ranged: dict[str, Any]) -> None:
+    checked = 0
+    for path, value in _leaves(ranged):
+        mutated = _set(ranged, path, _changed(value))
+        if path[:2] == ("range", "of") and mutated["range"]["of"] > value:
+            continue  # a larger total is only the server's word at building time (see the next test)
+        if path == ("range", "before", "withheld"):
+            continue  # why its payload is left out: words, not a proof (its payload is never carried)
+        assert _rejected(mutated, anchored.reader), f"accepted a change of {path}"
+        checked += 1
+    assert checked > 150
+
+
+def test_range_bundle_mutations_are_named(anchored: Anchored, ranged: dict[str, Any]) -> None:
+    # The event before the range: its leaf hash is what the first event's prev must be.
+    before_leaf = ("range", "before", "leaf_hash")
+    found = _reasons(_set(ranged, before_leaf, _changed(ranged["range"]["before"]["leaf_hash"])), anchored)
+    assert "range.before: envelope hashes to leaf" in found
+    first_prev = ("events", 0, "envelope", "prev")
+    found = _reasons(_set(ranged, first_prev, "ab" * 32), anchored)
+    assert "event seq 3 (events[0]): prev abab" in found and "range.before, the event before the range" in found
+    # Another event as the one before: named.
+    other = _set(ranged, ("range", "before"), {**copy.deepcopy(ranged["events"][0]), "payload": None, "withheld": "x"})
+    assert "range.before: is seq 3" in _reasons(other, anchored)
+    # The range made to start later than its events: refused.
+    later = _set(ranged, ("range", "from_seq"), 4)
+    assert "format:" in _reasons(later, anchored)  # 4..6 is three events, the bundle holds four
+    # The range member dropped: read as a whole history from seq 0, which it is not.
+    whole = copy.deepcopy(ranged)
+    del whole["range"]
+    assert "expected seq 0: the history must be complete and in order from 0" in _reasons(whole, anchored)
+    # An event dropped from the middle, the range shrunk to match: prev no longer chains.
+    gap = copy.deepcopy(ranged)
+    del gap["events"][1]
+    gap["range"]["to_seq"] = 5
+    found = _reasons(gap, anchored)
+    assert "expected seq 4" in found and "is not the leaf hash of the event before" in found
+    # Version 1 has no ranges.
+    v1 = {k: v for k, v in ranged.items() if k not in ("completeness", "officers", "checkpoint")}
+    assert "format: bundle.range: unknown field" in _reasons({**v1, "format": "tenderproof-bundle/1"}, anchored)
+
+
+def test_range_bounds_are_checked(anchored: Anchored) -> None:
+    target = final_anchors(anchored.log.engine, "dev")
+    cases = {
+        (10, None): "query.from_seq: tender ocds-abc123-road-2026 has 10 events (seq 0 to 9), from_seq is 10",
+        (5, 4): "query.to_seq: must be at least from_seq (5), got 4",
+        (0, 10): "query.to_seq: tender ocds-abc123-road-2026 has 10 events (seq 0 to 9), to_seq is 10",
+    }
+    for (first, last), said in cases.items():
+        with pytest.raises(InvalidArgumentError) as err:
+            build_bundle(anchored.log, OCID, target, from_seq=first, to_seq=last)
+        assert str(err.value) == said
+    with pytest.raises(InvalidArgumentError, match="range bundles are version 2"):
+        build_bundle(anchored.log, OCID, target, version=1, from_seq=1)

@@ -33,6 +33,10 @@ SAVED = (
     "forged-commitment",
     "signer-never-registered",
     "signer-revoked-before-signing",
+    "range-passed-off-as-whole",
+    "range-total-understated",
+    "range-before-rewritten",
+    "range-head-rewritten-pending",
 )
 
 
@@ -44,6 +48,9 @@ def main() -> int:
             OUT.mkdir(parents=True, exist_ok=True)
             cases = [{"file": "valid-complete.json", "outcome": "not checked", "complete": True, "reason": None}]
             (OUT / "valid-complete.json").write_text(json.dumps(c.valid, indent=1) + "\n")
+            # A valid range bundle: verifies, and is never called complete.
+            cases.append({"file": "valid-range.json", "outcome": "not checked", "complete": False, "reason": None})
+            (OUT / "valid-range.json").write_text(json.dumps(c.ranged, indent=1) + "\n")
             for name in SAVED:
                 doc, phrase = made[name]
                 (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")

@@ -102,6 +102,16 @@ class Report:
     complete: bool = False
     #: Whether the bundle's signed checkpoint was checked against a verifier key.
     checkpoint: str = "no signed checkpoint in the bundle"
+    #: A range bundle's part of the history: (from_seq, to_seq, of); ``None`` for a whole one.
+    range: tuple[int, int, int] | None = None
+
+    @property
+    def scope(self) -> str:
+        """What the bundle holds: "the whole history", or "events N..M of a history of K"."""
+        if self.range is None:
+            return "the whole history"
+        first, last, of = self.range
+        return f"events {first}..{last} of a history of {of:,}"
 
     @property
     def valid(self) -> bool:
@@ -124,6 +134,9 @@ class Report:
             "origin": self.origin,
             "ocid": self.ocid,
             "completeness": {"complete": self.complete, "text": self.completeness},
+            "range": None
+            if self.range is None
+            else {"from_seq": self.range[0], "to_seq": self.range[1], "of": self.range[2], "text": self.scope},
             "checkpoint": self.checkpoint,
             "chain": {
                 "chain_id": self.chain_id,
@@ -195,6 +208,9 @@ def verify_bundle(
     anchors = {a.tree_size: a for a in bundle.anchors}
     previous_leaf: bytes | None = None
     previous_index = -1
+    first = 0 if bundle.range is None else bundle.range.from_seq
+    if bundle.range is not None and bundle.range.before is not None:
+        previous_leaf, previous_index = _check_before(c, bundle, bundle.range.before, anchors)
     for position, event in enumerate(bundle.events):
         env = event.envelope
         report = EventReport(seq=env.seq, type=env.type, index=event.index)
@@ -204,11 +220,13 @@ def verify_bundle(
             c.fail(where, f"envelope origin {env.origin!r} is not the bundle's {bundle.origin!r}", report)
         if env.ocid != bundle.ocid:
             c.fail(where, f"envelope ocid {env.ocid!r} is not the bundle's {bundle.ocid!r}", report)
-        if env.seq != position:
-            c.fail(where, f"expected seq {position}: the history must be complete and in order from 0", report)
+        if env.seq != first + position:
+            start = "from 0" if bundle.range is None else f"from seq {first} (the range)"
+            c.fail(where, f"expected seq {first + position}: the history must be complete and in order {start}", report)
         expected_prev = None if previous_leaf is None else previous_leaf.hex()
-        if position > 0 and env.prev != expected_prev:
-            c.fail(where, f"prev {env.prev} is not the leaf hash of the event before ({expected_prev})", report)
+        if (position > 0 or first > 0) and env.prev != expected_prev:
+            before = "the event before" if position > 0 else "range.before, the event before the range"
+            c.fail(where, f"prev {env.prev} is not the leaf hash of {before} ({expected_prev})", report)
         # Payload and envelope hashes.
         if event.payload is None:
             report.withheld = event.withheld
@@ -268,6 +286,7 @@ def verify_bundle(
         events=c.reports,
         failures=c.failures,
         version=bundle.version,
+        range=None if bundle.range is None else (bundle.range.from_seq, bundle.range.to_seq, bundle.range.of),
     )
     if not bundle.events:
         c.fail("events", "a bundle with no events proves no history (the server never hands one out)")
@@ -298,6 +317,39 @@ def verify_bundle(
             result.chain_error = str(exc)
     _outcomes(c, result)
     return result
+
+
+def _check_before(
+    c: _Checker, bundle: Bundle, before: BundleEvent, anchors: dict[int, BundleAnchor]
+) -> tuple[bytes, int]:
+    """A range bundle's event before the range (docs/spec.md §15.1): this tender's seq
+    ``from_seq - 1``, its envelope hashing to its leaf hash, included where it says; returns
+    its leaf hash (the first event's ``prev``) and its log index (-1 if none)."""
+    assert bundle.range is not None
+    where, env = "range.before", before.envelope
+    wanted = bundle.range.from_seq - 1
+    if (env.origin, env.ocid, env.seq) != (bundle.origin, bundle.ocid, wanted):
+        c.fail(
+            where,
+            f"is seq {env.seq} of {env.ocid!r} in {env.origin!r}, expected seq {wanted} of {bundle.ocid!r} in "
+            f"{bundle.origin!r}",
+        )
+    leaf = env.leaf_hash()
+    if leaf != before.leaf_hash:
+        c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {before.leaf_hash.hex()}")
+    cited = max(anchors, default=0)
+    if before.inclusion is None:
+        if before.index is not None and before.index < cited:
+            c.fail(where, f"log index {before.index} lies below a cited anchored size ({cited}), yet it has no proof")
+    elif (anchor := anchors.get(before.inclusion.tree_size)) is None:
+        c.fail(where, f"its inclusion proof is for tree size {before.inclusion.tree_size}, which no anchor has")
+    else:
+        assert before.index is not None  # the loader requires it with an inclusion proof
+        try:
+            verify.verify_inclusion(before.index, anchor.tree_size, leaf, before.inclusion.path, anchor.root_hash)
+        except LedgerError as exc:
+            c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+    return leaf, -1 if before.index is None else before.index
 
 
 def _checkpoint_matches(c: _Checker, note: str, origin: str, anchor: BundleAnchor) -> bool:
@@ -360,6 +412,8 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
     proof = bundle.completeness
     if proof is None:
         report.completeness = "completeness not proven: no anchor the bundle cites ends with a heads commitment"
+        if bundle.range is not None:
+            report.completeness = f"not the complete history: {report.scope} (a range bundle); {report.completeness}"
         return
     where = "completeness"
     if not bundle.anchors:
@@ -419,6 +473,9 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
         c.fail(where, f"the tender's committed head does not lead to the heads root: {exc}")
     if len(c.failures) > failures:
         return
+    if bundle.range is not None:
+        _check_range_head(c, bundle, proof.head_size, proof.head_leaf_hash, n, report)
+        return
     # Rule 3: the events below the commitment are exactly the committed history.
     below = [(i, e) for i, e in enumerate(bundle.events) if e.index is not None and e.index < n - 1]
     shown = len(below)
@@ -436,6 +493,41 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
         return
     report.complete = True
     report.completeness = f"complete as of tree size {n}, anchored at {_moment(newest.block_timestamp)}"
+
+
+def _check_range_head(
+    c: _Checker, bundle: Bundle, head_size: int, head_leaf: bytes | None, n: int, report: Report
+) -> None:
+    """Rule 3 for a range bundle (docs/spec.md §15.1): within the range, the events below the
+    commitment are exactly those with ``seq`` below the committed head's size, and the committed
+    head, when in the range (or the event before it), is that event. Never a complete history."""
+    assert bundle.range is not None
+    first, last, of = bundle.range.from_seq, bundle.range.to_seq, bundle.range.of
+    if head_size > of:
+        c.fail("range.of", f"the log committed {head_size} events as of tree size {n}, the range says {of} in all")
+        return
+    for position, event in enumerate(bundle.events):
+        committed = event.envelope.seq < head_size
+        below = event.index is not None and event.index < n - 1
+        if committed != below:
+            c.fail(
+                _where(position, event),
+                f"the log committed {head_size} events as of tree size {n}, yet this event is "
+                + ("not among them" if committed else "below the commitment"),
+                c.reports[position],
+            )
+            return
+    head = head_size - 1
+    holder = bundle.range.before if head == first - 1 else None
+    if first <= head <= last:
+        holder = bundle.events[head - first]
+    if holder is not None and holder.leaf_hash != head_leaf:
+        c.fail("history", f"the committed head (seq {head}) is not the bundle's event of that seq")
+        return
+    report.completeness = (
+        f"not the complete history: {report.scope} (a range bundle); the log committed {head_size:,} events as of "
+        f"tree size {n}, anchored at {_moment(bundle.anchors[-1].block_timestamp)}"
+    )
 
 
 def _check_officers(c: _Checker, bundle: Bundle) -> None:

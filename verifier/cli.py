@@ -110,6 +110,8 @@ def verify(
 def _print_report(report: Any) -> None:
     click.echo(f"tender {report.ocid} of log {report.origin} (tenderproof-bundle/{report.version})")
     click.echo(f"anchors: contract {report.contract} on chain {report.chain_id}")
+    if report.range is not None:
+        click.echo(f"range: {report.scope} (a range bundle: never the complete history)")
     for e in report.events:
         where = f"index {e.index}" if e.index is not None else "not yet in the log"
         line = f"  seq {e.seq:>3}  {e.type:<20} {where:<14} {e.outcome.upper()}"

@@ -4,6 +4,7 @@ and every configured chain answer), ``/metrics`` (Prometheus)."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from fastapi import APIRouter, Request, Response
@@ -37,6 +38,16 @@ def get_checkpoint_key(signer: LogSignerDep) -> Response:
 async def healthz() -> schemas.Health:
     """The process is up and answering; says nothing about the database (see /readyz)."""
     return schemas.Health(status="ok")
+
+
+def _probe_thread(request: Request) -> ThreadPoolExecutor:
+    """The application's one thread for the database probe of ``/readyz`` (made on first use):
+    a saturated server's shared thread pool cannot make the probe miss its timeout."""
+    state = request.app.state
+    executor: ThreadPoolExecutor | None = getattr(state, "probe_thread", None)
+    if executor is None:
+        executor = state.probe_thread = ThreadPoolExecutor(1, thread_name_prefix="readyz")
+    return executor
 
 
 def _check_database(request: Request) -> None:
@@ -83,8 +94,10 @@ async def readyz(request: Request, settings: SettingsDep, response: Response) ->
     timeout = settings.ready_timeout
 
     async def database() -> str | None:
+        # On the probe's own thread: never queued behind requests waiting for the shared pool.
+        probe = asyncio.get_running_loop().run_in_executor(_probe_thread(request), _check_database, request)
         try:
-            await asyncio.wait_for(asyncio.to_thread(_check_database, request), timeout)
+            await asyncio.wait_for(probe, timeout)
         except TimeoutError:
             return f"no answer within {timeout} s"
         except Exception as exc:  # whatever the driver raises: the database cannot serve

@@ -175,17 +175,26 @@ def get_tender_bundle(
     version: Annotated[
         int, Query(alias="format", ge=1, le=2, description="Bundle version: 2 (default: completeness, officers) or 1.")
     ] = 2,
+    from_seq: Annotated[
+        int | None, Query(ge=0, le=2**62, description="A range bundle (docs/spec.md §15.1) from this seq.")
+    ] = None,
+    to_seq: Annotated[
+        int | None, Query(ge=0, le=2**62, description="A range bundle up to this seq (included).")
+    ] = None,
 ) -> Response:
     """The ``tenderproof-bundle/2`` document of the tender against the final anchors on
     ``chain`` (default: the first configured chain): everything `tenderproof verify` needs
-    (``format=1``: the version 1 document). 404 if the tender is unknown or nothing is anchored
-    on the chain yet."""
+    (``format=1``: the version 1 document). With ``from_seq``/``to_seq``, a range bundle of
+    that part of the history (at most 1,000 events; a longer history is served only in ranges,
+    422 otherwise). 404 if the tender is unknown or nothing is anchored on the chain yet."""
     check_ocid(ocid, field="path.ocid")
     names = [configured.name for configured in settings.chains]
     name = chain or names[0]
     if name not in names:
         raise InvalidArgumentError("query.chain", f"no chain {name!r} is configured; known: {', '.join(names)}")
     log.reader.tender(ocid)  # NotFoundError first for an unknown tender
-    bundle = build_bundle(log, ocid, final_anchors(log.engine, name), version=version, signer=signer)
+    bundle = build_bundle(
+        log, ocid, final_anchors(log.engine, name), version=version, signer=signer, from_seq=from_seq, to_seq=to_seq
+    )
     # The bundle's own JSON, byte for byte (envelopes must stay exactly as hashed).
     return cached(request, json.dumps(bundle.to_json(), separators=(",", ":")).encode(), immutable=False)

@@ -2,7 +2,7 @@
 // commitment's sparse Merkle proof that the bundle holds the tender's whole history, the officers'
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, sha256, toHex, verifyInclusion } from "./verify.js";
+import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
@@ -161,6 +161,7 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
   const where = msg("w_completeness");
   const newest = Math.max(0, ...anchors.keys());
   let c = bundle.completeness;
+  const range = rangeOf(bundle);
   if (c === null || c === undefined) return { status: "not_proven", treeSize: newest || null };
   if (typeof c === "object" && !Array.isArray(c) && "v" in c) {
     try {
@@ -228,6 +229,7 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
     fail(msg("w_heads_proof"), msg(err.key, err.values));
     return { status: "invalid", treeSize: n };
   }
+  if (range) return checkRangeHead(bundle, range, events, { size, leaf: head.leaf_hash, n }, fail, before);
   // The whole history: the events below the commitment are exactly seq 0 .. size-1.
   const committed = events.filter((r) => r.index !== null && r.index < n - 1);
   for (const r of events) {
@@ -247,6 +249,37 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
 }
 
 const failureCount = (fail) => fail.count();
+
+/**
+ * Rule 3 for a range bundle (docs/spec.md §15.3): within the range, the events below the
+ * commitment are exactly those whose seq is below the committed head's size, and the committed
+ * head, when in the range (or the event before it), is that event. Never "complete": status
+ * "range" (the committed count and tree size said beside the range) or "invalid".
+ */
+function checkRangeHead(bundle, range, events, { size, leaf, n }, fail, before) {
+  if (size > range.of) {
+    fail(msg("w_range"), msg("c_range_of", { size, n, of: range.of }));
+    return { status: "invalid", treeSize: n };
+  }
+  for (const r of events) {
+    const committed = r.seq < size;
+    const below = r.index !== null && r.index < n - 1;
+    if (committed !== below) {
+      const reason = committed ? msg("c_range_not_among", { size, n }) : msg("c_range_below", { size, n });
+      fail(msg("w_event", { seq: r.seq, position: r.position }), reason, r);
+      return { status: "invalid", treeSize: n };
+    }
+  }
+  const headSeq = size - 1;
+  let holder = null;
+  if (headSeq === range.from_seq - 1) holder = bundle.range.before;
+  else if (headSeq >= range.from_seq && headSeq <= range.to_seq) holder = bundle.events[headSeq - range.from_seq];
+  if (holder && holder.leaf_hash !== leaf) {
+    fail(msg("w_completeness"), msg("c_head", { seq: headSeq, size }));
+    return { status: "invalid", treeSize: n };
+  }
+  return { status: failureCount(fail) === before ? "range" : "invalid", treeSize: n, committed: size };
+}
 
 /**
  * Rule 5: every signer was a registered officer, not revoked, at the signed event's log index;

@@ -90,6 +90,12 @@ function versionTwoLines(report, tag = "p") {
   } else if (c && c.status === "not_proven") {
     lines.push(["not_proven", t("not_proven")]);
   }
+  const r = report.range;
+  if (r) {
+    // A range bundle: what part of the history it holds, never called complete.
+    lines.unshift(["range", t("range_of", { first: numberFormat.format(r.from_seq), last: numberFormat.format(r.to_seq), of: numberFormat.format(r.of) })]);
+    if (c && c.status === "range") lines.push(["range-committed", t("range_committed", { size: numberFormat.format(c.committed), n: numberFormat.format(c.treeSize) })]);
+  }
   const k = report.checkpoint;
   if (k && k.status === "verified") lines.push(["checkpoint-verified", t("checkpoint_verified", { size: numberFormat.format(k.size), name: k.name })]);
   else if (k && k.status === "unchecked") lines.push(["checkpoint-unchecked", t("checkpoint_unchecked", { reason: text(k.reason) })]);

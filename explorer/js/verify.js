@@ -402,6 +402,8 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null, c
     // {status: verified | unchecked | invalid | absent, name, reason}
     completeness,
     checkpoint,
+    // A range bundle's part of the history ({from_seq, to_seq, of}), or null: never complete.
+    range: rangeOf(bundle),
   });
   if (!bundle || typeof bundle !== "object" || !BUNDLE_FORMATS.includes(bundle.format)) {
     fail(msg("w_format"), msg("r_format", { format: JSON.stringify(bundle && typeof bundle === "object" ? bundle.format ?? null : null).slice(0, 80) }));
@@ -414,6 +416,10 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null, c
   const v2 = bundle.format === "tenderproof-bundle/2";
   if (v2 && (!Array.isArray(bundle.officers) || !("completeness" in bundle) || !("checkpoint" in bundle))) {
     fail(msg("w_bundle"), msg("r_required_v2"));
+    return result("invalid");
+  }
+  if (v2 && "range" in bundle && !rangeOf(bundle)) {
+    fail(msg("w_range"), msg("r_range_shape"));
     return result("invalid");
   }
   let latest = null;
@@ -458,6 +464,54 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null, c
   return out;
 }
 
+/**
+ * A tenderproof-bundle/2's ``range`` (docs/spec.md §15.3) if it is well formed: from_seq <= to_seq
+ * < of, as many events as the range says, ``before`` (its payload null) exactly when from_seq > 0;
+ * null for a whole-history bundle or a malformed range (which verifyBundle refuses).
+ */
+export function rangeOf(bundle) {
+  const r = bundle && typeof bundle === "object" && bundle.format === "tenderproof-bundle/2" ? bundle.range : undefined;
+  if (!r || typeof r !== "object") return null;
+  const { from_seq: first, to_seq: last, of } = r;
+  if (!isSize(first) || !isSize(last) || !isSize(of) || first > last || last >= of) return null;
+  if (!Array.isArray(bundle.events) || bundle.events.length !== last - first + 1) return null;
+  const before = r.before;
+  if ((first === 0) !== (before === null)) return null;
+  if (before !== null && (typeof before !== "object" || before.payload !== null || !before.envelope)) return null;
+  return { from_seq: first, to_seq: last, of };
+}
+
+/** The event before a range (its envelope is this tender's seq from_seq - 1, hashing to its leaf,
+ * included where it says); returns its leaf hash and log index for the first event's checks. */
+async function checkBefore(bundle, before, anchors, cited, fail) {
+  const where = msg("w_range_before");
+  const env = before.envelope;
+  const wanted = bundle.range.from_seq - 1;
+  if (env.origin !== bundle.origin || env.ocid !== bundle.ocid || env.seq !== wanted) {
+    fail(where, msg("r_range_before", { seq: JSON.stringify(env.seq ?? null), expected: wanted }));
+  }
+  const leaf = await leafHash(canonicalBytes(env));
+  if (toHex(leaf) !== before.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(before.leaf_hash) }));
+  const index = isSize(before.index) ? before.index : null;
+  if (!before.inclusion) {
+    if (index !== null && index < cited) fail(where, msg("r_escaped", { index, size: cited }));
+  } else {
+    const size = before.inclusion.tree_size;
+    const anchor = anchors.get(size);
+    if (!anchor || index === null) fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }));
+    else {
+      try {
+        if (!Array.isArray(before.inclusion.path)) throw new ProofError("p_path", {});
+        await verifyInclusion(index, size, leaf, before.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
+      } catch (err) {
+        if (!(err instanceof VerifyError)) throw err;
+        fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
+      }
+    }
+  }
+  return { leaf, index: index === null ? -1 : index };
+}
+
 async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, confirmations }) {
   const anchors = new Map();
   for (const a of bundle.anchors) {
@@ -475,6 +529,11 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
   const cited = Math.max(0, ...anchors.keys());
   let previousLeaf = null;
   let previousIndex = -1;
+  const range = rangeOf(bundle);
+  const first = range ? range.from_seq : 0;
+  if (range && bundle.range.before !== null) {
+    ({ leaf: previousLeaf, index: previousIndex } = await checkBefore(bundle, bundle.range.before, anchors, cited, fail));
+  }
   for (const [position, event] of bundle.events.entries()) {
     const report = eventReport(event, position);
     events.push(report);
@@ -486,9 +545,12 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
     }
     if (env.origin !== bundle.origin) fail(where, msg("r_origin", { got: JSON.stringify(env.origin ?? null), expected: JSON.stringify(bundle.origin ?? null) }), report);
     if (env.ocid !== bundle.ocid) fail(where, msg("r_ocid", { got: JSON.stringify(env.ocid ?? null), expected: JSON.stringify(bundle.ocid ?? null) }), report);
-    if (env.seq !== position) fail(where, msg("r_seq", { expected: position }), report);
+    if (env.seq !== first + position) fail(where, range ? msg("r_seq_range", { expected: first + position, first }) : msg("r_seq", { expected: position }), report);
     const expectedPrev = previousLeaf === null ? null : toHex(previousLeaf);
-    if (position > 0 && env.prev !== expectedPrev) fail(where, msg("r_prev", { got: String(env.prev), expected: String(expectedPrev) }), report);
+    if ((position > 0 || first > 0) && env.prev !== expectedPrev) {
+      const values = { got: String(env.prev), expected: String(expectedPrev) };
+      fail(where, position > 0 ? msg("r_prev", values) : msg("r_prev_range", values), report);
+    }
     if (event.payload === null || event.payload === undefined) {
       report.withheld = event.withheld || null;
     } else {

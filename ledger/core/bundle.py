@@ -40,6 +40,8 @@ BUNDLE_FORMAT = BUNDLE_FORMAT_V2
 _FORMATS = {BUNDLE_FORMAT_V1: 1, BUNDLE_FORMAT_V2: 2}
 _V1_MEMBERS = {"format", "origin", "ocid", "chain", "events", "anchors", "consistency"}
 _V2_MEMBERS = _V1_MEMBERS | {"completeness", "officers", "checkpoint"}
+#: Members a version 2 bundle may carry: ``range`` only in a range bundle (docs/spec.md §15.3).
+_V2_OPTIONAL = {"range"}
 #: The largest integer a bundle may carry (RFC 8785 / IEEE 754 exact range): larger ones are refused.
 MAX_UINT = 2**53 - 1
 
@@ -257,6 +259,27 @@ def _unb64(value: Any, field: str, limit: int) -> tuple[bytes, ...]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Range:
+    """What a range bundle carries (docs/spec.md §15.3): the tender's events ``from_seq`` to
+    ``to_seq`` out of the ``of`` it had when the bundle was built, and ``before``, the event
+    ``from_seq - 1`` (payload left out) whose leaf hash the first event's ``prev`` must be, with
+    its own inclusion proof; ``None`` exactly when ``from_seq`` is 0."""
+
+    from_seq: int
+    to_seq: int
+    of: int
+    before: BundleEvent | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from_seq": self.from_seq,
+            "to_seq": self.to_seq,
+            "of": self.of,
+            "before": None if self.before is None else self.before.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Bundle:
     origin: str
     ocid: str
@@ -270,6 +293,8 @@ class Bundle:
     completeness: Completeness | None = None
     officers: tuple[BundleEvent, ...] = ()
     checkpoint: str | None = None
+    #: Set in a range bundle (version 2 only): the events are that part of the history.
+    range: Range | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -285,6 +310,8 @@ class Bundle:
             doc["completeness"] = None if self.completeness is None else self.completeness.to_json()
             doc["officers"] = [e.to_json() for e in self.officers]
             doc["checkpoint"] = self.checkpoint
+            if self.range is not None:
+                doc["range"] = self.range.to_json()
         return doc
 
 
@@ -303,7 +330,7 @@ def load_bundle(obj: Any) -> Bundle:
         raise FormatError(
             "format", f"unsupported bundle format {shown!r}, expected {BUNDLE_FORMAT_V1!r} or {BUNDLE_FORMAT_V2!r}"
         )
-    doc = _obj(obj, "bundle", _V1_MEMBERS if version == 1 else _V2_MEMBERS)
+    doc = _obj(obj, "bundle", _V1_MEMBERS if version == 1 else _V2_MEMBERS, set() if version == 1 else _V2_OPTIONAL)
     if not isinstance(doc["origin"], str) or not doc["origin"]:
         raise FormatError("origin", f"must be a non-empty string, got {doc['origin']!r}")
     try:
@@ -319,7 +346,10 @@ def load_bundle(obj: Any) -> Bundle:
     completeness: Completeness | None = None
     officers: tuple[BundleEvent, ...] = ()
     checkpoint: str | None = None
+    part: Range | None = None
     if version == 2:
+        if "range" in doc:
+            part = _load_range(doc["range"], "range", len(events))
         if doc["completeness"] is not None:
             if isinstance(doc["completeness"], dict) and "v" in doc["completeness"]:
                 completeness = _load_compact_completeness(doc["completeness"], "completeness", doc["origin"], anchors)
@@ -341,6 +371,7 @@ def load_bundle(obj: Any) -> Bundle:
         completeness=completeness,
         officers=officers,
         checkpoint=checkpoint,
+        range=part,
     )
 
 
@@ -429,6 +460,23 @@ def _load_other(value: Any, field: str) -> CommittedHead | None:
     if other.size < 1:
         raise FormatError(f"{field}.size", "must be >= 1")
     return other
+
+
+def _load_range(value: Any, field: str, count: int) -> Range:
+    r = _obj(value, field, {"from_seq", "to_seq", "of", "before"})
+    first, last, of = (_uint(r[k], f"{field}.{k}") for k in ("from_seq", "to_seq", "of"))
+    if not first <= last < of:
+        raise FormatError(field, f"needs from_seq <= to_seq < of, got {first}, {last}, {of}")
+    if count != last - first + 1:
+        raise FormatError("events", f"a range of seq {first} to {last} holds {last - first + 1} events, got {count}")
+    before = None
+    if r["before"] is not None:
+        before = _load_event(r["before"], f"{field}.before")
+        if before.payload is not None:
+            raise FormatError(f"{field}.before.payload", "must be null: only the event's leaf hash and proof count")
+    if (first == 0) != (before is None):
+        raise FormatError(f"{field}.before", "is null exactly when the range starts at seq 0")
+    return Range(from_seq=first, to_seq=last, of=of, before=before)
 
 
 def _load_completeness(value: Any, field: str) -> Completeness:

@@ -4,6 +4,7 @@ fresh chain per test), SQLite and PostgreSQL, APScheduler and the command line."
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,8 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import SecretStr
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from anchoring import embedded, scheduler, store
@@ -27,7 +29,7 @@ from ledger.core.merkle import leaf_hash
 from ledger.log import Log
 from ledger.submission import Submission
 from settings import ChainSettings
-from tests.conftest import ORIGIN, T0
+from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.recording import append, append_many
 
 #: The embedded chain, final at inclusion (one block).
@@ -420,7 +422,9 @@ def test_anchor_txs_rows_cannot_be_changed(log: Log, dev: EmbeddedChain, stateme
 # --- The service and its scheduler -------------------------------------------------------
 
 
-def test_one_broken_chain_does_not_hold_back_the_others(sqlite_log: Log, dev: EmbeddedChain) -> None:
+def test_one_broken_chain_does_not_hold_back_the_others(
+    sqlite_log: Log, dev: EmbeddedChain, caplog: pytest.LogCaptureFixture
+) -> None:
     broken = ChainSettings(name="broken", rpc_url=UNREACHABLE, key=SecretStr("0x" + "11" * 32), rpc_timeout=1)
     service = AnchoringService(sqlite_log, [broken, CHAIN], dev=dev, holder="svc")
     append_many(
@@ -429,9 +433,12 @@ def test_one_broken_chain_does_not_hold_back_the_others(sqlite_log: Log, dev: Em
         now=T0,
     )
 
-    results = {r.chain: r for r in service.tick()}  # integrates what is pending, then a round per chain
+    with caplog.at_level(logging.INFO, logger="anchoring.service"):
+        results = {r.chain: r for r in service.tick()}  # integrates what is pending, then a round per chain
 
     assert results["broken"].action.startswith("error: chain broken: the JSON-RPC endpoint did not answer")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said == [results["broken"].action.removeprefix("error: ")]  # the chain named once, not twice
     assert results["broken"].anchor is None
     assert results["dev"].action == "sent"
     head = sqlite_log.reader.tree_head()
@@ -442,6 +449,31 @@ def test_one_broken_chain_does_not_hold_back_the_others(sqlite_log: Log, dev: Em
     now = datetime.now(UTC)
     for name in ("chain:broken", "chain:dev"):
         store.acquire(sqlite_log.engine, name, "next", now=now, ttl=10)
+
+
+@pytest.mark.postgres
+def test_tick_while_the_database_is_down_logs_one_line_not_a_traceback(
+    pg_url: str, dev: EmbeddedChain, caplog: pytest.LogCaptureFixture
+) -> None:
+    opened = Log.open(pg_url, origin=ORIGIN)
+    try:
+        service = AnchoringService(opened, [CHAIN], dev=dev, holder="svc")
+        grow(opened, 2)
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{make_url(pg_url).database}" WITH (FORCE)'))
+        admin.dispose()
+        with caplog.at_level(logging.DEBUG, logger="anchoring.service"):
+            for _ in range(3):
+                assert [r.action for r in service.tick()] == ["waiting: database unreachable"]
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(loud) == 1, [r.getMessage() for r in loud]  # once, then quiet while nothing changes
+        assert loud[0].getMessage().startswith("database unreachable or failing, anchoring waits: ")
+        assert "\n" not in loud[0].getMessage()
+        assert loud[0].exc_info is None  # one clear line, no traceback
+        assert sum(r.getMessage().startswith("still: database") for r in caplog.records) == 2
+    finally:
+        opened.close()
 
 
 def _wait_final(log: Log, size: int, *, within: float = 30.0) -> store.Anchor:

@@ -424,3 +424,25 @@ def test_the_servers_signed_checkpoint_on_the_tender_page_and_a_pinned_key(
             expect(p.locator("#verify-result [data-line='checkpoint-verified']")).to_be_visible()
         finally:
             context.close()
+
+
+def test_a_range_bundle_in_the_browser_says_which_part_it_holds(page: Page) -> None:
+    """A range bundle (docs/spec.md §15.1): valid, the range and the committed count reported,
+    never "complete"; its range member dropped, it is refused as a history not starting at 0."""
+    bundle = json.loads((MUTATIONS / "valid-range.json").read_text())
+    got = page.evaluate(
+        """async (bundle) => {
+            const r = await TP.verifyBundle(bundle, {rpc: null});
+            const whole = {...bundle};
+            delete whole.range;
+            const w = await TP.verifyBundle(whole, {rpc: null});
+            return {status: r.status, failures: r.failures.length, range: r.range, completeness: r.completeness,
+                    whole: w.status, reasons: w.failures.map((f) => f.reason.key)};
+        }""",
+        bundle,
+    )
+    r = bundle["range"]
+    assert got["status"] == "unchecked" and got["failures"] == 0
+    assert got["range"] == {"from_seq": r["from_seq"], "to_seq": r["to_seq"], "of": r["of"]}
+    assert got["completeness"]["status"] == "range" and got["completeness"]["committed"] == r["of"]
+    assert got["whole"] == "invalid" and "r_seq" in got["reasons"]

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from anchoring import service, store
-from anchoring.bundles import final_anchors
+from anchoring.bundles import build_bundle, final_anchors
 from anchoring.chain import ChainClient
 from anchoring.errors import ChainConfigError, LogMismatchError
 from anchoring.operations import switch_contract
-from anchoring.schema import anchor_targets
+from anchoring.schema import anchor_targets, anchors
 from anchoring.service import ChainAnchorer, Credentials, Policy, RoundResult
 from audit import chains as audit_chains
 from audit.log import AnchorTarget, audit
@@ -35,6 +35,8 @@ from tests.anchoring.nodes import CHAIN_ID, KEYS, AnvilNode, anvil_node
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
 from tests.store.test_audit import unguarded
+from verifier.chain import RpcChainReader, http_transport
+from verifier.check import verify_bundle
 
 pytestmark = pytest.mark.slow
 
@@ -261,6 +263,7 @@ def test_wrong_contract_leaves_no_trace_and_switching_is_explicit(
     assert _targets(log) == [ours]
     cited = final_anchors(log.engine, "local")
     assert cited.contract == ours and [a.tree_size for a in cited.anchors] == [size]
+    at_ours = size
     # Switching is an explicit operation, logged; a contract of another log is refused there too.
     with pytest.raises(LogMismatchError):
         switch_contract(
@@ -277,11 +280,36 @@ def test_wrong_contract_leaves_no_trace_and_switching_is_explicit(
     assert _once(log, _settings(fresh.url, spare)).anchor.tree_size == size  # type: ignore[union-attr]
     cited = final_anchors(log.engine, "local")
     assert cited.contract == spare and [a.tree_size for a in cited.anchors] == [size]
-    # Switching back to a contract used before is refused, not silently mixed.
-    with pytest.raises(ChainConfigError, match="used before"):
+    at_spare = size
+    # Switching back to a contract used before: explicit and logged; anchoring goes on there from
+    # its last anchor, and bundles cite it (its anchors, before and after, all this log's).
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="anchoring.service"):
         switch_contract(
             log, _settings(fresh.url), ours, credentials=Credentials(), policy=Policy(), now=service.utc_now()
         )
+    said = [r.getMessage() for r in caplog.records if "switching contracts" in r.getMessage()]
+    assert len(said) == 1 and f"from {spare} to {ours}, back to the contract it anchored to until" in said[0], said
+    assert _targets(log) == [ours, spare]  # no new target: the earlier one is in use again
+    assert service.store.newest_target(log.engine, "local").contract == ours  # type: ignore[union-attr]
+    with pytest.raises(ChainConfigError, match=f"anchors to {ours}: nothing was sent or recorded"):
+        _once(log, _settings(fresh.url, spare))  # the setting must follow the switch, as for any switch
+    size = _record(log, 2)
+    assert _once(log, _settings(fresh.url, ours)).anchor.tree_size == size  # type: ignore[union-attr]
+    cited = final_anchors(log.engine, "local")
+    assert cited.contract == ours and [a.tree_size for a in cited.anchors] == [at_ours, size]
+    bundle = build_bundle(log, OCID, cited)
+    assert verify_bundle(bundle, chain=RpcChainReader(http_transport(fresh.url))).valid
+    # Back to `spare` once more, but the log's record of its anchor disagrees with the contract
+    # (here: a database whose anchor row was changed): refused, nothing recorded.
+    with log.engine.begin() as conn:
+        conn.execute(update(anchors).where(anchors.c.tree_size == at_spare).values(root=b"\x01" * 32))
+    with pytest.raises(ChainConfigError, match=f"cannot switch back to {spare}: this log recorded its anchor of tree "
+                       f"size {at_spare} there with root 01010101"):  # fmt: skip
+        switch_contract(
+            log, _settings(fresh.url), spare, credentials=Credentials(), policy=Policy(), now=service.utc_now()
+        )
+    assert service.store.newest_target(log.engine, "local").contract == ours  # type: ignore[union-attr]
 
 
 def _backup(url: str, into: Path) -> str:

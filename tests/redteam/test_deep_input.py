@@ -7,6 +7,7 @@ could not. The recursion limit a dependency raises is put back at start-up."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import sys
@@ -14,8 +15,13 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
+from anchoring import rpc as embedded_rpc
+from anchoring.bundles import NOT_CARRIED
+from anchoring.embedded import EmbeddedChain
+from anchoring.service import ChainAnchorer
 from api.app import create_app
 from audit.log import audit
+from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.procurement import export, project
 from ledger.procurement.importer import MAX_RELEASE_DEPTH, import_files
@@ -25,6 +31,8 @@ from settings import ChainSettings, Settings
 from settings.runtime import DEFAULT_RECURSION_LIMIT, bound_recursion
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
+from verifier.chain import RpcChainReader
+from verifier.check import verify_bundle
 
 #: The issue's file: 60 KB, 30,000 levels.
 DEPTH = 30_000
@@ -147,3 +155,30 @@ def test_deep_search_cursor_is_a_clear_error(poisoned: Log, sqlite_url: str) -> 
     with TestClient(app) as client:
         longer = client.get("/api/v1/tenders", params={"cursor": "W" * 20_000})
     assert longer.status_code == 422 and longer.json()["error"]["field"] == "query.cursor"
+
+
+def test_bundle_of_the_poisoned_tender_is_served_and_verifies(poisoned: Log, sqlite_url: str) -> None:
+    """The stored bytes are what they are: the bundle carries the deep event without its payload
+    (saying why) and the auditor still verifies every entry, the deep one included, on chain."""
+    dev = EmbeddedChain()
+    anchorer = ChainAnchorer(poisoned, CHAIN, dev=dev)
+    result = anchorer.run_round(force=True)
+    while not result.settled:
+        result = anchorer.run_round()
+    app = create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=[CHAIN], rate_limit=None), log=poisoned)
+    with TestClient(app) as client:
+        answer = client.get(f"/api/v1/tenders/{OCID}/bundle")
+    assert answer.status_code == 200, answer.text[:500]
+    doc = answer.json()
+    deep = doc["events"][1]
+    assert deep["payload"] is None and deep["status"] == "anchored"
+    assert deep["withheld"].startswith(NOT_CARRIED)
+    assert f"nested more than the {MAX_STORED_DEPTH} levels accepted" in deep["withheld"]
+    assert doc["events"][0]["payload"]["tender"]["title"] == "Street lighting"
+    report = verify_bundle(load_bundle(doc), chain=RpcChainReader(embedded_rpc.transport(dev)))
+    assert report.valid, report.failures
+    assert [e.status for e in report.events] == ["valid", "valid", "valid"]
+    assert report.events[1].withheld == deep["withheld"]
+    # The envelope commits to the stored bytes: the auditor can check them, as served by the log.
+    stored = next(e for e in poisoned.reader.tender_events(OCID) if e.seq == 1)
+    assert hashlib.sha256(stored.payload).hexdigest() == deep["envelope"]["payload_sha256"]

@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 SLOW = 70
 PER_CLIENT = 16
 BODY_TIMEOUT = 3.0
+HEADER_TIMEOUT = 2.0
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[httpx.Client]:
-    env = {"TENDERPROOF_BODY_TIMEOUT": str(BODY_TIMEOUT), "TENDERPROOF_MAX_CLIENT_REQUESTS": str(PER_CLIENT)}
+    env = {
+        "TENDERPROOF_BODY_TIMEOUT": str(BODY_TIMEOUT),
+        "TENDERPROOF_MAX_CLIENT_REQUESTS": str(PER_CLIENT),
+        "TENDERPROOF_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+    }
     with cli_server(
         f"sqlite:///{tmp_path / 'tenderproof.sqlite3'}", "--no-anchoring", log_file=tmp_path / "serve.log", env=env
     ) as client:
@@ -86,3 +91,37 @@ def test_slow_bodies_do_not_starve_other_clients(server: httpx.Client) -> None:
 def test_a_body_sent_in_time_is_served(server: httpx.Client) -> None:
     answer = server.post("/api/v1/tenders", content=json.dumps({"x": 1}), headers={"Content-Type": "application/json"})
     assert answer.status_code in (401, 422)  # not 408: read in full, then judged (no key here)
+
+
+def test_slowloris_heads_are_cut_off_and_others_are_served(server: httpx.Client) -> None:
+    """Connections whose head trickles in (a byte now and then, never the blank line): uvicorn
+    alone would wait for ever; `serve` answers 408 after `header_timeout` and closes them, and
+    serves everyone else meanwhile, on a fresh connection or a kept-alive one."""
+    host, port = server.base_url.host, server.base_url.port
+    slow = [socket.create_connection((host, port), timeout=0.5) for _ in range(40)]
+    kept = socket.create_connection((host, port), timeout=5)  # a kept-alive connection, then slow
+    try:
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'{"status":"ok"}'):
+            answer += kept.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        for conn in [*slow, kept]:
+            conn.sendall(b"GET /api/v1/checkpoint HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        for _ in range(3):  # a header byte now and then: each resets no deadline
+            time.sleep(0.4)
+            for conn in [*slow, kept]:
+                conn.sendall(b"X")
+            assert server.get("/api/v1/checkpoint").status_code == 200  # others are served meanwhile
+        for conn in [*slow, kept]:
+            conn.settimeout(HEADER_TIMEOUT + 5)
+        statuses = [_status(conn) for conn in [*slow, kept]]
+        assert statuses == [408] * 41, statuses
+        assert time.monotonic() - started < HEADER_TIMEOUT + 4
+        for conn in slow:  # ... and closed
+            assert conn.recv(1024) == b""
+    finally:
+        for conn in [*slow, kept]:
+            conn.close()
+    assert server.get("/readyz").status_code == 200

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 import anchoring.schema  # noqa: F401 - anchoring's tables, on the same metadata
 import api.schema  # noqa: F401 - the API's tables, on the same metadata
+from anchoring import store
 from ledger.log import Log
 from ledger.store import db, guards
 from ledger.store.schema import metadata
@@ -25,9 +26,9 @@ from .helpers import check_log, snapshot
 
 TABLES = {
     *("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"),
-    *("anchor_targets", "anchors", "anchor_txs", "anchor_leases"),
+    *("anchor_targets", "anchors", "anchor_txs", "anchor_leases", "anchor_switches"),
 }
-IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs", "heads_nodes")
+IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs", "heads_nodes", "anchor_switches")
 SQLITE_TRIGGERS = {
     *(f"{t}_no_{op}" for t in IMMUTABLE for op in ("update", "delete")),
     *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles", "heads_nodes")),
@@ -163,6 +164,32 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
             assert guards.REFUSAL in str(err.value.orig)
         finally:
             fresh.close()
+    finally:
+        engine.dispose()
+
+
+def test_0011_gives_each_existing_target_its_switch_in_creation_order(db_url: str) -> None:
+    """A log anchored before 0011 keeps anchoring to the contract it used last."""
+    engine = db.open_engine(db_url)
+    try:
+        db.migrate(engine, "0009")
+        with engine.begin() as conn:
+            for contract in ("0x" + "aa" * 20, "0x" + "bb" * 20):
+                conn.execute(
+                    text(
+                        "INSERT INTO anchor_targets (chain, chain_id, instance, contract, created_at) "
+                        "VALUES ('local', 31337, 'genesis:00', :contract, :at)"
+                    ),
+                    {"contract": contract, "at": T0},
+                )
+        db.migrate(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT target_id FROM anchor_switches ORDER BY id")).scalars().all()
+        assert rows == [1, 2]
+        assert store.newest_target(engine, "local").contract == "0x" + "bb" * 20  # type: ignore[union-attr]
+        with pytest.raises(DBAPIError) as err, engine.begin() as conn:
+            conn.execute(text("DELETE FROM anchor_switches"))
+        assert guards.REFUSAL in str(err.value.orig)
     finally:
         engine.dispose()
 

@@ -47,6 +47,10 @@ class Corpus:
     valid: dict[str, Any]
     rogue: dict[str, Any]
     revoked: dict[str, Any]
+    #: Range bundles of the tender (docs/spec.md §15.1): seq 3 to 8 (the head, seq 11, beyond),
+    #: and seq 6 to 11 (ending at the committed head).
+    ranged: dict[str, Any]
+    ranged_tail: dict[str, Any]
 
 
 def _event(ocid: str, step: int, chain_id: int, key: str | None = OFFICER_KEY) -> Submission:
@@ -107,6 +111,8 @@ def build(path: Path) -> Corpus:
         valid=build_bundle(log, OCID, target).to_json(),
         rogue=build_bundle(log, ROGUE, target).to_json(),
         revoked=build_bundle(log, REVOKED, target).to_json(),
+        ranged=build_bundle(log, OCID, target, from_seq=3, to_seq=8).to_json(),
+        ranged_tail=build_bundle(log, OCID, target, from_seq=6, to_seq=11).to_json(),
     )
 
 
@@ -223,6 +229,41 @@ def registry_dropped(valid: dict[str, Any]) -> dict[str, Any]:
     return {**copy.deepcopy(valid), "officers": []}
 
 
+def range_as_whole(ranged: dict[str, Any]) -> dict[str, Any]:
+    """A range bundle passed off as a whole history: its range member dropped."""
+    doc = copy.deepcopy(ranged)
+    del doc["range"]
+    return doc
+
+
+def range_total_understated(ranged: dict[str, Any]) -> dict[str, Any]:
+    """A range claiming the history has fewer events than the log committed."""
+    doc = copy.deepcopy(ranged)
+    doc["range"]["of"] = doc["range"]["to_seq"] + 1
+    return doc
+
+
+def range_before_rewritten(ranged: dict[str, Any]) -> dict[str, Any]:
+    """The event before the range rewritten (another prev), the first event's prev made to match."""
+    doc = copy.deepcopy(ranged)
+    before = doc["range"]["before"]
+    before["envelope"]["prev"] = "ab" * 32
+    before["leaf_hash"] = _leaf(before["envelope"])
+    doc["events"][0]["envelope"]["prev"] = before["leaf_hash"]
+    _rechain(doc, 0)
+    return doc
+
+
+def range_head_rewritten_pending(tail: dict[str, Any]) -> dict[str, Any]:
+    """A range ending at the committed head: its last event rewritten and relabelled pending."""
+    doc = copy.deepcopy(tail)
+    k = len(doc["events"]) - 1
+    doc["events"][k]["payload"]["tender"]["value"]["amount"] = 1
+    _rechain(doc, k)
+    _pending(doc["events"][k])
+    return doc
+
+
 def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
     """name -> (bundle, a phrase the refusal names). Each is refused offline (exit 1)."""
     v = c.valid
@@ -241,4 +282,8 @@ def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
         "compact-heads-sibling-said-empty": (sibling_said_empty(v), "heads"),
         "signer-never-registered": (c.rogue, "is not a registered officer"),
         "signer-revoked-before-signing": (c.revoked, "was revoked at log index"),
+        "range-passed-off-as-whole": (range_as_whole(c.ranged), "expected seq 0"),
+        "range-total-understated": (range_total_understated(c.ranged), "range.of: the log committed 12 events"),
+        "range-before-rewritten": (range_before_rewritten(c.ranged), "range.before: inclusion in tree size"),
+        "range-head-rewritten-pending": (range_head_rewritten_pending(c.ranged_tail), "carries no inclusion proof"),
     }

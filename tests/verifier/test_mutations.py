@@ -76,6 +76,10 @@ def test_the_valid_bundle_is_complete_verified_and_names_the_officer(built: corp
         "signer-registration-dropped",
         "signer-never-registered",
         "signer-revoked-before-signing",
+        "range-passed-off-as-whole",
+        "range-total-understated",
+        "range-before-rewritten",
+        "range-head-rewritten-pending",
     ],
 )
 def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpus, name: str) -> None:
@@ -86,6 +90,21 @@ def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpu
         assert any(phrase in str(f) for f in report.failures), [str(f) for f in report.failures]
         # The signer cases keep a whole history (their fault is the signer); the others never.
         assert report.complete is ("signer" in name)
+
+
+@pytest.mark.parametrize("which", ["ranged", "ranged_tail"])
+def test_range_bundles_verify_and_are_never_called_complete(built: corpus.Corpus, which: str) -> None:
+    doc = getattr(built, which)
+    first, last = doc["range"]["from_seq"], doc["range"]["to_seq"]
+    n = doc["anchors"][-1]["tree_size"]
+    for chain in (None, _reader(built)):
+        report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
+        assert report.valid, report.failures
+        assert report.range == (first, last, 12) and not report.complete
+        assert report.completeness.startswith(
+            f"not the complete history: events {first}..{last} of a history of 12 (a range bundle); "
+            f"the log committed 12 events as of tree size {n}"
+        )
 
 
 def test_dropping_every_anchor_does_not_turn_rewritten_events_into_pending_ones(built: corpus.Corpus) -> None:

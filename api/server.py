@@ -1,0 +1,87 @@
+"""How ``tenderproof serve`` runs uvicorn: its HTTP/1.1 protocol with a **header timeout**.
+
+uvicorn times idle keep-alive connections (``timeout_keep_alive``) but not a request head that
+trickles in byte by byte (a slowloris): its h11 protocol cancels the keep-alive timer on the
+first byte and then waits for the rest for ever. :class:`HeaderTimeoutProtocol` gives a client
+``header_timeout`` seconds, from the connection (or the first byte of its next request on a
+kept-alive connection) to a complete head, then answers 408 and closes. The body's own deadline
+is the application's (:class:`api.middleware.BodyFirstMiddleware`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from settings import Settings
+
+#: The answer to a client whose head did not arrive in time (then the connection is closed).
+_BODY = b'{"error":{"code":"request_timeout","message":"headers: not received in time","field":"headers"}}'
+TIMEOUT_ANSWER = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_BODY), _BODY)
+)
+
+
+class HeaderTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with a deadline for each request head (``config.header_timeout``
+    seconds, default 10)."""
+
+    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.header_timeout: float = getattr(config, "header_timeout", 10.0)
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:  # (the rest of) a head still to come
+            if self._head_deadline is None:
+                self._arm()
+        else:  # the head is in: the body (if any) is the application's to time
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # still answering the previous request: its next head is not late yet
+        self.transport.write(TIMEOUT_ANSWER)
+        self.transport.close()
+
+
+def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration for ``app`` (an application, or an import string with
+    ``factory=True``) under ``settings``: the header timeout protocol, the keep-alive timeout and
+    the connection limit. (The header timeout rides on the configuration, which uvicorn hands to
+    each connection's protocol and to each worker process.)"""
+    config = uvicorn.Config(
+        app,
+        http=HeaderTimeoutProtocol,
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.max_connections,
+        **options,
+    )
+    config.header_timeout = settings.header_timeout  # type: ignore[attr-defined]
+    return config
