@@ -76,7 +76,7 @@ def final_anchors(engine: Engine, chain: str) -> ChainTarget:
     return ChainTarget(chain, target.chain_id, target.contract, records)
 
 
-#: The most events one bundle carries: a larger history is served in range bundles (§15.1), so
+#: The most events one bundle carries: a larger history is served in range bundles (§15.3), so
 #: that building one takes memory bounded by this, whatever the tender's size.
 MAX_BUNDLE_EVENTS = 1_000
 #: Why a range bundle's ``before`` event has no payload.
@@ -100,7 +100,7 @@ def build_bundle(
     registry events of every signer, and (with ``signer``, the log's key) the newest cited
     anchor's checkpoint as a signed note; version 1 (§9) is the earlier document.
 
-    With ``from_seq`` or ``to_seq`` (version 2 only), a range bundle (§15.1): the events
+    With ``from_seq`` or ``to_seq`` (version 2 only), a range bundle (§15.3): the events
     ``from_seq`` (default 0) to ``to_seq`` (default: as many as fit, up to the last), with the
     event before the range. Raises :class:`InvalidArgumentError` for a range outside the
     history or wider than :data:`MAX_BUNDLE_EVENTS`, and for a whole history longer than that.

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @click.option(
     "--format", "version", type=click.IntRange(1, 2), default=2, show_default=True, help="Bundle version (1 or 2)."
 )
-@click.option("--from-seq", type=click.IntRange(min=0), help="A range bundle (docs/spec.md §15.1) from this seq.")
+@click.option("--from-seq", type=click.IntRange(min=0), help="A range bundle (docs/spec.md §15.3) from this seq.")
 @click.option("--to-seq", type=click.IntRange(min=0), help="A range bundle up to this seq (included).")
 @pass_env
 def bundle(env: Env, ocid: str, chain_name: str | None, version: int, from_seq: int | None, to_seq: int | None) -> None:

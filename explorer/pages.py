@@ -584,7 +584,7 @@ def tender(request: Request, ocid: str) -> Response:
         releases = next((r for o, r in export.iter_tenders(log.engine, ocid=ocid) if o == ocid), [])
         compiled = ocds.compiled_release(releases) if releases else ocds.compiled_release(ocds.releases(stored))
     # A tender in pages: each page's proof bundle is the range bundle of its entries (docs/spec.md
-    # §15.1), what the browser verifies there; a whole one is served only for small tenders.
+    # §15.3), what the browser verifies there; a whole one is served only for small tenders.
     shown = (first, first + len(stored) - 1) if count > TENDER_EVENTS_PAGE and stored else None
     bundle_query = {
         **({"chain": chain["name"]} if chain["name"] else {}),

@@ -310,7 +310,7 @@ def test_cli_verify_exit_codes(valid: dict[str, Any], tmp_path: Path, capsys: py
         assert main(["verify", str(path)]) == 2, path
 
 
-# --- Range bundles (docs/spec.md §15.1) ------------------------------------------------------
+# --- Range bundles (docs/spec.md §15.3) ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

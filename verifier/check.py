@@ -322,7 +322,7 @@ def verify_bundle(
 def _check_before(
     c: _Checker, bundle: Bundle, before: BundleEvent, anchors: dict[int, BundleAnchor]
 ) -> tuple[bytes, int]:
-    """A range bundle's event before the range (docs/spec.md §15.1): this tender's seq
+    """A range bundle's event before the range (docs/spec.md §15.3): this tender's seq
     ``from_seq - 1``, its envelope hashing to its leaf hash, included where it says; returns
     its leaf hash (the first event's ``prev``) and its log index (-1 if none)."""
     assert bundle.range is not None
@@ -498,7 +498,7 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
 def _check_range_head(
     c: _Checker, bundle: Bundle, head_size: int, head_leaf: bytes | None, n: int, report: Report
 ) -> None:
-    """Rule 3 for a range bundle (docs/spec.md §15.1): within the range, the events below the
+    """Rule 3 for a range bundle (docs/spec.md §15.3): within the range, the events below the
     commitment are exactly those with ``seq`` below the committed head's size, and the committed
     head, when in the range (or the event before it), is that event. Never a complete history."""
     assert bundle.range is not None

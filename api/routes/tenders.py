@@ -176,7 +176,7 @@ def get_tender_bundle(
         int, Query(alias="format", ge=1, le=2, description="Bundle version: 2 (default: completeness, officers) or 1.")
     ] = 2,
     from_seq: Annotated[
-        int | None, Query(ge=0, le=2**62, description="A range bundle (docs/spec.md §15.1) from this seq.")
+        int | None, Query(ge=0, le=2**62, description="A range bundle (docs/spec.md §15.3) from this seq.")
     ] = None,
     to_seq: Annotated[
         int | None, Query(ge=0, le=2**62, description="A range bundle up to this seq (included).")

@@ -427,7 +427,7 @@ def test_the_servers_signed_checkpoint_on_the_tender_page_and_a_pinned_key(
 
 
 def test_a_range_bundle_in_the_browser_says_which_part_it_holds(page: Page) -> None:
-    """A range bundle (docs/spec.md §15.1): valid, the range and the committed count reported,
+    """A range bundle (docs/spec.md §15.3): valid, the range and the committed count reported,
     never "complete"; its range member dropped, it is refused as a history not starting at 0."""
     bundle = json.loads((MUTATIONS / "valid-range.json").read_text())
     got = page.evaluate(

@@ -47,7 +47,7 @@ class Corpus:
     valid: dict[str, Any]
     rogue: dict[str, Any]
     revoked: dict[str, Any]
-    #: Range bundles of the tender (docs/spec.md §15.1): seq 3 to 8 (the head, seq 11, beyond),
+    #: Range bundles of the tender (docs/spec.md §15.3): seq 3 to 8 (the head, seq 11, beyond),
     #: and seq 6 to 11 (ending at the committed head).
     ranged: dict[str, Any]
     ranged_tail: dict[str, Any]
