@@ -80,7 +80,9 @@ def create_app(
         if log is not None:
             yield
             return
-        app.state.log = await asyncio.to_thread(Log.open, settings.database_url, origin=settings.origin)
+        app.state.log = await asyncio.to_thread(
+            Log.open, settings.database_url, origin=settings.origin, group_commit=settings.group_commit
+        )
         try:
             yield
         finally:

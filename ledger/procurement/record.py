@@ -95,6 +95,14 @@ def record(
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
+    if single and registry == {False}:
+        # Concurrent single events share a transaction (group commit); registry events, which
+        # lock the registry exclusively, stay alone so that batches lock tenders in ocid order.
+        prepared = sequencer.prepare(items)
+        return log.group.run(
+            lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
+            key=items[0].ocid,
+        )
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
 
 
