@@ -226,6 +226,16 @@ class GroupCommit:
                 member.wake.set()
 
     def _run_batch(self, batch: list[_Member[Any]]) -> None:
+        if len(batch) == 1:  # no neighbour to protect: no savepoint, as alone
+            (member,) = batch
+            try:
+                member.result = self._alone(member.work)
+            except Exception as exc:  # noqa: BLE001 - the member's own error, raised to its caller
+                member.error = exc
+            member.done = True
+            self.batches += 1
+            self.members += 1
+            return
         outcomes: list[tuple[_Member[Any], Any, BaseException | None]] = []
         try:
             with write_transaction(self.engine) as conn:
@@ -282,14 +292,13 @@ def _append(
             }
         )
         recorded.append((envelope, digest_leaf))
-    ids = conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-    conn.execute(
-        update(tenders)
-        .where(tenders.c.ocid == bindparam("o"))
-        .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=now),
-        [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1]} for ocid in ocids],
-    )
+    if len(rows) == 1:
+        ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
+        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+    else:
+        ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+    conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     result = [
         Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
         for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
@@ -321,22 +330,41 @@ def _envelope(
         raise exc.renamed(exc.field.removeprefix("envelope.")) from exc
 
 
+#: Statements of every append, built once (SQLAlchemy caches their compiled forms by identity).
+_LOCK_HEADS = (
+    select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash)
+    .where(tenders.c.ocid.in_(bindparam("ocids", expanding=True)))
+    .order_by(tenders.c.ocid)
+    .with_for_update()
+)
+_INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+_INSERT_EVENT = insert(events).returning(events.c.id)
+_INSERT_PENDING = insert(pending)
+_UPDATE_HEADS = (
+    update(tenders)
+    .where(tenders.c.ocid == bindparam("o"))
+    .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=bindparam("at"))
+)
+
+
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:
-    """Create missing tenders and lock every tender row, in ocid order (no deadlocks)."""
-    conn.execute(
-        insert_or_ignore(conn, tenders, keys=["ocid"]),
-        [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
-    )
+    """Lock every tender row, in ocid order (no deadlocks), creating those that are missing; one
+    statement when they all exist."""
+    heads = _select_heads(conn, ocids)
+    missing = [o for o in ocids if o not in heads]
+    if missing:
+        conn.execute(
+            insert_or_ignore(conn, tenders, keys=["ocid"]),
+            [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in missing],
+        )
+        heads.update(_select_heads(conn, missing))
+    return heads
+
+
+def _select_heads(conn: Connection, ocids: list[str]) -> dict[str, tuple[int, str | None]]:
     heads: dict[str, tuple[int, str | None]] = {}
     for start in range(0, len(ocids), _CHUNK):
-        chunk = ocids[start : start + _CHUNK]
-        query = (
-            select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash)
-            .where(tenders.c.ocid.in_(chunk))
-            .order_by(tenders.c.ocid)
-            .with_for_update()
-        )
-        for ocid, count, head in conn.execute(query):
+        for ocid, count, head in conn.execute(_LOCK_HEADS, {"ocids": ocids[start : start + _CHUNK]}):
             heads[ocid] = (count, head)
     return heads
 

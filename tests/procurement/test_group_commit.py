@@ -25,7 +25,7 @@ from ledger.procurement.record import record
 from ledger.store.schema import events, tenders
 from ledger.submission import Recorded, Submission
 
-from .helpers import CHAIN_ID, at, published
+from .helpers import CHAIN_ID, OCID, at, history, item, published
 
 QUEUED_WAIT = 30.0  # seconds a held first member waits for the others to queue (never reached when it works)
 
@@ -200,3 +200,41 @@ def test_max_batch_one_commits_each_write_alone(log: Log) -> None:
     assert (alone.group.batches, alone.group.members) == (0, 0)
     with pytest.raises(InvalidArgumentError, match="max_batch"):
         sequencer.GroupCommit(log.engine, max_batch=0)
+
+
+def test_red_flags_are_rewritten_only_when_their_inputs_move(log: Log) -> None:
+    """Along a whole history, recorded one event at a time: the events that cannot move a red
+    flag skip its statements, and after every event the stored flags and buyer-supplier rows
+    are exactly what the tender's figures give (as if recomputed each time)."""
+    from sqlalchemy import event
+
+    from ledger.procurement import redflags
+    from ledger.procurement.query import tender_state
+    from ledger.store.schema import tender_flags, tender_suppliers
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    rewritten: dict[str, bool] = {}
+    event.listen(log.engine, "before_cursor_execute", seen)
+    try:
+        for event_type, payload, when in history():
+            statements.clear()
+            record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
+            rewritten[event_type] = rewritten.get(event_type, False) or any("tender_flags" in s for s in statements)
+            state = tender_state(log.engine, OCID)
+            compiled = redflags.compiled_of_state(state)
+            with log.engine.connect() as conn:
+                flags = {r.code for r in conn.execute(select(tender_flags.c.code).where(tender_flags.c.ocid == OCID))}
+                pairs = sorted(
+                    r.supplier for r in conn.execute(select(tender_suppliers.c.supplier).where(tender_suppliers.c.ocid == OCID))
+                )
+            assert flags == set(redflags.evaluate(compiled)), event_type
+            assert pairs == sorted(redflags.suppliers(compiled)), event_type
+    finally:
+        event.remove(log.engine, "before_cursor_execute", seen)
+    assert rewritten["tender.published"] and rewritten["bid.committed"] and rewritten["award.issued"]
+    assert not any(rewritten[t] for t in ("tender.clarified", "bid.revealed", "contract.payment")), rewritten
+    assert "single_bidder" not in flags and pairs  # two bidders; the award's supplier is there
