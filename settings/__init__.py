@@ -261,8 +261,8 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(
         default=5.0,
         ge=0,
-        description="Seconds a server process reuses an authenticated API key without reading it again: a key"
-        " revoked (or expired) is refused by every process within this bound (0: read on every request).",
+        description="Seconds a server process reuses an authenticated API key without reading it again: a revoked"
+        " key is refused by every process within this bound (an expired one at once; 0: read on every request).",
     )
     idempotency_ttl: float = Field(
         default=86_400.0, gt=0, description="Seconds a write's Idempotency-Key is remembered."
