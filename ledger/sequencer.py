@@ -230,7 +230,7 @@ class GroupCommit:
             (member,) = batch
             try:
                 member.result = self._alone(member.work)
-            except Exception as exc:  # noqa: BLE001 - the member's own error, raised to its caller
+            except Exception as exc:  # the member's own error, raised to its caller
                 member.error = exc
             member.done = True
             self.batches += 1
@@ -245,11 +245,11 @@ class GroupCommit:
                             result = member.work(conn)
                     except DBAPIError:
                         continue  # left undone: retried alone after this batch
-                    except Exception as exc:  # noqa: BLE001 - the member's own error, raised to its caller
+                    except Exception as exc:  # the member's own error, raised to its caller
                         outcomes.append((member, None, exc))
                     else:
                         outcomes.append((member, result, None))
-        except Exception:  # noqa: BLE001 - nothing committed: every member is retried alone
+        except Exception:  # nothing committed (the commit failed): every member is retried alone
             return
         self.batches += 1
         self.members += len(batch)

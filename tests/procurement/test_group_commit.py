@@ -8,6 +8,7 @@ queued behind it, so they all land in the next batch together.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -33,9 +34,9 @@ QUEUED_WAIT = 30.0  # seconds a held first member waits for the others to queue 
 def _hold_until_queued(group: sequencer.GroupCommit, behind: int) -> None:
     """Block (inside the running batch) until ``behind`` members are queued for the next one."""
     deadline = time.monotonic() + QUEUED_WAIT
-    while len(group._queue) < behind:  # noqa: SLF001 - the test forms the batch it checks
+    while len(group._queue) < behind:
         if time.monotonic() > deadline:
-            raise AssertionError(f"only {len(group._queue)} of {behind} members queued")  # noqa: SLF001
+            raise AssertionError(f"only {len(group._queue)} of {behind} members queued")
         time.sleep(0.005)
 
 
@@ -44,7 +45,7 @@ def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], An
     then ``rest`` concurrently; return each one's result or the exception it raised."""
     group = log.group
     started = threading.Event()
-    original = group._run_batch  # noqa: SLF001
+    original = group._run_batch
 
     def held(batch: list[Any]) -> None:
         if not started.is_set():
@@ -52,12 +53,12 @@ def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], An
             _hold_until_queued(group, len(rest))
         original(batch)
 
-    group._run_batch = held  # type: ignore[method-assign]  # noqa: SLF001
+    group._run_batch = held  # type: ignore[method-assign]
 
     def outcome(call: Callable[[], Any]) -> Any:
         try:
             return call()
-        except Exception as exc:  # noqa: BLE001 - the test inspects each caller's own error
+        except Exception as exc:
             return exc
 
     try:
@@ -68,7 +69,7 @@ def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], An
             tail = [pool.submit(outcome, call) for call in rest]
             return [head.result(), *(f.result() for f in tail)]
     finally:
-        del group._run_batch  # noqa: SLF001
+        del group._run_batch
 
 
 def _create(log: Log, ocid: str, **kwargs: Any) -> Callable[[], list[Recorded]]:
@@ -109,7 +110,7 @@ def test_concurrent_writes_share_one_commit_and_each_gets_its_own_event(log: Log
             assert stored[done.event_id].seq == done.envelope.seq
     # The chain links each event to the one before it.
     chain = sorted(stored.values(), key=lambda e: e.seq)
-    for earlier, later in zip(chain, chain[1:], strict=False):
+    for earlier, later in itertools.pairwise(chain):
         assert later.parsed_envelope.prev == earlier.leaf_hash.hex()
     with log.engine.connect() as conn:
         count = conn.execute(select(tenders.c.event_count).where(tenders.c.ocid == "ocds-tptest-0001")).scalar_one()
@@ -229,7 +230,8 @@ def test_red_flags_are_rewritten_only_when_their_inputs_move(log: Log) -> None:
             with log.engine.connect() as conn:
                 flags = {r.code for r in conn.execute(select(tender_flags.c.code).where(tender_flags.c.ocid == OCID))}
                 pairs = sorted(
-                    r.supplier for r in conn.execute(select(tender_suppliers.c.supplier).where(tender_suppliers.c.ocid == OCID))
+                    r.supplier
+                    for r in conn.execute(select(tender_suppliers.c.supplier).where(tender_suppliers.c.ocid == OCID))
                 )
             assert flags == set(redflags.evaluate(compiled)), event_type
             assert pairs == sorted(redflags.suppliers(compiled)), event_type
