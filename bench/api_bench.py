@@ -79,11 +79,12 @@ ORIGIN = "bench.tenderproof/api"
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 WORKERS = 2
 #: The server's environment: the default chain (the bundle route reads its final anchors from the
-#: database), no rate limit, a concurrency limit no run reaches.
+#: database), no rate limit, concurrency limits (per process and per client address) no run reaches.
 SERVER_ENV = {
     "TENDERPROOF_CHAINS": json.dumps([{"name": CHAIN.name, "rpc_url": CHAIN.rpc_url, "confirmations": 1}]),
     "TENDERPROOF_RATE_LIMIT": "off",
     "TENDERPROOF_MAX_CONCURRENCY": "100000",
+    "TENDERPROOF_MAX_CLIENT_REQUESTS": "100000",  # every client of the benchmark is on 127.0.0.1
 }
 BULK_CLIENTS = 4
 LOADED_CLIENTS = 16
