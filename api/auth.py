@@ -31,7 +31,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, get_args
@@ -460,7 +460,7 @@ async def current_principal(
     return await run_in_threadpool(authenticate, log.engine, presented, now=now, field=field, cache=cache)
 
 
-def _require(role: Role) -> Callable[[Principal], Principal]:
+def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.allows(role):
             raise PermissionDeniedError(

@@ -164,7 +164,7 @@ def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
     before = _event_count(log)
     failures: list[bool] = []
     opened: list[bool] = []
-    real = sequencer.write_transaction
+    real = sequencer.write_transaction  # type: ignore[attr-defined]
 
     def failing_once(engine: Any) -> Any:
         manager = real(engine)
