@@ -25,7 +25,7 @@ from ledger.log import Log
 from settings import Settings
 from settings.runtime import bound_recursion
 
-from . import errors, logs
+from . import auth, errors, logs
 from .deps import Clock
 from .metrics import Metrics
 from .middleware import (
@@ -78,7 +78,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if log is None:
-            app.state.log = await asyncio.to_thread(Log.open, settings.database_url, origin=settings.origin)
+            app.state.log = await asyncio.to_thread(
+                Log.open, settings.database_url, origin=settings.origin, group_commit=settings.group_commit
+            )
         try:
             yield
         finally:
@@ -102,6 +104,7 @@ def create_app(
     app.state.settings = settings
     app.state.log = log
     app.state.now = now
+    app.state.key_cache = auth.KeyCache(settings.api_key_cache_seconds)
     metrics = Metrics(log=lambda: app.state.log, chains=[chain.name for chain in settings.chains], now=now)
     app.state.metrics = metrics
     errors.install(app)

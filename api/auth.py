@@ -28,13 +28,17 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Callable
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, get_args
 
 from eth_utils.address import is_checksum_address, to_checksum_address
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, RowMapping, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -108,6 +112,10 @@ class ApiKey:
     def expired(self, now: datetime) -> bool:
         """True from ``expires_at`` on."""
         return self.expires_at is not None and now >= self.expires_at
+
+    def principal(self) -> Principal:
+        """Who presents this key."""
+        return Principal(id=self.id, name=self.name, role=self.role, prefix=self.prefix, officer=self.officer)
 
     def to_json(self) -> dict[str, Any]:
         """The key's record (never its secret), as ``tenderproof keys`` prints it."""
@@ -299,8 +307,64 @@ _INVALID = "is not a valid API key"
 _DUMMY = _digest(f"{KEY_PREFIX}{'0' * 12}_{'a' * 52}")
 
 
+class KeyCache:
+    """Keys authenticated in the last ``ttl`` seconds, reused without reading the database: a
+    key revoked (or whose expiry is moved) is still accepted by a process that authenticated it
+    less than ``ttl`` seconds before, never longer (``TENDERPROOF_API_KEY_CACHE_SECONDS``).
+
+    Entries are found by the SHA-256 of the whole presented key, so only its holder gets one;
+    an expired key is never served from here. At most ``size`` keys, least recently used
+    evicted first; ``clock`` is monotonic seconds. Thread-safe.
+    """
+
+    def __init__(self, ttl: float, *, size: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        if ttl < 0:
+            raise InvalidArgumentError("ttl", f"must be >= 0 seconds, got {ttl}")
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: OrderedDict[bytes, tuple[float, ApiKey]] = OrderedDict()
+
+    def get(self, presented: str, *, now: datetime) -> Principal | None:
+        """The principal of ``presented`` if it was authenticated less than ``ttl`` ago and has
+        not expired at ``now``; else ``None`` (authenticate it again)."""
+        if self.ttl == 0:
+            return None
+        digest = _digest(presented) if presented.isascii() else b""
+        with self._lock:
+            found = self._keys.get(digest)
+            if found is None:
+                return None
+            at, key = found
+            if self._clock() - at >= self.ttl or key.expired(_utc(now)):
+                del self._keys[digest]
+                return None
+            self._keys.move_to_end(digest)
+        return key.principal()
+
+    def put(self, presented: str, key: ApiKey) -> None:
+        if self.ttl == 0:
+            return
+        with self._lock:
+            self._keys[_digest(presented)] = (self._clock(), key)
+            self._keys.move_to_end(_digest(presented))
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
 def authenticate(
-    engine: Engine, presented: str, *, now: datetime, field: str = "Authorization", touch: timedelta = TOUCH_INTERVAL
+    engine: Engine,
+    presented: str,
+    *,
+    now: datetime,
+    field: str = "Authorization",
+    touch: timedelta = TOUCH_INTERVAL,
+    cache: KeyCache | None = None,
 ) -> Principal:
     """The principal whose key is ``presented``; records when the key was last used.
 
@@ -308,7 +372,12 @@ def authenticate(
     secret are refused alike (:class:`AuthenticationError` ``invalid_api_key``, naming
     ``field``, the header it came in); a revoked key is refused as ``api_key_revoked``, an
     expired one as ``api_key_expired``, said only to whoever presents its full secret.
+
+    With ``cache``, a key it holds is accepted without reading the database (see
+    :class:`KeyCache` for the bound on revocation), and a key accepted here is put in it.
     """
+    if cache is not None and (principal := cache.get(presented, now=now)) is not None:
+        return principal
     now = _utc(now)
     match = _KEY.fullmatch(presented) if len(presented) <= _MAX_PRESENTED else None
     with read_transaction(engine) as conn:
@@ -331,7 +400,9 @@ def authenticate(
         )
     if key.last_used_at is None or now - key.last_used_at >= touch:
         _touch(engine, key.id, now=now, touch=touch)
-    return Principal(id=key.id, name=key.name, role=key.role, prefix=key.prefix, officer=key.officer)
+    if cache is not None:
+        cache.put(presented, key)
+    return key.principal()
 
 
 def _touch(engine: Engine, key_id: int, *, now: datetime, touch: timedelta) -> None:
@@ -357,7 +428,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: tp_...`")
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     log: LogDep,
     clock: ClockDep,
@@ -382,11 +453,15 @@ def current_principal(
         raise AuthenticationError(
             "Authorization", "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         )
-    return authenticate(log.engine, presented.strip(), now=clock(), field=field)
+    presented, now = presented.strip(), clock()
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    if cache is not None and (principal := cache.get(presented, now=now)) is not None:
+        return principal  # no database, no thread: the request's only hand-off is its route's
+    return await run_in_threadpool(authenticate, log.engine, presented, now=now, field=field, cache=cache)
 
 
-def _require(role: Role) -> Callable[[Principal], Principal]:
-    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def _require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.allows(role):
             raise PermissionDeniedError(
                 "role", f"API key {principal.prefix} ({principal.name}) has role {principal.role}; this needs {role}"

@@ -1,7 +1,8 @@
 """FastAPI dependencies, as ``Annotated`` aliases: ``def route(log: LogDep) -> ...``.
 
 The application's objects live on ``app.state`` (set by :func:`api.app.create_app` and its
-lifespan); nothing here is a module-level singleton.
+lifespan); nothing here is a module-level singleton. The dependencies are ``async``: they do no
+I/O, and a synchronous one would cost each request a hand-off to the thread pool and back.
 """
 
 from __future__ import annotations
@@ -19,28 +20,29 @@ from settings import Settings
 Clock = Callable[[], datetime]
 
 
-def get_log(request: Request) -> Log:
+async def get_log(request: Request) -> Log:
     opened: Log | None = request.app.state.log
     if opened is None:  # only between shutdown and the last request
         raise RuntimeError("the log is not open")
     return opened
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.now
     return clock
 
 
-def get_log_signer(request: Request) -> Signer | None:
+async def get_log_signer(request: Request) -> Signer | None:
     """The log's checkpoint signer (docs/spec.md §16), read from the settings once per app."""
     state = request.app.state
     if not hasattr(state, "log_signer"):
-        text = get_settings(request).log_signing_key_text()
+        settings: Settings = request.app.state.settings
+        text = settings.log_signing_key_text()
         state.log_signer = None if text is None else Signer.parse(text)
     signer: Signer | None = state.log_signer
     return signer

@@ -42,6 +42,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -66,7 +67,7 @@ from ledger.core.errors import NotFoundError
 from ledger.log import Log
 from ledger.procurement.project import rebuild
 from ledger.procurement.rules import commitment_of
-from ledger.store.db import normalize_url
+from ledger.store.db import normalize_url, open_engine, write_transaction
 from ledger.store.schema import tender_index, tenders
 from ledger.submission import Submission
 from settings import ChainSettings
@@ -78,11 +79,12 @@ ORIGIN = "bench.tenderproof/api"
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 WORKERS = 2
 #: The server's environment: the default chain (the bundle route reads its final anchors from the
-#: database), no rate limit, a concurrency limit no run reaches.
+#: database), no rate limit, concurrency limits (per process and per client address) no run reaches.
 SERVER_ENV = {
     "TENDERPROOF_CHAINS": json.dumps([{"name": CHAIN.name, "rpc_url": CHAIN.rpc_url, "confirmations": 1}]),
     "TENDERPROOF_RATE_LIMIT": "off",
     "TENDERPROOF_MAX_CONCURRENCY": "100000",
+    "TENDERPROOF_MAX_CLIENT_REQUESTS": "100000",  # every client of the benchmark is on 127.0.0.1
 }
 BULK_CLIENTS = 4
 LOADED_CLIENTS = 16
@@ -96,6 +98,8 @@ GOALS = {
     "single-event writes (writes/s)": ">= 1,500",
     "write errors": "0",
     "bulk (events/s)": ">= 10,000",
+    "ratio: single-event writes / floor, 32 clients": ">= 0.25",
+    "ratio: bulk / executemany floor": ">= 0.2",
     "GET tender page data p95 (ms)": "<= 50",
     "GET tender bundle p95 (ms)": "<= 50",
     "read errors": "0",
@@ -309,10 +313,13 @@ def writes(url: str, sizes: Sizes, logs: Path) -> dict[str, float]:
     size = per_request * EVENTS_PER_TENDER
     with serve(url, log_file=logs / "server-writes.log") as server:
         created = drive(server, creates, clients=sizes.clients, key=key, name="create tenders")
-        recorded = drive(server, events, clients=sizes.clients, key=key, name="record events")
+        alone = drive(server, events[: sizes.writes // 10], clients=1, key=key, name="record events, 1 client")
+        recorded = drive(server, events[sizes.writes // 10 :], clients=sizes.clients, key=key, name="record events")
         bulk = drive(server, batches, clients=BULK_CLIENTS, key=key, name=f"bulk, {size} events a request")
     bulk_events = len(bulk.latencies) * size
     return {
+        "single-event writes, 1 client (writes/s)": alone.rate,
+        "single-event write p50, 1 client (ms)": alone.p(0.5),
         "single-event writes (writes/s)": recorded.rate,
         "single-event write p50 (ms)": recorded.p(0.5),
         "single-event write p95 (ms)": recorded.p(0.95),
@@ -320,13 +327,77 @@ def writes(url: str, sizes: Sizes, logs: Path) -> dict[str, float]:
         "server CPU per single-event write (ms)": 1000 * recorded.server_cpu / recorded.done,
         "client CPU per single-event write (ms)": 1000 * recorded.client_cpu / recorded.done,
         "tender creations (writes/s)": created.rate,
-        "write errors": float(len(created.errors) + len(recorded.errors)),
+        "write errors": float(len(created.errors) + len(alone.errors) + len(recorded.errors)),
         "bulk (events/s)": bulk_events / bulk.seconds,
         f"bulk request of {size} p50 (ms)": bulk.p(0.5),
         f"bulk request of {size} p95 (ms)": bulk.p(0.95),
         "server CPU per bulk event (ms)": 1000 * bulk.server_cpu / max(1, bulk_events),
         "bulk errors": float(len(bulk.errors)),
     }
+
+
+# --- The floor: the same database doing the bare durable work -----------------------------------------
+
+FLOOR_SECONDS = 5.0
+#: A row as wide as a recorded event's (envelope + payload, ~1 KB).
+FLOOR_ROW = b"x" * 1000
+
+
+def floors(engine: str, *, clients: Sequence[int], batch: int) -> dict[str, float]:
+    """What the database itself does, measured in this run on a scratch database of ``engine`` with
+    the log's own configuration (``open_engine``: WAL, ``synchronous=FULL``, psycopg 3) and the log's
+    write transactions (``write_transaction``: ``BEGIN IMMEDIATE`` on SQLite): one-row INSERT + COMMIT
+    from each number of ``clients`` threads, and one executemany of ``batch`` rows per COMMIT."""
+    out: dict[str, float] = {}
+    with database(engine) as url:
+        db_engine = open_engine(url, pool_size=max(clients) + 2)
+        serial = "BIGSERIAL" if engine == "postgresql" else "INTEGER"
+        blob = "BYTEA" if engine == "postgresql" else "BLOB"
+        param = "%s" if engine == "postgresql" else "?"
+        with write_transaction(db_engine) as conn:
+            conn.exec_driver_sql(f"CREATE TABLE floor_rows (id {serial} PRIMARY KEY, ocid TEXT NOT NULL, data {blob})")
+        sql = f"INSERT INTO floor_rows (ocid, data) VALUES ({param}, {param})"
+        try:
+            for n in clients:
+                done = [0] * n
+                stop = time.monotonic() + FLOOR_SECONDS
+
+                def writer(i: int, done: list[int] = done, stop: float = stop) -> None:
+                    while time.monotonic() < stop:
+                        with write_transaction(db_engine) as conn:
+                            conn.exec_driver_sql(sql, (f"ocds-floor-{i}", FLOOR_ROW))
+                        done[i] += 1
+
+                started = time.perf_counter()
+                threads = [threading.Thread(target=writer, args=(i,)) for i in range(n)]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                out[f"floor: one-row INSERT + COMMIT, {n} clients (/s)"] = sum(done) / (time.perf_counter() - started)
+            rows = [(f"ocds-floor-{i}", FLOOR_ROW) for i in range(batch)]
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < FLOOR_SECONDS:
+                with write_transaction(db_engine) as conn:
+                    conn.exec_driver_sql(sql, rows)
+                count += batch
+            out[f"floor: executemany of {batch} rows + COMMIT (rows/s)"] = count / (time.perf_counter() - started)
+        finally:
+            db_engine.dispose()
+    return out
+
+
+def ratios(figures: dict[str, float], clients: int, batch: int) -> dict[str, float]:
+    """The product's figures over the floor's of the same run."""
+    out: dict[str, float] = {}
+    for n, metric in ((1, "single-event writes, 1 client (writes/s)"), (clients, "single-event writes (writes/s)")):
+        floor = figures.get(f"floor: one-row INSERT + COMMIT, {n} clients (/s)")
+        if floor and metric in figures:
+            out[f"ratio: single-event writes / floor, {n} client{'s' if n > 1 else ''}"] = figures[metric] / floor
+    floor = figures.get(f"floor: executemany of {batch} rows + COMMIT (rows/s)")
+    if floor and "bulk (events/s)" in figures:
+        out["ratio: bulk / executemany floor"] = figures["bulk (events/s)"] / floor
+    return out
 
 
 # --- 3: reads on a big, anchored log ----------------------------------------------------------------
@@ -458,7 +529,13 @@ def table(results: dict[str, dict[str, float]]) -> str:
         for engine in engines:
             value = results[engine].get(metric, math.nan)
             cells.append(
-                "" if math.isnan(value) else f"{value:,.0f}" if value >= 100 or value.is_integer() else f"{value:,.1f}"
+                ""
+                if math.isnan(value)
+                else f"{value:.3f}"
+                if metric.startswith("ratio")
+                else f"{value:,.0f}"
+                if value >= 100 or value.is_integer()
+                else f"{value:,.1f}"
             )
         lines.append(f"| {metric} | " + " | ".join(cells) + f" | {GOALS.get(metric, '')} |")
     return "\n".join(lines)
@@ -495,12 +572,16 @@ def main() -> int:
     )
     parser.add_argument("--database", help="read from (and keep) the log in this database URL, not a scratch one")
     parser.add_argument("--write", type=Path, help="also write the results as markdown to this file")
+    parser.add_argument(
+        "--writes-only", action="store_true", help="measure the writes and their floor only (no big log, no reads)"
+    )
+    parser.add_argument("--writes", type=int, help="single-event writes (default 10,000; 3,000 with --quick)")
     args = parser.parse_args()
     quick = args.quick
     sizes = Sizes(
         entries=50_000 if quick else args.entries,
         tenders=300 if quick else 1_000,
-        writes=3_000 if quick else 10_000,
+        writes=args.writes or (3_000 if quick else 10_000),
         bulk_events=10_000 if quick else 100_000,
         batch=args.batch,
         reads=100 if quick else 500,
@@ -516,6 +597,12 @@ def main() -> int:
             print(f"[{engine}] writes", file=sys.stderr, flush=True)
             with database(engine) as url:
                 results[engine] = writes(url, sizes, logs)
+            print(f"[{engine}] the floor", file=sys.stderr, flush=True)
+            results[engine] |= floors(engine, clients=sorted({1, sizes.clients}), batch=sizes.batch)
+            results[engine] |= ratios(results[engine], sizes.clients, sizes.batch)
+            if args.writes_only:
+                print(table({engine: results[engine]}), file=sys.stderr, flush=True)
+                continue
             print(f"[{engine}] the log to read from", file=sys.stderr, flush=True)
             with big[engine] as url:
                 figures, sample = prepare(url, sizes)
@@ -532,7 +619,7 @@ def main() -> int:
     print(out)
     if args.write:
         args.write.write_text(out)
-    failed = any(r[m] for r in results.values() for m in ("write errors", "bulk errors", "read errors"))
+    failed = any(r.get(m) for r in results.values() for m in ("write errors", "bulk errors", "read errors"))
     return 1 if failed else 0
 
 

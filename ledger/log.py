@@ -26,14 +26,18 @@ class Log:
     the database the first time and must never change afterwards.
     """
 
-    def __init__(self, *, engine: Engine, origin: str) -> None:
+    def __init__(self, *, engine: Engine, origin: str, group_commit: int = 256) -> None:
         self.engine = engine
         self.origin = origin
         self.reader = LogReader(engine)
+        #: Concurrent single-event writes of this process commit together, up to ``group_commit``
+        #: a transaction (:class:`ledger.sequencer.GroupCommit`; 1: each alone).
+        self.group = sequencer.GroupCommit(engine, max_batch=group_commit)
 
     @classmethod
-    def open(cls, url: str, *, origin: str, migrate: bool = True) -> Log:
-        """Open (and by default migrate) the database at ``url`` as the log named ``origin``.
+    def open(cls, url: str, *, origin: str, migrate: bool = True, group_commit: int = 256) -> Log:
+        """Open (and by default migrate) the database at ``url`` as the log named ``origin``;
+        ``group_commit`` as for :class:`Log`.
 
         Raises :class:`InvalidArgumentError` if the database belongs to a log of another origin.
         """
@@ -49,7 +53,7 @@ class Log:
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine=engine, origin=origin)
+        return cls(engine=engine, origin=origin, group_commit=group_commit)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -17,11 +17,14 @@ and its importer), after checking what may be recorded; nothing above it imports
 from __future__ import annotations
 
 import json
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from .core import heads
 from .core import tiles as tile_math
@@ -101,6 +104,159 @@ def append_in(
     return _append(conn, items, prepared, origin=origin, now=now, check=check, single=False)
 
 
+def prepare(items: Sequence[Submission]) -> list[tuple[bytes, str]]:
+    """What :func:`append_prepared` needs of ``items`` that takes no lock: each payload's bytes and
+    hash (errors name ``items[i].`` when there are several). Run it before entering a transaction."""
+    single = len(items) == 1
+    return [_prepare(item, "" if single else f"items[{i}].") for i, item in enumerate(items)]
+
+
+def append_prepared(
+    conn: Connection,
+    items: Sequence[Submission],
+    prepared: list[tuple[bytes, str]],
+    *,
+    origin: str,
+    now: datetime,
+    check: Check | None = None,
+) -> list[Recorded]:
+    """As :func:`append_in`, with ``prepared`` from :func:`prepare` (errors named as there)."""
+    if not items:
+        return []
+    return _append(conn, items, prepared, origin=origin, now=now, check=check, single=len(items) == 1)
+
+
+T = TypeVar("T")
+
+
+class _Member(Generic[T]):
+    """One caller's work in a :class:`GroupCommit`, and what became of it."""
+
+    __slots__ = ("done", "error", "key", "lead", "result", "retry", "wake", "work")
+
+    def __init__(self, work: Callable[[Connection], T], key: str) -> None:
+        self.work = work
+        self.key = key
+        self.wake = threading.Event()
+        self.lead = False  # this member's thread runs the next batch
+        self.done = False  # committed (result) or refused (error)
+        self.retry = False  # run it again, alone, in its own transaction
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit:
+    """Group commit: concurrent writers of one process share one transaction and one flush.
+
+    :meth:`run` queues the caller's ``work``; the first caller that finds no batch running
+    leads: it takes up to ``max_batch`` queued members, runs each one's ``work(conn)`` in a
+    savepoint of one write transaction (``db.write_transaction``) and commits once, then hands
+    the lead to the oldest member still queued. Every caller waits in its own thread (no thread
+    of its own is started) and returns only after the commit that made its work durable, with
+    its own result, or raises its own error:
+
+    - an error raised by a member's ``work`` rolls back that member's savepoint only; it is
+      raised to that member's caller, and its neighbours commit;
+    - a database error in a member (a PostgreSQL deadlock, say), or any failure of the batch's
+      transaction itself (its commit included), sends the members concerned back to run alone,
+      each in a transaction of its own, exactly as without grouping; nothing of a failed batch
+      was committed, so nothing runs twice.
+
+    Members run in the order of their ``key`` (their tender's ocid), the order single
+    transactions lock tenders in, so two batches of two processes cannot deadlock on tenders.
+    With ``max_batch`` 1 every member runs alone. Thread-safe; one per engine per process.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256) -> None:
+        if max_batch < 1:
+            raise InvalidArgumentError("max_batch", f"must be >= 1, got {max_batch}")
+        self.engine = engine
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: deque[_Member[Any]] = deque()
+        self._leading = False
+        #: Batches committed and members they held, since the start (for metrics and tests).
+        self.batches = 0
+        self.members = 0
+
+    def run(self, work: Callable[[Connection], T], *, key: str = "") -> T:
+        """Run ``work(conn)`` in a write transaction shared with concurrent callers; return its
+        result once committed, or raise what it raised (then nothing of it was committed)."""
+        if self.max_batch == 1:
+            return self._alone(work)
+        member: _Member[T] = _Member(work, key)
+        with self._lock:
+            self._queue.append(member)
+            if not self._leading:
+                self._leading = member.lead = True
+        while not member.done and not member.retry:
+            if member.lead:
+                member.lead = False
+                self._lead()
+            else:
+                member.wake.wait()
+                member.wake.clear()
+        if member.retry:
+            return self._alone(work)
+        if member.error is not None:
+            raise member.error
+        return member.result  # type: ignore[return-value]
+
+    def _alone(self, work: Callable[[Connection], T]) -> T:
+        with write_transaction(self.engine) as conn:
+            return work(conn)
+
+    def _lead(self) -> None:
+        """Run one batch (this thread's member is its first), then pass the lead on."""
+        with self._lock:
+            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+        try:
+            self._run_batch(sorted(batch, key=lambda m: m.key))
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+            for member in batch:
+                if not member.done:
+                    member.retry = True
+                member.wake.set()
+
+    def _run_batch(self, batch: list[_Member[Any]]) -> None:
+        if len(batch) == 1:  # no neighbour to protect: no savepoint, as alone
+            (member,) = batch
+            try:
+                member.result = self._alone(member.work)
+            except Exception as exc:  # the member's own error, raised to its caller
+                member.error = exc
+            member.done = True
+            self.batches += 1
+            self.members += 1
+            return
+        outcomes: list[tuple[_Member[Any], Any, BaseException | None]] = []
+        try:
+            with write_transaction(self.engine) as conn:
+                for member in batch:
+                    try:
+                        with conn.begin_nested():
+                            result = member.work(conn)
+                    except DBAPIError:
+                        continue  # left undone: retried alone after this batch
+                    except Exception as exc:  # the member's own error, raised to its caller
+                        outcomes.append((member, None, exc))
+                    else:
+                        outcomes.append((member, result, None))
+        except Exception:  # nothing committed (the commit failed): every member is retried alone
+            return
+        self.batches += 1
+        self.members += len(batch)
+        for member, result, error in outcomes:
+            member.result, member.error, member.done = result, error, True
+
+
 def _append(
     conn: Connection,
     items: Sequence[Submission],
@@ -136,14 +292,13 @@ def _append(
             }
         )
         recorded.append((envelope, digest_leaf))
-    ids = conn.execute(insert(events).returning(events.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-    conn.execute(
-        update(tenders)
-        .where(tenders.c.ocid == bindparam("o"))
-        .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=now),
-        [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1]} for ocid in ocids],
-    )
+    if len(rows) == 1:
+        ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
+        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+    else:
+        ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+    conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     result = [
         Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
         for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
@@ -175,22 +330,41 @@ def _envelope(
         raise exc.renamed(exc.field.removeprefix("envelope.")) from exc
 
 
+#: Statements of every append, built once (SQLAlchemy caches their compiled forms by identity).
+_LOCK_HEADS = (
+    select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash)
+    .where(tenders.c.ocid.in_(bindparam("ocids", expanding=True)))
+    .order_by(tenders.c.ocid)
+    .with_for_update()
+)
+_INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+_INSERT_EVENT = insert(events).returning(events.c.id)
+_INSERT_PENDING = insert(pending)
+_UPDATE_HEADS = (
+    update(tenders)
+    .where(tenders.c.ocid == bindparam("o"))
+    .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=bindparam("at"))
+)
+
+
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:
-    """Create missing tenders and lock every tender row, in ocid order (no deadlocks)."""
-    conn.execute(
-        insert_or_ignore(conn, tenders, keys=["ocid"]),
-        [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
-    )
+    """Lock every tender row, in ocid order (no deadlocks), creating those that are missing; one
+    statement when they all exist."""
+    heads = _select_heads(conn, ocids)
+    missing = [o for o in ocids if o not in heads]
+    if missing:
+        conn.execute(
+            insert_or_ignore(conn, tenders, keys=["ocid"]),
+            [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in missing],
+        )
+        heads.update(_select_heads(conn, missing))
+    return heads
+
+
+def _select_heads(conn: Connection, ocids: list[str]) -> dict[str, tuple[int, str | None]]:
     heads: dict[str, tuple[int, str | None]] = {}
     for start in range(0, len(ocids), _CHUNK):
-        chunk = ocids[start : start + _CHUNK]
-        query = (
-            select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash)
-            .where(tenders.c.ocid.in_(chunk))
-            .order_by(tenders.c.ocid)
-            .with_for_update()
-        )
-        for ocid, count, head in conn.execute(query):
+        for ocid, count, head in conn.execute(_LOCK_HEADS, {"ocids": ocids[start : start + _CHUNK]}):
             heads[ocid] = (count, head)
     return heads
 

@@ -267,6 +267,18 @@ class Settings(BaseSettings):
         description="The publisher's OCDS prefix, for tenders created without an ocid (register yours with OCP).",
     )
     bulk_max_events: int = Field(default=1000, ge=1, description="Events accepted in one bulk request.")
+    group_commit: int = Field(
+        default=256,
+        ge=1,
+        description="Concurrent single-event writes of one server process committed together, at most this"
+        " many in one transaction and one flush (group commit; 1: each write commits alone).",
+    )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a server process reuses an authenticated API key without reading it again: a revoked"
+        " key is refused by every process within this bound (an expired one at once; 0: read on every request).",
+    )
     idempotency_ttl: float = Field(
         default=86_400.0, gt=0, description="Seconds a write's Idempotency-Key is remembered."
     )

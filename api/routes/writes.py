@@ -255,7 +255,7 @@ class Recorder:
         return JSONResponse(outcome.response.body, status_code=outcome.response.status, headers=headers)
 
 
-def _recorder(
+async def _recorder(
     request: Request, log: LogDep, settings: SettingsDep, now: ClockDep, key: IdempotencyKey = None
 ) -> Recorder:
     return Recorder(request, log, settings, now, key)

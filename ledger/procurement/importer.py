@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import functools
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -457,32 +459,50 @@ def _count_tenders(conn: Connection, report: Report) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def _run(
-    conn: Connection | None,
-    *,
-    log: Log,
+#: Checked batches the reading thread may hold ready ahead of the writer: memory stays within
+#: (PIPELINE_DEPTH + 2) batches (those queued, the one being read, the one being written).
+PIPELINE_DEPTH = 2
+
+
+@dataclass
+class _Chunk:
+    """What the reading thread hands the writer, in the order it read it: one batch's worth of a
+    file's releases (checked, ready to record) and what it found on the way."""
+
+    name: str
+    releases: list[_Release] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    read: int = 0
+    noted_releases: int = 0
+    position: int = 0  # bytes of the file read so far, for progress
+
+
+def _chunks(
     sources: Iterable[tuple[str, IO[bytes]]],
-    report: Report,
-    now: datetime,
-    fmt: Format,
+    *,
+    files: list[dict[str, Any]],
     strict: bool,
+    fmt: Format,
     encoding: str | None,
     batch: int,
-    progress: Progress | None,
-) -> None:
+) -> Iterator[_Chunk]:
+    """Read, parse, validate and canonicalise every release of ``sources``; no database. Yields
+    a chunk every ``batch`` releases and at the end of each file."""
     for name, stream in sources:
-        pending: list[_Release] = []
-        for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=report.files):
+        chunk = _Chunk(name)
+        for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=files):
+            if len(chunk.problems) + len(chunk.notes) >= batch:  # a file of bad releases: bounded too
+                chunk.position = _tell(stream)
+                yield chunk
+                chunk = _Chunk(name)
             if isinstance(item, Problem):
-                if item.recorded:
-                    report.note(item)
-                else:
-                    report.add(item)
+                (chunk.notes if item.recorded else chunk.problems).append(item)
                 continue
-            report.read += 1
+            chunk.read += 1
             checked = check_release(item.value, file=name, position=item.position)
             if isinstance(checked, Problem):
-                report.add(checked)
+                chunk.problems.append(checked)
                 continue
             if checked.notes:
                 found = [
@@ -497,21 +517,91 @@ def _run(
                     for path, reason in checked.notes
                 ]
                 if strict:
-                    for problem in found:
-                        report.add(problem)
+                    chunk.problems += found
                     continue
-                report.noted_releases += 1
-                for problem in found:
-                    report.note(problem)
-            pending.append(checked)
-            if len(pending) >= batch:
-                _flush(conn, log, name, pending, report, now=now)
-                pending = []
-                if progress is not None:
-                    progress(report.read, _tell(stream))
-        _flush(conn, log, name, pending, report, now=now)
+                chunk.noted_releases += 1
+                chunk.notes += found
+            chunk.releases.append(checked)
+            if len(chunk.releases) >= batch:
+                chunk.position = _tell(stream)
+                yield chunk
+                chunk = _Chunk(name)
+        chunk.position = _tell(stream)
+        yield chunk
+
+
+_DONE = object()
+
+
+def _ahead(chunks: Iterator[_Chunk], depth: int) -> Iterator[_Chunk]:
+    """``chunks``, produced by a thread of their own up to ``depth`` ahead of the consumer, so that
+    reading and checking (ijson's C parser, jsonschema-rs, hashing) overlap with the writer's
+    database work (the drivers release the GIL while the database works and flushes). An error
+    of the reader is raised to the consumer where it would have been met; when the consumer stops
+    early (its transaction failed), the reader stops too."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def give(value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not give(chunk):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            give(exc)
+            return
+        give(_DONE)
+
+    reader = threading.Thread(target=read, name="import-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            value = ready.get()
+            if value is _DONE:
+                return
+            if isinstance(value, BaseException):
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _run(
+    conn: Connection | None,
+    *,
+    log: Log,
+    sources: Iterable[tuple[str, IO[bytes]]],
+    report: Report,
+    now: datetime,
+    fmt: Format,
+    strict: bool,
+    encoding: str | None,
+    batch: int,
+    progress: Progress | None,
+) -> None:
+    """Read and check in a thread (:func:`_ahead`) while this one records, batch after batch, on
+    ``conn`` (strict: one transaction) or each batch in its own."""
+    chunks = _chunks(sources, files=report.files, strict=strict, fmt=fmt, encoding=encoding, batch=batch)
+    for chunk in _ahead(chunks, PIPELINE_DEPTH):
+        for problem in chunk.problems:
+            report.add(problem)
+        for problem in chunk.notes:
+            report.note(problem)
+        report.read += chunk.read
+        report.noted_releases += chunk.noted_releases
+        _flush(conn, log, chunk.name, chunk.releases, report, now=now)
         if progress is not None:
-            progress(report.read, _tell(stream))
+            progress(report.read, chunk.position)
 
 
 def _tell(stream: IO[bytes]) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
@@ -82,19 +82,31 @@ def record(
         if registry == {False} and any(item.submission is not None for item in items):
             _hold_registry(conn)
         states: dict[str, rules.TenderState] = {}
+        before: dict[str, rules.TenderState | None] = {}  # each tender's state as stored, read once
         for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
             with naming("" if single else f"items[{i}]."):
                 _check_signature(conn, item, done, chain_id=chain_id, at=at)
                 if item.ocid == officers.REGISTRY_OCID:
                     officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
                 else:
-                    state = states.get(item.ocid) or _load_state(conn, item.ocid)
+                    state = states.get(item.ocid)
+                    if state is None:
+                        stored = before[item.ocid] = _load_state(conn, item.ocid)
+                        state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
-        for state in states.values():
-            store_state(conn, state, at)
+        for ocid, state in states.items():
+            store_state(conn, state, at, flags=_flags_may_change(before[ocid], state))
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
+    if single and registry == {False}:
+        # Concurrent single events share a transaction (group commit); registry events, which
+        # lock the registry exclusively, stay alone so that batches lock tenders in ocid order.
+        prepared = sequencer.prepare(items)
+        return log.group.run(
+            lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
+            key=items[0].ocid,
+        )
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
 
 
@@ -147,9 +159,25 @@ def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chai
         raise ConflictError("submission.submissionId", f"{submission_id!r} was already recorded") from exc
 
 
-def _load_state(conn: Connection, ocid: str) -> rules.TenderState:
-    text = conn.execute(select(tender_index.c.state).where(tender_index.c.ocid == ocid)).scalar_one_or_none()
-    return rules.TenderState(ocid=ocid) if text is None else rules.TenderState.from_json(text)
+_STATE_OF = select(tender_index.c.state).where(tender_index.c.ocid == bindparam("ocid"))
+
+
+def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
+    """The tender's state as its projection stores it; ``None`` for a tender without one."""
+    text = conn.execute(_STATE_OF, {"ocid": ocid}).scalar_one_or_none()
+    return None if text is None else rules.TenderState.from_json(text)
+
+
+def _flags_may_change(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
+    """Whether ``state``'s red flags and buyer-supplier rows may differ from those stored with
+    ``stored``: they are a function of the buyer and the figures :func:`redflags.compiled_of_state`
+    takes (method, value, period, bidders, awards, contracts), so an event that moves none of
+    them (a clarification, a reveal, a payment...) leaves them as they are."""
+    return (
+        stored is None
+        or stored.buyer_id != state.buyer_id
+        or redflags.compiled_of_state(stored) != redflags.compiled_of_state(state)
+    )
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -180,10 +208,11 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
     }
 
 
-def store_state(conn: Connection, state: rules.TenderState, at: datetime) -> None:
-    """Write ``state``'s projection row (``updated_at`` = ``at``) and its red flags."""
+def store_state(conn: Connection, state: rules.TenderState, at: datetime, *, flags: bool = True) -> None:
+    """Write ``state``'s projection row (``updated_at`` = ``at``) and, with ``flags``, its red flags."""
     upsert_projection(conn, [{**projection(state), "updated_at": at}])
-    redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
+    if flags:
+        redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
 
 
 def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:

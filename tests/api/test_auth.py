@@ -85,9 +85,15 @@ def test_authenticate_accepts_the_key_and_records_its_use(log: Log) -> None:
     assert auth.get_key(log.engine, record.id).last_used_at == T0 + timedelta(hours=1, minutes=2)
 
 
-def _refused(engine: Engine, presented: str, code: str = "invalid_api_key", now: datetime = T0) -> AuthenticationError:
+def _refused(
+    engine: Engine,
+    presented: str,
+    code: str = "invalid_api_key",
+    now: datetime = T0,
+    cache: auth.KeyCache | None = None,
+) -> AuthenticationError:
     with pytest.raises(AuthenticationError) as err:
-        auth.authenticate(engine, presented, now=now)
+        auth.authenticate(engine, presented, now=now, cache=cache)
     assert err.value.code == code
     assert err.value.field == "Authorization"
     return err.value
@@ -118,6 +124,64 @@ def test_revoked_key_is_refused(log: Log) -> None:
     assert auth.authenticate(log.engine, kept, now=T0).id == keep.id
     # a revoked key's secret with a wrong last character is just invalid
     _refused(log.engine, key[:-1] + ("a" if key[-1] != "a" else "b"))
+
+
+class _Monotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_key_revocation_takes_effect_within_the_bound(log: Log) -> None:
+    record, key = auth.create_key(log.engine, name="ana", role="officer", now=T0)
+    _other, other = auth.create_key(log.engine, name="bob", role="officer", now=T0)
+    clock = _Monotonic()
+    cache = auth.KeyCache(5.0, clock=clock)
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        reads.append(statement)
+
+    assert auth.authenticate(log.engine, key, now=T0, cache=cache).id == record.id
+    auth.revoke_key(log.engine, record.id, now=T0 + timedelta(seconds=1))
+    event.listen(log.engine, "before_cursor_execute", seen)
+    try:
+        clock.now += 4.9  # within the bound: still accepted, from the cache, with no query
+        assert auth.authenticate(log.engine, key, now=T0 + timedelta(seconds=2), cache=cache).id == record.id
+        assert reads == []
+        # only the whole key finds the entry: another key, or this one altered, is read and checked
+        assert cache.get(key[:-1] + ("a" if key[-1] != "a" else "b"), now=T0) is None
+        assert cache.get(other, now=T0) is None
+        clock.now += 0.1  # the bound reached: read again, and refused
+        _refused(log.engine, key, code="api_key_revoked", cache=cache)
+        assert reads
+        assert cache.get(key, now=T0) is None  # a refused key is not cached
+    finally:
+        event.remove(log.engine, "before_cursor_execute", seen)
+
+
+def test_cache_never_serves_an_expired_key_and_zero_turns_it_off(log: Log) -> None:
+    record, key = auth.create_key(log.engine, name="ana", role="officer", now=T0, expires_in=timedelta(hours=1))
+    clock = _Monotonic()
+    cache = auth.KeyCache(60.0, clock=clock)
+    assert auth.authenticate(log.engine, key, now=T0, cache=cache).id == record.id
+    assert cache.get(key, now=T0 + timedelta(minutes=59)) is not None
+    assert cache.get(key, now=T0 + timedelta(hours=1)) is None
+    _refused(log.engine, key, code="api_key_expired", now=T0 + timedelta(hours=1), cache=cache)
+    off = auth.KeyCache(0)
+    _record, fresh = auth.create_key(log.engine, name="bob", role="officer", now=T0)
+    auth.authenticate(log.engine, fresh, now=T0, cache=off)
+    assert off.get(fresh, now=T0) is None
+    small = auth.KeyCache(60.0, size=1, clock=clock)
+    auth.authenticate(log.engine, fresh, now=T0, cache=small)
+    auth.authenticate(log.engine, key, now=T0, cache=small)
+    assert small.get(fresh, now=T0) is None and small.get(key, now=T0) is not None  # least recently used out
+    with pytest.raises(InvalidArgumentError, match="ttl"):
+        auth.KeyCache(-1)
 
 
 def test_list_and_revoke(log: Log) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -384,3 +385,26 @@ def test_concurrent_officers_on_one_tender_over_real_http(log: Log) -> None:
 def test_embedded_chain_id_is_the_default_signing_domain() -> None:
     assert EmbeddedChain().w3.eth.chain_id == EMBEDDED_CHAIN_ID
     assert settings_for("sqlite://").chain_id_for_signatures == EMBEDDED_CHAIN_ID
+
+
+@pytest.mark.parametrize("cache_seconds", [30.0, 0.5])
+def test_a_revoked_key_is_refused_within_the_cache_bound(log: Log, cache_seconds: float) -> None:
+    """``TENDERPROOF_API_KEY_CACHE_SECONDS`` bounds how long a server process keeps accepting a key
+    revoked after it authenticated it: within it, the cached key still writes (no database read
+    for it); once it has passed, the key is refused as revoked."""
+    for api in _api(log, api_key_cache_seconds=cache_seconds):
+        body = {"ocid": OCID, "type": "tender.published", "payload": published()}
+        assert api.client.post("/api/v1/tenders", json=body, headers=api.as_officer()).status_code == 201
+        officer = next(k for k in auth.list_keys(log.engine) if k.name == "ana")
+        revoked_at = time.monotonic()
+        auth.revoke_key(log.engine, officer.id, now=at(-19))
+        event = {"type": "tender.clarified", "payload": history()[2][1]}
+        if cache_seconds > 5:
+            response = api.client.post(f"/api/v1/tenders/{OCID}/events", json=event, headers=api.as_officer())
+            assert time.monotonic() - revoked_at < cache_seconds  # so the cache must have answered
+            assert response.status_code == 201, response.text
+        else:
+            time.sleep(cache_seconds - (time.monotonic() - revoked_at) + 0.05)
+            response = api.client.post(f"/api/v1/tenders/{OCID}/events", json=event, headers=api.as_officer())
+            assert response.status_code == 401, response.text
+            assert response.json()["error"]["code"] == "api_key_revoked"

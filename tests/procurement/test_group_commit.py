@@ -1,0 +1,242 @@
+"""Group commit on SQLite and PostgreSQL: concurrent single-event writes share one transaction,
+each caller gets its own event (or its own error) only once it is committed, and a refused
+member never fails its neighbours.
+
+Batches are formed deterministically: the first member's work waits until the others are
+queued behind it, so they all land in the next batch together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import OperationalError
+
+from ledger import sequencer
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.log import Log
+from ledger.procurement.record import record
+from ledger.store.schema import events, tenders
+from ledger.submission import Recorded, Submission
+
+from .helpers import CHAIN_ID, OCID, at, history, item, published
+
+QUEUED_WAIT = 30.0  # seconds a held first member waits for the others to queue (never reached when it works)
+
+
+def _hold_until_queued(group: sequencer.GroupCommit, behind: int) -> None:
+    """Block (inside the running batch) until ``behind`` members are queued for the next one."""
+    deadline = time.monotonic() + QUEUED_WAIT
+    while len(group._queue) < behind:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {len(group._queue)} of {behind} members queued")
+        time.sleep(0.005)
+
+
+def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``first`` (a write whose batch is held open until every one of ``rest`` is queued),
+    then ``rest`` concurrently; return each one's result or the exception it raised."""
+    group = log.group
+    started = threading.Event()
+    original = group._run_batch
+
+    def held(batch: list[Any]) -> None:
+        if not started.is_set():
+            started.set()
+            _hold_until_queued(group, len(rest))
+        original(batch)
+
+    group._run_batch = held  # type: ignore[method-assign]
+
+    def outcome(call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            return exc
+
+    try:
+        with ThreadPoolExecutor(len(rest) + 1) as pool:
+            head = pool.submit(outcome, first)
+            if not started.wait(QUEUED_WAIT):
+                raise AssertionError(f"the first write never reached a batch: {head.result()!r}")
+            tail = [pool.submit(outcome, call) for call in rest]
+            return [head.result(), *(f.result() for f in tail)]
+    finally:
+        del group._run_batch
+
+
+def _create(log: Log, ocid: str, **kwargs: Any) -> Callable[[], list[Recorded]]:
+    item = Submission(ocid=ocid, type="tender.published", payload=published(), **kwargs)
+    return lambda: record(log, [item], now=at(0), signatures="optional", chain_id=CHAIN_ID)
+
+
+def _clarify(log: Log, ocid: str, n: int, **kwargs: Any) -> Callable[[], list[Recorded]]:
+    payload = {"tender": {"id": "T-1", "enquiries": [{"id": f"q{n}", "answer": f"Answer {n}."}]}}
+    item = Submission(ocid=ocid, type="tender.clarified", payload=payload, **kwargs)
+    return lambda: record(log, [item], now=at(1), signatures="optional", chain_id=CHAIN_ID)
+
+
+def _event_count(log: Log) -> int:
+    with log.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar_one())
+
+
+def test_concurrent_writes_share_one_commit_and_each_gets_its_own_event(log: Log) -> None:
+    _create(log, "ocds-tptest-0001")()
+    before = (log.group.batches, log.group.members)
+    writes = [_clarify(log, "ocds-tptest-0001", n) for n in range(12)] + [
+        _create(log, f"ocds-tptest-{n:04d}") for n in range(2, 8)
+    ]
+    results = _in_one_batch(log, writes[0], writes[1:])
+    assert all(isinstance(r, list) and len(r) == 1 for r in results), results
+    recorded: list[Recorded] = [r[0] for r in results]
+    # One batch for the held first write, one for the other 17, each committed once.
+    assert (log.group.batches - before[0], log.group.members - before[1]) == (2, 18)
+    # Each caller got its own event: distinct ids, a dense chain on the shared tender.
+    assert len({r.event_id for r in recorded}) == 18
+    seqs = sorted(r.envelope.seq for r in recorded if r.envelope.ocid == "ocds-tptest-0001")
+    assert seqs == list(range(1, 13))
+    stored = {e.event_id: e for e in log.reader.tender_events("ocds-tptest-0001")}
+    for done in recorded:
+        if done.envelope.ocid == "ocds-tptest-0001":
+            assert stored[done.event_id].leaf_hash == done.leaf_hash
+            assert stored[done.event_id].seq == done.envelope.seq
+    # The chain links each event to the one before it.
+    chain = sorted(stored.values(), key=lambda e: e.seq)
+    for earlier, later in itertools.pairwise(chain):
+        assert later.parsed_envelope.prev == earlier.leaf_hash.hex()
+    with log.engine.connect() as conn:
+        count = conn.execute(select(tenders.c.event_count).where(tenders.c.ocid == "ocds-tptest-0001")).scalar_one()
+    assert count == 13
+
+
+def test_a_refused_member_does_not_fail_its_neighbours(log: Log) -> None:
+    first = _create(log, "ocds-tptest-0001")()[0]
+    before = _event_count(log)
+    good = [_clarify(log, "ocds-tptest-0001", n) for n in range(4)]
+    stale = _clarify(log, "ocds-tptest-0001", 99, prev="00" * 32)  # not the head: 409
+    exists = _create(log, "ocds-tptest-0001", prev=None)  # the tender exists: 409
+    other = _create(log, "ocds-tptest-0002")
+    no_tender = _clarify(log, "ocds-tptest-0003", 1)  # the rules refuse it, inside the transaction
+    results = _in_one_batch(log, good[0], [good[1], stale, good[2], exists, other, no_tender, good[3]])
+    ok = [results[i] for i in (0, 1, 3, 7)] + [results[5]]
+    assert all(isinstance(r, list) for r in ok), results
+    assert isinstance(results[2], ConflictError) and results[2].field == "prev"
+    assert isinstance(results[4], ConflictError) and results[4].field == "prev"
+    assert isinstance(results[6], LedgerError) and not isinstance(results[6], list), results[6]
+    assert _event_count(log) == before + 5
+    events_now = log.reader.tender_events("ocds-tptest-0001")
+    assert [e.seq for e in events_now] == [0, 1, 2, 3, 4]
+    assert events_now[0].leaf_hash == first.leaf_hash
+    with log.engine.connect() as conn:  # nothing of the refused member, not even its tender row
+        assert conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == "ocds-tptest-0003")).first() is None
+
+
+def test_a_database_error_sends_the_member_back_to_run_alone(log: Log) -> None:
+    group = log.group
+    calls: list[str] = []
+
+    def flaky(conn: Connection) -> str:
+        calls.append("batch" if len(calls) == 0 else "alone")
+        if len(calls) == 1:
+            conn.exec_driver_sql("SELECT no_such_column FROM log_state")  # a database error, in the batch
+        return "done"
+
+    def plain(name: str) -> Callable[[], str]:
+        return lambda: group.run(lambda conn: (conn.exec_driver_sql("SELECT 1"), name)[1], key=name)
+
+    results = _in_one_batch(log, plain("a"), [lambda: group.run(flaky, key="b"), plain("c")])
+    assert results == ["a", "done", "c"]
+    assert calls == ["batch", "alone"]
+
+
+def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _create(log, "ocds-tptest-0001")()
+    before = _event_count(log)
+    failures: list[bool] = []
+    opened: list[bool] = []
+    real = sequencer.write_transaction  # type: ignore[attr-defined]
+
+    def failing_once(engine: Any) -> Any:
+        manager = real(engine)
+        opened.append(True)
+        nth = len(opened)
+
+        class Failing:
+            def __enter__(self) -> Connection:
+                return manager.__enter__()
+
+            def __exit__(self, *exc: Any) -> bool | None:
+                if nth == 2 and exc[0] is None:  # the batch of four, after the held first write's
+                    failures.append(True)
+                    error = OperationalError("COMMIT", {}, Exception("disk I/O error"))
+                    manager.__exit__(type(error), error, None)  # rolled back
+                    raise error
+                return manager.__exit__(*exc)
+
+        return Failing()
+
+    monkeypatch.setattr(sequencer, "write_transaction", failing_once)
+    writes = [_clarify(log, "ocds-tptest-0001", n) for n in range(5)]
+    results = _in_one_batch(log, writes[0], writes[1:])
+    assert failures == [True]
+    assert all(isinstance(r, list) for r in results), results
+    assert sorted(r[0].envelope.seq for r in results) == [1, 2, 3, 4, 5]
+    assert _event_count(log) == before + 5  # each once
+
+
+def test_max_batch_one_commits_each_write_alone(log: Log) -> None:
+    alone = Log(engine=log.engine, origin=log.origin, group_commit=1)
+    recorded = _create(alone, "ocds-tptest-0001")()
+    assert recorded[0].envelope.seq == 0
+    assert (alone.group.batches, alone.group.members) == (0, 0)
+    with pytest.raises(InvalidArgumentError, match="max_batch"):
+        sequencer.GroupCommit(log.engine, max_batch=0)
+
+
+def test_red_flags_are_rewritten_only_when_their_inputs_move(log: Log) -> None:
+    """Along a whole history, recorded one event at a time: the events that cannot move a red
+    flag skip its statements, and after every event the stored flags and buyer-supplier rows
+    are exactly what the tender's figures give (as if recomputed each time)."""
+    from sqlalchemy import event
+
+    from ledger.procurement import redflags
+    from ledger.procurement.query import tender_state
+    from ledger.store.schema import tender_flags, tender_suppliers
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    rewritten: dict[str, bool] = {}
+    event.listen(log.engine, "before_cursor_execute", seen)
+    try:
+        for event_type, payload, when in history():
+            statements.clear()
+            record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
+            rewritten[event_type] = rewritten.get(event_type, False) or any("tender_flags" in s for s in statements)
+            state = tender_state(log.engine, OCID)
+            compiled = redflags.compiled_of_state(state)
+            with log.engine.connect() as conn:
+                flags = {r.code for r in conn.execute(select(tender_flags.c.code).where(tender_flags.c.ocid == OCID))}
+                pairs = sorted(
+                    r.supplier
+                    for r in conn.execute(select(tender_suppliers.c.supplier).where(tender_suppliers.c.ocid == OCID))
+                )
+            assert flags == set(redflags.evaluate(compiled)), event_type
+            assert pairs == sorted(redflags.suppliers(compiled)), event_type
+    finally:
+        event.remove(log.engine, "before_cursor_execute", seen)
+    assert rewritten["tender.published"] and rewritten["bid.committed"] and rewritten["award.issued"]
+    assert not any(rewritten[t] for t in ("tender.clarified", "bid.revealed", "contract.payment")), rewritten
+    assert "single_bidder" not in flags and pairs  # two bidders; the award's supplier is there
