@@ -262,3 +262,23 @@ supplier_wins = Table(
     Column("wins", Integer, nullable=False),
     Index("ix_supplier_wins_wins", "wins"),
 )
+
+
+#: The red flags whose fences come from the whole ledger (ledger.procurement.redflags,
+#: :func:`refresh_ledger_flags`): Cardinal's R024 and R058 per tender (``role``
+#: "contracting_process", ``subject`` the ocid) and R025, R038, R044, R048, R055 per organisation
+#: (``role`` buyer, procuring_entity or tenderer, ``subject`` its organisation key). Derived, not
+#: recorded: replaced whole at each refresh, with the last event id it read (migration 0010).
+ledger_flags = Table(
+    "ledger_flags",
+    metadata,
+    Column("role", String(32), primary_key=True),
+    Column("subject", String(1024), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    #: JSON object: the figures, fences and settings the flag was computed from.
+    Column("evidence", Text, nullable=False),
+    #: The greatest event id the computation read (the ledger as of that event).
+    Column("through_event", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ledger_flags_code", "code"),
+)

@@ -33,6 +33,9 @@ def test_the_catalogue_is_the_documented_one() -> None:
         "R030",
         "R035",
         "R036",
+        "R044",
+        "R024",
+        "R058",
     ]
     assert all(f.title and f.description.endswith(".") for f in redflags.FLAGS)
 
@@ -181,6 +184,8 @@ def test_natively_recorded_tenders_raise_flags_from_their_rules_state(log: Log) 
         "contract_amended_soon_after_award": 1,
         "repeat_supplier": 0,
         **dict.fromkeys(redflags.CARDINAL_TITLES, 0),
+        "R024": 0,
+        "R058": 0,
         "R003": 1,
         "R018": 1,
     }
