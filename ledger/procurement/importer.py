@@ -446,6 +446,9 @@ def import_files(
         run(None)
         with log.engine.connect() as conn:
             report.tenders = _count_tenders(conn, report)
+    if report.first_event is not None:
+        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags)
+        redflags.refresh_ledger_flags(log.engine, now=now)
     return report
 
 

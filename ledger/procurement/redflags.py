@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,6 +163,16 @@ def configure(settings: cardinal.Settings) -> None:
     process. Called at the edges (API, command line) before anything is recorded."""
     global CARDINAL_SETTINGS
     CARDINAL_SETTINGS = settings
+
+
+def configure_file(path: str | os.PathLike[str] | None) -> None:
+    """:func:`configure` with the thresholds of a Cardinal settings file (the deployment's
+    ``TENDERPROOF_REDFLAGS_SETTINGS``; Cardinal's defaults when None). Raises
+    :class:`InvalidArgumentError` naming the setting, the file, section and key when it is bad."""
+    try:
+        configure(settings_of_file(None if path is None else str(path)))
+    except ValueError as exc:
+        raise InvalidArgumentError("TENDERPROOF_REDFLAGS_SETTINGS", str(exc)) from None
 
 
 def settings_of_file(path: str | None) -> cardinal.Settings:
@@ -441,11 +452,7 @@ def _all_compiled(conn: Connection) -> tuple[list[tuple[str, dict[str, Any]]], i
         for row in rows:
             if row.ocid in imported:
                 continue
-            state = TenderState.from_json(row.state)
-            compiled = compiled_of_state(state)
-            if state.buyer_id or state.buyer_name:
-                compiled["buyer"] = {"id": state.buyer_id, "name": state.buyer_name}
-            out.append((row.ocid, compiled))
+            out.append((row.ocid, _native_compiled(TenderState.from_json(row.state))))
         if len(rows) < _REFRESH_BATCH:
             break
         last = rows[-1].ocid
@@ -640,3 +647,31 @@ def _ocids_of(evidence: dict[str, Any]) -> list[str]:
         if isinstance(pair, dict):
             found += pair.get("ocids") or []
     return [o for o in found if isinstance(o, str)]
+
+
+def tender_compiled(conn: Connection, ocid: str) -> dict[str, Any] | None:
+    """A tender's compiled release as the indicators read it (imported: ocdsmerge's; native:
+    :func:`compiled_of_state` with its buyer); None for an unknown tender."""
+    text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
+    if text is not None:
+        loaded: dict[str, Any] = jsonsafe.loads(text, field=f"{ocid} compiled release", max_depth=MAX_STORED_DEPTH)
+        return loaded
+    state_text = conn.execute(select(tender_index.c.state).where(tender_index.c.ocid == ocid)).scalar_one_or_none()
+    if state_text is None:
+        return None
+    return _native_compiled(TenderState.from_json(state_text))
+
+
+def _native_compiled(state: TenderState) -> dict[str, Any]:
+    compiled = compiled_of_state(state)
+    if state.buyer_id or state.buyer_name:
+        compiled["buyer"] = {"id": state.buyer_id, "name": state.buyer_name}
+    return compiled
+
+
+def tender_party_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]:
+    """The stored flags of one tender's buyer, procuring entity, tenderers and suppliers
+    (:func:`party_flags`); [] for an unknown tender."""
+    with _connection(source) as conn:
+        compiled = tender_compiled(conn, ocid)
+        return [] if compiled is None else party_flags(conn, compiled)
