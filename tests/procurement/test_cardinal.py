@@ -427,6 +427,6 @@ def test_settings_from_a_cardinal_settings_file() -> None:
     ],
 )
 def test_bad_settings_files_are_refused_naming_section_and_key(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match="deployment.ini") as caught:
+    with pytest.raises(ValueError, match=r"deployment\.ini") as caught:
         cardinal.Settings.from_ini(text, source="deployment.ini")
     assert message in str(caught.value)

@@ -267,7 +267,12 @@ def _release(ocid: str, method: str, **extra: Any) -> dict[str, Any]:
         "tag": ["award"],
         "initiationType": "tender",
         "parties": [
-            {"id": "B", "name": "City Council", "roles": ["buyer"], "identifier": {"scheme": "XX-CITY", "id": "770001"}},
+            {
+                "id": "B",
+                "name": "City Council",
+                "roles": ["buyer"],
+                "identifier": {"scheme": "XX-CITY", "id": "770001"},
+            },
             {"id": "S", "name": "Friend Ltd", "roles": ["supplier"], "identifier": {"scheme": "GB-COH", "id": "0950"}},
         ],
         "buyer": {"id": "B", "name": "City Council"},
@@ -346,7 +351,7 @@ def test_the_deployments_thresholds_change_what_is_flagged(log: Log, tmp_path: A
         redflags.configure_file(settings_file)
         assert redflags.refresh_ledger_flags(log.engine, now=T0) == {"buyer": {"R055": 1}, "tenderer": {"R055": 1}}
         settings_file.write_text("[R055]\nthreshold = lots\n")
-        with pytest.raises(redflags.InvalidArgumentError, match="TENDERPROOF_REDFLAGS_SETTINGS.*threshold"):
+        with pytest.raises(redflags.InvalidArgumentError, match=r"TENDERPROOF_REDFLAGS_SETTINGS.*threshold"):
             redflags.configure_file(settings_file)
     finally:
         redflags.configure_file(None)
