@@ -42,6 +42,7 @@ import dataclasses
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -426,37 +427,65 @@ EVIDENCE_VERSION = "tenderproof-redflags/1"
 _REFRESH_BATCH = 2000
 
 
+def _each_tender(conn: Connection) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
+    """Every tender in ocid order, in batches: (ocid, compiled release, None) for an imported one
+    (ocdsmerge's compiled release), (ocid, :func:`compiled_of_state`, its state) for a native one."""
+    c, t = ocds_compiled.c, tender_index.c
+    last = ""
+    while True:
+        rows = conn.execute(
+            select(t.ocid, t.state, c.compiled)
+            .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
+            .where(t.ocid > last)
+            .order_by(t.ocid)
+            .limit(_REFRESH_BATCH)
+        ).all()
+        for row in rows:
+            if row.compiled is not None:
+                field = f"{row.ocid} compiled release"
+                yield row.ocid, jsonsafe.loads(row.compiled, field=field, max_depth=MAX_STORED_DEPTH), None
+            else:
+                state = TenderState.from_json(row.state)
+                yield row.ocid, compiled_of_state(state), state
+        if len(rows) < _REFRESH_BATCH:
+            return
+        last = rows[-1].ocid
+
+
 def _all_compiled(conn: Connection) -> tuple[list[tuple[str, dict[str, Any]]], int]:
     """Every tender's compiled release (imported: ocdsmerge's; native: :func:`compiled_of_state`
     with its buyer) in ocid order, and the greatest event id they reflect."""
     through = int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
-    out: list[tuple[str, dict[str, Any]]] = []
-    imported: set[str] = set()
-    c = ocds_compiled.c
-    last = ""
-    while True:
-        rows = conn.execute(
-            select(c.ocid, c.compiled).where(c.ocid > last).order_by(c.ocid).limit(_REFRESH_BATCH)
-        ).all()
-        for row in rows:
-            compiled = jsonsafe.loads(row.compiled, field=f"{row.ocid} compiled release", max_depth=MAX_STORED_DEPTH)
-            out.append((row.ocid, compiled))
-            imported.add(row.ocid)
-        if len(rows) < _REFRESH_BATCH:
-            break
-        last = rows[-1].ocid
-    t = tender_index.c
-    last = ""
-    while True:
-        rows = conn.execute(select(t.ocid, t.state).where(t.ocid > last).order_by(t.ocid).limit(_REFRESH_BATCH)).all()
-        for row in rows:
-            if row.ocid in imported:
-                continue
-            out.append((row.ocid, _native_compiled(TenderState.from_json(row.state))))
-        if len(rows) < _REFRESH_BATCH:
-            break
-        last = rows[-1].ocid
+    out = [
+        (ocid, compiled if state is None else _native_compiled(state, compiled))
+        for ocid, compiled, state in _each_tender(conn)
+    ]
     return out, through
+
+
+def reevaluate_tender_flags(engine: Engine) -> int:
+    """Recompute every tender's own flags (:func:`evaluate`, with the deployment's current
+    settings) and store them as the projection does; return how many tenders were read."""
+    done = 0
+    with engine.connect() as conn:
+        tenders = [(ocid, compiled, state) for ocid, compiled, state in _each_tender(conn)]
+    for start in range(0, len(tenders), _REFRESH_BATCH):
+        batch = tenders[start : start + _REFRESH_BATCH]
+        with write_transaction(engine) as conn:
+            rows = []
+            for ocid, compiled, state in batch:
+                buyer = state.buyer_id if state is not None else _indexed_buyer(conn, ocid)
+                rows.append((ocid, buyer, compiled))
+            store(conn, rows)
+        done += len(batch)
+    return done
+
+
+def _indexed_buyer(conn: Connection, ocid: str) -> str | None:
+    buyer: str | None = conn.execute(
+        select(tender_index.c.buyer_id).where(tender_index.c.ocid == ocid)
+    ).scalar_one_or_none()
+    return buyer
 
 
 def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str, int]]:
@@ -662,8 +691,8 @@ def tender_compiled(conn: Connection, ocid: str) -> dict[str, Any] | None:
     return _native_compiled(TenderState.from_json(state_text))
 
 
-def _native_compiled(state: TenderState) -> dict[str, Any]:
-    compiled = compiled_of_state(state)
+def _native_compiled(state: TenderState, compiled: dict[str, Any] | None = None) -> dict[str, Any]:
+    compiled = compiled_of_state(state) if compiled is None else compiled
     if state.buyer_id or state.buyer_name:
         compiled["buyer"] = {"id": state.buyer_id, "name": state.buyer_name}
     return compiled

@@ -355,3 +355,40 @@ def test_the_deployments_thresholds_change_what_is_flagged(log: Log, tmp_path: A
             redflags.configure_file(settings_file)
     finally:
         redflags.configure_file(None)
+
+
+def test_the_command_line_refreshes_with_the_deployments_thresholds(
+    log: Log, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main
+    from tests.conftest import ORIGIN
+
+    quick = _release("ocds-abc123-quick", "limited")
+    quick["tender"]["tenderPeriod"] = {"startDate": "2026-02-01T00:00:00Z", "endDate": "2026-02-05T00:00:00Z"}
+    package = {"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1", "releases": [quick]}
+    importer.import_files(log, [("p.json", io.BytesIO(json.dumps(package).encode()))], now=T0)
+    assert {f["code"] for f in redflags.tender_flags(log.engine, "ocds-abc123-quick")} == {
+        "short_tender_period",
+        "R003",
+    }
+    settings_file = tmp_path / "redflags.ini"
+    settings_file.write_text("[R003.procurement_method]\nlimited = 3\n")
+    monkeypatch.setenv("TENDERPROOF_REDFLAGS_SETTINGS", str(settings_file))
+    try:
+        url = log.engine.url.render_as_string(hide_password=False)
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--tenders", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out) == {} and "1 tenders' own flags recomputed" in err
+        assert redflags.tender_flags(log.engine, "ocds-abc123-quick") == []
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "evidence", "--ocid", "ocds-abc123-quick"])
+        out, err = capsys.readouterr()
+        document = json.loads(out)
+        assert (
+            code == 0 and document["flags"] == [] and document["settings"]["values"]["r003_by_method"] == {"limited": 3}
+        )
+        settings_file.write_text("[R003]\nthreshold = soon\n")
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh"])
+        assert code == 2 and "TENDERPROOF_REDFLAGS_SETTINGS" in capsys.readouterr().err
+    finally:
+        redflags.configure_file(None)
