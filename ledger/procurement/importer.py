@@ -60,7 +60,7 @@ from ledger.submission import Recorded, Submission
 
 from . import ocds, redflags, rules, sources
 from .officers import RESERVED_OCIDS
-from .record import projection, upsert_projection
+from .record import projection, store_awarded, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
 #: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
@@ -777,18 +777,21 @@ def _save_compiled(conn: Connection, compiled: Compiled) -> None:
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
     """The stored compiled release of an imported tender (None when it has none)."""
     text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
-    return None if text is None else json.loads(text)
+    return None if text is None else jsonsafe.loads(text, field=f"{ocid} compiled release", max_depth=MAX_STORED_DEPTH)
 
 
 def _project(conn: Connection, tenders: Compiled) -> None:
     """Write the projection and red flags of each tender from its compiled release."""
     rows: list[dict[str, Any]] = []
+    states: list[rules.TenderState] = []
     flagged: list[tuple[str, str | None, dict[str, Any]]] = []
     for ocid, (compiled, summary, at) in tenders.items():
         state = state_of_summary(ocid, compiled, summary)
         rows.append({**projection(state), "updated_at": at})
+        states.append(state)
         flagged.append((ocid, state.buyer_id, compiled))
     upsert_projection(conn, rows)
+    store_awarded(conn, states)
     redflags.store(conn, flagged)
 
 

@@ -222,6 +222,17 @@ ocds_releases = Table(
 #: ``date`` so far (``last_date``, compared as text, as ocdsmerge sorts), with what the projection
 #: needs of its releases' dates (``summary``, JSON: count, first, last, first of tender stage): a new release dated at or after it is merged into it (constant cost per release);
 #: an older one recompiles the tender from all its releases (migration 0008).
+#: Each tender's awarded value per currency (awards not cancelled), rewritten with its projection:
+#: what the ledger-wide totals and charts sum, so that an award in a currency other than the
+#: tender's is never dropped (migration 0010).
+tender_awarded = Table(
+    "tender_awarded",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount", Float, nullable=False),
+)
+
 ocds_compiled = Table(
     "ocds_compiled",
     metadata,
