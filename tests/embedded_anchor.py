@@ -1,6 +1,7 @@
 """One anchoring round on the in-process EVM, as the anchoring service runs it, for end-to-end
-tests of imported data: the round integrates the pending entries with a heads commitment
-(``commit_heads``), so the tenders' version 2 bundles prove their histories complete."""
+tests of imported data: the pending entries are integrated with a heads commitment
+(``commit_heads``, as the service's tick does), so the tenders' version 2 bundles prove their
+histories complete."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 def anchored_once(log: Log) -> Iterator[RpcChainReader]:
     """Anchor everything recorded in ``log`` once (final) on a fresh embedded chain; yield a
     reader of that chain for verifying bundles."""
+    log.integrate_all(now=T0, commit_heads=True)  # as the anchoring service's tick: ends with a heads commitment
     dev = EmbeddedChain()
     anchorer = ChainAnchorer(log, CHAIN, dev=dev, holder="tests", clock=lambda: T0)
     try:
-        result = anchorer.run_round(force=True)  # integrates with commit_heads, as every round does
+        result = anchorer.run_round(force=True)
         while not result.settled:
             result = anchorer.run_round()
         assert result.anchor is not None and result.anchor.status == "final"
