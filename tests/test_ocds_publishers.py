@@ -9,19 +9,25 @@ release equal to ocdsmerge's (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import gzip
+import html
 import json
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_currency
+from fastapi.testclient import TestClient
 from ocdsmerge import Merger
 
 from anchoring.bundles import build_bundle, final_anchors
+from api.app import create_app
 from cli import main
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.procurement import export, ocds
+from settings import Settings
 from tests.conftest import ORIGIN
 from tests.embedded_anchor import anchored_once
+from tests.explorer.test_imported import _compiled_on
 from verifier.check import verify_bundle
 
 ASSETS = Path(__file__).parent / "assets" / "ocds"
@@ -86,5 +92,17 @@ def test_real_files_of_five_publishers_import_anchor_verify_and_export(db_url: s
             if isinstance(award.get("value"), dict) and "currency" in award["value"]
         }
         assert {"MXN", "USD", "GBP"} <= currencies, currencies
+        # the explorer's compiled release is the export's, and every award's currency is shown
+        settings = Settings(database_url=db_url, origin=ORIGIN, chains=[], rate_limit=None)
+        with TestClient(create_app(settings, log=log)) as client:
+            for ocid, releases in export.iter_tenders(log.engine):
+                page = client.get(f"/tenders/{ocid}", params={"lang": "en"}).text
+                assert _compiled_on(page) == export.record(ocid, releases)["compiledRelease"], ocid
+                compiled = export.record(ocid, releases)["compiledRelease"]
+                for award in compiled.get("awards") or []:
+                    value = award.get("value") if isinstance(award.get("value"), dict) else {}
+                    if isinstance(value.get("amount"), int | float) and value.get("currency"):
+                        shown = format_currency(value["amount"], value["currency"], locale="en")
+                        assert shown in html.unescape(page), (ocid, shown)
     finally:
         log.close()
