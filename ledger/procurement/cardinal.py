@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .ocds import parse_datetime
-from .organisations import keys_of, organisation_key
+from .organisations import key_each, keys_of, organisation_key
 
 #: Version of these rules: part of every result's evidence.
 RULE_VERSION = "tenderproof-cardinal/2 (cardinal-rs definitions, 2025; R044, R055 from their draft branches)"
@@ -566,14 +566,13 @@ def _similarities(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """R044's pairs of tenderers (organisation keys, sorted) of one release with what they share:
     ``address`` and/or ``contactPoint.<field>``."""
     parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
+    candidates = [p for p in parties.values() if isinstance(p.get("roles"), list) and "tenderer" in p["roles"]]
+    if len(candidates) < 2:
+        return {}
     tenderers: dict[str, dict[str, Any]] = {}
-    for party in parties.values():
-        roles = party.get("roles")
-        if not isinstance(roles, list) or "tenderer" not in roles:
-            continue
-        keys = keys_of(compiled, [party])
-        if keys:
-            tenderers.setdefault(keys[0], party)
+    for key, party in zip(key_each(compiled, candidates), candidates, strict=True):
+        if key is not None:
+            tenderers.setdefault(key, party)
     out: dict[tuple[str, str], list[str]] = {}
     ordered = sorted(tenderers.items())
     for i, (key_a, a) in enumerate(ordered):

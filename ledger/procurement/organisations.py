@@ -112,3 +112,11 @@ def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
         if key is not None and key not in out:
             out.append(key)
     return out
+
+
+def key_each(compiled: dict[str, Any], references: list[Any]) -> list[str | None]:
+    """The key of each of ``references`` (organisation references of ``compiled``), aligned with
+    them (None where there is nothing to go by)."""
+    parties = _parties(compiled)
+    shared = _shared_identifiers(parties)
+    return [organisation_key(reference, parties, shared) for reference in references]

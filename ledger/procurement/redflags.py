@@ -155,6 +155,8 @@ ORGANISATION_FLAGS: tuple[RedFlag, ...] = tuple(
 )
 #: The settings of Cardinal's indicators this deployment uses (defaults: Cardinal's); see :func:`configure`.
 CARDINAL_SETTINGS = cardinal.Settings()
+#: Their digest (in each flag's evidence), computed once per :func:`configure`.
+CARDINAL_DIGEST = CARDINAL_SETTINGS.digest()
 #: The role under which a tender's ledger-wide flags (R024, R058) are stored in ``ledger_flags``.
 PROCESS = "contracting_process"
 
@@ -162,8 +164,8 @@ PROCESS = "contracting_process"
 def configure(settings: cardinal.Settings) -> None:
     """Use ``settings`` (the deployment's thresholds) for the flags computed from now on in this
     process. Called at the edges (API, command line) before anything is recorded."""
-    global CARDINAL_SETTINGS
-    CARDINAL_SETTINGS = settings
+    global CARDINAL_SETTINGS, CARDINAL_DIGEST
+    CARDINAL_SETTINGS, CARDINAL_DIGEST = settings, settings.digest()
 
 
 def configure_file(path: str | os.PathLike[str] | None) -> None:
@@ -249,9 +251,8 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     soon = _amended_soon(compiled)
     if soon is not None:
         out["contract_amended_soon_after_award"] = soon
-    digest = CARDINAL_SETTINGS.digest()
     for code, evidence in cardinal.evaluate(compiled, CARDINAL_SETTINGS).items():
-        out[code] = {**evidence, "settings": digest}
+        out[code] = {**evidence, "settings": CARDINAL_DIGEST}
     return out
 
 
