@@ -27,7 +27,7 @@ import datetime
 import hashlib
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -864,9 +864,11 @@ def organisation_indicators(
     releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """Every organisation-level indicator over ``releases`` (all the ledger's compiled
-    releases): ``{role: {organisation key: {code: evidence}}}`` for R025, R038, R044, R048, R055."""
+    releases, iterated once per indicator): ``{role: {organisation key: {code: evidence}}}`` for R025, R038, R044, R048, R055."""
     settings = settings or Settings()
-    data = list(releases)
+    # each indicator is one pass: an iterator is kept in memory; any other iterable (a list, or
+    # one that starts over at each iteration) is iterated again
+    data = list(releases) if isinstance(releases, Iterator) else releases
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
 
     def put(role: str, code: str, found: dict[str, dict[str, Any]]) -> None:

@@ -42,7 +42,7 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -428,19 +428,21 @@ EVIDENCE_VERSION = "tenderproof-redflags/1"
 _REFRESH_BATCH = 2000
 
 
-def _each_tender(conn: Connection) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
-    """Every tender in ocid order, in batches: (ocid, compiled release, None) for an imported one
-    (ocdsmerge's compiled release), (ocid, :func:`compiled_of_state`, its state) for a native one."""
+def _each_tender(engine: Engine) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
+    """Every tender in ocid order, read a batch at a time (bounded memory): (ocid, compiled
+    release, None) for an imported one (ocdsmerge's compiled release), (ocid,
+    :func:`compiled_of_state`, its state) for a native one."""
     c, t = ocds_compiled.c, tender_index.c
     last = ""
     while True:
-        rows = conn.execute(
-            select(t.ocid, t.state, c.compiled)
-            .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
-            .where(t.ocid > last)
-            .order_by(t.ocid)
-            .limit(_REFRESH_BATCH)
-        ).all()
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(t.ocid, t.state, c.compiled)
+                .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
+                .where(t.ocid > last)
+                .order_by(t.ocid)
+                .limit(_REFRESH_BATCH)
+            ).all()
         for row in rows:
             if row.compiled is not None:
                 field = f"{row.ocid} compiled release"
@@ -453,33 +455,35 @@ def _each_tender(conn: Connection) -> Iterator[tuple[str, dict[str, Any], Tender
         last = rows[-1].ocid
 
 
-def _all_compiled(conn: Connection) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+def _all_compiled(engine: Engine) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every tender's compiled release (imported: ocdsmerge's; native: :func:`compiled_of_state`
-    with its buyer) in ocid order, and the greatest event id they reflect."""
-    through = int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
-    out = [
-        (ocid, compiled if state is None else _native_compiled(state, compiled))
-        for ocid, compiled, state in _each_tender(conn)
-    ]
-    return out, through
+    with its buyer) in ocid order, streamed."""
+    for ocid, compiled, state in _each_tender(engine):
+        yield ocid, compiled if state is None else _native_compiled(state, compiled)
 
 
 def reevaluate_tender_flags(engine: Engine) -> int:
     """Recompute every tender's own flags (:func:`evaluate`, with the deployment's current
-    settings) and store them as the projection does; return how many tenders were read."""
+    settings) and store them as the projection does, a batch per transaction; return how many
+    tenders were read."""
     done = 0
-    with engine.connect() as conn:
-        tenders = [(ocid, compiled, state) for ocid, compiled, state in _each_tender(conn)]
-    for start in range(0, len(tenders), _REFRESH_BATCH):
-        batch = tenders[start : start + _REFRESH_BATCH]
-        with write_transaction(engine) as conn:
-            rows = []
-            for ocid, compiled, state in batch:
-                buyer = state.buyer_id if state is not None else _indexed_buyer(conn, ocid)
-                rows.append((ocid, buyer, compiled))
-            store(conn, rows)
-        done += len(batch)
-    return done
+    batch: list[tuple[str, dict[str, Any], TenderState | None]] = []
+    for found in _each_tender(engine):
+        batch.append(found)
+        if len(batch) == _REFRESH_BATCH:
+            done += _restore(engine, batch)
+            batch = []
+    return done + (_restore(engine, batch) if batch else 0)
+
+
+def _restore(engine: Engine, batch: list[tuple[str, dict[str, Any], TenderState | None]]) -> int:
+    with write_transaction(engine) as conn:
+        rows = []
+        for ocid, compiled, state in batch:
+            buyer = state.buyer_id if state is not None else _indexed_buyer(conn, ocid)
+            rows.append((ocid, buyer, compiled))
+        store(conn, rows)
+    return len(batch)
 
 
 def _indexed_buyer(conn: Connection, ocid: str) -> str | None:
@@ -496,7 +500,8 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
     settings = CARDINAL_SETTINGS
     digest = settings.digest()
     with engine.connect() as conn:
-        releases, through = _all_compiled(conn)
+        through = int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+    releases = _Replayable(lambda: _all_compiled(engine))  # each indicator streams the ledger again
     rows: list[dict[str, Any]] = []
 
     def add(role: str, subject: str, code: str, evidence: dict[str, Any]) -> None:
@@ -528,6 +533,17 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
         for start in range(0, len(rows), _REFRESH_BATCH):
             insert_many(conn, ledger_flags, rows[start : start + _REFRESH_BATCH])
     return counts
+
+
+class _Replayable:
+    """An iterable that starts over each time it is iterated (one streaming pass of the ledger per
+    indicator: memory bounded by a batch and the indicators' aggregates, not by the ledger)."""
+
+    def __init__(self, start: Callable[[], Iterator[tuple[str, dict[str, Any]]]]) -> None:
+        self._start = start
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._start()
 
 
 def _ledger_rows(conn: Connection, role: str | None, subjects: list[str]) -> list[Any]:
