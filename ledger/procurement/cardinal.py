@@ -575,11 +575,11 @@ def _similarities(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
             tenderers.setdefault(key, party)
     out: dict[tuple[str, str], list[str]] = {}
     ordered = sorted(tenderers.items())
+    addresses = {key: _address(party) for key, party in ordered}
     for i, (key_a, a) in enumerate(ordered):
         for key_b, b in ordered[i + 1 :]:
             shared: list[str] = []
-            address = _address(a)
-            if address is not None and address == _address(b):
+            if addresses[key_a] is not None and addresses[key_a] == addresses[key_b]:
                 shared.append("address")
             contact_a, contact_b = a.get("contactPoint"), b.get("contactPoint")
             if isinstance(contact_a, dict) and isinstance(contact_b, dict):
