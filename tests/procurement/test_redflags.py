@@ -392,3 +392,21 @@ def test_the_command_line_refreshes_with_the_deployments_thresholds(
         assert code == 2 and "TENDERPROOF_REDFLAGS_SETTINGS" in capsys.readouterr().err
     finally:
         redflags.configure_file(None)
+
+
+def test_organisation_keys_follow_each_release_asked_about() -> None:
+    """The party index is reused while the same release is asked about again, never for another
+    release nor once parties were added to it."""
+    first = {"parties": [{"id": "1", "name": "Acme", "identifier": {"scheme": "GB-COH", "id": "0950"}}]}
+    second = {"parties": [{"id": "1", "name": "Other Ltd", "identifier": {"scheme": "GB-COH", "id": "7777"}}]}
+    assert organisations.keys_of(first, [{"id": "1"}]) == ["GB-COH/0950"]
+    assert organisations.keys_of(second, [{"id": "1"}]) == ["GB-COH/7777"]
+    assert organisations.keys_of(first, [{"id": "1"}]) == ["GB-COH/0950"]
+    # a second party sharing the identifier under another name: the identifier is no identity any more
+    first["parties"].append({"id": "2", "name": "Not Acme", "identifier": {"scheme": "GB-COH", "id": "0950"}})
+    assert organisations.keys_of(first, [{"id": "1"}, {"id": "2"}]) == ["name:acme", "name:not acme"]
+    assert organisations.key_each(first, [{"id": "2"}, {"name": "Nobody"}, {}]) == [
+        "name:not acme",
+        "name:nobody",
+        None,
+    ]
