@@ -205,7 +205,11 @@ def _organisation_flag(raised: dict[str, Any]) -> OrganisationRedFlag:
     )
 
 
-def _evidence_download(document: dict[str, Any], filename: str) -> Response:
+def _evidence_download(document: dict[str, Any], subject: str) -> Response:
+    """The document as a JSON attachment named after its subject (ASCII letters, digits, - _ . only:
+    a header carries it)."""
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in subject)[:100]
+    filename = f"redflags-{safe}.json"
     body = json.dumps(document, ensure_ascii=False, indent=2).encode()
     return Response(
         body,
@@ -281,7 +285,7 @@ def get_tender_redflag_evidence(log: LogDep, ocid: Ocid) -> Response:
     check_ocid(ocid, field="path.ocid")
     query.tender_summary(log.engine, ocid)  # NotFoundError for an unknown tender
     document = redflags.evidence_document(log.engine, ocid=ocid)
-    return _evidence_download(document, f"redflags-{ocid}.json")
+    return _evidence_download(document, ocid)
 
 
 @router.get("/organisations/redflags", response_model=OrganisationRedFlags, summary="One organisation's red flags")
@@ -306,8 +310,7 @@ def get_organisation_redflag_evidence(log: LogDep, key: OrganisationKey) -> Resp
     """The organisation's flags with their evidence, the deployment's thresholds and the log
     indices of the entries of every tender the flags read."""
     document = redflags.evidence_document(log.engine, organisation=key)
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:100]
-    return _evidence_download(document, f"redflags-{safe}.json")
+    return _evidence_download(document, key)
 
 
 class ImportProblem(BaseModel):

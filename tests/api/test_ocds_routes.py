@@ -241,3 +241,7 @@ def test_organisation_flags_and_evidence_downloads(api: Api) -> None:
         per_tender["subject"] == {"ocid": "ocds-abc123-d1"} and per_tender["entries"]["ocds-abc123-d1"]["pending"] == 1
     )
     assert api.client.get("/api/v1/tenders/ocds-abc123-nope/redflags/evidence").status_code == 404
+    # any key, however written, gives a download with a header-safe file name
+    odd = api.client.get("/api/v1/organisations/redflags/evidence", params={"key": 'name:ñandú "sa"'})
+    assert odd.status_code == 200 and odd.json()["flags"] == []
+    assert odd.headers["content-disposition"] == 'attachment; filename="redflags-name__and___sa_.json"'
