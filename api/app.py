@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
+from ledger.procurement import redflags
 from settings import Settings
 from settings.runtime import bound_recursion
 
@@ -74,6 +75,7 @@ def create_app(
     """
     bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
+    redflags.configure_file(settings.redflags_settings)  # a bad thresholds file refuses to start too
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -39,6 +39,9 @@ class Env:
             from settings.runtime import bound_recursion
 
             bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
+            from ledger.procurement import redflags
+
+            redflags.configure_file(self.settings.redflags_settings)
             self._log = Log.open(self.settings.database_url, origin=self.settings.origin)
         return self._log
 

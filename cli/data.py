@@ -170,4 +170,48 @@ def export_(env: Env, what: str, ocid: str | None, since: str | None, until: str
         output.write("\n")
 
 
-COMMANDS = [demo, import_, export_]
+@click.group("redflags")
+def redflags_() -> None:
+    """Red flags (Cardinal's indicators and the ledger's own): recompute, or read one's evidence."""
+
+
+@redflags_.command("refresh")
+@click.option(
+    "--tenders", "tenders", is_flag=True, help="Recompute every tender's own flags too (after changing thresholds)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_env
+def redflags_refresh(env: Env, tenders: bool, as_json: bool) -> None:
+    """Recompute the flags whose fences come from the whole ledger (R024, R058 per tender; R025,
+    R038, R044, R048, R055 per buyer, procuring entity and tenderer) with this deployment's
+    thresholds (TENDERPROOF_REDFLAGS_SETTINGS) and replace the stored ones. An import does it at
+    its end; run it after recording tenders natively or after changing the thresholds."""
+    from ledger.procurement import redflags
+
+    if tenders:
+        read = redflags.reevaluate_tender_flags(env.log.engine)
+        click.echo(f"{read:,} tenders' own flags recomputed", err=True)
+    counts = redflags.refresh_ledger_flags(env.log.engine, now=now())
+    if as_json:
+        click.echo(json.dumps(counts, sort_keys=True))
+        return
+    if not counts:
+        click.echo("no ledger-wide red flags raised")
+    for role, by_code in sorted(counts.items()):
+        click.echo(f"{role}: " + ", ".join(f"{code} {count:,}" for code, count in sorted(by_code.items())))
+
+
+@redflags_.command("evidence")
+@click.option("--ocid", help="A tender's flags.")
+@click.option("--organisation", help="An organisation's flags (its key: scheme/id, an org-id, or name:<name>).")
+@pass_env
+def redflags_evidence(env: Env, ocid: str | None, organisation: str | None) -> None:
+    """Print the evidence of a tender's or an organisation's flags as JSON (what the API's
+    evidence download gives): fields read, thresholds or fences, rule version, log indices."""
+    from ledger.procurement import redflags
+
+    document = redflags.evidence_document(env.log.engine, ocid=ocid, organisation=organisation)
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+COMMANDS = [demo, import_, export_, redflags_]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 
-from ledger.procurement.redflags import FLAGS
+from ledger.procurement.redflags import FLAGS, ORGANISATION_FLAGS
 
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS
 from .i18n import LOCALE_DIR
 from .pages import EXPORTS, JS_MESSAGES
 
@@ -29,11 +29,12 @@ def message_ids() -> list[str]:
         templates, method_map=[(pattern, "jinja2")], options_map={pattern: {}}
     ):
         found.setdefault(message if isinstance(message, str) else message[0], None)
-    flags = [text for flag in FLAGS for text in (flag.title, flag.description)]
+    flags = [text for flag in (*FLAGS, *ORGANISATION_FLAGS) for text in (flag.title, flag.description)]
     for text in (
         *JS_MESSAGES.values(),
         *EVENT_LABELS.values(),
         *STATUS_LABELS.values(),
+        *ROLE_LABELS.values(),
         *flags,
         *FLAG_EVIDENCE.values(),
     ):

@@ -25,6 +25,12 @@ EVENT_LABELS: dict[str, str] = {
     "officer.revoked": "Officer revoked",
 }
 
+#: The roles an organisation raises red flags in (Cardinal's Buyer, ProcuringEntity, Tenderer).
+ROLE_LABELS: dict[str, str] = {
+    "buyer": "Buyer",
+    "procuring_entity": "Procuring entity",
+    "tenderer": "Tenderer",
+}
 STATUS_LABELS: dict[str, str] = {
     "planning": "Planning",
     "planned": "Planned",

@@ -34,7 +34,7 @@ from settings import EMBEDDED_LABEL, Settings
 
 from . import rpc
 from .assets import Assets
-from .describe import EVENT_LABELS, FLAG_EVIDENCE, STATUS_LABELS, Described, describe, describe_release
+from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS, Described, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
 
 if TYPE_CHECKING:
@@ -364,6 +364,7 @@ def render(
         url=lambda **changes: _url(request, **changes),
         event_label=lambda kind: fmt.gettext(EVENT_LABELS.get(kind) or str(kind)),
         status_label=lambda status: fmt.gettext(STATUS_LABELS.get(status) or str(status)),
+        role_label=lambda role: fmt.gettext(ROLE_LABELS.get(role) or str(role)),
         flag_evidence=lambda code, evidence: flag_evidence(fmt, code, evidence),
         flag_info={flag.code: flag for flag in redflags.FLAGS},
         origin=site.settings.origin,
@@ -608,6 +609,8 @@ def tender(request: Request, ocid: str) -> Response:
         bundle_range=shown,
         config=js_config(request, bundleUrl=bundle_url) if site.rpc_url else None,
         flags=redflags.tender_flags(log.engine, ocid),
+        party_flags=redflags.tender_party_flags(log.engine, ocid),
+        organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
         notes=notes,
         awarded=[] if compiled is None else awarded_by_currency(compiled),
     )

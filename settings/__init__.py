@@ -294,6 +294,11 @@ class Settings(BaseSettings):
         description="Block explorer of the first chain (e.g. https://sepolia.etherscan.io): the explorer links"
         " <url>/block/<n> and <url>/tx/<hash>.",
     )
+    redflags_settings: Path | None = Field(
+        default=None,
+        description="A Cardinal settings file (INI) with this deployment's red-flag thresholds, e.g. R003's minimum"
+        " days per procurement method or procurementMethodDetails (default: Cardinal's defaults; see Red flags).",
+    )
     explorer_stats_ttl: float = Field(
         default=30.0,
         ge=0,

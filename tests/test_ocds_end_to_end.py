@@ -7,20 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from anchoring import rpc as embedded_rpc
 from anchoring.bundles import build_bundle, final_anchors
-from anchoring.embedded import EmbeddedChain
-from anchoring.service import ChainAnchorer
 from cli import main
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
-from settings import ChainSettings
-from tests.conftest import ORIGIN, T0
+from tests.conftest import ORIGIN
+from tests.embedded_anchor import anchored_once
 from tests.procurement.test_importer import CDMX, PARAGUAY, SAMPLE, _source
-from verifier.chain import RpcChainReader
 from verifier.check import verify_bundle
-
-CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 
 
 def _cli(db_url: str, *args: str) -> int:
@@ -34,22 +28,15 @@ def test_real_data_import_anchor_bundle_verify(db_url: str, tmp_path: Path) -> N
     assert _cli(db_url, "import", str(CDMX), str(SAMPLE)) == 0  # again: nothing new
     log = Log.open(db_url, origin=ORIGIN)
     try:
-        log.integrate_all(now=T0)
-        dev = EmbeddedChain()
-        anchorer = ChainAnchorer(log, CHAIN, dev=dev, holder="tests", clock=lambda: T0)
-        result = anchorer.run_round(force=True)
-        while not result.settled:
-            result = anchorer.run_round()
-        assert result.anchor is not None and result.anchor.status == "final"
-        reader = RpcChainReader(embedded_rpc.transport(dev))
-        for path in (PARAGUAY, SAMPLE):
-            ocid = _source(path)[0]["ocid"]
-            bundle = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()
-            assert [e["payload"] for e in bundle["events"]] == _source(path)
-            report = verify_bundle(load_bundle(json.loads(json.dumps(bundle))), chain=reader)
-            assert report.valid, report.failures
-            assert [e.status for e in report.events] == ["valid"] * len(_source(path))
-        anchorer.release()
+        with anchored_once(log) as reader:
+            for path in (PARAGUAY, SAMPLE):
+                ocid = _source(path)[0]["ocid"]
+                bundle = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()
+                assert bundle["completeness"] is not None
+                assert [e["payload"] for e in bundle["events"]] == _source(path)
+                report = verify_bundle(load_bundle(json.loads(json.dumps(bundle))), chain=reader)
+                assert report.valid, report.failures
+                assert [e.status for e in report.events] == ["valid"] * len(_source(path))
     finally:
         log.close()
     out = tmp_path / "releases.json"

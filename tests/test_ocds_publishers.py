@@ -9,23 +9,25 @@ release equal to ocdsmerge's (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import gzip
+import html
 import json
 from pathlib import Path
 from typing import Any
 
+from babel.numbers import format_currency
+from fastapi.testclient import TestClient
 from ocdsmerge import Merger
 
-from anchoring import rpc as embedded_rpc
 from anchoring.bundles import build_bundle, final_anchors
-from anchoring.embedded import EmbeddedChain
-from anchoring.service import ChainAnchorer
+from api.app import create_app
 from cli import main
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.procurement import export, ocds
-from settings import ChainSettings
-from tests.conftest import ORIGIN, T0
-from verifier.chain import RpcChainReader
+from settings import Settings
+from tests.conftest import ORIGIN
+from tests.embedded_anchor import anchored_once
+from tests.explorer.test_imported import _compiled_on
 from verifier.check import verify_bundle
 
 ASSETS = Path(__file__).parent / "assets" / "ocds"
@@ -36,7 +38,6 @@ VERSIONED = ASSETS / "cdmx-versioned-record-package.json"
 LINKED = ASSETS / "cdmx-linked-releases.json"
 PARAGUAY_10 = ASSETS / "paraguay-ocds-1.0.json"
 SAMPLE = ASSETS / "ocp-fictional-sample.json"
-CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 
 
 def _cli(db_url: str, *args: str) -> int:
@@ -68,24 +69,17 @@ def test_real_files_of_five_publishers_import_anchor_verify_and_export(db_url: s
     }
     log = Log.open(db_url, origin=ORIGIN)
     try:
-        log.integrate_all(now=T0)
-        dev = EmbeddedChain()
-        anchorer = ChainAnchorer(log, CHAIN, dev=dev, holder="tests", clock=lambda: T0)
-        result = anchorer.run_round(force=True)
-        while not result.settled:
-            result = anchorer.run_round()
-        assert result.anchor is not None and result.anchor.status == "final"
-        reader = RpcChainReader(embedded_rpc.transport(dev))
-        ocids = sorted({r["ocid"] for releases in sources.values() for r in releases})
-        assert len(ocids) == 7
-        for ocid in ocids:
-            bundle = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()
-            published = [r for releases in sources.values() for r in releases if r["ocid"] == ocid]
-            for event in bundle["events"]:
-                assert event["payload"] in published  # recorded as published
-            report = verify_bundle(load_bundle(json.loads(json.dumps(bundle))), chain=reader)
-            assert report.valid, report.failures
-        anchorer.release()
+        with anchored_once(log) as reader:
+            ocids = sorted({r["ocid"] for releases in sources.values() for r in releases})
+            assert len(ocids) == 7
+            for ocid in ocids:
+                bundle = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()
+                assert bundle["completeness"] is not None  # the round committed the heads: the history is whole
+                published = [r for releases in sources.values() for r in releases if r["ocid"] == ocid]
+                for event in bundle["events"]:
+                    assert event["payload"] in published  # recorded as published
+                report = verify_bundle(load_bundle(json.loads(json.dumps(bundle))), chain=reader)
+                assert report.valid, report.failures
         merger = Merger(schema=json.loads(ocds.RELEASE_SCHEMA.read_text()))
         for ocid, releases in export.iter_tenders(log.engine):
             record = export.record(ocid, releases)
@@ -98,5 +92,17 @@ def test_real_files_of_five_publishers_import_anchor_verify_and_export(db_url: s
             if isinstance(award.get("value"), dict) and "currency" in award["value"]
         }
         assert {"MXN", "USD", "GBP"} <= currencies, currencies
+        # the explorer's compiled release is the export's, and every award's currency is shown
+        settings = Settings(database_url=db_url, origin=ORIGIN, chains=[], rate_limit=None)
+        with TestClient(create_app(settings, log=log)) as client:
+            for ocid, releases in export.iter_tenders(log.engine):
+                page = client.get(f"/tenders/{ocid}", params={"lang": "en"}).text
+                assert _compiled_on(page) == export.record(ocid, releases)["compiledRelease"], ocid
+                compiled = export.record(ocid, releases)["compiledRelease"]
+                for award in compiled.get("awards") or []:
+                    value = award.get("value") if isinstance(award.get("value"), dict) else {}
+                    if isinstance(value.get("amount"), int | float) and value.get("currency"):
+                        shown = format_currency(value["amount"], value["currency"], locale="en")
+                        assert shown in html.unescape(page), (ocid, shown)
     finally:
         log.close()

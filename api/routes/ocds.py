@@ -7,17 +7,18 @@ import reads the request body into a spooled temporary file (memory-bounded) and
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ledger.core.envelope import check_ocid
-from ledger.procurement import export, importer, query, redflags
+from ledger.procurement import cardinal, export, importer, query, redflags
 
 from ..auth import AdminDep
 from ..deps import ClockDep, LogDep, SettingsDep
@@ -129,9 +130,21 @@ class RedFlagCount(BaseModel):
     count: int = Field(description="Tenders raising it.")
 
 
+class OrganisationFlagCount(BaseModel):
+    role: Literal["buyer", "procuring_entity", "tenderer"]
+    code: str
+    title: str
+    description: str
+    count: int = Field(description="Organisations raising it in this role.")
+
+
 class RedFlagSummary(BaseModel):
     tenders: int = Field(description="Tenders in the ledger.")
     flags: list[RedFlagCount]
+    organisations: list[OrganisationFlagCount] = Field(
+        description="Cardinal's indicators raised by buyers, procuring entities and tenderers (as of the last refresh)."
+    )
+    note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
 
 
 class RaisedRedFlag(BaseModel):
@@ -141,9 +154,68 @@ class RaisedRedFlag(BaseModel):
     evidence: dict[str, Any] = Field(description="The figures the flag was computed from.")
 
 
+class OrganisationRedFlag(RaisedRedFlag):
+    role: Literal["buyer", "procuring_entity", "tenderer"]
+    organisation: str = Field(description="The organisation's key: scheme/id, an org-id, or name:<normalised name>.")
+    name: str | None = Field(None, description="Its name in this tender (tender pages only).")
+    through_event: int = Field(description="The greatest event id the computation read.")
+    computed_at: str = Field(description="When the ledger-wide indicators were last computed (RFC 3339).")
+
+
 class TenderRedFlags(BaseModel):
     ocid: str
     flags: list[RaisedRedFlag]
+    parties: list[OrganisationRedFlag] = Field(
+        description="The flags of this tender's buyer, procuring entity, tenderers and suppliers, in their roles here."
+    )
+    note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
+
+
+class OrganisationRedFlags(BaseModel):
+    organisation: str
+    flags: list[OrganisationRedFlag]
+    note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
+
+
+OrganisationKey = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=1024,
+        description="The organisation's key (scheme/id such as GB-COH/09506232, an org-id, or name:<normalised name>).",
+    ),
+]
+RoleFilter = Annotated[
+    Literal["buyer", "procuring_entity", "tenderer"] | None, Query(description="Only the flags of this role.")
+]
+
+
+def _organisation_flag(raised: dict[str, Any]) -> OrganisationRedFlag:
+    title = redflags.LEDGER_TITLES[raised["code"]]
+    return OrganisationRedFlag(
+        code=raised["code"],
+        title=title,
+        description=cardinal.EXPLANATIONS[raised["code"]][0],
+        evidence=raised["evidence"],
+        role=raised["role"],
+        organisation=raised["organisation"],
+        name=raised.get("name"),
+        through_event=raised["through_event"],
+        computed_at=raised["computed_at"],
+    )
+
+
+def _evidence_download(document: dict[str, Any], subject: str) -> Response:
+    """The document as a JSON attachment named after its subject (ASCII letters, digits, - _ . only:
+    a header carries it)."""
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in subject)[:100]
+    filename = f"redflags-{safe}.json"
+    body = json.dumps(document, ensure_ascii=False, indent=2).encode()
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.get("/redflags", response_model=RedFlagSummary, summary="Red flags across every tender")
@@ -151,12 +223,25 @@ def get_redflags(log: LogDep) -> RedFlagSummary:
     """The catalogue of integrity indicators (named after the Open Contracting Partnership's
     red-flags guide) with the number of tenders raising each."""
     counts = redflags.flag_counts(log.engine)
+    by_role = redflags.organisation_flag_counts(log.engine)
     return RedFlagSummary(
         tenders=query.count_tenders(log.engine),
         flags=[
             RedFlagCount(code=f.code, title=f.title, description=f.description, count=counts[f.code])
             for f in redflags.FLAGS
         ],
+        organisations=[
+            OrganisationFlagCount(
+                role=role,  # type: ignore[arg-type]
+                code=f.code,
+                title=f.title,
+                description=f.description,
+                count=by_role[role][f.code],
+            )
+            for role in cardinal.ROLES
+            for f in redflags.ORGANISATION_FLAGS
+        ],
+        note=cardinal.NOT_PROOF[0],
     )
 
 
@@ -182,7 +267,50 @@ def get_tender_redflags(log: LogDep, ocid: Ocid) -> TenderRedFlags:
             )
             for raised in redflags.tender_flags(log.engine, ocid)
         ],
+        parties=[_organisation_flag(raised) for raised in redflags.tender_party_flags(log.engine, ocid)],
+        note=cardinal.NOT_PROOF[0],
     )
+
+
+@router.get(
+    "/tenders/{ocid}/redflags/evidence",
+    summary="The evidence of one tender's red flags, as a JSON download",
+    response_class=Response,
+    responses={**NOT_FOUND_RESPONSES, **_JSON_STREAM},
+)
+def get_tender_redflag_evidence(log: LogDep, ocid: Ocid) -> Response:
+    """Every flag the tender raises with its evidence (fields read, thresholds or fences, rule
+    version, the settings' digest), the deployment's thresholds and the log indices of the
+    tender's entries: what anyone needs to recompute the flags from the log."""
+    check_ocid(ocid, field="path.ocid")
+    query.tender_summary(log.engine, ocid)  # NotFoundError for an unknown tender
+    document = redflags.evidence_document(log.engine, ocid=ocid)
+    return _evidence_download(document, ocid)
+
+
+@router.get("/organisations/redflags", response_model=OrganisationRedFlags, summary="One organisation's red flags")
+def get_organisation_redflags(log: LogDep, key: OrganisationKey, role: RoleFilter = None) -> OrganisationRedFlags:
+    """Cardinal's indicators an organisation raises as a buyer, procuring entity or tenderer
+    (R025, R038, R044, R048, R055), as of the last computation over the whole ledger; an
+    organisation that raises none has an empty list."""
+    return OrganisationRedFlags(
+        organisation=key,
+        flags=[_organisation_flag(raised) for raised in redflags.organisation_flags(log.engine, key, role=role)],
+        note=cardinal.NOT_PROOF[0],
+    )
+
+
+@router.get(
+    "/organisations/redflags/evidence",
+    summary="The evidence of one organisation's red flags, as a JSON download",
+    response_class=Response,
+    responses=_JSON_STREAM,
+)
+def get_organisation_redflag_evidence(log: LogDep, key: OrganisationKey) -> Response:
+    """The organisation's flags with their evidence, the deployment's thresholds and the log
+    indices of the entries of every tender the flags read."""
+    document = redflags.evidence_document(log.engine, organisation=key)
+    return _evidence_download(document, key)
 
 
 class ImportProblem(BaseModel):

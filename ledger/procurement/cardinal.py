@@ -2,12 +2,16 @@
 (https://github.com/open-contracting/cardinal-rs, ``docs/cli/indicators/R/*.md`` and
 ``src/indicators/r*.rs``), named by their codes, computed from compiled releases. Pure: no I/O.
 
-Done here (issue 18, first part): R003, R018, R028, R030, R035, R036 per contracting process;
-R024 and R058 per contracting process with their fences (``Q1 - 1.5 IQR`` / ``Q3 + 1.5 IQR`` of
-the differences between the second-lowest valid bid and the winning bid) computed from the data
-itself; R025 and R038 per tenderer (R038 also per buyer and procuring entity) with their fences
-from the data. Not yet: R048 (needs item classifications), R044, R055, and the wiring of these into the stored flags, the explorer and the downloads (the catalogue of
-:mod:`redflags` is still what the ledger stores and shows).
+Per contracting process: R003, R018, R028, R030, R035, R036, R044, and R024 / R058 with their
+fences (``Q1 - 1.5 IQR`` / ``Q3 + 1.5 IQR`` of the differences between the second-lowest valid bid
+and the winning bid) computed from the data itself. Per organisation (over the whole ledger,
+:func:`organisation_indicators`): R025 and R048 per tenderer, R038 and R055 per buyer, procuring
+entity and tenderer, R044 per tenderer, their fences computed from the data.
+
+R044 and R055 are not in a Cardinal release yet: they follow the ``r044`` branch (documentation
+``docs/cli/indicators/R/044.md`` of commit 1891189) and the ``r055`` branch (``src/indicators/r055.rs``
+of commit 7e7737f) of cardinal-rs; each function's doc says where this ledger chose among what
+those drafts leave open.
 
 Every result carries its evidence: the fields it read, the threshold or fence used, and
 :data:`RULE_VERSION`; thresholds come from :class:`Settings` (per deployment, and for R003 per
@@ -17,16 +21,21 @@ closer, never proof of wrongdoing.
 
 from __future__ import annotations
 
+import configparser
+import dataclasses
+import datetime
+import hashlib
+import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .ocds import parse_datetime
-from .organisations import keys_of, organisation_key
+from .organisations import key_each, keys_of, organisation_key
 
 #: Version of these rules: part of every result's evidence.
-RULE_VERSION = "tenderproof-cardinal/1 (cardinal-rs definitions, 2025)"
+RULE_VERSION = "tenderproof-cardinal/2 (cardinal-rs definitions, 2025; R044, R055 from their draft branches)"
 
 #: Plain-words explanations (English, Spanish): what the data showed, never an accusation.
 EXPLANATIONS: dict[str, tuple[str, str]] = {
@@ -66,6 +75,18 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "The winning bid was unusually far below the next valid bid compared with other tenders in this ledger.",
         "La oferta ganadora fue inusualmente más baja que la siguiente oferta válida frente a otras licitaciones del registro.",
     ),
+    "R044": (
+        "Different tenderers of the same process published the same address or the same contact details.",
+        "Distintos licitantes del mismo proceso publicaron la misma dirección o los mismos datos de contacto.",
+    ),
+    "R048": (
+        "This supplier was awarded items of unusually many different kinds compared with the others in this ledger.",
+        "A este proveedor se le adjudicaron artículos de muchos más tipos distintos que a los demás del registro.",
+    ),
+    "R055": (
+        "The awards from one buyer to one supplier add up to at least the value of the smallest open tender.",
+        "Las adjudicaciones de un comprador a un mismo proveedor suman al menos el valor de la licitación abierta más pequeña.",
+    ),
     "R038": (
         "This organisation's share of disqualified bids is unusually high compared with the others in this ledger.",
         "La proporción de ofertas descalificadas de esta organización es inusualmente alta frente a las demás del registro.",
@@ -84,6 +105,8 @@ class Settings:
     r003_threshold_days: int = 15
     #: R003's threshold per ``tender.procurementMethodDetails`` (e.g. a country's legal minimums).
     r003_by_method_details: dict[str, int] = field(default_factory=dict)
+    #: R003's threshold per ``tender.procurementMethod`` (this ledger's addition; details win).
+    r003_by_method: dict[str, int] = field(default_factory=dict)
     #: R003 only for these ``tender.procurementMethod`` values (empty: all).
     r003_procurement_methods: frozenset[str] = frozenset()
     r018_procurement_methods: frozenset[str] = frozenset({"open", "selective"})
@@ -100,6 +123,117 @@ class Settings:
     #: R025: the percentile of valid bids that makes a top tenderer, and a fixed lower fence.
     r025_percentile: int = 75
     r025_threshold: float | None = None
+    #: R048: the leading digits of an item classification that make one kind of item, a fixed
+    #: upper fence (None: Q3 + 1.5 IQR of the data), and the contracting processes a supplier
+    #: must have been awarded in to count.
+    r048_digits: int = 2
+    r048_threshold: int | None = None
+    r048_minimum_contracting_processes: int = 20
+    #: R055: a fixed minimum amount instead of the smallest open tender's value; the window of
+    #: tender-period starts and award dates counted (ISO dates, inclusive; None: unbounded); the
+    #: currency compared (None: the first met); the procurement methods whose awards are summed
+    #: (empty: all, as Cardinal's draft does).
+    r055_threshold: float | None = None
+    r055_start_date: str | None = None
+    r055_end_date: str | None = None
+    r055_currency: str | None = None
+    r055_procurement_methods: frozenset[str] = frozenset({"direct", "limited"})
+
+    @classmethod
+    def from_ini(cls, text: str, *, source: str = "settings") -> Settings:
+        """Settings from a Cardinal settings file (``ocdscardinal init``'s INI format: a
+        ``currency`` and ``no_price_comparison_procurement_methods`` at the top, one ``[Rnnn]``
+        section per indicator, ``[R003.procurement_method_details]``), plus this ledger's
+        ``[R003.procurement_method]`` (a threshold per ``procurementMethod``) and R055's
+        ``procurement_methods``. Lists are pipe-separated, as in Cardinal. An unknown section or
+        key, or a value of the wrong kind, raises :class:`ValueError` naming ``source``, the
+        section and the key."""
+        parser = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are OCDS values
+        try:
+            parser.read_string("[top]\n" + text, source=source)
+        except configparser.Error as exc:
+            raise ValueError(f"{source}: is not a settings file: {exc}") from None
+        values: dict[str, Any] = {}
+        for section in parser.sections():
+            if section not in _INI:
+                raise ValueError(f"{source}: [{section}]: unknown section, expected one of {sorted(_INI)}")
+            for key, raw in parser.items(section, raw=True):
+                spec = _INI[section]
+                if section.startswith("R003.procurement_method"):
+                    name, kind = spec["*"]
+                    values.setdefault(name, {})[key] = _ini_value(raw, kind, f"{source}: [{section}] {key}")
+                    continue
+                if key not in spec:
+                    raise ValueError(f"{source}: [{section}] {key}: unknown key, expected one of {sorted(spec)}")
+                name, kind = spec[key]
+                values[name] = _ini_value(raw, kind, f"{source}: [{section}] {key}")
+        return cls(**values)
+
+    def digest(self) -> str:
+        """A short digest of these settings (in each stored flag's evidence: which settings made it)."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=sorted)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _ini_value(raw: str, kind: str, where: str) -> Any:
+    text = raw.strip()
+    try:
+        if kind == "int":
+            value = int(text)
+            if value < 0:
+                raise ValueError
+            return value
+        if kind == "float":
+            return float(text)
+        if kind == "date":
+            return datetime.date.fromisoformat(text).isoformat()
+        if kind == "set":
+            return frozenset(v.strip() for v in text.split("|") if v.strip())
+        return text
+    except ValueError:
+        raise ValueError(f"{where}: expected a {_KIND_WORDS[kind]}, got {raw!r}") from None
+
+
+_KIND_WORDS = {"int": "natural number", "float": "number", "date": "date (YYYY-MM-DD)", "set": "|-list", "str": "text"}
+#: INI section -> key -> (Settings field, kind).
+_INI: dict[str, dict[str, tuple[str, str]]] = {
+    "top": {
+        "currency": ("r055_currency", "str"),
+        "no_price_comparison_procurement_methods": ("no_price_comparison_method_details", "set"),
+    },
+    "R003": {
+        "threshold": ("r003_threshold_days", "int"),
+        "procurement_methods": ("r003_procurement_methods", "set"),
+    },
+    "R003.procurement_method_details": {"*": ("r003_by_method_details", "int")},
+    "R003.procurement_method": {"*": ("r003_by_method", "int")},
+    "R018": {"procurement_methods": ("r018_procurement_methods", "set")},
+    "R024": {"threshold": ("r024_threshold", "float")},
+    "R025": {"percentile": ("r025_percentile", "int"), "threshold": ("r025_threshold", "float")},
+    "R028": {},
+    "R030": {},
+    "R035": {"threshold": ("r035_threshold", "int")},
+    "R036": {},
+    "R038": {
+        "threshold": ("r038_threshold", "float"),
+        "minimum_submitted_bids": ("r038_minimum_submitted_bids", "int"),
+        "minimum_contracting_processes": ("r038_minimum_contracting_processes", "int"),
+    },
+    "R044": {},
+    "R048": {
+        "digits": ("r048_digits", "int"),
+        "threshold": ("r048_threshold", "int"),
+        "minimum_contracting_processes": ("r048_minimum_contracting_processes", "int"),
+    },
+    "R055": {
+        "threshold": ("r055_threshold", "float"),
+        "start_date": ("r055_start_date", "date"),
+        "end_date": ("r055_end_date", "date"),
+        "procurement_methods": ("r055_procurement_methods", "set"),
+    },
+    "R058": {"threshold": ("r058_threshold", "float")},
+}
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -122,6 +256,17 @@ def _evidence(fields: list[str], **values: Any) -> dict[str, Any]:
     return {"fields": fields, "rule_version": RULE_VERSION, **values}
 
 
+def r003_threshold(tender: dict[str, Any], settings: Settings) -> int:
+    """R003's minimum days for ``tender``: by its ``procurementMethodDetails``, else by its
+    ``procurementMethod``, else the deployment's threshold."""
+    details, method = tender.get("procurementMethodDetails"), tender.get("procurementMethod")
+    if isinstance(details, str) and details in settings.r003_by_method_details:
+        return settings.r003_by_method_details[details]
+    if isinstance(method, str) and method in settings.r003_by_method:
+        return settings.r003_by_method[method]
+    return settings.r003_threshold_days
+
+
 def r003(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     """Short submission period: ``tenderPeriod`` end - start in whole days < the threshold."""
     tender = _tender(compiled)
@@ -135,16 +280,18 @@ def r003(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
         return None  # missing data: not flagged
     days = (end - start).days if end >= start else -((start - end).days)
     details = tender.get("procurementMethodDetails")
-    threshold = (
-        settings.r003_by_method_details.get(details, settings.r003_threshold_days)
-        if isinstance(details, str)
-        else settings.r003_threshold_days
-    )
+    threshold = r003_threshold(tender, settings)
     if days < threshold:
         return _evidence(
-            ["tender.tenderPeriod.startDate", "tender.tenderPeriod.endDate", "tender.procurementMethodDetails"],
+            [
+                "tender.tenderPeriod.startDate",
+                "tender.tenderPeriod.endDate",
+                "tender.procurementMethod",
+                "tender.procurementMethodDetails",
+            ],
             days=days,
             threshold_days=threshold,
+            procurementMethod=method if isinstance(method, str) else None,
             procurementMethodDetails=details if isinstance(details, str) else None,
         )
     return None
@@ -402,7 +549,236 @@ def r025(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | No
     }
 
 
-TENDER_INDICATORS = {"R003": r003, "R018": r018, "R028": r028, "R030": r030, "R035": r035, "R036": r036}
+#: R044: the address fields compared (lower-cased and trimmed, joined), and the contact point's.
+_ADDRESS_FIELDS = ("streetAddress", "locality", "region", "postalCode", "countryName")
+_CONTACT_FIELDS = ("name", "email", "telephone", "faxNumber", "url")
+
+
+def _address(party: dict[str, Any]) -> str | None:
+    address = party.get("address")
+    if not isinstance(address, dict) or not isinstance(address.get("streetAddress"), str):
+        return None
+    text = " ".join(v.strip().lower() for f in _ADDRESS_FIELDS if isinstance(v := address.get(f), str))
+    return text if address["streetAddress"].strip() else None
+
+
+def _similarities(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """R044's pairs of tenderers (organisation keys, sorted) of one release with what they share:
+    ``address`` and/or ``contactPoint.<field>``."""
+    parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
+    candidates = [p for p in parties.values() if isinstance(p.get("roles"), list) and "tenderer" in p["roles"]]
+    if len(candidates) < 2:
+        return {}
+    tenderers: dict[str, dict[str, Any]] = {}
+    for key, party in zip(key_each(compiled, candidates), candidates, strict=True):
+        if key is not None:
+            tenderers.setdefault(key, party)
+    out: dict[tuple[str, str], list[str]] = {}
+    ordered = sorted(tenderers.items())
+    addresses = {key: _address(party) for key, party in ordered}
+    for i, (key_a, a) in enumerate(ordered):
+        for key_b, b in ordered[i + 1 :]:
+            shared: list[str] = []
+            if addresses[key_a] is not None and addresses[key_a] == addresses[key_b]:
+                shared.append("address")
+            contact_a, contact_b = a.get("contactPoint"), b.get("contactPoint")
+            if isinstance(contact_a, dict) and isinstance(contact_b, dict):
+                for name in _CONTACT_FIELDS:
+                    value = contact_a.get(name)
+                    if isinstance(value, str) and value.strip() and value.strip() == str(contact_b.get(name)).strip():
+                        shared.append(f"contactPoint.{name}")
+            if shared:
+                out[(key_a, key_b)] = shared
+    return out
+
+
+def r044(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
+    """Business similarities between suppliers: different tenderers (parties with the
+    ``tenderer`` role) of one process have the same address (``streetAddress`` published;
+    street, locality, region, postal code and country compared lower-cased and trimmed) or the
+    same value of any contact point field (name, email, telephone, fax, url). Cardinal's draft
+    code stops at the first contact field both publish; its documentation says "any contact
+    point fields", which is what is done here."""
+    pairs = _similarities(compiled)
+    if not pairs:
+        return None
+    return _evidence(
+        ["parties.roles", "parties.address", "parties.contactPoint", "parties.identifier"],
+        pairs=[{"tenderers": list(pair), "shared": shared} for pair, shared in sorted(pairs.items())],
+    )
+
+
+def r044_tenderers(releases: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """R044 per tenderer: the tenderers sharing an address or contact details with another
+    tenderer of the same process, with the processes and the organisations they share them with."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for ocid, compiled in releases:
+        for (a, b), _ in _similarities(compiled).items():
+            for key, other in ((a, b), (b, a)):
+                row = found.setdefault(key, {"ocids": set(), "with": set()})
+                row["ocids"].add(ocid)
+                row["with"].add(other)
+    return {
+        key: _evidence(
+            ["parties.roles", "parties.address", "parties.contactPoint", "parties.identifier"],
+            ocids=sorted(row["ocids"]),
+            similar_to=sorted(row["with"]),
+        )
+        for key, row in sorted(found.items())
+    }
+
+
+def r048(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None) -> dict[str, dict[str, Any]]:
+    """Heterogeneous supplier, per tenderer: the variety (distinct first ``r048_digits`` digits of
+    the classification ids of the items of its active awards, counting only awards to it alone)
+    >= the upper fence Q3 + 1.5 IQR of the varieties of the suppliers awarded in at least
+    ``r048_minimum_contracting_processes`` processes."""
+    settings = settings or Settings()
+    counts: dict[str, list[Any]] = {}
+    for ocid, compiled in releases:
+        for award in _dicts(compiled.get("awards")):
+            suppliers = _dicts(award.get("suppliers"))
+            if award.get("status") != "active" or len(suppliers) != 1:
+                continue
+            keys = keys_of(compiled, suppliers)
+            if not keys:
+                continue
+            for item in _dicts(award.get("items")):
+                classification = item.get("classification")
+                code = classification.get("id") if isinstance(classification, dict) else None
+                if not isinstance(code, str | int) or isinstance(code, bool):
+                    continue
+                row = counts.setdefault(keys[0], [set(), set()])
+                row[0].add(ocid)
+                row[1].add(str(code)[: settings.r048_digits])
+    eligible = {k: r for k, r in counts.items() if len(r[0]) >= settings.r048_minimum_contracting_processes}
+    varieties = {k: float(len(r[1])) for k, r in eligible.items()}
+    fence = (
+        float(settings.r048_threshold) if settings.r048_threshold is not None else upper_fence(list(varieties.values()))
+    )
+    if fence is None:
+        return {}
+    return {
+        key: _evidence(
+            ["awards.status", "awards.suppliers", "awards.items.classification.id"],
+            variety=int(variety),
+            classification_prefixes=sorted(eligible[key][1]),
+            digits=settings.r048_digits,
+            contracting_processes=len(eligible[key][0]),
+            minimum_contracting_processes=settings.r048_minimum_contracting_processes,
+            upper_fence=round(fence, 6),
+            fence_from="settings" if settings.r048_threshold is not None else "Q3 + 1.5 IQR of the ledger's varieties",
+            ocids=sorted(eligible[key][0]),
+        )
+        for key, variety in sorted(varieties.items())
+        if variety >= fence
+    }
+
+
+def _in_window(text: Any, settings: Settings) -> bool:
+    moment = parse_datetime(text)
+    if moment is None:
+        return False
+    day = moment.date().isoformat()
+    return (settings.r055_start_date is None or day >= settings.r055_start_date) and (
+        settings.r055_end_date is None or day <= settings.r055_end_date
+    )
+
+
+def r055(
+    releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Awards adding up past the open-procedure amount, per buyer, procuring entity and tenderer:
+    the sum of the amounts of the active awards (one supplier each, dated in the window, in the
+    compared currency) from one buyer (or procuring entity) to one supplier >= the smallest
+    estimated value of the open tenders whose tender period starts in the window (or the fixed
+    ``r055_threshold``). As in Cardinal's draft, the first currency met is compared unless one is
+    set, and the buyer and the supplier are both flagged. The draft names its sums "direct
+    awarded amounts" but reads every award; here the awards summed are those of the procurement
+    methods in ``r055_procurement_methods`` (direct and limited by default; empty: every award)."""
+    settings = settings or Settings()
+    currency = settings.r055_currency
+    smallest_open: tuple[float, str] | None = None
+    sums: dict[str, dict[tuple[str, str], list[Any]]] = {"buyer": {}, "procuring_entity": {}}
+    for ocid, compiled in releases:
+        tender = _tender(compiled)
+        method = tender.get("procurementMethod")
+        period = tender.get("tenderPeriod")
+        value = tender.get("value")
+        if method == "open" and isinstance(period, dict) and _in_window(period.get("startDate"), settings):
+            amount = value.get("amount") if isinstance(value, dict) else None
+            unit = value.get("currency") if isinstance(value, dict) else None
+            if isinstance(amount, int | float) and not isinstance(amount, bool) and isinstance(unit, str):
+                currency = currency or unit
+                if unit == currency and (smallest_open is None or amount < smallest_open[0]):
+                    smallest_open = (float(amount), ocid)
+        if settings.r055_procurement_methods and method not in settings.r055_procurement_methods:
+            continue
+        parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
+        owners = {
+            role: organisation_key(reference, parties)
+            for role, reference in (
+                ("buyer", compiled.get("buyer")),
+                ("procuring_entity", tender.get("procuringEntity")),
+            )
+        }
+        for award in _dicts(compiled.get("awards")):
+            suppliers = _dicts(award.get("suppliers"))
+            value = award.get("value")
+            amount = value.get("amount") if isinstance(value, dict) else None
+            unit = value.get("currency") if isinstance(value, dict) else None
+            if award.get("status") != "active" or len(suppliers) != 1 or not _in_window(award.get("date"), settings):
+                continue
+            if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(unit, str):
+                continue
+            currency = currency or unit
+            supplier = keys_of(compiled, suppliers)
+            if unit != currency or not supplier:
+                continue
+            for role, owner in owners.items():
+                if owner is not None:
+                    row = sums[role].setdefault((owner, supplier[0]), [0.0, set()])
+                    row[0] += float(amount)
+                    row[1].add(ocid)
+    if settings.r055_threshold is not None:
+        minimum, fence_from = settings.r055_threshold, "settings"
+    elif smallest_open is not None:
+        minimum, fence_from = smallest_open[0], f"the smallest open tender's value ({smallest_open[1]})"
+    else:
+        return {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    fields = ["awards.status", "awards.suppliers", "awards.value", "awards.date", "buyer", "tender.procuringEntity"]
+    fields += ["tender.procurementMethod", "tender.value", "tender.tenderPeriod.startDate"]
+    for role, pairs in sums.items():
+        for (owner, winner), (total, ocids) in sorted(pairs.items()):
+            if total < minimum:
+                continue
+            for side, key, other in ((role, owner, winner), ("tenderer", winner, owner)):
+                evidence = out.setdefault(side, {}).get(key)
+                if evidence is None:
+                    evidence = _evidence(
+                        fields,
+                        minimum_amount=minimum,
+                        minimum_from=fence_from,
+                        currency=currency,
+                        window=[settings.r055_start_date, settings.r055_end_date],
+                        procurement_methods=sorted(settings.r055_procurement_methods),
+                        pairs=[],
+                    )
+                    out[side][key] = evidence
+                evidence["pairs"].append({"with": other, "as": role, "total": round(total, 2), "ocids": sorted(ocids)})
+    return out
+
+
+TENDER_INDICATORS = {
+    "R003": r003,
+    "R018": r018,
+    "R028": r028,
+    "R030": r030,
+    "R035": r035,
+    "R036": r036,
+    "R044": r044,
+}
 
 
 def evaluate(compiled: dict[str, Any], settings: Settings | None = None) -> dict[str, dict[str, Any]]:
@@ -477,4 +853,45 @@ def r038(
         }
         if flagged:
             out[role] = flagged
+    return out
+
+
+#: The roles an organisation is flagged in (Cardinal's Buyer, ProcuringEntity, Tenderer).
+ROLES = ("buyer", "procuring_entity", "tenderer")
+
+
+def organisation_indicators(
+    releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
+) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """Every organisation-level indicator over ``releases`` (all the ledger's compiled
+    releases, iterated once per indicator): ``{role: {organisation key: {code: evidence}}}`` for R025, R038, R044, R048, R055."""
+    settings = settings or Settings()
+    # each indicator is one pass: an iterator is kept in memory; any other iterable (a list, or
+    # one that starts over at each iteration) is iterated again
+    data = list(releases) if isinstance(releases, Iterator) else releases
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
+
+    def put(role: str, code: str, found: dict[str, dict[str, Any]]) -> None:
+        for key, evidence in found.items():
+            out[role].setdefault(key, {})[code] = evidence
+
+    put("tenderer", "R025", r025(data, settings))
+    for role, found in r038(data, settings).items():
+        put(role, "R038", found)
+    put("tenderer", "R044", r044_tenderers(data))
+    put("tenderer", "R048", r048(data, settings))
+    for role, found in r055(data, settings).items():
+        put(role, "R055", found)
+    return out
+
+
+def process_fence_indicators(
+    releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The contracting-process indicators whose fences come from the whole ledger (R024, R058):
+    ``{ocid: {code: evidence}}``."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for code, found in r024_r058(releases, settings).items():
+        for ocid, evidence in found.items():
+            out.setdefault(ocid, {})[code] = evidence
     return out

@@ -56,12 +56,13 @@ from ledger.core.errors import FormatError, InvalidArgumentError
 from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store.db import insert_many, write_transaction
+from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import events, ocds_compiled, ocds_releases, tender_index
 from ledger.submission import Recorded, Submission
 
 from . import ocds, redflags, rules, sources
 from .officers import RESERVED_OCIDS
-from .record import projection, upsert_projection
+from .record import projection, store_awarded, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
 #: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
@@ -447,6 +448,9 @@ def import_files(
         run(None)
         with log.engine.connect() as conn:
             report.tenders = _count_tenders(conn, report)
+    if report.first_event is not None:
+        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags)
+        redflags.refresh_ledger_flags(log.engine, now=now)
     return report
 
 
@@ -737,7 +741,7 @@ def imported_releases(
     ``before``, when given), in ``seq`` order, with when the last of them was recorded."""
     out: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
     query = (
-        select(events.c.ocid, events.c.payload, events.c.recorded_at)
+        select(events.c.ocid, events.c.seq, events.c.payload, events.c.recorded_at)
         .join(ocds_releases, ocds_releases.c.event_id == events.c.id)
         .where(events.c.ocid.in_(ocids))
         .order_by(events.c.ocid, events.c.seq)
@@ -747,7 +751,11 @@ def imported_releases(
     for row in conn.execute(query):
         releases = out[row.ocid][0] if row.ocid in out else []
         at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
-        releases.append(json.loads(row.payload))
+        # the bounded reader (as :class:`ledger.store.reader` reads every stored payload): a payload
+        # recorded before input was bounded cannot overflow the parser's stack
+        releases.append(
+            jsonsafe.loads(row.payload, field=f"{row.ocid} seq {row.seq} payload", max_depth=MAX_STORED_DEPTH)
+        )
         out[row.ocid] = (releases, at)
     return out
 
@@ -859,18 +867,21 @@ def _save_compiled(conn: Connection, compiled: Compiled) -> None:
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
     """The stored compiled release of an imported tender (None when it has none)."""
     text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
-    return None if text is None else json.loads(text)
+    return None if text is None else jsonsafe.loads(text, field=f"{ocid} compiled release", max_depth=MAX_STORED_DEPTH)
 
 
 def _project(conn: Connection, tenders: Compiled) -> None:
     """Write the projection and red flags of each tender from its compiled release."""
     rows: list[dict[str, Any]] = []
+    states: list[rules.TenderState] = []
     flagged: list[tuple[str, str | None, dict[str, Any]]] = []
     for ocid, (compiled, summary, at) in tenders.items():
         state = state_of_summary(ocid, compiled, summary)
         rows.append({**projection(state), "updated_at": at})
+        states.append(state)
         flagged.append((ocid, state.buyer_id, compiled))
     upsert_projection(conn, rows)
+    store_awarded(conn, states)
     redflags.store(conn, flagged)
 
 

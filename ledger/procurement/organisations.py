@@ -102,13 +102,36 @@ def buyer_key(compiled: dict[str, Any]) -> str | None:
     return organisation_key(buyer, parties, _shared_identifiers(parties))
 
 
-def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
-    """The keys of ``references`` (organisation references of ``compiled``), each once, in order."""
+#: The party index of the release last asked about: the indicators ask about one release many
+#: times in a row. Kept with the release itself and its parties list (so neither identity can be
+#: reused by another object while cached) and that list's length.
+_LAST: list[Any] = [None, None, -1, {}, set()]
+
+
+def _index(compiled: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
+    listed = compiled.get("parties")
+    size = len(listed) if isinstance(listed, list) else -1
+    if _LAST[0] is compiled and _LAST[1] is listed and _LAST[2] == size:
+        return _LAST[3], _LAST[4]
     parties = _parties(compiled)
     shared = _shared_identifiers(parties)
+    _LAST[:] = [compiled, listed, size, parties, shared]
+    return parties, shared
+
+
+def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
+    """The keys of ``references`` (organisation references of ``compiled``), each once, in order."""
+    parties, shared = _index(compiled)
     out: list[str] = []
     for reference in references:
         key = organisation_key(reference, parties, shared)
         if key is not None and key not in out:
             out.append(key)
     return out
+
+
+def key_each(compiled: dict[str, Any], references: list[Any]) -> list[str | None]:
+    """The key of each of ``references`` (organisation references of ``compiled``), aligned with
+    them (None where there is nothing to go by)."""
+    parties, shared = _index(compiled)
+    return [organisation_key(reference, parties, shared) for reference in references]

@@ -21,6 +21,7 @@ from ledger.store.schema import (
     officers,
     submission_ids,
     supplier_wins,
+    tender_awarded,
     tender_flags,
     tender_index,
     tender_suppliers,
@@ -54,6 +55,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
     states: dict[str, rules.TenderState] = {}
     stopped: set[str] = set()
     with write_transaction(engine) as conn:
+        conn.execute(delete(tender_awarded))
         conn.execute(delete(tender_index))
         conn.execute(delete(tender_flags))
         conn.execute(delete(tender_suppliers))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
@@ -24,7 +24,7 @@ from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
 from ledger.store.db import insert_many
-from ledger.store.schema import submission_ids, tender_index, tenders
+from ledger.store.schema import submission_ids, tender_awarded, tender_index, tenders
 from ledger.submission import Recorded, Submission
 
 from . import officers, payloads, redflags, rules
@@ -209,10 +209,24 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
 
 
 def store_state(conn: Connection, state: rules.TenderState, at: datetime, *, flags: bool = True) -> None:
-    """Write ``state``'s projection row (``updated_at`` = ``at``) and, with ``flags``, its red flags."""
+    """Write ``state``'s projection row (``updated_at`` = ``at``), its awarded value per currency
+    and, with ``flags``, its red flags."""
     upsert_projection(conn, [{**projection(state), "updated_at": at}])
+    store_awarded(conn, [state])
     if flags:
         redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
+
+
+def store_awarded(conn: Connection, states: Sequence[rules.TenderState]) -> None:
+    """Replace the awarded value per currency (``tender_awarded``) of each of ``states``."""
+    conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_([s.ocid for s in states])))
+    rows = [
+        {"ocid": state.ocid, "currency": currency[:3], "amount": amount}
+        for state in states
+        for currency, amount in sorted(state.awarded_by_currency.items())
+    ]
+    if rows:
+        insert_many(conn, tender_awarded, rows)
 
 
 def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:

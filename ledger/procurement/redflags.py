@@ -8,7 +8,8 @@ raise them alike:
 
 - ``single_bidder``: the tender received exactly one bid (``tender.numberOfTenderers``, else the
   tenderers or bids listed) although its method was open or selective;
-- ``short_tender_period``: the tender period lasted less than :data:`SHORT_TENDER_PERIOD_DAYS`;
+- ``short_tender_period``: the tender period lasted less than R003's minimum for its procurement
+  method details or method (:func:`cardinal.r003_threshold`; default :data:`SHORT_TENDER_PERIOD_DAYS`);
 - ``award_above_estimate``: the live awards add up to more than the estimate by more than
   :data:`AWARD_ABOVE_ESTIMATE_MARGIN` (same currency only);
 - ``contract_amended_soon_after_award``: a contract was amended within
@@ -22,20 +23,45 @@ The per-tender flags are written with the tender's projection (``tender_flags``)
 its live awards with its buyer (``tender_suppliers``) and the count of tenders each supplier won
 from each buyer (``supplier_wins``, moved in the same transaction), so :func:`flag_counts` reads an
 index of the flags and the few repeated pairs, not every tender.
+
+The indicators whose fences come from the whole ledger (Cardinal's R024 and R058 per tender;
+R025, R038, R044, R048 and R055 per buyer, procuring entity and tenderer) cannot be computed from
+one tender: :func:`refresh_ledger_flags` computes them over every tender's compiled release and
+replaces the stored ones (``ledger_flags``, with the log size they were computed at); the import
+runs it at its end, ``tenderproof redflags refresh`` whenever asked (after recording natively, or
+after changing the thresholds).
+
+The thresholds are the deployment's (:func:`configure`, called by the API and the command line
+with ``TENDERPROOF_REDFLAGS_SETTINGS``, a Cardinal settings file); every process of a deployment
+must use the same file. Each stored flag's evidence names the settings' digest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from ledger.store.db import insert_many, upsert
-from ledger.store.schema import supplier_wins, tender_suppliers
+from ledger.core import jsonsafe
+from ledger.core.errors import InvalidArgumentError
+from ledger.store.db import insert_many, upsert, write_transaction
+from ledger.store.reader import MAX_STORED_DEPTH
+from ledger.store.schema import (
+    events,
+    ledger_flags,
+    log_entries,
+    ocds_compiled,
+    supplier_wins,
+    tender_index,
+    tender_suppliers,
+)
 from ledger.store.schema import tender_flags as flags_table
 
 from . import cardinal, organisations
@@ -43,9 +69,10 @@ from .ocds import parse_datetime
 from .query import _connection
 from .rules import TenderState
 
-#: A tender period shorter than this many days is short (the EU's shortest accelerated open
-#: procedure allows 15 days).
-SHORT_TENDER_PERIOD_DAYS = 15
+#: A tender period shorter than this many days is short unless the deployment's settings give a
+#: minimum for the tender's procurement method or details (the EU's shortest accelerated open
+#: procedure allows 15 days; Cardinal's R003 default).
+SHORT_TENDER_PERIOD_DAYS = cardinal.Settings().r003_threshold_days
 #: Awards above the estimate by more than this fraction of it raise ``award_above_estimate``.
 AWARD_ABOVE_ESTIMATE_MARGIN = 0.0
 #: A contract amended within this many days of its award raises ``contract_amended_soon_after_award``.
@@ -101,11 +128,68 @@ CARDINAL_TITLES: dict[str, str] = {
     "R030": "Late bid won (R030)",
     "R035": "All except winning bid disqualified (R035)",
     "R036": "Lowest bid disqualified (R036)",
+    "R044": "Business similarities between suppliers (R044)",
+}
+#: Cardinal's indicators whose fences come from the whole ledger: per tender (R024, R058) and per
+#: organisation (the others), stored by :func:`refresh_ledger_flags`.
+LEDGER_TITLES: dict[str, str] = {
+    "R024": "Price close to winning bid (R024)",
+    "R058": "Heavily discounted bid (R058)",
+    "R025": "Excessive unsuccessful bids (R025)",
+    "R038": "Excessive disqualified bids (R038)",
+    "R044": "Business similarities between suppliers (R044)",
+    "R048": "Heterogeneous supplier (R048)",
+    "R055": "Awards adding up past the open-procedure amount (R055)",
 }
 FLAGS += tuple(RedFlag(code, title, cardinal.EXPLANATIONS[code][0]) for code, title in CARDINAL_TITLES.items())
+FLAGS += tuple(
+    RedFlag(code, title, cardinal.EXPLANATIONS[code][0])
+    for code, title in LEDGER_TITLES.items()
+    if code in ("R024", "R058")
+)
 CODES: tuple[str, ...] = tuple(flag.code for flag in FLAGS)
-#: The settings of Cardinal's indicators this deployment uses (defaults: Cardinal's).
+#: The indicators raised by organisations (buyers, procuring entities, tenderers).
+ORGANISATION_FLAGS: tuple[RedFlag, ...] = tuple(
+    RedFlag(code, LEDGER_TITLES[code], cardinal.EXPLANATIONS[code][0])
+    for code in ("R025", "R038", "R044", "R048", "R055")
+)
+#: The settings of Cardinal's indicators this deployment uses (defaults: Cardinal's); see :func:`configure`.
 CARDINAL_SETTINGS = cardinal.Settings()
+#: Their digest (in each flag's evidence), computed once per :func:`configure`.
+CARDINAL_DIGEST = CARDINAL_SETTINGS.digest()
+#: The role under which a tender's ledger-wide flags (R024, R058) are stored in ``ledger_flags``.
+PROCESS = "contracting_process"
+
+
+def configure(settings: cardinal.Settings) -> None:
+    """Use ``settings`` (the deployment's thresholds) for the flags computed from now on in this
+    process. Called at the edges (API, command line) before anything is recorded."""
+    global CARDINAL_SETTINGS, CARDINAL_DIGEST
+    CARDINAL_SETTINGS, CARDINAL_DIGEST = settings, settings.digest()
+
+
+def configure_file(path: str | os.PathLike[str] | None) -> None:
+    """:func:`configure` with the thresholds of a Cardinal settings file (the deployment's
+    ``TENDERPROOF_REDFLAGS_SETTINGS``; Cardinal's defaults when None). Raises
+    :class:`InvalidArgumentError` naming the setting, the file, section and key when it is bad."""
+    try:
+        configure(settings_of_file(None if path is None else str(path)))
+    except ValueError as exc:
+        raise InvalidArgumentError("TENDERPROOF_REDFLAGS_SETTINGS", str(exc)) from None
+
+
+def settings_of_file(path: str | None) -> cardinal.Settings:
+    """The thresholds of a Cardinal settings file (Cardinal's defaults when ``path`` is None)."""
+    if path is None:
+        return cardinal.Settings()
+    try:
+        with open(path, encoding="utf-8") as stream:
+            text = stream.read()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the red-flag settings: {exc.strerror}") from None
+    return cardinal.Settings.from_ini(text, source=str(path))
+
+
 #: Live award statuses (OCDS award.status): those that count as won.
 _LIVE_AWARD = frozenset({"active", "pending", None})
 
@@ -149,8 +233,9 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     start, end = _instant(period.get("startDate")), _instant(period.get("endDate"))
     if start is not None and end is not None and end >= start:  # zero length: the shortest of all
         days = (end - start).total_seconds() / 86400
-        if days < SHORT_TENDER_PERIOD_DAYS:
-            out["short_tender_period"] = {"days": round(days, 2), "threshold_days": SHORT_TENDER_PERIOD_DAYS}
+        minimum = cardinal.r003_threshold(tender, CARDINAL_SETTINGS)
+        if days < minimum:
+            out["short_tender_period"] = {"days": round(days, 2), "threshold_days": minimum}
     estimate = _amount(tender.get("value"))
     awards = live_awards(compiled)
     if estimate is not None and estimate[0] > 0 and awards:
@@ -166,7 +251,8 @@ def evaluate(compiled: dict[str, Any]) -> dict[str, dict[str, Any]]:
     soon = _amended_soon(compiled)
     if soon is not None:
         out["contract_amended_soon_after_award"] = soon
-    out.update(cardinal.evaluate(compiled, CARDINAL_SETTINGS))
+    for code, evidence in cardinal.evaluate(compiled, CARDINAL_SETTINGS).items():
+        out[code] = {**evidence, "settings": CARDINAL_DIGEST}
     return out
 
 
@@ -283,11 +369,18 @@ def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]
     s = tender_suppliers.c
     with _connection(source) as conn:
         stored = {
-            row.code: json.loads(row.evidence)
+            row.code: jsonsafe.loads(row.evidence, field=f"flag {row.code} of {ocid}", max_depth=MAX_STORED_DEPTH)
             for row in conn.execute(
                 select(flags_table.c.code, flags_table.c.evidence).where(flags_table.c.ocid == ocid)
             )
         }
+        f = ledger_flags.c
+        for row in conn.execute(
+            select(f.code, f.evidence).where(f.role == PROCESS, f.subject == ocid[:1024])
+        ):  # R024, R058: fences from the whole ledger, as of the last refresh
+            stored[row.code] = jsonsafe.loads(
+                row.evidence, field=f"flag {row.code} of {ocid}", max_depth=MAX_STORED_DEPTH
+            )
         w = supplier_wins.c
         repeated = conn.execute(
             select(w.buyer_id, w.supplier, w.wins)
@@ -312,6 +405,10 @@ def flag_counts(source: Connection | Engine) -> dict[str, int]:
         for code, count in conn.execute(select(flags_table.c.code, func.count()).group_by(flags_table.c.code)).all():
             if code in out:
                 out[code] = int(count)
+        f = ledger_flags.c
+        for code, count in conn.execute(select(f.code, func.count()).where(f.role == PROCESS).group_by(f.code)).all():
+            if code in out:
+                out[code] = int(count)
         w = supplier_wins.c
         repeat = (
             select(func.count(func.distinct(s.ocid)))
@@ -321,3 +418,306 @@ def flag_counts(source: Connection | Engine) -> dict[str, int]:
         )
         out["repeat_supplier"] = int(conn.execute(repeat).scalar_one())
     return out
+
+
+# --- flags over the whole ledger ----------------------------------------------------------------
+
+#: Version of the downloadable evidence documents (:func:`evidence_document`).
+EVIDENCE_VERSION = "tenderproof-redflags/1"
+#: The stored compiled releases read per query while refreshing (bounded memory per batch).
+_REFRESH_BATCH = 2000
+
+
+def _each_tender(engine: Engine) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
+    """Every tender in ocid order, read a batch at a time (bounded memory): (ocid, compiled
+    release, None) for an imported one (ocdsmerge's compiled release), (ocid,
+    :func:`compiled_of_state`, its state) for a native one."""
+    c, t = ocds_compiled.c, tender_index.c
+    last = ""
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(t.ocid, t.state, c.compiled)
+                .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
+                .where(t.ocid > last)
+                .order_by(t.ocid)
+                .limit(_REFRESH_BATCH)
+            ).all()
+        for row in rows:
+            if row.compiled is not None:
+                field = f"{row.ocid} compiled release"
+                yield row.ocid, jsonsafe.loads(row.compiled, field=field, max_depth=MAX_STORED_DEPTH), None
+            else:
+                state = TenderState.from_json(row.state)
+                yield row.ocid, compiled_of_state(state), state
+        if len(rows) < _REFRESH_BATCH:
+            return
+        last = rows[-1].ocid
+
+
+def _all_compiled(engine: Engine) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every tender's compiled release (imported: ocdsmerge's; native: :func:`compiled_of_state`
+    with its buyer) in ocid order, streamed."""
+    for ocid, compiled, state in _each_tender(engine):
+        yield ocid, compiled if state is None else _native_compiled(state, compiled)
+
+
+def reevaluate_tender_flags(engine: Engine) -> int:
+    """Recompute every tender's own flags (:func:`evaluate`, with the deployment's current
+    settings) and store them as the projection does, a batch per transaction; return how many
+    tenders were read."""
+    done = 0
+    batch: list[tuple[str, dict[str, Any], TenderState | None]] = []
+    for found in _each_tender(engine):
+        batch.append(found)
+        if len(batch) == _REFRESH_BATCH:
+            done += _restore(engine, batch)
+            batch = []
+    return done + (_restore(engine, batch) if batch else 0)
+
+
+def _restore(engine: Engine, batch: list[tuple[str, dict[str, Any], TenderState | None]]) -> int:
+    with write_transaction(engine) as conn:
+        rows = []
+        for ocid, compiled, state in batch:
+            buyer = state.buyer_id if state is not None else _indexed_buyer(conn, ocid)
+            rows.append((ocid, buyer, compiled))
+        store(conn, rows)
+    return len(batch)
+
+
+def _indexed_buyer(conn: Connection, ocid: str) -> str | None:
+    buyer: str | None = conn.execute(
+        select(tender_index.c.buyer_id).where(tender_index.c.ocid == ocid)
+    ).scalar_one_or_none()
+    return buyer
+
+
+def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str, int]]:
+    """Compute the ledger-wide indicators (:data:`LEDGER_TITLES`) over every tender with the
+    deployment's settings and replace the stored ones (``ledger_flags``) in one transaction;
+    return role -> code -> how many are flagged."""
+    settings = CARDINAL_SETTINGS
+    digest = settings.digest()
+    with engine.connect() as conn:
+        through = int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
+    releases = _Replayable(lambda: _all_compiled(engine))  # each indicator streams the ledger again
+    rows: list[dict[str, Any]] = []
+
+    def add(role: str, subject: str, code: str, evidence: dict[str, Any]) -> None:
+        evidence = {**evidence, "settings": digest}
+        rows.append(
+            {
+                "role": role,
+                "subject": subject[:1024],
+                "code": code,
+                "evidence": json.dumps(evidence, ensure_ascii=False, sort_keys=True),
+                "through_event": through,
+                "computed_at": now,
+            }
+        )
+
+    for ocid, found in cardinal.process_fence_indicators(releases, settings).items():
+        for code, evidence in found.items():
+            add(PROCESS, ocid, code, evidence)
+    for role, organisations_found in cardinal.organisation_indicators(releases, settings).items():
+        for key, found in organisations_found.items():
+            for code, evidence in found.items():
+                add(role, key, code, evidence)
+    counts: dict[str, dict[str, int]] = {}
+    for row in rows:
+        by_code = counts.setdefault(row["role"], {})
+        by_code[row["code"]] = by_code.get(row["code"], 0) + 1
+    with write_transaction(engine) as conn:
+        conn.execute(delete(ledger_flags))
+        for start in range(0, len(rows), _REFRESH_BATCH):
+            insert_many(conn, ledger_flags, rows[start : start + _REFRESH_BATCH])
+    return counts
+
+
+class _Replayable:
+    """An iterable that starts over each time it is iterated (one streaming pass of the ledger per
+    indicator: memory bounded by a batch and the indicators' aggregates, not by the ledger)."""
+
+    def __init__(self, start: Callable[[], Iterator[tuple[str, dict[str, Any]]]]) -> None:
+        self._start = start
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return self._start()
+
+
+def _ledger_rows(conn: Connection, role: str | None, subjects: list[str]) -> list[Any]:
+    f = ledger_flags.c
+    query = select(f.role, f.subject, f.code, f.evidence, f.through_event, f.computed_at).where(
+        f.subject.in_([s[:1024] for s in subjects])
+    )
+    if role is not None:
+        query = query.where(f.role == role)
+    return list(conn.execute(query.order_by(f.role, f.subject, f.code)))
+
+
+def _stored(row: Any) -> dict[str, Any]:
+    at = row.computed_at if row.computed_at.tzinfo else row.computed_at.replace(tzinfo=UTC)
+    return {
+        "role": row.role,
+        "organisation": row.subject,
+        "code": row.code,
+        "evidence": jsonsafe.loads(row.evidence, field=f"flag {row.code} of {row.subject}", max_depth=MAX_STORED_DEPTH),
+        "through_event": int(row.through_event),
+        "computed_at": at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def organisation_flags(source: Connection | Engine, key: str, *, role: str | None = None) -> list[dict[str, Any]]:
+    """The stored flags of the organisation ``key`` (:mod:`organisations`' key: ``scheme/id``,
+    an org-id, or ``name:<normalised name>``) in every role or in ``role``:
+    ``[{"role", "organisation", "code", "evidence", "through_event", "computed_at"}]``."""
+    if role is not None and role not in cardinal.ROLES:
+        raise InvalidArgumentError("role", f"must be one of {', '.join(cardinal.ROLES)}, got {role!r}")
+    with _connection(source) as conn:
+        return [_stored(row) for row in _ledger_rows(conn, role, [key]) if row.role != PROCESS]
+
+
+def organisation_flag_counts(source: Connection | Engine) -> dict[str, dict[str, int]]:
+    """Role -> code of :data:`ORGANISATION_FLAGS` -> number of organisations flagged (0 allowed)."""
+    out = {role: {flag.code: 0 for flag in ORGANISATION_FLAGS} for role in cardinal.ROLES}
+    f = ledger_flags.c
+    with _connection(source) as conn:
+        for role, code, count in conn.execute(select(f.role, f.code, func.count()).group_by(f.role, f.code)):
+            if role in out and code in out[role]:
+                out[role][code] = int(count)
+    return out
+
+
+def party_keys(compiled: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The organisations of a compiled release: (role, key, name) for its buyer, procuring
+    entity, tenderers and suppliers (the latter two as ``tenderer``, Cardinal's role), each once."""
+    out: list[tuple[str, str, str]] = []
+    tender = compiled.get("tender") if isinstance(compiled.get("tender"), dict) else {}
+    assert isinstance(tender, dict)
+    bids = compiled.get("bids") if isinstance(compiled.get("bids"), dict) else {}
+    assert isinstance(bids, dict)
+    references: list[tuple[str, Any]] = [
+        ("buyer", compiled.get("buyer")),
+        ("procuring_entity", tender.get("procuringEntity")),
+    ]
+    references += [("tenderer", t) for t in _dicts(tender.get("tenderers"))]
+    references += [("tenderer", t) for b in _dicts(bids.get("details")) for t in _dicts(b.get("tenderers"))]
+    references += [("tenderer", s) for a in _dicts(compiled.get("awards")) for s in _dicts(a.get("suppliers"))]
+    references += [("tenderer", p) for p in _dicts(compiled.get("parties")) if "tenderer" in (p.get("roles") or [])]
+    seen: set[tuple[str, str]] = set()
+    names = {str(p.get("id")): p.get("name") for p in _dicts(compiled.get("parties"))}
+    for role, reference in references:
+        keys = organisations.keys_of(compiled, [reference])
+        if not keys or (role, keys[0]) in seen:
+            continue
+        seen.add((role, keys[0]))
+        name = reference.get("name") if isinstance(reference, dict) else None
+        name = name or (names.get(str(reference.get("id"))) if isinstance(reference, dict) else None) or keys[0]
+        out.append((role, keys[0], str(name)))
+    return out
+
+
+def party_flags(source: Connection | Engine, compiled: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored flags of a tender's parties (:func:`party_keys`) in the roles they have in it,
+    each with the party's ``name``."""
+    parties = party_keys(compiled)
+    if not parties:
+        return []
+    wanted = {(role, key): name for role, key, name in parties}
+    with _connection(source) as conn:
+        rows = _ledger_rows(conn, None, sorted({key for _, key, _ in parties}))
+    return [
+        {**_stored(row), "name": wanted[(row.role, row.subject)]} for row in rows if (row.role, row.subject) in wanted
+    ]
+
+
+def _log_indices(conn: Connection, ocids: list[str], through: int | None) -> dict[str, dict[str, Any]]:
+    """Per ocid, the log indices of its events (up to event id ``through``) and how many of them
+    are not yet integrated."""
+    out: dict[str, dict[str, Any]] = {ocid: {"log_indices": [], "pending": 0} for ocid in ocids}
+    query = (
+        select(events.c.ocid, log_entries.c.idx)
+        .select_from(events.outerjoin(log_entries, log_entries.c.event_id == events.c.id))
+        .where(events.c.ocid.in_(ocids))
+        .order_by(events.c.ocid, events.c.seq)
+    )
+    if through is not None:
+        query = query.where(events.c.id <= through)
+    for ocid, idx in conn.execute(query):
+        if idx is None:
+            out[ocid]["pending"] += 1
+        else:
+            out[ocid]["log_indices"].append(int(idx))
+    return out
+
+
+def evidence_document(
+    source: Connection | Engine, *, ocid: str | None = None, organisation: str | None = None
+) -> dict[str, Any]:
+    """The downloadable evidence of one tender's flags (``ocid``) or one organisation's: the
+    flags with their evidence (fields read, thresholds or fences, rule version, settings
+    digest), the deployment's settings, and the log indices of the entries of every tender the
+    flags read, so that anyone can recompute them from the log's entries."""
+    if (ocid is None) == (organisation is None):
+        raise InvalidArgumentError("ocid", "give either a tender's ocid or an organisation key")
+    with _connection(source) as conn:
+        if ocid is not None:
+            flags = tender_flags(conn, ocid)
+            read = {ocid}
+            through = None
+        else:
+            assert organisation is not None
+            flags = organisation_flags(conn, organisation)
+            read = {o for f in flags for o in _ocids_of(f["evidence"])}
+            through = max((f["through_event"] for f in flags), default=None)
+        entries = _log_indices(conn, sorted(read), through)
+    settings = CARDINAL_SETTINGS
+    return {
+        "version": EVIDENCE_VERSION,
+        "subject": {"ocid": ocid} if ocid is not None else {"organisation": organisation},
+        "rule_version": cardinal.RULE_VERSION,
+        "settings": {
+            "digest": settings.digest(),
+            "values": json.loads(json.dumps(dataclasses.asdict(settings), default=sorted)),
+        },
+        "flags": flags,
+        "entries": entries,
+        "note": {"en": cardinal.NOT_PROOF[0], "es": cardinal.NOT_PROOF[1]},
+    }
+
+
+def _ocids_of(evidence: dict[str, Any]) -> list[str]:
+    found = list(evidence.get("ocids") or [])
+    for pair in evidence.get("pairs") or []:
+        if isinstance(pair, dict):
+            found += pair.get("ocids") or []
+    return [o for o in found if isinstance(o, str)]
+
+
+def tender_compiled(conn: Connection, ocid: str) -> dict[str, Any] | None:
+    """A tender's compiled release as the indicators read it (imported: ocdsmerge's; native:
+    :func:`compiled_of_state` with its buyer); None for an unknown tender."""
+    text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
+    if text is not None:
+        loaded: dict[str, Any] = jsonsafe.loads(text, field=f"{ocid} compiled release", max_depth=MAX_STORED_DEPTH)
+        return loaded
+    state_text = conn.execute(select(tender_index.c.state).where(tender_index.c.ocid == ocid)).scalar_one_or_none()
+    if state_text is None:
+        return None
+    return _native_compiled(TenderState.from_json(state_text))
+
+
+def _native_compiled(state: TenderState, compiled: dict[str, Any] | None = None) -> dict[str, Any]:
+    compiled = compiled_of_state(state) if compiled is None else compiled
+    if state.buyer_id or state.buyer_name:
+        compiled["buyer"] = {"id": state.buyer_id, "name": state.buyer_name}
+    return compiled
+
+
+def tender_party_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]:
+    """The stored flags of one tender's buyer, procuring entity, tenderers and suppliers
+    (:func:`party_flags`); [] for an unknown tender."""
+    with _connection(source) as conn:
+        compiled = tender_compiled(conn, ocid)
+        return [] if compiled is None else party_flags(conn, compiled)

@@ -140,6 +140,15 @@ class TenderState(_State):
         return sum(live) if live else None
 
     @property
+    def awarded_by_currency(self) -> dict[str, float]:
+        """Sum of the awards not cancelled per currency (every currency, the tender's or not)."""
+        out: dict[str, float] = {}
+        for award in self.awards.values():
+            if award.status != "cancelled":
+                out[award.currency] = out.get(award.currency, 0.0) + award.amount
+        return out
+
+    @property
     def suppliers(self) -> list[str]:
         """Names of the suppliers of the awards not cancelled, each once, in award order."""
         names: list[str] = []

@@ -1,6 +1,7 @@
 """Figures of the whole ledger for the explorer: how many tenders, how much awarded, spend by
-buyer and by month, the latest events. Aggregates read the ``tender_index`` projection only
-(one row per tender, never the log's entries); the latest events are the log's last entries
+buyer and by month, the latest events. Aggregates read the projection only (``tender_index``,
+one row per tender, and ``tender_awarded``, its awarded value per currency, so an award in another
+currency than the tender's is counted in its own; never the log's entries); the latest events are the log's last entries
 by index (a primary-key range).
 """
 
@@ -15,7 +16,7 @@ from ledger.core.envelope import parse_timestamp
 from ledger.core.heads import HEADS_OCID
 from ledger.store.db import utc_month
 from ledger.store.reader import LogReader
-from ledger.store.schema import tender_index
+from ledger.store.schema import tender_awarded, tender_index
 
 from .query import _connection
 
@@ -61,27 +62,26 @@ class RecentEvent:
 
 def totals(source: Connection | Engine) -> Totals:
     """The number of tenders (the officers' registry is not one) and the awarded value per currency."""
-    t = tender_index.c
+    a = tender_awarded.c
     with _connection(source) as conn:
         count = conn.execute(select(func.count()).select_from(tender_index)).scalar_one()
         rows = conn.execute(
-            select(t.currency, func.sum(t.awarded_amount).label("amount"))
-            .where(t.awarded_amount.is_not(None), t.currency.is_not(None))
-            .group_by(t.currency)
-            .order_by(func.sum(t.awarded_amount).desc())
+            select(a.currency, func.sum(a.amount).label("amount"))
+            .group_by(a.currency)
+            .order_by(func.sum(a.amount).desc(), a.currency)
         ).all()
     return Totals(tenders=int(count), awarded=[Amount(r.currency, float(r.amount)) for r in rows])
 
 
 def spend_by_buyer(source: Connection | Engine, *, limit: int = 10) -> list[BuyerSpend]:
     """The ``limit`` buyers (per currency) with the largest awarded value, largest first."""
-    t = tender_index.c
-    amount = func.sum(t.awarded_amount)
+    t, a = tender_index.c, tender_awarded.c
+    amount = func.sum(a.amount)
     query = (
-        select(t.buyer_id, func.max(t.buyer_name).label("buyer_name"), t.currency, amount.label("amount"))
+        select(t.buyer_id, func.max(t.buyer_name).label("buyer_name"), a.currency, amount.label("amount"))
         .add_columns(func.count().label("tenders"))
-        .where(t.awarded_amount.is_not(None), t.currency.is_not(None))
-        .group_by(t.buyer_id, t.currency)
+        .select_from(tender_awarded.join(tender_index, t.ocid == a.ocid))
+        .group_by(t.buyer_id, a.currency)
         .order_by(amount.desc(), t.buyer_id)
         .limit(limit)
     )
@@ -100,14 +100,15 @@ def spend_by_month(source: Connection | Engine, *, since: datetime) -> list[Mont
     (aware), oldest month first."""
     if since.tzinfo is None:
         raise ValueError("since must be timezone-aware")
-    t = tender_index.c
+    t, a = tender_index.c, tender_awarded.c
     with _connection(source) as conn:
         month = utc_month(conn, t.listed_at)
         rows = conn.execute(
-            select(month.label("month"), t.currency, func.sum(t.awarded_amount).label("amount"))
-            .where(t.awarded_amount.is_not(None), t.currency.is_not(None), t.listed_at >= since.astimezone(UTC))
-            .group_by(month, t.currency)
-            .order_by(month, t.currency)
+            select(month.label("month"), a.currency, func.sum(a.amount).label("amount"))
+            .select_from(tender_awarded.join(tender_index, t.ocid == a.ocid))
+            .where(t.listed_at >= since.astimezone(UTC))
+            .group_by(month, a.currency)
+            .order_by(month, a.currency)
         ).all()
     return [MonthSpend(month=r.month, currency=r.currency, amount=float(r.amount)) for r in rows]
 

@@ -222,6 +222,17 @@ ocds_releases = Table(
 #: ``date`` so far (``last_date``, compared as text, as ocdsmerge sorts), with what the projection
 #: needs of its releases' dates (``summary``, JSON: count, first, last, first of tender stage): a new release dated at or after it is merged into it (constant cost per release);
 #: an older one recompiles the tender from all its releases (migration 0008).
+#: Each tender's awarded value per currency (awards not cancelled), rewritten with its projection:
+#: what the ledger-wide totals and charts sum, so that an award in a currency other than the
+#: tender's is never dropped (migration 0010).
+tender_awarded = Table(
+    "tender_awarded",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("amount", Float, nullable=False),
+)
+
 ocds_compiled = Table(
     "ocds_compiled",
     metadata,
@@ -261,4 +272,24 @@ supplier_wins = Table(
     Column("supplier", String(1024), primary_key=True),
     Column("wins", Integer, nullable=False),
     Index("ix_supplier_wins_wins", "wins"),
+)
+
+
+#: The red flags whose fences come from the whole ledger (ledger.procurement.redflags,
+#: :func:`refresh_ledger_flags`): Cardinal's R024 and R058 per tender (``role``
+#: "contracting_process", ``subject`` the ocid) and R025, R038, R044, R048, R055 per organisation
+#: (``role`` buyer, procuring_entity or tenderer, ``subject`` its organisation key). Derived, not
+#: recorded: replaced whole at each refresh, with the last event id it read (migration 0010).
+ledger_flags = Table(
+    "ledger_flags",
+    metadata,
+    Column("role", String(32), primary_key=True),
+    Column("subject", String(1024), primary_key=True),
+    Column("code", String(16), primary_key=True),
+    #: JSON object: the figures, fences and settings the flag was computed from.
+    Column("evidence", Text, nullable=False),
+    #: The greatest event id the computation read (the ledger as of that event).
+    Column("through_event", BigInteger, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ledger_flags_code", "code"),
 )

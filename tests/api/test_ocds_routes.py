@@ -202,3 +202,46 @@ def test_red_flags_in_aggregate_and_per_tender(api: Api) -> None:
     ]
     missing = api.client.get("/api/v1/tenders/ocds-abc123-nope/redflags")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_organisation_flags_and_evidence_downloads(api: Api) -> None:
+    from tests.procurement.test_redflags import _direct_award
+    from tests.procurement.test_redflags import _release as _flag_release
+
+    open_tender = _flag_release("ocds-abc123-open", "open")
+    open_tender["tender"]["value"] = {"amount": 10_000, "currency": "MXN"}
+    releases = [open_tender, _direct_award("ocds-abc123-d1", 6_000), _direct_award("ocds-abc123-d2", 5_000)]
+    body = json.dumps({"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1", "releases": releases})
+    assert api.client.post("/api/v1/import", content=body, headers=api.admin).status_code == 200
+    summary = api.client.get("/api/v1/redflags").json()
+    by_role = {(f["role"], f["code"]): f["count"] for f in summary["organisations"]}
+    assert by_role[("buyer", "R055")] == 1 and by_role[("tenderer", "R055")] == 1 and by_role[("buyer", "R038")] == 0
+    assert "not proof" in summary["note"]
+    one = api.client.get("/api/v1/organisations/redflags", params={"key": "GB-COH/0950"}).json()
+    assert [(f["role"], f["code"]) for f in one["flags"]] == [("tenderer", "R055")]
+    assert one["flags"][0]["evidence"]["pairs"][0]["total"] == 11_000
+    assert (
+        api.client.get("/api/v1/organisations/redflags", params={"key": "GB-COH/0950", "role": "buyer"}).json()["flags"]
+        == []
+    )
+    bad = api.client.get("/api/v1/organisations/redflags", params={"key": "GB-COH/0950", "role": "mayor"})
+    assert bad.status_code == 422 and "role" in bad.text
+    tender = api.client.get("/api/v1/tenders/ocds-abc123-d1/redflags").json()
+    assert sorted((p["role"], p["name"], p["code"]) for p in tender["parties"]) == [
+        ("buyer", "City Council", "R055"),
+        ("tenderer", "Friend Ltd", "R055"),
+    ]
+    download = api.client.get("/api/v1/organisations/redflags/evidence", params={"key": "GB-COH/0950"})
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    document = download.json()
+    assert document["version"] == redflags.EVIDENCE_VERSION and document["subject"] == {"organisation": "GB-COH/0950"}
+    assert sorted(document["entries"]) == ["ocds-abc123-d1", "ocds-abc123-d2"]
+    per_tender = api.client.get("/api/v1/tenders/ocds-abc123-d1/redflags/evidence").json()
+    assert (
+        per_tender["subject"] == {"ocid": "ocds-abc123-d1"} and per_tender["entries"]["ocds-abc123-d1"]["pending"] == 1
+    )
+    assert api.client.get("/api/v1/tenders/ocds-abc123-nope/redflags/evidence").status_code == 404
+    # any key, however written, gives a download with a header-safe file name
+    odd = api.client.get("/api/v1/organisations/redflags/evidence", params={"key": 'name:ñandú "sa"'})
+    assert odd.status_code == 200 and odd.json()["flags"] == []
+    assert odd.headers["content-disposition"] == 'attachment; filename="redflags-name__and___sa_.json"'

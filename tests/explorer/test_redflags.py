@@ -108,3 +108,22 @@ def test_open_data_counts_every_flag(client: TestClient, log: Log) -> None:
     page = client.get("/data", params={"lang": "en"}).text
     rows = dict(re.findall(r'<tr data-flag="([A-Za-z0-9_]+)">.*?<td class="num">([\d,]+)</td>', page, flags=re.S))
     assert {code: int(text.replace(",", "")) for code, text in rows.items()} == counts
+
+
+def test_a_tender_page_shows_its_organisations_flags_and_the_evidence_download(client: TestClient, log: Log) -> None:
+    """The demo data's direct awards add up past its smallest open tender (Cardinal's R055): the
+    buyer and supplier are flagged, and each of their tenders' pages says so, in both languages."""
+    with log.engine.connect() as conn:
+        ocids = list(conn.execute(select(tender_index.c.ocid).order_by(tender_index.c.ocid)).scalars())
+    ocid = next(o for o in ocids if redflags.tender_party_flags(log.engine, o))
+    parties = redflags.tender_party_flags(log.engine, ocid)
+    page = client.get(f"/tenders/{ocid}", params={"lang": "en"}).text
+    shown = re.findall(r'<li data-party-flag="(\w+)" data-role="(\w+)">', page)
+    assert shown == [(p["code"], p["role"]) for p in parties]
+    assert "Awards adding up past the open-procedure amount (R055)" in page and "not proof of wrongdoing" in page
+    assert f"/api/v1/tenders/{ocid}/redflags/evidence" in page
+    download = client.get(f"/api/v1/tenders/{ocid}/redflags/evidence")
+    assert download.status_code == 200 and download.json()["subject"] == {"ocid": ocid}
+    spanish = client.get(f"/tenders/{ocid}", params={"lang": "es"}).text
+    assert catalog("es")["Awards adding up past the open-procedure amount (R055)"] in spanish
+    assert "Alertas de las organizaciones de esta licitación" in spanish

@@ -147,7 +147,7 @@ def test_r038_fences_come_from_the_ledgers_own_ratios() -> None:
 
 
 def test_explanations_are_in_english_and_spanish_and_never_accuse() -> None:
-    for code in [*cardinal.TENDER_INDICATORS, "R038"]:
+    for code in [*cardinal.TENDER_INDICATORS, "R024", "R025", "R038", "R048", "R055", "R058"]:
         english, spanish = cardinal.EXPLANATIONS[code]
         assert english and spanish and english != spanish
         for word in ("fraud", "corrupt", "proof", "fraude", "corrup"):
@@ -226,3 +226,207 @@ def test_r025_excessive_unsuccessful_bids() -> None:
     assert list(found) == ["name:loser"]
     assert found["name:loser"]["valid_bids"] == 12 and found["name:loser"]["winning_bids"] == 1
     assert cardinal.r025([]) == {}
+
+
+def _party(pid: str, name: str, **extra: Any) -> dict[str, Any]:
+    return {"id": pid, "name": name, "roles": ["tenderer"], **extra}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "shared"),
+    [
+        # the same street address, written with other case and spaces
+        (
+            {"address": {"streetAddress": "Collusion Street 1", "countryName": "Atlantis"}},
+            {"address": {"streetAddress": " collusion street 1", "countryName": "ATLANTIS "}},
+            ["address"],
+        ),
+        # any contact point field: here the email only
+        (
+            {"contactPoint": {"name": "Ann", "email": "bids@example.com"}},
+            {"contactPoint": {"name": "Bob", "email": "bids@example.com"}},
+            ["contactPoint.email"],
+        ),
+        ({"address": {"streetAddress": "1 High St"}}, {"address": {"streetAddress": "2 High St"}}, None),
+        ({"address": {"locality": "Town"}}, {"address": {"locality": "Town"}}, None),  # no street: not compared
+        ({}, {}, None),  # missing data
+    ],
+)
+def test_r044_business_similarities(a: dict[str, Any], b: dict[str, Any], shared: list[str] | None) -> None:
+    compiled = {"ocid": "ocds-abc123-s", "parties": [_party("1", "Bribe Corp", **a), _party("2", "Another Corp", **b)]}
+    found = cardinal.r044(compiled, cardinal.Settings())
+    if shared is None:
+        assert found is None
+        return
+    assert found is not None and found["rule_version"] == cardinal.RULE_VERSION
+    assert found["pairs"] == [{"tenderers": ["name:another corp", "name:bribe corp"], "shared": shared}]
+    # the tenderers are flagged too, with the processes
+    per = cardinal.r044_tenderers([("ocds-abc123-s", compiled)])
+    assert sorted(per) == ["name:another corp", "name:bribe corp"]
+    assert per["name:bribe corp"]["ocids"] == ["ocds-abc123-s"] and per["name:bribe corp"]["similar_to"] == [
+        "name:another corp"
+    ]
+
+
+def test_r044_reads_only_tenderers() -> None:
+    same = {"address": {"streetAddress": "Main Street 1"}}
+    compiled = {
+        "parties": [_party("1", "A", **same), {"id": "2", "name": "Buyer", "roles": ["buyer"], **same}],
+    }
+    assert cardinal.r044(compiled, cardinal.Settings()) is None
+
+
+def _awarded(ocid: str, supplier: str, codes: list[str], status: str = "active") -> tuple[str, dict[str, Any]]:
+    items = [{"id": str(i), "classification": {"scheme": "UNSPSC", "id": code}} for i, code in enumerate(codes)]
+    award = {"id": "a", "status": status, "suppliers": [{"name": supplier}], "items": items}
+    return ocid, {"ocid": ocid, "awards": [award]}
+
+
+def test_r048_heterogeneous_supplier_fence_from_the_data() -> None:
+    releases = []
+    varieties = {"S1": 1, "S2": 1, "S3": 2, "S4": 2, "S5": 2, "Wide": 9}
+    for supplier, variety in varieties.items():
+        for i in range(3):
+            codes = [f"{(10 + k) * 1000000 + i}" for k in range(variety)]  # `variety` segments each time
+            releases.append(_awarded(f"ocds-abc123-{supplier}-{i}", supplier, codes))
+    releases.append(_awarded("ocds-abc123-x", "Wide", ["99000000"], status="pending"))  # not active: not read
+    releases.append(("ocds-abc123-y", {"awards": [{"status": "active", "suppliers": [{"name": "S1"}]}]}))  # no items
+    settings = cardinal.Settings(r048_minimum_contracting_processes=3)
+    found = cardinal.r048(releases, settings)
+    fence = cardinal.upper_fence([1, 1, 2, 2, 2, 9])
+    assert fence is not None and 2 < fence < 9
+    assert list(found) == ["name:wide"]
+    evidence = found["name:wide"]
+    assert evidence["variety"] == 9 and evidence["upper_fence"] == round(fence, 6)
+    assert evidence["classification_prefixes"] == [str(10 + k) for k in range(9)]
+    assert evidence["contracting_processes"] == 3 and evidence["digits"] == 2
+    # Cardinal's default: only suppliers awarded in at least 20 processes count
+    assert cardinal.r048(releases) == {}
+    # a fixed fence from the settings
+    assert sorted(
+        cardinal.r048(releases, cardinal.Settings(r048_minimum_contracting_processes=1, r048_threshold=2))
+    ) == [
+        "name:s3",
+        "name:s4",
+        "name:s5",
+        "name:wide",
+    ]
+
+
+def _process(
+    ocid: str,
+    method: str,
+    *,
+    estimate: float | None = None,
+    awards: list[tuple[str, float, str]] = (),  # type: ignore[assignment]
+    buyer: str = "City",
+) -> tuple[str, dict[str, Any]]:
+    tender: dict[str, Any] = {"procurementMethod": method, "tenderPeriod": {"startDate": "2026-02-01T00:00:00Z"}}
+    if estimate is not None:
+        tender["value"] = {"amount": estimate, "currency": "MXN"}
+    return ocid, {
+        "ocid": ocid,
+        "buyer": {"name": buyer},
+        "tender": tender,
+        "awards": [
+            {
+                "id": f"a{i}",
+                "status": "active",
+                "date": "2026-03-01T00:00:00Z",
+                "suppliers": [{"name": supplier}],
+                "value": {"amount": amount, "currency": currency},
+            }
+            for i, (supplier, amount, currency) in enumerate(awards)
+        ],
+    }
+
+
+def test_r055_awards_adding_up_past_the_smallest_open_tender() -> None:
+    releases = [
+        _process("ocds-abc123-o1", "open", estimate=10_000),
+        _process("ocds-abc123-o2", "open", estimate=50_000),
+        _process("ocds-abc123-d1", "direct", awards=[("Friend", 6_000, "MXN")]),
+        _process("ocds-abc123-d2", "direct", awards=[("Friend", 4_000, "MXN")]),
+        _process("ocds-abc123-d3", "direct", awards=[("Stranger", 9_000, "MXN")]),  # below 10,000: not flagged
+        _process("ocds-abc123-d4", "direct", awards=[("Stranger", 5_000, "USD")]),  # another currency: not summed
+        _process("ocds-abc123-d5", "open", awards=[("Big", 20_000, "MXN")]),  # an open procedure's award: not summed
+    ]
+    found = cardinal.r055(releases)
+    assert sorted(found) == ["buyer", "tenderer"]
+    assert list(found["buyer"]) == ["name:city"] and list(found["tenderer"]) == ["name:friend"]
+    evidence = found["tenderer"]["name:friend"]
+    assert evidence["minimum_amount"] == 10_000 and "ocds-abc123-o1" in evidence["minimum_from"]
+    assert evidence["pairs"] == [
+        {"with": "name:city", "as": "buyer", "total": 10_000, "ocids": ["ocds-abc123-d1", "ocds-abc123-d2"]}
+    ]
+    # every award summed, as Cardinal's draft does: the open procedure's supplier too
+    every = cardinal.r055(releases, cardinal.Settings(r055_procurement_methods=frozenset()))
+    assert sorted(every["tenderer"]) == ["name:big", "name:friend"]
+    # a window that leaves the awards out; a fixed minimum
+    assert cardinal.r055(releases, cardinal.Settings(r055_end_date="2026-02-15")) == {}
+    assert sorted(cardinal.r055(releases, cardinal.Settings(r055_threshold=9_000))["tenderer"]) == [
+        "name:friend",
+        "name:stranger",
+    ]
+    # missing data: no open tender gives no minimum
+    assert cardinal.r055(releases[2:4]) == {}
+
+
+def test_organisation_indicators_gather_every_role() -> None:
+    releases = [
+        _process("ocds-abc123-o1", "open", estimate=1_000),
+        _process("ocds-abc123-d1", "direct", awards=[("Friend", 6_000, "MXN")]),
+    ]
+    found = cardinal.organisation_indicators(releases)
+    assert set(found) == set(cardinal.ROLES)
+    assert found["buyer"]["name:city"]["R055"]["pairs"][0]["with"] == "name:friend"
+    assert found["tenderer"]["name:friend"] == {"R055": found["tenderer"]["name:friend"]["R055"]}
+    assert found["procuring_entity"] == {}
+
+
+def test_settings_from_a_cardinal_settings_file() -> None:
+    settings = cardinal.Settings.from_ini(
+        "currency = MXN\n"
+        "no_price_comparison_procurement_methods = Precio fijo|Catálogo\n"
+        "[R003]\nthreshold = 10 ; days\nprocurement_methods = open|selective\n"
+        "[R003.procurement_method_details]\nCotización = 4\nLicitación Pública = 20\n"
+        "[R003.procurement_method]\nselective = 7\n"
+        "[R038]\nminimum_submitted_bids = 3\n"
+        "[R055]\nstart_date = 2026-01-01\nprocurement_methods = direct\n"
+    )
+    assert settings.r055_currency == "MXN" and settings.no_price_comparison_method_details == {
+        "Precio fijo",
+        "Catálogo",
+    }
+    assert settings.r003_threshold_days == 10 and settings.r003_procurement_methods == {"open", "selective"}
+    assert settings.r003_by_method_details == {"Cotización": 4, "Licitación Pública": 20}
+    assert settings.r038_minimum_submitted_bids == 3 and settings.r055_start_date == "2026-01-01"
+    # the threshold: by details, else by method, else the deployment's
+    assert (
+        cardinal.r003_threshold({"procurementMethod": "selective", "procurementMethodDetails": "Cotización"}, settings)
+        == 4
+    )
+    assert cardinal.r003_threshold({"procurementMethod": "selective"}, settings) == 7
+    assert cardinal.r003_threshold({"procurementMethod": "open"}, settings) == 10
+    assert cardinal.r003(_period(8, procurementMethod="selective"), settings) is None
+    assert cardinal.r003(_period(8, procurementMethod="open"), settings)["threshold_days"] == 10  # type: ignore[index]
+    assert settings.digest() != cardinal.Settings().digest() and len(settings.digest()) == 16
+    assert cardinal.Settings.from_ini("") == cardinal.Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[R003]\nthreshhold = 3\n", "[R003] threshhold: unknown key"),
+        ("[R003]\nthreshold = soon\n", "[R003] threshold: expected a natural number, got 'soon'"),
+        ("[R003]\nthreshold = -1\n", "expected a natural number"),
+        ("[R999]\n", "[R999]: unknown section"),
+        ("[R055]\nstart_date = 2026-13-01\n", "[R055] start_date: expected a date"),
+        ("[R003.procurement_method]\nopen = many\n", "[R003.procurement_method] open: expected a natural number"),
+        ("threshold\n", "is not a settings file"),
+    ],
+)
+def test_bad_settings_files_are_refused_naming_section_and_key(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"deployment\.ini") as caught:
+        cardinal.Settings.from_ini(text, source="deployment.ini")
+    assert message in str(caught.value)

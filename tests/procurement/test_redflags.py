@@ -33,6 +33,9 @@ def test_the_catalogue_is_the_documented_one() -> None:
         "R030",
         "R035",
         "R036",
+        "R044",
+        "R024",
+        "R058",
     ]
     assert all(f.title and f.description.endswith(".") for f in redflags.FLAGS)
 
@@ -181,6 +184,8 @@ def test_natively_recorded_tenders_raise_flags_from_their_rules_state(log: Log) 
         "contract_amended_soon_after_award": 1,
         "repeat_supplier": 0,
         **dict.fromkeys(redflags.CARDINAL_TITLES, 0),
+        "R024": 0,
+        "R058": 0,
         "R003": 1,
         "R018": 1,
     }
@@ -252,3 +257,156 @@ def test_a_zero_length_tender_period_is_short() -> None:
     moment = "2026-03-15T10:00:00Z"
     compiled = {"tender": {"tenderPeriod": {"startDate": moment, "endDate": moment}}}
     assert redflags.evaluate(compiled)["short_tender_period"]["days"] == 0
+
+
+def _release(ocid: str, method: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ocid": ocid,
+        "id": f"{ocid}-1",
+        "date": "2026-03-01T00:00:00Z",
+        "tag": ["award"],
+        "initiationType": "tender",
+        "parties": [
+            {
+                "id": "B",
+                "name": "City Council",
+                "roles": ["buyer"],
+                "identifier": {"scheme": "XX-CITY", "id": "770001"},
+            },
+            {"id": "S", "name": "Friend Ltd", "roles": ["supplier"], "identifier": {"scheme": "GB-COH", "id": "0950"}},
+        ],
+        "buyer": {"id": "B", "name": "City Council"},
+        "tender": {"id": "t", "procurementMethod": method, "tenderPeriod": {"startDate": "2026-02-01T00:00:00Z"}},
+        **extra,
+    }
+
+
+def _direct_award(ocid: str, amount: float) -> dict[str, Any]:
+    award = {
+        "id": "a1",
+        "status": "active",
+        "date": "2026-03-01T00:00:00Z",
+        "suppliers": [{"id": "S", "name": "Friend Ltd"}],
+        "value": {"amount": amount, "currency": "MXN"},
+    }
+    return _release(ocid, "direct", awards=[award])
+
+
+def test_ledger_wide_flags_are_stored_by_the_import_with_their_evidence(log: Log) -> None:
+    """R055 over imported data: stored per buyer and tenderer at the end of the import, read per
+    organisation and per tender party, downloadable with the log indices of the entries read."""
+    open_tender = _release("ocds-abc123-open", "open")
+    open_tender["tender"]["value"] = {"amount": 10_000, "currency": "MXN"}
+    releases = [open_tender, _direct_award("ocds-abc123-d1", 6_000), _direct_award("ocds-abc123-d2", 5_000)]
+    package = {"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1", "releases": releases}
+    importer.import_files(log, [("p.json", io.BytesIO(json.dumps(package).encode()))], now=T0)
+    buyer = redflags.organisation_flags(log.engine, "XX-CITY/770001")
+    assert [(f["role"], f["code"]) for f in buyer] == [("buyer", "R055")]
+    evidence = buyer[0]["evidence"]
+    assert evidence["minimum_amount"] == 10_000 and evidence["rule_version"] == redflags.cardinal.RULE_VERSION
+    assert evidence["pairs"] == [
+        {"with": "GB-COH/0950", "as": "buyer", "total": 11_000, "ocids": ["ocds-abc123-d1", "ocds-abc123-d2"]}
+    ]
+    assert evidence["settings"] == redflags.CARDINAL_SETTINGS.digest()
+    assert redflags.organisation_flags(log.engine, "GB-COH/0950", role="buyer") == []
+    assert [f["code"] for f in redflags.organisation_flags(log.engine, "GB-COH/0950", role="tenderer")] == ["R055"]
+    counts = redflags.organisation_flag_counts(log.engine)
+    assert counts["buyer"]["R055"] == 1 and counts["tenderer"]["R055"] == 1 and counts["tenderer"]["R048"] == 0
+    # the tender page's parties: the buyer and the supplier of this tender, named as published here
+    parties = redflags.tender_party_flags(log.engine, "ocds-abc123-d1")
+    assert sorted((p["role"], p["name"], p["code"]) for p in parties) == [
+        ("buyer", "City Council", "R055"),
+        ("tenderer", "Friend Ltd", "R055"),
+    ]
+    assert redflags.tender_party_flags(log.engine, "ocds-abc123-unknown") == []
+    # the download: before integration the entries read are pending, after it they have log indices
+    document = redflags.evidence_document(log.engine, organisation="XX-CITY/770001")
+    assert document["version"] == redflags.EVIDENCE_VERSION and document["flags"] == buyer
+    assert document["entries"]["ocds-abc123-d1"] == {"log_indices": [], "pending": 1}
+    log.integrate_all(now=T0)
+    document = redflags.evidence_document(log.engine, organisation="XX-CITY/770001")
+    indices = [i for e in document["entries"].values() for i in e["log_indices"]]
+    assert sorted(document["entries"]) == ["ocds-abc123-d1", "ocds-abc123-d2"] and len(set(indices)) == 2
+    assert "not proof" in document["note"]["en"] and document["settings"]["digest"] == evidence["settings"]
+    with pytest.raises(redflags.InvalidArgumentError, match="role"):
+        redflags.organisation_flags(log.engine, "XX-CITY/770001", role="mayor")
+
+
+def test_the_deployments_thresholds_change_what_is_flagged(log: Log, tmp_path: Any) -> None:
+    settings_file = tmp_path / "redflags.ini"
+    settings_file.write_text("[R003.procurement_method]\nlimited = 3\n[R055]\nthreshold = 50000\n")
+    try:
+        redflags.configure_file(settings_file)
+        quick = _release("ocds-abc123-quick", "limited")
+        quick["tender"]["tenderPeriod"] = {"startDate": "2026-02-01T00:00:00Z", "endDate": "2026-02-05T00:00:00Z"}
+        releases = [quick, _direct_award("ocds-abc123-d1", 6_000)]
+        package = {"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1", "releases": releases}
+        importer.import_files(log, [("p.json", io.BytesIO(json.dumps(package).encode()))], now=T0)
+        # 4 days: short by default (15), not for a limited procedure here (3)
+        assert redflags.tender_flags(log.engine, "ocds-abc123-quick") == []
+        assert redflags.organisation_flags(log.engine, "XX-CITY/770001") == []  # 6,000 < the minimum of 50,000
+        redflags.configure_file(None)
+        assert redflags.refresh_ledger_flags(log.engine, now=T0) == {}  # no open tender: no minimum
+        settings_file.write_text("[R055]\nthreshold = 5000\n")
+        redflags.configure_file(settings_file)
+        assert redflags.refresh_ledger_flags(log.engine, now=T0) == {"buyer": {"R055": 1}, "tenderer": {"R055": 1}}
+        settings_file.write_text("[R055]\nthreshold = lots\n")
+        with pytest.raises(redflags.InvalidArgumentError, match=r"TENDERPROOF_REDFLAGS_SETTINGS.*threshold"):
+            redflags.configure_file(settings_file)
+    finally:
+        redflags.configure_file(None)
+
+
+def test_the_command_line_refreshes_with_the_deployments_thresholds(
+    log: Log, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main
+    from tests.conftest import ORIGIN
+
+    quick = _release("ocds-abc123-quick", "limited")
+    quick["tender"]["tenderPeriod"] = {"startDate": "2026-02-01T00:00:00Z", "endDate": "2026-02-05T00:00:00Z"}
+    package = {"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1", "releases": [quick]}
+    importer.import_files(log, [("p.json", io.BytesIO(json.dumps(package).encode()))], now=T0)
+    assert {f["code"] for f in redflags.tender_flags(log.engine, "ocds-abc123-quick")} == {
+        "short_tender_period",
+        "R003",
+    }
+    settings_file = tmp_path / "redflags.ini"
+    settings_file.write_text("[R003.procurement_method]\nlimited = 3\n")
+    monkeypatch.setenv("TENDERPROOF_REDFLAGS_SETTINGS", str(settings_file))
+    try:
+        url = log.engine.url.render_as_string(hide_password=False)
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--tenders", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert json.loads(out) == {} and "1 tenders' own flags recomputed" in err
+        assert redflags.tender_flags(log.engine, "ocds-abc123-quick") == []
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "evidence", "--ocid", "ocds-abc123-quick"])
+        out, err = capsys.readouterr()
+        document = json.loads(out)
+        assert (
+            code == 0 and document["flags"] == [] and document["settings"]["values"]["r003_by_method"] == {"limited": 3}
+        )
+        settings_file.write_text("[R003]\nthreshold = soon\n")
+        code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh"])
+        assert code == 2 and "TENDERPROOF_REDFLAGS_SETTINGS" in capsys.readouterr().err
+    finally:
+        redflags.configure_file(None)
+
+
+def test_organisation_keys_follow_each_release_asked_about() -> None:
+    """The party index is reused while the same release is asked about again, never for another
+    release nor once parties were added to it."""
+    first = {"parties": [{"id": "1", "name": "Acme", "identifier": {"scheme": "GB-COH", "id": "0950"}}]}
+    second = {"parties": [{"id": "1", "name": "Other Ltd", "identifier": {"scheme": "GB-COH", "id": "7777"}}]}
+    assert organisations.keys_of(first, [{"id": "1"}]) == ["GB-COH/0950"]
+    assert organisations.keys_of(second, [{"id": "1"}]) == ["GB-COH/7777"]
+    assert organisations.keys_of(first, [{"id": "1"}]) == ["GB-COH/0950"]
+    # a second party sharing the identifier under another name: the identifier is no identity any more
+    first["parties"].append({"id": "2", "name": "Not Acme", "identifier": {"scheme": "GB-COH", "id": "0950"}})
+    assert organisations.keys_of(first, [{"id": "1"}, {"id": "2"}]) == ["name:acme", "name:not acme"]
+    assert organisations.key_each(first, [{"id": "2"}, {"name": "Nobody"}, {}]) == [
+        "name:not acme",
+        "name:nobody",
+        None,
+    ]
