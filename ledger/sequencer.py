@@ -348,17 +348,16 @@ _UPDATE_HEADS = (
 
 
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:
-    """Lock every tender row, in ocid order (no deadlocks), creating those that are missing; one
-    statement when they all exist."""
-    heads = _select_heads(conn, ocids)
-    missing = [o for o in ocids if o not in heads]
-    if missing:
-        conn.execute(
-            insert_or_ignore(conn, tenders, keys=["ocid"]),
-            [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in missing],
-        )
-        heads.update(_select_heads(conn, missing))
-    return heads
+    """Create missing tenders, then lock every tender row, both in ocid order (no deadlocks).
+
+    The insert comes first even when every tender exists: locking the existing rows first and
+    inserting the missing ones after would take locks out of ocid order, and concurrent appends
+    over overlapping new tenders deadlock on PostgreSQL."""
+    conn.execute(
+        insert_or_ignore(conn, tenders, keys=["ocid"]),
+        [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
+    )
+    return _select_heads(conn, ocids)
 
 
 def _select_heads(conn: Connection, ocids: list[str]) -> dict[str, tuple[int, str | None]]:
