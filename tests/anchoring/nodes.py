@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from pydantic import SecretStr
 
+from settings import ChainSettings
 from tests.cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +96,20 @@ class HardhatNode:
 
     def block_number(self) -> int:
         return int(self.rpc("eth_blockNumber"), 16)
+
+
+def chain_settings(url: str, contract: str | None = None, **overrides: Any) -> ChainSettings:
+    """The settings of chain "local" on a development node at ``url``, anchoring with its first
+    funded key at one confirmation; ``overrides`` replace any of them."""
+    values: dict[str, Any] = {
+        "name": "local",
+        "rpc_url": url,
+        "chain_id": CHAIN_ID,
+        "contract": contract,
+        "key": SecretStr(KEYS[0]),
+        "confirmations": 1,
+    }
+    return ChainSettings(**{**values, **overrides})
 
 
 @contextmanager

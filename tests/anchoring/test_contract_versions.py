@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from eth_abi.abi import encode
 from eth_utils.crypto import keccak
-from pydantic import SecretStr
 
 from anchoring import service
 from anchoring.bundles import build_bundle, final_anchors
@@ -23,7 +22,7 @@ from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.submission import Submission
 from settings import ChainSettings
-from tests.anchoring.nodes import CHAIN_ID, KEYS, AnvilNode, anvil_node
+from tests.anchoring.nodes import AnvilNode, anvil_node, chain_settings
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
 from verifier.chain import RpcChainReader
@@ -41,9 +40,7 @@ def anvil() -> Iterator[AnvilNode]:
 
 
 def _settings(url: str, contract: str | None = None) -> ChainSettings:
-    return ChainSettings(
-        name="local", rpc_url=url, chain_id=CHAIN_ID, contract=contract, key=SecretStr(KEYS[0]), confirmations=1
-    )
+    return chain_settings(url, contract)
 
 
 def _client(url: str, contract: str | None = None) -> ChainClient:

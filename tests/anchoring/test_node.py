@@ -26,7 +26,7 @@ from anchoring.service import ChainAnchorer, Credentials, Policy, RoundResult
 from ledger.log import Log
 from ledger.submission import Submission
 from settings import ChainSettings
-from tests.anchoring.nodes import CHAIN_ID, KEYS, HardhatNode, Proxy, hardhat_node
+from tests.anchoring.nodes import CHAIN_ID, KEYS, HardhatNode, Proxy, chain_settings, hardhat_node
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
 
@@ -52,16 +52,7 @@ def fresh(node: HardhatNode) -> Iterator[HardhatNode]:
 
 
 def _settings(url: str, contract: str | None = None, **overrides: Any) -> ChainSettings:
-    values: dict[str, Any] = {
-        "name": "local",
-        "rpc_url": url,
-        "chain_id": CHAIN_ID,
-        "contract": contract,
-        "key": SecretStr(KEYS[0]),
-        "confirmations": 1,
-        "rpc_timeout": 2.0,
-    }
-    return ChainSettings(**{**values, **overrides})
+    return chain_settings(url, contract, **{"rpc_timeout": 2.0, **overrides})
 
 
 def _deploy(url: str) -> str:

@@ -31,7 +31,7 @@ from ledger.log import Log
 from ledger.store.db import write_transaction
 from ledger.submission import Submission
 from settings import ChainSettings
-from tests.anchoring.nodes import CHAIN_ID, KEYS, AnvilNode, anvil_node
+from tests.anchoring.nodes import KEYS, AnvilNode, anvil_node, chain_settings
 from tests.conftest import ORIGIN, T0
 from tests.recording import append_many
 from tests.store.test_audit import unguarded
@@ -57,16 +57,7 @@ def fresh(anvil: AnvilNode) -> Iterator[AnvilNode]:
 
 
 def _settings(url: str, contract: str | None = None, **overrides: Any) -> ChainSettings:
-    values: dict[str, Any] = {
-        "name": "local",
-        "rpc_url": url,
-        "chain_id": CHAIN_ID,
-        "contract": contract,
-        "key": SecretStr(KEYS[0]),
-        "confirmations": 1,
-        "rpc_timeout": 5.0,
-    }
-    return ChainSettings(**{**values, **overrides})
+    return chain_settings(url, contract, **{"rpc_timeout": 5.0, **overrides})
 
 
 def _deploy(url: str, key: str = KEYS[0]) -> str:
