@@ -564,10 +564,15 @@ class ChainAnchorer:
             f"{FUNDS}: account {anchor.account} holds {have} wei, the anchor of tree size {anchor.tree_size} "
             f"needs up to {needed} wei (gas {last.gas_limit} x {last.max_fee} wei): fund the account"
         )
+        log.error("chain %s: %s", self.chain.name, reason)
+        return self._waiting(anchor, reason)
+
+    def _waiting(self, anchor: store.Anchor, reason: str) -> RoundResult:
+        """Keep ``reason`` as the anchor's error (written only when it changed) and say the round
+        waits for it."""
         if anchor.error != reason:
             with self._fenced() as conn:
                 store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
-        log.error("chain %s: %s", self.chain.name, reason)
         return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
 
     def _replace(self, target: store.Target, anchor: store.Anchor, last: store.Tx) -> RoundResult:
@@ -579,11 +584,8 @@ class ChainAnchorer:
                 f"stuck at the fee cap: the transaction offers {old.max_fee} wei per gas, a replacement needs "
                 f"{old.bumped(10).max_fee}, max_fee_gwei allows {int(self.chain.max_fee_gwei * 10**9)}"
             )
-            if anchor.error != reason:
-                with self._fenced() as conn:
-                    store.set_state(conn, anchor.id, expect=anchor.status, now=self.clock(), error=reason)
             log.warning("chain %s: anchor of tree size %d is %s", self.chain.name, anchor.tree_size, reason)
-            return RoundResult(self.chain.name, f"waiting: {reason}", self._reload(anchor.id))
+            return self._waiting(anchor, reason)
         data = self._calldata(anchor.base_size, anchor.tree_size, anchor.root)
         signed = client.sign(data=data, to=client.address, nonce=anchor.nonce, gas=last.gas_limit, fees=fees)
         now = self.clock()
