@@ -13,7 +13,6 @@ from sqlalchemy import Connection
 from ..core import heads
 
 _CHUNK = 2000  # prefixes per query, under every engine's parameter limit (SQLite: 32,766)
-_ROWS = 2000  # rows per INSERT (7 parameters each: 14,000, under the same limits)
 
 
 def _marker(conn: Connection) -> str:
@@ -77,30 +76,25 @@ def root_node(conn: Connection, version: int) -> heads.Node | None:
 
 
 def write(conn: Connection, version: int, writes: Mapping[heads.Position, heads.Node]) -> None:
-    """Store the nodes :func:`ledger.core.heads.update` computed for ``version``: multi-row
-    INSERTs of :data:`_ROWS` rows each (fewer statements than an executemany's one per row, and
-    fewer round trips on PostgreSQL), in raw driver SQL for the reason :func:`reader` gives."""
-    leaf = heads.Leaf
-    params: list[object] = []
-    extend = params.extend
-    for (depth, prefix), node in writes.items():
-        if type(node) is leaf:
-            extend((depth, prefix, version, node.hash, node.key, node.size, node.head))
-        else:
-            extend((depth, prefix, version, node.hash, None, None, None))
-    if not params:
-        return
-    row = f"({', '.join([_marker(conn)] * 7)})"
-    insert = "INSERT INTO heads_nodes (depth, prefix, version, hash, leaf_key, size, head) VALUES "
-    full = insert + ", ".join([row] * _ROWS)
-    step = 7 * _ROWS
-    cursor = conn.connection.cursor()
-    try:
-        for start in range(0, len(params), step):
-            chunk = params[start : start + step]
-            cursor.execute(full if len(chunk) == step else insert + ", ".join([row] * (len(chunk) // 7)), chunk)
-    finally:
-        cursor.close()
+    """Store the nodes :func:`ledger.core.heads.update` computed for ``version`` (one executemany
+    of raw driver SQL, for the reason :func:`reader` gives)."""
+    rows = [
+        (depth, prefix, version, node.hash, node.key, node.size, node.head)
+        if type(node) is heads.Leaf
+        else (depth, prefix, version, node.hash, None, None, None)
+        for (depth, prefix), node in writes.items()
+    ]
+    if rows:
+        m = _marker(conn)
+        cursor = conn.connection.cursor()
+        try:
+            cursor.executemany(
+                "INSERT INTO heads_nodes (depth, prefix, version, hash, leaf_key, size, head)"
+                f" VALUES ({', '.join([m] * 7)})",
+                rows,
+            )
+        finally:
+            cursor.close()
 
 
 def prove(conn: Connection, version: int, key: bytes) -> heads.Proof:
