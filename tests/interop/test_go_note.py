@@ -2,7 +2,7 @@
 C2SP signed-note (the Go team's; the module that checks every Go download against sum.golang.org),
 which Tenderproof did not write.
 
-Vetting: Debian's ``golang-golang-x-mod-dev`` (the Go project's sources of golang.org/x/mod,
+Vetting: Debian's ``golang-golang-x-mod-dev`` (0.7.0 on bookworm: the Go project's sources of golang.org/x/mod,
 BSD-3-Clause, maintained in Debian by the Debian Go Packaging Team), built offline with Debian's
 ``golang-go`` in GOPATH mode: nothing is downloaded at run time. .ci/run installs both packages
 when the machine lacks them. The helper (tests/interop/gonote/main.go) only moves JSON in and
