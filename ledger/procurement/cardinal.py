@@ -609,9 +609,24 @@ def _address(party: dict[str, Any]) -> str | None:
     return text if address["streetAddress"].strip() else None
 
 
+#: The release R044's pairs were last found for, and its pairs: R044 per process and per tenderer
+#: ask about each release in turn (the release is kept, so its identity is not reused while cached).
+_LAST_SIMILARITIES: list[Any] = [None, {}]
+
+
 def _similarities(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """R044's pairs of tenderers (organisation keys, sorted) of one release with what they share:
-    ``address`` and/or ``contactPoint.<field>``."""
+    ``address`` and/or ``contactPoint.<field>``. Requires the release not to be changed in place
+    between calls about it (the last release's pairs are cached); the result is not to be changed."""
+    if _LAST_SIMILARITIES[0] is compiled:
+        found: dict[tuple[str, str], list[str]] = _LAST_SIMILARITIES[1]
+        return found
+    found = _similarities_of(compiled)
+    _LAST_SIMILARITIES[:] = [compiled, found]
+    return found
+
+
+def _similarities_of(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
     candidates = [p for p in parties.values() if isinstance(p.get("roles"), list) and "tenderer" in p["roles"]]
     if len(candidates) < 2:
