@@ -27,9 +27,9 @@ import datetime
 import hashlib
 import json
 import statistics
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .ocds import parse_datetime
 from .organisations import key_each, keys_of, organisation_key
@@ -472,35 +472,72 @@ def lower_fence(values: list[float]) -> float | None:
     return q1 - 1.5 * (q3 - q1)
 
 
+T = TypeVar("T")
+
+
+class _Accumulator(Generic[T]):
+    """A ledger-wide indicator fed one compiled release at a time (:meth:`add`), its fences and
+    flags computed at the end (:meth:`result`): several are fed in the same streaming pass
+    (:func:`ledger_indicators`), and memory holds only their aggregates."""
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def result(self) -> T:
+        raise NotImplementedError
+
+
+def _fed(accumulator: _Accumulator[T], releases: Iterable[tuple[str, dict[str, Any]]]) -> T:
+    for ocid, compiled in releases:
+        accumulator.add(ocid, compiled)
+    return accumulator.result()
+
+
 def r024_r058(
     releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """R024 (price close to winning bid: difference <= the lower fence) and R058 (heavily
     discounted bid: difference >= the upper fence), the fences computed from the differences of
     all ``releases``: ``{"R024": {ocid: evidence}, "R058": {ocid: evidence}}``."""
-    settings = settings or Settings()
-    differences = {ocid: d for ocid, compiled in releases if (d := winning_difference(compiled)) is not None}
-    values = [d[0] for d in differences.values()]
-    low = settings.r024_threshold if settings.r024_threshold is not None else lower_fence(values)
-    high = settings.r058_threshold if settings.r058_threshold is not None else upper_fence(values)
-    out: dict[str, dict[str, dict[str, Any]]] = {"R024": {}, "R058": {}}
-    fields = [
-        "awards.status",
-        "awards.suppliers",
-        "bids.details.status",
-        "bids.details.value",
-        "bids.details.tenderers",
-    ]
-    for ocid, (difference, winner, second) in sorted(differences.items()):
-        if low is not None and difference <= low:
-            out["R024"][ocid] = _evidence(
-                fields, difference=round(difference, 6), lower_fence=round(low, 6), winner=winner, second_lowest=second
-            )
-        if high is not None and difference >= high:
-            out["R058"][ocid] = _evidence(
-                fields, difference=round(difference, 6), upper_fence=round(high, 6), winner=winner
-            )
-    return out
+    return _fed(_R024R058(settings or Settings()), releases)
+
+
+class _R024R058(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._differences: dict[str, tuple[float, str, str]] = {}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        if (difference := winning_difference(compiled)) is not None:
+            self._differences[ocid] = difference
+
+    def result(self) -> dict[str, dict[str, dict[str, Any]]]:
+        settings, differences = self._settings, self._differences
+        values = [d[0] for d in differences.values()]
+        low = settings.r024_threshold if settings.r024_threshold is not None else lower_fence(values)
+        high = settings.r058_threshold if settings.r058_threshold is not None else upper_fence(values)
+        out: dict[str, dict[str, dict[str, Any]]] = {"R024": {}, "R058": {}}
+        fields = [
+            "awards.status",
+            "awards.suppliers",
+            "bids.details.status",
+            "bids.details.value",
+            "bids.details.tenderers",
+        ]
+        for ocid, (difference, winner, second) in sorted(differences.items()):
+            if low is not None and difference <= low:
+                out["R024"][ocid] = _evidence(
+                    fields,
+                    difference=round(difference, 6),
+                    lower_fence=round(low, 6),
+                    winner=winner,
+                    second_lowest=second,
+                )
+            if high is not None and difference >= high:
+                out["R058"][ocid] = _evidence(
+                    fields, difference=round(difference, 6), upper_fence=round(high, 6), winner=winner
+                )
+        return out
 
 
 def r025(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None) -> dict[str, dict[str, Any]]:
@@ -508,45 +545,55 @@ def r025(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | No
     ``percentile``-th percentile of the numbers of valid bids), those whose ratio of winning to
     valid bids is <= the lower fence of all ratios. Processes with a pending or invalid award,
     several active awards, an award to several suppliers or a bid of several tenderers are excluded."""
-    settings = settings or Settings()
-    valid: dict[str, int] = {}
-    won: dict[str, int] = {}
-    for _, compiled in releases:
+    return _fed(_R025(settings or Settings()), releases)
+
+
+class _R025(_Accumulator[dict[str, dict[str, Any]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._valid: dict[str, int] = {}
+        self._won: dict[str, int] = {}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         awards = _dicts(compiled.get("awards"))
         active = [a for a in awards if a.get("status") == "active"]
         if any(a.get("status") in ("pending", "invalid") for a in awards) or len(active) > 1:
-            continue
+            return
         if any(len(_dicts(a.get("suppliers"))) > 1 for a in active):
-            continue
+            return
         bids = submitted_bids(compiled)
         if any(len(_dicts(b.get("tenderers"))) > 1 for b in bids):
-            continue
+            return
         winners = set(keys_of(compiled, [s for a in active for s in _dicts(a.get("suppliers"))]))
+        valid, won = self._valid, self._won
         for bid in bids:
             if bid.get("status") != "valid":
                 continue
             for key in _tenderer_keys(compiled, bid):
                 valid[key] = valid.get(key, 0) + 1
                 won[key] = won.get(key, 0) + (key in winners)
-    if len(valid) < 2:
-        return {}
-    top = statistics.quantiles(sorted(valid.values()), n=100, method="inclusive")[settings.r025_percentile - 1]
-    ratios = {k: won[k] / n for k, n in valid.items()}
-    fence = settings.r025_threshold if settings.r025_threshold is not None else lower_fence(list(ratios.values()))
-    if fence is None:
-        return {}
-    return {
-        key: _evidence(
-            ["bids.details.status", "bids.details.tenderers", "awards.status", "awards.suppliers"],
-            valid_bids=valid[key],
-            winning_bids=won[key],
-            ratio=round(ratios[key], 6),
-            top_tenderer_minimum=round(top, 6),
-            lower_fence=round(fence, 6),
-        )
-        for key in sorted(valid)
-        if valid[key] >= top and ratios[key] <= fence
-    }
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        settings, valid, won = self._settings, self._valid, self._won
+        if len(valid) < 2:
+            return {}
+        top = statistics.quantiles(sorted(valid.values()), n=100, method="inclusive")[settings.r025_percentile - 1]
+        ratios = {k: won[k] / n for k, n in valid.items()}
+        fence = settings.r025_threshold if settings.r025_threshold is not None else lower_fence(list(ratios.values()))
+        if fence is None:
+            return {}
+        return {
+            key: _evidence(
+                ["bids.details.status", "bids.details.tenderers", "awards.status", "awards.suppliers"],
+                valid_bids=valid[key],
+                winning_bids=won[key],
+                ratio=round(ratios[key], 6),
+                top_tenderer_minimum=round(top, 6),
+                lower_fence=round(fence, 6),
+            )
+            for key in sorted(valid)
+            if valid[key] >= top and ratios[key] <= fence
+        }
 
 
 #: R044: the address fields compared (lower-cased and trimmed, joined), and the contact point's.
@@ -562,9 +609,24 @@ def _address(party: dict[str, Any]) -> str | None:
     return text if address["streetAddress"].strip() else None
 
 
+#: The release R044's pairs were last found for, and its pairs: R044 per process and per tenderer
+#: ask about each release in turn (the release is kept, so its identity is not reused while cached).
+_LAST_SIMILARITIES: list[Any] = [None, {}]
+
+
 def _similarities(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     """R044's pairs of tenderers (organisation keys, sorted) of one release with what they share:
-    ``address`` and/or ``contactPoint.<field>``."""
+    ``address`` and/or ``contactPoint.<field>``. Requires the release not to be changed in place
+    between calls about it (the last release's pairs are cached); the result is not to be changed."""
+    if _LAST_SIMILARITIES[0] is compiled:
+        found: dict[tuple[str, str], list[str]] = _LAST_SIMILARITIES[1]
+        return found
+    found = _similarities_of(compiled)
+    _LAST_SIMILARITIES[:] = [compiled, found]
+    return found
+
+
+def _similarities_of(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
     parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
     candidates = [p for p in parties.values() if isinstance(p.get("roles"), list) and "tenderer" in p["roles"]]
     if len(candidates) < 2:
@@ -611,21 +673,29 @@ def r044(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
 def r044_tenderers(releases: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """R044 per tenderer: the tenderers sharing an address or contact details with another
     tenderer of the same process, with the processes and the organisations they share them with."""
-    found: dict[str, dict[str, set[str]]] = {}
-    for ocid, compiled in releases:
+    return _fed(_R044Tenderers(), releases)
+
+
+class _R044Tenderers(_Accumulator[dict[str, dict[str, Any]]]):
+    def __init__(self) -> None:
+        self._found: dict[str, dict[str, set[str]]] = {}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         for (a, b), _ in _similarities(compiled).items():
             for key, other in ((a, b), (b, a)):
-                row = found.setdefault(key, {"ocids": set(), "with": set()})
+                row = self._found.setdefault(key, {"ocids": set(), "with": set()})
                 row["ocids"].add(ocid)
                 row["with"].add(other)
-    return {
-        key: _evidence(
-            ["parties.roles", "parties.address", "parties.contactPoint", "parties.identifier"],
-            ocids=sorted(row["ocids"]),
-            similar_to=sorted(row["with"]),
-        )
-        for key, row in sorted(found.items())
-    }
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        return {
+            key: _evidence(
+                ["parties.roles", "parties.address", "parties.contactPoint", "parties.identifier"],
+                ocids=sorted(row["ocids"]),
+                similar_to=sorted(row["with"]),
+            )
+            for key, row in sorted(self._found.items())
+        }
 
 
 def r048(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None) -> dict[str, dict[str, Any]]:
@@ -633,9 +703,15 @@ def r048(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | No
     the classification ids of the items of its active awards, counting only awards to it alone)
     >= the upper fence Q3 + 1.5 IQR of the varieties of the suppliers awarded in at least
     ``r048_minimum_contracting_processes`` processes."""
-    settings = settings or Settings()
-    counts: dict[str, list[Any]] = {}
-    for ocid, compiled in releases:
+    return _fed(_R048(settings or Settings()), releases)
+
+
+class _R048(_Accumulator[dict[str, dict[str, Any]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._counts: dict[str, list[Any]] = {}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         for award in _dicts(compiled.get("awards")):
             suppliers = _dicts(award.get("suppliers"))
             if award.get("status") != "active" or len(suppliers) != 1:
@@ -648,31 +724,38 @@ def r048(releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | No
                 code = classification.get("id") if isinstance(classification, dict) else None
                 if not isinstance(code, str | int) or isinstance(code, bool):
                     continue
-                row = counts.setdefault(keys[0], [set(), set()])
+                row = self._counts.setdefault(keys[0], [set(), set()])
                 row[0].add(ocid)
-                row[1].add(str(code)[: settings.r048_digits])
-    eligible = {k: r for k, r in counts.items() if len(r[0]) >= settings.r048_minimum_contracting_processes}
-    varieties = {k: float(len(r[1])) for k, r in eligible.items()}
-    fence = (
-        float(settings.r048_threshold) if settings.r048_threshold is not None else upper_fence(list(varieties.values()))
-    )
-    if fence is None:
-        return {}
-    return {
-        key: _evidence(
-            ["awards.status", "awards.suppliers", "awards.items.classification.id"],
-            variety=int(variety),
-            classification_prefixes=sorted(eligible[key][1]),
-            digits=settings.r048_digits,
-            contracting_processes=len(eligible[key][0]),
-            minimum_contracting_processes=settings.r048_minimum_contracting_processes,
-            upper_fence=round(fence, 6),
-            fence_from="settings" if settings.r048_threshold is not None else "Q3 + 1.5 IQR of the ledger's varieties",
-            ocids=sorted(eligible[key][0]),
+                row[1].add(str(code)[: self._settings.r048_digits])
+
+    def result(self) -> dict[str, dict[str, Any]]:
+        settings = self._settings
+        eligible = {k: r for k, r in self._counts.items() if len(r[0]) >= settings.r048_minimum_contracting_processes}
+        varieties = {k: float(len(r[1])) for k, r in eligible.items()}
+        fence = (
+            float(settings.r048_threshold)
+            if settings.r048_threshold is not None
+            else upper_fence(list(varieties.values()))
         )
-        for key, variety in sorted(varieties.items())
-        if variety >= fence
-    }
+        if fence is None:
+            return {}
+        return {
+            key: _evidence(
+                ["awards.status", "awards.suppliers", "awards.items.classification.id"],
+                variety=int(variety),
+                classification_prefixes=sorted(eligible[key][1]),
+                digits=settings.r048_digits,
+                contracting_processes=len(eligible[key][0]),
+                minimum_contracting_processes=settings.r048_minimum_contracting_processes,
+                upper_fence=round(fence, 6),
+                fence_from="settings"
+                if settings.r048_threshold is not None
+                else "Q3 + 1.5 IQR of the ledger's varieties",
+                ocids=sorted(eligible[key][0]),
+            )
+            for key, variety in sorted(varieties.items())
+            if variety >= fence
+        }
 
 
 def _in_window(text: Any, settings: Settings) -> bool:
@@ -696,11 +779,18 @@ def r055(
     set, and the buyer and the supplier are both flagged. The draft names its sums "direct
     awarded amounts" but reads every award; here the awards summed are those of the procurement
     methods in ``r055_procurement_methods`` (direct and limited by default; empty: every award)."""
-    settings = settings or Settings()
-    currency = settings.r055_currency
-    smallest_open: tuple[float, str] | None = None
-    sums: dict[str, dict[tuple[str, str], list[Any]]] = {"buyer": {}, "procuring_entity": {}}
-    for ocid, compiled in releases:
+    return _fed(_R055(settings or Settings()), releases)
+
+
+class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._currency = settings.r055_currency
+        self._smallest_open: tuple[float, str] | None = None
+        self._sums: dict[str, dict[tuple[str, str], list[Any]]] = {"buyer": {}, "procuring_entity": {}}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        settings = self._settings
         tender = _tender(compiled)
         method = tender.get("procurementMethod")
         period = tender.get("tenderPeriod")
@@ -709,11 +799,12 @@ def r055(
             amount = value.get("amount") if isinstance(value, dict) else None
             unit = value.get("currency") if isinstance(value, dict) else None
             if isinstance(amount, int | float) and not isinstance(amount, bool) and isinstance(unit, str):
-                currency = currency or unit
-                if unit == currency and (smallest_open is None or amount < smallest_open[0]):
-                    smallest_open = (float(amount), ocid)
+                self._currency = self._currency or unit
+                smallest = self._smallest_open
+                if unit == self._currency and (smallest is None or amount < smallest[0]):
+                    self._smallest_open = (float(amount), ocid)
         if settings.r055_procurement_methods and method not in settings.r055_procurement_methods:
-            continue
+            return
         parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
         owners = {
             role: organisation_key(reference, parties)
@@ -731,43 +822,48 @@ def r055(
                 continue
             if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(unit, str):
                 continue
-            currency = currency or unit
+            self._currency = self._currency or unit
             supplier = keys_of(compiled, suppliers)
-            if unit != currency or not supplier:
+            if unit != self._currency or not supplier:
                 continue
             for role, owner in owners.items():
                 if owner is not None:
-                    row = sums[role].setdefault((owner, supplier[0]), [0.0, set()])
+                    row = self._sums[role].setdefault((owner, supplier[0]), [0.0, set()])
                     row[0] += float(amount)
                     row[1].add(ocid)
-    if settings.r055_threshold is not None:
-        minimum, fence_from = settings.r055_threshold, "settings"
-    elif smallest_open is not None:
-        minimum, fence_from = smallest_open[0], f"the smallest open tender's value ({smallest_open[1]})"
-    else:
-        return {}
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    fields = ["awards.status", "awards.suppliers", "awards.value", "awards.date", "buyer", "tender.procuringEntity"]
-    fields += ["tender.procurementMethod", "tender.value", "tender.tenderPeriod.startDate"]
-    for role, pairs in sums.items():
-        for (owner, winner), (total, ocids) in sorted(pairs.items()):
-            if total < minimum:
-                continue
-            for side, key, other in ((role, owner, winner), ("tenderer", winner, owner)):
-                evidence = out.setdefault(side, {}).get(key)
-                if evidence is None:
-                    evidence = _evidence(
-                        fields,
-                        minimum_amount=minimum,
-                        minimum_from=fence_from,
-                        currency=currency,
-                        window=[settings.r055_start_date, settings.r055_end_date],
-                        procurement_methods=sorted(settings.r055_procurement_methods),
-                        pairs=[],
+
+    def result(self) -> dict[str, dict[str, dict[str, Any]]]:
+        settings, currency, smallest_open = self._settings, self._currency, self._smallest_open
+        if settings.r055_threshold is not None:
+            minimum, fence_from = settings.r055_threshold, "settings"
+        elif smallest_open is not None:
+            minimum, fence_from = smallest_open[0], f"the smallest open tender's value ({smallest_open[1]})"
+        else:
+            return {}
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        fields = ["awards.status", "awards.suppliers", "awards.value", "awards.date", "buyer", "tender.procuringEntity"]
+        fields += ["tender.procurementMethod", "tender.value", "tender.tenderPeriod.startDate"]
+        for role, pairs in self._sums.items():
+            for (owner, winner), (total, ocids) in sorted(pairs.items()):
+                if total < minimum:
+                    continue
+                for side, key, other in ((role, owner, winner), ("tenderer", winner, owner)):
+                    evidence = out.setdefault(side, {}).get(key)
+                    if evidence is None:
+                        evidence = _evidence(
+                            fields,
+                            minimum_amount=minimum,
+                            minimum_from=fence_from,
+                            currency=currency,
+                            window=[settings.r055_start_date, settings.r055_end_date],
+                            procurement_methods=sorted(settings.r055_procurement_methods),
+                            pairs=[],
+                        )
+                        out[side][key] = evidence
+                    evidence["pairs"].append(
+                        {"with": other, "as": role, "total": round(total, 2), "ocids": sorted(ocids)}
                     )
-                    out[side][key] = evidence
-                evidence["pairs"].append({"with": other, "as": role, "total": round(total, 2), "ocids": sorted(ocids)})
-    return out
+        return out
 
 
 TENDER_INDICATORS = {
@@ -806,12 +902,19 @@ def r038(
     """Excessive disqualified bids, per buyer, procuring entity and tenderer, over ``releases``
     ((ocid, compiled release) pairs): ``{"buyer"|"procuring_entity"|"tenderer": {key: evidence}}``
     for the flagged organisations (ratio >= the upper fence computed from all ratios)."""
-    settings = settings or Settings()
-    counts: dict[str, dict[str, list[Any]]] = {"buyer": {}, "procuring_entity": {}, "tenderer": {}}
-    for ocid, compiled in releases:
+    return _fed(_R038(settings or Settings()), releases)
+
+
+class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._counts: dict[str, dict[str, list[Any]]] = {"buyer": {}, "procuring_entity": {}, "tenderer": {}}
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         bids = submitted_bids(compiled)
         if not bids:
-            continue
+            return
+        counts = self._counts
         disqualified = sum(1 for b in bids if b.get("status") == "disqualified")
         tender = _tender(compiled)
         parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
@@ -828,32 +931,39 @@ def r038(
                 row[0] += bid.get("status") == "disqualified"
                 row[1] += 1
                 row[2].add(ocid)
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for role, rows in counts.items():
-        if role == "tenderer":
-            eligible = {k: r for k, r in rows.items() if r[1] >= settings.r038_minimum_submitted_bids}
-        else:
-            eligible = {k: r for k, r in rows.items() if len(r[2]) >= settings.r038_minimum_contracting_processes}
-        ratios = {k: r[0] / r[1] for k, r in eligible.items()}
-        fence = settings.r038_threshold if settings.r038_threshold is not None else upper_fence(list(ratios.values()))
-        if fence is None:
-            continue
-        flagged = {
-            key: _evidence(
-                ["bids.details.status", "bids.details.tenderers", "buyer", "tender.procuringEntity"],
-                ratio=round(ratio, 6),
-                disqualified=eligible[key][0],
-                submitted=eligible[key][1],
-                upper_fence=round(fence, 6),
-                fence_from="settings" if settings.r038_threshold is not None else "Q3 + 1.5 IQR of the ledger's ratios",
-                ocids=sorted(eligible[key][2]),
+
+    def result(self) -> dict[str, dict[str, dict[str, Any]]]:
+        settings = self._settings
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for role, rows in self._counts.items():
+            if role == "tenderer":
+                eligible = {k: r for k, r in rows.items() if r[1] >= settings.r038_minimum_submitted_bids}
+            else:
+                eligible = {k: r for k, r in rows.items() if len(r[2]) >= settings.r038_minimum_contracting_processes}
+            ratios = {k: r[0] / r[1] for k, r in eligible.items()}
+            fence = (
+                settings.r038_threshold if settings.r038_threshold is not None else upper_fence(list(ratios.values()))
             )
-            for key, ratio in ratios.items()
-            if ratio >= fence and ratio > 0
-        }
-        if flagged:
-            out[role] = flagged
-    return out
+            if fence is None:
+                continue
+            flagged = {
+                key: _evidence(
+                    ["bids.details.status", "bids.details.tenderers", "buyer", "tender.procuringEntity"],
+                    ratio=round(ratio, 6),
+                    disqualified=eligible[key][0],
+                    submitted=eligible[key][1],
+                    upper_fence=round(fence, 6),
+                    fence_from="settings"
+                    if settings.r038_threshold is not None
+                    else "Q3 + 1.5 IQR of the ledger's ratios",
+                    ocids=sorted(eligible[key][2]),
+                )
+                for key, ratio in ratios.items()
+                if ratio >= fence and ratio > 0
+            }
+            if flagged:
+                out[role] = flagged
+        return out
 
 
 #: The roles an organisation is flagged in (Cardinal's Buyer, ProcuringEntity, Tenderer).
@@ -863,25 +973,43 @@ ROLES = ("buyer", "procuring_entity", "tenderer")
 def organisation_indicators(
     releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
 ) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
-    """Every organisation-level indicator over ``releases`` (all the ledger's compiled
-    releases, iterated once per indicator): ``{role: {organisation key: {code: evidence}}}`` for R025, R038, R044, R048, R055."""
-    settings = settings or Settings()
-    # each indicator is one pass: an iterator is kept in memory; any other iterable (a list, or
-    # one that starts over at each iteration) is iterated again
-    data = list(releases) if isinstance(releases, Iterator) else releases
-    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
+    """Every organisation-level indicator over ``releases`` (all the ledger's compiled releases,
+    iterated once, every indicator fed in the same pass): ``{role: {organisation key: {code:
+    evidence}}}`` for R025, R038, R044, R048, R055."""
+    return _fed(_Organisations(settings or Settings()), releases)
 
-    def put(role: str, code: str, found: dict[str, dict[str, Any]]) -> None:
-        for key, evidence in found.items():
-            out[role].setdefault(key, {})[code] = evidence
 
-    put("tenderer", "R025", r025(data, settings))
-    for role, found in r038(data, settings).items():
-        put(role, "R038", found)
-    put("tenderer", "R044", r044_tenderers(data))
-    put("tenderer", "R048", r048(data, settings))
-    for role, found in r055(data, settings).items():
-        put(role, "R055", found)
+class _Organisations(_Accumulator[dict[str, dict[str, dict[str, dict[str, Any]]]]]):
+    def __init__(self, settings: Settings) -> None:
+        self._r025, self._r038, self._r044 = _R025(settings), _R038(settings), _R044Tenderers()
+        self._r048, self._r055 = _R048(settings), _R055(settings)
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        for accumulator in (self._r025, self._r038, self._r044, self._r048, self._r055):
+            accumulator.add(ocid, compiled)
+
+    def result(self) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+        out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
+
+        def put(role: str, code: str, found: dict[str, dict[str, Any]]) -> None:
+            for key, evidence in found.items():
+                out[role].setdefault(key, {})[code] = evidence
+
+        put("tenderer", "R025", self._r025.result())
+        for role, found in self._r038.result().items():
+            put(role, "R038", found)
+        put("tenderer", "R044", self._r044.result())
+        put("tenderer", "R048", self._r048.result())
+        for role, found in self._r055.result().items():
+            put(role, "R055", found)
+        return out
+
+
+def _by_process(found: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for code, flagged in found.items():
+        for ocid, evidence in flagged.items():
+            out.setdefault(ocid, {})[code] = evidence
     return out
 
 
@@ -890,8 +1018,19 @@ def process_fence_indicators(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """The contracting-process indicators whose fences come from the whole ledger (R024, R058):
     ``{ocid: {code: evidence}}``."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for code, found in r024_r058(releases, settings).items():
-        for ocid, evidence in found.items():
-            out.setdefault(ocid, {})[code] = evidence
-    return out
+    return _by_process(r024_r058(releases, settings))
+
+
+def ledger_indicators(
+    releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]:
+    """:func:`process_fence_indicators` and :func:`organisation_indicators` in ONE streaming pass
+    over ``releases`` (each release read once, every indicator fed from it; memory: the
+    indicators' aggregates, not the releases): ``(by process, by organisation)``, the same
+    results as the two functions called apart."""
+    settings = settings or Settings()
+    fences, organisations = _R024R058(settings), _Organisations(settings)
+    for ocid, compiled in releases:
+        fences.add(ocid, compiled)
+        organisations.add(ocid, compiled)
+    return _by_process(fences.result()), organisations.result()

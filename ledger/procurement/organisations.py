@@ -104,27 +104,47 @@ def buyer_key(compiled: dict[str, Any]) -> str | None:
 
 #: The party index of the release last asked about: the indicators ask about one release many
 #: times in a row. Kept with the release itself and its parties list (so neither identity can be
-#: reused by another object while cached) and that list's length.
-_LAST: list[Any] = [None, None, -1, {}, set()]
+#: reused by another object while cached), that list's length, and the keys already given for
+#: its references (each kept with the reference itself, for the same reason).
+_LAST: list[Any] = [None, None, -1, {}, set(), {}]
 
 
-def _index(compiled: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]]]:
+def _index(
+    compiled: dict[str, Any],
+) -> tuple[dict[str, dict[str, Any]], set[tuple[str, str]], dict[int, tuple[Any, str | None]]]:
     listed = compiled.get("parties")
     size = len(listed) if isinstance(listed, list) else -1
     if _LAST[0] is compiled and _LAST[1] is listed and _LAST[2] == size:
-        return _LAST[3], _LAST[4]
+        return _LAST[3], _LAST[4], _LAST[5]
     parties = _parties(compiled)
     shared = _shared_identifiers(parties)
-    _LAST[:] = [compiled, listed, size, parties, shared]
-    return parties, shared
+    known: dict[int, tuple[Any, str | None]] = {}
+    _LAST[:] = [compiled, listed, size, parties, shared, known]
+    return parties, shared, known
+
+
+def _key(
+    reference: Any,
+    parties: dict[str, dict[str, Any]],
+    shared: set[tuple[str, str]],
+    known: dict[int, tuple[Any, str | None]],
+) -> str | None:
+    seen = known.get(id(reference))
+    if seen is not None and seen[0] is reference:
+        return seen[1]
+    key = organisation_key(reference, parties, shared)
+    known[id(reference)] = (reference, key)
+    return key
 
 
 def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
-    """The keys of ``references`` (organisation references of ``compiled``), each once, in order."""
-    parties, shared = _index(compiled)
+    """The keys of ``references`` (organisation references of ``compiled``), each once, in order.
+    Requires ``compiled`` and its references not to be changed in place between calls about the
+    same release (its party index and keys are cached: see :data:`_LAST`)."""
+    parties, shared, known = _index(compiled)
     out: list[str] = []
     for reference in references:
-        key = organisation_key(reference, parties, shared)
+        key = _key(reference, parties, shared, known)
         if key is not None and key not in out:
             out.append(key)
     return out
@@ -133,5 +153,5 @@ def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
 def key_each(compiled: dict[str, Any], references: list[Any]) -> list[str | None]:
     """The key of each of ``references`` (organisation references of ``compiled``), aligned with
     them (None where there is nothing to go by)."""
-    parties, shared = _index(compiled)
-    return [organisation_key(reference, parties, shared) for reference in references]
+    parties, shared, known = _index(compiled)
+    return [_key(reference, parties, shared, known) for reference in references]

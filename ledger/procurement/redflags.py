@@ -42,7 +42,7 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -501,7 +501,6 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
     digest = settings.digest()
     with engine.connect() as conn:
         through = int(conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one())
-    releases = _Replayable(lambda: _all_compiled(engine))  # each indicator streams the ledger again
     rows: list[dict[str, Any]] = []
 
     def add(role: str, subject: str, code: str, evidence: dict[str, Any]) -> None:
@@ -517,10 +516,12 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
             }
         )
 
-    for ocid, found in cardinal.process_fence_indicators(releases, settings).items():
+    # one streaming pass of the ledger feeds every indicator (memory: a batch and their aggregates)
+    by_process, by_organisation = cardinal.ledger_indicators(_all_compiled(engine), settings)
+    for ocid, found in by_process.items():
         for code, evidence in found.items():
             add(PROCESS, ocid, code, evidence)
-    for role, organisations_found in cardinal.organisation_indicators(releases, settings).items():
+    for role, organisations_found in by_organisation.items():
         for key, found in organisations_found.items():
             for code, evidence in found.items():
                 add(role, key, code, evidence)
@@ -533,17 +534,6 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
         for start in range(0, len(rows), _REFRESH_BATCH):
             insert_many(conn, ledger_flags, rows[start : start + _REFRESH_BATCH])
     return counts
-
-
-class _Replayable:
-    """An iterable that starts over each time it is iterated (one streaming pass of the ledger per
-    indicator: memory bounded by a batch and the indicators' aggregates, not by the ledger)."""
-
-    def __init__(self, start: Callable[[], Iterator[tuple[str, dict[str, Any]]]]) -> None:
-        self._start = start
-
-    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        return self._start()
 
 
 def _ledger_rows(conn: Connection, role: str | None, subjects: list[str]) -> list[Any]:

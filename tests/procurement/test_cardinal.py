@@ -430,3 +430,37 @@ def test_bad_settings_files_are_refused_naming_section_and_key(text: str, messag
     with pytest.raises(ValueError, match=r"deployment\.ini") as caught:
         cardinal.Settings.from_ini(text, source="deployment.ini")
     assert message in str(caught.value)
+
+
+def test_ledger_indicators_in_one_pass_equal_each_indicator_apart() -> None:
+    # the hand-made data sets above, together, so that there are flags to compare
+    releases = [_priced(f"ocds-abc123-p{i}", 100, 100 + d) for i, d in enumerate([5, 6, 6, 7, 7, 5, 6])]
+    releases += [_priced("ocds-abc123-close", 100_000, 100_100), _priced("ocds-abc123-lemon", 100, 200)]
+    for supplier, variety in {"S1": 1, "S2": 1, "S3": 2, "S4": 2, "S5": 2, "Wide": 9}.items():
+        for i in range(3):
+            codes = [f"{(10 + k) * 1000000 + i}" for k in range(variety)]
+            releases.append(_awarded(f"ocds-abc123-{supplier}-{i}", supplier, codes))
+    releases += [
+        _process("ocds-abc123-o1", "open", estimate=10_000),
+        _process("ocds-abc123-d1", "direct", awards=[("Friend", 6_000, "MXN")]),
+        _process("ocds-abc123-d2", "direct", awards=[("Friend", 4_000, "MXN")]),
+    ]
+    settings = cardinal.Settings(r048_minimum_contracting_processes=3)
+    reads = []
+
+    def once() -> Any:  # a stream that can be read only once, counting what is read
+        for ocid, compiled in releases:
+            reads.append(ocid)
+            yield ocid, compiled
+
+    by_process, by_organisation = cardinal.ledger_indicators(once(), settings)
+    assert reads == [ocid for ocid, _ in releases]  # each release read exactly once
+    assert by_process == cardinal.process_fence_indicators(releases, settings)
+    assert by_organisation == cardinal.organisation_indicators(releases, settings)
+    assert {code for codes in by_process.values() for code in codes} == {"R024", "R058"}
+    found = {code for flags in by_organisation.values() for codes in flags.values() for code in codes}
+    assert {"R048", "R055"} <= found, found  # flags to compare, not two empty results
+    assert {k: v["R048"] for k, v in by_organisation["tenderer"].items() if "R048" in v} == cardinal.r048(
+        releases, settings
+    )
+    assert cardinal.ledger_indicators(iter([])) == ({}, {role: {} for role in cardinal.ROLES})

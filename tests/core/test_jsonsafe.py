@@ -1,0 +1,61 @@
+"""``jsonsafe.json_depth`` (the nesting measured before a stored or received document is parsed)
+against its definition, written out the plain way: the escapes and quotes found left to right,
+the quotes taken pairwise, the text between each pair (and after an unpaired last quote) left
+out, then the brackets counted."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.core.jsonsafe import json_depth
+
+
+def _reference_depth(data: bytes, limit: int | None = None) -> int:
+    quotes = [m.start() for m in re.finditer(rb'\\.|"', data, re.DOTALL) if m.group() == b'"']
+    starts = [0, *(q + 1 for q in quotes[1::2])]
+    ends = [*quotes[0::2], len(data)]
+    outside = b"".join(data[a:b] for a, b in zip(starts, ends, strict=False))
+    levels = list(itertools.accumulate((1 if c in b"[{" else -1 for c in outside if c in b"[]{}"), initial=0))
+    if limit is not None:
+        deeper = next((i for i, level in enumerate(levels) if level > limit), None)
+        return limit + 1 if deeper is not None else max(levels)
+    return max(levels)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{} \n\u00e9'),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(alphabet='k"\\[{', max_size=3), children),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400)
+@given(_json)
+def test_depth_of_json_documents(value: Any) -> None:
+    data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    assert json_depth(data) == _reference_depth(data)
+    for limit in (0, 1, 3):
+        assert json_depth(data, limit) == _reference_depth(data, limit)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b"a", b"\n"]), max_size=40))
+def test_depth_of_malformed_bytes_is_the_definitions(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert json_depth(data) == _reference_depth(data)
+    assert json_depth(data, 2) == _reference_depth(data, 2)
+
+
+def test_depth_examples() -> None:
+    assert json_depth(b"1") == 0
+    assert json_depth(b'{"a": [1, {"b": "]]]"}]}') == 3
+    assert json_depth(b'["\\"[[[", [[]]]') == 3  # an escaped quote does not end the string
+    assert json_depth(b'[["unclosed [[[[') == 2  # an unclosed string runs to the end
+    assert json_depth(b'[\\"[[') == 3  # an escape outside a string (malformed) is not a quote
+    assert json_depth(b"[" * 50 + b"]" * 50, 10) == 11
