@@ -30,7 +30,6 @@ from settings.runtime import bound_recursion
 from . import auth, errors, logs
 from .deps import Clock
 from .metrics import Metrics
-from .replicas import POSITION_HEADER, SERVED_BY_HEADER, ReadRoutingMiddleware, watch
 from .middleware import (
     BodyFirstMiddleware,
     BodyLimitMiddleware,
@@ -44,6 +43,7 @@ from .middleware import (
     RouteTemplates,
     SecurityHeadersMiddleware,
 )
+from .replicas import POSITION_HEADER, SERVED_BY_HEADER, ReadRoutingMiddleware, watch
 from .routes import api_router, ops, tiles
 
 API_PREFIX = "/api/v1"
@@ -146,9 +146,14 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
             allow_headers=[
-                "Accept", "Content-Type", "Authorization", "X-API-Key", "Idempotency-Key", "If-None-Match",
+                "Accept",
+                "Content-Type",
+                "Authorization",
+                "X-API-Key",
+                "Idempotency-Key",
+                "If-None-Match",
                 POSITION_HEADER,
-            ],  # fmt: skip
+            ],
             expose_headers=["ETag", "Retry-After", "Location", POSITION_HEADER, SERVED_BY_HEADER],
             max_age=600,
         )
@@ -168,8 +173,7 @@ def _open_replicas(app: FastAPI, settings: Settings) -> asyncio.Task[None] | Non
     primary: Log = app.state.log
     replicas = Replicas.open(primary.engine, settings.database_replica_urls, max_lag=settings.replica_max_lag)
     app.state.replica_logs = {
-        replica.name: Log(engine=replica.engine, origin=primary.origin, group_commit=1)
-        for replica in replicas.replicas
+        replica.name: Log(engine=replica.engine, origin=primary.origin, group_commit=1) for replica in replicas.replicas
     }
     app.state.replicas = replicas
     return asyncio.create_task(watch(replicas, interval=settings.replica_check_interval))

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse
-from limits.errors import StorageError
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
@@ -304,7 +304,7 @@ class RateLimitMiddleware:
         if shared is not None and (self._shared_down_until is None or self.clock() >= self._shared_down_until):
             try:
                 allowed = await shared.hit(self.item, "client", key)
-            except (StorageError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, StorageError, OSError) as exc:
                 if self._shared_down_until is None:
                     log.warning(
                         "rate limit: the shared store %s failed (%s); counting in this process until it answers",
@@ -328,7 +328,7 @@ class RateLimitMiddleware:
             try:
                 stats = await limiter.get_window_stats(self.item, "client", key)
                 retry = max(1, math.ceil(stats.reset_time - time.time()))
-            except (StorageError, OSError, asyncio.TimeoutError):
+            except (TimeoutError, StorageError, OSError):
                 retry = self.item.get_expiry()
             response = error_response(
                 429,

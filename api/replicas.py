@@ -14,11 +14,13 @@ served it (:data:`SERVED_BY_HEADER`: ``primary`` or ``replica-N``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Collection
 from http.cookies import SimpleCookie
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,13 +71,11 @@ def requested_position(scope: Scope) -> int:
             cookie = SimpleCookie()
             try:
                 cookie.load(value.decode("latin-1"))
-            except Exception:  # noqa: BLE001 - a malformed Cookie header: no position in it
+            except Exception:
                 continue
             if POSITION_COOKIE in cookie:
-                try:
+                with contextlib.suppress(InvalidArgumentError):
                     wanted = max(wanted, parse_position(cookie[POSITION_COOKIE].value))
-                except InvalidArgumentError:
-                    pass
     return wanted
 
 
@@ -111,18 +111,36 @@ class ReadRoutingMiddleware:
         if replica is not None:
             views: dict[str, Log] = state.replica_logs  # type: ignore[union-attr]
             scope.setdefault("state", {})[READ_LOG] = views[replica.name]
-        engine = replicas.primary if replica is None else replica.engine
-        served_by = "primary" if replica is None else replica.name
+            failed = await self._serve(scope, receive, send, wanted=wanted, engine=replica.engine, name=replica.name)
+            if not failed:
+                return
+            # The replica failed this read (503: its database did not answer): not used again
+            # until it passes a check, and the read is served again, from the primary.
+            replicas.skip(replica, "a read on it failed")
+            del scope["state"][READ_LOG]
+        await self._serve(scope, receive, send, wanted=wanted, engine=replicas.primary, name="primary")
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, *, wanted: int, engine: Engine, name: str
+    ) -> bool:
+        """Run the application, its answer carrying the position and ``name``; True (and nothing
+        sent) if ``engine`` is a replica's and the answer was a 503."""
+        on_replica = name != "primary"
+        failed = False
 
         async def send_with_position(message: Message) -> None:
+            nonlocal failed
             if message["type"] == "http.response.start":
+                if on_replica and message["status"] == 503:
+                    failed = True
+                    return
                 try:
-                    now = await asyncio.to_thread(store_replicas.position, engine, replica=replica is not None)
+                    now = await asyncio.to_thread(store_replicas.position, engine, replica=on_replica)
                 except SQLAlchemyError:
                     now = None  # the database went away meanwhile: the client keeps its own position
                 given = max(wanted, now or 0)
                 headers = MutableHeaders(scope=message)
-                headers[SERVED_BY_HEADER] = served_by
+                headers[SERVED_BY_HEADER] = name
                 if given:
                     text = format_position(given)
                     headers[POSITION_HEADER] = text
@@ -130,6 +148,9 @@ class ReadRoutingMiddleware:
                         "Set-Cookie",
                         f"{POSITION_COOKIE}={text}; Max-Age={COOKIE_MAX_AGE}; Path=/; HttpOnly; SameSite=Lax",
                     )
+            elif failed:
+                return
             await send(message)
 
         await self.app(scope, receive, send_with_position)
+        return failed

@@ -224,6 +224,24 @@ class PrivatePostgres:
     def start(self) -> None:
         self._ctl("start")
 
+    def clone_standby(self, primary: PrivatePostgres) -> None:
+        """Make this cluster a hot standby of ``primary``: ``pg_basebackup -R`` (streaming
+        replication, the standby's connection written into its configuration), not started."""
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(
+            _pg_bin("pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port),
+            "-U", "postgres", "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+
+    def promote(self) -> None:
+        """``pg_ctl promote``: a standby becomes a primary (docs/operations.md, failover)."""
+        self._ctl("promote")
+
+    def halt(self) -> None:
+        """``pg_ctl stop -m immediate`` (a crash, for the server): the data directory stays."""
+        self._ctl("stop", "-m", "immediate")
+
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every connection is cut, the server comes back."""
         self._ctl("restart", "-m", "fast")

@@ -12,7 +12,7 @@ from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.reader import StoredEvent
 
 from .. import schemas
-from ..deps import ReadLogDep, LogSignerDep
+from ..deps import LogSignerDep, ReadLogDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 

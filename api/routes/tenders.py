@@ -15,7 +15,7 @@ from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, query
 
 from .. import schemas
-from ..deps import ReadLogDep, LogSignerDep, SettingsDep
+from ..deps import LogSignerDep, ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 

@@ -16,7 +16,7 @@ from ledger.core.tiles import TILE_WIDTH, TileID, tile_width
 from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
 
-from ..deps import ReadLogDep, LogSignerDep
+from ..deps import LogSignerDep, ReadLogDep
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
 from ..responses import IMMUTABLE, REVALIDATE
 

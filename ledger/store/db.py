@@ -56,7 +56,12 @@ def open_engine(
         return engine
     if backend == "postgresql":
         return create_engine(
-            url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True, connect_args=dict(connect_args or {})
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_pre_ping=True,
+            connect_args=dict(connect_args or {}),
         )
     raise ValueError(f"database URL {url!r}: unsupported backend {backend!r}, use sqlite or postgresql")
 

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core.errors import InvalidArgumentError
@@ -51,7 +51,9 @@ def parse_position(value: str) -> int:
             raise ValueError(value)
         return (int(high, 16) << 32) | int(low, 16)
     except ValueError:
-        raise InvalidArgumentError("position", f"must be a PostgreSQL WAL location such as 0/16B3748, got {value!r}")
+        raise InvalidArgumentError(
+            "position", f"must be a PostgreSQL WAL location such as 0/16B3748, got {value!r}"
+        ) from None
 
 
 def format_position(position: int) -> str:
@@ -115,6 +117,14 @@ class Replicas:
         among several), or ``None``: read from the primary."""
         fit = [r for r in self.replicas if r.healthy and r.replayed >= wanted]
         return random.choice(fit) if fit else None
+
+    def skip(self, replica: Replica, problem: str) -> None:
+        """Stop reading from ``replica`` until the next health check finds it well (a read on it
+        failed)."""
+        with self._lock:
+            if replica.healthy:
+                log.warning("replica %s skipped: %s", replica.name, problem)
+            replica.healthy, replica.problem = False, problem
 
     def record(self, *, now: float, primary: int | None, replayed: dict[str, int | str]) -> None:
         """Take a health check's findings: the primary's position (``None``: not reached) and, per
