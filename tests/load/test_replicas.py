@@ -44,7 +44,8 @@ def sql(url: str, statement: str) -> object:
     engine = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            return conn.execute(text(statement)).scalar()
+            result = conn.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
     finally:
         engine.dispose()
 
