@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from .db import open_engine
 
 log = logging.getLogger(__name__)
 
+_LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 #: Seconds a health check waits for a standby to accept a connection.
 CONNECT_TIMEOUT = 2
 
@@ -45,15 +47,10 @@ CONNECT_TIMEOUT = 2
 def parse_position(value: str) -> int:
     """A PostgreSQL LSN (``16/B374D848``) as an integer; raises :class:`InvalidArgumentError`
     (field ``position``) for anything else."""
-    high, sep, low = value.strip().partition("/")
-    try:
-        if not sep or not 1 <= len(high) <= 8 or not 1 <= len(low) <= 8:
-            raise ValueError(value)
-        return (int(high, 16) << 32) | int(low, 16)
-    except ValueError:
-        raise InvalidArgumentError(
-            "position", f"must be a PostgreSQL WAL location such as 0/16B3748, got {value!r}"
-        ) from None
+    found = _LSN.fullmatch(value.strip())
+    if found is None:
+        raise InvalidArgumentError("position", f"must be a PostgreSQL WAL location such as 0/16B3748, got {value!r}")
+    return (int(found[1], 16) << 32) | int(found[2], 16)
 
 
 def format_position(position: int) -> str:
