@@ -111,17 +111,21 @@ class ReadRoutingMiddleware:
         if replica is not None:
             views: dict[str, Log] = state.replica_logs  # type: ignore[union-attr]
             scope.setdefault("state", {})[READ_LOG] = views[replica.name]
-            failed = await self._serve(scope, receive, send, wanted=wanted, engine=replica.engine, name=replica.name)
+            failed = await self._serve(
+                scope, receive, send, wanted=wanted, engine=replica.engine, name=replica.name, primary=replicas.primary
+            )
             if not failed:
                 return
             # The replica failed this read (503: its database did not answer): not used again
             # until it passes a check, and the read is served again, from the primary.
             replicas.skip(replica, "a read on it failed")
             del scope["state"][READ_LOG]
-        await self._serve(scope, receive, send, wanted=wanted, engine=replicas.primary, name="primary")
+        await self._serve(
+            scope, receive, send, wanted=wanted, engine=replicas.primary, name="primary", primary=replicas.primary
+        )
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, *, wanted: int, engine: Engine, name: str
+        self, scope: Scope, receive: Receive, send: Send, *, wanted: int, engine: Engine, name: str, primary: Engine
     ) -> bool:
         """Run the application, its answer carrying the position and ``name``; True (and nothing
         sent) if ``engine`` is a replica's and the answer was a 503."""
@@ -134,10 +138,7 @@ class ReadRoutingMiddleware:
                 if on_replica and message["status"] == 503:
                     failed = True
                     return
-                try:
-                    now = await asyncio.to_thread(store_replicas.position, engine, replica=on_replica)
-                except SQLAlchemyError:
-                    now = None  # the database went away meanwhile: the client keeps its own position
+                now = await asyncio.to_thread(_position_after, engine, on_replica, primary)
                 given = max(wanted, now or 0)
                 headers = MutableHeaders(scope=message)
                 headers[SERVED_BY_HEADER] = name
@@ -154,3 +155,20 @@ class ReadRoutingMiddleware:
 
         await self.app(scope, receive, send_with_position)
         return failed
+
+
+def _position_after(engine: Engine, on_replica: bool, primary: Engine) -> int | None:
+    """The position of ``engine``'s server once a read there is done; for a replica that cannot
+    say, the primary's (at least as new as anything a replica holds); None if neither answers
+    (the client then keeps its own position)."""
+    try:
+        found = store_replicas.position(engine, replica=on_replica)
+        if found is not None or not on_replica:
+            return found
+    except SQLAlchemyError:
+        if not on_replica:
+            return None
+    try:
+        return store_replicas.position(primary, replica=False)
+    except SQLAlchemyError:
+        return None
