@@ -224,7 +224,7 @@ def test_a_lagging_standby_is_skipped_and_the_primary_fails_over(tmp_path: Path)
         until("the promoted standby accepts writes", lambda: sql(standby.url, "SELECT pg_is_in_recovery()") is False)
         env = {"TENDERPROOF_RATE_LIMIT": "off"}
         with (
-            serve_api(standby.url, origin=ORIGIN, workers=1, log_file=tmp_path / "promoted.log", env=env) as server,
+            serve_api(standby.url, origin=ORIGIN, workers=2, log_file=tmp_path / "promoted.log", env=env) as server,
             httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {dep.key}"}, timeout=30) as client,
         ):
             assert event_count(client.get("/api/v1/tenders/ocds-tp0dev-f1/events")) == acknowledged
