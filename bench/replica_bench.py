@@ -31,30 +31,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.replicas import POSITION_HEADER, SERVED_BY_HEADER
 from ledger.log import Log
-from tests.cluster import ROOT, PrivatePostgres, cli, create_key, environment, private_postgres, serve_api
-from tests.procurement.helpers import published
+from tests.cluster import (
+    ROOT,
+    PrivatePostgres,
+    clarify,
+    cli,
+    create_key,
+    environment,
+    private_postgres,
+    publish_tender,
+    serve_api,
+)
 
 ORIGIN = "tenderproof.bench/replicas"
 
 
 def write_tender(client: httpx.Client, ocid: str, events: int) -> None:
-    now = datetime.now(UTC)
-    period = {"startDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "endDate": f"{now.year + 1}-12-31T23:59:59Z"}
-    body = {"ocid": ocid, "type": "tender.published", "payload": published(f"Lot {ocid}", tenderPeriod=period)}
-    answer = client.post("/api/v1/tenders", json=body)
-    answer.raise_for_status()
+    publish_tender(client, ocid)
     for n in range(events):
         clarify(client, ocid, n)
-
-
-def clarify(client: httpx.Client, ocid: str, n: int) -> httpx.Response:
-    enquiry = {"id": f"q{n}", "title": f"Question {n}", "answer": "See the amended specifications."}
-    answer = client.post(
-        f"/api/v1/tenders/{ocid}/events",
-        json={"type": "tender.clarified", "payload": {"tender": {"id": "T-1", "enquiries": [enquiry]}}},
-    )
-    answer.raise_for_status()
-    return answer
 
 
 def main() -> int:

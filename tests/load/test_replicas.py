@@ -24,8 +24,7 @@ from sqlalchemy import create_engine, text
 from api.replicas import POSITION_COOKIE, POSITION_HEADER, SERVED_BY_HEADER
 from ledger.log import Log
 from ledger.store.db import normalize_url
-from tests.cluster import PrivatePostgres, create_key, private_postgres, serve_api
-from tests.procurement.helpers import published
+from tests.cluster import PrivatePostgres, clarify, create_key, private_postgres, publish_tender, serve_api
 
 pytestmark = [pytest.mark.slow, pytest.mark.load]
 
@@ -93,23 +92,6 @@ def officer(dep: Deployment) -> httpx.Client:
     return httpx.Client(base_url=dep.base, headers={"Authorization": f"Bearer {dep.key}"}, timeout=30)
 
 
-def create_tender(client: httpx.Client, ocid: str) -> httpx.Response:
-    now = datetime.now(UTC)
-    period = {"startDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "endDate": f"{now.year + 1}-12-31T23:59:59Z"}
-    payload = published(tenderPeriod=period)
-    answer = client.post("/api/v1/tenders", json={"ocid": ocid, "type": "tender.published", "payload": payload})
-    assert answer.status_code == 201, answer.text
-    return answer
-
-
-def clarify(client: httpx.Client, ocid: str, n: int) -> httpx.Response:
-    enquiry = {"id": f"q{n}", "title": f"Question {n}", "answer": "See the amended specifications."}
-    body = {"type": "tender.clarified", "payload": {"tender": {"id": "T-1", "enquiries": [enquiry]}}}
-    answer = client.post(f"/api/v1/tenders/{ocid}/events", json=body)
-    assert answer.status_code == 201, answer.text
-    return answer
-
-
 def event_count(answer: httpx.Response) -> int:
     assert answer.status_code == 200, answer.text
     return len(answer.json()["events"])
@@ -127,7 +109,7 @@ def test_standbys_serve_reads_own_writes_are_seen_and_time_never_goes_back(tmp_p
         until("the standbys serve reads", lambda: served_by(dep.base, "/api/v1/checkpoint").startswith("replica"))
         with officer(dep) as client:
             # Read-your-writes, standbys replaying: every write is in the officer's next read.
-            create_tender(client, "ocds-tp0dev-r1")
+            publish_tender(client, "ocds-tp0dev-r1")
             for n in range(10):
                 written = clarify(client, "ocds-tp0dev-r1", n)
                 assert POSITION_HEADER in written.headers and POSITION_COOKIE in client.cookies
@@ -197,7 +179,7 @@ def test_a_lagging_standby_is_skipped_and_the_primary_fails_over(tmp_path: Path)
         standby = dep.standbys[0]
         until("the standby serves reads", lambda: served_by(dep.base, "/api/v1/checkpoint") == "replica-0")
         with officer(dep) as client:
-            create_tender(client, "ocds-tp0dev-f1")
+            publish_tender(client, "ocds-tp0dev-f1")
             # lagging beyond the bound: skipped, every reader served by the primary
             sql(standby.url, "SELECT pg_wal_replay_pause()")
             clarify(client, "ocds-tp0dev-f1", 1)
