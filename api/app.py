@@ -23,6 +23,7 @@ from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
 from ledger.procurement import redflags
+from ledger.store.replicas import Replicas
 from settings import Settings
 from settings.runtime import bound_recursion
 
@@ -42,6 +43,7 @@ from .middleware import (
     RouteTemplates,
     SecurityHeadersMiddleware,
 )
+from .replicas import POSITION_HEADER, SERVED_BY_HEADER, ReadRoutingMiddleware, watch
 from .routes import api_router, ops, tiles
 
 API_PREFIX = "/api/v1"
@@ -83,9 +85,14 @@ def create_app(
             app.state.log = await asyncio.to_thread(
                 Log.open, settings.database_url, origin=settings.origin, group_commit=settings.group_commit
             )
+        watcher = _open_replicas(app, settings)
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                replicas, app.state.replicas = app.state.replicas, None
+                replicas.close()
             probe = getattr(app.state, "probe_thread", None)
             if probe is not None:  # /readyz's own thread; a probe stuck on the database is abandoned
                 probe.shutdown(wait=False, cancel_futures=True)
@@ -106,6 +113,7 @@ def create_app(
     app.state.settings = settings
     app.state.log = log
     app.state.now = now
+    app.state.replicas = None
     app.state.key_cache = auth.KeyCache(settings.api_key_cache_seconds)
     metrics = Metrics(log=lambda: app.state.log, chains=[chain.name for chain in settings.chains], now=now)
     app.state.metrics = metrics
@@ -116,6 +124,7 @@ def create_app(
     explorer_pages.install(app, settings, dev_chain=dev_chain)
 
     # add_middleware wraps what is there: the first added is the innermost.
+    app.add_middleware(ReadRoutingMiddleware)  # does nothing without replicas (app.state.replicas)
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -136,8 +145,16 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
-            allow_headers=["Accept", "Content-Type", "Authorization", "X-API-Key", "Idempotency-Key", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "Location"],
+            allow_headers=[
+                "Accept",
+                "Content-Type",
+                "Authorization",
+                "X-API-Key",
+                "Idempotency-Key",
+                "If-None-Match",
+                POSITION_HEADER,
+            ],
+            expose_headers=["ETag", "Retry-After", "Location", POSITION_HEADER, SERVED_BY_HEADER],
             max_age=600,
         )
     app.add_middleware(ProtocolGuardMiddleware)
@@ -146,6 +163,20 @@ def create_app(
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+def _open_replicas(app: FastAPI, settings: Settings) -> asyncio.Task[None] | None:
+    """With ``database_replica_urls``: the replicas of the open log's database, a read-only
+    :class:`Log` on each (``app.state.replica_logs``) and the task that checks them; else None."""
+    if not settings.database_replica_urls:
+        return None
+    primary: Log = app.state.log
+    replicas = Replicas.open(primary.engine, settings.database_replica_urls, max_lag=settings.replica_max_lag)
+    app.state.replica_logs = {
+        replica.name: Log(engine=replica.engine, origin=primary.origin, group_commit=1) for replica in replicas.replicas
+    }
+    app.state.replicas = replicas
+    return asyncio.create_task(watch(replicas, interval=settings.replica_check_interval))
 
 
 def app_from_environment() -> FastAPI:

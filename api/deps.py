@@ -27,6 +27,13 @@ async def get_log(request: Request) -> Log:
     return opened
 
 
+async def get_read_log(request: Request) -> Log:
+    """The log to read from: a replica's when :class:`api.replicas.ReadRoutingMiddleware` chose
+    one for this request, else the primary's (:func:`get_log`). Only for routes that write nothing."""
+    chosen: Log | None = request.scope.get("state", {}).get("read_log")
+    return chosen if chosen is not None else await get_log(request)
+
+
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -49,6 +56,8 @@ async def get_log_signer(request: Request) -> Signer | None:
 
 
 LogDep = Annotated[Log, Depends(get_log)]
+#: The log a read-only route reads from (a replica when one may serve the request).
+ReadLogDep = Annotated[Log, Depends(get_read_log)]
 LogSignerDep = Annotated[Signer | None, Depends(get_log_signer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

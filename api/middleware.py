@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
@@ -258,25 +259,77 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
 
 class RateLimitMiddleware:
     """Per client IP, for paths under ``prefix``: over ``limit`` (``limits`` notation, e.g.
-    '120/minute', a moving window) the client gets 429 with Retry-After."""
+    '120/minute', a moving window) the client gets 429 with Retry-After.
 
-    def __init__(self, app: ASGIApp, *, limit: str, storage: str = "memory://", prefix: str = "/api/") -> None:
+    The counters live in ``storage`` (a ``limits`` storage URI): ``memory://``, this process's
+    own, or ``redis://host:port/db``, shared by every worker and host (through redis-py, with
+    ``redis_timeout`` s to connect and answer). While the shared store fails, the process counts
+    in memory on its own and says so in its log once per outage; it tries the shared store again
+    after ``retry_shared`` s. So Redis down neither refuses requests nor lifts the limit: each
+    process still enforces it, as without Redis (fail soft: the limit guards against abuse, not the
+    log's integrity, and the per-client and per-process concurrency limits still hold)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: str,
+        storage: str = "memory://",
+        prefix: str = "/api/",
+        redis_timeout: float = 0.5,
+        retry_shared: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.item: RateLimitItem = parse(limit)
-        uri = storage if storage.startswith("async+") else f"async+{storage}"
-        self.limiter = MovingWindowRateLimiter(storage_from_string(uri))
+        self.local = MovingWindowRateLimiter(storage_from_string("async+memory://"))
+        self.shared: MovingWindowRateLimiter | None = None
+        self.storage = storage.removeprefix("async+")
+        if not self.storage.startswith("memory://"):
+            options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+            if self.storage.startswith(("redis://", "rediss://", "redis+unix://")):
+                options |= {"implementation": "redispy", "socket_timeout": redis_timeout}
+                options["socket_connect_timeout"] = redis_timeout
+            self.shared = MovingWindowRateLimiter(storage_from_string(f"async+{self.storage}", **options))
+        self.retry_shared = retry_shared
+        self.clock = clock
+        self._shared_down_until: float | None = None
         self.prefix = prefix
         unit = self.item.GRANULARITY.name.lower()
         self.window = unit if self.item.multiples == 1 else f"{self.item.multiples} {unit}s"
+
+    async def _hit(self, key: str) -> tuple[bool, MovingWindowRateLimiter]:
+        """Count one request of ``key``: whether it is allowed, and the limiter that counted it."""
+        shared = self.shared
+        if shared is not None and (self._shared_down_until is None or self.clock() >= self._shared_down_until):
+            try:
+                allowed = await shared.hit(self.item, "client", key)
+            except (TimeoutError, StorageError, OSError) as exc:
+                if self._shared_down_until is None:
+                    log.warning(
+                        "rate limit: the shared store %s failed (%s); counting in this process until it answers",
+                        _without_password(self.storage), exc,
+                    )  # fmt: skip
+                self._shared_down_until = self.clock() + self.retry_shared
+            else:
+                if self._shared_down_until is not None:
+                    log.warning("rate limit: the shared store %s answers again", _without_password(self.storage))
+                    self._shared_down_until = None
+                return allowed, shared
+        return await self.local.hit(self.item, "client", key), self.local
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         key = client_ip(scope)
-        if not await self.limiter.hit(self.item, "client", key):
-            stats = await self.limiter.get_window_stats(self.item, "client", key)
-            retry = max(1, math.ceil(stats.reset_time - time.time()))
+        allowed, limiter = await self._hit(key)
+        if not allowed:
+            try:
+                stats = await limiter.get_window_stats(self.item, "client", key)
+                retry = max(1, math.ceil(stats.reset_time - time.time()))
+            except (TimeoutError, StorageError, OSError):
+                retry = self.item.get_expiry()
             response = error_response(
                 429,
                 "rate_limited",
@@ -286,6 +339,11 @@ class RateLimitMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _without_password(uri: str) -> str:
+    """``uri`` with any password replaced by ``***`` (it goes to the log)."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", uri)
 
 
 @dataclass

@@ -320,6 +320,11 @@ def _site(request: Request) -> Site:
 
 
 def _log(request: Request) -> Log:
+    """The log the page reads from: the replica the server chose for this request
+    (``api.replicas.ReadRoutingMiddleware``), else the primary."""
+    chosen: Log | None = request.scope.get("state", {}).get("read_log")
+    if chosen is not None:
+        return chosen
     opened: Log | None = request.app.state.log
     if opened is None:
         raise RuntimeError("the log is not open")

@@ -143,6 +143,20 @@ class Settings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         description="SQLAlchemy URL: sqlite:///file.db or postgresql://user@host/db",
     )
+    database_replica_urls: list[str] = Field(
+        default=[],
+        description="PostgreSQL streaming replicas (hot standby) of the database, as a JSON list of URLs: the API"
+        " and the explorer read from them, writes go to TENDERPROOF_DATABASE_URL (docs/operations.md, Read replicas).",
+    )
+    replica_max_lag: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a replica may be behind the primary and still serve reads; a replica further behind, or"
+        " not answering, is skipped until it catches up.",
+    )
+    replica_check_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between two health checks of each replica (lag, in recovery, up)."
+    )
     origin: str = Field(
         default=DEV_ORIGIN,
         description="The log's name, written into every envelope and checkpoint; fixed for a deployment's lifetime.",
@@ -201,8 +215,9 @@ class Settings(BaseSettings):
     )
     rate_limit_storage: str = Field(
         default="memory://",
-        description="Where rate-limit counters live: 'memory://' (per process) or a shared store such as"
-        " 'redis://host:6379' (see the `limits` library).",
+        description="Where rate-limit counters live: 'memory://' (per process) or 'redis://host:6379/0' (shared by"
+        " every worker and host; see the `limits` library). While Redis does not answer, each process counts on its"
+        " own (logged), requests are never refused for it.",
     )
     max_concurrency: int = Field(
         default=64, ge=1, description="Requests served at once per process; more are refused with 503 + Retry-After."
@@ -355,6 +370,20 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"must look like '120/minute', got {value!r}") from exc
         return value.strip()
+
+    @field_validator("database_replica_urls")
+    @classmethod
+    def _replicas_are_postgresql(cls, value: list[str]) -> list[str]:
+        for i, url in enumerate(value):
+            if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+                raise ValueError(f"entry {i}: a replica must be a postgresql:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_need_postgresql(self) -> Settings:
+        if self.database_replica_urls and not self.database_url.startswith(("postgres", "postgresql")):
+            raise ValueError("database_replica_urls: replicas need a PostgreSQL database_url (the primary)")
+        return self
 
     @field_validator("public_rpc_url", "block_explorer_url")
     @classmethod

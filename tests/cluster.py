@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -57,6 +58,30 @@ def create_key(url: str, *, origin: str, name: str, role: str = "officer", env: 
         check=True,
     )
     return str(json.loads(done.stdout.splitlines()[0])["key"])
+
+
+def publish_tender(client: httpx.Client, ocid: str) -> httpx.Response:
+    """``POST /api/v1/tenders``: a ``tender.published`` event open for bids until next year's end
+    (``client`` carries an officer's key); raises for any answer but 201."""
+    from tests.procurement.helpers import published
+
+    now = datetime.now(UTC)
+    period = {"startDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "endDate": f"{now.year + 1}-12-31T23:59:59Z"}
+    body = {"ocid": ocid, "type": "tender.published", "payload": published(f"Lot {ocid}", tenderPeriod=period)}
+    return _created(client.post("/api/v1/tenders", json=body))
+
+
+def clarify(client: httpx.Client, ocid: str, n: int) -> httpx.Response:
+    """``POST /api/v1/tenders/{ocid}/events``: clarification ``q<n>``; raises for any answer but 201."""
+    enquiry = {"id": f"q{n}", "title": f"Question {n}", "answer": "See the amended specifications."}
+    body = {"type": "tender.clarified", "payload": {"tender": {"id": "T-1", "enquiries": [enquiry]}}}
+    return _created(client.post(f"/api/v1/tenders/{ocid}/events", json=body))
+
+
+def _created(answer: httpx.Response) -> httpx.Response:
+    if answer.status_code != 201:
+        raise AssertionError(f"{answer.request.method} {answer.request.url.path}: {answer.status_code} {answer.text}")
+    return answer
 
 
 def _children(pid: int) -> list[int]:
@@ -223,6 +248,24 @@ class PrivatePostgres:
 
     def start(self) -> None:
         self._ctl("start")
+
+    def clone_standby(self, primary: PrivatePostgres) -> None:
+        """Make this cluster a hot standby of ``primary``: ``pg_basebackup -R`` (streaming
+        replication, the standby's connection written into its configuration), not started."""
+        if self._as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self._run(
+            _pg_bin("pg_basebackup"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(primary.port),
+            "-U", "postgres", "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+
+    def promote(self) -> None:
+        """``pg_ctl promote``: a standby becomes a primary (docs/operations.md, failover)."""
+        self._ctl("promote")
+
+    def halt(self) -> None:
+        """``pg_ctl stop -m immediate`` (a crash, for the server): the data directory stays."""
+        self._ctl("stop", "-m", "immediate")
 
     def restart(self) -> None:
         """``pg_ctl restart -m fast``: every connection is cut, the server comes back."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from anchoring import store
 
 from .. import schemas
-from ..deps import LogDep, SettingsDep
+from ..deps import ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 
 router = APIRouter(prefix="/anchors", tags=["anchors"], responses=NOT_FOUND_RESPONSES)
@@ -21,7 +21,7 @@ _ID_MAX = 2**63 - 1
 
 @router.get("", response_model=schemas.AnchorPage, summary="Anchors on one chain, newest first")
 def list_anchors(
-    log: LogDep,
+    log: ReadLogDep,
     settings: SettingsDep,
     chain: Annotated[str | None, Query(pattern=_CHAIN, description="Default: the first configured chain.")] = None,
     before: Annotated[int | None, Query(ge=1, le=_ID_MAX, description="`next_before` of the previous page.")] = None,
@@ -36,7 +36,7 @@ def list_anchors(
 
 @router.get("/{chain}/{anchor_id}", response_model=schemas.AnchorDetail, summary="One anchor and its batch")
 def get_anchor(
-    log: LogDep,
+    log: ReadLogDep,
     chain: Annotated[str, Path(pattern=_CHAIN)],
     anchor_id: Annotated[int, Path(ge=1, le=_ID_MAX, description="The anchor's `id`.")],
 ) -> schemas.AnchorDetail:

@@ -12,7 +12,7 @@ from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.reader import StoredEvent
 
 from .. import schemas
-from ..deps import LogDep, LogSignerDep
+from ..deps import LogSignerDep, ReadLogDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
@@ -52,7 +52,7 @@ def prefers_text(accept: str | None) -> bool:
     summary="The log's current checkpoint",
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
-def get_checkpoint(request: Request, log: LogDep) -> Response:
+def get_checkpoint(request: Request, log: ReadLogDep) -> Response:
     """The current tree size and root. With ``Accept: text/plain``, the C2SP tlog-checkpoint text
     (`origin\\nsize\\nbase64(root)\\n`) that transparency-log tools read."""
     head = log.reader.tree_head()
@@ -71,7 +71,7 @@ def get_checkpoint(request: Request, log: LogDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
-def get_signed_checkpoint(request: Request, log: LogDep, signer: LogSignerDep) -> Response:
+def get_signed_checkpoint(request: Request, log: ReadLogDep, signer: LogSignerDep) -> Response:
     """The checkpoint of the latest integrated size, signed by the log's key (C2SP signed note,
     Ed25519; docs/spec.md §16). Its verifier key is at ``/.well-known/tenderproof/checkpoint-key``.
     404 when this deployment signs no checkpoints."""
@@ -83,7 +83,7 @@ def get_signed_checkpoint(request: Request, log: LogDep, signer: LogSignerDep) -
 
 
 @router.get("/entries", response_model=schemas.Entries, summary="Raw log entries by index range")
-def get_entries(request: Request, log: LogDep, start: Index, end: Index) -> Response:
+def get_entries(request: Request, log: ReadLogDep, start: Index, end: Index) -> Response:
     """Entries ``[start, end)``, each with its exact leaf bytes, so that a mirror can recompute
     every leaf hash and the tree. Like RFC 6962's get-entries, the answer may hold fewer entries
     than asked: at most 1000, and none past the tree size; its ``end`` says where it stopped.
@@ -107,7 +107,7 @@ def _entry(stored: StoredEvent) -> schemas.Entry:
 @router.get("/proofs/inclusion", response_model=schemas.InclusionProof, summary="RFC 9162 inclusion proof")
 def get_inclusion_proof(
     request: Request,
-    log: LogDep,
+    log: ReadLogDep,
     index: Index,
     size: Annotated[int | None, Query(ge=1, le=MAX_TREE_SIZE, description="Tree size (default: current).")] = None,
 ) -> Response:
@@ -133,7 +133,7 @@ def get_inclusion_proof(
 @router.get("/proofs/consistency", response_model=schemas.ConsistencyProof, summary="RFC 9162 consistency proof")
 def get_consistency_proof(
     request: Request,
-    log: LogDep,
+    log: ReadLogDep,
     from_size: Annotated[int, Query(alias="from", ge=0, le=MAX_TREE_SIZE, description="The older tree size.")],
     to_size: Annotated[
         int | None, Query(alias="to", ge=0, le=MAX_TREE_SIZE, description="The newer tree size (default: current).")

@@ -21,7 +21,7 @@ from ledger.core.envelope import check_ocid
 from ledger.procurement import cardinal, export, importer, query, redflags
 
 from ..auth import AdminDep
-from ..deps import ClockDep, LogDep, SettingsDep
+from ..deps import ClockDep, LogDep, ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from .tenders import Moment, Ocid, _moment
 from .writes import WRITE_RESPONSES
@@ -58,7 +58,7 @@ _JSON_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"application/
 )
 def export_releases(
     request: Request,
-    log: LogDep,
+    log: ReadLogDep,
     settings: SettingsDep,
     clock: ClockDep,
     ocid: OcidFilter = None,
@@ -85,7 +85,7 @@ def export_releases(
     responses=_JSON_STREAM,
 )
 def export_records(
-    request: Request, log: LogDep, settings: SettingsDep, clock: ClockDep, ocid: OcidFilter = None
+    request: Request, log: ReadLogDep, settings: SettingsDep, clock: ClockDep, ocid: OcidFilter = None
 ) -> StreamingResponse:
     """One record per tender: its releases, the compiled release and the versioned release (OCDS
     merge rules, by the ocdsmerge library)."""
@@ -103,13 +103,13 @@ def _csv(log: Any, table: export.Table) -> StreamingResponse:
 @router.get(
     "/export/tenders.csv", summary="Tenders, one CSV row each", response_class=StreamingResponse, responses=_CSV
 )
-def export_tenders_csv(log: LogDep) -> StreamingResponse:
+def export_tenders_csv(log: ReadLogDep) -> StreamingResponse:
     """One row per tender of its compiled release: id, title, status, buyer, method, value, period."""
     return _csv(log, "tenders")
 
 
 @router.get("/export/awards.csv", summary="Awards, one CSV row each", response_class=StreamingResponse, responses=_CSV)
-def export_awards_csv(log: LogDep) -> StreamingResponse:
+def export_awards_csv(log: ReadLogDep) -> StreamingResponse:
     """One row per award of every compiled release: id, status, date, value, suppliers."""
     return _csv(log, "awards")
 
@@ -117,7 +117,7 @@ def export_awards_csv(log: LogDep) -> StreamingResponse:
 @router.get(
     "/export/contracts.csv", summary="Contracts, one CSV row each", response_class=StreamingResponse, responses=_CSV
 )
-def export_contracts_csv(log: LogDep) -> StreamingResponse:
+def export_contracts_csv(log: ReadLogDep) -> StreamingResponse:
     """One row per contract of every compiled release: id, award, status, signature date, value,
     number of amendments, amount paid."""
     return _csv(log, "contracts")
@@ -219,7 +219,7 @@ def _evidence_download(document: dict[str, Any], subject: str) -> Response:
 
 
 @router.get("/redflags", response_model=RedFlagSummary, summary="Red flags across every tender")
-def get_redflags(log: LogDep) -> RedFlagSummary:
+def get_redflags(log: ReadLogDep) -> RedFlagSummary:
     """The catalogue of integrity indicators (named after the Open Contracting Partnership's
     red-flags guide) with the number of tenders raising each."""
     counts = redflags.flag_counts(log.engine)
@@ -251,7 +251,7 @@ def get_redflags(log: LogDep) -> RedFlagSummary:
     summary="The red flags one tender raises",
     responses=NOT_FOUND_RESPONSES,
 )
-def get_tender_redflags(log: LogDep, ocid: Ocid) -> TenderRedFlags:
+def get_tender_redflags(log: ReadLogDep, ocid: Ocid) -> TenderRedFlags:
     """Each indicator the tender raises, with its evidence; 404 for an unknown tender."""
     check_ocid(ocid, field="path.ocid")
     query.tender_summary(log.engine, ocid)  # NotFoundError for an unknown tender
@@ -278,7 +278,7 @@ def get_tender_redflags(log: LogDep, ocid: Ocid) -> TenderRedFlags:
     response_class=Response,
     responses={**NOT_FOUND_RESPONSES, **_JSON_STREAM},
 )
-def get_tender_redflag_evidence(log: LogDep, ocid: Ocid) -> Response:
+def get_tender_redflag_evidence(log: ReadLogDep, ocid: Ocid) -> Response:
     """Every flag the tender raises with its evidence (fields read, thresholds or fences, rule
     version, the settings' digest), the deployment's thresholds and the log indices of the
     tender's entries: what anyone needs to recompute the flags from the log."""
@@ -289,7 +289,7 @@ def get_tender_redflag_evidence(log: LogDep, ocid: Ocid) -> Response:
 
 
 @router.get("/organisations/redflags", response_model=OrganisationRedFlags, summary="One organisation's red flags")
-def get_organisation_redflags(log: LogDep, key: OrganisationKey, role: RoleFilter = None) -> OrganisationRedFlags:
+def get_organisation_redflags(log: ReadLogDep, key: OrganisationKey, role: RoleFilter = None) -> OrganisationRedFlags:
     """Cardinal's indicators an organisation raises as a buyer, procuring entity or tenderer
     (R025, R038, R044, R048, R055), as of the last computation over the whole ledger; an
     organisation that raises none has an empty list."""
@@ -306,7 +306,7 @@ def get_organisation_redflags(log: LogDep, key: OrganisationKey, role: RoleFilte
     response_class=Response,
     responses=_JSON_STREAM,
 )
-def get_organisation_redflag_evidence(log: LogDep, key: OrganisationKey) -> Response:
+def get_organisation_redflag_evidence(log: ReadLogDep, key: OrganisationKey) -> Response:
     """The organisation's flags with their evidence, the deployment's thresholds and the log
     indices of the entries of every tender the flags read."""
     document = redflags.evidence_document(log.engine, organisation=key)

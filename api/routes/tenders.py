@@ -15,7 +15,7 @@ from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, query
 
 from .. import schemas
-from ..deps import LogDep, LogSignerDep, SettingsDep
+from ..deps import LogSignerDep, ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
@@ -42,7 +42,7 @@ def _moment(text: str | None, name: str, *, end: bool) -> datetime | None:
 
 @router.get("", response_model=schemas.TenderPage, summary="Search and list tenders")
 def list_tenders(
-    log: LogDep,
+    log: ReadLogDep,
     q: Annotated[str | None, Query(max_length=200, description="Words of the title, the buyer or a supplier.")] = None,
     status: Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
     | None = None,
@@ -84,7 +84,7 @@ def list_tenders(
 
 
 @router.get("/{ocid}", response_model=schemas.TenderSummary, summary="One tender's summary")
-def get_tender(request: Request, log: LogDep, ocid: Ocid) -> Response:
+def get_tender(request: Request, log: ReadLogDep, ocid: Ocid) -> Response:
     """What listings show of the tender: title, buyer, status, values, dates, suppliers."""
     check_ocid(ocid, field="path.ocid")
     summary = query.tender_summary(log.engine, ocid)
@@ -99,7 +99,7 @@ def _releases(log: Any, ocid: str) -> list[dict[str, Any]]:
 
 
 @router.get("/{ocid}/releases", response_model=dict[str, Any], summary="The tender's OCDS 1.1 release package")
-def get_tender_releases(request: Request, log: LogDep, settings: SettingsDep, ocid: Ocid) -> Response:
+def get_tender_releases(request: Request, log: ReadLogDep, settings: SettingsDep, ocid: Ocid) -> Response:
     """One OCDS release per event (id `<ocid>-<seq>`, dated when it was recorded), as an OCDS 1.1
     release package."""
     items = _releases(log, ocid)
@@ -110,7 +110,7 @@ def get_tender_releases(request: Request, log: LogDep, settings: SettingsDep, oc
 
 
 @router.get("/{ocid}/record", response_model=dict[str, Any], summary="The tender's OCDS 1.1 record package")
-def get_tender_record(request: Request, log: LogDep, settings: SettingsDep, ocid: Ocid) -> Response:
+def get_tender_record(request: Request, log: ReadLogDep, settings: SettingsDep, ocid: Ocid) -> Response:
     """The OCDS record of the tender: its releases and the compiled release (OCDS merge rules,
     by the ocdsmerge library)."""
     items = _releases(log, ocid)
@@ -127,7 +127,7 @@ def get_tender_record(request: Request, log: LogDep, settings: SettingsDep, ocid
 @router.get("/{ocid}/events", response_model=schemas.TenderEvents, summary="A tender's events")
 def get_tender_events(
     request: Request,
-    log: LogDep,
+    log: ReadLogDep,
     ocid: Ocid,
     from_seq: Annotated[int, Query(ge=0, le=2**62, description="First seq of the page.")] = 0,
     limit: Annotated[int, Query(ge=1, le=EVENTS_PAGE, description="Events per page.")] = EVENTS_PAGE,
@@ -167,7 +167,7 @@ def get_tender_events(
 @router.get("/{ocid}/bundle", response_model=schemas.Bundle, summary="A tender's proof bundle (docs/spec.md §15)")
 def get_tender_bundle(
     request: Request,
-    log: LogDep,
+    log: ReadLogDep,
     settings: SettingsDep,
     signer: LogSignerDep,
     ocid: Ocid,

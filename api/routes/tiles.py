@@ -16,7 +16,7 @@ from ledger.core.tiles import TILE_WIDTH, TileID, tile_width
 from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
 
-from ..deps import LogDep, LogSignerDep
+from ..deps import LogSignerDep, ReadLogDep
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
 from ..responses import IMMUTABLE, REVALIDATE
 
@@ -66,7 +66,7 @@ def _static(body: bytes, media_type: str, cache: str) -> Response:
 
 
 @router.get("/checkpoint", summary="The log's signed checkpoint (C2SP tlog-tiles)", response_class=Response)
-def tiles_checkpoint(log: LogDep, signer: LogSignerDep) -> Response:
+def tiles_checkpoint(log: ReadLogDep, signer: LogSignerDep) -> Response:
     if signer is None:
         raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
     head = log.reader.tree_head()
@@ -75,7 +75,7 @@ def tiles_checkpoint(log: LogDep, signer: LogSignerDep) -> Response:
 
 
 @router.get("/tile/{path:path}", summary="A hash tile or entry bundle (C2SP tlog-tiles)", response_class=Response)
-def tile(request: Request, log: LogDep, path: str) -> Response:
+def tile(request: Request, log: ReadLogDep, path: str) -> Response:
     level, index, width = parse_tile_path(path)
     wanted = TILE_WIDTH if width is None else width
     size = log.reader.tree_head().size

@@ -39,7 +39,7 @@ from settings import Settings
 
 from .. import idempotency, schemas
 from ..auth import AdminDep, OfficerDep, PermissionDeniedError, Principal
-from ..deps import Clock, ClockDep, LogDep, SettingsDep
+from ..deps import Clock, ClockDep, LogDep, ReadLogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
 
 #: Event types an officer records on a tender: docs/spec.md §3's, less the registry's (admin routes).
@@ -355,7 +355,7 @@ def revoke_officer(
 
 
 @router.get("/officers", response_model=schemas.Officers, tags=["officers"], summary="The registered officers")
-def list_officers(log: LogDep, now: ClockDep) -> schemas.Officers:
+def list_officers(log: ReadLogDep, now: ClockDep) -> schemas.Officers:
     """The addresses whose signatures are accepted now, as the log's officers' registry
     (events of ``ocds-tpreg0-officers``) has them."""
     return schemas.Officers(

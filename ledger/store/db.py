@@ -40,8 +40,11 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql://...``).
+def open_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, connect_args: Mapping[str, Any] | None = None
+) -> Engine:
+    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql://...``); ``connect_args``
+    go to the driver's connect (e.g. psycopg's ``connect_timeout``).
 
     Raises ``ValueError`` for any other database.
     """
@@ -52,7 +55,14 @@ def open_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         _configure_sqlite(engine)
         return engine
     if backend == "postgresql":
-        return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+        return create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_pre_ping=True,
+            connect_args=dict(connect_args or {}),
+        )
     raise ValueError(f"database URL {url!r}: unsupported backend {backend!r}, use sqlite or postgresql")
 
 
