@@ -186,13 +186,13 @@ def test_validation_errors_beside_their_fields_in_spanish(desk: Desk) -> None:
     error = re.search(r'<p class="desk-error" id="tender.value.amount-error">([^<]*)</p>', response.text)
     assert error is not None and "debe ser un número" in error.group(1), response.text
     assert "must be" not in response.text
-    # fixed, the next one: the currency
+    # fixed, the next one the rules meet: the title, then the currency
     response = desk.publish({**wrong, "tender.value.amount": "1000"})
+    error = re.search(r'id="tender.title-error">([^<]*)<', response.text)
+    assert error is not None and error.group(1) == "es obligatorio"
+    response = desk.publish({**wrong, "tender.value.amount": "1000", "tender.title": "Plaza"})
     error = re.search(r'id="tender.value.currency-error">([^<]*)<', response.text)
     assert error is not None and "código de moneda" in error.group(1) and "pesos" in error.group(1)
-    response = desk.publish({**wrong, "tender.value.amount": "1000", "tender.value.currency": "MXN"})
-    error = re.search(r'id="tender.title-error">([^<]*)<', response.text)
-    assert error is not None and "no puede estar vacío" in error.group(1)
     # what was typed stays in the form
     assert 'value="Municipio de San Isidro"' in response.text
     assert desk.count() == before
