@@ -184,7 +184,11 @@ def test_an_officer_records_a_whole_tender_signed_in_the_browser(
     _sign_and_record(
         page,
         site,
-        {"bidder.id": "MX-RFC-PAV020202CD2", "bidder.name": "Pavimentos del Norte", "commitment": _commitment(bid, salt)},
+        {
+            "bidder.id": "MX-RFC-PAV020202CD2",
+            "bidder.name": "Pavimentos del Norte",
+            "commitment": _commitment(bid, salt),
+        },
     )
     site.clock.moment = deadline + timedelta(hours=1)
     steps = [
@@ -293,7 +297,9 @@ def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> 
     page.set_input_files("#keystore", str(site.keystore))
     page.fill("#keystore-password", "wrong")
     page.get_by_role("button", name="Firmar y registrar").click()
-    expect(page.locator("#signing-status")).to_have_text("Contraseña incorrecta para este archivo de almacén de claves.")
+    expect(page.locator("#signing-status")).to_have_text(
+        "Contraseña incorrecta para este archivo de almacén de claves."
+    )
     assert "/desk/entries/" not in page.url
     page.context.close()
 
