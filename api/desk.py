@@ -258,6 +258,7 @@ async def sign_out(request: Request) -> Response:
 def _event_form(
     desk: Desk, *, event_type: str, ocid: str, first: bool, values: dict[str, str], errors: dict[str, str], status: int
 ) -> Response:
+    fmt = Formatter(_lang(desk.request))
     return desk.page(
         "desk_event.html",
         status=status,
@@ -268,7 +269,7 @@ def _event_form(
         values=values,
         errors=errors,
         general=errors.get(""),
-        signing=json.dumps({"lang": _lang(desk.request)}),
+        signing=json.dumps({key: fmt.gettext(text) for key, text in forms.JS_TEXTS.items()}, ensure_ascii=False),
     )
 
 

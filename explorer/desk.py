@@ -276,6 +276,18 @@ def reason_text(fmt: Formatter, reason: str) -> str:
     return reason
 
 
+#: What the desk's script (explorer/js/desk.js) says while signing, by key; given to it in the page's language.
+JS_TEXTS: dict[str, str] = {
+    "signing": "Signing in your browser…",
+    "no_key": "Choose your keystore file and type its password, or use a browser wallet.",
+    "bad_keystore": "This is not a keystore file (JSON V3): {reason}",
+    "bad_password": "Wrong password for this keystore file.",
+    "wrong_officer": "This key is {address}; your API key acts for {officer}.",
+    "wallet_refused": "The browser wallet did not sign: {reason}",
+    "failed": "Could not sign: {reason}",
+    "sending": "Signed by {address}. Recording…",
+}
+
 #: Texts of the desk's pages that are not in its templates (the catalog collects them).
 MESSAGES = (
     "Sign-in failed: {reason}",
@@ -289,4 +301,4 @@ def message_ids() -> list[str]:
     texts = [field.label for fields in FORMS.values() for field in fields]
     texts += [field.hint for fields in FORMS.values() for field in fields if field.hint]
     texts += [message for _pattern, message in REASONS]
-    return [*dict.fromkeys([*texts, *MESSAGES])]
+    return [*dict.fromkeys([*texts, *MESSAGES, *JS_TEXTS.values()])]

@@ -19,29 +19,6 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { fromHex, submissionDigest, toHex } from "./verify.js";
 
 const utf8 = new TextEncoder();
-const TEXTS = {
-  en: {
-    signing: "Signing in your browser…",
-    no_key: "Choose your keystore file and type its password, or use a browser wallet.",
-    bad_keystore: "This is not a keystore file (JSON V3): {reason}",
-    bad_password: "Wrong password for this keystore file.",
-    wrong_officer: "This key is {address}; your API key acts for {officer}.",
-    wallet_refused: "The browser wallet did not sign: {reason}",
-    failed: "Could not sign: {reason}",
-    sending: "Signed by {address}. Recording…",
-  },
-  es: {
-    signing: "Firmando en su navegador…",
-    no_key: "Elija su archivo de almacén de claves y escriba su contraseña, o use una billetera del navegador.",
-    bad_keystore: "Esto no es un archivo de almacén de claves (JSON V3): {reason}",
-    bad_password: "Contraseña incorrecta para este archivo de almacén de claves.",
-    wrong_officer: "Esta clave es {address}; su clave de API actúa por {officer}.",
-    wallet_refused: "La billetera del navegador no firmó: {reason}",
-    failed: "No se pudo firmar: {reason}",
-    sending: "Firmado por {address}. Registrando…",
-  },
-};
-
 const concat = (...parts) => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -66,7 +43,12 @@ export function addressOf(privateKey) {
   return checksum("0x" + toHex(keccak_256(point.slice(1)).slice(12)));
 }
 
-class KeystoreError extends Error {}
+class KeystoreError extends Error {
+  constructor(message, { wrongPassword = false } = {}) {
+    super(message);
+    this.wrongPassword = wrongPassword;
+  }
+}
 
 /** The private key of an encrypted keystore (Web3 Secret Storage, JSON V3). */
 export async function decryptKeystore(text, password) {
@@ -91,7 +73,7 @@ export async function decryptKeystore(text, password) {
   }
   const ciphertext = fromHex(c.ciphertext);
   const mac = toHex(keccak_256(concat(derived.slice(16, 32), ciphertext)));
-  if (mac !== String(c.mac).toLowerCase()) throw new KeystoreError("password");
+  if (mac !== String(c.mac).toLowerCase()) throw new KeystoreError("MAC mismatch", { wrongPassword: true });
   const key = await crypto.subtle.importKey("raw", derived.slice(0, 16), "AES-CTR", false, ["decrypt"]);
   const counter = fromHex(c.cipherparams.iv);
   const plain = await crypto.subtle.decrypt({ name: "AES-CTR", counter, length: 128 }, key, ciphertext);
@@ -137,8 +119,8 @@ function normalise(signature) {
 }
 
 function setupEventForm(form) {
-  const lang = (JSON.parse(form.dataset.signing || "{}").lang || "en").slice(0, 2);
-  const texts = TEXTS[lang] || TEXTS.en;
+  // The texts, in the page's language (explorer/desk.py JS_TEXTS, through the catalog).
+  const texts = JSON.parse(form.dataset.signing || "{}");
   const say = (key, values = {}) => {
     status.textContent = (texts[key] || key).replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
   };
@@ -198,7 +180,7 @@ function setupEventForm(form) {
         try {
           key = await decryptKeystore(await file.text(), password.value);
         } catch (error) {
-          say(error.message === "password" ? "bad_password" : "bad_keystore", { reason: error.message });
+          say(error.wrongPassword ? "bad_password" : "bad_keystore", { reason: error.message });
           return;
         }
         address = addressOf(key);
