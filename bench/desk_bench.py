@@ -36,14 +36,18 @@ CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 
 def weigh(browser: Browser, base: str, path: str, *, api_key: str | None) -> tuple[int, int]:
     """(bytes transferred, requests) to load ``path`` in a fresh context, signed in first with ``api_key``."""
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    if api_key is not None:
+    state: Any = None
+    if api_key is not None:  # sign in in one context, then load the page in a fresh one with its cookies only
+        signing_in = browser.new_context(viewport=DESKTOP)
+        page = signing_in.new_page()
         page.goto(f"{base}/desk")
         page.fill("#api_key", api_key)
         page.click("button[type=submit]")
         page.wait_for_selector(".desk-bar")
-        page.goto("about:blank")
+        state = signing_in.storage_state()
+        signing_in.close()
+    context = browser.new_context(viewport=DESKTOP, storage_state=state)
+    page = context.new_page()
     seen: list[Any] = []
     page.on("requestfinished", lambda request: seen.append(request))
     page.goto(f"{base}{path}")
