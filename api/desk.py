@@ -26,7 +26,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -47,7 +47,9 @@ from ledger.procurement.payloads import validate
 from ledger.store.db import read_transaction, write_transaction
 from ledger.submission import UNSET, Submission
 
-from .auth import AuthError, Principal, authenticate, get_key
+# What is stored of a session's secret is what is stored of a key, for the same reason (256 random
+# bits: a fast hash is as strong as any); SQLite's naive datetimes are read back as UTC alike.
+from .auth import AuthError, Principal, _aware, _digest, authenticate, get_key
 from .routes.writes import TENDER_EVENT_TYPES, Recorder
 from .schema import desk_sessions
 
@@ -60,18 +62,9 @@ SCRIPT = "desk.js"
 router = APIRouter(prefix=PATH, include_in_schema=False)
 
 
-def _digest(secret: str) -> bytes:
-    """What is stored of a session's secret (256 random bits: a fast hash is as strong as any, see api.auth._digest)."""
-    return hashlib.sha256(secret.encode("ascii", "replace")).digest()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def start_session(engine: Engine, key_id: int, *, now: datetime, lifetime: timedelta) -> str:
     """A new session of API key ``key_id`` until ``now + lifetime``; returns its secret (the cookie)."""
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32)  # ASCII, as _digest requires
     with write_transaction(engine) as conn:
         conn.execute(
             insert(desk_sessions).values(
@@ -83,6 +76,8 @@ def start_session(engine: Engine, key_id: int, *, now: datetime, lifetime: timed
 
 def session_principal(engine: Engine, secret: str, *, now: datetime) -> Principal | None:
     """Who the session ``secret`` is, or None once it has expired or been revoked, or its API key has."""
+    if not secret.isascii():
+        return None
     with read_transaction(engine) as conn:
         row = conn.execute(select(desk_sessions).where(desk_sessions.c.secret_hash == _digest(secret))).first()
     if row is None or row.revoked_at is not None:
@@ -101,6 +96,8 @@ def session_principal(engine: Engine, secret: str, *, now: datetime) -> Principa
 
 def end_session(engine: Engine, secret: str, *, now: datetime) -> None:
     """Revoke the session ``secret`` (nothing happens for an unknown or already ended one)."""
+    if not secret.isascii():
+        return
     with write_transaction(engine) as conn:
         conn.execute(
             update(desk_sessions)
@@ -198,7 +195,7 @@ def _refused(desk: Desk) -> Response:
     """A POST without a valid CSRF token: nothing is done."""
     fmt = Formatter(_lang(desk.request))
     message = fmt.gettext("The form has expired or was not sent from this site: reload the page and try again.")
-    return desk.page("error.html", status=403, title="Forbidden", message=message)
+    return desk.page("error.html", status=403, title=forms.FORBIDDEN, message=message)
 
 
 def _signed_out(desk: Desk) -> Response:

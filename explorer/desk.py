@@ -288,8 +288,11 @@ JS_TEXTS: dict[str, str] = {
     "sending": "Signed by {address}. Recording…",
 }
 
+#: The title of the page refusing a form without its CSRF token.
+FORBIDDEN = "Forbidden"
 #: Texts of the desk's pages that are not in its templates (the catalog collects them).
 MESSAGES = (
+    FORBIDDEN,
     "Sign-in failed: {reason}",
     "The form has expired or was not sent from this site: reload the page and try again.",
     "Your desk session has ended: sign in again.",
