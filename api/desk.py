@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, insert, select, update
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
@@ -39,8 +40,8 @@ from explorer import desk as forms
 from explorer.i18n import COOKIE as LANG_COOKIE
 from explorer.i18n import Formatter, negotiate
 from explorer.pages import render
-from ledger.core.canonical import canonical_bytes
-from ledger.core.envelope import check_ocid
+from ledger.core.canonical import sha256_hex
+from ledger.core.envelope import check_ocid, payload_bytes
 from ledger.core.errors import FieldError, InvalidArgumentError, LedgerError, NotFoundError
 from ledger.log import Log
 from ledger.procurement.payloads import validate
@@ -218,8 +219,12 @@ def home(request: Request) -> Response:
 
 @router.post("/session")
 async def sign_in(request: Request) -> Response:
-    desk = Desk.of(request)
     form = await _form(request)
+    return await run_in_threadpool(_sign_in, request, form)
+
+
+def _sign_in(request: Request, form: dict[str, str]) -> Response:
+    desk = Desk.of(request)
     if not desk.csrf_ok(form):
         return _refused(desk)
     settings = request.app.state.settings
@@ -241,8 +246,12 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/session/end")
 async def sign_out(request: Request) -> Response:
-    desk = Desk.of(request)
     form = await _form(request)
+    return await run_in_threadpool(_sign_out, request, form)
+
+
+def _sign_out(request: Request, form: dict[str, str]) -> Response:
+    desk = Desk.of(request)
     if not desk.csrf_ok(form):
         return _refused(desk)
     if desk.session is not None:
@@ -333,8 +342,12 @@ def _errors(exc: LedgerError, event_type: str, fmt: Formatter) -> dict[str, str]
 @router.post("/payload")
 async def payload(request: Request) -> Response:
     """What the browser signs: the ocid, type and payload hash of the form as it is, or its errors (422)."""
-    desk = Desk.of(request)
     form = await _form(request)
+    return await run_in_threadpool(_payload, request, form)
+
+
+def _payload(request: Request, form: dict[str, str]) -> Response:
+    desk = Desk.of(request)
     if not desk.csrf_ok(form):
         return desk.finish(JSONResponse({"error": "csrf"}, status_code=403))
     if desk.principal is None:
@@ -351,7 +364,7 @@ async def payload(request: Request) -> Response:
             {
                 "ocid": parsed.ocid,
                 "type": parsed.event_type,
-                "payloadSha256": hashlib.sha256(canonical_bytes(parsed.payload)).hexdigest(),
+                "payloadSha256": sha256_hex(payload_bytes(parsed.payload)),  # the envelope's payload_sha256
                 "origin": settings.origin,
                 "chainId": settings.chain_id_for_signatures,
                 "officer": desk.principal.officer,
@@ -362,8 +375,12 @@ async def payload(request: Request) -> Response:
 
 @router.post("/events")
 async def record_event(request: Request) -> Response:
-    desk = Desk.of(request)
     form = await _form(request)
+    return await run_in_threadpool(_record_event, request, form)
+
+
+def _record_event(request: Request, form: dict[str, str]) -> Response:
+    desk = Desk.of(request)
     if not desk.csrf_ok(form):
         return _refused(desk)
     if desk.principal is None:
