@@ -233,9 +233,28 @@ def test_a_form_signed_with_the_hash_the_desk_gave_is_recorded_signed(desk: Desk
     envelope = stored[0].parsed_envelope
     assert envelope.payload_sha256 == to_sign["payloadSha256"]
     assert envelope.submission is not None and envelope.submission["officer"] == OFFICER
-    # a payload changed after signing is refused, beside nothing: the signature is the form's
-    tampered = {**data, "ocid": "", "tender.title": "Otra cosa"}
-    csrf = desk.csrf("/desk/new")
-    refused = desk.client.post("/desk/events", data={**tampered, "csrf": csrf, "ocid": to_sign["ocid"] + "-2"})
+    # a form changed after signing is refused and records nothing: the signature covers the payload
+    other = to_sign["ocid"] + "-2"
+    struct = Signed(
+        origin=ORIGIN,
+        chain_id=CHAIN_ID,
+        ocid=other,
+        event_type="tender.published",
+        payload_sha256=to_sign["payloadSha256"],
+        submission_id="desk-test-2",
+        officer=OFFICER,
+        signed_at=1_790_000_000,
+    )
+    before = desk.count()
+    tampered = {
+        **data,
+        "csrf": desk.csrf("/desk/new"),
+        "ocid": other,
+        "tender.title": "Otra cosa",
+        "submission": json.dumps(struct.to_json()),
+        "signature": sign_submission(struct, OFFICER_KEY),
+    }
+    refused = desk.client.post("/desk/events", data=tampered)
     assert refused.status_code == 422
-    assert "submission.ocid" in refused.text or "submission." in refused.text
+    assert "submission.payloadSha256" in refused.text, refused.text
+    assert desk.count() == before
