@@ -332,11 +332,11 @@ def _errors(exc: LedgerError, event_type: str, fmt: Formatter) -> dict[str, str]
     """An error as ``{form field: text}`` ('' for the form as a whole), in ``fmt``'s language."""
     if not isinstance(exc, FieldError):
         return {"": str(exc)}
-    name = exc.field.removeprefix("body.")
-    field = name if name in ("ocid", "type") else forms.field_of(exc.field, event_type)
-    if field is None:
-        return {"": f"{name}: {forms.reason_text(fmt, exc.reason)}"}
-    return {field: forms.reason_text(fmt, exc.reason)}
+    name, reason = exc.field.removeprefix("body."), forms.reason_text(fmt, exc.reason)
+    field = "ocid" if name == "ocid" else forms.field_of(exc.field, event_type)
+    if field is None:  # about the event as a whole (``type``: a tender rule), or a field the form lacks
+        return {"": reason if name == "type" else f"{name}: {reason}"}
+    return {field: reason}
 
 
 @router.post("/payload")

@@ -263,6 +263,26 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"endDate (?P<end>.*) must be after startDate (?P<start>.*)",
             "the end {end} must come after the start {start}",
         ),
+        # the tender's rules (ledger.procurement.rules) an officer meets most
+        (
+            r"the tender period opens at (?P<start>\S+): no commitment before it \(now (?P<now>\S+)\)",
+            "the tender period opens at {start}: no bid may be committed before (now {now})",
+        ),
+        (
+            r"the tender period closed at (?P<end>\S+): commitments are refused after it \(now (?P<now>\S+)\)",
+            "the tender period closed at {end}: no bid may be committed after it (now {now})",
+        ),
+        (
+            r"sealed bids are revealed after the deadline (?P<deadline>\S+) \(now (?P<now>\S+)\)",
+            "sealed bids are revealed after the deadline {deadline} (now {now})",
+        ),
+        (
+            r"awards come after the deadline (?P<deadline>\S+) \(now (?P<now>\S+)\)",
+            "awards come after the deadline {deadline} (now {now})",
+        ),
+        (r"bidder (?P<bidder>.+) has already committed a bid", "bidder {bidder} has already committed a bid"),
+        (r"bidder (?P<bidder>.+) has already revealed its bid", "bidder {bidder} has already revealed its bid"),
+        (r"award (?P<award>.+) was already issued", "award {award} was already issued"),
     )
 )
 

@@ -258,3 +258,26 @@ def test_a_form_signed_with_the_hash_the_desk_gave_is_recorded_signed(desk: Desk
     assert refused.status_code == 422
     assert "submission.payloadSha256" in refused.text, refused.text
     assert desk.count() == before
+
+
+def test_a_tender_rule_refusal_is_shown_in_spanish(desk: Desk) -> None:
+    desk.client.cookies.set("lang", "es")
+    desk.sign_in()
+    created = desk.publish(PUBLISHED)  # deadline 2026-03-30T23:59Z; the clock is before it
+    assert created.status_code == 303
+    ocid = created.headers["location"].split("/")[3]
+    csrf = desk.csrf(f"/desk/record?ocid={ocid}&type=award.issued")
+    award = {
+        "award.id": "award-1",
+        "award.suppliers[0].id": "MX-1",
+        "award.suppliers[0].name": "Pavimentos del Norte",
+        "award.value.amount": "1000",
+        "award.value.currency": "MXN",
+    }
+    before = desk.count()
+    refused = desk.client.post(
+        "/desk/events", data={"csrf": csrf, "type": "award.issued", "first": "0", "ocid": ocid, **award}
+    )
+    assert refused.status_code == 422
+    assert "las adjudicaciones van después del plazo 2026-03-30T23:59:00Z" in refused.text, refused.text
+    assert desk.count() == before
