@@ -48,12 +48,17 @@ load-test: install
 ## into explorer/static/explorer.js, which is committed; explorer-check fails if it is stale.
 explorer-js: node_modules/.installed
 	npm run -s build:explorer
+	npm run -s build:desk
 
 explorer-check: node_modules/.installed
 	@tmp=$$(mktemp -d) && npx --no-install esbuild explorer/js/main.js --bundle --format=esm --minify --target=es2020 \
 		--legal-comments=eof --outfile=$$tmp/explorer.js --log-level=warning && \
 		cmp -s $$tmp/explorer.js explorer/static/explorer.js && rm -rf $$tmp || \
 		{ echo "explorer/static/explorer.js is not the build of explorer/js: run make explorer-js" >&2; rm -rf $$tmp; exit 1; }
+	@tmp=$$(mktemp -d) && npx --no-install esbuild explorer/js/desk.js --bundle --format=esm --minify --target=es2020 \
+		--legal-comments=eof --outfile=$$tmp/desk.js --log-level=warning && \
+		cmp -s $$tmp/desk.js explorer/static/desk.js && rm -rf $$tmp || \
+		{ echo "explorer/static/desk.js is not the build of explorer/js/desk.js: run make explorer-js" >&2; rm -rf $$tmp; exit 1; }
 
 ## Gas figures of the anchor contract (Hardhat's in-process network).
 gas: install

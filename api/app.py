@@ -27,7 +27,7 @@ from ledger.store.replicas import Replicas
 from settings import Settings
 from settings.runtime import bound_recursion
 
-from . import auth, errors, logs
+from . import auth, desk, docs, errors, logs
 from .deps import Clock
 from .metrics import Metrics
 from .middleware import (
@@ -107,7 +107,7 @@ def create_app(
         summary="A verifiable, append-only log of public procurement events, anchored on chain.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by api.docs, from this application's own files
         redoc_url=None,
     )
     app.state.settings = settings
@@ -119,8 +119,10 @@ def create_app(
     app.state.metrics = metrics
     errors.install(app)
     app.include_router(ops.router)
+    app.include_router(docs.router)
     app.include_router(tiles.router)  # C2SP tlog-tiles at the site's root
     app.include_router(api_router, prefix=API_PREFIX)
+    app.include_router(desk.router)  # the officers' desk, /desk
     explorer_pages.install(app, settings, dev_chain=dev_chain)
 
     # add_middleware wraps what is there: the first added is the innermost.

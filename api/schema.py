@@ -46,3 +46,17 @@ idempotency_keys = Table(
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+#: The officers' desk (api.desk): sessions an API key was exchanged for (migration 0013). The
+#: cookie holds a random secret; only its SHA-256 is stored, as for the keys themselves.
+desk_sessions = Table(
+    "desk_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("secret_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("api_key_id", Id, ForeignKey("api_keys.id"), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    #: Signed out (or ended by an operator): refused from then on.
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

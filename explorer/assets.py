@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +28,16 @@ class Asset:
 
 
 class Assets:
-    """Content-hashed URLs of the files of ``directory`` and their responses."""
+    """Content-hashed URLs of the files of ``directory`` (only those of ``names``, if given) and
+    their responses."""
 
-    def __init__(self, directory: Path = STATIC_DIR, *, prefix: str = "/static/") -> None:
+    def __init__(
+        self, directory: Path = STATIC_DIR, *, prefix: str = "/static/", names: Collection[str] | None = None
+    ) -> None:
         self.prefix = prefix
         self._urls: dict[str, str] = {}
         self._files: dict[str, Asset] = {}
-        for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        for path in sorted(p for p in directory.iterdir() if p.is_file() and (names is None or p.name in names)):
             body = path.read_bytes()
             digest = hashlib.sha256(body).hexdigest()[:12]
             hashed = f"{path.stem}.{digest}{path.suffix}"

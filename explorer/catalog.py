@@ -14,6 +14,7 @@ from babel.messages.extract import extract_from_dir
 
 from ledger.procurement.redflags import FLAGS, ORGANISATION_FLAGS
 
+from . import desk
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS
 from .i18n import LOCALE_DIR
 from .pages import EXPORTS, JS_MESSAGES
@@ -38,6 +39,8 @@ def message_ids() -> list[str]:
         *flags,
         *FLAG_EVIDENCE.values(),
     ):
+        found.setdefault(text, None)
+    for text in desk.message_ids():
         found.setdefault(text, None)
     for _key, _href, title, _kind in EXPORTS:
         found.setdefault(title, None)

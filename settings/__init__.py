@@ -297,6 +297,12 @@ class Settings(BaseSettings):
     idempotency_ttl: float = Field(
         default=86_400.0, gt=0, description="Seconds a write's Idempotency-Key is remembered."
     )
+    desk_session_seconds: float = Field(
+        default=28_800.0,
+        gt=0,
+        description="Seconds an officers' desk session (/desk, an API key exchanged for a cookie) lasts after"
+        " signing in; it ends earlier when the officer signs out or the key is revoked or expires.",
+    )
 
     # --- The explorer site ---------------------------------------------------------------
     public_rpc_url: str | None = Field(

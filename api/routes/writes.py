@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
@@ -37,7 +37,7 @@ from ledger.procurement.record import OnRecorded, record
 from ledger.submission import UNSET, Recorded, Submission, Unset
 from settings import Settings
 
-from .. import idempotency, schemas
+from .. import examples, idempotency, schemas
 from ..auth import AdminDep, OfficerDep, PermissionDeniedError, Principal
 from ..deps import Clock, ClockDep, LogDep, ReadLogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
@@ -61,7 +61,8 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
-router = APIRouter(tags=["writes"], responses=WRITE_RESPONSES)
+#: The write routes' responses are declared on each (not on the router): ``GET /officers`` is a read.
+router = APIRouter(tags=["writes"])
 
 IdempotencyKey = Annotated[
     str | None,
@@ -271,9 +272,17 @@ def _location(content: Any) -> dict[str, str]:
 
 
 @router.post(
-    "/tenders", status_code=201, response_model=schemas.RecordedEvent, summary="Create a tender (its first event)"
+    "/tenders",
+    status_code=201,
+    response_model=schemas.RecordedEvent,
+    responses=WRITE_RESPONSES,
+    summary="Create a tender (its first event)",
 )
-def create_tender(recorder: RecorderDep, principal: OfficerDep, tender: TenderIn) -> JSONResponse:
+def create_tender(
+    recorder: RecorderDep,
+    principal: OfficerDep,
+    tender: Annotated[TenderIn, Body(openapi_examples=examples.tender_examples())],
+) -> JSONResponse:
     """Record the first event of a new tender. 409 if a tender with that ocid already exists."""
     ocid = tender.ocid or f"{recorder.settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
     item = _submission(ocid, tender, None)  # a new tender: 409 if it exists
@@ -284,9 +293,15 @@ def create_tender(recorder: RecorderDep, principal: OfficerDep, tender: TenderIn
     "/tenders/{ocid}/events",
     status_code=201,
     response_model=schemas.RecordedEvent,
+    responses=WRITE_RESPONSES,
     summary="Record an event of a tender",
 )
-def record_event(recorder: RecorderDep, principal: OfficerDep, ocid: Ocid, event: EventIn) -> JSONResponse:
+def record_event(
+    recorder: RecorderDep,
+    principal: OfficerDep,
+    ocid: Ocid,
+    event: Annotated[EventIn, Body(openapi_examples=examples.event_examples())],
+) -> JSONResponse:
     """Record one event; it is durable when the 201 arrives. Its payload is validated for its
     type and the tender's rules are checked (a bid revealed must match its commitment made
     before the deadline, an award must name a bidder, a contract an award...)."""
@@ -300,9 +315,14 @@ def record_event(recorder: RecorderDep, principal: OfficerDep, ocid: Ocid, event
     "/events/bulk",
     status_code=201,
     response_model=schemas.RecordedEvents,
+    responses=WRITE_RESPONSES,
     summary="Record many events at once (all or none)",
 )
-def record_events(recorder: RecorderDep, principal: OfficerDep, bulk: BulkIn) -> JSONResponse:
+def record_events(
+    recorder: RecorderDep,
+    principal: OfficerDep,
+    bulk: Annotated[BulkIn, Body(openapi_examples=examples.bulk_examples())],
+) -> JSONResponse:
     """Record up to ``TENDERPROOF_BULK_MAX_EVENTS`` events of any tenders in one transaction, in
     order (events of one tender chain on each other in the order given). One refusal refuses
     the whole request, naming the event (``body.events[3].payload.x``)."""
@@ -326,6 +346,7 @@ def _not_the_registry(ocid: str, field: str) -> None:
     "/officers",
     status_code=201,
     response_model=schemas.RecordedEvent,
+    responses=WRITE_RESPONSES,
     summary="Register an officer's address (administrators)",
 )
 def register_officer(recorder: RecorderDep, principal: AdminDep, officer: OfficerIn) -> JSONResponse:
@@ -340,6 +361,7 @@ def register_officer(recorder: RecorderDep, principal: AdminDep, officer: Office
     "/officers/{address}/revoke",
     status_code=201,
     response_model=schemas.RecordedEvent,
+    responses=WRITE_RESPONSES,
     summary="Revoke an officer's address (administrators)",
 )
 def revoke_officer(

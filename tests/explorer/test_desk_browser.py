@@ -1,0 +1,348 @@
+"""The officers' desk end to end in a real Chromium, against a real uvicorn server, a real SQLite
+log and the in-process EVM: an officer signs in with their API key and records a whole tender
+(published, bids committed and revealed, award, contract, payment), each event signed in the
+browser from an encrypted keystore file (JSON V3); the entries become anchored while the page
+watches; ``tenderproof verify`` on the tender's bundle recovers the officer's address for every
+event. Also: errors beside their fields in Spanish with the focus on the first, axe-core clean,
+no horizontal scroll at 320 and 1,366 px, and Swagger UI at /api/docs rendering with every other
+host unreachable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from playwright.sync_api import Browser, Page, Route, expect
+
+from anchoring.embedded import EmbeddedChain
+from anchoring.service import ChainAnchorer
+from api import auth
+from api.app import create_app
+from cli import main
+from ledger.core.canonical import canonical_bytes
+from ledger.log import Log
+from ledger.procurement.officers import REGISTRY_OCID
+from ledger.procurement.record import record
+from ledger.submission import Submission
+from settings import Settings
+from tests.api.servers import threaded_server
+from tests.api.test_writes import Clock
+from tests.conftest import ORIGIN
+from tests.explorer.browser import Watched, axe_violations, chromium
+from tests.explorer.conftest import EMBEDDED, anchor_final
+from tests.procurement.helpers import CHAIN_ID
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PASSWORD = "correct horse battery staple"
+OFFICER_KEY = "0x" + "7a" * 32
+OFFICER = Account.from_key(OFFICER_KEY).address
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+NARROW = {"width": 320, "height": 640}
+WIDE = {"width": 1366, "height": 900}
+
+
+@dataclass
+class Site:
+    base: str
+    log: Log
+    clock: Clock
+    dev: EmbeddedChain
+    api_key: str
+    keystore: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    directory = tmp_path_factory.mktemp("desk")
+    url = f"sqlite:///{directory / 'desk.sqlite3'}"
+    log = Log.open(url, origin=ORIGIN)
+    registered = Submission(
+        ocid=REGISTRY_OCID, type="officer.registered", payload={"address": OFFICER, "name": "Ana Ruiz"}
+    )
+    record(log, [registered], now=START, signatures="optional", chain_id=CHAIN_ID)
+    _, api_key = auth.create_key(log.engine, name="Ana Ruiz", role="officer", now=START, officer=OFFICER)
+    keystore = directory / "ana.json"
+    # scrypt with a small cost: the browser derives it at each signature (a real keystore takes longer)
+    keystore.write_text(json.dumps(Account.encrypt(OFFICER_KEY, PASSWORD, kdf="scrypt", iterations=2**12)))
+    clock = Clock(START)
+    dev = EmbeddedChain()
+    settings = Settings(
+        database_url=url,
+        origin=ORIGIN,
+        chains=[EMBEDDED],
+        rate_limit=None,
+        signing_chain_id=CHAIN_ID,
+        require_signatures=True,
+        desk_session_seconds=30 * 86_400,  # the test moves the server's clock past the tender's deadline
+    )
+    try:
+        with threaded_server(create_app(settings, log=log, now=clock, dev_chain=dev)) as base:
+            yield Site(base, log, clock, dev, api_key, keystore)
+    finally:
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as started:
+        yield started
+
+
+def _page(browser: Browser, viewport: dict[str, int], locale: str = "en-GB") -> Watched:
+    context = browser.new_context(viewport=viewport, locale=locale)
+    watched = Watched(context.new_page())
+    watched.page.set_default_timeout(30_000)
+    return watched
+
+
+def _no_sideways_scroll(page: Page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    viewport = page.evaluate("() => document.documentElement.clientWidth")
+    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px viewport"
+
+
+def _clean(watched: Watched, *, refused: bool = False) -> None:
+    """No console error and no serious accessibility violation; with ``refused``, the browser's
+    report of the desk's own 422 answers to a form with errors (bad input is a 4xx) is expected."""
+    errors = watched.errors
+    if refused:
+        errors = [e for e in errors if "status of 422" not in e or "/desk/" not in e]
+    assert errors == []
+    assert axe_violations(watched.page) == []
+
+
+def _sign_in(page: Page, site: Site) -> None:
+    page.goto(f"{site.base}/desk")
+    page.get_by_label(re.compile("API key|clave de API")).fill(site.api_key)
+    page.get_by_role("button", name=re.compile("Sign in|Iniciar sesión")).click()
+    expect(page.locator(".desk-bar")).to_contain_text("Ana Ruiz")
+
+
+def _sign_and_record(page: Page, site: Site, fields: dict[str, str]) -> dict[str, str]:
+    for name, value in fields.items():
+        field = page.locator(f'[name="{name}"]')
+        if field.evaluate("(e) => e.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    page.set_input_files("#keystore", str(site.keystore))
+    page.fill("#keystore-password", PASSWORD)
+    page.get_by_role("button", name="Sign and record").click()
+    page.wait_for_url(re.compile(r"/desk/entries/"))
+    status = page.locator("#desk-status")
+    match = re.search(r"/desk/entries/([^/]+)/(\d+)$", page.url)
+    assert match is not None
+    return {"ocid": match.group(1), "seq": match.group(2), "status": str(status.get_attribute("data-status"))}
+
+
+def _commitment(bid: dict[str, object], salt: str) -> str:
+    return hashlib.sha256(canonical_bytes(bid) + bytes.fromhex(salt)).hexdigest()
+
+
+def test_an_officer_records_a_whole_tender_signed_in_the_browser(
+    site: Site, browser: Browser, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watched = _page(browser, WIDE)
+    page = watched.page
+    _sign_in(page, site)
+    _clean(watched)
+    page.get_by_role("link", name="Tender published").click()
+    deadline = START + timedelta(days=10)
+    published = _sign_and_record(
+        page,
+        site,
+        {
+            "tender.id": "SI-OP-2026-090",
+            "tender.title": "Alumbrado público del barrio norte",
+            "tender.procurementMethod": "open",
+            "tender.value.amount": "850000",
+            "tender.value.currency": "MXN",
+            "tender.tenderPeriod.startDate": START.strftime("%Y-%m-%dT%H:%M"),
+            "tender.tenderPeriod.endDate": deadline.strftime("%Y-%m-%dT%H:%M"),
+            "buyer.id": "MX-MUN-042",
+            "buyer.name": "Municipio de San Isidro",
+        },
+    )
+    assert published["seq"] == "0" and published["status"] == "pending"
+    ocid = published["ocid"]
+    _clean(watched)
+    bid = {
+        "id": "bid-1",
+        "tenderers": [{"id": "MX-RFC-PAV020202CD2", "name": "Pavimentos del Norte"}],
+        "value": {"amount": 799000, "currency": "MXN"},
+    }
+    salt = "5a" * 16
+    page.goto(f"{site.base}/desk/record?ocid={ocid}&type=bid.committed")
+    _sign_and_record(
+        page,
+        site,
+        {
+            "bidder.id": "MX-RFC-PAV020202CD2",
+            "bidder.name": "Pavimentos del Norte",
+            "commitment": _commitment(bid, salt),
+        },
+    )
+    site.clock.moment = deadline + timedelta(hours=1)
+    steps = [
+        (
+            "bid.revealed",
+            {
+                "bid.id": "bid-1",
+                "bid.tenderers[0].id": "MX-RFC-PAV020202CD2",
+                "bid.tenderers[0].name": "Pavimentos del Norte",
+                "bid.value.amount": "799000",
+                "bid.value.currency": "MXN",
+                "salt": salt,
+            },
+        ),
+        (
+            "award.issued",
+            {
+                "award.id": "award-1",
+                "award.status": "active",
+                "award.suppliers[0].id": "MX-RFC-PAV020202CD2",
+                "award.suppliers[0].name": "Pavimentos del Norte",
+                "award.value.amount": "799000",
+                "award.value.currency": "MXN",
+            },
+        ),
+        (
+            "contract.signed",
+            {
+                "contract.id": "contract-1",
+                "contract.awardID": "award-1",
+                "contract.value.amount": "799000",
+                "contract.value.currency": "MXN",
+            },
+        ),
+        (
+            "contract.payment",
+            {
+                "contract.id": "contract-1",
+                "transaction.id": "pay-1",
+                "transaction.value.amount": "399500",
+                "transaction.value.currency": "MXN",
+            },
+        ),
+    ]
+    for kind, fields in steps:
+        expect(page.get_by_role("link", name="Record the next event of this tender")).to_be_visible()
+        page.goto(f"{site.base}/desk/record?ocid={ocid}&type={kind}")
+        last = _sign_and_record(page, site, fields)
+    assert last["seq"] == "5"
+    _clean(watched)
+    _no_sideways_scroll(page)
+    # The entry is integrated, then anchored, while its page watches (status polling).
+    site.log.integrate_all(now=site.clock.moment, commit_heads=True)
+    expect(page.locator("#desk-status")).to_have_attribute("data-status", "integrated", timeout=20_000)
+    anchor_final(ChainAnchorer(site.log, EMBEDDED, dev=site.dev, holder="tests", clock=lambda: site.clock.moment))
+    expect(page.locator("#desk-status")).to_have_attribute("data-status", "anchored", timeout=20_000)
+    expect(page.locator("#desk-status [data-when=anchored]")).to_be_visible()
+    # The auditor's check: every event recovers the officer.
+    bundle = page.request.get(f"{site.base}/api/v1/tenders/{ocid}/bundle")
+    assert bundle.ok
+    path = tmp_path / "bundle.json"
+    path.write_bytes(bundle.body())
+    capsys.readouterr()
+    assert main(["verify", str(path), "--rpc", f"{site.base}/rpc"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"signed by {OFFICER}") == 6, out
+    events = json.loads(bundle.body())["events"]
+    assert [e["envelope"]["type"] for e in events] == [
+        "tender.published",
+        "bid.committed",
+        "bid.revealed",
+        "award.issued",
+        "contract.signed",
+        "contract.payment",
+    ]
+    page.context.close()
+
+
+def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> None:
+    watched = _page(browser, NARROW, locale="es-ES")
+    page = watched.page
+    _sign_in(page, site)
+    _no_sideways_scroll(page)
+    page.goto(f"{site.base}/desk/new?type=tender.published")
+    _no_sideways_scroll(page)
+    _clean(watched)
+    page.fill('[name="tender.id"]', "X-1")
+    page.fill('[name="tender.value.amount"]', "mucho")
+    page.set_input_files("#keystore", str(site.keystore))
+    page.fill("#keystore-password", PASSWORD)
+    page.get_by_role("button", name="Firmar y registrar").click()
+    page.wait_for_selector("#desk-errors")
+    field = page.locator('[id="tender.value.amount"]')
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator('[id="tender.value.amount-error"]')).to_contain_text("debe ser un número")
+    assert page.evaluate("() => document.activeElement.id") == "tender.value.amount"
+    _no_sideways_scroll(page)
+    _clean(watched, refused=True)
+    # a wrong keystore password is said in Spanish, and nothing is sent
+    page.fill('[name="tender.value.amount"]', "1000")
+    page.fill('[name="tender.value.currency"]', "MXN")
+    page.fill('[name="tender.title"]', "Plaza")
+    page.fill('[name="tender.tenderPeriod.endDate"]', "2027-01-10T12:00")
+    page.fill('[name="buyer.id"]', "MX-1")
+    page.fill('[name="buyer.name"]', "Municipio")
+    page.set_input_files("#keystore", str(site.keystore))
+    page.fill("#keystore-password", "wrong")
+    page.get_by_role("button", name="Firmar y registrar").click()
+    expect(page.locator("#signing-status")).to_have_text(
+        "Contraseña incorrecta para este archivo de almacén de claves."
+    )
+    assert "/desk/entries/" not in page.url
+    page.context.close()
+
+
+def test_keyboard_only_sign_in(site: Site, browser: Browser) -> None:
+    watched = _page(browser, WIDE)
+    page = watched.page
+    page.goto(f"{site.base}/desk")
+    page.focus("#api_key")
+    page.keyboard.type(site.api_key)
+    page.keyboard.press("Enter")
+    expect(page.locator(".desk-bar")).to_contain_text("Ana Ruiz")
+    _no_sideways_scroll(page)
+    page.set_viewport_size(NARROW)
+    _no_sideways_scroll(page)
+    _clean(watched)
+    page.context.close()
+
+
+def test_api_docs_render_with_every_other_host_unreachable(site: Site, browser: Browser) -> None:
+    watched = _page(browser, WIDE)
+    page = watched.page
+    asked_elsewhere: list[str] = []
+
+    def only_this_server(route: Route) -> None:
+        if route.request.url.startswith(site.base):
+            route.continue_()
+        else:
+            asked_elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{site.base}/api/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Tenderproof")
+    operation = page.locator("#operations-writes-record_event_api_v1_tenders__ocid__events_post")
+    operation.locator(".opblock-summary").click()
+    examples = operation.locator("select.examples-select__select, .examples-select select").first
+    expect(examples).to_be_visible()
+    examples.select_option("award.issued")
+    request_body = operation.locator(".opblock-section-request-body")
+    expect(request_body).to_contain_text('"award.issued"')
+    expect(request_body).to_contain_text('"suppliers"')
+    assert "additionalProp1" not in request_body.inner_text()
+    assert asked_elsewhere == []
+    assert watched.errors == []
+    page.context.close()
