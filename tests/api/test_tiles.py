@@ -13,9 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.routes.tiles import parse_tile_path, tile_path
+from api.routes.tiles import parse_tile_path
 from ledger.core.errors import InvalidArgumentError
 from ledger.core.note import Signer, open_note
+from ledger.core.tiles import tile_path
 from ledger.log import Log
 from ledger.submission import Submission
 from tests.monitor.test_monitor import ORIGIN, T0, _serve
