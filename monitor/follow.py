@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import heads as smt
 from ledger.core.canonical import canonical_bytes, sha256_hex
@@ -60,6 +60,8 @@ from verifier.chain import ChainReader
 from . import store
 
 PAGE = 1000
+#: Pages per transaction of a catch-up from a source with small fixed pages (tiles: 256 each).
+BUNDLES_PER_COMMIT = 16
 _RETRIES = 6
 #: Longest a request waits out 429 answers (Retry-After) before they count as failures.
 _MAX_THROTTLE = 600.0
@@ -429,7 +431,8 @@ class Monitor:
         long the log. A source with ``aligned`` pages (tiles) is asked on page boundaries."""
         first = (start // self.page + 1) * self.page if self.api.aligned else start + self.page
         bounds = iter([start, *range(first, end, self.page)])
-        commit = self.page * self.parallel
+        # Fixed-size bundles are small: several per transaction (a commit waits for the disk).
+        commit = max(self.page * self.parallel, BUNDLES_PER_COMMIT * self.page if self.api.aligned else 0)
         pending: deque[Future[list[Served]]] = deque()
         batch: list[Served] = []
         with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="monitor-fetch") as pool:
@@ -459,7 +462,7 @@ class Monitor:
             if item.index != index:
                 raise MonitorError(f"entries: expected entry {index}, got {item.index!r}")
             try:
-                envelope = json.loads(item.leaf_data)
+                envelope = json.loads(item.leaf_data.decode())
             except ValueError as exc:
                 raise MonitorError(f"entry {index}: unreadable leaf data: {exc}") from exc
             envelopes.append(envelope if isinstance(envelope, dict) else {})
@@ -512,36 +515,26 @@ class Monitor:
             if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and payload is not None:
                 self._commitment(conn, index, json.loads(payload), changed)
             changed[ocid] = (size + 1, leaf)
-            rows.append(
-                {
-                    "idx": index,
-                    "ocid": ocid,
-                    "seq": int(seq) if isinstance(seq, int) else -1,
-                    "leaf_hash": leaf,
-                    "leaf_data": data,
-                    "payload": payload,
-                }
-            )
+            rows.append((index, ocid, int(seq) if isinstance(seq, int) else -1, leaf, data, payload))
             for node, digest in st.border.append(leaf):
                 if node.level and node.level % TILE_HEIGHT == 0:
                     self._check_node(conn, node, digest, tree_size)
             st.size += 1
-        conn.execute(insert(store.entries), rows)
+        store.executemany(
+            conn,
+            "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
         if unseen:
             stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
             known.update({str(o): (0, b"") for (o,) in conn.execute(stored)})
-        new = [{"ocid": o, "size": n, "head": h} for o, (n, h) in changed.items() if o not in known]
-        old = [{"o": o, "n": n, "h": h} for o, (n, h) in changed.items() if o in known]
+        new = [(o, n, h) for o, (n, h) in changed.items() if o not in known]
+        old = [(n, h, o) for o, (n, h) in changed.items() if o in known]
         if new:
-            conn.execute(insert(store.heads), new)
+            store.executemany(conn, "INSERT INTO monitor_heads (ocid, size, head) VALUES (?, ?, ?)", new)
         if old:
-            conn.execute(
-                update(store.heads)
-                .where(store.heads.c.ocid == bindparam("o"))
-                .values(size=bindparam("n"), head=bindparam("h")),
-                old,
-            )
+            store.executemany(conn, "UPDATE monitor_heads SET size = ?, head = ? WHERE ocid = ?", old)
 
     def _payload(
         self, conn: Connection, index: int, ocid: str, data: bytes | None, envelope: dict[str, Any]

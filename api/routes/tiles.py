@@ -104,12 +104,11 @@ def tile(request: Request, log: LogDep, path: str) -> Response:
         raise NotFoundError(f"tile {path}: the tree (size {size}) does not hold it yet")
     if level == "entries":
         start = index * TILE_WIDTH
-        stored = log.reader.entries(start, start + wanted)
         body = bytearray()
-        for event in stored:
-            if len(event.envelope) > 0xFFFF:
-                raise InvalidArgumentError("path", f"entry {event.index} is longer than an entry bundle can hold")
-            body += len(event.envelope).to_bytes(2, "big") + event.envelope
+        for i, envelope in enumerate(log.reader.entry_bytes(start, start + wanted)):
+            if len(envelope) > 0xFFFF:
+                raise InvalidArgumentError("path", f"entry {start + i} is longer than an entry bundle can hold")
+            body += len(envelope).to_bytes(2, "big") + envelope
         return _static(bytes(body), OCTETS, _tile_cache(width))
     with read_transaction(log.engine) as conn:
         found = tile_reader(conn)([TileID(tile_level, index)]).get(TileID(tile_level, index))
@@ -128,7 +127,7 @@ def payloads(request: Request, log: LogDep, path: str) -> Response:
     index, width = parse_bundle_path(path)
     start, end = _bundle_range(log, f"payload bundle {path}", index, width)
     body = bytearray()
-    for event in log.reader.entries(start, end):
-        data = b"" if event.payload == WITHHELD else event.payload
+    for stored in log.reader.entry_bytes(start, end, payloads=True):
+        data = b"" if stored == WITHHELD else stored
         body += len(data).to_bytes(4, "big") + data
     return cached(request, bytes(body), immutable=False, media_type=OCTETS)
