@@ -65,6 +65,8 @@ BUNDLES_PER_COMMIT = 16
 _RETRIES = 6
 #: Longest a request waits out 429 answers (Retry-After) before they count as failures.
 _MAX_THROTTLE = 600.0
+#: Least time a request keeps trying a deployment it cannot connect to (a server restarting).
+_MIN_DOWN = 60.0
 
 
 def _retry_after(value: str | None) -> float:
@@ -124,7 +126,9 @@ class Api:
         last = ""
         attempt = 0
         throttled_until = time.monotonic() + _MAX_THROTTLE
-        while attempt < _RETRIES:
+        down_until = time.monotonic() + _MIN_DOWN
+        refused = False
+        while attempt < _RETRIES or (refused and time.monotonic() < down_until):
             try:
                 answer = self.client.get(url, params=params)
                 if answer.status_code == 429 and time.monotonic() < throttled_until:
@@ -142,11 +146,14 @@ class Api:
                     return answer.content if binary else answer.text if text else answer.json()
             except (httpx.TransportError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                refused = isinstance(exc, httpx.ConnectError)  # nothing listening: it may come back
+            else:
+                refused = False
             attempt += 1
-            if attempt < _RETRIES:
+            if attempt < _RETRIES or (refused and time.monotonic() < down_until):
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        raise MonitorError(f"{url}: no usable answer after {_RETRIES} tries ({last})")
+        raise MonitorError(f"{url}: no usable answer after {attempt} tries ({last})")
 
     def signed_checkpoint(self) -> str | None:
         got = self._get("/api/v1/checkpoint/signed", text=True)
