@@ -183,7 +183,7 @@ class Api:
             index = item.get("index")
             try:
                 data = base64.b64decode(item["leaf_data"], validate=True)
-                claimed = bytes.fromhex(item["leaf_hash"]) if isinstance(item.get("leaf_hash"), str) else None
+                claimed = bytes.fromhex(item["leaf_hash"]) if isinstance(item.get("leaf_hash"), str) else b""
             except (KeyError, TypeError, binascii.Error, ValueError) as exc:
                 raise MonitorError(f"/api/v1/entries: entry {index!r}: unreadable leaf_data: {exc}") from exc
             payload = item.get("payload")
