@@ -136,3 +136,12 @@ def cosigned_note(engine: Engine, size: int, root: bytes) -> str | None:
     if row is None or bytes(row[1]) != root:
         return None
     return str(row[0])
+
+
+def latest_cosigned(engine: Engine) -> str | None:
+    """The note of the largest checkpoint the publishing round kept, with its cosignatures."""
+    with engine.connect() as conn:
+        note = conn.execute(
+            select(cosigned_checkpoints.c.note).order_by(cosigned_checkpoints.c.size.desc()).limit(1)
+        ).scalar()
+    return None if note is None else str(note)

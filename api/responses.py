@@ -12,6 +12,8 @@ from pydantic import BaseModel
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: For what moves on (the checkpoint, a tender's history): revalidate each time (cheap: 304).
 REVALIDATE = "public, no-cache"
+#: For what is fixed but may be dropped soon (a partial tile, once its full tile exists).
+SHORT_LIVED = "public, max-age=60"
 
 
 def etag_of(body: bytes) -> str:

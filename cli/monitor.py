@@ -33,7 +33,32 @@ import click
     type=click.FloatRange(min=0),
     help="Report entries left unanchored longer than this.",
 )
-@click.option("--page", type=click.IntRange(1, 1000), default=1000, show_default=True, help="Entries per request.")
+@click.option(
+    "--page",
+    type=click.IntRange(1, 1000),
+    help="Entries per request (default: 1000 from the API, one 256-entry bundle from tiles).",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["api", "tiles"]),
+    default="api",
+    show_default=True,
+    help="Read the log through its JSON API (/api/v1/entries) or its C2SP tlog-tiles (/checkpoint, /tile/...).",
+)
+@click.option(
+    "--parallel", type=click.IntRange(1, 32), default=4, show_default=True, help="Requests in flight during a catch-up."
+)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness's verifier key (C2SP vkey, repeatable): check the log's cosigned checkpoint against it.",
+)
+@click.option(
+    "--witness-quorum",
+    type=click.IntRange(min=1),
+    help="Cosignatures required of the --witness keys (default: all of them).",
+)
 def monitor(
     url: str,
     db_url: str,
@@ -44,15 +69,29 @@ def monitor(
     interval: float,
     webhook: str | None,
     max_unanchored_seconds: float | None,
-    page: int,
+    page: int | None,
+    source: str,
+    parallel: int,
+    witnesses: tuple[str, ...],
+    witness_quorum: int | None,
 ) -> None:
     """Follow the deployment at URL: re-hash every entry and payload, rebuild the tree and the heads
     commitments, check signed checkpoints and anchors; findings are JSON lines on stdout."""
     import httpx
 
-    from monitor.follow import Api, Monitor
+    from ledger.core.cosignature import CosignerKey
+    from ledger.core.errors import FormatError
+    from monitor import tiles
+    from monitor.follow import PAGE, Api, Monitor
     from monitor.store import open_engine
     from verifier.chain import RpcChainReader
+
+    try:
+        keys = [CosignerKey.parse(vkey) for vkey in witnesses]
+    except FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="--witness") from exc
+    if witness_quorum is not None and witness_quorum > len(keys):
+        raise click.BadParameter(f"must be at most the {len(keys)} --witness keys given", param_hint="--witness-quorum")
 
     def emit(finding: dict[str, Any]) -> None:
         click.echo(json.dumps(finding, sort_keys=True))
@@ -67,14 +106,17 @@ def monitor(
     try:
         watcher = Monitor(
             engine,
-            Api(url),
+            tiles.Tiles(url) if source == "tiles" else Api(url),
             log_key=log_key,
             readers=[RpcChainReader.at(u) for u in rpc],
             chains=chains,
             max_unanchored_seconds=max_unanchored_seconds,
             emit=emit,
             progress=lambda line: click.echo(line, err=True),
-            page=page,
+            page=page or (tiles.PAGE if source == "tiles" else PAGE),
+            parallel=parallel,
+            witnesses=keys,
+            witness_quorum=witness_quorum,
         )
         while True:
             watcher.round()

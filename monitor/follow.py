@@ -19,6 +19,15 @@ Findings (``kind``):
 - ``anchor_disagrees``: an anchor the log lists names a root that is not the tree's at its size.
 - ``chain_disagrees``: the chain does not hold the anchor the log lists (root, transaction, time).
 - ``unanchored``: entries left unanchored longer than the watcher's policy.
+- ``tile_changed``: a hash tile the log serves (``--source tiles``) holds a node that is not the
+  one its entries give.
+- ``witness_shortfall``: the log's latest cosigned checkpoint carries valid cosignatures by fewer
+  of the watcher's witnesses (``--witness``) than its quorum, or the log publishes none.
+- ``cosignature_invalid``: a cosignature line names one of the watcher's witnesses (its name and
+  key ID) but does not verify over the checkpoint.
+
+Where the entries come from is a *source*: :class:`Api` (the JSON read API, ``/api/v1/entries``)
+or :class:`monitor.tiles.Tiles` (C2SP tlog-tiles); both hand the monitor :class:`Served` entries.
 """
 
 from __future__ import annotations
@@ -28,28 +37,36 @@ import binascii
 import json
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import heads as smt
 from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.cosignature import CosignerKey, check_quorum, parse_line, split_note
 from ledger.core.errors import InvalidArgumentError, LedgerError, VerificationError
-from ledger.core.merkle import CompactRange, leaf_hash, root_from_leaf_hashes
+from ledger.core.merkle import CompactRange, NodeID, leaf_hash, root_from_leaf_hashes
 from ledger.core.note import Verifier, open_note
+from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH
 from verifier.chain import ChainReader
 
 from . import store
 
 PAGE = 1000
+#: Pages per transaction of a catch-up from a source with small fixed pages (tiles: 256 each).
+BUNDLES_PER_COMMIT = 16
 _RETRIES = 6
 #: Longest a request waits out 429 answers (Retry-After) before they count as failures.
 _MAX_THROTTLE = 600.0
+#: Least time a request keeps trying a deployment it cannot connect to (a server restarting).
+_MIN_DOWN = 60.0
 
 
 def _retry_after(value: str | None) -> float:
@@ -81,21 +98,37 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One entry as a source served it: its leaf bytes, the leaf hash the log's tree holds for it
+    (``None`` if the source says nothing), and its payload's exact bytes (``None``: withheld)."""
+
+    index: int
+    leaf_data: bytes
+    leaf_hash: bytes | None
+    payload: bytes | None
+
+
 class Api:
     """The deployment's public read API, retried on transport errors, 5xx and unreadable bodies
     (a truncated answer is asked again)."""
+
+    #: Whether requests should start on multiples of the page (a source served in fixed bundles).
+    aligned = False
 
     def __init__(self, base: str, *, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
         self.base = base.rstrip("/")
         self.client = client or httpx.Client(timeout=timeout)
 
-    def _get(self, path: str, params: dict[str, Any] | None = None, *, text: bool = False) -> Any:
+    def _get(self, path: str, params: dict[str, Any] | None = None, *, text: bool = False, binary: bool = False) -> Any:
         url = f"{self.base}{path}"
         delay = 0.2
         last = ""
         attempt = 0
         throttled_until = time.monotonic() + _MAX_THROTTLE
-        while attempt < _RETRIES:
+        down_until = time.monotonic() + _MIN_DOWN
+        refused = False
+        while attempt < _RETRIES or (refused and time.monotonic() < down_until):
             try:
                 answer = self.client.get(url, params=params)
                 if answer.status_code == 429 and time.monotonic() < throttled_until:
@@ -110,14 +143,17 @@ class Api:
                 elif answer.status_code != 200:
                     raise MonitorError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
                 else:
-                    return answer.text if text else answer.json()
+                    return answer.content if binary else answer.text if text else answer.json()
             except (httpx.TransportError, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                refused = isinstance(exc, httpx.ConnectError)  # nothing listening: it may come back
+            else:
+                refused = False
             attempt += 1
-            if attempt < _RETRIES:
+            if attempt < _RETRIES or (refused and time.monotonic() < down_until):
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        raise MonitorError(f"{url}: no usable answer after {_RETRIES} tries ({last})")
+        raise MonitorError(f"{url}: no usable answer after {attempt} tries ({last})")
 
     def signed_checkpoint(self) -> str | None:
         got = self._get("/api/v1/checkpoint/signed", text=True)
@@ -138,6 +174,30 @@ class Api:
         if not isinstance(got, dict) or not isinstance(got.get("entries"), list):
             raise MonitorError(f"/api/v1/entries?start={start}&end={end}: not an entries page")
         return got
+
+    def served(self, start: int, end: int) -> list[Served]:
+        """Entries from ``start`` (at least one, at most up to ``end``), as :class:`Served`; the
+        payloads re-encoded (RFC 8785) from the JSON they come as."""
+        out = []
+        for item in self.entries(start, end)["entries"]:
+            index = item.get("index")
+            try:
+                data = base64.b64decode(item["leaf_data"], validate=True)
+                claimed = bytes.fromhex(item["leaf_hash"]) if isinstance(item.get("leaf_hash"), str) else b""
+            except (KeyError, TypeError, binascii.Error, ValueError) as exc:
+                raise MonitorError(f"/api/v1/entries: entry {index!r}: unreadable leaf_data: {exc}") from exc
+            payload = item.get("payload")
+            out.append(Served(index, data, claimed, None if payload is None else canonical_bytes(payload)))
+        return out
+
+    def tree_node(self, node: NodeID, size: int) -> bytes | None:
+        """The log's own hash of ``node`` in its tree of ``size`` leaves, where the source serves
+        the tree's nodes (tiles); ``None`` here (the JSON API serves leaf hashes only)."""
+        return None
+
+    def cosigned_checkpoint(self) -> str | None:
+        got = self._get("/api/v1/checkpoint/cosigned", text=True)
+        return None if got is None else str(got)
 
     def root_at(self, size: int, current: int) -> bytes:
         got = self._get("/api/v1/proofs/consistency", {"from": size, "to": current})
@@ -217,6 +277,9 @@ class Monitor:
         emit: Emit | None = None,
         progress: Callable[[str], None] | None = None,
         page: int = PAGE,
+        parallel: int = 4,
+        witnesses: Sequence[CosignerKey] = (),
+        witness_quorum: int | None = None,
     ) -> None:
         self.engine = engine
         self.api = api
@@ -227,6 +290,9 @@ class Monitor:
         self.emit = emit or (lambda finding: print(json.dumps(finding), flush=True))
         self.progress = progress or (lambda line: print(line, file=sys.stderr, flush=True))
         self.page = page
+        self.parallel = max(1, parallel)
+        self.witnesses = list(witnesses)
+        self.witness_quorum = len(self.witnesses) if witness_quorum is None else witness_quorum
         self._by_chain_id: dict[int, ChainReader] | None = None
 
     # -- findings ---------------------------------------------------------------------------
@@ -278,6 +344,8 @@ class Monitor:
         checkpoint, note = self._checkpoint()
         if checkpoint is not None:
             self._catch_up(checkpoint, note)
+        if self.witnesses:
+            self._check_cosigned()
         self._recheck()
         self._check_anchors()
         return self._flush()
@@ -340,14 +408,10 @@ class Monitor:
         started = time.monotonic()
         begun = st.size
         shown = 0.0
-        while st.size < cp.size:
-            got = self.api.entries(st.size, min(cp.size, st.size + self.page))
-            batch = got["entries"]
-            if not batch:
-                raise MonitorError(f"/api/v1/entries?start={st.size}: no entries below the checkpoint's size {cp.size}")
+        for batch in self._fetched(st.size, cp.size):
             with self.engine.begin() as conn:
                 st = _load(conn)
-                self._ingest(conn, st, batch)
+                self._ingest(conn, st, batch, cp.size)
                 conn.execute(insert(store.roots).values(size=st.size, root=st.border.root()))
                 _save(conn, st)
             now = time.monotonic()
@@ -357,34 +421,76 @@ class Monitor:
                 self.progress(f"catch-up: {st.size}/{cp.size} entries ({rate:,.0f}/s)")
         self._compare(cp, note, st)
 
-    def _ingest(self, conn: Connection, st: _State, batch: list[dict[str, Any]]) -> None:
+    def _fetch(self, start: int, end: int) -> list[Served]:
+        """Entries ``[start, end)`` in order, asking again where a source answers fewer."""
+        out: list[Served] = []
+        while start + len(out) < end:
+            got = self.api.served(start + len(out), end)
+            if not got:
+                raise MonitorError(f"entries from {start + len(out)}: none served below the checkpoint's size {end}")
+            out += got
+        return out[: end - start]
+
+    def _fetched(self, start: int, end: int) -> Iterator[list[Served]]:
+        """Entries ``[start, end)`` in order, as batches of ``parallel`` pages (each batch checked and
+        committed in one transaction); ``parallel`` requests of a page each are in flight ahead of
+        the batch being checked, at most 2 x ``parallel`` pages held: memory stays flat however
+        long the log. A source with ``aligned`` pages (tiles) is asked on page boundaries."""
+        first = (start // self.page + 1) * self.page if self.api.aligned else start + self.page
+        bounds = iter([start, *range(first, end, self.page)])
+        # Fixed-size bundles are small: several per transaction (a commit waits for the disk).
+        commit = max(self.page * self.parallel, BUNDLES_PER_COMMIT * self.page if self.api.aligned else 0)
+        pending: deque[Future[list[Served]]] = deque()
+        batch: list[Served] = []
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="monitor-fetch") as pool:
+            try:
+                while True:
+                    while len(pending) < 2 * self.parallel and (at := next(bounds, None)) is not None:
+                        stop = (at // self.page + 1) * self.page if self.api.aligned else at + self.page
+                        pending.append(pool.submit(self._fetch, at, min(end, stop)))
+                    if not pending:
+                        break
+                    batch += pending.popleft().result()
+                    if len(batch) >= commit:
+                        yield batch
+                        batch = []
+                if batch:
+                    yield batch
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _ingest(self, conn: Connection, st: _State, batch: Sequence[Served], tree_size: int) -> None:
         changed: dict[str, tuple[int, bytes]] = {}
         rows = []
-        # The heads of the page's tenders, in one query (not one per entry).
-        ocids = list({str(item.get("ocid", "")) for item in batch})
+        envelopes: list[dict[str, Any]] = []
+        for item in batch:
+            index = st.size + len(envelopes)
+            if item.index != index:
+                raise MonitorError(f"entries: expected entry {index}, got {item.index!r}")
+            try:
+                envelope = json.loads(item.leaf_data.decode())
+            except ValueError as exc:
+                raise MonitorError(f"entry {index}: unreadable leaf data: {exc}") from exc
+            envelopes.append(envelope if isinstance(envelope, dict) else {})
+        # The heads of the batch's tenders, in one query (not one per entry).
+        ocids = list({str(envelope.get("ocid", "")) for envelope in envelopes})
         known = {
             str(o): (int(n), bytes(h))
             for o, n, h in conn.execute(
                 select(store.heads.c.ocid, store.heads.c.size, store.heads.c.head).where(store.heads.c.ocid.in_(ocids))
             )
         }
-        for item in batch:
-            index = st.size
-            if item.get("index") != index:
-                raise MonitorError(f"/api/v1/entries: expected entry {index}, got {item.get('index')!r}")
-            try:
-                data = base64.b64decode(item["leaf_data"], validate=True)
-                envelope = json.loads(data)
-            except (KeyError, binascii.Error, ValueError) as exc:
-                raise MonitorError(f"entry {index}: unreadable leaf_data: {exc}") from exc
+        for item, envelope in zip(batch, envelopes, strict=True):
+            index, data = st.size, item.leaf_data
             leaf = leaf_hash(data)
-            if item.get("leaf_hash") != leaf.hex():
+            if item.leaf_hash is not None and item.leaf_hash != leaf:
                 self._record(
                     conn,
                     Finding(
                         "entry_changed",
-                        f"entry:{index}:{leaf.hex()}",
-                        f"entry {index}: its leaf data hash to {leaf.hex()}, the log says {item.get('leaf_hash')}",
+                        f"entry:{index}",  # the key a root bisection names it by too: reported once
+                        f"entry {index}: its leaf data hash to {leaf.hex()}, the log says {item.leaf_hash.hex()}",
                         {"index": index},
                     ),
                 )
@@ -412,41 +518,35 @@ class Monitor:
                         {"index": index},
                     ),
                 )
-            payload = self._payload(conn, index, ocid, item.get("payload"), envelope)
-            if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and item.get("payload") is not None:
-                self._commitment(conn, index, item["payload"], changed)
+            payload = self._payload(conn, index, ocid, item.payload, envelope)
+            if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and payload is not None:
+                self._commitment(conn, index, json.loads(payload), changed)
             changed[ocid] = (size + 1, leaf)
-            rows.append(
-                {
-                    "idx": index,
-                    "ocid": ocid,
-                    "seq": int(seq) if isinstance(seq, int) else -1,
-                    "leaf_hash": leaf,
-                    "leaf_data": data,
-                    "payload": payload,
-                }
-            )
-            st.border.append(leaf)
+            rows.append((index, ocid, int(seq) if isinstance(seq, int) else -1, leaf, data, payload))
+            for node, digest in st.border.append(leaf):
+                if node.level and node.level % TILE_HEIGHT == 0:
+                    self._check_node(conn, node, digest, tree_size)
             st.size += 1
-        conn.execute(insert(store.entries), rows)
+        store.executemany(
+            conn,
+            "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
         if unseen:
             stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
             known.update({str(o): (0, b"") for (o,) in conn.execute(stored)})
-        new = [{"ocid": o, "size": n, "head": h} for o, (n, h) in changed.items() if o not in known]
-        old = [{"o": o, "n": n, "h": h} for o, (n, h) in changed.items() if o in known]
+        new = [(o, n, h) for o, (n, h) in changed.items() if o not in known]
+        old = [(n, h, o) for o, (n, h) in changed.items() if o in known]
         if new:
-            conn.execute(insert(store.heads), new)
+            store.executemany(conn, "INSERT INTO monitor_heads (ocid, size, head) VALUES (?, ?, ?)", new)
         if old:
-            conn.execute(
-                update(store.heads)
-                .where(store.heads.c.ocid == bindparam("o"))
-                .values(size=bindparam("n"), head=bindparam("h")),
-                old,
-            )
+            store.executemany(conn, "UPDATE monitor_heads SET size = ?, head = ? WHERE ocid = ?", old)
 
-    def _payload(self, conn: Connection, index: int, ocid: str, payload: Any, envelope: dict[str, Any]) -> bytes | None:
-        if payload is None:
+    def _payload(
+        self, conn: Connection, index: int, ocid: str, data: bytes | None, envelope: dict[str, Any]
+    ) -> bytes | None:
+        if data is None:
             self._record(
                 conn,
                 Finding(
@@ -457,7 +557,6 @@ class Monitor:
                 ),
             )
             return None
-        data = canonical_bytes(payload)
         if sha256_hex(data) != envelope.get("payload_sha256"):
             self._record(
                 conn,
@@ -470,6 +569,22 @@ class Monitor:
                 ),
             )
         return data
+
+    def _check_node(self, conn: Connection, node: NodeID, digest: bytes, tree_size: int) -> None:
+        """A node the mirror completed against the source's own tree (its hash tiles)."""
+        served = self.api.tree_node(node, tree_size)
+        if served is not None and served != digest:
+            tile = f"{node.level // TILE_HEIGHT}/{node.index // TILE_WIDTH}"
+            self._record(
+                conn,
+                Finding(
+                    "tile_changed",
+                    f"tile:{node.level}:{node.index}:{served.hex()}",
+                    f"hash tile {tile}: node (level {node.level}, index {node.index}) is {served.hex()}, the "
+                    f"entries below it give {digest.hex()}",
+                    {"level": node.level, "index": node.index, "served": served.hex(), "expected": digest.hex()},
+                ),
+            )
 
     def _commitment(self, conn: Connection, index: int, payload: Any, changed: dict[str, tuple[int, bytes]]) -> None:
         current = {str(o): (int(s), bytes(h)) for o, s, h in conn.execute(select(store.heads)).all()}
@@ -571,6 +686,81 @@ class Monitor:
                 hi = mid
         return lo
 
+    # -- witnesses ----------------------------------------------------------------------------
+
+    def _check_cosigned(self) -> None:
+        """The log's latest cosigned checkpoint against the watcher's witness policy (and, as every
+        checkpoint, against the mirror's tree)."""
+        note = self.api.cosigned_checkpoint()
+        policy = f"{self.witness_quorum} of {len(self.witnesses)}"
+        if note is None:
+            with self.engine.begin() as conn:
+                self._record(
+                    conn,
+                    Finding(
+                        "witness_shortfall",
+                        "witnesses:none",
+                        f"the log publishes no cosigned checkpoint; the witness policy wants {policy}",
+                        {"quorum": self.witness_quorum, "cosigned": 0},
+                    ),
+                )
+            return
+        with self.engine.connect() as conn:
+            st = _load(conn)
+            conn.rollback()
+        verifier = self._verifier(st)
+        try:
+            if verifier is None:
+                raise VerificationError("no log key to check its signature with")
+            cp = Checkpoint.from_text(open_note(note, verifier))
+            body, lines = split_note(note)
+        except (VerificationError, InvalidArgumentError) as exc:
+            with self.engine.begin() as conn:
+                self._record(
+                    conn,
+                    Finding(
+                        "checkpoint_signature_invalid",
+                        f"signature:{sha256_hex(note.encode())}",
+                        f"the cosigned checkpoint does not verify with the log key {verifier}: {exc}",
+                        {"note": note},
+                    ),
+                )
+            return
+        found: list[Finding] = []
+        where = f"cosigned checkpoint of size {cp.size}"
+        for line in lines:
+            cosig = parse_line(line)
+            for key in self.witnesses:
+                if (
+                    cosig is not None
+                    and (cosig.name, cosig.key_id) == (key.name, key.key_id)
+                    and not key.verify(body, cosig)
+                ):
+                    found.append(
+                        Finding(
+                            "cosignature_invalid",
+                            f"cosignature:{cp.size}:{cp.root.hex()}:{key}",
+                            f"{where}: the cosignature by witness {key.name} does not verify",
+                            {"size": cp.size, "witness": str(key), "line": line},
+                        )
+                    )
+        try:
+            check_quorum(note, self.witnesses, self.witness_quorum)
+        except VerificationError as exc:
+            found.append(
+                Finding(
+                    "witness_shortfall",
+                    f"witnesses:{cp.size}:{cp.root.hex()}",
+                    f"{where}: {exc}",
+                    {"size": cp.size, "quorum": self.witness_quorum, "note": note},
+                )
+            )
+        with self.engine.begin() as conn:
+            for finding in found:
+                self._record(conn, finding)
+        if cp.size <= st.size:
+            self._compare(cp, note, st)
+
     # -- re-reading what is mirrored ----------------------------------------------------------
 
     def _recheck(self) -> None:
@@ -582,7 +772,7 @@ class Monitor:
         if st.size == 0:
             return
         start = st.recheck_at if st.recheck_at < st.size else 0
-        got = self.api.entries(start, min(st.size, start + self.page))["entries"]
+        got = self.api.served(start, min(st.size, start + self.page))
         with self.engine.begin() as conn:
             mirrored = {
                 int(r.idx): r
@@ -591,11 +781,10 @@ class Monitor:
                 )
             }
             for item in got:
-                index = int(item["index"])
+                index, data, payload = item.index, item.leaf_data, item.payload
                 old = mirrored.get(index)
                 if old is None:
                     continue
-                data = base64.b64decode(item["leaf_data"])
                 if data != bytes(old.leaf_data):
                     self._record(
                         conn,
@@ -606,7 +795,6 @@ class Monitor:
                             {"index": index, "mirrored": bytes(old.leaf_hash).hex(), "served": leaf_hash(data).hex()},
                         ),
                     )
-                payload = item.get("payload")
                 if payload is None and old.payload is not None:
                     self._record(
                         conn,
@@ -617,12 +805,12 @@ class Monitor:
                             {"index": index},
                         ),
                     )
-                elif payload is not None and old.payload is not None and canonical_bytes(payload) != bytes(old.payload):
+                elif payload is not None and old.payload is not None and payload != bytes(old.payload):
                     self._record(
                         conn,
                         Finding(
                             "payload_changed",
-                            f"payload:{index}:{sha256_hex(canonical_bytes(payload))}",
+                            f"payload:{index}:{sha256_hex(payload)}",
                             f"entry {index}: the payload served now differs from the one mirrored",
                             {"index": index},
                         ),

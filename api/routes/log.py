@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from anchoring.cosigning import latest_cosigned
 from ledger.core.checkpoint import MAX_TREE_SIZE
 from ledger.core.checkpoint import Checkpoint as CoreCheckpoint
 from ledger.core.errors import InvalidArgumentError, NotFoundError
@@ -80,6 +81,23 @@ def get_signed_checkpoint(request: Request, log: ReadLogDep, signer: LogSignerDe
     head = log.reader.tree_head()
     text = signer.sign(CoreCheckpoint(origin=log.origin, size=head.size, root=head.root).to_text())
     return cached(request, text.encode(), immutable=False, media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/checkpoint/cosigned",
+    summary="The latest checkpoint the witnesses cosigned (C2SP signed note with cosignatures)",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
+)
+def get_cosigned_checkpoint(request: Request, log: LogDep) -> Response:
+    """The largest checkpoint the publishing round had cosigned: the log's signed note with every
+    valid witness cosignature it collected appended (C2SP tlog-cosignature; docs/spec.md §17), as
+    a ``tenderproof-bundle/2`` carries it. Usually older than ``/checkpoint/signed`` (witnesses
+    cosign what is about to be anchored). 404 until a round has cosigned one."""
+    note = latest_cosigned(log.engine)
+    if note is None:
+        raise NotFoundError("no cosigned checkpoint yet (no witnesses configured, or no publishing round)")
+    return cached(request, note.encode(), immutable=False, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/entries", response_model=schemas.Entries, summary="Raw log entries by index range")

@@ -48,6 +48,14 @@ def tile_width(tile: TileID, size: int) -> int:
     return max(0, min(TILE_WIDTH, nodes_at_level - tile.index * TILE_WIDTH))
 
 
+def tile_path(index: int) -> str:
+    """Tile index ``<N>`` as a tlog-tiles path writes it: 1234067 -> ``x001/x234/067``."""
+    text = str(index)
+    text = "0" * (-len(text) % 3) + text
+    chunks = [text[i : i + 3] for i in range(0, len(text), 3)]
+    return "/".join([*(f"x{c}" for c in chunks[:-1]), chunks[-1]])
+
+
 def _locate(node: NodeID) -> tuple[TileID, int, int]:
     """The tile holding ``node``'s bottom row, the row's offset in it, and its width."""
     tile_level, depth = divmod(node.level, TILE_HEIGHT)

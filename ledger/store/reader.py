@@ -231,6 +231,25 @@ class LogReader:
             )
             return [stored_event(row) for row in conn.execute(query)]
 
+    def entry_bytes(self, start: int, end: int, *, payloads: bool = False) -> list[bytes]:
+        """The exact stored bytes of entries ``[start, end)`` in index order: their envelopes (the
+        leaf data), or with ``payloads`` their payloads; one narrow query, for the static bundles.
+        Requires ``0 <= start <= end <= current size``, at most :data:`MAX_ENTRIES_PER_READ`."""
+        if not 0 <= start <= end:
+            raise InvalidArgumentError("start", f"needs 0 <= start <= end, got [{start}, {end})")
+        if end - start > MAX_ENTRIES_PER_READ:
+            raise InvalidArgumentError("end", f"at most {MAX_ENTRIES_PER_READ} entries per read, asked {end - start}")
+        column = events.c.payload if payloads else events.c.envelope
+        with read_transaction(self._engine) as conn:
+            self._check_size(conn, end, "end")
+            query = (
+                select(column)
+                .join(log_entries, log_entries.c.event_id == events.c.id)
+                .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+                .order_by(log_entries.c.idx)
+            )
+            return [bytes(data) for (data,) in conn.execute(query).tuples()]
+
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.
 

@@ -287,7 +287,7 @@ def test_a_monitor_killed_mid_catch_up_resumes_where_it_stopped(tmp_path: Path) 
             stopped = conn.execute("SELECT size FROM monitor_state").fetchone()[0]
             assert 0 < stopped < size
             assert conn.execute("SELECT count(*) FROM monitor_entries").fetchone()[0] == stopped
-        code, findings, err = _monitor(d, "--page", "500", db="killed.sqlite3")
+        code, findings, err = _monitor(d, "--page", "500", "--parallel", "1", db="killed.sqlite3")
         assert (code, findings) == (0, []), err
         first = err.splitlines()[0]
         resumed_from = int(first.split()[1].split("/")[0]) - 500
