@@ -89,7 +89,7 @@ def get_signed_checkpoint(request: Request, log: ReadLogDep, signer: LogSignerDe
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
-def get_cosigned_checkpoint(request: Request, log: LogDep) -> Response:
+def get_cosigned_checkpoint(request: Request, log: ReadLogDep) -> Response:
     """The largest checkpoint the publishing round had cosigned: the log's signed note with every
     valid witness cosignature it collected appended (C2SP tlog-cosignature; docs/spec.md §17), as
     a ``tenderproof-bundle/2`` carries it. Usually older than ``/checkpoint/signed`` (witnesses

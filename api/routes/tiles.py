@@ -75,7 +75,7 @@ def _tile_cache(width: int | None) -> str:
     return IMMUTABLE if width is None else SHORT_LIVED
 
 
-def _bundle_range(log: LogDep, path: str, index: int, width: int | None) -> tuple[int, int]:
+def _bundle_range(log: ReadLogDep, path: str, index: int, width: int | None) -> tuple[int, int]:
     """Entries ``[start, end)`` of bundle ``index`` of ``width``; NotFoundError when the tree
     does not hold them yet."""
     wanted = TILE_WIDTH if width is None else width
@@ -119,7 +119,7 @@ def tile(request: Request, log: ReadLogDep, path: str) -> Response:
 
 @router.get("/payloads/{path:path}", summary="A payload bundle (beside the tlog-tiles entry bundles)",
             response_class=Response)  # fmt: skip
-def payloads(request: Request, log: LogDep, path: str) -> Response:
+def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
     """The payloads of the entries of entry bundle ``<N>[.p/<W>]``, in order, each its stored bytes
     (RFC 8785, hashing to its envelope's ``payload_sha256``) prefixed with its length as a
     big-endian uint32; length 0 for a payload withheld. Revalidated (ETag): a payload may be
