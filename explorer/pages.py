@@ -21,14 +21,14 @@ from urllib.parse import quote, urlencode, urlsplit
 from babel.numbers import format_percent
 from fastapi import APIRouter, FastAPI, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from anchoring import store
 from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import cardinal, export, importer, ocds, query, redflags, stats
+from ledger.procurement import cardinal, export, importer, ocds, profiles, query, redflags, stats
 from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_LABEL, Settings
 
@@ -368,6 +368,8 @@ def render(
         flag_evidence=lambda code, evidence: flag_evidence(fmt, code, evidence),
         flag_info={flag.code: flag for flag in redflags.FLAGS},
         origin=site.settings.origin,
+        org_href=lambda name: "/organisations?" + urlencode({"name": name}),
+        org_url=organisation_url,
         **context,
     )
     response = HTMLResponse(html, status_code=status)
@@ -627,6 +629,38 @@ def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, floa
             key = currency if isinstance(currency, str) else None
             totals[key] = totals.get(key, 0.0) + float(amount)
     return sorted(totals.items(), key=lambda item: -item[1])
+
+
+@router.get("/organisations", response_class=HTMLResponse)
+def organisation_named(request: Request) -> Response:
+    """The organisation most often named ``?name=`` (lists hold names only): a redirect to its page."""
+    name = (request.query_params.get("name") or "")[:1024]
+    try:
+        key = profiles.key_of_name(_log(request).engine, name)
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    return RedirectResponse(organisation_url(key), status_code=303)
+
+
+def organisation_url(key: str) -> str:
+    """The page of the organisation ``key`` (its ``/`` kept: a key is ``scheme/id``)."""
+    return "/organisations/" + quote(key, safe="/:")
+
+
+@router.get("/organisations/{key:path}", response_class=HTMLResponse)
+def organisation(request: Request, key: str) -> Response:
+    try:
+        profile = profiles.organisation_profile(_log(request).engine, key[:1024])
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    return render(
+        request,
+        "organisation.html",
+        page="organisation",
+        profile=profile,
+        organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
+        roles=profiles.ROLES,
+    )
 
 
 @router.get("/anchors", response_class=HTMLResponse)

@@ -275,6 +275,24 @@ supplier_wins = Table(
 )
 
 
+#: Every organisation of each tender, keyed as ``ledger.procurement.organisations`` keys them
+#: (scheme/id, else normalised name), in each role it has there: ``buyer``, ``procuring_entity``,
+#: ``tenderer`` (bidders) and ``supplier`` (of a live award, with ``amounts``: JSON object of the
+#: awarded value per currency). Rewritten with the tender's red flags (ledger.procurement.profiles),
+#: what the buyer and supplier pages read (migration 0013).
+tender_parties = Table(
+    "tender_parties",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("name", String(1024), nullable=True),
+    Column("amounts", Text, nullable=True),
+    Index("ix_tender_parties_key_role_ocid", "key", "role", "ocid"),
+    Index("ix_tender_parties_name", "name"),
+)
+
+
 #: The red flags whose fences come from the whole ledger (ledger.procurement.redflags,
 #: :func:`refresh_ledger_flags`): Cardinal's R024 and R058 per tender (``role``
 #: "contracting_process", ``subject`` the ocid) and R025, R038, R044, R048, R055 per organisation

@@ -1,0 +1,40 @@
+"""Every organisation of each tender in each of its roles (``tender_parties``), what the buyer and
+supplier pages read. Derived, not recorded: it starts empty and fills as tenders are recorded;
+``tenderproof redflags refresh --tenders`` fills it for the tenders recorded before.
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tender_parties",
+        sa.Column(
+            "ocid", sa.String(256), sa.ForeignKey("tenders.ocid", name="fk_tender_parties_ocid_tenders"), nullable=False
+        ),
+        sa.Column("role", sa.String(32), nullable=False),
+        sa.Column("key", sa.String(1024), nullable=False),
+        sa.Column("name", sa.String(1024), nullable=True),
+        sa.Column("amounts", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("ocid", "role", "key", name="pk_tender_parties"),
+    )
+    op.create_index("ix_tender_parties_key_role_ocid", "tender_parties", ["key", "role", "ocid"])
+    op.create_index("ix_tender_parties_name", "tender_parties", ["name"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tender_parties_name", table_name="tender_parties")
+    op.drop_index("ix_tender_parties_key_role_ocid", table_name="tender_parties")
+    op.drop_table("tender_parties")
