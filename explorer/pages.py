@@ -30,9 +30,9 @@ from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
 from ledger.procurement import cardinal, export, importer, ocds, profiles, query, redflags, stats
 from ledger.store.reader import StoredEvent
-from settings import EMBEDDED_LABEL, Settings
+from settings import EMBEDDED_CHAIN_ID, EMBEDDED_LABEL, Settings
 
-from . import rpc
+from . import chains, rpc
 from .assets import Assets
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS, Described, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
@@ -397,7 +397,7 @@ def js_config(request: Request, **extra: Any) -> str:
     config = {
         "locale": lang,
         "rpcUrl": site.rpc_url,
-        "blockExplorer": site.settings.block_explorer_url,
+        "blockExplorer": _chain_facts(request)["block_explorer"],
         "bundleBase": "/api/v1/tenders",
         # An anchor counts (no event below its size escapes its proof) once final.
         "confirmations": site.chain.confirmations if site.chain else 1,
@@ -412,12 +412,16 @@ def js_config(request: Request, **extra: Any) -> str:
 def _chain_facts(request: Request) -> dict[str, Any]:
     site = _site(request)
     chain = site.chain
+    chain_id = EMBEDDED_CHAIN_ID if site.embedded else chain.chain_id if chain else None
+    named = chains.describe(site.settings, chain_id, embedded=site.embedded)
     return {
         "name": chain.name if chain else None,
         "embedded": site.embedded,
         "embedded_label": EMBEDDED_LABEL,
         "rpc_url": site.rpc_url,
-        "block_explorer": site.settings.block_explorer_url,
+        "block_explorer": named.explorer,
+        "chain_id": chain_id,
+        "words": named.name,
     }
 
 
@@ -433,6 +437,7 @@ def home(request: Request) -> Response:
     anchors = store.listing(log.engine, chain=chain["name"], limit=5) if chain["name"] else []
     last = store.latest_final(log.engine, chain["name"]) if chain["name"] else None
     contract = anchors[0].target.contract if anchors else None
+    recent = stats.recent_events(log.reader, size=head.size, limit=10)
     age = None
     if last is not None and last.block_timestamp is not None:
         age = _now(request) - datetime.fromtimestamp(last.block_timestamp, UTC)
@@ -448,7 +453,8 @@ def home(request: Request) -> Response:
         last=last,
         age=age,
         anchors=anchors,
-        recent=stats.recent_events(log.reader, size=head.size, limit=10),
+        recent=recent,
+        titles=stats.titles(log.engine, [e.ocid for e in recent]),
     )
 
 

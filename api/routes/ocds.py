@@ -338,7 +338,9 @@ class Competitor(BaseModel):
 class Organisation(BaseModel):
     key: str = Field(description="The organisation's key: scheme/id, an org-id, or name:<normalised name>.")
     name: str = Field(description="The name its tenders give it most often.")
-    roles: dict[str, int] = Field(description="Role (buyer, procuring_entity, tenderer, supplier) -> its tenders in it.")
+    roles: dict[str, int] = Field(
+        description="Role (buyer, procuring_entity, tenderer, supplier) -> its tenders in it."
+    )
     won: list[Amount] = Field(description="As supplier: awarded per currency (never summed across currencies).")
     bought: list[Amount] = Field(description="As buyer: its tenders' live awards per currency.")
     tenders: list[OrganisationTender] = Field(description=f"Its latest {profiles.TENDERS_SHOWN} tenders, newest first.")
@@ -355,7 +357,9 @@ def get_organisation(log: LogDep, key: OrganisationKey) -> Organisation:
     what it won and bought per currency, the companies it bid against and its red flags; 404 when
     no tender names it."""
     found = profiles.organisation_profile(log.engine, key).to_json()
-    return Organisation(**{**found, "flags": [_organisation_flag(f) for f in found["flags"]], "note": cardinal.NOT_PROOF[0]})
+    return Organisation(
+        **{**found, "flags": [_organisation_flag(f) for f in found["flags"]], "note": cardinal.NOT_PROOF[0]}
+    )
 
 
 class ImportProblem(BaseModel):

@@ -250,19 +250,22 @@ function renderReport(out, report, retry) {
     out.append(el("h3", {}, t("not_asked")), el("p", { class: "explain" }, t("explain_unavailable")), list);
   }
   if (report.events.length) {
-    const table = el("table", { class: "data" });
+    const table = el("table", { class: "data cards verify-events" });
     table.append(el("caption", {}, t("events")));
     const head = el("tr", {});
-    for (const key of ["col_seq", "col_type", "col_index", "col_status", "col_signer"]) head.append(el("th", { scope: "col" }, t(key)));
+    const columns = ["col_seq", "col_type", "col_index", "col_status", "col_signer"];
+    for (const key of columns) head.append(el("th", { scope: "col" }, t(key)));
     table.append(el("thead", {}, head));
     const body = el("tbody");
     for (const r of report.events) {
       const badge = el("span", { class: "badge" });
       showBadge(badge, r);
-      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
+      // each cell names its column: on a phone the rows are stacked cards (site.css table.cards)
+      const cell = (n, attrs, ...children) => el("td", { ...attrs, "data-label": t(columns[n]) }, ...children);
+      body.append(el("tr", {}, cell(0, {}, String(r.seq)), cell(1, {}, config.eventLabels[r.type] || r.type), cell(2, {}, r.index === null ? "–" : String(r.index)), cell(3, { class: "status" }, badge), cell(4, { class: "mono signer" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
     }
     table.append(body);
-    out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));
+    out.append(table);
   }
   heading.focus();
 }

@@ -96,11 +96,10 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
     Raises NotFoundError when no tender names it."""
     p = tender_parties.c
     with _connection(source) as conn:
-        counts = dict(
-            conn.execute(
-                select(p.role, func.count()).where(p.key == key).group_by(p.role)  # type: ignore[arg-type]
-            ).all()
-        )
+        counts: dict[str, int] = {
+            row.role: int(row.n)
+            for row in conn.execute(select(p.role, func.count().label("n")).where(p.key == key).group_by(p.role))
+        }
         if not counts:
             raise NotFoundError(f"organisation {key!r}: no tender names it")
         names = conn.execute(
@@ -146,7 +145,9 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
         mine = tender_parties.alias("mine")
         other = tender_parties.alias("other")
         competitors = conn.execute(
-            select(other.c.key, func.max(other.c.name).label("name"), func.count(func.distinct(other.c.ocid)).label("n"))
+            select(
+                other.c.key, func.max(other.c.name).label("name"), func.count(func.distinct(other.c.ocid)).label("n")
+            )
             .select_from(mine.join(other, and_(other.c.ocid == mine.c.ocid, other.c.key != mine.c.key)))
             .where(mine.c.key == key, mine.c.role.in_(_COMPETING), other.c.role.in_(_COMPETING))
             .group_by(other.c.key)

@@ -639,11 +639,12 @@ def party_rows(ocid: str, buyer_id: str | None, compiled: dict[str, Any]) -> lis
     for award in live_awards(compiled):
         listed = _dicts(award.get("suppliers"))
         value = _amount(award.get("value"))
-        for reference, key in zip(listed, organisations.key_each(compiled, listed), strict=True):
-            if key is None:
+        for reference, supplier in zip(listed, organisations.key_each(compiled, listed), strict=True):
+            if supplier is None:
                 continue
-            names.setdefault(key, str(reference.get("name") or rows.get(("tenderer", key), {}).get("name") or key))
-            totals = won.setdefault(key, {})
+            tenderer = rows.get(("tenderer", supplier), {})
+            names.setdefault(supplier, str(reference.get("name") or tenderer.get("name") or supplier))
+            totals = won.setdefault(supplier, {})
             if value is not None and value[1]:
                 totals[value[1]] = totals.get(value[1], 0.0) + value[0]
     for key, totals in won.items():

@@ -32,9 +32,16 @@ def test_home_shows_the_ledger_in_figures(client: TestClient, ledger: Ledger) ->
     text = _text(page.text)
     assert f"Events in the log {ledger.size}" in text
     assert "Tenders 3" in text
-    assert f"Last anchor tree size {ledger.anchored_size}" in text
-    # The latest event first, linked to its tender.
-    assert re.search(rf'Latest events.*?href="/tenders/{demo.SCHOOL}">Clarification published', page.text, re.S)
+    assert f"Last anchor {ledger.anchored_size} records in the log" in text
+    assert "tree size" not in text
+    # The chain in words, not by its number.
+    assert "Chain: local development chain" in text
+    # The latest event first, linked to its tender, named by its title.
+    assert re.search(
+        rf'Latest events.*?href="/tenders/{demo.SCHOOL}">Clarification published</a> · <span class="title">[^<]+</span>',
+        page.text,
+        re.S,
+    )
     # Awarded value per currency (the demo awards in MXN, the signed tender in EUR).
     assert "€900.00" in text and "MX$1,095,000.00" in text
 
