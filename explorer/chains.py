@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from settings import EMBEDDED_CHAIN_ID, KnownChain, Settings
 
+#: How a development chain is named (translated on the pages).
+LOCAL = "local development chain"
 #: chain id -> (name, block explorer). Public chains an anchor contract is likely deployed on.
 KNOWN: dict[int, tuple[str, str | None]] = {
     1: ("Ethereum", "https://etherscan.io"),
@@ -19,9 +21,9 @@ KNOWN: dict[int, tuple[str, str | None]] = {
     84532: ("Base Sepolia", "https://sepolia.basescan.org"),
     42161: ("Arbitrum One", "https://arbiscan.io"),
     100: ("Gnosis", "https://gnosisscan.io"),
-    31337: ("local development chain", None),
-    1337: ("local development chain", None),
-    EMBEDDED_CHAIN_ID: ("local development chain", None),
+    31337: (LOCAL, None),
+    1337: (LOCAL, None),
+    EMBEDDED_CHAIN_ID: (LOCAL, None),
 }
 
 
@@ -40,5 +42,5 @@ def describe(settings: Settings, chain_id: int | None, *, embedded: bool = False
     known: KnownChain | None = settings.known_chains.get(chain_id) if chain_id is not None else None
     name, explorer = (known.name, known.explorer) if known else KNOWN.get(chain_id or -1, (None, None))
     if embedded:
-        name, explorer = "local development chain", None
+        name, explorer = LOCAL, None
     return ChainName(name=name, chain_id=chain_id, explorer=settings.block_explorer_url or explorer)

@@ -32,7 +32,7 @@ from ledger.procurement import cardinal, export, importer, ocds, profiles, query
 from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_CHAIN_ID, EMBEDDED_LABEL, Settings
 
-from . import chains, rpc
+from . import chains, rpc, share
 from .assets import Assets
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS, Described, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
@@ -84,6 +84,19 @@ JS_MESSAGES: dict[str, str] = {
     "col_index": "Log index",
     "col_status": "Status",
     "col_signer": "Signer",
+    "copied": "Link copied.",
+    "copy_by_hand": "The link is selected: copy it with your keyboard or menu.",
+    "cert_title": "Verification certificate",
+    "cert_what": "What was verified",
+    "cert_what_value": "the proof bundle of tender {ocid}: {count} event(s)",
+    "cert_result": "Result",
+    "cert_when": "Verified at",
+    "cert_chain": "Against the chain",
+    "cert_contract": "Anchor contract",
+    "cert_command": "Re-check it with",
+    "cert_means": "Verified in this browser from the bundle's proofs and the chain's answers. Anyone can re-check it with the command above and an endpoint of their own.",
+    "cert_print": "Print this certificate",
+    "chain_id": "chain id",
     "verifying": "Verifying…",
     "not_json": "the text is not JSON ({reason})",
     "rpc_bad_url": "Give an http:// or https:// address.",
@@ -370,6 +383,7 @@ def render(
         origin=site.settings.origin,
         org_href=lambda name: "/organisations?" + urlencode({"name": name}),
         org_url=organisation_url,
+        qr_code=lambda url, label: share.qr_svg(url, label=label),
         **context,
     )
     response = HTMLResponse(html, status_code=status)
@@ -381,6 +395,17 @@ def render(
     return response
 
 
+def _formatter(request: Request) -> Formatter:
+    """The formatter of the request's language (as :func:`render` negotiates it)."""
+    return Formatter(
+        negotiate(
+            query=request.query_params.get("lang"),
+            cookie=request.cookies.get(COOKIE),
+            accept_language=request.headers.get("accept-language"),
+        )
+    )
+
+
 def not_found(request: Request, message: str) -> HTMLResponse:
     return render(request, "error.html", status=404, page="error", title="Not found", message=message)
 
@@ -388,12 +413,8 @@ def not_found(request: Request, message: str) -> HTMLResponse:
 def js_config(request: Request, **extra: Any) -> str:
     """The verifier's configuration, as the JSON of a non-executed ``<script type="application/json">``."""
     site = _site(request)
-    lang = negotiate(
-        query=request.query_params.get("lang"),
-        cookie=request.cookies.get(COOKIE),
-        accept_language=request.headers.get("accept-language"),
-    )
-    fmt = Formatter(lang)
+    fmt = _formatter(request)
+    lang = fmt.lang
     config = {
         "locale": lang,
         "rpcUrl": site.rpc_url,
@@ -403,10 +424,20 @@ def js_config(request: Request, **extra: Any) -> str:
         "confirmations": site.chain.confirmations if site.chain else 1,
         "messages": {key: fmt.gettext(text) for key, text in JS_MESSAGES.items()},
         "eventLabels": {kind: fmt.gettext(label) for kind, label in EVENT_LABELS.items()},
+        "chainName": _chain_name(request, fmt),
         **extra,
     }
     # "</" never appears inside the element: the JSON stays one text node whatever it holds.
     return json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _chain_name(request: Request, fmt: Formatter) -> str | None:
+    """The first chain in words, in ``fmt``'s language."""
+    chain = _chain_facts(request)
+    if chain["embedded"] or chain["words"] == chains.LOCAL:
+        return fmt.gettext(chains.LOCAL)
+    words: str | None = chain["words"] or chain["name"]
+    return words
 
 
 def _chain_facts(request: Request) -> dict[str, Any]:
@@ -533,6 +564,44 @@ def _covering(sizes: list[int], index: int | None) -> int | None:
     return at if at < len(sizes) else None
 
 
+def _timeline_item(event: StoredEvent, imported: set[int], target: Any, sizes: list[int]) -> dict[str, Any]:
+    """One event as the tender and event pages show it."""
+    envelope = event.parsed_envelope
+    at = _covering(sizes, event.index)
+    submission = envelope.submission if envelope.signature else None
+    payload, problem = event.readable_payload
+    is_release = event.event_id in imported and isinstance(payload, dict)
+    released = ocds.parse_datetime(payload.get("date")) if is_release else None
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "index": event.index,
+        "recorded_at": parse_timestamp(envelope.recorded_at),
+        # an imported release's own date (when it happened, as published); the recording
+        # time stays beside it
+        "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
+        "release_id": payload.get("id") if is_release else None,
+        "what": _describe_stored(event, payload, problem, release=is_release),
+        "signer": submission.get("officer") if isinstance(submission, dict) else None,
+        "leaf_hash": event.leaf_hash.hex(),
+        "payload_sha256": envelope.payload_sha256,
+        "claimed": None if target is None or at is None else target.anchors[at],
+    }
+
+
+def _page_url(request: Request, path: str) -> str:
+    """The absolute URL of this site's page at ``path`` (what its link and QR code give)."""
+    return str(request.base_url).rstrip("/") + path
+
+
+def _preview(fmt: Formatter, summary: query.TenderSummary) -> str:
+    """A tender in one line, for link previews (Open Graph, Twitter cards)."""
+    parts = [summary.buyer_name or "", fmt.gettext(STATUS_LABELS.get(summary.status) or summary.status)]
+    if summary.value_amount is not None:
+        parts.append(fmt.money(summary.value_amount, summary.currency))
+    return " · ".join(part for part in parts if part)
+
+
 #: Most events one tender page shows (?from= pages through the rest).
 TENDER_EVENTS_PAGE = 200
 
@@ -560,31 +629,7 @@ def tender(request: Request, ocid: str) -> Response:
     with log.engine.connect() as conn:
         imported = importer.imported_event_ids(conn, ocid)
         notes = importer.release_notes(conn, ocid)
-    timeline = []
-    for event in stored:
-        envelope = event.parsed_envelope
-        at = _covering(sizes, event.index)
-        submission = envelope.submission if envelope.signature else None
-        payload, problem = event.readable_payload
-        is_release = event.event_id in imported and isinstance(payload, dict)
-        released = ocds.parse_datetime(payload.get("date")) if is_release else None
-        timeline.append(
-            {
-                "seq": event.seq,
-                "type": event.type,
-                "index": event.index,
-                "recorded_at": parse_timestamp(envelope.recorded_at),
-                # an imported release's own date (when it happened, as published); the recording
-                # time stays beside it
-                "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
-                "release_id": payload.get("id") if is_release else None,
-                "what": _describe_stored(event, payload, problem, release=is_release),
-                "signer": submission.get("officer") if isinstance(submission, dict) else None,
-                "leaf_hash": event.leaf_hash.hex(),
-                "payload_sha256": envelope.payload_sha256,
-                "claimed": None if target is None or at is None else target.anchors[at],
-            }
-        )
+    timeline = [_timeline_item(event, imported, target, sizes) for event in stored]
     # The compiled release merges every event, only for tenders small enough to hold in memory: the
     # tender's releases as the export gives them (imported ones as published), so the compiled
     # release on the page is the export's, and ocdsmerge's.
@@ -621,6 +666,48 @@ def tender(request: Request, ocid: str) -> Response:
         organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
         notes=notes,
         awarded=[] if compiled is None else awarded_by_currency(compiled),
+        preview=_preview(_formatter(request), summary),
+        page_url=_page_url(request, f"/tenders/{quote(ocid, safe='')}"),
+    )
+
+
+@router.get("/tenders/{ocid}/events/{seq}", response_class=HTMLResponse)
+def tender_event(request: Request, ocid: str, seq: str) -> Response:
+    """One event of a tender, on a page of its own (what its QR code and link point to)."""
+    log = _log(request)
+    try:
+        summary = query.tender_summary(log.engine, ocid)
+        count, _head = log.reader.tender_head(ocid)
+        if not seq.isdigit() or int(seq) >= count:
+            raise NotFoundError(f"event {seq!r} of tender {ocid!r}: not found")
+        stored = log.reader.tender_events(ocid, from_seq=int(seq), limit=1)
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    chain = _chain_facts(request)
+    target = None
+    if chain["name"]:
+        try:
+            target = final_anchors(log.engine, chain["name"])
+        except NotFoundError:
+            target = None
+    with log.engine.connect() as conn:
+        imported = importer.imported_event_ids(conn, ocid)
+    item = _timeline_item(stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [])
+    path = f"/tenders/{quote(ocid, safe='')}/events/{int(seq)}"
+    fmt = _formatter(request)
+    label = fmt.gettext(EVENT_LABELS.get(item["type"]) or item["type"])
+    return render(
+        request,
+        "event.html",
+        page="event",
+        summary=summary,
+        e=item,
+        count=count,
+        chain=chain,
+        contract=target.contract if target else None,
+        preview=f"{label} · {_preview(fmt, summary)}",
+        config=js_config(request) if _site(request).rpc_url else None,
+        page_url=_page_url(request, path),
     )
 
 
@@ -635,6 +722,15 @@ def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, floa
             key = currency if isinstance(currency, str) else None
             totals[key] = totals.get(key, 0.0) + float(amount)
     return sorted(totals.items(), key=lambda item: -item[1])
+
+
+@router.get("/about", response_class=HTMLResponse)
+def about(request: Request) -> Response:
+    chain = _chain_facts(request)
+    listed = store.listing(_log(request).engine, chain=chain["name"], limit=1) if chain["name"] else []
+    return render(
+        request, "about.html", page="about", chain=chain, contract=listed[0].target.contract if listed else None
+    )
 
 
 @router.get("/organisations", response_class=HTMLResponse)

@@ -5,6 +5,7 @@ code, printable certificate, link previews)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -117,6 +118,55 @@ def test_supplier_page_reached_by_clicking_a_name(base: str, browser: Browser) -
         expect(p.locator(f"tr[data-ocid='{IMPORTED}']")).to_have_count(1)
         screenshot(p, "organisation-phone")
         assert axe_violations(p) == []
+        assert watched.errors == []
+    finally:
+        context.close()
+
+
+def test_share_a_tender_copy_its_link_and_see_its_qr_code(base: str, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        watched = Watched(context.new_page())
+        p = watched.page
+        p.goto(f"{base}/tenders/{SIGNED}")
+        assert p.locator("meta[property='og:title']").get_attribute("content") == "Street lighting renewal"
+        assert p.locator("meta[property='og:url']").get_attribute("content") == f"{base}/tenders/{SIGNED}"
+        qr = p.locator("svg.qr")
+        expect(qr).to_have_attribute("aria-label", "QR code of this page: Street lighting renewal")
+        assert qr.bounding_box()["width"] >= 120  # type: ignore[index]
+        p.get_by_role("button", name="Copy link").click()
+        expect(p.locator("[data-copied]")).to_have_text("Link copied.")
+        assert p.evaluate("navigator.clipboard.readText()") == f"{base}/tenders/{SIGNED}"
+        p.locator("#event-1 h3 a").click()
+        expect(p).to_have_url(f"{base}/tenders/{SIGNED}/events/1")
+        expect(p.locator("#share-url")).to_have_value(f"{base}/tenders/{SIGNED}/events/1")
+        assert axe_violations(p) == []
+        assert watched.errors == []
+    finally:
+        context.close()
+
+
+def test_verify_result_prints_as_a_certificate(base: str, browser: Browser, ledger: Ledger) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    try:
+        watched = Watched(context.new_page())
+        p = watched.page
+        p.goto(f"{base}/verify?ocid={demo.ROAD}")
+        certificate = p.locator("[data-certificate='verified']")
+        expect(certificate).to_contain_text(f"the proof bundle of tender {demo.ROAD}")
+        expect(certificate.locator("dd").nth(3)).to_have_text(re.compile(r"^local development chain \(chain id \d+\)$"))
+        contract = p.locator("[data-certificate] dd.mono").first.inner_text()
+        assert contract.startswith("0x") and len(contract) == 42
+        expect(certificate).to_contain_text("tenderproof-verify bundle.json --rpc http")
+        # the status column is readable: each badge on one card, at least as wide as its text
+        widths = p.eval_on_selector_all("table.verify-events td.status", "(cells) => cells.map((c) => c.offsetWidth)")
+        assert widths and min(widths) >= 200
+        p.emulate_media(media="print")
+        expect(p.locator("header.site")).to_be_hidden()
+        expect(p.locator("#ocid-form")).to_be_hidden()
+        expect(certificate).to_be_visible()
+        screenshot(p, "certificate-print")
         assert watched.errors == []
     finally:
         context.close()

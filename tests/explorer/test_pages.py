@@ -271,3 +271,42 @@ def test_the_default_app_serves_its_own_embedded_chain(ledger: Ledger) -> None:
     with TestClient(app) as client:
         answer = client.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
         assert answer.json()["result"] == hex(EmbeddedChain().w3.eth.chain_id)
+
+
+def test_qr_code_draws_the_library_matrix_of_the_page_url() -> None:
+    """The inline SVG's dark modules are exactly the qrcode package's matrix of the URL."""
+    import qrcode
+    import qrcode.constants
+
+    from explorer.share import qr_svg
+
+    url = f"http://127.0.0.1:8000/tenders/{SIGNED}"
+    svg = str(qr_svg(url, label="QR <code>"))
+    assert 'aria-label="QR &lt;code&gt;"' in svg
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    code.add_data(url)
+    code.make(fit=True)
+    expected = code.get_matrix()
+    size = len(expected)
+    assert f'viewBox="0 0 {size} {size}"' in svg
+    drawn = [[False] * size for _ in range(size)]
+    for x, y, width in re.findall(r"M(\d+),(\d+)h(\d+)v1h-\d+z", svg):
+        for column in range(int(x), int(x) + int(width)):
+            drawn[int(y)][column] = True
+    assert drawn == expected
+
+
+def test_tender_and_event_pages_carry_link_previews_and_their_qr_code(client: TestClient) -> None:
+    page = client.get(f"/tenders/{SIGNED}", params={"lang": "en"})
+    assert '<meta property="og:title" content="Street lighting renewal">' in page.text
+    assert f'<meta property="og:url" content="http://testserver/tenders/{SIGNED}">' in page.text
+    assert '<meta name="twitter:card" content="summary">' in page.text
+    assert 'aria-label="QR code of this page: Street lighting renewal"' in page.text
+    event = client.get(f"/tenders/{SIGNED}/events/1", params={"lang": "es"})
+    assert event.status_code == 200
+    assert f'value="http://testserver/tenders/{SIGNED}/events/1"' in event.text
+    assert "Código QR de esta página" in event.text
+    missing = client.get(f"/tenders/{SIGNED}/events/999", params={"lang": "en"})
+    assert missing.status_code == 404 and "event &#39;999&#39; of tender" in missing.text
+    assert client.get(f"/tenders/{SIGNED}/events/x").status_code == 404
+    assert client.get("/about").status_code == 200
