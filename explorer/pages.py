@@ -23,7 +23,7 @@ from fastapi import APIRouter, FastAPI, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from anchoring import store
+from anchoring import embedded, store
 from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
@@ -327,6 +327,15 @@ class Site:
         self.csp_any_endpoint = policy.format(connect="'self' https: http:")
 
 
+def _instance(request: Request) -> str | None:
+    """The chain instance whose anchors the pages list: for the embedded chain, this process's
+    (its earlier instances vanished with their processes); None for a real chain."""
+    site = _site(request)
+    if not site.embedded:
+        return None
+    return (site.dev_chain or embedded.chain()).instance
+
+
 def _site(request: Request) -> Site:
     site: Site = request.app.state.explorer
     return site
@@ -465,7 +474,9 @@ def home(request: Request) -> Response:
     head = log.reader.tree_head()
     totals = site.cache.get("totals", lambda: stats.totals(log.engine))
     chain = _chain_facts(request)
-    anchors = store.listing(log.engine, chain=chain["name"], limit=5) if chain["name"] else []
+    anchors = (
+        store.listing(log.engine, chain=chain["name"], instance=_instance(request), limit=5) if chain["name"] else []
+    )
     last = store.latest_final(log.engine, chain["name"]) if chain["name"] else None
     contract = anchors[0].target.contract if anchors else None
     recent = stats.recent_events(log.reader, size=head.size, limit=10)
@@ -727,7 +738,11 @@ def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, floa
 @router.get("/about", response_class=HTMLResponse)
 def about(request: Request) -> Response:
     chain = _chain_facts(request)
-    listed = store.listing(_log(request).engine, chain=chain["name"], limit=1) if chain["name"] else []
+    listed = (
+        store.listing(_log(request).engine, chain=chain["name"], instance=_instance(request), limit=1)
+        if chain["name"]
+        else []
+    )
     return render(
         request, "about.html", page="about", chain=chain, contract=listed[0].target.contract if listed else None
     )
@@ -771,7 +786,11 @@ def anchors(request: Request) -> Response:
     chain = _chain_facts(request)
     before_text = request.query_params.get("before", "")
     before = int(before_text) if before_text.isdigit() and 0 < int(before_text) < 2**63 else None
-    found = store.listing(log.engine, chain=chain["name"], before=before, limit=PAGE_SIZE + 1) if chain["name"] else []
+    found = (
+        store.listing(log.engine, chain=chain["name"], instance=_instance(request), before=before, limit=PAGE_SIZE + 1)
+        if chain["name"]
+        else []
+    )
     shown = found[:PAGE_SIZE]
     next_before = shown[-1].anchor.id if len(found) > PAGE_SIZE else None
     return render(request, "anchors.html", page="anchors", chain=chain, anchors=shown, next_before=next_before)

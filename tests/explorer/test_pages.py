@@ -5,19 +5,22 @@ embedded chain's read-only JSON-RPC endpoint."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from anchoring import store
 from anchoring.bundles import final_anchors
 from anchoring.embedded import EmbeddedChain
+from anchoring.service import ChainAnchorer
 from api.app import create_app
 from demo import tenders as demo
 from explorer.catalog import message_ids
 from explorer.i18n import catalog
 from settings import ChainSettings
 from tests.explorer.browser import ROOT
-from tests.explorer.conftest import SIGNED, Ledger, app_for, settings_for
+from tests.explorer.conftest import SIGNED, Ledger, anchor_final, app_for, recorded_ledger, settings_for
 from tests.procurement import helpers
 
 
@@ -310,3 +313,19 @@ def test_tender_and_event_pages_carry_link_previews_and_their_qr_code(client: Te
     assert missing.status_code == 404 and "event &#39;999&#39; of tender" in missing.text
     assert client.get(f"/tenders/{SIGNED}/events/x").status_code == 404
     assert client.get("/about").status_code == 200
+
+
+def test_the_same_anchor_is_listed_once_after_demo_then_serve(tmp_path: Path) -> None:
+    """`tenderproof demo` anchors on its process's embedded chain; `serve` starts a new one (a new
+    instance) and anchors the same checkpoint again: the pages list the serving chain's anchor
+    once, not the vanished chain's beside it."""
+    with recorded_ledger("sqlite", tmp_path) as recorded:
+        serving = EmbeddedChain()
+        size = anchor_final(ChainAnchorer(recorded.log, recorded.chain, dev=serving, holder="serve"))
+        assert len(store.listing(recorded.log.engine, chain=recorded.chain.name)) == 2  # both are recorded
+        with TestClient(create_app(settings_for(recorded), log=recorded.log, dev_chain=serving)) as client:
+            page = client.get("/anchors", params={"lang": "en"}).text
+            home = client.get("/", params={"lang": "en"}).text
+        assert len(re.findall(r'data-label="Records in the log"><a href="/anchors/dev/\d+">', page)) == 1
+        assert f"{size} records</a>" in page
+        assert len(re.findall(r'<li><a href="/anchors/dev/\d+">', home)) == 1
