@@ -678,6 +678,7 @@ def tender(request: Request, ocid: str) -> Response:
         notes=notes,
         awarded=[] if compiled is None else awarded_by_currency(compiled),
         preview=_preview(_formatter(request), summary),
+        known_names=profiles.tender_party_names(log.engine, ocid),
         page_url=_page_url(request, f"/tenders/{quote(ocid, safe='')}"),
     )
 
@@ -717,6 +718,7 @@ def tender_event(request: Request, ocid: str, seq: str) -> Response:
         chain=chain,
         contract=target.contract if target else None,
         preview=f"{label} · {_preview(fmt, summary)}",
+        known_names=profiles.tender_party_names(log.engine, ocid),
         config=js_config(request) if _site(request).rpc_url else None,
         page_url=_page_url(request, path),
     )

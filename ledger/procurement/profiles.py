@@ -192,12 +192,8 @@ def key_of_name(source: Connection | Engine, name: str) -> str:
     return str(found)
 
 
-def tender_party_keys(source: Connection | Engine, ocid: str) -> dict[str, dict[str, str]]:
-    """Role -> normalised name -> key of one tender's organisations: how a page links the names
-    it shows to their organisation pages."""
+def tender_party_names(source: Connection | Engine, ocid: str) -> set[str]:
+    """The names one tender gives its organisations (those a page can link to their pages)."""
     p = tender_parties.c
-    out: dict[str, dict[str, str]] = {}
     with _connection(source) as conn:
-        for row in conn.execute(select(p.role, p.key, p.name).where(p.ocid == ocid)):
-            out.setdefault(row.role, {})[row.name or row.key] = row.key
-    return out
+        return {name for name in conn.execute(select(p.name).where(p.ocid == ocid)).scalars() if name}

@@ -339,8 +339,14 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     flags: list[dict[str, str]] = []
     pairs: list[dict[str, str]] = []
     parties: list[dict[str, str | None]] = []
+    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
+    t = tender_index.c
+    # a natively recorded tender's buyer is its state's, named in its projection row
+    buyer_names = (
+        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
+    )
     for ocid, buyer_id, compiled in tenders:
-        parties += party_rows(ocid, buyer_id, compiled)
+        parties += party_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
         raised = evaluate(compiled)
         flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
         # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
@@ -624,16 +630,20 @@ def party_keys(compiled: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def party_rows(ocid: str, buyer_id: str | None, compiled: dict[str, Any]) -> list[dict[str, str | None]]:
+def party_rows(
+    ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None
+) -> list[dict[str, str | None]]:
     """The ``tender_parties`` rows of one tender: its buyer (``buyer_id``, the ledger's own id of a
     natively recorded tender, when the release names none), procuring entity and tenderers
     (:func:`party_keys`), and the suppliers of its live awards with what each was awarded per
-    currency (a joint award counts whole for each of its suppliers)."""
+    currency (a joint award counts whole for each of its suppliers). ``buyer_name`` names the
+    ledger's own buyer id."""
     rows: dict[tuple[str, str], dict[str, str | None]] = {}
     for role, key, name in party_keys(compiled):
         rows[(role, key)] = {"ocid": ocid, "role": role, "key": key[:1024], "name": name[:1024], "amounts": None}
     if buyer_id and not any(role == "buyer" for role, _ in rows):
-        rows[("buyer", buyer_id)] = {"ocid": ocid, "role": "buyer", "key": buyer_id, "name": None, "amounts": None}
+        named = buyer_name[:1024] if buyer_name else None
+        rows[("buyer", buyer_id)] = {"ocid": ocid, "role": "buyer", "key": buyer_id, "name": named, "amounts": None}
     won: dict[str, dict[str, float]] = {}
     names: dict[str, str] = {}
     for award in live_awards(compiled):

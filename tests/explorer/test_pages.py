@@ -329,3 +329,18 @@ def test_the_same_anchor_is_listed_once_after_demo_then_serve(tmp_path: Path) ->
         assert len(re.findall(r'data-label="Records in the log"><a href="/anchors/dev/\d+">', page)) == 1
         assert f"{size} records</a>" in page
         assert len(re.findall(r'<li><a href="/anchors/dev/\d+">', home)) == 1
+
+
+def test_every_name_link_of_a_tender_page_leads_to_its_organisation(client: TestClient) -> None:
+    """Names the tender gives its buyer and suppliers link to their pages (a natively recorded
+    buyer too, by its ledger id); names no organisation page holds are not links."""
+    for ocid in (SIGNED, demo.ROAD, demo.SCHOOL):
+        page = client.get(f"/tenders/{ocid}", params={"lang": "en"}).text
+        links = sorted(set(re.findall(r'href="(/organisations\?name=[^"]+)"', page)))
+        assert links, ocid
+        for link in links:
+            response = client.get(link.replace("&amp;", "&"), follow_redirects=False)
+            assert response.status_code == 303, link
+            assert client.get(response.headers["location"]).status_code == 200
+    buyer = client.get(f"/tenders/{SIGNED}", params={"lang": "en"}).text
+    assert '<a href="/organisations?name=Ayuntamiento+de+Villanueva" data-org-link>' in buyer
