@@ -13,6 +13,7 @@ own number of tenders, not the ledger's.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -102,18 +103,6 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
         }
         if not counts:
             raise NotFoundError(f"organisation {key!r}: no tender names it")
-        names = conn.execute(
-            select(p.name, func.count().label("n"))
-            .where(p.key == key, p.name.is_not(None))
-            .group_by(p.name)
-            .order_by(func.count().desc(), p.name)
-            .limit(1)
-        ).first()
-        name = names.name if names else None
-        if name is None:  # a natively recorded tender's buyer: its name as the projection holds it
-            name = conn.execute(
-                select(tender_index.c.buyer_name).where(tender_index.c.buyer_id == key).limit(1)
-            ).scalar_one_or_none()
         won: dict[str, float] = {}
         for text in conn.execute(select(p.amounts).where(p.key == key, p.role == "supplier")).scalars():
             for currency, amount in _amounts(text).items():
@@ -129,19 +118,37 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
             )
         }
         t = tender_index.c
-        latest = conn.execute(
-            select(t.ocid, t.title, t.status, t.value_amount, t.currency, t.listed_at)
-            .where(t.ocid.in_(select(p.ocid).where(p.key == key)))
-            .order_by(t.listed_at.desc(), t.ocid.desc())
-            .limit(TENDERS_SHOWN)
-        ).all()
-        shown = [row.ocid for row in latest]
+        # the latest tenders first by (ocid, listed_at) alone (an index holds both), then their rows
+        shown = list(
+            conn.execute(
+                select(t.ocid)
+                .where(t.ocid.in_(select(p.ocid).where(p.key == key)))
+                .order_by(t.listed_at.desc(), t.ocid.desc())
+                .limit(TENDERS_SHOWN)
+            ).scalars()
+        )
+        found = {
+            row.ocid: row
+            for row in conn.execute(
+                select(t.ocid, t.title, t.status, t.value_amount, t.currency, t.listed_at).where(t.ocid.in_(shown))
+            )
+        }
+        latest = [found[ocid] for ocid in shown]
         roles: dict[str, list[str]] = {}
         amounts: dict[str, dict[str, float]] = {}
-        for row in conn.execute(select(p.ocid, p.role, p.amounts).where(p.key == key, p.ocid.in_(shown))):
+        names: Counter[str] = Counter()
+        for row in conn.execute(select(p.ocid, p.role, p.amounts, p.name).where(p.key == key, p.ocid.in_(shown))):
             roles.setdefault(row.ocid, []).append(row.role)
+            if row.name:
+                names[row.name] += 1
             if row.role == "supplier":
                 amounts[row.ocid] = _amounts(row.amounts)
+        # the name its latest tenders give it most often
+        name = min(names, key=lambda n: (-names[n], n)) if names else None
+        if name is None:  # a natively recorded tender's buyer: its name as the projection holds it
+            name = conn.execute(
+                select(t.buyer_name).where(t.buyer_id == key, t.buyer_name.is_not(None)).limit(1)
+            ).scalar_one_or_none()
         mine = tender_parties.alias("mine")
         other = tender_parties.alias("other")
         competitors = conn.execute(

@@ -171,6 +171,8 @@ tender_index = Table(
     Index("ix_tender_index_status_listed_at_ocid", "status", "listed_at", "ocid"),
     Index("ix_tender_index_buyer_id_listed_at_ocid", "buyer_id", "listed_at", "ocid"),
     Index("ix_tender_index_value_amount_ocid", "value_amount", "ocid"),
+    #: An organisation's latest tenders: their ocids sorted by listing time without reading the rows.
+    Index("ix_tender_index_ocid_listed_at", "ocid", "listed_at"),
 )
 
 #: The officers' registry projected from officer.registered / officer.revoked events: one row

@@ -1,5 +1,6 @@
 """Every organisation of each tender in each of its roles (``tender_parties``), what the buyer and
-supplier pages read. Derived, not recorded: it starts empty and fills as tenders are recorded;
+supplier pages read, and an index of each tender's listing time by ocid (an organisation's latest
+tenders). Derived, not recorded: it starts empty and fills as tenders are recorded;
 ``tenderproof redflags refresh --tenders`` fills it for the tenders recorded before.
 
 Revision ID: 0013
@@ -32,9 +33,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_tender_parties_key_role_ocid", "tender_parties", ["key", "role", "ocid"])
     op.create_index("ix_tender_parties_name", "tender_parties", ["name"])
+    op.create_index("ix_tender_index_ocid_listed_at", "tender_index", ["ocid", "listed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_tender_index_ocid_listed_at", table_name="tender_index")
     op.drop_index("ix_tender_parties_name", table_name="tender_parties")
     op.drop_index("ix_tender_parties_key_role_ocid", table_name="tender_parties")
     op.drop_table("tender_parties")
