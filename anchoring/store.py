@@ -352,12 +352,24 @@ class Listed:
         }
 
 
-def listing(engine: Engine, *, chain: str | None = None, before: int | None = None, limit: int = 100) -> list[Listed]:
+def listing(
+    engine: Engine,
+    *,
+    chain: str | None = None,
+    instance: str | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> list[Listed]:
     """Newest anchors first, with their targets; with ``before``, only those of ``id < before``
-    (the next page: no gaps or repeats, however many anchors are added meanwhile)."""
+    (the next page: no gaps or repeats, however many anchors are added meanwhile); with
+    ``instance``, only those of that chain instance (an embedded chain is a new instance at every
+    start: the anchors of an earlier one are gone with it, and re-anchoring the same checkpoint on
+    the new one must not show it twice)."""
     query = _with_targets().order_by(anchors.c.id.desc()).limit(limit)
     if chain is not None:
         query = query.where(anchor_targets.c.chain == chain)
+    if instance is not None:
+        query = query.where(anchor_targets.c.instance == instance)
     if before is not None:
         query = query.where(anchors.c.id < before)
     with db.read_transaction(engine) as conn:

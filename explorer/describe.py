@@ -30,6 +30,7 @@ ROLE_LABELS: dict[str, str] = {
     "buyer": "Buyer",
     "procuring_entity": "Procuring entity",
     "tenderer": "Tenderer",
+    "supplier": "Supplier",
 }
 STATUS_LABELS: dict[str, str] = {
     "planning": "Planning",

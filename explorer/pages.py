@@ -21,18 +21,18 @@ from urllib.parse import quote, urlencode, urlsplit
 from babel.numbers import format_percent
 from fastapi import APIRouter, FastAPI, Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from anchoring import store
+from anchoring import embedded, store
 from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import cardinal, export, importer, ocds, query, redflags, stats
+from ledger.procurement import cardinal, export, importer, ocds, profiles, query, redflags, stats
 from ledger.store.reader import StoredEvent
-from settings import EMBEDDED_LABEL, Settings
+from settings import EMBEDDED_CHAIN_ID, EMBEDDED_LABEL, Settings
 
-from . import rpc
+from . import chains, rpc, share
 from .assets import Assets
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS, Described, describe, describe_release
 from .i18n import COOKIE, COOKIE_MAX_AGE, LANGUAGE_NAMES, LOCALES, Formatter, negotiate
@@ -84,6 +84,19 @@ JS_MESSAGES: dict[str, str] = {
     "col_index": "Log index",
     "col_status": "Status",
     "col_signer": "Signer",
+    "copied": "Link copied.",
+    "copy_by_hand": "The link is selected: copy it with your keyboard or menu.",
+    "cert_title": "Verification certificate",
+    "cert_what": "What was verified",
+    "cert_what_value": "the proof bundle of tender {ocid}: {count} event(s)",
+    "cert_result": "Result",
+    "cert_when": "Verified at",
+    "cert_chain": "Against the chain",
+    "cert_contract": "Anchor contract",
+    "cert_command": "Re-check it with",
+    "cert_means": "Verified in this browser from the bundle's proofs and the chain's answers. Anyone can re-check it with the command above and an endpoint of their own.",
+    "cert_print": "Print this certificate",
+    "chain_id": "chain id",
     "verifying": "Verifying…",
     "not_json": "the text is not JSON ({reason})",
     "rpc_bad_url": "Give an http:// or https:// address.",
@@ -314,6 +327,15 @@ class Site:
         self.csp_any_endpoint = policy.format(connect="'self' https: http:")
 
 
+def _instance(request: Request) -> str | None:
+    """The chain instance whose anchors the pages list: for the embedded chain, this process's
+    (its earlier instances vanished with their processes); None for a real chain."""
+    site = _site(request)
+    if not site.embedded:
+        return None
+    return (site.dev_chain or embedded.chain()).instance
+
+
 def _site(request: Request) -> Site:
     site: Site = request.app.state.explorer
     return site
@@ -373,6 +395,9 @@ def render(
         flag_evidence=lambda code, evidence: flag_evidence(fmt, code, evidence),
         flag_info={flag.code: flag for flag in redflags.FLAGS},
         origin=site.settings.origin,
+        org_href=lambda name: "/organisations?" + urlencode({"name": name}),
+        org_url=organisation_url,
+        qr_code=lambda url, label: share.qr_svg(url, label=label),
         **context,
     )
     response = HTMLResponse(html, status_code=status)
@@ -384,6 +409,17 @@ def render(
     return response
 
 
+def _formatter(request: Request) -> Formatter:
+    """The formatter of the request's language (as :func:`render` negotiates it)."""
+    return Formatter(
+        negotiate(
+            query=request.query_params.get("lang"),
+            cookie=request.cookies.get(COOKIE),
+            accept_language=request.headers.get("accept-language"),
+        )
+    )
+
+
 def not_found(request: Request, message: str) -> HTMLResponse:
     return render(request, "error.html", status=404, page="error", title="Not found", message=message)
 
@@ -391,36 +427,46 @@ def not_found(request: Request, message: str) -> HTMLResponse:
 def js_config(request: Request, **extra: Any) -> str:
     """The verifier's configuration, as the JSON of a non-executed ``<script type="application/json">``."""
     site = _site(request)
-    lang = negotiate(
-        query=request.query_params.get("lang"),
-        cookie=request.cookies.get(COOKIE),
-        accept_language=request.headers.get("accept-language"),
-    )
-    fmt = Formatter(lang)
+    fmt = _formatter(request)
+    lang = fmt.lang
     config = {
         "locale": lang,
         "rpcUrl": site.rpc_url,
-        "blockExplorer": site.settings.block_explorer_url,
+        "blockExplorer": _chain_facts(request)["block_explorer"],
         "bundleBase": "/api/v1/tenders",
         # An anchor counts (no event below its size escapes its proof) once final.
         "confirmations": site.chain.confirmations if site.chain else 1,
         "messages": {key: fmt.gettext(text) for key, text in JS_MESSAGES.items()},
         "eventLabels": {kind: fmt.gettext(label) for kind, label in EVENT_LABELS.items()},
+        "chainName": _chain_name(request, fmt),
         **extra,
     }
     # "</" never appears inside the element: the JSON stays one text node whatever it holds.
     return json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
 
 
+def _chain_name(request: Request, fmt: Formatter) -> str | None:
+    """The first chain in words, in ``fmt``'s language."""
+    chain = _chain_facts(request)
+    if chain["embedded"] or chain["words"] == chains.LOCAL:
+        return fmt.gettext(chains.LOCAL)
+    words: str | None = chain["words"] or chain["name"]
+    return words
+
+
 def _chain_facts(request: Request) -> dict[str, Any]:
     site = _site(request)
     chain = site.chain
+    chain_id = EMBEDDED_CHAIN_ID if site.embedded else chain.chain_id if chain else None
+    named = chains.describe(site.settings, chain_id, embedded=site.embedded)
     return {
         "name": chain.name if chain else None,
         "embedded": site.embedded,
         "embedded_label": EMBEDDED_LABEL,
         "rpc_url": site.rpc_url,
-        "block_explorer": site.settings.block_explorer_url,
+        "block_explorer": named.explorer,
+        "chain_id": chain_id,
+        "words": named.name,
     }
 
 
@@ -433,9 +479,12 @@ def home(request: Request) -> Response:
     head = log.reader.tree_head()
     totals = site.cache.get("totals", lambda: stats.totals(log.engine))
     chain = _chain_facts(request)
-    anchors = store.listing(log.engine, chain=chain["name"], limit=5) if chain["name"] else []
+    anchors = (
+        store.listing(log.engine, chain=chain["name"], instance=_instance(request), limit=5) if chain["name"] else []
+    )
     last = store.latest_final(log.engine, chain["name"]) if chain["name"] else None
     contract = anchors[0].target.contract if anchors else None
+    recent = stats.recent_events(log.reader, size=head.size, limit=10)
     age = None
     if last is not None and last.block_timestamp is not None:
         age = _now(request) - datetime.fromtimestamp(last.block_timestamp, UTC)
@@ -451,7 +500,8 @@ def home(request: Request) -> Response:
         last=last,
         age=age,
         anchors=anchors,
-        recent=stats.recent_events(log.reader, size=head.size, limit=10),
+        recent=recent,
+        titles=stats.titles(log.engine, [e.ocid for e in recent]),
     )
 
 
@@ -530,6 +580,44 @@ def _covering(sizes: list[int], index: int | None) -> int | None:
     return at if at < len(sizes) else None
 
 
+def _timeline_item(event: StoredEvent, imported: set[int], target: Any, sizes: list[int]) -> dict[str, Any]:
+    """One event as the tender and event pages show it."""
+    envelope = event.parsed_envelope
+    at = _covering(sizes, event.index)
+    submission = envelope.submission if envelope.signature else None
+    payload, problem = event.readable_payload
+    is_release = event.event_id in imported and isinstance(payload, dict)
+    released = ocds.parse_datetime(payload.get("date")) if is_release else None
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "index": event.index,
+        "recorded_at": parse_timestamp(envelope.recorded_at),
+        # an imported release's own date (when it happened, as published); the recording
+        # time stays beside it
+        "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
+        "release_id": payload.get("id") if is_release else None,
+        "what": _describe_stored(event, payload, problem, release=is_release),
+        "signer": submission.get("officer") if isinstance(submission, dict) else None,
+        "leaf_hash": event.leaf_hash.hex(),
+        "payload_sha256": envelope.payload_sha256,
+        "claimed": None if target is None or at is None else target.anchors[at],
+    }
+
+
+def _page_url(request: Request, path: str) -> str:
+    """The absolute URL of this site's page at ``path`` (what its link and QR code give)."""
+    return str(request.base_url).rstrip("/") + path
+
+
+def _preview(fmt: Formatter, summary: query.TenderSummary) -> str:
+    """A tender in one line, for link previews (Open Graph, Twitter cards)."""
+    parts = [summary.buyer_name or "", fmt.gettext(STATUS_LABELS.get(summary.status) or summary.status)]
+    if summary.value_amount is not None:
+        parts.append(fmt.money(summary.value_amount, summary.currency))
+    return " · ".join(part for part in parts if part)
+
+
 #: Most events one tender page shows (?from= pages through the rest).
 TENDER_EVENTS_PAGE = 200
 
@@ -557,31 +645,7 @@ def tender(request: Request, ocid: str) -> Response:
     with log.engine.connect() as conn:
         imported = importer.imported_event_ids(conn, ocid)
         notes = importer.release_notes(conn, ocid)
-    timeline = []
-    for event in stored:
-        envelope = event.parsed_envelope
-        at = _covering(sizes, event.index)
-        submission = envelope.submission if envelope.signature else None
-        payload, problem = event.readable_payload
-        is_release = event.event_id in imported and isinstance(payload, dict)
-        released = ocds.parse_datetime(payload.get("date")) if is_release else None
-        timeline.append(
-            {
-                "seq": event.seq,
-                "type": event.type,
-                "index": event.index,
-                "recorded_at": parse_timestamp(envelope.recorded_at),
-                # an imported release's own date (when it happened, as published); the recording
-                # time stays beside it
-                "released_at": released if released is None or released.tzinfo else released.replace(tzinfo=UTC),
-                "release_id": payload.get("id") if is_release else None,
-                "what": _describe_stored(event, payload, problem, release=is_release),
-                "signer": submission.get("officer") if isinstance(submission, dict) else None,
-                "leaf_hash": event.leaf_hash.hex(),
-                "payload_sha256": envelope.payload_sha256,
-                "claimed": None if target is None or at is None else target.anchors[at],
-            }
-        )
+    timeline = [_timeline_item(event, imported, target, sizes) for event in stored]
     # The compiled release merges every event, only for tenders small enough to hold in memory: the
     # tender's releases as the export gives them (imported ones as published), so the compiled
     # release on the page is the export's, and ocdsmerge's.
@@ -618,6 +682,50 @@ def tender(request: Request, ocid: str) -> Response:
         organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
         notes=notes,
         awarded=[] if compiled is None else awarded_by_currency(compiled),
+        preview=_preview(_formatter(request), summary),
+        known_names=profiles.tender_party_names(log.engine, ocid),
+        page_url=_page_url(request, f"/tenders/{quote(ocid, safe='')}"),
+    )
+
+
+@router.get("/tenders/{ocid}/events/{seq}", response_class=HTMLResponse)
+def tender_event(request: Request, ocid: str, seq: str) -> Response:
+    """One event of a tender, on a page of its own (what its QR code and link point to)."""
+    log = _log(request)
+    try:
+        summary = query.tender_summary(log.engine, ocid)
+        count, _head = log.reader.tender_head(ocid)
+        if not seq.isdigit() or int(seq) >= count:
+            raise NotFoundError(f"event {seq!r} of tender {ocid!r}: not found")
+        stored = log.reader.tender_events(ocid, from_seq=int(seq), limit=1)
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    chain = _chain_facts(request)
+    target = None
+    if chain["name"]:
+        try:
+            target = final_anchors(log.engine, chain["name"])
+        except NotFoundError:
+            target = None
+    with log.engine.connect() as conn:
+        imported = importer.imported_event_ids(conn, ocid)
+    item = _timeline_item(stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [])
+    path = f"/tenders/{quote(ocid, safe='')}/events/{int(seq)}"
+    fmt = _formatter(request)
+    label = fmt.gettext(EVENT_LABELS.get(item["type"]) or item["type"])
+    return render(
+        request,
+        "event.html",
+        page="event",
+        summary=summary,
+        e=item,
+        count=count,
+        chain=chain,
+        contract=target.contract if target else None,
+        preview=f"{label} · {_preview(fmt, summary)}",
+        known_names=profiles.tender_party_names(log.engine, ocid),
+        config=js_config(request) if _site(request).rpc_url else None,
+        page_url=_page_url(request, path),
     )
 
 
@@ -634,13 +742,62 @@ def awarded_by_currency(compiled: dict[str, Any]) -> list[tuple[str | None, floa
     return sorted(totals.items(), key=lambda item: -item[1])
 
 
+@router.get("/about", response_class=HTMLResponse)
+def about(request: Request) -> Response:
+    chain = _chain_facts(request)
+    listed = (
+        store.listing(_log(request).engine, chain=chain["name"], instance=_instance(request), limit=1)
+        if chain["name"]
+        else []
+    )
+    return render(
+        request, "about.html", page="about", chain=chain, contract=listed[0].target.contract if listed else None
+    )
+
+
+@router.get("/organisations", response_class=HTMLResponse)
+def organisation_named(request: Request) -> Response:
+    """The organisation most often named ``?name=`` (lists hold names only): a redirect to its page."""
+    name = (request.query_params.get("name") or "")[:1024]
+    try:
+        key = profiles.key_of_name(_log(request).engine, name)
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    return RedirectResponse(organisation_url(key), status_code=303)
+
+
+def organisation_url(key: str) -> str:
+    """The page of the organisation ``key`` (its ``/`` kept: a key is ``scheme/id``)."""
+    return "/organisations/" + quote(key, safe="/:")
+
+
+@router.get("/organisations/{key:path}", response_class=HTMLResponse)
+def organisation(request: Request, key: str) -> Response:
+    try:
+        profile = profiles.organisation_profile(_log(request).engine, key[:1024])
+    except NotFoundError as exc:
+        return not_found(request, str(exc))
+    return render(
+        request,
+        "organisation.html",
+        page="organisation",
+        profile=profile,
+        organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
+        roles=profiles.ROLES,
+    )
+
+
 @router.get("/anchors", response_class=HTMLResponse)
 def anchors(request: Request) -> Response:
     log = _log(request)
     chain = _chain_facts(request)
     before_text = request.query_params.get("before", "")
     before = int(before_text) if before_text.isdigit() and 0 < int(before_text) < 2**63 else None
-    found = store.listing(log.engine, chain=chain["name"], before=before, limit=PAGE_SIZE + 1) if chain["name"] else []
+    found = (
+        store.listing(log.engine, chain=chain["name"], instance=_instance(request), before=before, limit=PAGE_SIZE + 1)
+        if chain["name"]
+        else []
+    )
     shown = found[:PAGE_SIZE]
     next_before = shown[-1].anchor.id if len(found) > PAGE_SIZE else None
     return render(request, "anchors.html", page="anchors", chain=chain, anchors=shown, next_before=next_before)

@@ -29,6 +29,7 @@ __all__ = [
     "ChainConfigError",
     "ChainSettings",
     "ConfigError",
+    "KnownChain",
     "Settings",
 ]
 
@@ -53,6 +54,15 @@ class ChainConfigError(ConfigError):
 
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class KnownChain(BaseModel):
+    """A chain the explorer names in words, with its block explorer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="Its name, e.g. Ethereum Sepolia.")
+    explorer: str | None = Field(default=None, pattern=r"^https?://[^\s'\";]+$", description="Its block explorer.")
 
 
 class ChainSettings(BaseModel):
@@ -314,6 +324,11 @@ class Settings(BaseSettings):
         default=None,
         description="Block explorer of the first chain (e.g. https://sepolia.etherscan.io): the explorer links"
         " <url>/block/<n> and <url>/tx/<hash>.",
+    )
+    known_chains: dict[int, KnownChain] = Field(
+        default_factory=dict,
+        description="Chains the explorer names in words, by chain id, added to (or replacing) its own table, as JSON:"
+        ' {"8453": {"name": "Base", "explorer": "https://basescan.org"}}. TENDERPROOF_BLOCK_EXPLORER_URL still wins.',
     )
     redflags_settings: Path | None = Field(
         default=None,

@@ -18,7 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ledger.core.envelope import check_ocid
-from ledger.procurement import cardinal, export, importer, query, redflags
+from ledger.procurement import cardinal, export, importer, profiles, query, redflags
 
 from ..auth import AdminDep
 from ..deps import ClockDep, LogDep, ReadLogDep, SettingsDep
@@ -311,6 +311,55 @@ def get_organisation_redflag_evidence(log: ReadLogDep, key: OrganisationKey) -> 
     indices of the entries of every tender the flags read."""
     document = redflags.evidence_document(log.engine, organisation=key)
     return _evidence_download(document, key)
+
+
+class Amount(BaseModel):
+    currency: str
+    amount: float
+
+
+class OrganisationTender(BaseModel):
+    ocid: str
+    title: str | None
+    status: str
+    roles: list[Literal["buyer", "procuring_entity", "tenderer", "supplier"]]
+    value_amount: float | None = Field(description="The tender's estimated value, in ``currency``.")
+    currency: str | None
+    won: dict[str, float] = Field(description="What the organisation was awarded in this tender, per currency.")
+    listed_at: str | None
+
+
+class Competitor(BaseModel):
+    key: str
+    name: str
+    tenders: int = Field(description="How many of the organisation's tenders it also bid in or won.")
+
+
+class Organisation(BaseModel):
+    key: str = Field(description="The organisation's key: scheme/id, an org-id, or name:<normalised name>.")
+    name: str = Field(description="The name its tenders give it most often.")
+    roles: dict[str, int] = Field(
+        description="Role (buyer, procuring_entity, tenderer, supplier) -> its tenders in it."
+    )
+    won: list[Amount] = Field(description="As supplier: awarded per currency (never summed across currencies).")
+    bought: list[Amount] = Field(description="As buyer: its tenders' live awards per currency.")
+    tenders: list[OrganisationTender] = Field(description=f"Its latest {profiles.TENDERS_SHOWN} tenders, newest first.")
+    competitors: list[Competitor] = Field(description="The companies it bid against, most often met first.")
+    flags: list[OrganisationRedFlag]
+    note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
+
+
+@router.get(
+    "/organisations", response_model=Organisation, summary="One buyer or supplier", responses=NOT_FOUND_RESPONSES
+)
+def get_organisation(log: LogDep, key: OrganisationKey) -> Organisation:
+    """An organisation across the ledger (its buyer and supplier page): its tenders in each role,
+    what it won and bought per currency, the companies it bid against and its red flags; 404 when
+    no tender names it."""
+    found = profiles.organisation_profile(log.engine, key).to_json()
+    return Organisation(
+        **{**found, "flags": [_organisation_flag(f) for f in found["flags"]], "note": cardinal.NOT_PROOF[0]}
+    )
 
 
 class ImportProblem(BaseModel):

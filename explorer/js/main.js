@@ -250,20 +250,24 @@ function renderReport(out, report, retry) {
     out.append(el("h3", {}, t("not_asked")), el("p", { class: "explain" }, t("explain_unavailable")), list);
   }
   if (report.events.length) {
-    const table = el("table", { class: "data" });
+    const table = el("table", { class: "data cards verify-events" });
     table.append(el("caption", {}, t("events")));
     const head = el("tr", {});
-    for (const key of ["col_seq", "col_type", "col_index", "col_status", "col_signer"]) head.append(el("th", { scope: "col" }, t(key)));
+    const columns = ["col_seq", "col_type", "col_index", "col_status", "col_signer"];
+    for (const key of columns) head.append(el("th", { scope: "col" }, t(key)));
     table.append(el("thead", {}, head));
     const body = el("tbody");
     for (const r of report.events) {
       const badge = el("span", { class: "badge" });
       showBadge(badge, r);
-      body.append(el("tr", {}, el("td", {}, String(r.seq)), el("td", {}, config.eventLabels[r.type] || r.type), el("td", {}, r.index === null ? "–" : String(r.index)), el("td", {}, badge), el("td", { class: "mono" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
+      // each cell names its column: on a phone the rows are stacked cards (site.css table.cards)
+      const cell = (n, attrs, ...children) => el("td", { ...attrs, "data-label": t(columns[n]) }, ...children);
+      body.append(el("tr", {}, cell(0, {}, String(r.seq)), cell(1, {}, config.eventLabels[r.type] || r.type), cell(2, {}, r.index === null ? "–" : String(r.index)), cell(3, { class: "status" }, badge), cell(4, { class: "mono signer" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
     }
     table.append(body);
-    out.append(el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": t("events") }, table));
+    out.append(table);
   }
+  if (report.events.length && document.body.dataset.page === "verify") out.append(certificate(report));
   heading.focus();
 }
 
@@ -407,5 +411,43 @@ function verifyPage() {
   if (initial) verifyOcid(initial);
 }
 
+/** Copy-link buttons (hidden without this script): copy their field's URL to the clipboard. */
+function copyButtons() {
+  for (const button of document.querySelectorAll("[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    const said = button.parentElement.querySelector("[data-copied]");
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+        if (said) said.textContent = t("copied");
+      } catch {
+        field.select(); // no clipboard permission: the link is selected for the visitor to copy
+        if (said) said.textContent = t("copy_by_hand");
+      }
+    });
+  }
+}
+
+/** The printable verification certificate of a report: what was verified, when, against which
+ * chain and contract, and the command that re-checks it (print stylesheet: site.css @media print). */
+function certificate(report) {
+  const chain = report.chain || {};
+  const rows = [
+    [t("cert_what"), t("cert_what_value", { ocid: report.ocid || "?", count: report.events.length }), ""],
+    [t("cert_result"), t(HEADINGS[report.status], { count: report.failures.length }), ""],
+    [t("cert_when"), `${dateFormat.format(new Date())} UTC`, ""],
+    [t("cert_chain"), `${config.chainName || "?"} (${t("chain_id")} ${chain.chain_id ?? "?"})`, ""],
+    [t("cert_contract"), chain.contract || "?", "mono"],
+    [t("cert_command"), document.getElementById("cli-command")?.textContent || `tenderproof-verify bundle.json --rpc ${config.rpcUrl}`, "mono"],
+  ];
+  const list = el("dl", { class: "proof" });
+  for (const [term, value, kind] of rows) list.append(el("div", {}, el("dt", {}, term), el("dd", { class: kind }, value)));
+  const print = el("button", { type: "button", class: "button-quiet no-print" }, t("cert_print"));
+  print.addEventListener("click", () => window.print());
+  return el("section", { class: "certificate", "data-certificate": report.status }, el("h3", {}, t("cert_title")), list, el("p", { class: "small" }, t("cert_means")), print);
+}
+
+copyButtons();
 if (document.body.dataset.page === "tender") tenderPage();
 else if (document.body.dataset.page === "verify") verifyPage();

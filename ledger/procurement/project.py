@@ -24,6 +24,7 @@ from ledger.store.schema import (
     tender_awarded,
     tender_flags,
     tender_index,
+    tender_parties,
     tender_suppliers,
 )
 
@@ -59,6 +60,7 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         conn.execute(delete(tender_index))
         conn.execute(delete(tender_flags))
         conn.execute(delete(tender_suppliers))
+        conn.execute(delete(tender_parties))
         conn.execute(delete(supplier_wins))
         imported = set(conn.execute(select(ocds_releases.c.ocid).distinct()).scalars())
         conn.execute(delete(submission_ids))

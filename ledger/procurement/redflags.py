@@ -60,6 +60,7 @@ from ledger.store.schema import (
     ocds_compiled,
     supplier_wins,
     tender_index,
+    tender_parties,
     tender_suppliers,
 )
 from ledger.store.schema import tender_flags as flags_table
@@ -334,9 +335,18 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     )
     conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
     conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
+    conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(ocids)))
     flags: list[dict[str, str]] = []
     pairs: list[dict[str, str]] = []
+    parties: list[dict[str, str | None]] = []
+    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
+    t = tender_index.c
+    # a natively recorded tender's buyer is its state's, named in its projection row
+    buyer_names = (
+        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
+    )
     for ocid, buyer_id, compiled in tenders:
+        parties += party_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
         raised = evaluate(compiled)
         flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
         # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
@@ -350,6 +360,8 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
         insert_many(conn, flags_table, flags)
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
+    if parties:
+        insert_many(conn, tender_parties, parties)
     change = Counter((p["buyer_id"], p["supplier"]) for p in pairs)
     change.subtract(old)
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
@@ -606,6 +618,44 @@ def party_keys(compiled: dict[str, Any]) -> list[tuple[str, str, str]]:
         name = name or (names.get(str(reference.get("id"))) if isinstance(reference, dict) else None) or keys[0]
         out.append((role, keys[0], str(name)))
     return out
+
+
+def party_rows(
+    ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None
+) -> list[dict[str, str | None]]:
+    """The ``tender_parties`` rows of one tender: its buyer (``buyer_id``, the ledger's own id of a
+    natively recorded tender, when the release names none), procuring entity and tenderers
+    (:func:`party_keys`), and the suppliers of its live awards with what each was awarded per
+    currency (a joint award counts whole for each of its suppliers). ``buyer_name`` names the
+    ledger's own buyer id."""
+    rows: dict[tuple[str, str], dict[str, str | None]] = {}
+    for role, key, name in party_keys(compiled):
+        rows[(role, key)] = {"ocid": ocid, "role": role, "key": key[:1024], "name": name[:1024], "amounts": None}
+    if buyer_id and not any(role == "buyer" for role, _ in rows):
+        named = buyer_name[:1024] if buyer_name else None
+        rows[("buyer", buyer_id)] = {"ocid": ocid, "role": "buyer", "key": buyer_id, "name": named, "amounts": None}
+    won: dict[str, dict[str, float]] = {}
+    names: dict[str, str] = {}
+    for award in live_awards(compiled):
+        listed = _dicts(award.get("suppliers"))
+        value = _amount(award.get("value"))
+        for reference, supplier in zip(listed, organisations.key_each(compiled, listed), strict=True):
+            if supplier is None:
+                continue
+            tenderer = rows.get(("tenderer", supplier), {})
+            names.setdefault(supplier, str(reference.get("name") or tenderer.get("name") or supplier))
+            totals = won.setdefault(supplier, {})
+            if value is not None and value[1]:
+                totals[value[1]] = totals.get(value[1], 0.0) + value[0]
+    for key, totals in won.items():
+        rows[("supplier", key)] = {
+            "ocid": ocid,
+            "role": "supplier",
+            "key": key[:1024],
+            "name": names[key][:1024],
+            "amounts": json.dumps(totals, sort_keys=True),
+        }
+    return list(rows.values())
 
 
 def party_flags(source: Connection | Engine, compiled: dict[str, Any]) -> list[dict[str, Any]]:

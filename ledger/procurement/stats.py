@@ -60,6 +60,14 @@ class RecentEvent:
     recorded_at: datetime
 
 
+def titles(source: Connection | Engine, ocids: list[str]) -> dict[str, str]:
+    """The titles of the tenders ``ocids`` that have one (how lists name a tender in words)."""
+    t = tender_index.c
+    with _connection(source) as conn:
+        found = conn.execute(select(t.ocid, t.title).where(t.ocid.in_(sorted(set(ocids))), t.title.is_not(None)))
+        return {row.ocid: row.title for row in found}
+
+
 def totals(source: Connection | Engine) -> Totals:
     """The number of tenders (the officers' registry is not one) and the awarded value per currency."""
     a = tender_awarded.c

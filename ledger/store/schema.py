@@ -171,6 +171,8 @@ tender_index = Table(
     Index("ix_tender_index_status_listed_at_ocid", "status", "listed_at", "ocid"),
     Index("ix_tender_index_buyer_id_listed_at_ocid", "buyer_id", "listed_at", "ocid"),
     Index("ix_tender_index_value_amount_ocid", "value_amount", "ocid"),
+    #: An organisation's latest tenders: their ocids sorted by listing time without reading the rows.
+    Index("ix_tender_index_ocid_listed_at", "ocid", "listed_at"),
 )
 
 #: The officers' registry projected from officer.registered / officer.revoked events: one row
@@ -272,6 +274,24 @@ supplier_wins = Table(
     Column("supplier", String(1024), primary_key=True),
     Column("wins", Integer, nullable=False),
     Index("ix_supplier_wins_wins", "wins"),
+)
+
+
+#: Every organisation of each tender, keyed as ``ledger.procurement.organisations`` keys them
+#: (scheme/id, else normalised name), in each role it has there: ``buyer``, ``procuring_entity``,
+#: ``tenderer`` (bidders) and ``supplier`` (of a live award, with ``amounts``: JSON object of the
+#: awarded value per currency). Rewritten with the tender's red flags (ledger.procurement.profiles),
+#: what the buyer and supplier pages read (migration 0013).
+tender_parties = Table(
+    "tender_parties",
+    metadata,
+    Column("ocid", String(256), ForeignKey("tenders.ocid"), primary_key=True),
+    Column("role", String(32), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("name", String(1024), nullable=True),
+    Column("amounts", Text, nullable=True),
+    Index("ix_tender_parties_key_role_ocid", "key", "role", "ocid"),
+    Index("ix_tender_parties_name", "name"),
 )
 
 

@@ -5,19 +5,22 @@ embedded chain's read-only JSON-RPC endpoint."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from anchoring import store
 from anchoring.bundles import final_anchors
 from anchoring.embedded import EmbeddedChain
+from anchoring.service import ChainAnchorer
 from api.app import create_app
 from demo import tenders as demo
 from explorer.catalog import message_ids
 from explorer.i18n import catalog
 from settings import ChainSettings
 from tests.explorer.browser import ROOT
-from tests.explorer.conftest import SIGNED, Ledger, app_for, settings_for
+from tests.explorer.conftest import SIGNED, Ledger, anchor_final, app_for, recorded_ledger, settings_for
 from tests.procurement import helpers
 
 
@@ -32,9 +35,16 @@ def test_home_shows_the_ledger_in_figures(client: TestClient, ledger: Ledger) ->
     text = _text(page.text)
     assert f"Events in the log {ledger.size}" in text
     assert "Tenders 3" in text
-    assert f"Last anchor tree size {ledger.anchored_size}" in text
-    # The latest event first, linked to its tender.
-    assert re.search(rf'Latest events.*?href="/tenders/{demo.SCHOOL}">Clarification published', page.text, re.S)
+    assert f"Last anchor {ledger.anchored_size} records in the log" in text
+    assert "tree size" not in text
+    # The chain in words, not by its number.
+    assert "Chain: local development chain" in text
+    # The latest event first, linked to its tender, named by its title.
+    assert re.search(
+        rf'Latest events.*?href="/tenders/{demo.SCHOOL}">Clarification published</a> · <span class="title">[^<]+</span>',
+        page.text,
+        re.S,
+    )
     # Awarded value per currency (the demo awards in MXN, the signed tender in EUR).
     assert "€900.00" in text and "MX$1,095,000.00" in text
 
@@ -264,3 +274,73 @@ def test_the_default_app_serves_its_own_embedded_chain(ledger: Ledger) -> None:
     with TestClient(app) as client:
         answer = client.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
         assert answer.json()["result"] == hex(EmbeddedChain().w3.eth.chain_id)
+
+
+def test_qr_code_draws_the_library_matrix_of_the_page_url() -> None:
+    """The inline SVG's dark modules are exactly the qrcode package's matrix of the URL."""
+    import qrcode
+    import qrcode.constants
+
+    from explorer.share import qr_svg
+
+    url = f"http://127.0.0.1:8000/tenders/{SIGNED}"
+    svg = str(qr_svg(url, label="QR <code>"))
+    assert 'aria-label="QR &lt;code&gt;"' in svg
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
+    code.add_data(url)
+    code.make(fit=True)
+    expected = code.get_matrix()
+    size = len(expected)
+    assert f'viewBox="0 0 {size} {size}"' in svg
+    drawn = [[False] * size for _ in range(size)]
+    for x, y, width in re.findall(r"M(\d+),(\d+)h(\d+)v1h-\d+z", svg):
+        for column in range(int(x), int(x) + int(width)):
+            drawn[int(y)][column] = True
+    assert drawn == expected
+
+
+def test_tender_and_event_pages_carry_link_previews_and_their_qr_code(client: TestClient) -> None:
+    page = client.get(f"/tenders/{SIGNED}", params={"lang": "en"})
+    assert '<meta property="og:title" content="Street lighting renewal">' in page.text
+    assert f'<meta property="og:url" content="http://testserver/tenders/{SIGNED}">' in page.text
+    assert '<meta name="twitter:card" content="summary">' in page.text
+    assert 'aria-label="QR code of this page: Street lighting renewal"' in page.text
+    event = client.get(f"/tenders/{SIGNED}/events/1", params={"lang": "es"})
+    assert event.status_code == 200
+    assert f'value="http://testserver/tenders/{SIGNED}/events/1"' in event.text
+    assert "Código QR de esta página" in event.text
+    missing = client.get(f"/tenders/{SIGNED}/events/999", params={"lang": "en"})
+    assert missing.status_code == 404 and "event &#39;999&#39; of tender" in missing.text
+    assert client.get(f"/tenders/{SIGNED}/events/x").status_code == 404
+    assert client.get("/about").status_code == 200
+
+
+def test_the_same_anchor_is_listed_once_after_demo_then_serve(tmp_path: Path) -> None:
+    """`tenderproof demo` anchors on its process's embedded chain; `serve` starts a new one (a new
+    instance) and anchors the same checkpoint again: the pages list the serving chain's anchor
+    once, not the vanished chain's beside it."""
+    with recorded_ledger("sqlite", tmp_path) as recorded:
+        serving = EmbeddedChain()
+        size = anchor_final(ChainAnchorer(recorded.log, recorded.chain, dev=serving, holder="serve"))
+        assert len(store.listing(recorded.log.engine, chain=recorded.chain.name)) == 2  # both are recorded
+        with TestClient(create_app(settings_for(recorded), log=recorded.log, dev_chain=serving)) as client:
+            page = client.get("/anchors", params={"lang": "en"}).text
+            home = client.get("/", params={"lang": "en"}).text
+        assert len(re.findall(r'data-label="Records in the log"><a href="/anchors/dev/\d+">', page)) == 1
+        assert f"{size} records</a>" in page
+        assert len(re.findall(r'<li><a href="/anchors/dev/\d+">', home)) == 1
+
+
+def test_every_name_link_of_a_tender_page_leads_to_its_organisation(client: TestClient) -> None:
+    """Names the tender gives its buyer and suppliers link to their pages (a natively recorded
+    buyer too, by its ledger id); names no organisation page holds are not links."""
+    for ocid in (SIGNED, demo.ROAD, demo.SCHOOL):
+        page = client.get(f"/tenders/{ocid}", params={"lang": "en"}).text
+        links = sorted(set(re.findall(r'href="(/organisations\?name=[^"]+)"', page)))
+        assert links, ocid
+        for link in links:
+            response = client.get(link.replace("&amp;", "&"), follow_redirects=False)
+            assert response.status_code == 303, link
+            assert client.get(response.headers["location"]).status_code == 200
+    buyer = client.get(f"/tenders/{SIGNED}", params={"lang": "en"}).text
+    assert '<a href="/organisations?name=Ayuntamiento+de+Villanueva" data-org-link>' in buyer

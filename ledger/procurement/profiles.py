@@ -1,0 +1,206 @@
+"""Buyer and supplier pages: one organisation across the ledger, read from ``tender_parties``.
+
+An organisation is its key (:mod:`organisations`: ``scheme/id``, else ``name:<normalised name>``).
+Its profile gives how many tenders it had in each role, its latest tenders, what it was awarded
+per currency (as supplier) and what its tenders awarded per currency (as buyer) — never summed
+across currencies —, the companies it bid against (the other tenderers and suppliers of the
+tenders it bid in or won), and its red flags (:func:`redflags.organisation_flags`).
+
+Every query goes through the ``(key, role, ocid)`` index: the cost follows the organisation's
+own number of tenders, not the ledger's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, select
+
+from ledger.core.envelope import format_timestamp
+from ledger.core.errors import NotFoundError
+from ledger.store.schema import tender_awarded, tender_index, tender_parties
+
+from . import redflags
+from .query import _connection, _utc
+
+#: The roles of ``tender_parties``, in the order a page lists them.
+ROLES = ("buyer", "procuring_entity", "tenderer", "supplier")
+#: Roles in which an organisation competes for a tender.
+_COMPETING = ("tenderer", "supplier")
+#: Most tenders and competitors one profile lists.
+TENDERS_SHOWN = 50
+COMPETITORS_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrganisationTender:
+    """One tender of the organisation, with the roles it had in it."""
+
+    ocid: str
+    title: str | None
+    status: str
+    roles: list[str]
+    value_amount: float | None
+    currency: str | None
+    #: What the organisation was awarded in this tender, per currency ({} unless a supplier).
+    won: dict[str, float]
+    listed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Competitor:
+    key: str
+    name: str
+    #: How many of the organisation's tenders it also bid in or won.
+    tenders: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    key: str
+    name: str
+    #: Role -> number of tenders in which the organisation had that role.
+    roles: dict[str, int]
+    #: As supplier: awarded per currency, largest first.
+    won: list[tuple[str, float]]
+    #: As buyer: its tenders' live awards per currency, largest first.
+    bought: list[tuple[str, float]]
+    tenders: list[OrganisationTender]
+    competitors: list[Competitor]
+    flags: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["won"] = [{"currency": c, "amount": a} for c, a in self.won]
+        out["bought"] = [{"currency": c, "amount": a} for c, a in self.bought]
+        for tender in out["tenders"]:
+            tender["listed_at"] = format_timestamp(tender["listed_at"]) if tender["listed_at"] else None
+        return out
+
+
+def _ranked(totals: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _amounts(text: str | None) -> dict[str, float]:
+    loaded = json.loads(text) if text else {}
+    return {str(c): float(a) for c, a in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def organisation_profile(source: Connection | Engine, key: str) -> Profile:
+    """The profile of the organisation ``key`` (see the module doc).
+
+    Raises NotFoundError when no tender names it."""
+    p = tender_parties.c
+    with _connection(source) as conn:
+        counts: dict[str, int] = {
+            row.role: int(row.n)
+            for row in conn.execute(select(p.role, func.count().label("n")).where(p.key == key).group_by(p.role))
+        }
+        if not counts:
+            raise NotFoundError(f"organisation {key!r}: no tender names it")
+        won: dict[str, float] = {}
+        for text in conn.execute(select(p.amounts).where(p.key == key, p.role == "supplier")).scalars():
+            for currency, amount in _amounts(text).items():
+                won[currency] = won.get(currency, 0.0) + amount
+        a = tender_awarded.c
+        bought = {
+            row.currency: float(row.amount)
+            for row in conn.execute(
+                select(a.currency, func.sum(a.amount).label("amount"))
+                .select_from(tender_parties.join(tender_awarded, a.ocid == p.ocid))
+                .where(p.key == key, p.role == "buyer")
+                .group_by(a.currency)
+            )
+        }
+        t = tender_index.c
+        # the latest tenders first by (ocid, listed_at) alone (an index holds both), then their rows
+        shown = list(
+            conn.execute(
+                select(t.ocid)
+                .where(t.ocid.in_(select(p.ocid).where(p.key == key)))
+                .order_by(t.listed_at.desc(), t.ocid.desc())
+                .limit(TENDERS_SHOWN)
+            ).scalars()
+        )
+        found = {
+            row.ocid: row
+            for row in conn.execute(
+                select(t.ocid, t.title, t.status, t.value_amount, t.currency, t.listed_at).where(t.ocid.in_(shown))
+            )
+        }
+        latest = [found[ocid] for ocid in shown]
+        roles: dict[str, list[str]] = {}
+        amounts: dict[str, dict[str, float]] = {}
+        names: Counter[str] = Counter()
+        for row in conn.execute(select(p.ocid, p.role, p.amounts, p.name).where(p.key == key, p.ocid.in_(shown))):
+            roles.setdefault(row.ocid, []).append(row.role)
+            if row.name:
+                names[row.name] += 1
+            if row.role == "supplier":
+                amounts[row.ocid] = _amounts(row.amounts)
+        # the name its latest tenders give it most often
+        name = min(names, key=lambda n: (-names[n], n)) if names else None
+        if name is None:  # a natively recorded tender's buyer: its name as the projection holds it
+            name = conn.execute(
+                select(t.buyer_name).where(t.buyer_id == key, t.buyer_name.is_not(None)).limit(1)
+            ).scalar_one_or_none()
+        mine = tender_parties.alias("mine")
+        other = tender_parties.alias("other")
+        competitors = conn.execute(
+            select(
+                other.c.key, func.max(other.c.name).label("name"), func.count(func.distinct(other.c.ocid)).label("n")
+            )
+            .select_from(mine.join(other, and_(other.c.ocid == mine.c.ocid, other.c.key != mine.c.key)))
+            .where(mine.c.key == key, mine.c.role.in_(_COMPETING), other.c.role.in_(_COMPETING))
+            .group_by(other.c.key)
+            .order_by(func.count(func.distinct(other.c.ocid)).desc(), other.c.key)
+            .limit(COMPETITORS_SHOWN)
+        ).all()
+        flags = redflags.organisation_flags(conn, key)
+    return Profile(
+        key=key,
+        name=name or key,
+        roles={role: int(counts[role]) for role in ROLES if role in counts},
+        won=_ranked(won),
+        bought=_ranked(bought),
+        tenders=[
+            OrganisationTender(
+                ocid=row.ocid,
+                title=row.title,
+                status=row.status,
+                roles=[role for role in ROLES if role in roles.get(row.ocid, [])],
+                value_amount=row.value_amount,
+                currency=row.currency,
+                won=amounts.get(row.ocid, {}),
+                listed_at=_utc(row.listed_at),
+            )
+            for row in latest
+        ],
+        competitors=[Competitor(key=row.key, name=row.name or row.key, tenders=int(row.n)) for row in competitors],
+        flags=flags,
+    )
+
+
+def key_of_name(source: Connection | Engine, name: str) -> str:
+    """The key of the organisation most often named ``name`` exactly (how a list that holds only
+    names links to an organisation page); raises NotFoundError when no tender names it."""
+    p = tender_parties.c
+    with _connection(source) as conn:
+        found = conn.execute(
+            select(p.key).where(p.name == name).group_by(p.key).order_by(func.count().desc(), p.key).limit(1)
+        ).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"organisation named {name!r}: no tender names it")
+    return str(found)
+
+
+def tender_party_names(source: Connection | Engine, ocid: str) -> set[str]:
+    """The names one tender gives its organisations (those a page can link to their pages)."""
+    p = tender_parties.c
+    with _connection(source) as conn:
+        return {name for name in conn.execute(select(p.name).where(p.ocid == ocid)).scalars() if name}
