@@ -33,6 +33,11 @@ import click
     type=click.FloatRange(min=0),
     help="Report entries left unanchored longer than this.",
 )
+@click.option(
+    "--mirror",
+    is_flag=True,
+    help="Also keep a mirror of the log in --db, which `tenderproof serve --mirror DB_URL` serves read-only.",
+)
 @click.option("--page", type=click.IntRange(1, 1000), default=1000, show_default=True, help="Entries per request.")
 def monitor(
     url: str,
@@ -45,6 +50,7 @@ def monitor(
     webhook: str | None,
     max_unanchored_seconds: float | None,
     page: int,
+    mirror: bool,
 ) -> None:
     """Follow the deployment at URL: re-hash every entry and payload, rebuild the tree and the heads
     commitments, check signed checkpoints and anchors; findings are JSON lines on stdout."""
@@ -75,6 +81,7 @@ def monitor(
             emit=emit,
             progress=lambda line: click.echo(line, err=True),
             page=page,
+            mirror=mirror,
         )
         while True:
             watcher.round()

@@ -10,15 +10,15 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
-from ledger.core.checkpoint import Checkpoint
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.core.tiles import TILE_WIDTH, TileID, tile_width
 from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
 
-from ..deps import LogDep, LogSignerDep
+from ..deps import LogDep, LogSignerDep, MirrorDep
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
 from ..responses import IMMUTABLE, REVALIDATE
+from .log import signed_note
 
 router = APIRouter(tags=["tiles"], responses={**COMMON_RESPONSES, **NOT_FOUND_RESPONSES})
 
@@ -66,12 +66,8 @@ def _static(body: bytes, media_type: str, cache: str) -> Response:
 
 
 @router.get("/checkpoint", summary="The log's signed checkpoint (C2SP tlog-tiles)", response_class=Response)
-def tiles_checkpoint(log: LogDep, signer: LogSignerDep) -> Response:
-    if signer is None:
-        raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
-    head = log.reader.tree_head()
-    note = signer.sign(Checkpoint(origin=log.origin, size=head.size, root=head.root).to_text())
-    return _static(note.encode(), "text/plain; charset=utf-8", REVALIDATE)
+def tiles_checkpoint(log: LogDep, signer: LogSignerDep, mirror: MirrorDep) -> Response:
+    return _static(signed_note(log, signer, mirror).encode(), "text/plain; charset=utf-8", REVALIDATE)
 
 
 @router.get("/tile/{path:path}", summary="A hash tile or entry bundle (C2SP tlog-tiles)", response_class=Response)
