@@ -181,7 +181,7 @@ def _same_answers(origin: str, mirror: str) -> None:
     ]
     for path in exact:
         a, b = both(path)
-        assert a.content == b.content, f"{path}: the mirror's answer differs from the origin's: {a.content[max(0, _diff(a.content, b.content) - 300):_diff(a.content, b.content) + 100]!r} {b.content[max(0, _diff(a.content, b.content) - 300):_diff(a.content, b.content) + 100]!r}"
+        assert a.content == b.content, f"{path}: the mirror's answer differs from the origin's: {_where(a, b)}"
     # Red flags: the same flags and figures; the ledger-wide ones (computed over the whole log,
     # as of the size each side read) say which event and when each database computed them.
     for path in (
@@ -227,8 +227,10 @@ def _writes_refused(mirror: str) -> None:
     assert httpx.get(f"{mirror}/api/v1/checkpoint", timeout=30).json()["origin"] == ORIGIN
 
 
-def _diff(a: bytes, b: bytes) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+def _where(a: httpx.Response, b: httpx.Response) -> str:
+    """Where two answers part: a little of each around the first byte that differs."""
+    at = next((i for i, (x, y) in enumerate(zip(a.content, b.content, strict=False)) if x != y), len(a.content))
+    return f"origin {a.content[at - 200 : at + 80]!r}, mirror {b.content[at - 200 : at + 80]!r}"
 
 
 def _local(value: object) -> object:
