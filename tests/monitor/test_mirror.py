@@ -25,6 +25,8 @@ import demo
 from demo import tenders as demo_tenders
 from ledger.core.note import Signer
 from ledger.log import Log
+from ledger.procurement.record import record
+from ledger.submission import Submission
 from tests.anchoring.nodes import CHAIN_ID, KEYS, ROOT, AnvilNode, anvil_node
 from tests.cluster import environment, free_port, stop
 from tests.monitor.test_monitor import ORIGIN, _serve
@@ -33,6 +35,8 @@ PG = os.environ.get("TENDERPROOF_TEST_PG_URL")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 #: A tender of the demo's OCDS import (its releases are imported, not recorded).
 IMPORTED = "ocds-tp0dem-2025-1007"
+#: A tender recorded after the mirror's first round.
+LATE = "ocds-tp0dem-mirror-late"
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +99,8 @@ def _without_uri(body: bytes) -> dict[str, object]:
     package = json.loads(body)
     for key in ("uri", "packages"):
         package.pop(key, None)
-    for record in package.get("records", []):
-        record.get("compiledRelease", {})
-        for release in record.get("releases", []):
+    for entry in package.get("records", []):
+        for release in entry.get("releases", []):
             if isinstance(release, dict):
                 release.pop("url", None)
     return dict(package)
@@ -137,6 +140,22 @@ def test_a_mirror_serves_what_the_origin_serves_read_only(node: AnvilNode, tmp_p
             with _serve_mirror(mirror_url, tmp_path / "mirror.log", mirror_env) as mirror:
                 _same_answers(origin, mirror)
                 _writes_refused(mirror)
+                # The origin records more (integrated, not anchored yet): the next round brings it over.
+                log = Log.open(origin_url, origin=ORIGIN)
+                try:
+                    planned = {"planning": {"rationale": "Street lamps"}, "buyer": {"id": "MX-9", "name": "Town"}}
+                    item = Submission(ocid=LATE, type="tender.planned", payload=planned)
+                    record(log, [item], now=datetime.now(UTC), signatures="optional", chain_id=CHAIN_ID)
+                    log.integrate_all(now=datetime.now(UTC), commit_heads=True)
+                finally:
+                    log.close()
+                again = subprocess.run(followed.args, cwd=ROOT, env=bare, capture_output=True, text=True, timeout=300)
+                assert (again.returncode, again.stdout) == (0, ""), again.stderr
+                for path in ("/api/v1/checkpoint", "/checkpoint", f"/api/v1/tenders/{LATE}",
+                             f"/api/v1/tenders/{LATE}/bundle", "/api/v1/tenders?limit=50"):  # fmt: skip
+                    a, b = httpx.get(origin + path, timeout=30), httpx.get(mirror + path, timeout=30)
+                    assert (a.status_code, a.content) == (b.status_code, b.content), f"{path}: {_where(a, b)}"
+                assert LATE in b.text  # the listing holds the new tender
                 bundle = tmp_path / "bundle.json"
                 bundle.write_bytes(httpx.get(f"{mirror}/api/v1/tenders/{demo_tenders.ROAD}/bundle").content)
                 verified = subprocess.run(
