@@ -9,6 +9,7 @@ that link them, oldest to newest. Events not yet covered by a final anchor are `
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -92,13 +93,15 @@ def build_bundle(
     signer: Signer | None = None,
     from_seq: int | None = None,
     to_seq: int | None = None,
+    kept: Callable[[int, bytes], str | None] | None = None,
 ) -> Bundle:
     """The proof bundle of tender ``ocid`` against ``target``'s final anchors.
 
     Version 2 (docs/spec.md §15) also cites the newest final anchor, proves the tender's history
     whole as of it (when that anchored size ends with a heads commitment), and carries the
     registry events of every signer, and (with ``signer``, the log's key) the newest cited
-    anchor's checkpoint as a signed note; version 1 (§9) is the earlier document.
+    anchor's checkpoint as a signed note (a mirror, which holds no key, passes ``kept`` instead:
+    the note the log published for a size and root, or None); version 1 (§9) is the earlier document.
 
     With ``from_seq`` or ``to_seq`` (version 2 only), a range bundle (§15.3): the events
     ``from_seq`` (default 0) to ``to_seq`` (default: as many as fit, up to the last), with the
@@ -164,7 +167,9 @@ def build_bundle(
             used[newest.tree_size] = newest
             completeness = _completeness(log, ocid, newest)
             if signer is not None:
-                signed = _signed_checkpoint(log, signer, Checkpoint(log.origin, newest.tree_size, newest.root))
+                signed = signed_checkpoint(log, signer, Checkpoint(log.origin, newest.tree_size, newest.root))
+            elif kept is not None:
+                signed = kept(newest.tree_size, newest.root)
         officer_events = [proven(e) for e in _officer_events(reader, stored)]
     chosen = [used[size] for size in sorted(used)]
     for anchor in chosen:
@@ -272,9 +277,10 @@ def _officer_events(reader: LogReader, stored: list[StoredEvent]) -> list[Stored
     ]
 
 
-def _signed_checkpoint(log: Log, signer: Signer, checkpoint: Checkpoint) -> str:
+def signed_checkpoint(log: Log, signer: Signer, checkpoint: Checkpoint) -> str:
     """The checkpoint as the publishing round kept it, with the witnesses' cosignatures
-    (docs/spec.md §17), if it holds the current key's signature; else freshly signed."""
+    (docs/spec.md §17), if it holds the current key's signature; else freshly signed (Ed25519
+    signatures are deterministic: the same bytes each time). What bundles carry."""
     from ledger.core.errors import LedgerError
     from ledger.core.note import open_note
 

@@ -24,6 +24,7 @@ from explorer import pages as explorer_pages
 from ledger.log import Log
 from ledger.procurement import redflags
 from ledger.store.replicas import Replicas
+from monitor.mirror import Notes
 from settings import Settings
 from settings.runtime import bound_recursion
 
@@ -40,6 +41,7 @@ from .middleware import (
     ObservabilityMiddleware,
     ProtocolGuardMiddleware,
     RateLimitMiddleware,
+    ReadOnlyMiddleware,
     RouteTemplates,
     SecurityHeadersMiddleware,
 )
@@ -62,7 +64,12 @@ def utc_now() -> datetime:
 
 
 def create_app(
-    settings: Settings, *, log: Log | None = None, now: Clock = utc_now, dev_chain: EmbeddedChain | None = None
+    settings: Settings,
+    *,
+    log: Log | None = None,
+    now: Clock = utc_now,
+    dev_chain: EmbeddedChain | None = None,
+    mirror: Notes | None = None,
 ) -> FastAPI:
     """The application for ``settings``.
 
@@ -74,6 +81,10 @@ def create_app(
 
     Raises :class:`anchoring.errors.ChainConfigError` when the settings leave the officers'
     signing chain id undetermined (see :attr:`Settings.chain_id_for_signatures`).
+
+    With ``mirror`` (``tenderproof serve --mirror``), ``log`` is a monitor's mirror (docs/operations.md):
+    every write is refused (405 ``read_only_mirror``), and the signed checkpoints served are those
+    the log published and the monitor verified (``mirror``), never signed here.
     """
     bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
@@ -115,6 +126,9 @@ def create_app(
     app.state.now = now
     app.state.replicas = None
     app.state.key_cache = auth.KeyCache(settings.api_key_cache_seconds)
+    app.state.mirror = mirror
+    if mirror is not None:
+        app.state.log_signer = None  # a mirror signs nothing: it serves the log's own notes
     metrics = Metrics(log=lambda: app.state.log, chains=[chain.name for chain in settings.chains], now=now)
     app.state.metrics = metrics
     errors.install(app)
@@ -128,6 +142,8 @@ def create_app(
     # add_middleware wraps what is there: the first added is the innermost.
     app.add_middleware(ReadRoutingMiddleware)  # does nothing without replicas (app.state.replicas)
     app.add_middleware(CatchAllMiddleware)
+    if mirror is not None:
+        app.add_middleware(ReadOnlyMiddleware, origin=settings.origin)
     app.add_middleware(InputGuardMiddleware, max_depth=settings.max_json_depth)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.rate_limit is not None:

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 
 from ledger.core.note import Signer
 from ledger.log import Log
+from monitor.mirror import Notes
 from settings import Settings
 
 Clock = Callable[[], datetime]
@@ -55,9 +56,16 @@ async def get_log_signer(request: Request) -> Signer | None:
     return signer
 
 
+async def get_mirror(request: Request) -> Notes | None:
+    """A mirror's notes (``tenderproof serve --mirror``), or None when serving the log itself."""
+    mirror: Notes | None = request.app.state.mirror
+    return mirror
+
+
 LogDep = Annotated[Log, Depends(get_log)]
 #: The log a read-only route reads from (a replica when one may serve the request).
 ReadLogDep = Annotated[Log, Depends(get_read_log)]
+MirrorDep = Annotated[Notes | None, Depends(get_mirror)]
 LogSignerDep = Annotated[Signer | None, Depends(get_log_signer)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ClockDep = Annotated[Clock, Depends(get_clock)]

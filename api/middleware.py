@@ -71,6 +71,28 @@ class CatchAllMiddleware:
             await error_response(500, "internal_error", "internal error; it has been logged")(scope, receive, send)
 
 
+class ReadOnlyMiddleware:
+    """A mirror's application (``tenderproof serve --mirror``): every write is refused with a 405
+    that says why (``read_only_mirror``), before any body is read; reads pass."""
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app: ASGIApp, *, origin: str) -> None:
+        self.app = app
+        self.origin = origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in self.READS:
+            await self.app(scope, receive, send)
+            return
+        message = (
+            f"{scope.get('path')}: method {scope.get('method')} not allowed: this is a read-only mirror of the "
+            f"log {self.origin!r}; record on the log's own deployment"
+        )
+        refusal = error_response(405, "read_only_mirror", message, headers={"Allow": "GET, HEAD, OPTIONS"})
+        await refusal(scope, receive, send)
+
+
 class BodyLimitMiddleware:
     """Refuse request bodies over ``max_bytes`` with 413: at once when Content-Length says so,
     otherwise while the body streams in (a missing or lying Content-Length does not help)."""

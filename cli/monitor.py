@@ -34,6 +34,11 @@ import click
     help="Report entries left unanchored longer than this.",
 )
 @click.option(
+    "--mirror",
+    is_flag=True,
+    help="Also keep a mirror of the log in --db, which `tenderproof serve --mirror DB_URL` serves read-only.",
+)
+@click.option(
     "--page",
     type=click.IntRange(1, 1000),
     help="Entries per request (default: 1000 from the API, one 256-entry bundle from tiles).",
@@ -74,6 +79,7 @@ def monitor(
     parallel: int,
     witnesses: tuple[str, ...],
     witness_quorum: int | None,
+    mirror: bool,
 ) -> None:
     """Follow the deployment at URL: re-hash every entry and payload, rebuild the tree and the heads
     commitments, check signed checkpoints and anchors; findings are JSON lines on stdout."""
@@ -117,6 +123,7 @@ def monitor(
             parallel=parallel,
             witnesses=keys,
             witness_quorum=witness_quorum,
+            mirror=mirror,
         )
         while True:
             watcher.round()

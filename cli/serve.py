@@ -34,8 +34,16 @@ if TYPE_CHECKING:
     show_default=True,
     help="Also run the periodic anchoring job in this process.",
 )
+@click.option(
+    "--mirror",
+    "mirror_url",
+    metavar="DB_URL",
+    envvar="TENDERPROOF_MIRROR_DATABASE_URL",
+    help="Serve, read-only, the mirror a monitor keeps in this database (`tenderproof monitor --mirror`): "
+    "no writes, no anchoring.",
+)
 @pass_env
-def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None:
+def serve(env: Env, host: str, port: int, workers: int, anchoring: bool, mirror_url: str | None) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the explorer until stopped; logs are JSON lines."""
     import uvicorn
 
@@ -47,6 +55,9 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None
 
     settings = env.settings
     logs.configure()
+    if mirror_url:
+        _serve_mirror(env, mirror_url, host=host, port=port, workers=workers)
+        return
     settings.chain_id_for_signatures  # noqa: B018 - a clear error now, not a 500 on every write
     log = env.log  # migrates once, before any worker opens the database
     job = AnchoringService.of(log, settings) if anchoring else None
@@ -65,6 +76,27 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool) -> None
         if background is not None and job is not None:
             background.shutdown(wait=True)
             job.close()
+
+
+def _serve_mirror(env: Env, url: str, *, host: str, port: int, workers: int) -> None:
+    """``serve --mirror``: the monitor's mirror at ``url``, read-only, in one process."""
+    import uvicorn
+
+    from api.app import UVICORN_OPTIONS, create_app
+    from api.server import uvicorn_config
+    from ledger.procurement import redflags
+    from monitor.mirror import Notes, open_log
+
+    if workers != 1:
+        raise click.UsageError("--mirror serves from one process: leave --workers at 1")
+    redflags.configure_file(env.settings.redflags_settings)
+    log = open_log(url)
+    try:
+        settings = env.settings.model_copy(update={"origin": log.origin, "database_url": url})
+        app = create_app(settings, log=log, mirror=Notes(log.engine))
+        uvicorn.Server(uvicorn_config(app, settings, host=host, port=port, **UVICORN_OPTIONS)).run()
+    finally:
+        log.close()
 
 
 def _serve_workers(workers: int, config: uvicorn.Config) -> None:

@@ -2,14 +2,15 @@
 
 Events are not appended here: they are recorded through the procurement layer
 (:func:`ledger.procurement.record.record`, the OCDS importer), which checks what may be recorded
-and appends it with :mod:`ledger.sequencer` in the same transaction.
+and appends it with :mod:`ledger.sequencer` in the same transaction. A mirror (``tenderproof
+monitor``) copies another log's entries as they are, with :func:`replicate`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from . import sequencer
 from .core.checkpoint import Checkpoint
@@ -49,7 +50,7 @@ class Log:
         try:
             if migrate:
                 db.migrate(engine)
-            _bind_origin(engine, origin)
+            bind_origin(engine, origin)
         except BaseException:
             engine.dispose()
             raise
@@ -73,9 +74,23 @@ class Log:
         return Checkpoint(origin=self.origin, size=head.size, root=head.root)
 
 
-def _bind_origin(engine: Engine, origin: str) -> None:
+def bind_origin(engine: Engine, origin: str) -> None:
+    """Write ``origin`` as the log's name in the database at ``engine`` the first time; raises
+    :class:`InvalidArgumentError` if it already names another log."""
     with db.write_transaction(engine) as conn:
         conn.execute(db.insert_or_ignore(conn, log_config, keys=["key"]).values(key="origin", value=origin))
         stored = conn.execute(select(log_config.c.value).where(log_config.c.key == "origin")).scalar_one()
     if stored != origin:
         raise InvalidArgumentError("origin", f"this database holds the log {stored!r}, not {origin!r}")
+
+
+#: An entry of another log as it serves it (see :func:`replicate`).
+Replica = sequencer.Replica
+
+
+def replicate(conn: Connection, start: int, entries: list[Replica], *, now: datetime) -> TreeHead:
+    """Append another log's ``entries``, already checked, at ``start`` of the mirror's log whose
+    database ``conn`` writes (in the caller's transaction), integrated at once: events, tiles,
+    tree head and heads tree as the log they come from has them
+    (:func:`ledger.sequencer.replicate`)."""
+    return sequencer.replicate(conn, start, entries, now=now)

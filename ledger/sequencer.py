@@ -20,6 +20,7 @@ import json
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +31,7 @@ from .core import heads
 from .core import tiles as tile_math
 from .core.canonical import sha256_hex
 from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
-from .core.errors import ConflictError, InvalidArgumentError, naming
+from .core.errors import ConflictError, InvalidArgumentError, InvariantError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
@@ -456,22 +457,8 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
         body = json.loads(bytes(previous.payload))
         version, prev = previous.seq + 1, bytes(previous.leaf_hash).hex()
         start, tenders_before = int(body["tree_size"]), int(body["tenders"])
-    last: dict[str, tuple[int, bytes]] = {}
-    fresh = 0
-    rows = conn.execute(
-        select(events.c.ocid, events.c.seq, events.c.leaf_hash)
-        .join(log_entries, log_entries.c.event_id == events.c.id)
-        .where(log_entries.c.idx >= start, log_entries.c.idx < size, events.c.ocid != heads.HEADS_OCID)
-        .order_by(log_entries.c.idx)
-    )
-    for ocid, seq, digest in rows:
-        if seq == 0:
-            fresh += 1
-        last[ocid] = (seq + 1, bytes(digest))
-    changes = [heads.Leaf(heads.key(ocid), n, digest) for ocid, (n, digest) in last.items()]
-    result = heads.update(heads_store.root_node(conn, version - 1), changes, heads_store.reader(conn, version - 1))
-    heads_store.write(conn, version, result.writes)
-    payload = {"tree_size": size, "heads_root": result.root.hex(), "tenders": tenders_before + fresh}
+    heads_root, fresh = _write_heads(conn, version, start, size)
+    payload = {"tree_size": size, "heads_root": heads_root.hex(), "tenders": tenders_before + fresh}
     data = payload_bytes(payload)
     envelope = Envelope(
         origin=origin,
@@ -499,6 +486,77 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
          "envelope": leaf_data, "payload": data, "leaf_hash": digest},
     ).scalar_one()  # fmt: skip
     return _extend(conn, size, [event_id], [digest], now)
+
+
+def _write_heads(conn: Connection, version: int, start: int, size: int) -> tuple[bytes, int]:
+    """Write version ``version`` of the heads tree: version ``version - 1`` updated with the heads
+    of the tenders of entries ``[start, size)`` (``start``: the previous commitment's tree size).
+    Returns the new heads root and how many of those entries began a tender (seq 0)."""
+    last: dict[str, tuple[int, bytes]] = {}
+    fresh = 0
+    rows = conn.execute(
+        select(events.c.ocid, events.c.seq, events.c.leaf_hash)
+        .join(log_entries, log_entries.c.event_id == events.c.id)
+        .where(log_entries.c.idx >= start, log_entries.c.idx < size, events.c.ocid != heads.HEADS_OCID)
+        .order_by(log_entries.c.idx)
+    )
+    for ocid, seq, digest in rows:
+        if seq == 0:
+            fresh += 1
+        last[ocid] = (seq + 1, bytes(digest))
+    changes = [heads.Leaf(heads.key(ocid), n, digest) for ocid, (n, digest) in last.items()]
+    result = heads.update(heads_store.root_node(conn, version - 1), changes, heads_store.reader(conn, version - 1))
+    heads_store.write(conn, version, result.writes)
+    return result.root, fresh
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """An entry of another log, exactly as that log serves it (a mirror's copy): its envelope's
+    fields, the envelope bytes (leaf data), the payload bytes (empty when withheld), its leaf hash."""
+
+    ocid: str
+    seq: int
+    type: str
+    recorded_at: datetime
+    envelope: bytes
+    payload: bytes
+    leaf_hash: bytes
+
+
+def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: datetime) -> TreeHead:
+    """Append ``entries`` at indices ``start``, ``start + 1``... of a mirror's log, integrated at
+    once, in the caller's write transaction: the same events, tiles and heads tree as the log
+    they come from (each heads commitment entry writes its version of the heads tree), so that
+    the mirror's reader gives the same proofs. The caller has checked them (hashes, seq/prev).
+
+    Raises :class:`InvariantError` unless the mirror holds exactly ``start`` entries.
+    """
+    size, root = conn.execute(
+        select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
+    ).one()
+    if size != start:
+        raise InvariantError(f"mirror: entries start at index {start}, the mirror holds {size}")
+    if not entries:
+        return TreeHead(size, bytes(root))
+    _lock_heads(conn, sorted({e.ocid for e in entries}), now)
+    rows = [
+        {"ocid": e.ocid, "seq": e.seq, "type": e.type, "recorded_at": e.recorded_at, "envelope": e.envelope,
+         "payload": e.payload, "leaf_hash": e.leaf_hash}
+        for e in entries
+    ]  # fmt: skip
+    ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+    last = {e.ocid: {"o": e.ocid, "n": e.seq + 1, "h": e.leaf_hash.hex(), "at": e.recorded_at} for e in entries}
+    conn.execute(_UPDATE_HEADS, [last[ocid] for ocid in sorted(last)])
+    head = _extend(conn, start, ids, [e.leaf_hash for e in entries], now)
+    for offset, entry in enumerate(entries):
+        if entry.ocid == heads.HEADS_OCID and entry.type == heads.HEADS_TYPE:
+            previous = conn.execute(
+                select(events.c.payload).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == entry.seq - 1)
+            ).scalar()
+            begin = 0 if previous is None else int(json.loads(bytes(previous))["tree_size"])
+            _write_heads(conn, entry.seq, begin, start + offset)
+    return head
 
 
 def integrate_all(

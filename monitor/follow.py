@@ -57,7 +57,7 @@ from ledger.core.note import Verifier, open_note
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH
 from verifier.chain import ChainReader
 
-from . import store
+from . import mirror, store
 
 PAGE = 1000
 #: Pages per transaction of a catch-up from a source with small fixed pages (tiles: 256 each).
@@ -164,6 +164,11 @@ class Api:
         if not isinstance(got, dict):
             raise MonitorError(f"{self.base}/api/v1/checkpoint: not found")
         return got
+
+    def kept_checkpoint(self, size: int) -> str | None:
+        """The signed checkpoint the log kept for ``size`` (an anchored size), with its cosignatures."""
+        got = self._get("/api/v1/checkpoint/signed", {"size": size}, text=True)
+        return None if got is None else str(got)
 
     def log_key(self) -> str | None:
         got = self._get("/.well-known/tenderproof/checkpoint-key", text=True)
@@ -280,8 +285,13 @@ class Monitor:
         parallel: int = 4,
         witnesses: Sequence[CosignerKey] = (),
         witness_quorum: int | None = None,
+        mirror: bool = False,
     ) -> None:
+        """With ``mirror``, the database also holds a mirror of the log that ``tenderproof serve
+        --mirror`` serves (:mod:`monitor.mirror`)."""
         self.engine = engine
+        self.mirror = mirror
+        self._mirror_ready = False
         self.api = api
         self.pinned_key = log_key
         self.readers = list(readers)
@@ -348,6 +358,8 @@ class Monitor:
             self._check_cosigned()
         self._recheck()
         self._check_anchors()
+        if self._mirror_ready:
+            self._reproject()
         return self._flush()
 
     def _verifier(self, st: _State) -> Verifier | None:
@@ -405,6 +417,9 @@ class Monitor:
         if cp.size < st.size:
             self._compare(cp, note, st)
             return
+        if self.mirror and not self._mirror_ready and st.origin is not None:
+            mirror.prepare(self.engine, st.origin)
+            self._mirror_ready = True
         started = time.monotonic()
         begun = st.size
         shown = 0.0
@@ -532,6 +547,8 @@ class Monitor:
             "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
+        if self._mirror_ready:
+            mirror.add(conn, st.size - len(rows), rows, now=datetime.now(UTC))
         unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
         if unseen:
             stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
@@ -841,11 +858,11 @@ class Monitor:
                         )
                     ).first()
                 if done is None:
-                    self._check_anchor(anchor)
+                    self._check_anchor(anchor, st)
         if self.max_unanchored is not None:
             self._check_unanchored(st)
 
-    def _check_anchor(self, anchor: dict[str, Any]) -> None:
+    def _check_anchor(self, anchor: dict[str, Any], st: _State) -> None:
         size = int(anchor["tree_size"])
         claimed = bytes.fromhex(anchor["root_hash"])
         mine = self._root_at(size)
@@ -889,9 +906,12 @@ class Monitor:
                         {"chain": anchor["chain"], "anchor": anchor["id"], "tree_size": size},
                     )
                 )
+        kept = self.api.kept_checkpoint(size) if self._mirror_ready and not found else None
         with self.engine.begin() as conn:
             for finding in found:
                 self._record(conn, finding)
+            if self._mirror_ready and not found and st.origin is not None:
+                mirror.add_anchor(conn, anchor, note=kept, verifier=self._verifier(st), origin=st.origin)
             conn.execute(
                 insert(store.anchors_checked).values(
                     chain=anchor["chain"],
@@ -901,6 +921,20 @@ class Monitor:
                     block_timestamp=anchor.get("block_timestamp"),
                 )
             )
+
+    def _reproject(self) -> None:
+        """Rebuild the mirror's projections when it holds entries they were not built from."""
+        held = mirror.size(self.engine)
+        with self.engine.connect() as conn:
+            done = conn.execute(select(store.mirror.c.projected_size).where(store.mirror.c.id == 1)).scalar()
+        if done == held:
+            return
+        mirror.reproject(self.engine, now=datetime.now(UTC))
+        with self.engine.begin() as conn:
+            if done is None:
+                conn.execute(insert(store.mirror).values(id=1, projected_size=held))
+            else:
+                conn.execute(update(store.mirror).where(store.mirror.c.id == 1).values(projected_size=held))
 
     def _check_unanchored(self, st: _State) -> None:
         with self.engine.begin() as conn:

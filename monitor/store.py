@@ -108,6 +108,15 @@ anchors_checked = _Table(
     Column("block_timestamp", BigInteger, nullable=True),
 )
 
+#: One row (id = 1) when the database also holds a mirror (monitor.mirror): the mirror's size its
+#: projections were last rebuilt at.
+mirror = _Table(
+    "monitor_mirror",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("projected_size", BigInteger, nullable=False),
+)
+
 
 def open_engine(url: str) -> Engine:
     """The monitor's database at ``url`` (SQLite or PostgreSQL, configured as the log's own

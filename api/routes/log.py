@@ -6,14 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from anchoring.bundles import signed_checkpoint
 from anchoring.cosigning import latest_cosigned
 from ledger.core.checkpoint import MAX_TREE_SIZE
 from ledger.core.checkpoint import Checkpoint as CoreCheckpoint
 from ledger.core.errors import InvalidArgumentError, NotFoundError
+from ledger.core.note import Signer
+from ledger.log import Log
 from ledger.store.reader import StoredEvent
+from monitor.mirror import Notes
 
 from .. import schemas
-from ..deps import LogSignerDep, ReadLogDep
+from ..deps import LogSignerDep, MirrorDep, ReadLogDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
@@ -72,15 +76,54 @@ def get_checkpoint(request: Request, log: ReadLogDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
-def get_signed_checkpoint(request: Request, log: ReadLogDep, signer: LogSignerDep) -> Response:
+def get_signed_checkpoint(
+    request: Request,
+    log: ReadLogDep,
+    signer: LogSignerDep,
+    mirror: MirrorDep,
+    size: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_TREE_SIZE, description="An anchored size: the note kept for it, with its cosignatures."),
+    ] = None,
+) -> Response:
     """The checkpoint of the latest integrated size, signed by the log's key (C2SP signed note,
     Ed25519; docs/spec.md §16). Its verifier key is at ``/.well-known/tenderproof/checkpoint-key``.
-    404 when this deployment signs no checkpoints."""
+    With ``size``, the checkpoint of that size as bundles carry it: the note the publishing round
+    kept, with the witnesses' cosignatures (404 when none was kept). 404 when this deployment
+    signs no checkpoints. A mirror (``serve --mirror``) serves the notes the log published."""
+    if size is not None:
+        current = log.reader.tree_head().size
+        if size > current:
+            raise InvalidArgumentError("query.size", f"must be at most the tree size {current}, got {size}")
+        kept = _kept_note(log, signer, mirror, size)
+        if kept is None:
+            raise NotFoundError(f"no signed checkpoint of size {size} was kept")
+        return cached(request, kept.encode(), immutable=False, media_type="text/plain; charset=utf-8")
+    text = signed_note(log, signer, mirror)
+    return cached(request, text.encode(), immutable=False, media_type="text/plain; charset=utf-8")
+
+
+def signed_note(log: Log, signer: Signer | None, mirror: Notes | None) -> str:
+    """The log's current checkpoint as a signed note: signed now, or on a mirror the newest note
+    the log published for the mirror's size. Raises :class:`NotFoundError` when there is none."""
+    if mirror is not None:
+        latest = mirror.latest()
+        if latest is None:
+            raise NotFoundError("this mirror holds no signed checkpoint of its current size")
+        return latest
     if signer is None:
         raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
     head = log.reader.tree_head()
-    text = signer.sign(CoreCheckpoint(origin=log.origin, size=head.size, root=head.root).to_text())
-    return cached(request, text.encode(), immutable=False, media_type="text/plain; charset=utf-8")
+    return signer.sign(CoreCheckpoint(origin=log.origin, size=head.size, root=head.root).to_text())
+
+
+def _kept_note(log: Log, signer: Signer | None, mirror: Notes | None, size: int) -> str | None:
+    root = log.reader.root_at(size)
+    if mirror is not None:
+        return mirror.kept(size, root)
+    if signer is None:
+        raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
+    return signed_checkpoint(log, signer, CoreCheckpoint(origin=log.origin, size=size, root=root))
 
 
 @router.get(

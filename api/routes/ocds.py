@@ -352,7 +352,7 @@ class Organisation(BaseModel):
 @router.get(
     "/organisations", response_model=Organisation, summary="One buyer or supplier", responses=NOT_FOUND_RESPONSES
 )
-def get_organisation(log: LogDep, key: OrganisationKey) -> Organisation:
+def get_organisation(log: ReadLogDep, key: OrganisationKey) -> Organisation:
     """An organisation across the ledger (its buyer and supplier page): its tenders in each role,
     what it won and bought per currency, the companies it bid against and its red flags; 404 when
     no tender names it."""

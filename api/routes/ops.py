@@ -14,7 +14,7 @@ from ledger.core.errors import NotFoundError
 from settings import ChainSettings
 
 from .. import schemas
-from ..deps import LogSignerDep, SettingsDep
+from ..deps import LogSignerDep, MirrorDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 
 router = APIRouter(tags=["ops"])
@@ -26,12 +26,14 @@ router = APIRouter(tags=["ops"])
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, 404: NOT_FOUND_RESPONSES[404]},
 )
-def get_checkpoint_key(signer: LogSignerDep) -> Response:
+def get_checkpoint_key(signer: LogSignerDep, mirror: MirrorDep) -> Response:
     """The C2SP verifier key (``name+hash+base64``) that checks the log's signed checkpoints; an
-    auditor pins it (``tenderproof verify --log-key``). 404 when checkpoints are not signed."""
-    if signer is None:
+    auditor pins it (``tenderproof verify --log-key``). 404 when checkpoints are not signed. A
+    mirror serves the log's key its monitor pinned."""
+    key = str(signer.verifier) if signer is not None else None if mirror is None else mirror.key()
+    if key is None:
         raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
-    return Response(f"{signer.verifier}\n", media_type="text/plain; charset=utf-8")
+    return Response(f"{key}\n", media_type="text/plain; charset=utf-8")
 
 
 @router.get("/healthz", response_model=schemas.Health, summary="Liveness")

@@ -15,7 +15,7 @@ from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, query
 
 from .. import schemas
-from ..deps import LogSignerDep, ReadLogDep, SettingsDep
+from ..deps import LogSignerDep, MirrorDep, ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
 from ..responses import cached, cached_model
 
@@ -170,6 +170,7 @@ def get_tender_bundle(
     log: ReadLogDep,
     settings: SettingsDep,
     signer: LogSignerDep,
+    mirror: MirrorDep,
     ocid: Ocid,
     chain: Annotated[str | None, ChainName] = None,
     version: Annotated[
@@ -194,7 +195,8 @@ def get_tender_bundle(
         raise InvalidArgumentError("query.chain", f"no chain {name!r} is configured; known: {', '.join(names)}")
     log.reader.tender(ocid)  # NotFoundError first for an unknown tender
     bundle = build_bundle(
-        log, ocid, final_anchors(log.engine, name), version=version, signer=signer, from_seq=from_seq, to_seq=to_seq
-    )
+        log, ocid, final_anchors(log.engine, name), version=version, signer=signer, from_seq=from_seq, to_seq=to_seq,
+        kept=None if mirror is None else mirror.kept,
+    )  # fmt: skip
     # The bundle's own JSON, byte for byte (envelopes must stay exactly as hashed).
     return cached(request, json.dumps(bundle.to_json(), separators=(",", ":")).encode(), immutable=False)

@@ -13,15 +13,15 @@ import re
 
 from fastapi import APIRouter, Request, Response
 
-from ledger.core.checkpoint import Checkpoint
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.core.tiles import TILE_WIDTH, TileID, tile_width
 from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
 
-from ..deps import LogSignerDep, ReadLogDep
+from ..deps import LogSignerDep, MirrorDep, ReadLogDep
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
 from ..responses import IMMUTABLE, REVALIDATE, SHORT_LIVED, cached
+from .log import signed_note
 
 router = APIRouter(tags=["tiles"], responses={**COMMON_RESPONSES, **NOT_FOUND_RESPONSES})
 
@@ -86,12 +86,8 @@ def _bundle_range(log: ReadLogDep, path: str, index: int, width: int | None) -> 
 
 
 @router.get("/checkpoint", summary="The log's signed checkpoint (C2SP tlog-tiles)", response_class=Response)
-def tiles_checkpoint(log: ReadLogDep, signer: LogSignerDep) -> Response:
-    if signer is None:
-        raise NotFoundError("this log signs no checkpoints (no TENDERPROOF_LOG_SIGNING_KEY)")
-    head = log.reader.tree_head()
-    note = signer.sign(Checkpoint(origin=log.origin, size=head.size, root=head.root).to_text())
-    return _static(note.encode(), "text/plain; charset=utf-8", REVALIDATE)
+def tiles_checkpoint(log: ReadLogDep, signer: LogSignerDep, mirror: MirrorDep) -> Response:
+    return _static(signed_note(log, signer, mirror).encode(), "text/plain; charset=utf-8", REVALIDATE)
 
 
 @router.get("/tile/{path:path}", summary="A hash tile or entry bundle (C2SP tlog-tiles)", response_class=Response)
