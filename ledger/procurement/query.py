@@ -178,7 +178,8 @@ class Filters:
       description, items, the buyer's name or id or a supplier's name; case, accents and
       apostrophe forms do not matter;
     - ``status``: OCDS tender.status; ``method``: procurementMethod; ``buyer``: the buyer's id;
-      ``supplier``: a supplier's name, exactly; ``flag``: a red flag's code, or ``any``;
+      ``supplier``: a supplier's organisation key (ledger.procurement.organisations: scheme/id,
+      else ``name:`` and the normalised name, as the supplier facet gives it); ``flag``: a red flag's code, or ``any``;
     - ``currency`` with ``value_min`` / ``value_max`` (the estimate) and ``awarded_min`` /
       ``awarded_max`` (the sum of the live awards in the tender's currency), inclusive;
     - ``year``: of publication (or planning, before it); ``published_from`` / ``published_to``
@@ -251,7 +252,10 @@ def _text_match(dialect: str, words: list[str]) -> tuple[FromClause, list[Column
     (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL)."""
     if dialect == "postgresql":
         tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
-        return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery)
+        # the indexed vector has no positions (so that it holds exactly fulltext's words): the
+        # rank is divided by the log of the document's length, as bm25 favours short documents
+        length = func.ln(2 + func.char_length(tender_index.c.search_text))
+        return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
     hits = (
         select(_SEARCH.c.rowid.label("rowid"), (-func.bm25(literal_column("tender_search"))).label("score"))
         .where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
@@ -392,6 +396,21 @@ class Facets:
     counts: dict[str, list[tuple[str, str, int]]]
 
 
+def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[str, str, int]]:
+    """Supplier facet rows: each organisation key (ledger.procurement.organisations) with a name it
+    won under (that of a tender with that one supplier), else the key itself."""
+    s, t = tender_suppliers.c, tender_index.c
+    names = dict(
+        conn.execute(
+            select(s.supplier, func.min(t.suppliers))
+            .join(tender_index, t.ocid == s.ocid)
+            .where(s.supplier.in_([k for k, _ in keys]), t.suppliers != "", ~t.suppliers.contains("\n"))
+            .group_by(s.supplier)
+        ).all()
+    )
+    return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
+
+
 def facets(source: Connection | Engine, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
     how many of them have each value. Raises :class:`InvalidArgumentError` naming a bad filter."""
@@ -433,7 +452,7 @@ def facets(source: Connection | Engine, **filters: Any) -> Facets:
             .order_by(n.desc(), s.supplier)
             .limit(FACET_VALUES)
         ).all()
-        counts["supplier"] = [(r.supplier, r.supplier, int(r.n)) for r in rows]
+        counts["supplier"] = _supplier_labels(conn, [(r.supplier, int(r.n)) for r in rows])
         flagged = redflags.flag_rows().subquery()
         rows = conn.execute(
             select(flagged.c.code, func.count().label("n"))

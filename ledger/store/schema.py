@@ -263,6 +263,8 @@ tender_suppliers = Table(
     Column("supplier", String(1024), primary_key=True),
     Column("buyer_id", String(256), nullable=False),
     Index("ix_tender_suppliers_buyer_id_supplier", "buyer_id", "supplier"),
+    #: the search's supplier filter and facet (migration 0013)
+    Index("ix_tender_suppliers_supplier", "supplier"),
 )
 
 #: How many tenders each supplier won from each buyer (the count of its ``tender_suppliers`` rows),
