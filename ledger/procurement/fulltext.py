@@ -6,8 +6,9 @@ the same matches:
 
 - Unicode compatibility decomposition (NFKD), then combining marks dropped and case folded:
   ``Aztlán`` and ``AZTLAN`` are both ``aztlan``, ``renovación`` is ``renovacion``;
-- apostrophes of every form (``'``, ``’``, ``ʼ``, ``‘``, `````, ``´``) are dropped inside a
-  word: ``здоров’я`` and ``здоров'я`` are both ``здоровя``, ``O'Brien`` is ``obrien``;
+- apostrophes of every form (U+0027, U+2019, U+2018, U+02BC, U+02B9, U+0060, U+00B4) are
+  dropped inside a word: ``здоров'я`` written with any of them is ``здоровя``, ``O'Brien`` is
+  ``obrien``;
 - a word is a run of letters, digits and (non-combining) marks; everything else separates.
 
 A document (:func:`document`) is its words joined by single spaces: SQLite's ``unicode61``

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -41,7 +39,8 @@ from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.store.schema import tender_index, tender_suppliers, tenders
 
-from . import fulltext
+from . import fulltext, redflags
+from .reading import connection as _connection
 from .rules import STATUSES, TenderState
 
 Sort = Literal["relevance", "published_desc", "published_asc", "value_desc", "value_asc"]
@@ -84,15 +83,6 @@ class Page:
     items: list[TenderSummary]
     #: Pass back as ``cursor`` for the next page; None on the last page.
     next_cursor: str | None
-
-
-@contextmanager
-def _connection(source: Connection | Engine) -> Iterator[Connection]:
-    if isinstance(source, Engine):
-        with source.connect() as conn:
-            yield conn
-    else:
-        yield source
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -207,8 +197,10 @@ class Filters:
             raise InvalidArgumentError(
                 "status", f"must be one of {', '.join(STATUSES)} (OCDS tender.status), got {self.status!r}"
             )
-        if self.flag is not None and self.flag != "any" and self.flag not in _flag_codes():
-            raise InvalidArgumentError("flag", f"must be 'any' or a red flag code of /api/v1/redflags, got {self.flag!r}")
+        if self.flag is not None and self.flag != "any" and self.flag not in redflags.CODES:
+            raise InvalidArgumentError(
+                "flag", f"must be 'any' or a red flag code of /api/v1/redflags, got {self.flag!r}"
+            )
         if self.year is not None and not 1900 <= self.year <= 9999:
             raise InvalidArgumentError("year", f"must be a year from 1900 to 9999, got {self.year}")
         for name, moment in (("published_from", self.published_from), ("published_to", self.published_to)):
@@ -223,14 +215,8 @@ class Filters:
         return fulltext.query_terms(self.q) if self.q else []
 
 
-def _flag_codes() -> tuple[str, ...]:
-    from . import redflags  # redflags reads tenders through this module: imported when first needed
-
-    return redflags.CODES
-
-
 _SEARCH = table("tender_search", column("rowid"))
-_ROWID = literal_column("tender_index.rowid")
+_ROWID: ColumnElement[int] = literal_column("tender_index.rowid")
 
 
 def _tsvector() -> ColumnElement[Any]:
@@ -290,8 +276,6 @@ def _search(dialect: str, filters: Filters) -> _Search:
         s = tender_suppliers.c
         where.append(t.ocid.in_(select(s.ocid).where(s.supplier == filters.supplier)))
     if filters.flag is not None:
-        from . import redflags  # see _flag_codes
-
         rows = redflags.flag_rows().subquery()
         flagged = select(rows.c.ocid)
         where.append(t.ocid.in_(flagged if filters.flag == "any" else flagged.where(rows.c.code == filters.flag)))
@@ -396,6 +380,18 @@ class Facets:
     counts: dict[str, list[tuple[str, str, int]]]
 
 
+def flags_of(source: Connection | Engine, ocids: list[str]) -> dict[str, list[str]]:
+    """The red flag codes each of ``ocids`` raises, in catalogue order (for the list's markers);
+    tenders raising none are left out."""
+    rows = redflags.flag_rows().subquery()
+    with _connection(source) as conn:
+        found = conn.execute(select(rows.c.ocid, rows.c.code).where(rows.c.ocid.in_(ocids))).all()
+    raised: dict[str, set[str]] = {}
+    for ocid, code in found:
+        raised.setdefault(ocid, set()).add(code)
+    return {ocid: [c for c in redflags.CODES if c in codes] for ocid, codes in raised.items()}
+
+
 def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[str, str, int]]:
     """Supplier facet rows: each organisation key (ledger.procurement.organisations) with a name it
     won under (that of a tender with that one supplier), else the key itself."""
@@ -414,8 +410,6 @@ def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tupl
 def facets(source: Connection | Engine, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
     how many of them have each value. Raises :class:`InvalidArgumentError` naming a bad filter."""
-    from . import redflags  # see _flag_codes
-
     wanted = Filters(**filters)
     t = tender_index.c
     with _connection(source) as conn:
@@ -455,9 +449,7 @@ def facets(source: Connection | Engine, **filters: Any) -> Facets:
         counts["supplier"] = _supplier_labels(conn, [(r.supplier, int(r.n)) for r in rows])
         flagged = redflags.flag_rows().subquery()
         rows = conn.execute(
-            select(flagged.c.code, func.count().label("n"))
-            .where(flagged.c.ocid.in_(matching))
-            .group_by(flagged.c.code)
+            select(flagged.c.code, func.count().label("n")).where(flagged.c.ocid.in_(matching)).group_by(flagged.c.code)
         ).all()
         by_code = {r.code: int(r.n) for r in rows}
         any_flag = int(

@@ -66,7 +66,7 @@ from ledger.store.schema import tender_flags as flags_table
 
 from . import cardinal, organisations
 from .ocds import parse_datetime
-from .query import _connection
+from .reading import connection as _connection
 from .rules import TenderState
 
 #: A tender period shorter than this many days is short unless the deployment's settings give a
@@ -411,7 +411,7 @@ def flag_rows() -> Select[tuple[str, str]]:
         .join(tender_suppliers, (s.buyer_id == w.buyer_id) & (s.supplier == w.supplier))
         .where(w.wins >= REPEAT_SUPPLIER_MIN_WINS)
     )
-    return select(own.union(ledger, repeat).subquery())  # type: ignore[return-value]
+    return select(own.union(ledger, repeat).subquery())
 
 
 def flag_counts(source: Connection | Engine) -> dict[str, int]:

@@ -19,7 +19,9 @@ from tests.conftest import T0
 def test_words_are_folded_the_same_for_documents_and_queries() -> None:
     assert fulltext.terms("Constructora AZTLÁN, S.A.") == ["constructora", "aztlan", "s", "a"]
     assert fulltext.terms("Renovación") == fulltext.terms("renovacion") == ["renovacion"]
-    assert fulltext.terms("здоров’я") == fulltext.terms("здоров'я") == fulltext.terms("ЗДОРОВʼЯ") == ["здоровя"]
+    assert (
+        fulltext.terms("здоров\u2019я") == fulltext.terms("здоров'я") == fulltext.terms("ЗДОРОВ\u02bcЯ") == ["здоровя"]
+    )
     assert fulltext.terms("O'Brien_50%") == ["obrien", "50"]
     assert fulltext.terms("Straße ﬁre") == ["strasse", "fire"]
     assert fulltext.document("Lot 1:  Roads", None, "Žilina") == "lot 1 roads zilina"
@@ -73,11 +75,11 @@ RELEASES = [
     _release(
         2,
         2026,
-        buyer={"id": "B-2", "name": "Міністерство охорони здоров’я"},
-        parties=[_party("B-2", "Міністерство охорони здоров’я", "buyer")],
+        buyer={"id": "B-2", "name": "Міністерство охорони здоров\u2019я"},
+        parties=[_party("B-2", "Міністерство охорони здоров\u2019я", "buyer")],
         tender={
             "id": "t2",
-            "title": "Закупівля для охорони здоров’я",
+            "title": "Закупівля для охорони здоров\u2019я",
             "status": "active",
             "procurementMethod": "limited",
             "items": [{"id": "i1", "description": "Вакцини"}],
@@ -92,7 +94,7 @@ RELEASES = [
         tender={
             "id": "t3",
             "title": "Renewal of the Aztec room",
-            "description": "Advice by O’Brien consulting",
+            "description": "Advice by O\u2019Brien consulting",
             "status": "active",
             "procurementMethod": "open",
             "value": {"amount": 900, "currency": "EUR"},
@@ -146,8 +148,8 @@ def _found(log: Log, **filters: Any) -> list[int]:
         ("renov", [1]),  # a prefix
         ("renewal", [3]),
         ("здоров'я", [2, 4]),
-        ("здоров’я", [2, 4]),
-        ("ЗДОРОВʼЯ охорони", [2]),
+        ("здоров\u2019я", [2, 4]),
+        ("ЗДОРОВ\u02bcЯ охорони", [2]),
         ("вакцини", [2]),  # an item's description
         ("obrien", [3]),
         ("O'Brien", [3]),  # the description
@@ -163,8 +165,8 @@ def test_text_search_ignores_case_accents_and_apostrophes(imported: Log, q: str,
 
 def test_relevance_ranks_the_closer_match_first_on_both_engines(imported: Log) -> None:
     page = query.search_tenders(imported.engine, q="aztlan")  # relevance is the default with q
-    assert [t.ocid for t in page.items][0] == "ocds-ft0000-1"
-    assert [t.ocid for t in page.items][-1] == "ocds-ft0000-5"  # one word among 41
+    assert page.items[0].ocid == "ocds-ft0000-1"
+    assert page.items[-1].ocid == "ocds-ft0000-5"  # one word among 41
     first = query.search_tenders(imported.engine, q="aztlan", limit=1)
     rest = query.search_tenders(imported.engine, q="aztlan", limit=5, cursor=first.next_cursor)
     assert [t.ocid for t in first.items + rest.items] == [t.ocid for t in page.items]

@@ -81,8 +81,8 @@ def _diff(engine: Engine) -> list[object]:
                 "compare_server_default": True,
                 # migration 0013's full-text index (SQLite's FTS5 table and its shadow tables,
                 # PostgreSQL's expression GIN index): no metadata can say them
-                "include_name": lambda name, kind, _parent: not (
-                    (kind == "table" and name.startswith("tender_search")) or name == "ix_tender_index_search"
+                "include_name": lambda name, kind, _parent: (
+                    not ((kind == "table" and name.startswith("tender_search")) or name == "ix_tender_index_search")
                 ),
             },
         )

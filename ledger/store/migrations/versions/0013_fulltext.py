@@ -43,9 +43,7 @@ def _texts(state: dict[str, Any], compiled: dict[str, Any] | None) -> list[str |
     tender = (compiled or {}).get("tender")
     tender = tender if isinstance(tender, dict) else {}
     description = state.get("description") or tender.get("description")
-    items = state.get("items") or [
-        i.get("description") for i in tender.get("items") or [] if isinstance(i, dict)
-    ]
+    items = state.get("items") or [i.get("description") for i in tender.get("items") or [] if isinstance(i, dict)]
     return [
         state.get("title"),
         description if isinstance(description, str) else None,
@@ -100,7 +98,7 @@ def upgrade() -> None:
     else:
         op.execute(
             "CREATE VIRTUAL TABLE tender_search USING fts5(search_text, content='tender_index', "
-            f'content_rowid=\'rowid\', tokenize="{fulltext.SQLITE_TOKENIZER}")'
+            f"content_rowid='rowid', tokenize=\"{fulltext.SQLITE_TOKENIZER}\")"
         )
         for trigger in _TRIGGERS:
             op.execute(trigger)
