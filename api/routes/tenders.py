@@ -46,7 +46,7 @@ def search_filters(
         str | None,
         Query(
             max_length=200,
-            description="Words of the title, description, items, the buyer or a supplier (each word also as a "
+            description="Words of the title, description, items, the buyer or a supplier (the last word also as a "
             "prefix; case, accents and apostrophe forms do not matter).",
         ),
     ] = None,
@@ -107,8 +107,8 @@ def list_tenders(
     limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = 50,
 ) -> schemas.TenderPage:
     """Tenders matching every filter given, a page at a time (pass `next_cursor` back as
-    `cursor`; pages stay stable while new tenders arrive). `q` is full text (every word, as a
-    prefix, in the title, description, items, buyer or suppliers, whatever the case, accents or
+    `cursor`; pages stay stable while new tenders arrive). `q` is full text (every word, the
+    last also as a prefix, in the title, description, items, buyer or suppliers, whatever the case, accents or
     apostrophes); `sort` defaults to `relevance` with `q`, else `published_desc`. The other
     filters: `status`, `method`, `buyer`, `supplier`, `flag`, `year`, publication dates, estimated
     value (`value_min`, `value_max`) and awarded value (`awarded_min`, `awarded_max`), with

@@ -164,7 +164,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | float, str]:
 class Filters:
     """What a search keeps: every filter given must hold (None: not filtered).
 
-    - ``q``: full text (:mod:`.fulltext`): every word of it, as a prefix, in the title,
+    - ``q``: full text (:mod:`.fulltext`): every word of it (the last also as a prefix) in the title,
       description, items, the buyer's name or id or a supplier's name; case, accents and
       apostrophe forms do not matter;
     - ``status``: OCDS tender.status; ``method``: procurementMethod; ``buyer``: the buyer's id;
