@@ -500,7 +500,7 @@ RESULT_EXPORTS = (
     ("records", "/api/v1/export/records", "Their OCDS records (JSON)", "JSON"),
 )
 SORT_LABELS = {
-    "relevance": "Best match first",
+    "relevance": "Best match first (newest without words)",
     "published_desc": "Newest first",
     "published_asc": "Oldest first",
     "value_desc": "Highest value first",
@@ -572,12 +572,13 @@ def tenders(request: Request) -> Response:
     engine = _log(request).engine
     try:
         filters = _filters(params)
-        sort = params["sort"] or ("relevance" if filters.words() else "published_desc")
+        # best match first by default; without words to search for, that is the newest first
+        sort = params["sort"] or "relevance"
         if sort not in query.SORTS:
             raise InvalidArgumentError("sort", f"must be one of {', '.join(query.SORTS)}, got {sort!r}")
         page = query.search_tenders(
             engine,
-            sort=sort,  # type: ignore[arg-type]
+            sort="published_desc" if sort == "relevance" and not filters.words() else sort,  # type: ignore[arg-type]
             cursor=params["cursor"] or None,
             limit=PAGE_SIZE,
             **dataclasses.asdict(filters),
@@ -586,7 +587,7 @@ def tenders(request: Request) -> Response:
         flags = query.flags_of(engine, [t.ocid for t in page.items])
     except InvalidArgumentError as exc:
         error = exc
-        sort = params["sort"] or "published_desc"
+        sort = params["sort"] or "relevance"
     api_query = _api_query(params)
     return render(
         request,
@@ -599,7 +600,7 @@ def tenders(request: Request) -> Response:
         found=found,
         flags=flags,
         sort=sort,
-        sorts=[s for s in query.SORTS if s != "relevance" or params["q"]],
+        sorts=query.SORTS,
         sort_labels=SORT_LABELS,
         facet_titles=FACET_TITLES,
         statuses=tuple(STATUS_LABELS),
