@@ -283,6 +283,19 @@ class TenderPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
 
 
+class FacetValue(BaseModel):
+    value: str = Field(description="What the facet's filter takes (`flag`: a code, or `any`).")
+    label: str = Field(description="How to show it (a buyer's or supplier's name).")
+    count: int = Field(description="Matching tenders with this value.")
+
+
+class TenderFacets(BaseModel):
+    total: int = Field(description="How many tenders match.")
+    facets: dict[str, list[FacetValue]] = Field(
+        description="Per facet (status, method, flag, year, currency, buyer, supplier), its commonest values."
+    )
+
+
 class Officer(BaseModel):
     address: Address
     name: str

@@ -17,7 +17,7 @@ from ledger.procurement.redflags import FLAGS, ORGANISATION_FLAGS
 from . import desk
 from .describe import EVENT_LABELS, FLAG_EVIDENCE, ROLE_LABELS, STATUS_LABELS
 from .i18n import LOCALE_DIR
-from .pages import EXPORTS, JS_MESSAGES
+from .pages import EXPORTS, FACET_TITLES, JS_MESSAGES, RESULT_EXPORTS, SORT_LABELS
 
 
 def message_ids() -> list[str]:
@@ -42,8 +42,10 @@ def message_ids() -> list[str]:
         found.setdefault(text, None)
     for text in desk.message_ids():
         found.setdefault(text, None)
-    for _key, _href, title, _kind in EXPORTS:
+    for _key, _href, title, _kind in (*EXPORTS, *RESULT_EXPORTS):
         found.setdefault(title, None)
+    for text in (*SORT_LABELS.values(), *FACET_TITLES.values()):
+        found.setdefault(text, None)
     found.setdefault("Not found", None)
     found.pop("{text}", None)  # a placeholder, the same in every language
     return list(found)

@@ -9,6 +9,7 @@ verified: the badges are computed in the visitor's browser (explorer/js).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import logging
 import threading
@@ -528,36 +529,121 @@ def _amount(text: str | None, name: str) -> float | None:
     return value
 
 
-FILTERS = ("q", "status", "buyer", "currency", "from", "to", "min", "max", "sort")
+#: The list's query parameters (short names, as people share them) and the search filter each sets.
+FILTERS = {
+    "q": "q",
+    "status": "status",
+    "method": "method",
+    "buyer": "buyer",
+    "supplier": "supplier",
+    "flag": "flag",
+    "year": "year",
+    "currency": "currency",
+    "from": "published_from",
+    "to": "published_to",
+    "min": "value_min",
+    "max": "value_max",
+    "amin": "awarded_min",
+    "amax": "awarded_max",
+}
+#: The filters folded under "More filters" (the search box stays in view).
+MORE_FILTERS = tuple(key for key in FILTERS if key != "q")
+#: The search's downloads: (key, API path, title, kind); they take the API's names of the filters.
+RESULT_EXPORTS = (
+    ("tenders_csv", "/api/v1/export/tenders.csv", "These tenders (CSV)", "CSV"),
+    ("awards_csv", "/api/v1/export/awards.csv", "Their awards (CSV)", "CSV"),
+    ("records", "/api/v1/export/records", "Their OCDS records (JSON)", "JSON"),
+)
+SORT_LABELS = {
+    "relevance": "Best match first (newest without words)",
+    "published_desc": "Newest first",
+    "published_asc": "Oldest first",
+    "value_desc": "Highest value first",
+    "value_asc": "Lowest value first",
+}
+FACET_TITLES = {
+    "status": "Status",
+    "method": "Method",
+    "flag": "Red flag",
+    "year": "Year",
+    "currency": "Currency",
+    "buyer": "Buyer",
+    "supplier": "Supplier",
+}
+
+
+def _year(text: str) -> int | None:
+    if not text:
+        return None
+    if not (len(text) == 4 and text.isdigit()):
+        raise InvalidArgumentError("year", f"must be a year such as 2026, got {text!r}")
+    return int(text)
+
+
+def _filters(params: dict[str, str]) -> query.Filters:
+    """The search filters of the list's parameters. Raises :class:`InvalidArgumentError` naming
+    the parameter as the form does."""
+    if params["currency"] and not (len(params["currency"]) == 3 and params["currency"].isalpha()):
+        raise InvalidArgumentError("currency", f"must be a 3-letter ISO 4217 code, got {params['currency']!r}")
+    filters = query.Filters(
+        q=params["q"][:200] or None,
+        status=params["status"] or None,
+        method=params["method"][:32] or None,
+        buyer=params["buyer"][:256] or None,
+        supplier=params["supplier"][:1024] or None,
+        flag=params["flag"][:64] or None,
+        year=_year(params["year"]),
+        currency=params["currency"].upper() or None,
+        published_from=_day(params["from"], "from", end=False),
+        published_to=_day(params["to"], "to", end=True),
+        value_min=_amount(params["min"], "min"),
+        value_max=_amount(params["max"], "max"),
+        awarded_min=_amount(params["amin"], "amin"),
+        awarded_max=_amount(params["amax"], "amax"),
+    )
+    try:
+        filters.check()
+    except InvalidArgumentError as exc:
+        short = {name: key for key, name in FILTERS.items()}
+        raise exc.renamed(short.get(exc.field, exc.field)) from exc
+    return filters
+
+
+def _api_query(params: dict[str, str]) -> str:
+    """The API's query string for the same search (its names of the filters)."""
+    pairs = {FILTERS[key]: params[key] for key in FILTERS if params[key]}
+    if "currency" in pairs:
+        pairs["currency"] = pairs["currency"].upper()
+    return urlencode(pairs)
 
 
 @router.get("/tenders", response_class=HTMLResponse)
 def tenders(request: Request) -> Response:
-    params = {key: (request.query_params.get(key) or "").strip() for key in (*FILTERS, "cursor")}
+    params = {key: (request.query_params.get(key) or "").strip() for key in (*FILTERS, "sort", "cursor")}
     error: InvalidArgumentError | None = None
     page = query.Page([], None)
+    found = None
+    flags: dict[str, list[str]] = {}
+    engine = _log(request).engine
     try:
-        sort = params["sort"] or "published_desc"
+        filters = _filters(params)
+        # best match first by default; without words to search for, that is the newest first
+        sort = params["sort"] or "relevance"
         if sort not in query.SORTS:
             raise InvalidArgumentError("sort", f"must be one of {', '.join(query.SORTS)}, got {sort!r}")
-        if params["currency"] and not (len(params["currency"]) == 3 and params["currency"].isalpha()):
-            raise InvalidArgumentError("currency", f"must be a 3-letter ISO 4217 code, got {params['currency']!r}")
         page = query.search_tenders(
-            _log(request).engine,
-            q=params["q"][:200] or None,
-            status=params["status"] or None,
-            buyer=params["buyer"][:256] or None,
-            currency=params["currency"].upper() or None,
-            published_from=_day(params["from"], "from", end=False),
-            published_to=_day(params["to"], "to", end=True),
-            value_min=_amount(params["min"], "min"),
-            value_max=_amount(params["max"], "max"),
-            sort=sort,  # type: ignore[arg-type]
+            engine,
+            sort="published_desc" if sort == "relevance" and not filters.words() else sort,  # type: ignore[arg-type]
             cursor=params["cursor"] or None,
             limit=PAGE_SIZE,
+            **dataclasses.asdict(filters),
         )
+        found = query.facets(engine, **dataclasses.asdict(filters))
+        flags = query.flags_of(engine, [t.ocid for t in page.items])
     except InvalidArgumentError as exc:
         error = exc
+        sort = params["sort"] or "relevance"
+    api_query = _api_query(params)
     return render(
         request,
         "tenders.html",
@@ -566,9 +652,20 @@ def tenders(request: Request) -> Response:
         params=params,
         error=error,
         results=page,
+        found=found,
+        flags=flags,
+        sort=sort,
         sorts=query.SORTS,
+        sort_labels=SORT_LABELS,
+        facet_titles=FACET_TITLES,
         statuses=tuple(STATUS_LABELS),
-        filtered=any(params[key] for key in FILTERS if key != "sort"),
+        flag_catalogue=redflags.FLAGS,
+        more_open=any(params[key] for key in MORE_FILTERS),
+        downloads=[
+            (key, f"{href}?{api_query}" if api_query else href, title, kind)
+            for key, href, title, kind in RESULT_EXPORTS
+        ],
+        filtered=any(params[key] for key in FILTERS),
     )
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import Select
 
 from ledger.core.envelope import check_ocid
 from ledger.procurement import cardinal, export, importer, profiles, query, redflags
@@ -23,7 +24,7 @@ from ledger.procurement import cardinal, export, importer, profiles, query, redf
 from ..auth import AdminDep
 from ..deps import ClockDep, LogDep, ReadLogDep, SettingsDep
 from ..errors import NOT_FOUND_RESPONSES
-from .tenders import Moment, Ocid, _moment
+from .tenders import FiltersDep, Moment, Ocid, _moment
 from .writes import WRITE_RESPONSES
 
 router = APIRouter(tags=["open data"])
@@ -61,19 +62,22 @@ def export_releases(
     log: ReadLogDep,
     settings: SettingsDep,
     clock: ClockDep,
+    filters: FiltersDep,
     ocid: OcidFilter = None,
     since: Annotated[str | None, Moment] = None,
     until: Annotated[str | None, Moment] = None,
 ) -> StreamingResponse:
     """The releases of every tender (imported releases exactly as imported, recorded events as
     their OCDS releases), in recording order; `ocid` keeps one tender, `since` / `until`
-    (inclusive) filter on the release date."""
+    (inclusive) filter on the release date, and the search filters of `GET /tenders` (`q`,
+    `status`, `flag`...) keep the tenders that search finds."""
     chunks = export.release_package(
         log.engine,
         _package(request, settings, clock),
         ocid=_ocid_filter(ocid),
         since=_moment(since, "since", end=False),
         until=_moment(until, "until", end=True),
+        among=_among(log, filters),
     )
     return _stream(chunks, "application/json", "releases.json")
 
@@ -85,42 +89,59 @@ def export_releases(
     responses=_JSON_STREAM,
 )
 def export_records(
-    request: Request, log: ReadLogDep, settings: SettingsDep, clock: ClockDep, ocid: OcidFilter = None
+    request: Request,
+    log: ReadLogDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    filters: FiltersDep,
+    ocid: OcidFilter = None,
 ) -> StreamingResponse:
     """One record per tender: its releases, the compiled release and the versioned release (OCDS
-    merge rules, by the ocdsmerge library)."""
-    chunks = export.record_package(log.engine, _package(request, settings, clock), ocid=_ocid_filter(ocid))
+    merge rules, by the ocdsmerge library). The search filters of `GET /tenders` keep the tenders
+    that search finds."""
+    chunks = export.record_package(
+        log.engine, _package(request, settings, clock), ocid=_ocid_filter(ocid), among=_among(log, filters)
+    )
     return _stream(chunks, "application/json", "records.json")
 
 
 _CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
 
 
-def _csv(log: Any, table: export.Table) -> StreamingResponse:
-    return _stream(export.csv_rows(log.engine, table), "text/csv; charset=utf-8", f"{table}.csv")
+def _among(log: Any, filters: query.Filters) -> Select[tuple[str]] | None:
+    """The ocids a search keeps, or None when no search filter is given (every tender)."""
+    return None if filters == query.Filters() else query.matching_ocids(log.engine, filters)
+
+
+def _csv(log: Any, table: export.Table, filters: query.Filters) -> StreamingResponse:
+    chunks = export.csv_rows(log.engine, table, among=_among(log, filters))
+    return _stream(chunks, "text/csv; charset=utf-8", f"{table}.csv")
 
 
 @router.get(
     "/export/tenders.csv", summary="Tenders, one CSV row each", response_class=StreamingResponse, responses=_CSV
 )
-def export_tenders_csv(log: ReadLogDep) -> StreamingResponse:
-    """One row per tender of its compiled release: id, title, status, buyer, method, value, period."""
-    return _csv(log, "tenders")
+def export_tenders_csv(log: ReadLogDep, filters: FiltersDep) -> StreamingResponse:
+    """One row per tender of its compiled release: id, title, status, buyer, method, value, period
+    (the tenders the search filters of `GET /tenders` keep, when given)."""
+    return _csv(log, "tenders", filters)
 
 
 @router.get("/export/awards.csv", summary="Awards, one CSV row each", response_class=StreamingResponse, responses=_CSV)
-def export_awards_csv(log: ReadLogDep) -> StreamingResponse:
-    """One row per award of every compiled release: id, status, date, value, suppliers."""
-    return _csv(log, "awards")
+def export_awards_csv(log: ReadLogDep, filters: FiltersDep) -> StreamingResponse:
+    """One row per award of every compiled release: id, status, date, value, suppliers (of the
+    tenders the search filters of `GET /tenders` keep, when given)."""
+    return _csv(log, "awards", filters)
 
 
 @router.get(
     "/export/contracts.csv", summary="Contracts, one CSV row each", response_class=StreamingResponse, responses=_CSV
 )
-def export_contracts_csv(log: ReadLogDep) -> StreamingResponse:
+def export_contracts_csv(log: ReadLogDep, filters: FiltersDep) -> StreamingResponse:
     """One row per contract of every compiled release: id, award, status, signature date, value,
-    number of amendments, amount paid."""
-    return _csv(log, "contracts")
+    number of amendments, amount paid (of the tenders the search filters of `GET /tenders` keep,
+    when given)."""
+    return _csv(log, "contracts", filters)
 
 
 class RedFlagCount(BaseModel):

@@ -4,10 +4,11 @@ record, and its proof bundle."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from anchoring.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
@@ -40,46 +41,100 @@ def _moment(text: str | None, name: str, *, end: bool) -> datetime | None:
     return query.parse_moment(text, field=f"query.{name}", end=end)
 
 
+def search_filters(
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words of the title, description, items, the buyer or a supplier (the last word also as a "
+            "prefix; case, accents and apostrophe forms do not matter).",
+        ),
+    ] = None,
+    status: Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
+    | None = None,
+    method: Annotated[
+        str | None, Query(max_length=32, description="The procurement method (open, selective...).")
+    ] = None,
+    buyer: Annotated[str | None, Query(max_length=256, description="The buyer's id.")] = None,
+    supplier: Annotated[
+        str | None, Query(max_length=1024, description="A supplier's organisation key, as the supplier facet gives it.")
+    ] = None,
+    flag: Annotated[
+        str | None, Query(max_length=64, description="A red flag's code (see /api/v1/redflags), or `any`.")
+    ] = None,
+    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
+    year: Annotated[int | None, Query(ge=1900, le=9999, description="Year of publication (or planning).")] = None,
+    published_from: Annotated[str | None, Moment] = None,
+    published_to: Annotated[str | None, Moment] = None,
+    value_min: Annotated[float | None, Query(ge=0, description="Estimated value, at least.")] = None,
+    value_max: Annotated[float | None, Query(ge=0, description="Estimated value, at most.")] = None,
+    awarded_min: Annotated[float | None, Query(ge=0, description="Awarded value, at least.")] = None,
+    awarded_max: Annotated[float | None, Query(ge=0, description="Awarded value, at most.")] = None,
+) -> query.Filters:
+    """The search filters of a request (the tenders list, its facets and the exports take the same)."""
+    filters = query.Filters(
+        q=q,
+        status=status,
+        method=method,
+        buyer=buyer,
+        supplier=supplier,
+        flag=flag,
+        currency=currency,
+        year=year,
+        published_from=_moment(published_from, "published_from", end=False),
+        published_to=_moment(published_to, "published_to", end=True),
+        value_min=value_min,
+        value_max=value_max,
+        awarded_min=awarded_min,
+        awarded_max=awarded_max,
+    )
+    try:
+        filters.check()
+    except InvalidArgumentError as exc:
+        raise exc.renamed(f"query.{exc.field}") from exc
+    return filters
+
+
+FiltersDep = Annotated[query.Filters, Depends(search_filters)]
+
+
 @router.get("", response_model=schemas.TenderPage, summary="Search and list tenders")
 def list_tenders(
     log: ReadLogDep,
-    q: Annotated[str | None, Query(max_length=200, description="Words of the title, the buyer or a supplier.")] = None,
-    status: Literal["planning", "planned", "active", "cancelled", "unsuccessful", "complete", "withdrawn"]
-    | None = None,
-    buyer: Annotated[str | None, Query(max_length=256, description="The buyer's id.")] = None,
-    currency: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
-    published_from: Annotated[str | None, Moment] = None,
-    published_to: Annotated[str | None, Moment] = None,
-    value_min: Annotated[float | None, Query(ge=0)] = None,
-    value_max: Annotated[float | None, Query(ge=0)] = None,
-    sort: Literal["published_desc", "published_asc", "value_desc", "value_asc"] = "published_desc",
+    filters: FiltersDep,
+    sort: Literal["relevance", "published_desc", "published_asc", "value_desc", "value_asc"] | None = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=query.MAX_LIMIT)] = 50,
 ) -> schemas.TenderPage:
     """Tenders matching every filter given, a page at a time (pass `next_cursor` back as
-    `cursor`; pages stay stable while new tenders arrive). Filters: `q` (case-insensitive, in
-    the title, the buyer's name or id, the suppliers' names), `status`, `buyer`, publication
-    dates, estimated value (with `currency` to compare like with like)."""
+    `cursor`; pages stay stable while new tenders arrive). `q` is full text (every word, the
+    last also as a prefix, in the title, description, items, buyer or suppliers, whatever the case, accents or
+    apostrophes); `sort` defaults to `relevance` with `q`, else `published_desc`. The other
+    filters: `status`, `method`, `buyer`, `supplier`, `flag`, `year`, publication dates, estimated
+    value (`value_min`, `value_max`) and awarded value (`awarded_min`, `awarded_max`), with
+    `currency` to compare like with like. `/tenders/facets` counts the matches."""
     try:
-        page = query.search_tenders(
-            log.engine,
-            q=q,
-            status=status,
-            buyer=buyer,
-            currency=currency,
-            published_from=_moment(published_from, "published_from", end=False),
-            published_to=_moment(published_to, "published_to", end=True),
-            value_min=value_min,
-            value_max=value_max,
-            sort=sort,
-            cursor=cursor,
-            limit=limit,
-        )
+        page = query.search_tenders(log.engine, sort=sort, cursor=cursor, limit=limit, **asdict(filters))
     except InvalidArgumentError as exc:
         raise exc.renamed(f"query.{exc.field}") from exc
     return schemas.TenderPage(
         items=[schemas.TenderSummary.model_validate(item.to_json()) for item in page.items],
         next_cursor=page.next_cursor,
+    )
+
+
+@router.get("/facets", response_model=schemas.TenderFacets, summary="Count the tenders a search matches")
+def get_facets(log: ReadLogDep, filters: FiltersDep) -> schemas.TenderFacets:
+    """How many tenders match the filters (the same as `GET /tenders`) and, per facet (status,
+    method, red flag, year, currency, buyer, supplier), the commonest values among them with their
+    counts. Each value is what the matching filter takes (`flag=any`: at least one red flag)."""
+    found = query.facets(log.engine, **asdict(filters))
+    return schemas.TenderFacets(
+        total=found.total,
+        facets={
+            name: [schemas.FacetValue(value=v, label=label, count=n) for v, label, n in rows]
+            for name, rows in found.counts.items()
+        },
     )
 
 

@@ -84,7 +84,12 @@ def _as_release(row: Row[Any]) -> dict[str, Any]:
 
 
 def iter_releases(
-    engine: Engine, *, ocid: str | None = None, since: datetime | None = None, until: datetime | None = None
+    engine: Engine,
+    *,
+    ocid: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    among: Select[tuple[str]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Every tender event as an OCDS release, in recording order; filters as :func:`release_package`."""
     for name, moment in (("since", since), ("until", until)):
@@ -94,6 +99,8 @@ def iter_releases(
     query = _release_rows(events.c.id).where(events.c.ocid.not_in(RESERVED_OCIDS)).order_by(events.c.id).limit(PAGE)
     if ocid is not None:
         query = query.where(events.c.ocid == ocid)
+    if among is not None:
+        query = query.where(events.c.ocid.in_(among))
     if since is not None:
         query = query.where(date >= since.astimezone(UTC))
     if until is not None:
@@ -116,10 +123,12 @@ def release_package(
     ocid: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    among: Select[tuple[str]] | None = None,
 ) -> Iterator[str]:
     """An OCDS 1.1 release package, as JSON text chunks: the releases of every tender (or of
-    ``ocid``) whose date is within ``since`` .. ``until`` (inclusive, aware)."""
-    releases = iter_releases(engine, ocid=ocid, since=since, until=until)
+    ``ocid``, or of the ocids ``among`` selects: a search's results) whose date is within
+    ``since`` .. ``until`` (inclusive, aware)."""
+    releases = iter_releases(engine, ocid=ocid, since=since, until=until, among=among)
     first = next(releases, None)  # argument errors surface before any byte is sent
     yield package.head() + ',"releases":['
     if first is not None:
@@ -129,13 +138,18 @@ def release_package(
     yield "]}"
 
 
-def iter_tenders(engine: Engine, *, ocid: str | None = None) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Each tender (or just ``ocid``) with its releases, in ocid order, :data:`PAGE` tenders per query."""
+def iter_tenders(
+    engine: Engine, *, ocid: str | None = None, among: Select[tuple[str]] | None = None
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Each tender (or just ``ocid``, or those ``among`` selects) with its releases, in ocid order,
+    :data:`PAGE` tenders per query."""
     last = ""
     while True:
         query = select(tenders.c.ocid).where(tenders.c.ocid.not_in(RESERVED_OCIDS), tenders.c.event_count > 0)
         if ocid is not None:
             query = query.where(tenders.c.ocid == ocid)
+        if among is not None:
+            query = query.where(tenders.c.ocid.in_(among))
         with read_transaction(engine) as conn:
             ocids = list(
                 conn.execute(query.where(tenders.c.ocid > last).order_by(tenders.c.ocid).limit(PAGE)).scalars()
@@ -163,10 +177,13 @@ def record(ocid: str, releases: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def record_package(engine: Engine, package: Package, *, ocid: str | None = None) -> Iterator[str]:
-    """An OCDS 1.1 record package of every tender (or of ``ocid``), as JSON text chunks."""
+def record_package(
+    engine: Engine, package: Package, *, ocid: str | None = None, among: Select[tuple[str]] | None = None
+) -> Iterator[str]:
+    """An OCDS 1.1 record package of every tender (or of ``ocid``, or of those ``among`` selects),
+    as JSON text chunks."""
     yield package.head() + ',"records":['
-    for i, (tender_ocid, releases) in enumerate(iter_tenders(engine, ocid=ocid)):
+    for i, (tender_ocid, releases) in enumerate(iter_tenders(engine, ocid=ocid, among=among)):
         text = json.dumps(record(tender_ocid, releases), separators=(",", ":"), ensure_ascii=False)
         yield text if i == 0 else "," + text
     yield "]}"
@@ -282,15 +299,18 @@ def flatten(table: Table, ocid: str, compiled: dict[str, Any]) -> Iterator[list[
             ]
 
 
-def csv_rows(engine: Engine, table: Table, *, ocid: str | None = None) -> Iterator[str]:
-    """The CSV flattening ``table`` of every tender's compiled release (header first), as text chunks."""
+def csv_rows(
+    engine: Engine, table: Table, *, ocid: str | None = None, among: Select[tuple[str]] | None = None
+) -> Iterator[str]:
+    """The CSV flattening ``table`` of every tender's compiled release (or of those ``among``
+    selects: a search's results), header first, as text chunks."""
     if table not in CSV_COLUMNS:
         raise InvalidArgumentError("table", f"must be one of {', '.join(CSV_COLUMNS)}, got {table!r}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[table])
     merger = ocds.merger()
-    for tender_ocid, releases in iter_tenders(engine, ocid=ocid):
+    for tender_ocid, releases in iter_tenders(engine, ocid=ocid, among=among):
         compiled = ocds.compiled_release(releases, using=merger)
         writer.writerows(flatten(table, tender_ocid, compiled))
         if buffer.tell() > 64 * 1024:

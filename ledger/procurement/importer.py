@@ -949,6 +949,8 @@ def state_of_summary(ocid: str, compiled: dict[str, Any], summary: Summary) -> r
         events=summary.releases,
         tender_id=_text(tender.get("id")) if isinstance(tender.get("id"), str) else None,
         title=_text(tender.get("title")) or _first_title(compiled),
+        description=_text(tender.get("description"), rules.DESCRIPTION_LIMIT),
+        items=rules.item_descriptions(items if isinstance(items := tender.get("items"), list) else []),
         buyer_id=_text(buyer.get("id"), 256),
         buyer_name=_text(buyer.get("name")),
         method=_text(tender.get("procurementMethod"), 32),

@@ -25,7 +25,8 @@ from ledger.core.errors import NotFoundError
 from ledger.store.schema import tender_awarded, tender_index, tender_parties
 
 from . import redflags
-from .query import _connection, _utc
+from .query import _utc
+from .reading import connection as _connection
 
 #: The roles of ``tender_parties``, in the order a page lists them.
 ROLES = ("buyer", "procuring_entity", "tenderer", "supplier")

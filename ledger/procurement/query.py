@@ -11,22 +11,39 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    and_,
+    cast,
+    column,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
 
 from ledger.core import jsonsafe
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
-from ledger.store.schema import tender_index, tenders
+from ledger.store.schema import tender_index, tender_suppliers, tenders
 
+from . import fulltext, redflags
+from .reading import connection as _connection
 from .rules import STATUSES, TenderState
 
-Sort = Literal["published_desc", "published_asc", "value_desc", "value_asc"]
+Sort = Literal["relevance", "published_desc", "published_asc", "value_desc", "value_asc"]
 SORTS: tuple[str, ...] = get_args(Sort)
 MAX_LIMIT = 200
 _CURSOR_VERSION = 1
@@ -66,15 +83,6 @@ class Page:
     items: list[TenderSummary]
     #: Pass back as ``cursor`` for the next page; None on the last page.
     next_cursor: str | None
-
-
-@contextmanager
-def _connection(source: Connection | Engine) -> Iterator[Connection]:
-    if isinstance(source, Engine):
-        with source.connect() as conn:
-            yield conn
-    else:
-        yield source
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -152,91 +160,319 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[datetime | float, str]:
     return key, ocid
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filters:
+    """What a search keeps: every filter given must hold (None: not filtered).
+
+    - ``q``: full text (:mod:`.fulltext`): every word of it (the last also as a prefix) in the title,
+      description, items, the buyer's name or id or a supplier's name; case, accents and
+      apostrophe forms do not matter;
+    - ``status``: OCDS tender.status; ``method``: procurementMethod; ``buyer``: the buyer's id;
+      ``supplier``: a supplier's organisation key (ledger.procurement.organisations: scheme/id,
+      else ``name:`` and the normalised name, as the supplier facet gives it); ``flag``: a red flag's code, or ``any``;
+    - ``currency`` with ``value_min`` / ``value_max`` (the estimate) and ``awarded_min`` /
+      ``awarded_max`` (the sum of the live awards in the tender's currency), inclusive;
+    - ``year``: of publication (or planning, before it); ``published_from`` / ``published_to``
+      (inclusive, aware): when it was published (tenders only planned are left out by these).
+    """
+
+    q: str | None = None
+    status: str | None = None
+    method: str | None = None
+    buyer: str | None = None
+    supplier: str | None = None
+    flag: str | None = None
+    currency: str | None = None
+    year: int | None = None
+    published_from: datetime | None = None
+    published_to: datetime | None = None
+    value_min: float | None = None
+    value_max: float | None = None
+    awarded_min: float | None = None
+    awarded_max: float | None = None
+
+    def check(self) -> None:
+        """Raise :class:`InvalidArgumentError` naming the first bad filter."""
+        if self.status is not None and self.status not in STATUSES:
+            raise InvalidArgumentError(
+                "status", f"must be one of {', '.join(STATUSES)} (OCDS tender.status), got {self.status!r}"
+            )
+        if self.flag is not None and self.flag != "any" and self.flag not in redflags.CODES:
+            raise InvalidArgumentError(
+                "flag", f"must be 'any' or a red flag code of /api/v1/redflags, got {self.flag!r}"
+            )
+        if self.year is not None and not 1900 <= self.year <= 9999:
+            raise InvalidArgumentError("year", f"must be a year from 1900 to 9999, got {self.year}")
+        for name, moment in (("published_from", self.published_from), ("published_to", self.published_to)):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidArgumentError(name, "needs a timezone-aware date and time")
+        for low, high in (("value_min", "value_max"), ("awarded_min", "awarded_max")):
+            lo, hi = getattr(self, low), getattr(self, high)
+            if lo is not None and hi is not None and lo > hi:
+                raise InvalidArgumentError(high, f"must be >= {low} ({lo}), got {hi}")
+
+    def words(self) -> list[str]:
+        return fulltext.query_terms(self.q) if self.q else []
+
+
+_SEARCH = table("tender_search", column("rowid"))
+_ROWID: ColumnElement[int] = literal_column("tender_index.rowid")
+
+
+def _tsvector() -> ColumnElement[Any]:
+    """The expression PostgreSQL's GIN index (migration 0013) is built on, word for word."""
+    return func.array_to_tsvector(func.string_to_array(tender_index.c.search_text, literal_column("' '")))
+
+
+@dataclass(frozen=True, slots=True)
+class _Search:
+    """A search as SQL: the rows to read from, the conditions, the relevance (with ``q``)."""
+
+    source: FromClause
+    where: list[ColumnElement[bool]]
+    score: ColumnElement[Any] | None
+
+
+def _text_match(dialect: str, words: list[str]) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
+    """The tenders holding every word, by the engine's full-text index, and their relevance
+    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL)."""
+    if dialect == "postgresql":
+        tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
+        # the indexed vector has no positions (so that it holds exactly fulltext's words): the
+        # rank is divided by the log of the document's length, as bm25 favours short documents
+        length = func.ln(2 + func.char_length(tender_index.c.search_text))
+        return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
+    hits = (
+        select(_SEARCH.c.rowid.label("rowid"), (-func.bm25(literal_column("tender_search"))).label("score"))
+        .where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
+        .subquery("hits")
+    )
+    return tender_index.join(hits, hits.c.rowid == _ROWID), [], hits.c.score
+
+
+def _text_filter(dialect: str, words: list[str]) -> ColumnElement[bool]:
+    """The condition that a tender holds every word, without its relevance (cheaper on SQLite:
+    a listing in another order walks its own index and probes the matches)."""
+    if dialect == "postgresql":
+        return _text_match(dialect, words)[1][0]
+    found = select(_SEARCH.c.rowid).where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
+    return _ROWID.in_(found)
+
+
+def _search(dialect: str, filters: Filters, *, ranked: bool = False) -> _Search:
+    """The search's SQL; with ``ranked`` (and words to search for), its relevance too."""
+    filters.check()
+    t = tender_index.c
+    where: list[ColumnElement[bool]] = []
+    source: FromClause = tender_index
+    score = None
+    words = filters.words()
+    if words and ranked:
+        source, where, score = _text_match(dialect, words)
+    elif words:
+        where.append(_text_filter(dialect, words))
+    for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
+        if value is not None:
+            where.append(column_ == value)
+    if filters.currency is not None:
+        where.append(t.currency == filters.currency)
+    for column_, low, high in (
+        (t.value_amount, filters.value_min, filters.value_max),
+        (t.awarded_amount, filters.awarded_min, filters.awarded_max),
+    ):
+        if low is not None:
+            where.append(column_ >= low)
+        if high is not None:
+            where.append(column_ <= high)
+    if filters.supplier is not None:
+        s = tender_suppliers.c
+        where.append(t.ocid.in_(select(s.ocid).where(s.supplier == filters.supplier)))
+    if filters.flag is not None:
+        rows = redflags.flag_rows().subquery()
+        flagged = select(rows.c.ocid)
+        where.append(t.ocid.in_(flagged if filters.flag == "any" else flagged.where(rows.c.code == filters.flag)))
+    if filters.year is not None:
+        where.append(t.listed_at >= datetime(filters.year, 1, 1, tzinfo=UTC))
+        where.append(t.listed_at < datetime(filters.year + 1, 1, 1, tzinfo=UTC))
+    if filters.published_from is not None or filters.published_to is not None:
+        # Once published, listed_at is the publication time: filter on the indexed column.
+        where.append(t.published_at.is_not(None))
+        if filters.published_from is not None:
+            where.append(t.listed_at >= filters.published_from.astimezone(UTC))
+        if filters.published_to is not None:
+            where.append(t.listed_at <= filters.published_to.astimezone(UTC))
+    return _Search(source, where, score)
+
+
+def matching_ocids(source: Connection | Engine, filters: Filters) -> Select[tuple[str]]:
+    """A select of the ocids of the tenders ``filters`` keep (for exports of a search's results).
+    Raises :class:`InvalidArgumentError` naming a bad filter."""
+    with _connection(source) as conn:
+        found = _search(conn.dialect.name, filters)
+    return select(tender_index.c.ocid).select_from(found.source).where(*found.where)
+
+
 def search_tenders(
     source: Connection | Engine,
     *,
-    q: str | None = None,
-    status: str | None = None,
-    buyer: str | None = None,
-    currency: str | None = None,
-    published_from: datetime | None = None,
-    published_to: datetime | None = None,
-    value_min: float | None = None,
-    value_max: float | None = None,
-    sort: Sort = "published_desc",
+    sort: Sort | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    **filters: Any,
 ) -> Page:
-    """One page of the tenders matching every filter given.
+    """One page of the tenders matching every filter given (the fields of :class:`Filters`).
 
-    - ``q``: case-insensitive substring of the title, the buyer's name or id, or a supplier's name;
-    - ``status``: OCDS tender.status (planned, active, cancelled, complete); ``buyer``: the buyer's id;
-    - ``currency`` with ``value_min`` / ``value_max`` (inclusive): the tender's estimated value;
-    - ``published_from`` / ``published_to`` (inclusive, aware): when it was published (tenders
-      only planned have no publication date and are left out by these filters);
-    - ``sort``: ``published_desc`` (newest first, the default) or ``published_asc`` order by
-      the publication (or, before it, planning) time; ``value_desc`` / ``value_asc`` by estimated
-      value and list only tenders that have one. Ties are broken by ocid.
+    ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by the engine's
+    full-text score (FTS5's bm25, PostgreSQL's ts_rank); ``published_desc`` (newest first, the
+    default without ``q``) or ``published_asc`` order by the publication (or, before it, planning)
+    time; ``value_desc`` / ``value_asc`` by estimated value and list only tenders that have one.
+    Ties are broken by ocid.
 
-    Raises :class:`InvalidArgumentError` naming the parameter (a bad ``limit``, ``sort``,
-    ``status``, range or ``cursor``).
+    Raises :class:`InvalidArgumentError` naming the parameter (a bad ``limit``, ``sort``, filter,
+    range or ``cursor``).
     """
+    wanted = Filters(**filters)
+    if sort is None:
+        sort = "relevance" if wanted.words() else "published_desc"
     if sort not in SORTS:
         raise InvalidArgumentError("sort", f"must be one of {', '.join(SORTS)}, got {sort!r}")
+    if sort == "relevance" and not wanted.words():
+        raise InvalidArgumentError("sort", "relevance needs words to search for (q)")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgumentError("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
-    if status is not None and status not in STATUSES:
-        raise InvalidArgumentError(
-            "status", f"must be one of {', '.join(STATUSES)} (OCDS tender.status), got {status!r}"
-        )
-    for name, moment in (("published_from", published_from), ("published_to", published_to)):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidArgumentError(name, "needs a timezone-aware date and time")
-    if value_min is not None and value_max is not None and value_min > value_max:
-        raise InvalidArgumentError("value_max", f"must be >= value_min ({value_min}), got {value_max}")
     t = tender_index.c
-    where: list[ColumnElement[bool]] = []
-    if q is not None and q.strip():
-        where.append(t.search_text.contains(q.strip().lower(), autoescape=True))
-    if status is not None:
-        where.append(t.status == status)
-    if buyer is not None:
-        where.append(t.buyer_id == buyer)
-    if currency is not None:
-        where.append(t.currency == currency)
-    if value_min is not None:
-        where.append(t.value_amount >= value_min)
-    if value_max is not None:
-        where.append(t.value_amount <= value_max)
-    if published_from is not None or published_to is not None:
-        # Once published, listed_at is the publication time: filter on the indexed column.
-        where.append(t.published_at.is_not(None))
-        if published_from is not None:
-            where.append(t.listed_at >= published_from.astimezone(UTC))
-        if published_to is not None:
-            where.append(t.listed_at <= published_to.astimezone(UTC))
-    key_column = t.listed_at if sort.startswith("published") else t.value_amount
-    if key_column is t.value_amount:
-        where.append(t.value_amount.is_not(None))
-    descending = sort.endswith("_desc")
-    if cursor is not None:
-        key, ocid = _decode_cursor(cursor, sort)
-        if descending:
-            where.append(or_(key_column < key, and_(key_column == key, t.ocid < ocid)))
-        else:
-            where.append(or_(key_column > key, and_(key_column == key, t.ocid > ocid)))
-    order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
-    query = select(*_COLUMNS).join(tenders, tenders.c.ocid == t.ocid).where(*where).order_by(*order).limit(limit + 1)
     with _connection(source) as conn:
+        found = _search(conn.dialect.name, wanted, ranked=sort == "relevance")
+        where = list(found.where)
+        key_column: ColumnElement[Any]
+        if found.score is not None and sort == "relevance":
+            key_column = found.score
+        else:
+            key_column = t.listed_at if sort.startswith("published") else t.value_amount
+        if sort.startswith("value"):
+            where.append(t.value_amount.is_not(None))
+        descending = sort.endswith("_desc") or sort == "relevance"
+        if cursor is not None:
+            key, ocid = _decode_cursor(cursor, sort)
+            if descending:
+                where.append(or_(key_column < key, and_(key_column == key, t.ocid < ocid)))
+            else:
+                where.append(or_(key_column > key, and_(key_column == key, t.ocid > ocid)))
+        order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
+        query = (
+            select(*_COLUMNS, key_column.label("sort_key"))
+            .select_from(found.source.join(tenders, tenders.c.ocid == t.ocid))
+            .where(*where)
+            .order_by(*order)
+            .limit(limit + 1)
+        )
         rows = conn.execute(query).all()
     items = [_summary(row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        sort_key = _utc(last.listed_at) if sort.startswith("published") else last.value_amount
+        sort_key = _utc(last.listed_at) if sort.startswith("published") else last.sort_key
         assert sort_key is not None
         next_cursor = _encode_cursor(sort, sort_key, last.ocid)
     return Page(items, next_cursor)
+
+
+#: The facets of a search, in the order pages show them.
+FACETS = ("status", "method", "flag", "year", "currency", "buyer", "supplier")
+#: Most values shown of one facet (the commonest; ties by value).
+FACET_VALUES = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Facets:
+    #: How many tenders match.
+    total: int
+    #: Facet -> [(value, label, count)], the commonest first. ``flag`` counts each code (a
+    #: tender may raise several) and ``any`` (tenders raising at least one).
+    counts: dict[str, list[tuple[str, str, int]]]
+
+
+def flags_of(source: Connection | Engine, ocids: list[str]) -> dict[str, list[str]]:
+    """The red flag codes each of ``ocids`` raises, in catalogue order (for the list's markers);
+    tenders raising none are left out."""
+    rows = redflags.flag_rows().subquery()
+    with _connection(source) as conn:
+        found = conn.execute(select(rows.c.ocid, rows.c.code).where(rows.c.ocid.in_(ocids))).all()
+    raised: dict[str, set[str]] = {}
+    for ocid, code in found:
+        raised.setdefault(ocid, set()).add(code)
+    return {ocid: [c for c in redflags.CODES if c in codes] for ocid, codes in raised.items()}
+
+
+def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[str, str, int]]:
+    """Supplier facet rows: each organisation key (ledger.procurement.organisations) with a name it
+    won under (that of a tender with that one supplier), else the key itself."""
+    s, t = tender_suppliers.c, tender_index.c
+    names = dict(
+        conn.execute(
+            select(s.supplier, func.min(t.suppliers))
+            .join(tender_index, t.ocid == s.ocid)
+            .where(s.supplier.in_([k for k, _ in keys]), t.suppliers != "", ~t.suppliers.contains("\n"))
+            .group_by(s.supplier)
+        ).all()
+    )
+    return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
+
+
+def facets(source: Connection | Engine, **filters: Any) -> Facets:
+    """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
+    how many of them have each value. Raises :class:`InvalidArgumentError` naming a bad filter."""
+    wanted = Filters(**filters)
+    t = tender_index.c
+    with _connection(source) as conn:
+        found = _search(conn.dialect.name, wanted)
+        where = found.where
+        matching = select(t.ocid).select_from(found.source).where(*where)
+        total = int(conn.execute(select(func.count()).select_from(found.source).where(*where)).scalar_one())
+        year = extract("year", t.listed_at)
+        plain = {
+            "status": (t.status, t.status),
+            "method": (t.method, t.method),
+            "year": (year, year),
+            "currency": (t.currency, t.currency),
+            "buyer": (t.buyer_id, func.max(t.buyer_name)),
+        }
+        counts: dict[str, list[tuple[str, str, int]]] = {}
+        for name, (value, label) in plain.items():
+            n = func.count().label("n")
+            rows = conn.execute(
+                select(value.label("value"), label.label("label"), n)
+                .select_from(found.source)
+                .where(*where, value.is_not(None))
+                .group_by(value)
+                .order_by(n.desc(), value)
+                .limit(FACET_VALUES)
+            ).all()
+            counts[name] = [(str(r.value), str(r.label or r.value), int(r.n)) for r in rows]
+        s = tender_suppliers.c
+        n = func.count(func.distinct(s.ocid)).label("n")
+        rows = conn.execute(
+            select(s.supplier, n)
+            .where(s.ocid.in_(matching))
+            .group_by(s.supplier)
+            .order_by(n.desc(), s.supplier)
+            .limit(FACET_VALUES)
+        ).all()
+        counts["supplier"] = _supplier_labels(conn, [(r.supplier, int(r.n)) for r in rows])
+        flagged = redflags.flag_rows().subquery()
+        rows = conn.execute(
+            select(flagged.c.code, func.count().label("n")).where(flagged.c.ocid.in_(matching)).group_by(flagged.c.code)
+        ).all()
+        by_code = {r.code: int(r.n) for r in rows}
+        any_flag = int(
+            conn.execute(
+                select(func.count(func.distinct(flagged.c.ocid))).where(flagged.c.ocid.in_(matching))
+            ).scalar_one()
+        )
+    flags = [("any", "any", any_flag)] if any_flag else []
+    flags += [(code, code, by_code[code]) for code in redflags.CODES if by_code.get(code)]
+    counts["flag"] = flags
+    return Facets(total, {name: counts[name] for name in FACETS})
 
 
 def parse_moment(text: str | None, *, field: str, end: bool) -> datetime | None:

@@ -27,7 +27,7 @@ from ledger.store.db import insert_many
 from ledger.store.schema import submission_ids, tender_awarded, tender_index, tenders
 from ledger.submission import Recorded, Submission
 
-from . import officers, payloads, redflags, rules
+from . import fulltext, officers, payloads, redflags, rules
 
 SignaturePolicy = Literal["optional", "required"]
 OnRecorded = Callable[[Connection, list[Recorded]], None]
@@ -187,7 +187,6 @@ def _instant(text: str | None) -> datetime | None:
 def projection(state: rules.TenderState) -> dict[str, Any]:
     """The ``tender_index`` columns of ``state`` (except ``updated_at``)."""
     suppliers = state.suppliers
-    words = [state.title, state.buyer_name, state.buyer_id, *suppliers]
     return {
         "ocid": state.ocid,
         "title": state.title,
@@ -201,7 +200,9 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
         "tender_end": _instant(state.tender_end),
         "awarded_amount": state.awarded_amount,
         "suppliers": "\n".join(suppliers),
-        "search_text": "\n".join(w.lower() for w in words if w),
+        "search_text": fulltext.document(
+            state.title, state.description, *state.items, state.buyer_name, state.buyer_id, *suppliers
+        ),
         "published_at": _instant(state.published_at),
         "listed_at": _instant(state.listed_at),
         "state": state.to_json(),

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, Select, delete, func, literal, select
 
 from ledger.core import jsonsafe
 from ledger.core.errors import InvalidArgumentError
@@ -67,7 +67,7 @@ from ledger.store.schema import tender_flags as flags_table
 
 from . import cardinal, organisations
 from .ocds import parse_datetime
-from .query import _connection
+from .reading import connection as _connection
 from .rules import TenderState
 
 #: A tender period shorter than this many days is short unless the deployment's settings give a
@@ -407,6 +407,23 @@ def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]
                 "threshold_wins": REPEAT_SUPPLIER_MIN_WINS,
             }
     return [{"code": code, "evidence": stored[code]} for code in CODES if code in stored]
+
+
+def flag_rows() -> Select[tuple[str, str]]:
+    """Every (ocid, code) a tender raises, from the three places flags live: the tender's own
+    (``tender_flags``), those computed over the whole ledger (``ledger_flags``) and repeat
+    suppliers (``supplier_wins`` at or above :data:`REPEAT_SUPPLIER_MIN_WINS`). For the list's
+    flag filter and facet (ledger.procurement.query); :func:`flag_counts` counts the same rows."""
+    s, f, w = tender_suppliers.c, ledger_flags.c, supplier_wins.c
+    own = select(flags_table.c.ocid.label("ocid"), flags_table.c.code.label("code"))
+    ledger = select(f.subject.label("ocid"), f.code.label("code")).where(f.role == PROCESS)
+    repeat = (
+        select(s.ocid.label("ocid"), literal("repeat_supplier").label("code"))
+        .select_from(supplier_wins)
+        .join(tender_suppliers, (s.buyer_id == w.buyer_id) & (s.supplier == w.supplier))
+        .where(w.wins >= REPEAT_SUPPLIER_MIN_WINS)
+    )
+    return select(own.union(ledger, repeat).subquery())
 
 
 def flag_counts(source: Connection | Engine) -> dict[str, int]:

@@ -105,6 +105,9 @@ class TenderState(_State):
     events: int = 0
     tender_id: str | None = None
     title: str | None = None
+    #: The tender's description and its items' descriptions (searched, not shown in listings).
+    description: str | None = None
+    items: list[str] = []
     buyer_id: str | None = None
     buyer_name: str | None = None
     method: str | None = None
@@ -222,9 +225,28 @@ def _set_period(state: TenderState, period: p.Period | None) -> None:
         state.tender_end = period.endDate or state.tender_end
 
 
+#: The longest description kept for search, in characters.
+DESCRIPTION_LIMIT = 4000
+
+
+def item_descriptions(items: list[Any]) -> list[str]:
+    """The descriptions of OCDS ``items`` (objects with a string ``description``), each cut to
+    :data:`DESCRIPTION_LIMIT`, at most 100."""
+    return [
+        i["description"][:DESCRIPTION_LIMIT]
+        for i in items[:100]
+        if isinstance(i, dict) and isinstance(i.get("description"), str) and i["description"]
+    ]
+
+
 def _set_headline(state: TenderState, tender: p.PlannedTender | p.PublishedTender | p.TenderAmendment) -> None:
     state.tender_id = tender.id or state.tender_id
     state.title = tender.title or state.title
+    extra = tender.model_extra or {}
+    if isinstance(description := extra.get("description"), str) and description:
+        state.description = description[:DESCRIPTION_LIMIT]
+    if isinstance(items := extra.get("items"), list):
+        state.items = item_descriptions(items)
     state.method = tender.procurementMethod or state.method
     if tender.value is not None:
         state.value_amount, state.currency = tender.value.amount, tender.value.currency

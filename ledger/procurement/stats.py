@@ -18,7 +18,7 @@ from ledger.store.db import utc_month
 from ledger.store.reader import LogReader
 from ledger.store.schema import tender_awarded, tender_index
 
-from .query import _connection
+from .reading import connection as _connection
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,9 @@ tender_index = Table(
     Column("awarded_amount", Float, nullable=True),
     #: Supplier names of the active awards, one per line.
     Column("suppliers", Text, nullable=False),
-    #: Lowercased title, buyer name and id, supplier names: what ``q`` searches.
+    #: The words of the title, description, items, buyer name and id and supplier names, as
+    #: ledger.procurement.fulltext.document makes them: what ``q`` searches (full-text indexed by
+    #: migration 0013: FTS5 table ``tender_search`` on SQLite, a GIN index on PostgreSQL).
     Column("search_text", Text, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True),
     #: When the tender was published, or planned if it was not yet: what the listing sorts by.
@@ -263,6 +265,8 @@ tender_suppliers = Table(
     Column("supplier", String(1024), primary_key=True),
     Column("buyer_id", String(256), nullable=False),
     Index("ix_tender_suppliers_buyer_id_supplier", "buyer_id", "supplier"),
+    #: the search's supplier filter and facet (migration 0013)
+    Index("ix_tender_suppliers_supplier", "supplier"),
 )
 
 #: How many tenders each supplier won from each buyer (the count of its ``tender_suppliers`` rows),

@@ -86,10 +86,12 @@ def test_search_open_tender_and_see_its_events_verified(base: str, page: Watched
     p = page.page
     p.goto(f"{base}/tenders")
     p.get_by_label("Search", exact=True).fill("lighting")
+    p.get_by_text("More filters").click()  # the filters beside the words are folded
     p.get_by_label("Status").select_option("complete")
     p.get_by_role("button", name="Search").click()
     expect(p).to_have_url(
-        f"{base}/tenders?q=lighting&status=complete&buyer=&from=&to=&min=&max=&currency=&sort=published_desc"
+        f"{base}/tenders?q=lighting&status=complete&flag=&buyer=&supplier=&method=&year=&from=&to=&min=&max="
+        "&amin=&amax=&currency=&sort=relevance"
     )
     p.get_by_role("link", name="Street lighting renewal").click()
     expect(p).to_have_url(f"{base}/tenders/{SIGNED}")
@@ -220,7 +222,14 @@ def test_keyboard_reaches_search_and_language(base: str, browser: Browser) -> No
         for _ in range(6):
             p.keyboard.press("Tab")
             focusable.append(p.evaluate("document.activeElement.id || document.activeElement.textContent"))
-        assert focusable[:3] == ["q", "status", "buyer"]
+        assert focusable[:2] == ["q", "More filters"]
+        p.locator("summary", has_text="More filters").focus()  # back to the fold
+        p.keyboard.press("Enter")  # unfolds it
+        unfolded = []
+        for _ in range(3):
+            p.keyboard.press("Tab")
+            unfolded.append(p.evaluate("document.activeElement.id"))
+        assert unfolded == ["status", "flag", "buyer"]
     finally:
         context.close()
 

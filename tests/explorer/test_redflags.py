@@ -106,8 +106,18 @@ def test_open_data_counts_every_flag(client: TestClient, log: Log) -> None:
     # publishes no bid details: R028, R030, R035, R036 need them)
     assert all(counts[code] > 0 for code in [*redflags.CODES[:5], "R003", "R018"]), counts
     page = client.get("/data", params={"lang": "en"}).text
-    rows = dict(re.findall(r'<tr data-flag="([A-Za-z0-9_]+)">.*?<td class="num">([\d,]+)</td>', page, flags=re.S))
-    assert {code: int(text.replace(",", "")) for code, text in rows.items()} == counts
+    rows = re.findall(
+        r'<tr data-flag="([A-Za-z0-9_]+)">.*?<td class="num">(?:<a href="([^"]+)"[^>]*>)?([\d,]+)', page, flags=re.S
+    )
+    assert {code: int(text.replace(",", "")) for code, _, text in rows} == counts
+    # each count links to the list of the tenders raising that flag, which finds as many
+    assert {code: href for code, href, _ in rows} == {
+        code: f"/tenders?flag={code}" if n else "" for code, n in counts.items()
+    }
+    for code in ("single_bidder", "R003"):
+        listed = client.get("/tenders", params={"flag": code, "lang": "en"}).text
+        found = re.search(r'id="result-count">([\d,]+) tenders found', listed)
+        assert found is not None and int(found.group(1).replace(",", "")) == counts[code]
 
 
 def test_a_tender_page_shows_its_organisations_flags_and_the_evidence_download(client: TestClient, log: Log) -> None:

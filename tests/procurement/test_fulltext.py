@@ -1,0 +1,245 @@
+"""Full-text search, facets and the new filters on SQLite (FTS5) and PostgreSQL (tsvector): the
+same data gives the same results on both engines, whatever the case, accents or apostrophes."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ledger.core.errors import InvalidArgumentError
+from ledger.log import Log
+from ledger.procurement import fulltext, importer, project, query
+from tests.conftest import T0
+
+
+def test_words_are_folded_the_same_for_documents_and_queries() -> None:
+    assert fulltext.terms("Constructora AZTLÁN, S.A.") == ["constructora", "aztlan", "s", "a"]
+    assert fulltext.terms("Renovación") == fulltext.terms("renovacion") == ["renovacion"]
+    assert (
+        fulltext.terms("здоров\u2019я") == fulltext.terms("здоров'я") == fulltext.terms("ЗДОРОВ\u02bcЯ") == ["здоровя"]
+    )
+    assert fulltext.terms("O'Brien_50%") == ["obrien", "50"]
+    assert fulltext.terms("Straße ﬁre") == ["strasse", "fire"]
+    assert fulltext.document("Lot 1:  Roads", None, "Žilina") == "lot 1 roads zilina"
+    assert fulltext.query_terms("road ROAD roads") == ["road", "roads"]
+    assert fulltext.sqlite_match(["a", "b"]) == '"a" "b"*'
+    assert fulltext.postgres_tsquery(["a", "b"]) == "'a' & 'b':*"
+
+
+def _release(n: int, year: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "ocid": f"ocds-ft0000-{n}",
+        "id": f"r{n}",
+        "date": f"{year}-02-01T10:00:00Z",
+        "tag": ["tender"],
+        "initiationType": "tender",
+        **extra,
+    }
+
+
+def _party(pid: str, name: str, role: str) -> dict[str, Any]:
+    return {"id": pid, "name": name, "roles": [role], "identifier": {"scheme": "XX-TEST", "id": pid}}
+
+
+def _award(supplier: tuple[str, str], amount: float, currency: str) -> dict[str, Any]:
+    return {
+        "id": "a1",
+        "status": "active",
+        "value": {"amount": amount, "currency": currency},
+        "suppliers": [{"id": supplier[0], "name": supplier[1]}],
+    }
+
+
+AZTLAN = ("S-1", "Constructora Aztlán SA")
+ACME = ("S-2", "Acme Ltd")
+RELEASES = [
+    _release(
+        1,
+        2025,
+        buyer={"id": "B-1", "name": "Municipio de Aztlán"},
+        parties=[_party("B-1", "Municipio de Aztlán", "buyer"), _party(*AZTLAN, "supplier")],
+        tender={
+            "id": "t1",
+            "title": "Renovación del mercado",
+            "status": "complete",
+            "procurementMethod": "open",
+            "numberOfTenderers": 1,
+            "value": {"amount": 1000, "currency": "EUR"},
+        },
+        awards=[_award(AZTLAN, 2000, "EUR")],
+    ),
+    _release(
+        2,
+        2026,
+        buyer={"id": "B-2", "name": "Міністерство охорони здоров\u2019я"},
+        parties=[_party("B-2", "Міністерство охорони здоров\u2019я", "buyer")],
+        tender={
+            "id": "t2",
+            "title": "Закупівля для охорони здоров\u2019я",
+            "status": "active",
+            "procurementMethod": "limited",
+            "items": [{"id": "i1", "description": "Вакцини"}],
+            "value": {"amount": 5000, "currency": "UAH"},
+        },
+    ),
+    _release(
+        3,
+        2026,
+        buyer={"id": "B-1", "name": "Municipio de Aztlán"},
+        parties=[_party("B-1", "Municipio de Aztlán", "buyer"), _party(*ACME, "supplier")],
+        tender={
+            "id": "t3",
+            "title": "Renewal of the Aztec room",
+            "description": "Advice by O\u2019Brien consulting",
+            "status": "active",
+            "procurementMethod": "open",
+            "value": {"amount": 900, "currency": "EUR"},
+        },
+        awards=[_award(ACME, 500, "EUR")],
+    ),
+    _release(
+        4,
+        2026,
+        buyer={"id": "B-3", "name": "Школа 5"},
+        parties=[_party("B-3", "Школа 5", "buyer")],
+        tender={"id": "t4", "title": "Здоров'я школярів", "status": "active"},
+    ),
+    _release(
+        5,
+        2024,
+        buyer={"id": "B-4", "name": "Ciudad Norte"},
+        parties=[_party("B-4", "Ciudad Norte", "buyer")],
+        tender={
+            "id": "t5",
+            "title": "Informe anual",
+            "description": " ".join(["palabra"] * 40) + " aztlan",
+            "status": "active",
+        },
+    ),
+]
+
+
+@pytest.fixture
+def imported(log: Log) -> Log:
+    package = {"uri": "u", "version": "1.1", "publishedDate": "2026-03-01T00:00:00Z", "publisher": {"name": "p"}}
+    raw = json.dumps({**package, "releases": RELEASES}).encode()
+    report = importer.import_files(log, [("ft.json", io.BytesIO(raw))], now=T0)
+    assert report.imported == len(RELEASES)
+    return log
+
+
+def _found(log: Log, **filters: Any) -> list[int]:
+    page = query.search_tenders(log.engine, sort="published_asc", limit=50, **filters)
+    return [int(t.ocid.rsplit("-", 1)[1]) for t in page.items]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("Constructora Aztlan", [1]),
+        ("constructora aztlán", [1]),
+        ("AZTLAN", [5, 1, 3]),  # buyer, supplier, description: in publication order
+        ("renovacion", [1]),
+        ("Renovación", [1]),
+        ("renov", [1]),  # a prefix
+        ("renov mercado", []),  # only the last word is also a prefix
+        ("renovacion merc", [1]),
+        ("renewal", [3]),
+        ("здоров'я", [2, 4]),
+        ("здоров\u2019я", [2, 4]),
+        ("ЗДОРОВ\u02bcЯ охорони", [2]),
+        ("вакцини", [2]),  # an item's description
+        ("obrien", [3]),
+        ("O'Brien", [3]),  # the description
+        ("acme", [3]),  # a supplier
+        ("B-4", [5]),  # the buyer's id
+        ("aztlan nothing", []),
+        ("   ", [5, 1, 2, 3, 4]),  # no words: no text filter
+    ],
+)
+def test_text_search_ignores_case_accents_and_apostrophes(imported: Log, q: str, expected: list[int]) -> None:
+    assert _found(imported, q=q) == expected
+
+
+def test_relevance_ranks_the_closer_match_first_on_both_engines(imported: Log) -> None:
+    page = query.search_tenders(imported.engine, q="aztlan")  # relevance is the default with q
+    assert page.items[0].ocid == "ocds-ft0000-1"
+    assert page.items[-1].ocid == "ocds-ft0000-5"  # one word among 41
+    first = query.search_tenders(imported.engine, q="aztlan", limit=1)
+    rest = query.search_tenders(imported.engine, q="aztlan", limit=5, cursor=first.next_cursor)
+    assert [t.ocid for t in first.items + rest.items] == [t.ocid for t in page.items]
+    with pytest.raises(InvalidArgumentError) as caught:
+        query.search_tenders(imported.engine, sort="relevance")
+    assert caught.value.field == "sort"
+
+
+def test_filters_on_awarded_value_supplier_method_year_and_flags(imported: Log) -> None:
+    assert _found(imported, awarded_min=1500) == [1]
+    assert _found(imported, awarded_max=1500) == [3]
+    assert _found(imported, value_min=950) == [1, 2]  # the estimate
+    assert _found(imported, supplier="XX-TEST/S-2") == [3]
+    assert _found(imported, method="limited") == [2]
+    assert _found(imported, year=2026) == [2, 3, 4]
+    assert _found(imported, flag="single_bidder") == [1]
+    assert _found(imported, flag="award_above_estimate") == [1]
+    assert _found(imported, flag="any") == [1]
+    assert _found(imported, flag="any", q="renewal") == []
+    with pytest.raises(InvalidArgumentError) as caught:
+        _found(imported, flag="no_such_flag")
+    assert caught.value.field == "flag"
+    with pytest.raises(InvalidArgumentError) as caught:
+        _found(imported, awarded_min=5, awarded_max=1)
+    assert caught.value.field == "awarded_max"
+
+
+def test_facets_count_the_matching_tenders(imported: Log) -> None:
+    found = query.facets(imported.engine, q="aztlan")
+    assert found.total == 3
+    assert found.counts["status"] == [("active", "active", 2), ("complete", "complete", 1)]
+    assert found.counts["buyer"] == [("B-1", "Municipio de Aztlán", 2), ("B-4", "Ciudad Norte", 1)]
+    assert found.counts["year"] == [("2024", "2024", 1), ("2025", "2025", 1), ("2026", "2026", 1)]
+    assert found.counts["currency"] == [("EUR", "EUR", 2)]
+    assert found.counts["method"] == [("open", "open", 2)]
+    assert found.counts["supplier"] == [
+        ("XX-TEST/S-1", "Constructora Aztlán SA", 1),
+        ("XX-TEST/S-2", "Acme Ltd", 1),
+    ]
+    assert found.counts["flag"] == [
+        ("any", "any", 1),
+        ("single_bidder", "single_bidder", 1),
+        ("award_above_estimate", "award_above_estimate", 1),
+        ("R018", "R018", 1),  # Cardinal's single bid received
+    ]
+    everything = query.facets(imported.engine)
+    assert everything.total == 5
+    assert everything.counts["currency"] == [("EUR", "EUR", 2), ("UAH", "UAH", 1)]
+
+
+def test_the_index_follows_rebuilds_and_uses_the_engine_index(imported: Log) -> None:
+    project.rebuild(imported.engine)
+    assert _found(imported, q="renovacion") == [1]
+    with imported.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.execute(
+                    text("EXPLAIN QUERY PLAN SELECT rowid FROM tender_search WHERE tender_search MATCH 'renovacion*'")
+                )
+            )
+            assert "VIRTUAL TABLE INDEX" in plan
+        else:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = " ".join(
+                r[0]
+                for r in conn.execute(
+                    text(
+                        "EXPLAIN SELECT ocid FROM tender_index WHERE array_to_tsvector(string_to_array(search_text, ' '))"
+                        " @@ 'renovacion:*'::tsquery"
+                    )
+                )
+            )
+            assert "ix_tender_index_search" in plan
