@@ -192,7 +192,7 @@ def _select(steps: tuple[Step, ...], located: Iterator[Located]) -> Iterator[Loc
     (kind, name), rest = steps[0], steps[1:]
     for where, value in located:
         if kind == "child":
-            if isinstance(value, dict) and name in value:
+            if isinstance(value, dict) and name is not None and name in value:
                 yield from _select(rest, iter([((*where, name), value[name])]))
         elif kind == "each":
             if isinstance(value, list):
@@ -253,9 +253,7 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
             if rule.when and not all(_get(value, key) in allowed for key, allowed in rule.when):
                 continue
             if rule.referring_to is not None and not (
-                isinstance(value, dict)
-                and _identifier(value) in refer_ids
-                and id(value) not in refer_objects
+                isinstance(value, dict) and _identifier(value) in refer_ids and id(value) not in refer_objects
             ):
                 continue
             if isinstance(value, dict):

@@ -112,7 +112,10 @@ def _with_sole_trader(scale: str | None = "selfEmployed") -> dict[str, Any]:
         awards=[
             {
                 "id": "a1",
-                "suppliers": [{"id": "MX-RFC-PEGJ800101AB1", "name": "Juana Pérez García"}, {"id": "MX-BIG", "name": "Grande SA de CV"}],
+                "suppliers": [
+                    {"id": "MX-RFC-PEGJ800101AB1", "name": "Juana Pérez García"},
+                    {"id": "MX-BIG", "name": "Grande SA de CV"},
+                ],
             }
         ],
     )
@@ -191,7 +194,12 @@ def test_an_operators_rules_file_replaces_the_defaults(tmp_path: Path) -> None:
         {
             "format": "tenderproof-privacy-rules/1",
             "rules": [
-                {"name": "tax-number", "each": "$.parties[*]", "when": {"identifier.scheme": ["MX-RFC"]}, "fields": ["identifier"]}
+                {
+                    "name": "tax-number",
+                    "each": "$.parties[*]",
+                    "when": {"identifier.scheme": ["MX-RFC"]},
+                    "fields": ["identifier"],
+                }
             ],
         },
     )
@@ -209,10 +217,19 @@ def test_an_operators_rules_file_replaces_the_defaults(tmp_path: Path) -> None:
         ({"format": "other/1", "rules": []}, "format: expected 'tenderproof-privacy-rules/1', got 'other/1'"),
         ({"format": privacy.FORMAT}, "rules: must be a list"),
         ({"format": privacy.FORMAT, "rules": [{"name": "x", "each": "parties"}]}, "rules[0].each: must start with '$'"),
-        ({"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$.parties[0]"}]}, "rules[0].each: cannot read '[0]'"),
+        (
+            {"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$.parties[0]"}]},
+            "rules[0].each: cannot read '[0]'",
+        ),
         ({"format": privacy.FORMAT, "rules": [{"name": "X Y", "each": "$"}]}, "rules[0].name: must be lower-case"),
-        ({"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$", "fields": "name"}]}, "rules[0].fields: must be a list"),
-        ({"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$", "wen": {}}]}, "rules[0]: unknown member 'wen'"),
+        (
+            {"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$", "fields": "name"}]},
+            "rules[0].fields: must be a list",
+        ),
+        (
+            {"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$", "wen": {}}]},
+            "rules[0]: unknown member 'wen'",
+        ),
         (
             {"format": privacy.FORMAT, "rules": [{"name": "x", "each": "$", "referring_to": "y"}]},
             "rules[0].referring_to: names no earlier rule ('y')",
@@ -238,7 +255,7 @@ def test_a_missing_or_unreadable_rules_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="cannot read the privacy rules"):
         privacy.configure_file(tmp_path / "absent.json")
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
-    with pytest.raises(InvalidArgumentError, match="bad.json: not JSON"):
+    with pytest.raises(InvalidArgumentError, match=r"bad\.json: not JSON"):
         privacy.configure_file(tmp_path / "bad.json")
 
 
