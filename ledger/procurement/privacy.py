@@ -17,6 +17,7 @@ reads the payload only: it changes nothing recorded and nothing hashed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -185,7 +186,31 @@ def _descendants(where: tuple[str | int, ...], value: Any) -> Iterator[Located]:
         yield from _descendants(place, child)
 
 
-def _select(steps: tuple[Step, ...], located: Iterator[Located]) -> Iterator[Located]:
+def _named(where: list[str | int], value: Any, found: dict[str, list[Located]]) -> None:
+    """Add to ``found[name]`` every member called ``name`` (a key of ``found``) at any depth under
+    ``value``, in document order: ONE walk for every rule's ``..name`` (the walk is the cost of
+    marking), a place's path built only for a member found."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key in found:
+                found[key].append(((*where, key), child))
+            if isinstance(child, dict | list):
+                where.append(key)
+                _named(where, child, found)
+                where.pop()
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            if isinstance(child, dict | list):
+                where.append(i)
+                _named(where, child, found)
+                where.pop()
+
+
+def _select(
+    steps: tuple[Step, ...], located: Iterator[Located], index: dict[str, list[Located]] | None = None
+) -> Iterator[Located]:
+    """The values ``steps`` select from ``located``; ``index``: the root's members by name, at any
+    depth (:func:`_named`), for a first step ``..name``."""
     if not steps:
         yield from located
         return
@@ -197,13 +222,14 @@ def _select(steps: tuple[Step, ...], located: Iterator[Located]) -> Iterator[Loc
         elif kind == "each":
             if isinstance(value, list):
                 yield from _select(rest, _children(where, value))
+        elif name is None:
+            yield from _select(rest, _descendants(where, value))
+        elif index is not None and not where and name in index:
+            yield from _select(rest, iter(index[name]))
         else:
-            found = (
-                (place, child)
-                for place, child in _descendants(where, value)
-                if name is None or (isinstance(place[-1], str) and place[-1] == name)
-            )
-            yield from _select(rest, found)
+            found: dict[str, list[Located]] = {name: []}
+            _named(list(where), value, found)
+            yield from _select(rest, iter(found[name]))
 
 
 def _get(value: Any, path: tuple[str, ...]) -> Any:
@@ -228,6 +254,7 @@ def normalized_path(where: tuple[str | int, ...]) -> str:
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+@functools.lru_cache(maxsize=4096)
 def _quoted(name: str) -> str:
     """A member name as RFC 9535 §2.7 writes it in a normalized path."""
     return "'" + "".join(_ESCAPES.get(c) or (c if ord(c) >= 0x20 else f"\\u{ord(c):04x}") for c in name) + "'"
@@ -238,6 +265,11 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
     configured ones) mark as personal data, in rule order; a place is marked once, by the first
     rule that marks it."""
     chosen = RULES if rules is None else rules
+    index: dict[str, list[Located]] = {
+        name: [] for rule in chosen for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
+    }
+    if index:
+        _named([], payload, index)
     found: list[Mark] = []
     seen: set[tuple[str | int, ...]] = set()
     matched: dict[str, tuple[set[str | int], set[int]]] = {}  # rule -> (ids of what it matched, identities)
@@ -249,7 +281,7 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
         refer_ids, refer_objects = matched.get(rule.referring_to or "", (set(), set()))
         if rule.referring_to is not None and not refer_ids:
             continue  # nothing to refer to: no need to walk the payload
-        for where, value in _select(rule.steps, iter([((), payload)])):
+        for where, value in _select(rule.steps, iter([((), payload)]), index):
             if rule.when and not all(_get(value, key) in allowed for key, allowed in rule.when):
                 continue
             if rule.referring_to is not None and not (
