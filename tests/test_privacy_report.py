@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from cli import main
+from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.procurement import importer
 from tests.api.conftest import settings_for
@@ -125,6 +126,16 @@ def test_the_report_refuses_an_unknown_or_malformed_ocid(imported: str, capsys: 
     assert "not found" in capsys.readouterr().err
     assert _cli(imported, "privacy", "report", "--ocid", "not an ocid") == 2
     assert "--ocid" in capsys.readouterr().err
+
+
+def test_the_scan_reads_a_bounded_batch(db_url: str) -> None:
+    log = Log.open(db_url, origin=ORIGIN)
+    try:
+        with pytest.raises(InvalidArgumentError) as caught:
+            log.reader.events_after(0, limit=0)
+        assert (caught.value.field, caught.value.reason) == ("limit", "must be >= 1, got 0")
+    finally:
+        log.close()
 
 
 def test_an_empty_log_holds_no_personal_data(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
