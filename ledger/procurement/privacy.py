@@ -240,6 +240,10 @@ def _get(value: Any, path: tuple[str, ...]) -> Any:
     return value
 
 
+def _is_one_of(value: Any, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed
+
+
 def _identifier(value: dict[str, Any]) -> str | int | None:
     """An OCDS object's ``id`` (a string, or an integer in OCDS 1.0 data)."""
     identifier = value.get("id")
@@ -282,7 +286,7 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
         if rule.referring_to is not None and not refer_ids:
             continue  # nothing to refer to: no need to walk the payload
         for where, value in _select(rule.steps, iter([((), payload)]), index):
-            if rule.when and not all(_get(value, key) in allowed for key, allowed in rule.when):
+            if rule.when and not all(_is_one_of(_get(value, key), allowed) for key, allowed in rule.when):
                 continue
             if rule.referring_to is not None and not (
                 isinstance(value, dict) and _identifier(value) in refer_ids and id(value) not in refer_objects

@@ -171,6 +171,10 @@ def test_officers_names_in_the_registry_events() -> None:
 def test_payloads_of_other_shapes_are_not_marked() -> None:
     for payload in (None, [], "text", 3, {"parties": "not a list"}, {"parties": [None, 1, "x"]}):
         assert privacy.marks("tender.published", payload) == []
+    for scale in ({"code": "selfEmployed"}, ["selfEmployed"], 1):  # not a code: not matched, no error
+        release = _with_sole_trader()
+        release["parties"][1]["details"]["scale"] = scale
+        assert privacy.marks("award.issued", release) == []
 
 
 def test_odd_keys_are_escaped_in_the_path() -> None:
