@@ -22,7 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from anchoring.embedded import EmbeddedChain
 from explorer import pages as explorer_pages
 from ledger.log import Log
-from ledger.procurement import redflags
+from ledger.procurement import privacy, redflags
 from ledger.store.replicas import Replicas
 from monitor.mirror import Notes
 from settings import Settings
@@ -89,6 +89,7 @@ def create_app(
     bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
     redflags.configure_file(settings.redflags_settings)  # a bad thresholds file refuses to start too
+    privacy.configure_file(settings.privacy_rules)  # so does a bad privacy rules file
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -77,6 +77,11 @@ class ConsistencyProof(BaseModel):
     path: list[Hash] = Field(description="RFC 9162 §2.1.4 consistency proof.")
 
 
+class PersonalDataField(BaseModel):
+    path: str = Field(description="RFC 9535 normalized path inside the payload, e.g. $['parties'][0]['name'].")
+    rule: str = Field(description="The privacy rule that marks it (docs/privacy.md).")
+
+
 class TenderEvent(BaseModel):
     seq: Size
     type: str
@@ -89,6 +94,11 @@ class TenderEvent(BaseModel):
         default=None,
         description="Why the payload is not shown (null payload): stored before input was bounded, it nests too "
         "deep to read. Its bytes are still in the entry (GET /log/entries) and its hash in the envelope.",
+    )
+    personal_data: list[PersonalDataField] = Field(
+        default_factory=list,
+        description="The payload's fields that hold personal data of natural persons, by the deployment's privacy"
+        " rules (docs/privacy.md).",
     )
 
 

@@ -34,7 +34,7 @@ import ijson  # noqa: E402
 from demo import ocds as demo_ocds  # noqa: E402
 from ledger.core.canonical import canonical_json_bytes  # noqa: E402
 from ledger.core.envelope import Envelope  # noqa: E402
-from ledger.procurement import importer, ocds  # noqa: E402
+from ledger.procurement import importer, ocds, privacy  # noqa: E402
 
 GOAL_RATE = 5_000  # releases/s, SQLite, hashing included
 GOAL_MEMORY_MB = 300  # peak RSS importing a 1 GB file
@@ -140,6 +140,7 @@ def phases(sample: int) -> list[tuple[str, float]]:
         ("parse (ijson, yajl2_c)", lambda: list(ijson.items(io.BytesIO(data), "releases.item", use_float=True))),
         ("schema validation (jsonschema-rs)", lambda: [next(iter(validator.iter_errors(r)), None) for r in releases]),
         ("RFC 8785 of the release (payload)", lambda: [canonical_json_bytes(r) for r in releases]),
+        ("personal-data marks (privacy rules)", lambda: [privacy.marks("award.issued", r) for r in releases]),
         ("envelope (build, RFC 8785)", lambda: [Envelope(**envelope).canonical_bytes() for _ in releases]),
         ("compiled release (ocdsmerge)", lambda: [merger.create_compiled_release(rs) for rs in by_tender.values()]),
         (

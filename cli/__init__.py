@@ -6,7 +6,7 @@ message names it), 3 the database or a chain endpoint is unreachable. Flag defau
 environment (:mod:`settings`).
 
 The commands live in one module per group (:mod:`cli.log`, :mod:`cli.serve`,
-:mod:`cli.anchoring`, :mod:`cli.data`, :mod:`cli.keys`, :mod:`cli.checks`); each imports what it
+:mod:`cli.anchoring`, :mod:`cli.data`, :mod:`cli.keys`, :mod:`cli.checks`, :mod:`cli.privacy`); each imports what it
 needs when it runs, so ``tenderproof --help`` loads no database, web or chain library.
 """
 
@@ -21,7 +21,7 @@ from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError,
 from verifier.cli import verify
 from verifier.errors import ChainUnavailableError as EndpointUnavailableError
 
-from . import anchoring, checks, data, keys, log, serve
+from . import anchoring, checks, data, keys, log, privacy, serve
 from . import monitor as monitor_cli
 from . import witness as witness_cli
 from .context import Env
@@ -42,7 +42,7 @@ def cli(ctx: click.Context, database_url: str | None, origin: str | None) -> Non
     ctx.call_on_close(env.close)
 
 
-for _group in (log, serve, anchoring, data, keys, checks, monitor_cli, witness_cli):
+for _group in (log, serve, anchoring, data, keys, checks, privacy, monitor_cli, witness_cli):
     for _command in _group.COMMANDS:
         cli.add_command(_command)
 cli.add_command(verify)

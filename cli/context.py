@@ -39,9 +39,10 @@ class Env:
             from settings.runtime import bound_recursion
 
             bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
-            from ledger.procurement import redflags
+            from ledger.procurement import privacy, redflags
 
             redflags.configure_file(self.settings.redflags_settings)
+            privacy.configure_file(self.settings.privacy_rules)
             self._log = Log.open(self.settings.database_url, origin=self.settings.origin)
         return self._log
 

@@ -127,6 +127,9 @@ def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, encoding: 
             f"({report.noted_releases} with data-quality notes, {report.duplicates} already imported, "
             f"{report.invalid} invalid) in {elapsed:.1f} s"
         )
+        if report.personal_data:
+            counts = ", ".join(f"{rule} {count}" for rule, count in sorted(report.personal_data.items()))
+            click.echo(f"personal data: {counts} fields (tenderproof privacy report lists them)")
     if report.problems:
         raise click.exceptions.Exit(1)
 

@@ -335,6 +335,11 @@ class Settings(BaseSettings):
         description="A Cardinal settings file (INI) with this deployment's red-flag thresholds, e.g. R003's minimum"
         " days per procurement method or procurementMethodDetails (default: Cardinal's defaults; see Red flags).",
     )
+    privacy_rules: Path | None = Field(
+        default=None,
+        description="A JSON file of rules (tenderproof-privacy-rules/1) saying which payload fields hold personal data"
+        " of natural persons (default: the shipped OCDS rules; see docs/privacy.md).",
+    )
     explorer_stats_ttl: float = Field(
         default=30.0,
         ge=0,

@@ -409,6 +409,9 @@ class ImportReport(BaseModel):
     noted: int = Field(0, description="Schema problems of releases recorded with them (data-quality notes).")
     noted_releases: int = Field(0, description="Releases recorded with data-quality notes.")
     files: list[ImportFile] = []
+    personal_data: dict[str, int] = Field(
+        default_factory=dict, description="Fields of the imported releases holding personal data, per privacy rule."
+    )
     problems: list[ImportProblem]
     notes: list[ImportProblem] = []
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from anchoring.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import InvalidArgumentError
-from ledger.procurement import export, ocds, query
+from ledger.procurement import export, ocds, privacy, query
 
 from .. import schemas
 from ..deps import LogSignerDep, MirrorDep, ReadLogDep, SettingsDep
@@ -203,6 +203,9 @@ def get_tender_events(
             envelope=schemas.Envelope.model_validate_json(event.envelope),
             payload=payload,
             payload_error=problem,
+            personal_data=[
+                schemas.PersonalDataField(path=mark.path, rule=mark.rule) for mark in privacy.marks(event.type, payload)
+            ],
         )
         for event in stored
         for payload, problem in [event.readable_payload]

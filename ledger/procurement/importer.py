@@ -60,7 +60,7 @@ from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import events, ocds_compiled, ocds_releases, tender_index
 from ledger.submission import Recorded, Submission
 
-from . import ocds, redflags, rules, sources
+from . import ocds, privacy, redflags, rules, sources
 from .officers import RESERVED_OCIDS
 from .record import projection, store_awarded, upsert_projection
 
@@ -149,6 +149,8 @@ class Report:
     noted_releases: int = 0
     #: Per file: the encoding read, how it was chosen, gzip or not, and the file's shape.
     files: list[dict[str, Any]] = field(default_factory=list)
+    #: Fields holding personal data (docs/privacy.md) in the releases imported, per rule.
+    personal_data: dict[str, int] = field(default_factory=dict)
     #: The event ids this import recorded span first..last (None before the first).
     first_event: int | None = None
     last_event: int | None = None
@@ -173,6 +175,7 @@ class Report:
             "noted": self.noted,
             "noted_releases": self.noted_releases,
             "files": self.files,
+            "personal_data": dict(sorted(self.personal_data.items())),
             "problems": [p.to_json() for p in self.problems],
             "notes": [p.to_json() for p in self.notes],
         }
@@ -691,6 +694,9 @@ def _record_batch(
         new.setdefault(r.ocid, []).append(r.body)
     _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now)
     report.imported += len(fresh)
+    for r in fresh:
+        for mark in privacy.marks(r.type, r.body):
+            report.personal_data[mark.rule] = report.personal_data.get(mark.rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
 

@@ -295,6 +295,24 @@ class LogReader:
                 raise NotFoundError(f"tender {ocid!r} not found")
         return rows
 
+    def events_after(self, after: int, *, limit: int, ocid: str | None = None) -> list[StoredEvent]:
+        """Up to ``limit`` events (of tender ``ocid`` only, when given) whose event id is greater
+        than ``after``, in event id order, with their log index once integrated: a scan of the
+        whole log in bounded memory (pass the last ``event_id`` read as the next ``after``)."""
+        if limit < 1:
+            raise InvalidArgumentError("limit", f"must be >= 1, got {limit}")
+        with read_transaction(self._engine) as conn:
+            query = (
+                _event_columns(log_entries.c.idx)
+                .outerjoin(log_entries, log_entries.c.event_id == events.c.id)
+                .where(events.c.id > after)
+                .order_by(events.c.id)
+                .limit(limit)
+            )
+            if ocid is not None:
+                query = query.where(events.c.ocid == ocid)
+            return [stored_event(row) for row in conn.execute(query)]
+
     def tender_head(self, ocid: str) -> tuple[int, str | None]:
         """(events recorded, hex leaf hash of the last) of tender ``ocid``; :class:`NotFoundError` if unknown."""
         with read_transaction(self._engine) as conn:

@@ -61,6 +61,7 @@ def test_import_reports_and_is_idempotent(api: Api) -> None:
         "noted": 0,
         "noted_releases": 0,
         "files": [{"file": "body", "encoding": "utf-8", "how": "default", "gzip": False, "format": "json"}],
+        "personal_data": {},
         "problems": [],
         "notes": [],
     }

@@ -1,0 +1,309 @@
+"""Where personal data of natural persons is in a payload (docs/privacy.md).
+
+A **rule** names the places of a payload that hold personal data: ``each`` selects values with a
+small subset of JSONPath (RFC 9535: ``$``, ``.name``, ``[*]``, ``..name``, ``..*``), ``when``
+keeps the objects whose fields (dotted paths) hold one of the listed values, ``referring_to``
+keeps the objects whose ``id`` is the id of a party another rule matched (an OCDS organisation
+reference to a sole trader), ``types`` limits the rule to some event types, and ``fields`` names
+the members of each selected object that are personal data (none: the selected value itself).
+A missing field is simply not marked.
+
+The rules are data (``tenderproof-privacy-rules/1``, a JSON file): the shipped defaults
+(``privacy-rules.json`` beside this module) follow OCDS semantics; an operator replaces them with
+``TENDERPROOF_PRIVACY_RULES``. :func:`marks` returns, for one payload, each marked place as an
+RFC 9535 normalized path (``$['parties'][0]['name']``) with the rule that marked it. Marking
+reads the payload only: it changes nothing recorded and nothing hashed.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.core.errors import InvalidArgumentError
+
+__all__ = ["DEFAULT_RULES_FILE", "FORMAT", "Mark", "Rule", "configure_file", "marks", "rules_of_file"]
+
+FORMAT = "tenderproof-privacy-rules/1"
+DEFAULT_RULES_FILE = Path(__file__).with_name("privacy-rules.json")
+_SEGMENT = re.compile(r"\.\.\*|\.\.([A-Za-z_][\w-]*)|\.([A-Za-z_][\w-]*)|\[\*\]")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+Step = tuple[str, str | None]  # ("child" | "each" | "descendant", name or None for any)
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One place of a payload that holds personal data, and the rule that says so."""
+
+    path: str
+    rule: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "rule": self.rule}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    name: str
+    description: str
+    each: str
+    steps: tuple[Step, ...]
+    fields: tuple[str, ...] = ()
+    when: tuple[tuple[tuple[str, ...], frozenset[str]], ...] = ()
+    referring_to: str | None = None
+    types: frozenset[str] | None = None
+
+
+def _steps(text: str, where: str) -> tuple[Step, ...]:
+    if not text.startswith("$"):
+        raise ValueError(f"{where}.each: must start with '$', got {text!r}")
+    steps: list[Step] = []
+    at = 1
+    while at < len(text):
+        found = _SEGMENT.match(text, at)
+        if found is None:
+            raise ValueError(f"{where}.each: cannot read {text[at:]!r} (use .name, [*], ..name or ..*)")
+        token = found.group(0)
+        if token == "[*]":
+            steps.append(("each", None))
+        elif token == "..*":
+            steps.append(("descendant", None))
+        elif found.group(1):
+            steps.append(("descendant", found.group(1)))
+        else:
+            steps.append(("child", found.group(2)))
+        at = found.end()
+    return tuple(steps)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{where}: must be a list of non-empty strings")
+    return tuple(value)
+
+
+def parse_rules(document: Any, *, source: str) -> tuple[Rule, ...]:
+    """The rules of a ``tenderproof-privacy-rules/1`` document. Raises :class:`ValueError` naming
+    ``source``, the rule and the field that is wrong."""
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        got = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise ValueError(f"{source}: format: expected {FORMAT!r}, got {got!r}")
+    items = document.get("rules")
+    if not isinstance(items, list):
+        raise ValueError(f"{source}: rules: must be a list")
+    known = {"name", "description", "each", "fields", "when", "referring_to", "types"}
+    rules: list[Rule] = []
+    for i, item in enumerate(items):
+        where = f"{source}: rules[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: must be an object")
+        if unknown := sorted(set(item) - known):
+            raise ValueError(f"{where}: unknown member {unknown[0]!r}")
+        name = item.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"{where}.name: must be lower-case letters, digits, '-' or '_', got {name!r}")
+        if any(rule.name == name for rule in rules):
+            raise ValueError(f"{where}.name: {name!r} is used twice")
+        each = item.get("each")
+        if not isinstance(each, str):
+            raise ValueError(f"{where}.each: must be a path such as '$.parties[*]'")
+        when = item.get("when", {})
+        if not isinstance(when, dict):
+            raise ValueError(f"{where}.when: must be an object of field path -> list of values")
+        referring_to = item.get("referring_to")
+        if referring_to is not None and not any(rule.name == referring_to for rule in rules):
+            raise ValueError(f"{where}.referring_to: names no earlier rule ({referring_to!r})")
+        rules.append(
+            Rule(
+                name=name,
+                description=str(item.get("description", "")),
+                each=each,
+                steps=_steps(each, where),
+                fields=_strings(item.get("fields", []), f"{where}.fields"),
+                when=tuple(
+                    (tuple(key.split(".")), frozenset(_strings(values, f"{where}.when.{key}")))
+                    for key, values in when.items()
+                ),
+                referring_to=referring_to,
+                types=None if "types" not in item else frozenset(_strings(item["types"], f"{where}.types")),
+            )
+        )
+    return tuple(rules)
+
+
+def rules_of_file(path: str | os.PathLike[str] | None) -> tuple[Rule, ...]:
+    """The rules of a rules file (the shipped defaults when ``path`` is None); :class:`ValueError`
+    naming the file and what is wrong with it."""
+    source = DEFAULT_RULES_FILE if path is None else Path(path)
+    try:
+        document = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{source}: cannot read the privacy rules: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source}: not JSON: {exc}") from None
+    return parse_rules(document, source=str(source))
+
+
+#: The rules this process marks with (see :func:`configure_file`).
+RULES: tuple[Rule, ...] = rules_of_file(None)
+
+
+def configure_file(path: str | os.PathLike[str] | None) -> None:
+    """Mark with the rules of ``path`` (the deployment's ``TENDERPROOF_PRIVACY_RULES``; the
+    shipped defaults when None) from now on in this process. Called at the edges (API, command
+    line). Raises :class:`InvalidArgumentError` naming the setting, the file and the reason."""
+    global RULES
+    try:
+        RULES = rules_of_file(path)
+    except ValueError as exc:
+        raise InvalidArgumentError("TENDERPROOF_PRIVACY_RULES", str(exc)) from None
+
+
+# --- marking ---------------------------------------------------------------------------------
+
+Located = tuple[tuple[str | int, ...], Any]
+
+
+def _children(where: tuple[str | int, ...], value: Any) -> Iterator[Located]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*where, key), child
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield (*where, i), child
+
+
+def _descendants(where: tuple[str | int, ...], value: Any) -> Iterator[Located]:
+    for place, child in _children(where, value):
+        yield place, child
+        yield from _descendants(place, child)
+
+
+def _named(where: list[str | int], value: Any, found: dict[str, list[Located]]) -> None:
+    """Add to ``found[name]`` every member called ``name`` (a key of ``found``) at any depth under
+    ``value``, in document order: ONE walk for every rule's ``..name`` (the walk is the cost of
+    marking), a place's path built only for a member found."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key in found:
+                found[key].append(((*where, key), child))
+            if isinstance(child, dict | list):
+                where.append(key)
+                _named(where, child, found)
+                where.pop()
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            if isinstance(child, dict | list):
+                where.append(i)
+                _named(where, child, found)
+                where.pop()
+
+
+def _select(
+    steps: tuple[Step, ...], located: Iterator[Located], index: dict[str, list[Located]] | None = None
+) -> Iterator[Located]:
+    """The values ``steps`` select from ``located``; ``index``: the root's members by name, at any
+    depth (:func:`_named`), for a first step ``..name``."""
+    if not steps:
+        yield from located
+        return
+    (kind, name), rest = steps[0], steps[1:]
+    for where, value in located:
+        if kind == "child":
+            if isinstance(value, dict) and name is not None and name in value:
+                yield from _select(rest, iter([((*where, name), value[name])]))
+        elif kind == "each":
+            if isinstance(value, list):
+                yield from _select(rest, _children(where, value))
+        elif name is None:
+            yield from _select(rest, _descendants(where, value))
+        elif index is not None and not where and name in index:
+            yield from _select(rest, iter(index[name]))
+        else:
+            found: dict[str, list[Located]] = {name: []}
+            _named(list(where), value, found)
+            yield from _select(rest, iter(found[name]))
+
+
+def _get(value: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _is_one_of(value: Any, allowed: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in allowed
+
+
+def _identifier(value: dict[str, Any]) -> str | int | None:
+    """An OCDS object's ``id`` (a string, or an integer in OCDS 1.0 data)."""
+    identifier = value.get("id")
+    return identifier if isinstance(identifier, str | int) and not isinstance(identifier, bool) else None
+
+
+def normalized_path(where: tuple[str | int, ...]) -> str:
+    """The RFC 9535 normalized path of a place (``$['parties'][0]['name']``)."""
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f"[{_quoted(part)}]" for part in where)
+
+
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(name: str) -> str:
+    """A member name as RFC 9535 §2.7 writes it in a normalized path."""
+    return "'" + "".join(_ESCAPES.get(c) or (c if ord(c) >= 0x20 else f"\\u{ord(c):04x}") for c in name) + "'"
+
+
+def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) -> list[Mark]:
+    """Every place of ``payload`` (an event of ``event_type``) that ``rules`` (default: the
+    configured ones) mark as personal data, in rule order; a place is marked once, by the first
+    rule that marks it."""
+    chosen = RULES if rules is None else rules
+    index: dict[str, list[Located]] = {
+        name: [] for rule in chosen for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
+    }
+    if index:
+        _named([], payload, index)
+    found: list[Mark] = []
+    seen: set[tuple[str | int, ...]] = set()
+    matched: dict[str, tuple[set[str | int], set[int]]] = {}  # rule -> (ids of what it matched, identities)
+    for rule in chosen:
+        if rule.types is not None and event_type not in rule.types:
+            continue
+        ids: set[str | int] = set()
+        objects: set[int] = set()
+        refer_ids, refer_objects = matched.get(rule.referring_to or "", (set(), set()))
+        if rule.referring_to is not None and not refer_ids:
+            continue  # nothing to refer to: no need to walk the payload
+        for where, value in _select(rule.steps, iter([((), payload)]), index):
+            if rule.when and not all(_is_one_of(_get(value, key), allowed) for key, allowed in rule.when):
+                continue
+            if rule.referring_to is not None and not (
+                isinstance(value, dict) and _identifier(value) in refer_ids and id(value) not in refer_objects
+            ):
+                continue
+            if isinstance(value, dict):
+                objects.add(id(value))
+                if (identifier := _identifier(value)) is not None:
+                    ids.add(identifier)
+            places = (
+                [(*where, name) for name in rule.fields if isinstance(value, dict) and name in value]
+                if rule.fields
+                else [where]
+            )
+            for place in places:
+                if place not in seen:
+                    seen.add(place)
+                    found.append(Mark(normalized_path(place), rule.name))
+        matched[rule.name] = (ids, objects)
+    return found
