@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer, Credentials
 from api.app import create_app
 from demo import tenders as demo
+from demo.ocds import import_demo
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
@@ -115,6 +116,38 @@ def settings_for(ledger: Ledger, **overrides: Any) -> Settings:
 
 def app_for(ledger: Ledger, **overrides: Any) -> FastAPI:
     return create_app(settings_for(ledger, **overrides), log=ledger.log, dev_chain=ledger.dev)
+
+
+@contextmanager
+def imported_demo(engine: str, directory: Path) -> Iterator[Log]:
+    """A log on ``engine`` ("sqlite" or "postgresql") holding the demo's imported OCDS tenders
+    (:func:`demo.ocds.import_demo`), for the pages that read imported data."""
+    database: AbstractContextManager[str]
+    if engine == "sqlite":
+        database = nullcontext(f"sqlite:///{directory / 'tenderproof.sqlite3'}")
+    else:
+        database = scratch_database(PG_ADMIN_URL)
+    with database as url:
+        opened = Log.open(url, origin=ORIGIN)
+        try:
+            import_demo(opened, now=datetime(2026, 11, 1, tzinfo=UTC))
+            yield opened
+        finally:
+            opened.close()
+
+
+@contextmanager
+def imported_client(log: Log) -> Iterator[TestClient]:
+    """The app over :func:`imported_demo`'s log, with the embedded chain for /rpc."""
+    settings = Settings(
+        database_url=str(log.engine.url),
+        origin=ORIGIN,
+        chains=[EMBEDDED],
+        rate_limit=None,
+        signing_chain_id=helpers.CHAIN_ID,
+    )
+    with TestClient(create_app(settings, log=log, dev_chain=EmbeddedChain())) as test_client:
+        yield test_client
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -9,8 +9,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -19,45 +17,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from anchoring.embedded import EmbeddedChain
-from api.app import create_app
-from demo.ocds import import_demo
 from ledger.log import Log
 from ledger.procurement import organisations, redflags
 from ledger.store.schema import ocds_compiled
-from settings import Settings
-from tests.conftest import ORIGIN, PG_ADMIN_URL
-from tests.explorer.conftest import EMBEDDED
-from tests.pg import scratch_database
-from tests.procurement import helpers
+from tests.explorer.conftest import imported_client, imported_demo
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def log(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Log]:
-    database: AbstractContextManager[str]
-    if request.param == "sqlite":
-        database = nullcontext(f"sqlite:///{Path(tmp_path_factory.mktemp('orgs')) / 'tenderproof.sqlite3'}")
-    else:
-        database = scratch_database(PG_ADMIN_URL)
-    with database as url:
-        opened = Log.open(url, origin=ORIGIN)
-        try:
-            import_demo(opened, now=datetime(2026, 11, 1, tzinfo=UTC))
-            yield opened
-        finally:
-            opened.close()
+    with imported_demo(request.param, Path(tmp_path_factory.mktemp("orgs"))) as opened:
+        yield opened
 
 
 @pytest.fixture
 def client(log: Log) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=str(log.engine.url),
-        origin=ORIGIN,
-        chains=[EMBEDDED],
-        rate_limit=None,
-        signing_chain_id=helpers.CHAIN_ID,
-    )
-    with TestClient(create_app(settings, log=log, dev_chain=EmbeddedChain())) as test_client:
+    with imported_client(log) as test_client:
         yield test_client
 
 
