@@ -12,9 +12,8 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,8 +27,8 @@ from ledger.log import Log
 from ledger.procurement.record import record
 from ledger.submission import Submission
 from tests.anchoring.nodes import CHAIN_ID, KEYS, ROOT, AnvilNode, anvil_node
-from tests.cluster import environment, free_port, stop
-from tests.monitor.test_monitor import ORIGIN, _serve
+from tests.cluster import environment
+from tests.monitor.test_monitor import ORIGIN, _serve, serving
 
 PG = os.environ.get("TENDERPROOF_TEST_PG_URL")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -66,32 +65,10 @@ def _databases(kind: str, tmp: Path) -> Iterator[tuple[str, str]]:
         yield stack.enter_context(scratch_database(PG)), stack.enter_context(scratch_database(PG))
 
 
-@contextmanager
-def _serve_mirror(url: str, log_file: Path, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    with log_file.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--mirror", url, "--port", str(port)],
-            cwd=ROOT,
-            env=environment(env),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"the mirror exited with {process.returncode}: {log_file.read_text()}"
-                assert time.monotonic() < deadline, "the mirror did not come up in 60 s"
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            yield base
-        finally:
-            stop(process)
+def _serve_mirror(url: str, log_file: Path, env: dict[str, str]) -> AbstractContextManager[str]:
+    return serving(
+        lambda port: [sys.executable, "-m", "cli", "serve", "--mirror", url, "--port", str(port)], log_file, env
+    )
 
 
 def _without_uri(body: bytes) -> dict[str, object]:

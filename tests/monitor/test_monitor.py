@@ -12,8 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,22 +63,29 @@ def _engines() -> list[str]:
 
 @pytest.fixture(params=_engines())
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'log.sqlite3'}"
+    with database(request.param, tmp_path) as url:
         yield from _deploy(url, tmp_path)
-    else:
-        from tests.pg import scratch_database
-
-        assert PG is not None
-        with scratch_database(PG) as url:
-            yield from _deploy(url, tmp_path)
 
 
-def _deploy(url: str, tmp: Path) -> Iterator[Deployment]:
+@contextmanager
+def database(engine: str, tmp: Path) -> Iterator[str]:
+    """A fresh database URL on ``engine`` ("sqlite" in ``tmp``, or a scratch PostgreSQL database)."""
+    if engine == "sqlite":
+        yield f"sqlite:///{tmp / 'log.sqlite3'}"
+        return
+    from tests.pg import scratch_database
+
+    assert PG is not None
+    with scratch_database(PG) as url:
+        yield url
+
+
+def _deploy(url: str, tmp: Path, *, tenders: int = 7) -> Iterator[Deployment]:
+    """A log of ``tenders`` tenders over three rounds, served with a signing key."""
     signer = Signer(ORIGIN, secrets.token_bytes(32))
     log = Log.open(url, origin=ORIGIN)
     try:
-        _fill(log, tenders=7, rounds=3)
+        _fill(log, tenders=tenders, rounds=3)
         env = {"TENDERPROOF_LOG_SIGNING_KEY": signer.skey()}
         with _serve(url, tmp / "server.log", env) as base:
             yield Deployment(log, base, str(signer.verifier), tmp)
@@ -86,13 +93,19 @@ def _deploy(url: str, tmp: Path) -> Iterator[Deployment]:
         log.close()
 
 
-@contextmanager
-def _serve(url: str, log_file: Path, env: dict[str, str]) -> Iterator[str]:
+def _serve(url: str, log_file: Path, env: dict[str, str]) -> AbstractContextManager[str]:
     """``tenderproof serve --no-anchoring`` (one process) on ``url`` until the block exits."""
+    return serving(lambda port: cli(url, ORIGIN, "serve", "--port", str(port), "--no-anchoring"), log_file, env)
+
+
+@contextmanager
+def serving(command: Callable[[int], list[str]], log_file: Path, env: dict[str, str]) -> Iterator[str]:
+    """The server ``command(port)`` starts, its output in ``log_file``, from its first healthy
+    answer until the block exits."""
     port = free_port()
     with log_file.open("ab") as output:
         process = subprocess.Popen(
-            cli(url, ORIGIN, "serve", "--port", str(port), "--no-anchoring"),
+            command(port),
             cwd=ROOT,
             env=environment(env),
             stdout=output,
@@ -102,7 +115,7 @@ def _serve(url: str, log_file: Path, env: dict[str, str]) -> Iterator[str]:
         try:
             deadline = time.monotonic() + 60
             while True:
-                assert process.poll() is None, f"the server exited with {process.returncode}"
+                assert process.poll() is None, f"the server exited with {process.returncode}: {log_file.read_text()}"
                 assert time.monotonic() < deadline, "the server did not come up in 60 s"
                 try:
                     if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:

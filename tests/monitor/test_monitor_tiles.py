@@ -25,41 +25,26 @@ from ledger.log import Log
 from monitor.tiles import split_bundle
 from tests.monitor.test_monitor import (
     ORIGIN,
-    PG,
     Deployment,
     _blob,
+    _deploy,
     _engines,
     _event_id,
     _fill,
     _monitor,
     _serve,
     _tamper,
+    database,
 )
 
 
 @pytest.fixture(params=_engines())
 def big(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
     """A log of 603 entries (two full bundles and a partial one; heads commitments between)."""
-    if request.param == "sqlite":
-        yield from _deploy(f"sqlite:///{tmp_path / 'log.sqlite3'}", tmp_path)
-    else:
-        from tests.pg import scratch_database
-
-        assert PG is not None
-        with scratch_database(PG) as url:
-            yield from _deploy(url, tmp_path)
-
-
-def _deploy(url: str, tmp: Path) -> Iterator[Deployment]:
-    signer = Signer(ORIGIN, secrets.token_bytes(32))
-    log = Log.open(url, origin=ORIGIN)
-    try:
-        _fill(log, tenders=200, rounds=3)
-        assert log.reader.tree_head().size == 603
-        with _serve(url, tmp / "server.log", {"TENDERPROOF_LOG_SIGNING_KEY": signer.skey()}) as base:
-            yield Deployment(log, base, str(signer.verifier), tmp)
-    finally:
-        log.close()
+    with database(request.param, tmp_path) as url:
+        for deployment in _deploy(url, tmp_path, tenders=200):
+            assert deployment.log.reader.tree_head().size == 603
+            yield deployment
 
 
 def _tiles(d: Deployment, *args: str, db: str = "tiles.sqlite3") -> tuple[int, list[dict[str, object]], str]:
