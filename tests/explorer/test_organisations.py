@@ -5,6 +5,7 @@ the tender page, English and Spanish."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections import Counter
@@ -150,3 +151,16 @@ def test_name_links_resolve_to_the_organisation(client: TestClient, busiest: tup
     tender = client.get(f"/tenders/{quote(ocid, safe='')}")
     link = "/organisations?" + urlencode({"name": name})
     assert f'href="{link}"' in tender.text.replace("&amp;", "&")
+
+
+def test_buyer_names_in_the_tenders_list_lead_to_their_pages(client: TestClient) -> None:
+    """Every buyer named in the list links to its organisation page, beside the filter by that buyer."""
+    listing = client.get("/tenders", params={"sort": "published_desc"})
+    assert listing.status_code == 200
+    links = re.findall(r'href="(/organisations\?name=[^"]+)">([^<]+)</a>', listing.text)
+    assert links, "no buyer name links to an organisation page"
+    for href, shown in links[:5]:
+        page = client.get(href.replace("&amp;", "&"))
+        assert page.status_code == 200, href
+        assert html.unescape(shown) in html.unescape(page.text)
+    assert "only this buyer" in listing.text
