@@ -329,14 +329,20 @@ def _parse(request: Request, form: dict[str, str]) -> _Parsed:
 
 
 def _errors(exc: LedgerError, event_type: str, fmt: Formatter) -> dict[str, str]:
-    """An error as ``{form field: text}`` ('' for the form as a whole), in ``fmt``'s language."""
+    """An error, and every other problem it carries, as ``{form field: text}`` ('' for the form as
+    a whole), in ``fmt``'s language."""
     if not isinstance(exc, FieldError):
         return {"": str(exc)}
-    name, reason = exc.field.removeprefix("body."), forms.reason_text(fmt, exc.reason)
-    field = "ocid" if name == "ocid" else forms.field_of(exc.field, event_type)
-    if field is None:  # about the event as a whole (``type``: a tender rule), or a field the form lacks
-        return {"": reason if name == "type" else f"{name}: {reason}"}
-    return {field: reason}
+    errors: dict[str, str] = {}
+    for problem in exc.all_problems():
+        name, reason = problem.field.removeprefix("body."), forms.reason_text(fmt, problem.reason)
+        field = "ocid" if name == "ocid" else forms.field_of(problem.field, event_type)
+        if field is None:  # about the event as a whole (``type``: a tender rule), or a field the form lacks
+            text = reason if name == "type" else f"{name}: {reason}"
+            errors[""] = f"{errors['']} {text}" if "" in errors else text
+        else:
+            errors.setdefault(field, reason)
+    return errors
 
 
 @router.post("/payload")

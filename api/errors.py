@@ -148,7 +148,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         details = [ErrorDetail(field=f"body.{p.release}.{p.path}", message=str(p)) for p in exc.problems[:1000]]
         return error_response(422, "invalid_argument", str(exc), field="body", details=details)
     if isinstance(exc, InvalidArgumentError):
-        return error_response(422, "invalid_argument", str(exc), field=exc.field)
+        listed = [ErrorDetail(field=p.field, message=p.reason) for p in exc.all_problems()] if exc.others else None
+        return error_response(422, "invalid_argument", str(exc), field=exc.field, details=listed)
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc))
     if isinstance(exc, ConflictError):

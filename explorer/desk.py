@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ledger.core.errors import InvalidArgumentError
+from ledger.procurement.payloads import validate
 
 from .i18n import Formatter
 
@@ -195,23 +196,37 @@ def payload_from_form(event_type: str, form: dict[str, str]) -> dict[str, Any]:
     fields are left out; amounts become numbers, local date-times UTC date-times.
 
     Raises :class:`InvalidArgumentError` naming ``type`` for a type without a form, or
-    ``payload.<path>`` for an amount that is not a number. The payload's rules are the caller's
+    ``payload.<path>`` for an amount that is not a number (every such amount, in ``others``). The payload's rules are the caller's
     to check (:func:`ledger.procurement.payloads.validate`, through the recording).
     """
     fields = FORMS.get(event_type)
     if fields is None:
         raise InvalidArgumentError("type", f"no desk form for event type {event_type!r}")
     payload: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
     for field in fields:
         text = form.get(field.name, "").strip()
         if not text:
             continue
         value: Any = text
         if field.kind == "number":
-            value = _number(text, field.path)
+            try:
+                value = _number(text, field.path)
+            except InvalidArgumentError as exc:
+                problems.append((exc.field, exc.reason))
+                continue
         elif field.kind == "datetime":
             value = _moment(text)
         _put(payload, field.path, value)
+    if problems:
+        # Name the payload's other problems too, so that the form shows each beside its field;
+        # the amounts left out are already named (not as "is required").
+        try:
+            validate(event_type, payload)
+        except InvalidArgumentError as exc:
+            named = {field for field, _ in problems}
+            problems += [(p.field, p.reason) for p in exc.all_problems() if p.field not in named]
+        raise InvalidArgumentError.every(problems)
     return payload
 
 

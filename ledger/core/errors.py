@@ -23,12 +23,35 @@ class FieldError(LedgerError):
 
     A layer that knows more of where the input came from names the field in its own terms with
     :meth:`renamed` (or :func:`naming`), never by building a new message.
+
+    When one input has several problems, the error is the first and ``others`` holds the rest
+    (:meth:`every` builds it, :meth:`all_problems` lists them all), so that a form can show each
+    problem beside its own field and an API can list them.
     """
+
+    #: The input's further problems, after this one (empty when it has one).
+    others: tuple[FieldError, ...] = ()
 
     def __init__(self, field: str, reason: str) -> None:
         self.field = field
         self.reason = reason
         super().__init__(self._message())
+
+    @classmethod
+    def every(cls, problems: list[tuple[str, str]]) -> Self:
+        """One error for several ``(field, reason)`` problems of one input: the first, with the
+        rest in :attr:`others` (a field named twice keeps its first reason). Needs one at least."""
+        seen: dict[str, str] = {}
+        for field, reason in problems:
+            seen.setdefault(field, reason)
+        (field, reason), *rest = seen.items()
+        error = cls(field, reason)
+        error.others = tuple(cls(f, r) for f, r in rest)
+        return error
+
+    def all_problems(self) -> tuple[FieldError, ...]:
+        """This problem and every other one of the same input."""
+        return (self, *self.others)
 
     def _message(self) -> str:
         return f"{self.field}: {self.reason}"
@@ -39,6 +62,10 @@ class FieldError(LedgerError):
         clone.__dict__.update(self.__dict__)
         clone.field = field
         clone.args = (clone._message(),)
+        # The other problems move with this one when the new name puts a prefix in front of the
+        # old one (``payload.x`` -> ``items[3].payload.x``); a rename of another kind keeps this one.
+        prefix = field[: len(field) - len(self.field)] if field.endswith(self.field) else None
+        clone.others = () if prefix is None else tuple(o.renamed(prefix + o.field) for o in self.others)
         return clone
 
 

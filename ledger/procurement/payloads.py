@@ -333,7 +333,8 @@ def validate(event_type: str, payload: Any) -> _Object:
     """Check ``payload`` against ``event_type``'s model; return the parsed model.
 
     Raises :class:`InvalidArgumentError` naming ``type`` for an unknown type, or the JSON path
-    of the first bad value of the payload (``payload.bid.value.amount``).
+    of the first bad value of the payload (``payload.bid.value.amount``), with every other bad
+    value in its ``others``.
     """
     model = MODELS.get(event_type)
     if model is None:
@@ -343,8 +344,8 @@ def validate(event_type: str, payload: Any) -> _Object:
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        raise InvalidArgumentError(_path(error["loc"]), _reason(error)) from None
+        errors = exc.errors(include_url=False)
+        raise InvalidArgumentError.every([(_path(error["loc"]), _reason(error)) for error in errors]) from None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -180,19 +180,31 @@ def test_validation_errors_beside_their_fields_in_spanish(desk: Desk) -> None:
     response = desk.publish(wrong)
     assert response.status_code == 422
     assert desk.count() == before
-    # the first error the rules meet, beside its field, in Spanish
-    assert 'id="tender.value.amount" name="tender.value.amount" aria-invalid="true"' in response.text
-    assert 'aria-describedby="tender.value.amount-error"' in response.text
-    error = re.search(r'<p class="desk-error" id="tender.value.amount-error">([^<]*)</p>', response.text)
-    assert error is not None and "debe ser un número" in error.group(1), response.text
+
+    def error_of(field: str) -> str:
+        found = re.search(rf'<p class="desk-error" id="{re.escape(field)}-error">([^<]*)</p>', response.text)
+        assert found is not None, (field, response.text)
+        control = re.search(rf'<(?:input|select|textarea) id="{re.escape(field)}"[^>]*>', response.text)
+        assert control is not None, field
+        assert 'aria-invalid="true"' in control.group(0) and f"{field}-error" in control.group(0)
+        return found.group(1)
+
+    # every problem at once, each beside its own field, in Spanish: the amount that is no number,
+    # the missing title, the currency that is no ISO 4217 code
+    assert "debe ser un número" in error_of("tender.value.amount")
+    assert error_of("tender.title") == "es obligatorio"
+    currency = error_of("tender.value.currency")
+    assert "código de moneda" in currency and "pesos" in currency
     assert "must be" not in response.text
-    # fixed, the next one the rules meet: the title, then the currency
+    assert 'id="buyer.name-error"' not in response.text  # a right field gets no error
+    # fixed one by one, the others stay named
     response = desk.publish({**wrong, "tender.value.amount": "1000"})
-    error = re.search(r'id="tender.title-error">([^<]*)<', response.text)
-    assert error is not None and error.group(1) == "es obligatorio"
+    assert 'id="tender.value.amount-error"' not in response.text
+    assert error_of("tender.title") == "es obligatorio"
+    assert "pesos" in error_of("tender.value.currency")
     response = desk.publish({**wrong, "tender.value.amount": "1000", "tender.title": "Plaza"})
-    error = re.search(r'id="tender.value.currency-error">([^<]*)<', response.text)
-    assert error is not None and "código de moneda" in error.group(1) and "pesos" in error.group(1)
+    assert 'id="tender.title-error"' not in response.text
+    assert "pesos" in error_of("tender.value.currency")
     # what was typed stays in the form
     assert 'value="Municipio de San Isidro"' in response.text
     assert desk.count() == before

@@ -246,6 +246,14 @@ def test_bad_input_is_named_and_records_nothing(api: Api) -> None:
     wrong = copy.deepcopy(payload)
     wrong["commitment"] = 42
     _refused(api, events_path, {"type": event_type, "payload": wrong}, 422, "body.payload.commitment")
+    # Several bad values: the first names the error, every one is listed with its own path.
+    wrong["bidder"] = "nobody"
+    several = api.client.post(events_path, json={"type": event_type, "payload": wrong}, headers=api.as_officer())
+    assert several.status_code == 422
+    details = {d["field"]: d["message"] for d in several.json()["error"]["details"]}
+    assert set(details) == {"body.payload.bidder", "body.payload.commitment"}
+    assert details["body.payload.bidder"] == "must be a JSON object, got 'nobody'"
+    assert several.json()["error"]["field"] in details
     _refused(api, events_path, {"type": event_type, "payload": payload, "prev": "ab" * 32}, 409, "body.prev")
     _refused(api, "/api/v1/tenders/not-an-ocid/events", {"type": event_type, "payload": payload}, 422, "path.ocid")
     too_big = {"type": event_type, "payload": {**payload, "padding": "x" * 2_000_000}}

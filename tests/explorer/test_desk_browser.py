@@ -284,7 +284,12 @@ def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> 
     field = page.locator('[id="tender.value.amount"]')
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(page.locator('[id="tender.value.amount-error"]')).to_contain_text("debe ser un número")
-    assert page.evaluate("() => document.activeElement.id") == "tender.value.amount"
+    # every problem at once, each beside its field (the title left empty too); the focus on the
+    # form's first field in error
+    expect(page.locator('[id="tender.title-error"]')).to_have_text("es obligatorio")
+    first_invalid = page.evaluate("() => document.querySelector('[aria-invalid=\"true\"]').id")
+    assert first_invalid == "tender.title"
+    assert page.evaluate("() => document.activeElement.id") == first_invalid
     _no_sideways_scroll(page)
     _clean(watched, refused=True)
     # a wrong keystore password is said in Spanish, and nothing is sent

@@ -193,6 +193,26 @@ def test_bad_payloads_name_the_field_and_the_reason(event_type: str, payload: An
     assert (error.field, error.reason) == (field, reason)
 
 
+def test_every_bad_value_is_named_not_only_the_first() -> None:
+    payload = {
+        "tender": {"id": "T-1", "title": "", "value": {"amount": -5, "currency": "pesos"}},
+        "buyer": {"id": "B-1", "name": "Municipio"},
+    }
+    error = _refused("tender.published", payload)
+    problems = [(p.field, p.reason) for p in error.all_problems()]
+    assert problems[0] == (error.field, error.reason)
+    fields = [field for field, _ in problems]
+    assert len(fields) == len(set(fields))
+    assert {"payload.tender.title", "payload.tender.value.amount", "payload.tender.value.currency"} <= set(fields)
+    assert dict(problems)["payload.tender.value.amount"] == "must be a number >= 0, got -5"
+    # a layer that names the field in its own terms moves every problem with it
+    renamed = error.renamed("items[2]." + error.field)
+    assert [p.field for p in renamed.all_problems()] == ["items[2]." + field for field in fields]
+    # one problem: nothing else
+    one = _refused("tender.published", {**payload, "tender": {**payload["tender"], "title": "T", "value": None}})
+    assert one.others == ()
+
+
 def test_payload_must_be_an_object_and_type_known() -> None:
     error = _refused("tender.published", [1])
     assert (error.field, error.reason) == ("payload", "must be a JSON object, got list")
