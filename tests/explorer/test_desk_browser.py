@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from playwright.sync_api import Browser, Page, Route, expect
+from sqlalchemy import func, select
 
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
@@ -30,6 +31,7 @@ from ledger.core.canonical import canonical_bytes
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
+from ledger.store.schema import events as events_table
 from ledger.submission import Submission
 from settings import Settings
 from tests.api.servers import threaded_server
@@ -351,3 +353,77 @@ def test_api_docs_render_with_every_other_host_unreachable(site: Site, browser: 
     assert asked_elsewhere == []
     assert watched.errors == []
     page.context.close()
+
+
+def _event_count(site: Site) -> int:
+    with site.log.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(events_table)).scalar_one())
+
+
+def test_a_browser_wallet_signs_when_no_keystore_is_chosen(site: Site, browser: Browser) -> None:
+    """An EIP-1193 wallet (``window.ethereum``) signs the desk's typed data: the wallet here is
+    eth-account's ``sign_typed_data`` on the JSON the page hands it (``eth_signTypedData_v4``), so
+    the desk's typed data is checked by a library that is not the desk's own. A refusal by the
+    wallet is said, and nothing is recorded."""
+    asked: list[str] = []
+    refuse = {"next": False}
+
+    def wallet(method: str, params: str) -> str:
+        asked.append(method)
+        if method == "eth_requestAccounts":
+            return json.dumps([OFFICER.lower()])
+        if method == "eth_signTypedData_v4":
+            if refuse["next"]:
+                raise RuntimeError("User rejected the request.")
+            address, typed = json.loads(params)
+            assert address.lower() == OFFICER.lower()
+            signed = Account.sign_typed_data(OFFICER_KEY, full_message=json.loads(typed))
+            return json.dumps("0x" + bytes(signed.signature).hex())
+        raise RuntimeError(f"unsupported method {method}")
+
+    context = browser.new_context(viewport=WIDE, locale="en-GB")
+    context.expose_function("__testWallet", wallet)
+    context.add_init_script(
+        "window.ethereum = {request: async ({method, params}) =>"
+        " JSON.parse(await window.__testWallet(method, JSON.stringify(params || [])))};"
+    )
+    watched = Watched(context.new_page())
+    page = watched.page
+    page.set_default_timeout(30_000)
+    _sign_in(page, site)
+    page.goto(f"{site.base}/desk/new?type=tender.published")
+    expect(page.locator("#wallet-note")).to_be_visible()
+    start = site.clock.moment
+    fields = {
+        "tender.id": "SI-OP-2026-WALLET",
+        "tender.title": "Mantenimiento de parques",
+        "tender.value.amount": "120000",
+        "tender.value.currency": "MXN",
+        "tender.tenderPeriod.startDate": start.strftime("%Y-%m-%dT%H:%M"),
+        "tender.tenderPeriod.endDate": (start + timedelta(days=20)).strftime("%Y-%m-%dT%H:%M"),
+        "buyer.id": "MX-MUN-042",
+        "buyer.name": "Municipio de San Isidro",
+    }
+    for name, value in fields.items():
+        page.fill(f'[name="{name}"]', value)
+    before = _event_count(site)
+    refuse["next"] = True
+    page.get_by_role("button", name="Sign and record").click()
+    expect(page.locator("#signing-status")).to_contain_text("The browser wallet did not sign")
+    assert "/desk/entries/" not in page.url
+    assert asked.count("eth_signTypedData_v4") == 1
+    assert _event_count(site) == before
+    refuse["next"] = False
+    page.get_by_role("button", name="Sign and record").click()
+    page.wait_for_url(re.compile(r"/desk/entries/"))
+    match = re.search(r"/desk/entries/([^/]+)/(\d+)$", page.url)
+    assert match is not None and match.group(2) == "0"
+    # The server recorded it signed (require_signatures is on; the API key's officer is checked),
+    # and the signature in the envelope is the wallet's, over the submission the desk built.
+    events = page.request.get(f"{site.base}/api/v1/tenders/{match.group(1)}/events").json()["events"]
+    envelope = events[0]["envelope"]
+    assert envelope["submission"]["officer"] == OFFICER
+    assert asked.count("eth_signTypedData_v4") == 2
+    assert _event_count(site) == before + 1
+    _clean(watched)
+    context.close()
