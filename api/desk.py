@@ -25,6 +25,7 @@ import hmac
 import json
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,6 +193,24 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
+_FormHandler = Callable[[Request, dict[str, str]], Response]
+
+
+def _form_post(path: str) -> Callable[[_FormHandler], _FormHandler]:
+    """Register ``handler(request, form)`` as ``POST path``: the form is read on the event loop,
+    the handler (database work) runs in the thread pool."""
+
+    def register(handler: _FormHandler) -> _FormHandler:
+        async def route(request: Request) -> Response:
+            return await run_in_threadpool(handler, request, await _form(request))
+
+        route.__name__, route.__doc__ = handler.__name__.lstrip("_"), handler.__doc__
+        router.post(path)(route)
+        return handler
+
+    return register
+
+
 def _refused(desk: Desk) -> Response:
     """A POST without a valid CSRF token: nothing is done."""
     fmt = Formatter(_lang(desk.request))
@@ -217,12 +236,7 @@ def home(request: Request) -> Response:
     return desk.page("desk_home.html", first_types=forms.FIRST_TYPES, event_types=TENDER_EVENT_TYPES)
 
 
-@router.post("/session")
-async def sign_in(request: Request) -> Response:
-    form = await _form(request)
-    return await run_in_threadpool(_sign_in, request, form)
-
-
+@_form_post("/session")
 def _sign_in(request: Request, form: dict[str, str]) -> Response:
     desk = Desk.of(request)
     if not desk.csrf_ok(form):
@@ -244,12 +258,7 @@ def _sign_in(request: Request, form: dict[str, str]) -> Response:
     return desk.finish(response)
 
 
-@router.post("/session/end")
-async def sign_out(request: Request) -> Response:
-    form = await _form(request)
-    return await run_in_threadpool(_sign_out, request, form)
-
-
+@_form_post("/session/end")
 def _sign_out(request: Request, form: dict[str, str]) -> Response:
     desk = Desk.of(request)
     if not desk.csrf_ok(form):
@@ -345,14 +354,9 @@ def _errors(exc: LedgerError, event_type: str, fmt: Formatter) -> dict[str, str]
     return errors
 
 
-@router.post("/payload")
-async def payload(request: Request) -> Response:
-    """What the browser signs: the ocid, type and payload hash of the form as it is, or its errors (422)."""
-    form = await _form(request)
-    return await run_in_threadpool(_payload, request, form)
-
-
+@_form_post("/payload")
 def _payload(request: Request, form: dict[str, str]) -> Response:
+    """What the browser signs: the ocid, type and payload hash of the form as it is, or its errors (422)."""
     desk = Desk.of(request)
     if not desk.csrf_ok(form):
         return desk.finish(JSONResponse({"error": "csrf"}, status_code=403))
@@ -379,12 +383,7 @@ def _payload(request: Request, form: dict[str, str]) -> Response:
     )
 
 
-@router.post("/events")
-async def record_event(request: Request) -> Response:
-    form = await _form(request)
-    return await run_in_threadpool(_record_event, request, form)
-
-
+@_form_post("/events")
 def _record_event(request: Request, form: dict[str, str]) -> Response:
     desk = Desk.of(request)
     if not desk.csrf_ok(form):
