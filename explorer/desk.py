@@ -298,6 +298,106 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"bidder (?P<bidder>.+) has already committed a bid", "bidder {bidder} has already committed a bid"),
         (r"bidder (?P<bidder>.+) has already revealed its bid", "bidder {bidder} has already revealed its bid"),
         (r"award (?P<award>.+) was already issued", "award {award} was already issued"),
+        # the payload's other shapes
+        (r"must be a JSON object, got (?P<got>.*)", "must be a group of fields (got {got})"),
+        (r"must be a JSON array, got (?P<got>.*)", "must be a list (got {got})"),
+        (r"must be a string, got (?P<got>.*)", "must be text (got {got})"),
+        (r"must be a number, got (?P<got>.*)", "must be a number (got {got})"),
+        (r"must be an integer, got (?P<got>.*)", "must be a whole number (got {got})"),
+        (r"must be true or false, got (?P<got>.*)", "must be yes or no (got {got})"),
+        (r"must have at least (?P<count>\d+) item\(s\), got (?P<got>\d+)", "must have at least {count} (got {got})"),
+        (r"must have at most (?P<count>\d+) item\(s\), got (?P<got>\d+)", "must have at most {count} (got {got})"),
+        (
+            r"must be an Ethereum address, 0x \+ 40 hex digits, got (?P<got>.*)",
+            "must be an Ethereum address: 0x and 40 hexadecimal digits (got {got})",
+        ),
+        (
+            r"must be EIP-55 checksummed: expected (?P<expected>.*), got (?P<got>.*)",
+            "must be written with its EIP-55 capitals: {expected} (got {got})",
+        ),
+        (
+            r"unknown event type (?P<event_type>\S+); known: (?P<known>.*)",
+            "unknown event type {event_type}; the types are: {known}",
+        ),
+        # every other refusal of the tender's rules (ledger.procurement.rules)
+        (r"(?P<event_type>\S+) is not an event of a tender", "{event_type} is not an event of a tender"),
+        (
+            r"tender (?P<ocid>\S+) was imported from OCDS releases: record its later releases by import",
+            "tender {ocid} was imported from OCDS releases: its later releases are recorded by import",
+        ),
+        (
+            r"tender (?P<ocid>\S+) is (?P<status>\w+): no (?P<event_type>\S+) may follow",
+            "tender {ocid} is {status}: no {event_type} may follow",
+        ),
+        (
+            r"(?P<event_type>\S+) needs a tender that is (?P<wanted>.+); tender (?P<ocid>\S+) is (?P<stage>.+)",
+            "{event_type} needs a tender that is {wanted}; tender {ocid} is {stage}",
+        ),
+        (
+            r"must be this tender's id: expected (?P<expected>.*), got (?P<got>.*)",
+            "must be this tender's id, {expected} (got {got})",
+        ),
+        (
+            r"must be the planned buyer: expected (?P<expected>.*), got (?P<got>.*)",
+            "must be the planned buyer, {expected} (got {got})",
+        ),
+        (
+            r"must be after the publication \((?P<at>[^)]*)\), got (?P<got>.*)",
+            "must come after the publication, {at} (got {got})",
+        ),
+        (
+            r"must be after the amendment \((?P<at>[^)]*)\), got (?P<got>.*)",
+            "must come after the amendment, {at} (got {got})",
+        ),
+        (
+            r"the tender period closed at (?P<end>\S+): it cannot be changed",
+            "the tender period closed at {end}: it can no longer be changed",
+        ),
+        (
+            r"tender (?P<ocid>\S+) has awards: amend its contracts instead",
+            "tender {ocid} has awards: amend its contracts instead",
+        ),
+        (
+            r"tender (?P<ocid>\S+) has signed contracts: it can no longer be cancelled",
+            "tender {ocid} has signed contracts: it can no longer be cancelled",
+        ),
+        (
+            r"bidder (?P<bidder>.+) recorded no commitment before the deadline",
+            "bidder {bidder} committed no bid before the deadline",
+        ),
+        (r"a bid (?P<bid>.+) was already revealed", "a bid {bid} was already revealed"),
+        (
+            r"does not match bidder (?P<bidder>.+)'s commitment: SHA-256\(RFC 8785\(bid\) \|\| salt\) is "
+            r"(?P<digest>\S+), expected (?P<expected>\S+)",
+            "does not match the commitment of bidder {bidder}: SHA-256(RFC 8785(bid) || salt) is {digest}, "
+            "the commitment {expected}",
+        ),
+        (r"(?P<supplier>.+) did not reveal a bid in this tender", "{supplier} did not reveal a bid in this tender"),
+        (
+            r"no award (?P<award>.+) was issued \(issued: (?P<known>.*)\)",
+            "no award {award} was issued (issued: {known})",
+        ),
+        (r"no award (?P<award>.+) was issued", "no award {award} was issued"),
+        (r"award (?P<award>.+) is already cancelled", "award {award} is already cancelled"),
+        (
+            r"a contract is signed on award (?P<award>.+): it can no longer be cancelled",
+            "a contract is signed on award {award}: it can no longer be cancelled",
+        ),
+        (r"award (?P<award>.+) is (?P<status>\w+), not active", "award {award} is {status}, not active"),
+        (r"contract (?P<contract>.+) was already signed", "contract {contract} was already signed"),
+        (
+            r"no contract (?P<contract>.+) was signed \(signed: (?P<known>.*)\)",
+            "no contract {contract} was signed (signed: {known})",
+        ),
+        (
+            r"contract (?P<contract>.+) is completed: no (?P<event_type>\S+) may follow",
+            "contract {contract} is completed: no {event_type} may follow",
+        ),
+        (
+            r"must be the contract's currency: expected (?P<expected>.*), got (?P<got>.*)",
+            "must be the contract's currency, {expected} (got {got})",
+        ),
+        (r"transaction (?P<transaction>.+) was already recorded", "transaction {transaction} was already recorded"),
     )
 )
 
