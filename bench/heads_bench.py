@@ -184,17 +184,14 @@ def _update_bench(tenders: int, update: int) -> dict[str, float]:
         engine = open_engine(f"sqlite:///{Path(tmp) / 'heads.db'}")
         migrate(engine)
         with write_transaction(engine) as conn:
-            heads_store.write(conn, 0, base.writes)
+            heads_store.write(conn, 0, base.writes, heads_store.Strata(conn, -1))
         walls: list[float] = []
         cpus: list[float] = []
         rounds = [list(changed.values())] + [_changes(rng, keys, update) for _ in range(ROUNDS - 1)]
         for version, round_changes in enumerate(rounds, start=1):
             started, cpu = time.perf_counter(), time.process_time()
             with write_transaction(engine) as conn:
-                up = heads.update(
-                    heads_store.root_node(conn, version - 1), round_changes, heads_store.reader(conn, version - 1)
-                )
-                heads_store.write(conn, version, up.writes)
+                up = heads_store.update(conn, version, round_changes)
             walls.append(time.perf_counter() - started)
             cpus.append(time.process_time() - cpu)
             if version == 1:
