@@ -1,10 +1,11 @@
-"""The heads commitment's tree stored in strata of 8 levels (table ``heads_strata``) instead of one
-row per node (``heads_nodes``, migrations 0007 and 0010): about ten times fewer rows read and
-written per commitment (docs/spec.md §14.4; the roots and proofs are unchanged).
+"""The heads commitment's tree stored in strata of 8 levels (table ``heads_strata``,
+ledger.core.strata) instead of one row per node (``heads_nodes``, migrations 0007 and 0010): about
+eight times fewer rows read and written per commitment (docs/spec.md §14.4; the roots and proofs
+are unchanged).
 
-Upgrade replays every stored version: its leaf rows (the changed heads, and the leaves pushed down
-beside them) applied to the previous version's strata give that version's strata, whose root MUST
-equal the root row ``heads_nodes`` kept for it, or the migration stops naming the version (a root
+Upgrade replays every stored version in order: its leaf rows (the changed heads, and the leaves
+pushed down beside them) applied to the previous version's strata give that version's strata,
+whose root MUST equal the root row ``heads_nodes`` kept for it, or the migration stops naming the version (a root
 is the hash of every leaf and of the tree's shape, so an equal root is the same tree). Then
 ``heads_nodes`` goes. Downgrade writes every stratum's nodes back as ``heads_nodes`` rows.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger.core import heads
+from ledger.core import heads, strata
 from ledger.store import guards
 from ledger.store import heads as heads_store
 
@@ -84,15 +85,13 @@ def upgrade() -> None:
             sa.text("SELECT hash FROM heads_nodes WHERE depth = 0 AND version = :v"), {"v": version}
         ).scalar_one_or_none()
         changes = [heads.Leaf(bytes(k), int(n), bytes(h)) for k, n, h in leaves]
-        old = heads_store.Strata(conn, int(version) - 1)
-        result = heads.update(old.root_node(), changes, old.read)
+        result = heads_store.update(conn, int(version), changes)
         if kept is None or result.root != bytes(kept):
             said = "no root row" if kept is None else f"root {bytes(kept).hex()}"
             raise RuntimeError(
                 f"heads_nodes version {version}: its leaves give the root {result.root.hex()}, the table kept {said};"
                 " the stored tree was changed by hand (run tenderproof audit on a copy): not migrated"
             )
-        heads_store.write(conn, int(version), result.writes, old)
     op.drop_index("ix_heads_nodes_version_0016", "heads_nodes")
     _unguard(dialect, "heads_nodes")
     op.drop_table("heads_nodes")
@@ -113,7 +112,7 @@ def downgrade() -> None:
         for prefix, version, inners, leaves in rows[start : start + 500]:
             stratum = bytes(prefix)
             base = len(stratum)
-            for h, node in heads_store.decode(stratum, bytes(inners), bytes(leaves)).items():
+            for h, node in strata.nodes(heads_store.decode(stratum, bytes(inners), bytes(leaves))).items():
                 if h == 1 and base:  # a lower stratum's root is its parent's bottom edge
                     continue
                 rel = h.bit_length() - 1
