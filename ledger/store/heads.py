@@ -111,7 +111,9 @@ def write(conn: Connection, version: int, writes: Mapping[bytes, strata.Items]) 
         m = _marker(conn)
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(f"INSERT INTO heads_strata (prefix, version, inners, leaves) VALUES ({m}, {m}, {m}, {m})", rows)
+            cursor.executemany(
+                f"INSERT INTO heads_strata (prefix, version, inners, leaves) VALUES ({m}, {m}, {m}, {m})", rows
+            )
         finally:
             cursor.close()
 

@@ -67,7 +67,9 @@ _batches = st.lists(
 
 @settings(max_examples=80, deadline=None)
 @given(_batches, st.data())
-def test_strata_give_the_roots_and_proofs_of_the_node_tree(batches: list[dict[bytes, int]], data: st.DataObject) -> None:
+def test_strata_give_the_roots_and_proofs_of_the_node_tree(
+    batches: list[dict[bytes, int]], data: st.DataObject
+) -> None:
     nodes = heads.MemoryTree()
     kept = Versions()
     state: dict[bytes, tuple[int, bytes]] = {}

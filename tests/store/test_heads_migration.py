@@ -153,7 +153,9 @@ def test_0016_refuses_a_tree_changed_by_hand(at_0015: Engine) -> None:
             text("UPDATE heads_nodes SET size = size + 1 WHERE leaf_key = :k AND version = 2"), {"k": victim}
         )
         assert changed.rowcount == 1
-    with pytest.raises(RuntimeError, match=r"heads_nodes version 2: its leaves give the root [0-9a-f]{64}, the table kept root"):
+    with pytest.raises(
+        RuntimeError, match=r"heads_nodes version 2: its leaves give the root [0-9a-f]{64}, the table kept root"
+    ):
         db.migrate(at_0015)
     # Nothing was changed: still at 0015, every node row kept.
     assert "heads_strata" not in inspect(at_0015).get_table_names()
