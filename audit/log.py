@@ -512,9 +512,10 @@ class _Audit:
 
     def _culprit(self, version: int) -> str:
         """The first tender (by ocid) whose head in the stored tree of ``version`` differs."""
+        prove = heads_store.prover(self.conn, version)
         for ocid in sorted(o for o in self.chains if o != HEADS_OCID):
             last_seq, last_leaf, _ = self.chains[ocid]
-            stored = heads_store.prove(self.conn, version, heads.key(ocid)).leaf
+            stored = prove(heads.key(ocid)).leaf
             if stored is None or (stored.size, stored.head) != (last_seq + 1, last_leaf):
                 said = "no head" if stored is None else f"{stored.size} events ending {stored.head.hex()}"
                 return f"; first differing tender {ocid}: the entries give {last_seq + 1} events ending {last_leaf.hex()}, the stored tree {said}"

@@ -505,9 +505,7 @@ def _write_heads(conn: Connection, version: int, start: int, size: int) -> tuple
             fresh += 1
         last[ocid] = (seq + 1, bytes(digest))
     changes = [heads.Leaf(heads.key(ocid), n, digest) for ocid, (n, digest) in last.items()]
-    result = heads.update(heads_store.root_node(conn, version - 1), changes, heads_store.reader(conn, version - 1))
-    heads_store.write(conn, version, result.writes)
-    return result.root, fresh
+    return heads_store.update(conn, version, changes).root, fresh
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

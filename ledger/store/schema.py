@@ -120,20 +120,18 @@ log_state = Table(
     Column("root", LargeBinary(32), nullable=False),
 )
 
-#: The heads commitment's sparse Merkle tree (ledger.core.heads, docs/spec.md §14.4), every
-#: version kept copy-on-write: a row is the node at (depth, prefix) as of commitment ``version``
-#: (the commitment entry's seq) and later, until a row of a larger version replaces it. A leaf
-#: row has ``leaf_key``, ``size`` and ``head``; an inner row only its ``hash``. Migration 0007.
-heads_nodes = Table(
-    "heads_nodes",
+#: The heads commitment's sparse Merkle tree (ledger.core.heads, docs/spec.md §14.4) in strata
+#: of 8 levels (ledger.store.heads), every version kept copy-on-write: a row is the stratum whose
+#: keys begin with ``prefix`` (0 to 31 bytes) as of commitment ``version`` (the commitment entry's
+#: seq) and later, until a row of a larger version replaces it. ``leaves`` holds its lifted leaves,
+#: ``inners`` the inner nodes on its bottom edge. Migration 0016 (0007 kept one row per node).
+heads_strata = Table(
+    "heads_strata",
     metadata,
-    Column("depth", SmallInteger, primary_key=True, autoincrement=False),
     Column("prefix", LargeBinary(32), primary_key=True),
     Column("version", BigInteger, primary_key=True, autoincrement=False),
-    Column("hash", LargeBinary(32), nullable=False),
-    Column("leaf_key", LargeBinary(32), nullable=True),
-    Column("size", BigInteger, nullable=True),
-    Column("head", LargeBinary(32), nullable=True),
+    Column("inners", LargeBinary, nullable=False),
+    Column("leaves", LargeBinary, nullable=False),
 )
 
 APPEND_ONLY_TABLES = ("events", "log_entries", "tree_heads")

@@ -216,19 +216,19 @@ def test_refusals_leave_a_working_log(filled: Log) -> None:
     check_log(filled, expect_events=N + 1)
 
 
-# --- The heads commitment's nodes (migration 0010) -------------------------------------------
+# --- The heads commitment's strata (migration 0016; their nodes before, 0010) -----------------
 
 HEADS_REWRITES = [
-    "UPDATE heads_nodes SET hash = :zero WHERE depth = 0",
-    "UPDATE heads_nodes SET version = version + 1",
-    "DELETE FROM heads_nodes WHERE depth = 0",
-    "DELETE FROM heads_nodes",
+    "UPDATE heads_strata SET leaves = :zero WHERE version = 0",
+    "UPDATE heads_strata SET version = version + 1",
+    "DELETE FROM heads_strata WHERE version = 0",
+    "DELETE FROM heads_strata",
 ]
 
 
 @pytest.fixture
 def committed(log: Log) -> Log:
-    """Two commitments over three tenders: heads_nodes holds two versions' rows."""
+    """Two commitments over three tenders: heads_strata holds two versions' rows."""
     for round_ in range(2):
         append_many(
             log,
@@ -237,30 +237,30 @@ def committed(log: Log) -> Log:
         )
         log.integrate_all(now=T0, commit_heads=True)
     with log.engine.connect() as conn:
-        assert conn.execute(text("SELECT count(DISTINCT version) FROM heads_nodes")).scalar_one() == 2
+        assert conn.execute(text("SELECT count(DISTINCT version) FROM heads_strata")).scalar_one() == 2
     return log
 
 
 @pytest.mark.parametrize("sql", HEADS_REWRITES)
-def test_heads_nodes_are_append_only(committed: Log, sql: str) -> None:
-    before = snapshot(committed.engine, (*ALL_TABLES, "heads_nodes"))
+def test_heads_strata_are_append_only(committed: Log, sql: str) -> None:
+    before = snapshot(committed.engine, (*ALL_TABLES, "heads_strata"))
     message = _refused(committed, sql, {"zero": ZERO})
-    assert REFUSAL in message and "of heads_nodes refused" in message
-    assert snapshot(committed.engine, (*ALL_TABLES, "heads_nodes")) == before
+    assert REFUSAL in message and "of heads_strata refused" in message
+    assert snapshot(committed.engine, (*ALL_TABLES, "heads_strata")) == before
 
 
 @pytest.mark.parametrize(
     "sql",
     [
-        "REPLACE INTO heads_nodes (depth, prefix, version, hash) SELECT depth, prefix, version, :zero FROM heads_nodes"
-        " WHERE depth = 0 AND version = 0",
-        "INSERT INTO heads_nodes (depth, prefix, version, hash) SELECT depth, prefix, version, :zero FROM heads_nodes"
-        " WHERE depth = 0 ON CONFLICT (depth, prefix, version) DO UPDATE SET hash = excluded.hash",
+        "REPLACE INTO heads_strata (prefix, version, inners, leaves) SELECT prefix, version, inners, :zero"
+        " FROM heads_strata WHERE version = 0",
+        "INSERT INTO heads_strata (prefix, version, inners, leaves) SELECT prefix, version, inners, :zero"
+        " FROM heads_strata WHERE version = 0 ON CONFLICT (prefix, version) DO UPDATE SET leaves = excluded.leaves",
     ],
 )
-def test_heads_nodes_replace_and_upsert_are_refused(committed: Log, sql: str) -> None:
+def test_heads_strata_replace_and_upsert_are_refused(committed: Log, sql: str) -> None:
     if sql.startswith("REPLACE") and _dialect(committed) != "sqlite":
         pytest.skip("REPLACE is SQLite's")
-    before = snapshot(committed.engine, (*ALL_TABLES, "heads_nodes"))
+    before = snapshot(committed.engine, (*ALL_TABLES, "heads_strata"))
     assert REFUSAL in _refused(committed, sql, {"zero": ZERO})
-    assert snapshot(committed.engine, (*ALL_TABLES, "heads_nodes")) == before
+    assert snapshot(committed.engine, (*ALL_TABLES, "heads_strata")) == before

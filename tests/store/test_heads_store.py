@@ -145,25 +145,29 @@ def test_audit_recomputes_every_commitment_and_names_the_differing_tender(log: L
     from audit.log import audit
     from ledger.store import guards
     from ledger.store.db import write_transaction
-    from ledger.store.schema import heads_nodes
+    from ledger.store.schema import heads_strata
 
     append_many(log, [Submission(ocid=o, type="tender.amended", payload={}) for o in OCIDS], now=T0)
     log.integrate_all(now=T0, commit_heads=True)
     clean = audit(log.engine, origin=ORIGIN)
     assert clean.ok and clean.commitments_checked == 1
     # The server's stored tree goes wrong for one tender (a hand on the database that first
-    # drops the append-only triggers, migration 0010): the next commitment is built on it, and
+    # drops the append-only triggers, migration 0016): the next commitment is built on it, and
     # the audit says which tender differs.
     victim = OCIDS[4]
-    rewrite = update(heads_nodes).where(heads_nodes.c.leaf_key == heads.key(victim)).values(size=7)
+    record = heads.key(victim) + (1).to_bytes(8, "big")
+    with read_transaction(log.engine) as conn:
+        rows = conn.execute(select(heads_strata.c.prefix, heads_strata.c.version, heads_strata.c.leaves)).all()
+    ((prefix, version, leaves),) = [r for r in rows if record in bytes(r.leaves)]
+    assert bytes(leaves).count(record) == 1
+    forged = bytes(leaves).replace(record, heads.key(victim) + (7).to_bytes(8, "big"))
+    where = (heads_strata.c.prefix == prefix) & (heads_strata.c.version == version)
     with pytest.raises(DBAPIError, match="append-only"), write_transaction(log.engine) as conn:
-        conn.execute(rewrite)
+        conn.execute(update(heads_strata).where(where).values(leaves=forged))
     with write_transaction(log.engine) as conn:
-        for ddl in guards.drop_immutable_rows_ddl(log.engine.dialect.name, "heads_nodes"):
+        for ddl in guards.drop_immutable_rows_ddl(log.engine.dialect.name, "heads_strata"):
             conn.execute(text(ddl))
-        changed = conn.execute(
-            update(heads_nodes).where(heads_nodes.c.leaf_key == heads.key(victim)).values(size=7)
-        ).rowcount
+        changed = conn.execute(update(heads_strata).where(where).values(leaves=forged)).rowcount
     assert changed == 1
     append_many(log, [Submission(ocid=OCIDS[0], type="tender.amended", payload={"x": 1})], now=T0)
     head = log.integrate_all(now=T0, commit_heads=True)

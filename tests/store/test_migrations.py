@@ -28,10 +28,10 @@ TABLES = {
     *("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state"),
     *("anchor_targets", "anchors", "anchor_txs", "anchor_leases", "anchor_switches"),
 }
-IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs", "heads_nodes", "anchor_switches")
+IMMUTABLE = ("events", "log_entries", "tree_heads", "anchor_txs", "heads_strata", "anchor_switches")
 SQLITE_TRIGGERS = {
     *(f"{t}_no_{op}" for t in IMMUTABLE for op in ("update", "delete")),
-    *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles", "heads_nodes")),
+    *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles", "heads_strata")),
     "tiles_no_delete",
     "tiles_extend_only",
     # migration 0013 keeps the full-text table tender_search in step with tender_index
