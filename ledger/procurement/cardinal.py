@@ -486,6 +486,12 @@ class _Accumulator(Generic[T]):
     def result(self) -> T:
         raise NotImplementedError
 
+    def merge(self, later: Any) -> None:
+        """Take in ``later``, an accumulator of the same kind fed the releases that come after
+        this one's in the ledger's order (a later partition): afterwards this one is as if it had
+        been fed both streams, one after the other, and gives exactly the same :meth:`result`."""
+        raise NotImplementedError
+
 
 def _fed(accumulator: _Accumulator[T], releases: Iterable[tuple[str, dict[str, Any]]]) -> T:
     for ocid, compiled in releases:
@@ -510,6 +516,9 @@ class _R024R058(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         if (difference := winning_difference(compiled)) is not None:
             self._differences[ocid] = difference
+
+    def merge(self, later: _R024R058) -> None:
+        self._differences.update(later._differences)
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings, differences = self._settings, self._differences
@@ -572,6 +581,12 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
             for key in _tenderer_keys(compiled, bid):
                 valid[key] = valid.get(key, 0) + 1
                 won[key] = won.get(key, 0) + (key in winners)
+
+    def merge(self, later: _R025) -> None:
+        valid, won = self._valid, self._won
+        for key, count in later._valid.items():
+            valid[key] = valid.get(key, 0) + count
+            won[key] = won.get(key, 0) + later._won[key]
 
     def result(self) -> dict[str, dict[str, Any]]:
         settings, valid, won = self._settings, self._valid, self._won
@@ -687,6 +702,12 @@ class _R044Tenderers(_Accumulator[dict[str, dict[str, Any]]]):
                 row["ocids"].add(ocid)
                 row["with"].add(other)
 
+    def merge(self, later: _R044Tenderers) -> None:
+        for key, found in later._found.items():
+            row = self._found.setdefault(key, {"ocids": set(), "with": set()})
+            row["ocids"] |= found["ocids"]
+            row["with"] |= found["with"]
+
     def result(self) -> dict[str, dict[str, Any]]:
         return {
             key: _evidence(
@@ -727,6 +748,12 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
                 row = self._counts.setdefault(keys[0], [set(), set()])
                 row[0].add(ocid)
                 row[1].add(str(code)[: self._settings.r048_digits])
+
+    def merge(self, later: _R048) -> None:
+        for key, (ocids, prefixes) in later._counts.items():
+            row = self._counts.setdefault(key, [set(), set()])
+            row[0] |= ocids
+            row[1] |= prefixes
 
     def result(self) -> dict[str, dict[str, Any]]:
         settings = self._settings
@@ -785,9 +812,14 @@ def r055(
 class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        #: The currency compared: the settings', else the first met.
         self._currency = settings.r055_currency
-        self._smallest_open: tuple[float, str] | None = None
-        self._sums: dict[str, dict[tuple[str, str], list[Any]]] = {"buyer": {}, "procuring_entity": {}}
+        #: Per currency (the compared one is known only once every partition is merged): the
+        #: smallest open tender (value, ocid; the first met wins ties) and, per role, per (owner,
+        #: supplier), the amounts summed in the order met (so that their float sum is the same
+        #: however the ledger was partitioned) and the processes.
+        self._smallest_open: dict[str, tuple[float, str]] = {}
+        self._sums: dict[str, dict[str, dict[tuple[str, str], list[Any]]]] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         settings = self._settings
@@ -800,9 +832,9 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             unit = value.get("currency") if isinstance(value, dict) else None
             if isinstance(amount, int | float) and not isinstance(amount, bool) and isinstance(unit, str):
                 self._currency = self._currency or unit
-                smallest = self._smallest_open
-                if unit == self._currency and (smallest is None or amount < smallest[0]):
-                    self._smallest_open = (float(amount), ocid)
+                smallest = self._smallest_open.get(unit)
+                if smallest is None or amount < smallest[0]:
+                    self._smallest_open[unit] = (float(amount), ocid)
         if settings.r055_procurement_methods and method not in settings.r055_procurement_methods:
             return
         parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
@@ -823,17 +855,37 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(unit, str):
                 continue
             self._currency = self._currency or unit
-            supplier = keys_of(compiled, suppliers)
-            if unit != self._currency or not supplier:
+            if settings.r055_currency is not None and unit != settings.r055_currency:
                 continue
+            supplier = keys_of(compiled, suppliers)
+            if not supplier:
+                continue
+            sums = self._sums.get(unit)
+            if sums is None:
+                sums = self._sums[unit] = {"buyer": {}, "procuring_entity": {}}
             for role, owner in owners.items():
                 if owner is not None:
-                    row = self._sums[role].setdefault((owner, supplier[0]), [0.0, set()])
-                    row[0] += float(amount)
+                    row = sums[role].setdefault((owner, supplier[0]), [[], set()])
+                    row[0].append(float(amount))
                     row[1].add(ocid)
 
+    def merge(self, later: _R055) -> None:
+        self._currency = self._currency or later._currency
+        for unit, smallest in later._smallest_open.items():
+            mine = self._smallest_open.get(unit)
+            if mine is None or smallest[0] < mine[0]:
+                self._smallest_open[unit] = smallest
+        for unit, by_role in later._sums.items():
+            sums = self._sums.setdefault(unit, {"buyer": {}, "procuring_entity": {}})
+            for role, pairs in by_role.items():
+                for pair, (amounts, ocids) in pairs.items():
+                    row = sums[role].setdefault(pair, [[], set()])
+                    row[0].extend(amounts)
+                    row[1] |= ocids
+
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
-        settings, currency, smallest_open = self._settings, self._currency, self._smallest_open
+        settings, currency = self._settings, self._currency
+        smallest_open = self._smallest_open.get(currency) if currency is not None else None
         if settings.r055_threshold is not None:
             minimum, fence_from = settings.r055_threshold, "settings"
         elif smallest_open is not None:
@@ -843,8 +895,12 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
         out: dict[str, dict[str, dict[str, Any]]] = {}
         fields = ["awards.status", "awards.suppliers", "awards.value", "awards.date", "buyer", "tender.procuringEntity"]
         fields += ["tender.procurementMethod", "tender.value", "tender.tenderPeriod.startDate"]
-        for role, pairs in self._sums.items():
-            for (owner, winner), (total, ocids) in sorted(pairs.items()):
+        by_role = self._sums.get(currency, {}) if currency is not None else {}
+        for role, pairs in by_role.items():
+            for (owner, winner), (amounts, ocids) in sorted(pairs.items()):
+                total = 0.0
+                for amount in amounts:  # in the order met, as one stream would have added them
+                    total += amount
                 if total < minimum:
                     continue
                 for side, key, other in ((role, owner, winner), ("tenderer", winner, owner)):
@@ -932,6 +988,15 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 row[1] += 1
                 row[2].add(ocid)
 
+    def merge(self, later: _R038) -> None:
+        for role, rows in later._counts.items():
+            mine = self._counts[role]
+            for key, (disqualified, submitted, ocids) in rows.items():
+                row = mine.setdefault(key, [0, 0, set()])
+                row[0] += disqualified
+                row[1] += submitted
+                row[2] |= ocids
+
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings = self._settings
         out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -988,6 +1053,13 @@ class _Organisations(_Accumulator[dict[str, dict[str, dict[str, dict[str, Any]]]
         for accumulator in (self._r025, self._r038, self._r044, self._r048, self._r055):
             accumulator.add(ocid, compiled)
 
+    def merge(self, later: _Organisations) -> None:
+        self._r025.merge(later._r025)
+        self._r038.merge(later._r038)
+        self._r044.merge(later._r044)
+        self._r048.merge(later._r048)
+        self._r055.merge(later._r055)
+
     def result(self) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
         out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
 
@@ -1021,6 +1093,35 @@ def process_fence_indicators(
     return _by_process(r024_r058(releases, settings))
 
 
+class LedgerIndicators(
+    _Accumulator[tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]]
+):
+    """Every ledger-wide indicator (:func:`process_fence_indicators` and
+    :func:`organisation_indicators`) fed one release at a time (:meth:`add`). The ledger can be
+    cut into partitions in its order, each fed to its own accumulator (in another process), and
+    the partitions' accumulators merged in that order (:meth:`merge`): the result is exactly that
+    of one stream. Picklable (sent back by a process pool's workers)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        self._fences, self._organisations = _R024R058(settings), _Organisations(settings)
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        self._fences.add(ocid, compiled)
+        self._organisations.add(ocid, compiled)
+
+    def merge(self, later: LedgerIndicators) -> None:
+        self._fences.merge(later._fences)
+        self._organisations.merge(later._organisations)
+
+    def result(
+        self,
+    ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]:
+        """``(by process, by organisation)``: ``{ocid: {code: evidence}}`` for R024 and R058,
+        ``{role: {organisation key: {code: evidence}}}`` for the others."""
+        return _by_process(self._fences.result()), self._organisations.result()
+
+
 def ledger_indicators(
     releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]:
@@ -1028,9 +1129,4 @@ def ledger_indicators(
     over ``releases`` (each release read once, every indicator fed from it; memory: the
     indicators' aggregates, not the releases): ``(by process, by organisation)``, the same
     results as the two functions called apart."""
-    settings = settings or Settings()
-    fences, organisations = _R024R058(settings), _Organisations(settings)
-    for ocid, compiled in releases:
-        fences.add(ocid, compiled)
-        organisations.add(ocid, compiled)
-    return _by_process(fences.result()), organisations.result()
+    return _fed(LedgerIndicators(settings), releases)
