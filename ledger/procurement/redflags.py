@@ -543,7 +543,7 @@ def _partition_pass(
     raised: Counter[str] = Counter()
     for ocid, compiled in _all_compiled(engine, after=bounds[0], through=bounds[1]):
         if own:
-            raised.update(evaluate(compiled))
+            raised.update(evaluate(compiled).keys())
         indicators.add(ocid, compiled)
     return indicators, raised
 
