@@ -34,10 +34,10 @@ from typing import Any
 if "--here" in sys.argv:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ledger  # noqa: E402
-from ledger.log import Log  # noqa: E402
-from ledger.procurement import cardinal, importer, redflags  # noqa: E402
-from ledger.store.schema import (  # noqa: E402
+import ledger
+from ledger.log import Log
+from ledger.procurement import cardinal, importer, redflags
+from ledger.store.schema import (
     ledger_flags,
     ocds_compiled,
     supplier_wins,
@@ -46,7 +46,7 @@ from ledger.store.schema import (  # noqa: E402
     tender_suppliers,
     tenders,
 )
-from ledger.store.schema import tender_flags as flags_table  # noqa: E402
+from ledger.store.schema import tender_flags as flags_table
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "assets" / "ocds"
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -115,7 +115,7 @@ def varied(count: int, seed: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
                 },
             },
             "bids": {"details": bids},
-            "parties": parties + [{"id": f"B{buyer}", "name": f"Buyer {buyer}", "roles": ["buyer"]}],
+            "parties": [*parties, {"id": f"B{buyer}", "name": f"Buyer {buyer}", "roles": ["buyer"]}],
             "awards": awards,
         }
         if rng.random() < 0.3:
@@ -194,7 +194,9 @@ def in_ledger(count: int, workdir: Path, workers: int | None) -> str:
                 ("supplier_wins", supplier_wins),
             ):
                 columns = [c for c in table.c if c.name not in ("id", "computed_at")]
-                rows = sorted(tuple(str(v) for v in row) for row in conn.execute(table.select().with_only_columns(*columns)))
+                rows = sorted(
+                    tuple(str(v) for v in row) for row in conn.execute(table.select().with_only_columns(*columns))
+                )
                 out[name] = (len(rows), digest(rows))
         return json.dumps(out, sort_keys=True)
     finally:

@@ -613,9 +613,7 @@ def _indexed_buyer(conn: Connection, ocid: str) -> str | None:
     return buyer
 
 
-def refresh_ledger_flags(
-    engine: Engine, *, now: datetime, workers: int | None = None
-) -> dict[str, dict[str, int]]:
+def refresh_ledger_flags(engine: Engine, *, now: datetime, workers: int | None = None) -> dict[str, dict[str, int]]:
     """Compute the ledger-wide indicators (:data:`LEDGER_TITLES`) over every tender with the
     deployment's settings and replace the stored ones (``ledger_flags``) in one transaction;
     return role -> code -> how many are flagged. The ledger is read by ``workers`` processes

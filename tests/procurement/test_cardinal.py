@@ -3,6 +3,7 @@ missing data, each with its evidence (fields read, thresholds or fences, rule ve
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -507,7 +508,7 @@ def test_partitions_merged_in_order_give_exactly_one_streams_results(settings: c
     for cut in cuts:
         edges = [0, *cut, len(releases)]
         parts = []
-        for start, end in zip(edges, edges[1:], strict=False):
+        for start, end in itertools.pairwise(edges):
             part = cardinal.LedgerIndicators(settings)
             for ocid, compiled in releases[start:end]:
                 part.add(ocid, compiled)

@@ -425,7 +425,12 @@ def _generated_releases(count: int, seed: int = 5) -> list[dict[str, Any]]:
         for b in range(rng.randint(1, 4)):
             n = rng.randint(1, 25)
             parties.append(
-                {"id": f"T{n}", "name": f"Tenderer {n}", "roles": ["tenderer"], "address": {"streetAddress": f"{n % 9}"}}
+                {
+                    "id": f"T{n}",
+                    "name": f"Tenderer {n}",
+                    "roles": ["tenderer"],
+                    "address": {"streetAddress": f"{n % 9}"},
+                }
             )
             amount = float(rng.choice([100, 100, 105, 110, 150, 300]))
             bids.append(
