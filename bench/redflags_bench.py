@@ -220,7 +220,7 @@ def read_only(engine: Any, workers: int) -> int:
         return sum(pool.map(_read_partition, [url] * len(ranges), ranges))
 
 
-def in_ledger(url: str, workers: list[int]) -> list[str]:
+def in_ledger(url: str, workers: list[int], *, refresh: bool = True) -> list[str]:
     """The floor, every indicator in one pass, and the refresh, per number of worker processes."""
     from sqlalchemy import func, select
 
@@ -252,6 +252,9 @@ def in_ledger(url: str, workers: list[int]) -> list[str]:
             f"own flags {sum(raised.values()):,}, R024/R058 {len(by_process):,} tenders, organisation flags "
             f"{flagged}; load {loadavg()}"
         )
+        if not refresh:
+            print("\n".join(lines[-2:]), flush=True)
+            continue
         wall, cpu, counts = measured(
             lambda n=n: redflags.refresh_ledger_flags(engine, now=datetime.now(UTC), workers=n)
         )
@@ -274,13 +277,14 @@ def main() -> None:
     parser.add_argument("--write", type=Path)
     parser.add_argument("--ledger-url", help="instead: measure the indicators over this existing ledger")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="with --ledger-url")
+    parser.add_argument("--no-refresh", action="store_true", help="with --ledger-url: not refresh_ledger_flags")
     parser.add_argument("--build", type=Path, help="instead: build a SQLite ledger of --tenders generated tenders")
     args = parser.parse_args()
     if args.build:
         build(args.build, args.tenders)
         return
     if args.ledger_url:
-        lines = in_ledger(args.ledger_url, args.workers)
+        lines = in_ledger(args.ledger_url, args.workers, refresh=not args.no_refresh)
         if args.write:
             args.write.write_text("\n".join(f"- {line}" for line in lines) + "\n", encoding="utf-8")
         return

@@ -27,7 +27,8 @@ import datetime
 import hashlib
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -245,11 +246,66 @@ def _tender(compiled: dict[str, Any]) -> dict[str, Any]:
     return tender if isinstance(tender, dict) else {}
 
 
+#: The release being read (:func:`reading`) and what was found in it: the indicators ask the same
+#: questions of one release many times (its submitted bids, each bid's tenderers' keys, its awards).
+_READING: list[Any] = [None, None]
+
+
+@contextmanager
+def reading(compiled: dict[str, Any]) -> Iterator[None]:
+    """While the block runs, what the indicators find in ``compiled`` (its submitted bids, each
+    bid's tenderers' keys, its awards, the keys of its active awards' suppliers) is found once
+    and kept. Requires ``compiled`` not to be changed in the block; the answers are not to be
+    changed by their callers. Re-entrant for the same release."""
+    if _READING[0] is compiled:
+        yield
+        return
+    saved = _READING[:]
+    _READING[:] = [compiled, {}]
+    try:
+        yield
+    finally:
+        _READING[:] = saved
+
+
+def _memo(compiled: dict[str, Any]) -> dict[Any, Any] | None:
+    return _READING[1] if _READING[0] is compiled else None  # type: ignore[no-any-return]
+
+
 def submitted_bids(compiled: dict[str, Any]) -> list[dict[str, Any]]:
     """Cardinal's submitted bids: ``bids.details`` with a status other than invited or withdrawn."""
+    memo = _memo(compiled)
+    if memo is not None and "bids" in memo:
+        return memo["bids"]  # type: ignore[no-any-return]
     bids = compiled.get("bids")
     details = _dicts(bids.get("details")) if isinstance(bids, dict) else []
-    return [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+    found = [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+    if memo is not None:
+        memo["bids"] = found
+    return found
+
+
+def _awards(compiled: dict[str, Any]) -> list[dict[str, Any]]:
+    memo = _memo(compiled)
+    if memo is not None and "awards" in memo:
+        return memo["awards"]  # type: ignore[no-any-return]
+    found = _dicts(compiled.get("awards"))
+    if memo is not None:
+        memo["awards"] = found
+    return found
+
+
+def _active_supplier_keys(compiled: dict[str, Any]) -> list[str]:
+    """The keys of the suppliers of the active awards, each once, in order."""
+    memo = _memo(compiled)
+    if memo is not None and "winners" in memo:
+        return memo["winners"]  # type: ignore[no-any-return]
+    found = keys_of(
+        compiled, [s for a in _awards(compiled) if a.get("status") == "active" for s in _dicts(a.get("suppliers"))]
+    )
+    if memo is not None:
+        memo["winners"] = found
+    return found
 
 
 def _evidence(fields: list[str], **values: Any) -> dict[str, Any]:
@@ -313,23 +369,28 @@ def r018(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
 
 
 def _tenderer_keys(compiled: dict[str, Any], bid: dict[str, Any]) -> list[str]:
-    return keys_of(compiled, _dicts(bid.get("tenderers")))
+    memo = _memo(compiled)
+    if memo is None:
+        return keys_of(compiled, _dicts(bid.get("tenderers")))
+    known = memo.setdefault("tenderers", {})
+    found = known.get(id(bid))  # the bid is held by the release: its id is not reused in the block
+    if found is None:
+        found = known[id(bid)] = keys_of(compiled, _dicts(bid.get("tenderers")))
+    return found  # type: ignore[no-any-return]
 
 
 def r035(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     """All except winning bid disqualified: one tenderer has valid bids, it is the supplier of
     every active award, and at least ``threshold`` other tenderers had bids disqualified.
     Excluded when an award is pending or invalid."""
-    awards = _dicts(compiled.get("awards"))
+    awards = _awards(compiled)
     if any(a.get("status") in ("pending", "invalid") for a in awards):
         return None
     bids = submitted_bids(compiled)
     valid = {k for b in bids if b.get("status") == "valid" for k in _tenderer_keys(compiled, b)}
     if len(valid) != 1:
         return None
-    winners = set(
-        keys_of(compiled, [s for a in awards if a.get("status") == "active" for s in _dicts(a.get("suppliers"))])
-    )
+    winners = set(_active_supplier_keys(compiled))
     if winners != valid:
         return None
     disqualified = {k for b in bids if b.get("status") == "disqualified" for k in _tenderer_keys(compiled, b)} - valid
@@ -348,7 +409,7 @@ def r036(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     submitted bid (in the first currency met) is disqualified. Excluded when prices are predetermined."""
     if _tender(compiled).get("procurementMethodDetails") in settings.no_price_comparison_method_details:
         return None
-    if not any(a.get("status") == "active" for a in _dicts(compiled.get("awards"))):
+    if not any(a.get("status") == "active" for a in _awards(compiled)):
         return None
     lowest: tuple[float, str] | None = None
     currency: str | None = None
@@ -401,17 +462,7 @@ def r030(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     deadline = parse_datetime(period.get("endDate")) if isinstance(period, dict) else None
     if deadline is None:
         return None
-    winners = set(
-        keys_of(
-            compiled,
-            [
-                s
-                for a in _dicts(compiled.get("awards"))
-                if a.get("status") == "active"
-                for s in _dicts(a.get("suppliers"))
-            ],
-        )
-    )
+    winners = set(_active_supplier_keys(compiled))
     late: set[str] = set()
     for bid in submitted_bids(compiled):
         received = parse_datetime(bid.get("date"))
@@ -433,7 +484,7 @@ def winning_difference(compiled: dict[str, Any]) -> tuple[float, str, str] | Non
     bidder, with Cardinal's exclusions (an award pending or invalid, several active awards, an
     award to several suppliers, a bid of several tenderers, a winning bid that is not the
     lowest); None when excluded or when the data are missing."""
-    awards = _dicts(compiled.get("awards"))
+    awards = _awards(compiled)
     if any(a.get("status") in ("pending", "invalid") for a in awards):
         return None
     active = [a for a in awards if a.get("status") == "active"]
@@ -564,7 +615,7 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         self._won: dict[str, int] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        awards = _dicts(compiled.get("awards"))
+        awards = _awards(compiled)
         active = [a for a in awards if a.get("status") == "active"]
         if any(a.get("status") in ("pending", "invalid") for a in awards) or len(active) > 1:
             return
@@ -573,7 +624,7 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         bids = submitted_bids(compiled)
         if any(len(_dicts(b.get("tenderers"))) > 1 for b in bids):
             return
-        winners = set(keys_of(compiled, [s for a in active for s in _dicts(a.get("suppliers"))]))
+        winners = set(_active_supplier_keys(compiled))
         valid, won = self._valid, self._won
         for bid in bids:
             if bid.get("status") != "valid":
@@ -733,7 +784,7 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
         self._counts: dict[str, list[Any]] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        for award in _dicts(compiled.get("awards")):
+        for award in _awards(compiled):
             suppliers = _dicts(award.get("suppliers"))
             if award.get("status") != "active" or len(suppliers) != 1:
                 continue
@@ -845,7 +896,7 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 ("procuring_entity", tender.get("procuringEntity")),
             )
         }
-        for award in _dicts(compiled.get("awards")):
+        for award in _awards(compiled):
             suppliers = _dicts(award.get("suppliers"))
             value = award.get("value")
             amount = value.get("amount") if isinstance(value, dict) else None
@@ -937,10 +988,11 @@ def evaluate(compiled: dict[str, Any], settings: Settings | None = None) -> dict
     """The contracting-process indicators one compiled release raises: code -> evidence."""
     settings = settings or Settings()
     out: dict[str, dict[str, Any]] = {}
-    for code, rule in TENDER_INDICATORS.items():
-        found = rule(compiled, settings)
-        if found is not None:
-            out[code] = found
+    with reading(compiled):
+        for code, rule in TENDER_INDICATORS.items():
+            found = rule(compiled, settings)
+            if found is not None:
+                out[code] = found
     return out
 
 
@@ -1107,8 +1159,9 @@ class LedgerIndicators(
         self._fences, self._organisations = _R024R058(settings), _Organisations(settings)
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        self._fences.add(ocid, compiled)
-        self._organisations.add(ocid, compiled)
+        with reading(compiled):
+            self._fences.add(ocid, compiled)
+            self._organisations.add(ocid, compiled)
 
     def merge(self, later: LedgerIndicators) -> None:
         self._fences.merge(later._fences)

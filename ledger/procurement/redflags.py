@@ -542,9 +542,10 @@ def _partition_pass(
     indicators = cardinal.LedgerIndicators(settings)
     raised: Counter[str] = Counter()
     for ocid, compiled in _all_compiled(engine, after=bounds[0], through=bounds[1]):
-        if own:
-            raised.update(evaluate(compiled).keys())
-        indicators.add(ocid, compiled)
+        with cardinal.reading(compiled):  # what both ask of the release found once
+            if own:
+                raised.update(evaluate(compiled).keys())
+            indicators.add(ocid, compiled)
     return indicators, raised
 
 
