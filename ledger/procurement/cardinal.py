@@ -269,7 +269,7 @@ def reading(compiled: dict[str, Any]) -> Iterator[None]:
 
 
 def _memo(compiled: dict[str, Any]) -> dict[Any, Any] | None:
-    return _READING[1] if _READING[0] is compiled else None  # type: ignore[no-any-return]
+    return _READING[1] if _READING[0] is compiled else None
 
 
 def submitted_bids(compiled: dict[str, Any]) -> list[dict[str, Any]]:
