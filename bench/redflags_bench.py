@@ -232,6 +232,21 @@ def in_ledger(url: str, workers: list[int], *, refresh: bool = True) -> list[str
         count = conn.execute(select(func.count()).select_from(tender_index)).scalar_one()
     settings = redflags.CARDINAL_SETTINGS
     lines = [f"ledger: {url} ({engine.dialect.name}), {count:,} tenders; load before: {loadavg()}"]
+    ones = []
+    with engine.connect() as conn:
+        ocids = [f"ocds-bench0-{i}" for i in random.Random(11).sample(range(count), min(count, 2000))]
+        for ocid in ocids:  # one tender's flags, from the ledger: its stored compiled release read and evaluated
+            started = time.perf_counter()
+            compiled = redflags.tender_compiled(conn, ocid)
+            assert compiled is not None
+            redflags.evaluate(compiled)
+            ones.append((time.perf_counter() - started) * 1000)
+    lines.append(
+        f"one tender's flags (its compiled release read from the ledger and evaluated, {len(ones):,} tenders): "
+        f"median {statistics.median(ones):.3f} ms, worst {max(ones):.3f} ms; goal <= {GOAL_ONE_MS:.0f} ms; "
+        f"load {loadavg()}"
+    )
+    print(lines[-1], flush=True)
     for n in workers:
         floor, floor_cpu, read = measured(lambda n=n: read_only(engine, n))
         assert read == count
