@@ -460,10 +460,13 @@ def _generated_releases(count: int, seed: int = 5) -> list[dict[str, Any]]:
     return out
 
 
-def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log) -> None:
+def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
     """The ledger-wide flags computed by worker processes over ocid ranges of the ledger are the
     ones one process computes, on real published data and generated tenders."""
     from pathlib import Path
+
+    from cli import main
+    from tests.conftest import ORIGIN
 
     for fixture in ("cdmx-uppercase-ocid.json", "mexico-federal-record-package.json", "ocp-fictional-sample.json"):
         with (Path(__file__).parent.parent / "assets" / "ocds" / fixture).open("rb") as stream:
@@ -491,3 +494,10 @@ def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log) -> N
     stored_own = {code: n for code, n in redflags.flag_counts(log.engine).items() if n}
     del stored_own["R058"], stored_own["repeat_supplier"]  # over the ledger, not a tender's own
     assert own == stored_own and own["R044"] and own["R003"]  # what the import stored per tender
+    # the command line's --workers
+    url = log.engine.url.render_as_string(hide_password=False)
+    code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--workers", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out) == one and stored() == alone, err
+    code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--workers", "0"])
+    assert code == 2 and "--workers" in capsys.readouterr().err
