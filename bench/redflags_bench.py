@@ -16,16 +16,34 @@ prices), one active award to the lowest valid bid. Measured in this process, on 
 
 The floor, in the same run: generating the tenders and reading each one's bids (what any
 indicator pass must at least do).
+
+In a ledger (issue 18's goal is over the ledger's own stored tenders):
+
+    python bench/redflags_bench.py --build /tmp/rf.sqlite3 --tenders 1000000   # once
+    python bench/redflags_bench.py --ledger-url sqlite:////tmp/rf.sqlite3 --workers 1 2
+
+``--build`` writes the same generated tenders straight into a fresh ledger's projection tables
+(``tenders``, ``tender_index``, ``ocds_compiled``: as an import leaves them, without the events).
+``--ledger-url`` measures, for each number of worker processes: the floor (reading every stored
+compiled release and parsing it, as the refresh does, with the same partitions and processes, no
+indicator work), every indicator in one pass (``redflags.ledger_pass(own=True)``: each tender's
+own flags and the ledger-wide indicators, then their fences and flags), and
+``redflags.refresh_ledger_flags`` (the ledger-wide ones, written to ``ledger_flags``). CPU time
+is this process's and its workers' (``getrusage``: self + children).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import random
+import resource
 import statistics
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -123,29 +141,167 @@ def all_indicators(n: int) -> tuple[int, Any, Any]:
     return raised, by_process, by_organisation
 
 
-def refresh(url: str) -> None:
-    """The ledger's own refresh of the ledger-wide flags (reads every stored compiled release)."""
-    from sqlalchemy import create_engine, func, select
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its reaped children (the pool's workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
+
+def measured(step: Any) -> tuple[float, float, Any]:
+    """Wall-clock and CPU seconds (this process and its workers) of ``step()``, and its result."""
+    started, cpu = time.perf_counter(), cpu_seconds()
+    out = step()
+    return time.perf_counter() - started, cpu_seconds() - cpu, out
+
+
+def build(path: Path, count: int) -> None:
+    """A fresh ledger at ``path`` holding ``count`` generated tenders in its projection tables."""
+    from ledger.log import Log
+    from ledger.store.schema import ocds_compiled, tender_index
+    from ledger.store.schema import tenders as tenders_table
+
+    path.unlink(missing_ok=True)
+    log = Log.open(f"sqlite:///{path}", origin="bench.test/log")
+    at = datetime(2026, 12, 6, tzinfo=UTC)
+    rows: dict[str, list[dict[str, Any]]] = {"tenders": [], "index": [], "compiled": []}
+
+    def flush() -> None:
+        with log.engine.begin() as conn:
+            conn.execute(tenders_table.insert(), rows["tenders"])
+            conn.execute(tender_index.insert(), rows["index"])
+            conn.execute(ocds_compiled.insert(), rows["compiled"])
+        for batch in rows.values():
+            batch.clear()
+
+    started = time.perf_counter()
+    for ocid, compiled in tenders(count):
+        rows["tenders"].append({"ocid": ocid, "created_at": at, "updated_at": at, "event_count": 1})
+        rows["index"].append(
+            {
+                "ocid": ocid,
+                "buyer_id": compiled["buyer"]["id"],
+                "status": "active",
+                "method": compiled["tender"]["procurementMethod"],
+                "suppliers": "",
+                "search_text": "",
+                "listed_at": at,
+                "updated_at": at,
+                "state": "{}",  # an imported tender's state is read only without a compiled release
+            }
+        )
+        rows["compiled"].append({"ocid": ocid, "compiled": json.dumps(compiled), "last_date": "", "summary": "{}"})
+        if len(rows["tenders"]) == 5000:
+            flush()
+    if rows["tenders"]:
+        flush()
+    log.close()
+    print(f"built {path}: {count:,} tenders in {time.perf_counter() - started:.0f} s")
+
+
+def _read_partition(url: str, bounds: redflags.Bounds) -> int:
+    """The floor's work in one partition: read and parse every stored compiled release."""
+    from ledger.store.db import open_engine
+
+    engine = open_engine(url, pool_size=1)
+    try:
+        return sum(1 for _ in redflags._all_compiled(engine, after=bounds[0], through=bounds[1]))
+    finally:
+        engine.dispose()
+
+
+def read_only(engine: Any, workers: int) -> int:
+    """Read and parse every stored compiled release with the refresh's partitions and processes."""
+    url = engine.url.render_as_string(hide_password=False)
+    ranges = redflags._partitions(engine, workers)
+    if len(ranges) == 1:
+        return _read_partition(url, ranges[0])
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+        return sum(pool.map(_read_partition, [url] * len(ranges), ranges))
+
+
+def in_ledger(url: str, workers: list[int], *, refresh: bool = True) -> list[str]:
+    """The floor, every indicator in one pass, and the refresh, per number of worker processes."""
+    from sqlalchemy import func, select
+
+    from ledger.store.db import open_engine
     from ledger.store.schema import tender_index
 
-    engine = create_engine(url)
+    engine = open_engine(url)
     with engine.connect() as conn:
         count = conn.execute(select(func.count()).select_from(tender_index)).scalar_one()
-    wall, cpu, counts = timed(lambda: redflags.refresh_ledger_flags(engine, now=datetime.now(UTC)))
-    print(f"refresh_ledger_flags over {count:,} tenders: {wall:.2f} s wall, {cpu:.2f} s CPU; flagged {counts}")
+    settings = redflags.CARDINAL_SETTINGS
+    lines = [f"ledger: {url} ({engine.dialect.name}), {count:,} tenders; load before: {loadavg()}"]
+    ones = []
+    with engine.connect() as conn:
+        ocids = [f"ocds-bench0-{i}" for i in random.Random(11).sample(range(count), min(count, 2000))]
+        for ocid in ocids:  # one tender's flags, from the ledger: its stored compiled release read and evaluated
+            started = time.perf_counter()
+            compiled = redflags.tender_compiled(conn, ocid)
+            assert compiled is not None
+            redflags.evaluate(compiled)
+            ones.append((time.perf_counter() - started) * 1000)
+    lines.append(
+        f"one tender's flags (its compiled release read from the ledger and evaluated, {len(ones):,} tenders): "
+        f"median {statistics.median(ones):.3f} ms, worst {max(ones):.3f} ms; goal <= {GOAL_ONE_MS:.0f} ms; "
+        f"load {loadavg()}"
+    )
+    print(lines[-1], flush=True)
+    for n in workers:
+        floor, floor_cpu, read = measured(lambda n=n: read_only(engine, n))
+        assert read == count
+        lines.append(
+            f"workers {n}: floor (read and parse every stored compiled release): {floor:.1f} s wall, "
+            f"{floor_cpu:.1f} s CPU; load {loadavg()}"
+        )
+
+        def every(n: int = n) -> tuple[Any, Any]:
+            indicators, raised = redflags.ledger_pass(engine, settings, workers=n, own=True)
+            return indicators.result(), raised
+
+        wall, cpu, ((by_process, by_organisation), raised) = measured(every)
+        flagged = {role: sum(len(codes) for codes in found.values()) for role, found in by_organisation.items()}
+        lines.append(
+            f"workers {n}: every indicator in one pass: {wall:.1f} s wall ({wall / floor:.2f}x the floor), "
+            f"{cpu:.1f} s CPU ({cpu / floor_cpu:.2f}x the floor); goal <= {GOAL_ALL_S:.0f} s at 1,000,000; "
+            f"own flags {sum(raised.values()):,}, R024/R058 {len(by_process):,} tenders, organisation flags "
+            f"{flagged}; load {loadavg()}"
+        )
+        if not refresh:
+            print("\n".join(lines[-2:]), flush=True)
+            continue
+        wall, cpu, counts = measured(
+            lambda n=n: redflags.refresh_ledger_flags(engine, now=datetime.now(UTC), workers=n)
+        )
+        lines.append(
+            f"workers {n}: refresh_ledger_flags (ledger-wide, written): {wall:.1f} s wall, {cpu:.1f} s CPU; "
+            f"{counts}; load {loadavg()}"
+        )
+        print("\n".join(lines[-3:]), flush=True)
+    engine.dispose()
+    return lines
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[:3].__str__()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenders", type=int, default=1_000_000)
     parser.add_argument("--write", type=Path)
-    parser.add_argument(
-        "--ledger-url", help="instead: time refresh_ledger_flags (one streaming pass) on this existing ledger"
-    )
+    parser.add_argument("--ledger-url", help="instead: measure the indicators over this existing ledger")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="with --ledger-url")
+    parser.add_argument("--no-refresh", action="store_true", help="with --ledger-url: not refresh_ledger_flags")
+    parser.add_argument("--build", type=Path, help="instead: build a SQLite ledger of --tenders generated tenders")
     args = parser.parse_args()
+    if args.build:
+        build(args.build, args.tenders)
+        return
     if args.ledger_url:
-        refresh(args.ledger_url)
+        lines = in_ledger(args.ledger_url, args.workers, refresh=not args.no_refresh)
+        if args.write:
+            args.write.write_text("\n".join(f"- {line}" for line in lines) + "\n", encoding="utf-8")
         return
     n = args.tenders
     floor, floor_cpu, _ = timed(lambda: sum(len(c["bids"]["details"]) for _, c in tenders(n)))

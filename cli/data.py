@@ -182,9 +182,14 @@ def redflags_() -> None:
 @click.option(
     "--tenders", "tenders", is_flag=True, help="Recompute every tender's own flags too (after changing thresholds)."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes reading the ledger (default: this machine's processors, up to 4, on a large ledger).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_env
-def redflags_refresh(env: Env, tenders: bool, as_json: bool) -> None:
+def redflags_refresh(env: Env, tenders: bool, workers: int | None, as_json: bool) -> None:
     """Recompute the flags whose fences come from the whole ledger (R024, R058 per tender; R025,
     R038, R044, R048, R055 per buyer, procuring entity and tenderer) with this deployment's
     thresholds (TENDERPROOF_REDFLAGS_SETTINGS) and replace the stored ones. An import does it at
@@ -194,7 +199,7 @@ def redflags_refresh(env: Env, tenders: bool, as_json: bool) -> None:
     if tenders:
         read = redflags.reevaluate_tender_flags(env.log.engine)
         click.echo(f"{read:,} tenders' own flags recomputed", err=True)
-    counts = redflags.refresh_ledger_flags(env.log.engine, now=now())
+    counts = redflags.refresh_ledger_flags(env.log.engine, now=now(), workers=workers)
     if as_json:
         click.echo(json.dumps(counts, sort_keys=True))
         return

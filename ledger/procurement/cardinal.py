@@ -27,7 +27,8 @@ import datetime
 import hashlib
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -245,11 +246,66 @@ def _tender(compiled: dict[str, Any]) -> dict[str, Any]:
     return tender if isinstance(tender, dict) else {}
 
 
+#: The release being read (:func:`reading`) and what was found in it: the indicators ask the same
+#: questions of one release many times (its submitted bids, each bid's tenderers' keys, its awards).
+_READING: list[Any] = [None, None]
+
+
+@contextmanager
+def reading(compiled: dict[str, Any]) -> Iterator[None]:
+    """While the block runs, what the indicators find in ``compiled`` (its submitted bids, each
+    bid's tenderers' keys, its awards, the keys of its active awards' suppliers) is found once
+    and kept. Requires ``compiled`` not to be changed in the block; the answers are not to be
+    changed by their callers. Re-entrant for the same release."""
+    if _READING[0] is compiled:
+        yield
+        return
+    saved = _READING[:]
+    _READING[:] = [compiled, {}]
+    try:
+        yield
+    finally:
+        _READING[:] = saved
+
+
+def _memo(compiled: dict[str, Any]) -> dict[Any, Any] | None:
+    return _READING[1] if _READING[0] is compiled else None
+
+
 def submitted_bids(compiled: dict[str, Any]) -> list[dict[str, Any]]:
     """Cardinal's submitted bids: ``bids.details`` with a status other than invited or withdrawn."""
+    memo = _memo(compiled)
+    if memo is not None and "bids" in memo:
+        return memo["bids"]  # type: ignore[no-any-return]
     bids = compiled.get("bids")
     details = _dicts(bids.get("details")) if isinstance(bids, dict) else []
-    return [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+    found = [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+    if memo is not None:
+        memo["bids"] = found
+    return found
+
+
+def _awards(compiled: dict[str, Any]) -> list[dict[str, Any]]:
+    memo = _memo(compiled)
+    if memo is not None and "awards" in memo:
+        return memo["awards"]  # type: ignore[no-any-return]
+    found = _dicts(compiled.get("awards"))
+    if memo is not None:
+        memo["awards"] = found
+    return found
+
+
+def _active_supplier_keys(compiled: dict[str, Any]) -> list[str]:
+    """The keys of the suppliers of the active awards, each once, in order."""
+    memo = _memo(compiled)
+    if memo is not None and "winners" in memo:
+        return memo["winners"]  # type: ignore[no-any-return]
+    found = keys_of(
+        compiled, [s for a in _awards(compiled) if a.get("status") == "active" for s in _dicts(a.get("suppliers"))]
+    )
+    if memo is not None:
+        memo["winners"] = found
+    return found
 
 
 def _evidence(fields: list[str], **values: Any) -> dict[str, Any]:
@@ -313,23 +369,28 @@ def r018(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
 
 
 def _tenderer_keys(compiled: dict[str, Any], bid: dict[str, Any]) -> list[str]:
-    return keys_of(compiled, _dicts(bid.get("tenderers")))
+    memo = _memo(compiled)
+    if memo is None:
+        return keys_of(compiled, _dicts(bid.get("tenderers")))
+    known = memo.setdefault("tenderers", {})
+    found = known.get(id(bid))  # the bid is held by the release: its id is not reused in the block
+    if found is None:
+        found = known[id(bid)] = keys_of(compiled, _dicts(bid.get("tenderers")))
+    return found  # type: ignore[no-any-return]
 
 
 def r035(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     """All except winning bid disqualified: one tenderer has valid bids, it is the supplier of
     every active award, and at least ``threshold`` other tenderers had bids disqualified.
     Excluded when an award is pending or invalid."""
-    awards = _dicts(compiled.get("awards"))
+    awards = _awards(compiled)
     if any(a.get("status") in ("pending", "invalid") for a in awards):
         return None
     bids = submitted_bids(compiled)
     valid = {k for b in bids if b.get("status") == "valid" for k in _tenderer_keys(compiled, b)}
     if len(valid) != 1:
         return None
-    winners = set(
-        keys_of(compiled, [s for a in awards if a.get("status") == "active" for s in _dicts(a.get("suppliers"))])
-    )
+    winners = set(_active_supplier_keys(compiled))
     if winners != valid:
         return None
     disqualified = {k for b in bids if b.get("status") == "disqualified" for k in _tenderer_keys(compiled, b)} - valid
@@ -348,7 +409,7 @@ def r036(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     submitted bid (in the first currency met) is disqualified. Excluded when prices are predetermined."""
     if _tender(compiled).get("procurementMethodDetails") in settings.no_price_comparison_method_details:
         return None
-    if not any(a.get("status") == "active" for a in _dicts(compiled.get("awards"))):
+    if not any(a.get("status") == "active" for a in _awards(compiled)):
         return None
     lowest: tuple[float, str] | None = None
     currency: str | None = None
@@ -401,17 +462,7 @@ def r030(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     deadline = parse_datetime(period.get("endDate")) if isinstance(period, dict) else None
     if deadline is None:
         return None
-    winners = set(
-        keys_of(
-            compiled,
-            [
-                s
-                for a in _dicts(compiled.get("awards"))
-                if a.get("status") == "active"
-                for s in _dicts(a.get("suppliers"))
-            ],
-        )
-    )
+    winners = set(_active_supplier_keys(compiled))
     late: set[str] = set()
     for bid in submitted_bids(compiled):
         received = parse_datetime(bid.get("date"))
@@ -433,7 +484,7 @@ def winning_difference(compiled: dict[str, Any]) -> tuple[float, str, str] | Non
     bidder, with Cardinal's exclusions (an award pending or invalid, several active awards, an
     award to several suppliers, a bid of several tenderers, a winning bid that is not the
     lowest); None when excluded or when the data are missing."""
-    awards = _dicts(compiled.get("awards"))
+    awards = _awards(compiled)
     if any(a.get("status") in ("pending", "invalid") for a in awards):
         return None
     active = [a for a in awards if a.get("status") == "active"]
@@ -486,6 +537,12 @@ class _Accumulator(Generic[T]):
     def result(self) -> T:
         raise NotImplementedError
 
+    def merge(self, later: Any) -> None:
+        """Take in ``later``, an accumulator of the same kind fed the releases that come after
+        this one's in the ledger's order (a later partition): afterwards this one is as if it had
+        been fed both streams, one after the other, and gives exactly the same :meth:`result`."""
+        raise NotImplementedError
+
 
 def _fed(accumulator: _Accumulator[T], releases: Iterable[tuple[str, dict[str, Any]]]) -> T:
     for ocid, compiled in releases:
@@ -510,6 +567,9 @@ class _R024R058(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         if (difference := winning_difference(compiled)) is not None:
             self._differences[ocid] = difference
+
+    def merge(self, later: _R024R058) -> None:
+        self._differences.update(later._differences)
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings, differences = self._settings, self._differences
@@ -555,7 +615,7 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         self._won: dict[str, int] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        awards = _dicts(compiled.get("awards"))
+        awards = _awards(compiled)
         active = [a for a in awards if a.get("status") == "active"]
         if any(a.get("status") in ("pending", "invalid") for a in awards) or len(active) > 1:
             return
@@ -564,7 +624,7 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         bids = submitted_bids(compiled)
         if any(len(_dicts(b.get("tenderers"))) > 1 for b in bids):
             return
-        winners = set(keys_of(compiled, [s for a in active for s in _dicts(a.get("suppliers"))]))
+        winners = set(_active_supplier_keys(compiled))
         valid, won = self._valid, self._won
         for bid in bids:
             if bid.get("status") != "valid":
@@ -572,6 +632,12 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
             for key in _tenderer_keys(compiled, bid):
                 valid[key] = valid.get(key, 0) + 1
                 won[key] = won.get(key, 0) + (key in winners)
+
+    def merge(self, later: _R025) -> None:
+        valid, won = self._valid, self._won
+        for key, count in later._valid.items():
+            valid[key] = valid.get(key, 0) + count
+            won[key] = won.get(key, 0) + later._won[key]
 
     def result(self) -> dict[str, dict[str, Any]]:
         settings, valid, won = self._settings, self._valid, self._won
@@ -687,6 +753,12 @@ class _R044Tenderers(_Accumulator[dict[str, dict[str, Any]]]):
                 row["ocids"].add(ocid)
                 row["with"].add(other)
 
+    def merge(self, later: _R044Tenderers) -> None:
+        for key, found in later._found.items():
+            row = self._found.setdefault(key, {"ocids": set(), "with": set()})
+            row["ocids"] |= found["ocids"]
+            row["with"] |= found["with"]
+
     def result(self) -> dict[str, dict[str, Any]]:
         return {
             key: _evidence(
@@ -712,7 +784,7 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
         self._counts: dict[str, list[Any]] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        for award in _dicts(compiled.get("awards")):
+        for award in _awards(compiled):
             suppliers = _dicts(award.get("suppliers"))
             if award.get("status") != "active" or len(suppliers) != 1:
                 continue
@@ -727,6 +799,12 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
                 row = self._counts.setdefault(keys[0], [set(), set()])
                 row[0].add(ocid)
                 row[1].add(str(code)[: self._settings.r048_digits])
+
+    def merge(self, later: _R048) -> None:
+        for key, (ocids, prefixes) in later._counts.items():
+            row = self._counts.setdefault(key, [set(), set()])
+            row[0] |= ocids
+            row[1] |= prefixes
 
     def result(self) -> dict[str, dict[str, Any]]:
         settings = self._settings
@@ -785,9 +863,14 @@ def r055(
 class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        #: The currency compared: the settings', else the first met.
         self._currency = settings.r055_currency
-        self._smallest_open: tuple[float, str] | None = None
-        self._sums: dict[str, dict[tuple[str, str], list[Any]]] = {"buyer": {}, "procuring_entity": {}}
+        #: Per currency (the compared one is known only once every partition is merged): the
+        #: smallest open tender (value, ocid; the first met wins ties) and, per role, per (owner,
+        #: supplier), the amounts summed in the order met (so that their float sum is the same
+        #: however the ledger was partitioned) and the processes.
+        self._smallest_open: dict[str, tuple[float, str]] = {}
+        self._sums: dict[str, dict[str, dict[tuple[str, str], list[Any]]]] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         settings = self._settings
@@ -800,9 +883,9 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             unit = value.get("currency") if isinstance(value, dict) else None
             if isinstance(amount, int | float) and not isinstance(amount, bool) and isinstance(unit, str):
                 self._currency = self._currency or unit
-                smallest = self._smallest_open
-                if unit == self._currency and (smallest is None or amount < smallest[0]):
-                    self._smallest_open = (float(amount), ocid)
+                smallest = self._smallest_open.get(unit)
+                if smallest is None or amount < smallest[0]:
+                    self._smallest_open[unit] = (float(amount), ocid)
         if settings.r055_procurement_methods and method not in settings.r055_procurement_methods:
             return
         parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
@@ -813,7 +896,7 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 ("procuring_entity", tender.get("procuringEntity")),
             )
         }
-        for award in _dicts(compiled.get("awards")):
+        for award in _awards(compiled):
             suppliers = _dicts(award.get("suppliers"))
             value = award.get("value")
             amount = value.get("amount") if isinstance(value, dict) else None
@@ -823,17 +906,37 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(unit, str):
                 continue
             self._currency = self._currency or unit
-            supplier = keys_of(compiled, suppliers)
-            if unit != self._currency or not supplier:
+            if settings.r055_currency is not None and unit != settings.r055_currency:
                 continue
+            supplier = keys_of(compiled, suppliers)
+            if not supplier:
+                continue
+            sums = self._sums.get(unit)
+            if sums is None:
+                sums = self._sums[unit] = {"buyer": {}, "procuring_entity": {}}
             for role, owner in owners.items():
                 if owner is not None:
-                    row = self._sums[role].setdefault((owner, supplier[0]), [0.0, set()])
-                    row[0] += float(amount)
+                    row = sums[role].setdefault((owner, supplier[0]), [[], set()])
+                    row[0].append(float(amount))
                     row[1].add(ocid)
 
+    def merge(self, later: _R055) -> None:
+        self._currency = self._currency or later._currency
+        for unit, smallest in later._smallest_open.items():
+            mine = self._smallest_open.get(unit)
+            if mine is None or smallest[0] < mine[0]:
+                self._smallest_open[unit] = smallest
+        for unit, by_role in later._sums.items():
+            sums = self._sums.setdefault(unit, {"buyer": {}, "procuring_entity": {}})
+            for role, pairs in by_role.items():
+                for pair, (amounts, ocids) in pairs.items():
+                    row = sums[role].setdefault(pair, [[], set()])
+                    row[0].extend(amounts)
+                    row[1] |= ocids
+
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
-        settings, currency, smallest_open = self._settings, self._currency, self._smallest_open
+        settings, currency = self._settings, self._currency
+        smallest_open = self._smallest_open.get(currency) if currency is not None else None
         if settings.r055_threshold is not None:
             minimum, fence_from = settings.r055_threshold, "settings"
         elif smallest_open is not None:
@@ -843,8 +946,12 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
         out: dict[str, dict[str, dict[str, Any]]] = {}
         fields = ["awards.status", "awards.suppliers", "awards.value", "awards.date", "buyer", "tender.procuringEntity"]
         fields += ["tender.procurementMethod", "tender.value", "tender.tenderPeriod.startDate"]
-        for role, pairs in self._sums.items():
-            for (owner, winner), (total, ocids) in sorted(pairs.items()):
+        by_role = self._sums.get(currency, {}) if currency is not None else {}
+        for role, pairs in by_role.items():
+            for (owner, winner), (amounts, ocids) in sorted(pairs.items()):
+                total = 0.0
+                for amount in amounts:  # in the order met, as one stream would have added them
+                    total += amount
                 if total < minimum:
                     continue
                 for side, key, other in ((role, owner, winner), ("tenderer", winner, owner)):
@@ -881,10 +988,11 @@ def evaluate(compiled: dict[str, Any], settings: Settings | None = None) -> dict
     """The contracting-process indicators one compiled release raises: code -> evidence."""
     settings = settings or Settings()
     out: dict[str, dict[str, Any]] = {}
-    for code, rule in TENDER_INDICATORS.items():
-        found = rule(compiled, settings)
-        if found is not None:
-            out[code] = found
+    with reading(compiled):
+        for code, rule in TENDER_INDICATORS.items():
+            found = rule(compiled, settings)
+            if found is not None:
+                out[code] = found
     return out
 
 
@@ -931,6 +1039,15 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 row[0] += bid.get("status") == "disqualified"
                 row[1] += 1
                 row[2].add(ocid)
+
+    def merge(self, later: _R038) -> None:
+        for role, rows in later._counts.items():
+            mine = self._counts[role]
+            for key, (disqualified, submitted, ocids) in rows.items():
+                row = mine.setdefault(key, [0, 0, set()])
+                row[0] += disqualified
+                row[1] += submitted
+                row[2] |= ocids
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings = self._settings
@@ -988,6 +1105,13 @@ class _Organisations(_Accumulator[dict[str, dict[str, dict[str, dict[str, Any]]]
         for accumulator in (self._r025, self._r038, self._r044, self._r048, self._r055):
             accumulator.add(ocid, compiled)
 
+    def merge(self, later: _Organisations) -> None:
+        self._r025.merge(later._r025)
+        self._r038.merge(later._r038)
+        self._r044.merge(later._r044)
+        self._r048.merge(later._r048)
+        self._r055.merge(later._r055)
+
     def result(self) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
         out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {role: {} for role in ROLES}
 
@@ -1021,6 +1145,36 @@ def process_fence_indicators(
     return _by_process(r024_r058(releases, settings))
 
 
+class LedgerIndicators(
+    _Accumulator[tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]]
+):
+    """Every ledger-wide indicator (:func:`process_fence_indicators` and
+    :func:`organisation_indicators`) fed one release at a time (:meth:`add`). The ledger can be
+    cut into partitions in its order, each fed to its own accumulator (in another process), and
+    the partitions' accumulators merged in that order (:meth:`merge`): the result is exactly that
+    of one stream. Picklable (sent back by a process pool's workers)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        self._fences, self._organisations = _R024R058(settings), _Organisations(settings)
+
+    def add(self, ocid: str, compiled: dict[str, Any]) -> None:
+        with reading(compiled):
+            self._fences.add(ocid, compiled)
+            self._organisations.add(ocid, compiled)
+
+    def merge(self, later: LedgerIndicators) -> None:
+        self._fences.merge(later._fences)
+        self._organisations.merge(later._organisations)
+
+    def result(
+        self,
+    ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]:
+        """``(by process, by organisation)``: ``{ocid: {code: evidence}}`` for R024 and R058,
+        ``{role: {organisation key: {code: evidence}}}`` for the others."""
+        return _by_process(self._fences.result()), self._organisations.result()
+
+
 def ledger_indicators(
     releases: Iterable[tuple[str, dict[str, Any]]], settings: Settings | None = None
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, Any]]]]]:
@@ -1028,9 +1182,4 @@ def ledger_indicators(
     over ``releases`` (each release read once, every indicator fed from it; memory: the
     indicators' aggregates, not the releases): ``(by process, by organisation)``, the same
     results as the two functions called apart."""
-    settings = settings or Settings()
-    fences, organisations = _R024R058(settings), _Organisations(settings)
-    for ocid, compiled in releases:
-        fences.add(ocid, compiled)
-        organisations.add(ocid, compiled)
-    return _by_process(fences.result()), organisations.result()
+    return _fed(LedgerIndicators(settings), releases)

@@ -40,18 +40,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, func, literal, select
+from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, null, select
 
 from ledger.core import jsonsafe
 from ledger.core.errors import InvalidArgumentError
-from ledger.store.db import insert_many, upsert, write_transaction
+from ledger.store.db import insert_many, open_engine, upsert, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import (
     events,
@@ -457,38 +459,128 @@ EVIDENCE_VERSION = "tenderproof-redflags/1"
 _REFRESH_BATCH = 2000
 
 
-def _each_tender(engine: Engine) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
-    """Every tender in ocid order, read a batch at a time (bounded memory): (ocid, compiled
-    release, None) for an imported one (ocdsmerge's compiled release), (ocid,
-    :func:`compiled_of_state`, its state) for a native one."""
+def _each_tender(
+    engine: Engine, *, after: str = "", through: str | None = None
+) -> Iterator[tuple[str, dict[str, Any], TenderState | None]]:
+    """Every tender in ocid order (those after ``after`` and up to ``through`` when given), read a
+    batch at a time (bounded memory): (ocid, compiled release, None) for an imported one
+    (ocdsmerge's compiled release), (ocid, :func:`compiled_of_state`, its state) for a native one.
+    A tender's state is read only when it has no compiled release."""
     c, t = ocds_compiled.c, tender_index.c
-    last = ""
+    state = case((c.compiled.is_(None), t.state), else_=null()).label("state")
+    last = after
     while True:
+        query = (
+            select(t.ocid, state, c.compiled)
+            .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
+            .where(t.ocid > last)
+            .order_by(t.ocid)
+            .limit(_REFRESH_BATCH)
+        )
+        if through is not None:
+            query = query.where(t.ocid <= through)
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(t.ocid, t.state, c.compiled)
-                .select_from(tender_index.outerjoin(ocds_compiled, c.ocid == t.ocid))
-                .where(t.ocid > last)
-                .order_by(t.ocid)
-                .limit(_REFRESH_BATCH)
-            ).all()
+            rows = conn.execute(query).all()
         for row in rows:
             if row.compiled is not None:
                 field = f"{row.ocid} compiled release"
                 yield row.ocid, jsonsafe.loads(row.compiled, field=field, max_depth=MAX_STORED_DEPTH), None
             else:
-                state = TenderState.from_json(row.state)
-                yield row.ocid, compiled_of_state(state), state
+                state_of = TenderState.from_json(row.state)
+                yield row.ocid, compiled_of_state(state_of), state_of
         if len(rows) < _REFRESH_BATCH:
             return
         last = rows[-1].ocid
 
 
-def _all_compiled(engine: Engine) -> Iterator[tuple[str, dict[str, Any]]]:
+def _all_compiled(
+    engine: Engine, *, after: str = "", through: str | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every tender's compiled release (imported: ocdsmerge's; native: :func:`compiled_of_state`
-    with its buyer) in ocid order, streamed."""
-    for ocid, compiled, state in _each_tender(engine):
+    with its buyer) in ocid order (within the bounds of :func:`_each_tender`), streamed."""
+    for ocid, compiled, state in _each_tender(engine, after=after, through=through):
         yield ocid, compiled if state is None else _native_compiled(state, compiled)
+
+
+#: A partition of the ledger: the tenders whose ocid is after the first and up to the second
+#: (None: to the end), in the database's order of ocids.
+Bounds = tuple[str, str | None]
+#: Tenders per worker process below which the ledger is read in this process (starting a worker
+#: costs about a second: a small ledger is read faster than that).
+POOL_MINIMUM_TENDERS = 50_000
+#: Partitions per worker: the pool hands out the next partition to whichever worker is free.
+_PARTITIONS_PER_WORKER = 2
+
+
+def _partitions(engine: Engine, workers: int | None) -> list[Bounds]:
+    """The ledger cut into consecutive ocid ranges of about equal size, :data:`_PARTITIONS_PER_WORKER`
+    per worker (one range when the ledger is read in this process: ``workers`` 1, an in-memory
+    SQLite database, or fewer than :data:`POOL_MINIMUM_TENDERS` tenders per worker when ``workers``
+    is None, which takes up to four of this machine's processors)."""
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        return [("", None)]
+    t = tender_index.c
+    with engine.connect() as conn:
+        count = int(conn.execute(select(func.count()).select_from(tender_index)).scalar_one())
+        if workers is None:
+            workers = max(1, min(os.cpu_count() or 1, 4, count // POOL_MINIMUM_TENDERS))
+        parts = min(count, workers * _PARTITIONS_PER_WORKER) if workers > 1 else 1
+        bounds: list[str] = []
+        for i in range(1, parts):
+            ocid = conn.execute(select(t.ocid).order_by(t.ocid).offset(i * count // parts).limit(1)).scalar_one()
+            if not bounds or ocid > bounds[-1]:
+                bounds.append(ocid)
+    edges = ["", *bounds]
+    return [(after, edges[i + 1] if i + 1 < len(edges) else None) for i, after in enumerate(edges)]
+
+
+def _partition_pass(
+    engine: Engine, bounds: Bounds, settings: cardinal.Settings, own: bool
+) -> tuple[cardinal.LedgerIndicators, Counter[str]]:
+    """One partition's ledger-wide accumulator and, when ``own``, how many tenders raise each
+    of their own flags (:func:`evaluate`)."""
+    indicators = cardinal.LedgerIndicators(settings)
+    raised: Counter[str] = Counter()
+    for ocid, compiled in _all_compiled(engine, after=bounds[0], through=bounds[1]):
+        with cardinal.reading(compiled):  # what both ask of the release found once
+            if own:
+                raised.update(evaluate(compiled).keys())
+            indicators.add(ocid, compiled)
+    return indicators, raised
+
+
+def _partition_worker(
+    url: str, bounds: Bounds, settings: cardinal.Settings, own: bool
+) -> tuple[cardinal.LedgerIndicators, Counter[str]]:
+    """:func:`_partition_pass` in a worker process, on an engine of its own."""
+    configure(settings)
+    engine = open_engine(url, pool_size=1)
+    try:
+        return _partition_pass(engine, bounds, settings, own)
+    finally:
+        engine.dispose()
+
+
+def ledger_pass(
+    engine: Engine, settings: cardinal.Settings, *, workers: int | None = None, own: bool = False
+) -> tuple[cardinal.LedgerIndicators, Counter[str]]:
+    """Read every tender once and feed the ledger-wide indicators (and count each tender's own
+    flags when ``own``): in this process, or with ``workers`` processes (None: chosen by
+    :func:`_partitions`) each reading consecutive ocid ranges, their accumulators merged in the
+    ledger's order, so that the result is exactly that of one reading in this process."""
+    ranges = _partitions(engine, workers)
+    if len(ranges) == 1:
+        return _partition_pass(engine, ranges[0], settings, own)
+    url = engine.url.render_as_string(hide_password=False)
+    count = len(ranges)
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or lock inherited
+    with ProcessPoolExecutor(max_workers=min(count, workers or os.cpu_count() or 1), mp_context=spawn) as pool:
+        parts = list(pool.map(_partition_worker, [url] * count, ranges, [settings] * count, [own] * count))
+    merged, raised = parts[0]
+    for later, counted in parts[1:]:
+        merged.merge(later)
+        raised.update(counted)
+    return merged, raised
 
 
 def reevaluate_tender_flags(engine: Engine) -> int:
@@ -522,10 +614,12 @@ def _indexed_buyer(conn: Connection, ocid: str) -> str | None:
     return buyer
 
 
-def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str, int]]:
+def refresh_ledger_flags(engine: Engine, *, now: datetime, workers: int | None = None) -> dict[str, dict[str, int]]:
     """Compute the ledger-wide indicators (:data:`LEDGER_TITLES`) over every tender with the
     deployment's settings and replace the stored ones (``ledger_flags``) in one transaction;
-    return role -> code -> how many are flagged."""
+    return role -> code -> how many are flagged. The ledger is read by ``workers`` processes
+    (:func:`ledger_pass`; None: as many as this machine's processors, up to four, on a large
+    ledger), with the same results as one."""
     settings = CARDINAL_SETTINGS
     digest = settings.digest()
     with engine.connect() as conn:
@@ -546,7 +640,7 @@ def refresh_ledger_flags(engine: Engine, *, now: datetime) -> dict[str, dict[str
         )
 
     # one streaming pass of the ledger feeds every indicator (memory: a batch and their aggregates)
-    by_process, by_organisation = cardinal.ledger_indicators(_all_compiled(engine), settings)
+    by_process, by_organisation = ledger_pass(engine, settings, workers=workers)[0].result()
     for ocid, found in by_process.items():
         for code, evidence in found.items():
             add(PROCESS, ocid, code, evidence)

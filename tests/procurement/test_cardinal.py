@@ -3,6 +3,8 @@ missing data, each with its evidence (fields read, thresholds or fences, rule ve
 
 from __future__ import annotations
 
+import itertools
+import json
 from typing import Any
 
 import pytest
@@ -464,3 +466,66 @@ def test_ledger_indicators_in_one_pass_equal_each_indicator_apart() -> None:
         releases, settings
     )
     assert cardinal.ledger_indicators(iter([])) == ({}, {role: {} for role in cardinal.ROLES})
+
+
+def _mixed_currencies() -> list[tuple[str, dict[str, Any]]]:
+    """A ledger whose first currency met is a direct award's (USD), with open tenders in two
+    currencies, sums whose float result depends on the order of adding (0.1 + 0.2 + 0.3), ties
+    between the smallest open tenders, and the data sets of the test above."""
+    releases = [_process("ocds-abc123-a0", "direct", awards=[("Friend", 0.1, "USD")])]
+    releases += [_process(f"ocds-abc123-b{i}", "open", estimate=0.5) for i in range(2)]  # MXN: a tie
+    releases += [_process("ocds-abc123-c0", "direct", awards=[("Friend", 0.2, "USD"), ("Other", 9, "MXN")])]
+    releases += [_process("ocds-abc123-c1", "direct", awards=[("Friend", 0.3, "USD")])]
+    usd = _process("ocds-abc123-d0", "open")
+    usd[1]["tender"]["value"] = {"amount": 0.6, "currency": "USD"}
+    releases += [usd, _process("ocds-abc123-d1", "direct", awards=[("Friend", 0.6, "MXN")], buyer="Town")]
+    releases += [_priced(f"ocds-abc123-p{i}", 100, 100 + d) for i, d in enumerate([5, 6, 6, 7, 7, 5, 6])]
+    releases += [_priced("ocds-abc123-close", 100_000, 100_100), _priced("ocds-abc123-lemon", 100, 200)]
+    for supplier, variety in {"S1": 1, "S2": 1, "S3": 2, "S4": 2, "Wide": 9}.items():
+        for i in range(3):
+            codes = [f"{(10 + k) * 1000000 + i}" for k in range(variety)]
+            releases.append(_awarded(f"ocds-abc123-{supplier}-{i}", supplier, codes))
+    return releases
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        cardinal.Settings(r048_minimum_contracting_processes=3),
+        cardinal.Settings(r055_currency="MXN", r048_minimum_contracting_processes=3),
+        cardinal.Settings(r055_threshold=0.6, r055_procurement_methods=frozenset()),
+    ],
+)
+def test_partitions_merged_in_order_give_exactly_one_streams_results(settings: cardinal.Settings) -> None:
+    import pickle
+
+    releases = _mixed_currencies()
+    whole = cardinal.ledger_indicators(releases, settings)
+    assert whole[0] and any(whole[1].values())  # flags to compare, not two empty results
+    # every cut into two and three consecutive partitions, each accumulator sent through pickle
+    # as the process pool's workers send it back
+    cuts = [(i,) for i in range(len(releases) + 1)] + [(i, j) for i in range(0, 20, 3) for j in range(i, 25, 4)]
+    for cut in cuts:
+        edges = [0, *cut, len(releases)]
+        parts = []
+        for start, end in itertools.pairwise(edges):
+            part = cardinal.LedgerIndicators(settings)
+            for ocid, compiled in releases[start:end]:
+                part.add(ocid, compiled)
+            parts.append(pickle.loads(pickle.dumps(part)))
+        merged = parts[0]
+        for later in parts[1:]:
+            merged.merge(later)
+        result = merged.result()
+        assert result == whole, cut
+        assert json.dumps(result) == json.dumps(whole), cut  # the same order too
+
+
+def test_r055_compares_the_first_currency_met_and_adds_amounts_in_ledger_order() -> None:
+    found = cardinal.r055(_mixed_currencies()[:6])
+    # USD is met first (a direct award); the smallest open tender in USD is 0.6; Friend's USD
+    # awards add up to 0.1 + 0.2 + 0.3 = 0.6000000000000001 in that order: flagged
+    (pair,) = found["buyer"]["name:city"]["pairs"]
+    assert found["buyer"]["name:city"]["currency"] == "USD" and pair["total"] == 0.6
+    assert pair["ocids"] == ["ocds-abc123-a0", "ocds-abc123-c0", "ocds-abc123-c1"]
+    assert found["buyer"]["name:city"]["minimum_amount"] == 0.6

@@ -410,3 +410,94 @@ def test_organisation_keys_follow_each_release_asked_about() -> None:
         "name:nobody",
         None,
     ]
+
+
+def _generated_releases(count: int, seed: int = 5) -> list[dict[str, Any]]:
+    """Releases with bids, awards, tenderers with addresses, two currencies: flags of every kind."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        currency = "MXN" if rng.random() < 0.85 else "USD"
+        method = rng.choice(["open", "selective", "direct"])
+        bids, parties = [], [{"id": "B", "name": f"Buyer {i % 7}", "roles": ["buyer"]}]
+        for b in range(rng.randint(1, 4)):
+            n = rng.randint(1, 25)
+            parties.append(
+                {
+                    "id": f"T{n}",
+                    "name": f"Tenderer {n}",
+                    "roles": ["tenderer"],
+                    "address": {"streetAddress": f"{n % 9}"},
+                }
+            )
+            amount = float(rng.choice([100, 100, 105, 110, 150, 300]))
+            bids.append(
+                {
+                    "id": f"b{b}",
+                    "status": rng.choice(["valid", "valid", "disqualified"]),
+                    "value": {"amount": amount, "currency": currency},
+                    "tenderers": [{"id": f"T{n}", "name": f"Tenderer {n}"}],
+                }
+            )
+        valid = [b for b in bids if b["status"] == "valid"] or bids
+        winner = min(valid, key=lambda b: b["value"]["amount"])
+        items = [{"id": "1", "classification": {"scheme": "UNSPSC", "id": f"{rng.randint(10, 30)}101500"}}]
+        award = {"id": "a", "status": "active", "date": "2026-03-01T00:00:00Z", "value": winner["value"]}
+        award |= {"suppliers": winner["tenderers"], "items": items}
+        out.append(
+            _release(
+                f"ocds-abc123-g{i:04d}",
+                method,
+                parties=parties,
+                buyer={"id": "B", "name": f"Buyer {i % 7}"},
+                bids={"details": bids},
+                awards=[award],
+            )
+        )
+        out[-1]["tender"]["value"] = {"amount": float(rng.choice([120, 400, 1000])), "currency": currency}
+    return out
+
+
+def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ledger-wide flags computed by worker processes over ocid ranges of the ledger are the
+    ones one process computes, on real published data and generated tenders."""
+    from pathlib import Path
+
+    from cli import main
+    from tests.conftest import ORIGIN
+
+    for fixture in ("cdmx-uppercase-ocid.json", "mexico-federal-record-package.json", "ocp-fictional-sample.json"):
+        with (Path(__file__).parent.parent / "assets" / "ocds" / fixture).open("rb") as stream:
+            importer.import_files(log, [(fixture, stream)], now=T0)
+    package = {"uri": "u", "publishedDate": "2026-03-02T00:00:00Z", "version": "1.1"}
+    package["releases"] = _generated_releases(240)
+    importer.import_files(log, [("g.json", io.BytesIO(json.dumps(package).encode()))], now=T0)
+    assert len(redflags._partitions(log.engine, 2)) == 4  # four ocid ranges, two per worker
+
+    def stored() -> list[tuple[Any, ...]]:
+        f = redflags.ledger_flags.c
+        with log.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(redflags.select(f.role, f.subject, f.code, f.evidence))]
+
+    one = redflags.refresh_ledger_flags(log.engine, now=T0, workers=1)
+    alone = stored()
+    assert redflags.refresh_ledger_flags(log.engine, now=T0, workers=2) == one
+    assert stored() == alone  # the same rows, evidence byte for byte, in the same order
+    # flags to compare, per process and per organisation (not two empty results)
+    assert one["contracting_process"]["R058"] and one["tenderer"]["R044"] and one["tenderer"]["R025"], one
+    # each tender's own flags counted in the same pass, alike in one process and in two
+    settings = redflags.CARDINAL_SETTINGS
+    own = redflags.ledger_pass(log.engine, settings, workers=2, own=True)[1]
+    assert own == redflags.ledger_pass(log.engine, settings, workers=1, own=True)[1]
+    stored_own = {code: n for code, n in redflags.flag_counts(log.engine).items() if n}
+    del stored_own["R058"], stored_own["repeat_supplier"]  # over the ledger, not a tender's own
+    assert own == stored_own and own["R044"] and own["R003"]  # what the import stored per tender
+    # the command line's --workers
+    url = log.engine.url.render_as_string(hide_password=False)
+    code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--workers", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out) == one and stored() == alone, err
+    code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--workers", "0"])
+    assert code == 2 and "--workers" in capsys.readouterr().err
