@@ -139,12 +139,28 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cosign", type=int, default=500)
     parser.add_argument("--api-entries", type=int, default=100_000, help="Run the API source up to this size.")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="Keep the log (and its signing key) here and reuse it: a 1,000,000-entry log takes long to grow.",
+    )
+    parser.add_argument("--grow-only", action="store_true", help="Only grow the log in --workdir to --entries.")
     args = parser.parse_args()
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        signer = Signer(ORIGIN, secrets.token_bytes(32))
-        url = f"sqlite:///{tmp / 'log.sqlite3'}"
+        keep = args.workdir or tmp
+        keep.mkdir(parents=True, exist_ok=True)
+        key_file = keep / "log.key"
+        if not key_file.exists():
+            key_file.write_text(Signer(ORIGIN, secrets.token_bytes(32)).skey())
+        signer = Signer.parse(key_file.read_text())
+        url = f"sqlite:///{keep / 'log.sqlite3'}"
+        if args.grow_only:
+            log = Log.open(url, origin=ORIGIN)
+            grow(log, args.entries)
+            log.close()
+            return
         log = Log.open(url, origin=ORIGIN)
         env = {"TENDERPROOF_LOG_SIGNING_KEY": signer.skey(), "TENDERPROOF_RATE_LIMIT": ""}  # a mirror's allowance
         fifth = args.entries // 5
