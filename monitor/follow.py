@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -56,9 +56,14 @@ from ledger.core.errors import InvalidArgumentError, LedgerError, VerificationEr
 from ledger.core.merkle import LEAF_PREFIX, CompactRange, NodeID, leaf_hash, root_from_leaf_hashes
 from ledger.core.note import Verifier, open_note
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH
-from verifier.chain import ChainReader
 
-from . import mirror, store
+from . import store
+
+if TYPE_CHECKING:
+    from verifier.chain import ChainReader
+
+# monitor.mirror is imported where a mirror is kept (--mirror): it brings the log's schema and the
+# procurement code, seconds of start-up that a bare monitor does without.
 
 PAGE = 1000
 #: Pages per transaction of a catch-up from a source with small fixed pages (tiles: 256 each).
@@ -442,6 +447,8 @@ class Monitor:
             self._compare(cp, note, st)
             return
         if self.mirror and not self._mirror_ready and st.origin is not None:
+            from . import mirror
+
             mirror.prepare(self.engine, st.origin)
             self._mirror_ready = True
         started = time.monotonic()
@@ -614,6 +621,8 @@ class Monitor:
                 rows,
             )
             if self._mirror_ready:
+                from . import mirror
+
                 mirror.add(conn, checked.start, rows, now=datetime.now(UTC))
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
@@ -976,6 +985,8 @@ class Monitor:
             for finding in found:
                 self._record(conn, finding)
             if self._mirror_ready and not found and st.origin is not None:
+                from . import mirror
+
                 mirror.add_anchor(conn, anchor, note=kept, verifier=self._verifier(st), origin=st.origin)
             conn.execute(
                 insert(store.anchors_checked).values(
@@ -989,6 +1000,8 @@ class Monitor:
 
     def _reproject(self) -> None:
         """Rebuild the mirror's projections when it holds entries they were not built from."""
+        from . import mirror
+
         held = mirror.size(self.engine)
         with self.engine.connect() as conn:
             done = conn.execute(select(store.mirror.c.projected_size).where(store.mirror.c.id == 1)).scalar()
