@@ -22,7 +22,8 @@ Findings (``kind``):
 - ``tile_changed``: a hash tile the log serves (``--source tiles``) holds a node that is not the
   one its entries give.
 - ``witness_shortfall``: the log's latest cosigned checkpoint carries valid cosignatures by fewer
-  of the watcher's witnesses (``--witness``) than its quorum, or the log publishes none.
+  of the watcher's witnesses (``--witness``) than its quorum, or the log publishes none although
+  it has anchored (a new log that has not run a publishing round yet is not reported).
 - ``cosignature_invalid``: a cosignature line names one of the watcher's witnesses (its name and
   key ID) but does not verify over the checkpoint.
 
@@ -785,6 +786,11 @@ class Monitor:
         note = self.api.cosigned_checkpoint()
         policy = f"{self.witness_quorum} of {len(self.witnesses)}"
         if note is None:
+            if not self._has_anchored():
+                # A log that has not run a publishing round yet (a new one) had nothing to have
+                # cosigned: no shortfall yet. A log that never anchors is --max-unanchored-seconds'
+                # to report (`unanchored`); once it anchors, a missing cosigned checkpoint is one.
+                return
             with self.engine.begin() as conn:
                 self._record(
                     conn,
@@ -851,6 +857,12 @@ class Monitor:
                 self._record(conn, finding)
         if cp.size <= st.size:
             self._compare(cp, note, st)
+
+    def _has_anchored(self) -> bool:
+        """Whether the log lists any anchor (in flight, final or failed) on the chains followed: a
+        publishing round ran, and collects cosignatures before it anchors."""
+        wanted: list[str | None] = [*self.chains] or [None]
+        return any(next(iter(self.api.anchors(chain)), None) is not None for chain in wanted)
 
     # -- re-reading what is mirrored ----------------------------------------------------------
 
