@@ -163,7 +163,7 @@ def _cosign(d: Deployment, cosigners: list[Cosigner], *, spoil: str | None = Non
 
 def _anchoring(d: Deployment) -> None:
     """A publishing round ran: an anchor of the log's size is in flight on the default chain (as
-    the anchorer records it before sending; no chain is needed to list it)."""
+    the anchorer records it, prepared, before sending; no chain is needed to list it)."""
     size = d.log.reader.tree_head().size
     now = datetime.now(UTC)
     with d.log.engine.begin() as conn:
@@ -175,7 +175,7 @@ def _anchoring(d: Deployment) -> None:
         conn.execute(insert(anchor_switches).values(target_id=target, switched_at=now))
         conn.execute(
             insert(anchors).values(target_id=target, tree_size=size, root=d.log.reader.root_at(size), base_size=0,
-                                   status="pending", account="0x" + "00" * 20, nonce=0, created_at=now, updated_at=now)
+                                   status="prepared", account="0x" + "00" * 20, nonce=0, created_at=now, updated_at=now)
         )  # fmt: skip
 
 
@@ -206,9 +206,9 @@ def test_the_witness_policy_is_checked_on_the_cosigned_checkpoint(signed: Deploy
     code, findings, err = _monitor(signed, *policy, db="none.sqlite3")
     assert (code, findings) == (0, []), err
     _anchoring(signed)  # a round ran, and published no cosigned checkpoint: a shortfall
-    code, findings, _ = _monitor(signed, *policy, db="none.sqlite3")
+    code, findings, err = _monitor(signed, *policy, db="none.sqlite3")
     assert code == 1
-    assert [(f["kind"], f["cosigned"]) for f in findings] == [("witness_shortfall", 0)]
+    assert [(f["kind"], f["cosigned"]) for f in findings] == [("witness_shortfall", 0)], err
 
     _cosign(signed, [w1, w2])  # 2 of 3: the policy holds
     answer = httpx.get(f"{signed.base}/api/v1/checkpoint/cosigned")
