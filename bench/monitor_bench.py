@@ -5,11 +5,13 @@
   the static tiles (``--source tiles``, the fast path) and from the JSON API (``--source api``).
   Floors: the same requests made by a bare client with the same parallelism (no checks, no
   storage): the tiles' entry bundles, level-0 tiles and payload bundles; the API's pages
-  JSON-parsed. Memory: peak RSS of a tiles catch-up of a fifth of the log vs of the whole log
-  (flat: ratio ~1).
+  JSON-parsed. CPU per entry of the monitor (all its threads) and of the server, beside the
+  floor's. Memory: the monitor's peak RSS at the end vs when a fifth of the run's time had passed
+  (flat: ratio ~1). ``--workdir`` keeps the grown log for the next run.
 - Witness: ``tenderproof witness serve``; ``--cosign`` add-checkpoint requests, each with a
   consistency proof from the previous one, over one keep-alive connection. Floor: GET /healthz
-  on the same connection.
+  on the same connection plus a 4 KiB write and fdatasync on the same disk (a cosignature is
+  answered only once the witness's new state is durable).
 
 Writes bench/RESULTS-monitor.md. Usage: python bench/monitor_bench.py [--entries N] [--cosign N]
 """
@@ -17,6 +19,7 @@ Writes bench/RESULTS-monitor.md. Usage: python bench/monitor_bench.py [--entries
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import statistics
 import subprocess
@@ -24,6 +27,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,25 +89,47 @@ def wait_up(base: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not come up")
 
 
-def monitor_run(base: str, vkey: str, db: Path, source: str) -> tuple[float, float]:
-    """(seconds, peak RSS MiB) of one ``monitor --once`` catch-up from an empty database (the
-    monitor process's own VmHWM, read until it exits)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    seconds: float
+    cpu: float  # the monitor process's user + system CPU seconds (all its threads)
+    peak_mib: float  # its peak RSS (VmHWM) at the end
+    early_mib: float  # its peak RSS when a fifth of the run's time had passed
+
+
+def monitor_run(base: str, vkey: str, db: Path, source: str) -> Run:
+    """One ``monitor --once`` catch-up from an empty database: its time, CPU and peak RSS (the
+    monitor process's own VmHWM, sampled until it exits: also when a fifth of the time had passed)."""
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "cli", "monitor", base, "--db", f"sqlite:///{db}", "--log-key",
                                 vkey, "--once", "--source", source, "--parallel", str(PARALLEL)], cwd=ROOT,
                                env=environment(), stdout=subprocess.PIPE,
                                stderr=(db.parent / f"{db.stem}.err").open("w"))  # fmt: skip
-    peak = 0
-    while process.poll() is None:
+    samples: list[tuple[float, int]] = []
+    while True:
         try:
             status = Path(f"/proc/{process.pid}/status").read_text()
-            peak = max(peak, int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))))
+            hwm = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+            samples.append((time.perf_counter() - start, hwm))
         except (OSError, StopIteration):
             pass
+        # Reaped here (not by poll()) to read the child's own resource usage.
+        pid, code, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(code)
+            break
         time.sleep(0.05)
     elapsed = time.perf_counter() - start
     assert process.returncode == 0, (db.parent / f"{db.stem}.err").read_text()[-3000:]
-    return elapsed, peak / 1024
+    early = max((kib for t, kib in samples if t <= elapsed / 5), default=0)
+    peak = max((kib for _, kib in samples), default=0)
+    return Run(elapsed, usage.ru_utime + usage.ru_stime, peak / 1024, early / 1024)
 
 
 def floor_fetch(base: str, size: int) -> float:
@@ -139,41 +165,63 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--cosign", type=int, default=500)
     parser.add_argument("--api-entries", type=int, default=100_000, help="Run the API source up to this size.")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="Keep the log (and its signing key) here and reuse it: a 1,000,000-entry log takes long to grow.",
+    )
+    parser.add_argument("--grow-only", action="store_true", help="Only grow the log in --workdir to --entries.")
     args = parser.parse_args()
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        signer = Signer(ORIGIN, secrets.token_bytes(32))
-        url = f"sqlite:///{tmp / 'log.sqlite3'}"
+        keep = args.workdir or tmp
+        keep.mkdir(parents=True, exist_ok=True)
+        key_file = keep / "log.key"
+        if not key_file.exists():
+            key_file.write_text(Signer(ORIGIN, secrets.token_bytes(32)).skey())
+        signer = Signer.parse(key_file.read_text())
+        url = f"sqlite:///{keep / 'log.sqlite3'}"
+        if args.grow_only:
+            log = Log.open(url, origin=ORIGIN)
+            grow(log, args.entries)
+            log.close()
+            return
         log = Log.open(url, origin=ORIGIN)
         env = {"TENDERPROOF_LOG_SIGNING_KEY": signer.skey(), "TENDERPROOF_RATE_LIMIT": ""}  # a mirror's allowance
-        fifth = args.entries // 5
-        grow(log, fifth)
-        process, base = serve(url, env, tmp / "server.log")
-        try:
-            _small_s, small_rss = monitor_run(base, str(signer.verifier), tmp / "m1.sqlite3", "tiles")
-        finally:
-            stop(process)
         grow(log, args.entries)
         size = log.reader.tree_head().size
         process, base = serve(url, env, tmp / "server.log")
         try:
+            load = [Path("/proc/loadavg").read_text().strip()]
+            server_cpu = cpu_seconds(process.pid)
+            floor_cpu = time.process_time()
             floor_s = floor_tiles(base, size)
-            mon_s, mon_rss = monitor_run(base, str(signer.verifier), tmp / "m2.sqlite3", "tiles")
+            floor_cpu = time.process_time() - floor_cpu
+            floor_server = cpu_seconds(process.pid) - server_cpu
+            load.append(Path("/proc/loadavg").read_text().strip())
+            server_cpu = cpu_seconds(process.pid)
+            mon = monitor_run(base, str(signer.verifier), tmp / "m2.sqlite3", "tiles")
+            mon_server = cpu_seconds(process.pid) - server_cpu
+            load.append(Path("/proc/loadavg").read_text().strip())
             api_size = min(size, args.api_entries)  # the slow path, on a prefix: the rate is flat
             api_floor_s = floor_fetch(base, api_size)
             run_api = args.api_entries >= size
-            api_s = monitor_run(base, str(signer.verifier), tmp / "m3.sqlite3", "api")[0] if run_api else 0.0
+            api_s = monitor_run(base, str(signer.verifier), tmp / "m3.sqlite3", "api").seconds if run_api else 0.0
         finally:
             stop(process)
-        rate, floor_rate = size / mon_s, size / floor_s
+        rate, floor_rate = size / mon.seconds, size / floor_s
+        us = 1e6 / size
         lines += [
-            f"monitor catch-up from tiles (--parallel {PARALLEL}): {size:,} entries in {mon_s:.1f} s = {rate:,.0f} entries/s "
-            "(goal >= 20,000)",
+            f"monitor catch-up from tiles (--parallel {PARALLEL}): {size:,} entries in {mon.seconds:.1f} s = "
+            f"{rate:,.0f} entries/s (goal >= 20,000)",
             f"floor (the same bundle and tile requests, nothing checked or kept): {floor_rate:,.0f} entries/s; "
             f"monitor/floor = {rate / floor_rate:.2f}",
-            f"peak RSS: {mon_rss:.0f} MiB for {size:,} entries vs {small_rss:.0f} MiB for {fifth:,} "
-            f"(ratio {mon_rss / small_rss:.2f}; flat = ~1)",
+            f"CPU per entry: monitor {mon.cpu * us:.1f} us (= {size / mon.cpu:,.0f} entries per CPU-second) + server "
+            f"{mon_server * us:.1f} us; floor: client {floor_cpu * us:.1f} us + server {floor_server * us:.1f} us",
+            f"peak RSS: {mon.peak_mib:.0f} MiB at the end vs {mon.early_mib:.0f} MiB a fifth of the way "
+            f"(ratio {mon.peak_mib / max(mon.early_mib, 1):.2f}; flat = ~1)",
+            f"load average before the floor / before the monitor / after: {' / '.join(load)}",
         ]
         api_floor = api_size / api_floor_s
         if api_s:
@@ -205,7 +253,10 @@ def main() -> None:
                 proof = log.reader.consistency_proof(old, s) if old else []
                 bodies.append(AddCheckpoint(old, tuple(proof), signer.sign(cp.to_text())).to_text())
                 old = s
-            times, floors = [], []
+            times, floors, syncs = [], [], []
+            # The bare work of a durable answer: a 4 KiB write and fdatasync on the same disk.
+            fd = os.open(tmp / "fsync.bin", os.O_RDWR | os.O_CREAT)
+            witness_cpu = cpu_seconds(witness.pid)
             with httpx.Client(timeout=30) as client:
                 for body in bodies:
                     t = time.perf_counter()
@@ -215,15 +266,28 @@ def main() -> None:
                     t = time.perf_counter()
                     client.get(f"{wbase}/healthz")
                     floors.append((time.perf_counter() - t) * 1000)
+                    t = time.perf_counter()
+                    os.pwrite(fd, secrets.token_bytes(4096), 0)
+                    os.fdatasync(fd)
+                    syncs.append((time.perf_counter() - t) * 1000)
+            witness_cpu = cpu_seconds(witness.pid) - witness_cpu
+            os.close(fd)
         finally:
             stop(witness)
-        p95 = statistics.quantiles(times, n=20)[18]
-        f95 = statistics.quantiles(floors, n=20)[18]
+
+        def p95_of(values: list[float]) -> float:
+            return statistics.quantiles(values, n=20)[18]
+
+        both = [f + s for f, s in zip(floors, syncs, strict=True)]
+        p95, f95 = p95_of(times), p95_of(both)
         lines += [
             f"witness cosigning: {len(times)} add-checkpoint, median {statistics.median(times):.2f} ms, "
-            f"p95 {p95:.2f} ms (goal <= 20)",
-            f"floor (GET /healthz, same connection): median {statistics.median(floors):.2f} ms, p95 {f95:.2f} ms; "
-            f"p95 ratio {p95 / f95:.1f}",
+            f"p95 {p95:.2f} ms (goal <= 20); witness CPU {witness_cpu * 1000 / len(times):.2f} ms per request "
+            "(healthz included)",
+            f"floor: GET /healthz median {statistics.median(floors):.2f} ms, p95 {p95_of(floors):.2f} ms; 4 KiB "
+            f"fdatasync median {statistics.median(syncs):.2f} ms, p95 {p95_of(syncs):.2f} ms; both (the bare work of a "
+            f"durable answer) p95 {f95:.2f} ms; p95 ratio {p95 / f95:.1f}",
+            f"load average after: {Path('/proc/loadavg').read_text().strip()}",
         ]
         log.close()
     text = "\n".join(lines)

@@ -90,7 +90,6 @@ def monitor(
     from monitor import tiles
     from monitor.follow import PAGE, Api, Monitor
     from monitor.store import open_engine
-    from verifier.chain import RpcChainReader
 
     try:
         keys = [CosignerKey.parse(vkey) for vkey in witnesses]
@@ -114,7 +113,7 @@ def monitor(
             engine,
             tiles.Tiles(url) if source == "tiles" else Api(url),
             log_key=log_key,
-            readers=[RpcChainReader.at(u) for u in rpc],
+            readers=_readers(rpc),
             chains=chains,
             max_unanchored_seconds=max_unanchored_seconds,
             emit=emit,
@@ -134,6 +133,15 @@ def monitor(
             time.sleep(interval)
     finally:
         engine.dispose()
+
+
+def _readers(rpc: tuple[str, ...]) -> list[Any]:
+    """Chain readers for ``--rpc`` (web3 is imported only when a chain is given: seconds of start-up)."""
+    if not rpc:
+        return []
+    from verifier.chain import RpcChainReader
+
+    return [RpcChainReader.at(u) for u in rpc]
 
 
 COMMANDS = [monitor]

@@ -33,6 +33,7 @@ from ledger.core.errors import FormatError, InvalidArgumentError, VerificationEr
 from ledger.core.note import Verifier, open_note
 from ledger.core.verify import verify_consistency
 from ledger.store import db
+from ledger.store.db import write_transaction
 
 metadata = MetaData()
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -111,7 +112,11 @@ class Witness:
             return Answer(403, f"{exc}\n")
         if request.old_size > cp.size:
             return Answer(400, f"old size {request.old_size} is larger than the checkpoint's size {cp.size}\n")
-        with self._lock, self.engine.begin() as conn:
+        # The state is read in the transaction that updates it (another witness process may share
+        # the database), and the answer leaves only after the commit returns: a cosigned
+        # checkpoint is durable (SQLite synchronous=FULL, PostgreSQL's WAL flush) before its
+        # cosignature is out.
+        with self._lock, write_transaction(self.engine) as conn:
             query = select(latest).where(latest.c.origin == cp.origin)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .errors import FormatError, VerificationError
 from .note import (
@@ -29,7 +30,6 @@ from .note import (
     key_hash,
     parse_skey,
     parse_vkey,
-    public_key,
     skey_text,
     vkey_text,
 )
@@ -100,6 +100,16 @@ class Cosigner:
 
     name: str
     seed: bytes = field(repr=False)
+    # Derived once (a public key from a seed is a scalar multiplication): a witness cosigns on
+    # every request.
+    _private: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
+    _key: CosignerKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        private = Ed25519PrivateKey.from_private_bytes(self.seed)
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        object.__setattr__(self, "_private", private)
+        object.__setattr__(self, "_key", CosignerKey(self.name, key_id(self.name, public), public))
 
     @classmethod
     def parse(cls, skey: str) -> Cosigner:
@@ -108,15 +118,14 @@ class Cosigner:
 
     @property
     def key(self) -> CosignerKey:
-        public = public_key(self.seed)
-        return CosignerKey(self.name, key_id(self.name, public), public)
+        return self._key
 
     def skey(self) -> str:
         return skey_text(self.name, self.seed, alg=ALG_COSIGNATURE_V1)
 
     def cosign(self, body: str, timestamp: int) -> Cosignature:
-        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(message(body, timestamp))
-        return Cosignature(self.name, self.key.key_id, timestamp, signature)
+        signature = self._private.sign(message(body, timestamp))
+        return Cosignature(self.name, self._key.key_id, timestamp, signature)
 
 
 def split_note(note: str) -> tuple[str, list[str]]:

@@ -154,5 +154,33 @@ class CompactRange:
         self.size += 1
         return created
 
+    def extend(self, leaves: Sequence[bytes], *, every: int) -> list[tuple[NodeID, bytes]]:
+        """Append ``leaves`` (leaf hashes) in order, as :meth:`append` one by one does; return only
+        the nodes completed at a level that is a positive multiple of ``every`` (e.g. the nodes at
+        the bottom rows of hash tiles), lowest level first per leaf. Requires ``every >= 1``.
+
+        The same hashes as :meth:`append`, without a list of nodes per leaf: a monitor catching
+        up appends millions of leaves and looks at one node in 256."""
+        if every < 1:
+            raise InvalidArgumentError("every", f"must be at least 1, got {every}")
+        hashes = self.hashes
+        pop, push = hashes.pop, hashes.append
+        prefix = NODE_PREFIX
+        index = self.size
+        created: list[tuple[NodeID, bytes]] = []
+        for acc in leaves:
+            at = index
+            level = 0
+            while at & 1:
+                acc = _sha256(prefix + pop() + acc).digest()
+                level += 1
+                at >>= 1
+                if level % every == 0:
+                    created.append((NodeID(level, at), acc))
+            push(acc)
+            index += 1
+        self.size = index
+        return created
+
     def root(self) -> bytes:
         return fold(self.hashes)

@@ -130,6 +130,15 @@ class Verifier:
 class Signer:
     name: str
     seed: bytes = field(repr=False)
+    # Derived once (a public key from a seed is a scalar multiplication), not per signature.
+    _private: Ed25519PrivateKey = field(init=False, repr=False, compare=False)
+    _verifier: Verifier = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        private = Ed25519PrivateKey.from_private_bytes(self.seed)
+        public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        object.__setattr__(self, "_private", private)
+        object.__setattr__(self, "_verifier", Verifier(self.name, key_hash(self.name, public), public))
 
     @classmethod
     def parse(cls, skey: str) -> Signer:
@@ -138,8 +147,7 @@ class Signer:
 
     @property
     def verifier(self) -> Verifier:
-        public = public_key(self.seed)
-        return Verifier(self.name, key_hash(self.name, public), public)
+        return self._verifier
 
     def skey(self) -> str:
         """The signer key's text (a secret)."""
@@ -148,8 +156,8 @@ class Signer:
     def sign(self, text: str) -> str:
         """The signed note of ``text`` (which must end with a newline and hold no blank line end)."""
         _check_text(text)
-        signature = Ed25519PrivateKey.from_private_bytes(self.seed).sign(text.encode())
-        blob = self.verifier.hash.to_bytes(4, "big") + signature
+        signature = self._private.sign(text.encode())
+        blob = self._verifier.hash.to_bytes(4, "big") + signature
         return f"{text}\n\u2014 {self.name} {base64.b64encode(blob).decode()}\n"
 
 

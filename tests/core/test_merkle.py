@@ -104,6 +104,30 @@ def test_compact_range_reports_every_completed_node() -> None:
     assert compact.root().hex() == CT_ROOTS[3]
 
 
+@pytest.mark.parametrize("every", [1, 2, 3, 8])
+def test_compact_range_extend_is_append_one_by_one(every: int) -> None:
+    """extend() gives the border and root of appending one by one, and of the nodes append()
+    reports, exactly those at a positive multiple of ``every`` levels, in order; from any start."""
+    rng = random.Random(every)
+    leaves = [rng.randbytes(32) for _ in range(700)]
+    for start in (0, 1, 255, 256, 300):
+        one, bulk = CompactRange.empty(), CompactRange.empty()
+        for leaf in leaves[:start]:
+            one.append(leaf)
+            bulk.append(leaf)
+        expected = [(n, h) for leaf in leaves[start:] for n, h in one.append(leaf) if n.level and n.level % every == 0]
+        got = bulk.extend(leaves[start:], every=every)
+        assert got == expected
+        assert expected  # 400+ leaves complete nodes at every level asked here
+        assert (bulk.size, bulk.hashes, bulk.root()) == (one.size, one.hashes, one.root())
+    assert CompactRange.empty().extend([merkle.leaf_hash(d) for d in CT_LEAVES], every=1)[-1][1].hex() == CT_ROOTS[7]
+
+
+def test_compact_range_extend_needs_a_level_step() -> None:
+    with pytest.raises(InvalidArgumentError, match="must be at least 1, got 0"):
+        CompactRange.empty().extend([], every=0)
+
+
 def test_compact_range_checks_its_border() -> None:
     with pytest.raises(InvalidArgumentError, match="a tree of size 3 has 2 border nodes, got 1"):
         CompactRange(size=3, hashes=[b"\x00" * 32])

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from anchoring.cosigning import Cosigning
+from anchoring.schema import anchor_switches, anchor_targets, anchors
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cosignature import Cosigner
 from ledger.core.note import Signer
 from ledger.core.tiles import TILE_WIDTH
 from ledger.log import Log
 from monitor.tiles import split_bundle
+from settings import DEV_CHAIN
 from tests.monitor.test_monitor import (
     ORIGIN,
     Deployment,
@@ -159,6 +161,24 @@ def _cosign(d: Deployment, cosigners: list[Cosigner], *, spoil: str | None = Non
     Cosigning._keep(d.log.engine, cp, note, len(lines), datetime.now(UTC))
 
 
+def _anchoring(d: Deployment) -> None:
+    """A publishing round ran: an anchor of the log's size is in flight on the default chain (as
+    the anchorer records it, prepared, before sending; no chain is needed to list it)."""
+    size = d.log.reader.tree_head().size
+    now = datetime.now(UTC)
+    with d.log.engine.begin() as conn:
+        target = conn.execute(
+            insert(anchor_targets).returning(anchor_targets.c.id),
+            {"chain": DEV_CHAIN.name, "chain_id": 31337, "instance": "test", "contract": "0x" + "00" * 20,
+             "created_at": now},
+        ).scalar_one()  # fmt: skip
+        conn.execute(insert(anchor_switches).values(target_id=target, switched_at=now))
+        conn.execute(
+            insert(anchors).values(target_id=target, tree_size=size, root=d.log.reader.root_at(size), base_size=0,
+                                   status="prepared", account="0x" + "00" * 20, nonce=0, created_at=now, updated_at=now)
+        )  # fmt: skip
+
+
 def _signing_key(d: Deployment) -> str:
     return (d.tmp / "signing.key").read_text()
 
@@ -182,9 +202,13 @@ def test_the_witness_policy_is_checked_on_the_cosigned_checkpoint(signed: Deploy
     w1, w2, w3 = (Cosigner(f"witness.example/w{i}", secrets.token_bytes(32)) for i in (1, 2, 3))
     policy = ["--witness", str(w1.key), "--witness", str(w2.key), "--witness", str(w3.key), "--witness-quorum", "2"]
     assert httpx.get(f"{signed.base}/api/v1/checkpoint/cosigned").status_code == 404
-    code, findings, _ = _monitor(signed, *policy, db="none.sqlite3")
+    # A new log that has not run a publishing round yet had nothing to have cosigned.
+    code, findings, err = _monitor(signed, *policy, db="none.sqlite3")
+    assert (code, findings) == (0, []), err
+    _anchoring(signed)  # a round ran, and published no cosigned checkpoint: a shortfall
+    code, findings, err = _monitor(signed, *policy, db="none.sqlite3")
     assert code == 1
-    assert [(f["kind"], f["cosigned"]) for f in findings] == [("witness_shortfall", 0)]
+    assert [(f["kind"], f["cosigned"]) for f in findings] == [("witness_shortfall", 0)], err
 
     _cosign(signed, [w1, w2])  # 2 of 3: the policy holds
     answer = httpx.get(f"{signed.base}/api/v1/checkpoint/cosigned")
@@ -210,6 +234,7 @@ def test_the_witness_policy_is_checked_on_the_cosigned_checkpoint(signed: Deploy
 
 def test_a_cosigned_checkpoint_for_another_tree_is_a_fork(signed: Deployment) -> None:
     w1 = Cosigner("witness.example/w1", secrets.token_bytes(32))
+    _anchoring(signed)
     assert _monitor(signed, "--witness", str(w1.key), db="m.sqlite3")[0] == 1  # none published yet
     size = signed.log.reader.tree_head().size
     signer = Signer.parse(_signing_key(signed))
