@@ -20,7 +20,6 @@ import time
 from collections.abc import Collection
 from http.cookies import SimpleCookie
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.store import replicas as store_replicas
-from ledger.store.replicas import Replicas, format_position, parse_position
+from ledger.store.replicas import PositionProbe, Replicas, format_position, parse_position
 
 from .errors import error_response
 from .middleware import OPS_PATHS
@@ -112,7 +111,13 @@ class ReadRoutingMiddleware:
             views: dict[str, Log] = state.replica_logs  # type: ignore[union-attr]
             scope.setdefault("state", {})[READ_LOG] = views[replica.name]
             failed = await self._serve(
-                scope, receive, send, wanted=wanted, engine=replica.engine, name=replica.name, primary=replicas.primary
+                scope,
+                receive,
+                send,
+                wanted=wanted,
+                probe=replica.probe,
+                name=replica.name,
+                primary=replicas.primary_probe,
             )
             if not failed:
                 return
@@ -121,15 +126,24 @@ class ReadRoutingMiddleware:
             replicas.skip(replica, "a read on it failed")
             del scope["state"][READ_LOG]
         await self._serve(
-            scope, receive, send, wanted=wanted, engine=replicas.primary, name="primary", primary=replicas.primary
+            scope, receive, send, wanted=wanted, probe=replicas.primary_probe, name="primary", primary=None
         )
 
     async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, *, wanted: int, engine: Engine, name: str, primary: Engine
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        wanted: int,
+        probe: PositionProbe,
+        name: str,
+        primary: PositionProbe | None,
     ) -> bool:
-        """Run the application, its answer carrying the position and ``name``; True (and nothing
-        sent) if ``engine`` is a replica's and the answer was a 503."""
-        on_replica = name != "primary"
+        """Run the application, its answer carrying the position (``probe``'s, ``primary``'s when a
+        replica cannot say) and ``name``; True (and nothing sent) if it is a replica's (``primary``
+        given) and the answer was a 503."""
+        on_replica = primary is not None
         failed = False
 
         async def send_with_position(message: Message) -> None:
@@ -138,7 +152,7 @@ class ReadRoutingMiddleware:
                 if on_replica and message["status"] == 503:
                     failed = True
                     return
-                now = await asyncio.to_thread(_position_after, engine, on_replica, primary)
+                now = await asyncio.to_thread(_position_after, probe, primary)
                 given = max(wanted, now or 0)
                 headers = MutableHeaders(scope=message)
                 headers[SERVED_BY_HEADER] = name
@@ -157,18 +171,18 @@ class ReadRoutingMiddleware:
         return failed
 
 
-def _position_after(engine: Engine, on_replica: bool, primary: Engine) -> int | None:
-    """The position of ``engine``'s server once a read there is done; for a replica that cannot
-    say, the primary's (at least as new as anything a replica holds); None if neither answers
-    (the client then keeps its own position)."""
+def _position_after(probe: PositionProbe, primary: PositionProbe | None) -> int | None:
+    """The position of ``probe``'s server once a read there is done; for a replica that cannot
+    say (``primary`` given), the primary's (at least as new as anything a replica holds); None if
+    neither answers (the client then keeps its own position)."""
     try:
-        found = store_replicas.position(engine, replica=on_replica)
-        if found is not None or not on_replica:
+        found = probe()
+        if found is not None or primary is None:
             return found
     except SQLAlchemyError:
-        if not on_replica:
+        if primary is None:
             return None
     try:
-        return store_replicas.position(primary, replica=False)
+        return primary()
     except SQLAlchemyError:
         return None

@@ -348,12 +348,24 @@ _UPDATE_HEADS = (
 )
 
 
+_LOCK_HEAD = (
+    select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == bindparam("ocid")).with_for_update()
+)
+
+
 def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, tuple[int, str | None]]:
     """Create missing tenders, then lock every tender row, both in ocid order (no deadlocks).
 
-    The insert comes first even when every tender exists: locking the existing rows first and
-    inserting the missing ones after would take locks out of ocid order, and concurrent appends
-    over overlapping new tenders deadlock on PostgreSQL."""
+    With several tenders the insert comes first even when every tender exists: locking the
+    existing rows first and inserting the missing ones after would take locks out of ocid order,
+    and concurrent appends over overlapping new tenders deadlock on PostgreSQL. One tender (every
+    single-event write) holds one lock whatever the order: its row is locked first, and inserted
+    only when missing (one statement where two were)."""
+    if len(ocids) == 1:
+        (ocid,) = ocids
+        found = conn.execute(_LOCK_HEAD, {"ocid": ocid}).first()
+        if found is not None:
+            return {ocid: (found[0], found[1])}
     conn.execute(
         insert_or_ignore(conn, tenders, keys=["ocid"]),
         [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],

@@ -123,7 +123,7 @@ class ApiServer:
             total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
         return total
 
-    def wait_until_up(self, timeout: float = 60.0) -> None:
+    def wait_until_up(self, timeout: float = 120.0) -> None:
         """Until /healthz answers and every worker runs, then 2 s more: one worker answers before
         the others have finished starting."""
         deadline = time.monotonic() + timeout

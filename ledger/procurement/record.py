@@ -95,7 +95,14 @@ def record(
                         state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
         for ocid, state in states.items():
-            store_state(conn, state, at, flags=_flags_may_change(before[ocid], state))
+            stored = before[ocid]
+            store_state(
+                conn,
+                state,
+                at,
+                flags=_flags_may_change(stored, state),
+                awarded=stored is None or stored.awarded_by_currency != state.awarded_by_currency,
+            )
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
@@ -169,14 +176,19 @@ def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
 
 
 def _flags_may_change(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
-    """Whether ``state``'s red flags and buyer-supplier rows may differ from those stored with
-    ``stored``: they are a function of the buyer and the figures :func:`redflags.compiled_of_state`
+    """Whether ``state``'s red flags, buyer-supplier pairs and parties may differ from those stored
+    with ``stored``: they are a function of the buyer and the figures :func:`redflags.compiled_of_state`
     takes (method, value, period, bidders, awards, contracts), so an event that moves none of
-    them (a clarification, a reveal, a payment...) leaves them as they are."""
-    return (
-        stored is None
-        or stored.buyer_id != state.buyer_id
-        or redflags.compiled_of_state(stored) != redflags.compiled_of_state(state)
+    them (a clarification, a reveal, a payment...) leaves them as they are; and when those figures
+    move (a bid commitment counts one more bidder), the rows are compared before rewriting them."""
+    if stored is None:
+        return True
+    before, after = redflags.compiled_of_state(stored), redflags.compiled_of_state(state)
+    if before == after and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name):
+        return False
+    rows = redflags.stored_rows
+    return rows(stored.ocid, stored.buyer_id, before, buyer_name=stored.buyer_name) != rows(
+        state.ocid, state.buyer_id, after, buyer_name=state.buyer_name
     )
 
 
@@ -209,11 +221,15 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
     }
 
 
-def store_state(conn: Connection, state: rules.TenderState, at: datetime, *, flags: bool = True) -> None:
-    """Write ``state``'s projection row (``updated_at`` = ``at``), its awarded value per currency
-    and, with ``flags``, its red flags."""
+def store_state(
+    conn: Connection, state: rules.TenderState, at: datetime, *, flags: bool = True, awarded: bool = True
+) -> None:
+    """Write ``state``'s projection row (``updated_at`` = ``at``) and, with ``awarded``, its
+    awarded value per currency, with ``flags`` its red flags (leave them out only where the stored
+    ones are known to be the same)."""
     upsert_projection(conn, [{**projection(state), "updated_at": at}])
-    store_awarded(conn, [state])
+    if awarded:
+        store_awarded(conn, [state])
     if flags:
         redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
 

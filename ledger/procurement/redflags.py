@@ -327,6 +327,35 @@ def compiled_of_state(state: TenderState) -> dict[str, Any]:
     return {"ocid": state.ocid, "tender": tender, "awards": awards, "contracts": contracts}
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRows:
+    """What :func:`store` writes for one tender: its flags (``ledger_flags``), its buyer-supplier
+    pairs (``tender_suppliers``) and its parties (``tender_parties``)."""
+
+    flags: list[dict[str, str]]
+    pairs: list[dict[str, str]]
+    parties: list[dict[str, str | None]]
+
+
+def stored_rows(
+    ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None
+) -> StoredRows:
+    """The rows :func:`store` writes for tender ``ocid`` (buyer id and name as for :func:`party_rows`);
+    a function of its arguments and the configured thresholds alone, so two states whose rows are
+    equal need nothing rewritten."""
+    raised = evaluate(compiled)
+    flags = [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
+    # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
+    # buyer id is the ledger's own
+    key = organisations.buyer_key(compiled) or buyer_id
+    pairs = (
+        []
+        if key is None
+        else [{"ocid": ocid, "supplier": name[:1024], "buyer_id": key[:256]} for name in suppliers(compiled)]
+    )
+    return StoredRows(flags, pairs, party_rows(ocid, buyer_id, compiled, buyer_name=buyer_name))
+
+
 def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]]) -> None:
     """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release),
     and move the suppliers' win counts (``supplier_wins``) accordingly."""
@@ -348,16 +377,10 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
         dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
     )
     for ocid, buyer_id, compiled in tenders:
-        parties += party_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
-        raised = evaluate(compiled)
-        flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
-        # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
-        # buyer id is the ledger's own
-        buyer_id = organisations.buyer_key(compiled) or buyer_id
-        if buyer_id is not None:
-            pairs += [
-                {"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id[:256]} for name in suppliers(compiled)
-            ]
+        rows = stored_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
+        flags += rows.flags
+        pairs += rows.pairs
+        parties += rows.parties
     if flags:
         insert_many(conn, flags_table, flags)
     if pairs:

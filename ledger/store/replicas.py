@@ -23,6 +23,7 @@ the primary first reported a position the replica has not replayed yet.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -30,9 +31,10 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..core.errors import InvalidArgumentError
 from .db import open_engine
@@ -69,6 +71,57 @@ def position(engine: Engine, *, replica: bool) -> int | None:
     return None if found is None else parse_position(str(found))
 
 
+class PositionProbe:
+    """:func:`position` of one server on a connection of the probe's own, kept open between calls:
+    no pool checkout (whose liveness ping is a round trip of its own) and no isolation level set
+    and reset, one query a call. A connection that fails (the server restarted, say) is dropped
+    and the query tried once more on a new one, as the pool's ping would have. Thread-safe
+    (calls take turns on the connection); :meth:`close` when done."""
+
+    def __init__(self, engine: Engine, *, replica: bool) -> None:
+        self.engine = engine
+        self.query = "SELECT pg_last_wal_replay_lsn()" if replica else "SELECT pg_current_wal_lsn()"
+        self._lock = threading.Lock()
+        self._conn: Any = None  # a pool connection, checked out for good, in autocommit mode
+
+    def __call__(self) -> int | None:
+        """The server's position now (``None``: not PostgreSQL, or a standby not replaying).
+        Raises :class:`sqlalchemy.exc.SQLAlchemyError` if the server cannot be reached."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None:
+                        self._conn = self.engine.raw_connection()
+                        self._conn.driver_connection.autocommit = True
+                    cursor = self._conn.cursor()
+                    try:
+                        cursor.execute(self.query)
+                        found = cursor.fetchone()[0]
+                    finally:
+                        cursor.close()
+                except SQLAlchemyError:  # no connection could be made: nothing to retry on
+                    raise
+                except self.engine.dialect.loaded_dbapi.Error as exc:
+                    self._drop()
+                    if attempt == 2:
+                        raise OperationalError(self.query, None, exc) from exc
+                    continue
+                return None if found is None else parse_position(str(found))
+        return None  # not reached
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+
 @dataclass
 class Replica:
     """One standby: its engine and what the last health check found."""
@@ -76,9 +129,14 @@ class Replica:
     name: str
     engine: Engine
     healthy: bool = False
+    #: Its replayed position now, for the answers it serves (:class:`PositionProbe`).
+    probe: PositionProbe = field(init=False)
     replayed: int = 0
     lag: float = 0.0
     problem: str | None = "not checked yet"
+
+    def __post_init__(self) -> None:
+        self.probe = PositionProbe(self.engine, replica=True)
 
 
 @dataclass
@@ -91,6 +149,11 @@ class Replicas:
     #: (time, primary position) of recent checks, oldest first, to tell how long a replica lags.
     _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=4096))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The primary's current position now, for the answers it serves (:class:`PositionProbe`).
+    primary_probe: PositionProbe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.primary_probe = PositionProbe(self.primary, replica=False)
 
     @classmethod
     def open(cls, primary: Engine, urls: Sequence[str], *, max_lag: float = 5.0) -> Replicas:
@@ -106,7 +169,9 @@ class Replicas:
         return cls(primary=primary, replicas=opened, max_lag=max_lag)
 
     def close(self) -> None:
+        self.primary_probe.close()
         for replica in self.replicas:
+            replica.probe.close()
             replica.engine.dispose()
 
     def pick(self, wanted: int = 0) -> Replica | None:

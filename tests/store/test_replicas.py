@@ -5,11 +5,20 @@ tests/load/test_replicas.py; here they are against a real primary and a server t
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.core.errors import InvalidArgumentError
 from ledger.store.db import normalize_url
-from ledger.store.replicas import Replica, Replicas, check, format_position, parse_position, position
+from ledger.store.replicas import (
+    PositionProbe,
+    Replica,
+    Replicas,
+    check,
+    format_position,
+    parse_position,
+    position,
+)
 from tests.cluster import free_port
 
 
@@ -91,6 +100,41 @@ def test_check_against_a_primary_and_a_replica_that_is_down(pg_url: str) -> None
     finally:
         found.close()
         primary.dispose()
+
+
+def test_a_probe_keeps_one_connection_and_replaces_one_the_server_ended(pg_url: str) -> None:
+    engine = create_engine(normalize_url(pg_url), pool_pre_ping=True)
+    probe = PositionProbe(engine, replica=False)
+    try:
+        first = probe()
+        pid = probe._conn.driver_connection.info.backend_pid
+        assert first is not None and first > 0
+        with engine.connect() as conn:  # something is written: the position moves on
+            conn.execute(text("CREATE TEMP TABLE probe_moves (x int)"))
+            conn.execute(text("INSERT INTO probe_moves VALUES (1)"))
+            conn.commit()
+        second = probe()
+        assert second is not None and second > first
+        assert probe._conn.driver_connection.info.backend_pid == pid  # the same connection, no checkout
+        with engine.connect() as conn:  # the server ends the probe's connection (a restart, say)
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        third = probe()
+        assert third is not None and third >= second
+        assert probe._conn.driver_connection.info.backend_pid != pid
+    finally:
+        probe.close()
+        engine.dispose()
+    assert probe._conn is None
+
+
+def test_a_probe_of_a_server_that_is_down_raises(pg_url: str) -> None:
+    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/postgres")
+    try:
+        with pytest.raises(SQLAlchemyError):
+            PositionProbe(engine, replica=True)()
+        assert PositionProbe(create_engine("sqlite://"), replica=False)() is None  # not PostgreSQL: no position
+    finally:
+        engine.dispose()
 
 
 def test_replicas_must_be_postgresql() -> None:
