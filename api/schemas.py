@@ -268,6 +268,22 @@ class RecordedEvents(BaseModel):
     events: list[RecordedEvent]
 
 
+class WithheldTarget(BaseModel):
+    """One event a withholding order withheld."""
+
+    index: Size = Field(description="The event's log index.")
+    ocid: str
+    fields: list[str] | None = Field(description="The JSON Pointers withheld; null: the whole payload.")
+
+
+class WithholdingRecorded(BaseModel):
+    """A withholding order recorded, integrated and carried out (201), in one transaction."""
+
+    order: RecordedEvent = Field(description="The order's event (its status says pending; it is in fact integrated).")
+    index: Size = Field(description="The order's log index: what withheld payloads name (withheld_by).")
+    withheld: list[WithheldTarget]
+
+
 class TenderSummary(BaseModel):
     """A tender as listings show it (derived from its events; amounts in its own currency)."""
 

@@ -392,26 +392,49 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000, heads_
     if batch_size < 1:
         raise InvalidArgumentError("batch_size", f"must be >= 1, got {batch_size}")
     with write_transaction(engine) as conn:
-        size, root = conn.execute(
-            select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
-        ).one()
-        head = TreeHead(size, bytes(root))
-        batch = conn.execute(
-            select(pending.c.event_id, events.c.leaf_hash)
-            .join(events, events.c.id == pending.c.event_id)
-            .order_by(pending.c.event_id)
-            .limit(batch_size)
-        ).all()
-        if batch:
-            head = _extend(conn, size, [row.event_id for row in batch], [bytes(row.leaf_hash) for row in batch], now)
-            conn.execute(
-                delete(pending).where(
-                    pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
-                )
-            )
-        if heads_origin is not None and len(batch) < batch_size:
+        head, count = _integrate_batch(conn, now=now, batch_size=batch_size)
+        if heads_origin is not None and count < batch_size:
             head = _commit_heads(conn, head, origin=heads_origin, now=now)
     return head
+
+
+def _integrate_batch(conn: Connection, *, now: datetime, batch_size: int) -> tuple[TreeHead, int]:
+    """Integrate up to ``batch_size`` pending events in ``conn``'s transaction, under the
+    ``log_state`` lock; return the tree head and how many were integrated."""
+    size, root = conn.execute(
+        select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
+    ).one()
+    head = TreeHead(size, bytes(root))
+    batch = conn.execute(
+        select(pending.c.event_id, events.c.leaf_hash)
+        .join(events, events.c.id == pending.c.event_id)
+        .order_by(pending.c.event_id)
+        .limit(batch_size)
+    ).all()
+    if batch:
+        head = _extend(conn, size, [row.event_id for row in batch], [bytes(row.leaf_hash) for row in batch], now)
+        conn.execute(
+            delete(pending).where(
+                pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
+            )
+        )
+    return head, len(batch)
+
+
+def integrate_within(conn: Connection, event_id: int, *, now: datetime, batch_size: int = 50_000) -> int:
+    """Integrate, in the caller's write transaction, every pending event it sees up to and
+    including ``event_id`` (appended in this transaction); return ``event_id``'s log index.
+
+    For a withholding order, whose effect names its own log index: the order and what it
+    withholds are committed together, or nothing is. Raises :class:`InvariantError` if
+    ``event_id`` is not pending in this transaction."""
+    while True:
+        found = conn.execute(select(log_entries.c.idx).where(log_entries.c.event_id == event_id)).scalar()
+        if found is not None:
+            return int(found)
+        _head, count = _integrate_batch(conn, now=now, batch_size=batch_size)
+        if count == 0:
+            raise InvariantError(f"event {event_id} is neither integrated nor pending")
 
 
 def _extend(conn: Connection, size: int, event_ids: list[int], leaves: list[bytes], now: datetime) -> TreeHead:

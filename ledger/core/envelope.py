@@ -40,6 +40,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "officer.revoked",
         # The log's heads commitment (docs/spec.md §14.1): appended by the log itself, never by a client.
         "log.heads",
+        # Withholding orders (docs/privacy.md): which payloads or fields an order withholds, by an administrator.
+        "privacy.withholding",
     }
 )
 

@@ -118,6 +118,12 @@ def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
         raise InvalidArgumentError("ocid", f"{HEADS_OCID} is reserved for the log's heads commitments")
     if item.type == HEADS_TYPE:
         raise InvalidArgumentError("type", f"{HEADS_TYPE} is recorded by the log itself, never by a client")
+    if item.ocid == officers.ORDERS_OCID or item.type == "privacy.withholding":
+        raise InvalidArgumentError(
+            "type" if item.ocid != officers.ORDERS_OCID else "ocid",
+            "withholding orders are recorded only as orders, by an administrator"
+            " (POST /api/v1/withholding-orders, tenderproof privacy withhold)",
+        )
     registry = item.ocid == officers.REGISTRY_OCID
     if registry and item.type not in officers.EVENT_TYPES:
         raise InvalidArgumentError("type", f"only officer events are recorded under {officers.REGISTRY_OCID}")
