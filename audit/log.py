@@ -46,7 +46,7 @@ from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
 from ledger.store import heads as heads_store
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
-from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
+from ledger.store.schema import events, log_entries, log_state, payloads, pending, tiles, tree_heads
 
 #: Deepest payload whose RFC 8785 form the audit checks (its parse and re-encoding recurse).
 MAX_PARSED_DEPTH = 200
@@ -780,7 +780,11 @@ def _paged_entries(conn: Connection, batch_size: int) -> Iterator[list[Any]]:
     while True:
         query = (
             select(log_entries.c.idx, log_entries.c.event_id, *EVENT_COLUMNS)
-            .select_from(log_entries.outerjoin(events, events.c.id == log_entries.c.event_id))
+            .select_from(
+                log_entries.outerjoin(events, events.c.id == log_entries.c.event_id).outerjoin(
+                    payloads, payloads.c.event_id == events.c.id
+                )
+            )
             .where(log_entries.c.idx > after)
             .order_by(log_entries.c.idx)
             .limit(batch_size)

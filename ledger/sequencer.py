@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .core import commitment, heads
 from .core import tiles as tile_math
-from .core.canonical import sha256_hex
+from .core.canonical import canonical_json_bytes, sha256_hex
 from .core.envelope import (
     VERSION_1,
     VERSION_2,
@@ -43,8 +43,8 @@ from .core.errors import ConflictError, InvalidArgumentError, InvariantError, na
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
-from .store.reader import TreeHead, tile_reader
-from .store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from .store.reader import TreeHead, read_payload, tile_reader
+from .store.schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from .submission import Recorded, Submission, Unset
 
 _CHUNK = 500  # ocids per locking query, well under every engine's parameter limit
@@ -296,6 +296,7 @@ def _append(
     heads = _lock_heads(conn, ocids, now)
     stamp = format_timestamp(now)
     rows: list[dict[str, Any]] = []
+    bodies: list[dict[str, Any]] = []
     recorded: list[tuple[Envelope, bytes, dict[str, Any] | None]] = []
     for i, (item, (data, digest, disclosure)) in enumerate(zip(items, prepared, strict=True)):
         count, head = heads[item.ocid]
@@ -314,17 +315,23 @@ def _append(
                 "type": item.type,
                 "recorded_at": now,
                 "envelope": leaf_data,
-                "payload": data,
                 "leaf_hash": digest_leaf,
             }
         )
+        bodies.append({"body": data, "disclosure": None if disclosure is None else canonical_json_bytes(disclosure)})
         recorded.append((envelope, digest_leaf, disclosure))
     if len(rows) == 1:
         ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
         conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
     else:
         ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
         insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+        insert_many(
+            conn,
+            payloads,
+            [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)],
+        )
     conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     result = [
         Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest, disclosure=disclosure)
@@ -369,6 +376,7 @@ _LOCK_HEADS = (
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(events).returning(events.c.id)
 _INSERT_PENDING = insert(pending)
+_INSERT_PAYLOAD = insert(payloads)
 _UPDATE_HEADS = (
     update(tenders)
     .where(tenders.c.ocid == bindparam("o"))
@@ -474,7 +482,7 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     if last_ocid == heads.HEADS_OCID:
         return head
     previous = conn.execute(
-        select(events.c.seq, events.c.leaf_hash, events.c.payload)
+        select(events.c.id, events.c.seq, events.c.leaf_hash)
         .where(events.c.ocid == heads.HEADS_OCID)
         .order_by(events.c.seq.desc())
         .limit(1)
@@ -482,7 +490,7 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     if previous is None:
         version, prev, start, tenders_before = 0, None, 0, 0
     else:
-        body = json.loads(bytes(previous.payload))
+        body = json.loads(_commitment_body(conn, previous.id))
         version, prev = previous.seq + 1, bytes(previous.leaf_hash).hex()
         start, tenders_before = int(body["tree_size"]), int(body["tenders"])
     heads_root, fresh = _write_heads(conn, version, start, size)
@@ -511,9 +519,18 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     event_id = conn.execute(
         insert(events).returning(events.c.id),
         {"ocid": heads.HEADS_OCID, "seq": version, "type": heads.HEADS_TYPE, "recorded_at": now,
-         "envelope": leaf_data, "payload": data, "leaf_hash": digest},
+         "envelope": leaf_data, "leaf_hash": digest},
     ).scalar_one()  # fmt: skip
+    conn.execute(_INSERT_PAYLOAD, {"event_id": event_id, "body": data, "disclosure": None})
     return _extend(conn, size, [event_id], [digest], now)
+
+
+def _commitment_body(conn: Connection, event_id: int) -> bytes:
+    """A heads commitment's payload bytes (never withheld: orders cannot target commitments)."""
+    body = read_payload(conn, event_id).body
+    if body is None:
+        raise InvariantError(f"heads commitment event {event_id} has no payload")
+    return body
 
 
 def _write_heads(conn: Connection, version: int, start: int, size: int) -> tuple[bytes, int]:
@@ -550,6 +567,8 @@ class Replica:
     envelope: bytes
     payload: bytes
     leaf_hash: bytes
+    #: The v2 disclosure's bytes as served (None for v1 entries or when not served).
+    disclosure: bytes | None = None
 
 
 def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: datetime) -> TreeHead:
@@ -570,19 +589,27 @@ def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: 
     _lock_heads(conn, sorted({e.ocid for e in entries}), now)
     rows = [
         {"ocid": e.ocid, "seq": e.seq, "type": e.type, "recorded_at": e.recorded_at, "envelope": e.envelope,
-         "payload": e.payload, "leaf_hash": e.leaf_hash}
+         "leaf_hash": e.leaf_hash}
         for e in entries
     ]  # fmt: skip
     ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+    insert_many(
+        conn,
+        payloads,
+        [
+            {"event_id": i, "body": e.payload or None, "disclosure": e.disclosure}
+            for i, e in zip(ids, entries, strict=True)
+        ],
+    )
     last = {e.ocid: {"o": e.ocid, "n": e.seq + 1, "h": e.leaf_hash.hex(), "at": e.recorded_at} for e in entries}
     conn.execute(_UPDATE_HEADS, [last[ocid] for ocid in sorted(last)])
     head = _extend(conn, start, ids, [e.leaf_hash for e in entries], now)
     for offset, entry in enumerate(entries):
         if entry.ocid == heads.HEADS_OCID and entry.type == heads.HEADS_TYPE:
             previous = conn.execute(
-                select(events.c.payload).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == entry.seq - 1)
+                select(events.c.id).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == entry.seq - 1)
             ).scalar()
-            begin = 0 if previous is None else int(json.loads(bytes(previous))["tree_size"])
+            begin = 0 if previous is None else int(json.loads(_commitment_body(conn, previous))["tree_size"])
             _write_heads(conn, entry.seq, begin, start + offset)
     return head
 

@@ -26,13 +26,13 @@ from sqlalchemy import Engine, event, func, select, text
 from ledger.core import verify
 from ledger.log import Log
 from ledger.store.reader import TreeHead
-from ledger.store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from ledger.store.schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from tests.core import reference
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 TILE_WIDTH = 256
 #: Every table of the schema, for whole-database snapshots.
-ALL_TABLES = ("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state")
+ALL_TABLES = ("log_config", "tenders", "events", "payloads", "pending", "log_entries", "tiles", "tree_heads", "log_state")
 _ENVELOPE_KEYS = {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256"}
 
 
@@ -113,7 +113,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in (events, pending, tenders, log_entries, tree_heads)
+            for table in (events, payloads, pending, tenders, log_entries, tree_heads)
         }
 
 
@@ -130,7 +130,11 @@ class LogFacts:
 def check_log(log: Log, *, expect_events: int | None = None) -> LogFacts:
     """Assert every invariant of a fully integrated log, from the raw rows; return what was found."""
     with log.engine.connect() as conn:
-        rows = conn.execute(select(events).order_by(events.c.id)).all()
+        rows = conn.execute(
+            select(events, payloads.c.body.label("payload"))
+            .join(payloads, payloads.c.event_id == events.c.id)
+            .order_by(events.c.id)
+        ).all()
         entries = conn.execute(select(log_entries.c.idx, log_entries.c.event_id).order_by(log_entries.c.idx)).all()
         queued = conn.execute(select(pending.c.event_id)).scalars().all()
         heads = [(s, bytes(r)) for s, r in conn.execute(select(tree_heads.c.size, tree_heads.c.root)).all()]

@@ -51,7 +51,7 @@ def _dialect(log: Log) -> str:
 # (statement, the "<op> of <table>" the refusal must name)
 REWRITES = [
     ("UPDATE events SET type = 'tender.cancelled' WHERE seq = 1", "UPDATE of events"),
-    ("UPDATE events SET payload = envelope", "UPDATE of events"),
+    ("UPDATE events SET envelope = envelope", "UPDATE of events"),
     ("UPDATE events SET seq = seq", "UPDATE of events"),
     ("DELETE FROM events WHERE id = (SELECT max(id) FROM events)", "DELETE of events"),
     ("DELETE FROM events", "DELETE of events"),
@@ -67,7 +67,31 @@ REWRITES = [
     ("DELETE FROM tree_heads WHERE size = 300", "DELETE of tree_heads"),
     ("DELETE FROM tiles WHERE level = 0 AND idx = 1", "DELETE of tiles"),
     ("DELETE FROM tiles", "DELETE of tiles"),
+    ("DELETE FROM payloads WHERE event_id = 1", "DELETE of payloads"),
+    ("DELETE FROM payloads", "DELETE of payloads"),
 ]
+
+WITHHOLD_ONLY = f"{REFUSAL}: a payload may only be withheld, once, by an order"
+#: Changes of a stored payload other than withholding it once (migration 0016).
+PAYLOAD_REWRITES = [
+    "UPDATE payloads SET body = X'7b7d' WHERE event_id = 1",
+    "UPDATE payloads SET body = NULL WHERE event_id = 1",
+    "UPDATE payloads SET event_id = 2, withheld_by = 5 WHERE event_id = 1",
+    "UPDATE payloads SET disclosure = X'7b7d', withheld_by = NULL WHERE event_id = 1",
+]
+
+
+@pytest.mark.parametrize("sql", PAYLOAD_REWRITES)
+def test_a_payload_changes_only_to_be_withheld_once(filled: Log, sql: str) -> None:
+    before = snapshot(filled.engine)
+    sql = sql.replace("X'7b7d'", "'\\x7b7d'::bytea") if _dialect(filled) == "postgresql" else sql
+    assert WITHHOLD_ONLY in _refused(filled, sql)
+    assert snapshot(filled.engine) == before
+    with filled.engine.begin() as conn:  # withholding: allowed once
+        conn.execute(text("UPDATE payloads SET body = NULL, withheld_by = 7 WHERE event_id = 1"))
+    assert WITHHOLD_ONLY in _refused(filled, "UPDATE payloads SET withheld_by = 8 WHERE event_id = 1")
+    with filled.engine.connect() as conn:
+        assert conn.execute(text("SELECT body, withheld_by FROM payloads WHERE event_id = 1")).one() == (None, 7)
 
 
 @pytest.mark.parametrize(("sql", "names"), REWRITES)

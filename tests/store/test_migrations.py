@@ -36,12 +36,15 @@ SQLITE_TRIGGERS = {
     "tiles_extend_only",
     # migration 0013 keeps the full-text table tender_search in step with tender_index
     *(f"tender_search_{op}" for op in ("ai", "ad", "au")),
+    # migration 0016: a payload is never deleted, only withheld once by an order
+    *(f"payloads_{kind}" for kind in ("no_delete", "withhold_only", "no_replace")),
 }
 POSTGRESQL_TRIGGERS = {
     *(f"{t}_{kind}" for t in IMMUTABLE for kind in ("append_only", "no_truncate")),
     "tiles_no_delete",
     "tiles_no_truncate",
     "tiles_extend_only",
+    *(f"payloads_{kind}" for kind in ("no_delete", "no_truncate", "withhold_only")),
 }
 
 
