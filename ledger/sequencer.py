@@ -27,10 +27,18 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from .core import heads
+from .core import commitment, heads
 from .core import tiles as tile_math
-from .core.canonical import sha256_hex
-from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
+from .core.canonical import canonical_json_bytes, sha256_hex
+from .core.envelope import (
+    VERSION_1,
+    VERSION_2,
+    Envelope,
+    check_event_type,
+    check_ocid,
+    format_timestamp,
+    payload_bytes,
+)
 from .core.errors import ConflictError, InvalidArgumentError, InvariantError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
@@ -42,13 +50,29 @@ from .submission import Recorded, Submission, Unset
 _CHUNK = 500  # ocids per locking query, well under every engine's parameter limit
 
 
-def _prepare(item: Submission, position: str) -> tuple[bytes, str]:
-    """Validate what can be validated before taking any lock; return the payload bytes and hash."""
+#: What :func:`prepare` computes of an item: the payload's bytes, what binds it in the envelope
+#: (``payload_sha256`` in version 1, ``payload_commitment`` in version 2) and the v2 disclosure.
+Prepared = tuple[bytes, str, dict[str, Any] | None]
+
+
+def _prepare(item: Submission, position: str) -> Prepared:
+    """Validate what can be validated before taking any lock; return the payload bytes, its hash
+    or commitment, and its disclosure (version 2)."""
     with naming(position):
         check_ocid(item.ocid)
         check_event_type(item.type)
         data = item.canonical if item.canonical is not None else payload_bytes(item.payload)
-    return data, sha256_hex(data)
+        if item.version == VERSION_1:
+            return data, sha256_hex(data), None
+        if item.version != VERSION_2:
+            raise InvalidArgumentError("v", f"unsupported envelope version {item.version!r}, expected 1 or 2")
+        if item.disclosure is not None:
+            if commitment.withheld_fields(item.disclosure):
+                raise InvalidArgumentError("disclosure", "a new payload has no withheld field")
+            return data, commitment.recompute(item.payload, item.disclosure), item.disclosure
+        with naming("payload."):
+            bound, disclosure = commitment.new_commitment(item.payload, item.fields, payload_bytes=data)
+        return data, bound, disclosure
 
 
 def append(engine: Engine, item: Submission, *, origin: str, now: datetime) -> Recorded:
@@ -105,7 +129,7 @@ def append_in(
     return _append(conn, items, prepared, origin=origin, now=now, check=check, single=False)
 
 
-def prepare(items: Sequence[Submission]) -> list[tuple[bytes, str]]:
+def prepare(items: Sequence[Submission]) -> list[Prepared]:
     """What :func:`append_prepared` needs of ``items`` that takes no lock: each payload's bytes and
     hash (errors name ``items[i].`` when there are several). Run it before entering a transaction."""
     single = len(items) == 1
@@ -115,7 +139,7 @@ def prepare(items: Sequence[Submission]) -> list[tuple[bytes, str]]:
 def append_prepared(
     conn: Connection,
     items: Sequence[Submission],
-    prepared: list[tuple[bytes, str]],
+    prepared: list[Prepared],
     *,
     origin: str,
     now: datetime,
@@ -261,7 +285,7 @@ class GroupCommit:
 def _append(
     conn: Connection,
     items: Sequence[Submission],
-    prepared: list[tuple[bytes, str]],
+    prepared: list[Prepared],
     *,
     origin: str,
     now: datetime,
@@ -272,14 +296,16 @@ def _append(
     heads = _lock_heads(conn, ocids, now)
     stamp = format_timestamp(now)
     rows: list[dict[str, Any]] = []
-    bodies: list[bytes] = []
-    recorded: list[tuple[Envelope, bytes]] = []
-    for i, (item, (data, digest)) in enumerate(zip(items, prepared, strict=True)):
+    bodies: list[dict[str, Any]] = []
+    recorded: list[tuple[Envelope, bytes, dict[str, Any] | None]] = []
+    for i, (item, (data, digest, disclosure)) in enumerate(zip(items, prepared, strict=True)):
         count, head = heads[item.ocid]
         with naming("" if single else f"items[{i}]."):
             if not isinstance(item.prev, Unset) and item.prev != head:
                 raise ConflictError("prev", f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
-            envelope, leaf_data = _envelope(item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest)
+            envelope, leaf_data = _envelope(
+                item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest, v2=disclosure is not None
+            )
         digest_leaf = leaf_hash(leaf_data)
         heads[item.ocid] = (count + 1, digest_leaf.hex())
         rows.append(
@@ -292,24 +318,24 @@ def _append(
                 "leaf_hash": digest_leaf,
             }
         )
-        bodies.append(data)
-        recorded.append((envelope, digest_leaf))
+        bodies.append({"body": data, "disclosure": None if disclosure is None else canonical_json_bytes(disclosure)})
+        recorded.append((envelope, digest_leaf, disclosure))
     if len(rows) == 1:
         ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
         conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
-        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], "body": bodies[0], "disclosure": None})
+        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
     else:
         ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
         insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
         insert_many(
             conn,
             payloads,
-            [{"event_id": i, "body": body, "disclosure": None} for i, body in zip(ids, bodies, strict=True)],
+            [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)],
         )
     conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     result = [
-        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
-        for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
+        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest, disclosure=disclosure)
+        for event_id, (envelope, digest, disclosure) in zip(ids, recorded, strict=True)
     ]
     if check is not None:
         check(conn, items, result)
@@ -317,19 +343,21 @@ def _append(
 
 
 def _envelope(
-    item: Submission, *, origin: str, seq: int, prev: str | None, stamp: str, digest: str
+    item: Submission, *, origin: str, seq: int, prev: str | None, stamp: str, digest: str, v2: bool
 ) -> tuple[Envelope, bytes]:
-    """The envelope of ``item`` at ``seq`` after ``prev``, and its bytes (the leaf data); its errors
-    name the submission's fields."""
+    """The envelope of ``item`` at ``seq`` after ``prev`` (version 2 when ``v2``: ``digest`` is the
+    payload's commitment), and its bytes (the leaf data); its errors name the submission's fields."""
     try:
         envelope = Envelope(
+            v=VERSION_2 if v2 else VERSION_1,
             origin=origin,
             ocid=item.ocid,
             seq=seq,
             prev=prev,
             type=item.type,
             recorded_at=stamp,
-            payload_sha256=digest,
+            payload_sha256=None if v2 else digest,
+            payload_commitment=digest if v2 else None,
             submission=item.submission,
             signature=item.signature,
         )

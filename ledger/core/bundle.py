@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .canonical import canonical_bytes, sha256_hex
-from .envelope import Envelope, check_ocid
+from .commitment import withheld_fields
+from .envelope import VERSION_1, Envelope, check_ocid
 from .errors import FormatError, InvalidArgumentError
 from .heads import EMPTY as _EMPTY
 from .heads import HEADS_OCID, HEADS_TYPE
@@ -120,6 +121,8 @@ class BundleEvent:
     withheld: str | None
     leaf_hash: bytes
     inclusion: Inclusion | None
+    #: A version 2 envelope's disclosure (docs/spec.md §2.2), carried beside its payload.
+    disclosure: dict[str, Any] | None = None
 
     @property
     def status(self) -> Literal["anchored", "pending"]:
@@ -138,6 +141,8 @@ class BundleEvent:
         }
         if self.withheld is not None:
             obj["withheld"] = self.withheld
+        if self.disclosure is not None:
+            obj["disclosure"] = self.disclosure
         return obj
 
 
@@ -503,7 +508,9 @@ def _load_completeness(value: Any, field: str) -> Completeness:
 
 
 def _load_event(value: Any, field: str) -> BundleEvent:
-    e = _obj(value, field, {"index", "envelope", "payload", "leaf_hash", "status", "inclusion"}, {"withheld"})
+    e = _obj(
+        value, field, {"index", "envelope", "payload", "leaf_hash", "status", "inclusion"}, {"withheld", "disclosure"}
+    )
     try:
         envelope = Envelope.from_json(e["envelope"])
         envelope.canonical_bytes()  # every envelope must have its RFC 8785 form (its leaf hash)
@@ -524,6 +531,7 @@ def _load_event(value: Any, field: str) -> BundleEvent:
         raise FormatError(f"{field}.payload", f"must be a JSON object or null, got {type(payload).__name__}")
     elif withheld is not None:
         raise FormatError(f"{field}.withheld", "only a withheld (null) payload has a reason")
+    disclosure = _disclosure(e.get("disclosure"), envelope, payload, f"{field}.disclosure")
     inclusion = None
     if e["inclusion"] is not None:
         inc = _obj(e["inclusion"], f"{field}.inclusion", {"tree_size", "path"})
@@ -550,7 +558,25 @@ def _load_event(value: Any, field: str) -> BundleEvent:
         withheld=withheld,
         leaf_hash=_hash(e["leaf_hash"], f"{field}.leaf_hash"),
         inclusion=inclusion,
+        disclosure=disclosure,
     )
+
+
+def _disclosure(value: Any, envelope: Envelope, payload: Any, field: str) -> dict[str, Any] | None:
+    """A bundle event's ``disclosure``: present exactly when a version 2 envelope's payload is, its
+    shape checked (whether it recomputes the commitment is the verifier's check)."""
+    if envelope.v == VERSION_1 or payload is None:
+        if value is not None:
+            why = "a version 1 envelope has none" if envelope.v == VERSION_1 else "a withheld payload has none"
+            raise FormatError(field, f"must be left out: {why}")
+        return None
+    if value is None:
+        raise FormatError(field, "missing: a version 2 payload is checked with its disclosure")
+    try:
+        withheld_fields(value)
+    except InvalidArgumentError as exc:
+        raise FormatError(field + exc.field.removeprefix("disclosure"), exc.reason) from exc
+    return dict(value)
 
 
 def _load_anchor(value: Any, field: str) -> BundleAnchor:

@@ -686,7 +686,11 @@ def _record_batch(
             fresh.append(r)
     if not fresh:
         return
-    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
+    found = [privacy.places(r.type, r.body) for r in fresh]  # one walk: F, and the report's counts
+    items = [
+        Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data, fields=privacy.committed_fields(marked))
+        for r, marked in zip(fresh, found, strict=True)
+    ]
     recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
     new: dict[str, list[dict[str, Any]]] = {}
@@ -694,9 +698,9 @@ def _record_batch(
         new.setdefault(r.ocid, []).append(r.body)
     _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now)
     report.imported += len(fresh)
-    for r in fresh:
-        for mark in privacy.marks(r.type, r.body):
-            report.personal_data[mark.rule] = report.personal_data.get(mark.rule, 0) + 1
+    for marked in found:
+        for _, rule in marked:
+            report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
 
