@@ -76,7 +76,9 @@ def _target(text: str) -> dict[str, object]:
     """``N`` (the whole payload of the entry at log index N) or ``N:/ptr,/ptr`` (those fields)."""
     index, _, fields = text.partition(":")
     if not index.isdigit():
-        raise click.BadParameter(f"{text!r}: expected a log index, optionally ':' and JSON Pointers", param_hint="--target")
+        raise click.BadParameter(
+            f"{text!r}: expected a log index, optionally ':' and JSON Pointers", param_hint="--target"
+        )
     target: dict[str, object] = {"index": int(index)}
     if fields:
         target["fields"] = fields.split(",")
@@ -112,7 +114,9 @@ def withhold(env: Env, reference: str, authority: str, legal_basis: str, targets
     recorded, withheld = withholding.record_order(env.log, order, now=now())
     with env.log.engine.connect() as conn:
         index = withholding.index_of(conn, recorded.event_id)
-    click.echo(f"order {reference!r} recorded at log index {index} ({recorded.envelope.ocid} seq {recorded.envelope.seq})")
+    click.echo(
+        f"order {reference!r} recorded at log index {index} ({recorded.envelope.ocid} seq {recorded.envelope.seq})"
+    )
     for w in withheld:
         what = "whole payload" if w.fields is None else ", ".join(w.fields)
         click.echo(f"  withheld: index {w.index} ({w.ocid}): {what}")

@@ -413,7 +413,9 @@ class WithholdingOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference: str = Field(min_length=1, max_length=200, description="The order's reference (e.g. a case number).")
-    authority: str = Field(min_length=1, max_length=500, description="Who ordered it (a court, a data-protection authority).")
+    authority: str = Field(
+        min_length=1, max_length=500, description="Who ordered it (a court, a data-protection authority)."
+    )
     legal_basis: str = Field(min_length=1, max_length=2000, description="The law or decision it rests on.")
     targets: list[WithholdingTargetIn] = Field(min_length=1, max_length=1000)
 
@@ -445,6 +447,9 @@ def record_withholding_order(
     content = schemas.WithholdingRecorded(
         order=schemas.RecordedEvent.model_validate(_recorded_json(recorded)),
         index=index,
-        withheld=[schemas.WithheldTarget(index=w.index, ocid=w.ocid, fields=None if w.fields is None else list(w.fields)) for w in withheld],
+        withheld=[
+            schemas.WithheldTarget(index=w.index, ocid=w.ocid, fields=None if w.fields is None else list(w.fields))
+            for w in withheld
+        ],
     ).model_dump(mode="json")
     return JSONResponse(content, status_code=201)

@@ -24,7 +24,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, or_, select, update
 
 from ledger import sequencer
-from ledger.core import jsonsafe
+from ledger.core import commitment, jsonsafe
+from ledger.core.canonical import canonical_bytes
+from ledger.core.envelope import payload_bytes
 from ledger.core.errors import ConflictError, FormatError, InvalidArgumentError, NotFoundError
 from ledger.core.heads import HEADS_OCID
 from ledger.log import Log
@@ -106,7 +108,8 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
         row = rows.get(target.index)
         if row is None:
             raise InvalidArgumentError(
-                f"{field}.index", f"log index {target.index} is not an entry of the log (not recorded, or not integrated)"
+                f"{field}.index",
+                f"log index {target.index} is not an entry of the log (not recorded, or not integrated)",
             )
         event = stored_event(row)
         if event.ocid in UNTARGETABLE:
@@ -127,8 +130,13 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
         fields = None if target.fields is None else tuple(target.fields)
         if fields is not None:
             _check_fields(event, fields, f"{field}.fields")
-        planned.append((target.index, Withheld(index=target.index, event_id=event.event_id, ocid=event.ocid, fields=fields), event))
+        planned.append(
+            (target.index, Withheld(index=target.index, event_id=event.event_id, ocid=event.ocid, fields=fields), event)
+        )
     index = sequencer.integrate_within(conn, event_id, now=now)
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:  # freed pages zeroed: the old bytes are not left in the file's free space
+        conn.exec_driver_sql("PRAGMA secure_delete = ON")
     done: list[Withheld] = []
     for _, withheld, event in planned:
         if withheld.fields is None:
@@ -138,6 +146,8 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
         conn.execute(update(payloads).where(payloads.c.event_id == withheld.event_id).values(**values))
         done.append(withheld)
     reproject(conn, sorted({w.ocid for w in done}), now=now)
+    if sqlite:
+        conn.exec_driver_sql("PRAGMA secure_delete = OFF")
     return done
 
 
@@ -174,13 +184,24 @@ def _check_fields(event: Any, fields: Sequence[str], field: str) -> None:
 
 
 def _check_v2_fields(event: Any, fields: Sequence[str], field: str) -> None:
-    """Envelope v2: every pointer must be a separately committed field (ledger.core.commitment)."""
-    raise InvalidArgumentError(field, "field-level withholding needs envelope v2 entries (ledger.core.commitment)")
+    """Envelope v2: every pointer must be a separately committed field (in F) not yet withheld
+    (a dry run of :func:`ledger.core.commitment.withhold_fields`, its errors named in the order)."""
+    try:
+        commitment.withhold_fields(event.parsed_payload, _disclosure(event), fields, 0)
+    except InvalidArgumentError as exc:
+        raise exc.renamed(field + exc.field.removeprefix("fields")) from exc
+
+
+def _disclosure(event: Any) -> dict[str, Any]:
+    return jsonsafe.loads(
+        event.disclosure, field=f"{event.ocid} seq {event.seq} disclosure", max_depth=MAX_STORED_DEPTH
+    )  # type: ignore[no-any-return]
 
 
 def _withhold_fields(event: Any, fields: Sequence[str], order: int) -> dict[str, Any]:
     """The new ``body`` and ``disclosure`` of a v2 entry with ``fields`` withheld by ``order``."""
-    raise InvalidArgumentError("fields", "field-level withholding needs envelope v2 entries (ledger.core.commitment)")
+    body, disclosure = commitment.withhold_fields(event.parsed_payload, _disclosure(event), fields, order)
+    return {"body": payload_bytes(body), "disclosure": canonical_bytes(disclosure, field="disclosure")}
 
 
 def reproject(conn: Connection, ocids: Sequence[str], *, now: datetime) -> None:
@@ -210,7 +231,9 @@ def reproject(conn: Connection, ocids: Sequence[str], *, now: datetime) -> None:
 def _replay(conn: Connection, ocid: str, *, now: datetime) -> None:
     """A natively recorded tender's projection rebuilt from its events' stored payloads: withheld
     payloads are left out, and an event the rules refuse without them is skipped."""
-    rows = conn.execute(select(*EVENT_COLUMNS).select_from(EVENTS_FROM).where(events.c.ocid == ocid).order_by(events.c.seq))
+    rows = conn.execute(
+        select(*EVENT_COLUMNS).select_from(EVENTS_FROM).where(events.c.ocid == ocid).order_by(events.c.seq)
+    )
     state: rules.TenderState | None = None
     for row in rows:
         event = stored_event(row)
@@ -256,7 +279,9 @@ def references(conn: Connection, indices: Sequence[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for idx, body in rows:
         if body is not None:
-            out[int(idx)] = str(jsonsafe.loads(bytes(body), field=f"order {idx}", max_depth=MAX_STORED_DEPTH).get("reference"))
+            out[int(idx)] = str(
+                jsonsafe.loads(bytes(body), field=f"order {idx}", max_depth=MAX_STORED_DEPTH).get("reference")
+            )
     return out
 
 

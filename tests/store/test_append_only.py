@@ -111,9 +111,10 @@ UPSERTS = [
     "ON CONFLICT (size) DO UPDATE SET root = excluded.root",
     "INSERT INTO log_entries (idx, event_id) VALUES (0, (SELECT max(id) FROM events)) "
     "ON CONFLICT (idx) DO UPDATE SET event_id = excluded.event_id",
-    "INSERT INTO events (id, ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, payload, leaf_hash FROM events WHERE seq = 5 "
+    "INSERT INTO events (id, ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, leaf_hash FROM events WHERE seq = 5 "
     "ON CONFLICT (id) DO UPDATE SET type = excluded.type",
+    "INSERT INTO payloads (event_id, body) VALUES (1, :zero) ON CONFLICT (event_id) DO UPDATE SET body = excluded.body",
     "INSERT INTO tiles (level, idx, hashes) VALUES (0, 0, :zero) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
 ]
 
@@ -132,10 +133,11 @@ REPLACES = [
     "REPLACE INTO tiles (level, idx, hashes) VALUES (0, 1, (SELECT hashes || hashes FROM tiles WHERE level = 0 AND idx = 1))",
     "REPLACE INTO log_entries (idx, event_id) VALUES (0, (SELECT event_id FROM log_entries WHERE idx = 1))",
     "REPLACE INTO log_entries (idx, event_id) VALUES (5000, (SELECT event_id FROM log_entries WHERE idx = 1))",
-    "INSERT OR REPLACE INTO events (id, ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, payload, leaf_hash FROM events WHERE seq = 5",
-    "INSERT OR REPLACE INTO events (ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT ocid, seq, type, recorded_at, envelope, payload, :zero FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO events (id, ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, leaf_hash FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO events (ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT ocid, seq, type, recorded_at, envelope, :zero FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO payloads (event_id, body) VALUES (1, :zero)",
     "INSERT OR IGNORE INTO tree_heads (size, root, integrated_at) VALUES (300, :zero, :t)",
 ]
 
