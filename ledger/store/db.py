@@ -283,7 +283,8 @@ def purge(engine: Engine) -> list[str]:
     statements run. SQLite: merge the full-text index, checkpoint the WAL, VACUUM, checkpoint
     again (truncating the WAL). PostgreSQL: ``VACUUM FULL`` of :data:`PURGED_TABLES` (each
     rewritten with its TOAST table; dropped columns written as NULL), then ``CHECKPOINT``.
-    Takes exclusive locks while it runs: writers wait."""
+    Takes exclusive locks while it runs: writers wait. PostgreSQL keeps the row versions that a
+    transaction still running may see: run it when none is (or again once they end)."""
     if engine.dialect.name == "sqlite":
         statements = []
         with engine.connect() as conn:
@@ -304,5 +305,7 @@ def purge(engine: Engine) -> list[str]:
                 cursor.fetchall()
         cursor.close()
     finally:
+        if engine.dialect.name == "postgresql":
+            raw.driver_connection.autocommit = False  # type: ignore[union-attr]
         raw.close()
     return statements

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -216,9 +217,15 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     assert status == "planned"  # re-projected from what remains: the planned event
 
     # And after the purge, in no byte of the database files.
-    db.purge(log.engine)
-    for needle in (SECRET_NAME, SECRET_EMAIL, SECRET_TITLE):
-        assert _files_holding(log, needle) == [], needle
+    # (PostgreSQL's VACUUM FULL keeps the row versions a running transaction may still see: on
+    # this shared server other sessions come and go, so the purge is run again until none does.)
+    for _attempt in range(30):
+        db.purge(log.engine)
+        held = {needle: _files_holding(log, needle) for needle in (SECRET_NAME, SECRET_EMAIL, SECRET_TITLE)}
+        if not any(held.values()):
+            break
+        time.sleep(1)
+    assert held == {SECRET_NAME: [], SECRET_EMAIL: [], SECRET_TITLE: []}
     assert _files_holding(log, "Road signs") != []  # what was not withheld is still there (the search is real)
     assert whole.envelope.ocid == partial.envelope.ocid == officers.ORDERS_OCID
 
