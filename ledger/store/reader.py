@@ -81,6 +81,16 @@ class StoredEvent:
             return None
         return jsonsafe.loads(self.payload, field=f"{self.ocid} seq {self.seq} payload", max_depth=MAX_STORED_DEPTH)
 
+    @cached_property
+    def parsed_disclosure(self) -> dict[str, Any] | None:
+        """The envelope v2 disclosure (docs/spec.md §2.2); ``None`` for a v1 entry."""
+        if self.disclosure is None:
+            return None
+        value = jsonsafe.loads(self.disclosure, field=f"{self.ocid} seq {self.seq} disclosure", max_depth=8)
+        if not isinstance(value, dict):
+            raise FormatError(f"{self.ocid} seq {self.seq} disclosure", "is not a JSON object")
+        return value
+
     @property
     def readable_payload(self) -> tuple[Any, str | None]:
         """(payload, None), or (None, why it cannot be shown) for a payload too deep to read or
