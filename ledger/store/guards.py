@@ -227,6 +227,9 @@ def drop_payloads_ddl(dialect: str) -> list[str]:
     if dialect == "sqlite":
         return [f"DROP TRIGGER IF EXISTS payloads_{name}" for name in ("no_delete", "withhold_only", "no_replace")]
     return [
-        *(f"DROP TRIGGER IF EXISTS payloads_{name} ON payloads" for name in ("no_delete", "no_truncate", "withhold_only")),
+        *(
+            f"DROP TRIGGER IF EXISTS payloads_{name} ON payloads"
+            for name in ("no_delete", "no_truncate", "withhold_only")
+        ),
         "DROP FUNCTION IF EXISTS tenderproof_payload_withhold_only()",
     ]

@@ -99,7 +99,12 @@ def downgrade() -> None:
         raise RuntimeError("migration 0016: payloads withheld by an order cannot go back into events")
     for statement in guards.drop_payloads_ddl(dialect):
         op.execute(statement)
-    op.add_column("events", sa.Column("payload", sa.LargeBinary, nullable=False, server_default=sa.text("x''" if dialect == "sqlite" else "''")))
+    op.add_column(
+        "events",
+        sa.Column(
+            "payload", sa.LargeBinary, nullable=False, server_default=sa.text("x''" if dialect == "sqlite" else "''")
+        ),
+    )
     guard = "events_no_update" if dialect == "sqlite" else "events_append_only"
     if dialect == "sqlite":
         op.execute(f"DROP TRIGGER {guard}")
