@@ -23,7 +23,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    v: Literal[1, 2] = Field(description="1: payload_sha256; 2: payload_commitment (docs/spec.md §2.2).")
+    v: Literal[1, 2] = Field(description="1: payload_sha256; 2: payload_commitment (docs/spec.md §2.5).")
     origin: str
     ocid: str
     seq: Size
@@ -32,7 +32,7 @@ class Envelope(BaseModel):
     recorded_at: str = Field(description="RFC 3339 UTC with a Z.")
     payload_sha256: Hash | None = Field(default=None, description="Version 1: the payload's RFC 8785 SHA-256.")
     payload_commitment: Hash | None = Field(
-        default=None, description="Version 2: the payload's salted, field-level commitment (docs/spec.md §2.2)."
+        default=None, description="Version 2: the payload's salted, field-level commitment (docs/spec.md §2.5)."
     )
     submission: dict[str, Any] | None = Field(default=None, description="The officer's EIP-712 struct, if signed.")
     signature: str | None = Field(default=None, description="The officer's signature (0x hex), if signed.")
@@ -60,7 +60,7 @@ class Entry(BaseModel):
     disclosure: dict[str, Any] | None = Field(
         default=None,
         description="Version 2: the salts (and the digests of withheld fields) the payload is checked with"
-        " (docs/spec.md §2.2).",
+        " (docs/spec.md §2.5).",
     )
 
 
@@ -112,7 +112,7 @@ class TenderEvent(BaseModel):
     disclosure: dict[str, Any] | None = Field(
         default=None,
         description="Version 2: the salts (and digests of withheld fields) that recompute the envelope's"
-        " payload_commitment with the payload (docs/spec.md §2.2).",
+        " payload_commitment with the payload (docs/spec.md §2.5).",
     )
 
 
@@ -141,7 +141,7 @@ class BundleEvent(BaseModel):
     status: Literal["anchored", "pending"]
     inclusion: BundleInclusion | None
     disclosure: dict[str, Any] | None = Field(
-        default=None, description="Version 2: what the payload's commitment is recomputed with (docs/spec.md §2.2)."
+        default=None, description="Version 2: what the payload's commitment is recomputed with (docs/spec.md §2.5)."
     )
 
 

@@ -9,7 +9,7 @@ checks, in order:
    leaf hash of the event before (so no event can be removed, inserted or reordered unseen);
 3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (version 1), or
    recomputes with its disclosure to the envelope's salted ``payload_commitment`` (version 2,
-   docs/spec.md §2.2); a withheld payload or field is reported, not failed: its hash is still
+   docs/spec.md §2.5); a withheld payload or field is reported, not failed: its hash is still
    bound by the envelope;
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
 5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);

@@ -133,7 +133,7 @@ def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
 @router.get("/disclosures/{path:path}", summary="A disclosure bundle (beside the payload bundles)",
             response_class=Response)  # fmt: skip
 def disclosures(request: Request, log: ReadLogDep, path: str) -> Response:
-    """The envelope v2 disclosures (docs/spec.md §2.2) of the entries of entry bundle
+    """The envelope v2 disclosures (docs/spec.md §2.5) of the entries of entry bundle
     ``<N>[.p/<W>]``, in order, each its stored RFC 8785 bytes prefixed with its length as a
     big-endian uint32; length 0 for a version 1 entry. With the payload bundle, each v2 payload
     recomputes to its envelope's ``payload_commitment``. Revalidated (ETag): withholding a field

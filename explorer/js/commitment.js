@@ -1,4 +1,4 @@
-// Envelope v2's salted, field-level payload commitment (docs/spec.md §2.2), as ledger/core/commitment.py
+// Envelope v2's salted, field-level payload commitment (docs/spec.md §2.5), as ledger/core/commitment.py
 // recomputes it: the verifier's side only (the browser never draws salts). Every digest is WebCrypto's
 // SHA-256 over RFC 8785 bytes (the `canonicalize` package, as verify.js).
 import canonicalize from "canonicalize";

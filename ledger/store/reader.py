@@ -83,7 +83,7 @@ class StoredEvent:
 
     @cached_property
     def parsed_disclosure(self) -> dict[str, Any] | None:
-        """The envelope v2 disclosure (docs/spec.md §2.2); ``None`` for a v1 entry."""
+        """The envelope v2 disclosure (docs/spec.md §2.5); ``None`` for a v1 entry."""
         if self.disclosure is None:
             return None
         value = jsonsafe.loads(self.disclosure, field=f"{self.ocid} seq {self.seq} disclosure", max_depth=8)
