@@ -148,6 +148,7 @@ def build_bundle(
             withheld=None if unreadable is None else f"{NOT_CARRIED}: {unreadable}",
             leaf_hash=event.leaf_hash,
             inclusion=inclusion,
+            disclosure=None if payload is None else event.parsed_disclosure,
         )
 
     events = [proven(event) for event in stored]

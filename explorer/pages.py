@@ -134,6 +134,8 @@ JS_MESSAGES: dict[str, str] = {
     "r_seq": "expected seq {expected}: the history must be complete and in order from 0",
     "r_prev": "prev {got} is not the leaf hash of the event before ({expected})",
     "r_payload": "payload hashes to {got}, the envelope says {expected}",
+    "r_commitment": "payload and disclosure commit to {got}, the envelope says {expected}",
+    "r_disclosure": "payload cannot be checked against its commitment: {detail}",
     "r_leaf": "envelope hashes to leaf {got}, the bundle says {expected}",
     "r_signature": "signature: {reason}",
     "r_index": "log index {got} is not a whole number from 0 to 2^53-1",

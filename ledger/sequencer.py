@@ -62,7 +62,8 @@ def _prepare(item: Submission, position: str) -> Prepared:
         check_ocid(item.ocid)
         check_event_type(item.type)
         data = item.canonical if item.canonical is not None else payload_bytes(item.payload)
-        if item.version == VERSION_1:
+        if item.version == VERSION_1 or (item.submission is not None and item.disclosure is None):
+            # version 1; a signed submission without a disclosure: its officer signed the bare hash
             return data, sha256_hex(data), None
         if item.version != VERSION_2:
             raise InvalidArgumentError("v", f"unsupported envelope version {item.version!r}, expected 1 or 2")

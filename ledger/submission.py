@@ -41,7 +41,7 @@ class Submission:
     #: The payload's RFC 8785 bytes when the caller has already computed them (bulk imports, to
     #: canonicalise once); they MUST be exactly ``payload_bytes(payload)``.
     canonical: bytes | None = None
-    #: The envelope version to record: 2 (a salted commitment, docs/spec.md §2.2), or 1 (the bare
+    #: The envelope version to record: 2 (a salted commitment, docs/spec.md §2.5), or 1 (the bare
     #: ``payload_sha256``) for a submission an officer signed with the bare hash.
     version: int = 2
     #: Version 2: F, the JSON Pointers of the payload's values committed separately (the personal
@@ -58,5 +58,5 @@ class Recorded:
     event_id: int
     envelope: Envelope
     leaf_hash: bytes
-    #: Version 2: the disclosure stored beside the payload (docs/spec.md §2.2); None for version 1.
+    #: Version 2: the disclosure stored beside the payload (docs/spec.md §2.5); None for version 1.
     disclosure: dict[str, Any] | None = None

@@ -47,10 +47,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from ledger.core import commitment
 from ledger.core import heads as smt
 from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cosignature import CosignerKey, check_quorum, parse_line, split_note
+from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, LedgerError, VerificationError
 from ledger.core.merkle import CompactRange, NodeID, leaf_hash, root_from_leaf_hashes
 from ledger.core.note import Verifier, open_note
@@ -107,6 +109,8 @@ class Served:
     leaf_data: bytes
     leaf_hash: bytes | None
     payload: bytes | None
+    #: An envelope v2 entry's disclosure as served (``None``: none served).
+    disclosure: Any = None
 
 
 class Api:
@@ -192,7 +196,15 @@ class Api:
             except (KeyError, TypeError, binascii.Error, ValueError) as exc:
                 raise MonitorError(f"/api/v1/entries: entry {index!r}: unreadable leaf_data: {exc}") from exc
             payload = item.get("payload")
-            out.append(Served(index, data, claimed, None if payload is None else canonical_bytes(payload)))
+            out.append(
+                Served(
+                    index,
+                    data,
+                    claimed,
+                    None if payload is None else canonical_bytes(payload),
+                    item.get("disclosure"),
+                )
+            )
         return out
 
     def tree_node(self, node: NodeID, size: int) -> bytes | None:
@@ -478,6 +490,7 @@ class Monitor:
     def _ingest(self, conn: Connection, st: _State, batch: Sequence[Served], tree_size: int) -> None:
         changed: dict[str, tuple[int, bytes]] = {}
         rows = []
+        disclosures: list[Any] = []
         envelopes: list[dict[str, Any]] = []
         for item in batch:
             index = st.size + len(envelopes)
@@ -533,11 +546,12 @@ class Monitor:
                         {"index": index},
                     ),
                 )
-            payload = self._payload(conn, index, ocid, item.payload, envelope)
+            payload = self._payload(conn, index, ocid, item.payload, envelope, item.disclosure)
             if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and payload is not None:
                 self._commitment(conn, index, json.loads(payload), changed)
             changed[ocid] = (size + 1, leaf)
             rows.append((index, ocid, int(seq) if isinstance(seq, int) else -1, leaf, data, payload))
+            disclosures.append(item.disclosure)
             for node, digest in st.border.append(leaf):
                 if node.level and node.level % TILE_HEIGHT == 0:
                     self._check_node(conn, node, digest, tree_size)
@@ -548,7 +562,12 @@ class Monitor:
             rows,
         )
         if self._mirror_ready:
-            mirror.add(conn, st.size - len(rows), rows, now=datetime.now(UTC))
+            mirror.add(
+                conn,
+                st.size - len(rows),
+                [(*r, d) for r, d in zip(rows, disclosures, strict=True)],
+                now=datetime.now(UTC),
+            )
         unseen = [o for o in changed if o not in known]  # an entry whose "ocid" field is not its envelope's
         if unseen:
             stored = select(store.heads.c.ocid).where(store.heads.c.ocid.in_(unseen))
@@ -561,7 +580,13 @@ class Monitor:
             store.executemany(conn, "UPDATE monitor_heads SET size = ?, head = ? WHERE ocid = ?", old)
 
     def _payload(
-        self, conn: Connection, index: int, ocid: str, data: bytes | None, envelope: dict[str, Any]
+        self,
+        conn: Connection,
+        index: int,
+        ocid: str,
+        data: bytes | None,
+        envelope: dict[str, Any],
+        disclosure: Any = None,
     ) -> bytes | None:
         if data is None:
             self._record(
@@ -574,6 +599,24 @@ class Monitor:
                 ),
             )
             return None
+        if envelope.get("v") == VERSION_2:
+            # re-hashed through the commitment: the payload (nulls at withheld fields) with its disclosure
+            try:
+                bound = commitment.recompute(json.loads(data), disclosure)
+            except (LedgerError, ValueError) as exc:
+                bound = f"nothing (not checkable: {exc})"
+            if bound != envelope.get("payload_commitment"):
+                self._record(
+                    conn,
+                    Finding(
+                        "payload_changed",
+                        f"payload:{index}:{sha256_hex(data)}",
+                        f"entry {index} ({ocid}): the payload served with its disclosure commits to {bound}, "
+                        f"its envelope says {envelope.get('payload_commitment')}",
+                        {"index": index, "ocid": ocid},
+                    ),
+                )
+            return data
         if sha256_hex(data) != envelope.get("payload_sha256"):
             self._record(
                 conn,

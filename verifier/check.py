@@ -7,8 +7,10 @@ checks, in order:
 1. the bundle names one tender of one log: every envelope has the bundle's ``origin`` and ``ocid``;
 2. the tender's history is complete and in order: ``seq`` runs 0, 1, 2... and each ``prev`` is the
    leaf hash of the event before (so no event can be removed, inserted or reordered unseen);
-3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (a withheld
-   payload is reported, not failed: its hash is still bound by the envelope);
+3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (version 1), or
+   recomputes with its disclosure to the envelope's salted ``payload_commitment`` (version 2,
+   docs/spec.md §2.5); a withheld payload or field is reported, not failed: its hash is still
+   bound by the envelope;
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
 5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);
 6. every inclusion path leads from the event's leaf to the root of a checkpoint in ``anchors``;
@@ -38,8 +40,10 @@ from typing import Any
 
 from ledger.core import heads, verify
 from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent
-from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.canonical import canonical_bytes
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.commitment import withheld_fields
+from ledger.core.envelope import VERSION_1
 from ledger.core.errors import FormatError, LedgerError
 from ledger.core.signing import verify_submission
 
@@ -69,6 +73,8 @@ class EventReport:
     tx_hash: str | None = None
     signer: str | None = None
     withheld: str | None = None
+    #: Fields of a version 2 payload withheld by an order: JSON Pointer -> the order's log index.
+    withheld_fields: dict[str, int] = field(default_factory=dict)
     #: The signer as the registry records them (bundle version 2), e.g. "Ana Pérez (buyer)".
     officer: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -157,6 +163,7 @@ class Report:
                     "signer": e.signer,
                     "officer": e.officer,
                     "withheld": e.withheld,
+                    "withheld_fields": e.withheld_fields,
                     "outcome": e.outcome,
                     "problems": e.problems,
                 }
@@ -177,6 +184,26 @@ class _Checker:
         if report is not None:
             report.status = "invalid"
             report.problems.append(reason)
+
+
+def payload_problem(event: BundleEvent) -> str | None:
+    """Why ``event``'s (shown) payload is not the one its envelope binds, or ``None``: in version 1
+    its RFC 8785 SHA-256 must be ``payload_sha256``; in version 2 the commitment recomputed from the
+    payload (nulls at withheld fields) and its disclosure must be ``payload_commitment``."""
+    env = event.envelope
+    try:
+        canonical_bytes(event.payload, field="payload")
+    except LedgerError as exc:
+        return f"payload has no canonical form: {exc}"
+    try:
+        bound = env.payload_binding(event.payload, disclosure=event.disclosure)
+    except LedgerError as exc:
+        return f"payload cannot be checked against its commitment: {exc}"
+    if bound != env.payload_hash:
+        if env.v == VERSION_1:
+            return f"payload hashes to {bound}, the envelope says {env.payload_sha256}"
+        return f"payload and disclosure commit to {bound}, the envelope says {env.payload_commitment}"
+    return None
 
 
 def _where(position: int, event: BundleEvent) -> str:
@@ -231,13 +258,11 @@ def verify_bundle(
         if event.payload is None:
             report.withheld = event.withheld
         else:
-            try:
-                digest = sha256_hex(canonical_bytes(event.payload, field="payload"))
-            except LedgerError as exc:
-                c.fail(where, f"payload has no canonical form: {exc}", report)
-            else:
-                if digest != env.payload_sha256:
-                    c.fail(where, f"payload hashes to {digest}, the envelope says {env.payload_sha256}", report)
+            problem = payload_problem(event)
+            if problem is not None:
+                c.fail(where, problem, report)
+            elif event.disclosure is not None:
+                report.withheld_fields = withheld_fields(event.disclosure)
         leaf = env.leaf_hash()
         if leaf != event.leaf_hash:
             c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}", report)
@@ -434,13 +459,11 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
     if payload is None:
         c.fail(where, "the commitment's payload is missing")
         return
-    try:
-        digest = sha256_hex(canonical_bytes(payload, field="payload"))
-    except LedgerError as exc:
-        c.fail(where, f"the commitment's payload has no canonical form: {exc}")
-        return
-    if digest != env.payload_sha256:
-        c.fail(where, f"the commitment's payload hashes to {digest}, its envelope says {env.payload_sha256}")
+    problem = payload_problem(commitment)
+    if problem is not None:
+        c.fail(where, f"the commitment's {problem}")
+        if "no canonical form" in problem:
+            return
     leaf = env.leaf_hash()
     if leaf != commitment.leaf_hash:
         c.fail(where, f"the commitment's envelope hashes to {leaf.hex()}, the bundle says {commitment.leaf_hash.hex()}")
@@ -549,13 +572,11 @@ def _check_officers(c: _Checker, bundle: Bundle) -> None:
         if not isinstance(payload, dict) or not isinstance(payload.get("address"), str):
             c.fail(where, "the registry event's payload (with the officer's address) is missing")
             continue
-        try:
-            digest = sha256_hex(canonical_bytes(payload, field="payload"))
-        except LedgerError as exc:
-            c.fail(where, f"payload has no canonical form: {exc}")
-            continue
-        if digest != env.payload_sha256:
-            c.fail(where, f"payload hashes to {digest}, the envelope says {env.payload_sha256}")
+        problem = payload_problem(event)
+        if problem is not None:
+            c.fail(where, problem)
+            if "no canonical form" in problem:
+                continue
             ok = False
         leaf = env.leaf_hash()
         if leaf != event.leaf_hash:

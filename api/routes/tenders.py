@@ -206,6 +206,7 @@ def get_tender_events(
             personal_data=[
                 schemas.PersonalDataField(path=mark.path, rule=mark.rule) for mark in privacy.marks(event.type, payload)
             ],
+            **({} if event.disclosure is None else {"disclosure": event.parsed_disclosure}),
         )
         for event in stored
         for payload, problem in [event.readable_payload]

@@ -121,7 +121,7 @@ class BundleEvent:
     withheld: str | None
     leaf_hash: bytes
     inclusion: Inclusion | None
-    #: A version 2 envelope's disclosure (docs/spec.md §2.2), carried beside its payload.
+    #: A version 2 envelope's disclosure (docs/spec.md §2.5), carried beside its payload.
     disclosure: dict[str, Any] | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""Salted, field-level payload commitments: envelope v2 (docs/spec.md §2.2).
+"""Salted, field-level payload commitments: envelope v2 (docs/spec.md §2.5).
 
 A v2 envelope commits to its payload with ``payload_commitment`` instead of a bare
 ``payload_sha256``. At record time the writer draws a random 32-byte *seed* and chooses F, the

@@ -4,7 +4,7 @@ An envelope is a JSON object; its RFC 8785 bytes are the leaf data, and
 ``SHA-256(0x00 || bytes)`` is its leaf hash. The payload is kept beside the entry, so it can be
 withheld while the entry stays verifiable: a version 1 envelope binds it by its bare SHA-256
 (``payload_sha256``), a version 2 envelope by a salted, field-level commitment
-(``payload_commitment``, :mod:`ledger.core.commitment`, docs/spec.md §2.2) that cannot be
+(``payload_commitment``, :mod:`ledger.core.commitment`, docs/spec.md §2.5) that cannot be
 reversed by guessing. Both versions stay valid forever; new entries are written as version 2.
 """
 

@@ -284,7 +284,7 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
 
 
 def committed_fields(found: list[tuple[Place, str]]) -> tuple[str, ...]:
-    """F of an envelope v2 (docs/spec.md §2.2): the JSON Pointers of the marked places ``found``
+    """F of an envelope v2 (docs/spec.md §2.5): the JSON Pointers of the marked places ``found``
     (from :func:`places`), a place inside another marked place left out (the outer one commits it
     whole, as ``/parties/0/contactPoint`` does its ``name``). Sorted."""
     ordered = sorted({place for place, _ in found}, key=len)

@@ -68,7 +68,11 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         last = 0
         while True:
             rows = conn.execute(
-                select(*EVENT_COLUMNS).select_from(EVENTS_FROM).where(events.c.id > last).order_by(events.c.id).limit(batch)
+                select(*EVENT_COLUMNS)
+                .select_from(EVENTS_FROM)
+                .where(events.c.id > last)
+                .order_by(events.c.id)
+                .limit(batch)
             ).all()
             if not rows:
                 break

@@ -114,7 +114,7 @@ def record(
 
 def committing(item: Submission) -> Submission:
     """``item`` as it is recorded: an envelope v2 whose separately committed fields (F) are the
-    personal data the privacy rules mark (docs/spec.md §2.2). A signed submission keeps what its
+    personal data the privacy rules mark (docs/spec.md §2.5). A signed submission keeps what its
     officer signed: with a disclosure, the commitment (v2); without one, the payload's bare SHA-256
     (recorded as v1, docs/spec.md §7)."""
     if item.submission is not None and item.disclosure is None:

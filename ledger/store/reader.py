@@ -81,6 +81,16 @@ class StoredEvent:
             return None
         return jsonsafe.loads(self.payload, field=f"{self.ocid} seq {self.seq} payload", max_depth=MAX_STORED_DEPTH)
 
+    @cached_property
+    def parsed_disclosure(self) -> dict[str, Any] | None:
+        """The envelope v2 disclosure (docs/spec.md §2.5); ``None`` for a v1 entry."""
+        if self.disclosure is None:
+            return None
+        value = jsonsafe.loads(self.disclosure, field=f"{self.ocid} seq {self.seq} disclosure", max_depth=8)
+        if not isinstance(value, dict):
+            raise FormatError(f"{self.ocid} seq {self.seq} disclosure", "is not a JSON object")
+        return value
+
     @property
     def readable_payload(self) -> tuple[Any, str | None]:
         """(payload, None), or (None, why it cannot be shown) for a payload too deep to read or
@@ -95,16 +105,20 @@ class StoredEvent:
     def to_json(self) -> dict[str, Any]:
         """The entry as the read API and ``tenderproof entries`` serve it (to mirror the log):
         its index, leaf hash, the exact leaf data (base64), what the envelope says, the payload."""
-        return {
-            "index": self.index,
-            "leaf_hash": self.leaf_hash.hex(),
-            "leaf_data": base64.b64encode(self.envelope).decode("ascii"),
-            "ocid": self.ocid,
-            "seq": self.seq,
-            "type": self.type,
-            "envelope": self.parsed_envelope.to_json(),
-            "payload": self.parsed_payload,
-        } | ({} if self.withheld_by is None else {"withheld_by": self.withheld_by})
+        return (
+            {
+                "index": self.index,
+                "leaf_hash": self.leaf_hash.hex(),
+                "leaf_data": base64.b64encode(self.envelope).decode("ascii"),
+                "ocid": self.ocid,
+                "seq": self.seq,
+                "type": self.type,
+                "envelope": self.parsed_envelope.to_json(),
+                "payload": self.parsed_payload,
+            }
+            | ({} if self.withheld_by is None else {"withheld_by": self.withheld_by})
+            | ({} if self.disclosure is None else {"disclosure": self.parsed_disclosure})
+        )
 
 
 def withheld_reason(order: int | None) -> str:
@@ -253,15 +267,17 @@ class LogReader:
             )
             return [stored_event(row) for row in conn.execute(query)]
 
-    def entry_bytes(self, start: int, end: int, *, payloads: bool = False) -> list[bytes]:
+    def entry_bytes(self, start: int, end: int, *, payloads: bool = False, disclosures: bool = False) -> list[bytes]:
         """The exact stored bytes of entries ``[start, end)`` in index order: their envelopes (the
-        leaf data), or with ``payloads`` their payloads; one narrow query, for the static bundles.
+        leaf data), or with ``payloads`` their payloads, or with ``disclosures`` their envelope v2
+        disclosures (``b""`` for a v1 entry); one narrow query, for the static bundles.
         Requires ``0 <= start <= end <= current size``, at most :data:`MAX_ENTRIES_PER_READ`."""
         if not 0 <= start <= end:
             raise InvalidArgumentError("start", f"needs 0 <= start <= end, got [{start}, {end})")
         if end - start > MAX_ENTRIES_PER_READ:
             raise InvalidArgumentError("end", f"at most {MAX_ENTRIES_PER_READ} entries per read, asked {end - start}")
-        column = _payloads.c.body if payloads else events.c.envelope
+        column = _payloads.c.disclosure if disclosures else _payloads.c.body if payloads else events.c.envelope
+        missing = b"" if disclosures else b"null"
         with read_transaction(self._engine) as conn:
             self._check_size(conn, end, "end")
             query = (
@@ -271,7 +287,7 @@ class LogReader:
                 .where(log_entries.c.idx >= start, log_entries.c.idx < end)
                 .order_by(log_entries.c.idx)
             )
-            return [b"null" if data is None else bytes(data) for (data,) in conn.execute(query).tuples()]
+            return [missing if data is None else bytes(data) for (data,) in conn.execute(query).tuples()]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -17,6 +16,8 @@ from hypothesis import strategies as st
 from ledger.core import commitment
 from ledger.core.commitment import new_commitment, recompute, withheld_fields, withhold_fields
 from ledger.core.errors import InvalidArgumentError
+
+from . import commitment_reference as reference
 
 SEED = bytes(range(32))
 PAYLOAD: dict[str, Any] = {
@@ -31,27 +32,7 @@ F = ["/parties/0/name", "/parties/0/contactPoint", "/a~1b/~0x"]
 
 
 def _reference(payload: Any, fields: list[str], seed: bytes) -> tuple[str, dict[str, Any]]:
-    """docs/spec.md §2.2 written out once more, with the rfc8785 library directly."""
-
-    def at(doc: Any, p: str) -> tuple[Any, Any]:
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in p[1:].split("/")]
-        for t in tokens[:-1]:
-            doc = doc[int(t)] if isinstance(doc, list) else doc[t]
-        last = tokens[-1]
-        return doc, int(last) if isinstance(doc, list) else last
-
-    payload_salt = hmac.new(seed, b"tenderproof/v2/payload", hashlib.sha256).digest()
-    skeleton = copy.deepcopy(payload)
-    digests, salts = {}, {}
-    for p in fields:
-        salt = hmac.new(seed, b"tenderproof/v2/field\x00" + p.encode(), hashlib.sha256).digest()
-        parent, key = at(payload, p)
-        digests[p] = hashlib.sha256(salt + rfc8785.dumps(parent[key])).hexdigest()
-        salts[p] = {"salt": salt.hex()}
-        parent, key = at(skeleton, p)
-        parent[key] = None
-    wrapped = {"fields": digests, "payload": skeleton, "salt": payload_salt.hex()}
-    return hashlib.sha256(rfc8785.dumps(wrapped)).hexdigest(), {"salt": payload_salt.hex(), "fields": salts}
+    return reference.commit(payload, sorted(fields), seed)
 
 
 def test_commitment_follows_the_spec_word_for_word() -> None:
