@@ -25,6 +25,7 @@ cannot be read; corruption of any kind is reported, never raised.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -35,14 +36,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring.schema import anchor_targets, anchors
-from ledger.core import heads
+from ledger.core import commitment, heads
 from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
 from ledger.core.envelope import Envelope
-from ledger.core.errors import InvalidArgumentError
+from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.heads import HEADS_OCID
 from ledger.core.jsonsafe import json_depth
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
+from ledger.procurement.officers import ORDERS_OCID
+from ledger.procurement.withholding import EVENT_TYPE as ORDER_TYPE
 from ledger.store import heads as heads_store
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
@@ -389,6 +392,10 @@ class _Audit:
         #: whose head moved since the last commitment entry.
         self.heads_nodes: dict[heads.Position, heads.Node] = {}
         self.changed: set[str] = set()
+        #: Withholding orders seen (log index -> payload) and the withheld entries to check
+        #: against them once every entry is read: (index, order index, fields or None, found).
+        self.orders: dict[int, Any] = {}
+        self.withheld: list[tuple[int, int, list[str] | None, Callable[[str, str], None]]] = []
 
     def add(self, finding: Finding) -> None:
         if len(self.report.findings) < self.max_findings:
@@ -458,7 +465,7 @@ class _Audit:
         if recomputed != stored_leaf:
             found("leaf_hash", f"stored leaf hash {stored_leaf.hex()}, the envelope bytes hash to {recomputed.hex()}")
         envelope = self._envelope(envelope_bytes, row, found)
-        self._check_payload(bytes(row.payload), envelope, found)
+        self._check_stored_payload(index, row, envelope, found)
         # The chain follows what the envelope says (the bytes the log commits to), the row's columns if unreadable.
         ocid, seq = (envelope.ocid, envelope.seq) if envelope is not None else (row.ocid, int(row.seq))
         last = self.chains.get(ocid)
@@ -473,7 +480,7 @@ class _Audit:
                 f"hashes to {last[1].hex()}",
             )
         if ocid == HEADS_OCID:
-            self._check_commitment(index, seq, bytes(row.payload), found)
+            self._check_commitment(index, seq, b"" if row.payload is None else bytes(row.payload), found)
         else:
             self.changed.add(ocid)
         self.chains[ocid] = (seq, recomputed, index)
@@ -543,6 +550,61 @@ class _Audit:
             if said != stored:
                 found("row", f"the envelope's {name} is {said!r}, its events row says {stored!r}")
         return envelope
+
+    def _check_stored_payload(
+        self, index: int, row: Any, envelope: Envelope | None, found: Callable[[str, str], None]
+    ) -> None:
+        """A payload as stored (payloads table): whole and bound to its envelope; withheld only
+        by an order of the log that targets it (checked once every entry is read)."""
+        order = row.withheld_by
+        if row.payload is None:
+            if order is None:
+                found("payload_missing", "the payload is missing and no withholding order names it")
+            else:
+                self.withheld.append((index, int(order), None, found))
+            return
+        data = bytes(row.payload)
+        if envelope is not None and envelope.v != 1:
+            try:
+                parsed = json.loads(data)
+                disclosure = json.loads(bytes(row.disclosure)) if row.disclosure is not None else None
+                bound = commitment.recompute(parsed, disclosure)
+            except (ValueError, TypeError, LedgerError) as exc:
+                found("payload_hash", f"the payload and its disclosure do not recompute a commitment: {exc}")
+            else:
+                if bound != envelope.payload_commitment:
+                    found(
+                        "payload_hash",
+                        f"the envelope's payload_commitment is {envelope.payload_commitment}, the payload and"
+                        f" its disclosure recompute {bound}",
+                    )
+                if order is not None:
+                    self.withheld.append((index, int(order), sorted(commitment.withheld_fields(disclosure)), found))
+            self._check_payload(data, None, found)
+        else:
+            self._check_payload(data, envelope, found)
+        if row.ocid == ORDERS_OCID and row.type == ORDER_TYPE:
+            with contextlib.suppress(ValueError):  # reported by _check_payload
+                self.orders[index] = json.loads(data)
+
+    def _check_withheld(self) -> None:
+        """Every withheld payload names an order of the log, recorded after it, that targets it."""
+        for index, order, fields, found in self.withheld:
+            payload = self.orders.get(order)
+            if payload is None:
+                found("withheld_without_order", f"withheld by log index {order}, which is not a withholding order")
+                continue
+            if order <= index:
+                found("withheld_without_order", f"withheld by the order at log index {order}, recorded before it")
+            targets = [t for t in payload.get("targets", []) if isinstance(t, dict) and t.get("index") == index]
+            ok = (
+                any("fields" not in t for t in targets)
+                if fields is None
+                else any(set(fields) <= set(t.get("fields") or []) for t in targets)
+            )
+            if not ok:
+                what = "the whole payload" if fields is None else ", ".join(fields)
+                found("withheld_without_order", f"the order at log index {order} does not withhold {what}")
 
     def _check_payload(self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None]) -> None:
         digest = hashlib.sha256(data).hexdigest()
@@ -656,6 +718,7 @@ class _Audit:
     # --- After the entries ---
 
     def finish(self, *, state: tuple[int, bytes] | None) -> None:
+        self._check_withheld()
         size = self.tree.size
         while self.head is not None:
             self.add(

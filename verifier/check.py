@@ -52,6 +52,9 @@ from .errors import ChainUnavailableError
 
 #: The officers' registry's ocid (docs/spec.md §7.5).
 REGISTRY_OCID = "ocds-tpreg0-officers"
+#: The ocid of withholding orders (docs/privacy.md), and their event type.
+ORDERS_OCID = "ocds-tpreg0-orders"
+ORDER_TYPE = "privacy.withholding"
 #: The four outcomes, per event and per bundle.
 VERIFIED, INVALID, NOT_CHECKED, PENDING = "verified", "invalid", "not checked", "pending"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -256,7 +259,7 @@ def verify_bundle(
             c.fail(where, f"prev {env.prev} is not the leaf hash of {before} ({expected_prev})", report)
         # Payload and envelope hashes.
         if event.payload is None:
-            report.withheld = event.withheld
+            report.withheld = _withheld_text(event.withheld)
         else:
             problem = payload_problem(event)
             if problem is not None:
@@ -322,6 +325,7 @@ def verify_bundle(
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
         _check_officers(c, bundle)
+        _check_orders(c, bundle)
         if bundle.checkpoint is not None:
             if not bundle.anchors:
                 c.fail("checkpoint", "there is no anchor to compare the signed checkpoint with")
@@ -690,3 +694,87 @@ def _check_anchor_on_chain(c: _Checker, bundle: Bundle, chain: ChainReader, anch
         c.fail(where, f"transaction is in block {tx.block_number}, the bundle says {anchor.block_number}")
     if tx.block_timestamp != anchor.block_timestamp:
         c.fail(where, f"block time is {tx.block_timestamp}, the bundle says {anchor.block_timestamp}")
+
+
+def _withheld_text(withheld: str | dict[str, Any] | None) -> str | None:
+    """How a withheld payload is reported: the bundle's reason, or its order."""
+    if isinstance(withheld, dict):
+        return f"withheld under order {withheld['reference']} (log index {withheld['order']})"
+    return withheld
+
+
+def _check_orders(c: _Checker, bundle: Bundle) -> None:
+    """Withholding orders (docs/privacy.md): each order the bundle carries is an order of this log,
+    hashes to its leaf and is included in an anchored tree; each event withheld under an order
+    (whole, or fields of a v2 payload) names an order the bundle carries, which targets it."""
+    anchors = {a.tree_size: a for a in bundle.anchors}
+    newest = max(anchors, default=0)
+    orders: dict[int, dict[str, Any]] = {}
+    for i, event in enumerate(bundle.orders):
+        where = f"orders[{i}]"
+        env = event.envelope
+        if env.ocid != ORDERS_OCID or env.type != ORDER_TYPE or env.origin != bundle.origin:
+            c.fail(where, f"is a {env.type} event of {env.ocid} ({env.origin}), not a withholding order of this log")
+            continue
+        if not isinstance(event.payload, dict) or event.index is None:
+            c.fail(where, "a withholding order must carry its payload and log index")
+            continue
+        problem = payload_problem(event)
+        if problem is not None:
+            c.fail(where, problem)
+            continue
+        leaf = env.leaf_hash()
+        if leaf != event.leaf_hash:
+            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+            continue
+        if event.inclusion is None:
+            if event.index < newest:
+                c.fail(
+                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
+                )
+                continue
+        else:
+            anchor = anchors.get(event.inclusion.tree_size)
+            if anchor is None:
+                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
+                continue
+            try:
+                verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
+            except LedgerError as exc:
+                c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+                continue
+        orders[event.index] = event.payload
+    for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
+        named: dict[int, list[str] | None] = {}
+        if isinstance(event.withheld, dict):
+            named[int(event.withheld["order"])] = None
+        for pointer, order in (report.withheld_fields or {}).items():
+            named.setdefault(order, []).append(pointer)  # type: ignore[union-attr]
+        for order_index, fields in named.items():
+            where = _where(position, event)
+            order = orders.get(order_index)
+            if order is None:
+                c.fail(
+                    where,
+                    f"withheld under the order at log index {order_index}, which the bundle does not carry (proven)",
+                    report,
+                )
+                continue
+            if isinstance(event.withheld, dict) and order.get("reference") != event.withheld["reference"]:
+                c.fail(
+                    where,
+                    f"names order reference {event.withheld['reference']!r}, the order says {order.get('reference')!r}",
+                    report,
+                )
+            targets = [t for t in order.get("targets", []) if isinstance(t, dict) and t.get("index") == event.index]
+            if fields is None:
+                ok = any("fields" not in t for t in targets)
+            else:
+                ok = any(set(fields) <= set(t.get("fields") or []) for t in targets)
+            if not ok:
+                what = "its payload" if fields is None else ", ".join(fields)
+                c.fail(
+                    where,
+                    f"the order at log index {order_index} does not withhold {what} of log index {event.index}",
+                    report,
+                )

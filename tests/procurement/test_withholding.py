@@ -75,7 +75,9 @@ def _fill(log: Log) -> dict[str, int]:
     record(
         log, [item("tender.published", published(SECRET_TITLE))], now=at(-1), signatures="optional", chain_id=CHAIN_ID
     )
-    v1 = replace(item("tender.planned", {"planning": {"rationale": "v1"}, "buyer": BUYER}, ocid="ocds-tptest-0002"), version=1)
+    v1 = replace(
+        item("tender.planned", {"planning": {"rationale": "v1"}, "buyer": BUYER}, ocid="ocds-tptest-0002"), version=1
+    )
     record(log, [v1], now=at(-1), signatures="optional", chain_id=CHAIN_ID)
     package = {"uri": "u", "version": "1.1", "publishedDate": "2026-01-01T00:00:00Z", "publisher": {"name": "p"}}
     raw = json.dumps({**package, "releases": [_release()]}).encode()
@@ -297,3 +299,74 @@ def test_withholding_twice_or_an_order_or_a_pending_event_is_refused(log: Log) -
             signatures="optional",
             chain_id=CHAIN_ID,
         )
+
+
+def test_bundles_verify_with_the_withheld_reported_and_the_audit_stays_clean(log: Log) -> None:
+    from anchoring import rpc as embedded_rpc
+    from anchoring.bundles import build_bundle, final_anchors
+    from anchoring.embedded import EmbeddedChain
+    from anchoring.service import ChainAnchorer
+    from audit.log import audit
+    from ledger.core.bundle import load_bundle
+    from settings import ChainSettings
+    from verifier.chain import RpcChainReader
+    from verifier.check import verify_bundle
+
+    indices = _fill(log)
+    dev = EmbeddedChain()
+    anchorer = ChainAnchorer(log, ChainSettings(name="dev", rpc_url="embedded", confirmations=1), dev=dev)
+
+    def anchor() -> None:
+        result = anchorer.run_round(force=True)
+        while not result.settled:
+            result = anchorer.run_round()
+
+    anchor()
+    [release] = log.reader.entries(indices["release"], indices["release"] + 1)
+    committed = json.loads(release.disclosure or b"")["fields"]
+    fields = ["/parties/0/contactPoint", *sorted(f for f in committed if f.endswith("/name"))]
+    withholding.record_order(log, _order("EXP-1/2026", {"index": indices["published"]}), now=T0)
+    withholding.record_order(log, _order("EXP-2/2026", {"index": indices["release"], "fields": fields}), now=T0)
+    anchor()
+    chain = RpcChainReader(embedded_rpc.transport(dev))
+    size = log.reader.tree_head().size
+    for ocid, seq, expected in ((NATIVE, 1, "EXP-1/2026"), (IMPORTED, 0, "EXP-2/2026")):
+        doc = build_bundle(log, ocid, final_anchors(log.engine, "dev")).to_json()
+        event = doc["events"][seq]
+        [order] = doc["orders"]
+        assert order["payload"]["reference"] == expected and order["inclusion"] is not None
+        if ocid == NATIVE:
+            assert event["payload"] is None
+            assert event["withheld"] == {"order": order["index"], "reference": "EXP-1/2026"}
+        else:
+            assert event["payload"]["parties"][0]["name"] is None
+            assert event["disclosure"]["fields"]["/parties/0/name"]["order"] == order["index"]
+        assert SECRET_NAME not in json.dumps(doc) and SECRET_TITLE not in json.dumps(doc)
+        report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
+        assert report.valid, report.failures
+        reported = report.events[seq]
+        if ocid == NATIVE:
+            assert reported.withheld == f"withheld under order EXP-1/2026 (log index {order['index']})"
+        else:
+            assert reported.withheld_fields == {f: order["index"] for f in fields}
+        # An order the bundle leaves out, or one that does not target the event: never valid.
+        bare = {k: v for k, v in doc.items() if k != "orders"}
+        failed = verify_bundle(load_bundle(json.loads(json.dumps(bare))), chain=None)
+        assert not failed.valid and "which the bundle does not carry" in str(failed.failures)
+        forged = json.loads(json.dumps(doc))
+        forged["orders"][0]["payload"]["targets"] = [{"index": 0}]
+        assert not verify_bundle(load_bundle(forged), chain=None).valid
+    findings = audit(log.engine, origin=log.origin).findings
+    assert findings == [], findings
+    assert log.reader.tree_head().size == size
+    # A payload missing without an order is found; so is one whose order does not target it.
+    with log.engine.begin() as conn:
+        target = indices["planned"]
+        conn.execute(
+            text(
+                "UPDATE payloads SET body = NULL, withheld_by = :o WHERE event_id = (SELECT event_id FROM log_entries WHERE idx = :i)"
+            ),
+            {"o": indices["v1"], "i": target},
+        )
+    codes = [(f.code, f.index) for f in audit(log.engine, origin=log.origin).findings]
+    assert codes == [("withheld_without_order", target)]
