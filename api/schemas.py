@@ -62,6 +62,11 @@ class Entry(BaseModel):
         description="Version 2: the salts (and the digests of withheld fields) the payload is checked with"
         " (docs/spec.md §2.5).",
     )
+    withheld_by: Size | None = Field(
+        default=None,
+        description="The log index of the withholding order (docs/privacy.md) that withheld the payload (null)"
+        " or some of its fields (null in the payload, digests in the disclosure); left out when none did.",
+    )
 
 
 class Entries(BaseModel):

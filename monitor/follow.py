@@ -96,6 +96,28 @@ class Finding:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: The ocid of withholding orders (docs/privacy.md): a withholding is informational when one of
+#: them, in the log, targets the entry.
+ORDERS_OCID = "ocds-tpreg0-orders"
+
+
+def _withheld_fields(disclosure: Any) -> list[str]:
+    """The withheld fields a served v2 disclosure names (none when unreadable)."""
+    try:
+        return sorted(commitment.withheld_fields(disclosure)) if isinstance(disclosure, dict) else []
+    except LedgerError:
+        return []
+
+
+def _same_commitment(leaf_data: bytes, payload: bytes, disclosure: Any) -> bool:
+    """Whether a v2 entry's payload as served now (fields withheld) still recomputes its envelope's commitment."""
+    try:
+        envelope = json.loads(leaf_data)
+        return bool(commitment.recompute(json.loads(payload), disclosure) == envelope.get("payload_commitment"))
+    except (ValueError, LedgerError):
+        return False
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -111,6 +133,8 @@ class Served:
     payload: bytes | None
     #: An envelope v2 entry's disclosure as served (``None``: none served).
     disclosure: Any = None
+    #: The log index of the withholding order the source says withheld (part of) the payload.
+    withheld_by: Any = None
 
 
 class Api:
@@ -203,6 +227,7 @@ class Api:
                     claimed,
                     None if payload is None else canonical_bytes(payload),
                     item.get("disclosure"),
+                    item.get("withheld_by"),
                 )
             )
         return out
@@ -546,7 +571,7 @@ class Monitor:
                         {"index": index},
                     ),
                 )
-            payload = self._payload(conn, index, ocid, item.payload, envelope, item.disclosure)
+            payload = self._payload(conn, index, ocid, item.payload, envelope, item.disclosure, item.withheld_by)
             if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and payload is not None:
                 self._commitment(conn, index, json.loads(payload), changed)
             changed[ocid] = (size + 1, leaf)
@@ -579,6 +604,47 @@ class Monitor:
         if old:
             store.executemany(conn, "UPDATE monitor_heads SET size = ?, head = ? WHERE ocid = ?", old)
 
+    def _by_order(
+        self, conn: Connection, index: int, ocid: str, order: Any, fields: list[str] | None
+    ) -> Finding | None:
+        """``payload_withheld_by_order`` (informational, not an alarm) when the source says entry
+        ``index``'s payload (or its ``fields``) is withheld by the order at log index ``order`` and
+        that entry is a withholding order of this log that targets it; else ``None`` (the caller
+        reports a payload missing or changed without an order)."""
+        if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+            return None
+        row = conn.execute(
+            select(store.entries.c.ocid, store.entries.c.payload).where(store.entries.c.idx == order)
+        ).first()
+        try:
+            if row is not None:
+                order_ocid, body = str(row.ocid), None if row.payload is None else json.loads(bytes(row.payload))
+            else:  # the order comes after what it withholds: not mirrored yet, asked for
+                served = [s for s in self.api.served(order, order + 1) if s.index == order]
+                if not served or served[0].payload is None:
+                    return None
+                order_ocid = str(json.loads(served[0].leaf_data).get("ocid"))
+                body = json.loads(served[0].payload)
+        except (ValueError, MonitorError, httpx.HTTPError):
+            return None
+        if order_ocid != ORDERS_OCID or not isinstance(body, dict):
+            return None
+        targets = [t for t in body.get("targets") or [] if isinstance(t, dict) and t.get("index") == index]
+        if fields is None:
+            ok = any("fields" not in t for t in targets)
+        else:
+            ok = bool(fields) and any(set(fields) <= set(t.get("fields") or []) for t in targets)
+        if not ok:
+            return None
+        reference = body.get("reference")
+        what = "its payload" if fields is None else ", ".join(fields)
+        return Finding(
+            "payload_withheld_by_order",
+            f"withheld-by-order:{index}:{order}",
+            f"entry {index} ({ocid}): {what} withheld under order {reference!r} (log index {order})",
+            {"index": index, "ocid": ocid, "order": order, "reference": reference, "fields": fields},
+        )
+
     def _payload(
         self,
         conn: Connection,
@@ -587,7 +653,11 @@ class Monitor:
         data: bytes | None,
         envelope: dict[str, Any],
         disclosure: Any = None,
+        withheld_by: Any = None,
     ) -> bytes | None:
+        if data is None and (found := self._by_order(conn, index, ocid, withheld_by, None)) is not None:
+            self._record(conn, found)
+            return None
         if data is None:
             self._record(
                 conn,
@@ -855,7 +925,15 @@ class Monitor:
                             {"index": index, "mirrored": bytes(old.leaf_hash).hex(), "served": leaf_hash(data).hex()},
                         ),
                     )
-                if payload is None and old.payload is not None:
+                fields = _withheld_fields(item.disclosure)
+                by_order = (
+                    self._by_order(conn, index, str(old.ocid), item.withheld_by, None if payload is None else fields)
+                    if old.payload is not None and payload != bytes(old.payload)
+                    else None
+                )
+                if by_order is not None and (payload is None or _same_commitment(data, payload, item.disclosure)):
+                    self._record(conn, by_order)
+                elif payload is None and old.payload is not None:
                     self._record(
                         conn,
                         Finding(
