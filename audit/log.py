@@ -567,7 +567,7 @@ class _Audit:
         if envelope is not None and envelope.v != 1:
             try:
                 parsed = json.loads(data)
-                disclosure = json.loads(bytes(row.disclosure)) if row.disclosure is not None else None
+                disclosure: Any = json.loads(bytes(row.disclosure)) if row.disclosure is not None else None
                 bound = commitment.recompute(parsed, disclosure)
             except (ValueError, TypeError, LedgerError) as exc:
                 found("payload_hash", f"the payload and its disclosure do not recompute a commitment: {exc}")

@@ -822,9 +822,7 @@ def tender_event(request: Request, ocid: str, seq: str) -> Response:
     with log.engine.connect() as conn:
         imported = importer.imported_event_ids(conn, ocid)
         orders = withholding.references(conn, [e.withheld_by for e in stored if e.withheld_by is not None])
-    item = _timeline_item(
-        stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [], orders
-    )
+    item = _timeline_item(stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [], orders)
     path = f"/tenders/{quote(ocid, safe='')}/events/{int(seq)}"
     fmt = _formatter(request)
     label = fmt.gettext(EVENT_LABELS.get(item["type"]) or item["type"])

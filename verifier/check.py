@@ -752,21 +752,21 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
             named.setdefault(order, []).append(pointer)  # type: ignore[union-attr]
         for order_index, fields in named.items():
             where = _where(position, event)
-            order = orders.get(order_index)
-            if order is None:
+            carried = orders.get(order_index)
+            if carried is None:
                 c.fail(
                     where,
                     f"withheld under the order at log index {order_index}, which the bundle does not carry (proven)",
                     report,
                 )
                 continue
-            if isinstance(event.withheld, dict) and order.get("reference") != event.withheld["reference"]:
+            if isinstance(event.withheld, dict) and carried.get("reference") != event.withheld["reference"]:
                 c.fail(
                     where,
-                    f"names order reference {event.withheld['reference']!r}, the order says {order.get('reference')!r}",
+                    f"names order reference {event.withheld['reference']!r}, the order says {carried.get('reference')!r}",
                     report,
                 )
-            targets = [t for t in order.get("targets", []) if isinstance(t, dict) and t.get("index") == event.index]
+            targets = [t for t in carried.get("targets", []) if isinstance(t, dict) and t.get("index") == event.index]
             if fields is None:
                 ok = any("fields" not in t for t in targets)
             else:

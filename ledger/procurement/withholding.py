@@ -193,9 +193,10 @@ def _check_v2_fields(event: Any, fields: Sequence[str], field: str) -> None:
 
 
 def _disclosure(event: Any) -> dict[str, Any]:
-    return jsonsafe.loads(
+    found: dict[str, Any] = jsonsafe.loads(
         event.disclosure, field=f"{event.ocid} seq {event.seq} disclosure", max_depth=MAX_STORED_DEPTH
-    )  # type: ignore[no-any-return]
+    )
+    return found
 
 
 def _withhold_fields(event: Any, fields: Sequence[str], order: int) -> dict[str, Any]:

@@ -441,7 +441,7 @@ def test_a_withholding_order_is_recorded_by_an_administrator_only(api: Api) -> N
     _refused(api, path, {**order, "targets": []}, 422, "body.targets", headers=admin)
     _refused(
         api,
-        f"/api/v1/tenders/ocds-tpreg0-orders/events",
+        "/api/v1/tenders/ocds-tpreg0-orders/events",
         {"type": "tender.published", "payload": published()},
         422,
         "path.ocid",

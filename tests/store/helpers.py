@@ -32,7 +32,17 @@ from tests.core import reference
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 TILE_WIDTH = 256
 #: Every table of the schema, for whole-database snapshots.
-ALL_TABLES = ("log_config", "tenders", "events", "payloads", "pending", "log_entries", "tiles", "tree_heads", "log_state")
+ALL_TABLES = (
+    "log_config",
+    "tenders",
+    "events",
+    "payloads",
+    "pending",
+    "log_entries",
+    "tiles",
+    "tree_heads",
+    "log_state",
+)
 _ENVELOPE_KEYS = {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256"}
 
 
