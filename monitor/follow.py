@@ -96,6 +96,8 @@ class Finding:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: Kinds of findings that are not alarms: a payload withheld by an order the log itself records.
+INFORMATIONAL: frozenset[str] = frozenset({"payload_withheld_by_order"})
 #: The ocid of withholding orders (docs/privacy.md): a withholding is informational when one of
 #: them, in the log, targets the entry.
 ORDERS_OCID = "ocds-tpreg0-orders"

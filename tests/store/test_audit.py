@@ -23,7 +23,7 @@ from cli import main
 from ledger.core.errors import CanonicalizationError, InvalidArgumentError
 from ledger.log import Log
 from ledger.store.db import write_transaction
-from ledger.store.guards import drop_ddl, install_ddl
+from ledger.store.guards import drop_ddl, drop_payloads_ddl, install_ddl, payloads_ddl
 from ledger.store.schema import tree_heads
 from ledger.submission import Submission
 from settings import ChainSettings
@@ -94,14 +94,14 @@ def unguarded(engine: Engine) -> Iterator[None]:
     """
     dialect = engine.dialect.name
     with write_transaction(engine) as conn:
-        for statement in drop_ddl(dialect):
+        for statement in [*drop_ddl(dialect), *drop_payloads_ddl(dialect)]:
             if statement.startswith("DROP TRIGGER"):
                 conn.exec_driver_sql(statement)
     try:
         yield
     finally:
         with write_transaction(engine) as conn:
-            for statement in install_ddl(dialect):
+            for statement in [*install_ddl(dialect), *payloads_ddl(dialect)]:
                 if statement.startswith("CREATE TRIGGER"):
                     conn.exec_driver_sql(statement)
 
@@ -235,7 +235,7 @@ def test_parse_canonical_refuses_what_is_not_json() -> None:
 def test_edited_payload_byte_names_the_entry(filled: Log) -> None:
     target = row_at(filled, 123)
     edited = target.payload.replace(b"supplies", b"supplieZ")
-    tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=edited, id=target.event_id)
+    tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
     report = audit(filled.engine, origin=ORIGIN, batch_size=100)
     assert keys(report) == {entry("payload_hash", 123)}
     (finding,) = report.findings
@@ -249,7 +249,7 @@ def test_edited_payload_byte_names_the_entry(filled: Log) -> None:
 def test_payload_rewritten_in_another_json_form_is_not_canonical(filled: Log) -> None:
     target = row_at(filled, 5)
     spaced = target.payload.replace(b'"lot":', b'"lot": ')
-    tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=spaced, id=target.event_id)
+    tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=spaced, id=target.event_id)
     report = audit(filled.engine, origin=ORIGIN)
     assert keys(report) == {entry("payload_hash", 5), entry("payload", 5)}
     assert report.findings[1].reason == "stored payload bytes are not RFC 8785 canonical JSON"
@@ -473,7 +473,7 @@ def test_cli_audit_exit_code_and_named_entries(filled: Log, capsys: pytest.Captu
     for index in (17, 250):
         target = row_at(filled, index)
         edited = target.payload.replace(b"supplies", b"suppliez")
-        tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=edited, id=target.event_id)
+        tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
     assert main([*base, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["entries_checked"] == EVENTS
