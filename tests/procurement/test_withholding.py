@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.log import Log
-from ledger.procurement import importer, officers, withholding
+from ledger.procurement import export, importer, officers, withholding
 from ledger.procurement.record import record
 from ledger.store import db
 from ledger.submission import Submission
@@ -209,6 +209,13 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     disclosure = json.loads(release.disclosure or b"")
     assert disclosure["fields"]["/parties/0/name"]["order"] == size + 1
     assert "salt" not in disclosure["fields"]["/parties/0/name"]
+
+    # Exports leave the data out and say why; the orders themselves are not tender releases.
+    exported = list(export.iter_releases(log.engine))
+    withheld_release = [r for r in exported if r["id"] == f"{NATIVE}-1"]
+    assert withheld_release[0]["description"].endswith(f"withheld under the order at log index {size}")
+    assert all(r["ocid"] != officers.ORDERS_OCID for r in exported)
+    assert SECRET_NAME not in json.dumps(exported) and SECRET_TITLE not in json.dumps(exported)
 
     # No copy left in any table: payloads, projections, full-text words, parties, compiled releases, flags.
     assert _hits(log, SECRET_NAME) == []
