@@ -377,3 +377,31 @@ def test_bundles_verify_with_the_withheld_reported_and_the_audit_stays_clean(log
         )
     codes = [(f.code, f.index) for f in audit(log.engine, origin=log.origin).findings]
     assert codes == [("withheld_without_order", target)]
+
+
+def test_the_command_line_records_an_order_refuses_a_bad_one_and_purges(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main
+    from tests.conftest import ORIGIN
+
+    log = Log.open(db_url, origin=ORIGIN)
+    try:
+        indices = _fill(log)
+    finally:
+        log.close()
+
+    def cli(*args: str) -> int:
+        return main(["--database-url", db_url, "--origin", ORIGIN, "privacy", *args])
+
+    order = ["withhold", "--reference", "EXP-7/2026", "--authority", "AEPD", "--legal-basis", "GDPR art. 17"]
+    assert cli(*order, "--target", f"{indices['release']}:/envelope/ocid") == 2
+    assert "names the envelope" in capsys.readouterr().err
+    assert cli(*order, "--target", str(indices["published"])) == 0
+    out = capsys.readouterr().out
+    assert f"order 'EXP-7/2026' recorded at log index {indices['registry'] + 1}" in out
+    assert f"withheld: index {indices['published']} ({NATIVE}): whole payload" in out
+    assert cli(*order, "--target", str(indices["published"])) == 1  # twice: refused (a conflict)
+    assert "already withheld" in capsys.readouterr().err
+    assert cli("purge") == 0
+    assert "VACUUM" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from anchoring.schema import anchors
 from anchoring.service import ChainAnchorer
 from audit.log import AnchorTarget, AuditReport, Finding, audit, chain_roots, parse_canonical
 from cli import main
+from ledger.core import commitment
 from ledger.core.errors import CanonicalizationError, InvalidArgumentError
 from ledger.log import Log
 from ledger.store.db import write_transaction
@@ -240,10 +241,18 @@ def test_edited_payload_byte_names_the_entry(filled: Log) -> None:
     assert keys(report) == {entry("payload_hash", 123)}
     (finding,) = report.findings
     assert (finding.event_id, finding.ocid, finding.seq) == (target.event_id, "ocds-audit1-04", 123 // TENDERS)
-    assert finding.reason == (
-        f"the envelope's payload_sha256 is {hashlib.sha256(target.payload).hexdigest()}, "
-        f"the payload hashes to {hashlib.sha256(edited).hexdigest()}"
-    )
+    (stored,) = filled.reader.entries(123, 124)
+    if stored.parsed_envelope.v == 1:
+        assert finding.reason == (
+            f"the envelope's payload_sha256 is {hashlib.sha256(target.payload).hexdigest()}, "
+            f"the payload hashes to {hashlib.sha256(edited).hexdigest()}"
+        )
+    else:  # version 2: re-hashed through the commitment (ledger.core.commitment.recompute)
+        disclosure = json.loads(stored.disclosure or b"")
+        assert finding.reason == (
+            f"the envelope's payload_commitment is {stored.parsed_envelope.payload_commitment}, the payload and"
+            f" its disclosure recompute {commitment.recompute(json.loads(edited), disclosure)}"
+        )
 
 
 def test_payload_rewritten_in_another_json_form_is_not_canonical(filled: Log) -> None:
