@@ -405,3 +405,25 @@ def test_the_command_line_records_an_order_refuses_a_bad_one_and_purges(
     assert "already withheld" in capsys.readouterr().err
     assert cli("purge") == 0
     assert "VACUUM" in capsys.readouterr().out
+
+
+def test_the_explorer_shows_the_order_in_place_of_the_data(log: Log) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.api.conftest import settings_for
+
+    indices = _fill(log)
+    withholding.record_order(log, _order("EXP-1/2026", {"index": indices["published"]}), now=T0)
+    order = log.reader.tree_head().size - 1
+    with TestClient(
+        create_app(settings_for(str(log.engine.url.render_as_string(hide_password=False))), log=log)
+    ) as client:
+        page = client.get(f"/tenders/{NATIVE}", headers={"Accept-Language": "en"})
+        assert page.status_code == 200, page.text
+        assert f"Withheld under order EXP-1/2026 (log index {order})" in page.text
+        assert SECRET_TITLE not in page.text
+        event = client.get(f"/tenders/{NATIVE}/events/1", headers={"Accept-Language": "es"})
+        assert event.status_code == 200, event.text
+        assert f"Retenido por la orden EXP-1/2026 (índice del registro {order})" in event.text
+        assert SECRET_TITLE not in event.text
