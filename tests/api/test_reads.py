@@ -59,7 +59,7 @@ def test_entries_carry_the_exact_leaf_bytes_a_mirror_rebuilds_the_tree_from(
 ) -> None:
     got = client.get("/api/v1/entries", params={"start": 0, "end": history.size})
     assert got.status_code == 200
-    assert got.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert got.headers["cache-control"] == "public, no-cache"  # a payload may be withheld by a later order
     body = got.json()
     assert (body["start"], body["end"]) == (0, history.size)
     entries = body["entries"]

@@ -260,8 +260,12 @@ def test_payload_rewritten_in_another_json_form_is_not_canonical(filled: Log) ->
     spaced = target.payload.replace(b'"lot":', b'"lot": ')
     tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=spaced, id=target.event_id)
     report = audit(filled.engine, origin=ORIGIN)
-    assert keys(report) == {entry("payload_hash", 5), entry("payload", 5)}
-    assert report.findings[1].reason == "stored payload bytes are not RFC 8785 canonical JSON"
+    (stored,) = filled.reader.entries(5, 6)
+    if stored.parsed_envelope.v == 1:  # the bytes hash differently
+        assert keys(report) == {entry("payload_hash", 5), entry("payload", 5)}
+    else:  # version 2 commits to the payload's RFC 8785 form: the same value, other bytes
+        assert keys(report) == {entry("payload", 5)}
+    assert report.findings[-1].reason == "stored payload bytes are not RFC 8785 canonical JSON"
 
 
 def test_edited_envelope_byte_names_the_entry_its_successor_and_every_later_root(filled: Log) -> None:
