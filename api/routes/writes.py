@@ -87,6 +87,12 @@ class _Signable(BaseModel):
         default=None, description="The officer's signed EIP-712 struct (docs/spec.md §7), with `signature`."
     )
     signature: str | None = Field(default=None, description="0x-prefixed 65-byte signature of `submission`.")
+    disclosure: dict[str, Any] | None = Field(
+        default=None,
+        description="With a signed submission whose payloadSha256 is an envelope v2 payload_commitment: the"
+        " disclosure it was made with (docs/spec.md §2.5; its fields must be those the privacy rules mark)."
+        " Without it, a signed submission is over the payload's bare SHA-256 and recorded as envelope v1.",
+    )
 
 
 class EventIn(_Signable):
@@ -142,6 +148,7 @@ def _submission(ocid: str, event: EventIn | TenderIn, prev: str | Unset | None) 
         payload=event.payload,
         submission=event.submission,
         signature=event.signature,
+        disclosure=event.disclosure,
         prev=prev,
     )
 

@@ -15,6 +15,9 @@ export class CommitmentError extends Error {
   }
 }
 
+/** A pointer as Python's repr writes it, so errors name fields as ledger/core/commitment.py does. */
+const quoted = (text) =>
+  text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const unhex = (text) => Uint8Array.from(text.match(/../g) || [], (h) => parseInt(h, 16));
 const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
@@ -76,7 +79,7 @@ export async function recompute(payload, disclosure) {
   const named = new Set(pointers);
   const digests = {};
   for (const pointer of pointers) {
-    const where = `disclosure.fields[${JSON.stringify(pointer)}]`;
+    const where = `disclosure.fields[${quoted(pointer)}]`;
     tokens(pointer, where);
     for (let at = pointer.lastIndexOf("/"); at > 0; at = pointer.lastIndexOf("/", at - 1)) {
       if (named.has(pointer.slice(0, at))) throw new CommitmentError(`${where}: lies inside another committed field`);

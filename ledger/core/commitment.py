@@ -24,6 +24,7 @@ Pure: hashlib, hmac and RFC 8785 only. Changing these bytes breaks every v2 entr
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import hmac
 import re
@@ -51,6 +52,7 @@ _PAYLOAD_LABEL = b"tenderproof/v2/payload"
 _FIELD_LABEL = b"tenderproof/v2/field\x00"
 _HEX = re.compile(r"[0-9a-f]{64}")
 _INDEX = re.compile(r"0|[1-9][0-9]*")
+_BAD_TILDE = re.compile(r"~(?![01])")
 #: Largest array index a pointer may name (an RFC 8785 number is exact up to 2**53 - 1).
 _MAX_ORDER = 2**53 - 1
 
@@ -72,11 +74,20 @@ def parse_pointer(text: str, *, field: str = "pointer") -> tuple[str, ...]:
     """
     if not isinstance(text, str) or not text.startswith("/"):
         raise InvalidArgumentError(field, f"must be a JSON Pointer (RFC 6901) starting with '/', got {text!r}")
-    tokens = text[1:].split("/")
-    for token in tokens:
-        if re.search(r"~(?![01])", token):
-            raise InvalidArgumentError(field, f"has '~' not followed by 0 or 1 in {text!r} (RFC 6901 escapes)")
-    return tuple(t.replace("~1", "/").replace("~0", "~") for t in tokens)
+    tokens = _tokens(text)
+    if tokens is None:
+        raise InvalidArgumentError(field, f"has '~' not followed by 0 or 1 in {text!r} (RFC 6901 escapes)")
+    return tokens
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...] | None:
+    """The unescaped tokens of ``text`` (which starts with '/'), or None for a bad '~' escape."""
+    if "~" not in text:
+        return tuple(text[1:].split("/"))
+    if _BAD_TILDE.search(text):
+        return None
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in text[1:].split("/"))
 
 
 def _step(container: Any, token: str, text: str, field: str) -> tuple[Any, str | int]:
@@ -149,14 +160,30 @@ def _commitment(digests: dict[str, str], skeleton_bytes: bytes, payload_salt: st
 
 
 def _skeleton(payload: Any, pointers: list[str], field: str) -> Any:
-    """``payload`` with the value at each pointer replaced by null (a copy when any)."""
+    """``payload`` with the value at each pointer replaced by null: a new value sharing every
+    subtree the pointers do not go through (only the containers on their paths are copied)."""
     if not pointers:
         return payload
-    skeleton = copy.deepcopy(payload)
+    root = _shallow(payload)
+    copied = {id(root)}
     for text in pointers:
-        container, key = _locate(skeleton, text, f"{field}[{text!r}]")
-        container[key] = None
-    return skeleton
+        where = f"{field}[{text!r}]"
+        tokens = parse_pointer(text, field=where)
+        container = root
+        for token in tokens[:-1]:
+            parent, key = _step(container, token, text, where)
+            child = parent[key]
+            if id(child) not in copied and isinstance(child, dict | list):
+                child = parent[key] = _shallow(child)
+                copied.add(id(child))
+            container = child
+        parent, key = _step(container, tokens[-1], text, where)
+        parent[key] = None
+    return root
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
 
 
 def new_commitment(

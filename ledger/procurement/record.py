@@ -117,11 +117,23 @@ def committing(item: Submission) -> Submission:
     personal data the privacy rules mark (docs/spec.md §2.5). A signed submission keeps what its
     officer signed: with a disclosure, the commitment (v2); without one, the payload's bare SHA-256
     (recorded as v1, docs/spec.md §7)."""
+    if item.version != VERSION_2:
+        return item
     if item.submission is not None and item.disclosure is None:
         return replace(item, version=VERSION_1, fields=())
-    if item.disclosure is not None or item.version != VERSION_2:
-        return item
-    return replace(item, fields=privacy.committed_fields(privacy.places(item.type, item.payload)))
+    fields = privacy.committed_fields(privacy.places(item.type, item.payload))
+    if item.disclosure is None:
+        return replace(item, fields=fields)
+    if item.submission is None:
+        raise InvalidArgumentError("disclosure", "only a signed submission brings its own disclosure")
+    given = item.disclosure.get("fields") if isinstance(item.disclosure, dict) else None
+    if not isinstance(given, dict) or sorted(given) != list(fields):
+        shown = sorted(given) if isinstance(given, dict) else given
+        raise InvalidArgumentError(
+            "disclosure.fields",
+            f"must commit separately to the fields the privacy rules mark, {list(fields)}, got {shown!r}",
+        )
+    return item
 
 
 def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
