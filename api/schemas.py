@@ -119,6 +119,11 @@ class TenderEvent(BaseModel):
         description="Version 2: the salts (and digests of withheld fields) that recompute the envelope's"
         " payload_commitment with the payload (docs/spec.md §2.5).",
     )
+    withheld_by: Size | None = Field(
+        default=None,
+        description="The log index of the withholding order (docs/privacy.md) that withheld the payload (then"
+        " null, with payload_error saying so) or some of its fields; left out when none did.",
+    )
 
 
 class TenderEvents(BaseModel):

@@ -207,6 +207,7 @@ def get_tender_events(
                 schemas.PersonalDataField(path=mark.path, rule=mark.rule) for mark in privacy.marks(event.type, payload)
             ],
             **({} if event.disclosure is None else {"disclosure": event.parsed_disclosure}),
+            **({} if event.withheld_by is None else {"withheld_by": event.withheld_by}),
         )
         for event in stored
         for payload, problem in [event.readable_payload]

@@ -454,4 +454,7 @@ def test_a_withholding_order_is_recorded_by_an_administrator_only(api: Api) -> N
     entry = api.client.get("/api/v1/entries", params={"start": 0, "end": 2}).json()["entries"]
     assert entry[0]["payload"] is None and entry[0]["withheld_by"] == 1
     assert entry[1]["payload"]["reference"] == "EXP-9/2026"
+    [event] = api.client.get(f"/api/v1/tenders/{OCID}/events").json()["events"]
+    assert event["payload"] is None and event["withheld_by"] == 1
+    assert event["payload_error"] == "withheld under the order at log index 1"
     _refused(api, path, order, 409, "body.targets[0].index", headers=admin)  # withheld twice
