@@ -7,7 +7,8 @@ index order (in batches, so a log of millions of entries runs in bounded memory)
   stored ``leaf_hash`` and with the leaf hash the level-0 tiles serve for that index;
 * parses the envelope (RFC 8785 bytes, a valid v1 envelope of this log's origin, the
   same ocid, seq and type as its ``events`` row) and checks that the stored payload is
-  RFC 8785 bytes hashing to the envelope's ``payload_sha256``;
+  RFC 8785 bytes hashing to the envelope's ``payload_sha256`` (v1), or recomputing with its stored
+  disclosure to its ``payload_commitment`` (v2);
 * follows each tender's chain: seq contiguous from 0, ``prev`` the previous event's
   recomputed leaf hash;
 * recomputes every heads commitment entry (docs/spec.md §14) from the entries before it and
@@ -35,11 +36,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring.schema import anchor_targets, anchors
-from ledger.core import heads
+from ledger.core import commitment, heads
 from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
-from ledger.core.envelope import Envelope
-from ledger.core.errors import InvalidArgumentError
+from ledger.core.envelope import VERSION_1, VERSION_2, Envelope
+from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.heads import HEADS_OCID
 from ledger.core.jsonsafe import json_depth
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
@@ -458,7 +459,9 @@ class _Audit:
         if recomputed != stored_leaf:
             found("leaf_hash", f"stored leaf hash {stored_leaf.hex()}, the envelope bytes hash to {recomputed.hex()}")
         envelope = self._envelope(envelope_bytes, row, found)
-        self._check_payload(bytes(row.payload), envelope, found)
+        self._check_payload(
+            bytes(row.payload), envelope, found, None if row.disclosure is None else bytes(row.disclosure)
+        )
         # The chain follows what the envelope says (the bytes the log commits to), the row's columns if unreadable.
         ocid, seq = (envelope.ocid, envelope.seq) if envelope is not None else (row.ocid, int(row.seq))
         last = self.chains.get(ocid)
@@ -544,9 +547,13 @@ class _Audit:
                 found("row", f"the envelope's {name} is {said!r}, its events row says {stored!r}")
         return envelope
 
-    def _check_payload(self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None]) -> None:
+    def _check_payload(
+        self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None], disclosure: bytes | None = None
+    ) -> None:
+        """The stored payload: RFC 8785 JSON object bytes hashing to the envelope's ``payload_sha256``
+        (v1), or recomputing with the stored disclosure to its ``payload_commitment`` (v2)."""
         digest = hashlib.sha256(data).hexdigest()
-        if envelope is not None and digest != envelope.payload_sha256:
+        if envelope is not None and envelope.v == VERSION_1 and digest != envelope.payload_sha256:
             found(
                 "payload_hash",
                 f"the envelope's payload_sha256 is {envelope.payload_sha256}, the payload hashes to {digest}",
@@ -567,6 +574,28 @@ class _Audit:
             found("payload", f"stored payload is a JSON {type(parsed).__name__}, not an object")
         elif not canonical:
             found("payload", "stored payload bytes are not RFC 8785 canonical JSON")
+        if envelope is not None and envelope.v == VERSION_2:
+            self._check_v2(parsed, envelope, found, disclosure)
+
+    @staticmethod
+    def _check_v2(
+        payload: Any, envelope: Envelope, found: Callable[[str, str], None], disclosure: bytes | None
+    ) -> None:
+        """A v2 payload against its envelope's salted commitment, through its stored disclosure."""
+        if disclosure is None:
+            found("payload_hash", "a version 2 entry's disclosure is not stored: its payload cannot be checked")
+            return
+        try:
+            bound = commitment.recompute(payload, json.loads(disclosure))
+        except (LedgerError, ValueError, RecursionError) as exc:
+            found("payload_hash", f"the payload cannot be checked against its commitment: {exc}")
+            return
+        if bound != envelope.payload_commitment:
+            found(
+                "payload_hash",
+                f"the envelope's payload_commitment is {envelope.payload_commitment}, the payload and its"
+                f" disclosure commit to {bound}",
+            )
 
     # --- Trees ---
 
