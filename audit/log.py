@@ -7,7 +7,8 @@ index order (in batches, so a log of millions of entries runs in bounded memory)
   stored ``leaf_hash`` and with the leaf hash the level-0 tiles serve for that index;
 * parses the envelope (RFC 8785 bytes, a valid v1 envelope of this log's origin, the
   same ocid, seq and type as its ``events`` row) and checks that the stored payload is
-  RFC 8785 bytes hashing to the envelope's ``payload_sha256``;
+  RFC 8785 bytes hashing to the envelope's ``payload_sha256`` (v1), or recomputing with its stored
+  disclosure to its ``payload_commitment`` (v2);
 * follows each tender's chain: seq contiguous from 0, ``prev`` the previous event's
   recomputed leaf hash;
 * recomputes every heads commitment entry (docs/spec.md §14) from the entries before it and
@@ -39,7 +40,7 @@ from anchoring.schema import anchor_targets, anchors
 from ledger.core import commitment, heads
 from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
-from ledger.core.envelope import Envelope
+from ledger.core.envelope import VERSION_1, VERSION_2, Envelope
 from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.heads import HEADS_OCID
 from ledger.core.jsonsafe import json_depth
@@ -564,25 +565,14 @@ class _Audit:
                 self.withheld.append((index, int(order), None, found))
             return
         data = bytes(row.payload)
-        if envelope is not None and envelope.v != 1:
+        disclosure = None if row.disclosure is None else bytes(row.disclosure)
+        self._check_payload(data, envelope, found, disclosure)
+        if order is not None:  # fields withheld (v2): the order must name them
             try:
-                parsed = json.loads(data)
-                disclosure: Any = json.loads(bytes(row.disclosure)) if row.disclosure is not None else None
-                bound = commitment.recompute(parsed, disclosure)
-            except (ValueError, TypeError, LedgerError) as exc:
-                found("payload_hash", f"the payload and its disclosure do not recompute a commitment: {exc}")
-            else:
-                if bound != envelope.payload_commitment:
-                    found(
-                        "payload_hash",
-                        f"the envelope's payload_commitment is {envelope.payload_commitment}, the payload and"
-                        f" its disclosure recompute {bound}",
-                    )
-                if order is not None:
-                    self.withheld.append((index, int(order), sorted(commitment.withheld_fields(disclosure)), found))
-            self._check_payload(data, None, found)
-        else:
-            self._check_payload(data, envelope, found)
+                fields = sorted(commitment.withheld_fields(json.loads(disclosure or b"null")))
+            except (ValueError, LedgerError):
+                fields = []  # reported by _check_payload
+            self.withheld.append((index, int(order), fields, found))
         if row.ocid == ORDERS_OCID and row.type == ORDER_TYPE:
             with contextlib.suppress(ValueError):  # reported by _check_payload
                 self.orders[index] = json.loads(data)
@@ -606,9 +596,13 @@ class _Audit:
                 what = "the whole payload" if fields is None else ", ".join(fields)
                 found("withheld_without_order", f"the order at log index {order} does not withhold {what}")
 
-    def _check_payload(self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None]) -> None:
+    def _check_payload(
+        self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None], disclosure: bytes | None = None
+    ) -> None:
+        """The stored payload: RFC 8785 JSON object bytes hashing to the envelope's ``payload_sha256``
+        (v1), or recomputing with the stored disclosure to its ``payload_commitment`` (v2)."""
         digest = hashlib.sha256(data).hexdigest()
-        if envelope is not None and digest != envelope.payload_sha256:
+        if envelope is not None and envelope.v == VERSION_1 and digest != envelope.payload_sha256:
             found(
                 "payload_hash",
                 f"the envelope's payload_sha256 is {envelope.payload_sha256}, the payload hashes to {digest}",
@@ -629,6 +623,28 @@ class _Audit:
             found("payload", f"stored payload is a JSON {type(parsed).__name__}, not an object")
         elif not canonical:
             found("payload", "stored payload bytes are not RFC 8785 canonical JSON")
+        if envelope is not None and envelope.v == VERSION_2:
+            self._check_v2(parsed, envelope, found, disclosure)
+
+    @staticmethod
+    def _check_v2(
+        payload: Any, envelope: Envelope, found: Callable[[str, str], None], disclosure: bytes | None
+    ) -> None:
+        """A v2 payload against its envelope's salted commitment, through its stored disclosure."""
+        if disclosure is None:
+            found("payload_hash", "a version 2 entry's disclosure is not stored: its payload cannot be checked")
+            return
+        try:
+            bound = commitment.recompute(payload, json.loads(disclosure))
+        except (LedgerError, ValueError, RecursionError) as exc:
+            found("payload_hash", f"the payload cannot be checked against its commitment: {exc}")
+            return
+        if bound != envelope.payload_commitment:
+            found(
+                "payload_hash",
+                f"the envelope's payload_commitment is {envelope.payload_commitment}, the payload and its"
+                f" disclosure commit to {bound}",
+            )
 
     # --- Trees ---
 

@@ -711,6 +711,7 @@ def _timeline_item(
         "signer": submission.get("officer") if isinstance(submission, dict) else None,
         "leaf_hash": event.leaf_hash.hex(),
         "payload_sha256": envelope.payload_sha256,
+        "payload_commitment": envelope.payload_commitment,
         "claimed": None if target is None or at is None else target.anchors[at],
         "withheld": withheld,
     }

@@ -251,8 +251,57 @@ def test_edited_payload_byte_names_the_entry(filled: Log) -> None:
         disclosure = json.loads(stored.disclosure or b"")
         assert finding.reason == (
             f"the envelope's payload_commitment is {stored.parsed_envelope.payload_commitment}, the payload and"
-            f" its disclosure recompute {commitment.recompute(json.loads(edited), disclosure)}"
+            f" its disclosure commit to {commitment.recompute(json.loads(edited), disclosure)}"
         )
+
+
+def tamper_payloads(engine: Engine, sql: str, **params: object) -> None:
+    """:func:`tamper` of the payloads table, whose own triggers (migration 0016) are dropped too."""
+    dialect = engine.dialect.name
+    with write_transaction(engine) as conn:
+        for statement in drop_payloads_ddl(dialect):
+            conn.exec_driver_sql(statement)
+    try:
+        with write_transaction(engine) as conn:
+            assert conn.execute(text(sql), params).rowcount >= 1
+    finally:
+        with write_transaction(engine) as conn:
+            for statement in payloads_ddl(dialect):
+                conn.exec_driver_sql(statement)
+
+
+def test_edited_v2_payload_or_disclosure_names_the_entry(filled: Log) -> None:
+    """A v2 entry (docs/spec.md §2.5) is checked through its stored disclosure: a payload byte or a
+    salt changed behind the triggers' back is named, with the commitment expected and found."""
+    target = row_at(filled, 77)
+    envelope = json.loads(target.envelope)
+    assert envelope["v"] == 2
+    (stored,) = filled.reader.entries(77, 78)
+    disclosure = stored.parsed_disclosure
+    assert disclosure is not None
+    edited = target.payload.replace(b"supplies", b"supplieZ")
+    tamper_payloads(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
+    report = audit(filled.engine, origin=ORIGIN)
+    assert keys(report) == {entry("payload_hash", 77)}
+    expected = commitment.recompute(json.loads(edited), disclosure)
+    assert report.findings[0].reason == (
+        f"the envelope's payload_commitment is {envelope['payload_commitment']}, the payload and its"
+        f" disclosure commit to {expected}"
+    )
+    tamper_payloads(
+        filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=target.payload, id=target.event_id
+    )
+    assert audit(filled.engine, origin=ORIGIN).findings == []
+    salted = rfc8785.dumps({**disclosure, "salt": "00" * 32})
+    tamper_payloads(
+        filled.engine, "UPDATE payloads SET disclosure = :d WHERE event_id = :id", d=salted, id=target.event_id
+    )
+    assert keys(audit(filled.engine, origin=ORIGIN)) == {entry("payload_hash", 77)}
+    tamper_payloads(filled.engine, "UPDATE payloads SET disclosure = NULL WHERE event_id = :id", id=target.event_id)
+    report = audit(filled.engine, origin=ORIGIN)
+    assert [f.reason for f in report.findings] == [
+        "a version 2 entry's disclosure is not stored: its payload cannot be checked"
+    ]
 
 
 def test_payload_rewritten_in_another_json_form_is_not_canonical(filled: Log) -> None:
