@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -32,7 +33,7 @@ from ledger.core.checkpoint import Checkpoint
 from ledger.core.errors import InvalidArgumentError, InvariantError, NotFoundError
 from ledger.core.note import Signer
 from ledger.log import Log
-from ledger.procurement.officers import REGISTRY_OCID
+from ledger.procurement.officers import ORDERS_OCID, REGISTRY_OCID
 from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
 from ledger.store.reader import LogReader, StoredEvent
@@ -141,14 +142,26 @@ def build_bundle(
                 tree_size=anchor.tree_size, path=tuple(reader.inclusion_proof(event.index, anchor.tree_size))
             )
         payload, unreadable = event.readable_payload
+        withheld: str | dict[str, Any] | None = None if unreadable is None else f"{NOT_CARRIED}: {unreadable}"
+        if event.withheld_by is not None:
+            order = order_events.get(event.withheld_by) or _order_event(reader, event.withheld_by)
+            order_events[event.withheld_by] = order
+            reference = str(order.parsed_payload.get("reference")) if order is not None else "?"
+            if payload is None:
+                withheld = {"order": event.withheld_by, "reference": reference}
+                if version == 1:
+                    withheld = f"withheld under order {reference} (log index {event.withheld_by})"
         return BundleEvent(
             index=event.index,
             envelope=event.parsed_envelope,
             payload=payload,
-            withheld=None if unreadable is None else f"{NOT_CARRIED}: {unreadable}",
+            withheld=withheld,
             leaf_hash=event.leaf_hash,
             inclusion=inclusion,
+            disclosure=None if payload is None else event.parsed_disclosure,
         )
+
+    order_events: dict[int, StoredEvent | None] = {}
 
     events = [proven(event) for event in stored]
     if part is not None and before is not None:
@@ -161,6 +174,7 @@ def build_bundle(
     completeness = None
     signed = None
     officer_events: list[BundleEvent] = []
+    orders: list[BundleEvent] = []
     if version == 2:
         if target.anchors:
             newest = target.anchors[-1]
@@ -171,6 +185,7 @@ def build_bundle(
             elif kept is not None:
                 signed = kept(newest.tree_size, newest.root)
         officer_events = [proven(e) for e in _officer_events(reader, stored)]
+        orders = [proven(e) for _, e in sorted(order_events.items()) if e is not None]
     chosen = [used[size] for size in sorted(used)]
     for anchor in chosen:
         if reader.root_at(anchor.tree_size) != anchor.root:
@@ -203,6 +218,7 @@ def build_bundle(
         officers=tuple(officer_events),
         checkpoint=signed,
         range=part,
+        orders=tuple(orders),
     )
 
 
@@ -255,6 +271,15 @@ def _completeness(log: Log, ocid: str, anchor: AnchorRecord) -> Completeness | N
         siblings=proof.siblings,
         other=other,
     )
+
+
+def _order_event(reader: LogReader, index: int) -> StoredEvent | None:
+    """The withholding order at log index ``index`` (None if the entry there is not one: only a
+    tampered database says so, and the audit reports it)."""
+    if index >= reader.tree_head().size:
+        return None
+    (entry,) = reader.entries(index, index + 1)
+    return entry if entry.ocid == ORDERS_OCID and isinstance(entry.parsed_payload, dict) else None
 
 
 def _officer_events(reader: LogReader, stored: list[StoredEvent]) -> list[StoredEvent]:

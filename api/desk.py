@@ -41,10 +41,11 @@ from explorer import desk as forms
 from explorer.i18n import COOKIE as LANG_COOKIE
 from explorer.i18n import Formatter, negotiate
 from explorer.pages import render
-from ledger.core.canonical import sha256_hex
+from ledger.core.commitment import new_commitment
 from ledger.core.envelope import check_ocid, payload_bytes
 from ledger.core.errors import FieldError, InvalidArgumentError, LedgerError, NotFoundError
 from ledger.log import Log
+from ledger.procurement import privacy
 from ledger.procurement.payloads import validate
 from ledger.store.db import read_transaction, write_transaction
 from ledger.submission import UNSET, Submission
@@ -369,12 +370,16 @@ def _payload(request: Request, form: dict[str, str]) -> Response:
     except FieldError as exc:
         errors = _errors(exc, form.get("type", ""), Formatter(_lang(request)))
         return desk.finish(JSONResponse({"errors": errors}, status_code=422))
+    fields = privacy.committed_fields(privacy.places(parsed.event_type, parsed.payload))
+    bound, disclosure = new_commitment(parsed.payload, fields, payload_bytes=payload_bytes(parsed.payload))
     return desk.finish(
         JSONResponse(
             {
                 "ocid": parsed.ocid,
                 "type": parsed.event_type,
-                "payloadSha256": sha256_hex(payload_bytes(parsed.payload)),  # the envelope's payload_sha256
+                # the envelope v2's payload_commitment (docs/spec.md §2.5), signed with its disclosure
+                "payloadSha256": bound,
+                "disclosure": disclosure,
                 "origin": settings.origin,
                 "chainId": settings.chain_id_for_signatures,
                 "officer": desk.principal.officer,
@@ -395,7 +400,9 @@ def _record_event(request: Request, form: dict[str, str]) -> Response:
     try:
         parsed = _parse(request, form)
         submission = json.loads(form["submission"]) if form.get("submission") else None
+        disclosure = json.loads(form["disclosure"]) if submission is not None and form.get("disclosure") else None
         item = Submission(
+            disclosure=disclosure,
             ocid=parsed.ocid,
             type=parsed.event_type,
             payload=parsed.payload,
@@ -415,7 +422,7 @@ def _record_event(request: Request, form: dict[str, str]) -> Response:
         return desk.finish(RedirectResponse(target, status_code=303))
     if kind not in forms.FORMS:
         kind, first = "tender.published", True
-    values = {key: value for key, value in form.items() if key not in ("csrf", "submission", "signature")}
+    values = {key: value for key, value in form.items() if key not in ("csrf", "submission", "signature", "disclosure")}
     return _event_form(
         desk, event_type=kind, ocid=form.get("ocid", ""), first=first, values=values, errors=errors, status=422
     )

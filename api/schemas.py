@@ -23,14 +23,17 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    v: Literal[1]
+    v: Literal[1, 2] = Field(description="1: payload_sha256; 2: payload_commitment (docs/spec.md §2.5).")
     origin: str
     ocid: str
     seq: Size
     prev: Hash | None
     type: str
     recorded_at: str = Field(description="RFC 3339 UTC with a Z.")
-    payload_sha256: Hash
+    payload_sha256: Hash | None = Field(default=None, description="Version 1: the payload's RFC 8785 SHA-256.")
+    payload_commitment: Hash | None = Field(
+        default=None, description="Version 2: the payload's salted, field-level commitment (docs/spec.md §2.5)."
+    )
     submission: dict[str, Any] | None = Field(default=None, description="The officer's EIP-712 struct, if signed.")
     signature: str | None = Field(default=None, description="The officer's signature (0x hex), if signed.")
 
@@ -51,7 +54,18 @@ class Entry(BaseModel):
     type: str
     envelope: Envelope
     payload: dict[str, Any] | None = Field(
-        description="The event's payload (its RFC 8785 bytes hash to payload_sha256)."
+        description="The event's payload (its RFC 8785 bytes hash to payload_sha256; in version 2 it recomputes"
+        " to payload_commitment with its disclosure)."
+    )
+    disclosure: dict[str, Any] | None = Field(
+        default=None,
+        description="Version 2: the salts (and the digests of withheld fields) the payload is checked with"
+        " (docs/spec.md §2.5).",
+    )
+    withheld_by: Size | None = Field(
+        default=None,
+        description="The log index of the withholding order (docs/privacy.md) that withheld the payload (null)"
+        " or some of its fields (null in the payload, digests in the disclosure); left out when none did.",
     )
 
 
@@ -100,6 +114,16 @@ class TenderEvent(BaseModel):
         description="The payload's fields that hold personal data of natural persons, by the deployment's privacy"
         " rules (docs/privacy.md).",
     )
+    disclosure: dict[str, Any] | None = Field(
+        default=None,
+        description="Version 2: the salts (and digests of withheld fields) that recompute the envelope's"
+        " payload_commitment with the payload (docs/spec.md §2.5).",
+    )
+    withheld_by: Size | None = Field(
+        default=None,
+        description="The log index of the withholding order (docs/privacy.md) that withheld the payload (then"
+        " null, with payload_error saying so) or some of its fields; left out when none did.",
+    )
 
 
 class TenderEvents(BaseModel):
@@ -126,6 +150,9 @@ class BundleEvent(BaseModel):
     leaf_hash: Hash
     status: Literal["anchored", "pending"]
     inclusion: BundleInclusion | None
+    disclosure: dict[str, Any] | None = Field(
+        default=None, description="Version 2: what the payload's commitment is recomputed with (docs/spec.md §2.5)."
+    )
 
 
 class BundleAnchor(BaseModel):
@@ -266,6 +293,22 @@ class RecordedEvent(BaseModel):
 
 class RecordedEvents(BaseModel):
     events: list[RecordedEvent]
+
+
+class WithheldTarget(BaseModel):
+    """One event a withholding order withheld."""
+
+    index: Size = Field(description="The event's log index.")
+    ocid: str
+    fields: list[str] | None = Field(description="The JSON Pointers withheld; null: the whole payload.")
+
+
+class WithholdingRecorded(BaseModel):
+    """A withholding order recorded, integrated and carried out (201), in one transaction."""
+
+    order: RecordedEvent = Field(description="The order's event (its status says pending; it is in fact integrated).")
+    index: Size = Field(description="The order's log index: what withheld payloads name (withheld_by).")
+    withheld: list[WithheldTarget]
 
 
 class TenderSummary(BaseModel):

@@ -7,7 +7,8 @@ index order (in batches, so a log of millions of entries runs in bounded memory)
   stored ``leaf_hash`` and with the leaf hash the level-0 tiles serve for that index;
 * parses the envelope (RFC 8785 bytes, a valid v1 envelope of this log's origin, the
   same ocid, seq and type as its ``events`` row) and checks that the stored payload is
-  RFC 8785 bytes hashing to the envelope's ``payload_sha256``;
+  RFC 8785 bytes hashing to the envelope's ``payload_sha256`` (v1), or recomputing with its stored
+  disclosure to its ``payload_commitment`` (v2);
 * follows each tender's chain: seq contiguous from 0, ``prev`` the previous event's
   recomputed leaf hash;
 * recomputes every heads commitment entry (docs/spec.md §14) from the entries before it and
@@ -25,6 +26,7 @@ cannot be read; corruption of any kind is reported, never raised.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -35,18 +37,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, select
 
 from anchoring.schema import anchor_targets, anchors
-from ledger.core import heads
+from ledger.core import commitment, heads
 from ledger.core import tiles as tile_math
 from ledger.core.canonical import canonical_bytes
-from ledger.core.envelope import Envelope
-from ledger.core.errors import InvalidArgumentError
+from ledger.core.envelope import VERSION_1, VERSION_2, Envelope
+from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.heads import HEADS_OCID
 from ledger.core.jsonsafe import json_depth
 from ledger.core.merkle import EMPTY_ROOT, CompactRange, leaf_hash
+from ledger.procurement.officers import ORDERS_OCID
+from ledger.procurement.withholding import EVENT_TYPE as ORDER_TYPE
 from ledger.store import heads as heads_store
 from ledger.store.db import snapshot
 from ledger.store.reader import EVENT_COLUMNS
-from ledger.store.schema import events, log_entries, log_state, pending, tiles, tree_heads
+from ledger.store.schema import events, log_entries, log_state, payloads, pending, tiles, tree_heads
 
 #: Deepest payload whose RFC 8785 form the audit checks (its parse and re-encoding recurse).
 MAX_PARSED_DEPTH = 200
@@ -389,6 +393,10 @@ class _Audit:
         #: whose head moved since the last commitment entry.
         self.heads_nodes: dict[heads.Position, heads.Node] = {}
         self.changed: set[str] = set()
+        #: Withholding orders seen (log index -> payload) and the withheld entries to check
+        #: against them once every entry is read: (index, order index, fields or None, found).
+        self.orders: dict[int, Any] = {}
+        self.withheld: list[tuple[int, int, list[str] | None, Callable[[str, str], None]]] = []
 
     def add(self, finding: Finding) -> None:
         if len(self.report.findings) < self.max_findings:
@@ -458,7 +466,7 @@ class _Audit:
         if recomputed != stored_leaf:
             found("leaf_hash", f"stored leaf hash {stored_leaf.hex()}, the envelope bytes hash to {recomputed.hex()}")
         envelope = self._envelope(envelope_bytes, row, found)
-        self._check_payload(bytes(row.payload), envelope, found)
+        self._check_stored_payload(index, row, envelope, found)
         # The chain follows what the envelope says (the bytes the log commits to), the row's columns if unreadable.
         ocid, seq = (envelope.ocid, envelope.seq) if envelope is not None else (row.ocid, int(row.seq))
         last = self.chains.get(ocid)
@@ -473,7 +481,7 @@ class _Audit:
                 f"hashes to {last[1].hex()}",
             )
         if ocid == HEADS_OCID:
-            self._check_commitment(index, seq, bytes(row.payload), found)
+            self._check_commitment(index, seq, b"" if row.payload is None else bytes(row.payload), found)
         else:
             self.changed.add(ocid)
         self.chains[ocid] = (seq, recomputed, index)
@@ -545,9 +553,57 @@ class _Audit:
                 found("row", f"the envelope's {name} is {said!r}, its events row says {stored!r}")
         return envelope
 
-    def _check_payload(self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None]) -> None:
+    def _check_stored_payload(
+        self, index: int, row: Any, envelope: Envelope | None, found: Callable[[str, str], None]
+    ) -> None:
+        """A payload as stored (payloads table): whole and bound to its envelope; withheld only
+        by an order of the log that targets it (checked once every entry is read)."""
+        order = row.withheld_by
+        if row.payload is None:
+            if order is None:
+                found("payload_missing", "the payload is missing and no withholding order names it")
+            else:
+                self.withheld.append((index, int(order), None, found))
+            return
+        data = bytes(row.payload)
+        disclosure = None if row.disclosure is None else bytes(row.disclosure)
+        self._check_payload(data, envelope, found, disclosure)
+        if order is not None:  # fields withheld (v2): the order must name them
+            try:
+                fields = sorted(commitment.withheld_fields(json.loads(disclosure or b"null")))
+            except (ValueError, LedgerError):
+                fields = []  # reported by _check_payload
+            self.withheld.append((index, int(order), fields, found))
+        if row.ocid == ORDERS_OCID and row.type == ORDER_TYPE:
+            with contextlib.suppress(ValueError):  # reported by _check_payload
+                self.orders[index] = json.loads(data)
+
+    def _check_withheld(self) -> None:
+        """Every withheld payload names an order of the log, recorded after it, that targets it."""
+        for index, order, fields, found in self.withheld:
+            payload = self.orders.get(order)
+            if payload is None:
+                found("withheld_without_order", f"withheld by log index {order}, which is not a withholding order")
+                continue
+            if order <= index:
+                found("withheld_without_order", f"withheld by the order at log index {order}, recorded before it")
+            targets = [t for t in payload.get("targets", []) if isinstance(t, dict) and t.get("index") == index]
+            ok = (
+                any("fields" not in t for t in targets)
+                if fields is None
+                else any(set(fields) <= set(t.get("fields") or []) for t in targets)
+            )
+            if not ok:
+                what = "the whole payload" if fields is None else ", ".join(fields)
+                found("withheld_without_order", f"the order at log index {order} does not withhold {what}")
+
+    def _check_payload(
+        self, data: bytes, envelope: Envelope | None, found: Callable[[str, str], None], disclosure: bytes | None = None
+    ) -> None:
+        """The stored payload: RFC 8785 JSON object bytes hashing to the envelope's ``payload_sha256``
+        (v1), or recomputing with the stored disclosure to its ``payload_commitment`` (v2)."""
         digest = hashlib.sha256(data).hexdigest()
-        if envelope is not None and digest != envelope.payload_sha256:
+        if envelope is not None and envelope.v == VERSION_1 and digest != envelope.payload_sha256:
             found(
                 "payload_hash",
                 f"the envelope's payload_sha256 is {envelope.payload_sha256}, the payload hashes to {digest}",
@@ -568,6 +624,28 @@ class _Audit:
             found("payload", f"stored payload is a JSON {type(parsed).__name__}, not an object")
         elif not canonical:
             found("payload", "stored payload bytes are not RFC 8785 canonical JSON")
+        if envelope is not None and envelope.v == VERSION_2:
+            self._check_v2(parsed, envelope, found, disclosure)
+
+    @staticmethod
+    def _check_v2(
+        payload: Any, envelope: Envelope, found: Callable[[str, str], None], disclosure: bytes | None
+    ) -> None:
+        """A v2 payload against its envelope's salted commitment, through its stored disclosure."""
+        if disclosure is None:
+            found("payload_hash", "a version 2 entry's disclosure is not stored: its payload cannot be checked")
+            return
+        try:
+            bound = commitment.recompute(payload, json.loads(disclosure))
+        except (LedgerError, ValueError, RecursionError) as exc:
+            found("payload_hash", f"the payload cannot be checked against its commitment: {exc}")
+            return
+        if bound != envelope.payload_commitment:
+            found(
+                "payload_hash",
+                f"the envelope's payload_commitment is {envelope.payload_commitment}, the payload and its"
+                f" disclosure commit to {bound}",
+            )
 
     # --- Trees ---
 
@@ -657,6 +735,7 @@ class _Audit:
     # --- After the entries ---
 
     def finish(self, *, state: tuple[int, bytes] | None) -> None:
+        self._check_withheld()
         size = self.tree.size
         while self.head is not None:
             self.add(
@@ -781,7 +860,11 @@ def _paged_entries(conn: Connection, batch_size: int) -> Iterator[list[Any]]:
     while True:
         query = (
             select(log_entries.c.idx, log_entries.c.event_id, *EVENT_COLUMNS)
-            .select_from(log_entries.outerjoin(events, events.c.id == log_entries.c.event_id))
+            .select_from(
+                log_entries.outerjoin(events, events.c.id == log_entries.c.event_id).outerjoin(
+                    payloads, payloads.c.event_id == events.c.id
+                )
+            )
             .where(log_entries.c.idx > after)
             .order_by(log_entries.c.idx)
             .limit(batch_size)

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import ijson  # noqa: E402
 
 from demo import ocds as demo_ocds  # noqa: E402
+from ledger.core import commitment  # noqa: E402
 from ledger.core.canonical import canonical_json_bytes  # noqa: E402
 from ledger.core.envelope import Envelope  # noqa: E402
 from ledger.procurement import importer, ocds, privacy  # noqa: E402
@@ -136,12 +137,20 @@ def phases(sample: int) -> list[tuple[str, float]]:
         "recorded_at": "2026-11-23T00:00:00.000000Z",
         "payload_sha256": "cd" * 32,
     }
+    v2_inputs = [(r, privacy.places("award.issued", r), canonical_json_bytes(r)) for r in releases]
     steps: list[tuple[str, Any]] = [
         ("parse (ijson, yajl2_c)", lambda: list(ijson.items(io.BytesIO(data), "releases.item", use_float=True))),
         ("schema validation (jsonschema-rs)", lambda: [next(iter(validator.iter_errors(r)), None) for r in releases]),
         ("RFC 8785 of the release (payload)", lambda: [canonical_json_bytes(r) for r in releases]),
         ("personal-data marks (privacy rules)", lambda: [privacy.marks("award.issued", r) for r in releases]),
         ("envelope (build, RFC 8785)", lambda: [Envelope(**envelope).canonical_bytes() for _ in releases]),
+        (
+            "envelope v2 commitment (F from the marks, HMAC salts, digests)",
+            lambda: [
+                commitment.new_commitment(r, privacy.committed_fields(marked), payload_bytes=data)
+                for r, marked, data in v2_inputs
+            ],
+        ),
         ("compiled release (ocdsmerge)", lambda: [merger.create_compiled_release(rs) for rs in by_tender.values()]),
         (
             "projection from the compiled release",

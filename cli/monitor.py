@@ -23,7 +23,11 @@ import click
 @click.option("--rpc", multiple=True, help="JSON-RPC endpoint of a chain the log anchors on (repeatable).")
 @click.option("--chain", "chains", multiple=True, help="Anchor chain names to follow (default: the log's first).")
 @click.option("--log-key", help="The log's verifier key (C2SP vkey); default: the key the log publishes, pinned.")
-@click.option("--once", is_flag=True, help="One round, then exit (1 if any finding is on record).")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="One round, then exit (1 if any finding other than payload_withheld_by_order is on record).",
+)
 @click.option(
     "--interval", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds between rounds."
 )
@@ -88,7 +92,7 @@ def monitor(
     from ledger.core.cosignature import CosignerKey
     from ledger.core.errors import FormatError
     from monitor import tiles
-    from monitor.follow import PAGE, Api, Monitor
+    from monitor.follow import INFORMATIONAL, PAGE, Api, Monitor
     from monitor.store import open_engine
 
     try:
@@ -127,7 +131,7 @@ def monitor(
         while True:
             watcher.round()
             if once:
-                if watcher.findings():
+                if any(f["kind"] not in INFORMATIONAL for f in watcher.findings()):
                     raise click.exceptions.Exit(1)
                 return
             time.sleep(interval)

@@ -7,7 +7,7 @@ from collections import Counter
 
 import click
 
-from .context import Env, pass_env
+from .context import Env, now, pass_env
 
 #: Events read per query: memory stays bounded by one batch, whatever the log's size.
 BATCH = 1000
@@ -70,6 +70,68 @@ def report(env: Env, ocid: str | None, as_json: bool, batch_size: int) -> None:
     else:
         shown = ", ".join(f"{rule} {count}" for rule, count in counts.items()) or "none"
         click.echo(f"{events_marked} of {scanned} events hold personal data; fields per rule: {shown}")
+
+
+def _target(text: str) -> dict[str, object]:
+    """``N`` (the whole payload of the entry at log index N) or ``N:/ptr,/ptr`` (those fields)."""
+    index, _, fields = text.partition(":")
+    if not index.isdigit():
+        raise click.BadParameter(
+            f"{text!r}: expected a log index, optionally ':' and JSON Pointers", param_hint="--target"
+        )
+    target: dict[str, object] = {"index": int(index)}
+    if fields:
+        target["fields"] = fields.split(",")
+    return target
+
+
+@privacy_group.command("withhold")
+@click.option("--reference", required=True, help="The order's reference (a case number): public, in the log.")
+@click.option("--authority", required=True, help="Who ordered it (a court, a data-protection authority).")
+@click.option("--legal-basis", required=True, help="The law or decision it rests on.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    required=True,
+    help="A log index to withhold whole (12), or with ':' the JSON Pointers of its fields (12:/parties/0/name,/x);"
+    " repeatable.",
+)
+@pass_env
+def withhold(env: Env, reference: str, authority: str, legal_basis: str, targets: tuple[str, ...]) -> None:
+    """Record a withholding order (operator access to the database, as an administrator) and
+    withhold its targets in the same transaction (docs/privacy.md). The order is an event of the
+    log, public and provable; the withheld bytes are removed from the payloads and every copy
+    derived from them. Run `tenderproof privacy purge` afterwards to remove them from the files."""
+    from ledger.procurement import withholding
+
+    order = {
+        "reference": reference,
+        "authority": authority,
+        "legal_basis": legal_basis,
+        "targets": [_target(t) for t in targets],
+    }
+    recorded, withheld = withholding.record_order(env.log, order, now=now())
+    with env.log.engine.connect() as conn:
+        index = withholding.index_of(conn, recorded.event_id)
+    click.echo(
+        f"order {reference!r} recorded at log index {index} ({recorded.envelope.ocid} seq {recorded.envelope.seq})"
+    )
+    for w in withheld:
+        what = "whole payload" if w.fields is None else ", ".join(w.fields)
+        click.echo(f"  withheld: index {w.index} ({w.ocid}): {what}")
+
+
+@privacy_group.command("purge")
+@pass_env
+def purge(env: Env) -> None:
+    """Remove withheld bytes from the database files: SQLite checkpoint and VACUUM, PostgreSQL
+    VACUUM FULL of the payloads and derived tables (exclusive locks while it runs). Backups and
+    replicas keep their own copies: docs/operations.md."""
+    from ledger.store import db
+
+    for statement in db.purge(env.log.engine):
+        click.echo(statement)
 
 
 COMMANDS = [privacy_group]

@@ -23,6 +23,7 @@ EVENT_LABELS: dict[str, str] = {
     "contract.completed": "Contract completed",
     "officer.registered": "Officer registered",
     "officer.revoked": "Officer revoked",
+    "privacy.withholding": "Withholding order",
 }
 
 #: The roles an organisation raises red flags in (Cardinal's Buyer, ProcuringEntity, Tenderer).

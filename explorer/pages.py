@@ -29,7 +29,7 @@ from anchoring.bundles import final_anchors
 from ledger.core.envelope import parse_timestamp
 from ledger.core.errors import InvalidArgumentError, NotFoundError
 from ledger.log import Log
-from ledger.procurement import cardinal, export, importer, ocds, profiles, query, redflags, stats
+from ledger.procurement import cardinal, export, importer, ocds, profiles, query, redflags, stats, withholding
 from ledger.store.reader import StoredEvent
 from settings import EMBEDDED_CHAIN_ID, EMBEDDED_LABEL, Settings
 
@@ -134,6 +134,8 @@ JS_MESSAGES: dict[str, str] = {
     "r_seq": "expected seq {expected}: the history must be complete and in order from 0",
     "r_prev": "prev {got} is not the leaf hash of the event before ({expected})",
     "r_payload": "payload hashes to {got}, the envelope says {expected}",
+    "r_commitment": "payload and disclosure commit to {got}, the envelope says {expected}",
+    "r_disclosure": "payload cannot be checked against its commitment: {detail}",
     "r_leaf": "envelope hashes to leaf {got}, the bundle says {expected}",
     "r_signature": "signature: {reason}",
     "r_index": "log index {got} is not a whole number from 0 to 2^53-1",
@@ -677,12 +679,23 @@ def _covering(sizes: list[int], index: int | None) -> int | None:
     return at if at < len(sizes) else None
 
 
-def _timeline_item(event: StoredEvent, imported: set[int], target: Any, sizes: list[int]) -> dict[str, Any]:
-    """One event as the tender and event pages show it."""
+def _timeline_item(
+    event: StoredEvent, imported: set[int], target: Any, sizes: list[int], orders: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """One event as the tender and event pages show it (``orders``: the reference of each
+    withholding order by log index, for the events withheld in whole or part)."""
     envelope = event.parsed_envelope
     at = _covering(sizes, event.index)
     submission = envelope.submission if envelope.signature else None
     payload, problem = event.readable_payload
+    withheld = None
+    if event.withheld_by is not None:
+        problem = None if payload is not None else problem
+        withheld = {
+            "order": event.withheld_by,
+            "reference": (orders or {}).get(event.withheld_by, "?"),
+            "whole": payload is None,
+        }
     is_release = event.event_id in imported and isinstance(payload, dict)
     released = ocds.parse_datetime(payload.get("date")) if is_release else None
     return {
@@ -698,7 +711,9 @@ def _timeline_item(event: StoredEvent, imported: set[int], target: Any, sizes: l
         "signer": submission.get("officer") if isinstance(submission, dict) else None,
         "leaf_hash": event.leaf_hash.hex(),
         "payload_sha256": envelope.payload_sha256,
+        "payload_commitment": envelope.payload_commitment,
         "claimed": None if target is None or at is None else target.anchors[at],
+        "withheld": withheld,
     }
 
 
@@ -742,7 +757,8 @@ def tender(request: Request, ocid: str) -> Response:
     with log.engine.connect() as conn:
         imported = importer.imported_event_ids(conn, ocid)
         notes = importer.release_notes(conn, ocid)
-    timeline = [_timeline_item(event, imported, target, sizes) for event in stored]
+        orders = withholding.references(conn, [e.withheld_by for e in stored if e.withheld_by is not None])
+    timeline = [_timeline_item(event, imported, target, sizes, orders) for event in stored]
     # The compiled release merges every event, only for tenders small enough to hold in memory: the
     # tender's releases as the export gives them (imported ones as published), so the compiled
     # release on the page is the export's, and ocdsmerge's.
@@ -806,7 +822,8 @@ def tender_event(request: Request, ocid: str, seq: str) -> Response:
             target = None
     with log.engine.connect() as conn:
         imported = importer.imported_event_ids(conn, ocid)
-    item = _timeline_item(stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [])
+        orders = withholding.references(conn, [e.withheld_by for e in stored if e.withheld_by is not None])
+    item = _timeline_item(stored[0], imported, target, [a.tree_size for a in target.anchors] if target else [], orders)
     path = f"/tenders/{quote(ocid, safe='')}/events/{int(seq)}"
     fmt = _formatter(request)
     label = fmt.gettext(EVENT_LABELS.get(item["type"]) or item["type"])
@@ -1046,6 +1063,8 @@ def _describe_stored(event: StoredEvent, payload: Any, problem: str | None, *, r
     """What the event says (an imported release read as published), or (a payload too deep to
     read, stored before input was bounded) that its content cannot be shown, and why: the rest of
     the page is shown."""
+    if payload is None and event.withheld_by is not None:  # said by the page: withheld under its order
+        return Described(EVENT_LABELS.get(event.type, event.type))
     if problem is not None:
         return Described(EVENT_LABELS.get(event.type, event.type), detail=f"content not shown: {problem}")
     return describe_release(event.type, payload) if release else describe(event.type, payload)

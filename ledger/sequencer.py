@@ -27,28 +27,53 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from .core import heads
+from .core import commitment, heads
 from .core import tiles as tile_math
-from .core.canonical import sha256_hex
-from .core.envelope import Envelope, check_event_type, check_ocid, format_timestamp, payload_bytes
+from .core.canonical import canonical_json_bytes, sha256_hex
+from .core.envelope import (
+    VERSION_1,
+    VERSION_2,
+    Envelope,
+    check_event_type,
+    check_ocid,
+    format_timestamp,
+    payload_bytes,
+)
 from .core.errors import ConflictError, InvalidArgumentError, InvariantError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
-from .store.reader import TreeHead, tile_reader
-from .store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from .store.reader import TreeHead, read_payload, tile_reader
+from .store.schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from .submission import Recorded, Submission, Unset
 
 _CHUNK = 500  # ocids per locking query, well under every engine's parameter limit
 
 
-def _prepare(item: Submission, position: str) -> tuple[bytes, str]:
-    """Validate what can be validated before taking any lock; return the payload bytes and hash."""
+#: What :func:`prepare` computes of an item: the payload's bytes, what binds it in the envelope
+#: (``payload_sha256`` in version 1, ``payload_commitment`` in version 2) and the v2 disclosure.
+Prepared = tuple[bytes, str, dict[str, Any] | None]
+
+
+def _prepare(item: Submission, position: str) -> Prepared:
+    """Validate what can be validated before taking any lock; return the payload bytes, its hash
+    or commitment, and its disclosure (version 2)."""
     with naming(position):
         check_ocid(item.ocid)
         check_event_type(item.type)
         data = item.canonical if item.canonical is not None else payload_bytes(item.payload)
-    return data, sha256_hex(data)
+        if item.version == VERSION_1 or (item.submission is not None and item.disclosure is None):
+            # version 1; a signed submission without a disclosure: its officer signed the bare hash
+            return data, sha256_hex(data), None
+        if item.version != VERSION_2:
+            raise InvalidArgumentError("v", f"unsupported envelope version {item.version!r}, expected 1 or 2")
+        if item.disclosure is not None:
+            if commitment.withheld_fields(item.disclosure):
+                raise InvalidArgumentError("disclosure", "a new payload has no withheld field")
+            return data, commitment.recompute(item.payload, item.disclosure), item.disclosure
+        with naming("payload."):
+            bound, disclosure = commitment.new_commitment(item.payload, item.fields, payload_bytes=data)
+        return data, bound, disclosure
 
 
 def append(engine: Engine, item: Submission, *, origin: str, now: datetime) -> Recorded:
@@ -105,7 +130,7 @@ def append_in(
     return _append(conn, items, prepared, origin=origin, now=now, check=check, single=False)
 
 
-def prepare(items: Sequence[Submission]) -> list[tuple[bytes, str]]:
+def prepare(items: Sequence[Submission]) -> list[Prepared]:
     """What :func:`append_prepared` needs of ``items`` that takes no lock: each payload's bytes and
     hash (errors name ``items[i].`` when there are several). Run it before entering a transaction."""
     single = len(items) == 1
@@ -115,7 +140,7 @@ def prepare(items: Sequence[Submission]) -> list[tuple[bytes, str]]:
 def append_prepared(
     conn: Connection,
     items: Sequence[Submission],
-    prepared: list[tuple[bytes, str]],
+    prepared: list[Prepared],
     *,
     origin: str,
     now: datetime,
@@ -261,7 +286,7 @@ class GroupCommit:
 def _append(
     conn: Connection,
     items: Sequence[Submission],
-    prepared: list[tuple[bytes, str]],
+    prepared: list[Prepared],
     *,
     origin: str,
     now: datetime,
@@ -272,13 +297,16 @@ def _append(
     heads = _lock_heads(conn, ocids, now)
     stamp = format_timestamp(now)
     rows: list[dict[str, Any]] = []
-    recorded: list[tuple[Envelope, bytes]] = []
-    for i, (item, (data, digest)) in enumerate(zip(items, prepared, strict=True)):
+    bodies: list[dict[str, Any]] = []
+    recorded: list[tuple[Envelope, bytes, dict[str, Any] | None]] = []
+    for i, (item, (data, digest, disclosure)) in enumerate(zip(items, prepared, strict=True)):
         count, head = heads[item.ocid]
         with naming("" if single else f"items[{i}]."):
             if not isinstance(item.prev, Unset) and item.prev != head:
                 raise ConflictError("prev", f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
-            envelope, leaf_data = _envelope(item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest)
+            envelope, leaf_data = _envelope(
+                item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest, v2=disclosure is not None
+            )
         digest_leaf = leaf_hash(leaf_data)
         heads[item.ocid] = (count + 1, digest_leaf.hex())
         rows.append(
@@ -288,21 +316,27 @@ def _append(
                 "type": item.type,
                 "recorded_at": now,
                 "envelope": leaf_data,
-                "payload": data,
                 "leaf_hash": digest_leaf,
             }
         )
-        recorded.append((envelope, digest_leaf))
+        bodies.append({"body": data, "disclosure": None if disclosure is None else canonical_json_bytes(disclosure)})
+        recorded.append((envelope, digest_leaf, disclosure))
     if len(rows) == 1:
         ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
         conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
     else:
         ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
         insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+        insert_many(
+            conn,
+            payloads,
+            [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)],
+        )
     conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     result = [
-        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest)
-        for event_id, (envelope, digest) in zip(ids, recorded, strict=True)
+        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest, disclosure=disclosure)
+        for event_id, (envelope, digest, disclosure) in zip(ids, recorded, strict=True)
     ]
     if check is not None:
         check(conn, items, result)
@@ -310,19 +344,21 @@ def _append(
 
 
 def _envelope(
-    item: Submission, *, origin: str, seq: int, prev: str | None, stamp: str, digest: str
+    item: Submission, *, origin: str, seq: int, prev: str | None, stamp: str, digest: str, v2: bool
 ) -> tuple[Envelope, bytes]:
-    """The envelope of ``item`` at ``seq`` after ``prev``, and its bytes (the leaf data); its errors
-    name the submission's fields."""
+    """The envelope of ``item`` at ``seq`` after ``prev`` (version 2 when ``v2``: ``digest`` is the
+    payload's commitment), and its bytes (the leaf data); its errors name the submission's fields."""
     try:
         envelope = Envelope(
+            v=VERSION_2 if v2 else VERSION_1,
             origin=origin,
             ocid=item.ocid,
             seq=seq,
             prev=prev,
             type=item.type,
             recorded_at=stamp,
-            payload_sha256=digest,
+            payload_sha256=None if v2 else digest,
+            payload_commitment=digest if v2 else None,
             submission=item.submission,
             signature=item.signature,
         )
@@ -341,6 +377,7 @@ _LOCK_HEADS = (
 _INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(events).returning(events.c.id)
 _INSERT_PENDING = insert(pending)
+_INSERT_PAYLOAD = insert(payloads)
 _UPDATE_HEADS = (
     update(tenders)
     .where(tenders.c.ocid == bindparam("o"))
@@ -396,26 +433,49 @@ def integrate(engine: Engine, *, now: datetime, batch_size: int = 50_000, heads_
     if batch_size < 1:
         raise InvalidArgumentError("batch_size", f"must be >= 1, got {batch_size}")
     with write_transaction(engine) as conn:
-        size, root = conn.execute(
-            select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
-        ).one()
-        head = TreeHead(size, bytes(root))
-        batch = conn.execute(
-            select(pending.c.event_id, events.c.leaf_hash)
-            .join(events, events.c.id == pending.c.event_id)
-            .order_by(pending.c.event_id)
-            .limit(batch_size)
-        ).all()
-        if batch:
-            head = _extend(conn, size, [row.event_id for row in batch], [bytes(row.leaf_hash) for row in batch], now)
-            conn.execute(
-                delete(pending).where(
-                    pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
-                )
-            )
-        if heads_origin is not None and len(batch) < batch_size:
+        head, count = _integrate_batch(conn, now=now, batch_size=batch_size)
+        if heads_origin is not None and count < batch_size:
             head = _commit_heads(conn, head, origin=heads_origin, now=now)
     return head
+
+
+def _integrate_batch(conn: Connection, *, now: datetime, batch_size: int) -> tuple[TreeHead, int]:
+    """Integrate up to ``batch_size`` pending events in ``conn``'s transaction, under the
+    ``log_state`` lock; return the tree head and how many were integrated."""
+    size, root = conn.execute(
+        select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1).with_for_update()
+    ).one()
+    head = TreeHead(size, bytes(root))
+    batch = conn.execute(
+        select(pending.c.event_id, events.c.leaf_hash)
+        .join(events, events.c.id == pending.c.event_id)
+        .order_by(pending.c.event_id)
+        .limit(batch_size)
+    ).all()
+    if batch:
+        head = _extend(conn, size, [row.event_id for row in batch], [bytes(row.leaf_hash) for row in batch], now)
+        conn.execute(
+            delete(pending).where(
+                pending.c.event_id.in_(select(log_entries.c.event_id).where(log_entries.c.idx >= size))
+            )
+        )
+    return head, len(batch)
+
+
+def integrate_within(conn: Connection, event_id: int, *, now: datetime, batch_size: int = 50_000) -> int:
+    """Integrate, in the caller's write transaction, every pending event it sees up to and
+    including ``event_id`` (appended in this transaction); return ``event_id``'s log index.
+
+    For a withholding order, whose effect names its own log index: the order and what it
+    withholds are committed together, or nothing is. Raises :class:`InvariantError` if
+    ``event_id`` is not pending in this transaction."""
+    while True:
+        found = conn.execute(select(log_entries.c.idx).where(log_entries.c.event_id == event_id)).scalar()
+        if found is not None:
+            return int(found)
+        _head, count = _integrate_batch(conn, now=now, batch_size=batch_size)
+        if count == 0:
+            raise InvariantError(f"event {event_id} is neither integrated nor pending")
 
 
 def _extend(conn: Connection, size: int, event_ids: list[int], leaves: list[bytes], now: datetime) -> TreeHead:
@@ -458,7 +518,7 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     if last_ocid == heads.HEADS_OCID:
         return head
     previous = conn.execute(
-        select(events.c.seq, events.c.leaf_hash, events.c.payload)
+        select(events.c.id, events.c.seq, events.c.leaf_hash)
         .where(events.c.ocid == heads.HEADS_OCID)
         .order_by(events.c.seq.desc())
         .limit(1)
@@ -466,7 +526,7 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     if previous is None:
         version, prev, start, tenders_before = 0, None, 0, 0
     else:
-        body = json.loads(bytes(previous.payload))
+        body = json.loads(_commitment_body(conn, previous.id))
         version, prev = previous.seq + 1, bytes(previous.leaf_hash).hex()
         start, tenders_before = int(body["tree_size"]), int(body["tenders"])
     heads_root, fresh = _write_heads(conn, version, start, size)
@@ -495,9 +555,18 @@ def _commit_heads(conn: Connection, head: TreeHead, *, origin: str, now: datetim
     event_id = conn.execute(
         insert(events).returning(events.c.id),
         {"ocid": heads.HEADS_OCID, "seq": version, "type": heads.HEADS_TYPE, "recorded_at": now,
-         "envelope": leaf_data, "payload": data, "leaf_hash": digest},
+         "envelope": leaf_data, "leaf_hash": digest},
     ).scalar_one()  # fmt: skip
+    conn.execute(_INSERT_PAYLOAD, {"event_id": event_id, "body": data, "disclosure": None})
     return _extend(conn, size, [event_id], [digest], now)
+
+
+def _commitment_body(conn: Connection, event_id: int) -> bytes:
+    """A heads commitment's payload bytes (never withheld: orders cannot target commitments)."""
+    body = read_payload(conn, event_id).body
+    if body is None:
+        raise InvariantError(f"heads commitment event {event_id} has no payload")
+    return body
 
 
 def _write_heads(conn: Connection, version: int, start: int, size: int) -> tuple[bytes, int]:
@@ -532,6 +601,8 @@ class Replica:
     envelope: bytes
     payload: bytes
     leaf_hash: bytes
+    #: The v2 disclosure's bytes as served (None for v1 entries or when not served).
+    disclosure: bytes | None = None
 
 
 def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: datetime) -> TreeHead:
@@ -552,19 +623,27 @@ def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: 
     _lock_heads(conn, sorted({e.ocid for e in entries}), now)
     rows = [
         {"ocid": e.ocid, "seq": e.seq, "type": e.type, "recorded_at": e.recorded_at, "envelope": e.envelope,
-         "payload": e.payload, "leaf_hash": e.leaf_hash}
+         "leaf_hash": e.leaf_hash}
         for e in entries
     ]  # fmt: skip
     ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+    insert_many(
+        conn,
+        payloads,
+        [
+            {"event_id": i, "body": e.payload or None, "disclosure": e.disclosure}
+            for i, e in zip(ids, entries, strict=True)
+        ],
+    )
     last = {e.ocid: {"o": e.ocid, "n": e.seq + 1, "h": e.leaf_hash.hex(), "at": e.recorded_at} for e in entries}
     conn.execute(_UPDATE_HEADS, [last[ocid] for ocid in sorted(last)])
     head = _extend(conn, start, ids, [e.leaf_hash for e in entries], now)
     for offset, entry in enumerate(entries):
         if entry.ocid == heads.HEADS_OCID and entry.type == heads.HEADS_TYPE:
             previous = conn.execute(
-                select(events.c.payload).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == entry.seq - 1)
+                select(events.c.id).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == entry.seq - 1)
             ).scalar()
-            begin = 0 if previous is None else int(json.loads(bytes(previous))["tree_size"])
+            begin = 0 if previous is None else int(json.loads(_commitment_body(conn, previous))["tree_size"])
             _write_heads(conn, entry.seq, begin, start + offset)
     return head
 

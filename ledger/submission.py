@@ -41,6 +41,14 @@ class Submission:
     #: The payload's RFC 8785 bytes when the caller has already computed them (bulk imports, to
     #: canonicalise once); they MUST be exactly ``payload_bytes(payload)``.
     canonical: bytes | None = None
+    #: The envelope version to record: 2 (a salted commitment, docs/spec.md §2.5), or 1 (the bare
+    #: ``payload_sha256``) for a submission an officer signed with the bare hash.
+    version: int = 2
+    #: Version 2: F, the JSON Pointers of the payload's values committed separately (the personal
+    #: data the privacy rules mark: ``ledger.procurement.privacy.committed_fields``).
+    fields: tuple[str, ...] = ()
+    #: Version 2, signed: the disclosure the signed commitment was made with (instead of ``fields``).
+    disclosure: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,3 +58,5 @@ class Recorded:
     event_id: int
     envelope: Envelope
     leaf_hash: bytes
+    #: Version 2: the disclosure stored beside the payload (docs/spec.md §2.5); None for version 1.
+    disclosure: dict[str, Any] | None = None

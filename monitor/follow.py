@@ -49,10 +49,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from ledger.core import commitment
 from ledger.core import heads as smt
 from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cosignature import CosignerKey, check_quorum, parse_line, split_note
+from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, LedgerError, VerificationError
 from ledger.core.merkle import LEAF_PREFIX, CompactRange, NodeID, leaf_hash, root_from_leaf_hashes
 from ledger.core.note import Verifier, open_note
@@ -101,6 +103,30 @@ class Finding:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+#: Kinds of findings that are not alarms: a payload withheld by an order the log itself records.
+INFORMATIONAL: frozenset[str] = frozenset({"payload_withheld_by_order"})
+#: The ocid of withholding orders (docs/privacy.md): a withholding is informational when one of
+#: them, in the log, targets the entry.
+ORDERS_OCID = "ocds-tpreg0-orders"
+
+
+def _withheld_fields(disclosure: Any) -> list[str]:
+    """The withheld fields a served v2 disclosure names (none when unreadable)."""
+    try:
+        return sorted(commitment.withheld_fields(disclosure)) if isinstance(disclosure, dict) else []
+    except LedgerError:
+        return []
+
+
+def _same_commitment(leaf_data: bytes, payload: bytes, disclosure: Any) -> bool:
+    """Whether a v2 entry's payload as served now (fields withheld) still recomputes its envelope's commitment."""
+    try:
+        envelope = json.loads(leaf_data)
+        return bool(commitment.recompute(json.loads(payload), disclosure) == envelope.get("payload_commitment"))
+    except (ValueError, LedgerError):
+        return False
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -114,6 +140,10 @@ class Served(NamedTuple):
     leaf_data: bytes
     leaf_hash: bytes | None
     payload: bytes | None
+    #: An envelope v2 entry's disclosure as served (``None``: none served).
+    disclosure: Any = None
+    #: The log index of the withholding order the source says withheld (part of) the payload.
+    withheld_by: Any = None
 
 
 class Api:
@@ -199,7 +229,16 @@ class Api:
             except (KeyError, TypeError, binascii.Error, ValueError) as exc:
                 raise MonitorError(f"/api/v1/entries: entry {index!r}: unreadable leaf_data: {exc}") from exc
             payload = item.get("payload")
-            out.append(Served(index, data, claimed, None if payload is None else canonical_bytes(payload)))
+            out.append(
+                Served(
+                    index,
+                    data,
+                    claimed,
+                    None if payload is None else canonical_bytes(payload),
+                    item.get("disclosure"),
+                    item.get("withheld_by"),
+                )
+            )
         return out
 
     def tree_node(self, node: NodeID, size: int) -> bytes | None:
@@ -245,6 +284,8 @@ class _Checked:
 
     start: int
     rows: list[tuple[int, str, int, bytes, bytes, bytes | None]]
+    #: Each row's v2 disclosure as served (``None`` for v1 entries), for the mirror.
+    disclosures: list[Any]
     heads: dict[str, tuple[int, bytes]]
     findings: list[Finding]
     size: int
@@ -522,6 +563,7 @@ class Monitor:
         batch before leaves, which its writer may not have committed yet."""
         start = st.size
         found: list[Finding] = []
+        disclosures: list[Any] = []
         envelopes: list[dict[str, Any]] = []
         for offset, item in enumerate(batch):
             if item.index != start + offset:
@@ -571,7 +613,7 @@ class Monitor:
                     )
                 )
             payload = item.payload
-            problem = self._payload(index, ocid, payload, envelope)
+            problem = self._payload(index, ocid, payload, envelope, item.disclosure, item.withheld_by)
             if problem is not None:
                 found.append(problem)
             if ocid == smt.HEADS_OCID and envelope.get("type") == smt.HEADS_TYPE and payload is not None:
@@ -580,6 +622,7 @@ class Monitor:
                     found.append(lie)
             changed[ocid] = (size + 1, leaf)
             rows.append((index, ocid, seq if type(seq) is int else -1, leaf, item.leaf_data, payload))
+            disclosures.append(item.disclosure)
         for node, digest in st.border.extend(leaves, every=TILE_HEIGHT):
             wrong = self._check_node(node, digest, tree_size)
             if wrong is not None:
@@ -588,6 +631,7 @@ class Monitor:
         return _Checked(
             start=start,
             rows=rows,
+            disclosures=disclosures,
             heads=changed,
             findings=found,
             size=st.size,
@@ -624,7 +668,8 @@ class Monitor:
             if self._mirror_ready:
                 from . import mirror
 
-                mirror.add(conn, checked.start, rows, now=datetime.now(UTC))
+                with_disclosures = [(*r, d) for r, d in zip(rows, checked.disclosures, strict=True)]
+                mirror.add(conn, checked.start, with_disclosures, now=datetime.now(UTC))
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
             # tender is still followed by the name it gives.
@@ -641,9 +686,65 @@ class Monitor:
                 update(store.state).where(store.state.c.id == 1).values(size=checked.size, border=checked.border)
             )
 
-    def _payload(self, index: int, ocid: str, data: bytes | None, envelope: dict[str, Any]) -> Finding | None:
+    def _by_order(
+        self, conn: Connection, index: int, ocid: str, order: Any, fields: list[str] | None
+    ) -> Finding | None:
+        """``payload_withheld_by_order`` (informational, not an alarm) when the source says entry
+        ``index``'s payload (or its ``fields``) is withheld by the order at log index ``order`` and
+        that entry is a withholding order of this log that targets it; else ``None`` (the caller
+        reports a payload missing or changed without an order)."""
+        if not isinstance(order, int) or isinstance(order, bool) or order < 0:
+            return None
+        row = conn.execute(
+            select(store.entries.c.ocid, store.entries.c.payload).where(store.entries.c.idx == order)
+        ).first()
+        try:
+            if row is not None:
+                order_ocid, body = str(row.ocid), None if row.payload is None else json.loads(bytes(row.payload))
+            else:  # the order comes after what it withholds: not mirrored yet, asked for
+                served = [s for s in self.api.served(order, order + 1) if s.index == order]
+                if not served or served[0].payload is None:
+                    return None
+                order_ocid = str(json.loads(served[0].leaf_data).get("ocid"))
+                body = json.loads(served[0].payload)
+        except (ValueError, MonitorError, httpx.HTTPError):
+            return None
+        if order_ocid != ORDERS_OCID or not isinstance(body, dict):
+            return None
+        targets = [t for t in body.get("targets") or [] if isinstance(t, dict) and t.get("index") == index]
+        if fields is None:
+            ok = any("fields" not in t for t in targets)
+        else:
+            ok = bool(fields) and any(set(fields) <= set(t.get("fields") or []) for t in targets)
+        if not ok:
+            return None
+        reference = body.get("reference")
+        what = "its payload" if fields is None else ", ".join(fields)
+        return Finding(
+            "payload_withheld_by_order",
+            f"withheld-by-order:{index}:{order}",
+            f"entry {index} ({ocid}): {what} withheld under order {reference!r} (log index {order})",
+            {"index": index, "ocid": ocid, "order": order, "reference": reference, "fields": fields},
+        )
+
+    def _payload(
+        self,
+        index: int,
+        ocid: str,
+        data: bytes | None,
+        envelope: dict[str, Any],
+        disclosure: Any = None,
+        withheld_by: Any = None,
+    ) -> Finding | None:
         """What is wrong with the payload ``data`` served for the entry ``envelope`` (``None``:
-        withheld), if anything."""
+        withheld) and its v2 ``disclosure``, if anything; a payload withheld by an order of this
+        log that targets it is ``payload_withheld_by_order`` (informational)."""
+        if data is None and withheld_by is not None:
+            with self.engine.connect() as conn:
+                by_order = self._by_order(conn, index, ocid, withheld_by, None)
+                conn.rollback()
+            if by_order is not None:
+                return by_order
         if data is None:
             return Finding(
                 "payload_withheld",
@@ -651,6 +752,21 @@ class Monitor:
                 f"entry {index} ({ocid}): served without its payload",
                 {"index": index, "ocid": ocid},
             )
+        if envelope.get("v") == VERSION_2:
+            # re-hashed through the commitment: the payload (nulls at withheld fields) with its disclosure
+            try:
+                bound = commitment.recompute(json.loads(data), disclosure)
+            except (LedgerError, ValueError) as exc:
+                bound = f"nothing (not checkable: {exc})"
+            if bound != envelope.get("payload_commitment"):
+                return Finding(
+                    "payload_changed",
+                    f"payload:{index}:{sha256_hex(data)}",
+                    f"entry {index} ({ocid}): the payload served with its disclosure commits to {bound}, "
+                    f"its envelope says {envelope.get('payload_commitment')}",
+                    {"index": index, "ocid": ocid},
+                )
+            return None
         digest = _sha256(data).hexdigest()
         if digest != envelope.get("payload_sha256"):
             return Finding(
@@ -898,7 +1014,15 @@ class Monitor:
                             {"index": index, "mirrored": bytes(old.leaf_hash).hex(), "served": leaf_hash(data).hex()},
                         ),
                     )
-                if payload is None and old.payload is not None:
+                fields = _withheld_fields(item.disclosure)
+                by_order = (
+                    self._by_order(conn, index, str(old.ocid), item.withheld_by, None if payload is None else fields)
+                    if old.payload is not None and payload != bytes(old.payload)
+                    else None
+                )
+                if by_order is not None and (payload is None or _same_commitment(data, payload, item.disclosure)):
+                    self._record(conn, by_order)
+                elif payload is None and old.payload is not None:
                     self._record(
                         conn,
                         Finding(

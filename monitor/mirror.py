@@ -30,7 +30,10 @@ from sqlalchemy import Connection, Engine, func, insert, inspect, select
 
 from anchoring.cosigning import cosigned_note
 from anchoring.schema import anchor_switches, anchor_targets, anchors, cosigned_checkpoints
+from ledger.core import commitment
+from ledger.core.canonical import canonical_json_bytes
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.note import Verifier, open_note
 from ledger.log import Log, Replica, bind_origin, replicate
@@ -67,13 +70,25 @@ def prepare(engine: Engine, origin: str) -> None:
             add(conn, start, rows, now=datetime.now(UTC))
 
 
+def _binds(envelope: dict[str, Any], digest: str, payload: bytes, disclosure: Any) -> bool:
+    """Whether the envelope binds this payload: its SHA-256 (v1) or its commitment (v2)."""
+    if envelope.get("v") == VERSION_2:
+        try:
+            return commitment.recompute(json.loads(payload), disclosure) == envelope.get("payload_commitment")
+        except (LedgerError, ValueError):
+            return False
+    return digest == envelope.get("payload_sha256")
+
+
 def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: datetime) -> None:
     """Copy one checked page of entries (the monitor's ``monitor_entries`` rows: index, ocid, seq,
     leaf hash, leaf data, payload bytes or None) at index ``start`` of the mirror, in the caller's
     transaction."""
     entries: list[Replica] = []
     releases: list[tuple[int, Any]] = []
-    for offset, (_, _, _, leaf_hash, leaf_data, stored) in enumerate(rows):
+    for offset, row in enumerate(rows):
+        _, _, _, leaf_hash, leaf_data, stored = row[:6]
+        disclosure = row[6] if len(row) > 6 else None  # an envelope v2 entry's, as served (the follow path)
         envelope = json.loads(leaf_data)
         payload = b"" if stored is None else bytes(stored)
         entries.append(
@@ -85,6 +100,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
                 envelope=bytes(leaf_data),
                 payload=payload,
                 leaf_hash=bytes(leaf_hash),
+                disclosure=None if disclosure is None else canonical_json_bytes(disclosure),
             )
         )
         if payload[:1] == b"{":
@@ -93,7 +109,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
                 not isinstance(release, importer.Problem)
                 and release.type == envelope["type"]
                 and release.ocid == envelope["ocid"]
-                and release.digest == envelope.get("payload_sha256")
+                and _binds(envelope, release.digest, payload, disclosure)
             ):
                 releases.append((offset, release))
     replicate(conn, start, entries, now=now)

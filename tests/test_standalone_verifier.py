@@ -121,4 +121,5 @@ def test_gives_what_tenderproof_verify_gives(
     assert "VERIFIED: 1 events, 0 pending" in checked.stdout and "NOT checked" not in checked.stdout
     assert "history: complete as of tree size" in checked.stdout
     refused = json.loads(_tenderproof(bare, "verify", str(changed), "--json").stdout)
-    assert any("payload hashes to" in failure["reason"] for failure in refused["failures"])
+    assert bundle["events"][0]["envelope"]["v"] == 2  # type: ignore[index]
+    assert any("payload and disclosure commit to" in failure["reason"] for failure in refused["failures"])

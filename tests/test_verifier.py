@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,13 @@ from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from cli import main
+from ledger.core import commitment
 from ledger.core.bundle import load_bundle
 from ledger.core.errors import FormatError, InvalidArgumentError
 from ledger.core.signing import Submission as Signed
 from ledger.core.signing import typed_data
 from ledger.log import Log
+from ledger.procurement import privacy
 from ledger.submission import Submission
 from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
@@ -69,6 +71,36 @@ def _event(ocid: str, step: int, chain_id: int) -> Submission:
     return signed(unsigned, key=OFFICER_KEY, submission_id=f"{ocid}/{step}", origin=ORIGIN, chain_id=chain_id)
 
 
+PERSON = "ocds-abc123-sole-trader-2026"
+SOLE_TRADER = {
+    "id": "ES-B12345678",
+    "name": "Ana Pérez Gómez",
+    "roles": ["supplier"],
+    "details": {"scale": "selfEmployed"},
+    "contactPoint": {"name": "Ana Pérez Gómez", "email": "ana@example.org"},
+}
+
+
+def _personal(chain_id: int) -> list[Submission]:
+    """A tender with a sole trader: published unsigned, then awarded signed over the v2 commitment."""
+    published = {"tender": {"id": PERSON, "title": "Pintura"}, "parties": [SOLE_TRADER]}
+    award = {
+        "award": {"id": "A-1", "suppliers": [{"id": "ES-B12345678", "name": "Ana Pérez Gómez"}]},
+        "parties": [SOLE_TRADER],
+    }
+    unsigned = Submission(ocid=PERSON, type="award.issued", payload=award)
+    return [
+        Submission(
+            ocid=PERSON, type="tender.published", payload=published, fields=_fields("tender.published", published)
+        ),
+        signed(unsigned, key=OFFICER_KEY, submission_id="person/1", origin=ORIGIN, chain_id=chain_id, v2=True),
+    ]
+
+
+def _fields(kind: str, payload: dict[str, Any]) -> tuple[str, ...]:
+    return privacy.committed_fields(privacy.places(kind, payload))
+
+
 def _events(ocid: str, start: int, count: int, chain_id: int) -> list[Submission]:
     return [_event(ocid, start + i, chain_id) for i in range(count)]
 
@@ -83,6 +115,7 @@ def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     chain_id = int(dev.w3.eth.chain_id)
     registered = {"address": OFFICER.address, "name": "Ana Test", "role": "buyer"}
     append_many(log, [Submission(ocid=REGISTRY, type="officer.registered", payload=registered)], now=T0)
+    append_many(log, _personal(chain_id), now=T0)  # envelope v2 with separately committed personal data
     for round_, (mine, theirs) in enumerate([(3, 4), (2, 5), (4, 1)]):
         start = sum(m for m, _ in [(3, 4), (2, 5), (4, 1)][:round_])
         append_many(log, [*_events(OCID, start, mine, chain_id), *_events(OTHER, start, theirs, chain_id)], now=T0)
@@ -368,7 +401,8 @@ def test_range_bundle_mutations_are_named(anchored: Anchored, ranged: dict[str, 
     found = _reasons(_set(ranged, first_prev, "ab" * 32), anchored)
     assert "event seq 3 (events[0]): prev abab" in found and "range.before, the event before the range" in found
     # Another event as the one before: named.
-    other = _set(ranged, ("range", "before"), {**copy.deepcopy(ranged["events"][0]), "payload": None, "withheld": "x"})
+    first_event = {k: v for k, v in copy.deepcopy(ranged["events"][0]).items() if k != "disclosure"}
+    other = _set(ranged, ("range", "before"), {**first_event, "payload": None, "withheld": "x"})
     assert "range.before: is seq 3" in _reasons(other, anchored)
     # The range made to start later than its events: refused.
     later = _set(ranged, ("range", "from_seq"), 4)
@@ -401,3 +435,65 @@ def test_range_bounds_are_checked(anchored: Anchored) -> None:
         assert str(err.value) == said
     with pytest.raises(InvalidArgumentError, match="range bundles are version 2"):
         build_bundle(anchored.log, OCID, target, version=1, from_seq=1)
+
+
+def test_v2_fields_withheld_verify_and_are_reported_tampering_does_not(anchored: Anchored) -> None:
+    """Envelope v2 (docs/spec.md §2.5) end to end through the verifier: personal data committed field
+    by field (unsigned, and signed over the commitment), then withheld as an order does it (the value
+    nulled, its salt replaced by the digest): the bundle still verifies against the chain, the fields
+    are reported withheld under the order; a forged value or disclosure is refused, naming the event."""
+    doc = build_bundle(anchored.log, PERSON, final_anchors(anchored.log.engine, "dev")).to_json()
+    published, awarded = doc["events"]
+    assert [e["envelope"]["v"] for e in doc["events"]] == [2, 2]
+    assert awarded["envelope"]["submission"]["payloadSha256"] == awarded["envelope"]["payload_commitment"]
+    assert set(published["disclosure"]["fields"]) == {"/parties/0/contactPoint", "/parties/0/name"}
+    assert set(awarded["disclosure"]["fields"]) == {
+        "/award/suppliers/0/name",
+        "/parties/0/contactPoint",
+        "/parties/0/name",
+    }
+    report = _verify(doc, anchored.reader)
+    assert report.valid and report.outcome == "verified", report.failures
+    assert [e.withheld_fields for e in report.events] == [{}, {}]
+    assert report.events[1].signer == OFFICER.address
+
+    held = copy.deepcopy(doc)
+    for event, order in zip(held["events"], (97, 98), strict=True):
+        names = list(event["disclosure"]["fields"])  # every field that names the sole trader
+        event["payload"], event["disclosure"] = commitment.withhold_fields(
+            event["payload"], event["disclosure"], names, order
+        )
+    assert "Ana Pérez Gómez" not in json.dumps(held["events"], ensure_ascii=False)
+    report = _verify(held, anchored.reader)
+    assert report.valid and report.outcome == "verified", report.failures
+    assert report.events[0].withheld_fields == {"/parties/0/contactPoint": 97, "/parties/0/name": 97}
+    withheld = {"/award/suppliers/0/name": 98, "/parties/0/contactPoint": 98, "/parties/0/name": 98}
+    assert report.events[1].withheld_fields == withheld
+    assert report.to_json()["events"][1]["withheld_fields"] == withheld
+
+    def problem(change: Callable[[dict[str, Any]], None]) -> str:
+        mutated = copy.deepcopy(held)
+        change(mutated["events"][1])
+        return _reasons(mutated, anchored)
+
+    # a different value shown where the field is withheld, or a guess in place of the null
+    def show(event: dict[str, Any]) -> None:
+        event["payload"]["parties"][0]["name"] = "Ana Pérez Gómez"
+
+    assert "event seq 1 (events[1]): payload cannot be checked against its commitment" in problem(show)
+    assert "is withheld under order 98 but the payload shows a value there" in problem(show)
+
+    def forge_digest(event: dict[str, Any]) -> None:
+        event["disclosure"]["fields"]["/parties/0/name"]["digest"] = "00" * 32
+
+    assert "event seq 1 (events[1]): payload and disclosure commit to" in problem(forge_digest)
+
+    def change_shown(event: dict[str, Any]) -> None:
+        event["payload"]["award"]["id"] = "A-2"
+
+    assert "payload and disclosure commit to" in problem(change_shown)
+
+    def drop_disclosure(event: dict[str, Any]) -> None:
+        del event["disclosure"]
+
+    assert "events[1].disclosure: missing" in problem(drop_disclosure)

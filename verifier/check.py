@@ -7,8 +7,10 @@ checks, in order:
 1. the bundle names one tender of one log: every envelope has the bundle's ``origin`` and ``ocid``;
 2. the tender's history is complete and in order: ``seq`` runs 0, 1, 2... and each ``prev`` is the
    leaf hash of the event before (so no event can be removed, inserted or reordered unseen);
-3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (a withheld
-   payload is reported, not failed: its hash is still bound by the envelope);
+3. every payload hashes (RFC 8785, SHA-256) to its envelope's ``payload_sha256`` (version 1), or
+   recomputes with its disclosure to the envelope's salted ``payload_commitment`` (version 2,
+   docs/spec.md §2.5); a withheld payload or field is reported, not failed: its hash is still
+   bound by the envelope;
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
 5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);
 6. every inclusion path leads from the event's leaf to the root of a checkpoint in ``anchors``;
@@ -38,8 +40,10 @@ from typing import Any
 
 from ledger.core import heads, verify
 from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent
-from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.canonical import canonical_bytes
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.commitment import withheld_fields
+from ledger.core.envelope import VERSION_1
 from ledger.core.errors import FormatError, LedgerError
 from ledger.core.signing import verify_submission
 
@@ -48,6 +52,9 @@ from .errors import ChainUnavailableError
 
 #: The officers' registry's ocid (docs/spec.md §7.5).
 REGISTRY_OCID = "ocds-tpreg0-officers"
+#: The ocid of withholding orders (docs/privacy.md), and their event type.
+ORDERS_OCID = "ocds-tpreg0-orders"
+ORDER_TYPE = "privacy.withholding"
 #: The four outcomes, per event and per bundle.
 VERIFIED, INVALID, NOT_CHECKED, PENDING = "verified", "invalid", "not checked", "pending"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -69,6 +76,8 @@ class EventReport:
     tx_hash: str | None = None
     signer: str | None = None
     withheld: str | None = None
+    #: Fields of a version 2 payload withheld by an order: JSON Pointer -> the order's log index.
+    withheld_fields: dict[str, int] = field(default_factory=dict)
     #: The signer as the registry records them (bundle version 2), e.g. "Ana Pérez (buyer)".
     officer: str | None = None
     problems: list[str] = field(default_factory=list)
@@ -157,6 +166,7 @@ class Report:
                     "signer": e.signer,
                     "officer": e.officer,
                     "withheld": e.withheld,
+                    "withheld_fields": e.withheld_fields,
                     "outcome": e.outcome,
                     "problems": e.problems,
                 }
@@ -177,6 +187,26 @@ class _Checker:
         if report is not None:
             report.status = "invalid"
             report.problems.append(reason)
+
+
+def payload_problem(event: BundleEvent) -> str | None:
+    """Why ``event``'s (shown) payload is not the one its envelope binds, or ``None``: in version 1
+    its RFC 8785 SHA-256 must be ``payload_sha256``; in version 2 the commitment recomputed from the
+    payload (nulls at withheld fields) and its disclosure must be ``payload_commitment``."""
+    env = event.envelope
+    try:
+        canonical_bytes(event.payload, field="payload")
+    except LedgerError as exc:
+        return f"payload has no canonical form: {exc}"
+    try:
+        bound = env.payload_binding(event.payload, disclosure=event.disclosure)
+    except LedgerError as exc:
+        return f"payload cannot be checked against its commitment: {exc}"
+    if bound != env.payload_hash:
+        if env.v == VERSION_1:
+            return f"payload hashes to {bound}, the envelope says {env.payload_sha256}"
+        return f"payload and disclosure commit to {bound}, the envelope says {env.payload_commitment}"
+    return None
 
 
 def _where(position: int, event: BundleEvent) -> str:
@@ -229,15 +259,13 @@ def verify_bundle(
             c.fail(where, f"prev {env.prev} is not the leaf hash of {before} ({expected_prev})", report)
         # Payload and envelope hashes.
         if event.payload is None:
-            report.withheld = event.withheld
+            report.withheld = _withheld_text(event.withheld)
         else:
-            try:
-                digest = sha256_hex(canonical_bytes(event.payload, field="payload"))
-            except LedgerError as exc:
-                c.fail(where, f"payload has no canonical form: {exc}", report)
-            else:
-                if digest != env.payload_sha256:
-                    c.fail(where, f"payload hashes to {digest}, the envelope says {env.payload_sha256}", report)
+            problem = payload_problem(event)
+            if problem is not None:
+                c.fail(where, problem, report)
+            elif event.disclosure is not None:
+                report.withheld_fields = withheld_fields(event.disclosure)
         leaf = env.leaf_hash()
         if leaf != event.leaf_hash:
             c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}", report)
@@ -297,6 +325,7 @@ def verify_bundle(
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
         _check_officers(c, bundle)
+        _check_orders(c, bundle)
         if bundle.checkpoint is not None:
             if not bundle.anchors:
                 c.fail("checkpoint", "there is no anchor to compare the signed checkpoint with")
@@ -434,13 +463,11 @@ def _check_completeness(c: _Checker, bundle: Bundle, report: Report) -> None:
     if payload is None:
         c.fail(where, "the commitment's payload is missing")
         return
-    try:
-        digest = sha256_hex(canonical_bytes(payload, field="payload"))
-    except LedgerError as exc:
-        c.fail(where, f"the commitment's payload has no canonical form: {exc}")
-        return
-    if digest != env.payload_sha256:
-        c.fail(where, f"the commitment's payload hashes to {digest}, its envelope says {env.payload_sha256}")
+    problem = payload_problem(commitment)
+    if problem is not None:
+        c.fail(where, f"the commitment's {problem}")
+        if "no canonical form" in problem:
+            return
     leaf = env.leaf_hash()
     if leaf != commitment.leaf_hash:
         c.fail(where, f"the commitment's envelope hashes to {leaf.hex()}, the bundle says {commitment.leaf_hash.hex()}")
@@ -549,13 +576,11 @@ def _check_officers(c: _Checker, bundle: Bundle) -> None:
         if not isinstance(payload, dict) or not isinstance(payload.get("address"), str):
             c.fail(where, "the registry event's payload (with the officer's address) is missing")
             continue
-        try:
-            digest = sha256_hex(canonical_bytes(payload, field="payload"))
-        except LedgerError as exc:
-            c.fail(where, f"payload has no canonical form: {exc}")
-            continue
-        if digest != env.payload_sha256:
-            c.fail(where, f"payload hashes to {digest}, the envelope says {env.payload_sha256}")
+        problem = payload_problem(event)
+        if problem is not None:
+            c.fail(where, problem)
+            if "no canonical form" in problem:
+                continue
             ok = False
         leaf = env.leaf_hash()
         if leaf != event.leaf_hash:
@@ -669,3 +694,87 @@ def _check_anchor_on_chain(c: _Checker, bundle: Bundle, chain: ChainReader, anch
         c.fail(where, f"transaction is in block {tx.block_number}, the bundle says {anchor.block_number}")
     if tx.block_timestamp != anchor.block_timestamp:
         c.fail(where, f"block time is {tx.block_timestamp}, the bundle says {anchor.block_timestamp}")
+
+
+def _withheld_text(withheld: str | dict[str, Any] | None) -> str | None:
+    """How a withheld payload is reported: the bundle's reason, or its order."""
+    if isinstance(withheld, dict):
+        return f"withheld under order {withheld['reference']} (log index {withheld['order']})"
+    return withheld
+
+
+def _check_orders(c: _Checker, bundle: Bundle) -> None:
+    """Withholding orders (docs/privacy.md): each order the bundle carries is an order of this log,
+    hashes to its leaf and is included in an anchored tree; each event withheld under an order
+    (whole, or fields of a v2 payload) names an order the bundle carries, which targets it."""
+    anchors = {a.tree_size: a for a in bundle.anchors}
+    newest = max(anchors, default=0)
+    orders: dict[int, dict[str, Any]] = {}
+    for i, event in enumerate(bundle.orders):
+        where = f"orders[{i}]"
+        env = event.envelope
+        if env.ocid != ORDERS_OCID or env.type != ORDER_TYPE or env.origin != bundle.origin:
+            c.fail(where, f"is a {env.type} event of {env.ocid} ({env.origin}), not a withholding order of this log")
+            continue
+        if not isinstance(event.payload, dict) or event.index is None:
+            c.fail(where, "a withholding order must carry its payload and log index")
+            continue
+        problem = payload_problem(event)
+        if problem is not None:
+            c.fail(where, problem)
+            continue
+        leaf = env.leaf_hash()
+        if leaf != event.leaf_hash:
+            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+            continue
+        if event.inclusion is None:
+            if event.index < newest:
+                c.fail(
+                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
+                )
+                continue
+        else:
+            anchor = anchors.get(event.inclusion.tree_size)
+            if anchor is None:
+                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
+                continue
+            try:
+                verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
+            except LedgerError as exc:
+                c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+                continue
+        orders[event.index] = event.payload
+    for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
+        named: dict[int, list[str] | None] = {}
+        if isinstance(event.withheld, dict):
+            named[int(event.withheld["order"])] = None
+        for pointer, order in (report.withheld_fields or {}).items():
+            named.setdefault(order, []).append(pointer)  # type: ignore[union-attr]
+        for order_index, fields in named.items():
+            where = _where(position, event)
+            carried = orders.get(order_index)
+            if carried is None:
+                c.fail(
+                    where,
+                    f"withheld under the order at log index {order_index}, which the bundle does not carry (proven)",
+                    report,
+                )
+                continue
+            if isinstance(event.withheld, dict) and carried.get("reference") != event.withheld["reference"]:
+                c.fail(
+                    where,
+                    f"names order reference {event.withheld['reference']!r}, the order says {carried.get('reference')!r}",
+                    report,
+                )
+            targets = [t for t in carried.get("targets", []) if isinstance(t, dict) and t.get("index") == event.index]
+            if fields is None:
+                ok = any("fields" not in t for t in targets)
+            else:
+                ok = any(set(fields) <= set(t.get("fields") or []) for t in targets)
+            if not ok:
+                what = "its payload" if fields is None else ", ".join(fields)
+                c.fail(
+                    where,
+                    f"the order at log index {order_index} does not withhold {what} of log index {event.index}",
+                    report,
+                )

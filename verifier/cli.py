@@ -122,6 +122,8 @@ def _print_report(report: Any) -> None:
             line += f"  signed by {e.signer}" + (f", officer {e.officer}" if e.officer else "")
         if e.withheld:
             line += f"  payload withheld: {e.withheld}"
+        for pointer, order in getattr(e, "withheld_fields", {}).items():
+            line += f"  field {pointer} withheld under the order at log index {order}"
         click.echo(line)
     for failure in report.failures:
         click.echo(f"FAIL {failure}")

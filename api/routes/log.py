@@ -148,7 +148,7 @@ def get_entries(request: Request, log: ReadLogDep, start: Index, end: Index) -> 
     """Entries ``[start, end)``, each with its exact leaf bytes, so that a mirror can recompute
     every leaf hash and the tree. Like RFC 6962's get-entries, the answer may hold fewer entries
     than asked: at most 1000, and none past the tree size; its ``end`` says where it stopped.
-    Requires ``start <= end`` and ``start <= tree size``. Immutable when nothing was cut."""
+    Requires ``start <= end`` and ``start <= tree size``. Revalidated (ETag): a payload may be withheld by a later order."""
     if start > end:
         raise InvalidArgumentError("query.start", f"must be at most end ({end}), got {start}")
     size = log.reader.tree_head().size
@@ -157,7 +157,8 @@ def get_entries(request: Request, log: ReadLogDep, start: Index, end: Index) -> 
     served = min(end, start + MAX_ENTRIES, size)
     entries = [_entry(stored) for stored in log.reader.entries(start, served)]
     body = schemas.Entries(start=start, end=served, entries=entries)
-    return cached_model(request, body, immutable=served == end)
+    # never immutable: the entries never change, but a payload may be withheld by a later order
+    return cached_model(request, body, immutable=False)
 
 
 def _entry(stored: StoredEvent) -> schemas.Entry:

@@ -14,6 +14,7 @@ from anchoring.bundles import build_bundle, final_anchors
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import export, ocds, privacy, query
+from ledger.store.reader import StoredEvent
 
 from .. import schemas
 from ..deps import LogSignerDep, MirrorDep, ReadLogDep, SettingsDep
@@ -206,6 +207,7 @@ def get_tender_events(
             personal_data=[
                 schemas.PersonalDataField(path=mark.path, rule=mark.rule) for mark in privacy.marks(event.type, payload)
             ],
+            **_optional(event),
         )
         for event in stored
         for payload, problem in [event.readable_payload]
@@ -258,3 +260,13 @@ def get_tender_bundle(
     )  # fmt: skip
     # The bundle's own JSON, byte for byte (envelopes must stay exactly as hashed).
     return cached(request, json.dumps(bundle.to_json(), separators=(",", ":")).encode(), immutable=False)
+
+
+def _optional(event: StoredEvent) -> dict[str, Any]:
+    """The members a tender event carries only when set: its v2 disclosure, the order that withheld it."""
+    out: dict[str, Any] = {}
+    if event.disclosure is not None:
+        out["disclosure"] = event.parsed_disclosure
+    if event.withheld_by is not None:
+        out["withheld_by"] = event.withheld_by
+    return out

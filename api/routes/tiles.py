@@ -117,7 +117,8 @@ def tile(request: Request, log: ReadLogDep, path: str) -> Response:
             response_class=Response)  # fmt: skip
 def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
     """The payloads of the entries of entry bundle ``<N>[.p/<W>]``, in order, each its stored bytes
-    (RFC 8785, hashing to its envelope's ``payload_sha256``) prefixed with its length as a
+    (RFC 8785, hashing to its envelope's ``payload_sha256``, or committed to by its v2 envelope's
+    ``payload_commitment`` with the disclosure bundle's entry) prefixed with its length as a
     big-endian uint32; length 0 for a payload withheld. Revalidated (ETag): a payload may be
     withheld later by an order recorded in the log."""
     index, width = parse_bundle_path(path)
@@ -125,5 +126,21 @@ def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
     body = bytearray()
     for stored in log.reader.entry_bytes(start, end, payloads=True):
         data = b"" if stored == WITHHELD else stored
+        body += len(data).to_bytes(4, "big") + data
+    return cached(request, bytes(body), immutable=False, media_type=OCTETS)
+
+
+@router.get("/disclosures/{path:path}", summary="A disclosure bundle (beside the payload bundles)",
+            response_class=Response)  # fmt: skip
+def disclosures(request: Request, log: ReadLogDep, path: str) -> Response:
+    """The envelope v2 disclosures (docs/spec.md §2.5) of the entries of entry bundle
+    ``<N>[.p/<W>]``, in order, each its stored RFC 8785 bytes prefixed with its length as a
+    big-endian uint32; length 0 for a version 1 entry. With the payload bundle, each v2 payload
+    recomputes to its envelope's ``payload_commitment``. Revalidated (ETag): withholding a field
+    rewrites its disclosure entry."""
+    index, width = parse_bundle_path(path)
+    start, end = _bundle_range(log, f"disclosure bundle {path}", index, width)
+    body = bytearray()
+    for data in log.reader.entry_bytes(start, end, disclosures=True):
         body += len(data).to_bytes(4, "big") + data
     return cached(request, bytes(body), immutable=False, media_type=OCTETS)

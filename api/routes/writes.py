@@ -32,7 +32,7 @@ from ledger.core.heads import HEADS_TYPE
 from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
-from ledger.procurement import officers
+from ledger.procurement import officers, withholding
 from ledger.procurement.record import OnRecorded, record
 from ledger.submission import UNSET, Recorded, Submission, Unset
 from settings import Settings
@@ -43,7 +43,9 @@ from ..deps import Clock, ClockDep, LogDep, ReadLogDep, SettingsDep
 from ..errors import COMMON_RESPONSES, ErrorResponse
 
 #: Event types an officer records on a tender: docs/spec.md §3's, less the registry's (admin routes).
-TENDER_EVENT_TYPES: tuple[str, ...] = tuple(sorted(EVENT_TYPES - officers.EVENT_TYPES - {HEADS_TYPE}))
+TENDER_EVENT_TYPES: tuple[str, ...] = tuple(
+    sorted(EVENT_TYPES - officers.EVENT_TYPES - {HEADS_TYPE, withholding.EVENT_TYPE})
+)
 if TYPE_CHECKING:
     TenderEventType = str
 else:
@@ -85,6 +87,12 @@ class _Signable(BaseModel):
         default=None, description="The officer's signed EIP-712 struct (docs/spec.md §7), with `signature`."
     )
     signature: str | None = Field(default=None, description="0x-prefixed 65-byte signature of `submission`.")
+    disclosure: dict[str, Any] | None = Field(
+        default=None,
+        description="With a signed submission whose payloadSha256 is an envelope v2 payload_commitment: the"
+        " disclosure it was made with (docs/spec.md §2.5; its fields must be those the privacy rules mark)."
+        " Without it, a signed submission is over the payload's bare SHA-256 and recorded as envelope v1.",
+    )
 
 
 class EventIn(_Signable):
@@ -140,6 +148,7 @@ def _submission(ocid: str, event: EventIn | TenderIn, prev: str | Unset | None) 
         payload=event.payload,
         submission=event.submission,
         signature=event.signature,
+        disclosure=event.disclosure,
         prev=prev,
     )
 
@@ -338,6 +347,8 @@ def record_events(
 def _not_the_registry(ocid: str, field: str) -> None:
     if ocid == officers.REGISTRY_OCID:
         raise InvalidArgumentError(field, "the officers' registry is managed through /api/v1/officers")
+    if ocid == officers.ORDERS_OCID:
+        raise InvalidArgumentError(field, "withholding orders are recorded through /api/v1/withholding-orders")
     if ocid in officers.RESERVED_OCIDS:
         raise InvalidArgumentError(field, f"{ocid} is reserved for the log's heads commitments")
 
@@ -391,3 +402,61 @@ def list_officers(log: ReadLogDep, now: ClockDep) -> schemas.Officers:
             for row in officers.registered(log.engine, at=now())
         ]
     )
+
+
+class WithholdingTargetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0, description="The log index of the event to withhold.")
+    fields: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="JSON Pointers (RFC 6901) of the payload fields to withhold (envelope v2 entries, separately"
+        " committed fields only); left out: the whole payload.",
+    )
+
+
+class WithholdingOrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(min_length=1, max_length=200, description="The order's reference (e.g. a case number).")
+    authority: str = Field(
+        min_length=1, max_length=500, description="Who ordered it (a court, a data-protection authority)."
+    )
+    legal_basis: str = Field(min_length=1, max_length=2000, description="The law or decision it rests on.")
+    targets: list[WithholdingTargetIn] = Field(min_length=1, max_length=1000)
+
+
+@router.post(
+    "/withholding-orders",
+    status_code=201,
+    response_model=schemas.WithholdingRecorded,
+    responses=WRITE_RESPONSES,
+    tags=["privacy"],
+    summary="Record a withholding order and withhold its targets (administrators)",
+)
+def record_withholding_order(
+    log: LogDep, now: ClockDep, principal: AdminDep, order: WithholdingOrderIn
+) -> JSONResponse:
+    """Record a ``privacy.withholding`` event (docs/privacy.md) and, in the same transaction,
+    integrate it and withhold the payloads (or fields) it names: the order is public and
+    provable, the withheld bytes are removed from the payloads and every copy derived from them.
+    Refused with nothing changed: a target that is not an integrated entry, an order or registry
+    event, a target already withheld, a pointer into the envelope, fields of a v1 entry."""
+    del principal  # an administrator: AdminDep has checked it
+    payload = order.model_dump(mode="json", exclude_none=True)
+    try:
+        recorded, withheld = withholding.record_order(log, payload, now=now())
+    except (InvalidArgumentError, ConflictError) as exc:
+        raise exc.renamed("body." + exc.field.removeprefix("payload.")) from exc
+    with log.engine.connect() as conn:
+        index = withholding.index_of(conn, recorded.event_id)
+    content = schemas.WithholdingRecorded(
+        order=schemas.RecordedEvent.model_validate(_recorded_json(recorded)),
+        index=index,
+        withheld=[
+            schemas.WithheldTarget(index=w.index, ocid=w.ocid, fields=None if w.fields is None else list(w.fields))
+            for w in withheld
+        ],
+    ).model_dump(mode="json")
+    return JSONResponse(content, status_code=201)

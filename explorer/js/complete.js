@@ -2,7 +2,7 @@
 // commitment's sparse Merkle proof that the bundle holds the tender's whole history, the officers'
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
+import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, payloadProblem, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
@@ -194,8 +194,8 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
     return { status: "invalid", treeSize: n };
   }
   if (payload.tree_size !== n - 1) fail(at, msg("c_tree_size", { got: JSON.stringify(payload.tree_size ?? null), expected: n - 1 }));
-  const digest = toHex(await sha256(canonicalBytes(payload)));
-  if (digest !== env.payload_sha256) fail(at, msg("r_payload", { got: digest, expected: String(env.payload_sha256) }));
+  const problem = await payloadProblem(env, payload, commitment.disclosure);
+  if (problem) fail(at, problem);
   const leaf = await leafHash(canonicalBytes(env));
   if (toHex(leaf) !== commitment.leaf_hash) fail(at, msg("r_leaf", { got: toHex(leaf), expected: String(commitment.leaf_hash) }));
   const inclusion = commitment.inclusion;
@@ -306,8 +306,8 @@ export async function checkOfficers(bundle, anchors, events, fail, cited) {
       fail(where, msg("r_required_officer"));
       continue;
     }
-    const digest = toHex(await sha256(canonicalBytes(payload)));
-    if (digest !== env.payload_sha256) fail(where, msg("r_payload", { got: digest, expected: String(env.payload_sha256) }));
+    const problem = await payloadProblem(env, payload, event.disclosure);
+    if (problem) fail(where, problem);
     const leaf = await leafHash(canonicalBytes(env));
     if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }));
     if (!isSize(event.index)) {

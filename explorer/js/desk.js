@@ -147,6 +147,7 @@ function setupEventForm(form) {
     const data = new URLSearchParams(new FormData(form));
     data.set("submission", "");
     data.set("signature", "");
+    data.set("disclosure", "");
     let answer;
     try {
       const response = await fetch("/desk/payload", { method: "POST", body: data, credentials: "same-origin" });
@@ -209,6 +210,8 @@ function setupEventForm(form) {
       form.elements.ocid.value = answer.ocid;
       form.elements.submission.value = JSON.stringify(submission);
       form.elements.signature.value = signature;
+      // What the signed payloadSha256 (the envelope v2's payload_commitment) was made with.
+      form.elements.disclosure.value = JSON.stringify(answer.disclosure);
       say("sending", { address });
       sending = true;
       form.submit();

@@ -189,6 +189,8 @@ const EXPLANATIONS = {
   r_malformed: "explain_format",
   r_no_events: "explain_empty",
   r_payload: "explain_payload",
+  r_commitment: "explain_payload",
+  r_disclosure: "explain_payload",
   r_leaf: "explain_leaf",
   r_seq: "explain_chain",
   r_prev: "explain_chain",

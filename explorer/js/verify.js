@@ -8,6 +8,7 @@
 import canonicalize from "canonicalize";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { CommitmentError, recompute, withheldFields } from "./commitment.js";
 import { checkCheckpoint, checkCompleteness, checkOfficers } from "./complete.js";
 
 export const BUNDLE_FORMAT = "tenderproof-bundle/1";
@@ -41,6 +42,25 @@ const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 export async function sha256(bytes) {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/**
+ * Why ``payload`` is not the one ``env`` binds, as a message, or null: version 1, its RFC 8785 SHA-256
+ * must be payload_sha256; version 2, the commitment recomputed with ``disclosure`` must be
+ * payload_commitment (ledger/core/commitment.py).
+ */
+export async function payloadProblem(env, payload, disclosure) {
+  if (env.v === 2) {
+    let bound;
+    try {
+      bound = await recompute(payload, disclosure);
+    } catch (err) {
+      return msg("r_disclosure", { detail: String(err instanceof CommitmentError ? err.detail : err.message).slice(0, 200) });
+    }
+    return bound === env.payload_commitment ? null : msg("r_commitment", { got: bound, expected: String(env.payload_commitment) });
+  }
+  const digest = toHex(await sha256(canonicalBytes(payload)));
+  return digest === env.payload_sha256 ? null : msg("r_payload", { got: digest, expected: String(env.payload_sha256) });
 }
 
 /** RFC 9162 leaf hash: SHA-256(0x00 || data). */
@@ -208,7 +228,7 @@ export function verifySubmission(envelope) {
     ["submission.domain.version", s.domain && s.domain.version, "1"],
     ["submission.ocid", s.ocid, envelope.ocid],
     ["submission.eventType", s.eventType, envelope.type],
-    ["submission.payloadSha256", s.payloadSha256, envelope.payload_sha256],
+    ["submission.payloadSha256", s.payloadSha256, envelope.v === 2 ? envelope.payload_commitment : envelope.payload_sha256],
   ];
   for (const [field, got, expected] of own) {
     if (got !== expected) throw new VerifyError("s_field", { field, expected: JSON.stringify(expected), got: JSON.stringify(got) });
@@ -357,6 +377,7 @@ function eventReport(event, position) {
     signer: null,
     officer: null,
     withheld: null,
+    withheld_fields: {},
     problems: [],
   };
 }
@@ -554,8 +575,9 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
     if (event.payload === null || event.payload === undefined) {
       report.withheld = event.withheld || null;
     } else {
-      const digest = toHex(await sha256(canonicalBytes(event.payload)));
-      if (digest !== env.payload_sha256) fail(where, msg("r_payload", { got: digest, expected: String(env.payload_sha256) }), report);
+      const problem = await payloadProblem(env, event.payload, event.disclosure);
+      if (problem) fail(where, problem, report);
+      else if (env.v === 2) report.withheld_fields = withheldFields(event.disclosure);
     }
     const leaf = await leafHash(canonicalBytes(env));
     if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }), report);

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .canonical import canonical_bytes, sha256_hex
-from .envelope import Envelope, check_ocid
+from .commitment import withheld_fields
+from .envelope import VERSION_1, Envelope, check_ocid
 from .errors import FormatError, InvalidArgumentError
 from .heads import EMPTY as _EMPTY
 from .heads import HEADS_OCID, HEADS_TYPE
@@ -41,7 +42,7 @@ _FORMATS = {BUNDLE_FORMAT_V1: 1, BUNDLE_FORMAT_V2: 2}
 _V1_MEMBERS = {"format", "origin", "ocid", "chain", "events", "anchors", "consistency"}
 _V2_MEMBERS = _V1_MEMBERS | {"completeness", "officers", "checkpoint"}
 #: Members a version 2 bundle may carry: ``range`` only in a range bundle (docs/spec.md §15.3).
-_V2_OPTIONAL = {"range"}
+_V2_OPTIONAL = {"range", "orders"}
 #: The largest integer a bundle may carry (RFC 8785 / IEEE 754 exact range): larger ones are refused.
 MAX_UINT = 2**53 - 1
 
@@ -117,9 +118,13 @@ class BundleEvent:
     index: int | None
     envelope: Envelope
     payload: dict[str, Any] | None
-    withheld: str | None
+    #: Why the payload is left out: a reason, or the withholding order (``{"order": <log index>,
+    #: "reference": str}``, docs/privacy.md).
+    withheld: str | dict[str, Any] | None
     leaf_hash: bytes
     inclusion: Inclusion | None
+    #: A version 2 envelope's disclosure (docs/spec.md §2.5), carried beside its payload.
+    disclosure: dict[str, Any] | None = None
 
     @property
     def status(self) -> Literal["anchored", "pending"]:
@@ -138,6 +143,8 @@ class BundleEvent:
         }
         if self.withheld is not None:
             obj["withheld"] = self.withheld
+        if self.disclosure is not None:
+            obj["disclosure"] = self.disclosure
         return obj
 
 
@@ -295,6 +302,9 @@ class Bundle:
     checkpoint: str | None = None
     #: Set in a range bundle (version 2 only): the events are that part of the history.
     range: Range | None = None
+    #: The withholding orders (docs/privacy.md) the events' ``withheld`` name, with their
+    #: inclusion proofs (version 2; the member is left out when there are none).
+    orders: tuple[BundleEvent, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -312,6 +322,8 @@ class Bundle:
             doc["checkpoint"] = self.checkpoint
             if self.range is not None:
                 doc["range"] = self.range.to_json()
+            if self.orders:
+                doc["orders"] = [e.to_json() for e in self.orders]
         return doc
 
 
@@ -347,7 +359,10 @@ def load_bundle(obj: Any) -> Bundle:
     officers: tuple[BundleEvent, ...] = ()
     checkpoint: str | None = None
     part: Range | None = None
+    orders: tuple[BundleEvent, ...] = ()
     if version == 2:
+        if "orders" in doc:
+            orders = tuple(_load_event(e, f"orders[{i}]") for i, e in enumerate(_list(doc["orders"], "orders")))
         if "range" in doc:
             part = _load_range(doc["range"], "range", len(events))
         if doc["completeness"] is not None:
@@ -372,6 +387,7 @@ def load_bundle(obj: Any) -> Bundle:
         officers=officers,
         checkpoint=checkpoint,
         range=part,
+        orders=orders,
     )
 
 
@@ -503,7 +519,9 @@ def _load_completeness(value: Any, field: str) -> Completeness:
 
 
 def _load_event(value: Any, field: str) -> BundleEvent:
-    e = _obj(value, field, {"index", "envelope", "payload", "leaf_hash", "status", "inclusion"}, {"withheld"})
+    e = _obj(
+        value, field, {"index", "envelope", "payload", "leaf_hash", "status", "inclusion"}, {"withheld", "disclosure"}
+    )
     try:
         envelope = Envelope.from_json(e["envelope"])
         envelope.canonical_bytes()  # every envelope must have its RFC 8785 form (its leaf hash)
@@ -518,12 +536,21 @@ def _load_event(value: Any, field: str) -> BundleEvent:
         except InvalidArgumentError as exc:
             raise FormatError(f"{field}.{exc.field}", exc.reason) from exc
     if payload is None:
-        if not isinstance(withheld, str) or not withheld:
-            raise FormatError(f"{field}.withheld", "a null payload needs a non-empty withheld reason")
+        if isinstance(withheld, dict):
+            order = _obj(withheld, f"{field}.withheld", {"order", "reference"})
+            _uint(order["order"], f"{field}.withheld.order")
+            if not isinstance(order["reference"], str) or not order["reference"]:
+                raise FormatError(f"{field}.withheld.reference", "must be the order's reference, a non-empty string")
+        elif not isinstance(withheld, str) or not withheld:
+            raise FormatError(
+                f"{field}.withheld",
+                "a null payload needs a non-empty withheld reason or its order ({order, reference})",
+            )
     elif not isinstance(payload, dict):
         raise FormatError(f"{field}.payload", f"must be a JSON object or null, got {type(payload).__name__}")
     elif withheld is not None:
         raise FormatError(f"{field}.withheld", "only a withheld (null) payload has a reason")
+    disclosure = _disclosure(e.get("disclosure"), envelope, payload, f"{field}.disclosure")
     inclusion = None
     if e["inclusion"] is not None:
         inc = _obj(e["inclusion"], f"{field}.inclusion", {"tree_size", "path"})
@@ -550,7 +577,25 @@ def _load_event(value: Any, field: str) -> BundleEvent:
         withheld=withheld,
         leaf_hash=_hash(e["leaf_hash"], f"{field}.leaf_hash"),
         inclusion=inclusion,
+        disclosure=disclosure,
     )
+
+
+def _disclosure(value: Any, envelope: Envelope, payload: Any, field: str) -> dict[str, Any] | None:
+    """A bundle event's ``disclosure``: present exactly when a version 2 envelope's payload is, its
+    shape checked (whether it recomputes the commitment is the verifier's check)."""
+    if envelope.v == VERSION_1 or payload is None:
+        if value is not None:
+            why = "a version 1 envelope has none" if envelope.v == VERSION_1 else "a withheld payload has none"
+            raise FormatError(field, f"must be left out: {why}")
+        return None
+    if value is None:
+        raise FormatError(field, "missing: a version 2 payload is checked with its disclosure")
+    try:
+        withheld_fields(value)
+    except InvalidArgumentError as exc:
+        raise FormatError(field + exc.field.removeprefix("disclosure"), exc.reason) from exc
+    return dict(value)
 
 
 def _load_anchor(value: Any, field: str) -> BundleAnchor:

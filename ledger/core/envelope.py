@@ -1,23 +1,32 @@
 """Envelopes: the leaves of the log (docs/spec.md §2).
 
 An envelope is a JSON object; its RFC 8785 bytes are the leaf data, and
-``SHA-256(0x00 || bytes)`` is its leaf hash. The payload is hashed into
-``payload_sha256`` and kept beside the entry, so it can be withheld while the
-entry stays verifiable.
+``SHA-256(0x00 || bytes)`` is its leaf hash. The payload is kept beside the entry, so it can be
+withheld while the entry stays verifiable: a version 1 envelope binds it by its bare SHA-256
+(``payload_sha256``), a version 2 envelope by a salted, field-level commitment
+(``payload_commitment``, :mod:`ledger.core.commitment`, docs/spec.md §2.5) that cannot be
+reversed by guessing. Both versions stay valid forever; new entries are written as version 2.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from . import commitment
 from .canonical import canonical_json_bytes, sha256_hex
 from .errors import InvalidArgumentError
 from .merkle import leaf_hash
 
-VERSION = 1
+#: Envelope versions: 1 binds the payload by ``payload_sha256``, 2 by ``payload_commitment``.
+VERSION_1 = 1
+VERSION_2 = 2
+VERSIONS = (VERSION_1, VERSION_2)
+#: The version a v1-only caller builds when it names none (new records are v2: :meth:`Envelope.committing`).
+VERSION = VERSION_1
 
 #: Event types of docs/spec.md §3, in the order a tender usually lives them, then the officers' registry's.
 EVENT_TYPES: frozenset[str] = frozenset(
@@ -40,6 +49,8 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "officer.revoked",
         # The log's heads commitment (docs/spec.md §14.1): appended by the log itself, never by a client.
         "log.heads",
+        # Withholding orders (docs/privacy.md): which payloads or fields an order withholds, by an administrator.
+        "privacy.withholding",
     }
 )
 
@@ -55,9 +66,10 @@ LEGACY_OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
-_FIELDS = frozenset(
-    {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256", "submission", "signature"}
-)
+_COMMON = frozenset({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "submission", "signature"})
+#: The payload's binding member of each version.
+PAYLOAD_FIELD = {VERSION_1: "payload_sha256", VERSION_2: "payload_commitment"}
+_REQUIRED = frozenset({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at"})
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -129,14 +141,17 @@ class Envelope:
     prev: str | None
     type: str
     recorded_at: str
-    payload_sha256: str
+    #: Version 1: the payload's bare SHA-256 (lowercase hex); None in version 2.
+    payload_sha256: str | None = None
     submission: dict[str, Any] | None = None
     signature: str | None = None
     v: int = VERSION
+    #: Version 2: the payload's salted commitment (lowercase hex); None in version 1.
+    payload_commitment: str | None = None
 
     def __post_init__(self) -> None:
-        if type(self.v) is not int or self.v != VERSION:
-            raise InvalidArgumentError("v", f"unsupported envelope version {self.v!r}, expected {VERSION}")
+        if type(self.v) is not int or self.v not in VERSIONS:
+            raise InvalidArgumentError("v", f"unsupported envelope version {self.v!r}, expected 1 or 2")
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise InvalidArgumentError("origin", f"must be a non-empty single line, got {self.origin!r}")
         check_ocid(self.ocid, recorded=True)
@@ -151,10 +166,12 @@ class Envelope:
             )
         check_event_type(self.type)
         parse_timestamp(self.recorded_at)
-        if not isinstance(self.payload_sha256, str) or not _HEX_HASH.fullmatch(self.payload_sha256):
-            raise InvalidArgumentError(
-                "payload_sha256", f"must be 64 lowercase hex digits, got {self.payload_sha256!r}"
-            )
+        name, other = PAYLOAD_FIELD[self.v], PAYLOAD_FIELD[VERSION_1 if self.v == VERSION_2 else VERSION_2]
+        bound = self.payload_hash
+        if not isinstance(bound, str) or not _HEX_HASH.fullmatch(bound):
+            raise InvalidArgumentError(name, f"must be 64 lowercase hex digits, got {bound!r}")
+        if (self.payload_commitment if self.v == VERSION_1 else self.payload_sha256) is not None:
+            raise InvalidArgumentError(other, f"is not a field of a version {self.v} envelope (it has {name})")
         if (self.submission is None) != (self.signature is None):
             raise InvalidArgumentError("signature", "submission and signature come together or not at all")
         if self.submission is not None and not isinstance(self.submission, dict):
@@ -163,6 +180,25 @@ class Envelope:
             isinstance(self.signature, str) and _SIGNATURE.fullmatch(self.signature)
         ):
             raise InvalidArgumentError("signature", "must be a 65-byte signature as 0x-prefixed lowercase hex")
+
+    @property
+    def payload_hash(self) -> str | None:
+        """What binds the payload: ``payload_sha256`` (v1) or ``payload_commitment`` (v2)."""
+        return self.payload_sha256 if self.v == VERSION_1 else self.payload_commitment
+
+    def payload_binding(self, payload: Any, *, disclosure: Any = None, data: bytes | None = None) -> str:
+        """What :attr:`payload_hash` must be for ``payload`` (v1: its SHA-256, from ``data``, its
+        RFC 8785 bytes, when given; v2: :func:`ledger.core.commitment.recompute` of the payload, with
+        nulls at its withheld fields, and its ``disclosure``).
+
+        Raises :class:`InvalidArgumentError` naming the field when the payload has no RFC 8785 form,
+        a v2 payload comes without its disclosure (field ``disclosure``), or the disclosure is malformed.
+        """
+        if self.v == VERSION_1:
+            return sha256_hex(data if data is not None else payload_bytes(payload))
+        if disclosure is None:
+            raise InvalidArgumentError("disclosure", "is missing: a version 2 payload is checked with its disclosure")
+        return commitment.recompute(payload, disclosure)
 
     @classmethod
     def for_payload(
@@ -193,6 +229,41 @@ class Envelope:
         )
         return envelope, data
 
+    @classmethod
+    def committing(
+        cls,
+        *,
+        origin: str,
+        ocid: str,
+        seq: int,
+        prev: str | None,
+        type: str,
+        recorded_at: datetime,
+        payload: Any,
+        fields: Iterable[str] = (),
+        seed: bytes | None = None,
+        submission: dict[str, Any] | None = None,
+        signature: str | None = None,
+    ) -> tuple[Envelope, bytes, dict[str, Any]]:
+        """Build the version 2 envelope of ``payload`` with the fields ``fields`` (JSON Pointers)
+        committed separately; return it with the payload's RFC 8785 bytes and its disclosure.
+        ``seed``: only for test vectors (a fresh random one otherwise)."""
+        data = payload_bytes(payload)
+        bound, disclosure = commitment.new_commitment(payload, fields, seed=seed, payload_bytes=data)
+        envelope = cls(
+            v=VERSION_2,
+            origin=origin,
+            ocid=ocid,
+            seq=seq,
+            prev=prev,
+            type=type,
+            recorded_at=format_timestamp(recorded_at),
+            payload_commitment=bound,
+            submission=submission,
+            signature=signature,
+        )
+        return envelope, data, disclosure
+
     def to_json(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "v": self.v,
@@ -202,7 +273,7 @@ class Envelope:
             "prev": self.prev,
             "type": self.type,
             "recorded_at": self.recorded_at,
-            "payload_sha256": self.payload_sha256,
+            PAYLOAD_FIELD[self.v]: self.payload_hash,
         }
         if self.submission is not None:
             obj["submission"] = self.submission
@@ -211,13 +282,18 @@ class Envelope:
 
     @classmethod
     def from_json(cls, obj: Any) -> Envelope:
-        """Parse an envelope object; unknown fields are refused (a v1 verifier must know them all)."""
+        """Parse a version 1 or 2 envelope object; unknown fields are refused (a verifier must know
+        them all): ``v`` must be the integer 1 or 2 (not ``true``), and each version has its own
+        payload member."""
         if not isinstance(obj, dict):
             raise InvalidArgumentError("envelope", f"must be a JSON object, got {type(obj).__name__}")
-        unknown = sorted(set(obj) - _FIELDS)
+        version = obj.get("v")
+        if type(version) is not int or version not in VERSIONS:
+            raise InvalidArgumentError("envelope.v", f"unsupported envelope version {version!r}, expected 1 or 2")
+        unknown = sorted(set(obj) - _COMMON - {PAYLOAD_FIELD[version]})
         if unknown:
-            raise InvalidArgumentError(f"envelope.{unknown[0]}", "unknown field in a v1 envelope")
-        missing = sorted({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256"} - set(obj))
+            raise InvalidArgumentError(f"envelope.{unknown[0]}", f"unknown field in a v{version} envelope")
+        missing = sorted((_REQUIRED | {PAYLOAD_FIELD[version]}) - set(obj))
         if missing:
             raise InvalidArgumentError(f"envelope.{missing[0]}", "missing")
         return cls(**obj)

@@ -15,7 +15,8 @@ The typed data (``version`` "1", the only one a v1 verifier knows)::
   ``verifyingContract`` and no ``salt``: EIP-712 reserves ``verifyingContract`` for the contract
   that checks the signature, and the anchor contract never does (verification is off chain).
 - ``ocid``, ``eventType``: the envelope's ``ocid`` and ``type``;
-  ``payloadSha256``: the envelope's ``payload_sha256`` as 32 raw bytes;
+  ``payloadSha256``: the envelope's ``payload_sha256`` as 32 raw bytes (in a version 2 envelope,
+  its ``payload_commitment``: the officer signs the salted commitment, never the bare hash);
   ``submissionId``: a client-chosen unique id (for example a UUID), 1 to 128 visible ASCII
   characters (``!`` to ``~``, no spaces); ``officer``: the address the signer claims to be, so the
   recovered signer can be compared with it; ``signedAt``: Unix seconds when the officer signed.
@@ -286,7 +287,7 @@ def verify_submission(envelope: Envelope, *, chain_id: int | None = None) -> str
     """Check the envelope's signed submission and return the officer's address.
 
     The submission must be the envelope's own (domain name = ``origin``, same ``ocid``,
-    ``eventType`` = ``type``, same ``payload_sha256``), on ``chain_id`` when one is given, and
+    ``eventType`` = ``type``, same ``payload_sha256``, or ``payload_commitment`` in v2), on ``chain_id`` when one is given, and
     the signature must recover the ``officer`` it names. Whether that officer is registered is
     the caller's check.
 
@@ -301,7 +302,7 @@ def verify_submission(envelope: Envelope, *, chain_id: int | None = None) -> str
         ("submission.domain.name", envelope.origin, submission.origin),
         ("submission.ocid", envelope.ocid, submission.ocid),
         ("submission.eventType", envelope.type, submission.event_type),
-        ("submission.payloadSha256", envelope.payload_sha256, submission.payload_sha256),
+        ("submission.payloadSha256", envelope.payload_hash, submission.payload_sha256),
     ):
         if expected != got:
             raise SignatureError(field, "is not the envelope's", expected=expected, got=got)

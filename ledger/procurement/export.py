@@ -29,7 +29,7 @@ from sqlalchemy import Engine, Row, Select, func, select
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import InvalidArgumentError
 from ledger.store.db import read_transaction
-from ledger.store.reader import EVENT_COLUMNS, stored_event
+from ledger.store.reader import EVENT_COLUMNS, EVENTS_FROM, stored_event
 from ledger.store.schema import events, ocds_releases, tenders
 
 from . import ocds
@@ -61,8 +61,8 @@ class Package:
 def _release_rows(*columns: Any) -> Select[Any]:
     """Events (with ``columns`` first) and what makes each an OCDS release: an imported event's
     payload is its release as published (``imported`` not null), a native one is built from it."""
-    return select(*columns, *EVENT_COLUMNS, ocds_releases.c.event_id.label("imported")).outerjoin(
-        ocds_releases, ocds_releases.c.event_id == events.c.id
+    return select(*columns, *EVENT_COLUMNS, ocds_releases.c.event_id.label("imported")).select_from(
+        EVENTS_FROM.outerjoin(ocds_releases, ocds_releases.c.event_id == events.c.id)
     )
 
 

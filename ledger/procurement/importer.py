@@ -57,7 +57,7 @@ from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
-from ledger.store.schema import events, ocds_compiled, ocds_releases, tender_index
+from ledger.store.schema import events, ocds_compiled, ocds_releases, payloads, tender_index
 from ledger.submission import Recorded, Submission
 
 from . import ocds, privacy, redflags, rules, sources
@@ -686,7 +686,11 @@ def _record_batch(
             fresh.append(r)
     if not fresh:
         return
-    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
+    found = [privacy.places(r.type, r.body) for r in fresh]  # one walk: F, and the report's counts
+    items = [
+        Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data, fields=privacy.committed_fields(marked))
+        for r, marked in zip(fresh, found, strict=True)
+    ]
     recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
     new: dict[str, list[dict[str, Any]]] = {}
@@ -694,9 +698,9 @@ def _record_batch(
         new.setdefault(r.ocid, []).append(r.body)
     _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now)
     report.imported += len(fresh)
-    for r in fresh:
-        for mark in privacy.marks(r.type, r.body):
-            report.personal_data[mark.rule] = report.personal_data.get(mark.rule, 0) + 1
+    for marked in found:
+        for _, rule in marked:
+            report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
 
@@ -747,8 +751,9 @@ def imported_releases(
     ``before``, when given), in ``seq`` order, with when the last of them was recorded."""
     out: dict[str, tuple[list[dict[str, Any]], datetime]] = {}
     query = (
-        select(events.c.ocid, events.c.seq, events.c.payload, events.c.recorded_at)
+        select(events.c.ocid, events.c.seq, payloads.c.body.label("payload"), events.c.recorded_at)
         .join(ocds_releases, ocds_releases.c.event_id == events.c.id)
+        .join(payloads, payloads.c.event_id == events.c.id)
         .where(events.c.ocid.in_(ocids))
         .order_by(events.c.ocid, events.c.seq)
     )
@@ -757,6 +762,9 @@ def imported_releases(
     for row in conn.execute(query):
         releases = out[row.ocid][0] if row.ocid in out else []
         at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+        if row.payload is None:  # withheld by an order: compiled without it
+            out[row.ocid] = (releases, at)
+            continue
         # the bounded reader (as :class:`ledger.store.reader` reads every stored payload): a payload
         # recorded before input was bounded cannot overflow the parser's stack
         releases.append(

@@ -22,9 +22,12 @@ from . import payloads as p
 #: The ocid under which the officers' registry is recorded.
 REGISTRY_OCID = check_ocid("ocds-tpreg0-officers")
 EVENT_TYPES: frozenset[str] = frozenset({"officer.registered", "officer.revoked"})
-#: Ocids that are not tenders: the registry, and the log's own heads commitments (docs/spec.md
-#: §14.1), which no client may record under. Projections (lists, exports, stats) skip both.
-RESERVED_OCIDS: tuple[str, ...] = (REGISTRY_OCID, HEADS_OCID)
+#: The ocid under which withholding orders are recorded (ledger.procurement.withholding).
+ORDERS_OCID = check_ocid("ocds-tpreg0-orders")
+#: Ocids that are not tenders: the registry, the withholding orders, and the log's own heads
+#: commitments (docs/spec.md §14.1), which no client may record under. Projections (lists,
+#: exports, stats) skip them.
+RESERVED_OCIDS: tuple[str, ...] = (REGISTRY_OCID, ORDERS_OCID, HEADS_OCID)
 
 
 def apply(conn: Connection, event_type: str, payload: object, *, event_id: int, at: datetime) -> None:

@@ -295,6 +295,27 @@ class OfficerRevoked(_Object):
     reason: Text | None = None
 
 
+#: A JSON Pointer (RFC 6901) into a payload: ``/`` then reference tokens; the whole payload ("")
+#: is not a field (an order withholds it by leaving ``fields`` out).
+Pointer = Annotated[str, Field(strict=True, min_length=2, max_length=1000, pattern=r"^/")]
+
+
+class WithholdingTarget(_Object):
+    """One event an order withholds: the whole payload, or (envelope v2 only) some of its fields."""
+
+    index: Annotated[int, Field(strict=True, ge=0)]
+    fields: Annotated[list[Pointer], Field(min_length=1, max_length=1000)] | None = None
+
+
+class WithholdingOrder(_Object):
+    """A withholding order (docs/privacy.md): public, holds no personal data."""
+
+    reference: Annotated[str, Field(strict=True, min_length=1, max_length=200)]
+    authority: Annotated[str, Field(strict=True, min_length=1, max_length=500)]
+    legal_basis: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
+    targets: Annotated[list[WithholdingTarget], Field(min_length=1, max_length=1000)]
+
+
 class HeadsCommitment(_Object):
     """The log's heads commitment (docs/spec.md §14.1): written by the log itself, never by a
     client (the recording layer refuses the type); the model documents and checks its shape."""
@@ -321,6 +342,7 @@ MODELS: dict[str, type[_Object]] = {
     "officer.registered": OfficerRegistered,
     "officer.revoked": OfficerRevoked,
     "log.heads": HeadsCommitment,
+    "privacy.withholding": WithholdingOrder,
 }
 
 

@@ -26,9 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.core.commitment import pointer
 from ledger.core.errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_RULES_FILE", "FORMAT", "Mark", "Rule", "configure_file", "marks", "rules_of_file"]
+__all__ = [
+    "DEFAULT_RULES_FILE",
+    "FORMAT",
+    "Mark",
+    "Rule",
+    "committed_fields",
+    "configure_file",
+    "marks",
+    "places",
+    "rules_of_file",
+]
 
 FORMAT = "tenderproof-privacy-rules/1"
 DEFAULT_RULES_FILE = Path(__file__).with_name("privacy-rules.json")
@@ -168,7 +179,8 @@ def configure_file(path: str | os.PathLike[str] | None) -> None:
 
 # --- marking ---------------------------------------------------------------------------------
 
-Located = tuple[tuple[str | int, ...], Any]
+Place = tuple[str | int, ...]
+Located = tuple[Place, Any]
 
 
 def _children(where: tuple[str | int, ...], value: Any) -> Iterator[Located]:
@@ -268,14 +280,31 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
     """Every place of ``payload`` (an event of ``event_type``) that ``rules`` (default: the
     configured ones) mark as personal data, in rule order; a place is marked once, by the first
     rule that marks it."""
+    return [Mark(normalized_path(place), rule) for place, rule in places(event_type, payload, rules)]
+
+
+def committed_fields(found: list[tuple[Place, str]]) -> tuple[str, ...]:
+    """F of an envelope v2 (docs/spec.md §2.5): the JSON Pointers of the marked places ``found``
+    (from :func:`places`), a place inside another marked place left out (the outer one commits it
+    whole, as ``/parties/0/contactPoint`` does its ``name``). Sorted."""
+    ordered = sorted({place for place, _ in found}, key=len)
+    kept: set[Place] = set()
+    for place in ordered:
+        if not any(place[:n] in kept for n in range(1, len(place))):
+            kept.add(place)
+    return tuple(sorted(pointer(place) for place in kept if place))
+
+
+def places(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) -> list[tuple[Place, str]]:
+    """As :func:`marks`, each place as its keys and indices with the name of the rule that marks it."""
     chosen = RULES if rules is None else rules
     index: dict[str, list[Located]] = {
         name: [] for rule in chosen for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
     }
     if index:
         _named([], payload, index)
-    found: list[Mark] = []
-    seen: set[tuple[str | int, ...]] = set()
+    found: list[tuple[Place, str]] = []
+    seen: set[Place] = set()
     matched: dict[str, tuple[set[str | int], set[int]]] = {}  # rule -> (ids of what it matched, identities)
     for rule in chosen:
         if rule.types is not None and event_type not in rule.types:
@@ -304,6 +333,6 @@ def marks(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) 
             for place in places:
                 if place not in seen:
                     seen.add(place)
-                    found.append(Mark(normalized_path(place), rule.name))
+                    found.append((place, rule.name))
         matched[rule.name] = (ids, objects)
     return found

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, insert, select
 from ledger.core.errors import ConflictError, FormatError, InvalidArgumentError
 from ledger.core.heads import HEADS_OCID
 from ledger.store.db import write_transaction
-from ledger.store.reader import EVENT_COLUMNS, stored_event
+from ledger.store.reader import EVENT_COLUMNS, EVENTS_FROM, stored_event
 from ledger.store.schema import (
     events,
     ocds_releases,
@@ -68,15 +68,21 @@ def rebuild(engine: Engine, *, batch: int = 5000) -> list[Refusal]:
         last = 0
         while True:
             rows = conn.execute(
-                select(*EVENT_COLUMNS).where(events.c.id > last).order_by(events.c.id).limit(batch)
+                select(*EVENT_COLUMNS)
+                .select_from(EVENTS_FROM)
+                .where(events.c.id > last)
+                .order_by(events.c.id)
+                .limit(batch)
             ).all()
             if not rows:
                 break
             for row in rows:
                 last = row.id
-                if row.ocid in stopped or row.ocid in imported or row.ocid == HEADS_OCID:
+                if row.ocid in stopped or row.ocid in imported or row.ocid in (HEADS_OCID, registry.ORDERS_OCID):
                     continue
                 event = stored_event(row)
+                if event.payload is None:  # withheld by an order: the projection is built without it
+                    continue
                 try:
                     envelope, payload = event.parsed_envelope, event.parsed_payload
                 except FormatError as exc:  # stored before input was bounded: too deep to read

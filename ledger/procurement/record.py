@@ -11,6 +11,7 @@ row lock: each sees the state the previous one committed.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
-from ledger.core.envelope import check_event_type, check_ocid, format_timestamp
+from ledger.core.envelope import VERSION_1, VERSION_2, check_event_type, check_ocid, format_timestamp
 from ledger.core.errors import ConflictError, InvalidArgumentError, naming
 from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
@@ -27,7 +28,7 @@ from ledger.store.db import insert_many
 from ledger.store.schema import submission_ids, tender_awarded, tender_index, tenders
 from ledger.submission import Recorded, Submission
 
-from . import fulltext, officers, payloads, redflags, rules
+from . import fulltext, officers, payloads, privacy, redflags, rules
 
 SignaturePolicy = Literal["optional", "required"]
 OnRecorded = Callable[[Connection, list[Recorded]], None]
@@ -70,6 +71,7 @@ def record(
     for i, item in enumerate(items):
         with naming("" if single else f"items[{i}]."):
             _precheck(item, signatures)
+    items = [committing(item) for item in items]
     registry = {item.ocid == officers.REGISTRY_OCID for item in items}
     if len(registry) > 1:
         # Kept apart so that lock order stays acyclic: see _hold_registry.
@@ -117,6 +119,30 @@ def record(
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
 
 
+def committing(item: Submission) -> Submission:
+    """``item`` as it is recorded: an envelope v2 whose separately committed fields (F) are the
+    personal data the privacy rules mark (docs/spec.md §2.5). A signed submission keeps what its
+    officer signed: with a disclosure, the commitment (v2); without one, the payload's bare SHA-256
+    (recorded as v1, docs/spec.md §7)."""
+    if item.version != VERSION_2:
+        return item
+    if item.submission is not None and item.disclosure is None:
+        return replace(item, version=VERSION_1, fields=())
+    fields = privacy.committed_fields(privacy.places(item.type, item.payload))
+    if item.disclosure is None:
+        return replace(item, fields=fields)
+    if item.submission is None:
+        raise InvalidArgumentError("disclosure", "only a signed submission brings its own disclosure")
+    given = item.disclosure.get("fields") if isinstance(item.disclosure, dict) else None
+    if not isinstance(given, dict) or sorted(given) != list(fields):
+        shown = sorted(given) if isinstance(given, dict) else given
+        raise InvalidArgumentError(
+            "disclosure.fields",
+            f"must commit separately to the fields the privacy rules mark, {list(fields)}, got {shown!r}",
+        )
+    return item
+
+
 def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
     """What needs no database: ocid and type, where the type may be recorded, the payload."""
     check_ocid(item.ocid)
@@ -125,6 +151,12 @@ def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
         raise InvalidArgumentError("ocid", f"{HEADS_OCID} is reserved for the log's heads commitments")
     if item.type == HEADS_TYPE:
         raise InvalidArgumentError("type", f"{HEADS_TYPE} is recorded by the log itself, never by a client")
+    if item.ocid == officers.ORDERS_OCID or item.type == "privacy.withholding":
+        raise InvalidArgumentError(
+            "type" if item.ocid != officers.ORDERS_OCID else "ocid",
+            "withholding orders are recorded only as orders, by an administrator"
+            " (POST /api/v1/withholding-orders, tenderproof privacy withhold)",
+        )
     registry = item.ocid == officers.REGISTRY_OCID
     if registry and item.type not in officers.EVENT_TYPES:
         raise InvalidArgumentError("type", f"only officer events are recorded under {officers.REGISTRY_OCID}")

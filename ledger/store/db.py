@@ -266,3 +266,46 @@ def downgrade(engine: Engine, revision: str) -> None:
         config = alembic_config(engine)
         config.attributes["connection"] = conn
         command.downgrade(config, revision)
+
+
+#: Derived tables rewritten when payloads are withheld (ledger.procurement.withholding): with
+#: ``payloads`` and ``events`` (whose dropped payload column keeps old bytes until rewritten),
+#: what :func:`purge` rewrites on PostgreSQL.
+PURGED_TABLES = (
+    "payloads", "events", "tender_index", "tender_parties", "tender_suppliers", "supplier_wins",
+    "tender_flags", "ledger_flags", "tender_awarded", "ocds_compiled", "ocds_releases",
+)  # fmt: skip
+
+
+def purge(engine: Engine) -> list[str]:
+    """Remove from the database files the bytes of withheld payloads and of the rows rewritten
+    when they were withheld (docs/operations.md, "Purging withheld data"); return the
+    statements run. SQLite: merge the full-text index, checkpoint the WAL, VACUUM, checkpoint
+    again (truncating the WAL). PostgreSQL: ``VACUUM FULL`` of :data:`PURGED_TABLES` (each
+    rewritten with its TOAST table; dropped columns written as NULL), then ``CHECKPOINT``.
+    Takes exclusive locks while it runs: writers wait. PostgreSQL keeps the row versions that a
+    transaction still running may see: run it when none is (or again once they end)."""
+    if engine.dialect.name == "sqlite":
+        statements = []
+        with engine.connect() as conn:
+            fts = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'tender_search'").first()
+        if fts is not None:
+            statements.append("INSERT INTO tender_search(tender_search) VALUES ('optimize')")
+        statements += ["PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+    else:
+        statements = [f"VACUUM FULL {table}" for table in PURGED_TABLES] + ["CHECKPOINT"]
+    raw = engine.raw_connection()  # outside any transaction: VACUUM cannot run in one
+    try:
+        if engine.dialect.name == "postgresql":
+            raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+        cursor = raw.cursor()
+        for statement in statements:
+            cursor.execute(statement)
+            if cursor.description is not None:
+                cursor.fetchall()
+        cursor.close()
+    finally:
+        if engine.dialect.name == "postgresql":
+            raw.driver_connection.autocommit = False  # type: ignore[union-attr]
+        raw.close()
+    return statements

@@ -180,3 +180,56 @@ def drop_immutable_rows_ddl(dialect: str, table: str) -> list[str]:
         f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}",
         f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
     ]
+
+
+#: The only change a stored payload may take: withheld once, by an order (migration 0017).
+_PAYLOAD_UPDATE_REFUSAL = f"{REFUSAL}: a payload may only be withheld, once, by an order"
+
+
+def payloads_ddl(dialect: str) -> list[str]:
+    """Triggers guarding ``payloads``: no DELETE (nor TRUNCATE, nor a colliding INSERT); an UPDATE
+    only when ``withheld_by`` goes from NULL to a value with ``event_id`` unchanged (no
+    un-withholding, no other change). Requires the PostgreSQL function of migration 0001."""
+    if dialect == "sqlite":
+        return [
+            "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads "
+            f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE of payloads refused'); END",
+            "CREATE TRIGGER payloads_withhold_only BEFORE UPDATE ON payloads "
+            "WHEN OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id "
+            f"BEGIN SELECT RAISE(ABORT, '{_PAYLOAD_UPDATE_REFUSAL}'); END",
+            sqlite_no_replace_ddl("payloads", (("event_id",),)),
+        ]
+    if dialect == "postgresql":
+        return [
+            f"""
+            CREATE OR REPLACE FUNCTION tenderproof_payload_withhold_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                IF OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL
+                   OR NEW.event_id IS DISTINCT FROM OLD.event_id THEN
+                    RAISE EXCEPTION '{_PAYLOAD_UPDATE_REFUSAL}'
+                        USING ERRCODE = 'integrity_constraint_violation';
+                END IF;
+                RETURN NEW;
+            END $$
+            """,
+            "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads "
+            "FOR EACH ROW EXECUTE FUNCTION tenderproof_refuse_change()",
+            "CREATE TRIGGER payloads_no_truncate BEFORE TRUNCATE ON payloads "
+            "FOR EACH STATEMENT EXECUTE FUNCTION tenderproof_refuse_change()",
+            "CREATE TRIGGER payloads_withhold_only BEFORE UPDATE ON payloads "
+            "FOR EACH ROW EXECUTE FUNCTION tenderproof_payload_withhold_only()",
+        ]
+    raise ValueError(f"unsupported database dialect {dialect!r}: use sqlite or postgresql")
+
+
+def drop_payloads_ddl(dialect: str) -> list[str]:
+    if dialect == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS payloads_{name}" for name in ("no_delete", "withhold_only", "no_replace")]
+    return [
+        *(
+            f"DROP TRIGGER IF EXISTS payloads_{name} ON payloads"
+            for name in ("no_delete", "no_truncate", "withhold_only")
+        ),
+        "DROP FUNCTION IF EXISTS tenderproof_payload_withhold_only()",
+    ]

@@ -20,7 +20,7 @@ from ..core.envelope import Envelope
 from ..core.errors import FormatError, InvalidArgumentError, NotFoundError
 from ..core.heads import HEADS_OCID
 from .db import read_transaction
-from .schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from .schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from .tile_cache import TileRowCache
 
 _CHUNK = 500
@@ -42,7 +42,9 @@ class StoredEvent:
     """An event as stored: its exact envelope bytes, payload bytes and, once integrated, its index.
 
     :attr:`parsed_envelope` and :attr:`parsed_payload` parse the stored bytes once, when first
-    asked for; the bytes themselves are what is hashed and served.
+    asked for; the bytes themselves are what is hashed and served. ``payload`` is ``None`` when
+    the whole payload is withheld; ``withheld_by`` is the log index of the withholding order
+    that withheld it (or some of its fields); ``disclosure`` the envelope v2 disclosure's bytes.
     """
 
     event_id: int
@@ -50,9 +52,16 @@ class StoredEvent:
     seq: int
     type: str
     envelope: bytes
-    payload: bytes
+    payload: bytes | None
     leaf_hash: bytes
     index: int | None
+    disclosure: bytes | None = None
+    withheld_by: int | None = None
+
+    @property
+    def withheld(self) -> bool:
+        """True when the whole payload is withheld (by an order, or missing)."""
+        return self.payload is None
 
     @cached_property
     def parsed_envelope(self) -> Envelope:
@@ -66,12 +75,28 @@ class StoredEvent:
     def parsed_payload(self) -> Any:
         """The payload; raises :class:`~ledger.core.errors.FormatError` (naming the event) if the
         stored bytes nest deeper than :data:`MAX_STORED_DEPTH` (recorded before input was bounded:
-        entries are append-only, so readers show the rest and say what they could not)."""
+        entries are append-only, so readers show the rest and say what they could not).
+        ``None`` when the whole payload is withheld."""
+        if self.payload is None:
+            return None
         return jsonsafe.loads(self.payload, field=f"{self.ocid} seq {self.seq} payload", max_depth=MAX_STORED_DEPTH)
+
+    @cached_property
+    def parsed_disclosure(self) -> dict[str, Any] | None:
+        """The envelope v2 disclosure (docs/spec.md §2.5); ``None`` for a v1 entry."""
+        if self.disclosure is None:
+            return None
+        value = jsonsafe.loads(self.disclosure, field=f"{self.ocid} seq {self.seq} disclosure", max_depth=8)
+        if not isinstance(value, dict):
+            raise FormatError(f"{self.ocid} seq {self.seq} disclosure", "is not a JSON object")
+        return value
 
     @property
     def readable_payload(self) -> tuple[Any, str | None]:
-        """(payload, None), or (None, why it cannot be shown) for a payload too deep to read."""
+        """(payload, None), or (None, why it cannot be shown) for a payload too deep to read or
+        withheld."""
+        if self.payload is None:
+            return None, withheld_reason(self.withheld_by)
         try:
             return self.parsed_payload, None
         except FormatError as exc:
@@ -80,16 +105,27 @@ class StoredEvent:
     def to_json(self) -> dict[str, Any]:
         """The entry as the read API and ``tenderproof entries`` serve it (to mirror the log):
         its index, leaf hash, the exact leaf data (base64), what the envelope says, the payload."""
-        return {
-            "index": self.index,
-            "leaf_hash": self.leaf_hash.hex(),
-            "leaf_data": base64.b64encode(self.envelope).decode("ascii"),
-            "ocid": self.ocid,
-            "seq": self.seq,
-            "type": self.type,
-            "envelope": self.parsed_envelope.to_json(),
-            "payload": self.parsed_payload,
-        }
+        return (
+            {
+                "index": self.index,
+                "leaf_hash": self.leaf_hash.hex(),
+                "leaf_data": base64.b64encode(self.envelope).decode("ascii"),
+                "ocid": self.ocid,
+                "seq": self.seq,
+                "type": self.type,
+                "envelope": self.parsed_envelope.to_json(),
+                "payload": self.parsed_payload,
+            }
+            | ({} if self.withheld_by is None else {"withheld_by": self.withheld_by})
+            | ({} if self.disclosure is None else {"disclosure": self.parsed_disclosure})
+        )
+
+
+def withheld_reason(order: int | None) -> str:
+    """Why a payload is not shown: the order's log index, or that none is known."""
+    if order is None:
+        return "payload missing (no withholding order names it)"
+    return f"withheld under the order at log index {order}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -231,24 +267,27 @@ class LogReader:
             )
             return [stored_event(row) for row in conn.execute(query)]
 
-    def entry_bytes(self, start: int, end: int, *, payloads: bool = False) -> list[bytes]:
+    def entry_bytes(self, start: int, end: int, *, payloads: bool = False, disclosures: bool = False) -> list[bytes]:
         """The exact stored bytes of entries ``[start, end)`` in index order: their envelopes (the
-        leaf data), or with ``payloads`` their payloads; one narrow query, for the static bundles.
+        leaf data), or with ``payloads`` their payloads, or with ``disclosures`` their envelope v2
+        disclosures (``b""`` for a v1 entry); one narrow query, for the static bundles.
         Requires ``0 <= start <= end <= current size``, at most :data:`MAX_ENTRIES_PER_READ`."""
         if not 0 <= start <= end:
             raise InvalidArgumentError("start", f"needs 0 <= start <= end, got [{start}, {end})")
         if end - start > MAX_ENTRIES_PER_READ:
             raise InvalidArgumentError("end", f"at most {MAX_ENTRIES_PER_READ} entries per read, asked {end - start}")
-        column = events.c.payload if payloads else events.c.envelope
+        column = _payloads.c.disclosure if disclosures else _payloads.c.body if payloads else events.c.envelope
+        missing = b"" if disclosures else b"null"
         with read_transaction(self._engine) as conn:
             self._check_size(conn, end, "end")
             query = (
                 select(column)
+                .select_from(EVENTS_FROM)
                 .join(log_entries, log_entries.c.event_id == events.c.id)
                 .where(log_entries.c.idx >= start, log_entries.c.idx < end)
                 .order_by(log_entries.c.idx)
             )
-            return [bytes(data) for (data,) in conn.execute(query).tuples()]
+            return [missing if data is None else bytes(data) for (data,) in conn.execute(query).tuples()]
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.
@@ -326,20 +365,53 @@ class LogReader:
             return int(conn.execute(select(func.count()).select_from(pending)).scalar_one())
 
 
-#: The columns of ``events`` a :class:`StoredEvent` is made of (see :func:`stored_event`).
+_payloads = payloads
+
+#: Events with their payloads (stored apart, migration 0017): what to select :data:`EVENT_COLUMNS` from.
+EVENTS_FROM = events.join(payloads, payloads.c.event_id == events.c.id)
+
+#: The columns of ``events`` and ``payloads`` a :class:`StoredEvent` is made of (see
+#: :func:`stored_event`); select them from :data:`EVENTS_FROM`.
 EVENT_COLUMNS: tuple[ColumnElement[Any], ...] = (
     events.c.id,
     events.c.ocid,
     events.c.seq,
     events.c.type,
     events.c.envelope,
-    events.c.payload,
+    payloads.c.body.label("payload"),
+    payloads.c.disclosure,
+    payloads.c.withheld_by,
     events.c.leaf_hash,
 )
 
 
 def _event_columns(index_column: ColumnElement[Any]) -> Select[Any]:
-    return select(*EVENT_COLUMNS, index_column).select_from(events)
+    return select(*EVENT_COLUMNS, index_column).select_from(EVENTS_FROM)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredPayload:
+    """An event's stored payload: its body (None when withheld whole), its v2 disclosure's bytes
+    (None for v1 entries) and the log index of the order that withheld (part of) it."""
+
+    body: bytes | None
+    disclosure: bytes | None
+    withheld_by: int | None
+
+
+def read_payload(conn: Connection, event_id: int) -> StoredPayload:
+    """The stored payload of event ``event_id``: the one door through which payloads are read by
+    id. Raises :class:`NotFoundError` if the event has no payload row."""
+    row = conn.execute(
+        select(payloads.c.body, payloads.c.disclosure, payloads.c.withheld_by).where(payloads.c.event_id == event_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"event {event_id} has no stored payload")
+    return StoredPayload(
+        body=None if row.body is None else bytes(row.body),
+        disclosure=None if row.disclosure is None else bytes(row.disclosure),
+        withheld_by=row.withheld_by,
+    )
 
 
 def stored_event(row: Row[Any]) -> StoredEvent:
@@ -351,7 +423,9 @@ def stored_event(row: Row[Any]) -> StoredEvent:
         seq=row.seq,
         type=row.type,
         envelope=bytes(row.envelope),
-        payload=bytes(row.payload),
+        payload=None if row.payload is None else bytes(row.payload),
         leaf_hash=bytes(row.leaf_hash),
         index=mapping.get("idx"),
+        disclosure=None if row.disclosure is None else bytes(row.disclosure),
+        withheld_by=row.withheld_by,
     )

@@ -63,7 +63,8 @@ tenders = Table(
     Column("head_hash", String(64), nullable=True),
 )
 
-#: Every recorded event: the exact envelope bytes (leaf data), the payload bytes, the leaf hash.
+#: Every recorded event: the exact envelope bytes (leaf data) and the leaf hash; its payload is
+#: stored apart, in ``payloads`` (migration 0017), so that it can be withheld by an order.
 events = Table(
     "events",
     metadata,
@@ -73,9 +74,24 @@ events = Table(
     Column("type", String(64), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("envelope", LargeBinary, nullable=False),
-    Column("payload", LargeBinary, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
     UniqueConstraint("ocid", "seq"),
+)
+
+#: Each event's payload, stored apart from its entry (migration 0017), written in the transaction
+#: that appends the event. Guarded by triggers: never deleted; updated only to withhold it, by a
+#: withholding order (``withheld_by`` goes from NULL to the order's log index, once).
+payloads = Table(
+    "payloads",
+    metadata,
+    Column("event_id", Id, ForeignKey("events.id"), primary_key=True, autoincrement=False),
+    #: The payload's stored bytes (RFC 8785); NULL when the whole payload is withheld, the body
+    #: with the withheld fields set to JSON null when fields are (envelope v2 only).
+    Column("body", LargeBinary, nullable=True),
+    #: RFC 8785 JSON of the envelope v2 disclosure (ledger.core.commitment); NULL for v1 entries.
+    Column("disclosure", LargeBinary, nullable=True),
+    #: Log index of the withholding order that withheld (part of) the payload; NULL when none.
+    Column("withheld_by", BigInteger, nullable=True),
 )
 
 #: Events sequenced but not yet integrated into the tree (the integration queue).

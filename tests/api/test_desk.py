@@ -5,6 +5,7 @@ whose payload hash is the one ``/desk/payload`` gave to sign."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -238,12 +239,19 @@ def test_a_form_signed_with_the_hash_the_desk_gave_is_recorded_signed(desk: Desk
         "ocid": to_sign["ocid"],
         "submission": json.dumps(struct.to_json()),
         "signature": sign_submission(struct, OFFICER_KEY),
+        "disclosure": json.dumps(to_sign["disclosure"]),
     }
+    # the signature covers the salted commitment, so the form needs the disclosure it was made with
+    without = desk.client.post("/desk/events", data={**data, "disclosure": "", "csrf": desk.csrf("/desk/new")})
+    assert without.status_code == 422 and "submission.payloadSha256" in without.text
     recorded = desk.client.post("/desk/events", data=data)
     assert recorded.status_code == 303, recorded.text
     stored = desk.log.reader.tender_events(to_sign["ocid"])
     envelope = stored[0].parsed_envelope
-    assert envelope.payload_sha256 == to_sign["payloadSha256"]
+    assert envelope.v == 2 and envelope.payload_commitment == to_sign["payloadSha256"]
+    assert stored[0].payload is not None and stored[0].parsed_disclosure == to_sign["disclosure"]
+    assert envelope.payload_commitment != hashlib.sha256(stored[0].payload).hexdigest()
+    assert envelope.payload_binding(stored[0].parsed_payload, disclosure=to_sign["disclosure"]) == envelope.payload_hash
     assert envelope.submission is not None and envelope.submission["officer"] == OFFICER
     # a form changed after signing is refused and records nothing: the signature covers the payload
     other = to_sign["ocid"] + "-2"

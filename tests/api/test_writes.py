@@ -416,3 +416,53 @@ def test_a_revoked_key_is_refused_within_the_cache_bound(log: Log, cache_seconds
             response = api.client.post(f"/api/v1/tenders/{OCID}/events", json=event, headers=api.as_officer())
             assert response.status_code == 401, response.text
             assert response.json()["error"]["code"] == "api_key_revoked"
+
+
+def test_a_withholding_order_is_recorded_by_an_administrator_only(api: Api) -> None:
+    """POST /api/v1/withholding-orders: an officer's key is refused (403), bad targets are named
+    (422, 409) with nothing recorded; an administrator's order withholds the payload at once."""
+    created = api.client.post(
+        "/api/v1/tenders",
+        json={"ocid": OCID, "type": "tender.published", "payload": published()},
+        headers=api.as_officer(),
+    )
+    assert created.status_code == 201, created.text
+    api.log.integrate_all(now=api.clock())
+    order = {
+        "reference": "EXP-9/2026",
+        "authority": "Juzgado 3",
+        "legal_basis": "LOPDGDD art. 15",
+        "targets": [{"index": 0}],
+    }
+    path = "/api/v1/withholding-orders"
+    _refused(api, path, order, 403, None)
+    admin = {"Authorization": f"Bearer {api.admin_key}"}
+    _refused(api, path, {**order, "targets": [{"index": 7}]}, 422, "body.targets[0].index", headers=admin)
+    _refused(
+        api,
+        path,
+        {**order, "targets": [{"index": 0, "fields": ["/envelope/ocid"]}]},
+        422,
+        "body.targets[0].fields[0]",
+        headers=admin,
+    )
+    _refused(api, path, {**order, "targets": []}, 422, "body.targets", headers=admin)
+    _refused(
+        api,
+        "/api/v1/tenders/ocds-tpreg0-orders/events",
+        {"type": "tender.published", "payload": published()},
+        422,
+        "path.ocid",
+    )
+    response = api.client.post(path, json=order, headers=admin)
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    assert answer["index"] == 1 and answer["withheld"] == [{"index": 0, "ocid": OCID, "fields": None}]
+    assert answer["order"]["ocid"] == "ocds-tpreg0-orders" and answer["order"]["type"] == "privacy.withholding"
+    entry = api.client.get("/api/v1/entries", params={"start": 0, "end": 2}).json()["entries"]
+    assert entry[0]["payload"] is None and entry[0]["withheld_by"] == 1
+    assert entry[1]["payload"]["reference"] == "EXP-9/2026"
+    [event] = api.client.get(f"/api/v1/tenders/{OCID}/events").json()["events"]
+    assert event["payload"] is None and event["withheld_by"] == 1
+    assert event["payload_error"] == "withheld under the order at log index 1"
+    _refused(api, path, order, 409, "body.targets[0].index", headers=admin)  # withheld twice

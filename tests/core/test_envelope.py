@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -76,7 +77,13 @@ def test_for_payload_hashes_the_rfc8785_bytes() -> None:
 @pytest.mark.parametrize(
     ("changes", "field", "reason"),
     [
-        ({"v": 2}, "v", "unsupported envelope version 2"),
+        ({"v": 3}, "v", "unsupported envelope version 3, expected 1 or 2"),
+        ({"v": True}, "v", "unsupported envelope version True"),
+        ({"v": 1.0}, "v", "unsupported envelope version 1.0"),
+        ({"v": 2}, "payload_commitment", "64 lowercase hex digits, got None"),
+        ({"v": 2, "payload_commitment": "AB" * 32, "payload_sha256": None}, "payload_commitment", "lowercase hex"),
+        ({"payload_commitment": "0f" * 32}, "payload_commitment", "not a field of a version 1 envelope"),
+        ({"v": 2, "payload_commitment": "0f" * 32}, "payload_sha256", "not a field of a version 2 envelope"),
         ({"origin": ""}, "origin", "non-empty single line"),
         ({"origin": "a\nb"}, "origin", "non-empty single line"),
         ({"ocid": "abc"}, "ocid", "must be an OCDS ocid"),
@@ -163,6 +170,65 @@ def test_from_json_refuses_unknown_and_missing_fields() -> None:
     with pytest.raises(InvalidArgumentError) as err:
         Envelope.from_json([good])
     assert err.value.field == "envelope"
+
+
+def test_v2_exact_bytes_and_round_trip() -> None:
+    envelope = _envelope(v=2, payload_sha256=None, payload_commitment="1e" * 32)
+    expected = (
+        b'{"ocid":"ocds-abc123-2026-0001","origin":"tenders.example.gov/log",'
+        b'"payload_commitment":"' + b"1e" * 32 + b'","prev":"' + PREV.encode() + b'",'
+        b'"recorded_at":"2026-11-23T12:00:00.250000Z","seq":1,"type":"tender.amended","v":2}'
+    )
+    T_(envelope, expected)
+    assert envelope.payload_hash == "1e" * 32
+    assert envelope.leaf_hash() == leaf_hash(expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"v": True}, "envelope.v", "unsupported envelope version True, expected 1 or 2"),
+        ({"v": 2}, "envelope.payload_sha256", "unknown field in a v2 envelope"),
+        ({"v": "2"}, "envelope.v", "unsupported envelope version '2', expected 1 or 2"),
+        ({"payload_commitment": "1e" * 32}, "envelope.payload_commitment", "unknown field in a v1 envelope"),
+    ],
+)
+def test_from_json_each_version_has_its_own_payload_member(change: dict[str, Any], field: str, reason: str) -> None:
+    with pytest.raises(InvalidArgumentError) as err:
+        Envelope.from_json({**_envelope().to_json(), **change})
+    assert (err.value.field, err.value.reason) == (field, reason)
+    v2 = _envelope(v=2, payload_sha256=None, payload_commitment="1e" * 32).to_json()
+    del v2["payload_commitment"]
+    with pytest.raises(InvalidArgumentError) as err:
+        Envelope.from_json(v2)
+    assert (err.value.field, err.value.reason) == ("envelope.payload_commitment", "missing")
+
+
+def test_committing_binds_the_payload_by_its_salted_commitment() -> None:
+    payload = {"parties": [{"name": "Ana", "id": "p1"}], "value": 5}
+    envelope, data, disclosure = Envelope.committing(
+        origin="o",
+        ocid="ocds-abc123-1",
+        seq=0,
+        prev=None,
+        type="tender.planned",
+        recorded_at=T,
+        payload=payload,
+        fields=["/parties/0/name"],
+        seed=bytes(32),
+    )
+    assert envelope.v == 2 and envelope.payload_sha256 is None
+    assert data == b'{"parties":[{"id":"p1","name":"Ana"}],"value":5}'
+    assert envelope.payload_binding(payload, disclosure=disclosure) == envelope.payload_commitment
+    assert envelope.payload_commitment != hashlib.sha256(data).hexdigest()
+    with pytest.raises(InvalidArgumentError) as err:
+        envelope.payload_binding(payload)
+    assert err.value.field == "disclosure"
+    assert envelope.payload_binding({**payload, "value": 6}, disclosure=disclosure) != envelope.payload_commitment
+    v1, data1 = Envelope.for_payload(
+        origin="o", ocid="ocds-abc123-1", seq=0, prev=None, type="tender.planned", recorded_at=T, payload=payload
+    )
+    assert v1.payload_binding(payload) == v1.payload_hash == hashlib.sha256(data1).hexdigest()
 
 
 def test_timestamps() -> None:

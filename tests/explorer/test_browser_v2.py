@@ -39,6 +39,7 @@ def verifier_module(tmp_path_factory: pytest.TempPathFactory) -> str:
     entry = directory / "entry.js"
     entry.write_text(
         f'export * from "{ROOT}/explorer/js/verify.js";\nexport * from "{ROOT}/explorer/js/complete.js";\n'
+        f'export * from "{ROOT}/explorer/js/commitment.js";\n'
     )
     out = directory / "tp.js"
     subprocess.run(
@@ -80,6 +81,48 @@ def page(embedded_ledger: Ledger, verifier_module: str, browser: Browser) -> Ite
         p.evaluate(verifier_module)
         yield p
         context.close()
+
+
+def test_commitment_vectors_in_the_browser(page: Page) -> None:
+    """Envelope v2 (docs/spec.md §2.5) in Chromium: every case's commitment recomputed from its payload
+    and disclosure, and again after withholding; each malformed disclosure refused; a changed value,
+    a dropped field and a v2 envelope checked through payloadProblem."""
+    vectors = json.loads((ROOT / "tests" / "assets" / "commitment" / "vectors.json").read_text("utf-8"))
+    got = page.evaluate(
+        """async (doc) => {
+            const out = {cases: [], invalid: [], problems: []};
+            for (const c of doc.cases) {
+                out.cases.push([c.commitment, await TP.recompute(c.payload, c.disclosure),
+                                await TP.recompute(c.withheld.body, c.withheld.disclosure),
+                                TP.withheldFields(c.withheld.disclosure)]);
+            }
+            for (const c of doc.invalid) {
+                let err = null;
+                try { await TP.recompute(c.payload, c.disclosure); } catch (e) { err = e.detail || e.message; }
+                out.invalid.push([c.want_err, err]);
+            }
+            const c = doc.cases[1];
+            const changed = structuredClone(c.payload);
+            changed.awards[0].value.amount += 1;
+            const fewer = structuredClone(c.disclosure);
+            delete fewer.fields["/parties/0/name"];
+            for (const [payload, disclosure] of [[c.payload, c.disclosure], [changed, c.disclosure],
+                                                 [c.payload, fewer], [c.payload, undefined]]) {
+                const problem = await TP.payloadProblem(c.envelope, payload, disclosure);
+                out.problems.push(problem && problem.key);
+            }
+            return out;
+        }""",
+        vectors,
+    )
+    assert len(got["cases"]) == len(vectors["cases"]) == 3
+    for (want, fresh, after, withheld), case in zip(got["cases"], vectors["cases"], strict=True):
+        assert fresh == after == want
+        assert withheld == dict.fromkeys(case["withheld"]["fields"], case["withheld"]["order"])
+    assert len(got["invalid"]) == 6
+    for want_err, err in got["invalid"]:
+        assert err is not None and err.startswith(want_err + ":"), (want_err, err)
+    assert got["problems"] == [None, "r_commitment", "r_commitment", "r_disclosure"]
 
 
 def test_heads_vectors_in_the_browser(page: Page) -> None:

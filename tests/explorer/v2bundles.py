@@ -25,6 +25,8 @@ class Entry:
     envelope: dict[str, Any]
     payload: Any
     leaf: bytes
+    #: An envelope v2 entry's disclosure (docs/spec.md §2.5), served beside its payload.
+    disclosure: Any = None
 
 
 def _leaf(envelope: dict[str, Any]) -> bytes:
@@ -32,7 +34,9 @@ def _leaf(envelope: dict[str, Any]) -> bytes:
 
 
 def entries_of(stored: list[Any]) -> list[Entry]:
-    return [Entry(e.ocid, json.loads(e.envelope), json.loads(e.payload), e.leaf_hash) for e in stored]
+    return [
+        Entry(e.ocid, json.loads(e.envelope), json.loads(e.payload), e.leaf_hash, e.parsed_disclosure) for e in stored
+    ]
 
 
 def revoke_after_registration(entries: list[Entry], address: str) -> list[Entry]:
@@ -46,7 +50,8 @@ def revoke_after_registration(entries: list[Entry], address: str) -> list[Entry]
     registered = entries[at]
     payload = {"address": address, "reason": "left the office"}
     envelope = {
-        **registered.envelope,
+        **{k: v for k, v in registered.envelope.items() if k != "payload_commitment"},
+        "v": 1,  # made here without a disclosure: a bare hash
         "seq": registered.envelope["seq"] + 1,
         "prev": registered.leaf.hex(),
         "type": "officer.revoked",
@@ -85,7 +90,7 @@ def _event(entries: list[Entry], leaves: list[bytes], index: int, size: int) -> 
         "leaf_hash": e.leaf.hex(),
         "status": "anchored",
         "inclusion": {"tree_size": size, "path": _path(leaves, index, size)},
-    }
+    } | ({} if e.disclosure is None else {"disclosure": e.disclosure})
 
 
 def build(entries: list[Entry], ocid: str, origin: str, chain: dict[str, Any]) -> dict[str, Any]:

@@ -226,8 +226,8 @@ def _scenario(log: Log, url: str, node: PrunedAnvil, signer: Signer, tmp: Path) 
                 forged = _blob(d, b'{"i":5,"t":"forged"}')
                 _tamper(
                     d,
-                    f"UPDATE events SET payload = {forged} WHERE id = {changed}",
-                    f"UPDATE events SET payload = {_blob(d, b'null')} WHERE id = {withheld}",
+                    f"UPDATE payloads SET body = {forged} WHERE event_id = {changed}",
+                    f"UPDATE payloads SET body = {_blob(d, b'null')} WHERE event_id = {withheld}",
                 )
                 code_b, found_b, _ = _monitor(d, "--page", "1000", db="b.sqlite3")
                 assert code_b == 1

@@ -159,14 +159,14 @@ def _tamper(d: Deployment, *statements: str) -> None:
     sqlite = d.log.engine.dialect.name == "sqlite"
     with d.log.engine.begin() as conn:
         if sqlite:
-            for ddl in guards.sqlite_drop_ddl():
+            for ddl in [*guards.sqlite_drop_ddl(), *guards.drop_payloads_ddl("sqlite")]:
                 conn.execute(text(ddl))
         else:
             conn.execute(text("SET LOCAL session_replication_role = replica"))
         for statement in statements:
             conn.execute(text(statement))
         if sqlite:
-            for ddl in guards.sqlite_ddl():
+            for ddl in [*guards.sqlite_ddl(), *guards.payloads_ddl("sqlite")]:
                 conn.execute(text(ddl))
 
 
@@ -224,8 +224,8 @@ def test_a_changed_payload_and_a_withheld_payload_are_found_and_named(deployment
     blob, null = _blob(deployment, b'{"i":3,"round":99}'), _blob(deployment, b"null")
     _tamper(
         deployment,
-        f"UPDATE events SET payload = {blob} WHERE id = {changed}",
-        f"UPDATE events SET payload = {null} WHERE id = {withheld}",
+        f"UPDATE payloads SET body = {blob} WHERE event_id = {changed}",
+        f"UPDATE payloads SET body = {null} WHERE event_id = {withheld}",
     )
     code, findings, _ = _monitor(deployment)
     assert code == 1
@@ -244,7 +244,7 @@ def test_a_checkpoint_signed_for_another_tree_is_found(deployment: Deployment) -
 def test_a_past_rewritten_after_it_was_mirrored_is_found_on_the_re_read(deployment: Deployment) -> None:
     assert _monitor(deployment)[:2] == (0, [])
     blob = _blob(deployment, b'{"i":0,"round":7}')
-    _tamper(deployment, f"UPDATE events SET payload = {blob} WHERE id = {_event_id(deployment, 0)}")
+    _tamper(deployment, f"UPDATE payloads SET body = {blob} WHERE event_id = {_event_id(deployment, 0)}")
     code, findings, _ = _monitor(deployment)
     assert code == 1
     assert [(f["kind"], f["index"]) for f in findings] == [("payload_changed", 0)]
@@ -335,7 +335,7 @@ def test_follow_mode_posts_each_new_finding_to_the_webhook(deployment: Deploymen
         assert received == [] and process.poll() is None  # caught up, nothing to say, still following
         _tamper(
             deployment,
-            f"UPDATE events SET payload = {_blob(deployment, b'null')} WHERE id = {_event_id(deployment, 5)}",
+            f"UPDATE payloads SET body = {_blob(deployment, b'null')} WHERE event_id = {_event_id(deployment, 5)}",
         )
         deadline = time.monotonic() + 60
         while not received and time.monotonic() < deadline:
@@ -380,7 +380,7 @@ def test_the_monitors_own_database_may_be_postgresql(tmp_path: Path) -> None:
                 return done.returncode, [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
             assert run() == (0, [])
-            _tamper(d, f"UPDATE events SET payload = {_blob(d, b'{}')} WHERE id = {_event_id(d, 2)}")
+            _tamper(d, f"UPDATE payloads SET body = {_blob(d, b'{}')} WHERE event_id = {_event_id(d, 2)}")
             code, findings = run()
             assert code == 1
             assert [(f["kind"], f["index"]) for f in findings] == [("payload_changed", 2)]
@@ -442,3 +442,24 @@ def _wait_up(base: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.2)
     raise AssertionError(f"{base} did not come up")
+
+
+def test_a_payload_withheld_by_an_order_is_reported_not_alarmed(deployment: Deployment) -> None:
+    """An order of the log withholds entry 3: the monitor reports payload_withheld_by_order, an
+    informational finding (exit 0); entry 12 withheld in the database without an order is an alarm."""
+    from ledger.procurement import withholding
+
+    order = {"reference": "EXP-5/2026", "authority": "AEPD", "legal_basis": "GDPR art. 17", "targets": [{"index": 3}]}
+    withholding.record_order(deployment.log, order, now=T0)
+    code, findings, err = _monitor(deployment)
+    assert code == 0, (findings, err)
+    assert [(f["kind"], f["index"], f["reference"]) for f in findings] == [
+        ("payload_withheld_by_order", 3, "EXP-5/2026")
+    ]
+    _tamper(deployment, f"UPDATE payloads SET body = NULL WHERE event_id = {_event_id(deployment, 12)}")
+    code, findings, _ = _monitor(deployment, db="again.sqlite3")
+    assert code == 1
+    assert sorted((f["kind"], f["index"]) for f in findings) == [
+        ("payload_withheld", 12),
+        ("payload_withheld_by_order", 3),
+    ]

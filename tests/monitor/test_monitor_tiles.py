@@ -88,8 +88,8 @@ def test_a_changed_entry_and_payloads_are_found_and_named_as_by_the_api(big: Dep
     _tamper(
         big,
         f"UPDATE events SET envelope = {_blob(big, forged)} WHERE id = {entry}",
-        f"UPDATE events SET payload = {other} WHERE id = {changed}",
-        f"UPDATE events SET payload = {_blob(big, b'null')} WHERE id = {withheld}",
+        f"UPDATE payloads SET body = {other} WHERE event_id = {changed}",
+        f"UPDATE payloads SET body = {_blob(big, b'null')} WHERE event_id = {withheld}",
     )
     code, findings, _ = _tiles(big)
     assert code == 1

@@ -9,10 +9,12 @@ from typing import Any
 
 from eth_account import Account
 
+from ledger.core import commitment as v2_commitment
 from ledger.core.canonical import canonical_bytes, sha256_hex
 from ledger.core.envelope import payload_bytes
 from ledger.core.signing import Submission as Signed
 from ledger.core.signing import sign_submission
+from ledger.procurement import privacy
 from ledger.submission import Submission
 
 OCID = "ocds-tptest-0001"
@@ -101,15 +103,23 @@ def signed(
     submission_id: str = "sub-1",
     origin: str = "tenderproof.test/log",
     chain_id: int = CHAIN_ID,
+    v2: bool = False,
 ) -> Submission:
-    """``unsigned`` signed by ``key`` as EIP-712 (see ledger.core.signing)."""
+    """``unsigned`` signed by ``key`` as EIP-712 (see ledger.core.signing): over the payload's bare
+    SHA-256 (recorded as envelope v1), or with ``v2`` over an envelope v2 commitment whose F is what
+    the privacy rules mark, the disclosure sent along (docs/spec.md §2.5)."""
     officer = Account.from_key(key).address
+    disclosure = None
+    bound = sha256_hex(payload_bytes(unsigned.payload))
+    if v2:
+        fields = privacy.committed_fields(privacy.places(unsigned.type, unsigned.payload))
+        bound, disclosure = v2_commitment.new_commitment(unsigned.payload, fields)
     struct = Signed(
         origin=origin,
         chain_id=chain_id,
         ocid=unsigned.ocid,
         event_type=unsigned.type,
-        payload_sha256=sha256_hex(payload_bytes(unsigned.payload)),
+        payload_sha256=bound,
         submission_id=submission_id,
         officer=officer,
         signed_at=1_790_000_000,
@@ -120,4 +130,5 @@ def signed(
         payload=unsigned.payload,
         submission=struct.to_json(),
         signature=sign_submission(struct, key),
+        disclosure=disclosure,
     )

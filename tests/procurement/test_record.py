@@ -357,3 +357,53 @@ def test_the_log_heads_ocid_and_type_are_reserved(log: Log) -> None:
             _record(log, [item(kind, payload, ocid)], at(0))
         assert refused.value.field == field
     assert log.reader.tree_head().size == 0 and log.reader.pending_count() == 0
+
+
+def test_new_events_are_v2_with_f_from_the_privacy_rules(log: Log) -> None:
+    """Unsigned: envelope v2, the marked personal data committed field by field (docs/spec.md §2.5)."""
+    payload = published(contactPoint={"name": "Ana Ruiz", "email": "ana@example.org"})
+    [done] = _record(log, [item("tender.published", payload)], at(-1))
+    assert done.envelope.v == 2 and done.disclosure is not None
+    assert sorted(done.disclosure["fields"]) == ["/tender/contactPoint/email", "/tender/contactPoint/name"]
+    (stored,) = log.reader.tender_events(OCID)
+    assert stored.parsed_disclosure == done.disclosure
+    assert (
+        done.envelope.payload_binding(stored.parsed_payload, disclosure=done.disclosure) == done.envelope.payload_hash
+    )
+
+
+def test_signed_events_keep_what_their_officer_signed(log: Log) -> None:
+    """Over the bare hash: recorded as v1. Over a v2 commitment: recorded as v2 with its disclosure,
+    whose fields must be what the rules mark; a disclosure without a signature is refused."""
+    _register(log, OFFICER, at(-5))
+    payload = published(contactPoint={"name": "Ana Ruiz"})
+    [bare] = _record(log, [signed(item("tender.published", payload), submission_id="s-1")], at(-1))
+    assert bare.envelope.v == 1 and bare.disclosure is None
+
+    def clarified(n: int) -> dict[str, Any]:
+        return {
+            "tender": {"id": "T-1", "enquiries": [{"id": f"q{n}", "answer": "LED"}], "contactPoint": {"name": "Ana"}}
+        }
+
+    committed = signed(item("tender.clarified", clarified(1)), submission_id="s-2", v2=True)
+    assert committed.disclosure is not None and list(committed.disclosure["fields"]) == ["/tender/contactPoint/name"]
+    [done] = _record(log, [committed], at(2))
+    assert done.envelope.v == 2 and done.disclosure == committed.disclosure
+    assert done.envelope.submission is not None
+    assert done.envelope.submission["payloadSha256"] == done.envelope.payload_commitment
+    # the disclosure's fields are not the rules' choice: refused, naming them, nothing recorded
+    fewer = signed(item("tender.clarified", clarified(2)), submission_id="s-3", v2=True)
+    assert fewer.disclosure is not None
+    dodged = Submission(
+        ocid=fewer.ocid,
+        type=fewer.type,
+        payload=fewer.payload,
+        submission=fewer.submission,
+        signature=fewer.signature,
+        disclosure={"salt": fewer.disclosure["salt"], "fields": {}},
+    )
+    error = _refused(log, lambda: [dodged], at(3), InvalidArgumentError)
+    assert error.field == "disclosure.fields" and "['/tender/contactPoint/name']" in error.reason
+    unsigned = Submission(ocid=OCID, type="tender.clarified", payload=clarified(3), disclosure=fewer.disclosure)
+    error = _refused(log, lambda: [unsigned], at(3), InvalidArgumentError)
+    assert (error.field, error.reason) == ("disclosure", "only a signed submission brings its own disclosure")

@@ -23,17 +23,29 @@ from typing import Any, TypeVar
 import rfc8785
 from sqlalchemy import Engine, event, func, select, text
 
-from ledger.core import verify
+from ledger.core import commitment, verify
 from ledger.log import Log
 from ledger.store.reader import TreeHead
-from ledger.store.schema import events, log_entries, log_state, pending, tenders, tiles, tree_heads
+from ledger.store.schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from tests.core import reference
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 TILE_WIDTH = 256
 #: Every table of the schema, for whole-database snapshots.
-ALL_TABLES = ("log_config", "tenders", "events", "pending", "log_entries", "tiles", "tree_heads", "log_state")
-_ENVELOPE_KEYS = {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "payload_sha256"}
+ALL_TABLES = (
+    "log_config",
+    "tenders",
+    "events",
+    "payloads",
+    "pending",
+    "log_entries",
+    "tiles",
+    "tree_heads",
+    "log_state",
+)
+_ENVELOPE_KEYS = {"v", "origin", "ocid", "seq", "prev", "type", "recorded_at"}
+#: The member binding the payload, by envelope version (docs/spec.md §2.5).
+_PAYLOAD_KEY = {1: "payload_sha256", 2: "payload_commitment"}
 
 
 def leaf(data: bytes) -> bytes:
@@ -113,7 +125,7 @@ def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table.name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for table in (events, pending, tenders, log_entries, tree_heads)
+            for table in (events, payloads, pending, tenders, log_entries, tree_heads)
         }
 
 
@@ -130,7 +142,11 @@ class LogFacts:
 def check_log(log: Log, *, expect_events: int | None = None) -> LogFacts:
     """Assert every invariant of a fully integrated log, from the raw rows; return what was found."""
     with log.engine.connect() as conn:
-        rows = conn.execute(select(events).order_by(events.c.id)).all()
+        rows = conn.execute(
+            select(events, payloads.c.body.label("payload"), payloads.c.disclosure)
+            .join(payloads, payloads.c.event_id == events.c.id)
+            .order_by(events.c.id)
+        ).all()
         entries = conn.execute(select(log_entries.c.idx, log_entries.c.event_id).order_by(log_entries.c.idx)).all()
         queued = conn.execute(select(pending.c.event_id)).scalars().all()
         heads = [(s, bytes(r)) for s, r in conn.execute(select(tree_heads.c.size, tree_heads.c.root)).all()]
@@ -153,9 +169,20 @@ def check_log(log: Log, *, expect_events: int | None = None) -> LogFacts:
         assert rfc8785.dumps(envelope) == envelope_bytes, f"event {row.id}: envelope bytes are not RFC 8785"
         assert rfc8785.dumps(json.loads(payload_bytes)) == payload_bytes, f"event {row.id}: payload not RFC 8785"
         assert leaf(envelope_bytes) == bytes(row.leaf_hash), f"event {row.id}: leaf hash does not match its bytes"
-        assert hashlib.sha256(payload_bytes).hexdigest() == envelope["payload_sha256"], f"event {row.id}"
-        assert _ENVELOPE_KEYS <= set(envelope) <= _ENVELOPE_KEYS | {"submission", "signature"}
-        assert (envelope["v"], envelope["origin"]) == (1, log.origin)
+        if envelope["v"] == 2:  # salted: recomputed from the payload and its stored disclosure
+            disclosure = json.loads(bytes(row.disclosure))
+            assert rfc8785.dumps(disclosure) == bytes(row.disclosure), f"event {row.id}: disclosure not RFC 8785"
+            bound = commitment.recompute(json.loads(payload_bytes), disclosure)
+            assert bound == envelope["payload_commitment"], f"event {row.id}"
+            assert hashlib.sha256(payload_bytes).hexdigest() != bound
+        else:
+            assert row.disclosure is None, f"event {row.id}: a v1 entry has no disclosure"
+            assert hashlib.sha256(payload_bytes).hexdigest() == envelope["payload_sha256"], f"event {row.id}"
+        payload_key = _PAYLOAD_KEY[envelope["v"]]
+        assert (
+            _ENVELOPE_KEYS | {payload_key} <= set(envelope) <= _ENVELOPE_KEYS | {payload_key, "submission", "signature"}
+        )
+        assert envelope["origin"] == log.origin
         assert (envelope["ocid"], envelope["seq"], envelope["type"]) == (row.ocid, row.seq, row.type)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", envelope["recorded_at"])
         chains[row.ocid].append((row.seq, bytes(row.leaf_hash), envelope["prev"]))

@@ -9,8 +9,10 @@ from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
+import rfc8785
 from sqlalchemy import create_engine, text
 
+from ledger.core import commitment
 from ledger.core.errors import CanonicalizationError, ConflictError, InvalidArgumentError
 from ledger.log import Log
 from ledger.submission import Submission
@@ -30,7 +32,11 @@ def _sub(ocid: str = OCID, type: str = "tender.amended", payload: Any = None, **
 
 
 def test_first_event_exact_bytes_then_chain(log: Log) -> None:
-    first = append(log, _sub(type="tender.published", payload={"tender": {"id": "1", "value": 10.5}}), now=T0)
+    """Version 1 (``payload_sha256``), as a submission signed over the bare hash is recorded: v1
+    entries stay recordable and readable (the salted v2 default below)."""
+    first = append(
+        log, _sub(type="tender.published", payload={"tender": {"id": "1", "value": 10.5}}, version=1), now=T0
+    )
     payload = b'{"tender":{"id":"1","value":10.5}}'
     expected = (
         '{"ocid":"ocds-abc123-0001","origin":"tenderproof.test/log",'
@@ -43,9 +49,11 @@ def test_first_event_exact_bytes_then_chain(log: Log) -> None:
     assert (stored.envelope, stored.payload, stored.leaf_hash) == (expected, payload, first.leaf_hash)
     assert (stored.event_id, stored.seq, stored.type, stored.index) == (first.event_id, 0, "tender.published", None)
 
-    second = append(log, _sub(payload={"tender": {"id": "1", "title": "Bridge"}}), now=T0 + timedelta(seconds=1))
-    other = append(log, _sub(ocid=OTHER, type="tender.planned", payload={}), now=T0)
-    third = append(log, _sub(payload={"tender": {"id": "1", "title": "Bridge 2"}}), now=T0)
+    second = append(
+        log, _sub(payload={"tender": {"id": "1", "title": "Bridge"}}, version=1), now=T0 + timedelta(seconds=1)
+    )
+    other = append(log, _sub(ocid=OTHER, type="tender.planned", payload={}, version=1), now=T0)
+    third = append(log, _sub(payload={"tender": {"id": "1", "title": "Bridge 2"}}, version=1), now=T0)
     assert [(r.envelope.seq, r.envelope.prev) for r in (first, second, third)] == [
         (0, None),
         (1, first.leaf_hash.hex()),
@@ -79,6 +87,32 @@ def test_first_event_exact_bytes_then_chain(log: Log) -> None:
         assert tuple(got) == (3, third.leaf_hash.hex())
     finally:
         separate.dispose()
+
+
+def test_new_entries_are_v2_with_their_disclosure_stored_beside_the_payload(log: Log) -> None:
+    payload = {"parties": [{"id": "p1", "name": "Ana Pérez"}], "value": 5}
+    done = append(log, _sub(type="tender.published", payload=payload, fields=("/parties/0/name",)), now=T0)
+    envelope = done.envelope
+    assert envelope.v == 2 and envelope.payload_sha256 is None
+    data = envelope.canonical_bytes()
+    assert b'"payload_commitment":"' + envelope.payload_commitment.encode() + b'"' in data  # type: ignore[union-attr]
+    assert b"payload_sha256" not in data and data.endswith(b'"v":2}')
+    (stored,) = log.reader.tender_events(OCID)
+    assert stored.payload == rfc8785.dumps(payload)  # the body as given: nothing withheld
+    assert stored.parsed_disclosure == done.disclosure
+    assert stored.disclosure == rfc8785.dumps(done.disclosure)
+    assert set(done.disclosure["fields"]) == {"/parties/0/name"}  # type: ignore[index]
+    assert commitment.recompute(payload, stored.parsed_disclosure) == envelope.payload_commitment
+    assert envelope.payload_commitment != hashlib.sha256(stored.payload).hexdigest()
+    # each payload its own salt: the same payload again commits differently
+    again = append(log, _sub(type="tender.amended", payload=payload, fields=("/parties/0/name",)), now=T0)
+    assert again.envelope.payload_commitment != envelope.payload_commitment
+    # a pointer naming nothing in the payload is refused, naming it, and nothing is written
+    before = counts(log.engine)
+    with pytest.raises(InvalidArgumentError) as caught:
+        append(log, _sub(payload=payload, fields=("/parties/1/name",)), now=T0)
+    assert caught.value.field == "payload.fields['/parties/1/name']"
+    assert counts(log.engine) == before
 
 
 def test_recorded_at_is_utc_whatever_the_zone_of_now(log: Log) -> None:
@@ -262,7 +296,7 @@ def test_append_many_chains_in_order_across_tenders(log: Log) -> None:
     follow = append_many(
         log,
         [
-            _sub("ocds-abc123-9", prev=None),
+            _sub("ocds-abc123-9", prev=None, version=1),
             _sub("ocds-abc123-9", prev=leaf(first_bytes).hex()),
             _sub("ocds-abc123-0", prev=recorded[6].leaf_hash.hex()),
         ],

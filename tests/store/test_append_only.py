@@ -51,7 +51,7 @@ def _dialect(log: Log) -> str:
 # (statement, the "<op> of <table>" the refusal must name)
 REWRITES = [
     ("UPDATE events SET type = 'tender.cancelled' WHERE seq = 1", "UPDATE of events"),
-    ("UPDATE events SET payload = envelope", "UPDATE of events"),
+    ("UPDATE events SET envelope = envelope", "UPDATE of events"),
     ("UPDATE events SET seq = seq", "UPDATE of events"),
     ("DELETE FROM events WHERE id = (SELECT max(id) FROM events)", "DELETE of events"),
     ("DELETE FROM events", "DELETE of events"),
@@ -67,7 +67,31 @@ REWRITES = [
     ("DELETE FROM tree_heads WHERE size = 300", "DELETE of tree_heads"),
     ("DELETE FROM tiles WHERE level = 0 AND idx = 1", "DELETE of tiles"),
     ("DELETE FROM tiles", "DELETE of tiles"),
+    ("DELETE FROM payloads WHERE event_id = 1", "DELETE of payloads"),
+    ("DELETE FROM payloads", "DELETE of payloads"),
 ]
+
+WITHHOLD_ONLY = f"{REFUSAL}: a payload may only be withheld, once, by an order"
+#: Changes of a stored payload other than withholding it once (migration 0017).
+PAYLOAD_REWRITES = [
+    "UPDATE payloads SET body = X'7b7d' WHERE event_id = 1",
+    "UPDATE payloads SET body = NULL WHERE event_id = 1",
+    "UPDATE payloads SET event_id = 2, withheld_by = 5 WHERE event_id = 1",
+    "UPDATE payloads SET disclosure = X'7b7d', withheld_by = NULL WHERE event_id = 1",
+]
+
+
+@pytest.mark.parametrize("sql", PAYLOAD_REWRITES)
+def test_a_payload_changes_only_to_be_withheld_once(filled: Log, sql: str) -> None:
+    before = snapshot(filled.engine)
+    sql = sql.replace("X'7b7d'", "'\\x7b7d'::bytea") if _dialect(filled) == "postgresql" else sql
+    assert WITHHOLD_ONLY in _refused(filled, sql)
+    assert snapshot(filled.engine) == before
+    with filled.engine.begin() as conn:  # withholding: allowed once
+        conn.execute(text("UPDATE payloads SET body = NULL, withheld_by = 7 WHERE event_id = 1"))
+    assert WITHHOLD_ONLY in _refused(filled, "UPDATE payloads SET withheld_by = 8 WHERE event_id = 1")
+    with filled.engine.connect() as conn:
+        assert conn.execute(text("SELECT body, withheld_by FROM payloads WHERE event_id = 1")).one() == (None, 7)
 
 
 @pytest.mark.parametrize(("sql", "names"), REWRITES)
@@ -87,9 +111,10 @@ UPSERTS = [
     "ON CONFLICT (size) DO UPDATE SET root = excluded.root",
     "INSERT INTO log_entries (idx, event_id) VALUES (0, (SELECT max(id) FROM events)) "
     "ON CONFLICT (idx) DO UPDATE SET event_id = excluded.event_id",
-    "INSERT INTO events (id, ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, payload, leaf_hash FROM events WHERE seq = 5 "
+    "INSERT INTO events (id, ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, leaf_hash FROM events WHERE seq = 5 "
     "ON CONFLICT (id) DO UPDATE SET type = excluded.type",
+    "INSERT INTO payloads (event_id, body) VALUES (1, :zero) ON CONFLICT (event_id) DO UPDATE SET body = excluded.body",
     "INSERT INTO tiles (level, idx, hashes) VALUES (0, 0, :zero) ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes",
 ]
 
@@ -108,10 +133,11 @@ REPLACES = [
     "REPLACE INTO tiles (level, idx, hashes) VALUES (0, 1, (SELECT hashes || hashes FROM tiles WHERE level = 0 AND idx = 1))",
     "REPLACE INTO log_entries (idx, event_id) VALUES (0, (SELECT event_id FROM log_entries WHERE idx = 1))",
     "REPLACE INTO log_entries (idx, event_id) VALUES (5000, (SELECT event_id FROM log_entries WHERE idx = 1))",
-    "INSERT OR REPLACE INTO events (id, ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, payload, leaf_hash FROM events WHERE seq = 5",
-    "INSERT OR REPLACE INTO events (ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
-    "SELECT ocid, seq, type, recorded_at, envelope, payload, :zero FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO events (id, ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT id, ocid, seq, 'tender.cancelled', recorded_at, envelope, leaf_hash FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO events (ocid, seq, type, recorded_at, envelope, leaf_hash) "
+    "SELECT ocid, seq, type, recorded_at, envelope, :zero FROM events WHERE seq = 5",
+    "INSERT OR REPLACE INTO payloads (event_id, body) VALUES (1, :zero)",
     "INSERT OR IGNORE INTO tree_heads (size, root, integrated_at) VALUES (300, :zero, :t)",
 ]
 

@@ -20,10 +20,11 @@ from anchoring.schema import anchors
 from anchoring.service import ChainAnchorer
 from audit.log import AnchorTarget, AuditReport, Finding, audit, chain_roots, parse_canonical
 from cli import main
+from ledger.core import commitment
 from ledger.core.errors import CanonicalizationError, InvalidArgumentError
 from ledger.log import Log
 from ledger.store.db import write_transaction
-from ledger.store.guards import drop_ddl, install_ddl
+from ledger.store.guards import drop_ddl, drop_payloads_ddl, install_ddl, payloads_ddl
 from ledger.store.schema import tree_heads
 from ledger.submission import Submission
 from settings import ChainSettings
@@ -94,14 +95,14 @@ def unguarded(engine: Engine) -> Iterator[None]:
     """
     dialect = engine.dialect.name
     with write_transaction(engine) as conn:
-        for statement in drop_ddl(dialect):
+        for statement in [*drop_ddl(dialect), *drop_payloads_ddl(dialect)]:
             if statement.startswith("DROP TRIGGER"):
                 conn.exec_driver_sql(statement)
     try:
         yield
     finally:
         with write_transaction(engine) as conn:
-            for statement in install_ddl(dialect):
+            for statement in [*install_ddl(dialect), *payloads_ddl(dialect)]:
                 if statement.startswith("CREATE TRIGGER"):
                     conn.exec_driver_sql(statement)
 
@@ -235,24 +236,85 @@ def test_parse_canonical_refuses_what_is_not_json() -> None:
 def test_edited_payload_byte_names_the_entry(filled: Log) -> None:
     target = row_at(filled, 123)
     edited = target.payload.replace(b"supplies", b"supplieZ")
-    tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=edited, id=target.event_id)
+    tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
     report = audit(filled.engine, origin=ORIGIN, batch_size=100)
     assert keys(report) == {entry("payload_hash", 123)}
     (finding,) = report.findings
     assert (finding.event_id, finding.ocid, finding.seq) == (target.event_id, "ocds-audit1-04", 123 // TENDERS)
-    assert finding.reason == (
-        f"the envelope's payload_sha256 is {hashlib.sha256(target.payload).hexdigest()}, "
-        f"the payload hashes to {hashlib.sha256(edited).hexdigest()}"
+    (stored,) = filled.reader.entries(123, 124)
+    if stored.parsed_envelope.v == 1:
+        assert finding.reason == (
+            f"the envelope's payload_sha256 is {hashlib.sha256(target.payload).hexdigest()}, "
+            f"the payload hashes to {hashlib.sha256(edited).hexdigest()}"
+        )
+    else:  # version 2: re-hashed through the commitment (ledger.core.commitment.recompute)
+        disclosure = json.loads(stored.disclosure or b"")
+        assert finding.reason == (
+            f"the envelope's payload_commitment is {stored.parsed_envelope.payload_commitment}, the payload and"
+            f" its disclosure commit to {commitment.recompute(json.loads(edited), disclosure)}"
+        )
+
+
+def tamper_payloads(engine: Engine, sql: str, **params: object) -> None:
+    """:func:`tamper` of the payloads table, whose own triggers (migration 0017) are dropped too."""
+    dialect = engine.dialect.name
+    with write_transaction(engine) as conn:
+        for statement in drop_payloads_ddl(dialect):
+            conn.exec_driver_sql(statement)
+    try:
+        with write_transaction(engine) as conn:
+            assert conn.execute(text(sql), params).rowcount >= 1
+    finally:
+        with write_transaction(engine) as conn:
+            for statement in payloads_ddl(dialect):
+                conn.exec_driver_sql(statement)
+
+
+def test_edited_v2_payload_or_disclosure_names_the_entry(filled: Log) -> None:
+    """A v2 entry (docs/spec.md §2.5) is checked through its stored disclosure: a payload byte or a
+    salt changed behind the triggers' back is named, with the commitment expected and found."""
+    target = row_at(filled, 77)
+    envelope = json.loads(target.envelope)
+    assert envelope["v"] == 2
+    (stored,) = filled.reader.entries(77, 78)
+    disclosure = stored.parsed_disclosure
+    assert disclosure is not None
+    edited = target.payload.replace(b"supplies", b"supplieZ")
+    tamper_payloads(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
+    report = audit(filled.engine, origin=ORIGIN)
+    assert keys(report) == {entry("payload_hash", 77)}
+    expected = commitment.recompute(json.loads(edited), disclosure)
+    assert report.findings[0].reason == (
+        f"the envelope's payload_commitment is {envelope['payload_commitment']}, the payload and its"
+        f" disclosure commit to {expected}"
     )
+    tamper_payloads(
+        filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=target.payload, id=target.event_id
+    )
+    assert audit(filled.engine, origin=ORIGIN).findings == []
+    salted = rfc8785.dumps({**disclosure, "salt": "00" * 32})
+    tamper_payloads(
+        filled.engine, "UPDATE payloads SET disclosure = :d WHERE event_id = :id", d=salted, id=target.event_id
+    )
+    assert keys(audit(filled.engine, origin=ORIGIN)) == {entry("payload_hash", 77)}
+    tamper_payloads(filled.engine, "UPDATE payloads SET disclosure = NULL WHERE event_id = :id", id=target.event_id)
+    report = audit(filled.engine, origin=ORIGIN)
+    assert [f.reason for f in report.findings] == [
+        "a version 2 entry's disclosure is not stored: its payload cannot be checked"
+    ]
 
 
 def test_payload_rewritten_in_another_json_form_is_not_canonical(filled: Log) -> None:
     target = row_at(filled, 5)
     spaced = target.payload.replace(b'"lot":', b'"lot": ')
-    tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=spaced, id=target.event_id)
+    tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=spaced, id=target.event_id)
     report = audit(filled.engine, origin=ORIGIN)
-    assert keys(report) == {entry("payload_hash", 5), entry("payload", 5)}
-    assert report.findings[1].reason == "stored payload bytes are not RFC 8785 canonical JSON"
+    (stored,) = filled.reader.entries(5, 6)
+    if stored.parsed_envelope.v == 1:  # the bytes hash differently
+        assert keys(report) == {entry("payload_hash", 5), entry("payload", 5)}
+    else:  # version 2 commits to the payload's RFC 8785 form: the same value, other bytes
+        assert keys(report) == {entry("payload", 5)}
+    assert report.findings[-1].reason == "stored payload bytes are not RFC 8785 canonical JSON"
 
 
 def test_edited_envelope_byte_names_the_entry_its_successor_and_every_later_root(filled: Log) -> None:
@@ -473,7 +535,7 @@ def test_cli_audit_exit_code_and_named_entries(filled: Log, capsys: pytest.Captu
     for index in (17, 250):
         target = row_at(filled, index)
         edited = target.payload.replace(b"supplies", b"suppliez")
-        tamper(filled.engine, "UPDATE events SET payload = :p WHERE id = :id", p=edited, id=target.event_id)
+        tamper(filled.engine, "UPDATE payloads SET body = :p WHERE event_id = :id", p=edited, id=target.event_id)
     assert main([*base, "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] is False and report["entries_checked"] == EVENTS

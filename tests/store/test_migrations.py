@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -36,12 +40,15 @@ SQLITE_TRIGGERS = {
     "tiles_extend_only",
     # migration 0013 keeps the full-text table tender_search in step with tender_index
     *(f"tender_search_{op}" for op in ("ai", "ad", "au")),
+    # migration 0017: a payload is never deleted, only withheld once by an order
+    *(f"payloads_{kind}" for kind in ("no_delete", "withhold_only", "no_replace")),
 }
 POSTGRESQL_TRIGGERS = {
     *(f"{t}_{kind}" for t in IMMUTABLE for kind in ("append_only", "no_truncate")),
     "tiles_no_delete",
     "tiles_no_truncate",
     "tiles_extend_only",
+    *(f"payloads_{kind}" for kind in ("no_delete", "no_truncate", "withhold_only")),
 }
 
 
@@ -240,3 +247,76 @@ def test_processes_starting_together_migrate_once() -> None:
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             versions = list(pool.map(open_and_close, range(4)))
         assert versions == [_head_revision()] * 4
+
+
+def _envelope_0015(ocid: str, seq: int, payload: bytes, *, digest: str | None = None) -> bytes:
+    stated = digest or hashlib.sha256(payload).hexdigest()
+    body = {"ocid": ocid, "origin": ORIGIN, "payload_sha256": stated, "seq": seq, "v": 1}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _event_0015(conn: Any, ocid: str, seq: int, payload: bytes, *, digest: str | None = None) -> None:
+    """An event as a log before migration 0017 stored it (its payload in events.payload)."""
+    envelope = _envelope_0015(ocid, seq, payload, digest=digest)
+    conn.execute(
+        text(
+            "INSERT INTO events (ocid, seq, type, recorded_at, envelope, payload, leaf_hash) "
+            "VALUES (:o, :s, 'tender.amended', :t, :e, :p, :h)"
+        ),
+        {"o": ocid, "s": seq, "t": T0, "e": envelope, "p": payload, "h": hashlib.sha256(b"\0" + envelope).digest()},
+    )
+
+
+def test_0017_moves_every_payload_checked_against_its_envelope(db_url: str) -> None:
+    """Payloads move from events.payload to payloads in batches, byte for byte (a mirror's empty
+    payload as NULL); a payload that does not hash to its envelope's payload_sha256 stops the
+    upgrade with nothing changed."""
+    engine = db.open_engine(db_url)
+    try:
+        db.migrate(engine, "0016")
+        payloads = [b'{"i":%d,"x":"%s"}' % (i, b"y" * (i * 37 % 3000)) for i in range(2500)]
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenders (ocid, created_at, updated_at, event_count) VALUES ('ocds-abc123-1', :t, :t, 0)"
+                ),
+                {"t": T0},
+            )
+            for i, data in enumerate(payloads):
+                _event_0015(conn, "ocds-abc123-1", i, data)
+            _event_0015(conn, "ocds-abc123-1", 2500, b"")  # withheld in a mirror: stored empty
+            _event_0015(conn, "ocds-abc123-1", 2501, b'{"tampered":true}', digest="00" * 32)
+        with pytest.raises(RuntimeError, match=r"hashes to .* its envelope says payload_sha256 0000"):
+            db.migrate(engine)
+        assert _version(engine) == ["0016"]
+        assert "payloads" not in inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM events WHERE payload IS NOT NULL")).scalar_one() == 2502
+        # the operator restores the payload the envelope commits to (as from a backup), guards aside
+        restored = b'{"restored":true}'
+        with engine.begin() as conn:
+            for statement in guards.drop_ddl(engine.dialect.name):
+                if statement.startswith("DROP TRIGGER"):
+                    conn.execute(text(statement))
+            conn.execute(
+                text("UPDATE events SET payload = :p, envelope = :e WHERE seq = 2501"),
+                {"p": restored, "e": _envelope_0015("ocds-abc123-1", 2501, restored)},
+            )
+            for statement in guards.install_ddl(engine.dialect.name):
+                if statement.startswith("CREATE TRIGGER"):
+                    conn.execute(text(statement))
+        db.migrate(engine)
+        assert _version(engine) == [_head_revision()]
+        with engine.connect() as conn:
+            moved = conn.execute(
+                text(
+                    "SELECT e.seq, p.body, p.withheld_by FROM events e JOIN payloads p ON p.event_id = e.id ORDER BY e.seq"
+                )
+            ).all()
+        bodies = [bytes(body) if body is not None else None for _, body, _ in moved]
+        assert bodies == [*payloads, None, restored]
+        assert {withheld for _, _, withheld in moved} == {None}
+        assert "payload" not in {c["name"] for c in inspect(engine).get_columns("events")}
+        assert _triggers(engine) == (SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS)
+    finally:
+        engine.dispose()

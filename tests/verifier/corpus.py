@@ -17,6 +17,7 @@ from eth_account import Account
 from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
+from ledger.core import commitment
 from ledger.log import Log
 from ledger.submission import Submission
 from settings import ChainSettings
@@ -128,7 +129,9 @@ def _rechain(doc: dict[str, Any], start: int) -> None:
     events = doc["events"]
     for i in range(start, len(events)):
         e = events[i]
-        if e["payload"] is not None:
+        if e["payload"] is not None and e["envelope"]["v"] == 2:  # the forger re-commits with the disclosure
+            e["envelope"]["payload_commitment"] = commitment.recompute(e["payload"], e["disclosure"])
+        elif e["payload"] is not None:
             e["envelope"]["payload_sha256"] = hashlib.sha256(rfc8785.dumps(e["payload"])).hexdigest()
         if i > 0:
             e["envelope"]["prev"] = events[i - 1]["leaf_hash"]

@@ -1,0 +1,333 @@
+"""Salted, field-level payload commitments: envelope v2 (docs/spec.md §2.5).
+
+A v2 envelope commits to its payload with ``payload_commitment`` instead of a bare
+``payload_sha256``. At record time the writer draws a random 32-byte *seed* and chooses F, the
+JSON Pointers (RFC 6901) of the values committed separately (the personal data, so that each can
+later be withheld on its own). From the seed::
+
+    payload_salt = HMAC-SHA256(seed, b"tenderproof/v2/payload")
+    salt_p       = HMAC-SHA256(seed, b"tenderproof/v2/field\\x00" + UTF-8(p))      for p in F
+    digest_p     = SHA-256(salt_p || JCS(value at p))
+    skeleton     = the payload with the value at every p in F replaced by null
+    payload_commitment = SHA-256(JCS({"fields": {p: hex(digest_p)}, "payload": skeleton,
+                                      "salt": hex(payload_salt)}))
+
+The seed is never stored. What is stored and served is the *disclosure*:
+``{"salt": hex(payload_salt), "fields": {p: {"salt": hex(salt_p)}}}``. Withholding field p replaces
+its entry by ``{"digest": hex(digest_p), "order": <order log index>}`` and the value at p by null;
+:func:`recompute` gives the same commitment from either form. A withheld value sits behind a
+256-bit salt that is no longer stored anywhere, so it cannot be found by guessing.
+
+Pure: hashlib, hmac and RFC 8785 only. Changing these bytes breaks every v2 entry ever recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from .canonical import canonical_json_bytes
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "SEED_SIZE",
+    "field_digest",
+    "new_commitment",
+    "parse_pointer",
+    "pointer",
+    "recompute",
+    "withheld_fields",
+    "withhold_fields",
+]
+
+#: Bytes of the random seed a writer draws for each payload.
+SEED_SIZE = 32
+_PAYLOAD_LABEL = b"tenderproof/v2/payload"
+_FIELD_LABEL = b"tenderproof/v2/field\x00"
+_HEX = re.compile(r"[0-9a-f]{64}")
+_INDEX = re.compile(r"0|[1-9][0-9]*")
+_BAD_TILDE = re.compile(r"~(?![01])")
+#: Largest array index a pointer may name (an RFC 8785 number is exact up to 2**53 - 1).
+_MAX_ORDER = 2**53 - 1
+
+
+def pointer(parts: Iterable[str | int]) -> str:
+    """The RFC 6901 JSON Pointer of a place given as member names and array indices
+    (``("parties", 0, "name")`` -> ``/parties/0/name``)."""
+    return "".join(
+        "/" + (str(part) if isinstance(part, int) else part.replace("~", "~0").replace("/", "~1")) for part in parts
+    )
+
+
+def parse_pointer(text: str, *, field: str = "pointer") -> tuple[str, ...]:
+    """The reference tokens of an RFC 6901 JSON Pointer, unescaped (``~1`` -> ``/``, ``~0`` -> ``~``).
+
+    Raises :class:`InvalidArgumentError` naming ``field`` if ``text`` is not a pointer to a value
+    inside the payload (the empty pointer, the whole payload, is refused: a payload is withheld as
+    a whole without being a field).
+    """
+    if not isinstance(text, str) or not text.startswith("/"):
+        raise InvalidArgumentError(field, f"must be a JSON Pointer (RFC 6901) starting with '/', got {text!r}")
+    tokens = _tokens(text)
+    if tokens is None:
+        raise InvalidArgumentError(field, f"has '~' not followed by 0 or 1 in {text!r} (RFC 6901 escapes)")
+    return tokens
+
+
+@functools.lru_cache(maxsize=4096)
+def _tokens(text: str) -> tuple[str, ...] | None:
+    """The unescaped tokens of ``text`` (which starts with '/'), or None for a bad '~' escape."""
+    if "~" not in text:
+        return tuple(text[1:].split("/"))
+    if _BAD_TILDE.search(text):
+        return None
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in text[1:].split("/"))
+
+
+def _step(container: Any, token: str, text: str, field: str) -> tuple[Any, str | int]:
+    """The key of ``token`` in ``container`` (a member name or an array index)."""
+    if isinstance(container, dict):
+        if token not in container:
+            raise InvalidArgumentError(field, f"{text!r} names no value of the payload (no member {token!r})")
+        return container, token
+    if isinstance(container, list):
+        if not _INDEX.fullmatch(token) or int(token) >= len(container):
+            raise InvalidArgumentError(
+                field, f"{text!r} names no value of the payload (array of {len(container)}, index {token!r})"
+            )
+        return container, int(token)
+    raise InvalidArgumentError(field, f"{text!r} names no value of the payload (goes through a {_kind(container)})")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _locate(payload: Any, text: str, field: str) -> tuple[Any, str | int]:
+    """The container holding the value at pointer ``text`` and its key there."""
+    tokens = parse_pointer(text, field=field)
+    container: Any = payload
+    for token in tokens[:-1]:
+        parent, key = _step(container, token, text, field)
+        container = parent[key]
+    return _step(container, tokens[-1], text, field)
+
+
+def _value_at(payload: Any, text: str, field: str) -> Any:
+    container, key = _locate(payload, text, field)
+    return container[key]
+
+
+def _check_disjoint(pointers: Iterable[str], field: str) -> list[str]:
+    """``pointers`` sorted; refused if one is named twice or lies inside another (a value
+    committed twice)."""
+    ordered = sorted(pointers)
+    named: set[str] = set()
+    for text in ordered:
+        if text in named:
+            raise InvalidArgumentError(f"{field}[{text!r}]", "is named twice")
+        named.add(text)
+    for text in ordered:
+        parse_pointer(text, field=f"{field}[{text!r}]")
+        at = text.rfind("/")
+        while at > 0:
+            if text[:at] in named:
+                raise InvalidArgumentError(f"{field}[{text!r}]", f"lies inside another committed field {text[:at]!r}")
+            at = text.rfind("/", 0, at)
+    return ordered
+
+
+def field_digest(salt: bytes, value: Any, *, field: str = "value") -> bytes:
+    """``SHA-256(salt || JCS(value))``: the digest of one separately committed field."""
+    return hashlib.sha256(salt + canonical_json_bytes(value, field=field)).digest()
+
+
+def _commitment(digests: dict[str, str], skeleton_bytes: bytes, payload_salt: str) -> str:
+    # JCS of {"fields": ..., "payload": ..., "salt": ...}: the three keys are already in RFC 8785
+    # order, so the skeleton's bytes are spliced in rather than encoded a second time.
+    h = hashlib.sha256(b'{"fields":')
+    h.update(canonical_json_bytes(digests, field="disclosure.fields"))
+    h.update(b',"payload":')
+    h.update(skeleton_bytes)
+    h.update(b',"salt":"' + payload_salt.encode("ascii") + b'"}')
+    return h.hexdigest()
+
+
+def _skeleton(payload: Any, pointers: list[str], field: str) -> Any:
+    """``payload`` with the value at each pointer replaced by null: a new value sharing every
+    subtree the pointers do not go through (only the containers on their paths are copied)."""
+    if not pointers:
+        return payload
+    root = _shallow(payload)
+    copied = {id(root)}
+    for text in pointers:
+        where = f"{field}[{text!r}]"
+        tokens = parse_pointer(text, field=where)
+        container = root
+        for token in tokens[:-1]:
+            parent, key = _step(container, token, text, where)
+            child = parent[key]
+            if id(child) not in copied and isinstance(child, dict | list):
+                child = parent[key] = _shallow(child)
+                copied.add(id(child))
+            container = child
+        parent, key = _step(container, tokens[-1], text, where)
+        parent[key] = None
+    return root
+
+
+def _shallow(value: Any) -> Any:
+    return dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value
+
+
+def new_commitment(
+    payload: Any, fields: Iterable[str], *, seed: bytes | None = None, payload_bytes: bytes | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Commit to ``payload`` with the fields ``fields`` (F, JSON Pointers) committed separately.
+
+    Returns ``(payload_commitment hex, disclosure)``. ``seed``: the 32 random bytes (drawn with
+    :func:`secrets.token_bytes` when not given; pass one only for test vectors). ``payload_bytes``:
+    the payload's RFC 8785 bytes if the caller has them already (used only when F is empty).
+
+    Raises :class:`InvalidArgumentError` naming the pointer if one names no value of the payload,
+    lies inside another, or is not a JSON Pointer; or if the payload has no RFC 8785 form.
+    """
+    if seed is None:
+        seed = secrets.token_bytes(SEED_SIZE)
+    if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
+        raise InvalidArgumentError("seed", f"must be {SEED_SIZE} bytes")
+    pointers = _check_disjoint(fields, "fields")
+    payload_salt = hmac.new(seed, _PAYLOAD_LABEL, hashlib.sha256).hexdigest()
+    salts: dict[str, dict[str, str]] = {}
+    digests: dict[str, str] = {}
+    for text in pointers:
+        value = _value_at(payload, text, f"fields[{text!r}]")
+        salt = hmac.new(seed, _FIELD_LABEL + text.encode("utf-8"), hashlib.sha256).digest()
+        salts[text] = {"salt": salt.hex()}
+        digests[text] = field_digest(salt, value, field=f"payload{text}").hex()
+    if pointers or payload_bytes is None:
+        payload_bytes = canonical_json_bytes(_skeleton(payload, pointers, "fields"), field="payload")
+    return _commitment(digests, payload_bytes, payload_salt), {"salt": payload_salt, "fields": salts}
+
+
+def _hex(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise InvalidArgumentError(field, f"must be 64 lowercase hex digits, got {value!r}")
+    return value
+
+
+def _order(value: Any, field: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_ORDER:
+        raise InvalidArgumentError(field, f"must be a log index (an integer >= 0), got {value!r}")
+    return value
+
+
+def _entries(disclosure: Any) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The disclosure's payload salt and field entries, checked (errors name the field)."""
+    if not isinstance(disclosure, dict):
+        raise InvalidArgumentError("disclosure", f"must be a JSON object, got {_kind(disclosure)}")
+    extra = sorted(set(disclosure) - {"salt", "fields"})
+    if extra:
+        raise InvalidArgumentError(f"disclosure.{extra[0]}", "unknown member of a disclosure")
+    salt = _hex(disclosure.get("salt"), "disclosure.salt")
+    fields = disclosure.get("fields")
+    if not isinstance(fields, dict):
+        raise InvalidArgumentError("disclosure.fields", f"must be a JSON object, got {_kind(fields)}")
+    for text, entry in fields.items():
+        where = f"disclosure.fields[{text!r}]"
+        parse_pointer(text, field=where)
+        if not isinstance(entry, dict):
+            raise InvalidArgumentError(where, f"must be a JSON object, got {_kind(entry)}")
+        if set(entry) == {"salt"}:
+            _hex(entry["salt"], f"{where}.salt")
+        elif set(entry) == {"digest", "order"}:
+            _hex(entry["digest"], f"{where}.digest")
+            _order(entry["order"], f"{where}.order")
+        else:
+            raise InvalidArgumentError(
+                where, f"must be {{'salt'}} or {{'digest', 'order'}}, got members {sorted(entry)}"
+            )
+    _check_disjoint(fields, "disclosure.fields")
+    return salt, fields
+
+
+def recompute(payload: Any, disclosure: dict[str, Any]) -> str:
+    """The ``payload_commitment`` (hex) of a stored or served payload and its disclosure.
+
+    ``payload`` holds null at every withheld field. A field with a salt is hashed from its shown
+    value; a withheld field contributes its digest. Raises :class:`InvalidArgumentError` naming the
+    pointer (or the disclosure's member) when the disclosure is malformed, a pointer names no value
+    of the payload, or a withheld field's value is shown.
+    """
+    payload_salt, fields = _entries(disclosure)
+    digests: dict[str, str] = {}
+    for text, entry in fields.items():
+        where = f"disclosure.fields[{text!r}]"
+        value = _value_at(payload, text, where)
+        if "digest" in entry:
+            if value is not None:
+                raise InvalidArgumentError(
+                    where, f"is withheld under order {entry['order']} but the payload shows a value there"
+                )
+            digests[text] = entry["digest"]
+        else:
+            digests[text] = field_digest(bytes.fromhex(entry["salt"]), value, field=f"payload{text}").hex()
+    skeleton = _skeleton(payload, sorted(fields), "disclosure.fields")
+    return _commitment(digests, canonical_json_bytes(skeleton, field="payload"), payload_salt)
+
+
+def withhold_fields(
+    body: Any, disclosure: dict[str, Any], pointers: Iterable[str], order_index: int
+) -> tuple[Any, dict[str, Any]]:
+    """Withhold the fields ``pointers`` of ``body`` under the order at log index ``order_index``.
+
+    Returns the new body (a copy, the value at each pointer replaced by null) and the new
+    disclosure (each pointer's salt replaced by its digest and the order). The commitment is
+    unchanged: ``recompute(*withhold_fields(b, d, ps, n)) == recompute(b, d)``.
+
+    Raises :class:`InvalidArgumentError` naming the pointer if it is not a separately committed
+    field of this payload (not in F: only the whole payload can then be withheld), is already
+    withheld, or is named twice.
+    """
+    _entries(disclosure)
+    _order(order_index, "order")
+    chosen = list(pointers)
+    if not chosen:
+        raise InvalidArgumentError("fields", "names no field to withhold")
+    fields = disclosure["fields"]
+    seen: set[str] = set()
+    for text in chosen:
+        where = f"fields[{text!r}]"
+        if text in seen:
+            raise InvalidArgumentError(where, "is named twice")
+        seen.add(text)
+        if text not in fields:
+            committed = ", ".join(sorted(fields)) or "none"
+            raise InvalidArgumentError(
+                where,
+                f"is not a separately committed field of this payload (those are: {committed}); only the"
+                " whole payload can be withheld",
+            )
+        if "digest" in fields[text]:
+            raise InvalidArgumentError(where, f"is already withheld under order {fields[text]['order']}")
+    new_body = copy.deepcopy(body)
+    new_fields = dict(fields)
+    for text in chosen:
+        container, key = _locate(new_body, text, f"fields[{text!r}]")
+        salt = bytes.fromhex(fields[text]["salt"])
+        digest = field_digest(salt, container[key], field=f"payload{text}")
+        container[key] = None
+        new_fields[text] = {"digest": digest.hex(), "order": order_index}
+    return new_body, {"salt": disclosure["salt"], "fields": new_fields}
+
+
+def withheld_fields(disclosure: dict[str, Any]) -> dict[str, int]:
+    """The withheld fields of a disclosure and the log index of the order that withheld each."""
+    _, fields = _entries(disclosure)
+    return {text: entry["order"] for text, entry in sorted(fields.items()) if "digest" in entry}
