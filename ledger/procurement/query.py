@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -215,13 +215,22 @@ class Filters:
         return fulltext.query_terms(self.q) if self.q else []
 
 
-_SEARCH = table("tender_search", column("rowid"))
-_ROWID: ColumnElement[int] = literal_column("tender_index.rowid")
+_SEARCH = table("tender_search", column("rowid"), column("rank"))
+#: SQLite: each tender's FTS5 rowid (migration 0016), an INTEGER PRIMARY KEY that VACUUM keeps.
+_KEYS = table("tender_search_keys", column("id"), column("ocid"))
+#: SQLite: a listing in another order than relevance walks its own index and probes the matches
+#: when a query matches more tenders than this (a page then needs few rows of the walk); fewer
+#: are read from the full-text index and sorted.
+PROBE_ABOVE = 2000
 
 
 def _tsvector() -> ColumnElement[Any]:
-    """The expression PostgreSQL's GIN index (migration 0013) is built on, word for word."""
-    return func.array_to_tsvector(func.string_to_array(tender_index.c.search_text, literal_column("' '")))
+    """PostgreSQL's stored words (migration 0016: a generated column, GIN indexed)."""
+    return literal_column("tender_index.search_vector")
+
+
+def _sqlite_match(words: list[str]) -> ColumnElement[bool]:
+    return literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,34 +242,53 @@ class _Search:
     score: ColumnElement[Any] | None
 
 
-def _text_match(dialect: str, words: list[str]) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
+def _text_match(
+    dialect: str, words: list[str], top: int | None
+) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
     """The tenders holding every word, by the engine's full-text index, and their relevance
-    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL)."""
+    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL). ``top``: only the
+    best ``top`` matches are wanted (SQLite ranks them inside FTS5 and joins only those)."""
     if dialect == "postgresql":
         tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
         # the indexed vector has no positions (so that it holds exactly fulltext's words): the
         # rank is divided by the log of the document's length, as bm25 favours short documents
         length = func.ln(2 + func.char_length(tender_index.c.search_text))
         return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
-    hits = (
-        select(_SEARCH.c.rowid.label("rowid"), (-func.bm25(literal_column("tender_search"))).label("score"))
-        .where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
-        .subquery("hits")
-    )
-    return tender_index.join(hits, hits.c.rowid == _ROWID), [], hits.c.score
+    rank = literal_column("tender_search.rank")
+    hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
+    if top is not None:
+        hits = hits.order_by(rank).limit(top)
+    found = hits.subquery("hits")
+    source = found.join(_KEYS, _KEYS.c.id == found.c.rowid).join(tender_index, tender_index.c.ocid == _KEYS.c.ocid)
+    return source, [], found.c.score
 
 
-def _text_filter(dialect: str, words: list[str]) -> ColumnElement[bool]:
-    """The condition that a tender holds every word, without its relevance (cheaper on SQLite:
-    a listing in another order walks its own index and probes the matches)."""
+def _text_filter(dialect: str, words: list[str], *, probe: bool) -> ColumnElement[bool]:
+    """The condition that a tender holds every word, without its relevance. On SQLite, with
+    ``probe``, each row of another index's walk looks its key up in the matches (the planner
+    cannot start from them), else the matches are the rows read."""
     if dialect == "postgresql":
-        return _text_match(dialect, words)[1][0]
-    found = select(_SEARCH.c.rowid).where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
-    return _ROWID.in_(found)
+        return _text_match(dialect, words, None)[1][0]
+    matches = select(_SEARCH.c.rowid).where(_sqlite_match(words))
+    if probe:
+        key = select(_KEYS.c.id).where(_KEYS.c.ocid == tender_index.c.ocid).scalar_subquery()
+        return key.in_(matches)
+    return tender_index.c.ocid.in_(select(_KEYS.c.ocid).where(_KEYS.c.id.in_(matches)))
 
 
-def _search(dialect: str, filters: Filters, *, ranked: bool = False) -> _Search:
-    """The search's SQL; with ``ranked`` (and words to search for), its relevance too."""
+def _broad(conn: Connection, words: list[str]) -> bool:
+    """SQLite: whether the words match more than :data:`PROBE_ABOVE` tenders (reads at most that
+    many rowids of the full-text index)."""
+    some = select(_SEARCH.c.rowid).where(_sqlite_match(words)).limit(PROBE_ABOVE + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(some)).scalar_one()) > PROBE_ABOVE
+
+
+def _search(
+    dialect: str, filters: Filters, *, ranked: bool = False, top: int | None = None, probe: bool = False
+) -> _Search:
+    """The search's SQL; with ``ranked`` (and words to search for), its relevance too (``top``:
+    only the best ``top`` are wanted, and no other filter is given); ``probe``: see
+    :func:`_text_filter`."""
     filters.check()
     t = tender_index.c
     where: list[ColumnElement[bool]] = []
@@ -268,9 +296,9 @@ def _search(dialect: str, filters: Filters, *, ranked: bool = False) -> _Search:
     score = None
     words = filters.words()
     if words and ranked:
-        source, where, score = _text_match(dialect, words)
+        source, where, score = _text_match(dialect, words, top)
     elif words:
-        where.append(_text_filter(dialect, words))
+        where.append(_text_filter(dialect, words, probe=probe))
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
         if value is not None:
             where.append(column_ == value)
@@ -342,7 +370,11 @@ def search_tenders(
         raise InvalidArgumentError("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     t = tender_index.c
     with _connection(source) as conn:
-        found = _search(conn.dialect.name, wanted, ranked=sort == "relevance")
+        dialect, words = conn.dialect.name, wanted.words()
+        alone = all(getattr(wanted, f.name) is None for f in fields(Filters) if f.name != "q")
+        top = limit + 1 if sort == "relevance" and cursor is None and alone else None
+        probe = dialect == "sqlite" and bool(words) and sort != "relevance" and _broad(conn, words)
+        found = _search(dialect, wanted, ranked=sort == "relevance", top=top, probe=probe)
         where = list(found.where)
         key_column: ColumnElement[Any]
         if found.score is not None and sort == "relevance":
