@@ -6,8 +6,11 @@ per currency (as supplier) and what its tenders awarded per currency (as buyer) 
 across currencies —, the companies it bid against (the other tenderers and suppliers of the
 tenders it bid in or won), and its red flags (:func:`redflags.organisation_flags`).
 
-Every query goes through the ``(key, role, ocid)`` index: the cost follows the organisation's
-own number of tenders, not the ledger's.
+The latest tenders are a walk of the ``(key, listed_at)`` index of ``tender_parties`` and the
+competitors the organisation's rows of ``organisation_rivals`` (kept by
+:func:`redflags.store` as tenders are recorded); the counts per role and the amounts read the
+``(key, role, ocid)`` index: their cost follows the organisation's own number of tenders, not
+the ledger's.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import NotFoundError
-from ledger.store.schema import tender_awarded, tender_index, tender_parties
+from ledger.store.schema import organisation_rivals, tender_awarded, tender_index, tender_parties
 
 from . import redflags
 from .query import _utc
@@ -30,8 +33,6 @@ from .reading import connection as _connection
 
 #: The roles of ``tender_parties``, in the order a page lists them.
 ROLES = ("buyer", "procuring_entity", "tenderer", "supplier")
-#: Roles in which an organisation competes for a tender.
-_COMPETING = ("tenderer", "supplier")
 #: Most tenders and competitors one profile lists.
 TENDERS_SHOWN = 50
 COMPETITORS_SHOWN = 20
@@ -119,15 +120,15 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
             )
         }
         t = tender_index.c
-        # the latest tenders first by (ocid, listed_at) alone (an index holds both), then their rows
-        shown = list(
-            conn.execute(
-                select(t.ocid)
-                .where(t.ocid.in_(select(p.ocid).where(p.key == key)))
-                .order_by(t.listed_at.desc(), t.ocid.desc())
-                .limit(TENDERS_SHOWN)
-            ).scalars()
-        )
+        # the latest tenders: a walk of the (key, listed_at) index; an ocid has at most one row
+        # per role, so the first TENDERS_SHOWN * len(ROLES) rows hold the latest TENDERS_SHOWN
+        walked = conn.execute(
+            select(p.ocid)
+            .where(p.key == key)
+            .order_by(p.listed_at.desc(), p.ocid.desc())
+            .limit(TENDERS_SHOWN * len(ROLES))
+        ).scalars()
+        shown = list(dict.fromkeys(walked))[:TENDERS_SHOWN]
         found = {
             row.ocid: row
             for row in conn.execute(
@@ -150,16 +151,19 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
             name = conn.execute(
                 select(t.buyer_name).where(t.buyer_id == key, t.buyer_name.is_not(None)).limit(1)
             ).scalar_one_or_none()
-        mine = tender_parties.alias("mine")
-        other = tender_parties.alias("other")
+        r, named = organisation_rivals.c, tender_parties.alias("named")
+        # a rival's name: that of its latest tender (its index walk, one row)
+        rival_name = (
+            select(named.c.name)
+            .where(named.c.key == r.rival, named.c.name.is_not(None))
+            .order_by(named.c.listed_at.desc(), named.c.ocid.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         competitors = conn.execute(
-            select(
-                other.c.key, func.max(other.c.name).label("name"), func.count(func.distinct(other.c.ocid)).label("n")
-            )
-            .select_from(mine.join(other, and_(other.c.ocid == mine.c.ocid, other.c.key != mine.c.key)))
-            .where(mine.c.key == key, mine.c.role.in_(_COMPETING), other.c.role.in_(_COMPETING))
-            .group_by(other.c.key)
-            .order_by(func.count(func.distinct(other.c.ocid)).desc(), other.c.key)
+            select(r.rival.label("key"), rival_name.label("name"), r.tenders.label("n"))
+            .where(r.key == key, r.tenders > 0)
+            .order_by(r.tenders.desc(), r.rival)
             .limit(COMPETITORS_SHOWN)
         ).all()
         flags = redflags.organisation_flags(conn, key)

@@ -19,6 +19,7 @@ from ledger.store.schema import (
     events,
     ocds_releases,
     officers,
+    organisation_rivals,
     submission_ids,
     supplier_wins,
     tender_awarded,
@@ -67,14 +68,13 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
     conn.execute(delete(tender_suppliers))
     conn.execute(delete(tender_parties))
     conn.execute(delete(supplier_wins))
+    conn.execute(delete(organisation_rivals))
     imported = set(conn.execute(select(ocds_releases.c.ocid).distinct()).scalars())
     conn.execute(delete(submission_ids))
     conn.execute(delete(officers))
     last = 0
     while True:
-        rows = conn.execute(
-            select(*EVENT_COLUMNS).where(events.c.id > last).order_by(events.c.id).limit(batch)
-        ).all()
+        rows = conn.execute(select(*EVENT_COLUMNS).where(events.c.id > last).order_by(events.c.id).limit(batch)).all()
         if not rows:
             break
         for row in rows:
@@ -85,9 +85,7 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
             try:
                 envelope, payload = event.parsed_envelope, event.parsed_payload
             except FormatError as exc:  # stored before input was bounded: too deep to read
-                refusals.append(
-                    Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason)
-                )
+                refusals.append(Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason))
                 continue
             at = datetime.fromisoformat(envelope.recorded_at).astimezone(UTC)
             try:
@@ -97,25 +95,19 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
                     state = states.get(row.ocid) or rules.TenderState(ocid=row.ocid)
                     states[row.ocid] = rules.apply(state, row.type, payload, at)
             except (InvalidArgumentError, ConflictError) as exc:
-                refusals.append(
-                    Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason)
-                )
+                refusals.append(Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field=exc.field, reason=exc.reason))
                 stopped.add(row.ocid)
                 continue
             submission = envelope.submission
             if submission is None:
                 continue
             used = conn.execute(
-                select(submission_ids.c.event_id).where(
-                    submission_ids.c.submission_id == submission["submissionId"]
-                )
+                select(submission_ids.c.event_id).where(submission_ids.c.submission_id == submission["submissionId"])
             ).first()
             if used is not None:
                 reason = f"{submission['submissionId']!r} was already recorded (event {used.event_id})"
                 refusals.append(
-                    Refusal(
-                        ocid=row.ocid, seq=row.seq, type=row.type, field="submission.submissionId", reason=reason
-                    )
+                    Refusal(ocid=row.ocid, seq=row.seq, type=row.type, field="submission.submissionId", reason=reason)
                 )
                 continue
             conn.execute(

@@ -391,13 +391,18 @@ def search_tenders(
             else:
                 where.append(or_(key_column > key, and_(key_column == key, t.ocid > ocid)))
         order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
-        query = (
-            select(*_COLUMNS, key_column.label("sort_key"))
-            .select_from(found.source.join(tenders, tenders.c.ocid == t.ocid))
+        # the page is cut from tender_index alone, then joined to its tenders' event counts (a
+        # join before the cut let PostgreSQL hash-join every tender for a few hundred matches)
+        page = (
+            select(*_COLUMNS[:-1], key_column.label("sort_key"))
+            .select_from(found.source)
             .where(*where)
             .order_by(*order)
             .limit(limit + 1)
+            .subquery("page")
         )
+        outer = (page.c.sort_key.desc(), page.c.ocid.desc()) if descending else (page.c.sort_key, page.c.ocid)
+        query = select(page, tenders.c.event_count).join(tenders, tenders.c.ocid == page.c.ocid).order_by(*outer)
         rows = conn.execute(query).all()
     items = [_summary(row) for row in rows[:limit]]
     next_cursor = None

@@ -294,8 +294,24 @@ tender_parties = Table(
     Column("key", String(1024), primary_key=True),
     Column("name", String(1024), nullable=True),
     Column("amounts", Text, nullable=True),
+    #: The tender's listing time (``tender_index.listed_at``; migration 0016): an organisation's
+    #: latest tenders are an index walk of ``(key, listed_at)``, whatever its number of tenders.
+    Column("listed_at", DateTime(timezone=True), nullable=True),
     Index("ix_tender_parties_key_role_ocid", "key", "role", "ocid"),
     Index("ix_tender_parties_name", "name"),
+    Index("ix_tender_parties_key_listed_at_ocid", "key", "listed_at", "ocid"),
+)
+
+#: How many tenders each pair of organisations both competed in (as tenderer or supplier: the
+#: ``tender_parties`` rows in those roles), both ways round; kept up to date with them (migration
+#: 0016), so that an organisation's competitors are its rows here, not a join of all its tenders.
+organisation_rivals = Table(
+    "organisation_rivals",
+    metadata,
+    Column("key", String(1024), primary_key=True),
+    Column("rival", String(1024), primary_key=True),
+    Column("tenders", Integer, nullable=False),
+    Index("ix_organisation_rivals_key_tenders", "key", "tenders"),
 )
 
 

@@ -236,9 +236,7 @@ def test_the_index_follows_rebuilds_and_uses_the_engine_index(imported: Log) -> 
             plan = " ".join(
                 r[0]
                 for r in conn.execute(
-                    text(
-                        "EXPLAIN SELECT ocid FROM tender_index WHERE search_vector @@ 'renovacion:*'::tsquery"
-                    )
+                    text("EXPLAIN SELECT ocid FROM tender_index WHERE search_vector @@ 'renovacion:*'::tsquery")
                 )
             )
             assert "ix_tender_index_search" in plan
