@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -24,7 +25,6 @@ from sqlalchemy import (
     and_,
     cast,
     column,
-    extract,
     func,
     literal,
     literal_column,
@@ -420,6 +420,11 @@ FACETS = ("status", "method", "flag", "year", "currency", "buyer", "supplier")
 FACET_VALUES = 10
 
 
+#: Facet counts are counted over at most this many matching tenders, the newest (the total is
+#: always exact): a broad search's facets then cost the same as a narrow one's.
+FACET_SAMPLE = 2000
+
+
 @dataclass(frozen=True, slots=True)
 class Facets:
     #: How many tenders match.
@@ -427,6 +432,9 @@ class Facets:
     #: Facet -> [(value, label, count)], the commonest first. ``flag`` counts each code (a
     #: tender may raise several) and ``any`` (tenders raising at least one).
     counts: dict[str, list[tuple[str, str, int]]]
+    #: When more than :data:`FACET_SAMPLE` tenders match: the counts are of that many, the newest
+    #: (None: of every matching tender).
+    sampled: int | None = None
 
 
 def flags_of(source: Connection | Engine, ocids: list[str]) -> dict[str, list[str]]:
@@ -456,60 +464,60 @@ def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tupl
     return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
 
 
-def facets(source: Connection | Engine, **filters: Any) -> Facets:
+def _top(counter: Counter[Any], labels: dict[Any, str] | None = None) -> list[tuple[str, str, int]]:
+    """The :data:`FACET_VALUES` commonest values of ``counter``, ties by value."""
+    rows = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_VALUES]
+    return [(str(value), (labels or {}).get(value) or str(value), n) for value, n in rows]
+
+
+def facets(source: Connection | Engine, *, sample: int | None = None, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
-    how many of them have each value. Raises :class:`InvalidArgumentError` naming a bad filter."""
+    how many of them have each value: of every matching tender, or of the newest ``sample``
+    (default :data:`FACET_SAMPLE`) when more match (``Facets.sampled`` then says so). Raises
+    :class:`InvalidArgumentError` naming a bad filter."""
     wanted = Filters(**filters)
+    sample = FACET_SAMPLE if sample is None else sample
     t = tender_index.c
     with _connection(source) as conn:
-        found = _search(conn.dialect.name, wanted)
-        where = found.where
-        matching = select(t.ocid).select_from(found.source).where(*where)
-        total = int(conn.execute(select(func.count()).select_from(found.source).where(*where)).scalar_one())
-        year = extract("year", t.listed_at)
-        plain = {
-            "status": (t.status, t.status),
-            "method": (t.method, t.method),
-            "year": (year, year),
-            "currency": (t.currency, t.currency),
-            "buyer": (t.buyer_id, func.max(t.buyer_name)),
-        }
-        counts: dict[str, list[tuple[str, str, int]]] = {}
-        for name, (value, label) in plain.items():
-            n = func.count().label("n")
-            rows = conn.execute(
-                select(value.label("value"), label.label("label"), n)
-                .select_from(found.source)
-                .where(*where, value.is_not(None))
-                .group_by(value)
-                .order_by(n.desc(), value)
-                .limit(FACET_VALUES)
-            ).all()
-            counts[name] = [(str(r.value), str(r.label or r.value), int(r.n)) for r in rows]
+        dialect = conn.dialect.name
+        found = _search(dialect, wanted)
+        total = int(conn.execute(select(func.count()).select_from(found.source).where(*found.where)).scalar_one())
+        if total > sample and dialect == "sqlite" and wanted.words() and _broad(conn, wanted.words()):
+            found = _search(dialect, wanted, probe=True)  # the newest, by a walk of the listing index
+        rows = conn.execute(
+            select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
+            .select_from(found.source)
+            .where(*found.where)
+            .order_by(t.listed_at.desc(), t.ocid.desc())
+            .limit(sample)
+        ).all()
+        ocids = [row.ocid for row in rows]
         s = tender_suppliers.c
-        n = func.count(func.distinct(s.ocid)).label("n")
-        rows = conn.execute(
-            select(s.supplier, n)
-            .where(s.ocid.in_(matching))
-            .group_by(s.supplier)
-            .order_by(n.desc(), s.supplier)
-            .limit(FACET_VALUES)
-        ).all()
-        counts["supplier"] = _supplier_labels(conn, [(r.supplier, int(r.n)) for r in rows])
-        flagged = redflags.flag_rows().subquery()
-        rows = conn.execute(
-            select(flagged.c.code, func.count().label("n")).where(flagged.c.ocid.in_(matching)).group_by(flagged.c.code)
-        ).all()
-        by_code = {r.code: int(r.n) for r in rows}
-        any_flag = int(
-            conn.execute(
-                select(func.count(func.distinct(flagged.c.ocid))).where(flagged.c.ocid.in_(matching))
-            ).scalar_one()
+        supplier_counts = Counter(
+            conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else []
         )
+        flagged = redflags.flag_rows().subquery()
+        raised = conn.execute(select(flagged.c.ocid, flagged.c.code).where(flagged.c.ocid.in_(ocids))).all()
+        top_suppliers = _top(supplier_counts)
+        suppliers_ = _supplier_labels(conn, [(key, n) for key, _, n in top_suppliers]) if top_suppliers else []
+    buyer_names: dict[Any, str] = {}
+    for row in rows:
+        if row.buyer_id is not None and row.buyer_name is not None:
+            buyer_names[row.buyer_id] = max(buyer_names.get(row.buyer_id, ""), row.buyer_name)
+    counts: dict[str, list[tuple[str, str, int]]] = {
+        "status": _top(Counter(row.status for row in rows if row.status is not None)),
+        "method": _top(Counter(row.method for row in rows if row.method is not None)),
+        "year": _top(Counter(moment.year for row in rows if (moment := _utc(row.listed_at)) is not None)),
+        "currency": _top(Counter(row.currency for row in rows if row.currency is not None)),
+        "buyer": _top(Counter(row.buyer_id for row in rows if row.buyer_id is not None), buyer_names),
+        "supplier": suppliers_,
+    }
+    by_code = Counter(code for _, code in {(ocid, code) for ocid, code in raised})
+    any_flag = len({ocid for ocid, _ in raised})
     flags = [("any", "any", any_flag)] if any_flag else []
     flags += [(code, code, by_code[code]) for code in redflags.CODES if by_code.get(code)]
     counts["flag"] = flags
-    return Facets(total, {name: counts[name] for name in FACETS})
+    return Facets(total, {name: counts[name] for name in FACETS}, sample if total > sample else None)
 
 
 def parse_moment(text: str | None, *, field: str, end: bool) -> datetime | None:

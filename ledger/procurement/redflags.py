@@ -364,7 +364,7 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
     if parties:
-        listed = dict(conn.execute(select(t.ocid, t.listed_at).where(t.ocid.in_(ocids))).tuples().all())
+        listed = {row.ocid: row.listed_at for row in conn.execute(select(t.ocid, t.listed_at).where(t.ocid.in_(ocids)))}
         insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)
