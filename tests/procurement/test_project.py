@@ -13,8 +13,8 @@ from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
 from ledger.store import db
 from ledger.store.schema import officers, submission_ids, tender_index, tender_parties
-from tests.store.helpers import snapshot
 from tests.recording import append_many
+from tests.store.helpers import snapshot
 
 from .helpers import CHAIN_ID, OCID, OFFICER, at, history, item, published, signed
 
@@ -68,7 +68,7 @@ def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal
 def test_migration_0016_fills_in_what_tenders_recorded_before_it_lack(log: Log) -> None:
     """A database at 0015 whose tenders were recorded before 0014/0015 (no ``tender_parties``,
     only the title in the searched words): upgrading rebuilds them from the log, records untouched."""
-    for n, (event_type, payload, when) in enumerate(history()):
+    for event_type, payload, when in history():
         if event_type == "tender.published":
             payload = published(description="Farolas de bajo consumo", items=[{"id": "1", "description": "Bombillas"}])
         record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
