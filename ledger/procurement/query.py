@@ -493,9 +493,7 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
         ).all()
         ocids = [row.ocid for row in rows]
         s = tender_suppliers.c
-        supplier_counts = Counter(
-            conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else []
-        )
+        supplier_counts = Counter(conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else [])
         flagged = redflags.flag_rows().subquery()
         raised = conn.execute(select(flagged.c.ocid, flagged.c.code).where(flagged.c.ocid.in_(ocids))).all()
         top_suppliers = _top(supplier_counts)
