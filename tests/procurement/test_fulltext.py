@@ -265,3 +265,24 @@ def test_the_index_survives_vacuum_read_either_way(imported: Log) -> None:
             assert sorted(int(t.ocid.rsplit("-", 1)[1]) for t in page.items) == (
                 [1, 3] if sort == "value_desc" else [1, 3, 5]
             ), (sort, probe_above)
+
+
+def test_facets_of_a_broad_search_count_its_newest_matches_and_say_so(imported: Log) -> None:
+    every = query.facets(imported.engine)
+    assert (every.total, every.sampled) == (5, None)
+    few = query.facets(imported.engine, sample=2)
+    assert (few.total, few.sampled) == (5, 2)  # the total stays exact
+    assert sum(n for _, _, n in few.counts["status"]) == 2
+    by_year = {int(year): n for year, _, n in few.counts["year"]}
+    wanted: dict[int, int] = {}
+    for t in query.search_tenders(imported.engine, limit=2).items:
+        assert t.published_at is not None
+        wanted[t.published_at.year] = wanted.get(t.published_at.year, 0) + 1
+    assert by_year == wanted
+    # the same with words, on both ways of reading the matches (SQLite)
+    for probe_above in (0, 10_000):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(query, "PROBE_ABOVE", probe_above)
+            found = query.facets(imported.engine, q="aztlan", sample=1)
+        assert (found.total, found.sampled) == (3, 1)
+        assert sum(n for _, _, n in found.counts["status"]) == 1
