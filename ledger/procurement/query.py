@@ -254,7 +254,7 @@ def _text_match(
         # rank is divided by the log of the document's length, as bm25 favours short documents
         length = func.ln(2 + func.char_length(tender_index.c.search_text))
         return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
-    rank = literal_column("tender_search.rank")
+    rank: ColumnElement[float] = literal_column("tender_search.rank")
     hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
     if top is not None:
         hits = hits.order_by(rank).limit(top)

@@ -162,7 +162,8 @@ tender_index = Table(
     Column("suppliers", Text, nullable=False),
     #: The words of the title, description, items, buyer name and id and supplier names, as
     #: ledger.procurement.fulltext.document makes them: what ``q`` searches (full-text indexed by
-    #: migration 0013: FTS5 table ``tender_search`` on SQLite, a GIN index on PostgreSQL).
+    #: migrations 0015 and 0016: the contentless FTS5 table ``tender_search`` keyed by
+    #: ``tender_search_keys`` on SQLite, the stored GIN-indexed ``search_vector`` on PostgreSQL).
     Column("search_text", Text, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True),
     #: When the tender was published, or planned if it was not yet: what the listing sorts by.
