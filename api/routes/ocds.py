@@ -196,9 +196,6 @@ class OrganisationRedFlags(BaseModel):
     organisation: str
     flags: list[OrganisationRedFlag]
     note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
-    next_before: str | None = Field(
-        None, description="Pass as `before` for its next (older) tenders; null when these are its oldest."
-    )
 
 
 OrganisationKey = Annotated[
