@@ -386,10 +386,12 @@ def search_tenders(
         descending = sort.endswith("_desc") or sort == "relevance"
         if cursor is not None:
             key, ocid = _decode_cursor(cursor, sort)
+            # the plain bound beside the OR lets the planner walk the sort's index from the cursor
+            # (with the OR alone SQLite read both branches' rows and sorted them all)
             if descending:
-                where.append(or_(key_column < key, and_(key_column == key, t.ocid < ocid)))
+                where += [key_column <= key, or_(key_column < key, and_(key_column == key, t.ocid < ocid))]
             else:
-                where.append(or_(key_column > key, and_(key_column == key, t.ocid > ocid)))
+                where += [key_column >= key, or_(key_column > key, and_(key_column == key, t.ocid > ocid))]
         order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
         # the page is cut from tender_index alone, then joined to its tenders' event counts (a
         # join before the cut let PostgreSQL hash-join every tender for a few hundred matches)
