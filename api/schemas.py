@@ -347,6 +347,11 @@ class TenderFacets(BaseModel):
     facets: dict[str, list[FacetValue]] = Field(
         description="Per facet (status, method, flag, year, currency, buyer, supplier), its commonest values."
     )
+    sampled: int | None = Field(
+        None,
+        description="When more tenders match than this number (2,000): the facet counts are of that many, the newest"
+        " (the total is still exact). Null: the counts are of every matching tender.",
+    )
 
 
 class Officer(BaseModel):

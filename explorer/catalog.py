@@ -47,6 +47,7 @@ def message_ids() -> list[str]:
     for text in (*SORT_LABELS.values(), *FACET_TITLES.values()):
         found.setdefault(text, None)
     found.setdefault("Not found", None)
+    found.setdefault("Bad request", None)
     found.pop("{text}", None)  # a placeholder, the same in every language
     return list(found)
 

@@ -888,9 +888,13 @@ def organisation_url(key: str) -> str:
 @router.get("/organisations/{key:path}", response_class=HTMLResponse)
 def organisation(request: Request, key: str) -> Response:
     try:
-        profile = profiles.organisation_profile(_log(request).engine, key[:1024])
+        before = request.query_params.get("before") or None
+        profile = profiles.organisation_profile(_log(request).engine, key[:1024], before=before)
     except NotFoundError as exc:
         return not_found(request, str(exc))
+    except InvalidArgumentError as exc:
+        message = f"{exc.field}: {exc.reason}"
+        return render(request, "error.html", status=400, page="error", title="Bad request", message=message)
     return render(
         request,
         "organisation.html",

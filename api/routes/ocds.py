@@ -368,16 +368,26 @@ class Organisation(BaseModel):
     competitors: list[Competitor] = Field(description="The companies it bid against, most often met first.")
     flags: list[OrganisationRedFlag]
     note: str = Field(description="A red flag is a reason to look closer, not proof of wrongdoing.")
+    next_before: str | None = Field(
+        None, description="Pass as `before` for its next (older) tenders; null when these are its oldest."
+    )
 
 
 @router.get(
     "/organisations", response_model=Organisation, summary="One buyer or supplier", responses=NOT_FOUND_RESPONSES
 )
-def get_organisation(log: ReadLogDep, key: OrganisationKey) -> Organisation:
+def get_organisation(
+    log: ReadLogDep,
+    key: OrganisationKey,
+    before: Annotated[
+        str | None,
+        Query(max_length=2048, description="A previous answer's next_before: its next (older) tenders."),
+    ] = None,
+) -> Organisation:
     """An organisation across the ledger (its buyer and supplier page): its tenders in each role,
     what it won and bought per currency, the companies it bid against and its red flags; 404 when
-    no tender names it."""
-    found = profiles.organisation_profile(log.engine, key).to_json()
+    no tender names it, 422 naming `before` when it is not a cursor this route returned."""
+    found = profiles.organisation_profile(log.engine, key, before=before).to_json()
     return Organisation(
         **{**found, "flags": [_organisation_flag(f) for f in found["flags"]], "note": cardinal.NOT_PROOF[0]}
     )

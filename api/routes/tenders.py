@@ -128,7 +128,8 @@ def list_tenders(
 def get_facets(log: ReadLogDep, filters: FiltersDep) -> schemas.TenderFacets:
     """How many tenders match the filters (the same as `GET /tenders`) and, per facet (status,
     method, red flag, year, currency, buyer, supplier), the commonest values among them with their
-    counts. Each value is what the matching filter takes (`flag=any`: at least one red flag)."""
+    counts. Each value is what the matching filter takes (`flag=any`: at least one red flag). When
+    more than 2,000 tenders match, the counts are of the newest 2,000 (`sampled`); the total is exact."""
     found = query.facets(log.engine, **asdict(filters))
     return schemas.TenderFacets(
         total=found.total,
@@ -136,6 +137,7 @@ def get_facets(log: ReadLogDep, filters: FiltersDep) -> schemas.TenderFacets:
             name: [schemas.FacetValue(value=v, label=label, count=n) for v, label, n in rows]
             for name, rows in found.counts.items()
         },
+        sampled=found.sampled,
     )
 
 

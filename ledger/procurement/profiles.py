@@ -6,23 +6,29 @@ per currency (as supplier) and what its tenders awarded per currency (as buyer) 
 across currencies —, the companies it bid against (the other tenderers and suppliers of the
 tenders it bid in or won), and its red flags (:func:`redflags.organisation_flags`).
 
-Every query goes through the ``(key, role, ocid)`` index: the cost follows the organisation's
-own number of tenders, not the ledger's.
+The latest tenders are a walk of the ``(key, listed_at)`` index of ``tender_parties`` and the
+competitors the organisation's rows of ``organisation_rivals`` (kept by
+:func:`redflags.store` as tenders are recorded); the counts per role and the amounts read the
+``(key, role, ocid)`` index: their cost follows the organisation's own number of tenders, not
+the ledger's.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, select
+from sqlalchemy import Connection, Engine, and_, func, or_, select
 
+from ledger.core import jsonsafe
 from ledger.core.envelope import format_timestamp
-from ledger.core.errors import NotFoundError
-from ledger.store.schema import tender_awarded, tender_index, tender_parties
+from ledger.core.errors import InvalidArgumentError, NotFoundError
+from ledger.store.schema import organisation_rivals, tender_awarded, tender_index, tender_parties
 
 from . import redflags
 from .query import _utc
@@ -30,8 +36,6 @@ from .reading import connection as _connection
 
 #: The roles of ``tender_parties``, in the order a page lists them.
 ROLES = ("buyer", "procuring_entity", "tenderer", "supplier")
-#: Roles in which an organisation competes for a tender.
-_COMPETING = ("tenderer", "supplier")
 #: Most tenders and competitors one profile lists.
 TENDERS_SHOWN = 50
 COMPETITORS_SHOWN = 20
@@ -73,6 +77,8 @@ class Profile:
     tenders: list[OrganisationTender]
     competitors: list[Competitor]
     flags: list[dict[str, Any]] = field(default_factory=list)
+    #: Pass back as ``before`` for its next (older) tenders; None when these are its oldest.
+    next_before: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -92,10 +98,28 @@ def _amounts(text: str | None) -> dict[str, float]:
     return {str(c): float(a) for c, a in loaded.items()} if isinstance(loaded, dict) else {}
 
 
-def organisation_profile(source: Connection | Engine, key: str) -> Profile:
-    """The profile of the organisation ``key`` (see the module doc).
+def _encode_before(listed_at: datetime, ocid: str) -> str:
+    raw = json.dumps([format_timestamp(listed_at), ocid], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    Raises NotFoundError when no tender names it."""
+
+def _decode_before(before: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(before + "=" * (-len(before) % 4))
+        moment, ocid = jsonsafe.loads(raw, field="before", max_depth=2, max_bytes=2048)
+        if not isinstance(moment, str) or not isinstance(ocid, str):
+            raise ValueError("not a pair of strings")
+        return datetime.fromisoformat(moment).astimezone(UTC), ocid
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, InvalidArgumentError) as exc:
+        raise InvalidArgumentError("before", "is not a cursor this organisation's page returned") from exc
+
+
+def organisation_profile(source: Connection | Engine, key: str, *, before: str | None = None) -> Profile:
+    """The profile of the organisation ``key`` (see the module doc); with ``before`` (a profile's
+    ``next_before``), its next :data:`TENDERS_SHOWN` tenders older than those it listed.
+
+    Raises NotFoundError when no tender names it, InvalidArgumentError for a bad ``before``."""
+    older = _decode_before(before) if before is not None else None
     p = tender_parties.c
     with _connection(source) as conn:
         counts: dict[str, int] = {
@@ -119,15 +143,18 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
             )
         }
         t = tender_index.c
-        # the latest tenders first by (ocid, listed_at) alone (an index holds both), then their rows
-        shown = list(
-            conn.execute(
-                select(t.ocid)
-                .where(t.ocid.in_(select(p.ocid).where(p.key == key)))
-                .order_by(t.listed_at.desc(), t.ocid.desc())
-                .limit(TENDERS_SHOWN)
-            ).scalars()
-        )
+        # the latest tenders: a walk of the (key, listed_at) index; an ocid has at most one row
+        # per role, so the first TENDERS_SHOWN * len(ROLES) rows hold the latest TENDERS_SHOWN
+        walk = select(p.ocid, p.listed_at).where(p.key == key)
+        if older is not None:
+            walk = walk.where(or_(p.listed_at < older[0], and_(p.listed_at == older[0], p.ocid < older[1])))
+        walked = conn.execute(
+            walk.order_by(p.listed_at.desc(), p.ocid.desc()).limit((TENDERS_SHOWN + 1) * len(ROLES))
+        ).all()
+        listed = {row.ocid: row.listed_at for row in walked}
+        shown = list(listed)[:TENDERS_SHOWN]
+        last = _utc(listed[shown[-1]]) if len(listed) > TENDERS_SHOWN else None
+        next_before = _encode_before(last, shown[-1]) if last is not None else None
         found = {
             row.ocid: row
             for row in conn.execute(
@@ -150,16 +177,19 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
             name = conn.execute(
                 select(t.buyer_name).where(t.buyer_id == key, t.buyer_name.is_not(None)).limit(1)
             ).scalar_one_or_none()
-        mine = tender_parties.alias("mine")
-        other = tender_parties.alias("other")
+        r, named = organisation_rivals.c, tender_parties.alias("named")
+        # a rival's name: that of its latest tender (its index walk, one row)
+        rival_name = (
+            select(named.c.name)
+            .where(named.c.key == r.rival, named.c.name.is_not(None))
+            .order_by(named.c.listed_at.desc(), named.c.ocid.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
         competitors = conn.execute(
-            select(
-                other.c.key, func.max(other.c.name).label("name"), func.count(func.distinct(other.c.ocid)).label("n")
-            )
-            .select_from(mine.join(other, and_(other.c.ocid == mine.c.ocid, other.c.key != mine.c.key)))
-            .where(mine.c.key == key, mine.c.role.in_(_COMPETING), other.c.role.in_(_COMPETING))
-            .group_by(other.c.key)
-            .order_by(func.count(func.distinct(other.c.ocid)).desc(), other.c.key)
+            select(r.rival.label("key"), rival_name.label("name"), r.tenders.label("n"))
+            .where(r.key == key, r.tenders > 0)
+            .order_by(r.tenders.desc(), r.rival)
             .limit(COMPETITORS_SHOWN)
         ).all()
         flags = redflags.organisation_flags(conn, key)
@@ -184,6 +214,7 @@ def organisation_profile(source: Connection | Engine, key: str) -> Profile:
         ],
         competitors=[Competitor(key=row.key, name=row.name or row.key, tenders=int(row.n)) for row in competitors],
         flags=flags,
+        next_before=next_before,
     )
 
 

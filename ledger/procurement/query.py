@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -24,7 +25,6 @@ from sqlalchemy import (
     and_,
     cast,
     column,
-    extract,
     func,
     literal,
     literal_column,
@@ -215,13 +215,22 @@ class Filters:
         return fulltext.query_terms(self.q) if self.q else []
 
 
-_SEARCH = table("tender_search", column("rowid"))
-_ROWID: ColumnElement[int] = literal_column("tender_index.rowid")
+_SEARCH = table("tender_search", column("rowid"), column("rank"))
+#: SQLite: each tender's FTS5 rowid (migration 0018), an INTEGER PRIMARY KEY that VACUUM keeps.
+_KEYS = table("tender_search_keys", column("id"), column("ocid"))
+#: SQLite: a listing in another order than relevance walks its own index and probes the matches
+#: when a query matches more tenders than this (a page then needs few rows of the walk); fewer
+#: are read from the full-text index and sorted.
+PROBE_ABOVE = 2000
 
 
 def _tsvector() -> ColumnElement[Any]:
-    """The expression PostgreSQL's GIN index (migration 0013) is built on, word for word."""
-    return func.array_to_tsvector(func.string_to_array(tender_index.c.search_text, literal_column("' '")))
+    """PostgreSQL's stored words (migration 0018: a generated column, GIN indexed)."""
+    return literal_column("tender_index.search_vector")
+
+
+def _sqlite_match(words: list[str]) -> ColumnElement[bool]:
+    return literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words))
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,34 +242,53 @@ class _Search:
     score: ColumnElement[Any] | None
 
 
-def _text_match(dialect: str, words: list[str]) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
+def _text_match(
+    dialect: str, words: list[str], top: int | None
+) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
     """The tenders holding every word, by the engine's full-text index, and their relevance
-    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL)."""
+    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL). ``top``: only the
+    best ``top`` matches are wanted (SQLite ranks them inside FTS5 and joins only those)."""
     if dialect == "postgresql":
         tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
         # the indexed vector has no positions (so that it holds exactly fulltext's words): the
         # rank is divided by the log of the document's length, as bm25 favours short documents
         length = func.ln(2 + func.char_length(tender_index.c.search_text))
         return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
-    hits = (
-        select(_SEARCH.c.rowid.label("rowid"), (-func.bm25(literal_column("tender_search"))).label("score"))
-        .where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
-        .subquery("hits")
-    )
-    return tender_index.join(hits, hits.c.rowid == _ROWID), [], hits.c.score
+    rank: ColumnElement[float] = literal_column("tender_search.rank")
+    hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
+    if top is not None:
+        hits = hits.order_by(rank).limit(top)
+    found = hits.subquery("hits")
+    source = found.join(_KEYS, _KEYS.c.id == found.c.rowid).join(tender_index, tender_index.c.ocid == _KEYS.c.ocid)
+    return source, [], found.c.score
 
 
-def _text_filter(dialect: str, words: list[str]) -> ColumnElement[bool]:
-    """The condition that a tender holds every word, without its relevance (cheaper on SQLite:
-    a listing in another order walks its own index and probes the matches)."""
+def _text_filter(dialect: str, words: list[str], *, probe: bool) -> ColumnElement[bool]:
+    """The condition that a tender holds every word, without its relevance. On SQLite, with
+    ``probe``, each row of another index's walk looks its key up in the matches (the planner
+    cannot start from them), else the matches are the rows read."""
     if dialect == "postgresql":
-        return _text_match(dialect, words)[1][0]
-    found = select(_SEARCH.c.rowid).where(literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words)))
-    return _ROWID.in_(found)
+        return _text_match(dialect, words, None)[1][0]
+    matches = select(_SEARCH.c.rowid).where(_sqlite_match(words))
+    if probe:
+        key = select(_KEYS.c.id).where(_KEYS.c.ocid == tender_index.c.ocid).scalar_subquery()
+        return key.in_(matches)
+    return tender_index.c.ocid.in_(select(_KEYS.c.ocid).where(_KEYS.c.id.in_(matches)))
 
 
-def _search(dialect: str, filters: Filters, *, ranked: bool = False) -> _Search:
-    """The search's SQL; with ``ranked`` (and words to search for), its relevance too."""
+def _broad(conn: Connection, words: list[str]) -> bool:
+    """SQLite: whether the words match more than :data:`PROBE_ABOVE` tenders (reads at most that
+    many rowids of the full-text index)."""
+    some = select(_SEARCH.c.rowid).where(_sqlite_match(words)).limit(PROBE_ABOVE + 1).subquery()
+    return int(conn.execute(select(func.count()).select_from(some)).scalar_one()) > PROBE_ABOVE
+
+
+def _search(
+    dialect: str, filters: Filters, *, ranked: bool = False, top: int | None = None, probe: bool = False
+) -> _Search:
+    """The search's SQL; with ``ranked`` (and words to search for), its relevance too (``top``:
+    only the best ``top`` are wanted, and no other filter is given); ``probe``: see
+    :func:`_text_filter`."""
     filters.check()
     t = tender_index.c
     where: list[ColumnElement[bool]] = []
@@ -268,9 +296,9 @@ def _search(dialect: str, filters: Filters, *, ranked: bool = False) -> _Search:
     score = None
     words = filters.words()
     if words and ranked:
-        source, where, score = _text_match(dialect, words)
+        source, where, score = _text_match(dialect, words, top)
     elif words:
-        where.append(_text_filter(dialect, words))
+        where.append(_text_filter(dialect, words, probe=probe))
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
         if value is not None:
             where.append(column_ == value)
@@ -342,7 +370,11 @@ def search_tenders(
         raise InvalidArgumentError("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     t = tender_index.c
     with _connection(source) as conn:
-        found = _search(conn.dialect.name, wanted, ranked=sort == "relevance")
+        dialect, words = conn.dialect.name, wanted.words()
+        alone = all(getattr(wanted, f.name) is None for f in fields(Filters) if f.name != "q")
+        top = limit + 1 if sort == "relevance" and cursor is None and alone else None
+        probe = dialect == "sqlite" and bool(words) and sort != "relevance" and _broad(conn, words)
+        found = _search(dialect, wanted, ranked=sort == "relevance", top=top, probe=probe)
         where = list(found.where)
         key_column: ColumnElement[Any]
         if found.score is not None and sort == "relevance":
@@ -354,18 +386,25 @@ def search_tenders(
         descending = sort.endswith("_desc") or sort == "relevance"
         if cursor is not None:
             key, ocid = _decode_cursor(cursor, sort)
+            # the plain bound beside the OR lets the planner walk the sort's index from the cursor
+            # (with the OR alone SQLite read both branches' rows and sorted them all)
             if descending:
-                where.append(or_(key_column < key, and_(key_column == key, t.ocid < ocid)))
+                where += [key_column <= key, or_(key_column < key, and_(key_column == key, t.ocid < ocid))]
             else:
-                where.append(or_(key_column > key, and_(key_column == key, t.ocid > ocid)))
+                where += [key_column >= key, or_(key_column > key, and_(key_column == key, t.ocid > ocid))]
         order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
-        query = (
-            select(*_COLUMNS, key_column.label("sort_key"))
-            .select_from(found.source.join(tenders, tenders.c.ocid == t.ocid))
+        # the page is cut from tender_index alone, then joined to its tenders' event counts (a
+        # join before the cut let PostgreSQL hash-join every tender for a few hundred matches)
+        page = (
+            select(*_COLUMNS[:-1], key_column.label("sort_key"))
+            .select_from(found.source)
             .where(*where)
             .order_by(*order)
             .limit(limit + 1)
+            .subquery("page")
         )
+        outer = (page.c.sort_key.desc(), page.c.ocid.desc()) if descending else (page.c.sort_key, page.c.ocid)
+        query = select(page, tenders.c.event_count).join(tenders, tenders.c.ocid == page.c.ocid).order_by(*outer)
         rows = conn.execute(query).all()
     items = [_summary(row) for row in rows[:limit]]
     next_cursor = None
@@ -383,6 +422,11 @@ FACETS = ("status", "method", "flag", "year", "currency", "buyer", "supplier")
 FACET_VALUES = 10
 
 
+#: Facet counts are counted over at most this many matching tenders, the newest (the total is
+#: always exact): a broad search's facets then cost the same as a narrow one's.
+FACET_SAMPLE = 2000
+
+
 @dataclass(frozen=True, slots=True)
 class Facets:
     #: How many tenders match.
@@ -390,6 +434,9 @@ class Facets:
     #: Facet -> [(value, label, count)], the commonest first. ``flag`` counts each code (a
     #: tender may raise several) and ``any`` (tenders raising at least one).
     counts: dict[str, list[tuple[str, str, int]]]
+    #: When more than :data:`FACET_SAMPLE` tenders match: the counts are of that many, the newest
+    #: (None: of every matching tender).
+    sampled: int | None = None
 
 
 def flags_of(source: Connection | Engine, ocids: list[str]) -> dict[str, list[str]]:
@@ -419,60 +466,58 @@ def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tupl
     return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
 
 
-def facets(source: Connection | Engine, **filters: Any) -> Facets:
+def _top(counter: Counter[Any], labels: dict[Any, str] | None = None) -> list[tuple[str, str, int]]:
+    """The :data:`FACET_VALUES` commonest values of ``counter``, ties by value."""
+    rows = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_VALUES]
+    return [(str(value), (labels or {}).get(value) or str(value), n) for value, n in rows]
+
+
+def facets(source: Connection | Engine, *, sample: int | None = None, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
-    how many of them have each value. Raises :class:`InvalidArgumentError` naming a bad filter."""
+    how many of them have each value: of every matching tender, or of the newest ``sample``
+    (default :data:`FACET_SAMPLE`) when more match (``Facets.sampled`` then says so). Raises
+    :class:`InvalidArgumentError` naming a bad filter."""
     wanted = Filters(**filters)
+    sample = FACET_SAMPLE if sample is None else sample
     t = tender_index.c
     with _connection(source) as conn:
-        found = _search(conn.dialect.name, wanted)
-        where = found.where
-        matching = select(t.ocid).select_from(found.source).where(*where)
-        total = int(conn.execute(select(func.count()).select_from(found.source).where(*where)).scalar_one())
-        year = extract("year", t.listed_at)
-        plain = {
-            "status": (t.status, t.status),
-            "method": (t.method, t.method),
-            "year": (year, year),
-            "currency": (t.currency, t.currency),
-            "buyer": (t.buyer_id, func.max(t.buyer_name)),
-        }
-        counts: dict[str, list[tuple[str, str, int]]] = {}
-        for name, (value, label) in plain.items():
-            n = func.count().label("n")
-            rows = conn.execute(
-                select(value.label("value"), label.label("label"), n)
-                .select_from(found.source)
-                .where(*where, value.is_not(None))
-                .group_by(value)
-                .order_by(n.desc(), value)
-                .limit(FACET_VALUES)
-            ).all()
-            counts[name] = [(str(r.value), str(r.label or r.value), int(r.n)) for r in rows]
+        dialect = conn.dialect.name
+        found = _search(dialect, wanted)
+        total = int(conn.execute(select(func.count()).select_from(found.source).where(*found.where)).scalar_one())
+        if total > sample and dialect == "sqlite" and wanted.words() and _broad(conn, wanted.words()):
+            found = _search(dialect, wanted, probe=True)  # the newest, by a walk of the listing index
+        rows = conn.execute(
+            select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
+            .select_from(found.source)
+            .where(*found.where)
+            .order_by(t.listed_at.desc(), t.ocid.desc())
+            .limit(sample)
+        ).all()
+        ocids = [row.ocid for row in rows]
         s = tender_suppliers.c
-        n = func.count(func.distinct(s.ocid)).label("n")
-        rows = conn.execute(
-            select(s.supplier, n)
-            .where(s.ocid.in_(matching))
-            .group_by(s.supplier)
-            .order_by(n.desc(), s.supplier)
-            .limit(FACET_VALUES)
-        ).all()
-        counts["supplier"] = _supplier_labels(conn, [(r.supplier, int(r.n)) for r in rows])
+        supplier_counts = Counter(conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else [])
         flagged = redflags.flag_rows().subquery()
-        rows = conn.execute(
-            select(flagged.c.code, func.count().label("n")).where(flagged.c.ocid.in_(matching)).group_by(flagged.c.code)
-        ).all()
-        by_code = {r.code: int(r.n) for r in rows}
-        any_flag = int(
-            conn.execute(
-                select(func.count(func.distinct(flagged.c.ocid))).where(flagged.c.ocid.in_(matching))
-            ).scalar_one()
-        )
+        raised = conn.execute(select(flagged.c.ocid, flagged.c.code).where(flagged.c.ocid.in_(ocids))).all()
+        top_suppliers = _top(supplier_counts)
+        suppliers_ = _supplier_labels(conn, [(key, n) for key, _, n in top_suppliers]) if top_suppliers else []
+    buyer_names: dict[Any, str] = {}
+    for row in rows:
+        if row.buyer_id is not None and row.buyer_name is not None:
+            buyer_names[row.buyer_id] = max(buyer_names.get(row.buyer_id, ""), row.buyer_name)
+    counts: dict[str, list[tuple[str, str, int]]] = {
+        "status": _top(Counter(row.status for row in rows if row.status is not None)),
+        "method": _top(Counter(row.method for row in rows if row.method is not None)),
+        "year": _top(Counter(moment.year for row in rows if (moment := _utc(row.listed_at)) is not None)),
+        "currency": _top(Counter(row.currency for row in rows if row.currency is not None)),
+        "buyer": _top(Counter(row.buyer_id for row in rows if row.buyer_id is not None), buyer_names),
+        "supplier": suppliers_,
+    }
+    by_code = Counter(code for _, code in {(ocid, code) for ocid, code in raised})
+    any_flag = len({ocid for ocid, _ in raised})
     flags = [("any", "any", any_flag)] if any_flag else []
     flags += [(code, code, by_code[code]) for code in redflags.CODES if by_code.get(code)]
     counts["flag"] = flags
-    return Facets(total, {name: counts[name] for name in FACETS})
+    return Facets(total, {name: counts[name] for name in FACETS}, sample if total > sample else None)
 
 
 def parse_moment(text: str | None, *, field: str, end: bool) -> datetime | None:

@@ -43,7 +43,7 @@ import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +60,7 @@ from ledger.store.schema import (
     ledger_flags,
     log_entries,
     ocds_compiled,
+    organisation_rivals,
     supplier_wins,
     tender_index,
     tender_parties,
@@ -364,6 +365,8 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     old = Counter(
         (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(ocids)))
     )
+    p = tender_parties.c
+    old_rivals = rival_pairs(conn.execute(select(p.ocid, p.key).where(p.ocid.in_(ocids), p.role.in_(COMPETING))))
     conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
     conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
     conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(ocids)))
@@ -386,7 +389,21 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
     if parties:
-        insert_many(conn, tender_parties, parties)
+        listed = {row.ocid: row.listed_at for row in conn.execute(select(t.ocid, t.listed_at).where(t.ocid.in_(ocids)))}
+        insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
+    rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
+    rivals.subtract(old_rivals)
+    moved_rivals = [{"key": a, "rival": b, "tenders": d} for (a, b), d in sorted(rivals.items()) if d]
+    if moved_rivals:
+        conn.execute(
+            upsert(
+                conn,
+                organisation_rivals,
+                keys=["key", "rival"],
+                set_=lambda new: {"tenders": organisation_rivals.c.tenders + new.tenders},
+            ),
+            moved_rivals,
+        )
     change = Counter((p["buyer_id"], p["supplier"]) for p in pairs)
     change.subtract(old)
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
@@ -398,6 +415,19 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
             set_=lambda new: {"wins": supplier_wins.c.wins + new.wins},
         )
         conn.execute(add, moved)
+
+
+#: Roles in which an organisation competes for a tender (its rivals: the others in these roles).
+COMPETING = ("tenderer", "supplier")
+
+
+def rival_pairs(rows: Iterable[tuple[Any, Any]]) -> Counter[tuple[str, str]]:
+    """Each ordered pair of distinct organisations competing in one tender, once per tender, from
+    (ocid, key) rows of the roles :data:`COMPETING`."""
+    by_tender: dict[str, set[str]] = {}
+    for ocid, key in rows:
+        by_tender.setdefault(str(ocid), set()).add(str(key))
+    return Counter((a, b) for keys in by_tender.values() for a in keys for b in keys if a != b)
 
 
 def tender_flags(source: Connection | Engine, ocid: str) -> list[dict[str, Any]]:

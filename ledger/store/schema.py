@@ -176,7 +176,8 @@ tender_index = Table(
     Column("suppliers", Text, nullable=False),
     #: The words of the title, description, items, buyer name and id and supplier names, as
     #: ledger.procurement.fulltext.document makes them: what ``q`` searches (full-text indexed by
-    #: migration 0013: FTS5 table ``tender_search`` on SQLite, a GIN index on PostgreSQL).
+    #: migrations 0015 and 0018: the contentless FTS5 table ``tender_search`` keyed by
+    #: ``tender_search_keys`` on SQLite, the stored GIN-indexed ``search_vector`` on PostgreSQL).
     Column("search_text", Text, nullable=False),
     Column("published_at", DateTime(timezone=True), nullable=True),
     #: When the tender was published, or planned if it was not yet: what the listing sorts by.
@@ -308,8 +309,24 @@ tender_parties = Table(
     Column("key", String(1024), primary_key=True),
     Column("name", String(1024), nullable=True),
     Column("amounts", Text, nullable=True),
+    #: The tender's listing time (``tender_index.listed_at``; migration 0018): an organisation's
+    #: latest tenders are an index walk of ``(key, listed_at)``, whatever its number of tenders.
+    Column("listed_at", DateTime(timezone=True), nullable=True),
     Index("ix_tender_parties_key_role_ocid", "key", "role", "ocid"),
     Index("ix_tender_parties_name", "name"),
+    Index("ix_tender_parties_key_listed_at_ocid", "key", "listed_at", "ocid"),
+)
+
+#: How many tenders each pair of organisations both competed in (as tenderer or supplier: the
+#: ``tender_parties`` rows in those roles), both ways round; kept up to date with them (migration
+#: 0018), so that an organisation's competitors are its rows here, not a join of all its tenders.
+organisation_rivals = Table(
+    "organisation_rivals",
+    metadata,
+    Column("key", String(1024), primary_key=True),
+    Column("rival", String(1024), primary_key=True),
+    Column("tenders", Integer, nullable=False),
+    Index("ix_organisation_rivals_key_tenders", "key", "tenders"),
 )
 
 

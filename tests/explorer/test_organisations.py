@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ledger.log import Log
-from ledger.procurement import organisations, redflags
+from ledger.procurement import organisations, profiles, redflags
 from ledger.store.schema import ocds_compiled
 from tests.explorer.conftest import imported_client, imported_demo
 
@@ -164,3 +164,30 @@ def test_buyer_names_in_the_tenders_list_lead_to_their_pages(client: TestClient)
         assert page.status_code == 200, href
         assert html.unescape(shown) in html.unescape(page.text)
     assert "only this buyer" in listing.text
+
+
+def test_its_tenders_page_by_page(client: TestClient, log: Log, busiest: tuple[str, dict[str, Any]]) -> None:
+    """Every tender of an organisation, newest first, one page after another (``before``); a
+    cursor that is not one gives 422 (API) or 400 (page) naming ``before``."""
+    key, _ = busiest
+    everything = client.get("/api/v1/organisations", params={"key": key}).json()
+    assert everything["next_before"] is None  # fewer than 50 here
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(profiles, "TENDERS_SHOWN", 1)
+        walked: list[str] = []
+        before = None
+        while True:
+            body = client.get("/api/v1/organisations", params={"key": key, **({"before": before} if before else {})})
+            assert body.status_code == 200, body.text
+            walked += [t["ocid"] for t in body.json()["tenders"]]
+            before = body.json()["next_before"]
+            if before is None:
+                break
+            page = client.get("/organisations/" + quote(key, safe="/:"), params={"before": before})
+            assert page.status_code == 200 and f"/tenders/{walked[-1]}" not in page.text  # older ones
+        assert 'id="org-older"' in client.get("/organisations/" + quote(key, safe="/:")).text
+    assert walked == [t["ocid"] for t in everything["tenders"]] and len(walked) >= 2
+    bad = client.get("/api/v1/organisations", params={"key": key, "before": "not-a-cursor"})
+    assert bad.status_code == 422 and "before" in bad.text
+    page = client.get("/organisations/" + quote(key, safe="/:"), params={"before": "not-a-cursor"})
+    assert page.status_code == 400 and "before" in page.text

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from demo import tenders as demo
 from ledger.log import Log
 from ledger.procurement import project, query
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
+from ledger.store import db
 from ledger.store.schema import (
     officers,
     submission_ids,
@@ -22,6 +23,7 @@ from ledger.store.schema import (
     tender_suppliers,
 )
 from tests.recording import append_many
+from tests.store.helpers import snapshot
 
 from .helpers import CHAIN_ID, OCID, OFFICER, at, history, item, published, signed
 
@@ -76,3 +78,32 @@ def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal
     summary = query.tender_summary(log.engine, OCID)
     assert (summary.status, summary.events, summary.updated_at) == ("active", 3, at(-1))
     assert query.tender_state(log.engine, OCID).events == 1
+
+
+def test_migration_0018_fills_in_what_tenders_recorded_before_it_lack(log: Log) -> None:
+    """A database at 0015 whose tenders were recorded before 0014/0015 (no ``tender_parties``,
+    only the title in the searched words): upgrading rebuilds them from the log, records untouched."""
+    for event_type, payload, when in history():
+        if event_type == "tender.published":
+            payload = published(description="Farolas de bajo consumo", items=[{"id": "1", "description": "Bombillas"}])
+        record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
+    demo.record_demo(log, chain_id=CHAIN_ID)
+    wanted = {
+        name: _rows(log, name) for name in ("tender_index", "tender_parties", "organisation_rivals", "tender_flags")
+    }
+    assert wanted["tender_parties"]
+    db.downgrade(log.engine, "0015")
+    with log.engine.begin() as conn:  # as tenders recorded before 0014 and 0015 left them
+        conn.execute(delete(tender_parties))
+        conn.execute(text("UPDATE tender_index SET search_text = lower(coalesce(title, ''))"))
+        assert conn.execute(text("SELECT count(*) FROM tender_index WHERE search_text LIKE '%farolas%'")).scalar() == 0
+    recorded = snapshot(log.engine, ("events", "log_entries", "tenders"))
+    db.migrate(log.engine)
+    assert {name: _rows(log, name) for name in wanted} == wanted
+    assert [t.ocid for t in query.search_tenders(log.engine, q="farolas bombillas").items] == [OCID]
+    assert snapshot(log.engine, ("events", "log_entries", "tenders")) == recorded
+
+
+def _rows(log: Log, name: str) -> list[tuple[Any, ...]]:
+    with log.engine.connect() as conn:
+        return sorted((tuple(r) for r in conn.execute(text(f"SELECT * FROM {name}"))), key=repr)

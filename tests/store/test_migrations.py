@@ -38,7 +38,7 @@ SQLITE_TRIGGERS = {
     *(f"{t}_no_replace" for t in ("events", "log_entries", "tree_heads", "tiles", "heads_strata")),
     "tiles_no_delete",
     "tiles_extend_only",
-    # migration 0013 keeps the full-text table tender_search in step with tender_index
+    # migrations 0015 and 0018 keep the full-text table tender_search in step with tender_index
     *(f"tender_search_{op}" for op in ("ai", "ad", "au")),
     # migration 0017: a payload is never deleted, only withheld once by an order
     *(f"payloads_{kind}" for kind in ("no_delete", "withhold_only", "no_replace")),
@@ -86,10 +86,14 @@ def _diff(engine: Engine) -> list[object]:
             opts={
                 "compare_type": True,
                 "compare_server_default": True,
-                # migration 0013's full-text index (SQLite's FTS5 table and its shadow tables,
-                # PostgreSQL's expression GIN index): no metadata can say them
+                # the full-text index (migrations 0015 and 0018: SQLite's FTS5 table, its shadow
+                # tables and its keys; PostgreSQL's stored tsvector and its GIN index): no
+                # metadata can say them
                 "include_name": lambda name, kind, _parent: (
-                    not ((kind == "table" and name.startswith("tender_search")) or name == "ix_tender_index_search")
+                    not (
+                        (kind == "table" and name.startswith("tender_search"))
+                        or name in ("ix_tender_index_search", "search_vector")
+                    )
                 ),
             },
         )

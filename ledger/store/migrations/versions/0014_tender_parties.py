@@ -1,7 +1,7 @@
 """Every organisation of each tender in each of its roles (``tender_parties``), what the buyer and
 supplier pages read, and an index of each tender's listing time by ocid (an organisation's latest
 tenders). Derived, not recorded: it starts empty and fills as tenders are recorded;
-``tenderproof redflags refresh --tenders`` fills it for the tenders recorded before.
+migration 0018 fills it for the tenders recorded before (it rebuilds the projections from the log).
 
 Revision ID: 0014
 Revises: 0013
