@@ -255,7 +255,17 @@ def test_processes_starting_together_migrate_once() -> None:
 
 def _envelope_0015(ocid: str, seq: int, payload: bytes, *, digest: str | None = None) -> bytes:
     stated = digest or hashlib.sha256(payload).hexdigest()
-    body = {"ocid": ocid, "origin": ORIGIN, "payload_sha256": stated, "seq": seq, "v": 1}
+    # a whole v1 envelope (migration 0018 re-projects every event); the chain's prev is not checked there
+    body = {
+        "ocid": ocid,
+        "origin": ORIGIN,
+        "payload_sha256": stated,
+        "prev": None if seq == 0 else "00" * 32,
+        "recorded_at": "2026-11-01T00:00:00.000000Z",
+        "seq": seq,
+        "type": "tender.amended",
+        "v": 1,
+    }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
