@@ -81,7 +81,7 @@ def test_events_appended_without_the_rules_are_projected_up_to_the_first_refusal
 
 
 def test_migration_0018_fills_in_what_tenders_recorded_before_it_lack(log: Log) -> None:
-    """A database at 0015 whose tenders were recorded before 0014/0015 (no ``tender_parties``,
+    """A database before 0018 whose tenders were recorded before 0014/0015 (no ``tender_parties``,
     only the title in the searched words): upgrading rebuilds them from the log, records untouched."""
     for event_type, payload, when in history():
         if event_type == "tender.published":
@@ -92,7 +92,7 @@ def test_migration_0018_fills_in_what_tenders_recorded_before_it_lack(log: Log) 
         name: _rows(log, name) for name in ("tender_index", "tender_parties", "organisation_rivals", "tender_flags")
     }
     assert wanted["tender_parties"]
-    db.downgrade(log.engine, "0015")
+    db.downgrade(log.engine, "0017")  # the revision before 0018 (0016 and 0017 do not touch these tables)
     with log.engine.begin() as conn:  # as tenders recorded before 0014 and 0015 left them
         conn.execute(delete(tender_parties))
         conn.execute(text("UPDATE tender_index SET search_text = lower(coalesce(title, ''))"))
