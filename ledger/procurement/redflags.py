@@ -42,7 +42,7 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -329,6 +329,50 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release),
     and move the suppliers' win counts (``supplier_wins``) accordingly."""
     ocids = [ocid for ocid, _, _ in tenders]
+    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
+    t = tender_index.c
+    # a natively recorded tender's buyer is its state's, named in its projection row
+    buyer_names = (
+        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
+    )
+    store_rows(
+        conn,
+        ocids,
+        [rows_of(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid)) for ocid, buyer_id, compiled in tenders],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """What :func:`store_rows` writes of one tender: its flags, buyer-supplier pairs and parties.
+    Computed from the compiled release alone (:func:`rows_of`, no database: a worker process may
+    compute it)."""
+
+    flags: list[dict[str, str]]
+    pairs: list[dict[str, str]]
+    parties: list[dict[str, str | None]]
+
+
+def rows_of(ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None) -> Rows:
+    """The rows of one tender (``buyer_name``: the name of a natively recorded tender's buyer id)."""
+    parties = party_rows(ocid, buyer_id, compiled, buyer_name=buyer_name)
+    flags = [
+        {"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in evaluate(compiled).items()
+    ]
+    # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
+    # buyer id is the ledger's own
+    buyer_key = organisations.buyer_key(compiled) or buyer_id
+    pairs = (
+        [{"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_key[:256]} for name in suppliers(compiled)]
+        if buyer_key is not None
+        else []
+    )
+    return Rows(flags, pairs, parties)
+
+
+def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows]) -> None:
+    """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
+    (of the same tenders), and move the suppliers' win counts (``supplier_wins``) accordingly."""
     s = tender_suppliers.c
     old = Counter(
         (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(ocids)))
@@ -336,26 +380,9 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
     conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
     conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(ocids)))
-    flags: list[dict[str, str]] = []
-    pairs: list[dict[str, str]] = []
-    parties: list[dict[str, str | None]] = []
-    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
-    t = tender_index.c
-    # a natively recorded tender's buyer is its state's, named in its projection row
-    buyer_names = (
-        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
-    )
-    for ocid, buyer_id, compiled in tenders:
-        parties += party_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
-        raised = evaluate(compiled)
-        flags += [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
-        # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
-        # buyer id is the ledger's own
-        buyer_id = organisations.buyer_key(compiled) or buyer_id
-        if buyer_id is not None:
-            pairs += [
-                {"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_id[:256]} for name in suppliers(compiled)
-            ]
+    flags = [row for rows in tenders for row in rows.flags]
+    pairs = [row for rows in tenders for row in rows.pairs]
+    parties = [row for rows in tenders for row in rows.parties]
     if flags:
         insert_many(conn, flags_table, flags)
     if pairs:
