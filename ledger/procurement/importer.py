@@ -798,7 +798,8 @@ def _record_batch(
     if not fresh:
         return
     items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
-    recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
+    # ocid, type, RFC 8785 bytes and their hash were made and checked with the release (check_release)
+    recorded = sequencer.append_prepared(conn, items, [(r.data, r.digest) for r in fresh], origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
