@@ -122,8 +122,15 @@ def test_strict_with_a_bad_release_late_records_nothing(log: Log) -> None:
 
 def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
     """What an import writes, table by table, in a stable order."""
-    from ledger.store.schema import ocds_compiled, ocds_releases, tender_awarded, tender_flags, tender_index
-    from ledger.store.schema import tender_parties, tender_suppliers
+    from ledger.store.schema import (
+        ocds_compiled,
+        ocds_releases,
+        tender_awarded,
+        tender_flags,
+        tender_index,
+        tender_parties,
+        tender_suppliers,
+    )
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with log.engine.connect() as conn:
