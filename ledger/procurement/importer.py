@@ -20,6 +20,12 @@ recorded natively, never both: releases for a natively recorded tender are refus
 (``tender_index``: title, buyer, status, value, dates, suppliers) and red flags are rewritten from
 the compiled release.
 
+**Pipeline.** A thread parses; the checking of each batch (:func:`_check`: schema, RFC 8785 and
+the hash of each release, privacy marks, and the rows of each tender as if it were new to the log)
+runs there or, from the second batch on, in a pool of worker processes (``workers``), batches
+handed back in the order read; this thread records (:func:`_record_batch`), one executemany per
+table. What is recorded does not depend on where the checking ran.
+
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
 a duplicate; the same id with different content is a problem of that release.
