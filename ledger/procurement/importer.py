@@ -652,8 +652,9 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int) -
         try:
             for number, raw in enumerate(raws):
                 if workers > 0 and number == 1:
+                    # a fork server (no fork of this threaded process) that preloads nothing: the
+                    # worker imports what it needs (~30 MB less in all than a preloading server)
                     context = multiprocessing.get_context("forkserver")
-                    context.set_forkserver_preload([__name__])
                     pools.append(
                         ProcessPoolExecutor(
                             workers,
