@@ -174,3 +174,21 @@ def test_worker_processes_record_what_one_process_records(db_url: str, sqlite_ur
         assert dumps[0][name] == dumps[1][name], name
     assert len(dumps[0]["ocds_compiled"]) == 7 + 10
     assert _readers() == []
+
+
+def test_strict_with_workers_records_all_or_nothing(log: Log) -> None:
+    """Checked in a worker process, a bad release in a late batch still refuses the whole strict
+    import; without it, everything is recorded in one go."""
+    data = json.loads(_data(45))
+    bad = {
+        **data,
+        "releases": [*data["releases"], {"ocid": "ocds-abc123-p1", "id": "bad", "date": "x", "tag": ["tender"]}],
+    }
+    with pytest.raises(importer.ImportRefusedError, match="bad"):
+        importer.import_files(log, [("bad.json", io.BytesIO(json.dumps(bad).encode()))], now=T0, batch=BATCH,
+                              strict=True, workers=1)  # fmt: skip
+    assert _count(log) == 0
+    report = importer.import_files(log, [("good.json", io.BytesIO(json.dumps(data).encode()))], now=T0, batch=BATCH,
+                                   strict=True, workers=1)  # fmt: skip
+    assert (report.imported, report.invalid, _count(log)) == (45, 0, 45)
+    assert _readers() == []
