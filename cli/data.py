@@ -57,9 +57,17 @@ def demo(env: Env) -> None:
     default=None,
     help="The files' text encoding (e.g. iso-8859-1); default: a byte-order mark, else UTF-8, else detected.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes checking releases beside the one recording them (0: none); default: one per core but one.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_env
-def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, encoding: str | None, as_json: bool) -> None:
+def import_(
+    env: Env, files: tuple[str, ...], strict: bool, fmt: str, encoding: str | None, workers: int | None, as_json: bool
+) -> None:
     """Import OCDS 1.0/1.1 data: each release becomes an event of its tender.
 
     Release packages, record packages (their releases), bare arrays, single or concatenated
@@ -108,6 +116,7 @@ def import_(env: Env, files: tuple[str, ...], strict: bool, fmt: str, encoding: 
                 fmt=cast(importer.Format, fmt),
                 strict=strict,
                 encoding=encoding,
+                workers=importer.default_workers() if workers is None else workers,
                 progress=progress,
             )
         except importer.ImportRefusedError as exc:

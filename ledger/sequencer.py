@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from .core import commitment, heads
@@ -326,7 +326,7 @@ def _append(
         conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
         conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
     else:
-        ids = list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+        ids = _insert_events(conn, rows)
         insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
         insert_many(
             conn,
@@ -341,6 +341,27 @@ def _append(
     if check is not None:
         check(conn, items, result)
     return result
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``events`` in order, on ``conn``'s write transaction; their ids in order.
+
+    On SQLite, one executemany of a prepared statement (SQLAlchemy's ``RETURNING`` with the ids in
+    parameter order runs one statement per row there): the write transaction holds the database's
+    write lock, so the rows are the only ones inserted and SQLite gives them increasing ids (one
+    more than the largest so far), which are read back after the insert and counted. On
+    PostgreSQL, ``INSERT ... RETURNING`` (SQLAlchemy's multi-row form, ids in parameter order).
+    """
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+    before = conn.execute(select(func.max(events.c.id))).scalar() or 0
+    insert_many(conn, events, rows)
+    ids = [
+        int(i) for i in conn.execute(select(events.c.id).where(events.c.id > before).order_by(events.c.id)).scalars()
+    ]
+    if len(ids) != len(rows):
+        raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(ids)}")
+    return ids
 
 
 def _envelope(

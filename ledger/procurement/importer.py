@@ -20,6 +20,12 @@ recorded natively, never both: releases for a natively recorded tender are refus
 (``tender_index``: title, buyer, status, value, dates, suppliers) and red flags are rewritten from
 the compiled release.
 
+**Pipeline.** A thread parses; the checking of each batch (:func:`_check`: schema, RFC 8785 and
+the hash of each release, privacy marks, and the rows of each tender as if it were new to the log)
+runs there or, from the second batch on, in a pool of worker processes (``workers``), batches
+handed back in the order read; this thread records (:func:`_record_batch`), one executemany per
+table. What is recorded does not depend on where the checking ran.
+
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
 a duplicate; the same id with different content is a problem of that release.
@@ -33,11 +39,15 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -49,7 +59,7 @@ from ocdsmerge.merge import CompiledRelease
 from sqlalchemy import Connection, distinct, func, select
 
 from ledger import sequencer
-from ledger.core import jsonsafe
+from ledger.core import commitment, jsonsafe
 from ledger.core.canonical import canonical_json_bytes, sha256_hex
 from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import FormatError, InvalidArgumentError
@@ -62,7 +72,7 @@ from ledger.submission import Recorded, Submission
 
 from . import ocds, privacy, redflags, rules, sources
 from .officers import RESERVED_OCIDS
-from .record import projection, store_awarded, upsert_projection
+from .record import awarded_rows, projection, store_awarded_rows, upsert_projection
 
 Format = Literal["auto", "json", "jsonl"]
 #: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
@@ -328,6 +338,12 @@ class _Release:
     digest: str
     #: Schema problems (JSON path, reason): recorded with the release in default mode.
     notes: tuple[tuple[str, str], ...] = ()
+    #: The privacy rules that mark fields of it (:func:`privacy.places`), counted in the report.
+    marks: tuple[str, ...] = ()
+    #: Its envelope v2 binding (docs/spec.md §2.5): the salted commitment over the marked fields
+    #: F, and the disclosure stored with it.
+    commitment: str = ""
+    disclosure: dict[str, Any] | None = None
 
 
 def event_type(tags: Any) -> str:
@@ -393,7 +409,20 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
         date = date.replace(tzinfo=UTC)
         if not any(path == "date" for path, _ in notes):
             notes += (("date", f"{text!r} has no UTC offset: read as UTC"),)
-    return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, sha256_hex(data), notes)
+    found = privacy.places(kind, value)  # one walk: F, and the report's counts
+    try:
+        bound, disclosure = commitment.new_commitment(value, privacy.committed_fields(found), payload_bytes=data)
+    except InvalidArgumentError as exc:
+        return problem(exc.field or "$", exc.reason)
+    marks = tuple(rule for _, rule in found)
+    digest = _digest(data)
+    return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, digest, notes, marks, bound, disclosure)
+
+
+def _digest(data: bytes) -> str:
+    """The hash of one release's RFC 8785 bytes that the log and ``ocds_releases`` keep: every
+    per-release hash of the import is made here (a worker process makes it)."""
+    return sha256_hex(data)
 
 
 def _clean_message(message: str) -> str:
@@ -415,11 +444,16 @@ def import_files(
     strict: bool = False,
     encoding: str | None = None,
     batch: int = BATCH,
+    workers: int = 0,
     progress: Progress | None = None,
 ) -> Report:
     """Import every release of ``sources`` (name, binary stream) into ``log``; return the report.
 
     ``encoding`` forces the files' text encoding (else detected, :func:`sources.open_utf8`).
+    ``workers`` processes check the releases (schema, RFC 8785, hashes, compiled releases, rows)
+    while this process parses and records, once the import is larger than one batch
+    (:func:`default_workers` for a large import; 0: all in this process, a thread parsing and
+    checking ahead of the writer). What is recorded is the same either way.
     ``progress(releases_read, bytes_read_of_current_file)`` is called after each batch. Raises
     :class:`ImportRefusedError` in strict mode if any problem (schema problems included) was
     found (nothing is written then), :class:`InvalidArgumentError` for a bad argument.
@@ -428,6 +462,8 @@ def import_files(
         raise InvalidArgumentError("now", "needs a timezone-aware datetime")
     if batch < 1:
         raise InvalidArgumentError("batch", f"must be >= 1, got {batch}")
+    if workers < 0:
+        raise InvalidArgumentError("workers", f"must be >= 0, got {workers}")
     report = Report()
     run = functools.partial(
         _run,
@@ -439,6 +475,7 @@ def import_files(
         strict=strict,
         encoding=encoding,
         batch=batch,
+        workers=workers,
         progress=progress,
     )
     if strict:
@@ -466,15 +503,43 @@ def _count_tenders(conn: Connection, report: Report) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-#: Checked batches the reading thread may hold ready ahead of the writer: memory stays within
-#: (PIPELINE_DEPTH + 2) batches (those queued, the one being read, the one being written).
+#: Checked batches that may wait ahead of the writer: memory stays within (PIPELINE_DEPTH + 2)
+#: batches per worker (those queued, the one being checked, the one being written).
 PIPELINE_DEPTH = 2
+
+
+def default_workers() -> int:
+    """Worker processes for a large import: one per core but the writer's (at least one)."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """One batch's worth of what the reading thread parsed from a file, in order."""
+
+    name: str
+    items: list[_Read | Problem]
+    position: int  # bytes of the file read so far, for progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Tender:
+    """What a batch writes of one tender whose releases are all in it: its compiled release (JSON
+    text), its releases' summary, its projection row, awarded amounts, flags and parties. Computed
+    where the batch is checked (:func:`_tender_rows`, no database) on the guess that the tender is
+    new to the log; the writer uses it only when it is, with all ``releases`` of them fresh."""
+
+    releases: int
+    compiled: str
+    summary: Summary
+    projection: dict[str, Any]
+    awarded: list[dict[str, Any]]
+    flags: redflags.Rows
 
 
 @dataclass
 class _Chunk:
-    """What the reading thread hands the writer, in the order it read it: one batch's worth of a
-    file's releases (checked, ready to record) and what it found on the way."""
+    """One batch of a file's releases checked (ready to record) and what was found on the way."""
 
     name: str
     releases: list[_Release] = field(default_factory=list)
@@ -482,72 +547,109 @@ class _Chunk:
     notes: list[Problem] = field(default_factory=list)
     read: int = 0
     noted_releases: int = 0
-    position: int = 0  # bytes of the file read so far, for progress
+    position: int = 0
+    #: Per ocid, the tender's rows if it is new to the log (:class:`_Tender`).
+    tenders: dict[str, _Tender] = field(default_factory=dict)
+    #: Where each of ``releases`` is in its :class:`_Raw`'s items.
+    indices: list[int] = field(default_factory=list)
 
 
-def _chunks(
+def _raws(
     sources: Iterable[tuple[str, IO[bytes]]],
     *,
     files: list[dict[str, Any]],
-    strict: bool,
     fmt: Format,
     encoding: str | None,
     batch: int,
-) -> Iterator[_Chunk]:
-    """Read, parse, validate and canonicalise every release of ``sources``; no database. Yields
-    a chunk every ``batch`` releases and at the end of each file."""
+) -> Iterator[_Raw]:
+    """Parse every file of ``sources`` (no checks, no database); a batch every ``batch`` values
+    read (releases or problems) and at the end of each file."""
     for name, stream in sources:
-        chunk = _Chunk(name)
+        items: list[_Read | Problem] = []
         for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=files):
-            if len(chunk.problems) + len(chunk.notes) >= batch:  # a file of bad releases: bounded too
-                chunk.position = _tell(stream)
-                yield chunk
-                chunk = _Chunk(name)
-            if isinstance(item, Problem):
-                (chunk.notes if item.recorded else chunk.problems).append(item)
+            items.append(item)
+            if len(items) >= batch:
+                yield _Raw(name, items, _tell(stream))
+                items = []
+        yield _Raw(name, items, _tell(stream))
+
+
+def _check(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
+    """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
+    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`). No database:
+    run in the reading thread or in a worker process."""
+    name = raw.name
+    chunk = _Chunk(name, position=raw.position)
+    for index, item in enumerate(raw.items):
+        if isinstance(item, Problem):
+            (chunk.notes if item.recorded else chunk.problems).append(item)
+            continue
+        chunk.read += 1
+        checked = check_release(item.value, file=name, position=item.position)
+        if isinstance(checked, Problem):
+            chunk.problems.append(checked)
+            continue
+        if checked.notes:
+            found = [
+                Problem(file=name, ocid=checked.ocid, release=checked.release_id, path=p, reason=m, recorded=not strict)
+                for p, m in checked.notes
+            ]
+            if strict:
+                chunk.problems += found
                 continue
-            chunk.read += 1
-            checked = check_release(item.value, file=name, position=item.position)
-            if isinstance(checked, Problem):
-                chunk.problems.append(checked)
-                continue
-            if checked.notes:
-                found = [
-                    Problem(
-                        file=name,
-                        ocid=checked.ocid,
-                        release=checked.release_id,
-                        path=path,
-                        reason=reason,
-                        recorded=not strict,
-                    )
-                    for path, reason in checked.notes
-                ]
-                if strict:
-                    chunk.problems += found
-                    continue
-                chunk.noted_releases += 1
-                chunk.notes += found
-            chunk.releases.append(checked)
-            if len(chunk.releases) >= batch:
-                chunk.position = _tell(stream)
-                yield chunk
-                chunk = _Chunk(name)
-        chunk.position = _tell(stream)
-        yield chunk
+            chunk.noted_releases += 1
+            chunk.notes += found
+        chunk.releases.append(checked)
+        chunk.indices.append(index)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in chunk.releases:
+        groups.setdefault(r.ocid, []).append(r.body)
+    merger = ocds.merger()
+    for ocid, releases in groups.items():
+        chunk.tenders[ocid] = _tender_rows(
+            ocid, merger.create_compiled_release(releases), Summary.of(releases), now, len(releases)
+        )
+    return chunk
+
+
+def _check_remote(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
+    """:func:`_check` in a worker process: the releases go back without their bodies (the reading
+    thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
+    chunk = _check(raw, strict=strict, now=now)
+    chunk.releases = [dataclasses.replace(r, body={}) for r in chunk.releases]
+    return chunk
+
+
+def _attach(chunk: _Chunk, raw: _Raw) -> _Chunk:
+    """Give a worker's checked releases back the bodies the reading thread parsed."""
+    for r, index in zip(chunk.releases, chunk.indices, strict=True):
+        item = raw.items[index]
+        assert isinstance(item, _Read)
+        r.body.update(item.value)
+    return chunk
+
+
+def _init_worker(settings: Any, personal: Any) -> None:
+    """A checking process marks and flags with the deployment's rules, as the importing one does."""
+    redflags.configure(settings)
+    privacy.configure_rules(personal)
 
 
 _DONE = object()
 
 
-def _ahead(chunks: Iterator[_Chunk], depth: int) -> Iterator[_Chunk]:
-    """``chunks``, produced by a thread of their own up to ``depth`` ahead of the consumer, so that
-    reading and checking (ijson's C parser, jsonschema-rs, hashing) overlap with the writer's
-    database work (the drivers release the GIL while the database works and flushes). An error
-    of the reader is raised to the consumer where it would have been met; when the consumer stops
-    early (its transaction failed), the reader stops too."""
+def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int) -> Iterator[_Chunk]:
+    """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
+    and checking (ijson's C parser, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection
+    and flags) overlap with the writer's database work. A thread parses; from the second batch
+    on, with ``workers`` > 0, a pool of that many processes checks (small imports never start
+    it), else the thread checks too. At most :data:`PIPELINE_DEPTH` batches per worker wait
+    ahead. An error of the reader or a worker is raised to the consumer where it would have been
+    met; when the consumer stops early (its transaction failed), the reader and pool stop too."""
+    depth = PIPELINE_DEPTH * max(1, workers)
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    pools: list[ProcessPoolExecutor] = []
 
     def give(value: Any) -> bool:
         while not stop.is_set():
@@ -560,8 +662,24 @@ def _ahead(chunks: Iterator[_Chunk], depth: int) -> Iterator[_Chunk]:
 
     def read() -> None:
         try:
-            for chunk in chunks:
-                if not give(chunk):
+            for number, raw in enumerate(raws):
+                if workers > 0 and number == 1:
+                    # a fork server (no fork of this threaded process) that preloads nothing: the
+                    # worker imports what it needs (~30 MB less in all than a preloading server)
+                    context = multiprocessing.get_context("forkserver")
+                    pools.append(
+                        ProcessPoolExecutor(
+                            workers,
+                            mp_context=context,
+                            initializer=_init_worker,
+                            initargs=(redflags.CARDINAL_SETTINGS, privacy.RULES),
+                        )
+                    )
+                if pools:
+                    value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now))
+                else:
+                    value = _check(raw, strict=strict, now=now)
+                if not give(value):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
             give(exc)
@@ -577,10 +695,16 @@ def _ahead(chunks: Iterator[_Chunk], depth: int) -> Iterator[_Chunk]:
                 return
             if isinstance(value, BaseException):
                 raise value
-            yield value
+            if isinstance(value, tuple):
+                raw, future = value
+                yield _attach(future.result(), raw)
+            else:
+                yield value
     finally:
         stop.set()
         reader.join()
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run(
@@ -594,19 +718,20 @@ def _run(
     strict: bool,
     encoding: str | None,
     batch: int,
+    workers: int,
     progress: Progress | None,
 ) -> None:
-    """Read and check in a thread (:func:`_ahead`) while this one records, batch after batch, on
+    """Parse and check ahead (:func:`_ahead`) while this thread records, batch after batch, on
     ``conn`` (strict: one transaction) or each batch in its own."""
-    chunks = _chunks(sources, files=report.files, strict=strict, fmt=fmt, encoding=encoding, batch=batch)
-    for chunk in _ahead(chunks, PIPELINE_DEPTH):
+    raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch)
+    for chunk in _ahead(raws, strict=strict, now=now, workers=workers):
         for problem in chunk.problems:
             report.add(problem)
         for problem in chunk.notes:
             report.note(problem)
         report.read += chunk.read
         report.noted_releases += chunk.noted_releases
-        _flush(conn, log, chunk.name, chunk.releases, report, now=now)
+        _flush(conn, log, chunk, report, now=now)
         if progress is not None:
             progress(report.read, chunk.position)
 
@@ -618,20 +743,25 @@ def _tell(stream: IO[bytes]) -> int:
         return 0
 
 
-def _flush(
-    conn: Connection | None, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
-) -> None:
-    if not releases:
+def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, now: datetime) -> None:
+    if not chunk.releases:
         return
     if conn is not None:
-        _record_batch(conn, log, name, releases, report, now=now)
+        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
         return
     with write_transaction(log.engine) as own:
-        _record_batch(own, log, name, releases, report, now=now)
+        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
 
 
 def _record_batch(
-    conn: Connection, log: Log, name: str, releases: list[_Release], report: Report, *, now: datetime
+    conn: Connection,
+    log: Log,
+    name: str,
+    releases: list[_Release],
+    report: Report,
+    *,
+    now: datetime,
+    tenders: dict[str, _Tender] | None = None,
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
@@ -686,20 +816,19 @@ def _record_batch(
             fresh.append(r)
     if not fresh:
         return
-    found = [privacy.places(r.type, r.body) for r in fresh]  # one walk: F, and the report's counts
-    items = [
-        Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data, fields=privacy.committed_fields(marked))
-        for r, marked in zip(fresh, found, strict=True)
-    ]
-    recorded = sequencer.append_in(conn, items, origin=log.origin, now=now)
+    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
+    # ocid, type, RFC 8785 bytes, the v2 commitment and its disclosure were made and checked with
+    # the release (check_release)
+    prepared = [(r.data, r.commitment, r.disclosure) for r in fresh]
+    recorded = sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now)
     _remember(conn, fresh, recorded)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
-    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now)
+    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=tenders or {})
     report.imported += len(fresh)
-    for marked in found:
-        for _, rule in marked:
+    for r in fresh:
+        for rule in r.marks:
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
@@ -779,12 +908,16 @@ def reproject(conn: Connection, ocids: Sequence[str]) -> None:
     releases (``updated_at``: when their last release was recorded)."""
     for start in range(0, len(ocids), BATCH):
         tenders = imported_releases(conn, ocids[start : start + BATCH])
-        compiled = {
-            ocid: (ocds.merger().create_compiled_release(releases), Summary.of(releases), at)
-            for ocid, (releases, at) in tenders.items()
-        }
-        _save_compiled(conn, compiled)
-        _project(conn, compiled)
+        merger = ocds.merger()
+        _write_tenders(
+            conn,
+            {
+                ocid: _tender_rows(
+                    ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
+                )
+                for ocid, (releases, at) in tenders.items()
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,14 +959,20 @@ class Summary:
         return cls(int(releases), first, last, first_tender, str(last_date))
 
 
-Compiled = dict[str, tuple[dict[str, Any], Summary, datetime]]
-
-
-def _merge_in(conn: Connection, new: dict[str, list[dict[str, Any]]], *, earlier: set[str], at: datetime) -> None:
+def _merge_in(
+    conn: Connection,
+    new: dict[str, list[dict[str, Any]]],
+    *,
+    earlier: set[str],
+    at: datetime,
+    ready: dict[str, _Tender],
+) -> None:
     """Merge each tender's new releases (``new``, in the order recorded) into its stored compiled
     release when they are all dated at or after its latest release (what ocdsmerge's sort by date
     gives: the same compiled release as merging them all, at a cost independent of the tender's
-    history); recompile the tender from all its releases otherwise. Then project them."""
+    history); recompile the tender from all its releases otherwise. A tender new to the log
+    (not in ``earlier``) whose rows were made ahead (``ready``, from the same releases) is
+    written as made. Then write them all (:func:`_write_tenders`)."""
     stored = {
         row.ocid: (row.compiled, Summary.from_json(row.summary))
         for row in conn.execute(
@@ -843,60 +982,75 @@ def _merge_in(conn: Connection, new: dict[str, list[dict[str, Any]]], *, earlier
         )
     }
     merger = ocds.merger()
-    out: Compiled = {}
+    out: dict[str, _Tender] = {}
     again: list[str] = []
     for ocid, releases in new.items():
         dates = [r.get("date") for r in releases]
         if ocid not in earlier:
-            out[ocid] = (merger.create_compiled_release(releases), Summary.of(releases), at)
+            made = ready.get(ocid)
+            # made from the batch's releases of this ocid: the same list when none was dropped
+            if made is not None and made.releases == len(releases):
+                out[ocid] = made
+            else:
+                compiled = merger.create_compiled_release(releases)
+                out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
         elif ocid in stored and all(isinstance(d, str) and d >= stored[ocid][1].last_date for d in dates):
             text, summary = stored[ocid]
             merged = CompiledRelease(
                 json.loads(text), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
             )
             merged.extend(releases)
-            out[ocid] = (merged.asdict(), Summary.of(releases, into=summary), at)
+            out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
         else:
             again.append(ocid)
     for ocid, (releases, _) in imported_releases(conn, sorted(again)).items():
-        out[ocid] = (merger.create_compiled_release(releases), Summary.of(releases), at)
-    _save_compiled(conn, out)
-    _project(conn, out)
+        out[ocid] = _tender_rows(
+            ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
+        )
+    _write_tenders(conn, out)
 
 
-def _save_compiled(conn: Connection, compiled: Compiled) -> None:
-    rows = [
-        {
-            "ocid": ocid,
-            "compiled": json.dumps(c, ensure_ascii=False),
-            "last_date": s.last_date[:64],
-            "summary": s.to_json(),
-        }
-        for ocid, (c, s, _) in compiled.items()
-    ]
-    if rows:
-        insert_many(conn, ocds_compiled, rows, replace_on=("ocid",))
+def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: datetime, releases: int) -> _Tender:
+    """What is written of one tender from its compiled release (``releases``: how many releases of
+    the batch it was made from); no database."""
+    state = state_of_summary(ocid, compiled, summary)
+    row = {**projection(state), "updated_at": at}
+    # the buyer of a release that names none in ``buyer`` is its projection's (the parties' buyer)
+    named = row["buyer_name"] if state.buyer_id and not compiled.get("buyer") else None
+    return _Tender(
+        releases=releases,
+        compiled=json.dumps(compiled, ensure_ascii=False),
+        summary=summary,
+        projection=row,
+        awarded=awarded_rows(state),
+        flags=redflags.rows_of(ocid, state.buyer_id, compiled, buyer_name=named),
+    )
+
+
+def _write_tenders(conn: Connection, tenders: dict[str, _Tender]) -> None:
+    """Write each tender's compiled release, projection row, awarded amounts, flags and parties:
+    one executemany per table for the whole batch."""
+    if not tenders:
+        return
+    ocids = list(tenders)
+    insert_many(
+        conn,
+        ocds_compiled,
+        [
+            {"ocid": o, "compiled": t.compiled, "last_date": t.summary.last_date[:64], "summary": t.summary.to_json()}
+            for o, t in tenders.items()
+        ],
+        replace_on=("ocid",),
+    )
+    upsert_projection(conn, [t.projection for t in tenders.values()])
+    store_awarded_rows(conn, ocids, [row for t in tenders.values() for row in t.awarded])
+    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()])
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
     """The stored compiled release of an imported tender (None when it has none)."""
     text = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == ocid)).scalar_one_or_none()
     return None if text is None else jsonsafe.loads(text, field=f"{ocid} compiled release", max_depth=MAX_STORED_DEPTH)
-
-
-def _project(conn: Connection, tenders: Compiled) -> None:
-    """Write the projection and red flags of each tender from its compiled release."""
-    rows: list[dict[str, Any]] = []
-    states: list[rules.TenderState] = []
-    flagged: list[tuple[str, str | None, dict[str, Any]]] = []
-    for ocid, (compiled, summary, at) in tenders.items():
-        state = state_of_summary(ocid, compiled, summary)
-        rows.append({**projection(state), "updated_at": at})
-        states.append(state)
-        flagged.append((ocid, state.buyer_id, compiled))
-    upsert_projection(conn, rows)
-    store_awarded(conn, states)
-    redflags.store(conn, flagged)
 
 
 def _text(value: Any, limit: int = 1024) -> str | None:

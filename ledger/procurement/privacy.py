@@ -36,6 +36,7 @@ __all__ = [
     "Rule",
     "committed_fields",
     "configure_file",
+    "configure_rules",
     "marks",
     "places",
     "rules_of_file",
@@ -175,6 +176,12 @@ def configure_file(path: str | os.PathLike[str] | None) -> None:
         RULES = rules_of_file(path)
     except ValueError as exc:
         raise InvalidArgumentError("TENDERPROOF_PRIVACY_RULES", str(exc)) from None
+
+
+def configure_rules(rules: tuple[Rule, ...]) -> None:
+    """Mark with ``rules`` from now on in this process (a worker given its parent's :data:`RULES`)."""
+    global RULES
+    RULES = rules
 
 
 # --- marking ---------------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def _flags_may_change(stored: rules.TenderState | None, state: rules.TenderState
     before, after = redflags.compiled_of_state(stored), redflags.compiled_of_state(state)
     if before == after and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name):
         return False
-    rows = redflags.stored_rows
+    rows = redflags.rows_of
     return rows(stored.ocid, stored.buyer_id, before, buyer_name=stored.buyer_name) != rows(
         state.ocid, state.buyer_id, after, buyer_name=state.buyer_name
     )
@@ -268,12 +268,20 @@ def store_state(
 
 def store_awarded(conn: Connection, states: Sequence[rules.TenderState]) -> None:
     """Replace the awarded value per currency (``tender_awarded``) of each of ``states``."""
-    conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_([s.ocid for s in states])))
-    rows = [
+    store_awarded_rows(conn, [s.ocid for s in states], [row for state in states for row in awarded_rows(state)])
+
+
+def awarded_rows(state: rules.TenderState) -> list[dict[str, Any]]:
+    """The ``tender_awarded`` rows of one tender: what it awarded per currency."""
+    return [
         {"ocid": state.ocid, "currency": currency[:3], "amount": amount}
-        for state in states
         for currency, amount in sorted(state.awarded_by_currency.items())
     ]
+
+
+def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    """Replace the ``tender_awarded`` rows of ``ocids`` by ``rows`` (:func:`awarded_rows`)."""
+    conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_(ocids)))
     if rows:
         insert_many(conn, tender_awarded, rows)
 

@@ -43,7 +43,7 @@ import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -328,39 +328,58 @@ def compiled_of_state(state: TenderState) -> dict[str, Any]:
     return {"ocid": state.ocid, "tender": tender, "awards": awards, "contracts": contracts}
 
 
+def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]]) -> None:
+    """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release),
+    and move the suppliers' win counts (``supplier_wins``) accordingly."""
+    ocids = [ocid for ocid, _, _ in tenders]
+    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
+    t = tender_index.c
+    # a natively recorded tender's buyer is its state's, named in its projection row
+    buyer_names = (
+        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
+    )
+    store_rows(
+        conn,
+        ocids,
+        [rows_of(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid)) for ocid, buyer_id, compiled in tenders],
+    )
+
+
 @dataclass(frozen=True, slots=True)
-class StoredRows:
-    """What :func:`store` writes for one tender: its flags (``ledger_flags``), its buyer-supplier
-    pairs (``tender_suppliers``) and its parties (``tender_parties``)."""
+class Rows:
+    """What :func:`store_rows` writes of one tender: its flags (``tender_flags``), its
+    buyer-supplier pairs (``tender_suppliers``) and its parties (``tender_parties``). Computed
+    from the compiled release alone (:func:`rows_of`, no database: a worker process may compute
+    it), so two states whose rows are equal need nothing rewritten."""
 
     flags: list[dict[str, str]]
     pairs: list[dict[str, str]]
     parties: list[dict[str, str | None]]
 
 
-def stored_rows(
-    ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None
-) -> StoredRows:
-    """The rows :func:`store` writes for tender ``ocid`` (buyer id and name as for :func:`party_rows`);
-    a function of its arguments and the configured thresholds alone, so two states whose rows are
-    equal need nothing rewritten."""
-    raised = evaluate(compiled)
-    flags = [{"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in raised.items()]
+def rows_of(ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_name: str | None = None) -> Rows:
+    """The rows of one tender (buyer id and name as for :func:`party_rows`; ``buyer_name``: the
+    name of a natively recorded tender's buyer id); a function of its arguments and the configured
+    thresholds alone."""
+    parties = party_rows(ocid, buyer_id, compiled, buyer_name=buyer_name)
+    flags = [
+        {"ocid": ocid, "code": code, "evidence": json.dumps(evidence)} for code, evidence in evaluate(compiled).items()
+    ]
     # the buyer by identifier (scheme/id, else normalised name); a natively recorded tender's
     # buyer id is the ledger's own
-    key = organisations.buyer_key(compiled) or buyer_id
+    buyer_key = organisations.buyer_key(compiled) or buyer_id
     pairs = (
-        []
-        if key is None
-        else [{"ocid": ocid, "supplier": name[:1024], "buyer_id": key[:256]} for name in suppliers(compiled)]
+        [{"ocid": ocid, "supplier": name[:1024], "buyer_id": buyer_key[:256]} for name in suppliers(compiled)]
+        if buyer_key is not None
+        else []
     )
-    return StoredRows(flags, pairs, party_rows(ocid, buyer_id, compiled, buyer_name=buyer_name))
+    return Rows(flags, pairs, parties)
 
 
-def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]]) -> None:
-    """Replace the stored flags and buyer-supplier rows of each (ocid, buyer id, compiled release),
-    and move the suppliers' win counts (``supplier_wins``) accordingly."""
-    ocids = [ocid for ocid, _, _ in tenders]
+def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows]) -> None:
+    """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
+    (of the same tenders), and move the suppliers' win counts (``supplier_wins``) and the
+    organisations' rivalries (``organisation_rivals``) accordingly."""
     s = tender_suppliers.c
     old = Counter(
         (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(ocids)))
@@ -370,25 +389,15 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
     conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
     conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(ocids)))
-    flags: list[dict[str, str]] = []
-    pairs: list[dict[str, str]] = []
-    parties: list[dict[str, str | None]] = []
-    unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
-    t = tender_index.c
-    # a natively recorded tender's buyer is its state's, named in its projection row
-    buyer_names = (
-        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
-    )
-    for ocid, buyer_id, compiled in tenders:
-        rows = stored_rows(ocid, buyer_id, compiled, buyer_name=buyer_names.get(ocid))
-        flags += rows.flags
-        pairs += rows.pairs
-        parties += rows.parties
+    flags = [row for rows in tenders for row in rows.flags]
+    pairs = [row for rows in tenders for row in rows.pairs]
+    parties = [row for rows in tenders for row in rows.parties]
     if flags:
         insert_many(conn, flags_table, flags)
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
     if parties:
+        t = tender_index.c
         listed = {row.ocid: row.listed_at for row in conn.execute(select(t.ocid, t.listed_at).where(t.ocid.in_(ocids)))}
         insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)

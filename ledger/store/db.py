@@ -22,7 +22,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, Connection, Engine, Table, create_engine, event, func, insert, inspect, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    LargeBinary,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -202,12 +214,23 @@ def insert_many(
     sql, names, processors, named = _compiled_insert(conn.dialect, table, tuple(rows[0]), replace_on)
     get = itemgetter(*names)
     values: list[Any] = []
+    # the last value given to each processor and what it made of it: a value repeated in every
+    # row (a batch's ``recorded_at``) is processed once
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(processors)
     for row in rows:
         got = list(get(row)) if len(names) > 1 else [get(row)]
-        for i, process in processors:
-            got[i] = process(got[i])
+        for k, (i, process) in enumerate(processors):
+            value = got[i]
+            seen, made = last[k]
+            if value is not seen:
+                made = process(value)
+                last[k] = (value, made)
+            got[i] = made
         values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
     conn.exec_driver_sql(sql, values)
+
+
+_NOTHING = object()
 
 
 @lru_cache(maxsize=256)
@@ -229,6 +252,8 @@ def _compiled_insert(
         (i, process)
         for i, name in enumerate(names)
         if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        # sqlite3 binds bytes as a BLOB itself (SQLAlchemy's processor wraps them in a memoryview)
+        and not (dialect.name == "sqlite" and isinstance(table.c[name].type, LargeBinary))
     )
     return compiled.string, names, processors, compiled.positiontup is None
 

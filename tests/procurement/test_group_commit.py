@@ -219,9 +219,9 @@ def test_red_flags_are_rewritten_only_when_their_rows_change(log: Log) -> None:
     def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
         statements.append(statement)
 
-    def rows(state: Any) -> redflags.StoredRows:
+    def rows(state: Any) -> redflags.Rows:
         compiled = redflags.compiled_of_state(state)
-        return redflags.stored_rows(state.ocid, state.buyer_id, compiled, buyer_name=state.buyer_name)
+        return redflags.rows_of(state.ocid, state.buyer_id, compiled, buyer_name=state.buyer_name)
 
     rewritten: list[tuple[str, bool, bool]] = []  # (event type, rewritten, its rows changed)
     previous = None

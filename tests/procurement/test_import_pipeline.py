@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from ledger.log import Log
 from ledger.procurement import importer
 from ledger.store.schema import events
-from tests.conftest import T0
+from tests.conftest import ORIGIN, T0
 
 BATCH = 10
 
@@ -118,3 +118,77 @@ def test_strict_with_a_bad_release_late_records_nothing(log: Log) -> None:
     assert _count(log) == 0
     report = importer.import_files(log, [("late.json", io.BytesIO(json.dumps(data).encode()))], now=T0, batch=BATCH)
     assert (report.imported, report.invalid) == (95, 1)
+
+
+def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
+    """What an import writes, table by table, in a stable order."""
+    from ledger.store.schema import (
+        ocds_compiled,
+        ocds_releases,
+        tender_awarded,
+        tender_flags,
+        tender_index,
+        tender_parties,
+        tender_suppliers,
+    )
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with log.engine.connect() as conn:
+        for table in (events, ocds_releases, ocds_compiled, tender_index, tender_awarded, tender_flags, tender_parties,
+                      tender_suppliers):  # fmt: skip
+            out[table.name] = sorted(
+                (
+                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in conn.execute(select(table))
+                ),
+                key=repr,
+            )
+    return out
+
+
+def test_worker_processes_record_what_one_process_records(db_url: str, sqlite_url: str, pg_url: str) -> None:
+    """A pool of checking processes (from the second batch on) writes the very same rows as the
+    reading thread alone: releases whose tender is new to the log (rows made in the worker),
+    tenders spread over several batches (merged by the writer), a duplicate and a bad release."""
+    data = json.loads(_data(120))
+    data["releases"].append(data["releases"][30])  # a duplicate, in a later batch
+    data["releases"].append({"ocid": "ocds-abc123-p1", "id": "bad", "date": "not a date", "tag": ["tender"]})
+    for i in range(40):  # tenders whose releases are all in one batch (new to the log)
+        data["releases"].append({**data["releases"][i], "ocid": f"ocds-abc123-n{i // 4}", "id": f"n{i}"})
+    raw = json.dumps(data).encode()
+    reports = []
+    dumps = []
+    other = pg_url if db_url.startswith("postgresql") else sqlite_url.replace(".sqlite3", "-one.sqlite3")
+    for url, workers in ((db_url, 1), (other, 0)):
+        log = Log.open(url, origin=ORIGIN)
+        try:
+            report = importer.import_files(log, [("w.json", io.BytesIO(raw))], now=T0, batch=BATCH, workers=workers)
+            reports.append({k: v for k, v in report.to_json().items() if k != "files"})
+            dumps.append(_dump(log))
+        finally:
+            log.close()
+    assert reports[0] == reports[1]
+    assert (reports[0]["imported"], reports[0]["duplicates"], reports[0]["invalid"]) == (160, 1, 1)
+    assert set(dumps[0]) == set(dumps[1])
+    for name in dumps[0]:
+        assert dumps[0][name] == dumps[1][name], name
+    assert len(dumps[0]["ocds_compiled"]) == 7 + 10
+    assert _readers() == []
+
+
+def test_strict_with_workers_records_all_or_nothing(log: Log) -> None:
+    """Checked in a worker process, a bad release in a late batch still refuses the whole strict
+    import; without it, everything is recorded in one go."""
+    data = json.loads(_data(45))
+    bad = {
+        **data,
+        "releases": [*data["releases"], {"ocid": "ocds-abc123-p1", "id": "bad", "date": "x", "tag": ["tender"]}],
+    }
+    with pytest.raises(importer.ImportRefusedError, match="bad"):
+        importer.import_files(log, [("bad.json", io.BytesIO(json.dumps(bad).encode()))], now=T0, batch=BATCH,
+                              strict=True, workers=1)  # fmt: skip
+    assert _count(log) == 0
+    report = importer.import_files(log, [("good.json", io.BytesIO(json.dumps(data).encode()))], now=T0, batch=BATCH,
+                                   strict=True, workers=1)  # fmt: skip
+    assert (report.imported, report.invalid, _count(log)) == (45, 0, 45)
+    assert _readers() == []
