@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ledger.core import commitment
 from ledger.log import Log
 from ledger.procurement import importer
-from ledger.store.schema import events
+from ledger.store.schema import events, payloads
 from tests.conftest import ORIGIN, T0
 
 BATCH = 10
@@ -134,7 +135,20 @@ def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
 
     out: dict[str, list[tuple[Any, ...]]] = {}
     with log.engine.connect() as conn:
-        for table in (events, ocds_releases, ocds_compiled, tender_index, tender_awarded, tender_flags, tender_parties,
+        # Envelope v2 commitments are salted at random: each import's events are the same but for
+        # their commitment (and so their leaf hash and the next one's prev), each one checked against its payload here.
+        rows = []
+        for row in conn.execute(
+            select(events, payloads.c.body, payloads.c.disclosure).join(payloads, payloads.c.event_id == events.c.id)
+        ):
+            envelope = json.loads(bytes(row.envelope))
+            disclosure = json.loads(bytes(row.disclosure))
+            assert commitment.recompute(json.loads(bytes(row.body)), disclosure) == envelope.pop("payload_commitment")
+            envelope["prev"] = envelope["prev"] is not None  # the previous leaf hash: salted too
+            rows.append((row.id, row.ocid, row.seq, row.type, row.recorded_at, envelope, bytes(row.body),
+                         sorted(disclosure["fields"])))  # fmt: skip
+        out["events"] = sorted(rows, key=repr)
+        for table in (ocds_releases, ocds_compiled, tender_index, tender_awarded, tender_flags, tender_parties,
                       tender_suppliers):  # fmt: skip
             out[table.name] = sorted(
                 (
