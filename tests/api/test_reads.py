@@ -75,11 +75,13 @@ def test_entries_carry_the_exact_leaf_bytes_a_mirror_rebuilds_the_tree_from(
         assert entry["envelope"] == json.loads(data)
         assert (entry["ocid"], entry["seq"], entry["type"]) == (event.ocid, event.seq, event.type)
         assert entry["payload"] == json.loads(event.payload)
-        if entry["envelope"]["v"] == 1:
-            assert entry["envelope"]["payload_sha256"] == hashlib.sha256(event.payload or b"").hexdigest()
-        else:  # version 2: the payload and its served disclosure recompute the commitment
+        if entry["envelope"]["v"] == 2:  # with its disclosure, served beside it
+            assert entry["disclosure"] == event.parsed_disclosure
             bound = commitment.recompute(entry["payload"], entry["disclosure"])
             assert entry["envelope"]["payload_commitment"] == bound
+        else:
+            payload_hash = hashlib.sha256(event.payload or b"").hexdigest()
+            assert entry["envelope"]["payload_sha256"] == payload_hash
         leaves.append(leaf)
     assert root_from_leaf_hashes(leaves) == history.log.reader.tree_head().root
     # A range in the middle, and an empty one.

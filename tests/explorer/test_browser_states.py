@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from demo import tenders as demo
+from ledger.core import commitment
 from ledger.core.canonical import canonical_bytes
 from tests.api.servers import threaded_server
 from tests.explorer.browser import DESKTOP, PHONE, Watched, chromium
@@ -279,7 +280,10 @@ def _rewritten_pending(bundle: dict[str, Any], first: int, *, drop_anchors: bool
         event["envelope"].pop("submission", None)
         event["inclusion"] = None
         event["status"] = "pending"
-    target["envelope"]["payload_sha256"] = hashlib.sha256(canonical_bytes(target["payload"])).hexdigest()
+    if target["envelope"]["v"] == 2:  # the forger re-commits with the disclosure served beside it
+        target["envelope"]["payload_commitment"] = commitment.recompute(target["payload"], target["disclosure"])
+    else:
+        target["envelope"]["payload_sha256"] = hashlib.sha256(canonical_bytes(target["payload"])).hexdigest()
     for position in range(first, len(events)):
         if position > 0:
             events[position]["envelope"]["prev"] = events[position - 1]["leaf_hash"]

@@ -21,6 +21,7 @@ from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from api.app import create_app
 from audit.log import audit
+from ledger.core import commitment
 from ledger.core.bundle import load_bundle
 from ledger.log import Log
 from ledger.procurement import export, project
@@ -69,7 +70,8 @@ def _poisoned(log: Log) -> None:
         log,
         [
             Submission(ocid=OCID, type="tender.published", payload=published),
-            Submission(ocid=OCID, type="tender.amended", payload={}, canonical=deep),
+            # stored before input was bounded, so before envelope v2: a v1 entry hashing the bytes as stored
+            Submission(ocid=OCID, type="tender.amended", payload={}, canonical=deep, version=1),
             Submission(ocid=OCID, type="tender.amended", payload=fine),
         ],
         now=T0,
@@ -181,4 +183,10 @@ def test_bundle_of_the_poisoned_tender_is_served_and_verifies(poisoned: Log, sql
     assert report.events[1].withheld == deep["withheld"]
     # The envelope commits to the stored bytes: the auditor can check them, as served by the log.
     stored = next(e for e in poisoned.reader.tender_events(OCID) if e.seq == 1)
-    assert hashlib.sha256(stored.payload).hexdigest() == deep["envelope"]["payload_sha256"]
+    envelope = stored.parsed_envelope
+    if envelope.v == 2:  # salted: recomputed from the stored bytes and the stored disclosure
+        assert stored.payload is not None and stored.parsed_disclosure is not None
+        bound = commitment.recompute(json.loads(stored.payload), stored.parsed_disclosure)
+        assert bound == deep["envelope"]["payload_commitment"]
+    else:
+        assert hashlib.sha256(stored.payload).hexdigest() == deep["envelope"]["payload_sha256"]
