@@ -263,8 +263,8 @@ def test_explorer_is_not_in_the_api_schema(client: TestClient) -> None:
     assert not [
         path
         for path in paths
-        # the C2SP tlog-tiles read interface, and its payload bundles beside it, sit at the root
-        if not path.startswith(("/api/", "/tile/", "/payloads/"))
+        # the C2SP tlog-tiles read interface, and its payload and disclosure bundles beside it, sit at the root
+        if not path.startswith(("/api/", "/tile/", "/payloads/", "/disclosures/"))
         and path not in ("/healthz", "/readyz", "/metrics", "/checkpoint", "/.well-known/tenderproof/checkpoint-key")
     ]
 

@@ -20,7 +20,8 @@ from ledger.core import heads
 from ledger.log import Log
 from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
-from ledger.store.schema import events, log_entries
+from ledger.store.reader import EVENTS_FROM
+from ledger.store.schema import events, log_entries, payloads
 from ledger.submission import Submission
 from tests.conftest import ORIGIN, PG_ADMIN_URL, T0
 from tests.core import heads_reference as ref
@@ -75,7 +76,9 @@ def check_commitments(log: Log) -> int:
         with read_transaction(log.engine) as conn:
             payload = json.loads(
                 conn.execute(
-                    select(events.c.payload).where(events.c.ocid == heads.HEADS_OCID, events.c.seq == seq)
+                    select(payloads.c.body)
+                    .select_from(EVENTS_FROM)
+                    .where(events.c.ocid == heads.HEADS_OCID, events.c.seq == seq)
                 ).scalar_one()
             )
             naive = ref.heads([(o, lh) for o, lh, _ in entries[:index]])

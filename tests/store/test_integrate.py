@@ -30,13 +30,14 @@ STATE_TABLES = ("log_entries", "tiles", "tree_heads", "pending", "log_state", "e
 
 
 def _fill(log: Log, n: int, start: int = 0) -> None:
-    """Append events ``start .. start + n - 1`` (deterministic bytes: same input, same envelopes)."""
+    """Append events ``start .. start + n - 1`` (deterministic bytes: same input, same envelopes;
+    so version 1, whose payload hash is not salted)."""
     for chunk in range(start, start + n, 2000):
         stop = min(chunk + 2000, start + n)
         append_many(
             log,
             [
-                Submission(ocid=f"ocds-abc123-{i % 50:02d}", type="tender.amended", payload={"i": i})
+                Submission(ocid=f"ocds-abc123-{i % 50:02d}", type="tender.amended", payload={"i": i}, version=1)
                 for i in range(chunk, stop)
             ],
             now=T0,
