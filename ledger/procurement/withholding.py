@@ -119,17 +119,17 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
             raise InvalidArgumentError(
                 f"{field}.index", f"log index {target.index} is an event of {kind}, which no order may withhold"
             )
-        if event.withheld_by is not None:
-            raise ConflictError(
-                f"{field}.index",
-                f"log index {target.index} is already withheld by the order at log index {event.withheld_by}"
-                " (an event is withheld by one order)",
-            )
         if event.payload is None:
+            if event.withheld_by is not None:
+                raise ConflictError(
+                    f"{field}.index",
+                    f"log index {target.index} ({event.ocid} seq {event.seq}) is already withheld whole by the"
+                    f" order at log index {event.withheld_by}: nothing of it is left to withhold",
+                )
             raise ConflictError(f"{field}.index", f"log index {target.index} has no payload stored to withhold")
         fields = None if target.fields is None else tuple(target.fields)
         if fields is not None:
-            _check_fields(event, fields, f"{field}.fields")
+            fields = _check_fields(event, fields, f"{field}.fields")
         planned.append(
             (target.index, Withheld(index=target.index, event_id=event.event_id, ocid=event.ocid, fields=fields), event)
         )
@@ -140,11 +140,18 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
     done: list[Withheld] = []
     for _, withheld, event in planned:
         if withheld.fields is None:
-            values: dict[str, Any] = {"body": None, "withheld_by": index}
+            # the disclosure goes too: its salts would let anyone test a guessed payload against the commitment
+            values: dict[str, Any] = {"body": None, "disclosure": None, "withheld_by": index}
         else:
             values = {**_withhold_fields(event, withheld.fields, index), "withheld_by": index}
         conn.execute(update(payloads).where(payloads.c.event_id == withheld.event_id).values(**values))
         done.append(withheld)
+    # the import's dedupe digest of a withheld release (whole or in part) goes in the same transaction
+    conn.execute(
+        update(ocds_releases)
+        .where(ocds_releases.c.event_id.in_([w.event_id for w in done]))
+        .values(release_digest=None)
+    )
     reproject(conn, sorted({w.ocid for w in done}), now=now)
     if sqlite:
         conn.exec_driver_sql("PRAGMA secure_delete = OFF")
@@ -164,8 +171,10 @@ def _targets(conn: Connection, indices: Sequence[int]) -> dict[int, Any]:
     return {int(row.idx): row for row in conn.execute(query)}
 
 
-def _check_fields(event: Any, fields: Sequence[str], field: str) -> None:
-    """Field pointers: never into the envelope; only on entries committed field by field (v2)."""
+def _check_fields(event: Any, fields: Sequence[str], field: str) -> tuple[str, ...]:
+    """Field pointers: never into the envelope; only on entries committed field by field (v2).
+    Returns those not yet withheld (an order may build on an earlier one); raises
+    :class:`ConflictError` when every one of them is already withheld."""
     for j, pointer in enumerate(fields):
         if pointer.split("/")[1] in ("envelope", "~envelope"):
             raise InvalidArgumentError(
@@ -180,14 +189,24 @@ def _check_fields(event: Any, fields: Sequence[str], field: str) -> None:
             f"the entry at log index {event.index} is an envelope v1 entry: its payload is committed as a whole"
             " and can only be withheld whole (leave out fields)",
         )
-    _check_v2_fields(event, fields, field)
+    disclosure = _disclosure(event)
+    already = commitment.withheld_fields(disclosure)
+    left = tuple(p for p in fields if p not in already)
+    if not left:
+        named = ", ".join(f"{p} (order at log index {already[p]})" for p in fields)
+        raise ConflictError(
+            field,
+            f"log index {event.index} ({event.ocid} seq {event.seq}): every field it names is already withheld: {named}",
+        )
+    _check_v2_fields(event, disclosure, left, field)
+    return left
 
 
-def _check_v2_fields(event: Any, fields: Sequence[str], field: str) -> None:
+def _check_v2_fields(event: Any, disclosure: dict[str, Any], fields: Sequence[str], field: str) -> None:
     """Envelope v2: every pointer must be a separately committed field (in F) not yet withheld
     (a dry run of :func:`ledger.core.commitment.withhold_fields`, its errors named in the order)."""
     try:
-        commitment.withhold_fields(event.parsed_payload, _disclosure(event), fields, 0)
+        commitment.withhold_fields(event.parsed_payload, disclosure, fields, 0)
     except InvalidArgumentError as exc:
         raise exc.renamed(field + exc.field.removeprefix("fields")) from exc
 
@@ -292,3 +311,29 @@ def index_of(conn: Connection, event_id: int) -> int:
     if found is None:
         raise NotFoundError(f"event {event_id} is not integrated")
     return int(found)
+
+
+def earlier_orders(conn: Connection, index: int, before: int) -> list[int]:
+    """The log indices of the orders, recorded after the entry at ``index`` and before the order
+    at ``before`` (the one that withheld it whole), that withheld fields of it first: the orders a
+    payload withheld whole was withheld in part by (its disclosure, which named them, is gone)."""
+    rows = conn.execute(
+        select(log_entries.c.idx, payloads.c.body)
+        .select_from(EVENTS_FROM.join(log_entries, log_entries.c.event_id == events.c.id))
+        .where(
+            log_entries.c.idx > index,
+            log_entries.c.idx < before,
+            events.c.ocid == ORDERS_OCID,
+            events.c.type == EVENT_TYPE,
+        )
+        .order_by(log_entries.c.idx)
+    )
+    out: list[int] = []
+    for idx, body in rows:
+        if body is None:
+            continue
+        order = jsonsafe.loads(bytes(body), field=f"order {idx}", max_depth=MAX_STORED_DEPTH)
+        targets = order.get("targets") if isinstance(order, dict) else None
+        if any(isinstance(t, dict) and t.get("index") == index and t.get("fields") for t in targets or []):
+            out.append(int(idx))
+    return out
