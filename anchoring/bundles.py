@@ -158,8 +158,8 @@ def build_bundle(
                         cited["earlier"] = [{"order": i, "reference": cite(i)} for i in earlier]
                 if version == 1:
                     withheld = f"withheld under order {reference} (log index {event.withheld_by})"
-            elif event.disclosure is not None:  # each withheld field names its order: all are cited
-                for i in sorted(set(withheld_fields(event.parsed_disclosure).values())):
+            elif (disclosure := event.parsed_disclosure) is not None:  # each withheld field names its order
+                for i in sorted(set(withheld_fields(disclosure).values())):
                     cite(i)
         return BundleEvent(
             index=event.index,

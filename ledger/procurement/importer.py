@@ -779,7 +779,9 @@ def _record_batch(
     withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
     for start in range(0, len(ids), 500):
         for row in conn.execute(
-            select(ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by)
+            select(
+                ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
+            )
             .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
             .where(ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500]))
         ):

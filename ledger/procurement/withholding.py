@@ -249,15 +249,21 @@ def reproject(conn: Connection, ocids: Sequence[str], *, now: datetime) -> None:
 
 
 def _replay(conn: Connection, ocid: str, *, now: datetime) -> None:
-    """A natively recorded tender's projection rebuilt from its events' stored payloads: withheld
-    payloads are left out, and an event the rules refuse without them is skipped."""
+    """A natively recorded tender's projection rebuilt from its events' stored payloads: an event
+    withheld whole moves the tender as its type implies (:func:`rules.apply_withheld`), and an
+    event the rules refuse without the withheld data is skipped."""
     rows = conn.execute(
         select(*EVENT_COLUMNS).select_from(EVENTS_FROM).where(events.c.ocid == ocid).order_by(events.c.seq)
     )
     state: rules.TenderState | None = None
     for row in rows:
         event = stored_event(row)
-        if event.payload is None:
+        if event.payload is None:  # its type still moves the tender; its data is withheld under the order
+            if event.withheld_by is not None:
+                at = datetime.fromisoformat(event.parsed_envelope.recorded_at).astimezone(UTC)
+                state = rules.apply_withheld(
+                    state or rules.TenderState(ocid=ocid), event.type, at, seq=event.seq, order=event.withheld_by
+                )
             continue
         try:
             payload = event.parsed_payload

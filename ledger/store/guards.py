@@ -207,9 +207,7 @@ def payloads_ddl(dialect: str, *, further: bool = False) -> list[str]:
     else:
         refusal = _PAYLOAD_UPDATE_REFUSAL
         sqlite_when = "OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id"
-        pg_when = (
-            "OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS DISTINCT FROM OLD.event_id"
-        )
+        pg_when = "OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS DISTINCT FROM OLD.event_id"
     if dialect == "sqlite":
         return [
             "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads "

@@ -250,8 +250,13 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     assert _hits(log, SECRET_EMAIL) == []
     assert _hits(log, SECRET_TITLE) == []
     with log.engine.connect() as conn:
-        status = conn.execute(text("SELECT status FROM tender_index WHERE ocid = :o"), {"o": NATIVE}).scalar_one()
-    assert status == "planned"  # re-projected from what remains: the planned event
+        status, title, state = conn.execute(
+            text("SELECT status, title, state FROM tender_index WHERE ocid = :o"), {"o": NATIVE}
+        ).one()
+    # re-projected from what remains: the published event's type (public) still made it active,
+    # its data (title, period) is gone and the event is noted withheld under the order
+    assert (status, title) == ("active", None)
+    assert json.loads(state)["withheld"] == {"1": size} and json.loads(state)["tender_end"] is None
 
     # And after the purge, in no byte of the database files.
     # (PostgreSQL's VACUUM FULL keeps the row versions a running transaction may still see: on
@@ -453,6 +458,17 @@ def test_the_explorer_shows_the_order_in_place_of_the_data(log: Log) -> None:
         assert page.status_code == 200, page.text
         assert f"Withheld under order EXP-1/2026 (log index {order})" in page.text
         assert SECRET_TITLE not in page.text
+        # the tender is open (its publication's type is public), its data withheld under the order
+        assert 'class="tag tag-active"' in page.text
+        assert (
+            f'data-withheld-data="{order}"><dt>Withheld</dt><dd>What events 1 said is withheld under order EXP-1/2026'
+            f" (log index {order})" in page.text
+        )
+        spanish = client.get(f"/tenders/{NATIVE}", headers={"Accept-Language": "es"}).text
+        assert (
+            f"Lo que decían los eventos 1 está retenido por la orden EXP-1/2026 (índice del registro {order})"
+            in spanish
+        )
         event = client.get(f"/tenders/{NATIVE}/events/1", headers={"Accept-Language": "es"})
         assert event.status_code == 200, event.text
         assert f"Retenido por la orden EXP-1/2026 (índice del registro {order})" in event.text
@@ -476,7 +492,7 @@ def test_a_reimport_skips_repeats_finds_changes_and_refuses_a_withheld_release(l
         f"release 'r1' of {IMPORTED} was already imported with different content"
     ]
     log.integrate_all(now=T0)
-    _, withheld = withholding.record_order(
+    withholding.record_order(
         log, _order("EXP-9/2026", {"index": indices["release"], "fields": ["/parties/0/name"]}), now=T0
     )
     order = log.reader.tree_head().size - 1
@@ -549,7 +565,9 @@ def test_orders_build_on_orders_and_bundles_cite_every_one(log: Log) -> None:
 
     def verified() -> tuple[dict[str, Any], Any]:
         doc = build_bundle(log, IMPORTED, final_anchors(log.engine, "dev")).to_json()
-        report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=RpcChainReader(embedded_rpc.transport(dev)))
+        report = verify_bundle(
+            load_bundle(json.loads(json.dumps(doc))), chain=RpcChainReader(embedded_rpc.transport(dev))
+        )
         assert report.valid, report.failures
         return doc, report.events[0]
 
