@@ -517,7 +517,9 @@ def test_a_reimport_skips_repeats_finds_changes_and_refuses_a_withheld_release(l
     assert snapshot(log.engine, ALL_TABLES) == before
 
 
-def test_orders_build_on_orders_and_bundles_cite_every_one(log: Log) -> None:
+def test_orders_build_on_orders_and_bundles_cite_every_one(
+    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from anchoring import rpc as embedded_rpc
     from anchoring.bundles import build_bundle, final_anchors
     from anchoring.embedded import EmbeddedChain
@@ -598,6 +600,16 @@ def test_orders_build_on_orders_and_bundles_cite_every_one(log: Log) -> None:
     assert reported.withheld_fields == {first[0]: order_a, first[1]: order_a, "/parties/0/contactPoint": order_b}
     assert SECRET_NAME not in json.dumps(doc)
     assert audit(log.engine, origin=log.origin).findings == []
+    # The command-line verifier accepts it and reports every order.
+    from cli import main
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(doc))
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"payload withheld: withheld under order EXP-C (log index {order_c})" in out
+    for pointer, order in ((first[0], order_a), (first[1], order_a), ("/parties/0/contactPoint", order_b)):
+        assert f"field {pointer} withheld under the order at log index {order}" in out
     # An earlier order the bundle leaves out, or cites under another reference: never valid.
     dropped = json.loads(json.dumps(doc))
     dropped["orders"] = [o for o in dropped["orders"] if o["index"] != order_a]
