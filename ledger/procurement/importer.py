@@ -788,8 +788,8 @@ def _record_batch(
             if (row.ocid, row.release_id) in keys_of_batch:
                 if row.withheld_by is not None:
                     withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
-                else:
-                    known[(row.ocid, row.release_id)] = row.release_digest
+                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
+                    known[(row.ocid, row.release_id)] = row.release_digest or ""
     existing = {
         row.ocid: rules.TenderState.from_json(row.state)
         for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))

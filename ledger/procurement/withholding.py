@@ -91,10 +91,15 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
     check every target, integrate the order, withhold, scrub and re-project. Returns what it
     withheld.
 
+    Orders build on orders: a target an earlier order withheld in part may be named again, for
+    further fields (only those not yet withheld are withheld by this order) or the whole payload.
+    Every withheld release's dedupe digest (``ocds_releases.release_digest``) is cleared.
+
     Raises :class:`InvalidArgumentError` (naming ``payload.targets[i]...``) for a target that is
     not an integrated entry, an entry of the log's own ocids or another order, a pointer naming
     the envelope, or fields on an entry whose payload is not committed field by field;
-    :class:`ConflictError` for a target already withheld. Nothing is written then.
+    :class:`ConflictError` for a target already withheld whole, or whose every named field is
+    already withheld. Nothing is written then.
     """
     order = models.WithholdingOrder.model_validate(payload)
     seen: set[int] = set()

@@ -188,13 +188,14 @@ _PAYLOAD_UPDATE_REFUSAL = f"{REFUSAL}: a payload may only be withheld, once, by 
 _PAYLOAD_FURTHER_REFUSAL = f"{REFUSAL}: a payload may only be withheld, by an order later than any before"
 
 
-def payloads_ddl(dialect: str, *, further: bool = False) -> list[str]:
+def payloads_ddl(dialect: str, *, once: bool = False) -> list[str]:
     """Triggers guarding ``payloads``: no DELETE (nor TRUNCATE, nor a colliding INSERT); an UPDATE
-    only when ``withheld_by`` goes from NULL to a value with ``event_id`` unchanged (no
-    un-withholding, no other change). With ``further`` (migration 0019: orders that build on
-    orders), also from one order to a later one while the body is still stored (a payload withheld
-    whole takes no change). Requires the PostgreSQL function of migration 0001."""
-    if further:
+    only when ``withheld_by`` goes from NULL to a value, or (migration 0019: orders that build on
+    orders) from one order to a later one while the body is still stored, with ``event_id``
+    unchanged (no un-withholding; a payload withheld whole takes no change). With ``once``, the
+    guard of migration 0017 (withheld once, by one order). Requires the PostgreSQL function of
+    migration 0001."""
+    if not once:
         refusal = _PAYLOAD_FURTHER_REFUSAL
         sqlite_when = (
             "NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id OR (OLD.withheld_by IS NOT NULL"

@@ -363,8 +363,8 @@ def test_0019_rekeys_every_release_digest_checked_and_clears_the_withheld(db_url
                 ).scalar_one()
                 withheld = {0: (None, 9000), 1: (b'{"id":"r1","x":null}', 9001)}.get(i, (body, None))
                 conn.execute(
-                    text("INSERT INTO payloads (event_id, body, withheld_by) VALUES (:e, :b, :w)"),
-                    {"e": event_id, "b": withheld[0], "w": withheld[1]},
+                    text("INSERT INTO payloads (event_id, body, disclosure, withheld_by) VALUES (:e, :b, :d, :w)"),
+                    {"e": event_id, "b": withheld[0], "d": b'{"salt":"ab"}' if i < 2 else None, "w": withheld[1]},
                 )
                 conn.execute(
                     text(
@@ -402,6 +402,12 @@ def test_0019_rekeys_every_release_digest_checked_and_clears_the_withheld(db_url
             f"r{i}": None if i < 2 else hmac.new(key, body, hashlib.sha256).hexdigest() for i, body in enumerate(bodies)
         }
         assert "release_sha256" not in {c["name"] for c in inspect(engine).get_columns("ocds_releases")}
+        with engine.connect() as conn:  # the whole payload's salts went; a partial one's stay
+            kept = conn.execute(text("SELECT withheld_by, disclosure FROM payloads WHERE withheld_by IS NOT NULL"))
+            assert sorted((w, None if d is None else bytes(d)) for w, d in kept) == [
+                (9000, None),
+                (9001, b'{"salt":"ab"}'),
+            ]
         # a later order may now withhold more of a payload withheld in part, never one withheld whole
         with engine.begin() as conn:
             conn.execute(

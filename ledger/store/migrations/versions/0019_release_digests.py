@@ -10,7 +10,9 @@
   does not hash to it stops the upgrade with nothing changed. The dropped column's bytes stay in
   the database files until ``tenderproof privacy purge`` rewrites them.
 - The ``payloads`` update guard also lets a later order withhold more of a payload an earlier
-  order withheld in part (never a payload withheld whole; never un-withholding).
+  order withheld in part (never a payload withheld whole; never un-withholding). A payload withheld
+  whole before this revision loses the disclosure it kept (its salts would let anyone test a guessed
+  payload against the envelope's commitment).
 
 Revision ID: 0019
 Revises: 0018
@@ -46,7 +48,11 @@ _releases = sa.table(
     sa.column("release_digest", sa.String),
 )
 _payloads = sa.table(
-    "payloads", sa.column("event_id", Id), sa.column("body", sa.LargeBinary), sa.column("withheld_by", sa.BigInteger)
+    "payloads",
+    sa.column("event_id", Id),
+    sa.column("body", sa.LargeBinary),
+    sa.column("disclosure", sa.LargeBinary),
+    sa.column("withheld_by", sa.BigInteger),
 )
 _keys = sa.table(
     "deployment_keys",
@@ -113,7 +119,13 @@ def upgrade() -> None:
     op.execute("ALTER TABLE ocds_releases DROP COLUMN release_sha256")
     for statement in guards.drop_payloads_ddl(dialect):
         op.execute(statement)
-    for statement in guards.payloads_ddl(dialect, further=True):
+    # a payload withheld whole before this revision kept its disclosure: its salts go now
+    conn.execute(
+        _payloads.update()
+        .where(_payloads.c.body.is_(None), _payloads.c.withheld_by.is_not(None), _payloads.c.disclosure.is_not(None))
+        .values(disclosure=None)
+    )
+    for statement in guards.payloads_ddl(dialect):
         op.execute(statement)
 
 
@@ -149,6 +161,6 @@ def downgrade() -> None:
     op.execute("ALTER TABLE ocds_releases DROP COLUMN release_digest")
     for statement in guards.drop_payloads_ddl(dialect):
         op.execute(statement)
-    for statement in guards.payloads_ddl(dialect):
+    for statement in guards.payloads_ddl(dialect, once=True):
         op.execute(statement)
     op.drop_table("deployment_keys")
