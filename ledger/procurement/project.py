@@ -124,6 +124,8 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
                 )
             )
     for state in states.values():
+        if state.status is None:  # only withheld events that imply no status: nothing to list
+            continue
         assert state.updated_at is not None
         store_state(conn, state, datetime.fromisoformat(state.updated_at))
     importer.reproject(conn, sorted(imported))

@@ -276,7 +276,7 @@ def _replay(conn: Connection, ocid: str, *, now: datetime) -> None:
             state = rules.apply(state or rules.TenderState(ocid=ocid), event.type, payload, at)
         except (InvalidArgumentError, ConflictError, FormatError):
             continue
-    if state is not None:
+    if state is not None and state.status is not None:  # (withheld events alone may give it none)
         store_state(conn, state, now.astimezone(UTC), flags=True)
         return
     conn.execute(delete(tender_index).where(tender_index.c.ocid == ocid))
