@@ -30,9 +30,12 @@ from ledger.core.bundle import (
     Range,
 )
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.commitment import withheld_fields
+from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, InvariantError, NotFoundError
 from ledger.core.note import Signer
 from ledger.log import Log
+from ledger.procurement import withholding
 from ledger.procurement.officers import ORDERS_OCID, REGISTRY_OCID
 from ledger.store import heads as heads_store
 from ledger.store.db import read_transaction
@@ -144,13 +147,20 @@ def build_bundle(
         payload, unreadable = event.readable_payload
         withheld: str | dict[str, Any] | None = None if unreadable is None else f"{NOT_CARRIED}: {unreadable}"
         if event.withheld_by is not None:
-            order = order_events.get(event.withheld_by) or _order_event(reader, event.withheld_by)
-            order_events[event.withheld_by] = order
-            reference = str(order.parsed_payload.get("reference")) if order is not None else "?"
+            reference = cite(event.withheld_by)
             if payload is None:
-                withheld = {"order": event.withheld_by, "reference": reference}
+                cited: dict[str, Any] = {"order": event.withheld_by, "reference": reference}
+                withheld = cited
+                if event.index is not None and event.parsed_envelope.v == VERSION_2:
+                    with read_transaction(log.engine) as conn:
+                        earlier = withholding.earlier_orders(conn, event.index, event.withheld_by)
+                    if earlier:  # orders that withheld fields of it before (docs/spec.md §15)
+                        cited["earlier"] = [{"order": i, "reference": cite(i)} for i in earlier]
                 if version == 1:
                     withheld = f"withheld under order {reference} (log index {event.withheld_by})"
+            elif (disclosure := event.parsed_disclosure) is not None:  # each withheld field names its order
+                for i in sorted(set(withheld_fields(disclosure).values())):
+                    cite(i)
         return BundleEvent(
             index=event.index,
             envelope=event.parsed_envelope,
@@ -162,6 +172,13 @@ def build_bundle(
         )
 
     order_events: dict[int, StoredEvent | None] = {}
+
+    def cite(index: int) -> str:
+        """The reference of the order at log index ``index``, which the bundle then carries."""
+        if index not in order_events:
+            order_events[index] = _order_event(reader, index)
+        order = order_events[index]
+        return str(order.parsed_payload.get("reference")) if order is not None else "?"
 
     events = [proven(event) for event in stored]
     if part is not None and before is not None:

@@ -568,12 +568,18 @@ class _Audit:
         data = bytes(row.payload)
         disclosure = None if row.disclosure is None else bytes(row.disclosure)
         self._check_payload(data, envelope, found, disclosure)
-        if order is not None:  # fields withheld (v2): the order must name them
+        if order is not None:  # fields withheld (v2): each field's order must name it
             try:
-                fields = sorted(commitment.withheld_fields(json.loads(disclosure or b"null")))
+                by_order = commitment.withheld_fields(json.loads(disclosure or b"null"))
             except (ValueError, LedgerError):
-                fields = []  # reported by _check_payload
-            self.withheld.append((index, int(order), fields, found))
+                by_order = {}  # reported by _check_payload
+            groups: dict[int, list[str]] = {}
+            for pointer, by in by_order.items():
+                groups.setdefault(by, []).append(pointer)
+            if int(order) not in groups:  # the row's order is the latest that withheld part of it
+                groups[int(order)] = []
+            for by, fields in sorted(groups.items()):
+                self.withheld.append((index, by, fields, found))
         if row.ocid == ORDERS_OCID and row.type == ORDER_TYPE:
             with contextlib.suppress(ValueError):  # reported by _check_payload
                 self.orders[index] = json.loads(data)

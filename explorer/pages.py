@@ -758,7 +758,18 @@ def tender(request: Request, ocid: str) -> Response:
         imported = importer.imported_event_ids(conn, ocid)
         notes = importer.release_notes(conn, ocid)
         orders = withholding.references(conn, [e.withheld_by for e in stored if e.withheld_by is not None])
+        # events withheld whole: the tender moved as their types imply, their data is not shown
+        withheld_events = query.tender_state(conn, ocid).withheld
+        withheld_orders = withholding.references(conn, list(withheld_events.values()))
     timeline = [_timeline_item(event, imported, target, sizes, orders) for event in stored]
+    withheld_data = [
+        {
+            "order": order,
+            "reference": withheld_orders.get(order, "?"),
+            "seqs": sorted(s for s, o in withheld_events.items() if o == order),
+        }
+        for order in sorted(set(withheld_events.values()))
+    ]
     # The compiled release merges every event, only for tenders small enough to hold in memory: the
     # tender's releases as the export gives them (imported ones as published), so the compiled
     # release on the page is the export's, and ocdsmerge's.
@@ -794,6 +805,7 @@ def tender(request: Request, ocid: str) -> Response:
         party_flags=redflags.tender_party_flags(log.engine, ocid),
         organisation_flag_info={flag.code: flag for flag in redflags.ORGANISATION_FLAGS},
         notes=notes,
+        withheld_data=withheld_data,
         awarded=[] if compiled is None else awarded_by_currency(compiled),
         preview=_preview(_formatter(request), summary),
         known_names=profiles.tender_party_names(log.engine, ocid),

@@ -110,12 +110,17 @@ INFORMATIONAL: frozenset[str] = frozenset({"payload_withheld_by_order"})
 ORDERS_OCID = "ocds-tpreg0-orders"
 
 
-def _withheld_fields(disclosure: Any) -> list[str]:
-    """The withheld fields a served v2 disclosure names (none when unreadable)."""
+def _withheld_fields(disclosure: Any) -> dict[int, list[str]]:
+    """The withheld fields a served v2 disclosure names, by the order that withheld each (orders
+    build on orders: each field names its own); none when unreadable."""
     try:
-        return sorted(commitment.withheld_fields(disclosure)) if isinstance(disclosure, dict) else []
+        by_field = commitment.withheld_fields(disclosure) if isinstance(disclosure, dict) else {}
     except LedgerError:
-        return []
+        return {}
+    out: dict[int, list[str]] = {}
+    for pointer, order in sorted(by_field.items()):
+        out.setdefault(order, []).append(pointer)
+    return out
 
 
 def _same_commitment(leaf_data: bytes, payload: bytes, disclosure: Any) -> bool:
@@ -686,6 +691,20 @@ class Monitor:
                 update(store.state).where(store.state.c.id == 1).values(size=checked.size, border=checked.border)
             )
 
+    def _by_orders(
+        self, conn: Connection, index: int, ocid: str, withheld_by: Any, whole: bool, disclosure: Any
+    ) -> Finding | None:
+        """:meth:`_by_order` for a payload withheld ``whole`` by ``withheld_by``, or for fields
+        withheld by the orders the served ``disclosure`` names (each must target its fields): the
+        finding of the latest order, or ``None`` if any of them does not hold."""
+        if whole:
+            return self._by_order(conn, index, ocid, withheld_by, None)
+        groups = _withheld_fields(disclosure)
+        if not groups or withheld_by not in groups:
+            return None
+        found = [self._by_order(conn, index, ocid, order, fields) for order, fields in sorted(groups.items())]
+        return None if any(f is None for f in found) else found[-1]
+
     def _by_order(
         self, conn: Connection, index: int, ocid: str, order: Any, fields: list[str] | None
     ) -> Finding | None:
@@ -1014,9 +1033,8 @@ class Monitor:
                             {"index": index, "mirrored": bytes(old.leaf_hash).hex(), "served": leaf_hash(data).hex()},
                         ),
                     )
-                fields = _withheld_fields(item.disclosure)
                 by_order = (
-                    self._by_order(conn, index, str(old.ocid), item.withheld_by, None if payload is None else fields)
+                    self._by_orders(conn, index, str(old.ocid), item.withheld_by, payload is None, item.disclosure)
                     if old.payload is not None and payload != bytes(old.payload)
                     else None
                 )

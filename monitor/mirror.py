@@ -31,14 +31,14 @@ from sqlalchemy import Connection, Engine, func, insert, inspect, select
 from anchoring.cosigning import cosigned_note
 from anchoring.schema import anchor_switches, anchor_targets, anchors, cosigned_checkpoints
 from ledger.core import commitment
-from ledger.core.canonical import canonical_json_bytes
+from ledger.core.canonical import canonical_json_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, LedgerError
 from ledger.core.note import Verifier, open_note
 from ledger.log import Log, Replica, bind_origin, replicate
 from ledger.procurement import importer, project, redflags
-from ledger.store import db
+from ledger.store import db, keys
 from ledger.store.reader import LogReader
 from ledger.store.schema import events, log_config, log_state, ocds_releases
 
@@ -80,12 +80,23 @@ def _binds(envelope: dict[str, Any], digest: str, payload: bytes, disclosure: An
     return digest == envelope.get("payload_sha256")
 
 
+def _withheld_in_part(disclosure: Any) -> bool:
+    """Whether a v2 disclosure shows fields withheld by an order."""
+    if not isinstance(disclosure, dict):
+        return False
+    try:
+        return bool(commitment.withheld_fields(disclosure))
+    except LedgerError:
+        return False
+
+
 def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: datetime) -> None:
     """Copy one checked page of entries (the monitor's ``monitor_entries`` rows: index, ocid, seq,
     leaf hash, leaf data, payload bytes or None) at index ``start`` of the mirror, in the caller's
     transaction."""
     entries: list[Replica] = []
-    releases: list[tuple[int, Any]] = []
+    releases: list[tuple[int, Any, bool]] = []
+    key = keys.key(conn, keys.RELEASE_DIGEST)  # this mirror's own (docs/privacy.md)
     for offset, row in enumerate(rows):
         _, _, _, leaf_hash, leaf_data, stored = row[:6]
         disclosure = row[6] if len(row) > 6 else None  # an envelope v2 entry's, as served (the follow path)
@@ -104,16 +115,18 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
             )
         )
         if payload[:1] == b"{":
-            release = importer.check_release(json.loads(payload), file="mirror", position=f"entries[{start + offset}]")
+            release = importer.check_release(
+                json.loads(payload), file="mirror", position=f"entries[{start + offset}]", digest_key=key
+            )
             if (
                 not isinstance(release, importer.Problem)
                 and release.type == envelope["type"]
                 and release.ocid == envelope["ocid"]
-                and _binds(envelope, release.digest, payload, disclosure)
+                and _binds(envelope, sha256_hex(release.data), payload, disclosure)
             ):
-                releases.append((offset, release))
+                releases.append((offset, release, _withheld_in_part(disclosure)))
     replicate(conn, start, entries, now=now)
-    for offset, release in releases:
+    for offset, release, withheld in releases:
         entry = entries[offset]
         event_id = conn.execute(
             select(events.c.id).where(events.c.ocid == entry.ocid, events.c.seq == entry.seq)
@@ -124,7 +137,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
                 ocid=release.ocid,
                 release_id=release.release_id,
                 release_date=release.date,
-                release_sha256=release.digest,
+                release_digest=None if withheld else release.digest,  # no hash of withheld data
                 notes=json.dumps([{"path": p, "reason": m} for p, m in release.notes], ensure_ascii=False)
                 if release.notes
                 else None,

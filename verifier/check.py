@@ -745,11 +745,19 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
                 continue
         orders[event.index] = event.payload
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
-        named: dict[int, list[str] | None] = {}
+        # order -> the fields it withheld (None: the whole payload; "earlier": fields it names)
+        named: dict[int, list[str] | str | None] = {}
+        claimed: dict[int, str] = {}  # order -> the reference the bundle gives it
         if isinstance(event.withheld, dict):
             named[int(event.withheld["order"])] = None
+            claimed[int(event.withheld["order"])] = event.withheld["reference"]
+            for cited in event.withheld.get("earlier") or []:
+                named[int(cited["order"])] = "earlier"
+                claimed[int(cited["order"])] = cited["reference"]
         for pointer, order in (report.withheld_fields or {}).items():
-            named.setdefault(order, []).append(pointer)  # type: ignore[union-attr]
+            fields = named.setdefault(order, [])
+            assert isinstance(fields, list)
+            fields.append(pointer)
         for order_index, fields in named.items():
             where = _where(position, event)
             carried = orders.get(order_index)
@@ -760,19 +768,27 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
                     report,
                 )
                 continue
-            if isinstance(event.withheld, dict) and carried.get("reference") != event.withheld["reference"]:
+            if order_index in claimed and carried.get("reference") != claimed[order_index]:
                 c.fail(
                     where,
-                    f"names order reference {event.withheld['reference']!r}, the order says {carried.get('reference')!r}",
+                    f"names order reference {claimed[order_index]!r}, the order says {carried.get('reference')!r}",
                     report,
                 )
             targets = [t for t in carried.get("targets", []) if isinstance(t, dict) and t.get("index") == event.index]
             if fields is None:
                 ok = any("fields" not in t for t in targets)
+            elif fields == "earlier":  # withheld whole since: the fields are those the order names
+                pointers = [p for t in targets if isinstance(t.get("fields"), list) for p in t["fields"]]
+                ok = bool(pointers) and (event.index is None or order_index > event.index)
+                if ok:  # a field an earlier order withheld first stays reported under it
+                    report.withheld_fields = {
+                        **{str(p): order_index for p in pointers},
+                        **(report.withheld_fields or {}),
+                    }
             else:
                 ok = any(set(fields) <= set(t.get("fields") or []) for t in targets)
             if not ok:
-                what = "its payload" if fields is None else ", ".join(fields)
+                what = "its payload" if fields is None else "fields" if fields == "earlier" else ", ".join(fields)
                 c.fail(
                     where,
                     f"the order at log index {order_index} does not withhold {what} of log index {event.index}",

@@ -537,10 +537,18 @@ def _load_event(value: Any, field: str) -> BundleEvent:
             raise FormatError(f"{field}.{exc.field}", exc.reason) from exc
     if payload is None:
         if isinstance(withheld, dict):
-            order = _obj(withheld, f"{field}.withheld", {"order", "reference"})
-            _uint(order["order"], f"{field}.withheld.order")
-            if not isinstance(order["reference"], str) or not order["reference"]:
-                raise FormatError(f"{field}.withheld.reference", "must be the order's reference, a non-empty string")
+            _load_order_citation(withheld, f"{field}.withheld", {"earlier"})
+            earlier = withheld.get("earlier")
+            if earlier is not None:  # the orders that withheld fields of it before: at least one, in order
+                cited = [
+                    _load_order_citation(o, f"{field}.withheld.earlier[{j}]", set())
+                    for j, o in enumerate(_list(earlier, f"{field}.withheld.earlier"))
+                ]
+                if not cited or cited != sorted(set(cited)) or cited[-1] >= withheld["order"]:
+                    raise FormatError(
+                        f"{field}.withheld.earlier",
+                        "must list at least one order, each once, in log order, all before withheld.order",
+                    )
         elif not isinstance(withheld, str) or not withheld:
             raise FormatError(
                 f"{field}.withheld",
@@ -579,6 +587,15 @@ def _load_event(value: Any, field: str) -> BundleEvent:
         inclusion=inclusion,
         disclosure=disclosure,
     )
+
+
+def _load_order_citation(value: Any, field: str, optional: set[str]) -> int:
+    """``{order, reference}`` naming a withholding order; returns its log index."""
+    order = _obj(value, field, {"order", "reference"}, optional)
+    index = _uint(order["order"], f"{field}.order")
+    if not isinstance(order["reference"], str) or not order["reference"]:
+        raise FormatError(f"{field}.reference", "must be the order's reference, a non-empty string")
+    return index
 
 
 def _disclosure(value: Any, envelope: Envelope, payload: Any, field: str) -> dict[str, Any] | None:

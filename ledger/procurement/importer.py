@@ -60,14 +60,15 @@ from sqlalchemy import Connection, distinct, func, select
 
 from ledger import sequencer
 from ledger.core import commitment, jsonsafe
-from ledger.core.canonical import canonical_json_bytes, sha256_hex
+from ledger.core.canonical import canonical_json_bytes
 from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import FormatError, InvalidArgumentError
 from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
+from ledger.store import keys
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
-from ledger.store.schema import events, ocds_compiled, ocds_releases, payloads, tender_index
+from ledger.store.schema import events, log_entries, ocds_compiled, ocds_releases, payloads, tender_index
 from ledger.submission import Recorded, Submission
 
 from . import ocds, privacy, redflags, rules, sources
@@ -335,6 +336,8 @@ class _Release:
     type: str
     body: dict[str, Any]
     data: bytes
+    #: HMAC-SHA256 of ``data`` under the deployment's ``release_digest`` key (ledger.store.keys):
+    #: what ``ocds_releases`` keeps to tell a repeat from a change ("" when checked without a key).
     digest: str
     #: Schema problems (JSON path, reason): recorded with the release in default mode.
     notes: tuple[tuple[str, str], ...] = ()
@@ -360,9 +363,10 @@ def event_type(tags: Any) -> str:
     return TAG_EVENTS[max(known, key=_STAGE.__getitem__)]
 
 
-def check_release(value: Any, *, file: str, position: str) -> _Release | Problem:
+def check_release(value: Any, *, file: str, position: str, digest_key: bytes | None = None) -> _Release | Problem:
     """Check one release candidate; return it ready to record (with its schema problems as
-    notes), or the problem that keeps it out of the log.
+    notes), or the problem that keeps it out of the log. ``digest_key``: the deployment's
+    ``release_digest`` key (ledger.store.keys; the digest is left empty without one).
 
     What the log itself needs refuses a release: a JSON object with an ``ocid`` of the log's
     form, an ``id`` (a non-empty string), a ``date`` that is a date-time (one without its UTC
@@ -415,14 +419,8 @@ def check_release(value: Any, *, file: str, position: str) -> _Release | Problem
     except InvalidArgumentError as exc:
         return problem(exc.field or "$", exc.reason)
     marks = tuple(rule for _, rule in found)
-    digest = _digest(data)
+    digest = "" if digest_key is None else keys.keyed_digest(digest_key, data)
     return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, digest, notes, marks, bound, disclosure)
-
-
-def _digest(data: bytes) -> str:
-    """The hash of one release's RFC 8785 bytes that the log and ``ocds_releases`` keep: every
-    per-release hash of the import is made here (a worker process makes it)."""
-    return sha256_hex(data)
 
 
 def _clean_message(message: str) -> str:
@@ -574,7 +572,7 @@ def _raws(
         yield _Raw(name, items, _tell(stream))
 
 
-def _check(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
+def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
     personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`). No database:
     run in the reading thread or in a worker process."""
@@ -585,7 +583,7 @@ def _check(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
             (chunk.notes if item.recorded else chunk.problems).append(item)
             continue
         chunk.read += 1
-        checked = check_release(item.value, file=name, position=item.position)
+        checked = check_release(item.value, file=name, position=item.position, digest_key=key)
         if isinstance(checked, Problem):
             chunk.problems.append(checked)
             continue
@@ -612,10 +610,10 @@ def _check(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
     return chunk
 
 
-def _check_remote(raw: _Raw, *, strict: bool, now: datetime) -> _Chunk:
+def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     """:func:`_check` in a worker process: the releases go back without their bodies (the reading
     thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
-    chunk = _check(raw, strict=strict, now=now)
+    chunk = _check(raw, strict=strict, now=now, key=key)
     chunk.releases = [dataclasses.replace(r, body={}) for r in chunk.releases]
     return chunk
 
@@ -638,7 +636,7 @@ def _init_worker(settings: Any, personal: Any) -> None:
 _DONE = object()
 
 
-def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int) -> Iterator[_Chunk]:
+def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, key: bytes) -> Iterator[_Chunk]:
     """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
     and checking (ijson's C parser, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection
     and flags) overlap with the writer's database work. A thread parses; from the second batch
@@ -676,9 +674,9 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int) -
                         )
                     )
                 if pools:
-                    value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now))
+                    value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key))
                 else:
-                    value = _check(raw, strict=strict, now=now)
+                    value = _check(raw, strict=strict, now=now, key=key)
                 if not give(value):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
@@ -724,7 +722,12 @@ def _run(
     """Parse and check ahead (:func:`_ahead`) while this thread records, batch after batch, on
     ``conn`` (strict: one transaction) or each batch in its own."""
     raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch)
-    for chunk in _ahead(raws, strict=strict, now=now, workers=workers):
+    if conn is None:
+        with log.engine.connect() as own:
+            key = keys.key(own, keys.RELEASE_DIGEST)
+    else:
+        key = keys.key(conn, keys.RELEASE_DIGEST)
+    for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key):
         for problem in chunk.problems:
             report.add(problem)
         for problem in chunk.notes:
@@ -770,17 +773,23 @@ def _record_batch(
     """
     ocids = sorted({r.ocid for r in releases})
     ids = sorted({r.release_id for r in releases})
-    keys = {(r.ocid, r.release_id) for r in releases}
+    keys_of_batch = {(r.ocid, r.release_id) for r in releases}
     # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only.
     known: dict[tuple[str, str], str] = {}
+    withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
     for start in range(0, len(ids), 500):
         for row in conn.execute(
-            select(ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_sha256).where(
-                ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500])
+            select(
+                ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
             )
+            .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
+            .where(ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500]))
         ):
-            if (row.ocid, row.release_id) in keys:
-                known[(row.ocid, row.release_id)] = row.release_sha256
+            if (row.ocid, row.release_id) in keys_of_batch:
+                if row.withheld_by is not None:
+                    withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
+                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
+                    known[(row.ocid, row.release_id)] = row.release_digest or ""
     existing = {
         row.ocid: rules.TenderState.from_json(row.state)
         for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
@@ -789,7 +798,19 @@ def _record_batch(
     for r in releases:
         seen = known.get((r.ocid, r.release_id))
         state = existing.get(r.ocid)
-        if seen == r.digest:
+        order = withheld.get((r.ocid, r.release_id))
+        if order is not None:
+            report.add(
+                Problem(
+                    file=name,
+                    ocid=r.ocid,
+                    release=r.release_id,
+                    path="id",
+                    reason=f"release {r.release_id!r} of {r.ocid} is withheld under the order at log index {order}"
+                    f" ({_order_reference(conn, order)}): it is not imported again, whatever its content",
+                )
+            )
+        elif seen == r.digest:
             report.duplicates += 1
         elif seen is not None:
             report.add(
@@ -834,6 +855,19 @@ def _record_batch(
     report.last_event = recorded[-1].event_id
 
 
+def _order_reference(conn: Connection, index: int) -> str:
+    """How a refusal names the withholding order at log index ``index``: its reference."""
+    body = conn.execute(
+        select(payloads.c.body)
+        .select_from(log_entries.join(payloads, payloads.c.event_id == log_entries.c.event_id))
+        .where(log_entries.c.idx == index)
+    ).scalar()
+    if body is None:
+        return "reference unknown"
+    reference = jsonsafe.loads(bytes(body), field=f"order {index}", max_depth=MAX_STORED_DEPTH).get("reference")
+    return f"reference {reference!r}"
+
+
 def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
     insert_many(
         conn,
@@ -844,7 +878,7 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
                 "ocid": r.ocid,
                 "release_id": r.release_id,
                 "release_date": r.date,
-                "release_sha256": r.digest,
+                "release_digest": r.digest,
                 "notes": json.dumps([{"path": p, "reason": m} for p, m in r.notes], ensure_ascii=False)
                 if r.notes
                 else None,
@@ -1015,6 +1049,8 @@ def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: date
     the batch it was made from); no database."""
     state = state_of_summary(ocid, compiled, summary)
     row = {**projection(state), "updated_at": at}
+    if row["listed_at"] is None:  # every release withheld by an order: listed when last recorded
+        row["listed_at"] = at
     # the buyer of a release that names none in ``buyer`` is its projection's (the parties' buyer)
     named = row["buyer_name"] if state.buyer_id and not compiled.get("buyer") else None
     return _Tender(

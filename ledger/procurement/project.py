@@ -84,7 +84,11 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
             if row.ocid in stopped or row.ocid in imported or row.ocid in (HEADS_OCID, registry.ORDERS_OCID):
                 continue
             event = stored_event(row)
-            if event.payload is None:  # withheld by an order: the projection is built without it
+            if event.payload is None:  # withheld by an order: its type still moves the tender
+                if event.withheld_by is not None and row.ocid != registry.REGISTRY_OCID:
+                    at = datetime.fromisoformat(event.parsed_envelope.recorded_at).astimezone(UTC)
+                    state = states.get(row.ocid) or rules.TenderState(ocid=row.ocid)
+                    states[row.ocid] = rules.apply_withheld(state, row.type, at, seq=row.seq, order=event.withheld_by)
                 continue
             try:
                 envelope, payload = event.parsed_envelope, event.parsed_payload
@@ -120,6 +124,8 @@ def rebuild_in(conn: Connection, *, batch: int = 5000) -> list[Refusal]:
                 )
             )
     for state in states.values():
+        if state.status is None:  # only withheld events that imply no status: nothing to list
+            continue
         assert state.updated_at is not None
         store_state(conn, state, datetime.fromisoformat(state.updated_at))
     importer.reproject(conn, sorted(imported))

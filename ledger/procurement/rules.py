@@ -123,6 +123,9 @@ class TenderState(_State):
     bids: dict[str, RevealedBid] = {}
     awards: dict[str, AwardState] = {}
     contracts: dict[str, ContractState] = {}
+    #: Events whose payload a withholding order withheld whole (docs/privacy.md): seq -> the
+    #: order's log index. Their type still moved the tender (:func:`apply_withheld`).
+    withheld: dict[int, int] = {}
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -185,6 +188,40 @@ def apply(state: TenderState, event_type: str, payload: Any, recorded_at: dateti
     return new
 
 
+#: What an event type does to a tender whatever its payload: the status it moves it to.
+_STATUS_OF_TYPE: dict[str, Status] = {
+    "tender.planned": "planned",
+    "tender.published": "active",
+    "tender.cancelled": "cancelled",
+}
+
+
+def apply_withheld(state: TenderState, event_type: str, recorded_at: datetime, *, seq: int, order: int) -> TenderState:
+    """The state after the event ``seq`` of ``event_type`` whose payload the order at log index
+    ``order`` withheld whole. Its type and envelope are public, so the tender still moves as the
+    type implies (planned, published: active and listed from then, cancelled), and the event is
+    noted as withheld under the order; what its payload said (title, buyer, period, bids, awards)
+    is unknown. It was checked by the rules when recorded: nothing is refused here, but a
+    finished tender (cancelled, complete, ...) takes no further status. ``state`` is never changed.
+    """
+    if state.imported:
+        raise ConflictError(
+            "ocid", f"tender {state.ocid} was imported from OCDS releases: record its later releases by import"
+        )
+    new = state.model_copy(deep=True)
+    status = _STATUS_OF_TYPE.get(event_type)
+    if status is not None and new.status not in FINAL:
+        new.status = status
+        if event_type == "tender.published":
+            new.published_at = new.listed_at = _stamp(recorded_at)
+        elif event_type == "tender.planned":
+            new.listed_at = new.listed_at or _stamp(recorded_at)
+    new.withheld = {**new.withheld, seq: order}
+    new.events += 1
+    new.updated_at = format_timestamp(recorded_at)
+    return new
+
+
 def replay(ocid: str, events: list[tuple[str, Any, datetime]]) -> TenderState:
     """The state after ``events`` (type, payload, recorded_at) in order; raises as :func:`apply`."""
     state = TenderState(ocid=ocid)
@@ -211,7 +248,10 @@ def _same_tender(state: TenderState, tender_id: str) -> None:
 
 
 def _deadline(state: TenderState) -> datetime:
-    assert state.tender_end is not None  # set by tender.published, which every active tender had
+    if state.tender_end is None:  # set by tender.published, unless an order withheld its payload
+        raise ConflictError(
+            "type", f"tender {state.ocid}'s tender period is withheld by an order: no deadline to check"
+        )
     return p.parse_datetime(state.tender_end)
 
 

@@ -91,10 +91,15 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
     check every target, integrate the order, withhold, scrub and re-project. Returns what it
     withheld.
 
+    Orders build on orders: a target an earlier order withheld in part may be named again, for
+    further fields (only those not yet withheld are withheld by this order) or the whole payload.
+    Every withheld release's dedupe digest (``ocds_releases.release_digest``) is cleared.
+
     Raises :class:`InvalidArgumentError` (naming ``payload.targets[i]...``) for a target that is
     not an integrated entry, an entry of the log's own ocids or another order, a pointer naming
     the envelope, or fields on an entry whose payload is not committed field by field;
-    :class:`ConflictError` for a target already withheld. Nothing is written then.
+    :class:`ConflictError` for a target already withheld whole, or whose every named field is
+    already withheld. Nothing is written then.
     """
     order = models.WithholdingOrder.model_validate(payload)
     seen: set[int] = set()
@@ -119,17 +124,17 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
             raise InvalidArgumentError(
                 f"{field}.index", f"log index {target.index} is an event of {kind}, which no order may withhold"
             )
-        if event.withheld_by is not None:
-            raise ConflictError(
-                f"{field}.index",
-                f"log index {target.index} is already withheld by the order at log index {event.withheld_by}"
-                " (an event is withheld by one order)",
-            )
         if event.payload is None:
+            if event.withheld_by is not None:
+                raise ConflictError(
+                    f"{field}.index",
+                    f"log index {target.index} ({event.ocid} seq {event.seq}) is already withheld whole by the"
+                    f" order at log index {event.withheld_by}: nothing of it is left to withhold",
+                )
             raise ConflictError(f"{field}.index", f"log index {target.index} has no payload stored to withhold")
         fields = None if target.fields is None else tuple(target.fields)
         if fields is not None:
-            _check_fields(event, fields, f"{field}.fields")
+            fields = _check_fields(event, fields, f"{field}.fields")
         planned.append(
             (target.index, Withheld(index=target.index, event_id=event.event_id, ocid=event.ocid, fields=fields), event)
         )
@@ -140,11 +145,18 @@ def apply(conn: Connection, payload: Any, *, event_id: int, now: datetime) -> li
     done: list[Withheld] = []
     for _, withheld, event in planned:
         if withheld.fields is None:
-            values: dict[str, Any] = {"body": None, "withheld_by": index}
+            # the disclosure goes too: its salts would let anyone test a guessed payload against the commitment
+            values: dict[str, Any] = {"body": None, "disclosure": None, "withheld_by": index}
         else:
             values = {**_withhold_fields(event, withheld.fields, index), "withheld_by": index}
         conn.execute(update(payloads).where(payloads.c.event_id == withheld.event_id).values(**values))
         done.append(withheld)
+    # the import's dedupe digest of a withheld release (whole or in part) goes in the same transaction
+    conn.execute(
+        update(ocds_releases)
+        .where(ocds_releases.c.event_id.in_([w.event_id for w in done]))
+        .values(release_digest=None)
+    )
     reproject(conn, sorted({w.ocid for w in done}), now=now)
     if sqlite:
         conn.exec_driver_sql("PRAGMA secure_delete = OFF")
@@ -164,8 +176,10 @@ def _targets(conn: Connection, indices: Sequence[int]) -> dict[int, Any]:
     return {int(row.idx): row for row in conn.execute(query)}
 
 
-def _check_fields(event: Any, fields: Sequence[str], field: str) -> None:
-    """Field pointers: never into the envelope; only on entries committed field by field (v2)."""
+def _check_fields(event: Any, fields: Sequence[str], field: str) -> tuple[str, ...]:
+    """Field pointers: never into the envelope; only on entries committed field by field (v2).
+    Returns those not yet withheld (an order may build on an earlier one); raises
+    :class:`ConflictError` when every one of them is already withheld."""
     for j, pointer in enumerate(fields):
         if pointer.split("/")[1] in ("envelope", "~envelope"):
             raise InvalidArgumentError(
@@ -180,14 +194,24 @@ def _check_fields(event: Any, fields: Sequence[str], field: str) -> None:
             f"the entry at log index {event.index} is an envelope v1 entry: its payload is committed as a whole"
             " and can only be withheld whole (leave out fields)",
         )
-    _check_v2_fields(event, fields, field)
+    disclosure = _disclosure(event)
+    already = commitment.withheld_fields(disclosure)
+    left = tuple(p for p in fields if p not in already)
+    if not left:
+        named = ", ".join(f"{p} (order at log index {already[p]})" for p in fields)
+        raise ConflictError(
+            field,
+            f"log index {event.index} ({event.ocid} seq {event.seq}): every field it names is already withheld: {named}",
+        )
+    _check_v2_fields(event, disclosure, left, field)
+    return left
 
 
-def _check_v2_fields(event: Any, fields: Sequence[str], field: str) -> None:
+def _check_v2_fields(event: Any, disclosure: dict[str, Any], fields: Sequence[str], field: str) -> None:
     """Envelope v2: every pointer must be a separately committed field (in F) not yet withheld
     (a dry run of :func:`ledger.core.commitment.withhold_fields`, its errors named in the order)."""
     try:
-        commitment.withhold_fields(event.parsed_payload, _disclosure(event), fields, 0)
+        commitment.withhold_fields(event.parsed_payload, disclosure, fields, 0)
     except InvalidArgumentError as exc:
         raise exc.renamed(field + exc.field.removeprefix("fields")) from exc
 
@@ -230,15 +254,21 @@ def reproject(conn: Connection, ocids: Sequence[str], *, now: datetime) -> None:
 
 
 def _replay(conn: Connection, ocid: str, *, now: datetime) -> None:
-    """A natively recorded tender's projection rebuilt from its events' stored payloads: withheld
-    payloads are left out, and an event the rules refuse without them is skipped."""
+    """A natively recorded tender's projection rebuilt from its events' stored payloads: an event
+    withheld whole moves the tender as its type implies (:func:`rules.apply_withheld`), and an
+    event the rules refuse without the withheld data is skipped."""
     rows = conn.execute(
         select(*EVENT_COLUMNS).select_from(EVENTS_FROM).where(events.c.ocid == ocid).order_by(events.c.seq)
     )
     state: rules.TenderState | None = None
     for row in rows:
         event = stored_event(row)
-        if event.payload is None:
+        if event.payload is None:  # its type still moves the tender; its data is withheld under the order
+            if event.withheld_by is not None:
+                at = datetime.fromisoformat(event.parsed_envelope.recorded_at).astimezone(UTC)
+                state = rules.apply_withheld(
+                    state or rules.TenderState(ocid=ocid), event.type, at, seq=event.seq, order=event.withheld_by
+                )
             continue
         try:
             payload = event.parsed_payload
@@ -246,7 +276,7 @@ def _replay(conn: Connection, ocid: str, *, now: datetime) -> None:
             state = rules.apply(state or rules.TenderState(ocid=ocid), event.type, payload, at)
         except (InvalidArgumentError, ConflictError, FormatError):
             continue
-    if state is not None:
+    if state is not None and state.status is not None:  # (withheld events alone may give it none)
         store_state(conn, state, now.astimezone(UTC), flags=True)
         return
     conn.execute(delete(tender_index).where(tender_index.c.ocid == ocid))
@@ -292,3 +322,29 @@ def index_of(conn: Connection, event_id: int) -> int:
     if found is None:
         raise NotFoundError(f"event {event_id} is not integrated")
     return int(found)
+
+
+def earlier_orders(conn: Connection, index: int, before: int) -> list[int]:
+    """The log indices of the orders, recorded after the entry at ``index`` and before the order
+    at ``before`` (the one that withheld it whole), that withheld fields of it first: the orders a
+    payload withheld whole was withheld in part by (its disclosure, which named them, is gone)."""
+    rows = conn.execute(
+        select(log_entries.c.idx, payloads.c.body)
+        .select_from(EVENTS_FROM.join(log_entries, log_entries.c.event_id == events.c.id))
+        .where(
+            log_entries.c.idx > index,
+            log_entries.c.idx < before,
+            events.c.ocid == ORDERS_OCID,
+            events.c.type == EVENT_TYPE,
+        )
+        .order_by(log_entries.c.idx)
+    )
+    out: list[int] = []
+    for idx, body in rows:
+        if body is None:
+            continue
+        order = jsonsafe.loads(bytes(body), field=f"order {idx}", max_depth=MAX_STORED_DEPTH)
+        targets = order.get("targets") if isinstance(order, dict) else None
+        if any(isinstance(t, dict) and t.get("index") == index and t.get("fields") for t in targets or []):
+            out.append(int(idx))
+    return out

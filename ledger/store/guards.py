@@ -184,19 +184,37 @@ def drop_immutable_rows_ddl(dialect: str, table: str) -> list[str]:
 
 #: The only change a stored payload may take: withheld once, by an order (migration 0017).
 _PAYLOAD_UPDATE_REFUSAL = f"{REFUSAL}: a payload may only be withheld, once, by an order"
+#: Since migration 0019 a later order may withhold more of a payload an order withheld in part.
+_PAYLOAD_FURTHER_REFUSAL = f"{REFUSAL}: a payload may only be withheld, by an order later than any before"
 
 
-def payloads_ddl(dialect: str) -> list[str]:
+def payloads_ddl(dialect: str, *, once: bool = False) -> list[str]:
     """Triggers guarding ``payloads``: no DELETE (nor TRUNCATE, nor a colliding INSERT); an UPDATE
-    only when ``withheld_by`` goes from NULL to a value with ``event_id`` unchanged (no
-    un-withholding, no other change). Requires the PostgreSQL function of migration 0001."""
+    only when ``withheld_by`` goes from NULL to a value, or (migration 0019: orders that build on
+    orders) from one order to a later one while the body is still stored, with ``event_id``
+    unchanged (no un-withholding; a payload withheld whole takes no change). With ``once``, the
+    guard of migration 0017 (withheld once, by one order). Requires the PostgreSQL function of
+    migration 0001."""
+    if not once:
+        refusal = _PAYLOAD_FURTHER_REFUSAL
+        sqlite_when = (
+            "NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id OR (OLD.withheld_by IS NOT NULL"
+            " AND (OLD.body IS NULL OR NEW.withheld_by <= OLD.withheld_by))"
+        )
+        pg_when = (
+            "NEW.withheld_by IS NULL OR NEW.event_id IS DISTINCT FROM OLD.event_id OR (OLD.withheld_by IS NOT NULL"
+            " AND (OLD.body IS NULL OR NEW.withheld_by <= OLD.withheld_by))"
+        )
+    else:
+        refusal = _PAYLOAD_UPDATE_REFUSAL
+        sqlite_when = "OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id"
+        pg_when = "OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS DISTINCT FROM OLD.event_id"
     if dialect == "sqlite":
         return [
             "CREATE TRIGGER payloads_no_delete BEFORE DELETE ON payloads "
             f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}: DELETE of payloads refused'); END",
-            "CREATE TRIGGER payloads_withhold_only BEFORE UPDATE ON payloads "
-            "WHEN OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL OR NEW.event_id IS NOT OLD.event_id "
-            f"BEGIN SELECT RAISE(ABORT, '{_PAYLOAD_UPDATE_REFUSAL}'); END",
+            f"CREATE TRIGGER payloads_withhold_only BEFORE UPDATE ON payloads WHEN {sqlite_when} "
+            f"BEGIN SELECT RAISE(ABORT, '{refusal}'); END",
             sqlite_no_replace_ddl("payloads", (("event_id",),)),
         ]
     if dialect == "postgresql":
@@ -205,9 +223,8 @@ def payloads_ddl(dialect: str) -> list[str]:
             CREATE OR REPLACE FUNCTION tenderproof_payload_withhold_only() RETURNS trigger
             LANGUAGE plpgsql AS $$
             BEGIN
-                IF OLD.withheld_by IS NOT NULL OR NEW.withheld_by IS NULL
-                   OR NEW.event_id IS DISTINCT FROM OLD.event_id THEN
-                    RAISE EXCEPTION '{_PAYLOAD_UPDATE_REFUSAL}'
+                IF {pg_when} THEN
+                    RAISE EXCEPTION '{refusal}'
                         USING ERRCODE = 'integrity_constraint_violation';
                 END IF;
                 RETURN NEW;

@@ -220,8 +220,10 @@ submission_ids = Table(
 # --- OCDS import and red flags (migration 0005) ----------------------------------------------
 
 #: Every OCDS release imported as an event (ledger.procurement.importer): the event's payload IS
-#: the release. A release is imported once per (ocid, release id); ``release_sha256`` (its
-#: payload hash) tells a repeat of the same release from a different one under a used id.
+#: the release. A release is imported once per (ocid, release id); ``release_digest`` (migration
+#: 0019: HMAC-SHA256 of its RFC 8785 bytes under the deployment's ``release_digest`` key, hex) tells
+#: a repeat of the same release from a different one under a used id. NULL once a withholding
+#: order withholds the release (whole or any field): no hash of withheld data is kept.
 ocds_releases = Table(
     "ocds_releases",
     metadata,
@@ -229,7 +231,7 @@ ocds_releases = Table(
     Column("ocid", String(256), ForeignKey("tenders.ocid"), nullable=False),
     Column("release_id", String(256), nullable=False),
     Column("release_date", DateTime(timezone=True), nullable=False),
-    Column("release_sha256", String(64), nullable=False),
+    Column("release_digest", String(64), nullable=True),
     #: JSON array of the release's schema problems ({"path", "reason"}), null when none (migration 0008):
     #: in default mode a release that parses is recorded with them, shown as data-quality notes.
     Column("notes", Text, nullable=True),
@@ -347,4 +349,16 @@ ledger_flags = Table(
     Column("through_event", BigInteger, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
     Index("ix_ledger_flags_code", "code"),
+)
+
+
+#: Secrets of this deployment kept with its data (migration 0019), by name: ``release_digest``, the
+#: 32-byte HMAC key of ``ocds_releases.release_digest``, drawn at random once. Never served, never
+#: exported; docs/privacy.md says why it lives here.
+deployment_keys = Table(
+    "deployment_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("secret", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from ledger.core import commitment
 from ledger.log import Log
 from ledger.procurement import importer
+from ledger.store import keys
 from ledger.store.schema import events, payloads
 from tests.conftest import ORIGIN, T0
 
@@ -148,7 +149,15 @@ def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
             rows.append((row.id, row.ocid, row.seq, row.type, row.recorded_at, envelope, bytes(row.body),
                          sorted(disclosure["fields"])))  # fmt: skip
         out["events"] = sorted(rows, key=repr)
-        for table in (ocds_releases, ocds_compiled, tender_index, tender_awarded, tender_flags, tender_parties,
+        # Each database draws its own dedupe key: each digest is checked against its payload here.
+        key = keys.key(conn, keys.RELEASE_DIGEST)
+        bodies = {int(i): bytes(b) for i, b in conn.execute(select(payloads.c.event_id, payloads.c.body))}
+        releases = []
+        for row in conn.execute(select(ocds_releases)):
+            assert row.release_digest == keys.keyed_digest(key, bodies[int(row.event_id)])
+            releases.append(tuple(v for k, v in row._mapping.items() if k != "release_digest"))
+        out["ocds_releases"] = sorted(releases, key=repr)
+        for table in (ocds_compiled, tender_index, tender_awarded, tender_flags, tender_parties,
                       tender_suppliers):  # fmt: skip
             out[table.name] = sorted(
                 (

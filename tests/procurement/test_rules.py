@@ -348,3 +348,26 @@ def test_commitment_is_sha256_of_rfc8785_bid_and_salt_bytes() -> None:
     # Key order does not matter (RFC 8785), the salt does.
     assert rules.commitment_of(dict(reversed(list(b.items()))), salt) == commitment(b, salt)
     assert rules.commitment_of(b, "00" * 16) != commitment(b, salt)
+
+
+def test_an_event_withheld_whole_still_moves_the_tender_as_its_type_implies() -> None:
+    """Withholding an event's payload leaves its type public: a withheld publication still opens
+    the tender (listed from then), noted withheld under the order; what it said is unknown, and a
+    rule that needs it refuses with a reason (never an internal error)."""
+    planned = rules.apply(TenderState(ocid=OCID), *history()[0][:2], at(-10))
+    opened = rules.apply_withheld(planned, "tender.published", at(-1), seq=1, order=99)
+    assert (opened.status, opened.events, opened.withheld) == ("active", 2, {1: 99})
+    assert opened.published_at == opened.listed_at == rules.format_timestamp(at(-1))
+    assert (opened.title, opened.tender_end, opened.buyer_id) == (None, None, BUYER["id"])
+    assert planned.withheld == {} and planned.status == "planned"  # never changed in place
+    assert TenderState.from_json(opened.to_json()) == opened
+    b1, s1 = bid(1)
+    with pytest.raises(ConflictError, match="tender period is withheld by an order: no deadline to check"):
+        rules.apply(opened, "bid.committed", {"bidder": b1["tenderers"][0], "commitment": commitment(b1, s1)}, at(5))
+    cancelled = rules.apply_withheld(opened, "tender.cancelled", at(3), seq=2, order=100)
+    assert (cancelled.status, cancelled.withheld) == ("cancelled", {1: 99, 2: 100})
+    # a finished tender takes no status from a withheld event; an amendment moves none
+    assert rules.apply_withheld(cancelled, "tender.published", at(4), seq=3, order=101).status == "cancelled"
+    assert rules.apply_withheld(opened, "tender.amended", at(4), seq=2, order=101).status == "active"
+    with pytest.raises(ConflictError, match="imported from OCDS releases"):
+        rules.apply_withheld(TenderState(ocid=OCID, imported=True), "tender.published", at(1), seq=0, order=5)

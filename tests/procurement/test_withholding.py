@@ -4,6 +4,7 @@ table and (after a purge) from the database files; bad orders refused with nothi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -15,11 +16,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from ledger.core.canonical import canonical_json_bytes
 from ledger.core.errors import ConflictError, InvalidArgumentError
 from ledger.log import Log
 from ledger.procurement import export, importer, officers, withholding
 from ledger.procurement.record import record
-from ledger.store import db
+from ledger.store import db, keys
 from ledger.submission import Submission
 from tests.conftest import T0
 from tests.procurement.helpers import BUYER, CHAIN_ID, OFFICER, at, item, published
@@ -111,6 +113,24 @@ def _fill(log: Log) -> dict[str, int]:
     }
 
 
+def _bare_sha256(value: Any) -> str:
+    return hashlib.sha256(canonical_json_bytes(value)).hexdigest()
+
+
+def _digest_key(log: Log) -> bytes:
+    with log.engine.connect() as conn:
+        return keys.key(conn, keys.RELEASE_DIGEST)
+
+
+def _release_digest(log: Log, ocid: str, release_id: str = "r1") -> str | None:
+    with log.engine.connect() as conn:
+        found: str | None = conn.execute(
+            text("SELECT release_digest FROM ocds_releases WHERE ocid = :o AND release_id = :r"),
+            {"o": ocid, "r": release_id},
+        ).scalar_one()
+    return found
+
+
 def _order(reference: str, *targets: dict[str, Any]) -> dict[str, Any]:
     return {
         "reference": reference,
@@ -162,7 +182,7 @@ def _database_files(log: Log) -> dict[str, bytes]:
 
 
 def _files_holding(log: Log, needle: str) -> list[str]:
-    return sorted(name for name, data in _database_files(log).items() if needle.encode() in data)
+    return sorted(name for name, data in _database_files(log).items() if needle.encode("latin-1") in data)
 
 
 def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None:
@@ -179,6 +199,11 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     assert "/parties/0/name" in committed and "/parties/0/contactPoint" in committed
     assert "/awards/0/suppliers/0/name" in committed
     assert _files_holding(log, SECRET_NAME) != []
+    # The import keeps a keyed digest of the release (to tell a repeat from a change), never its
+    # bare SHA-256, which anyone could test guessed names against.
+    bare = _bare_sha256(_release())
+    assert _release_digest(log, IMPORTED) == keys.keyed_digest(_digest_key(log), canonical_json_bytes(_release()))
+    assert _hits(log, bare) == [] and _files_holding(log, bare) == []
 
     whole, _ = withholding.record_order(log, _order("EXP-1/2026", {"index": indices["published"]}), now=T0)
     fields = ["/parties/0/name", "/parties/0/contactPoint", "/awards/0/suppliers/0/name"]
@@ -209,6 +234,9 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     disclosure = json.loads(release.disclosure or b"")
     assert disclosure["fields"]["/parties/0/name"]["order"] == size + 1
     assert "salt" not in disclosure["fields"]["/parties/0/name"]
+    # the order cleared the release's dedupe digest in its transaction; the whole payload's salts went with it
+    assert _release_digest(log, IMPORTED) is None
+    assert published_event.disclosure is None
 
     # Exports leave the data out and say why; the orders themselves are not tender releases.
     exported = list(export.iter_releases(log.engine))
@@ -222,8 +250,13 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
     assert _hits(log, SECRET_EMAIL) == []
     assert _hits(log, SECRET_TITLE) == []
     with log.engine.connect() as conn:
-        status = conn.execute(text("SELECT status FROM tender_index WHERE ocid = :o"), {"o": NATIVE}).scalar_one()
-    assert status == "planned"  # re-projected from what remains: the planned event
+        status, title, state = conn.execute(
+            text("SELECT status, title, state FROM tender_index WHERE ocid = :o"), {"o": NATIVE}
+        ).one()
+    # re-projected from what remains: the published event's type (public) still made it active,
+    # its data (title, period) is gone and the event is noted withheld under the order
+    assert (status, title) == ("active", None)
+    assert json.loads(state)["withheld"] == {"1": size} and json.loads(state)["tender_end"] is None
 
     # And after the purge, in no byte of the database files.
     # (PostgreSQL's VACUUM FULL keeps the row versions a running transaction may still see: on
@@ -235,6 +268,8 @@ def test_an_order_withholds_a_payload_and_fields_and_only_them(log: Log) -> None
             break
         time.sleep(1)
     assert held == {SECRET_NAME: [], SECRET_EMAIL: [], SECRET_TITLE: []}
+    # nor any hash of the withheld release that a guess could be checked against
+    assert _files_holding(log, bare) == [] and _files_holding(log, bytes.fromhex(bare).decode("latin-1")) == []
     assert _files_holding(log, "Road signs") != []  # what was not withheld is still there (the search is real)
     assert whole.envelope.ocid == partial.envelope.ocid == officers.ORDERS_OCID
 
@@ -289,7 +324,7 @@ def test_withholding_twice_or_an_order_or_a_pending_event_is_refused(log: Log) -
     )
     before = snapshot(log.engine, ALL_TABLES)
     cases = [
-        ({"index": indices["published"]}, ConflictError, "already withheld by the order at log index"),
+        ({"index": indices["published"]}, ConflictError, "is already withheld whole by the order at log index"),
         ({"index": order_index}, InvalidArgumentError, "a withholding order"),
         ({"index": order_index + 1}, InvalidArgumentError, "not integrated"),
     ]
@@ -423,7 +458,165 @@ def test_the_explorer_shows_the_order_in_place_of_the_data(log: Log) -> None:
         assert page.status_code == 200, page.text
         assert f"Withheld under order EXP-1/2026 (log index {order})" in page.text
         assert SECRET_TITLE not in page.text
+        # the tender is open (its publication's type is public), its data withheld under the order
+        assert 'class="tag tag-active"' in page.text
+        assert (
+            f'data-withheld-data="{order}"><dt>Withheld</dt><dd>What events 1 said is withheld under order EXP-1/2026'
+            f" (log index {order})" in page.text
+        )
+        spanish = client.get(f"/tenders/{NATIVE}", headers={"Accept-Language": "es"}).text
+        assert (
+            f"Lo que decían los eventos 1 está retenido por la orden EXP-1/2026 (índice del registro {order})"
+            in spanish
+        )
         event = client.get(f"/tenders/{NATIVE}/events/1", headers={"Accept-Language": "es"})
         assert event.status_code == 200, event.text
         assert f"Retenido por la orden EXP-1/2026 (índice del registro {order})" in event.text
         assert SECRET_TITLE not in event.text
+
+
+def _package(*releases: dict[str, Any]) -> bytes:
+    package = {"uri": "u", "version": "1.1", "publishedDate": "2026-01-01T00:00:00Z", "publisher": {"name": "p"}}
+    return json.dumps({**package, "releases": list(releases)}).encode()
+
+
+def test_a_reimport_skips_repeats_finds_changes_and_refuses_a_withheld_release(log: Log) -> None:
+    indices = _fill(log)
+    other = {**_release(), "id": "r2", "tender": {"id": "t1", "title": "Road signs, lot 2"}}
+    first = importer.import_files(log, [("again.json", io.BytesIO(_package(_release(), other)))], now=T0)
+    assert (first.imported, first.duplicates) == (1, 1)  # r1 repeated: skipped by its keyed digest
+    changed = {**_release(), "tender": {"id": "t1", "title": "Road signs (corrected)"}}
+    report = importer.import_files(log, [("changed.json", io.BytesIO(_package(changed, other)))], now=T0)
+    assert (report.imported, report.duplicates) == (0, 1)
+    assert [p.reason for p in report.problems] == [
+        f"release 'r1' of {IMPORTED} was already imported with different content"
+    ]
+    log.integrate_all(now=T0)
+    withholding.record_order(
+        log, _order("EXP-9/2026", {"index": indices["release"], "fields": ["/parties/0/name"]}), now=T0
+    )
+    order = log.reader.tree_head().size - 1
+    assert _release_digest(log, IMPORTED) is None and _release_digest(log, IMPORTED, "r2") is not None
+    size = log.reader.tree_head().size
+    before = snapshot(log.engine, ALL_TABLES)
+    # The withheld release, as it was or changed, is refused naming the order: never recorded as new.
+    for body in (_release(), changed):
+        again = importer.import_files(log, [("withheld.json", io.BytesIO(_package(body, other)))], now=T0)
+        assert (again.imported, again.duplicates) == (0, 1)
+        assert [(p.release, p.path, p.reason) for p in again.problems] == [
+            (
+                "r1",
+                "id",
+                f"release 'r1' of {IMPORTED} is withheld under the order at log index {order}"
+                " (reference 'EXP-9/2026'): it is not imported again, whatever its content",
+            )
+        ]
+    assert snapshot(log.engine, ALL_TABLES) == before and log.reader.tree_head().size == size
+    with pytest.raises(importer.ImportRefusedError, match="is withheld under the order at log index"):
+        importer.import_files(log, [("strict.json", io.BytesIO(_package(_release())))], now=T0, strict=True)
+    assert snapshot(log.engine, ALL_TABLES) == before
+
+
+def test_orders_build_on_orders_and_bundles_cite_every_one(
+    log: Log, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from anchoring import rpc as embedded_rpc
+    from anchoring.bundles import build_bundle, final_anchors
+    from anchoring.embedded import EmbeddedChain
+    from anchoring.service import ChainAnchorer
+    from audit.log import audit
+    from ledger.core.bundle import load_bundle
+    from settings import ChainSettings
+    from verifier.chain import RpcChainReader
+    from verifier.check import verify_bundle
+
+    indices = _fill(log)
+    target = indices["release"]
+    first = ["/parties/0/name", "/awards/0/suppliers/0/name"]
+    withholding.record_order(log, _order("EXP-A", {"index": target, "fields": first}), now=T0)
+    order_a = log.reader.tree_head().size - 1
+    # Naming only what is withheld already: refused (409), naming the event and what is withheld.
+    before = snapshot(log.engine, ALL_TABLES)
+    with pytest.raises(ConflictError) as err:
+        withholding.record_order(log, _order("EXP-DUP", {"index": target, "fields": first[:1]}), now=T0)
+    assert err.value.field == "payload.targets[0].fields"
+    assert err.value.reason == (
+        f"log index {target} ({IMPORTED} seq 0): every field it names is already withheld:"
+        f" /parties/0/name (order at log index {order_a})"
+    )
+    assert snapshot(log.engine, ALL_TABLES) == before
+    # More fields (one named again): only the new one is withheld by the second order.
+    _, done = withholding.record_order(
+        log, _order("EXP-B", {"index": target, "fields": [first[0], "/parties/0/contactPoint"]}), now=T0
+    )
+    order_b = log.reader.tree_head().size - 1
+    assert [(w.index, w.fields) for w in done] == [(target, ("/parties/0/contactPoint",))]
+    [release] = log.reader.entries(target, target + 1)
+    assert release.withheld_by == order_b
+    by_order = {p: e["order"] for p, e in json.loads(release.disclosure or b"")["fields"].items() if "order" in e}
+    assert by_order == {first[0]: order_a, first[1]: order_a, "/parties/0/contactPoint": order_b}
+    assert audit(log.engine, origin=log.origin).findings == []
+
+    dev = EmbeddedChain()
+    anchorer = ChainAnchorer(log, ChainSettings(name="dev", rpc_url="embedded", confirmations=1), dev=dev)
+
+    def anchor() -> None:
+        result = anchorer.run_round(force=True)
+        while not result.settled:
+            result = anchorer.run_round()
+
+    def verified() -> tuple[dict[str, Any], Any]:
+        doc = build_bundle(log, IMPORTED, final_anchors(log.engine, "dev")).to_json()
+        report = verify_bundle(
+            load_bundle(json.loads(json.dumps(doc))), chain=RpcChainReader(embedded_rpc.transport(dev))
+        )
+        assert report.valid, report.failures
+        return doc, report.events[0]
+
+    anchor()
+    doc, reported = verified()
+    assert [o["index"] for o in doc["orders"]] == [order_a, order_b]
+    assert reported.withheld_fields == {first[0]: order_a, first[1]: order_a, "/parties/0/contactPoint": order_b}
+
+    # Then the whole payload: the event is withheld whole, and the bundle still cites the field orders.
+    withholding.record_order(log, _order("EXP-C", {"index": target}), now=T0)
+    order_c = log.reader.tree_head().size - 1
+    [release] = log.reader.entries(target, target + 1)
+    assert (release.payload, release.disclosure, release.withheld_by) == (None, None, order_c)
+    with pytest.raises(ConflictError, match=f"already withheld whole by the order at log index {order_c}"):
+        withholding.record_order(log, _order("EXP-D", {"index": target, "fields": ["/buyer/name"]}), now=T0)
+    anchor()
+    doc, reported = verified()
+    event = doc["events"][0]
+    assert event["payload"] is None and "disclosure" not in event
+    assert event["withheld"] == {
+        "order": order_c,
+        "reference": "EXP-C",
+        "earlier": [{"order": order_a, "reference": "EXP-A"}, {"order": order_b, "reference": "EXP-B"}],
+    }
+    assert [o["index"] for o in doc["orders"]] == [order_a, order_b, order_c]
+    assert reported.withheld == f"withheld under order EXP-C (log index {order_c})"
+    # each field under the order that withheld it first (read from the orders: the disclosure is gone)
+    assert reported.withheld_fields == {first[0]: order_a, first[1]: order_a, "/parties/0/contactPoint": order_b}
+    assert SECRET_NAME not in json.dumps(doc)
+    assert audit(log.engine, origin=log.origin).findings == []
+    # The command-line verifier accepts it and reports every order.
+    from cli import main
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(doc))
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"payload withheld: withheld under order EXP-C (log index {order_c})" in out
+    for pointer, order in ((first[0], order_a), (first[1], order_a), ("/parties/0/contactPoint", order_b)):
+        assert f"field {pointer} withheld under the order at log index {order}" in out
+    # An earlier order the bundle leaves out, or cites under another reference: never valid.
+    dropped = json.loads(json.dumps(doc))
+    dropped["orders"] = [o for o in dropped["orders"] if o["index"] != order_a]
+    failed = verify_bundle(load_bundle(dropped), chain=None)
+    assert not failed.valid and f"the order at log index {order_a}, which the bundle does not carry" in str(
+        failed.failures
+    )
+    renamed = json.loads(json.dumps(doc))
+    renamed["events"][0]["withheld"]["earlier"][0]["reference"] = "EXP-Z"
+    assert "names order reference 'EXP-Z'" in str(verify_bundle(load_bundle(renamed), chain=None).failures)

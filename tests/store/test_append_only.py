@@ -71,8 +71,8 @@ REWRITES = [
     ("DELETE FROM payloads", "DELETE of payloads"),
 ]
 
-WITHHOLD_ONLY = f"{REFUSAL}: a payload may only be withheld, once, by an order"
-#: Changes of a stored payload other than withholding it once (migration 0017).
+WITHHOLD_ONLY = f"{REFUSAL}: a payload may only be withheld, by an order later than any before"
+#: Changes of a stored payload other than withholding it (migration 0017; by later orders: 0019).
 PAYLOAD_REWRITES = [
     "UPDATE payloads SET body = X'7b7d' WHERE event_id = 1",
     "UPDATE payloads SET body = NULL WHERE event_id = 1",
@@ -87,8 +87,14 @@ def test_a_payload_changes_only_to_be_withheld_once(filled: Log, sql: str) -> No
     sql = sql.replace("X'7b7d'", "'\\x7b7d'::bytea") if _dialect(filled) == "postgresql" else sql
     assert WITHHOLD_ONLY in _refused(filled, sql)
     assert snapshot(filled.engine) == before
-    with filled.engine.begin() as conn:  # withholding: allowed once
+    part = "'\\x7b7d'::bytea" if _dialect(filled) == "postgresql" else "X'7b7d'"
+    with filled.engine.begin() as conn:  # withholding in part, then more by a later order: allowed
+        conn.execute(text(f"UPDATE payloads SET body = {part}, withheld_by = 5 WHERE event_id = 1"))
+    assert WITHHOLD_ONLY in _refused(filled, "UPDATE payloads SET body = NULL, withheld_by = 4 WHERE event_id = 1")
+    assert WITHHOLD_ONLY in _refused(filled, "UPDATE payloads SET withheld_by = NULL WHERE event_id = 1")
+    with filled.engine.begin() as conn:
         conn.execute(text("UPDATE payloads SET body = NULL, withheld_by = 7 WHERE event_id = 1"))
+    # withheld whole: nothing further, not even by a later order
     assert WITHHOLD_ONLY in _refused(filled, "UPDATE payloads SET withheld_by = 8 WHERE event_id = 1")
     with filled.engine.connect() as conn:
         assert conn.execute(text("SELECT body, withheld_by FROM payloads WHERE event_id = 1")).one() == (None, 7)

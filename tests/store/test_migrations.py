@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -332,5 +333,92 @@ def test_0017_moves_every_payload_checked_against_its_envelope(db_url: str) -> N
         assert {withheld for _, _, withheld in moved} == {None}
         assert "payload" not in {c["name"] for c in inspect(engine).get_columns("events")}
         assert _triggers(engine) == (SQLITE_TRIGGERS if engine.dialect.name == "sqlite" else POSTGRESQL_TRIGGERS)
+    finally:
+        engine.dispose()
+
+
+def test_0019_rekeys_every_release_digest_checked_and_clears_the_withheld(db_url: str) -> None:
+    """The imported releases' bare SHA-256 becomes an HMAC under a key drawn for the deployment,
+    in batches, each row checked against its stored payload first (a mismatch stops the upgrade
+    with nothing changed); a release an order withheld (whole or in part) keeps no digest."""
+    engine = db.open_engine(db_url)
+    try:
+        db.migrate(engine, "0018")
+        bodies = [b'{"id":"r%d","x":"%s"}' % (i, b"y" * (i * 37 % 700)) for i in range(2300)]
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO tenders (ocid, created_at, updated_at, event_count) VALUES ('ocds-abc123-1', :t, :t, 0)"
+                ),
+                {"t": T0},
+            )
+            for i, body in enumerate(bodies):
+                envelope = _envelope_0015("ocds-abc123-1", i, body)
+                event_id = conn.execute(
+                    text(
+                        "INSERT INTO events (ocid, seq, type, recorded_at, envelope, leaf_hash) "
+                        "VALUES ('ocds-abc123-1', :s, 'tender.amended', :t, :e, :h) RETURNING id"
+                    ),
+                    {"s": i, "t": T0, "e": envelope, "h": hashlib.sha256(b"\0" + envelope).digest()},
+                ).scalar_one()
+                withheld = {0: (None, 9000), 1: (b'{"id":"r1","x":null}', 9001)}.get(i, (body, None))
+                conn.execute(
+                    text("INSERT INTO payloads (event_id, body, disclosure, withheld_by) VALUES (:e, :b, :d, :w)"),
+                    {"e": event_id, "b": withheld[0], "d": b'{"salt":"ab"}' if i < 2 else None, "w": withheld[1]},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO ocds_releases (event_id, ocid, release_id, release_date, release_sha256) "
+                        "VALUES (:e, 'ocds-abc123-1', :r, :t, :d)"
+                    ),
+                    {"e": event_id, "r": f"r{i}", "t": T0, "d": hashlib.sha256(body).hexdigest()},
+                )
+            conn.execute(
+                text("UPDATE ocds_releases SET release_sha256 = :d WHERE release_id = 'r2200'"), {"d": "0" * 64}
+            )
+        before = snapshot(engine, ("ocds_releases", "payloads"))
+        with pytest.raises(
+            RuntimeError, match=r"release event \d+'s stored payload hashes to .* ocds_releases says 0000"
+        ):
+            db.migrate(engine)
+        assert _version(engine) == ["0018"]
+        assert "deployment_keys" not in inspect(engine).get_table_names()
+        assert snapshot(engine, ("ocds_releases", "payloads")) == before
+        with engine.begin() as conn:  # the operator puts back the hash of what is stored
+            conn.execute(
+                text("UPDATE ocds_releases SET release_sha256 = :d WHERE release_id = 'r2200'"),
+                {"d": hashlib.sha256(bodies[2200]).hexdigest()},
+            )
+        db.migrate(engine)
+        assert _version(engine) == [_head_revision()]
+        with engine.connect() as conn:
+            key = bytes(
+                conn.execute(text("SELECT secret FROM deployment_keys WHERE name = 'release_digest'")).scalar_one()
+            )
+            digests = dict(conn.execute(text("SELECT release_id, release_digest FROM ocds_releases")).tuples().all())
+        assert len(key) == 32
+        assert digests["r0"] is None and digests["r1"] is None  # withheld whole, withheld in part
+        assert digests == {
+            f"r{i}": None if i < 2 else hmac.new(key, body, hashlib.sha256).hexdigest() for i, body in enumerate(bodies)
+        }
+        assert "release_sha256" not in {c["name"] for c in inspect(engine).get_columns("ocds_releases")}
+        with engine.connect() as conn:  # the whole payload's salts went; a partial one's stay
+            kept = conn.execute(text("SELECT withheld_by, disclosure FROM payloads WHERE withheld_by IS NOT NULL"))
+            assert sorted((w, None if d is None else bytes(d)) for w, d in kept) == [
+                (9000, None),
+                (9001, b'{"salt":"ab"}'),
+            ]
+        # a later order may now withhold more of a payload withheld in part, never one withheld whole
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE payloads SET body = :b, withheld_by = 9002 WHERE withheld_by = 9001"), {"b": b"{}"}
+            )
+        for statement, error in (
+            ("UPDATE payloads SET withheld_by = 9003 WHERE withheld_by = 9000", "withheld"),
+            ("UPDATE payloads SET body = NULL, withheld_by = 9001 WHERE withheld_by = 9002", "later than any before"),
+            ("UPDATE payloads SET withheld_by = NULL WHERE withheld_by = 9002", "withheld"),
+        ):
+            with pytest.raises(DBAPIError, match=error), engine.begin() as conn:
+                conn.execute(text(statement))
     finally:
         engine.dispose()

@@ -87,7 +87,7 @@ def upgrade() -> None:
     if moved != events_count:  # cannot happen in one transaction: said rather than assumed
         raise RuntimeError(f"migration 0017: {moved} payloads moved for {events_count} events")
     op.execute("ALTER TABLE events DROP COLUMN payload")
-    for statement in guards.payloads_ddl(dialect):
+    for statement in guards.payloads_ddl(dialect, once=True):
         op.execute(statement)
 
 
