@@ -304,7 +304,11 @@ def test_a_withheld_value_cannot_be_recovered_without_its_salt(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text(max_size=5), st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8) | st.booleans(), max_size=4))
+@given(
+    st.dictionaries(
+        st.text(max_size=5), st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8) | st.booleans(), max_size=4
+    )
+)
 def test_the_whole_payload_commitment_from_its_bytes_is_recompute_s(payload: dict[str, Any]) -> None:
     """With no field committed apart, the commitment from the served bytes is recompute's, for
     RFC 8785 bytes; other bytes of the same value give another (the caller then asks recompute)."""
@@ -320,7 +324,7 @@ def test_the_whole_payload_commitment_from_its_bytes_is_recompute_s(payload: dic
 
 def test_the_whole_payload_commitment_is_not_for_fields_committed_apart() -> None:
     payload = {"a": 1, "b": {"c": "x"}}
-    expected, disclosure = commitment.new_commitment(payload, ["/b/c"])
+    _, disclosure = commitment.new_commitment(payload, ["/b/c"])
     assert commitment.whole_commitment(rfc8785.dumps(payload), disclosure) is None
     _, whole = commitment.new_commitment(payload, [])
     for bad in ({**whole, "extra": 1}, {"fields": {}}, {**whole, "salt": "XY"}, [whole], None):
