@@ -20,7 +20,7 @@ def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _matches(header: str | None, etag: str) -> bool:
+def matches(header: str | None, etag: str) -> bool:
     if not header:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
@@ -31,7 +31,7 @@ def cached(request: Request, body: bytes, *, immutable: bool, media_type: str = 
     """``body`` with an ETag and Cache-Control; 304 (no body) if ``If-None-Match`` matches."""
     etag = etag_of(body)
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE if immutable else REVALIDATE, "Vary": "Accept"}
-    if _matches(request.headers.get("if-none-match"), etag):
+    if matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media_type, headers=headers)
 

@@ -145,15 +145,21 @@ def floor_fetch(base: str, size: int) -> float:
 
 
 def floor_tiles(base: str, size: int) -> float:
-    """Seconds for a bare client to fetch every entry bundle, level-0 tile and payload bundle,
-    PARALLEL bundles at a time (the monitor's own requests; nothing checked, nothing kept)."""
+    """Seconds for a bare client to fetch every entry bundle, level-0 tile and payload bundle (and
+    disclosure bundle where the entries are envelope v2), PARALLEL bundles at a time (the
+    monitor's own requests; nothing checked, nothing kept)."""
     start = time.perf_counter()
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(PARALLEL) as pool:
 
         def bundle(n: int) -> None:
             width = min(256, size - n * 256)
             path = tile_path(n) + ("" if width == 256 else f".p/{width}")
-            for url in (f"/tile/entries/{path}", f"/tile/0/{path}", f"/payloads/{path}"):
+            entries = client.get(f"{base}/tile/entries/{path}")
+            assert entries.status_code == 200
+            urls = [f"/tile/0/{path}", f"/payloads/{path}"]
+            if b'"v":2}' in entries.content:  # as the monitor: envelope v2 entries need their disclosures
+                urls.append(f"/disclosures/{path}")
+            for url in urls:
                 assert client.get(f"{base}{url}").status_code == 200
 
         list(pool.map(bundle, range((size + 255) // 256)))

@@ -12,15 +12,19 @@ from __future__ import annotations
 import re
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from ledger.core.errors import InvalidArgumentError, NotFoundError
-from ledger.core.tiles import TILE_WIDTH, TileID, tile_width
+from ledger.core.tiles import TILE_WIDTH, TileID, tile_path, tile_width
+from ledger.log import Log
+from ledger.procurement.officers import ORDERS_OCID
 from ledger.store.db import read_transaction
 from ledger.store.reader import tile_reader
+from ledger.store.tile_cache import Body, BodyCache
 
 from ..deps import LogSignerDep, MirrorDep, ReadLogDep
 from ..errors import COMMON_RESPONSES, NOT_FOUND_RESPONSES
-from ..responses import IMMUTABLE, REVALIDATE, SHORT_LIVED, cached
+from ..responses import IMMUTABLE, REVALIDATE, SHORT_LIVED, etag_of, matches
 from .log import signed_note
 
 router = APIRouter(tags=["tiles"], responses={**COMMON_RESPONSES, **NOT_FOUND_RESPONSES})
@@ -75,14 +79,101 @@ def _tile_cache(width: int | None) -> str:
     return IMMUTABLE if width is None else SHORT_LIVED
 
 
-def _bundle_range(log: ReadLogDep, path: str, index: int, width: int | None) -> tuple[int, int]:
-    """Entries ``[start, end)`` of bundle ``index`` of ``width``; NotFoundError when the tree
-    does not hold them yet."""
-    wanted = TILE_WIDTH if width is None else width
+# -- served from encoded bodies kept in memory -------------------------------------------------
+#
+# Tiles and entry bundles never change once the tree holds them (full or partial: the first W
+# entries of a bundle are fixed), so their encoded bodies are kept (a BodyCache per application,
+# least recently used dropped past its bytes) and served again with no database read. Payload
+# and disclosure bundles change when an order withholds a payload: each is kept with the count
+# of withholding orders it was read at, and served again only while that count, read from the
+# database (one primary-key read), has not moved: the order that withholds and that count are
+# written in one transaction, so no process serves a withheld payload from memory, whichever
+# process recorded the order. One read of a bundle's rows makes its entry, payload and
+# disclosure bundles and its level-0 tile together: a follower asking for them in turn reads the
+# database once.
+
+_Key = tuple[str, int, int]  # (kind: "entries", "payloads", "disclosures" or a tile level, index, width)
+
+
+def _bodies(request: Request) -> BodyCache:
+    state = request.app.state
+    found: BodyCache | None = getattr(state, "static_bodies", None)
+    if found is None:
+        found = state.static_bodies = BodyCache()
+    return found
+
+
+def _body(data: bytes, orders: int | None = None) -> Body:
+    return Body(data, etag_of(data), orders)
+
+
+def _answer(request: Request, body: Body, media_type: str, cache: str) -> Response:
+    headers = {"ETag": body.etag, "Cache-Control": cache}
+    if matches(request.headers.get("if-none-match"), body.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body.data, media_type=media_type, headers=headers)
+
+
+def _read_bundle(log: Log, bodies: BodyCache, index: int, width: int, wanted: _Key) -> Body:
+    """Read bundle ``index`` at ``width`` once; keep its entry, payload and disclosure bundles and
+    its level-0 tile; return the body ``wanted`` names."""
+    start = index * TILE_WIDTH
+    try:
+        read = log.reader.bundle(start, start + width, orders_ocid=ORDERS_OCID)
+    except NotFoundError:
+        raise NotFoundError(f"{_describe(wanted)}: the tree does not hold it yet") from None
+    entries, payload_bundle, disclosure_bundle = bytearray(), bytearray(), bytearray()
+    too_long: int | None = None
+    for i, (envelope, payload, disclosure) in enumerate(read.rows):
+        if len(envelope) > 0xFFFF and too_long is None:
+            too_long = start + i
+        entries += len(envelope).to_bytes(2, "big") + envelope
+        data = b"" if payload is None or payload == WITHHELD else payload
+        payload_bundle += len(data).to_bytes(4, "big") + data
+        disclosure_bundle += len(disclosure).to_bytes(4, "big") + disclosure
+    made: dict[_Key, Body] = {
+        ("payloads", index, width): _body(bytes(payload_bundle), read.orders),
+        ("disclosures", index, width): _body(bytes(disclosure_bundle), read.orders),
+    }
+    if too_long is None:
+        made["entries", index, width] = _body(bytes(entries))
+    if read.leaf_tile is not None and len(read.leaf_tile) >= width * 32:
+        made["0", index, width] = _body(read.leaf_tile[: width * 32])
+    for key, body in made.items():
+        bodies.put(key, body)
+    if wanted[0] == "entries" and too_long is not None:
+        raise InvalidArgumentError("path", f"entry {too_long} is longer than an entry bundle can hold")
+    return made[wanted]
+
+
+def _describe(key: _Key) -> str:
+    kind, index, width = key
+    path = tile_path(index) + ("" if width == TILE_WIDTH else f".p/{width}")
+    return {"entries": "tile entries/", "payloads": "payload bundle ", "disclosures": "disclosure bundle "}.get(
+        kind, f"tile {kind}/"
+    ) + path
+
+
+def _read_tile(log: Log, bodies: BodyCache, level: int, index: int, width: int) -> Body:
     size = log.reader.tree_head().size
-    if tile_width(TileID(0, index), size) < wanted:
-        raise NotFoundError(f"{path}: the tree (size {size}) does not hold it yet")
-    return index * TILE_WIDTH, index * TILE_WIDTH + wanted
+    if tile_width(TileID(level, index), size) < width:
+        raise NotFoundError(f"{_describe((str(level), index, width))}: the tree (size {size}) does not hold it yet")
+    with read_transaction(log.engine) as conn:
+        found = tile_reader(conn)([TileID(level, index)]).get(TileID(level, index))
+    if found is None or len(found) < width * 32:
+        raise NotFoundError(f"{_describe((str(level), index, width))}: not stored")
+    body = _body(found[: width * 32])
+    bodies.put((str(level), index, width), body)
+    return body
+
+
+def _current(log: Log, bodies: BodyCache, key: _Key) -> Body:
+    """The payload or disclosure bundle ``key`` names: the kept one while no order has been
+    recorded since it was read, else read again."""
+    kept = bodies.get(key)
+    if kept is not None and kept.orders == log.reader.orders(ORDERS_OCID):
+        return kept
+    return _read_bundle(log, bodies, key[1], key[2], key)
 
 
 @router.get("/checkpoint", summary="The log's signed checkpoint (C2SP tlog-tiles)", response_class=Response)
@@ -91,56 +182,43 @@ def tiles_checkpoint(log: ReadLogDep, signer: LogSignerDep, mirror: MirrorDep) -
 
 
 @router.get("/tile/{path:path}", summary="A hash tile or entry bundle (C2SP tlog-tiles)", response_class=Response)
-def tile(request: Request, log: ReadLogDep, path: str) -> Response:
+async def tile(request: Request, log: ReadLogDep, path: str) -> Response:
+    """Kept in memory once read (they never change): served again with no database read."""
     level, index, width = parse_tile_path(path)
-    wanted = TILE_WIDTH if width is None else width
-    size = log.reader.tree_head().size
-    tile_level = 0 if level == "entries" else int(level)
-    if tile_width(TileID(tile_level, index), size) < wanted:
-        raise NotFoundError(f"tile {path}: the tree (size {size}) does not hold it yet")
-    if level == "entries":
-        start = index * TILE_WIDTH
-        body = bytearray()
-        for i, envelope in enumerate(log.reader.entry_bytes(start, start + wanted)):
-            if len(envelope) > 0xFFFF:
-                raise InvalidArgumentError("path", f"entry {start + i} is longer than an entry bundle can hold")
-            body += len(envelope).to_bytes(2, "big") + envelope
-        return _static(bytes(body), OCTETS, _tile_cache(width))
-    with read_transaction(log.engine) as conn:
-        found = tile_reader(conn)([TileID(tile_level, index)]).get(TileID(tile_level, index))
-    if found is None or len(found) < wanted * 32:
-        raise NotFoundError(f"tile {path}: not stored")
-    return _static(found[: wanted * 32], OCTETS, _tile_cache(width))
+    key: _Key = (level, index, TILE_WIDTH if width is None else width)
+    bodies = _bodies(request)
+    body = bodies.get(key)
+    if body is None:
+        if level == "entries":
+            body = await run_in_threadpool(_read_bundle, log, bodies, index, key[2], key)
+        else:
+            body = await run_in_threadpool(_read_tile, log, bodies, int(level), index, key[2])
+    return _answer(request, body, OCTETS, _tile_cache(width))
 
 
 @router.get("/payloads/{path:path}", summary="A payload bundle (beside the tlog-tiles entry bundles)",
             response_class=Response)  # fmt: skip
-def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
+async def payloads(request: Request, log: ReadLogDep, path: str) -> Response:
     """The payloads of the entries of entry bundle ``<N>[.p/<W>]``, in order, each its stored bytes
     (RFC 8785, hashing to its envelope's ``payload_sha256``, or committed to by its v2 envelope's
     ``payload_commitment`` with the disclosure bundle's entry) prefixed with its length as a
     big-endian uint32; length 0 for a payload withheld. Revalidated (ETag): a payload may be
     withheld later by an order recorded in the log."""
     index, width = parse_bundle_path(path)
-    start, end = _bundle_range(log, f"payload bundle {path}", index, width)
-    body = bytearray()
-    for stored in log.reader.entry_bytes(start, end, payloads=True):
-        data = b"" if stored == WITHHELD else stored
-        body += len(data).to_bytes(4, "big") + data
-    return cached(request, bytes(body), immutable=False, media_type=OCTETS)
+    key: _Key = ("payloads", index, TILE_WIDTH if width is None else width)
+    body = await run_in_threadpool(_current, log, _bodies(request), key)
+    return _answer(request, body, OCTETS, REVALIDATE)
 
 
 @router.get("/disclosures/{path:path}", summary="A disclosure bundle (beside the payload bundles)",
             response_class=Response)  # fmt: skip
-def disclosures(request: Request, log: ReadLogDep, path: str) -> Response:
+async def disclosures(request: Request, log: ReadLogDep, path: str) -> Response:
     """The envelope v2 disclosures (docs/spec.md §2.5) of the entries of entry bundle
     ``<N>[.p/<W>]``, in order, each its stored RFC 8785 bytes prefixed with its length as a
     big-endian uint32; length 0 for a version 1 entry. With the payload bundle, each v2 payload
     recomputes to its envelope's ``payload_commitment``. Revalidated (ETag): withholding a field
     rewrites its disclosure entry."""
     index, width = parse_bundle_path(path)
-    start, end = _bundle_range(log, f"disclosure bundle {path}", index, width)
-    body = bytearray()
-    for data in log.reader.entry_bytes(start, end, disclosures=True):
-        body += len(data).to_bytes(4, "big") + data
-    return cached(request, bytes(body), immutable=False, media_type=OCTETS)
+    key: _Key = ("disclosures", index, TILE_WIDTH if width is None else width)
+    body = await run_in_threadpool(_current, log, _bodies(request), key)
+    return _answer(request, body, OCTETS, REVALIDATE)

@@ -282,6 +282,24 @@ def recompute(payload: Any, disclosure: dict[str, Any]) -> str:
     return _commitment(digests, canonical_json_bytes(skeleton, field="payload"), payload_salt)
 
 
+def whole_commitment(data: bytes, disclosure: Any) -> str | None:
+    """The ``payload_commitment`` (hex) of a payload served as the bytes ``data`` with a
+    ``disclosure`` that commits no field apart, computed from the bytes as they are (no parse):
+    when ``data`` are the payload's RFC 8785 bytes this is :func:`recompute`'s answer, and when it
+    matches the envelope's commitment the bytes are those committed (SHA-256 preimage). ``None``
+    when the disclosure commits fields apart or is not one: ask :func:`recompute` then, and also
+    when the answer differs (bytes that are not RFC 8785 may still hold the committed value)."""
+    if type(disclosure) is not dict or len(disclosure) != 2 or disclosure.get("fields") != {}:
+        return None
+    salt = disclosure.get("salt")
+    if type(salt) is not str or not _HEX.fullmatch(salt):
+        return None
+    h = hashlib.sha256(b'{"fields":{},"payload":')
+    h.update(data)
+    h.update(b',"salt":"' + salt.encode("ascii") + b'"}')
+    return h.hexdigest()
+
+
 def withhold_fields(
     body: Any, disclosure: dict[str, Any], pointers: Iterable[str], order_index: int
 ) -> tuple[Any, dict[str, Any]]:

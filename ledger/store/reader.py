@@ -157,6 +157,22 @@ def tile_reader(conn: Connection) -> tile_math.TileReader:
     return read
 
 
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What :meth:`LogReader.bundle` read: the tree's size, the withholding orders' count, each
+    entry's ``(envelope, payload or None, disclosure or b"")`` and the level-0 tile's hashes."""
+
+    size: int
+    orders: int
+    rows: list[tuple[bytes, bytes | None, bytes]]
+    leaf_tile: bytes | None
+
+
+def _orders(conn: Connection, ocid: str) -> int:
+    found = conn.execute(select(tenders.c.event_count).where(tenders.c.ocid == ocid)).scalar()
+    return 0 if found is None else int(found)
+
+
 def current_head(conn: Connection) -> TreeHead:
     size, root = conn.execute(select(log_state.c.size, log_state.c.root).where(log_state.c.id == 1)).one()
     return TreeHead(size, bytes(root))
@@ -288,6 +304,50 @@ class LogReader:
                 .order_by(log_entries.c.idx)
             )
             return [missing if data is None else bytes(data) for (data,) in conn.execute(query).tuples()]
+
+    def bundle(self, start: int, end: int, *, orders_ocid: str) -> Bundle:
+        """Everything the static bundles of entries ``[start, end)`` are made of, in one read:
+        each entry's envelope, payload (``None``: withheld) and disclosure (``b""``: none), the
+        level-0 tile holding them when they are one tile's (``None`` otherwise, or not stored), and
+        the number of withholding orders (``orders_ocid``'s events) recorded when read. The
+        orders' count is read before the payloads: payloads read later are at least that recent,
+        so a copy kept with it is stale whenever the count has moved (see :meth:`orders`).
+        Raises NotFoundError when the tree (its size, also returned) does not hold ``end`` yet."""
+        if not 0 <= start <= end or end - start > MAX_ENTRIES_PER_READ:
+            raise InvalidArgumentError("end", f"needs 0 <= start <= end <= start + {MAX_ENTRIES_PER_READ}")
+        with read_transaction(self._engine) as conn:
+            size = current_head(conn).size
+            self._seen_size = max(self._seen_size, size)
+            if end > size:
+                raise NotFoundError(f"entries [{start}, {end}): the tree (size {size}) does not hold them yet")
+            orders = _orders(conn, orders_ocid)
+            query = (
+                select(events.c.envelope, _payloads.c.body, _payloads.c.disclosure)
+                .select_from(EVENTS_FROM)
+                .join(log_entries, log_entries.c.event_id == events.c.id)
+                .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+                .order_by(log_entries.c.idx)
+            )
+            rows = [
+                (
+                    bytes(envelope),
+                    None if body is None else bytes(body),
+                    b"" if disclosure is None else bytes(disclosure),
+                )
+                for envelope, body, disclosure in conn.execute(query)
+            ]
+            tile = tile_math.TileID(0, start // tile_math.TILE_WIDTH)
+            one_tile = end > start and (end - 1) // tile_math.TILE_WIDTH == tile.index
+            leaf_tile = tile_reader(conn)([tile]).get(tile) if one_tile else None
+        return Bundle(size=size, orders=orders, rows=rows, leaf_tile=leaf_tile)
+
+    def orders(self, orders_ocid: str) -> int:
+        """The number of events of ``orders_ocid`` (the withholding orders) recorded: a payload
+        changes only in the transaction that records an order (ledger.procurement.withholding,
+        and the database's guards allow no other change), so an unchanged count means unchanged
+        payloads. One primary-key read."""
+        with read_transaction(self._engine) as conn:
+            return _orders(conn, orders_ocid)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``[start, end)`` straight from the level-0 tiles.

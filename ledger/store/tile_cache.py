@@ -1,4 +1,5 @@
-"""A bounded, thread-safe cache of tiles' rows (:data:`ledger.core.tiles.TileRows`) for proofs.
+"""Bounded, thread-safe caches: tiles' rows (:data:`ledger.core.tiles.TileRows`) for proofs, and
+encoded static bodies (:class:`BodyCache`: the tlog-tiles tiles and bundles the API serves).
 
 A tile only grows and its stored hashes never change, so the nodes they determine never change
 either: what is cached for a tile stays true for every later tree size. The cache keeps, per
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
 
 from ..core.tiles import TileID, TileRows
 
@@ -52,3 +55,62 @@ class TileRowCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._rows)
+
+
+#: Bytes of encoded bodies a :class:`BodyCache` keeps by default (a full entry bundle of
+#: ~400-byte envelopes is ~100 KiB: some 600 bundles with their tiles and payload bundles).
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """An encoded static body with its ETag, and the withholding orders' count it was read at
+    (``None``: it can never change)."""
+
+    data: bytes
+    etag: str
+    orders: int | None = None
+
+
+class BodyCache:
+    """Least-recently-used encoded bodies (tiles, entry and payload bundles), up to ``max_bytes``
+    of them in all (0: nothing is kept). Thread-safe; the caller decides what a key means and
+    when a body is stale (:attr:`Body.orders`)."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._bodies: OrderedDict[Hashable, Body] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Body | None:
+        with self._lock:
+            body = self._bodies.get(key)
+            if body is not None:
+                self._bodies.move_to_end(key)
+            return body
+
+    def put(self, key: Hashable, body: Body) -> None:
+        if len(body.data) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.data)
+            self._bodies[key] = body
+            self.bytes += len(body.data)
+            while self.bytes > self.max_bytes:
+                _, dropped = self._bodies.popitem(last=False)
+                self.bytes -= len(dropped.data)
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            old = self._bodies.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.data)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._bodies)

@@ -301,3 +301,31 @@ def test_a_withheld_value_cannot_be_recovered_without_its_salt(
     # ... only with the salt that is no longer stored does the right guess match
     assert digest == commitment.field_digest(bytes.fromhex(salt), hidden).hex()
     assert recompute(body, after) == value
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(max_size=5), st.integers(-(2**53) + 1, 2**53 - 1) | st.text(max_size=8) | st.booleans(), max_size=4
+    )
+)
+def test_the_whole_payload_commitment_from_its_bytes_is_recompute_s(payload: dict[str, Any]) -> None:
+    """With no field committed apart, the commitment from the served bytes is recompute's, for
+    RFC 8785 bytes; other bytes of the same value give another (the caller then asks recompute)."""
+    expected, disclosure = commitment.new_commitment(payload, [])
+    data = rfc8785.dumps(payload)
+    assert commitment.whole_commitment(data, disclosure) == expected == commitment.recompute(payload, disclosure)
+    spaced = json.dumps(payload, indent=1).encode()
+    if spaced != data:
+        assert commitment.whole_commitment(spaced, disclosure) != expected
+        assert commitment.recompute(json.loads(spaced), disclosure) == expected
+    assert commitment.whole_commitment(data + b" ", disclosure) != expected
+
+
+def test_the_whole_payload_commitment_is_not_for_fields_committed_apart() -> None:
+    payload = {"a": 1, "b": {"c": "x"}}
+    _, disclosure = commitment.new_commitment(payload, ["/b/c"])
+    assert commitment.whole_commitment(rfc8785.dumps(payload), disclosure) is None
+    _, whole = commitment.new_commitment(payload, [])
+    for bad in ({**whole, "extra": 1}, {"fields": {}}, {**whole, "salt": "XY"}, [whole], None):
+        assert commitment.whole_commitment(rfc8785.dumps(payload), bad) is None

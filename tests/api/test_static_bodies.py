@@ -1,0 +1,180 @@
+"""The static tiles and bundles served from bodies kept in memory (api/routes/tiles.py), on SQLite
+and PostgreSQL: a tile or entry bundle read once is served again with no database read, a payload
+bundle with one (the withholding orders' count), and a payload withheld by an order is never
+served from a stale copy: not by the application that kept it, not by another one on the same
+database, not by a real ``tenderproof serve`` with two worker processes while the order is
+recorded by another process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from api.app import create_app
+from api.routes.tiles import WITHHELD
+from ledger.core.tiles import TILE_WIDTH
+from ledger.log import Log
+from ledger.procurement import withholding
+from ledger.store.tile_cache import BodyCache
+from ledger.submission import Submission
+from monitor.tiles import split_bundle
+from tests.api.conftest import settings_for
+from tests.cluster import serve_api
+from tests.conftest import ORIGIN, T0
+from tests.monitor.test_monitor import _engines, database
+from tests.recording import append_many
+
+#: Entries: a full bundle (0) and a partial one (1, width 44).
+SIZE = TILE_WIDTH + 44
+
+
+def _order(*indices: int) -> dict[str, Any]:
+    return {
+        "reference": "EXP-17/2026",
+        "authority": "Juzgado 3",
+        "legal_basis": "LFPDPPP art. 25",
+        "targets": [{"index": i} for i in indices],
+    }
+
+
+@pytest.fixture(params=_engines())
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as found:
+        log = Log.open(found, origin=ORIGIN)
+        try:
+            items = [
+                Submission(ocid=f"ocds-abc123-s{i % 9}", type="tender.amended", payload={"i": i, "x": "y" * 40})
+                for i in range(SIZE)
+            ]
+            append_many(log, items, now=T0)
+            assert log.integrate_all(now=T0).size == SIZE
+        finally:
+            log.close()
+        yield found
+
+
+class Statements:
+    """Counts the queries an engine runs (transaction control left out: SQLite's ``BEGIN``)."""
+
+    def __init__(self, log: Log) -> None:
+        self.count = 0
+        self.seen: list[str] = []
+        event.listen(log.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self.count += 1
+            self.seen.append(statement)
+
+
+def _payloads(body: bytes, width: int = TILE_WIDTH) -> list[bytes]:
+    return split_bundle(body, width, 4)
+
+
+def test_tiles_and_bundles_read_once_are_served_from_memory(url: str) -> None:
+    log = Log.open(url, origin=ORIGIN)
+    try:
+        app = create_app(settings_for(url), log=log)
+        with TestClient(app) as client:
+            first = {
+                p: client.get(p) for p in ("/tile/entries/000", "/tile/0/000", "/payloads/000", "/disclosures/000")
+            }
+            assert all(r.status_code == 200 for r in first.values())
+            bodies: BodyCache = app.state.static_bodies
+            assert len(bodies) >= 4
+            assert client.get("/tile/entries/001.p/44").status_code == 200  # read once
+            statements = Statements(log)
+            for path in ("/tile/entries/000", "/tile/0/000", "/tile/entries/001.p/44", "/tile/0/001.p/44"):
+                again = client.get(path)
+                assert again.status_code == 200
+                if path in first:
+                    assert again.content == first[path].content
+                    assert again.headers["etag"] == first[path].headers["etag"]
+            assert statements.count == 0, statements.seen  # all kept: no database read
+            statements.count = 0
+            assert client.get("/tile/entries/000").content == first["/tile/entries/000"].content
+            assert statements.count == 0
+            # a payload bundle: one primary-key read (the orders' count) before it is served again
+            assert client.get("/payloads/000").content == first["/payloads/000"].content
+            assert statements.count == 1, statements.seen
+            assert "tenders" in statements.seen[0]
+            # the bytes are the stored ones, as the uncached reader gives them
+            assert first["/tile/entries/000"].content == b"".join(
+                len(e).to_bytes(2, "big") + e for e in log.reader.entry_bytes(0, TILE_WIDTH)
+            )
+            assert _payloads(first["/payloads/000"].content) == log.reader.entry_bytes(0, TILE_WIDTH, payloads=True)
+            assert first["/tile/0/000"].content == b"".join(log.reader.leaf_hashes(0, TILE_WIDTH))
+            etag = first["/tile/entries/000"].headers["etag"]
+            assert first["/tile/entries/000"].headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert client.get("/tile/entries/000", headers={"If-None-Match": etag}).status_code == 304
+            assert client.get("/tile/entries/001.p/45").status_code == 404  # past the tree: nothing kept
+            assert client.get("/payloads/001.p/45").status_code == 404
+    finally:
+        log.close()
+
+
+def test_a_withheld_payload_is_never_served_from_a_stale_copy(url: str) -> None:
+    """Two applications on the same database (two processes' worth: their own engines and kept
+    bodies), each holding bundle 0's payloads; an order recorded through a third log withholds
+    entry 5: both serve it withheld at once, the rest unchanged."""
+    logs = [Log.open(url, origin=ORIGIN) for _ in range(3)]
+    try:
+        apps = [create_app(settings_for(url), log=log) for log in logs[:2]]
+        with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+            before = {}
+            for client in (a, b):
+                assert client.get("/tile/entries/000").status_code == 200  # reads (and keeps) the payloads too
+                before[client] = client.get("/payloads/000")
+                assert _payloads(before[client].content)[5] != b""
+            for app in apps:
+                assert app.state.static_bodies.get(("payloads", 0, TILE_WIDTH)) is not None  # kept
+            withholding.record_order(logs[2], _order(5), now=T0)
+            for client in (a, b):
+                after = client.get("/payloads/000")
+                assert after.status_code == 200
+                served = _payloads(after.content)
+                assert served[5] == b""
+                assert (
+                    served[:5] + served[6:]
+                    == _payloads(before[client].content)[:5] + _payloads(before[client].content)[6:]
+                )
+                assert after.headers["etag"] != before[client].headers["etag"]
+                # a client revalidating with the old ETag gets the new body, not a 304
+                revalidated = client.get("/payloads/000", headers={"If-None-Match": before[client].headers["etag"]})
+                assert revalidated.status_code == 200 and _payloads(revalidated.content)[5] == b""
+                # entries never change: the entry bundle is the same bytes
+                assert client.get("/tile/entries/000").content == b"".join(
+                    len(e).to_bytes(2, "big") + e for e in logs[2].reader.entry_bytes(0, TILE_WIDTH)
+                )
+            stored = logs[2].reader.entry_bytes(0, TILE_WIDTH, payloads=True)
+            assert stored[5] == WITHHELD
+    finally:
+        for log in logs:
+            log.close()
+
+
+def test_a_server_with_two_workers_never_serves_a_withheld_payload(url: str, tmp_path: Path) -> None:
+    """A real ``tenderproof serve --workers 2``: each worker keeps payload bundle 0 (asked many
+    times, on fresh connections, so both answer); the order is recorded by this process."""
+    with serve_api(url, origin=ORIGIN, workers=2, log_file=tmp_path / "server.log") as server:
+        base = server.base
+        first = [httpx.get(f"{base}/payloads/000") for _ in range(12)]
+        assert all(r.status_code == 200 and _payloads(r.content)[7] != b"" for r in first)
+        partial = httpx.get(f"{base}/payloads/001.p/44")
+        assert _payloads(partial.content, 44)[3] != b""
+        log = Log.open(url, origin=ORIGIN)
+        try:
+            withholding.record_order(log, _order(7, TILE_WIDTH + 3), now=T0)
+        finally:
+            log.close()
+        for _ in range(12):
+            got = httpx.get(f"{base}/payloads/000")
+            assert got.status_code == 200 and _payloads(got.content)[7] == b""
+            got = httpx.get(f"{base}/payloads/001.p/44")
+            assert got.status_code == 200 and _payloads(got.content, 44)[3] == b""
