@@ -51,7 +51,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import commitment
 from ledger.core import heads as smt
-from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.canonical import canonical_bytes, canonical_json_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cosignature import CosignerKey, check_quorum, parse_line, split_note
 from ledger.core.envelope import VERSION_2
@@ -125,6 +125,17 @@ def _same_commitment(leaf_data: bytes, payload: bytes, disclosure: Any) -> bool:
         return bool(commitment.recompute(json.loads(payload), disclosure) == envelope.get("payload_commitment"))
     except (ValueError, LedgerError):
         return False
+
+
+def _disclosure_bytes(disclosure: Any) -> bytes | None:
+    """A served v2 disclosure's RFC 8785 bytes, as the log stores it (``None``: none served, or one
+    with no canonical form, which the payload check has reported)."""
+    if disclosure is None:
+        return None
+    try:
+        return canonical_json_bytes(disclosure)
+    except LedgerError:
+        return None
 
 
 def _now() -> str:
@@ -665,10 +676,14 @@ class Monitor:
                 "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            disclosures = [_disclosure_bytes(d) for d in checked.disclosures]
+            kept = [(r[0], d) for r, d in zip(rows, disclosures, strict=True) if d is not None]
+            if kept:
+                store.executemany(conn, "INSERT INTO monitor_disclosures (idx, disclosure) VALUES (?, ?)", kept)
             if self._mirror_ready:
                 from . import mirror
 
-                with_disclosures = [(*r, d) for r, d in zip(rows, checked.disclosures, strict=True)]
+                with_disclosures = [(*r, d) for r, d in zip(rows, disclosures, strict=True)]
                 mirror.add(conn, checked.start, with_disclosures, now=datetime.now(UTC))
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
@@ -754,29 +769,23 @@ class Monitor:
             )
         if envelope.get("v") == VERSION_2:
             # re-hashed through the commitment: the payload (nulls at withheld fields) with its disclosure
+            field, what = "payload_commitment", "the payload served with its disclosure commits to"
             try:
                 bound = commitment.recompute(json.loads(data), disclosure)
             except (LedgerError, ValueError) as exc:
                 bound = f"nothing (not checkable: {exc})"
-            if bound != envelope.get("payload_commitment"):
-                return Finding(
-                    "payload_changed",
-                    f"payload:{index}:{sha256_hex(data)}",
-                    f"entry {index} ({ocid}): the payload served with its disclosure commits to {bound}, "
-                    f"its envelope says {envelope.get('payload_commitment')}",
-                    {"index": index, "ocid": ocid},
-                )
+        else:
+            field, what = "payload_sha256", "the payload served hashes to"
+            bound = _sha256(data).hexdigest()
+        if bound == envelope.get(field):
             return None
-        digest = _sha256(data).hexdigest()
-        if digest != envelope.get("payload_sha256"):
-            return Finding(
-                "payload_changed",
-                f"payload:{index}:{digest}",
-                f"entry {index} ({ocid}): the payload served hashes to {digest}, "
-                f"its envelope says {envelope.get('payload_sha256')}",
-                {"index": index, "ocid": ocid},
-            )
-        return None
+        # Keyed by what the payload binds to (its hash, or its commitment): each change reported once.
+        return Finding(
+            "payload_changed",
+            f"payload:{index}:{bound[:128]}",
+            f"entry {index} ({ocid}): {what} {bound}, its envelope says {envelope.get(field)}",
+            {"index": index, "ocid": ocid},
+        )
 
     def _check_node(self, node: NodeID, digest: bytes, tree_size: int) -> Finding | None:
         """A node the mirror completed against the source's own tree (its hash tiles)."""
