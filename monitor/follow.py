@@ -155,6 +155,8 @@ class Served(NamedTuple):
     disclosure: Any = None
     #: The log index of the withholding order the source says withheld (part of) the payload.
     withheld_by: Any = None
+    #: The disclosure's exact bytes, when the source serves them as bytes (the tiles source).
+    disclosure_bytes: bytes | None = None
 
 
 class Api:
@@ -295,8 +297,9 @@ class _Checked:
 
     start: int
     rows: list[tuple[int, str, int, bytes, bytes, bytes | None]]
-    #: Each row's v2 disclosure as served (``None`` for v1 entries), for the mirror.
-    disclosures: list[Any]
+    #: Each row's v2 disclosure's bytes as served (``None`` for v1 entries), for ``monitor_disclosures``
+    #: and the mirror.
+    disclosures: list[bytes | None]
     heads: dict[str, tuple[int, bytes]]
     findings: list[Finding]
     size: int
@@ -574,7 +577,7 @@ class Monitor:
         batch before leaves, which its writer may not have committed yet."""
         start = st.size
         found: list[Finding] = []
-        disclosures: list[Any] = []
+        disclosures: list[bytes | None] = []
         envelopes: list[dict[str, Any]] = []
         for offset, item in enumerate(batch):
             if item.index != start + offset:
@@ -633,7 +636,8 @@ class Monitor:
                     found.append(lie)
             changed[ocid] = (size + 1, leaf)
             rows.append((index, ocid, seq if type(seq) is int else -1, leaf, item.leaf_data, payload))
-            disclosures.append(item.disclosure)
+            raw = item.disclosure_bytes
+            disclosures.append(raw if raw is not None else _disclosure_bytes(item.disclosure))
         for node, digest in st.border.extend(leaves, every=TILE_HEIGHT):
             wrong = self._check_node(node, digest, tree_size)
             if wrong is not None:
@@ -676,7 +680,7 @@ class Monitor:
                 "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            disclosures = [_disclosure_bytes(d) for d in checked.disclosures]
+            disclosures = checked.disclosures
             kept = [(r[0], d) for r, d in zip(rows, disclosures, strict=True) if d is not None]
             if kept:
                 store.executemany(conn, "INSERT INTO monitor_disclosures (idx, disclosure) VALUES (?, ?)", kept)

@@ -90,7 +90,9 @@ def test_a_mirror_copied_from_the_monitors_own_tables_keeps_the_disclosures(
     assert b'"digest"' in (origin[target].disclosure or b"")  # the withheld field's digest and order
 
     with _monitor_database(kind, tmp_path) as url:
-        _follow(deployment, url)  # no mirror yet: the monitor's own tables only
+        # No mirror yet: the monitor's own tables only, from the static tiles (the disclosures' bytes
+        # as served); then the mirror, through the JSON API.
+        _follow(deployment, url, "--source", "tiles")
         engine = db.open_engine(url)
         try:
             with engine.connect() as conn:
