@@ -51,7 +51,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import commitment
 from ledger.core import heads as smt
-from ledger.core.canonical import canonical_bytes, sha256_hex
+from ledger.core.canonical import canonical_bytes, canonical_json_bytes, sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.cosignature import CosignerKey, check_quorum, parse_line, split_note
 from ledger.core.envelope import VERSION_2
@@ -132,6 +132,17 @@ def _same_commitment(leaf_data: bytes, payload: bytes, disclosure: Any) -> bool:
         return False
 
 
+def _disclosure_bytes(disclosure: Any) -> bytes | None:
+    """A served v2 disclosure's RFC 8785 bytes, as the log stores it (``None``: none served, or one
+    with no canonical form, which the payload check has reported)."""
+    if disclosure is None:
+        return None
+    try:
+        return canonical_json_bytes(disclosure)
+    except LedgerError:
+        return None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -149,6 +160,8 @@ class Served(NamedTuple):
     disclosure: Any = None
     #: The log index of the withholding order the source says withheld (part of) the payload.
     withheld_by: Any = None
+    #: The disclosure's exact bytes, when the source serves them as bytes (the tiles source).
+    disclosure_bytes: bytes | None = None
 
 
 class Api:
@@ -289,8 +302,9 @@ class _Checked:
 
     start: int
     rows: list[tuple[int, str, int, bytes, bytes, bytes | None]]
-    #: Each row's v2 disclosure as served (``None`` for v1 entries), for the mirror.
-    disclosures: list[Any]
+    #: Each row's v2 disclosure's bytes as served (``None`` for v1 entries), for ``monitor_disclosures``
+    #: and the mirror.
+    disclosures: list[bytes | None]
     heads: dict[str, tuple[int, bytes]]
     findings: list[Finding]
     size: int
@@ -568,7 +582,7 @@ class Monitor:
         batch before leaves, which its writer may not have committed yet."""
         start = st.size
         found: list[Finding] = []
-        disclosures: list[Any] = []
+        disclosures: list[bytes | None] = []
         envelopes: list[dict[str, Any]] = []
         for offset, item in enumerate(batch):
             if item.index != start + offset:
@@ -627,7 +641,8 @@ class Monitor:
                     found.append(lie)
             changed[ocid] = (size + 1, leaf)
             rows.append((index, ocid, seq if type(seq) is int else -1, leaf, item.leaf_data, payload))
-            disclosures.append(item.disclosure)
+            raw = item.disclosure_bytes
+            disclosures.append(raw if raw is not None else _disclosure_bytes(item.disclosure))
         for node, digest in st.border.extend(leaves, every=TILE_HEIGHT):
             wrong = self._check_node(node, digest, tree_size)
             if wrong is not None:
@@ -670,10 +685,14 @@ class Monitor:
                 "INSERT INTO monitor_entries (idx, ocid, seq, leaf_hash, leaf_data, payload) VALUES (?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            disclosures = checked.disclosures
+            kept = [(r[0], d) for r, d in zip(rows, disclosures, strict=True) if d is not None]
+            if kept:
+                store.executemany(conn, "INSERT INTO monitor_disclosures (idx, disclosure) VALUES (?, ?)", kept)
             if self._mirror_ready:
                 from . import mirror
 
-                with_disclosures = [(*r, d) for r, d in zip(rows, checked.disclosures, strict=True)]
+                with_disclosures = [(*r, d) for r, d in zip(rows, disclosures, strict=True)]
                 mirror.add(conn, checked.start, with_disclosures, now=datetime.now(UTC))
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
@@ -775,31 +794,25 @@ class Monitor:
             # re-hashed through the commitment: the payload (nulls at withheld fields) with its
             # disclosure; with no field committed apart, from the bytes as served (no parse, no
             # re-encoding: bytes that give the commitment are the committed ones), else parsed
-            if commitment.whole_commitment(data, disclosure) == envelope.get("payload_commitment"):
+            field, what = "payload_commitment", "the payload served with its disclosure commits to"
+            if commitment.whole_commitment(data, disclosure) == envelope.get(field):
                 return None
             try:
                 bound = commitment.recompute(json.loads(data), disclosure)
             except (LedgerError, ValueError) as exc:
                 bound = f"nothing (not checkable: {exc})"
-            if bound != envelope.get("payload_commitment"):
-                return Finding(
-                    "payload_changed",
-                    f"payload:{index}:{sha256_hex(data)}",
-                    f"entry {index} ({ocid}): the payload served with its disclosure commits to {bound}, "
-                    f"its envelope says {envelope.get('payload_commitment')}",
-                    {"index": index, "ocid": ocid},
-                )
+        else:
+            field, what = "payload_sha256", "the payload served hashes to"
+            bound = _sha256(data).hexdigest()
+        if bound == envelope.get(field):
             return None
-        digest = _sha256(data).hexdigest()
-        if digest != envelope.get("payload_sha256"):
-            return Finding(
-                "payload_changed",
-                f"payload:{index}:{digest}",
-                f"entry {index} ({ocid}): the payload served hashes to {digest}, "
-                f"its envelope says {envelope.get('payload_sha256')}",
-                {"index": index, "ocid": ocid},
-            )
-        return None
+        # Keyed by what the payload binds to (its hash, or its commitment): each change reported once.
+        return Finding(
+            "payload_changed",
+            f"payload:{index}:{bound[:128]}",
+            f"entry {index} ({ocid}): {what} {bound}, its envelope says {envelope.get(field)}",
+            {"index": index, "ocid": ocid},
+        )
 
     def _check_node(self, node: NodeID, digest: bytes, tree_size: int) -> Finding | None:
         """A node the mirror completed against the source's own tree (its hash tiles)."""

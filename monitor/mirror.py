@@ -58,9 +58,10 @@ def prepare(engine: Engine, origin: str) -> None:
     while True:
         with engine.begin() as conn:
             start = int(conn.execute(select(log_state.c.size).where(log_state.c.id == 1)).scalar_one())
-            e = store.entries.c
+            e, d = store.entries.c, store.disclosures.c
             rows = conn.execute(
-                select(e.idx, e.ocid, e.seq, e.leaf_hash, e.leaf_data, e.payload)
+                select(e.idx, e.ocid, e.seq, e.leaf_hash, e.leaf_data, e.payload, d.disclosure)
+                .select_from(store.entries.outerjoin(store.disclosures, d.idx == e.idx))
                 .where(e.idx >= start)
                 .order_by(e.idx)
                 .limit(1000)
@@ -70,11 +71,15 @@ def prepare(engine: Engine, origin: str) -> None:
             add(conn, start, rows, now=datetime.now(UTC))
 
 
-def _binds(envelope: dict[str, Any], digest: str, payload: bytes, disclosure: Any) -> bool:
-    """Whether the envelope binds this payload: its SHA-256 (v1) or its commitment (v2)."""
+def _binds(envelope: dict[str, Any], digest: str, payload: bytes, disclosure: bytes | None) -> bool:
+    """Whether the envelope binds this payload: its SHA-256 (v1) or its commitment (v2, with the
+    disclosure's bytes)."""
     if envelope.get("v") == VERSION_2:
+        if disclosure is None:
+            return False
         try:
-            return commitment.recompute(json.loads(payload), disclosure) == envelope.get("payload_commitment")
+            bound = commitment.recompute(json.loads(payload), json.loads(disclosure))
+            return bool(bound == envelope.get("payload_commitment"))
         except (LedgerError, ValueError):
             return False
     return digest == envelope.get("payload_sha256")
@@ -92,14 +97,15 @@ def _withheld_in_part(disclosure: Any) -> bool:
 
 def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: datetime) -> None:
     """Copy one checked page of entries (the monitor's ``monitor_entries`` rows: index, ocid, seq,
-    leaf hash, leaf data, payload bytes or None) at index ``start`` of the mirror, in the caller's
+    leaf hash, leaf data, payload bytes or None; then an envelope v2 entry's disclosure bytes as
+    served, ``monitor_disclosures``, or None) at index ``start`` of the mirror, in the caller's
     transaction."""
     entries: list[Replica] = []
     releases: list[tuple[int, Any, bool]] = []
     key = keys.key(conn, keys.RELEASE_DIGEST)  # this mirror's own (docs/privacy.md)
     for offset, row in enumerate(rows):
         _, _, _, leaf_hash, leaf_data, stored = row[:6]
-        disclosure = row[6] if len(row) > 6 else None  # an envelope v2 entry's, as served (the follow path)
+        disclosure = None if len(row) < 7 or row[6] is None else bytes(row[6])
         envelope = json.loads(leaf_data)
         payload = b"" if stored is None else bytes(stored)
         entries.append(
@@ -111,7 +117,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
                 envelope=bytes(leaf_data),
                 payload=payload,
                 leaf_hash=bytes(leaf_hash),
-                disclosure=None if disclosure is None else canonical_json_bytes(disclosure),
+                disclosure=disclosure,
             )
         )
         if payload[:1] == b"{":

@@ -59,6 +59,18 @@ entries = _Table(
     Column("payload", LargeBinary, nullable=True),
 )
 
+#: Each envelope v2 entry's disclosure as served (RFC 8785 bytes), beside its ``monitor_entries``
+#: row: what a mirror copied from these tables later (``--mirror`` given later) serves with the
+#: payload. A table of its own, not a column: the monitor's tables are created on first use and
+#: never altered, so a database written before gains it as it is opened (the entries it mirrored
+#: before then have no row: see docs/operations.md).
+disclosures = _Table(
+    "monitor_disclosures",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("disclosure", LargeBinary, nullable=False),
+)
+
 #: Each tender's head as of ``monitor_state.size`` (what the next event must chain on).
 heads = _Table(
     "monitor_heads",

@@ -107,9 +107,11 @@ class Tiles(Api):
         payloads = self._bundle(f"/payloads/{path.removeprefix('entries/')}", width, 4)
         wanted = range(start - first, min(width, end - first))
         disclosures: list[Any] = [None] * width
+        raws: list[bytes | None] = [None] * width
         if any(b'"v":2}' in datas[i] for i in wanted):  # an RFC 8785 envelope ends with its "v"
             for i, raw in enumerate(self._bundle(f"/disclosures/{path.removeprefix('entries/')}", width, 4)):
-                disclosures[i] = json.loads(raw) if raw else None
+                if raw:
+                    disclosures[i], raws[i] = json.loads(raw), bytes(raw)
         return [
             Served(
                 first + i,
@@ -117,6 +119,8 @@ class Tiles(Api):
                 hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE],
                 payloads[i] if payloads[i] else None,
                 disclosures[i],
+                None,
+                raws[i],
             )
             for i in wanted
         ]

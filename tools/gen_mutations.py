@@ -37,7 +37,14 @@ SAVED = (
     "range-total-understated",
     "range-before-rewritten",
     "range-head-rewritten-pending",
+    # Issue 21: payloads and fields dropped without an order of the log that withholds them.
+    "payload-dropped-unknown-order",
+    "payload-dropped-order-of-another-event",
+    "order-inclusion-proof-broken",
+    "field-withheld-without-order",
 )
+#: Mutations whose history stays whole (their fault is the signer, or a withheld payload or field).
+WHOLE = ("signer-", "payload-dropped-", "order-", "field-withheld-")
 
 
 def main() -> int:
@@ -51,11 +58,19 @@ def main() -> int:
             # A valid range bundle: verifies, and is never called complete.
             cases.append({"file": "valid-range.json", "outcome": "not checked", "complete": False, "reason": None})
             (OUT / "valid-range.json").write_text(json.dumps(c.ranged, indent=1) + "\n")
+            # A bundle with a payload and a field withheld by real orders: verifies, reports them.
+            cases.append({"file": "valid-withheld.json", "outcome": "not checked", "complete": True, "reason": None})
+            (OUT / "valid-withheld.json").write_text(json.dumps(c.withheld, indent=1) + "\n")
             for name in SAVED:
                 doc, phrase = made[name]
                 (OUT / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-                complete = name.startswith("signer-")  # a whole history, signed by the wrong person
+                complete = name.startswith(WHOLE)  # a whole history, with another fault
                 cases.append({"file": f"{name}.json", "outcome": "invalid", "complete": complete, "reason": phrase})
+            # A payload dropped with no word of why: not even a bundle (the command line exits 2; the
+            # browser reads on and refuses the event, the history whole).
+            name = "payload-dropped-no-withheld"
+            (OUT / f"{name}.json").write_text(json.dumps(corpus.payload_dropped(c.withheld), indent=1) + "\n")
+            cases.append({"file": f"{name}.json", "outcome": "invalid", "complete": True, "reason": corpus.NOT_READ})
             index = {
                 "format": "tenderproof-mutations/1",
                 "note": "outcome is what a verifier must say offline (no chain endpoint); reason is a phrase of"
@@ -65,7 +80,7 @@ def main() -> int:
             (OUT / "index.json").write_text(json.dumps(index, indent=1) + "\n")
         finally:
             c.log.close()
-    print(f"wrote {len(SAVED) + 1} bundles to {OUT.relative_to(ROOT)}")
+    print(f"wrote {len(SAVED) + 4} bundles to {OUT.relative_to(ROOT)}")
     return 0
 
 

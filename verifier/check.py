@@ -260,6 +260,8 @@ def verify_bundle(
         # Payload and envelope hashes.
         if event.payload is None:
             report.withheld = _withheld_text(event.withheld)
+            if bundle.version < 2 and isinstance(event.withheld, dict):
+                c.fail(where, "names a withholding order, which only a tenderproof-bundle/2 carries (proven)", report)
         else:
             problem = payload_problem(event)
             if problem is not None:

@@ -211,12 +211,22 @@ const EXPLANATIONS = {
   c_at_commitment: "explain_incomplete",
   o_not_registered: "explain_officer",
   o_revoked: "explain_officer",
+  r_withheld_missing: "explain_withheld",
+  r_withheld_order: "explain_withheld",
+  r_withheld_reference: "explain_withheld",
+  r_withheld_earlier: "explain_withheld",
+  r_withheld_shown: "explain_withheld",
+  r_order_in_v1: "explain_withheld",
+  r_order_not_carried: "explain_withheld",
+  r_order_reference: "explain_withheld",
+  r_order_not_target: "explain_withheld",
 };
 const WHERE_EXPLANATIONS = {
   w_completeness: "explain_incomplete",
   w_commitment: "explain_incomplete",
   w_heads_proof: "explain_incomplete",
   w_officer_event: "explain_officer",
+  w_order_event: "explain_withheld",
   w_checkpoint: "explain_checkpoint",
   w_consistency: "explain_consistency",
 };
@@ -226,6 +236,15 @@ function explain(failure) {
   if (key) return t(key);
   if (failure.where.key === "w_anchor" || failure.where.key === "w_chain") return t("explain_chain_anchor");
   return t("explain_other", { text: text(failure.reason) });
+}
+
+/** What an event's report says is withheld, and why (the CLI's "payload withheld: ..." lines). */
+function withheldLines(r) {
+  const lines = [];
+  if (r.withheld !== null && typeof r.withheld === "object") lines.push(text(r.withheld));
+  else if (r.withheld) lines.push(t("withheld_reason", { reason: r.withheld }));
+  for (const [pointer, order] of Object.entries(r.withheld_fields || {})) lines.push(t("withheld_field", { pointer, order }));
+  return lines.map((line) => el("span", { class: "small line withheld", "data-withheld": "" }, line));
 }
 
 const HEADINGS = { verified: "bundle_valid", invalid: "bundle_invalid", unchecked: "bundle_unchecked", pending: "bundle_pending" };
@@ -264,7 +283,7 @@ function renderReport(out, report, retry) {
       showBadge(badge, r);
       // each cell names its column: on a phone the rows are stacked cards (site.css table.cards)
       const cell = (n, attrs, ...children) => el("td", { ...attrs, "data-label": t(columns[n]) }, ...children);
-      body.append(el("tr", {}, cell(0, {}, String(r.seq)), cell(1, {}, config.eventLabels[r.type] || r.type), cell(2, {}, r.index === null ? "–" : String(r.index)), cell(3, { class: "status" }, badge), cell(4, { class: "mono signer" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
+      body.append(el("tr", {}, cell(0, {}, String(r.seq)), cell(1, {}, config.eventLabels[r.type] || r.type), cell(2, {}, r.index === null ? "–" : String(r.index)), cell(3, { class: "status" }, badge, ...withheldLines(r)), cell(4, { class: "mono signer" }, r.officer ? `${r.officer} (${r.signer})` : r.signer || "–")));
     }
     table.append(body);
     out.append(table);

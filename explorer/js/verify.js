@@ -10,6 +10,7 @@ import { keccak_256 } from "@noble/hashes/sha3.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { CommitmentError, recompute, withheldFields } from "./commitment.js";
 import { checkCheckpoint, checkCompleteness, checkOfficers } from "./complete.js";
+import { checkOrders, withheldProblem, withheldReport } from "./orders.js";
 
 export const BUNDLE_FORMAT = "tenderproof-bundle/1";
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -453,6 +454,7 @@ export async function verifyBundle(bundle, { rpc = null, checkpointKey = null, c
       const state = anchorState.get(completeness.treeSize);
       completeness.time = state && state.status === "verified" ? state.block_timestamp : null;
       await checkOfficers(bundle, anchors, events, fail, cited);
+      await checkOrders(bundle, anchors, events, fail);
       checkpoint = await checkCheckpoint(bundle, anchors.get(cited), checkpointKey, fail);
     }
   } catch (err) {
@@ -572,8 +574,14 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
       const values = { got: String(env.prev), expected: String(expectedPrev) };
       fail(where, position > 0 ? msg("r_prev", values) : msg("r_prev_range", values), report);
     }
-    if (event.payload === null || event.payload === undefined) {
-      report.withheld = event.withheld || null;
+    const shape = withheldProblem(event);
+    if (shape) fail(where, shape, report);
+    else if (event.payload === null || event.payload === undefined) {
+      report.withheld = withheldReport(event.withheld);
+      // Only a bundle/2 carries orders (and their proofs): a bundle/1 cannot name one.
+      if (bundle.format !== "tenderproof-bundle/2" && report.withheld && typeof report.withheld === "object") {
+        fail(where, msg("r_order_in_v1"), report);
+      }
     } else {
       const problem = await payloadProblem(env, event.payload, event.disclosure);
       if (problem) fail(where, problem, report);

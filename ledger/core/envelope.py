@@ -201,6 +201,36 @@ class Envelope:
         return commitment.recompute(payload, disclosure)
 
     @classmethod
+    def _binding(
+        cls,
+        version: int,
+        bound: str,
+        *,
+        origin: str,
+        ocid: str,
+        seq: int,
+        prev: str | None,
+        type: str,
+        recorded_at: datetime,
+        submission: dict[str, Any] | None,
+        signature: str | None,
+    ) -> Envelope:
+        """The envelope of ``version`` whose payload member (:data:`PAYLOAD_FIELD`) is ``bound``."""
+        return cls(
+            v=version,
+            origin=origin,
+            ocid=ocid,
+            seq=seq,
+            prev=prev,
+            type=type,
+            recorded_at=format_timestamp(recorded_at),
+            submission=submission,
+            signature=signature,
+            payload_sha256=bound if version == VERSION_1 else None,
+            payload_commitment=bound if version == VERSION_2 else None,
+        )
+
+    @classmethod
     def for_payload(
         cls,
         *,
@@ -214,19 +244,12 @@ class Envelope:
         submission: dict[str, Any] | None = None,
         signature: str | None = None,
     ) -> tuple[Envelope, bytes]:
-        """Build the envelope of ``payload``; return it with the payload's RFC 8785 bytes."""
+        """Build the (version 1) envelope of ``payload``; return it with the payload's RFC 8785 bytes."""
         data = payload_bytes(payload)
-        envelope = cls(
-            origin=origin,
-            ocid=ocid,
-            seq=seq,
-            prev=prev,
-            type=type,
-            recorded_at=format_timestamp(recorded_at),
-            payload_sha256=sha256_hex(data),
-            submission=submission,
-            signature=signature,
-        )
+        envelope = cls._binding(
+            VERSION_1, sha256_hex(data), origin=origin, ocid=ocid, seq=seq, prev=prev, type=type,
+            recorded_at=recorded_at, submission=submission, signature=signature,
+        )  # fmt: skip
         return envelope, data
 
     @classmethod
@@ -250,18 +273,10 @@ class Envelope:
         ``seed``: only for test vectors (a fresh random one otherwise)."""
         data = payload_bytes(payload)
         bound, disclosure = commitment.new_commitment(payload, fields, seed=seed, payload_bytes=data)
-        envelope = cls(
-            v=VERSION_2,
-            origin=origin,
-            ocid=ocid,
-            seq=seq,
-            prev=prev,
-            type=type,
-            recorded_at=format_timestamp(recorded_at),
-            payload_commitment=bound,
-            submission=submission,
-            signature=signature,
-        )
+        envelope = cls._binding(
+            VERSION_2, bound, origin=origin, ocid=ocid, seq=seq, prev=prev, type=type,
+            recorded_at=recorded_at, submission=submission, signature=signature,
+        )  # fmt: skip
         return envelope, data, disclosure
 
     def to_json(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from pydantic import SecretStr
 
+from explorer.pages import JS_MESSAGES
 from ledger.core import merkle
 from ledger.core.canonical import canonical_bytes
 from ledger.core.note import Signer
@@ -489,3 +491,124 @@ def test_a_range_bundle_in_the_browser_says_which_part_it_holds(page: Page) -> N
     assert got["range"] == {"from_seq": r["from_seq"], "to_seq": r["to_seq"], "of": r["of"]}
     assert got["completeness"]["status"] == "range" and got["completeness"]["committed"] == r["of"]
     assert got["whole"] == "invalid" and "r_seq" in got["reasons"]
+
+
+# --- Issue 21: payloads and fields withheld only under an order the bundle proves ----------------
+
+#: The corpus's withholding mutations (tests/verifier/corpus.py) and the browser's refusal of each.
+WITHHOLDING = {
+    "payload-dropped-no-withheld": {("w_event", "r_withheld_missing")},
+    "payload-dropped-unknown-order": {("w_event", "r_order_not_carried")},
+    "payload-dropped-order-of-another-event": {("w_event", "r_order_not_target")},
+    "order-inclusion-proof-broken": {("w_order_event", "r_inclusion"), ("w_event", "r_order_not_carried")},
+    "field-withheld-without-order": {("w_event", "r_order_not_target")},
+}
+
+
+def _english(m: Any) -> str:
+    """A verifier message ({key, values}) in English, as the page shows it (explorer/js/main.js)."""
+    if not isinstance(m, dict) or "key" not in m:
+        return str(m)
+    values = {name: _english(value) for name, value in (m.get("values") or {}).items()}
+    return re.sub(r"\{(\w+)\}", lambda g: values.get(g[1], g[0]), JS_MESSAGES[m["key"]])
+
+
+def _withholding(page: Page, bundle: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(
+        """async (bundle) => {
+            const r = await TP.verifyBundle(bundle, {rpc: null});
+            return {status: r.status, completeness: r.completeness && r.completeness.status,
+                    failures: r.failures.map((f) => [f.where, f.reason]),
+                    events: r.events.map((e) => [e.status, e.withheld, e.withheld_fields])};
+        }""",
+        bundle,
+    )
+    return result
+
+
+def test_withheld_payloads_in_the_browser_as_on_the_command_line(page: Page) -> None:
+    """A bundle whose payload and field were withheld through the real withholding path stays
+    valid and reports each under its order; a payload or field dropped without an order that
+    withholds it (none named, one the bundle does not carry, one for another event, one whose
+    inclusion proof is broken, a field no order names) is refused, in the command line's words."""
+    from ledger.core.bundle import load_bundle
+    from ledger.core.errors import FormatError
+    from verifier.check import verify_bundle
+
+    valid = json.loads((MUTATIONS / "valid-withheld.json").read_text())
+    orders = {o["payload"]["reference"]: o["index"] for o in valid["orders"]}
+    got = _withholding(page, valid)
+    assert got["failures"] == [] and got["status"] == "unchecked" and got["completeness"] == "complete"
+    assert got["events"][2][1] == {
+        "key": "withheld_under",
+        "values": {"reference": "ORD-1/2026", "order": orders["ORD-1/2026"]},
+    }
+    assert got["events"][1][2] == {"/tender/contactPoint": orders["ORD-2/2026"]}
+    assert [e[1] for e in got["events"][:2]] == [None, None] and got["events"][0][2] == {}
+    cli = verify_bundle(load_bundle(valid))
+    assert cli.valid and cli.events[2].withheld == _english(got["events"][2][1])
+
+    for name, keys in WITHHOLDING.items():
+        bundle = json.loads((MUTATIONS / f"{name}.json").read_text())
+        got = _withholding(page, bundle)
+        assert got["status"] == "invalid", name
+        assert {(w["key"], r["key"]) for w, r in got["failures"]} == keys, (name, got["failures"])
+        try:
+            said = [str(f) for f in verify_bundle(load_bundle(bundle)).failures]
+        except FormatError as exc:
+            said = [str(exc)]
+        for where, reason in got["failures"]:
+            if reason["key"].startswith(("r_order", "r_withheld")):  # the same words as the command line
+                text = _english(reason)
+                assert any(text in s for s in said), (name, text, said)
+                assert reason["key"] == "r_withheld_missing" or f"{_english(where)}: {text}" in said, (name, said)
+
+
+def test_the_verify_page_shows_the_order_in_english_and_spanish(embedded_ledger: Ledger, browser: Browser) -> None:
+    """On /verify the events table says "withheld under order R" beside a withheld event, and which
+    field an order withholds; a payload dropped without one is red, explained, in both languages."""
+    valid = json.loads((MUTATIONS / "valid-withheld.json").read_text())
+    dropped = json.loads((MUTATIONS / "payload-dropped-order-of-another-event.json").read_text())
+    orders = {o["payload"]["reference"]: o["index"] for o in valid["orders"]}
+    with threaded_server(app_for(embedded_ledger)) as base:
+        context = browser.new_context()
+        try:
+            p = context.new_page()
+            p.goto(f"{base}/verify?rpc_timeout=0.2")
+            # The corpus is anchored on a chain no endpoint serves: ask one that cannot answer.
+            p.locator("#rpc-url").fill("http://127.0.0.1:9/")
+            p.get_by_role("button", name="Use this endpoint").click()
+            p.get_by_label("…or paste its JSON").fill(json.dumps(valid))
+            p.get_by_role("button", name="Verify", exact=True).click()
+            result = p.locator("#verify-result [data-result]")
+            expect(result).to_have_attribute("data-result", "unchecked")
+            rows = p.locator("#verify-result tbody tr")
+            expect(rows.nth(2).locator("[data-withheld]")).to_have_text(
+                f"withheld under order ORD-1/2026 (log index {orders['ORD-1/2026']})"
+            )
+            expect(rows.nth(1).locator("[data-withheld]")).to_have_text(
+                f"field /tender/contactPoint withheld under the order at log index {orders['ORD-2/2026']}"
+            )
+            expect(rows.nth(0).locator("[data-withheld]")).to_have_count(0)
+            p.get_by_label("…or paste its JSON").fill(json.dumps(dropped))
+            p.get_by_role("button", name="Verify", exact=True).click()
+            expect(result).to_have_attribute("data-result", "invalid")
+            failure = p.locator("#verify-result .failures li")
+            expect(failure).to_have_count(1)
+            expect(failure).to_contain_text("does not withhold its payload of log index")
+            expect(failure).to_contain_text("without a lawful order of this log")
+
+            p.goto(f"{base}/verify?lang=es&rpc_timeout=0.2")
+            expect(p.locator("html")).to_have_attribute("lang", "es")
+            p.locator("#bundle-text").fill(json.dumps(valid))
+            p.locator("#verify-form button[type=submit]").click()
+            expect(result).to_have_attribute("data-result", "unchecked")
+            expect(rows.nth(2).locator("[data-withheld]")).to_have_text(
+                f"retenido por la orden ORD-1/2026 (índice del registro {orders['ORD-1/2026']})"
+            )
+            p.locator("#bundle-text").fill(json.dumps(dropped))
+            p.locator("#verify-form button[type=submit]").click()
+            expect(result).to_have_attribute("data-result", "invalid")
+            expect(p.locator("#verify-result .failures li")).to_contain_text("no retiene su contenido del índice")
+        finally:
+            context.close()

@@ -13,12 +13,14 @@ from typing import Any
 
 import rfc8785
 from eth_account import Account
+from sqlalchemy import text
 
 from anchoring.bundles import build_bundle, final_anchors
 from anchoring.embedded import EmbeddedChain
 from anchoring.service import ChainAnchorer
 from ledger.core import commitment
 from ledger.log import Log
+from ledger.procurement import withholding
 from ledger.submission import Submission
 from settings import ChainSettings
 from tests.conftest import ORIGIN, T0
@@ -30,6 +32,9 @@ OTHER = "ocds-abc123-other-1"
 ROGUE = "ocds-abc123-rogue-1"  # signed by an officer never registered
 REVOKED = "ocds-abc123-revoked-1"  # signed by an officer after their revocation
 REGISTRY = "ocds-tpreg0-officers"
+WITHHELD = "ocds-abc123-withheld-1"  # a payload and a field withheld by orders (issue 21)
+#: The separately committed (personal) field of the withheld tender's events.
+CONTACT = "/tender/contactPoint"
 CHAIN = ChainSettings(name="dev", rpc_url="embedded", confirmations=1)
 OFFICER_KEY = "0x" + "4f" * 32
 STRANGER_KEY = "0x" + "5e" * 32
@@ -52,6 +57,10 @@ class Corpus:
     #: and seq 6 to 11 (ending at the committed head).
     ranged: dict[str, Any]
     ranged_tail: dict[str, Any]
+    #: Tender WITHHELD's bundle: seq 2 withheld whole by order ORD-1/2026, seq 1's contact point by
+    #: ORD-2/2026; and OTHER's, whose seq 0 an order ORD-3/2026 withholds (its ``orders`` carry it).
+    withheld: dict[str, Any]
+    other_withheld: dict[str, Any]
 
 
 def _event(ocid: str, step: int, chain_id: int, key: str | None = OFFICER_KEY) -> Submission:
@@ -60,6 +69,36 @@ def _event(ocid: str, step: int, chain_id: int, key: str | None = OFFICER_KEY) -
     if key is None or step % 2:
         return unsigned
     return signed(unsigned, key=key, submission_id=f"{ocid}/{step}", origin=ORIGIN, chain_id=chain_id)
+
+
+def _contact(step: int) -> Submission:
+    """An event of tender WITHHELD naming a person as its contact point, committed apart (F)."""
+    payload = {
+        "tender": {
+            "id": WITHHELD,
+            "step": step,
+            "contactPoint": {"name": f"Ada Person {step}", "email": "ada@example.test"},
+        }
+    }
+    kind = "tender.published" if step == 0 else "tender.amended"
+    return Submission(ocid=WITHHELD, type=kind, payload=payload, fields=(CONTACT,))
+
+
+def _orders(log: Log) -> None:
+    """The three withholding orders, recorded and carried out through the real path."""
+    with log.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT e.ocid, e.seq, l.idx FROM events e JOIN log_entries l ON l.event_id = e.id")
+        ).all()
+    at = {(ocid, seq): int(idx) for ocid, seq, idx in rows}
+
+    def order(reference: str, target: dict[str, Any]) -> None:
+        body = {"reference": reference, "authority": "Juzgado 3", "legal_basis": "GDPR art. 17", "targets": [target]}
+        withholding.record_order(log, body, now=T0)
+
+    order("ORD-1/2026", {"index": at[(WITHHELD, 2)]})
+    order("ORD-2/2026", {"index": at[(WITHHELD, 1)], "fields": [CONTACT]})
+    order("ORD-3/2026", {"index": at[(OTHER, 0)]})
 
 
 def _round(log: Log, anchorer: ChainAnchorer) -> None:
@@ -101,6 +140,9 @@ def build(path: Path) -> Corpus:
             append_many(
                 log, [_event(ROGUE, 0, chain_id, STRANGER_KEY), _event(REVOKED, 0, chain_id, FORMER_KEY)], now=T0
             )
+            append_many(log, [_contact(i) for i in range(3)], now=T0)
+        if round_ == 2:
+            _orders(log)  # the targets were integrated by the round before
         _round(log, anchorer)
         if round_ == 0:
             early = build_bundle(log, OCID, final_anchors(log.engine, "dev")).to_json()
@@ -114,6 +156,8 @@ def build(path: Path) -> Corpus:
         revoked=build_bundle(log, REVOKED, target).to_json(),
         ranged=build_bundle(log, OCID, target, from_seq=3, to_seq=8).to_json(),
         ranged_tail=build_bundle(log, OCID, target, from_seq=6, to_seq=11).to_json(),
+        withheld=build_bundle(log, WITHHELD, target).to_json(),
+        other_withheld=build_bundle(log, OTHER, target).to_json(),
     )
 
 
@@ -267,6 +311,82 @@ def range_head_rewritten_pending(tail: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def order_index(doc: dict[str, Any], reference: str) -> int:
+    return int(next(o["index"] for o in doc["orders"] if o["payload"]["reference"] == reference))
+
+
+def _drop_payload(doc: dict[str, Any], seq: int) -> dict[str, Any]:
+    e: dict[str, Any] = doc["events"][seq]
+    e["payload"] = None
+    e.pop("disclosure", None)
+    return e
+
+
+#: What a reader says of a null payload with no ``withheld`` (ledger/core/bundle.py): not a bundle.
+NOT_READ = "a null payload needs a non-empty withheld reason or its order"
+
+
+def payload_dropped(withheld: dict[str, Any]) -> dict[str, Any]:
+    """Seq 0's payload dropped with no word of why (no ``withheld``): not even a bundle."""
+    doc = copy.deepcopy(withheld)
+    _drop_payload(doc, 0)
+    return doc
+
+
+def payload_dropped_unknown_order(withheld: dict[str, Any]) -> dict[str, Any]:
+    """Seq 0's payload dropped, citing an order at a log index the bundle carries no order for."""
+    doc = copy.deepcopy(withheld)
+    _drop_payload(doc, 0)["withheld"] = {"order": 0, "reference": "ORD-9/2026"}
+    return doc
+
+
+def order_of_another_event(withheld: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """Seq 0's payload dropped under a real, proven order (ORD-3/2026) that withholds another
+    tender's event, carried beside the bundle's own orders."""
+    doc = copy.deepcopy(withheld)
+    [foreign] = copy.deepcopy(other["orders"])
+    _drop_payload(doc, 0)["withheld"] = {"order": foreign["index"], "reference": foreign["payload"]["reference"]}
+    doc["orders"] = sorted([*doc["orders"], foreign], key=lambda o: int(o["index"]))
+    return doc
+
+
+def order_proof_broken(withheld: dict[str, Any]) -> dict[str, Any]:
+    """The order withholding seq 2 (ORD-1/2026) with one hash of its inclusion proof changed."""
+    doc = copy.deepcopy(withheld)
+    order = doc["orders"][[o["payload"]["reference"] for o in doc["orders"]].index("ORD-1/2026")]
+    path = order["inclusion"]["path"]
+    path[0] = ("0" if path[0][0] != "0" else "1") + path[0][1:]
+    return doc
+
+
+def field_withheld_without_order(withheld: dict[str, Any]) -> dict[str, Any]:
+    """Seq 0's contact point withheld (null, its salt replaced by its digest), citing the real
+    order ORD-2/2026, which withholds seq 1's contact point only: the commitment still holds."""
+    doc = copy.deepcopy(withheld)
+    e = doc["events"][0]
+    e["payload"], e["disclosure"] = commitment.withhold_fields(
+        e["payload"], e["disclosure"], [CONTACT], order_index(doc, "ORD-2/2026")
+    )
+    return doc
+
+
+def withholding_mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
+    """Issue 21: payloads and fields dropped without an order of the log that withholds them."""
+    w = c.withheld
+    return {
+        "payload-dropped-unknown-order": (payload_dropped_unknown_order(w), "which the bundle does not carry"),
+        "payload-dropped-order-of-another-event": (
+            order_of_another_event(w, c.other_withheld),
+            "does not withhold its payload of log index",
+        ),
+        "order-inclusion-proof-broken": (order_proof_broken(w), "inclusion in tree size"),
+        "field-withheld-without-order": (
+            field_withheld_without_order(w),
+            f"does not withhold {CONTACT} of log index",
+        ),
+    }
+
+
 def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
     """name -> (bundle, a phrase the refusal names). Each is refused offline (exit 1)."""
     v = c.valid
@@ -289,4 +409,5 @@ def mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
         "range-total-understated": (range_total_understated(c.ranged), "range.of: the log committed 12 events"),
         "range-before-rewritten": (range_before_rewritten(c.ranged), "range.before: inclusion in tree size"),
         "range-head-rewritten-pending": (range_head_rewritten_pending(c.ranged_tail), "carries no inclusion proof"),
+        **withholding_mutations(c),
     }

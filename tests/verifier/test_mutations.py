@@ -17,6 +17,7 @@ import pytest
 from anchoring import rpc as embedded_rpc
 from cli import main
 from ledger.core.bundle import load_bundle
+from ledger.core.errors import FormatError
 from verifier.chain import RpcChainReader
 from verifier.check import verify_bundle
 
@@ -27,6 +28,9 @@ SAVED = ROOT / "tests" / "assets" / "bundles" / "mutations"
 #: The same corpus as the first bundle/2 release wrote it (completeness in its full encoding,
 #: docs/spec.md §15.1): such bundles keep verifying.
 SAVED_FULL = ROOT / "tests" / "assets" / "bundles" / "mutations-completeness1"
+#: The mutations that keep the history whole: their fault is the signer, or a payload or field
+#: withheld without an order that withholds it (issue 21).
+WHOLE = ("signer-", "payload-dropped-", "order-", "field-withheld-")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +84,10 @@ def test_the_valid_bundle_is_complete_verified_and_names_the_officer(built: corp
         "range-total-understated",
         "range-before-rewritten",
         "range-head-rewritten-pending",
+        "payload-dropped-unknown-order",
+        "payload-dropped-order-of-another-event",
+        "order-inclusion-proof-broken",
+        "field-withheld-without-order",
     ],
 )
 def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpus, name: str) -> None:
@@ -88,8 +96,34 @@ def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpu
         report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
         assert not report.valid and report.outcome == "invalid", name
         assert any(phrase in str(f) for f in report.failures), [str(f) for f in report.failures]
-        # The signer cases keep a whole history (their fault is the signer); the others never.
-        assert report.complete is ("signer" in name)
+        # The signer and withholding cases keep a whole history (their fault is elsewhere); the others never.
+        assert report.complete is (name.startswith(WHOLE)), name
+
+
+def test_a_bundle_withheld_by_real_orders_verifies_and_says_so(
+    built: corpus.Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: a payload and a field withheld through the real withholding path verify, offline
+    and against the chain, each reported under its order; a payload dropped with no word of why
+    is not even read as a bundle."""
+    doc = built.withheld
+    whole, field = (corpus.order_index(doc, r) for r in ("ORD-1/2026", "ORD-2/2026"))
+    assert doc["events"][2]["payload"] is None and doc["events"][1]["payload"]["tender"]["contactPoint"] is None
+    for chain in (None, _reader(built)):
+        report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
+        assert report.valid and report.complete, report.failures
+        assert report.events[2].withheld == f"withheld under order ORD-1/2026 (log index {whole})"
+        assert report.events[1].withheld_fields == {corpus.CONTACT: field}
+        assert [e.withheld for e in report.events[:2]] == [None, None] and report.events[0].withheld_fields == {}
+    path = tmp_path / "withheld.json"
+    path.write_text(json.dumps(doc))
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"payload withheld: withheld under order ORD-1/2026 (log index {whole})" in out
+    assert f"field {corpus.CONTACT} withheld under the order at log index {field}" in out
+    path.write_text(json.dumps(corpus.payload_dropped(doc)))
+    for code, text in _run_both(path):
+        assert code == 2 and corpus.NOT_READ in text, text
 
 
 @pytest.mark.parametrize("which", ["ranged", "ranged_tail"])
@@ -155,7 +189,12 @@ def test_saved_mutations_keep_their_outcome(saved: Path) -> None:
         doc = json.loads((saved / case["file"]).read_text())
         if doc["completeness"] is not None:  # each directory holds the encoding it is named for
             assert ("v" in doc["completeness"]) is (saved == SAVED), case
-        report = verify_bundle(load_bundle(doc))
+        try:
+            bundle = load_bundle(doc)
+        except FormatError as exc:  # not even a bundle: refused as it is read (exit 2)
+            assert case["outcome"] == "invalid" and case["reason"] in str(exc), (case, exc)
+            continue
+        report = verify_bundle(bundle)
         assert report.outcome == case["outcome"], case
         assert report.complete is case["complete"], case
         if case["outcome"] == "invalid":
