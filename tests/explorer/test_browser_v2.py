@@ -543,10 +543,40 @@ def test_withheld_payloads_in_the_browser_as_on_the_command_line(page: Page) -> 
         "key": "withheld_under",
         "values": {"reference": "ORD-1/2026", "order": orders["ORD-1/2026"]},
     }
+    # seq 1: its contact point withheld by ORD-2, then the whole payload by ORD-4 (withheld.earlier)
+    assert got["events"][1][1] == {
+        "key": "withheld_under",
+        "values": {"reference": "ORD-4/2026", "order": orders["ORD-4/2026"]},
+    }
     assert got["events"][1][2] == {"/tender/contactPoint": orders["ORD-2/2026"]}
-    assert [e[1] for e in got["events"][:2]] == [None, None] and got["events"][0][2] == {}
+    assert got["events"][0][1] is None and got["events"][0][2] == {}
     cli = verify_bundle(load_bundle(valid))
     assert cli.valid and cli.events[2].withheld == _english(got["events"][2][1])
+    assert cli.events[1].withheld == _english(got["events"][1][1])
+    assert cli.events[1].withheld_fields == got["events"][1][2]
+
+    # The earlier order left out, cited under another reference, or cited twice: refused.
+    earlier = orders["ORD-2/2026"]
+    left_out = json.loads(json.dumps(valid))
+    left_out["orders"] = [o for o in left_out["orders"] if o["index"] != earlier]
+    renamed = json.loads(json.dumps(valid))
+    renamed["events"][1]["withheld"]["earlier"][0]["reference"] = "ORD-9/2026"
+    reordered = json.loads(json.dumps(valid))
+    reordered["events"][1]["withheld"]["earlier"].append({"order": earlier, "reference": "ORD-2/2026"})
+    for name, bundle, keys in (
+        ("earlier order left out", left_out, {("w_event", "r_order_not_carried")}),
+        ("earlier order renamed", renamed, {("w_event", "r_order_reference")}),
+        ("earlier order cited twice", reordered, {("w_event", "r_withheld_earlier")}),
+    ):
+        got = _withholding(page, bundle)
+        assert got["status"] == "invalid", name
+        assert {(w["key"], r["key"]) for w, r in got["failures"]} == keys, (name, got["failures"])
+        try:
+            said = [str(f) for f in verify_bundle(load_bundle(bundle)).failures]
+        except FormatError as exc:
+            said = [str(exc)]
+        for _, reason in got["failures"]:  # the same words as the command line
+            assert any(_english(reason) in s for s in said), (name, _english(reason), said)
 
     for name, keys in WITHHOLDING.items():
         bundle = json.loads((MUTATIONS / f"{name}.json").read_text())
@@ -587,7 +617,10 @@ def test_the_verify_page_shows_the_order_in_english_and_spanish(embedded_ledger:
                 f"withheld under order ORD-1/2026 (log index {orders['ORD-1/2026']})"
             )
             expect(rows.nth(1).locator("[data-withheld]")).to_have_text(
-                f"field /tender/contactPoint withheld under the order at log index {orders['ORD-2/2026']}"
+                [
+                    f"withheld under order ORD-4/2026 (log index {orders['ORD-4/2026']})",
+                    f"field /tender/contactPoint withheld under the order at log index {orders['ORD-2/2026']}",
+                ]
             )
             expect(rows.nth(0).locator("[data-withheld]")).to_have_count(0)
             p.get_by_label("…or paste its JSON").fill(json.dumps(dropped))

@@ -58,7 +58,8 @@ class Corpus:
     ranged: dict[str, Any]
     ranged_tail: dict[str, Any]
     #: Tender WITHHELD's bundle: seq 2 withheld whole by order ORD-1/2026, seq 1's contact point by
-    #: ORD-2/2026; and OTHER's, whose seq 0 an order ORD-3/2026 withholds (its ``orders`` carry it).
+    #: ORD-2/2026 and then the rest of seq 1 by ORD-4/2026 (``withheld.earlier`` cites ORD-2); and
+    #: OTHER's, whose seq 0 an order ORD-3/2026 withholds (its ``orders`` carry it).
     withheld: dict[str, Any]
     other_withheld: dict[str, Any]
 
@@ -85,7 +86,7 @@ def _contact(step: int) -> Submission:
 
 
 def _orders(log: Log) -> None:
-    """The three withholding orders, recorded and carried out through the real path."""
+    """The four withholding orders, recorded and carried out through the real path."""
     with log.engine.connect() as conn:
         rows = conn.execute(
             text("SELECT e.ocid, e.seq, l.idx FROM events e JOIN log_entries l ON l.event_id = e.id")
@@ -99,6 +100,8 @@ def _orders(log: Log) -> None:
     order("ORD-1/2026", {"index": at[(WITHHELD, 2)]})
     order("ORD-2/2026", {"index": at[(WITHHELD, 1)], "fields": [CONTACT]})
     order("ORD-3/2026", {"index": at[(OTHER, 0)]})
+    # then seq 1 withheld whole too: its bundle cites ORD-2 in withheld.earlier (issue 21)
+    order("ORD-4/2026", {"index": at[(WITHHELD, 1)]})
 
 
 def _round(log: Log, anchorer: ChainAnchorer) -> None:

@@ -103,23 +103,27 @@ def test_each_mutation_is_refused_offline_and_with_the_chain(built: corpus.Corpu
 def test_a_bundle_withheld_by_real_orders_verifies_and_says_so(
     built: corpus.Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 21: a payload and a field withheld through the real withholding path verify, offline
-    and against the chain, each reported under its order; a payload dropped with no word of why
-    is not even read as a bundle."""
+    """Issue 21: payloads and a field withheld through the real withholding path (one payload whole
+    after its field was) verify, offline and against the chain, each reported under its order; a
+    payload dropped with no word of why is not even read as a bundle."""
     doc = built.withheld
-    whole, field = (corpus.order_index(doc, r) for r in ("ORD-1/2026", "ORD-2/2026"))
-    assert doc["events"][2]["payload"] is None and doc["events"][1]["payload"]["tender"]["contactPoint"] is None
+    whole, field, rest = (corpus.order_index(doc, r) for r in ("ORD-1/2026", "ORD-2/2026", "ORD-4/2026"))
+    # seq 1: its contact point withheld by ORD-2, then the rest of it by ORD-4 (withheld.earlier)
+    assert doc["events"][2]["payload"] is None and doc["events"][1]["payload"] is None
+    assert doc["events"][1]["withheld"]["earlier"] == [{"order": field, "reference": "ORD-2/2026"}]
     for chain in (None, _reader(built)):
         report = verify_bundle(load_bundle(json.loads(json.dumps(doc))), chain=chain)
         assert report.valid and report.complete, report.failures
         assert report.events[2].withheld == f"withheld under order ORD-1/2026 (log index {whole})"
+        assert report.events[1].withheld == f"withheld under order ORD-4/2026 (log index {rest})"
         assert report.events[1].withheld_fields == {corpus.CONTACT: field}
-        assert [e.withheld for e in report.events[:2]] == [None, None] and report.events[0].withheld_fields == {}
+        assert report.events[0].withheld is None and report.events[0].withheld_fields == {}
     path = tmp_path / "withheld.json"
     path.write_text(json.dumps(doc))
     assert main(["verify", str(path)]) == 0
     out = capsys.readouterr().out
     assert f"payload withheld: withheld under order ORD-1/2026 (log index {whole})" in out
+    assert f"payload withheld: withheld under order ORD-4/2026 (log index {rest})" in out
     assert f"field {corpus.CONTACT} withheld under the order at log index {field}" in out
     path.write_text(json.dumps(corpus.payload_dropped(doc)))
     for code, text in _run_both(path):
