@@ -21,6 +21,7 @@ from .errors import FormatError
 _QUOTES = re.compile(rb'\\.|"', re.DOTALL)
 _OPENING, _CLOSING = b"[{", b"]}"
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
+_NOT_SYNTAX = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING + b'"')))
 #: +1 for an opening bracket, -1 for a closing one, by byte value.
 _STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
 
@@ -32,13 +33,15 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
     which is as far as a parser gets. With ``limit``, a depth greater than ``limit`` is given as
     ``limit + 1``."""
     if b"\\" not in data:  # no escapes: every quote is one, and split() pairs them the same way
-        outside = b"".join(data.split(b'"')[0::2])
+        # only the brackets and quotes kept (in C), then the strings' brackets left out: the
+        # quotes pair the same way as in the whole document
+        brackets = b"".join(data.translate(None, delete=_NOT_SYNTAX).split(b'"')[0::2])
     else:
         quotes = [m.start() for m in _QUOTES.finditer(data) if m.group() == b'"']
         starts = [0, *(q + 1 for q in quotes[1::2])]
         ends = [*quotes[0::2], len(data)]
         outside = b"".join(data[a:b] for a, b in zip(starts, ends, strict=False))
-    brackets = outside.translate(None, delete=_NOT_BRACKETS)
+        brackets = outside.translate(None, delete=_NOT_BRACKETS)
     deepest = max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))  # all in C
     return deepest if limit is None else min(deepest, limit + 1)
 

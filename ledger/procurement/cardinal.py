@@ -308,6 +308,23 @@ def _active_supplier_keys(compiled: dict[str, Any]) -> list[str]:
     return found
 
 
+def _owner_keys(compiled: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The keys of the buyer and of the procuring entity as R038 and R055 read them (against the
+    release's parties by their ``id`` as text, no shared identifiers set aside), found once per
+    release while it is being read (:func:`reading`)."""
+    memo = _memo(compiled)
+    if memo is not None and "owners" in memo:
+        return memo["owners"]  # type: ignore[no-any-return]
+    parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
+    found = (
+        organisation_key(compiled.get("buyer"), parties),
+        organisation_key(_tender(compiled).get("procuringEntity"), parties),
+    )
+    if memo is not None:
+        memo["owners"] = found
+    return found
+
+
 def _evidence(fields: list[str], **values: Any) -> dict[str, Any]:
     return {"fields": fields, "rule_version": RULE_VERSION, **values}
 
@@ -369,10 +386,11 @@ def r018(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
 
 
 def _tenderer_keys(compiled: dict[str, Any], bid: dict[str, Any]) -> list[str]:
-    memo = _memo(compiled)
-    if memo is None:
+    if _READING[0] is not compiled:
         return keys_of(compiled, _dicts(bid.get("tenderers")))
-    known = memo.setdefault("tenderers", {})
+    known = _READING[1].get("tenderers")
+    if known is None:
+        known = _READING[1]["tenderers"] = {}
     found = known.get(id(bid))  # the bid is held by the release: its id is not reused in the block
     if found is None:
         found = known[id(bid)] = keys_of(compiled, _dicts(bid.get("tenderers")))
@@ -697,6 +715,11 @@ def _similarities_of(compiled: dict[str, Any]) -> dict[tuple[str, str], list[str
     candidates = [p for p in parties.values() if isinstance(p.get("roles"), list) and "tenderer" in p["roles"]]
     if len(candidates) < 2:
         return {}
+    # a pair shares an address or a contact point field only if two candidates have the same
+    # address or two have contact points: otherwise there is no pair, whatever their keys
+    known = [a for a in map(_address, candidates) if a is not None]
+    if len(set(known)) == len(known) and sum(isinstance(p.get("contactPoint"), dict) for p in candidates) < 2:
+        return {}
     tenderers: dict[str, dict[str, Any]] = {}
     for key, party in zip(key_each(compiled, candidates), candidates, strict=True):
         if key is not None:
@@ -888,14 +911,8 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                     self._smallest_open[unit] = (float(amount), ocid)
         if settings.r055_procurement_methods and method not in settings.r055_procurement_methods:
             return
-        parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
-        owners = {
-            role: organisation_key(reference, parties)
-            for role, reference in (
-                ("buyer", compiled.get("buyer")),
-                ("procuring_entity", tender.get("procuringEntity")),
-            )
-        }
+        buyer, entity = _owner_keys(compiled)
+        owners = {"buyer": buyer, "procuring_entity": entity}
         for award in _awards(compiled):
             suppliers = _dicts(award.get("suppliers"))
             value = award.get("value")
@@ -1024,10 +1041,7 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             return
         counts = self._counts
         disqualified = sum(1 for b in bids if b.get("status") == "disqualified")
-        tender = _tender(compiled)
-        parties = {str(p.get("id")): p for p in _dicts(compiled.get("parties"))}
-        for role, reference in (("buyer", compiled.get("buyer")), ("procuring_entity", tender.get("procuringEntity"))):
-            key = organisation_key(reference, parties)
+        for role, key in zip(("buyer", "procuring_entity"), _owner_keys(compiled), strict=True):
             if key is not None:
                 row = counts[role].setdefault(key, [0, 0, set()])
                 row[0] += disqualified

@@ -98,11 +98,13 @@ def record(
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
         for ocid, state in states.items():
             stored = before[ocid]
+            moved = _moved_flag_rows(conn, stored, state)
             store_state(
                 conn,
                 state,
                 at,
-                flags=_flags_may_change(stored, state),
+                flags=moved is not None,
+                rows=moved,
                 awarded=stored is None or stored.awarded_by_currency != state.awarded_by_currency,
             )
         if on_recorded is not None:
@@ -207,21 +209,27 @@ def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
     return None if text is None else rules.TenderState.from_json(text)
 
 
-def _flags_may_change(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
-    """Whether ``state``'s red flags, buyer-supplier pairs and parties may differ from those stored
-    with ``stored``: they are a function of the buyer and the figures :func:`redflags.compiled_of_state`
-    takes (method, value, period, bidders, awards, contracts), so an event that moves none of
-    them (a clarification, a reveal, a payment...) leaves them as they are; and when those figures
-    move (a bid commitment counts one more bidder), the rows are compared before rewriting them."""
-    if stored is None:
-        return True
-    before, after = redflags.compiled_of_state(stored), redflags.compiled_of_state(state)
-    if before == after and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name):
-        return False
-    rows = redflags.rows_of
-    return rows(stored.ocid, stored.buyer_id, before, buyer_name=stored.buyer_name) != rows(
-        state.ocid, state.buyer_id, after, buyer_name=state.buyer_name
-    )
+def _moved_flag_rows(
+    conn: Connection, stored: rules.TenderState | None, state: rules.TenderState
+) -> redflags.Rows | None:
+    """``state``'s red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
+    they may differ from those stored with ``stored``, else None. They are a function of the buyer
+    and the figures :func:`redflags.compiled_of_state` takes (method, value, period, bidders,
+    awards, contracts), so an event that moves none of them (a clarification, a reveal, a
+    payment...) leaves them as they are; when those figures move (a bid commitment counts one
+    more bidder), the new rows are computed once and compared with the rows the database holds
+    for the tender (not recomputed from the stored state): None when they are the same."""
+    after = redflags.compiled_of_state(state)
+    if (
+        stored is not None
+        and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
+        and redflags.compiled_of_state(stored) == after
+    ):
+        return None
+    rows = redflags.rows_of(state.ocid, state.buyer_id, after, buyer_name=state.buyer_name)
+    if stored is not None and redflags.stored_rows(conn, state.ocid) == redflags.row_sets(rows):
+        return None
+    return rows
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -254,15 +262,24 @@ def projection(state: rules.TenderState) -> dict[str, Any]:
 
 
 def store_state(
-    conn: Connection, state: rules.TenderState, at: datetime, *, flags: bool = True, awarded: bool = True
+    conn: Connection,
+    state: rules.TenderState,
+    at: datetime,
+    *,
+    flags: bool = True,
+    rows: redflags.Rows | None = None,
+    awarded: bool = True,
 ) -> None:
     """Write ``state``'s projection row (``updated_at`` = ``at``) and, with ``awarded``, its
     awarded value per currency, with ``flags`` its red flags (leave them out only where the stored
-    ones are known to be the same)."""
+    ones are known to be the same; ``rows``: those already computed by :func:`redflags.rows_of`
+    for ``state``)."""
     upsert_projection(conn, [{**projection(state), "updated_at": at}])
     if awarded:
         store_awarded(conn, [state])
-    if flags:
+    if flags and rows is not None:
+        redflags.store_rows(conn, [state.ocid], [rows])
+    elif flags:
         redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
 
 

@@ -49,7 +49,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, case, delete, func, literal, null, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Text,
+    case,
+    delete,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 
 from ledger.core import jsonsafe
 from ledger.core.errors import InvalidArgumentError
@@ -374,6 +387,36 @@ def rows_of(ocid: str, buyer_id: str | None, compiled: dict[str, Any], *, buyer_
         else []
     )
     return Rows(flags, pairs, parties)
+
+
+#: A tender's rows as sets of tuples (each table's key makes its rows a set): flags (code,
+#: evidence), pairs (supplier, buyer id), parties (role, key, name, amounts).
+RowSets = tuple[frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]], frozenset[tuple[Any, ...]]]
+
+
+def row_sets(rows: Rows) -> RowSets:
+    """``rows`` as :func:`stored_rows` reads them back."""
+    return (
+        frozenset((r["code"], r["evidence"]) for r in rows.flags),
+        frozenset((r["supplier"], r["buyer_id"]) for r in rows.pairs),
+        frozenset((r["role"], r["key"], r["name"], r["amounts"]) for r in rows.parties),
+    )
+
+
+def stored_rows(conn: Connection, ocid: str) -> RowSets:
+    """The flags, buyer-supplier pairs and parties the database holds for ``ocid`` (what
+    :func:`store_rows` wrote), as :func:`row_sets` gives them; read in one statement."""
+    f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
+    text = null().cast(Text)
+    query = union_all(
+        select(literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid == ocid),
+        select(literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid == ocid),
+        select(literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid == ocid),
+    )
+    found: dict[str, set[tuple[Any, ...]]] = {"f": set(), "s": set(), "p": set()}
+    for table, *values in conn.execute(query):
+        found[table].add(tuple(values) if table == "p" else tuple(values[:2]))
+    return frozenset(found["f"]), frozenset(found["s"]), frozenset(found["p"])
 
 
 def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows]) -> None:

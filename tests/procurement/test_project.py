@@ -34,7 +34,7 @@ def _snapshot(log: Log) -> dict[str, Any]:
             "tender_index": sorted(tuple(r) for r in conn.execute(select(tender_index))),
             "officers": sorted(tuple(r)[1:] for r in conn.execute(select(officers))),  # ids are not kept
             "submission_ids": sorted(tuple(r) for r in conn.execute(select(submission_ids))),
-            # written event by event only when an event may move them (record._flags_may_change)
+            # written event by event only when an event may move them (record._moved_flag_rows)
             **{
                 table.name: sorted(tuple(r) for r in conn.execute(select(table)))
                 for table in (tender_awarded, tender_flags, tender_suppliers, tender_parties, supplier_wins)

@@ -501,3 +501,34 @@ def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log, caps
     assert code == 0 and json.loads(out) == one and stored() == alone, err
     code = main(["--database-url", url, "--origin", ORIGIN, "redflags", "refresh", "--workers", "0"])
     assert code == 2 and "--workers" in capsys.readouterr().err
+
+
+def test_the_rows_stored_for_a_tender_read_back_as_computed(log: Log) -> None:
+    """What the write path compares a tender's new rows with (``stored_rows``: flags, pairs and
+    parties in one statement) is exactly what ``store_rows`` wrote, and a row that moved shows."""
+    from sqlalchemy import select, update
+
+    from ledger.store.schema import tender_flags, tender_index
+
+    demo_ocds.import_demo(log, now=T0)
+    package = demo_ocds.release_package()
+    by_ocid: dict[str, list[dict[str, Any]]] = {}
+    for release in package["releases"]:
+        by_ocid.setdefault(release["ocid"], []).append(release)
+    ocids = sorted(by_ocid)[:30]
+    with log.engine.begin() as conn:
+        buyers = dict(conn.execute(select(tender_index.c.ocid, tender_index.c.buyer_id)).all())
+        rows = [redflags.rows_of(o, buyers[o], ocds.compiled_release(by_ocid[o])) for o in ocids]
+        redflags.store_rows(conn, ocids, rows)
+    assert any(r.flags for r in rows) and any(r.pairs for r in rows) and all(r.parties for r in rows)
+    with log.engine.connect() as conn:
+        for ocid, computed in zip(ocids, rows, strict=True):
+            assert redflags.stored_rows(conn, ocid) == redflags.row_sets(computed), ocid
+    flagged = next(o for o, r in zip(ocids, rows, strict=True) if r.flags)
+    with log.engine.begin() as conn:
+        conn.execute(update(tender_flags).where(tender_flags.c.ocid == flagged).values(evidence="{}"))
+        moved = redflags.stored_rows(conn, flagged)
+    assert moved[1:] == redflags.row_sets(rows[ocids.index(flagged)])[1:]
+    assert moved[0] != redflags.row_sets(rows[ocids.index(flagged)])[0]
+    with log.engine.connect() as conn:
+        assert redflags.stored_rows(conn, "ocds-abc123-unknown") == (frozenset(),) * 3
