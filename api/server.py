@@ -7,13 +7,12 @@ byte and then wait for the rest for ever. :class:`HeaderTimeoutProtocol` gives a
 kept-alive connection) to a complete head, then answers 408 and closes. The body's own deadline
 is the application's (:class:`api.middleware.BodyFirstMiddleware`).
 
-The protocol is uvicorn's httptools one (llhttp, in C): uvicorn's h11 one parses in Python and
-was most of the event loop's time per write. llhttp refuses a request carrying both
+The protocol is uvicorn's httptools one (llhttp, in C): uvicorn's h11 one parses in Python, a
+large part of the event loop's time per write. llhttp refuses a request carrying both
 ``Content-Length`` and ``Transfer-Encoding`` while parsing, before the application sees it: it
 is answered here with the JSON refusal :class:`api.middleware.ProtocolGuardMiddleware` gives
 (``ambiguous_length``); other unparseable requests get uvicorn's plain 400 and are closed, as
-before. :class:`H11HeaderTimeoutProtocol` (the pure-Python parser) is kept for where httptools
-cannot be installed.
+before.
 """
 
 from __future__ import annotations
@@ -21,10 +20,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
 import httptools
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from settings import Settings
@@ -104,50 +101,6 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def _head_too_slow(self) -> None:
         self._head_deadline = None
         if self.transport.is_closing():
-            return
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # still answering the previous request: its next head is not late yet
-        self.transport.write(TIMEOUT_ANSWER)
-        self.transport.close()
-
-
-class H11HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, with a deadline for each request head (``config.header_timeout``
-    seconds, default 10)."""
-
-    def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
-        super().__init__(config, *args, **kwargs)
-        self.header_timeout: float = getattr(config, "header_timeout", 10.0)
-        self._head_deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is h11.IDLE:  # (the rest of) a head still to come
-            if self._head_deadline is None:
-                self._arm()
-        else:  # the head is in: the body (if any) is the application's to time
-            self._disarm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._disarm()
-        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
-
-    def _disarm(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # still answering the previous request: its next head is not late yet
