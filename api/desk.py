@@ -411,7 +411,7 @@ def _record_event(request: Request, form: dict[str, str]) -> Response:
             prev=None if parsed.first else UNSET,
         )
         recorder = Recorder(request, desk.log, request.app.state.settings, request.app.state.now, None)
-        response = recorder.record(desk.principal, [item], body=None)
+        response = recorder.record(desk.principal, [item], body=lambda: None)
     except json.JSONDecodeError:
         errors = {"": "submission: not JSON"}
     except LedgerError as exc:

@@ -1,11 +1,18 @@
 """How ``tenderproof serve`` runs uvicorn: its HTTP/1.1 protocol with a **header timeout**.
 
 uvicorn times idle keep-alive connections (``timeout_keep_alive``) but not a request head that
-trickles in byte by byte (a slowloris): its h11 protocol cancels the keep-alive timer on the
-first byte and then waits for the rest for ever. :class:`HeaderTimeoutProtocol` gives a client
+trickles in byte by byte (a slowloris): its protocols cancel the keep-alive timer on the first
+byte and then wait for the rest for ever. :class:`HeaderTimeoutProtocol` gives a client
 ``header_timeout`` seconds, from the connection (or the first byte of its next request on a
 kept-alive connection) to a complete head, then answers 408 and closes. The body's own deadline
 is the application's (:class:`api.middleware.BodyFirstMiddleware`).
+
+The protocol is uvicorn's httptools one (llhttp, in C): uvicorn's h11 one parses in Python, a
+large part of the event loop's time per write. llhttp refuses a request carrying both
+``Content-Length`` and ``Transfer-Encoding`` while parsing, before the application sees it: it
+is answered here with the JSON refusal :class:`api.middleware.ProtocolGuardMiddleware` gives
+(``ambiguous_length``); other unparseable requests get uvicorn's plain 400 and are closed, as
+before.
 """
 
 from __future__ import annotations
@@ -13,9 +20,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import h11
+import httptools
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from settings import Settings
 
@@ -27,9 +34,20 @@ TIMEOUT_ANSWER = (
 )
 
 
-class HeaderTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, with a deadline for each request head (``config.header_timeout``
-    seconds, default 10)."""
+#: llhttp's refusal of a request with both lengths, answered as ProtocolGuardMiddleware would.
+_AMBIGUOUS = (
+    b'{"error":{"code":"ambiguous_length","message":"headers: both Content-Length and Transfer-Encoding given;'
+    b' send one","field":"header.Transfer-Encoding"}}'
+)
+AMBIGUOUS_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_AMBIGUOUS), _AMBIGUOUS)
+)
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, with a deadline for each request head
+    (``config.header_timeout`` seconds, default 10)."""
 
     def __init__(self, config: uvicorn.Config, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -41,16 +59,35 @@ class HeaderTimeoutProtocol(H11Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is h11.IDLE:  # (the rest of) a head still to come
-            if self._head_deadline is None:
-                self._arm()
-        else:  # the head is in: the body (if any) is the application's to time
-            self._disarm()
+        if self._head_deadline is None and self._idle():
+            self._arm()  # the first bytes of a next request's head: timed from now
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            if "Transfer-Encoding" in str(exc) and "Content-Length" in str(exc):
+                self._disarm()
+                self.transport.write(AMBIGUOUS_ANSWER)
+                self.transport.close()
+                return
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()  # the head is in: the body (if any) is the application's to time
+        super().on_headers_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
+
+    def _idle(self) -> bool:
+        """No request being answered: bytes now are a new head."""
+        return self.cycle is None or self.cycle.response_complete
 
     def _arm(self) -> None:
         self._disarm()
@@ -63,7 +100,7 @@ class HeaderTimeoutProtocol(H11Protocol):
 
     def _head_too_slow(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+        if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # still answering the previous request: its next head is not late yet

@@ -16,7 +16,7 @@ until the next integration gives it a log index, and anchored later still.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -158,18 +158,26 @@ def _prev(event: EventIn) -> str | Unset | None:
     return event.prev if "prev" in event.model_fields_set else UNSET
 
 
+#: The envelope's members in the order the response shows them (schemas.Envelope's fields).
+_ENVELOPE_MEMBERS = tuple(schemas.Envelope.model_fields)
+
+
 def _recorded_json(done: Recorded) -> dict[str, Any]:
+    """The 201 answer's JSON (schemas.RecordedEvent): the envelope exactly as hashed (members it
+    does not carry, such as a null submission, left out), built as the model would dump it, not
+    validated again (every member comes from an envelope the log has just built and hashed)."""
     envelope = done.envelope
-    return schemas.RecordedEvent(
-        event_id=done.event_id,
-        ocid=envelope.ocid,
-        seq=envelope.seq,
-        type=envelope.type,
-        recorded_at=envelope.recorded_at,
-        leaf_hash=done.leaf_hash.hex(),
-        status="pending",
-        envelope=schemas.Envelope.model_validate(envelope.to_json()),
-    ).model_dump(mode="json", exclude_unset=True)  # the envelope exactly as hashed: no null submission
+    members = envelope.to_json()
+    return {
+        "event_id": done.event_id,
+        "ocid": envelope.ocid,
+        "seq": envelope.seq,
+        "type": envelope.type,
+        "recorded_at": envelope.recorded_at,
+        "leaf_hash": done.leaf_hash.hex(),
+        "status": "pending",
+        "envelope": {name: members[name] for name in _ENVELOPE_MEMBERS if name in members},
+    }
 
 
 def _check_officer(principal: Principal, items: Sequence[Submission], where: list[str]) -> None:
@@ -216,9 +224,12 @@ class Recorder:
     now: Clock
     key: str | None
 
-    def record(self, principal: Principal, items: list[Submission], *, body: Any, bulk: bool = False) -> JSONResponse:
+    def record(
+        self, principal: Principal, items: list[Submission], *, body: Callable[[], Any], bulk: bool = False
+    ) -> JSONResponse:
         """Record ``items`` (idempotently with ``key``) and answer 201 with the recorded event, or
-        ``{"events": [...]}`` when ``bulk``. ``body`` is the request's JSON, for the fingerprint."""
+        ``{"events": [...]}`` when ``bulk``. ``body()`` gives the request's JSON, for the
+        fingerprint (made only with a ``key``: a copy of the payloads each write would not use)."""
         _check_officer(principal, items, [f"body.events[{i}]." for i in range(len(items))] if bulk else ["body."])
         moment = self.now()
         settings = self.settings
@@ -254,7 +265,7 @@ class Recorder:
             self.log.engine,
             principal=principal,
             key=self.key,
-            fingerprint=idempotency.fingerprint(self.request.method, self.request.url.path, body),
+            fingerprint=idempotency.fingerprint(self.request.method, self.request.url.path, body()),
             now=moment,
             ttl=timedelta(seconds=settings.idempotency_ttl),
             action=action,
@@ -295,7 +306,7 @@ def create_tender(
     """Record the first event of a new tender. 409 if a tender with that ocid already exists."""
     ocid = tender.ocid or f"{recorder.settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
     item = _submission(ocid, tender, None)  # a new tender: 409 if it exists
-    return recorder.record(principal, [item], body=tender.model_dump(mode="json", exclude_unset=True))
+    return recorder.record(principal, [item], body=lambda: tender.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(
@@ -317,7 +328,7 @@ def record_event(
     check_ocid(ocid, field="path.ocid")
     _not_the_registry(ocid, "path.ocid")
     item = _submission(ocid, event, _prev(event))
-    return recorder.record(principal, [item], body=event.model_dump(mode="json", exclude_unset=True))
+    return recorder.record(principal, [item], body=lambda: event.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(
@@ -341,7 +352,7 @@ def record_events(
     for i, event in enumerate(bulk.events):
         _not_the_registry(event.ocid, f"body.events[{i}].ocid")
     items = [_submission(event.ocid, event, _prev(event)) for event in bulk.events]
-    return recorder.record(principal, items, body=bulk.model_dump(mode="json", exclude_unset=True), bulk=True)
+    return recorder.record(principal, items, body=lambda: bulk.model_dump(mode="json", exclude_unset=True), bulk=True)
 
 
 def _not_the_registry(ocid: str, field: str) -> None:
@@ -365,7 +376,7 @@ def register_officer(recorder: RecorderDep, principal: AdminDep, officer: Office
     signed by this address are accepted."""
     payload = officer.model_dump(mode="json", exclude_none=True)
     item = Submission(ocid=officers.REGISTRY_OCID, type="officer.registered", payload=payload)
-    return recorder.record(principal, [item], body=payload)
+    return recorder.record(principal, [item], body=lambda: payload)
 
 
 @router.post(
@@ -384,7 +395,7 @@ def revoke_officer(
     """Record ``officer.revoked``: from then on, this address's signatures are refused."""
     payload = {"address": address, **revoke.model_dump(mode="json", exclude_none=True)}
     item = Submission(ocid=officers.REGISTRY_OCID, type="officer.revoked", payload=payload)
-    return recorder.record(principal, [item], body=payload)
+    return recorder.record(principal, [item], body=lambda: payload)
 
 
 @router.get("/officers", response_model=schemas.Officers, tags=["officers"], summary="The registered officers")

@@ -96,17 +96,14 @@ def record(
                         stored = before[item.ocid] = _load_state(conn, item.ocid)
                         state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
-        for ocid, state in states.items():
-            stored = before[ocid]
-            moved = _moved_flag_rows(conn, stored, state)
-            store_state(
-                conn,
-                state,
-                at,
-                flags=moved is not None,
-                rows=moved,
-                awarded=stored is None or stored.awarded_by_currency != state.awarded_by_currency,
-            )
+        store_states(
+            conn,
+            [
+                (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
+                for o, state in states.items()
+            ],
+            at,
+        )
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
@@ -232,6 +229,11 @@ def _moved_flag_rows(
     return rows
 
 
+def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
+    """Whether ``state``'s awarded values per currency differ from those stored with ``stored``."""
+    return stored is None or stored.awarded_by_currency != state.awarded_by_currency
+
+
 def _instant(text: str | None) -> datetime | None:
     return None if text is None else payloads.parse_datetime(text).astimezone(UTC)
 
@@ -281,6 +283,25 @@ def store_state(
         redflags.store_rows(conn, [state.ocid], [rows])
     elif flags:
         redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
+
+
+def store_states(
+    conn: Connection, changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]], at: datetime
+) -> None:
+    """:func:`store_state` of many tenders at once, each given as (state, its red-flag rows when they
+    moved, else None, whether its awarded values moved): one executemany of their projection rows,
+    then the awarded values and the red flags of those that need them, each in one set of statements
+    for all (a bulk request of 50 new tenders made 50 of each before). The rows written are those
+    :func:`store_state` of each would write."""
+    if not changed:
+        return
+    upsert_projection(conn, [{**projection(state), "updated_at": at} for state, _, _ in changed])
+    awarded = [state for state, _, moved in changed if moved]
+    if awarded:
+        store_awarded(conn, awarded)
+    flagged = [(state.ocid, rows) for state, rows, _ in changed if rows is not None]
+    if flagged:
+        redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
 
 
 def store_awarded(conn: Connection, states: Sequence[rules.TenderState]) -> None:

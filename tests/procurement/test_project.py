@@ -107,3 +107,19 @@ def test_migration_0018_fills_in_what_tenders_recorded_before_it_lack(log: Log) 
 def _rows(log: Log, name: str) -> list[tuple[Any, ...]]:
     with log.engine.connect() as conn:
         return sorted((tuple(r) for r in conn.execute(text(f"SELECT * FROM {name}"))), key=repr)
+
+
+def test_a_batch_of_many_tenders_stores_what_a_rebuild_gives(log: Log) -> None:
+    """A bulk request's tenders are stored together (record.store_states): the projections, the
+    awarded values, flags, pairs, parties and win counts are those each tender's events give."""
+    ocids = [f"ocds-tptest-b{n:03d}" for n in range(3)]
+    events = history()
+    for moment, part in ((at(6), events[:5]), (at(40), events[5:])):
+        items = [item(event_type, payload, ocid) for event_type, payload, _ in part for ocid in ocids]
+        record(log, items, now=moment, signatures="optional", chain_id=CHAIN_ID)
+    before = _snapshot(log)
+    assert len(before["tender_index"]) == 3
+    assert len(before["tender_awarded"]) == 3 and len(before["tender_suppliers"]) == 3
+    assert len(before["tender_parties"]) >= 9 and before["supplier_wins"]
+    assert project.rebuild(log.engine, batch=4) == []
+    assert _snapshot(log) == before
