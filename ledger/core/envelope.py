@@ -66,6 +66,7 @@ LEGACY_OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _COMMON = frozenset({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "submission", "signature"})
 #: The payload's binding member of each version.
 PAYLOAD_FIELD = {VERSION_1: "payload_sha256", VERSION_2: "payload_commitment"}
@@ -103,7 +104,7 @@ def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> 
         not isinstance(ocid, str)
         or not OCID_PATTERN.fullmatch(ocid)
         or ocid != ocid.strip()
-        or any(0xD800 <= ord(c) <= 0xDFFF for c in ocid)
+        or (not ocid.isascii() and _SURROGATE.search(ocid) is not None)
     ):
         raise InvalidArgumentError(
             field,
