@@ -40,6 +40,7 @@ from .errors import InvalidArgumentError
 __all__ = [
     "SEED_SIZE",
     "commit_encoded",
+    "disclosure_bytes",
     "field_digest",
     "new_commitment",
     "new_seed",
@@ -309,6 +310,16 @@ def _spliced(payload: Any, pointers: list[str], encoded: list[bytes], token: str
         skeleton = skeleton.replace(quoted, b"null")
         whole = whole.replace(quoted, data)
     return skeleton, whole
+
+
+def disclosure_bytes(disclosure: dict[str, Any]) -> bytes:
+    """The RFC 8785 bytes of a disclosure (what the ``payloads`` table stores beside a v2 payload).
+    One with no separately committed field and a well-formed salt is written directly: its bytes
+    are ``{"fields":{},"salt":"<64 hex>"}`` (keys in RFC 8785 order, hex needs no escape)."""
+    salt = disclosure.get("salt")
+    if len(disclosure) == 2 and disclosure.get("fields") == {} and isinstance(salt, str) and _HEX.fullmatch(salt):
+        return b'{"fields":{},"salt":"' + salt.encode("ascii") + b'"}'
+    return canonical_json_bytes(disclosure, field="disclosure")
 
 
 def _hex(value: Any, field: str) -> str:

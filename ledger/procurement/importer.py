@@ -665,7 +665,7 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int) -
     def read() -> None:
         try:
             for number, raw in enumerate(raws):
-                if workers > 0 and number == 1:
+                if workers > 0 and number >= 1 and not pools and raw.items:  # not for a file's empty end
                     # a fork server (no fork of this threaded process) that preloads nothing: the
                     # worker imports what it needs (~30 MB less in all than a preloading server)
                     context = multiprocessing.get_context("forkserver")
