@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .core import commitment, heads
 from .core import tiles as tile_math
-from .core.canonical import canonical_json_bytes, sha256_hex
+from .core.canonical import sha256_hex
 from .core.envelope import (
     VERSION_1,
     VERSION_2,
@@ -319,7 +319,9 @@ def _append(
                 "leaf_hash": digest_leaf,
             }
         )
-        bodies.append({"body": data, "disclosure": None if disclosure is None else canonical_json_bytes(disclosure)})
+        bodies.append(
+            {"body": data, "disclosure": None if disclosure is None else commitment.disclosure_bytes(disclosure)}
+        )
         recorded.append((envelope, digest_leaf, disclosure))
     if len(rows) == 1:
         ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]

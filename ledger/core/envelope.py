@@ -66,6 +66,7 @@ LEGACY_OCID_PATTERN = re.compile(r"ocds-[a-z0-9]{6}-[!-~]{1,200}")
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _COMMON = frozenset({"v", "origin", "ocid", "seq", "prev", "type", "recorded_at", "submission", "signature"})
 #: The payload's binding member of each version.
 PAYLOAD_FIELD = {VERSION_1: "payload_sha256", VERSION_2: "payload_commitment"}
@@ -91,6 +92,20 @@ def parse_timestamp(text: str, *, field: str = "recorded_at") -> datetime:
     return moment.replace(microsecond=int((frac or "0").ljust(6, "0")[:6]))
 
 
+def _check_timestamp(text: object) -> None:
+    """:func:`parse_timestamp`'s check of an envelope's ``recorded_at``; a string that passed is
+    remembered (a batch's envelopes share one)."""
+    if isinstance(text, str) and text in _GOOD_STAMPS:
+        return
+    parse_timestamp(text)  # type: ignore[arg-type]
+    if len(_GOOD_STAMPS) >= 64:
+        _GOOD_STAMPS.clear()
+    _GOOD_STAMPS.add(text)  # type: ignore[arg-type]
+
+
+_GOOD_STAMPS: set[str] = set()
+
+
 def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> str:
     """Return ``ocid`` if it has the OCDS form, else raise naming ``field``.
 
@@ -103,7 +118,7 @@ def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> 
         not isinstance(ocid, str)
         or not OCID_PATTERN.fullmatch(ocid)
         or ocid != ocid.strip()
-        or any(0xD800 <= ord(c) <= 0xDFFF for c in ocid)
+        or (not ocid.isascii() and _SURROGATE.search(ocid) is not None)
     ):
         raise InvalidArgumentError(
             field,
@@ -165,7 +180,7 @@ class Envelope:
                 "prev", f"must be the previous event's lowercase hex leaf hash for seq {self.seq}, got {self.prev!r}"
             )
         check_event_type(self.type)
-        parse_timestamp(self.recorded_at)
+        _check_timestamp(self.recorded_at)
         name, other = PAYLOAD_FIELD[self.v], PAYLOAD_FIELD[VERSION_1 if self.v == VERSION_2 else VERSION_2]
         bound = self.payload_hash
         if not isinstance(bound, str) or not _HEX_HASH.fullmatch(bound):

@@ -49,6 +49,8 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
 def value_depth(value: Any, *, stop_after: int | None = None) -> int:
     """How deep lists and dicts nest in an already parsed ``value`` (0 for a scalar), without
     recursion; with ``stop_after``, stops (returning ``stop_after + 1``) once deeper than that."""
+    if stop_after is not None:  # bounded: a recursion at most ``stop_after + 1`` deep (faster)
+        return _depth_within(value, 0, stop_after) if isinstance(value, dict | list) else 0
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -64,6 +66,21 @@ def value_depth(value: Any, *, stop_after: int | None = None) -> int:
         if stop_after is not None and deepest > stop_after:
             return stop_after + 1
         stack.extend((child, depth) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _depth_within(item: dict[str, Any] | list[Any], above: int, limit: int) -> int:
+    """:func:`value_depth` of a list or dict ``above`` levels down, stopping once deeper than ``limit``."""
+    deepest = depth = above + 1
+    if depth > limit:
+        return limit + 1
+    for child in item.values() if isinstance(item, dict) else item:
+        if isinstance(child, dict | list):
+            found = _depth_within(child, depth, limit)
+            if found > deepest:
+                if found > limit:
+                    return limit + 1
+                deepest = found
     return deepest
 
 

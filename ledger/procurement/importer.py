@@ -363,7 +363,9 @@ def event_type(tags: Any) -> str:
     return TAG_EVENTS[max(known, key=_STAGE.__getitem__)]
 
 
-def check_release(value: Any, *, file: str, position: str, digest_key: bytes | None = None) -> _Release | Problem:
+def check_release(
+    value: Any, *, file: str, position: str, digest_key: bytes | None = None, seed: bytes | None = None
+) -> _Release | Problem:
     """Check one release candidate; return it ready to record (with its schema problems as
     notes), or the problem that keeps it out of the log. ``digest_key``: the deployment's
     ``release_digest`` key (ledger.store.keys; the digest is left empty without one).
@@ -402,8 +404,15 @@ def check_release(value: Any, *, file: str, position: str, digest_key: bytes | N
         if ocid in RESERVED_OCIDS:
             raise InvalidArgumentError("ocid", f"{ocid} is reserved for the log itself, not a tender")
         kind = event_type(value["tag"])
-        data = canonical_json_bytes(value, field="payload")
+        found = privacy.places(kind, value)  # one walk: F, and the report's counts
+        # the v2 commitment over F and the release's RFC 8785 bytes, from one encoding
+        bound, disclosure, data = commitment.commit_encoded(value, privacy.committed_fields(found), seed=seed)
     except InvalidArgumentError as exc:
+        if exc.field not in ("ocid", "tag"):
+            try:  # a release RFC 8785 cannot encode is named as its whole encoding names it
+                canonical_json_bytes(value, field="payload")
+            except InvalidArgumentError as whole:
+                exc = whole
         return problem(exc.field.removeprefix("payload.").removeprefix("payload") or "$", exc.reason)
     text = value["date"]
     date = ocds.parse_datetime(text)
@@ -413,11 +422,6 @@ def check_release(value: Any, *, file: str, position: str, digest_key: bytes | N
         date = date.replace(tzinfo=UTC)
         if not any(path == "date" for path, _ in notes):
             notes += (("date", f"{text!r} has no UTC offset: read as UTC"),)
-    found = privacy.places(kind, value)  # one walk: F, and the report's counts
-    try:
-        bound, disclosure = commitment.new_commitment(value, privacy.committed_fields(found), payload_bytes=data)
-    except InvalidArgumentError as exc:
-        return problem(exc.field or "$", exc.reason)
     marks = tuple(rule for _, rule in found)
     digest = "" if digest_key is None else keys.keyed_digest(digest_key, data)
     return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, digest, notes, marks, bound, disclosure)
@@ -661,7 +665,7 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, k
     def read() -> None:
         try:
             for number, raw in enumerate(raws):
-                if workers > 0 and number == 1:
+                if workers > 0 and number >= 1 and not pools and raw.items:  # not for a file's empty end
                     # a fork server (no fork of this threaded process) that preloads nothing: the
                     # worker imports what it needs (~30 MB less in all than a preloading server)
                     context = multiprocessing.get_context("forkserver")

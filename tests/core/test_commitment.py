@@ -46,6 +46,50 @@ def test_given_payload_bytes_are_used_only_without_fields() -> None:
     assert new_commitment(PAYLOAD, F, seed=SEED, payload_bytes=b"ignored") == _reference(PAYLOAD, F, SEED)
 
 
+def test_commit_encoded_gives_the_commitment_and_the_payload_bytes_from_one_encoding() -> None:
+    for fields in (F, [], ["/value"], ["/parties/1/roles/0", "/value/amount"]):
+        bound, disclosure, data = commitment.commit_encoded(PAYLOAD, fields, seed=SEED)
+        assert (bound, disclosure) == _reference(PAYLOAD, fields, SEED)
+        assert data == rfc8785.dumps(PAYLOAD)
+    assert PAYLOAD["parties"][0]["name"] == "Ana Pérez"  # the payload itself is not changed
+
+
+def test_commit_encoded_with_the_marker_text_in_the_payload_encodes_both_in_full() -> None:
+    # the marker names the payload salt (drawn after the payload was written); a payload that holds
+    # its text anyway (only a test that knows the seed can make one) falls back to two encodings
+    salt = commitment.commit_encoded(PAYLOAD, F, seed=SEED)[1]["salt"]
+    payload = {**PAYLOAD, "note": f"tenderproof/v2/{salt}/0", "other": [f"tenderproof/v2/{salt}/1"]}
+    bound, disclosure, data = commitment.commit_encoded(payload, F, seed=SEED)
+    assert (bound, disclosure) == _reference(payload, F, SEED)
+    assert data == rfc8785.dumps(payload)
+
+
+def test_commit_encoded_names_what_cannot_be_encoded() -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        commitment.commit_encoded({**PAYLOAD, "bad": [float("nan")]}, F, seed=SEED)
+    assert caught.value.field == "payload.bad[0]"
+    with pytest.raises(InvalidArgumentError) as caught:
+        commitment.commit_encoded(PAYLOAD, ["/parties/7/name"], seed=SEED)
+    assert "names no value" in caught.value.reason
+
+
+def test_seeds_are_never_handed_out_twice_and_a_forked_child_draws_its_own() -> None:
+    import os
+
+    seeds = [commitment.new_seed() for _ in range(1000)]  # several draws of 256
+    assert len(set(seeds)) == 1000 and all(len(s) == 32 for s in seeds)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next seed must not be the parent's next one
+        os.write(writer, commitment.new_seed())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(reader, 32)
+    os.close(reader)
+    os.close(writer)
+    assert len(child) == 32 and child != commitment.new_seed() and child not in seeds
+
+
 def test_a_fresh_seed_each_time_and_never_the_bare_hash() -> None:
     first, d1 = new_commitment(PAYLOAD, F)
     second, d2 = new_commitment(PAYLOAD, F)
@@ -257,6 +301,9 @@ def test_withholding_never_changes_the_commitment(payload: dict[str, Any], data:
     assert recompute(payload, disclosure) == value
     seed = data.draw(st.binary(min_size=32, max_size=32))
     assert new_commitment(payload, fields, seed=seed) == _reference(payload, fields, seed)
+    bound, shown, data_bytes = commitment.commit_encoded(payload, fields, seed=seed)
+    assert (bound, shown) == _reference(payload, fields, seed)
+    assert data_bytes == rfc8785.dumps(payload)
     body, current = payload, disclosure
     remaining = list(fields)
     order = 0
@@ -329,3 +376,12 @@ def test_the_whole_payload_commitment_is_not_for_fields_committed_apart() -> Non
     _, whole = commitment.new_commitment(payload, [])
     for bad in ({**whole, "extra": 1}, {"fields": {}}, {**whole, "salt": "XY"}, [whole], None):
         assert commitment.whole_commitment(rfc8785.dumps(payload), bad) is None
+
+
+def test_disclosure_bytes_are_its_rfc8785_bytes() -> None:
+    for fields in ([], F):
+        disclosure = commitment.new_commitment(PAYLOAD, fields, seed=SEED)[1]
+        assert commitment.disclosure_bytes(disclosure) == rfc8785.dumps(disclosure)
+    odd = [{"salt": "AB" * 32, "fields": {}}, {"salt": "ab" * 32, "fields": {}, "x": 1}, {"salt": 5, "fields": {}}]
+    for disclosure in odd:  # not what a writer makes: encoded by the general path, same bytes
+        assert commitment.disclosure_bytes(disclosure) == rfc8785.dumps(disclosure)

@@ -237,3 +237,15 @@ def test_timestamps() -> None:
     assert parse_timestamp("2026-11-23T12:00:00Z") == T.replace(microsecond=0)
     with pytest.raises(InvalidArgumentError, match="timezone-aware"):
         format_timestamp(datetime(2026, 1, 1))
+
+
+def test_a_bad_recorded_at_is_refused_even_after_good_ones() -> None:
+    from ledger.core.envelope import Envelope
+
+    good = {"origin": "o", "ocid": "ocds-abc123-1", "seq": 0, "prev": None, "type": "tender.published"}
+    for _ in range(3):
+        Envelope(**good, recorded_at="2026-11-23T12:00:00.000000Z", payload_sha256="ab" * 32)
+    for bad in ("2026-11-23T12:00:00.000000", "2026-02-30T12:00:00.000000Z", 20261123):
+        with pytest.raises(InvalidArgumentError) as caught:
+            Envelope(**good, recorded_at=bad, payload_sha256="ab" * 32)  # type: ignore[arg-type]
+        assert caught.value.field == "recorded_at"

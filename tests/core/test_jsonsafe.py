@@ -59,3 +59,25 @@ def test_depth_examples() -> None:
     assert json_depth(b'[["unclosed [[[[') == 2  # an unclosed string runs to the end
     assert json_depth(b'[\\"[[') == 3  # an escape outside a string (malformed) is not a quote
     assert json_depth(b"[" * 50 + b"]" * 50, 10) == 11
+
+
+def test_bounded_depth_is_the_walks_depth_or_one_past_the_bound() -> None:
+    import random
+
+    from ledger.core.jsonsafe import value_depth
+
+    rng = random.Random(7)
+
+    def make(levels: int) -> Any:
+        if levels == 0 or rng.random() < 0.2:
+            return rng.choice([1, "x", None])
+        if rng.random() < 0.5:
+            return [make(levels - 1) for _ in range(rng.randrange(4))]
+        return {str(i): make(levels - 1) for i in range(rng.randrange(4))}
+
+    for _ in range(2000):
+        value = make(rng.randrange(12))
+        deepest = value_depth(value)
+        for bound in (0, 1, 2, 3, 5, 8):
+            assert value_depth(value, stop_after=bound) == (deepest if deepest <= bound else bound + 1)
+    assert value_depth([[[[]]]], stop_after=2) == 3 and value_depth({"a": [{}]}, stop_after=9) == 3

@@ -286,3 +286,34 @@ def test_facets_of_a_broad_search_count_its_newest_matches_and_say_so(imported: 
             found = query.facets(imported.engine, q="aztlan", sample=1)
         assert (found.total, found.sampled) == (3, 1)
         assert sum(n for _, _, n in found.counts["status"]) == 1
+
+
+def _terms_by_categories(text: str) -> list[str]:
+    """The words of ``text`` as the Unicode walk of :func:`fulltext.terms` cuts them (no fast path)."""
+    import unicodedata
+
+    folded = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", text)
+        if unicodedata.category(c) != "Mn" and c not in fulltext.APOSTROPHES
+    )
+    out: list[str] = []
+    word: list[str] = []
+    for char in unicodedata.normalize("NFKD", folded.casefold()):
+        if fulltext._is_word_char(char):
+            word.append(char)
+        elif word:
+            out.append("".join(word))
+            word = []
+    return out + (["".join(word)] if word else [])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ascii_text_is_cut_into_the_same_words_as_by_unicode_categories(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    for _ in range(2000):
+        text = "".join(chr(rng.randrange(128)) for _ in range(rng.randrange(40)))
+        assert fulltext.terms(text) == _terms_by_categories(text), repr(text)
+    assert fulltext.terms("Don't  BUY_it: O'Neil`s 12-B") == ["dont", "buy", "it", "oneils", "12", "b"]
