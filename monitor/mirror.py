@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, func, insert, inspect, select
 from anchoring.cosigning import cosigned_note
 from anchoring.schema import anchor_switches, anchor_targets, anchors, cosigned_checkpoints
 from ledger.core import commitment
-from ledger.core.canonical import canonical_json_bytes, sha256_hex
+from ledger.core.canonical import sha256_hex
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.envelope import VERSION_2
 from ledger.core.errors import InvalidArgumentError, LedgerError
