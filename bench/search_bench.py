@@ -201,7 +201,7 @@ def table(
         "",
         f"## {engine}: {n:,} tenders (filled with their index in {filled:.0f} s)",
         "",
-        f"Measured {began:%Y-%m-%d %H:%M} UTC; load average at the end: {load}.",
+        f"Measured {began:%Y-%m-%d %H:%M} UTC; load average {load}.",
         "",
         "| query | median ms | p95 ms | max ms | CPU p95 ms (this process) | p95 / floor | goal (p95 <= 50 ms) |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -251,8 +251,9 @@ def main() -> None:
                 filled = time.perf_counter() - start
                 print(f"\n{engine}: {args.tenders:,} tenders filled in {filled:.1f} s", flush=True)
                 began = datetime.now(UTC)
+                at_start = Path("/proc/loadavg").read_text().strip()
                 results = measure(log, args.tenders, args.runs)
-                load = Path("/proc/loadavg").read_text().strip()
+                load = f"{at_start} at the start, {Path('/proc/loadavg').read_text().strip()} at the end"
             finally:
                 log.close()
         report += table(engine, args.tenders, filled, began, load, results)

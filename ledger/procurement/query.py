@@ -252,15 +252,26 @@ class _Search:
 
 
 def _newest_bound(conn: Connection, words: list[str], among: int) -> Any:
-    """The newest match of the words alone after the ``among`` newest (SQLite: its full-text key;
-    PostgreSQL: its ``(listed_at, ocid)``), or None when no more match (reads at most ``among`` + 1
-    matches)."""
+    """SQLite: the newest match of the words alone after the ``among`` newest (its full-text key),
+    or None when no more match; PostgreSQL: the newest ``among`` matches (:class:`_Newest`).
+    Reads at most ``among`` + 1 matches."""
     if conn.dialect.name == "sqlite":
         newest = select(_SEARCH.c.rowid).where(_sqlite_match(words)).order_by(_SEARCH.c.rowid.desc())
         return conn.execute(newest.offset(among).limit(1)).scalar_one_or_none()
+    # PostgreSQL: the ocids of the newest ``among`` matches themselves (read once: matching a
+    # common prefix in the GIN index is the costly part, and ranking reads these rows by key)
     t = tender_index.c
-    newest = select(t.listed_at, t.ocid).where(_text_match("postgresql", words, None)[1][0])
-    return conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).offset(among).limit(1)).first()
+    newest = select(t.ocid).where(_text_match("postgresql", words, None)[1][0])
+    ocids = list(conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).limit(among + 1)).scalars())
+    return _Newest(ocids[:among], cut=len(ocids) > among)
+
+
+@dataclass(frozen=True, slots=True)
+class _Newest:
+    """PostgreSQL: the newest matches to rank, and whether older ones were left out."""
+
+    ocids: list[str]
+    cut: bool
 
 
 def _text_match(
@@ -276,9 +287,8 @@ def _text_match(
         # rank is divided by the log of the document's length, as bm25 favours short documents
         length = func.ln(2 + func.char_length(tender_index.c.search_text))
         where: list[ColumnElement[bool]] = [_tsvector().op("@@")(tsquery)]
-        if bound is not None:
-            t = tender_index.c
-            where += [t.listed_at >= bound[0], or_(t.listed_at > bound[0], t.ocid > bound[1])]
+        if bound is not None:  # the matches to rank, known already: read by key
+            where = [tender_index.c.ocid.in_(bound.ocids)]
         return tender_index, where, func.ts_rank(_tsvector(), tsquery) / length
     rank: ColumnElement[float] = literal_column("tender_search.rank")
     hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
@@ -448,7 +458,8 @@ def search_tenders(
         sort_key = _utc(last.listed_at) if sort.startswith("published") else last.sort_key
         assert sort_key is not None
         next_cursor = _encode_cursor(sort, sort_key, last.ocid)
-    return Page(items, next_cursor, RANK_AMONG if bound is not None else None)
+    cut = bound.cut if isinstance(bound, _Newest) else bound is not None
+    return Page(items, next_cursor, RANK_AMONG if cut else None)
 
 
 #: The facets of a search, in the order pages show them.
