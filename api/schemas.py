@@ -334,6 +334,11 @@ class TenderSummary(BaseModel):
 class TenderPage(BaseModel):
     items: list[TenderSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last one.")
+    ranked_among: int | None = Field(
+        None,
+        description="Sorted by relevance with words alone that match more than this many tenders (2,000): the"
+        " ranking is of the newest 2,000 of them. Null: of every match.",
+    )
 
 
 class FacetValue(BaseModel):
@@ -343,14 +348,21 @@ class FacetValue(BaseModel):
 
 
 class TenderFacets(BaseModel):
-    total: int = Field(description="How many tenders match.")
+    total: int = Field(
+        description="How many tenders match: exact up to 10,000; above that an estimate (`estimated`), never below it."
+    )
+    estimated: bool = Field(
+        False,
+        description="True when more than 10,000 tenders match and `total` is an estimate (from how densely the newest"
+        " matches lie among all tenders), to be shown as one.",
+    )
     facets: dict[str, list[FacetValue]] = Field(
         description="Per facet (status, method, flag, year, currency, buyer, supplier), its commonest values."
     )
     sampled: int | None = Field(
         None,
         description="When more tenders match than this number (2,000): the facet counts are of that many, the newest"
-        " (the total is still exact). Null: the counts are of every matching tender.",
+        " (see `estimated` for the total). Null: the counts are of every matching tender.",
     )
 
 

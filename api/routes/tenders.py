@@ -113,7 +113,9 @@ def list_tenders(
     apostrophes); `sort` defaults to `relevance` with `q`, else `published_desc`. The other
     filters: `status`, `method`, `buyer`, `supplier`, `flag`, `year`, publication dates, estimated
     value (`value_min`, `value_max`) and awarded value (`awarded_min`, `awarded_max`), with
-    `currency` to compare like with like. `/tenders/facets` counts the matches."""
+    `currency` to compare like with like. `/tenders/facets` counts the matches. Sorted by relevance,
+    words alone that match more than 2,000 tenders are ranked among the newest 2,000 of them
+    (`ranked_among`)."""
     try:
         page = query.search_tenders(log.engine, sort=sort, cursor=cursor, limit=limit, **asdict(filters))
     except InvalidArgumentError as exc:
@@ -121,6 +123,7 @@ def list_tenders(
     return schemas.TenderPage(
         items=[schemas.TenderSummary.model_validate(item.to_json()) for item in page.items],
         next_cursor=page.next_cursor,
+        ranked_among=page.ranked_among,
     )
 
 
@@ -129,10 +132,12 @@ def get_facets(log: ReadLogDep, filters: FiltersDep) -> schemas.TenderFacets:
     """How many tenders match the filters (the same as `GET /tenders`) and, per facet (status,
     method, red flag, year, currency, buyer, supplier), the commonest values among them with their
     counts. Each value is what the matching filter takes (`flag=any`: at least one red flag). When
-    more than 2,000 tenders match, the counts are of the newest 2,000 (`sampled`); the total is exact."""
+    more than 2,000 tenders match, the counts are of the newest 2,000 (`sampled`); when more than
+    10,000 match, the total is an estimate (`estimated`)."""
     found = query.facets(log.engine, **asdict(filters))
     return schemas.TenderFacets(
         total=found.total,
+        estimated=found.estimated,
         facets={
             name: [schemas.FacetValue(value=v, label=label, count=n) for v, label, n in rows]
             for name, rows in found.counts.items()

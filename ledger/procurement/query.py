@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -83,6 +84,9 @@ class Page:
     items: list[TenderSummary]
     #: Pass back as ``cursor`` for the next page; None on the last page.
     next_cursor: str | None
+    #: Sorted by relevance with words matching more than :data:`RANK_AMONG` tenders (and no other
+    #: filter): the ranking is of the newest :data:`RANK_AMONG` of them (None: of every match).
+    ranked_among: int | None = None
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -222,6 +226,11 @@ _KEYS = table("tender_search_keys", column("id"), column("ocid"))
 #: when a query matches more tenders than this (a page then needs few rows of the walk); fewer
 #: are read from the full-text index and sorted.
 PROBE_ABOVE = 2000
+#: Relevance ranks at most this many matches of the words alone, the newest (SQLite: the highest
+#: full-text keys, given in listing order by migration 0018 and in recording order after it;
+#: PostgreSQL: the latest ``listed_at``): ranking a word common to a tenth of a million tenders
+#: would otherwise score every one of them for each page.
+RANK_AMONG = 2000
 
 
 def _tsvector() -> ColumnElement[Any]:
@@ -242,20 +251,49 @@ class _Search:
     score: ColumnElement[Any] | None
 
 
+def _newest_bound(conn: Connection, words: list[str], among: int) -> Any:
+    """SQLite: the newest match of the words alone after the ``among`` newest (its full-text key),
+    or None when no more match; PostgreSQL: the newest ``among`` matches (:class:`_Newest`).
+    Reads at most ``among`` + 1 matches."""
+    if conn.dialect.name == "sqlite":
+        newest = select(_SEARCH.c.rowid).where(_sqlite_match(words)).order_by(_SEARCH.c.rowid.desc())
+        return conn.execute(newest.offset(among).limit(1)).scalar_one_or_none()
+    # PostgreSQL: the ocids of the newest ``among`` matches themselves (read once: matching a
+    # common prefix in the GIN index is the costly part, and ranking reads these rows by key)
+    t = tender_index.c
+    newest = select(t.ocid).where(_text_match("postgresql", words, None)[1][0])
+    ocids = list(conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).limit(among + 1)).scalars())
+    return _Newest(ocids[:among], cut=len(ocids) > among)
+
+
+@dataclass(frozen=True, slots=True)
+class _Newest:
+    """PostgreSQL: the newest matches to rank, and whether older ones were left out."""
+
+    ocids: list[str]
+    cut: bool
+
+
 def _text_match(
-    dialect: str, words: list[str], top: int | None
+    dialect: str, words: list[str], top: int | None, bound: Any = None
 ) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
     """The tenders holding every word, by the engine's full-text index, and their relevance
     (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL). ``top``: only the
-    best ``top`` matches are wanted (SQLite ranks them inside FTS5 and joins only those)."""
+    best ``top`` matches are wanted (SQLite ranks them inside FTS5 and joins only those);
+    ``bound``: only the matches newer than this one (:func:`_newest_bound`)."""
     if dialect == "postgresql":
         tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
         # the indexed vector has no positions (so that it holds exactly fulltext's words): the
         # rank is divided by the log of the document's length, as bm25 favours short documents
         length = func.ln(2 + func.char_length(tender_index.c.search_text))
-        return tender_index, [_tsvector().op("@@")(tsquery)], func.ts_rank(_tsvector(), tsquery) / length
+        where: list[ColumnElement[bool]] = [_tsvector().op("@@")(tsquery)]
+        if bound is not None:  # the matches to rank, known already: read by key
+            where = [tender_index.c.ocid.in_(bound.ocids)]
+        return tender_index, where, func.ts_rank(_tsvector(), tsquery) / length
     rank: ColumnElement[float] = literal_column("tender_search.rank")
     hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
+    if bound is not None:
+        hits = hits.where(_SEARCH.c.rowid > bound)
     if top is not None:
         hits = hits.order_by(rank).limit(top)
     found = hits.subquery("hits")
@@ -284,11 +322,17 @@ def _broad(conn: Connection, words: list[str]) -> bool:
 
 
 def _search(
-    dialect: str, filters: Filters, *, ranked: bool = False, top: int | None = None, probe: bool = False
+    dialect: str,
+    filters: Filters,
+    *,
+    ranked: bool = False,
+    top: int | None = None,
+    probe: bool = False,
+    bound: Any = None,
 ) -> _Search:
     """The search's SQL; with ``ranked`` (and words to search for), its relevance too (``top``:
-    only the best ``top`` are wanted, and no other filter is given); ``probe``: see
-    :func:`_text_filter`."""
+    only the best ``top`` are wanted, and no other filter is given; ``bound``: see
+    :func:`_text_match`); ``probe``: see :func:`_text_filter`."""
     filters.check()
     t = tender_index.c
     where: list[ColumnElement[bool]] = []
@@ -296,7 +340,7 @@ def _search(
     score = None
     words = filters.words()
     if words and ranked:
-        source, where, score = _text_match(dialect, words, top)
+        source, where, score = _text_match(dialect, words, top, bound)
     elif words:
         where.append(_text_filter(dialect, words, probe=probe))
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
@@ -373,8 +417,9 @@ def search_tenders(
         dialect, words = conn.dialect.name, wanted.words()
         alone = all(getattr(wanted, f.name) is None for f in fields(Filters) if f.name != "q")
         top = limit + 1 if sort == "relevance" and cursor is None and alone else None
+        bound = _newest_bound(conn, words, RANK_AMONG) if sort == "relevance" and alone else None
         probe = dialect == "sqlite" and bool(words) and sort != "relevance" and _broad(conn, words)
-        found = _search(dialect, wanted, ranked=sort == "relevance", top=top, probe=probe)
+        found = _search(dialect, wanted, ranked=sort == "relevance", top=top, probe=probe, bound=bound)
         where = list(found.where)
         key_column: ColumnElement[Any]
         if found.score is not None and sort == "relevance":
@@ -413,7 +458,8 @@ def search_tenders(
         sort_key = _utc(last.listed_at) if sort.startswith("published") else last.sort_key
         assert sort_key is not None
         next_cursor = _encode_cursor(sort, sort_key, last.ocid)
-    return Page(items, next_cursor)
+    cut = bound.cut if isinstance(bound, _Newest) else bound is not None
+    return Page(items, next_cursor, RANK_AMONG if cut else None)
 
 
 #: The facets of a search, in the order pages show them.
@@ -422,9 +468,13 @@ FACETS = ("status", "method", "flag", "year", "currency", "buyer", "supplier")
 FACET_VALUES = 10
 
 
-#: Facet counts are counted over at most this many matching tenders, the newest (the total is
-#: always exact): a broad search's facets then cost the same as a narrow one's.
+#: Facet counts are counted over at most this many matching tenders, the newest: a broad
+#: search's facets then cost the same as a narrow one's.
 FACET_SAMPLE = 2000
+#: The total is counted exactly up to this many matching tenders (reading at most one more);
+#: above it, it is estimated (``Facets.estimated``) from how densely the newest matches lie in
+#: the listing, so that counting a broad search does not read every match.
+COUNT_EXACT_UP_TO = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +487,9 @@ class Facets:
     #: When more than :data:`FACET_SAMPLE` tenders match: the counts are of that many, the newest
     #: (None: of every matching tender).
     sampled: int | None = None
+    #: True when more than :data:`COUNT_EXACT_UP_TO` tenders match: ``total`` is then an estimate
+    #: (never below that bound), to be shown as one ("about").
+    estimated: bool = False
 
 
 def flags_of(source: Connection | Engine, ocids: list[str]) -> dict[str, list[str]]:
@@ -472,10 +525,36 @@ def _top(counter: Counter[Any], labels: dict[Any, str] | None = None) -> list[tu
     return [(str(value), (labels or {}).get(value) or str(value), n) for value, n in rows]
 
 
+def _listed(conn: Connection, since: Any = None) -> int:
+    """How many tenders are listed (at or after ``since``): counted on the listing index, or for
+    all of them estimated without reading the table (SQLite: the largest rowid; PostgreSQL: the
+    planner's row count, if the table was analysed)."""
+    t = tender_index.c
+    if since is not None:
+        return int(conn.execute(select(func.count()).where(t.listed_at >= since)).scalar_one())
+    if conn.dialect.name == "sqlite":
+        return int(conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM tender_index").scalar_one())
+    rows = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'tender_index'::regclass").scalar_one()
+    if rows is not None and rows > 0:
+        return int(rows)
+    return int(conn.execute(select(func.count()).select_from(tender_index)).scalar_one())
+
+
+def _estimate(conn: Connection, newest: Sequence[Any], floor: int) -> int:
+    """How many tenders match, from the newest ``newest`` of them (in listing order): as many
+    as their share of the tenders listed since the oldest of them, over every listed tender; at
+    least ``floor`` (how many are known to match)."""
+    if not newest:
+        return floor
+    since = _listed(conn, newest[-1].listed_at)
+    return max(floor, round(len(newest) * _listed(conn) / max(since, 1)))
+
+
 def facets(source: Connection | Engine, *, sample: int | None = None, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
     how many of them have each value: of every matching tender, or of the newest ``sample``
-    (default :data:`FACET_SAMPLE`) when more match (``Facets.sampled`` then says so). Raises
+    (default :data:`FACET_SAMPLE`) when more match (``Facets.sampled`` then says so). The number
+    is exact up to :data:`COUNT_EXACT_UP_TO`, estimated above it (``Facets.estimated``). Raises
     :class:`InvalidArgumentError` naming a bad filter."""
     wanted = Filters(**filters)
     sample = FACET_SAMPLE if sample is None else sample
@@ -483,7 +562,8 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     with _connection(source) as conn:
         dialect = conn.dialect.name
         found = _search(dialect, wanted)
-        total = int(conn.execute(select(func.count()).select_from(found.source).where(*found.where)).scalar_one())
+        some = select(literal(1)).select_from(found.source).where(*found.where).limit(COUNT_EXACT_UP_TO + 1)
+        total = int(conn.execute(select(func.count()).select_from(some.subquery())).scalar_one())
         if total > sample and dialect == "sqlite" and wanted.words() and _broad(conn, wanted.words()):
             found = _search(dialect, wanted, probe=True)  # the newest, by a walk of the listing index
         rows = conn.execute(
@@ -493,6 +573,9 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
             .order_by(t.listed_at.desc(), t.ocid.desc())
             .limit(sample)
         ).all()
+        estimated = total > COUNT_EXACT_UP_TO
+        if estimated:
+            total = _estimate(conn, rows, total)
         ocids = [row.ocid for row in rows]
         s = tender_suppliers.c
         supplier_counts = Counter(conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else [])
@@ -517,7 +600,7 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     flags = [("any", "any", any_flag)] if any_flag else []
     flags += [(code, code, by_code[code]) for code in redflags.CODES if by_code.get(code)]
     counts["flag"] = flags
-    return Facets(total, {name: counts[name] for name in FACETS}, sample if total > sample else None)
+    return Facets(total, {name: counts[name] for name in FACETS}, sample if total > sample else None, estimated)
 
 
 def parse_moment(text: str | None, *, field: str, end: bool) -> datetime | None:

@@ -96,3 +96,26 @@ def test_exports_hold_exactly_the_searched_tenders(client: TestClient) -> None:
     bad = client.get("/api/v1/export/tenders.csv", params={"flag": "nope"})
     assert bad.status_code == 422
     assert bad.json()["error"]["field"] == "query.flag"
+
+
+def test_an_estimated_count_and_a_cut_ranking_are_said_in_the_api_and_the_list(client: TestClient) -> None:
+    from ledger.procurement import query
+
+    exact = client.get("/api/v1/tenders/facets", params={"q": "aztlan"}).json()
+    assert (exact["total"], exact["estimated"]) == (3, False)
+    assert client.get("/api/v1/tenders", params={"q": "aztlan"}).json()["ranked_among"] is None
+    listed = client.get("/tenders", params={"q": "aztlan"}).text
+    assert ">3 tenders found<" in listed and 'id="ranked-among"' not in listed
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(query, "COUNT_EXACT_UP_TO", 2)
+        patch.setattr(query, "RANK_AMONG", 2)
+        body = client.get("/api/v1/tenders/facets", params={"q": "aztlan"}).json()
+        assert body["estimated"] is True and body["total"] >= 3
+        page = client.get("/api/v1/tenders", params={"q": "aztlan"}).json()
+        assert page["ranked_among"] == 2 and len(page["items"]) == 2
+        english = client.get("/tenders", params={"q": "aztlan"}).text
+        assert f"About {body['total']} tenders found (an estimate)" in english
+        assert "Sorted by relevance among the 2 newest of the tenders found." in english
+        spanish = client.get("/tenders", params={"q": "aztlan", "lang": "es"}).text
+        assert f"Unas {body['total']} licitaciones encontradas (una estimación)" in spanish
+        assert "Ordenadas por relevancia entre las 2 más recientes" in spanish

@@ -317,3 +317,61 @@ def test_ascii_text_is_cut_into_the_same_words_as_by_unicode_categories(seed: in
         text = "".join(chr(rng.randrange(128)) for _ in range(rng.randrange(40)))
         assert fulltext.terms(text) == _terms_by_categories(text), repr(text)
     assert fulltext.terms("Don't  BUY_it: O'Neil`s 12-B") == ["dont", "buy", "it", "oneils", "12", "b"]
+
+
+def _newest_matches(log: Log, q: str, among: int) -> set[int]:
+    """The ``among`` newest matches of ``q`` as each engine orders them for ranking: SQLite by
+    full-text key (recording order), PostgreSQL by listing time."""
+    matches = _found(log, q=q)
+    with log.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            keyed = conn.exec_driver_sql("SELECT ocid FROM tender_search_keys ORDER BY id DESC").scalars()
+            ordered = [int(ocid.rsplit("-", 1)[1]) for ocid in keyed]
+        else:
+            newest_first = query.search_tenders(log.engine, sort="published_desc").items
+            ordered = [int(t.ocid.rsplit("-", 1)[1]) for t in newest_first]
+    return set([n for n in ordered if n in matches][:among])
+
+
+def test_relevance_of_a_broad_word_ranks_its_newest_matches_and_says_so(imported: Log) -> None:
+    whole = query.search_tenders(imported.engine, q="aztlan")
+    assert whole.ranked_among is None
+    assert [int(t.ocid.rsplit("-", 1)[1]) for t in whole.items] == [1, 3, 5]  # the closest match first
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(query, "RANK_AMONG", 3)  # exactly as many as match: nothing left out
+        assert query.search_tenders(imported.engine, q="aztlan") == whole
+        patch.setattr(query, "RANK_AMONG", 2)
+        cut = query.search_tenders(imported.engine, q="aztlan")
+        assert cut.ranked_among == 2
+        newest = _newest_matches(imported, "aztlan", 2)
+        # the best of the newest two, in the order the whole ranking gives them
+        assert [t.ocid for t in cut.items] == [t.ocid for t in whole.items if int(t.ocid.rsplit("-", 1)[1]) in newest]
+        # page by page, the same two and no more
+        first = query.search_tenders(imported.engine, q="aztlan", limit=1)
+        assert first.ranked_among == 2 and first.next_cursor is not None
+        second = query.search_tenders(imported.engine, q="aztlan", limit=1, cursor=first.next_cursor)
+        assert [t.ocid for t in first.items + second.items] == [t.ocid for t in cut.items]
+        assert second.next_cursor is None
+        # with another filter, or in another order, every match is read
+        assert query.search_tenders(imported.engine, q="aztlan", status="active").ranked_among is None
+        assert sorted(_found(imported, q="aztlan")) == [1, 3, 5]
+
+
+def test_the_count_of_a_broad_search_is_an_estimate_and_says_so(imported: Log) -> None:
+    exact = query.facets(imported.engine, q="aztlan")
+    assert (exact.total, exact.estimated) == (3, False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(query, "COUNT_EXACT_UP_TO", 3)  # exactly as many as match: still exact
+        assert query.facets(imported.engine, q="aztlan") == exact
+        patch.setattr(query, "COUNT_EXACT_UP_TO", 2)
+        # every match is in the sample: the estimate is their share of all tenders, times all
+        whole = query.facets(imported.engine, q="aztlan")
+        assert (whole.total, whole.estimated, whole.sampled) == (3, True, None)
+        assert whole.counts == exact.counts
+        everything = query.facets(imported.engine)
+        assert (everything.total, everything.estimated) == (5, True)
+        # from one sampled match: never below what is known to match (more than 2)
+        for probe_above in (0, 10_000):
+            patch.setattr(query, "PROBE_ABOVE", probe_above)
+            rough = query.facets(imported.engine, q="aztlan", sample=1)
+            assert rough.estimated and rough.total >= 3 and rough.sampled == 1
