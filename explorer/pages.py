@@ -233,6 +233,7 @@ JS_MESSAGES: dict[str, str] = {
     "r_withheld_reference": "withheld.reference: must be the order's reference, a non-empty string",
     "r_withheld_earlier": "withheld.earlier: must list at least one order, each once, in log order, all before withheld.order",
     "r_withheld_shown": "withheld: only a withheld (null) payload has a reason",
+    "r_withheld_no_order": "payload left out without a withholding order of this log: {reason}",
     "r_order_in_v1": "names a withholding order, which only a tenderproof-bundle/2 carries (proven)",
     "r_order_not_carried": "withheld under the order at log index {order}, which the bundle does not carry (proven)",
     "r_order_reference": "names order reference {got}, the order says {expected}",

@@ -38,6 +38,7 @@ SAVED = (
     "range-before-rewritten",
     "range-head-rewritten-pending",
     # Issue 21: payloads and fields dropped without an order of the log that withholds them.
+    "payload-dropped-with-a-reason",
     "payload-dropped-unknown-order",
     "payload-dropped-order-of-another-event",
     "order-inclusion-proof-broken",

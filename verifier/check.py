@@ -43,7 +43,7 @@ from ledger.core.bundle import Bundle, BundleAnchor, BundleEvent
 from ledger.core.canonical import canonical_bytes
 from ledger.core.checkpoint import Checkpoint
 from ledger.core.commitment import withheld_fields
-from ledger.core.envelope import VERSION_1
+from ledger.core.envelope import VERSION_1, VERSION_2
 from ledger.core.errors import FormatError, LedgerError
 from ledger.core.signing import verify_submission
 
@@ -262,6 +262,10 @@ def verify_bundle(
             report.withheld = _withheld_text(event.withheld)
             if bundle.version < 2 and isinstance(event.withheld, dict):
                 c.fail(where, "names a withholding order, which only a tenderproof-bundle/2 carries (proven)", report)
+            elif bundle.version >= 2 and env.v == VERSION_2 and isinstance(event.withheld, str):
+                # docs/spec.md §9.1: a version 2 entry's payload is left out only under an order of
+                # the log (a reason alone is for version 1 entries whose stored bytes cannot be read)
+                c.fail(where, f"payload left out without a withholding order of this log: {event.withheld}", report)
         else:
             problem = payload_problem(event)
             if problem is not None:

@@ -217,6 +217,7 @@ const EXPLANATIONS = {
   r_withheld_earlier: "explain_withheld",
   r_withheld_shown: "explain_withheld",
   r_order_in_v1: "explain_withheld",
+  r_withheld_no_order: "explain_withheld",
   r_order_not_carried: "explain_withheld",
   r_order_reference: "explain_withheld",
   r_order_not_target: "explain_withheld",

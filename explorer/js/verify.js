@@ -581,6 +581,9 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
       // Only a bundle/2 carries orders (and their proofs): a bundle/1 cannot name one.
       if (bundle.format !== "tenderproof-bundle/2" && report.withheld && typeof report.withheld === "object") {
         fail(where, msg("r_order_in_v1"), report);
+      } else if (bundle.format === "tenderproof-bundle/2" && env.v === 2 && typeof event.withheld === "string") {
+        // docs/spec.md §9.1: a version 2 entry's payload is left out only under an order of the log
+        fail(where, msg("r_withheld_no_order", { reason: event.withheld }), report);
       }
     } else {
       const problem = await payloadProblem(env, event.payload, event.disclosure);

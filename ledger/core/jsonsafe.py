@@ -22,6 +22,8 @@ _QUOTES = re.compile(rb'\\.|"', re.DOTALL)
 _OPENING, _CLOSING = b"[{", b"]}"
 _NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING)))
 _NOT_SYNTAX = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING + b'"')))
+#: Brackets counted at a time by :func:`json_depth`.
+_SLICE = 1 << 20
 #: +1 for an opening bracket, -1 for a closing one, by byte value.
 _STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
 
@@ -42,7 +44,14 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
         ends = [*quotes[0::2], len(data)]
         outside = b"".join(data[a:b] for a, b in zip(starts, ends, strict=False))
         brackets = outside.translate(None, delete=_NOT_BRACKETS)
-    deepest = max(itertools.accumulate(map(_STEP.__getitem__, brackets), initial=0))  # all in C
+    # counted a slice at a time (each all in C), so that with ``limit`` a document already too
+    # deep in its first slice (a hostile one, nested 50 MB deep) is refused without counting the rest
+    deepest = level = 0
+    for start in range(0, len(brackets), _SLICE):
+        levels = list(itertools.accumulate(map(_STEP.__getitem__, brackets[start : start + _SLICE]), initial=level))
+        deepest, level = max(deepest, max(levels)), levels[-1]
+        if limit is not None and deepest > limit:
+            return limit + 1
     return deepest if limit is None else min(deepest, limit + 1)
 
 

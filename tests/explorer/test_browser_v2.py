@@ -498,6 +498,7 @@ def test_a_range_bundle_in_the_browser_says_which_part_it_holds(page: Page) -> N
 #: The corpus's withholding mutations (tests/verifier/corpus.py) and the browser's refusal of each.
 WITHHOLDING = {
     "payload-dropped-no-withheld": {("w_event", "r_withheld_missing")},
+    "payload-dropped-with-a-reason": {("w_event", "r_withheld_no_order")},
     "payload-dropped-unknown-order": {("w_event", "r_order_not_carried")},
     "payload-dropped-order-of-another-event": {("w_event", "r_order_not_target")},
     "order-inclusion-proof-broken": {("w_order_event", "r_inclusion"), ("w_event", "r_order_not_carried")},

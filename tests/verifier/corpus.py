@@ -336,6 +336,13 @@ def payload_dropped(withheld: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def payload_dropped_with_a_reason(withheld: dict[str, Any]) -> dict[str, Any]:
+    """Seq 0's (envelope version 2) payload dropped with a free-text reason instead of an order."""
+    doc = copy.deepcopy(withheld)
+    _drop_payload(doc, 0)["withheld"] = "personal data, court order 2026-117"
+    return doc
+
+
 def payload_dropped_unknown_order(withheld: dict[str, Any]) -> dict[str, Any]:
     """Seq 0's payload dropped, citing an order at a log index the bundle carries no order for."""
     doc = copy.deepcopy(withheld)
@@ -377,6 +384,7 @@ def withholding_mutations(c: Corpus) -> dict[str, tuple[dict[str, Any], str]]:
     """Issue 21: payloads and fields dropped without an order of the log that withholds them."""
     w = c.withheld
     return {
+        "payload-dropped-with-a-reason": (payload_dropped_with_a_reason(w), "left out without a withholding order"),
         "payload-dropped-unknown-order": (payload_dropped_unknown_order(w), "which the bundle does not carry"),
         "payload-dropped-order-of-another-event": (
             order_of_another_event(w, c.other_withheld),
