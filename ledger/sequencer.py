@@ -626,6 +626,8 @@ class Replica:
     leaf_hash: bytes
     #: The v2 disclosure's bytes as served (None for v1 entries or when not served).
     disclosure: bytes | None = None
+    #: The log index of the order the log says withheld the payload (None: not withheld, or not said).
+    withheld_by: int | None = None
 
 
 def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: datetime) -> TreeHead:
@@ -654,7 +656,7 @@ def replicate(conn: Connection, start: int, entries: Sequence[Replica], *, now: 
         conn,
         payloads,
         [
-            {"event_id": i, "body": e.payload or None, "disclosure": e.disclosure}
+            {"event_id": i, "body": e.payload or None, "disclosure": e.disclosure, "withheld_by": e.withheld_by}
             for i, e in zip(ids, entries, strict=True)
         ],
     )

@@ -305,6 +305,9 @@ class _Checked:
     #: Each row's v2 disclosure's bytes as served (``None`` for v1 entries), for ``monitor_disclosures``
     #: and the mirror.
     disclosures: list[bytes | None]
+    #: Each row's withholding order as served (the log index of the order the log says withheld
+    #: its payload; ``None`` when shown), for the mirror.
+    withheld: list[int | None]
     heads: dict[str, tuple[int, bytes]]
     findings: list[Finding]
     size: int
@@ -583,6 +586,7 @@ class Monitor:
         start = st.size
         found: list[Finding] = []
         disclosures: list[bytes | None] = []
+        withheld: list[int | None] = []
         envelopes: list[dict[str, Any]] = []
         for offset, item in enumerate(batch):
             if item.index != start + offset:
@@ -643,6 +647,8 @@ class Monitor:
             rows.append((index, ocid, seq if type(seq) is int else -1, leaf, item.leaf_data, payload))
             raw = item.disclosure_bytes
             disclosures.append(raw if raw is not None else _disclosure_bytes(item.disclosure))
+            by = item.withheld_by
+            withheld.append(by if payload is None and type(by) is int and 0 <= by < tree_size else None)
         for node, digest in st.border.extend(leaves, every=TILE_HEIGHT):
             wrong = self._check_node(node, digest, tree_size)
             if wrong is not None:
@@ -652,6 +658,7 @@ class Monitor:
             start=start,
             rows=rows,
             disclosures=disclosures,
+            withheld=withheld,
             heads=changed,
             findings=found,
             size=st.size,
@@ -692,8 +699,8 @@ class Monitor:
             if self._mirror_ready:
                 from . import mirror
 
-                with_disclosures = [(*r, d) for r, d in zip(rows, disclosures, strict=True)]
-                mirror.add(conn, checked.start, with_disclosures, now=datetime.now(UTC))
+                served = [(*r, d, w) for r, d, w in zip(rows, disclosures, checked.withheld, strict=True)]
+                mirror.add(conn, checked.start, served, now=datetime.now(UTC))
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
             # tender is still followed by the name it gives.

@@ -7,7 +7,8 @@ What goes in, as the monitor follows (:class:`monitor.follow.Monitor` with ``mir
 
 - every page of entries, in the transaction that records the page in the monitor's own tables
   (a monitor killed at any moment resumes with both in step): events with their exact bytes
-  (a payload withheld by the log is stored empty: bundles say it is not carried), the tree
+  (a payload withheld by the log is stored empty, with the order the log says withheld it:
+  bundles cite and carry that order as the origin's do), the tree
   (:func:`ledger.log.replicate`), and the OCDS import records of the entries that are imported
   releases (recognised as the importer recognises a release: their payload is a valid release
   of the event's type);
@@ -106,6 +107,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
     for offset, row in enumerate(rows):
         _, _, _, leaf_hash, leaf_data, stored = row[:6]
         disclosure = None if len(row) < 7 or row[6] is None else bytes(row[6])
+        withheld_by = None if len(row) < 8 or row[7] is None or stored is not None else int(row[7])
         envelope = json.loads(leaf_data)
         payload = b"" if stored is None else bytes(stored)
         entries.append(
@@ -118,6 +120,7 @@ def add(conn: Connection, start: int, rows: Sequence[Sequence[Any]], *, now: dat
                 payload=payload,
                 leaf_hash=bytes(leaf_hash),
                 disclosure=disclosure,
+                withheld_by=withheld_by,
             )
         )
         if payload[:1] == b"{":

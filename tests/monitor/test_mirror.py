@@ -24,6 +24,7 @@ import demo
 from demo import tenders as demo_tenders
 from ledger.core.note import Signer
 from ledger.log import Log
+from ledger.procurement import withholding
 from ledger.procurement.record import record
 from ledger.submission import Submission
 from tests.anchoring.nodes import CHAIN_ID, KEYS, ROOT, AnvilNode, anvil_node
@@ -91,6 +92,13 @@ def test_a_mirror_serves_what_the_origin_serves_read_only(node: AnvilNode, tmp_p
         log = Log.open(origin_url, origin=ORIGIN)
         try:
             demo.install(log, chain_id=CHAIN_ID, now=T0)  # recorded tenders + 120 imported, integrated
+            # An imported release withheld whole by an order (issue 21): the mirror's bundle cites
+            # the order as the origin's does (the monitor copies what the log says withheld it).
+            target = log.reader.tender_events(IMPORTED)[0].index
+            order = {"reference": "ORD-5/2026", "authority": "Juzgado 3", "legal_basis": "GDPR art. 17",
+                     "targets": [{"index": target}]}  # fmt: skip
+            withholding.record_order(log, order, now=T0)
+            log.integrate_all(now=T0, commit_heads=True)
         finally:
             log.close()
         env = {
@@ -112,7 +120,10 @@ def test_a_mirror_serves_what_the_origin_serves_read_only(node: AnvilNode, tmp_p
                  "--rpc", node.url, "--log-key", str(signer.verifier)],
                 cwd=ROOT, env=bare, capture_output=True, text=True, timeout=300,
             )  # fmt: skip
-            assert (followed.returncode, followed.stdout) == (0, ""), followed.stderr
+            assert followed.returncode == 0, followed.stderr
+            # the one finding: the order's withholding, informational
+            found = [json.loads(line) for line in followed.stdout.splitlines() if line.strip()]
+            assert [(f["kind"], f["reference"]) for f in found] == [("payload_withheld_by_order", "ORD-5/2026")]
             mirror_env = {"TENDERPROOF_CHAINS": chains, "TENDERPROOF_RATE_LIMIT": "100000/minute"}
             with _serve_mirror(mirror_url, tmp_path / "mirror.log", mirror_env) as mirror:
                 _same_answers(origin, mirror)
@@ -127,7 +138,7 @@ def test_a_mirror_serves_what_the_origin_serves_read_only(node: AnvilNode, tmp_p
                 finally:
                     log.close()
                 again = subprocess.run(followed.args, cwd=ROOT, env=bare, capture_output=True, text=True, timeout=300)
-                assert (again.returncode, again.stdout) == (0, ""), again.stderr
+                assert (again.returncode, again.stdout) == (0, ""), again.stderr  # nothing new
                 for path in ("/api/v1/checkpoint", "/checkpoint", f"/api/v1/tenders/{LATE}",
                              f"/api/v1/tenders/{LATE}/bundle", "/api/v1/tenders?limit=50"):  # fmt: skip
                     a, b = httpx.get(origin + path, timeout=30), httpx.get(mirror + path, timeout=30)
@@ -190,6 +201,9 @@ def _same_answers(origin: str, mirror: str) -> None:
         assert _local(a.json()) == _local(b.json()), path
     bundle = json.loads(both(f"/api/v1/tenders/{demo_tenders.ROAD}/bundle")[1].content)
     assert bundle["checkpoint"] and bundle["anchors"] and bundle["completeness"], "a full version 2 bundle"
+    withheld = json.loads(both(f"/api/v1/tenders/{IMPORTED}/bundle")[1].content)
+    assert withheld["events"][0]["payload"] is None and withheld["events"][0]["withheld"]["reference"] == "ORD-5/2026"
+    assert [o["payload"]["reference"] for o in withheld["orders"]] == ["ORD-5/2026"]
     flags = both("/api/v1/organisations/redflags?key=MX-EST-007")[1].json()
     assert "R055" in json.dumps(flags), "the ledger-wide red flags are there"
     # OCDS packages: the same releases and records; only the URIs naming the server differ.
