@@ -295,6 +295,10 @@ REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"awards come after the deadline (?P<deadline>\S+) \(now (?P<now>\S+)\)",
             "awards come after the deadline {deadline} (now {now})",
         ),
+        (
+            r"tender (?P<ocid>\S+)'s tender period is withheld by an order: no deadline to check",
+            "the tender period of {ocid} is withheld by an order: there is no deadline to check",
+        ),
         (r"bidder (?P<bidder>.+) has already committed a bid", "bidder {bidder} has already committed a bid"),
         (r"bidder (?P<bidder>.+) has already revealed its bid", "bidder {bidder} has already revealed its bid"),
         (r"award (?P<award>.+) was already issued", "award {award} was already issued"),
