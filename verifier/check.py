@@ -294,22 +294,14 @@ def verify_bundle(
             if report.status == "valid":
                 report.status = "pending"
             continue
-        size = event.inclusion.tree_size
-        report.tree_size = size
-        anchor = anchors.get(size)
-        if anchor is None:
-            c.fail(where, f"its inclusion proof is for tree size {size}, which no anchor in the bundle has", report)
-            continue
-        report.block_number, report.block_timestamp, report.tx_hash = (
-            anchor.block_number,
-            anchor.block_timestamp,
-            anchor.tx_hash,
-        )
-        assert event.index is not None  # the bundle loader requires it with an inclusion proof
-        try:
-            verify.verify_inclusion(event.index, size, leaf, event.inclusion.path, anchor.root_hash)
-        except LedgerError as exc:
-            c.fail(where, f"inclusion in tree size {size}: {exc}", report)
+        report.tree_size = event.inclusion.tree_size
+        if (anchor := anchors.get(report.tree_size)) is not None:
+            report.block_number, report.block_timestamp, report.tx_hash = (
+                anchor.block_number,
+                anchor.block_timestamp,
+                anchor.tx_hash,
+            )
+        _check_included(c, where, event, leaf, anchors, report, unknown="which no anchor in the bundle has")
     _check_anchors(c, bundle)
     result = Report(
         origin=bundle.origin,
@@ -376,15 +368,41 @@ def _check_before(
     if before.inclusion is None:
         if before.index is not None and before.index < cited:
             c.fail(where, f"log index {before.index} lies below a cited anchored size ({cited}), yet it has no proof")
-    elif (anchor := anchors.get(before.inclusion.tree_size)) is None:
-        c.fail(where, f"its inclusion proof is for tree size {before.inclusion.tree_size}, which no anchor has")
     else:
-        assert before.index is not None  # the loader requires it with an inclusion proof
-        try:
-            verify.verify_inclusion(before.index, anchor.tree_size, leaf, before.inclusion.path, anchor.root_hash)
-        except LedgerError as exc:
-            c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+        _check_included(c, where, before, leaf, anchors, unknown="which no anchor has")
     return leaf, -1 if before.index is None else before.index
+
+
+def _check_included(
+    c: _Checker,
+    where: str,
+    entry: BundleEvent,
+    leaf: bytes,
+    anchors: dict[int, BundleAnchor],
+    report: EventReport | None = None,
+    *,
+    unknown: str,
+) -> bool:
+    """Rule 6 for one entry (an event, the event before a range, an officers' or orders' entry):
+    its inclusion proof is for the tree size of an anchor the bundle cites, and its path leads from
+    ``leaf`` to that anchor's root. The one place this is checked, so that every entry the verifier
+    relies on is held to the same proof. Records a failure at ``where`` (and in ``report``) and
+    returns False when it does not hold; ``unknown`` ends the message for a tree size no anchor has.
+
+    Requires ``entry.inclusion``, and so ``entry.index`` (the bundle loader requires it with one).
+    """
+    assert entry.inclusion is not None and entry.index is not None
+    size = entry.inclusion.tree_size
+    anchor = anchors.get(size)
+    if anchor is None:
+        c.fail(where, f"its inclusion proof is for tree size {size}, {unknown}", report)
+        return False
+    try:
+        verify.verify_inclusion(entry.index, size, leaf, entry.inclusion.path, anchor.root_hash)
+    except LedgerError as exc:
+        c.fail(where, f"inclusion in tree size {size}: {exc}", report)
+        return False
+    return True
 
 
 def _checkpoint_matches(c: _Checker, note: str, origin: str, anchor: BundleAnchor) -> bool:
@@ -601,17 +619,8 @@ def _check_officers(c: _Checker, bundle: Bundle) -> None:
                     where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
                 )
                 ok = False
-        else:
-            anchor = anchors.get(event.inclusion.tree_size)
-            if anchor is None:
-                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
-                ok = False
-            else:
-                try:
-                    verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
-                except LedgerError as exc:
-                    c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
-                    ok = False
+        elif not _check_included(c, where, event, leaf, anchors, unknown="no anchor has it"):
+            ok = False
         if ok:
             registry.setdefault(payload["address"].lower(), []).append((event.index, env.type, event))
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
@@ -739,16 +748,8 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
                     where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
                 )
                 continue
-        else:
-            anchor = anchors.get(event.inclusion.tree_size)
-            if anchor is None:
-                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
-                continue
-            try:
-                verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
-            except LedgerError as exc:
-                c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
-                continue
+        elif not _check_included(c, where, event, leaf, anchors, unknown="no anchor has it"):
+            continue
         orders[event.index] = event.payload
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
         # order -> the fields it withheld (None: the whole payload; "earlier": fields it names)
