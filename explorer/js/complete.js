@@ -2,7 +2,7 @@
 // commitment's sparse Merkle proof that the bundle holds the tender's whole history, the officers'
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, payloadProblem, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
+import { ProofError, VerifyError, canonicalBytes, checkIncluded, fromHex, leafHash, msg, payloadProblem, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
@@ -316,20 +316,7 @@ export async function checkOfficers(bundle, anchors, events, fail, cited) {
     }
     if (!event.inclusion) {
       if (event.index < cited) fail(where, msg("r_escaped", { index: event.index, size: cited }));
-    } else {
-      const size = event.inclusion.tree_size;
-      const anchor = anchors.get(size);
-      if (!anchor) fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-      else {
-        try {
-          if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-          await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-        } catch (err) {
-          if (!(err instanceof VerifyError)) throw err;
-          fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-        }
-      }
-    }
+    } else await checkIncluded(fail, where, event, leaf, anchors);
     if (fail.count() !== before) continue; // a registry event that does not hold vouches for no one
     const address = payload.address.toLowerCase();
     if (!registry.has(address)) registry.set(address, []);

@@ -3,7 +3,7 @@
 // An event whose payload (or some of its v2 fields) is withheld must name an order the bundle
 // carries, proven into a cited anchor, that targets it; anything else is a payload dropped without
 // an order, and the bundle is invalid.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, payloadProblem, toHex, verifyInclusion } from "./verify.js";
+import { canonicalBytes, checkIncluded, leafHash, msg, payloadProblem, toHex } from "./verify.js";
 
 export const ORDERS_OCID = "ocds-tpreg0-orders";
 export const ORDER_TYPE = "privacy.withholding";
@@ -97,22 +97,7 @@ export async function checkOrders(bundle, anchors, events, fail) {
         fail(where, msg("w_order_escaped", { index: event.index, size: newest }));
         continue;
       }
-    } else {
-      const size = event.inclusion.tree_size;
-      const anchor = anchors.get(size);
-      if (!anchor) {
-        fail(where, msg("w_order_no_anchor", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-        continue;
-      }
-      try {
-        if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-        await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err;
-        fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-        continue;
-      }
-    }
+    } else if (!(await checkIncluded(fail, where, event, leaf, anchors, { noAnchor: "w_order_no_anchor" }))) continue;
     orders.set(event.index, event.payload);
   }
   for (const [position, event] of bundle.events.entries()) {

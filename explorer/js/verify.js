@@ -384,6 +384,37 @@ function eventReport(event, position) {
 }
 
 /**
+ * Whether an entry's inclusion proof (an event, the event before a range, an officers' or orders'
+ * entry) leads from ``leaf`` to the root of the anchor the bundle cites for its tree size: the one
+ * place this is checked (verifier/check.py _check_included), so that every entry the verifier
+ * relies on is held to the same proof. When it does not hold, records at ``where`` (and in
+ * ``report``) why: no anchor has that tree size (message ``noAnchor``), the entry has no log
+ * index, or the path does not lead to the root; returns false. ``anchors`` maps tree size to
+ * anchor. Rethrows what is not a VerifyError (input of a shape no check expected).
+ */
+export async function checkIncluded(fail, where, entry, leaf, anchors, { report, noAnchor = "r_no_anchor_for_proof" } = {}) {
+  const size = entry.inclusion.tree_size;
+  const anchor = anchors.get(size);
+  if (!anchor) {
+    fail(where, msg(noAnchor, { size: JSON.stringify(size ?? null).slice(0, 40) }), report);
+    return false;
+  }
+  if (!isSize(entry.index)) {
+    fail(where, msg("r_index", { got: JSON.stringify(entry.index ?? null).slice(0, 40) }), report);
+    return false;
+  }
+  try {
+    if (!Array.isArray(entry.inclusion.path)) throw new ProofError("p_path", {});
+    await verifyInclusion(entry.index, size, leaf, entry.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
+    return true;
+  } catch (err) {
+    if (!(err instanceof VerifyError)) throw err;
+    fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }), report);
+    return false;
+  }
+}
+
+/**
  * Verifies a tenderproof-bundle document (the parsed JSON) like `tenderproof verify`: payload and
  * leaf hashes, the seq/prev chain, signatures, inclusion paths, consistency links, that no event
  * below an anchored tree size escapes its proof and, with ``rpc``, the chain id, the contract's
@@ -518,20 +549,7 @@ async function checkBefore(bundle, before, anchors, cited, fail) {
   const index = isSize(before.index) ? before.index : null;
   if (!before.inclusion) {
     if (index !== null && index < cited) fail(where, msg("r_escaped", { index, size: cited }));
-  } else {
-    const size = before.inclusion.tree_size;
-    const anchor = anchors.get(size);
-    if (!anchor || index === null) fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-    else {
-      try {
-        if (!Array.isArray(before.inclusion.path)) throw new ProofError("p_path", {});
-        await verifyInclusion(index, size, leaf, before.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err;
-        fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-      }
-    }
-  }
+  } else await checkIncluded(fail, where, before, leaf, anchors);
   return { leaf, index: index === null ? -1 : index };
 }
 
@@ -616,22 +634,7 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
     }
     const size = event.inclusion.tree_size;
     report.tree_size = isSize(size) ? size : null;
-    const anchor = anchors.get(size);
-    if (!anchor) {
-      fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }), report);
-      continue;
-    }
-    if (report.index === null) {
-      fail(where, msg("r_index", { got: "null" }), report);
-      continue;
-    }
-    try {
-      if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-      await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-    } catch (err) {
-      if (!(err instanceof VerifyError)) throw err;
-      fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }), report);
-    }
+    await checkIncluded(fail, where, event, leaf, anchors, { report });
   }
   const anchorFail = (size) => (reason) => {
     fail(msg("w_anchor", { size }), reason);
