@@ -322,8 +322,8 @@ def verify_bundle(
         c.fail("checkpoint", "a log key or witness policy was given, but the bundle carries no signed checkpoint")
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
-        _check_officers(c, bundle)
-        _check_orders(c, bundle)
+        _check_officers(c, bundle, anchors)
+        _check_orders(c, bundle, anchors)
         if bundle.checkpoint is not None:
             if not bundle.anchors:
                 c.fail("checkpoint", "there is no anchor to compare the signed checkpoint with")
@@ -401,6 +401,23 @@ def _check_included(
         verify.verify_inclusion(entry.index, size, leaf, entry.inclusion.path, anchor.root_hash)
     except LedgerError as exc:
         c.fail(where, f"inclusion in tree size {size}: {exc}", report)
+        return False
+    return True
+
+
+def _check_relied_on(
+    c: _Checker, where: str, entry: BundleEvent, leaf: bytes, anchors: dict[int, BundleAnchor]
+) -> bool:
+    """An officers' or orders' entry the verifier relies on is proven into the log: included in a
+    cited anchor or, without an inclusion proof, logged after the newest cited anchor (which would
+    otherwise have to include it). Records a failure at ``where`` and returns False when not.
+    Requires ``entry.index``."""
+    assert entry.index is not None
+    newest = max(anchors, default=0)
+    if entry.inclusion is not None:
+        return _check_included(c, where, entry, leaf, anchors, unknown="no anchor has it")
+    if entry.index < newest:
+        c.fail(where, f"log index {entry.index} lies below the anchored tree size {newest}, yet no inclusion proof")
         return False
     return True
 
@@ -581,10 +598,8 @@ def _check_range_head(
     )
 
 
-def _check_officers(c: _Checker, bundle: Bundle) -> None:
+def _check_officers(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor]) -> None:
     """Rule 5 of docs/spec.md §15: every signer was registered, and not revoked, before signing."""
-    anchors = {a.tree_size: a for a in bundle.anchors}
-    newest = max(anchors, default=0)
     registry: dict[str, list[tuple[int, str, BundleEvent]]] = {}
     for i, event in enumerate(bundle.officers):
         where = f"officers[{i}]"
@@ -613,13 +628,7 @@ def _check_officers(c: _Checker, bundle: Bundle) -> None:
         if event.index is None:
             c.fail(where, "a registry event the verifier relies on must have its log index")
             continue
-        if event.inclusion is None:
-            if event.index < newest:
-                c.fail(
-                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
-                )
-                ok = False
-        elif not _check_included(c, where, event, leaf, anchors, unknown="no anchor has it"):
+        if not _check_relied_on(c, where, event, leaf, anchors):
             ok = False
         if ok:
             registry.setdefault(payload["address"].lower(), []).append((event.index, env.type, event))
@@ -718,12 +727,10 @@ def _withheld_text(withheld: str | dict[str, Any] | None) -> str | None:
     return withheld
 
 
-def _check_orders(c: _Checker, bundle: Bundle) -> None:
+def _check_orders(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor]) -> None:
     """Withholding orders (docs/privacy.md): each order the bundle carries is an order of this log,
     hashes to its leaf and is included in an anchored tree; each event withheld under an order
     (whole, or fields of a v2 payload) names an order the bundle carries, which targets it."""
-    anchors = {a.tree_size: a for a in bundle.anchors}
-    newest = max(anchors, default=0)
     orders: dict[int, dict[str, Any]] = {}
     for i, event in enumerate(bundle.orders):
         where = f"orders[{i}]"
@@ -742,13 +749,7 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
         if leaf != event.leaf_hash:
             c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
             continue
-        if event.inclusion is None:
-            if event.index < newest:
-                c.fail(
-                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
-                )
-                continue
-        elif not _check_included(c, where, event, leaf, anchors, unknown="no anchor has it"):
+        if not _check_relied_on(c, where, event, leaf, anchors):
             continue
         orders[event.index] = event.payload
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
