@@ -2,27 +2,14 @@
 // commitment's sparse Merkle proof that the bundle holds the tender's whole history, the officers'
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
-import { ProofError, VerifyError, canonicalBytes, checkIncluded, fromHex, leafHash, msg, payloadProblem, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
+import { HEX64, concat, equal, isSize, sha256, toHex, utf8 } from "./shared.js";
+import { ProofError, VerifyError, canonicalBytes, checkIncluded, fromHex, leafHash, msg, payloadProblem, rangeOf, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
 export const REGISTRY_OCID = "ocds-tpreg0-officers";
 const KEY_BITS = 256;
 const EMPTY = new Uint8Array(32);
-const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextEncoder();
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const bit = (key, i) => (key[i >> 3] >> (7 - (i & 7))) & 1;
 function samePrefix(a, b, bits) {

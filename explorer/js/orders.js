@@ -3,17 +3,13 @@
 // An event whose payload (or some of its v2 fields) is withheld must name an order the bundle
 // carries, proven into a cited anchor, that targets it; anything else is a payload dropped without
 // an order, and the bundle is invalid.
-import { canonicalBytes, checkIncluded, leafHash, msg, payloadProblem, toHex } from "./verify.js";
+import { isSize, pyRepr, toHex } from "./shared.js";
+import { canonicalBytes, checkIncluded, leafHash, msg, payloadProblem } from "./verify.js";
 
 export const ORDERS_OCID = "ocds-tpreg0-orders";
 export const ORDER_TYPE = "privacy.withholding";
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 const EARLIER = "earlier"; // an order of withheld.earlier: it withheld fields before the whole payload
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** A string as Python's repr writes it, so messages read as the command line's. */
-export const pyRepr = (text) =>
-  text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 
 /**
  * Why an event's ``payload``/``withheld`` pair is malformed (ledger/core/bundle.py _load_event), as a

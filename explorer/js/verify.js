@@ -9,16 +9,12 @@ import canonicalize from "canonicalize";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { CommitmentError, recompute, withheldFields } from "./commitment.js";
+import { HEX64, concat, equal, isSize, sha256, toHex, utf8 } from "./shared.js";
 import { checkCheckpoint, checkCompleteness, checkOfficers } from "./complete.js";
 import { checkOrders, withheldProblem, withheldReport } from "./orders.js";
 
 export const BUNDLE_FORMAT = "tenderproof-bundle/1";
-const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextEncoder();
-
-export function toHex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { sha256, toHex } from "./shared.js";
 
 export function fromHex(text) {
   if (typeof text !== "string") throw new VerifyError("not_hex", { text: JSON.stringify(text ?? null).slice(0, 80) });
@@ -27,22 +23,6 @@ export function fromHex(text) {
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
   return out;
-}
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-export async function sha256(bytes) {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 /**
@@ -361,7 +341,6 @@ export class Rpc {
 // --- The bundle -----------------------------------------------------------------------------
 
 export const BUNDLE_FORMATS = ["tenderproof-bundle/1", "tenderproof-bundle/2"];
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 
 function eventReport(event, position) {
   const env = (event && typeof event === "object" && event.envelope) || {};
