@@ -1,8 +1,8 @@
-"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1``, docs/spec.md §9) with nothing
-but the bundle and, optionally, a JSON-RPC endpoint of the chain.
+"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1`` or ``/2``, docs/spec.md §9
+and §15) with nothing but the bundle and, optionally, a JSON-RPC endpoint of the chain.
 
 It imports the pure core and the thin chain reader only (no database, no server code), and
-checks, in order:
+checks, in the order of docs/spec.md §10 (a range bundle's event before the range first, §15.3):
 
 1. the bundle names one tender of one log: every envelope has the bundle's ``origin`` and ``ocid``;
 2. the tender's history is complete and in order: ``seq`` runs 0, 1, 2... and each ``prev`` is the
@@ -13,16 +13,22 @@ checks, in order:
    bound by the envelope;
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
 5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);
-6. every inclusion path leads from the event's leaf to the root of a checkpoint in ``anchors``;
+6. the log indexes increase, and every event with an inclusion proof is included in a cited anchor:
+   its path leads from the event's leaf to the root of the anchor of its tree size (the same
+   check, :func:`_check_included`, for the event before a range and the officers' and orders'
+   entries);
 7. the anchors are linked oldest to newest by consistency proofs (one history, not several);
-8. with a chain: the chain id is the bundle's, the contract's ``rootAt`` returns each anchor's root,
-   and each anchor's transaction succeeded in the stated block, at the stated time, and emitted
-   ``Anchored`` for that tree size and root.
+8. no event escapes its proof: an event below a cited anchored size must carry an inclusion proof;
+9. with a chain: the chain id is the bundle's, no event escapes its proof below the contract's
+   latest size either, the contract's ``rootAt`` returns each anchor's root, and each anchor's
+   transaction succeeded in the stated block, at the stated time, and emitted ``Anchored`` for that
+   tree size and root.
 
-And, from version 2 (docs/spec.md §15): no event escapes its proof (an event below a cited
-anchored size, or with a chain below the contract's latest size, must carry an inclusion proof);
-the heads commitment of the newest cited anchor proves the history whole (nothing cut off at the
-end); each signer was a registered, not revoked, officer at the signed event's log position.
+And, from version 2 (docs/spec.md §15.2), after 8 and before 9: the heads commitment of the
+newest cited anchor proves the history whole (nothing cut off at the end); each signer was a
+registered, not revoked, officer at the signed event's log position; each payload or field left
+out is withheld under an order of the log the bundle proves; the signed checkpoint is the newest
+anchor's.
 
 Every failure names where (the event's ``seq``, the anchor's tree size) and why. Outcomes, per
 event and for the bundle: ``verified`` (checked against the chain), ``invalid``, ``not checked``
@@ -383,10 +389,10 @@ def _check_included(
     *,
     unknown: str,
 ) -> bool:
-    """Rule 6 for one entry (an event, the event before a range, an officers' or orders' entry):
-    its inclusion proof is for the tree size of an anchor the bundle cites, and its path leads from
-    ``leaf`` to that anchor's root. The one place this is checked, so that every entry the verifier
-    relies on is held to the same proof. Records a failure at ``where`` (and in ``report``) and
+    """docs/spec.md §10 step 7 for one entry (an event, the event before a range, an officers' or
+    orders' entry): its inclusion proof is for the tree size of an anchor the bundle cites, and its
+    path leads from ``leaf`` to that anchor's root. The one place this is checked, so that every
+    entry the verifier relies on is held to the same proof. Records a failure at ``where`` (and in ``report``) and
     returns False when it does not hold; ``unknown`` ends the message for a tree size no anchor has.
 
     Requires ``entry.inclusion``, and so ``entry.index`` (the bundle loader requires it with one).
@@ -423,8 +429,8 @@ def _check_relied_on(
 
 
 def _checkpoint_matches(c: _Checker, note: str, origin: str, anchor: BundleAnchor) -> bool:
-    """Rule 6 without a key: the signed note's checkpoint (the text before its blank line) names
-    this log, and the size and root of the newest cited anchor."""
+    """Rule 7 of docs/spec.md §15.2 without a key: the signed note's checkpoint (the text before its
+    blank line) names this log, and the size and root of the newest cited anchor."""
     body, sep, _ = note.partition("\n\n")
     try:
         if not sep:
@@ -460,7 +466,7 @@ def _outcomes(c: _Checker, report: Report) -> None:
 
 
 def _no_escape(c: _Checker, bundle: Bundle, size: int, what: str) -> None:
-    """Rule 4 of docs/spec.md §15: an event below ``size`` must carry an inclusion proof."""
+    """docs/spec.md §10 step 10 (rule 4 of §15.2): an event below ``size`` must carry an inclusion proof."""
     for position, event in enumerate(bundle.events):
         if event.inclusion is None and event.index is not None and event.index < size:
             c.fail(

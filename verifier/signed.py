@@ -1,4 +1,4 @@
-"""The auditor's check of a bundle's signed checkpoint (docs/spec.md §15 rule 6, §16) against the
+"""The auditor's check of a bundle's signed checkpoint (docs/spec.md §15.2 rule 7, §16) against the
 log's verifier key they pinned."""
 
 from __future__ import annotations

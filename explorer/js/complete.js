@@ -398,8 +398,8 @@ export async function noteSignedBy(note, key) {
 }
 
 /**
- * Rule 6: the signed checkpoint against ``vkey`` (null: not checked) and anchor ``anchor`` (the
- * newest the bundle cites). Returns {status: "verified" | "unchecked" | "invalid" | "absent",
+ * Rule 7 (docs/spec.md §15.2): the signed checkpoint against ``vkey`` (null: not checked) and
+ * anchor ``anchor`` (the newest the bundle cites). Returns {status: "verified" | "unchecked" | "invalid" | "absent",
  * name?, reason?}; a contradiction is also recorded with ``fail``.
  */
 export async function checkCheckpoint(bundle, anchor, vkey, fail) {

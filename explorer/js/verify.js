@@ -364,12 +364,13 @@ function eventReport(event, position) {
 
 /**
  * Whether an entry's inclusion proof (an event, the event before a range, an officers' or orders'
- * entry) leads from ``leaf`` to the root of the anchor the bundle cites for its tree size: the one
- * place this is checked (verifier/check.py _check_included), so that every entry the verifier
- * relies on is held to the same proof. When it does not hold, records at ``where`` (and in
- * ``report``) why: no anchor has that tree size (message ``noAnchor``), the entry has no log
- * index, or the path does not lead to the root; returns false. ``anchors`` maps tree size to
- * anchor. Rethrows what is not a VerifyError (input of a shape no check expected).
+ * entry) leads from ``leaf`` to the root of the anchor the bundle cites for its tree size
+ * (docs/spec.md §10 step 7): the one place this is checked (verifier/check.py _check_included), so
+ * that every entry the verifier relies on is held to the same proof. When it does not hold,
+ * records at ``where`` (and in ``report``) why: no anchor has that tree size (message
+ * ``noAnchor``), the entry has no log index, or the path does not lead to the root; returns
+ * false. ``anchors`` maps tree size to anchor. Rethrows what is not a VerifyError (input of a
+ * shape no check expected).
  */
 export async function checkIncluded(fail, where, entry, leaf, anchors, { report, noAnchor = "r_no_anchor_for_proof" } = {}) {
   const size = entry.inclusion.tree_size;
