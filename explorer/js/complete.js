@@ -3,7 +3,7 @@
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
 import { HEX64, concat, equal, isSize, sha256, toHex, utf8 } from "./shared.js";
-import { ProofError, VerifyError, canonicalBytes, checkIncluded, fromHex, leafHash, msg, payloadProblem, rangeOf, verifyInclusion } from "./verify.js";
+import { ProofError, VerifyError, canonicalBytes, checkIncluded, checkLeaf, fromHex, leafHash, msg, payloadProblem, rangeOf, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
@@ -183,8 +183,7 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
   if (payload.tree_size !== n - 1) fail(at, msg("c_tree_size", { got: JSON.stringify(payload.tree_size ?? null), expected: n - 1 }));
   const problem = await payloadProblem(env, payload, commitment.disclosure);
   if (problem) fail(at, problem);
-  const leaf = await leafHash(canonicalBytes(env));
-  if (toHex(leaf) !== commitment.leaf_hash) fail(at, msg("r_leaf", { got: toHex(leaf), expected: String(commitment.leaf_hash) }));
+  const { leaf } = await checkLeaf(fail, at, commitment);
   const inclusion = commitment.inclusion;
   if (!inclusion || inclusion.tree_size !== n || !Array.isArray(inclusion.path) || !anchors.has(n)) {
     fail(at, msg("c_no_inclusion", { size: n }));
@@ -295,8 +294,7 @@ export async function checkOfficers(bundle, anchors, events, fail, cited) {
     }
     const problem = await payloadProblem(env, payload, event.disclosure);
     if (problem) fail(where, problem);
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }));
+    const { leaf } = await checkLeaf(fail, where, event);
     if (!isSize(event.index)) {
       fail(where, msg("r_index", { got: JSON.stringify(event.index ?? null).slice(0, 40) }));
       continue;

@@ -3,8 +3,8 @@
 // An event whose payload (or some of its v2 fields) is withheld must name an order the bundle
 // carries, proven into a cited anchor, that targets it; anything else is a payload dropped without
 // an order, and the bundle is invalid.
-import { isSize, pyRepr, toHex } from "./shared.js";
-import { canonicalBytes, checkIncluded, leafHash, msg, payloadProblem } from "./verify.js";
+import { isSize, pyRepr } from "./shared.js";
+import { checkIncluded, checkLeaf, msg, payloadProblem } from "./verify.js";
 
 export const ORDERS_OCID = "ocds-tpreg0-orders";
 export const ORDER_TYPE = "privacy.withholding";
@@ -83,11 +83,8 @@ export async function checkOrders(bundle, anchors, events, fail) {
       fail(where, problem);
       continue;
     }
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) {
-      fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }));
-      continue;
-    }
+    const { leaf, held } = await checkLeaf(fail, where, event);
+    if (!held) continue;
     if (!event.inclusion) {
       if (event.index < newest) {
         fail(where, msg("w_order_escaped", { index: event.index, size: newest }));

@@ -363,6 +363,19 @@ function eventReport(event, position) {
 }
 
 /**
+ * An entry's envelope leaf hash, recomputed (what the later checks use, never the bundle's word),
+ * and whether it is the bundle's ``leaf_hash`` (docs/spec.md §10 step 4; verifier/check.py
+ * _check_leaf): {leaf, held}, with a failure at ``where`` (and in ``report``) when not. For an
+ * event, the event before a range, an officers' or orders' entry and the heads commitment.
+ */
+export async function checkLeaf(fail, where, entry, report) {
+  const leaf = await leafHash(canonicalBytes(entry.envelope));
+  const held = toHex(leaf) === entry.leaf_hash;
+  if (!held) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(entry.leaf_hash) }), report);
+  return { leaf, held };
+}
+
+/**
  * Whether an entry's inclusion proof (an event, the event before a range, an officers' or orders'
  * entry) leads from ``leaf`` to the root of the anchor the bundle cites for its tree size
  * (docs/spec.md §10 step 7): the one place this is checked (verifier/check.py _check_included), so
@@ -524,8 +537,7 @@ async function checkBefore(bundle, before, anchors, cited, fail) {
   if (env.origin !== bundle.origin || env.ocid !== bundle.ocid || env.seq !== wanted) {
     fail(where, msg("r_range_before", { seq: JSON.stringify(env.seq ?? null), expected: wanted }));
   }
-  const leaf = await leafHash(canonicalBytes(env));
-  if (toHex(leaf) !== before.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(before.leaf_hash) }));
+  const { leaf } = await checkLeaf(fail, where, before);
   const index = isSize(before.index) ? before.index : null;
   if (!before.inclusion) {
     if (index !== null && index < cited) fail(where, msg("r_escaped", { index, size: cited }));
@@ -588,8 +600,7 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
       if (problem) fail(where, problem, report);
       else if (env.v === 2) report.withheld_fields = withheldFields(event.disclosure);
     }
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }), report);
+    const { leaf } = await checkLeaf(fail, where, event, report);
     previousLeaf = leaf;
     if (env.signature !== undefined && env.signature !== null) {
       try {
