@@ -278,9 +278,7 @@ def verify_bundle(
                 c.fail(where, problem, report)
             elif event.disclosure is not None:
                 report.withheld_fields = withheld_fields(event.disclosure)
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}", report)
+        leaf, _ = _check_leaf(c, where, event, report)
         previous_leaf = leaf
         # Signature.
         if env.signature is not None:
@@ -367,9 +365,7 @@ def _check_before(
             f"is seq {env.seq} of {env.ocid!r} in {env.origin!r}, expected seq {wanted} of {bundle.ocid!r} in "
             f"{bundle.origin!r}",
         )
-    leaf = env.leaf_hash()
-    if leaf != before.leaf_hash:
-        c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {before.leaf_hash.hex()}")
+    leaf, _ = _check_leaf(c, where, before)
     cited = max(anchors, default=0)
     if before.inclusion is None:
         if before.index is not None and before.index < cited:
@@ -377,6 +373,18 @@ def _check_before(
     else:
         _check_included(c, where, before, leaf, anchors, unknown="which no anchor has")
     return leaf, -1 if before.index is None else before.index
+
+
+def _check_leaf(c: _Checker, where: str, entry: BundleEvent, report: EventReport | None = None) -> tuple[bytes, bool]:
+    """docs/spec.md §10 step 4 for one entry (an event, the event before a range, an officers' or
+    orders' entry): its envelope's leaf hash, recomputed (what the later checks use, never the
+    bundle's word), and whether it is the bundle's ``leaf_hash``; a failure at ``where`` (and in
+    ``report``) when not."""
+    leaf = entry.envelope.leaf_hash()
+    if leaf != entry.leaf_hash:
+        c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {entry.leaf_hash.hex()}", report)
+        return leaf, False
+    return leaf, True
 
 
 def _check_included(
@@ -627,9 +635,8 @@ def _check_officers(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor
             if "no canonical form" in problem:
                 continue
             ok = False
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+        leaf, held = _check_leaf(c, where, event)
+        if not held:
             ok = False
         if event.index is None:
             c.fail(where, "a registry event the verifier relies on must have its log index")
@@ -751,9 +758,8 @@ def _check_orders(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor])
         if problem is not None:
             c.fail(where, problem)
             continue
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+        leaf, held = _check_leaf(c, where, event)
+        if not held:
             continue
         if not _check_relied_on(c, where, event, leaf, anchors):
             continue
