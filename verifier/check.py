@@ -1,8 +1,8 @@
-"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1``, docs/spec.md §9) with nothing
-but the bundle and, optionally, a JSON-RPC endpoint of the chain.
+"""The auditor's verifier: checks a proof bundle (``tenderproof-bundle/1`` or ``/2``, docs/spec.md §9
+and §15) with nothing but the bundle and, optionally, a JSON-RPC endpoint of the chain.
 
 It imports the pure core and the thin chain reader only (no database, no server code), and
-checks, in order:
+checks, in the order of docs/spec.md §10 (a range bundle's event before the range first, §15.3):
 
 1. the bundle names one tender of one log: every envelope has the bundle's ``origin`` and ``ocid``;
 2. the tender's history is complete and in order: ``seq`` runs 0, 1, 2... and each ``prev`` is the
@@ -13,16 +13,22 @@ checks, in order:
    bound by the envelope;
 4. every envelope hashes (RFC 9162 leaf hash of its RFC 8785 bytes) to its ``leaf_hash``;
 5. every signed submission recovers the officer it names (EIP-712, docs/spec.md §7);
-6. every inclusion path leads from the event's leaf to the root of a checkpoint in ``anchors``;
+6. the log indexes increase, and every event with an inclusion proof is included in a cited anchor:
+   its path leads from the event's leaf to the root of the anchor of its tree size (the same
+   check, :func:`_check_included`, for the event before a range and the officers' and orders'
+   entries);
 7. the anchors are linked oldest to newest by consistency proofs (one history, not several);
-8. with a chain: the chain id is the bundle's, the contract's ``rootAt`` returns each anchor's root,
-   and each anchor's transaction succeeded in the stated block, at the stated time, and emitted
-   ``Anchored`` for that tree size and root.
+8. no event escapes its proof: an event below a cited anchored size must carry an inclusion proof;
+9. with a chain: the chain id is the bundle's, no event escapes its proof below the contract's
+   latest size either, the contract's ``rootAt`` returns each anchor's root, and each anchor's
+   transaction succeeded in the stated block, at the stated time, and emitted ``Anchored`` for that
+   tree size and root.
 
-And, from version 2 (docs/spec.md §15): no event escapes its proof (an event below a cited
-anchored size, or with a chain below the contract's latest size, must carry an inclusion proof);
-the heads commitment of the newest cited anchor proves the history whole (nothing cut off at the
-end); each signer was a registered, not revoked, officer at the signed event's log position.
+And, from version 2 (docs/spec.md §15.2), after 8 and before 9: the heads commitment of the
+newest cited anchor proves the history whole (nothing cut off at the end); each signer was a
+registered, not revoked, officer at the signed event's log position; each payload or field left
+out is withheld under an order of the log the bundle proves; the signed checkpoint is the newest
+anchor's.
 
 Every failure names where (the event's ``seq``, the anchor's tree size) and why. Outcomes, per
 event and for the bundle: ``verified`` (checked against the chain), ``invalid``, ``not checked``
@@ -272,9 +278,7 @@ def verify_bundle(
                 c.fail(where, problem, report)
             elif event.disclosure is not None:
                 report.withheld_fields = withheld_fields(event.disclosure)
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}", report)
+        leaf, _ = _check_leaf(c, where, event, report)
         previous_leaf = leaf
         # Signature.
         if env.signature is not None:
@@ -294,22 +298,14 @@ def verify_bundle(
             if report.status == "valid":
                 report.status = "pending"
             continue
-        size = event.inclusion.tree_size
-        report.tree_size = size
-        anchor = anchors.get(size)
-        if anchor is None:
-            c.fail(where, f"its inclusion proof is for tree size {size}, which no anchor in the bundle has", report)
-            continue
-        report.block_number, report.block_timestamp, report.tx_hash = (
-            anchor.block_number,
-            anchor.block_timestamp,
-            anchor.tx_hash,
-        )
-        assert event.index is not None  # the bundle loader requires it with an inclusion proof
-        try:
-            verify.verify_inclusion(event.index, size, leaf, event.inclusion.path, anchor.root_hash)
-        except LedgerError as exc:
-            c.fail(where, f"inclusion in tree size {size}: {exc}", report)
+        report.tree_size = event.inclusion.tree_size
+        if (anchor := anchors.get(report.tree_size)) is not None:
+            report.block_number, report.block_timestamp, report.tx_hash = (
+                anchor.block_number,
+                anchor.block_timestamp,
+                anchor.tx_hash,
+            )
+        _check_included(c, where, event, leaf, anchors, report, unknown="which no anchor in the bundle has")
     _check_anchors(c, bundle)
     result = Report(
         origin=bundle.origin,
@@ -330,8 +326,8 @@ def verify_bundle(
         c.fail("checkpoint", "a log key or witness policy was given, but the bundle carries no signed checkpoint")
     if bundle.version >= 2:
         _check_completeness(c, bundle, result)
-        _check_officers(c, bundle)
-        _check_orders(c, bundle)
+        _check_officers(c, bundle, anchors)
+        _check_orders(c, bundle, anchors)
         if bundle.checkpoint is not None:
             if not bundle.anchors:
                 c.fail("checkpoint", "there is no anchor to compare the signed checkpoint with")
@@ -369,27 +365,80 @@ def _check_before(
             f"is seq {env.seq} of {env.ocid!r} in {env.origin!r}, expected seq {wanted} of {bundle.ocid!r} in "
             f"{bundle.origin!r}",
         )
-    leaf = env.leaf_hash()
-    if leaf != before.leaf_hash:
-        c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {before.leaf_hash.hex()}")
+    leaf, _ = _check_leaf(c, where, before)
     cited = max(anchors, default=0)
     if before.inclusion is None:
         if before.index is not None and before.index < cited:
             c.fail(where, f"log index {before.index} lies below a cited anchored size ({cited}), yet it has no proof")
-    elif (anchor := anchors.get(before.inclusion.tree_size)) is None:
-        c.fail(where, f"its inclusion proof is for tree size {before.inclusion.tree_size}, which no anchor has")
     else:
-        assert before.index is not None  # the loader requires it with an inclusion proof
-        try:
-            verify.verify_inclusion(before.index, anchor.tree_size, leaf, before.inclusion.path, anchor.root_hash)
-        except LedgerError as exc:
-            c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
+        _check_included(c, where, before, leaf, anchors, unknown="which no anchor has")
     return leaf, -1 if before.index is None else before.index
 
 
+def _check_leaf(c: _Checker, where: str, entry: BundleEvent, report: EventReport | None = None) -> tuple[bytes, bool]:
+    """docs/spec.md §10 step 4 for one entry (an event, the event before a range, an officers' or
+    orders' entry): its envelope's leaf hash, recomputed (what the later checks use, never the
+    bundle's word), and whether it is the bundle's ``leaf_hash``; a failure at ``where`` (and in
+    ``report``) when not."""
+    leaf = entry.envelope.leaf_hash()
+    if leaf != entry.leaf_hash:
+        c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {entry.leaf_hash.hex()}", report)
+        return leaf, False
+    return leaf, True
+
+
+def _check_included(
+    c: _Checker,
+    where: str,
+    entry: BundleEvent,
+    leaf: bytes,
+    anchors: dict[int, BundleAnchor],
+    report: EventReport | None = None,
+    *,
+    unknown: str,
+) -> bool:
+    """docs/spec.md §10 step 7 for one entry (an event, the event before a range, an officers' or
+    orders' entry): its inclusion proof is for the tree size of an anchor the bundle cites, and its
+    path leads from ``leaf`` to that anchor's root. The one place this is checked, so that every
+    entry the verifier relies on is held to the same proof. Records a failure at ``where`` (and in ``report``) and
+    returns False when it does not hold; ``unknown`` ends the message for a tree size no anchor has.
+
+    Requires ``entry.inclusion``, and so ``entry.index`` (the bundle loader requires it with one).
+    """
+    assert entry.inclusion is not None and entry.index is not None
+    size = entry.inclusion.tree_size
+    anchor = anchors.get(size)
+    if anchor is None:
+        c.fail(where, f"its inclusion proof is for tree size {size}, {unknown}", report)
+        return False
+    try:
+        verify.verify_inclusion(entry.index, size, leaf, entry.inclusion.path, anchor.root_hash)
+    except LedgerError as exc:
+        c.fail(where, f"inclusion in tree size {size}: {exc}", report)
+        return False
+    return True
+
+
+def _check_relied_on(
+    c: _Checker, where: str, entry: BundleEvent, leaf: bytes, anchors: dict[int, BundleAnchor]
+) -> bool:
+    """An officers' or orders' entry the verifier relies on is proven into the log: included in a
+    cited anchor or, without an inclusion proof, logged after the newest cited anchor (which would
+    otherwise have to include it). Records a failure at ``where`` and returns False when not.
+    Requires ``entry.index``."""
+    assert entry.index is not None
+    newest = max(anchors, default=0)
+    if entry.inclusion is not None:
+        return _check_included(c, where, entry, leaf, anchors, unknown="no anchor has it")
+    if entry.index < newest:
+        c.fail(where, f"log index {entry.index} lies below the anchored tree size {newest}, yet no inclusion proof")
+        return False
+    return True
+
+
 def _checkpoint_matches(c: _Checker, note: str, origin: str, anchor: BundleAnchor) -> bool:
-    """Rule 6 without a key: the signed note's checkpoint (the text before its blank line) names
-    this log, and the size and root of the newest cited anchor."""
+    """Rule 7 of docs/spec.md §15.2 without a key: the signed note's checkpoint (the text before its
+    blank line) names this log, and the size and root of the newest cited anchor."""
     body, sep, _ = note.partition("\n\n")
     try:
         if not sep:
@@ -425,7 +474,7 @@ def _outcomes(c: _Checker, report: Report) -> None:
 
 
 def _no_escape(c: _Checker, bundle: Bundle, size: int, what: str) -> None:
-    """Rule 4 of docs/spec.md §15: an event below ``size`` must carry an inclusion proof."""
+    """docs/spec.md §10 step 10 (rule 4 of §15.2): an event below ``size`` must carry an inclusion proof."""
     for position, event in enumerate(bundle.events):
         if event.inclusion is None and event.index is not None and event.index < size:
             c.fail(
@@ -563,10 +612,8 @@ def _check_range_head(
     )
 
 
-def _check_officers(c: _Checker, bundle: Bundle) -> None:
+def _check_officers(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor]) -> None:
     """Rule 5 of docs/spec.md §15: every signer was registered, and not revoked, before signing."""
-    anchors = {a.tree_size: a for a in bundle.anchors}
-    newest = max(anchors, default=0)
     registry: dict[str, list[tuple[int, str, BundleEvent]]] = {}
     for i, event in enumerate(bundle.officers):
         where = f"officers[{i}]"
@@ -588,30 +635,14 @@ def _check_officers(c: _Checker, bundle: Bundle) -> None:
             if "no canonical form" in problem:
                 continue
             ok = False
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+        leaf, held = _check_leaf(c, where, event)
+        if not held:
             ok = False
         if event.index is None:
             c.fail(where, "a registry event the verifier relies on must have its log index")
             continue
-        if event.inclusion is None:
-            if event.index < newest:
-                c.fail(
-                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
-                )
-                ok = False
-        else:
-            anchor = anchors.get(event.inclusion.tree_size)
-            if anchor is None:
-                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
-                ok = False
-            else:
-                try:
-                    verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
-                except LedgerError as exc:
-                    c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
-                    ok = False
+        if not _check_relied_on(c, where, event, leaf, anchors):
+            ok = False
         if ok:
             registry.setdefault(payload["address"].lower(), []).append((event.index, env.type, event))
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
@@ -709,12 +740,10 @@ def _withheld_text(withheld: str | dict[str, Any] | None) -> str | None:
     return withheld
 
 
-def _check_orders(c: _Checker, bundle: Bundle) -> None:
+def _check_orders(c: _Checker, bundle: Bundle, anchors: dict[int, BundleAnchor]) -> None:
     """Withholding orders (docs/privacy.md): each order the bundle carries is an order of this log,
     hashes to its leaf and is included in an anchored tree; each event withheld under an order
     (whole, or fields of a v2 payload) names an order the bundle carries, which targets it."""
-    anchors = {a.tree_size: a for a in bundle.anchors}
-    newest = max(anchors, default=0)
     orders: dict[int, dict[str, Any]] = {}
     for i, event in enumerate(bundle.orders):
         where = f"orders[{i}]"
@@ -729,26 +758,11 @@ def _check_orders(c: _Checker, bundle: Bundle) -> None:
         if problem is not None:
             c.fail(where, problem)
             continue
-        leaf = env.leaf_hash()
-        if leaf != event.leaf_hash:
-            c.fail(where, f"envelope hashes to leaf {leaf.hex()}, the bundle says {event.leaf_hash.hex()}")
+        leaf, held = _check_leaf(c, where, event)
+        if not held:
             continue
-        if event.inclusion is None:
-            if event.index < newest:
-                c.fail(
-                    where, f"log index {event.index} lies below the anchored tree size {newest}, yet no inclusion proof"
-                )
-                continue
-        else:
-            anchor = anchors.get(event.inclusion.tree_size)
-            if anchor is None:
-                c.fail(where, f"its inclusion proof is for tree size {event.inclusion.tree_size}, no anchor has it")
-                continue
-            try:
-                verify.verify_inclusion(event.index, anchor.tree_size, leaf, event.inclusion.path, anchor.root_hash)
-            except LedgerError as exc:
-                c.fail(where, f"inclusion in tree size {anchor.tree_size}: {exc}")
-                continue
+        if not _check_relied_on(c, where, event, leaf, anchors):
+            continue
         orders[event.index] = event.payload
     for position, (event, report) in enumerate(zip(bundle.events, c.reports, strict=True)):
         # order -> the fields it withheld (None: the whole payload; "earlier": fields it names)

@@ -1,4 +1,4 @@
-"""The auditor's check of a bundle's signed checkpoint (docs/spec.md §15 rule 6, §16) against the
+"""The auditor's check of a bundle's signed checkpoint (docs/spec.md §15.2 rule 7, §16) against the
 log's verifier key they pinned."""
 
 from __future__ import annotations
@@ -13,11 +13,17 @@ from ledger.core.errors import InvalidArgumentError, VerificationError
 from ledger.core.note import Verifier, open_note
 
 
+def _key_text(value: str) -> str:
+    """A key given as the key itself or as a file holding it (one line): the key's text. A key
+    always holds a "+", so a value without one that names a file is read from it."""
+    if "+" not in value and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8").strip()
+    return value
+
+
 def read_key(value: str) -> Verifier:
     """A verifier key given as the key itself or as a file holding it (one line)."""
-    if "+" not in value and Path(value).is_file():
-        value = Path(value).read_text(encoding="utf-8").strip()
-    return Verifier.parse(value)
+    return Verifier.parse(_key_text(value))
 
 
 def checkpoint_check(
@@ -60,6 +66,4 @@ def checkpoint_check(
 
 def read_witness(value: str) -> CosignerKey:
     """A witness's cosigner key given as the key itself or as a file holding it (one line)."""
-    if "+" not in value and Path(value).is_file():
-        value = Path(value).read_text(encoding="utf-8").strip()
-    return CosignerKey.parse(value)
+    return CosignerKey.parse(_key_text(value))

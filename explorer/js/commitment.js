@@ -2,10 +2,9 @@
 // recomputes it: the verifier's side only (the browser never draws salts). Every digest is WebCrypto's
 // SHA-256 over RFC 8785 bytes (the `canonicalize` package, as verify.js).
 import canonicalize from "canonicalize";
+import { HEX64, concat, pyRepr, sha256, toHex, utf8 } from "./shared.js";
 
-const HEX64 = /^[0-9a-f]{64}$/;
 const INDEX = /^(0|[1-9][0-9]*)$/;
-const utf8 = new TextEncoder();
 
 /** A malformed disclosure or a pointer naming no value: ``key`` and ``values`` as verify.js's messages. */
 export class CommitmentError extends Error {
@@ -15,12 +14,7 @@ export class CommitmentError extends Error {
   }
 }
 
-/** A pointer as Python's repr writes it, so errors name fields as ledger/core/commitment.py does. */
-const quoted = (text) =>
-  text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const unhex = (text) => Uint8Array.from(text.match(/../g) || [], (h) => parseInt(h, 16));
-const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 
 function tokens(pointer, where) {
   if (typeof pointer !== "string" || !pointer.startsWith("/")) throw new CommitmentError(`${where}: not a JSON Pointer`);
@@ -79,7 +73,7 @@ export async function recompute(payload, disclosure) {
   const named = new Set(pointers);
   const digests = {};
   for (const pointer of pointers) {
-    const where = `disclosure.fields[${quoted(pointer)}]`;
+    const where = `disclosure.fields[${pyRepr(pointer)}]`;
     tokens(pointer, where);
     for (let at = pointer.lastIndexOf("/"); at > 0; at = pointer.lastIndexOf("/", at - 1)) {
       if (named.has(pointer.slice(0, at))) throw new CommitmentError(`${where}: lies inside another committed field`);
@@ -89,11 +83,7 @@ export async function recompute(payload, disclosure) {
     const [container, key] = locate(payload, pointer, where);
     if (keys === "salt" && HEX64.test(entry.salt)) {
       const value = utf8.encode(canonicalize(container[key]));
-      const salt = unhex(entry.salt);
-      const data = new Uint8Array(salt.length + value.length);
-      data.set(salt);
-      data.set(value, salt.length);
-      digests[pointer] = hex(await sha256(data));
+      digests[pointer] = toHex(await sha256(concat(unhex(entry.salt), value)));
     } else if (keys === "digest,order" && HEX64.test(entry.digest) && Number.isSafeInteger(entry.order) && entry.order >= 0) {
       if (container[key] !== null) throw new CommitmentError(`${where}: withheld under order ${entry.order} but the payload shows a value there`);
       digests[pointer] = entry.digest;
@@ -107,5 +97,5 @@ export async function recompute(payload, disclosure) {
     container[key] = null;
   }
   const wrapped = { fields: digests, payload: skeleton, salt: disclosure.salt };
-  return hex(await sha256(utf8.encode(canonicalize(wrapped))));
+  return toHex(await sha256(utf8.encode(canonicalize(wrapped))));
 }

@@ -2,27 +2,14 @@
 // commitment's sparse Merkle proof that the bundle holds the tender's whole history, the officers'
 // registry events behind every signature, and the log's signed checkpoint (a C2SP signed note,
 // Ed25519 by WebCrypto). Failures are messages of the explorer's catalogue, like verify.js's.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, payloadProblem, rangeOf, sha256, toHex, verifyInclusion } from "./verify.js";
+import { HEX64, concat, equal, isSize, sha256, toHex, utf8 } from "./shared.js";
+import { ProofError, VerifyError, canonicalBytes, checkIncluded, checkLeaf, fromHex, leafHash, msg, payloadProblem, rangeOf, verifyInclusion } from "./verify.js";
 
 export const HEADS_OCID = "ocds-tplog0-heads";
 export const HEADS_TYPE = "log.heads";
 export const REGISTRY_OCID = "ocds-tpreg0-officers";
 const KEY_BITS = 256;
 const EMPTY = new Uint8Array(32);
-const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextEncoder();
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const bit = (key, i) => (key[i >> 3] >> (7 - (i & 7))) & 1;
 function samePrefix(a, b, bits) {
@@ -196,8 +183,7 @@ export async function checkCompleteness(bundle, anchors, events, fail) {
   if (payload.tree_size !== n - 1) fail(at, msg("c_tree_size", { got: JSON.stringify(payload.tree_size ?? null), expected: n - 1 }));
   const problem = await payloadProblem(env, payload, commitment.disclosure);
   if (problem) fail(at, problem);
-  const leaf = await leafHash(canonicalBytes(env));
-  if (toHex(leaf) !== commitment.leaf_hash) fail(at, msg("r_leaf", { got: toHex(leaf), expected: String(commitment.leaf_hash) }));
+  const { leaf } = await checkLeaf(fail, at, commitment);
   const inclusion = commitment.inclusion;
   if (!inclusion || inclusion.tree_size !== n || !Array.isArray(inclusion.path) || !anchors.has(n)) {
     fail(at, msg("c_no_inclusion", { size: n }));
@@ -308,28 +294,14 @@ export async function checkOfficers(bundle, anchors, events, fail, cited) {
     }
     const problem = await payloadProblem(env, payload, event.disclosure);
     if (problem) fail(where, problem);
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }));
+    const { leaf } = await checkLeaf(fail, where, event);
     if (!isSize(event.index)) {
       fail(where, msg("r_index", { got: JSON.stringify(event.index ?? null).slice(0, 40) }));
       continue;
     }
     if (!event.inclusion) {
       if (event.index < cited) fail(where, msg("r_escaped", { index: event.index, size: cited }));
-    } else {
-      const size = event.inclusion.tree_size;
-      const anchor = anchors.get(size);
-      if (!anchor) fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-      else {
-        try {
-          if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-          await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-        } catch (err) {
-          if (!(err instanceof VerifyError)) throw err;
-          fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-        }
-      }
-    }
+    } else await checkIncluded(fail, where, event, leaf, anchors);
     if (fail.count() !== before) continue; // a registry event that does not hold vouches for no one
     const address = payload.address.toLowerCase();
     if (!registry.has(address)) registry.set(address, []);
@@ -424,8 +396,8 @@ export async function noteSignedBy(note, key) {
 }
 
 /**
- * Rule 6: the signed checkpoint against ``vkey`` (null: not checked) and anchor ``anchor`` (the
- * newest the bundle cites). Returns {status: "verified" | "unchecked" | "invalid" | "absent",
+ * Rule 7 (docs/spec.md §15.2): the signed checkpoint against ``vkey`` (null: not checked) and
+ * anchor ``anchor`` (the newest the bundle cites). Returns {status: "verified" | "unchecked" | "invalid" | "absent",
  * name?, reason?}; a contradiction is also recorded with ``fail``.
  */
 export async function checkCheckpoint(bundle, anchor, vkey, fail) {

@@ -16,18 +16,8 @@ import { scryptAsync } from "@noble/hashes/scrypt.js";
 import { pbkdf2Async } from "@noble/hashes/pbkdf2.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { fromHex, submissionDigest, toHex } from "./verify.js";
-
-const utf8 = new TextEncoder();
-const concat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-};
+import { concat, toHex, utf8 } from "./shared.js";
+import { fromHex, submissionDigest } from "./verify.js";
 
 /** EIP-55 checksummed form of a 0x address. */
 export function checksum(address) {

@@ -3,17 +3,13 @@
 // An event whose payload (or some of its v2 fields) is withheld must name an order the bundle
 // carries, proven into a cited anchor, that targets it; anything else is a payload dropped without
 // an order, and the bundle is invalid.
-import { ProofError, VerifyError, canonicalBytes, fromHex, leafHash, msg, payloadProblem, toHex, verifyInclusion } from "./verify.js";
+import { isSize, pyRepr } from "./shared.js";
+import { checkIncluded, checkLeaf, msg, payloadProblem } from "./verify.js";
 
 export const ORDERS_OCID = "ocds-tpreg0-orders";
 export const ORDER_TYPE = "privacy.withholding";
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 const EARLIER = "earlier"; // an order of withheld.earlier: it withheld fields before the whole payload
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
-
-/** A string as Python's repr writes it, so messages read as the command line's. */
-export const pyRepr = (text) =>
-  text.includes("'") && !text.includes('"') ? `"${text}"` : `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 
 /**
  * Why an event's ``payload``/``withheld`` pair is malformed (ledger/core/bundle.py _load_event), as a
@@ -87,32 +83,14 @@ export async function checkOrders(bundle, anchors, events, fail) {
       fail(where, problem);
       continue;
     }
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) {
-      fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }));
-      continue;
-    }
+    const { leaf, held } = await checkLeaf(fail, where, event);
+    if (!held) continue;
     if (!event.inclusion) {
       if (event.index < newest) {
         fail(where, msg("w_order_escaped", { index: event.index, size: newest }));
         continue;
       }
-    } else {
-      const size = event.inclusion.tree_size;
-      const anchor = anchors.get(size);
-      if (!anchor) {
-        fail(where, msg("w_order_no_anchor", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-        continue;
-      }
-      try {
-        if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-        await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err;
-        fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-        continue;
-      }
-    }
+    } else if (!(await checkIncluded(fail, where, event, leaf, anchors, { noAnchor: "w_order_no_anchor" }))) continue;
     orders.set(event.index, event.payload);
   }
   for (const [position, event] of bundle.events.entries()) {

@@ -9,16 +9,12 @@ import canonicalize from "canonicalize";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { CommitmentError, recompute, withheldFields } from "./commitment.js";
+import { HEX64, concat, equal, isSize, sha256, toHex, utf8 } from "./shared.js";
 import { checkCheckpoint, checkCompleteness, checkOfficers } from "./complete.js";
 import { checkOrders, withheldProblem, withheldReport } from "./orders.js";
 
 export const BUNDLE_FORMAT = "tenderproof-bundle/1";
-const HEX64 = /^[0-9a-f]{64}$/;
-const utf8 = new TextEncoder();
-
-export function toHex(bytes) {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
+export { sha256, toHex } from "./shared.js";
 
 export function fromHex(text) {
   if (typeof text !== "string") throw new VerifyError("not_hex", { text: JSON.stringify(text ?? null).slice(0, 80) });
@@ -27,22 +23,6 @@ export function fromHex(text) {
   const out = new Uint8Array(clean.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
   return out;
-}
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-export async function sha256(bytes) {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 /**
@@ -361,7 +341,6 @@ export class Rpc {
 // --- The bundle -----------------------------------------------------------------------------
 
 export const BUNDLE_FORMATS = ["tenderproof-bundle/1", "tenderproof-bundle/2"];
-const isSize = (n) => Number.isSafeInteger(n) && n >= 0;
 
 function eventReport(event, position) {
   const env = (event && typeof event === "object" && event.envelope) || {};
@@ -381,6 +360,51 @@ function eventReport(event, position) {
     withheld_fields: {},
     problems: [],
   };
+}
+
+/**
+ * An entry's envelope leaf hash, recomputed (what the later checks use, never the bundle's word),
+ * and whether it is the bundle's ``leaf_hash`` (docs/spec.md §10 step 4; verifier/check.py
+ * _check_leaf): {leaf, held}, with a failure at ``where`` (and in ``report``) when not. For an
+ * event, the event before a range, an officers' or orders' entry and the heads commitment.
+ */
+export async function checkLeaf(fail, where, entry, report) {
+  const leaf = await leafHash(canonicalBytes(entry.envelope));
+  const held = toHex(leaf) === entry.leaf_hash;
+  if (!held) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(entry.leaf_hash) }), report);
+  return { leaf, held };
+}
+
+/**
+ * Whether an entry's inclusion proof (an event, the event before a range, an officers' or orders'
+ * entry) leads from ``leaf`` to the root of the anchor the bundle cites for its tree size
+ * (docs/spec.md §10 step 7): the one place this is checked (verifier/check.py _check_included), so
+ * that every entry the verifier relies on is held to the same proof. When it does not hold,
+ * records at ``where`` (and in ``report``) why: no anchor has that tree size (message
+ * ``noAnchor``), the entry has no log index, or the path does not lead to the root; returns
+ * false. ``anchors`` maps tree size to anchor. Rethrows what is not a VerifyError (input of a
+ * shape no check expected).
+ */
+export async function checkIncluded(fail, where, entry, leaf, anchors, { report, noAnchor = "r_no_anchor_for_proof" } = {}) {
+  const size = entry.inclusion.tree_size;
+  const anchor = anchors.get(size);
+  if (!anchor) {
+    fail(where, msg(noAnchor, { size: JSON.stringify(size ?? null).slice(0, 40) }), report);
+    return false;
+  }
+  if (!isSize(entry.index)) {
+    fail(where, msg("r_index", { got: JSON.stringify(entry.index ?? null).slice(0, 40) }), report);
+    return false;
+  }
+  try {
+    if (!Array.isArray(entry.inclusion.path)) throw new ProofError("p_path", {});
+    await verifyInclusion(entry.index, size, leaf, entry.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
+    return true;
+  } catch (err) {
+    if (!(err instanceof VerifyError)) throw err;
+    fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }), report);
+    return false;
+  }
 }
 
 /**
@@ -513,25 +537,11 @@ async function checkBefore(bundle, before, anchors, cited, fail) {
   if (env.origin !== bundle.origin || env.ocid !== bundle.ocid || env.seq !== wanted) {
     fail(where, msg("r_range_before", { seq: JSON.stringify(env.seq ?? null), expected: wanted }));
   }
-  const leaf = await leafHash(canonicalBytes(env));
-  if (toHex(leaf) !== before.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(before.leaf_hash) }));
+  const { leaf } = await checkLeaf(fail, where, before);
   const index = isSize(before.index) ? before.index : null;
   if (!before.inclusion) {
     if (index !== null && index < cited) fail(where, msg("r_escaped", { index, size: cited }));
-  } else {
-    const size = before.inclusion.tree_size;
-    const anchor = anchors.get(size);
-    if (!anchor || index === null) fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }));
-    else {
-      try {
-        if (!Array.isArray(before.inclusion.path)) throw new ProofError("p_path", {});
-        await verifyInclusion(index, size, leaf, before.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-      } catch (err) {
-        if (!(err instanceof VerifyError)) throw err;
-        fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }));
-      }
-    }
-  }
+  } else await checkIncluded(fail, where, before, leaf, anchors);
   return { leaf, index: index === null ? -1 : index };
 }
 
@@ -590,8 +600,7 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
       if (problem) fail(where, problem, report);
       else if (env.v === 2) report.withheld_fields = withheldFields(event.disclosure);
     }
-    const leaf = await leafHash(canonicalBytes(env));
-    if (toHex(leaf) !== event.leaf_hash) fail(where, msg("r_leaf", { got: toHex(leaf), expected: String(event.leaf_hash) }), report);
+    const { leaf } = await checkLeaf(fail, where, event, report);
     previousLeaf = leaf;
     if (env.signature !== undefined && env.signature !== null) {
       try {
@@ -616,22 +625,7 @@ async function checkAll(bundle, rpc, { fail, unavailable, events, anchorState, c
     }
     const size = event.inclusion.tree_size;
     report.tree_size = isSize(size) ? size : null;
-    const anchor = anchors.get(size);
-    if (!anchor) {
-      fail(where, msg("r_no_anchor_for_proof", { size: JSON.stringify(size ?? null).slice(0, 40) }), report);
-      continue;
-    }
-    if (report.index === null) {
-      fail(where, msg("r_index", { got: "null" }), report);
-      continue;
-    }
-    try {
-      if (!Array.isArray(event.inclusion.path)) throw new ProofError("p_path", {});
-      await verifyInclusion(event.index, size, leaf, event.inclusion.path.map(fromHex), fromHex(anchor.root_hash));
-    } catch (err) {
-      if (!(err instanceof VerifyError)) throw err;
-      fail(where, msg("r_inclusion", { size, reason: msg(err.key, err.values) }), report);
-    }
+    await checkIncluded(fail, where, event, leaf, anchors, { report });
   }
   const anchorFail = (size) => (reason) => {
     fail(msg("w_anchor", { size }), reason);

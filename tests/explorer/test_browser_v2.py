@@ -493,6 +493,28 @@ def test_a_range_bundle_in_the_browser_says_which_part_it_holds(page: Page) -> N
     assert got["whole"] == "invalid" and "r_seq" in got["reasons"]
 
 
+@pytest.mark.parametrize(("index", "shown"), [(None, "null"), ("4", '"4"')])
+def test_the_event_before_a_range_proven_without_a_log_index_is_refused_for_its_index(
+    page: Page, index: Any, shown: str
+) -> None:
+    """The event before a range is held to the same inclusion check as every other entry
+    (verify.js checkIncluded): an inclusion proof with no log index is refused for the index, not
+    said to cite a tree size no anchor has (the anchor is there); the command line's loader refuses
+    such a bundle too."""
+    bundle = json.loads((MUTATIONS / "valid-range.json").read_text())
+    size = bundle["range"]["before"]["inclusion"]["tree_size"]
+    assert size in {a["tree_size"] for a in bundle["anchors"]}
+    bundle["range"]["before"]["index"] = index
+    got = page.evaluate(
+        """async (bundle) => {
+            const r = await TP.verifyBundle(bundle, {rpc: null});
+            return {status: r.status, failures: r.failures.map((f) => [f.where.key, f.reason])};
+        }""",
+        bundle,
+    )
+    assert got == {"status": "invalid", "failures": [["w_range_before", {"key": "r_index", "values": {"got": shown}}]]}
+
+
 # --- Issue 21: payloads and fields withheld only under an order the bundle proves ----------------
 
 #: The corpus's withholding mutations (tests/verifier/corpus.py) and the browser's refusal of each.

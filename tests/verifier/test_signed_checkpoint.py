@@ -16,10 +16,13 @@ from anchoring.bundles import build_bundle, final_anchors
 from api.app import create_app
 from cli import cli
 from ledger.core.checkpoint import Checkpoint
+from ledger.core.cosignature import Cosigner
+from ledger.core.errors import FormatError
 from ledger.core.note import Signer, Verifier, open_note
 from settings import Settings
 from tests.conftest import ORIGIN
 from verifier.cli import verify
+from verifier.signed import read_key, read_witness
 
 from . import corpus
 
@@ -117,3 +120,15 @@ def test_the_command_makes_a_key_file_and_never_overwrites_it(tmp_path: Path, mo
     assert (out.stat().st_mode & 0o777) == 0o600
     again = CliRunner().invoke(cli, ["keys", "log-signing-key", "--out", str(out)])
     assert again.exit_code == 2 and "never overwritten" in again.output
+
+
+def test_a_log_key_or_a_witness_key_is_read_as_given_or_from_its_file(tmp_path: Path) -> None:
+    """--log-key and --witness take the key itself or a file holding it (one line); a value that is
+    neither is refused as a key, naming no file."""
+    witness = Cosigner("w1.example", bytes(range(3, 35))).key
+    for text, read in ((str(KEY.verifier), read_key), (str(witness), read_witness)):
+        path = tmp_path / "key.vkey"
+        path.write_text(f"{text}\n")
+        assert str(read(text)) == str(read(str(path))) == text
+        with pytest.raises(FormatError):
+            read(str(tmp_path / "absent.vkey"))
