@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
 import json
 import sys
 import time
@@ -45,6 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -61,6 +63,7 @@ from ledger.core.note import Verifier, open_note
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH
 
 from . import store
+from .transport import Answer, Pool
 
 if TYPE_CHECKING:
     from verifier.chain import ChainReader
@@ -172,8 +175,16 @@ class Api:
     aligned = False
 
     def __init__(self, base: str, *, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
+        """Requests go through ``client`` when one is given, else through :class:`monitor.transport.Pool`."""
         self.base = base.rstrip("/")
-        self.client = client or httpx.Client(timeout=timeout)
+        self.client = client
+        self._pool = Pool(timeout=timeout)
+
+    def _send(self, url: str, params: dict[str, Any] | None) -> Answer:
+        if self.client is not None:
+            got = self.client.get(url, params=params)
+            return Answer(got.status_code, got.headers.get("retry-after"), got.content)
+        return self._pool.get(f"{url}?{urlencode(params)}" if params else url)
 
     def _get(self, path: str, params: dict[str, Any] | None = None, *, text: bool = False, binary: bool = False) -> Any:
         url = f"{self.base}{path}"
@@ -185,23 +196,25 @@ class Api:
         refused = False
         while attempt < _RETRIES or (refused and time.monotonic() < down_until):
             try:
-                answer = self.client.get(url, params=params)
-                if answer.status_code == 429 and time.monotonic() < throttled_until:
+                answer = self._send(url, params)
+                if answer.status == 429 and time.monotonic() < throttled_until:
                     # Rate-limited (the public API's per-client limit): wait as told, without
                     # counting it as a failure; a monitor is patient, not wrong.
-                    time.sleep(_retry_after(answer.headers.get("retry-after")))
+                    time.sleep(_retry_after(answer.retry_after))
                     continue
-                if answer.status_code == 404:
+                if answer.status == 404:
                     return None
-                if answer.status_code >= 500 or answer.status_code == 429:
-                    last = f"HTTP {answer.status_code}"
-                elif answer.status_code != 200:
-                    raise MonitorError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
+                if answer.status >= 500 or answer.status == 429:
+                    last = f"HTTP {answer.status}"
+                elif answer.status != 200:
+                    raise MonitorError(f"{url}: HTTP {answer.status}: {answer.body[:200].decode(errors='replace')}")
                 else:
-                    return answer.content if binary else answer.text if text else answer.json()
-            except (httpx.TransportError, ValueError) as exc:
+                    body = answer.body
+                    return body if binary else body.decode() if text else json.loads(body)
+            except (httpx.TransportError, OSError, http.client.HTTPException, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                refused = isinstance(exc, httpx.ConnectError)  # nothing listening: it may come back
+                # nothing listening: it may come back
+                refused = isinstance(exc, (httpx.ConnectError, ConnectionRefusedError))
             else:
                 refused = False
             attempt += 1
