@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlencode
 
 import httpx
+import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import commitment
@@ -144,6 +145,39 @@ def _disclosure_bytes(disclosure: Any) -> bytes | None:
         return canonical_json_bytes(disclosure)
     except LedgerError:
         return None
+
+
+def loads(data: bytes) -> Any:
+    """The JSON document ``data``, read as :func:`json.loads` reads it (raises ``ValueError``),
+    through orjson: ~4x faster on the envelopes and disclosures a catch-up parses, one each per
+    entry. What orjson refuses and json reads (NaN, a lone surrogate escaped) is json's to answer,
+    and so is any document with a float in it: orjson reads an integer past 64 bits as a float
+    (envelopes and disclosures hold none: the check costs a walk over their few values)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data.decode())
+    return json.loads(data.decode()) if _has_float(doc) else doc
+
+
+def _has_float(doc: Any) -> bool:
+    if type(doc) is dict:  # an envelope: flat, one pass in C
+        kinds = set(map(type, doc.values()))
+        if float in kinds:
+            return True
+        if dict not in kinds and list not in kinds:
+            return False
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is float:
+            return True
+        if kind is dict:
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+    return False
 
 
 def _now() -> str:
@@ -605,7 +639,7 @@ class Monitor:
             if item.index != start + offset:
                 raise MonitorError(f"entries: expected entry {start + offset}, got {item.index!r}")
             try:
-                envelope = json.loads(item.leaf_data.decode())
+                envelope = loads(item.leaf_data)
             except ValueError as exc:
                 raise MonitorError(f"entry {start + offset}: unreadable leaf data: {exc}") from exc
             envelopes.append(envelope if isinstance(envelope, dict) else {})
