@@ -47,13 +47,9 @@ class _Server:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if query == "close":  # closed after the answer, without saying so (as idle)
-                    self.close_connection = True
-                if server.cut:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
+                # "close": closed after the answer without saying so, as a server closes an idle one
+                self.close_connection = server.cut or query == "close"
+                self.wfile.write(body[: len(body) // 2] if server.cut else body)
 
             def log_message(self, *_: object) -> None:
                 pass
