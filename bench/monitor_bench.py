@@ -19,6 +19,7 @@ Writes bench/RESULTS-monitor.md. Usage: python bench/monitor_bench.py [--entries
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import statistics
@@ -42,6 +43,7 @@ from ledger.core.note import Signer  # noqa: E402
 from ledger.core.tiles import tile_path  # noqa: E402
 from ledger.log import Log  # noqa: E402
 from ledger.submission import Submission  # noqa: E402
+from monitor.transport import Pool  # noqa: E402
 from tests.cluster import cli, environment, free_port, stop  # noqa: E402
 from tests.recording import append_many  # noqa: E402
 
@@ -135,10 +137,11 @@ def monitor_run(base: str, vkey: str, db: Path, source: str) -> Run:
 def floor_fetch(base: str, size: int) -> float:
     """Seconds for a bare client to fetch and JSON-parse the API's pages, PARALLEL at a time."""
     start = time.perf_counter()
-    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(PARALLEL) as pool:
+    client = Pool(timeout=60)  # the monitor's own HTTP client
+    with ThreadPoolExecutor(PARALLEL) as pool:
 
         def page(at: int) -> None:
-            client.get(f"{base}/api/v1/entries", params={"start": at, "end": min(size, at + 1000)}).json()
+            json.loads(client.get(f"{base}/api/v1/entries?start={at}&end={min(size, at + 1000)}").body)
 
         list(pool.map(page, range(0, size, 1000)))
     return time.perf_counter() - start
@@ -147,20 +150,22 @@ def floor_fetch(base: str, size: int) -> float:
 def floor_tiles(base: str, size: int) -> float:
     """Seconds for a bare client to fetch every entry bundle, level-0 tile and payload bundle (and
     disclosure bundle where the entries are envelope v2), PARALLEL bundles at a time (the
-    monitor's own requests; nothing checked, nothing kept)."""
+    monitor's own requests, with its own HTTP client, monitor.transport; nothing checked, nothing
+    kept)."""
     start = time.perf_counter()
-    with httpx.Client(timeout=60) as client, ThreadPoolExecutor(PARALLEL) as pool:
+    client = Pool(timeout=60)
+    with ThreadPoolExecutor(PARALLEL) as pool:
 
         def bundle(n: int) -> None:
             width = min(256, size - n * 256)
             path = tile_path(n) + ("" if width == 256 else f".p/{width}")
             entries = client.get(f"{base}/tile/entries/{path}")
-            assert entries.status_code == 200
+            assert entries.status == 200
             urls = [f"/tile/0/{path}", f"/payloads/{path}"]
-            if b'"v":2}' in entries.content:  # as the monitor: envelope v2 entries need their disclosures
+            if b'"v":2}' in entries.body:  # as the monitor: envelope v2 entries need their disclosures
                 urls.append(f"/disclosures/{path}")
             for url in urls:
-                assert client.get(f"{base}{url}").status_code == 200
+                assert client.get(f"{base}{url}").status == 200
 
         list(pool.map(bundle, range((size + 255) // 256)))
     return time.perf_counter() - start
@@ -298,12 +303,16 @@ def main() -> None:
         log.close()
     text = "\n".join(lines)
     print(text)
-    (ROOT / "bench" / "RESULTS-monitor.md").write_text(
-        "# Monitor and witness benchmark (`bench/monitor_bench.py`)\n\n"
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on the project's 2-core shared VM "
+    # The new round on top, the earlier ones kept below it.
+    results = ROOT / "bench" / "RESULTS-monitor.md"
+    title = "# Monitor and witness benchmark (`bench/monitor_bench.py`)\n\n"
+    earlier = results.read_text().removeprefix(title) if results.exists() else ""
+    results.write_text(
+        f"{title}## Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        "On the project's 2-core shared VM "
         f"(`--entries {args.entries} --cosign {args.cosign}`; SQLite server and monitor database; the server's\n"
         "per-client rate limit off, as an operator would allow a known mirror: at the default 120/minute a\n"
-        f"monitor is held to ~2,000 entries/s and waits out 429s).\n\n```\n{text}\n```\n"
+        f"monitor is held to ~2,000 entries/s and waits out 429s).\n\n```\n{text}\n```\n\n{earlier}"
     )
 
 

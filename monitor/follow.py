@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
 import json
 import sys
 import time
@@ -45,8 +46,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlencode
 
 import httpx
+import orjson
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from ledger.core import commitment
@@ -61,6 +64,7 @@ from ledger.core.note import Verifier, open_note
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH
 
 from . import store
+from .transport import Answer, Pool
 
 if TYPE_CHECKING:
     from verifier.chain import ChainReader
@@ -143,6 +147,39 @@ def _disclosure_bytes(disclosure: Any) -> bytes | None:
         return None
 
 
+def loads(data: bytes) -> Any:
+    """The JSON document ``data``, read as :func:`json.loads` reads it (raises ``ValueError``),
+    through orjson: ~4x faster on the envelopes and disclosures a catch-up parses, one each per
+    entry. What orjson refuses and json reads (NaN, a lone surrogate escaped) is json's to answer,
+    and so is any document with a float in it: orjson reads an integer past 64 bits as a float
+    (envelopes and disclosures hold none: the check costs a walk over their few values)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data.decode())
+    return json.loads(data.decode()) if _has_float(doc) else doc
+
+
+def _has_float(doc: Any) -> bool:
+    if type(doc) is dict:  # an envelope: flat, one pass in C
+        kinds = set(map(type, doc.values()))
+        if float in kinds:
+            return True
+        if dict not in kinds and list not in kinds:
+            return False
+    stack = [doc]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is float:
+            return True
+        if kind is dict:
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+    return False
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -172,8 +209,16 @@ class Api:
     aligned = False
 
     def __init__(self, base: str, *, timeout: float = 30.0, client: httpx.Client | None = None) -> None:
+        """Requests go through ``client`` when one is given, else through :class:`monitor.transport.Pool`."""
         self.base = base.rstrip("/")
-        self.client = client or httpx.Client(timeout=timeout)
+        self.client = client
+        self._pool = Pool(timeout=timeout)
+
+    def _send(self, url: str, params: dict[str, Any] | None) -> Answer:
+        if self.client is not None:
+            got = self.client.get(url, params=params)
+            return Answer(got.status_code, got.headers.get("retry-after"), got.content)
+        return self._pool.get(f"{url}?{urlencode(params)}" if params else url)
 
     def _get(self, path: str, params: dict[str, Any] | None = None, *, text: bool = False, binary: bool = False) -> Any:
         url = f"{self.base}{path}"
@@ -185,23 +230,25 @@ class Api:
         refused = False
         while attempt < _RETRIES or (refused and time.monotonic() < down_until):
             try:
-                answer = self.client.get(url, params=params)
-                if answer.status_code == 429 and time.monotonic() < throttled_until:
+                answer = self._send(url, params)
+                if answer.status == 429 and time.monotonic() < throttled_until:
                     # Rate-limited (the public API's per-client limit): wait as told, without
                     # counting it as a failure; a monitor is patient, not wrong.
-                    time.sleep(_retry_after(answer.headers.get("retry-after")))
+                    time.sleep(_retry_after(answer.retry_after))
                     continue
-                if answer.status_code == 404:
+                if answer.status == 404:
                     return None
-                if answer.status_code >= 500 or answer.status_code == 429:
-                    last = f"HTTP {answer.status_code}"
-                elif answer.status_code != 200:
-                    raise MonitorError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
+                if answer.status >= 500 or answer.status == 429:
+                    last = f"HTTP {answer.status}"
+                elif answer.status != 200:
+                    raise MonitorError(f"{url}: HTTP {answer.status}: {answer.body[:200].decode(errors='replace')}")
                 else:
-                    return answer.content if binary else answer.text if text else answer.json()
-            except (httpx.TransportError, ValueError) as exc:
+                    body = answer.body
+                    return body if binary else body.decode() if text else json.loads(body)
+            except (httpx.TransportError, OSError, http.client.HTTPException, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
-                refused = isinstance(exc, httpx.ConnectError)  # nothing listening: it may come back
+                # nothing listening: it may come back
+                refused = isinstance(exc, (httpx.ConnectError, ConnectionRefusedError))
             else:
                 refused = False
             attempt += 1
@@ -592,7 +639,7 @@ class Monitor:
             if item.index != start + offset:
                 raise MonitorError(f"entries: expected entry {start + offset}, got {item.index!r}")
             try:
-                envelope = json.loads(item.leaf_data.decode())
+                envelope = loads(item.leaf_data)
             except ValueError as exc:
                 raise MonitorError(f"entry {start + offset}: unreadable leaf data: {exc}") from exc
             envelopes.append(envelope if isinstance(envelope, dict) else {})

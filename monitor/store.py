@@ -51,7 +51,8 @@ state = _Table(
 entries = _Table(
     "monitor_entries",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    #: The row id on SQLite (INTEGER PRIMARY KEY: no second index to write per row), BIGINT elsewhere.
+    Column("idx", Id, primary_key=True, autoincrement=False),
     Column("ocid", String(256), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("leaf_hash", LargeBinary(32), nullable=False),
@@ -67,7 +68,7 @@ entries = _Table(
 disclosures = _Table(
     "monitor_disclosures",
     metadata,
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Id, primary_key=True, autoincrement=False),
     Column("disclosure", LargeBinary, nullable=False),
 )
 

@@ -8,7 +8,6 @@ JSON API at the same address when it is there (a static mirror without it checks
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ledger.core.cosignature import split_note
@@ -16,7 +15,7 @@ from ledger.core.errors import InvalidArgumentError
 from ledger.core.merkle import HASH_SIZE, NodeID, fold, range_nodes
 from ledger.core.tiles import TILE_HEIGHT, TILE_WIDTH, TileID, read_nodes, tile_path, tile_width
 
-from .follow import _RETRIES, Api, MonitorError, Served
+from .follow import _RETRIES, Api, MonitorError, Served, loads
 
 #: Entries per request: one entry bundle (with its hash tile and payload bundle).
 PAGE = TILE_WIDTH
@@ -111,7 +110,7 @@ class Tiles(Api):
         if any(b'"v":2}' in datas[i] for i in wanted):  # an RFC 8785 envelope ends with its "v"
             for i, raw in enumerate(self._bundle(f"/disclosures/{path.removeprefix('entries/')}", width, 4)):
                 if raw:
-                    disclosures[i], raws[i] = json.loads(raw), bytes(raw)
+                    disclosures[i], raws[i] = loads(raw), bytes(raw)
         return [
             Served(
                 first + i,
