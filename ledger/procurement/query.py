@@ -266,15 +266,15 @@ def _score(words: list[str]) -> ColumnElement[Any]:
     counts every tender holding each word to weigh it: a word in every tender read 1,000,000
     entries for a page of one match."""
     text = tender_index.c.search_text
-    # every word between two spaces of its own: " a  b  a " (replace() counts without overlaps)
-    spaced = literal(" ").concat(func.replace(text, " ", "  ", type_=text.type)).concat(" ")
-    length = func.length(spaced)
+    # " a b a ": every word between two spaces (replace() does not overlap: a word repeated
+    # right after itself counts once for the pair; the same on both engines)
+    padded = literal(" ").concat(text).concat(" ")
     count = cast(func.length(text) - func.length(func.replace(text, " ", "")) + 1, Float)
     norm = _K1 * (1 - _B + _B * count / _AVERAGE_WORDS)
     total: ColumnElement[Any] | None = None
     for i, word in enumerate(words):
         needle = f" {word}" if i == len(words) - 1 else f" {word} "
-        frequency = cast(length - func.length(func.replace(spaced, needle, "")), Float) / len(needle)
+        frequency = cast(func.length(text) + 2 - func.length(func.replace(padded, needle, "")), Float) / len(needle)
         part = frequency * (_K1 + 1) / (frequency + norm)
         total = part if total is None else total + part
     assert total is not None
