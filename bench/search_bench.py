@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from ledger.log import Log
 from ledger.procurement import profiles, query, rules
@@ -142,30 +142,38 @@ def fill_parties(log: Log) -> None:
     ``supplier`` rows, ``tender_awarded`` and ``organisation_rivals``). Not made by the rules: the
     fill's tenders have no bids or awards, and the pages read only these tables."""
     with log.engine.begin() as conn:
-        if conn.exec_driver_sql("SELECT count(*) FROM tender_parties").scalar_one():
+        if conn.execute(text("SELECT count(*) FROM tender_parties")).scalar_one():
             return
-        conn.exec_driver_sql(
-            "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
-            "SELECT ocid, 'buyer', buyer_id, buyer_name, NULL, listed_at FROM tender_index"
+        conn.execute(
+            text(
+                "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                "SELECT ocid, 'buyer', buyer_id, buyer_name, NULL, listed_at FROM tender_index"
+            )
         )
         winner, rival = _SUPPLIER.format(shift=0), _SUPPLIER.format(shift=1)
-        conn.exec_driver_sql(
-            "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
-            f"SELECT ocid, 'supplier', {winner}, 'Supplier ' || {winner}, "
-            f"'{{\"EUR\": ' || CAST(value_amount AS VARCHAR) || '}}', listed_at {_AWARDED}"
+        conn.execute(
+            text(
+                "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                f"SELECT ocid, 'supplier', {winner}, 'Supplier ' || {winner}, "
+                f"'{{\"EUR\": ' || CAST(value_amount AS VARCHAR) || '}}', listed_at {_AWARDED}"
+            )
         )
         for key in (winner, rival):
-            conn.exec_driver_sql(
-                "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
-                f"SELECT ocid, 'tenderer', {key}, 'Supplier ' || {key}, NULL, listed_at {_AWARDED}"
+            conn.execute(
+                text(
+                    "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                    f"SELECT ocid, 'tenderer', {key}, 'Supplier ' || {key}, NULL, listed_at {_AWARDED}"
+                )
             )
-        conn.exec_driver_sql(
-            f"INSERT INTO tender_awarded(ocid, currency, amount) SELECT ocid, 'EUR', value_amount {_AWARDED}"
+        conn.execute(
+            text(f"INSERT INTO tender_awarded(ocid, currency, amount) SELECT ocid, 'EUR', value_amount {_AWARDED}")
         )
-        conn.exec_driver_sql(
-            "INSERT INTO organisation_rivals(key, rival, tenders) SELECT a.key, b.key, count(*) "
-            "FROM tender_parties a JOIN tender_parties b ON b.ocid = a.ocid AND b.role = 'tenderer' AND b.key <> a.key "
-            "WHERE a.role = 'tenderer' GROUP BY a.key, b.key"
+        conn.execute(
+            text(
+                "INSERT INTO organisation_rivals(key, rival, tenders) SELECT a.key, b.key, count(*) "
+                "FROM tender_parties a JOIN tender_parties b ON b.ocid = a.ocid AND b.role = 'tenderer' AND b.key <> a.key "
+                "WHERE a.role = 'tenderer' GROUP BY a.key, b.key"
+            )
         )
 
 
