@@ -257,7 +257,7 @@ _K1, _B, _AVERAGE_WORDS = 1.2, 0.75, 32
 
 
 def _score(words: list[str]) -> ColumnElement[Any]:
-    """Relevance (higher is better), the same SQL on both engines so that both rank alike: for
+    """SQLite's relevance (higher is better), plain SQL (PostgreSQL could run it too): for
     each word, how often the document holds it (the last word: words beginning with it, as it is
     matched), saturated and normalised by the document's number of words as BM25 does, summed
     over the words (each weighs the same: they are all required).
@@ -267,7 +267,7 @@ def _score(words: list[str]) -> ColumnElement[Any]:
     entries for a page of one match."""
     text = tender_index.c.search_text
     # " a b a ": every word between two spaces (replace() does not overlap: a word repeated
-    # right after itself counts once for the pair; the same on both engines)
+    # right after itself counts once for the pair)
     padded = literal(" ").concat(text).concat(" ")
     count = cast(func.length(text) - func.length(func.replace(text, " ", "")) + 1, Float)
     norm = _K1 * (1 - _B + _B * count / _AVERAGE_WORDS)
@@ -279,6 +279,16 @@ def _score(words: list[str]) -> ColumnElement[Any]:
         total = part if total is None else total + part
     assert total is not None
     return total
+
+
+def _ts_rank(words: list[str]) -> ColumnElement[Any]:
+    """PostgreSQL's relevance: ts_rank of the stored vector, divided by the log of the document's
+    length (the vector has no positions, so that it holds exactly fulltext's words; bm25 favours
+    short documents alike). Kept rather than :func:`_score`: ts_rank reads the stored vector,
+    and the same SQL formula over the text measured slower there (1,000,000 tenders, relevance of
+    2,000 matches: 31 -> 116 ms p95)."""
+    tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
+    return func.ts_rank(_tsvector(), tsquery) / func.ln(2 + func.char_length(tender_index.c.search_text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,7 +362,7 @@ def _search(
         where.append(t.ocid.in_(ocids))
     elif words:
         where.append(_text_filter(dialect, words, probe=probe))
-    score = _score(words) if words and ranked else None
+    score = (_score(words) if dialect == "sqlite" else _ts_rank(words)) if words and ranked else None
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
         if value is not None:
             where.append(column_ == value)
@@ -405,7 +415,7 @@ def search_tenders(
     """One page of the tenders matching every filter given (the fields of :class:`Filters`).
 
     ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by :func:`_score`
-    (the same on both engines), the words alone matching more than :data:`RANK_AMONG` tenders:
+    on SQLite, :func:`_ts_rank` on PostgreSQL, the words alone matching more than :data:`RANK_AMONG` tenders:
     their newest that many (``Page.ranked_among``); ``published_desc`` (newest first, the
     default without ``q``) or ``published_asc`` order by the publication (or, before it, planning)
     time; ``value_desc`` / ``value_asc`` by estimated value and list only tenders that have one.
