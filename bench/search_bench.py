@@ -31,10 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from ledger.log import Log
-from ledger.procurement import query, rules
+from ledger.procurement import profiles, query, rules
 from ledger.procurement.record import projection
 from ledger.store.schema import tender_index, tenders
 from tests.pg import scratch_database
@@ -127,6 +127,56 @@ def fill(log: Log, n: int, *, workers: int = 2) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
+#: Suppliers of the awarded tenders: each wins every 2,000th tender (500 wins at 1,000,000).
+SUPPLIERS = 1000
+_N = "CAST(substr(ocid, 13) AS INTEGER)"  # the tender's number in its ocid (ocds-bench0-0000042)
+_SUPPLIER = "'XX-BENCH/S-' || ((" + _N + " / 2 + {shift}) % " + str(SUPPLIERS) + ")"
+_AWARDED = f"FROM tender_index WHERE {_N} % 2 = 0 AND value_amount IS NOT NULL"
+
+
+def fill_parties(log: Log) -> None:
+    """The buyer and supplier pages' rows for the filled tenders, in SQL (when none are there
+    yet): each tender's buyer in ``tender_parties`` (keyed by its buyer id and named, as a
+    natively recorded tender's buyer is); every second tender awarded its estimate to one of
+    :data:`SUPPLIERS` suppliers, who bid against the next supplier (their ``tenderer`` and
+    ``supplier`` rows, ``tender_awarded`` and ``organisation_rivals``). Not made by the rules: the
+    fill's tenders have no bids or awards, and the pages read only these tables."""
+    with log.engine.begin() as conn:
+        if conn.execute(text("SELECT count(*) FROM tender_parties")).scalar_one():
+            return
+        conn.execute(
+            text(
+                "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                "SELECT ocid, 'buyer', buyer_id, buyer_name, NULL, listed_at FROM tender_index"
+            )
+        )
+        winner, rival = _SUPPLIER.format(shift=0), _SUPPLIER.format(shift=1)
+        conn.execute(
+            text(
+                "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                f"SELECT ocid, 'supplier', {winner}, 'Supplier ' || {winner}, "
+                f"'{{\"EUR\": ' || CAST(value_amount AS VARCHAR) || '}}', listed_at {_AWARDED}"
+            )
+        )
+        for key in (winner, rival):
+            conn.execute(
+                text(
+                    "INSERT INTO tender_parties(ocid, role, key, name, amounts, listed_at) "
+                    f"SELECT ocid, 'tenderer', {key}, 'Supplier ' || {key}, NULL, listed_at {_AWARDED}"
+                )
+            )
+        conn.execute(
+            text(f"INSERT INTO tender_awarded(ocid, currency, amount) SELECT ocid, 'EUR', value_amount {_AWARDED}")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO organisation_rivals(key, rival, tenders) SELECT a.key, b.key, count(*) "
+                "FROM tender_parties a JOIN tender_parties b ON b.ocid = a.ocid AND b.role = 'tenderer' AND b.key <> a.key "
+                "WHERE a.role = 'tenderer' GROUP BY a.key, b.key"
+            )
+        )
+
+
 def _p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20, method="inclusive")[18] if len(samples) > 1 else samples[0]
 
@@ -180,6 +230,8 @@ def measure(log: Log, n: int, runs: int) -> list[tuple[str, float, float, float,
         ("count + facets, buyer=BUYER-42", lambda: query.facets(e, buyer="BUYER-42")),
         ("count + facets, q='hospital' (broad: newest 2,000 counted)", lambda: query.facets(e, q="hospital")),
         ("tender_summary", lambda: query.tender_summary(e, f"ocds-bench0-{n // 2:07}")),
+        (f"supplier page ({n // 2 // SUPPLIERS:,} wins)", lambda: profiles.organisation_profile(e, "XX-BENCH/S-42")),
+        (f"buyer page ({n // 500:,} tenders)", lambda: profiles.organisation_profile(e, "BUYER-42")),
     ]
     return [(name, *_time(fn, runs)) for name, fn in cases]
 
@@ -248,6 +300,7 @@ def main() -> None:
                 start = time.perf_counter()
                 if not args.database or query.count_tenders(log.engine) == 0:
                     fill(log, args.tenders)
+                fill_parties(log)
                 filled = time.perf_counter() - start
                 print(f"\n{engine}: {args.tenders:,} tenders filled in {filled:.1f} s", flush=True)
                 began = datetime.now(UTC)

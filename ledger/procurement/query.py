@@ -13,7 +13,7 @@ import binascii
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -21,6 +21,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Float,
     FromClause,
     Select,
     and_,
@@ -218,6 +219,10 @@ class Filters:
     def words(self) -> list[str]:
         return fulltext.query_terms(self.q) if self.q else []
 
+    def words_alone(self) -> bool:
+        """Whether no filter but ``q`` is given."""
+        return all(getattr(self, f.name) is None for f in fields(Filters) if f.name != "q")
+
 
 _SEARCH = table("tender_search", column("rowid"), column("rank"))
 #: SQLite: each tender's FTS5 rowid (migration 0018), an INTEGER PRIMARY KEY that VACUUM keeps.
@@ -242,6 +247,50 @@ def _sqlite_match(words: list[str]) -> ColumnElement[bool]:
     return literal_column("tender_search").op("MATCH")(fulltext.sqlite_match(words))
 
 
+def _postgres_match(words: list[str]) -> ColumnElement[bool]:
+    return _tsvector().op("@@")(cast(literal(fulltext.postgres_tsquery(words)), TSQUERY))
+
+
+#: The relevance score's BM25 constants: term frequency saturation and length normalisation,
+#: over documents of this many words.
+_K1, _B, _AVERAGE_WORDS = 1.2, 0.75, 32
+
+
+def _score(words: list[str]) -> ColumnElement[Any]:
+    """SQLite's relevance (higher is better), plain SQL (PostgreSQL could run it too): for
+    each word, how often the document holds it (the last word: words beginning with it, as it is
+    matched), saturated and normalised by the document's number of words as BM25 does, summed
+    over the words (each weighs the same: they are all required).
+
+    Computed from ``search_text`` of the rows ranked only. FTS5's bm25 (and the rank) first
+    counts every tender holding each word to weigh it: a word in every tender read 1,000,000
+    entries for a page of one match."""
+    text = tender_index.c.search_text
+    # " a b a ": every word between two spaces (replace() does not overlap: a word repeated
+    # right after itself counts once for the pair)
+    padded = literal(" ").concat(text).concat(" ")
+    count = cast(func.length(text) - func.length(func.replace(text, " ", "")) + 1, Float)
+    norm = _K1 * (1 - _B + _B * count / _AVERAGE_WORDS)
+    total: ColumnElement[Any] | None = None
+    for i, word in enumerate(words):
+        needle = f" {word}" if i == len(words) - 1 else f" {word} "
+        frequency = cast(func.length(text) + 2 - func.length(func.replace(padded, needle, "")), Float) / len(needle)
+        part = frequency * (_K1 + 1) / (frequency + norm)
+        total = part if total is None else total + part
+    assert total is not None
+    return total
+
+
+def _ts_rank(words: list[str]) -> ColumnElement[Any]:
+    """PostgreSQL's relevance: ts_rank of the stored vector, divided by the log of the document's
+    length (the vector has no positions, so that it holds exactly fulltext's words; bm25 favours
+    short documents alike). Kept rather than :func:`_score`: ts_rank reads the stored vector,
+    and the same SQL formula over the text measured slower there (1,000,000 tenders, relevance of
+    2,000 matches: 31 -> 116 ms p95)."""
+    tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
+    return func.ts_rank(_tsvector(), tsquery) / func.ln(2 + func.char_length(tender_index.c.search_text))
+
+
 @dataclass(frozen=True, slots=True)
 class _Search:
     """A search as SQL: the rows to read from, the conditions, the relevance (with ``q``)."""
@@ -249,64 +298,38 @@ class _Search:
     source: FromClause
     where: list[ColumnElement[bool]]
     score: ColumnElement[Any] | None
+    #: SQLite, words matching more than :data:`PROBE_ABOVE` tenders listed by time: the words,
+    #: and ``where`` holds the other filters (the page is found by :func:`_walk`).
+    walk: tuple[str, ...] = ()
 
 
-def _newest_bound(conn: Connection, words: list[str], among: int) -> Any:
-    """SQLite: the newest match of the words alone after the ``among`` newest (its full-text key),
-    or None when no more match; PostgreSQL: the newest ``among`` matches (:class:`_Newest`).
-    Reads at most ``among`` + 1 matches."""
-    if conn.dialect.name == "sqlite":
-        newest = select(_SEARCH.c.rowid).where(_sqlite_match(words)).order_by(_SEARCH.c.rowid.desc())
-        return conn.execute(newest.offset(among).limit(1)).scalar_one_or_none()
-    # PostgreSQL: the ocids of the newest ``among`` matches themselves (read once: matching a
-    # common prefix in the GIN index is the costly part, and ranking reads these rows by key)
+def _newest_keys(conn: Connection, words: list[str], most: int) -> list[int]:
+    """SQLite: the full-text keys of the newest ``most`` matches of the words, newest first (the
+    highest keys: given in listing order by migration 0018, in recording order after it). One
+    read of FTS5 in ``rowid`` order, stopped after ``most``."""
+    newest = select(_SEARCH.c.rowid).where(_sqlite_match(words)).order_by(_SEARCH.c.rowid.desc()).limit(most)
+    return list(conn.execute(newest).scalars())
+
+
+def _newest_ocids(conn: Connection, words: list[str], most: int) -> list[str]:
+    """PostgreSQL: the ocids of the ``most`` latest listed matches of the words (read once:
+    matching a common prefix in the GIN index is the costly part; ranking reads these by key)."""
     t = tender_index.c
-    newest = select(t.ocid).where(_text_match("postgresql", words, None)[1][0])
-    ocids = list(conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).limit(among + 1)).scalars())
-    return _Newest(ocids[:among], cut=len(ocids) > among)
+    newest = select(t.ocid).where(_postgres_match(words)).order_by(t.listed_at.desc(), t.ocid.desc()).limit(most)
+    return list(conn.execute(newest).scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class _Newest:
-    """PostgreSQL: the newest matches to rank, and whether older ones were left out."""
-
-    ocids: list[str]
-    cut: bool
-
-
-def _text_match(
-    dialect: str, words: list[str], top: int | None, bound: Any = None
-) -> tuple[FromClause, list[ColumnElement[bool]], ColumnElement[Any]]:
-    """The tenders holding every word, by the engine's full-text index, and their relevance
-    (higher is better: FTS5's bm25 negated on SQLite, ts_rank on PostgreSQL). ``top``: only the
-    best ``top`` matches are wanted (SQLite ranks them inside FTS5 and joins only those);
-    ``bound``: only the matches newer than this one (:func:`_newest_bound`)."""
-    if dialect == "postgresql":
-        tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
-        # the indexed vector has no positions (so that it holds exactly fulltext's words): the
-        # rank is divided by the log of the document's length, as bm25 favours short documents
-        length = func.ln(2 + func.char_length(tender_index.c.search_text))
-        where: list[ColumnElement[bool]] = [_tsvector().op("@@")(tsquery)]
-        if bound is not None:  # the matches to rank, known already: read by key
-            where = [tender_index.c.ocid.in_(bound.ocids)]
-        return tender_index, where, func.ts_rank(_tsvector(), tsquery) / length
-    rank: ColumnElement[float] = literal_column("tender_search.rank")
-    hits = select(_SEARCH.c.rowid.label("rowid"), (-rank).label("score")).where(_sqlite_match(words))
-    if bound is not None:
-        hits = hits.where(_SEARCH.c.rowid > bound)
-    if top is not None:
-        hits = hits.order_by(rank).limit(top)
-    found = hits.subquery("hits")
-    source = found.join(_KEYS, _KEYS.c.id == found.c.rowid).join(tender_index, tender_index.c.ocid == _KEYS.c.ocid)
-    return source, [], found.c.score
+def _keyed(keys: list[int]) -> tuple[FromClause, ColumnElement[bool]]:
+    """SQLite: the rows of these full-text keys (a join of ``tender_search_keys``)."""
+    return tender_index.join(_KEYS, _KEYS.c.ocid == tender_index.c.ocid), _KEYS.c.id.in_(keys)
 
 
 def _text_filter(dialect: str, words: list[str], *, probe: bool) -> ColumnElement[bool]:
-    """The condition that a tender holds every word, without its relevance. On SQLite, with
-    ``probe``, each row of another index's walk looks its key up in the matches (the planner
-    cannot start from them), else the matches are the rows read."""
+    """The condition that a tender holds every word. On SQLite, with ``probe``, each row of
+    another index's walk looks its key up in the matches (the planner cannot start from them),
+    else the matches are the rows read."""
     if dialect == "postgresql":
-        return _text_match(dialect, words, None)[1][0]
+        return _postgres_match(words)
     matches = select(_SEARCH.c.rowid).where(_sqlite_match(words))
     if probe:
         key = select(_KEYS.c.id).where(_KEYS.c.ocid == tender_index.c.ocid).scalar_subquery()
@@ -314,35 +337,32 @@ def _text_filter(dialect: str, words: list[str], *, probe: bool) -> ColumnElemen
     return tender_index.c.ocid.in_(select(_KEYS.c.ocid).where(_KEYS.c.id.in_(matches)))
 
 
-def _broad(conn: Connection, words: list[str]) -> bool:
-    """SQLite: whether the words match more than :data:`PROBE_ABOVE` tenders (reads at most that
-    many rowids of the full-text index)."""
-    some = select(_SEARCH.c.rowid).where(_sqlite_match(words)).limit(PROBE_ABOVE + 1).subquery()
-    return int(conn.execute(select(func.count()).select_from(some)).scalar_one()) > PROBE_ABOVE
-
-
 def _search(
     dialect: str,
     filters: Filters,
     *,
     ranked: bool = False,
-    top: int | None = None,
     probe: bool = False,
-    bound: Any = None,
+    keys: list[int] | None = None,
+    ocids: list[str] | None = None,
 ) -> _Search:
-    """The search's SQL; with ``ranked`` (and words to search for), its relevance too (``top``:
-    only the best ``top`` are wanted, and no other filter is given; ``bound``: see
-    :func:`_text_match`); ``probe``: see :func:`_text_filter`."""
+    """The search's SQL; with ``ranked`` (and words to search for), its relevance (:func:`_score`)
+    too. The tenders holding the words: with ``keys`` (SQLite) or ``ocids`` (PostgreSQL), exactly
+    those (the matches, read already); else by the full-text index (``probe``: see
+    :func:`_text_filter`)."""
     filters.check()
     t = tender_index.c
     where: list[ColumnElement[bool]] = []
     source: FromClause = tender_index
-    score = None
     words = filters.words()
-    if words and ranked:
-        source, where, score = _text_match(dialect, words, top, bound)
+    if words and keys is not None:
+        source, keyed = _keyed(keys)
+        where.append(keyed)
+    elif words and ocids is not None:
+        where.append(t.ocid.in_(ocids))
     elif words:
         where.append(_text_filter(dialect, words, probe=probe))
+    score = (_score(words) if dialect == "sqlite" else _ts_rank(words)) if words and ranked else None
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
         if value is not None:
             where.append(column_ == value)
@@ -394,8 +414,9 @@ def search_tenders(
 ) -> Page:
     """One page of the tenders matching every filter given (the fields of :class:`Filters`).
 
-    ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by the engine's
-    full-text score (FTS5's bm25, PostgreSQL's ts_rank); ``published_desc`` (newest first, the
+    ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by :func:`_score`
+    on SQLite, :func:`_ts_rank` on PostgreSQL, the words alone matching more than :data:`RANK_AMONG` tenders:
+    their newest that many (``Page.ranked_among``); ``published_desc`` (newest first, the
     default without ``q``) or ``published_asc`` order by the publication (or, before it, planning)
     time; ``value_desc`` / ``value_asc`` by estimated value and list only tenders that have one.
     Ties are broken by ocid.
@@ -413,13 +434,9 @@ def search_tenders(
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidArgumentError("limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
     t = tender_index.c
+    descending = sort.endswith("_desc") or sort == "relevance"
     with _connection(source) as conn:
-        dialect, words = conn.dialect.name, wanted.words()
-        alone = all(getattr(wanted, f.name) is None for f in fields(Filters) if f.name != "q")
-        top = limit + 1 if sort == "relevance" and cursor is None and alone else None
-        bound = _newest_bound(conn, words, RANK_AMONG) if sort == "relevance" and alone else None
-        probe = dialect == "sqlite" and bool(words) and sort != "relevance" and _broad(conn, words)
-        found = _search(dialect, wanted, ranked=sort == "relevance", top=top, probe=probe, bound=bound)
+        found, cut = _matches(conn, wanted, sort)
         where = list(found.where)
         key_column: ColumnElement[Any]
         if found.score is not None and sort == "relevance":
@@ -428,15 +445,10 @@ def search_tenders(
             key_column = t.listed_at if sort.startswith("published") else t.value_amount
         if sort.startswith("value"):
             where.append(t.value_amount.is_not(None))
-        descending = sort.endswith("_desc") or sort == "relevance"
         if cursor is not None:
-            key, ocid = _decode_cursor(cursor, sort)
-            # the plain bound beside the OR lets the planner walk the sort's index from the cursor
-            # (with the OR alone SQLite read both branches' rows and sorted them all)
-            if descending:
-                where += [key_column <= key, or_(key_column < key, and_(key_column == key, t.ocid < ocid))]
-            else:
-                where += [key_column >= key, or_(key_column > key, and_(key_column == key, t.ocid > ocid))]
+            where += _after(key_column, *_decode_cursor(cursor, sort), descending=descending)
+        if found.walk:
+            where = [t.ocid.in_(_walk(conn, found, where, descending=descending, wanted=limit + 1))]
         order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
         # the page is cut from tender_index alone, then joined to its tenders' event counts (a
         # join before the cut let PostgreSQL hash-join every tender for a few hundred matches)
@@ -458,8 +470,75 @@ def search_tenders(
         sort_key = _utc(last.listed_at) if sort.startswith("published") else last.sort_key
         assert sort_key is not None
         next_cursor = _encode_cursor(sort, sort_key, last.ocid)
-    cut = bound.cut if isinstance(bound, _Newest) else bound is not None
     return Page(items, next_cursor, RANK_AMONG if cut else None)
+
+
+def _after(key_column: ColumnElement[Any], key: Any, ocid: str, *, descending: bool) -> list[ColumnElement[bool]]:
+    """The rows after (key, ocid) in the listing's order. The plain bound beside the OR lets the
+    planner walk the sort's index from there (with the OR alone SQLite read both branches' rows
+    and sorted them all)."""
+    t = tender_index.c
+    if descending:
+        return [key_column <= key, or_(key_column < key, and_(key_column == key, t.ocid < ocid))]
+    return [key_column >= key, or_(key_column > key, and_(key_column == key, t.ocid > ocid))]
+
+
+def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, bool]:
+    """The search of a listing in ``sort`` order, and whether its relevance ranks only the
+    newest :data:`RANK_AMONG` matches (the words alone matching more). The words' newest matches
+    are read once from the full-text index (at most :data:`RANK_AMONG` or :data:`PROBE_ABOVE`
+    and one): they are the rows to rank or list when no more match; above that, relevance ranks
+    the newest (no other filter given), a listing by time walks its index (:func:`_walk`) and by
+    value probes each row of its walk."""
+    dialect, words = conn.dialect.name, wanted.words()
+    alone, ranked = wanted.words_alone(), sort == "relevance"
+    if not words or (dialect == "postgresql" and not (ranked and alone)):
+        return _search(dialect, wanted, ranked=ranked), False
+    if dialect == "postgresql":
+        latest = _newest_ocids(conn, words, RANK_AMONG + 1)
+        return _search(dialect, wanted, ranked=True, ocids=latest[:RANK_AMONG]), len(latest) > RANK_AMONG
+    newest = _newest_keys(conn, words, max(RANK_AMONG, PROBE_ABOVE) + 1)
+    if ranked and alone:
+        return _search(dialect, wanted, ranked=True, keys=newest[:RANK_AMONG]), len(newest) > RANK_AMONG
+    if len(newest) <= PROBE_ABOVE:
+        return _search(dialect, wanted, ranked=ranked, keys=newest), False
+    if ranked or sort.startswith("value"):
+        return _search(dialect, wanted, ranked=ranked, probe=not ranked), False
+    return replace(_search(dialect, replace(wanted, q=None)), walk=tuple(words)), False
+
+
+#: The first batch of :func:`_walk` (each next one four times the last, up to :data:`WALK_MOST`).
+WALK_FIRST, WALK_MOST = 512, 65_536
+
+
+def _walk(
+    conn: Connection, found: _Search, where: list[ColumnElement[bool]], *, descending: bool, wanted: int
+) -> list[str]:
+    """SQLite: the ocids of the first ``wanted`` tenders, in listing order, that meet ``where``
+    and hold ``found.walk``. The listing index is walked a batch at a time (the rows and their
+    full-text keys), and the words' matches among each batch's keys are read from FTS5 in one
+    read bounded by the batch's lowest and highest key: as keys follow the listing order (see
+    :func:`_newest_keys`), that read covers about the batch's rows, whatever the number of
+    matches elsewhere (a broad word's list of every match was built before each page). Exact
+    whatever the order of the keys: a tender out of that order only widens its batch's read."""
+    t = tender_index.c
+    order = (t.listed_at.desc(), t.ocid.desc()) if descending else (t.listed_at.asc(), t.ocid.asc())
+    walk = select(t.ocid, t.listed_at, _KEYS.c.id).select_from(found.source.join(_KEYS, _KEYS.c.ocid == t.ocid))
+    page: list[str] = []
+    batch, after = WALK_FIRST, list(where)
+    while len(page) < wanted:
+        rows = conn.execute(walk.where(*after).order_by(*order).limit(batch)).all()
+        if not rows:
+            break
+        keys = [row.id for row in rows]
+        bounded = _sqlite_match(list(found.walk)), _SEARCH.c.rowid.between(min(keys), max(keys))
+        hits = set(conn.execute(select(_SEARCH.c.rowid).where(*bounded)).scalars())
+        page += [row.ocid for row in rows if row.id in hits]
+        if len(rows) < batch:
+            break
+        after = [*where, *_after(t.listed_at, rows[-1].listed_at, rows[-1].ocid, descending=descending)]
+        batch = min(batch * 4, WALK_MOST)
+    return page[:wanted]
 
 
 #: The facets of a search, in the order pages show them.
@@ -550,6 +629,30 @@ def _estimate(conn: Connection, newest: Sequence[Any], floor: int) -> int:
     return max(floor, round(len(newest) * _listed(conn) / max(since, 1)))
 
 
+def _counted(conn: Connection, wanted: Filters, sample: int) -> tuple[_Search, int]:
+    """The search whose newest ``sample`` rows the facets count, and how many tenders match (up
+    to :data:`COUNT_EXACT_UP_TO` and one). SQLite, with words: their newest matches are read
+    once from the full-text index (:func:`_newest_keys`); when no more than :data:`PROBE_ABOVE`
+    match, those are the rows; when more and no other filter is given, the matches are counted
+    in the index alone and the sample is the newest by full-text key (as relevance ranks them);
+    with other filters, the newest are found by a walk of the listing index that probes each row."""
+    dialect, words = conn.dialect.name, wanted.words()
+    found = _search(dialect, wanted)
+    if dialect == "sqlite" and words:
+        newest = _newest_keys(conn, words, max(sample, PROBE_ABOVE) + 1)
+        if len(newest) <= PROBE_ABOVE:
+            found = _search(dialect, wanted, keys=newest)
+        elif wanted.words_alone():
+            hits = select(_SEARCH.c.rowid).where(_sqlite_match(words)).limit(COUNT_EXACT_UP_TO + 1).subquery()
+            total = int(conn.execute(select(func.count()).select_from(hits)).scalar_one())
+            return _search(dialect, wanted, keys=newest[:sample]), total
+    some = select(literal(1)).select_from(found.source).where(*found.where).limit(COUNT_EXACT_UP_TO + 1)
+    total = int(conn.execute(select(func.count()).select_from(some.subquery())).scalar_one())
+    if total > sample and dialect == "sqlite" and words and found.source is tender_index:
+        found = _search(dialect, wanted, probe=True)  # the newest, by a walk of the listing index
+    return found, total
+
+
 def facets(source: Connection | Engine, *, sample: int | None = None, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
     how many of them have each value: of every matching tender, or of the newest ``sample``
@@ -560,12 +663,7 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     sample = FACET_SAMPLE if sample is None else sample
     t = tender_index.c
     with _connection(source) as conn:
-        dialect = conn.dialect.name
-        found = _search(dialect, wanted)
-        some = select(literal(1)).select_from(found.source).where(*found.where).limit(COUNT_EXACT_UP_TO + 1)
-        total = int(conn.execute(select(func.count()).select_from(some.subquery())).scalar_one())
-        if total > sample and dialect == "sqlite" and wanted.words() and _broad(conn, wanted.words()):
-            found = _search(dialect, wanted, probe=True)  # the newest, by a walk of the listing index
+        found, total = _counted(conn, wanted, sample)
         rows = conn.execute(
             select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
             .select_from(found.source)
