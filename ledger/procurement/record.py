@@ -10,7 +10,7 @@ row lock: each sees the state the previous one committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -96,26 +96,55 @@ def record(
                         stored = before[item.ocid] = _load_state(conn, item.ocid)
                         state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
-        store_states(
-            conn,
-            [
-                (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
-                for o, state in states.items()
-            ],
-            at,
-        )
+        _store_moved(conn, states, before, dict.fromkeys(states, at))
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
     if single and registry == {False}:
         # Concurrent single events share a transaction (group commit); registry events, which
         # lock the registry exclusively, stay alone so that batches lock tenders in ocid order.
+        # Unsigned events with nothing else to write are written together (_record_together).
         prepared = sequencer.prepare(items)
+        plain = items[0].submission is None and on_recorded is None
         return log.group.run(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
             key=items[0].ocid,
+            together=(_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
         )
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+
+
+def _record_together(conn: Connection, singles: list[tuple[str, sequencer.Entry]]) -> list[Any]:
+    """Concurrent requests of one unsigned tender event each, recorded as one bulk append
+    (``log.group``'s ``together``): what each request's :func:`record` returns, or the error it
+    raises; each event is checked against its tender's state as the events before it left it."""
+    results = sequencer.append_each(conn, [entry for _, entry in singles], origin=singles[0][0], admission=_Rules())
+    return [done if isinstance(done, Exception) else [done] for done in results]
+
+
+class _Rules:
+    """The tenders' rules as :func:`sequencer.append_each` asks them: each tender's state read
+    once, each event applied to the state the ones before it left, the new states stored once."""
+
+    def __init__(self) -> None:
+        self.before: dict[str, rules.TenderState | None] = {}
+        self.states: dict[str, rules.TenderState] = {}
+        self.at: dict[str, datetime] = {}
+
+    def locked(self, conn: Connection, ocids: list[str]) -> None:
+        self.before = _load_states(conn, ocids)
+
+    def admit(self, item: Submission, now: datetime) -> None:
+        state = self.states.get(item.ocid)
+        if state is None:
+            state = self.before[item.ocid] or rules.TenderState(ocid=item.ocid)
+        at = now.astimezone(UTC)
+        self.states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+        self.at[item.ocid] = at
+
+    def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
+        del items, recorded  # the states were computed as they were admitted
+        _store_moved(conn, self.states, self.before, self.at)
 
 
 def committing(item: Submission) -> Submission:
@@ -198,12 +227,40 @@ def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chai
 
 
 _STATE_OF = select(tender_index.c.state).where(tender_index.c.ocid == bindparam("ocid"))
+_STATES_OF = select(tender_index.c.ocid, tender_index.c.state).where(
+    tender_index.c.ocid.in_(bindparam("ocids", expanding=True))
+)
 
 
 def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
     """The tender's state as its projection stores it; ``None`` for a tender without one."""
     text = conn.execute(_STATE_OF, {"ocid": ocid}).scalar_one_or_none()
     return None if text is None else rules.TenderState.from_json(text)
+
+
+def _load_states(conn: Connection, ocids: list[str]) -> dict[str, rules.TenderState | None]:
+    """:func:`_load_state` of each of ``ocids`` (a batch's, well under any parameter limit), in
+    one query."""
+    found = {ocid: rules.TenderState.from_json(text) for ocid, text in conn.execute(_STATES_OF, {"ocids": ocids})}
+    return {ocid: found.get(ocid) for ocid in ocids}
+
+
+def _store_moved(
+    conn: Connection,
+    states: dict[str, rules.TenderState],
+    before: dict[str, rules.TenderState | None],
+    at: dict[str, datetime],
+) -> None:
+    """Store the new ``states`` (their projection updated at ``at[ocid]``), with the red flags and
+    awarded values of those whose figures moved from ``before`` (the states as stored)."""
+    store_states(
+        conn,
+        [
+            (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
+            for o, state in states.items()
+        ],
+        at,
+    )
 
 
 def _moved_flag_rows(
@@ -286,16 +343,24 @@ def store_state(
 
 
 def store_states(
-    conn: Connection, changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]], at: datetime
+    conn: Connection,
+    changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]],
+    at: datetime | Mapping[str, datetime],
 ) -> None:
     """:func:`store_state` of many tenders at once, each given as (state, its red-flag rows when they
     moved, else None, whether its awarded values moved): one executemany of their projection rows,
     then the awarded values and the red flags of those that need them, each in one set of statements
     for all (a bulk request of 50 new tenders made 50 of each before). The rows written are those
-    :func:`store_state` of each would write."""
+    :func:`store_state` of each would write. ``at``: when they were updated, or per ocid."""
     if not changed:
         return
-    upsert_projection(conn, [{**projection(state), "updated_at": at} for state, _, _ in changed])
+    upsert_projection(
+        conn,
+        [
+            {**projection(state), "updated_at": at if isinstance(at, datetime) else at[state.ocid]}
+            for state, _, _ in changed
+        ],
+    )
     awarded = [state for state, _, moved in changed if moved]
     if awarded:
         store_awarded(conn, awarded)
