@@ -253,37 +253,43 @@ def _store_moved(
 ) -> None:
     """Store the new ``states`` (their projection updated at ``at[ocid]``), with the red flags and
     awarded values of those whose figures moved from ``before`` (the states as stored)."""
+    flag_rows = _moved_flag_rows(conn, states, before)
     store_states(
         conn,
-        [
-            (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
-            for o, state in states.items()
-        ],
+        [(state, flag_rows[o], _awarded_moved(before[o], state)) for o, state in states.items()],
         at,
     )
 
 
 def _moved_flag_rows(
-    conn: Connection, stored: rules.TenderState | None, state: rules.TenderState
-) -> redflags.Rows | None:
-    """``state``'s red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
-    they may differ from those stored with ``stored``, else None. They are a function of the buyer
-    and the figures :func:`redflags.compiled_of_state` takes (method, value, period, bidders,
-    awards, contracts), so an event that moves none of them (a clarification, a reveal, a
+    conn: Connection, states: dict[str, rules.TenderState], before: dict[str, rules.TenderState | None]
+) -> dict[str, redflags.Rows | None]:
+    """Each tender's red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
+    they may differ from those stored with its state ``before``, else None. They are a function of
+    the buyer and the figures :func:`redflags.compiled_of_state` takes (method, value, period,
+    bidders, awards, contracts), so an event that moves none of them (a clarification, a reveal, a
     payment...) leaves them as they are; when those figures move (a bid commitment counts one
     more bidder), the new rows are computed once and compared with the rows the database holds
-    for the tender (not recomputed from the stored state): None when they are the same."""
-    after = redflags.compiled_of_state(state)
-    if (
-        stored is not None
-        and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
-        and redflags.compiled_of_state(stored) == after
-    ):
-        return None
-    rows = redflags.rows_of(state.ocid, state.buyer_id, after, buyer_name=state.buyer_name)
-    if stored is not None and redflags.stored_rows(conn, state.ocid) == redflags.row_sets(rows):
-        return None
-    return rows
+    for the tender (not recomputed from the stored state; read for all such tenders at once):
+    None when they are the same."""
+    moved: dict[str, redflags.Rows] = {}
+    for ocid, state in states.items():
+        stored = before[ocid]
+        after = redflags.compiled_of_state(state)
+        if (
+            stored is not None
+            and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
+            and redflags.compiled_of_state(stored) == after
+        ):
+            continue
+        moved[ocid] = redflags.rows_of(ocid, state.buyer_id, after, buyer_name=state.buyer_name)
+    known = [ocid for ocid in moved if before[ocid] is not None]
+    held = redflags.stored_rows_of(conn, known) if known else {}
+    result: dict[str, redflags.Rows | None] = dict.fromkeys(states)
+    for ocid, rows in moved.items():
+        if ocid not in held or held[ocid] != redflags.row_sets(rows):
+            result[ocid] = rows
+    return result
 
 
 def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
