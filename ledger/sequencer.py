@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -39,7 +39,7 @@ from .core.envelope import (
     format_timestamp,
     payload_bytes,
 )
-from .core.errors import ConflictError, InvalidArgumentError, InvariantError, naming
+from .core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
@@ -155,14 +155,21 @@ def append_prepared(
 T = TypeVar("T")
 
 
+#: Runs the work of several members at once, in the batch's transaction: given each one's
+#: argument, returns each one's result or the error refusing it (the others unaffected). What
+#: it writes is rolled back, and the members run one by one, if it raises a database error.
+Together = Callable[[Connection, list[Any]], list[Any]]
+
+
 class _Member(Generic[T]):
     """One caller's work in a :class:`GroupCommit`, and what became of it."""
 
-    __slots__ = ("done", "error", "key", "lead", "result", "retry", "wake", "work")
+    __slots__ = ("done", "error", "key", "lead", "result", "retry", "together", "wake", "work")
 
-    def __init__(self, work: Callable[[Connection], T], key: str) -> None:
+    def __init__(self, work: Callable[[Connection], T], key: str, together: tuple[Together, Any] | None) -> None:
         self.work = work
         self.key = key
+        self.together = together
         self.wake = threading.Event()
         self.lead = False  # this member's thread runs the next batch
         self.done = False  # committed (result) or refused (error)
@@ -183,6 +190,10 @@ class GroupCommit:
 
     - an error raised by a member's ``work`` rolls back that member's savepoint only; it is
       raised to that member's caller, and its neighbours commit;
+    - members that bring the same ``together`` function, next to each other in key order, run
+      as one call of it instead (a batch of single events written as one bulk append, each
+      still answered with its own result or error); if it raises a database error, its
+      savepoint is rolled back and they run one by one as above;
     - a database error in a member (a PostgreSQL deadlock, say), or any failure of the batch's
       transaction itself (its commit included), sends the members concerned back to run alone,
       each in a transaction of its own, exactly as without grouping; nothing of a failed batch
@@ -205,12 +216,16 @@ class GroupCommit:
         self.batches = 0
         self.members = 0
 
-    def run(self, work: Callable[[Connection], T], *, key: str = "") -> T:
+    def run(self, work: Callable[[Connection], T], *, key: str = "", together: tuple[Together, Any] | None = None) -> T:
         """Run ``work(conn)`` in a write transaction shared with concurrent callers; return its
-        result once committed, or raise what it raised (then nothing of it was committed)."""
+        result once committed, or raise what it raised (then nothing of it was committed).
+
+        ``together``, a function and this member's argument to it: the same work, to be run with
+        that of its neighbours in one call of the function (its result, or the exception it
+        returns for this member, must be what ``work`` would return or raise)."""
         if self.max_batch == 1:
             return self._alone(work)
-        member: _Member[T] = _Member(work, key)
+        member: _Member[T] = _Member(work, key, together)
         with self._lock:
             self._queue.append(member)
             if not self._leading:
@@ -262,25 +277,61 @@ class GroupCommit:
             self.batches += 1
             self.members += 1
             return
-        outcomes: list[tuple[_Member[Any], Any, BaseException | None]] = []
+        outcomes: Outcomes = []
         try:
             with write_transaction(self.engine) as conn:
-                for member in batch:
-                    try:
-                        with conn.begin_nested():
-                            result = member.work(conn)
-                    except DBAPIError:
-                        continue  # left undone: retried alone after this batch
-                    except Exception as exc:  # the member's own error, raised to its caller
-                        outcomes.append((member, None, exc))
-                    else:
-                        outcomes.append((member, result, None))
+                for run in _runs(batch):
+                    if len(run) > 1 and _together(conn, run, outcomes):
+                        continue
+                    for member in run:
+                        try:
+                            with conn.begin_nested():
+                                result = member.work(conn)
+                        except DBAPIError:
+                            continue  # left undone: retried alone after this batch
+                        except Exception as exc:  # the member's own error, raised to its caller
+                            outcomes.append((member, None, exc))
+                        else:
+                            outcomes.append((member, result, None))
         except Exception:  # nothing committed (the commit failed): every member is retried alone
             return
         self.batches += 1
         self.members += len(batch)
         for member, result, error in outcomes:
             member.result, member.error, member.done = result, error, True
+
+
+Outcomes = list[tuple[_Member[Any], Any, BaseException | None]]
+
+
+def _runs(batch: list[_Member[Any]]) -> list[list[_Member[Any]]]:
+    """``batch`` cut into runs of neighbours with the same ``together`` function (each member
+    without one is a run of its own), in order."""
+    runs: list[list[_Member[Any]]] = []
+    for member in batch:
+        fn = None if member.together is None else member.together[0]
+        if fn is not None and runs and runs[-1][0].together is not None and runs[-1][0].together[0] is fn:
+            runs[-1].append(member)
+        else:
+            runs.append([member])
+    return runs
+
+
+def _together(conn: Connection, run: list[_Member[Any]], outcomes: Outcomes) -> bool:
+    """Run ``run``'s members in one call of their ``together`` function, in a savepoint, adding
+    each one's outcome; False (nothing of it written) if that raised a database error."""
+    fn = run[0].together[0]  # type: ignore[index]
+    try:
+        with conn.begin_nested():
+            results = fn(conn, [member.together[1] for member in run])  # type: ignore[index]
+    except DBAPIError:
+        return False
+    for member, result in zip(run, results, strict=True):
+        if isinstance(result, Exception):
+            outcomes.append((member, None, result))
+        else:
+            outcomes.append((member, result, None))
+    return True
 
 
 def _append(
@@ -295,54 +346,126 @@ def _append(
 ) -> list[Recorded]:
     ocids = sorted({item.ocid for item in items})
     heads = _lock_heads(conn, ocids, now)
-    stamp = format_timestamp(now)
-    rows: list[dict[str, Any]] = []
-    bodies: list[dict[str, Any]] = []
-    recorded: list[tuple[Envelope, bytes, dict[str, Any] | None]] = []
-    for i, (item, (data, digest, disclosure)) in enumerate(zip(items, prepared, strict=True)):
-        count, head = heads[item.ocid]
+    chained: list[_Chained] = []
+    for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
         with naming("" if single else f"items[{i}]."):
-            if not isinstance(item.prev, Unset) and item.prev != head:
-                raise ConflictError("prev", f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
-            envelope, leaf_data = _envelope(
-                item, origin=origin, seq=count, prev=head, stamp=stamp, digest=digest, v2=disclosure is not None
-            )
-        digest_leaf = leaf_hash(leaf_data)
-        heads[item.ocid] = (count + 1, digest_leaf.hex())
-        rows.append(
-            {
-                "ocid": item.ocid,
-                "seq": count,
-                "type": item.type,
-                "recorded_at": now,
-                "envelope": leaf_data,
-                "leaf_hash": digest_leaf,
-            }
-        )
-        bodies.append(
-            {"body": data, "disclosure": None if disclosure is None else commitment.disclosure_bytes(disclosure)}
-        )
-        recorded.append((envelope, digest_leaf, disclosure))
-    if len(rows) == 1:
-        ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
-        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
-        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
-    else:
-        ids = _insert_events(conn, rows)
-        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-        insert_many(
-            conn,
-            payloads,
-            [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)],
-        )
+            chained.append(_chain(item, made, heads, origin=origin, now=now))
+    result = _write(conn, chained)
     conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
-    result = [
-        Recorded(event_id=event_id, envelope=envelope, leaf_hash=digest, disclosure=disclosure)
-        for event_id, (envelope, digest, disclosure) in zip(ids, recorded, strict=True)
-    ]
     if check is not None:
         check(conn, items, result)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Chained:
+    """An event placed on its tender's chain, not yet written: its ``events`` row, its payload
+    row (without the event id) and what its caller gets back."""
+
+    row: dict[str, Any]
+    body: dict[str, Any]
+    envelope: Envelope
+    disclosure: dict[str, Any] | None
+
+
+def _chain(
+    item: Submission, made: Prepared, heads: dict[str, tuple[int, str | None]], *, origin: str, now: datetime
+) -> _Chained:
+    """Place ``item`` after its tender's head in ``heads`` and advance that head. Raises
+    :class:`ConflictError` (``heads`` unchanged) if ``item.prev`` is given and is not the head."""
+    data, digest, disclosure = made
+    count, head = heads[item.ocid]
+    if not isinstance(item.prev, Unset) and item.prev != head:
+        raise ConflictError("prev", f"tender {item.ocid} head is {head!r}, not {item.prev!r}")
+    envelope, leaf_data = _envelope(
+        item, origin=origin, seq=count, prev=head, stamp=format_timestamp(now), digest=digest, v2=disclosure is not None
+    )
+    digest_leaf = leaf_hash(leaf_data)
+    heads[item.ocid] = (count + 1, digest_leaf.hex())
+    row = {"ocid": item.ocid, "seq": count, "type": item.type, "recorded_at": now, "envelope": leaf_data,
+           "leaf_hash": digest_leaf}  # fmt: skip
+    body = {"body": data, "disclosure": None if disclosure is None else commitment.disclosure_bytes(disclosure)}
+    return _Chained(row, body, envelope, disclosure)
+
+
+def _write(conn: Connection, chained: list[_Chained]) -> list[Recorded]:
+    """Insert the events, their pending entries and payloads, in order; what each became."""
+    if len(chained) == 1:
+        ids = [conn.execute(_INSERT_EVENT, chained[0].row).scalar_one()]
+        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **chained[0].body})
+    else:
+        ids = _insert_events(conn, [c.row for c in chained])
+        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+        insert_many(conn, payloads, [{"event_id": i, **c.body} for i, c in zip(ids, chained, strict=True)])
+    return [
+        Recorded(event_id=event_id, envelope=c.envelope, leaf_hash=c.row["leaf_hash"], disclosure=c.disclosure)
+        for event_id, c in zip(ids, chained, strict=True)
+    ]
+
+
+class Admission(Protocol):
+    """What the layer above checks and writes for :func:`append_each`, inside its transaction."""
+
+    def locked(self, conn: Connection, ocids: list[str]) -> None:
+        """Every tender of the batch (``ocids``, sorted) is locked: read what :meth:`admit` needs."""
+
+    def admit(self, item: Submission, now: datetime) -> None:
+        """Accept ``item`` after those admitted before it, or raise its own :class:`FieldError`
+        (then it is left out, as if never sent). Touches no database: it runs between reads
+        and writes, once per event."""
+
+    def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
+        """Write what the admitted ``items`` (as ``recorded``) change, before the commit."""
+
+
+#: One event of :func:`append_each`: the submission, what :func:`prepare` made of it, its time.
+Entry = tuple[Submission, Prepared, datetime]
+
+
+def append_each(
+    conn: Connection, entries: Sequence[Entry], *, origin: str, admission: Admission
+) -> list[Recorded | FieldError]:
+    """Record each of ``entries`` that may be recorded, in order, in the caller's write transaction,
+    written as a bulk append is (one lock of every tender, one executemany per table); return, in
+    ``entries``' order, what each became or its own refusal.
+
+    Unlike :func:`append_many`, the entries are independent requests: one refused (its ``prev``
+    is not the head its tender has after the entries before it, or ``admission.admit`` raises)
+    is left out and its neighbours are recorded as if it had not been sent; a tender created for
+    refused entries only is removed again. Each event is recorded at its own time. Database
+    errors propagate (the caller rolls back and runs the entries some other way).
+    """
+    ocids = sorted({item.ocid for item, _, _ in entries})
+    heads = _lock_heads(conn, ocids, min(now for _, _, now in entries))
+    admission.locked(conn, ocids)
+    outcomes: list[Recorded | FieldError | None] = []
+    admitted: list[Submission] = []
+    chained: list[_Chained] = []
+    last: dict[str, datetime] = {}
+    for item, made, now in entries:
+        before = heads[item.ocid]
+        try:
+            placed = _chain(item, made, heads, origin=origin, now=now)
+            admission.admit(item, now)
+        except FieldError as exc:
+            heads[item.ocid] = before
+            outcomes.append(exc)
+            continue
+        outcomes.append(None)
+        admitted.append(item)
+        chained.append(placed)
+        last[item.ocid] = now
+    recorded = _write(conn, chained) if chained else []
+    if last:
+        conn.execute(_UPDATE_HEADS, [{"o": o, "n": heads[o][0], "h": heads[o][1], "at": last[o]} for o in sorted(last)])
+    unused = [ocid for ocid in ocids if heads[ocid][0] == 0]
+    if unused:
+        conn.execute(_DELETE_EMPTY, {"ocids": unused})
+    if admitted:
+        admission.finish(conn, admitted, recorded)
+    done = iter(recorded)
+    return [next(done) if outcome is None else outcome for outcome in outcomes]
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -407,6 +530,10 @@ _UPDATE_HEADS = (
     .values(event_count=bindparam("n"), head_hash=bindparam("h"), updated_at=bindparam("at"))
 )
 
+
+_DELETE_EMPTY = delete(tenders).where(
+    tenders.c.ocid.in_(bindparam("ocids", expanding=True)), tenders.c.event_count == 0
+)
 
 _LOCK_HEAD = (
     select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == bindparam("ocid")).with_for_update()

@@ -10,7 +10,7 @@ row lock: each sees the state the previous one committed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -96,26 +96,55 @@ def record(
                         stored = before[item.ocid] = _load_state(conn, item.ocid)
                         state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
-        store_states(
-            conn,
-            [
-                (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
-                for o, state in states.items()
-            ],
-            at,
-        )
+        _store_moved(conn, states, before, dict.fromkeys(states, at))
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
     if single and registry == {False}:
         # Concurrent single events share a transaction (group commit); registry events, which
         # lock the registry exclusively, stay alone so that batches lock tenders in ocid order.
+        # Unsigned events with nothing else to write are written together (_record_together).
         prepared = sequencer.prepare(items)
+        plain = items[0].submission is None and on_recorded is None
         return log.group.run(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
             key=items[0].ocid,
+            together=(_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
         )
     return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+
+
+def _record_together(conn: Connection, singles: list[tuple[str, sequencer.Entry]]) -> list[Any]:
+    """Concurrent requests of one unsigned tender event each, recorded as one bulk append
+    (``log.group``'s ``together``): what each request's :func:`record` returns, or the error it
+    raises; each event is checked against its tender's state as the events before it left it."""
+    results = sequencer.append_each(conn, [entry for _, entry in singles], origin=singles[0][0], admission=_Rules())
+    return [done if isinstance(done, Exception) else [done] for done in results]
+
+
+class _Rules:
+    """The tenders' rules as :func:`sequencer.append_each` asks them: each tender's state read
+    once, each event applied to the state the ones before it left, the new states stored once."""
+
+    def __init__(self) -> None:
+        self.before: dict[str, rules.TenderState | None] = {}
+        self.states: dict[str, rules.TenderState] = {}
+        self.at: dict[str, datetime] = {}
+
+    def locked(self, conn: Connection, ocids: list[str]) -> None:
+        self.before = _load_states(conn, ocids)
+
+    def admit(self, item: Submission, now: datetime) -> None:
+        state = self.states.get(item.ocid)
+        if state is None:
+            state = self.before[item.ocid] or rules.TenderState(ocid=item.ocid)
+        at = now.astimezone(UTC)
+        self.states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+        self.at[item.ocid] = at
+
+    def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
+        del items, recorded  # the states were computed as they were admitted
+        _store_moved(conn, self.states, self.before, self.at)
 
 
 def committing(item: Submission) -> Submission:
@@ -198,6 +227,9 @@ def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chai
 
 
 _STATE_OF = select(tender_index.c.state).where(tender_index.c.ocid == bindparam("ocid"))
+_STATES_OF = select(tender_index.c.ocid, tender_index.c.state).where(
+    tender_index.c.ocid.in_(bindparam("ocids", expanding=True))
+)
 
 
 def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
@@ -206,27 +238,58 @@ def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
     return None if text is None else rules.TenderState.from_json(text)
 
 
+def _load_states(conn: Connection, ocids: list[str]) -> dict[str, rules.TenderState | None]:
+    """:func:`_load_state` of each of ``ocids`` (a batch's, well under any parameter limit), in
+    one query."""
+    found = {ocid: rules.TenderState.from_json(text) for ocid, text in conn.execute(_STATES_OF, {"ocids": ocids})}
+    return {ocid: found.get(ocid) for ocid in ocids}
+
+
+def _store_moved(
+    conn: Connection,
+    states: dict[str, rules.TenderState],
+    before: dict[str, rules.TenderState | None],
+    at: dict[str, datetime],
+) -> None:
+    """Store the new ``states`` (their projection updated at ``at[ocid]``), with the red flags and
+    awarded values of those whose figures moved from ``before`` (the states as stored)."""
+    flag_rows = _moved_flag_rows(conn, states, before)
+    store_states(
+        conn,
+        [(state, flag_rows[o], _awarded_moved(before[o], state)) for o, state in states.items()],
+        at,
+    )
+
+
 def _moved_flag_rows(
-    conn: Connection, stored: rules.TenderState | None, state: rules.TenderState
-) -> redflags.Rows | None:
-    """``state``'s red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
-    they may differ from those stored with ``stored``, else None. They are a function of the buyer
-    and the figures :func:`redflags.compiled_of_state` takes (method, value, period, bidders,
-    awards, contracts), so an event that moves none of them (a clarification, a reveal, a
+    conn: Connection, states: dict[str, rules.TenderState], before: dict[str, rules.TenderState | None]
+) -> dict[str, redflags.Rows | None]:
+    """Each tender's red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
+    they may differ from those stored with its state ``before``, else None. They are a function of
+    the buyer and the figures :func:`redflags.compiled_of_state` takes (method, value, period,
+    bidders, awards, contracts), so an event that moves none of them (a clarification, a reveal, a
     payment...) leaves them as they are; when those figures move (a bid commitment counts one
     more bidder), the new rows are computed once and compared with the rows the database holds
-    for the tender (not recomputed from the stored state): None when they are the same."""
-    after = redflags.compiled_of_state(state)
-    if (
-        stored is not None
-        and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
-        and redflags.compiled_of_state(stored) == after
-    ):
-        return None
-    rows = redflags.rows_of(state.ocid, state.buyer_id, after, buyer_name=state.buyer_name)
-    if stored is not None and redflags.stored_rows(conn, state.ocid) == redflags.row_sets(rows):
-        return None
-    return rows
+    for the tender (not recomputed from the stored state; read for all such tenders at once):
+    None when they are the same."""
+    moved: dict[str, redflags.Rows] = {}
+    for ocid, state in states.items():
+        stored = before[ocid]
+        after = redflags.compiled_of_state(state)
+        if (
+            stored is not None
+            and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
+            and redflags.compiled_of_state(stored) == after
+        ):
+            continue
+        moved[ocid] = redflags.rows_of(ocid, state.buyer_id, after, buyer_name=state.buyer_name)
+    known = [ocid for ocid in moved if before[ocid] is not None]
+    held = redflags.stored_rows_of(conn, known) if known else {}
+    result: dict[str, redflags.Rows | None] = dict.fromkeys(states)
+    for ocid, rows in moved.items():
+        if ocid not in held or held[ocid] != redflags.row_sets(rows):
+            result[ocid] = rows
+    return result
 
 
 def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
@@ -286,16 +349,24 @@ def store_state(
 
 
 def store_states(
-    conn: Connection, changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]], at: datetime
+    conn: Connection,
+    changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]],
+    at: datetime | Mapping[str, datetime],
 ) -> None:
     """:func:`store_state` of many tenders at once, each given as (state, its red-flag rows when they
     moved, else None, whether its awarded values moved): one executemany of their projection rows,
     then the awarded values and the red flags of those that need them, each in one set of statements
     for all (a bulk request of 50 new tenders made 50 of each before). The rows written are those
-    :func:`store_state` of each would write."""
+    :func:`store_state` of each would write. ``at``: when they were updated, or per ocid."""
     if not changed:
         return
-    upsert_projection(conn, [{**projection(state), "updated_at": at} for state, _, _ in changed])
+    upsert_projection(
+        conn,
+        [
+            {**projection(state), "updated_at": at if isinstance(at, datetime) else at[state.ocid]}
+            for state, _, _ in changed
+        ],
+    )
     awarded = [state for state, _, moved in changed if moved]
     if awarded:
         store_awarded(conn, awarded)

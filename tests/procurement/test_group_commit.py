@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import OperationalError
 
 from ledger import sequencer
+from ledger.core.envelope import format_timestamp
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
 from ledger.log import Log
 from ledger.procurement.record import record
@@ -40,9 +41,12 @@ def _hold_until_queued(group: sequencer.GroupCommit, behind: int) -> None:
         time.sleep(0.005)
 
 
-def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], Any]]) -> list[Any]:
+def _in_one_batch(
+    log: Log, first: Callable[[], Any], rest: list[Callable[[], Any]], *, ordered: bool = False
+) -> list[Any]:
     """Run ``first`` (a write whose batch is held open until every one of ``rest`` is queued),
-    then ``rest`` concurrently; return each one's result or the exception it raised."""
+    then ``rest`` concurrently (``ordered``: each queued before the next starts); return each
+    one's result or the exception it raised."""
     group = log.group
     started = threading.Event()
     original = group._run_batch
@@ -66,7 +70,11 @@ def _in_one_batch(log: Log, first: Callable[[], Any], rest: list[Callable[[], An
             head = pool.submit(outcome, first)
             if not started.wait(QUEUED_WAIT):
                 raise AssertionError(f"the first write never reached a batch: {head.result()!r}")
-            tail = [pool.submit(outcome, call) for call in rest]
+            tail = []
+            for queued, call in enumerate(rest, start=1):
+                tail.append(pool.submit(outcome, call))
+                if ordered:
+                    _hold_until_queued(group, queued)
             return [head.result(), *(f.result() for f in tail)]
     finally:
         del group._run_batch
@@ -251,3 +259,96 @@ def test_red_flags_are_rewritten_only_when_their_rows_change(log: Log) -> None:
     assert {"tender.planned", "bid.committed", "award.issued"} <= written
     assert not written & {"tender.clarified", "bid.revealed", "contract.payment"}, rewritten
     assert "single_bidder" not in flags and pairs  # two bidders; the award's supplier is there
+
+
+def _event_inserts(log: Log) -> tuple[list[str], Callable[[], None]]:
+    """Record the ``INSERT INTO events`` statements run on ``log``'s engine (an executemany is one)."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def listener(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+            seen.append(statement)
+
+    event.listen(log.engine, "before_cursor_execute", listener)
+    return seen, lambda: event.remove(log.engine, "before_cursor_execute", listener)
+
+
+def _write(log: Log, ocid: str, event_type: str, payload: dict[str, Any], when: Any) -> Callable[[], Any]:
+    item = Submission(ocid=ocid, type=event_type, payload=payload)
+    return lambda: record(log, [item], now=when, signatures="optional", chain_id=CHAIN_ID)
+
+
+def test_unsigned_single_events_are_written_together_each_against_the_state_before_it(log: Log) -> None:
+    """A batch of unsigned single events is one bulk append (one insert of events for all), yet
+    each is checked against its tender's state as the members before it left it: an event after
+    a cancellation in the same batch is refused alone, a new tender's later events are accepted
+    after its creation, and each event keeps its own time."""
+    _create(log, "ocds-tptest-0001")()
+    before = _event_count(log)
+    cancel = {"tender": {"id": "T-1", "statusDetails": "Budget cut"}}
+    rest = [
+        _clarify(log, "ocds-tptest-0001", 1),
+        _write(log, "ocds-tptest-0001", "tender.cancelled", cancel, at(2)),
+        _clarify(log, "ocds-tptest-0001", 2),  # after the cancellation: refused
+        _create(log, "ocds-tptest-0002"),
+        _write(log, "ocds-tptest-0002", "tender.clarified", _clarify_payload(3), at(3)),
+        _clarify(log, "ocds-tptest-0009", 4),  # no such tender: refused, and no tender row left
+    ]
+    inserts, stop = _event_inserts(log)
+    try:
+        results = _in_one_batch(log, _clarify(log, "ocds-tptest-0001", 0), rest, ordered=True)
+    finally:
+        stop()
+    assert len(inserts) == 2, inserts  # the held first write's, then one for the four accepted of the six
+    accepted = [results[i] for i in (0, 1, 2, 4, 5)]
+    assert all(isinstance(r, list) for r in accepted), results
+    assert isinstance(results[3], ConflictError) and "cancelled" in str(results[3]), results[3]
+    assert isinstance(results[6], LedgerError) and results[6].field == "type", results[6]
+    assert _event_count(log) == before + 5
+    cancelled = results[2][0].envelope
+    assert (cancelled.seq, cancelled.recorded_at) == (3, format_timestamp(at(2)))
+    later = results[5][0].envelope
+    assert (later.ocid, later.seq, later.prev) == ("ocds-tptest-0002", 1, results[4][0].leaf_hash.hex())
+    assert later.recorded_at == format_timestamp(at(3))
+    from ledger.procurement.query import tender_state
+
+    assert tender_state(log.engine, "ocds-tptest-0001").status == "cancelled"
+    assert tender_state(log.engine, "ocds-tptest-0002").events == 2
+    with log.engine.connect() as conn:
+        assert conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == "ocds-tptest-0009")).first() is None
+
+
+def _clarify_payload(n: int) -> dict[str, Any]:
+    return {"tender": {"id": "T-1", "enquiries": [{"id": f"q{n}", "answer": f"Answer {n}."}]}}
+
+
+def test_a_database_error_in_the_written_together_batch_runs_its_members_one_by_one(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If writing the batch together fails in the database, nothing of it stays: each member
+    runs in its own savepoint of the same transaction, and each event is recorded once."""
+    from ledger.procurement import record as record_module
+
+    _create(log, "ocds-tptest-0001")()
+    before = _event_count(log)
+    real = record_module._record_together
+    failed: list[int] = []
+
+    def failing(conn: Connection, singles: list[Any]) -> list[Any]:
+        done = real(conn, singles)  # written, then the database fails
+        failed.append(len(singles))
+        conn.exec_driver_sql("SELECT no_such_column FROM log_state")
+        return done
+
+    monkeypatch.setattr(record_module, "_record_together", failing)
+    writes = [_clarify(log, "ocds-tptest-0001", n) for n in range(5)]
+    stale = _clarify(log, "ocds-tptest-0001", 99, prev="00" * 32)
+    results = _in_one_batch(log, writes[0], [*writes[1:], stale])
+    assert failed == [5]
+    assert all(isinstance(r, list) for r in results[:5]), results
+    assert isinstance(results[5], ConflictError) and results[5].field == "prev"
+    assert sorted(r[0].envelope.seq for r in results[:5]) == [1, 2, 3, 4, 5]
+    assert _event_count(log) == before + 5  # each once
+    assert [e.seq for e in log.reader.tender_events("ocds-tptest-0001")] == [0, 1, 2, 3, 4, 5]
