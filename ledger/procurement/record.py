@@ -96,11 +96,12 @@ def record(
                         stored = before[item.ocid] = _load_state(conn, item.ocid)
                         state = stored or rules.TenderState(ocid=item.ocid)
                     states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+        moved = _moved_flag_rows(conn, [(before[o], state) for o, state in states.items()])
         store_states(
             conn,
             [
-                (state, _moved_flag_rows(conn, before[o], state), _awarded_moved(before[o], state))
-                for o, state in states.items()
+                (state, rows, _awarded_moved(before[o], state))
+                for (o, state), rows in zip(states.items(), moved, strict=True)
             ],
             at,
         )
@@ -207,15 +208,32 @@ def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
 
 
 def _moved_flag_rows(
-    conn: Connection, stored: rules.TenderState | None, state: rules.TenderState
-) -> redflags.Rows | None:
-    """``state``'s red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
-    they may differ from those stored with ``stored``, else None. They are a function of the buyer
-    and the figures :func:`redflags.compiled_of_state` takes (method, value, period, bidders,
-    awards, contracts), so an event that moves none of them (a clarification, a reveal, a
-    payment...) leaves them as they are; when those figures move (a bid commitment counts one
-    more bidder), the new rows are computed once and compared with the rows the database holds
-    for the tender (not recomputed from the stored state): None when they are the same."""
+    conn: Connection, tenders: Sequence[tuple[rules.TenderState | None, rules.TenderState]]
+) -> list[redflags.Rows | None]:
+    """For each (stored, new) state of a batch: the new state's red flags, buyer-supplier pairs
+    and parties (:func:`redflags.rows_of`) when they may differ from those stored with the stored
+    state, else None. They are a function of the buyer and the figures
+    :func:`redflags.compiled_of_state` takes (method, value, period, bidders, awards, contracts),
+    so an event that moves none of them (a clarification, a reveal, a payment...) leaves them as
+    they are; when those figures move (a bid commitment counts one more bidder), the new rows are
+    computed once and compared with the rows the database holds for the tender (not recomputed
+    from the stored state), those of the whole batch read in one statement: None when the same."""
+    computed = [_rows_if_moved(stored, state) for stored, state in tenders]
+    compared = [
+        state.ocid
+        for (stored, state), rows in zip(tenders, computed, strict=True)
+        if stored is not None and rows is not None
+    ]
+    held = redflags.stored_rows(conn, compared) if compared else {}
+    return [
+        None if rows is None or held.get(state.ocid) == redflags.row_sets(rows) else rows
+        for (_, state), rows in zip(tenders, computed, strict=True)
+    ]
+
+
+def _rows_if_moved(stored: rules.TenderState | None, state: rules.TenderState) -> redflags.Rows | None:
+    """``state``'s rows (:func:`redflags.rows_of`), or None when the figures they are computed
+    from are those of ``stored``."""
     after = redflags.compiled_of_state(state)
     if (
         stored is not None
@@ -223,10 +241,7 @@ def _moved_flag_rows(
         and redflags.compiled_of_state(stored) == after
     ):
         return None
-    rows = redflags.rows_of(state.ocid, state.buyer_id, after, buyer_name=state.buyer_name)
-    if stored is not None and redflags.stored_rows(conn, state.ocid) == redflags.row_sets(rows):
-        return None
-    return rows
+    return redflags.rows_of(state.ocid, state.buyer_id, after, buyer_name=state.buyer_name)
 
 
 def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:

@@ -287,8 +287,11 @@ def _bidders(compiled: dict[str, Any], tender: dict[str, Any]) -> int | None:
 
 
 def _amended_soon(compiled: dict[str, Any]) -> dict[str, Any] | None:
+    contracts = _dicts(compiled.get("contracts"))
+    if not contracts:  # most tenders: no award date to read
+        return None
     award_dates = {a.get("id"): _instant(a.get("date")) for a in _dicts(compiled.get("awards"))}
-    for contract in _dicts(compiled.get("contracts")):
+    for contract in contracts:
         since = award_dates.get(contract.get("awardID")) or _instant(contract.get("dateSigned"))
         if since is None:
             continue
@@ -403,20 +406,22 @@ def row_sets(rows: Rows) -> RowSets:
     )
 
 
-def stored_rows(conn: Connection, ocid: str) -> RowSets:
-    """The flags, buyer-supplier pairs and parties the database holds for ``ocid`` (what
-    :func:`store_rows` wrote), as :func:`row_sets` gives them; read in one statement."""
+def stored_rows(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]:
+    """The flags, buyer-supplier pairs and parties the database holds for each of ``ocids`` (what
+    :func:`store_rows` wrote), as :func:`row_sets` gives them (empty sets for a tender without
+    rows); read in one statement for the whole batch."""
     f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
     text = null().cast(Text)
+    wanted = list(dict.fromkeys(ocids))
     query = union_all(
-        select(literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid == ocid),
-        select(literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid == ocid),
-        select(literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid == ocid),
+        select(literal_column("'f'"), f.ocid, f.code, f.evidence, text, text).where(f.ocid.in_(wanted)),
+        select(literal_column("'s'"), s.ocid, s.supplier, s.buyer_id, text, text).where(s.ocid.in_(wanted)),
+        select(literal_column("'p'"), p.ocid, p.role, p.key, p.name, p.amounts).where(p.ocid.in_(wanted)),
     )
-    found: dict[str, set[tuple[Any, ...]]] = {"f": set(), "s": set(), "p": set()}
-    for table, *values in conn.execute(query):
-        found[table].add(tuple(values) if table == "p" else tuple(values[:2]))
-    return frozenset(found["f"]), frozenset(found["s"]), frozenset(found["p"])
+    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in wanted}
+    for table, ocid, *values in conn.execute(query) if wanted else ():
+        found[ocid][table].add(tuple(values) if table == "p" else tuple(values[:2]))
+    return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 
 
 def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows]) -> None:
