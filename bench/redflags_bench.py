@@ -29,7 +29,8 @@ compiled release and parsing it, as the refresh does, with the same partitions a
 indicator work), every indicator in one pass (``redflags.ledger_pass(own=True)``: each tender's
 own flags and the ledger-wide indicators, then their fences and flags), and
 ``redflags.refresh_ledger_flags`` (the ledger-wide ones, written to ``ledger_flags``). CPU time
-is this process's and its workers' (``getrusage``: self + children).
+is this process's and its workers' (``getrusage``: self + children); the peak resident memory
+is this process's and its largest worker's.
 """
 
 from __future__ import annotations
