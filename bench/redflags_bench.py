@@ -29,7 +29,8 @@ compiled release and parsing it, as the refresh does, with the same partitions a
 indicator work), every indicator in one pass (``redflags.ledger_pass(own=True)``: each tender's
 own flags and the ledger-wide indicators, then their fences and flags), and
 ``redflags.refresh_ledger_flags`` (the ledger-wide ones, written to ``ledger_flags``). CPU time
-is this process's and its workers' (``getrusage``: self + children).
+is this process's and its workers' (``getrusage``: self + children); the peak resident memory
+is this process's and its largest worker's.
 """
 
 from __future__ import annotations
@@ -275,7 +276,7 @@ def in_ledger(url: str, workers: list[int], *, refresh: bool = True, one_only: b
             f"workers {n}: every indicator in one pass: {wall:.1f} s wall ({wall / floor:.2f}x the floor), "
             f"{cpu:.1f} s CPU ({cpu / floor_cpu:.2f}x the floor); goal <= {GOAL_ALL_S:.0f} s at 1,000,000; "
             f"own flags {sum(raised.values()):,}, R024/R058 {len(by_process):,} tenders, organisation flags "
-            f"{flagged}; load {loadavg()}"
+            f"{flagged}; {peak_rss()}; load {loadavg()}"
         )
         if not refresh:
             print("\n".join(lines[-2:]), flush=True)
@@ -290,6 +291,13 @@ def in_ledger(url: str, workers: list[int], *, refresh: bool = True, one_only: b
         print("\n".join(lines[-3:]), flush=True)
     engine.dispose()
     return lines
+
+
+def peak_rss() -> str:
+    """The peak resident memory of this process and of its largest reaped child (a worker)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    return f"peak RSS {own} MB (this process), {child} MB (largest worker)"
 
 
 def loadavg() -> str:

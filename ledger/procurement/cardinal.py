@@ -253,8 +253,9 @@ _READING: list[Any] = [None, None]
 
 @contextmanager
 def reading(compiled: dict[str, Any]) -> Iterator[None]:
-    """While the block runs, what the indicators find in ``compiled`` (its submitted bids, each
-    bid's tenderers' keys, its awards, the keys of its active awards' suppliers) is found once
+    """While the block runs, what the indicators find in ``compiled`` (its submitted bids with
+    their amounts, currencies and tenderers' keys, its awards and which are active or excluding,
+    the keys of its active awards' suppliers, its buyer's and procuring entity's keys) is found once
     and kept. Requires ``compiled`` not to be changed in the block; the answers are not to be
     changed by their callers. Re-entrant for the same release."""
     if _READING[0] is compiled:
@@ -274,14 +275,42 @@ def _memo(compiled: dict[str, Any]) -> dict[Any, Any] | None:
 
 def submitted_bids(compiled: dict[str, Any]) -> list[dict[str, Any]]:
     """Cardinal's submitted bids: ``bids.details`` with a status other than invited or withdrawn."""
-    memo = _memo(compiled)
-    if memo is not None and "bids" in memo:
-        return memo["bids"]  # type: ignore[no-any-return]
     bids = compiled.get("bids")
     details = _dicts(bids.get("details")) if isinstance(bids, dict) else []
-    found = [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+    return [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
+
+
+#: One submitted bid as the indicators read it, found once per release (:func:`_bids`): its status,
+#: its amount (the published number; None when not a number), its currency (None when not text),
+#: its tenderers' keys (each once, in order), how many tenderers it lists, and the bid itself.
+_Bid = tuple[str, int | float | None, str | None, list[str], int, dict[str, Any]]
+
+
+def _bids(compiled: dict[str, Any]) -> list[_Bid]:
+    """The submitted bids (:func:`submitted_bids`) with what the indicators read of each, found
+    once while the release is being read (:func:`reading`): eight indicators read the bids, and
+    each used to find the amounts, currencies and tenderers' keys again."""
+    memo = _memo(compiled)
+    if memo is not None and "facts" in memo:
+        return memo["facts"]  # type: ignore[no-any-return]
+    found: list[_Bid] = []
+    for bid in submitted_bids(compiled):
+        value = bid.get("value")
+        amount = value.get("amount") if isinstance(value, dict) else None
+        currency = value.get("currency") if isinstance(value, dict) else None
+        tenderers = _dicts(bid.get("tenderers"))
+        found.append(
+            (
+                bid["status"],
+                None if isinstance(amount, bool) or not isinstance(amount, int | float) else amount,
+                currency if isinstance(currency, str) else None,
+                keys_of(compiled, tenderers),
+                len(tenderers),
+                bid,
+            )
+        )
     if memo is not None:
-        memo["bids"] = found
+        memo["facts"] = found
     return found
 
 
@@ -292,6 +321,22 @@ def _awards(compiled: dict[str, Any]) -> list[dict[str, Any]]:
     found = _dicts(compiled.get("awards"))
     if memo is not None:
         memo["awards"] = found
+    return found
+
+
+def _award_states(compiled: dict[str, Any]) -> tuple[bool, list[dict[str, Any]]]:
+    """Whether an award is pending or invalid (Cardinal then excludes the process from R024,
+    R025, R035 and R058), and the active awards; found once per release (:func:`reading`)."""
+    memo = _memo(compiled)
+    if memo is not None and "states" in memo:
+        return memo["states"]  # type: ignore[no-any-return]
+    awards = _awards(compiled)
+    found = (
+        any(a.get("status") in ("pending", "invalid") for a in awards),
+        [a for a in awards if a.get("status") == "active"],
+    )
+    if memo is not None:
+        memo["states"] = found
     return found
 
 
@@ -385,33 +430,20 @@ def r018(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     return None
 
 
-def _tenderer_keys(compiled: dict[str, Any], bid: dict[str, Any]) -> list[str]:
-    if _READING[0] is not compiled:
-        return keys_of(compiled, _dicts(bid.get("tenderers")))
-    known = _READING[1].get("tenderers")
-    if known is None:
-        known = _READING[1]["tenderers"] = {}
-    found = known.get(id(bid))  # the bid is held by the release: its id is not reused in the block
-    if found is None:
-        found = known[id(bid)] = keys_of(compiled, _dicts(bid.get("tenderers")))
-    return found  # type: ignore[no-any-return]
-
-
 def r035(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     """All except winning bid disqualified: one tenderer has valid bids, it is the supplier of
     every active award, and at least ``threshold`` other tenderers had bids disqualified.
     Excluded when an award is pending or invalid."""
-    awards = _awards(compiled)
-    if any(a.get("status") in ("pending", "invalid") for a in awards):
+    if _award_states(compiled)[0]:
         return None
-    bids = submitted_bids(compiled)
-    valid = {k for b in bids if b.get("status") == "valid" for k in _tenderer_keys(compiled, b)}
+    bids = _bids(compiled)
+    valid = {k for status, _, _, keys, _, _ in bids if status == "valid" for k in keys}
     if len(valid) != 1:
         return None
     winners = set(_active_supplier_keys(compiled))
     if winners != valid:
         return None
-    disqualified = {k for b in bids if b.get("status") == "disqualified" for k in _tenderer_keys(compiled, b)} - valid
+    disqualified = {k for status, _, _, keys, _, _ in bids if status == "disqualified" for k in keys} - valid
     if len(disqualified) >= settings.r035_threshold:
         return _evidence(
             ["bids.details.status", "bids.details.tenderers", "awards.status", "awards.suppliers"],
@@ -432,18 +464,15 @@ def r036(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     lowest: tuple[float, str] | None = None
     currency: str | None = None
     has_valid = False
-    for bid in submitted_bids(compiled):
-        value = bid.get("value")
-        amount = value.get("amount") if isinstance(value, dict) else None
-        bid_currency = value.get("currency") if isinstance(value, dict) else None
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(bid_currency, str):
+    for status, amount, bid_currency, _, _, _ in _bids(compiled):
+        if amount is None or bid_currency is None:
             continue
         currency = currency or bid_currency
         if bid_currency != currency:
             continue
         if lowest is None or amount < lowest[0]:
-            lowest = (float(amount), str(bid.get("status")))
-        has_valid = has_valid or bid.get("status") == "valid"
+            lowest = (float(amount), status)
+        has_valid = has_valid or status == "valid"
     if lowest is not None and has_valid and lowest[1] == "disqualified":
         return _evidence(
             ["awards.status", "bids.details.status", "bids.details.value"], lowest_amount=lowest[0], currency=currency
@@ -457,13 +486,9 @@ def r028(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     if _tender(compiled).get("procurementMethodDetails") in settings.no_price_comparison_method_details:
         return None
     by_price: dict[tuple[float, str], set[str]] = {}
-    for bid in submitted_bids(compiled):
-        value = bid.get("value")
-        amount = value.get("amount") if isinstance(value, dict) else None
-        currency = value.get("currency") if isinstance(value, dict) else None
-        if isinstance(amount, bool) or not isinstance(amount, int | float) or not isinstance(currency, str):
-            continue
-        by_price.setdefault((float(amount), currency), set()).update(_tenderer_keys(compiled, bid))
+    for _, amount, currency, keys, _, _ in _bids(compiled):
+        if amount is not None and currency is not None:
+            by_price.setdefault((float(amount), currency), set()).update(keys)
     same = {price: keys for price, keys in by_price.items() if len(keys) > 1}
     if not same:
         return None
@@ -482,12 +507,14 @@ def r030(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
         return None
     winners = set(_active_supplier_keys(compiled))
     late: set[str] = set()
-    for bid in submitted_bids(compiled):
+    for status, _, _, keys, _, bid in _bids(compiled):
+        if status != "valid":
+            continue
         received = parse_datetime(bid.get("date"))
-        if bid.get("status") != "valid" or received is None or (received.tzinfo is None) != (deadline.tzinfo is None):
+        if received is None or (received.tzinfo is None) != (deadline.tzinfo is None):
             continue
         if received > deadline:
-            late.update(k for k in _tenderer_keys(compiled, bid) if k in winners)
+            late.update(k for k in keys if k in winners)
     if late:
         return _evidence(
             ["tender.tenderPeriod.endDate", "bids.details.date", "bids.details.status", "awards.suppliers"],
@@ -502,26 +529,20 @@ def winning_difference(compiled: dict[str, Any]) -> tuple[float, str, str] | Non
     bidder, with Cardinal's exclusions (an award pending or invalid, several active awards, an
     award to several suppliers, a bid of several tenderers, a winning bid that is not the
     lowest); None when excluded or when the data are missing."""
-    awards = _awards(compiled)
-    if any(a.get("status") in ("pending", "invalid") for a in awards):
+    excluded, active = _award_states(compiled)
+    if excluded or len(active) != 1:
         return None
-    active = [a for a in awards if a.get("status") == "active"]
-    if len(active) != 1 or len(_dicts(active[0].get("suppliers"))) != 1:
+    suppliers = _dicts(active[0].get("suppliers"))
+    if len(suppliers) != 1:
         return None
-    winner_keys = keys_of(compiled, _dicts(active[0].get("suppliers")))
+    winner_keys = keys_of(compiled, suppliers)
     if not winner_keys:
         return None
     valid: list[tuple[float, str, str]] = []
-    for bid in submitted_bids(compiled):
-        tenderers = _tenderer_keys(compiled, bid)
-        if len(_dicts(bid.get("tenderers"))) > 1:
+    for status, amount, currency, tenderers, listed, _ in _bids(compiled):
+        if listed > 1:
             return None
-        value = bid.get("value")
-        amount = value.get("amount") if isinstance(value, dict) else None
-        currency = value.get("currency") if isinstance(value, dict) else None
-        if bid.get("status") != "valid" or not tenderers or isinstance(amount, bool):
-            continue
-        if isinstance(amount, int | float) and isinstance(currency, str):
+        if status == "valid" and tenderers and amount is not None and currency is not None:
             valid.append((float(amount), currency, tenderers[0]))
     winning = [v for v in valid if v[2] == winner_keys[0]]
     if not winning:
@@ -633,21 +654,20 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         self._won: dict[str, int] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        awards = _awards(compiled)
-        active = [a for a in awards if a.get("status") == "active"]
-        if any(a.get("status") in ("pending", "invalid") for a in awards) or len(active) > 1:
+        excluded, active = _award_states(compiled)
+        if excluded or len(active) > 1:
             return
         if any(len(_dicts(a.get("suppliers"))) > 1 for a in active):
             return
-        bids = submitted_bids(compiled)
-        if any(len(_dicts(b.get("tenderers"))) > 1 for b in bids):
+        bids = _bids(compiled)
+        if any(listed > 1 for _, _, _, _, listed, _ in bids):
             return
         winners = set(_active_supplier_keys(compiled))
         valid, won = self._valid, self._won
-        for bid in bids:
-            if bid.get("status") != "valid":
+        for status, _, _, keys, _, _ in bids:
+            if status != "valid":
                 continue
-            for key in _tenderer_keys(compiled, bid):
+            for key in keys:
                 valid[key] = valid.get(key, 0) + 1
                 won[key] = won.get(key, 0) + (key in winners)
 
@@ -863,6 +883,8 @@ def _in_window(text: Any, settings: Settings) -> bool:
     moment = parse_datetime(text)
     if moment is None:
         return False
+    if settings.r055_start_date is None and settings.r055_end_date is None:
+        return True  # an unbounded window (the default): every dated award and tender
     day = moment.date().isoformat()
     return (settings.r055_start_date is None or day >= settings.r055_start_date) and (
         settings.r055_end_date is None or day <= settings.r055_end_date
@@ -1036,23 +1058,26 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
         self._counts: dict[str, dict[str, list[Any]]] = {"buyer": {}, "procuring_entity": {}, "tenderer": {}}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
-        bids = submitted_bids(compiled)
+        bids = _bids(compiled)
         if not bids:
             return
         counts = self._counts
-        disqualified = sum(1 for b in bids if b.get("status") == "disqualified")
+        disqualified = sum(1 for status, _, _, _, _, _ in bids if status == "disqualified")
         for role, key in zip(("buyer", "procuring_entity"), _owner_keys(compiled), strict=True):
             if key is not None:
                 row = counts[role].setdefault(key, [0, 0, set()])
                 row[0] += disqualified
                 row[1] += len(bids)
                 row[2].add(ocid)
-        for bid in bids:
-            for key in _tenderer_keys(compiled, bid):
-                row = counts["tenderer"].setdefault(key, [0, 0, set()])
-                row[0] += bid.get("status") == "disqualified"
-                row[1] += 1
-                row[2].add(ocid)
+        tenderers = counts["tenderer"]
+        for status, _, _, keys, _, _ in bids:
+            for key in keys:
+                found = tenderers.get(key)
+                if found is None:  # not setdefault: its new row would be built for every bid
+                    found = tenderers[key] = [0, 0, set()]
+                found[0] += status == "disqualified"
+                found[1] += 1
+                found[2].add(ocid)
 
     def merge(self, later: _R038) -> None:
         for role, rows in later._counts.items():

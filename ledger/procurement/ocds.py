@@ -236,8 +236,13 @@ def record_package(
 def parse_datetime(text: Any) -> datetime | None:
     """An OCDS date-time as published (RFC 3339, ``Z`` allowed; naive if it has no offset), or
     None when absent or unreadable: publishers' data is taken as it comes, never refused here."""
-    if not isinstance(text, str):
-        return None
+    return _parsed_datetime(text) if isinstance(text, str) else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parsed_datetime(text: str) -> datetime | None:
+    """:func:`parse_datetime` of a string, kept: the red-flag indicators read the same dates of a
+    release several times, and a ledger's dates repeat (a datetime is immutable: safe to share)."""
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

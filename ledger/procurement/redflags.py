@@ -287,8 +287,11 @@ def _bidders(compiled: dict[str, Any], tender: dict[str, Any]) -> int | None:
 
 
 def _amended_soon(compiled: dict[str, Any]) -> dict[str, Any] | None:
+    contracts = _dicts(compiled.get("contracts"))
+    if not contracts:  # most tenders: no award date to read
+        return None
     award_dates = {a.get("id"): _instant(a.get("date")) for a in _dicts(compiled.get("awards"))}
-    for contract in _dicts(compiled.get("contracts")):
+    for contract in contracts:
         since = award_dates.get(contract.get("awardID")) or _instant(contract.get("dateSigned"))
         if since is None:
             continue
@@ -410,15 +413,19 @@ def stored_rows(conn: Connection, ocid: str) -> RowSets:
 
 
 def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]:
-    """:func:`stored_rows` of each of ``ocids`` (a few hundred at most), in one statement."""
+    """:func:`stored_rows` of each of ``ocids`` (a batch's, a few hundred at most; empty sets for
+    a tender without rows), in one statement."""
+    wanted = list(dict.fromkeys(ocids))
+    if not wanted:
+        return {}
     f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
     text = null().cast(Text)
     query = union_all(
-        select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(ocids)),
-        select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(ocids)),
-        select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(ocids)),
+        select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(wanted)),
+        select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(wanted)),
+        select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(wanted)),
     )
-    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in ocids}
+    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in wanted}
     for ocid, table, *values in conn.execute(query):
         found[ocid][table].add(tuple(values) if table == "p" else tuple(values[:2]))
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}

@@ -81,3 +81,23 @@ def test_bounded_depth_is_the_walks_depth_or_one_past_the_bound() -> None:
         for bound in (0, 1, 2, 3, 5, 8):
             assert value_depth(value, stop_after=bound) == (deepest if deepest <= bound else bound + 1)
     assert value_depth([[[[]]]], stop_after=2) == 3 and value_depth({"a": [{}]}, stop_after=9) == 3
+
+
+@settings(max_examples=300)
+@given(_json)
+def test_loads_refuses_exactly_the_documents_nested_deeper_than_the_limit(value: Any) -> None:
+    """``loads`` skips the depth count for a document with no more opening brackets than the
+    limit (in strings or not): it still accepts exactly the documents nested no deeper than it."""
+    import pytest
+
+    from ledger.core.errors import FormatError
+    from ledger.core.jsonsafe import loads
+
+    data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    for limit in (0, 1, 2, 3, 5):
+        if _reference_depth(data) <= limit:
+            assert loads(data, field="doc", max_depth=limit) == json.loads(data)
+            assert loads(data.decode("utf-8"), field="doc", max_depth=limit) == json.loads(data)
+        else:
+            with pytest.raises(FormatError, match="nested more than"):
+                loads(data, field="doc", max_depth=limit)

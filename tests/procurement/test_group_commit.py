@@ -352,3 +352,42 @@ def test_a_database_error_in_the_written_together_batch_runs_its_members_one_by_
     assert sorted(r[0].envelope.seq for r in results[:5]) == [1, 2, 3, 4, 5]
     assert _event_count(log) == before + 5  # each once
     assert [e.seq for e in log.reader.tender_events("ocds-tptest-0001")] == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_batch_reads_its_tenders_stored_flag_rows_in_one_statement(log: Log) -> None:
+    """A batch of events for several tenders compares their new red-flag rows with the stored
+    ones in ONE read (not one per tender), reads nothing when no figure moved, and leaves each
+    tender's flags exactly as its figures give them."""
+    from sqlalchemy import event
+
+    from ledger.procurement import redflags
+    from ledger.procurement.query import tender_state
+    from ledger.store.schema import tender_flags
+
+    ocids = [f"ocds-tptest-01{n:02d}" for n in range(4)]
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "tender_flags" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    counted: dict[str, int] = {}
+    event.listen(log.engine, "before_cursor_execute", seen)
+    try:
+        for event_type, payload, when in history()[:5]:
+            reads.clear()
+            batch = [item(event_type, payload, ocid) for ocid in ocids]
+            record(log, batch, now=when, signatures="optional", chain_id=CHAIN_ID)
+            counted[event_type] = max(counted.get(event_type, 0), len(reads))
+            for ocid in ocids:
+                compiled = redflags.compiled_of_state(tender_state(log.engine, ocid))
+                with log.engine.connect() as conn:
+                    stored = {
+                        r.code for r in conn.execute(select(tender_flags.c.code).where(tender_flags.c.ocid == ocid))
+                    }
+                assert stored == set(redflags.evaluate(compiled)), (event_type, ocid)
+    finally:
+        event.remove(log.engine, "before_cursor_execute", seen)
+    # the bidders counted move every tender's rows: one read for the four; a clarification moves nothing
+    assert counted["bid.committed"] == 1 and counted["tender.published"] == 1, counted
+    assert counted["tender.clarified"] == 0, counted

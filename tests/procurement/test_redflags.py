@@ -504,7 +504,7 @@ def test_the_process_pool_stores_exactly_the_flags_of_one_process(log: Log, caps
 
 
 def test_the_rows_stored_for_a_tender_read_back_as_computed(log: Log) -> None:
-    """What the write path compares a tender's new rows with (``stored_rows``: flags, pairs and
+    """What the write path compares tenders' new rows with (``stored_rows_of``: flags, pairs and
     parties in one statement) is exactly what ``store_rows`` wrote, and a row that moved shows."""
     from sqlalchemy import select, update
 
@@ -522,13 +522,17 @@ def test_the_rows_stored_for_a_tender_read_back_as_computed(log: Log) -> None:
         redflags.store_rows(conn, ocids, rows)
     assert any(r.flags for r in rows) and any(r.pairs for r in rows) and all(r.parties for r in rows)
     with log.engine.connect() as conn:
-        for ocid, computed in zip(ocids, rows, strict=True):
-            assert redflags.stored_rows(conn, ocid) == redflags.row_sets(computed), ocid
+        held = redflags.stored_rows_of(conn, ocids)
+    assert list(held) == ocids
+    for ocid, computed in zip(ocids, rows, strict=True):
+        assert held[ocid] == redflags.row_sets(computed), ocid
     flagged = next(o for o, r in zip(ocids, rows, strict=True) if r.flags)
     with log.engine.begin() as conn:
         conn.execute(update(tender_flags).where(tender_flags.c.ocid == flagged).values(evidence="{}"))
-        moved = redflags.stored_rows(conn, flagged)
-    assert moved[1:] == redflags.row_sets(rows[ocids.index(flagged)])[1:]
-    assert moved[0] != redflags.row_sets(rows[ocids.index(flagged)])[0]
+        moved = redflags.stored_rows_of(conn, [flagged, ocids[0]])
+    assert moved[flagged][1:] == redflags.row_sets(rows[ocids.index(flagged)])[1:]
+    assert moved[flagged][0] != redflags.row_sets(rows[ocids.index(flagged)])[0]
+    assert flagged == ocids[0] or moved[ocids[0]] == redflags.row_sets(rows[0])
     with log.engine.connect() as conn:
-        assert redflags.stored_rows(conn, "ocds-abc123-unknown") == (frozenset(),) * 3
+        assert redflags.stored_rows_of(conn, ["ocds-abc123-unknown"]) == {"ocds-abc123-unknown": (frozenset(),) * 3}
+        assert redflags.stored_rows_of(conn, []) == {}
