@@ -73,7 +73,7 @@ def _in_one_batch(
             tail = []
             for queued, call in enumerate(rest, start=1):
                 tail.append(pool.submit(outcome, call))
-                if ordered:
+                if ordered and queued < len(rest):  # the last one queued releases the held batch at once
                     _hold_until_queued(group, queued)
             return [head.result(), *(f.result() for f in tail)]
     finally:
