@@ -15,6 +15,7 @@ UPDATE``) where order matters.
 from __future__ import annotations
 
 import select
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -151,12 +152,17 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+#: Seconds a SQLite writer waits for the write lock (its turn, then SQLite's busy handler) before
+#: it fails as SQLite would: ``database is locked``.
+BUSY_TIMEOUT = 60.0
 
 
 class Turns:
@@ -166,11 +172,13 @@ class Turns:
     sleeps growing to 100 ms: a writer that comes along just as the lock is released takes it
     before those sleeping, over and over, so one of four bulk requests on one worker waited 2.3 s
     (p95) where the median took 0.2 s. The writers of a process queue here instead, each woken
-    by the one before it as it finishes. Not reentrant: a thread that holds a turn passes
-    through (:func:`write_transaction` nested in one thread, as SQLite alone would have it).
+    by the one before it as it finishes. A thread that holds a turn passes through (a
+    :func:`write_transaction` nested in another of the same thread then meets SQLite's own lock,
+    as it did before there were turns).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._taken = False
@@ -184,7 +192,9 @@ class Turns:
 
     @contextmanager
     def take(self) -> Iterator[None]:
-        """Hold the turn for the block (at once when this thread already holds it)."""
+        """Hold the turn for the block (at once when this thread already holds it). Raises
+        SQLAlchemy's ``OperationalError`` (``database is locked``, as SQLite after its busy timeout)
+        when the turn has not come within ``timeout`` seconds."""
         if getattr(self._holder, "held", False):
             yield
             return
@@ -194,8 +204,9 @@ class Turns:
                 turn = threading.Event()
                 self._waiting.append(turn)
             self._taken = True
-        if turn is not None:
-            turn.wait()  # the turn is handed over by the one before: nobody else takes it meanwhile
+        # The turn is handed over by the one before (nobody else takes it meanwhile), or given up.
+        if turn is not None and not turn.wait(self.timeout):
+            self._give_up(turn)
         self._holder.held = True
         try:
             yield
@@ -206,6 +217,15 @@ class Turns:
                     self._waiting.popleft().set()
                 else:
                     self._taken = False
+
+    def _give_up(self, turn: threading.Event) -> None:
+        """Leave the queue after waiting too long, unless the turn came meanwhile (then keep it)."""
+        with self._lock:
+            if turn.is_set():
+                return
+            self._waiting.remove(turn)
+        locked = sqlite3.OperationalError("database is locked")
+        raise exc.OperationalError("BEGIN IMMEDIATE", None, locked)
 
 
 #: Each SQLite engine's :class:`Turns` (made with the engine, in :func:`_configure_sqlite`).

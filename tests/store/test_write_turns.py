@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from ledger.store.db import Turns, open_engine, write_transaction
 
@@ -116,3 +117,24 @@ def test_a_thread_holding_its_turn_passes_through() -> None:
     other.start()
     other.join(timeout=30)
     assert not other.is_alive()  # the turn was released by the outer block
+
+
+def test_a_writer_gives_up_after_the_timeout_as_sqlite_would() -> None:
+    turns = Turns(timeout=0.2)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with turns.take():
+            holding.set()
+            release.wait()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    holding.wait(timeout=30)
+    with pytest.raises(OperationalError, match="database is locked"), turns.take():
+        pass
+    assert turns.waiting == 0  # it left the queue
+    release.set()
+    thread.join(timeout=30)
+    with turns.take():  # and the turn was not lost
+        assert turns.waiting == 0
