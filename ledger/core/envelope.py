@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from . import commitment
@@ -75,6 +76,13 @@ _REQUIRED = frozenset({"v", "origin", "ocid", "seq", "prev", "type", "recorded_a
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with a ``Z`` and microseconds. Requires an aware datetime."""
+    return _format_timestamp(moment)
+
+
+@lru_cache(maxsize=256)
+def _format_timestamp(moment: datetime) -> str:
+    """Remembered for the last moments given: a batch formats its one ``now`` for every event it
+    records and every state it moves (``strftime`` was ~5 % of a bulk request)."""
     if moment.tzinfo is None:
         raise InvalidArgumentError("recorded_at", "needs a timezone-aware datetime")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

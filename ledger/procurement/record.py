@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -68,9 +69,10 @@ def record(
     if not items:
         return []
     single = len(items) == 1
+    models: list[BaseModel] = []  # each payload as validated, for the rules (not validated twice)
     for i, item in enumerate(items):
         with naming("" if single else f"items[{i}]."):
-            _precheck(item, signatures)
+            models.append(_precheck(item, signatures))
     items = [committing(item) for item in items]
     registry = {item.ocid == officers.REGISTRY_OCID for item in items}
     if len(registry) > 1:
@@ -84,7 +86,8 @@ def record(
         if registry == {False} and any(item.submission is not None for item in items):
             _hold_registry(conn)
         states: dict[str, rules.TenderState] = {}
-        before: dict[str, rules.TenderState | None] = {}  # each tender's state as stored, read once
+        # each tender's state as stored, read once for all of them
+        before = _load_states(conn, sorted({item.ocid for item in items} - {officers.REGISTRY_OCID}))
         for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
             with naming("" if single else f"items[{i}]."):
                 _check_signature(conn, item, done, chain_id=chain_id, at=at)
@@ -92,10 +95,12 @@ def record(
                     officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
                 else:
                     state = states.get(item.ocid)
-                    if state is None:
-                        stored = before[item.ocid] = _load_state(conn, item.ocid)
-                        state = stored or rules.TenderState(ocid=item.ocid)
-                    states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+                    if state is None:  # copied once, then advanced by each of its events in turn
+                        stored = before[item.ocid]
+                        state = states[item.ocid] = (
+                            rules.TenderState(ocid=item.ocid) if stored is None else stored.model_copy(deep=True)
+                        )
+                    rules.advance(state, item.type, item.payload, at, model=models[i])
         _store_moved(conn, states, before, dict.fromkeys(states, at))
         if on_recorded is not None:
             on_recorded(conn, recorded)
@@ -171,8 +176,9 @@ def committing(item: Submission) -> Submission:
     return item
 
 
-def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
-    """What needs no database: ocid and type, where the type may be recorded, the payload."""
+def _precheck(item: Submission, signatures: SignaturePolicy) -> BaseModel:
+    """What needs no database: ocid and type, where the type may be recorded, the payload;
+    returns the payload as validated (:func:`payloads.validate`)."""
     check_ocid(item.ocid)
     check_event_type(item.type)
     if item.ocid == HEADS_OCID:
@@ -192,9 +198,10 @@ def _precheck(item: Submission, signatures: SignaturePolicy) -> None:
         raise InvalidArgumentError(
             "ocid", f"officer events are recorded under {officers.REGISTRY_OCID}, not {item.ocid}"
         )
-    payloads.validate(item.type, item.payload)
+    model = payloads.validate(item.type, item.payload)
     if signatures == "required" and not registry and item.submission is None:
         raise InvalidArgumentError("signature", "is required: this log records only submissions signed by an officer")
+    return model
 
 
 def _hold_registry(conn: Connection) -> None:
@@ -230,19 +237,22 @@ _STATE_OF = select(tender_index.c.state).where(tender_index.c.ocid == bindparam(
 _STATES_OF = select(tender_index.c.ocid, tender_index.c.state).where(
     tender_index.c.ocid.in_(bindparam("ocids", expanding=True))
 )
+_CHUNK = 500  # ocids per query, well under every engine's parameter limit
 
 
-def _load_state(conn: Connection, ocid: str) -> rules.TenderState | None:
-    """The tender's state as its projection stores it; ``None`` for a tender without one."""
-    text = conn.execute(_STATE_OF, {"ocid": ocid}).scalar_one_or_none()
-    return None if text is None else rules.TenderState.from_json(text)
-
-
-def _load_states(conn: Connection, ocids: list[str]) -> dict[str, rules.TenderState | None]:
-    """:func:`_load_state` of each of ``ocids`` (a batch's, well under any parameter limit), in
-    one query."""
-    found = {ocid: rules.TenderState.from_json(text) for ocid, text in conn.execute(_STATES_OF, {"ocids": ocids})}
-    return {ocid: found.get(ocid) for ocid in ocids}
+def _load_states(conn: Connection, ocids: Sequence[str]) -> dict[str, rules.TenderState | None]:
+    """Each tender's state as its projection stores it (``None`` for a tender without one), in
+    one query per 500 tenders (a bulk request of 50 tenders made 50 queries). One tender (every
+    single-event write) is read with a plain equality, which needs no rendering of an ``IN`` list."""
+    found: dict[str, rules.TenderState | None] = dict.fromkeys(ocids)
+    if len(ocids) == 1:
+        text = conn.execute(_STATE_OF, {"ocid": ocids[0]}).scalar_one_or_none()
+        found[ocids[0]] = None if text is None else rules.TenderState.from_json(text)
+        return found
+    for start in range(0, len(ocids), _CHUNK):
+        for ocid, text in conn.execute(_STATES_OF, {"ocids": list(ocids[start : start + _CHUNK])}):
+            found[ocid] = rules.TenderState.from_json(text)
+    return found
 
 
 def _store_moved(

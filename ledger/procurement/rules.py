@@ -171,7 +171,21 @@ def apply(state: TenderState, event_type: str, payload: Any, recorded_at: dateti
     :class:`InvalidArgumentError` or :class:`ConflictError` naming the field and the reason;
     ``state`` itself is never changed.
     """
-    model = p.validate(event_type, payload)
+    new = state.model_copy(deep=True)
+    advance(new, event_type, payload, recorded_at)
+    return new
+
+
+def advance(
+    state: TenderState, event_type: str, payload: Any, recorded_at: datetime, *, model: BaseModel | None = None
+) -> None:
+    """As :func:`apply`, changing ``state`` itself: for a batch of a tender's events, which copies
+    the stored state once rather than once per event (a deep copy per event was ~9 % of a bulk
+    request). ``model``: the payload as :func:`payloads.validate` already parsed it (it is not
+    validated again). Raises as :func:`apply`; ``state`` may then be half changed, and the caller
+    drops it (a batch is all or nothing)."""
+    if model is None:
+        model = p.validate(event_type, payload)
     rule = _RULES.get(event_type)
     if rule is None:
         raise InvalidArgumentError("type", f"{event_type} is not an event of a tender")
@@ -181,11 +195,9 @@ def apply(state: TenderState, event_type: str, payload: Any, recorded_at: dateti
         )
     if state.status in FINAL:
         raise ConflictError("type", f"tender {state.ocid} is {state.status}: no {event_type} may follow")
-    new = state.model_copy(deep=True)
-    rule(new, model, payload, recorded_at)
-    new.events += 1
-    new.updated_at = format_timestamp(recorded_at)
-    return new
+    rule(state, model, payload, recorded_at)
+    state.events += 1
+    state.updated_at = format_timestamp(recorded_at)
 
 
 #: What an event type does to a tender whatever its payload: the status it moves it to.

@@ -6,7 +6,8 @@ of the code asks for what it needs (:func:`insert_or_ignore`, :func:`upsert`, :f
 
 SQLite runs in WAL mode with ``synchronous=FULL`` so that a commit is durable
 when it returns, and write transactions start with ``BEGIN IMMEDIATE`` so that
-writers queue for the lock up front instead of failing on upgrade. PostgreSQL
+writers queue for the lock up front instead of failing on upgrade; the writers of
+one process take their turns first-come first-served (:class:`Turns`). PostgreSQL
 runs at READ COMMITTED; writers serialise on row locks (``SELECT ... FOR
 UPDATE``) where order matters.
 """
@@ -14,9 +15,12 @@ UPDATE``) where order matters.
 from __future__ import annotations
 
 import select
+import sqlite3
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
@@ -138,6 +142,8 @@ def _server_spoke(dbapi_connection: Any) -> bool:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    setattr(engine, _TURNS, Turns())
+
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite; _begin issues BEGIN itself.
@@ -146,7 +152,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -154,13 +160,87 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
+#: Seconds a SQLite writer waits for the write lock (its turn, then SQLite's busy handler) before
+#: it fails as SQLite would: ``database is locked``.
+BUSY_TIMEOUT = 60.0
+
+
+class Turns:
+    """A first-come first-served lock: :meth:`take` waits for the turns of those who came before.
+
+    SQLite's writers wait for the database's write lock in its busy handler, which retries after
+    sleeps growing to 100 ms: a writer that comes along just as the lock is released takes it
+    before those sleeping, over and over, so one of four bulk requests on one worker waited 2.3 s
+    (p95) where the median took 0.2 s. The writers of a process queue here instead, each woken
+    by the one before it as it finishes. A thread that holds a turn passes through (a
+    :func:`write_transaction` nested in another of the same thread then meets SQLite's own lock,
+    as it did before there were turns).
+    """
+
+    def __init__(self, *, timeout: float = BUSY_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._taken = False
+        self._holder = threading.local()
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for their turn now."""
+        with self._lock:
+            return len(self._waiting)
+
+    @contextmanager
+    def take(self) -> Iterator[None]:
+        """Hold the turn for the block (at once when this thread already holds it). Raises
+        SQLAlchemy's ``OperationalError`` (``database is locked``, as SQLite after its busy timeout)
+        when the turn has not come within ``timeout`` seconds."""
+        if getattr(self._holder, "held", False):
+            yield
+            return
+        with self._lock:
+            turn = None
+            if self._taken or self._waiting:
+                turn = threading.Event()
+                self._waiting.append(turn)
+            self._taken = True
+        # The turn is handed over by the one before (nobody else takes it meanwhile), or given up.
+        if turn is not None and not turn.wait(self.timeout):
+            self._give_up(turn)
+        self._holder.held = True
+        try:
+            yield
+        finally:
+            self._holder.held = False
+            with self._lock:
+                if self._waiting:
+                    self._waiting.popleft().set()
+                else:
+                    self._taken = False
+
+    def _give_up(self, turn: threading.Event) -> None:
+        """Leave the queue after waiting too long, unless the turn came meanwhile (then keep it)."""
+        with self._lock:
+            if turn.is_set():
+                return
+            self._waiting.remove(turn)
+        locked = sqlite3.OperationalError("database is locked")
+        raise exc.OperationalError("BEGIN IMMEDIATE", None, locked)
+
+
+#: Each SQLite engine's :class:`Turns` (made with the engine, in :func:`_configure_sqlite`).
+_TURNS = "tenderproof_turns"
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed when the block exits, rolled back on error.
 
-    On SQLite it holds the database's write lock from its first statement.
+    On SQLite it holds the database's write lock from its first statement, and the writers of
+    one engine take that lock in the order they asked for it (:class:`Turns`).
     """
-    with engine.connect() as conn:
+    turns: Turns | None = getattr(engine, _TURNS, None)
+    with turns.take() if turns is not None else nullcontext(), engine.connect() as conn:
         conn = conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn

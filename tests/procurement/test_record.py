@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,6 +330,37 @@ def test_a_batch_over_several_tenders_projects_each(log: Log) -> None:
     assert query.tender_summary(log.engine, OCID).events == 2
     assert query.tender_summary(log.engine, other).title == "Park benches"
     assert query.tender_summary(log.engine, other).updated_at == at(-1)
+
+
+def test_a_bulk_over_stored_and_new_tenders_projects_as_one_by_one(log: Log, tmp_path: Path) -> None:
+    """A batch reads the stored states of all its tenders at once and moves a copy of each:
+    the projections it leaves are those that recording the same events one by one leaves."""
+    other, fresh = "ocds-tptest-0009", "ocds-tptest-0010"
+    first = [item("tender.published", published()), item("tender.published", published(title="Benches"), other)]
+    b1, _ = bid(1)
+    clarify = {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}}
+    batch = [
+        item("tender.clarified", clarify),
+        item("bid.committed", {"bidder": b1["tenderers"][0], "commitment": commitment(*bid(1))}, other),
+        item("tender.published", published(title="Lamps", amount=900.0), fresh),
+        item("tender.clarified", clarify, other),
+        item("bid.committed", {"bidder": b1["tenderers"][0], "commitment": commitment(*bid(1))}),
+    ]
+    _record(log, first, at(-2))
+    _record(log, batch, at(1))
+    alone = Log.open(f"sqlite:///{tmp_path / 'alone.sqlite3'}", origin=log.origin)
+    try:
+        for done, when in [*((i, at(-2)) for i in first), *((i, at(1)) for i in batch)]:
+            _record(alone, [done], when)
+        assert _states(log) == _states(alone)
+    finally:
+        alone.close()
+    assert _states(log)[other]["events"] == 3 and _states(log)[fresh]["events"] == 1
+
+
+def _states(log: Log) -> dict[str, Any]:
+    with log.engine.connect() as conn:
+        return {o: json.loads(s) for o, s in conn.execute(select(tender_index.c.ocid, tender_index.c.state))}
 
 
 def test_demo_records_through_the_rules(log: Log) -> None:

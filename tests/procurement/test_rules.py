@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.procurement import payloads as p
 from ledger.procurement import rules
 from ledger.procurement.rules import TenderState
 
@@ -62,6 +63,25 @@ def test_state_round_trips_through_json_and_apply_does_not_change_its_input() ->
     before = state.to_json()
     rules.apply(state, *history()[5])
     assert state.to_json() == before
+
+
+def test_advance_moves_one_state_as_apply_moves_copies() -> None:
+    state = TenderState(ocid=OCID)
+    for event_type, payload, when in history():
+        rules.advance(state, event_type, payload, when)
+    assert state.to_json() == _run(history()).to_json()
+    assert state.status == "complete" and state.events == 11
+
+
+def test_advance_takes_the_model_already_validated() -> None:
+    event_type, payload, when = history()[1]
+    state = _run(history()[:1])
+    model = p.validate(event_type, payload)
+    rules.advance(state, event_type, payload, when, model=model)
+    assert state.to_json() == rules.apply(_run(history()[:1]), event_type, payload, when).to_json()
+    # an event refused by the rules is refused whatever model comes with it
+    with pytest.raises(ConflictError):
+        rules.advance(state, "bid.revealed", {"bid": bid(1)[0], "salt": bid(1)[1]}, when)
 
 
 def test_statuses_planned_active_cancelled() -> None:
