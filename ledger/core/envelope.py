@@ -159,7 +159,7 @@ def _members(envelope: Envelope) -> str:
 
 #: A JSON string as RFC 8785 writes it (ECMAScript's escapes: the C encoder of ``json.dumps``
 #: with ``ensure_ascii=False``, what :func:`canonical_json_bytes` uses).
-_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring
 
 #: The largest seq: RFC 8785 numbers are exact up to 2**53 - 1.
 _MAX_SEQ = 2**53 - 1
