@@ -196,8 +196,9 @@ def field_digest(salt: bytes, value: Any, *, field: str = "value") -> bytes:
 def _commitment(digests: dict[str, str], skeleton_bytes: bytes, payload_salt: str) -> str:
     # JCS of {"fields": ..., "payload": ..., "salt": ...}: the three keys are already in RFC 8785
     # order, so the skeleton's bytes are spliced in rather than encoded a second time.
+    # (F empty, as for most releases: ``{}`` is its own RFC 8785 form)
     h = hashlib.sha256(b'{"fields":')
-    h.update(canonical_json_bytes(digests, field="disclosure.fields"))
+    h.update(canonical_json_bytes(digests, field="disclosure.fields") if digests else b"{}")
     h.update(b',"payload":')
     h.update(skeleton_bytes)
     h.update(b',"salt":"' + payload_salt.encode("ascii") + b'"}')

@@ -804,38 +804,16 @@ def _record_batch(
         state = existing.get(r.ocid)
         order = withheld.get((r.ocid, r.release_id))
         if order is not None:
-            report.add(
-                Problem(
-                    file=name,
-                    ocid=r.ocid,
-                    release=r.release_id,
-                    path="id",
-                    reason=f"release {r.release_id!r} of {r.ocid} is withheld under the order at log index {order}"
-                    f" ({_order_reference(conn, order)}): it is not imported again, whatever its content",
-                )
-            )
+            at = f"log index {order} ({_order_reference(conn, order)})"
+            again = "it is not imported again, whatever its content"
+            report.add(_refused(name, r, "id", f"is withheld under the order at {at}: {again}"))
         elif seen == r.digest:
             report.duplicates += 1
         elif seen is not None:
-            report.add(
-                Problem(
-                    file=name,
-                    ocid=r.ocid,
-                    release=r.release_id,
-                    path="id",
-                    reason=f"release {r.release_id!r} of {r.ocid} was already imported with different content",
-                )
-            )
+            report.add(_refused(name, r, "id", "was already imported with different content"))
         elif state is not None and not state.imported:
-            report.add(
-                Problem(
-                    file=name,
-                    ocid=r.ocid,
-                    release=r.release_id,
-                    path="ocid",
-                    reason=f"tender {r.ocid} is recorded natively (through the rules): releases cannot be imported into it",
-                )
-            )
+            native = "is recorded natively (through the rules): releases cannot be imported into it"
+            report.add(_refused(name, r, "ocid", native))
         else:
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
@@ -857,6 +835,14 @@ def _record_batch(
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
+
+
+def _refused(name: str, release: _Release, path: str, reason: str) -> Problem:
+    """A checked release the log refuses (a repeat with other content, a withheld release, a
+    native tender's): named by file, ocid, release id and field; ``reason`` follows
+    "release <id> of <ocid>" (or "tender <ocid>" for a refusal on the ``ocid``)."""
+    subject = f"tender {release.ocid}" if path == "ocid" else f"release {release.release_id!r} of {release.ocid}"
+    return Problem(file=name, ocid=release.ocid, release=release.release_id, path=path, reason=f"{subject} {reason}")
 
 
 def _order_reference(conn: Connection, index: int) -> str:
@@ -972,10 +958,9 @@ class Summary:
 
     @classmethod
     def of(cls, releases: Sequence[dict[str, Any]], into: Summary | None = None) -> Summary:
-        stamps = [s for s in (_stamp(r.get("date")) for r in releases) if s]
-        tendering = [
-            s for r in releases if _STAGE.get(event_tag(r), 0) >= _STAGE["tender"] and (s := _stamp(r.get("date")))
-        ]
+        stamped = [(r, _stamp(r.get("date"))) for r in releases]  # each date read once
+        stamps = [s for _, s in stamped if s]
+        tendering = [s for r, s in stamped if s and _STAGE.get(event_tag(r), 0) >= _STAGE["tender"]]
         if into is not None:
             stamps += [s for s in (into.first, into.last) if s]
             tendering += [into.first_tender] if into.first_tender else []

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.core.envelope import Envelope, check_ocid, format_timestamp, parse_timestamp
 from ledger.core.errors import InvalidArgumentError
@@ -48,6 +51,44 @@ def test_exact_bytes_and_leaf_hash() -> None:
     envelope = _envelope()
     T_(envelope, expected)
     assert envelope.leaf_hash() == leaf_hash(expected)
+
+
+#: Envelope members as a log may hold them: any origin line (control characters, non-ASCII,
+#: astral characters, lone surrogates), ocids of the OCDS form with any publisher id.
+_ORIGINS = st.text(min_size=1).filter(lambda s: "\n" not in s)
+_OCIDS = st.builds(
+    lambda prefix, rest: f"ocds-{prefix}-{rest}",
+    st.from_regex(r"[a-zA-Z0-9]{6}", fullmatch=True),
+    st.text(alphabet=st.characters(blacklist_characters="/\\?#%"), min_size=1, max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    origin=_ORIGINS,
+    ocid=_OCIDS,
+    seq=st.integers(min_value=0, max_value=2**53 - 1),
+    version=st.sampled_from([1, 2]),
+    stamp=st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"]),
+)
+def test_bytes_without_a_submission_are_rfc8785s(origin: str, ocid: str, seq: int, version: int, stamp: str) -> None:
+    """The member-by-member bytes of an envelope without a submission (the import's) are the
+    library's RFC 8785 bytes of the same object, or the same refusal."""
+    binding = (
+        {"payload_sha256": "0f" * 32} if version == 1 else {"payload_sha256": None, "payload_commitment": "0f" * 32}
+    )
+    try:
+        envelope = _envelope(origin=origin, ocid=ocid, seq=seq, prev=None if seq == 0 else PREV, v=version,
+                             recorded_at=stamp, **binding)  # fmt: skip
+    except InvalidArgumentError:
+        return  # an ocid the log refuses: no envelope
+    try:
+        expected = rfc8785.dumps(envelope.to_json())
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError):
+        with pytest.raises(InvalidArgumentError):
+            envelope.canonical_bytes()
+        return
+    assert envelope.canonical_bytes() == expected
 
 
 def test_signed_envelope_round_trip() -> None:
