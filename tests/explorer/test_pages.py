@@ -188,6 +188,7 @@ def test_every_verifier_message_has_a_text() -> None:
     named = set(re.findall(r"(?:\bt|\bmsg|Error|Unavailable)\(\"(\w+)\"", source))
     named |= set(re.findall(r"[:\[,]\s*\"((?:explain|bundle|col)_\w+)\"", source))
     named |= set(re.findall(r"key: \"(\w+)\"", source))
+    named |= set(re.findall(r"noAnchor\s*[:=]\s*\"(\w+)\"", source))  # checkIncluded's refusal, given or default
     assert len(named) > 80
     assert sorted(named - set(JS_MESSAGES)) == []
     # Nothing left over either: every text is shown somewhere.
