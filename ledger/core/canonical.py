@@ -84,11 +84,23 @@ def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
     """
     try:
         text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        if not text.isascii() and _ASTRAL.search(text):
-            raise _Slow
-        return text.encode("utf-8")
-    except (_Slow, ValueError, TypeError, UnicodeEncodeError, RecursionError):
+    except (_Slow, ValueError, TypeError, RecursionError):
         return canonical_bytes(value, field=field)
+    data = utf8_if_canonical(text)
+    return canonical_bytes(value, field=field) if data is None else data
+
+
+def utf8_if_canonical(text: str) -> bytes | None:
+    """The UTF-8 bytes of ``text``, JSON that the C encoder wrote in RFC 8785's member order and
+    escapes (``ensure_ascii=False``), or None where only the library can vouch for it: a
+    character beyond U+FFFF (RFC 8785 sorts keys by UTF-16 code units) or a lone surrogate (no
+    UTF-8 form)."""
+    if not text.isascii() and _ASTRAL.search(text):
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 
 
 def sha256_hex(data: bytes) -> str:

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from . import commitment
-from .canonical import canonical_json_bytes, sha256_hex
+from .canonical import canonical_json_bytes, sha256_hex, utf8_if_canonical
 from .errors import InvalidArgumentError
 from .merkle import leaf_hash
 
@@ -149,9 +149,6 @@ def payload_bytes(payload: Any) -> bytes:
     if not isinstance(payload, dict):
         raise InvalidArgumentError("payload", f"must be a JSON object, got {type(payload).__name__}")
     return canonical_json_bytes(payload, field="payload")
-
-
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _members(envelope: Envelope) -> str:
@@ -366,12 +363,9 @@ class Envelope:
         character, a lone surrogate) goes to it here too.
         """
         if self.submission is None:
-            text = _members(self)
-            if text.isascii() or not _ASTRAL.search(text):
-                try:
-                    return text.encode("utf-8")
-                except UnicodeEncodeError:
-                    pass
+            data = utf8_if_canonical(_members(self))
+            if data is not None:
+                return data
         return canonical_json_bytes(self.to_json(), field="envelope")
 
     def leaf_hash(self) -> bytes:
