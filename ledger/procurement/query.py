@@ -615,12 +615,17 @@ def _listed(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).select_from(tender_index)).scalar_one())
 
 
-def _estimate(conn: Connection, counted: int, since: int, floor: int) -> int:
-    """How many tenders match, from the newest ``counted`` of them, which lie among the ``since``
-    tenders listed since the oldest of them: as many as their share of those, over every listed
-    tender; at least ``floor`` (how many are known to match)."""
-    if not counted:
+def _estimate(conn: Connection, counted: int, oldest: str | None, floor: int) -> int:
+    """How many tenders match, from the newest ``counted`` of them, the oldest of which is
+    ``oldest``: as many as their share of the tenders listed since it, over every listed tender;
+    at least ``floor`` (how many are known to match). The count since it is a walk of the listing
+    index from its time, given as a value (a bound the planner cannot see let PostgreSQL read the
+    whole table)."""
+    if not counted or oldest is None:
         return floor
+    t = tender_index.c
+    moment = conn.execute(select(t.listed_at).where(t.ocid == oldest)).scalar_one()
+    since = int(conn.execute(select(func.count()).where(t.listed_at >= moment)).scalar_one())
     return max(floor, round(counted * _listed(conn) / max(since, 1)))
 
 
@@ -662,12 +667,11 @@ def _year(dialect: str, listed_at: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.substr(listed_at, 1, 4)
 
 
-def _facet_counts(conn: Connection, found: _Search, sample: int, *, since: bool) -> list[Any]:
+def _facet_counts(conn: Connection, found: _Search, sample: int) -> list[Any]:
     """The facets of the newest ``sample`` rows of ``found``, counted by the database in one
     statement (rows of facet, value, label, count): status, method, year and currency whole, the
     :data:`FACET_VALUES` commonest buyers and suppliers, each red flag code and ``any``, ``rows``
-    (how many were counted) and, with ``since``, ``since`` (how many tenders are listed since the
-    oldest counted: :func:`_estimate`)."""
+    (how many were counted) and ``oldest`` (value: the ocid of the oldest counted)."""
     dialect, t = conn.dialect.name, tender_index.c
     newest = (
         select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
@@ -711,14 +715,13 @@ def _facet_counts(conn: Connection, found: _Search, sample: int, *, since: bool)
             func.count(func.distinct(flagged.c.ocid)),
         ),
         select(literal("rows").label("facet"), literal("").label("value"), none, func.count()).select_from(newest),
+        select(
+            select(literal("oldest").label("facet"), c.ocid.label("value"), none, literal(1).label("n"))
+            .order_by(c.listed_at, c.ocid)
+            .limit(1)
+            .subquery()
+        ),
     ]
-    if since:
-        oldest = select(func.min(c.listed_at)).scalar_subquery()
-        parts.append(
-            select(literal("since").label("facet"), literal("").label("value"), none, func.count()).where(
-                t.listed_at >= oldest
-            )
-        )
     return list(conn.execute(union_all(*parts)).all())
 
 
@@ -733,14 +736,14 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     with _connection(source) as conn:
         found, total = _counted(conn, wanted, sample)
         estimated = total > COUNT_EXACT_UP_TO
-        by_facet: dict[str, Counter[str]] = {name: Counter() for name in (*FACETS, "rows", "since")}
+        by_facet: dict[str, Counter[str]] = {name: Counter() for name in (*FACETS, "rows", "oldest")}
         labels: dict[str, str] = {}
-        for row in _facet_counts(conn, found, sample, since=estimated):
+        for row in _facet_counts(conn, found, sample):
             by_facet[row.facet][row.value] = int(row.n)
             if row.facet == "buyer" and row.label is not None:
                 labels[row.value] = row.label
         if estimated:
-            total = _estimate(conn, by_facet["rows"][""], by_facet["since"][""], total)
+            total = _estimate(conn, by_facet["rows"][""], next(iter(by_facet["oldest"]), None), total)
         top_suppliers = _top(by_facet["supplier"])
         suppliers_ = _supplier_labels(conn, [(key, n) for key, _, n in top_suppliers]) if top_suppliers else []
     counts: dict[str, list[tuple[str, str, int]]] = {
