@@ -598,10 +598,28 @@ def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tupl
     return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
 
 
-def _top(counter: Counter[Any], labels: dict[Any, str] | None = None) -> list[tuple[str, str, int]]:
+def _buyer_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[str, str, int]]:
+    """Buyer facet rows: each buyer id with the name its latest tender gives it (a walk of the
+    buyer's listing index, one row), else the id itself."""
+    t = tender_index.c
+    latest = [
+        select(
+            select(t.buyer_id, t.buyer_name)
+            .where(t.buyer_id == key, t.buyer_name.is_not(None))
+            .order_by(t.listed_at.desc(), t.ocid.desc())
+            .limit(1)
+            .subquery()
+        )
+        for key, _ in keys
+    ]
+    names = dict(conn.execute(union_all(*latest)).all())
+    return [(key, names.get(key) or key, n) for key, n in keys]
+
+
+def _top(counter: Counter[Any]) -> list[tuple[str, str, int]]:
     """The :data:`FACET_VALUES` commonest values of ``counter``, ties by value."""
     rows = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_VALUES]
-    return [(str(value), (labels or {}).get(value) or str(value), n) for value, n in rows]
+    return [(str(value), str(value), n) for value, n in rows]
 
 
 def _listed(conn: Connection) -> int:
@@ -674,7 +692,7 @@ def _facet_counts(conn: Connection, found: _Search, sample: int) -> list[Any]:
     (how many were counted) and ``oldest`` (value: the ocid of the oldest counted)."""
     dialect, t = conn.dialect.name, tender_index.c
     newest = (
-        select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
+        select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id)
         .select_from(found.source)
         .where(*found.where)
         .order_by(t.listed_at.desc(), t.ocid.desc())
@@ -684,8 +702,8 @@ def _facet_counts(conn: Connection, found: _Search, sample: int) -> list[Any]:
     n, none = func.count().label("n"), cast(literal(None), tender_index.c.title.type).label("label")
     ocids = select(newest.c.ocid)
 
-    def grouped(name: str, value: ColumnElement[Any], *, label: ColumnElement[Any] = none, top: bool = False) -> Any:
-        rows = select(literal(name).label("facet"), value.label("value"), label, n).where(value.is_not(None))
+    def grouped(name: str, value: ColumnElement[Any], *, top: bool = False) -> Any:
+        rows = select(literal(name).label("facet"), value.label("value"), none, n).where(value.is_not(None))
         rows = rows.group_by(value)
         if top:  # the commonest, ties by value as _top orders them
             rows = rows.order_by(n.desc(), _bytewise(dialect, value)).limit(FACET_VALUES)
@@ -698,7 +716,7 @@ def _facet_counts(conn: Connection, found: _Search, sample: int) -> list[Any]:
         grouped("method", c.method),
         grouped("currency", c.currency),
         grouped("year", _year(dialect, c.listed_at)),
-        grouped("buyer", c.buyer_id, label=func.max(_bytewise(dialect, c.buyer_name)).label("label"), top=True),
+        grouped("buyer", c.buyer_id, top=True),
         select(
             select(literal("supplier").label("facet"), s.supplier.label("value"), none, n)
             .where(s.ocid.in_(ocids))
@@ -737,11 +755,10 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
         found, total = _counted(conn, wanted, sample)
         estimated = total > COUNT_EXACT_UP_TO
         by_facet: dict[str, Counter[str]] = {name: Counter() for name in (*FACETS, "rows", "oldest")}
-        labels: dict[str, str] = {}
         for row in _facet_counts(conn, found, sample):
             by_facet[row.facet][row.value] = int(row.n)
-            if row.facet == "buyer" and row.label is not None:
-                labels[row.value] = row.label
+        top_buyers = _top(by_facet["buyer"])
+        buyers_ = _buyer_labels(conn, [(key, n) for key, _, n in top_buyers]) if top_buyers else []
         if estimated:
             total = _estimate(conn, by_facet["rows"][""], next(iter(by_facet["oldest"]), None), total)
         top_suppliers = _top(by_facet["supplier"])
@@ -749,7 +766,7 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     counts: dict[str, list[tuple[str, str, int]]] = {
         name: _top(by_facet[name]) for name in ("status", "method", "year", "currency")
     }
-    counts["buyer"] = _top(by_facet["buyer"], labels)
+    counts["buyer"] = buyers_
     counts["supplier"] = suppliers_
     flags = by_facet["flag"]
     counts["flag"] = [("any", "any", flags["any"])] if flags["any"] else []

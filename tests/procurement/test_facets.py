@@ -9,10 +9,12 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import inspect, select
 
 from ledger.log import Log
 from ledger.procurement import importer, query, redflags
+from ledger.store import db
 from ledger.store.schema import tender_index
 from tests.conftest import ORIGIN, T0
 
@@ -39,7 +41,7 @@ def _import(log: Log, releases: list[dict[str, Any]]) -> None:
 
 #: Buyer ids that one tender each ties, whose order differs between code point (Python, SQLite)
 #: and a language's collation (a PostgreSQL database's may be one): "B-10" < "a-2" < "b-9" < "Á-1" by code
-#: point; buyer "b-9" is named twice ("Zeta" and "alpha": "alpha" is the larger by code point).
+#: point; buyer "b-9" is named "Zeta" on its latest tender, "alpha" on an older one.
 TIED = [
     _release(1, ("b-9", "Zeta")),
     _release(2, ("Á-1", "Ágora")),
@@ -70,7 +72,7 @@ def test_facets_are_the_same_on_both_engines_ties_by_code_point(sqlite_url: str,
     on_sqlite, on_postgres = found
     assert on_sqlite == on_postgres
     assert on_sqlite.total == 5 and on_sqlite.sampled is None and not on_sqlite.estimated
-    assert on_sqlite.counts["buyer"] == [("b-9", "alpha", 2), ("B-10", "Beta", 1), ("a-2", "Alfa", 1)]
+    assert on_sqlite.counts["buyer"] == [("b-9", "Zeta", 2), ("B-10", "Beta", 1), ("a-2", "Alfa", 1)]
     assert on_sqlite.counts["status"] == [("active", "active", 4), ("cancelled", "cancelled", 1)]
     assert on_sqlite.counts["year"] == [("2026", "2026", 4), ("2025", "2025", 1)]
     assert on_sqlite.counts["method"] == [("open", "open", 5)]
@@ -145,3 +147,39 @@ def test_flags_of_some_tenders_are_read_by_their_keys(log: Log) -> None:
     assert {value for value, _, _ in found.counts["flag"][1:]} == codes
     assert all(n == 3 for _, _, n in found.counts["flag"])
     assert found.counts["supplier"] == [("name:sole", "Sole", 3)]
+
+
+def test_migration_0021_on_a_filled_database_keeps_the_counts(log: Log) -> None:
+    """Downgraded to 0019 (the old indexes) and upgraded again over recorded tenders: the same
+    counts, and the sample read from the new indexes alone."""
+    _import(log, TIED)
+    before = query.facets(log.engine)
+    with log.engine.begin() as conn:
+        config = db.alembic_config(log.engine)
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0019")
+    indexes = {ix["name"] for ix in inspect(log.engine).get_indexes("tender_index")}
+    assert {"ix_tender_index_ocid_listed_at", "ix_tender_index_buyer_id_listed_at_ocid"} <= indexes
+    assert query.facets(log.engine) == before
+    db.migrate(log.engine)
+    indexes = {ix["name"]: ix["column_names"] for ix in inspect(log.engine).get_indexes("tender_index")}
+    assert "ix_tender_index_ocid_listed_at" not in indexes
+    assert indexes["ix_tender_index_buyer_id_facets"] == [
+        "buyer_id",
+        "listed_at",
+        "ocid",
+        "status",
+        "method",
+        "currency",
+    ]
+    assert query.facets(log.engine) == before == query.facets(log.engine, sample=5)
+    if log.engine.dialect.name == "sqlite":
+        with log.engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT status, method, currency, listed_at FROM tender_index "
+                    "WHERE buyer_id = 'b-9' ORDER BY listed_at DESC LIMIT 2000"
+                )
+            )
+        assert "COVERING INDEX ix_tender_index_buyer_id_facets" in plan
