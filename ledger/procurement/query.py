@@ -612,7 +612,7 @@ def _buyer_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[s
         )
         for key, _ in keys
     ]
-    names = dict(conn.execute(union_all(*latest)).all())
+    names: dict[str, str] = dict(conn.execute(union_all(*latest)).all())
     return [(key, names.get(key) or key, n) for key, n in keys]
 
 
