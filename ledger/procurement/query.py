@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
@@ -33,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 
@@ -598,19 +598,33 @@ def _supplier_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tupl
     return [(key, names.get(key) or key.removeprefix("name:"), n) for key, n in keys]
 
 
-def _top(counter: Counter[Any], labels: dict[Any, str] | None = None) -> list[tuple[str, str, int]]:
+def _buyer_labels(conn: Connection, keys: list[tuple[str, int]]) -> list[tuple[str, str, int]]:
+    """Buyer facet rows: each buyer id with the name its latest tender gives it (a walk of the
+    buyer's listing index, one row), else the id itself."""
+    t = tender_index.c
+    latest = [
+        select(
+            select(t.buyer_id, t.buyer_name)
+            .where(t.buyer_id == key, t.buyer_name.is_not(None))
+            .order_by(t.listed_at.desc(), t.ocid.desc())
+            .limit(1)
+            .subquery()
+        )
+        for key, _ in keys
+    ]
+    names: dict[str, str] = dict(conn.execute(union_all(*latest)).all())
+    return [(key, names.get(key) or key, n) for key, n in keys]
+
+
+def _top(counter: Counter[Any]) -> list[tuple[str, str, int]]:
     """The :data:`FACET_VALUES` commonest values of ``counter``, ties by value."""
     rows = sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:FACET_VALUES]
-    return [(str(value), (labels or {}).get(value) or str(value), n) for value, n in rows]
+    return [(str(value), str(value), n) for value, n in rows]
 
 
-def _listed(conn: Connection, since: Any = None) -> int:
-    """How many tenders are listed (at or after ``since``): counted on the listing index, or for
-    all of them estimated without reading the table (SQLite: the largest rowid; PostgreSQL: the
-    planner's row count, if the table was analysed)."""
-    t = tender_index.c
-    if since is not None:
-        return int(conn.execute(select(func.count()).where(t.listed_at >= since)).scalar_one())
+def _listed(conn: Connection) -> int:
+    """How many tenders are listed, estimated without reading the table (SQLite: the largest
+    rowid; PostgreSQL: the planner's row count, if the table was analysed)."""
     if conn.dialect.name == "sqlite":
         return int(conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM tender_index").scalar_one())
     rows = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'tender_index'::regclass").scalar_one()
@@ -619,14 +633,18 @@ def _listed(conn: Connection, since: Any = None) -> int:
     return int(conn.execute(select(func.count()).select_from(tender_index)).scalar_one())
 
 
-def _estimate(conn: Connection, newest: Sequence[Any], floor: int) -> int:
-    """How many tenders match, from the newest ``newest`` of them (in listing order): as many
-    as their share of the tenders listed since the oldest of them, over every listed tender; at
-    least ``floor`` (how many are known to match)."""
-    if not newest:
+def _estimate(conn: Connection, counted: int, oldest: str | None, floor: int) -> int:
+    """How many tenders match, from the newest ``counted`` of them, the oldest of which is
+    ``oldest``: as many as their share of the tenders listed since it, over every listed tender;
+    at least ``floor`` (how many are known to match). The count since it is a walk of the listing
+    index from its time, given as a value (a bound the planner cannot see let PostgreSQL read the
+    whole table)."""
+    if not counted or oldest is None:
         return floor
-    since = _listed(conn, newest[-1].listed_at)
-    return max(floor, round(len(newest) * _listed(conn) / max(since, 1)))
+    t = tender_index.c
+    moment = conn.execute(select(t.listed_at).where(t.ocid == oldest)).scalar_one()
+    since = int(conn.execute(select(func.count()).where(t.listed_at >= moment)).scalar_one())
+    return max(floor, round(counted * _listed(conn) / max(since, 1)))
 
 
 def _counted(conn: Connection, wanted: Filters, sample: int) -> tuple[_Search, int]:
@@ -653,6 +671,78 @@ def _counted(conn: Connection, wanted: Filters, sample: int) -> tuple[_Search, i
     return found, total
 
 
+def _bytewise(dialect: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``value`` compared by code point on both engines (PostgreSQL's text follows the database's
+    collation; SQLite's BINARY and Python's str order by code point already), so that ties and
+    labels come out the same on both."""
+    return value.collate("C") if dialect == "postgresql" else value
+
+
+def _year(dialect: str, listed_at: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The UTC year of a listing time, as four digits of text (SQLite stores instants as UTC text)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", listed_at), "YYYY")
+    return func.substr(listed_at, 1, 4)
+
+
+def _facet_counts(conn: Connection, found: _Search, sample: int) -> list[Any]:
+    """The facets of the newest ``sample`` rows of ``found``, counted by the database in one
+    statement (rows of facet, value, label, count): status, method, year and currency whole, the
+    :data:`FACET_VALUES` commonest buyers and suppliers, each red flag code and ``any``, ``rows``
+    (how many were counted) and ``oldest`` (value: the ocid of the oldest counted)."""
+    dialect, t = conn.dialect.name, tender_index.c
+    newest = (
+        select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id)
+        .select_from(found.source)
+        .where(*found.where)
+        .order_by(t.listed_at.desc(), t.ocid.desc())
+        .limit(sample)
+        .cte("newest")
+    )
+    n, none = func.count().label("n"), cast(literal(None), tender_index.c.title.type).label("label")
+    ocids = select(newest.c.ocid)
+
+    def grouped(name: str, value: ColumnElement[Any], *, top: bool = False) -> Any:
+        rows = select(literal(name).label("facet"), value.label("value"), none, n).where(value.is_not(None))
+        rows = rows.group_by(value)
+        if top:  # the commonest, ties by value as _top orders them
+            rows = rows.order_by(n.desc(), _bytewise(dialect, value)).limit(FACET_VALUES)
+        return select(rows.subquery())
+
+    c, s = newest.c, tender_suppliers.c
+    flagged = redflags.flag_rows(ocids).subquery()
+    parts = [
+        grouped("status", c.status),
+        grouped("method", c.method),
+        grouped("currency", c.currency),
+        grouped("year", _year(dialect, c.listed_at)),
+        grouped("buyer", c.buyer_id, top=True),
+        select(
+            select(literal("supplier").label("facet"), s.supplier.label("value"), none, n)
+            .where(s.ocid.in_(ocids))
+            .group_by(s.supplier)
+            .order_by(n.desc(), _bytewise(dialect, s.supplier))
+            .limit(FACET_VALUES)
+            .subquery()
+        ),
+        select(literal("flag").label("facet"), flagged.c.code.label("value"), none, n).group_by(flagged.c.code),
+        select(
+            literal("flag").label("facet"),
+            literal("any").label("value"),
+            none,
+            func.count(func.distinct(flagged.c.ocid)),
+        ),
+        select(literal("rows").label("facet"), literal("").label("value"), none, func.count()).select_from(newest),
+        select(
+            select(literal("oldest").label("facet"), c.ocid.label("value"), none, literal(1).label("n"))
+            .order_by(c.listed_at, c.ocid)
+            .limit(1)
+            .subquery()
+        ),
+    ]
+    return list(conn.execute(union_all(*parts)).all())
+
+
 def facets(source: Connection | Engine, *, sample: int | None = None, **filters: Any) -> Facets:
     """The number of tenders matching ``filters`` (the fields of :class:`Filters`) and, per facet,
     how many of them have each value: of every matching tender, or of the newest ``sample``
@@ -661,43 +751,26 @@ def facets(source: Connection | Engine, *, sample: int | None = None, **filters:
     :class:`InvalidArgumentError` naming a bad filter."""
     wanted = Filters(**filters)
     sample = FACET_SAMPLE if sample is None else sample
-    t = tender_index.c
     with _connection(source) as conn:
         found, total = _counted(conn, wanted, sample)
-        rows = conn.execute(
-            select(t.ocid, t.status, t.method, t.listed_at, t.currency, t.buyer_id, t.buyer_name)
-            .select_from(found.source)
-            .where(*found.where)
-            .order_by(t.listed_at.desc(), t.ocid.desc())
-            .limit(sample)
-        ).all()
         estimated = total > COUNT_EXACT_UP_TO
+        by_facet: dict[str, Counter[str]] = {name: Counter() for name in (*FACETS, "rows", "oldest")}
+        for row in _facet_counts(conn, found, sample):
+            by_facet[row.facet][row.value] = int(row.n)
+        top_buyers = _top(by_facet["buyer"])
+        buyers_ = _buyer_labels(conn, [(key, n) for key, _, n in top_buyers]) if top_buyers else []
         if estimated:
-            total = _estimate(conn, rows, total)
-        ocids = [row.ocid for row in rows]
-        s = tender_suppliers.c
-        supplier_counts = Counter(conn.execute(select(s.supplier).where(s.ocid.in_(ocids))).scalars() if ocids else [])
-        flagged = redflags.flag_rows().subquery()
-        raised = conn.execute(select(flagged.c.ocid, flagged.c.code).where(flagged.c.ocid.in_(ocids))).all()
-        top_suppliers = _top(supplier_counts)
+            total = _estimate(conn, by_facet["rows"][""], next(iter(by_facet["oldest"]), None), total)
+        top_suppliers = _top(by_facet["supplier"])
         suppliers_ = _supplier_labels(conn, [(key, n) for key, _, n in top_suppliers]) if top_suppliers else []
-    buyer_names: dict[Any, str] = {}
-    for row in rows:
-        if row.buyer_id is not None and row.buyer_name is not None:
-            buyer_names[row.buyer_id] = max(buyer_names.get(row.buyer_id, ""), row.buyer_name)
     counts: dict[str, list[tuple[str, str, int]]] = {
-        "status": _top(Counter(row.status for row in rows if row.status is not None)),
-        "method": _top(Counter(row.method for row in rows if row.method is not None)),
-        "year": _top(Counter(moment.year for row in rows if (moment := _utc(row.listed_at)) is not None)),
-        "currency": _top(Counter(row.currency for row in rows if row.currency is not None)),
-        "buyer": _top(Counter(row.buyer_id for row in rows if row.buyer_id is not None), buyer_names),
-        "supplier": suppliers_,
+        name: _top(by_facet[name]) for name in ("status", "method", "year", "currency")
     }
-    by_code = Counter(code for _, code in {(ocid, code) for ocid, code in raised})
-    any_flag = len({ocid for ocid, _ in raised})
-    flags = [("any", "any", any_flag)] if any_flag else []
-    flags += [(code, code, by_code[code]) for code in redflags.CODES if by_code.get(code)]
-    counts["flag"] = flags
+    counts["buyer"] = buyers_
+    counts["supplier"] = suppliers_
+    flags = by_facet["flag"]
+    counts["flag"] = [("any", "any", flags["any"])] if flags["any"] else []
+    counts["flag"] += [(code, code, flags[code]) for code in redflags.CODES if flags.get(code)]
     return Facets(total, {name: counts[name] for name in FACETS}, sample if total > sample else None, estimated)
 
 
