@@ -335,13 +335,15 @@ def _newest_keys(conn: Connection, words: list[str], most: int) -> list[int]:
         candidates = select(_SEARCH.c.rowid).where(_sqlite_match(match)).order_by(_SEARCH.c.rowid.desc())
         bound = candidates.limit(2 * most).subquery()
         read, oldest = conn.execute(select(func.count(), func.min(bound.c.rowid))).one()
+        if not read:  # nothing begins with its first characters
+            return []
         confirmed = (
             candidates.join(_KEYS, _KEYS.c.id == _SEARCH.c.rowid)
             .join(tender_index, tender_index.c.ocid == _KEYS.c.ocid)
             .where(_SEARCH.c.rowid >= oldest, _begins(last))
             .limit(most)
         )
-        keys = list(conn.execute(confirmed).scalars()) if read else []
+        keys = list(conn.execute(confirmed).scalars())
         if len(keys) == most or read < 2 * most:
             return keys
     newest = select(_SEARCH.c.rowid).where(_sqlite_match(words)).order_by(_SEARCH.c.rowid.desc()).limit(most)
