@@ -281,6 +281,20 @@ def _score(words: list[str]) -> ColumnElement[Any]:
     return total
 
 
+def score_text(text: str, words: list[str]) -> float:
+    """:func:`_score` of one tender's ``search_text``, in Python: the same operations in the same
+    order on the same doubles, so the same bits (a cursor holds the score of its page's last row)."""
+    padded = f" {text} "
+    norm = _K1 * (1 - _B + _B * float(len(text) - len(text.replace(" ", "")) + 1) / _AVERAGE_WORDS)
+    total = 0.0
+    for i, word in enumerate(words):
+        needle = f" {word}" if i == len(words) - 1 else f" {word} "
+        frequency = float(len(text) + 2 - len(padded.replace(needle, ""))) / len(needle)
+        part = frequency * (_K1 + 1) / (frequency + norm)
+        total = part if i == 0 else total + part
+    return total
+
+
 def _ts_rank(words: list[str]) -> ColumnElement[Any]:
     """PostgreSQL's relevance: ts_rank of the stored vector, divided by the log of the document's
     length (the vector has no positions, so that it holds exactly fulltext's words; bm25 favours
@@ -495,6 +509,9 @@ def search_tenders(
         order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
         if found.walk:
             where = [t.ocid.in_(_walk(conn, found, where, descending=descending, wanted=limit + 1))]
+        elif conn.dialect.name == "sqlite" and found.score is not None and found.source is not tender_index:
+            after = _decode_cursor(cursor, sort) if cursor is not None else None
+            where = [t.ocid.in_(_ranked(conn, found, wanted.words(), after, limit + 1))]
         elif conn.dialect.name == "sqlite":
             where = [t.ocid.in_(_cut(conn, found.source, where, order, limit + 1))]
         # the page is cut from tender_index alone, then joined to its tenders' event counts (a
@@ -530,6 +547,21 @@ def _cut(
     column of it); the page's rows are then read by ocid."""
     cut = select(tender_index.c.ocid).select_from(source).where(*where).order_by(*order).limit(wanted)
     return list(conn.execute(cut).scalars())
+
+
+def _ranked(
+    conn: Connection, found: _Search, words: list[str], after: tuple[Any, str] | None, wanted: int
+) -> list[str]:
+    """SQLite: the ocids of a relevance page among the matches read by key (at most
+    :data:`RANK_AMONG`), the best first, after the cursor's (score, ocid) if given. Their text is
+    read once and scored in Python (:func:`score_text`): the SQL score and its sort cost about
+    twice as much (1,000,000 tenders, 2,000 matches of three words: 16.9 ms CPU against 9.6)."""
+    t = tender_index.c
+    rows = conn.execute(select(t.ocid, t.search_text).select_from(found.source).where(*found.where)).all()
+    scored = sorted(((score_text(row.search_text, words), row.ocid) for row in rows), reverse=True)
+    if after is not None:
+        scored = [pair for pair in scored if pair < after]
+    return [ocid for _, ocid in scored[:wanted]]
 
 
 def _after(key_column: ColumnElement[Any], key: Any, ocid: str, *, descending: bool) -> list[ColumnElement[bool]]:

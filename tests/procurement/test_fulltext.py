@@ -437,6 +437,8 @@ def test_sqlite_relevance_is_the_documented_formula(imported: Log) -> None:
         assert rows
         for document, score in rows:
             assert score == pytest.approx(_bm25_like(document, words), rel=1e-12), (document, words)
+            # the ranking of the newest matches scores in Python: the very same double
+            assert query.score_text(document, words) == score, (document, words)
     assert _bm25_like("a b", ["a"]) < _bm25_like("a a", ["a"])  # more often, same length
     assert _bm25_like("a b", ["a"]) > _bm25_like("a b c d e f g h", ["a"])  # shorter
     ranked = query.search_tenders(imported.engine, q="aztlan")
@@ -529,3 +531,24 @@ def test_sqlite_confirms_a_long_prefix_on_the_text_or_falls_back_to_fts5(sqlite_
             assert query._newest_keys(conn, ["park", "renown"], 3) == [keys[8]]
     finally:
         log.close()
+
+
+def test_relevance_pages_follow_the_cursor_through_ties(prefixed: Log) -> None:
+    """Tenders 6 and 9 ("Renown bridge", "Renown road") score the same for ``renown``: one page
+    at a time, the cursor (score, ocid) continues exactly after the last row, ties by ocid,
+    whether every match is ranked or only the newest (both engines)."""
+    whole = _ocid_numbers(query.search_tenders(prefixed.engine, q="renown"))
+    assert set(whole) == {6, 8, 9}
+    if prefixed.engine.dialect.name == "sqlite":  # "renown" twice first, then the tie by ocid
+        assert whole == [8, 9, 6]
+    for rank_among in (10_000, 3):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(query, "RANK_AMONG", rank_among)
+            paged, cursor = [], None
+            while True:
+                page = query.search_tenders(prefixed.engine, q="renown", limit=1, cursor=cursor)
+                paged += _ocid_numbers(page)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert paged == whole
