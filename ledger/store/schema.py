@@ -189,7 +189,8 @@ tender_index = Table(
     #: A buyer's tenders by listing time, with the facets' columns (migration 0021: count + facets
     #: of a buyer's newest tenders without reading their rows).
     Index("ix_tender_index_buyer_id_facets", "buyer_id", "listed_at", "ocid", "status", "method", "currency"),
-    Index("ix_tender_index_value_amount_ocid", "value_amount", "ocid"),
+    #: A value range listed by time finds its page in the index alone (migration 0020).
+    Index("ix_tender_index_value_amount_ocid_listed_at", "value_amount", "ocid", "listed_at"),
     #: An organisation's latest tenders: their ocids sorted by listing time without reading the rows;
     #: with the facets' columns (migration 0021), a search's matches counted by facet alike.
     Index("ix_tender_index_ocid_facets", "ocid", "listed_at", "status", "method", "currency", "buyer_id"),

@@ -150,14 +150,14 @@ def test_flags_of_some_tenders_are_read_by_their_keys(log: Log) -> None:
 
 
 def test_migration_0021_on_a_filled_database_keeps_the_counts(log: Log) -> None:
-    """Downgraded to 0019 (the old indexes) and upgraded again over recorded tenders: the same
+    """Downgraded to 0020 (the old indexes of 0021) and upgraded again over recorded tenders: the same
     counts, and the sample read from the new indexes alone."""
     _import(log, TIED)
     before = query.facets(log.engine)
     with log.engine.begin() as conn:
         config = db.alembic_config(log.engine)
         config.attributes["connection"] = conn
-        command.downgrade(config, "0019")
+        command.downgrade(config, "0020")
     indexes = {ix["name"] for ix in inspect(log.engine).get_indexes("tender_index")}
     assert {"ix_tender_index_ocid_listed_at", "ix_tender_index_buyer_id_listed_at_ocid"} <= indexes
     assert query.facets(log.engine) == before

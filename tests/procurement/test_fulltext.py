@@ -437,7 +437,118 @@ def test_sqlite_relevance_is_the_documented_formula(imported: Log) -> None:
         assert rows
         for document, score in rows:
             assert score == pytest.approx(_bm25_like(document, words), rel=1e-12), (document, words)
+            # the ranking of the newest matches scores in Python: the very same double
+            assert query.score_text(document, words) == score, (document, words)
     assert _bm25_like("a b", ["a"]) < _bm25_like("a a", ["a"])  # more often, same length
     assert _bm25_like("a b", ["a"]) > _bm25_like("a b c d e f g h", ["a"])  # shorter
     ranked = query.search_tenders(imported.engine, q="aztlan")
     assert _ocid_numbers(ranked) == [1, 3, 5]
+
+
+#: Last words longer than the FTS5 prefix index (4 characters), some sharing their first four.
+PREFIXED = [
+    _release(6, 2023, tender={"id": "t6", "title": "Renown bridge", "value": {"amount": 10, "currency": "EUR"}}),
+    _release(7, 2023, tender={"id": "t7", "title": "Renovate the school", "value": {"amount": 20, "currency": "EUR"}}),
+    _release(8, 2022, tender={"id": "t8", "title": "Renown park renown", "value": {"amount": 30, "currency": "EUR"}}),
+    _release(9, 2027, tender={"id": "t9", "title": "Renown road", "status": "cancelled"}),
+]
+
+
+@pytest.fixture
+def prefixed(imported: Log) -> Log:
+    package = {"uri": "u", "version": "1.1", "publishedDate": "2026-03-01T00:00:00Z", "publisher": {"name": "p"}}
+    raw = json.dumps({**package, "releases": PREFIXED}).encode()
+    assert importer.import_files(imported, [("more.json", io.BytesIO(raw))], now=T0).imported == len(PREFIXED)
+    return imported
+
+
+def _holding(log: Log, prefix: str) -> set[int]:
+    """The tenders a word of whose text begins with ``prefix`` (what ``q`` must find)."""
+    with log.engine.connect() as conn:
+        rows = conn.execute(text("SELECT ocid, search_text FROM tender_index")).all()
+    return {int(ocid.rsplit("-", 1)[1]) for ocid, words in rows if any(w.startswith(prefix) for w in words.split())}
+
+
+@pytest.mark.parametrize("q", ["renova", "renown", "renovate", "aztla", "renovx", "reno"])
+def test_a_last_word_longer_than_the_prefix_index_finds_exactly_its_words(prefixed: Log, q: str) -> None:
+    """SQLite matches a last word longer than 4 characters by its first four in the prefix index
+    and confirms the whole of it on the text: every path (the newest matches read at once, the
+    walk of the listing index, the probe of another index, the fallback to FTS5's own merge when
+    too few candidates hold it) finds exactly the tenders holding a word that begins with it, in
+    the same order, on both engines."""
+    expected = _holding(prefixed, q)
+    assert (q == "renovx") == (not expected)
+    reference = {sort: _ocid_numbers(query.search_tenders(prefixed.engine, q=q, sort=sort)) for sort in query.SORTS}
+    assert set(reference["published_desc"]) == expected
+    assert set(reference["relevance"]) == expected
+    assert sorted(reference["published_asc"], reverse=True) == sorted(reference["published_desc"], reverse=True)
+    assert query.facets(prefixed.engine, q=q).total == len(expected)
+    with prefixed.engine.connect() as conn:
+        statuses = {
+            int(o.rsplit("-", 1)[1]): st for o, st in conn.execute(text("SELECT ocid, status FROM tender_index"))
+        }
+    with pytest.MonkeyPatch.context() as patch:
+        for probe_above, rank_among, walk_first in ((0, 1, 1), (0, 10_000, 2), (1, 1, 512), (10_000, 10_000, 1)):
+            patch.setattr(query, "PROBE_ABOVE", probe_above)
+            patch.setattr(query, "RANK_AMONG", rank_among)
+            patch.setattr(query, "WALK_FIRST", walk_first)
+            for sort in ("published_desc", "published_asc", "value_desc", "value_asc"):
+                found = _ocid_numbers(query.search_tenders(prefixed.engine, q=q, sort=sort))
+                assert found == reference[sort], (probe_above, rank_among, walk_first, sort)
+            ranked = query.search_tenders(prefixed.engine, q=q)
+            if ranked.ranked_among is None:
+                assert _ocid_numbers(ranked) == reference["relevance"]
+            else:  # the newest matches only, in the order of the whole ranking
+                assert set(_ocid_numbers(ranked)) <= expected and len(ranked.items) == min(rank_among, len(expected))
+            active = _ocid_numbers(query.search_tenders(prefixed.engine, q=q, sort="published_desc", status="active"))
+            assert active == [n for n in reference["published_desc"] if statuses[n] == "active"]
+            assert query.facets(prefixed.engine, q=q).total == len(expected)
+
+
+def test_sqlite_confirms_a_long_prefix_on_the_text_or_falls_back_to_fts5(sqlite_url: str) -> None:
+    """The newest matches of a last word longer than the prefix index: confirmed on the text of at
+    most twice as many candidates of its first four characters; with fewer confirmed among them,
+    FTS5's exact match answers (the same keys either way). SQLite's own path: PostgreSQL matches
+    prefixes in its GIN index (the test above runs on both)."""
+    log = Log.open(sqlite_url, origin="tenderproof.test/log")
+    try:
+        package = {"uri": "u", "version": "1.1", "publishedDate": "2026-03-01T00:00:00Z", "publisher": {"name": "p"}}
+        raw = json.dumps({**package, "releases": RELEASES + PREFIXED}).encode()
+        assert importer.import_files(log, [("all.json", io.BytesIO(raw))], now=T0).imported == 9
+        with log.engine.connect() as conn:
+            keyed = dict(conn.execute(text("SELECT ocid, id FROM tender_search_keys")).all())
+            keys = {n: keyed[f"ocds-ft0000-{n}"] for n in (1, 6, 7, 8, 9)}
+            assert keys[9] > keys[8] > keys[7] > keys[6] > keys[1]  # recorded in that order
+            renown = [keys[9], keys[8], keys[6]]
+            # 'reno' begins five tenders, 'renown' three: confirmed among the newest candidates
+            assert query._newest_keys(conn, ["renown"], 2) == renown[:2]
+            assert query._newest_keys(conn, ["renown"], 1) == renown[:1]
+            assert query._newest_keys(conn, ["renown"], 10) == renown
+            # the two newest candidates (9, 8) hold no 'renova': FTS5's exact match answers
+            assert query._newest_keys(conn, ["renova"], 1) == [keys[7]]
+            assert query._newest_keys(conn, ["renova"], 2) == [keys[7], keys[1]]
+            assert query._newest_keys(conn, ["renovx"], 3) == []
+            assert query._newest_keys(conn, ["park", "renown"], 3) == [keys[8]]
+    finally:
+        log.close()
+
+
+def test_relevance_pages_follow_the_cursor_through_ties(prefixed: Log) -> None:
+    """Tenders 6 and 9 ("Renown bridge", "Renown road") score the same for ``renown``: one page
+    at a time, the cursor (score, ocid) continues exactly after the last row, ties by ocid,
+    whether every match is ranked or only the newest (both engines)."""
+    whole = _ocid_numbers(query.search_tenders(prefixed.engine, q="renown"))
+    assert set(whole) == {6, 8, 9}
+    if prefixed.engine.dialect.name == "sqlite":  # "renown" twice first, then the tie by ocid
+        assert whole == [8, 9, 6]
+    for rank_among in (10_000, 3):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(query, "RANK_AMONG", rank_among)
+            paged, cursor = [], None
+            while True:
+                page = query.search_tenders(prefixed.engine, q="renown", limit=1, cursor=cursor)
+                paged += _ocid_numbers(page)
+                if page.next_cursor is None:
+                    break
+                cursor = page.next_cursor
+            assert paged == whole

@@ -1,0 +1,79 @@
+"""The search rows of ``search_bench.measure`` run with another checkout's ``query`` module, to
+compare two versions of the code on the same database in the same minutes:
+
+    python bench/search_compare.py /work/main sqlite:////path/bench.sqlite3 10 > before.txt
+    python bench/search_compare.py . sqlite:////path/bench.sqlite3 10 > after.txt
+
+Each line: the case, median and p95 wall ms, median and p95 of this process's CPU ms, and a
+checksum of the page's ocids (the two versions must list the same rows). ``OUT=file.json`` also
+writes them as JSON. The database is only read (fill it with ``search_bench.py --database``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+import zlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT, URL, RUNS = Path(sys.argv[1]).resolve(), sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine  # noqa: E402
+
+from ledger.procurement import query  # noqa: E402
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CASES: dict[str, dict[str, Any]] = {
+    "floor": {},
+    "status": {"status": "cancelled"},
+    "buyer": {"buyer": "BUYER-42"},
+    "hosp_new": {"q": "hospital", "sort": "published_desc"},
+    "hosp_rel": {"q": "hospital"},
+    "aztlan": {"q": "aztlan", "sort": "published_desc"},
+    "zdorov": {"q": "здоров'я", "sort": "published_desc"},
+    "rfuel77": {"q": "renovacion fuel 77"},
+    "lot4242": {"q": "lot 4242 for"},
+    "zzzz": {"q": "zzzz"},
+    "renov": {"q": "renov", "sort": "published_desc"},
+    "value": {"value_min": 1_000_000, "value_max": 1_100_000},
+    "week": {"published_from": T0 + timedelta(days=100), "published_to": T0 + timedelta(days=107)},
+}
+
+
+def _p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20, method="inclusive")[18]
+
+
+def main() -> None:
+    engine = create_engine(URL)
+    load = [Path("/proc/loadavg").read_text().split()[:3]]
+    rows = []
+    for name in sys.argv[4:] or list(CASES):
+        query.search_tenders(engine, **CASES[name])  # warm-up
+        wall, cpu = [], []
+        for _ in range(RUNS):
+            start, began = time.perf_counter(), time.process_time()
+            page = query.search_tenders(engine, **CASES[name])
+            wall.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - began) * 1000)
+        crc = zlib.crc32(",".join(t.ocid for t in page.items).encode()) & 0xFFFF
+        rows.append([name, statistics.median(wall), _p95(wall), _p95(cpu), len(page.items), page.ranked_among])
+        print(
+            f"{name:10s} med {statistics.median(wall):7.2f} p95 {_p95(wall):7.2f} "
+            f"cpu med {statistics.median(cpu):6.2f} p95 {_p95(cpu):6.2f} n={len(page.items)} crc={crc}"
+        )
+    load.append(Path("/proc/loadavg").read_text().split()[:3])
+    print("load", *load)
+    if os.environ.get("OUT"):
+        at = datetime.now(UTC).strftime("%H:%M")
+        Path(os.environ["OUT"]).write_text(json.dumps({"load": load, "at": at, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()
