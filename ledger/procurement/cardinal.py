@@ -307,14 +307,23 @@ def _bids(compiled: dict[str, Any]) -> list[_Bid]:
     if memo is not None and "facts" in memo:
         return memo["facts"]  # type: ignore[no-any-return]
     found: list[_Bid] = []
-    for bid in submitted_bids(compiled):
+    bids = compiled.get("bids")
+    details = bids.get("details") if isinstance(bids, dict) else None
+    for bid in details if isinstance(details, list) else ():  # submitted_bids(), in the same loop
+        if not isinstance(bid, dict):
+            continue
+        status = bid.get("status")
+        if not isinstance(status, str) or status in ("invited", "withdrawn"):
+            continue
         value = bid.get("value")
-        amount = value.get("amount") if isinstance(value, dict) else None
-        currency = value.get("currency") if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            amount, currency = value.get("amount"), value.get("currency")
+        else:
+            amount = currency = None
         tenderers = _dicts(bid.get("tenderers"))
         found.append(
             (
-                bid["status"],
+                status,
                 None if isinstance(amount, bool) or not isinstance(amount, int | float) else amount,
                 currency if isinstance(currency, str) else None,
                 keys_of(compiled, tenderers),
@@ -754,10 +763,12 @@ _CONTACT_FIELDS = ("name", "email", "telephone", "faxNumber", "url")
 
 def _address(party: dict[str, Any]) -> str | None:
     address = party.get("address")
-    if not isinstance(address, dict) or not isinstance(address.get("streetAddress"), str):
+    if not isinstance(address, dict):
         return None
-    text = " ".join(v.strip().lower() for f in _ADDRESS_FIELDS if isinstance(v := address.get(f), str))
-    return text if address["streetAddress"].strip() else None
+    street = address.get("streetAddress")
+    if not isinstance(street, str) or not street.strip():
+        return None
+    return " ".join([v.strip().lower() for f in _ADDRESS_FIELDS if isinstance(v := address.get(f), str)])
 
 
 #: The release R044's pairs were last found for, and its pairs: R044 per process and per tenderer
