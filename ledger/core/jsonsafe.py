@@ -6,6 +6,7 @@ enough overflows the C stack and kills the process instead of raising. :func:`lo
 measures the nesting (:func:`json_depth`, linear time, no recursion) and the size before parsing,
 and turns every way the parser can refuse (bad syntax or encoding, integers of more than 4,300
 digits, a recursion error) into one :class:`~ledger.core.errors.FormatError` naming the document.
+Documents are read through orjson when it reads them exactly as :mod:`json` does (:func:`_parse`).
 """
 
 from __future__ import annotations
