@@ -6,6 +6,7 @@ enough overflows the C stack and kills the process instead of raising. :func:`lo
 measures the nesting (:func:`json_depth`, linear time, no recursion) and the size before parsing,
 and turns every way the parser can refuse (bad syntax or encoding, integers of more than 4,300
 digits, a recursion error) into one :class:`~ledger.core.errors.FormatError` naming the document.
+Documents are read through orjson when it reads them exactly as :mod:`json` does (:func:`_parse`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import itertools
 import json
 import re
 from typing import Any
+
+import orjson
 
 from .errors import FormatError
 
@@ -26,6 +29,12 @@ _NOT_SYNTAX = bytes(sorted(set(range(256)) - set(_OPENING + _CLOSING + b'"')))
 _SLICE = 1 << 20
 #: +1 for an opening bracket, -1 for a closing one, by byte value.
 _STEP = [1 if c in _OPENING else -1 if c in _CLOSING else 0 for c in range(256)]
+#: Every digit made ``0`` and every other byte a space (:func:`_parse`'s test for long numbers).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+#: Digits in a row from which orjson may not read an integer as :mod:`json` does (it reads one
+#: beyond -2**63 .. 2**64 - 1 as a float; 19 digits hold every integer inside that range's
+#: negative end, 20 its positive one).
+_LONG_NUMBER = b"0" * 19
 
 
 def json_depth(data: bytes, limit: int | None = None) -> int:
@@ -106,6 +115,21 @@ def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | Non
     if not shallow and json_depth(raw, max_depth) > max_depth:
         raise FormatError(field, f"is nested more than the {max_depth} levels accepted")
     try:
-        return json.loads(raw)
+        return _parse(raw)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digits limit
         raise FormatError(field, f"is not JSON: {exc}") from exc
+
+
+def _parse(raw: bytes) -> Any:
+    """``raw`` read exactly as :func:`json.loads` reads it, through orjson when that gives the
+    same (about three times faster on a stored compiled release): what orjson refuses (NaN and
+    infinities, an overflowing number, a lone escaped surrogate, a byte-order mark, invalid
+    UTF-8, nesting past 1,024) and a document holding 19 or more digits in a row (an integer
+    orjson might read as a float) are json's to read or refuse, with json's own message. Both
+    round floats exactly and keep the last of repeated keys."""
+    if _LONG_NUMBER not in raw.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)

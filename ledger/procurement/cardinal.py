@@ -25,10 +25,11 @@ import configparser
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import json
 import statistics
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -251,22 +252,34 @@ def _tender(compiled: dict[str, Any]) -> dict[str, Any]:
 _READING: list[Any] = [None, None]
 
 
-@contextmanager
-def reading(compiled: dict[str, Any]) -> Iterator[None]:
+class _Reading:
+    """The block of :func:`reading` (a plain context manager: entered three times per release in
+    a ledger pass, where a generator-based one cost about 5 % of the pass)."""
+
+    __slots__ = ("_compiled", "_saved")
+
+    def __init__(self, compiled: dict[str, Any]) -> None:
+        self._compiled = compiled
+        self._saved: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> None:
+        if _READING[0] is not self._compiled:  # re-entered for the same release: nothing to do
+            self._saved = (_READING[0], _READING[1])
+            _READING[0], _READING[1] = self._compiled, {}
+
+    def __exit__(self, *_: object) -> None:
+        if self._saved is not None:
+            _READING[0], _READING[1] = self._saved
+            self._saved = None
+
+
+def reading(compiled: dict[str, Any]) -> _Reading:
     """While the block runs, what the indicators find in ``compiled`` (its submitted bids with
     their amounts, currencies and tenderers' keys, its awards and which are active or excluding,
     the keys of its active awards' suppliers, its buyer's and procuring entity's keys) is found once
     and kept. Requires ``compiled`` not to be changed in the block; the answers are not to be
     changed by their callers. Re-entrant for the same release."""
-    if _READING[0] is compiled:
-        yield
-        return
-    saved = _READING[:]
-    _READING[:] = [compiled, {}]
-    try:
-        yield
-    finally:
-        _READING[:] = saved
+    return _Reading(compiled)
 
 
 def _memo(compiled: dict[str, Any]) -> dict[Any, Any] | None:
@@ -294,14 +307,23 @@ def _bids(compiled: dict[str, Any]) -> list[_Bid]:
     if memo is not None and "facts" in memo:
         return memo["facts"]  # type: ignore[no-any-return]
     found: list[_Bid] = []
-    for bid in submitted_bids(compiled):
+    bids = compiled.get("bids")
+    details = bids.get("details") if isinstance(bids, dict) else None
+    for bid in details if isinstance(details, list) else ():  # submitted_bids(), in the same loop
+        if not isinstance(bid, dict):
+            continue
+        status = bid.get("status")
+        if not isinstance(status, str) or status in ("invited", "withdrawn"):
+            continue
         value = bid.get("value")
-        amount = value.get("amount") if isinstance(value, dict) else None
-        currency = value.get("currency") if isinstance(value, dict) else None
+        if isinstance(value, dict):
+            amount, currency = value.get("amount"), value.get("currency")
+        else:
+            amount = currency = None
         tenderers = _dicts(bid.get("tenderers"))
         found.append(
             (
-                bid["status"],
+                status,
                 None if isinstance(amount, bool) or not isinstance(amount, int | float) else amount,
                 currency if isinstance(currency, str) else None,
                 keys_of(compiled, tenderers),
@@ -368,6 +390,14 @@ def _owner_keys(compiled: dict[str, Any]) -> tuple[str | None, str | None]:
     if memo is not None:
         memo["owners"] = found
     return found
+
+
+def _note(ocids: list[str], ocid: str) -> None:
+    """Add ``ocid`` to a ledger-wide indicator's processes of one organisation: a list in the
+    order fed (a tenth of a set's memory at a million tenders), an ocid met again at once not
+    added twice; its readers take ``set()`` of it (an ocid fed twice apart is counted once)."""
+    if not ocids or ocids[-1] != ocid:
+        ocids.append(ocid)
 
 
 def _evidence(fields: list[str], **values: Any) -> dict[str, Any]:
@@ -601,18 +631,44 @@ def r024_r058(
 class _R024R058(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._differences: dict[str, tuple[float, str, str]] = {}
+        #: Per tender with a difference, in the order fed: its ocid, the difference, the winner's
+        #: and the second-lowest bidder's keys (columns, not a dict of tuples: a tenth of the
+        #: memory at a million tenders; each key string kept once, :attr:`_keys`).
+        self._ocids: list[str] = []
+        self._values = array("d")
+        self._winners: list[str] = []
+        self._seconds: list[str] = []
+        self._keys: dict[str, str] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         if (difference := winning_difference(compiled)) is not None:
-            self._differences[ocid] = difference
+            value, winner, second = difference
+            keys = self._keys
+            self._ocids.append(ocid)
+            self._values.append(value)
+            self._winners.append(keys.setdefault(winner, winner))
+            self._seconds.append(keys.setdefault(second, second))
 
     def merge(self, later: _R024R058) -> None:
-        self._differences.update(later._differences)
+        self._ocids += later._ocids
+        self._values += later._values
+        keys = self._keys
+        self._winners += [keys.setdefault(k, k) for k in later._winners]
+        self._seconds += [keys.setdefault(k, k) for k in later._seconds]
+
+    def _differences(self) -> tuple[list[float], Iterable[tuple[str, float, str, str]]]:
+        """Every difference (for the fences) and (ocid, difference, winner, second) in ocid order,
+        one per ocid (the last fed wins, as in a dict keyed by ocid)."""
+        ocids = self._ocids
+        rows = zip(ocids, self._values, self._winners, self._seconds, strict=True)
+        if all(a < b for a, b in zip(ocids, itertools.islice(ocids, 1, None), strict=False)):
+            return self._values.tolist(), rows  # fed in ocid order, each once: the ledger's pass
+        by_ocid = {ocid: (value, winner, second) for ocid, value, winner, second in rows}
+        return [v[0] for v in by_ocid.values()], ((o, *v) for o, v in sorted(by_ocid.items()))
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
-        settings, differences = self._settings, self._differences
-        values = [d[0] for d in differences.values()]
+        settings = self._settings
+        values, differences = self._differences()
         low = settings.r024_threshold if settings.r024_threshold is not None else lower_fence(values)
         high = settings.r058_threshold if settings.r058_threshold is not None else upper_fence(values)
         out: dict[str, dict[str, dict[str, Any]]] = {"R024": {}, "R058": {}}
@@ -623,7 +679,7 @@ class _R024R058(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             "bids.details.value",
             "bids.details.tenderers",
         ]
-        for ocid, (difference, winner, second) in sorted(differences.items()):
+        for ocid, difference, winner, second in differences:
             if low is not None and difference <= low:
                 out["R024"][ocid] = _evidence(
                     fields,
@@ -707,10 +763,12 @@ _CONTACT_FIELDS = ("name", "email", "telephone", "faxNumber", "url")
 
 def _address(party: dict[str, Any]) -> str | None:
     address = party.get("address")
-    if not isinstance(address, dict) or not isinstance(address.get("streetAddress"), str):
+    if not isinstance(address, dict):
         return None
-    text = " ".join(v.strip().lower() for f in _ADDRESS_FIELDS if isinstance(v := address.get(f), str))
-    return text if address["streetAddress"].strip() else None
+    street = address.get("streetAddress")
+    if not isinstance(street, str) or not street.strip():
+        return None
+    return " ".join([v.strip().lower() for f in _ADDRESS_FIELDS if isinstance(v := address.get(f), str)])
 
 
 #: The release R044's pairs were last found for, and its pairs: R044 per process and per tenderer
@@ -787,27 +845,30 @@ def r044_tenderers(releases: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, 
 
 class _R044Tenderers(_Accumulator[dict[str, dict[str, Any]]]):
     def __init__(self) -> None:
-        self._found: dict[str, dict[str, set[str]]] = {}
+        #: Per tenderer: the processes (in the order fed, :func:`_note`) and the tenderers it is similar to.
+        self._found: dict[str, tuple[list[str], set[str]]] = {}
 
     def add(self, ocid: str, compiled: dict[str, Any]) -> None:
         for (a, b), _ in _similarities(compiled).items():
             for key, other in ((a, b), (b, a)):
-                row = self._found.setdefault(key, {"ocids": set(), "with": set()})
-                row["ocids"].add(ocid)
-                row["with"].add(other)
+                row = self._found.get(key)
+                if row is None:
+                    row = self._found[key] = ([], set())
+                _note(row[0], ocid)
+                row[1].add(other)
 
     def merge(self, later: _R044Tenderers) -> None:
         for key, found in later._found.items():
-            row = self._found.setdefault(key, {"ocids": set(), "with": set()})
-            row["ocids"] |= found["ocids"]
-            row["with"] |= found["with"]
+            row = self._found.setdefault(key, ([], set()))
+            row[0].extend(found[0])
+            row[1].update(found[1])
 
     def result(self) -> dict[str, dict[str, Any]]:
         return {
             key: _evidence(
                 ["parties.roles", "parties.address", "parties.contactPoint", "parties.identifier"],
-                ocids=sorted(row["ocids"]),
-                similar_to=sorted(row["with"]),
+                ocids=sorted(set(row[0])),
+                similar_to=sorted(row[1]),
             )
             for key, row in sorted(self._found.items())
         }
@@ -839,19 +900,24 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
                 code = classification.get("id") if isinstance(classification, dict) else None
                 if not isinstance(code, str | int) or isinstance(code, bool):
                     continue
-                row = self._counts.setdefault(keys[0], [set(), set()])
-                row[0].add(ocid)
+                row = self._counts.get(keys[0])
+                if row is None:
+                    row = self._counts[keys[0]] = [[], set()]
+                _note(row[0], ocid)
                 row[1].add(str(code)[: self._settings.r048_digits])
 
     def merge(self, later: _R048) -> None:
         for key, (ocids, prefixes) in later._counts.items():
-            row = self._counts.setdefault(key, [set(), set()])
-            row[0] |= ocids
+            row = self._counts.setdefault(key, [[], set()])
+            row[0] += ocids
             row[1] |= prefixes
 
     def result(self) -> dict[str, dict[str, Any]]:
         settings = self._settings
-        eligible = {k: r for k, r in self._counts.items() if len(r[0]) >= settings.r048_minimum_contracting_processes}
+        processes = {k: set(r[0]) for k, r in self._counts.items()}
+        eligible = {
+            k: r for k, r in self._counts.items() if len(processes[k]) >= settings.r048_minimum_contracting_processes
+        }
         varieties = {k: float(len(r[1])) for k, r in eligible.items()}
         fence = (
             float(settings.r048_threshold)
@@ -866,13 +932,13 @@ class _R048(_Accumulator[dict[str, dict[str, Any]]]):
                 variety=int(variety),
                 classification_prefixes=sorted(eligible[key][1]),
                 digits=settings.r048_digits,
-                contracting_processes=len(eligible[key][0]),
+                contracting_processes=len(processes[key]),
                 minimum_contracting_processes=settings.r048_minimum_contracting_processes,
                 upper_fence=round(fence, 6),
                 fence_from="settings"
                 if settings.r048_threshold is not None
                 else "Q3 + 1.5 IQR of the ledger's varieties",
-                ocids=sorted(eligible[key][0]),
+                ocids=sorted(processes[key]),
             )
             for key, variety in sorted(varieties.items())
             if variety >= fence
@@ -955,9 +1021,11 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 sums = self._sums[unit] = {"buyer": {}, "procuring_entity": {}}
             for role, owner in owners.items():
                 if owner is not None:
-                    row = sums[role].setdefault((owner, supplier[0]), [[], set()])
+                    row = sums[role].get((owner, supplier[0]))
+                    if row is None:
+                        row = sums[role][(owner, supplier[0])] = [[], []]
                     row[0].append(float(amount))
-                    row[1].add(ocid)
+                    _note(row[1], ocid)
 
     def merge(self, later: _R055) -> None:
         self._currency = self._currency or later._currency
@@ -969,9 +1037,9 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             sums = self._sums.setdefault(unit, {"buyer": {}, "procuring_entity": {}})
             for role, pairs in by_role.items():
                 for pair, (amounts, ocids) in pairs.items():
-                    row = sums[role].setdefault(pair, [[], set()])
+                    row = sums[role].setdefault(pair, [[], []])
                     row[0].extend(amounts)
-                    row[1] |= ocids
+                    row[1] += ocids
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings, currency = self._settings, self._currency
@@ -1007,7 +1075,7 @@ class _R055(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                         )
                         out[side][key] = evidence
                     evidence["pairs"].append(
-                        {"with": other, "as": role, "total": round(total, 2), "ocids": sorted(ocids)}
+                        {"with": other, "as": role, "total": round(total, 2), "ocids": sorted(set(ocids))}
                     )
         return out
 
@@ -1065,28 +1133,32 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
         disqualified = sum(1 for status, _, _, _, _, _ in bids if status == "disqualified")
         for role, key in zip(("buyer", "procuring_entity"), _owner_keys(compiled), strict=True):
             if key is not None:
-                row = counts[role].setdefault(key, [0, 0, set()])
+                row = counts[role].get(key)
+                if row is None:
+                    row = counts[role][key] = [0, 0, []]
                 row[0] += disqualified
                 row[1] += len(bids)
-                row[2].add(ocid)
+                _note(row[2], ocid)
         tenderers = counts["tenderer"]
         for status, _, _, keys, _, _ in bids:
             for key in keys:
                 found = tenderers.get(key)
                 if found is None:  # not setdefault: its new row would be built for every bid
-                    found = tenderers[key] = [0, 0, set()]
+                    found = tenderers[key] = [0, 0, []]
                 found[0] += status == "disqualified"
                 found[1] += 1
-                found[2].add(ocid)
+                ocids = found[2]
+                if not ocids or ocids[-1] != ocid:
+                    ocids.append(ocid)
 
     def merge(self, later: _R038) -> None:
         for role, rows in later._counts.items():
             mine = self._counts[role]
             for key, (disqualified, submitted, ocids) in rows.items():
-                row = mine.setdefault(key, [0, 0, set()])
+                row = mine.setdefault(key, [0, 0, []])
                 row[0] += disqualified
                 row[1] += submitted
-                row[2] |= ocids
+                row[2] += ocids
 
     def result(self) -> dict[str, dict[str, dict[str, Any]]]:
         settings = self._settings
@@ -1095,7 +1167,9 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
             if role == "tenderer":
                 eligible = {k: r for k, r in rows.items() if r[1] >= settings.r038_minimum_submitted_bids}
             else:
-                eligible = {k: r for k, r in rows.items() if len(r[2]) >= settings.r038_minimum_contracting_processes}
+                eligible = {
+                    k: r for k, r in rows.items() if len(set(r[2])) >= settings.r038_minimum_contracting_processes
+                }
             ratios = {k: r[0] / r[1] for k, r in eligible.items()}
             fence = (
                 settings.r038_threshold if settings.r038_threshold is not None else upper_fence(list(ratios.values()))
@@ -1112,7 +1186,7 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                     fence_from="settings"
                     if settings.r038_threshold is not None
                     else "Q3 + 1.5 IQR of the ledger's ratios",
-                    ocids=sorted(eligible[key][2]),
+                    ocids=sorted(set(eligible[key][2])),
                 )
                 for key, ratio in ratios.items()
                 if ratio >= fence and ratio > 0

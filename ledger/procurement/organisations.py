@@ -75,13 +75,21 @@ def organisation_key(
     if not isinstance(reference, dict):
         return None
     ref_id = reference.get("id")
-    party = parties.get(str(ref_id)) if isinstance(ref_id, str | int) and not isinstance(ref_id, bool) else None
+    if isinstance(ref_id, str):
+        party = parties.get(ref_id)
+    elif isinstance(ref_id, int) and not isinstance(ref_id, bool):
+        party = parties.get(str(ref_id))
+    else:
+        party = None
     identifier = reference.get("identifier")
-    if not isinstance(identifier, dict) and party is not None:
-        identifier = party.get("identifier")
-    name = reference.get("name") if isinstance(reference.get("name"), str) else None
-    if name is None and party is not None and isinstance(party.get("name"), str):
-        name = party["name"]
+    name = reference.get("name")
+    if not isinstance(name, str):
+        name = None
+    if party is not None:
+        if not isinstance(identifier, dict):
+            identifier = party.get("identifier")
+        if name is None and isinstance(party_name := party.get("name"), str):
+            name = party_name
     if isinstance(identifier, dict):
         scheme, value = identifier.get("scheme"), identifier.get("id")
         pair = (str(scheme or ""), str(value).strip() if value is not None else "")
@@ -144,7 +152,12 @@ def keys_of(compiled: dict[str, Any], references: list[Any]) -> list[str]:
     parties, shared, known = _index(compiled)
     out: list[str] = []
     for reference in references:
-        key = _key(reference, parties, shared, known)
+        seen = known.get(id(reference))  # _key, inlined: six calls a tender in a ledger pass
+        if seen is not None and seen[0] is reference:
+            key = seen[1]
+        else:
+            key = organisation_key(reference, parties, shared)
+            known[id(reference)] = (reference, key)
         if key is not None and key not in out:
             out.append(key)
     return out

@@ -697,11 +697,11 @@ def ledger_pass(
     count = len(ranges)
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no engine or lock inherited
     with ProcessPoolExecutor(max_workers=min(count, workers or os.cpu_count() or 1), mp_context=spawn) as pool:
-        parts = list(pool.map(_partition_worker, [url] * count, ranges, [settings] * count, [own] * count))
-    merged, raised = parts[0]
-    for later, counted in parts[1:]:
-        merged.merge(later)
-        raised.update(counted)
+        parts = pool.map(_partition_worker, [url] * count, ranges, [settings] * count, [own] * count)
+        merged, raised = next(parts)
+        for later, counted in parts:  # in the ledger's order, each merged as it comes and let go
+            merged.merge(later)
+            raised.update(counted)
     return merged, raised
 
 

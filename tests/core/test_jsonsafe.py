@@ -101,3 +101,63 @@ def test_loads_refuses_exactly_the_documents_nested_deeper_than_the_limit(value:
         else:
             with pytest.raises(FormatError, match="nested more than"):
                 loads(data, field="doc", max_depth=limit)
+
+
+#: Documents orjson reads differently from json or refuses while json reads them: ``loads`` must
+#: read each as json does (an integer past 64 bits, one just inside, NaN and infinities, a number
+#: overflowing to infinity, a lone escaped surrogate, a byte-order mark, repeated keys).
+_READ_AS_JSON = [
+    b'{"amount": 123456789012345678901234567890}',
+    b'{"amount": -9223372036854775809, "id": "ocds-1"}',
+    b"[18446744073709551615, -9223372036854775808, 9999999999999999999]",
+    b'{"x": NaN, "y": -Infinity, "z": Infinity}',
+    b"[1E400, -1e999]",
+    b'{"name": "\\ud800"}',
+    b'\xef\xbb\xbf{"a": 1}',
+    b'{"a": 1, "b": 2, "a": {"c": 3}}',
+    b'{"value": {"amount": 1050.25, "currency": "EUR"}, "n": 0.1, "e": 1e-320, "m": -0.0}',
+]
+
+
+def test_loads_reads_every_document_as_json_reads_it() -> None:
+    from ledger.core.jsonsafe import loads
+
+    for data in _READ_AS_JSON:
+        got, want = loads(data, field="doc", max_depth=8), json.loads(data)
+        assert repr(got) == repr(want), data  # repr: NaN is not equal to itself, 1 == 1.0
+        assert [type(v) for v in _leaves(got)] == [type(v) for v in _leaves(want)], data
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    return [value]
+
+
+@settings(max_examples=300)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.integers(), max_size=8))
+def test_loads_reads_numbers_as_json_does(numbers: list[Any]) -> None:
+    """Floats printed any way (repr, or with an exponent and many digits) and integers of any
+    size: read to the same value and type as json reads them."""
+    from ledger.core.jsonsafe import loads
+
+    texts = [repr(n) for n in numbers] + [f"{n:.25e}" for n in numbers if isinstance(n, float)]
+    data = ("[" + ", ".join(texts) + "]").encode()
+    got, want = loads(data, field="doc", max_depth=2), json.loads(data)
+    assert repr(got) == repr(want)
+
+
+def test_loads_refuses_what_json_refuses_with_its_message() -> None:
+    import pytest
+
+    from ledger.core.errors import FormatError
+    from ledger.core.jsonsafe import loads
+
+    for data in (b'{"a":', b"\xff{}", b"", b'{"a": 1} x', b"[1, 2,]", b"{'a': 1}"):
+        with pytest.raises(ValueError) as refused:
+            json.loads(data)
+        with pytest.raises(FormatError, match="is not JSON") as ours:
+            loads(data, field="doc", max_depth=8)
+        assert str(refused.value) in str(ours.value)
