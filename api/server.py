@@ -151,13 +151,18 @@ def reuseport_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 
 class Workers(Multiprocess):
-    """uvicorn's supervisor, with worker ``i`` (and whichever replaces it) serving ``sockets[i]``
-    only. Adding and removing workers by signal (``SIGTTIN``/``SIGTTOU``) is not offered: the
-    socket set is fixed at start."""
+    """uvicorn's supervisor, with each worker serving a socket of its own (``sockets[i]``).
+
+    A worker that dies (or is replaced by ``SIGHUP``) takes its socket with it: the socket is
+    closed, so the kernel sends new connections to the other workers' sockets at once instead of
+    queueing them for a worker that is starting (the connections already waiting on it, never
+    answered, are reset), and its replacement listens on a new one. Adding and removing workers by
+    signal (``SIGTTIN``/``SIGTTOU``) is not offered."""
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
-        self.slots = sockets
+        self.slots = sockets  # the caller's list: it closes what is in it at the end
+        self.port = sockets[0].getsockname()[1]
 
     def init_processes(self) -> None:
         for sock in self.slots:
@@ -165,25 +170,35 @@ class Workers(Multiprocess):
             process.start()
             self.processes.append(process)
 
+    def _renewed(self, idx: int) -> socket.socket:
+        """Close slot ``idx``'s socket and put a new one in its place."""
+        self.slots[idx].close()
+        self.slots[idx] = reuseport_sockets(self.config.host, self.port, 1)[0]
+        return self.slots[idx]
+
     def restart_all(self) -> None:
-        """Replace each worker on its own socket, its replacement ready before the old one stops."""
+        """Replace each worker, its replacement (on a new socket) ready before the old one stops."""
         for idx, old in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            new = Process(self.config, [self.slots[idx]])
+            sock = reuseport_sockets(self.config.host, self.port, 1)[0]
+            new = Process(self.config, [sock])
             new.start()
             if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
+                sock.close()
                 if not self.should_exit.is_set():
                     _LOG.error("New worker [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
                 return
             old.terminate()
             old.join()
+            self.slots[idx].close()
+            self.slots[idx] = sock
             self.processes[idx] = new
 
     def keep_subprocess_alive(self) -> None:
-        """Replace a dead or hung worker on its slot's socket (as uvicorn does on the shared one)."""
+        """Replace a dead or hung worker, on a new socket (the dead one's is closed first)."""
         if self.should_exit.is_set():
             return
         for idx, process in enumerate(self.processes):
@@ -198,7 +213,7 @@ class Workers(Multiprocess):
             if self.should_exit.is_set():
                 return
             _LOG.info("Worker [%s] died", process.pid)
-            replacement = Process(self.config, [self.slots[idx]])
+            replacement = Process(self.config, [self._renewed(idx)])
             replacement.start()
             self.processes[idx] = replacement
 

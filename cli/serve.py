@@ -107,8 +107,8 @@ def _serve_workers(workers: int, config: uvicorn.Config) -> None:
     together (a bulk import's four connections) all landed on one worker and used one core of
     two. Here each worker slot has its own listening socket bound to the same address with
     ``SO_REUSEPORT``, and the kernel spreads incoming connections over them (by a hash of each
-    connection's addresses); a worker that dies is replaced on its slot's socket, so connections
-    queued there wait for it instead of being refused.
+    connection's addresses); a worker that dies takes its socket with it and its replacement
+    gets a new one (:class:`api.server.Workers`).
 
     The sockets are created as TCP (``IPPROTO_TCP``): asyncio sets TCP_NODELAY only on
     connections accepted from such a socket, and uvicorn 0.54 creates its own with protocol 0,

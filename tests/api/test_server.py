@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import verifier.check as verifier
@@ -26,6 +27,7 @@ from settings import Settings
 from tests.api.conftest import LATE, record_history
 from tests.api.servers import ROOT, cli_server
 from tests.api.test_middleware import assert_secure
+from tests.cluster import kill, serve_api
 from tests.conftest import ORIGIN, T0
 from tests.recording import append
 
@@ -167,3 +169,28 @@ def test_worker_sockets_are_refused_on_a_port_already_taken() -> None:
             reuseport_sockets("127.0.0.1", taken.getsockname()[1], 2)
     finally:
         taken.close()
+
+
+def test_a_killed_worker_takes_its_socket_with_it(sqlite_url: str, tmp_path: Path) -> None:
+    """kill -9 of one of two workers: while its replacement starts, every new connection is
+    answered by the other (none waits on the dead worker's socket), then both serve again."""
+    Log.open(sqlite_url, origin=ORIGIN).close()
+    env = {"TENDERPROOF_RATE_LIMIT": "off"}
+    log_file = tmp_path / "server.log"
+    with serve_api(sqlite_url, origin=ORIGIN, workers=2, log_file=log_file, env=env) as server:
+        deadline = time.monotonic() + 120
+        while log_file.read_text().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # both workers serving
+        first = server.workers()
+        assert len(first) == 2
+        assert kill(first[0])
+        deadline = time.monotonic() + 10
+        while first[0] in server.workers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the supervisor looks at its workers every 0.5 s
+        for _ in range(24):  # a new connection each time
+            assert httpx.get(f"{server.base}/healthz", timeout=5.0).status_code == 200
+        deadline = time.monotonic() + 120
+        while len(server.workers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(server.workers()) == 2 and first[1] in server.workers()
