@@ -18,13 +18,19 @@ before.
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from typing import Any
 
 import httptools
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 from settings import Settings
+
+_LOG = logging.getLogger("uvicorn.error")
 
 #: The answer to a client whose head did not arrive in time (then the connection is closed).
 _BODY = b'{"error":{"code":"request_timeout","message":"headers: not received in time","field":"headers"}}'
@@ -122,3 +128,97 @@ def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Conf
     )
     config.header_timeout = settings.header_timeout  # type: ignore[attr-defined]
     return config
+
+
+def reuseport_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` listening TCP sockets bound to ``host``:``port`` with ``SO_REUSEPORT`` (port 0: the
+    port the first one is given), inheritable by worker processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, sockets[0].getsockname()[1] if len(sockets) > 1 else port))
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Workers(Multiprocess):
+    """uvicorn's supervisor, with each worker serving a socket of its own (``sockets[i]``).
+
+    A worker that dies (or is replaced by ``SIGHUP``) takes its socket with it: the socket is
+    closed, so the kernel sends new connections to the other workers' sockets at once instead of
+    queueing them for a worker that is starting (the connections already waiting on it, never
+    answered, are reset), and its replacement listens on a new one. Adding and removing workers by
+    signal (``SIGTTIN``/``SIGTTOU``) is not offered."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self.slots = sockets  # the caller's list: it closes what is in it at the end
+        self.port = sockets[0].getsockname()[1]
+
+    def init_processes(self) -> None:
+        for sock in self.slots:
+            process = Process(self.config, [sock])
+            process.start()
+            self.processes.append(process)
+
+    def _renewed(self, idx: int) -> socket.socket:
+        """Close slot ``idx``'s socket and put a new one in its place."""
+        self.slots[idx].close()
+        self.slots[idx] = reuseport_sockets(self.config.host, self.port, 1)[0]
+        return self.slots[idx]
+
+    def restart_all(self) -> None:
+        """Replace each worker, its replacement (on a new socket) ready before the old one stops."""
+        for idx, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            sock = reuseport_sockets(self.config.host, self.port, 1)[0]
+            new = Process(self.config, [sock])
+            new.start()
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new.kill()
+                new.join()
+                sock.close()
+                if not self.should_exit.is_set():
+                    _LOG.error("New worker [%s] was not ready in time; keeping [%s]", new.pid, old.pid)
+                return
+            old.terminate()
+            old.join()
+            self.slots[idx].close()
+            self.slots[idx] = sock
+            self.processes[idx] = new
+
+    def keep_subprocess_alive(self) -> None:
+        """Replace a dead or hung worker, on a new socket (the dead one's is closed first)."""
+        if self.should_exit.is_set():
+            return
+        for idx, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:
+                _LOG.error("Worker [%s] failed to start, stopping the parent process.", process.pid)
+                self.should_exit.set()
+                return
+            if self.should_exit.is_set():
+                return
+            _LOG.info("Worker [%s] died", process.pid)
+            replacement = Process(self.config, [self._renewed(idx)])
+            replacement.start()
+            self.processes[idx] = replacement
+
+    def handle_ttin(self) -> None:
+        _LOG.info("Received SIGTTIN: the number of workers is fixed at start (--workers)")
+
+    def handle_ttou(self) -> None:
+        _LOG.info("Received SIGTTOU: the number of workers is fixed at start (--workers)")

@@ -100,26 +100,31 @@ def _serve_mirror(env: Env, url: str, *, host: str, port: int, workers: int) -> 
 
 
 def _serve_workers(workers: int, config: uvicorn.Config) -> None:
-    """``uvicorn.run(..., workers=N)``, but on a socket created as TCP (``IPPROTO_TCP``): asyncio
-    sets TCP_NODELAY only on connections accepted from such a socket, and uvicorn 0.54 creates
-    its shared socket with protocol 0, so every keep-alive response after a connection's first
-    waited ~40 ms for Nagle's algorithm and the client's delayed ACK (uvicorn issue #3149)."""
-    import socket
+    """``uvicorn.run(..., workers=N)``, but each worker accepting on a socket of its own.
 
-    from uvicorn.supervisors import Multiprocess
+    uvicorn's workers all accept from one shared socket: every idle worker is woken by a new
+    connection and the first awake accepts every connection waiting, so a few clients connecting
+    together (a bulk import's four connections) all landed on one worker and used one core of
+    two. Here each worker slot has its own listening socket bound to the same address with
+    ``SO_REUSEPORT``, and the kernel spreads incoming connections over them (by a hash of each
+    connection's addresses); a worker that dies takes its socket with it and its replacement
+    gets a new one (:class:`api.server.Workers`).
 
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((config.host, config.port))
-    sock.set_inheritable(True)
+    The sockets are created as TCP (``IPPROTO_TCP``): asyncio sets TCP_NODELAY only on
+    connections accepted from such a socket, and uvicorn 0.54 creates its own with protocol 0,
+    so every keep-alive response after a connection's first waited ~40 ms for Nagle's algorithm
+    and the client's delayed ACK (uvicorn issue #3149)."""
+    from api.server import Workers, reuseport_sockets
+
+    sockets = reuseport_sockets(config.host, config.port, workers)
     logging.getLogger("uvicorn.error").info(
-        "Uvicorn running on http://%s:%d with %d workers", config.host, sock.getsockname()[1], workers
+        "Uvicorn running on http://%s:%d with %d workers", config.host, sockets[0].getsockname()[1], workers
     )
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        Workers(config, sockets).run()
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
 
 
 COMMANDS = [serve]

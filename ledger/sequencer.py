@@ -39,7 +39,7 @@ from .core.envelope import (
     format_timestamp,
     payload_bytes,
 )
-from .core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, naming
+from .core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
 from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
@@ -145,11 +145,49 @@ def append_prepared(
     origin: str,
     now: datetime,
     check: Check | None = None,
+    placed: Placed | None = None,
 ) -> list[Recorded]:
-    """As :func:`append_in`, with ``prepared`` from :func:`prepare` (errors named as there)."""
+    """As :func:`append_in`, with ``prepared`` from :func:`prepare` (errors named as there).
+
+    ``placed``, from :func:`place` for the same ``items``, ``prepared``, ``origin`` and ``now``: its
+    envelopes are used if the tenders' heads, once locked, are still those it read (else the
+    items are placed again on the heads as locked)."""
     if not items:
         return []
-    return _append(conn, items, prepared, origin=origin, now=now, check=check, single=len(items) == 1)
+    return _append(conn, items, prepared, origin=origin, now=now, check=check, single=len(items) == 1, placed=placed)
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """``items`` chained on their tenders' heads as read before any lock (:func:`place`): the heads
+    read (``(0, None)`` for a tender not there yet), each item's envelope and rows, the heads after."""
+
+    heads: dict[str, tuple[int, str | None]]
+    chained: list[_Chained]
+    after: dict[str, tuple[int, str | None]]
+
+
+def place(
+    conn: Connection, items: Sequence[Submission], prepared: list[Prepared], *, origin: str, now: datetime
+) -> Placed | None:
+    """Chain ``items`` on their tenders' heads as committed now, read without locking them: the
+    envelopes and leaf hashes, computed before the write transaction so that the part of a bulk
+    append done holding the tenders' locks (and SQLite's write lock) is reads and inserts.
+    :func:`append_prepared` uses them only if the heads it locks are the ones read here. None if
+    an item does not chain on them (its error is raised, as always, under the locks)."""
+    ocids = sorted({item.ocid for item in items})
+    read: dict[str, tuple[int, str | None]] = dict.fromkeys(ocids, (0, None))
+    for start in range(0, len(ocids), _CHUNK):
+        for ocid, count, head in conn.execute(_READ_HEADS, {"ocids": ocids[start : start + _CHUNK]}):
+            read[ocid] = (count, head)
+    heads = dict(read)
+    try:
+        chained = [
+            _chain(item, made, heads, origin=origin, now=now) for item, made in zip(items, prepared, strict=True)
+        ]
+    except LedgerError:
+        return None
+    return Placed(read, chained, heads)
 
 
 T = TypeVar("T")
@@ -343,13 +381,17 @@ def _append(
     now: datetime,
     check: Check | None,
     single: bool,
+    placed: Placed | None = None,
 ) -> list[Recorded]:
     ocids = sorted({item.ocid for item in items})
     heads = _lock_heads(conn, ocids, now)
     chained: list[_Chained] = []
-    for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
-        with naming("" if single else f"items[{i}]."):
-            chained.append(_chain(item, made, heads, origin=origin, now=now))
+    if placed is not None and all(heads[ocid] == placed.heads.get(ocid) for ocid in ocids):
+        chained, heads = placed.chained, dict(placed.after)  # no event came in between: as placed
+    else:
+        for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
+            with naming("" if single else f"items[{i}]."):
+                chained.append(_chain(item, made, heads, origin=origin, now=now))
     result = _write(conn, chained)
     conn.execute(_UPDATE_HEADS, [{"o": ocid, "n": heads[ocid][0], "h": heads[ocid][1], "at": now} for ocid in ocids])
     if check is not None:
@@ -533,6 +575,10 @@ _UPDATE_HEADS = (
 
 _DELETE_EMPTY = delete(tenders).where(
     tenders.c.ocid.in_(bindparam("ocids", expanding=True)), tenders.c.event_count == 0
+)
+
+_READ_HEADS = select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash).where(
+    tenders.c.ocid.in_(bindparam("ocids", expanding=True))
 )
 
 _LOCK_HEAD = (

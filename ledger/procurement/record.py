@@ -11,7 +11,7 @@ row lock: each sees the state the previous one committed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
 from ledger.core.envelope import VERSION_1, VERSION_2, check_event_type, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, naming
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, naming
 from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
-from ledger.store.db import insert_many
+from ledger.store.db import insert_many, read_transaction, write_transaction
 from ledger.store.schema import submission_ids, tender_awarded, tender_index, tenders
 from ledger.submission import Recorded, Submission
 
@@ -81,27 +81,29 @@ def record(
             "items", "officer events are recorded in batches of their own, not with tender events"
         )
     at = now.astimezone(UTC)
+    ocids = sorted({item.ocid for item in items} - {officers.REGISTRY_OCID})
+    guess: _Guess | None = None
 
     def check(conn: Connection, _items: Sequence[Submission], recorded: list[Recorded]) -> None:
         if registry == {False} and any(item.submission is not None for item in items):
             _hold_registry(conn)
-        states: dict[str, rules.TenderState] = {}
-        # each tender's state as stored, read once for all of them
-        before = _load_states(conn, sorted({item.ocid for item in items} - {officers.REGISTRY_OCID}))
-        for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
-            with naming("" if single else f"items[{i}]."):
-                _check_signature(conn, item, done, chain_id=chain_id, at=at)
-                if item.ocid == officers.REGISTRY_OCID:
-                    officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
-                else:
-                    state = states.get(item.ocid)
-                    if state is None:  # copied once, then advanced by each of its events in turn
-                        stored = before[item.ocid]
-                        state = states[item.ocid] = (
-                            rules.TenderState(ocid=item.ocid) if stored is None else stored.model_copy(deep=True)
-                        )
-                    rules.advance(state, item.type, item.payload, at, model=models[i])
-        _store_moved(conn, states, before, dict.fromkeys(states, at))
+        texts = _read_states(conn, ocids)  # each tender's state as stored, read once for all of them
+        if guess is not None and guess.texts == texts:  # as when guessed: the same rules, the same states
+            for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
+                with naming("" if single else f"items[{i}]."):
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+            _write_store(conn, guess.store)
+        else:
+            before = _parse_states(texts)
+            states: dict[str, rules.TenderState] = {}
+            for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
+                with naming("" if single else f"items[{i}]."):
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                    if item.ocid == officers.REGISTRY_OCID:
+                        officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
+                    else:
+                        _advance(states, before, item, at, models[i])
+            _write_store(conn, _plan_store(states, before, dict.fromkeys(states, at)))
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
@@ -116,7 +118,60 @@ def record(
             key=items[0].ocid,
             together=(_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
         )
-    return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+    if single or registry == {True}:
+        return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+    # A batch of tender events: what does not need the tenders' locks is computed before taking
+    # them, on the heads and states as they are now (each payload's bytes and commitment, the
+    # envelopes and leaf hashes, the rules, the new states and their rows); under the locks the
+    # heads and states are read again and what was computed is written if they have not moved,
+    # else computed again there. The locked part of a bulk request is then mostly reads and inserts.
+    prepared = sequencer.prepare(items)
+    with read_transaction(log.engine) as conn:
+        placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
+        guess = _guess(_read_states(conn, ocids), items, models, at)
+    with write_transaction(log.engine) as conn:
+        return sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check, placed=placed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Guess:
+    """A batch's rules and new states computed before its tenders are locked: the states as read
+    then (their JSON), and what storing the states they move to writes."""
+
+    texts: dict[str, str | None]
+    store: _Store
+
+
+def _guess(
+    texts: dict[str, str | None], items: Sequence[Submission], models: list[BaseModel], at: datetime
+) -> _Guess | None:
+    """The rules applied to ``items`` from the stored states ``texts`` (no database): None when an
+    item is refused (its error is raised, as always, under the locks)."""
+    before = _parse_states(texts)
+    states: dict[str, rules.TenderState] = {}
+    try:
+        for item, model in zip(items, models, strict=True):
+            _advance(states, before, item, at, model)
+    except LedgerError:
+        return None
+    return _Guess(texts, _plan_store(states, before, dict.fromkeys(states, at)))
+
+
+def _advance(
+    states: dict[str, rules.TenderState],
+    before: dict[str, rules.TenderState | None],
+    item: Submission,
+    at: datetime,
+    model: BaseModel,
+) -> None:
+    """Apply ``item`` to its tender's state in ``states`` (copied from ``before`` on its first event)."""
+    state = states.get(item.ocid)
+    if state is None:  # copied once, then advanced by each of its events in turn
+        stored = before[item.ocid]
+        state = states[item.ocid] = (
+            rules.TenderState(ocid=item.ocid) if stored is None else stored.model_copy(deep=True)
+        )
+    rules.advance(state, item.type, item.payload, at, model=model)
 
 
 def _record_together(conn: Connection, singles: list[tuple[str, sequencer.Entry]]) -> list[Any]:
@@ -241,18 +296,27 @@ _CHUNK = 500  # ocids per query, well under every engine's parameter limit
 
 
 def _load_states(conn: Connection, ocids: Sequence[str]) -> dict[str, rules.TenderState | None]:
-    """Each tender's state as its projection stores it (``None`` for a tender without one), in
-    one query per 500 tenders (a bulk request of 50 tenders made 50 queries). One tender (every
-    single-event write) is read with a plain equality, which needs no rendering of an ``IN`` list."""
-    found: dict[str, rules.TenderState | None] = dict.fromkeys(ocids)
+    """Each tender's state as its projection stores it (``None`` for a tender without one)."""
+    return _parse_states(_read_states(conn, ocids))
+
+
+def _read_states(conn: Connection, ocids: Sequence[str]) -> dict[str, str | None]:
+    """Each tender's state as its projection stores it, its JSON (``None`` for a tender without
+    one), in one query per 500 tenders (a bulk request of 50 tenders made 50 queries). One tender
+    (every single-event write) is read with a plain equality, which needs no rendering of an ``IN``
+    list."""
+    found: dict[str, str | None] = dict.fromkeys(ocids)
     if len(ocids) == 1:
-        text = conn.execute(_STATE_OF, {"ocid": ocids[0]}).scalar_one_or_none()
-        found[ocids[0]] = None if text is None else rules.TenderState.from_json(text)
+        found[ocids[0]] = conn.execute(_STATE_OF, {"ocid": ocids[0]}).scalar_one_or_none()
         return found
     for start in range(0, len(ocids), _CHUNK):
         for ocid, text in conn.execute(_STATES_OF, {"ocids": list(ocids[start : start + _CHUNK])}):
-            found[ocid] = rules.TenderState.from_json(text)
+            found[ocid] = text
     return found
+
+
+def _parse_states(texts: Mapping[str, str | None]) -> dict[str, rules.TenderState | None]:
+    return {ocid: None if text is None else rules.TenderState.from_json(text) for ocid, text in texts.items()}
 
 
 def _store_moved(
@@ -263,25 +327,30 @@ def _store_moved(
 ) -> None:
     """Store the new ``states`` (their projection updated at ``at[ocid]``), with the red flags and
     awarded values of those whose figures moved from ``before`` (the states as stored)."""
-    flag_rows = _moved_flag_rows(conn, states, before)
-    store_states(
-        conn,
-        [(state, flag_rows[o], _awarded_moved(before[o], state)) for o, state in states.items()],
-        at,
-    )
+    _write_store(conn, _plan_store(states, before, at))
 
 
-def _moved_flag_rows(
-    conn: Connection, states: dict[str, rules.TenderState], before: dict[str, rules.TenderState | None]
-) -> dict[str, redflags.Rows | None]:
-    """Each tender's red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) when
-    they may differ from those stored with its state ``before``, else None. They are a function of
-    the buyer and the figures :func:`redflags.compiled_of_state` takes (method, value, period,
-    bidders, awards, contracts), so an event that moves none of them (a clarification, a reveal, a
-    payment...) leaves them as they are; when those figures move (a bid commitment counts one
-    more bidder), the new rows are computed once and compared with the rows the database holds
-    for the tender (not recomputed from the stored state; read for all such tenders at once):
-    None when they are the same."""
+@dataclass(frozen=True, slots=True)
+class _Store:
+    """What storing a batch's new states writes, computed without the database (:func:`_plan_store`):
+    their projection rows, the states whose awarded values moved, and the red-flag rows of those
+    whose figures moved (``known``: those of them with rows stored before, to compare with)."""
+
+    projections: list[dict[str, Any]]
+    awarded: list[rules.TenderState]
+    moved: dict[str, redflags.Rows]
+    known: list[str]
+
+
+def _plan_store(
+    states: dict[str, rules.TenderState], before: dict[str, rules.TenderState | None], at: Mapping[str, datetime]
+) -> _Store:
+    """What :func:`_write_store` writes for the new ``states`` (their projection updated at
+    ``at[ocid]``). Red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) are a
+    function of the buyer and the figures :func:`redflags.compiled_of_state` takes (method, value,
+    period, bidders, awards, contracts), so an event that moves none of them from ``before`` (the
+    states as stored; a clarification, a reveal, a payment...) leaves them as they are; when those
+    figures move (a bid commitment counts one more bidder), the new rows are computed once here."""
     moved: dict[str, redflags.Rows] = {}
     for ocid, state in states.items():
         stored = before[ocid]
@@ -293,13 +362,30 @@ def _moved_flag_rows(
         ):
             continue
         moved[ocid] = redflags.rows_of(ocid, state.buyer_id, after, buyer_name=state.buyer_name)
-    known = [ocid for ocid in moved if before[ocid] is not None]
-    held = redflags.stored_rows_of(conn, known) if known else {}
-    result: dict[str, redflags.Rows | None] = dict.fromkeys(states)
-    for ocid, rows in moved.items():
-        if ocid not in held or held[ocid] != redflags.row_sets(rows):
-            result[ocid] = rows
-    return result
+    return _Store(
+        projections=[{**projection(state), "updated_at": at[ocid]} for ocid, state in states.items()],
+        awarded=[state for ocid, state in states.items() if _awarded_moved(before[ocid], state)],
+        moved=moved,
+        known=[ocid for ocid in moved if before[ocid] is not None],
+    )
+
+
+def _write_store(conn: Connection, store: _Store) -> None:
+    """Write ``store``: the projection rows in one executemany, the awarded values and the red flags
+    of the tenders that need them, each in one set of statements for all. The red-flag rows of a
+    tender that had rows are compared with those the database holds for it (read for all such
+    tenders at once) and written only when they differ."""
+    if not store.projections:
+        return
+    held = redflags.stored_rows_of(conn, store.known) if store.known else {}
+    flagged = [
+        (ocid, rows) for ocid, rows in store.moved.items() if ocid not in held or held[ocid] != redflags.row_sets(rows)
+    ]
+    upsert_projection(conn, store.projections)
+    if store.awarded:
+        store_awarded(conn, store.awarded)
+    if flagged:
+        redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
 
 
 def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
@@ -356,33 +442,6 @@ def store_state(
         redflags.store_rows(conn, [state.ocid], [rows])
     elif flags:
         redflags.store(conn, [(state.ocid, state.buyer_id, redflags.compiled_of_state(state))])
-
-
-def store_states(
-    conn: Connection,
-    changed: Sequence[tuple[rules.TenderState, redflags.Rows | None, bool]],
-    at: datetime | Mapping[str, datetime],
-) -> None:
-    """:func:`store_state` of many tenders at once, each given as (state, its red-flag rows when they
-    moved, else None, whether its awarded values moved): one executemany of their projection rows,
-    then the awarded values and the red flags of those that need them, each in one set of statements
-    for all (a bulk request of 50 new tenders made 50 of each before). The rows written are those
-    :func:`store_state` of each would write. ``at``: when they were updated, or per ocid."""
-    if not changed:
-        return
-    upsert_projection(
-        conn,
-        [
-            {**projection(state), "updated_at": at if isinstance(at, datetime) else at[state.ocid]}
-            for state, _, _ in changed
-        ],
-    )
-    awarded = [state for state, _, moved in changed if moved]
-    if awarded:
-        store_awarded(conn, awarded)
-    flagged = [(state.ocid, rows) for state, rows, _ in changed if rows is not None]
-    if flagged:
-        redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
 
 
 def store_awarded(conn: Connection, states: Sequence[rules.TenderState]) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 import verifier.check as verifier
 from anchoring.errors import ChainConfigError
 from api.app import create_app
+from api.server import reuseport_sockets
 from ledger.core.bundle import load_bundle
 from ledger.core.verify import verify_inclusion
 from ledger.log import Log
@@ -23,6 +27,7 @@ from settings import Settings
 from tests.api.conftest import LATE, record_history
 from tests.api.servers import ROOT, cli_server
 from tests.api.test_middleware import assert_secure
+from tests.cluster import kill, serve_api
 from tests.conftest import ORIGIN, T0
 from tests.recording import append
 
@@ -126,3 +131,66 @@ def test_serve_refuses_to_start_without_a_signing_chain_id(sqlite_url: str, tmp_
     with pytest.raises(ChainConfigError, match="TENDERPROOF_SIGNING_CHAIN_ID"):
         create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=json.loads(chains)))
     assert create_app(Settings(database_url=sqlite_url, origin=ORIGIN, chains=json.loads(chains), signing_chain_id=10))
+
+
+def test_each_worker_socket_gets_its_share_of_connections() -> None:
+    """``serve --workers N`` gives each worker a listening socket of its own on one port
+    (``SO_REUSEPORT``): the kernel spreads connections over them, where one shared socket let
+    the first worker awake accept them all."""
+    sockets = reuseport_sockets("127.0.0.1", 0, 2)
+    clients: list[socket.socket] = []
+    try:
+        port = sockets[0].getsockname()[1]
+        assert [s.getsockname()[1] for s in sockets] == [port, port]
+        for sock in sockets:
+            sock.listen(64)
+            sock.setblocking(False)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        accepted = [0, 0]
+        deadline = time.monotonic() + 10
+        while sum(accepted) < len(clients) and time.monotonic() < deadline:
+            for ready in select.select(sockets, [], [], 0.5)[0]:
+                conn, _ = ready.accept()
+                conn.close()
+                accepted[sockets.index(ready)] += 1
+        assert sum(accepted) == 32
+        assert min(accepted) >= 4  # fewer on either under an even spread: p ~ 3e-6
+    finally:
+        for sock in [*clients, *sockets]:
+            sock.close()
+
+
+def test_worker_sockets_are_refused_on_a_port_already_taken() -> None:
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(OSError):
+            reuseport_sockets("127.0.0.1", taken.getsockname()[1], 2)
+    finally:
+        taken.close()
+
+
+def test_a_killed_worker_takes_its_socket_with_it(sqlite_url: str, tmp_path: Path) -> None:
+    """kill -9 of one of two workers: while its replacement starts, every new connection is
+    answered by the other (none waits on the dead worker's socket), then both serve again."""
+    Log.open(sqlite_url, origin=ORIGIN).close()
+    env = {"TENDERPROOF_RATE_LIMIT": "off"}
+    log_file = tmp_path / "server.log"
+    with serve_api(sqlite_url, origin=ORIGIN, workers=2, log_file=log_file, env=env) as server:
+        deadline = time.monotonic() + 120
+        while log_file.read_text().count("Application startup complete") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # both workers serving
+        first = server.workers()
+        assert len(first) == 2
+        assert kill(first[0])
+        deadline = time.monotonic() + 10
+        while first[0] in server.workers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the supervisor looks at its workers every 0.5 s
+        for _ in range(24):  # a new connection each time
+            assert httpx.get(f"{server.base}/healthz", timeout=5.0).status_code == 200
+        deadline = time.monotonic() + 120
+        while len(server.workers()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(server.workers()) == 2 and first[1] in server.workers()

@@ -110,7 +110,7 @@ def _rows(log: Log, name: str) -> list[tuple[Any, ...]]:
 
 
 def test_a_batch_of_many_tenders_stores_what_a_rebuild_gives(log: Log) -> None:
-    """A bulk request's tenders are stored together (record.store_states): the projections, the
+    """A bulk request's tenders are stored together (record._write_store): the projections, the
     awarded values, flags, pairs, parties and win counts are those each tender's events give."""
     ocids = [f"ocds-tptest-b{n:03d}" for n in range(3)]
     events = history()

@@ -10,19 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, update
 
+from ledger import sequencer
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
 from ledger.core.signing import SignatureError
 from ledger.log import Log
 from ledger.procurement import officers, query
+from ledger.procurement import record as record_module
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
+from ledger.store.db import write_transaction
 from ledger.store.schema import events, log_config, submission_ids, tender_index, tenders
 from ledger.store.schema import officers as officers_table
 from ledger.submission import Recorded, Submission
 
 from .helpers import (
+    BUYER,
     CHAIN_ID,
     OCID,
     OFFICER,
@@ -439,3 +443,113 @@ def test_signed_events_keep_what_their_officer_signed(log: Log) -> None:
     unsigned = Submission(ocid=OCID, type="tender.clarified", payload=clarified(3), disclosure=fewer.disclosure)
     error = _refused(log, lambda: [unsigned], at(3), InvalidArgumentError)
     assert (error.field, error.reason) == ("disclosure", "only a signed submission brings its own disclosure")
+
+
+# --- A bulk request computes its envelopes, rules and states before taking its tenders' locks ---------
+
+
+def _meanwhile(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> None:
+    """Run ``write`` after a batch has computed what it can before its locks (its envelopes from the
+    heads, its rules and states from the stored states) and before it takes them."""
+    original = record_module._guess
+
+    def guess_then_write(*args: Any, **kwargs: Any) -> Any:
+        made = original(*args, **kwargs)
+        write()
+        return made
+
+    monkeypatch.setattr(record_module, "_guess", guess_then_write)
+
+
+def test_a_bulk_places_its_events_before_its_locks_once(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Envelopes and leaf hashes are made before the tenders are locked, and used as made when
+    the heads have not moved: one ``_chain`` per event, all before ``_lock_heads``."""
+    _record(log, [item("tender.published", published())], at(-1))
+    calls: list[str] = []
+    chain, lock = sequencer._chain, sequencer._lock_heads
+
+    def chained(one: Submission, *args: Any, **kwargs: Any) -> Any:
+        calls.append(one.type)
+        return chain(one, *args, **kwargs)
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        calls.append("lock")
+        return lock(*args, **kwargs)
+
+    monkeypatch.setattr(sequencer, "_chain", chained)
+    monkeypatch.setattr(sequencer, "_lock_heads", locked)
+    clarify = {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}}
+    planned = {"planning": {"rationale": "Old lamps"}, "buyer": BUYER}
+    done = _record(log, [item("tender.clarified", clarify), item("tender.planned", planned, "ocds-tptest-0009")], at(1))
+    assert calls == ["tender.clarified", "tender.planned", "lock"]
+    assert [d.envelope.seq for d in done] == [1, 0]
+    assert log.reader.tender_events(OCID)[1].leaf_hash == done[0].leaf_hash
+    assert _states(log)["ocds-tptest-0009"]["status"] == "planned"
+
+
+def test_a_bulk_whose_tender_moved_before_its_locks_chains_after_the_new_event(
+    log: Log, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An event recorded on the tender between the batch's early work and its locks: the batch is
+    placed and checked again under the locks, after it, as if sent after it."""
+    _record(log, [item("tender.published", published())], at(-1))
+    b1, s1 = bid(1)
+    between = item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "between"}]}})
+    _meanwhile(monkeypatch, lambda: _record(log, [between], at(1)))
+    batch = [
+        item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}}),
+        item("bid.committed", {"bidder": b1["tenderers"][0], "commitment": commitment(b1, s1)}),
+    ]
+    done = _record(log, batch, at(1))
+    stored = log.reader.tender_events(OCID)
+    assert [e.type for e in stored] == ["tender.published", "tender.clarified", "tender.clarified", "bid.committed"]
+    assert [d.envelope.seq for d in done] == [2, 3]
+    assert done[0].envelope.prev == stored[1].leaf_hash.hex()
+    assert [d.leaf_hash for d in done] == [e.leaf_hash for e in stored[2:]]
+    alone = Log.open(f"sqlite:///{tmp_path / 'alone.sqlite3'}", origin=log.origin)
+    try:
+        monkeypatch.undo()
+        for one, when in [
+            (item("tender.published", published()), at(-1)),
+            (between, at(1)),
+            *((i, at(1)) for i in batch),
+        ]:
+            _record(alone, [one], when)
+        assert _states(log) == _states(alone)
+    finally:
+        alone.close()
+
+
+def test_a_bulk_is_refused_when_its_tender_was_cancelled_before_its_locks(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(log, [item("tender.published", published())], at(-1))
+    cancel = item("tender.cancelled", {"tender": {"id": "T-1", "statusDetails": "Budget"}})
+    _meanwhile(monkeypatch, lambda: _record(log, [cancel], at(1)))
+    clarify = item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}})
+    with pytest.raises(ConflictError) as refused:
+        _record(log, [clarify, item("tender.published", published(), "ocds-tptest-0009")], at(2))
+    assert refused.value.field == "items[0].type"
+    assert [e.type for e in log.reader.tender_events(OCID)] == ["tender.published", "tender.cancelled"]
+    assert set(_states(log)) == {OCID}
+
+
+def test_a_bulk_checks_the_stored_state_again_even_when_the_heads_did_not_move(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state rewritten without a new event (a projection rebuilt, a payload withheld): the heads
+    are those read early, but the rules are applied again to the state as stored under the locks."""
+    _record(log, [item("tender.published", published())], at(-1))
+
+    def rewrite() -> None:
+        with write_transaction(log.engine) as conn:
+            state = json.loads(conn.execute(select(tender_index.c.state)).scalar_one())
+            state["status"] = "cancelled"
+            conn.execute(update(tender_index).values(state=json.dumps(state)))
+
+    _meanwhile(monkeypatch, rewrite)
+    clarify = item("tender.clarified", {"tender": {"id": "T-1", "enquiries": [{"id": "q"}]}})
+    with pytest.raises(ConflictError) as refused:
+        _record(log, [clarify, clarify], at(2))
+    assert refused.value.field == "items[0].type" and "cancelled" in refused.value.reason
+    assert [e.type for e in log.reader.tender_events(OCID)] == ["tender.published"]
