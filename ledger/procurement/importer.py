@@ -39,7 +39,6 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import multiprocessing
@@ -51,6 +50,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import attrgetter
 from typing import IO, Any, Literal
 
 import ijson
@@ -85,6 +85,9 @@ MAX_PROBLEMS = 10_000
 MAX_RELEASE_DEPTH = 32
 #: Schema problems kept per release (a release breaking the schema everywhere stays small).
 MAX_NOTES = 20
+#: Processes reading the ledger for its ledger-wide flags at the end of an import: 1, this one
+#: (``tenderproof redflags refresh --workers N`` shares a large ledger's pass between processes).
+LEDGER_FLAG_WORKERS = 1
 
 #: OCDS releaseTag -> event type, in the order of a contracting process's stages.
 TAG_EVENTS: dict[str, str] = {
@@ -328,6 +331,16 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
 # --- checking one release (no database) ----------------------------------------------------
 
 
+def _pickled_by_fields(cls: type[Any]) -> type[Any]:
+    """Pickle instances of a slots dataclass as its constructor and its fields' values in order
+    (checked batches cross from a worker process: the dataclass's own ``__getstate__`` and
+    ``__setstate__`` look its fields up again for every instance, twice the cost)."""
+    values = attrgetter(*cls.__slots__)
+    setattr(cls, "__reduce__", lambda self: (cls, values(self)))  # noqa: B010 (a class of any shape)
+    return cls
+
+
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Release:
     ocid: str
@@ -347,6 +360,11 @@ class _Release:
     #: F, and the disclosure stored with it.
     commitment: str = ""
     disclosure: dict[str, Any] | None = None
+
+    def without_body(self) -> _Release:
+        """This release with an empty ``body`` (what a worker sends back: :func:`_attach`)."""
+        return _Release(self.ocid, self.release_id, self.date, self.type, {}, self.data, self.digest, self.notes,
+                        self.marks, self.commitment, self.disclosure)  # fmt: skip
 
 
 def event_type(tags: Any) -> str:
@@ -491,8 +509,11 @@ def import_files(
         with log.engine.connect() as conn:
             report.tenders = _count_tenders(conn, report)
     if report.first_event is not None:
-        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags)
-        redflags.refresh_ledger_flags(log.engine, now=now)
+        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags), read
+        # in this process once the checking pool is gone (:func:`_ahead` joins it): a fresh
+        # interpreter per partition (~70 MB each) would take the import's process tree past its
+        # memory bound at its very end; one pass costs ~70 µs of CPU a tender
+        redflags.refresh_ledger_flags(log.engine, now=now, workers=LEDGER_FLAG_WORKERS)
     return report
 
 
@@ -524,6 +545,7 @@ class _Raw:
     position: int  # bytes of the file read so far, for progress
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Tender:
     """What a batch writes of one tender whose releases are all in it: its compiled release (JSON
@@ -618,7 +640,7 @@ def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chu
     """:func:`_check` in a worker process: the releases go back without their bodies (the reading
     thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
     chunk = _check(raw, strict=strict, now=now, key=key)
-    chunk.releases = [dataclasses.replace(r, body={}) for r in chunk.releases]
+    chunk.releases = [r.without_body() for r in chunk.releases]
     return chunk
 
 
@@ -944,6 +966,7 @@ def reproject(conn: Connection, ocids: Sequence[str]) -> None:
         )
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What the projection needs of a tender's releases besides the compiled release: how many,
