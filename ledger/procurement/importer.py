@@ -45,7 +45,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -207,6 +207,17 @@ class ImportRefusedError(InvalidArgumentError):
         self.problems = list(problems)
 
 
+def _pickled_by_fields(cls: type[Any]) -> type[Any]:
+    """Pickle instances of a slots dataclass as its constructor and its fields' values in order
+    (checked batches cross from a worker process: the dataclass's own ``__getstate__`` and
+    ``__setstate__`` look its fields up again for every instance, twice the cost)."""
+    assert len(cls.__slots__) > 1  # attrgetter of one name gives the value, not a tuple
+    values = attrgetter(*cls.__slots__)
+    setattr(cls, "__reduce__", lambda self: (cls, values(self)))  # noqa: B010 (a class of any shape)
+    return cls
+
+
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Read:
     """One value read from a file: a release candidate, where it was found."""
@@ -329,15 +340,6 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
 
 
 # --- checking one release (no database) ----------------------------------------------------
-
-
-def _pickled_by_fields(cls: type[Any]) -> type[Any]:
-    """Pickle instances of a slots dataclass as its constructor and its fields' values in order
-    (checked batches cross from a worker process: the dataclass's own ``__getstate__`` and
-    ``__setstate__`` look its fields up again for every instance, twice the cost)."""
-    values = attrgetter(*cls.__slots__)
-    setattr(cls, "__reduce__", lambda self: (cls, values(self)))  # noqa: B010 (a class of any shape)
-    return cls
 
 
 @_pickled_by_fields
@@ -1053,7 +1055,7 @@ def _merge_in(
         out[ocid] = _tender_rows(
             ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
         )
-    _write_tenders(conn, out)
+    _write_tenders(conn, out, new={o for o in out if o not in earlier})
 
 
 def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: datetime, releases: int) -> _Tender:
@@ -1075,9 +1077,10 @@ def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: date
     )
 
 
-def _write_tenders(conn: Connection, tenders: dict[str, _Tender]) -> None:
+def _write_tenders(conn: Connection, tenders: dict[str, _Tender], *, new: Collection[str] = ()) -> None:
     """Write each tender's compiled release, projection row, awarded amounts, flags and parties:
-    one executemany per table for the whole batch."""
+    one executemany per table for the whole batch (``new``: tenders first projected now, whose
+    flags and parties have no rows to replace)."""
     if not tenders:
         return
     ocids = list(tenders)
@@ -1092,7 +1095,7 @@ def _write_tenders(conn: Connection, tenders: dict[str, _Tender]) -> None:
     )
     upsert_projection(conn, [t.projection for t in tenders.values()])
     store_awarded_rows(conn, ocids, [row for t in tenders.values() for row in t.awarded])
-    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()])
+    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new)
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
