@@ -800,18 +800,19 @@ def _record_batch(
     tender): the cost per release does not grow with how many releases a tender already has.
     """
     ocids = sorted({r.ocid for r in releases})
-    ids = sorted({r.release_id for r in releases})
     keys_of_batch = {(r.ocid, r.release_id) for r in releases}
-    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only.
+    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only. The
+    # index is probed for every ocid and id of a statement: each statement takes a few tenders
+    # and their own ids (:func:`_lookup_groups`), not the batch's whole cross product.
     known: dict[tuple[str, str], str] = {}
     withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
-    for start in range(0, len(ids), 500):
+    for group_ocids, group_ids in _lookup_groups(keys_of_batch):
         for row in conn.execute(
             select(
                 ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
             )
             .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
-            .where(ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500]))
+            .where(ocds_releases.c.ocid.in_(group_ocids), ocds_releases.c.release_id.in_(group_ids))
         ):
             if (row.ocid, row.release_id) in keys_of_batch:
                 if row.withheld_by is not None:
@@ -859,6 +860,39 @@ def _record_batch(
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
+
+
+#: Index probes (ocids x ids) one lookup statement of :func:`_record_batch` may make, and the
+#: most ids it names (a bound on its parameters).
+LOOKUP_PROBES = 20_000
+LOOKUP_IDS = 500
+
+
+def _lookup_groups(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
+    """Cut a batch's (ocid, release id) pairs into (ocids, ids) groups, in ocid order, each the
+    ocids of consecutive tenders and every id of theirs, with at most :data:`LOOKUP_PROBES`
+    ocid-id combinations and :data:`LOOKUP_IDS` ids (a tender with more ids alone, its ids
+    split): every pair is in exactly one group's product."""
+    by_ocid: dict[str, set[str]] = {}
+    for ocid, release_id in keys:
+        by_ocid.setdefault(ocid, set()).add(release_id)
+    ocids: list[str] = []
+    ids: set[str] = set()
+    for ocid in sorted(by_ocid):
+        own = by_ocid[ocid]
+        merged = ids | own
+        if ocids and ((len(ocids) + 1) * len(merged) > LOOKUP_PROBES or len(merged) > LOOKUP_IDS):
+            yield ocids, sorted(ids)
+            ocids, merged = [], set(own)
+        ocids.append(ocid)
+        ids = merged
+        if len(ids) > LOOKUP_IDS:  # one tender's many ids: alone, in slices
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), LOOKUP_IDS):
+                yield ocids, ordered[start : start + LOOKUP_IDS]
+            ocids, ids = [], set()
+    if ocids:
+        yield ocids, sorted(ids)
 
 
 def _refused(name: str, release: _Release, path: str, reason: str) -> Problem:

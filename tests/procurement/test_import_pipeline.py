@@ -256,3 +256,18 @@ def test_checked_releases_cross_processes_whole() -> None:
     pairs = zip(stripped, chunk.releases, strict=True)
     assert all(s.body == {} and s.data == r.data and s.commitment == r.commitment for s, r in pairs)
     assert [s.digest for s in stripped] == [r.digest for r in chunk.releases] != [""] * 20
+
+
+def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() -> None:
+    """The writer's lookup of known releases: every (ocid, id) pair of a batch in the product of
+    exactly one group, each group within its probe and id bounds (one tender with more ids than
+    a statement may name: alone, its ids sliced)."""
+    pairs = {(f"ocds-abc123-t{i % 300}", f"r{i}") for i in range(2000)}
+    pairs |= {("ocds-abc123-big", f"b{i}") for i in range(1200)}
+    groups = list(importer._lookup_groups(pairs))
+    covered = [(o, i) for ocids, ids in groups for o in ocids for i in ids if (o, i) in pairs]
+    assert sorted(covered) == sorted(pairs)
+    assert all(len(ids) <= importer.LOOKUP_IDS for _, ids in groups)
+    assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
+    assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
+    assert list(importer._lookup_groups(set())) == []
