@@ -39,18 +39,18 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import multiprocessing
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
+from operator import attrgetter
 from typing import IO, Any, Literal
 
 import ijson
@@ -85,6 +85,9 @@ MAX_PROBLEMS = 10_000
 MAX_RELEASE_DEPTH = 32
 #: Schema problems kept per release (a release breaking the schema everywhere stays small).
 MAX_NOTES = 20
+#: Processes reading the ledger for its ledger-wide flags at the end of an import: 1, this one
+#: (``tenderproof redflags refresh --workers N`` shares a large ledger's pass between processes).
+LEDGER_FLAG_WORKERS = 1
 
 #: OCDS releaseTag -> event type, in the order of a contracting process's stages.
 TAG_EVENTS: dict[str, str] = {
@@ -204,6 +207,17 @@ class ImportRefusedError(InvalidArgumentError):
         self.problems = list(problems)
 
 
+def _pickled_by_fields(cls: type[Any]) -> type[Any]:
+    """Pickle instances of a slots dataclass as its constructor and its fields' values in order
+    (checked batches cross from a worker process: the dataclass's own ``__getstate__`` and
+    ``__setstate__`` look its fields up again for every instance, twice the cost)."""
+    assert len(cls.__slots__) > 1  # attrgetter of one name gives the value, not a tuple
+    values = attrgetter(*cls.__slots__)
+    setattr(cls, "__reduce__", lambda self: (cls, values(self)))  # noqa: B010 (a class of any shape)
+    return cls
+
+
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Read:
     """One value read from a file: a release candidate, where it was found."""
@@ -328,6 +342,7 @@ def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
 # --- checking one release (no database) ----------------------------------------------------
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Release:
     ocid: str
@@ -347,6 +362,11 @@ class _Release:
     #: F, and the disclosure stored with it.
     commitment: str = ""
     disclosure: dict[str, Any] | None = None
+
+    def without_body(self) -> _Release:
+        """This release with an empty ``body`` (what a worker sends back: :func:`_attach`)."""
+        return _Release(self.ocid, self.release_id, self.date, self.type, {}, self.data, self.digest, self.notes,
+                        self.marks, self.commitment, self.disclosure)  # fmt: skip
 
 
 def event_type(tags: Any) -> str:
@@ -491,8 +511,11 @@ def import_files(
         with log.engine.connect() as conn:
             report.tenders = _count_tenders(conn, report)
     if report.first_event is not None:
-        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags)
-        redflags.refresh_ledger_flags(log.engine, now=now)
+        # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags), read
+        # in this process once the checking pool is gone (:func:`_ahead` joins it): a fresh
+        # interpreter per partition (~70 MB each) would take the import's process tree past its
+        # memory bound at its very end; one pass costs ~70 µs of CPU a tender
+        redflags.refresh_ledger_flags(log.engine, now=now, workers=LEDGER_FLAG_WORKERS)
     return report
 
 
@@ -524,6 +547,7 @@ class _Raw:
     position: int  # bytes of the file read so far, for progress
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class _Tender:
     """What a batch writes of one tender whose releases are all in it: its compiled release (JSON
@@ -618,7 +642,7 @@ def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chu
     """:func:`_check` in a worker process: the releases go back without their bodies (the reading
     thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
     chunk = _check(raw, strict=strict, now=now, key=key)
-    chunk.releases = [dataclasses.replace(r, body={}) for r in chunk.releases]
+    chunk.releases = [r.without_body() for r in chunk.releases]
     return chunk
 
 
@@ -776,18 +800,19 @@ def _record_batch(
     tender): the cost per release does not grow with how many releases a tender already has.
     """
     ocids = sorted({r.ocid for r in releases})
-    ids = sorted({r.release_id for r in releases})
     keys_of_batch = {(r.ocid, r.release_id) for r in releases}
-    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only.
+    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only. The
+    # index is probed for every ocid and id of a statement: each statement takes a few tenders
+    # and their own ids (:func:`_lookup_groups`), not the batch's whole cross product.
     known: dict[tuple[str, str], str] = {}
     withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
-    for start in range(0, len(ids), 500):
+    for group_ocids, group_ids in _lookup_groups(keys_of_batch):
         for row in conn.execute(
             select(
                 ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
             )
             .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
-            .where(ocds_releases.c.ocid.in_(ocids), ocds_releases.c.release_id.in_(ids[start : start + 500]))
+            .where(ocds_releases.c.ocid.in_(group_ocids), ocds_releases.c.release_id.in_(group_ids))
         ):
             if (row.ocid, row.release_id) in keys_of_batch:
                 if row.withheld_by is not None:
@@ -835,6 +860,39 @@ def _record_batch(
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
     report.first_event = report.first_event or recorded[0].event_id
     report.last_event = recorded[-1].event_id
+
+
+#: Index probes (ocids x ids) one lookup statement of :func:`_record_batch` may make, and the
+#: most ids it names (a bound on its parameters).
+LOOKUP_PROBES = 20_000
+LOOKUP_IDS = 500
+
+
+def _lookup_groups(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
+    """Cut a batch's (ocid, release id) pairs into (ocids, ids) groups, in ocid order, each the
+    ocids of consecutive tenders and every id of theirs, with at most :data:`LOOKUP_PROBES`
+    ocid-id combinations and :data:`LOOKUP_IDS` ids (a tender with more ids alone, its ids
+    split): every pair is in exactly one group's product."""
+    by_ocid: dict[str, set[str]] = {}
+    for ocid, release_id in keys:
+        by_ocid.setdefault(ocid, set()).add(release_id)
+    ocids: list[str] = []
+    ids: set[str] = set()
+    for ocid in sorted(by_ocid):
+        own = by_ocid[ocid]
+        merged = ids | own
+        if ocids and ((len(ocids) + 1) * len(merged) > LOOKUP_PROBES or len(merged) > LOOKUP_IDS):
+            yield ocids, sorted(ids)
+            ocids, merged = [], set(own)
+        ocids.append(ocid)
+        ids = merged
+        if len(ids) > LOOKUP_IDS:  # one tender's many ids: alone, in slices
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), LOOKUP_IDS):
+                yield ocids, ordered[start : start + LOOKUP_IDS]
+            ocids, ids = [], set()
+    if ocids:
+        yield ocids, sorted(ids)
 
 
 def _refused(name: str, release: _Release, path: str, reason: str) -> Problem:
@@ -944,6 +1002,7 @@ def reproject(conn: Connection, ocids: Sequence[str]) -> None:
         )
 
 
+@_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What the projection needs of a tender's releases besides the compiled release: how many,
@@ -1030,7 +1089,7 @@ def _merge_in(
         out[ocid] = _tender_rows(
             ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
         )
-    _write_tenders(conn, out)
+    _write_tenders(conn, out, new={o for o in out if o not in earlier})
 
 
 def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: datetime, releases: int) -> _Tender:
@@ -1052,9 +1111,10 @@ def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: date
     )
 
 
-def _write_tenders(conn: Connection, tenders: dict[str, _Tender]) -> None:
+def _write_tenders(conn: Connection, tenders: dict[str, _Tender], *, new: Collection[str] = ()) -> None:
     """Write each tender's compiled release, projection row, awarded amounts, flags and parties:
-    one executemany per table for the whole batch."""
+    one executemany per table for the whole batch (``new``: tenders first projected now, whose
+    flags and parties have no rows to replace)."""
     if not tenders:
         return
     ocids = list(tenders)
@@ -1069,7 +1129,7 @@ def _write_tenders(conn: Connection, tenders: dict[str, _Tender]) -> None:
     )
     upsert_projection(conn, [t.projection for t in tenders.values()])
     store_awarded_rows(conn, ocids, [row for t in tenders.values() for row in t.awarded])
-    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()])
+    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new)
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:

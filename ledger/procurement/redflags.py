@@ -43,7 +43,7 @@ import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -431,19 +431,25 @@ def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 
 
-def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows]) -> None:
+def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows], *, new: Collection[str] = ()) -> None:
     """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
     (of the same tenders), and move the suppliers' win counts (``supplier_wins``) and the
-    organisations' rivalries (``organisation_rivals``) accordingly."""
+    organisations' rivalries (``organisation_rivals``) accordingly. ``new``: those of ``ocids``
+    that have no rows yet (tenders first projected in this transaction), not looked up."""
     s = tender_suppliers.c
-    old = Counter(
-        (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(ocids)))
-    )
     p = tender_parties.c
-    old_rivals = rival_pairs(conn.execute(select(p.ocid, p.key).where(p.ocid.in_(ocids), p.role.in_(COMPETING))))
-    conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(ocids)))
-    conn.execute(delete(tender_suppliers).where(s.ocid.in_(ocids)))
-    conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(ocids)))
+    old: Counter[tuple[Any, Any]] = Counter()
+    old_rivals: Counter[tuple[str, str]] = Counter()
+    stored = [o for o in ocids if o not in new]
+    if stored:
+        old.update(
+            (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(stored)))
+        )
+        rows = conn.execute(select(p.ocid, p.key).where(p.ocid.in_(stored), p.role.in_(COMPETING)))
+        old_rivals = rival_pairs(rows)
+        conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(stored)))
+        conn.execute(delete(tender_suppliers).where(s.ocid.in_(stored)))
+        conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(stored)))
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import pickle
 import threading
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy import func, select
 
 from ledger.core import commitment
 from ledger.log import Log
-from ledger.procurement import importer
+from ledger.procurement import importer, redflags
 from ledger.store import keys
 from ledger.store.schema import events, payloads
 from tests.conftest import ORIGIN, T0
@@ -215,3 +217,57 @@ def test_strict_with_workers_records_all_or_nothing(log: Log) -> None:
                                    strict=True, workers=1)  # fmt: skip
     assert (report.imported, report.invalid, _count(log)) == (45, 0, 45)
     assert _readers() == []
+
+
+def test_the_ledger_wide_flags_are_read_in_this_process_once_the_pool_is_gone(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import's last step, the ledger-wide red flags, starts no process (a fresh interpreter
+    per partition took the tree past its memory bound) and runs after the checking pool's
+    processes are joined: at most the recording process and its fork server remain."""
+    monkeypatch.setattr(redflags, "POOL_MINIMUM_TENDERS", 1)  # else these 7 tenders would be read in two processes
+    seen: list[tuple[int | None, list[Any]]] = []
+    ledger_pass = redflags.ledger_pass
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        seen.append((kw.get("workers"), multiprocessing.active_children()))
+        return ledger_pass(*args, **kw)
+
+    def no_pool(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("the ledger-wide flags started worker processes")
+
+    monkeypatch.setattr(redflags, "ledger_pass", watched)
+    monkeypatch.setattr(redflags, "ProcessPoolExecutor", no_pool)
+    report = importer.import_files(log, [("p.json", io.BytesIO(_data(45)))], now=T0, batch=BATCH, workers=1)
+    assert (report.imported, report.tenders) == (45, 7)
+    assert seen == [(1, [])]
+
+
+def test_checked_releases_cross_processes_whole() -> None:
+    """What a worker sends back (a release without its body, its tender's summary) is pickled
+    by its fields and read back equal; a stripped release keeps everything but the body."""
+    raw = importer._Raw("p.json", list(importer.read_releases(io.BytesIO(_data(20)), name="p.json")), 0)
+    chunk = importer._check(raw, strict=False, now=T0, key=bytes(32))
+    assert len(chunk.releases) == 20 and len(chunk.tenders) == 7
+    back = pickle.loads(pickle.dumps(chunk))
+    assert back.releases == chunk.releases
+    assert back.tenders == chunk.tenders
+    stripped = [r.without_body() for r in chunk.releases]
+    pairs = zip(stripped, chunk.releases, strict=True)
+    assert all(s.body == {} and s.data == r.data and s.commitment == r.commitment for s, r in pairs)
+    assert [s.digest for s in stripped] == [r.digest for r in chunk.releases] != [""] * 20
+
+
+def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() -> None:
+    """The writer's lookup of known releases: every (ocid, id) pair of a batch in the product of
+    exactly one group, each group within its probe and id bounds (one tender with more ids than
+    a statement may name: alone, its ids sliced)."""
+    pairs = {(f"ocds-abc123-t{i % 300}", f"r{i}") for i in range(2000)}
+    pairs |= {("ocds-abc123-big", f"b{i}") for i in range(1200)}
+    groups = list(importer._lookup_groups(pairs))
+    covered = [(o, i) for ocids, ids in groups for o in ocids for i in ids if (o, i) in pairs]
+    assert sorted(covered) == sorted(pairs)
+    assert all(len(ids) <= importer.LOOKUP_IDS for _, ids in groups)
+    assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
+    assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
+    assert list(importer._lookup_groups(set())) == []
