@@ -57,7 +57,6 @@ class Log:
         return cls(engine=engine, origin=origin, group_commit=group_commit)
 
     def close(self) -> None:
-        self.group.close()
         self.engine.dispose()
 
     def integrate(self, *, now: datetime, batch_size: int = 50_000) -> TreeHead:

@@ -16,14 +16,10 @@ and its importer), after checking what may be recorded; nothing above it imports
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -166,56 +162,20 @@ Together = Callable[[Connection, list[Any]], list[Any]]
 
 
 class _Member(Generic[T]):
-    """One caller's work in a :class:`GroupCommit`, and what became of it. A caller waits in its
-    thread (``wake``) or, from an event loop, on a future of that ``loop`` (``settled``)."""
+    """One caller's work in a :class:`GroupCommit`, and what became of it."""
 
-    __slots__ = ("done", "error", "key", "lead", "loop", "result", "retry", "settled", "together", "wake", "work")
+    __slots__ = ("done", "error", "key", "lead", "result", "retry", "together", "wake", "work")
 
-    def __init__(
-        self,
-        work: Callable[[Connection], T],
-        key: str,
-        together: tuple[Together, Any] | None,
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
+    def __init__(self, work: Callable[[Connection], T], key: str, together: tuple[Together, Any] | None) -> None:
         self.work = work
         self.key = key
         self.together = together
-        self.loop = loop
         self.wake = threading.Event()
-        self.settled: asyncio.Future[None] | None = None if loop is None else loop.create_future()
         self.lead = False  # this member's thread runs the next batch
         self.done = False  # committed (result) or refused (error)
         self.retry = False  # run it again, alone, in its own transaction
         self.result: T | None = None
         self.error: BaseException | None = None
-
-
-def _settle(futures: list[asyncio.Future[None]]) -> None:
-    """In their event loop: mark ``futures`` done (one a member; one call for a batch's members)."""
-    for future in futures:
-        if not future.done():  # not cancelled by its caller meanwhile
-            future.set_result(None)
-
-
-def _notify(members: list[_Member[Any]]) -> None:
-    """Wake ``members``' callers: a thread's by its event, an event loop's members by one
-    callback into their loop for all of them."""
-    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-    for member in members:
-        if member.loop is None:
-            member.wake.set()
-        elif member.settled is not None:
-            loops.setdefault(member.loop, []).append(member.settled)
-    for loop, futures in loops.items():
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left there to answer
-            loop.call_soon_threadsafe(_settle, futures)
-
-
-#: Seconds the writer thread lets go of the interpreter between two batches, so that the event
-#: loop queues the requests it has read meanwhile (without it the writer started the next batch
-#: at once and batches held a third of the members).
-_GATHER = 0.001
 
 
 class GroupCommit:
@@ -226,10 +186,7 @@ class GroupCommit:
     savepoint of one write transaction (``db.write_transaction``) and commits once, then hands
     the lead to the oldest member still queued. Every caller waits in its own thread (no thread
     of its own is started) and returns only after the commit that made its work durable, with
-    its own result, or raises its own error. :meth:`run_async` is the same for a coroutine,
-    which holds no thread while it waits: the batches of its members are run by the group's
-    writer thread (one, started on first use), which leads until the queue is empty, and each
-    batch's members are woken by one callback into their event loop.
+    its own result, or raises its own error:
 
     - an error raised by a member's ``work`` rolls back that member's savepoint only; it is
       raised to that member's caller, and its neighbours commit;
@@ -255,7 +212,6 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[_Member[Any]] = deque()
         self._leading = False
-        self._writer: ThreadPoolExecutor | None = None  # run_async's batches; its thread starts on first use
         #: Batches committed and members they held, since the start (for metrics and tests).
         self.batches = 0
         self.members = 0
@@ -283,84 +239,32 @@ class GroupCommit:
                 member.wake.clear()
         if member.retry:
             return self._alone(work)
-        return _outcome(member)
-
-    async def run_async(
-        self, work: Callable[[Connection], T], *, key: str = "", together: tuple[Together, Any] | None = None
-    ) -> T:
-        """:meth:`run` awaited: the same contract (returns only after the commit that made
-        ``work`` durable), without holding a thread while the batch runs. A member sent back to
-        run alone, or every member with ``max_batch`` 1, runs in a worker thread
-        (:func:`asyncio.to_thread`). Cancelling the caller does not withdraw ``work`` once queued:
-        it is committed or refused with its batch, unanswered."""
-        if self.max_batch == 1:
-            return await asyncio.to_thread(self._alone, work)
-        member: _Member[T] = _Member(work, key, together, asyncio.get_running_loop())
-        with self._lock:
-            self._queue.append(member)
-            start = not self._leading
-            self._leading = True
-        if start:
-            try:
-                self._start_writer()
-            except RuntimeError:  # no new thread now (the interpreter is exiting): lead from a worker
-                await asyncio.to_thread(self._lead, drain=True)
-        assert member.settled is not None
-        await member.settled
-        if member.retry:
-            return await asyncio.to_thread(self._alone, work)
-        return _outcome(member)
-
-    def close(self) -> None:
-        """Stop the writer thread once the batches it runs are done (the log is closing)."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.shutdown(wait=True)
+        if member.error is not None:
+            raise member.error
+        return member.result  # type: ignore[return-value]
 
     def _alone(self, work: Callable[[Connection], T]) -> T:
         with write_transaction(self.engine) as conn:
             return work(conn)
 
-    def _start_writer(self) -> None:
-        """Lead from the writer thread (the lead is this caller's: ``_leading`` is set)."""
+    def _lead(self) -> None:
+        """Run one batch (this thread's member is its first), then pass the lead on."""
         with self._lock:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
-            writer = self._writer
-        writer.submit(self._lead, drain=True)
-
-    def _lead(self, *, drain: bool = False) -> None:
-        """Run one batch (a waiting thread's member is its first), then pass the lead on: to the
-        thread of the oldest member still queued, or, for a coroutine's member, to the writer
-        thread. With ``drain`` (the writer thread), run batches until the queue is empty."""
-        while True:
+            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+        try:
+            self._run_batch(sorted(batch, key=lambda m: m.key))
+        finally:
             with self._lock:
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-            successor, handed = None, False
-            try:
-                self._run_batch(sorted(batch, key=lambda m: m.key))
-            finally:
-                with self._lock:
-                    if self._queue:
-                        successor = self._queue[0]
-                        if successor.loop is None and not drain:  # its thread leads next
-                            successor.lead = handed = True
-                    else:
-                        self._leading = False
-                for member in batch:
-                    if not member.done:
-                        member.retry = True
-                _notify([*batch, successor] if handed and successor is not None else batch)
-            if successor is None or handed:
-                return
-            if drain:
-                time.sleep(_GATHER)
-            else:
-                try:
-                    self._start_writer()
-                    return
-                except RuntimeError:  # closed: lead on from this thread
-                    pass
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+            for member in batch:
+                if not member.done:
+                    member.retry = True
+                member.wake.set()
 
     def _run_batch(self, batch: list[_Member[Any]]) -> None:
         if len(batch) == 1:  # no neighbour to protect: no savepoint, as alone
@@ -398,13 +302,6 @@ class GroupCommit:
 
 
 Outcomes = list[tuple[_Member[Any], Any, BaseException | None]]
-
-
-def _outcome(member: _Member[T]) -> T:
-    """What a member's caller gets: its result, or its own error raised."""
-    if member.error is not None:
-        raise member.error
-    return member.result  # type: ignore[return-value]
 
 
 def _runs(batch: list[_Member[Any]]) -> list[list[_Member[Any]]]:

@@ -22,7 +22,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
@@ -34,7 +33,7 @@ from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
 from ledger.procurement import officers, withholding
-from ledger.procurement.record import OnRecorded, record, record_async
+from ledger.procurement.record import OnRecorded, record
 from ledger.submission import UNSET, Recorded, Submission, Unset
 from settings import Settings
 
@@ -276,27 +275,6 @@ class Recorder:
             headers["Idempotent-Replayed"] = "true"
         return JSONResponse(outcome.response.body, status_code=outcome.response.status, headers=headers)
 
-    async def record_one(self, principal: Principal, item: Submission, *, body: Callable[[], Any]) -> JSONResponse:
-        """:meth:`record` of one event, awaited: without ``Idempotency-Key`` the request holds no
-        thread while its group commits (:func:`record_async`); with one, :meth:`record` runs in
-        the thread pool (the stored response is read and written by the database)."""
-        if self.key is not None:
-            return await run_in_threadpool(self.record, principal, [item], body=body)
-        _check_officer(principal, [item], ["body."])
-        settings = self.settings
-        try:
-            recorded = await record_async(
-                self.log,
-                [item],
-                now=self.now(),
-                signatures="required" if settings.require_signatures else "optional",
-                chain_id=settings.chain_id_for_signatures,
-            )
-        except (InvalidArgumentError, ConflictError, SignatureError) as exc:
-            raise _renamed(exc, False) from exc
-        content = _recorded_json(recorded[0])
-        return JSONResponse(content, status_code=201, headers=_location(content))
-
 
 async def _recorder(
     request: Request, log: LogDep, settings: SettingsDep, now: ClockDep, key: IdempotencyKey = None
@@ -320,7 +298,7 @@ def _location(content: Any) -> dict[str, str]:
     responses=WRITE_RESPONSES,
     summary="Create a tender (its first event)",
 )
-async def create_tender(
+def create_tender(
     recorder: RecorderDep,
     principal: OfficerDep,
     tender: Annotated[TenderIn, Body(openapi_examples=examples.tender_examples())],
@@ -328,7 +306,7 @@ async def create_tender(
     """Record the first event of a new tender. 409 if a tender with that ocid already exists."""
     ocid = tender.ocid or f"{recorder.settings.ocid_prefix}-{uuid.uuid4().hex[:20]}"
     item = _submission(ocid, tender, None)  # a new tender: 409 if it exists
-    return await recorder.record_one(principal, item, body=lambda: tender.model_dump(mode="json", exclude_unset=True))
+    return recorder.record(principal, [item], body=lambda: tender.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(
@@ -338,7 +316,7 @@ async def create_tender(
     responses=WRITE_RESPONSES,
     summary="Record an event of a tender",
 )
-async def record_event(
+def record_event(
     recorder: RecorderDep,
     principal: OfficerDep,
     ocid: Ocid,
@@ -350,7 +328,7 @@ async def record_event(
     check_ocid(ocid, field="path.ocid")
     _not_the_registry(ocid, "path.ocid")
     item = _submission(ocid, event, _prev(event))
-    return await recorder.record_one(principal, item, body=lambda: event.model_dump(mode="json", exclude_unset=True))
+    return recorder.record(principal, [item], body=lambda: event.model_dump(mode="json", exclude_unset=True))
 
 
 @router.post(

@@ -10,9 +10,8 @@ row lock: each sees the state the previous one committed.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,51 +62,12 @@ def record(
     idempotency key). Raises :class:`InvalidArgumentError`, :class:`ConflictError` or
     :class:`SignatureError`; nothing is recorded then.
     """
-    plan = _plan(log, items, now=now, signatures=signatures, chain_id=chain_id, on_recorded=on_recorded)
-    if isinstance(plan, _Grouped):
-        return log.group.run(plan.work, key=plan.key, together=plan.together)
-    return plan()
-
-
-async def record_async(
-    log: Log, items: Sequence[Submission], *, now: datetime, signatures: SignaturePolicy, chain_id: int
-) -> list[Recorded]:
-    """:func:`record` for an event loop, the same checks and the same contract (returns only
-    after the commit). The checks that need no database run in the caller; a single tender
-    event then waits for its group's commit (``log.group.run_async``) without holding a thread,
-    and anything else is recorded in a worker thread."""
-    plan = _plan(log, items, now=now, signatures=signatures, chain_id=chain_id, on_recorded=None)
-    if isinstance(plan, _Grouped):
-        return await log.group.run_async(plan.work, key=plan.key, together=plan.together)
-    return await asyncio.to_thread(plan)
-
-
-@dataclass(frozen=True, slots=True)
-class _Grouped:
-    """A single tender event, to record through the log's group commit."""
-
-    work: Callable[[Connection], list[Recorded]]
-    key: str
-    together: tuple[sequencer.Together, Any] | None
-
-
-def _plan(
-    log: Log,
-    items: Sequence[Submission],
-    *,
-    now: datetime,
-    signatures: SignaturePolicy,
-    chain_id: int,
-    on_recorded: OnRecorded | None,
-) -> _Grouped | Callable[[], list[Recorded]]:
-    """Check what needs no database (raising as :func:`record` does), then say how to record
-    ``items``: through the group commit, or by the returned call of ``append_many``."""
     if signatures not in ("optional", "required"):
         raise InvalidArgumentError("signatures", f"must be 'optional' or 'required', got {signatures!r}")
     if now.tzinfo is None:
         raise InvalidArgumentError("now", "needs a timezone-aware datetime")
     if not items:
-        return lambda: []
+        return []
     single = len(items) == 1
     models: list[BaseModel] = []  # each payload as validated, for the rules (not validated twice)
     for i, item in enumerate(items):
@@ -151,12 +111,12 @@ def _plan(
         # Unsigned events with nothing else to write are written together (_record_together).
         prepared = sequencer.prepare(items)
         plain = items[0].submission is None and on_recorded is None
-        return _Grouped(
+        return log.group.run(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
-            items[0].ocid,
-            (_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
+            key=items[0].ocid,
+            together=(_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
         )
-    return lambda: sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+    return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
 
 
 def _record_together(conn: Connection, singles: list[tuple[str, sequencer.Entry]]) -> list[Any]:
