@@ -466,21 +466,20 @@ class BodyFirstMiddleware:
 
     async def _body(self, receive: Receive) -> list[Message] | None:
         """The body's messages, read within the deadline (None if it passed)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.timeout
         messages: list[Message] = []
         size = 0
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except TimeoutError:
-                return None
-            messages.append(message)
-            if message["type"] != "http.request":
-                return messages
-            size += len(message.get("body", b""))
-            if size > self.max_bytes or not message.get("more_body", False):
-                return messages
+        try:
+            async with asyncio.timeout(self.timeout):  # one deadline, no task per message (wait_for's)
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        return messages
+                    size += len(message.get("body", b""))
+                    if size > self.max_bytes or not message.get("more_body", False):
+                        return messages
+        except TimeoutError:
+            return None
 
 
 #: A strict policy for the API's JSON: nothing in it is ever to be run or framed.

@@ -50,10 +50,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
     Connection,
     Engine,
     Select,
     Text,
+    bindparam,
     case,
     delete,
     func,
@@ -412,21 +415,30 @@ def stored_rows(conn: Connection, ocid: str) -> RowSets:
     return stored_rows_of(conn, [ocid])[ocid]
 
 
+def _stored_rows_of_query() -> CompoundSelect[Any]:
+    f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
+    text = null().cast(Text)
+    ocids: BindParameter[list[str]] = bindparam("ocids", expanding=True)
+    return union_all(
+        select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(ocids)),
+        select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(ocids)),
+        select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(ocids)),
+    )
+
+
+#: :func:`stored_rows_of`'s statement, built once (built per call, its cache key was computed each
+#: time: ~1 % of a single write's CPU).
+_STORED_ROWS_OF = _stored_rows_of_query()
+
+
 def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]:
     """:func:`stored_rows` of each of ``ocids`` (a batch's, a few hundred at most; empty sets for
     a tender without rows), in one statement."""
     wanted = list(dict.fromkeys(ocids))
     if not wanted:
         return {}
-    f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
-    text = null().cast(Text)
-    query = union_all(
-        select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(wanted)),
-        select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(wanted)),
-        select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(wanted)),
-    )
     found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in wanted}
-    for ocid, table, *values in conn.execute(query):
+    for ocid, table, *values in conn.execute(_STORED_ROWS_OF, {"ocids": wanted}):
         found[ocid][table].add(tuple(values) if table == "p" else tuple(values[:2]))
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 
