@@ -244,7 +244,7 @@ class Api:
                     raise MonitorError(f"{url}: HTTP {answer.status}: {answer.body[:200].decode(errors='replace')}")
                 else:
                     body = answer.body
-                    return body if binary else body.decode() if text else json.loads(body)
+                    return body if binary else body.decode() if text else loads(body)
             except (httpx.TransportError, OSError, http.client.HTTPException, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 # nothing listening: it may come back

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.core.commitment import whole_disclosure
 from ledger.core.cosignature import split_note
 from ledger.core.errors import InvalidArgumentError
 from ledger.core.merkle import HASH_SIZE, NodeID, fold, range_nodes
@@ -110,7 +111,8 @@ class Tiles(Api):
         if any(b'"v":2}' in datas[i] for i in wanted):  # an RFC 8785 envelope ends with its "v"
             for i, raw in enumerate(self._bundle(f"/disclosures/{path.removeprefix('entries/')}", width, 4)):
                 if raw:
-                    disclosures[i], raws[i] = loads(raw), bytes(raw)
+                    whole = whole_disclosure(raw)  # the usual one, read with no JSON parse
+                    disclosures[i], raws[i] = loads(raw) if whole is None else whole, bytes(raw)
         return [
             Served(
                 first + i,

@@ -73,6 +73,17 @@ class Statements:
             self.seen.append(statement)
 
 
+class Checkouts:
+    """Counts the connections an engine's pool hands out (SQLAlchemy's or a driver's own)."""
+
+    def __init__(self, log: Log) -> None:
+        self.count = 0
+        event.listen(log.engine, "checkout", self._out)
+
+    def _out(self, *_: Any) -> None:
+        self.count += 1
+
+
 def _payloads(body: bytes, width: int = TILE_WIDTH) -> list[bytes]:
     return split_bundle(body, width, 4)
 
@@ -100,10 +111,12 @@ def test_tiles_and_bundles_read_once_are_served_from_memory(url: str) -> None:
             statements.count = 0
             assert client.get("/tile/entries/000").content == first["/tile/entries/000"].content
             assert statements.count == 0
-            # a payload bundle: one primary-key read (the orders' count) before it is served again
+            # a payload bundle: one primary-key read (the orders' count, a statement of its own on
+            # a pooled driver connection: not through SQLAlchemy) before it is served again
+            checkouts = Checkouts(log)
             assert client.get("/payloads/000").content == first["/payloads/000"].content
-            assert statements.count == 1, statements.seen
-            assert "tenders" in statements.seen[0]
+            assert statements.count == 0, statements.seen
+            assert checkouts.count == 1
             # the bytes are the stored ones, as the uncached reader gives them
             assert first["/tile/entries/000"].content == b"".join(
                 len(e).to_bytes(2, "big") + e for e in log.reader.entry_bytes(0, TILE_WIDTH)
