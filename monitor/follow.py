@@ -244,7 +244,7 @@ class Api:
                     raise MonitorError(f"{url}: HTTP {answer.status}: {answer.body[:200].decode(errors='replace')}")
                 else:
                     body = answer.body
-                    return body if binary else body.decode() if text else json.loads(body)
+                    return body if binary else body.decode() if text else loads(body)
             except (httpx.TransportError, OSError, http.client.HTTPException, ValueError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 # nothing listening: it may come back
@@ -720,10 +720,11 @@ class Monitor:
         got = {o: overlay[o] for o in ocids if o in overlay}
         if wanted:
             with self.engine.connect() as conn:
-                h = store.heads.c
                 got.update(
                     (str(o), (int(n), bytes(head)))
-                    for o, n, head in conn.execute(select(h.ocid, h.size, h.head).where(h.ocid.in_(wanted)))
+                    for o, n, head in store.fetch_in(
+                        conn, "SELECT ocid, size, head FROM monitor_heads WHERE ocid IN ({})", wanted
+                    )
                 )
                 conn.rollback()
         return got
@@ -751,8 +752,10 @@ class Monitor:
             changed = checked.heads
             # An ocid stored before; or not: an entry whose "ocid" field is not its envelope's
             # tender is still followed by the name it gives.
-            h = store.heads.c
-            stored = {str(o) for (o,) in conn.execute(select(h.ocid).where(h.ocid.in_(list(changed))))}
+            stored = {
+                str(o)
+                for (o,) in store.fetch_in(conn, "SELECT ocid FROM monitor_heads WHERE ocid IN ({})", list(changed))
+            }
             new = [(o, n, head) for o, (n, head) in changed.items() if o not in stored]
             old = [(n, head, o) for o, (n, head) in changed.items() if o in stored]
             if new:

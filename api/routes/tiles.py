@@ -122,21 +122,15 @@ def _read_bundle(log: Log, bodies: BodyCache, index: int, width: int, wanted: _K
         read = log.reader.bundle(start, start + width, orders_ocid=ORDERS_OCID)
     except NotFoundError:
         raise NotFoundError(f"{_describe(wanted)}: the tree does not hold it yet") from None
-    entries, payload_bundle, disclosure_bundle = bytearray(), bytearray(), bytearray()
-    too_long: int | None = None
-    for i, (envelope, payload, disclosure) in enumerate(read.rows):
-        if len(envelope) > 0xFFFF and too_long is None:
-            too_long = start + i
-        entries += len(envelope).to_bytes(2, "big") + envelope
-        data = b"" if payload is None or payload == WITHHELD else payload
-        payload_bundle += len(data).to_bytes(4, "big") + data
-        disclosure_bundle += len(disclosure).to_bytes(4, "big") + disclosure
+    rows = read.rows
+    too_long = next((start + i for i, (envelope, _, _) in enumerate(rows) if len(envelope) > 0xFFFF), None)
+    shown = [b"" if payload is None or payload == WITHHELD else payload for _, payload, _ in rows]
     made: dict[_Key, Body] = {
-        ("payloads", index, width): _body(bytes(payload_bundle), read.orders),
-        ("disclosures", index, width): _body(bytes(disclosure_bundle), read.orders),
+        ("payloads", index, width): _body(_prefixed(shown, 4), read.orders),
+        ("disclosures", index, width): _body(_prefixed([disclosure for _, _, disclosure in rows], 4), read.orders),
     }
     if too_long is None:
-        made["entries", index, width] = _body(bytes(entries))
+        made["entries", index, width] = _body(_prefixed([envelope for envelope, _, _ in rows], 2))
     if read.leaf_tile is not None and len(read.leaf_tile) >= width * 32:
         made["0", index, width] = _body(read.leaf_tile[: width * 32])
     for key, body in made.items():
@@ -144,6 +138,11 @@ def _read_bundle(log: Log, bodies: BodyCache, index: int, width: int, wanted: _K
     if wanted[0] == "entries" and too_long is not None:
         raise InvalidArgumentError("path", f"entry {too_long} is longer than an entry bundle can hold")
     return made[wanted]
+
+
+def _prefixed(items: list[bytes], prefix: int) -> bytes:
+    """A bundle's body: each item prefixed with its length as a ``prefix``-byte big-endian integer."""
+    return b"".join([part for item in items for part in (len(item).to_bytes(prefix, "big"), item)])
 
 
 def _describe(key: _Key) -> str:

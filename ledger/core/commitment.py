@@ -389,6 +389,20 @@ def recompute(payload: Any, disclosure: dict[str, Any]) -> str:
     return _commitment(digests, canonical_json_bytes(skeleton, field="payload"), payload_salt)
 
 
+#: What every whole commitment's hash starts with (copied: not hashed again for each payload).
+_WHOLE_HEAD = hashlib.sha256(b'{"fields":{},"payload":')
+#: The RFC 8785 bytes of a disclosure that commits no field apart: only its salt varies.
+_WHOLE_DISCLOSURE = re.compile(rb'\{"fields":\{\},"salt":"([0-9a-f]{64})"\}')
+
+
+def whole_disclosure(raw: bytes) -> dict[str, Any] | None:
+    """The disclosure whose RFC 8785 bytes are ``raw`` when it is one that commits no field apart
+    (``{"fields":{},"salt":"<64 hex>"}``), made without a JSON parse: equal to what
+    ``json.loads(raw)`` gives. ``None`` for any other bytes: parse those."""
+    found = _WHOLE_DISCLOSURE.fullmatch(raw)
+    return None if found is None else {"fields": {}, "salt": found.group(1).decode("ascii")}
+
+
 def whole_commitment(data: bytes, disclosure: Any) -> str | None:
     """The ``payload_commitment`` (hex) of a payload served as the bytes ``data`` with a
     ``disclosure`` that commits no field apart, computed from the bytes as they are (no parse):
@@ -401,7 +415,7 @@ def whole_commitment(data: bytes, disclosure: Any) -> str | None:
     salt = disclosure.get("salt")
     if type(salt) is not str or not _HEX.fullmatch(salt):
         return None
-    h = hashlib.sha256(b'{"fields":{},"payload":')
+    h = _WHOLE_HEAD.copy()
     h.update(data)
     h.update(b',"salt":"' + salt.encode("ascii") + b'"}')
     return h.hexdigest()

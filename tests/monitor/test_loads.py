@@ -4,10 +4,12 @@ what json refuses, with a ValueError."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
+from ledger.core.commitment import whole_commitment, whole_disclosure
 from monitor.follow import loads
 
 READ_ALIKE = [
@@ -33,3 +35,32 @@ def test_refuses_what_json_refuses(data: bytes) -> None:
         json.loads(data.decode())
     with pytest.raises(ValueError):
         loads(data)
+
+
+SALT = "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"fields":{},"salt":"' + SALT.encode() + b'"}',
+        b'{"fields":{},"salt":"' + SALT.upper().encode() + b'"}',  # not lower-case hex: parsed
+        b'{"fields":{}, "salt":"' + SALT.encode() + b'"}',  # not RFC 8785 bytes: parsed
+        b'{"fields":{},"salt":"' + SALT[:-2].encode() + b'"}',  # a short salt
+        b'{"fields":{"/a":{"salt":"' + SALT.encode() + b'"}},"salt":"' + SALT.encode() + b'"}',
+        b'{"fields":{},"salt":"' + SALT.encode() + b'","x":1}',
+        b'{"fields":{},"salt":"' + SALT.encode() + b'"}\n',
+    ],
+)
+def test_whole_disclosure_is_what_json_reads_or_none(raw: bytes) -> None:
+    """The usual disclosure (no field committed apart) is made without a parse, equal to what
+    json reads; any other bytes are left to the parse (None)."""
+    made = whole_disclosure(raw)
+    if raw == b'{"fields":{},"salt":"' + SALT.encode() + b'"}':
+        assert made == json.loads(raw) == {"fields": {}, "salt": SALT}
+        assert (
+            whole_commitment(b'{"a":1}', made)
+            == hashlib.sha256(b'{"fields":{},"payload":{"a":1},"salt":"' + SALT.encode() + b'"}').hexdigest()
+        )
+    else:
+        assert made is None
