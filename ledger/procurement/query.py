@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -445,7 +445,8 @@ def _search(
         where.append(t.ocid.in_(flagged if filters.flag == "any" else flagged.where(rows.c.code == filters.flag)))
     if filters.year is not None:
         where.append(t.listed_at >= datetime(filters.year, 1, 1, tzinfo=UTC))
-        where.append(t.listed_at < datetime(filters.year + 1, 1, 1, tzinfo=UTC))
+        if filters.year < MAXYEAR:  # the last year a datetime holds has no next January to stop at
+            where.append(t.listed_at < datetime(filters.year + 1, 1, 1, tzinfo=UTC))
     if filters.published_from is not None or filters.published_to is not None:
         # Once published, listed_at is the publication time: filter on the indexed column.
         where.append(t.published_at.is_not(None))
