@@ -40,7 +40,9 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -773,9 +775,49 @@ def _attach(chunk: _Chunk, raw: _Batch, refs: list[int]) -> _Chunk:
 
 
 def _init_worker(settings: Any, personal: Any) -> None:
-    """A checking process marks and flags with the deployment's rules, as the importing one does."""
+    """A checking process marks and flags with the deployment's rules, as the importing one does,
+    and collects cyclic garbage as seldom (:data:`GC_THRESHOLD`: the process does nothing else)."""
     redflags.configure(settings)
     privacy.configure_rules(personal)
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+#: The cyclic garbage collector's first threshold (allocations of container objects, net of those
+#: freed, between two collections of the youngest generation; Python's default is 700) while an
+#: import runs. An import makes and drops millions of dicts and lists (parsed releases, rows,
+#: batches crossing between processes), nearly all freed by their reference counts: at 700 the
+#: collector ran every few releases, and with the older generations it re-walks, it took about a
+#: fifth of the importing process's CPU and a third of a worker's (bench/RESULTS-import.md). At
+#: this threshold it still runs about once a batch; only garbage in cycles waits that long.
+GC_THRESHOLD = 100_000
+
+
+class _Collector:
+    """The collector's thresholds raised while at least one import runs in this process (the
+    API may run several at once), and put back as they were after the last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved: tuple[int, int, int] = gc.get_threshold()
+
+    @contextlib.contextmanager
+    def seldom(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(max(GC_THRESHOLD, self._saved[0]), *self._saved[1:])
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    gc.set_threshold(*self._saved)
+
+
+_COLLECTOR = _Collector()
 
 
 _DONE = object()
@@ -878,24 +920,26 @@ def _run(
     progress: Progress | None,
 ) -> None:
     """Parse and check ahead (:func:`_ahead`) while this thread records, batch after batch, on
-    ``conn`` (strict: one transaction) or each batch in its own."""
-    broken: set[int] = set()
-    raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch, broken=broken)
-    if conn is None:
-        with log.engine.connect() as own:
-            key = keys.key(own, keys.RELEASE_DIGEST)
-    else:
-        key = keys.key(conn, keys.RELEASE_DIGEST)
-    for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken):
-        for problem in chunk.problems:
-            report.add(problem)
-        for problem in chunk.notes:
-            report.note(problem)
-        report.read += chunk.read
-        report.noted_releases += chunk.noted_releases
-        _flush(conn, log, chunk, report, now=now)
-        if progress is not None:
-            progress(report.read, chunk.position)
+    ``conn`` (strict: one transaction) or each batch in its own; the collector runs seldom
+    meanwhile (:data:`GC_THRESHOLD`)."""
+    with _COLLECTOR.seldom():
+        broken: set[int] = set()
+        raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch, broken=broken)
+        if conn is None:
+            with log.engine.connect() as own:
+                key = keys.key(own, keys.RELEASE_DIGEST)
+        else:
+            key = keys.key(conn, keys.RELEASE_DIGEST)
+        for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken):
+            for problem in chunk.problems:
+                report.add(problem)
+            for problem in chunk.notes:
+                report.note(problem)
+            report.read += chunk.read
+            report.noted_releases += chunk.noted_releases
+            _flush(conn, log, chunk, report, now=now)
+            if progress is not None:
+                progress(report.read, chunk.position)
 
 
 def _tell(stream: IO[bytes]) -> int:

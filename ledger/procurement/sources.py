@@ -448,7 +448,7 @@ _EMPTY = re.compile(_WS + rb"\]")
 _OPEN = re.compile(_WS + rb"\{")
 _KEY = re.compile(_WS + rb'"([^"]*+)"' + _WS + rb":" + _WS)
 #: A value of the package before ``releases`` (any value: ijson has already read these keys), then ``,``.
-_SKIP = re.compile(rb'(?:' + _nested(SCAN_DEPTH, rb"{\[", rb"}\]") + rb'|"[^"]*+"|[^,}\]" \t\n\r]++)' + _WS + rb",")
+_SKIP = re.compile(rb"(?:" + _nested(SCAN_DEPTH, rb"{\[", rb"}\]") + rb'|"[^"]*+"|[^,}\]" \t\n\r]++)' + _WS + rb",")
 #: Every digit made ``0`` and every other byte a space, and 19 digits in a row: an integer orjson
 #: may read otherwise than ijson (which refuses one past 64 bits) is found by ``in`` (in C).
 _DIGITS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
@@ -564,7 +564,9 @@ def package_slices(stream: IO[bytes], *, most: int, tell: Callable[[], int]) -> 
     scan = _Scanner(stream)
     start = _releases_start(scan)
     if start is None:
-        for i, value in enumerate(ijson.items(scan.rest(0, b""), "releases.item", multiple_values=True, use_float=True), 1):
+        for i, value in enumerate(
+            ijson.items(scan.rest(0, b""), "releases.item", multiple_values=True, use_float=True), 1
+        ):
             yield Candidate(f"release #{i}", value)
         return
     done = 0  # releases yielded

@@ -51,13 +51,21 @@ def _read(data: bytes, name: str = "f.json", **kw: Any) -> list[Any]:
 TRICKY = [
     _package([_release(i) for i in range(9)]),
     # strings holding what the scanner looks for: quotes, escapes, brackets, separators
-    _package([_release(1, title='a "}, {" \\ } ] [ {'), _release(2, note="\\\\"), _release(3, x="\\\\\\\"}")]),
-    _package([_release(i, value={"amount": i / 3, "n": [1, [2, {"a": [3]}]], "big": 1234567890123456789}) for i in range(4)]),
+    _package([_release(1, title='a "}, {" \\ } ] [ {'), _release(2, note="\\\\"), _release(3, x='\\\\\\"}')]),
+    _package(
+        [_release(i, value={"amount": i / 3, "n": [1, [2, {"a": [3]}]], "big": 1234567890123456789}) for i in range(4)]
+    ),
     _package([_release(1, name="Ñandú \u00e9 \u2603 \U0001f600"), _release(2, esc="\\u00e9\\ud83d\\ude00")]),
     # the package's keys before its releases: objects, arrays and strings with brackets in them
-    _package([_release(1)], before=', "publisher": {"name": "p", "x": [1, {"a": "}]"}]}, "s": "a,]b", "n": -1.5e3, "t": true'),
+    _package(
+        [_release(1)], before=', "publisher": {"name": "p", "x": [1, {"a": "}]"}]}, "s": "a,]b", "n": -1.5e3, "t": true'
+    ),
     _package([_release(1), _release(2)], after=', "extensions": ["x"], "releases": [' + json.dumps(_release(3)) + "]"),
-    b'{ "releases" :\n[\n  ' + json.dumps(_release(1), indent=2).encode() + b"  ,\n" + json.dumps(_release(2)).encode() + b"\n]\n}\n",
+    b'{ "releases" :\n[\n  '
+    + json.dumps(_release(1), indent=2).encode()
+    + b"  ,\n"
+    + json.dumps(_release(2)).encode()
+    + b"\n]\n}\n",
     # more packages after the first (concatenated), and other values
     _package([_release(1)]) + b"\n" + _package([_release(2), _release(3)]),
     b'{"releases": []}',
@@ -69,7 +77,7 @@ TRICKY = [
     b'{"releases": [' + json.dumps(_release(1, deep=json.loads('{"a":' * 40 + "1" + "}" * 40))).encode() + b", {}]}",
     _package([_release(1), _release(2)])[:-40],
     b'{"releases": [' + json.dumps(_release(1)).encode() + b' {"a": 1}]}',
-    b'{"releases": [' + json.dumps(_release(1)).encode() + b',]}',
+    b'{"releases": [' + json.dumps(_release(1)).encode() + b",]}",
     b'{"releases": [{"ocid": "x"}] garbage',
     b'{"releases": [' + json.dumps(_release(1)).encode() + b', {"n": 99999999999999999999}, {"n": 1}]}',
     b'{"releases": [' + json.dumps(_release(1)).encode() + b', {"n": "\xff"}, {"n": 1}]}',
@@ -94,14 +102,16 @@ def test_a_release_package_crosses_to_the_checking_processes_as_its_bytes() -> N
     file's own bytes of its releases, not their values."""
     releases = [_release(i) for i in range(50)]
     data = _package(releases)
-    items = list(importer.read_releases(io.BytesIO(data), name="f.json", cut=20))
-    assert [type(i) for i in items] == [sources.Slices] * 3 and [len(i) for i in items] == [20, 20, 10]
+    items = [
+        i for i in importer.read_releases(io.BytesIO(data), name="f.json", cut=20) if isinstance(i, sources.Slices)
+    ]
+    assert [len(i) for i in items] == [20, 20, 10]
     assert [json.loads(s.value(i)) for s in items for i in range(len(s))] == releases
-    sent = len(pickle.dumps(importer._Batch("f.json", items, 0, 0)))
+    sent = len(pickle.dumps(importer._Batch("f.json", list(items), 0, 0)))
     assert sent < len(data) + 16 * len(releases) + 1000  # the bytes, and two offsets a release
 
 
-_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) | st.sampled_from(
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
     ['"', "\\", "}", "{", "]", "[", ",", '\\"}', "},{", "\\\\"]
 )
 _JSON = st.recursive(
@@ -152,7 +162,11 @@ def test_nothing_after_a_release_that_does_not_parse_is_read_or_recorded(log: Lo
     assert report.problems[0].reason.startswith("invalid JSON: lexical error")
     assert (report.read, report.imported) == (14, 14)
     with log.engine.connect() as conn:
-        ids = {r["id"] for o in {f"ocds-abc123-c{i}" for i in range(5)} for r in importer.imported_releases(conn, [o]).get(o, ([], 0))[0]}
+        ids = {
+            r["id"]
+            for o in {f"ocds-abc123-c{i}" for i in range(5)}
+            for r in importer.imported_releases(conn, [o]).get(o, ([], 0))[0]
+        }
     assert ids == {f"r{i}" for i in range(13)} | {"r100"}
     assert broken.tell() < len(data)
 
@@ -184,5 +198,5 @@ def test_releases_parsed_in_the_workers_are_recorded_as_the_parser_reads_them(lo
     # merged batch after batch from the bodies the importing process parsed again
     with log.engine.connect() as conn:
         compiled = importer.compiled_release(conn, "ocds-abc123-c0")
-    assert compiled == ocds.merger().create_compiled_release(published)
+    assert compiled is not None and compiled == ocds.merger().create_compiled_release(published)
     assert isinstance(compiled["value"]["amount"], float)
