@@ -20,11 +20,15 @@ recorded natively, never both: releases for a natively recorded tender are refus
 (``tender_index``: title, buyer, status, value, dates, suppliers) and red flags are rewritten from
 the compiled release.
 
-**Pipeline.** A thread parses; the checking of each batch (:func:`_check`: schema, RFC 8785 and
-the hash of each release, privacy marks, and the rows of each tender as if it were new to the log)
-runs there or, from the second batch on, in a pool of worker processes (``workers``), batches
-handed back in the order read; this thread records (:func:`_record_batch`), one executemany per
-table. What is recorded does not depend on where the checking ran.
+**Pipeline.** A thread reads: a release package's releases and JSON Lines' lines are cut into
+their bytes, not parsed (:func:`sources.package_slices`, :func:`sources.line_slices`); other
+shapes are parsed there. The parsing of the bytes and the checking of each batch (:func:`_check`:
+schema, RFC 8785 and the hash of each release, privacy marks, and the rows of each tender as if
+it were new to the log) run in that thread or, from the second batch on, in a pool of worker
+processes (``workers``), batches handed back in the order read, each release without its body
+(parsed again here from its bytes: :func:`_attach`); this thread records
+(:func:`_record_batch`), one executemany per table. What is recorded does not depend on where
+the parsing and checking ran.
 
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
@@ -786,9 +790,9 @@ def _init_worker(settings: Any, personal: Any) -> None:
 #: freed, between two collections of the youngest generation; Python's default is 700) while an
 #: import runs. An import makes and drops millions of dicts and lists (parsed releases, rows,
 #: batches crossing between processes), nearly all freed by their reference counts: at 700 the
-#: collector ran every few releases, and with the older generations it re-walks, it took about a
-#: fifth of the importing process's CPU and a third of a worker's (bench/RESULTS-import.md). At
-#: this threshold it still runs about once a batch; only garbage in cycles waits that long.
+#: collector ran every few releases and, with the older generations it walks again and again,
+#: took ~30 % of the importing process's CPU (156 -> 109 µs a release, bench/RESULTS-import.md).
+#: At this threshold it runs about once a batch or less; only garbage in cycles waits that long.
 GC_THRESHOLD = 100_000
 
 
