@@ -546,7 +546,10 @@ def _releases_start(scan: _Scanner) -> int | None:
             if b"\\" in scan.buf[key.start(1) : key.end(1)]:
                 return None  # an escaped key: ijson's reading of it decides
             if key.group(1) == b"releases":
-                return key.end() + 1 if scan.buf[key.end() : key.end() + 1] == b"[" else None
+                after = scan.buf[key.end() : key.end() + 1]
+                if not after:
+                    break  # the block ends there: read on
+                return key.end() + 1 if after == b"[" else None
             value = _SKIP.match(scan.blank, key.end())
             if value is None:
                 break

@@ -97,18 +97,27 @@ def test_releases_cut_into_bytes_read_as_the_parser_reads_them(
     assert _read(data, cut=3) == whole
 
 
-def test_a_release_package_crosses_to_the_checking_processes_as_its_bytes() -> None:
-    """The reading thread cuts the releases and never parses them: the batch it sends holds the
-    file's own bytes of its releases, not their values."""
+@pytest.mark.parametrize("block", [sources.BLOCK, *range(1, 40)])
+def test_a_release_package_crosses_to_the_checking_processes_as_its_bytes(
+    block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading thread cuts the releases and never parses them, wherever its reads end: the
+    batch it sends holds the file's own bytes of its releases, not their values."""
+    monkeypatch.setattr(sources, "BLOCK", block)
     releases = [_release(i) for i in range(50)]
-    data = _package(releases)
+    data = _package(releases, before=', "publisher": {"name": "p \\"}"}')
+    assert not any(
+        isinstance(i, importer._Read) for i in importer.read_releases(io.BytesIO(data), name="f.json", cut=20)
+    )
     items = [
         i for i in importer.read_releases(io.BytesIO(data), name="f.json", cut=20) if isinstance(i, sources.Slices)
     ]
-    assert [len(i) for i in items] == [20, 20, 10]
+    assert sum(len(i) for i in items) == 50 and max(len(i) for i in items) <= 20
     assert [json.loads(s.value(i)) for s in items for i in range(len(s))] == releases
-    sent = len(pickle.dumps(importer._Batch("f.json", list(items), 0, 0)))
-    assert sent < len(data) + 16 * len(releases) + 1000  # the bytes, and two offsets a release
+    if block > len(data):  # else a piece ends where a read does
+        assert [len(i) for i in items] == [20, 20, 10]
+        sent = len(pickle.dumps(importer._Batch("f.json", list(items), 0, 0)))
+        assert sent < len(data) + 16 * len(releases) + 1000  # the bytes, and two offsets a release
 
 
 _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12) | st.sampled_from(
