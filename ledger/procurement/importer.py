@@ -20,11 +20,15 @@ recorded natively, never both: releases for a natively recorded tender are refus
 (``tender_index``: title, buyer, status, value, dates, suppliers) and red flags are rewritten from
 the compiled release.
 
-**Pipeline.** A thread parses; the checking of each batch (:func:`_check`: schema, RFC 8785 and
-the hash of each release, privacy marks, and the rows of each tender as if it were new to the log)
-runs there or, from the second batch on, in a pool of worker processes (``workers``), batches
-handed back in the order read; this thread records (:func:`_record_batch`), one executemany per
-table. What is recorded does not depend on where the checking ran.
+**Pipeline.** A thread reads: a release package's releases and JSON Lines' lines are cut into
+their bytes, not parsed (:func:`sources.package_slices`, :func:`sources.line_slices`); other
+shapes are parsed there. The parsing of the bytes and the checking of each batch (:func:`_check`:
+schema, RFC 8785 and the hash of each release, privacy marks, and the rows of each tender as if
+it were new to the log) run in that thread or, from the second batch on, in a pool of worker
+processes (``workers``), batches handed back in the order read, each release without its body
+(parsed again here from its bytes: :func:`_attach`); this thread records
+(:func:`_record_batch`), one executemany per table. What is recorded does not depend on where
+the parsing and checking ran.
 
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
@@ -39,7 +43,10 @@ written. A file that is not valid JSON stops where the parser fails (JSON Lines:
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import functools
+import gc
 import json
 import multiprocessing
 import os
@@ -258,9 +265,12 @@ def read_releases(
     fmt: Format = "auto",
     encoding: str | None = None,
     opened: list[dict[str, Any]] | None = None,
-) -> Iterator[_Read | Problem]:
+    cut: int = 0,
+) -> Iterator[_Read | Problem | sources.Slices]:
     """Stream the release candidates of one file, never holding more than one release (one
-    record, or one JSON Lines line) in memory.
+    record, or one JSON Lines line) in memory; with ``cut``, a release package's releases and
+    JSON Lines' lines as :class:`sources.Slices` of at most ``cut`` values, cut but not parsed
+    (:func:`_parsed` parses them where they are checked).
 
     The file may be gzip-compressed and in any text encoding (:func:`sources.open_utf8`;
     ``encoding`` forces one). ``json``: release packages, record packages, bare arrays, single
@@ -281,12 +291,21 @@ def read_releases(
         opened.append(
             {"file": name, "encoding": source.encoding, "how": source.how, "gzip": source.gzip, "format": kind}
         )
+    tell = functools.partial(_tell, stream)
+    if kind == "jsonl" and cut > 0:
+        yield from sources.line_slices(source.stream, most=cut, tell=tell)
+        return
     if kind == "jsonl":
         yield from _read_lines(source.stream, name)
         return
     count = seen = 0
     try:
-        for item in sources.candidates(source.stream):
+        for item in sources.candidates(source.stream, most=cut, tell=tell):
+            if isinstance(item, sources.Slices):
+                seen += len(item)
+                count += len(item)
+                yield item
+                continue
             seen += 1
             if isinstance(item, sources.Note):
                 yield _from_note(name, item)
@@ -294,14 +313,7 @@ def read_releases(
             count += 1
             yield _Read(item.position, item.value)
     except (ijson.JSONError, UnicodeDecodeError, sources.EncodingProblem, OSError, EOFError) as exc:
-        where = f" (the parser had read {_tell(stream):,} bytes)" if _tell(stream) else ""
-        hint = "; name the file's encoding with --encoding" if isinstance(exc, UnicodeDecodeError) else ""
-        yield Problem(
-            file=name,
-            release=f"after release #{count}",
-            path="$",
-            reason=f"invalid JSON: {_clean(exc)}{where}{hint}",
-        )
+        yield _unreadable(name, count, exc, _tell(stream))
         return
     if seen == 0:
         yield Problem(
@@ -311,6 +323,15 @@ def read_releases(
             reason="no releases found: expected OCDS releases (a release or record package, an array of "
             "releases, or releases one after the other)",
         )
+
+
+def _unreadable(name: str, count: int, exc: Exception, read: int) -> Problem:
+    """Where the parse of a JSON file stopped: after its ``count`` th release, ``read`` bytes in."""
+    where = f" (the parser had read {read:,} bytes)" if read else ""
+    hint = "; name the file's encoding with --encoding" if isinstance(exc, UnicodeDecodeError) else ""
+    return Problem(
+        file=name, release=f"after release #{count}", path="$", reason=f"invalid JSON: {_clean(exc)}{where}{hint}"
+    )
 
 
 def _from_note(name: str, note: sources.Note) -> Problem:
@@ -325,18 +346,92 @@ def _clean(exc: Exception) -> str:
 
 def _read_lines(stream: IO[bytes], name: str) -> Iterator[_Read | Problem]:
     for number, line in enumerate(stream, 1):
-        if not line.strip():
+        if line.strip():
+            yield from (item for item, _ in _line(name, number, line))
+
+
+def _line_value(line: bytes, number: int) -> Any:
+    """One JSON Lines line parsed (a package wraps its releases in two levels). Raises FormatError."""
+    return jsonsafe.loads(line, field=f"line {number}", max_depth=MAX_RELEASE_DEPTH + 2)
+
+
+def _line(name: str, number: int, line: bytes) -> Iterator[tuple[_Read | Problem, bool]]:
+    """What one JSON Lines line holds, each with whether it is the line's whole value."""
+    try:
+        value = _line_value(line, number)
+    except FormatError as exc:
+        yield Problem(file=name, release=f"line {number}", path="$", reason=f"invalid JSON: {_clean(exc)}"), False
+        return
+    for item in sources.expand(value, f"line {number}"):
+        if isinstance(item, sources.Note):
+            yield _from_note(name, item), False
+        else:
+            yield _Read(item.position, item.value), item.value is value
+
+
+def _parsed(raw: _Batch) -> tuple[_Raw, list[int], bool]:
+    """A batch as read (:func:`_raws`) with its :class:`sources.Slices` parsed: the batch of
+    candidates and problems :func:`_check` takes; for each of its items, the index among the
+    batch's values (its ``_Read`` items and slices, in order: :func:`_values`) of the value it
+    is whole (-1: a part of one, or a problem); and whether the file breaks in the batch (a
+    release that does not parse: the problem says where, and nothing after it is read)."""
+    items: list[_Read | Problem] = []
+    roots: list[int] = []
+    index = 0
+    for item in raw.items:
+        if isinstance(item, Problem):
+            items.append(item)
+            roots.append(-1)
             continue
-        try:  # a package wraps its releases in two levels
-            value = jsonsafe.loads(line, field=f"line {number}", max_depth=MAX_RELEASE_DEPTH + 2)
-        except FormatError as exc:
-            yield Problem(file=name, release=f"line {number}", path="$", reason=f"invalid JSON: {_clean(exc)}")
+        if isinstance(item, _Read):
+            items.append(item)
+            roots.append(index)
+            index += 1
             continue
-        for item in sources.expand(value, f"line {number}"):
-            if isinstance(item, sources.Note):
-                yield _from_note(name, item)
-            else:
-                yield _Read(item.position, item.value)
+        for i in range(len(item)):
+            number = item.number(i)
+            if item.kind == "line":
+                for found, whole in _line(raw.name, number, item.value(i)):
+                    items.append(found)
+                    roots.append(index + i if whole else -1)
+                continue
+            try:
+                value = sources.parse_value(item.value(i))
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
+                items.append(_unreadable(raw.name, number - 1, exc, item.read))
+                roots.append(-1)
+                return _Raw(raw.name, items, raw.position), roots, True
+            items.append(_Read(f"release #{number}", value))
+            roots.append(index + i)
+        index += len(item)
+    return _Raw(raw.name, items, raw.position), roots, False
+
+
+def _values(raw: _Batch) -> Callable[[int], dict[str, Any]]:
+    """The values of a batch as read, by their index as :func:`_parsed` counts them, parsed again
+    here as the checking process parsed them."""
+    starts: list[int] = []
+    held: list[_Read | sources.Slices] = []
+    count = 0
+    for item in raw.items:
+        if not isinstance(item, Problem):
+            starts.append(count)
+            held.append(item)
+            count += 1 if isinstance(item, _Read) else len(item)
+
+    def value(index: int) -> dict[str, Any]:
+        at = bisect.bisect_right(starts, index) - 1
+        item, i = held[at], index - starts[at]
+        if isinstance(item, _Read):
+            found = item.value
+        elif item.kind == "line":
+            found = _line_value(item.value(i), item.number(i))
+        else:
+            found = sources.parse_value(item.value(i))
+        assert isinstance(found, dict)
+        return found
+
+    return value
 
 
 # --- checking one release (no database) ----------------------------------------------------
@@ -540,11 +635,22 @@ def default_workers() -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Raw:
-    """One batch's worth of what the reading thread parsed from a file, in order."""
+    """One batch's worth of what was parsed from a file, in order."""
 
     name: str
     items: list[_Read | Problem]
     position: int  # bytes of the file read so far, for progress
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One batch's worth of what the reading thread read from a file, in order: values parsed,
+    problems, and values cut but not parsed (:class:`sources.Slices`: :func:`_parsed`)."""
+
+    name: str
+    items: list[_Read | Problem | sources.Slices]
+    position: int  # bytes of the file read so far, for progress
+    file: int  # the file's number in the import
 
 
 @_pickled_by_fields
@@ -581,23 +687,35 @@ class _Chunk:
 
 
 def _raws(
-    sources: Iterable[tuple[str, IO[bytes]]],
+    streams: Iterable[tuple[str, IO[bytes]]],
     *,
     files: list[dict[str, Any]],
     fmt: Format,
     encoding: str | None,
     batch: int,
-) -> Iterator[_Raw]:
-    """Parse every file of ``sources`` (no checks, no database); a batch every ``batch`` values
-    read (releases or problems) and at the end of each file."""
-    for name, stream in sources:
-        items: list[_Read | Problem] = []
-        for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=files):
+    broken: Collection[int] = (),
+) -> Iterator[_Batch]:
+    """Read every file of ``streams`` (no checks, no database): a release package's releases and
+    JSON Lines cut into :class:`sources.Slices`, other shapes parsed; a batch every ``batch``
+    values read (releases or problems) and at the end of each file. A file whose number is in
+    ``broken`` (a release of it did not parse where it was checked) is read no further."""
+    for number, (name, stream) in enumerate(streams):
+        items: list[_Read | Problem | sources.Slices] = []
+        size = 0
+        for item in read_releases(stream, name=name, fmt=fmt, encoding=encoding, opened=files, cut=batch):
+            if number in broken:
+                break
+            while isinstance(item, sources.Slices) and size + len(item) > batch:
+                head, item = item.split(batch - size)
+                items.append(head)
+                yield _Batch(name, items, _tell(stream), number)
+                items, size = [], 0
             items.append(item)
-            if len(items) >= batch:
-                yield _Raw(name, items, _tell(stream))
-                items = []
-        yield _Raw(name, items, _tell(stream))
+            size += len(item) if isinstance(item, sources.Slices) else 1
+            if size >= batch:
+                yield _Batch(name, items, _tell(stream), number)
+                items, size = [], 0
+        yield _Batch(name, items, _tell(stream), number)
 
 
 def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
@@ -638,40 +756,90 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     return chunk
 
 
-def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
-    """:func:`_check` in a worker process: the releases go back without their bodies (the reading
-    thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
-    chunk = _check(raw, strict=strict, now=now, key=key)
-    chunk.releases = [r.without_body() for r in chunk.releases]
-    return chunk
+def _check_remote(raw: _Batch, *, strict: bool, now: datetime, key: bytes) -> tuple[_Chunk, list[int], bool]:
+    """:func:`_check` of a batch as read, in a worker process: its slices parsed here
+    (:func:`_parsed`), and each release that is a value of the batch whole sent back without its
+    body (the importing process has its bytes: :func:`_attach`), so that mostly bytes and rows
+    cross back. Also: for each release, that value's index (-1: sent with its body), and
+    whether the file breaks in the batch."""
+    parsed, roots, broken = _parsed(raw)
+    chunk = _check(parsed, strict=strict, now=now, key=key)
+    refs = [roots[i] for i in chunk.indices]
+    chunk.releases = [r.without_body() if ref >= 0 else r for r, ref in zip(chunk.releases, refs, strict=True)]
+    return chunk, refs, broken
 
 
-def _attach(chunk: _Chunk, raw: _Raw) -> _Chunk:
-    """Give a worker's checked releases back the bodies the reading thread parsed."""
-    for r, index in zip(chunk.releases, chunk.indices, strict=True):
-        item = raw.items[index]
-        assert isinstance(item, _Read)
-        r.body.update(item.value)
+def _attach(chunk: _Chunk, raw: _Batch, refs: list[int]) -> _Chunk:
+    """Give a worker's checked releases back their bodies, parsed again here from the batch."""
+    value = _values(raw)
+    for r, ref in zip(chunk.releases, refs, strict=True):
+        if ref >= 0:
+            r.body.update(value(ref))
     return chunk
 
 
 def _init_worker(settings: Any, personal: Any) -> None:
-    """A checking process marks and flags with the deployment's rules, as the importing one does."""
+    """A checking process marks and flags with the deployment's rules, as the importing one does,
+    and collects cyclic garbage as seldom (:data:`GC_THRESHOLD`: the process does nothing else)."""
     redflags.configure(settings)
     privacy.configure_rules(personal)
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+#: The cyclic garbage collector's first threshold (allocations of container objects, net of those
+#: freed, between two collections of the youngest generation; Python's default is 700) while an
+#: import runs. An import makes and drops millions of dicts and lists (parsed releases, rows,
+#: batches crossing between processes), nearly all freed by their reference counts: at 700 the
+#: collector ran every few releases and, with the older generations it walks again and again,
+#: took ~30 % of the importing process's CPU (156 -> 109 µs a release, bench/RESULTS-import.md).
+#: At this threshold it runs about once a batch or less; only garbage in cycles waits that long.
+GC_THRESHOLD = 100_000
+
+
+class _Collector:
+    """The collector's thresholds raised while at least one import runs in this process (the
+    API may run several at once), and put back as they were after the last."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved: tuple[int, int, int] = gc.get_threshold()
+
+    @contextlib.contextmanager
+    def seldom(self) -> Iterator[None]:
+        with self._lock:
+            if self._running == 0:
+                self._saved = gc.get_threshold()
+                gc.set_threshold(max(GC_THRESHOLD, self._saved[0]), *self._saved[1:])
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    gc.set_threshold(*self._saved)
+
+
+_COLLECTOR = _Collector()
 
 
 _DONE = object()
 
 
-def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, key: bytes) -> Iterator[_Chunk]:
+def _ahead(
+    raws: Iterator[_Batch], *, strict: bool, now: datetime, workers: int, key: bytes, broken: set[int] | None = None
+) -> Iterator[_Chunk]:
     """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
-    and checking (ijson's C parser, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection
-    and flags) overlap with the writer's database work. A thread parses; from the second batch
-    on, with ``workers`` > 0, a pool of that many processes checks (small imports never start
-    it), else the thread checks too. At most :data:`PIPELINE_DEPTH` batches per worker wait
-    ahead. An error of the reader or a worker is raised to the consumer where it would have been
-    met; when the consumer stops early (its transaction failed), the reader and pool stop too."""
+    and checking (parsing, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection and flags)
+    overlap with the writer's database work. A thread reads (cuts a release package's releases
+    and JSON Lines without parsing them: :func:`_raws`); from the second batch on, with
+    ``workers`` > 0, a pool of that many processes parses and checks (small imports never start
+    it), else the thread does. At most :data:`PIPELINE_DEPTH` batches per worker wait ahead. An
+    error of the reader or a worker is raised to the consumer where it would have been met; when
+    the consumer stops early (its transaction failed), the reader and pool stop too. A file's
+    batches after the one where it breaks (a release that does not parse) are dropped, and its
+    number added to ``broken``, where the reading of ``raws`` stops."""
     depth = PIPELINE_DEPTH * max(1, workers)
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -704,7 +872,8 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, k
                 if pools:
                     value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key))
                 else:
-                    value = _check(raw, strict=strict, now=now, key=key)
+                    parsed, _, stops = _parsed(raw)
+                    value = (raw, _check(parsed, strict=strict, now=now, key=key), stops)
                 if not give(value):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
@@ -714,6 +883,7 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, k
 
     reader = threading.Thread(target=read, name="import-reader", daemon=True)
     reader.start()
+    stopped = set() if broken is None else broken
     try:
         while True:
             value = ready.get()
@@ -721,11 +891,17 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, k
                 return
             if isinstance(value, BaseException):
                 raise value
-            if isinstance(value, tuple):
+            if len(value) == 2:
                 raw, future = value
-                yield _attach(future.result(), raw)
+                chunk, refs, stops = future.result()
+                chunk = _attach(chunk, raw, refs)
             else:
-                yield value
+                raw, chunk, stops = value
+            if raw.file in stopped:
+                continue
+            if stops:
+                stopped.add(raw.file)
+            yield chunk
     finally:
         stop.set()
         reader.join()
@@ -748,23 +924,26 @@ def _run(
     progress: Progress | None,
 ) -> None:
     """Parse and check ahead (:func:`_ahead`) while this thread records, batch after batch, on
-    ``conn`` (strict: one transaction) or each batch in its own."""
-    raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch)
-    if conn is None:
-        with log.engine.connect() as own:
-            key = keys.key(own, keys.RELEASE_DIGEST)
-    else:
-        key = keys.key(conn, keys.RELEASE_DIGEST)
-    for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key):
-        for problem in chunk.problems:
-            report.add(problem)
-        for problem in chunk.notes:
-            report.note(problem)
-        report.read += chunk.read
-        report.noted_releases += chunk.noted_releases
-        _flush(conn, log, chunk, report, now=now)
-        if progress is not None:
-            progress(report.read, chunk.position)
+    ``conn`` (strict: one transaction) or each batch in its own; the collector runs seldom
+    meanwhile (:data:`GC_THRESHOLD`)."""
+    with _COLLECTOR.seldom():
+        broken: set[int] = set()
+        raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch, broken=broken)
+        if conn is None:
+            with log.engine.connect() as own:
+                key = keys.key(own, keys.RELEASE_DIGEST)
+        else:
+            key = keys.key(conn, keys.RELEASE_DIGEST)
+        for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken):
+            for problem in chunk.problems:
+                report.add(problem)
+            for problem in chunk.notes:
+                report.note(problem)
+            report.read += chunk.read
+            report.noted_releases += chunk.noted_releases
+            _flush(conn, log, chunk, report, now=now)
+            if progress is not None:
+                progress(report.read, chunk.position)
 
 
 def _tell(stream: IO[bytes]) -> int:

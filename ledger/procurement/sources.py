@@ -28,11 +28,14 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
 import ijson
+import orjson
 
 #: Bytes sampled to detect a file's encoding.
 SAMPLE = 64 * 1024
@@ -373,14 +376,19 @@ def first_difference(a: Any, b: Any, *, ignore: tuple[str, ...] = (), path: str 
     return None if a == b else path
 
 
-def candidates(stream: IO[bytes]) -> Iterator[Candidate | Note]:
-    """The release candidates of one JSON file (not JSON Lines), streamed (see the module doc).
+def candidates(
+    stream: IO[bytes], *, most: int = 0, tell: Callable[[], int] = lambda: 0
+) -> Iterator[Candidate | Note | Slices]:
+    """The release candidates of one JSON file (not JSON Lines), streamed (see the module doc);
+    with ``most``, a release package's releases cut and not parsed (:func:`package_slices`).
 
     Raises ``ijson.JSONError`` (or :class:`EncodingProblem`) where the file cannot be read: the
     candidates before it have been yielded.
     """
     shape, replay = shape_of(stream)
-    if shape == "release package":
+    if shape == "release package" and most > 0:
+        yield from package_slices(replay, most=most, tell=tell)
+    elif shape == "release package":
         for i, value in enumerate(ijson.items(replay, "releases.item", multiple_values=True, use_float=True), 1):
             yield Candidate(f"release #{i}", value)
     elif shape == "record package":
@@ -396,3 +404,250 @@ def candidates(stream: IO[bytes]) -> Iterator[Candidate | Note]:
             yield from expand(value, f"value #{count}")
         if count == 0:
             raise ijson.IncompleteJSONError("parse error: premature EOF")
+
+
+# --- cut, not parsed: a release package's releases and JSON Lines as bytes ------------------
+#
+# The importing process only finds where each release is (in C: one regular-expression match
+# per release) and hands the bytes to the processes that check them, which parse them there
+# (:func:`parse_value`). What the cut gives is proved by the parse: when every piece between
+# the separators ``,`` and the closing ``]`` parses as one JSON value, the array is exactly
+# those values (JSON's grammar is unambiguous); a piece that does not parse is where the file
+# is broken. Whatever the scanner cannot cut (a release that is not an object, nests deeper than
+# :data:`SCAN_DEPTH`, or takes more than :data:`SCAN_LIMIT` bytes, a file that ends inside a
+# release, the rest of the package after its ``releases``) is parsed by ijson as before.
+
+#: Bytes read at a time by the scanner.
+BLOCK = 1 << 20
+#: The most bytes of one release (or of the package's keys before ``releases``) the scanner
+#: holds while looking for its end; beyond it, the rest of the file goes to the parser.
+SCAN_LIMIT = 16 << 20
+#: Objects nested deeper than this are left to the parser (releases nest ~8; the import refuses 32).
+SCAN_DEPTH = 34
+
+_WS = rb"[ \t\n\r]*"
+#: An escape sequence, consumed whole: made ``__`` (same length) before scanning, so that every
+#: remaining quote opens or closes a string.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+
+
+def _nested(depth: int, opening: bytes, closing: bytes) -> bytes:
+    """A pattern matching one balanced bracketed value nested at most ``depth`` deep, over text
+    whose escapes were blanked (possessive: linear time, and no backtracking on a failure)."""
+    other = rb'[^"' + opening + closing + rb"]++"
+    string = rb'"[^"]*+"'
+    pattern = rb"[" + opening + rb"](?:" + other + rb"|" + string + rb")*+[" + closing + rb"]"
+    for _ in range(depth - 1):
+        pattern = rb"[" + opening + rb"](?:" + other + rb"|" + string + rb"|" + pattern + rb")*+[" + closing + rb"]"
+    return pattern
+
+
+#: One release (an object) of the array, then the separator or the array's end.
+_ITEM = re.compile(_WS + rb"(" + _nested(SCAN_DEPTH, rb"{", rb"}") + rb")" + _WS + rb"([,\]])")
+_EMPTY = re.compile(_WS + rb"\]")
+_OPEN = re.compile(_WS + rb"\{")
+_KEY = re.compile(_WS + rb'"([^"]*+)"' + _WS + rb":" + _WS)
+#: A value of the package before ``releases`` (any value: ijson has already read these keys), then ``,``.
+_SKIP = re.compile(rb"(?:" + _nested(SCAN_DEPTH, rb"{\[", rb"}\]") + rb'|"[^"]*+"|[^,}\]" \t\n\r]++)' + _WS + rb",")
+#: Every digit made ``0`` and every other byte a space, and 19 digits in a row: an integer orjson
+#: may read otherwise than ijson (which refuses one past 64 bits) is found by ``in`` (in C).
+_DIGITS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+@dataclass(frozen=True, slots=True)
+class Slices:
+    """Consecutive values of a file, cut but not parsed: the i-th is ``data[spans[2i]:spans[2i+1]]``.
+    ``kind`` "release": a release package's releases, numbered ``first``, ``first + 1``...;
+    "line": JSON Lines (each line with its newline), numbered by ``lines``. ``read``: bytes of
+    the file read when they were cut (where a problem found in them says the parser was)."""
+
+    kind: Literal["release", "line"]
+    data: bytes
+    spans: array[int]
+    first: int = 0
+    lines: array[int] = field(default_factory=lambda: array("q"))
+    read: int = 0
+
+    def __len__(self) -> int:
+        return len(self.spans) // 2
+
+    def value(self, i: int) -> bytes:
+        return self.data[self.spans[2 * i] : self.spans[2 * i + 1]]
+
+    def number(self, i: int) -> int:
+        return self.lines[i] if self.kind == "line" else self.first + i
+
+    def split(self, count: int) -> tuple[Slices, Slices]:
+        """The first ``count`` values, and the others (0 < count < len(self))."""
+        cut = self.spans[2 * count]
+        rest = array("q", (s - cut for s in self.spans[2 * count :]))
+        head = Slices(self.kind, self.data[: self.spans[2 * count - 1]], self.spans[: 2 * count], self.first,
+                      self.lines[:count], self.read)  # fmt: skip
+        tail = Slices(self.kind, self.data[cut:], rest, self.first + count, self.lines[count:], self.read)
+        return head, tail
+
+
+def parse_value(data: bytes) -> Any:
+    """One JSON value exactly as ijson reads it in a stream (``use_float``): through orjson when
+    that gives the same (it does, floats correctly rounded and the last of repeated keys kept,
+    but for an integer past 64 bits, which it reads as a float: such text goes to ijson), else
+    ijson, which refuses what the stream's parse refuses. Raises ``ijson.JSONError`` or
+    ``UnicodeDecodeError``."""
+    if _LONG_DIGITS not in data.translate(_DIGITS):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    for value in ijson.items(data, "", use_float=True):
+        return value
+    raise ijson.IncompleteJSONError("parse error: premature EOF")
+
+
+class _Scanner:
+    """A stream read a block at a time, with its text's escapes blanked for the patterns."""
+
+    def __init__(self, stream: IO[bytes], head: bytes = b"") -> None:
+        self.stream = stream
+        self.buf = head
+        self.blank = _ESCAPE.sub(b"__", head)
+        self.eof = False
+
+    def more(self, keep: int) -> bool:
+        """Drop the text before ``keep`` and read a block more; False (nothing dropped) at the end
+        of the stream or once :data:`SCAN_LIMIT` bytes are held (the caller gives the rest to the
+        parser)."""
+        if self.eof or len(self.buf) - keep > SCAN_LIMIT:
+            return False
+        block = self.stream.read(BLOCK)
+        if not block:
+            self.eof = True
+            return False
+        self.buf = self.buf[keep:] + block
+        # the blanked text is made again from ``keep``: an escape cut by the block's end is whole now
+        self.blank = _ESCAPE.sub(b"__", self.buf)
+        return True
+
+    def rest(self, start: int, prefix: bytes) -> io.BufferedReader:
+        """The file from ``start`` of the held text on, after ``prefix``."""
+        return io.BufferedReader(_Chain(prefix + self.buf[start:], self.stream), buffer_size=SAMPLE)
+
+
+def _releases_start(scan: _Scanner) -> int | None:
+    """Where the package's ``releases`` array begins (just after its ``[``), the package's keys
+    before it skipped; None when the scanner cannot tell (the parser reads the file then)."""
+    while True:
+        pos = 0
+        opened = _OPEN.match(scan.blank, pos)
+        while opened is not None:
+            key = _KEY.match(scan.blank, opened.end() if pos == 0 else pos)
+            if key is None:
+                break
+            if b"\\" in scan.buf[key.start(1) : key.end(1)]:
+                return None  # an escaped key: ijson's reading of it decides
+            if key.group(1) == b"releases":
+                after = scan.buf[key.end() : key.end() + 1]
+                if not after:
+                    break  # the block ends there: read on
+                return key.end() + 1 if after == b"[" else None
+            value = _SKIP.match(scan.blank, key.end())
+            if value is None:
+                break
+            pos = value.end()
+        if not scan.more(0):
+            return None
+
+
+def package_slices(stream: IO[bytes], *, most: int, tell: Callable[[], int]) -> Iterator[Slices | Candidate]:
+    """The releases of a release package (``stream`` from its first byte) as :class:`Slices` of
+    at most ``most`` releases, cut without parsing; what the scanner cannot cut, from there to
+    the end of the file, as :class:`Candidate` values parsed by ijson (named as
+    :func:`candidates` names them). ``tell()``: bytes of the file read so far. Raises what
+    :func:`candidates` raises, where it would."""
+    scan = _Scanner(stream)
+    start = _releases_start(scan)
+    if start is None:
+        for i, value in enumerate(
+            ijson.items(scan.rest(0, b""), "releases.item", multiple_values=True, use_float=True), 1
+        ):
+            yield Candidate(f"release #{i}", value)
+        return
+    done = 0  # releases yielded
+    pos = start
+    spans = array("q")
+
+    def piece() -> Slices:
+        cut = array("q", (s - spans[0] for s in spans))
+        return Slices("release", scan.buf[spans[0] : spans[-1]], cut, done + 1, read=tell())
+
+    ended = False
+    # where the parser would go on from: ``pos``, or the ``,`` before it once a release is cut
+    # (the parser then reads on after a release of its own, which is not given)
+    resume, placeholder = pos, False
+    empty = _EMPTY.match(scan.blank, pos)
+    if empty is not None:
+        ended, pos = True, empty.end() - 1
+        resume = pos
+    while not ended:
+        found = _ITEM.match(scan.blank, pos)
+        if found is None:
+            if spans:
+                yield piece()
+                done += len(spans) // 2
+                spans = array("q")
+            if _OPEN.match(scan.blank, pos) is None and scan.blank[pos:].strip():
+                break  # not an object: for the parser
+            if scan.more(resume):
+                pos, resume = pos - resume, 0
+                continue
+            break
+        spans.append(found.start(1))
+        spans.append(found.end(1))
+        pos = found.end()
+        resume, placeholder = found.start(2), True
+        if found.group(2) == b"]":
+            ended, placeholder = True, False
+        if len(spans) // 2 >= most or ended:
+            yield piece()
+            done += len(spans) // 2
+            spans = array("q")
+    # the rest (after the array's ``]``, or from the release the scanner could not cut) as the
+    # package's ``releases`` read on by ijson: later keys, more packages, or where it breaks
+    rest = scan.rest(resume, b'{"releases":[{}' if placeholder else b'{"releases":[')
+    parsed = ijson.items(rest, "releases.item", multiple_values=True, use_float=True)
+    if placeholder:
+        next(parsed)
+    for i, value in enumerate(parsed, done + 1):
+        yield Candidate(f"release #{i}", value)
+
+
+def line_slices(stream: IO[bytes], *, most: int, tell: Callable[[], int]) -> Iterator[Slices]:
+    """The non-blank lines of a JSON Lines file as :class:`Slices` of at most ``most`` lines
+    (each with its newline, as iterating the stream gives it), numbered from 1 as the file's
+    lines. ``tell()``: bytes of the file read so far."""
+    number = 0
+    held = b""
+    while True:
+        block = stream.read(BLOCK)
+        text = held + block
+        end = len(text) if not block else text.rfind(b"\n") + 1
+        region, held = text[:end], text[end:]
+        spans, lines, offset = array("q"), array("q"), 0
+        parts = region.split(b"\n") if region else []
+        if region.endswith(b"\n"):
+            parts.pop()  # split()'s empty piece after the last newline
+        for line in parts:
+            number += 1
+            size = min(len(line) + 1, end - offset)  # the last line of a file may have no newline
+            if line.strip():
+                spans.append(offset)
+                spans.append(offset + size)
+                lines.append(number)
+            offset += size
+        for first in range(0, len(lines), most):
+            part = spans[2 * first : 2 * (first + most)]
+            low, high = part[0], part[-1]
+            yield Slices("line", region[low:high], array("q", (s - low for s in part)),
+                         lines=lines[first : first + most], read=tell())  # fmt: skip
+        if not block:
+            return

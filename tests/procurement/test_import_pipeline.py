@@ -4,6 +4,7 @@ error on either side stops both, and strict mode still records all or nothing.""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import multiprocessing
@@ -16,7 +17,7 @@ from sqlalchemy import func, select
 
 from ledger.core import commitment
 from ledger.log import Log
-from ledger.procurement import importer, redflags
+from ledger.procurement import importer, privacy, redflags, sources
 from ledger.store import keys
 from ledger.store.schema import events, payloads
 from tests.conftest import ORIGIN, T0
@@ -246,7 +247,8 @@ def test_the_ledger_wide_flags_are_read_in_this_process_once_the_pool_is_gone(
 def test_checked_releases_cross_processes_whole() -> None:
     """What a worker sends back (a release without its body, its tender's summary) is pickled
     by its fields and read back equal; a stripped release keeps everything but the body."""
-    raw = importer._Raw("p.json", list(importer.read_releases(io.BytesIO(_data(20)), name="p.json")), 0)
+    read = importer.read_releases(io.BytesIO(_data(20)), name="p.json")
+    raw = importer._Raw("p.json", [i for i in read if not isinstance(i, sources.Slices)], 0)
     chunk = importer._check(raw, strict=False, now=T0, key=bytes(32))
     assert len(chunk.releases) == 20 and len(chunk.tenders) == 7
     back = pickle.loads(pickle.dumps(chunk))
@@ -271,3 +273,34 @@ def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() ->
     assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
     assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
     assert list(importer._lookup_groups(set())) == []
+
+
+def test_the_collector_runs_seldom_while_an_import_runs_and_as_before_after(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cyclic garbage is collected every GC_THRESHOLD allocations while releases are recorded
+    (in this process and in the checking ones), and at the process's own thresholds once the
+    last of overlapping imports is done."""
+    seen: list[int] = []
+    record_batch = importer._record_batch
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        seen.append(gc.get_threshold()[0])
+        return record_batch(*args, **kw)
+
+    monkeypatch.setattr(importer, "_record_batch", watched)
+    before = gc.get_threshold()
+    assert before[0] < importer.GC_THRESHOLD
+    importer.import_files(log, [("p.json", io.BytesIO(_data(25)))], now=T0, batch=BATCH)
+    assert seen and set(seen) == {importer.GC_THRESHOLD}
+    assert gc.get_threshold() == before
+    with importer._COLLECTOR.seldom():
+        with importer._COLLECTOR.seldom():
+            assert gc.get_threshold()[0] == importer.GC_THRESHOLD
+        assert gc.get_threshold()[0] == importer.GC_THRESHOLD
+    assert gc.get_threshold() == before
+    try:
+        importer._init_worker(redflags.CARDINAL_SETTINGS, privacy.RULES)
+        assert gc.get_threshold() == (importer.GC_THRESHOLD, *before[1:])
+    finally:
+        gc.set_threshold(*before)
