@@ -567,11 +567,17 @@ def _ranked(texts: Sequence[tuple[str, str]], words: list[str], after: tuple[Any
 
 
 def _after(
-    key_column: ColumnElement[Any], key: Any, ocid: str, *, descending: bool, tie: ColumnElement[Any]
+    key_column: ColumnElement[Any],
+    key: Any,
+    ocid: str,
+    *,
+    descending: bool,
+    tie: ColumnElement[Any] | None = None,
 ) -> list[ColumnElement[bool]]:
     """The rows after (key, ocid) in the listing's order (``tie``: the ocid as the order compares
-    it). The plain bound beside the OR lets the planner walk the sort's index from there (with the
-    OR alone SQLite read both branches' rows and sorted them all)."""
+    it, by default the column itself). The plain bound beside the OR lets the planner walk the
+    sort's index from there (with the OR alone SQLite read both branches' rows and sorted them all)."""
+    tie = tender_index.c.ocid if tie is None else tie
     if descending:
         return [key_column <= key, or_(key_column < key, and_(key_column == key, tie < ocid))]
     return [key_column >= key, or_(key_column > key, and_(key_column == key, tie > ocid))]
