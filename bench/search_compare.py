@@ -40,6 +40,8 @@ CASES: dict[str, dict[str, Any]] = {
     "aztlan": {"q": "aztlan", "sort": "published_desc"},
     "zdorov": {"q": "здоров'я", "sort": "published_desc"},
     "rfuel77": {"q": "renovacion fuel 77"},
+    "hosp_act": {"q": "hospital", "status": "active"},  # relevance with another filter: every match ranked
+    "rfuel_act": {"q": "renovacion fuel 77", "status": "active"},
     "lot4242": {"q": "lot 4242 for"},
     "zzzz": {"q": "zzzz"},
     "renov": {"q": "renov", "sort": "published_desc"},

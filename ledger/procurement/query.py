@@ -597,10 +597,10 @@ def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, boo
         return _search(dialect, wanted, ranked=ranked), False
     if dialect == "postgresql":
         found = _search(dialect, wanted, ranked=True)
-        read = _newest_texts(conn, words, RANK_AMONG + 1) if alone else _texts(conn, found, RANK_AMONG + 1)
-        if len(read) <= RANK_AMONG or alone:
+        if alone:
+            read = _newest_texts(conn, words, RANK_AMONG + 1)
             return replace(found, texts=tuple(read[:RANK_AMONG])), len(read) > RANK_AMONG
-        return found, False
+        return _scored_in_python(conn, found), False
     newest = _newest_keys(conn, words, max(RANK_AMONG, PROBE_ABOVE) + 1)
     if ranked and alone:
         found = _search(dialect, wanted, ranked=True, keys=newest[:RANK_AMONG])
@@ -608,9 +608,26 @@ def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, boo
     if len(newest) <= PROBE_ABOVE:
         found = _search(dialect, wanted, ranked=ranked, keys=newest)
         return (replace(found, texts=tuple(_texts(conn, found))) if ranked else found), False
-    if ranked or sort.startswith("value"):
-        return _search(dialect, wanted, ranked=ranked, probe=not ranked), False
+    if ranked:
+        return _scored_in_python(conn, _search(dialect, wanted, ranked=True)), False
+    if sort.startswith("value"):
+        return _search(dialect, wanted, probe=True), False
     return replace(_search(dialect, replace(wanted, q=None)), walk=tuple(words)), False
+
+
+#: Relevance with another filter than the words: up to this many matches are read with their text
+#: and scored in Python (:func:`_ranked`); more are ranked in SQL (:func:`_score`).
+SCORE_IN_PYTHON_UP_TO = 10_000
+
+
+def _scored_in_python(conn: Connection, found: _Search) -> _Search:
+    """``found`` (words and other filters, ranked) with its matches' text when no more than
+    :data:`SCORE_IN_PYTHON_UP_TO` match (one read of at most one more), to be scored in Python:
+    the same order as the SQL score, at less cost (1,000,000 tenders, 5,752 matches of three words
+    and a status: PostgreSQL 16 ms of the server's CPU and 18 of ours against 54 and 6, SQLite 51
+    ms against 56). Above it, that read is lost (about 40 ms when 180,000 match)."""
+    read = _texts(conn, found, SCORE_IN_PYTHON_UP_TO + 1)
+    return replace(found, texts=tuple(read)) if len(read) <= SCORE_IN_PYTHON_UP_TO else found
 
 
 #: The first batch of :func:`_walk` (each next one four times the last, up to :data:`WALK_MOST`).

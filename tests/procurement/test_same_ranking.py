@@ -175,16 +175,21 @@ def test_cursors_hold_the_same_score_bits_on_both_engines(both: tuple[Log, Log])
         assert _pages(lite, 1, q=q)[1] == _pages(pg, 1, q=q)[1]
 
 
-@pytest.mark.parametrize(("rank_among", "probe_above"), [(4, 4), (4, 10_000), (10_000, 4)])
+@pytest.mark.parametrize(
+    ("rank_among", "probe_above", "in_python"),
+    [(4, 4, 10_000), (4, 10_000, 2), (10_000, 4, 0), (10_000, 10_000, 0), (2, 2, 3)],
+)
 def test_the_newest_matches_and_every_match_rank_alike(
-    both: tuple[Log, Log], rank_among: int, probe_above: int
+    both: tuple[Log, Log], rank_among: int, probe_above: int, in_python: int
 ) -> None:
     """Whichever path ranks (the newest matches read at once and scored in Python, words alone
-    cut to the newest few, every match with another filter scored in SQL), both engines agree."""
+    cut to the newest few, every match with another filter scored in Python or, when more match,
+    in SQL), both engines agree."""
     lite, pg = both
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(query, "RANK_AMONG", rank_among)
         patch.setattr(query, "PROBE_ABOVE", probe_above)
+        patch.setattr(query, "SCORE_IN_PYTHON_UP_TO", in_python)
         for q in ("hospital", "renov", "suministro", "renown road", "aztlan"):
             for filters in ({"q": q}, {"q": q, "status": "active"}):
                 for limit in (1, 2, 50):
