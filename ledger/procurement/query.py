@@ -554,7 +554,9 @@ def _cut(
     return list(conn.execute(cut).scalars())
 
 
-def _ranked(texts: Sequence[tuple[str, str]], words: list[str], after: tuple[Any, str] | None, wanted: int) -> list[str]:
+def _ranked(
+    texts: Sequence[tuple[str, str]], words: list[str], after: tuple[Any, str] | None, wanted: int
+) -> list[str]:
     """The ocids of a relevance page among matches read already (at most :data:`RANK_AMONG`: each
     one's ocid and ``search_text``), the best first, ties by ocid, after the cursor's (score,
     ocid) if given. Scored in Python (:func:`score_text`): the SQL score and its sort cost about

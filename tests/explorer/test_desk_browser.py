@@ -27,6 +27,7 @@ from anchoring.service import ChainAnchorer
 from api import auth
 from api.app import create_app
 from cli import main
+from explorer.desk import FIRST_TYPES, FORMS
 from ledger.core.canonical import canonical_bytes
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
@@ -39,7 +40,6 @@ from tests.api.test_writes import Clock
 from tests.conftest import ORIGIN
 from tests.explorer.browser import Watched, axe_violations, chromium
 from tests.explorer.conftest import EMBEDDED, anchor_final
-from explorer.desk import FIRST_TYPES, FORMS
 from tests.procurement.helpers import CHAIN_ID, item, published
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
