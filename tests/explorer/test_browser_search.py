@@ -124,8 +124,8 @@ def test_the_filtered_csv_holds_the_tenders_listed(page: Watched, base: str, tmp
 
 
 def test_awards_above_an_amount_and_everything_a_supplier_won_by_clicking(page: Watched, base: str) -> None:
-    """ "Awards above an amount" filters on what was awarded, not on the estimate; "everything a
-    supplier won" is a click on the supplier's count; the list says how many it found."""
+    """The journalist's "awards above an amount" filters on what was awarded, not on the estimate;
+    "everything a supplier won" is a click on the supplier's count; the list says how many."""
     p = page.page
     p.goto(f"{base}/tenders?lang=en")
     p.get_by_text("More filters").click()
