@@ -266,8 +266,8 @@ def _score(words: list[str]) -> ColumnElement[Any]:
     Computed from ``search_text`` of the rows ranked only. FTS5's bm25 (and the rank) first
     counts every tender holding each word to weigh it: a word in every tender read 1,000,000
     entries for a page of one match; PostgreSQL's ts_rank weighs words otherwise, so the engines
-    ranked alike matches in different orders. The matches read already (the newest, at most
-    :data:`RANK_AMONG`) are scored in Python (:func:`score_text`), the same bits."""
+    ranked alike matches in different orders. Matches read already with their text (see
+    :func:`_matches`) are scored in Python (:func:`score_text`), the same bits."""
     text = tender_index.c.search_text
     # " a b a ": every word between two spaces (replace() does not overlap: a word repeated
     # right after itself counts once for the pair)
@@ -308,8 +308,9 @@ class _Search:
     #: SQLite, words matching more than :data:`PROBE_ABOVE` tenders listed by time: the words,
     #: and ``where`` holds the other filters (the page is found by :func:`_walk`).
     walk: tuple[str, ...] = ()
-    #: Relevance of matches read already (at most :data:`RANK_AMONG`, every filter applied):
-    #: each one's ocid and ``search_text``, scored in Python (:func:`_ranked`).
+    #: Relevance of matches read already (words alone: the newest :data:`RANK_AMONG`; with other
+    #: filters: every match, at most :data:`SCORE_IN_PYTHON_UP_TO`): each one's ocid and
+    #: ``search_text``, scored in Python (:func:`_ranked`).
     texts: tuple[tuple[str, str], ...] | None = None
 
 
@@ -557,11 +558,11 @@ def _cut(
 def _ranked(
     texts: Sequence[tuple[str, str]], words: list[str], after: tuple[Any, str] | None, wanted: int
 ) -> list[str]:
-    """The ocids of a relevance page among matches read already (at most :data:`RANK_AMONG`: each
-    one's ocid and ``search_text``), the best first, ties by ocid, after the cursor's (score,
+    """The ocids of a relevance page among matches read already (each one's ocid and
+    ``search_text``), the best first, ties by ocid, after the cursor's (score,
     ocid) if given. Scored in Python (:func:`score_text`): the SQL score and its sort cost about
     twice as much on SQLite (1,000,000 tenders, 2,000 matches of three words: 16.9 ms CPU against
-    9.6) and four times as much on PostgreSQL (31 -> 116 ms p95 under load)."""
+    9.6) and four times as much on PostgreSQL (2,000 matches: 31 -> 116 ms p95 under load)."""
     scored = sorted(((score_text(text, words), ocid) for ocid, text in texts), reverse=True)
     if after is not None:
         scored = [pair for pair in scored if pair < after]
@@ -591,7 +592,7 @@ def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, boo
     are read once (SQLite: their keys in the full-text index, at most :data:`RANK_AMONG` or
     :data:`PROBE_ABOVE` and one; PostgreSQL, for relevance: their text): they are the rows to rank
     (in Python) or list when no more match; above that, relevance ranks the newest (no other filter
-    given) or every match in SQL, a listing by time walks its index (:func:`_walk`, SQLite) and by
+    given) or every match (:func:`_scored_in_python`), a listing by time walks its index (:func:`_walk`, SQLite) and by
     value probes each row of its walk."""
     dialect, words = conn.dialect.name, wanted.words()
     alone, ranked = wanted.words_alone(), sort == "relevance"
