@@ -13,14 +13,17 @@ from ledger.store.db import normalize_url
 
 
 @contextmanager
-def scratch_database(admin_url: str, *, prefix: str = "tp") -> Iterator[str]:
-    """Create a fresh database on the server of ``admin_url``; yield its URL; drop it after."""
+def scratch_database(admin_url: str, *, prefix: str = "tp", icu_locale: str | None = None) -> Iterator[str]:
+    """Create a fresh database on the server of ``admin_url``; yield its URL; drop it after.
+    ``icu_locale`` (e.g. ``en-US``): its text is collated by that ICU locale instead of the
+    server's default (a collation other than code point order)."""
     admin_url = normalize_url(admin_url)
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    collated = f" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}'" if icu_locale else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{collated}'))
         try:
             yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         finally:

@@ -258,14 +258,16 @@ _K1, _B, _AVERAGE_WORDS = 1.2, 0.75, 32
 
 
 def _score(words: list[str]) -> ColumnElement[Any]:
-    """SQLite's relevance (higher is better), plain SQL (PostgreSQL could run it too): for
-    each word, how often the document holds it (the last word: words beginning with it, as it is
-    matched), saturated and normalised by the document's number of words as BM25 does, summed
+    """The relevance of a tender (higher is better), plain SQL that both engines compute alike:
+    for each word, how often the document holds it (the last word: words beginning with it, as it
+    is matched), saturated and normalised by the document's number of words as BM25 does, summed
     over the words (each weighs the same: they are all required).
 
     Computed from ``search_text`` of the rows ranked only. FTS5's bm25 (and the rank) first
     counts every tender holding each word to weigh it: a word in every tender read 1,000,000
-    entries for a page of one match."""
+    entries for a page of one match; PostgreSQL's ts_rank weighs words otherwise, so the engines
+    ranked alike matches in different orders. Matches read already with their text (see
+    :func:`_matches`) are scored in Python (:func:`score_text`), the same bits."""
     text = tender_index.c.search_text
     # " a b a ": every word between two spaces (replace() does not overlap: a word repeated
     # right after itself counts once for the pair)
@@ -296,16 +298,6 @@ def score_text(text: str, words: list[str]) -> float:
     return total
 
 
-def _ts_rank(words: list[str]) -> ColumnElement[Any]:
-    """PostgreSQL's relevance: ts_rank of the stored vector, divided by the log of the document's
-    length (the vector has no positions, so that it holds exactly fulltext's words; bm25 favours
-    short documents alike). Kept rather than :func:`_score`: ts_rank reads the stored vector,
-    and the same SQL formula over the text measured slower there (1,000,000 tenders, relevance of
-    2,000 matches: 31 -> 116 ms p95)."""
-    tsquery = cast(literal(fulltext.postgres_tsquery(words)), TSQUERY)
-    return func.ts_rank(_tsvector(), tsquery) / func.ln(2 + func.char_length(tender_index.c.search_text))
-
-
 @dataclass(frozen=True, slots=True)
 class _Search:
     """A search as SQL: the rows to read from, the conditions, the relevance (with ``q``)."""
@@ -316,6 +308,10 @@ class _Search:
     #: SQLite, words matching more than :data:`PROBE_ABOVE` tenders listed by time: the words,
     #: and ``where`` holds the other filters (the page is found by :func:`_walk`).
     walk: tuple[str, ...] = ()
+    #: Relevance of matches read already (words alone: the newest :data:`RANK_AMONG`; with other
+    #: filters: every match, at most :data:`SCORE_IN_PYTHON_UP_TO`): each one's ocid and
+    #: ``search_text``, scored in Python (:func:`_ranked`).
+    texts: tuple[tuple[str, str], ...] | None = None
 
 
 #: SQLite: the longest prefix of FTS5's prefix index, in characters (migration 0018: ``prefix='2 3 4'``).
@@ -365,12 +361,20 @@ def _newest_keys(conn: Connection, words: list[str], most: int) -> list[int]:
     return list(conn.execute(newest).scalars())
 
 
-def _newest_ocids(conn: Connection, words: list[str], most: int) -> list[str]:
-    """PostgreSQL: the ocids of the ``most`` latest listed matches of the words (read once:
-    matching a common prefix in the GIN index is the costly part; ranking reads these by key)."""
+def _newest_texts(conn: Connection, words: list[str], most: int) -> list[tuple[str, str]]:
+    """PostgreSQL: the ocid and ``search_text`` of the ``most`` latest listed matches of the
+    words, read once (matching a common prefix in the GIN index is the costly part) and scored in
+    Python."""
     t = tender_index.c
-    newest = select(t.ocid).where(_postgres_match(words)).order_by(t.listed_at.desc(), t.ocid.desc()).limit(most)
-    return list(conn.execute(newest).scalars())
+    newest = select(t.ocid, t.search_text).where(_postgres_match(words))
+    return [(ocid, text) for ocid, text in conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).limit(most))]
+
+
+def _texts(conn: Connection, found: _Search, most: int | None = None) -> list[tuple[str, str]]:
+    """The ocid and ``search_text`` of the rows ``found`` keeps (at most ``most``, any of them)."""
+    t = tender_index.c
+    rows = select(t.ocid, t.search_text).select_from(found.source).where(*found.where)
+    return [(ocid, text) for ocid, text in conn.execute(rows if most is None else rows.limit(most))]
 
 
 def _keyed(keys: list[int]) -> tuple[FromClause, ColumnElement[bool]]:
@@ -404,12 +408,10 @@ def _search(
     ranked: bool = False,
     probe: bool = False,
     keys: list[int] | None = None,
-    ocids: list[str] | None = None,
 ) -> _Search:
     """The search's SQL; with ``ranked`` (and words to search for), its relevance (:func:`_score`)
-    too. The tenders holding the words: with ``keys`` (SQLite) or ``ocids`` (PostgreSQL), exactly
-    those (the matches, read already); else by the full-text index (``probe``: see
-    :func:`_text_filter`)."""
+    too. The tenders holding the words: with ``keys`` (SQLite), exactly those (the matches, read
+    already); else by the full-text index (``probe``: see :func:`_text_filter`)."""
     filters.check()
     t = tender_index.c
     where: list[ColumnElement[bool]] = []
@@ -418,11 +420,9 @@ def _search(
     if words and keys is not None:
         source, keyed = _keyed(keys)
         where.append(keyed)
-    elif words and ocids is not None:
-        where.append(t.ocid.in_(ocids))
     elif words:
         where.append(_text_filter(dialect, words, probe=probe))
-    score = (_score(words) if dialect == "sqlite" else _ts_rank(words)) if words and ranked else None
+    score = _score(words) if words and ranked else None
     for column_, value in ((t.status, filters.status), (t.method, filters.method), (t.buyer_id, filters.buyer)):
         if value is not None:
             where.append(column_ == value)
@@ -476,11 +476,11 @@ def search_tenders(
     """One page of the tenders matching every filter given (the fields of :class:`Filters`).
 
     ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by :func:`_score`
-    on SQLite, :func:`_ts_rank` on PostgreSQL, the words alone matching more than :data:`RANK_AMONG` tenders:
-    their newest that many (``Page.ranked_among``); ``published_desc`` (newest first, the
-    default without ``q``) or ``published_asc`` order by the publication (or, before it, planning)
-    time; ``value_desc`` / ``value_asc`` by estimated value and list only tenders that have one.
-    Ties are broken by ocid.
+    (the same on both engines, ties by ocid in code point order), the words alone matching more
+    than :data:`RANK_AMONG` tenders: their newest that many (``Page.ranked_among``);
+    ``published_desc`` (newest first, the default without ``q``) or ``published_asc`` order by
+    the publication (or, before it, planning) time; ``value_desc`` / ``value_asc`` by estimated
+    value and list only tenders that have one. Ties are broken by ocid.
 
     Raises :class:`InvalidArgumentError` naming the parameter (a bad ``limit``, ``sort``, filter,
     range or ``cursor``).
@@ -504,16 +504,19 @@ def search_tenders(
             key_column = found.score
         else:
             key_column = t.listed_at if sort.startswith("published") else t.value_amount
+        # relevance's ties: by code point on both engines, as Python sorts the matches it ranks
+        # (listings by time or value keep the listing indexes' order)
+        tie = _bytewise(conn.dialect.name, t.ocid) if sort == "relevance" else t.ocid
         if sort.startswith("value"):
             where.append(t.value_amount.is_not(None))
         if cursor is not None:
-            where += _after(key_column, *_decode_cursor(cursor, sort), descending=descending)
-        order = (key_column.desc(), t.ocid.desc()) if descending else (key_column.asc(), t.ocid.asc())
+            where += _after(key_column, *_decode_cursor(cursor, sort), descending=descending, tie=tie)
+        order = (key_column.desc(), tie.desc()) if descending else (key_column.asc(), tie.asc())
         if found.walk:
             where = [t.ocid.in_(_walk(conn, found, where, descending=descending, wanted=limit + 1))]
-        elif conn.dialect.name == "sqlite" and found.score is not None and found.source is not tender_index:
+        elif found.texts is not None:
             after = _decode_cursor(cursor, sort) if cursor is not None else None
-            where = [t.ocid.in_(_ranked(conn, found, wanted.words(), after, limit + 1))]
+            where = [t.ocid.in_(_ranked(found.texts, wanted.words(), after, limit + 1))]
         elif conn.dialect.name == "sqlite":
             where = [t.ocid.in_(_cut(conn, found.source, where, order, limit + 1))]
         # the page is cut from tender_index alone, then joined to its tenders' event counts (a
@@ -526,7 +529,8 @@ def search_tenders(
             .limit(limit + 1)
             .subquery("page")
         )
-        outer = (page.c.sort_key.desc(), page.c.ocid.desc()) if descending else (page.c.sort_key, page.c.ocid)
+        page_tie = _bytewise(conn.dialect.name, page.c.ocid) if sort == "relevance" else page.c.ocid
+        outer = (page.c.sort_key.desc(), page_tie.desc()) if descending else (page.c.sort_key, page_tie)
         query = select(page, tenders.c.event_count).join(tenders, tenders.c.ocid == page.c.ocid).order_by(*outer)
         rows = conn.execute(query).all()
     items = [_summary(row) for row in rows[:limit]]
@@ -552,52 +556,81 @@ def _cut(
 
 
 def _ranked(
-    conn: Connection, found: _Search, words: list[str], after: tuple[Any, str] | None, wanted: int
+    texts: Sequence[tuple[str, str]], words: list[str], after: tuple[Any, str] | None, wanted: int
 ) -> list[str]:
-    """SQLite: the ocids of a relevance page among the matches read by key (at most
-    :data:`RANK_AMONG`), the best first, after the cursor's (score, ocid) if given. Their text is
-    read once and scored in Python (:func:`score_text`): the SQL score and its sort cost about
-    twice as much (1,000,000 tenders, 2,000 matches of three words: 16.9 ms CPU against 9.6)."""
-    t = tender_index.c
-    rows = conn.execute(select(t.ocid, t.search_text).select_from(found.source).where(*found.where)).all()
-    scored = sorted(((score_text(row.search_text, words), row.ocid) for row in rows), reverse=True)
+    """The ocids of a relevance page among matches read already (each one's ocid and
+    ``search_text``), the best first, ties by ocid, after the cursor's (score,
+    ocid) if given. Scored in Python (:func:`score_text`): the SQL score and its sort cost about
+    twice as much on SQLite (1,000,000 tenders, 2,000 matches of three words: 16.9 ms CPU against
+    9.6) and four times as much on PostgreSQL (2,000 matches: 31 -> 116 ms p95 under load)."""
+    scored = sorted(((score_text(text, words), ocid) for ocid, text in texts), reverse=True)
     if after is not None:
         scored = [pair for pair in scored if pair < after]
     return [ocid for _, ocid in scored[:wanted]]
 
 
-def _after(key_column: ColumnElement[Any], key: Any, ocid: str, *, descending: bool) -> list[ColumnElement[bool]]:
-    """The rows after (key, ocid) in the listing's order. The plain bound beside the OR lets the
-    planner walk the sort's index from there (with the OR alone SQLite read both branches' rows
-    and sorted them all)."""
-    t = tender_index.c
+def _after(
+    key_column: ColumnElement[Any],
+    key: Any,
+    ocid: str,
+    *,
+    descending: bool,
+    tie: ColumnElement[Any] | None = None,
+) -> list[ColumnElement[bool]]:
+    """The rows after (key, ocid) in the listing's order (``tie``: the ocid as the order compares
+    it, by default the column itself). The plain bound beside the OR lets the planner walk the
+    sort's index from there (with the OR alone SQLite read both branches' rows and sorted them all)."""
+    tie = tender_index.c.ocid if tie is None else tie
     if descending:
-        return [key_column <= key, or_(key_column < key, and_(key_column == key, t.ocid < ocid))]
-    return [key_column >= key, or_(key_column > key, and_(key_column == key, t.ocid > ocid))]
+        return [key_column <= key, or_(key_column < key, and_(key_column == key, tie < ocid))]
+    return [key_column >= key, or_(key_column > key, and_(key_column == key, tie > ocid))]
 
 
 def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, bool]:
     """The search of a listing in ``sort`` order, and whether its relevance ranks only the
     newest :data:`RANK_AMONG` matches (the words alone matching more). The words' newest matches
-    are read once from the full-text index (at most :data:`RANK_AMONG` or :data:`PROBE_ABOVE`
-    and one): they are the rows to rank or list when no more match; above that, relevance ranks
-    the newest (no other filter given), a listing by time walks its index (:func:`_walk`) and by
+    are read once (SQLite: their keys in the full-text index, at most :data:`RANK_AMONG` or
+    :data:`PROBE_ABOVE` and one; PostgreSQL, for relevance: their text): they are the rows to rank
+    (in Python) or list when no more match; above that, relevance ranks the newest (no other filter
+    given) or every match (:func:`_scored_in_python`), a listing by time walks its index (:func:`_walk`, SQLite) and by
     value probes each row of its walk."""
     dialect, words = conn.dialect.name, wanted.words()
     alone, ranked = wanted.words_alone(), sort == "relevance"
-    if not words or (dialect == "postgresql" and not (ranked and alone)):
+    if not words or (dialect == "postgresql" and not ranked):
         return _search(dialect, wanted, ranked=ranked), False
     if dialect == "postgresql":
-        latest = _newest_ocids(conn, words, RANK_AMONG + 1)
-        return _search(dialect, wanted, ranked=True, ocids=latest[:RANK_AMONG]), len(latest) > RANK_AMONG
+        found = _search(dialect, wanted, ranked=True)
+        if alone:
+            read = _newest_texts(conn, words, RANK_AMONG + 1)
+            return replace(found, texts=tuple(read[:RANK_AMONG])), len(read) > RANK_AMONG
+        return _scored_in_python(conn, found), False
     newest = _newest_keys(conn, words, max(RANK_AMONG, PROBE_ABOVE) + 1)
     if ranked and alone:
-        return _search(dialect, wanted, ranked=True, keys=newest[:RANK_AMONG]), len(newest) > RANK_AMONG
+        found = _search(dialect, wanted, ranked=True, keys=newest[:RANK_AMONG])
+        return replace(found, texts=tuple(_texts(conn, found))), len(newest) > RANK_AMONG
     if len(newest) <= PROBE_ABOVE:
-        return _search(dialect, wanted, ranked=ranked, keys=newest), False
-    if ranked or sort.startswith("value"):
-        return _search(dialect, wanted, ranked=ranked, probe=not ranked), False
+        found = _search(dialect, wanted, ranked=ranked, keys=newest)
+        return (replace(found, texts=tuple(_texts(conn, found))) if ranked else found), False
+    if ranked:
+        return _scored_in_python(conn, _search(dialect, wanted, ranked=True)), False
+    if sort.startswith("value"):
+        return _search(dialect, wanted, probe=True), False
     return replace(_search(dialect, replace(wanted, q=None)), walk=tuple(words)), False
+
+
+#: Relevance with another filter than the words: up to this many matches are read with their text
+#: and scored in Python (:func:`_ranked`); more are ranked in SQL (:func:`_score`).
+SCORE_IN_PYTHON_UP_TO = 10_000
+
+
+def _scored_in_python(conn: Connection, found: _Search) -> _Search:
+    """``found`` (words and other filters, ranked) with its matches' text when no more than
+    :data:`SCORE_IN_PYTHON_UP_TO` match (one read of at most one more), to be scored in Python:
+    the same order as the SQL score, at less cost (1,000,000 tenders, 5,752 matches of three words
+    and a status: PostgreSQL 16 ms of the server's CPU and 18 of ours against 54 and 6, SQLite 51
+    ms against 56). Above it, that read is lost (about 40 ms when 180,000 match)."""
+    read = _texts(conn, found, SCORE_IN_PYTHON_UP_TO + 1)
+    return replace(found, texts=tuple(read)) if len(read) <= SCORE_IN_PYTHON_UP_TO else found
 
 
 #: The first batch of :func:`_walk` (each next one four times the last, up to :data:`WALK_MOST`).

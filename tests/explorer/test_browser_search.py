@@ -1,6 +1,7 @@
 """The journalist's questions answered by clicking, in a real Chromium against a real server and
 database (issue 19): a search typed without accents finds the accented names, and either
-apostrophe finds both spellings; the red flag filter and /data's counts lead to the flagged
+apostrophe finds both spellings; awards above an amount and everything a supplier won, by
+clicking; the red flag filter and /data's counts lead to the flagged
 tenders, marked in the list; the CSV download of a search holds exactly the tenders listed; the
 list never scrolls sideways from 320 to 1,366 px; no console error, axe-core clean."""
 
@@ -120,6 +121,38 @@ def test_the_filtered_csv_holds_the_tenders_listed(page: Watched, base: str, tmp
     rows = list(csv.DictReader(saved.open(encoding="utf-8")))
     assert sorted(r["ocid"] for r in rows) == sorted(shown)
     assert page.errors == []
+
+
+def test_awards_above_an_amount_and_everything_a_supplier_won_by_clicking(page: Watched, base: str) -> None:
+    """The journalist's "awards above an amount" filters on what was awarded, not on the estimate;
+    "everything a supplier won" is a click on the supplier's count; the list says how many."""
+    p = page.page
+    p.goto(f"{base}/tenders?lang=en")
+    p.get_by_text("More filters").click()
+    p.get_by_label("Awarded value from").fill("600")
+    p.get_by_role("button", name="Search").click()
+    p.wait_for_url(re.compile(r"amin=600"))
+    expect(p.locator("#result-count")).to_have_text("1 tender found")
+    # tender 1 was awarded 2,000 EUR; tender 3 only 500, though its estimate is 900
+    assert _listed(p) == ["ocds-ft0000-1"]
+    p.get_by_label("Awarded value from").fill("")
+    p.get_by_label("Estimated value from").fill("600")
+    p.get_by_role("button", name="Search").click()
+    p.wait_for_url(re.compile(r"min=600"))
+    expect(p.locator("#result-count")).to_have_text("3 tenders found")
+    assert sorted(_listed(p)) == ["ocds-ft0000-1", "ocds-ft0000-2", "ocds-ft0000-3"]
+    # everything a supplier won: its count among the suppliers of the whole list, clicked
+    p.goto(f"{base}/tenders?lang=en")
+    p.get_by_text("Refine: counts by status").click()
+    supplier = p.locator('a[data-facet="supplier"]', has_text="Constructora Aztlán SA")
+    expect(supplier.locator("xpath=following-sibling::span[1]")).to_have_text("1")
+    supplier.click()
+    p.wait_for_url(re.compile(r"supplier="))
+    expect(p.locator("#result-count")).to_have_text("1 tender found")
+    assert _listed(p) == ["ocds-ft0000-1"]
+    expect(p.locator('tr[data-ocid="ocds-ft0000-1"]')).to_contain_text("Renovación del mercado")
+    assert page.errors == []
+    assert axe_violations(p) == []
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -3,8 +3,8 @@ log and the in-process EVM: an officer signs in with their API key and records a
 (published, bids committed and revealed, award, contract, payment), each event signed in the
 browser from an encrypted keystore file (JSON V3); the entries become anchored while the page
 watches; ``tenderproof verify`` on the tender's bundle recovers the officer's address for every
-event. Also: errors beside their fields in Spanish with the focus on the first, axe-core clean,
-no horizontal scroll at 320 and 1,366 px, and Swagger UI at /api/docs rendering with every other
+event. Also: errors beside their fields in Spanish with the focus on the first, every page type of
+the desk axe-core clean without horizontal scroll at 320, 390, 768 and 1,366 px, and Swagger UI at /api/docs rendering with every other
 host unreachable."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from anchoring.service import ChainAnchorer
 from api import auth
 from api.app import create_app
 from cli import main
+from explorer.desk import FIRST_TYPES, FORMS
 from ledger.core.canonical import canonical_bytes
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
@@ -39,7 +40,7 @@ from tests.api.test_writes import Clock
 from tests.conftest import ORIGIN
 from tests.explorer.browser import Watched, axe_violations, chromium
 from tests.explorer.conftest import EMBEDDED, anchor_final
-from tests.procurement.helpers import CHAIN_ID
+from tests.procurement.helpers import CHAIN_ID, item, published
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -308,6 +309,51 @@ def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> 
         "Contraseña incorrecta para este archivo de almacén de claves."
     )
     assert "/desk/entries/" not in page.url
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def tender_ocid(site: Site) -> str:
+    """A tender already in the log, for the desk's record form and entry page."""
+    ocid = "ocds-tptest-desk-widths"
+    period = {"startDate": "2026-12-01T09:00:00Z", "endDate": "2027-01-30T00:00:00Z"}
+    payload = published(title="Alumbrado del parque", tenderPeriod=period)
+    record(site.log, [item("tender.published", payload, ocid)], now=START, signatures="optional", chain_id=CHAIN_ID)
+    return ocid
+
+
+@pytest.mark.parametrize("width", [320, 390, 768, 1366])
+def test_every_desk_page_fits_every_width_and_is_clean(
+    site: Site, browser: Browser, tender_ocid: str, width: int
+) -> None:
+    """Every page type of the desk (sign-in, home, the form of each event type, an entry's status,
+    an unknown entry) at 320, 390, 768 and 1,366 px: no sideways scroll, no console error,
+    axe-core clean."""
+    watched = _page(browser, {"width": width, "height": 800})
+    page = watched.page
+    page.goto(f"{site.base}/desk")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    _no_sideways_scroll(page)
+    _clean(watched)
+    _sign_in(page, site)
+    paths = [
+        "/desk",
+        *[f"/desk/new?type={kind}" for kind in FIRST_TYPES],
+        *[f"/desk/record?ocid={tender_ocid}&type={kind}" for kind in FORMS if kind not in FIRST_TYPES],
+        f"/desk/entries/{tender_ocid}/0",
+    ]
+    for path in paths:
+        page.goto(site.base + path)
+        expect(page.locator(".desk-bar")).to_contain_text("Ana Ruiz")
+        if path.startswith("/desk/record"):
+            expect(page.locator("form [aria-invalid='true']")).to_have_count(0)  # a form, not an error
+        _no_sideways_scroll(page)
+        _clean(watched)
+    response = page.goto(f"{site.base}/desk/entries/{tender_ocid}/99")
+    assert response is not None and response.status == 404
+    _no_sideways_scroll(page)
+    assert axe_violations(page) == []
+    assert [e for e in watched.errors if "404" not in e] == []
     page.context.close()
 
 

@@ -421,10 +421,10 @@ def _bm25_like(text: str, words: list[str]) -> float:
     return total
 
 
-def test_sqlite_relevance_is_the_documented_formula(imported: Log) -> None:
-    """SQLite's score is computed in plain SQL from each ranked tender's words (PostgreSQL runs the
-    same SQL alike, though it ranks by ts_rank): the values equal the documented formula, a word
-    said more often ranks higher at the same length, and the order of a search is exact."""
+def test_relevance_is_the_documented_formula(imported: Log) -> None:
+    """The score is computed in plain SQL from each ranked tender's words, the same on both
+    engines: the values equal the documented formula, a word said more often ranks higher at the
+    same length, and the order of a search is exact."""
     from ledger.store.schema import tender_index
 
     for words in (["aztlan"], ["municipio", "azt"], ["palabra"]):
@@ -539,8 +539,7 @@ def test_relevance_pages_follow_the_cursor_through_ties(prefixed: Log) -> None:
     whether every match is ranked or only the newest (both engines)."""
     whole = _ocid_numbers(query.search_tenders(prefixed.engine, q="renown"))
     assert set(whole) == {6, 8, 9}
-    if prefixed.engine.dialect.name == "sqlite":  # "renown" twice first, then the tie by ocid
-        assert whole == [8, 9, 6]
+    assert whole == [8, 9, 6]  # "renown" twice first, then the tie by ocid (both engines)
     for rank_among in (10_000, 3):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(query, "RANK_AMONG", rank_among)
