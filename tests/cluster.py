@@ -103,17 +103,17 @@ def wait_until_serving(
     workers: int = 1,
     timeout: float = STARTUP_TIMEOUT,
 ) -> None:
-    """Until the server (``process``, when one was started) answers ``base``/healthz and, with ``log_file`` (its
-    output, from byte ``since``), ``workers`` of its processes have logged :data:`STARTED`: the
-    first worker to answer is no sign the others serve, and a connection the kernel hands to the
-    socket of a worker still starting waits for it.
+    """Until the server (``process``, when one was started) answers ``base``/healthz and, with
+    several ``workers`` and ``log_file`` (its output, from byte ``since``), each worker has logged
+    :data:`STARTED`: the first worker to answer is no sign the others serve, and a connection the
+    kernel hands to the socket of a worker still starting waits for it.
 
     Raises AssertionError when the process exits or nothing answers within ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise AssertionError(f"the server at {base} exited with {process.returncode}")
-        started = workers if log_file is None else log_file.read_bytes()[since:].count(STARTED)
+        started = workers if log_file is None or workers == 1 else log_file.read_bytes()[since:].count(STARTED)
         try:
             if started >= workers and httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return
