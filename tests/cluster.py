@@ -84,6 +84,45 @@ def _created(answer: httpx.Response) -> httpx.Response:
     return answer
 
 
+#: How long a server may take to start. A bound against one that never comes up, not a measure
+#: of its speed: at a load average of 20+ (the suite's two xdist workers on two cores, with other
+#: work) importing the application took 30 s (``python -X importtime -c "import api.app"``), in
+#: the supervisor and again in each worker, so ``serve --workers 2`` answered ~70 s after it was
+#: started, past the 60 s these waits used to allow.
+STARTUP_TIMEOUT = 240.0
+#: uvicorn's line when a server process (each worker of several) has run its startup and serves.
+STARTED = b"Application startup complete"
+
+
+def wait_until_serving(
+    base: str,
+    *,
+    process: subprocess.Popen[bytes] | None = None,
+    log_file: Path | None = None,
+    since: int = 0,
+    workers: int = 1,
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:
+    """Until the server (``process``, when one was started) answers ``base``/healthz and, with
+    several ``workers`` and ``log_file`` (its output, from byte ``since``), each worker has logged
+    :data:`STARTED`: the first worker to answer is no sign the others serve, and a connection the
+    kernel hands to the socket of a worker still starting waits for it.
+
+    Raises AssertionError when the process exits or nothing answers within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the server at {base} exited with {process.returncode}")
+        started = workers if log_file is None or workers == 1 else log_file.read_bytes()[since:].count(STARTED)
+        try:
+            if started >= workers and httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{base} did not come up within {timeout:.0f} s")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -106,6 +145,8 @@ class ApiServer:
     base: str
     process: subprocess.Popen[bytes]
     workers_wanted: int
+    log_file: Path | None = None  # its output, from byte log_start
+    log_start: int = 0
 
     def workers(self) -> list[int]:
         """The live worker processes' ids (the supervisor restarts a dead one); not the
@@ -123,22 +164,16 @@ class ApiServer:
             total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
         return total
 
-    def wait_until_up(self, timeout: float = 120.0) -> None:
-        """Until /healthz answers and every worker runs, then 2 s more: one worker answers before
-        the others have finished starting."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}")
-            try:
-                up = httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
-                if up and len(self.workers()) >= self.workers_wanted:
-                    time.sleep(2.0)
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.base} did not come up within {timeout:.0f} s")
+    def wait_until_up(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Until /healthz answers and every worker has started (:func:`wait_until_serving`)."""
+        wait_until_serving(
+            self.base,
+            process=self.process,
+            log_file=self.log_file,
+            since=self.log_start,
+            workers=self.workers_wanted,
+            timeout=timeout,
+        )
 
 
 @contextmanager
@@ -156,8 +191,9 @@ def serve_api(
     port = free_port()
     command = cli(url, origin, "serve", "--workers", str(workers), "--port", str(port), *args)
     with log_file.open("ab") as output:
+        start = output.tell()
         process = subprocess.Popen(command, cwd=ROOT, env=environment(env), stdout=output, stderr=subprocess.STDOUT)
-        server = ApiServer(f"http://127.0.0.1:{port}", process, workers)
+        server = ApiServer(f"http://127.0.0.1:{port}", process, workers, log_file, start)
         try:
             server.wait_until_up()
             yield server

@@ -293,10 +293,18 @@ def submitted_bids(compiled: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in details if isinstance(b.get("status"), str) and b["status"] not in ("invited", "withdrawn")]
 
 
-#: One submitted bid as the indicators read it, found once per release (:func:`_bids`): its status,
-#: its amount (the published number; None when not a number), its currency (None when not text),
-#: its tenderers' keys (each once, in order), how many tenderers it lists, and the bid itself.
-_Bid = tuple[str, int | float | None, str | None, list[str], int, dict[str, Any]]
+@dataclass(slots=True)
+class _Bid:
+    """One submitted bid as the indicators read it, found once per release (:func:`_bids`).
+    Positional and not frozen: one is made per bid of every tender, and keywords or a frozen
+    ``__init__`` make that 2-3x dearer (a NamedTuple too, and its fields read slower)."""
+
+    status: str
+    amount: int | float | None  # the published number; None when not a number
+    currency: str | None  # None when not text
+    keys: list[str]  # its tenderers' keys, each once, in order
+    listed: int  # how many tenderers it lists
+    bid: dict[str, Any]  # the bid itself
 
 
 def _bids(compiled: dict[str, Any]) -> list[_Bid]:
@@ -322,7 +330,7 @@ def _bids(compiled: dict[str, Any]) -> list[_Bid]:
             amount = currency = None
         tenderers = _dicts(bid.get("tenderers"))
         found.append(
-            (
+            _Bid(
                 status,
                 None if isinstance(amount, bool) or not isinstance(amount, int | float) else amount,
                 currency if isinstance(currency, str) else None,
@@ -467,13 +475,13 @@ def r035(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     if _award_states(compiled)[0]:
         return None
     bids = _bids(compiled)
-    valid = {k for status, _, _, keys, _, _ in bids if status == "valid" for k in keys}
+    valid = {k for b in bids if b.status == "valid" for k in b.keys}
     if len(valid) != 1:
         return None
     winners = set(_active_supplier_keys(compiled))
     if winners != valid:
         return None
-    disqualified = {k for status, _, _, keys, _, _ in bids if status == "disqualified" for k in keys} - valid
+    disqualified = {k for b in bids if b.status == "disqualified" for k in b.keys} - valid
     if len(disqualified) >= settings.r035_threshold:
         return _evidence(
             ["bids.details.status", "bids.details.tenderers", "awards.status", "awards.suppliers"],
@@ -494,15 +502,15 @@ def r036(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     lowest: tuple[float, str] | None = None
     currency: str | None = None
     has_valid = False
-    for status, amount, bid_currency, _, _, _ in _bids(compiled):
-        if amount is None or bid_currency is None:
+    for b in _bids(compiled):
+        if b.amount is None or b.currency is None:
             continue
-        currency = currency or bid_currency
-        if bid_currency != currency:
+        currency = currency or b.currency
+        if b.currency != currency:
             continue
-        if lowest is None or amount < lowest[0]:
-            lowest = (float(amount), status)
-        has_valid = has_valid or status == "valid"
+        if lowest is None or b.amount < lowest[0]:
+            lowest = (float(b.amount), b.status)
+        has_valid = has_valid or b.status == "valid"
     if lowest is not None and has_valid and lowest[1] == "disqualified":
         return _evidence(
             ["awards.status", "bids.details.status", "bids.details.value"], lowest_amount=lowest[0], currency=currency
@@ -516,9 +524,9 @@ def r028(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
     if _tender(compiled).get("procurementMethodDetails") in settings.no_price_comparison_method_details:
         return None
     by_price: dict[tuple[float, str], set[str]] = {}
-    for _, amount, currency, keys, _, _ in _bids(compiled):
-        if amount is not None and currency is not None:
-            by_price.setdefault((float(amount), currency), set()).update(keys)
+    for b in _bids(compiled):
+        if b.amount is not None and b.currency is not None:
+            by_price.setdefault((float(b.amount), b.currency), set()).update(b.keys)
     same = {price: keys for price, keys in by_price.items() if len(keys) > 1}
     if not same:
         return None
@@ -537,14 +545,14 @@ def r030(compiled: dict[str, Any], settings: Settings) -> dict[str, Any] | None:
         return None
     winners = set(_active_supplier_keys(compiled))
     late: set[str] = set()
-    for status, _, _, keys, _, bid in _bids(compiled):
-        if status != "valid":
+    for b in _bids(compiled):
+        if b.status != "valid":
             continue
-        received = parse_datetime(bid.get("date"))
+        received = parse_datetime(b.bid.get("date"))
         if received is None or (received.tzinfo is None) != (deadline.tzinfo is None):
             continue
         if received > deadline:
-            late.update(k for k in keys if k in winners)
+            late.update(k for k in b.keys if k in winners)
     if late:
         return _evidence(
             ["tender.tenderPeriod.endDate", "bids.details.date", "bids.details.status", "awards.suppliers"],
@@ -569,11 +577,11 @@ def winning_difference(compiled: dict[str, Any]) -> tuple[float, str, str] | Non
     if not winner_keys:
         return None
     valid: list[tuple[float, str, str]] = []
-    for status, amount, currency, tenderers, listed, _ in _bids(compiled):
-        if listed > 1:
+    for b in _bids(compiled):
+        if b.listed > 1:
             return None
-        if status == "valid" and tenderers and amount is not None and currency is not None:
-            valid.append((float(amount), currency, tenderers[0]))
+        if b.status == "valid" and b.keys and b.amount is not None and b.currency is not None:
+            valid.append((float(b.amount), b.currency, b.keys[0]))
     winning = [v for v in valid if v[2] == winner_keys[0]]
     if not winning:
         return None
@@ -716,14 +724,14 @@ class _R025(_Accumulator[dict[str, dict[str, Any]]]):
         if any(len(_dicts(a.get("suppliers"))) > 1 for a in active):
             return
         bids = _bids(compiled)
-        if any(listed > 1 for _, _, _, _, listed, _ in bids):
+        if any(b.listed > 1 for b in bids):
             return
         winners = set(_active_supplier_keys(compiled))
         valid, won = self._valid, self._won
-        for status, _, _, keys, _, _ in bids:
-            if status != "valid":
+        for b in bids:
+            if b.status != "valid":
                 continue
-            for key in keys:
+            for key in b.keys:
                 valid[key] = valid.get(key, 0) + 1
                 won[key] = won.get(key, 0) + (key in winners)
 
@@ -1130,7 +1138,7 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
         if not bids:
             return
         counts = self._counts
-        disqualified = sum(1 for status, _, _, _, _, _ in bids if status == "disqualified")
+        disqualified = sum(1 for b in bids if b.status == "disqualified")
         for role, key in zip(("buyer", "procuring_entity"), _owner_keys(compiled), strict=True):
             if key is not None:
                 row = counts[role].get(key)
@@ -1140,12 +1148,12 @@ class _R038(_Accumulator[dict[str, dict[str, dict[str, Any]]]]):
                 row[1] += len(bids)
                 _note(row[2], ocid)
         tenderers = counts["tenderer"]
-        for status, _, _, keys, _, _ in bids:
-            for key in keys:
+        for b in bids:
+            for key in b.keys:
                 found = tenderers.get(key)
                 if found is None:  # not setdefault: its new row would be built for every bid
                     found = tenderers[key] = [0, 0, []]
-                found[0] += status == "disqualified"
+                found[0] += b.status == "disqualified"
                 found[1] += 1
                 ocids = found[2]
                 if not ocids or ocids[-1] != ocid:

@@ -1017,7 +1017,7 @@ def _record_batch(
             report.add(_refused(name, r, "id", "was already imported with different content"))
         elif state is not None and not state.imported:
             native = "is recorded natively (through the rules): releases cannot be imported into it"
-            report.add(_refused(name, r, "ocid", native))
+            report.add(_refused(name, r, "ocid", native, subject="tender"))
         else:
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
@@ -1074,12 +1074,14 @@ def _lookup_groups(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[list[str],
         yield ocids, sorted(ids)
 
 
-def _refused(name: str, release: _Release, path: str, reason: str) -> Problem:
+def _refused(
+    name: str, release: _Release, path: str, reason: str, *, subject: Literal["release", "tender"] = "release"
+) -> Problem:
     """A checked release the log refuses (a repeat with other content, a withheld release, a
-    native tender's): named by file, ocid, release id and field; ``reason`` follows
-    "release <id> of <ocid>" (or "tender <ocid>" for a refusal on the ``ocid``)."""
-    subject = f"tender {release.ocid}" if path == "ocid" else f"release {release.release_id!r} of {release.ocid}"
-    return Problem(file=name, ocid=release.ocid, release=release.release_id, path=path, reason=f"{subject} {reason}")
+    native tender's): named by file, ocid, release id and field ``path``; ``reason`` follows
+    "release <id> of <ocid>", or "tender <ocid>" when the ``subject`` refused is the tender."""
+    said = f"tender {release.ocid}" if subject == "tender" else f"release {release.release_id!r} of {release.ocid}"
+    return Problem(file=name, ocid=release.ocid, release=release.release_id, path=path, reason=f"{said} {reason}")
 
 
 def _order_reference(conn: Connection, index: int) -> str:

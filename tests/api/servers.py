@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,22 +16,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import UVICORN_OPTIONS
-from tests.cluster import free_port
+from tests.cluster import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until_up(base: str, *, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise AssertionError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{base} did not come up within {timeout} s")
 
 
 @contextmanager
@@ -45,7 +31,7 @@ def threaded_server(app: FastAPI) -> Iterator[str]:
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(base)
+        wait_until_serving(base)
         yield base
     finally:
         server.should_exit = True
@@ -64,8 +50,9 @@ def cli_server(
     with log_file.open("wb") as output:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
+        workers = int(args[args.index("--workers") + 1]) if "--workers" in args else 1
         try:
-            wait_until_up(base, process=process)
+            wait_until_serving(base, process=process, log_file=log_file, workers=workers)
             with httpx.Client(base_url=base, timeout=30) as client:
                 yield client
         finally:

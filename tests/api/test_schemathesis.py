@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
@@ -32,17 +33,23 @@ def admin_key(history: History) -> str:
     return auth.create_key(history.log.engine, name="schemathesis", role="admin", now=T0)[1]
 
 
+@pytest.fixture(scope="module")
+def served(history: History) -> FastAPI:
+    """One application per engine for every case, as a server has: a new one per case paid
+    FastAPI's preparation of its routes (built at an application's first requests, ~0.3 s idle)
+    with every request, which under the suite's load went past the 10 s read timeout."""
+    return create_app(settings_for(history.url), log=history.log)
+
+
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_openapi(case: Any, history: History) -> None:
-    app = create_app(settings_for(history.url), log=history.log)
-    case.call_and_validate(app=app, excluded_checks=[positive_data_acceptance])
+def test_api_conforms_to_its_openapi(case: Any, served: FastAPI) -> None:
+    case.call_and_validate(app=served, excluded_checks=[positive_data_acceptance])
 
 
 @schema.include(method="POST").parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-def test_authenticated_writes_conform_to_the_openapi(case: Any, history: History, admin_key: str) -> None:
-    app = create_app(settings_for(history.url), log=history.log)
+def test_authenticated_writes_conform_to_the_openapi(case: Any, served: FastAPI, admin_key: str) -> None:
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {admin_key}"}
     # ignored_auth would count our valid key as one Schemathesis made up; the test above sends none.
-    case.call_and_validate(app=app, excluded_checks=[positive_data_acceptance, ignored_auth])
+    case.call_and_validate(app=served, excluded_checks=[positive_data_acceptance, ignored_auth])

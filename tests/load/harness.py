@@ -456,6 +456,7 @@ def verify(
         "writes never acknowledged (given up)": len(stats.given_up),
         "final tree size": size,
         "final anchor tree size": anchored,
+        "final anchors checked by audit": int(report.get("anchors_checked", 0)),
         "anchors checked on chain by audit": int(report.get("anchors_on_chain", 0)),
     }
     return problems, final

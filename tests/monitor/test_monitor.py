@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -27,7 +26,7 @@ from ledger.core.note import Signer
 from ledger.log import Log
 from ledger.store import guards
 from ledger.submission import Submission
-from tests.cluster import ROOT, cli, environment, free_port, stop
+from tests.cluster import ROOT, cli, environment, free_port, stop, wait_until_serving
 from tests.recording import append_many
 
 ORIGIN = "monitor.test.example/log"
@@ -113,16 +112,10 @@ def serving(command: Callable[[int], list[str]], log_file: Path, env: dict[str, 
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"the server exited with {process.returncode}: {log_file.read_text()}"
-                assert time.monotonic() < deadline, "the server did not come up in 60 s"
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
+            try:
+                wait_until_serving(base, process=process)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {log_file.read_text()}") from None
             yield base
         finally:
             stop(process)
@@ -401,7 +394,7 @@ def test_a_server_restarted_mid_catch_up_is_waited_for(tmp_path: Path) -> None:
         db = tmp_path / "restart.sqlite3"
         monitor = None
         try:
-            _wait_up(base)
+            wait_until_serving(base, process=server)
             monitor = subprocess.Popen(
                 [sys.executable, "-m", "cli", "monitor", base, "--db", f"sqlite:///{db}", "--log-key",
                  str(signer.verifier), "--once", "--page", "20"],
@@ -431,17 +424,6 @@ def test_a_server_restarted_mid_catch_up_is_waited_for(tmp_path: Path) -> None:
             stop(server)
     finally:
         log.close()
-
-
-def _wait_up(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{base} did not come up")
 
 
 def test_a_payload_withheld_by_an_order_is_reported_not_alarmed(deployment: Deployment) -> None:

@@ -194,7 +194,7 @@ def test_imported_and_native_tenders_do_not_mix(log: Log) -> None:
     demo.record_demo(log, chain_id=CHAIN_ID)
     report = _bytes(log, _package(_release(ocid=demo.ROAD)))
     assert [(p.release, p.path) for p in report.problems] == [("r1", "ocid")]
-    assert "recorded natively" in report.problems[0].reason
+    assert report.problems[0].reason.startswith(f"tender {demo.ROAD} is recorded natively")  # the tender, not r1
     _import(log, SAMPLE)
     clarify = {"tender": {"id": "ocds-213czf-000-00001-01-tender", "enquiries": [{"id": "q1", "title": "When?"}]}}
     with pytest.raises(ConflictError) as refused:

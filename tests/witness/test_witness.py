@@ -27,7 +27,7 @@ from ledger.core.errors import VerificationError
 from ledger.core.note import Signer
 from ledger.log import Log
 from ledger.submission import Submission
-from tests.cluster import ROOT, environment, free_port, stop
+from tests.cluster import ROOT, environment, free_port, stop, wait_until_serving
 from tests.recording import append_many
 
 ORIGIN = "witness.test.example/log"
@@ -65,15 +65,11 @@ def running_witness(tmp: Path, name: str, *log_keys: str) -> Iterator[tuple[str,
     process = subprocess.Popen(command, cwd=ROOT, env=environment(), stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        try:
+            wait_until_serving(base, process=process)
+        except AssertionError as exc:
+            said = process.stderr.read().decode() if process.poll() is not None and process.stderr else ""
+            raise AssertionError(f"{exc}: {said}") from None
         yield base, CosignerKey.parse(vkey), db
     finally:
         stop(process)
