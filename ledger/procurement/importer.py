@@ -62,14 +62,14 @@ from ledger import sequencer
 from ledger.core import commitment, jsonsafe
 from ledger.core.canonical import canonical_json_bytes
 from ledger.core.envelope import check_ocid, format_timestamp
-from ledger.core.errors import FormatError, InvalidArgumentError
+from ledger.core.errors import FormatError, InvalidArgumentError, LedgerError
 from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store import keys
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import events, log_entries, ocds_compiled, ocds_releases, payloads, tender_index
-from ledger.submission import Recorded, Submission
+from ledger.submission import Submission
 
 from . import ocds, privacy, redflags, rules, sources
 from .officers import RESERVED_OCIDS
@@ -578,6 +578,10 @@ class _Chunk:
     tenders: dict[str, _Tender] = field(default_factory=dict)
     #: Where each of ``releases`` is in its :class:`_Raw`'s items.
     indices: list[int] = field(default_factory=list)
+    #: Each of ``releases``' envelope bytes and leaf hash made on the guess that its tender is new
+    #: to the log (:func:`sequencer.chain_ahead`), for the log of ``origin``; [] when not made.
+    ahead: list[sequencer.Ahead | None] = field(default_factory=list)
+    origin: str = ""
 
 
 def _raws(
@@ -600,10 +604,11 @@ def _raws(
         yield _Raw(name, items, _tell(stream))
 
 
-def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
+def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "") -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
-    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`). No database:
-    run in the reading thread or in a worker process."""
+    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`); with the
+    log's ``origin``, each release's envelope and leaf hash as if its tender were new too
+    (:func:`sequencer.chain_ahead`). No database: run in the reading thread or in a worker process."""
     name = raw.name
     chunk = _Chunk(name, position=raw.position)
     for index, item in enumerate(raw.items):
@@ -630,6 +635,12 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in chunk.releases:
         groups.setdefault(r.ocid, []).append(r.body)
+    if origin and chunk.releases:
+        chunk.origin = origin
+        try:
+            chunk.ahead = list(sequencer.chain_ahead(*_submissions(chunk.releases), origin=origin, now=now))
+        except LedgerError:  # left to the writer, which names it as it appends
+            chunk.ahead = []
     merger = ocds.merger()
     for ocid, releases in groups.items():
         chunk.tenders[ocid] = _tender_rows(
@@ -638,10 +649,10 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     return chunk
 
 
-def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
+def _check_remote(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "") -> _Chunk:
     """:func:`_check` in a worker process: the releases go back without their bodies (the reading
     thread kept them: :func:`_attach`), so that only bytes and rows are sent back."""
-    chunk = _check(raw, strict=strict, now=now, key=key)
+    chunk = _check(raw, strict=strict, now=now, key=key, origin=origin)
     chunk.releases = [r.without_body() for r in chunk.releases]
     return chunk
 
@@ -664,7 +675,9 @@ def _init_worker(settings: Any, personal: Any) -> None:
 _DONE = object()
 
 
-def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, key: bytes) -> Iterator[_Chunk]:
+def _ahead(
+    raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, key: bytes, origin: str = ""
+) -> Iterator[_Chunk]:
     """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
     and checking (ijson's C parser, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection
     and flags) overlap with the writer's database work. A thread parses; from the second batch
@@ -702,9 +715,12 @@ def _ahead(raws: Iterator[_Raw], *, strict: bool, now: datetime, workers: int, k
                         )
                     )
                 if pools:
-                    value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key))
+                    value: Any = (
+                        raw,
+                        pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key, origin=origin),
+                    )
                 else:
-                    value = _check(raw, strict=strict, now=now, key=key)
+                    value = _check(raw, strict=strict, now=now, key=key, origin=origin)
                 if not give(value):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
@@ -755,7 +771,7 @@ def _run(
             key = keys.key(own, keys.RELEASE_DIGEST)
     else:
         key = keys.key(conn, keys.RELEASE_DIGEST)
-    for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key):
+    for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key, origin=log.origin):
         for problem in chunk.problems:
             report.add(problem)
         for problem in chunk.notes:
@@ -777,11 +793,20 @@ def _tell(stream: IO[bytes]) -> int:
 def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, now: datetime) -> None:
     if not chunk.releases:
         return
+    # what was chained ahead for another log (never, but for a caller's mistake) is not used
+    ahead = chunk.ahead if chunk.origin == log.origin else []
     if conn is not None:
-        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
+        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
         return
     with write_transaction(log.engine) as own:
-        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
+        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+
+
+def _submissions(releases: Sequence[_Release]) -> tuple[list[Submission], list[sequencer.Prepared]]:
+    """What the sequencer appends of checked ``releases``: ocid, type, RFC 8785 bytes, the v2
+    commitment and its disclosure, all made and checked with the release (:func:`check_release`)."""
+    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in releases]
+    return items, [(r.data, r.commitment, r.disclosure) for r in releases]
 
 
 def _record_batch(
@@ -793,38 +818,34 @@ def _record_batch(
     *,
     now: datetime,
     tenders: dict[str, _Tender] | None = None,
+    ahead: Sequence[sequencer.Ahead | None] = (),
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
-    Every lookup reads only this batch's releases and tenders (never all the releases of a
-    tender): the cost per release does not grow with how many releases a tender already has.
+    The batch's tenders are locked first (:func:`sequencer.lock`); only those that already have
+    events can hold one of its releases or be recorded natively, so the lookups name those alone
+    (none when every tender is new to the log, a first import). Every lookup reads only this
+    batch's releases and tenders (never all the releases of a tender): the cost per release does
+    not grow with how many releases a tender already has. ``ahead``: each release's envelope and
+    leaf hash made where it was checked (:func:`sequencer.chain_ahead`), used where its tender's
+    head is the one it was made on.
     """
-    ocids = sorted({r.ocid for r in releases})
-    keys_of_batch = {(r.ocid, r.release_id) for r in releases}
-    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only. The
-    # index is probed for every ocid and id of a statement: each statement takes a few tenders
-    # and their own ids (:func:`_lookup_groups`), not the batch's whole cross product.
+    heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
+    present = sorted(ocid for ocid, (count, _) in heads.items() if count)
     known: dict[tuple[str, str], str] = {}
     withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
-    for group_ocids, group_ids in _lookup_groups(keys_of_batch):
-        for row in conn.execute(
-            select(
-                ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
-            )
-            .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
-            .where(ocds_releases.c.ocid.in_(group_ocids), ocds_releases.c.release_id.in_(group_ids))
-        ):
-            if (row.ocid, row.release_id) in keys_of_batch:
-                if row.withheld_by is not None:
-                    withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
-                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
-                    known[(row.ocid, row.release_id)] = row.release_digest or ""
-    existing = {
-        row.ocid: rules.TenderState.from_json(row.state)
-        for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
-    }
+    existing: dict[str, rules.TenderState] = {}
+    if present:
+        _look_up(conn, {(r.ocid, r.release_id) for r in releases if heads[r.ocid][0]}, known, withheld)
+        t = tender_index.c
+        existing = {
+            row.ocid: rules.TenderState.from_json(row.state)
+            for start in range(0, len(present), _LOOKUP_OCIDS)
+            for row in conn.execute(select(t.ocid, t.state).where(t.ocid.in_(present[start : start + _LOOKUP_OCIDS])))
+        }
     fresh: list[_Release] = []
-    for r in releases:
+    made: list[sequencer.Ahead | None] = []
+    for r, chained in zip(releases, ahead or [None] * len(releases), strict=True):
         seen = known.get((r.ocid, r.release_id))
         state = existing.get(r.ocid)
         order = withheld.get((r.ocid, r.release_id))
@@ -842,14 +863,12 @@ def _record_batch(
         else:
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
+            made.append(chained)
+    items, prepared = _submissions(fresh)
+    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
     if not fresh:
         return
-    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
-    # ocid, type, RFC 8785 bytes, the v2 commitment and its disclosure were made and checked with
-    # the release (check_release)
-    prepared = [(r.data, r.commitment, r.disclosure) for r in fresh]
-    recorded = sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now)
-    _remember(conn, fresh, recorded)
+    _remember(conn, fresh, ids)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
@@ -858,8 +877,37 @@ def _record_batch(
     for r in fresh:
         for rule in r.marks:
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
-    report.first_event = report.first_event or recorded[0].event_id
-    report.last_event = recorded[-1].event_id
+    report.first_event = report.first_event or ids[0]
+    report.last_event = ids[-1]
+
+
+#: Tenders named by one lookup statement of :func:`_record_batch` (a bound on its parameters).
+_LOOKUP_OCIDS = 500
+
+
+def _look_up(
+    conn: Connection,
+    pairs: set[tuple[str, str]],
+    known: dict[tuple[str, str], str],
+    withheld: dict[tuple[str, str], int],
+) -> None:
+    """Fill ``known`` (each digest) and ``withheld`` (the withholding order's log index) with the
+    releases of ``pairs`` (ocid, release id) already imported. Both IN lists on the (ocid,
+    release_id) unique index: the index is probed for every ocid and id of a statement, so each
+    statement takes a few tenders and their own ids (:func:`_lookup_groups`), not the whole
+    cross product."""
+    c = ocds_releases.c
+    for group_ocids, group_ids in _lookup_groups(pairs):
+        for row in conn.execute(
+            select(c.ocid, c.release_id, c.release_digest, payloads.c.withheld_by)
+            .select_from(ocds_releases.join(payloads, payloads.c.event_id == c.event_id))
+            .where(c.ocid.in_(group_ocids), c.release_id.in_(group_ids))
+        ):
+            if (row.ocid, row.release_id) in pairs:
+                if row.withheld_by is not None:
+                    withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
+                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
+                    known[(row.ocid, row.release_id)] = row.release_digest or ""
 
 
 #: Index probes (ocids x ids) one lookup statement of :func:`_record_batch` may make, and the
@@ -916,13 +964,13 @@ def _order_reference(conn: Connection, index: int) -> str:
     return f"reference {reference!r}"
 
 
-def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
+def _remember(conn: Connection, fresh: list[_Release], ids: list[int]) -> None:
     insert_many(
         conn,
         ocds_releases,
         [
             {
-                "event_id": done.event_id,
+                "event_id": event_id,
                 "ocid": r.ocid,
                 "release_id": r.release_id,
                 "release_date": r.date,
@@ -931,7 +979,7 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
                 if r.notes
                 else None,
             }
-            for r, done in zip(fresh, recorded, strict=True)
+            for r, event_id in zip(fresh, ids, strict=True)
         ],
     )
 
@@ -1055,12 +1103,11 @@ def _merge_in(
     history); recompile the tender from all its releases otherwise. A tender new to the log
     (not in ``earlier``) whose rows were made ahead (``ready``, from the same releases) is
     written as made. Then write them all (:func:`_write_tenders`)."""
+    c = ocds_compiled.c
     stored = {
         row.ocid: (row.compiled, Summary.from_json(row.summary))
-        for row in conn.execute(
-            select(ocds_compiled.c.ocid, ocds_compiled.c.compiled, ocds_compiled.c.summary).where(
-                ocds_compiled.c.ocid.in_(sorted(earlier))
-            )
+        for row in (
+            conn.execute(select(c.ocid, c.compiled, c.summary).where(c.ocid.in_(sorted(earlier)))) if earlier else ()
         )
     }
     merger = ocds.merger()
@@ -1085,7 +1132,7 @@ def _merge_in(
             out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
         else:
             again.append(ocid)
-    for ocid, (releases, _) in imported_releases(conn, sorted(again)).items():
+    for ocid, (releases, _) in (imported_releases(conn, sorted(again)) if again else {}).items():
         out[ocid] = _tender_rows(
             ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
         )
@@ -1128,8 +1175,10 @@ def _write_tenders(conn: Connection, tenders: dict[str, _Tender], *, new: Collec
         replace_on=("ocid",),
     )
     upsert_projection(conn, [t.projection for t in tenders.values()])
-    store_awarded_rows(conn, ocids, [row for t in tenders.values() for row in t.awarded])
-    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new)
+    stored = [o for o in ocids if o not in new]
+    store_awarded_rows(conn, stored, [row for t in tenders.values() for row in t.awarded])
+    listed = {o: t.projection["listed_at"] for o, t in tenders.items()}  # as just written
+    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new, listed=listed)
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:
