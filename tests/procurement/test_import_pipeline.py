@@ -271,3 +271,136 @@ def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() ->
     assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
     assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
     assert list(importer._lookup_groups(set())) == []
+
+
+def _package(releases: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"uri": "u", "version": "1.1", "publishedDate": "2026-01-01T00:00:00Z",
+                       "publisher": {"name": "p"}, "releases": releases}).encode()  # fmt: skip
+
+
+def _release(ocid: str, n: int) -> dict[str, Any]:
+    return {
+        "ocid": f"ocds-abc123-{ocid}",
+        "id": f"{ocid}-r{n}",
+        "date": f"2026-01-0{n + 1}T10:00:00Z",
+        "tag": ["tender"],
+        "initiationType": "tender",
+        "tender": {"id": ocid, "title": f"Tender {ocid}", "value": {"amount": 100 + n, "currency": "EUR"}},
+        "parties": [{"id": "b1", "name": "Council", "roles": ["buyer"],
+                     "contactPoint": {"name": f"Officer {ocid}", "email": f"{ocid}@council.example"}}],
+    }  # fmt: skip
+
+
+#: Six tenders of three releases each (all new to the log, two whole tenders a batch of 6), then a
+#: fourth release of each and a new tender of three (tenders with events and a new one in a batch of 9).
+FIRST = _package([_release(f"a{k}", n) for k in range(6) for n in range(3)])
+SECOND = _package([_release(f"a{k}", 3) for k in range(6)] + [_release("b0", n) for n in range(3)])
+
+
+def _ledger_rows(log: Log) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row an import writes, byte for byte (ids included), table by table."""
+    from ledger.store.schema import (
+        ocds_compiled,
+        ocds_releases,
+        pending,
+        tender_awarded,
+        tender_flags,
+        tender_index,
+        tender_parties,
+        tender_suppliers,
+        tenders,
+    )
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with log.engine.connect() as conn:
+        for table in (events, payloads, pending, tenders, ocds_releases, ocds_compiled, tender_index, tender_awarded,
+                      tender_flags, tender_parties, tender_suppliers):  # fmt: skip
+            out[table.name] = sorted(
+                (
+                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in conn.execute(select(table))
+                ),
+                key=repr,
+            )
+    return out
+
+
+def test_envelopes_made_where_releases_are_checked_are_those_the_writer_makes(
+    db_url: str, sqlite_url: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each release's envelope and leaf hash are made where it is checked, on the guess that its
+    tender is new to the log; the writer makes none for such a tender and places again only
+    releases of tenders that had events before their batch. The ledger written is byte for byte
+    the one the writer makes placing every release itself (same seeds and key), on both engines."""
+    seeds = iter(range(10**6))
+    monkeypatch.setattr(commitment, "new_seed", lambda: next(seeds).to_bytes(commitment.SEED_SIZE, "big"))
+    monkeypatch.setattr(keys, "key", lambda conn, name: bytes(32))
+    placed: list[tuple[str, str]] = []  # (thread, ocid) of every envelope made
+    chain = importer.sequencer._chain
+
+    def watched(item: Any, *args: Any, **kw: Any) -> Any:
+        placed.append((threading.current_thread().name, item.ocid))
+        return chain(item, *args, **kw)
+
+    monkeypatch.setattr(importer.sequencer, "_chain", watched)
+    rows = []
+    other = pg_url if db_url.startswith("postgresql") else sqlite_url.replace(".sqlite3", "-two.sqlite3")
+    for url, ahead in ((db_url, True), (other, False)):
+        if not ahead:  # nothing made ahead: the writer places every release
+            monkeypatch.setattr(importer.sequencer, "chain_ahead", lambda items, prepared, **kw: [None] * len(items))
+        seeds = iter(range(10**6))
+        log = Log.open(url, origin=ORIGIN)
+        try:
+            placed.clear()
+            first = importer.import_files(log, [("1.json", io.BytesIO(FIRST))], now=T0, batch=6)
+            writer = [ocid for thread, ocid in placed if thread == threading.main_thread().name]
+            assert first.imported == 18 and writer == (
+                [] if ahead else [r["ocid"] for r in json.loads(FIRST)["releases"]]
+            )
+            placed.clear()
+            second = importer.import_files(log, [("2.json", io.BytesIO(SECOND))], now=T0, batch=9)
+            writer = [ocid for thread, ocid in placed if thread == threading.main_thread().name]
+            assert second.imported == 9
+            assert writer == [f"ocds-abc123-a{k}" for k in range(6)] + ([] if ahead else ["ocds-abc123-b0"] * 3)
+            rows.append(_ledger_rows(log))
+        finally:
+            log.close()
+    for name in rows[0]:
+        assert rows[0][name] == rows[1][name], name
+    assert len(rows[0]["events"]) == 27 and len(rows[0]["tender_index"]) == 7
+    assert any(row[2] is not None for row in rows[0]["payloads"])  # v2 disclosures: personal data committed
+
+
+def test_a_batch_of_tenders_new_to_the_log_looks_nothing_up(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose tenders have no events (a first import) reads nothing of the releases,
+    states, compiled releases or awarded amounts it could find there; a batch of tenders with
+    events does, and finds the duplicates."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    recording = threading.Event()
+    record_batch = importer._record_batch
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        recording.set()
+        try:
+            return record_batch(*args, **kw)
+        finally:
+            recording.clear()
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if recording.is_set():
+            statements.append(" ".join(statement.split()))
+
+    monkeypatch.setattr(importer, "_record_batch", watched)
+    event.listen(log.engine, "before_cursor_execute", seen)
+    looked_up = ("FROM ocds_releases", "FROM tender_index", "FROM ocds_compiled", "DELETE FROM tender_awarded",
+                 "FROM tender_parties", "FROM tender_suppliers")  # fmt: skip
+    report = importer.import_files(log, [("1.json", io.BytesIO(FIRST))], now=T0, batch=6)
+    assert report.imported == 18 and statements
+    assert [s for s in statements if any(part in s for part in looked_up)] == []
+    statements.clear()
+    again = _package([_release("a0", 0), _release("a0", 4)])
+    report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=6)
+    assert (report.imported, report.duplicates) == (1, 1)
+    assert any("FROM ocds_releases" in s for s in statements) and any("FROM tender_index" in s for s in statements)
