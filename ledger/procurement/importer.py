@@ -58,7 +58,7 @@ from typing import IO, Any, Literal
 import ijson
 import jsonschema_rs
 from ocdsmerge.merge import CompiledRelease
-from sqlalchemy import Connection, distinct, func, select
+from sqlalchemy import Connection, distinct, func, select, text
 
 from ledger import sequencer
 from ledger.core import commitment, jsonsafe
@@ -914,55 +914,41 @@ def _look_up(
     withheld: dict[tuple[str, str], int],
 ) -> None:
     """Fill ``known`` (each digest) and ``withheld`` (the withholding order's log index) with the
-    releases of ``pairs`` (ocid, release id) already imported. Both IN lists on the (ocid,
-    release_id) unique index: the index is probed for every ocid and id of a statement, so each
-    statement takes a few tenders and their own ids (:func:`_lookup_groups`), not the whole
-    cross product."""
-    c = ocds_releases.c
-    for group_ocids, group_ids in _lookup_groups(pairs):
-        for row in conn.execute(
-            select(c.ocid, c.release_id, c.release_digest, payloads.c.withheld_by)
-            .select_from(ocds_releases.join(payloads, payloads.c.event_id == c.event_id))
-            .where(c.ocid.in_(group_ocids), c.release_id.in_(group_ids))
-        ):
-            if (row.ocid, row.release_id) in pairs:
-                if row.withheld_by is not None:
-                    withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
-                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
-                    known[(row.ocid, row.release_id)] = row.release_digest or ""
+    releases of ``pairs`` (ocid, release id) already imported: one statement a batch, the pairs
+    joined to the (ocid, release_id) unique index as a keyed set (a probe a pair, never the
+    product of the batch's ocids and ids): a ``VALUES`` list on SQLite (at most
+    :data:`LOOKUP_PAIRS` a statement), two ``unnest``-ed arrays on PostgreSQL."""
+    ordered = sorted(pairs)
+    if conn.dialect.name == "sqlite":
+        found: list[Any] = []
+        for start in range(0, len(ordered), LOOKUP_PAIRS):
+            part = ordered[start : start + LOOKUP_PAIRS]
+            sql = _KNOWN_SQLITE.format(values=",".join(["(?,?)"] * len(part)))
+            found += conn.exec_driver_sql(sql, tuple(v for pair in part for v in pair)).all()
+    else:
+        found = list(conn.execute(_KNOWN_ARRAYS, {"ocids": [o for o, _ in ordered], "ids": [i for _, i in ordered]}))
+    for ocid, release_id, digest, order in found:
+        if order is not None:
+            withheld[(ocid, release_id)] = int(order)
+        else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
+            known[(ocid, release_id)] = digest or ""
 
 
-#: Index probes (ocids x ids) one lookup statement of :func:`_record_batch` may make, and the
-#: most ids it names (a bound on its parameters).
-LOOKUP_PROBES = 20_000
-LOOKUP_IDS = 500
-
-
-def _lookup_groups(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
-    """Cut a batch's (ocid, release id) pairs into (ocids, ids) groups, in ocid order, each the
-    ocids of consecutive tenders and every id of theirs, with at most :data:`LOOKUP_PROBES`
-    ocid-id combinations and :data:`LOOKUP_IDS` ids (a tender with more ids alone, its ids
-    split): every pair is in exactly one group's product."""
-    by_ocid: dict[str, set[str]] = {}
-    for ocid, release_id in keys:
-        by_ocid.setdefault(ocid, set()).add(release_id)
-    ocids: list[str] = []
-    ids: set[str] = set()
-    for ocid in sorted(by_ocid):
-        own = by_ocid[ocid]
-        merged = ids | own
-        if ocids and ((len(ocids) + 1) * len(merged) > LOOKUP_PROBES or len(merged) > LOOKUP_IDS):
-            yield ocids, sorted(ids)
-            ocids, merged = [], set(own)
-        ocids.append(ocid)
-        ids = merged
-        if len(ids) > LOOKUP_IDS:  # one tender's many ids: alone, in slices
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), LOOKUP_IDS):
-                yield ocids, ordered[start : start + LOOKUP_IDS]
-            ocids, ids = [], set()
-    if ocids:
-        yield ocids, sorted(ids)
+#: Pairs named by one lookup statement on SQLite (two parameters each, well under its limit).
+LOOKUP_PAIRS = 5000
+_KNOWN_FROM = (
+    f"JOIN {ocds_releases.name} AS r ON r.ocid = k.ocid AND r.release_id = k.release_id "
+    f"JOIN {payloads.name} AS p ON p.event_id = r.event_id"
+)
+# CROSS JOIN: SQLite's planner keeps the pairs as the outer loop (each a probe of the index)
+_KNOWN_SQLITE = (
+    "WITH k(ocid, release_id) AS (VALUES {values}) SELECT r.ocid, r.release_id, r.release_digest, p.withheld_by "
+    "FROM k CROSS " + _KNOWN_FROM
+)
+_KNOWN_ARRAYS = text(
+    "SELECT r.ocid, r.release_id, r.release_digest, p.withheld_by "
+    "FROM unnest(CAST(:ocids AS text[]), CAST(:ids AS text[])) AS k(ocid, release_id) " + _KNOWN_FROM
+)
 
 
 def _refused(name: str, release: _Release, path: str, reason: str) -> Problem:

@@ -258,19 +258,30 @@ def test_checked_releases_cross_processes_whole() -> None:
     assert [s.digest for s in stripped] == [r.digest for r in chunk.releases] != [""] * 20
 
 
-def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() -> None:
-    """The writer's lookup of known releases: every (ocid, id) pair of a batch in the product of
-    exactly one group, each group within its probe and id bounds (one tender with more ids than
-    a statement may name: alone, its ids sliced)."""
-    pairs = {(f"ocds-abc123-t{i % 300}", f"r{i}") for i in range(2000)}
-    pairs |= {("ocds-abc123-big", f"b{i}") for i in range(1200)}
-    groups = list(importer._lookup_groups(pairs))
-    covered = [(o, i) for ocids, ids in groups for o in ocids for i in ids if (o, i) in pairs]
-    assert sorted(covered) == sorted(pairs)
-    assert all(len(ids) <= importer.LOOKUP_IDS for _, ids in groups)
-    assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
-    assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
-    assert list(importer._lookup_groups(set())) == []
+def test_the_known_releases_of_a_batch_are_one_keyed_lookup(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of releases of tenders with events looks its (ocid, release id) pairs up in one
+    statement, a probe of the unique index a pair (never the product of the batch's ocids and
+    ids): each pair is found exactly, an id known under another tender is not taken for it, and
+    700 ids (more than the 500 a grouped IN lookup named) are one statement."""
+    from sqlalchemy import event
+
+    first = _package([_release(f"t{k}", n) for k in range(350) for n in range(2)])
+    assert importer.import_files(log, [("1.json", io.BytesIO(first))], now=T0, batch=2000).imported == 700
+    changed = _release("t0", 0)
+    changed["tender"]["title"] = "Changed"
+    moved = {**_release("t1", 0), "ocid": "ocds-abc123-t2"}  # t1's id under t2: a new release of t2
+    again = _package([changed, moved, *[_release(f"t{k}", n) for k in range(350) for n in range(3)][1:]])
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "ocds_releases AS r" in statement:
+            statements.append(statement)
+
+    event.listen(log.engine, "before_cursor_execute", seen)
+    report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=2000)
+    assert (report.imported, report.duplicates, report.invalid) == (351, 699, 1)
+    assert [p.release for p in report.problems] == ["t0-r0"] and "different content" in report.problems[0].reason
+    assert len(statements) == 1
 
 
 def _package(releases: list[dict[str, Any]]) -> bytes:
