@@ -530,15 +530,27 @@ def import_files(
 GC_THRESHOLD = (50_000, 20, 10)
 
 
+_COLLECTING = threading.Lock()
+#: Imports running in this process (the API's, in threads), and the thresholds before the first.
+_importing: list[Any] = [0, None]
+
+
 @contextlib.contextmanager
 def collecting_less() -> Iterator[None]:
-    """Run the block with the collector at :data:`GC_THRESHOLD`, restored after."""
-    before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
+    """Run the block with the collector at :data:`GC_THRESHOLD`; the thresholds it had are
+    restored when the last of the imports running at once in this process ends."""
+    with _COLLECTING:
+        if _importing[0] == 0:
+            _importing[1] = gc.get_threshold()
+            gc.set_threshold(*GC_THRESHOLD)
+        _importing[0] += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _COLLECTING:
+            _importing[0] -= 1
+            if _importing[0] == 0:
+                gc.set_threshold(*_importing[1])
 
 
 def _count_tenders(conn: Connection, report: Report) -> int:

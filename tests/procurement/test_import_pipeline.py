@@ -405,3 +405,19 @@ def test_a_batch_of_tenders_new_to_the_log_looks_nothing_up(log: Log, monkeypatc
     report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=6)
     assert (report.imported, report.duplicates) == (1, 1)
     assert any("JOIN ocds_releases" in s for s in statements) and any("FROM tender_index" in s for s in statements)
+
+
+def test_the_collector_is_restored_when_the_last_of_overlapping_imports_ends() -> None:
+    """Imports running at once in one process (the API's threads) leave the collector as it was
+    when the last one ends, whatever the order they end in."""
+    import gc
+
+    before = gc.get_threshold()
+    first, second = importer.collecting_less(), importer.collecting_less()
+    first.__enter__()
+    second.__enter__()
+    assert gc.get_threshold() == importer.GC_THRESHOLD
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == importer.GC_THRESHOLD
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
