@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -188,6 +188,82 @@ def place(
     except LedgerError:
         return None
     return Placed(read, chained, heads)
+
+
+#: What :func:`chain_ahead` makes of an item without the log: the head it was chained on (``seq``,
+#: ``prev``), its envelope's bytes (the leaf data), its leaf hash and its disclosure's bytes.
+Ahead = tuple[int, str | None, bytes, bytes, bytes | None]
+
+
+def chain_ahead(items: Sequence[Submission], prepared: list[Prepared], *, origin: str, now: datetime) -> list[Ahead]:
+    """Chain ``items`` as if each tender were new to the log (its first item at seq 0, each next
+    after the one before), touching no database: for bulk writers that make the envelopes and
+    leaf hashes in other processes while one process records. :func:`append_ahead` uses an
+    item's only if its tender's head, once locked, is the one it was chained on. Raises what
+    :func:`append_prepared` would for an item that cannot be placed (``items[i].``)."""
+    heads: dict[str, tuple[int, str | None]] = {}
+    out: list[Ahead] = []
+    for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
+        seq, prev = heads.setdefault(item.ocid, (0, None))
+        with naming("" if len(items) == 1 else f"items[{i}]."):
+            chained = _chain(item, made, heads, origin=origin, now=now)
+        out.append((seq, prev, chained.row["envelope"], chained.row["leaf_hash"], chained.body["disclosure"]))
+    return out
+
+
+def lock(conn: Connection, ocids: Collection[str], *, now: datetime) -> dict[str, tuple[int, str | None]]:
+    """Lock the tenders ``ocids`` for :func:`append_ahead` in the caller's write transaction (those
+    missing are created empty, as every append does) and return their heads: ``(events, hex
+    leaf hash of the last)``, ``(0, None)`` for a tender without events. A bulk writer reads
+    what it needs of the tenders that have events once they are locked."""
+    return _lock_heads(conn, sorted(set(ocids)), now)
+
+
+def append_ahead(
+    conn: Connection,
+    items: Sequence[Submission],
+    prepared: list[Prepared],
+    ahead: Sequence[Ahead | None],
+    heads: dict[str, tuple[int, str | None]],
+    *,
+    origin: str,
+    now: datetime,
+) -> list[int]:
+    """As :func:`append_prepared`, on tenders locked by :func:`lock` (``heads``, what it returned;
+    advanced here), with what :func:`chain_ahead` made of each item for the same ``origin`` and
+    ``now`` (``ahead``; None where nothing was): an item chained on the head its tender has when
+    its turn comes is written as made, any other is placed again on that head. Returns the new
+    events' ids in order (their envelopes are the leaf data written). Every tender of ``heads``
+    left without events is removed again. The same errors as :func:`append_prepared`."""
+    rows: list[dict[str, Any]] = []
+    bodies: list[dict[str, Any]] = []
+    for i, (item, made, chained) in enumerate(zip(items, prepared, ahead, strict=True)):
+        head = heads[item.ocid]
+        if chained is not None and chained[:2] == head and isinstance(item.prev, Unset):
+            seq, _prev, envelope, digest, disclosure = chained
+            heads[item.ocid] = (seq + 1, digest.hex())
+            rows.append({"ocid": item.ocid, "seq": seq, "type": item.type, "recorded_at": now, "envelope": envelope,
+                         "leaf_hash": digest})  # fmt: skip
+            bodies.append({"body": made[0], "disclosure": disclosure})
+            continue
+        with naming("" if len(items) == 1 else f"items[{i}]."):
+            placed = _chain(item, made, heads, origin=origin, now=now)
+        rows.append(placed.row)
+        bodies.append(placed.body)
+    ids = _insert_events(conn, rows) if rows else []
+    if ids:
+        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+        insert_many(conn, payloads, [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)])
+    ocids = sorted(heads)
+    changed = {item.ocid for item in items}
+    if changed:
+        conn.execute(
+            _UPDATE_HEADS, [{"o": o, "n": heads[o][0], "h": heads[o][1], "at": now} for o in ocids if o in changed]
+        )
+    unused = [ocid for ocid in ocids if heads[ocid][0] == 0]
+    if unused:
+        conn.execute(_DELETE_EMPTY, {"ocids": unused})
+    return ids
 
 
 T = TypeVar("T")

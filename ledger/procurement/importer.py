@@ -63,20 +63,20 @@ from typing import IO, Any, Literal
 import ijson
 import jsonschema_rs
 from ocdsmerge.merge import CompiledRelease
-from sqlalchemy import Connection, distinct, func, select
+from sqlalchemy import Connection, distinct, func, select, text
 
 from ledger import sequencer
 from ledger.core import commitment, jsonsafe
 from ledger.core.canonical import canonical_json_bytes
 from ledger.core.envelope import check_ocid, format_timestamp
-from ledger.core.errors import FormatError, InvalidArgumentError
+from ledger.core.errors import FormatError, InvalidArgumentError, LedgerError
 from ledger.core.jsonsafe import value_depth
 from ledger.log import Log
 from ledger.store import keys
 from ledger.store.db import insert_many, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import events, log_entries, ocds_compiled, ocds_releases, payloads, tender_index
-from ledger.submission import Recorded, Submission
+from ledger.submission import Submission
 
 from . import ocds, privacy, redflags, rules, sources
 from .officers import RESERVED_OCIDS
@@ -595,16 +595,17 @@ def import_files(
         workers=workers,
         progress=progress,
     )
-    if strict:
-        with write_transaction(log.engine) as conn:
-            run(conn)
-            if report.problems:
-                raise ImportRefusedError(report.problems, report.invalid)
-            report.tenders = _count_tenders(conn, report)
-    else:
-        run(None)
-        with log.engine.connect() as conn:
-            report.tenders = _count_tenders(conn, report)
+    with _COLLECTOR.seldom():
+        if strict:
+            with write_transaction(log.engine) as conn:
+                run(conn)
+                if report.problems:
+                    raise ImportRefusedError(report.problems, report.invalid)
+                report.tenders = _count_tenders(conn, report)
+        else:
+            run(None)
+            with log.engine.connect() as conn:
+                report.tenders = _count_tenders(conn, report)
     if report.first_event is not None:
         # the flags whose fences come from the whole ledger (redflags.refresh_ledger_flags), read
         # in this process once the checking pool is gone (:func:`_ahead` joins it): a fresh
@@ -684,6 +685,10 @@ class _Chunk:
     tenders: dict[str, _Tender] = field(default_factory=dict)
     #: Where each of ``releases`` is in its :class:`_Raw`'s items.
     indices: list[int] = field(default_factory=list)
+    #: Each of ``releases``' envelope bytes and leaf hash made on the guess that its tender is new
+    #: to the log (:func:`sequencer.chain_ahead`), for the log of ``origin``; [] when not made.
+    ahead: list[sequencer.Ahead | None] = field(default_factory=list)
+    origin: str = ""
 
 
 def _raws(
@@ -718,10 +723,11 @@ def _raws(
         yield _Batch(name, items, _tell(stream), number)
 
 
-def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
+def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "") -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
-    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`). No database:
-    run in the reading thread or in a worker process."""
+    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`); with the
+    log's ``origin``, each release's envelope and leaf hash as if its tender were new too
+    (:func:`sequencer.chain_ahead`). No database: run in the reading thread or in a worker process."""
     name = raw.name
     chunk = _Chunk(name, position=raw.position)
     for index, item in enumerate(raw.items):
@@ -748,6 +754,12 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in chunk.releases:
         groups.setdefault(r.ocid, []).append(r.body)
+    if origin and chunk.releases:
+        chunk.origin = origin
+        try:
+            chunk.ahead = list(sequencer.chain_ahead(*_submissions(chunk.releases), origin=origin, now=now))
+        except LedgerError:  # left to the writer, which names it as it appends
+            chunk.ahead = []
     merger = ocds.merger()
     for ocid, releases in groups.items():
         chunk.tenders[ocid] = _tender_rows(
@@ -756,14 +768,16 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes) -> _Chunk:
     return chunk
 
 
-def _check_remote(raw: _Batch, *, strict: bool, now: datetime, key: bytes) -> tuple[_Chunk, list[int], bool]:
+def _check_remote(
+    raw: _Batch, *, strict: bool, now: datetime, key: bytes, origin: str = ""
+) -> tuple[_Chunk, list[int], bool]:
     """:func:`_check` of a batch as read, in a worker process: its slices parsed here
     (:func:`_parsed`), and each release that is a value of the batch whole sent back without its
     body (the importing process has its bytes: :func:`_attach`), so that mostly bytes and rows
     cross back. Also: for each release, that value's index (-1: sent with its body), and
     whether the file breaks in the batch."""
     parsed, roots, broken = _parsed(raw)
-    chunk = _check(parsed, strict=strict, now=now, key=key)
+    chunk = _check(parsed, strict=strict, now=now, key=key, origin=origin)
     refs = [roots[i] for i in chunk.indices]
     chunk.releases = [r.without_body() if ref >= 0 else r for r, ref in zip(chunk.releases, refs, strict=True)]
     return chunk, refs, broken
@@ -828,7 +842,14 @@ _DONE = object()
 
 
 def _ahead(
-    raws: Iterator[_Batch], *, strict: bool, now: datetime, workers: int, key: bytes, broken: set[int] | None = None
+    raws: Iterator[_Batch],
+    *,
+    strict: bool,
+    now: datetime,
+    workers: int,
+    key: bytes,
+    broken: set[int] | None = None,
+    origin: str = "",
 ) -> Iterator[_Chunk]:
     """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
     and checking (parsing, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection and flags)
@@ -870,10 +891,13 @@ def _ahead(
                         )
                     )
                 if pools:
-                    value: Any = (raw, pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key))
+                    value: Any = (
+                        raw,
+                        pools[0].submit(_check_remote, raw, strict=strict, now=now, key=key, origin=origin),
+                    )
                 else:
                     parsed, _, stops = _parsed(raw)
-                    value = (raw, _check(parsed, strict=strict, now=now, key=key), stops)
+                    value = (raw, _check(parsed, strict=strict, now=now, key=key, origin=origin), stops)
                 if not give(value):
                     return
         except BaseException as exc:  # handed to the consumer, raised there
@@ -924,26 +948,25 @@ def _run(
     progress: Progress | None,
 ) -> None:
     """Parse and check ahead (:func:`_ahead`) while this thread records, batch after batch, on
-    ``conn`` (strict: one transaction) or each batch in its own; the collector runs seldom
-    meanwhile (:data:`GC_THRESHOLD`)."""
-    with _COLLECTOR.seldom():
-        broken: set[int] = set()
-        raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch, broken=broken)
-        if conn is None:
-            with log.engine.connect() as own:
-                key = keys.key(own, keys.RELEASE_DIGEST)
-        else:
-            key = keys.key(conn, keys.RELEASE_DIGEST)
-        for chunk in _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken):
-            for problem in chunk.problems:
-                report.add(problem)
-            for problem in chunk.notes:
-                report.note(problem)
-            report.read += chunk.read
-            report.noted_releases += chunk.noted_releases
-            _flush(conn, log, chunk, report, now=now)
-            if progress is not None:
-                progress(report.read, chunk.position)
+    ``conn`` (strict: one transaction) or each batch in its own."""
+    broken: set[int] = set()
+    raws = _raws(sources, files=report.files, fmt=fmt, encoding=encoding, batch=batch, broken=broken)
+    if conn is None:
+        with log.engine.connect() as own:
+            key = keys.key(own, keys.RELEASE_DIGEST)
+    else:
+        key = keys.key(conn, keys.RELEASE_DIGEST)
+    chunks = _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken, origin=log.origin)
+    for chunk in chunks:
+        for problem in chunk.problems:
+            report.add(problem)
+        for problem in chunk.notes:
+            report.note(problem)
+        report.read += chunk.read
+        report.noted_releases += chunk.noted_releases
+        _flush(conn, log, chunk, report, now=now)
+        if progress is not None:
+            progress(report.read, chunk.position)
 
 
 def _tell(stream: IO[bytes]) -> int:
@@ -956,11 +979,20 @@ def _tell(stream: IO[bytes]) -> int:
 def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, now: datetime) -> None:
     if not chunk.releases:
         return
+    # what was chained ahead for another log (never, but for a caller's mistake) is not used
+    ahead = chunk.ahead if chunk.origin == log.origin else []
     if conn is not None:
-        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
+        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
         return
     with write_transaction(log.engine) as own:
-        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders)
+        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+
+
+def _submissions(releases: Sequence[_Release]) -> tuple[list[Submission], list[sequencer.Prepared]]:
+    """What the sequencer appends of checked ``releases``: ocid, type, RFC 8785 bytes, the v2
+    commitment and its disclosure, all made and checked with the release (:func:`check_release`)."""
+    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in releases]
+    return items, [(r.data, r.commitment, r.disclosure) for r in releases]
 
 
 def _record_batch(
@@ -972,38 +1004,34 @@ def _record_batch(
     *,
     now: datetime,
     tenders: dict[str, _Tender] | None = None,
+    ahead: Sequence[sequencer.Ahead | None] = (),
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
-    Every lookup reads only this batch's releases and tenders (never all the releases of a
-    tender): the cost per release does not grow with how many releases a tender already has.
+    The batch's tenders are locked first (:func:`sequencer.lock`); only those that already have
+    events can hold one of its releases or be recorded natively, so the lookups name those alone
+    (none when every tender is new to the log, a first import). Every lookup reads only this
+    batch's releases and tenders (never all the releases of a tender): the cost per release does
+    not grow with how many releases a tender already has. ``ahead``: each release's envelope and
+    leaf hash made where it was checked (:func:`sequencer.chain_ahead`), used where its tender's
+    head is the one it was made on.
     """
-    ocids = sorted({r.ocid for r in releases})
-    keys_of_batch = {(r.ocid, r.release_id) for r in releases}
-    # Both IN lists on the (ocid, release_id) unique index: rows of this batch's ids only. The
-    # index is probed for every ocid and id of a statement: each statement takes a few tenders
-    # and their own ids (:func:`_lookup_groups`), not the batch's whole cross product.
+    heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
+    present = sorted(ocid for ocid, (count, _) in heads.items() if count)
     known: dict[tuple[str, str], str] = {}
     withheld: dict[tuple[str, str], int] = {}  # releases an order withheld: their digest is gone
-    for group_ocids, group_ids in _lookup_groups(keys_of_batch):
-        for row in conn.execute(
-            select(
-                ocds_releases.c.ocid, ocds_releases.c.release_id, ocds_releases.c.release_digest, payloads.c.withheld_by
-            )
-            .select_from(ocds_releases.join(payloads, payloads.c.event_id == ocds_releases.c.event_id))
-            .where(ocds_releases.c.ocid.in_(group_ocids), ocds_releases.c.release_id.in_(group_ids))
-        ):
-            if (row.ocid, row.release_id) in keys_of_batch:
-                if row.withheld_by is not None:
-                    withheld[(row.ocid, row.release_id)] = int(row.withheld_by)
-                else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
-                    known[(row.ocid, row.release_id)] = row.release_digest or ""
-    existing = {
-        row.ocid: rules.TenderState.from_json(row.state)
-        for row in conn.execute(select(tender_index.c.ocid, tender_index.c.state).where(tender_index.c.ocid.in_(ocids)))
-    }
+    existing: dict[str, rules.TenderState] = {}
+    if present:
+        _look_up(conn, {(r.ocid, r.release_id) for r in releases if heads[r.ocid][0]}, known, withheld)
+        t = tender_index.c
+        existing = {
+            row.ocid: rules.TenderState.from_json(row.state)
+            for start in range(0, len(present), _LOOKUP_OCIDS)
+            for row in conn.execute(select(t.ocid, t.state).where(t.ocid.in_(present[start : start + _LOOKUP_OCIDS])))
+        }
     fresh: list[_Release] = []
-    for r in releases:
+    made: list[sequencer.Ahead | None] = []
+    for r, chained in zip(releases, ahead or [None] * len(releases), strict=True):
         seen = known.get((r.ocid, r.release_id))
         state = existing.get(r.ocid)
         order = withheld.get((r.ocid, r.release_id))
@@ -1021,14 +1049,12 @@ def _record_batch(
         else:
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
+            made.append(chained)
+    items, prepared = _submissions(fresh)
+    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
     if not fresh:
         return
-    items = [Submission(ocid=r.ocid, type=r.type, payload=r.body, canonical=r.data) for r in fresh]
-    # ocid, type, RFC 8785 bytes, the v2 commitment and its disclosure were made and checked with
-    # the release (check_release)
-    prepared = [(r.data, r.commitment, r.disclosure) for r in fresh]
-    recorded = sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now)
-    _remember(conn, fresh, recorded)
+    _remember(conn, fresh, ids)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
@@ -1037,41 +1063,56 @@ def _record_batch(
     for r in fresh:
         for rule in r.marks:
             report.personal_data[rule] = report.personal_data.get(rule, 0) + 1
-    report.first_event = report.first_event or recorded[0].event_id
-    report.last_event = recorded[-1].event_id
+    report.first_event = report.first_event or ids[0]
+    report.last_event = ids[-1]
 
 
-#: Index probes (ocids x ids) one lookup statement of :func:`_record_batch` may make, and the
-#: most ids it names (a bound on its parameters).
-LOOKUP_PROBES = 20_000
-LOOKUP_IDS = 500
+#: Tenders named by one lookup statement of :func:`_record_batch` (a bound on its parameters).
+_LOOKUP_OCIDS = 500
 
 
-def _lookup_groups(keys: Iterable[tuple[str, str]]) -> Iterator[tuple[list[str], list[str]]]:
-    """Cut a batch's (ocid, release id) pairs into (ocids, ids) groups, in ocid order, each the
-    ocids of consecutive tenders and every id of theirs, with at most :data:`LOOKUP_PROBES`
-    ocid-id combinations and :data:`LOOKUP_IDS` ids (a tender with more ids alone, its ids
-    split): every pair is in exactly one group's product."""
-    by_ocid: dict[str, set[str]] = {}
-    for ocid, release_id in keys:
-        by_ocid.setdefault(ocid, set()).add(release_id)
-    ocids: list[str] = []
-    ids: set[str] = set()
-    for ocid in sorted(by_ocid):
-        own = by_ocid[ocid]
-        merged = ids | own
-        if ocids and ((len(ocids) + 1) * len(merged) > LOOKUP_PROBES or len(merged) > LOOKUP_IDS):
-            yield ocids, sorted(ids)
-            ocids, merged = [], set(own)
-        ocids.append(ocid)
-        ids = merged
-        if len(ids) > LOOKUP_IDS:  # one tender's many ids: alone, in slices
-            ordered = sorted(ids)
-            for start in range(0, len(ordered), LOOKUP_IDS):
-                yield ocids, ordered[start : start + LOOKUP_IDS]
-            ocids, ids = [], set()
-    if ocids:
-        yield ocids, sorted(ids)
+def _look_up(
+    conn: Connection,
+    pairs: set[tuple[str, str]],
+    known: dict[tuple[str, str], str],
+    withheld: dict[tuple[str, str], int],
+) -> None:
+    """Fill ``known`` (each digest) and ``withheld`` (the withholding order's log index) with the
+    releases of ``pairs`` (ocid, release id) already imported: one statement a batch, the pairs
+    joined to the (ocid, release_id) unique index as a keyed set (a probe a pair, never the
+    product of the batch's ocids and ids): a ``VALUES`` list on SQLite (at most
+    :data:`LOOKUP_PAIRS` a statement), two ``unnest``-ed arrays on PostgreSQL."""
+    ordered = sorted(pairs)
+    if conn.dialect.name == "sqlite":
+        found: list[Any] = []
+        for start in range(0, len(ordered), LOOKUP_PAIRS):
+            part = ordered[start : start + LOOKUP_PAIRS]
+            sql = _KNOWN_SQLITE.format(values=",".join(["(?,?)"] * len(part)))
+            found += conn.exec_driver_sql(sql, tuple(v for pair in part for v in pair)).all()
+    else:
+        found = list(conn.execute(_KNOWN_ARRAYS, {"ocids": [o for o, _ in ordered], "ids": [i for _, i in ordered]}))
+    for ocid, release_id, digest, order in found:
+        if order is not None:
+            withheld[(ocid, release_id)] = int(order)
+        else:  # "" (never a digest) for a row without one: reported as changed, never recorded twice
+            known[(ocid, release_id)] = digest or ""
+
+
+#: Pairs named by one lookup statement on SQLite (two parameters each, well under its limit).
+LOOKUP_PAIRS = 5000
+_KNOWN_FROM = (
+    f"JOIN {ocds_releases.name} AS r ON r.ocid = k.ocid AND r.release_id = k.release_id "
+    f"JOIN {payloads.name} AS p ON p.event_id = r.event_id"
+)
+# CROSS JOIN: SQLite's planner keeps the pairs as the outer loop (each a probe of the index)
+_KNOWN_SQLITE = (
+    "WITH k(ocid, release_id) AS (VALUES {values}) SELECT r.ocid, r.release_id, r.release_digest, p.withheld_by "
+    "FROM k CROSS " + _KNOWN_FROM
+)
+_KNOWN_ARRAYS = text(
+    "SELECT r.ocid, r.release_id, r.release_digest, p.withheld_by "
+    "FROM unnest(CAST(:ocids AS text[]), CAST(:ids AS text[])) AS k(ocid, release_id) " + _KNOWN_FROM
+)
 
 
 def _refused(
@@ -1097,13 +1138,13 @@ def _order_reference(conn: Connection, index: int) -> str:
     return f"reference {reference!r}"
 
 
-def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded]) -> None:
+def _remember(conn: Connection, fresh: list[_Release], ids: list[int]) -> None:
     insert_many(
         conn,
         ocds_releases,
         [
             {
-                "event_id": done.event_id,
+                "event_id": event_id,
                 "ocid": r.ocid,
                 "release_id": r.release_id,
                 "release_date": r.date,
@@ -1112,7 +1153,7 @@ def _remember(conn: Connection, fresh: list[_Release], recorded: list[Recorded])
                 if r.notes
                 else None,
             }
-            for r, done in zip(fresh, recorded, strict=True)
+            for r, event_id in zip(fresh, ids, strict=True)
         ],
     )
 
@@ -1236,12 +1277,11 @@ def _merge_in(
     history); recompile the tender from all its releases otherwise. A tender new to the log
     (not in ``earlier``) whose rows were made ahead (``ready``, from the same releases) is
     written as made. Then write them all (:func:`_write_tenders`)."""
+    c = ocds_compiled.c
     stored = {
         row.ocid: (row.compiled, Summary.from_json(row.summary))
-        for row in conn.execute(
-            select(ocds_compiled.c.ocid, ocds_compiled.c.compiled, ocds_compiled.c.summary).where(
-                ocds_compiled.c.ocid.in_(sorted(earlier))
-            )
+        for row in (
+            conn.execute(select(c.ocid, c.compiled, c.summary).where(c.ocid.in_(sorted(earlier)))) if earlier else ()
         )
     }
     merger = ocds.merger()
@@ -1266,7 +1306,7 @@ def _merge_in(
             out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
         else:
             again.append(ocid)
-    for ocid, (releases, _) in imported_releases(conn, sorted(again)).items():
+    for ocid, (releases, _) in (imported_releases(conn, sorted(again)) if again else {}).items():
         out[ocid] = _tender_rows(
             ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
         )
@@ -1309,8 +1349,10 @@ def _write_tenders(conn: Connection, tenders: dict[str, _Tender], *, new: Collec
         replace_on=("ocid",),
     )
     upsert_projection(conn, [t.projection for t in tenders.values()])
-    store_awarded_rows(conn, ocids, [row for t in tenders.values() for row in t.awarded])
-    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new)
+    stored = [o for o in ocids if o not in new]
+    store_awarded_rows(conn, stored, [row for t in tenders.values() for row in t.awarded])
+    listed = {o: t.projection["listed_at"] for o, t in tenders.items()}  # as just written
+    redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new, listed=listed)
 
 
 def compiled_release(conn: Connection, ocid: str) -> dict[str, Any] | None:

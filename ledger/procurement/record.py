@@ -458,8 +458,10 @@ def awarded_rows(state: rules.TenderState) -> list[dict[str, Any]]:
 
 
 def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    """Replace the ``tender_awarded`` rows of ``ocids`` by ``rows`` (:func:`awarded_rows`)."""
-    conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_(ocids)))
+    """Replace the ``tender_awarded`` rows of ``ocids`` by ``rows`` (:func:`awarded_rows`; rows of
+    other tenders are added: tenders first projected now, which have none to replace)."""
+    if ocids:
+        conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_(ocids)))
     if rows:
         insert_many(conn, tender_awarded, rows)
 

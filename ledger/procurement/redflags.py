@@ -43,7 +43,7 @@ import json
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -443,11 +443,20 @@ def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 
 
-def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows], *, new: Collection[str] = ()) -> None:
+def store_rows(
+    conn: Connection,
+    ocids: Sequence[str],
+    tenders: Sequence[Rows],
+    *,
+    new: Collection[str] = (),
+    listed: Mapping[str, Any] | None = None,
+) -> None:
     """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
     (of the same tenders), and move the suppliers' win counts (``supplier_wins``) and the
     organisations' rivalries (``organisation_rivals``) accordingly. ``new``: those of ``ocids``
-    that have no rows yet (tenders first projected in this transaction), not looked up."""
+    that have no rows yet (tenders first projected in this transaction), not looked up.
+    ``listed``: each tender's ``tender_index.listed_at`` as the caller has just written it (else
+    read), kept with its parties."""
     s = tender_suppliers.c
     p = tender_parties.c
     old: Counter[tuple[Any, Any]] = Counter()
@@ -470,8 +479,10 @@ def store_rows(conn: Connection, ocids: Sequence[str], tenders: Sequence[Rows], 
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
     if parties:
-        t = tender_index.c
-        listed = {row.ocid: row.listed_at for row in conn.execute(select(t.ocid, t.listed_at).where(t.ocid.in_(ocids)))}
+        if listed is None:
+            t = tender_index.c
+            query = select(t.ocid, t.listed_at).where(t.ocid.in_(ocids))
+            listed = {row.ocid: row.listed_at for row in conn.execute(query)}
         insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)

@@ -19,7 +19,19 @@ from ledger.core import commitment
 from ledger.log import Log
 from ledger.procurement import importer, privacy, redflags, sources
 from ledger.store import keys
-from ledger.store.schema import events, payloads
+from ledger.store.schema import (
+    events,
+    ocds_compiled,
+    ocds_releases,
+    payloads,
+    pending,
+    tender_awarded,
+    tender_flags,
+    tender_index,
+    tender_parties,
+    tender_suppliers,
+    tenders,
+)
 from tests.conftest import ORIGIN, T0
 
 BATCH = 10
@@ -127,16 +139,6 @@ def test_strict_with_a_bad_release_late_records_nothing(log: Log) -> None:
 
 def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
     """What an import writes, table by table, in a stable order."""
-    from ledger.store.schema import (
-        ocds_compiled,
-        ocds_releases,
-        tender_awarded,
-        tender_flags,
-        tender_index,
-        tender_parties,
-        tender_suppliers,
-    )
-
     out: dict[str, list[tuple[Any, ...]]] = {}
     with log.engine.connect() as conn:
         # Envelope v2 commitments are salted at random: each import's events are the same but for
@@ -260,21 +262,6 @@ def test_checked_releases_cross_processes_whole() -> None:
     assert [s.digest for s in stripped] == [r.digest for r in chunk.releases] != [""] * 20
 
 
-def test_the_release_lookup_groups_cover_each_pair_once_within_their_bounds() -> None:
-    """The writer's lookup of known releases: every (ocid, id) pair of a batch in the product of
-    exactly one group, each group within its probe and id bounds (one tender with more ids than
-    a statement may name: alone, its ids sliced)."""
-    pairs = {(f"ocds-abc123-t{i % 300}", f"r{i}") for i in range(2000)}
-    pairs |= {("ocds-abc123-big", f"b{i}") for i in range(1200)}
-    groups = list(importer._lookup_groups(pairs))
-    covered = [(o, i) for ocids, ids in groups for o in ocids for i in ids if (o, i) in pairs]
-    assert sorted(covered) == sorted(pairs)
-    assert all(len(ids) <= importer.LOOKUP_IDS for _, ids in groups)
-    assert all(len(o) * len(i) <= importer.LOOKUP_PROBES or len(o) == 1 for o, i in groups)
-    assert [len(i) for o, i in groups if o == ["ocds-abc123-big"]] == [500, 500, 200]
-    assert list(importer._lookup_groups(set())) == []
-
-
 def test_the_collector_runs_seldom_while_an_import_runs_and_as_before_after(
     log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -304,3 +291,150 @@ def test_the_collector_runs_seldom_while_an_import_runs_and_as_before_after(
         assert gc.get_threshold() == (importer.GC_THRESHOLD, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_known_releases_of_a_batch_are_one_keyed_lookup(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of releases of tenders with events looks its (ocid, release id) pairs up in one
+    statement, a probe of the unique index a pair (never the product of the batch's ocids and
+    ids): each pair is found exactly, an id known under another tender is not taken for it, and
+    700 ids (more than the 500 a grouped IN lookup named) are one statement."""
+    from sqlalchemy import event
+
+    first = _package([_release(f"t{k}", n) for k in range(350) for n in range(2)])
+    assert importer.import_files(log, [("1.json", io.BytesIO(first))], now=T0, batch=2000).imported == 700
+    changed = _release("t0", 0)
+    changed["tender"]["title"] = "Changed"
+    moved = {**_release("t1", 0), "ocid": "ocds-abc123-t2"}  # t1's id under t2: a new release of t2
+    again = _package([changed, moved, *[_release(f"t{k}", n) for k in range(350) for n in range(3)][1:]])
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "ocds_releases AS r" in statement:
+            statements.append(statement)
+
+    event.listen(log.engine, "before_cursor_execute", seen)
+    report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=2000)
+    assert (report.imported, report.duplicates, report.invalid) == (351, 699, 1)
+    assert [p.release for p in report.problems] == ["t0-r0"] and "different content" in report.problems[0].reason
+    assert len(statements) == 1
+
+
+def _package(releases: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"uri": "u", "version": "1.1", "publishedDate": "2026-01-01T00:00:00Z",
+                       "publisher": {"name": "p"}, "releases": releases}).encode()  # fmt: skip
+
+
+def _release(ocid: str, n: int) -> dict[str, Any]:
+    return {
+        "ocid": f"ocds-abc123-{ocid}",
+        "id": f"{ocid}-r{n}",
+        "date": f"2026-01-0{n + 1}T10:00:00Z",
+        "tag": ["tender"],
+        "initiationType": "tender",
+        "tender": {"id": ocid, "title": f"Tender {ocid}", "value": {"amount": 100 + n, "currency": "EUR"}},
+        "parties": [{"id": "b1", "name": "Council", "roles": ["buyer"],
+                     "contactPoint": {"name": f"Officer {ocid}", "email": f"{ocid}@council.example"}}],
+    }  # fmt: skip
+
+
+#: Six tenders of three releases each (all new to the log, two whole tenders a batch of 6), then a
+#: fourth release of each and a new tender of three (tenders with events and a new one in a batch of 9).
+FIRST = _package([_release(f"a{k}", n) for k in range(6) for n in range(3)])
+SECOND = _package([_release(f"a{k}", 3) for k in range(6)] + [_release("b0", n) for n in range(3)])
+
+
+def _ledger_rows(log: Log) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row an import writes, byte for byte (ids included), table by table."""
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with log.engine.connect() as conn:
+        for table in (events, payloads, pending, tenders, ocds_releases, ocds_compiled, tender_index, tender_awarded,
+                      tender_flags, tender_parties, tender_suppliers):  # fmt: skip
+            out[table.name] = sorted(
+                (
+                    tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                    for row in conn.execute(select(table))
+                ),
+                key=repr,
+            )
+    return out
+
+
+def test_envelopes_made_where_releases_are_checked_are_those_the_writer_makes(
+    db_url: str, sqlite_url: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each release's envelope and leaf hash are made where it is checked, on the guess that its
+    tender is new to the log; the writer makes none for such a tender and places again only
+    releases of tenders that had events before their batch. The ledger written is byte for byte
+    the one the writer makes placing every release itself (same seeds and key), on both engines."""
+    seeds = iter(range(10**6))
+    monkeypatch.setattr(commitment, "new_seed", lambda: next(seeds).to_bytes(commitment.SEED_SIZE, "big"))
+    monkeypatch.setattr(keys, "key", lambda conn, name: bytes(32))
+    placed: list[tuple[str, str]] = []  # (thread, ocid) of every envelope made
+    chain = importer.sequencer._chain
+
+    def watched(item: Any, *args: Any, **kw: Any) -> Any:
+        placed.append((threading.current_thread().name, item.ocid))
+        return chain(item, *args, **kw)
+
+    monkeypatch.setattr(importer.sequencer, "_chain", watched)
+    rows = []
+    other = pg_url if db_url.startswith("postgresql") else sqlite_url.replace(".sqlite3", "-two.sqlite3")
+    for url, ahead in ((db_url, True), (other, False)):
+        if not ahead:  # nothing made ahead: the writer places every release
+            monkeypatch.setattr(importer.sequencer, "chain_ahead", lambda items, prepared, **kw: [None] * len(items))
+        seeds = iter(range(10**6))
+        log = Log.open(url, origin=ORIGIN)
+        try:
+            placed.clear()
+            first = importer.import_files(log, [("1.json", io.BytesIO(FIRST))], now=T0, batch=6)
+            writer = [ocid for thread, ocid in placed if thread == threading.main_thread().name]
+            assert first.imported == 18 and writer == (
+                [] if ahead else [r["ocid"] for r in json.loads(FIRST)["releases"]]
+            )
+            placed.clear()
+            second = importer.import_files(log, [("2.json", io.BytesIO(SECOND))], now=T0, batch=9)
+            writer = [ocid for thread, ocid in placed if thread == threading.main_thread().name]
+            assert second.imported == 9
+            assert writer == [f"ocds-abc123-a{k}" for k in range(6)] + ([] if ahead else ["ocds-abc123-b0"] * 3)
+            rows.append(_ledger_rows(log))
+        finally:
+            log.close()
+    for name in rows[0]:
+        assert rows[0][name] == rows[1][name], name
+    assert len(rows[0]["events"]) == 27 and len(rows[0]["tender_index"]) == 7
+    assert any(row[2] is not None for row in rows[0]["payloads"])  # v2 disclosures: personal data committed
+
+
+def test_a_batch_of_tenders_new_to_the_log_looks_nothing_up(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose tenders have no events (a first import) reads nothing of the releases,
+    states, compiled releases or awarded amounts it could find there; a batch of tenders with
+    events does, and finds the duplicates."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    recording = threading.Event()
+    record_batch = importer._record_batch
+
+    def watched(*args: Any, **kw: Any) -> Any:
+        recording.set()
+        try:
+            return record_batch(*args, **kw)
+        finally:
+            recording.clear()
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if recording.is_set():
+            statements.append(" ".join(statement.split()))
+
+    monkeypatch.setattr(importer, "_record_batch", watched)
+    event.listen(log.engine, "before_cursor_execute", seen)
+    looked_up = ("FROM ocds_releases", "JOIN ocds_releases", "FROM tender_index", "FROM ocds_compiled", "DELETE FROM tender_awarded",
+                 "FROM tender_parties", "FROM tender_suppliers")  # fmt: skip
+    report = importer.import_files(log, [("1.json", io.BytesIO(FIRST))], now=T0, batch=6)
+    assert report.imported == 18 and statements
+    assert [s for s in statements if any(part in s for part in looked_up)] == []
+    statements.clear()
+    again = _package([_release("a0", 0), _release("a0", 4)])
+    report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=6)
+    assert (report.imported, report.duplicates) == (1, 1)
+    assert any("JOIN ocds_releases" in s for s in statements) and any("FROM tender_index" in s for s in statements)
