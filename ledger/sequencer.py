@@ -610,9 +610,11 @@ def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, 
         found = conn.execute(_LOCK_HEAD, {"ocid": ocid}).first()
         if found is not None:
             return {ocid: (found[0], found[1])}
-    conn.execute(
-        insert_or_ignore(conn, tenders, keys=["ocid"]),
+    insert_rows(
+        conn,
+        tenders,
         [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
+        ignore_on=("ocid",),
     )
     return _select_heads(conn, ocids)
 

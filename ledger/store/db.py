@@ -372,10 +372,13 @@ def insert_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
     replace_on: tuple[str, ...] = (),
+    ignore_on: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
 ) -> list[Row[Any]]:
     """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
     inserted, in no particular order (PostgreSQL only: SQLite's executemany returns nothing).
+    With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
+    already there is left out (``ON CONFLICT (key) DO NOTHING``).
 
     On PostgreSQL, rows whose ``replace_on`` key repeats one later in ``rows`` are left out (one
     statement cannot update a row twice; the later row is what one statement a row would have
@@ -383,10 +386,12 @@ def insert_rows(
     values of several types) is sent row by row as before."""
     if not rows:
         return []
+    if replace_on and ignore_on:
+        raise InvariantError("insert_rows: replace_on and ignore_on are exclusive")
     dialect = conn.dialect
     keys = tuple(rows[0])
     if dialect.name == "postgresql":
-        arrays = _unnest_statement(dialect, table, keys, replace_on, returning)
+        arrays = _unnest_statement(dialect, table, keys, replace_on, returning, ignore_on)
         if arrays is not None:
             sql, names, processors = arrays
             if replace_on:
@@ -398,7 +403,7 @@ def insert_rows(
                 return list(result) if returning else []
     if returning:
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
-    sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on)
+    sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
     get = itemgetter(*names)
     values: list[Any] = []
     # the last value given to each processor and what it made of it: a value repeated in every
@@ -434,10 +439,16 @@ _ARRAYS: tuple[tuple[type[TypeEngine[Any]], str, tuple[type, ...]], ...] = (
 
 @lru_cache(maxsize=256)
 def _unnest_statement(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...], returning: tuple[str, ...]
+    dialect: Dialect,
+    table: Table,
+    keys: tuple[str, ...],
+    replace_on: tuple[str, ...],
+    returning: tuple[str, ...],
+    ignore_on: tuple[str, ...] = (),
 ) -> tuple[str, tuple[str, ...], tuple[tuple[Callable[[Any], Any] | None, tuple[type, ...]], ...]] | None:
     """``INSERT INTO table (keys) SELECT ... FROM unnest(%s::type[], ...)`` (``ON CONFLICT (replace_on)
-    DO UPDATE`` the other columns, ``RETURNING returning``) for PostgreSQL; the keys in parameter
+    DO UPDATE`` the other columns, or ``ON CONFLICT (ignore_on) DO NOTHING``; ``RETURNING
+    returning``) for PostgreSQL; the keys in parameter
     order; each one's bind processor and the Python types its values may have. None when a
     column's type is not one :data:`_ARRAYS` knows."""
     quote = dialect.identifier_preparer.quote
@@ -466,6 +477,8 @@ def _unnest_statement(
             "DO UPDATE SET " + ", ".join(f"{quote(k)} = excluded.{quote(k)}" for k in others) if others else "DO NOTHING"
         )
         sql += f" ON CONFLICT ({', '.join(quote(k) for k in replace_on)}) {action}"
+    elif ignore_on:
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in ignore_on)}) DO NOTHING"
     if returning:
         sql += f" RETURNING {', '.join(quote(k) for k in returning)}"
     return sql, keys, tuple(kinds)
@@ -498,9 +511,10 @@ _NOTHING = object()
 
 @lru_cache(maxsize=256)
 def _compiled_insert(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...]
+    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...], ignore_on: tuple[str, ...] = ()
 ) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...], bool]:
-    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``) for
+    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``, ``ON CONFLICT
+    (ignore_on) DO NOTHING``) for
     ``dialect``; the keys in the order of its parameters; the bind processor of each place that
     has one; whether the parameters are named (else positional)."""
     statement: Insert = insert(table)
@@ -509,6 +523,8 @@ def _compiled_insert(
         statement = replace.on_conflict_do_update(
             index_elements=list(replace_on), set_={k: replace.excluded[k] for k in keys if k not in replace_on}
         )
+    elif ignore_on:
+        statement = _insert_of(dialect)(table).on_conflict_do_nothing(index_elements=list(ignore_on))
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     names = keys if compiled.positiontup is None else tuple(compiled.positiontup)
     processors = tuple(

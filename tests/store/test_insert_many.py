@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DataError
 
 from ledger.log import Log
-from ledger.store.db import insert_many, write_transaction
+from ledger.store.db import insert_many, insert_rows, write_transaction
 from ledger.store.schema import tender_awarded, tender_index, tenders
 
 _ROWS = [
@@ -111,3 +111,16 @@ def test_postgresql_refuses_a_string_too_long_for_its_column_as_an_insert_does(l
     with pytest.raises(DataError, match="too long"), write_transaction(log.engine) as conn:
         insert_many(conn, tenders, [too_long, _ROWS[1]])
     assert _stored(log) == []
+
+
+def test_ignore_on_leaves_a_row_already_there_as_it_is(log: Log) -> None:
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, _ROWS[:1])
+    first = _stored(log)
+    changed = [{**row, "event_count": 7, "head_hash": None} for row in _ROWS[:3]]
+    with write_transaction(log.engine) as conn:
+        insert_rows(conn, tenders, changed, ignore_on=("ocid",))
+    stored = _stored(log)
+    assert stored[0] == first[0]  # not replaced
+    assert [row[0] for row in stored] == ["ocds-abc123-0", "ocds-abc123-1", "ocds-abc123-2"]
+    assert [row[3] for row in stored[1:]] == [7, 7]
