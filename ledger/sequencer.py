@@ -16,6 +16,7 @@ and its importer), after checking what may be recorded; nothing above it imports
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
@@ -522,11 +523,11 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     ``(ocid, seq)``, unique in ``events``, and the ids are checked to increase in that order.
     """
     if conn.dialect.name != "sqlite":
-        made = {(ocid, seq): int(i) for i, ocid, seq in insert_rows(conn, events, rows, returning=_RETURNED)}
+        made = {(row[1], row[2]): int(row[0]) for row in insert_rows(conn, events, rows, returning=_RETURNED)}
         if len(made) != len(rows):
             raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(made)}")
         ids = [made[(row["ocid"], row["seq"])] for row in rows]
-        if any(a >= b for a, b in zip(ids, ids[1:], strict=False)):
+        if any(a >= b for a, b in itertools.pairwise(ids)):
             raise InvariantError("events inserted: ids not increasing in the order given")
         return ids
     before = conn.execute(select(func.max(events.c.id))).scalar() or 0

@@ -38,7 +38,6 @@ from sqlalchemy import (
     Float,
     Integer,
     LargeBinary,
-    Row,
     SmallInteger,
     String,
     Table,
@@ -374,7 +373,7 @@ def insert_rows(
     replace_on: tuple[str, ...] = (),
     ignore_on: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
-) -> list[Row[Any]]:
+) -> list[tuple[Any, ...]]:
     """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
     inserted, in no particular order (PostgreSQL only: SQLite's executemany returns nothing).
     With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
@@ -400,7 +399,7 @@ def insert_rows(
             columns = _columns(rows, names, processors)
             if columns is not None:
                 result = conn.exec_driver_sql(sql, tuple(columns))
-                return list(result) if returning else []
+                return [tuple(row) for row in result] if returning else []
     if returning:
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
     sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
@@ -462,7 +461,9 @@ def _unnest_statement(
         array = "timestamp[]" if isinstance(column_type, DateTime) and not column_type.timezone else known[0]
         casts.append(f"%b::{array}")
         # psycopg sends bytes as bytea itself (SQLAlchemy's processor wraps them in its Binary)
-        process = None if isinstance(column_type, LargeBinary) else column_type.dialect_impl(dialect).bind_processor(dialect)
+        process = (
+            None if isinstance(column_type, LargeBinary) else column_type.dialect_impl(dialect).bind_processor(dialect)
+        )
         kinds.append((process, known[1]))
     # in the arrays' order (WITH ORDINALITY ... ORDER BY, as SQLAlchemy's own "insertmanyvalues"
     # does): an identity column numbers the rows in the order given
@@ -474,7 +475,9 @@ def _unnest_statement(
     if replace_on:
         others = [k for k in keys if k not in replace_on]
         action = (
-            "DO UPDATE SET " + ", ".join(f"{quote(k)} = excluded.{quote(k)}" for k in others) if others else "DO NOTHING"
+            "DO UPDATE SET " + ", ".join(f"{quote(k)} = excluded.{quote(k)}" for k in others)
+            if others
+            else "DO NOTHING"
         )
         sql += f" ON CONFLICT ({', '.join(quote(k) for k in replace_on)}) {action}"
     elif ignore_on:

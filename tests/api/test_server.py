@@ -212,7 +212,9 @@ def test_a_worker_leaves_its_startup_heap_out_of_the_garbage_collectors_scans(tm
         "TENDERPROOF_DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
         "TENDERPROOF_ORIGIN": ORIGIN,
     }
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     before, frozen, oldest = json.loads(done.stdout.strip().splitlines()[-1])
     assert before == 0

@@ -26,9 +26,8 @@ from ledger.store.schema import events, metadata
 from ledger.submission import Submission
 from tests.pg import scratch_database
 
-from .helpers import CHAIN_ID, at, bid
+from .helpers import CHAIN_ID, at, bid, published
 from .helpers import commitment as bid_commitment
-from .helpers import published
 
 
 def _request(first: int, count: int) -> list[Submission]:
@@ -82,10 +81,7 @@ def _record_two_requests(log: Log, monkeypatch: pytest.MonkeyPatch) -> list[str]
     hashes of both."""
     with _seeds(monkeypatch):
         first = record(log, _request(0, 3), now=at(1), signatures="optional", chain_id=CHAIN_ID)
-        more = [
-            Submission(ocid=f"ocds-tptest-b{n:03d}", type="bid.committed", payload=_third_bid())
-            for n in range(2)
-        ]
+        more = [Submission(ocid=f"ocds-tptest-b{n:03d}", type="bid.committed", payload=_third_bid()) for n in range(2)]
         second = record(log, more + _request(3, 3), now=at(2), signatures="optional", chain_id=CHAIN_ID)
     return [done.leaf_hash.hex() for done in first + second]
 
@@ -156,4 +152,4 @@ def test_postgresql_sends_each_table_of_a_bulk_request_in_one_statement(log: Log
         event.remove(log.engine, "before_cursor_execute", seen)
     tables = ("events", "payloads", "pending", "tender_index")
     by_table = {table: [many for name, many in inserts if name == table] for table in tables}
-    assert by_table == dict.fromkeys(tables, [False])  # one statement each, not one a row
+    assert by_table == {table: [False] for table in tables}  # one statement each, not one a row

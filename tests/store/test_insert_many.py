@@ -71,7 +71,10 @@ def test_nothing_to_insert_is_a_no_op(log: Log) -> None:
 
 def test_integers_and_floats_in_one_float_column_are_stored_as_sqlalchemy_stores_them(log: Log) -> None:
     # psycopg cannot send [1, 2.5] as one array: the integers travel as floats (PostgreSQL's unnest)
-    awarded = [{"ocid": row["ocid"], "currency": "EUR", "amount": a} for row, a in zip(_ROWS, (1, 2.5, 3, 0, 2**40))]
+    awarded = [
+        {"ocid": row["ocid"], "currency": "EUR", "amount": a}
+        for row, a in zip(_ROWS, (1, 2.5, 3, 0, 2**40), strict=True)
+    ]
     with write_transaction(log.engine) as conn:
         insert_many(conn, tenders, _ROWS)
         conn.execute(insert(tender_awarded), awarded)
