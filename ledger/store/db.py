@@ -356,7 +356,7 @@ def insert_many(
     writers (imports, bulk requests) where that work costs more than the database's.
 
     On SQLite the driver's executemany of one prepared statement. On PostgreSQL the rows travel
-    as one array per column in one ``INSERT ... SELECT * FROM unnest(...)`` (:func:`insert_rows`),
+    as one array per column in one ``INSERT ... SELECT ... FROM unnest(...)`` (:func:`insert_rows`),
     where psycopg's executemany parses and sends a statement per row.
 
     With ``replace_on`` (the columns of a unique key), a row whose key is already there replaces
