@@ -47,6 +47,7 @@ from .middleware import (
 )
 from .replicas import POSITION_HEADER, SERVED_BY_HEADER, ReadRoutingMiddleware, watch
 from .routes import api_router, ops, tiles
+from .server import freeze_heap
 
 API_PREFIX = "/api/v1"
 #: How uvicorn runs the application (``tenderproof serve``): its own proxy-header handling off
@@ -202,4 +203,6 @@ def app_from_environment() -> FastAPI:
     """The application configured from ``TENDERPROOF_*`` alone, for uvicorn's ``factory=True``
     (each worker process imports and calls it); logs as JSON lines."""
     logs.configure()
-    return create_app(Settings())
+    app = create_app(Settings())
+    freeze_heap()
+    return app

@@ -532,7 +532,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
                 ""
                 if math.isnan(value)
                 else f"{value:.3f}"
-                if metric.startswith("ratio")
+                if metric.startswith("ratio") or "CPU per" in metric
                 else f"{value:,.0f}"
                 if value >= 100 or value.is_integer()
                 else f"{value:,.1f}"

@@ -51,7 +51,7 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool, mirror_
     from anchoring.service import AnchoringService
     from api import logs
     from api.app import UVICORN_OPTIONS, create_app
-    from api.server import uvicorn_config
+    from api.server import freeze_heap, uvicorn_config
 
     settings = env.settings
     logs.configure()
@@ -65,7 +65,9 @@ def serve(env: Env, host: str, port: int, workers: int, anchoring: bool, mirror_
     options: dict[str, Any] = {"host": host, "port": port, **UVICORN_OPTIONS}
     try:
         if workers == 1:
-            uvicorn.Server(uvicorn_config(create_app(settings, log=log), settings, **options)).run()
+            app = create_app(settings, log=log)
+            freeze_heap()
+            uvicorn.Server(uvicorn_config(app, settings, **options)).run()
         else:
             # Each worker builds its app from the environment: hand the flags' values on there.
             os.environ["TENDERPROOF_DATABASE_URL"] = settings.database_url
@@ -83,7 +85,7 @@ def _serve_mirror(env: Env, url: str, *, host: str, port: int, workers: int) -> 
     import uvicorn
 
     from api.app import UVICORN_OPTIONS, create_app
-    from api.server import uvicorn_config
+    from api.server import freeze_heap, uvicorn_config
     from ledger.procurement import redflags
     from monitor.mirror import Notes, open_log
 
@@ -94,6 +96,7 @@ def _serve_mirror(env: Env, url: str, *, host: str, port: int, workers: int) -> 
     try:
         settings = env.settings.model_copy(update={"origin": log.origin, "database_url": url})
         app = create_app(settings, log=log, mirror=Notes(log.engine))
+        freeze_heap()
         uvicorn.Server(uvicorn_config(app, settings, host=host, port=port, **UVICORN_OPTIONS)).run()
     finally:
         log.close()

@@ -16,6 +16,7 @@ and its importer), after checking what may be recorded; nothing above it imports
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
@@ -42,7 +43,7 @@ from .core.envelope import (
 from .core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
 from .core.merkle import leaf_hash
 from .store import heads as heads_store
-from .store.db import insert_columns, insert_many, insert_or_ignore, write_transaction
+from .store.db import insert_columns, insert_many, insert_or_ignore, insert_rows, write_transaction
 from .store.reader import TreeHead, read_payload, tile_reader
 from .store.schema import events, log_entries, log_state, payloads, pending, tenders, tiles, tree_heads
 from .submission import Recorded, Submission, Unset
@@ -593,10 +594,18 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     parameter order runs one statement per row there): the write transaction holds the database's
     write lock, so the rows are the only ones inserted and SQLite gives them increasing ids (one
     more than the largest so far), which are read back after the insert and counted. On
-    PostgreSQL, ``INSERT ... RETURNING`` (SQLAlchemy's multi-row form, ids in parameter order).
+    PostgreSQL, one ``INSERT ... SELECT ... FROM unnest(...) RETURNING id, ocid, seq``
+    (:func:`insert_rows`, rows numbered in the order given): each row's id is found by its
+    ``(ocid, seq)``, unique in ``events``, and the ids are checked to increase in that order.
     """
     if conn.dialect.name != "sqlite":
-        return list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
+        made = {(row[1], row[2]): int(row[0]) for row in insert_rows(conn, events, rows, returning=_RETURNED)}
+        if len(made) != len(rows):
+            raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(made)}")
+        ids = [made[(row["ocid"], row["seq"])] for row in rows]
+        if any(a >= b for a, b in itertools.pairwise(ids)):
+            raise InvariantError("events inserted: ids not increasing in the order given")
+        return ids
     before = conn.execute(select(func.max(events.c.id))).scalar() or 0
     insert_many(conn, events, rows)
     ids = [
@@ -605,6 +614,9 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     if len(ids) != len(rows):
         raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(ids)}")
     return ids
+
+
+_RETURNED = ("id", "ocid", "seq")
 
 
 def _envelope(
@@ -675,9 +687,11 @@ def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, 
         found = conn.execute(_LOCK_HEAD, {"ocid": ocid}).first()
         if found is not None:
             return {ocid: (found[0], found[1])}
-    conn.execute(
-        insert_or_ignore(conn, tenders, keys=["ocid"]),
+    insert_rows(
+        conn,
+        tenders,
         [{"ocid": o, "created_at": now, "updated_at": now, "event_count": 0, "head_hash": None} for o in ocids],
+        ignore_on=("ocid",),
     )
     return _select_heads(conn, ocids)
 

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
@@ -29,10 +30,16 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
+    Float,
+    Integer,
     LargeBinary,
+    SmallInteger,
+    String,
     Table,
     create_engine,
     event,
@@ -46,6 +53,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
+
+from ledger.core.errors import InvariantError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _WRITE = "tenderproof_write"
@@ -338,27 +348,69 @@ def utc_month(conn: Connection, moment: ColumnElement[Any]) -> ColumnElement[str
 def insert_many(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, replace_on: tuple[str, ...] = ()
 ) -> None:
-    """``INSERT`` ``rows`` (all with the same keys) into ``table`` with the driver's executemany.
+    """``INSERT`` ``rows`` (all with the same keys) into ``table``, in one statement per batch.
 
     The values are what ``conn.execute(insert(table), rows)`` would store (each goes through its
     column type's bind processor for the connection's dialect); what is saved is SQLAlchemy's
     per-row work: the statement is compiled once per dialect, table and set of columns. For bulk
-    writers (imports) where that work costs more than the database's.
+    writers (imports, bulk requests) where that work costs more than the database's.
+
+    On SQLite the driver's executemany of one prepared statement. On PostgreSQL the rows travel
+    as one array per column in one ``INSERT ... SELECT ... FROM unnest(...)`` (:func:`insert_rows`),
+    where psycopg's executemany parses and sends a statement per row.
 
     With ``replace_on`` (the columns of a unique key), a row whose key is already there replaces
     that row's other columns (``INSERT ... ON CONFLICT (key) DO UPDATE``, SQLite and PostgreSQL).
     """
+    insert_rows(conn, table, rows, replace_on=replace_on)
+
+
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    replace_on: tuple[str, ...] = (),
+    ignore_on: tuple[str, ...] = (),
+    returning: tuple[str, ...] = (),
+) -> list[tuple[Any, ...]]:
+    """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
+    inserted, in no particular order (PostgreSQL only: SQLite's executemany returns nothing).
+    With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
+    already there is left out (``ON CONFLICT (key) DO NOTHING``).
+
+    On PostgreSQL, rows whose ``replace_on`` key repeats one later in ``rows`` are left out (one
+    statement cannot update a row twice; the later row is what one statement a row would have
+    left), and a batch whose values psycopg cannot send as one array per column (a column of
+    values of several types) is sent row by row as before."""
     if not rows:
-        return
-    sql, names, processors, named = _compiled_insert(conn.dialect, table, tuple(rows[0]), replace_on)
+        return []
+    if replace_on and ignore_on:
+        raise InvariantError("insert_rows: replace_on and ignore_on are exclusive")
+    dialect = conn.dialect
+    keys = tuple(rows[0])
+    if dialect.name == "postgresql":
+        arrays = _unnest_statement(dialect, table, keys, replace_on, returning, ignore_on)
+        if arrays is not None:
+            sql, names, processors = arrays
+            if replace_on:
+                key = itemgetter(*replace_on)
+                rows = list({key(row): row for row in rows}.values())
+            columns = _columns(rows, names, processors)
+            if columns is not None:
+                result = conn.exec_driver_sql(sql, tuple(columns))
+                return [tuple(row) for row in result] if returning else []
+    if returning:
+        raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
+    sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
     get = itemgetter(*names)
     values: list[Any] = []
     # the last value given to each processor and what it made of it: a value repeated in every
     # row (a batch's ``recorded_at``) is processed once
-    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(processors)
+    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(pairs)
     for row in rows:
         got = list(get(row)) if len(names) > 1 else [get(row)]
-        for k, (i, process) in enumerate(processors):
+        for k, (i, process) in enumerate(pairs):
             value = got[i]
             seen, made = last[k]
             if value is not seen:
@@ -367,6 +419,94 @@ def insert_many(
             got[i] = made
         values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
     conn.exec_driver_sql(sql, values)
+    return []
+
+
+#: The PostgreSQL array type each column type travels as in :func:`insert_rows` (its element type
+#: without a length: the insert itself refuses a string too long for its column, as ``VALUES``
+#: does, where a cast to ``varchar(n)[]`` would cut it), and the Python types its values may have.
+_ARRAYS: tuple[tuple[type[TypeEngine[Any]], str, tuple[type, ...]], ...] = (
+    (String, "text[]", (str,)),
+    (BigInteger, "bigint[]", (int,)),
+    (SmallInteger, "bigint[]", (int,)),
+    (Integer, "bigint[]", (int,)),
+    (Float, "double precision[]", (float, int)),
+    (LargeBinary, "bytea[]", (bytes,)),
+    (DateTime, "timestamptz[]", (datetime,)),
+)
+
+
+@lru_cache(maxsize=256)
+def _unnest_statement(
+    dialect: Dialect,
+    table: Table,
+    keys: tuple[str, ...],
+    replace_on: tuple[str, ...],
+    returning: tuple[str, ...],
+    ignore_on: tuple[str, ...] = (),
+) -> tuple[str, tuple[str, ...], tuple[tuple[Callable[[Any], Any] | None, tuple[type, ...]], ...]] | None:
+    """``INSERT INTO table (keys) SELECT ... FROM unnest(%s::type[], ...)`` (``ON CONFLICT (replace_on)
+    DO UPDATE`` the other columns, or ``ON CONFLICT (ignore_on) DO NOTHING``; ``RETURNING
+    returning``) for PostgreSQL; the keys in parameter
+    order; each one's bind processor and the Python types its values may have. None when a
+    column's type is not one :data:`_ARRAYS` knows."""
+    quote = dialect.identifier_preparer.quote
+    casts: list[str] = []
+    kinds: list[tuple[Callable[[Any], Any] | None, tuple[type, ...]]] = []
+    for name in keys:
+        column_type = table.c[name].type
+        known = next(((array, py) for kind, array, py in _ARRAYS if isinstance(column_type, kind)), None)
+        if known is None:
+            return None
+        array = "timestamp[]" if isinstance(column_type, DateTime) and not column_type.timezone else known[0]
+        casts.append(f"%b::{array}")
+        # psycopg sends bytes as bytea itself (SQLAlchemy's processor wraps them in its Binary)
+        process = (
+            None if isinstance(column_type, LargeBinary) else column_type.dialect_impl(dialect).bind_processor(dialect)
+        )
+        kinds.append((process, known[1]))
+    # in the arrays' order (WITH ORDINALITY ... ORDER BY, as SQLAlchemy's own "insertmanyvalues"
+    # does): an identity column numbers the rows in the order given
+    names = ", ".join(quote(k) for k in keys)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names}"
+        f" FROM unnest({', '.join(casts)}) WITH ORDINALITY AS given ({names}, position) ORDER BY position"
+    )
+    if replace_on:
+        others = [k for k in keys if k not in replace_on]
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{quote(k)} = excluded.{quote(k)}" for k in others)
+            if others
+            else "DO NOTHING"
+        )
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in replace_on)}) {action}"
+    elif ignore_on:
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in ignore_on)}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(quote(k) for k in returning)}"
+    return sql, keys, tuple(kinds)
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    kinds: tuple[tuple[Callable[[Any], Any] | None, tuple[type, ...]], ...],
+) -> list[list[Any]] | None:
+    """``rows`` as one list per column (each value through its bind processor; a float column's
+    integers as floats, which psycopg cannot send in one array with floats); None when a
+    column holds a value of a type its array does not take."""
+    columns: list[list[Any]] = []
+    for name, (process, types) in zip(names, kinds, strict=True):
+        values = [row[name] for row in rows]
+        for v in values:
+            if v is not None and (not isinstance(v, types) or isinstance(v, bool)):
+                return None
+        if float in types:
+            values = [float(v) if type(v) is int else v for v in values]
+        if process is not None:
+            values = [process(v) for v in values]
+        columns.append(values)
+    return columns
 
 
 _NOTHING = object()
@@ -374,9 +514,10 @@ _NOTHING = object()
 
 @lru_cache(maxsize=256)
 def _compiled_insert(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...]
+    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...], ignore_on: tuple[str, ...] = ()
 ) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...], bool]:
-    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``) for
+    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``, ``ON CONFLICT
+    (ignore_on) DO NOTHING``) for
     ``dialect``; the keys in the order of its parameters; the bind processor of each place that
     has one; whether the parameters are named (else positional)."""
     statement: Insert = insert(table)
@@ -385,6 +526,8 @@ def _compiled_insert(
         statement = replace.on_conflict_do_update(
             index_elements=list(replace_on), set_={k: replace.excluded[k] for k in keys if k not in replace_on}
         )
+    elif ignore_on:
+        statement = _insert_of(dialect)(table).on_conflict_do_nothing(index_elements=list(ignore_on))
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     names = keys if compiled.positiontup is None else tuple(compiled.positiontup)
     processors = tuple(

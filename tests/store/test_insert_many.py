@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DataError
 
 from ledger.log import Log
-from ledger.store.db import insert_many, write_transaction
-from ledger.store.schema import tender_index, tenders
+from ledger.store.db import insert_many, insert_rows, write_transaction
+from ledger.store.schema import tender_awarded, tender_index, tenders
 
 _ROWS = [
     {
@@ -65,3 +67,63 @@ def test_nothing_to_insert_is_a_no_op(log: Log) -> None:
     with write_transaction(log.engine) as conn:
         insert_many(conn, tenders, [])
     assert _stored(log) == []
+
+
+def test_integers_and_floats_in_one_float_column_are_stored_as_sqlalchemy_stores_them(log: Log) -> None:
+    # psycopg cannot send [1, 2.5] as one array: the integers travel as floats (PostgreSQL's unnest)
+    awarded = [
+        {"ocid": row["ocid"], "currency": "EUR", "amount": a}
+        for row, a in zip(_ROWS, (1, 2.5, 3, 0, 2**40), strict=True)
+    ]
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, _ROWS)
+        conn.execute(insert(tender_awarded), awarded)
+    with log.engine.connect() as conn:
+        expected = [tuple(r) for r in conn.execute(select(tender_awarded).order_by(tender_awarded.c.ocid))]
+    with write_transaction(log.engine) as conn:
+        conn.execute(delete(tender_awarded))
+        insert_many(conn, tender_awarded, awarded)
+    with log.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(tender_awarded).order_by(tender_awarded.c.ocid))] == expected
+    assert [row[2] for row in expected] == [1.0, 2.5, 3.0, 0.0, 2.0**40]
+
+
+def test_a_key_repeated_in_one_batch_keeps_the_later_row(log: Log) -> None:
+    # one PostgreSQL statement cannot update a row twice: the earlier row is left out, as the
+    # statement a row it replaces would have overwritten it
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    row = {"ocid": "ocds-abc123-0", "status": "active", "suppliers": "", "listed_at": now, "updated_at": now}
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, _ROWS[:1])
+        insert_many(
+            conn,
+            tender_index,
+            [{**row, "search_text": "first", "state": "{}"}, {**row, "search_text": "second", "state": "{}"}],
+            replace_on=("ocid",),
+        )
+    with log.engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(tender_index.c.ocid, tender_index.c.search_text))] == [
+            ("ocds-abc123-0", "second")
+        ]
+
+
+def test_postgresql_refuses_a_string_too_long_for_its_column_as_an_insert_does(log: Log) -> None:
+    if log.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce a string column's length")
+    too_long = {**_ROWS[0], "head_hash": "a" * 65}  # head_hash is VARCHAR(64)
+    with pytest.raises(DataError, match="too long"), write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, [too_long, _ROWS[1]])
+    assert _stored(log) == []
+
+
+def test_ignore_on_leaves_a_row_already_there_as_it_is(log: Log) -> None:
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, _ROWS[:1])
+    first = _stored(log)
+    changed = [{**row, "event_count": 7, "head_hash": None} for row in _ROWS[:3]]
+    with write_transaction(log.engine) as conn:
+        insert_rows(conn, tenders, changed, ignore_on=("ocid",))
+    stored = _stored(log)
+    assert stored[0] == first[0]  # not replaced
+    assert [row[0] for row in stored] == ["ocds-abc123-0", "ocds-abc123-1", "ocds-abc123-2"]
+    assert [row[3] for row in stored[1:]] == [7, 7]
