@@ -195,8 +195,16 @@ T = TypeVar("T")
 
 #: Runs the work of several members at once, in the batch's transaction: given each one's
 #: argument, returns each one's result or the error refusing it (the others unaffected). What
-#: it writes is rolled back, and the members run one by one, if it raises a database error.
+#: it writes is rolled back, and the members run one by one, if it raises a database error or
+#: :class:`Apart`.
 Together = Callable[[Connection, list[Any]], list[Any]]
+
+
+class Apart(Exception):
+    """Raised by a :data:`Together` function when its members cannot be written together
+    (one of them would fail after its event was written with the others: an idempotency key a
+    concurrent request stored first, say). Nothing it wrote is kept; each member then runs its
+    own ``work`` in a savepoint, which refuses that member alone, with its own error."""
 
 
 class _Member(Generic[T]):
@@ -230,8 +238,8 @@ class GroupCommit:
       raised to that member's caller, and its neighbours commit;
     - members that bring the same ``together`` function, next to each other in key order, run
       as one call of it instead (a batch of single events written as one bulk append, each
-      still answered with its own result or error); if it raises a database error, its
-      savepoint is rolled back and they run one by one as above;
+      still answered with its own result or error); if it raises a database error or
+      :class:`Apart`, its savepoint is rolled back and they run one by one as above;
     - a database error in a member (a PostgreSQL deadlock, say), or any failure of the batch's
       transaction itself (its commit included), sends the members concerned back to run alone,
       each in a transaction of its own, exactly as without grouping; nothing of a failed batch
@@ -357,12 +365,13 @@ def _runs(batch: list[_Member[Any]]) -> list[list[_Member[Any]]]:
 
 def _together(conn: Connection, run: list[_Member[Any]], outcomes: Outcomes) -> bool:
     """Run ``run``'s members in one call of their ``together`` function, in a savepoint, adding
-    each one's outcome; False (nothing of it written) if that raised a database error."""
+    each one's outcome; False (nothing of it written) if that raised a database error or
+    :class:`Apart`."""
     fn = run[0].together[0]  # type: ignore[index]
     try:
         with conn.begin_nested():
             results = fn(conn, [member.together[1] for member in run])  # type: ignore[index]
-    except DBAPIError:
+    except (DBAPIError, Apart):
         return False
     for member, result in zip(run, results, strict=True):
         if isinstance(result, Exception):
@@ -452,10 +461,11 @@ class Admission(Protocol):
     def locked(self, conn: Connection, ocids: list[str]) -> None:
         """Every tender of the batch (``ocids``, sorted) is locked: read what :meth:`admit` needs."""
 
-    def admit(self, item: Submission, now: datetime) -> None:
-        """Accept ``item`` after those admitted before it, or raise its own :class:`FieldError`
-        (then it is left out, as if never sent). Touches no database: it runs between reads
-        and writes, once per event."""
+    def admit(self, i: int, item: Submission, now: datetime, envelope: Envelope) -> None:
+        """Accept ``item`` (the ``i``-th entry, placed as ``envelope``) after those admitted before
+        it, or raise its own :class:`FieldError` (then it is left out, as if never sent). Runs
+        between reads and writes, once per event: it writes nothing (reads only what
+        :meth:`locked` could not know, a signer's registration)."""
 
     def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
         """Write what the admitted ``items`` (as ``recorded``) change, before the commit."""
@@ -485,11 +495,11 @@ def append_each(
     admitted: list[Submission] = []
     chained: list[_Chained] = []
     last: dict[str, datetime] = {}
-    for item, made, now in entries:
+    for i, (item, made, now) in enumerate(entries):
         before = heads[item.ocid]
         try:
             placed = _chain(item, made, heads, origin=origin, now=now)
-            admission.admit(item, now)
+            admission.admit(i, item, now, placed.envelope)
         except FieldError as exc:
             heads[item.ocid] = before
             outcomes.append(exc)
