@@ -531,11 +531,9 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """
     if conn.dialect.name != "sqlite":
         return list(conn.execute(_INSERT_EVENTS, rows).scalars().all())
-    before = conn.execute(select(func.max(events.c.id))).scalar() or 0
+    before = conn.execute(_LAST_EVENT_ID).scalar() or 0
     insert_many(conn, events, rows)
-    ids = [
-        int(i) for i in conn.execute(select(events.c.id).where(events.c.id > before).order_by(events.c.id)).scalars()
-    ]
+    ids = [int(i) for i in conn.execute(_EVENT_IDS_AFTER, {"after": before}).scalars()]
     if len(ids) != len(rows):
         raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(ids)}")
     return ids
@@ -590,6 +588,9 @@ _DELETE_EMPTY = delete(tenders).where(
 _READ_HEADS = select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash).where(
     tenders.c.ocid.in_(bindparam("ocids", expanding=True))
 )
+
+_LAST_EVENT_ID = select(func.max(events.c.id))
+_EVENT_IDS_AFTER = select(events.c.id).where(events.c.id > bindparam("after")).order_by(events.c.id)
 
 _LOCK_HEAD = (
     select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == bindparam("ocid")).with_for_update()

@@ -377,7 +377,10 @@ def _hold_registry(conn: Connection) -> None:
     a signature is being accepted on the strength of the registry as it is (PostgreSQL; SQLite
     writers are serialised anyway). Registry batches hold only this row and tender batches take
     it last, after their own, so the locks cannot form a cycle."""
-    conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True))
+    conn.execute(_HOLD_REGISTRY)
+
+
+_HOLD_REGISTRY = select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True)
 
 
 def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chain_id: int, at: datetime) -> None:
@@ -550,7 +553,7 @@ def awarded_rows(state: rules.TenderState) -> list[dict[str, Any]]:
 
 def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[str, Any]]) -> None:
     """Replace the ``tender_awarded`` rows of ``ocids`` by ``rows`` (:func:`awarded_rows`)."""
-    conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_(ocids)))
+    conn.execute(_DELETE_AWARDED, {"ocids": list(ocids)})
     if rows:
         insert_many(conn, tender_awarded, rows)
 
@@ -558,3 +561,6 @@ def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[s
 def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ``tender_index`` rows (all with the same columns), in one executemany."""
     insert_many(conn, tender_index, rows, replace_on=("ocid",))
+
+
+_DELETE_AWARDED = delete(tender_awarded).where(tender_awarded.c.ocid.in_(bindparam("ocids", expanding=True)))
