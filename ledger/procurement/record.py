@@ -130,11 +130,21 @@ def record(
     # heads and states are read again and what was computed is written if they have not moved,
     # else computed again there. The locked part of a bulk request is then mostly reads and inserts.
     prepared = sequencer.prepare(items)
-    with read_transaction(log.engine) as conn:
-        placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
-        guess = _guess(_read_states(conn, ocids), items, models, at)
+    placed = None
+    if _early(log):
+        with read_transaction(log.engine) as conn:
+            placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
+            guess = _guess(_read_states(conn, ocids), items, models, at)
     with write_transaction(log.engine) as conn:
         return sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check, placed=placed)
+
+
+def _early(log: Log) -> bool:
+    """Whether a bulk request computes before taking its tenders' locks (then checks under them):
+    on SQLite, where the write lock is the database's and what it holds is what other writers
+    wait for. PostgreSQL locks only the request's tenders, and the early work, read and checked
+    twice, cost more CPU an event than it saved (bench/RESULTS-writes.md, round 5)."""
+    return log.engine.dialect.name == "sqlite"
 
 
 @dataclass(frozen=True, slots=True)
