@@ -190,6 +190,20 @@ def place(
     return Placed(read, chained, heads)
 
 
+def sketch(item: Submission, made: Prepared, *, origin: str, now: datetime) -> Envelope | None:
+    """``item``'s envelope as if it began its tender (``seq`` 0): its origin, ocid, type, payload
+    binding, submission and signature are those it will have wherever it is placed, so what reads
+    only those (a signature's check) can run before any lock. None if it cannot be made (its
+    error is raised when it is placed)."""
+    try:
+        envelope, _ = _envelope(
+            item, origin=origin, seq=0, prev=None, stamp=format_timestamp(now), digest=made[1], v2=made[2] is not None
+        )
+    except LedgerError:
+        return None
+    return envelope
+
+
 T = TypeVar("T")
 
 

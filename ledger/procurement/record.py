@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
 from ledger.core.envelope import VERSION_1, VERSION_2, Envelope, check_event_type, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, InvariantError, LedgerError, naming
+from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
 from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
@@ -83,6 +83,7 @@ def record(
     at = now.astimezone(UTC)
     ocids = sorted({item.ocid for item in items} - {officers.REGISTRY_OCID})
     guess: _Guess | None = None
+    verified: str | FieldError | None = None  # a single signed event's signer, checked before its batch
 
     def check(conn: Connection, _items: Sequence[Submission], recorded: list[Recorded]) -> None:
         if registry == {False} and any(item.submission is not None for item in items):
@@ -91,14 +92,14 @@ def record(
         if guess is not None and guess.texts == texts:  # as when guessed: the same rules, the same states
             for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
                 with naming("" if single else f"items[{i}]."):
-                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
             _write_store(conn, guess.store)
         else:
             before = _parse_states(texts)
             states: dict[str, rules.TenderState] = {}
             for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
                 with naming("" if single else f"items[{i}]."):
-                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
                     if item.ocid == officers.REGISTRY_OCID:
                         officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
                     else:
@@ -113,9 +114,10 @@ def record(
         # They are written together (_record_together), signed or not, with their on_recorded;
         # ``work`` (one savepoint each) is what they run when they cannot be.
         prepared = sequencer.prepare(items)
+        verified = _verified(items[0], prepared[0], log.origin, now, chain_id)
         single_item = _Single(
             origin=log.origin, entry=(items[0], prepared[0], now), model=models[0], chain_id=chain_id,
-            on_recorded=on_recorded,
+            on_recorded=on_recorded, verified=verified,
         )  # fmt: skip
         return log.group.run(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
@@ -199,6 +201,27 @@ class _Single:
     model: BaseModel
     chain_id: int
     on_recorded: OnRecorded | None
+    #: A signed event's signer, or why its signature is refused, found before the batch (None:
+    #: unsigned, or to be verified in the batch).
+    verified: str | FieldError | None = None
+
+
+def _verified(
+    item: Submission, made: sequencer.Prepared, origin: str, now: datetime, chain_id: int
+) -> str | FieldError | None:
+    """The signer of ``item``'s submission or the error refusing its signature, checked before its
+    batch's locks (the secp256k1 recovery is most of a signed write's extra CPU): what it checks
+    is the same wherever the event is placed. Raised, if an error, at the event's turn in the
+    batch (after its ``prev``), as when checked there."""
+    if item.submission is None:
+        return None
+    envelope = sequencer.sketch(item, made, origin=origin, now=now)
+    if envelope is None:
+        return None
+    try:
+        return verify_submission(envelope, chain_id=chain_id)
+    except FieldError as exc:
+        return exc
 
 
 def _record_together(conn: Connection, singles: list[_Single]) -> list[Any]:
@@ -273,7 +296,9 @@ class _Rules:
         if item.submission is not None:
             if self.conn is None:
                 raise InvariantError("append_each admits an event before locking its tenders")
-            signer = verify_submission(envelope, chain_id=one.chain_id)
+            signer = verify_submission(envelope, chain_id=one.chain_id) if one.verified is None else one.verified
+            if isinstance(signer, FieldError):
+                raise signer
             if not officers.is_registered(self.conn, signer, at=at):
                 raise SignatureError(
                     "submission.officer", f"{signer} is not a registered officer at {format_timestamp(at)}"
@@ -393,10 +418,22 @@ def _hold_registry(conn: Connection) -> None:
 _HOLD_REGISTRY = select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True)
 
 
-def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chain_id: int, at: datetime) -> None:
+def _check_signature(
+    conn: Connection,
+    item: Submission,
+    done: Recorded,
+    *,
+    chain_id: int,
+    at: datetime,
+    verified: str | FieldError | None,
+) -> None:
+    """``verified``: the signer, or the error refusing the signature, when :func:`_verified` found
+    them before the transaction (one event), else None (verified here)."""
     if item.submission is None:
         return
-    signer = verify_submission(done.envelope, chain_id=chain_id)
+    signer = verify_submission(done.envelope, chain_id=chain_id) if verified is None else verified
+    if isinstance(signer, FieldError):
+        raise signer
     if not officers.is_registered(conn, signer, at=at):
         raise SignatureError("submission.officer", f"{signer} is not a registered officer at {format_timestamp(at)}")
     submission_id = str(item.submission["submissionId"])

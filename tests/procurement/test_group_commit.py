@@ -516,3 +516,51 @@ def test_an_event_refused_half_way_through_its_rule_leaves_its_tender_as_before(
     state = tender_state(log.engine, "ocds-tptest-0001")
     assert state.title == "Street lighting renewal"
     assert state.events == 4  # the creation and the three accepted clarifications
+
+
+def test_a_signed_single_events_signature_is_verified_before_its_batch_locks(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The secp256k1 recovery of a signed single event runs in its request's thread before the
+    batch takes its tenders' locks (what it checks does not depend on where the event is placed);
+    a refused signature is still raised at the event's turn, alone."""
+    from ledger.procurement import record as record_module
+
+    record(log, [Submission(ocid=REGISTRY_OCID, type="officer.registered", payload={"address": OFFICER,
+           "name": "Ana", "role": "procurement officer"})], now=at(-5), signatures="optional", chain_id=CHAIN_ID)  # fmt: skip
+    _create(log, OCID)()
+    locked: list[bool] = []
+    verified_while: list[bool] = []
+    lock, verify = sequencer._lock_heads, record_module.verify_submission
+
+    def locking(*args: Any, **kwargs: Any) -> Any:
+        locked.append(True)
+        try:
+            return lock(*args, **kwargs)
+        finally:
+            locked.pop()
+
+    def verifying(*args: Any, **kwargs: Any) -> Any:
+        verified_while.append(bool(group_running))
+        return verify(*args, **kwargs)
+
+    group_running: list[bool] = []
+    run_batch = log.group._run_batch
+
+    def running(batch: list[Any]) -> None:
+        group_running.append(True)
+        try:
+            run_batch(batch)
+        finally:
+            group_running.pop()
+
+    monkeypatch.setattr(sequencer, "_lock_heads", locking)
+    monkeypatch.setattr(record_module, "verify_submission", verifying)
+    monkeypatch.setattr(log.group, "_run_batch", running)
+    clarify = [item("tender.clarified", _clarify_payload(n)) for n in range(2)]
+    [done] = record(log, [signed(clarify[0], submission_id="s-1")], now=at(1), signatures="optional", chain_id=CHAIN_ID)
+    with pytest.raises(SignatureError):
+        record(log, [signed(clarify[1], submission_id="s-2", key=OTHER_KEY)], now=at(1), signatures="optional",
+               chain_id=CHAIN_ID)  # fmt: skip
+    assert done.envelope.seq == 1
+    assert verified_while == [False, False]  # once each, neither inside a batch
