@@ -206,7 +206,8 @@ def perform(
     """Run ``action`` once per key: replay the stored response, or run it and store its response.
 
     ``action(remember)`` records the event in one transaction and, inside it, calls
-    ``remember(conn, status, body)`` exactly once with the response to store. Its errors
+    ``remember(conn, status, body)`` exactly once with the response to store (again only if that
+    transaction, or the savepoint it was called in, was rolled back and the work run again). Its errors
     propagate (nothing is stored), except those a concurrent request with the same key
     explains (see the module docstring), which turn into that request's stored response.
     Raises :class:`IdempotencyKeyReusedError` if the key belongs to another request.
@@ -217,11 +218,16 @@ def perform(
     if found is not None:
         return Outcome(response=found, replayed=True)
     remembered: list[StoredResponse] = []
+    scopes: list[Any] = []  # the (nested) transaction of the last call
 
     def remember(conn: Connection, status: int, body: Any) -> None:
-        if remembered:
+        # Called again only when the transaction or savepoint of the earlier call was rolled back
+        # and the work run again (a group commit's batch written one member at a time): the
+        # response is the last call's. Twice in one live transaction is a mistake.
+        if scopes and scopes[0].is_active:
             raise InvariantError(f"{HEADER}: remember() called twice for {key!r}")
-        remembered.append(store(conn, principal, key, fingerprint, status, body, now=now, ttl=ttl))
+        remembered[:] = [store(conn, principal, key, fingerprint, status, body, now=now, ttl=ttl)]
+        scopes[:] = [conn.get_nested_transaction() or conn.get_transaction()]
 
     try:
         action(remember)

@@ -267,13 +267,35 @@ def append_ahead(
     return ids
 
 
+def sketch(item: Submission, made: Prepared, *, origin: str, now: datetime) -> Envelope | None:
+    """``item``'s envelope as if it began its tender (``seq`` 0): its origin, ocid, type, payload
+    binding, submission and signature are those it will have wherever it is placed, so what reads
+    only those (a signature's check) can run before any lock. None if it cannot be made (its
+    error is raised when it is placed)."""
+    try:
+        envelope, _ = _envelope(
+            item, origin=origin, seq=0, prev=None, stamp=format_timestamp(now), digest=made[1], v2=made[2] is not None
+        )
+    except LedgerError:
+        return None
+    return envelope
+
+
 T = TypeVar("T")
 
 
 #: Runs the work of several members at once, in the batch's transaction: given each one's
 #: argument, returns each one's result or the error refusing it (the others unaffected). What
-#: it writes is rolled back, and the members run one by one, if it raises a database error.
+#: it writes is rolled back, and the members run one by one, if it raises a database error or
+#: :class:`Apart`.
 Together = Callable[[Connection, list[Any]], list[Any]]
+
+
+class Apart(Exception):
+    """Raised by a :data:`Together` function when its members cannot be written together
+    (one of them would fail after its event was written with the others: an idempotency key a
+    concurrent request stored first, say). Nothing it wrote is kept; each member then runs its
+    own ``work`` in a savepoint, which refuses that member alone, with its own error."""
 
 
 class _Member(Generic[T]):
@@ -307,8 +329,8 @@ class GroupCommit:
       raised to that member's caller, and its neighbours commit;
     - members that bring the same ``together`` function, next to each other in key order, run
       as one call of it instead (a batch of single events written as one bulk append, each
-      still answered with its own result or error); if it raises a database error, its
-      savepoint is rolled back and they run one by one as above;
+      still answered with its own result or error); if it raises a database error or
+      :class:`Apart`, its savepoint is rolled back and they run one by one as above;
     - a database error in a member (a PostgreSQL deadlock, say), or any failure of the batch's
       transaction itself (its commit included), sends the members concerned back to run alone,
       each in a transaction of its own, exactly as without grouping; nothing of a failed batch
@@ -434,12 +456,13 @@ def _runs(batch: list[_Member[Any]]) -> list[list[_Member[Any]]]:
 
 def _together(conn: Connection, run: list[_Member[Any]], outcomes: Outcomes) -> bool:
     """Run ``run``'s members in one call of their ``together`` function, in a savepoint, adding
-    each one's outcome; False (nothing of it written) if that raised a database error."""
+    each one's outcome; False (nothing of it written) if that raised a database error or
+    :class:`Apart`."""
     fn = run[0].together[0]  # type: ignore[index]
     try:
         with conn.begin_nested():
             results = fn(conn, [member.together[1] for member in run])  # type: ignore[index]
-    except DBAPIError:
+    except (DBAPIError, Apart):
         return False
     for member, result in zip(run, results, strict=True):
         if isinstance(result, Exception):
@@ -529,10 +552,11 @@ class Admission(Protocol):
     def locked(self, conn: Connection, ocids: list[str]) -> None:
         """Every tender of the batch (``ocids``, sorted) is locked: read what :meth:`admit` needs."""
 
-    def admit(self, item: Submission, now: datetime) -> None:
-        """Accept ``item`` after those admitted before it, or raise its own :class:`FieldError`
-        (then it is left out, as if never sent). Touches no database: it runs between reads
-        and writes, once per event."""
+    def admit(self, i: int, item: Submission, now: datetime, envelope: Envelope) -> None:
+        """Accept ``item`` (the ``i``-th entry, placed as ``envelope``) after those admitted before
+        it, or raise its own :class:`FieldError` (then it is left out, as if never sent). Runs
+        between reads and writes, once per event: it writes nothing (reads only what
+        :meth:`locked` could not know, a signer's registration)."""
 
     def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
         """Write what the admitted ``items`` (as ``recorded``) change, before the commit."""
@@ -562,11 +586,11 @@ def append_each(
     admitted: list[Submission] = []
     chained: list[_Chained] = []
     last: dict[str, datetime] = {}
-    for item, made, now in entries:
+    for i, (item, made, now) in enumerate(entries):
         before = heads[item.ocid]
         try:
             placed = _chain(item, made, heads, origin=origin, now=now)
-            admission.admit(item, now)
+            admission.admit(i, item, now, placed.envelope)
         except FieldError as exc:
             heads[item.ocid] = before
             outcomes.append(exc)
@@ -606,11 +630,9 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         if any(a >= b for a, b in itertools.pairwise(ids)):
             raise InvariantError("events inserted: ids not increasing in the order given")
         return ids
-    before = conn.execute(select(func.max(events.c.id))).scalar() or 0
+    before = conn.execute(_LAST_EVENT_ID).scalar() or 0
     insert_many(conn, events, rows)
-    ids = [
-        int(i) for i in conn.execute(select(events.c.id).where(events.c.id > before).order_by(events.c.id)).scalars()
-    ]
+    ids = [int(i) for i in conn.execute(_EVENT_IDS_AFTER, {"after": before}).scalars()]
     if len(ids) != len(rows):
         raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(ids)}")
     return ids
@@ -668,6 +690,9 @@ _DELETE_EMPTY = delete(tenders).where(
 _READ_HEADS = select(tenders.c.ocid, tenders.c.event_count, tenders.c.head_hash).where(
     tenders.c.ocid.in_(bindparam("ocids", expanding=True))
 )
+
+_LAST_EVENT_ID = select(func.max(events.c.id))
+_EVENT_IDS_AFTER = select(events.c.id).where(events.c.id > bindparam("after")).order_by(events.c.id)
 
 _LOCK_HEAD = (
     select(tenders.c.event_count, tenders.c.head_hash).where(tenders.c.ocid == bindparam("ocid")).with_for_update()

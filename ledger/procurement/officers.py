@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from ledger.core.envelope import check_ocid
 from ledger.core.errors import ConflictError, InvalidArgumentError
@@ -62,17 +62,21 @@ def apply(conn: Connection, event_type: str, payload: object, *, event_id: int, 
 def _current(conn: Connection, address: str, at: datetime) -> int | None:
     """Id of the row that registers ``address`` at ``at``, if any."""
     at = at.astimezone(UTC)  # SQLite keeps no zone: every stored instant is UTC
-    row = conn.execute(
-        select(officers.c.id)
-        .where(
-            officers.c.address == address,
-            officers.c.registered_at <= at,
-            (officers.c.revoked_at.is_(None)) | (officers.c.revoked_at > at),
-        )
-        .order_by(officers.c.registered_at.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_CURRENT, {"address": address, "at": at}).first()
     return None if row is None else int(row.id)
+
+
+#: Built once: every signed write asks it (SQLAlchemy finds the compiled form by identity).
+_CURRENT = (
+    select(officers.c.id)
+    .where(
+        officers.c.address == bindparam("address"),
+        officers.c.registered_at <= bindparam("at"),
+        (officers.c.revoked_at.is_(None)) | (officers.c.revoked_at > bindparam("at")),
+    )
+    .order_by(officers.c.registered_at.desc())
+    .limit(1)
+)
 
 
 def is_registered(conn: Connection | Engine, address: str, *, at: datetime) -> bool:

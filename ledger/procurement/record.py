@@ -20,8 +20,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
-from ledger.core.envelope import VERSION_1, VERSION_2, check_event_type, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, naming
+from ledger.core.envelope import VERSION_1, VERSION_2, Envelope, check_event_type, check_ocid, format_timestamp
+from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
 from ledger.core.heads import HEADS_OCID, HEADS_TYPE
 from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
@@ -83,6 +83,7 @@ def record(
     at = now.astimezone(UTC)
     ocids = sorted({item.ocid for item in items} - {officers.REGISTRY_OCID})
     guess: _Guess | None = None
+    verified: str | FieldError | None = None  # a single signed event's signer, checked before its batch
 
     def check(conn: Connection, _items: Sequence[Submission], recorded: list[Recorded]) -> None:
         if registry == {False} and any(item.submission is not None for item in items):
@@ -91,32 +92,37 @@ def record(
         if guess is not None and guess.texts == texts:  # as when guessed: the same rules, the same states
             for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
                 with naming("" if single else f"items[{i}]."):
-                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
             _write_store(conn, guess.store)
         else:
             before = _parse_states(texts)
             states: dict[str, rules.TenderState] = {}
             for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
                 with naming("" if single else f"items[{i}]."):
-                    _check_signature(conn, item, done, chain_id=chain_id, at=at)
+                    _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
                     if item.ocid == officers.REGISTRY_OCID:
                         officers.apply(conn, item.type, item.payload, event_id=done.event_id, at=at)
                     else:
                         _advance(states, before, item, at, models[i])
-            _write_store(conn, _plan_store(states, before, dict.fromkeys(states, at)))
+            _write_store(conn, _plan_store(states, _wases(before), dict.fromkeys(states, at)))
         if on_recorded is not None:
             on_recorded(conn, recorded)
 
     if single and registry == {False}:
         # Concurrent single events share a transaction (group commit); registry events, which
         # lock the registry exclusively, stay alone so that batches lock tenders in ocid order.
-        # Unsigned events with nothing else to write are written together (_record_together).
+        # They are written together (_record_together), signed or not, with their on_recorded;
+        # ``work`` (one savepoint each) is what they run when they cannot be.
         prepared = sequencer.prepare(items)
-        plain = items[0].submission is None and on_recorded is None
+        verified = _verified(items[0], prepared[0], log.origin, now, chain_id)
+        single_item = _Single(
+            origin=log.origin, entry=(items[0], prepared[0], now), model=models[0], chain_id=chain_id,
+            on_recorded=on_recorded, verified=verified,
+        )  # fmt: skip
         return log.group.run(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
             key=items[0].ocid,
-            together=(_record_together, (log.origin, (items[0], prepared[0], now))) if plain else None,
+            together=(_record_together, single_item),
         )
     if single or registry == {True}:
         return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
@@ -126,11 +132,21 @@ def record(
     # heads and states are read again and what was computed is written if they have not moved,
     # else computed again there. The locked part of a bulk request is then mostly reads and inserts.
     prepared = sequencer.prepare(items)
-    with read_transaction(log.engine) as conn:
-        placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
-        guess = _guess(_read_states(conn, ocids), items, models, at)
+    placed = None
+    if _early(log):
+        with read_transaction(log.engine) as conn:
+            placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
+            guess = _guess(_read_states(conn, ocids), items, models, at)
     with write_transaction(log.engine) as conn:
         return sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check, placed=placed)
+
+
+def _early(log: Log) -> bool:
+    """Whether a bulk request computes before taking its tenders' locks (then checks under them):
+    on SQLite, where the write lock is the database's and what it holds is what other writers
+    wait for. PostgreSQL locks only the request's tenders, and the early work, read and checked
+    twice, cost more CPU an event than it saved (bench/RESULTS-writes.md, round 5b)."""
+    return log.engine.dialect.name == "sqlite"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +170,7 @@ def _guess(
             _advance(states, before, item, at, model)
     except LedgerError:
         return None
-    return _Guess(texts, _plan_store(states, before, dict.fromkeys(states, at)))
+    return _Guess(texts, _plan_store(states, _wases(before), dict.fromkeys(states, at)))
 
 
 def _advance(
@@ -174,37 +190,169 @@ def _advance(
     rules.advance(state, item.type, item.payload, at, model=model)
 
 
-def _record_together(conn: Connection, singles: list[tuple[str, sequencer.Entry]]) -> list[Any]:
-    """Concurrent requests of one unsigned tender event each, recorded as one bulk append
-    (``log.group``'s ``together``): what each request's :func:`record` returns, or the error it
-    raises; each event is checked against its tender's state as the events before it left it."""
-    results = sequencer.append_each(conn, [entry for _, entry in singles], origin=singles[0][0], admission=_Rules())
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Single:
+    """One request of one tender event, as :func:`_record_together` records it: the log's origin,
+    the event (what :func:`sequencer.prepare` made of it, its time), its payload as validated, the
+    chain its signature must be on, and what the request writes with it (an idempotency key)."""
+
+    origin: str
+    entry: sequencer.Entry
+    model: BaseModel
+    chain_id: int
+    on_recorded: OnRecorded | None
+    #: A signed event's signer, or why its signature is refused, found before the batch (None:
+    #: unsigned, or to be verified in the batch).
+    verified: str | FieldError | None = None
+
+
+def _verified(
+    item: Submission, made: sequencer.Prepared, origin: str, now: datetime, chain_id: int
+) -> str | FieldError | None:
+    """The signer of ``item``'s submission or the error refusing its signature, checked before its
+    batch's locks (the secp256k1 recovery is most of a signed write's extra CPU): what it checks
+    is the same wherever the event is placed. Raised, if an error, at the event's turn in the
+    batch (after its ``prev``), as when checked there."""
+    if item.submission is None:
+        return None
+    envelope = sequencer.sketch(item, made, origin=origin, now=now)
+    if envelope is None:
+        return None
+    try:
+        return verify_submission(envelope, chain_id=chain_id)
+    except FieldError as exc:
+        return exc
+
+
+def _record_together(conn: Connection, singles: list[_Single]) -> list[Any]:
+    """Concurrent requests of one tender event each, recorded as one bulk append (``log.group``'s
+    ``together``): what each request's :func:`record` returns, or the error it raises; each event
+    is checked (its signature, the rules) against its tender's state as the events before it left
+    it, and each request's ``on_recorded`` runs after all are written. Raises
+    :class:`sequencer.Apart` if an ``on_recorded`` fails (a concurrent request stored its
+    idempotency key first): the requests then run one savepoint each, that one refused alone."""
+    admission = _Rules(singles)
+    results = sequencer.append_each(conn, [one.entry for one in singles], origin=singles[0].origin, admission=admission)
+    for one, done in zip(singles, results, strict=True):
+        if one.on_recorded is not None and not isinstance(done, Exception):
+            try:
+                one.on_recorded(conn, [done])
+            except LedgerError as exc:
+                raise sequencer.Apart(str(exc)) from exc
     return [done if isinstance(done, Exception) else [done] for done in results]
 
 
-class _Rules:
-    """The tenders' rules as :func:`sequencer.append_each` asks them: each tender's state read
-    once, each event applied to the state the ones before it left, the new states stored once."""
+#: What storing a tender's new state compares with its state as stored (:func:`_was`): the buyer,
+#: the figures its red flags are a function of, and its awarded values per currency; None for a
+#: tender without a stored state.
+_Was = tuple[str | None, str | None, dict[str, Any], dict[str, float]] | None
 
-    def __init__(self) -> None:
-        self.before: dict[str, rules.TenderState | None] = {}
+
+def _wases(states: Mapping[str, rules.TenderState | None]) -> dict[str, _Was]:
+    return {ocid: _was(state) for ocid, state in states.items()}
+
+
+def _was(state: rules.TenderState | None) -> _Was:
+    if state is None:
+        return None
+    return state.buyer_id, state.buyer_name, redflags.compiled_of_state(state), dict(state.awarded_by_currency)
+
+
+class _Rules:
+    """The checks of :func:`record` as :func:`sequencer.append_each` asks them, for a batch of
+    single events (``singles``): each tender's state read once and advanced in place by each event
+    admitted (a refused event's tender is rebuilt from the stored state and the events admitted
+    before it), each signature verified and its officer's registration and submission id checked,
+    the new states and the submission ids stored once for all."""
+
+    def __init__(self, singles: list[_Single]) -> None:
+        self.singles = singles
+        self.conn: Connection | None = None
+        self.texts: dict[str, str | None] = {}
+        self.was: dict[str, _Was] = {}
         self.states: dict[str, rules.TenderState] = {}
         self.at: dict[str, datetime] = {}
+        self.admitted: dict[str, list[int]] = {}  # the entries admitted, per tender
+        self.used: dict[str, int] = {}  # submission ids recorded before (their event)
+        self.signed: list[tuple[str, str] | None] = []  # per admitted entry: submission id, signer
+        self.taken: set[str] = set()  # the submission ids admitted in this batch
 
     def locked(self, conn: Connection, ocids: list[str]) -> None:
-        self.before = _load_states(conn, ocids)
+        self.conn = conn
+        self.texts = _read_states(conn, ocids)
+        for ocid, text in self.texts.items():
+            state = None if text is None else rules.TenderState.from_json(text)
+            self.was[ocid] = _was(state)
+            self.states[ocid] = state or rules.TenderState(ocid=ocid)
+        ids = [_submission_id(one.entry[0]) for one in self.singles if one.entry[0].submission is not None]
+        if ids:
+            _hold_registry(conn)
+            self.used = {str(k): int(v) for k, v in conn.execute(_USED_IDS, {"ids": sorted(set(ids))})}
 
-    def admit(self, item: Submission, now: datetime) -> None:
-        state = self.states.get(item.ocid)
-        if state is None:
-            state = self.before[item.ocid] or rules.TenderState(ocid=item.ocid)
+    def admit(self, i: int, item: Submission, now: datetime, envelope: Envelope) -> None:
+        one = self.singles[i]
         at = now.astimezone(UTC)
-        self.states[item.ocid] = rules.apply(state, item.type, item.payload, at)
+        signed = None
+        if item.submission is not None:
+            if self.conn is None:
+                raise InvariantError("append_each admits an event before locking its tenders")
+            signer = verify_submission(envelope, chain_id=one.chain_id) if one.verified is None else one.verified
+            if isinstance(signer, FieldError):
+                raise signer
+            if not officers.is_registered(self.conn, signer, at=at):
+                raise SignatureError(
+                    "submission.officer", f"{signer} is not a registered officer at {format_timestamp(at)}"
+                )
+            submission_id = _submission_id(item)
+            used = self.used.get(submission_id)
+            if used is not None:
+                raise ConflictError("submission.submissionId", f"{submission_id!r} was already recorded (event {used})")
+            if submission_id in self.taken:
+                raise ConflictError("submission.submissionId", f"{submission_id!r} was already recorded")
+            signed = (submission_id, signer)
+        state = self.states[item.ocid]
+        try:
+            rules.advance(state, item.type, item.payload, at, model=one.model)
+        except LedgerError:
+            self.states[item.ocid] = self._rebuilt(item.ocid)  # advance may have left it half changed
+            raise
+        self.admitted.setdefault(item.ocid, []).append(i)
         self.at[item.ocid] = at
+        self.signed.append(signed)
+        if signed is not None:
+            self.taken.add(signed[0])
+
+    def _rebuilt(self, ocid: str) -> rules.TenderState:
+        """``ocid``'s state as stored, advanced by the events admitted so far."""
+        text = self.texts[ocid]
+        state = rules.TenderState(ocid=ocid) if text is None else rules.TenderState.from_json(text)
+        for i in self.admitted.get(ocid, []):
+            item, _, now = self.singles[i].entry
+            rules.advance(state, item.type, item.payload, now.astimezone(UTC), model=self.singles[i].model)
+        return state
 
     def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
-        del items, recorded  # the states were computed as they were admitted
-        _store_moved(conn, self.states, self.before, self.at)
+        del items  # the states were moved as they were admitted
+        moved = {ocid: self.states[ocid] for ocid in self.admitted}
+        _write_store(conn, _plan_store(moved, self.was, self.at))
+        rows = [
+            {"submission_id": signed[0], "event_id": done.event_id, "signer": signed[1]}
+            for signed, done in zip(self.signed, recorded, strict=True)
+            if signed is not None
+        ]
+        if rows:  # a concurrent transaction's id makes this fail: the batch then runs one by one
+            conn.execute(_INSERT_USED, rows)
+
+
+def _submission_id(item: Submission) -> str:
+    submission = item.submission
+    return str(submission.get("submissionId")) if isinstance(submission, dict) else ""
+
+
+_USED_IDS = select(submission_ids.c.submission_id, submission_ids.c.event_id).where(
+    submission_ids.c.submission_id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_USED = insert(submission_ids)
 
 
 def committing(item: Submission) -> Submission:
@@ -264,13 +412,28 @@ def _hold_registry(conn: Connection) -> None:
     a signature is being accepted on the strength of the registry as it is (PostgreSQL; SQLite
     writers are serialised anyway). Registry batches hold only this row and tender batches take
     it last, after their own, so the locks cannot form a cycle."""
-    conn.execute(select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True))
+    conn.execute(_HOLD_REGISTRY)
 
 
-def _check_signature(conn: Connection, item: Submission, done: Recorded, *, chain_id: int, at: datetime) -> None:
+_HOLD_REGISTRY = select(tenders.c.ocid).where(tenders.c.ocid == officers.REGISTRY_OCID).with_for_update(read=True)
+
+
+def _check_signature(
+    conn: Connection,
+    item: Submission,
+    done: Recorded,
+    *,
+    chain_id: int,
+    at: datetime,
+    verified: str | FieldError | None,
+) -> None:
+    """``verified``: the signer, or the error refusing the signature, when :func:`_verified` found
+    them before the transaction (one event), else None (verified here)."""
     if item.submission is None:
         return
-    signer = verify_submission(done.envelope, chain_id=chain_id)
+    signer = verify_submission(done.envelope, chain_id=chain_id) if verified is None else verified
+    if isinstance(signer, FieldError):
+        raise signer
     if not officers.is_registered(conn, signer, at=at):
         raise SignatureError("submission.officer", f"{signer} is not a registered officer at {format_timestamp(at)}")
     submission_id = str(item.submission["submissionId"])
@@ -295,11 +458,6 @@ _STATES_OF = select(tender_index.c.ocid, tender_index.c.state).where(
 _CHUNK = 500  # ocids per query, well under every engine's parameter limit
 
 
-def _load_states(conn: Connection, ocids: Sequence[str]) -> dict[str, rules.TenderState | None]:
-    """Each tender's state as its projection stores it (``None`` for a tender without one)."""
-    return _parse_states(_read_states(conn, ocids))
-
-
 def _read_states(conn: Connection, ocids: Sequence[str]) -> dict[str, str | None]:
     """Each tender's state as its projection stores it, its JSON (``None`` for a tender without
     one), in one query per 500 tenders (a bulk request of 50 tenders made 50 queries). One tender
@@ -319,17 +477,6 @@ def _parse_states(texts: Mapping[str, str | None]) -> dict[str, rules.TenderStat
     return {ocid: None if text is None else rules.TenderState.from_json(text) for ocid, text in texts.items()}
 
 
-def _store_moved(
-    conn: Connection,
-    states: dict[str, rules.TenderState],
-    before: dict[str, rules.TenderState | None],
-    at: dict[str, datetime],
-) -> None:
-    """Store the new ``states`` (their projection updated at ``at[ocid]``), with the red flags and
-    awarded values of those whose figures moved from ``before`` (the states as stored)."""
-    _write_store(conn, _plan_store(states, before, at))
-
-
 @dataclass(frozen=True, slots=True)
 class _Store:
     """What storing a batch's new states writes, computed without the database (:func:`_plan_store`):
@@ -342,31 +489,30 @@ class _Store:
     known: list[str]
 
 
-def _plan_store(
-    states: dict[str, rules.TenderState], before: dict[str, rules.TenderState | None], at: Mapping[str, datetime]
-) -> _Store:
+def _plan_store(states: dict[str, rules.TenderState], was: Mapping[str, _Was], at: Mapping[str, datetime]) -> _Store:
     """What :func:`_write_store` writes for the new ``states`` (their projection updated at
     ``at[ocid]``). Red flags, buyer-supplier pairs and parties (:func:`redflags.rows_of`) are a
     function of the buyer and the figures :func:`redflags.compiled_of_state` takes (method, value,
-    period, bidders, awards, contracts), so an event that moves none of them from ``before`` (the
-    states as stored; a clarification, a reveal, a payment...) leaves them as they are; when those
-    figures move (a bid commitment counts one more bidder), the new rows are computed once here."""
+    period, bidders, awards, contracts), so an event that moves none of them from ``was`` (the
+    states as stored, :func:`_was`; a clarification, a reveal, a payment...) leaves them as they
+    are; when those figures move (a bid commitment counts one more bidder), the new rows are
+    computed once here."""
     moved: dict[str, redflags.Rows] = {}
     for ocid, state in states.items():
-        stored = before[ocid]
+        stored = was[ocid]
         after = redflags.compiled_of_state(state)
-        if (
-            stored is not None
-            and (stored.buyer_id, stored.buyer_name) == (state.buyer_id, state.buyer_name)
-            and redflags.compiled_of_state(stored) == after
-        ):
+        if stored is not None and stored[:3] == (state.buyer_id, state.buyer_name, after):
             continue
         moved[ocid] = redflags.rows_of(ocid, state.buyer_id, after, buyer_name=state.buyer_name)
     return _Store(
         projections=[{**projection(state), "updated_at": at[ocid]} for ocid, state in states.items()],
-        awarded=[state for ocid, state in states.items() if _awarded_moved(before[ocid], state)],
+        awarded=[
+            state
+            for ocid, state in states.items()
+            if (stored := was[ocid]) is None or stored[3] != state.awarded_by_currency
+        ],
         moved=moved,
-        known=[ocid for ocid in moved if before[ocid] is not None],
+        known=[ocid for ocid in moved if was[ocid] is not None],
     )
 
 
@@ -386,11 +532,6 @@ def _write_store(conn: Connection, store: _Store) -> None:
         store_awarded(conn, store.awarded)
     if flagged:
         redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
-
-
-def _awarded_moved(stored: rules.TenderState | None, state: rules.TenderState) -> bool:
-    """Whether ``state``'s awarded values per currency differ from those stored with ``stored``."""
-    return stored is None or stored.awarded_by_currency != state.awarded_by_currency
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -461,7 +602,7 @@ def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[s
     """Replace the ``tender_awarded`` rows of ``ocids`` by ``rows`` (:func:`awarded_rows`; rows of
     other tenders are added: tenders first projected now, which have none to replace)."""
     if ocids:
-        conn.execute(delete(tender_awarded).where(tender_awarded.c.ocid.in_(ocids)))
+        conn.execute(_DELETE_AWARDED, {"ocids": list(ocids)})
     if rows:
         insert_many(conn, tender_awarded, rows)
 
@@ -469,3 +610,6 @@ def store_awarded_rows(conn: Connection, ocids: Sequence[str], rows: list[dict[s
 def upsert_projection(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ``tender_index`` rows (all with the same columns), in one executemany."""
     insert_many(conn, tender_index, rows, replace_on=("ocid",))
+
+
+_DELETE_AWARDED = delete(tender_awarded).where(tender_awarded.c.ocid.in_(bindparam("ocids", expanding=True)))

@@ -69,7 +69,7 @@ from sqlalchemy import (
 
 from ledger.core import jsonsafe
 from ledger.core.errors import InvalidArgumentError
-from ledger.store.db import insert_many, open_engine, upsert, write_transaction
+from ledger.store.db import add_to_counter, insert_many, open_engine, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import (
     events,
@@ -457,20 +457,15 @@ def store_rows(
     that have no rows yet (tenders first projected in this transaction), not looked up.
     ``listed``: each tender's ``tender_index.listed_at`` as the caller has just written it (else
     read), kept with its parties."""
-    s = tender_suppliers.c
-    p = tender_parties.c
     old: Counter[tuple[Any, Any]] = Counter()
     old_rivals: Counter[tuple[str, str]] = Counter()
     stored = [o for o in ocids if o not in new]
     if stored:
-        old.update(
-            (r.buyer_id, r.supplier) for r in conn.execute(select(s.buyer_id, s.supplier).where(s.ocid.in_(stored)))
-        )
-        rows = conn.execute(select(p.ocid, p.key).where(p.ocid.in_(stored), p.role.in_(COMPETING)))
-        old_rivals = rival_pairs(rows)
-        conn.execute(delete(flags_table).where(flags_table.c.ocid.in_(stored)))
-        conn.execute(delete(tender_suppliers).where(s.ocid.in_(stored)))
-        conn.execute(delete(tender_parties).where(tender_parties.c.ocid.in_(stored)))
+        given = {"ocids": stored}
+        old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
+        old_rivals = rival_pairs(conn.execute(_STORED_RIVALS, given))
+        for statement in _DELETE_STORED:
+            conn.execute(statement, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]
@@ -480,34 +475,18 @@ def store_rows(
         insert_many(conn, tender_suppliers, pairs)
     if parties:
         if listed is None:
-            t = tender_index.c
-            query = select(t.ocid, t.listed_at).where(t.ocid.in_(ocids))
-            listed = {row.ocid: row.listed_at for row in conn.execute(query)}
+            listed = {row.ocid: row.listed_at for row in conn.execute(_LISTED_AT, {"ocids": list(ocids)})}
         insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)
     moved_rivals = [{"key": a, "rival": b, "tenders": d} for (a, b), d in sorted(rivals.items()) if d]
     if moved_rivals:
-        conn.execute(
-            upsert(
-                conn,
-                organisation_rivals,
-                keys=["key", "rival"],
-                set_=lambda new: {"tenders": organisation_rivals.c.tenders + new.tenders},
-            ),
-            moved_rivals,
-        )
+        conn.execute(add_to_counter(conn, organisation_rivals, keys=("key", "rival"), column="tenders"), moved_rivals)
     change = Counter((p["buyer_id"], p["supplier"]) for p in pairs)
     change.subtract(old)
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
-        add = upsert(
-            conn,
-            supplier_wins,
-            keys=["buyer_id", "supplier"],
-            set_=lambda new: {"wins": supplier_wins.c.wins + new.wins},
-        )
-        conn.execute(add, moved)
+        conn.execute(add_to_counter(conn, supplier_wins, keys=("buyer_id", "supplier"), column="wins"), moved)
 
 
 #: Roles in which an organisation competes for a tender (its rivals: the others in these roles).
@@ -1023,3 +1002,18 @@ def tender_party_flags(source: Connection | Engine, ocid: str) -> list[dict[str,
     with _connection(source) as conn:
         compiled = tender_compiled(conn, ocid)
         return [] if compiled is None else party_flags(conn, compiled)
+
+
+# The statements of store_rows, built once (SQLAlchemy finds their compiled forms by identity;
+# building them was a few per cent of a group commit batch).
+_OCIDS: BindParameter[Any] = bindparam("ocids", expanding=True)
+_STORED_PAIRS = select(tender_suppliers.c.buyer_id, tender_suppliers.c.supplier).where(
+    tender_suppliers.c.ocid.in_(_OCIDS)
+)
+_STORED_RIVALS = select(tender_parties.c.ocid, tender_parties.c.key).where(
+    tender_parties.c.ocid.in_(_OCIDS), tender_parties.c.role.in_(COMPETING)
+)
+_DELETE_STORED = tuple(
+    delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers, tender_parties)
+)
+_LISTED_AT = select(tender_index.c.ocid, tender_index.c.listed_at).where(tender_index.c.ocid.in_(_OCIDS))

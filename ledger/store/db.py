@@ -1,7 +1,7 @@
 """Engines, transactions and migrations, the same code for SQLite and PostgreSQL.
 
 Every difference between the two engines is dealt with here (and in the migrations): the rest
-of the code asks for what it needs (:func:`insert_or_ignore`, :func:`upsert`, :func:`insert_many`,
+of the code asks for what it needs (:func:`insert_or_ignore`, :func:`add_to_counter`, :func:`insert_many`,
 :func:`insert_columns`, :func:`snapshot`, :func:`utc_month`) and never looks at the dialect.
 
 SQLite runs in WAL mode with ``synchronous=FULL`` so that a commit is durable
@@ -51,7 +51,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
@@ -298,23 +297,33 @@ def _insert_of(dialect: Dialect) -> Callable[[Table], Any]:
 
 def insert_or_ignore(conn: Connection, table: Table, *, keys: Sequence[str] | None = None) -> Insert:
     """``INSERT INTO table ... ON CONFLICT (keys) DO NOTHING`` (any unique key when ``keys`` is
-    ``None``), to complete with ``.values()`` and execute on ``conn``."""
-    statement: Insert = _insert_of(conn.dialect)(table).on_conflict_do_nothing(index_elements=keys)
+    ``None``), to complete with ``.values()`` and execute on ``conn``. Built once per dialect,
+    table and keys (statements are generative: what completes it makes a new one), so that
+    SQLAlchemy finds its compiled form by identity, as every write's tender row needs."""
+    return _insert_or_ignore(conn.dialect.name, table, None if keys is None else tuple(keys))
+
+
+@lru_cache(maxsize=64)
+def _insert_or_ignore(dialect: str, table: Table, keys: tuple[str, ...] | None) -> Insert:
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement: Insert = insert_(table).on_conflict_do_nothing(index_elements=keys)
     return statement
 
 
-def upsert(
-    conn: Connection,
-    table: Table,
-    *,
-    keys: Sequence[str],
-    set_: Callable[[ReadOnlyColumnCollection[str, Any]], Mapping[str, Any]],
-) -> Insert:
-    """``INSERT INTO table ... ON CONFLICT (keys) DO UPDATE SET set_(excluded)``: ``set_`` gets the
-    row that was refused (``excluded``) and returns the new values of the row already there."""
-    statement = _insert_of(conn.dialect)(table)
-    updated: Insert = statement.on_conflict_do_update(index_elements=list(keys), set_=dict(set_(statement.excluded)))
-    return updated
+def add_to_counter(conn: Connection, table: Table, *, keys: tuple[str, ...], column: str) -> Insert:
+    """``INSERT INTO table ... ON CONFLICT (keys) DO UPDATE SET column = column + excluded.column``:
+    a counter moved by each row's ``column`` (a new key starts at it). Built once per dialect,
+    table, keys and column."""
+    return _add_to_counter(conn.dialect.name, table, keys, column)
+
+
+@lru_cache(maxsize=64)
+def _add_to_counter(dialect: str, table: Table, keys: tuple[str, ...], column: str) -> Insert:
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    counter: Insert = statement.on_conflict_do_update(
+        index_elements=list(keys), set_={column: table.c[column] + statement.excluded[column]}
+    )
+    return counter
 
 
 def insert_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[int]]) -> None:

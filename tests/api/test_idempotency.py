@@ -311,3 +311,49 @@ def test_concurrent_requests_with_one_key_record_once(engine: Engine, officer: P
         assert results[loser] == Outcome(response=won.response, replayed=True)
     else:
         assert isinstance(results[loser], IdempotencyKeyReusedError)
+
+
+def test_idempotent_single_writes_in_one_group_commit_batch(log: Log, engine: Engine, officer: Principal) -> None:
+    """Idempotent single events are written with their batch's neighbours (one insert of events);
+    two requests with one key in the same batch (both missed lookup()) record one event: the batch
+    is then written one savepoint each, the second answered with the first's stored response, and
+    the others of the batch recorded once each."""
+    from ledger.procurement.record import record
+    from ledger.submission import Recorded, Submission
+    from tests.procurement.helpers import CHAIN_ID, at, published
+    from tests.procurement.test_group_commit import _event_inserts, _in_one_batch
+
+    ocid = "ocds-tptest-0001"
+    record(log, [Submission(ocid=ocid, type="tender.published", payload=published())], now=at(0),
+           signatures="optional", chain_id=CHAIN_ID)  # fmt: skip
+
+    def write(key: str, n: int) -> Callable[[], Outcome]:
+        payload = {"tender": {"id": "T-1", "enquiries": [{"id": f"q{n}", "answer": "Yes."}]}}
+        one = Submission(ocid=ocid, type="tender.clarified", payload=payload)
+        body = {"type": one.type, "payload": payload}
+
+        def action(remember: Remember) -> None:
+            def on_recorded(conn: Any, recorded: list[Recorded]) -> None:
+                remember(conn, 201, {"seq": recorded[0].envelope.seq, "event_id": recorded[0].event_id})
+
+            record(log, [one], now=at(1), signatures="optional", chain_id=CHAIN_ID, on_recorded=on_recorded)
+
+        print_ = fingerprint("POST", f"/api/v1/tenders/{ocid}/events", body)
+        return lambda: idempotency.perform(
+            engine, principal=officer, key=key, fingerprint=print_, now=T0, action=action
+        )  # fmt: skip
+
+    inserts, stop = _event_inserts(log)
+    try:
+        plain = _in_one_batch(log, write("k-0", 0), [write("k-1", 1), write("k-2", 2)], ordered=True)
+    finally:
+        stop()
+    assert len(inserts) == 2, inserts  # the held first write's, then one for the other two together
+    assert [(o.replayed, o.response.body["seq"]) for o in plain] == [(False, 1), (False, 2), (False, 3)]
+    same = _in_one_batch(log, write("k-3", 3), [write("k-4", 4), write("k-4", 4), write("k-5", 5)], ordered=True)
+    assert all(isinstance(o, Outcome) for o in same), same
+    assert [o.response.body["seq"] for o in same] == [4, 5, 5, 6]
+    assert [o.replayed for o in same] == [False, False, True, False]
+    assert same[2].response == same[1].response
+    assert [e.seq for e in log.reader.tender_events(ocid)] == list(range(7))
+    assert _count(engine, idempotency_keys) == 6

@@ -22,12 +22,14 @@ from sqlalchemy.exc import OperationalError
 from ledger import sequencer
 from ledger.core.envelope import format_timestamp
 from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
+from ledger.core.signing import SignatureError
 from ledger.log import Log
+from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
-from ledger.store.schema import events, tenders
+from ledger.store.schema import events, submission_ids, tenders
 from ledger.submission import Recorded, Submission
 
-from .helpers import CHAIN_ID, OCID, at, history, item, published
+from .helpers import CHAIN_ID, OCID, OFFICER, OTHER_KEY, at, history, item, published, signed
 
 QUEUED_WAIT = 30.0  # seconds a held first member waits for the others to queue (never reached when it works)
 
@@ -391,3 +393,174 @@ def test_a_batch_reads_its_tenders_stored_flag_rows_in_one_statement(log: Log) -
     # the bidders counted move every tender's rows: one read for the four; a clarification moves nothing
     assert counted["bid.committed"] == 1 and counted["tender.published"] == 1, counted
     assert counted["tender.clarified"] == 0, counted
+
+
+def _signed_write(log: Log, unsigned: Submission, when: Any, **sign: Any) -> Callable[[], Any]:
+    one = signed(unsigned, **sign)
+    return lambda: record(log, [one], now=when, signatures="optional", chain_id=CHAIN_ID)
+
+
+def test_signed_single_events_are_written_together_each_checked_alone(log: Log) -> None:
+    """Signed single events join the batch's one bulk append: each signature is verified, its
+    officer's registration and its submission id checked, against the events before it; a bad
+    signature, an unregistered signer, a submission id recorded before or earlier in the same
+    batch are refused alone, and the others' submission ids are stored with their events."""
+    record(log, [Submission(ocid=REGISTRY_OCID, type="officer.registered", payload={"address": OFFICER,
+           "name": "Ana", "role": "procurement officer"})], now=at(-5), signatures="optional", chain_id=CHAIN_ID)  # fmt: skip
+    [earlier] = record(
+        log, [signed(item("tender.published", published()), submission_id="s-0")], now=at(0),
+        signatures="optional", chain_id=CHAIN_ID,
+    )  # fmt: skip
+    before = _event_count(log)
+    clarify = [item("tender.clarified", _clarify_payload(n)) for n in range(8)]
+    good = signed(clarify[7], submission_id="s-bad")
+    forged = Submission(  # the signature of another payload: it recovers some other address
+        ocid=OCID, type="tender.clarified", payload=clarify[7].payload,
+        submission=signed(clarify[6], submission_id="s-bad").submission, signature=good.signature,
+    )  # fmt: skip
+    rest = [
+        _signed_write(log, clarify[1], at(1), submission_id="s-1"),
+        _signed_write(log, clarify[2], at(1), submission_id="s-2", key=OTHER_KEY),  # not registered
+        _signed_write(log, clarify[3], at(1), submission_id="s-1"),  # earlier in this batch
+        _signed_write(log, clarify[4], at(1), submission_id="s-0"),  # recorded before
+        lambda: record(log, [forged], now=at(1), signatures="optional", chain_id=CHAIN_ID),
+        _clarify(log, OCID, 5),  # unsigned, in the same batch
+        _signed_write(log, item("tender.published", published(), "ocds-tptest-0002"), at(1), submission_id="s-3",
+                      v2=True),
+    ]  # fmt: skip
+    inserts, stop = _event_inserts(log)
+    try:
+        results = _in_one_batch(log, _signed_write(log, clarify[0], at(1), submission_id="s-held"), rest, ordered=True)
+    finally:
+        stop()
+    assert len(inserts) == 2, inserts  # the held first write's, then one for the batch's accepted events
+    assert all(isinstance(results[i], list) for i in (0, 1, 6, 7)), results
+    assert isinstance(results[2], SignatureError) and results[2].field == "submission.officer", results[2]
+    assert isinstance(results[3], ConflictError) and results[3].field == "submission.submissionId", results[3]
+    assert isinstance(results[4], ConflictError) and f"(event {earlier.event_id})" in str(results[4]), results[4]
+    assert isinstance(results[5], SignatureError), results[5]
+    assert _event_count(log) == before + 4
+    assert [e.seq for e in log.reader.tender_events(OCID)] == [0, 1, 2, 3]
+    with log.engine.connect() as conn:
+        stored = {r.submission_id: (r.event_id, r.signer) for r in conn.execute(select(submission_ids))}
+    assert stored == {
+        "s-0": (earlier.event_id, OFFICER),
+        "s-held": (results[0][0].event_id, OFFICER),
+        "s-1": (results[1][0].event_id, OFFICER),
+        "s-3": (results[7][0].event_id, OFFICER),
+    }
+    assert results[7][0].envelope.v == 2 and results[1][0].envelope.submission is not None
+
+
+def test_on_recorded_runs_in_the_batch_and_one_that_fails_is_refused_alone(log: Log) -> None:
+    """Requests with an ``on_recorded`` (an idempotency key) are written together too, each one's
+    ``on_recorded`` given its own event in the batch's transaction; when one of them fails (a
+    concurrent request stored its key first) nothing of the batch written together is kept: each
+    runs in a savepoint of its own, that one refused alone, every other event recorded once."""
+    _create(log, "ocds-tptest-0001")()
+    before = _event_count(log)
+    seen: list[tuple[int, int]] = []  # (attempt, event seq) as each on_recorded is called
+    attempts: list[int] = []
+
+    def write(n: int, *, fails: bool = False) -> Callable[[], Any]:
+        one = Submission(ocid="ocds-tptest-0001", type="tender.clarified", payload=_clarify_payload(n))
+
+        def on_recorded(conn: Connection, recorded: list[Recorded]) -> None:
+            conn.exec_driver_sql("SELECT 1")
+            seen.append((n, recorded[0].envelope.seq))
+            if fails:
+                attempts.append(n)
+                raise ConflictError("Idempotency-Key", "stored by a concurrent request")
+
+        return lambda: record(log, [one], now=at(1), signatures="optional", chain_id=CHAIN_ID, on_recorded=on_recorded)
+
+    inserts, stop = _event_inserts(log)
+    try:
+        together = _in_one_batch(log, write(0), [write(1), write(2), write(3)], ordered=True)
+        apart = _in_one_batch(log, write(4), [write(5), write(6, fails=True), write(7)], ordered=True)
+    finally:
+        stop()
+    assert all(isinstance(r, list) for r in together), together
+    assert len(inserts) == 2 + 1 + 1 + 3, inserts  # held, together; held, the failed try, then alone
+    assert [r[0].envelope.seq for r in together] == [1, 2, 3, 4]
+    assert isinstance(apart[2], ConflictError) and apart[2].field == "Idempotency-Key", apart
+    assert attempts == [6, 6]  # in the batch written together, then alone
+    assert [apart[i][0].envelope.seq for i in (0, 1, 3)] == [5, 6, 7]
+    assert _event_count(log) == before + 7
+    assert [e.seq for e in log.reader.tender_events("ocds-tptest-0001")] == list(range(8))
+    assert {n: seq for n, seq in seen if n != 6} == {n: n + 1 for n in range(6)} | {7: 7}
+
+
+def test_an_event_refused_half_way_through_its_rule_leaves_its_tender_as_before(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's tender states are moved in place, event by event: a rule that changed the state
+    before refusing its event leaves nothing of that change to the events after it, nor stored."""
+    from ledger.procurement import rules
+    from ledger.procurement.query import tender_state
+
+    _create(log, "ocds-tptest-0001")()
+    real = rules._RULES["tender.clarified"]
+
+    def half_then_refuse(state: Any, model: Any, payload: Any, recorded_at: Any) -> None:
+        real(state, model, payload, recorded_at)
+        if payload["tender"]["enquiries"][0]["id"] == "q2":
+            state.title = "Changed by a refused event"
+            raise ConflictError("payload.tender", "refused after changing the state")
+
+    monkeypatch.setitem(rules._RULES, "tender.clarified", half_then_refuse)
+    writes = [_clarify(log, "ocds-tptest-0001", n) for n in range(4)]
+    results = _in_one_batch(log, writes[0], writes[1:], ordered=True)
+    assert isinstance(results[2], ConflictError), results
+    assert [r[0].envelope.seq for r in (results[0], results[1], results[3])] == [1, 2, 3]
+    state = tender_state(log.engine, "ocds-tptest-0001")
+    assert state.title == "Street lighting renewal"
+    assert state.events == 4  # the creation and the three accepted clarifications
+
+
+def test_a_signed_single_events_signature_is_verified_before_its_batch_locks(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The secp256k1 recovery of a signed single event runs in its request's thread before the
+    batch takes its tenders' locks (what it checks does not depend on where the event is placed);
+    a refused signature is still raised at the event's turn, alone."""
+    from ledger.procurement import record as record_module
+
+    record(log, [Submission(ocid=REGISTRY_OCID, type="officer.registered", payload={"address": OFFICER,
+           "name": "Ana", "role": "procurement officer"})], now=at(-5), signatures="optional", chain_id=CHAIN_ID)  # fmt: skip
+    _create(log, OCID)()
+    locked: list[bool] = []
+    verified_while: list[bool] = []
+    lock, verify = sequencer._lock_heads, record_module.verify_submission
+
+    def locking(*args: Any, **kwargs: Any) -> Any:
+        locked.append(True)
+        try:
+            return lock(*args, **kwargs)
+        finally:
+            locked.pop()
+
+    def verifying(*args: Any, **kwargs: Any) -> Any:
+        verified_while.append(bool(group_running))
+        return verify(*args, **kwargs)
+
+    group_running: list[bool] = []
+    run_batch = log.group._run_batch
+
+    def running(batch: list[Any]) -> None:
+        group_running.append(True)
+        try:
+            run_batch(batch)
+        finally:
+            group_running.pop()
+
+    monkeypatch.setattr(sequencer, "_lock_heads", locking)
+    monkeypatch.setattr(record_module, "verify_submission", verifying)
+    monkeypatch.setattr(log.group, "_run_batch", running)
+    clarify = [item("tender.clarified", _clarify_payload(n)) for n in range(2)]
+    [done] = record(log, [signed(clarify[0], submission_id="s-1")], now=at(1), signatures="optional", chain_id=CHAIN_ID)
+    with pytest.raises(SignatureError):
+        record(log, [signed(clarify[1], submission_id="s-2", key=OTHER_KEY)], now=at(1), signatures="optional",
+               chain_id=CHAIN_ID)  # fmt: skip
+    assert done.envelope.seq == 1
+    assert verified_while == [False, False]  # once each, neither inside a batch
