@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from api.app import create_app
 from ledger.log import Log
 from tests.api.conftest import settings_for
 from tests.api.servers import threaded_server
-from tests.explorer.browser import AXE, Watched, chromium, screenshot
+from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations, chromium, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -53,26 +53,6 @@ def page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Watched]:
         context.close()
 
 
-def all_violations(page: Page) -> list[str]:
-    """Every axe-core violation of the page as it is now, whatever its impact."""
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    found: list[str] = page.evaluate(
-        """async () => {
-            const result = await axe.run(document, {resultTypes: ['violations']});
-            return result.violations.map(
-              (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-        }"""
-    )
-    return found
-
-
-def _no_sideways_scroll(page: Page) -> None:
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    viewport = page.evaluate("() => document.documentElement.clientWidth")
-    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px viewport"
-
-
 def test_api_docs_are_clean_rendered_and_with_an_operation_open(base: str, page: Watched) -> None:
     p = page.page
     response = p.goto(f"{base}/api/docs")
@@ -81,8 +61,8 @@ def test_api_docs_are_clean_rendered_and_with_an_operation_open(base: str, page:
     expect(p.locator(".swagger-ui .title")).to_contain_text("Tenderproof")
     expect(p.locator(".opblock").first).to_be_visible()
     assert p.locator(".opblock").count() > 10  # every operation rendered, not only the first
-    _no_sideways_scroll(p)
-    assert all_violations(p) == []
+    assert_no_sideways_scroll(p)
+    assert axe_violations(p, every_impact=True) == []
 
     operation = p.locator(OPERATION)
     summary = operation.locator(".opblock-summary-control")
@@ -92,8 +72,8 @@ def test_api_docs_are_clean_rendered_and_with_an_operation_open(base: str, page:
     expect(operation.locator(".opblock-section-request-body")).to_contain_text('"type"')
     expect(operation.locator(".responses-wrapper")).to_be_visible()
     screenshot(p, f"api-docs-{page.name}")  # type: ignore[attr-defined]
-    _no_sideways_scroll(p)
-    assert all_violations(p) == []
+    assert_no_sideways_scroll(p)
+    assert axe_violations(p, every_impact=True) == []
     assert page.errors == []
 
 
