@@ -4,7 +4,7 @@ application: its script, stylesheet and icon come from the pinned ``fastapi-offl
 that reaches nothing but this server. Beside them, two small files of our own (``api/static``):
 ``docs.css``, loaded after Swagger UI's stylesheet, for colour contrast and example bodies that
 wrap on a phone, and ``docs.js``, which starts Swagger UI with a plugin (Swagger UI's own
-``wrapComponents``) that fixes two faults of its markup; the page is then clean under axe-core
+``wrapComponents``) that fixes the faults axe-core finds in its markup; the page is then clean under axe-core
 (tests/explorer/test_api_docs_browser.py). Swagger UI's words are English, so the page says so
 (``lang="en"``) whatever language the explorer was read in.
 
@@ -32,11 +32,11 @@ FILES = ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")
 OWN_FILES_DIR = Path(__file__).parent / "static"
 OWN_FILES = ("docs.css", "docs.js")
 
-#: The page runs only this server's files (no inline script since docs.js starts Swagger UI);
-#: Swagger UI sets style attributes and draws its icons from data: URLs in its stylesheet, and
-#: "Try it out" calls the API on this server.
+#: The page runs only this server's files (nothing inline: docs.js starts Swagger UI, whose
+#: styles are set through the DOM, which style-src does not govern); its stylesheet draws icons
+#: from data: URLs; "Try it out" calls the API on this server.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 

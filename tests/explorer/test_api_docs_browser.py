@@ -3,7 +3,7 @@ server: once Swagger UI has rendered the operations, and again with one operatio
 parameters, example body and responses shown), axe-core finds no violation of any impact, the page
 does not scroll sideways and nothing is written to the console (a Content-Security-Policy refusal
 would be); at 320 and 1,366 px. An operation opens from the keyboard, and "Try it out" reaches the
-API under the page's policy."""
+API under the page's policy; the Authorize dialog and a request body being edited are clean too."""
 
 from __future__ import annotations
 
@@ -87,6 +87,18 @@ def test_an_operation_opens_from_the_keyboard_and_runs_under_the_pages_policy(ba
     expect(p.locator(OPERATION).locator(".opblock-body")).to_be_visible()
     p.keyboard.press("Enter")
     expect(summary).to_have_attribute("aria-expanded", "false")
+
+    p.locator(".btn.authorize").first.click()
+    dialog = p.locator(".modal-ux")  # a div: Swagger UI gives it no dialog role
+    expect(dialog).to_be_visible()
+    assert axe_violations(p, every_impact=True) == []
+    dialog.locator(".close-modal").get_by_role("img", name="Close").click()  # the icon that was nameless
+    expect(dialog).to_have_count(0)
+
+    summary.click()
+    p.locator(OPERATION).get_by_role("button", name="Try it out").click()
+    expect(p.get_by_role("textbox", name="Request body")).to_be_visible()
+    assert axe_violations(p, every_impact=True) == []
 
     health = p.locator("#operations-ops-healthz_healthz_get")
     health.locator(".opblock-summary-control").click()
