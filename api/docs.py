@@ -4,9 +4,9 @@ application: its script, stylesheet and icon come from the pinned ``fastapi-offl
 that reaches nothing but this server. Beside them, two small files of our own (``api/static``):
 ``docs.css``, loaded after Swagger UI's stylesheet, for colour contrast and example bodies that
 wrap on a phone, and ``docs.js``, which starts Swagger UI with a plugin (Swagger UI's own
-``wrapComponents``) that fixes the faults axe-core finds in its markup; the page is then clean under axe-core
-(tests/explorer/test_api_docs_browser.py). Swagger UI's words are English, so the page says so
-(``lang="en"``) whatever language the explorer was read in.
+``wrapComponents``) that fixes the faults axe-core finds in its markup: the page is then clean
+under axe-core (tests/explorer/test_api_docs_browser.py). Swagger UI's words are English, so the
+page says so (``lang="en"``) whatever language the explorer was read in.
 
 The files are served under content-hashed names with a year of ``immutable`` caching, like the
 explorer's (:class:`explorer.assets.Assets`); they are read on the first request, not at startup.
