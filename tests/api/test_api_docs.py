@@ -31,6 +31,9 @@ def client(sqlite_url: str) -> Iterator[TestClient]:
 def test_swagger_ui_loads_only_this_servers_files(client: TestClient) -> None:
     page = client.get("/api/docs")
     assert page.status_code == 200
+    assert '<html lang="en">' in page.text
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # nothing inline: docs.js starts Swagger UI
     sources = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
     assert sources, page.text
     assert [s for s in sources if s.startswith(("http:", "https:", "//"))] == []
@@ -42,6 +45,10 @@ def test_swagger_ui_loads_only_this_servers_files(client: TestClient) -> None:
             assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
     script = next(s for s in sources if s.endswith(".js"))
     assert "SwaggerUIBundle" in client.get(script).text
+    own = {re.sub(r"\.[0-9a-f]{12}\.", ".", s.rsplit("/", 1)[1]): s for s in sources}
+    assert {"docs.css", "docs.js", "swagger-ui.css", "swagger-ui-bundle.js", "favicon.png"} <= set(own)
+    etag = client.get(own["docs.css"]).headers["etag"]
+    assert client.get(own["docs.css"], headers={"If-None-Match": etag}).status_code == 304
     assert client.get("/api/docs/assets/redoc.standalone.js").status_code == 404  # only what the page needs
 
 

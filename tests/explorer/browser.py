@@ -42,19 +42,27 @@ class Watched:
             self.errors.append(f"console: {message.text} ({message.location.get('url')})")
 
 
-def axe_violations(page: Page) -> list[str]:
-    """axe-core's serious and critical violations of the page as it is now."""
+def axe_violations(page: Page, *, every_impact: bool = False) -> list[str]:
+    """axe-core's serious and critical violations of the page as it is now (all of them, minor
+    and moderate too, with ``every_impact``)."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())  # run by the driver: the page's CSP does not apply to it
     found: list[str] = page.evaluate(
-        """async () => {
+        """async (everyImpact) => {
             const result = await axe.run(document, {resultTypes: ['violations']});
             return result.violations
-              .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+              .filter((v) => everyImpact || v.impact === 'serious' || v.impact === 'critical')
               .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-        }"""
+        }""",
+        every_impact,
     )
     return found
+
+
+def assert_no_sideways_scroll(page: Page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    viewport = page.evaluate("() => document.documentElement.clientWidth")
+    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px viewport"
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -38,7 +38,7 @@ from settings import Settings
 from tests.api.servers import threaded_server
 from tests.api.test_writes import Clock
 from tests.conftest import ORIGIN
-from tests.explorer.browser import Watched, axe_violations, chromium
+from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations, chromium
 from tests.explorer.conftest import EMBEDDED, anchor_final
 from tests.procurement.helpers import CHAIN_ID, item, published
 
@@ -104,12 +104,6 @@ def _page(browser: Browser, viewport: dict[str, int], locale: str = "en-GB") -> 
     watched = Watched(context.new_page())
     watched.page.set_default_timeout(30_000)
     return watched
-
-
-def _no_sideways_scroll(page: Page) -> None:
-    width = page.evaluate("() => document.documentElement.scrollWidth")
-    viewport = page.evaluate("() => document.documentElement.clientWidth")
-    assert width <= viewport, f"{page.url} is {width} px wide in a {viewport} px viewport"
 
 
 def _clean(watched: Watched, *, refused: bool = False) -> None:
@@ -242,7 +236,7 @@ def test_an_officer_records_a_whole_tender_signed_in_the_browser(
         last = _sign_and_record(page, site, fields)
     assert last["seq"] == "5"
     _clean(watched)
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     # The entry is integrated, then anchored, while its page watches (status polling).
     site.log.integrate_all(now=site.clock.moment, commit_heads=True)
     expect(page.locator("#desk-status")).to_have_attribute("data-status", "integrated", timeout=20_000)
@@ -274,9 +268,9 @@ def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> 
     watched = _page(browser, NARROW, locale="es-ES")
     page = watched.page
     _sign_in(page, site)
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.goto(f"{site.base}/desk/new?type=tender.published")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     _clean(watched)
     page.fill('[name="tender.id"]', "X-1")
     page.fill('[name="tender.value.amount"]', "mucho")
@@ -293,7 +287,7 @@ def test_errors_by_field_in_spanish_on_a_phone(site: Site, browser: Browser) -> 
     first_invalid = page.evaluate("() => document.querySelector('[aria-invalid=\"true\"]').id")
     assert first_invalid == "tender.title"
     assert page.evaluate("() => document.activeElement.id") == first_invalid
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     _clean(watched, refused=True)
     # a wrong keystore password is said in Spanish, and nothing is sent
     page.fill('[name="tender.value.amount"]', "1000")
@@ -365,9 +359,9 @@ def test_keyboard_only_sign_in(site: Site, browser: Browser) -> None:
     page.keyboard.type(site.api_key)
     page.keyboard.press("Enter")
     expect(page.locator(".desk-bar")).to_contain_text("Ana Ruiz")
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     page.set_viewport_size(NARROW)
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     _clean(watched)
     page.context.close()
 
