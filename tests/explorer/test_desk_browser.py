@@ -327,7 +327,7 @@ def test_every_desk_page_fits_every_width_and_is_clean(
     page = watched.page
     page.goto(f"{site.base}/desk")
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     _clean(watched)
     _sign_in(page, site)
     paths = [
@@ -341,11 +341,11 @@ def test_every_desk_page_fits_every_width_and_is_clean(
         expect(page.locator(".desk-bar")).to_contain_text("Ana Ruiz")
         if path.startswith("/desk/record"):
             expect(page.locator("form [aria-invalid='true']")).to_have_count(0)  # a form, not an error
-        _no_sideways_scroll(page)
+        assert_no_sideways_scroll(page)
         _clean(watched)
     response = page.goto(f"{site.base}/desk/entries/{tender_ocid}/99")
     assert response is not None and response.status == 404
-    _no_sideways_scroll(page)
+    assert_no_sideways_scroll(page)
     assert axe_violations(page) == []
     assert [e for e in watched.errors if "404" not in e] == []
     page.context.close()
