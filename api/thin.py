@@ -213,4 +213,3 @@ async def _record_event(request: Request, thin: _Thin, params: dict[str, str]) -
         writes.record_event, recorder=recorder, principal=principal, ocid=params["ocid"], event=event
     )
     return response
-

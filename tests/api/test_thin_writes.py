@@ -29,7 +29,7 @@ from ledger.log import Log
 from tests.api.conftest import settings_for
 from tests.conftest import ORIGIN, PG_ADMIN_URL
 from tests.pg import scratch_database
-from tests.procurement.helpers import CHAIN_ID, OFFICER, OFFICER_KEY, OTHER, OTHER_KEY, at, history, item, signed
+from tests.procurement.helpers import CHAIN_ID, OFFICER, OFFICER_KEY, OTHER_KEY, at, history, item, signed
 
 OCID = "ocds-tptest-0001"
 EVENTS = f"/api/v1/tenders/{OCID}/events"
@@ -97,7 +97,9 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
     original = APIRoute.handle
 
     async def counting(self: APIRoute, scope: Any, receive: Any, send: Any) -> None:
-        if scope["method"] == "POST" and (self.path_format in WRITES or self.path in ("/tenders", "/tenders/{ocid}/events")):
+        if scope["method"] == "POST" and (
+            self.path_format in WRITES or self.path in ("/tenders", "/tenders/{ocid}/events")
+        ):
             routed[scope["app"].state.name] += 1
         await original(self, scope, receive, send)
 
@@ -108,7 +110,11 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
         thin_log, plain_log = (Log.open(url, origin=ORIGIN) for url in urls)
         try:
             keys = {}
-            for name, role, officer in (("ana", "officer", None), ("root", "admin", None), ("bound", "officer", OFFICER)):
+            for name, role, officer in (
+                ("ana", "officer", None),
+                ("root", "admin", None),
+                ("bound", "officer", OFFICER),
+            ):
                 _, keys[name] = auth.create_key(thin_log.engine, name=name, role=role, now=at(-30), officer=officer)
             revoked, keys["old"] = auth.create_key(thin_log.engine, name="old", role="officer", now=at(-30))
             auth.revoke_key(thin_log.engine, revoked.id, now=at(-25))
