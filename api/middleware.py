@@ -109,7 +109,6 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = -1
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -119,11 +118,6 @@ class BodyLimitMiddleware:
                 if declared > self.max_bytes:
                     await self._too_large()(scope, receive, send)
                     return
-        if declared >= 0 and not any(name == b"transfer-encoding" for name, _ in scope["headers"]):
-            # The server reads exactly the declared length (HTTP/1.1 framing; a request with both
-            # headers is refused outside, ProtocolGuardMiddleware): nothing more can arrive to count.
-            await self.app(scope, receive, send)
-            return
         received = 0
         refused = False
         started = False
