@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import email.message
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +51,7 @@ from .routes import writes
 #: The paths served here, as the route templates the application declares them under.
 CREATE_TENDER = "/api/v1/tenders"
 RECORD_EVENT = "/api/v1/tenders/{ocid}/events"
+SERVED = frozenset({CREATE_TENDER, RECORD_EVENT})
 _PREFIX = CREATE_TENDER  # both start so: anything else passes at the cost of one comparison
 _UNSET: Any = object()  # no body (FastAPI's Undefined: the body field's "missing" error)
 
@@ -62,7 +62,6 @@ class _Thin:
 
     route: APIRoute
     regex: Any
-    serve: Callable[[Request, _Thin, dict[str, str]], Awaitable[Response]]
     strict_content_type: bool  # the route's: without Content-Type, the body is not read as JSON
 
 
@@ -103,7 +102,7 @@ class ThinWritesMiddleware:
         request = Request(scope, receive, send)
 
         async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await thin.serve(request, thin, params)
+            response = await _serve(request, thin, params)
             await response(scope, receive, send)
 
         await wrap_app_handling_exceptions(answer, request)(scope, receive, send)
@@ -113,17 +112,16 @@ class ThinWritesMiddleware:
         Starlette's ExceptionMiddleware, inside this layer, would hand them to the route)."""
         from fastapi.routing import iter_route_contexts
 
-        serve = {CREATE_TENDER: _create_tender, RECORD_EVENT: _record_event}
         found: list[_Thin] = []
         for context in iter_route_contexts(app.routes):
             route = context.original_route
             template = str(context.path_format or "")
-            if template in serve and isinstance(route, APIRoute) and "POST" in (route.methods or ()):
+            if template in SERVED and isinstance(route, APIRoute) and "POST" in (route.methods or ()):
                 regex, _, _ = compile_path(template)
                 strict = route.strict_content_type
                 if isinstance(strict, DefaultPlaceholder):
                     strict = strict.value
-                found.append(_Thin(route, regex, serve.pop(template), bool(strict)))
+                found.append(_Thin(route, regex, bool(strict)))
         handlers: dict[Any, Any] = {}
         statuses: dict[int, Any] = {}
         for key, handler in app.exception_handlers.items():
@@ -182,11 +180,10 @@ async def _writer(request: Request) -> tuple[writes.Recorder, auth.Principal]:
     return recorder, await auth.require_officer(principal)
 
 
-def _validated(field: ModelField | None, body: Any) -> Any:
+def _validated(field: ModelField, body: Any) -> Any:
     """``body`` validated by the route's body field, as FastAPI does (errors located under ``body``).
 
     Raises :class:`RequestValidationError`."""
-    assert field is not None  # both routes declare a body
     if body is _UNSET:
         raise RequestValidationError([get_missing_field_error(loc=("body",))], body=None)
     value, errors = field.validate(body, {}, loc=("body",))
@@ -195,21 +192,13 @@ def _validated(field: ModelField | None, body: Any) -> Any:
     return value
 
 
-async def _create_tender(request: Request, thin: _Thin, params: dict[str, str]) -> Response:
+async def _serve(request: Request, thin: _Thin, params: dict[str, str]) -> Response:
+    """Answer one request of ``thin.route``: its body read, its dependencies solved, its body
+    validated, then its endpoint on the thread pool, called as FastAPI calls it."""
     body = await _body(request, thin.strict_content_type)
     recorder, principal = await _writer(request)
-    tender = _validated(thin.route.body_field, body)
-    response: Response = await run_in_threadpool(
-        writes.create_tender, recorder=recorder, principal=principal, tender=tender
-    )
-    return response
-
-
-async def _record_event(request: Request, thin: _Thin, params: dict[str, str]) -> Response:
-    body = await _body(request, thin.strict_content_type)
-    recorder, principal = await _writer(request)
-    event = _validated(thin.route.body_field, body)
-    response: Response = await run_in_threadpool(
-        writes.record_event, recorder=recorder, principal=principal, ocid=params["ocid"], event=event
-    )
+    field = thin.route.body_field
+    assert field is not None  # both routes declare a body
+    arguments = {"recorder": recorder, "principal": principal, field.name: _validated(field, body), **params}
+    response: Response = await run_in_threadpool(thin.route.endpoint, **arguments)
     return response

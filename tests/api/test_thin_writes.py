@@ -8,11 +8,9 @@ the router."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +25,11 @@ from api.schema import api_keys
 from ledger.core import commitment
 from ledger.log import Log
 from tests.api.conftest import settings_for
+from tests.api.test_writes import OCID, Clock, _event_body
 from tests.conftest import ORIGIN, PG_ADMIN_URL
 from tests.pg import scratch_database
-from tests.procurement.helpers import CHAIN_ID, OFFICER, OFFICER_KEY, OTHER_KEY, at, history, item, signed
+from tests.procurement.helpers import CHAIN_ID, OFFICER, OFFICER_KEY, OTHER_KEY, at, history
 
-OCID = "ocds-tptest-0001"
 EVENTS = f"/api/v1/tenders/{OCID}/events"
 WRITES = frozenset({"/api/v1/tenders", "/api/v1/tenders/{ocid}/events"})
 
@@ -46,14 +44,6 @@ class Seeds:
     def take(self) -> bytes:
         self.drawn += 1
         return hashlib.sha256(self.drawn.to_bytes(8, "big")).digest()
-
-
-class Clock:
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def __call__(self) -> datetime:
-        return self.moment
 
 
 @dataclass
@@ -149,14 +139,6 @@ def _counts(client: TestClient) -> dict[tuple[str, ...], float]:
     }
 
 
-def _body(event_type: str, payload: dict[str, Any], *, sign: str | None = None, n: int = 0) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": event_type, "payload": copy.deepcopy(payload)}
-    if sign is not None:
-        done = signed(item(event_type, payload), key=sign, submission_id=f"{OCID}/{n}", origin=ORIGIN)
-        body["submission"], body["signature"] = done.submission, done.signature
-    return body
-
-
 def test_the_thin_path_answers_as_the_routes_do(pair: Pair) -> None:
     steps = history()
     (planned_type, planned, t0), (published_type, published_payload, t1) = steps[:2]
@@ -186,48 +168,54 @@ def test_the_thin_path_answers_as_the_routes_do(pair: Pair) -> None:
     forged = pair.keys["ana"][:-4] + ("aaaa" if not pair.keys["ana"].endswith("aaaa") else "bbbb")
     pair.both("/api/v1/tenders", json=body, key=None, headers={"Authorization": f"Bearer {forged}"})
     pair.both("/api/v1/tenders", json=body, headers={"X-API-Key": pair.keys["root"]})  # two different keys
-    by_other = {"ocid": OCID, **_body(planned_type, planned, sign=OTHER_KEY)}
+    by_other = {"ocid": OCID, **_event_body(planned_type, planned, sign=OTHER_KEY)}
     pair.both("/api/v1/tenders", json=by_other, key="bound")  # 403: the key acts for another officer
     pair.both("/api/v1/tenders", json=by_other)  # 422: not a registered officer
     pair.both("/api/v1/tenders", json={**body, "payload": {**planned, "padding": "x" * 200_000}})  # 413
     pair.both("/api/v1/tenders", content=b'{"payload":' * 200 + b"1" + b"}" * 200, headers=json_headers)  # too deep
 
     # A signed creation, then the same again (409), then events.
-    created = pair.both("/api/v1/tenders", json={"ocid": OCID, **_body(planned_type, planned, sign=OFFICER_KEY)},
+    created = pair.both("/api/v1/tenders", json={"ocid": OCID, **_event_body(planned_type, planned, sign=OFFICER_KEY)},
                         headers=weird, key="bound")  # fmt: skip
     assert created.status_code == 201 and created.headers["Location"] == f"/api/v1/tenders/{OCID}"
     assert pair.both("/api/v1/tenders", json=body).json()["error"]["code"] == "conflict"
     pair.clock.moment = t1
-    assert pair.both(EVENTS, json=_body(published_type, published_payload, sign=OFFICER_KEY, n=1)).status_code == 201
-    pair.both(EVENTS, json=_body(published_type, published_payload, sign=OFFICER_KEY, n=0))  # submission id replayed
-    pair.both(EVENTS, json={**_body(clarified_type, clarified), "prev": "ab" * 32})  # 409 prev
-    pair.both("/api/v1/tenders/not-an-ocid/events", json=_body(clarified_type, clarified))
-    pair.both("/api/v1/tenders/ocds-tpreg0-officers/events", json=_body(clarified_type, clarified))
-    pair.both("/api/v1/tenders/ocds-tplog0-heads/events", json=_body(clarified_type, clarified))
+    assert (
+        pair.both(EVENTS, json=_event_body(published_type, published_payload, sign=OFFICER_KEY, n=1)).status_code == 201
+    )
+    pair.both(
+        EVENTS, json=_event_body(published_type, published_payload, sign=OFFICER_KEY, n=0)
+    )  # submission id replayed
+    pair.both(EVENTS, json={**_event_body(clarified_type, clarified), "prev": "ab" * 32})  # 409 prev
+    pair.both("/api/v1/tenders/not-an-ocid/events", json=_event_body(clarified_type, clarified))
+    pair.both("/api/v1/tenders/ocds-tpreg0-officers/events", json=_event_body(clarified_type, clarified))
+    pair.both("/api/v1/tenders/ocds-tplog0-heads/events", json=_event_body(clarified_type, clarified))
     pair.both(EVENTS, json={"type": "log.heads", "payload": {"tree_size": 1}})
 
     # Idempotency: recorded once, replayed, refused for another body.
     pair.clock.moment = t2
     once = {"Idempotency-Key": "3f1c0a7e-clarify"}
-    first = pair.both(EVENTS, json=_body(clarified_type, clarified), headers=once)
+    first = pair.both(EVENTS, json=_event_body(clarified_type, clarified), headers=once)
     assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
-    again = pair.both(EVENTS, json=_body(clarified_type, clarified), headers=once)
+    again = pair.both(EVENTS, json=_event_body(clarified_type, clarified), headers=once)
     assert again.headers["Idempotent-Replayed"] == "true"
-    other = pair.both(EVENTS, json=_body(clarified_type, {**clarified, "x": 1}), headers=once)
+    other = pair.both(EVENTS, json=_event_body(clarified_type, {**clarified, "x": 1}), headers=once)
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
     # A bid committed, with its commitment wrong, then right; the newest head as prev.
     pair.clock.moment = t3
     wrong = {**committed, "commitment": 42}
-    assert pair.both(EVENTS, json=_body(committed_type, wrong)).json()["error"]["field"] == "body.payload.commitment"
-    head = pair.both(EVENTS, json=_body(committed_type, committed)).json()["leaf_hash"]
-    assert pair.both(EVENTS, json={**_body(clarified_type, clarified), "prev": head}).status_code == 201
+    assert (
+        pair.both(EVENTS, json=_event_body(committed_type, wrong)).json()["error"]["field"] == "body.payload.commitment"
+    )
+    head = pair.both(EVENTS, json=_event_body(committed_type, committed)).json()["leaf_hash"]
+    assert pair.both(EVENTS, json={**_event_body(clarified_type, clarified), "prev": head}).status_code == 201
 
     # Left to the router: other methods and paths, a trailing slash.
     for path in ("/api/v1/tenders/", f"/api/v1/tenders/{OCID}/events/", f"/api/v1/tenders/{OCID}/x/events"):
-        pair.both(path, json=_body(clarified_type, clarified))
+        pair.both(path, json=_event_body(clarified_type, clarified))
     pair.both("/api/v1/tenders", method="GET", key=None)
-    pair.both(EVENTS, method="PUT", json=_body(clarified_type, clarified))
+    pair.both(EVENTS, method="PUT", json=_event_body(clarified_type, clarified))
 
     # The thin application never routed a single write; the other routed every one.
     assert pair.routed["thin"] == 0
