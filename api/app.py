@@ -4,7 +4,8 @@ created at import time. ``tenderproof serve`` runs it under uvicorn (with severa
 
 Layers, outermost first: trusted proxy headers (only if ``trusted_proxies``), metrics and the
 access log, security headers, CORS (only if ``cors_origins``), overload protection, the rate
-limit on ``/api/``, the body size limit, the input guard (NUL characters, JSON depth), the catch-all for unexpected errors, then the routes.
+limit on ``/api/``, the body size limit, the input guard (NUL characters, JSON depth), the catch-all for unexpected errors,
+the read routing (replicas), the thin path of the single-event writes (:mod:`api.thin`), then the routes.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .middleware import (
 from .replicas import POSITION_HEADER, SERVED_BY_HEADER, ReadRoutingMiddleware, watch
 from .routes import api_router, ops, tiles
 from .server import freeze_heap
+from .thin import ThinWritesMiddleware
 
 API_PREFIX = "/api/v1"
 #: How uvicorn runs the application (``tenderproof serve``): its own proxy-header handling off
@@ -71,6 +73,7 @@ def create_app(
     now: Clock = utc_now,
     dev_chain: EmbeddedChain | None = None,
     mirror: Notes | None = None,
+    thin_writes: bool = True,
 ) -> FastAPI:
     """The application for ``settings``.
 
@@ -86,6 +89,9 @@ def create_app(
     With ``mirror`` (``tenderproof serve --mirror``), ``log`` is a monitor's mirror (docs/operations.md):
     every write is refused (405 ``read_only_mirror``), and the signed checkpoints served are those
     the log published and the monitor verified (``mirror``), never signed here.
+
+    ``thin_writes`` serves the two single-event writes through :mod:`api.thin` (the same answers,
+    less CPU); off, FastAPI's router serves them like every other route (for comparing the two).
     """
     bound_recursion()  # a dependency raised it: nested data must raise RecursionError, not crash
     settings.chain_id_for_signatures  # noqa: B018 - refuse to start rather than fail every write
@@ -142,6 +148,8 @@ def create_app(
     explorer_pages.install(app, settings, dev_chain=dev_chain)
 
     # add_middleware wraps what is there: the first added is the innermost.
+    if thin_writes:
+        app.add_middleware(ThinWritesMiddleware)
     app.add_middleware(ReadRoutingMiddleware)  # does nothing without replicas (app.state.replicas)
     app.add_middleware(CatchAllMiddleware)
     if mirror is not None:

@@ -424,16 +424,16 @@ def _touch(engine: Engine, key_id: int, *, now: datetime, touch: timedelta) -> N
 
 # --- FastAPI ------------------------------------------------------------------------------------
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tp_...`")
-_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: tp_...`")
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tp_...`")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: tp_...`")
 
 
 async def current_principal(
     request: Request,
     log: LogDep,
     clock: ClockDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """The authenticated caller, from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -94,11 +95,18 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(LogCollector(log, chains, now))
+        #: The counter's and the histogram's children by (method, route, status), looked up once:
+        #: ``labels()`` validates and locks on every call. As bounded as the labels themselves.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, *, method: str, route: str, status: int, duration: float, client: str) -> None:
         """Count one finished request and write its access-log line (JSON, no headers, no body)."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(duration)
+        children = self._children.get((method, route, status))
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(duration)
         if access_log.isEnabledFor(logging.INFO):
             fields = {
                 "method": method,

@@ -23,7 +23,6 @@ from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -488,6 +487,7 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'"
 #: policy or need none): never framed.
 SITE_CSP = "frame-ancestors 'none'"
 _API_PREFIXES = ("/api/v", "/healthz", "/readyz", "/metrics", "/openapi.json")
+_API_CSP, _SITE_CSP = API_CSP.encode("latin-1"), SITE_CSP.encode("latin-1")
 
 
 class SecurityHeadersMiddleware:
@@ -498,24 +498,29 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: int = 0) -> None:
         self.app = app
         self.hsts = f"max-age={hsts}; includeSubDomains" if hsts > 0 else None
+        # Added, in this order, to every response that lacks them (one pass over its headers).
+        self.first = (
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+        )
+        self.corp = (b"cross-origin-resource-policy", b"cross-origin")
+        self.last = () if self.hsts is None else ((b"strict-transport-security", self.hsts.encode("latin-1")),)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = API_CSP if scope["path"].startswith(_API_PREFIXES) else SITE_CSP
+        csp = _API_CSP if scope["path"].startswith(_API_PREFIXES) else _SITE_CSP
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("Content-Security-Policy", csp)
-                headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
-                headers.setdefault("Cache-Control", "no-store" if message["status"] >= 400 else "no-cache")
-                if self.hsts is not None:
-                    headers.setdefault("Strict-Transport-Security", self.hsts)
+                raw = message["headers"] = list(message.get("headers", ()))  # the response's own list stays
+                present = {name.lower() for name, _ in raw}
+                cache = (b"cache-control", b"no-store" if message["status"] >= 400 else b"no-cache")
+                for name, value in (*self.first, (b"content-security-policy", csp), self.corp, cache, *self.last):
+                    if name not in present:
+                        raw.append((name, value))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
