@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser
 from pydantic import SecretStr
 
 from anchoring import service
@@ -27,6 +28,7 @@ from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
 from settings import ChainSettings, Settings
 from tests.conftest import ORIGIN, PG_ADMIN_URL
+from tests.explorer.browser import chromium
 from tests.pg import scratch_database
 from tests.procurement import helpers
 
@@ -172,3 +174,10 @@ def hardhat_chain(url: str) -> ChainSettings:
     )
     address, _ = service.deploy(service.connect(settings, Credentials()))
     return settings.model_copy(update={"contract": address})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A Chromium of its own for each browser test module (Debian's, see :func:`tests.explorer.browser.chromium`)."""
+    with chromium() as started:
+        yield started

@@ -16,7 +16,7 @@ from api.app import create_app
 from ledger.log import Log
 from tests.api.conftest import settings_for
 from tests.api.servers import threaded_server
-from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations, chromium, screenshot
+from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,12 +33,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield served
     finally:
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture(params=list(VIEWPORTS))

@@ -18,7 +18,7 @@ from anchoring.bundles import final_anchors
 from demo import tenders as demo
 from tests.anchoring.nodes import hardhat_node
 from tests.api.servers import threaded_server
-from tests.explorer.browser import DESKTOP, PHONE, ROOT, Watched, axe_violations, chromium, screenshot
+from tests.explorer.browser import DESKTOP, PHONE, ROOT, Watched, axe_violations, screenshot
 from tests.explorer.conftest import SIGNED, Ledger, app_for, hardhat_chain, record_ledger, recorded_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,12 +36,6 @@ def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger
 def base(embedded_ledger: Ledger) -> Iterator[str]:
     with threaded_server(app_for(embedded_ledger)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture(params=list(VIEWPORTS))

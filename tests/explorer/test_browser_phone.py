@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, expect
 from demo import tenders as demo
 from demo.ocds import import_demo
 from tests.api.servers import threaded_server
-from tests.explorer.browser import Watched, axe_violations, chromium, screenshot
+from tests.explorer.browser import Watched, axe_violations, screenshot
 from tests.explorer.conftest import SIGNED, Ledger, app_for, recorded_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,12 +37,6 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 def base(ledger: Ledger) -> Iterator[str]:
     with threaded_server(app_for(ledger)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 def _organisation(base: str) -> str:

@@ -23,7 +23,7 @@ from ledger.procurement import importer
 from tests.api.conftest import settings_for
 from tests.api.servers import threaded_server
 from tests.conftest import ORIGIN, T0
-from tests.explorer.browser import Watched, axe_violations, chromium
+from tests.explorer.browser import Watched, axe_violations
 from tests.procurement.test_fulltext import RELEASES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -43,12 +43,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield served
     finally:
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture(params=[390, 1366])

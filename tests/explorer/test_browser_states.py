@@ -28,7 +28,7 @@ from demo import tenders as demo
 from ledger.core import commitment
 from ledger.core.canonical import canonical_bytes
 from tests.api.servers import threaded_server
-from tests.explorer.browser import DESKTOP, PHONE, Watched, chromium
+from tests.explorer.browser import DESKTOP, PHONE, Watched
 from tests.explorer.conftest import SIGNED, Ledger, app_for, recorded_ledger
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -101,12 +101,6 @@ def lying_rpc(upstream: str) -> Iterator[str]:
 def liar(base: str) -> Iterator[str]:
     with lying_rpc(f"{base}/rpc") as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture(params=["phone", "desktop"])

@@ -25,7 +25,7 @@ from ledger.core.note import Signer
 from tests.api.servers import threaded_server
 from tests.conftest import ORIGIN
 from tests.explorer import v2bundles
-from tests.explorer.browser import ROOT, chromium
+from tests.explorer.browser import ROOT
 from tests.explorer.conftest import SIGNED, Ledger, app_for, recorded_ledger
 from tests.procurement import helpers
 
@@ -66,12 +66,6 @@ def verifier_module(tmp_path_factory: pytest.TempPathFactory) -> str:
 def embedded_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     with recorded_ledger("sqlite", tmp_path_factory.mktemp("v2")) as recorded:
         yield recorded
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from settings import Settings
 from tests.api.servers import threaded_server
 from tests.api.test_writes import Clock
 from tests.conftest import ORIGIN
-from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations, chromium
+from tests.explorer.browser import Watched, assert_no_sideways_scroll, axe_violations
 from tests.explorer.conftest import EMBEDDED, anchor_final
 from tests.procurement.helpers import CHAIN_ID, item, published
 
@@ -91,12 +91,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(base, log, clock, dev, api_key, keystore)
     finally:
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 def _page(browser: Browser, viewport: dict[str, int], locale: str = "en-GB") -> Watched:
