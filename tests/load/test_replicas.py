@@ -180,6 +180,11 @@ def test_a_lagging_standby_is_skipped_and_the_primary_fails_over(tmp_path: Path)
         until("the standby serves reads", lambda: served_by(dep.base, "/api/v1/checkpoint") == "replica-0")
         with officer(dep) as client:
             publish_tender(client, "ocds-tp0dev-f1")
+            # the tender replayed on the standby first (a pause before that leaves a standby within
+            # its lag bound that rightly answers 404 for it, as any reader without a position may see)
+            until("the standby holds the tender", lambda: sql(
+                standby.url, "SELECT count(*) FROM tenders WHERE ocid = 'ocds-tp0dev-f1'"
+            ) == 1)  # fmt: skip
             # lagging beyond the bound: skipped, every reader served by the primary
             sql(standby.url, "SELECT pg_wal_replay_pause()")
             clarify(client, "ocds-tp0dev-f1", 1)
