@@ -86,8 +86,8 @@ class Page:
     items: list[TenderSummary]
     #: Pass back as ``cursor`` for the next page; None on the last page.
     next_cursor: str | None
-    #: Sorted by relevance with words matching more than :data:`RANK_AMONG` tenders (and no other
-    #: filter): the ranking is of the newest :data:`RANK_AMONG` of them (None: of every match).
+    #: Sorted by relevance with more than :data:`RANK_AMONG` tenders matching (the words and every
+    #: other filter): the ranking is of the newest :data:`RANK_AMONG` of them (None: of every match).
     ranked_among: int | None = None
 
 
@@ -232,10 +232,10 @@ _KEYS = table("tender_search_keys", column("id"), column("ocid"))
 #: when a query matches more tenders than this (a page then needs few rows of the walk); fewer
 #: are read from the full-text index and sorted.
 PROBE_ABOVE = 2000
-#: Relevance ranks at most this many matches of the words alone, the newest (SQLite: the highest
+#: Relevance ranks at most this many matches, the newest (the words alone on SQLite: the highest
 #: full-text keys, given in listing order by migration 0018 and in recording order after it;
-#: PostgreSQL: the latest ``listed_at``): ranking a word common to a tenth of a million tenders
-#: would otherwise score every one of them for each page.
+#: otherwise the latest ``listed_at``, ties by ocid): ranking a word common to a tenth of a million
+#: tenders would otherwise score every one of them for each page.
 RANK_AMONG = 2000
 
 
@@ -308,9 +308,8 @@ class _Search:
     #: SQLite, words matching more than :data:`PROBE_ABOVE` tenders listed by time: the words,
     #: and ``where`` holds the other filters (the page is found by :func:`_walk`).
     walk: tuple[str, ...] = ()
-    #: Relevance of matches read already (words alone: the newest :data:`RANK_AMONG`; with other
-    #: filters: every match, at most :data:`SCORE_IN_PYTHON_UP_TO`): each one's ocid and
-    #: ``search_text``, scored in Python (:func:`_ranked`).
+    #: Relevance of matches read already (the newest :data:`RANK_AMONG`, listed first by time):
+    #: each one's ocid and ``search_text``, scored in Python (:func:`_ranked`).
     texts: tuple[tuple[str, str], ...] | None = None
 
 
@@ -361,20 +360,14 @@ def _newest_keys(conn: Connection, words: list[str], most: int) -> list[int]:
     return list(conn.execute(newest).scalars())
 
 
-def _newest_texts(conn: Connection, words: list[str], most: int) -> list[tuple[str, str]]:
-    """PostgreSQL: the ocid and ``search_text`` of the ``most`` latest listed matches of the
-    words, read once (matching a common prefix in the GIN index is the costly part) and scored in
-    Python."""
-    t = tender_index.c
-    newest = select(t.ocid, t.search_text).where(_postgres_match(words))
-    return [(ocid, text) for ocid, text in conn.execute(newest.order_by(t.listed_at.desc(), t.ocid.desc()).limit(most))]
-
-
 def _texts(conn: Connection, found: _Search, most: int | None = None) -> list[tuple[str, str]]:
-    """The ocid and ``search_text`` of the rows ``found`` keeps (at most ``most``, any of them)."""
+    """The ocid and ``search_text`` of the rows ``found`` keeps; with ``most``, of the ``most``
+    latest listed (listing order, ties by ocid: the order :func:`_walk` follows)."""
     t = tender_index.c
     rows = select(t.ocid, t.search_text).select_from(found.source).where(*found.where)
-    return [(ocid, text) for ocid, text in conn.execute(rows if most is None else rows.limit(most))]
+    if most is not None:
+        rows = rows.order_by(t.listed_at.desc(), t.ocid.desc()).limit(most)
+    return [(ocid, text) for ocid, text in conn.execute(rows)]
 
 
 def _keyed(keys: list[int]) -> tuple[FromClause, ColumnElement[bool]]:
@@ -476,8 +469,8 @@ def search_tenders(
     """One page of the tenders matching every filter given (the fields of :class:`Filters`).
 
     ``sort``: ``relevance`` (best match first; the default with ``q``) ranks by :func:`_score`
-    (the same on both engines, ties by ocid in code point order), the words alone matching more
-    than :data:`RANK_AMONG` tenders: their newest that many (``Page.ranked_among``);
+    (the same on both engines, ties by ocid in code point order), more than :data:`RANK_AMONG`
+    tenders matching: their newest that many (``Page.ranked_among``);
     ``published_desc`` (newest first, the default without ``q``) or ``published_asc`` order by
     the publication (or, before it, planning) time; ``value_desc`` / ``value_asc`` by estimated
     value and list only tenders that have one. Ties are broken by ocid.
@@ -588,49 +581,69 @@ def _after(
 
 def _matches(conn: Connection, wanted: Filters, sort: str) -> tuple[_Search, bool]:
     """The search of a listing in ``sort`` order, and whether its relevance ranks only the
-    newest :data:`RANK_AMONG` matches (the words alone matching more). The words' newest matches
-    are read once (SQLite: their keys in the full-text index, at most :data:`RANK_AMONG` or
-    :data:`PROBE_ABOVE` and one; PostgreSQL, for relevance: their text): they are the rows to rank
-    (in Python) or list when no more match; above that, relevance ranks the newest (no other filter
-    given) or every match (:func:`_scored_in_python`), a listing by time walks its index (:func:`_walk`, SQLite) and by
-    value probes each row of its walk."""
+    newest :data:`RANK_AMONG` matches (more match). Relevance ranks, in Python, the newest
+    :data:`RANK_AMONG` tenders that hold the words and meet every other filter, read once with
+    their text (PostgreSQL: one GIN match and a top-N by listing time; SQLite: the words' newest
+    keys in the full-text index when they are the matches — the words alone, or no more than
+    :data:`PROBE_ABOVE` of them —, else a walk of the listing index, :func:`_walk`). Scoring every
+    match of a broad word with a filter cost 0.6-0.9 s at 1,000,000 tenders (180,000 matches).
+    A listing by time with words matching more than :data:`PROBE_ABOVE` walks its index
+    (SQLite), by value probes each row of its walk."""
     dialect, words = conn.dialect.name, wanted.words()
     alone, ranked = wanted.words_alone(), sort == "relevance"
     if not words or (dialect == "postgresql" and not ranked):
         return _search(dialect, wanted, ranked=ranked), False
     if dialect == "postgresql":
-        found = _search(dialect, wanted, ranked=True)
-        if alone:
-            read = _newest_texts(conn, words, RANK_AMONG + 1)
-            return replace(found, texts=tuple(read[:RANK_AMONG])), len(read) > RANK_AMONG
-        return _scored_in_python(conn, found), False
+        return _newest_ranked(conn, _search(dialect, wanted, ranked=True))
     newest = _newest_keys(conn, words, max(RANK_AMONG, PROBE_ABOVE) + 1)
     if ranked and alone:
         found = _search(dialect, wanted, ranked=True, keys=newest[:RANK_AMONG])
         return replace(found, texts=tuple(_texts(conn, found))), len(newest) > RANK_AMONG
     if len(newest) <= PROBE_ABOVE:
         found = _search(dialect, wanted, ranked=ranked, keys=newest)
-        return (replace(found, texts=tuple(_texts(conn, found))) if ranked else found), False
+        return _newest_ranked(conn, found) if ranked else (found, False)
     if ranked:
-        return _scored_in_python(conn, _search(dialect, wanted, ranked=True)), False
+        found = _search(dialect, wanted, ranked=True)
+        if len(newest) / (newest[0] - newest[-1] + 1) < WALK_DENSER_THAN:
+            # the words are sparse in the listing: a walk would read most of it; read every match
+            every = _listed_texts(conn, found, READ_EVERY_UP_TO + 1)
+            if len(every) <= READ_EVERY_UP_TO:
+                every.sort(reverse=True)  # newest first, ties by ocid: the walk's order
+                newest_texts = tuple((ocid, text) for _, ocid, text in every[:RANK_AMONG])
+                return replace(found, texts=newest_texts), len(every) > RANK_AMONG
+        walked = replace(_search(dialect, replace(wanted, q=None)), walk=tuple(words))
+        ocids = _walk(conn, walked, list(walked.where), descending=True, wanted=RANK_AMONG + 1)
+        keyed = replace(found, where=[tender_index.c.ocid.in_(ocids[:RANK_AMONG])])
+        return replace(found, texts=tuple(_texts(conn, keyed))), len(ocids) > RANK_AMONG
     if sort.startswith("value"):
         return _search(dialect, wanted, probe=True), False
     return replace(_search(dialect, replace(wanted, q=None)), walk=tuple(words)), False
 
 
-#: Relevance with another filter than the words: up to this many matches are read with their text
-#: and scored in Python (:func:`_ranked`); more are ranked in SQL (:func:`_score`).
-SCORE_IN_PYTHON_UP_TO = 10_000
+#: SQLite, relevance of words matching more than :data:`PROBE_ABOVE` tenders with another filter:
+#: the newest matches are found by a walk of the listing index (:func:`_walk`) when the words are
+#: in at least this share of the listing (read from the spread of their newest full-text keys,
+#: which follow the listing order), else by reading every match with its listing time, up to
+#: :data:`READ_EVERY_UP_TO` of them (1,000,000 tenders: `hospital`, 10 %, and a status, 2,001 of
+#: 180,000 matches walked in ~27 ms; a three-word query in ~0.1 % of the listing and a status,
+#: 5,752 matches: the walk ~650 ms of CPU, reading them all ~45 ms).
+WALK_DENSER_THAN = 0.02
+READ_EVERY_UP_TO = 10_000
 
 
-def _scored_in_python(conn: Connection, found: _Search) -> _Search:
-    """``found`` (words and other filters, ranked) with its matches' text when no more than
-    :data:`SCORE_IN_PYTHON_UP_TO` match (one read of at most one more), to be scored in Python:
-    the same order as the SQL score, at less cost (1,000,000 tenders, 5,752 matches of three words
-    and a status: PostgreSQL 16 ms of the server's CPU and 18 of ours against 54 and 6, SQLite 51
-    ms against 56). Above it, that read is lost (about 40 ms when 180,000 match)."""
-    read = _texts(conn, found, SCORE_IN_PYTHON_UP_TO + 1)
-    return replace(found, texts=tuple(read)) if len(read) <= SCORE_IN_PYTHON_UP_TO else found
+def _listed_texts(conn: Connection, found: _Search, most: int) -> list[tuple[Any, str, str]]:
+    """The listing time, ocid and ``search_text`` of at most ``most`` of the rows ``found``
+    keeps (any of them)."""
+    t = tender_index.c
+    rows = select(t.listed_at, t.ocid, t.search_text).select_from(found.source).where(*found.where).limit(most)
+    return [(listed, ocid, text) for listed, ocid, text in conn.execute(rows)]
+
+
+def _newest_ranked(conn: Connection, found: _Search) -> tuple[_Search, bool]:
+    """``found`` (ranked) with the text of its newest :data:`RANK_AMONG` matches, and whether
+    more match (one read of at most one more)."""
+    read = _texts(conn, found, RANK_AMONG + 1)
+    return replace(found, texts=tuple(read[:RANK_AMONG])), len(read) > RANK_AMONG
 
 
 #: The first batch of :func:`_walk` (each next one four times the last, up to :data:`WALK_MOST`).

@@ -176,20 +176,30 @@ def test_cursors_hold_the_same_score_bits_on_both_engines(both: tuple[Log, Log])
 
 
 @pytest.mark.parametrize(
-    ("rank_among", "probe_above", "in_python"),
-    [(4, 4, 10_000), (4, 10_000, 2), (10_000, 4, 0), (10_000, 10_000, 0), (2, 2, 3)],
+    ("rank_among", "probe_above", "walk_denser_than", "read_every_up_to"),
+    [
+        (4, 4, 0.0, 10_000),  # SQLite: matches of words and filters found by a walk
+        (4, 4, 2.0, 10_000),  # ... by reading every match
+        (4, 4, 2.0, 3),  # ... more than that many: walked after all
+        (4, 10_000, 0.0, 10_000),
+        (10_000, 4, 2.0, 10_000),
+        (10_000, 10_000, 0.0, 10_000),
+        (2, 2, 2.0, 10_000),
+    ],
 )
 def test_the_newest_matches_and_every_match_rank_alike(
-    both: tuple[Log, Log], rank_among: int, probe_above: int, in_python: int
+    both: tuple[Log, Log], rank_among: int, probe_above: int, walk_denser_than: float, read_every_up_to: int
 ) -> None:
-    """Whichever path ranks (the newest matches read at once and scored in Python, words alone
-    cut to the newest few, every match with another filter scored in Python or, when more match,
-    in SQL), both engines agree."""
+    """Whichever path ranks (the words' newest matches read at once, the matches of words and
+    filters found by the full-text keys, by a walk of the listing index or by reading every one,
+    cut to the newest few or not), both engines agree."""
     lite, pg = both
+    active = len(_pages(lite, 200, q="hospital", status="active")[0])  # every one ranked
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(query, "RANK_AMONG", rank_among)
         patch.setattr(query, "PROBE_ABOVE", probe_above)
-        patch.setattr(query, "SCORE_IN_PYTHON_UP_TO", in_python)
+        patch.setattr(query, "WALK_DENSER_THAN", walk_denser_than)
+        patch.setattr(query, "READ_EVERY_UP_TO", read_every_up_to)
         for q in ("hospital", "renov", "suministro", "renown road", "aztlan"):
             for filters in ({"q": q}, {"q": q, "status": "active"}):
                 for limit in (1, 2, 50):
@@ -197,3 +207,7 @@ def test_the_newest_matches_and_every_match_rank_alike(
                     assert on_sqlite[0], filters
                     assert _pages(pg, limit, **filters) == on_sqlite, (filters, limit)
         assert _pages(pg, 50, q="hospital")[2] == (rank_among if rank_among < 20 else None)
+        # with a filter too, more matches than RANK_AMONG: the newest RANK_AMONG ranked, and said
+        cut = [_pages(log, 50, q="hospital", status="active") for log in both]
+        assert [len(ocids) for ocids, _, _ in cut] == [min(active, rank_among)] * 2
+        assert [among for _, _, among in cut] == [rank_among if rank_among < active else None] * 2
