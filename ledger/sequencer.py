@@ -251,10 +251,7 @@ def append_ahead(
             placed = _chain(item, made, heads, origin=origin, now=now)
         rows.append(placed.row)
         bodies.append(placed.body)
-    ids = _insert_events(conn, rows) if rows else []
-    if ids:
-        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-        insert_many(conn, payloads, [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)])
+    ids = _insert_all(conn, rows, bodies) if rows else []
     ocids = sorted(heads)
     changed = {item.ocid for item in items}
     if changed:
@@ -537,13 +534,20 @@ def _write(conn: Connection, chained: list[_Chained]) -> list[Recorded]:
         conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
         conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **chained[0].body})
     else:
-        ids = _insert_events(conn, [c.row for c in chained])
-        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-        insert_many(conn, payloads, [{"event_id": i, **c.body} for i, c in zip(ids, chained, strict=True)])
+        ids = _insert_all(conn, [c.row for c in chained], [c.body for c in chained])
     return [
         Recorded(event_id=event_id, envelope=c.envelope, leaf_hash=c.row["leaf_hash"], disclosure=c.disclosure)
         for event_id, c in zip(ids, chained, strict=True)
     ]
+
+
+def _insert_all(conn: Connection, rows: list[dict[str, Any]], bodies: list[dict[str, Any]]) -> list[int]:
+    """Insert the events ``rows``, their pending entries and their payloads (``bodies``, in the
+    same order, without the event id); the new events' ids, in order."""
+    ids = _insert_events(conn, rows)
+    insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+    insert_many(conn, payloads, [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)])
+    return ids
 
 
 class Admission(Protocol):

@@ -291,8 +291,8 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
                 transaction.rollback()
 
 
-def _insert_of(dialect: Dialect) -> Callable[[Table], Any]:
-    return postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+def _insert_of(dialect: str) -> Callable[[Table], Any]:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def insert_or_ignore(conn: Connection, table: Table, *, keys: Sequence[str] | None = None) -> Insert:
@@ -305,8 +305,7 @@ def insert_or_ignore(conn: Connection, table: Table, *, keys: Sequence[str] | No
 
 @lru_cache(maxsize=64)
 def _insert_or_ignore(dialect: str, table: Table, keys: tuple[str, ...] | None) -> Insert:
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement: Insert = insert_(table).on_conflict_do_nothing(index_elements=keys)
+    statement: Insert = _insert_of(dialect)(table).on_conflict_do_nothing(index_elements=keys)
     return statement
 
 
@@ -319,7 +318,7 @@ def add_to_counter(conn: Connection, table: Table, *, keys: tuple[str, ...], col
 
 @lru_cache(maxsize=64)
 def _add_to_counter(dialect: str, table: Table, keys: tuple[str, ...], column: str) -> Insert:
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    statement = _insert_of(dialect)(table)
     counter: Insert = statement.on_conflict_do_update(
         index_elements=list(keys), set_={column: table.c[column] + statement.excluded[column]}
     )
@@ -531,12 +530,12 @@ def _compiled_insert(
     has one; whether the parameters are named (else positional)."""
     statement: Insert = insert(table)
     if replace_on:
-        replace = _insert_of(dialect)(table)
+        replace = _insert_of(dialect.name)(table)
         statement = replace.on_conflict_do_update(
             index_elements=list(replace_on), set_={k: replace.excluded[k] for k in keys if k not in replace_on}
         )
     elif ignore_on:
-        statement = _insert_of(dialect)(table).on_conflict_do_nothing(index_elements=list(ignore_on))
+        statement = _insert_of(dialect.name)(table).on_conflict_do_nothing(index_elements=list(ignore_on))
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))
     names = keys if compiled.positiontup is None else tuple(compiled.positiontup)
     processors = tuple(
