@@ -8,8 +8,7 @@ what was found.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import Self
 
 
@@ -69,16 +68,29 @@ class FieldError(LedgerError):
         return clone
 
 
-@contextmanager
-def naming(prefix: str) -> Iterator[None]:
+def naming(prefix: str) -> _Naming:
     """Re-raise a :class:`FieldError` raised inside the block with ``prefix`` in front of its
-    field (``items[3].`` + ``payload.award``); nothing changes when ``prefix`` is empty."""
-    try:
-        yield
-    except FieldError as exc:
-        if not prefix:
-            raise
-        raise exc.renamed(prefix + exc.field) from exc
+    field (``items[3].`` + ``payload.award``); nothing changes when ``prefix`` is empty.
+
+    A class, not a generator's ``contextmanager`` (~0.5 µs a block where that took ~2 µs): a bulk
+    request of 500 events enters four of them an event."""
+    return _Naming(prefix)
+
+
+class _Naming:
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.prefix and isinstance(exc, FieldError):
+            raise exc.renamed(self.prefix + exc.field) from exc
 
 
 class InvalidArgumentError(FieldError, ValueError):

@@ -302,12 +302,41 @@ def committed_fields(found: list[tuple[Place, str]]) -> tuple[str, ...]:
     return tuple(sorted(pointer(place) for place in kept if place))
 
 
+_INDEXED: list[tuple[tuple[Rule, ...], tuple[str, ...]]] = []
+
+
+def _indexed(rules: tuple[Rule, ...]) -> tuple[str, ...]:
+    """The names of the rules' first steps ``..name``, found in one walk of the payload (:func:`_named`);
+    kept for the last rules asked (the configured ones, every payload)."""
+    if _INDEXED and _INDEXED[0][0] is rules:
+        return _INDEXED[0][1]
+    names = tuple(
+        dict.fromkeys(
+            name for rule in rules for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
+        )
+    )
+    _INDEXED[:] = [(rules, names)]
+    return names
+
+
+def _may_select(steps: tuple[Step, ...], payload: Any, index: dict[str, list[Located]]) -> bool:
+    """False when ``steps`` certainly select nothing from ``payload``: a first step ``.name`` the
+    payload has no member of, or ``..name`` where the walk found none (the common case: most
+    rules match nothing in most payloads, and this spares building their selection)."""
+    if not steps:
+        return True
+    kind, name = steps[0]
+    if kind == "child":
+        return isinstance(payload, dict) and name in payload
+    if kind == "descendant" and name is not None and name in index:
+        return bool(index[name])
+    return True
+
+
 def places(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) -> list[tuple[Place, str]]:
     """As :func:`marks`, each place as its keys and indices with the name of the rule that marks it."""
     chosen = RULES if rules is None else rules
-    index: dict[str, list[Located]] = {
-        name: [] for rule in chosen for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
-    }
+    index: dict[str, list[Located]] = {name: [] for name in _indexed(chosen)}
     if index:
         _named([], payload, index)
     found: list[tuple[Place, str]] = []
@@ -321,6 +350,9 @@ def places(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None)
         refer_ids, refer_objects = matched.get(rule.referring_to or "", (set(), set()))
         if rule.referring_to is not None and not refer_ids:
             continue  # nothing to refer to: no need to walk the payload
+        if not _may_select(rule.steps, payload, index):
+            matched[rule.name] = (ids, objects)  # selects nothing: as after a walk that found nothing
+            continue
         for where, value in _select(rule.steps, iter([((), payload)]), index):
             if rule.when and not all(_is_one_of(_get(value, key), allowed) for key, allowed in rule.when):
                 continue

@@ -366,7 +366,7 @@ def committing(item: Submission) -> Submission:
         return replace(item, version=VERSION_1, fields=())
     fields = privacy.committed_fields(privacy.places(item.type, item.payload))
     if item.disclosure is None:
-        return replace(item, fields=fields)
+        return item if item.fields == fields else replace(item, fields=fields)
     if item.submission is None:
         raise InvalidArgumentError("disclosure", "only a signed submission brings its own disclosure")
     given = item.disclosure.get("fields") if isinstance(item.disclosure, dict) else None
