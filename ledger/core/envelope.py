@@ -121,6 +121,8 @@ def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> 
     ``recorded``: the ocid is read from an entry already in a log, which may follow the rule of
     its time (:data:`LEGACY_OCID_PATTERN`) as well as today's.
     """
+    if type(ocid) is str and ocid in _GOOD_OCIDS:
+        return ocid
     if recorded and isinstance(ocid, str) and LEGACY_OCID_PATTERN.fullmatch(ocid):
         return ocid
     if (
@@ -135,7 +137,16 @@ def check_ocid(ocid: object, *, field: str = "ocid", recorded: bool = False) -> 
             " publisher's id of 1 to 200 characters, none of / \\ ? # % or control characters, no space at"
             f" either end), got {ocid!r}",
         )
+    if type(ocid) is str:
+        if len(_GOOD_OCIDS) >= 4096:
+            _GOOD_OCIDS.clear()
+        _GOOD_OCIDS.add(ocid)
     return ocid
+
+
+#: Ocids that passed :func:`check_ocid` (today's rule, good for both uses) lately: a bulk event's
+#: ocid is checked three times (the request, the append, its envelope).
+_GOOD_OCIDS: set[str] = set()
 
 
 def check_event_type(kind: object, *, field: str = "type") -> str:

@@ -91,8 +91,9 @@ def record(
         texts = _read_states(conn, ocids)  # each tender's state as stored, read once for all of them
         if guess is not None and guess.texts == texts:  # as when guessed: the same rules, the same states
             for i, (item, done) in enumerate(zip(items, recorded, strict=True)):
-                with naming("" if single else f"items[{i}]."):
-                    _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
+                if item.submission is not None:
+                    with naming("" if single else f"items[{i}]."):
+                        _check_signature(conn, item, done, chain_id=chain_id, at=at, verified=verified)
             _write_store(conn, guess.store)
         else:
             before = _parse_states(texts)

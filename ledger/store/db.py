@@ -411,23 +411,28 @@ def insert_rows(
     if returning:
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
     sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
-    get = itemgetter(*names)
-    values: list[Any] = []
-    # the last value given to each processor and what it made of it: a value repeated in every
-    # row (a batch's ``recorded_at``) is processed once
-    last: list[tuple[Any, Any]] = [(_NOTHING, None)] * len(pairs)
-    for row in rows:
-        got = list(get(row)) if len(names) > 1 else [get(row)]
-        for k, (i, process) in enumerate(pairs):
-            value = got[i]
-            seen, made = last[k]
-            if value is not seen:
-                made = process(value)
-                last[k] = (value, made)
-            got[i] = made
-        values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
+    # column by column: each column through its processor, the rows then zipped together in C
+    columns: list[Any] = [list(map(itemgetter(name), rows)) for name in names]
+    for i, process in pairs:
+        columns[i] = _processed(columns[i], process)
+    values: list[Any] = list(zip(*columns, strict=True))
+    if named:
+        values = [dict(zip(names, row, strict=True)) for row in values]
     conn.exec_driver_sql(sql, values)
     return []
+
+
+def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """``values`` through a column's bind ``process``: a value repeated from the row before (a
+    batch's ``recorded_at``) is processed once."""
+    out: list[Any] = []
+    seen: Any = _NOTHING
+    made: Any = None
+    for value in values:
+        if value is not seen:
+            seen, made = value, process(value)
+        out.append(made)
+    return out
 
 
 #: The PostgreSQL array type each column type travels as in :func:`insert_rows` (its element type
