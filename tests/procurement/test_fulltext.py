@@ -13,7 +13,11 @@ from sqlalchemy import select, text
 from ledger.core.errors import InvalidArgumentError
 from ledger.log import Log
 from ledger.procurement import fulltext, importer, project, query
+from ledger.procurement.record import record
+from ledger.submission import Submission
 from tests.conftest import T0
+
+from .helpers import CHAIN_ID, at, bid, commitment, published
 
 
 def test_words_are_folded_the_same_for_documents_and_queries() -> None:
@@ -551,3 +555,41 @@ def test_relevance_pages_follow_the_cursor_through_ties(prefixed: Log) -> None:
                     break
                 cursor = page.next_cursor
             assert paged == whole
+
+
+def _search_index(log: Log) -> list[tuple[Any, ...]]:
+    """SQLite: the FTS5 index's own rows (its segments); PostgreSQL: each tender's stored words."""
+    with log.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            return [tuple(r) for r in conn.exec_driver_sql("SELECT id, block FROM tender_search_data ORDER BY id")]
+        return [
+            tuple(r) for r in conn.execute(text("SELECT ocid, search_vector::text FROM tender_index ORDER BY ocid"))
+        ]
+
+
+def test_the_index_is_rewritten_only_when_a_tenders_words_change(log: Log) -> None:
+    """Events that leave a tender's words as they were (a clarification, a bid) leave the full-text
+    index as it was (migration 0022: SQLite's trigger runs only when ``search_text`` changes); an
+    amended title is found by its new words and no longer by the old ones, on both engines."""
+    ocids = [f"ocds-ft0000-{n}" for n in (1, 2)]
+    first = [
+        Submission(ocid=o, type="tender.published", payload=published(title=f"Alpha bridge {o[-1]}")) for o in ocids
+    ]
+    record(log, first, now=at(1), signatures="optional", chain_id=CHAIN_ID)
+    before = _search_index(log)
+    assert _found(log, q="alpha") == [1, 2]
+    clarified = {"tender": {"id": "T-1", "enquiries": [{"id": "q1", "answer": "Yes"}]}}
+    b, salt = bid(1)
+    same = [
+        Submission(ocid=ocids[0], type="tender.clarified", payload=clarified),
+        Submission(ocid=ocids[1], type="bid.committed", payload={"bidder": b["tenderers"][0], "commitment": commitment(b, salt)}),
+    ]  # fmt: skip
+    record(log, same, now=at(2), signatures="optional", chain_id=CHAIN_ID)
+    record(log, [same[0]], now=at(3), signatures="optional", chain_id=CHAIN_ID)  # one event alone, too
+    assert _search_index(log) == before
+    amended = {"tender": {"id": "T-1", "title": "Gamma road", "amendments": [{"id": "a1"}]}}
+    record(log, [Submission(ocid=ocids[0], type="tender.amended", payload=amended)], now=at(4), signatures="optional", chain_id=CHAIN_ID)  # fmt: skip
+    assert _search_index(log) != before
+    assert _found(log, q="gamma") == [1]
+    assert _found(log, q="alpha") == [2]
+    assert _found(log, q="bridge") == [2]
