@@ -412,10 +412,10 @@ def insert_rows(
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
     sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
     # column by column: each column through its processor, the rows then zipped together in C
-    columns: list[Any] = [list(map(itemgetter(name), rows)) for name in names]
+    by_column: list[list[Any]] = [list(map(itemgetter(name), rows)) for name in names]
     for i, process in pairs:
-        columns[i] = _processed(columns[i], process)
-    values: list[Any] = list(zip(*columns, strict=True))
+        by_column[i] = _processed(by_column[i], process)
+    values: list[Any] = list(zip(*by_column, strict=True))
     if named:
         values = [dict(zip(names, row, strict=True)) for row in values]
     conn.exec_driver_sql(sql, values)
