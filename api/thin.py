@@ -43,10 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from anyio.to_thread import current_default_thread_limiter
 from fastapi._compat import ModelField, get_missing_field_error
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
-from anyio.to_thread import current_default_thread_limiter
 from fastapi.routing import APIRoute
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette._utils import get_route_path

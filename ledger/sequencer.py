@@ -444,7 +444,7 @@ Outcomes = list[tuple[_Member[Any], Any, BaseException | None]]
 
 def _wake(member: _Member[Any]) -> None:
     """Wake ``member``'s thread (it checks what became of it, then waits again if need be)."""
-    try:
+    try:  # noqa: SIM105 (a wake per member of every batch: no context manager on this path)
         member.wake.release()
     except RuntimeError:  # woken already and not yet awake: one wake is enough
         pass
