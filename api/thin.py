@@ -14,13 +14,9 @@ give, byte for byte (``tests/api/test_thin_writes.py`` compares the two paths):
    (the log, the settings, the clock, ``Idempotency-Key``, then the API key: the same brief key
    cache and the same revocation bound, :class:`api.auth.KeyCache`);
 3. the body validated by the route's own field (422 naming ``body.<field>``);
-4. the route's own endpoint function, on a thread pool of its own (its only hand-off):
-   ``loop.run_in_executor`` on a ``ThreadPoolExecutor`` of as many threads as anyio's default
-   limiter allows (40), in a copy of the request's context, as Starlette's ``run_in_threadpool``
-   does; anyio's worker-thread machinery (its limiter, the worker's queue and ``Condition``, the
-   async-library sniffing) cost ~10 % of a write's server CPU under 32 clients, this ~4 %. As with
-   anyio, a cancelled request's endpoint is not abandoned once it runs: the cancellation is raised
-   when it has returned (a write is then committed or not, never half).
+4. the route's own endpoint function, on a thread (its only hand-off): :class:`api.handoff.Handoff`,
+   as many threads as anyio's default limiter allows, the request's context copied, as Starlette's
+   ``run_in_threadpool`` does, at a third of the CPU of even ``loop.run_in_executor``.
 
 Exceptions go to the application's exception handlers (:mod:`api.errors`) exactly as from the
 route; the route object is put in the scope as the router would, so the metrics and the access log
@@ -32,14 +28,8 @@ path leaves to them (another method, another path).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import email.message
 import json
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +48,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import auth
 from .deps import get_clock, get_log, get_settings
+from .handoff import Handoff
 from .routes import writes
 
 #: The paths served here, as the route templates the application declares them under.
@@ -212,34 +203,17 @@ async def _serve(request: Request, thin: _Thin, params: dict[str, str]) -> Respo
     field = thin.route.body_field
     assert field is not None  # both routes declare a body
     arguments = {"recorder": recorder, "principal": principal, field.name: _validated(field, body), **params}
-    response: Response = await _on_pool(thin.route.endpoint, arguments)
+    response: Response = await (_handoff or _pool()).run(thin.route.endpoint, arguments)
     return response
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+_handoff: Handoff | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
-    """This process's pool of the thin path (made on first use, in the event loop's thread: a
-    worker process forked or spawned later makes its own), as large as anyio's default limiter."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            size = int(current_default_thread_limiter().total_tokens)
-            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="thin-write")
-        return _pool
-
-
-async def _on_pool(fn: Callable[..., Any], arguments: dict[str, Any]) -> Any:
-    """``fn(**arguments)`` on the pool, in a copy of the current context; its result or its error."""
-    loop = asyncio.get_running_loop()
-    work = (_pool or _executor()).submit(contextvars.copy_context().run, fn, **arguments)
-    waiter = asyncio.wrap_future(work, loop=loop)
-    try:
-        return await waiter
-    except asyncio.CancelledError:
-        if not work.cancel():  # already running: let it finish, as anyio's shielded hand-off does
-            with contextlib.suppress(Exception):
-                await asyncio.shield(asyncio.wrap_future(work, loop=loop))
-        raise
+def _pool() -> Handoff:
+    """This process's hand-off (made on first use, in a worker: a process spawned later makes its
+    own), with as many threads as anyio's default limiter allows the thread pool."""
+    global _handoff
+    if _handoff is None:
+        _handoff = Handoff(int(current_default_thread_limiter().total_tokens), name="thin-write")
+    return _handoff
