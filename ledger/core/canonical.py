@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from .errors import CanonicalizationError
@@ -71,8 +72,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
+def canonical_json_bytes(value: Any, *, field: str = "$", parsed: bool = False) -> bytes:
     """:func:`canonical_bytes`: the same bytes (or the same error), several times faster.
+
+    ``parsed``: ``value`` is what a strict JSON parser made of a document (dicts, lists,
+    strings, ints, floats, booleans and None; no NaN or infinity): then orjson writes it first,
+    faster still, its bytes kept where they are plainly RFC 8785's (:func:`_parsed_bytes`).
 
     The C JSON encoder writes the value with sorted keys and no whitespace: RFC 8785's form
     once integral floats are written as integers (``1.0`` -> ``1``) and other floats are in the
@@ -82,12 +87,52 @@ def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
     bool and None) goes to the library whole, so its bytes and errors are the
     library's. A property test checks the bytes equal ``rfc8785.dumps``.
     """
+    if parsed and (fast := _parsed_bytes(value)) is not None:
+        return fast
     try:
         text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (_Slow, ValueError, TypeError, RecursionError):
         return canonical_bytes(value, field=field)
     data = utf8_if_canonical(text)
     return canonical_bytes(value, field=field) if data is None else data
+
+
+#: orjson's options for :func:`_parsed_bytes`: keys sorted, and a subclass of a JSON type, a
+#: dataclass or a date handed to ``default`` (which refuses it) rather than written.
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)  # fmt: skip
+#: Outside strings: a float (digits then a point or an exponent), or an integer of 16 digits or
+#: more (RFC 8785's exact range ends at 2**53 - 1, 16 digits).
+_NOT_PLAIN = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+#: The first byte of a character beyond U+FFFF in UTF-8.
+_ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _parsed_bytes(value: Any) -> bytes | None:
+    """orjson's bytes of ``value`` (a strict parser's: no NaN or infinity, which orjson would
+    write as ``null``) when they are its RFC 8785 bytes, else None: orjson writes keys sorted by
+    code point, no whitespace, and escapes strings as RFC 8785 and the C encoder do (``\\b``
+    ``\\t`` ``\\n`` ``\\f`` ``\\r`` ``\\"`` ``\\\\``, other controls as lowercase ``\\u00xx``, nothing
+    else), so only these are left to :func:`canonical_json_bytes`'s other paths: a float
+    anywhere (its form may differ), an integer of 16 digits or more, a character beyond
+    U+FFFF (RFC 8785 sorts keys by UTF-16 code units), and what orjson refuses (a lone
+    surrogate, a key that is not a string, an integer past 64 bits, a subclass...)."""
+    try:
+        data = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    if not data.isascii() and _ASTRAL_LEAD.search(data):
+        return None
+    # the text outside strings: escaped backslashes, then escaped quotes, removed, the quotes
+    # left pair up (a backslash in a string always starts an escape, read left to right)
+    outside = b"".join(data.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[0::2])
+    return None if _NOT_PLAIN.search(outside) else data
 
 
 def utf8_if_canonical(text: str) -> bytes | None:

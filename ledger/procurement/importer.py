@@ -536,7 +536,9 @@ def check_release(
         kind = event_type(value["tag"])
         found = privacy.places(kind, value, text=text)  # one walk: F, and the report's counts
         # the v2 commitment over F and the release's RFC 8785 bytes, from one encoding
-        bound, disclosure, data = commitment.commit_encoded(value, privacy.committed_fields(found), seed=seed)
+        bound, disclosure, data = commitment.commit_encoded(
+            value, privacy.committed_fields(found), seed=seed, parsed=text is not None and _strict(text)
+        )
     except InvalidArgumentError as exc:
         if exc.field not in ("ocid", "tag"):
             try:  # a release RFC 8785 cannot encode is named as its whole encoding names it
@@ -555,6 +557,13 @@ def check_release(
     marks = tuple(rule for _, rule in found)
     digest = "" if digest_key is None else keys.keyed_digest(digest_key, data)
     return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, digest, notes, marks, bound, disclosure)
+
+
+def _strict(text: bytes) -> bool:
+    """Whether a release parsed from ``text`` holds no NaN or infinity (``json``, which reads JSON
+    Lines' long numbers, takes ``NaN`` and ``Infinity``; the stream's parser does not): the
+    RFC 8785 encoding may then take orjson's bytes (``canonical_json_bytes``'s ``parsed``)."""
+    return b"NaN" not in text and b"Infinity" not in text
 
 
 def _clean_message(message: str) -> str:

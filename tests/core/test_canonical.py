@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -108,3 +109,66 @@ def test_the_fast_path_leaves_what_json_cannot_say_to_the_library(value: Any) ->
             canonical_json_bytes(value)
     else:
         assert canonical_json_bytes(value) == expected
+
+
+_strict_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from(["\\", '"', '\\"', '"\\', "\\\\\"", "\x00\x1f\x7f", "\U0001f600", "\ud800", "1.5", "e5"]),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text() | st.sampled_from(["\U0001f600", "\ufb33", "é", '"', "\\"]), children, max_size=5),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=_strict_values)
+def test_the_parsed_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
+    """What a strict parser makes (no NaN, no infinity): orjson's bytes where they are kept, the
+    other paths' bytes or error elsewhere; never other bytes than the library's."""
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        expected = None
+    if expected is None:
+        with pytest.raises(CanonicalizationError):
+            canonical_json_bytes(value, parsed=True)
+    else:
+        assert canonical_json_bytes(value, parsed=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (b'{"b":[1,-2,true,false,null],"a":"x\\"1.5\\\\","c":{"e":"\\u0000\\n"}}', True),
+        ('{"\u00e9":1,"z":"\u20ac\u2028","\\\\":"\\\\\\""}'.encode(), True),
+        (b'{"amount":1311264.0}', False),  # an integral float: RFC 8785 writes 1311264
+        (b'{"n":1e2}', False),
+        (b'{"n":9007199254740993}', False),  # past 2**53 - 1: refused
+        (b'{"n":1234567890123456}', False),  # 16 digits: left to the other paths
+        ('{"\U0001f600":1,"\ufb33":2}'.encode(), False),  # UTF-16 order differs from code points
+        (b'{"t":"\\ud800"}', False),  # a lone surrogate: no UTF-8 form
+    ],
+)
+def test_the_parsed_path_on_what_parsers_make(text: bytes, kept: bool) -> None:
+    import json
+
+    import orjson
+
+    from ledger.core import canonical
+
+    value = json.loads(text)
+    assert (canonical._parsed_bytes(value) is not None) is kept
+    try:
+        expected: bytes | None = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        expected = None
+    if expected is None:
+        with pytest.raises(CanonicalizationError):
+            canonical_json_bytes(value, parsed=True)
+        return
+    assert canonical_json_bytes(value, parsed=True) == expected
+    with contextlib.suppress(orjson.JSONDecodeError):
+        assert canonical_json_bytes(orjson.loads(text), parsed=True) == expected
