@@ -378,6 +378,7 @@ def _parsed(raw: _Batch) -> tuple[_Raw, list[int], bool]:
     items: list[_Read | Problem] = []
     roots: list[int] = []
     texts: dict[int, bytes] = {}
+    exact: set[int] = set()
     index = 0
     for item in raw.items:
         if isinstance(item, Problem):
@@ -404,12 +405,13 @@ def _parsed(raw: _Batch) -> tuple[_Raw, list[int], bool]:
             except (ijson.JSONError, UnicodeDecodeError) as exc:
                 items.append(_unreadable(raw.name, number - 1, exc, item.read))
                 roots.append(-1)
-                return _Raw(raw.name, items, raw.position, texts), roots, True
+                return _Raw(raw.name, items, raw.position, texts, exact), roots, True
             texts[len(items)] = data
+            exact.add(len(items))  # orjson's or ijson's: neither reads NaN, infinities or overflows
             items.append(_Read(f"release #{number}", value))
             roots.append(index + i)
         index += len(item)
-    return _Raw(raw.name, items, raw.position, texts), roots, False
+    return _Raw(raw.name, items, raw.position, texts, exact), roots, False
 
 
 def _values(raw: _Batch) -> Callable[[int], dict[str, Any]]:
@@ -491,6 +493,7 @@ def check_release(
     digest_key: bytes | None = None,
     seed: bytes | None = None,
     text: bytes | None = None,
+    parsed: bool = False,
 ) -> _Release | Problem:
     """Check one release candidate; return it ready to record (with its schema problems as
     notes), or the problem that keeps it out of the log. ``digest_key``: the deployment's
@@ -498,6 +501,9 @@ def check_release(
     ``text``: the JSON text ``value`` was parsed from (or one holding it, a JSON Lines line),
     when there is one: walks of the release it proves needless are skipped (the depth bound when
     it has too few brackets to nest that deep, the privacy marks' search for names it lacks).
+    ``parsed``: ``value`` is what a strict JSON parser made (orjson, ijson: no NaN, no infinity,
+    which JSON Lines' ``json`` fallback reads), so its RFC 8785 bytes may be orjson's
+    (:func:`canonical.canonical_json_bytes`).
 
     What the log itself needs refuses a release: a JSON object with an ``ocid`` of the log's
     form, an ``id`` (a non-empty string), a ``date`` that is a date-time (one without its UTC
@@ -537,7 +543,7 @@ def check_release(
         found = privacy.places(kind, value, text=text)  # one walk: F, and the report's counts
         # the v2 commitment over F and the release's RFC 8785 bytes, from one encoding
         bound, disclosure, data = commitment.commit_encoded(
-            value, privacy.committed_fields(found), seed=seed, parsed=text is not None and _strict(text)
+            value, privacy.committed_fields(found), seed=seed, parsed=parsed
         )
     except InvalidArgumentError as exc:
         if exc.field not in ("ocid", "tag"):
@@ -557,13 +563,6 @@ def check_release(
     marks = tuple(rule for _, rule in found)
     digest = "" if digest_key is None else keys.keyed_digest(digest_key, data)
     return _Release(ocid, release_id, date.astimezone(UTC), kind, value, data, digest, notes, marks, bound, disclosure)
-
-
-def _strict(text: bytes) -> bool:
-    """Whether a release parsed from ``text`` holds no NaN or infinity (``json``, which reads JSON
-    Lines' long numbers, takes ``NaN`` and ``Infinity``; the stream's parser does not): the
-    RFC 8785 encoding may then take orjson's bytes (``canonical_json_bytes``'s ``parsed``)."""
-    return b"NaN" not in text and b"Infinity" not in text
 
 
 def _clean_message(message: str) -> str:
@@ -668,6 +667,8 @@ class _Raw:
     #: The JSON text of a release that was parsed from bytes, by its index in ``items`` (a JSON
     #: Lines line: the whole line): :func:`check_release`'s ``text``.
     texts: dict[int, bytes] = field(default_factory=dict)
+    #: The indices in ``items`` of releases a strict parser made (:func:`check_release`'s ``parsed``).
+    parsed: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -763,8 +764,9 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = 
             continue
         chunk.read += 1
         checked = check_release(
-            item.value, file=name, position=item.position, digest_key=key, text=raw.texts.get(index)
-        )
+            item.value, file=name, position=item.position, digest_key=key, text=raw.texts.get(index),
+            parsed=index in raw.parsed,
+        )  # fmt: skip
         if isinstance(checked, Problem):
             chunk.problems.append(checked)
             continue

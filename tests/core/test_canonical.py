@@ -117,9 +117,11 @@ _strict_values = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text()
-    | st.sampled_from(["\\", '"', '\\"', '"\\', "\\\\\"", "\x00\x1f\x7f", "\U0001f600", "\ud800", "1.5", "e5"]),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text() | st.sampled_from(["\U0001f600", "\ufb33", "é", '"', "\\"]), children, max_size=5),
+    | st.sampled_from(["\\", '"', '\\"', '"\\', '\\\\"', "\x00\x1f\x7f", "\U0001f600", "\ud800", "1.5", "e5"]),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text() | st.sampled_from(["\U0001f600", "\ufb33", "é", '"', "\\"]), children, max_size=5)
+    ),
 )
 
 
