@@ -103,9 +103,10 @@ _ORJSON_OPTIONS = (
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_DATETIME
 )  # fmt: skip
-#: Outside strings: a float (digits then a point or an exponent), or an integer of 16 digits or
-#: more (RFC 8785's exact range ends at 2**53 - 1, 16 digits).
-_NOT_PLAIN = re.compile(rb"[0-9][.eE]|[0-9]{16}")
+#: A float as orjson writes one in the range :func:`_float_text` keeps (no exponent there).
+_POSITIONAL = re.compile(rb"-?[0-9]+\.[0-9]+")
+#: Every digit made ``0`` and every other byte a space (runs of digits found in C).
+_DIGITS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 #: The first byte of a character beyond U+FFFF in UTF-8.
 _ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")
 
@@ -116,23 +117,53 @@ def _refuse(value: Any) -> Any:
 
 def _parsed_bytes(value: Any) -> bytes | None:
     """orjson's bytes of ``value`` (a strict parser's: no NaN or infinity, which orjson would
-    write as ``null``) when they are its RFC 8785 bytes, else None: orjson writes keys sorted by
-    code point, no whitespace, and escapes strings as RFC 8785 and the C encoder do (``\\b``
-    ``\\t`` ``\\n`` ``\\f`` ``\\r`` ``\\"`` ``\\\\``, other controls as lowercase ``\\u00xx``, nothing
-    else), so only these are left to :func:`canonical_json_bytes`'s other paths: a float
-    anywhere (its form may differ), an integer of 16 digits or more, a character beyond
-    U+FFFF (RFC 8785 sorts keys by UTF-16 code units), and what orjson refuses (a lone
-    surrogate, a key that is not a string, an integer past 64 bits, a subclass...)."""
+    write as ``null``), its floats written as :func:`canonical_json_bytes`'s C encoder path writes
+    them (``repr``, an integral one as an integer), when that gives its RFC 8785 bytes, else None.
+    orjson writes keys sorted by code point, no whitespace, and escapes strings as RFC 8785 and
+    the C encoder do (``\\b`` ``\\t`` ``\\n`` ``\\f`` ``\\r`` ``\\"`` ``\\\\``, other controls as
+    lowercase ``\\u00xx``, nothing else), so only these are left to the other paths: a float
+    with an exponent or outside the range where ``repr`` is ECMAScript's, a number with 16
+    digits in a row, a character beyond U+FFFF (RFC 8785 sorts keys by UTF-16 code units), and
+    what orjson refuses (a lone surrogate, a key that is not a string, an integer past 64 bits,
+    a subclass...)."""
     try:
         data = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS)
     except orjson.JSONEncodeError:
         return None
     if not data.isascii() and _ASTRAL_LEAD.search(data):
         return None
-    # the text outside strings: escaped backslashes, then escaped quotes, removed, the quotes
-    # left pair up (a backslash in a string always starts an escape, read left to right)
-    outside = b"".join(data.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[0::2])
-    return None if _NOT_PLAIN.search(outside) else data
+    # escaped backslashes, then escaped quotes, blanked (same length): the quotes left delimit the
+    # strings (a backslash in a string always starts an escape, read left to right)
+    plain = data.replace(b"\\\\", b"__").replace(b'\\"', b"__") if b"\\" in data else data
+    outside = b"".join(plain.split(b'"')[0::2])  # numbers, literals and punctuation
+    letters = outside.replace(b"true", b"").replace(b"false", b"")
+    if b"e" in letters or b"E" in letters or b"0" * 16 in outside.translate(_DIGITS):
+        return None
+    if b"." not in outside:
+        return data
+    pieces: list[bytes] = []
+    last = 0
+    at = plain.find(b".")
+    while at >= 0:
+        if plain.count(b'"', 0, at) & 1:  # in a string
+            at = plain.find(b".", at + 1)
+            continue
+        start = max(plain.rfind(b":", 0, at), plain.rfind(b",", 0, at), plain.rfind(b"[", 0, at)) + 1
+        number = _POSITIONAL.match(plain, start)
+        written = None if number is None else _float_text(float(number.group()))
+        if number is None or written is None:
+            return None
+        pieces += (data[last:start], written)
+        last = number.end()
+        at = plain.find(b".", last)
+    return b"".join((*pieces, data[last:]))
+
+
+def _float_text(number: float) -> bytes | None:
+    """A float as :func:`_plain` and the C encoder write it, where that is RFC 8785's (None elsewhere)."""
+    if number.is_integer():
+        return b"%d" % int(number) if abs(number) <= MAX_SAFE_INTEGER else None
+    return repr(number).encode("ascii") if _SAME_REPR[0] <= abs(number) < _SAME_REPR[1] else None
 
 
 def utf8_if_canonical(text: str) -> bytes | None:

@@ -146,8 +146,10 @@ def test_the_parsed_path_gives_the_librarys_bytes_or_its_error(value: Any) -> No
     [
         (b'{"b":[1,-2,true,false,null],"a":"x\\"1.5\\\\","c":{"e":"\\u0000\\n"}}', True),
         ('{"\u00e9":1,"z":"\u20ac\u2028","\\\\":"\\\\\\""}'.encode(), True),
-        (b'{"amount":1311264.0}', False),  # an integral float: RFC 8785 writes 1311264
-        (b'{"n":1e2}', False),
+        (b'{"amount":1311264.0,"v":[-0.0,0.1,123456.789]}', True),  # floats written as RFC 8785 does
+        (b'{"n":1e2,"t":"1.5 \\" 2.0 \\\\","u":2.5}', True),  # numbers in strings are left alone
+        (b'{"n":1e-7}', False),  # where Python's repr is not ECMAScript's: the other paths
+        (b'{"n":1e21}', False),
         (b'{"n":9007199254740993}', False),  # past 2**53 - 1: refused
         (b'{"n":1234567890123456}', False),  # 16 digits: left to the other paths
         ('{"\U0001f600":1,"\ufb33":2}'.encode(), False),  # UTF-16 order differs from code points
