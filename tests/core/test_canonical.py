@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.core import canonical
 from ledger.core.canonical import canonical_bytes, canonical_json_bytes, sha256_hex
 from ledger.core.errors import CanonicalizationError
 
@@ -75,15 +78,22 @@ _json_values = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(value=_json_values)
 def test_the_fast_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
+    _agrees_with_the_library(value, parsed=False)
+
+
+def _agrees_with_the_library(value: Any, *, parsed: bool) -> bytes | None:
+    """``canonical_json_bytes`` gives the library's bytes, or fails where it does; the library's
+    bytes (None where it fails)."""
     try:
         expected: bytes | None = rfc8785.dumps(value)
     except rfc8785.CanonicalizationError:
         expected = None
     if expected is None:
         with pytest.raises(CanonicalizationError):
-            canonical_json_bytes(value)
+            canonical_json_bytes(value, parsed=parsed)
     else:
-        assert canonical_json_bytes(value) == expected
+        assert canonical_json_bytes(value, parsed=parsed) == expected
+    return expected
 
 
 @pytest.mark.parametrize(
@@ -130,15 +140,7 @@ _strict_values = st.recursive(
 def test_the_parsed_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
     """What a strict parser makes (no NaN, no infinity): orjson's bytes where they are kept, the
     other paths' bytes or error elsewhere; never other bytes than the library's."""
-    try:
-        expected: bytes | None = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError:
-        expected = None
-    if expected is None:
-        with pytest.raises(CanonicalizationError):
-            canonical_json_bytes(value, parsed=True)
-    else:
-        assert canonical_json_bytes(value, parsed=True) == expected
+    _agrees_with_the_library(value, parsed=True)
 
 
 @pytest.mark.parametrize(
@@ -157,22 +159,9 @@ def test_the_parsed_path_gives_the_librarys_bytes_or_its_error(value: Any) -> No
     ],
 )
 def test_the_parsed_path_on_what_parsers_make(text: bytes, kept: bool) -> None:
-    import json
-
-    import orjson
-
-    from ledger.core import canonical
-
     value = json.loads(text)
     assert (canonical._parsed_bytes(value) is not None) is kept
-    try:
-        expected: bytes | None = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError:
-        expected = None
-    if expected is None:
-        with pytest.raises(CanonicalizationError):
-            canonical_json_bytes(value, parsed=True)
-        return
-    assert canonical_json_bytes(value, parsed=True) == expected
-    with contextlib.suppress(orjson.JSONDecodeError):
-        assert canonical_json_bytes(orjson.loads(text), parsed=True) == expected
+    expected = _agrees_with_the_library(value, parsed=True)
+    if expected is not None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            assert canonical_json_bytes(orjson.loads(text), parsed=True) == expected
