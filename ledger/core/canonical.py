@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from .errors import CanonicalizationError
@@ -71,8 +72,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
+def canonical_json_bytes(value: Any, *, field: str = "$", parsed: bool = False) -> bytes:
     """:func:`canonical_bytes`: the same bytes (or the same error), several times faster.
+
+    ``parsed``: ``value`` is what a strict JSON parser made of a document (dicts, lists,
+    strings, ints, floats, booleans and None; no NaN or infinity): then orjson writes it first,
+    faster still, its bytes kept where they are plainly RFC 8785's (:func:`_parsed_bytes`).
 
     The C JSON encoder writes the value with sorted keys and no whitespace: RFC 8785's form
     once integral floats are written as integers (``1.0`` -> ``1``) and other floats are in the
@@ -82,12 +87,83 @@ def canonical_json_bytes(value: Any, *, field: str = "$") -> bytes:
     bool and None) goes to the library whole, so its bytes and errors are the
     library's. A property test checks the bytes equal ``rfc8785.dumps``.
     """
+    if parsed and (fast := _parsed_bytes(value)) is not None:
+        return fast
     try:
         text = json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (_Slow, ValueError, TypeError, RecursionError):
         return canonical_bytes(value, field=field)
     data = utf8_if_canonical(text)
     return canonical_bytes(value, field=field) if data is None else data
+
+
+#: orjson's options for :func:`_parsed_bytes`: keys sorted, and a subclass of a JSON type, a
+#: dataclass or a date handed to ``default`` (which refuses it) rather than written.
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)  # fmt: skip
+#: A float as orjson writes one in the range :func:`_float_text` keeps (no exponent there).
+_POSITIONAL = re.compile(rb"-?[0-9]+\.[0-9]+")
+#: Every digit made ``0`` and every other byte a space (runs of digits found in C).
+_DIGITS = bytes(0x30 if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
+#: The first byte of a character beyond U+FFFF in UTF-8.
+_ASTRAL_LEAD = re.compile(rb"[\xf0-\xf4]")
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _parsed_bytes(value: Any) -> bytes | None:
+    """orjson's bytes of ``value`` (a strict parser's: no NaN or infinity, which orjson would
+    write as ``null``), its floats written as :func:`canonical_json_bytes`'s C encoder path writes
+    them (``repr``, an integral one as an integer), when that gives its RFC 8785 bytes, else None.
+    orjson writes keys sorted by code point, no whitespace, and escapes strings as RFC 8785 and
+    the C encoder do (``\\b`` ``\\t`` ``\\n`` ``\\f`` ``\\r`` ``\\"`` ``\\\\``, other controls as
+    lowercase ``\\u00xx``, nothing else), so only these are left to the other paths: a float
+    with an exponent or outside the range where ``repr`` is ECMAScript's, a number with 16
+    digits in a row, a character beyond U+FFFF (RFC 8785 sorts keys by UTF-16 code units), and
+    what orjson refuses (a lone surrogate, a key that is not a string, an integer past 64 bits,
+    a subclass...)."""
+    try:
+        data = orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return None
+    if not data.isascii() and _ASTRAL_LEAD.search(data):
+        return None
+    # escaped backslashes, then escaped quotes, blanked (same length): the quotes left delimit the
+    # strings (a backslash in a string always starts an escape, read left to right)
+    plain = data.replace(b"\\\\", b"__").replace(b'\\"', b"__") if b"\\" in data else data
+    outside = b"".join(plain.split(b'"')[0::2])  # numbers, literals and punctuation
+    letters = outside.replace(b"true", b"").replace(b"false", b"")
+    if b"e" in letters or b"E" in letters or b"0" * 16 in outside.translate(_DIGITS):
+        return None
+    if b"." not in outside:
+        return data
+    pieces: list[bytes] = []
+    last = 0
+    at = plain.find(b".")
+    while at >= 0:
+        if plain.count(b'"', 0, at) & 1:  # in a string
+            at = plain.find(b".", at + 1)
+            continue
+        start = max(plain.rfind(b":", 0, at), plain.rfind(b",", 0, at), plain.rfind(b"[", 0, at)) + 1
+        number = _POSITIONAL.match(plain, start)
+        written = None if number is None else _float_text(float(number.group()))
+        if number is None or written is None:
+            return None
+        pieces += (data[last:start], written)
+        last = number.end()
+        at = plain.find(b".", last)
+    return b"".join((*pieces, data[last:]))
+
+
+def _float_text(number: float) -> bytes | None:
+    """A float as :func:`_plain` and the C encoder write it, where that is RFC 8785's (None elsewhere)."""
+    if number.is_integer():
+        return b"%d" % int(number) if abs(number) <= MAX_SAFE_INTEGER else None
+    return repr(number).encode("ascii") if _SAME_REPR[0] <= abs(number) < _SAME_REPR[1] else None
 
 
 def utf8_if_canonical(text: str) -> bytes | None:

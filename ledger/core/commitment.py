@@ -250,7 +250,7 @@ def new_commitment(
 
 
 def commit_encoded(
-    payload: Any, fields: Iterable[str], *, seed: bytes | None = None
+    payload: Any, fields: Iterable[str], *, seed: bytes | None = None, parsed: bool = False
 ) -> tuple[str, dict[str, Any], bytes]:
     """:func:`new_commitment` and the payload's RFC 8785 bytes, from ONE encoding of the payload.
 
@@ -260,13 +260,20 @@ def commit_encoded(
     each marker must occur once, else both are encoded in full); the skeleton's bytes are those
     with ``null`` at each marker, the payload's those with the value's own RFC 8785 bytes there
     (an RFC 8785 object's member order depends on its keys only, never on its values).
-    Same errors as :func:`new_commitment`.
+    Same errors as :func:`new_commitment`. ``parsed``: the payload is a strict JSON parser's
+    (:func:`canonical.canonical_json_bytes`'s ``parsed``; the same bytes, sooner).
     """
-    return _commit(payload, fields, seed=seed, payload_bytes=None, encode=True)
+    return _commit(payload, fields, seed=seed, payload_bytes=None, encode=True, parsed=parsed)
 
 
 def _commit(
-    payload: Any, fields: Iterable[str], *, seed: bytes | None, payload_bytes: bytes | None, encode: bool
+    payload: Any,
+    fields: Iterable[str],
+    *,
+    seed: bytes | None,
+    payload_bytes: bytes | None,
+    encode: bool,
+    parsed: bool = False,
 ) -> tuple[str, dict[str, Any], bytes]:
     if seed is None:
         seed = new_seed()
@@ -281,33 +288,36 @@ def _commit(
     for text in pointers:
         value = _value_at(payload, text, f"fields[{text!r}]")
         salt = hmac.digest(seed, _FIELD_LABEL + text.encode("utf-8"), "sha256")
-        data = canonical_json_bytes(value, field=f"payload{text}")
+        data = canonical_json_bytes(value, field=f"payload{text}", parsed=parsed)
         salts[text] = {"salt": salt.hex()}
         digests[text] = hashlib.sha256(salt + data).hexdigest()
         values.append(value)
         encoded.append(data)
     if not pointers:
         if payload_bytes is None:
-            payload_bytes = canonical_json_bytes(payload, field="payload")
+            payload_bytes = canonical_json_bytes(payload, field="payload", parsed=parsed)
         skeleton_bytes = payload_bytes
     elif encode:
-        skeleton_bytes, payload_bytes = _spliced(payload, pointers, encoded, payload_salt)
+        skeleton_bytes, payload_bytes = _spliced(payload, pointers, encoded, payload_salt, parsed=parsed)
     else:
         skeleton_bytes = canonical_json_bytes(_skeleton(payload, pointers, "fields"), field="payload")
     disclosure = {"salt": payload_salt, "fields": salts}
     return _commitment(digests, skeleton_bytes, payload_salt), disclosure, payload_bytes or b""
 
 
-def _spliced(payload: Any, pointers: list[str], encoded: list[bytes], token: str) -> tuple[bytes, bytes]:
+def _spliced(
+    payload: Any, pointers: list[str], encoded: list[bytes], token: str, *, parsed: bool = False
+) -> tuple[bytes, bytes]:
     """The skeleton's and the payload's RFC 8785 bytes from one encoding (:func:`commit_encoded`)."""
     markers = [f"tenderproof/v2/{token}/{number}" for number in range(len(pointers))]
-    marked = canonical_json_bytes(_skeleton(payload, pointers, "fields", fill=markers), field="payload")
+    skeleton_of = functools.partial(_skeleton, payload, pointers, "fields")
+    marked = canonical_json_bytes(skeleton_of(fill=markers), field="payload", parsed=parsed)
     skeleton, whole = marked, marked
     for marker, data in zip(markers, encoded, strict=True):
         quoted = f'"{marker}"'.encode("ascii")
         if marked.count(quoted) != 1:  # the payload holds the marker's text: encode both in full
-            skeleton = canonical_json_bytes(_skeleton(payload, pointers, "fields"), field="payload")
-            return skeleton, canonical_json_bytes(payload, field="payload")
+            skeleton = canonical_json_bytes(skeleton_of(), field="payload", parsed=parsed)
+            return skeleton, canonical_json_bytes(payload, field="payload", parsed=parsed)
         skeleton = skeleton.replace(quoted, b"null")
         whole = whole.replace(quoted, data)
     return skeleton, whole

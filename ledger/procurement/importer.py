@@ -377,6 +377,8 @@ def _parsed(raw: _Batch) -> tuple[_Raw, list[int], bool]:
     release that does not parse: the problem says where, and nothing after it is read)."""
     items: list[_Read | Problem] = []
     roots: list[int] = []
+    texts: dict[int, bytes] = {}
+    exact: set[int] = set()
     index = 0
     for item in raw.items:
         if isinstance(item, Problem):
@@ -390,21 +392,26 @@ def _parsed(raw: _Batch) -> tuple[_Raw, list[int], bool]:
             continue
         for i in range(len(item)):
             number = item.number(i)
+            data = item.value(i)
             if item.kind == "line":
-                for found, whole in _line(raw.name, number, item.value(i)):
+                for found, whole in _line(raw.name, number, data):
+                    if isinstance(found, _Read):
+                        texts[len(items)] = data  # the line holds the release
                     items.append(found)
                     roots.append(index + i if whole else -1)
                 continue
             try:
-                value = sources.parse_value(item.value(i))
+                value = sources.parse_value(data)
             except (ijson.JSONError, UnicodeDecodeError) as exc:
                 items.append(_unreadable(raw.name, number - 1, exc, item.read))
                 roots.append(-1)
-                return _Raw(raw.name, items, raw.position), roots, True
+                return _Raw(raw.name, items, raw.position, texts, exact), roots, True
+            texts[len(items)] = data
+            exact.add(len(items))  # orjson's or ijson's: neither reads NaN, infinities or overflows
             items.append(_Read(f"release #{number}", value))
             roots.append(index + i)
         index += len(item)
-    return _Raw(raw.name, items, raw.position), roots, False
+    return _Raw(raw.name, items, raw.position, texts, exact), roots, False
 
 
 def _values(raw: _Batch) -> Callable[[int], dict[str, Any]]:
@@ -479,11 +486,24 @@ def event_type(tags: Any) -> str:
 
 
 def check_release(
-    value: Any, *, file: str, position: str, digest_key: bytes | None = None, seed: bytes | None = None
+    value: Any,
+    *,
+    file: str,
+    position: str,
+    digest_key: bytes | None = None,
+    seed: bytes | None = None,
+    text: bytes | None = None,
+    parsed: bool = False,
 ) -> _Release | Problem:
     """Check one release candidate; return it ready to record (with its schema problems as
     notes), or the problem that keeps it out of the log. ``digest_key``: the deployment's
     ``release_digest`` key (ledger.store.keys; the digest is left empty without one).
+    ``text``: the JSON text ``value`` was parsed from (or one holding it, a JSON Lines line),
+    when there is one: walks of the release it proves needless are skipped (the depth bound when
+    it has too few brackets to nest that deep, the privacy marks' search for names it lacks).
+    ``parsed``: ``value`` is what a strict JSON parser made (orjson, ijson: no NaN, no infinity,
+    which JSON Lines' ``json`` fallback reads), so its RFC 8785 bytes may be orjson's
+    (:func:`canonical.canonical_json_bytes`).
 
     What the log itself needs refuses a release: a JSON object with an ``ocid`` of the log's
     form, an ``id`` (a non-empty string), a ``date`` that is a date-time (one without its UTC
@@ -501,7 +521,8 @@ def check_release(
 
     if not isinstance(value, dict):
         return problem("$", f"a release must be a JSON object, got {type(value).__name__}")
-    if value_depth(value, stop_after=MAX_RELEASE_DEPTH) > MAX_RELEASE_DEPTH:  # before anything recurses into it
+    shallow = text is not None and text.count(b"{") + text.count(b"[") <= MAX_RELEASE_DEPTH
+    if not shallow and value_depth(value, stop_after=MAX_RELEASE_DEPTH) > MAX_RELEASE_DEPTH:  # before any recursion
         return problem("$", f"nested more than {MAX_RELEASE_DEPTH} levels deep: not a release this ledger records")
     for key in ("ocid", "id", "date", "tag"):
         if key not in value:
@@ -519,9 +540,11 @@ def check_release(
         if ocid in RESERVED_OCIDS:
             raise InvalidArgumentError("ocid", f"{ocid} is reserved for the log itself, not a tender")
         kind = event_type(value["tag"])
-        found = privacy.places(kind, value)  # one walk: F, and the report's counts
+        found = privacy.places(kind, value, text=text)  # one walk: F, and the report's counts
         # the v2 commitment over F and the release's RFC 8785 bytes, from one encoding
-        bound, disclosure, data = commitment.commit_encoded(value, privacy.committed_fields(found), seed=seed)
+        bound, disclosure, data = commitment.commit_encoded(
+            value, privacy.committed_fields(found), seed=seed, parsed=parsed
+        )
     except InvalidArgumentError as exc:
         if exc.field not in ("ocid", "tag"):
             try:  # a release RFC 8785 cannot encode is named as its whole encoding names it
@@ -641,6 +664,11 @@ class _Raw:
     name: str
     items: list[_Read | Problem]
     position: int  # bytes of the file read so far, for progress
+    #: The JSON text of a release that was parsed from bytes, by its index in ``items`` (a JSON
+    #: Lines line: the whole line): :func:`check_release`'s ``text``.
+    texts: dict[int, bytes] = field(default_factory=dict)
+    #: The indices in ``items`` of releases a strict parser made (:func:`check_release`'s ``parsed``).
+    parsed: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,7 +763,10 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = 
             (chunk.notes if item.recorded else chunk.problems).append(item)
             continue
         chunk.read += 1
-        checked = check_release(item.value, file=name, position=item.position, digest_key=key)
+        checked = check_release(
+            item.value, file=name, position=item.position, digest_key=key, text=raw.texts.get(index),
+            parsed=index in raw.parsed,
+        )  # fmt: skip
         if isinstance(checked, Problem):
             chunk.problems.append(checked)
             continue

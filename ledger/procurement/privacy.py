@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,11 +333,24 @@ def _may_select(steps: tuple[Step, ...], payload: Any, index: dict[str, list[Loc
     return True
 
 
-def places(event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None) -> list[tuple[Place, str]]:
-    """As :func:`marks`, each place as its keys and indices with the name of the rule that marks it."""
+def _absent(names: Collection[str], text: bytes) -> bool:
+    """Whether no member called one of ``names`` can be in the JSON ``text``: none of them occurs
+    quoted in it, and it has no escape that could spell one otherwise (a member name is the
+    text between two quotes, so the test has no false negative)."""
+    return b"\\" not in text and not any(f'"{name}"'.encode() in text for name in names)
+
+
+def places(
+    event_type: str, payload: Any, rules: tuple[Rule, ...] | None = None, *, text: bytes | None = None
+) -> list[tuple[Place, str]]:
+    """As :func:`marks`, each place as its keys and indices with the name of the rule that marks it.
+
+    ``text``: JSON text that ``payload`` was parsed from (or a larger one holding it), when the
+    caller has it: a rule's ``..name`` whose quoted name does not occur in it names no member, so
+    the walk looking for it is skipped (:func:`_absent`)."""
     chosen = RULES if rules is None else rules
     index: dict[str, list[Located]] = {name: [] for name in _indexed(chosen)}
-    if index:
+    if index and not (text is not None and _absent(index, text)):
         _named([], payload, index)
     found: list[tuple[Place, str]] = []
     seen: set[Place] = set()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.core import canonical
 from ledger.core.canonical import canonical_bytes, canonical_json_bytes, sha256_hex
 from ledger.core.errors import CanonicalizationError
 
@@ -74,15 +78,22 @@ _json_values = st.recursive(
 @settings(max_examples=500, deadline=None)
 @given(value=_json_values)
 def test_the_fast_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
+    _agrees_with_the_library(value, parsed=False)
+
+
+def _agrees_with_the_library(value: Any, *, parsed: bool) -> bytes | None:
+    """``canonical_json_bytes`` gives the library's bytes, or fails where it does; the library's
+    bytes (None where it fails)."""
     try:
         expected: bytes | None = rfc8785.dumps(value)
     except rfc8785.CanonicalizationError:
         expected = None
     if expected is None:
         with pytest.raises(CanonicalizationError):
-            canonical_json_bytes(value)
+            canonical_json_bytes(value, parsed=parsed)
     else:
-        assert canonical_json_bytes(value) == expected
+        assert canonical_json_bytes(value, parsed=parsed) == expected
+    return expected
 
 
 @pytest.mark.parametrize(
@@ -108,3 +119,49 @@ def test_the_fast_path_leaves_what_json_cannot_say_to_the_library(value: Any) ->
             canonical_json_bytes(value)
     else:
         assert canonical_json_bytes(value) == expected
+
+
+_strict_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text()
+    | st.sampled_from(["\\", '"', '\\"', '"\\', '\\\\"', "\x00\x1f\x7f", "\U0001f600", "\ud800", "1.5", "e5"]),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text() | st.sampled_from(["\U0001f600", "\ufb33", "é", '"', "\\"]), children, max_size=5)
+    ),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(value=_strict_values)
+def test_the_parsed_path_gives_the_librarys_bytes_or_its_error(value: Any) -> None:
+    """What a strict parser makes (no NaN, no infinity): orjson's bytes where they are kept, the
+    other paths' bytes or error elsewhere; never other bytes than the library's."""
+    _agrees_with_the_library(value, parsed=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (b'{"b":[1,-2,true,false,null],"a":"x\\"1.5\\\\","c":{"e":"\\u0000\\n"}}', True),
+        ('{"\u00e9":1,"z":"\u20ac\u2028","\\\\":"\\\\\\""}'.encode(), True),
+        (b'{"amount":1311264.0,"v":[-0.0,0.1,123456.789]}', True),  # floats written as RFC 8785 does
+        (b'{"n":1e2,"t":"1.5 \\" 2.0 \\\\","u":2.5}', True),  # numbers in strings are left alone
+        (b'{"n":1e-7}', False),  # where Python's repr is not ECMAScript's: the other paths
+        (b'{"n":1e21}', False),
+        (b'{"n":9007199254740993}', False),  # past 2**53 - 1: refused
+        (b'{"n":1234567890123456}', False),  # 16 digits: left to the other paths
+        ('{"\U0001f600":1,"\ufb33":2}'.encode(), False),  # UTF-16 order differs from code points
+        (b'{"t":"\\ud800"}', False),  # a lone surrogate: no UTF-8 form
+    ],
+)
+def test_the_parsed_path_on_what_parsers_make(text: bytes, kept: bool) -> None:
+    value = json.loads(text)
+    assert (canonical._parsed_bytes(value) is not None) is kept
+    expected = _agrees_with_the_library(value, parsed=True)
+    if expected is not None:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            assert canonical_json_bytes(orjson.loads(text), parsed=True) == expected

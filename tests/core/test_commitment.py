@@ -48,9 +48,10 @@ def test_given_payload_bytes_are_used_only_without_fields() -> None:
 
 def test_commit_encoded_gives_the_commitment_and_the_payload_bytes_from_one_encoding() -> None:
     for fields in (F, [], ["/value"], ["/parties/1/roles/0", "/value/amount"]):
-        bound, disclosure, data = commitment.commit_encoded(PAYLOAD, fields, seed=SEED)
-        assert (bound, disclosure) == _reference(PAYLOAD, fields, SEED)
-        assert data == rfc8785.dumps(PAYLOAD)
+        for parsed in (False, True):
+            bound, disclosure, data = commitment.commit_encoded(PAYLOAD, fields, seed=SEED, parsed=parsed)
+            assert (bound, disclosure) == _reference(PAYLOAD, fields, SEED)
+            assert data == rfc8785.dumps(PAYLOAD)
     assert PAYLOAD["parties"][0]["name"] == "Ana Pérez"  # the payload itself is not changed
 
 
@@ -301,9 +302,10 @@ def test_withholding_never_changes_the_commitment(payload: dict[str, Any], data:
     assert recompute(payload, disclosure) == value
     seed = data.draw(st.binary(min_size=32, max_size=32))
     assert new_commitment(payload, fields, seed=seed) == _reference(payload, fields, seed)
-    bound, shown, data_bytes = commitment.commit_encoded(payload, fields, seed=seed)
-    assert (bound, shown) == _reference(payload, fields, seed)
-    assert data_bytes == rfc8785.dumps(payload)
+    for parsed in (False, True):  # the payloads are JSON values without NaN: a strict parser's
+        bound, shown, data_bytes = commitment.commit_encoded(payload, fields, seed=seed, parsed=parsed)
+        assert (bound, shown) == _reference(payload, fields, seed)
+        assert data_bytes == rfc8785.dumps(payload)
     body, current = payload, disclosure
     remaining = list(fields)
     order = 0

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from ocdsmerge import Merger
 from sqlalchemy import func, select
@@ -536,3 +537,25 @@ def test_the_stored_compiled_release_is_ocdsmerges_whatever_the_order_releases_a
         assert stored == ocds.compiled_release(dated[: i + 1]), i
     summary = query.tender_summary(log.engine, ocid)
     assert summary.title == "v9"
+
+
+def test_a_release_checked_with_its_json_text_is_checked_the_same() -> None:
+    """The text a release was parsed from spares walks (depth, privacy names) and lets orjson
+    write its RFC 8785 bytes: the checked release is the same as without it, for real releases,
+    a float, a 16-digit integer, a name beyond U+FFFF and an escaped member name."""
+    seed = bytes(range(32))
+    cases = [
+        *_source(SAMPLE, PARAGUAY, CDMX),
+        _release(rid="f", tender={"id": "t", "value": {"amount": 1311264.0, "currency": "MXN"}}),
+        _release(rid="n", note={"n": 1234567890123456, "big": 2**53 - 1}),
+        _release(rid="e", title='\U0001f600 é "q" \\ \n', **{"\U0001f600": 1, "\ufb33": 2}),
+    ]
+    texts = [json.dumps(r, ensure_ascii=False).encode() for r in cases]
+    texts.append(texts[0].replace(b'"contactPoint"', b'"\\u0063ontactPoint"'))
+    cases.append(cases[0])
+    for release, text in zip(cases, texts, strict=True):
+        plain = importer.check_release(release, file="f", position="p", digest_key=seed, seed=seed)
+        given = importer.check_release(
+            orjson.loads(text), file="f", position="p", digest_key=seed, seed=seed, text=text, parsed=True
+        )
+        assert isinstance(plain, importer._Release) and given == plain

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ledger.core.errors import InvalidArgumentError
 from ledger.procurement import privacy
 
-from .test_importer import PARAGUAY, SAMPLE, _release, _source
+from .test_importer import CDMX, PARAGUAY, SAMPLE, _release, _source
 
 MEXICO = Path(__file__).parent.parent / "assets" / "ocds" / "mexico-federal-record-package.json"
 CONTACT_FIELDS = ("name", "email", "telephone", "faxNumber", "url")
@@ -162,6 +162,26 @@ def test_signatories_persons_and_beneficial_owners_are_marked_whole() -> None:
         "$['tender']['persons'][0]": "person",
         "$['contracts'][0]['signatories'][0]": "signatory",
     }
+
+
+@pytest.mark.parametrize("escaped", [False, True])
+def test_the_json_text_of_a_payload_changes_no_mark(escaped: bool) -> None:
+    """``places(text=...)`` skips the search for a ``..name`` the text lacks: what it finds is what
+    the walk finds, for real releases (contact points present), releases without the names, and
+    a name spelled with an escape (the text then holds a backslash: walked)."""
+    with_persons = _release(tag=["tender"], tender={"id": "t1", "persons": [{"name": "Eve Evaluator"}]})
+    cases = [*_source(SAMPLE, PARAGUAY, CDMX), _release(tag=["tender"]), with_persons]
+    for release in cases:
+        text = json.dumps(release, ensure_ascii=False).encode()
+        if escaped:
+            text = text.replace(b'"contactPoint"', b'"\\u0063ontactPoint"').replace(b'"persons"', b'"per\\u0073ons"')
+            assert json.loads(text) == release
+        for kind in ("tender.published", "award.issued"):
+            assert privacy.places(kind, release, text=text) == privacy.places(kind, release)
+    assert privacy.places("tender.published", with_persons, text=json.dumps(with_persons).encode())
+    assert privacy._absent(["contactPoint"], b'{"a":"contactPoint"}') is False  # quoted: may be a name
+    assert privacy._absent(["contactPoint"], b'{"contactPoints":1}') is True
+    assert privacy._absent(["contactPoint"], b'{"\\u0063ontactPoint":1}') is False
 
 
 def test_officers_names_in_the_registry_events() -> None:
