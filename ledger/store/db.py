@@ -425,9 +425,51 @@ def insert_rows(
                 made = process(value)
                 last[k] = (value, made)
             got[i] = made
-        values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
-    conn.exec_driver_sql(sql, values)
+        if named or dialect.name != "sqlite":
+            values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
+        else:
+            values += got
+    if named or dialect.name != "sqlite":
+        conn.exec_driver_sql(sql, values)
+        return []
+    # several rows a statement (``VALUES (...), (...)``) rather than an executemany of one row a
+    # statement: each execution of a statement opens its own statement journal, and SQLite opens a
+    # savepoint of a virtual table written by a trigger per execution, where FTS5 writes out what
+    # it has buffered (``tender_index``'s search triggers: a segment a row to merge again, ~60 % of
+    # that insert's CPU)
+    width = len(names)
+    most = max(1, min(SQLITE_ROWS, _sqlite_variables(conn) // width))
+    start = 0
+    while start < len(values):
+        # a power of two of rows a statement: a few statements of each table prepared and kept by
+        # the driver (whose cache holds a statement of every row count met, each large), not one
+        # of every batch's count
+        count = min(most, 1 << ((len(values) - start) // width).bit_length() - 1)
+        end = start + count * width
+        conn.exec_driver_sql(_rows_sql(sql, width, count), tuple(values[start:end]))
+        start = end
     return []
+
+
+#: The most rows of one ``INSERT ... VALUES`` statement on SQLite (:func:`insert_rows`), within
+#: the connection's bound on a statement's parameters.
+SQLITE_ROWS = 256
+
+
+def _sqlite_variables(conn: Connection) -> int:
+    """The most parameters one statement of ``conn``'s SQLite may have (999 before 3.32)."""
+    raw = conn.connection.dbapi_connection
+    return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if raw is not None else 999
+
+
+@lru_cache(maxsize=256)
+def _rows_sql(sql: str, width: int, rows: int) -> str:
+    """``sql``, an ``INSERT`` of one row of ``width`` positional parameters, inserting ``rows``."""
+    one = "(" + ", ".join(["?"] * width) + ")"
+    head, found, tail = sql.partition(f"VALUES {one}")
+    if not found or one in tail:
+        raise InvariantError(f"insert_rows: no single VALUES {one} in {sql!r}")
+    return f"{head}VALUES {', '.join([one] * rows)}{tail}"
 
 
 #: The PostgreSQL array type each column type travels as in :func:`insert_rows` (its element type

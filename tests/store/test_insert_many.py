@@ -127,3 +127,56 @@ def test_ignore_on_leaves_a_row_already_there_as_it_is(log: Log) -> None:
     assert stored[0] == first[0]  # not replaced
     assert [row[0] for row in stored] == ["ocds-abc123-0", "ocds-abc123-1", "ocds-abc123-2"]
     assert [row[3] for row in stored[1:]] == [7, 7]
+
+
+def _many_tenders(count: int) -> list[dict[str, object]]:
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    return [
+        {"ocid": f"ocds-abc123-{i:04}", "created_at": at + timedelta(seconds=i), "updated_at": at,
+         "event_count": i, "head_hash": None if i % 3 else f"{i:064x}"}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def test_a_batch_of_several_statements_stores_every_row_in_order(log: Log) -> None:
+    # 1,000 rows: on SQLite, statements of 256, 256, 256, 128, 64, 32 and 8 rows
+    rows = _many_tenders(1000)
+    with write_transaction(log.engine) as conn:
+        conn.execute(insert(tenders), rows)
+    expected = _stored(log)
+    with write_transaction(log.engine) as conn:
+        conn.execute(delete(tenders))
+        insert_many(conn, tenders, rows)
+    assert _stored(log) == expected
+    assert [row[0] for row in expected] == [row["ocid"] for row in rows]
+
+
+def test_search_finds_every_row_of_a_batch_and_its_replacements(log: Log) -> None:
+    # the search index (SQLite: FTS5 kept by triggers) holds each row written by a statement of
+    # many rows, inserted or replaced, as it holds a row written alone
+    from ledger.procurement.query import Filters, matching_ocids
+
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    rows = _many_tenders(300)
+
+    def projected(words: str) -> list[dict[str, object]]:
+        return [
+            {"ocid": row["ocid"], "status": "active", "suppliers": "", "listed_at": now, "updated_at": now,
+             "state": "{}", "search_text": f"{words} w{i} {'even' if i % 2 == 0 else 'odd'}"}
+            for i, row in enumerate(rows)
+        ]  # fmt: skip
+
+    def found(q: str) -> list[str]:
+        with log.engine.connect() as conn:
+            return sorted(conn.execute(matching_ocids(conn, Filters(q=q))).scalars())
+
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, rows)
+        insert_many(conn, tender_index, projected("bridge"), replace_on=("ocid",))
+    assert found("bridge") == [row["ocid"] for row in rows]
+    assert found("w299") == ["ocds-abc123-0299"]
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tender_index, projected("tunnel")[::2], replace_on=("ocid",))
+    assert found("tunnel") == [row["ocid"] for row in rows[::2]]
+    assert found("bridge") == [row["ocid"] for row in rows[1::2]]
+    assert found("bridge even") == []
