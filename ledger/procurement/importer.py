@@ -27,7 +27,7 @@ schema, RFC 8785 and the hash of each release, privacy marks, and the rows of ea
 it were new to the log) run in that thread or, from the second batch on, in a pool of worker
 processes (``workers``), batches handed back in the order read, each release without its body
 (parsed again here from its bytes: :func:`_attach`); this thread records
-(:func:`_record_batch`), one executemany per table. What is recorded does not depend on where
+(:func:`_record_batch`), one insert per table (:func:`db.insert_many`). What is recorded does not depend on where
 the parsing and checking ran.
 
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported

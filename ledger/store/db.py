@@ -363,7 +363,8 @@ def insert_many(
     per-row work: the statement is compiled once per dialect, table and set of columns. For bulk
     writers (imports, bulk requests) where that work costs more than the database's.
 
-    On SQLite the driver's executemany of one prepared statement. On PostgreSQL the rows travel
+    On SQLite ``INSERT ... VALUES (...), (...)`` of up to :data:`SQLITE_ROWS` rows a statement, the
+    rows in the order given. On PostgreSQL the rows travel
     as one array per column in one ``INSERT ... SELECT ... FROM unnest(...)`` (:func:`insert_rows`),
     where psycopg's executemany parses and sends a statement per row.
 
@@ -383,7 +384,7 @@ def insert_rows(
     returning: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
-    inserted, in no particular order (PostgreSQL only: SQLite's executemany returns nothing).
+    inserted, in no particular order (PostgreSQL only).
     With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
     already there is left out (``ON CONFLICT (key) DO NOTHING``).
 
