@@ -618,8 +618,8 @@ def append_each(
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
     """Insert ``rows`` into ``events`` in order, on ``conn``'s write transaction; their ids in order.
 
-    On SQLite, statements of many rows each (:func:`insert_rows`; SQLAlchemy's ``RETURNING`` with
-    the ids in parameter order runs one statement per row there): the write transaction holds the database's
+    On SQLite, one executemany of a prepared statement (SQLAlchemy's ``RETURNING`` with the ids in
+    parameter order runs one statement per row there): the write transaction holds the database's
     write lock, so the rows are the only ones inserted and SQLite gives them increasing ids (one
     more than the largest so far), which are read back after the insert and counted. On
     PostgreSQL, one ``INSERT ... SELECT ... FROM unnest(...) RETURNING id, ocid, seq``

@@ -363,8 +363,9 @@ def insert_many(
     per-row work: the statement is compiled once per dialect, table and set of columns. For bulk
     writers (imports, bulk requests) where that work costs more than the database's.
 
-    On SQLite ``INSERT ... VALUES (...), (...)`` of up to :data:`SQLITE_ROWS` rows a statement, the
-    rows in the order given. On PostgreSQL the rows travel
+    On SQLite the driver's executemany of one prepared statement, or for a table marked
+    :data:`MANY_ROWS` ``INSERT ... VALUES (...), (...)`` of up to :data:`SQLITE_ROWS` rows a
+    statement, in the order given. On PostgreSQL the rows travel
     as one array per column in one ``INSERT ... SELECT ... FROM unnest(...)`` (:func:`insert_rows`),
     where psycopg's executemany parses and sends a statement per row.
 
@@ -413,6 +414,7 @@ def insert_rows(
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
     sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
     get = itemgetter(*names)
+    many = dialect.name == "sqlite" and not named and bool(table.info.get(MANY_ROWS))
     values: list[Any] = []
     # the last value given to each processor and what it made of it: a value repeated in every
     # row (a batch's ``recorded_at``) is processed once
@@ -426,18 +428,13 @@ def insert_rows(
                 made = process(value)
                 last[k] = (value, made)
             got[i] = made
-        if named or dialect.name != "sqlite":
-            values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
-        else:
+        if many:
             values += got
-    if named or dialect.name != "sqlite":
+        else:
+            values.append(dict(zip(names, got, strict=True)) if named else tuple(got))
+    if not many:
         conn.exec_driver_sql(sql, values)
         return []
-    # several rows a statement (``VALUES (...), (...)``) rather than an executemany of one row a
-    # statement: each execution of a statement opens its own statement journal, and SQLite opens a
-    # savepoint of a virtual table written by a trigger per execution, where FTS5 writes out what
-    # it has buffered (``tender_index``'s search triggers: a segment a row to merge again, ~60 % of
-    # that insert's CPU)
     width = len(names)
     most = max(1, min(SQLITE_ROWS, _sqlite_variables(conn) // width))
     start = 0
@@ -451,6 +448,14 @@ def insert_rows(
         start = end
     return []
 
+
+#: The ``Table.info`` key of a table whose SQLite inserts write an FTS5 table (its triggers):
+#: :func:`insert_rows` writes its rows many a statement (``VALUES (...), (...)``), where an
+#: executemany runs a statement a row and SQLite opens a savepoint of the FTS5 table at each, where
+#: FTS5 writes out what it has buffered as a segment, to merge again (``tender_index``: ~60 % of its
+#: insert's CPU). Not for other tables: a statement of many rows into tables of several indexes
+#: keeps a larger statement journal, and costs more than the executemany (bench/RESULTS-import.md).
+MANY_ROWS = "sqlite_many_rows"
 
 #: The most rows of one ``INSERT ... VALUES`` statement on SQLite (:func:`insert_rows`), within
 #: the connection's bound on a statement's parameters.
