@@ -52,6 +52,7 @@ import multiprocessing
 import os
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -689,6 +690,9 @@ class _Chunk:
     #: to the log (:func:`sequencer.chain_ahead`), for the log of ``origin``; [] when not made.
     ahead: list[sequencer.Ahead | None] = field(default_factory=list)
     origin: str = ""
+    #: Gives the releases of the tenders named their bodies, when a worker sent them without
+    #: (:func:`_attach`); None when every release has its body.
+    bodies: Callable[[Collection[str]], None] | None = None
 
 
 def _raws(
@@ -783,13 +787,13 @@ def _check_remote(
     return chunk, refs, broken
 
 
-def _attach(chunk: _Chunk, raw: _Batch, refs: list[int]) -> _Chunk:
-    """Give a worker's checked releases back their bodies, parsed again here from the batch."""
+def _attach(releases: list[_Release], raw: _Batch, refs: list[int], ocids: Collection[str]) -> None:
+    """Give a worker's checked ``releases`` of the tenders ``ocids`` back their bodies, parsed again
+    here from the batch (only those the writer merges here need them: :func:`_record_batch`)."""
     value = _values(raw)
-    for r, ref in zip(chunk.releases, refs, strict=True):
-        if ref >= 0:
+    for r, ref in zip(releases, refs, strict=True):
+        if ref >= 0 and r.ocid in ocids and not r.body:
             r.body.update(value(ref))
-    return chunk
 
 
 def _init_worker(settings: Any, personal: Any) -> None:
@@ -918,7 +922,7 @@ def _ahead(
             if len(value) == 2:
                 raw, future = value
                 chunk, refs, stops = future.result()
-                chunk = _attach(chunk, raw, refs)
+                chunk.bodies = functools.partial(_attach, chunk.releases, raw, refs)
             else:
                 raw, chunk, stops = value
             if raw.file in stopped:
@@ -981,11 +985,12 @@ def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, 
         return
     # what was chained ahead for another log (never, but for a caller's mistake) is not used
     ahead = chunk.ahead if chunk.origin == log.origin else []
+    record = functools.partial(_record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies)
     if conn is not None:
-        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+        record(conn, log, chunk.name, chunk.releases, report)
         return
     with write_transaction(log.engine) as own:
-        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+        record(own, log, chunk.name, chunk.releases, report)
 
 
 def _submissions(releases: Sequence[_Release]) -> tuple[list[Submission], list[sequencer.Prepared]]:
@@ -1005,6 +1010,7 @@ def _record_batch(
     now: datetime,
     tenders: dict[str, _Tender] | None = None,
     ahead: Sequence[sequencer.Ahead | None] = (),
+    bodies: Callable[[Collection[str]], None] | None = None,
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
@@ -1014,7 +1020,9 @@ def _record_batch(
     batch's releases and tenders (never all the releases of a tender): the cost per release does
     not grow with how many releases a tender already has. ``ahead``: each release's envelope and
     leaf hash made where it was checked (:func:`sequencer.chain_ahead`), used where its tender's
-    head is the one it was made on.
+    head is the one it was made on. ``bodies``: gives releases sent without their body theirs
+    (:func:`_attach`), asked for those of the tenders merged here alone (a tender new to the log
+    whose rows were made ahead from all its fresh releases is written as made, without them).
     """
     heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
     present = sorted(ocid for ocid, (count, _) in heads.items() if count)
@@ -1055,10 +1063,15 @@ def _record_batch(
     if not fresh:
         return
     _remember(conn, fresh, ids)
+    ready = tenders or {}
+    counts = Counter(r.ocid for r in fresh)
+    merged = {o for o, n in counts.items() if o in existing or getattr(ready.get(o), "releases", None) != n}
+    if bodies is not None and merged:
+        bodies(merged)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
-    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=tenders or {})
+    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=ready)
     report.imported += len(fresh)
     for r in fresh:
         for rule in r.marks:
