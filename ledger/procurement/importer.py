@@ -26,9 +26,9 @@ shapes are parsed there. The parsing of the bytes and the checking of each batch
 schema, RFC 8785 and the hash of each release, privacy marks, and the rows of each tender as if
 it were new to the log) run in that thread or, from the second batch on, in a pool of worker
 processes (``workers``), batches handed back in the order read, each release without its body
-(parsed again here from its bytes: :func:`_attach`); this thread records
-(:func:`_record_batch`), one insert per table (:func:`db.insert_many`). What is recorded does not depend on where
-the parsing and checking ran.
+(parsed again here from its bytes, for the tenders merged here alone: :func:`_attach`); this
+thread records (:func:`_record_batch`), one insert per table (:func:`db.insert_many`). What is
+recorded does not depend on where the parsing and checking ran.
 
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
