@@ -26,9 +26,9 @@ shapes are parsed there. The parsing of the bytes and the checking of each batch
 schema, RFC 8785 and the hash of each release, privacy marks, and the rows of each tender as if
 it were new to the log) run in that thread or, from the second batch on, in a pool of worker
 processes (``workers``), batches handed back in the order read, each release without its body
-(parsed again here from its bytes: :func:`_attach`); this thread records
-(:func:`_record_batch`), one executemany per table. What is recorded does not depend on where
-the parsing and checking ran.
+(parsed again here from its bytes, for the tenders merged here alone: :func:`_attach`); this
+thread records (:func:`_record_batch`), one insert per table (:func:`db.insert_many`). What is
+recorded does not depend on where the parsing and checking ran.
 
 **Idempotency.** ``ocds_releases`` keeps (ocid, release id, payload hash) of every imported
 release: a release imported again (the same file twice, across restarts) is skipped and counted as
@@ -52,6 +52,7 @@ import multiprocessing
 import os
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -717,6 +718,9 @@ class _Chunk:
     #: to the log (:func:`sequencer.chain_ahead`), for the log of ``origin``; [] when not made.
     ahead: list[sequencer.Ahead | None] = field(default_factory=list)
     origin: str = ""
+    #: Gives the releases of the tenders named their bodies, when a worker sent them without
+    #: (:func:`_attach`); None when every release has its body.
+    bodies: Callable[[Collection[str]], None] | None = None
 
 
 def _raws(
@@ -814,13 +818,13 @@ def _check_remote(
     return chunk, refs, broken
 
 
-def _attach(chunk: _Chunk, raw: _Batch, refs: list[int]) -> _Chunk:
-    """Give a worker's checked releases back their bodies, parsed again here from the batch."""
+def _attach(releases: list[_Release], raw: _Batch, refs: list[int], ocids: Collection[str]) -> None:
+    """Give a worker's checked ``releases`` of the tenders ``ocids`` back their bodies, parsed again
+    here from the batch (only those the writer merges here need them: :func:`_record_batch`)."""
     value = _values(raw)
-    for r, ref in zip(chunk.releases, refs, strict=True):
-        if ref >= 0:
+    for r, ref in zip(releases, refs, strict=True):
+        if ref >= 0 and r.ocid in ocids and not r.body:
             r.body.update(value(ref))
-    return chunk
 
 
 def _init_worker(settings: Any, personal: Any) -> None:
@@ -949,7 +953,7 @@ def _ahead(
             if len(value) == 2:
                 raw, future = value
                 chunk, refs, stops = future.result()
-                chunk = _attach(chunk, raw, refs)
+                chunk.bodies = functools.partial(_attach, chunk.releases, raw, refs)
             else:
                 raw, chunk, stops = value
             if raw.file in stopped:
@@ -1012,11 +1016,12 @@ def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, 
         return
     # what was chained ahead for another log (never, but for a caller's mistake) is not used
     ahead = chunk.ahead if chunk.origin == log.origin else []
+    record = functools.partial(_record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies)
     if conn is not None:
-        _record_batch(conn, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+        record(conn, log, chunk.name, chunk.releases, report)
         return
     with write_transaction(log.engine) as own:
-        _record_batch(own, log, chunk.name, chunk.releases, report, now=now, tenders=chunk.tenders, ahead=ahead)
+        record(own, log, chunk.name, chunk.releases, report)
 
 
 def _submissions(releases: Sequence[_Release]) -> tuple[list[Submission], list[sequencer.Prepared]]:
@@ -1036,6 +1041,7 @@ def _record_batch(
     now: datetime,
     tenders: dict[str, _Tender] | None = None,
     ahead: Sequence[sequencer.Ahead | None] = (),
+    bodies: Callable[[Collection[str]], None] | None = None,
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
@@ -1045,7 +1051,9 @@ def _record_batch(
     batch's releases and tenders (never all the releases of a tender): the cost per release does
     not grow with how many releases a tender already has. ``ahead``: each release's envelope and
     leaf hash made where it was checked (:func:`sequencer.chain_ahead`), used where its tender's
-    head is the one it was made on.
+    head is the one it was made on. ``bodies``: gives releases sent without their body theirs
+    (:func:`_attach`), asked for those of the tenders merged here alone (a tender new to the log
+    whose rows were made ahead from all its fresh releases is written as made, without them).
     """
     heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
     present = sorted(ocid for ocid, (count, _) in heads.items() if count)
@@ -1086,10 +1094,15 @@ def _record_batch(
     if not fresh:
         return
     _remember(conn, fresh, ids)
+    ready = tenders or {}
+    counts = Counter(r.ocid for r in fresh)
+    merged = {o for o, n in counts.items() if o in existing or getattr(ready.get(o), "releases", None) != n}
+    if bodies is not None and merged:
+        bodies(merged)
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
-    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=tenders or {})
+    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=ready)
     report.imported += len(fresh)
     for r in fresh:
         for rule in r.marks:

@@ -363,7 +363,9 @@ def insert_many(
     per-row work: the statement is compiled once per dialect, table and set of columns. For bulk
     writers (imports, bulk requests) where that work costs more than the database's.
 
-    On SQLite the driver's executemany of one prepared statement. On PostgreSQL the rows travel
+    On SQLite the driver's executemany of one prepared statement, or for a table marked
+    :data:`MANY_ROWS` ``INSERT ... VALUES (...), (...)`` of up to :data:`SQLITE_ROWS` rows a
+    statement, in the order given. On PostgreSQL the rows travel
     as one array per column in one ``INSERT ... SELECT ... FROM unnest(...)`` (:func:`insert_rows`),
     where psycopg's executemany parses and sends a statement per row.
 
@@ -383,7 +385,7 @@ def insert_rows(
     returning: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
-    inserted, in no particular order (PostgreSQL only: SQLite's executemany returns nothing).
+    inserted, in no particular order (PostgreSQL only).
     With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
     already there is left out (``ON CONFLICT (key) DO NOTHING``).
 
@@ -416,9 +418,23 @@ def insert_rows(
     for i, process in pairs:
         by_column[i] = _processed(by_column[i], process)
     values: list[Any] = list(zip(*by_column, strict=True))
-    if named:
-        values = [dict(zip(names, row, strict=True)) for row in values]
-    conn.exec_driver_sql(sql, values)
+    if not (dialect.name == "sqlite" and not named and table.info.get(MANY_ROWS)):
+        if named:
+            values = [dict(zip(names, row, strict=True)) for row in values]
+        conn.exec_driver_sql(sql, values)
+        return []
+    width = len(names)
+    flat = [value for row in values for value in row]
+    most = max(1, min(SQLITE_ROWS, _sqlite_variables(conn) // width))
+    start = 0
+    while start < len(flat):
+        # a power of two of rows a statement: a few statements of each table prepared and kept by
+        # the driver (whose cache holds a statement of every row count met, each large), not one
+        # of every batch's count
+        count = min(most, 1 << ((len(flat) - start) // width).bit_length() - 1)
+        end = start + count * width
+        conn.exec_driver_sql(_rows_sql(sql, width, count), tuple(flat[start:end]))
+        start = end
     return []
 
 
@@ -433,6 +449,34 @@ def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
             seen, made = value, process(value)
         out.append(made)
     return out
+
+#: The ``Table.info`` key of a table whose SQLite inserts write an FTS5 table (its triggers):
+#: :func:`insert_rows` writes its rows many a statement (``VALUES (...), (...)``), where an
+#: executemany runs a statement a row and SQLite opens a savepoint of the FTS5 table at each, where
+#: FTS5 writes out what it has buffered as a segment, to merge again (``tender_index``: ~60 % of its
+#: insert's CPU). Not for other tables: a statement of many rows into tables of several indexes
+#: keeps a larger statement journal, and costs more than the executemany (bench/RESULTS-import.md).
+MANY_ROWS = "sqlite_many_rows"
+
+#: The most rows of one ``INSERT ... VALUES`` statement on SQLite (:func:`insert_rows`), within
+#: the connection's bound on a statement's parameters.
+SQLITE_ROWS = 256
+
+
+def _sqlite_variables(conn: Connection) -> int:
+    """The most parameters one statement of ``conn``'s SQLite may have (999 before 3.32)."""
+    raw = conn.connection.dbapi_connection
+    return int(raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)) if raw is not None else 999
+
+
+@lru_cache(maxsize=256)
+def _rows_sql(sql: str, width: int, rows: int) -> str:
+    """``sql``, an ``INSERT`` of one row of ``width`` positional parameters, inserting ``rows``."""
+    one = "(" + ", ".join(["?"] * width) + ")"
+    head, found, tail = sql.partition(f"VALUES {one}")
+    if not found or one in tail:
+        raise InvariantError(f"insert_rows: no single VALUES {one} in {sql!r}")
+    return f"{head}VALUES {', '.join([one] * rows)}{tail}"
 
 
 #: The PostgreSQL array type each column type travels as in :func:`insert_rows` (its element type

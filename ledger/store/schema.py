@@ -194,6 +194,8 @@ tender_index = Table(
     #: An organisation's latest tenders: their ocids sorted by listing time without reading the rows;
     #: with the facets' columns (migration 0021), a search's matches counted by facet alike.
     Index("ix_tender_index_ocid_facets", "ocid", "listed_at", "status", "method", "currency", "buyer_id"),
+    #: its inserts write ``tender_search`` (FTS5, SQLite triggers): inserted many rows a statement
+    info={"sqlite_many_rows": True},
 )
 
 #: The officers' registry projected from officer.registered / officer.revoked events: one row

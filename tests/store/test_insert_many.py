@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DataError
 
 from ledger.log import Log
-from ledger.store.db import insert_many, insert_rows, write_transaction
+from ledger.store.db import MANY_ROWS, insert_many, insert_rows, write_transaction
 from ledger.store.schema import tender_awarded, tender_index, tenders
 
 _ROWS = [
@@ -127,3 +127,67 @@ def test_ignore_on_leaves_a_row_already_there_as_it_is(log: Log) -> None:
     assert stored[0] == first[0]  # not replaced
     assert [row[0] for row in stored] == ["ocds-abc123-0", "ocds-abc123-1", "ocds-abc123-2"]
     assert [row[3] for row in stored[1:]] == [7, 7]
+
+
+def _many_tenders(count: int) -> list[dict[str, object]]:
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    return [
+        {"ocid": f"ocds-abc123-{i:04}", "created_at": at + timedelta(seconds=i), "updated_at": at,
+         "event_count": i, "head_hash": None if i % 3 else f"{i:064x}"}
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _projected(rows: list[dict[str, object]], words: str) -> list[dict[str, object]]:
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    return [
+        {"ocid": row["ocid"], "status": "active", "suppliers": "", "listed_at": at + timedelta(minutes=i),
+         "updated_at": at, "state": "{}", "value_amount": i / 4 if i % 5 else None,
+         "search_text": f"{words} w{i} {'even' if i % 2 == 0 else 'odd'}"}
+        for i, row in enumerate(rows)
+    ]  # fmt: skip
+
+
+def _index(log: Log) -> list[tuple[object, ...]]:
+    with log.engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(select(tender_index).order_by(tender_index.c.ocid))]
+
+
+def test_a_batch_of_several_statements_stores_every_row_in_order(log: Log) -> None:
+    # 1,000 search rows: on SQLite (tender_index is marked MANY_ROWS), statements of 256, 256,
+    # 256, 128, 64, 32 and 8 rows
+    assert tender_index.info.get(MANY_ROWS)
+    rows = _many_tenders(1000)
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, rows)
+        conn.execute(insert(tender_index), _projected(rows, "bridge"))
+    expected = _index(log)
+    with write_transaction(log.engine) as conn:
+        conn.execute(delete(tender_index))
+        insert_many(conn, tender_index, _projected(rows, "bridge"), replace_on=("ocid",))
+    assert _index(log) == expected
+    assert [row[0] for row in expected] == [row["ocid"] for row in rows]
+    assert _stored(log)[999][0] == "ocds-abc123-0999"
+
+
+def test_search_finds_every_row_of_a_batch_and_its_replacements(log: Log) -> None:
+    # the search index (SQLite: FTS5 kept by triggers) holds each row written by a statement of
+    # many rows, inserted or replaced, as it holds a row written alone
+    from ledger.procurement.query import Filters, matching_ocids
+
+    rows = _many_tenders(300)
+
+    def found(q: str) -> list[str]:
+        with log.engine.connect() as conn:
+            return sorted(conn.execute(matching_ocids(conn, Filters(q=q))).scalars())
+
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tenders, rows)
+        insert_many(conn, tender_index, _projected(rows, "bridge"), replace_on=("ocid",))
+    assert found("bridge") == [row["ocid"] for row in rows]
+    assert found("w299") == ["ocds-abc123-0299"]
+    with write_transaction(log.engine) as conn:
+        insert_many(conn, tender_index, _projected(rows, "tunnel")[::2], replace_on=("ocid",))
+    assert found("tunnel") == [row["ocid"] for row in rows[::2]]
+    assert found("bridge") == [row["ocid"] for row in rows[1::2]]
+    assert found("bridge even") == []
