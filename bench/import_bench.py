@@ -8,8 +8,9 @@ The data are the demo's generated tenders (demo.ocds.releases: planning to termi
 runs as ``tenderproof import --json FILE`` in a child process (its main, then its peak RSS) on a fresh SQLite database, so the
 figures include everything (streamed parsing, schema validation, RFC 8785 and hashing, the
 append, the projection and red flags), and the child's peak resident memory is its own
-(``getrusage(RUSAGE_SELF)`` at its end). A profile of where the time goes is measured in-process on a
-sample, phase by phase.
+(``getrusage(RUSAGE_SELF)`` at its end). The CPU of each stage (the recording process's threads,
+each worker process; user and system) is sampled from ``/proc``, and the end-of-import ledger flags
+timed. A profile of where the time goes is measured in-process on a sample, phase by phase.
 """
 
 from __future__ import annotations
