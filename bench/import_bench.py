@@ -8,13 +8,15 @@ The data are the demo's generated tenders (demo.ocds.releases: planning to termi
 runs as ``tenderproof import --json FILE`` in a child process (its main, then its peak RSS) on a fresh SQLite database, so the
 figures include everything (streamed parsing, schema validation, RFC 8785 and hashing, the
 append, the projection and red flags), and the child's peak resident memory is its own
-(``getrusage(RUSAGE_SELF)`` at its end). A profile of where the time goes is measured in-process on a
-sample, phase by phase.
+(``getrusage(RUSAGE_SELF)`` at its end). The CPU of each stage (the recording process's threads,
+each worker process; user and system) is sampled from ``/proc``, and the end-of-import ledger flags
+timed. A profile of where the time goes is measured in-process on a sample, phase by phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -64,17 +66,31 @@ def write_package(path: Path, *, releases: int | None = None, size: int | None =
 #: A key for the dedupe digest step (a deployment draws its own: ledger.store.keys).
 _BENCH_KEY = bytes(range(32))
 _CHILD = (
-    "import resource, sys\n"
+    "import resource, sys, threading, time\n"
+    "from ledger.procurement import importer, redflags\n"
+    # the reading thread's id, so that /proc tells its CPU apart; the end's ledger flags timed
+    "_raws, _refresh, _flags, _reader = importer._raws, redflags.refresh_ledger_flags, [0.0, 0.0], [0]\n"
+    "def named(*args, **kwargs):\n"
+    "    _reader[0] = threading.get_native_id()\n"
+    "    yield from _raws(*args, **kwargs)\n"
+    "def timed(*args, **kwargs):\n"
+    "    wall, cpu = time.perf_counter(), time.thread_time()\n"
+    "    try:\n"
+    "        return _refresh(*args, **kwargs)\n"
+    "    finally:\n"
+    "        _flags[:] = [time.perf_counter() - wall, time.thread_time() - cpu]\n"
+    "importer._raws, redflags.refresh_ledger_flags = named, timed\n"
     "from cli import main\n"
     "code = main(sys.argv[1:])\n"
     "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print('FLAGS', *_flags, 'SYS', usage.ru_stime, 'READER', _reader[0], file=sys.stderr)\n"
     "print('MAXRSS', usage.ru_maxrss, 'CPU', usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
     "sys.exit(code)\n"
 )
 
 
-def _tree(root: int) -> list[int]:
-    """``root`` and every process descended from it (from ``/proc``)."""
+def _tree(root: int) -> dict[int, int]:
+    """``root`` and every process descended from it (from ``/proc``): pid -> parent pid."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -85,37 +101,71 @@ def _tree(root: int) -> list[int]:
             continue
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(parent, []).append(int(entry))
-    out, todo = [], [root]
+    out, todo = {root: 0}, [root]
     while todo:
         pid = todo.pop()
-        out.append(pid)
-        todo += children.get(pid, [])
+        for child in children.get(pid, []):
+            out[child] = pid
+            todo.append(child)
     return out
 
 
-def _sample(pid: int) -> tuple[float, int, int] | None:
-    """CPU seconds (user + system), PSS and RSS in bytes of one process (None once it is gone)."""
+def _times(stat: str) -> tuple[float, float]:
+    """User and system CPU seconds of a ``/proc/.../stat`` line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def _sample(pid: int) -> tuple[tuple[float, float], int, int] | None:
+    """CPU seconds (user, system), PSS and RSS in bytes of one process (None once it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path(f"/proc/{pid}/stat").read_text()
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
     memory = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in rollup.splitlines()[1:] if ":" in line}
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks, memory.get("Pss", 0), memory.get("Rss", 0)
+    return _times(stat), memory.get("Pss", 0), memory.get("Rss", 0)
+
+
+def _threads(pid: int) -> dict[int, tuple[str, tuple[float, float]]]:
+    """Each thread of ``pid``: its name and CPU seconds (user, system)."""
+    out = {}
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):
+                name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+                out[int(tid)] = (name, _times(Path(f"/proc/{pid}/task/{tid}/stat").read_text()))
+    return out
+
+
+def _role(pid: int, parents: dict[int, int], root: int) -> str:
+    """What a process of the import's tree is: its checking workers are the fork server's children."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        command = b""
+    if b"resource_tracker" in command:
+        return "resource tracker"
+    if parents.get(pid) == root:
+        return "fork server" if b"forkserver" in command else "child"
+    return "worker"
 
 
 class TreeSampler:
     """Samples a process tree every ``every`` seconds from ``/proc``: the peak of the PSS (and RSS)
-    summed over every live process of the tree, and the CPU time of each process as last seen
-    (a process's CPU after its last sample is not counted: ``every`` bounds the loss)."""
+    summed over every live process of the tree, the CPU time (user, system) of each process as
+    last seen and of each thread of the root (a process's CPU after its last sample is not
+    counted: ``every`` bounds the loss), and what each process is (:func:`_role`)."""
 
     def __init__(self, root: int, every: float = 0.25) -> None:
         import threading
 
         self.root, self.every = root, every
         self.peak_pss = self.peak_rss = 0
-        self.cpu: dict[int, float] = {}
+        self.cpu: dict[int, tuple[float, float]] = {}
+        self.roles: dict[int, str] = {}
+        self.threads: dict[int, tuple[str, tuple[float, float]]] = {}
         self.peak_processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -124,12 +174,16 @@ class TreeSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             pss = rss = alive = 0
-            for pid in _tree(self.root):
+            parents = _tree(self.root)
+            for pid in parents:
                 got = _sample(pid)
                 if got is None:
                     continue
+                if pid not in self.roles:
+                    self.roles[pid] = _role(pid, parents, self.root)
                 self.cpu[pid] = got[0]
                 pss, rss, alive = pss + got[1], rss + got[2], alive + 1
+            self.threads.update(_threads(self.root))
             self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
             self.peak_processes = max(self.peak_processes, alive)
             self._stop.wait(self.every)
@@ -138,11 +192,40 @@ class TreeSampler:
         self._stop.set()
         self._thread.join()
 
+    def stages(self, reader: int) -> dict[str, tuple[float, float]]:
+        """CPU seconds (user, system) per stage: the recording process's threads (its main thread
+        records, the thread ``reader`` reads, the others hand batches to the pool), then the other
+        processes by role, workers numbered."""
+        out: dict[str, tuple[float, float]] = {}
+
+        def put(name: str, times: tuple[float, float]) -> None:
+            user, system = out.get(name, (0.0, 0.0))
+            out[name] = (user + times[0], system + times[1])
+
+        for tid, (_, times) in sorted(self.threads.items()):
+            if tid == self.root:
+                put("recording process: main thread (records)", times)
+            elif tid == reader:
+                put("recording process: reading thread", times)
+            else:
+                put("recording process: other threads (pool's feeding and results)", times)
+        workers = 0
+        for pid, times in sorted(self.cpu.items()):
+            if pid == self.root:
+                continue
+            role = self.roles.get(pid, "child")
+            if role == "worker":
+                workers += 1
+                role = f"worker {workers}"
+            put(role, times)
+        return out
+
 
 def run_import(path: Path, workdir: Path, workers: int | None = None) -> dict[str, Any]:
     """``tenderproof import --json`` in a child on a fresh SQLite file; its report, time, peak RSS,
     and the whole process tree's (the child, its fork server and worker processes) CPU time and
-    peak PSS, sampled from ``/proc``."""
+    peak PSS, sampled from ``/proc``, and per stage (:meth:`TreeSampler.stages`), with the
+    end-of-import ledger flags' time."""
     database = workdir / f"import-{time.monotonic_ns()}.sqlite3"
     env = {**os.environ, "TENDERPROOF_DATABASE_URL": f"sqlite:///{database}", "TENDERPROOF_ORIGIN": "bench/import"}
     started = time.perf_counter()
@@ -166,6 +249,7 @@ def run_import(path: Path, workdir: Path, workers: int | None = None) -> dict[st
     for suffix in ("-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     cpu = float(stderr.rsplit("CPU ", 1)[1].split()[0])
+    flags_wall, flags_cpu = (float(v) for v in stderr.rsplit("FLAGS ", 1)[1].split()[:2])
     return {
         "report": report,
         "seconds": elapsed,
@@ -174,12 +258,30 @@ def run_import(path: Path, workdir: Path, workers: int | None = None) -> dict[st
         "peak_mb": int(stderr.rsplit("MAXRSS ", 1)[1].split()[0]) / 1024,
         # the recording process's own CPU (the worker processes' is not in it)
         "cpu": cpu,
+        "sys": float(stderr.rsplit("SYS ", 1)[1].split()[0]),
         # every process of the tree: the recording process's own figure, the others' last samples
-        "tree_cpu": cpu + sum(v for pid, v in sampler.cpu.items() if pid != child.pid),
+        "tree_cpu": cpu + sum(sum(v) for pid, v in sampler.cpu.items() if pid != child.pid),
         "tree_pss_mb": sampler.peak_pss / 2**20,
         "tree_rss_mb": sampler.peak_rss / 2**20,
         "processes": sampler.peak_processes,
+        "stages": sampler.stages(int(stderr.rsplit("READER ", 1)[1].split()[0])),
+        "flags": (flags_wall, flags_cpu),
     }
+
+
+def stage_rows(name: str, count: int, run: dict[str, Any]) -> list[str]:
+    """Markdown rows of a run's CPU per stage, in µs a release (user + system, and system)."""
+    rows = [
+        f"| {name}: {stage} | {(user + system) * 1e6 / count:,.1f} | {system * 1e6 / count:,.1f} |"
+        for stage, (user, system) in run["stages"].items()
+    ]
+    wall, cpu = run["flags"]
+    tenders = max(run["report"]["tenders"], 1)
+    rows.append(
+        f"| {name}: ledger flags at the end (main thread; {wall:,.1f} s of wall, "
+        f"{cpu * 1e6 / tenders:,.1f} µs a tender) | {cpu * 1e6 / count:,.1f} | |"
+    )
+    return rows
 
 
 def _row(name: str, count: int, size: int, run: dict[str, Any]) -> str:
@@ -340,7 +442,10 @@ def main() -> None:
     parser.add_argument("--gigabytes", type=float, default=1.0, help="size of the memory run's file (0: skip)")
     parser.add_argument("--sample", type=int, default=5_000, help="releases in the per-phase profile")
     parser.add_argument("--flag-tenders", type=int, default=100_000, help="tenders in the red-flag count run (0: skip)")
-    parser.add_argument("--workers", type=int, default=1, help="checking processes in the second rate run")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="checking processes in the rate runs after the first"
+    )
+    parser.add_argument("--no-inline", action="store_true", help="skip the rate run with --workers 0")
     parser.add_argument("--write", type=Path, help="also write the results as Markdown to this file")
     args = parser.parse_args()
     lines: list[str] = []
@@ -367,11 +472,13 @@ def main() -> None:
             "| peak RSS of the recording process (MB) | peak PSS of the tree (MB) | processes |"
         )
         say("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        runs = [(f"rate, --workers {w}", w) for w in (0, args.workers)]
+        runs = [(f"rate, --workers {w}", w) for w in ([] if args.no_inline else [0]) + args.workers]
+        stages: list[str] = []
         for name, workers in runs:
             rate = run_import(package, work, workers)
             seconds = rate["import_seconds"]
             say(_row(name, count, size, rate))
+            stages += stage_rows(name, count, rate)
             assert rate["report"]["imported"] == count, rate["report"]
         floor_wall, floor_cpu = floor(package)
         package.unlink()
@@ -387,14 +494,29 @@ def main() -> None:
             f"{GOAL_RATE:,} releases/s, <= {GOAL_MEMORY_MB} MB for the whole tree."
         )
         say(f"Load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
+        say()
+        say("CPU per stage (threads of the recording process and processes of the tree, from `/proc`):")
+        say()
+        say("| run: stage | CPU µs a release | of which system |")
+        say("|---|---|---|")
+        for row in stages:
+            say(row)
         if args.gigabytes > 0:
             big = work / "big.json"
             count, size = write_package(big, size=int(args.gigabytes * 1e9))
-            memory = run_import(big, work, args.workers)
+            say()
+            say(f"Load average before the memory run: {Path('/proc/loadavg').read_text().split()[:3]}")
+            memory = run_import(big, work, args.workers[-1])
             big.unlink()
             seconds = memory["import_seconds"]
-            say(_row(f"memory, --workers {args.workers}", count, size, memory))
+            say()
+            say(_row(f"memory, --workers {args.workers[-1]}", count, size, memory))
             say(f"Load average after the memory run: {Path('/proc/loadavg').read_text().split()[:3]}")
+            say()
+            say("| run: stage | CPU µs a release | of which system |")
+            say("|---|---|---|")
+            for row in stage_rows("memory", count, memory):
+                say(row)
             assert memory["report"]["imported"] == count, memory["report"]
         if args.flag_tenders > 0:
             median, worst, counts = flag_counts_latency(args.flag_tenders, work)

@@ -64,7 +64,7 @@ from typing import IO, Any, Literal
 import ijson
 import jsonschema_rs
 from ocdsmerge.merge import CompiledRelease
-from sqlalchemy import Connection, distinct, func, select, text
+from sqlalchemy import Connection, Engine, distinct, func, select, text
 
 from ledger import sequencer
 from ledger.core import commitment, jsonsafe
@@ -619,7 +619,7 @@ def import_files(
         workers=workers,
         progress=progress,
     )
-    with _COLLECTOR.seldom():
+    with _COLLECTOR.seldom(), _sqlite_room(log.engine):
         if strict:
             with write_transaction(log.engine) as conn:
                 run(conn)
@@ -637,6 +637,47 @@ def import_files(
         # memory bound at its very end; one pass costs ~70 µs of CPU a tender
         redflags.refresh_ledger_flags(log.engine, now=now, workers=LEDGER_FLAG_WORKERS)
     return report
+
+
+#: SQLite's page cache (KiB) on the connection that records an import (SQLite's default: 2,000).
+#: A batch's inserts touch more pages of the tables and their indexes (FTS included) than the
+#: default holds: it spilled dirty pages into the WAL in the middle of the transaction and read
+#: the indexes' pages back from the file, each a system call (5.8 reads and 13.7 writes a release
+#: at 100,000 releases, more as the file grows). At 16 MB the recording process's system CPU fell
+#: from 37 to 22 µs a release (bench/RESULTS-import.md, t31p) for ~17 MB of the tree's memory.
+IMPORT_CACHE_KIB = 16_384
+#: WAL pages between automatic checkpoints while an import records (SQLite's default: 1,000):
+#: a page that every batch changes (an index's upper levels) is copied into the database once a
+#: checkpoint, so fewer checkpoints copy it fewer times; the WAL grows to ~40 MB between them.
+IMPORT_CHECKPOINT_PAGES = 10_000
+
+
+def _roomy(conn: Connection) -> None:
+    """On SQLite, the page cache and checkpoint interval of an import on the connection that
+    records a batch (:data:`IMPORT_CACHE_KIB`, :data:`IMPORT_CHECKPOINT_PAGES`); put back by
+    :func:`_sqlite_room` at the end. Nothing stored depends on them."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{IMPORT_CACHE_KIB}")
+        conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={IMPORT_CHECKPOINT_PAGES}")
+
+
+@contextlib.contextmanager
+def _sqlite_room(engine: Engine) -> Iterator[None]:
+    """An import's SQLite settings (:func:`_roomy`, set by each batch) put back as they were on
+    the pooled connection when the import ends, and the cache's memory handed back before the
+    ledger-wide flags are read (they read through a cache of the usual size)."""
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    with engine.connect() as conn:
+        saved = [conn.exec_driver_sql(f"PRAGMA {name}").scalar_one() for name in ("cache_size", "wal_autocheckpoint")]
+    try:
+        yield
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"PRAGMA cache_size={int(saved[0])}")
+            conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(saved[1])}")
+            conn.exec_driver_sql("PRAGMA shrink_memory")
 
 
 def _count_tenders(conn: Connection, report: Report) -> int:
@@ -1018,9 +1059,11 @@ def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, 
     ahead = chunk.ahead if chunk.origin == log.origin else []
     record = functools.partial(_record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies)
     if conn is not None:
+        _roomy(conn)
         record(conn, log, chunk.name, chunk.releases, report)
         return
     with write_transaction(log.engine) as own:
+        _roomy(own)
         record(own, log, chunk.name, chunk.releases, report)
 
 

@@ -438,3 +438,45 @@ def test_a_batch_of_tenders_new_to_the_log_looks_nothing_up(log: Log, monkeypatc
     report = importer.import_files(log, [("2.json", io.BytesIO(again))], now=T0, batch=6)
     assert (report.imported, report.duplicates) == (1, 1)
     assert any("JOIN ocds_releases" in s for s in statements) and any("FROM tender_index" in s for s in statements)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_sqlite_records_with_a_larger_cache_and_puts_it_back(
+    sqlite_url: str, strict: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch is recorded on SQLite with the import's page cache and checkpoint interval
+    (importer.IMPORT_CACHE_KIB, IMPORT_CHECKPOINT_PAGES); the connection has its own settings
+    again once the import is over, and what is recorded is what a plain connection records."""
+    seen: set[tuple[int, int]] = set()
+    record_batch = importer._record_batch
+
+    def watched(conn: Any, *args: Any, **kw: Any) -> Any:
+        pragma = conn.exec_driver_sql
+        seen.add((pragma("PRAGMA cache_size").scalar_one(), pragma("PRAGMA wal_autocheckpoint").scalar_one()))
+        return record_batch(conn, *args, **kw)
+
+    def settings(log: Log) -> tuple[int, int]:
+        with log.engine.connect() as conn:
+            pragma = conn.exec_driver_sql
+            return pragma("PRAGMA cache_size").scalar_one(), pragma("PRAGMA wal_autocheckpoint").scalar_one()
+
+    log = Log.open(sqlite_url, origin=ORIGIN)
+    try:
+        before = settings(log)
+        assert before != (-importer.IMPORT_CACHE_KIB, importer.IMPORT_CHECKPOINT_PAGES)
+        monkeypatch.setattr(importer, "_record_batch", watched)
+        report = importer.import_files(log, [("p.json", io.BytesIO(_data(35)))], now=T0, batch=BATCH, strict=strict)
+        assert report.imported == 35
+        assert seen == {(-importer.IMPORT_CACHE_KIB, importer.IMPORT_CHECKPOINT_PAGES)}
+        assert settings(log) == before
+        roomy = _dump(log)
+    finally:
+        log.close()
+    monkeypatch.setattr(importer, "_record_batch", record_batch)
+    monkeypatch.setattr(importer, "_roomy", lambda conn: None)
+    plain = Log.open(sqlite_url.replace(".sqlite3", "-plain.sqlite3"), origin=ORIGIN)
+    try:
+        importer.import_files(plain, [("p.json", io.BytesIO(_data(35)))], now=T0, batch=BATCH, strict=strict)
+        assert _dump(plain) == roomy
+    finally:
+        plain.close()
