@@ -450,6 +450,7 @@ def _processed(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
         out.append(made)
     return out
 
+
 #: The ``Table.info`` key of a table whose SQLite inserts write an FTS5 table (its triggers):
 #: :func:`insert_rows` writes its rows many a statement (``VALUES (...), (...)``), where an
 #: executemany runs a statement a row and SQLite opens a savepoint of the FTS5 table at each, where
