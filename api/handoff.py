@@ -30,7 +30,7 @@ from typing import Any
 class _Call:
     """One call: what to run, and where to answer."""
 
-    __slots__ = ("after", "arguments", "context", "fn", "future", "loop", "withdrawn")
+    __slots__ = ("after", "answered", "arguments", "context", "fn", "future", "loop", "withdrawn")
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], fn: Callable[..., Any], arguments: Any
@@ -42,10 +42,12 @@ class _Call:
         self.context = contextvars.copy_context()
         self.withdrawn = False  # the caller was cancelled before a thread took the call: not run
         self.after: asyncio.Future[None] | None = None  # set when a cancelled caller waits for the end
+        self.answered = False  # the thread's answer has run on the loop (:func:`_settle`)
 
 
 def _settle(call: _Call, result: Any, error: BaseException | None) -> None:
     """On the caller's loop: the caller's future gets the outcome (unless cancelled meanwhile)."""
+    call.answered = True
     future = call.future
     if not future.done():
         if error is None:
@@ -95,7 +97,8 @@ class Handoff:
         try:
             return await call.future
         except asyncio.CancelledError:
-            if not call.future.done() or call.future.cancelled():  # the call has not answered yet
+            # on the loop, as the answer: either it has run, or it will find ``after`` to settle
+            if not call.answered:
                 call.withdrawn = True  # not run if no thread has taken it; else waited for
                 call.after = loop.create_future()
                 await asyncio.shield(call.after)

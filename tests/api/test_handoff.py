@@ -122,6 +122,30 @@ def test_a_caller_cancelled_before_a_thread_took_its_call_never_runs_it() -> Non
     assert ran == []
 
 
+def test_a_caller_cancelled_once_its_answer_is_on_the_way_is_not_left_waiting() -> None:
+    """The function has returned and its answer is queued on the loop when the caller is
+    cancelled (the answer runs first and finds the caller's future cancelled): the caller is
+    cancelled at once, not left waiting for an answer that already came."""
+    pool = Handoff(1)
+    done = threading.Event()
+
+    def work() -> str:
+        done.set()
+        return "done"
+
+    async def main() -> None:
+        task = asyncio.create_task(pool.run(work, {}))
+        await asyncio.sleep(0)  # the task hands the call off and awaits its future
+        assert done.wait(5)
+        time.sleep(0.05)  # the loop is held: the thread's answer is queued behind this callback
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), 2)
+        assert task.cancelled()
+
+    asyncio.run(main())
+
+
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="size"):
         Handoff(0)
