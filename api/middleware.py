@@ -26,7 +26,7 @@ from limits.storage import storage_from_string
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.core.jsonsafe import json_depth
+from ledger.core.jsonsafe import json_depth, nests_within
 
 from .errors import RETRY_OVERLOAD, error_response
 
@@ -251,9 +251,7 @@ class InputGuardMiddleware:
                 break
         body = b"".join(chunks)
         refusal = None
-        # a body with no more brackets than the limit cannot nest deeper (the count, in C, is an
-        # upper bound of the depth): only the others are scanned
-        if body.count(b"{") + body.count(b"[") > self.max_depth and json_depth(body) > self.max_depth:
+        if not nests_within(body, self.max_depth) and json_depth(body, self.max_depth) > self.max_depth:
             refusal = error_response(
                 400, "json_too_deep", f"body: JSON nested deeper than the {self.max_depth} levels this server accepts",
                 field="body",

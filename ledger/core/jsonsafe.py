@@ -64,6 +64,13 @@ def json_depth(data: bytes, limit: int | None = None) -> int:
     return deepest if limit is None else min(deepest, limit + 1)
 
 
+def nests_within(data: bytes, limit: int) -> bool:
+    """Whether ``data`` certainly nests no deeper than ``limit``: it has no more opening brackets
+    than that (those in strings counted too), counted in C. Most documents need no depth count
+    (:func:`json_depth`, :func:`value_depth`) after it."""
+    return data.count(b"{") + data.count(b"[") <= limit
+
+
 def value_depth(value: Any, *, stop_after: int | None = None) -> int:
     """How deep lists and dicts nest in an already parsed ``value`` (0 for a scalar), without
     recursion; with ``stop_after``, stops (returning ``stop_after + 1``) once deeper than that."""
@@ -109,10 +116,7 @@ def loads(data: bytes | str, *, field: str, max_depth: int, max_bytes: int | Non
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if max_bytes is not None and len(raw) > max_bytes:
         raise FormatError(field, f"is {len(raw):,} bytes, more than the {max_bytes:,} accepted")
-    # fewer opening brackets than the limit (those in strings counted too) cannot nest deeper
-    # than it: most stored documents need no depth count
-    shallow = raw.count(b"{") + raw.count(b"[") <= max_depth
-    if not shallow and json_depth(raw, max_depth) > max_depth:
+    if not nests_within(raw, max_depth) and json_depth(raw, max_depth) > max_depth:
         raise FormatError(field, f"is nested more than the {max_depth} levels accepted")
     try:
         return _parse(raw)

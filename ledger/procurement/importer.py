@@ -71,7 +71,7 @@ from ledger.core import commitment, jsonsafe
 from ledger.core.canonical import canonical_json_bytes
 from ledger.core.envelope import check_ocid, format_timestamp
 from ledger.core.errors import FormatError, InvalidArgumentError, LedgerError
-from ledger.core.jsonsafe import value_depth
+from ledger.core.jsonsafe import nests_within, value_depth
 from ledger.log import Log
 from ledger.store import keys
 from ledger.store.db import insert_many, write_transaction
@@ -522,7 +522,7 @@ def check_release(
 
     if not isinstance(value, dict):
         return problem("$", f"a release must be a JSON object, got {type(value).__name__}")
-    shallow = text is not None and text.count(b"{") + text.count(b"[") <= MAX_RELEASE_DEPTH
+    shallow = text is not None and nests_within(text, MAX_RELEASE_DEPTH)
     if not shallow and value_depth(value, stop_after=MAX_RELEASE_DEPTH) > MAX_RELEASE_DEPTH:  # before any recursion
         return problem("$", f"nested more than {MAX_RELEASE_DEPTH} levels deep: not a release this ledger records")
     for key in ("ocid", "id", "date", "tag"):
