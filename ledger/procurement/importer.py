@@ -1139,7 +1139,7 @@ def _record_batch(
     _remember(conn, fresh, ids)
     ready = tenders or {}
     counts = Counter(r.ocid for r in fresh)
-    merged = {o for o, n in counts.items() if o in existing or getattr(ready.get(o), "releases", None) != n}
+    merged = {o for o, n in counts.items() if o in existing or _made_ahead(ready, o, n) is None}
     if bodies is not None and merged:
         bodies(merged)
     new: dict[str, list[dict[str, Any]]] = {}
@@ -1377,9 +1377,7 @@ def _merge_in(
     for ocid, releases in new.items():
         dates = [r.get("date") for r in releases]
         if ocid not in earlier:
-            made = ready.get(ocid)
-            # made from the batch's releases of this ocid: the same list when none was dropped
-            if made is not None and made.releases == len(releases):
+            if (made := _made_ahead(ready, ocid, len(releases))) is not None:
                 out[ocid] = made
             else:
                 compiled = merger.create_compiled_release(releases)
@@ -1398,6 +1396,14 @@ def _merge_in(
             ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
         )
     _write_tenders(conn, out, new={o for o in out if o not in earlier})
+
+
+def _made_ahead(ready: dict[str, _Tender], ocid: str, fresh: int) -> _Tender | None:
+    """The rows of ``ocid``, a tender new to the log, made where its releases were checked
+    (``ready``), when they were made from the batch's ``fresh`` releases of it: the same list
+    when none was dropped (a duplicate, a refusal), else None (the writer merges it)."""
+    made = ready.get(ocid)
+    return made if made is not None and made.releases == fresh else None
 
 
 def _tender_rows(ocid: str, compiled: dict[str, Any], summary: Summary, at: datetime, releases: int) -> _Tender:

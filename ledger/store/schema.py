@@ -30,6 +30,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ledger.store.db import MANY_ROWS
+
 #: BIGINT on PostgreSQL; INTEGER on SQLite, so that a primary key is the rowid and autoincrements.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -195,7 +197,7 @@ tender_index = Table(
     #: with the facets' columns (migration 0021), a search's matches counted by facet alike.
     Index("ix_tender_index_ocid_facets", "ocid", "listed_at", "status", "method", "currency", "buyer_id"),
     #: its inserts write ``tender_search`` (FTS5, SQLite triggers): inserted many rows a statement
-    info={"sqlite_many_rows": True},
+    info={MANY_ROWS: True},
 )
 
 #: The officers' registry projected from officer.registered / officer.revoked events: one row
