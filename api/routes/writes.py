@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,6 +181,18 @@ def _recorded_json(done: Recorded) -> dict[str, Any]:
     }
 
 
+class _RecordedEvents(JSONResponse):
+    """A bulk request's 201 when no event carries a signed submission: written by orjson, the
+    same bytes as :class:`JSONResponse`'s ``json.dumps`` for what it then holds (integers below
+    2**53, strings and nulls the log made: both escape ``"`` ``\\`` and the controls alike and
+    write the rest as UTF-8) in a tenth of the time (``json.dumps`` was ~10 µs of a bulk event's
+    ~200). A submission is the officer's own object and may hold floats, which the two write
+    differently (``1e16``, ``1e+16``): those batches keep :class:`JSONResponse`."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 def _check_officer(principal: Principal, items: Sequence[Submission], where: list[str]) -> None:
     """A key that names its officer may only send submissions signed as that officer."""
     if principal.officer is None:
@@ -252,8 +265,11 @@ class Recorder:
                 raise _renamed(exc, bulk) from exc
 
         if self.key is None:
-            content = shape(run(None))
-            return JSONResponse(content, status_code=201, headers=_location(content))
+            recorded = run(None)
+            content = shape(recorded)
+            unsigned = bulk and all(done.envelope.submission is None for done in recorded)
+            answer = _RecordedEvents if unsigned else JSONResponse
+            return answer(content, status_code=201, headers=_location(content))
 
         def action(remember: idempotency.Remember) -> None:
             def on_recorded(conn: Connection, recorded: list[Recorded]) -> None:

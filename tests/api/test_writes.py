@@ -16,13 +16,17 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from anchoring.embedded import CHAIN_ID as EMBEDDED_CHAIN_ID
 from anchoring.embedded import EmbeddedChain
-from api import auth
+from api import auth, schemas
 from api.app import create_app
+from api.routes import writes
 from api.schema import idempotency_keys
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
@@ -301,6 +305,47 @@ def test_bulk_is_all_or_nothing(api: Api) -> None:
     assert [(e["ocid"], e["seq"]) for e in response.json()["events"]] == [(OCID, 0), (other, 0)]
     committed = {"ocid": OCID, "type": "bid.committed", "payload": {"bidder": b1["tenderers"][0], "commitment": "zz"}}
     _refused(api, "/api/v1/events/bulk", {"events": [good[0], committed]}, 422, "body.events[1].payload.commitment")
+
+
+def test_an_unsigned_bulk_answer_has_the_bytes_json_dumps_writes(api: Api) -> None:
+    """The 201 of a bulk request without signed submissions is written by orjson
+    (``writes._RecordedEvents``): the bytes and headers :class:`JSONResponse` gives the same JSON."""
+    api.clock.moment = at(-1)
+    events = [
+        {"ocid": OCID, "type": "tender.published", "payload": published("Puente «río» \u2028 façade")},
+        {"ocid": "ocds-tptest-0002", "type": "tender.published", "payload": published("School roof")},
+    ]
+    response = api.client.post("/api/v1/events/bulk", json={"events": events}, headers=api.as_officer())
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    expected = JSONResponse(answer, status_code=201)
+    assert response.content == expected.body
+    for recorded in answer["events"]:  # in the schema's order, as the model would dump it
+        assert list(recorded) == list(schemas.RecordedEvent.model_fields)
+        assert list(recorded["envelope"]) == [
+            name for name in schemas.Envelope.model_fields if name in recorded["envelope"]
+        ]
+    for name in ("content-length", "content-type"):
+        assert response.headers[name] == expected.headers[name]
+
+
+_JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text()
+
+
+@given(
+    st.recursive(
+        _JSON_LEAVES, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4)
+    )
+)
+def test_orjson_writes_what_json_dumps_writes_without_floats(value: Any) -> None:
+    """What a bulk answer holds (strings, integers below 2**53, nulls, in objects and arrays)
+    written by ``writes._RecordedEvents`` as by :class:`JSONResponse` (lone surrogates, which
+    neither writes, left out)."""
+    try:
+        expected = JSONResponse(value).body
+    except UnicodeEncodeError:
+        return
+    assert writes._RecordedEvents(value).body == expected
 
 
 def test_bulk_limit(log: Log) -> None:
