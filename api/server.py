@@ -86,7 +86,10 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm()  # the head is in: the body (if any) is the application's to time
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before and self.scope["method"] != "HEAD":  # HEAD: no body write to join
+            self.cycle.transport = HeadWithBody(self.transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -113,6 +116,44 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
             return  # still answering the previous request: its next head is not late yet
         self.transport.write(TIMEOUT_ANSWER)
         self.transport.close()
+
+
+class HeadWithBody(asyncio.Transport):
+    """One response's view of its connection's transport: the response's head (uvicorn's first
+    write of the response) is kept back and written with the next write, its body's first part (for
+    any response but HEAD's, uvicorn writes each body message, an empty one too); the interim
+    ``100 Continue`` passes at once, and closing writes a head still kept back first. The same bytes
+    in the same order as uvicorn's own writes: two sends a response become one."""
+
+    __slots__ = ("_head", "_joined", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        super().__init__()
+        self._transport = transport
+        self._head: bytes | None = None
+        self._joined = False  # the head went out: every write passes from now on
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._joined:
+            self._transport.write(data)
+        elif self._head is not None:
+            self._joined = True
+            self._transport.write(self._head + data)
+            self._head = None
+        elif bytes(data[:13]) == b"HTTP/1.1 100 ":  # 100 Continue: the client waits for it to send the body
+            self._transport.write(data)
+        else:
+            self._head = bytes(data)
+
+    def close(self) -> None:
+        if self._head is not None:  # a response started and never finished: its head, as uvicorn sent it
+            self._joined = True
+            self._transport.write(self._head)
+            self._head = None
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
 
 def freeze_heap() -> None:

@@ -193,3 +193,25 @@ def test_access_log_is_json_without_credentials_or_bodies(client: TestClient, ca
     assert (lines[1]["method"], lines[1]["status"]) == ("POST", 405)
     assert secret not in caplog.text
     assert all(secret not in JsonFormatter().format(r) for r in records)
+
+
+def test_a_log_line_is_the_json_of_its_record() -> None:
+    """The formatter's one encoder writes what ``json.dumps(..., default=str)`` writes: key order,
+    separators, non-ASCII escaped, what JSON cannot hold as its ``str``."""
+    record = logging.LogRecord("api.access", logging.INFO, "", 0, "%s %s %d", ("POST", "/api/v1/tenders", 201), None)
+    record.created = 1_765_000_000.1234
+    moment = datetime(2026, 12, 7, tzinfo=UTC)
+    record.fields = {"route": "/api/v1/tenders", "status": 201, "duration_ms": 1.5, "note": "año", "at": moment}
+    expected = {
+        "time": "2025-12-06T05:46:40.123+00:00",
+        "level": "info",
+        "logger": "api.access",
+        "message": "POST /api/v1/tenders 201",
+        "route": "/api/v1/tenders",
+        "status": 201,
+        "duration_ms": 1.5,
+        "note": "año",
+        "at": moment,
+    }
+    assert JsonFormatter().format(record) == json.dumps(expected, default=str)
+    assert JsonFormatter().format(record).endswith('"note": "a\\u00f1o", "at": "2026-12-07 00:00:00+00:00"}')
