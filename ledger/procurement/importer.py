@@ -836,10 +836,9 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = 
             chunk.ahead = list(sequencer.chain_ahead(*_submissions(chunk.releases), origin=origin, now=now))
         except LedgerError:  # left to the writer, which names it as it appends
             chunk.ahead = []
-    merger = ocds.merger()
     for ocid, releases in groups.items():
         chunk.tenders[ocid] = _tender_rows(
-            ocid, merger.create_compiled_release(releases), Summary.of(releases), now, len(releases)
+            ocid, ocds.compile_releases(releases), Summary.of(releases), now, len(releases)
         )
     return chunk
 

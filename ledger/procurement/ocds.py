@@ -20,12 +20,17 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import uuid
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ocdsmerge import Merger
+from ocdsmerge.exceptions import DuplicateIdValueWarning
+from ocdsmerge.flatten import IdValue, unflatten
+from ocdsmerge.util import sorted_releases
 
 from ledger.core.errors import InvalidArgumentError
 from ledger.store.reader import StoredEvent
@@ -71,6 +76,139 @@ def merger(schema: str | dict[str, Any] | None = None) -> Merger:
     if schema is None:
         return _default_merger()
     return Merger(schema=schema)
+
+
+def compile_releases(releases: list[dict[str, Any]], *, using: Merger | None = None) -> dict[str, Any]:
+    """``using.create_compiled_release(releases)`` (the shipped schema's merger by default), the
+    same dict made faster: ocdsmerge's own steps (sort by date, flatten each release into
+    ``{json path: value}``, later releases over earlier, ``unflatten``), its flatten written
+    again with its merge rules as a tree walked key by key (ocdsmerge builds and looks up a tuple
+    per field) and straight into the merged dict (ocdsmerge flattens each release into its own
+    dict first). Rule overrides and a release that is not a plain dict with a string date are left
+    to ocdsmerge (which raises its own error for the latter); otherwise its warnings and errors
+    are given as ocdsmerge gives them. Like ocdsmerge, the result shares values with ``releases``
+    (and in odd cases appends to a list of them: an array where an earlier release had a value).
+    Checked against ocdsmerge by tests/procurement/test_compile.py.
+    """
+    merger_ = using or merger()
+    if (
+        merger_.rule_overrides
+        or type(releases) is not list
+        or not all(type(r) is dict and type(r.get("date")) is str for r in releases)
+    ):
+        made: dict[str, Any] = merger_.create_compiled_release(releases)
+        return made
+    rules = _rule_tree(merger_)
+    merged: dict[tuple[Any, ...], Any] = {("tag",): ["compiled"]}
+    repeats: list[str] = []  # ocdsmerge's warnings of repeated ids
+    try:
+        for release in sorted_releases(releases):
+            ocid, date = release.get("ocid"), release["date"]
+            merged[("id",)] = f"{ocid}-{date}"
+            merged[("date",)] = date
+            merged[("ocid",)] = ocid
+            _flatten_object(release, rules, merged, (), repeats, top=True)
+        compiled: dict[str, Any] = unflatten(merged)  # ocdsmerge's own (its errors, raised where it raises them)
+    finally:  # warned as ocdsmerge warns: before its error, if any
+        for message in repeats:
+            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
+    return compiled
+
+
+_OMIT, _WHOLE = "omitWhenMerged", "wholeListMerge"
+#: A merge rule tree: field name -> (its rule or None, the tree of the fields under it).
+_Rules = dict[Any, tuple[str | None, "_Rules"]]
+_NO_RULES: _Rules = {}
+
+
+@functools.lru_cache(maxsize=8)
+def _rule_tree(using: Merger) -> _Rules:
+    """``using.merge_rules`` ({field path tuple: rule}) as a tree: the rule of a path is found
+    by walking its names, and a path that leaves the tree has no rule below it."""
+    tree: dict[Any, list[Any]] = {}
+    for path, rule in using.merge_rules.items():
+        node = tree
+        for name in path[:-1]:
+            node = node.setdefault(name, [None, {}])[1]
+        node.setdefault(path[-1], [None, {}])[0] = rule
+
+    def frozen(node: dict[Any, list[Any]]) -> _Rules:
+        return {name: (rule, frozen(below)) for name, (rule, below) in node.items()}
+
+    return frozen(tree)
+
+
+def _flatten_object(
+    obj: dict[str, Any],
+    rules: _Rules,
+    flat: dict[tuple[Any, ...], Any],
+    path: tuple[Any, ...],
+    repeats: list[str],
+    *,
+    top: bool = False,
+) -> None:
+    """ocdsmerge.flatten of an object (at ``path``, its fields' rules ``rules``) into ``flat``:
+    the same keys, values and order; ocdsmerge's warnings of repeated ids added to ``repeats``.
+    ``top``: a release, whose ``tag`` ocdsmerge drops first."""
+    for key, value in obj.items():
+        if top and key == "tag":
+            continue
+        below = _NO_RULES
+        if rules:
+            entry = rules.get(key)
+            if entry is not None:
+                rule, below = entry
+                if rule == _OMIT:
+                    continue
+                if rule == _WHOLE:
+                    flat[(*path, key)] = value
+                    continue
+        kind = type(value)
+        if kind in _SCALARS:  # JSON's own types first: ocdsmerge's isinstance tests, answered by type
+            flat[(*path, key)] = value
+        elif kind is list:
+            for item in value:
+                if not isinstance(item, dict):  # an array of values (or mixed) is a value
+                    flat[(*path, key)] = value
+                    break
+            else:
+                if value:
+                    _flatten_array(value, below, flat, (*path, key), repeats)
+        elif not isinstance(value, dict | list):
+            flat[(*path, key)] = value
+        elif value:  # an object (or a subclass of list, which fails as ocdsmerge fails on it)
+            _flatten_object(value, below, flat, (*path, key), repeats)  # type: ignore[arg-type]
+
+
+#: The types a JSON parser makes that are neither objects nor arrays.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _flatten_array(
+    items: list[dict[str, Any]],
+    rules: _Rules,
+    flat: dict[tuple[Any, ...], Any],
+    path: tuple[Any, ...],
+    repeats: list[str],
+) -> None:
+    """ocdsmerge.flatten of a non-empty array of objects: each object under its ``id`` (an
+    ``IdValue``, equal to ``str(id)``), one without an ``id`` under a fresh UUID, as ocdsmerge
+    names them; a repeated ``id`` noted in ``repeats`` as ocdsmerge warns of it."""
+    seen: set[str] = set()
+    for item in items:
+        if "id" in item:
+            original = identifier = item["id"]
+        else:
+            original, identifier = None, str(uuid.uuid1(1))
+        name = str.__new__(IdValue, identifier)  # IdValue(identifier) without its Python __init__
+        name.identifier = identifier
+        name._original_value = original  # its property's slot, set without the setter's call
+        if name in seen:
+            rule_path = ".".join(str(p) for p in path if type(p) is not IdValue)
+            repeats.append(f"Multiple objects have the `id` value {name!r} in the `{rule_path}` array")
+        seen.add(name)
+        if item:
+            _flatten_object(item, rules, flat, (*path, name), repeats)
 
 
 def _party(org: dict[str, Any], *roles: str) -> dict[str, Any]:

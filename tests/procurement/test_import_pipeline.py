@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from demo import ocds as demo_ocds
 from ledger.core import commitment
 from ledger.log import Log
-from ledger.procurement import importer, privacy, redflags, sources
+from ledger.procurement import importer, ocds, privacy, redflags, sources
 from ledger.store import keys
 from ledger.store.schema import (
     events,
@@ -176,15 +176,22 @@ def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-def test_worker_processes_record_what_one_process_records(db_url: str, sqlite_url: str, pg_url: str) -> None:
+def test_worker_processes_record_what_one_process_records(
+    db_url: str, sqlite_url: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A pool of checking processes (from the second batch on) writes the very same rows as the
     reading thread alone: releases whose tender is new to the log (rows made in the worker),
-    tenders spread over several batches (merged by the writer), a duplicate and a bad release."""
+    tenders spread over several batches (merged by the writer), a duplicate and a bad release,
+    and the demo's generated tenders (awards, parties, contracts, amendments). The import in one
+    process compiles with ocdsmerge itself, the workers with :func:`ocds.compile_releases`: the
+    compiled releases (and all made from them) are ocdsmerge's."""
     data = json.loads(_data(120))
     data["releases"].append(data["releases"][30])  # a duplicate, in a later batch
     data["releases"].append({"ocid": "ocds-abc123-p1", "id": "bad", "date": "not a date", "tag": ["tender"]})
     for i in range(40):  # tenders whose releases are all in one batch (new to the log)
         data["releases"].append({**data["releases"][i], "ocid": f"ocds-abc123-n{i // 4}", "id": f"n{i}"})
+    generated = list(demo_ocds.releases(12, seed=5))
+    data["releases"] += generated
     raw = json.dumps(data).encode()
     reports = []
     dumps = []
@@ -192,17 +199,20 @@ def test_worker_processes_record_what_one_process_records(db_url: str, sqlite_ur
     for url, workers in ((db_url, 1), (other, 0)):
         log = Log.open(url, origin=ORIGIN)
         try:
-            report = importer.import_files(log, [("w.json", io.BytesIO(raw))], now=T0, batch=BATCH, workers=workers)
+            with monkeypatch.context() as patch:
+                if workers == 0:
+                    patch.setattr(ocds, "compile_releases", lambda rs: ocds.merger().create_compiled_release(rs))
+                report = importer.import_files(log, [("w.json", io.BytesIO(raw))], now=T0, batch=BATCH, workers=workers)
             reports.append({k: v for k, v in report.to_json().items() if k != "files"})
             dumps.append(_dump(log))
         finally:
             log.close()
     assert reports[0] == reports[1]
-    assert (reports[0]["imported"], reports[0]["duplicates"], reports[0]["invalid"]) == (160, 1, 1)
+    assert (reports[0]["imported"], reports[0]["duplicates"], reports[0]["invalid"]) == (160 + len(generated), 1, 1)
     assert set(dumps[0]) == set(dumps[1])
     for name in dumps[0]:
         assert dumps[0][name] == dumps[1][name], name
-    assert len(dumps[0]["ocds_compiled"]) == 7 + 10
+    assert len(dumps[0]["ocds_compiled"]) == 7 + 10 + 12
     assert _readers() == []
 
 
