@@ -21,8 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from ledger import sequencer
 from ledger.core.envelope import format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
-from ledger.core.signing import SignatureError
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, SignatureError
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
