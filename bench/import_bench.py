@@ -163,6 +163,8 @@ class TreeSampler:
 
         self.root, self.every = root, every
         self.peak_pss = self.peak_rss = 0
+        #: Each process's PSS and RSS (bytes) in the sample where the tree's PSS peaked.
+        self.at_peak: dict[int, tuple[int, int]] = {}
         self.cpu: dict[int, tuple[float, float]] = {}
         self.roles: dict[int, str] = {}
         self.threads: dict[int, tuple[str, tuple[float, float]]] = {}
@@ -175,6 +177,7 @@ class TreeSampler:
         while not self._stop.is_set():
             pss = rss = alive = 0
             parents = _tree(self.root)
+            memory: dict[int, tuple[int, int]] = {}
             for pid in parents:
                 got = _sample(pid)
                 if got is None:
@@ -182,9 +185,12 @@ class TreeSampler:
                 if pid not in self.roles:
                     self.roles[pid] = _role(pid, parents, self.root)
                 self.cpu[pid] = got[0]
+                memory[pid] = got[1:]
                 pss, rss, alive = pss + got[1], rss + got[2], alive + 1
             self.threads.update(_threads(self.root))
-            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            if pss > self.peak_pss:
+                self.peak_pss, self.at_peak = pss, memory
+            self.peak_rss = max(self.peak_rss, rss)
             self.peak_processes = max(self.peak_processes, alive)
             self._stop.wait(self.every)
 
@@ -209,16 +215,27 @@ class TreeSampler:
                 put("recording process: reading thread", times)
             else:
                 put("recording process: other threads (pool's feeding and results)", times)
-        workers = 0
         for pid, times in sorted(self.cpu.items()):
-            if pid == self.root:
-                continue
-            role = self.roles.get(pid, "child")
-            if role == "worker":
+            if pid != self.root:
+                put(self._names()[pid], times)
+        return out
+
+    def _names(self) -> dict[int, str]:
+        """Each process by role, workers numbered in the order they started."""
+        names, workers = {self.root: "recording process"}, 0
+        for pid in sorted(self.roles):
+            role = self.roles[pid]
+            if pid != self.root and role == "worker":
                 workers += 1
                 role = f"worker {workers}"
-            put(role, times)
-        return out
+            names.setdefault(pid, role)
+        return names
+
+    def memory_at_peak(self) -> dict[str, tuple[int, int]]:
+        """PSS and RSS (bytes) of each process (:meth:`_names`) in the sample where the tree's PSS
+        peaked: where the memory bound goes."""
+        names = self._names()
+        return {names.get(pid, "child"): got for pid, got in sorted(self.at_peak.items())}
 
 
 def run_import(path: Path, workdir: Path, workers: int | None = None) -> dict[str, Any]:
@@ -265,6 +282,7 @@ def run_import(path: Path, workdir: Path, workers: int | None = None) -> dict[st
         "tree_rss_mb": sampler.peak_rss / 2**20,
         "processes": sampler.peak_processes,
         "stages": sampler.stages(int(stderr.rsplit("READER ", 1)[1].split()[0])),
+        "memory": sampler.memory_at_peak(),
         "flags": (flags_wall, flags_cpu),
     }
 
@@ -282,6 +300,17 @@ def stage_rows(name: str, count: int, run: dict[str, Any]) -> list[str]:
         f"{cpu * 1e6 / tenders:,.1f} µs a tender) | {cpu * 1e6 / count:,.1f} | |"
     )
     return rows
+
+
+def memory_rows(name: str, run: dict[str, Any]) -> list[str]:
+    """Markdown rows of each process's PSS and RSS (MB) when the tree's PSS peaked."""
+    return [
+        f"| {name}: {process} | {pss / 2**20:,.1f} | {rss / 2**20:,.1f} |"
+        for process, (pss, rss) in run["memory"].items()
+    ]
+
+
+MEMORY_HEAD = "| run: process | PSS at the tree's peak PSS (MB) | RSS then (MB) |\n|---|---|---|"
 
 
 def _row(name: str, count: int, size: int, run: dict[str, Any]) -> str:
@@ -480,11 +509,13 @@ def main() -> None:
         say("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         runs = [(f"rate, --workers {w}", w) for w in ([] if args.no_inline else [0]) + args.workers]
         stages: list[str] = []
+        memories: list[str] = []
         for name, workers in runs:
             rate = run_import(package, work, workers)
             seconds = rate["import_seconds"]
             say(_row(name, count, size, rate))
             stages += stage_rows(name, count, rate)
+            memories += memory_rows(name, rate)
             assert rate["report"]["imported"] == count, rate["report"]
         floor_wall, floor_cpu = floor(package)
         package.unlink()
@@ -507,6 +538,12 @@ def main() -> None:
         say("|---|---|---|")
         for row in stages:
             say(row)
+        say()
+        say("Memory of each process (`/proc/PID/smaps_rollup`) in the sample where the tree's PSS peaked:")
+        say()
+        say(MEMORY_HEAD)
+        for row in memories:
+            say(row)
         if args.gigabytes > 0:
             big = work / "big.json"
             count, size = write_package(big, size=int(args.gigabytes * 1e9))
@@ -522,6 +559,10 @@ def main() -> None:
             say("| run: stage | CPU µs a release | of which system |")
             say("|---|---|---|")
             for row in stage_rows("memory", count, memory):
+                say(row)
+            say()
+            say(MEMORY_HEAD)
+            for row in memory_rows("memory", memory):
                 say(row)
             assert memory["report"]["imported"] == count, memory["report"]
         if args.flag_tenders > 0:

@@ -61,7 +61,7 @@ def demo(env: Env) -> None:
     "--workers",
     type=click.IntRange(min=0),
     default=None,
-    help="Processes checking releases beside the one recording them (0: none); default: one per core but one.",
+    help="Processes checking releases beside the one recording them (0: none); default: one per core, at most two.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_env

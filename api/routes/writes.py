@@ -28,9 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from ledger.core.envelope import EVENT_TYPES, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, LedgerError
+from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, LedgerError, SignatureError
 from ledger.core.heads import HEADS_TYPE
-from ledger.core.signing import SignatureError
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
 from ledger.procurement import officers, withholding

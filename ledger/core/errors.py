@@ -117,6 +117,23 @@ class VerificationError(LedgerError):
     """A proof, hash or chain link did not verify."""
 
 
+class SignatureError(VerificationError, FieldError):
+    """A signed submission does not verify: it is not the envelope's own, or the signature
+    recovers someone other than the officer it names. ``field`` is the dotted path of what
+    differs; ``expected`` and ``got`` what was wanted and what was found."""
+
+    def __init__(self, field: str, reason: str, *, expected: object = None, got: object = None) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(field, reason)
+
+    def _message(self) -> str:
+        message = super()._message()
+        if self.expected is not None or self.got is not None:
+            message += f": expected {self.expected!r}, got {self.got!r}"
+        return message
+
+
 class RootMismatchError(VerificationError):
     """A proof led to a root other than the expected one."""
 

@@ -56,7 +56,7 @@ from eth_utils.exceptions import ValidationError
 
 from .canonical import MAX_SAFE_INTEGER
 from .envelope import Envelope, check_event_type, check_ocid
-from .errors import FieldError, InvalidArgumentError, VerificationError
+from .errors import InvalidArgumentError, SignatureError
 
 #: The EIP-712 domain ``version``: the version of this typed-data format.
 SIGNING_VERSION = "1"
@@ -80,23 +80,6 @@ _SIGNATURE = re.compile(r"0x[0-9a-f]{130}")
 _SUBMISSION_ID = re.compile(r"[!-~]{1,128}")
 _FIELDS = frozenset({"domain", "ocid", "eventType", "payloadSha256", "submissionId", "officer", "signedAt"})
 _DOMAIN_FIELDS = frozenset({"name", "version", "chainId"})
-
-
-class SignatureError(VerificationError, FieldError):
-    """A signed submission does not verify: it is not the envelope's own, or the signature
-    recovers someone other than the officer it names. ``field`` is the dotted path of what
-    differs; ``expected`` and ``got`` what was wanted and what was found."""
-
-    def __init__(self, field: str, reason: str, *, expected: object = None, got: object = None) -> None:
-        self.expected = expected
-        self.got = got
-        super().__init__(field, reason)
-
-    def _message(self) -> str:
-        message = super()._message()
-        if self.expected is not None or self.got is not None:
-            message += f": expected {self.expected!r}, got {self.got!r}"
-        return message
 
 
 def _check_int(value: object, field: str, *, minimum: int) -> int:

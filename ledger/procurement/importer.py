@@ -689,14 +689,24 @@ def _count_tenders(conn: Connection, report: Report) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-#: Checked batches that may wait ahead of the writer: memory stays within (PIPELINE_DEPTH + 2)
-#: batches per worker (those queued, the one being checked, the one being written).
+#: Batches that may wait ahead of the writer (queued, being checked or checked) with one worker or
+#: none; each further worker adds one (:func:`_depth`). A checked batch waiting in the recording
+#: process holds ~8 MB (2,000 releases' bytes, envelopes and rows): two more a worker kept as
+#: many more there while the writer was the slower side, one more keeps each worker busy.
 PIPELINE_DEPTH = 2
 
 
+#: Checking processes an import starts by default, at most: a worker checks ~6,000 releases a
+#: second and the recording process records ~7,500-10,000 (bench/RESULTS-import.md), so a third
+#: worker would wait on the writer, for ~45 MB more of the process tree's memory.
+MAX_DEFAULT_WORKERS = 2
+
+
 def default_workers() -> int:
-    """Worker processes for a large import: one per core but the writer's (at least one)."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    """Worker processes for a large import: one per core, at most :data:`MAX_DEFAULT_WORKERS`
+    (two on two cores: the recording process's main thread waits on the database and on the
+    checked batches for part of its time, and a second worker fills that core's idle time)."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -869,10 +879,13 @@ def _attach(releases: list[_Release], raw: _Batch, refs: list[int], ocids: Colle
 
 def _init_worker(settings: Any, personal: Any) -> None:
     """A checking process marks and flags with the deployment's rules, as the importing one does,
-    and collects cyclic garbage as seldom (:data:`GC_THRESHOLD`: the process does nothing else)."""
+    and collects cyclic garbage as seldom (:data:`GC_THRESHOLD`: the process does nothing else),
+    never among the objects it was forked with (``gc.freeze``): a collection writes to every
+    object it walks, which would copy the fork server's pages of modules into each worker."""
     redflags.configure(settings)
     privacy.configure_rules(personal)
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    gc.freeze()
 
 
 #: The cyclic garbage collector's first threshold (allocations of container objects, net of those
@@ -916,6 +929,11 @@ _COLLECTOR = _Collector()
 _DONE = object()
 
 
+def _depth(workers: int) -> int:
+    """Batches that may wait ahead of the writer with ``workers`` checking (:data:`PIPELINE_DEPTH`)."""
+    return PIPELINE_DEPTH + max(1, workers) - 1
+
+
 def _ahead(
     raws: Iterator[_Batch],
     *,
@@ -931,12 +949,12 @@ def _ahead(
     overlap with the writer's database work. A thread reads (cuts a release package's releases
     and JSON Lines without parsing them: :func:`_raws`); from the second batch on, with
     ``workers`` > 0, a pool of that many processes parses and checks (small imports never start
-    it), else the thread does. At most :data:`PIPELINE_DEPTH` batches per worker wait ahead. An
+    it), else the thread does. At most :func:`_depth` batches wait ahead. An
     error of the reader or a worker is raised to the consumer where it would have been met; when
     the consumer stops early (its transaction failed), the reader and pool stop too. A file's
     batches after the one where it breaks (a release that does not parse) are dropped, and its
     number added to ``broken``, where the reading of ``raws`` stops."""
-    depth = PIPELINE_DEPTH * max(1, workers)
+    depth = _depth(workers)
     ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
     pools: list[ProcessPoolExecutor] = []
@@ -954,9 +972,11 @@ def _ahead(
         try:
             for number, raw in enumerate(raws):
                 if workers > 0 and number >= 1 and not pools and raw.items:  # not for a file's empty end
-                    # a fork server (no fork of this threaded process) that preloads nothing: the
-                    # worker imports what it needs (~30 MB less in all than a preloading server)
+                    # a fork server (no fork of this threaded process) that imports this module
+                    # once: its workers share those pages (~45 MB) instead of each importing them
+                    # (_init_worker freezes them, so that no collection writes to them)
                     context = multiprocessing.get_context("forkserver")
+                    context.set_forkserver_preload([__name__])
                     pools.append(
                         ProcessPoolExecutor(
                             workers,

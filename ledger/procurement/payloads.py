@@ -17,7 +17,6 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from eth_utils.address import to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 
 from ledger.core.errors import InvalidArgumentError
@@ -82,6 +81,10 @@ def _salt(value: object) -> str:
 def _address(value: object) -> str:
     if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         raise ValueError(f"must be an Ethereum address, 0x + 40 hex digits, got {value!r}")
+    # imported when an address is checked: eth-utils (~8 MB of modules) stays out of the
+    # processes that import the payload models and never meet one (the import's checking workers)
+    from eth_utils.address import to_checksum_address
+
     checksummed = to_checksum_address(value)
     if value != checksummed:
         raise ValueError(f"must be EIP-55 checksummed: expected {checksummed!r}, got {value!r}")

@@ -21,9 +21,16 @@ from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
 from ledger.core.envelope import VERSION_1, VERSION_2, Envelope, check_event_type, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
+from ledger.core.errors import (
+    ConflictError,
+    FieldError,
+    InvalidArgumentError,
+    InvariantError,
+    LedgerError,
+    SignatureError,
+    naming,
+)
 from ledger.core.heads import HEADS_OCID, HEADS_TYPE
-from ledger.core.signing import SignatureError, verify_submission
 from ledger.log import Log
 from ledger.store.db import insert_many, read_transaction, write_transaction
 from ledger.store.schema import submission_ids, tender_awarded, tender_index, tenders
@@ -220,9 +227,18 @@ def _verified(
     if envelope is None:
         return None
     try:
-        return verify_submission(envelope, chain_id=chain_id)
+        return _signer(envelope, chain_id=chain_id)
     except FieldError as exc:
         return exc
+
+
+def _signer(envelope: Envelope, *, chain_id: int) -> str:
+    """:func:`signing.verify_submission`, imported at the first signed event: eth-account (~7 MB
+    of modules) stays out of the processes that import this module for its projections alone
+    (the import's checking workers, :mod:`importer`)."""
+    from ledger.core.signing import verify_submission
+
+    return verify_submission(envelope, chain_id=chain_id)
 
 
 def _record_together(conn: Connection, singles: list[_Single]) -> list[Any]:
@@ -297,7 +313,7 @@ class _Rules:
         if item.submission is not None:
             if self.conn is None:
                 raise InvariantError("append_each admits an event before locking its tenders")
-            signer = verify_submission(envelope, chain_id=one.chain_id) if one.verified is None else one.verified
+            signer = _signer(envelope, chain_id=one.chain_id) if one.verified is None else one.verified
             if isinstance(signer, FieldError):
                 raise signer
             if not officers.is_registered(self.conn, signer, at=at):
@@ -432,7 +448,7 @@ def _check_signature(
     them before the transaction (one event), else None (verified here)."""
     if item.submission is None:
         return
-    signer = verify_submission(done.envelope, chain_id=chain_id) if verified is None else verified
+    signer = _signer(done.envelope, chain_id=chain_id) if verified is None else verified
     if isinstance(signer, FieldError):
         raise signer
     if not officers.is_registered(conn, signer, at=at):

@@ -25,10 +25,8 @@ from datetime import datetime
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -55,6 +53,9 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 from ledger.core.errors import InvariantError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _WRITE = "tenderproof_write"
@@ -599,6 +600,11 @@ def _compiled_insert(
 
 
 def alembic_config(engine: Engine) -> Config:
+    """Alembic's configuration for ``engine``. Alembic is imported here, when a schema is
+    migrated: its ~9 MB of modules stay out of the processes that only read the schema's tables
+    (the import's checking workers, :mod:`ledger.procurement.importer`)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
@@ -613,6 +619,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database schema to ``revision`` (idempotent). On PostgreSQL, processes that
     start together take turns (an advisory lock held by the migration's transaction): the
     first migrates, the others then find the schema up to date."""
+    from alembic import command  # imported here: see alembic_config
+
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
@@ -627,6 +635,8 @@ def is_migrated(engine: Engine) -> bool:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to ``revision`` (``"base"`` drops everything). Destroys data."""
+    from alembic import command  # imported here: see alembic_config
+
     with engine.begin() as conn:
         config = alembic_config(engine)
         config.attributes["connection"] = conn

@@ -21,8 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from ledger import sequencer
 from ledger.core.envelope import format_timestamp
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
-from ledger.core.signing import SignatureError
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, SignatureError
 from ledger.log import Log
 from ledger.procurement.officers import REGISTRY_OCID
 from ledger.procurement.record import record
@@ -531,7 +530,7 @@ def test_a_signed_single_events_signature_is_verified_before_its_batch_locks(
     _create(log, OCID)()
     locked: list[bool] = []
     verified_while: list[bool] = []
-    lock, verify = sequencer._lock_heads, record_module.verify_submission
+    lock, verify = sequencer._lock_heads, record_module._signer
 
     def locking(*args: Any, **kwargs: Any) -> Any:
         locked.append(True)
@@ -555,7 +554,7 @@ def test_a_signed_single_events_signature_is_verified_before_its_batch_locks(
             group_running.pop()
 
     monkeypatch.setattr(sequencer, "_lock_heads", locking)
-    monkeypatch.setattr(record_module, "verify_submission", verifying)
+    monkeypatch.setattr(record_module, "_signer", verifying)
     monkeypatch.setattr(log.group, "_run_batch", running)
     clarify = [item("tender.clarified", _clarify_payload(n)) for n in range(2)]
     [done] = record(log, [signed(clarify[0], submission_id="s-1")], now=at(1), signatures="optional", chain_id=CHAIN_ID)

@@ -10,7 +10,10 @@ import io
 import json
 import multiprocessing
 import pickle
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +40,7 @@ from ledger.store.schema import (
 from tests.conftest import ORIGIN, T0
 
 BATCH = 10
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _data(n: int) -> bytes:
@@ -176,15 +180,17 @@ def _dump(log: Log) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_worker_processes_record_what_one_process_records(
-    db_url: str, sqlite_url: str, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, sqlite_url: str, pg_url: str, workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A pool of checking processes (from the second batch on) writes the very same rows as the
     reading thread alone: releases whose tender is new to the log (rows made in the worker),
     tenders spread over several batches (merged by the writer), a duplicate and a bad release,
-    and the demo's generated tenders (awards, parties, contracts, amendments). The import in one
-    process compiles with ocdsmerge itself, the workers with :func:`ocds.compile_releases`: the
-    compiled releases (and all made from them) are ocdsmerge's."""
+    and the demo's generated tenders (awards, parties, contracts, amendments); with two workers,
+    batches checked side by side are recorded in the order read. The import in one process
+    compiles with ocdsmerge itself, the workers with :func:`ocds.compile_releases`: the compiled
+    releases (and all made from them) are ocdsmerge's."""
     data = json.loads(_data(120))
     data["releases"].append(data["releases"][30])  # a duplicate, in a later batch
     data["releases"].append({"ocid": "ocds-abc123-p1", "id": "bad", "date": "not a date", "tag": ["tender"]})
@@ -196,13 +202,13 @@ def test_worker_processes_record_what_one_process_records(
     reports = []
     dumps = []
     other = pg_url if db_url.startswith("postgresql") else sqlite_url.replace(".sqlite3", "-one.sqlite3")
-    for url, workers in ((db_url, 1), (other, 0)):
+    for url, pool in ((db_url, workers), (other, 0)):
         log = Log.open(url, origin=ORIGIN)
         try:
             with monkeypatch.context() as patch:
-                if workers == 0:
+                if pool == 0:
                     patch.setattr(ocds, "compile_releases", lambda rs: ocds.merger().create_compiled_release(rs))
-                report = importer.import_files(log, [("w.json", io.BytesIO(raw))], now=T0, batch=BATCH, workers=workers)
+                report = importer.import_files(log, [("w.json", io.BytesIO(raw))], now=T0, batch=BATCH, workers=pool)
             reports.append({k: v for k, v in report.to_json().items() if k != "files"})
             dumps.append(_dump(log))
         finally:
@@ -588,3 +594,21 @@ def test_an_import_stores_what_it_always_stored(db_url: str, monkeypatch: pytest
     finally:
         log.close()
     assert stored == STORED[db_url.split(":")[0].split("+")[0]]
+
+
+def test_a_checking_process_imports_neither_migrations_nor_signatures() -> None:
+    """A worker imports this module (for :func:`importer._check_remote`), preloaded by its fork
+    server: neither Alembic nor eth-account and eth-utils come with it (~24 MB of modules
+    that a check never uses, in each worker)."""
+    heavy = {"alembic", "eth_account", "eth_utils", "web3", "fastapi"}
+    code = "import sys; import ledger.procurement.importer; print(*sorted({n.split('.')[0] for n in sys.modules}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert heavy & set(done.stdout.split()) == set()
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(None, 1), (1, 1), (2, 2), (8, importer.MAX_DEFAULT_WORKERS)])
+def test_default_workers_is_one_per_core_up_to_the_bound(
+    monkeypatch: pytest.MonkeyPatch, cores: int | None, workers: int
+) -> None:
+    monkeypatch.setattr(importer.os, "cpu_count", lambda: cores)
+    assert importer.default_workers() == workers

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, select, update
 
 from ledger import sequencer
-from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError
-from ledger.core.signing import SignatureError
+from ledger.core.errors import ConflictError, InvalidArgumentError, LedgerError, SignatureError
 from ledger.log import Log
 from ledger.procurement import officers, query
 from ledger.procurement import record as record_module
