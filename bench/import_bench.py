@@ -215,9 +215,10 @@ class TreeSampler:
                 put("recording process: reading thread", times)
             else:
                 put("recording process: other threads (pool's feeding and results)", times)
+        names = self._names()
         for pid, times in sorted(self.cpu.items()):
             if pid != self.root:
-                put(self._names()[pid], times)
+                put(names[pid], times)
         return out
 
     def _names(self) -> dict[int, str]:
