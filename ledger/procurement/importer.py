@@ -1318,13 +1318,10 @@ def reproject(conn: Connection, ocids: Sequence[str]) -> None:
     releases (``updated_at``: when their last release was recorded)."""
     for start in range(0, len(ocids), BATCH):
         tenders = imported_releases(conn, ocids[start : start + BATCH])
-        merger = ocds.merger()
         _write_tenders(
             conn,
             {
-                ocid: _tender_rows(
-                    ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
-                )
+                ocid: _tender_rows(ocid, ocds.compile_releases(releases), Summary.of(releases), at, len(releases))
                 for ocid, (releases, at) in tenders.items()
             },
         )
@@ -1399,7 +1396,7 @@ def _merge_in(
             if (made := _made_ahead(ready, ocid, len(releases))) is not None:
                 out[ocid] = made
             else:
-                compiled = merger.create_compiled_release(releases)
+                compiled = ocds.compile_releases(releases, using=merger)
                 out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
         elif ocid in stored and all(isinstance(d, str) and d >= stored[ocid][1].last_date for d in dates):
             text, summary = stored[ocid]
@@ -1412,7 +1409,7 @@ def _merge_in(
             again.append(ocid)
     for ocid, (releases, _) in (imported_releases(conn, sorted(again)) if again else {}).items():
         out[ocid] = _tender_rows(
-            ocid, merger.create_compiled_release(releases), Summary.of(releases), at, len(releases)
+            ocid, ocds.compile_releases(releases, using=merger), Summary.of(releases), at, len(releases)
         )
     _write_tenders(conn, out, new={o for o in out if o not in earlier})
 

@@ -337,8 +337,7 @@ def compiled_release(items: Sequence[dict[str, Any]], *, using: Merger | None = 
     ocids = {r["ocid"] for r in items}
     if len(ocids) != 1:
         raise InvalidArgumentError("releases", f"must all be of one ocid, got {sorted(ocids)}")
-    compiled: dict[str, Any] = (using or merger()).create_compiled_release(copy.deepcopy(list(items)))
-    return compiled
+    return compile_releases(copy.deepcopy(list(items)), using=using)
 
 
 def record_package(

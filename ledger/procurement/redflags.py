@@ -354,9 +354,7 @@ def store(conn: Connection, tenders: list[tuple[str, str | None, dict[str, Any]]
     unnamed = [ocid for ocid, buyer_id, compiled in tenders if buyer_id and not compiled.get("buyer")]
     t = tender_index.c
     # a natively recorded tender's buyer is its state's, named in its projection row
-    buyer_names = (
-        dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).tuples().all()) if unnamed else {}
-    )
+    buyer_names = dict(conn.execute(select(t.ocid, t.buyer_name).where(t.ocid.in_(unnamed))).all()) if unnamed else {}
     store_rows(
         conn,
         ocids,

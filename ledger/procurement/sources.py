@@ -324,7 +324,7 @@ def cross_check(record: dict[str, Any], position: str, ocid: str) -> Iterator[No
     """Notes where a record's embedded compiled / versioned release is not ocdsmerge's of its releases."""
     from ocdsmerge.exceptions import OCDSMergeError
 
-    from .ocds import merger
+    from .ocds import compile_releases, merger
 
     for key in ("compiledRelease", "versionedRelease"):
         embedded = record.get(key)
@@ -333,7 +333,7 @@ def cross_check(record: dict[str, Any], position: str, ocid: str) -> Iterator[No
         try:
             releases = [r for r in record["releases"] if isinstance(r, dict)]
             if key == "compiledRelease":
-                ours = merger().create_compiled_release(releases)
+                ours = compile_releases(releases)
             else:
                 ours = merger().create_versioned_release(releases)
         except (OCDSMergeError, TypeError, KeyError, ValueError) as exc:

@@ -303,7 +303,7 @@ class LogReader:
                 .where(log_entries.c.idx >= start, log_entries.c.idx < end)
                 .order_by(log_entries.c.idx)
             )
-            return [missing if data is None else bytes(data) for (data,) in conn.execute(query).tuples()]
+            return [missing if data is None else bytes(data) for (data,) in conn.execute(query)]
 
     def bundle(self, start: int, end: int, *, orders_ocid: str) -> Bundle:
         """Everything the static bundles of entries ``[start, end)`` are made of, in one read:

@@ -170,7 +170,7 @@ def _database_files(log: Log) -> dict[str, bytes]:
         oid = conn.execute(text("SELECT oid FROM pg_database WHERE datname = current_database()")).scalar_one()
         names = conn.execute(text("SELECT pg_ls_dir(:d)"), {"d": f"base/{oid}"}).scalars().all()
         relations = dict(
-            conn.execute(text("SELECT relfilenode::text, relname FROM pg_class WHERE relfilenode <> 0")).tuples().all()
+            conn.execute(text("SELECT relfilenode::text, relname FROM pg_class WHERE relfilenode <> 0")).all()
         )
         return {
             f"{name} ({relations.get(name.split('_')[0].split('.')[0], '?')})": conn.execute(

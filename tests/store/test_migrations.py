@@ -395,7 +395,7 @@ def test_0019_rekeys_every_release_digest_checked_and_clears_the_withheld(db_url
             key = bytes(
                 conn.execute(text("SELECT secret FROM deployment_keys WHERE name = 'release_digest'")).scalar_one()
             )
-            digests = dict(conn.execute(text("SELECT release_id, release_digest FROM ocds_releases")).tuples().all())
+            digests = dict(conn.execute(text("SELECT release_id, release_digest FROM ocds_releases")).all())
         assert len(key) == 32
         assert digests["r0"] is None and digests["r1"] is None  # withheld whole, withheld in part
         assert digests == {
