@@ -1038,7 +1038,9 @@ _STORED_PARTIES = select(tender_parties.c.ocid, tender_parties.c.role, tender_pa
     tender_parties.c.ocid.in_(_OCIDS)
 )
 _DELETE_PARTY = delete(tender_parties).where(
-    tender_parties.c.ocid == bindparam("o"), tender_parties.c.role == bindparam("r"), tender_parties.c.key == bindparam("k")
+    tender_parties.c.ocid == bindparam("o"),
+    tender_parties.c.role == bindparam("r"),
+    tender_parties.c.key == bindparam("k"),
 )
 _DELETE_STORED = tuple(
     delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers, tender_parties)

@@ -227,7 +227,10 @@ def test_replace_sparing_indexes_stores_what_one_replace_stores(log: Log) -> Non
 
     def state() -> tuple[list[tuple[object, ...]], list[list[str]]]:
         with log.engine.connect() as conn:
-            found = [sorted(conn.execute(matching_ocids(conn, Filters(q=q))).scalars()) for q in ("bridge", "tunnel", "harbour", "odd")]
+            found = [
+                sorted(conn.execute(matching_ocids(conn, Filters(q=q))).scalars())
+                for q in ("bridge", "tunnel", "harbour", "odd")
+            ]
         return _index_with_rowids(log), found
 
     outcomes = []
