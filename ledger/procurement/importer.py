@@ -74,14 +74,14 @@ from ledger.core.errors import FormatError, InvalidArgumentError, LedgerError
 from ledger.core.jsonsafe import nests_within, value_depth
 from ledger.log import Log
 from ledger.store import keys
-from ledger.store.db import insert_many, write_transaction
+from ledger.store.db import insert_many, replace_sparing_indexes, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import events, log_entries, ocds_compiled, ocds_releases, payloads, tender_index
 from ledger.submission import Submission
 
 from . import ocds, privacy, redflags, rules, sources
 from .officers import RESERVED_OCIDS
-from .record import awarded_rows, projection, store_awarded_rows, upsert_projection
+from .record import awarded_rows, projection, store_awarded_rows
 
 Format = Literal["auto", "json", "jsonl"]
 #: Releases appended per batch (one INSERT ... per table and one commit per batch: at 500 the commits
@@ -1457,8 +1457,14 @@ def _write_tenders(conn: Connection, tenders: dict[str, _Tender], *, new: Collec
         ],
         replace_on=("ocid",),
     )
-    upsert_projection(conn, [t.projection for t in tenders.values()])
     stored = [o for o in ocids if o not in new]
+    replace_sparing_indexes(
+        conn,
+        tender_index,
+        [t.projection for t in tenders.values()],
+        replace_on=("ocid",),
+        stored=[tenders[o].projection for o in stored],
+    )
     store_awarded_rows(conn, stored, [row for t in tenders.values() for row in t.awarded])
     listed = {o: t.projection["listed_at"] for o, t in tenders.items()}  # as just written
     redflags.store_rows(conn, ocids, [t.flags for t in tenders.values()], new=new, listed=listed)

@@ -69,7 +69,7 @@ from sqlalchemy import (
 
 from ledger.core import jsonsafe
 from ledger.core.errors import InvalidArgumentError
-from ledger.store.db import add_to_counter, insert_many, open_engine, write_transaction
+from ledger.store.db import add_to_counter, insert_many, insert_rows, open_engine, write_transaction
 from ledger.store.reader import MAX_STORED_DEPTH
 from ledger.store.schema import (
     events,
@@ -458,11 +458,15 @@ def store_rows(
     old: Counter[tuple[Any, Any]] = Counter()
     old_rivals: Counter[tuple[str, str]] = Counter()
     stored = [o for o in ocids if o not in new]
+    # SQLite: parties kept in place (_replace_parties); PostgreSQL: replaced, as the other rows
+    spare = conn.dialect.name == "sqlite"
+    held: list[tuple[str, str, str]] = []
     if stored:
         given = {"ocids": stored}
         old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
-        old_rivals = rival_pairs(conn.execute(_STORED_RIVALS, given))
-        for statement in _DELETE_STORED:
+        held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
+        old_rivals = rival_pairs((o, key) for o, role, key in held if role in COMPETING)
+        for statement in _DELETE_STORED[:2] if spare else _DELETE_STORED:
             conn.execute(statement, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
@@ -471,10 +475,13 @@ def store_rows(
         insert_many(conn, flags_table, flags)
     if pairs:
         insert_many(conn, tender_suppliers, pairs)
-    if parties:
-        if listed is None:
-            listed = {row.ocid: row.listed_at for row in conn.execute(_LISTED_AT, {"ocids": list(ocids)})}
-        insert_many(conn, tender_parties, [{**row, "listed_at": listed.get(str(row["ocid"]))} for row in parties])
+    if parties and listed is None:
+        listed = {row.ocid: row.listed_at for row in conn.execute(_LISTED_AT, {"ocids": list(ocids)})}
+    placed = [{**row, "listed_at": (listed or {}).get(str(row["ocid"]))} for row in parties]
+    if spare:
+        _replace_parties(conn, placed, held)
+    elif placed:
+        insert_many(conn, tender_parties, placed)
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)
     moved_rivals = [{"key": a, "rival": b, "tenders": d} for (a, b), d in sorted(rivals.items()) if d]
@@ -485,6 +492,23 @@ def store_rows(
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
         conn.execute(add_to_counter(conn, supplier_wins, keys=("buyer_id", "supplier"), column="wins"), moved)
+
+
+def _replace_parties(conn: Connection, rows: list[dict[str, Any]], held: list[tuple[str, str, str]]) -> None:
+    """SQLite: make the parties of the tenders whose stored party keys are ``held`` (ocid, role,
+    key) ``rows``: those no longer there deleted, the others inserted or, where their name, amounts
+    or listing time changed, updated; a row that stays as it was is not written. A later release of
+    a tender mostly leaves its parties as they were, and rewriting them all (delete, insert) dirtied
+    a leaf of the table and of each of its four indexes a row, in the order tenders come, not their
+    keys' (bench/RESULTS-import.md, t33i). The rows are those a delete and insert leave; a kept row
+    keeps its rowid (the table's storage order is not the insertion order of the rows' last write)."""
+    kept = {(r["ocid"], r["role"], r["key"]) for r in rows}
+    gone = [{"o": o, "r": role, "k": key} for o, role, key in held if (o, role, key) not in kept]
+    if gone:
+        conn.execute(_DELETE_PARTY, gone)
+    if rows:
+        key = ("ocid", "role", "key")
+        insert_rows(conn, tender_parties, rows, replace_on=key, replace_when=tuple(k for k in rows[0] if k not in key))
 
 
 #: Roles in which an organisation competes for a tender (its rivals: the others in these roles).
@@ -1008,8 +1032,13 @@ _OCIDS: BindParameter[Any] = bindparam("ocids", expanding=True)
 _STORED_PAIRS = select(tender_suppliers.c.buyer_id, tender_suppliers.c.supplier).where(
     tender_suppliers.c.ocid.in_(_OCIDS)
 )
-_STORED_RIVALS = select(tender_parties.c.ocid, tender_parties.c.key).where(
-    tender_parties.c.ocid.in_(_OCIDS), tender_parties.c.role.in_(COMPETING)
+_STORED_PARTIES = select(tender_parties.c.ocid, tender_parties.c.role, tender_parties.c.key).where(
+    tender_parties.c.ocid.in_(_OCIDS)
+)
+_DELETE_PARTY = delete(tender_parties).where(
+    tender_parties.c.ocid == bindparam("o"),
+    tender_parties.c.role == bindparam("r"),
+    tender_parties.c.key == bindparam("k"),
 )
 _DELETE_STORED = tuple(
     delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers, tender_parties)

@@ -39,12 +39,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    and_,
     create_engine,
     event,
     exc,
     func,
     insert,
     inspect,
+    not_,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -376,6 +378,36 @@ def insert_many(
     insert_rows(conn, table, rows, replace_on=replace_on)
 
 
+def replace_sparing_indexes(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    replace_on: tuple[str, ...],
+    stored: Sequence[Mapping[str, Any]],
+) -> None:
+    """:func:`insert_many` with ``replace_on``, where a row replaced (one of ``stored``, those of
+    ``rows`` whose key may be there already) leaves the table's indexes alone when none of their
+    columns changes: on SQLite, whose ``UPDATE`` rewrites the entry of every index that has a column
+    of its ``SET`` (the same value written back, but its leaf page dirtied, written into the WAL at
+    the commit and checkpointed), the rows go in two statements: every column of those whose
+    indexed columns change (a new row is inserted), then only the unindexed columns of ``stored``.
+    An import rewrites ``tender_index`` rows in the order tenders come, not their keys': each rewrite
+    of all its columns dirtied a random leaf of each of its five indexes (bench/RESULTS-import.md,
+    t33i). The rows stored are those one statement would store (a replaced row keeps its rowid);
+    on PostgreSQL, whose update leaves the indexes alone itself when their columns keep their
+    values (a heap-only tuple), one statement."""
+    if conn.dialect.name != "sqlite" or not stored or not rows:
+        insert_rows(conn, table, rows, replace_on=replace_on)
+        return
+    indexed = {column.name for index in table.indexes for column in index.columns}
+    keys = tuple(rows[0])
+    insert_rows(conn, table, rows, replace_on=replace_on, replace_when=tuple(k for k in keys if k in indexed))
+    unindexed = tuple(k for k in keys if k not in indexed and k not in replace_on)
+    if unindexed:
+        insert_rows(conn, table, stored, replace_on=replace_on, replace_only=unindexed)
+
+
 def insert_rows(
     conn: Connection,
     table: Table,
@@ -384,11 +416,16 @@ def insert_rows(
     replace_on: tuple[str, ...] = (),
     ignore_on: tuple[str, ...] = (),
     returning: tuple[str, ...] = (),
+    replace_only: tuple[str, ...] = (),
+    replace_when: tuple[str, ...] = (),
 ) -> list[tuple[Any, ...]]:
     """:func:`insert_many`, and with ``returning`` (column names) those columns of each row
     inserted, in no particular order (PostgreSQL only).
     With ``ignore_on`` (the columns of a unique key; not with ``replace_on``), a row whose key is
-    already there is left out (``ON CONFLICT (key) DO NOTHING``).
+    already there is left out (``ON CONFLICT (key) DO NOTHING``). SQLite only, with ``replace_on``:
+    ``replace_only`` (columns) is what a replaced row has set (else every column but the key's),
+    ``replace_when`` (columns) replaces a row only where one of them changes (else always);
+    see :func:`replace_sparing_indexes`.
 
     On PostgreSQL, rows whose ``replace_on`` key repeats one later in ``rows`` are left out (one
     statement cannot update a row twice; the later row is what one statement a row would have
@@ -413,7 +450,9 @@ def insert_rows(
                 return [tuple(row) for row in result] if returning else []
     if returning:
         raise InvariantError(f"insert_rows: returning {returning} needs PostgreSQL's unnest, not {dialect.name}")
-    sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on)
+    if (replace_only or replace_when) and (dialect.name != "sqlite" or not replace_on):
+        raise InvariantError("insert_rows: replace_only and replace_when are SQLite's, with replace_on")
+    sql, names, pairs, named = _compiled_insert(dialect, table, keys, replace_on, ignore_on, replace_only, replace_when)
     # column by column: each column through its processor, the rows then zipped together in C
     by_column: list[list[Any]] = [list(map(itemgetter(name), rows)) for name in names]
     for i, process in pairs:
@@ -573,17 +612,27 @@ _NOTHING = object()
 
 @lru_cache(maxsize=256)
 def _compiled_insert(
-    dialect: Dialect, table: Table, keys: tuple[str, ...], replace_on: tuple[str, ...], ignore_on: tuple[str, ...] = ()
+    dialect: Dialect,
+    table: Table,
+    keys: tuple[str, ...],
+    replace_on: tuple[str, ...],
+    ignore_on: tuple[str, ...] = (),
+    replace_only: tuple[str, ...] = (),
+    replace_when: tuple[str, ...] = (),
 ) -> tuple[str, tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...], bool]:
-    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE``, ``ON CONFLICT
+    """The SQL of ``INSERT INTO table (keys)`` (``ON CONFLICT (replace_on) DO UPDATE`` the columns
+    ``replace_only`` or all the others, where one of ``replace_when`` changes if given; ``ON CONFLICT
     (ignore_on) DO NOTHING``) for
     ``dialect``; the keys in the order of its parameters; the bind processor of each place that
     has one; whether the parameters are named (else positional)."""
     statement: Insert = insert(table)
     if replace_on:
         replace = _insert_of(dialect.name)(table)
+        same = [table.c[k].is_not_distinct_from(replace.excluded[k]) for k in replace_when]
         statement = replace.on_conflict_do_update(
-            index_elements=list(replace_on), set_={k: replace.excluded[k] for k in keys if k not in replace_on}
+            index_elements=list(replace_on),
+            set_={k: replace.excluded[k] for k in replace_only or keys if k not in replace_on},
+            where=not_(and_(*same)) if same else None,
         )
     elif ignore_on:
         statement = _insert_of(dialect.name)(table).on_conflict_do_nothing(index_elements=list(ignore_on))

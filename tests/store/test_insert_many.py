@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import pathlib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.exc import DataError
 
 from ledger.log import Log
-from ledger.store.db import MANY_ROWS, insert_many, insert_rows, write_transaction
+from ledger.store.db import MANY_ROWS, insert_many, insert_rows, replace_sparing_indexes, write_transaction
 from ledger.store.schema import tender_awarded, tender_index, tenders
 
 _ROWS = [
@@ -191,3 +192,91 @@ def test_search_finds_every_row_of_a_batch_and_its_replacements(log: Log) -> Non
     assert found("tunnel") == [row["ocid"] for row in rows[::2]]
     assert found("bridge") == [row["ocid"] for row in rows[1::2]]
     assert found("bridge even") == []
+
+
+def _rewritten(rows: list[dict[str, object]]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The projection rows of ``rows`` written again: every one with another title and text, every
+    third with another listing time and status, every fifth also with a value where it had none;
+    then 50 new tenders. Returns (all rows, the rewritten ones)."""
+    again = _projected(rows, "tunnel")
+    for i, row in enumerate(again):
+        row["title"] = f"t{i}"
+        if i % 3 == 0:
+            row["listed_at"] = datetime(2027, 1, 1, tzinfo=UTC) - timedelta(minutes=i)
+            row["status"] = "complete"
+        if i % 5 == 0:
+            row["value_amount"] = 1.5
+    fresh = _projected(_many_tenders(len(rows) + 50)[len(rows) :], "harbour")
+    return again + [{**row, "title": "new"} for row in fresh], again
+
+
+def _index_with_rowids(log: Log) -> list[tuple[object, ...]]:
+    with log.engine.connect() as conn:
+        if log.engine.dialect.name != "sqlite":
+            return _index(log)
+        return [tuple(row) for row in conn.execute(text("SELECT rowid, * FROM tender_index ORDER BY rowid"))]
+
+
+def test_replace_sparing_indexes_stores_what_one_replace_stores(log: Log) -> None:
+    # rows new, rewritten with their indexed columns as they were (NULL value included), and with
+    # them changed: the same rows (SQLite: the same rowids) and the same search as one replace
+    from ledger.procurement.query import Filters, matching_ocids
+
+    rows = _many_tenders(300)
+    written, stored = _rewritten(rows)
+
+    def state() -> tuple[list[tuple[object, ...]], list[list[str]]]:
+        with log.engine.connect() as conn:
+            found = [
+                sorted(conn.execute(matching_ocids(conn, Filters(q=q))).scalars())
+                for q in ("bridge", "tunnel", "harbour", "odd")
+            ]
+        return _index_with_rowids(log), found
+
+    outcomes = []
+    for sparing in (False, True):
+        with write_transaction(log.engine) as conn:
+            conn.execute(delete(tender_index))
+            conn.execute(delete(tenders))
+            insert_many(conn, tenders, _many_tenders(350))
+            insert_many(conn, tender_index, _projected(rows, "bridge"), replace_on=("ocid",))
+        with write_transaction(log.engine) as conn:
+            if sparing:
+                replace_sparing_indexes(conn, tender_index, written, replace_on=("ocid",), stored=stored)
+            else:
+                insert_many(conn, tender_index, written, replace_on=("ocid",))
+        outcomes.append(state())
+    assert outcomes[1] == outcomes[0]
+    index, found = outcomes[0]
+    assert len(index) == 350 and found[0] == [] and len(found[1]) == 300 and len(found[2]) == 50
+
+
+def test_replace_sparing_indexes_writes_no_index_page_whose_columns_keep_their_values(
+    tmp_path: pathlib.Path,
+) -> None:
+    # SQLite: rows rewritten with their indexed columns unchanged dirty only their own pages: the
+    # commit writes fewer WAL frames than one replace of every column, which rewrites an entry in
+    # each of tender_index's indexes (their leaves, all over them, since the keys come unordered)
+    frames = []
+    for sparing in (False, True):
+        log = Log.open(f"sqlite:///{tmp_path / f'{sparing}.sqlite3'}", origin="test/sparing")
+        try:
+            rows = _many_tenders(2000)
+            projected = _projected(rows, "bridge")
+            with write_transaction(log.engine) as conn:
+                insert_many(conn, tenders, rows)
+                insert_many(conn, tender_index, projected, replace_on=("ocid",))
+            again = [{**row, "updated_at": datetime(2026, 12, 1, tzinfo=UTC), "state": '{"a": 1}'} for row in projected]
+            with log.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            with write_transaction(log.engine) as conn:
+                if sparing:
+                    replace_sparing_indexes(conn, tender_index, again, replace_on=("ocid",), stored=again)
+                else:
+                    insert_many(conn, tender_index, again, replace_on=("ocid",))
+            with log.engine.connect() as conn:
+                frames.append(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+        finally:
+            log.close()
+    # measured: 233 frames against 70 (the five indexes' leaves of 2,000 rows are the difference)
+    assert frames[1] < frames[0] * 0.7, frames
