@@ -33,9 +33,7 @@ class Group(Protocol):
     """What :func:`submit` uses of a group commit (``ledger.sequencer.GroupCommit``, which this
     layer does not import: ``ledger.log.Log.group`` is one)."""
 
-    def submit(
-        self, work: Any, *, key: str, together: Any, answer: Callable[[Any, BaseException | None], None]
-    ) -> Any: ...
+    def submit(self, prepare: Callable[[], Any], *, answer: Callable[[Any, BaseException | None], None]) -> Any: ...
 
     def withdraw(self, member: Any) -> bool: ...
 
@@ -168,13 +166,14 @@ async def _outcome(call: _Call | _Submitted, withdraw: Callable[[], bool]) -> An
         raise
 
 
-async def submit(group: Group, work: Callable[[Any], Any], *, key: str, together: Any) -> Any:
-    """``group.run(work, key=key, together=together)`` without a thread waiting for it: queued to
-    the group commit from the event loop, answered by its batch's leader (one
-    ``call_soon_threadsafe``), with the same guarantees (its own result once committed, or its
-    own error). A cancelled caller (its client gone) is cancelled as :meth:`Handoff.run`'s."""
+async def submit(group: Group, prepare: Callable[[], Any]) -> Any:
+    """``group.run(work, key=key, together=together)``, ``prepare()`` giving the three on the
+    leader's thread, without a thread waiting for it: queued to the group commit from the event
+    loop, answered by its batch's leader (one ``call_soon_threadsafe``), with the same guarantees
+    (its own result once committed, or its own error, ``prepare``'s included). A cancelled caller
+    (its client gone) is cancelled as :meth:`Handoff.run`'s."""
     submitted = _Submitted(asyncio.get_running_loop())
-    member = group.submit(work, key=key, together=together, answer=submitted.answer)
+    member = group.submit(prepare, answer=submitted.answer)
     return await _outcome(submitted, lambda: group.withdraw(member))
 
 

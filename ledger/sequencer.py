@@ -300,12 +300,15 @@ class Apart(Exception):
 #: that is final (:meth:`GroupCommit.submit`).
 Answer = Callable[[Any, BaseException | None], None]
 
+#: A submitted member's ``work``, ``key`` and ``together``, as :meth:`GroupCommit.run` takes them.
+Planned = tuple[Callable[[Connection], Any], str, "tuple[Together, Any] | None"]
+
 
 class _Member(Generic[T]):
     """One caller's work in a :class:`GroupCommit`, and what became of it."""
 
     __slots__ = (
-        "answer", "done", "error", "key", "lead", "result", "retry", "taken", "together", "wake", "withdrawn", "work",
+        "answer", "done", "error", "key", "lead", "prepare", "result", "retry", "taken", "together", "wake", "work",
     )  # fmt: skip
 
     def __init__(
@@ -314,8 +317,12 @@ class _Member(Generic[T]):
         key: str,
         together: tuple[Together, Any] | None,
         answer: Answer | None = None,
+        prepare: Callable[[], Planned] | None = None,
     ) -> None:
         self.work = work
+        #: A submitted member's: what gives its work, key and together, run by its leader
+        #: before the batch (:meth:`GroupCommit.submit`).
+        self.prepare = prepare
         self.key = key
         self.together = together
         #: A submitted member's (:meth:`GroupCommit.submit`): no thread waits for it, the leader
@@ -333,7 +340,6 @@ class _Member(Generic[T]):
         self.done = False  # committed (result) or refused (error)
         self.retry = False  # run it again, alone, in its own transaction
         self.taken = False  # a leader has taken it from the queue (under the lock)
-        self.withdrawn = False  # its caller gave up before it was taken: never run
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -410,28 +416,23 @@ class GroupCommit:
             raise member.error
         return member.result  # type: ignore[return-value]
 
-    def submit(
-        self,
-        work: Callable[[Connection], Any],
-        *,
-        key: str = "",
-        together: tuple[Together, Any] | None = None,
-        answer: Answer,
-    ) -> _Member[Any]:
-        """Queue ``work`` as :meth:`run` does, without waiting: ``answer(result, error)`` is
-        called once, on the thread that led its batch, after the commit that made it durable (or
-        with the error refusing it; then nothing of it was committed), unless it is withdrawn
-        first (:meth:`withdraw`). A member retried alone is run by that thread too. Returns the
-        member (for :meth:`withdraw`).
+    def submit(self, prepare: Callable[[], Planned], *, answer: Answer) -> _Member[Any]:
+        """Queue a member as :meth:`run` does, without waiting: ``prepare()`` gives its ``work``,
+        ``key`` and ``together``; ``answer(result, error)`` is called once, on the thread that led
+        its batch, after the commit that made it durable (or with the error refusing it, or the
+        one ``prepare`` raised; then nothing of it was committed), unless it is withdrawn first
+        (:meth:`withdraw`). Its leader runs ``prepare`` before the batch's transaction, and runs
+        the member alone if it is to be retried. Returns the member (for :meth:`withdraw`).
 
         No thread waits for such a member, so none can be handed the lead: a leader that finds
         one at the head of the queue leads on, and when no batch is running the group's own
         thread leads. An event loop submits a single write this way: the write costs one
         hand-off to a leader and one answer back, where a waiting thread cost a wake to start,
-        a wake at its batch's end and one to answer (bench/RESULTS-writes.md, round 8)."""
+        a wake at its batch's end and one to answer (bench/RESULTS-writes.md, round 8); and the
+        loop keeps to HTTP, the write's checks are its leader's."""
         if self.max_batch == 1:
             raise InvalidArgumentError("max_batch", "submit needs a group of more than one member")
-        member: _Member[Any] = _Member(work, key, together, answer)
+        member: _Member[Any] = _Member(_unprepared, "", None, answer, prepare)
         with self._lock:
             self._queue.append(member)
             lead = not self._leading
@@ -484,8 +485,9 @@ class GroupCommit:
                 for member in batch:
                     member.taken = True
             try:
-                if batch:
-                    self._run_batch(sorted(batch, key=lambda m: m.key))
+                ready = _prepared(batch)
+                if ready:
+                    self._run_batch(sorted(ready, key=lambda m: m.key))
             except BaseException:  # not the members' (those are theirs): this thread stops leading
                 if self._hand_on(batch):
                     self._start_leader()
@@ -571,6 +573,27 @@ class GroupCommit:
 
 
 Outcomes = list[tuple[_Member[Any], Any, BaseException | None]]
+
+
+def _unprepared(conn: Connection) -> Any:
+    raise InvariantError("a submitted member run before it was prepared")
+
+
+def _prepared(batch: list[_Member[Any]]) -> list[_Member[Any]]:
+    """``batch``'s members ready to run: each submitted one prepared (one whose ``prepare``
+    raised is done, with that error)."""
+    ready: list[_Member[Any]] = []
+    for member in batch:
+        prepare = member.prepare
+        if prepare is not None:
+            member.prepare = None
+            try:
+                member.work, member.key, member.together = prepare()
+            except Exception as exc:  # the member's own error, answered to its caller
+                member.error, member.done = exc, True
+                continue
+        ready.append(member)
+    return ready
 
 
 def _wake(member: _Member[Any]) -> None:

@@ -28,7 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from ledger.core.envelope import EVENT_TYPES, check_ocid, format_timestamp
-from ledger.core.errors import ConflictError, FieldError, InvalidArgumentError, LedgerError, SignatureError
+from ledger.core.errors import (
+    ConflictError,
+    FieldError,
+    InvalidArgumentError,
+    InvariantError,
+    LedgerError,
+    SignatureError,
+)
 from ledger.core.heads import HEADS_TYPE
 from ledger.core.signing import Submission as Signed
 from ledger.log import Log
@@ -292,26 +299,30 @@ class Recorder:
 
     async def record_one(self, principal: Principal, item: Submission, *, body: Callable[[], Any]) -> JSONResponse:
         """:meth:`record` of one event, from the event loop. An unsigned tender event without
-        ``Idempotency-Key`` (nearly every single write) is checked here, on the loop (its payload,
-        its bytes: ~0.1 ms) and queued to the log's group commit, whose batch's leader answers it
+        ``Idempotency-Key`` (nearly every single write) is queued to the log's group commit, whose
+        batch's leader checks it (its payload, its bytes), writes it and answers it
         (:func:`handoff.submit`): no thread waits for it, where a waiting thread cost ~7-9 context
-        switches a write (bench/RESULTS-writes.md, round 8). A signed event (its signature's
-        recovery is ~1 ms of CPU, not for the loop) or one with a key is :meth:`record` on the
-        hand-off's thread, as before. Same answers either way."""
+        switches a write (bench/RESULTS-writes.md, round 8). A signed event (its signature is
+        verified before its batch, ~1 ms of CPU: not on a leader all wait for) or one with a key
+        is :meth:`record` on the hand-off's thread, as before. Same answers either way."""
         group = self.log.group
         if self.key is None and item.submission is None and group.max_batch > 1:
-            settings = self.settings
-            try:
+            log, settings, moment = self.log, self.settings, self.now()
+
+            def prepare() -> tuple[Any, str, Any]:
                 plan = grouped(
-                    self.log, item, now=self.now(), signatures=_policy(settings),
-                    chain_id=settings.chain_id_for_signatures,
-                )  # fmt: skip
-                if plan is not None:
-                    recorded = await handoff.submit(group, plan.work, key=plan.key, together=plan.together)
-                    content = _recorded_json(recorded[0])
-                    return JSONResponse(content, status_code=201, headers=_location(content))
+                    log, item, now=moment, signatures=_policy(settings), chain_id=settings.chain_id_for_signatures
+                )
+                if plan is None:  # not a tender event (refused before): written alone, not grouped
+                    raise InvariantError(f"{item.ocid}: not a tender's single event")
+                return plan.work, plan.key, plan.together
+
+            try:
+                recorded = await handoff.submit(group, prepare)
             except (InvalidArgumentError, ConflictError, SignatureError) as exc:
                 raise _renamed(exc, False) from exc
+            content = _recorded_json(recorded[0])
+            return JSONResponse(content, status_code=201, headers=_location(content))
         response: JSONResponse = await handoff.shared().run(
             self.record, {"principal": principal, "items": [item], "body": body}
         )

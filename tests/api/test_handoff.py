@@ -159,8 +159,8 @@ class _Group:
         self.members: list[list[Any]] = []  # [work, answer, taken]
         self.queued = threading.Event()
 
-    def submit(self, work: Any, *, key: str, together: Any, answer: Any) -> list[Any]:
-        member = [work, answer, False]
+    def submit(self, prepare: Any, *, answer: Any) -> list[Any]:
+        member = [prepare()[0], answer, False]
         self.members.append(member)
         self.queued.set()
         return member
@@ -182,11 +182,16 @@ def test_a_submitted_write_is_answered_by_its_leaders_thread() -> None:
 
     async def main() -> None:
         threading.Thread(target=lead).start()
-        assert await submit(group, lambda conn: "recorded", key="k", together=None) == "recorded"
+        assert await submit(group, lambda: (lambda conn: "recorded", "k", None)) == "recorded"
         group.queued.clear()
-        threading.Thread(target=lambda: (group.queued.wait(5), group.members[-1][1](None, LookupError("x")))).start()
+
+        def refuse() -> None:
+            assert group.queued.wait(5)
+            group.members[-1][1](None, LookupError("x"))
+
+        threading.Thread(target=refuse).start()
         with pytest.raises(LookupError):
-            await submit(group, lambda conn: None, key="k", together=None)
+            await submit(group, lambda: (lambda conn: None, "k", None))
 
     asyncio.run(main())
 
@@ -196,21 +201,21 @@ def test_a_cancelled_submitted_write_is_withdrawn_or_waited_for() -> None:
 
     async def main() -> None:
         # Not yet taken by a batch: withdrawn, the caller cancelled at once.
-        task = asyncio.create_task(submit(group, lambda conn: None, key="a", together=None))
+        task = asyncio.create_task(submit(group, lambda: (lambda conn: None, "a", None)))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert group.members == []
         # Taken: the caller is cancelled only once its batch has answered it.
-        task = asyncio.create_task(submit(group, lambda conn: None, key="b", together=None))
+        task = asyncio.create_task(submit(group, lambda: (lambda conn: None, "b", None)))
         await asyncio.sleep(0.01)
         group.members[0][2] = True
         task.cancel()
         await asyncio.sleep(0.05)
         assert not task.done()  # its write may still commit: waited for
         answer = group.members[0][1]
-        threading.Thread(target=lambda: (time.sleep(0.02), answer(["done"], None))).start()
+        threading.Timer(0.02, answer, (["done"], None)).start()
         with pytest.raises(asyncio.CancelledError):
             await task
 

@@ -51,7 +51,7 @@ def _submit(log: Log, item: Submission) -> tuple[sequencer._Member[Any], _Answer
     plan = grouped(log, item, now=at(1), signatures="optional", chain_id=CHAIN_ID)
     assert plan is not None
     answer = _Answer()
-    return log.group.submit(plan.work, key=plan.key, together=plan.together, answer=answer), answer
+    return log.group.submit(lambda: (plan.work, plan.key, plan.together), answer=answer), answer
 
 
 def _held(log: Log, behind: int, gate: threading.Event | None = None) -> threading.Thread:
@@ -120,13 +120,17 @@ def test_a_member_withdrawn_before_its_batch_never_runs(log: Log) -> None:
     ran: list[str] = []
 
     def work(name: str) -> Callable[[Connection], str]:
-        return lambda conn: (ran.append(name), name)[1]
+        def run(conn: Connection) -> str:
+            ran.append(name)
+            return name
+
+        return run
 
     gate = threading.Event()
     thread = _held(log, 0, gate)
     gone_answer, kept = _Answer(), _Answer()
-    gone = group.submit(work("gone"), key="a", answer=gone_answer)
-    group.submit(work("kept"), key="b", answer=kept)
+    gone = group.submit(lambda: (work("gone"), "a", None), answer=gone_answer)
+    group.submit(lambda: (work("kept"), "b", None), answer=kept)
     _hold_until_queued(group, 2)
     assert group.withdraw(gone)  # queued behind the held batch: taken back
     gate.set()
@@ -178,7 +182,7 @@ def test_a_failed_batch_retries_its_submitted_members_alone_and_answers_each_onc
 def test_submit_needs_a_group(log: Log) -> None:
     alone = Log(engine=log.engine, origin=log.origin, group_commit=1)
     with pytest.raises(InvalidArgumentError, match="max_batch"):
-        alone.group.submit(lambda conn: None, answer=_Answer())
+        alone.group.submit(lambda: (lambda conn: None, "", None), answer=_Answer())
 
 
 def test_a_leader_that_fails_hands_its_lead_to_the_groups_own_thread(log: Log) -> None:
