@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
 
 from ledger import sequencer
 from ledger.core.errors import ConflictError, InvalidArgumentError
@@ -20,7 +19,13 @@ from ledger.procurement.record import grouped, record
 from ledger.submission import Recorded, Submission
 
 from .helpers import CHAIN_ID, at, published
-from .test_group_commit import QUEUED_WAIT, _event_count, _hold_until_queued
+from .test_group_commit import (
+    QUEUED_WAIT,
+    _event_count,
+    _hold_first_batch,
+    _hold_until_queued,
+    _second_commit_fails,
+)
 
 
 class _Answer:
@@ -57,19 +62,7 @@ def _submit(log: Log, item: Submission) -> tuple[sequencer._Member[Any], _Answer
 def _held(log: Log, behind: int, gate: threading.Event | None = None) -> threading.Thread:
     """A thread's own write (``GroupCommit.run``) whose batch is held open until ``behind``
     members are queued behind it (and ``gate`` is set, if given)."""
-    group = log.group
-    started = threading.Event()
-    original = group._run_batch
-
-    def held(batch: list[Any]) -> None:
-        if not started.is_set():
-            started.set()
-            _hold_until_queued(group, behind)
-            if gate is not None:
-                assert gate.wait(QUEUED_WAIT)
-        original(batch)
-
-    group._run_batch = held  # type: ignore[method-assign]
+    started = _hold_first_batch(log.group, behind, gate)
     first = _item("ocds-tptest-0009")
     thread = threading.Thread(
         target=lambda: record(log, [first], now=at(0), signatures="optional", chain_id=CHAIN_ID), name="held"
@@ -146,28 +139,7 @@ def test_a_failed_batch_retries_its_submitted_members_alone_and_answers_each_onc
 ) -> None:
     record(log, [_item("ocds-tptest-0001")], now=at(0), signatures="optional", chain_id=CHAIN_ID)
     before = _event_count(log)
-    opened: list[bool] = []
-    real = sequencer.write_transaction  # type: ignore[attr-defined]
-
-    def failing_once(engine: Any) -> Any:
-        manager = real(engine)
-        opened.append(True)
-        nth = len(opened)
-
-        class Failing:
-            def __enter__(self) -> Connection:
-                return manager.__enter__()
-
-            def __exit__(self, *exc: Any) -> bool | None:
-                if nth == 2 and exc[0] is None:  # the submitted members' batch, after the held one
-                    error = OperationalError("COMMIT", {}, Exception("disk I/O error"))
-                    manager.__exit__(type(error), error, None)  # rolled back
-                    raise error
-                return manager.__exit__(*exc)
-
-        return Failing()
-
-    monkeypatch.setattr(sequencer, "write_transaction", failing_once)
+    opened, failures = _second_commit_fails(monkeypatch)  # the submitted members' batch, after the held one
     thread = _held(log, 4)
     submitted = [_submit(log, _item("ocds-tptest-0001", n)) for n in range(4)]
     thread.join(QUEUED_WAIT)
@@ -176,6 +148,7 @@ def test_a_failed_batch_retries_its_submitted_members_alone_and_answers_each_onc
     assert all(isinstance(r, list) for r in results), results
     assert sorted(r[0].envelope.seq for r in results) == [1, 2, 3, 4]
     assert _event_count(log) == before + 5  # the held write, then each submitted one once
+    assert failures == [True]
     assert len(opened) == 2 + 4  # the held batch, the failed one, each member alone
 
 
