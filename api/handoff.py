@@ -24,7 +24,18 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+from anyio.to_thread import current_default_thread_limiter
+
+
+class Group(Protocol):
+    """What :func:`submit` uses of a group commit (``ledger.sequencer.GroupCommit``, which this
+    layer does not import: ``ledger.log.Log.group`` is one)."""
+
+    def submit(self, prepare: Callable[[], Any], *, answer: Callable[[Any, BaseException | None], None]) -> Any: ...
+
+    def withdraw(self, member: Any) -> bool: ...
 
 
 class _Call:
@@ -44,8 +55,33 @@ class _Call:
         self.after: asyncio.Future[None] | None = None  # set when a cancelled caller waits for the end
         self.answered = False  # the thread's answer has run on the loop (:func:`_settle`)
 
+    def withdraw(self) -> bool:
+        """The caller is cancelled: not run if no thread has taken it yet. False: the thread
+        answers it even so (:func:`_outcome` waits for that)."""
+        self.withdrawn = True
+        return False
 
-def _settle(call: _Call, result: Any, error: BaseException | None) -> None:
+
+class _Submitted:
+    """A write submitted to a group commit (:func:`submit`): where its batch's leader answers."""
+
+    __slots__ = ("after", "answered", "future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.after: asyncio.Future[None] | None = None
+        self.answered = False
+
+    def answer(self, result: Any, error: BaseException | None) -> None:
+        """On the leader's thread: the outcome goes to the caller's loop."""
+        try:  # noqa: SIM105 (once a write: no context manager on this path)
+            self.loop.call_soon_threadsafe(_settle, self, result, error)
+        except RuntimeError:  # the loop is closed: no one is waiting any more
+            pass
+
+
+def _settle(call: _Call | _Submitted, result: Any, error: BaseException | None) -> None:
     """On the caller's loop: the caller's future gets the outcome (unless cancelled meanwhile)."""
     call.answered = True
     future = call.future
@@ -94,15 +130,7 @@ class Handoff:
         self._calls.put(call)
         if start:
             threading.Thread(target=self._work, name=f"{self.name}-{self._threads}", daemon=True).start()
-        try:
-            return await call.future
-        except asyncio.CancelledError:
-            # on the loop, as the answer: either it has run, or it will find ``after`` to settle
-            if not call.answered:
-                call.withdrawn = True  # not run if no thread has taken it; else waited for
-                call.after = loop.create_future()
-                await asyncio.shield(call.after)
-            raise
+        return await _outcome(call, call.withdraw)
 
     def _work(self) -> None:
         calls = self._calls
@@ -122,3 +150,40 @@ class Handoff:
             except RuntimeError:  # the loop is closed: no one is waiting any more
                 pass
             del call, result, error  # not kept alive until the next call
+
+
+async def _outcome(call: _Call | _Submitted, withdraw: Callable[[], bool]) -> Any:
+    """What ``call`` is answered. Cancelled, the caller is cancelled at once if ``withdraw()``
+    takes the call back before it runs, else only once the answer has come (a write is then
+    committed or not, never left running behind a request already answered)."""
+    try:
+        return await call.future
+    except asyncio.CancelledError:
+        # on the loop, as the answer: either it has run, or it will find ``after`` to settle
+        if not call.answered and not withdraw():
+            call.after = call.loop.create_future()
+            await asyncio.shield(call.after)
+        raise
+
+
+async def submit(group: Group, prepare: Callable[[], Any]) -> Any:
+    """``group.run(work, key=key, together=together)``, ``prepare()`` giving the three on the
+    leader's thread, without a thread waiting for it: queued to the group commit from the event
+    loop, answered by its batch's leader (one ``call_soon_threadsafe``), with the same guarantees
+    (its own result once committed, or its own error, ``prepare``'s included). A cancelled caller
+    (its client gone) is cancelled as :meth:`Handoff.run`'s."""
+    submitted = _Submitted(asyncio.get_running_loop())
+    member = group.submit(prepare, answer=submitted.answer)
+    return await _outcome(submitted, lambda: group.withdraw(member))
+
+
+_shared: Handoff | None = None
+
+
+def shared() -> Handoff:
+    """This process's hand-off for the writes (made on first use, in a worker: a process spawned
+    later makes its own), with as many threads as anyio's default limiter allows the thread pool."""
+    global _shared
+    if _shared is None:
+        _shared = Handoff(int(current_default_thread_limiter().total_tokens), name="write")
+    return _shared

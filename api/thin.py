@@ -14,9 +14,8 @@ give, byte for byte (``tests/api/test_thin_writes.py`` compares the two paths):
    (the log, the settings, the clock, ``Idempotency-Key``, then the API key: the same brief key
    cache and the same revocation bound, :class:`api.auth.KeyCache`);
 3. the body validated by the route's own field (422 naming ``body.<field>``);
-4. the route's own endpoint function, on a thread (its only hand-off): :class:`api.handoff.Handoff`,
-   as many threads as anyio's default limiter allows, the request's context copied, as Starlette's
-   ``run_in_threadpool`` does, at a third of the CPU of even ``loop.run_in_executor``.
+4. the route's own endpoint function, a coroutine, awaited: it queues an unsigned event to the
+   group commit from the loop, and hands anything else to a thread (:mod:`api.handoff`).
 
 Exceptions go to the application's exception handlers (:mod:`api.errors`) exactly as from the
 route; the route object is put in the scope as the router would, so the metrics and the access log
@@ -33,7 +32,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from anyio.to_thread import current_default_thread_limiter
 from fastapi._compat import ModelField, get_missing_field_error
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.exceptions import RequestValidationError
@@ -48,7 +46,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import auth
 from .deps import get_clock, get_log, get_settings
-from .handoff import Handoff
 from .routes import writes
 
 #: The paths served here, as the route templates the application declares them under.
@@ -197,23 +194,11 @@ def _validated(field: ModelField, body: Any) -> Any:
 
 async def _serve(request: Request, thin: _Thin, params: dict[str, str]) -> Response:
     """Answer one request of ``thin.route``: its body read, its dependencies solved, its body
-    validated, then its endpoint on the thread pool, called as FastAPI calls it."""
+    validated, then its endpoint, called as FastAPI calls it."""
     body = await _body(request, thin.strict_content_type)
     recorder, principal = await _writer(request)
     field = thin.route.body_field
     assert field is not None  # both routes declare a body
     arguments = {"recorder": recorder, "principal": principal, field.name: _validated(field, body), **params}
-    response: Response = await (_handoff or _pool()).run(thin.route.endpoint, arguments)
+    response: Response = await thin.route.endpoint(**arguments)
     return response
-
-
-_handoff: Handoff | None = None
-
-
-def _pool() -> Handoff:
-    """This process's hand-off (made on first use, in a worker: a process spawned later makes its
-    own), with as many threads as anyio's default limiter allows the thread pool."""
-    global _handoff
-    if _handoff is None:
-        _handoff = Handoff(int(current_default_thread_limiter().total_tokens), name="thin-write")
-    return _handoff

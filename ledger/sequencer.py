@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
@@ -295,24 +296,50 @@ class Apart(Exception):
     own ``work`` in a savepoint, which refuses that member alone, with its own error."""
 
 
+#: Called on the leader's thread with a submitted member's result, or the error it raised, once
+#: that is final (:meth:`GroupCommit.submit`).
+Answer = Callable[[Any, BaseException | None], None]
+
+#: A submitted member's ``work``, ``key`` and ``together``, as :meth:`GroupCommit.run` takes them.
+Planned = tuple[Callable[[Connection], Any], str, "tuple[Together, Any] | None"]
+
+
 class _Member(Generic[T]):
     """One caller's work in a :class:`GroupCommit`, and what became of it."""
 
-    __slots__ = ("done", "error", "key", "lead", "result", "retry", "together", "wake", "work")
+    __slots__ = (
+        "answer", "done", "error", "key", "lead", "prepare", "result", "retry", "taken", "together", "wake", "work",
+    )  # fmt: skip
 
-    def __init__(self, work: Callable[[Connection], T], key: str, together: tuple[Together, Any] | None) -> None:
+    def __init__(
+        self,
+        work: Callable[[Connection], T],
+        key: str,
+        together: tuple[Together, Any] | None,
+        answer: Answer | None = None,
+        prepare: Callable[[], Planned] | None = None,
+    ) -> None:
         self.work = work
+        #: A submitted member's: what gives its work, key and together, run by its leader
+        #: before the batch (:meth:`GroupCommit.submit`).
+        self.prepare = prepare
         self.key = key
         self.together = together
+        #: A submitted member's (:meth:`GroupCommit.submit`): no thread waits for it, the leader
+        #: answers it. None: a thread waits in :meth:`GroupCommit.run`.
+        self.answer = answer
         #: Held from the start; released (once) to wake this member's waiting thread, which takes
         #: it again: a bare lock, not a ``threading.Event`` (whose ``set`` takes a ``Condition``
         #: and notifies, and whose ``wait`` makes a lock of its own each time; a wake per member
-        #: of every batch, ~4 % of a write's server CPU).
-        self.wake = threading.Lock()
-        self.wake.acquire()
+        #: of every batch, ~4 % of a write's server CPU). None for a submitted member.
+        self.wake: threading.Lock | None = None
+        if answer is None:
+            self.wake = threading.Lock()
+            self.wake.acquire()
         self.lead = False  # this member's thread runs the next batch
         self.done = False  # committed (result) or refused (error)
         self.retry = False  # run it again, alone, in its own transaction
+        self.taken = False  # a leader has taken it from the queue (under the lock)
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -325,7 +352,9 @@ class GroupCommit:
     savepoint of one write transaction (``db.write_transaction``) and commits once, then hands
     the lead to the oldest member still queued. Every caller waits in its own thread (no thread
     of its own is started) and returns only after the commit that made its work durable, with
-    its own result, or raises its own error:
+    its own result, or raises its own error. :meth:`submit` queues work that no thread waits
+    for (an event loop's request): its batch's leader answers it, and a thread of the group's
+    own leads when no waiting thread does (see there). Either way:
 
     - an error raised by a member's ``work`` rolls back that member's savepoint only; it is
       raised to that member's caller, and its neighbours commit;
@@ -351,6 +380,10 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._queue: deque[_Member[Any]] = deque()
         self._leading = False
+        #: Released (once) to have the group's own thread lead (:meth:`_start_leader`).
+        self._call = threading.Lock()
+        self._call.acquire()
+        self._leader: tuple[int, threading.Thread] | None = None  # the process that started it, the thread
         #: Batches committed and members they held, since the start (for metrics and tests).
         self.batches = 0
         self.members = 0
@@ -369,40 +402,140 @@ class GroupCommit:
             self._queue.append(member)
             if not self._leading:
                 self._leading = member.lead = True
+        wake = member.wake
+        assert wake is not None  # a waiting member's
         while not member.done and not member.retry:
             if member.lead:
                 member.lead = False
                 self._lead()
             else:
-                member.wake.acquire()
+                wake.acquire()
         if member.retry:
             return self._alone(work)
         if member.error is not None:
             raise member.error
         return member.result  # type: ignore[return-value]
 
+    def submit(self, prepare: Callable[[], Planned], *, answer: Answer) -> _Member[Any]:
+        """Queue a member as :meth:`run` does, without waiting: ``prepare()`` gives its ``work``,
+        ``key`` and ``together``; ``answer(result, error)`` is called once, on the thread that led
+        its batch, after the commit that made it durable (or with the error refusing it, or the
+        one ``prepare`` raised; then nothing of it was committed), unless it is withdrawn first
+        (:meth:`withdraw`). Its leader runs ``prepare`` before the batch's transaction, and runs
+        the member alone if it is to be retried. Returns the member (for :meth:`withdraw`).
+
+        No thread waits for such a member, so none can be handed the lead: a leader that finds
+        one at the head of the queue leads on, and when no batch is running the group's own
+        thread leads. An event loop submits a single write this way: the write costs one
+        hand-off to a leader and one answer back, where a waiting thread cost a wake to start,
+        a wake at its batch's end and one to answer (bench/RESULTS-writes.md, round 8); and the
+        loop keeps to HTTP, the write's checks are its leader's."""
+        if self.max_batch == 1:
+            raise InvalidArgumentError("max_batch", "submit needs a group of more than one member")
+        member: _Member[Any] = _Member(_unprepared, "", None, answer, prepare)
+        with self._lock:
+            self._queue.append(member)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if lead:
+            self._start_leader()
+        return member
+
+    def withdraw(self, member: _Member[Any]) -> bool:
+        """Take a submitted ``member`` out of the queue if no leader has taken it yet (its caller
+        gave up): it is then never run nor answered. False if a batch has taken it: it will be
+        answered, committed or refused, as any other."""
+        with self._lock:
+            if member.taken:
+                return False
+            self._queue.remove(member)
+            return True
+
+    def _start_leader(self) -> None:
+        """Have the group's own thread run :meth:`_lead` (started on first use, again in a
+        process forked with it: threads are not inherited)."""
+        leader = self._leader
+        if leader is None or leader[0] != os.getpid():
+            thread = threading.Thread(target=self._leading_thread, name="group-commit", daemon=True)
+            self._leader = (os.getpid(), thread)
+            thread.start()
+        try:  # noqa: SIM105 (once a lead: no context manager on this path)
+            self._call.release()
+        except RuntimeError:  # a call not yet taken: that lead serves the queue as it finds it
+            pass
+
+    def _leading_thread(self) -> None:
+        # A daemon: uvicorn waits for the requests in flight at shutdown, so the queue is drained.
+        while True:
+            self._call.acquire()
+            self._lead()
+
     def _alone(self, work: Callable[[Connection], T]) -> T:
         with write_transaction(self.engine) as conn:
             return work(conn)
 
     def _lead(self) -> None:
-        """Run one batch (this thread's member is its first), then pass the lead on."""
-        with self._lock:
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-        try:
-            self._run_batch(sorted(batch, key=lambda m: m.key))
-        finally:
+        """Run one batch (this thread's member, if any, is its first), then pass the lead on to
+        the oldest member still queued; lead on while that one is a submitted member (no thread
+        of its own to hand the lead to)."""
+        while True:
             with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    _wake(successor)
-                else:
-                    self._leading = False
-            for member in batch:
-                if not member.done:
-                    member.retry = True
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                for member in batch:
+                    member.taken = True
+            try:
+                ready = _prepared(batch)
+                if ready:
+                    self._run_batch(sorted(ready, key=lambda m: m.key))
+            except BaseException:  # not the members' (those are theirs): this thread stops leading
+                if self._hand_on(batch):
+                    self._start_leader()
+                raise
+            if not self._hand_on(batch):
+                return
+
+    def _hand_on(self, batch: list[_Member[Any]]) -> bool:
+        """After ``batch``: hand the lead to the oldest queued member's thread, or end it; answer
+        the batch's members (:meth:`_finish`). True if this thread is to lead on (the oldest
+        queued member is a submitted one)."""
+        again = False
+        with self._lock:
+            if not self._queue:
+                self._leading = False
+            elif self._queue[0].answer is None:
+                successor = self._queue[0]
+                successor.lead = True
+                _wake(successor)
+            else:
+                again = True
+        try:
+            self._finish(batch)
+        except BaseException:
+            if again:  # no one else leads: the group's own thread takes it up
+                self._start_leader()
+            raise
+        return again
+
+    def _finish(self, batch: list[_Member[Any]]) -> None:
+        """Wake the batch's waiting members (each checks what became of it, and runs alone if it
+        is to be retried); answer the submitted ones, running alone here those to be retried."""
+        submitted: list[_Member[Any]] = []
+        for member in batch:
+            if not member.done:
+                member.retry = True
+            if member.answer is None:
                 _wake(member)
+            else:
+                submitted.append(member)
+        for member in submitted:
+            result, error = member.result, member.error
+            if member.retry:
+                try:
+                    result, error = self._alone(member.work), None
+                except Exception as exc:  # the member's own error, answered to its caller
+                    result, error = None, exc
+            member.answer(result, error)  # type: ignore[misc]
 
     def _run_batch(self, batch: list[_Member[Any]]) -> None:
         if len(batch) == 1:  # no neighbour to protect: no savepoint, as alone
@@ -442,10 +575,31 @@ class GroupCommit:
 Outcomes = list[tuple[_Member[Any], Any, BaseException | None]]
 
 
+def _unprepared(conn: Connection) -> Any:
+    raise InvariantError("a submitted member run before it was prepared")
+
+
+def _prepared(batch: list[_Member[Any]]) -> list[_Member[Any]]:
+    """``batch``'s members ready to run: each submitted one prepared (one whose ``prepare``
+    raised is done, with that error)."""
+    ready: list[_Member[Any]] = []
+    for member in batch:
+        prepare = member.prepare
+        if prepare is not None:
+            member.prepare = None
+            try:
+                member.work, member.key, member.together = prepare()
+            except Exception as exc:  # the member's own error, answered to its caller
+                member.error, member.done = exc, True
+                continue
+        ready.append(member)
+    return ready
+
+
 def _wake(member: _Member[Any]) -> None:
     """Wake ``member``'s thread (it checks what became of it, then waits again if need be)."""
     try:  # noqa: SIM105 (a wake per member of every batch: no context manager on this path)
-        member.wake.release()
+        member.wake.release()  # type: ignore[union-attr]
     except RuntimeError:  # woken already and not yet awake: one wake is enough
         pass
 

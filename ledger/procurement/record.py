@@ -69,12 +69,57 @@ def record(
     idempotency key). Raises :class:`InvalidArgumentError`, :class:`ConflictError` or
     :class:`SignatureError`; nothing is recorded then.
     """
+    plan = _plan(log, items, now=now, signatures=signatures, chain_id=chain_id, on_recorded=on_recorded)
+    if isinstance(plan, Grouped):
+        return log.group.run(plan.work, key=plan.key, together=plan.together)
+    return plan()
+
+
+@dataclass(frozen=True, slots=True)
+class Grouped:
+    """A single tender event's write as :func:`record` hands it to the log's group commit
+    (``log.group``): the work each member can run alone in a savepoint, its key (the ocid), and
+    what writes it together with its neighbours."""
+
+    work: Callable[[Connection], list[Recorded]]
+    key: str
+    together: tuple[sequencer.Together, Any]
+
+
+def grouped(
+    log: Log,
+    item: Submission,
+    *,
+    now: datetime,
+    signatures: SignaturePolicy,
+    chain_id: int,
+    on_recorded: OnRecorded | None = None,
+) -> Grouped | None:
+    """What :func:`record` of the single event ``item`` hands to ``log.group``, checked as far as
+    it can be without the database (raising what :func:`record` raises then); for a caller that
+    queues it itself (:meth:`sequencer.GroupCommit.submit`). None for an event :func:`record`
+    writes alone (the officers' registry's), then not started."""
+    plan = _plan(log, [item], now=now, signatures=signatures, chain_id=chain_id, on_recorded=on_recorded)
+    return plan if isinstance(plan, Grouped) else None
+
+
+def _plan(
+    log: Log,
+    items: Sequence[Submission],
+    *,
+    now: datetime,
+    signatures: SignaturePolicy,
+    chain_id: int,
+    on_recorded: OnRecorded | None,
+) -> Grouped | Callable[[], list[Recorded]]:
+    """:func:`record`'s checks that need no database, then what records ``items``: a single tender
+    event's group commit member, or the function that records them."""
     if signatures not in ("optional", "required"):
         raise InvalidArgumentError("signatures", f"must be 'optional' or 'required', got {signatures!r}")
     if now.tzinfo is None:
         raise InvalidArgumentError("now", "needs a timezone-aware datetime")
     if not items:
-        return []
+        return list
     single = len(items) == 1
     models: list[BaseModel] = []  # each payload as validated, for the rules (not validated twice)
     for i, item in enumerate(items):
@@ -127,26 +172,33 @@ def record(
             origin=log.origin, entry=(items[0], prepared[0], now), model=models[0], chain_id=chain_id,
             on_recorded=on_recorded, verified=verified,
         )  # fmt: skip
-        return log.group.run(
+        return Grouped(
             lambda conn: sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check),
-            key=items[0].ocid,
-            together=(_record_together, single_item),
+            items[0].ocid,
+            (_record_together, single_item),
         )
     if single or registry == {True}:
-        return sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
+        return lambda: sequencer.append_many(log.engine, items, origin=log.origin, now=now, check=check, _single=single)
     # A batch of tender events: what does not need the tenders' locks is computed before taking
     # them, on the heads and states as they are now (each payload's bytes and commitment, the
     # envelopes and leaf hashes, the rules, the new states and their rows); under the locks the
     # heads and states are read again and what was computed is written if they have not moved,
     # else computed again there. The locked part of a bulk request is then mostly reads and inserts.
-    prepared = sequencer.prepare(items)
-    placed = None
-    if _early(log):
-        with read_transaction(log.engine) as conn:
-            placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
-            guess = _guess(_read_states(conn, ocids), items, models, at)
-    with write_transaction(log.engine) as conn:
-        return sequencer.append_prepared(conn, items, prepared, origin=log.origin, now=now, check=check, placed=placed)
+
+    def write() -> list[Recorded]:
+        nonlocal guess
+        prepared = sequencer.prepare(items)
+        placed = None
+        if _early(log):
+            with read_transaction(log.engine) as conn:
+                placed = sequencer.place(conn, items, prepared, origin=log.origin, now=now)
+                guess = _guess(_read_states(conn, ocids), items, models, at)
+        with write_transaction(log.engine) as conn:
+            return sequencer.append_prepared(
+                conn, items, prepared, origin=log.origin, now=now, check=check, placed=placed
+            )
+
+    return write
 
 
 def _early(log: Log) -> bool:

@@ -8,10 +8,11 @@ import asyncio
 import contextvars
 import threading
 import time
+from typing import Any
 
 import pytest
 
-from api.handoff import Handoff
+from api.handoff import Handoff, submit
 
 REQUEST = contextvars.ContextVar("request", default="none")
 
@@ -149,3 +150,73 @@ def test_a_caller_cancelled_once_its_answer_is_on_the_way_is_not_left_waiting() 
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="size"):
         Handoff(0)
+
+
+class _Group:
+    """A group commit as :func:`api.handoff.submit` sees it: members taken by the test."""
+
+    def __init__(self) -> None:
+        self.members: list[list[Any]] = []  # [work, answer, taken]
+        self.queued = threading.Event()
+
+    def submit(self, prepare: Any, *, answer: Any) -> list[Any]:
+        member = [prepare()[0], answer, False]
+        self.members.append(member)
+        self.queued.set()
+        return member
+
+    def withdraw(self, member: list[Any]) -> bool:
+        if member[2]:
+            return False
+        self.members.remove(member)
+        return True
+
+
+def test_a_submitted_write_is_answered_by_its_leaders_thread() -> None:
+    group = _Group()
+
+    def lead() -> None:
+        assert group.queued.wait(5)
+        for work, answer, _ in list(group.members):
+            answer(work(None), None)
+
+    async def main() -> None:
+        threading.Thread(target=lead).start()
+        assert await submit(group, lambda: (lambda conn: "recorded", "k", None)) == "recorded"
+        group.queued.clear()
+
+        def refuse() -> None:
+            assert group.queued.wait(5)
+            group.members[-1][1](None, LookupError("x"))
+
+        threading.Thread(target=refuse).start()
+        with pytest.raises(LookupError):
+            await submit(group, lambda: (lambda conn: None, "k", None))
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_submitted_write_is_withdrawn_or_waited_for() -> None:
+    group = _Group()
+
+    async def main() -> None:
+        # Not yet taken by a batch: withdrawn, the caller cancelled at once.
+        task = asyncio.create_task(submit(group, lambda: (lambda conn: None, "a", None)))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert group.members == []
+        # Taken: the caller is cancelled only once its batch has answered it.
+        task = asyncio.create_task(submit(group, lambda: (lambda conn: None, "b", None)))
+        await asyncio.sleep(0.01)
+        group.members[0][2] = True
+        task.cancel()
+        await asyncio.sleep(0.05)
+        assert not task.done()  # its write may still commit: waited for
+        answer = group.members[0][1]
+        threading.Timer(0.02, answer, (["done"], None)).start()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

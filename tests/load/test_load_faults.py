@@ -21,6 +21,8 @@ def test_load_with_faults_loses_nothing(tmp_path: Path) -> None:
     print(shown)  # the figures, in the test report (-rP) and on failure
     assert figures["problems"] == [], shown
     assert figures["writes acknowledged"] >= 50, shown
+    # both ways a client writes were taken: with a key (resent until answered) and without
+    assert 20 <= figures["writes acknowledged without a key"] <= figures["writes acknowledged"] - 20, shown
     assert figures["reads"] >= 50, shown
     assert figures["final anchor tree size"] == figures["final tree size"] >= figures["writes acknowledged"], shown
     # Every final anchor is on chain as the log says, however many the run's timing allowed: at a

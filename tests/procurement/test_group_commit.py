@@ -42,6 +42,27 @@ def _hold_until_queued(group: sequencer.GroupCommit, behind: int) -> None:
         time.sleep(0.005)
 
 
+def _hold_first_batch(
+    group: sequencer.GroupCommit, behind: int, gate: threading.Event | None = None
+) -> threading.Event:
+    """Hold the group's next batch open until ``behind`` members are queued behind it (and
+    ``gate`` is set, if given); the event returned is set once that batch has started. Undone by
+    ``del group._run_batch``."""
+    started = threading.Event()
+    original = group._run_batch
+
+    def held(batch: list[Any]) -> None:
+        if not started.is_set():
+            started.set()
+            _hold_until_queued(group, behind)
+            if gate is not None and not gate.wait(QUEUED_WAIT):
+                raise AssertionError("the gate was never opened")
+        original(batch)
+
+    group._run_batch = held  # type: ignore[method-assign]
+    return started
+
+
 def _in_one_batch(
     log: Log, first: Callable[[], Any], rest: list[Callable[[], Any]], *, ordered: bool = False
 ) -> list[Any]:
@@ -49,16 +70,7 @@ def _in_one_batch(
     then ``rest`` concurrently (``ordered``: each queued before the next starts); return each
     one's result or the exception it raised."""
     group = log.group
-    started = threading.Event()
-    original = group._run_batch
-
-    def held(batch: list[Any]) -> None:
-        if not started.is_set():
-            started.set()
-            _hold_until_queued(group, len(rest))
-        original(batch)
-
-    group._run_batch = held  # type: ignore[method-assign]
+    started = _hold_first_batch(group, len(rest))
 
     def outcome(call: Callable[[], Any]) -> Any:
         try:
@@ -166,11 +178,9 @@ def test_a_database_error_sends_the_member_back_to_run_alone(log: Log) -> None:
     assert calls == ["batch", "alone"]
 
 
-def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
-    log: Log, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _create(log, "ocds-tptest-0001")()
-    before = _event_count(log)
+def _second_commit_fails(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], list[bool]]:
+    """The second write transaction the group opens fails at its commit (rolled back); returns
+    the list of transactions opened and that of failures, appended to as they happen."""
     failures: list[bool] = []
     opened: list[bool] = []
     real = sequencer.write_transaction  # type: ignore[attr-defined]
@@ -185,7 +195,7 @@ def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
                 return manager.__enter__()
 
             def __exit__(self, *exc: Any) -> bool | None:
-                if nth == 2 and exc[0] is None:  # the batch of four, after the held first write's
+                if nth == 2 and exc[0] is None:
                     failures.append(True)
                     error = OperationalError("COMMIT", {}, Exception("disk I/O error"))
                     manager.__exit__(type(error), error, None)  # rolled back
@@ -195,6 +205,15 @@ def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
         return Failing()
 
     monkeypatch.setattr(sequencer, "write_transaction", failing_once)
+    return opened, failures
+
+
+def test_a_failed_batch_commits_nothing_and_retries_every_member_alone(
+    log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _create(log, "ocds-tptest-0001")()
+    before = _event_count(log)
+    _opened, failures = _second_commit_fails(monkeypatch)  # the batch of four, after the held first write's
     writes = [_clarify(log, "ocds-tptest-0001", n) for n in range(5)]
     results = _in_one_batch(log, writes[0], writes[1:])
     assert failures == [True]
