@@ -689,10 +689,12 @@ def _count_tenders(conn: Connection, report: Report) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-#: Batches that may wait ahead of the writer (queued, being checked or checked) with one worker or
-#: none; each further worker adds one (:func:`_depth`). A checked batch waiting in the recording
-#: process holds ~8 MB (2,000 releases' bytes, envelopes and rows): two more a worker kept as
-#: many more there while the writer was the slower side, one more keeps each worker busy.
+#: Batches that may wait ahead of the writer (queued, being checked or checked), at least; one a
+#: worker where there are more workers (:func:`_depth`). A checked batch waiting in the recording
+#: process holds ~8 MB (2,000 releases' bytes, envelopes and rows), and the writer is the slower
+#: side (with two workers each checks ~50 µs of CPU a release, the recording thread ~85-95): one
+#: more than the workers (t32w) only kept a checked batch more waiting, ~9 MB of the tree's peak
+#: (1 GB package, two workers: 300.5 -> 291 MB, 8,377 -> 8,629 releases/s; bench/RESULTS-import.md).
 PIPELINE_DEPTH = 2
 
 
@@ -930,8 +932,9 @@ _DONE = object()
 
 
 def _depth(workers: int) -> int:
-    """Batches that may wait ahead of the writer with ``workers`` checking (:data:`PIPELINE_DEPTH`)."""
-    return PIPELINE_DEPTH + max(1, workers) - 1
+    """Batches that may wait ahead of the writer with ``workers`` checking: one a worker, and
+    :data:`PIPELINE_DEPTH` at least."""
+    return max(PIPELINE_DEPTH, workers)
 
 
 def _ahead(
