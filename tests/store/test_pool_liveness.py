@@ -54,6 +54,13 @@ def test_a_connection_the_server_ended_is_replaced_before_use(counted: tuple[Eng
     try:
         with other.connect() as conn:  # as a restart does to every session: FATAL, then closed
             assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar_one()
+            # pg_terminate_backend only signals the backend: wait until it has ended (its FATAL
+            # sent, its socket closed), as a restart's sessions have before the server is back;
+            # a session ended after the check fails its one statement (db._check_liveness)
+            deadline = time.monotonic() + 10
+            alive = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+            while conn.execute(alive, {"pid": pid}).scalar_one() and time.monotonic() < deadline:
+                time.sleep(0.01)
     finally:
         other.dispose()
     deadline = time.monotonic() + 5
