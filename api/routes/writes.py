@@ -267,7 +267,7 @@ class Recorder:
                     chain_id=settings.chain_id_for_signatures,
                     on_recorded=on_recorded,
                 )
-            except (InvalidArgumentError, ConflictError, SignatureError) as exc:
+            except _REFUSALS as exc:
                 raise _renamed(exc, bulk) from exc
 
         if self.key is None:
@@ -319,7 +319,7 @@ class Recorder:
 
             try:
                 recorded = await handoff.submit(group, prepare)
-            except (InvalidArgumentError, ConflictError, SignatureError) as exc:
+            except _REFUSALS as exc:
                 raise _renamed(exc, False) from exc
             content = _recorded_json(recorded[0])
             return JSONResponse(content, status_code=201, headers=_location(content))
@@ -327,6 +327,11 @@ class Recorder:
             self.record, {"principal": principal, "items": [item], "body": body}
         )
         return response
+
+
+#: What recording refuses a write with, answered with the request's field names (:func:`_renamed`),
+#: on either path of :class:`Recorder`.
+_REFUSALS = (InvalidArgumentError, ConflictError, SignatureError)
 
 
 def _policy(settings: Settings) -> Literal["optional", "required"]:

@@ -466,8 +466,10 @@ def store_rows(
         old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
         held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
         old_rivals = rival_pairs((o, key) for o, role, key in held if role in COMPETING)
-        for statement in _DELETE_STORED[:2] if spare else _DELETE_STORED:
+        for statement in _DELETE_STORED:
             conn.execute(statement, given)
+        if not spare:
+            conn.execute(_DELETE_STORED_PARTIES, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]
@@ -1040,7 +1042,6 @@ _DELETE_PARTY = delete(tender_parties).where(
     tender_parties.c.role == bindparam("r"),
     tender_parties.c.key == bindparam("k"),
 )
-_DELETE_STORED = tuple(
-    delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers, tender_parties)
-)
+_DELETE_STORED = tuple(delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers))
+_DELETE_STORED_PARTIES = delete(tender_parties).where(tender_parties.c.ocid.in_(_OCIDS))
 _LISTED_AT = select(tender_index.c.ocid, tender_index.c.listed_at).where(tender_index.c.ocid.in_(_OCIDS))
