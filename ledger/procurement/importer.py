@@ -54,7 +54,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -774,6 +774,9 @@ class _Chunk:
     #: Gives the releases of the tenders named their bodies, when a worker sent them without
     #: (:func:`_attach`); None when every release has its body.
     bodies: Callable[[Collection[str]], None] | None = None
+    #: The checking pool and its size, which merges the batch's releases into tenders already
+    #: stored while the writer appends them (:func:`_start_merges`); None: merged by the writer.
+    pool: tuple[Executor, int] | None = None
 
 
 def _raws(
@@ -1017,6 +1020,7 @@ def _ahead(
                 raw, future = value
                 chunk, refs, stops = future.result()
                 chunk.bodies = functools.partial(_attach, chunk.releases, raw, refs)
+                chunk.pool = (pools[0], workers)
             else:
                 raw, chunk, stops = value
             if raw.file in stopped:
@@ -1079,7 +1083,9 @@ def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, 
         return
     # what was chained ahead for another log (never, but for a caller's mistake) is not used
     ahead = chunk.ahead if chunk.origin == log.origin else []
-    record = functools.partial(_record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies)
+    record = functools.partial(
+        _record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies, pool=chunk.pool
+    )
     if conn is not None:
         _roomy(conn)
         record(conn, log, chunk.name, chunk.releases, report)
@@ -1107,6 +1113,7 @@ def _record_batch(
     tenders: dict[str, _Tender] | None = None,
     ahead: Sequence[sequencer.Ahead | None] = (),
     bodies: Callable[[Collection[str]], None] | None = None,
+    pool: tuple[Executor, int] | None = None,
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
@@ -1119,6 +1126,9 @@ def _record_batch(
     head is the one it was made on. ``bodies``: gives releases sent without their body theirs
     (:func:`_attach`), asked for those of the tenders merged here alone (a tender new to the log
     whose rows were made ahead from all its fresh releases is written as made, without them).
+    ``pool`` (an executor and its workers): where the releases of tenders already stored are
+    merged into them while this thread appends (:func:`_start_merges`); an error there fails the
+    batch as one here would, before any tender row is written.
     """
     heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
     present = sorted(ocid for ocid, (count, _) in heads.items() if count)
@@ -1154,11 +1164,6 @@ def _record_batch(
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
             made.append(chained)
-    items, prepared = _submissions(fresh)
-    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
-    if not fresh:
-        return
-    _remember(conn, fresh, ids)
     ready = tenders or {}
     counts = Counter(r.ocid for r in fresh)
     merged = {o for o, n in counts.items() if o in existing or _made_ahead(ready, o, n) is None}
@@ -1167,7 +1172,13 @@ def _record_batch(
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
-    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=ready)
+    merging = _start_merges(conn, new, earlier={o for o in new if o in existing}, at=now, pool=pool)
+    items, prepared = _submissions(fresh)
+    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
+    if not fresh:
+        return
+    _remember(conn, fresh, ids)
+    _merge_in(conn, new, merging, at=now, ready=ready)
     report.imported += len(fresh)
     for r in fresh:
         for rule in r.marks:
@@ -1369,20 +1380,31 @@ class Summary:
         return cls(int(releases), first, last, first_tender, str(last_date))
 
 
-def _merge_in(
+@dataclass(frozen=True, slots=True)
+class _Merging:
+    """A batch's releases of tenders already stored, being merged into them (:func:`_start_merges`):
+    ``parts`` each gives the rows of some of them (waiting for a worker when one merges them), and
+    ``again`` names those recompiled from all their releases instead."""
+
+    parts: list[Callable[[], dict[str, _Tender]]]
+    again: list[str]
+    earlier: set[str]
+
+
+def _start_merges(
     conn: Connection,
     new: dict[str, list[dict[str, Any]]],
     *,
     earlier: set[str],
     at: datetime,
-    ready: dict[str, _Tender],
-) -> None:
-    """Merge each tender's new releases (``new``, in the order recorded) into its stored compiled
-    release when they are all dated at or after its latest release (what ocdsmerge's sort by date
-    gives: the same compiled release as merging them all, at a cost independent of the tender's
-    history); recompile the tender from all its releases otherwise. A tender new to the log
-    (not in ``earlier``) whose rows were made ahead (``ready``, from the same releases) is
-    written as made. Then write them all (:func:`_write_tenders`)."""
+    pool: tuple[Executor, int] | None,
+) -> _Merging:
+    """Start merging each tender of ``earlier`` (already stored) with its new releases (``new``, in
+    the order recorded) into its stored compiled release, when they are all dated at or after its
+    latest release (what ocdsmerge's sort by date gives: the same compiled release as merging them
+    all, at a cost independent of the tender's history): on ``pool``'s workers, one part each, so
+    that the writer appends meanwhile; else here. The others are left to recompile from all
+    their releases (:func:`_merge_in`)."""
     c = ocds_compiled.c
     stored = {
         row.ocid: (row.compiled, Summary.from_json(row.summary))
@@ -1390,31 +1412,70 @@ def _merge_in(
             conn.execute(select(c.ocid, c.compiled, c.summary).where(c.ocid.in_(sorted(earlier)))) if earlier else ()
         )
     }
-    merger = ocds.merger()
-    out: dict[str, _Tender] = {}
+    known: list[tuple[str, str, Summary, list[dict[str, Any]]]] = []
     again: list[str] = []
-    for ocid, releases in new.items():
-        dates = [r.get("date") for r in releases]
-        if ocid not in earlier:
-            if (made := _made_ahead(ready, ocid, len(releases))) is not None:
-                out[ocid] = made
-            else:
-                compiled = ocds.compile_releases(releases, using=merger)
-                out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
-        elif ocid in stored and all(isinstance(d, str) and d >= stored[ocid][1].last_date for d in dates):
-            text, summary = stored[ocid]
-            merged = CompiledRelease(
-                json.loads(text), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
-            )
-            merged.extend(releases)
-            out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
+    for ocid in sorted(earlier):
+        releases = new[ocid]
+        if ocid in stored and all(
+            isinstance(r.get("date"), str) and r["date"] >= stored[ocid][1].last_date for r in releases
+        ):
+            known.append((ocid, *stored[ocid], releases))
         else:
             again.append(ocid)
+    if pool is None or not known:
+        return _Merging([functools.partial(_merged, known, at)], again, earlier)
+    executor, workers = pool
+    parts = [executor.submit(_merged, known[i::workers], at) for i in range(min(workers, len(known)))]
+    return _Merging([part.result for part in parts], again, earlier)
+
+
+def _merged(known: list[tuple[str, str, Summary, list[dict[str, Any]]]], at: datetime) -> dict[str, _Tender]:
+    """The rows of each stored tender of ``known`` (ocid, compiled release as stored, summary, new
+    releases) with its new releases merged into its compiled release; no database: run by the
+    writer or a checking worker."""
+    merger = ocds.merger()
+    out: dict[str, _Tender] = {}
+    for ocid, stored, summary, releases in known:
+        merged = CompiledRelease(
+            json.loads(stored), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
+        )
+        merged.extend(releases)
+        out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
+    return out
+
+
+def _merge_in(
+    conn: Connection,
+    new: dict[str, list[dict[str, Any]]],
+    merging: _Merging,
+    *,
+    at: datetime,
+    ready: dict[str, _Tender],
+) -> None:
+    """The rows of each tender of ``new`` (its releases, in the order recorded): a tender new to
+    the log (not in ``merging.earlier``) whose rows were made ahead (``ready``, from the same
+    releases) as made, another compiled from them; the stored ones as ``merging`` merged them
+    (or recompiled from all their releases). Then write them all (:func:`_write_tenders`)."""
+    merger = ocds.merger()
+    merged: dict[str, _Tender] = {}
+    for part in merging.parts:
+        merged.update(part())
+    out: dict[str, _Tender] = {}
+    for ocid, releases in new.items():
+        if ocid in merging.earlier:
+            if ocid in merged:
+                out[ocid] = merged[ocid]
+        elif (made := _made_ahead(ready, ocid, len(releases))) is not None:
+            out[ocid] = made
+        else:
+            compiled = ocds.compile_releases(releases, using=merger)
+            out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
+    again = merging.again
     for ocid, (releases, _) in (imported_releases(conn, sorted(again)) if again else {}).items():
         out[ocid] = _tender_rows(
             ocid, ocds.compile_releases(releases, using=merger), Summary.of(releases), at, len(releases)
         )
-    _write_tenders(conn, out, new={o for o in out if o not in earlier})
+    _write_tenders(conn, out, new={o for o in out if o not in merging.earlier})
 
 
 def _made_ahead(ready: dict[str, _Tender], ocid: str, fresh: int) -> _Tender | None:
