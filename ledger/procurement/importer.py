@@ -52,7 +52,7 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -811,11 +811,15 @@ def _raws(
         yield _Batch(name, items, _tell(stream), number)
 
 
-def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "") -> _Chunk:
+def _check(
+    raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "", stored: Callable[[str], bool] | None = None
+) -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
-    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`); with the
-    log's ``origin``, each release's envelope and leaf hash as if its tender were new too
-    (:func:`sequencer.chain_ahead`). No database: run in the reading thread or in a worker process."""
+    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`), but for
+    those ``stored`` guesses the log will hold when the batch is recorded (the writer merges
+    those: rows made here would go unused); with the log's ``origin``, each release's envelope and
+    leaf hash as if its tender were new too (:func:`sequencer.chain_ahead`). No database: run in
+    the reading thread or in a worker process."""
     name = raw.name
     chunk = _Chunk(name, position=raw.position)
     for index, item in enumerate(raw.items):
@@ -852,6 +856,8 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = 
         except LedgerError:  # left to the writer, which names it as it appends
             chunk.ahead = []
     for ocid, releases in groups.items():
+        if stored is not None and stored(ocid):
+            continue
         chunk.tenders[ocid] = _tender_rows(
             ocid, ocds.compile_releases(releases), Summary.of(releases), now, len(releases)
         )
@@ -867,10 +873,28 @@ def _check_remote(
     cross back. Also: for each release, that value's index (-1: sent with its body), and
     whether the file breaks in the batch."""
     parsed, roots, broken = _parsed(raw)
-    chunk = _check(parsed, strict=strict, now=now, key=key, origin=origin)
+    chunk = _check(parsed, strict=strict, now=now, key=key, origin=origin, stored=_checked_lately)
+    _CHECKED.append({r.ocid for r in chunk.releases})
     refs = [roots[i] for i in chunk.indices]
     chunk.releases = [r.without_body() if ref >= 0 else r for r, ref in zip(chunk.releases, refs, strict=True)]
     return chunk, refs, broken
+
+
+#: Batches of an import whose tenders a checking worker remembers (:func:`_checked_lately`): a
+#: feed published by date comes back to a tender for months (~40 batches of the bench's, a
+#: worker checking one in two), and ~1,500 tenders a batch are ~3 MB of a worker's memory at 16.
+CHECKED_BATCHES = 16
+#: The tenders of the last :data:`CHECKED_BATCHES` batches this worker process checked (each
+#: import has its own pool: the worker's whole life is one import's).
+_CHECKED: deque[set[str]] = deque(maxlen=CHECKED_BATCHES)
+
+
+def _checked_lately(ocid: str) -> bool:
+    """Whether the tender ``ocid`` had releases in a batch this worker checked lately: recorded
+    by the time a later batch is (but for releases of it the log refused), so a later batch's
+    rows of it made as if new would go unused (:func:`_check`). A guess: when wrong, the writer
+    makes the rows itself."""
+    return any(ocid in batch for batch in _CHECKED)
 
 
 def _attach(releases: list[_Release], raw: _Batch, refs: list[int], ocids: Collection[str]) -> None:
