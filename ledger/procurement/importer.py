@@ -815,11 +815,12 @@ def _check(
     raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "", stored: Callable[[str], bool] | None = None
 ) -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
-    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`), but for
-    those ``stored`` guesses the log will hold when the batch is recorded (the writer merges
-    those: rows made here would go unused); with the log's ``origin``, each release's envelope and
-    leaf hash as if its tender were new too (:func:`sequencer.chain_ahead`). No database: run in
-    the reading thread or in a worker process."""
+    personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`); with the
+    log's ``origin``, each release's envelope and leaf hash as if its tender were new too
+    (:func:`sequencer.chain_ahead`); but neither for a tender ``stored`` guesses the log will
+    hold when the batch is recorded (the writer merges it and chains its releases on its head:
+    what was made here would go unused). No database: run in the reading thread or in a worker
+    process."""
     name = raw.name
     chunk = _Chunk(name, position=raw.position)
     for index, item in enumerate(raw.items):
@@ -849,14 +850,20 @@ def _check(
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in chunk.releases:
         groups.setdefault(r.ocid, []).append(r.body)
+    known = {ocid for ocid in groups if stored is not None and stored(ocid)}
     if origin and chunk.releases:
         chunk.origin = origin
+        new = [i for i, r in enumerate(chunk.releases) if r.ocid not in known]
+        chunk.ahead = [None] * len(chunk.releases)
         try:
-            chunk.ahead = list(sequencer.chain_ahead(*_submissions(chunk.releases), origin=origin, now=now))
+            made = sequencer.chain_ahead(*_submissions([chunk.releases[i] for i in new]), origin=origin, now=now)
         except LedgerError:  # left to the writer, which names it as it appends
             chunk.ahead = []
+        else:
+            for i, chained in zip(new, made, strict=True):
+                chunk.ahead[i] = chained
     for ocid, releases in groups.items():
-        if stored is not None and stored(ocid):
+        if ocid in known:
             continue
         chunk.tenders[ocid] = _tender_rows(
             ocid, ocds.compile_releases(releases), Summary.of(releases), now, len(releases)

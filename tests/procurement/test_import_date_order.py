@@ -162,20 +162,23 @@ def test_a_merge_that_fails_in_a_worker_fails_its_batch_before_any_of_it_is_writ
     assert untouched and all(after.get(ocid) == before.get(ocid) for ocid in untouched)
 
 
-def test_a_worker_makes_no_rows_ahead_for_a_tender_it_checked_in_an_earlier_batch(
+def test_a_worker_makes_nothing_ahead_for_a_tender_it_checked_in_an_earlier_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A checking worker makes a tender's rows as if new only where it has not met the tender in
-    its last batches (importer.CHECKED_BATCHES): one met there is in the log by the time the
-    later batch is recorded, and the writer merges it."""
+    """A checking worker makes a tender's rows and its releases' envelopes as if new only where it
+    has not met the tender in its last batches (importer.CHECKED_BATCHES): one met there is in
+    the log by the time the later batch is recorded, and the writer merges it and chains its
+    releases on its head."""
     monkeypatch.setattr(importer, "_CHECKED", deque(maxlen=importer.CHECKED_BATCHES))
     feed = _by_date(list(demo_ocds.releases(30, seed=6)))
     first, second = feed[:BATCH], feed[BATCH : 2 * BATCH]
     chunks = []
     for part in (first, second):
         raw = importer._Batch("feed.json", list(importer.read_releases(io.BytesIO(_package(part)), name="f")), 0, 0)
-        chunks.append(importer._check_remote(raw, strict=False, now=T0, key=bytes(32))[0])
+        chunks.append(importer._check_remote(raw, strict=False, now=T0, key=bytes(32), origin=ORIGIN)[0])
     met = {r["ocid"] for r in first}
     assert set(chunks[0].tenders) == met
     assert set(chunks[1].tenders) == {r["ocid"] for r in second} - met != set()
     assert met & {r["ocid"] for r in second}  # some of them were met before: no rows made
+    assert all(a is not None for a in chunks[0].ahead)
+    assert [a is None for a in chunks[1].ahead] == [r.ocid in met for r in chunks[1].releases]
