@@ -63,7 +63,6 @@ from typing import IO, Any, Literal
 
 import ijson
 import jsonschema_rs
-from ocdsmerge.merge import CompiledRelease
 from sqlalchemy import Connection, Engine, distinct, func, select, text
 
 from ledger import sequencer
@@ -1467,11 +1466,8 @@ def _merged(known: list[tuple[str, str, Summary, list[dict[str, Any]]]], at: dat
     merger = ocds.merger()
     out: dict[str, _Tender] = {}
     for ocid, stored, summary, releases in known:
-        merged = CompiledRelease(
-            json.loads(stored), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
-        )
-        merged.extend(releases)
-        out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
+        merged = ocds.merge_into(json.loads(stored), releases, using=merger)
+        out[ocid] = _tender_rows(ocid, merged, Summary.of(releases, into=summary), at, len(releases))
     return out
 
 

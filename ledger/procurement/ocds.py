@@ -30,6 +30,7 @@ from typing import Any
 from ocdsmerge import Merger
 from ocdsmerge.exceptions import DuplicateIdValueWarning
 from ocdsmerge.flatten import IdValue, unflatten
+from ocdsmerge.merge import CompiledRelease
 from ocdsmerge.util import sorted_releases
 
 from ledger.core.errors import InvalidArgumentError
@@ -113,6 +114,40 @@ def compile_releases(releases: list[dict[str, Any]], *, using: Merger | None = N
         for message in repeats:
             warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
     return compiled
+
+
+def merge_into(
+    compiled: dict[str, Any], releases: list[dict[str, Any]], *, using: Merger | None = None
+) -> dict[str, Any]:
+    """ocdsmerge's ``CompiledRelease(compiled, ...)`` extended with ``releases`` (``asdict()``): a
+    stored compiled release with later releases merged in, the same dict with its keys in the
+    same order, made faster as :func:`compile_releases` makes its own (ocdsmerge flattens the
+    stored compiled release and each release into dicts of its own, by tuples of each field's
+    path). Rule overrides and a release that is not a plain dict with a string date are left to
+    ocdsmerge. Checked against ocdsmerge by tests/procurement/test_import_date_order.py."""
+    merger_ = using or merger()
+    if merger_.rule_overrides or not all(type(r) is dict and type(r.get("date")) is str for r in releases):
+        made = CompiledRelease(compiled, merge_rules=merger_.merge_rules, rule_overrides=merger_.rule_overrides)
+        made.extend(releases)
+        out: dict[str, Any] = made.asdict()
+        return out
+    rules = _rule_tree(merger_)
+    merged: dict[tuple[Any, ...], Any] = {}
+    repeats: list[str] = []
+    try:
+        _flatten_object(compiled, rules, merged, (), repeats)
+        merged[("tag",)] = ["compiled"]
+        for release in sorted_releases(releases):
+            ocid, date = release.get("ocid"), release["date"]
+            merged[("id",)] = f"{ocid}-{date}"
+            merged[("date",)] = date
+            merged[("ocid",)] = ocid
+            _flatten_object(release, rules, merged, (), repeats, top=True)
+        made_here: dict[str, Any] = unflatten(merged)
+    finally:
+        for message in repeats:
+            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
+    return made_here
 
 
 _OMIT, _WHOLE = "omitWhenMerged", "wholeListMerge"
