@@ -99,21 +99,7 @@ def compile_releases(releases: list[dict[str, Any]], *, using: Merger | None = N
     ):
         made: dict[str, Any] = merger_.create_compiled_release(releases)
         return made
-    rules = _rule_tree(merger_)
-    merged: dict[tuple[Any, ...], Any] = {("tag",): ["compiled"]}
-    repeats: list[str] = []  # ocdsmerge's warnings of repeated ids
-    try:
-        for release in sorted_releases(releases):
-            ocid, date = release.get("ocid"), release["date"]
-            merged[("id",)] = f"{ocid}-{date}"
-            merged[("date",)] = date
-            merged[("ocid",)] = ocid
-            _flatten_object(release, rules, merged, (), repeats, top=True)
-        compiled: dict[str, Any] = unflatten(merged)  # ocdsmerge's own (its errors, raised where it raises them)
-    finally:  # warned as ocdsmerge warns: before its error, if any
-        for message in repeats:
-            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
-    return compiled
+    return _compiled_onto({("tag",): ["compiled"]}, releases, _rule_tree(merger_), [])
 
 
 def merge_into(
@@ -132,22 +118,32 @@ def merge_into(
         out: dict[str, Any] = made.asdict()
         return out
     rules = _rule_tree(merger_)
-    merged: dict[tuple[Any, ...], Any] = {}
+    flat: dict[tuple[Any, ...], Any] = {}
     repeats: list[str] = []
+    _flatten_object(compiled, rules, flat, (), repeats)
+    flat[("tag",)] = ["compiled"]  # where ocdsmerge's CompiledRelease sets it: after the stored fields
+    return _compiled_onto(flat, releases, rules, repeats)
+
+
+def _compiled_onto(
+    flat: dict[tuple[Any, ...], Any], releases: list[dict[str, Any]], rules: _Rules, repeats: list[str]
+) -> dict[str, Any]:
+    """ocdsmerge's compiled release of ``flat`` (a compiled release flattened, ``{json path:
+    value}``) with ``releases`` merged over it in date order, each flattened straight into it;
+    ocdsmerge's warnings of repeated ids (``repeats``, with those found so far) given as it
+    gives them."""
     try:
-        _flatten_object(compiled, rules, merged, (), repeats)
-        merged[("tag",)] = ["compiled"]
         for release in sorted_releases(releases):
             ocid, date = release.get("ocid"), release["date"]
-            merged[("id",)] = f"{ocid}-{date}"
-            merged[("date",)] = date
-            merged[("ocid",)] = ocid
-            _flatten_object(release, rules, merged, (), repeats, top=True)
-        made_here: dict[str, Any] = unflatten(merged)
-    finally:
+            flat[("id",)] = f"{ocid}-{date}"
+            flat[("date",)] = date
+            flat[("ocid",)] = ocid
+            _flatten_object(release, rules, flat, (), repeats, top=True)
+        compiled: dict[str, Any] = unflatten(flat)  # ocdsmerge's own (its errors, raised where it raises them)
+    finally:  # warned as ocdsmerge warns: before its error, if any
         for message in repeats:
-            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
-    return made_here
+            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=3)
+    return compiled
 
 
 _OMIT, _WHOLE = "omitWhenMerged", "wholeListMerge"

@@ -19,31 +19,16 @@ from sqlalchemy import func, select, update
 from demo import ocds as demo_ocds
 from ledger.log import Log
 from ledger.procurement import importer, ocds
-from ledger.store.schema import (
-    ocds_compiled,
-    ocds_releases,
-    organisation_rivals,
-    supplier_wins,
-    tender_awarded,
-    tender_flags,
-    tender_index,
-    tender_parties,
-    tender_suppliers,
-)
+from ledger.store import schema
 from tests.conftest import ORIGIN, T0
 
 BATCH = 20
 #: What an import writes of a tender besides its events (whose chain follows the file's order).
-PROJECTED = (
-    ocds_compiled,
-    tender_index,
-    tender_flags,
-    tender_parties,
-    tender_awarded,
-    tender_suppliers,
-    supplier_wins,
-    organisation_rivals,
-)
+PROJECTED = tuple(
+    schema.metadata.tables[name]
+    for name in ("ocds_compiled", "tender_index", "tender_flags", "tender_parties", "tender_awarded",
+                 "tender_suppliers", "supplier_wins", "organisation_rivals")
+)  # fmt: skip
 
 
 def _by_date(releases: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -65,7 +50,9 @@ def _projected(log: Log) -> dict[str, list[tuple[Any, ...]]]:
             table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key.columns))]
             for table in PROJECTED
         }
-    out[ocds_compiled.name] = [(ocid, json.loads(text), *rest) for ocid, text, *rest in out[ocds_compiled.name]]
+    out[schema.ocds_compiled.name] = [
+        (ocid, json.loads(text), *rest) for ocid, text, *rest in out[schema.ocds_compiled.name]
+    ]
     return out
 
 
@@ -115,7 +102,7 @@ def test_a_date_ordered_feed_stores_what_the_tenders_releases_store_in_any_order
     assert compiled == {ocid: ocds.compile_releases(releases) for ocid, releases in tenders.items()}
 
 
-def _count(log: Log, table: Any = ocds_releases) -> int:
+def _count(log: Log, table: Any = schema.ocds_releases) -> int:
     with log.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
@@ -128,10 +115,10 @@ def test_a_strict_date_ordered_import_records_all_or_nothing(log: Log) -> None:
     with pytest.raises(importer.ImportRefusedError, match="bad"):
         importer.import_files(log, [("bad.json", io.BytesIO(_package([*feed, bad])))], now=T0, batch=BATCH,
                               strict=True, workers=2)  # fmt: skip
-    assert (_count(log), _count(log, ocds_compiled), _count(log, tender_index)) == (0, 0, 0)
+    assert (_count(log), _count(log, schema.ocds_compiled), _count(log, schema.tender_index)) == (0, 0, 0)
     report = importer.import_files(log, [("good.json", io.BytesIO(_package(feed)))], now=T0, batch=BATCH,
                                    strict=True, workers=2)  # fmt: skip
-    assert (report.imported, _count(log), _count(log, ocds_compiled)) == (len(feed), len(feed), 30)
+    assert (report.imported, _count(log), _count(log, schema.ocds_compiled)) == (len(feed), len(feed), 30)
 
 
 def test_a_merge_that_fails_in_a_worker_fails_its_batch_before_any_of_it_is_written(log: Log) -> None:
@@ -148,16 +135,18 @@ def test_a_merge_that_fails_in_a_worker_fails_its_batch_before_any_of_it_is_writ
     at = next(i for i, r in enumerate(second) if i >= BATCH and r["ocid"] in stored)
     broken = second[at]["ocid"]
     with log.engine.begin() as conn:
-        conn.execute(update(ocds_compiled).where(ocds_compiled.c.ocid == broken).values(compiled="{"))
-        before = {row.ocid: tuple(row) for row in conn.execute(select(tender_index))}
+        conn.execute(update(schema.ocds_compiled).where(schema.ocds_compiled.c.ocid == broken).values(compiled="{"))
+        before = {row.ocid: tuple(row) for row in conn.execute(select(schema.tender_index))}
     with pytest.raises(json.JSONDecodeError):
         importer.import_files(log, [("second.json", io.BytesIO(_package(second)))], now=T0, batch=BATCH, workers=2)
     recorded = len(first) + at // BATCH * BATCH
     assert _count(log) == recorded
     failed = {r["ocid"] for r in second[at // BATCH * BATCH : (at // BATCH + 1) * BATCH]}
     with log.engine.connect() as conn:
-        compiled = conn.execute(select(ocds_compiled.c.compiled).where(ocds_compiled.c.ocid == broken)).scalar_one()
-        after = {row.ocid: tuple(row) for row in conn.execute(select(tender_index))}
+        compiled = conn.execute(
+            select(schema.ocds_compiled.c.compiled).where(schema.ocds_compiled.c.ocid == broken)
+        ).scalar_one()
+        after = {row.ocid: tuple(row) for row in conn.execute(select(schema.tender_index))}
     assert compiled == "{"
     assert after[broken] == before[broken]
     untouched = failed - {r["ocid"] for r in second[: at // BATCH * BATCH]}
