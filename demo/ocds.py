@@ -76,7 +76,7 @@ def _release(ocid: str, n: int, tag: str, date: datetime, **sections: Any) -> di
     }
 
 
-def _tender_releases(rng: random.Random, number: int, tenders: int) -> list[dict[str, Any]]:
+def _tender_releases(rng: random.Random, number: int, tenders: int, spread: int) -> list[dict[str, Any]]:
     buyer = BUYERS[number % len(BUYERS)]
     currency = CURRENCY[buyer[0][:2]]
     category, pattern, places = SUBJECTS[rng.randrange(len(SUBJECTS))]
@@ -85,7 +85,7 @@ def _tender_releases(rng: random.Random, number: int, tenders: int) -> list[dict
     scale = {"MXN": 20, "EUR": 1, "COP": 4000, "PYG": 7500, "GBP": 0.85}[currency]
     estimate = round(rng.uniform(40_000, 900_000) * scale, -2)
     method = METHODS[rng.randrange(len(METHODS))]
-    planned = START + timedelta(days=number * 600 // tenders + rng.randint(0, 4), hours=rng.randint(0, 6))
+    planned = START + timedelta(days=number * spread // tenders + rng.randint(0, 4), hours=rng.randint(0, 6))
     published = planned + timedelta(days=rng.randint(7, 30))
     days = rng.choice([5, 10, 12, 20, 25, 30, 30, 35, 40, 45])
     end = published + timedelta(days=days)
@@ -145,7 +145,7 @@ def _tender_releases(rng: random.Random, number: int, tenders: int) -> list[dict
             )
         )
         return out
-    if end > START + timedelta(days=560):  # still open at the demo's horizon
+    if end > START + timedelta(days=spread - 40):  # still open at the data set's horizon
         return out
     favoured = number % len(BUYERS) == 0 and rng.random() < 0.6
     bidders = 1 if method in ("direct", "limited") or rng.random() < 0.12 else rng.randint(2, 6)
@@ -250,12 +250,15 @@ def _tender_releases(rng: random.Random, number: int, tenders: int) -> list[dict
     return out
 
 
-def releases(tenders: int = TENDERS, *, seed: int = SEED) -> Iterator[dict[str, Any]]:
+def releases(tenders: int = TENDERS, *, seed: int = SEED, spread: int = 600) -> Iterator[dict[str, Any]]:
     """The releases of ``tenders`` generated tenders, tender after tender (deterministic for a
-    ``seed``; the benchmark makes large files with it)."""
+    ``seed``; the benchmark makes large files with it), planned over ``spread`` days from
+    :data:`START` in the order they come (a tender's planning release is its earliest, at most
+    four days and six hours after its place in that spread); a tender that would still be open 40
+    days before the end of the spread stops before its award."""
     rng = random.Random(seed)
     for number in range(tenders):
-        yield from _tender_releases(rng, number, tenders)
+        yield from _tender_releases(rng, number, tenders, spread)
 
 
 def release_package() -> dict[str, Any]:

@@ -52,9 +52,9 @@ import multiprocessing
 import os
 import queue
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -63,7 +63,6 @@ from typing import IO, Any, Literal
 
 import ijson
 import jsonschema_rs
-from ocdsmerge.merge import CompiledRelease
 from sqlalchemy import Connection, Engine, distinct, func, select, text
 
 from ledger import sequencer
@@ -774,6 +773,9 @@ class _Chunk:
     #: Gives the releases of the tenders named their bodies, when a worker sent them without
     #: (:func:`_attach`); None when every release has its body.
     bodies: Callable[[Collection[str]], None] | None = None
+    #: The checking pool and its size, which merges the batch's releases into tenders already
+    #: stored while the writer appends them (:func:`_start_merges`); None: merged by the writer.
+    pool: tuple[Executor, int] | None = None
 
 
 def _raws(
@@ -808,11 +810,16 @@ def _raws(
         yield _Batch(name, items, _tell(stream), number)
 
 
-def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "") -> _Chunk:
+def _check(
+    raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = "", stored: Callable[[str], bool] | None = None
+) -> _Chunk:
     """Check a parsed batch: each release (:func:`check_release`: schema, RFC 8785, hash), its
     personal-data marks, and each of its tenders' rows as if new (:class:`_Tender`); with the
     log's ``origin``, each release's envelope and leaf hash as if its tender were new too
-    (:func:`sequencer.chain_ahead`). No database: run in the reading thread or in a worker process."""
+    (:func:`sequencer.chain_ahead`); but neither for a tender ``stored`` guesses the log will
+    hold when the batch is recorded (the writer merges it and chains its releases on its head:
+    what was made here would go unused). No database: run in the reading thread or in a worker
+    process."""
     name = raw.name
     chunk = _Chunk(name, position=raw.position)
     for index, item in enumerate(raw.items):
@@ -842,13 +849,21 @@ def _check(raw: _Raw, *, strict: bool, now: datetime, key: bytes, origin: str = 
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in chunk.releases:
         groups.setdefault(r.ocid, []).append(r.body)
+    known = {ocid for ocid in groups if stored is not None and stored(ocid)}
     if origin and chunk.releases:
         chunk.origin = origin
+        new = [i for i, r in enumerate(chunk.releases) if r.ocid not in known]
+        chunk.ahead = [None] * len(chunk.releases)
         try:
-            chunk.ahead = list(sequencer.chain_ahead(*_submissions(chunk.releases), origin=origin, now=now))
+            made = sequencer.chain_ahead(*_submissions([chunk.releases[i] for i in new]), origin=origin, now=now)
         except LedgerError:  # left to the writer, which names it as it appends
             chunk.ahead = []
+        else:
+            for i, chained in zip(new, made, strict=True):
+                chunk.ahead[i] = chained
     for ocid, releases in groups.items():
+        if ocid in known:
+            continue
         chunk.tenders[ocid] = _tender_rows(
             ocid, ocds.compile_releases(releases), Summary.of(releases), now, len(releases)
         )
@@ -864,10 +879,28 @@ def _check_remote(
     cross back. Also: for each release, that value's index (-1: sent with its body), and
     whether the file breaks in the batch."""
     parsed, roots, broken = _parsed(raw)
-    chunk = _check(parsed, strict=strict, now=now, key=key, origin=origin)
+    chunk = _check(parsed, strict=strict, now=now, key=key, origin=origin, stored=_checked_lately)
+    _CHECKED.append({r.ocid for r in chunk.releases})
     refs = [roots[i] for i in chunk.indices]
     chunk.releases = [r.without_body() if ref >= 0 else r for r, ref in zip(chunk.releases, refs, strict=True)]
     return chunk, refs, broken
+
+
+#: Batches of an import whose tenders a checking worker remembers (:func:`_checked_lately`): a
+#: feed published by date comes back to a tender for months (~40 batches of the bench's, a
+#: worker checking one in two), and ~1,500 tenders a batch are ~3 MB of a worker's memory at 16.
+CHECKED_BATCHES = 16
+#: The tenders of the last :data:`CHECKED_BATCHES` batches this worker process checked (each
+#: import has its own pool: the worker's whole life is one import's).
+_CHECKED: deque[set[str]] = deque(maxlen=CHECKED_BATCHES)
+
+
+def _checked_lately(ocid: str) -> bool:
+    """Whether the tender ``ocid`` had releases in a batch this worker checked lately: recorded
+    by the time a later batch is (but for releases of it the log refused), so a later batch's
+    rows of it made as if new would go unused (:func:`_check`). A guess: when wrong, the writer
+    makes the rows itself."""
+    return any(ocid in batch for batch in _CHECKED)
 
 
 def _attach(releases: list[_Release], raw: _Batch, refs: list[int], ocids: Collection[str]) -> None:
@@ -1017,6 +1050,7 @@ def _ahead(
                 raw, future = value
                 chunk, refs, stops = future.result()
                 chunk.bodies = functools.partial(_attach, chunk.releases, raw, refs)
+                chunk.pool = (pools[0], workers)
             else:
                 raw, chunk, stops = value
             if raw.file in stopped:
@@ -1079,7 +1113,9 @@ def _flush(conn: Connection | None, log: Log, chunk: _Chunk, report: Report, *, 
         return
     # what was chained ahead for another log (never, but for a caller's mistake) is not used
     ahead = chunk.ahead if chunk.origin == log.origin else []
-    record = functools.partial(_record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies)
+    record = functools.partial(
+        _record_batch, now=now, tenders=chunk.tenders, ahead=ahead, bodies=chunk.bodies, pool=chunk.pool
+    )
     if conn is not None:
         _roomy(conn)
         record(conn, log, chunk.name, chunk.releases, report)
@@ -1107,6 +1143,7 @@ def _record_batch(
     tenders: dict[str, _Tender] | None = None,
     ahead: Sequence[sequencer.Ahead | None] = (),
     bodies: Callable[[Collection[str]], None] | None = None,
+    pool: tuple[Executor, int] | None = None,
 ) -> None:
     """Append the batch's new releases and reproject their tenders, on ``conn``'s transaction.
 
@@ -1119,6 +1156,9 @@ def _record_batch(
     head is the one it was made on. ``bodies``: gives releases sent without their body theirs
     (:func:`_attach`), asked for those of the tenders merged here alone (a tender new to the log
     whose rows were made ahead from all its fresh releases is written as made, without them).
+    ``pool`` (an executor and its workers): where the releases of tenders already stored are
+    merged into them while this thread appends (:func:`_start_merges`); an error there fails the
+    batch as one here would, before any tender row is written.
     """
     heads = sequencer.lock(conn, {r.ocid for r in releases}, now=now)
     present = sorted(ocid for ocid, (count, _) in heads.items() if count)
@@ -1154,11 +1194,6 @@ def _record_batch(
             known[(r.ocid, r.release_id)] = r.digest
             fresh.append(r)
             made.append(chained)
-    items, prepared = _submissions(fresh)
-    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
-    if not fresh:
-        return
-    _remember(conn, fresh, ids)
     ready = tenders or {}
     counts = Counter(r.ocid for r in fresh)
     merged = {o for o, n in counts.items() if o in existing or _made_ahead(ready, o, n) is None}
@@ -1167,7 +1202,13 @@ def _record_batch(
     new: dict[str, list[dict[str, Any]]] = {}
     for r in fresh:
         new.setdefault(r.ocid, []).append(r.body)
-    _merge_in(conn, new, earlier={o for o in new if o in existing}, at=now, ready=ready)
+    merging = _start_merges(conn, new, earlier={o for o in new if o in existing}, at=now, pool=pool)
+    items, prepared = _submissions(fresh)
+    ids = sequencer.append_ahead(conn, items, prepared, made, heads, origin=log.origin, now=now)
+    if not fresh:
+        return
+    _remember(conn, fresh, ids)
+    _merge_in(conn, new, merging, at=now, ready=ready)
     report.imported += len(fresh)
     for r in fresh:
         for rule in r.marks:
@@ -1369,20 +1410,31 @@ class Summary:
         return cls(int(releases), first, last, first_tender, str(last_date))
 
 
-def _merge_in(
+@dataclass(frozen=True, slots=True)
+class _Merging:
+    """A batch's releases of tenders already stored, being merged into them (:func:`_start_merges`):
+    ``parts`` each gives the rows of some of them (waiting for a worker when one merges them), and
+    ``again`` names those recompiled from all their releases instead."""
+
+    parts: list[Callable[[], dict[str, _Tender]]]
+    again: list[str]
+    earlier: set[str]
+
+
+def _start_merges(
     conn: Connection,
     new: dict[str, list[dict[str, Any]]],
     *,
     earlier: set[str],
     at: datetime,
-    ready: dict[str, _Tender],
-) -> None:
-    """Merge each tender's new releases (``new``, in the order recorded) into its stored compiled
-    release when they are all dated at or after its latest release (what ocdsmerge's sort by date
-    gives: the same compiled release as merging them all, at a cost independent of the tender's
-    history); recompile the tender from all its releases otherwise. A tender new to the log
-    (not in ``earlier``) whose rows were made ahead (``ready``, from the same releases) is
-    written as made. Then write them all (:func:`_write_tenders`)."""
+    pool: tuple[Executor, int] | None,
+) -> _Merging:
+    """Start merging each tender of ``earlier`` (already stored) with its new releases (``new``, in
+    the order recorded) into its stored compiled release, when they are all dated at or after its
+    latest release (what ocdsmerge's sort by date gives: the same compiled release as merging them
+    all, at a cost independent of the tender's history): on ``pool``'s workers, one part each, so
+    that the writer appends meanwhile; else here. The others are left to recompile from all
+    their releases (:func:`_merge_in`)."""
     c = ocds_compiled.c
     stored = {
         row.ocid: (row.compiled, Summary.from_json(row.summary))
@@ -1390,31 +1442,67 @@ def _merge_in(
             conn.execute(select(c.ocid, c.compiled, c.summary).where(c.ocid.in_(sorted(earlier)))) if earlier else ()
         )
     }
-    merger = ocds.merger()
-    out: dict[str, _Tender] = {}
+    known: list[tuple[str, str, Summary, list[dict[str, Any]]]] = []
     again: list[str] = []
-    for ocid, releases in new.items():
-        dates = [r.get("date") for r in releases]
-        if ocid not in earlier:
-            if (made := _made_ahead(ready, ocid, len(releases))) is not None:
-                out[ocid] = made
-            else:
-                compiled = ocds.compile_releases(releases, using=merger)
-                out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
-        elif ocid in stored and all(isinstance(d, str) and d >= stored[ocid][1].last_date for d in dates):
-            text, summary = stored[ocid]
-            merged = CompiledRelease(
-                json.loads(text), merge_rules=merger.merge_rules, rule_overrides=merger.rule_overrides
-            )
-            merged.extend(releases)
-            out[ocid] = _tender_rows(ocid, merged.asdict(), Summary.of(releases, into=summary), at, len(releases))
+    for ocid in sorted(earlier):
+        releases = new[ocid]
+        if ocid in stored and all(
+            isinstance(r.get("date"), str) and r["date"] >= stored[ocid][1].last_date for r in releases
+        ):
+            known.append((ocid, *stored[ocid], releases))
         else:
             again.append(ocid)
+    if pool is None or not known:
+        return _Merging([functools.partial(_merged, known, at)], again, earlier)
+    executor, workers = pool
+    parts = [executor.submit(_merged, known[i::workers], at) for i in range(min(workers, len(known)))]
+    return _Merging([part.result for part in parts], again, earlier)
+
+
+def _merged(known: list[tuple[str, str, Summary, list[dict[str, Any]]]], at: datetime) -> dict[str, _Tender]:
+    """The rows of each stored tender of ``known`` (ocid, compiled release as stored, summary, new
+    releases) with its new releases merged into its compiled release; no database: run by the
+    writer or a checking worker."""
+    merger = ocds.merger()
+    out: dict[str, _Tender] = {}
+    for ocid, stored, summary, releases in known:
+        merged = ocds.merge_into(json.loads(stored), releases, using=merger)
+        out[ocid] = _tender_rows(ocid, merged, Summary.of(releases, into=summary), at, len(releases))
+    return out
+
+
+def _merge_in(
+    conn: Connection,
+    new: dict[str, list[dict[str, Any]]],
+    merging: _Merging,
+    *,
+    at: datetime,
+    ready: dict[str, _Tender],
+) -> None:
+    """The rows of each tender of ``new`` (its releases, in the order recorded): a tender new to
+    the log (not in ``merging.earlier``) whose rows were made ahead (``ready``, from the same
+    releases) as made, another compiled from them; the stored ones as ``merging`` merged them
+    (or recompiled from all their releases). Then write them all (:func:`_write_tenders`)."""
+    merger = ocds.merger()
+    merged: dict[str, _Tender] = {}
+    for part in merging.parts:
+        merged.update(part())
+    out: dict[str, _Tender] = {}
+    for ocid, releases in new.items():
+        if ocid in merging.earlier:
+            if ocid in merged:
+                out[ocid] = merged[ocid]
+        elif (made := _made_ahead(ready, ocid, len(releases))) is not None:
+            out[ocid] = made
+        else:
+            compiled = ocds.compile_releases(releases, using=merger)
+            out[ocid] = _tender_rows(ocid, compiled, Summary.of(releases), at, len(releases))
+    again = merging.again
     for ocid, (releases, _) in (imported_releases(conn, sorted(again)) if again else {}).items():
         out[ocid] = _tender_rows(
             ocid, ocds.compile_releases(releases, using=merger), Summary.of(releases), at, len(releases)
         )
-    _write_tenders(conn, out, new={o for o in out if o not in earlier})
+    _write_tenders(conn, out, new={o for o in out if o not in merging.earlier})
 
 
 def _made_ahead(ready: dict[str, _Tender], ocid: str, fresh: int) -> _Tender | None:

@@ -30,6 +30,7 @@ from typing import Any
 from ocdsmerge import Merger
 from ocdsmerge.exceptions import DuplicateIdValueWarning
 from ocdsmerge.flatten import IdValue, unflatten
+from ocdsmerge.merge import CompiledRelease
 from ocdsmerge.util import sorted_releases
 
 from ledger.core.errors import InvalidArgumentError
@@ -98,20 +99,50 @@ def compile_releases(releases: list[dict[str, Any]], *, using: Merger | None = N
     ):
         made: dict[str, Any] = merger_.create_compiled_release(releases)
         return made
+    return _compiled_onto({("tag",): ["compiled"]}, releases, _rule_tree(merger_), [])
+
+
+def merge_into(
+    compiled: dict[str, Any], releases: list[dict[str, Any]], *, using: Merger | None = None
+) -> dict[str, Any]:
+    """ocdsmerge's ``CompiledRelease(compiled, ...)`` extended with ``releases`` (``asdict()``): a
+    stored compiled release with later releases merged in, the same dict with its keys in the
+    same order, made faster as :func:`compile_releases` makes its own (ocdsmerge flattens the
+    stored compiled release and each release into dicts of its own, by tuples of each field's
+    path). Rule overrides and a release that is not a plain dict with a string date are left to
+    ocdsmerge. Checked against ocdsmerge by tests/procurement/test_import_date_order.py."""
+    merger_ = using or merger()
+    if merger_.rule_overrides or not all(type(r) is dict and type(r.get("date")) is str for r in releases):
+        made = CompiledRelease(compiled, merge_rules=merger_.merge_rules, rule_overrides=merger_.rule_overrides)
+        made.extend(releases)
+        out: dict[str, Any] = made.asdict()
+        return out
     rules = _rule_tree(merger_)
-    merged: dict[tuple[Any, ...], Any] = {("tag",): ["compiled"]}
-    repeats: list[str] = []  # ocdsmerge's warnings of repeated ids
+    flat: dict[tuple[Any, ...], Any] = {}
+    repeats: list[str] = []
+    _flatten_object(compiled, rules, flat, (), repeats)
+    flat[("tag",)] = ["compiled"]  # where ocdsmerge's CompiledRelease sets it: after the stored fields
+    return _compiled_onto(flat, releases, rules, repeats)
+
+
+def _compiled_onto(
+    flat: dict[tuple[Any, ...], Any], releases: list[dict[str, Any]], rules: _Rules, repeats: list[str]
+) -> dict[str, Any]:
+    """ocdsmerge's compiled release of ``flat`` (a compiled release flattened, ``{json path:
+    value}``) with ``releases`` merged over it in date order, each flattened straight into it;
+    ocdsmerge's warnings of repeated ids (``repeats``, with those found so far) given as it
+    gives them."""
     try:
         for release in sorted_releases(releases):
             ocid, date = release.get("ocid"), release["date"]
-            merged[("id",)] = f"{ocid}-{date}"
-            merged[("date",)] = date
-            merged[("ocid",)] = ocid
-            _flatten_object(release, rules, merged, (), repeats, top=True)
-        compiled: dict[str, Any] = unflatten(merged)  # ocdsmerge's own (its errors, raised where it raises them)
+            flat[("id",)] = f"{ocid}-{date}"
+            flat[("date",)] = date
+            flat[("ocid",)] = ocid
+            _flatten_object(release, rules, flat, (), repeats, top=True)
+        compiled: dict[str, Any] = unflatten(flat)  # ocdsmerge's own (its errors, raised where it raises them)
     finally:  # warned as ocdsmerge warns: before its error, if any
         for message in repeats:
-            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=2)
+            warnings.warn(message, category=DuplicateIdValueWarning, stacklevel=3)
     return compiled
 
 
