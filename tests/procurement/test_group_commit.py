@@ -282,13 +282,14 @@ def test_red_flags_are_rewritten_only_when_their_rows_change(log: Log) -> None:
 
 
 def _event_inserts(log: Log) -> tuple[list[str], Callable[[], None]]:
-    """Record the ``INSERT INTO events`` statements run on ``log``'s engine (an executemany is one)."""
+    """Record the statements run on ``log``'s engine that insert events (an executemany is one; on
+    PostgreSQL, one statement inserts a batch's events with their payloads)."""
     from sqlalchemy import event
 
     seen: list[str] = []
 
     def listener(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO EVENTS"):
+        if "INSERT INTO EVENTS " in " ".join(statement.upper().split()):
             seen.append(statement)
 
     event.listen(log.engine, "before_cursor_execute", listener)
