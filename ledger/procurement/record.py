@@ -550,12 +550,11 @@ def _parse_states(texts: Mapping[str, str | None]) -> dict[str, rules.TenderStat
 class _Store:
     """What storing a batch's new states writes, computed without the database (:func:`_plan_store`):
     their projection rows, the states whose awarded values moved, and the red-flag rows of those
-    whose figures moved (``known``: those of them with rows stored before, to compare with)."""
+    whose figures moved."""
 
     projections: list[dict[str, Any]]
     awarded: list[rules.TenderState]
     moved: dict[str, redflags.Rows]
-    known: list[str]
 
 
 def _plan_store(states: dict[str, rules.TenderState], was: Mapping[str, _Was], at: Mapping[str, datetime]) -> _Store:
@@ -581,7 +580,6 @@ def _plan_store(states: dict[str, rules.TenderState], was: Mapping[str, _Was], a
             if (stored := was[ocid]) is None or stored[3] != state.awarded_by_currency
         ],
         moved=moved,
-        known=[ocid for ocid in moved if was[ocid] is not None],
     )
 
 
@@ -592,15 +590,22 @@ def _write_store(conn: Connection, store: _Store) -> None:
     tenders at once) and written only when they differ."""
     if not store.projections:
         return
-    held = redflags.stored_rows_of(conn, store.known) if store.known else {}
-    flagged = [
-        (ocid, rows) for ocid, rows in store.moved.items() if ocid not in held or held[ocid] != redflags.row_sets(rows)
-    ]
+    # every moved tender's rows as stored, read in one statement (a new tender's: none), to compare
+    # with and to hand to store_rows, which then reads none of them again
+    held = redflags.stored_rows_of(conn, list(store.moved))
+    flagged = [(ocid, rows) for ocid, rows in store.moved.items() if held[ocid] != redflags.row_sets(rows)]
     upsert_projection(conn, store.projections)
     if store.awarded:
         store_awarded(conn, store.awarded)
     if flagged:
-        redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
+        ocids = [ocid for ocid, _ in flagged]
+        redflags.store_rows(
+            conn,
+            ocids,
+            [rows for _, rows in flagged],
+            listed={row["ocid"]: row["listed_at"] for row in store.projections},  # as just written
+            before=held,
+        )
 
 
 def _instant(text: str | None) -> datetime | None:

@@ -448,13 +448,17 @@ def store_rows(
     *,
     new: Collection[str] = (),
     listed: Mapping[str, Any] | None = None,
+    before: Mapping[str, RowSets] | None = None,
 ) -> None:
     """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
     (of the same tenders), and move the suppliers' win counts (``supplier_wins``) and the
     organisations' rivalries (``organisation_rivals``) accordingly. ``new``: those of ``ocids``
     that have no rows yet (tenders first projected in this transaction), not looked up.
     ``listed``: each tender's ``tender_index.listed_at`` as the caller has just written it (else
-    read), kept with its parties."""
+    read), kept with its parties. ``before``: the rows of ``ocids`` not in ``new`` as
+    :func:`stored_rows_of` read them in this transaction: they are not read again, and a table
+    that holds none of them is not deleted from (else they are read, and every table deleted from:
+    on PostgreSQL a round trip each, which every member of a group commit's batch waits on)."""
     old: Counter[tuple[Any, Any]] = Counter()
     old_rivals: Counter[tuple[str, str]] = Counter()
     stored = [o for o in ocids if o not in new]
@@ -463,12 +467,18 @@ def store_rows(
     held: list[tuple[str, str, str]] = []
     if stored:
         given = {"ocids": stored}
-        old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
-        held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
+        if before is None:
+            old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
+            held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
+        else:
+            old.update((buyer_id, supplier) for o in stored for supplier, buyer_id in before[o][1])
+            held = [(o, role, key) for o in stored for role, key, _name, _amounts in before[o][2]]
         old_rivals = rival_pairs((o, key) for o, role, key in held if role in COMPETING)
-        for statement in _DELETE_STORED:
-            conn.execute(statement, given)
-        if not spare:
+        if before is None or any(before[o][0] for o in stored):
+            conn.execute(_DELETE_STORED_FLAGS, given)
+        if before is None or old:
+            conn.execute(_DELETE_STORED_PAIRS, given)
+        if not spare and (before is None or held):
             conn.execute(_DELETE_STORED_PARTIES, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
@@ -1042,6 +1052,7 @@ _DELETE_PARTY = delete(tender_parties).where(
     tender_parties.c.role == bindparam("r"),
     tender_parties.c.key == bindparam("k"),
 )
-_DELETE_STORED = tuple(delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers))
+_DELETE_STORED_FLAGS = delete(flags_table).where(flags_table.c.ocid.in_(_OCIDS))
+_DELETE_STORED_PAIRS = delete(tender_suppliers).where(tender_suppliers.c.ocid.in_(_OCIDS))
 _DELETE_STORED_PARTIES = delete(tender_parties).where(tender_parties.c.ocid.in_(_OCIDS))
 _LISTED_AT = select(tender_index.c.ocid, tender_index.c.listed_at).where(tender_index.c.ocid.in_(_OCIDS))
