@@ -14,6 +14,7 @@ from ledger.procurement.record import record
 from ledger.store import db
 from ledger.store.schema import (
     officers,
+    organisation_rivals,
     submission_ids,
     supplier_wins,
     tender_awarded,
@@ -37,7 +38,9 @@ def _snapshot(log: Log) -> dict[str, Any]:
             # written event by event only when an event may move them (record._moved_flag_rows)
             **{
                 table.name: sorted(tuple(r) for r in conn.execute(select(table)))
-                for table in (tender_awarded, tender_flags, tender_suppliers, tender_parties, supplier_wins)
+                for table in (
+                    tender_awarded, tender_flags, tender_suppliers, tender_parties, supplier_wins, organisation_rivals
+                )
             },
         }
 
