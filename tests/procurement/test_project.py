@@ -126,3 +126,19 @@ def test_a_batch_of_many_tenders_stores_what_a_rebuild_gives(log: Log) -> None:
     assert len(before["tender_parties"]) >= 9 and before["supplier_wins"]
     assert project.rebuild(log.engine, batch=4) == []
     assert _snapshot(log) == before
+
+
+def test_a_tender_whose_rows_move_after_its_award_stores_what_a_rebuild_gives(log: Log) -> None:
+    """A contract amended soon after its award adds a flag to a tender that already has its
+    buyer-supplier pair and parties stored: its rows are rewritten from those read with the flags
+    (record._write_store hands them to redflags.store_rows), and the win counts and rivalries they
+    move are those a rebuild gives."""
+    events = [step for step in history() if step[0] not in ("contract.payment", "contract.completed")]
+    amended = {"contract": {"id": "c1", "value": {"amount": 990.0, "currency": "EUR"}, "amendments": [{"id": "m1"}]}}
+    for event_type, payload, when in [*events, ("contract.amended", amended, at(45))]:
+        record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
+    before = _snapshot(log)
+    assert before["tender_suppliers"] and before["supplier_wins"]
+    assert "contract_amended_soon_after_award" in {row[1] for row in before["tender_flags"]}
+    assert project.rebuild(log.engine, batch=4) == []
+    assert _snapshot(log) == before
