@@ -413,20 +413,25 @@ def stored_rows(conn: Connection, ocid: str) -> RowSets:
     return stored_rows_of(conn, [ocid])[ocid]
 
 
-def _stored_rows_of_query() -> CompoundSelect[Any]:
+def _stored_rows_queries() -> tuple[Select[Any], ...]:
     f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
     text = null().cast(Text)
     ocids: BindParameter[list[str]] = bindparam("ocids", expanding=True)
-    return union_all(
+    return (
         select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(ocids)),
         select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(ocids)),
         select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(ocids)),
     )
 
 
+#: The stored flags (``'f'``), buyer-supplier pairs (``'s'``) and parties (``'p'``) of the tenders
+#: ``ocids`` (an expanding parameter), each row ``(ocid, table, four text columns)``: selects to
+#: join with ``UNION ALL`` (:func:`row_sets_read` reads what they give).
+STORED_ROWS = _stored_rows_queries()
+
 #: :func:`stored_rows_of`'s statement, built once (built per call, its cache key was computed each
 #: time: ~1 % of a single write's CPU).
-_STORED_ROWS_OF = _stored_rows_of_query()
+_STORED_ROWS_OF = union_all(*STORED_ROWS)
 
 
 def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]:
@@ -435,8 +440,14 @@ def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]
     wanted = list(dict.fromkeys(ocids))
     if not wanted:
         return {}
-    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in wanted}
-    for ocid, table, *values in conn.execute(_STORED_ROWS_OF, {"ocids": wanted}):
+    return row_sets_read(wanted, conn.execute(_STORED_ROWS_OF, {"ocids": wanted}))
+
+
+def row_sets_read(ocids: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, RowSets]:
+    """The :func:`stored_rows` of each of ``ocids`` from ``rows`` as :data:`STORED_ROWS` read them
+    (``(ocid, table, ...)``; for a caller that reads them in a statement of its own)."""
+    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in ocids}
+    for ocid, table, *values in rows:
         found[ocid][table].add(tuple(values) if table == "p" else tuple(values[:2]))
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 

@@ -353,7 +353,8 @@ def test_a_database_error_in_the_written_together_batch_runs_its_members_one_by_
     log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If writing the batch together fails in the database, nothing of it stays: each member
-    runs in its own savepoint of the same transaction, and each event is recorded once."""
+    runs in its own savepoint (of a new transaction: the batch was that one run, written without
+    a savepoint), and each event is recorded once."""
     from ledger.procurement import record as record_module
 
     _create(log, "ocds-tptest-0001")()
