@@ -863,8 +863,8 @@ _EVENT_COLUMNS = ("ocid", "seq", "type", "recorded_at", "envelope", "leaf_hash")
 _WRITE_EVENTS = """
 WITH given AS (
     SELECT * FROM unnest(
-        %(ocid)s::varchar[], %(seq)s::bigint[], %(type)s::varchar[], %(recorded_at)s::timestamptz[],
-        %(envelope)s::bytea[], %(leaf_hash)s::bytea[], %(body)s::bytea[], %(disclosure)s::bytea[]
+        %(ocid)b::varchar[], %(seq)b::bigint[], %(type)b::varchar[], %(recorded_at)b::timestamptz[],
+        %(envelope)b::bytea[], %(leaf_hash)b::bytea[], %(body)b::bytea[], %(disclosure)b::bytea[]
     ) WITH ORDINALITY AS given (ocid, seq, type, recorded_at, envelope, leaf_hash, body, disclosure, position)
 ), made AS (
     INSERT INTO events (ocid, seq, type, recorded_at, envelope, leaf_hash)
@@ -877,7 +877,7 @@ WITH given AS (
     SELECT made.id, given.body, given.disclosure FROM made JOIN given USING (ocid, seq)
 ), moved AS (
     UPDATE tenders SET event_count = head.n, head_hash = head.h, updated_at = head.at
-    FROM unnest(%(o)s::varchar[], %(n)s::bigint[], %(h)s::varchar[], %(at)s::timestamptz[]) AS head (o, n, h, at)
+    FROM unnest(%(o)b::varchar[], %(n)b::bigint[], %(h)b::varchar[], %(at)b::timestamptz[]) AS head (o, n, h, at)
     WHERE tenders.ocid = head.o
 )
 SELECT id, ocid, seq FROM made
@@ -974,7 +974,7 @@ _LOCK_HEAD = (
 _CLAIM_HEADS = """
 INSERT INTO tenders (ocid, created_at, updated_at, event_count, head_hash)
 SELECT ocid, %(at)s::timestamptz, %(at)s::timestamptz, 0, NULL
-FROM unnest(%(ocids)s::varchar[]) WITH ORDINALITY AS given (ocid, position) ORDER BY position
+FROM unnest(%(ocids)b::varchar[]) WITH ORDINALITY AS given (ocid, position) ORDER BY position
 ON CONFLICT (ocid) DO UPDATE SET event_count = tenders.event_count
 RETURNING ocid, event_count, head_hash
 """
@@ -990,7 +990,9 @@ def _lock_heads(conn: Connection, ocids: list[str], now: datetime) -> dict[str, 
     only when missing (one statement where two were). On PostgreSQL one statement for any number
     (:data:`_CLAIM_HEADS`)."""
     if conn.dialect.name == "postgresql":
-        return {ocid: (count, head) for ocid, count, head in conn.exec_driver_sql(_CLAIM_HEADS, {"ocids": ocids, "at": now})}
+        return {
+            ocid: (count, head) for ocid, count, head in conn.exec_driver_sql(_CLAIM_HEADS, {"ocids": ocids, "at": now})
+        }
     if len(ocids) == 1:
         (ocid,) = ocids
         found = conn.execute(_LOCK_HEAD, {"ocid": ocid}).first()

@@ -47,14 +47,16 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    CompoundSelect,
     Connection,
+    Delete,
     Engine,
     Select,
+    Table,
     Text,
     bindparam,
     case,
@@ -485,12 +487,16 @@ def store_rows(
             old.update((buyer_id, supplier) for o in stored for supplier, buyer_id in before[o][1])
             held = [(o, role, key) for o in stored for role, key, _name, _amounts in before[o][2]]
         old_rivals = rival_pairs((o, key) for o, role, key in held if role in COMPETING)
-        if before is None or any(before[o][0] for o in stored):
-            conn.execute(_DELETE_STORED_FLAGS, given)
-        if before is None or old:
-            conn.execute(_DELETE_STORED_PAIRS, given)
-        if not spare and (before is None or held):
-            conn.execute(_DELETE_STORED_PARTIES, given)
+        emptied = [
+            table
+            for table, holds in (
+                (flags_table, before is None or any(before[o][0] for o in stored)),
+                (tender_suppliers, before is None or bool(old)),
+                (tender_parties, not spare and (before is None or bool(held))),
+            )
+            if holds
+        ]
+        _delete_stored(conn, emptied, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]
@@ -515,6 +521,28 @@ def store_rows(
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
         conn.execute(add_to_counter(conn, supplier_wins, keys=("buyer_id", "supplier"), column="wins"), moved)
+
+
+def _delete_stored(conn: Connection, tables: list[Table], given: dict[str, Any]) -> None:
+    """Delete the rows of the tenders ``given["ocids"]`` from ``tables``: on PostgreSQL in one
+    statement (data-modifying CTEs, one round trip where there was one a table), elsewhere one a
+    table."""
+    if conn.dialect.name == "postgresql" and len(tables) > 1:
+        conn.execute(_deleted_together(tuple(tables)), given)
+        return
+    for table in tables:
+        conn.execute(_DELETE_STORED[table.name], given)
+
+
+@lru_cache(maxsize=8)
+def _deleted_together(tables: tuple[Table, ...]) -> Delete:
+    """One statement deleting the rows of the tenders ``ocids`` from each of ``tables`` (built
+    once for each set of them)."""
+    *first, last = tables
+    statement = _DELETE_STORED[last.name]
+    for table in first:
+        statement = statement.add_cte(_DELETE_STORED[table.name].cte(f"gone_{table.name}"))
+    return statement
 
 
 def _replace_parties(conn: Connection, rows: list[dict[str, Any]], held: list[tuple[str, str, str]]) -> None:
@@ -1063,7 +1091,9 @@ _DELETE_PARTY = delete(tender_parties).where(
     tender_parties.c.role == bindparam("r"),
     tender_parties.c.key == bindparam("k"),
 )
-_DELETE_STORED_FLAGS = delete(flags_table).where(flags_table.c.ocid.in_(_OCIDS))
-_DELETE_STORED_PAIRS = delete(tender_suppliers).where(tender_suppliers.c.ocid.in_(_OCIDS))
-_DELETE_STORED_PARTIES = delete(tender_parties).where(tender_parties.c.ocid.in_(_OCIDS))
+#: Each table's delete of the rows of the tenders ``ocids``, by table name.
+_DELETE_STORED = {
+    table.name: delete(table).where(table.c.ocid.in_(_OCIDS))
+    for table in (flags_table, tender_suppliers, tender_parties)
+}
 _LISTED_AT = select(tender_index.c.ocid, tender_index.c.listed_at).where(tender_index.c.ocid.in_(_OCIDS))

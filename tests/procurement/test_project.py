@@ -39,7 +39,12 @@ def _snapshot(log: Log) -> dict[str, Any]:
             **{
                 table.name: sorted(tuple(r) for r in conn.execute(select(table)))
                 for table in (
-                    tender_awarded, tender_flags, tender_suppliers, tender_parties, supplier_wins, organisation_rivals
+                    tender_awarded,
+                    tender_flags,
+                    tender_suppliers,
+                    tender_parties,
+                    supplier_wins,
+                    organisation_rivals,
                 )
             },
         }
