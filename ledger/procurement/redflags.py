@@ -500,17 +500,17 @@ def store_rows(
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]
-    if flags:
-        insert_many(conn, flags_table, flags)
-    if pairs:
-        insert_many(conn, tender_suppliers, pairs)
     if parties and listed is None:
         listed = {row.ocid: row.listed_at for row in conn.execute(_LISTED_AT, {"ocids": list(ocids)})}
     placed = [{**row, "listed_at": (listed or {}).get(str(row["ocid"]))} for row in parties]
     if spare:
+        if flags:
+            insert_many(conn, flags_table, flags)
+        if pairs:
+            insert_many(conn, tender_suppliers, pairs)
         _replace_parties(conn, placed, held)
-    elif placed:
-        insert_many(conn, tender_parties, placed)
+    elif flags or pairs or placed:
+        conn.exec_driver_sql(_INSERT_STORED, _by_column(_INSERTED, {"f": flags, "s": pairs, "p": placed}))
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)
     moved_rivals = [{"key": a, "rival": b, "tenders": d} for (a, b), d in sorted(rivals.items()) if d]
@@ -521,6 +521,14 @@ def store_rows(
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
         conn.execute(add_to_counter(conn, supplier_wins, keys=("buyer_id", "supplier"), column="wins"), moved)
+
+
+def _by_column(columns: dict[str, tuple[str, ...]], rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
+    """``rows`` of each table (by its prefix in ``columns``) as one list a column, named
+    ``prefix_column``: :data:`_INSERT_STORED`'s parameters."""
+    return {
+        f"{prefix}_{name}": [row[name] for row in rows[prefix]] for prefix, names in columns.items() for name in names
+    }
 
 
 def _delete_stored(conn: Connection, tables: list[Table], given: dict[str, Any]) -> None:
@@ -1091,6 +1099,31 @@ _DELETE_PARTY = delete(tender_parties).where(
     tender_parties.c.role == bindparam("r"),
     tender_parties.c.key == bindparam("k"),
 )
+#: The columns of the rows :func:`store_rows` inserts: flags (``f``), pairs (``s``), parties (``p``).
+_INSERTED = {
+    "f": ("ocid", "code", "evidence"),
+    "s": ("ocid", "supplier", "buyer_id"),
+    "p": ("ocid", "role", "key", "name", "amounts", "listed_at"),
+}
+
+#: PostgreSQL: the flags, pairs and parties :func:`store_rows` writes, in one statement (one array
+#: a column, as ``insert_rows`` sends them; a table's empty arrays insert nothing), where there was
+#: a statement a table, each a round trip.
+_INSERT_STORED = """
+WITH flagged AS (
+    INSERT INTO tender_flags (ocid, code, evidence)
+    SELECT * FROM unnest(%(f_ocid)b::varchar[], %(f_code)b::varchar[], %(f_evidence)b::text[])
+), paired AS (
+    INSERT INTO tender_suppliers (ocid, supplier, buyer_id)
+    SELECT * FROM unnest(%(s_ocid)b::varchar[], %(s_supplier)b::varchar[], %(s_buyer_id)b::varchar[])
+)
+INSERT INTO tender_parties (ocid, role, key, name, amounts, listed_at)
+SELECT * FROM unnest(
+    %(p_ocid)b::varchar[], %(p_role)b::varchar[], %(p_key)b::varchar[], %(p_name)b::varchar[],
+    %(p_amounts)b::text[], %(p_listed_at)b::timestamptz[]
+)
+"""
+
 #: Each table's delete of the rows of the tenders ``ocids``, by table name.
 _DELETE_STORED = {
     table.name: delete(table).where(table.c.ocid.in_(_OCIDS))
