@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, Text, bindparam, delete, insert, literal_column, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from ledger import sequencer
@@ -338,6 +338,7 @@ class _Rules:
         self.singles = singles
         self.conn: Connection | None = None
         self.texts: dict[str, str | None] = {}
+        self.held: dict[str, redflags.RowSets] = {}  # each tender's red-flag rows as stored
         self.was: dict[str, _Was] = {}
         self.states: dict[str, rules.TenderState] = {}
         self.at: dict[str, datetime] = {}
@@ -348,7 +349,7 @@ class _Rules:
 
     def locked(self, conn: Connection, ocids: list[str]) -> None:
         self.conn = conn
-        self.texts = _read_states(conn, ocids)
+        self.texts, self.held = _read_states_and_rows(conn, ocids)
         for ocid, text in self.texts.items():
             state = None if text is None else rules.TenderState.from_json(text)
             self.was[ocid] = _was(state)
@@ -403,7 +404,7 @@ class _Rules:
     def finish(self, conn: Connection, items: Sequence[Submission], recorded: list[Recorded]) -> None:
         del items  # the states were moved as they were admitted
         moved = {ocid: self.states[ocid] for ocid in self.admitted}
-        _write_store(conn, _plan_store(moved, self.was, self.at))
+        _write_store(conn, _plan_store(moved, self.was, self.at), held=self.held)
         rows = [
             {"submission_id": signed[0], "event_id": done.event_id, "signer": signed[1]}
             for signed, done in zip(self.signed, recorded, strict=True)
@@ -542,6 +543,32 @@ def _read_states(conn: Connection, ocids: Sequence[str]) -> dict[str, str | None
     return found
 
 
+def _read_states_and_rows(
+    conn: Connection, ocids: Sequence[str]
+) -> tuple[dict[str, str | None], dict[str, redflags.RowSets]]:
+    """:func:`_read_states` and :func:`redflags.stored_rows_of` of ``ocids`` in one statement (a
+    round trip fewer on PostgreSQL for a batch of single events, which reads both once its tenders
+    are locked)."""
+    texts: dict[str, str | None] = dict.fromkeys(ocids)
+    rows: list[Sequence[Any]] = []
+    for start in range(0, len(ocids), _CHUNK):
+        for row in conn.execute(_STATES_AND_ROWS, {"ocids": list(ocids[start : start + _CHUNK])}):
+            if row[1] == "x":
+                texts[row[0]] = row[2]
+            else:
+                rows.append(row)
+    return texts, redflags.row_sets_read(ocids, rows)
+
+
+#: Each tender's stored state (a row ``(ocid, 'x', its JSON, ...)``) and its red-flag rows.
+_STATES_AND_ROWS = union_all(
+    select(tender_index.c.ocid, literal_column("'x'"), tender_index.c.state, *[null().cast(Text)] * 3).where(
+        tender_index.c.ocid.in_(bindparam("ocids", expanding=True))
+    ),
+    *redflags.STORED_ROWS,
+)
+
+
 def _parse_states(texts: Mapping[str, str | None]) -> dict[str, rules.TenderState | None]:
     return {ocid: None if text is None else rules.TenderState.from_json(text) for ocid, text in texts.items()}
 
@@ -550,12 +577,11 @@ def _parse_states(texts: Mapping[str, str | None]) -> dict[str, rules.TenderStat
 class _Store:
     """What storing a batch's new states writes, computed without the database (:func:`_plan_store`):
     their projection rows, the states whose awarded values moved, and the red-flag rows of those
-    whose figures moved (``known``: those of them with rows stored before, to compare with)."""
+    whose figures moved."""
 
     projections: list[dict[str, Any]]
     awarded: list[rules.TenderState]
     moved: dict[str, redflags.Rows]
-    known: list[str]
 
 
 def _plan_store(states: dict[str, rules.TenderState], was: Mapping[str, _Was], at: Mapping[str, datetime]) -> _Store:
@@ -581,26 +607,34 @@ def _plan_store(states: dict[str, rules.TenderState], was: Mapping[str, _Was], a
             if (stored := was[ocid]) is None or stored[3] != state.awarded_by_currency
         ],
         moved=moved,
-        known=[ocid for ocid in moved if was[ocid] is not None],
     )
 
 
-def _write_store(conn: Connection, store: _Store) -> None:
+def _write_store(conn: Connection, store: _Store, *, held: Mapping[str, redflags.RowSets] | None = None) -> None:
     """Write ``store``: the projection rows in one executemany, the awarded values and the red flags
     of the tenders that need them, each in one set of statements for all. The red-flag rows of a
     tender that had rows are compared with those the database holds for it (read for all such
-    tenders at once) and written only when they differ."""
+    tenders at once, unless ``held`` has them: read with the tenders' states, under their locks)
+    and written only when they differ."""
     if not store.projections:
         return
-    held = redflags.stored_rows_of(conn, store.known) if store.known else {}
-    flagged = [
-        (ocid, rows) for ocid, rows in store.moved.items() if ocid not in held or held[ocid] != redflags.row_sets(rows)
-    ]
+    # every moved tender's rows as stored (a new tender's: none), to compare with and to hand to
+    # store_rows, which then reads none of them again
+    if held is None:
+        held = redflags.stored_rows_of(conn, list(store.moved))
+    flagged = [(ocid, rows) for ocid, rows in store.moved.items() if held[ocid] != redflags.row_sets(rows)]
     upsert_projection(conn, store.projections)
     if store.awarded:
         store_awarded(conn, store.awarded)
     if flagged:
-        redflags.store_rows(conn, [ocid for ocid, _ in flagged], [rows for _, rows in flagged])
+        ocids = [ocid for ocid, _ in flagged]
+        redflags.store_rows(
+            conn,
+            ocids,
+            [rows for _, rows in flagged],
+            listed={row["ocid"]: row["listed_at"] for row in store.projections},  # as just written
+            before=held,
+        )
 
 
 def _instant(text: str | None) -> datetime | None:

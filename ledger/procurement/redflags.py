@@ -47,14 +47,16 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
-    CompoundSelect,
     Connection,
+    Delete,
     Engine,
     Select,
+    Table,
     Text,
     bindparam,
     case,
@@ -413,20 +415,25 @@ def stored_rows(conn: Connection, ocid: str) -> RowSets:
     return stored_rows_of(conn, [ocid])[ocid]
 
 
-def _stored_rows_of_query() -> CompoundSelect[Any]:
+def _stored_rows_queries() -> tuple[Select[Any], ...]:
     f, s, p = flags_table.c, tender_suppliers.c, tender_parties.c
     text = null().cast(Text)
     ocids: BindParameter[list[str]] = bindparam("ocids", expanding=True)
-    return union_all(
+    return (
         select(f.ocid, literal_column("'f'"), f.code, f.evidence, text, text).where(f.ocid.in_(ocids)),
         select(s.ocid, literal_column("'s'"), s.supplier, s.buyer_id, text, text).where(s.ocid.in_(ocids)),
         select(p.ocid, literal_column("'p'"), p.role, p.key, p.name, p.amounts).where(p.ocid.in_(ocids)),
     )
 
 
+#: The stored flags (``'f'``), buyer-supplier pairs (``'s'``) and parties (``'p'``) of the tenders
+#: ``ocids`` (an expanding parameter), each row ``(ocid, table, four text columns)``: selects to
+#: join with ``UNION ALL`` (:func:`row_sets_read` reads what they give).
+STORED_ROWS = _stored_rows_queries()
+
 #: :func:`stored_rows_of`'s statement, built once (built per call, its cache key was computed each
 #: time: ~1 % of a single write's CPU).
-_STORED_ROWS_OF = _stored_rows_of_query()
+_STORED_ROWS_OF = union_all(*STORED_ROWS)
 
 
 def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]:
@@ -435,8 +442,14 @@ def stored_rows_of(conn: Connection, ocids: Sequence[str]) -> dict[str, RowSets]
     wanted = list(dict.fromkeys(ocids))
     if not wanted:
         return {}
-    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in wanted}
-    for ocid, table, *values in conn.execute(_STORED_ROWS_OF, {"ocids": wanted}):
+    return row_sets_read(wanted, conn.execute(_STORED_ROWS_OF, {"ocids": wanted}))
+
+
+def row_sets_read(ocids: Sequence[str], rows: Iterable[Sequence[Any]]) -> dict[str, RowSets]:
+    """The :func:`stored_rows` of each of ``ocids`` from ``rows`` as :data:`STORED_ROWS` read them
+    (``(ocid, table, ...)``; for a caller that reads them in a statement of its own)."""
+    found: dict[str, dict[str, set[tuple[Any, ...]]]] = {o: {"f": set(), "s": set(), "p": set()} for o in ocids}
+    for ocid, table, *values in rows:
         found[ocid][table].add(tuple(values) if table == "p" else tuple(values[:2]))
     return {o: (frozenset(t["f"]), frozenset(t["s"]), frozenset(t["p"])) for o, t in found.items()}
 
@@ -448,13 +461,17 @@ def store_rows(
     *,
     new: Collection[str] = (),
     listed: Mapping[str, Any] | None = None,
+    before: Mapping[str, RowSets] | None = None,
 ) -> None:
     """Replace the stored flags, buyer-supplier pairs and parties of ``ocids`` by ``tenders``' rows
     (of the same tenders), and move the suppliers' win counts (``supplier_wins``) and the
     organisations' rivalries (``organisation_rivals``) accordingly. ``new``: those of ``ocids``
     that have no rows yet (tenders first projected in this transaction), not looked up.
     ``listed``: each tender's ``tender_index.listed_at`` as the caller has just written it (else
-    read), kept with its parties."""
+    read), kept with its parties. ``before``: the rows of ``ocids`` not in ``new`` as
+    :func:`stored_rows_of` read them in this transaction: they are not read again, and a table
+    that holds none of them is not deleted from (else they are read, and every table deleted from:
+    on PostgreSQL a round trip each, which every member of a group commit's batch waits on)."""
     old: Counter[tuple[Any, Any]] = Counter()
     old_rivals: Counter[tuple[str, str]] = Counter()
     stored = [o for o in ocids if o not in new]
@@ -463,27 +480,37 @@ def store_rows(
     held: list[tuple[str, str, str]] = []
     if stored:
         given = {"ocids": stored}
-        old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
-        held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
+        if before is None:
+            old.update((r.buyer_id, r.supplier) for r in conn.execute(_STORED_PAIRS, given))
+            held = [(r.ocid, r.role, r.key) for r in conn.execute(_STORED_PARTIES, given)]
+        else:
+            old.update((buyer_id, supplier) for o in stored for supplier, buyer_id in before[o][1])
+            held = [(o, role, key) for o in stored for role, key, _name, _amounts in before[o][2]]
         old_rivals = rival_pairs((o, key) for o, role, key in held if role in COMPETING)
-        for statement in _DELETE_STORED:
-            conn.execute(statement, given)
-        if not spare:
-            conn.execute(_DELETE_STORED_PARTIES, given)
+        emptied = [
+            table
+            for table, holds in (
+                (flags_table, before is None or any(before[o][0] for o in stored)),
+                (tender_suppliers, before is None or bool(old)),
+                (tender_parties, not spare and (before is None or bool(held))),
+            )
+            if holds
+        ]
+        _delete_stored(conn, emptied, given)
     flags = [row for rows in tenders for row in rows.flags]
     pairs = [row for rows in tenders for row in rows.pairs]
     parties = [row for rows in tenders for row in rows.parties]
-    if flags:
-        insert_many(conn, flags_table, flags)
-    if pairs:
-        insert_many(conn, tender_suppliers, pairs)
     if parties and listed is None:
         listed = {row.ocid: row.listed_at for row in conn.execute(_LISTED_AT, {"ocids": list(ocids)})}
     placed = [{**row, "listed_at": (listed or {}).get(str(row["ocid"]))} for row in parties]
     if spare:
+        if flags:
+            insert_many(conn, flags_table, flags)
+        if pairs:
+            insert_many(conn, tender_suppliers, pairs)
         _replace_parties(conn, placed, held)
-    elif placed:
-        insert_many(conn, tender_parties, placed)
+    elif flags or pairs or placed:
+        conn.exec_driver_sql(_INSERT_STORED, _by_column(_INSERTED, {"f": flags, "s": pairs, "p": placed}))
     rivals = rival_pairs((row["ocid"], row["key"]) for row in parties if row["role"] in COMPETING)
     rivals.subtract(old_rivals)
     moved_rivals = [{"key": a, "rival": b, "tenders": d} for (a, b), d in sorted(rivals.items()) if d]
@@ -494,6 +521,36 @@ def store_rows(
     moved = [{"buyer_id": b, "supplier": n, "wins": d} for (b, n), d in sorted(change.items()) if d]
     if moved:
         conn.execute(add_to_counter(conn, supplier_wins, keys=("buyer_id", "supplier"), column="wins"), moved)
+
+
+def _by_column(columns: dict[str, tuple[str, ...]], rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
+    """``rows`` of each table (by its prefix in ``columns``) as one list a column, named
+    ``prefix_column``: :data:`_INSERT_STORED`'s parameters."""
+    return {
+        f"{prefix}_{name}": [row[name] for row in rows[prefix]] for prefix, names in columns.items() for name in names
+    }
+
+
+def _delete_stored(conn: Connection, tables: list[Table], given: dict[str, Any]) -> None:
+    """Delete the rows of the tenders ``given["ocids"]`` from ``tables``: on PostgreSQL in one
+    statement (data-modifying CTEs, one round trip where there was one a table), elsewhere one a
+    table."""
+    if conn.dialect.name == "postgresql" and len(tables) > 1:
+        conn.execute(_deleted_together(tuple(tables)), given)
+        return
+    for table in tables:
+        conn.execute(_DELETE_STORED[table.name], given)
+
+
+@lru_cache(maxsize=8)
+def _deleted_together(tables: tuple[Table, ...]) -> Delete:
+    """One statement deleting the rows of the tenders ``ocids`` from each of ``tables`` (built
+    once for each set of them)."""
+    *first, last = tables
+    statement = _DELETE_STORED[last.name]
+    for table in first:
+        statement = statement.add_cte(_DELETE_STORED[table.name].cte(f"gone_{table.name}"))
+    return statement
 
 
 def _replace_parties(conn: Connection, rows: list[dict[str, Any]], held: list[tuple[str, str, str]]) -> None:
@@ -1042,6 +1099,34 @@ _DELETE_PARTY = delete(tender_parties).where(
     tender_parties.c.role == bindparam("r"),
     tender_parties.c.key == bindparam("k"),
 )
-_DELETE_STORED = tuple(delete(table).where(table.c.ocid.in_(_OCIDS)) for table in (flags_table, tender_suppliers))
-_DELETE_STORED_PARTIES = delete(tender_parties).where(tender_parties.c.ocid.in_(_OCIDS))
+#: The columns of the rows :func:`store_rows` inserts: flags (``f``), pairs (``s``), parties (``p``).
+_INSERTED = {
+    "f": ("ocid", "code", "evidence"),
+    "s": ("ocid", "supplier", "buyer_id"),
+    "p": ("ocid", "role", "key", "name", "amounts", "listed_at"),
+}
+
+#: PostgreSQL: the flags, pairs and parties :func:`store_rows` writes, in one statement (one array
+#: a column, as ``insert_rows`` sends them; a table's empty arrays insert nothing), where there was
+#: a statement a table, each a round trip.
+_INSERT_STORED = """
+WITH flagged AS (
+    INSERT INTO tender_flags (ocid, code, evidence)
+    SELECT * FROM unnest(%(f_ocid)b::varchar[], %(f_code)b::varchar[], %(f_evidence)b::text[])
+), paired AS (
+    INSERT INTO tender_suppliers (ocid, supplier, buyer_id)
+    SELECT * FROM unnest(%(s_ocid)b::varchar[], %(s_supplier)b::varchar[], %(s_buyer_id)b::varchar[])
+)
+INSERT INTO tender_parties (ocid, role, key, name, amounts, listed_at)
+SELECT * FROM unnest(
+    %(p_ocid)b::varchar[], %(p_role)b::varchar[], %(p_key)b::varchar[], %(p_name)b::varchar[],
+    %(p_amounts)b::text[], %(p_listed_at)b::timestamptz[]
+)
+"""
+
+#: Each table's delete of the rows of the tenders ``ocids``, by table name.
+_DELETE_STORED = {
+    table.name: delete(table).where(table.c.ocid.in_(_OCIDS))
+    for table in (flags_table, tender_suppliers, tender_parties)
+}
 _LISTED_AT = select(tender_index.c.ocid, tender_index.c.listed_at).where(tender_index.c.ocid.in_(_OCIDS))

@@ -142,8 +142,9 @@ def test_postgresql_sends_each_table_of_a_bulk_request_in_one_statement(log: Log
     inserts: list[tuple[str, bool]] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, many: bool) -> None:
-        if statement.startswith("INSERT INTO"):
-            inserts.append((statement.split()[2], many))
+        words = statement.split()
+        # every table the statement inserts into (the events, their payloads and pending entries: one)
+        inserts.extend((words[i + 2], many) for i in range(len(words) - 2) if words[i : i + 2] == ["INSERT", "INTO"])
 
     event.listen(log.engine, "before_cursor_execute", seen)
     try:

@@ -14,6 +14,7 @@ from ledger.procurement.record import record
 from ledger.store import db
 from ledger.store.schema import (
     officers,
+    organisation_rivals,
     submission_ids,
     supplier_wins,
     tender_awarded,
@@ -37,7 +38,14 @@ def _snapshot(log: Log) -> dict[str, Any]:
             # written event by event only when an event may move them (record._moved_flag_rows)
             **{
                 table.name: sorted(tuple(r) for r in conn.execute(select(table)))
-                for table in (tender_awarded, tender_flags, tender_suppliers, tender_parties, supplier_wins)
+                for table in (
+                    tender_awarded,
+                    tender_flags,
+                    tender_suppliers,
+                    tender_parties,
+                    supplier_wins,
+                    organisation_rivals,
+                )
             },
         }
 
@@ -121,5 +129,21 @@ def test_a_batch_of_many_tenders_stores_what_a_rebuild_gives(log: Log) -> None:
     assert len(before["tender_index"]) == 3
     assert len(before["tender_awarded"]) == 3 and len(before["tender_suppliers"]) == 3
     assert len(before["tender_parties"]) >= 9 and before["supplier_wins"]
+    assert project.rebuild(log.engine, batch=4) == []
+    assert _snapshot(log) == before
+
+
+def test_a_tender_whose_rows_move_after_its_award_stores_what_a_rebuild_gives(log: Log) -> None:
+    """A contract amended soon after its award adds a flag to a tender that already has its
+    buyer-supplier pair and parties stored: its rows are rewritten from those read with the flags
+    (record._write_store hands them to redflags.store_rows), and the win counts and rivalries they
+    move are those a rebuild gives."""
+    events = [step for step in history() if step[0] not in ("contract.payment", "contract.completed")]
+    amended = {"contract": {"id": "c1", "value": {"amount": 990.0, "currency": "EUR"}, "amendments": [{"id": "m1"}]}}
+    for event_type, payload, when in [*events, ("contract.amended", amended, at(45))]:
+        record(log, [item(event_type, payload)], now=when, signatures="optional", chain_id=CHAIN_ID)
+    before = _snapshot(log)
+    assert before["tender_suppliers"] and before["supplier_wins"]
+    assert "contract_amended_soon_after_award" in {row[1] for row in before["tender_flags"]}
     assert project.rebuild(log.engine, batch=4) == []
     assert _snapshot(log) == before

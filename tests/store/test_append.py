@@ -327,8 +327,10 @@ def test_append_is_atomic_under_a_fault_at_any_statement(log: Log) -> None:
                 continue
         break
     kinds = [" ".join(s.split()[:3]) for s in seen]
-    assert len(seen) == fault_at - 1 >= 5, kinds
-    assert any(k.startswith("INSERT INTO events") for k in kinds) and any(k.startswith("UPDATE tenders") for k in kinds)
+    # PostgreSQL: the tenders claimed in one statement, the events and all they move in another
+    assert len(seen) == fault_at - 1 >= (2 if log.engine.dialect.name == "postgresql" else 5), kinds
+    written = [" ".join(s.split()) for s in seen]
+    assert any("INSERT INTO events " in s for s in written) and any("UPDATE tenders " in s for s in written)
     # The clean run above committed; undo-free check of what it wrote.
     assert [(r.envelope.ocid, r.envelope.seq) for r in recorded] == [(OCID, 1), ("ocds-abc123-new", 0), (OTHER, 1)]
     # And a fault at the commit itself leaves nothing either.
