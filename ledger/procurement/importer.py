@@ -53,7 +53,7 @@ import os
 import queue
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -979,7 +979,7 @@ def _ahead(
     key: bytes,
     broken: set[int] | None = None,
     origin: str = "",
-) -> Iterator[_Chunk]:
+) -> Generator[_Chunk, None, None]:
     """The checked batches of ``raws``, in order, produced ahead of the consumer, so that parsing
     and checking (parsing, jsonschema-rs, RFC 8785 and hashing, ocdsmerge, projection and flags)
     overlap with the writer's database work. A thread reads (cuts a release package's releases
@@ -1088,17 +1088,21 @@ def _run(
             key = keys.key(own, keys.RELEASE_DIGEST)
     else:
         key = keys.key(conn, keys.RELEASE_DIGEST)
-    chunks = _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken, origin=log.origin)
-    for chunk in chunks:
-        for problem in chunk.problems:
-            report.add(problem)
-        for problem in chunk.notes:
-            report.note(problem)
-        report.read += chunk.read
-        report.noted_releases += chunk.noted_releases
-        _flush(conn, log, chunk, report, now=now)
-        if progress is not None:
-            progress(report.read, chunk.position)
+    # closed however the loop ends: a batch that fails here (the database, a worker's merge) stops
+    # the reader thread and the checking pool at once, not when the generator is collected (the
+    # error's traceback holds this frame, and the generator with it, for as long as it is kept)
+    ahead = _ahead(raws, strict=strict, now=now, workers=workers, key=key, broken=broken, origin=log.origin)
+    with contextlib.closing(ahead) as chunks:
+        for chunk in chunks:
+            for problem in chunk.problems:
+                report.add(problem)
+            for problem in chunk.notes:
+                report.note(problem)
+            report.read += chunk.read
+            report.noted_releases += chunk.noted_releases
+            _flush(conn, log, chunk, report, now=now)
+            if progress is not None:
+                progress(report.read, chunk.position)
 
 
 def _tell(stream: IO[bytes]) -> int:

@@ -96,6 +96,27 @@ def test_the_reader_stays_within_the_pipeline_depth(log: Log, monkeypatch: pytes
     assert _readers() == []
 
 
+def test_a_batch_that_fails_to_record_stops_the_reader_at_once(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that fails where it is recorded (the database, a worker's merge) stops the reading
+    thread before the error reaches the caller, even while the caller keeps the error (and, by its
+    traceback, the importer's frames): it does not wait to be collected."""
+    record_batch = importer._record_batch
+    recorded: list[int] = []
+
+    def failing(conn: Any, log_: Log, name: str, releases: list[Any], report: Any, **kw: Any) -> None:
+        if len(recorded) == 2:
+            raise RuntimeError("the third batch broke")
+        record_batch(conn, log_, name, releases, report, **kw)
+        recorded.append(len(releases))
+
+    monkeypatch.setattr(importer, "_record_batch", failing)
+    with pytest.raises(RuntimeError, match="third batch") as raised:
+        importer.import_files(log, [("many.json", io.BytesIO(_data(200)))], now=T0, batch=BATCH)
+    assert raised.value.__traceback__ is not None  # held, with the frames it passed through
+    assert _readers() == []
+    assert _count(log) == 2 * BATCH  # the batches before it stay recorded
+
+
 def test_a_reader_error_reaches_the_caller_and_strict_records_nothing(
     log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
