@@ -252,13 +252,10 @@ def append_ahead(
             placed = _chain(item, made, heads, origin=origin, now=now)
         rows.append(placed.row)
         bodies.append(placed.body)
-    ids = _insert_all(conn, rows, bodies) if rows else []
     ocids = sorted(heads)
     changed = {item.ocid for item in items}
-    if changed:
-        conn.execute(
-            _UPDATE_HEADS, [{"o": o, "n": heads[o][0], "h": heads[o][1], "at": now} for o in ocids if o in changed]
-        )
+    moved = [{"o": o, "n": heads[o][0], "h": heads[o][1], "at": now} for o in ocids if o in changed]
+    ids = _write_rows(conn, rows, bodies, moved) if rows else []
     unused = [ocid for ocid in ocids if heads[ocid][0] == 0]
     if unused:
         conn.execute(_DELETE_EMPTY, {"ocids": unused})
@@ -733,34 +730,38 @@ def _chain(
 
 
 def _write(conn: Connection, chained: list[_Chained], moved: list[dict[str, Any]]) -> list[Recorded]:
-    """Insert the events, their pending entries and payloads, in order, and move their tenders'
-    heads (``moved``: :data:`_UPDATE_HEADS`'s parameters, one a tender); what each event became.
-
-    On PostgreSQL all of it is one statement (:data:`_WRITE_EVENTS`), where it was four round
-    trips (events, pending, payloads, heads), each a wait of the batch that every member of a
-    group commit waits on (bench/RESULTS-writes.md, round 9)."""
-    if conn.dialect.name == "postgresql":
-        ids = _write_events(conn, [c.row for c in chained], [c.body for c in chained], moved)
-    elif len(chained) == 1:
-        ids = [conn.execute(_INSERT_EVENT, chained[0].row).scalar_one()]
-        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
-        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **chained[0].body})
-    else:
-        ids = _insert_all(conn, [c.row for c in chained], [c.body for c in chained])
-    if conn.dialect.name != "postgresql":
-        conn.execute(_UPDATE_HEADS, moved)
+    """:func:`_write_rows` of the events ``chained``; what each event became."""
+    ids = _write_rows(conn, [c.row for c in chained], [c.body for c in chained], moved)
     return [
         Recorded(event_id=event_id, envelope=c.envelope, leaf_hash=c.row["leaf_hash"], disclosure=c.disclosure)
         for event_id, c in zip(ids, chained, strict=True)
     ]
 
 
-def _insert_all(conn: Connection, rows: list[dict[str, Any]], bodies: list[dict[str, Any]]) -> list[int]:
+def _write_rows(
+    conn: Connection, rows: list[dict[str, Any]], bodies: list[dict[str, Any]], moved: list[dict[str, Any]]
+) -> list[int]:
     """Insert the events ``rows``, their pending entries and their payloads (``bodies``, in the
-    same order, without the event id); the new events' ids, in order."""
-    ids = _insert_events(conn, rows)
-    insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
-    insert_many(conn, payloads, [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)])
+    same order, without the event id), and move their tenders' heads (``moved``:
+    :data:`_UPDATE_HEADS`'s parameters, one a tender); the new events' ids, in order. Every
+    writer of events goes through here (single writes, group commits, bulk requests, imports).
+
+    On PostgreSQL all of it is one statement (:data:`_WRITE_EVENTS`), where it was four round
+    trips (events, pending, payloads, heads), each a wait of the batch that every member of a
+    group commit waits on (bench/RESULTS-writes.md, round 9). On SQLite (no round trips) one
+    executemany a table."""
+    if conn.dialect.name == "postgresql":
+        return _write_events(conn, rows, bodies, moved)
+    if len(rows) == 1:
+        ids = [conn.execute(_INSERT_EVENT, rows[0]).scalar_one()]
+        conn.execute(_INSERT_PENDING, {"event_id": ids[0]})
+        conn.execute(_INSERT_PAYLOAD, {"event_id": ids[0], **bodies[0]})
+    else:
+        ids = _insert_events(conn, rows)
+        insert_many(conn, pending, [{"event_id": event_id} for event_id in ids])
+        insert_many(conn, payloads, [{"event_id": i, **body} for i, body in zip(ids, bodies, strict=True)])
+    if moved:
+        conn.execute(_UPDATE_HEADS, moved)
     return ids
 
 
@@ -885,28 +886,19 @@ SELECT id, ocid, seq FROM made
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``events`` in order, on ``conn``'s write transaction; their ids in order.
-
-    On SQLite, one executemany of a prepared statement (SQLAlchemy's ``RETURNING`` with the ids in
+    """SQLite: insert ``rows`` into ``events`` in order, on ``conn``'s write transaction; their ids
+    in order. One executemany of a prepared statement (SQLAlchemy's ``RETURNING`` with the ids in
     parameter order runs one statement per row there): the write transaction holds the database's
     write lock, so the rows are the only ones inserted and SQLite gives them increasing ids (one
-    more than the largest so far), which are read back after the insert and counted. On
-    PostgreSQL, one ``INSERT ... SELECT ... FROM unnest(...) RETURNING id, ocid, seq``
-    (:func:`insert_rows`, rows numbered in the order given): each row's id is found by its
-    ``(ocid, seq)``, unique in ``events``, and the ids are checked to increase in that order.
+    more than the largest so far), which are read back after the insert and counted. (PostgreSQL
+    inserts them within :data:`_WRITE_EVENTS`.)
     """
-    if conn.dialect.name != "sqlite":
-        made = {(row[1], row[2]): int(row[0]) for row in insert_rows(conn, events, rows, returning=_RETURNED)}
-        return _ids_in_order(made, rows)
     before = conn.execute(_LAST_EVENT_ID).scalar() or 0
     insert_many(conn, events, rows)
     ids = [int(i) for i in conn.execute(_EVENT_IDS_AFTER, {"after": before}).scalars()]
     if len(ids) != len(rows):
         raise InvariantError(f"events inserted: expected {len(rows)} new ids, got {len(ids)}")
     return ids
-
-
-_RETURNED = ("id", "ocid", "seq")
 
 
 def _envelope(
