@@ -156,10 +156,22 @@ class HeadWithBody(asyncio.Transport):
         return self._transport.is_closing()
 
 
+#: The cyclic garbage collector's first threshold in a serving process (Python's default: 700),
+#: set by :func:`freeze_heap`. A write request allocates its containers (parsed body, models,
+#: envelopes, rows) and frees nearly all of them by their reference counts when it ends; at 700
+#: the collector ran every ~700 of them, walking the request's live objects again and again:
+#: ~30-40 µs of a bulk event's ~230 (15-20 %) with the startup heap frozen, measured in-process
+#: (bench/RESULTS-writes.md, round 11). At this threshold a bulk request of 500 events sets off
+#: none; only garbage in reference cycles, which requests rarely make, waits longer to be freed.
+#: The importer collects as seldom while it runs (:data:`ledger.procurement.importer.GC_THRESHOLD`).
+SERVER_GC_THRESHOLD = 100_000
+
+
 def freeze_heap() -> None:
     """Leave what a server process has built before serving (modules, the application, its
     schemas and statements) out of the garbage collector's scans from now on (``gc.freeze``),
-    after collecting what is already garbage.
+    after collecting what is already garbage, and collect seldom from then on
+    (:data:`SERVER_GC_THRESHOLD`).
 
     A full collection scans every object tracked; in a worker that is a million or so objects
     built at startup and never freed, scanned again each time the objects a request allocates
@@ -170,6 +182,7 @@ def freeze_heap() -> None:
     only: the tests' applications come and go in one process."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(SERVER_GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def uvicorn_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
