@@ -161,7 +161,7 @@ class HeadWithBody(asyncio.Transport):
 #: envelopes, rows) and frees nearly all of them by their reference counts when it ends; at 700
 #: the collector ran every ~700 of them, walking the request's live objects again and again:
 #: ~30-40 µs of a bulk event's ~230 (15-20 %) with the startup heap frozen, measured in-process
-#: (bench/RESULTS-writes.md, round 11). At this threshold a bulk request of 500 events sets off
+#: (bench/RESULTS-writes.md, round 10). At this threshold a bulk request of 500 events sets off
 #: none; only garbage in reference cycles, which requests rarely make, waits longer to be freed.
 #: The importer collects as seldom while it runs (:data:`ledger.procurement.importer.GC_THRESHOLD`).
 SERVER_GC_THRESHOLD = 100_000
