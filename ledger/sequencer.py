@@ -209,15 +209,14 @@ def chain_ahead(items: Sequence[Submission], prepared: list[Prepared], *, origin
     stamp = format_timestamp(now) if items and now.tzinfo is not None else ""
     for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
         seq, prev = heads.setdefault(item.ocid, (0, None))
-        data, bound, disclosure = made
+        _, bound, disclosure = made
         # an unsigned item's envelope written directly (no Envelope built) when plainly valid;
         # else placed as every append places one, which names what is wrong
-        leaf_data = (
-            plain_leaf_data(v=VERSION_1 if disclosure is None else VERSION_2, origin=origin, ocid=item.ocid, seq=seq,
-                            prev=prev, kind=item.type, recorded_at=stamp, bound=bound)  # fmt: skip
-            if item.submission is None and item.signature is None and isinstance(item.prev, Unset)
-            else None
-        )
+        leaf_data = None
+        if item.submission is None and item.signature is None and isinstance(item.prev, Unset):
+            version = VERSION_1 if disclosure is None else VERSION_2
+            leaf_data = plain_leaf_data(v=version, origin=origin, ocid=item.ocid, seq=seq, prev=prev, kind=item.type,
+                                        recorded_at=stamp, bound=bound)  # fmt: skip
         if leaf_data is None:
             with naming("" if len(items) == 1 else f"items[{i}]."):
                 chained = _chain(item, made, heads, origin=origin, now=now)
@@ -225,7 +224,9 @@ def chain_ahead(items: Sequence[Submission], prepared: list[Prepared], *, origin
             continue
         digest = leaf_hash(leaf_data)
         heads[item.ocid] = (seq + 1, digest.hex())
-        out.append((seq, prev, leaf_data, digest, None if disclosure is None else commitment.disclosure_bytes(disclosure)))
+        out.append(
+            (seq, prev, leaf_data, digest, None if disclosure is None else commitment.disclosure_bytes(disclosure))
+        )
     return out
 
 

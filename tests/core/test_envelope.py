@@ -112,7 +112,9 @@ _BAD = {
     seq=st.integers(min_value=0, max_value=2**53 - 1),
     version=st.sampled_from([1, 2]),
     stamp=st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"]),
-    broken=st.one_of(st.none(), st.sampled_from(sorted(_BAD)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_BAD[k])))),
+    broken=st.one_of(
+        st.none(), st.sampled_from(sorted(_BAD)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_BAD[k])))
+    ),
 )
 def test_plain_leaf_data_is_the_envelopes_bytes_or_none(
     origin: str, ocid: str, seq: int, version: int, stamp: str, broken: tuple[str, Any] | None

@@ -330,12 +330,21 @@ def test_accented_latin_text_is_cut_into_the_same_words_as_by_the_unicode_walk(s
     import random
     import unicodedata
 
-    alphabet = [chr(c) for c in range(32, 0x180)] + [chr(c) for c in range(0x300, 0x370)] + list("\u2019\u02bc\u00b4ﬁ²Ж")
+    alphabet = (
+        [chr(c) for c in range(32, 0x180)] + [chr(c) for c in range(0x300, 0x370)] + list("\u2019\u02bc\u00b4ﬁ²Ж")
+    )
     rng = random.Random(seed)
     for _ in range(2000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
         assert fulltext.terms(text) == fulltext._unicode_terms(unicodedata.normalize("NFKD", text)), repr(text)
-    assert fulltext.terms("Pérez García, Ñandú S.A. d\u2019Alembert") == ["perez", "garcia", "nandu", "s", "a", "dalembert"]
+    assert fulltext.terms("Pérez García, Ñandú S.A. d\u2019Alembert") == [
+        "perez",
+        "garcia",
+        "nandu",
+        "s",
+        "a",
+        "dalembert",
+    ]
 
 
 def _newest_matches(log: Log, q: str, among: int) -> set[int]:
