@@ -61,16 +61,13 @@ _OCIDS = st.builds(
     st.from_regex(r"[a-zA-Z0-9]{6}", fullmatch=True),
     st.text(alphabet=st.characters(blacklist_characters="/\\?#%"), min_size=1, max_size=40),
 )
+_SEQS = st.integers(min_value=0, max_value=2**53 - 1)
+_VERSIONS = st.sampled_from([1, 2])
+_STAMPS = st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"])
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    origin=_ORIGINS,
-    ocid=_OCIDS,
-    seq=st.integers(min_value=0, max_value=2**53 - 1),
-    version=st.sampled_from([1, 2]),
-    stamp=st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"]),
-)
+@given(origin=_ORIGINS, ocid=_OCIDS, seq=_SEQS, version=_VERSIONS, stamp=_STAMPS)
 def test_bytes_without_a_submission_are_rfc8785s(origin: str, ocid: str, seq: int, version: int, stamp: str) -> None:
     """The member-by-member bytes of an envelope without a submission (the import's) are the
     library's RFC 8785 bytes of the same object, or the same refusal."""
@@ -109,9 +106,9 @@ _BAD = {
 @given(
     origin=_ORIGINS,
     ocid=_OCIDS,
-    seq=st.integers(min_value=0, max_value=2**53 - 1),
-    version=st.sampled_from([1, 2]),
-    stamp=st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"]),
+    seq=_SEQS,
+    version=_VERSIONS,
+    stamp=_STAMPS,
     broken=st.one_of(
         st.none(), st.sampled_from(sorted(_BAD)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_BAD[k])))
     ),
