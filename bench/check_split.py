@@ -114,6 +114,12 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=20_000)
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--steps", action="store_true", help="time each step (wrappers cost a little)")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        help="for callgrind: check the first batch, then this many once, untimed (run with 0 and with K: the "
+        "difference of the two totals is K batches' instructions)",
+    )
     args = parser.parse_args()
     importer._init_worker(redflags.CARDINAL_SETTINGS, privacy.RULES)
     now = datetime(2026, 12, 8, tzinfo=UTC)
@@ -121,6 +127,17 @@ def main() -> None:
         path = Path(tmp) / "package.json"
         import_bench.write_package(path, releases=args.releases)
         raws = batches(path)
+    if args.batches is not None:
+        counted = 0
+        for number, raw in enumerate(raws[: 1 + args.batches]):
+            importer._CHECKED.clear()  # no tender of the batch met before, as when two workers alternate
+            result = importer._check_remote(
+                raw, strict=False, now=now, key=import_bench._BENCH_KEY, origin="bench.example/log"
+            )
+            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            counted += len(result[0].releases) if number else 0
+        print(f"releases checked after the first batch: {counted}")
+        return
     if args.steps:
         _wrap()
     best: tuple[float, float, int] | None = None
