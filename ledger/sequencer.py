@@ -40,6 +40,7 @@ from .core.envelope import (
     check_ocid,
     format_timestamp,
     payload_bytes,
+    plain_leaf_data,
 )
 from .core.errors import ConflictError, FieldError, InvalidArgumentError, InvariantError, LedgerError, naming
 from .core.merkle import leaf_hash
@@ -205,11 +206,27 @@ def chain_ahead(items: Sequence[Submission], prepared: list[Prepared], *, origin
     :func:`append_prepared` would for an item that cannot be placed (``items[i].``)."""
     heads: dict[str, tuple[int, str | None]] = {}
     out: list[Ahead] = []
+    stamp = format_timestamp(now) if items and now.tzinfo is not None else ""
     for i, (item, made) in enumerate(zip(items, prepared, strict=True)):
         seq, prev = heads.setdefault(item.ocid, (0, None))
-        with naming("" if len(items) == 1 else f"items[{i}]."):
-            chained = _chain(item, made, heads, origin=origin, now=now)
-        out.append((seq, prev, chained.row["envelope"], chained.row["leaf_hash"], chained.body["disclosure"]))
+        _, bound, disclosure = made
+        # an unsigned item's envelope written directly (no Envelope built) when plainly valid;
+        # else placed as every append places one, which names what is wrong
+        leaf_data = None
+        if item.submission is None and item.signature is None and isinstance(item.prev, Unset):
+            version = VERSION_1 if disclosure is None else VERSION_2
+            leaf_data = plain_leaf_data(v=version, origin=origin, ocid=item.ocid, seq=seq, prev=prev, kind=item.type,
+                                        recorded_at=stamp, bound=bound)  # fmt: skip
+        if leaf_data is None:
+            with naming("" if len(items) == 1 else f"items[{i}]."):
+                chained = _chain(item, made, heads, origin=origin, now=now)
+            out.append((seq, prev, chained.row["envelope"], chained.row["leaf_hash"], chained.body["disclosure"]))
+            continue
+        digest = leaf_hash(leaf_data)
+        heads[item.ocid] = (seq + 1, digest.hex())
+        out.append(
+            (seq, prev, leaf_data, digest, None if disclosure is None else commitment.disclosure_bytes(disclosure))
+        )
     return out
 
 

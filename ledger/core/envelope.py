@@ -164,13 +164,48 @@ def payload_bytes(payload: Any) -> bytes:
 
 def _members(envelope: Envelope) -> str:
     """The RFC 8785 text of an envelope without a submission (:meth:`Envelope.canonical_bytes`)."""
-    prev = "null" if envelope.prev is None else _string(envelope.prev)
+    return _members_text(
+        v=envelope.v, origin=envelope.origin, ocid=envelope.ocid, seq=envelope.seq, prev=envelope.prev,
+        type=envelope.type, recorded_at=envelope.recorded_at, bound=envelope.payload_hash or "",
+    )  # fmt: skip
+
+
+def _members_text(
+    *, v: int, origin: str, ocid: str, seq: int, prev: str | None, type: str, recorded_at: str, bound: str
+) -> str:
+    shown_prev = "null" if prev is None else _string(prev)
     return (
-        f'{{"ocid":{_string(envelope.ocid)},"origin":{_string(envelope.origin)},'
-        f'"{PAYLOAD_FIELD[envelope.v]}":{_string(envelope.payload_hash or "")},"prev":{prev},'
-        f'"recorded_at":{_string(envelope.recorded_at)},"seq":{int(envelope.seq)},'
-        f'"type":{_string(envelope.type)},"v":{int(envelope.v)}}}'
+        f'{{"ocid":{_string(ocid)},"origin":{_string(origin)},'
+        f'"{PAYLOAD_FIELD[v]}":{_string(bound)},"prev":{shown_prev},'
+        f'"recorded_at":{_string(recorded_at)},"seq":{int(seq)},'
+        f'"type":{_string(type)},"v":{int(v)}}}'
     )
+
+
+def plain_leaf_data(
+    *, v: int, origin: str, ocid: str, seq: int, prev: str | None, kind: str, recorded_at: str, bound: str
+) -> bytes | None:
+    """The leaf data of the envelope without a submission that these fields make (``kind``: its
+    ``type``), as ``Envelope(...).canonical_bytes()`` gives it, without building the envelope: a
+    bulk writer's cost per event (building and validating one took ~3/4 of a chained release's
+    ~15 µs). None unless every field is plainly valid as construction checks it (an ocid and a
+    timestamp that passed lately, a known type, a hash of 64 lowercase hex digits, ``prev`` as
+    ``seq`` needs it) and the text is plainly RFC 8785's: then build the :class:`Envelope`,
+    which names what is wrong or writes what is right."""
+    if (
+        type(v) is not int or v not in VERSIONS
+        or not isinstance(origin, str) or not origin or "\n" in origin
+        or type(ocid) is not str or ocid not in _GOOD_OCIDS
+        or type(seq) is not int or not 0 <= seq <= _MAX_SEQ
+        or (prev is not None if seq == 0 else not (isinstance(prev, str) and _HEX_HASH.fullmatch(prev)))
+        or kind not in EVENT_TYPES
+        or type(recorded_at) is not str or recorded_at not in _GOOD_STAMPS
+        or not isinstance(bound, str) or not _HEX_HASH.fullmatch(bound)
+    ):  # fmt: skip
+        return None
+    text = _members_text(v=v, origin=origin, ocid=ocid, seq=seq, prev=prev, type=kind, recorded_at=recorded_at,
+                         bound=bound)  # fmt: skip
+    return utf8_if_canonical(text)
 
 
 #: A JSON string as RFC 8785 writes it (ECMAScript's escapes: the C encoder of ``json.dumps``

@@ -43,13 +43,25 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+")
 _ASCII_APOSTROPHES = str.maketrans("", "", "'`")
 
 
+#: The block of combining diacritical marks (U+0300-U+036F, every one of category Mn): what NFKD
+#: splits from the accented letters of Latin scripts.
+_COMBINING = re.compile("[\u0300-\u036f]+")
+
+
 def terms(text: str) -> list[str]:
     """The normalised words of ``text``, in order (repeats kept)."""
     if text.isascii():  # NFKD and case folding of ASCII are lower(); the same words, faster
         return _ASCII_WORD.findall(text.translate(_ASCII_APOSTROPHES).lower())
-    folded = "".join(
-        c for c in unicodedata.normalize("NFKD", text) if unicodedata.category(c) != "Mn" and c not in APOSTROPHES
-    )
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = _COMBINING.sub("", decomposed)
+    if stripped.isascii():  # accented Latin: without its marks (Mn, dropped) ASCII, read as ASCII is
+        return _ASCII_WORD.findall(stripped.translate(_ASCII_APOSTROPHES).lower())
+    return _unicode_terms(decomposed)
+
+
+def _unicode_terms(decomposed: str) -> list[str]:
+    """:func:`terms` of a text in NFKD (the walk by Unicode categories, a character at a time)."""
+    folded = "".join(c for c in decomposed if unicodedata.category(c) != "Mn" and c not in APOSTROPHES)
     folded = unicodedata.normalize("NFKD", folded.casefold())
     out: list[str] = []
     word: list[str] = []

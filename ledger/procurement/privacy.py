@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +319,45 @@ def _indexed(rules: tuple[Rule, ...]) -> tuple[str, ...]:
     return names
 
 
+#: A rule's words (:func:`_words`), kept for the last rules asked (the configured ones).
+_WORDS: list[tuple[tuple[Rule, ...], list[tuple[tuple[bytes, ...], ...]]]] = []
+
+
+def _words(rules: tuple[Rule, ...]) -> list[tuple[tuple[bytes, ...], ...]]:
+    """For each rule, in order, groups of quoted strings (JSON text) one of each of which a payload's text
+    must hold for the rule to mark anything in it: each member name its steps and ``when`` paths
+    go through, one of the values ``when`` allows, one of its ``fields`` (when it names some)."""
+    if _WORDS and _WORDS[0][0] is rules:
+        return _WORDS[0][1]
+
+    def quoted(names: Iterable[str]) -> tuple[bytes, ...]:
+        return tuple(f'"{name}"'.encode() for name in names)
+
+    words: list[tuple[tuple[bytes, ...], ...]] = []
+    for rule in rules:
+        groups = [quoted([name]) for _, name in rule.steps if name is not None]
+        for path, allowed in rule.when:
+            groups += [quoted([key]) for key in path] + [quoted(sorted(allowed))]
+        if rule.fields:
+            groups.append(quoted(rule.fields))
+        words.append(tuple(groups))
+    _WORDS[:] = [(rules, words)]
+    return words
+
+
+def _unmarkable(groups: tuple[tuple[bytes, ...], ...], text: bytes) -> bool:
+    """Whether the JSON ``text`` (which has no escape: a name or string in it is spelt between two
+    quotes) misses every string of one of a rule's ``groups`` (:func:`_words`): then the rule
+    marks nothing in the payload parsed from it."""
+    for group in groups:  # loops, not generators: this runs for every rule of every release
+        for word in group:
+            if word in text:
+                break
+        else:
+            return True
+    return False
+
+
 def _may_select(steps: tuple[Step, ...], payload: Any, index: dict[str, list[Located]]) -> bool:
     """False when ``steps`` certainly select nothing from ``payload``: a first step ``.name`` the
     payload has no member of, or ``..name`` where the walk found none (the common case: most
@@ -347,15 +386,17 @@ def places(
 
     ``text``: JSON text that ``payload`` was parsed from (or a larger one holding it), when the
     caller has it: a rule's ``..name`` whose quoted name does not occur in it names no member, so
-    the walk looking for it is skipped (:func:`_absent`)."""
+    the walk looking for it is skipped (:func:`_absent`), and so is every rule whose names or
+    values it lacks (:func:`_words`: most releases hold none of a rule's)."""
     chosen = RULES if rules is None else rules
     index: dict[str, list[Located]] = {name: [] for name in _indexed(chosen)}
-    if index and not (text is not None and _absent(index, text)):
+    plain = text if text is not None and b"\\" not in text else None  # names spelt as they are
+    if index and not (plain is not None and _absent(index, plain)):
         _named([], payload, index)
     found: list[tuple[Place, str]] = []
     seen: set[Place] = set()
     matched: dict[str, tuple[set[str | int], set[int]]] = {}  # rule -> (ids of what it matched, identities)
-    for rule in chosen:
+    for rule, words in zip(chosen, _words(chosen), strict=True):
         if rule.types is not None and event_type not in rule.types:
             continue
         ids: set[str | int] = set()
@@ -363,7 +404,7 @@ def places(
         refer_ids, refer_objects = matched.get(rule.referring_to or "", (set(), set()))
         if rule.referring_to is not None and not refer_ids:
             continue  # nothing to refer to: no need to walk the payload
-        if not _may_select(rule.steps, payload, index):
+        if not _may_select(rule.steps, payload, index) or (plain is not None and _unmarkable(words, plain)):
             matched[rule.name] = (ids, objects)  # selects nothing: as after a walk that found nothing
             continue
         for where, value in _select(rule.steps, iter([((), payload)]), index):

@@ -931,14 +931,14 @@ def party_keys(compiled: dict[str, Any]) -> list[tuple[str, str, str]]:
     references += [("tenderer", p) for p in _dicts(compiled.get("parties")) if "tenderer" in (p.get("roles") or [])]
     seen: set[tuple[str, str]] = set()
     names = {str(p.get("id")): p.get("name") for p in _dicts(compiled.get("parties"))}
-    for role, reference in references:
-        keys = organisations.keys_of(compiled, [reference])
-        if not keys or (role, keys[0]) in seen:
+    keys = organisations.key_each(compiled, [reference for _, reference in references])  # one lookup of the index
+    for (role, reference), key in zip(references, keys, strict=True):
+        if key is None or (role, key) in seen:
             continue
-        seen.add((role, keys[0]))
+        seen.add((role, key))
         name = reference.get("name") if isinstance(reference, dict) else None
-        name = name or (names.get(str(reference.get("id"))) if isinstance(reference, dict) else None) or keys[0]
-        out.append((role, keys[0], str(name)))
+        name = name or (names.get(str(reference.get("id"))) if isinstance(reference, dict) else None) or key
+        out.append((role, key, str(name)))
     return out
 
 

@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.core.envelope import Envelope, check_ocid, format_timestamp, parse_timestamp
+from ledger.core.envelope import Envelope, check_ocid, format_timestamp, parse_timestamp, plain_leaf_data
 from ledger.core.errors import InvalidArgumentError
 from ledger.core.merkle import leaf_hash
 
@@ -61,16 +61,13 @@ _OCIDS = st.builds(
     st.from_regex(r"[a-zA-Z0-9]{6}", fullmatch=True),
     st.text(alphabet=st.characters(blacklist_characters="/\\?#%"), min_size=1, max_size=40),
 )
+_SEQS = st.integers(min_value=0, max_value=2**53 - 1)
+_VERSIONS = st.sampled_from([1, 2])
+_STAMPS = st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"])
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    origin=_ORIGINS,
-    ocid=_OCIDS,
-    seq=st.integers(min_value=0, max_value=2**53 - 1),
-    version=st.sampled_from([1, 2]),
-    stamp=st.sampled_from(["2026-11-23T12:00:00.250000Z", "2026-01-01T00:00:00Z"]),
-)
+@given(origin=_ORIGINS, ocid=_OCIDS, seq=_SEQS, version=_VERSIONS, stamp=_STAMPS)
 def test_bytes_without_a_submission_are_rfc8785s(origin: str, ocid: str, seq: int, version: int, stamp: str) -> None:
     """The member-by-member bytes of an envelope without a submission (the import's) are the
     library's RFC 8785 bytes of the same object, or the same refusal."""
@@ -89,6 +86,65 @@ def test_bytes_without_a_submission_are_rfc8785s(origin: str, ocid: str, seq: in
             envelope.canonical_bytes()
         return
     assert envelope.canonical_bytes() == expected
+
+
+#: For each field of :func:`plain_leaf_data`, values that construction refuses (or that only the
+#: library writes: an astral character).
+_BAD = {
+    "origin": ["", "two\nlines", None, "\U0001f600"],
+    "ocid": ["not an ocid", " ocds-abc123-1", None, "ocds-abc123-\U0001f600"],
+    "seq": [-1, 2**53, True, 1.0, "1"],
+    "prev": [PREV.upper(), "ab", 7, None],
+    "kind": ["tender.unknown", "", None],
+    "v": [3, True, "1"],
+    "recorded_at": ["2026-01-01", "2026-13-01T00:00:00Z", None],
+    "bound": ["0F" * 32, "0f" * 31, "", None],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    origin=_ORIGINS,
+    ocid=_OCIDS,
+    seq=_SEQS,
+    version=_VERSIONS,
+    stamp=_STAMPS,
+    broken=st.one_of(
+        st.none(), st.sampled_from(sorted(_BAD)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(_BAD[k])))
+    ),
+)
+def test_plain_leaf_data_is_the_envelopes_bytes_or_none(
+    origin: str, ocid: str, seq: int, version: int, stamp: str, broken: tuple[str, Any] | None
+) -> None:
+    """What a bulk writer writes without building an envelope is the envelope's bytes; for fields
+    construction refuses (one field broken at a time), or bytes only the library writes, it is
+    None, never other bytes; for plainly valid ASCII fields it is the bytes."""
+    fields: dict[str, Any] = {"origin": origin, "ocid": ocid, "seq": seq, "prev": None if seq == 0 else PREV,
+                              "kind": "tender.amended", "v": version, "recorded_at": stamp, "bound": "0f" * 32}  # fmt: skip
+    if broken is not None:
+        fields[broken[0]] = broken[1]
+    try:
+        check_ocid(fields["ocid"])  # as a writer checks a new event's ocid before its envelope
+        format_timestamp(parse_timestamp(fields["recorded_at"]))  # and has formatted its stamp before
+        Envelope(**_as_envelope(fields, seq=0, prev=None, kind="tender.planned"))  # which passed lately
+    except (InvalidArgumentError, TypeError):
+        pass
+    try:
+        expected: bytes | None = Envelope(**_as_envelope(fields)).canonical_bytes()
+    except InvalidArgumentError:
+        expected = None
+    made = plain_leaf_data(**fields)
+    assert made is None or made == expected
+    if expected is not None and broken is None and (origin + ocid).isascii():
+        assert made == expected
+
+
+def _as_envelope(fields: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """:func:`plain_leaf_data`'s arguments as :class:`Envelope`'s."""
+    given = {**fields, **changes}
+    kind, bound = given.pop("kind"), given.pop("bound")
+    binding = "payload_sha256" if given["v"] == 1 else "payload_commitment"
+    return {**given, "type": kind, binding: bound}
 
 
 def test_signed_envelope_round_trip() -> None:

@@ -166,18 +166,29 @@ def test_signatories_persons_and_beneficial_owners_are_marked_whole() -> None:
 
 @pytest.mark.parametrize("escaped", [False, True])
 def test_the_json_text_of_a_payload_changes_no_mark(escaped: bool) -> None:
-    """``places(text=...)`` skips the search for a ``..name`` the text lacks: what it finds is what
-    the walk finds, for real releases (contact points present), releases without the names, and
-    a name spelled with an escape (the text then holds a backslash: walked)."""
+    """``places(text=...)`` skips the search for a ``..name`` the text lacks, and every rule whose
+    names or values it lacks: what it finds is what the walk finds, for real releases (contact
+    points present), releases without the names, releases each rule marks (a sole trader's
+    ``when`` value, the references to it, the officers' registry's rule of the whole payload),
+    and a name or value spelled with an escape (the text then holds a backslash: walked)."""
     with_persons = _release(tag=["tender"], tender={"id": "t1", "persons": [{"name": "Eve Evaluator"}]})
-    cases = [*_source(SAMPLE, PARAGUAY, CDMX), _release(tag=["tender"]), with_persons]
+    signed = _release(
+        tag=["contract"],
+        parties=[{"id": "P1", "name": "Acme", "beneficialOwners": [{"name": "Ann Owner"}]}],
+        contracts=[{"id": "c1", "awardID": "a1", "signatories": [{"name": "Bob Signer"}]}],
+    )
+    officer = {"address": "0x" + "ab" * 20, "name": "Ana Officer", "role": "buyer"}
+    cases = [*_source(SAMPLE, PARAGUAY, CDMX), _release(tag=["tender"]), with_persons, signed, officer,
+             _with_sole_trader(), _with_sole_trader("soleTrader"), _with_sole_trader(None)]  # fmt: skip
     for release in cases:
         text = json.dumps(release, ensure_ascii=False).encode()
         if escaped:
-            text = text.replace(b'"contactPoint"', b'"\\u0063ontactPoint"').replace(b'"persons"', b'"per\\u0073ons"')
+            for name in (b"contactPoint", b"persons", b"selfEmployed", b"signatories", b"name"):
+                text = text.replace(b'"' + name + b'"', b'"\\u' + b"%04x" % name[0] + name[1:] + b'"')
             assert json.loads(text) == release
-        for kind in ("tender.published", "award.issued"):
+        for kind in ("tender.published", "award.issued", "contract.signed", "officer.registered"):
             assert privacy.places(kind, release, text=text) == privacy.places(kind, release)
+    assert privacy.places("award.issued", _with_sole_trader(), text=json.dumps(_with_sole_trader()).encode())
     assert privacy.places("tender.published", with_persons, text=json.dumps(with_persons).encode())
     assert privacy._absent(["contactPoint"], b'{"a":"contactPoint"}') is False  # quoted: may be a name
     assert privacy._absent(["contactPoint"], b'{"contactPoints":1}') is True
