@@ -50,13 +50,13 @@ _COMBINING = re.compile("[\u0300-\u036f]+")
 
 def terms(text: str) -> list[str]:
     """The normalised words of ``text``, in order (repeats kept)."""
-    if text.isascii():  # NFKD and case folding of ASCII are lower(); the same words, faster
-        return _ASCII_WORD.findall(text.translate(_ASCII_APOSTROPHES).lower())
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = _COMBINING.sub("", decomposed)
-    if stripped.isascii():  # accented Latin: without its marks (Mn, dropped) ASCII, read as ASCII is
-        return _ASCII_WORD.findall(stripped.translate(_ASCII_APOSTROPHES).lower())
-    return _unicode_terms(decomposed)
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = _COMBINING.sub("", decomposed)  # accented Latin: ASCII once its marks (Mn) are dropped
+        if not text.isascii():
+            return _unicode_terms(decomposed)
+    # ASCII: NFKD and case folding are lower(); the same words as the walk, faster
+    return _ASCII_WORD.findall(text.translate(_ASCII_APOSTROPHES).lower())
 
 
 def _unicode_terms(decomposed: str) -> list[str]:
