@@ -302,38 +302,30 @@ def committed_fields(found: list[tuple[Place, str]]) -> tuple[str, ...]:
     return tuple(sorted(pointer(place) for place in kept if place))
 
 
-_INDEXED: list[tuple[tuple[Rule, ...], tuple[str, ...]]] = []
+#: Words of a rule (:func:`_looked_for`): groups of quoted strings, one of each of which must occur.
+_Words = tuple[tuple[bytes, ...], ...]
+_LOOKED_FOR: list[tuple[tuple[Rule, ...], tuple[str, ...], list[_Words]]] = []
 
 
-def _indexed(rules: tuple[Rule, ...]) -> tuple[str, ...]:
-    """The names of the rules' first steps ``..name``, found in one walk of the payload (:func:`_named`);
-    kept for the last rules asked (the configured ones, every payload)."""
-    if _INDEXED and _INDEXED[0][0] is rules:
-        return _INDEXED[0][1]
+def _looked_for(rules: tuple[Rule, ...]) -> tuple[tuple[str, ...], list[_Words]]:
+    """What :func:`places` looks for of ``rules``, kept for the last rules asked (the configured
+    ones, every payload): the names of the rules' first steps ``..name``, found in one walk of
+    the payload (:func:`_named`); and for each rule, in order, groups of quoted strings (JSON
+    text) one of each of which a payload's text must hold for the rule to mark anything in it:
+    each member name its steps and ``when`` paths go through, one of the values ``when`` allows,
+    one of its ``fields`` (when it names some)."""
+    if _LOOKED_FOR and _LOOKED_FOR[0][0] is rules:
+        return _LOOKED_FOR[0][1], _LOOKED_FOR[0][2]
     names = tuple(
         dict.fromkeys(
             name for rule in rules for kind, name in rule.steps[:1] if kind == "descendant" and name is not None
         )
     )
-    _INDEXED[:] = [(rules, names)]
-    return names
 
+    def quoted(strings: Iterable[str]) -> tuple[bytes, ...]:
+        return tuple(f'"{string}"'.encode() for string in strings)
 
-#: A rule's words (:func:`_words`), kept for the last rules asked (the configured ones).
-_WORDS: list[tuple[tuple[Rule, ...], list[tuple[tuple[bytes, ...], ...]]]] = []
-
-
-def _words(rules: tuple[Rule, ...]) -> list[tuple[tuple[bytes, ...], ...]]:
-    """For each rule, in order, groups of quoted strings (JSON text) one of each of which a payload's text
-    must hold for the rule to mark anything in it: each member name its steps and ``when`` paths
-    go through, one of the values ``when`` allows, one of its ``fields`` (when it names some)."""
-    if _WORDS and _WORDS[0][0] is rules:
-        return _WORDS[0][1]
-
-    def quoted(names: Iterable[str]) -> tuple[bytes, ...]:
-        return tuple(f'"{name}"'.encode() for name in names)
-
-    words: list[tuple[tuple[bytes, ...], ...]] = []
+    words: list[_Words] = []
     for rule in rules:
         groups = [quoted([name]) for _, name in rule.steps if name is not None]
         for path, allowed in rule.when:
@@ -341,13 +333,13 @@ def _words(rules: tuple[Rule, ...]) -> list[tuple[tuple[bytes, ...], ...]]:
         if rule.fields:
             groups.append(quoted(rule.fields))
         words.append(tuple(groups))
-    _WORDS[:] = [(rules, words)]
-    return words
+    _LOOKED_FOR[:] = [(rules, names, words)]
+    return names, words
 
 
-def _unmarkable(groups: tuple[tuple[bytes, ...], ...], text: bytes) -> bool:
+def _unmarkable(groups: _Words, text: bytes) -> bool:
     """Whether the JSON ``text`` (which has no escape: a name or string in it is spelt between two
-    quotes) misses every string of one of a rule's ``groups`` (:func:`_words`): then the rule
+    quotes) misses every string of one of a rule's ``groups`` (:func:`_looked_for`): then the rule
     marks nothing in the payload parsed from it."""
     for group in groups:  # loops, not generators: this runs for every rule of every release
         for word in group:
@@ -387,16 +379,17 @@ def places(
     ``text``: JSON text that ``payload`` was parsed from (or a larger one holding it), when the
     caller has it: a rule's ``..name`` whose quoted name does not occur in it names no member, so
     the walk looking for it is skipped (:func:`_absent`), and so is every rule whose names or
-    values it lacks (:func:`_words`: most releases hold none of a rule's)."""
+    values it lacks (:func:`_looked_for`: most releases hold none of a rule's)."""
     chosen = RULES if rules is None else rules
-    index: dict[str, list[Located]] = {name: [] for name in _indexed(chosen)}
+    names, words_of = _looked_for(chosen)
+    index: dict[str, list[Located]] = {name: [] for name in names}
     plain = text if text is not None and b"\\" not in text else None  # names spelt as they are
     if index and not (plain is not None and _absent(index, plain)):
         _named([], payload, index)
     found: list[tuple[Place, str]] = []
     seen: set[Place] = set()
     matched: dict[str, tuple[set[str | int], set[int]]] = {}  # rule -> (ids of what it matched, identities)
-    for rule, words in zip(chosen, _words(chosen), strict=True):
+    for rule, words in zip(chosen, words_of, strict=True):
         if rule.types is not None and event_type not in rule.types:
             continue
         ids: set[str | int] = set()
